@@ -1,0 +1,1 @@
+//! The Adaptive Cards Templating language, applied to the templates in adaptive-cards/.

@@ -1,0 +1,18 @@
+//! drbot: a Microsoft Teams bot that runs disaster recovery for Azure Databricks.
+//!
+//! The layers, from the wire inwards (see shared/DESIGN.md):
+//! [`botframework`] (protocol) → [`teams`] (what Teams adds) → [`commands`]
+//! (text and card actions to intents) → the DR domain ([`replication`],
+//! [`readiness`]) → the REST clients ([`databricks`]). Replies are Adaptive
+//! Cards rendered by [`cards`]; durable state lives in [`store`].
+
+pub mod botframework;
+pub mod cards;
+pub mod commands;
+pub mod config;
+pub mod databricks;
+pub mod readiness;
+pub mod replication;
+pub mod server;
+pub mod store;
+pub mod teams;

@@ -1,0 +1,1 @@
+//! DR readiness: drift, RPO and health, computed from the replication snapshots.

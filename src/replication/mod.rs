@@ -1,0 +1,1 @@
+//! Unity Catalog replication from the primary workspace to the secondary: snapshot, plan, execute.

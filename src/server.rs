@@ -1,0 +1,1 @@
+//! The HTTP server: /api/messages, /healthz, /readyz.

@@ -1,0 +1,1 @@
+//! Durable state behind one interface: SQLite by default, PostgreSQL when instances share it.

@@ -1,0 +1,1 @@
+//! What Teams adds to the Bot Framework: mentions, invokes, conversation references.
