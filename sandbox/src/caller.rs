@@ -45,11 +45,7 @@ impl Caller {
             groups: claims
                 .get("groups")
                 .and_then(Value::as_array)
-                .map(|g| {
-                    g.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
+                .map(|g| g.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default(),
             oid,
         })

@@ -75,9 +75,7 @@ impl Faults {
     pub fn draw(&self) -> (Option<Duration>, Option<Fault>) {
         let config = self.config.lock().clone();
         let mut rng = self.rng.lock();
-        let delay = config
-            .latency_ms
-            .map(|(lo, hi)| Duration::from_millis(rng.gen_range(lo..=hi.max(lo))));
+        let delay = config.latency_ms.map(|(lo, hi)| Duration::from_millis(rng.gen_range(lo..=hi.max(lo))));
         let retry_after_secs = config.retry_after_secs;
         if let Some(limit) = config.max_requests_per_second {
             let mut window = self.window.lock();
@@ -94,13 +92,7 @@ impl Faults {
         }
         if config.error_5xx_ratio > 0.0 && rng.gen_bool(config.error_5xx_ratio.min(1.0)) {
             let status = [500, 502, 503, 504][rng.gen_range(0..4)];
-            return (
-                delay,
-                Some(Fault::ServerError {
-                    status,
-                    retry_after_secs,
-                }),
-            );
+            return (delay, Some(Fault::ServerError { status, retry_after_secs }));
         }
         (delay, None)
     }
@@ -114,33 +106,17 @@ mod tests {
     fn no_faults_by_default_and_ratios_take_effect() {
         let faults = Faults::new(7);
         assert_eq!(faults.draw(), (None, None));
-        faults.set(FaultConfig {
-            error_5xx_ratio: 1.0,
-            ..Default::default()
-        });
+        faults.set(FaultConfig { error_5xx_ratio: 1.0, ..Default::default() });
         assert!(matches!(faults.draw().1, Some(Fault::ServerError { .. })));
-        faults.set(FaultConfig {
-            max_requests_per_second: Some(2),
-            retry_after_secs: 3,
-            ..Default::default()
-        });
+        faults.set(FaultConfig { max_requests_per_second: Some(2), retry_after_secs: 3, ..Default::default() });
         assert_eq!(faults.draw().1, None);
         assert_eq!(faults.draw().1, None);
-        assert_eq!(
-            faults.draw().1,
-            Some(Fault::Throttle {
-                retry_after_secs: 3
-            })
-        );
+        assert_eq!(faults.draw().1, Some(Fault::Throttle { retry_after_secs: 3 }));
     }
 
     #[test]
     fn same_seed_same_faults() {
-        let config = FaultConfig {
-            error_5xx_ratio: 0.3,
-            latency_ms: Some((1, 50)),
-            ..Default::default()
-        };
+        let config = FaultConfig { error_5xx_ratio: 0.3, latency_ms: Some((1, 50)), ..Default::default() };
         let (a, b) = (Faults::new(42), Faults::new(42));
         a.set(config.clone());
         b.set(config);

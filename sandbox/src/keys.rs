@@ -88,28 +88,17 @@ impl KeySet {
     /// A set with one key. `prefix` makes key ids recognisable in logs.
     pub fn new(prefix: &str, endorsements: Vec<String>) -> KeySet {
         let first = SigningKey::generate(format!("{prefix}-{}", short_id()), endorsements.clone());
-        KeySet {
-            keys: RwLock::new(vec![Arc::new(first)]),
-            endorsements,
-            prefix: prefix.to_string(),
-        }
+        KeySet { keys: RwLock::new(vec![Arc::new(first)]), endorsements, prefix: prefix.to_string() }
     }
 
     /// The key new tokens are signed with.
     pub fn current(&self) -> Arc<SigningKey> {
-        self.keys
-            .read()
-            .last()
-            .cloned()
-            .expect("a key set is never empty")
+        self.keys.read().last().cloned().expect("a key set is never empty")
     }
 
     /// Publishes a new signing key; keeps only the one before it. Returns the new kid.
     pub fn rotate(&self) -> String {
-        let key = Arc::new(SigningKey::generate(
-            format!("{}-{}", self.prefix, short_id()),
-            self.endorsements.clone(),
-        ));
+        let key = Arc::new(SigningKey::generate(format!("{}-{}", self.prefix, short_id()), self.endorsements.clone()));
         let kid = key.kid.clone();
         let mut keys = self.keys.write();
         keys.push(key);
@@ -130,27 +119,13 @@ impl KeySet {
 
     /// Verifies a token signed by one of the published keys: signature,
     /// `exp`/`nbf` (60 s leeway), `iss` and `aud`. Returns the claims.
-    pub fn verify(
-        &self,
-        token: &str,
-        issuers: &[&str],
-        audiences: &[&str],
-    ) -> Result<Value, String> {
+    pub fn verify(&self, token: &str, issuers: &[&str], audiences: &[&str]) -> Result<Value, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-        if !matches!(
-            header.alg,
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512
-        ) {
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
             return Err("unsupported algorithm".into());
         }
         let kid = header.kid.ok_or("no kid")?;
-        let key = self
-            .keys
-            .read()
-            .iter()
-            .find(|k| k.kid == kid)
-            .cloned()
-            .ok_or("unknown kid")?;
+        let key = self.keys.read().iter().find(|k| k.kid == kid).cloned().ok_or("unknown kid")?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = 60;
         validation.validate_nbf = true;
@@ -182,10 +157,7 @@ mod tests {
         assert!(set.verify(&after, &["i"], &["a"]).is_ok());
         assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 2);
         set.rotate();
-        assert_eq!(
-            set.verify(&before, &["i"], &["a"]).unwrap_err(),
-            "unknown kid"
-        );
+        assert_eq!(set.verify(&before, &["i"], &["a"]).unwrap_err(), "unknown kid");
         assert!(set.verify(&after, &["i"], &["b"]).is_err());
     }
 }

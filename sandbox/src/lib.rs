@@ -7,5 +7,133 @@
 //! production code never depends on it.
 
 pub mod caller;
+pub mod channel;
+pub mod connector;
+pub mod directory;
+pub mod entra;
 pub mod faults;
+pub mod http;
 pub mod keys;
+pub mod teams;
+
+use std::sync::Arc;
+
+use channel::Channel;
+use connector::Connector;
+use directory::Directory;
+use entra::{AppRegistration, Entra};
+use http::Listener;
+use teams::Teams;
+
+/// The sandbox tenant.
+pub const SANDBOX_TENANT_ID: &str = "7e1d2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e";
+/// The bot's app registration in the sandbox tenant.
+pub const SANDBOX_BOT_APP_ID: &str = "b0770000-0000-4000-8000-0000000000b0";
+/// The bot's client secret in the sandbox tenant (a sandbox value, not a secret).
+pub const SANDBOX_BOT_SECRET: &str = "sandbox-bot-secret-not-for-production";
+
+/// Ports (0 = ephemeral) and the bot to talk to.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub entra_port: u16,
+    pub botframework_port: u16,
+    /// The bot's `/api/messages`, where Teams traffic is posted.
+    pub bot_endpoint: String,
+    pub bot_app_id: String,
+    pub bot_secret: String,
+    pub tenant_id: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            entra_port: 0,
+            botframework_port: 0,
+            bot_endpoint: "http://127.0.0.1:3978/api/messages".into(),
+            bot_app_id: SANDBOX_BOT_APP_ID.into(),
+            bot_secret: SANDBOX_BOT_SECRET.into(),
+            tenant_id: SANDBOX_TENANT_ID.into(),
+        }
+    }
+}
+
+/// Every stand-in, running.
+pub struct Sandbox {
+    pub config: SandboxConfig,
+    pub entra: Arc<Entra>,
+    pub channel: Arc<Channel>,
+    pub connector: Arc<Connector>,
+    pub teams: Arc<Teams>,
+    entra_listener: Listener,
+    botframework_listener: Listener,
+}
+
+impl Sandbox {
+    pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
+        let directory = Directory::default();
+        let entra = Entra::new(&config.tenant_id, directory.clone());
+        entra.register_app(AppRegistration {
+            client_id: config.bot_app_id.clone(),
+            secret: config.bot_secret.clone(),
+            name: "drbot".into(),
+        });
+        let entra_listener = Listener::serve(config.entra_port, entra.router()).await?;
+        entra.set_base_url(&entra_listener.base_url());
+
+        let channel = Channel::new();
+        let connector = Connector::new(entra.clone(), &config.bot_app_id);
+        let teams = Teams::new(channel.clone(), directory, &config.tenant_id, &config.bot_app_id);
+        teams.set_bot_endpoint(&config.bot_endpoint);
+        let router = channel.router().merge(connector.router()).merge(teams.router());
+        let botframework_listener = Listener::serve(config.botframework_port, router).await?;
+        channel.set_base_url(&botframework_listener.base_url());
+        teams.set_service_url(&botframework_listener.base_url());
+
+        Ok(Sandbox { config, entra, channel, connector, teams, entra_listener, botframework_listener })
+    }
+
+    /// The Entra ID stand-in (login authority).
+    pub fn entra_url(&self) -> String {
+        self.entra_listener.base_url()
+    }
+
+    /// The Bot Framework stand-in: channel metadata, connector, token service.
+    pub fn botframework_url(&self) -> String {
+        self.botframework_listener.base_url()
+    }
+
+    /// A drbot configuration file pointing at this sandbox.
+    pub fn bot_config_toml(&self, listen: &str, local_anonymous: bool) -> String {
+        let bf = self.botframework_url();
+        format!(
+            r#"# drbot configuration for the local sandbox (written by drbot-sandbox)
+[bot]
+MicrosoftAppId = "{app_id}"
+MicrosoftAppPassword = "{secret}"
+MicrosoftAppType = "SingleTenant"
+MicrosoftAppTenantId = "{tenant}"
+
+[server]
+listen = "{listen}"
+local_anonymous = {local_anonymous}
+
+[endpoints]
+login_authority = "{entra}"
+channel_openid_metadata = "{bf}/v1/.well-known/openidconfiguration"
+channel_issuer = "https://api.botframework.com"
+entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
+token_service = "{bf}"
+botframework_scope = "https://api.botframework.com/.default"
+"#,
+            app_id = self.config.bot_app_id,
+            secret = self.config.bot_secret,
+            tenant = self.config.tenant_id,
+            entra = self.entra_url(),
+        )
+    }
+
+    pub async fn shutdown(self) {
+        self.botframework_listener.shutdown().await;
+        self.entra_listener.shutdown().await;
+    }
+}

@@ -1,0 +1,372 @@
+//! The Bot Framework connector stand-in: where the bot's replies land.
+//!
+//! It answers like the Teams connector (`201 {"id"}` for sends, `200` for
+//! updates, `{id, activityId, serviceUrl}` for new conversations), checks the
+//! bot's bearer token, enforces Teams' per-conversation rate limits with 429
+//! and `Retry-After`, and records every activity so tests can read what the
+//! bot said. Tests wait on [`Connector::wait_for`] instead of sleeping.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::entra::Entra;
+
+/// The audience of the tokens a bot sends to the connector.
+pub const BOTFRAMEWORK_AUDIENCE: &str = "https://api.botframework.com";
+
+/// Teams' per-bot, per-conversation limits: (messages, window).
+pub const CONVERSATION_LIMITS: [(usize, Duration); 4] = [
+    (7, Duration::from_secs(1)),
+    (8, Duration::from_secs(2)),
+    (60, Duration::from_secs(30)),
+    (1800, Duration::from_secs(3600)),
+];
+
+/// The largest activity the connector takes.
+pub const MAX_ACTIVITY_BYTES: usize = 100 * 1024;
+
+/// What kind of call the bot made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Send,
+    Reply,
+    Update,
+    Delete,
+    CreateConversation,
+}
+
+/// One call the connector accepted.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub verb: Verb,
+    pub conversation_id: String,
+    /// The activity id the connector assigned (send, reply, create) or was addressed (update, delete).
+    pub activity_id: String,
+    /// For replies, the activity replied to.
+    pub reply_to_id: Option<String>,
+    /// The body the bot sent (`null` for deletes).
+    pub body: Value,
+    /// The app id in the bot's token.
+    pub app_id: String,
+}
+
+impl Recorded {
+    /// The first Adaptive Card attachment's content, if any.
+    pub fn adaptive_card(&self) -> Option<&Value> {
+        self.body["attachments"]
+            .as_array()?
+            .iter()
+            .find(|a| a["contentType"] == "application/vnd.microsoft.card.adaptive")
+            .map(|a| &a["content"])
+    }
+}
+
+#[derive(Default)]
+struct State_ {
+    recorded: Vec<Recorded>,
+    sends: HashMap<String, VecDeque<Instant>>,
+    forced_throttles: VecDeque<u64>,
+    removed: HashSet<String>,
+    next_id: u64,
+    rejected_auth: u64,
+    throttled: u64,
+}
+
+/// The connector. One per sandbox; serves every conversation.
+pub struct Connector {
+    entra: Arc<Entra>,
+    bot_app_id: String,
+    state: Mutex<State_>,
+    count: watch::Sender<usize>,
+}
+
+impl Connector {
+    pub fn new(entra: Arc<Entra>, bot_app_id: &str) -> Arc<Connector> {
+        Arc::new(Connector {
+            entra,
+            bot_app_id: bot_app_id.to_string(),
+            state: Mutex::new(State_::default()),
+            count: watch::channel(0).0,
+        })
+    }
+
+    /// Everything recorded so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.state.lock().recorded.clone()
+    }
+
+    /// Waits until at least `n` activities are recorded, up to `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<Recorded>> {
+        let mut count = self.count.subscribe();
+        let reached = tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(self.recorded()),
+            _ => anyhow::bail!("the connector received {} activities, expected {n}", self.recorded().len()),
+        }
+    }
+
+    /// The next `n` calls are answered 429 with this `Retry-After`.
+    pub fn throttle_next(&self, n: usize, retry_after_secs: u64) {
+        self.state.lock().forced_throttles.extend(std::iter::repeat_n(retry_after_secs, n));
+    }
+
+    /// The bot was removed from this conversation: sends get 403.
+    pub fn remove_bot_from(&self, conversation_id: &str) {
+        self.state.lock().removed.insert(conversation_id.to_string());
+    }
+
+    /// How many calls were refused for a bad token.
+    pub fn rejected_auth_count(&self) -> u64 {
+        self.state.lock().rejected_auth
+    }
+
+    /// How many calls were answered 429.
+    pub fn throttled_count(&self) -> u64 {
+        self.state.lock().throttled
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v3/conversations", post(create_conversation))
+            .route("/v3/conversations/{conversation}/activities", post(send))
+            .route("/v3/conversations/{conversation}/activities/{activity}", post(reply).put(update).delete(delete))
+            .route("/v3/conversations/{conversation}/activities/{activity}/", put(update))
+            .with_state(self.clone())
+    }
+
+    /// Checks the token, the roster and the rate limits; records on success.
+    fn accept(
+        &self,
+        headers: &HeaderMap,
+        verb: Verb,
+        conversation_id: &str,
+        addressed: Option<&str>,
+        body: &Bytes,
+    ) -> Result<Recorded, Refusal> {
+        let app_id = self.authenticate(headers).ok_or_else(|| {
+            self.state.lock().rejected_auth += 1;
+            Refusal::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Authorization has been denied for this request.")
+        })?;
+        if body.len() > MAX_ACTIVITY_BYTES {
+            return Err(Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "MessageSizeTooBig", "Message size too big."));
+        }
+        let activity: Value = if verb == Verb::Delete {
+            Value::Null
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(value)
+                    if verb == Verb::CreateConversation || value.get("type").and_then(Value::as_str).is_some() =>
+                {
+                    value
+                }
+                Ok(_) => {
+                    return Err(Refusal::new(StatusCode::BAD_REQUEST, "BadArgument", "Activity type is required."))
+                }
+                Err(_) => {
+                    return Err(Refusal::new(StatusCode::BAD_REQUEST, "BadSyntax", "Request body is not valid JSON."))
+                }
+            }
+        };
+        let mut state = self.state.lock();
+        if state.removed.contains(conversation_id) {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "BotNotInConversationRoster",
+                "The bot is not part of the conversation roster.",
+            ));
+        }
+        if let Some(retry_after) = state.forced_throttles.pop_front() {
+            state.throttled += 1;
+            return Err(Refusal::throttled(retry_after));
+        }
+        if verb != Verb::CreateConversation {
+            let now = Instant::now();
+            let sends = state.sends.entry(conversation_id.to_string()).or_default();
+            while sends.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600)) {
+                sends.pop_front();
+            }
+            if let Some(wait) = wait_needed(sends, now) {
+                state.throttled += 1;
+                return Err(Refusal::throttled(wait.as_secs_f64().ceil().max(1.0) as u64));
+            }
+            sends.push_back(now);
+        }
+        state.next_id += 1;
+        let activity_id = match (verb, addressed) {
+            (Verb::Update | Verb::Delete, Some(id)) => id.to_string(),
+            _ => format!("1{:012}", state.next_id),
+        };
+        let recorded = Recorded {
+            verb,
+            conversation_id: conversation_id.to_string(),
+            activity_id,
+            reply_to_id: if verb == Verb::Reply { addressed.map(str::to_string) } else { None },
+            body: activity,
+            app_id,
+        };
+        state.recorded.push(recorded.clone());
+        let count = state.recorded.len();
+        drop(state);
+        self.count.send_replace(count);
+        Ok(recorded)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Option<String> {
+        let header = headers.get("authorization")?.to_str().ok()?;
+        let token = header.strip_prefix("Bearer ")?;
+        let caller = self.entra.verify(token, BOTFRAMEWORK_AUDIENCE)?;
+        (caller.app_id == self.bot_app_id).then_some(caller.app_id)
+    }
+}
+
+/// How long until one more send fits in every window, if it does not now.
+fn wait_needed(sends: &VecDeque<Instant>, now: Instant) -> Option<Duration> {
+    CONVERSATION_LIMITS
+        .iter()
+        .filter_map(|(limit, window)| {
+            let in_window: Vec<&Instant> = sends.iter().filter(|t| now.duration_since(**t) < *window).collect();
+            (in_window.len() >= *limit).then(|| {
+                let oldest_that_must_expire = in_window[in_window.len() - limit];
+                *window - now.duration_since(*oldest_that_must_expire)
+            })
+        })
+        .max()
+}
+
+/// Why the connector refused a call, rendered in the connector's error shape.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    retry_after_secs: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: &'static str) -> Refusal {
+        Refusal { status, code, message, retry_after_secs: None }
+    }
+
+    fn throttled(retry_after_secs: u64) -> Refusal {
+        Refusal {
+            retry_after_secs: Some(retry_after_secs),
+            ..Refusal::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = connector_error(self.status, self.code, self.message);
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert("retry-after", secs.into());
+        }
+        response
+    }
+}
+
+fn connector_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+async fn send(
+    State(c): State<Arc<Connector>>,
+    Path(conversation): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match c.accept(&headers, Verb::Send, &conversation, None, &body) {
+        Ok(r) => (StatusCode::CREATED, Json(json!({"id": r.activity_id}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reply(
+    State(c): State<Arc<Connector>>,
+    Path((conversation, activity)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match c.accept(&headers, Verb::Reply, &conversation, Some(&activity), &body) {
+        Ok(r) => (StatusCode::CREATED, Json(json!({"id": r.activity_id}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn update(
+    State(c): State<Arc<Connector>>,
+    Path((conversation, activity)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match c.accept(&headers, Verb::Update, &conversation, Some(&activity), &body) {
+        Ok(r) => (StatusCode::OK, Json(json!({"id": r.activity_id}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete(
+    State(c): State<Arc<Connector>>,
+    Path((conversation, activity)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match c.accept(&headers, Verb::Delete, &conversation, Some(&activity), &Bytes::new()) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create_conversation(State(c): State<Arc<Connector>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(member) = parsed["members"].as_array().and_then(|m| m.first()).and_then(|m| m["id"].as_str()) else {
+        if c.authenticate(&headers).is_none() {
+            return connector_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Authorization has been denied for this request.",
+            );
+        }
+        return connector_error(StatusCode::BAD_REQUEST, "BadArgument", "Conversation members are required.");
+    };
+    if parsed["channelData"]["tenant"]["id"].as_str().is_none() {
+        return connector_error(StatusCode::BAD_REQUEST, "BadArgument", "Tenant id is required.");
+    }
+    let conversation_id = format!("a:1{}", member.trim_start_matches("29:"));
+    match c.accept(&headers, Verb::CreateConversation, &conversation_id, None, &body) {
+        Ok(r) => {
+            (StatusCode::CREATED, Json(json!({"id": conversation_id, "activityId": r.activity_id}))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eighth_send_within_two_seconds_must_wait() {
+        let now = Instant::now();
+        let mut sends = VecDeque::new();
+        for i in 0..7 {
+            sends.push_back(now - Duration::from_millis(1500 - i * 10));
+        }
+        // 7 in the last 2 s but none in the last second: the 1 s window is free, 8/2 s is not yet reached.
+        assert_eq!(wait_needed(&sends, now), None);
+        sends.push_back(now - Duration::from_millis(100));
+        // Now 8 within 2 s: must wait until the oldest leaves the window.
+        let wait = wait_needed(&sends, now).unwrap();
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
+    }
+}

@@ -1,0 +1,283 @@
+//! The Entra ID stand-in: OpenID metadata, signing keys, and the token
+//! endpoint (client credentials now; on-behalf-of comes with SSO).
+//!
+//! Tokens are v2.0-shaped JWTs signed RS256 with this tenant's [`KeySet`]:
+//! `aud` is the resource the scope names, `azp`/`appid` the client, and the
+//! identity claims (`oid`, `tid`, `upn`, `name`, `groups`) those of the user or
+//! service principal. Errors use Entra's JSON error shape with AADSTS codes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::RwLock;
+use serde_json::{json, Value};
+
+use crate::caller::{AccessTokenVerifier, Caller, KeySetVerifier};
+use crate::directory::{Directory, User};
+use crate::keys::KeySet;
+
+/// How long issued access tokens live, as Entra's do.
+pub const TOKEN_LIFETIME_SECS: i64 = 3600;
+
+/// A confidential client application registered in the tenant.
+#[derive(Clone, Debug)]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub secret: String,
+    pub name: String,
+}
+
+/// The tenant: its keys, registered apps and directory.
+pub struct Entra {
+    pub tenant_id: String,
+    pub keys: Arc<KeySet>,
+    pub directory: Directory,
+    base_url: RwLock<String>,
+    apps: RwLock<HashMap<String, AppRegistration>>,
+}
+
+impl Entra {
+    pub fn new(tenant_id: &str, directory: Directory) -> Arc<Entra> {
+        Arc::new(Entra {
+            tenant_id: tenant_id.to_string(),
+            keys: Arc::new(KeySet::new("entra", Vec::new())),
+            directory,
+            base_url: RwLock::new(String::new()),
+            apps: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Called once the listener is bound: the issuer depends on the address.
+    pub fn set_base_url(&self, base: &str) {
+        *self.base_url.write() = base.trim_end_matches('/').to_string();
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url.read().clone()
+    }
+
+    /// `{base}/{tenant}/v2.0`, the `iss` of every token this tenant signs.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.base_url(), self.tenant_id)
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.base_url(), self.tenant_id)
+    }
+
+    pub fn openid_metadata_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer())
+    }
+
+    pub fn register_app(&self, app: AppRegistration) {
+        self.apps.write().insert(app.client_id.clone(), app);
+    }
+
+    /// A verifier for the resource servers that trust this tenant.
+    pub fn verifier(&self) -> Arc<dyn AccessTokenVerifier> {
+        Arc::new(KeySetVerifier { keys: self.keys.clone(), issuers: vec![self.issuer()] })
+    }
+
+    /// Verifies a token this tenant issued for `audience`.
+    pub fn verify(&self, token: &str, audience: &str) -> Option<Caller> {
+        self.verifier().verify(token, audience)
+    }
+
+    /// An app-only token, as the client-credentials grant issues it.
+    pub fn app_token(&self, client_id: &str, audience: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.keys.sign(&json!({
+            "aud": audience,
+            "iss": self.issuer(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME_SECS,
+            "azp": client_id,
+            "appid": client_id,
+            "azpacr": "1",
+            "oid": service_principal_oid(client_id),
+            "sub": service_principal_oid(client_id),
+            "tid": self.tenant_id,
+            "roles": [],
+            "ver": "2.0",
+        }))
+    }
+
+    /// A delegated token for `user`, issued to `client_id` for `audience`.
+    pub fn user_token(&self, user: &User, client_id: &str, audience: &str, scopes: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.keys.sign(&json!({
+            "aud": audience,
+            "iss": self.issuer(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME_SECS,
+            "azp": client_id,
+            "appid": client_id,
+            "oid": user.oid,
+            "sub": user.oid,
+            "tid": self.tenant_id,
+            "upn": user.upn,
+            "preferred_username": user.upn,
+            "name": user.name,
+            "groups": user.groups,
+            "scp": scopes,
+            "ver": "2.0",
+        }))
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+            .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .with_state(self.clone())
+    }
+}
+
+/// Service principals get a stable object id derived from their app id.
+pub fn service_principal_oid(client_id: &str) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(client_id.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// The resource (`aud`) a `.default` scope names.
+pub fn audience_of_scope(scope: &str) -> Option<String> {
+    let first = scope.split_whitespace().find(|s| s.ends_with("/.default"))?;
+    let resource = first.trim_end_matches("/.default").trim_end_matches('/');
+    (!resource.is_empty()).then(|| resource.to_string())
+}
+
+async fn openid_configuration(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>) -> Response {
+    let issuer = if tenant == "common" {
+        format!("{}/{{tenantid}}/v2.0", entra.base_url())
+    } else if tenant == entra.tenant_id {
+        entra.issuer()
+    } else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."));
+    };
+    let base = entra.base_url();
+    let t = &entra.tenant_id;
+    Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
+        "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "tenant_region_scope": "EU",
+    }))
+    .into_response()
+}
+
+async fn jwks(State(entra): State<Arc<Entra>>) -> Json<Value> {
+    Json(entra.keys.jwks())
+}
+
+async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    if tenant != entra.tenant_id {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must be application/x-www-form-urlencoded.",
+        );
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let client_id = field("client_id");
+    let app = entra.apps.read().get(client_id).cloned();
+    let Some(app) = app else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        );
+    };
+    if field("client_secret") != app.secret {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.",
+        );
+    }
+    let Some(audience) = audience_of_scope(field("scope")) else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.");
+    };
+    match field("grant_type") {
+        "client_credentials" => token_response(entra.app_token(client_id, &audience)),
+        "" => aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        ),
+        other => aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        ),
+    }
+}
+
+fn token_response(access_token: String) -> Response {
+    Json(json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "access_token": access_token,
+    }))
+    .into_response()
+}
+
+/// Entra's error body: `{error, error_description: "AADSTSnnn: …", error_codes, …}`.
+pub fn aad_error(status: StatusCode, error: &str, code: u32, message: &str) -> Response {
+    let trace_id = uuid::Uuid::new_v4();
+    let correlation_id = uuid::Uuid::new_v4();
+    let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ");
+    (
+        status,
+        Json(json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
+            "error_codes": [code],
+            "timestamp": timestamp.to_string(),
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_name_their_resource() {
+        assert_eq!(
+            audience_of_scope("https://api.botframework.com/.default").as_deref(),
+            Some("https://api.botframework.com")
+        );
+        assert_eq!(
+            audience_of_scope("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default").as_deref(),
+            Some("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d")
+        );
+        assert_eq!(audience_of_scope("openid profile"), None);
+    }
+}
