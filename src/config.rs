@@ -1,1 +1,352 @@
-//! Configuration: one TOML file, environment overrides, Bot Framework names for the bot identity.
+//! Configuration: one TOML file, environment overrides, and the Bot Framework
+//! names for the bot's identity.
+//!
+//! Every outside endpoint is configuration, so one binary runs against Azure
+//! or against the local sandbox. Start-up stops on a wrong or missing setting
+//! with a message naming it: a bot that starts half-configured fails later,
+//! in front of a user, with a worse message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Environment variables with this prefix override file settings:
+/// `DRBOT__SERVER__LISTEN=…` sets `[server] listen`.
+pub const ENV_PREFIX: &str = "DRBOT__";
+
+/// The Bot Framework's own names, read from the environment as they are.
+pub const BOT_FRAMEWORK_ENV: [&str; 4] =
+    ["MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppType", "MicrosoftAppTenantId"];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bot: BotIdentity,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub endpoints: Endpoints,
+}
+
+/// Who the bot is, in the Bot Framework's words.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotIdentity {
+    #[serde(rename = "MicrosoftAppId")]
+    pub app_id: String,
+    #[serde(rename = "MicrosoftAppPassword", default)]
+    pub app_password: Option<Secret>,
+    #[serde(rename = "MicrosoftAppType")]
+    pub app_type: AppType,
+    #[serde(rename = "MicrosoftAppTenantId", default)]
+    pub tenant_id: Option<String>,
+}
+
+impl fmt::Debug for BotIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BotIdentity")
+            .field("app_id", &self.app_id)
+            .field("app_password", &self.app_password.as_ref().map(|_| "<set>"))
+            .field("app_type", &self.app_type)
+            .field("tenant_id", &self.tenant_id)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum AppType {
+    SingleTenant,
+    MultiTenant,
+    UserAssignedMSI,
+}
+
+/// A secret string that never prints.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Requests larger than this get 413. Teams activities are far smaller.
+    pub max_body_bytes: usize,
+    /// Accept requests without a token (the Agents Playground sends none).
+    /// Only allowed when `listen` is a loopback address.
+    pub local_anonymous: bool,
+    /// How long in-flight work may take to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3978)),
+            max_body_bytes: 256 * 1024,
+            local_anonymous: false,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Every outside endpoint the Bot Framework side talks to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Endpoints {
+    /// Token URL = `{login_authority}/{tenant}/oauth2/v2.0/token`.
+    pub login_authority: String,
+    pub channel_openid_metadata: String,
+    pub channel_issuer: String,
+    /// Metadata for emulator-style tokens (issued by Entra ID to the bot itself).
+    pub entra_openid_metadata: String,
+    pub token_service: String,
+    pub botframework_scope: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            login_authority: "https://login.microsoftonline.com".into(),
+            channel_openid_metadata: "https://login.botframework.com/v1/.well-known/openidconfiguration".into(),
+            channel_issuer: "https://api.botframework.com".into(),
+            entra_openid_metadata: "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+                .into(),
+            token_service: "https://token.botframework.com".into(),
+            botframework_scope: "https://api.botframework.com/.default".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: {setting}: {problem}")]
+    Setting { setting: String, problem: String },
+}
+
+fn setting(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Setting { setting: setting.to_string(), problem: problem.into() }
+}
+
+impl Config {
+    /// Reads the file (if any), applies the environment and validates.
+    pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?,
+            None => String::new(),
+        };
+        Config::from_toml(&text, env)
+    }
+
+    /// Parses TOML text, applies the environment and validates.
+    pub fn from_toml(text: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        apply_environment(&mut table, env)?;
+        let config: Config =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bot = &self.bot;
+        if bot.app_id.trim().is_empty() {
+            return Err(setting("bot.MicrosoftAppId", "is empty"));
+        }
+        match bot.app_type {
+            AppType::SingleTenant | AppType::MultiTenant => {
+                if bot.app_password.as_ref().is_none_or(|p| p.expose().is_empty()) {
+                    return Err(setting(
+                        "bot.MicrosoftAppPassword",
+                        format!("is required when MicrosoftAppType is {:?}", bot.app_type),
+                    ));
+                }
+            }
+            AppType::UserAssignedMSI => {}
+        }
+        if bot.app_type != AppType::MultiTenant && bot.tenant_id.as_deref().is_none_or(str::is_empty) {
+            return Err(setting(
+                "bot.MicrosoftAppTenantId",
+                format!("is required when MicrosoftAppType is {:?}", bot.app_type),
+            ));
+        }
+        if self.server.local_anonymous && !self.server.listen.ip().is_loopback() {
+            return Err(setting(
+                "server.local_anonymous",
+                format!(
+                    "anonymous mode is only allowed on a loopback address, not {} (it accepts requests without a token)",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(setting("server.max_body_bytes", "must be at least 1024"));
+        }
+        let e = &self.endpoints;
+        for (name, value) in [
+            ("endpoints.login_authority", &e.login_authority),
+            ("endpoints.channel_openid_metadata", &e.channel_openid_metadata),
+            ("endpoints.entra_openid_metadata", &e.entra_openid_metadata),
+            ("endpoints.token_service", &e.token_service),
+        ] {
+            let url = url::Url::parse(value).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(setting(name, "must be an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tenant whose token endpoint issues the bot's own tokens.
+    pub fn token_tenant(&self) -> &str {
+        match self.bot.app_type {
+            AppType::MultiTenant => "botframework.com",
+            _ => self.bot.tenant_id.as_deref().unwrap_or("botframework.com"),
+        }
+    }
+}
+
+/// Overrides from the environment, on top of the file's values.
+fn apply_environment(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for name in BOT_FRAMEWORK_ENV {
+        if let Some(value) = env.get(name) {
+            section(table, "bot")?.insert(name.to_string(), toml::Value::String(value.clone()));
+        }
+    }
+    for (name, value) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some((section_name, key)) = path.split_once("__") else {
+            return Err(setting(name, "must look like DRBOT__SECTION__KEY"));
+        };
+        let section_name = section_name.to_ascii_lowercase();
+        let key = if section_name == "bot" { key.to_string() } else { key.to_ascii_lowercase() };
+        section(table, &section_name)?.insert(key, scalar(value));
+    }
+    Ok(())
+}
+
+fn section<'a>(table: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table, ConfigError> {
+    table
+        .entry(name.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| setting(name, "must be a table"))
+}
+
+/// An environment value as the TOML scalar it looks like.
+fn scalar(value: &str) -> toml::Value {
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[bot]
+MicrosoftAppId = "app"
+MicrosoftAppPassword = "secret"
+MicrosoftAppType = "SingleTenant"
+MicrosoftAppTenantId = "tenant"
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn file_values_with_defaults() {
+        let config = Config::from_toml(MINIMAL, &env(&[])).unwrap();
+        assert_eq!(config.bot.app_id, "app");
+        assert_eq!(config.server.listen.port(), 3978);
+        assert_eq!(config.endpoints.channel_issuer, "https://api.botframework.com");
+        assert_eq!(config.token_tenant(), "tenant");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::from_toml(
+            MINIMAL,
+            &env(&[
+                ("MicrosoftAppId", "from-env"),
+                ("DRBOT__SERVER__LISTEN", "127.0.0.1:4000"),
+                ("DRBOT__SERVER__LOCAL_ANONYMOUS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.bot.app_id, "from-env");
+        assert_eq!(config.server.listen.port(), 4000);
+        assert!(config.server.local_anonymous);
+    }
+
+    #[test]
+    fn the_whole_config_can_come_from_the_environment() {
+        let config = Config::from_toml(
+            "",
+            &env(&[("MicrosoftAppId", "a"), ("MicrosoftAppPassword", "p"), ("MicrosoftAppType", "MultiTenant")]),
+        )
+        .unwrap();
+        assert_eq!(config.token_tenant(), "botframework.com");
+    }
+
+    fn error_of(text: &str, vars: &[(&str, &str)]) -> String {
+        Config::from_toml(text, &env(vars)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        assert!(error_of("", &[]).contains("bot"), "{}", error_of("", &[]));
+        let no_password = MINIMAL.replace("MicrosoftAppPassword = \"secret\"\n", "");
+        assert!(error_of(&no_password, &[]).contains("bot.MicrosoftAppPassword"));
+        let no_tenant = MINIMAL.replace("MicrosoftAppTenantId = \"tenant\"\n", "");
+        assert!(error_of(&no_tenant, &[]).contains("bot.MicrosoftAppTenantId"));
+        let bad_type = MINIMAL.replace("SingleTenant", "Tenantless");
+        assert!(
+            error_of(&bad_type, &[]).contains("MicrosoftAppType") || error_of(&bad_type, &[]).contains("Tenantless")
+        );
+        assert!(error_of(MINIMAL, &[("DRBOT__SERVER__LISTEN", "nowhere")]).contains("listen"));
+        assert!(error_of(&format!("{MINIMAL}\n[server]\nlisten_port = 1\n"), &[]).contains("listen_port"));
+        assert!(
+            error_of(MINIMAL, &[("DRBOT__ENDPOINTS__TOKEN_SERVICE", "not a url")]).contains("endpoints.token_service")
+        );
+        let public_anonymous = format!("{MINIMAL}\n[server]\nlisten = \"0.0.0.0:3978\"\nlocal_anonymous = true\n");
+        assert!(error_of(&public_anonymous, &[]).contains("server.local_anonymous"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::from_toml(MINIMAL, &env(&[])).unwrap();
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

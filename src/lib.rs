@@ -6,8 +6,10 @@
 //! [`readiness`]) → the REST clients ([`databricks`]). Replies are Adaptive
 //! Cards rendered by [`cards`]; durable state lives in [`store`].
 
+pub mod bot;
 pub mod botframework;
 pub mod cards;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod databricks;
@@ -15,4 +17,5 @@ pub mod readiness;
 pub mod replication;
 pub mod server;
 pub mod store;
+
 pub mod teams;

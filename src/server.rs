@@ -1,1 +1,158 @@
-//! The HTTP server: /api/messages, /healthz, /readyz.
+//! The HTTP server: `POST /api/messages`, `GET /healthz`, `GET /readyz`.
+//!
+//! The data path of one request, top to bottom: size limit (413) → JSON
+//! (400) → authentication (401, no detail) → the turn → 200, or the invoke's
+//! own status and body. SIGTERM stops accepting connections and lets the
+//! requests in flight finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::{Bot, TurnOutcome};
+use crate::botframework::activity::Activity;
+use crate::botframework::auth::Authenticator;
+use crate::botframework::bot_token::BotTokenProvider;
+use crate::botframework::connector::{ConnectorClient, RetryPolicy};
+use crate::clock::SystemClock;
+use crate::config::Config;
+
+/// Everything a request needs.
+pub struct App {
+    pub auth: Authenticator,
+    pub bot: Bot,
+}
+
+impl App {
+    pub fn from_config(config: &Config) -> anyhow::Result<App> {
+        let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
+        let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
+        let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
+        let connector = Arc::new(ConnectorClient::new(http, token, RetryPolicy::default()));
+        Ok(App { auth, bot: Bot::new(connector) })
+    }
+}
+
+pub fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/messages", post(messages))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.auth.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "signing keys not loaded yet").into_response()
+    }
+}
+
+async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let activity: Activity = match serde_json::from_slice(&body) {
+        Ok(activity) => activity,
+        Err(error) => {
+            tracing::debug!(correlation_id, line = error.line(), column = error.column(), "malformed activity");
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"code": "BadRequest", "message": "The body is not a valid activity.", "correlationId": correlation_id}})),
+            )
+                .into_response();
+        }
+    };
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if let Err(reason) = app.auth.authenticate(authorization, &activity).await {
+        tracing::debug!(correlation_id, %reason, "request refused");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    tracing::info!(correlation_id, activity_type = ?activity.kind, "activity");
+    match app.bot.on_activity(&activity, &correlation_id).await {
+        TurnOutcome::Done => StatusCode::OK.into_response(),
+        TurnOutcome::Invoke(answer) => {
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            match answer.body {
+                Some(body) => (status, Json(body)).into_response(),
+                None => status.into_response(),
+            }
+        }
+    }
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, waits for requests in flight, returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Binds the configured address and serves until `stop` is cancelled.
+pub async fn start(config: &Config, stop: CancellationToken) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.server.listen).await?;
+    start_on(config, listener, stop).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn start_on(
+    config: &Config,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    if config.server.local_anonymous {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "LOCAL ANONYMOUS MODE: requests without a token are accepted. For the Agents Playground on this machine only."
+        );
+    }
+    let app = Arc::new(App::from_config(config)?);
+    let addr = listener.local_addr()?;
+    tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
+    let router = router(app.clone(), config.server.max_body_bytes);
+    let stopped = stop.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(async move { stopped.cancelled().await }).await
+    });
+    tracing::info!(%addr, "drbot listening");
+    Ok(RunningServer { addr, app, stop, task })
+}
+
+/// Signing keys are fetched before traffic arrives; /readyz turns green when they are.
+async fn load_keys_until_ready(app: Arc<App>, stop: CancellationToken) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match app.auth.load_keys().await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "signing keys not loaded"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}

@@ -89,6 +89,7 @@ pub struct Connector {
     bot_app_id: String,
     state: Mutex<State_>,
     count: watch::Sender<usize>,
+    throttled: watch::Sender<u64>,
 }
 
 impl Connector {
@@ -98,6 +99,7 @@ impl Connector {
             bot_app_id: bot_app_id.to_string(),
             state: Mutex::new(State_::default()),
             count: watch::channel(0).0,
+            throttled: watch::channel(0).0,
         })
     }
 
@@ -114,6 +116,16 @@ impl Connector {
             Ok(Ok(_)) => Ok(self.recorded()),
             _ => anyhow::bail!("the connector received {} activities, expected {n}", self.recorded().len()),
         }
+    }
+
+    /// Waits until at least `n` calls were answered 429, up to `timeout`.
+    pub async fn wait_for_throttled(&self, n: u64, timeout: Duration) -> anyhow::Result<()> {
+        let mut throttled = self.throttled.subscribe();
+        let reached = tokio::time::timeout(timeout, throttled.wait_for(|c| *c >= n)).await.is_ok_and(|r| r.is_ok());
+        if !reached {
+            anyhow::bail!("the connector throttled {} calls, expected {n}", self.throttled_count());
+        }
+        Ok(())
     }
 
     /// The next `n` calls are answered 429 with this `Retry-After`.
@@ -188,6 +200,7 @@ impl Connector {
         }
         if let Some(retry_after) = state.forced_throttles.pop_front() {
             state.throttled += 1;
+            self.throttled.send_replace(state.throttled);
             return Err(Refusal::throttled(retry_after));
         }
         if verb != Verb::CreateConversation {
@@ -198,6 +211,7 @@ impl Connector {
             }
             if let Some(wait) = wait_needed(sends, now) {
                 state.throttled += 1;
+                self.throttled.send_replace(state.throttled);
                 return Err(Refusal::throttled(wait.as_secs_f64().ceil().max(1.0) as u64));
             }
             sends.push_back(now);

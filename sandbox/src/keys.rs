@@ -107,6 +107,11 @@ impl KeySet {
         kid
     }
 
+    /// Publishes an extra key that does not sign (tests: a key endorsed for another channel).
+    pub fn publish(&self, key: Arc<SigningKey>) {
+        self.keys.write().insert(0, key);
+    }
+
     /// The published key document: `{"keys": [...]}`.
     pub fn jwks(&self) -> Value {
         json!({ "keys": self.keys.read().iter().map(|k| k.jwk()).collect::<Vec<_>>() })

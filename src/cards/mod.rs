@@ -1,1 +1,141 @@
-//! The Adaptive Cards Templating language, applied to the templates in adaptive-cards/.
+//! The cards drbot sends. Adaptive Cards 1.5 (the most Teams renders for
+//! bots), built from typed inputs so every card is valid by construction.
+//!
+//! These are the cards of the foundation (welcome, help, unknown command,
+//! usage, error). The templated cards of the DR features (dashboard, plan,
+//! progress, result) move to adaptive-cards/ templates with their own
+//! engine when those features land.
+
+use serde_json::{json, Value};
+
+use crate::commands::CommandHelp;
+
+/// The verb every "run this command" button carries; `data.text` is the command.
+pub const COMMAND_VERB: &str = "command";
+
+fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
+    let mut card = json!({
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": body,
+    });
+    if !actions.is_empty() {
+        card["actions"] = Value::Array(actions);
+    }
+    card
+}
+
+fn title(text: &str) -> Value {
+    json!({"type": "TextBlock", "text": text, "weight": "Bolder", "size": "Large", "wrap": true})
+}
+
+fn subtitle(text: &str) -> Value {
+    json!({"type": "TextBlock", "text": text, "isSubtle": true, "wrap": true, "spacing": "None"})
+}
+
+/// A button that runs a command as if it had been typed.
+pub fn command_button(label: &str, command: &str) -> Value {
+    json!({"type": "Action.Execute", "title": label, "verb": COMMAND_VERB, "data": {"text": command}})
+}
+
+/// The list of commands, usage in monospace with a one-line summary under it.
+pub fn help(commands: &[&CommandHelp]) -> Value {
+    let rows: Vec<Value> = commands
+        .iter()
+        .map(|c| {
+            json!({
+                "type": "Container",
+                "spacing": "Medium",
+                "items": [
+                    {"type": "TextBlock", "text": c.usage, "fontType": "Monospace", "weight": "Bolder", "wrap": true},
+                    {"type": "TextBlock", "text": c.summary, "isSubtle": true, "wrap": true, "spacing": "None"},
+                ],
+            })
+        })
+        .collect();
+    card(
+        vec![
+            title("drbot commands"),
+            subtitle("Disaster recovery for Azure Databricks, from chat. In a channel, @mention drbot first."),
+            json!({"type": "Container", "separator": true, "spacing": "Medium", "items": rows}),
+        ],
+        Vec::new(),
+    )
+}
+
+/// Sent once when drbot joins a chat or channel.
+pub fn welcome() -> Value {
+    card(
+        vec![
+            title("Hi, I'm drbot"),
+            subtitle("I keep your Databricks workspaces ready for a bad day."),
+            json!({
+                "type": "TextBlock",
+                "wrap": true,
+                "spacing": "Medium",
+                "text": "Ask me how ready the secondary region is, replicate Unity Catalog from the primary, or deploy a new workspace pair. I act with your own identity, so Unity Catalog and Azure RBAC decide what you may do.",
+            }),
+        ],
+        vec![command_button("Show commands", "help")],
+    )
+}
+
+/// An unknown command, with the closest known one if there is one.
+pub fn unknown_command(word: &str, suggestion: Option<&str>) -> Value {
+    let mut body = vec![
+        title("I don't know that one"),
+        json!({"type": "TextBlock", "text": format!("\"{}\" is not a drbot command.", clip(word, 60)), "wrap": true}),
+    ];
+    let mut actions = Vec::new();
+    if let Some(suggestion) = suggestion {
+        body.push(json!({"type": "TextBlock", "text": format!("Did you mean **{suggestion}**?"), "wrap": true, "spacing": "Small"}));
+        actions.push(command_button(&format!("Help on {suggestion}"), &format!("help {suggestion}")));
+    }
+    actions.push(command_button("All commands", "help"));
+    card(body, actions)
+}
+
+/// A known command used the wrong way.
+pub fn usage(command: &str, usage: &str, problem: &str) -> Value {
+    card(
+        vec![
+            title(&format!("Not quite: {command}")),
+            json!({"type": "TextBlock", "text": clip(problem, 200), "wrap": true, "color": "Warning"}),
+            json!({"type": "TextBlock", "text": usage, "fontType": "Monospace", "wrap": true, "spacing": "Medium"}),
+        ],
+        vec![command_button(&format!("Help on {command}"), &format!("help {command}"))],
+    )
+}
+
+/// A command this build does not carry out yet.
+pub fn not_available(command: &str) -> Value {
+    card(
+        vec![
+            title(&format!("{command} is not available yet")),
+            subtitle("This drbot build does not carry out that command yet."),
+        ],
+        vec![command_button("What works now", "help")],
+    )
+}
+
+/// Something failed on our side. The correlation id ties the card to the logs.
+pub fn error(message: &str, correlation_id: &str) -> Value {
+    card(
+        vec![
+            json!({"type": "TextBlock", "text": "Something went wrong", "weight": "Bolder", "size": "Large", "color": "Attention", "wrap": true}),
+            json!({"type": "TextBlock", "text": clip(message, 300), "wrap": true}),
+            json!({"type": "TextBlock", "text": format!("Correlation id: {correlation_id}"), "isSubtle": true, "size": "Small", "wrap": true, "spacing": "Medium"}),
+        ],
+        Vec::new(),
+    )
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}

@@ -1,0 +1,204 @@
+//! Inbound authentication: is this request really from the channel?
+//!
+//! Exactly the Bot Framework's rules (shared/reference/botframework.md):
+//! RS256/384/512 only; keys from OpenID metadata ([`keys`]); the issuer picks
+//! the key source (the channel's, or Entra ID's for emulator-style tokens of a
+//! single-tenant bot); audience = our app id; `exp`/`nbf` with 300 s skew;
+//! the `serviceurl` claim must match the activity; a key endorsed for some
+//! channels signs only for those. A rejection tells the caller nothing: the
+//! reason goes to a debug log line, never the token.
+
+pub mod keys;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::Value;
+
+use crate::botframework::activity::Activity;
+use crate::clock::Clock;
+use crate::config::{AppType, Config};
+use keys::{KeyError, KeySource};
+
+/// Clock skew allowed on `exp` and `nbf`.
+pub const CLOCK_SKEW_SECS: u64 = 300;
+
+/// Who sent the request, once authenticated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Caller {
+    /// A channel (Teams) token.
+    Channel { claims: Value },
+    /// An Entra ID token issued to the bot itself (emulator-style).
+    Emulator { claims: Value },
+    /// No token, accepted because local anonymous mode is on.
+    Anonymous,
+}
+
+/// Why a request was refused. Logged at debug level; the caller sees only 401.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no Authorization header")]
+    MissingHeader,
+    #[error("Authorization is not a Bearer token")]
+    NotBearer,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("algorithm {0} is not allowed")]
+    Algorithm(String),
+    #[error("the token has no key id")]
+    NoKeyId,
+    #[error("issuer not trusted")]
+    UntrustedIssuer,
+    #[error("signing key not published")]
+    UnknownKey,
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+    #[error("key not endorsed for this channel")]
+    NotEndorsed,
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("serviceurl claim missing or different from the activity's")]
+    ServiceUrl,
+    #[error("the token was issued to another application")]
+    WrongApp,
+}
+
+/// Validates inbound requests for one bot.
+pub struct Authenticator {
+    app_id: String,
+    channel_issuer: String,
+    emulator_tenant: Option<String>,
+    anonymous_allowed: bool,
+    channel_keys: KeySource,
+    entra_keys: KeySource,
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, http: reqwest::Client, clock: Arc<dyn Clock>) -> Authenticator {
+        let emulator_tenant = match config.bot.app_type {
+            AppType::MultiTenant => None,
+            AppType::SingleTenant | AppType::UserAssignedMSI => config.bot.tenant_id.clone(),
+        };
+        Authenticator {
+            app_id: config.bot.app_id.clone(),
+            channel_issuer: config.endpoints.channel_issuer.clone(),
+            emulator_tenant,
+            anonymous_allowed: config.server.local_anonymous,
+            channel_keys: KeySource::new(&config.endpoints.channel_openid_metadata, http.clone(), clock.clone()),
+            entra_keys: KeySource::new(&config.endpoints.entra_openid_metadata, http, clock),
+        }
+    }
+
+    /// Ready once the channel's signing keys are loaded.
+    pub fn is_ready(&self) -> bool {
+        self.anonymous_allowed || self.channel_keys.is_loaded()
+    }
+
+    /// Loads the channel's keys (and Entra's, best effort) before traffic arrives.
+    pub async fn load_keys(&self) -> Result<(), KeyError> {
+        if self.emulator_tenant.is_some() {
+            let _ = self.entra_keys.ensure_loaded().await;
+        }
+        self.channel_keys.ensure_loaded().await
+    }
+
+    /// How many times the channel's metadata was fetched.
+    pub fn channel_key_fetches(&self) -> u64 {
+        self.channel_keys.fetch_count()
+    }
+
+    /// Checks the request's Authorization header against the activity it carries.
+    pub async fn authenticate(&self, authorization: Option<&str>, activity: &Activity) -> Result<Caller, AuthError> {
+        let Some(header) = authorization else {
+            return if self.anonymous_allowed { Ok(Caller::Anonymous) } else { Err(AuthError::MissingHeader) };
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::NotBearer)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
+            return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
+        }
+        let kid = header.kid.ok_or(AuthError::NoKeyId)?;
+        let issuer = unverified_issuer(token).ok_or(AuthError::Malformed)?;
+
+        if issuer == self.channel_issuer {
+            let key = self.channel_keys.key(&kid).await.map_err(key_error)?;
+            let channel_id = activity.channel_id.as_deref().unwrap_or_default();
+            if !key.endorsements.is_empty() && !key.endorsements.iter().any(|e| e == channel_id) {
+                return Err(AuthError::NotEndorsed);
+            }
+            let claims = self.verify(token, header.alg, &key.decoding, &issuer)?;
+            let service_url = claims.get("serviceurl").and_then(Value::as_str).ok_or(AuthError::ServiceUrl)?;
+            if Some(service_url) != activity.service_url.as_deref() {
+                return Err(AuthError::ServiceUrl);
+            }
+            return Ok(Caller::Channel { claims });
+        }
+
+        if self.emulator_issuers().contains(&issuer) {
+            let key = self.entra_keys.key(&kid).await.map_err(key_error)?;
+            let claims = self.verify(token, header.alg, &key.decoding, &issuer)?;
+            let app_claim = match claims.get("ver").and_then(Value::as_str) {
+                Some("2.0") => "azp",
+                _ => "appid",
+            };
+            if claims.get(app_claim).and_then(Value::as_str) != Some(self.app_id.as_str()) {
+                return Err(AuthError::WrongApp);
+            }
+            return Ok(Caller::Emulator { claims });
+        }
+        Err(AuthError::UntrustedIssuer)
+    }
+
+    fn verify(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+        key: &jsonwebtoken::DecodingKey,
+        issuer: &str,
+    ) -> Result<Value, AuthError> {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = CLOCK_SKEW_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_audience(&[&self.app_id]);
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<Value>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))
+    }
+
+    /// Issuers of Entra ID tokens a single-tenant bot accepts: its own tenant's.
+    fn emulator_issuers(&self) -> Vec<String> {
+        let Some(tenant) = &self.emulator_tenant else { return Vec::new() };
+        let mut issuers = vec![
+            format!("https://sts.windows.net/{tenant}/"),
+            format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+        ];
+        if let Some(declared) = self.entra_keys.issuer() {
+            issuers.push(declared.replace("{tenantid}", tenant));
+        }
+        issuers
+    }
+}
+
+fn key_error(error: KeyError) -> AuthError {
+    match error {
+        KeyError::UnknownKey => AuthError::UnknownKey,
+        KeyError::Unavailable(_) => AuthError::KeysUnavailable,
+    }
+}
+
+/// The `iss` claim before verification, to choose where the key comes from.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_string)
+}

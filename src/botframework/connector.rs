@@ -1,0 +1,311 @@
+//! The connector client: how the bot talks back.
+//!
+//! Send, reply, update, delete and create conversation against the
+//! activity's `serviceUrl`, with the bot's own token. Throttling and
+//! transient failures (429, 412, 502, 503, 504) are retried, honouring
+//! `Retry-After`, a bounded number of times; sends are paced per
+//! conversation so Teams rarely needs to throttle us at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::activity::Activity;
+use super::bot_token::{BotTokenError, BotTokenProvider};
+use super::pacing::Pacer;
+
+/// How hard to try before giving up on one call.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// Backoff before the first retry when the server gives no `Retry-After`.
+    pub base_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited for: we give up instead.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("the bot is not in this conversation any more ({code})")]
+    NotInConversation { code: String },
+    #[error("connector answered HTTP {status}: {code}")]
+    Http { status: u16, code: String },
+    #[error("connector unreachable: {0}")]
+    Unreachable(String),
+    #[error("gave up after {attempts} attempts (last HTTP {last_status})")]
+    GaveUp { attempts: u32, last_status: u16 },
+    #[error("bot token: {0}")]
+    Token(#[from] BotTokenError),
+    #[error("invalid service URL")]
+    InvalidServiceUrl,
+}
+
+/// `{"id": …}`: what the connector returns for a send.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ResourceResponse {
+    #[serde(default)]
+    pub id: String,
+}
+
+/// A new conversation for proactive messages.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationParameters {
+    pub is_group: bool,
+    pub bot: Value,
+    pub members: Vec<Value>,
+    pub tenant_id: String,
+    pub channel_data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Activity>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationResourceResponse {
+    pub id: String,
+    #[serde(default)]
+    pub activity_id: Option<String>,
+    #[serde(default)]
+    pub service_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+}
+
+/// The connector client. One per bot; cheap to share.
+pub struct ConnectorClient {
+    http: reqwest::Client,
+    token: Arc<BotTokenProvider>,
+    pacer: Pacer,
+    retry: RetryPolicy,
+}
+
+impl ConnectorClient {
+    pub fn new(http: reqwest::Client, token: Arc<BotTokenProvider>, retry: RetryPolicy) -> ConnectorClient {
+        ConnectorClient { http, token, pacer: Pacer::teams_conversations(), retry }
+    }
+
+    /// `POST v3/conversations/{id}/activities`
+    pub async fn send(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity: &Activity,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let url = activities_url(service_url, conversation_id, None)?;
+        self.pacer.acquire(conversation_id).await;
+        self.call(Method::POST, url, Some(activity)).await.map(|body| resource(&body))
+    }
+
+    /// `POST v3/conversations/{id}/activities/{replyToId}`
+    pub async fn reply(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        reply_to_id: &str,
+        activity: &Activity,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let url = activities_url(service_url, conversation_id, Some(reply_to_id))?;
+        self.pacer.acquire(conversation_id).await;
+        self.call(Method::POST, url, Some(activity)).await.map(|body| resource(&body))
+    }
+
+    /// `PUT v3/conversations/{id}/activities/{activityId}`: replace a card in place.
+    pub async fn update(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+        activity: &Activity,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let url = activities_url(service_url, conversation_id, Some(activity_id))?;
+        self.pacer.acquire(conversation_id).await;
+        self.call(Method::PUT, url, Some(activity)).await.map(|body| resource(&body))
+    }
+
+    /// `DELETE v3/conversations/{id}/activities/{activityId}`
+    pub async fn delete(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+    ) -> Result<(), ConnectorError> {
+        let url = activities_url(service_url, conversation_id, Some(activity_id))?;
+        self.pacer.acquire(conversation_id).await;
+        self.call(Method::DELETE, url, None::<&Value>).await.map(|_| ())
+    }
+
+    /// `POST v3/conversations`: start a conversation (proactive messages).
+    pub async fn create_conversation(
+        &self,
+        service_url: &str,
+        parameters: &ConversationParameters,
+    ) -> Result<ConversationResourceResponse, ConnectorError> {
+        let mut url = url::Url::parse(service_url).map_err(|_| ConnectorError::InvalidServiceUrl)?;
+        url.path_segments_mut()
+            .map_err(|_| ConnectorError::InvalidServiceUrl)?
+            .pop_if_empty()
+            .extend(["v3", "conversations"]);
+        let body = self.call(Method::POST, url, Some(parameters)).await?;
+        serde_json::from_slice(&body).map_err(|_| ConnectorError::Http { status: 200, code: "InvalidResponse".into() })
+    }
+
+    /// One call with retries; the response body on success.
+    async fn call(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<bytes::Bytes, ConnectorError> {
+        let mut attempt = 0;
+        let mut refreshed_token = false;
+        loop {
+            attempt += 1;
+            let token = self.token.token().await?;
+            let mut request =
+                self.http.request(method.clone(), url.clone()).bearer_auth(token).timeout(Duration::from_secs(30));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) if attempt < self.retry.max_attempts => {
+                    tracing::debug!(error = %e.without_url(), attempt, "connector call failed, retrying");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(ConnectorError::Unreachable(e.without_url().to_string())),
+            };
+            let status = response.status();
+            if status.is_success() {
+                return response.bytes().await.map_err(|e| ConnectorError::Unreachable(e.without_url().to_string()));
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed_token {
+                // A token revoked or rotated early: fetch a new one once.
+                refreshed_token = true;
+                self.token.invalidate().await;
+                continue;
+            }
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let code = response.json::<ErrorBody>().await.map(|b| b.error.code).unwrap_or_default();
+            if status == StatusCode::FORBIDDEN
+                && (code == "BotNotInConversationRoster" || code.contains("MessageWritesBlocked"))
+            {
+                return Err(ConnectorError::NotInConversation { code });
+            }
+            let retryable = matches!(status.as_u16(), 429 | 412 | 502 | 503 | 504);
+            if !retryable {
+                return Err(ConnectorError::Http { status: status.as_u16(), code });
+            }
+            if attempt >= self.retry.max_attempts {
+                return Err(ConnectorError::GaveUp { attempts: attempt, last_status: status.as_u16() });
+            }
+            let wait = match retry_after {
+                Some(wait) if wait > self.retry.max_retry_after => {
+                    return Err(ConnectorError::GaveUp { attempts: attempt, last_status: status.as_u16() })
+                }
+                Some(wait) => wait,
+                None => self.backoff(attempt),
+            };
+            tracing::debug!(
+                status = status.as_u16(),
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "connector throttled or busy, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Exponential backoff with full jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.retry.base_backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
+        let millis = rand::thread_rng().gen_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
+        Duration::from_millis(millis)
+    }
+}
+
+/// The `{"id"}` of a send; some connectors answer an update with an empty body.
+fn resource(body: &[u8]) -> ResourceResponse {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+/// `{serviceUrl}/v3/conversations/{conversation}/activities[/{activity}]`, each id
+/// percent-encoded as the official SDKs do (Teams ids contain `:`, `@` and `;`).
+fn activities_url(
+    service_url: &str,
+    conversation_id: &str,
+    activity_id: Option<&str>,
+) -> Result<url::Url, ConnectorError> {
+    let base = url::Url::parse(service_url).map_err(|_| ConnectorError::InvalidServiceUrl)?;
+    if !matches!(base.scheme(), "https" | "http") || base.cannot_be_a_base() {
+        return Err(ConnectorError::InvalidServiceUrl);
+    }
+    let mut text =
+        format!("{}/v3/conversations/{}/activities", base.as_str().trim_end_matches('/'), encode(conversation_id));
+    if let Some(id) = activity_id {
+        text = format!("{text}/{}", encode(id));
+    }
+    url::Url::parse(&text).map_err(|_| ConnectorError::InvalidServiceUrl)
+}
+
+/// Like JavaScript's `encodeURIComponent`.
+fn encode(segment: &str) -> String {
+    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'!')
+        .remove(b'~')
+        .remove(b'*')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')');
+    percent_encoding::utf8_percent_encode(segment, COMPONENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_encoded_into_the_path() {
+        let url =
+            activities_url("https://smba.trafficmanager.net/emea/", "19:abc@thread.tacv2;messageid=1", Some("1:2"))
+                .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://smba.trafficmanager.net/emea/v3/conversations/19%3Aabc%40thread.tacv2%3Bmessageid%3D1/activities/1%3A2"
+        );
+        assert!(activities_url("file:///etc/passwd", "a", None).is_err());
+        assert!(activities_url("not a url", "a", None).is_err());
+    }
+}
