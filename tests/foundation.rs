@@ -182,3 +182,25 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     assert_eq!(in_flight.await.unwrap().unwrap().status, 200);
     assert_eq!(sandbox.connector.recorded().len(), 1);
 }
+
+#[tokio::test]
+async fn local_anonymous_mode_accepts_requests_without_a_token_but_still_checks_tokens_it_gets() {
+    let world = World::start_with(|config| config.server.local_anonymous = true).await;
+    let alice = world.alice();
+    let chat = world.sandbox.teams.personal(&alice);
+    let message = world.sandbox.teams.message(&alice, &chat, "help");
+
+    let anonymous = world.sandbox.teams.send_raw(message.to_string().into_bytes(), None).await.unwrap();
+    assert_eq!(anonymous.status, 200);
+    world.sandbox.connector.wait_for(1, PATIENCE).await.unwrap();
+    let forged = world.sandbox.teams.send_raw(message.to_string().into_bytes(), Some("Bearer forged")).await.unwrap();
+    assert_eq!(forged.status, 401);
+}
+
+#[tokio::test]
+async fn local_anonymous_mode_is_refused_off_loopback() {
+    let world = World::start().await;
+    let text = world.sandbox.bot_config_toml("0.0.0.0:3978", true);
+    let error = drbot::config::Config::from_toml(&text, &Default::default()).unwrap_err().to_string();
+    assert!(error.contains("server.local_anonymous"), "{error}");
+}
