@@ -138,8 +138,59 @@ impl Entra {
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
             .route("/{tenant}/discovery/v2.0/keys", get(jwks))
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/msi/token", get(managed_identity_token))
             .with_state(self.clone())
     }
+}
+
+/// The secret App Service puts in `IDENTITY_HEADER`, and expects back in `X-IDENTITY-HEADER`.
+pub const MANAGED_IDENTITY_HEADER_SECRET: &str = "sandbox-identity-header";
+
+impl Entra {
+    /// `IDENTITY_ENDPOINT` for azure_identity's App Service managed identity credential.
+    pub fn managed_identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.base_url())
+    }
+}
+
+/// App Service's managed identity endpoint (api-version 2019-08-01): a token
+/// for `resource` issued to the user-assigned identity `client_id`, which must
+/// be an app registered in the tenant.
+async fn managed_identity_token(
+    State(entra): State<Arc<Entra>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let refuse = |status: StatusCode, message: &str| {
+        (status, Json(json!({"statusCode": status.as_u16(), "message": message}))).into_response()
+    };
+    if headers.get("x-identity-header").and_then(|v| v.to_str().ok()) != Some(MANAGED_IDENTITY_HEADER_SECRET) {
+        return refuse(StatusCode::UNAUTHORIZED, "X-IDENTITY-HEADER is missing or wrong.");
+    }
+    let params: HashMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    if params.get("api-version").map(String::as_str) != Some("2019-08-01") {
+        return refuse(StatusCode::BAD_REQUEST, "api-version 2019-08-01 is required.");
+    }
+    let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
+        return refuse(StatusCode::BAD_REQUEST, "resource is required.");
+    };
+    let Some(client_id) = params.get("client_id").filter(|id| entra.apps.read().contains_key(*id)) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "No user-assigned identity with this client_id is assigned to this app.",
+        );
+    };
+    let audience = resource.trim_end_matches('/');
+    let expires_on = chrono::Utc::now().timestamp() + TOKEN_LIFETIME_SECS;
+    Json(json!({
+        "access_token": entra.app_token(client_id, audience),
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": client_id,
+    }))
+    .into_response()
 }
 
 /// Service principals get a stable object id derived from their app id.
