@@ -37,8 +37,13 @@ impl Pacer {
 
     /// Waits until a send to `key` is within every limit, and counts it.
     pub async fn acquire(&self, key: &str) {
-        let slot = self.reserve(key, Instant::now());
-        tokio::time::sleep_until(slot).await;
+        let now = Instant::now();
+        let slot = self.reserve(key, now);
+        // Only sleep when we must: a timer, even one already due, waits for the
+        // next tick of tokio's millisecond wheel, a millisecond on every send.
+        if slot > now {
+            tokio::time::sleep_until(slot).await;
+        }
     }
 
     /// Reserves the earliest slot at or after `now` and returns it.
