@@ -13,6 +13,8 @@ use crate::botframework::activity::{Activity, ActivityType};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::cards;
 use crate::commands::{self, catalog, Command, ParseError};
+use crate::store::conversations::ConversationReference;
+use crate::store::Store;
 use crate::teams::invoke::InvokeResponse;
 use crate::teams::{address_reply, mentions};
 
@@ -27,11 +29,12 @@ pub enum TurnOutcome {
 
 pub struct Bot {
     connector: Arc<ConnectorClient>,
+    store: Store,
 }
 
 impl Bot {
-    pub fn new(connector: Arc<ConnectorClient>) -> Bot {
-        Bot { connector }
+    pub fn new(connector: Arc<ConnectorClient>, store: Store) -> Bot {
+        Bot { connector, store }
     }
 
     pub async fn on_activity(&self, activity: &Activity, correlation_id: &str) -> TurnOutcome {
@@ -44,10 +47,23 @@ impl Bot {
             }
             ActivityType::Invoke => TurnOutcome::Invoke(self.on_invoke(activity)),
             ActivityType::ConversationUpdate if activity.adds_the_bot() => {
+                self.remember_conversation(activity, correlation_id).await;
                 self.reply(activity, cards::welcome(), correlation_id).await;
                 TurnOutcome::Done
             }
-            // installationUpdate comes with a conversationUpdate that welcomes; the rest needs no answer.
+            // An install comes with a conversationUpdate that welcomes; here we only remember or forget.
+            ActivityType::InstallationUpdate => {
+                match activity.action.as_deref() {
+                    Some(action) if action.starts_with("add") => {
+                        self.remember_conversation(activity, correlation_id).await
+                    }
+                    Some(action) if action.starts_with("remove") => {
+                        self.forget_conversation(activity, correlation_id).await
+                    }
+                    _ => {}
+                }
+                TurnOutcome::Done
+            }
             _ => TurnOutcome::Done,
         }
     }
@@ -98,6 +114,42 @@ impl Bot {
             log_send_failure(&error, correlation_id);
         }
     }
+}
+
+impl Bot {
+    /// Keeps what is needed to post here later (scheduled posts, finished operations).
+    async fn remember_conversation(&self, activity: &Activity, correlation_id: &str) {
+        let Some(reference) = conversation_reference(activity) else { return };
+        if let Err(error) = self.store.save_conversation(&reference, now_ms()).await {
+            tracing::error!(correlation_id, %error, "conversation reference not saved");
+        }
+    }
+
+    async fn forget_conversation(&self, activity: &Activity, correlation_id: &str) {
+        let Some(conversation) = &activity.conversation else { return };
+        if let Err(error) = self.store.forget_conversation(&conversation.id).await {
+            tracing::error!(correlation_id, %error, "conversation reference not removed");
+        }
+    }
+}
+
+fn conversation_reference(activity: &Activity) -> Option<ConversationReference> {
+    let conversation = activity.conversation.as_ref()?;
+    let channel_data = activity.teams_channel_data();
+    Some(ConversationReference {
+        conversation_id: conversation.id.clone(),
+        service_url: activity.service_url.clone()?,
+        channel_id: activity.channel_id.clone()?,
+        bot_id: activity.recipient.as_ref()?.id.clone(),
+        tenant_id: activity.tenant_id(),
+        conversation_type: conversation.conversation_type.clone(),
+        teams_channel_id: channel_data.and_then(|d| d.channel).map(|c| c.id),
+        installed_by_oid: activity.from.as_ref().and_then(|f| f.aad_object_id.clone()),
+    })
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn log_send_failure(error: &ConnectorError, correlation_id: &str) {

@@ -29,6 +29,47 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub endpoints: Endpoints,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// Where durable state lives.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite's file goes here when no `url` is given.
+    pub data_dir: std::path::PathBuf,
+    /// `postgres://…` when several instances share state; `sqlite://…` for an explicit file.
+    pub url: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { data_dir: "data".into(), url: None }
+    }
+}
+
+impl StoreConfig {
+    /// The URL the store opens.
+    pub fn url(&self) -> String {
+        self.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("drbot.db").display()))
+    }
+
+    /// Whether the default SQLite file under `data_dir` is used.
+    pub fn uses_data_dir(&self) -> bool {
+        self.url.is_none()
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A PostgreSQL URL may carry a password: show only where it points.
+        let shown = self.url.as_deref().map(|u| match u.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://…@{}", rest.rsplit('@').next().unwrap_or_default()),
+            None => "<invalid>".to_string(),
+        });
+        f.debug_struct("StoreConfig").field("data_dir", &self.data_dir).field("url", &shown).finish()
+    }
 }
 
 /// Who the bot is, in the Bot Framework's words.
@@ -204,6 +245,11 @@ impl Config {
                 ),
             ));
         }
+        if let Some(url) = &self.store.url {
+            if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| url.starts_with(prefix)) {
+                return Err(setting("store.url", "must start with sqlite: or postgres://"));
+            }
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));
         }
@@ -346,7 +392,18 @@ MicrosoftAppTenantId = "tenant"
 
     #[test]
     fn secrets_never_print() {
-        let config = Config::from_toml(MINIMAL, &env(&[])).unwrap();
-        assert!(!format!("{config:?}").contains("secret"));
+        let config =
+            Config::from_toml(MINIMAL, &env(&[("DRBOT__STORE__URL", "postgres://drbot:hunter2@db:5432/drbot")]))
+                .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("secret") && !printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("db:5432/drbot"));
+    }
+
+    #[test]
+    fn the_store_defaults_to_sqlite_under_the_data_dir() {
+        let config = Config::from_toml(MINIMAL, &env(&[("DRBOT__STORE__DATA_DIR", "/var/lib/drbot")])).unwrap();
+        assert_eq!(config.store.url(), "sqlite:///var/lib/drbot/drbot.db");
+        assert!(error_of(MINIMAL, &[("DRBOT__STORE__URL", "mysql://x")]).contains("store.url"));
     }
 }

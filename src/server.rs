@@ -26,20 +26,28 @@ use crate::botframework::bot_token::BotTokenProvider;
 use crate::botframework::connector::{ConnectorClient, RetryPolicy};
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::store::Store;
 
 /// Everything a request needs.
 pub struct App {
     pub auth: Authenticator,
     pub bot: Bot,
+    pub store: Store,
 }
 
 impl App {
-    pub fn from_config(config: &Config) -> anyhow::Result<App> {
+    /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
+    pub async fn open(config: &Config) -> anyhow::Result<App> {
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
         let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
         let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
         let connector = Arc::new(ConnectorClient::new(http, token, RetryPolicy::default()));
-        Ok(App { auth, bot: Bot::new(connector) })
+        if config.store.uses_data_dir() {
+            std::fs::create_dir_all(&config.store.data_dir)
+                .map_err(|e| anyhow::anyhow!("store.data_dir {}: {e}", config.store.data_dir.display()))?;
+        }
+        let store = Store::open(&config.store.url()).await?;
+        Ok(App { auth, bot: Bot::new(connector, store.clone()), store })
     }
 }
 
@@ -129,7 +137,7 @@ pub async fn start_on(
             "LOCAL ANONYMOUS MODE: requests without a token are accepted. For the Agents Playground on this machine only."
         );
     }
-    let app = Arc::new(App::from_config(config)?);
+    let app = Arc::new(App::open(config).await?);
     let addr = listener.local_addr()?;
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);

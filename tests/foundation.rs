@@ -80,6 +80,15 @@ async fn the_bot_joining_a_conversation_sends_a_welcome_card_once() {
     let card = sent[0].adaptive_card().unwrap();
     assert!(card.to_string().contains("Hi, I'm drbot"));
     assert_eq!(card["actions"][0]["type"], "Action.Execute");
+
+    // The conversation is remembered for proactive posts, and forgotten when the app is removed.
+    let reference = world.bot.app.store.conversation(chat.id()).await.unwrap().expect("remembered");
+    assert_eq!(reference.service_url, world.sandbox.teams.service_url());
+    assert_eq!(reference.tenant_id.as_deref(), Some(sandbox::SANDBOX_TENANT_ID));
+    assert_eq!(reference.installed_by_oid.as_deref(), Some(alice.oid.as_str()));
+    let removed = world.sandbox.teams.installation_update(&alice, &chat, "remove");
+    assert_eq!(world.sandbox.teams.send(&removed).await.unwrap().status, 200);
+    assert_eq!(world.bot.app.store.conversation(chat.id()).await.unwrap(), None);
 }
 
 #[tokio::test]

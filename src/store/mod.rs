@@ -1,1 +1,116 @@
-//! Durable state behind one interface: SQLite by default, PostgreSQL when instances share it.
+//! Durable state behind one interface: SQLite by default (a file under the
+//! data directory), PostgreSQL when the URL is `postgres://` and several bot
+//! instances share it.
+//!
+//! Both back-ends run through sqlx's `Any` driver with one set of portable
+//! SQL: times are epoch milliseconds (`BIGINT`), structured values JSON text,
+//! ids text. That keeps one code path and one test suite for both, which
+//! matters more here than either database's special types. Time is always
+//! passed in (`now_ms`), never read inside, so leases and schedules are tested
+//! with a test clock. Nothing here has a column for a token.
+
+pub mod audit;
+pub mod conversations;
+pub mod dedupe;
+mod migrations;
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+
+/// Which database is behind the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL must start with sqlite:// or postgres:// (got '{0}')")]
+    Url(String),
+    #[error("store: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("store: stored value is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// The store. Cheap to clone: it is a connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.split('@').next_back().unwrap_or_default().to_string()));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; the busy timeout makes a
+                            // second writer wait instead of failing with SQLITE_BUSY.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url(url))
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(8).connect(url).await?,
+        };
+        let store = Store { pool, backend };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://path` with the file created if missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Reads a column, mapping a decoding problem to a store error.
+pub(crate) fn column<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row.try_get(name).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}

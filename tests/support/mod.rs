@@ -16,6 +16,8 @@ pub struct World {
     pub sandbox: Sandbox,
     pub bot: RunningServer,
     pub config: Config,
+    /// The bot's data directory (its SQLite store), removed when the test ends.
+    pub data_dir: tempfile::TempDir,
 }
 
 /// How long a test waits for something that should happen at once.
@@ -31,11 +33,13 @@ impl World {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
         let mut config =
             Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).expect("valid config");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        config.store.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bot = drbot::server::start_on(&config, listener, CancellationToken::new()).await.expect("bot starts");
         sandbox.teams.set_bot_endpoint(&format!("{}/api/messages", bot.url()));
-        let world = World { sandbox, bot, config };
+        let world = World { sandbox, bot, config, data_dir };
         world.wait_ready().await;
         world
     }

@@ -1,0 +1,78 @@
+//! Conversation references: what the bot needs to post into a chat later,
+//! without being asked (scheduled posts, operations finishing after a restart).
+
+use sqlx::any::AnyRow;
+
+use super::{column, Store, StoreError};
+
+/// Where and how to reach a conversation proactively.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationReference {
+    pub conversation_id: String,
+    pub service_url: String,
+    pub channel_id: String,
+    pub bot_id: String,
+    pub tenant_id: Option<String>,
+    pub conversation_type: Option<String>,
+    pub teams_channel_id: Option<String>,
+    /// Who added the bot (object id), to tell if the chat removes it.
+    pub installed_by_oid: Option<String>,
+}
+
+impl Store {
+    pub async fn save_conversation(&self, reference: &ConversationReference, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO conversations (conversation_id, service_url, channel_id, bot_id, tenant_id, conversation_type,
+                                        teams_channel_id, installed_by_oid, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                service_url = excluded.service_url, channel_id = excluded.channel_id, bot_id = excluded.bot_id,
+                tenant_id = excluded.tenant_id, conversation_type = excluded.conversation_type,
+                teams_channel_id = excluded.teams_channel_id,
+                installed_by_oid = COALESCE(excluded.installed_by_oid, conversations.installed_by_oid),
+                updated_ms = excluded.updated_ms",
+        )
+        .bind(&reference.conversation_id)
+        .bind(&reference.service_url)
+        .bind(&reference.channel_id)
+        .bind(&reference.bot_id)
+        .bind(&reference.tenant_id)
+        .bind(&reference.conversation_type)
+        .bind(&reference.teams_channel_id)
+        .bind(&reference.installed_by_oid)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn conversation(&self, conversation_id: &str) -> Result<Option<ConversationReference>, StoreError> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(reference_from_row).transpose()
+    }
+
+    /// Forgets a conversation (the bot was removed from it). True if it was known.
+    pub async fn forget_conversation(&self, conversation_id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM conversations WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .execute(self.pool())
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+}
+
+fn reference_from_row(row: &AnyRow) -> Result<ConversationReference, StoreError> {
+    Ok(ConversationReference {
+        conversation_id: column(row, "conversation_id")?,
+        service_url: column(row, "service_url")?,
+        channel_id: column(row, "channel_id")?,
+        bot_id: column(row, "bot_id")?,
+        tenant_id: column(row, "tenant_id")?,
+        conversation_type: column(row, "conversation_type")?,
+        teams_channel_id: column(row, "teams_channel_id")?,
+        installed_by_oid: column(row, "installed_by_oid")?,
+    })
+}

@@ -1,0 +1,112 @@
+//! Schema migrations, in order, each applied once. The SQL is portable
+//! between SQLite and PostgreSQL on purpose (see the module above). On
+//! PostgreSQL an advisory lock keeps two instances starting together from
+//! migrating at once.
+
+use sqlx::Executor;
+
+use super::{Backend, Store, StoreError};
+
+/// (version, what it does, statements)
+const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
+    1,
+    "dedupe keys, conversation references, audit log",
+    &[
+        "CREATE TABLE dedupe (key TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
+        "CREATE INDEX dedupe_expiry ON dedupe (expires_ms)",
+        "CREATE TABLE conversations (
+                conversation_id TEXT PRIMARY KEY,
+                service_url TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                bot_id TEXT NOT NULL,
+                tenant_id TEXT,
+                conversation_type TEXT,
+                teams_channel_id TEXT,
+                installed_by_oid TEXT,
+                updated_ms BIGINT NOT NULL
+            )",
+        "CREATE TABLE audit (
+                id TEXT PRIMARY KEY,
+                at_ms BIGINT NOT NULL,
+                actor_oid TEXT,
+                actor_upn TEXT,
+                action TEXT NOT NULL,
+                target TEXT,
+                result TEXT NOT NULL,
+                correlation_id TEXT
+            )",
+        "CREATE INDEX audit_time ON audit (at_ms)",
+    ],
+)];
+
+/// An arbitrary, fixed key for `pg_advisory_lock`.
+const MIGRATION_LOCK: i64 = 0x0064_7262_6f74;
+
+pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    match store.backend() {
+        Backend::Postgres => {
+            // Each migration in its own transaction, all under one advisory lock.
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+            let result = apply(&mut conn, true).await;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+            result
+        }
+        Backend::Sqlite => {
+            // BEGIN IMMEDIATE takes the write lock before reading what is applied,
+            // so a second process waits (busy timeout) instead of racing.
+            conn.execute("BEGIN IMMEDIATE").await?;
+            match apply(&mut conn, false).await {
+                Ok(()) => {
+                    conn.execute("COMMIT").await?;
+                    Ok(())
+                }
+                Err(error) => {
+                    let _ = conn.execute("ROLLBACK").await;
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, transaction_per_migration: bool) -> Result<(), StoreError> {
+    conn.execute("CREATE TABLE IF NOT EXISTS drbot_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL)")
+        .await?;
+    for (version, description, statements) in MIGRATIONS {
+        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM drbot_migrations WHERE version = $1")
+            .bind(*version)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if applied.is_some() {
+            continue;
+        }
+        if transaction_per_migration {
+            conn.execute("BEGIN").await?;
+        }
+        let applied = apply_one(conn, *version, description, statements).await;
+        if transaction_per_migration {
+            conn.execute(if applied.is_ok() { "COMMIT" } else { "ROLLBACK" }).await?;
+        }
+        applied?;
+        tracing::info!(version, description, "store migrated");
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    conn: &mut sqlx::AnyConnection,
+    version: i64,
+    description: &str,
+    statements: &[&str],
+) -> Result<(), StoreError> {
+    for statement in statements {
+        conn.execute(*statement).await?;
+    }
+    sqlx::query("INSERT INTO drbot_migrations (version, description) VALUES ($1, $2)")
+        .bind(version)
+        .bind(description)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

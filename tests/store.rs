@@ -1,0 +1,189 @@
+//! One behaviour suite for the store, run on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL comes from `DRBOT_TEST_POSTGRES_URL` (default the local
+//! server, trust auth); each test gets a database of its own and drops it.
+
+use std::future::Future;
+
+use drbot::store::audit::AuditEntry;
+use drbot::store::conversations::ConversationReference;
+use drbot::store::{Backend, Store};
+use sqlx::Connection;
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn postgres_admin_url() -> String {
+    std::env::var("DRBOT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string())
+}
+
+/// A fresh store on one back-end, and how to clean it up.
+enum Fresh {
+    Sqlite { url: String, _dir: tempfile::TempDir },
+    Postgres { url: String, database: String },
+}
+
+impl Fresh {
+    async fn new(backend: Backend) -> Fresh {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("drbot.db").display());
+                Fresh::Sqlite { url, _dir: dir }
+            }
+            Backend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let admin_url = postgres_admin_url();
+                let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL is not reachable at {admin_url} ({e}): run .ci/setup.d/10-postgres.sh")
+                });
+                let database = format!("drbot_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await.unwrap();
+                let (base, _) = admin_url.rsplit_once('/').unwrap();
+                Fresh::Postgres { url: format!("{base}/{database}"), database }
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Fresh::Sqlite { url, .. } | Fresh::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(self.url()).await.unwrap()
+    }
+
+    async fn drop_database(self) {
+        if let Fresh::Postgres { database, .. } = self {
+            let mut admin = sqlx::AnyConnection::connect(&postgres_admin_url()).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).execute(&mut admin).await.unwrap();
+        }
+    }
+}
+
+/// Runs `test` against a fresh store of `backend`, then cleans up.
+async fn with_fresh<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Fresh) -> Fut,
+    Fut: Future<Output = Fresh>,
+{
+    let fresh = Fresh::new(backend).await;
+    let fresh = test(fresh).await;
+    fresh.drop_database().await;
+}
+
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                with_fresh(Backend::Sqlite, $body).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                with_fresh(Backend::Postgres, $body).await;
+            }
+        }
+    };
+}
+
+on_both_backends!(claim_once_has_one_winner_until_the_key_expires, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    assert!(store.claim_once("msteams/a:1/exchange-1", 1_000, 60_000).await.unwrap());
+    assert!(!store.claim_once("msteams/a:1/exchange-1", 2_000, 60_000).await.unwrap());
+    assert!(store.claim_once("msteams/a:1/exchange-2", 2_000, 60_000).await.unwrap());
+    assert!(store.claim_once("msteams/a:1/exchange-1", 61_001, 60_000).await.unwrap(), "expired keys are free again");
+    assert_eq!(store.purge_expired_claims(1_000_000).await.unwrap(), 2);
+    store.close().await;
+    fresh
+});
+
+on_both_backends!(racing_instances_claim_a_key_exactly_once, |fresh: Fresh| async move {
+    // Two stores: two bot instances with their own pools on one database.
+    let (first, second) = (fresh.open().await, fresh.open().await);
+    let attempts = (0..40).map(|i| {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        async move { store.claim_once("msteams/conv/exchange-42", 5_000, 60_000).await.unwrap() }
+    });
+    let winners = futures::future::join_all(attempts).await.into_iter().filter(|won| *won).count();
+    assert_eq!(winners, 1);
+    first.close().await;
+    second.close().await;
+    fresh
+});
+
+on_both_backends!(instances_starting_together_migrate_once, |fresh: Fresh| async move {
+    let opened = futures::future::join_all((0..3).map(|_| Store::open(fresh.url()))).await;
+    for (i, store) in opened.into_iter().enumerate() {
+        let store = store.unwrap();
+        assert!(store.claim_once(&format!("instance-{i}"), 0, 10).await.unwrap());
+        store.close().await;
+    }
+    let store = fresh.open().await;
+    assert!(store.claim_once("after-migration", 0, 10).await.unwrap());
+    store.close().await;
+    fresh
+});
+
+on_both_backends!(conversation_references_round_trip, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    let mut reference = ConversationReference {
+        conversation_id: "19:abc@thread.tacv2;messageid=1".into(),
+        service_url: "https://smba.trafficmanager.net/emea/".into(),
+        channel_id: "msteams".into(),
+        bot_id: "28:app".into(),
+        tenant_id: Some("tenant".into()),
+        conversation_type: Some("channel".into()),
+        teams_channel_id: Some("19:abc@thread.tacv2".into()),
+        installed_by_oid: Some("oid-1".into()),
+    };
+    store.save_conversation(&reference, 1).await.unwrap();
+    assert_eq!(store.conversation(&reference.conversation_id).await.unwrap().as_ref(), Some(&reference));
+    reference.service_url = "https://smba.trafficmanager.net/amer/".into();
+    reference.installed_by_oid = None;
+    store.save_conversation(&reference, 2).await.unwrap();
+    let saved = store.conversation(&reference.conversation_id).await.unwrap().unwrap();
+    assert_eq!(saved.service_url, "https://smba.trafficmanager.net/amer/");
+    assert_eq!(saved.installed_by_oid.as_deref(), Some("oid-1"), "who installed is kept");
+    assert!(store.forget_conversation(&reference.conversation_id).await.unwrap());
+    assert_eq!(store.conversation(&reference.conversation_id).await.unwrap(), None);
+    assert!(!store.forget_conversation(&reference.conversation_id).await.unwrap());
+    store.close().await;
+    fresh
+});
+
+on_both_backends!(audit_entries_come_back_newest_first, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    for (i, action) in ["replicate", "deploy spoke", "signin"].iter().enumerate() {
+        store
+            .append_audit(&AuditEntry {
+                id: format!("entry-{i}"),
+                at_ms: 1_000 + i as i64,
+                actor_oid: Some("oid".into()),
+                actor_upn: Some("alice@contoso.example".into()),
+                action: action.to_string(),
+                target: Some("main'; DROP TABLE audit; --".into()),
+                result: "refused".into(),
+                correlation_id: Some("c".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let recent = store.recent_audit(2).await.unwrap();
+    assert_eq!(recent.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["signin", "deploy spoke"]);
+    assert_eq!(recent[0].target.as_deref(), Some("main'; DROP TABLE audit; --"), "stored as data, never as SQL");
+    assert_eq!(store.recent_audit(10).await.unwrap().len(), 3);
+    store.close().await;
+    fresh
+});
+
+#[tokio::test]
+async fn an_unknown_url_is_refused_without_leaking_credentials() {
+    let error = Store::open("mysql://user:hunter2@db/drbot").await.err().unwrap().to_string();
+    assert!(error.contains("sqlite:// or postgres://"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
