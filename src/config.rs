@@ -31,6 +31,33 @@ pub struct Config {
     pub endpoints: Endpoints,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub sso: SsoConfig,
+    #[serde(default)]
+    pub databricks: DatabricksConfig,
+}
+
+/// Teams single sign-on: the Azure Bot resource's OAuth connection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsoConfig {
+    pub connection_name: String,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        SsoConfig { connection_name: "drbot-sso".into() }
+    }
+}
+
+/// The workspace pair drbot looks after.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabricksConfig {
+    /// `https://adb-….azuredatabricks.net` of the primary (active) workspace.
+    pub primary_host: Option<String>,
+    /// The secondary (passive) workspace.
+    pub secondary_host: Option<String>,
 }
 
 /// Where durable state lives.
@@ -248,6 +275,20 @@ impl Config {
         if let Some(url) = &self.store.url {
             if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| url.starts_with(prefix)) {
                 return Err(setting("store.url", "must start with sqlite: or postgres://"));
+            }
+        }
+        if self.sso.connection_name.trim().is_empty() {
+            return Err(setting("sso.connection_name", "is empty"));
+        }
+        for (name, host) in [
+            ("databricks.primary_host", &self.databricks.primary_host),
+            ("databricks.secondary_host", &self.databricks.secondary_host),
+        ] {
+            if let Some(host) = host {
+                let url = url::Url::parse(host).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
+                if !matches!(url.scheme(), "https" | "http") {
+                    return Err(setting(name, "must be an http(s) URL"));
+                }
             }
         }
         if self.server.max_body_bytes < 1024 {

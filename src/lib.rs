@@ -13,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod databricks;
+pub mod identity;
 pub mod readiness;
 pub mod replication;
 pub mod server;

@@ -19,19 +19,22 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::{Bot, TurnOutcome};
+use crate::bot::{Bot, Services, TurnOutcome};
 use crate::botframework::activity::Activity;
 use crate::botframework::auth::Authenticator;
 use crate::botframework::bot_token::BotTokenProvider;
 use crate::botframework::connector::{ConnectorClient, RetryPolicy};
+use crate::botframework::user_token::UserTokenClient;
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::databricks::WorkspaceClient;
+use crate::identity::OnBehalfOf;
 use crate::store::Store;
 
 /// Everything a request needs.
 pub struct App {
     pub auth: Authenticator,
-    pub bot: Bot,
+    pub bot: Arc<Bot>,
     pub store: Store,
 }
 
@@ -41,13 +44,27 @@ impl App {
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
         let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
         let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
-        let connector = Arc::new(ConnectorClient::new(http, token, RetryPolicy::default()));
+        let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default()));
         if config.store.uses_data_dir() {
             std::fs::create_dir_all(&config.store.data_dir)
                 .map_err(|e| anyhow::anyhow!("store.data_dir {}: {e}", config.store.data_dir.display()))?;
         }
         let store = Store::open(&config.store.url()).await?;
-        Ok(App { auth, bot: Bot::new(connector, store.clone()), store })
+        let users = UserTokenClient::new(
+            http.clone(),
+            &config.endpoints.token_service,
+            &config.sso.connection_name,
+            &config.bot.app_id,
+            token,
+        );
+        let services = Services {
+            connector,
+            store: store.clone(),
+            users,
+            obo: OnBehalfOf::new(config, http.clone()),
+            primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
+        };
+        Ok(App { auth, bot: Bot::new(services), store })
     }
 }
 
@@ -111,7 +128,9 @@ impl RunningServer {
     /// Stops accepting, waits for requests in flight, returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         self.stop.cancel();
-        self.task.await.unwrap_or(Ok(()))
+        let served = self.task.await.unwrap_or(Ok(()));
+        self.app.bot.finish_background_work().await;
+        served
     }
 
     pub fn url(&self) -> String {

@@ -8,18 +8,14 @@ use std::future::Future;
 use drbot::store::audit::AuditEntry;
 use drbot::store::conversations::ConversationReference;
 use drbot::store::{Backend, Store};
-use sqlx::Connection;
+mod support;
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn postgres_admin_url() -> String {
-    std::env::var("DRBOT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string())
-}
+use support::postgres::TestDatabase;
 
 /// A fresh store on one back-end, and how to clean it up.
 enum Fresh {
     Sqlite { url: String, _dir: tempfile::TempDir },
-    Postgres { url: String, database: String },
+    Postgres(TestDatabase),
 }
 
 impl Fresh {
@@ -30,23 +26,13 @@ impl Fresh {
                 let url = format!("sqlite://{}", dir.path().join("drbot.db").display());
                 Fresh::Sqlite { url, _dir: dir }
             }
-            Backend::Postgres => {
-                sqlx::any::install_default_drivers();
-                let admin_url = postgres_admin_url();
-                let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL is not reachable at {admin_url} ({e}): run .ci/setup.d/10-postgres.sh")
-                });
-                let database = format!("drbot_test_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await.unwrap();
-                let (base, _) = admin_url.rsplit_once('/').unwrap();
-                Fresh::Postgres { url: format!("{base}/{database}"), database }
-            }
+            Backend::Postgres => Fresh::Postgres(TestDatabase::create().await),
         }
     }
 
     fn url(&self) -> &str {
         match self {
-            Fresh::Sqlite { url, .. } | Fresh::Postgres { url, .. } => url,
+            Fresh::Sqlite { url, .. } | Fresh::Postgres(TestDatabase { url, .. }) => url,
         }
     }
 
@@ -55,9 +41,8 @@ impl Fresh {
     }
 
     async fn drop_database(self) {
-        if let Fresh::Postgres { database, .. } = self {
-            let mut admin = sqlx::AnyConnection::connect(&postgres_admin_url()).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).execute(&mut admin).await.unwrap();
+        if let Fresh::Postgres(database) = self {
+            database.drop_database().await;
         }
     }
 }
@@ -187,3 +172,18 @@ async fn an_unknown_url_is_refused_without_leaking_credentials() {
     assert!(error.contains("sqlite:// or postgres://"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
 }
+
+on_both_backends!(a_pending_command_is_taken_once_and_only_while_fresh, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    store.save_pending_command("a:1", "29:alice", "whoami", 1_000).await.unwrap();
+    store.save_pending_command("a:1", "29:alice", "replicate main", 2_000).await.unwrap();
+    assert_eq!(
+        store.take_pending_command("a:1", "29:alice", 3_000, 60_000).await.unwrap().as_deref(),
+        Some("replicate main")
+    );
+    assert_eq!(store.take_pending_command("a:1", "29:alice", 3_000, 60_000).await.unwrap(), None, "taken once");
+    store.save_pending_command("a:1", "29:bob", "status", 1_000).await.unwrap();
+    assert_eq!(store.take_pending_command("a:1", "29:bob", 100_000, 60_000).await.unwrap(), None, "too old to run");
+    store.close().await;
+    fresh
+});

@@ -40,7 +40,20 @@ pub struct Entra {
     pub directory: Directory,
     base_url: RwLock<String>,
     apps: RwLock<HashMap<String, AppRegistration>>,
+    /// (user oid, resource) pairs whose delegated permission nobody consented to.
+    consent_missing: RwLock<std::collections::HashSet<(String, String)>>,
+    /// Users whose grants were revoked (sign-out everywhere, password reset).
+    revoked: RwLock<std::collections::HashSet<String>>,
+    /// How many on-behalf-of tokens were issued, per (user oid, resource).
+    obo_issued: RwLock<HashMap<(String, String), u64>>,
 }
+
+/// The resource ids the sandbox knows for the on-behalf-of grant.
+pub const DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+pub const ARM_RESOURCE: &str = "https://management.azure.com";
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// Teams' desktop/mobile client, which requests the SSO token for the bot's API.
+pub const TEAMS_CLIENT_ID: &str = "1fec8e78-bce4-4aaf-ab1b-5451cc387264";
 
 impl Entra {
     pub fn new(tenant_id: &str, directory: Directory) -> Arc<Entra> {
@@ -50,6 +63,9 @@ impl Entra {
             directory,
             base_url: RwLock::new(String::new()),
             apps: RwLock::new(HashMap::new()),
+            consent_missing: RwLock::new(Default::default()),
+            revoked: RwLock::new(Default::default()),
+            obo_issued: RwLock::new(HashMap::new()),
         })
     }
 
@@ -78,6 +94,30 @@ impl Entra {
 
     pub fn register_app(&self, app: AppRegistration) {
         self.apps.write().insert(app.client_id.clone(), app);
+    }
+
+    /// The token Teams obtains for a user by SSO: audience the bot's API.
+    pub fn teams_sso_token(&self, user: &User, bot_app_id: &str) -> String {
+        self.user_token(user, TEAMS_CLIENT_ID, &format!("api://botid-{bot_app_id}"), "access_as_user")
+    }
+
+    /// Nobody consented to `resource` for this user: on-behalf-of answers AADSTS65001.
+    pub fn require_consent(&self, user_oid: &str, resource: &str) {
+        self.consent_missing.write().insert((user_oid.to_string(), resource.trim_end_matches('/').to_string()));
+    }
+
+    pub fn grant_consent(&self, user_oid: &str, resource: &str) {
+        self.consent_missing.write().remove(&(user_oid.to_string(), resource.trim_end_matches('/').to_string()));
+    }
+
+    /// Revokes every grant of the user: on-behalf-of answers invalid_grant.
+    pub fn revoke(&self, user_oid: &str) {
+        self.revoked.write().insert(user_oid.to_string());
+    }
+
+    /// How many on-behalf-of tokens were issued for this user and resource.
+    pub fn obo_count(&self, user_oid: &str, resource: &str) -> u64 {
+        self.obo_issued.read().get(&(user_oid.to_string(), resource.to_string())).copied().unwrap_or(0)
     }
 
     /// A verifier for the resource servers that trust this tenant.
@@ -271,6 +311,7 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
     };
     match field("grant_type") {
         "client_credentials" => token_response(entra.app_token(client_id, &audience)),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => on_behalf_of(&entra, &app, &form, &audience),
         "" => aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -286,6 +327,69 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
     }
 }
 
+/// The on-behalf-of grant: a user's token for `app` in, a token for `audience` out.
+fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, String>, audience: &str) -> Response {
+    if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of") {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'requested_token_use'.",
+        );
+    }
+    let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
+    let own_audiences =
+        [app.client_id.clone(), format!("api://botid-{}", app.client_id), format!("api://{}", app.client_id)];
+    let own: Vec<&str> = own_audiences.iter().map(String::as_str).collect();
+    let claims = match entra.keys.verify(assertion, &[&entra.issuer()], &own) {
+        Ok(claims) => claims,
+        Err(problem) if problem.contains("ExpiredSignature") => {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                500133,
+                "Assertion is not within its valid time range.",
+            )
+        }
+        Err(_) => {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                50013,
+                "Assertion failed signature validation or is not for this application.",
+            )
+        }
+    };
+    let Some(user) = claims["oid"].as_str().and_then(|oid| entra.directory.user(oid)).cloned() else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            "The user account does not exist in this directory.",
+        );
+    };
+    if entra.revoked.read().contains(&user.oid) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50173,
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+        );
+    }
+    if entra.consent_missing.read().contains(&(user.oid.clone(), audience.to_string())) {
+        return aad_error_with(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            65001,
+            &format!("The user or administrator has not consented to use the application with ID '{}'. Send an interactive authorization request for this user and resource.", app.client_id),
+            Some("consent_required"),
+        );
+    }
+    *entra.obo_issued.write().entry((user.oid.clone(), audience.to_string())).or_default() += 1;
+    let scopes = claims["scp"].as_str().unwrap_or("user_impersonation");
+    token_response(entra.user_token(&user, &app.client_id, audience, scopes))
+}
+
 fn token_response(access_token: String) -> Response {
     Json(json!({
         "token_type": "Bearer",
@@ -298,21 +402,26 @@ fn token_response(access_token: String) -> Response {
 
 /// Entra's error body: `{error, error_description: "AADSTSnnn: …", error_codes, …}`.
 pub fn aad_error(status: StatusCode, error: &str, code: u32, message: &str) -> Response {
+    aad_error_with(status, error, code, message, None)
+}
+
+/// Entra's error body with a `suberror` (`consent_required`, `bad_token`, …).
+pub fn aad_error_with(status: StatusCode, error: &str, code: u32, message: &str, suberror: Option<&str>) -> Response {
     let trace_id = uuid::Uuid::new_v4();
     let correlation_id = uuid::Uuid::new_v4();
     let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ");
-    (
-        status,
-        Json(json!({
-            "error": error,
-            "error_description": format!("AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
-            "error_codes": [code],
-            "timestamp": timestamp.to_string(),
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-        })),
-    )
-        .into_response()
+    let mut body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
+        "error_codes": [code],
+        "timestamp": timestamp.to_string(),
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+    });
+    if let Some(suberror) = suberror {
+        body["suberror"] = json!(suberror);
+    }
+    (status, Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -6,24 +6,32 @@
 //! accepts. drbot's tests and the local demo run against it; drbot's
 //! production code never depends on it.
 
+// Stand-in handlers refuse a request by returning the finished HTTP response
+// as their error; it is built once per refused request, so its size is moot.
+#![allow(clippy::result_large_err)]
+
 pub mod caller;
 pub mod channel;
 pub mod connector;
+pub mod databricks;
 pub mod directory;
 pub mod entra;
 pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod teams;
+pub mod token_service;
 
 use std::sync::Arc;
 
 use channel::Channel;
 use connector::Connector;
+use databricks::Workspace;
 use directory::Directory;
 use entra::{AppRegistration, Entra};
 use http::Listener;
 use teams::Teams;
+use token_service::TokenService;
 
 /// The sandbox tenant.
 pub const SANDBOX_TENANT_ID: &str = "7e1d2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e";
@@ -64,7 +72,11 @@ pub struct Sandbox {
     pub channel: Arc<Channel>,
     pub connector: Arc<Connector>,
     pub teams: Arc<Teams>,
+    pub token_service: Arc<TokenService>,
+    /// The primary Databricks workspace.
+    pub primary: Arc<Workspace>,
     entra_listener: Listener,
+    primary_listener: Listener,
     botframework_listener: Listener,
 }
 
@@ -84,12 +96,28 @@ impl Sandbox {
         let connector = Connector::new(entra.clone(), &config.bot_app_id);
         let teams = Teams::new(channel.clone(), directory, &config.tenant_id, &config.bot_app_id);
         teams.set_bot_endpoint(&config.bot_endpoint);
-        let router = channel.router().merge(connector.router()).merge(teams.router());
+        let token_service = TokenService::new(entra.clone(), &config.bot_app_id);
+        let router = channel.router().merge(connector.router()).merge(teams.router()).merge(token_service.router());
         let botframework_listener = Listener::serve(config.botframework_port, router).await?;
         channel.set_base_url(&botframework_listener.base_url());
         teams.set_service_url(&botframework_listener.base_url());
+        token_service.set_base_url(&botframework_listener.base_url());
 
-        Ok(Sandbox { config, entra, channel, connector, teams, entra_listener, botframework_listener })
+        let primary = Workspace::new("primary", "westeurope", entra.verifier(), entra.directory.clone());
+        let primary_listener = Listener::serve(0, primary.router()).await?;
+
+        Ok(Sandbox {
+            config,
+            entra,
+            channel,
+            connector,
+            teams,
+            token_service,
+            primary,
+            entra_listener,
+            primary_listener,
+            botframework_listener,
+        })
     }
 
     /// The Entra ID stand-in (login authority).
@@ -100,6 +128,11 @@ impl Sandbox {
     /// The Bot Framework stand-in: channel metadata, connector, token service.
     pub fn botframework_url(&self) -> String {
         self.botframework_listener.base_url()
+    }
+
+    /// The primary Databricks workspace's URL.
+    pub fn primary_url(&self) -> String {
+        self.primary_listener.base_url()
     }
 
     /// A drbot configuration file pointing at this sandbox.
@@ -124,15 +157,24 @@ channel_issuer = "https://api.botframework.com"
 entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
 token_service = "{bf}"
 botframework_scope = "https://api.botframework.com/.default"
+
+[sso]
+connection_name = "{connection}"
+
+[databricks]
+primary_host = "{primary}"
 "#,
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,
             entra = self.entra_url(),
+            connection = token_service::SANDBOX_CONNECTION_NAME,
+            primary = self.primary_url(),
         )
     }
 
     pub async fn shutdown(self) {
+        self.primary_listener.shutdown().await;
         self.botframework_listener.shutdown().await;
         self.entra_listener.shutdown().await;
     }

@@ -195,6 +195,23 @@ impl Teams {
         activity
     }
 
+    /// Teams' `signin/tokenExchange` after an OAuthCard: the user's SSO token for the bot's API.
+    pub fn token_exchange(
+        &self,
+        user: &User,
+        conversation: &Conversation,
+        exchange_id: &str,
+        connection: &str,
+        token: &str,
+    ) -> Value {
+        self.invoke(
+            user,
+            conversation,
+            "signin/tokenExchange",
+            json!({"id": exchange_id, "connectionName": connection, "token": token}),
+        )
+    }
+
     /// The bot was added to a conversation.
     pub fn bot_added(&self, user: &User, conversation: &Conversation) -> Value {
         let mut activity = self.base_activity("conversationUpdate", user, conversation);
@@ -221,9 +238,19 @@ impl Teams {
         self.send_raw(activity.to_string().into_bytes(), Some(&format!("Bearer {token}"))).await
     }
 
+    /// Signs and posts the activity to another bot endpoint (a second instance of the bot).
+    pub async fn send_to(&self, endpoint: &str, activity: &Value) -> anyhow::Result<BotResponse> {
+        let token = self.token_for(activity);
+        self.post(endpoint, activity.to_string().into_bytes(), Some(&format!("Bearer {token}"))).await
+    }
+
     /// Posts arbitrary bytes with an arbitrary Authorization header (for hostile-input tests).
     pub async fn send_raw(&self, body: Vec<u8>, authorization: Option<&str>) -> anyhow::Result<BotResponse> {
-        let mut request = self.http.post(self.bot_endpoint()).header("content-type", "application/json").body(body);
+        self.post(&self.bot_endpoint(), body, authorization).await
+    }
+
+    async fn post(&self, endpoint: &str, body: Vec<u8>, authorization: Option<&str>) -> anyhow::Result<BotResponse> {
+        let mut request = self.http.post(endpoint).header("content-type", "application/json").body(body);
         if let Some(authorization) = authorization {
             request = request.header("authorization", authorization);
         }

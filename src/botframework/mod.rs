@@ -6,3 +6,4 @@ pub mod auth;
 pub mod bot_token;
 pub mod connector;
 pub mod pacing;
+pub mod user_token;

@@ -131,6 +131,86 @@ pub fn error(message: &str, correlation_id: &str) -> Value {
     )
 }
 
+/// A short statement: a title and one line.
+pub fn notice(heading: &str, text: &str) -> Value {
+    card(vec![title(heading), json!({"type": "TextBlock", "text": text, "wrap": true})], Vec::new())
+}
+
+/// Teams could not sign the person in (`signin/failure`).
+pub fn sign_in_failed(message: &str, code: &str, correlation_id: &str) -> Value {
+    card(
+        vec![
+            json!({"type": "TextBlock", "text": "Sign-in didn't work", "weight": "Bolder", "size": "Large", "color": "Attention", "wrap": true}),
+            json!({"type": "TextBlock", "text": clip(message, 300), "wrap": true}),
+            json!({"type": "TextBlock", "text": "Try the command again; if it keeps failing, ask your admin whether drbot's single sign-on is set up for your tenant.", "wrap": true, "isSubtle": true}),
+            json!({"type": "TextBlock", "text": format!("Code: {} · Correlation id: {correlation_id}", clip(code, 60)), "isSubtle": true, "size": "Small", "wrap": true}),
+        ],
+        Vec::new(),
+    )
+}
+
+/// The person (or an admin) must consent before drbot may act for them on `resource`.
+pub fn consent_required(resource: &str, correlation_id: &str) -> Value {
+    card(
+        vec![
+            json!({"type": "TextBlock", "text": "drbot needs your consent", "weight": "Bolder", "size": "Large", "color": "Warning", "wrap": true}),
+            json!({"type": "TextBlock", "wrap": true, "text": format!("To act for you on {resource}, drbot needs permission to use it on your behalf. Nobody has granted that yet.")}),
+            json!({"type": "TextBlock", "wrap": true, "text": "Ask your Entra ID admin to grant admin consent to the drbot app (API permissions), or sign out and sign in again to consent yourself if your tenant allows it."}),
+            json!({"type": "TextBlock", "text": format!("Correlation id: {correlation_id}"), "isSubtle": true, "size": "Small", "wrap": true}),
+        ],
+        vec![command_button("Sign out", "signout")],
+    )
+}
+
+/// Whether drbot may act for the person on a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantStatus {
+    Granted(String),
+    ConsentNeeded,
+    SignInNeeded,
+    Unavailable(String),
+}
+
+impl GrantStatus {
+    fn line(&self) -> (String, &'static str) {
+        match self {
+            GrantStatus::Granted(detail) => (format!("Granted: {}", clip(detail, 120)), "Good"),
+            GrantStatus::ConsentNeeded => ("Consent needed (ask your admin)".into(), "Warning"),
+            GrantStatus::SignInNeeded => ("Sign in again".into(), "Warning"),
+            GrantStatus::Unavailable(problem) => (format!("Unavailable: {}", clip(problem, 120)), "Attention"),
+        }
+    }
+}
+
+/// `whoami`: the identity in the person's token and the resources granted.
+pub fn whoami(name: &str, upn: &str, oid: &str, tenant: &str, databricks: &GrantStatus, arm: &GrantStatus) -> Value {
+    let grant = |resource: &str, status: &GrantStatus| {
+        let (text, color) = status.line();
+        json!({
+            "type": "ColumnSet",
+            "columns": [
+                {"type": "Column", "width": "auto", "items": [{"type": "TextBlock", "text": resource, "weight": "Bolder"}]},
+                {"type": "Column", "width": "stretch", "items": [{"type": "TextBlock", "text": text, "color": color, "wrap": true}]},
+            ],
+        })
+    };
+    card(
+        vec![
+            title(&format!("You are {}", if name.is_empty() { upn } else { name })),
+            json!({"type": "FactSet", "facts": [
+                {"title": "Sign-in name", "value": upn},
+                {"title": "Object id", "value": oid},
+                {"title": "Tenant", "value": tenant},
+            ]}),
+            json!({"type": "TextBlock", "text": "What drbot may do for you", "weight": "Bolder", "separator": true, "spacing": "Medium"}),
+            grant("Azure Databricks", databricks),
+            grant("Azure Resource Manager", arm),
+            json!({"type": "TextBlock", "text": "drbot acts with your identity and never shows, logs or stores your tokens.", "isSubtle": true, "size": "Small", "wrap": true, "spacing": "Medium"}),
+        ],
+        vec![command_button("Sign out", "signout")],
+    )
+}
+
 /// At most `max` characters, with an ellipsis when cut.
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

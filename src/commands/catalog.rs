@@ -72,9 +72,9 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "whoami",
         usage: "whoami",
         summary: "Who drbot thinks you are, and what you have granted it.",
-        available: false,
+        available: true,
     },
-    CommandHelp { name: "signout", usage: "signout", summary: "Forget your sign-in.", available: false },
+    CommandHelp { name: "signout", usage: "signout", summary: "Forget your sign-in.", available: true },
     CommandHelp {
         name: "audit",
         usage: "audit",

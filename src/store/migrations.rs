@@ -8,13 +8,14 @@ use sqlx::Executor;
 use super::{Backend, Store, StoreError};
 
 /// (version, what it does, statements)
-const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
-    1,
-    "dedupe keys, conversation references, audit log",
-    &[
-        "CREATE TABLE dedupe (key TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
-        "CREATE INDEX dedupe_expiry ON dedupe (expires_ms)",
-        "CREATE TABLE conversations (
+const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (
+        1,
+        "dedupe keys, conversation references, audit log",
+        &[
+            "CREATE TABLE dedupe (key TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
+            "CREATE INDEX dedupe_expiry ON dedupe (expires_ms)",
+            "CREATE TABLE conversations (
                 conversation_id TEXT PRIMARY KEY,
                 service_url TEXT NOT NULL,
                 channel_id TEXT NOT NULL,
@@ -25,7 +26,7 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
                 installed_by_oid TEXT,
                 updated_ms BIGINT NOT NULL
             )",
-        "CREATE TABLE audit (
+            "CREATE TABLE audit (
                 id TEXT PRIMARY KEY,
                 at_ms BIGINT NOT NULL,
                 actor_oid TEXT,
@@ -35,9 +36,21 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
                 result TEXT NOT NULL,
                 correlation_id TEXT
             )",
-        "CREATE INDEX audit_time ON audit (at_ms)",
-    ],
-)];
+            "CREATE INDEX audit_time ON audit (at_ms)",
+        ],
+    ),
+    (
+        2,
+        "commands waiting for sign-in",
+        &["CREATE TABLE pending_commands (
+                conversation_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                command TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                PRIMARY KEY (conversation_id, user_id)
+            )"],
+    ),
+];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.
 const MIGRATION_LOCK: i64 = 0x0064_7262_6f74;

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod conversations;
 pub mod dedupe;
 mod migrations;
+pub mod pending;
 
 use std::sync::Once;
 use std::time::Duration;

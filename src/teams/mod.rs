@@ -3,6 +3,7 @@
 
 pub mod invoke;
 pub mod mentions;
+pub mod signin;
 
 use crate::botframework::activity::Activity;
 

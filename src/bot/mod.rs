@@ -2,17 +2,26 @@
 //!
 //! Messages are parsed into commands and answered through the connector;
 //! invokes are answered in the HTTP response; the bot joining a chat gets a
-//! welcome. Everything the user sees on failure carries a correlation id that
-//! is also in the log line, and nothing the user typed is logged.
+//! welcome. Commands that act for a person first make sure the person is
+//! signed in ([`signin`]). Everything the user sees on failure carries a
+//! correlation id that is also in the log line; nothing the user typed, and
+//! no token, is logged.
+
+mod signin;
+mod whoami;
 
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio_util::task::TaskTracker;
 
-use crate::botframework::activity::{Activity, ActivityType};
+use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
+use crate::botframework::user_token::{UserKey, UserTokenClient};
 use crate::cards;
 use crate::commands::{self, catalog, Command, ParseError};
+use crate::databricks::WorkspaceClient;
+use crate::identity::OnBehalfOf;
 use crate::store::conversations::ConversationReference;
 use crate::store::Store;
 use crate::teams::invoke::InvokeResponse;
@@ -27,28 +36,51 @@ pub enum TurnOutcome {
     Invoke(InvokeResponse),
 }
 
+/// What a command produces.
+pub(crate) enum Answer {
+    Card(Value),
+    /// The person must sign in first: an OAuthCard.
+    SignIn(Attachment),
+}
+
+/// The outside services a turn may use.
+pub struct Services {
+    pub connector: Arc<ConnectorClient>,
+    pub store: Store,
+    pub users: UserTokenClient,
+    pub obo: OnBehalfOf,
+    pub primary: Option<WorkspaceClient>,
+}
+
 pub struct Bot {
-    connector: Arc<ConnectorClient>,
-    store: Store,
+    services: Services,
+    /// Work a turn started that outlives it (a command resumed after sign-in).
+    background: TaskTracker,
 }
 
 impl Bot {
-    pub fn new(connector: Arc<ConnectorClient>, store: Store) -> Bot {
-        Bot { connector, store }
+    pub fn new(services: Services) -> Arc<Bot> {
+        Arc::new(Bot { services, background: TaskTracker::new() })
     }
 
-    pub async fn on_activity(&self, activity: &Activity, correlation_id: &str) -> TurnOutcome {
+    /// Waits for background work (graceful shutdown).
+    pub async fn finish_background_work(&self) {
+        self.background.close();
+        self.background.wait().await;
+    }
+
+    pub async fn on_activity(self: &Arc<Self>, activity: &Activity, correlation_id: &str) -> TurnOutcome {
         match &activity.kind {
             ActivityType::Message => {
                 let text = command_text(activity);
-                let card = self.answer(&text);
-                self.reply(activity, card, correlation_id).await;
+                let answer = self.answer(activity, &text, correlation_id).await;
+                self.reply(activity, answer, correlation_id).await;
                 TurnOutcome::Done
             }
-            ActivityType::Invoke => TurnOutcome::Invoke(self.on_invoke(activity)),
+            ActivityType::Invoke => TurnOutcome::Invoke(self.on_invoke(activity, correlation_id).await),
             ActivityType::ConversationUpdate if activity.adds_the_bot() => {
                 self.remember_conversation(activity, correlation_id).await;
-                self.reply(activity, cards::welcome(), correlation_id).await;
+                self.reply(activity, Answer::Card(cards::welcome()), correlation_id).await;
                 TurnOutcome::Done
             }
             // An install comes with a conversationUpdate that welcomes; here we only remember or forget.
@@ -68,24 +100,30 @@ impl Bot {
         }
     }
 
-    fn on_invoke(&self, activity: &Activity) -> InvokeResponse {
+    async fn on_invoke(self: &Arc<Self>, activity: &Activity, correlation_id: &str) -> InvokeResponse {
         match activity.name.as_deref() {
             Some("adaptiveCard/action") => {
                 let action = activity.value.as_ref().map(|v| &v["action"]);
                 let verb = action.and_then(|a| a["verb"].as_str()).unwrap_or_default();
                 let text = action.and_then(|a| a["data"]["text"].as_str());
                 match (verb, text) {
-                    (cards::COMMAND_VERB, Some(text)) => InvokeResponse::card(self.answer(text)),
+                    (cards::COMMAND_VERB, Some(text)) => match self.answer(activity, text, correlation_id).await {
+                        Answer::Card(card) => InvokeResponse::card(card),
+                        Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
+                    },
                     _ => InvokeResponse::error(400, "UnknownAction", "drbot does not know this button."),
                 }
             }
+            Some("signin/tokenExchange") => self.on_token_exchange(activity, correlation_id).await,
+            Some("signin/verifyState") => self.on_verify_state(activity, correlation_id).await,
+            Some("signin/failure") => self.on_sign_in_failure(activity, correlation_id).await,
             _ => InvokeResponse::not_implemented(),
         }
     }
 
-    /// The card that answers a command.
-    fn answer(&self, text: &str) -> Value {
-        match commands::parse(text) {
+    /// The answer to a command typed (or clicked) in `activity`'s conversation.
+    pub(crate) async fn answer(&self, activity: &Activity, text: &str, correlation_id: &str) -> Answer {
+        let card = match commands::parse(text) {
             Ok(Command::Help { topic: None }) | Err(ParseError::Empty) => {
                 cards::help(&catalog::available().collect::<Vec<_>>())
             }
@@ -93,44 +131,57 @@ impl Bot {
                 Some(help) => cards::help(&[help]),
                 None => cards::unknown_command(&topic, catalog::closest_command(&topic)),
             },
+            Ok(Command::Whoami) => return self.whoami(activity, text, correlation_id).await,
+            Ok(Command::Signout) => self.sign_out(activity, correlation_id).await,
             Ok(other) => cards::not_available(command_name(&other)),
             Err(ParseError::Unknown { word, suggestion }) => cards::unknown_command(&word, suggestion),
             Err(ParseError::Usage { command, usage, problem }) => cards::usage(command, usage, &problem),
-        }
+        };
+        Answer::Card(card)
     }
 
-    async fn reply(&self, inbound: &Activity, card: Value, correlation_id: &str) {
+    /// Replies in the conversation of `inbound` (a reply to it when it has an id).
+    async fn reply(&self, inbound: &Activity, answer: Answer, correlation_id: &str) {
         let (Some(service_url), Some(conversation)) = (inbound.service_url.as_deref(), inbound.conversation.as_ref())
         else {
             tracing::warn!(correlation_id, "activity without serviceUrl or conversation: no reply possible");
             return;
         };
-        let reply = address_reply(inbound, Activity::card(card));
-        let sent = match inbound.id.as_deref() {
-            Some(id) => self.connector.reply(service_url, &conversation.id, id, &reply).await,
-            None => self.connector.send(service_url, &conversation.id, &reply).await,
+        let mut message = Activity::new(ActivityType::Message);
+        message.attachments.push(match answer {
+            Answer::Card(card) => Attachment::adaptive_card(card),
+            Answer::SignIn(oauth) => oauth,
+        });
+        let reply = address_reply(inbound, message);
+        let connector = &self.services.connector;
+        let sent = match inbound.id.as_deref().filter(|_| inbound.kind == ActivityType::Message) {
+            Some(id) => connector.reply(service_url, &conversation.id, id, &reply).await,
+            None => connector.send(service_url, &conversation.id, &reply).await,
         };
         if let Err(error) = sent {
             log_send_failure(&error, correlation_id);
         }
     }
-}
 
-impl Bot {
     /// Keeps what is needed to post here later (scheduled posts, finished operations).
     async fn remember_conversation(&self, activity: &Activity, correlation_id: &str) {
         let Some(reference) = conversation_reference(activity) else { return };
-        if let Err(error) = self.store.save_conversation(&reference, now_ms()).await {
+        if let Err(error) = self.services.store.save_conversation(&reference, now_ms()).await {
             tracing::error!(correlation_id, %error, "conversation reference not saved");
         }
     }
 
     async fn forget_conversation(&self, activity: &Activity, correlation_id: &str) {
         let Some(conversation) = &activity.conversation else { return };
-        if let Err(error) = self.store.forget_conversation(&conversation.id).await {
+        if let Err(error) = self.services.store.forget_conversation(&conversation.id).await {
             tracing::error!(correlation_id, %error, "conversation reference not removed");
         }
     }
+}
+
+/// The token service's key for the person behind an activity.
+pub(crate) fn user_key(activity: &Activity) -> Option<UserKey<'_>> {
+    Some(UserKey { user_id: &activity.from.as_ref()?.id, channel_id: activity.channel_id.as_deref()? })
 }
 
 fn conversation_reference(activity: &Activity) -> Option<ConversationReference> {
@@ -148,7 +199,7 @@ fn conversation_reference(activity: &Activity) -> Option<ConversationReference> 
     })
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

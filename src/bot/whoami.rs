@@ -1,0 +1,54 @@
+//! `whoami`: who drbot thinks you are, and what you have granted it. Shows
+//! identities and consent, never a token.
+
+use super::{Answer, Bot};
+use crate::botframework::activity::Activity;
+use crate::cards::{self, GrantStatus};
+use crate::databricks::DatabricksError;
+use crate::identity::{IdentityError, UserAssertion, ARM_SCOPE, DATABRICKS_SCOPE};
+
+impl Bot {
+    pub(crate) async fn whoami(&self, activity: &Activity, command: &str, correlation_id: &str) -> Answer {
+        let user = match self.signed_in_user(activity).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return self.prompt_sign_in(activity, command, correlation_id).await,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "token service unavailable");
+                return Answer::Card(cards::error("Sign-in is unavailable right now.", correlation_id));
+            }
+        };
+        let databricks = match self.databricks_identity(&user).await {
+            Ok(status) => status,
+            Err(IdentityError::SignInRequired) => return self.prompt_sign_in(activity, command, correlation_id).await,
+            Err(IdentityError::ConsentRequired { .. }) => {
+                return Answer::Card(cards::consent_required("Azure Databricks", correlation_id))
+            }
+            Err(IdentityError::Unavailable(problem)) => GrantStatus::Unavailable(problem),
+        };
+        let arm = match self.services.obo.token(&user, ARM_SCOPE, false).await {
+            Ok(_) => GrantStatus::Granted("deployments run as you".into()),
+            Err(IdentityError::ConsentRequired { .. }) => GrantStatus::ConsentNeeded,
+            Err(IdentityError::SignInRequired) => GrantStatus::SignInNeeded,
+            Err(IdentityError::Unavailable(problem)) => GrantStatus::Unavailable(problem),
+        };
+        Answer::Card(cards::whoami(&user.name, &user.upn, &user.oid, &user.tenant_id, &databricks, &arm))
+    }
+
+    /// Asks the primary workspace who the person is, with their own token;
+    /// a 401 is retried once with a fresh token.
+    async fn databricks_identity(&self, user: &UserAssertion) -> Result<GrantStatus, IdentityError> {
+        let Some(primary) = &self.services.primary else {
+            return Ok(GrantStatus::Unavailable("no Databricks workspace is configured".into()));
+        };
+        let token = self.services.obo.token(user, DATABRICKS_SCOPE, false).await?;
+        let mut answer = primary.me(&token).await;
+        if matches!(answer, Err(DatabricksError::Unauthenticated(_))) {
+            let fresh = self.services.obo.token(user, DATABRICKS_SCOPE, true).await?;
+            answer = primary.me(&fresh).await;
+        }
+        Ok(match answer {
+            Ok(me) => GrantStatus::Granted(format!("primary workspace knows you as {}", me.user_name)),
+            Err(error) => GrantStatus::Unavailable(error.to_string()),
+        })
+    }
+}

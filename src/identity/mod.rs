@@ -1,0 +1,210 @@
+//! Entra ID tokens for the person who asked: the OAuth 2.0 on-behalf-of flow.
+//!
+//! The bot holds a token for its own API per signed-in user (from Teams SSO
+//! through the token service). For each Databricks or ARM call it trades that
+//! assertion for a token for the resource, as that user, so Unity Catalog and
+//! Azure RBAC judge the call. Tokens are cached per user and scope in memory
+//! only, renewed five minutes before they expire, and never logged or stored.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, Secret};
+
+/// Azure Databricks, for every workspace.
+pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
+/// Azure Resource Manager.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// The signed-in user's token for the bot's own API, and who it names.
+#[derive(Clone)]
+pub struct UserAssertion {
+    token: Secret,
+    pub oid: String,
+    pub upn: String,
+    pub name: String,
+    pub tenant_id: String,
+}
+
+impl fmt::Debug for UserAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserAssertion").field("oid", &self.oid).field("upn", &self.upn).finish_non_exhaustive()
+    }
+}
+
+impl UserAssertion {
+    /// Reads the identity claims of a token the token service gave us. The
+    /// signature is Entra's to check when we present it on-behalf-of; here we
+    /// only need to know whose it is.
+    pub fn from_token(token: &str) -> Option<UserAssertion> {
+        let payload = token.split('.').nth(1)?;
+        let claims: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
+        Some(UserAssertion {
+            oid: text("oid")?,
+            upn: text("upn").or_else(|| text("preferred_username")).unwrap_or_default(),
+            name: text("name").unwrap_or_default(),
+            tenant_id: text("tid").unwrap_or_default(),
+            token: Secret::new(token),
+        })
+    }
+}
+
+/// An access token for one resource.
+#[derive(Clone)]
+pub struct AccessToken(Secret);
+
+impl AccessToken {
+    pub fn secret(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<token>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    /// AADSTS65001: nobody consented to this resource for this user.
+    #[error("consent required for {scope}")]
+    ConsentRequired { scope: String },
+    /// The assertion expired or the grant was revoked: the user must sign in again.
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error("Entra ID: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+    #[serde(default)]
+    suberror: String,
+}
+
+/// The on-behalf-of client with its cache.
+pub struct OnBehalfOf {
+    http: reqwest::Client,
+    token_url: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+    cache: Mutex<HashMap<(String, String), (AccessToken, Instant)>>,
+}
+
+impl OnBehalfOf {
+    pub fn new(config: &Config, http: reqwest::Client) -> OnBehalfOf {
+        OnBehalfOf {
+            http,
+            token_url: format!(
+                "{}/{}/oauth2/v2.0/token",
+                config.endpoints.login_authority.trim_end_matches('/'),
+                config.bot.tenant_id.as_deref().unwrap_or("common")
+            ),
+            client_id: config.bot.app_id.clone(),
+            client_secret: config.bot.app_password.clone(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A token for `scope` as the user, from the cache unless `fresh`.
+    pub async fn token(&self, user: &UserAssertion, scope: &str, fresh: bool) -> Result<AccessToken, IdentityError> {
+        let key = (user.oid.clone(), scope.to_string());
+        if !fresh {
+            if let Some((token, expires)) = self.cache.lock().get(&key) {
+                if Instant::now() + RENEW_BEFORE_EXPIRY < *expires {
+                    return Ok(token.clone());
+                }
+            }
+        }
+        let secret = self.client_secret.as_ref().map(Secret::expose).unwrap_or_default();
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", secret),
+            ("assertion", user.token.expose()),
+            ("scope", scope),
+            ("requested_token_use", "on_behalf_of"),
+        ];
+        let response = self
+            .http
+            .post(&self.token_url)
+            .form(&form)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| IdentityError::Unavailable(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            let body: TokenBody =
+                response.json().await.map_err(|e| IdentityError::Unavailable(e.without_url().to_string()))?;
+            let token = AccessToken(Secret::new(body.access_token));
+            self.cache.lock().insert(key, (token.clone(), Instant::now() + Duration::from_secs(body.expires_in)));
+            return Ok(token);
+        }
+        let body: ErrorBody = response.json().await.unwrap_or_default();
+        Err(classify(status.as_u16(), &body, scope))
+    }
+
+    /// Forgets every cached token of the user (sign-out).
+    pub fn forget(&self, user_oid: &str) {
+        self.cache.lock().retain(|(oid, _), _| oid != user_oid);
+    }
+}
+
+fn classify(status: u16, body: &ErrorBody, scope: &str) -> IdentityError {
+    let has = |code: u64| body.error_codes.contains(&code);
+    if has(65001) || body.suberror == "consent_required" {
+        return IdentityError::ConsentRequired { scope: scope.to_string() };
+    }
+    // Expired assertion, revoked grant, bad or foreign assertion: a new sign-in fixes all of them.
+    if body.error == "invalid_grant" || has(500133) || has(50173) || has(50013) || has(50034) {
+        return IdentityError::SignInRequired;
+    }
+    IdentityError::Unavailable(format!("HTTP {status} {}", body.error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entra_errors_become_what_the_user_must_do() {
+        let consent =
+            ErrorBody { error: "invalid_grant".into(), error_codes: vec![65001], suberror: "consent_required".into() };
+        assert_eq!(classify(400, &consent, ARM_SCOPE), IdentityError::ConsentRequired { scope: ARM_SCOPE.into() });
+        let revoked = ErrorBody { error: "invalid_grant".into(), error_codes: vec![50173], suberror: String::new() };
+        assert_eq!(classify(400, &revoked, ARM_SCOPE), IdentityError::SignInRequired);
+        let down = ErrorBody { error: "temporarily_unavailable".into(), ..Default::default() };
+        assert!(matches!(classify(503, &down, ARM_SCOPE), IdentityError::Unavailable(_)));
+    }
+
+    #[test]
+    fn assertions_print_no_token() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","upn":"a@b","tid":"t"}"#);
+        let assertion = UserAssertion::from_token(&format!("e30.{claims}.signature-bytes")).unwrap();
+        assert_eq!(assertion.upn, "a@b");
+        assert!(!format!("{assertion:?}").contains("signature-bytes"));
+        assert!(UserAssertion::from_token("garbage").is_none());
+    }
+}
