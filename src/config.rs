@@ -35,6 +35,36 @@ pub struct Config {
     pub sso: SsoConfig,
     #[serde(default)]
     pub databricks: DatabricksConfig,
+    #[serde(default)]
+    pub app_identity: AppIdentityConfig,
+}
+
+/// How the bot proves who it is for work nobody typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppCredentialKind {
+    ClientSecret,
+    ManagedIdentity,
+    WorkloadIdentity,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppIdentityConfig {
+    /// Unset: a managed identity for UserAssignedMSI bots, the client secret otherwise.
+    #[serde(rename = "kind")]
+    pub kind_setting: Option<AppCredentialKind>,
+    /// The projected service account token (default: `AZURE_FEDERATED_TOKEN_FILE`).
+    pub federated_token_file: Option<std::path::PathBuf>,
+}
+
+impl AppIdentityConfig {
+    pub fn kind(&self, app_type: AppType) -> AppCredentialKind {
+        self.kind_setting.unwrap_or(match app_type {
+            AppType::UserAssignedMSI => AppCredentialKind::ManagedIdentity,
+            AppType::SingleTenant | AppType::MultiTenant => AppCredentialKind::ClientSecret,
+        })
+    }
 }
 
 /// Teams single sign-on: the Azure Bot resource's OAuth connection.

@@ -266,3 +266,25 @@ async fn a_sign_in_failure_is_explained() {
     let text = card_text(&told);
     assert!(text.contains("Sign-in didn't work") && text.contains("resourcematchfailed"), "{text}");
 }
+
+#[tokio::test]
+async fn a_databricks_401_is_retried_once_with_a_fresh_token() {
+    let world = World::start().await;
+    let alice = world.alice();
+    let prompt = type_and_wait(&world, "whoami", 1).await;
+    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
+    exchange(&world, &id).await;
+    world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap();
+    assert_eq!(world.sandbox.entra.obo_count(&alice.oid, DATABRICKS_RESOURCE), 1);
+
+    world.sandbox.primary.reject_next_tokens(1);
+    let answer = type_and_wait(&world, "whoami", 3).await;
+
+    assert!(card_text(&answer).contains("primary workspace knows you as alice@contoso.example"), "{}", answer.body);
+    assert_eq!(world.sandbox.entra.obo_count(&alice.oid, DATABRICKS_RESOURCE), 2, "one fresh token, not more");
+
+    world.sandbox.primary.reject_next_tokens(2);
+    let answer = type_and_wait(&world, "whoami", 4).await;
+    assert!(card_text(&answer).contains("not authenticated"), "a second 401 is reported, not retried: {}", answer.body);
+    assert_eq!(world.sandbox.entra.obo_count(&alice.oid, DATABRICKS_RESOURCE), 3);
+}

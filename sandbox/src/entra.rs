@@ -46,7 +46,14 @@ pub struct Entra {
     revoked: RwLock<std::collections::HashSet<String>>,
     /// How many on-behalf-of tokens were issued, per (user oid, resource).
     obo_issued: RwLock<HashMap<(String, String), u64>>,
+    /// The workload-identity issuer (a Kubernetes cluster's service account tokens).
+    pub federation_keys: Arc<KeySet>,
+    /// client id → the federated subject it trusts (`system:serviceaccount:ns:name`).
+    federated: RwLock<HashMap<String, String>>,
 }
+
+/// The audience of federated (workload identity) tokens.
+pub const FEDERATED_TOKEN_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// The resource ids the sandbox knows for the on-behalf-of grant.
 pub const DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
@@ -66,6 +73,8 @@ impl Entra {
             consent_missing: RwLock::new(Default::default()),
             revoked: RwLock::new(Default::default()),
             obo_issued: RwLock::new(HashMap::new()),
+            federation_keys: Arc::new(KeySet::new("federation", Vec::new())),
+            federated: RwLock::new(HashMap::new()),
         })
     }
 
@@ -99,6 +108,43 @@ impl Entra {
     /// The token Teams obtains for a user by SSO: audience the bot's API.
     pub fn teams_sso_token(&self, user: &User, bot_app_id: &str) -> String {
         self.user_token(user, TEAMS_CLIENT_ID, &format!("api://botid-{bot_app_id}"), "access_as_user")
+    }
+
+    /// The issuer of federated (workload identity) tokens.
+    pub fn federation_issuer(&self) -> String {
+        format!("{}/federation", self.base_url())
+    }
+
+    /// Lets `client_id` authenticate with federated tokens for `subject`.
+    pub fn trust_federated_subject(&self, client_id: &str, subject: &str) {
+        self.federated.write().insert(client_id.to_string(), subject.to_string());
+    }
+
+    /// A service account token, as a Kubernetes cluster projects it into a pod.
+    pub fn federated_token(&self, subject: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.federation_keys.sign(&json!({
+            "iss": self.federation_issuer(),
+            "sub": subject,
+            "aud": [FEDERATED_TOKEN_AUDIENCE],
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+        }))
+    }
+
+    /// Whether the client proved who it is: its secret, or a federated token it is trusted for.
+    fn client_authenticated(&self, app: &AppRegistration, form: &HashMap<String, String>) -> bool {
+        const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+        match (form.get("client_assertion_type").map(String::as_str), form.get("client_assertion")) {
+            (Some(JWT_BEARER), Some(assertion)) => {
+                let Some(subject) = self.federated.read().get(&app.client_id).cloned() else { return false };
+                self.federation_keys
+                    .verify(assertion, &[&self.federation_issuer()], &[FEDERATED_TOKEN_AUDIENCE])
+                    .is_ok_and(|claims| claims["sub"] == subject.as_str())
+            }
+            _ => form.get("client_secret").is_some_and(|secret| *secret == app.secret),
+        }
     }
 
     /// Nobody consented to `resource` for this user: on-behalf-of answers AADSTS65001.
@@ -298,7 +344,7 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
             &format!("Application with identifier '{client_id}' was not found in the directory."),
         );
     };
-    if field("client_secret") != app.secret {
+    if !entra.client_authenticated(&app, &form) {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

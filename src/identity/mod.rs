@@ -6,6 +6,8 @@
 //! Azure RBAC judge the call. Tokens are cached per user and scope in memory
 //! only, renewed five minutes before they expire, and never logged or stored.
 
+pub mod app;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -50,6 +50,8 @@ pub struct Workspace {
     directory: Directory,
     catalogs: Mutex<Vec<Catalog>>,
     calls: Mutex<Vec<Call>>,
+    /// How many more calls to answer 401 whatever the token (a token revoked early).
+    reject_tokens: Mutex<u32>,
 }
 
 impl Workspace {
@@ -80,7 +82,13 @@ impl Workspace {
                 },
             ]),
             calls: Mutex::new(Vec::new()),
+            reject_tokens: Mutex::new(0),
         })
+    }
+
+    /// The next `n` calls get 401 even with a valid token.
+    pub fn reject_next_tokens(&self, n: u32) {
+        *self.reject_tokens.lock() = n;
     }
 
     /// Every authenticated call so far.
@@ -99,7 +107,14 @@ impl Workspace {
     /// The caller, or Databricks' 401.
     fn caller(&self, headers: &HeaderMap, path: &str) -> Result<Caller, Response> {
         let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let Some(caller) = token.and_then(|t| self.verifier.verify(t, DATABRICKS_AUDIENCE)) else {
+        let rejected = {
+            let mut remaining = self.reject_tokens.lock();
+            let reject = *remaining > 0;
+            *remaining = remaining.saturating_sub(1);
+            reject
+        };
+        let caller = token.and_then(|t| self.verifier.verify(t, DATABRICKS_AUDIENCE)).filter(|_| !rejected);
+        let Some(caller) = caller else {
             return Err(databricks_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Invalid access token."));
         };
         self.calls.lock().push(Call {
