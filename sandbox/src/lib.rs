@@ -50,6 +50,9 @@ pub struct SandboxConfig {
     pub bot_app_id: String,
     pub bot_secret: String,
     pub tenant_id: String,
+    /// The seed of the generated metastores, and how many tables the primary has.
+    pub seed: u64,
+    pub tables: usize,
 }
 
 impl Default for SandboxConfig {
@@ -61,6 +64,8 @@ impl Default for SandboxConfig {
             bot_app_id: SANDBOX_BOT_APP_ID.into(),
             bot_secret: SANDBOX_BOT_SECRET.into(),
             tenant_id: SANDBOX_TENANT_ID.into(),
+            seed: 7,
+            tables: 60,
         }
     }
 }
@@ -73,10 +78,13 @@ pub struct Sandbox {
     pub connector: Arc<Connector>,
     pub teams: Arc<Teams>,
     pub token_service: Arc<TokenService>,
-    /// The primary Databricks workspace.
+    /// The primary (active) Databricks workspace.
     pub primary: Arc<Workspace>,
+    /// The secondary (passive) Databricks workspace.
+    pub secondary: Arc<Workspace>,
     entra_listener: Listener,
     primary_listener: Listener,
+    secondary_listener: Listener,
     botframework_listener: Listener,
 }
 
@@ -103,8 +111,16 @@ impl Sandbox {
         teams.set_service_url(&botframework_listener.base_url());
         token_service.set_base_url(&botframework_listener.base_url());
 
-        let primary = Workspace::new("primary", "westeurope", entra.verifier(), entra.directory.clone());
+        let seed = databricks::seed::Seed {
+            seed: config.seed,
+            tables: config.tables,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        let (primary_metastore, secondary_metastore) = databricks::seed::generate(&seed);
+        let primary = Workspace::new("primary", primary_metastore, entra.verifier(), entra.directory.clone());
         let primary_listener = Listener::serve(0, primary.router()).await?;
+        let secondary = Workspace::new("secondary", secondary_metastore, entra.verifier(), entra.directory.clone());
+        let secondary_listener = Listener::serve(0, secondary.router()).await?;
 
         Ok(Sandbox {
             config,
@@ -114,8 +130,10 @@ impl Sandbox {
             teams,
             token_service,
             primary,
+            secondary,
             entra_listener,
             primary_listener,
+            secondary_listener,
             botframework_listener,
         })
     }
@@ -133,6 +151,11 @@ impl Sandbox {
     /// The primary Databricks workspace's URL.
     pub fn primary_url(&self) -> String {
         self.primary_listener.base_url()
+    }
+
+    /// The secondary Databricks workspace's URL.
+    pub fn secondary_url(&self) -> String {
+        self.secondary_listener.base_url()
     }
 
     /// A drbot configuration file pointing at this sandbox.
@@ -163,6 +186,7 @@ connection_name = "{connection}"
 
 [databricks]
 primary_host = "{primary}"
+secondary_host = "{secondary}"
 "#,
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
@@ -170,11 +194,13 @@ primary_host = "{primary}"
             entra = self.entra_url(),
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
+            secondary = self.secondary_url(),
         )
     }
 
     pub async fn shutdown(self) {
         self.primary_listener.shutdown().await;
+        self.secondary_listener.shutdown().await;
         self.botframework_listener.shutdown().await;
         self.entra_listener.shutdown().await;
     }

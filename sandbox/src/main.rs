@@ -26,6 +26,12 @@ struct Args {
     /// Write the bot configuration with local anonymous mode on (for the Agents Playground).
     #[arg(long)]
     local_anonymous: bool,
+    /// Seed of the generated metastores: same seed, same world.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// How many tables and views the primary metastore has.
+    #[arg(long, default_value_t = 60)]
+    tables: usize,
 }
 
 #[tokio::main]
@@ -38,6 +44,8 @@ async fn main() -> anyhow::Result<()> {
         entra_port: args.entra_port,
         botframework_port: args.botframework_port,
         bot_endpoint: args.bot_endpoint.clone(),
+        seed: args.seed,
+        tables: args.tables,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(config).await?;
@@ -51,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         "Teams (inject)  POST {}/_sandbox/teams/send {{\"user\":\"alice\",\"text\":\"help\"}}",
         sandbox.botframework_url()
     );
+    println!("Databricks      primary {}  secondary {}", sandbox.primary_url(), sandbox.secondary_url());
     println!("bot endpoint    {}", args.bot_endpoint);
     println!("ready");
     shutdown_signal().await;

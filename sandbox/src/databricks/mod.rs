@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,21 +19,20 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+
 use crate::caller::{AccessTokenVerifier, Caller};
-use crate::directory::{Directory, DR_OPERATORS_GROUP, DR_READERS_GROUP};
+use crate::directory::Directory;
+use metastore::{Metastore, Principal};
+
+pub mod metastore;
+pub mod seed;
+pub mod unity_catalog;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
 pub const DATABRICKS_AUDIENCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
-
-/// One catalog of the metastore.
-#[derive(Clone, Debug)]
-pub struct Catalog {
-    pub name: String,
-    pub owner: String,
-    pub catalog_type: String,
-    /// Principals (UPNs or group names) holding USE CATALOG.
-    pub users: Vec<String>,
-}
 
 /// A call the workspace answered, and who made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,10 +44,11 @@ pub struct Call {
 
 pub struct Workspace {
     pub name: String,
-    pub metastore_id: String,
+    pub metastore: RwLock<Metastore>,
     verifier: Arc<dyn AccessTokenVerifier>,
     directory: Directory,
-    catalogs: Mutex<Vec<Catalog>>,
+    /// The server's page length for lists (`max_results=0`).
+    page_size: AtomicUsize,
     calls: Mutex<Vec<Call>>,
     /// How many more calls to answer 401 whatever the token (a token revoked early).
     reject_tokens: Mutex<u32>,
@@ -57,33 +57,28 @@ pub struct Workspace {
 impl Workspace {
     pub fn new(
         name: &str,
-        region: &str,
+        metastore: Metastore,
         verifier: Arc<dyn AccessTokenVerifier>,
         directory: Directory,
     ) -> Arc<Workspace> {
-        let catalog = |name: &str, owner: &str, users: &[&str]| Catalog {
-            name: name.into(),
-            owner: owner.into(),
-            catalog_type: "MANAGED_CATALOG".into(),
-            users: users.iter().map(|u| u.to_string()).collect(),
-        };
         Arc::new(Workspace {
             name: name.to_string(),
-            metastore_id: format!("azure:{region}:{}", uuid::Uuid::new_v4()),
+            metastore: RwLock::new(metastore),
             verifier,
             directory,
-            catalogs: Mutex::new(vec![
-                catalog("main", "dr-operators", &["dr-readers"]),
-                catalog("sales", "dr-operators", &[]),
-                catalog("finance", "alice@contoso.example", &[]),
-                Catalog {
-                    catalog_type: "SYSTEM_CATALOG".into(),
-                    ..catalog("system", "System user", &["account users"])
-                },
-            ]),
+            page_size: AtomicUsize::new(50),
             calls: Mutex::new(Vec::new()),
             reject_tokens: Mutex::new(0),
         })
+    }
+
+    /// The page length for lists that ask for the server's (`max_results=0`).
+    pub fn set_page_size(&self, size: usize) {
+        self.page_size.store(size.max(1), Ordering::Relaxed);
+    }
+
+    pub fn page_size(&self) -> usize {
+        self.page_size.load(Ordering::Relaxed)
     }
 
     /// The next `n` calls get 401 even with a valid token.
@@ -99,7 +94,7 @@ impl Workspace {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
-            .route("/api/2.1/unity-catalog/catalogs", get(list_catalogs))
+            .merge(unity_catalog::router())
             .fallback(not_found)
             .with_state(self.clone())
     }
@@ -125,22 +120,13 @@ impl Workspace {
         Ok(caller)
     }
 
-    fn is_admin(&self, caller: &Caller) -> bool {
-        caller.groups.iter().any(|g| g == DR_OPERATORS_GROUP)
-    }
-
-    /// The principals a caller acts as: their UPN and their groups' names.
-    fn principals(&self, caller: &Caller) -> Vec<String> {
-        let mut principals = vec![caller.upn.clone(), "account users".to_string()];
-        for group in &caller.groups {
-            if let Some(g) = self.directory.group(group) {
-                principals.push(g.name.clone());
-            }
-        }
-        if caller.groups.iter().any(|g| g == DR_READERS_GROUP) && !principals.contains(&"dr-readers".to_string()) {
-            principals.push("dr-readers".into());
-        }
-        principals
+    /// The caller as Unity Catalog names principals: the user name (or the
+    /// app id of a service principal) and the names of their groups.
+    pub fn principal(&self, caller: &Caller) -> Principal {
+        let mut groups: Vec<String> =
+            caller.groups.iter().filter_map(|g| self.directory.group(g)).map(|g| g.name.clone()).collect();
+        groups.push("account users".into());
+        Principal { name: caller.upn.clone(), groups }
     }
 }
 
@@ -178,68 +164,4 @@ async fn me(State(workspace): State<Arc<Workspace>>, headers: HeaderMap) -> Resp
         "groups": groups,
     }))
     .into_response()
-}
-
-async fn list_catalogs(
-    State(workspace): State<Arc<Workspace>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = match workspace.caller(&headers, "/api/2.1/unity-catalog/catalogs") {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let params: std::collections::HashMap<String, String> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let max_results = match params.get("max_results").map(|v| v.parse::<usize>()) {
-        None => 0,
-        Some(Ok(n)) if n <= 1000 => n,
-        Some(_) => {
-            return databricks_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                "max_results must be between 0 and 1000.",
-            )
-        }
-    };
-    let start = match params.get("page_token").map(|t| t.parse::<usize>()) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            return databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", "Invalid page token.")
-        }
-    };
-    let principals = workspace.principals(&caller);
-    let visible: Vec<Catalog> = workspace
-        .catalogs
-        .lock()
-        .iter()
-        .filter(|c| {
-            workspace.is_admin(&caller)
-                || principals.contains(&c.owner)
-                || c.users.iter().any(|u| principals.contains(u))
-        })
-        .cloned()
-        .collect();
-    let page_size = if max_results == 0 { visible.len().max(1) } else { max_results };
-    let page: Vec<Value> = visible
-        .iter()
-        .skip(start)
-        .take(page_size)
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "owner": c.owner,
-                "catalog_type": c.catalog_type,
-                "metastore_id": workspace.metastore_id,
-                "full_name": c.name,
-                "securable_type": "CATALOG",
-            })
-        })
-        .collect();
-    let mut body = json!({"catalogs": page});
-    if start + page_size < visible.len() {
-        body["next_page_token"] = json!((start + page_size).to_string());
-    }
-    Json(body).into_response()
 }

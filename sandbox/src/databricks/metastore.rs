@@ -1,0 +1,389 @@
+//! A Unity Catalog metastore: securables, owners and direct grants, and the
+//! privilege rules that decide what a caller may see and change.
+//!
+//! Privileges inherit downwards (catalog → schema → table/volume) as in Unity
+//! Catalog; owners and metastore admins may do everything on what they own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+/// The kinds of securable this metastore serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Securable {
+    Catalog,
+    Schema,
+    Table,
+    Volume,
+}
+
+impl Securable {
+    /// The `{securable_type}` of the permissions API path.
+    pub fn parse(text: &str) -> Option<Securable> {
+        match text.to_ascii_lowercase().as_str() {
+            "catalog" => Some(Securable::Catalog),
+            "schema" => Some(Securable::Schema),
+            "table" => Some(Securable::Table),
+            "volume" => Some(Securable::Volume),
+            _ => None,
+        }
+    }
+
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Securable::Catalog => "CATALOG",
+            Securable::Schema => "SCHEMA",
+            Securable::Table => "TABLE",
+            Securable::Volume => "VOLUME",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Securable::Catalog => "Catalog",
+            Securable::Schema => "Schema",
+            Securable::Table => "Table",
+            Securable::Volume => "Volume",
+        }
+    }
+}
+
+/// What every securable has.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Common {
+    pub owner: String,
+    pub comment: Option<String>,
+    pub properties: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// principal → privileges granted directly on this object.
+    pub grants: BTreeMap<String, BTreeSet<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catalog {
+    pub name: String,
+    pub catalog_type: String,
+    pub storage_root: Option<String>,
+    pub provider_name: Option<String>,
+    pub share_name: Option<String>,
+    pub common: Common,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schema {
+    pub catalog: String,
+    pub name: String,
+    pub storage_root: Option<String>,
+    pub common: Common,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// MANAGED, EXTERNAL, VIEW
+    pub table_type: String,
+    /// DELTA, PARQUET, CSV, … (none for views)
+    pub data_source_format: Option<String>,
+    pub storage_location: Option<String>,
+    pub view_definition: Option<String>,
+    pub view_dependencies: Vec<String>,
+    /// The Delta version of the newest commit, and when it was made (ms).
+    pub delta_version: i64,
+    pub last_commit_ms: i64,
+    /// For a deep clone: the source and the source version it copied.
+    pub cloned_from: Option<(String, i64)>,
+    pub common: Common,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Volume {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    pub volume_type: String,
+    pub storage_location: Option<String>,
+    pub common: Common,
+}
+
+impl Schema {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.catalog, self.name)
+    }
+}
+
+impl Table {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+}
+
+impl Volume {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+}
+
+/// Who is asking, as Unity Catalog sees principals.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The user name (UPN) or the service principal's application id.
+    pub name: String,
+    /// Group names the caller belongs to (plus `account users`).
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.groups.iter().map(String::as_str))
+    }
+}
+
+/// A refusal in Databricks' words.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UcError {
+    NotFound(String),
+    PermissionDenied(String),
+    AlreadyExists(String),
+    Invalid(String),
+}
+
+/// One metastore.
+#[derive(Clone, Debug, Default)]
+pub struct Metastore {
+    /// `azure:<region>:<uuid>`
+    pub global_id: String,
+    pub metastore_id: String,
+    pub region: String,
+    /// Members of this group are metastore admins.
+    pub admin_group: String,
+    pub catalogs: BTreeMap<String, Catalog>,
+    pub schemas: BTreeMap<String, Schema>,
+    pub tables: BTreeMap<String, Table>,
+    pub volumes: BTreeMap<String, Volume>,
+}
+
+impl Metastore {
+    pub fn new(region: &str, admin_group: &str) -> Metastore {
+        let id = uuid::Uuid::new_v4().to_string();
+        Metastore {
+            global_id: format!("azure:{region}:{id}"),
+            metastore_id: id,
+            region: region.to_string(),
+            admin_group: admin_group.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn is_admin(&self, who: &Principal) -> bool {
+        who.groups.contains(&self.admin_group)
+    }
+
+    /// The common part of a securable by type and full name.
+    pub fn common(&self, kind: Securable, full_name: &str) -> Result<&Common, UcError> {
+        let missing = || UcError::NotFound(format!("{} '{full_name}' does not exist.", kind.word()));
+        match kind {
+            Securable::Catalog => self.catalogs.get(full_name).map(|c| &c.common).ok_or_else(missing),
+            Securable::Schema => self.schemas.get(full_name).map(|s| &s.common).ok_or_else(missing),
+            Securable::Table => self.tables.get(full_name).map(|t| &t.common).ok_or_else(missing),
+            Securable::Volume => self.volumes.get(full_name).map(|v| &v.common).ok_or_else(missing),
+        }
+    }
+
+    pub fn common_mut(&mut self, kind: Securable, full_name: &str) -> Result<&mut Common, UcError> {
+        let missing = || UcError::NotFound(format!("{} '{full_name}' does not exist.", kind.word()));
+        match kind {
+            Securable::Catalog => self.catalogs.get_mut(full_name).map(|c| &mut c.common).ok_or_else(missing),
+            Securable::Schema => self.schemas.get_mut(full_name).map(|s| &mut s.common).ok_or_else(missing),
+            Securable::Table => self.tables.get_mut(full_name).map(|t| &mut t.common).ok_or_else(missing),
+            Securable::Volume => self.volumes.get_mut(full_name).map(|v| &mut v.common).ok_or_else(missing),
+        }
+    }
+
+    /// The securable and its parents, innermost first: `c.s.t` → table, schema, catalog.
+    fn chain(kind: Securable, full_name: &str) -> Vec<(Securable, String)> {
+        let parts: Vec<&str> = full_name.split('.').collect();
+        let mut chain = vec![(kind, full_name.to_string())];
+        if matches!(kind, Securable::Table | Securable::Volume) && parts.len() == 3 {
+            chain.push((Securable::Schema, format!("{}.{}", parts[0], parts[1])));
+        }
+        if kind != Securable::Catalog && !parts.is_empty() {
+            chain.push((Securable::Catalog, parts[0].to_string()));
+        }
+        chain
+    }
+
+    /// Privileges the principal holds on the object, directly or inherited.
+    pub fn effective(&self, who: &Principal, kind: Securable, full_name: &str) -> BTreeSet<String> {
+        let mut privileges = BTreeSet::new();
+        for (kind, name) in Self::chain(kind, full_name) {
+            if let Ok(common) = self.common(kind, &name) {
+                for principal in who.names() {
+                    if let Some(granted) = common.grants.get(principal) {
+                        privileges.extend(granted.iter().cloned());
+                    }
+                }
+            }
+        }
+        privileges
+    }
+
+    /// Owner of the object or of a parent, or a metastore admin.
+    pub fn owns(&self, who: &Principal, kind: Securable, full_name: &str) -> bool {
+        self.is_admin(who)
+            || Self::chain(kind, full_name).iter().any(|(kind, name)| {
+                self.common(*kind, name).is_ok_and(|c| who.names().any(|principal| principal == c.owner))
+            })
+    }
+
+    fn holds(&self, who: &Principal, kind: Securable, full_name: &str, privilege: &str) -> bool {
+        self.owns(who, kind, full_name) || {
+            let effective = self.effective(who, kind, full_name);
+            effective.contains(privilege) || effective.contains("ALL_PRIVILEGES")
+        }
+    }
+
+    /// USE CATALOG on the catalog (and USE SCHEMA on the schema) of a name, or PERMISSION_DENIED.
+    pub fn require_use(&self, who: &Principal, catalog: &str, schema: Option<&str>) -> Result<(), UcError> {
+        if !self.catalogs.contains_key(catalog) {
+            return Err(UcError::NotFound(format!("Catalog '{catalog}' does not exist.")));
+        }
+        if !self.holds(who, Securable::Catalog, catalog, "USE_CATALOG") {
+            return Err(UcError::PermissionDenied(format!("User does not have USE CATALOG on Catalog '{catalog}'.")));
+        }
+        if let Some(schema) = schema {
+            let full = format!("{catalog}.{schema}");
+            if !self.schemas.contains_key(&full) {
+                return Err(UcError::NotFound(format!("Schema '{full}' does not exist.")));
+            }
+            if !self.holds(who, Securable::Schema, &full, "USE_SCHEMA") {
+                return Err(UcError::PermissionDenied(format!("User does not have USE SCHEMA on Schema '{full}'.")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the object shows up in a list for the principal.
+    pub fn visible(&self, who: &Principal, kind: Securable, full_name: &str) -> bool {
+        self.owns(who, kind, full_name) || !self.effective(who, kind, full_name).is_empty()
+    }
+
+    /// Only owners and admins change grants and owners.
+    pub fn require_manage(&self, who: &Principal, kind: Securable, full_name: &str) -> Result<(), UcError> {
+        self.common(kind, full_name)?;
+        if self.owns(who, kind, full_name) || self.effective(who, kind, full_name).contains("MANAGE") {
+            Ok(())
+        } else {
+            Err(UcError::PermissionDenied(format!("User does not have MANAGE on {} '{full_name}'.", kind.word())))
+        }
+    }
+
+    /// `privilege_assignments` in the API's shape, principals sorted.
+    pub fn assignments(grants: &BTreeMap<String, BTreeSet<String>>) -> Value {
+        json!(grants
+            .iter()
+            .filter(|(_, privileges)| !privileges.is_empty())
+            .map(|(principal, privileges)| json!({"principal": principal, "privileges": privileges}))
+            .collect::<Vec<_>>())
+    }
+}
+
+fn common_json(common: &Common, value: &mut Value) {
+    value["owner"] = json!(common.owner);
+    if let Some(comment) = &common.comment {
+        value["comment"] = json!(comment);
+    }
+    if !common.properties.is_empty() {
+        value["properties"] = json!(common.properties);
+    }
+    value["created_at"] = json!(common.created_at);
+    value["updated_at"] = json!(common.updated_at);
+}
+
+impl Catalog {
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "full_name": self.name,
+            "catalog_type": self.catalog_type,
+            "metastore_id": metastore.metastore_id,
+            "securable_type": "CATALOG",
+            "isolation_mode": "OPEN",
+        });
+        if let Some(root) = &self.storage_root {
+            value["storage_root"] = json!(root);
+        }
+        if let Some(provider) = &self.provider_name {
+            value["provider_name"] = json!(provider);
+            value["share_name"] = json!(self.share_name);
+        }
+        common_json(&self.common, &mut value);
+        value
+    }
+}
+
+impl Schema {
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "catalog_name": self.catalog,
+            "full_name": self.full_name(),
+            "metastore_id": metastore.metastore_id,
+        });
+        if let Some(root) = &self.storage_root {
+            value["storage_root"] = json!(root);
+        }
+        common_json(&self.common, &mut value);
+        value
+    }
+}
+
+impl Table {
+    /// `with_details` adds what a GET returns and a list does not (view dependencies).
+    pub fn to_json(&self, metastore: &Metastore, with_details: bool) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "catalog_name": self.catalog,
+            "schema_name": self.schema,
+            "full_name": self.full_name(),
+            "table_type": self.table_type,
+            "metastore_id": metastore.metastore_id,
+        });
+        if let Some(format) = &self.data_source_format {
+            value["data_source_format"] = json!(format);
+        }
+        if let Some(location) = &self.storage_location {
+            value["storage_location"] = json!(location);
+        }
+        if let Some(definition) = &self.view_definition {
+            value["view_definition"] = json!(definition);
+        }
+        common_json(&self.common, &mut value);
+        if with_details && !self.view_dependencies.is_empty() {
+            value["view_dependencies"] = json!({
+                "dependencies": self.view_dependencies.iter().map(|t| json!({"table": {"table_full_name": t}})).collect::<Vec<_>>()
+            });
+        }
+        value
+    }
+}
+
+impl Volume {
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "catalog_name": self.catalog,
+            "schema_name": self.schema,
+            "full_name": self.full_name(),
+            "volume_type": self.volume_type,
+            "metastore_id": metastore.metastore_id,
+        });
+        if let Some(location) = &self.storage_location {
+            value["storage_location"] = json!(location);
+        }
+        common_json(&self.common, &mut value);
+        value
+    }
+}

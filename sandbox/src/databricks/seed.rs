@@ -1,0 +1,328 @@
+//! A seeded, realistic pair of metastores: the primary fully populated, the
+//! secondary partly replicated so that there is drift to find.
+//!
+//! Same seed, same world (times are offsets from the `now_ms` given). The
+//! primary has managed and external Delta tables, external Parquet and CSV
+//! tables, views on views, external volumes, grants to users and groups and
+//! varied owners. The secondary misses some objects, carries stale clones and
+//! a few different grants, and has objects of its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::metastore::{Catalog, Common, Metastore, Schema, Table, Volume};
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Seed {
+    pub seed: u64,
+    /// Tables and views in the primary, about.
+    pub tables: usize,
+    /// "Now", in epoch milliseconds: commit times are before it.
+    pub now_ms: i64,
+}
+
+/// The group that administers both metastores.
+pub const ADMIN_GROUP: &str = "dr-operators";
+
+const CATALOG_NAMES: &[&str] = &[
+    "main",
+    "sales",
+    "finance",
+    "marketing",
+    "supply_chain",
+    "hr",
+    "risk",
+    "iot",
+    "support",
+    "research",
+    "legal",
+    "web",
+];
+const SCHEMA_WORDS: &[&str] =
+    &["raw", "bronze", "silver", "gold", "staging", "curated", "reporting", "ml_features", "audit", "reference"];
+const TABLE_WORDS: &[&str] = &[
+    "orders",
+    "customers",
+    "invoices",
+    "payments",
+    "shipments",
+    "events",
+    "sessions",
+    "devices",
+    "readings",
+    "tickets",
+    "accounts",
+    "ledger",
+    "products",
+    "prices",
+    "stock",
+    "suppliers",
+    "employees",
+    "contracts",
+    "claims",
+    "clicks",
+];
+const PRINCIPALS: &[&str] =
+    &["dr-readers", "data-engineers", "analysts", "alice@contoso.example", "bob@contoso.example"];
+
+/// The primary's storage accounts and what the secondary uses instead.
+pub const LOCATION_MAPPING: &[(&str, &str)] = &[
+    ("abfss://uc@stucprimary.dfs.core.windows.net/", "abfss://uc@stucsecondary.dfs.core.windows.net/"),
+    ("abfss://external@stextprimary.dfs.core.windows.net/", "abfss://external@stextsecondary.dfs.core.windows.net/"),
+    // Geo-redundant storage: the same data appears under the secondary region's endpoint.
+    ("abfss://geo@stgeo.dfs.core.windows.net/", "abfss://geo@stgeo-secondary.dfs.core.windows.net/"),
+];
+
+/// Builds the (primary, secondary) pair.
+pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
+    let mut rng = StdRng::seed_from_u64(seed.seed);
+    let mut primary = metastore(&mut rng, "westeurope");
+    let catalogs = (seed.tables / 1000 + 2).clamp(2, CATALOG_NAMES.len());
+    let schemas_per_catalog = (seed.tables / (catalogs * 40)).clamp(2, 60);
+    let tables_per_schema = seed.tables.div_ceil(catalogs * schemas_per_catalog).max(1);
+    let mut made = 0;
+
+    add_system_catalog(&mut primary, seed.now_ms);
+    for catalog_name in &CATALOG_NAMES[..catalogs] {
+        let catalog = Catalog {
+            name: catalog_name.to_string(),
+            catalog_type: "MANAGED_CATALOG".into(),
+            storage_root: Some(format!("{}{catalog_name}", LOCATION_MAPPING[0].0)),
+            provider_name: None,
+            share_name: None,
+            common: common(&mut rng, seed.now_ms, &[("USE_CATALOG", 0.9)]),
+        };
+        primary.catalogs.insert(catalog.name.clone(), catalog);
+        for s in 0..schemas_per_catalog {
+            let schema_name = format!("{}_{s:02}", SCHEMA_WORDS[s % SCHEMA_WORDS.len()]);
+            let schema = Schema {
+                catalog: catalog_name.to_string(),
+                name: schema_name.clone(),
+                storage_root: None,
+                common: common(&mut rng, seed.now_ms, &[("USE_SCHEMA", 0.8)]),
+            };
+            primary.schemas.insert(schema.full_name(), schema);
+            let mut in_schema: Vec<String> = Vec::new();
+            for t in 0..tables_per_schema {
+                if made >= seed.tables {
+                    break;
+                }
+                made += 1;
+                let name = format!("{}_{t:03}", TABLE_WORDS[t % TABLE_WORDS.len()]);
+                let table = table(&mut rng, seed.now_ms, catalog_name, &schema_name, &name, &in_schema);
+                in_schema.push(table.full_name());
+                primary.tables.insert(table.full_name(), table);
+            }
+            if rng.gen_bool(0.3) {
+                let volume = Volume {
+                    catalog: catalog_name.to_string(),
+                    schema: schema_name.clone(),
+                    name: "landing".into(),
+                    volume_type: "EXTERNAL".into(),
+                    storage_location: Some(format!("{}{catalog_name}/{schema_name}/landing", LOCATION_MAPPING[2].0)),
+                    common: common(&mut rng, seed.now_ms, &[("READ_VOLUME", 0.5)]),
+                };
+                primary.volumes.insert(volume.full_name(), volume);
+            }
+        }
+    }
+    let secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
+    (primary, secondary)
+}
+
+fn metastore(rng: &mut StdRng, region: &str) -> Metastore {
+    let id = uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string();
+    Metastore {
+        global_id: format!("azure:{region}:{id}"),
+        metastore_id: id,
+        region: region.into(),
+        admin_group: ADMIN_GROUP.into(),
+        ..Default::default()
+    }
+}
+
+fn add_system_catalog(metastore: &mut Metastore, now_ms: i64) {
+    let mut grants = BTreeMap::new();
+    grants.insert("account users".to_string(), BTreeSet::from(["USE_CATALOG".to_string()]));
+    metastore.catalogs.insert(
+        "system".into(),
+        Catalog {
+            name: "system".into(),
+            catalog_type: "SYSTEM_CATALOG".into(),
+            storage_root: None,
+            provider_name: None,
+            share_name: None,
+            common: Common {
+                owner: "System user".into(),
+                created_at: now_ms,
+                updated_at: now_ms,
+                grants,
+                ..Default::default()
+            },
+        },
+    );
+}
+
+/// Owner and grants: each privilege granted to a random principal with the given probability.
+fn common(rng: &mut StdRng, now_ms: i64, privileges: &[(&str, f64)]) -> Common {
+    let owner = if rng.gen_bool(0.7) { ADMIN_GROUP } else { PRINCIPALS[rng.gen_range(1..PRINCIPALS.len())] };
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (privilege, probability) in privileges {
+        if rng.gen_bool(*probability) {
+            let principal = PRINCIPALS.choose(rng).copied().unwrap_or("dr-readers");
+            grants.entry(principal.to_string()).or_default().insert(privilege.to_string());
+        }
+    }
+    let created_at = now_ms - rng.gen_range(30..400) * 86_400_000;
+    Common {
+        owner: owner.into(),
+        comment: None,
+        properties: BTreeMap::new(),
+        created_at,
+        updated_at: created_at,
+        grants,
+    }
+}
+
+fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str, earlier: &[String]) -> Table {
+    let roll: f64 = rng.gen();
+    let (table_type, format, location, view_definition, dependencies) = if roll < 0.55 || earlier.is_empty() {
+        (
+            "MANAGED",
+            Some("DELTA"),
+            Some(format!("{}{catalog}/__managed/{schema}/{name}", LOCATION_MAPPING[0].0)),
+            None,
+            Vec::new(),
+        )
+    } else if roll < 0.75 {
+        (
+            "EXTERNAL",
+            Some("DELTA"),
+            Some(format!("{}{catalog}/{schema}/{name}", LOCATION_MAPPING[1].0)),
+            None,
+            Vec::new(),
+        )
+    } else if roll < 0.85 {
+        let format = if rng.gen_bool(0.5) { "PARQUET" } else { "CSV" };
+        (
+            "EXTERNAL",
+            Some(format),
+            Some(format!("{}{catalog}/{schema}/{name}", LOCATION_MAPPING[2].0)),
+            None,
+            Vec::new(),
+        )
+    } else {
+        // A view on one or two earlier objects of the schema: chains form as views pick views.
+        let count = rng.gen_range(1..=2.min(earlier.len()));
+        let mut sources: Vec<String> = earlier.choose_multiple(rng, count).cloned().collect();
+        sources.sort();
+        let from = sources.iter().map(|s| format!("`{}`", s.replace('.', "`.`"))).collect::<Vec<_>>().join(" JOIN ");
+        ("VIEW", None, None, Some(format!("SELECT * FROM {from}")), sources)
+    };
+    let delta_version = if format == Some("DELTA") { rng.gen_range(1..500) } else { 0 };
+    Table {
+        catalog: catalog.into(),
+        schema: schema.into(),
+        name: name.into(),
+        table_type: table_type.into(),
+        data_source_format: format.map(str::to_string),
+        storage_location: location,
+        view_definition,
+        view_dependencies: dependencies,
+        delta_version,
+        last_commit_ms: now_ms - rng.gen_range(0..3 * 86_400_000),
+        cloned_from: None,
+        common: common(rng, now_ms, &[("SELECT", 0.6), ("MODIFY", 0.1)]),
+    }
+}
+
+/// Maps a primary location to the secondary's.
+pub fn map_location(location: &str) -> String {
+    LOCATION_MAPPING
+        .iter()
+        .find_map(|(from, to)| location.strip_prefix(from).map(|rest| format!("{to}{rest}")))
+        .unwrap_or_else(|| location.to_string())
+}
+
+/// The secondary as an earlier, imperfect replication left it.
+fn partly_replicated(rng: &mut StdRng, primary: &Metastore, now_ms: i64) -> Metastore {
+    let mut secondary = metastore(rng, "northeurope");
+    add_system_catalog(&mut secondary, now_ms);
+    let catalog_names: Vec<&String> = primary.catalogs.keys().filter(|c| *c != "system").collect();
+    // The newest catalog was never replicated.
+    let missing_catalog = catalog_names.last().map(|c| c.to_string());
+    for (name, catalog) in &primary.catalogs {
+        if name == "system" || Some(name) == missing_catalog.as_ref() {
+            continue;
+        }
+        let mut copy = catalog.clone();
+        copy.storage_root = copy.storage_root.as_deref().map(map_location);
+        secondary.catalogs.insert(name.clone(), copy);
+    }
+    for (full_name, schema) in &primary.schemas {
+        if secondary.catalogs.contains_key(&schema.catalog) && rng.gen_bool(0.9) {
+            secondary.schemas.insert(full_name.clone(), schema.clone());
+        }
+    }
+    for (full_name, table) in &primary.tables {
+        if !secondary.schemas.contains_key(&format!("{}.{}", table.catalog, table.schema)) || !rng.gen_bool(0.85) {
+            continue;
+        }
+        let mut copy = table.clone();
+        copy.storage_location = copy.storage_location.as_deref().map(map_location);
+        if copy.data_source_format.as_deref() == Some("DELTA") {
+            // A deep clone of some earlier version of the primary.
+            let behind = if rng.gen_bool(0.3) { rng.gen_range(1..20) } else { 0 };
+            let copied = (table.delta_version - behind).max(1);
+            copy.cloned_from = Some((full_name.clone(), copied));
+            copy.delta_version = 1;
+            copy.last_commit_ms = table.last_commit_ms - behind * 3_600_000;
+        }
+        if rng.gen_bool(0.1) {
+            // Grants drifted: one dropped, or one added that the primary does not have.
+            if let Some(principal) = copy.common.grants.keys().next().cloned() {
+                copy.common.grants.remove(&principal);
+            } else {
+                copy.common.grants.entry("contractors".into()).or_default().insert("SELECT".into());
+            }
+        }
+        secondary.tables.insert(full_name.clone(), copy);
+    }
+    for (full_name, volume) in &primary.volumes {
+        if secondary.schemas.contains_key(&format!("{}.{}", volume.catalog, volume.schema)) && rng.gen_bool(0.7) {
+            let mut copy = volume.clone();
+            copy.storage_location = copy.storage_location.as_deref().map(map_location);
+            secondary.volumes.insert(full_name.clone(), copy);
+        }
+    }
+    // Objects only the secondary has: a forgotten scratch schema with a table.
+    if let Some(first) = catalog_names.first() {
+        let scratch = Schema {
+            catalog: first.to_string(),
+            name: "dr_scratch".into(),
+            storage_root: None,
+            common: Common { owner: ADMIN_GROUP.into(), created_at: now_ms, updated_at: now_ms, ..Default::default() },
+        };
+        let table = Table {
+            catalog: first.to_string(),
+            schema: "dr_scratch".into(),
+            name: "restore_test".into(),
+            table_type: "MANAGED".into(),
+            data_source_format: Some("DELTA".into()),
+            storage_location: None,
+            view_definition: None,
+            view_dependencies: Vec::new(),
+            delta_version: 3,
+            last_commit_ms: now_ms,
+            cloned_from: None,
+            common: scratch.common.clone(),
+        };
+        secondary.tables.insert(table.full_name(), table);
+        secondary.schemas.insert(scratch.full_name(), scratch);
+    }
+    secondary
+}

@@ -1,0 +1,531 @@
+//! Unity Catalog 2.1 over HTTP: catalogs, schemas, tables, volumes,
+//! table summaries, permissions and effective permissions.
+//!
+//! Lists paginate like the real service: a page is a slice of *all* objects,
+//! filtered afterwards by what the caller may see, so a page can be empty and
+//! still carry a `next_page_token`. Clients must read on until the token is
+//! gone; a client that stops at the first empty page misses objects here,
+//! as it would against Databricks.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::metastore::{Catalog, Common, Metastore, Principal, Securable, UcError};
+use super::{databricks_error, Workspace};
+
+pub fn router() -> Router<Arc<Workspace>> {
+    Router::new()
+        .route("/api/2.1/unity-catalog/catalogs", get(list_catalogs).post(create_catalog))
+        .route("/api/2.1/unity-catalog/catalogs/{name}", get(get_catalog).patch(update_catalog).delete(delete_catalog))
+        .route("/api/2.1/unity-catalog/schemas", get(list_schemas))
+        .route("/api/2.1/unity-catalog/schemas/{full_name}", get(get_schema))
+        .route("/api/2.1/unity-catalog/tables", get(list_tables))
+        .route("/api/2.1/unity-catalog/tables/{full_name}", get(get_table))
+        .route("/api/2.1/unity-catalog/table-summaries", get(table_summaries))
+        .route("/api/2.1/unity-catalog/volumes", get(list_volumes))
+        .route("/api/2.1/unity-catalog/permissions/{kind}/{full_name}", get(get_permissions).patch(update_permissions))
+        .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{full_name}", get(effective_permissions))
+}
+
+impl IntoResponse for UcError {
+    fn into_response(self) -> Response {
+        match self {
+            UcError::NotFound(message) => databricks_error(StatusCode::NOT_FOUND, "NOT_FOUND", &message),
+            UcError::PermissionDenied(message) => {
+                databricks_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &message)
+            }
+            UcError::AlreadyExists(message) => {
+                databricks_error(StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", &message)
+            }
+            UcError::Invalid(message) => databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", &message),
+        }
+    }
+}
+
+type Query = HashMap<String, String>;
+
+fn query(raw: Option<String>) -> Query {
+    serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default()
+}
+
+fn required<'q>(query: &'q Query, name: &str) -> Result<&'q str, UcError> {
+    query
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| UcError::Invalid(format!("{name} is required.")))
+}
+
+/// One page: a slice of all `items` from the token's offset, then filtered.
+fn page<T>(
+    items: Vec<T>,
+    visible: impl Fn(&T) -> bool,
+    query: &Query,
+    server_page: usize,
+) -> Result<(Vec<T>, Option<String>), UcError> {
+    let Some(max_results) = query.get("max_results") else {
+        return Ok((items.into_iter().filter(|i| visible(i)).collect(), None));
+    };
+    let max_results: i64 = max_results.parse().map_err(|_| UcError::Invalid("max_results must be a number.".into()))?;
+    if max_results < 0 {
+        return Err(UcError::Invalid("max_results must be greater than or equal to 0.".into()));
+    }
+    let size = if max_results == 0 { server_page } else { (max_results as usize).min(server_page) }.max(1);
+    let offset = match query.get("page_token").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => decode_token(token).ok_or_else(|| UcError::Invalid("Invalid page_token.".into()))?,
+    };
+    let total = items.len();
+    let slice: Vec<T> = items.into_iter().skip(offset).take(size).filter(|i| visible(i)).collect();
+    let next = (offset + size < total).then(|| encode_token(offset + size));
+    Ok((slice, next))
+}
+
+fn encode_token(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn decode_token(token: &str) -> Option<usize> {
+    let text = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    text.strip_prefix("offset:")?.parse().ok()
+}
+
+fn listed(key: &str, items: Vec<Value>, next: Option<String>) -> Response {
+    let mut body = json!({ key: items });
+    if let Some(token) = next {
+        body["next_page_token"] = json!(token);
+    }
+    Json(body).into_response()
+}
+
+/// Runs `handler` for an authenticated caller with the metastore.
+fn with_caller(
+    workspace: &Workspace,
+    headers: &HeaderMap,
+    path: &str,
+    handler: impl FnOnce(&Principal) -> Result<Response, UcError>,
+) -> Response {
+    let caller = match workspace.caller(headers, path) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let principal = workspace.principal(&caller);
+    handler(&principal).unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn list_catalogs(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "catalogs.list", |who| {
+        let metastore = ws.metastore.read();
+        let all: Vec<&Catalog> = metastore.catalogs.values().collect();
+        let (items, next) =
+            page(all, |c| metastore.visible(who, Securable::Catalog, &c.name), &query(raw), ws.page_size())?;
+        Ok(listed("catalogs", items.iter().map(|c| c.to_json(&metastore)).collect(), next))
+    })
+}
+
+async fn get_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    with_caller(&ws, &headers, "catalogs.get", |who| {
+        let metastore = ws.metastore.read();
+        let catalog = metastore
+            .catalogs
+            .get(&name)
+            .ok_or_else(|| UcError::NotFound(format!("Catalog '{name}' does not exist.")))?;
+        if !metastore.visible(who, Securable::Catalog, &name) {
+            return Err(UcError::PermissionDenied(format!("User does not have USE CATALOG on Catalog '{name}'.")));
+        }
+        Ok(Json(catalog.to_json(&metastore)).into_response())
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateCatalog {
+    name: String,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    properties: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    storage_root: Option<String>,
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    share_name: Option<String>,
+}
+
+async fn create_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    with_caller(&ws, &headers, "catalogs.create", |who| {
+        let request: CreateCatalog =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        valid_name(&request.name)?;
+        let mut metastore = ws.metastore.write();
+        if !metastore.is_admin(who) {
+            return Err(UcError::PermissionDenied("User does not have CREATE CATALOG on Metastore.".into()));
+        }
+        if metastore.catalogs.contains_key(&request.name) {
+            return Err(UcError::AlreadyExists(format!("Catalog '{}' already exists.", request.name)));
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let catalog_type = if request.provider_name.is_some() { "DELTASHARING_CATALOG" } else { "MANAGED_CATALOG" };
+        let catalog = Catalog {
+            name: request.name.clone(),
+            catalog_type: catalog_type.into(),
+            storage_root: request.storage_root,
+            provider_name: request.provider_name,
+            share_name: request.share_name,
+            common: Common {
+                owner: who.name.clone(),
+                comment: request.comment,
+                properties: request.properties,
+                created_at: now,
+                updated_at: now,
+                grants: Default::default(),
+            },
+        };
+        let json = catalog.to_json(&metastore);
+        metastore.catalogs.insert(request.name, catalog);
+        Ok(Json(json).into_response())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateCatalog {
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    properties: Option<std::collections::BTreeMap<String, String>>,
+}
+
+async fn update_catalog(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_caller(&ws, &headers, "catalogs.update", |who| {
+        let request: UpdateCatalog =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        let mut metastore = ws.metastore.write();
+        metastore.require_manage(who, Securable::Catalog, &name)?;
+        let common = metastore.common_mut(Securable::Catalog, &name)?;
+        if let Some(owner) = request.owner {
+            common.owner = owner;
+        }
+        if let Some(comment) = request.comment {
+            common.comment = Some(comment);
+        }
+        if let Some(properties) = request.properties {
+            common.properties = properties;
+        }
+        common.updated_at = chrono::Utc::now().timestamp_millis();
+        let json = metastore.catalogs[&name].to_json(&metastore);
+        Ok(Json(json).into_response())
+    })
+}
+
+async fn delete_catalog(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    with_caller(&ws, &headers, "catalogs.delete", |who| {
+        let mut metastore = ws.metastore.write();
+        metastore.require_manage(who, Securable::Catalog, &name)?;
+        let prefix = format!("{name}.");
+        let has_schemas = metastore.schemas.keys().any(|s| s.starts_with(&prefix));
+        if has_schemas && query(raw).get("force").map(String::as_str) != Some("true") {
+            return Err(UcError::Invalid(format!("Catalog '{name}' is not empty.")));
+        }
+        metastore.schemas.retain(|k, _| !k.starts_with(&prefix));
+        metastore.tables.retain(|k, _| !k.starts_with(&prefix));
+        metastore.volumes.retain(|k, _| !k.starts_with(&prefix));
+        metastore.catalogs.remove(&name);
+        Ok(Json(json!({})).into_response())
+    })
+}
+
+async fn list_schemas(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "schemas.list", |who| {
+        let query = query(raw);
+        let catalog = required(&query, "catalog_name")?;
+        let metastore = ws.metastore.read();
+        metastore.require_use(who, catalog, None)?;
+        let prefix = format!("{catalog}.");
+        let all: Vec<_> = metastore
+            .schemas
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, s)| s)
+            .collect();
+        let (items, next) =
+            page(all, |s| metastore.visible(who, Securable::Schema, &s.full_name()), &query, ws.page_size())?;
+        Ok(listed("schemas", items.iter().map(|s| s.to_json(&metastore)).collect(), next))
+    })
+}
+
+async fn get_schema(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(full_name): Path<String>) -> Response {
+    with_caller(&ws, &headers, "schemas.get", |who| {
+        let metastore = ws.metastore.read();
+        let (catalog, schema) = full_name
+            .split_once('.')
+            .ok_or_else(|| UcError::Invalid("A schema's full name is catalog.schema.".into()))?;
+        metastore.require_use(who, catalog, Some(schema))?;
+        Ok(Json(metastore.schemas[&full_name].to_json(&metastore)).into_response())
+    })
+}
+
+async fn list_tables(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "tables.list", |who| {
+        let query = query(raw);
+        let (catalog, schema) = (required(&query, "catalog_name")?, required(&query, "schema_name")?);
+        let metastore = ws.metastore.read();
+        metastore.require_use(who, catalog, Some(schema))?;
+        let prefix = format!("{catalog}.{schema}.");
+        let all: Vec<_> = metastore
+            .tables
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, t)| t)
+            .collect();
+        let (items, next) =
+            page(all, |t| metastore.visible(who, Securable::Table, &t.full_name()), &query, ws.page_size())?;
+        Ok(listed("tables", items.iter().map(|t| t.to_json(&metastore, false)).collect(), next))
+    })
+}
+
+async fn get_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(full_name): Path<String>) -> Response {
+    with_caller(&ws, &headers, "tables.get", |who| {
+        let metastore = ws.metastore.read();
+        let parts: Vec<&str> = full_name.split('.').collect();
+        let [catalog, schema, _] = parts[..] else {
+            return Err(UcError::Invalid("A table's full name is catalog.schema.table.".into()));
+        };
+        metastore.require_use(who, catalog, Some(schema))?;
+        let table = metastore
+            .tables
+            .get(&full_name)
+            .ok_or_else(|| UcError::NotFound(format!("Table '{full_name}' does not exist.")))?;
+        if !metastore.visible(who, Securable::Table, &full_name) {
+            return Err(UcError::PermissionDenied(format!("User does not have SELECT on Table '{full_name}'.")));
+        }
+        Ok(Json(table.to_json(&metastore, true)).into_response())
+    })
+}
+
+/// Like SQL LIKE patterns in `table-summaries`: `%` any run, `_` one character; `*` too.
+fn matches_pattern(pattern: Option<&String>, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('%' | '*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('_'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let Some(pattern) = pattern.filter(|p| !p.is_empty()) else { return true };
+    go(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
+}
+
+async fn table_summaries(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "table-summaries", |who| {
+        let query = query(raw);
+        let catalog = required(&query, "catalog_name")?;
+        let metastore = ws.metastore.read();
+        metastore.require_use(who, catalog, None)?;
+        let prefix = format!("{catalog}.");
+        let all: Vec<_> = metastore
+            .tables
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, t)| t)
+            .filter(|t| {
+                matches_pattern(query.get("schema_name_pattern"), &t.schema)
+                    && matches_pattern(query.get("table_name_pattern"), &t.name)
+            })
+            .collect();
+        let mut query = query.clone();
+        query.entry("max_results".into()).or_insert_with(|| "10000".into());
+        let (items, next) = page(all, |t| metastore.visible(who, Securable::Table, &t.full_name()), &query, 10_000)?;
+        let summaries = items.iter().map(|t| json!({"full_name": t.full_name(), "table_type": t.table_type})).collect();
+        Ok(listed("tables", summaries, next))
+    })
+}
+
+async fn list_volumes(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "volumes.list", |who| {
+        let query = query(raw);
+        let (catalog, schema) = (required(&query, "catalog_name")?, required(&query, "schema_name")?);
+        let metastore = ws.metastore.read();
+        metastore.require_use(who, catalog, Some(schema))?;
+        let prefix = format!("{catalog}.{schema}.");
+        let all: Vec<_> = metastore
+            .volumes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .collect();
+        let (items, next) =
+            page(all, |v| metastore.visible(who, Securable::Volume, &v.full_name()), &query, ws.page_size())?;
+        Ok(listed("volumes", items.iter().map(|v| v.to_json(&metastore)).collect(), next))
+    })
+}
+
+fn securable(kind: &str) -> Result<Securable, UcError> {
+    Securable::parse(kind).ok_or_else(|| UcError::Invalid(format!("Unsupported securable type '{kind}'.")))
+}
+
+async fn get_permissions(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path((kind, full_name)): Path<(String, String)>,
+) -> Response {
+    with_caller(&ws, &headers, "permissions.get", |who| {
+        let kind = securable(&kind)?;
+        let metastore = ws.metastore.read();
+        let common = metastore.common(kind, &full_name)?;
+        if !metastore.visible(who, kind, &full_name) {
+            return Err(UcError::PermissionDenied(format!("User cannot read the permissions of '{full_name}'.")));
+        }
+        Ok(Json(json!({"privilege_assignments": Metastore::assignments(&common.grants)})).into_response())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionsChange {
+    principal: String,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdatePermissions {
+    #[serde(default)]
+    changes: Vec<PermissionsChange>,
+}
+
+/// The privileges Unity Catalog knows, in both spellings the API accepts.
+const PRIVILEGES: &[&str] = &[
+    "ALL PRIVILEGES",
+    "ALL_PRIVILEGES",
+    "USE CATALOG",
+    "USE_CATALOG",
+    "USE SCHEMA",
+    "USE_SCHEMA",
+    "SELECT",
+    "MODIFY",
+    "CREATE SCHEMA",
+    "CREATE_SCHEMA",
+    "CREATE TABLE",
+    "CREATE_TABLE",
+    "CREATE VOLUME",
+    "CREATE_VOLUME",
+    "READ VOLUME",
+    "READ_VOLUME",
+    "WRITE VOLUME",
+    "WRITE_VOLUME",
+    "BROWSE",
+    "MANAGE",
+    "EXECUTE",
+    "APPLY TAG",
+    "APPLY_TAG",
+];
+
+async fn update_permissions(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path((kind, full_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    with_caller(&ws, &headers, "permissions.update", |who| {
+        let kind = securable(&kind)?;
+        let request: UpdatePermissions =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        let mut metastore = ws.metastore.write();
+        metastore.require_manage(who, kind, &full_name)?;
+        for change in &request.changes {
+            if let Some(unknown) = change.add.iter().chain(&change.remove).find(|p| !PRIVILEGES.contains(&p.as_str())) {
+                return Err(UcError::Invalid(format!("Privilege {unknown} is not applicable to this entity.")));
+            }
+        }
+        let common = metastore.common_mut(kind, &full_name)?;
+        for change in request.changes {
+            let held = common.grants.entry(change.principal.clone()).or_insert_with(BTreeSet::new);
+            held.extend(change.add.iter().map(|p| p.replace(' ', "_")));
+            for removed in change.remove {
+                held.remove(&removed.replace(' ', "_"));
+            }
+            if held.is_empty() {
+                common.grants.remove(&change.principal);
+            }
+        }
+        Ok(Json(json!({"privilege_assignments": Metastore::assignments(&common.grants)})).into_response())
+    })
+}
+
+async fn effective_permissions(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path((kind, full_name)): Path<(String, String)>,
+) -> Response {
+    with_caller(&ws, &headers, "effective-permissions.get", |who| {
+        let kind = securable(&kind)?;
+        let metastore = ws.metastore.read();
+        metastore.common(kind, &full_name)?;
+        if !metastore.visible(who, kind, &full_name) {
+            return Err(UcError::PermissionDenied(format!("User cannot read the permissions of '{full_name}'.")));
+        }
+        // Every principal with a grant here or on a parent, with where each privilege comes from.
+        let mut assignments: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+        let parts: Vec<&str> = full_name.split('.').collect();
+        let mut chain = vec![(kind, full_name.clone())];
+        if parts.len() == 3 {
+            chain.push((Securable::Schema, format!("{}.{}", parts[0], parts[1])));
+        }
+        if parts.len() >= 2 {
+            chain.push((Securable::Catalog, parts[0].to_string()));
+        }
+        for (level, name) in chain {
+            if let Ok(common) = metastore.common(level, &name) {
+                for (principal, privileges) in &common.grants {
+                    for privilege in privileges {
+                        let mut entry = json!({"privilege": privilege});
+                        if name != full_name {
+                            entry["inherited_from_type"] = json!(level.api_name());
+                            entry["inherited_from_name"] = json!(name);
+                        }
+                        assignments.entry(principal.clone()).or_default().push(entry);
+                    }
+                }
+            }
+        }
+        let privilege_assignments: Vec<Value> = assignments
+            .into_iter()
+            .map(|(principal, privileges)| json!({"principal": principal, "privileges": privileges}))
+            .collect();
+        Ok(Json(json!({"privilege_assignments": privilege_assignments})).into_response())
+    })
+}
+
+/// Names Unity Catalog accepts for a new object.
+fn valid_name(name: &str) -> Result<(), UcError> {
+    let ok = !name.is_empty() && name.len() <= 255 && !name.contains(['.', ' ', '/', '\u{0}']);
+    ok.then_some(()).ok_or_else(|| UcError::Invalid(format!("Invalid name '{name}'.")))
+}
