@@ -151,7 +151,7 @@ pub enum UcError {
 }
 
 /// One metastore.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metastore {
     /// `azure:<region>:<uuid>`
     pub global_id: String,
@@ -265,9 +265,17 @@ impl Metastore {
         Ok(())
     }
 
-    /// Whether the object shows up in a list for the principal.
+    /// Whether the object shows up in a list for the principal: owned, or some
+    /// privilege on it beyond merely using its parents (USE CATALOG alone does
+    /// not reveal a catalog's tables).
     pub fn visible(&self, who: &Principal, kind: Securable, full_name: &str) -> bool {
-        self.owns(who, kind, full_name) || !self.effective(who, kind, full_name).is_empty()
+        let only_uses_parents: &[&str] = match kind {
+            Securable::Catalog => &[],
+            Securable::Schema => &["USE_CATALOG"],
+            Securable::Table | Securable::Volume => &["USE_CATALOG", "USE_SCHEMA"],
+        };
+        self.owns(who, kind, full_name)
+            || self.effective(who, kind, full_name).iter().any(|p| !only_uses_parents.contains(&p.as_str()))
     }
 
     /// Only owners and admins change grants and owners.

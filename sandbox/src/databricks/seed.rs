@@ -130,8 +130,32 @@ pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
             }
         }
     }
+    grant_readers_the_main_catalog(&mut rng, &mut primary);
     let secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
     (primary, secondary)
+}
+
+/// The readers' group may use `main`, half its schemas, and read about half the tables there:
+/// a realistic reader who sees some things and not others.
+fn grant_readers_the_main_catalog(rng: &mut StdRng, primary: &mut Metastore) {
+    let grant = |common: &mut Common, privilege: &str| {
+        common.grants.entry("dr-readers".into()).or_default().insert(privilege.into());
+    };
+    if let Some(main) = primary.catalogs.get_mut("main") {
+        grant(&mut main.common, "USE_CATALOG");
+    }
+    let readable: Vec<String> =
+        primary.schemas.values().filter(|s| s.catalog == "main").map(Schema::full_name).step_by(2).collect();
+    for schema in &readable {
+        if let Some(schema) = primary.schemas.get_mut(schema) {
+            grant(&mut schema.common, "USE_SCHEMA");
+        }
+    }
+    for table in primary.tables.values_mut().filter(|t| readable.contains(&format!("{}.{}", t.catalog, t.schema))) {
+        if rng.gen_bool(0.5) {
+            grant(&mut table.common, "SELECT");
+        }
+    }
 }
 
 fn metastore(rng: &mut StdRng, region: &str) -> Metastore {

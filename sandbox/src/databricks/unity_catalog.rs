@@ -392,15 +392,21 @@ async fn get_permissions(
     State(ws): State<Arc<Workspace>>,
     headers: HeaderMap,
     Path((kind, full_name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     with_caller(&ws, &headers, "permissions.get", |who| {
+        let only = query(raw).get("principal").cloned();
         let kind = securable(&kind)?;
         let metastore = ws.metastore.read();
         let common = metastore.common(kind, &full_name)?;
         if !metastore.visible(who, kind, &full_name) {
             return Err(UcError::PermissionDenied(format!("User cannot read the permissions of '{full_name}'.")));
         }
-        Ok(Json(json!({"privilege_assignments": Metastore::assignments(&common.grants)})).into_response())
+        let mut grants = common.grants.clone();
+        if let Some(principal) = only {
+            grants.retain(|p, _| *p == principal);
+        }
+        Ok(Json(json!({"privilege_assignments": Metastore::assignments(&grants)})).into_response())
     })
 }
 
@@ -419,6 +425,10 @@ struct PermissionsChange {
 struct UpdatePermissions {
     #[serde(default)]
     changes: Vec<PermissionsChange>,
+    /// Accepted as the real API does; the answer always carries the permissions.
+    #[serde(default)]
+    #[allow(dead_code)]
+    omit_permissions_in_response: Option<bool>,
 }
 
 /// The privileges Unity Catalog knows, in both spellings the API accepts.

@@ -1,0 +1,158 @@
+//! The sandbox's Databricks workspaces: the seeded world and the Unity
+//! Catalog wire behaviour drbot relies on.
+
+use sandbox::databricks::seed::{generate, map_location, Seed};
+use sandbox::databricks::DATABRICKS_AUDIENCE;
+use sandbox::{Sandbox, SandboxConfig};
+use serde_json::Value;
+
+const NOW: i64 = 1_795_000_000_000;
+
+#[test]
+fn same_seed_same_world_and_another_seed_another() {
+    let seed = Seed { seed: 42, tables: 500, now_ms: NOW };
+    assert_eq!(generate(&seed), generate(&seed));
+    assert_ne!(generate(&seed).0, generate(&Seed { seed: 43, ..seed }).0);
+}
+
+#[test]
+fn ten_thousand_tables_with_every_kind_of_object() {
+    let (primary, _) = generate(&Seed { seed: 1, tables: 10_000, now_ms: NOW });
+    assert_eq!(primary.tables.len(), 10_000);
+    let count = |kind: &str, format: Option<&str>| {
+        primary.tables.values().filter(|t| t.table_type == kind && t.data_source_format.as_deref() == format).count()
+    };
+    assert!(count("MANAGED", Some("DELTA")) > 4000);
+    assert!(count("EXTERNAL", Some("DELTA")) > 1000);
+    assert!(count("EXTERNAL", Some("PARQUET")) + count("EXTERNAL", Some("CSV")) > 500);
+    assert!(count("VIEW", None) > 1000);
+    // Views on views, several deep.
+    let depth = |name: &str| {
+        let mut depth = 0;
+        let mut frontier = vec![name.to_string()];
+        while !frontier.is_empty() && depth < 10 {
+            frontier = frontier
+                .iter()
+                .filter_map(|n| primary.tables.get(n))
+                .flat_map(|t| t.view_dependencies.clone())
+                .filter(|d| primary.tables.get(d).is_some_and(|t| t.table_type == "VIEW"))
+                .collect();
+            depth += 1;
+        }
+        depth
+    };
+    assert!(primary.tables.keys().map(|k| depth(k)).max().unwrap() >= 3, "chains of views");
+    assert!(!primary.volumes.is_empty());
+    assert!(primary.tables.values().any(|t| !t.common.grants.is_empty()));
+    assert!(primary.tables.values().any(|t| t.common.owner != "dr-operators"), "varied owners");
+}
+
+#[test]
+fn the_secondary_shows_drift_by_construction() {
+    let (primary, secondary) = generate(&Seed { seed: 9, tables: 2_000, now_ms: NOW });
+    let missing_tables = primary.tables.keys().filter(|k| !secondary.tables.contains_key(*k)).count();
+    let extra_tables = secondary.tables.keys().filter(|k| !primary.tables.contains_key(*k)).count();
+    let missing_catalogs = primary.catalogs.keys().filter(|k| !secondary.catalogs.contains_key(*k)).count();
+    let stale_clones = secondary
+        .tables
+        .values()
+        .filter_map(|t| {
+            t.cloned_from.as_ref().map(|(source, version)| (primary.tables[source].delta_version, *version))
+        })
+        .filter(|(primary_version, copied)| copied < primary_version)
+        .count();
+    let different_grants = secondary
+        .tables
+        .iter()
+        .filter(|(k, t)| primary.tables.get(*k).is_some_and(|p| p.common.grants != t.common.grants))
+        .count();
+    assert!(
+        missing_tables > 0 && extra_tables > 0 && missing_catalogs == 1,
+        "{missing_tables} {extra_tables} {missing_catalogs}"
+    );
+    assert!(stale_clones > 0 && different_grants > 0, "{stale_clones} {different_grants}");
+    // Locations are mapped to the secondary's storage.
+    let external = secondary.tables.values().find(|t| t.table_type == "EXTERNAL").unwrap();
+    assert!(external.storage_location.as_deref().unwrap().contains("secondary"));
+    assert_eq!(
+        map_location("abfss://uc@stucprimary.dfs.core.windows.net/x"),
+        "abfss://uc@stucsecondary.dfs.core.windows.net/x"
+    );
+    assert_ne!(primary.global_id, secondary.global_id);
+    assert!(secondary.global_id.starts_with("azure:northeurope:"));
+}
+
+async fn get(sandbox: &Sandbox, user: &str, path: &str) -> (u16, Value) {
+    let user = sandbox.teams.user(user).unwrap();
+    let token = sandbox.entra.user_token(&user, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
+    let response =
+        reqwest::Client::new().get(format!("{}{path}", sandbox.primary_url())).bearer_auth(token).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn pages_can_be_empty_and_still_carry_a_token() {
+    let sandbox = Sandbox::start(SandboxConfig { tables: 400, ..Default::default() }).await.unwrap();
+    sandbox.primary.set_page_size(2);
+    let schema = sandbox.primary.metastore.read().schemas.values().find(|s| s.catalog == "main").unwrap().name.clone();
+    let mut token: Option<String> = None;
+    let (mut pages, mut empty_pages_with_token, mut seen) = (0, 0, 0);
+    loop {
+        let mut path = format!("/api/2.1/unity-catalog/tables?catalog_name=main&schema_name={schema}&max_results=0");
+        if let Some(token) = &token {
+            path.push_str(&format!("&page_token={token}"));
+        }
+        let (status, body) = get(&sandbox, "bob", &path).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        let tables = body["tables"].as_array().map(Vec::len).unwrap_or(0);
+        seen += tables;
+        token = body["next_page_token"].as_str().map(str::to_string);
+        if tables == 0 && token.is_some() {
+            empty_pages_with_token += 1;
+        }
+        if token.is_none() {
+            break;
+        }
+    }
+    let expected = {
+        let metastore = sandbox.primary.metastore.read();
+        metastore
+            .tables
+            .values()
+            .filter(|t| t.catalog == "main" && t.schema == schema && t.common.grants.contains_key("dr-readers"))
+            .count()
+    };
+    assert!(pages > 2);
+    assert!(empty_pages_with_token > 0, "the reader meets empty pages that carry a token");
+    assert!(seen >= expected, "reading on past empty pages finds everything granted ({seen} < {expected})");
+}
+
+#[tokio::test]
+async fn privileges_and_errors_as_databricks_writes_them() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (status, body) = get(&sandbox, "carol", "/api/2.1/unity-catalog/schemas?catalog_name=main").await;
+    assert_eq!((status, body["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    assert!(body["message"].as_str().unwrap().contains("USE CATALOG"));
+    let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/catalogs/nope").await;
+    assert_eq!((status, body["error_code"].as_str()), (404, Some("NOT_FOUND")));
+    let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/catalogs?max_results=-1").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
+    let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/schemas").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
+    let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/no-such-api").await;
+    assert_eq!((status, body["error_code"].as_str()), (404, Some("ENDPOINT_NOT_FOUND")));
+    let unauthenticated =
+        reqwest::get(format!("{}/api/2.1/unity-catalog/catalogs", sandbox.primary_url())).await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    // An ARM token is not a Databricks token.
+    let alice = sandbox.teams.user("alice").unwrap();
+    let arm = sandbox.entra.user_token(&alice, "tests", "https://management.azure.com", "user_impersonation");
+    let wrong_audience = reqwest::Client::new()
+        .get(format!("{}/api/2.1/unity-catalog/catalogs", sandbox.primary_url()))
+        .bearer_auth(arm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_audience.status(), 401);
+}

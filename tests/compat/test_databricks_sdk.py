@@ -1,0 +1,83 @@
+"""The official databricks-sdk, unchanged, against the sandbox's workspace.
+
+Driven by tests/compat_databricks.rs, which starts the sandbox and passes:
+DATABRICKS_HOST, ADMIN_TOKEN and READER_TOKEN (Entra tokens of two sandbox
+users for the Azure Databricks resource), and EXPECTED (what each user may
+see, computed from the sandbox's own model).
+"""
+import json
+import os
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound, PermissionDenied
+from databricks.sdk.service.catalog import PermissionsChange, Privilege
+
+EXPECTED = json.loads(os.environ["EXPECTED"])
+
+
+def client(token_variable):
+    return WorkspaceClient(host=os.environ["DATABRICKS_HOST"], token=os.environ[token_variable], auth_type="pat")
+
+
+def visible_tables(w):
+    """Every table the caller can list, walking catalogs and schemas it may use."""
+    tables = []
+    for catalog in w.catalogs.list():
+        if catalog.catalog_type and catalog.catalog_type.value == "SYSTEM_CATALOG":
+            continue
+        try:
+            schemas = list(w.schemas.list(catalog_name=catalog.name))
+        except PermissionDenied:
+            continue
+        for schema in schemas:
+            try:
+                tables.extend(t.full_name for t in w.tables.list(catalog_name=catalog.name, schema_name=schema.name))
+            except PermissionDenied:
+                continue
+    return sorted(tables)
+
+
+def test_admin_lists_every_catalog_schema_and_table_across_pages():
+    w = client("ADMIN_TOKEN")
+    assert sorted(c.name for c in w.catalogs.list()) == EXPECTED["admin"]["catalogs"]
+    schemas = sorted(s.full_name for c in EXPECTED["admin"]["catalogs"] if c != "system" for s in w.schemas.list(catalog_name=c))
+    assert schemas == EXPECTED["admin"]["schemas"]
+    assert visible_tables(w) == EXPECTED["admin"]["tables"]
+
+
+def test_reader_sees_exactly_what_is_granted_even_when_pages_are_empty():
+    w = client("READER_TOKEN")
+    assert sorted(c.name for c in w.catalogs.list()) == EXPECTED["reader"]["catalogs"]
+    assert visible_tables(w) == EXPECTED["reader"]["tables"]
+
+
+def test_table_details_and_summaries():
+    w = client("ADMIN_TOKEN")
+    view = w.tables.get(EXPECTED["view"])
+    assert view.table_type.value == "VIEW"
+    assert view.view_dependencies.dependencies, "a GET returns the view's dependencies"
+    catalog = EXPECTED["view"].split(".")[0]
+    summaries = [s.full_name for s in w.tables.list_summaries(catalog_name=catalog)]
+    assert EXPECTED["view"] in summaries
+    with pytest.raises(NotFound):
+        w.tables.get(f"{catalog}.no_such_schema.no_such_table")
+
+
+def test_permissions_are_read_and_updated():
+    w = client("ADMIN_TOKEN")
+    table = EXPECTED["table"]
+    w.grants.update("table", table, changes=[PermissionsChange(principal="compat-auditors", add=[Privilege.SELECT])])
+    granted = {a.principal: sorted(p.value for p in a.privileges) for a in w.grants.get("table", table).privilege_assignments}
+    assert granted["compat-auditors"] == ["SELECT"]
+    effective = w.grants.get_effective("table", table).privilege_assignments
+    assert any(a.principal == "compat-auditors" for a in effective)
+    w.grants.update("table", table, changes=[PermissionsChange(principal="compat-auditors", remove=[Privilege.SELECT])])
+    after = [a.principal for a in (w.grants.get("table", table).privilege_assignments or [])]
+    assert "compat-auditors" not in after
+
+
+def test_a_reader_cannot_change_grants():
+    w = client("READER_TOKEN")
+    with pytest.raises(PermissionDenied):
+        w.grants.update("catalog", EXPECTED["admin"]["catalogs"][0], changes=[PermissionsChange(principal="x", add=[Privilege.USE_CATALOG])])

@@ -1,0 +1,101 @@
+//! The official Python databricks-sdk, unchanged, against the sandbox's
+//! Databricks workspace (tests/compat/test_databricks_sdk.py): if the real
+//! client library is happy with our wire format, drbot's client has a good
+//! chance against the real service.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sandbox::databricks::metastore::{Metastore, Principal, Securable};
+use sandbox::databricks::DATABRICKS_AUDIENCE;
+use sandbox::{Sandbox, SandboxConfig};
+use serde_json::json;
+
+/// What a principal can list, walking as the Python test walks.
+fn visible(metastore: &Metastore, who: &Principal) -> serde_json::Value {
+    let catalogs: Vec<&String> =
+        metastore.catalogs.keys().filter(|c| metastore.visible(who, Securable::Catalog, c)).collect();
+    let mut schemas = Vec::new();
+    let mut tables = Vec::new();
+    for catalog in catalogs.iter().filter(|c| metastore.catalogs[**c].catalog_type != "SYSTEM_CATALOG") {
+        if metastore.require_use(who, catalog, None).is_err() {
+            continue;
+        }
+        for schema in metastore.schemas.values().filter(|s| &s.catalog == *catalog) {
+            if !metastore.visible(who, Securable::Schema, &schema.full_name()) {
+                continue;
+            }
+            schemas.push(schema.full_name());
+            if metastore.require_use(who, catalog, Some(&schema.name)).is_err() {
+                continue;
+            }
+            tables.extend(
+                metastore
+                    .tables
+                    .values()
+                    .filter(|t| t.catalog == **catalog && t.schema == schema.name)
+                    .filter(|t| metastore.visible(who, Securable::Table, &t.full_name()))
+                    .map(|t| t.full_name()),
+            );
+        }
+    }
+    schemas.sort();
+    tables.sort();
+    json!({"catalogs": catalogs, "schemas": schemas, "tables": tables})
+}
+
+#[tokio::test]
+async fn the_official_databricks_sdk_works_against_the_sandbox() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".tools/compat-venv/bin/python");
+    assert!(python.exists(), "the Python SDKs are missing: run .ci/setup.d/20-python-compat.sh");
+
+    let sandbox = Sandbox::start(SandboxConfig { tables: 300, ..SandboxConfig::default() }).await.unwrap();
+    // Small pages so every list spans several, some of them empty for a reader.
+    sandbox.primary.set_page_size(7);
+    let alice = sandbox.teams.user("alice").unwrap();
+    let bob = sandbox.teams.user("bob").unwrap();
+    let admin_token = sandbox.entra.user_token(&alice, "compat-tests", DATABRICKS_AUDIENCE, "user_impersonation");
+    let reader_token = sandbox.entra.user_token(&bob, "compat-tests", DATABRICKS_AUDIENCE, "user_impersonation");
+
+    let expected = {
+        let metastore = sandbox.primary.metastore.read();
+        let principal = |user: &sandbox::directory::User| {
+            let caller =
+                sandbox::caller::Caller::from_claims(&json!({"oid": user.oid, "upn": user.upn, "groups": user.groups}))
+                    .unwrap();
+            sandbox.primary.principal(&caller)
+        };
+        let view = metastore.tables.values().find(|t| t.table_type == "VIEW").expect("the seed has views").full_name();
+        let table = metastore.tables.values().find(|t| t.table_type == "MANAGED").expect("and tables").full_name();
+        json!({
+            "admin": visible(&metastore, &principal(&alice)),
+            "reader": visible(&metastore, &principal(&bob)),
+            "view": view,
+            "table": table,
+        })
+    };
+    assert!(!expected["reader"]["tables"].as_array().unwrap().is_empty(), "the reader sees something");
+    assert!(
+        expected["reader"]["tables"].as_array().unwrap().len() < expected["admin"]["tables"].as_array().unwrap().len(),
+        "and less than the admin"
+    );
+
+    let host = sandbox.primary_url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/test_databricks_sdk.py"])
+            .current_dir(root)
+            .env("DATABRICKS_HOST", host)
+            .env("ADMIN_TOKEN", admin_token)
+            .env("READER_TOKEN", reader_token)
+            .env("EXPECTED", expected.to_string())
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
+    assert!(report.contains("5 passed"), "{report}");
+}
