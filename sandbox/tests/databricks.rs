@@ -156,3 +156,54 @@ async fn privileges_and_errors_as_databricks_writes_them() {
         .unwrap();
     assert_eq!(wrong_audience.status(), 401);
 }
+
+#[tokio::test]
+async fn fault_knobs_throttle_fail_and_delay_the_rest_api() {
+    use sandbox::faults::FaultConfig;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = sandbox.teams.user("alice").unwrap();
+    let token = sandbox.entra.user_token(&alice, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/2.1/unity-catalog/catalogs", sandbox.primary_url());
+    let call = || http.get(&url).bearer_auth(&token).send();
+
+    sandbox.primary.faults.set(FaultConfig { throttle_ratio: 1.0, retry_after_secs: 7, ..Default::default() });
+    let throttled = call().await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert_eq!(throttled.headers()["retry-after"], "7");
+    assert_eq!(throttled.json::<Value>().await.unwrap()["error_code"], "REQUEST_LIMIT_EXCEEDED");
+
+    sandbox.primary.faults.set(FaultConfig {
+        max_requests_per_second: Some(3),
+        retry_after_secs: 1,
+        ..Default::default()
+    });
+    let statuses: Vec<u16> = futures::future::join_all((0..10).map(|_| call()))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.iter().filter(|s| **s == 200).count() <= 3 && statuses.contains(&429), "{statuses:?}");
+
+    sandbox.primary.faults.set(FaultConfig { error_5xx_ratio: 1.0, ..Default::default() });
+    let failed = call().await.unwrap();
+    assert!(failed.status().is_server_error());
+    let body: Value = failed.json().await.unwrap();
+    assert!(matches!(body["error_code"].as_str(), Some("TEMPORARILY_UNAVAILABLE" | "INTERNAL_ERROR")), "{body}");
+
+    sandbox.primary.faults.set(FaultConfig { error_5xx_ratio: 0.5, ..Default::default() });
+    let mixed: Vec<u16> = futures::future::join_all((0..40).map(|_| call()))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(mixed.contains(&200) && mixed.iter().any(|s| *s >= 500), "about half fail: {mixed:?}");
+
+    sandbox.primary.faults.set(FaultConfig { latency_ms: Some((150, 150)), ..Default::default() });
+    let started = std::time::Instant::now();
+    assert_eq!(call().await.unwrap().status(), 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150), "the latency is applied");
+
+    sandbox.primary.faults.set(FaultConfig::default());
+    assert_eq!(call().await.unwrap().status(), 200);
+}

@@ -25,6 +25,7 @@ use parking_lot::RwLock;
 
 use crate::caller::{AccessTokenVerifier, Caller};
 use crate::directory::Directory;
+use crate::faults::{Fault, Faults};
 use metastore::{Metastore, Principal};
 
 pub mod metastore;
@@ -52,6 +53,8 @@ pub struct Workspace {
     calls: Mutex<Vec<Call>>,
     /// How many more calls to answer 401 whatever the token (a token revoked early).
     reject_tokens: Mutex<u32>,
+    /// Latency, throttling and transient failures of the REST API.
+    pub faults: Faults,
 }
 
 impl Workspace {
@@ -69,6 +72,7 @@ impl Workspace {
             page_size: AtomicUsize::new(50),
             calls: Mutex::new(Vec::new()),
             reject_tokens: Mutex::new(0),
+            faults: Faults::new(0x0da7_ab71c5),
         })
     }
 
@@ -96,6 +100,7 @@ impl Workspace {
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
     }
 
@@ -127,6 +132,39 @@ impl Workspace {
             caller.groups.iter().filter_map(|g| self.directory.group(g)).map(|g| g.name.clone()).collect();
         groups.push("account users".into());
         Principal { name: caller.upn.clone(), groups }
+    }
+}
+
+/// Delays and fails requests as the fault knobs say, in Databricks' words.
+async fn inject_faults(
+    State(workspace): State<Arc<Workspace>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match workspace.faults.before_request().await {
+        None => next.run(request).await,
+        Some(Fault::Throttle { retry_after_secs }) => {
+            let mut response = databricks_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "REQUEST_LIMIT_EXCEEDED",
+                "Too many requests. Please wait a moment and try again.",
+            );
+            response.headers_mut().insert("retry-after", retry_after_secs.into());
+            response
+        }
+        Some(Fault::ServerError { status, retry_after_secs }) => {
+            let (code, message) = match status {
+                503 => ("TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable."),
+                502 | 504 => ("TEMPORARILY_UNAVAILABLE", "Upstream request timed out."),
+                _ => ("INTERNAL_ERROR", "An internal error occurred."),
+            };
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = databricks_error(status, code, message);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert("retry-after", retry_after_secs.into());
+            }
+            response
+        }
     }
 }
 
