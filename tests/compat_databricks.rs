@@ -73,6 +73,7 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             "reader": visible(&metastore, &principal(&bob)),
             "view": view,
             "table": table,
+            "metastore": metastore.global_id,
         })
     };
     assert!(!expected["reader"]["tables"].as_array().unwrap().is_empty(), "the reader sees something");
@@ -90,6 +91,7 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             .env("ADMIN_TOKEN", admin_token)
             .env("READER_TOKEN", reader_token)
             .env("EXPECTED", expected.to_string())
+            .env("WAREHOUSE_ID", sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID)
             .output()
     })
     .await
@@ -97,5 +99,5 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("5 passed"), "{report}");
+    assert!(report.contains("6 passed"), "{report}");
 }

@@ -117,9 +117,12 @@ impl Sandbox {
             now_ms: chrono::Utc::now().timestamp_millis(),
         };
         let (primary_metastore, secondary_metastore) = databricks::seed::generate(&seed);
-        let primary = Workspace::new("primary", primary_metastore, entra.verifier(), entra.directory.clone());
+        let storage = Arc::new(databricks::sql::execute::Storage::default());
+        let primary =
+            Workspace::new("primary", primary_metastore, storage.clone(), entra.verifier(), entra.directory.clone());
         let primary_listener = Listener::serve(0, primary.router()).await?;
-        let secondary = Workspace::new("secondary", secondary_metastore, entra.verifier(), entra.directory.clone());
+        let secondary =
+            Workspace::new("secondary", secondary_metastore, storage, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, secondary.router()).await?;
 
         Ok(Sandbox {

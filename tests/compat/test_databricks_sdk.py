@@ -81,3 +81,18 @@ def test_a_reader_cannot_change_grants():
     w = client("READER_TOKEN")
     with pytest.raises(PermissionDenied):
         w.grants.update("catalog", EXPECTED["admin"]["catalogs"][0], changes=[PermissionsChange(principal="x", add=[Privilege.USE_CATALOG])])
+
+
+def test_statements_execute_and_are_read_back():
+    w = client("ADMIN_TOKEN")
+    done = w.statement_execution.execute_statement(
+        statement="SELECT current_metastore()", warehouse_id=os.environ["WAREHOUSE_ID"], wait_timeout="10s"
+    )
+    assert done.status.state.value == "SUCCEEDED"
+    assert done.result.data_array == [[EXPECTED["metastore"]]]
+    again = w.statement_execution.get_statement(done.statement_id)
+    assert again.status.state.value == "SUCCEEDED"
+    failed = w.statement_execution.execute_statement(statement="DROP TABLE x", warehouse_id=os.environ["WAREHOUSE_ID"], wait_timeout="10s")
+    assert failed.status.state.value == "FAILED"
+    assert failed.status.error.error_code.value == "BAD_REQUEST"
+    assert failed.status.error.message.startswith("[PARSE_SYNTAX_ERROR]")

@@ -30,6 +30,8 @@ use metastore::{Metastore, Principal};
 
 pub mod metastore;
 pub mod seed;
+pub mod sql;
+pub mod statements;
 pub mod unity_catalog;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
@@ -55,15 +57,21 @@ pub struct Workspace {
     reject_tokens: Mutex<u32>,
     /// Latency, throttling and transient failures of the REST API.
     pub faults: Faults,
+    /// The SQL warehouse's statements.
+    pub statements: statements::Statements,
+    /// Delta tables by storage path, shared with the account's other workspace.
+    pub storage: Arc<sql::execute::Storage>,
 }
 
 impl Workspace {
     pub fn new(
         name: &str,
         metastore: Metastore,
+        storage: Arc<sql::execute::Storage>,
         verifier: Arc<dyn AccessTokenVerifier>,
         directory: Directory,
     ) -> Arc<Workspace> {
+        storage.register(&metastore);
         Arc::new(Workspace {
             name: name.to_string(),
             metastore: RwLock::new(metastore),
@@ -73,6 +81,8 @@ impl Workspace {
             calls: Mutex::new(Vec::new()),
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
+            statements: statements::Statements::default(),
+            storage,
         })
     }
 
@@ -99,6 +109,7 @@ impl Workspace {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
+            .merge(statements::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())

@@ -1,0 +1,390 @@
+//! Running a parsed statement against a metastore, with Unity Catalog's
+//! privilege checks and Databricks' error classes.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+use serde_json::{json, Value};
+
+use super::super::metastore::{Common, Metastore, Principal, Securable, Table, UcError, Volume};
+use super::parse::{CloneSource, Statement};
+
+/// Delta tables by storage path: what a `delta.`path`` clone reads. Shared by
+/// the workspaces of the account (storage is reachable from both regions).
+#[derive(Default)]
+pub struct Storage {
+    pub tables: RwLock<HashMap<String, (i64, i64)>>,
+}
+
+impl Storage {
+    /// Registers every Delta table of a metastore at its location: (version, last commit ms).
+    pub fn register(&self, metastore: &Metastore) {
+        let mut tables = self.tables.write();
+        for table in metastore.tables.values() {
+            if let (Some(location), Some("DELTA")) = (&table.storage_location, table.data_source_format.as_deref()) {
+                tables.insert(location.trim_end_matches('/').to_string(), (table.delta_version, table.last_commit_ms));
+            }
+        }
+    }
+}
+
+/// A statement's failure: Databricks' error class and message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatementError {
+    pub error_code: String,
+    pub message: String,
+}
+
+fn failed(code: &str, message: String) -> StatementError {
+    StatementError { error_code: code.into(), message: format!("[{code}] {message}") }
+}
+
+impl From<UcError> for StatementError {
+    fn from(error: UcError) -> Self {
+        match error {
+            UcError::NotFound(m) => failed("TABLE_OR_VIEW_NOT_FOUND", m),
+            UcError::PermissionDenied(m) => failed("INSUFFICIENT_PERMISSIONS", m),
+            UcError::AlreadyExists(m) => failed("TABLE_OR_VIEW_ALREADY_EXISTS", m),
+            UcError::Invalid(m) => failed("INVALID_PARAMETER_VALUE", m),
+        }
+    }
+}
+
+/// What a successful statement returns: column names and rows.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Completes a name of `parts` parts with the statement's default catalog
+/// and schema: `t` → `catalog.schema.t`, `s.t` → `catalog.s.t`.
+fn qualify(
+    name: &[String],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    parts: usize,
+) -> Result<Vec<String>, StatementError> {
+    let invalid = || failed("INVALID_IDENTIFIER", format!("'{}' is not a valid name here.", name.join(".")));
+    let missing = parts.checked_sub(name.len()).ok_or_else(invalid)?;
+    let defaults = [catalog, schema];
+    let mut full = Vec::with_capacity(parts);
+    for default in defaults.iter().take(missing) {
+        full.push(
+            default
+                .ok_or_else(|| {
+                    failed("TABLE_OR_VIEW_NOT_FOUND", format!("No default catalog or schema for '{}'.", name.join(".")))
+                })?
+                .to_string(),
+        );
+    }
+    full.extend(name.iter().cloned());
+    Ok(full)
+}
+
+fn securable_name(
+    kind: Securable,
+    name: &[String],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<String, StatementError> {
+    let parts = match kind {
+        Securable::Catalog => 1,
+        Securable::Schema => 2,
+        Securable::Table | Securable::Volume => 3,
+    };
+    Ok(qualify(name, catalog, schema, parts)?.join("."))
+}
+
+/// Runs `statement` for `who`.
+pub fn execute(
+    metastore: &mut Metastore,
+    storage: &Storage,
+    who: &Principal,
+    statement: &Statement,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    now_ms: i64,
+) -> Result<Outcome, StatementError> {
+    match statement {
+        Statement::CurrentMetastore => {
+            Ok(Outcome { columns: vec!["current_metastore()"], rows: vec![vec![json!(metastore.global_id)]] })
+        }
+        Statement::CreateSchema { name, if_not_exists } => {
+            let full = qualify(name, catalog, schema, 2)?;
+            metastore.require_use(who, &full[0], None).map_err(schema_error)?;
+            let full_name = full.join(".");
+            if metastore.schemas.contains_key(&full_name) {
+                return if *if_not_exists {
+                    Ok(Outcome::default())
+                } else {
+                    Err(failed("SCHEMA_ALREADY_EXISTS", format!("Schema '{full_name}' already exists.")))
+                };
+            }
+            require(metastore, who, Securable::Catalog, &full[0], "CREATE_SCHEMA")?;
+            let schema = super::super::metastore::Schema {
+                catalog: full[0].clone(),
+                name: full[1].clone(),
+                storage_root: None,
+                common: owned_by(who, now_ms),
+            };
+            metastore.schemas.insert(full_name, schema);
+            Ok(Outcome::default())
+        }
+        Statement::CloneTable { name, or_replace, if_not_exists, deep, source, location } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            let full_name = full.join(".");
+            let existing = metastore.tables.get(&full_name).cloned();
+            if existing.is_some() && !or_replace {
+                return if *if_not_exists {
+                    Ok(Outcome::default())
+                } else {
+                    Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("Table '{full_name}' already exists.")))
+                };
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
+            let (source_name, source_version, source_commit) = match source {
+                CloneSource::Table(source) => {
+                    let source_full = qualify(source, catalog, schema, 3)?.join(".");
+                    let table = metastore.tables.get(&source_full).ok_or_else(|| {
+                        failed(
+                            "TABLE_OR_VIEW_NOT_FOUND",
+                            format!("The table or view `{}` cannot be found.", source_full.replace('.', "`.`")),
+                        )
+                    })?;
+                    if table.data_source_format.as_deref() != Some("DELTA") {
+                        return Err(failed(
+                            "DELTA_CLONE_UNSUPPORTED_SOURCE",
+                            format!("Clone source '{source_full}' is not a Delta table."),
+                        ));
+                    }
+                    require(metastore, who, Securable::Table, &source_full, "SELECT")?;
+                    (source_full, table.delta_version, table.last_commit_ms)
+                }
+                CloneSource::Path(path) => {
+                    let (version, commit) =
+                        storage.tables.read().get(path.trim_end_matches('/')).copied().ok_or_else(|| {
+                            failed("DELTA_TABLE_NOT_FOUND", format!("`{path}` is not a Delta table."))
+                        })?;
+                    (format!("delta.`{path}`"), version, commit)
+                }
+            };
+            let copied_versions = match existing.as_ref().and_then(|t| t.cloned_from.clone()) {
+                Some((previous_source, previous_version)) if previous_source == source_name => {
+                    (source_version - previous_version).max(0)
+                }
+                _ => source_version,
+            };
+            let table = Table {
+                catalog: full[0].clone(),
+                schema: full[1].clone(),
+                name: full[2].clone(),
+                table_type: if location.is_some() { "EXTERNAL".into() } else { "MANAGED".into() },
+                data_source_format: Some("DELTA".into()),
+                storage_location: location.clone(),
+                view_definition: None,
+                view_dependencies: Vec::new(),
+                delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
+                last_commit_ms: now_ms,
+                cloned_from: Some((source_name, source_version)),
+                common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
+            };
+            if let Some(location) = location {
+                storage
+                    .tables
+                    .write()
+                    .insert(location.trim_end_matches('/').to_string(), (table.delta_version, now_ms));
+            }
+            let _ = (deep, source_commit);
+            metastore.tables.insert(full_name, table);
+            Ok(Outcome {
+                columns: vec!["source_table_version", "num_copied_versions"],
+                rows: vec![vec![json!(source_version), json!(copied_versions)]],
+            })
+        }
+        Statement::CreateTableUsing { name, if_not_exists, format, location } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            let full_name = full.join(".");
+            if metastore.tables.contains_key(&full_name) {
+                return if *if_not_exists {
+                    Ok(Outcome::default())
+                } else {
+                    Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("Table '{full_name}' already exists.")))
+                };
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
+            metastore.tables.insert(
+                full_name,
+                Table {
+                    catalog: full[0].clone(),
+                    schema: full[1].clone(),
+                    name: full[2].clone(),
+                    table_type: "EXTERNAL".into(),
+                    data_source_format: Some(format.clone()),
+                    storage_location: Some(location.clone()),
+                    view_definition: None,
+                    view_dependencies: Vec::new(),
+                    delta_version: 0,
+                    last_commit_ms: now_ms,
+                    cloned_from: None,
+                    common: owned_by(who, now_ms),
+                },
+            );
+            Ok(Outcome::default())
+        }
+        Statement::CreateView { name, or_replace, query, dependencies } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            let full_name = full.join(".");
+            let existing = metastore.tables.get(&full_name).cloned();
+            if existing.is_some() && !or_replace {
+                return Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("View '{full_name}' already exists.")));
+            }
+            let mut resolved = Vec::new();
+            for dependency in dependencies {
+                let dependency = qualify(dependency, catalog, schema, 3)?.join(".");
+                if !metastore.tables.contains_key(&dependency) {
+                    return Err(failed(
+                        "TABLE_OR_VIEW_NOT_FOUND",
+                        format!("The table or view `{}` cannot be found.", dependency.replace('.', "`.`")),
+                    ));
+                }
+                resolved.push(dependency);
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
+            metastore.tables.insert(
+                full_name,
+                Table {
+                    catalog: full[0].clone(),
+                    schema: full[1].clone(),
+                    name: full[2].clone(),
+                    table_type: "VIEW".into(),
+                    data_source_format: None,
+                    storage_location: None,
+                    view_definition: Some(query.clone()),
+                    view_dependencies: resolved,
+                    delta_version: 0,
+                    last_commit_ms: now_ms,
+                    cloned_from: None,
+                    common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
+                },
+            );
+            Ok(Outcome::default())
+        }
+        Statement::CreateExternalVolume { name, if_not_exists, location } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            let full_name = full.join(".");
+            if metastore.volumes.contains_key(&full_name) {
+                return if *if_not_exists {
+                    Ok(Outcome::default())
+                } else {
+                    Err(failed("VOLUME_ALREADY_EXISTS", format!("Volume '{full_name}' already exists.")))
+                };
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_VOLUME")?;
+            metastore.volumes.insert(
+                full_name,
+                Volume {
+                    catalog: full[0].clone(),
+                    schema: full[1].clone(),
+                    name: full[2].clone(),
+                    volume_type: "EXTERNAL".into(),
+                    storage_location: Some(location.clone()),
+                    common: owned_by(who, now_ms),
+                },
+            );
+            Ok(Outcome::default())
+        }
+        Statement::Grant { privileges, securable, name, principal }
+        | Statement::Revoke { privileges, securable, name, principal } => {
+            let full_name = securable_name(*securable, name, catalog, schema)?;
+            metastore.require_manage(who, *securable, &full_name)?;
+            let grants = &mut metastore.common_mut(*securable, &full_name)?.grants;
+            let held = grants.entry(principal.clone()).or_default();
+            if matches!(statement, Statement::Grant { .. }) {
+                held.extend(privileges.iter().cloned());
+            } else {
+                for privilege in privileges {
+                    held.remove(privilege);
+                }
+            }
+            if held.is_empty() {
+                grants.remove(principal);
+            }
+            Ok(Outcome::default())
+        }
+        Statement::AlterOwner { securable, name, owner } => {
+            let full_name = securable_name(*securable, name, catalog, schema)?;
+            metastore.require_manage(who, *securable, &full_name)?;
+            metastore.common_mut(*securable, &full_name)?.owner = owner.clone();
+            Ok(Outcome::default())
+        }
+        Statement::DescribeHistory { name } => {
+            let full_name = qualify(name, catalog, schema, 3)?.join(".");
+            let table = metastore.tables.get(&full_name).ok_or_else(|| {
+                failed(
+                    "TABLE_OR_VIEW_NOT_FOUND",
+                    format!("The table or view `{}` cannot be found.", full_name.replace('.', "`.`")),
+                )
+            })?;
+            if table.data_source_format.as_deref() != Some("DELTA") {
+                return Err(failed("DELTA_MISSING_DELTA_TABLE", format!("'{full_name}' is not a Delta table.")));
+            }
+            require(metastore, who, Securable::Table, &full_name, "SELECT")?;
+            let rows = (0..=table.delta_version)
+                .rev()
+                .take(20)
+                .map(|version| {
+                    let operation = match (&table.cloned_from, version) {
+                        (Some(_), _) => "CLONE",
+                        (None, 0) => "CREATE TABLE",
+                        _ => "WRITE",
+                    };
+                    let at = table.last_commit_ms - (table.delta_version - version) * 3_600_000;
+                    vec![
+                        json!(version.to_string()),
+                        json!(chrono::DateTime::from_timestamp_millis(at).map(|t| t.to_rfc3339()).unwrap_or_default()),
+                        json!(operation),
+                    ]
+                })
+                .collect();
+            Ok(Outcome { columns: vec!["version", "timestamp", "operation"], rows })
+        }
+    }
+}
+
+fn schema_error(error: UcError) -> StatementError {
+    match error {
+        UcError::NotFound(message) if message.starts_with("Schema") => failed("SCHEMA_NOT_FOUND", message),
+        UcError::NotFound(message) => failed("CATALOG_NOT_FOUND", message),
+        other => other.into(),
+    }
+}
+
+fn require(
+    metastore: &Metastore,
+    who: &Principal,
+    kind: Securable,
+    full_name: &str,
+    privilege: &str,
+) -> Result<(), StatementError> {
+    let held = metastore.owns(who, kind, full_name) || {
+        let effective = metastore.effective(who, kind, full_name);
+        effective.contains(privilege) || effective.contains("ALL_PRIVILEGES")
+    };
+    if held {
+        Ok(())
+    } else {
+        Err(failed(
+            "PERMISSION_DENIED",
+            format!("User does not have {} on {:?} '{full_name}'.", privilege.replace('_', " "), kind),
+        ))
+    }
+}
+
+fn owned_by(who: &Principal, now_ms: i64) -> Common {
+    Common { owner: who.name.clone(), created_at: now_ms, updated_at: now_ms, ..Default::default() }
+}

@@ -1,0 +1,499 @@
+//! The SQL the sandbox's warehouse understands: exactly the statements drbot
+//! issues for replication, with Databricks' identifier rules (backticks,
+//! doubled to escape) and string literals. Anything else is a
+//! `PARSE_SYNTAX_ERROR`, as the real warehouse would answer a typo.
+
+use super::super::metastore::Securable;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Text(String),
+    Symbol(char),
+}
+
+/// A parsed statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Statement {
+    CreateSchema {
+        name: Vec<String>,
+        if_not_exists: bool,
+    },
+    CloneTable {
+        name: Vec<String>,
+        or_replace: bool,
+        if_not_exists: bool,
+        deep: bool,
+        source: CloneSource,
+        location: Option<String>,
+    },
+    CreateTableUsing {
+        name: Vec<String>,
+        if_not_exists: bool,
+        format: String,
+        location: String,
+    },
+    CreateView {
+        name: Vec<String>,
+        or_replace: bool,
+        query: String,
+        dependencies: Vec<Vec<String>>,
+    },
+    CreateExternalVolume {
+        name: Vec<String>,
+        if_not_exists: bool,
+        location: String,
+    },
+    Grant {
+        privileges: Vec<String>,
+        securable: Securable,
+        name: Vec<String>,
+        principal: String,
+    },
+    Revoke {
+        privileges: Vec<String>,
+        securable: Securable,
+        name: Vec<String>,
+        principal: String,
+    },
+    AlterOwner {
+        securable: Securable,
+        name: Vec<String>,
+        owner: String,
+    },
+    CurrentMetastore,
+    DescribeHistory {
+        name: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloneSource {
+    Table(Vec<String>),
+    /// `delta.`abfss://…``: a Delta table by its storage path.
+    Path(String),
+}
+
+/// Why a statement did not parse; the message follows Databricks' wording.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SyntaxError(pub String);
+
+fn tokenize(sql: &str) -> Result<Vec<Token>, SyntaxError> {
+    let mut tokens = Vec::new();
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            tokens.push(Token::Word(chars[start..i].iter().collect()));
+        } else if c == '`' || c == '\'' {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error: unclosed {c}"))),
+                    Some(&q) if q == c && chars.get(i + 1) == Some(&c) => {
+                        text.push(c);
+                        i += 2;
+                    }
+                    Some(&q) if q == c => {
+                        i += 1;
+                        break;
+                    }
+                    Some('\\') if c == '\'' && i + 1 < chars.len() => {
+                        text.push(chars[i + 1]);
+                        i += 2;
+                    }
+                    Some(&other) => {
+                        text.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(if c == '`' { Token::Quoted(text) } else { Token::Text(text) });
+        } else if "().,*;=".contains(c) {
+            tokens.push(Token::Symbol(c));
+            i += 1;
+        } else {
+            return Err(SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{c}'.")));
+        }
+    }
+    while tokens.last() == Some(&Token::Symbol(';')) {
+        tokens.pop();
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn error<T>(&self) -> Result<T, SyntaxError> {
+        let near = match self.tokens.get(self.at) {
+            Some(Token::Word(w)) | Some(Token::Quoted(w)) | Some(Token::Text(w)) => w.clone(),
+            Some(Token::Symbol(c)) => c.to_string(),
+            None => "end of input".into(),
+        };
+        Err(SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{near}'.")))
+    }
+
+    fn peek_word(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        let found = self.peek_word(word);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect(&mut self, word: &str) -> Result<(), SyntaxError> {
+        if self.eat(word) {
+            Ok(())
+        } else {
+            self.error()
+        }
+    }
+
+    fn eat_symbol(&mut self, symbol: char) -> bool {
+        let found = self.tokens.get(self.at) == Some(&Token::Symbol(symbol));
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn identifier(&mut self) -> Result<String, SyntaxError> {
+        match self.tokens.get(self.at).cloned() {
+            Some(Token::Word(w)) | Some(Token::Quoted(w)) => {
+                self.at += 1;
+                Ok(w)
+            }
+            _ => self.error(),
+        }
+    }
+
+    fn name(&mut self) -> Result<Vec<String>, SyntaxError> {
+        let mut parts = vec![self.identifier()?];
+        while self.eat_symbol('.') {
+            parts.push(self.identifier()?);
+        }
+        if parts.len() > 3 {
+            return self.error();
+        }
+        Ok(parts)
+    }
+
+    fn text(&mut self) -> Result<String, SyntaxError> {
+        match self.tokens.get(self.at).cloned() {
+            Some(Token::Text(t)) => {
+                self.at += 1;
+                Ok(t)
+            }
+            _ => self.error(),
+        }
+    }
+
+    fn done<T>(&self, value: T) -> Result<T, SyntaxError> {
+        if self.at == self.tokens.len() {
+            Ok(value)
+        } else {
+            self.error()
+        }
+    }
+
+    fn if_not_exists(&mut self) -> Result<bool, SyntaxError> {
+        if self.eat("IF") {
+            self.expect("NOT")?;
+            self.expect("EXISTS")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn securable(&mut self) -> Result<Securable, SyntaxError> {
+        for (word, kind) in [
+            ("CATALOG", Securable::Catalog),
+            ("SCHEMA", Securable::Schema),
+            ("DATABASE", Securable::Schema),
+            ("TABLE", Securable::Table),
+            ("VIEW", Securable::Table),
+            ("VOLUME", Securable::Volume),
+        ] {
+            if self.eat(word) {
+                return Ok(kind);
+            }
+        }
+        self.error()
+    }
+
+    /// `SELECT, MODIFY` or `ALL PRIVILEGES` or `USE CATALOG`.
+    fn privileges(&mut self) -> Result<Vec<String>, SyntaxError> {
+        let mut privileges = Vec::new();
+        loop {
+            let mut words = vec![self.identifier()?.to_ascii_uppercase()];
+            while !self.peek_word("ON") && !matches!(self.tokens.get(self.at), Some(Token::Symbol(',')) | None) {
+                words.push(self.identifier()?.to_ascii_uppercase());
+            }
+            privileges.push(words.join("_"));
+            if !self.eat_symbol(',') {
+                return Ok(privileges);
+            }
+        }
+    }
+}
+
+/// Parses one statement.
+pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
+    let mut p = Parser { tokens: tokenize(sql)?, at: 0 };
+    if p.eat("SELECT") {
+        p.expect("current_metastore")?;
+        if !(p.eat_symbol('(') && p.eat_symbol(')')) {
+            return p.error();
+        }
+        return p.done(Statement::CurrentMetastore);
+    }
+    if p.eat("DESCRIBE") {
+        p.expect("HISTORY")?;
+        let name = p.name()?;
+        return p.done(Statement::DescribeHistory { name });
+    }
+    if p.eat("GRANT") || p.eat("REVOKE") {
+        let grant = matches!(&p.tokens[0], Token::Word(w) if w.eq_ignore_ascii_case("GRANT"));
+        let privileges = p.privileges()?;
+        p.expect("ON")?;
+        let securable = p.securable()?;
+        let name = p.name()?;
+        p.expect(if grant { "TO" } else { "FROM" })?;
+        let principal = p.identifier()?;
+        let statement = if grant {
+            Statement::Grant { privileges, securable, name, principal }
+        } else {
+            Statement::Revoke { privileges, securable, name, principal }
+        };
+        return p.done(statement);
+    }
+    if p.eat("ALTER") {
+        let securable = p.securable()?;
+        let name = p.name()?;
+        p.expect("OWNER")?;
+        p.expect("TO")?;
+        let owner = p.identifier()?;
+        return p.done(Statement::AlterOwner { securable, name, owner });
+    }
+    p.expect("CREATE")?;
+    let or_replace = if p.eat("OR") {
+        p.expect("REPLACE")?;
+        true
+    } else {
+        false
+    };
+    if p.eat("SCHEMA") || p.eat("DATABASE") {
+        let if_not_exists = p.if_not_exists()?;
+        let name = p.name()?;
+        return p.done(Statement::CreateSchema { name, if_not_exists });
+    }
+    if p.eat("EXTERNAL") {
+        p.expect("VOLUME")?;
+        let if_not_exists = p.if_not_exists()?;
+        let name = p.name()?;
+        p.expect("LOCATION")?;
+        let location = p.text()?;
+        return p.done(Statement::CreateExternalVolume { name, if_not_exists, location });
+    }
+    if p.eat("VIEW") {
+        let name = p.name()?;
+        p.expect("AS")?;
+        let start = p.at;
+        if !p.peek_word("SELECT") && !p.peek_word("WITH") {
+            return p.error();
+        }
+        let mut dependencies = Vec::new();
+        while p.at < p.tokens.len() {
+            if p.eat("FROM") || p.eat("JOIN") {
+                dependencies.push(p.name()?);
+            } else {
+                p.at += 1;
+            }
+        }
+        if dependencies.is_empty() {
+            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        }
+        let query = render(&p.tokens[start..]);
+        return Ok(Statement::CreateView { name, or_replace, query, dependencies });
+    }
+    p.expect("TABLE")?;
+    let if_not_exists = p.if_not_exists()?;
+    let name = p.name()?;
+    if p.eat("USING") {
+        let format = p.identifier()?.to_ascii_uppercase();
+        p.expect("LOCATION")?;
+        let location = p.text()?;
+        return p.done(Statement::CreateTableUsing { name, if_not_exists, format, location });
+    }
+    let deep = if p.eat("DEEP") {
+        true
+    } else if p.eat("SHALLOW") {
+        false
+    } else {
+        return p.error();
+    };
+    p.expect("CLONE")?;
+    let source = if p.peek_word("delta")
+        && p.tokens.get(p.at + 1) == Some(&Token::Symbol('.'))
+        && matches!(p.tokens.get(p.at + 2), Some(Token::Quoted(path)) if path.contains("://"))
+    {
+        p.at += 2;
+        CloneSource::Path(p.identifier()?)
+    } else {
+        CloneSource::Table(p.name()?)
+    };
+    let location = if p.eat("LOCATION") { Some(p.text()?) } else { None };
+    p.done(Statement::CloneTable { name, or_replace, if_not_exists, deep, source, location })
+}
+
+/// The tokens back as SQL text (identifiers re-quoted), for a view's definition.
+fn render(tokens: &[Token]) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        let piece = match token {
+            Token::Word(w) => w.clone(),
+            Token::Quoted(q) => format!("`{}`", q.replace('`', "``")),
+            Token::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            Token::Symbol(c) => c.to_string(),
+        };
+        let glue = matches!(token, Token::Symbol('.' | ')' | ',')) || out.ends_with(['.', '(']);
+        if !out.is_empty() && !glue {
+            out.push(' ');
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn the_statements_drbot_issues() {
+        assert_eq!(
+            parse("CREATE SCHEMA IF NOT EXISTS `main`.`raw`").unwrap(),
+            Statement::CreateSchema { name: name(&["main", "raw"]), if_not_exists: true }
+        );
+        assert_eq!(
+            parse("CREATE OR REPLACE TABLE `main`.`s`.`t` DEEP CLONE `shared_main`.`s`.`t`").unwrap(),
+            Statement::CloneTable {
+                name: name(&["main", "s", "t"]),
+                or_replace: true,
+                if_not_exists: false,
+                deep: true,
+                source: CloneSource::Table(name(&["shared_main", "s", "t"])),
+                location: None
+            }
+        );
+        assert_eq!(
+            parse("create or replace table `c`.`s`.`t` deep clone delta.`abfss://x@y.dfs.core.windows.net/p` LOCATION 'abfss://x@z/p';").unwrap(),
+            Statement::CloneTable { name: name(&["c", "s", "t"]), or_replace: true, if_not_exists: false, deep: true, source: CloneSource::Path("abfss://x@y.dfs.core.windows.net/p".into()), location: Some("abfss://x@z/p".into()) }
+        );
+        assert_eq!(
+            parse("CREATE TABLE IF NOT EXISTS `c`.`s`.`t` USING parquet LOCATION 'abfss://geo@a/b'").unwrap(),
+            Statement::CreateTableUsing {
+                name: name(&["c", "s", "t"]),
+                if_not_exists: true,
+                format: "PARQUET".into(),
+                location: "abfss://geo@a/b".into()
+            }
+        );
+        let Statement::CreateView { dependencies, .. } =
+            parse("CREATE OR REPLACE VIEW `c`.`s`.`v` AS SELECT * FROM `c`.`s`.`a` JOIN `c`.`s`.`b` USING (id)")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(dependencies, vec![name(&["c", "s", "a"]), name(&["c", "s", "b"])]);
+        assert_eq!(
+            parse("GRANT SELECT, MODIFY ON TABLE `c`.`s`.`t` TO `alice@contoso.example`").unwrap(),
+            Statement::Grant {
+                privileges: vec!["SELECT".into(), "MODIFY".into()],
+                securable: Securable::Table,
+                name: name(&["c", "s", "t"]),
+                principal: "alice@contoso.example".into()
+            }
+        );
+        assert_eq!(
+            parse("REVOKE USE CATALOG ON CATALOG `c` FROM `dr-readers`").unwrap(),
+            Statement::Revoke {
+                privileges: vec!["USE_CATALOG".into()],
+                securable: Securable::Catalog,
+                name: name(&["c"]),
+                principal: "dr-readers".into()
+            }
+        );
+        assert_eq!(
+            parse("ALTER VIEW `c`.`s`.`v` OWNER TO `dr-operators`").unwrap(),
+            Statement::AlterOwner {
+                securable: Securable::Table,
+                name: name(&["c", "s", "v"]),
+                owner: "dr-operators".into()
+            }
+        );
+        assert_eq!(parse("SELECT current_metastore()").unwrap(), Statement::CurrentMetastore);
+        assert_eq!(
+            parse("DESCRIBE HISTORY `c`.`s`.`t`").unwrap(),
+            Statement::DescribeHistory { name: name(&["c", "s", "t"]) }
+        );
+        assert_eq!(
+            parse("CREATE EXTERNAL VOLUME IF NOT EXISTS `c`.`s`.`v` LOCATION 'abfss://geo@a/v'").unwrap(),
+            Statement::CreateExternalVolume {
+                name: name(&["c", "s", "v"]),
+                if_not_exists: true,
+                location: "abfss://geo@a/v".into()
+            }
+        );
+    }
+
+    #[test]
+    fn backticks_escape_by_doubling() {
+        assert_eq!(
+            parse("CREATE SCHEMA `we``ird`.`x y`").unwrap(),
+            Statement::CreateSchema { name: name(&["we`ird", "x y"]), if_not_exists: false }
+        );
+    }
+
+    #[test]
+    fn anything_else_is_a_syntax_error() {
+        for bad in [
+            "DROP TABLE x",
+            "SELECT 1",
+            "CREATE TABLE t",
+            "GRANT SELECT ON TABLE t",
+            "CREATE SCHEMA `unclosed",
+            "CREATE SCHEMA a.b.c.d",
+            "",
+            "CREATE VIEW v AS SELECT 1",
+        ] {
+            let error = parse(bad).unwrap_err();
+            assert!(error.0.contains("PARSE_SYNTAX_ERROR"), "{bad}: {error:?}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! SQL Statement Execution 2.0: statements run asynchronously on the
+//! warehouse (PENDING → RUNNING → SUCCEEDED | FAILED | CANCELED) with
+//! configurable durations; `wait_timeout` and `on_wait_timeout` behave as
+//! documented; a statement's effect lands when it succeeds, so a cancelled
+//! clone changes nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::sql::execute::{execute, Outcome};
+use super::sql::parse::{parse, Statement};
+use super::{databricks_error, Workspace};
+
+/// The warehouse every sandbox workspace has.
+pub const SANDBOX_WAREHOUSE_ID: &str = "5a9d3b1c2e4f6071";
+
+/// How long statements take, and how often they fail on their own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatementTiming {
+    /// Time in PENDING before running.
+    pub queue_ms: u64,
+    /// Running time of ordinary statements, drawn from `[min, max]`.
+    pub run_ms: (u64, u64),
+    /// Running time of clones.
+    pub clone_ms: (u64, u64),
+    /// Share of statements that fail with a transient error.
+    pub failure_ratio: f64,
+    /// Durations are divided by this (a faster clock for benchmarks).
+    pub speed: f64,
+}
+
+impl Default for StatementTiming {
+    fn default() -> Self {
+        StatementTiming { queue_ms: 0, run_ms: (1, 5), clone_ms: (10, 40), failure_ratio: 0.0, speed: 1.0 }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Status {
+    state: &'static str,
+    error: Option<(String, String)>,
+    outcome: Option<Arc<Outcome>>,
+}
+
+impl Status {
+    fn terminal(&self) -> bool {
+        matches!(self.state, "SUCCEEDED" | "FAILED" | "CANCELED" | "CLOSED")
+    }
+}
+
+struct Entry {
+    owner: String,
+    status: watch::Sender<Status>,
+    cancel: CancellationToken,
+}
+
+/// The warehouse's statements.
+pub struct Statements {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    timing: Mutex<StatementTiming>,
+    rng: Mutex<rand::rngs::StdRng>,
+}
+
+impl Default for Statements {
+    fn default() -> Self {
+        Statements {
+            entries: Mutex::new(HashMap::new()),
+            timing: Mutex::new(StatementTiming::default()),
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(0x5e1ec7)),
+        }
+    }
+}
+
+impl Statements {
+    pub fn set_timing(&self, timing: StatementTiming) {
+        *self.timing.lock() = timing;
+    }
+
+    fn duration(&self, statement: Option<&Statement>) -> (Duration, Duration, bool) {
+        let timing = self.timing.lock().clone();
+        let mut rng = self.rng.lock();
+        let (lo, hi) =
+            if matches!(statement, Some(Statement::CloneTable { .. })) { timing.clone_ms } else { timing.run_ms };
+        let speed = if timing.speed > 0.0 { timing.speed } else { 1.0 };
+        let scale = |ms: u64| Duration::from_secs_f64(ms as f64 / 1000.0 / speed);
+        let fails = timing.failure_ratio > 0.0 && rng.gen_bool(timing.failure_ratio.min(1.0));
+        (scale(timing.queue_ms), scale(rng.gen_range(lo..=hi.max(lo))), fails)
+    }
+}
+
+pub fn router() -> Router<Arc<Workspace>> {
+    Router::new()
+        .route("/api/2.0/sql/statements", post(submit))
+        .route("/api/2.0/sql/statements/", post(submit))
+        .route("/api/2.0/sql/statements/{id}", get(status))
+        .route("/api/2.0/sql/statements/{id}/cancel", post(cancel))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submit {
+    statement: String,
+    warehouse_id: String,
+    #[serde(default)]
+    catalog: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    wait_timeout: Option<String>,
+    #[serde(default)]
+    on_wait_timeout: Option<String>,
+    #[serde(default)]
+    disposition: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+    #[serde(default)]
+    byte_limit: Option<i64>,
+    #[serde(default)]
+    row_limit: Option<i64>,
+}
+
+/// `"0s"` or `"5s"`..`"50s"`.
+fn wait_timeout(text: Option<&str>) -> Result<Duration, Response> {
+    let text = text.unwrap_or("10s");
+    let seconds = text.strip_suffix('s').and_then(|n| n.parse::<u64>().ok());
+    match seconds {
+        Some(0) => Ok(Duration::ZERO),
+        Some(s) if (5..=50).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(databricks_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "wait_timeout must be 0s or between 5s and 50s.",
+        )),
+    }
+}
+
+async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match ws.caller(&headers, "sql.statements.submit") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let request: Submit = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return databricks_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                &format!("Invalid request: {e}"),
+            )
+        }
+    };
+    if request.warehouse_id != SANDBOX_WAREHOUSE_ID {
+        return databricks_error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            &format!("Warehouse {} does not exist.", request.warehouse_id),
+        );
+    }
+    if request.parameters.as_ref().is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
+        return databricks_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "The sandbox warehouse takes no statement parameters.",
+        );
+    }
+    let _ = (&request.disposition, &request.format, request.byte_limit, request.row_limit);
+    let wait = match wait_timeout(request.wait_timeout.as_deref()) {
+        Ok(wait) => wait,
+        Err(refusal) => return refusal,
+    };
+    let cancel_on_timeout = match request.on_wait_timeout.as_deref() {
+        None | Some("CONTINUE") => false,
+        Some("CANCEL") => true,
+        Some(_) => {
+            return databricks_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "on_wait_timeout must be CONTINUE or CANCEL.",
+            )
+        }
+    };
+
+    let id = format!("01ef{}", uuid::Uuid::new_v4().simple());
+    let (status, _) = watch::channel(Status { state: "PENDING", error: None, outcome: None });
+    let entry = Arc::new(Entry { owner: caller.upn.clone(), status, cancel: CancellationToken::new() });
+    ws.statements.entries.lock().insert(id.clone(), entry.clone());
+    let principal = ws.principal(&caller);
+    let parsed = parse(&request.statement);
+    let (queue, run, fails) = ws.statements.duration(parsed.as_ref().ok());
+    let workspace = ws.clone();
+    let running = entry.clone();
+    tokio::spawn(async move {
+        let set = |status: Status| running.status.send_replace(status);
+        tokio::select! {
+            _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
+            _ = tokio::time::sleep(queue) => {}
+        }
+        set(Status { state: "RUNNING", error: None, outcome: None });
+        tokio::select! {
+            _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
+            _ = tokio::time::sleep(run) => {}
+        }
+        let finished = match parsed {
+            Err(error) => {
+                Status { state: "FAILED", error: Some(("PARSE_SYNTAX_ERROR".into(), error.0)), outcome: None }
+            }
+            Ok(_) if fails => Status {
+                state: "FAILED",
+                error: Some((
+                    "INTERNAL_ERROR".into(),
+                    "[INTERNAL_ERROR] The warehouse lost its executor. Retry the statement.".into(),
+                )),
+                outcome: None,
+            },
+            Ok(statement) => {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                let mut metastore = workspace.metastore.write();
+                match execute(
+                    &mut metastore,
+                    &workspace.storage,
+                    &principal,
+                    &statement,
+                    request.catalog.as_deref(),
+                    request.schema.as_deref(),
+                    now_ms,
+                ) {
+                    Ok(outcome) => Status { state: "SUCCEEDED", error: None, outcome: Some(Arc::new(outcome)) },
+                    Err(error) => {
+                        Status { state: "FAILED", error: Some((error.error_code, error.message)), outcome: None }
+                    }
+                }
+            }
+        };
+        set(finished);
+    });
+
+    let mut watcher = entry.status.subscribe();
+    if !wait.is_zero()
+        && tokio::time::timeout(wait, watcher.wait_for(Status::terminal)).await.is_err()
+        && cancel_on_timeout
+    {
+        entry.cancel.cancel();
+        let _ = watcher.wait_for(Status::terminal).await;
+    }
+    let current = entry.status.borrow().clone();
+    Json(render(&id, &current)).into_response()
+}
+
+/// A statement's error as the API reports it: a service error code, with the
+/// SQL error class in brackets at the start of the message (`[PARSE_SYNTAX_ERROR] …`).
+fn service_code(error_class: &str) -> &'static str {
+    match error_class {
+        "INTERNAL_ERROR" => "INTERNAL_ERROR",
+        class if class.ends_with("NOT_FOUND") => "NOT_FOUND",
+        class if class.ends_with("ALREADY_EXISTS") => "ALREADY_EXISTS",
+        _ => "BAD_REQUEST",
+    }
+}
+
+fn render(id: &str, status: &Status) -> Value {
+    let mut body = json!({"statement_id": id, "status": {"state": status.state}});
+    if let Some((class, message)) = &status.error {
+        let message = if message.starts_with('[') { message.clone() } else { format!("[{class}] {message}") };
+        body["status"]["error"] = json!({"error_code": service_code(class), "message": message});
+    }
+    if let Some(outcome) = &status.outcome {
+        let columns: Vec<Value> = outcome
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(position, name)| json!({"name": name, "type_text": "STRING", "type_name": "STRING", "position": position}))
+            .collect();
+        let rows: Vec<Value> = outcome
+            .rows
+            .iter()
+            .map(|row| {
+                json!(row
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .collect::<Vec<_>>())
+            })
+            .collect();
+        body["manifest"] = json!({
+            "format": "JSON_ARRAY",
+            "schema": {"column_count": columns.len(), "columns": columns},
+            "total_chunk_count": 1,
+            "chunks": [{"chunk_index": 0, "row_offset": 0, "row_count": rows.len()}],
+            "total_row_count": rows.len(),
+            "truncated": false,
+        });
+        body["result"] = json!({"chunk_index": 0, "row_offset": 0, "row_count": rows.len(), "data_array": rows});
+    }
+    body
+}
+
+fn entry_for(ws: &Workspace, headers: &HeaderMap, id: &str, path: &str) -> Result<Arc<Entry>, Response> {
+    let caller = ws.caller(headers, path)?;
+    let entry = ws.statements.entries.lock().get(id).cloned();
+    entry.filter(|e| e.owner == caller.upn).ok_or_else(|| {
+        databricks_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("The statement {id} was not found."))
+    })
+}
+
+async fn status(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match entry_for(&ws, &headers, &id, "sql.statements.get") {
+        Ok(entry) => Json(render(&id, &entry.status.borrow().clone())).into_response(),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn cancel(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match entry_for(&ws, &headers, &id, "sql.statements.cancel") {
+        Ok(entry) => {
+            entry.cancel.cancel();
+            Json(json!({})).into_response()
+        }
+        Err(refusal) => refusal,
+    }
+}

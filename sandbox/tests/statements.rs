@@ -1,0 +1,192 @@
+//! The sandbox warehouse: asynchronous statement states, the statements drbot
+//! issues and their effect on the metastore, errors, cancel and failures.
+
+use std::time::{Duration, Instant};
+
+use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::DATABRICKS_AUDIENCE;
+use sandbox::{Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(sandbox: &Sandbox, base: String, user: &str) -> Client {
+        let user = sandbox.teams.user(user).unwrap();
+        let token = sandbox.entra.user_token(&user, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
+        Client { http: reqwest::Client::new(), base, token }
+    }
+
+    async fn submit(&self, statement: &str, wait: &str) -> Value {
+        let body = json!({"statement": statement, "warehouse_id": SANDBOX_WAREHOUSE_ID, "wait_timeout": wait});
+        self.post("/api/2.0/sql/statements", body).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    async fn get(&self, id: &str) -> Value {
+        let url = format!("{}/api/2.0/sql/statements/{id}", self.base);
+        self.http.get(url).bearer_auth(&self.token).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Polls until the statement is terminal (with a deadline).
+    async fn until_done(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = self.get(id).await;
+            if matches!(status["status"]["state"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELED")) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "statement {id} never finished: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn state(status: &Value) -> &str {
+    status["status"]["state"].as_str().unwrap_or_default()
+}
+
+/// The SQL error class at the start of a failed statement's message, and the service error code.
+fn error(status: &Value) -> (&str, &str) {
+    let message = status["status"]["error"]["message"].as_str().unwrap_or_default();
+    let class = message.strip_prefix('[').and_then(|m| m.split(']').next()).unwrap_or_default();
+    (class, status["status"]["error"]["error_code"].as_str().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn current_metastore_and_asynchronous_states() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let secondary = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let done = secondary.submit("SELECT current_metastore()", "10s").await;
+    assert_eq!(state(&done), "SUCCEEDED", "{done}");
+    let global_id = sandbox.secondary.metastore.read().global_id.clone();
+    assert_eq!(done["result"]["data_array"], json!([[global_id]]));
+    assert_eq!(done["manifest"]["schema"]["columns"][0]["name"], "current_metastore()");
+
+    sandbox.secondary.statements.set_timing(StatementTiming { queue_ms: 50, ..Default::default() });
+    let pending = secondary.submit("SELECT current_metastore()", "0s").await;
+    assert_eq!(state(&pending), "PENDING");
+    let id = pending["statement_id"].as_str().unwrap();
+    assert_eq!(state(&secondary.until_done(id).await), "SUCCEEDED");
+}
+
+#[tokio::test]
+async fn deep_clones_record_the_source_version_and_copy_incrementally() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (source, location, version) = {
+        let primary = sandbox.primary.metastore.read();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap();
+        (table.clone(), table.storage_location.clone().unwrap(), table.delta_version)
+    };
+    let target = format!("`{}`.`{}`.`cloned_{}`", source.catalog, source.schema, source.name);
+    let secondary = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    if !sandbox.secondary.metastore.read().schemas.contains_key(&format!("{}.{}", source.catalog, source.schema)) {
+        let created = secondary
+            .submit(&format!("CREATE SCHEMA IF NOT EXISTS `{}`.`{}`", source.catalog, source.schema), "10s")
+            .await;
+        assert_eq!(state(&created), "SUCCEEDED", "{created}");
+    }
+    let clone = format!("CREATE OR REPLACE TABLE {target} DEEP CLONE delta.`{location}` LOCATION 'abfss://external@stextsecondary.dfs.core.windows.net/x'");
+    let first = secondary.submit(&clone, "10s").await;
+    assert_eq!(state(&first), "SUCCEEDED", "{first}");
+    assert_eq!(first["result"]["data_array"][0], json!([version.to_string(), version.to_string()]));
+    let second = secondary.submit(&clone, "10s").await;
+    assert_eq!(second["result"]["data_array"][0][1], "0", "nothing changed, nothing copied");
+    let full = format!("{}.{}.cloned_{}", source.catalog, source.schema, source.name);
+    let cloned = sandbox.secondary.metastore.read().tables[&full].clone();
+    assert_eq!(cloned.cloned_from.as_ref().unwrap().1, version);
+    let history = secondary.submit(&format!("DESCRIBE HISTORY {target}"), "10s").await;
+    assert_eq!(state(&history), "SUCCEEDED");
+    assert!(history["result"]["row_count"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn errors_as_databricks_reports_them() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let syntax = alice.submit("DROP TABLE main.x", "10s").await;
+    assert_eq!((state(&syntax), error(&syntax)), ("FAILED", ("PARSE_SYNTAX_ERROR", "BAD_REQUEST")));
+    let missing =
+        alice.submit("CREATE OR REPLACE VIEW `main`.`raw_00`.`v` AS SELECT * FROM `main`.`raw_00`.`nope`", "10s").await;
+    assert_eq!(error(&missing), ("TABLE_OR_VIEW_NOT_FOUND", "NOT_FOUND"), "{missing}");
+    let no_schema =
+        alice.submit("CREATE TABLE `main`.`nope`.`t` USING parquet LOCATION 'abfss://geo@x/y'", "10s").await;
+    assert_eq!(error(&no_schema), ("SCHEMA_NOT_FOUND", "NOT_FOUND"), "{no_schema}");
+    let carol = Client::new(&sandbox, sandbox.primary_url(), "carol");
+    let denied = carol.submit("CREATE SCHEMA `main`.`carols`", "10s").await;
+    assert_eq!(error(&denied), ("INSUFFICIENT_PERMISSIONS", "BAD_REQUEST"), "{denied}");
+    let wrong_warehouse = alice
+        .post("/api/2.0/sql/statements", json!({"statement": "SELECT current_metastore()", "warehouse_id": "nope"}))
+        .await;
+    assert_eq!(wrong_warehouse["error_code"], "RESOURCE_DOES_NOT_EXIST");
+    let bad_wait = alice.submit("SELECT current_metastore()", "3s").await;
+    assert_eq!(bad_wait["error_code"], "INVALID_PARAMETER_VALUE");
+    let not_yours = Client::new(&sandbox, sandbox.primary_url(), "bob");
+    let id = alice.submit("SELECT current_metastore()", "10s").await["statement_id"].as_str().unwrap().to_string();
+    assert_eq!(not_yours.get(&id).await["error_code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn grants_owners_views_and_volumes_take_effect() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let (catalog, schema, table) = {
+        let m = sandbox.primary.metastore.read();
+        let t = m.tables.values().find(|t| t.table_type == "MANAGED").unwrap();
+        (t.catalog.clone(), t.schema.clone(), t.name.clone())
+    };
+    let full = format!("`{catalog}`.`{schema}`.`{table}`");
+    for sql in [
+        format!("GRANT SELECT ON TABLE {full} TO `auditors`"),
+        format!("ALTER TABLE {full} OWNER TO `bob@contoso.example`"),
+        format!("CREATE OR REPLACE VIEW `{catalog}`.`{schema}`.`audit_view` AS SELECT * FROM {full}"),
+        format!("CREATE EXTERNAL VOLUME IF NOT EXISTS `{catalog}`.`{schema}`.`drops` LOCATION 'abfss://geo@stgeo.dfs.core.windows.net/drops'"),
+    ] {
+        let done = alice.submit(&sql, "10s").await;
+        assert_eq!(state(&done), "SUCCEEDED", "{sql}: {done}");
+    }
+    {
+        let m = sandbox.primary.metastore.read();
+        let t = &m.tables[&format!("{catalog}.{schema}.{table}")];
+        assert!(t.common.grants["auditors"].contains("SELECT"));
+        assert_eq!(t.common.owner, "bob@contoso.example");
+        let view = &m.tables[&format!("{catalog}.{schema}.audit_view")];
+        assert_eq!(view.view_dependencies, vec![format!("{catalog}.{schema}.{table}")]);
+        assert!(m.volumes.contains_key(&format!("{catalog}.{schema}.drops")));
+    }
+    let revoked = alice.submit(&format!("REVOKE SELECT ON TABLE {full} FROM `auditors`"), "10s").await;
+    assert_eq!(state(&revoked), "SUCCEEDED");
+    assert!(!sandbox.primary.metastore.read().tables[&format!("{catalog}.{schema}.{table}")]
+        .common
+        .grants
+        .contains_key("auditors"));
+}
+
+#[tokio::test]
+async fn a_cancelled_statement_changes_nothing_and_failures_can_be_injected() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    sandbox.primary.statements.set_timing(StatementTiming { run_ms: (5_000, 5_000), ..Default::default() });
+    let started = alice.submit("CREATE SCHEMA `main`.`never`", "0s").await;
+    let id = started["statement_id"].as_str().unwrap();
+    assert_eq!(alice.post(&format!("/api/2.0/sql/statements/{id}/cancel"), json!({})).await, json!({}));
+    assert_eq!(state(&alice.until_done(id).await), "CANCELED");
+    assert!(!sandbox.primary.metastore.read().schemas.contains_key("main.never"));
+
+    sandbox.primary.statements.set_timing(StatementTiming { failure_ratio: 1.0, ..Default::default() });
+    let failed = alice.submit("SELECT current_metastore()", "10s").await;
+    assert_eq!((state(&failed), error(&failed)), ("FAILED", ("INTERNAL_ERROR", "INTERNAL_ERROR")));
+}
