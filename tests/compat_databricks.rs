@@ -92,6 +92,7 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             .env("READER_TOKEN", reader_token)
             .env("EXPECTED", expected.to_string())
             .env("WAREHOUSE_ID", sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID)
+            .env("JOB_ID", sandbox::databricks::jobs::REPLICATION_JOB_ID.to_string())
             .output()
     })
     .await
@@ -99,5 +100,5 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("6 passed"), "{report}");
+    assert!(report.contains("7 passed"), "{report}");
 }

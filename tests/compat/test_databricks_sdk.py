@@ -96,3 +96,14 @@ def test_statements_execute_and_are_read_back():
     assert failed.status.state.value == "FAILED"
     assert failed.status.error.error_code.value == "BAD_REQUEST"
     assert failed.status.error.message.startswith("[PARSE_SYNTAX_ERROR]")
+
+
+def test_jobs_run_now_and_get_run():
+    w = client("ADMIN_TOKEN")
+    job_id = int(os.environ["JOB_ID"])
+    started = w.jobs.run_now(job_id=job_id, idempotency_token="compat-run-1").response
+    again = w.jobs.run_now(job_id=job_id, idempotency_token="compat-run-1").response
+    assert started.run_id == again.run_id
+    run = w.jobs.get_run(started.run_id)
+    assert run.run_id == started.run_id
+    assert [t.task_key for t in run.tasks][:2] == ["schemas", "managed_tables"]

@@ -28,6 +28,7 @@ use crate::directory::Directory;
 use crate::faults::{Fault, Faults};
 use metastore::{Metastore, Principal};
 
+pub mod jobs;
 pub mod metastore;
 pub mod seed;
 pub mod sql;
@@ -59,6 +60,8 @@ pub struct Workspace {
     pub faults: Faults,
     /// The SQL warehouse's statements.
     pub statements: statements::Statements,
+    /// Job runs.
+    pub jobs: jobs::Jobs,
     /// Delta tables by storage path, shared with the account's other workspace.
     pub storage: Arc<sql::execute::Storage>,
 }
@@ -82,6 +85,7 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
+            jobs: jobs::Jobs::default(),
             storage,
         })
     }
@@ -110,6 +114,7 @@ impl Workspace {
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
             .merge(statements::router())
+            .merge(jobs::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
