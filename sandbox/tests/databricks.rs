@@ -207,3 +207,22 @@ async fn fault_knobs_throttle_fail_and_delay_the_rest_api() {
     sandbox.primary.faults.set(FaultConfig::default());
     assert_eq!(call().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_primary_keeps_committing_until_the_writer_stops() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let versions =
+        |sandbox: &Sandbox| -> i64 { sandbox.primary.metastore.read().tables.values().map(|t| t.delta_version).sum() };
+    let before = versions(&sandbox);
+    let writer = sandbox.primary.keep_committing(std::time::Duration::from_millis(10), 3, 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while versions(&sandbox) < before + 9 {
+        assert!(std::time::Instant::now() < deadline, "no commits");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    writer.stop().await;
+    let stopped = versions(&sandbox);
+    // The writer's task has ended: no tick can land any more.
+    tokio::task::yield_now().await;
+    assert_eq!(versions(&sandbox), stopped, "the writer stopped");
+}

@@ -34,6 +34,7 @@ pub mod seed;
 pub mod sql;
 pub mod statements;
 pub mod unity_catalog;
+pub mod writer;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
 pub const DATABRICKS_AUDIENCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
