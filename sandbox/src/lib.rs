@@ -117,12 +117,12 @@ impl Sandbox {
             now_ms: chrono::Utc::now().timestamp_millis(),
         };
         let (primary_metastore, secondary_metastore) = databricks::seed::generate(&seed);
-        let storage = Arc::new(databricks::sql::execute::Storage::default());
+        let account = databricks::account::Account::new();
         let primary =
-            Workspace::new("primary", primary_metastore, storage.clone(), entra.verifier(), entra.directory.clone());
+            Workspace::new("primary", primary_metastore, account.clone(), entra.verifier(), entra.directory.clone());
         let primary_listener = Listener::serve(0, primary.router()).await?;
         let secondary =
-            Workspace::new("secondary", secondary_metastore, storage, entra.verifier(), entra.directory.clone());
+            Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, secondary.router()).await?;
 
         Ok(Sandbox {

@@ -28,9 +28,11 @@ use crate::directory::Directory;
 use crate::faults::{Fault, Faults};
 use metastore::{Metastore, Principal};
 
+pub mod account;
 pub mod jobs;
 pub mod metastore;
 pub mod seed;
+pub mod sharing;
 pub mod sql;
 pub mod statements;
 pub mod unity_catalog;
@@ -49,6 +51,8 @@ pub struct Call {
 
 pub struct Workspace {
     pub name: String,
+    /// The metastore's global id (`azure:<region>:<uuid>`), fixed for its life.
+    pub global_id: String,
     pub metastore: RwLock<Metastore>,
     verifier: Arc<dyn AccessTokenVerifier>,
     directory: Directory,
@@ -63,21 +67,24 @@ pub struct Workspace {
     pub statements: statements::Statements,
     /// Job runs.
     pub jobs: jobs::Jobs,
-    /// Delta tables by storage path, shared with the account's other workspace.
-    pub storage: Arc<sql::execute::Storage>,
+    /// What the workspace shares with the account's other workspace.
+    pub account: Arc<account::Account>,
+    /// Delta Sharing: recipients and shares of this metastore.
+    pub sharing: Mutex<sharing::SharingState>,
 }
 
 impl Workspace {
     pub fn new(
         name: &str,
         metastore: Metastore,
-        storage: Arc<sql::execute::Storage>,
+        account: Arc<account::Account>,
         verifier: Arc<dyn AccessTokenVerifier>,
         directory: Directory,
     ) -> Arc<Workspace> {
-        storage.register(&metastore);
-        Arc::new(Workspace {
+        account.storage.register(&metastore);
+        let workspace = Arc::new(Workspace {
             name: name.to_string(),
+            global_id: metastore.global_id.clone(),
             metastore: RwLock::new(metastore),
             verifier,
             directory,
@@ -87,8 +94,11 @@ impl Workspace {
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
             jobs: jobs::Jobs::default(),
-            storage,
-        })
+            account: account.clone(),
+            sharing: Mutex::new(sharing::SharingState::default()),
+        });
+        account.register(&workspace);
+        workspace
     }
 
     /// The page length for lists that ask for the server's (`max_results=0`).
@@ -116,6 +126,7 @@ impl Workspace {
             .merge(unity_catalog::router())
             .merge(statements::router())
             .merge(jobs::router())
+            .merge(sharing::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())

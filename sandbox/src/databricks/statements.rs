@@ -231,10 +231,14 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             },
             Ok(statement) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
+                let shared = |provider: &str, share: &str, schema: &str, table: &str| {
+                    workspace.shared_table_version(provider, share, schema, table)
+                };
                 let mut metastore = workspace.metastore.write();
                 match execute(
                     &mut metastore,
-                    &workspace.storage,
+                    &workspace.account.storage,
+                    &shared,
                     &principal,
                     &statement,
                     request.catalog.as_deref(),

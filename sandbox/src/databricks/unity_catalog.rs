@@ -167,6 +167,17 @@ async fn create_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bo
         let request: CreateCatalog =
             serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
         valid_name(&request.name)?;
+        if let Some(provider) = &request.provider_name {
+            let share = request
+                .share_name
+                .as_deref()
+                .ok_or_else(|| UcError::Invalid("share_name is required with provider_name.".into()))?;
+            if ws.shared_objects(provider, share).is_none() {
+                return Err(UcError::NotFound(format!(
+                    "Share '{share}' of provider '{provider}' does not exist or is not shared with this metastore."
+                )));
+            }
+        }
         let mut metastore = ws.metastore.write();
         if !metastore.is_admin(who) {
             return Err(UcError::PermissionDenied("User does not have CREATE CATALOG on Metastore.".into()));
@@ -261,6 +272,16 @@ async fn list_schemas(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQ
     with_caller(&ws, &headers, "schemas.list", |who| {
         let query = query(raw);
         let catalog = required(&query, "catalog_name")?;
+        if is_shared(&ws, who, catalog)? {
+            let mut schemas: Vec<String> = ws.shared_tables(catalog).into_iter().map(|t| t.schema).collect();
+            schemas.dedup();
+            let metastore_id = ws.metastore.read().metastore_id.clone();
+            let items = schemas
+                .iter()
+                .map(|s| json!({"name": s, "catalog_name": catalog, "full_name": format!("{catalog}.{s}"), "metastore_id": metastore_id}))
+                .collect();
+            return Ok(listed("schemas", items, None));
+        }
         let metastore = ws.metastore.read();
         metastore.require_use(who, catalog, None)?;
         let prefix = format!("{catalog}.");
@@ -291,6 +312,12 @@ async fn list_tables(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQu
     with_caller(&ws, &headers, "tables.list", |who| {
         let query = query(raw);
         let (catalog, schema) = (required(&query, "catalog_name")?, required(&query, "schema_name")?);
+        if is_shared(&ws, who, catalog)? {
+            let tables: Vec<_> = ws.shared_tables(catalog).into_iter().filter(|t| t.schema == schema).collect();
+            let metastore = ws.metastore.read();
+            let (items, next) = page(tables, |_| true, &query, ws.page_size())?;
+            return Ok(listed("tables", items.iter().map(|t| t.to_json(&metastore, false)).collect(), next));
+        }
         let metastore = ws.metastore.read();
         metastore.require_use(who, catalog, Some(schema))?;
         let prefix = format!("{catalog}.{schema}.");
@@ -382,6 +409,16 @@ async fn list_volumes(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQ
             page(all, |v| metastore.visible(who, Securable::Volume, &v.full_name()), &query, ws.page_size())?;
         Ok(listed("volumes", items.iter().map(|v| v.to_json(&metastore)).collect(), next))
     })
+}
+
+/// Whether `catalog` is mounted from a share (and the caller may use it).
+fn is_shared(ws: &Workspace, who: &Principal, catalog: &str) -> Result<bool, UcError> {
+    let metastore = ws.metastore.read();
+    let shared = metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG");
+    if shared {
+        metastore.require_use(who, catalog, None)?;
+    }
+    Ok(shared)
 }
 
 fn securable(kind: &str) -> Result<Securable, UcError> {

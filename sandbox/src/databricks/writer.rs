@@ -63,6 +63,7 @@ impl Workspace {
                         table.last_commit_ms = now;
                         if let Some(location) = &table.storage_location {
                             workspace
+                                .account
                                 .storage
                                 .tables
                                 .write()

@@ -96,10 +96,16 @@ fn securable_name(
     Ok(qualify(name, catalog, schema, parts)?.join("."))
 }
 
+/// Looks up (version, last commit) of `schema.table` in (provider, share): a
+/// table of a catalog mounted from a share.
+pub type SharedTables<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<(i64, i64)>;
+
 /// Runs `statement` for `who`.
+#[allow(clippy::too_many_arguments)]
 pub fn execute(
     metastore: &mut Metastore,
     storage: &Storage,
+    shared: SharedTables<'_>,
     who: &Principal,
     statement: &Statement,
     catalog: Option<&str>,
@@ -145,6 +151,24 @@ pub fn execute(
             }
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
             let (source_name, source_version, source_commit) = match source {
+                CloneSource::Table(source)
+                    if is_shared_catalog(metastore, &qualify(source, catalog, schema, 3)?[0]) =>
+                {
+                    let parts = qualify(source, catalog, schema, 3)?;
+                    metastore.require_use(who, &parts[0], None).map_err(schema_error)?;
+                    let mounted = &metastore.catalogs[&parts[0]];
+                    let (provider, share) = (
+                        mounted.provider_name.clone().unwrap_or_default(),
+                        mounted.share_name.clone().unwrap_or_default(),
+                    );
+                    let (version, commit) = shared(&provider, &share, &parts[1], &parts[2]).ok_or_else(|| {
+                        failed(
+                            "TABLE_OR_VIEW_NOT_FOUND",
+                            format!("The table or view `{}` cannot be found.", parts.join("`.`")),
+                        )
+                    })?;
+                    (parts.join("."), version, commit)
+                }
                 CloneSource::Table(source) => {
                     let source_full = qualify(source, catalog, schema, 3)?.join(".");
                     let table = metastore.tables.get(&source_full).ok_or_else(|| {
@@ -354,6 +378,10 @@ pub fn execute(
             Ok(Outcome { columns: vec!["version", "timestamp", "operation"], rows })
         }
     }
+}
+
+fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
+    metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
 }
 
 fn schema_error(error: UcError) -> StatementError {
