@@ -74,6 +74,7 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             "view": view,
             "table": table,
             "metastore": metastore.global_id,
+            "secondary_metastore": sandbox.secondary.global_id,
         })
     };
     assert!(!expected["reader"]["tables"].as_array().unwrap().is_empty(), "the reader sees something");
@@ -83,11 +84,13 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     );
 
     let host = sandbox.primary_url();
+    let secondary_host = sandbox.secondary_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/test_databricks_sdk.py"])
             .current_dir(root)
             .env("DATABRICKS_HOST", host)
+            .env("SECONDARY_HOST", secondary_host)
             .env("ADMIN_TOKEN", admin_token)
             .env("READER_TOKEN", reader_token)
             .env("EXPECTED", expected.to_string())
@@ -100,5 +103,5 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("7 passed"), "{report}");
+    assert!(report.contains("8 passed"), "{report}");
 }

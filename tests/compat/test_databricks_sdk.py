@@ -107,3 +107,41 @@ def test_jobs_run_now_and_get_run():
     run = w.jobs.get_run(started.run_id)
     assert run.run_id == started.run_id
     assert [t.task_key for t in run.tasks][:2] == ["schemas", "managed_tables"]
+
+
+def test_sharing_recipient_share_and_provider():
+    from databricks.sdk.service.sharing import (
+        AuthenticationType,
+        SharedDataObject,
+        SharedDataObjectDataObjectType,
+        SharedDataObjectUpdate,
+        SharedDataObjectUpdateAction,
+    )
+    from databricks.sdk.service.sharing import PermissionsChange as SharePermissionsChange
+
+    primary = client("ADMIN_TOKEN")
+    secondary = WorkspaceClient(host=os.environ["SECONDARY_HOST"], token=os.environ["ADMIN_TOKEN"], auth_type="pat")
+    primary.recipients.create(
+        name="compat-recipient",
+        authentication_type=AuthenticationType.DATABRICKS,
+        data_recipient_global_metastore_id=EXPECTED["secondary_metastore"],
+    )
+    primary.shares.create(name="compat_share")
+    schema = ".".join(EXPECTED["table"].split(".")[:2])
+    primary.shares.update(
+        name="compat_share",
+        updates=[
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.ADD,
+                data_object=SharedDataObject(name=schema, data_object_type=SharedDataObjectDataObjectType.SCHEMA),
+            )
+        ],
+    )
+    primary.shares.update_permissions(
+        name="compat_share", changes=[SharePermissionsChange(principal="compat-recipient", add=["SELECT"])]
+    )
+    assert "compat-recipient" in [r.name for r in primary.recipients.list()]
+    assert "compat_share" in [s.name for s in primary.shares.list_shares()]
+    providers = list(secondary.providers.list(data_provider_global_metastore_id=EXPECTED["metastore"]))
+    assert len(providers) == 1
+    assert providers[0].data_provider_global_metastore_id == EXPECTED["metastore"]
