@@ -50,6 +50,15 @@ async fn exchange(world: &World, exchange_id: &str) -> sandbox::teams::BotRespon
     world.sandbox.teams.send(&invoke).await.unwrap()
 }
 
+/// Types `whoami`, answers the OAuthCard with Teams' token exchange, and returns
+/// the answer the command then gets (the connector's second activity).
+async fn whoami_after_sign_in(world: &World) -> Recorded {
+    let prompt = type_and_wait(world, "whoami", 1).await;
+    let id = oauth_card(&prompt).expect("an OAuthCard")["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
+    assert_eq!(exchange(world, &id).await.status, 200);
+    world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap()[1].clone()
+}
+
 #[tokio::test]
 async fn the_whole_sso_path_runs_the_command_as_the_user() {
     let world = World::start().await;
@@ -170,10 +179,7 @@ async fn the_magic_code_completes_sign_in_and_runs_the_command() {
 async fn sign_out_forgets_the_user() {
     let world = World::start().await;
     let alice = world.alice();
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    assert_eq!(exchange(&world, &id).await.status, 200);
-    world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap();
+    whoami_after_sign_in(&world).await;
     assert!(world.sandbox.token_service.is_signed_in(&alice));
 
     let signed_out = type_and_wait(&world, "signout", 3).await;
@@ -187,10 +193,7 @@ async fn sign_out_forgets_the_user() {
 async fn an_expired_user_token_leads_to_a_new_sign_in_prompt() {
     let world = World::start().await;
     let alice = world.alice();
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    exchange(&world, &id).await;
-    world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap();
+    whoami_after_sign_in(&world).await;
 
     world.sandbox.token_service.expire_token(&alice);
     let next = type_and_wait(&world, "whoami", 3).await;
@@ -202,10 +205,7 @@ async fn a_revoked_grant_leads_to_a_new_sign_in_prompt() {
     let world = World::start().await;
     let alice = world.alice();
     world.sandbox.entra.revoke(&alice.oid);
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    exchange(&world, &id).await;
-    let next = world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap()[1].clone();
+    let next = whoami_after_sign_in(&world).await;
     assert!(oauth_card(&next).is_some(), "{}", next.body);
 }
 
@@ -214,11 +214,7 @@ async fn consent_required_leads_to_the_consent_card() {
     let world = World::start().await;
     let alice = world.alice();
     world.sandbox.entra.require_consent(&alice.oid, DATABRICKS_RESOURCE);
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    exchange(&world, &id).await;
-
-    let result = world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap()[1].clone();
+    let result = whoami_after_sign_in(&world).await;
     let text = card_text(&result);
     assert!(text.contains("drbot needs your consent") && text.contains("Azure Databricks"), "{text}");
     assert!(world.sandbox.primary.calls().is_empty(), "no Databricks call without a token");
@@ -229,10 +225,7 @@ async fn arm_consent_is_reported_by_whoami() {
     let world = World::start().await;
     let alice = world.alice();
     world.sandbox.entra.require_consent(&alice.oid, sandbox::entra::ARM_RESOURCE);
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    exchange(&world, &id).await;
-    let result = world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap()[1].clone();
+    let result = whoami_after_sign_in(&world).await;
     let text = card_text(&result);
     assert!(text.contains("Azure Resource Manager") && text.contains("Consent needed"), "{text}");
 }
@@ -271,10 +264,7 @@ async fn a_sign_in_failure_is_explained() {
 async fn a_databricks_401_is_retried_once_with_a_fresh_token() {
     let world = World::start().await;
     let alice = world.alice();
-    let prompt = type_and_wait(&world, "whoami", 1).await;
-    let id = oauth_card(&prompt).unwrap()["tokenExchangeResource"]["id"].as_str().unwrap().to_string();
-    exchange(&world, &id).await;
-    world.sandbox.connector.wait_for(2, PATIENCE).await.unwrap();
+    whoami_after_sign_in(&world).await;
     assert_eq!(world.sandbox.entra.obo_count(&alice.oid, DATABRICKS_RESOURCE), 1);
 
     world.sandbox.primary.reject_next_tokens(1);

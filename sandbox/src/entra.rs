@@ -178,45 +178,42 @@ impl Entra {
 
     /// An app-only token, as the client-credentials grant issues it.
     pub fn app_token(&self, client_id: &str, audience: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
-        self.keys.sign(&json!({
-            "aud": audience,
-            "iss": self.issuer(),
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME_SECS,
-            "azp": client_id,
-            "appid": client_id,
-            "azpacr": "1",
-            "oid": service_principal_oid(client_id),
-            "sub": service_principal_oid(client_id),
-            "tid": self.tenant_id,
-            "roles": [],
-            "ver": "2.0",
-        }))
+        let principal = service_principal_oid(client_id);
+        self.sign_token(client_id, audience, json!({"azpacr": "1", "oid": principal, "sub": principal, "roles": []}))
     }
 
     /// A delegated token for `user`, issued to `client_id` for `audience`.
     pub fn user_token(&self, user: &User, client_id: &str, audience: &str, scopes: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
-        self.keys.sign(&json!({
-            "aud": audience,
-            "iss": self.issuer(),
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME_SECS,
-            "azp": client_id,
-            "appid": client_id,
+        let identity = json!({
             "oid": user.oid,
             "sub": user.oid,
-            "tid": self.tenant_id,
             "upn": user.upn,
             "preferred_username": user.upn,
             "name": user.name,
             "groups": user.groups,
             "scp": scopes,
+        });
+        self.sign_token(client_id, audience, identity)
+    }
+
+    /// A v2.0 access token: the claims every token has, plus who it names.
+    fn sign_token(&self, client_id: &str, audience: &str, identity: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "aud": audience,
+            "iss": self.issuer(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME_SECS,
+            "azp": client_id,
+            "appid": client_id,
+            "tid": self.tenant_id,
             "ver": "2.0",
-        }))
+        });
+        if let (Some(claims), Value::Object(identity)) = (claims.as_object_mut(), identity) {
+            claims.extend(identity);
+        }
+        self.keys.sign(&claims)
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
