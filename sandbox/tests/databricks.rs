@@ -226,3 +226,156 @@ async fn the_primary_keeps_committing_until_the_writer_stops() {
     tokio::task::yield_now().await;
     assert_eq!(versions(&sandbox), stopped, "the writer stopped");
 }
+
+async fn send(sandbox: &Sandbox, user: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let user = sandbox.teams.user(user).unwrap();
+    let token = sandbox.entra.user_token(&user, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", sandbox.primary_url()))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_securable_is_created_read_patched_and_deleted() {
+    use reqwest::Method;
+    use serde_json::json;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let uc = "/api/2.1/unity-catalog";
+
+    let (status, schema) = send(
+        &sandbox,
+        "alice",
+        Method::POST,
+        &format!("{uc}/schemas"),
+        json!({"name": "crud", "catalog_name": "main", "comment": "made by a test"}),
+    )
+    .await;
+    assert_eq!((status, schema["full_name"].as_str()), (200, Some("main.crud")));
+    assert_eq!(
+        send(
+            &sandbox,
+            "alice",
+            Method::POST,
+            &format!("{uc}/schemas"),
+            json!({"name": "crud", "catalog_name": "main"})
+        )
+        .await
+        .1["error_code"],
+        "RESOURCE_ALREADY_EXISTS"
+    );
+    let (_, patched) =
+        send(&sandbox, "alice", Method::PATCH, &format!("{uc}/schemas/main.crud"), json!({"owner": "data-engineers"}))
+            .await;
+    assert_eq!(patched["owner"], "data-engineers");
+    let (status, volume) = send(
+        &sandbox,
+        "alice",
+        Method::POST,
+        &format!("{uc}/volumes"),
+        json!({
+        "catalog_name": "main", "schema_name": "crud", "name": "files", "volume_type": "EXTERNAL",
+        "storage_location": "abfss://geo@stgeo.dfs.core.windows.net/crud/files"}),
+    )
+    .await;
+    assert_eq!((status, volume["full_name"].as_str()), (200, Some("main.crud.files")));
+    assert_eq!(
+        send(&sandbox, "alice", Method::GET, &format!("{uc}/volumes/main.crud.files"), Value::Null).await.1
+            ["volume_type"],
+        "EXTERNAL"
+    );
+    assert_eq!(
+        send(&sandbox, "alice", Method::DELETE, &format!("{uc}/schemas/main.crud"), Value::Null).await.1["error_code"],
+        "INVALID_PARAMETER_VALUE",
+        "not empty"
+    );
+    assert_eq!(
+        send(&sandbox, "alice", Method::DELETE, &format!("{uc}/volumes/main.crud.files"), Value::Null).await.0,
+        200
+    );
+    assert_eq!(send(&sandbox, "alice", Method::DELETE, &format!("{uc}/schemas/main.crud"), Value::Null).await.0, 200);
+    assert_eq!(send(&sandbox, "alice", Method::GET, &format!("{uc}/schemas/main.crud"), Value::Null).await.0, 404);
+
+    let table =
+        sandbox.primary.metastore.read().tables.values().find(|t| t.table_type == "MANAGED").unwrap().full_name();
+    let (_, patched) = send(
+        &sandbox,
+        "alice",
+        Method::PATCH,
+        &format!("{uc}/tables/{table}"),
+        json!({"owner": "bob@contoso.example"}),
+    )
+    .await;
+    assert_eq!(patched["owner"], "bob@contoso.example");
+    assert_eq!(send(&sandbox, "carol", Method::DELETE, &format!("{uc}/tables/{table}"), Value::Null).await.0, 403);
+    assert_eq!(send(&sandbox, "alice", Method::DELETE, &format!("{uc}/tables/{table}"), Value::Null).await.0, 200);
+
+    let (_, credentials) =
+        send(&sandbox, "alice", Method::GET, &format!("{uc}/storage-credentials"), Value::Null).await;
+    let credential = credentials["storage_credentials"][0]["name"].as_str().unwrap().to_string();
+    let connector = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Databricks/accessConnectors/ac-2";
+    let (status, _) = send(
+        &sandbox,
+        "alice",
+        Method::POST,
+        &format!("{uc}/storage-credentials"),
+        json!({"name": "second", "azure_managed_identity": {"access_connector_id": connector}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        send(
+            &sandbox,
+            "bob",
+            Method::POST,
+            &format!("{uc}/storage-credentials"),
+            json!({"name": "bobs", "azure_managed_identity": {"access_connector_id": connector}})
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, location) = send(
+        &sandbox,
+        "alice",
+        Method::POST,
+        &format!("{uc}/external-locations"),
+        json!({"name": "landing", "url": "abfss://landing@stnew.dfs.core.windows.net/", "credential_name": "second"}),
+    )
+    .await;
+    assert_eq!((status, location["credential_name"].as_str()), (200, Some("second")));
+    let (_, overlap) = send(&sandbox, "alice", Method::POST, &format!("{uc}/external-locations"), json!({"name": "inner", "url": "abfss://landing@stnew.dfs.core.windows.net/inner", "credential_name": credential})).await;
+    assert_eq!(overlap["error_code"], "INVALID_PARAMETER_VALUE", "overlapping locations are refused");
+    assert_eq!(
+        send(&sandbox, "alice", Method::DELETE, &format!("{uc}/storage-credentials/second"), Value::Null).await.1
+            ["error_code"],
+        "INVALID_PARAMETER_VALUE",
+        "in use"
+    );
+    let (_, patched) = send(
+        &sandbox,
+        "alice",
+        Method::PATCH,
+        &format!("{uc}/external-locations/landing"),
+        json!({"owner": "data-engineers", "read_only": true}),
+    )
+    .await;
+    assert_eq!((patched["owner"].as_str(), patched["read_only"].as_bool()), (Some("data-engineers"), Some(true)));
+    assert_eq!(
+        send(&sandbox, "alice", Method::DELETE, &format!("{uc}/external-locations/landing"), Value::Null).await.0,
+        200
+    );
+    assert_eq!(
+        send(&sandbox, "alice", Method::DELETE, &format!("{uc}/storage-credentials/second"), Value::Null).await.0,
+        200
+    );
+    sandbox.primary.set_page_size(1);
+    let (_, first_page) =
+        send(&sandbox, "alice", Method::GET, &format!("{uc}/external-locations?max_results=0"), Value::Null).await;
+    assert_eq!(first_page["external_locations"].as_array().unwrap().len(), 1);
+    assert!(first_page["next_page_token"].is_string());
+}

@@ -15,6 +15,8 @@ pub enum Securable {
     Schema,
     Table,
     Volume,
+    ExternalLocation,
+    StorageCredential,
 }
 
 impl Securable {
@@ -25,6 +27,8 @@ impl Securable {
             "schema" => Some(Securable::Schema),
             "table" => Some(Securable::Table),
             "volume" => Some(Securable::Volume),
+            "external_location" => Some(Securable::ExternalLocation),
+            "storage_credential" => Some(Securable::StorageCredential),
             _ => None,
         }
     }
@@ -35,6 +39,8 @@ impl Securable {
             Securable::Schema => "SCHEMA",
             Securable::Table => "TABLE",
             Securable::Volume => "VOLUME",
+            Securable::ExternalLocation => "EXTERNAL_LOCATION",
+            Securable::StorageCredential => "STORAGE_CREDENTIAL",
         }
     }
 
@@ -44,6 +50,8 @@ impl Securable {
             Securable::Schema => "Schema",
             Securable::Table => "Table",
             Securable::Volume => "Volume",
+            Securable::ExternalLocation => "External location",
+            Securable::StorageCredential => "Storage credential",
         }
     }
 }
@@ -163,6 +171,52 @@ pub struct Metastore {
     pub schemas: BTreeMap<String, Schema>,
     pub tables: BTreeMap<String, Table>,
     pub volumes: BTreeMap<String, Volume>,
+    pub external_locations: BTreeMap<String, ExternalLocation>,
+    pub storage_credentials: BTreeMap<String, StorageCredential>,
+}
+
+/// A storage URL prefix Unity Catalog may use, through a credential.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalLocation {
+    pub name: String,
+    pub url: String,
+    pub credential_name: String,
+    pub read_only: bool,
+    pub common: Common,
+}
+
+/// An Azure managed identity (an access connector) Unity Catalog reaches storage with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageCredential {
+    pub name: String,
+    pub access_connector_id: String,
+    pub common: Common,
+}
+
+impl ExternalLocation {
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "url": self.url,
+            "credential_name": self.credential_name,
+            "read_only": self.read_only,
+            "metastore_id": metastore.metastore_id,
+        });
+        common_json(&self.common, &mut value);
+        value
+    }
+}
+
+impl StorageCredential {
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let mut value = json!({
+            "name": self.name,
+            "azure_managed_identity": {"access_connector_id": self.access_connector_id},
+            "metastore_id": metastore.metastore_id,
+        });
+        common_json(&self.common, &mut value);
+        value
+    }
 }
 
 impl Metastore {
@@ -189,6 +243,12 @@ impl Metastore {
             Securable::Schema => self.schemas.get(full_name).map(|s| &s.common).ok_or_else(missing),
             Securable::Table => self.tables.get(full_name).map(|t| &t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get(full_name).map(|v| &v.common).ok_or_else(missing),
+            Securable::ExternalLocation => {
+                self.external_locations.get(full_name).map(|l| &l.common).ok_or_else(missing)
+            }
+            Securable::StorageCredential => {
+                self.storage_credentials.get(full_name).map(|c| &c.common).ok_or_else(missing)
+            }
         }
     }
 
@@ -199,6 +259,12 @@ impl Metastore {
             Securable::Schema => self.schemas.get_mut(full_name).map(|s| &mut s.common).ok_or_else(missing),
             Securable::Table => self.tables.get_mut(full_name).map(|t| &mut t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get_mut(full_name).map(|v| &mut v.common).ok_or_else(missing),
+            Securable::ExternalLocation => {
+                self.external_locations.get_mut(full_name).map(|l| &mut l.common).ok_or_else(missing)
+            }
+            Securable::StorageCredential => {
+                self.storage_credentials.get_mut(full_name).map(|c| &mut c.common).ok_or_else(missing)
+            }
         }
     }
 
@@ -209,7 +275,7 @@ impl Metastore {
         if matches!(kind, Securable::Table | Securable::Volume) && parts.len() == 3 {
             chain.push((Securable::Schema, format!("{}.{}", parts[0], parts[1])));
         }
-        if kind != Securable::Catalog && !parts.is_empty() {
+        if matches!(kind, Securable::Schema | Securable::Table | Securable::Volume) && !parts.is_empty() {
             chain.push((Securable::Catalog, parts[0].to_string()));
         }
         chain
@@ -270,7 +336,7 @@ impl Metastore {
     /// not reveal a catalog's tables).
     pub fn visible(&self, who: &Principal, kind: Securable, full_name: &str) -> bool {
         let only_uses_parents: &[&str] = match kind {
-            Securable::Catalog => &[],
+            Securable::Catalog | Securable::ExternalLocation | Securable::StorageCredential => &[],
             Securable::Schema => &["USE_CATALOG"],
             Securable::Table | Securable::Volume => &["USE_CATALOG", "USE_SCHEMA"],
         };

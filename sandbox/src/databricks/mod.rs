@@ -30,6 +30,7 @@ use metastore::{Metastore, Principal};
 
 pub mod account;
 pub mod jobs;
+pub mod locations;
 pub mod metastore;
 pub mod seed;
 pub mod sharing;
@@ -126,6 +127,7 @@ impl Workspace {
             .merge(unity_catalog::router())
             .merge(statements::router())
             .merge(jobs::router())
+            .merge(locations::router())
             .merge(sharing::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::metastore::{Catalog, Common, Metastore, Schema, Table, Volume};
+use super::metastore::{Catalog, Common, ExternalLocation, Metastore, Schema, StorageCredential, Table, Volume};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -131,8 +131,42 @@ pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
         }
     }
     grant_readers_the_main_catalog(&mut rng, &mut primary);
-    let secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
+    let mut secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
+    add_storage_access(&mut primary, 0, seed.now_ms);
+    add_storage_access(&mut secondary, 1, seed.now_ms);
     (primary, secondary)
+}
+
+/// The access connector's credential and an external location per storage
+/// prefix (`side` 0: the primary's prefixes, 1: the secondary's).
+fn add_storage_access(metastore: &mut Metastore, side: usize, now_ms: i64) {
+    let region = metastore.region.clone();
+    let common = Common { owner: ADMIN_GROUP.into(), created_at: now_ms, updated_at: now_ms, ..Default::default() };
+    let credential = format!("uc-access-connector-{region}");
+    metastore.storage_credentials.insert(
+        credential.clone(),
+        StorageCredential {
+            name: credential.clone(),
+            access_connector_id: format!(
+                "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-dr-{region}/providers/Microsoft.Databricks/accessConnectors/ac-uc-{region}"
+            ),
+            common: common.clone(),
+        },
+    );
+    for (i, mapping) in LOCATION_MAPPING.iter().enumerate() {
+        let url = if side == 0 { mapping.0 } else { mapping.1 };
+        let name = ["uc_root", "external_delta", "geo_replicated"][i].to_string();
+        metastore.external_locations.insert(
+            name.clone(),
+            ExternalLocation {
+                name,
+                url: url.into(),
+                credential_name: credential.clone(),
+                read_only: false,
+                common: common.clone(),
+            },
+        );
+    }
 }
 
 /// The readers' group may use `main`, half its schemas, and read about half the tables there:

@@ -27,12 +27,13 @@ pub fn router() -> Router<Arc<Workspace>> {
     Router::new()
         .route("/api/2.1/unity-catalog/catalogs", get(list_catalogs).post(create_catalog))
         .route("/api/2.1/unity-catalog/catalogs/{name}", get(get_catalog).patch(update_catalog).delete(delete_catalog))
-        .route("/api/2.1/unity-catalog/schemas", get(list_schemas))
-        .route("/api/2.1/unity-catalog/schemas/{full_name}", get(get_schema))
+        .route("/api/2.1/unity-catalog/schemas", get(list_schemas).post(create_schema))
+        .route("/api/2.1/unity-catalog/schemas/{full_name}", get(get_schema).patch(update_schema).delete(delete_schema))
         .route("/api/2.1/unity-catalog/tables", get(list_tables))
-        .route("/api/2.1/unity-catalog/tables/{full_name}", get(get_table))
+        .route("/api/2.1/unity-catalog/tables/{full_name}", get(get_table).patch(update_table).delete(delete_table))
         .route("/api/2.1/unity-catalog/table-summaries", get(table_summaries))
-        .route("/api/2.1/unity-catalog/volumes", get(list_volumes))
+        .route("/api/2.1/unity-catalog/volumes", get(list_volumes).post(create_volume))
+        .route("/api/2.1/unity-catalog/volumes/{full_name}", get(get_volume).patch(update_volume).delete(delete_volume))
         .route("/api/2.1/unity-catalog/permissions/{kind}/{full_name}", get(get_permissions).patch(update_permissions))
         .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{full_name}", get(effective_permissions))
 }
@@ -52,9 +53,9 @@ impl IntoResponse for UcError {
     }
 }
 
-type Query = HashMap<String, String>;
+pub(super) type Query = HashMap<String, String>;
 
-fn query(raw: Option<String>) -> Query {
+pub(super) fn query(raw: Option<String>) -> Query {
     serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default()
 }
 
@@ -67,7 +68,7 @@ fn required<'q>(query: &'q Query, name: &str) -> Result<&'q str, UcError> {
 }
 
 /// One page: a slice of all `items` from the token's offset, then filtered.
-fn page<T>(
+pub(super) fn page<T>(
     items: Vec<T>,
     visible: impl Fn(&T) -> bool,
     query: &Query,
@@ -100,7 +101,7 @@ fn decode_token(token: &str) -> Option<usize> {
     text.strip_prefix("offset:")?.parse().ok()
 }
 
-fn listed(key: &str, items: Vec<Value>, next: Option<String>) -> Response {
+pub(super) fn listed(key: &str, items: Vec<Value>, next: Option<String>) -> Response {
     let mut body = json!({ key: items });
     if let Some(token) = next {
         body["next_page_token"] = json!(token);
@@ -109,7 +110,7 @@ fn listed(key: &str, items: Vec<Value>, next: Option<String>) -> Response {
 }
 
 /// Runs `handler` for an authenticated caller with the metastore.
-fn with_caller(
+pub(super) fn with_caller(
     workspace: &Workspace,
     headers: &HeaderMap,
     path: &str,
@@ -575,4 +576,234 @@ async fn effective_permissions(
 fn valid_name(name: &str) -> Result<(), UcError> {
     let ok = !name.is_empty() && name.len() <= 255 && !name.contains(['.', ' ', '/', '\u{0}']);
     ok.then_some(()).ok_or_else(|| UcError::Invalid(format!("Invalid name '{name}'.")))
+}
+
+#[derive(Deserialize)]
+struct CreateSchema {
+    name: String,
+    catalog_name: String,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    properties: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    storage_root: Option<String>,
+}
+
+async fn create_schema(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    with_caller(&ws, &headers, "schemas.create", |who| {
+        let request: CreateSchema =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        valid_name(&request.name)?;
+        let mut metastore = ws.metastore.write();
+        metastore.require_use(who, &request.catalog_name, None)?;
+        let catalog = &request.catalog_name;
+        let may_create = metastore.owns(who, Securable::Catalog, catalog)
+            || metastore
+                .effective(who, Securable::Catalog, catalog)
+                .iter()
+                .any(|p| p == "CREATE_SCHEMA" || p == "ALL_PRIVILEGES");
+        if !may_create {
+            return Err(UcError::PermissionDenied(format!("User does not have CREATE SCHEMA on Catalog '{catalog}'.")));
+        }
+        let full_name = format!("{catalog}.{}", request.name);
+        if metastore.schemas.contains_key(&full_name) {
+            return Err(UcError::AlreadyExists(format!("Schema '{full_name}' already exists.")));
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let schema = super::metastore::Schema {
+            catalog: catalog.clone(),
+            name: request.name,
+            storage_root: request.storage_root,
+            common: Common {
+                owner: who.name.clone(),
+                comment: request.comment,
+                properties: request.properties,
+                created_at: now,
+                updated_at: now,
+                grants: Default::default(),
+            },
+        };
+        let json = schema.to_json(&metastore);
+        metastore.schemas.insert(full_name, schema);
+        Ok(Json(json).into_response())
+    })
+}
+
+#[derive(Deserialize)]
+struct UpdateCommon {
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    properties: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// PATCH of a schema, table or volume: owner, comment, properties.
+fn update_securable(ws: &Workspace, headers: &HeaderMap, kind: Securable, full_name: &str, body: &Bytes) -> Response {
+    with_caller(ws, headers, "securable.update", |who| {
+        let request: UpdateCommon =
+            serde_json::from_slice(body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        let mut metastore = ws.metastore.write();
+        metastore.require_manage(who, kind, full_name)?;
+        let common = metastore.common_mut(kind, full_name)?;
+        if let Some(properties) = request.properties {
+            common.properties = properties;
+        }
+        super::locations::apply(common, request.owner, request.comment);
+        let json = match kind {
+            Securable::Schema => metastore.schemas[full_name].to_json(&metastore),
+            Securable::Table => metastore.tables[full_name].to_json(&metastore, true),
+            _ => metastore.volumes[full_name].to_json(&metastore),
+        };
+        Ok(Json(json).into_response())
+    })
+}
+
+/// DELETE of a schema (empty unless forced), table or volume.
+fn delete_securable(ws: &Workspace, headers: &HeaderMap, kind: Securable, full_name: &str, force: bool) -> Response {
+    with_caller(ws, headers, "securable.delete", |who| {
+        let mut metastore = ws.metastore.write();
+        metastore.require_manage(who, kind, full_name)?;
+        match kind {
+            Securable::Schema => {
+                let prefix = format!("{full_name}.");
+                let busy = metastore.tables.keys().chain(metastore.volumes.keys()).any(|k| k.starts_with(&prefix));
+                if busy && !force {
+                    return Err(UcError::Invalid(format!("Schema '{full_name}' is not empty.")));
+                }
+                metastore.tables.retain(|k, _| !k.starts_with(&prefix));
+                metastore.volumes.retain(|k, _| !k.starts_with(&prefix));
+                metastore.schemas.remove(full_name);
+            }
+            Securable::Table => {
+                metastore.tables.remove(full_name);
+            }
+            _ => {
+                metastore.volumes.remove(full_name);
+            }
+        }
+        Ok(Json(json!({})).into_response())
+    })
+}
+
+async fn update_schema(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(full_name): Path<String>,
+    body: Bytes,
+) -> Response {
+    update_securable(&ws, &headers, Securable::Schema, &full_name, &body)
+}
+
+async fn delete_schema(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(full_name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let force = query(raw).get("force").map(String::as_str) == Some("true");
+    delete_securable(&ws, &headers, Securable::Schema, &full_name, force)
+}
+
+async fn update_table(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(full_name): Path<String>,
+    body: Bytes,
+) -> Response {
+    update_securable(&ws, &headers, Securable::Table, &full_name, &body)
+}
+
+async fn delete_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(full_name): Path<String>) -> Response {
+    delete_securable(&ws, &headers, Securable::Table, &full_name, false)
+}
+
+async fn get_volume(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(full_name): Path<String>) -> Response {
+    with_caller(&ws, &headers, "volumes.get", |who| {
+        let metastore = ws.metastore.read();
+        let volume = metastore
+            .volumes
+            .get(&full_name)
+            .ok_or_else(|| UcError::NotFound(format!("Volume '{full_name}' does not exist.")))?;
+        metastore.require_use(who, &volume.catalog, Some(&volume.schema))?;
+        if !metastore.visible(who, Securable::Volume, &full_name) {
+            return Err(UcError::PermissionDenied(format!("User does not have READ VOLUME on Volume '{full_name}'.")));
+        }
+        Ok(Json(volume.to_json(&metastore)).into_response())
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateVolume {
+    catalog_name: String,
+    schema_name: String,
+    name: String,
+    volume_type: String,
+    #[serde(default)]
+    storage_location: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn create_volume(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    with_caller(&ws, &headers, "volumes.create", |who| {
+        let request: CreateVolume =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        valid_name(&request.name)?;
+        if request.volume_type == "EXTERNAL" && request.storage_location.is_none() {
+            return Err(UcError::Invalid("An external volume needs a storage_location.".into()));
+        }
+        let mut metastore = ws.metastore.write();
+        metastore.require_use(who, &request.catalog_name, Some(&request.schema_name))?;
+        let schema = format!("{}.{}", request.catalog_name, request.schema_name);
+        let may_create = metastore.owns(who, Securable::Schema, &schema)
+            || metastore
+                .effective(who, Securable::Schema, &schema)
+                .iter()
+                .any(|p| p == "CREATE_VOLUME" || p == "ALL_PRIVILEGES");
+        if !may_create {
+            return Err(UcError::PermissionDenied(format!("User does not have CREATE VOLUME on Schema '{schema}'.")));
+        }
+        let full_name = format!("{schema}.{}", request.name);
+        if metastore.volumes.contains_key(&full_name) {
+            return Err(UcError::AlreadyExists(format!("Volume '{full_name}' already exists.")));
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let volume = super::metastore::Volume {
+            catalog: request.catalog_name,
+            schema: request.schema_name,
+            name: request.name,
+            volume_type: request.volume_type,
+            storage_location: request.storage_location,
+            common: Common {
+                owner: who.name.clone(),
+                comment: request.comment,
+                created_at: now,
+                updated_at: now,
+                ..Default::default()
+            },
+        };
+        let json = volume.to_json(&metastore);
+        metastore.volumes.insert(full_name, volume);
+        Ok(Json(json).into_response())
+    })
+}
+
+async fn update_volume(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(full_name): Path<String>,
+    body: Bytes,
+) -> Response {
+    update_securable(&ws, &headers, Securable::Volume, &full_name, &body)
+}
+
+async fn delete_volume(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(full_name): Path<String>,
+) -> Response {
+    delete_securable(&ws, &headers, Securable::Volume, &full_name, false)
 }

@@ -89,7 +89,7 @@ fn securable_name(
     schema: Option<&str>,
 ) -> Result<String, StatementError> {
     let parts = match kind {
-        Securable::Catalog => 1,
+        Securable::Catalog | Securable::ExternalLocation | Securable::StorageCredential => 1,
         Securable::Schema => 2,
         Securable::Table | Securable::Volume => 3,
     };

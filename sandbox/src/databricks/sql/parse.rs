@@ -227,6 +227,14 @@ impl Parser {
     }
 
     fn securable(&mut self) -> Result<Securable, SyntaxError> {
+        if self.eat("EXTERNAL") {
+            self.expect("LOCATION")?;
+            return Ok(Securable::ExternalLocation);
+        }
+        if self.eat("STORAGE") {
+            self.expect("CREDENTIAL")?;
+            return Ok(Securable::StorageCredential);
+        }
         for (word, kind) in [
             ("CATALOG", Securable::Catalog),
             ("SCHEMA", Securable::Schema),
