@@ -304,7 +304,9 @@ impl Metastore {
             })
     }
 
-    fn holds(&self, who: &Principal, kind: Securable, full_name: &str, privilege: &str) -> bool {
+    /// Whether the principal may exercise `privilege` on the object: owner or
+    /// admin, or granted it (or ALL_PRIVILEGES) here or on a parent.
+    pub fn holds(&self, who: &Principal, kind: Securable, full_name: &str, privilege: &str) -> bool {
         self.owns(who, kind, full_name) || {
             let effective = self.effective(who, kind, full_name);
             effective.contains(privilege) || effective.contains("ALL_PRIVILEGES")

@@ -598,11 +598,7 @@ async fn create_schema(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bod
         let mut metastore = ws.metastore.write();
         metastore.require_use(who, &request.catalog_name, None)?;
         let catalog = &request.catalog_name;
-        let may_create = metastore.owns(who, Securable::Catalog, catalog)
-            || metastore
-                .effective(who, Securable::Catalog, catalog)
-                .iter()
-                .any(|p| p == "CREATE_SCHEMA" || p == "ALL_PRIVILEGES");
+        let may_create = metastore.holds(who, Securable::Catalog, catalog, "CREATE_SCHEMA");
         if !may_create {
             return Err(UcError::PermissionDenied(format!("User does not have CREATE SCHEMA on Catalog '{catalog}'.")));
         }
@@ -758,11 +754,7 @@ async fn create_volume(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bod
         let mut metastore = ws.metastore.write();
         metastore.require_use(who, &request.catalog_name, Some(&request.schema_name))?;
         let schema = format!("{}.{}", request.catalog_name, request.schema_name);
-        let may_create = metastore.owns(who, Securable::Schema, &schema)
-            || metastore
-                .effective(who, Securable::Schema, &schema)
-                .iter()
-                .any(|p| p == "CREATE_VOLUME" || p == "ALL_PRIVILEGES");
+        let may_create = metastore.holds(who, Securable::Schema, &schema, "CREATE_VOLUME");
         if !may_create {
             return Err(UcError::PermissionDenied(format!("User does not have CREATE VOLUME on Schema '{schema}'.")));
         }

@@ -228,34 +228,24 @@ pub fn execute(
             })
         }
         Statement::CreateTableUsing { name, if_not_exists, format, location } => {
-            let full = qualify(name, catalog, schema, 3)?;
-            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
-            let full_name = full.join(".");
-            if metastore.tables.contains_key(&full_name) {
-                return if *if_not_exists {
-                    Ok(Outcome::default())
-                } else {
-                    Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("Table '{full_name}' already exists.")))
-                };
-            }
-            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
-            metastore.tables.insert(
-                full_name,
-                Table {
-                    catalog: full[0].clone(),
-                    schema: full[1].clone(),
-                    name: full[2].clone(),
-                    table_type: "EXTERNAL".into(),
-                    data_source_format: Some(format.clone()),
-                    storage_location: Some(location.clone()),
-                    view_definition: None,
-                    view_dependencies: Vec::new(),
-                    delta_version: 0,
-                    last_commit_ms: now_ms,
-                    cloned_from: None,
-                    common: owned_by(who, now_ms),
-                },
-            );
+            let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_TABLE")? else {
+                return Ok(Outcome::default());
+            };
+            let table = Table {
+                catalog: full[0].clone(),
+                schema: full[1].clone(),
+                name: full[2].clone(),
+                table_type: "EXTERNAL".into(),
+                data_source_format: Some(format.clone()),
+                storage_location: Some(location.clone()),
+                view_definition: None,
+                view_dependencies: Vec::new(),
+                delta_version: 0,
+                last_commit_ms: now_ms,
+                cloned_from: None,
+                common: owned_by(who, now_ms),
+            };
+            metastore.tables.insert(full.join("."), table);
             Ok(Outcome::default())
         }
         Statement::CreateView { name, or_replace, query, dependencies } => {
@@ -298,28 +288,18 @@ pub fn execute(
             Ok(Outcome::default())
         }
         Statement::CreateExternalVolume { name, if_not_exists, location } => {
-            let full = qualify(name, catalog, schema, 3)?;
-            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
-            let full_name = full.join(".");
-            if metastore.volumes.contains_key(&full_name) {
-                return if *if_not_exists {
-                    Ok(Outcome::default())
-                } else {
-                    Err(failed("VOLUME_ALREADY_EXISTS", format!("Volume '{full_name}' already exists.")))
-                };
-            }
-            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_VOLUME")?;
-            metastore.volumes.insert(
-                full_name,
-                Volume {
-                    catalog: full[0].clone(),
-                    schema: full[1].clone(),
-                    name: full[2].clone(),
-                    volume_type: "EXTERNAL".into(),
-                    storage_location: Some(location.clone()),
-                    common: owned_by(who, now_ms),
-                },
-            );
+            let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_VOLUME")? else {
+                return Ok(Outcome::default());
+            };
+            let volume = Volume {
+                catalog: full[0].clone(),
+                schema: full[1].clone(),
+                name: full[2].clone(),
+                volume_type: "EXTERNAL".into(),
+                storage_location: Some(location.clone()),
+                common: owned_by(who, now_ms),
+            };
+            metastore.volumes.insert(full.join("."), volume);
             Ok(Outcome::default())
         }
         Statement::Grant { privileges, securable, name, principal }
@@ -380,6 +360,33 @@ pub fn execute(
     }
 }
 
+/// The three-part name of a new table or volume, once the caller may create
+/// it in its schema (`privilege`); `None` when it exists and IF NOT EXISTS
+/// says to leave it.
+fn new_object(
+    metastore: &Metastore,
+    who: &Principal,
+    name: &[String],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    if_not_exists: bool,
+    privilege: &str,
+) -> Result<Option<Vec<String>>, StatementError> {
+    let full = qualify(name, catalog, schema, 3)?;
+    metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+    let full_name = full.join(".");
+    let (exists, class) = if privilege == "CREATE_VOLUME" {
+        (metastore.volumes.contains_key(&full_name), "VOLUME_ALREADY_EXISTS")
+    } else {
+        (metastore.tables.contains_key(&full_name), "TABLE_OR_VIEW_ALREADY_EXISTS")
+    };
+    if exists {
+        return if if_not_exists { Ok(None) } else { Err(failed(class, format!("'{full_name}' already exists."))) };
+    }
+    require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), privilege)?;
+    Ok(Some(full))
+}
+
 fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
     metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
 }
@@ -399,11 +406,7 @@ fn require(
     full_name: &str,
     privilege: &str,
 ) -> Result<(), StatementError> {
-    let held = metastore.owns(who, kind, full_name) || {
-        let effective = metastore.effective(who, kind, full_name);
-        effective.contains(privilege) || effective.contains("ALL_PRIVILEGES")
-    };
-    if held {
+    if metastore.holds(who, kind, full_name, privilege) {
         Ok(())
     } else {
         Err(failed(
