@@ -159,6 +159,7 @@ pub async fn start_on(
     let app = Arc::new(App::open(config).await?);
     let addr = listener.local_addr()?;
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
+    tokio::spawn(purge_expired_claims(app.store.clone(), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
@@ -166,6 +167,22 @@ pub async fn start_on(
     });
     tracing::info!(%addr, "drbot listening");
     Ok(RunningServer { addr, app, stop, task })
+}
+
+/// Dedupe claims expire; every hour the expired ones are dropped so the table stays small.
+async fn purge_expired_claims(store: Store, stop: CancellationToken) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hourly.tick() => {}
+        }
+        match store.purge_expired_claims(chrono::Utc::now().timestamp_millis()).await {
+            Ok(purged) if purged > 0 => tracing::debug!(purged, "expired dedupe claims dropped"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "expired dedupe claims not dropped"),
+        }
+    }
 }
 
 /// Signing keys are fetched before traffic arrives; /readyz turns green when they are.
