@@ -17,6 +17,7 @@ pub mod databricks;
 pub mod directory;
 pub mod entra;
 pub mod faults;
+pub mod graph;
 pub mod http;
 pub mod keys;
 pub mod teams;
@@ -82,7 +83,10 @@ pub struct Sandbox {
     pub primary: Arc<Workspace>,
     /// The secondary (passive) Databricks workspace.
     pub secondary: Arc<Workspace>,
+    /// Microsoft Graph.
+    pub graph: Arc<graph::Graph>,
     entra_listener: Listener,
+    graph_listener: Listener,
     primary_listener: Listener,
     secondary_listener: Listener,
     botframework_listener: Listener,
@@ -125,8 +129,15 @@ impl Sandbox {
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, secondary.router()).await?;
 
+        let graph = graph::Graph::new(entra.verifier());
+        let graph_listener = Listener::serve(0, graph.router()).await?;
+        graph.set_base_url(&graph_listener.base_url());
+        graph.seed_application(&config.bot_app_id, "drbot");
+
         Ok(Sandbox {
             config,
+            graph,
+            graph_listener,
             entra,
             channel,
             connector,
@@ -154,6 +165,11 @@ impl Sandbox {
     /// The primary Databricks workspace's URL.
     pub fn primary_url(&self) -> String {
         self.primary_listener.base_url()
+    }
+
+    /// Microsoft Graph's URL (`{graph}/v1.0/...`).
+    pub fn graph_url(&self) -> String {
+        self.graph_listener.base_url()
     }
 
     /// The secondary Databricks workspace's URL.
@@ -202,6 +218,7 @@ secondary_host = "{secondary}"
     }
 
     pub async fn shutdown(self) {
+        self.graph_listener.shutdown().await;
         self.primary_listener.shutdown().await;
         self.secondary_listener.shutdown().await;
         self.botframework_listener.shutdown().await;
