@@ -10,6 +10,7 @@
 // as their error; it is built once per refused request, so its size is moot.
 #![allow(clippy::result_large_err)]
 
+pub mod arm;
 pub mod caller;
 pub mod channel;
 pub mod connector;
@@ -36,6 +37,8 @@ use token_service::TokenService;
 
 /// The sandbox tenant.
 pub const SANDBOX_TENANT_ID: &str = "7e1d2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e";
+/// The Azure subscription ARM serves.
+pub const SANDBOX_SUBSCRIPTION_ID: &str = "5ab05c71-0000-4000-8000-00000000a2e0";
 /// The bot's app registration in the sandbox tenant.
 pub const SANDBOX_BOT_APP_ID: &str = "b0770000-0000-4000-8000-0000000000b0";
 /// The bot's client secret in the sandbox tenant (a sandbox value, not a secret).
@@ -85,6 +88,9 @@ pub struct Sandbox {
     pub secondary: Arc<Workspace>,
     /// Microsoft Graph.
     pub graph: Arc<graph::Graph>,
+    /// Azure Resource Manager.
+    pub arm: Arc<arm::Arm>,
+    arm_listener: Listener,
     entra_listener: Listener,
     graph_listener: Listener,
     primary_listener: Listener,
@@ -134,8 +140,14 @@ impl Sandbox {
         graph.set_base_url(&graph_listener.base_url());
         graph.seed_application(&config.bot_app_id, "drbot");
 
+        let arm = arm::Arm::new(entra.verifier(), SANDBOX_SUBSCRIPTION_ID);
+        let arm_listener = Listener::serve(0, arm.router()).await?;
+        arm.set_base_url(&arm_listener.base_url());
+
         Ok(Sandbox {
             config,
+            arm,
+            arm_listener,
             graph,
             graph_listener,
             entra,
@@ -165,6 +177,11 @@ impl Sandbox {
     /// The primary Databricks workspace's URL.
     pub fn primary_url(&self) -> String {
         self.primary_listener.base_url()
+    }
+
+    /// Azure Resource Manager's URL.
+    pub fn arm_url(&self) -> String {
+        self.arm_listener.base_url()
     }
 
     /// Microsoft Graph's URL (`{graph}/v1.0/...`).
@@ -219,6 +236,7 @@ secondary_host = "{secondary}"
 
     pub async fn shutdown(self) {
         self.graph_listener.shutdown().await;
+        self.arm_listener.shutdown().await;
         self.primary_listener.shutdown().await;
         self.secondary_listener.shutdown().await;
         self.botframework_listener.shutdown().await;
