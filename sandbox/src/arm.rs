@@ -173,7 +173,8 @@ impl Arm {
                     &format!("/subscriptions/{{sub}}/{rg}/{{rg}}/deployments/{{name}}/operations"),
                     get(list_operations),
                 )
-                .route(&format!("{deployment}/operations"), get(list_operations));
+                .route(&format!("{deployment}/operations"), get(list_operations))
+                .route(&format!("{deployment}/operationStatuses/{{operation}}"), get(operation_status));
         }
         router
             .route(
@@ -415,11 +416,19 @@ async fn create_deployment(
     answer["properties"]["provisioningState"] = json!("Accepted");
     arm.state.lock().deployments.insert((rg.clone(), name.clone()), deployment);
     let version = params(&query).get("api-version").cloned().unwrap_or_default();
-    let status_url = format!("{}/subscriptions/{}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}?api-version={version}", arm.base_url.lock(), arm.subscription_id);
+    let deployment_url = format!(
+        "{}/subscriptions/{}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+        arm.base_url.lock(),
+        arm.subscription_id
+    );
+    let status_url =
+        format!("{deployment_url}/operationStatuses/{}?api-version={version}", uuid::Uuid::new_v4().simple());
     let mut response = (StatusCode::CREATED, Json(answer)).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&status_url) {
-        headers.insert("azure-asyncoperation", value.clone());
+        headers.insert("azure-asyncoperation", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{deployment_url}?api-version={version}")) {
         headers.insert("location", value);
     }
     headers.insert("retry-after", HeaderValue::from_static("1"));
@@ -454,6 +463,35 @@ async fn get_deployment(
         };
     state.resources.extend(to_persist);
     Json(body).into_response()
+}
+
+/// `Azure-AsyncOperation`: the deployment's state as a long-running operation status.
+async fn operation_status(
+    State(arm): State<Arc<Arm>>,
+    headers: HeaderMap,
+    Path((_sub, rg, name, _operation)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(refusal) = arm.caller(&headers, &query) {
+        return refusal;
+    }
+    let state = arm.state.lock();
+    let Some(deployment) = state.deployments.get(&(rg, name.clone())) else {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "DeploymentNotFound",
+            &format!("Deployment '{name}' could not be found."),
+        );
+    };
+    let status = match deployment.state() {
+        "Accepted" | "Running" => "InProgress",
+        other => other,
+    };
+    let mut response = Json(json!({"status": status})).into_response();
+    if status == "InProgress" {
+        response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    }
+    response
 }
 
 async fn cancel_deployment(
