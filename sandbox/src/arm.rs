@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 
 use crate::caller::{AccessTokenVerifier, Caller};
 use crate::directory::DR_OPERATORS_GROUP;
+use crate::faults::{Fault, Faults};
 
 /// The audience of ARM tokens.
 pub const ARM_AUDIENCE: &str = "https://management.azure.com";
@@ -125,6 +126,8 @@ pub struct Arm {
     state: Mutex<State_>,
     failing_type: Mutex<Option<String>>,
     resource_duration: Mutex<Duration>,
+    /// Latency, throttling and transient failures of every ARM call.
+    pub faults: Faults,
 }
 
 impl Arm {
@@ -136,6 +139,7 @@ impl Arm {
             state: Mutex::new(State_::default()),
             failing_type: Mutex::new(None),
             resource_duration: Mutex::new(Duration::from_millis(100)),
+            faults: Faults::new(0xa2e0),
         })
     }
 
@@ -168,6 +172,7 @@ impl Arm {
             router = router
                 .route(&deployment, put(create_deployment).get(get_deployment))
                 .route(&format!("{deployment}/cancel"), post(cancel_deployment))
+                .route(&format!("{deployment}/validate"), post(validate_deployment))
                 .route(&format!("{deployment}/whatIf"), post(what_if))
                 .route(
                     &format!("/subscriptions/{{sub}}/{rg}/{{rg}}/deployments/{{name}}/operations"),
@@ -181,6 +186,7 @@ impl Arm {
                 "/subscriptions/{sub}/providers/Microsoft.Resources/locations/{location}/whatIfResults/{id}",
                 get(what_if_result),
             )
+            .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
     }
 
@@ -463,6 +469,67 @@ async fn get_deployment(
         };
     state.resources.extend(to_persist);
     Json(body).into_response()
+}
+
+/// Delays and fails calls as the fault knobs say, in ARM's error shape.
+async fn inject_faults(
+    State(arm): State<Arc<Arm>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match arm.faults.before_request().await {
+        None => next.run(request).await,
+        Some(Fault::Throttle { retry_after_secs }) => {
+            let mut response = arm_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "The request is being throttled as the limit has been reached for operation type.",
+            );
+            response.headers_mut().insert("retry-after", retry_after_secs.into());
+            response
+        }
+        Some(Fault::ServerError { status, retry_after_secs }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response =
+                arm_error(status, "InternalServerError", "Encountered internal server error. Please try again.");
+            response.headers_mut().insert("retry-after", retry_after_secs.into());
+            response
+        }
+    }
+}
+
+/// `POST …/validate`: the template checked, nothing deployed.
+async fn validate_deployment(
+    State(arm): State<Arc<Arm>>,
+    headers: HeaderMap,
+    Path((_sub, rg, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let scope = format!("/subscriptions/{}/resourceGroups/{rg}", arm.subscription_id);
+    if let Err(refusal) = arm.writer(&headers, &query, "Microsoft.Resources/deployments/validate/action", &scope) {
+        return refusal;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized.",
+        );
+    };
+    match plan(&arm, &rg, &body) {
+        Ok(planned) => Json(json!({
+            "id": format!("/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}", arm.subscription_id),
+            "name": name,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "mode": "Incremental",
+                "validatedResources": planned.iter().map(|r| json!({"id": r.id})).collect::<Vec<_>>(),
+            },
+        }))
+        .into_response(),
+        Err(refusal) => refusal,
+    }
 }
 
 /// `Azure-AsyncOperation`: the deployment's state as a long-running operation status.

@@ -244,3 +244,41 @@ async fn what_arm_refuses_and_how_it_pages() {
     assert_eq!(second["value"].as_array().unwrap().len(), 2);
     assert!(second.get("nextLink").is_none());
 }
+
+#[tokio::test]
+async fn validate_checks_without_deploying_and_faults_take_effect() {
+    use reqwest::Method;
+    use sandbox::faults::FaultConfig;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let valid = arm(
+        &sandbox,
+        "alice",
+        Method::POST,
+        &format!("{}/validate", deployment("check")),
+        Some(template("10.1.0.0/16")),
+    )
+    .await;
+    assert_eq!(valid.status(), 200);
+    let body: Value = valid.json().await.unwrap();
+    assert_eq!(body["properties"]["validatedResources"].as_array().unwrap().len(), 3);
+    assert!(sandbox.arm.resource_ids().is_empty(), "validate deploys nothing");
+    let mut broken = template("10.1.0.0/16");
+    broken["properties"]["template"]["resources"][0]["apiVersion"] = Value::Null;
+    let invalid =
+        arm(&sandbox, "alice", Method::POST, &format!("{}/validate", deployment("check")), Some(broken)).await;
+    assert_eq!(invalid.status(), 400);
+
+    sandbox.arm.faults.set(FaultConfig { throttle_ratio: 1.0, retry_after_secs: 4, ..Default::default() });
+    let throttled = arm(&sandbox, "alice", Method::GET, &deployment("check"), None).await;
+    assert_eq!((throttled.status().as_u16(), throttled.headers()["retry-after"].to_str().unwrap()), (429, "4"));
+    assert_eq!(throttled.json::<Value>().await.unwrap()["error"]["code"], "TooManyRequests");
+    sandbox.arm.faults.set(FaultConfig { error_5xx_ratio: 1.0, ..Default::default() });
+    let failed = arm(&sandbox, "alice", Method::GET, &deployment("check"), None).await;
+    assert!(failed.status().is_server_error());
+    sandbox.arm.faults.set(FaultConfig::default());
+    assert_eq!(
+        arm(&sandbox, "alice", Method::GET, &deployment("check"), None).await.status(),
+        404,
+        "no deployment named check"
+    );
+}
