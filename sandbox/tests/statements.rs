@@ -190,3 +190,19 @@ async fn a_cancelled_statement_changes_nothing_and_failures_can_be_injected() {
     let failed = alice.submit("SELECT current_metastore()", "10s").await;
     assert_eq!((state(&failed), error(&failed)), ("FAILED", ("INTERNAL_ERROR", "INTERNAL_ERROR")));
 }
+
+#[tokio::test]
+async fn on_wait_timeout_cancel_gives_up_after_the_wait() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    sandbox.primary.statements.set_timing(StatementTiming { run_ms: (60_000, 60_000), ..Default::default() });
+    let body = json!({"statement": "CREATE SCHEMA `main`.`too_slow`", "warehouse_id": SANDBOX_WAREHOUSE_ID,
+        "wait_timeout": "5s", "on_wait_timeout": "CANCEL"});
+    let answer = alice.post("/api/2.0/sql/statements", body).await;
+    assert_eq!(state(&answer), "CANCELED", "{answer}");
+    assert!(!sandbox.primary.metastore.read().schemas.contains_key("main.too_slow"));
+    let body = json!({"statement": "CREATE SCHEMA `main`.`later`", "warehouse_id": SANDBOX_WAREHOUSE_ID,
+        "wait_timeout": "5s", "on_wait_timeout": "CONTINUE"});
+    let answer = alice.post("/api/2.0/sql/statements", body).await;
+    assert_eq!(state(&answer), "RUNNING", "CONTINUE hands back a statement still running: {answer}");
+}

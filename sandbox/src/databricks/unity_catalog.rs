@@ -29,7 +29,7 @@ pub fn router() -> Router<Arc<Workspace>> {
         .route("/api/2.1/unity-catalog/catalogs/{name}", get(get_catalog).patch(update_catalog).delete(delete_catalog))
         .route("/api/2.1/unity-catalog/schemas", get(list_schemas).post(create_schema))
         .route("/api/2.1/unity-catalog/schemas/{full_name}", get(get_schema).patch(update_schema).delete(delete_schema))
-        .route("/api/2.1/unity-catalog/tables", get(list_tables))
+        .route("/api/2.1/unity-catalog/tables", get(list_tables).post(create_table))
         .route("/api/2.1/unity-catalog/tables/{full_name}", get(get_table).patch(update_table).delete(delete_table))
         .route("/api/2.1/unity-catalog/table-summaries", get(table_summaries))
         .route("/api/2.1/unity-catalog/volumes", get(list_volumes).post(create_volume))
@@ -798,4 +798,74 @@ async fn delete_volume(
     Path(full_name): Path<String>,
 ) -> Response {
     delete_securable(&ws, &headers, Securable::Volume, &full_name, false)
+}
+
+#[derive(Deserialize)]
+struct CreateTable {
+    name: String,
+    catalog_name: String,
+    schema_name: String,
+    table_type: String,
+    data_source_format: String,
+    #[serde(default)]
+    storage_location: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    columns: Option<Value>,
+    #[serde(default)]
+    properties: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /tables`: registers an external table (managed tables come from SQL, as on Databricks).
+async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    with_caller(&ws, &headers, "tables.create", |who| {
+        let request: CreateTable =
+            serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        valid_name(&request.name)?;
+        let _ = request.columns;
+        if request.table_type != "EXTERNAL" {
+            return Err(UcError::Invalid(
+                "Only EXTERNAL tables can be created through this API; create managed tables with SQL.".into(),
+            ));
+        }
+        let location = request
+            .storage_location
+            .ok_or_else(|| UcError::Invalid("storage_location is required for an external table.".into()))?;
+        let mut metastore = ws.metastore.write();
+        metastore.require_use(who, &request.catalog_name, Some(&request.schema_name))?;
+        let schema = format!("{}.{}", request.catalog_name, request.schema_name);
+        if !metastore.holds(who, Securable::Schema, &schema, "CREATE_TABLE") {
+            return Err(UcError::PermissionDenied(format!("User does not have CREATE TABLE on Schema '{schema}'.")));
+        }
+        let full_name = format!("{schema}.{}", request.name);
+        if metastore.tables.contains_key(&full_name) {
+            return Err(UcError::AlreadyExists(format!("Table '{full_name}' already exists.")));
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let table = super::metastore::Table {
+            catalog: request.catalog_name,
+            schema: request.schema_name,
+            name: request.name,
+            table_type: "EXTERNAL".into(),
+            data_source_format: Some(request.data_source_format.to_ascii_uppercase()),
+            storage_location: Some(location),
+            view_definition: None,
+            view_dependencies: Vec::new(),
+            delta_version: 0,
+            last_commit_ms: now,
+            cloned_from: None,
+            common: Common {
+                owner: who.name.clone(),
+                comment: request.comment,
+                properties: request.properties,
+                created_at: now,
+                updated_at: now,
+                grants: Default::default(),
+            },
+        };
+        let json = table.to_json(&metastore, true);
+        metastore.tables.insert(full_name, table);
+        Ok(Json(json).into_response())
+    })
 }
