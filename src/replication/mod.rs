@@ -1,1 +1,7 @@
 //! Unity Catalog replication from the primary workspace to the secondary: snapshot, plan, execute.
+//!
+//! `snapshot` is the shared picture of one metastore; planning is a pure
+//! function of two snapshots and the configuration; execution and reading
+//! are the I/O at the edges.
+
+pub mod snapshot;

@@ -1,0 +1,184 @@
+//! What one metastore holds, as the planner and readiness see it.
+//!
+//! A snapshot is plain data read once from a workspace (see `read.rs`); the
+//! planner and the readiness report are pure functions of two snapshots and
+//! the configuration, so both are unit- and property-testable without any
+//! I/O. Names are Unity Catalog full names (`catalog`, `catalog.schema`,
+//! `catalog.schema.object`) as the REST API spells them; maps are ordered so
+//! that plans and reports come out the same every time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// principal → privileges granted *directly* on one object (never effective
+/// grants: inherited privileges are replicated where they are granted).
+pub type Grants = BTreeMap<String, BTreeSet<String>>;
+
+/// One metastore, as far as replication cares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `azure:<region>:<uuid>`, the Delta Sharing id of this metastore (from
+    /// `SELECT current_metastore()`); empty when it could not be read.
+    pub global_metastore_id: String,
+    pub catalogs: BTreeMap<String, CatalogInfo>,
+    pub schemas: BTreeMap<String, SchemaInfo>,
+    /// Tables and views.
+    pub tables: BTreeMap<String, TableInfo>,
+    pub volumes: BTreeMap<String, VolumeInfo>,
+    /// Delta Sharing objects on this metastore (the primary's recipient and
+    /// shares, the secondary's providers).
+    pub sharing: SharingState,
+}
+
+/// Catalog kinds, as `catalog_type` names them. Only managed catalogs are
+/// replicated; the rest belong to the platform or to another metastore.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CatalogKind {
+    Managed,
+    DeltaSharing,
+    Foreign,
+    System,
+    Internal,
+    Other(String),
+}
+
+impl CatalogKind {
+    pub fn from_api(catalog_type: &str) -> CatalogKind {
+        match catalog_type {
+            "MANAGED_CATALOG" => CatalogKind::Managed,
+            "DELTASHARING_CATALOG" => CatalogKind::DeltaSharing,
+            "FOREIGN_CATALOG" => CatalogKind::Foreign,
+            "SYSTEM_CATALOG" => CatalogKind::System,
+            "INTERNAL_CATALOG" => CatalogKind::Internal,
+            other => CatalogKind::Other(other.to_string()),
+        }
+    }
+}
+
+/// What every securable carries and replication copies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Common {
+    pub owner: String,
+    pub comment: Option<String>,
+    pub properties: BTreeMap<String, String>,
+    pub grants: Grants,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogInfo {
+    pub name: String,
+    pub kind: CatalogKind,
+    pub storage_root: Option<String>,
+    /// For a catalog mounted from a share.
+    pub provider_name: Option<String>,
+    pub share_name: Option<String>,
+    pub common: Common,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaInfo {
+    pub catalog: String,
+    pub name: String,
+    pub storage_root: Option<String>,
+    pub common: Common,
+}
+
+/// Table kinds, as `table_type` names them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TableKind {
+    Managed,
+    External,
+    View,
+    MaterializedView,
+    StreamingTable,
+    Other(String),
+}
+
+impl TableKind {
+    pub fn from_api(table_type: &str) -> TableKind {
+        match table_type {
+            "MANAGED" => TableKind::Managed,
+            "EXTERNAL" => TableKind::External,
+            "VIEW" => TableKind::View,
+            "MATERIALIZED_VIEW" => TableKind::MaterializedView,
+            "STREAMING_TABLE" => TableKind::StreamingTable,
+            other => TableKind::Other(other.to_string()),
+        }
+    }
+}
+
+/// A Delta table's newest commit, from the Unity Catalog properties
+/// `delta.lastUpdateVersion` and `delta.lastCommitTimestamp` (epoch ms).
+/// On a deep clone these describe the clone's own last commit: the clone
+/// holds every primary commit made before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaState {
+    pub version: i64,
+    pub last_commit_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    pub kind: TableKind,
+    /// `DELTA`, `PARQUET`, `CSV`, … (`None` for views).
+    pub format: Option<String>,
+    pub storage_location: Option<String>,
+    pub view_definition: Option<String>,
+    /// Full names of the tables and views a view reads (from a table GET).
+    pub view_dependencies: Vec<String>,
+    pub delta: Option<DeltaState>,
+    pub common: Common,
+}
+
+impl TableInfo {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+
+    pub fn is_delta(&self) -> bool {
+        self.format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("DELTA"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// `MANAGED` or `EXTERNAL`.
+    pub volume_type: String,
+    pub storage_location: Option<String>,
+    pub common: Common,
+}
+
+impl VolumeInfo {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+}
+
+impl SchemaInfo {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.catalog, self.name)
+    }
+}
+
+/// Delta Sharing, as one metastore sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharingState {
+    /// Recipient name → the global metastore id it receives for.
+    pub recipients: BTreeMap<String, String>,
+    /// Share name → its shared objects (`catalog.schema` for schemas) and the
+    /// recipients holding SELECT on it.
+    pub shares: BTreeMap<String, ShareInfo>,
+    /// Provider name → the global metastore id it shares from.
+    pub providers: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareInfo {
+    pub schemas: BTreeSet<String>,
+    pub recipients_with_select: BTreeSet<String>,
+}
