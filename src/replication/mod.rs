@@ -4,4 +4,5 @@
 //! function of two snapshots and the configuration; execution and reading
 //! are the I/O at the edges.
 
+pub mod mapping;
 pub mod snapshot;
