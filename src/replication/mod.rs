@@ -4,5 +4,6 @@
 //! function of two snapshots and the configuration; execution and reading
 //! are the I/O at the edges.
 
+pub mod execute;
 pub mod mapping;
 pub mod snapshot;
