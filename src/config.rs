@@ -37,6 +37,8 @@ pub struct Config {
     pub databricks: DatabricksConfig,
     #[serde(default)]
     pub app_identity: AppIdentityConfig,
+    #[serde(default)]
+    pub access: crate::access::AccessConfig,
 }
 
 /// How the bot proves who it is for work nobody typed.

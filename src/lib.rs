@@ -6,6 +6,7 @@
 //! [`readiness`]) → the REST clients ([`databricks`]). Replies are Adaptive
 //! Cards rendered by [`cards`]; durable state lives in [`store`].
 
+pub mod access;
 pub mod bot;
 pub mod botframework;
 pub mod cards;

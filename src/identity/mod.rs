@@ -34,6 +34,8 @@ pub struct UserAssertion {
     pub upn: String,
     pub name: String,
     pub tenant_id: String,
+    /// Entra group object ids (the `groups` claim), for drbot's own roles.
+    pub groups: Vec<String>,
 }
 
 impl fmt::Debug for UserAssertion {
@@ -56,6 +58,11 @@ impl UserAssertion {
             upn: text("upn").or_else(|| text("preferred_username")).unwrap_or_default(),
             name: text("name").unwrap_or_default(),
             tenant_id: text("tid").unwrap_or_default(),
+            groups: claims
+                .get("groups")
+                .and_then(Value::as_array)
+                .map(|groups| groups.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
             token: Secret::new(token),
         })
     }
@@ -206,6 +213,10 @@ mod tests {
         let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","upn":"a@b","tid":"t"}"#);
         let assertion = UserAssertion::from_token(&format!("e30.{claims}.signature-bytes")).unwrap();
         assert_eq!(assertion.upn, "a@b");
+        assert!(assertion.groups.is_empty());
+        let with_groups =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","groups":["g1","g2"]}"#);
+        assert_eq!(UserAssertion::from_token(&format!("e30.{with_groups}.s")).unwrap().groups, vec!["g1", "g2"]);
         assert!(!format!("{assertion:?}").contains("signature-bytes"));
         assert!(UserAssertion::from_token("garbage").is_none());
     }
