@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod databricks;
 pub mod identity;
+pub mod ops;
 pub mod readiness;
 pub mod replication;
 pub mod server;

@@ -59,6 +59,8 @@ pub struct Recorded {
     pub body: Value,
     /// The app id in the bot's token.
     pub app_id: String,
+    /// When the connector accepted it (to check how often a card is updated).
+    pub at: Instant,
 }
 
 impl Recorded {
@@ -246,6 +248,7 @@ impl Connector {
             reply_to_id: if verb == Verb::Reply { addressed.map(str::to_string) } else { None },
             body: activity,
             app_id,
+            at: Instant::now(),
         };
         if self.recording.load(std::sync::atomic::Ordering::Relaxed) {
             state.recorded.push(recorded.clone());
