@@ -16,6 +16,7 @@ pub mod databricks;
 pub mod identity;
 pub mod readiness;
 pub mod replication;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 

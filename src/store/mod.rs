@@ -13,7 +13,10 @@ pub mod audit;
 pub mod conversations;
 pub mod dedupe;
 mod migrations;
+pub mod operations;
 pub mod pending;
+pub mod runs;
+pub mod subscriptions;
 
 use std::sync::Once;
 use std::time::Duration;
