@@ -90,31 +90,59 @@ async fn a_subscription_posts_once_at_its_time_and_not_before() {
     store.close().await;
 }
 
+/// Collects what the scheduler logs on this thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish(),
+    );
     let (store, _dir) = store().await;
     let clock = ManualClock::at_unix_ms(MORNING);
+    let gone = "19:secret-team-chat@thread.v2";
     for (conversation, schedule) in
-        [("gone", eight_utc()), ("gone", Schedule::Every { hours: 1 }), ("stays", eight_utc()), ("flaky", eight_utc())]
+        [(gone, eight_utc()), (gone, Schedule::Every { hours: 1 }), ("stays", eight_utc()), ("flaky", eight_utc())]
     {
-        store.subscribe(&subscription(conversation, "t", schedule), clock.unix_ms()).await.unwrap();
+        let mut new = subscription(conversation, "t", schedule);
+        new.created_by_upn = Some("alice@contoso.example".into());
+        store.subscribe(&new, clock.unix_ms()).await.unwrap();
     }
-    let poster = Recording {
-        removed: Arc::new(vec!["gone".into()]),
+    // Shared behind an Arc, as the bot shares its connector.
+    let poster = Arc::new(Recording {
+        removed: Arc::new(vec![gone.into()]),
         failing: Arc::new(vec!["flaky".into()]),
         ..Recording::default()
-    };
+    });
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
     clock.advance(Duration::from_millis(HOUR));
     let report = scheduler.tick().await.unwrap();
     assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1 });
     assert_eq!(poster.posted(), ["stays"]);
-    assert!(store.subscriptions("gone").await.unwrap().is_empty(), "both of its subscriptions are gone");
+    assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
     assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);
     let flaky = store.subscriptions("flaky").await.unwrap();
     assert_eq!(flaky.len(), 1, "a failed post keeps the subscription");
     assert_eq!(flaky[0].next_fire_ms, MORNING + 25 * HOUR as i64, "and is not retried until its next time");
     assert_eq!(scheduler.tick().await.unwrap(), TickReport::default());
+
+    let logged = String::from_utf8(logs.0.lock().clone()).unwrap();
+    assert!(logged.contains("no longer in the conversation; its scheduled posts are removed"), "{logged}");
+    assert!(!logged.contains("secret-team-chat") && !logged.contains("alice"), "no personal data: {logged}");
     store.close().await;
 }
 
@@ -136,7 +164,7 @@ async fn a_busy_tenant_is_paced_to_fifty_a_second() {
     let poster = Recording::default();
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock);
     let start = Instant::now();
-    let report = scheduler.deliver(due).await.unwrap();
+    let report = scheduler.deliver(due).await;
     assert_eq!(report.posted, 123);
 
     let posts = poster.posts.lock().clone();

@@ -140,7 +140,7 @@ on_both_backends!(racing_instances_take_each_orphan_exactly_once, |fresh: Fresh|
     assert_eq!(one.len() + two.len(), orphans.len(), "{} + {}", one.len(), two.len());
     assert!(one_ids.is_disjoint(&two_ids));
     assert_eq!(one_ids.union(&two_ids).cloned().collect::<BTreeSet<_>>(), orphans);
-    assert!(one.iter().all(|op| op.owner == "instance-1" && op.lease_until_ms == 31_000));
+    assert!(one.iter().all(|op| op.owner == "instance-1" && op.lease_until_ms == 31_000 && op.takeovers == 1));
     assert!(two.iter().all(|op| op.owner == "instance-2"));
     assert_eq!(first.operation(&alive.id).await.unwrap().unwrap().owner, "alive");
 

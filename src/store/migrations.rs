@@ -69,6 +69,7 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
                 result TEXT,
                 owner TEXT NOT NULL,
                 lease_until_ms BIGINT NOT NULL,
+                takeovers BIGINT NOT NULL DEFAULT 0,
                 cancel_requested BIGINT NOT NULL DEFAULT 0,
                 final_posted BIGINT NOT NULL DEFAULT 0,
                 created_ms BIGINT NOT NULL,

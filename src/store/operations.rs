@@ -88,6 +88,9 @@ pub struct Operation {
     /// The instance holding the lease.
     pub owner: String,
     pub lease_until_ms: i64,
+    /// How often another instance took it over: an operation that keeps
+    /// orphaning probably kills its runner, and the runner can give up on it.
+    pub takeovers: i64,
     pub cancel_requested: bool,
     pub final_posted: bool,
     pub created_ms: i64,
@@ -167,7 +170,7 @@ impl Store {
             "SELECT * FROM operations WHERE conversation_id = $1 ORDER BY created_ms DESC, id DESC LIMIT $2",
         )
         .bind(conversation_id)
-        .bind(limit)
+        .bind(limit.max(0))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(operation_from_row).collect()
@@ -251,7 +254,7 @@ impl Store {
             // The WHERE is re-checked against the row as it is when the UPDATE
             // runs: a second claimer finds the lease live again and changes nothing.
             let row = sqlx::query(&format!(
-                "UPDATE operations SET owner = $2, lease_until_ms = $4, updated_ms = $3
+                "UPDATE operations SET owner = $2, lease_until_ms = $4, updated_ms = $3, takeovers = takeovers + 1
                  WHERE id = $1 AND lease_until_ms <= $3 AND {ACTIVE}
                  RETURNING *"
             ))
@@ -280,7 +283,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         if !state.is_terminal() {
-            return Err(StoreError::Corrupt(format!("cannot finish an operation as {state}")));
+            return Err(StoreError::Invalid(format!("cannot finish an operation as {state}")));
         }
         let updated = sqlx::query(&format!(
             "UPDATE operations SET state = $3, result = $4, updated_ms = $5
@@ -329,7 +332,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT * FROM operations WHERE final_posted = 0 AND NOT ({ACTIVE}) ORDER BY updated_ms, id LIMIT $1"
         ))
-        .bind(limit)
+        .bind(limit.max(0))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(operation_from_row).collect()
@@ -366,6 +369,7 @@ fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
             .transpose()?,
         owner: column(row, "owner")?,
         lease_until_ms: column(row, "lease_until_ms")?,
+        takeovers: column(row, "takeovers")?,
         cancel_requested: column::<i64>(row, "cancel_requested")? != 0,
         final_posted: column::<i64>(row, "final_posted")? != 0,
         created_ms: column(row, "created_ms")?,

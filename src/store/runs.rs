@@ -150,7 +150,7 @@ impl Store {
     /// The newest `limit` runs, newest first.
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<Run>, StoreError> {
         let rows = sqlx::query("SELECT * FROM runs ORDER BY started_ms DESC, id DESC LIMIT $1")
-            .bind(limit)
+            .bind(limit.max(0))
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(run_from_row).collect()
@@ -175,8 +175,8 @@ impl Store {
         let rows =
             sqlx::query(&format!("SELECT * FROM run_results WHERE run_id = $1 ORDER BY {order} LIMIT $2 OFFSET $3"))
                 .bind(run_id)
-                .bind(limit)
-                .bind(offset)
+                .bind(limit.max(0))
+                .bind(offset.max(0))
                 .fetch_all(self.pool())
                 .await?;
         rows.iter().map(result_from_row).collect()

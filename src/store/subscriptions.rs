@@ -50,9 +50,9 @@ impl Store {
     /// replaces the earlier one (new author, next firing recomputed) instead
     /// of posting twice.
     pub async fn subscribe(&self, new: &NewSubscription, now_ms: i64) -> Result<Subscription, StoreError> {
-        schedule::validate(&new.schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        schedule::validate(&new.schedule).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let next_fire_ms =
-            schedule::next_after(&new.schedule, now_ms, now_ms).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            schedule::next_after(&new.schedule, now_ms, now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO subscriptions (id, conversation_id, tenant_id, schedule, created_by_oid, created_by_upn,
                                         created_ms, next_fire_ms)
@@ -115,7 +115,7 @@ impl Store {
             let candidates =
                 sqlx::query("SELECT * FROM subscriptions WHERE next_fire_ms <= $1 ORDER BY next_fire_ms, id LIMIT $2")
                     .bind(now_ms)
-                    .bind(limit)
+                    .bind(limit.max(0))
                     .fetch_all(self.pool())
                     .await?;
             if candidates.is_empty() {
