@@ -258,4 +258,55 @@ mod tests {
         assert!(next_after(&daily(25, 0, "UTC"), 0, 0).is_err());
         assert!(next_after(&daily(8, 0, "UTC"), 0, i64::MAX).is_err(), "out of range, not a panic");
     }
+
+    mod properties {
+        use chrono::Timelike;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Zones with the awkward cases: whole-hour DST both sides of the
+        /// equator, a 30-minute DST shift (Lord Howe), a :45 offset (Chatham).
+        const ZONES: [&str; 6] =
+            ["UTC", "Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kolkata"];
+
+        /// 2000-01-01 to 2040-01-01.
+        const SPAN: std::ops::Range<i64> = 946_684_800_000..2_208_988_800_000;
+
+        proptest! {
+            #[test]
+            fn daily_is_the_next_local_occurrence(
+                zone in 0..ZONES.len(), hour in 0u8..24, minute in 0u8..60, after in SPAN
+            ) {
+                let schedule = daily(hour, minute, ZONES[zone]);
+                let tz: Tz = ZONES[zone].parse().unwrap();
+                let next = next_after(&schedule, 0, after).unwrap();
+                prop_assert!(next > after);
+                prop_assert!(next - after <= 26 * HOUR_MS, "{} hours later", (next - after) / HOUR_MS);
+                let local = DateTime::<Utc>::from_timestamp_millis(next).unwrap().with_timezone(&tz);
+                let asked = NaiveTime::from_hms_opt(hour.into(), minute.into(), 0).unwrap();
+                if local.time() != asked {
+                    // Only when the asked time does not exist that day: then it is
+                    // the first instant after the gap, and a minute earlier is before it.
+                    let naive = NaiveDateTime::new(local.date_naive(), asked);
+                    prop_assert!(tz.from_local_datetime(&naive).earliest().is_none(), "{local} for {asked}");
+                    let before = DateTime::<Utc>::from_timestamp_millis(next - 60_000).unwrap().with_timezone(&tz);
+                    prop_assert!(before.time() < asked || before.date_naive() < local.date_naive());
+                    prop_assert!(local.time() > asked && local.second() == 0);
+                }
+                // Once a day: the one after is on a later local date.
+                let following = next_after(&schedule, 0, next).unwrap();
+                let following_local = DateTime::<Utc>::from_timestamp_millis(following).unwrap().with_timezone(&tz);
+                prop_assert!(following_local.date_naive() > local.date_naive());
+            }
+
+            #[test]
+            fn every_stays_on_its_grid(hours in 1u16..=168, anchor in SPAN, after in SPAN) {
+                let period = i64::from(hours) * HOUR_MS;
+                let next = next_after(&Schedule::Every { hours }, anchor, after).unwrap();
+                prop_assert!(next > after && next - period <= after);
+                prop_assert_eq!((next - anchor).rem_euclid(period), 0);
+            }
+        }
+    }
 }
