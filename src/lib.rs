@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ops;
 pub mod readiness;
 pub mod replication;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 

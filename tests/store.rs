@@ -3,78 +3,13 @@
 //! PostgreSQL comes from `DRBOT_TEST_POSTGRES_URL` (default the local
 //! server, trust auth); each test gets a database of its own and drops it.
 
-use std::future::Future;
-
 use drbot::store::audit::AuditEntry;
 use drbot::store::conversations::ConversationReference;
-use drbot::store::{Backend, Store};
+use drbot::store::Store;
+#[macro_use]
 mod support;
 
-use support::postgres::TestDatabase;
-
-/// A fresh store on one back-end, and how to clean it up.
-enum Fresh {
-    Sqlite { url: String, _dir: tempfile::TempDir },
-    Postgres(TestDatabase),
-}
-
-impl Fresh {
-    async fn new(backend: Backend) -> Fresh {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("drbot.db").display());
-                Fresh::Sqlite { url, _dir: dir }
-            }
-            Backend::Postgres => Fresh::Postgres(TestDatabase::create().await),
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Fresh::Sqlite { url, .. } | Fresh::Postgres(TestDatabase { url, .. }) => url,
-        }
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(self.url()).await.unwrap()
-    }
-
-    async fn drop_database(self) {
-        if let Fresh::Postgres(database) = self {
-            database.drop_database().await;
-        }
-    }
-}
-
-/// Runs `test` against a fresh store of `backend`, then cleans up.
-async fn with_fresh<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Fresh) -> Fut,
-    Fut: Future<Output = Fresh>,
-{
-    let fresh = Fresh::new(backend).await;
-    let fresh = test(fresh).await;
-    fresh.drop_database().await;
-}
-
-macro_rules! on_both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                with_fresh(Backend::Sqlite, $body).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                with_fresh(Backend::Postgres, $body).await;
-            }
-        }
-    };
-}
+use support::fresh::Fresh;
 
 on_both_backends!(claim_once_has_one_winner_until_the_key_expires, |fresh: Fresh| async move {
     let store = fresh.open().await;

@@ -50,6 +50,70 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
                 PRIMARY KEY (conversation_id, user_id)
             )"],
     ),
+    (
+        3,
+        "operations with leases, run history, scheduled subscriptions",
+        &[
+            // Booleans are BIGINT 0/1: the one representation both back-ends
+            // decode the same way through the Any driver.
+            "CREATE TABLE operations (
+                id TEXT PRIMARY KEY,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                state TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                card_activity_id TEXT,
+                started_by_oid TEXT,
+                started_by_upn TEXT,
+                payload TEXT NOT NULL,
+                result TEXT,
+                owner TEXT NOT NULL,
+                lease_until_ms BIGINT NOT NULL,
+                takeovers BIGINT NOT NULL DEFAULT 0,
+                cancel_requested BIGINT NOT NULL DEFAULT 0,
+                final_posted BIGINT NOT NULL DEFAULT 0,
+                created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL
+            )",
+            "CREATE INDEX operations_conversation ON operations (conversation_id, created_ms)",
+            "CREATE INDEX operations_lease ON operations (state, lease_until_ms)",
+            "CREATE TABLE runs (
+                id TEXT PRIMARY KEY,
+                started_by_oid TEXT,
+                started_by_upn TEXT,
+                catalog_filter TEXT,
+                dry_run BIGINT NOT NULL,
+                started_ms BIGINT NOT NULL,
+                finished_ms BIGINT,
+                counts TEXT
+            )",
+            "CREATE INDEX runs_started ON runs (started_ms)",
+            "CREATE TABLE run_results (
+                run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                object_name TEXT NOT NULL,
+                action TEXT NOT NULL,
+                status TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL,
+                copied BIGINT,
+                error TEXT,
+                reason TEXT,
+                recorded_ms BIGINT NOT NULL,
+                PRIMARY KEY (run_id, object_name)
+            )",
+            "CREATE TABLE subscriptions (
+                id TEXT PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                tenant_id TEXT,
+                schedule TEXT NOT NULL,
+                created_by_oid TEXT,
+                created_by_upn TEXT,
+                created_ms BIGINT NOT NULL,
+                next_fire_ms BIGINT NOT NULL,
+                UNIQUE (conversation_id, schedule)
+            )",
+            "CREATE INDEX subscriptions_due ON subscriptions (next_fire_ms)",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

@@ -13,7 +13,10 @@ pub mod audit;
 pub mod conversations;
 pub mod dedupe;
 mod migrations;
+pub mod operations;
 pub mod pending;
+pub mod runs;
+pub mod subscriptions;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -36,6 +39,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("store: stored value is invalid: {0}")]
     Corrupt(String),
+    /// The caller asked for something the store cannot hold (a bad schedule,
+    /// finishing an operation as still running).
+    #[error("store: {0}")]
+    Invalid(String),
 }
 
 /// The store. Cheap to clone: it is a connection pool.

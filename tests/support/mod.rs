@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+#[macro_use]
+pub mod fresh;
 pub mod postgres;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,174 @@
+//! Scheduled posts: on each tick, claim the subscriptions that are due (each
+//! firing is claimed by exactly one instance, see `store::subscriptions`)
+//! and hand them to a [`Poster`], paced per tenant.
+//!
+//! "Now" comes from the injected [`Clock`], so tests move time by hand; the
+//! pacing sleeps on tokio's clock, so tests pause it instead of waiting. A
+//! firing is claimed before it is posted: if posting fails it is not retried
+//! (the next occurrence will post), which keeps a flaky chat from getting
+//! the same status twice.
+
+pub mod bucket;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::store::subscriptions::Due;
+use crate::store::{Store, StoreError};
+use bucket::TenantBucket;
+
+/// Teams' limit for one app in one tenant.
+pub const TENANT_SENDS_PER_SECOND: u32 = 50;
+
+/// How many firings one claim takes at a time.
+const CLAIM_BATCH: i64 = 100;
+
+/// Why a post did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The bot is no longer in the conversation (removed or blocked): stop
+    /// posting there for good.
+    #[error("the bot is not in the conversation")]
+    BotRemoved,
+    /// Anything else; the next occurrence will try again.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Posts a due subscription's status into its conversation.
+pub trait Poster: Send + Sync {
+    fn post(&self, due: &Due) -> impl Future<Output = Result<(), PostError>> + Send;
+}
+
+/// A poster shared with the rest of the bot.
+impl<P: Poster> Poster for Arc<P> {
+    fn post(&self, due: &Due) -> impl Future<Output = Result<(), PostError>> + Send {
+        (**self).post(due)
+    }
+}
+
+/// What one tick did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub posted: usize,
+    pub failed: usize,
+    /// Conversations whose subscriptions were dropped because the bot left.
+    pub removed: usize,
+}
+
+impl TickReport {
+    fn add(&mut self, other: TickReport) {
+        self.posted += other.posted;
+        self.failed += other.failed;
+        self.removed += other.removed;
+    }
+}
+
+pub struct Scheduler<P> {
+    store: Store,
+    poster: P,
+    clock: Arc<dyn Clock>,
+    bucket: TenantBucket,
+}
+
+impl<P: Poster> Scheduler<P> {
+    /// A scheduler pacing each tenant at Teams' 50 sends a second. With
+    /// several instances the limit is per instance; use [`Scheduler::with_rate`]
+    /// to divide it between them.
+    pub fn new(store: Store, poster: P, clock: Arc<dyn Clock>) -> Scheduler<P> {
+        Scheduler { store, poster, clock, bucket: TenantBucket::new(TENANT_SENDS_PER_SECOND, 1) }
+    }
+
+    pub fn with_rate(mut self, sends_per_second: u32) -> Scheduler<P> {
+        self.bucket = TenantBucket::new(sends_per_second, 1);
+        self
+    }
+
+    /// Claims and posts everything due at the clock's current time.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let now_ms = self.clock.unix_ms();
+        let mut report = TickReport::default();
+        loop {
+            let due = self.store.claim_due(now_ms, CLAIM_BATCH).await?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            report.add(self.deliver(due).await);
+        }
+    }
+
+    /// Posts claimed firings: tenants side by side, each tenant's in order
+    /// and paced by its bucket.
+    pub async fn deliver(&self, due: Vec<Due>) -> TickReport {
+        let mut by_tenant: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+        for firing in due {
+            by_tenant.entry(firing.tenant_id.clone().unwrap_or_default()).or_default().push(firing);
+        }
+        let reports = futures::future::join_all(
+            by_tenant.into_iter().map(|(tenant, firings)| self.deliver_tenant(tenant, firings)),
+        )
+        .await;
+        let mut report = TickReport::default();
+        for tenant_report in reports {
+            report.add(tenant_report);
+        }
+        report
+    }
+
+    async fn deliver_tenant(&self, tenant: String, firings: Vec<Due>) -> TickReport {
+        let mut report = TickReport::default();
+        let mut gone: Vec<String> = Vec::new();
+        for firing in firings {
+            if gone.contains(&firing.conversation_id) {
+                continue;
+            }
+            self.bucket.acquire(&tenant).await;
+            match self.poster.post(&firing).await {
+                Ok(()) => report.posted += 1,
+                Err(PostError::BotRemoved) => {
+                    // Ids only: the conversation and its people stay out of the log.
+                    match self.store.remove_subscriptions_for_conversation(&firing.conversation_id).await {
+                        Ok(removed) => tracing::info!(
+                            subscription = %firing.subscription_id,
+                            removed,
+                            "the bot is no longer in the conversation; its scheduled posts are removed"
+                        ),
+                        // The next firing meets the same answer and tries again.
+                        Err(error) => tracing::warn!(
+                            subscription = %firing.subscription_id,
+                            %error,
+                            "the bot is no longer in the conversation; removing its scheduled posts failed"
+                        ),
+                    }
+                    gone.push(firing.conversation_id);
+                    report.removed += 1;
+                }
+                Err(PostError::Failed(error)) => {
+                    tracing::warn!(subscription = %firing.subscription_id, %error, "scheduled post failed");
+                    report.failed += 1;
+                }
+            }
+        }
+        report
+    }
+
+    /// Ticks every `interval` until `shutdown`. A store error is logged and
+    /// the next tick tries again: a database blip must not end scheduling.
+    pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(%error, "scheduler tick failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}

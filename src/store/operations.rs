@@ -1,0 +1,378 @@
+//! Long-running operations started from chat (a replication run, a
+//! deployment) that must outlive the instance that started them.
+//!
+//! An operation is held by one instance at a time through a lease: the
+//! holder renews it while it works; when an instance dies its lease runs out
+//! and another instance takes the operation over with `claim_orphans`. Every
+//! write that only the holder may make is a compare-and-set on `owner` (and,
+//! for progress, on the lease still being live), so two instances never both
+//! believe they run the same operation. Instance ids must be unique per
+//! process start (a fresh uuid), or a restarted process would inherit the
+//! leases of its previous life.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::any::AnyRow;
+
+use super::{column, Store, StoreError};
+
+/// Where an operation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperationState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl OperationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Pending => "pending",
+            OperationState::Running => "running",
+            OperationState::Succeeded => "succeeded",
+            OperationState::Failed => "failed",
+            OperationState::Canceled => "canceled",
+        }
+    }
+
+    /// Finished, one way or another.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, OperationState::Pending | OperationState::Running)
+    }
+}
+
+impl fmt::Display for OperationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OperationState {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "pending" => OperationState::Pending,
+            "running" => OperationState::Running,
+            "succeeded" => OperationState::Succeeded,
+            "failed" => OperationState::Failed,
+            "canceled" => OperationState::Canceled,
+            other => return Err(StoreError::Corrupt(format!("operation state '{other}'"))),
+        })
+    }
+}
+
+/// SQL for "still active", kept in one place.
+const ACTIVE: &str = "state IN ('pending', 'running')";
+
+/// An operation as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    pub id: String,
+    pub idempotency_key: String,
+    /// What it is, e.g. `replication`, `deployment`.
+    pub kind: String,
+    pub state: OperationState,
+    pub conversation_id: String,
+    /// The card showing its progress, updated in place.
+    pub card_activity_id: Option<String>,
+    pub started_by_oid: Option<String>,
+    pub started_by_upn: Option<String>,
+    /// The plan and the progress checkpoint; opaque to the store.
+    pub payload: serde_json::Value,
+    /// The outcome, once finished.
+    pub result: Option<serde_json::Value>,
+    /// The instance holding the lease.
+    pub owner: String,
+    pub lease_until_ms: i64,
+    /// How often another instance took it over: an operation that keeps
+    /// orphaning probably kills its runner, and the runner can give up on it.
+    pub takeovers: i64,
+    pub cancel_requested: bool,
+    pub final_posted: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What to start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOperation {
+    /// Same key, same operation: a double click or a replayed invoke must
+    /// not start the work twice.
+    pub idempotency_key: String,
+    pub kind: String,
+    pub conversation_id: String,
+    pub card_activity_id: Option<String>,
+    pub started_by_oid: Option<String>,
+    pub started_by_upn: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Whether the caller still holds an operation's lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// Still ours; `cancel_requested` is the flag the runner polls.
+    Held { cancel_requested: bool },
+    /// Taken over, lapsed, or the operation finished: stop working on it.
+    Lost,
+}
+
+impl Store {
+    /// Creates an operation held by `instance` for `lease_ms`, or returns the
+    /// one already created with the same idempotency key. The flag is true
+    /// only for the call that created it (the one that should start the work).
+    pub async fn create_operation(
+        &self,
+        new: &NewOperation,
+        instance: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(Operation, bool), StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO operations (id, idempotency_key, kind, state, conversation_id, card_activity_id,
+                                     started_by_oid, started_by_upn, payload, owner, lease_until_ms,
+                                     cancel_requested, final_posted, created_ms, updated_ms)
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $11)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&new.idempotency_key)
+        .bind(&new.kind)
+        .bind(&new.conversation_id)
+        .bind(&new.card_activity_id)
+        .bind(&new.started_by_oid)
+        .bind(&new.started_by_upn)
+        .bind(new.payload.to_string())
+        .bind(instance)
+        .bind(now_ms.saturating_add(lease_ms))
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT * FROM operations WHERE idempotency_key = $1")
+            .bind(&new.idempotency_key)
+            .fetch_one(self.pool())
+            .await?;
+        Ok((operation_from_row(&row)?, inserted.rows_affected() == 1))
+    }
+
+    pub async fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM operations WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+        row.as_ref().map(operation_from_row).transpose()
+    }
+
+    /// A conversation's newest `limit` operations, newest first.
+    pub async fn recent_operations(&self, conversation_id: &str, limit: i64) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE conversation_id = $1 ORDER BY created_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(conversation_id)
+        .bind(limit.max(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    /// Remembers which activity is the operation's card (known only after
+    /// the card is posted). Anyone may set it: it is not the holder's work.
+    pub async fn set_operation_card(&self, id: &str, activity_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE operations SET card_activity_id = $2, updated_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(activity_id)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Saves progress (the new payload) and marks the operation running,
+    /// if `instance` holds a live lease.
+    pub async fn update_operation_progress(
+        &self,
+        id: &str,
+        instance: &str,
+        payload: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE operations SET payload = $3, state = 'running', updated_ms = $4
+             WHERE id = $1 AND owner = $2 AND lease_until_ms > $4 AND {ACTIVE}
+             RETURNING cancel_requested"
+        ))
+        .bind(id)
+        .bind(instance)
+        .bind(payload.to_string())
+        .bind(now_ms)
+        .fetch_optional(self.pool())
+        .await?;
+        lease_from(row)
+    }
+
+    /// Extends a live lease to `now_ms + lease_ms`. A lapsed lease is not
+    /// renewed, even if nobody took it yet: the holder was too slow to be
+    /// trusted with it, and an orphan claim is already allowed.
+    pub async fn renew_operation_lease(
+        &self,
+        id: &str,
+        instance: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE operations SET lease_until_ms = $4, updated_ms = $3
+             WHERE id = $1 AND owner = $2 AND lease_until_ms > $3 AND {ACTIVE}
+             RETURNING cancel_requested"
+        ))
+        .bind(id)
+        .bind(instance)
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(lease_ms))
+        .fetch_optional(self.pool())
+        .await?;
+        lease_from(row)
+    }
+
+    /// Takes over every active operation whose lease has run out, each for
+    /// exactly one instance. Returns those `instance` now holds.
+    pub async fn claim_orphans(
+        &self,
+        instance: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        let orphans: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM operations WHERE {ACTIVE} AND lease_until_ms <= $1 ORDER BY created_ms, id"
+        ))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = Vec::new();
+        for id in orphans {
+            // The WHERE is re-checked against the row as it is when the UPDATE
+            // runs: a second claimer finds the lease live again and changes nothing.
+            let row = sqlx::query(&format!(
+                "UPDATE operations SET owner = $2, lease_until_ms = $4, updated_ms = $3, takeovers = takeovers + 1
+                 WHERE id = $1 AND lease_until_ms <= $3 AND {ACTIVE}
+                 RETURNING *"
+            ))
+            .bind(&id)
+            .bind(instance)
+            .bind(now_ms)
+            .bind(now_ms.saturating_add(lease_ms))
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(row) = row {
+                claimed.push(operation_from_row(&row)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records the outcome. Only the holder may finish, but a lapsed lease
+    /// that nobody took over still counts: finished work is not thrown away
+    /// for being late. False if another instance holds it or it already ended.
+    pub async fn finish_operation(
+        &self,
+        id: &str,
+        instance: &str,
+        state: OperationState,
+        result: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        if !state.is_terminal() {
+            return Err(StoreError::Invalid(format!("cannot finish an operation as {state}")));
+        }
+        let updated = sqlx::query(&format!(
+            "UPDATE operations SET state = $3, result = $4, updated_ms = $5
+             WHERE id = $1 AND owner = $2 AND {ACTIVE}"
+        ))
+        .bind(id)
+        .bind(instance)
+        .bind(state.as_str())
+        .bind(result.to_string())
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Asks the runner to stop; it sees the flag on its next renewal or
+    /// progress update. False if the operation is unknown or already ended.
+    pub async fn request_operation_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(&format!(
+            "UPDATE operations SET cancel_requested = 1, updated_ms = $2 WHERE id = $1 AND {ACTIVE}"
+        ))
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// True for exactly one caller once the operation has ended: that caller
+    /// posts the final card. Call it before posting (at most once beats twice).
+    pub async fn mark_final_posted(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(&format!(
+            "UPDATE operations SET final_posted = 1, updated_ms = $2
+             WHERE id = $1 AND final_posted = 0 AND NOT ({ACTIVE})"
+        ))
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Ended operations whose final card nobody has claimed yet (the instance
+    /// that finished one died before posting), oldest first.
+    pub async fn operations_awaiting_final_post(&self, limit: i64) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM operations WHERE final_posted = 0 AND NOT ({ACTIVE}) ORDER BY updated_ms, id LIMIT $1"
+        ))
+        .bind(limit.max(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+}
+
+fn lease_from(row: Option<AnyRow>) -> Result<Lease, StoreError> {
+    match row {
+        Some(row) => Ok(Lease::Held { cancel_requested: column::<i64>(&row, "cancel_requested")? != 0 }),
+        None => Ok(Lease::Lost),
+    }
+}
+
+fn json(row: &AnyRow, name: &str) -> Result<serde_json::Value, StoreError> {
+    let text: String = column(row, name)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
+    let state: String = column(row, "state")?;
+    let result: Option<String> = column(row, "result")?;
+    Ok(Operation {
+        id: column(row, "id")?,
+        idempotency_key: column(row, "idempotency_key")?,
+        kind: column(row, "kind")?,
+        state: state.parse()?,
+        conversation_id: column(row, "conversation_id")?,
+        card_activity_id: column(row, "card_activity_id")?,
+        started_by_oid: column(row, "started_by_oid")?,
+        started_by_upn: column(row, "started_by_upn")?,
+        payload: json(row, "payload")?,
+        result: result
+            .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("result: {e}"))))
+            .transpose()?,
+        owner: column(row, "owner")?,
+        lease_until_ms: column(row, "lease_until_ms")?,
+        takeovers: column(row, "takeovers")?,
+        cancel_requested: column::<i64>(row, "cancel_requested")? != 0,
+        final_posted: column::<i64>(row, "final_posted")? != 0,
+        created_ms: column(row, "created_ms")?,
+        updated_ms: column(row, "updated_ms")?,
+    })
+}

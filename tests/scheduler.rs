@@ -1,0 +1,207 @@
+//! The scheduler loop: a manual clock decides what is due, a recording
+//! poster stands in for the chat, and tokio's paused clock measures pacing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drbot::clock::{Clock, ManualClock};
+use drbot::commands::Schedule;
+use drbot::scheduler::{PostError, Poster, Scheduler, TickReport};
+use drbot::store::subscriptions::{Due, NewSubscription};
+use drbot::store::Store;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const HOUR: u64 = 3_600_000;
+/// 2026-01-15T07:00:00Z
+const MORNING: i64 = 1_768_460_400_000;
+
+/// Remembers every post and when (tokio's clock); some conversations have
+/// removed the bot, some fail.
+#[derive(Clone, Default)]
+struct Recording {
+    posts: Arc<Mutex<Vec<(Due, Instant)>>>,
+    removed: Arc<Vec<String>>,
+    failing: Arc<Vec<String>>,
+}
+
+impl Recording {
+    fn posted(&self) -> Vec<String> {
+        self.posts.lock().iter().map(|(due, _)| due.conversation_id.clone()).collect()
+    }
+}
+
+impl Poster for Recording {
+    async fn post(&self, due: &Due) -> Result<(), PostError> {
+        if self.removed.contains(&due.conversation_id) {
+            return Err(PostError::BotRemoved);
+        }
+        if self.failing.contains(&due.conversation_id) {
+            return Err(PostError::Failed("502 from the connector".into()));
+        }
+        self.posts.lock().push((due.clone(), Instant::now()));
+        Ok(())
+    }
+}
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("drbot.db").display())).await.unwrap();
+    (store, dir)
+}
+
+fn subscription(conversation: &str, tenant: &str, schedule: Schedule) -> NewSubscription {
+    NewSubscription {
+        conversation_id: conversation.into(),
+        tenant_id: Some(tenant.into()),
+        schedule,
+        created_by_oid: None,
+        created_by_upn: None,
+    }
+}
+
+fn eight_utc() -> Schedule {
+    Schedule::Daily { hour: 8, minute: 0, timezone: "UTC".into() }
+}
+
+#[tokio::test]
+async fn a_subscription_posts_once_at_its_time_and_not_before() {
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    store.subscribe(&subscription("conv", "t", eight_utc()), clock.unix_ms()).await.unwrap();
+    let poster = Recording::default();
+    let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
+
+    clock.advance(Duration::from_millis(HOUR - 1));
+    assert_eq!(scheduler.tick().await.unwrap(), TickReport::default());
+    assert!(poster.posted().is_empty(), "not before 08:00");
+
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(scheduler.tick().await.unwrap(), TickReport { posted: 1, ..TickReport::default() });
+    assert_eq!(poster.posted(), ["conv"]);
+    assert_eq!(poster.posts.lock()[0].0.fire_ms, MORNING + HOUR as i64);
+
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(scheduler.tick().await.unwrap().posted, 0, "once a day");
+    clock.advance(Duration::from_millis(23 * HOUR));
+    assert_eq!(scheduler.tick().await.unwrap().posted, 1, "the next morning");
+    assert_eq!(poster.posted().len(), 2);
+    store.close().await;
+}
+
+/// Collects what the scheduler logs on this thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish(),
+    );
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let gone = "19:secret-team-chat@thread.v2";
+    for (conversation, schedule) in
+        [(gone, eight_utc()), (gone, Schedule::Every { hours: 1 }), ("stays", eight_utc()), ("flaky", eight_utc())]
+    {
+        let mut new = subscription(conversation, "t", schedule);
+        new.created_by_upn = Some("alice@contoso.example".into());
+        store.subscribe(&new, clock.unix_ms()).await.unwrap();
+    }
+    // Shared behind an Arc, as the bot shares its connector.
+    let poster = Arc::new(Recording {
+        removed: Arc::new(vec![gone.into()]),
+        failing: Arc::new(vec!["flaky".into()]),
+        ..Recording::default()
+    });
+    let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
+    clock.advance(Duration::from_millis(HOUR));
+    let report = scheduler.tick().await.unwrap();
+    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1 });
+    assert_eq!(poster.posted(), ["stays"]);
+    assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
+    assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);
+    let flaky = store.subscriptions("flaky").await.unwrap();
+    assert_eq!(flaky.len(), 1, "a failed post keeps the subscription");
+    assert_eq!(flaky[0].next_fire_ms, MORNING + 25 * HOUR as i64, "and is not retried until its next time");
+    assert_eq!(scheduler.tick().await.unwrap(), TickReport::default());
+
+    let logged = String::from_utf8(logs.0.lock().clone()).unwrap();
+    assert!(logged.contains("no longer in the conversation; its scheduled posts are removed"), "{logged}");
+    assert!(!logged.contains("secret-team-chat") && !logged.contains("alice"), "no personal data: {logged}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_busy_tenant_is_paced_to_fifty_a_second() {
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    for i in 0..120 {
+        store.subscribe(&subscription(&format!("busy-{i}"), "busy", eight_utc()), MORNING).await.unwrap();
+    }
+    for i in 0..3 {
+        store.subscribe(&subscription(&format!("quiet-{i}"), "quiet", eight_utc()), MORNING).await.unwrap();
+    }
+    let due = store.claim_due(MORNING + HOUR as i64, 1_000).await.unwrap();
+    assert_eq!(due.len(), 123);
+
+    // From here on nothing touches the database, so tokio's clock can be paused.
+    tokio::time::pause();
+    let poster = Recording::default();
+    let scheduler = Scheduler::new(store.clone(), poster.clone(), clock);
+    let start = Instant::now();
+    let report = scheduler.deliver(due).await;
+    assert_eq!(report.posted, 123);
+
+    let posts = poster.posts.lock().clone();
+    let at = |tenant: &str| -> Vec<Duration> {
+        posts.iter().filter(|(d, _)| d.tenant_id.as_deref() == Some(tenant)).map(|(_, t)| *t - start).collect()
+    };
+    let busy = at("busy");
+    assert_eq!(busy.len(), 120);
+    assert!(busy.windows(2).all(|w| w[1] >= w[0] + Duration::from_millis(20)), "{busy:?}");
+    assert!(*busy.last().unwrap() - busy[0] >= Duration::from_secs(2), "{:?}", busy.last());
+    for first in &busy {
+        let in_second = busy.iter().filter(|t| **t >= *first && **t < *first + Duration::from_secs(1)).count();
+        assert!(in_second <= 50, "{in_second} sends in one second");
+    }
+    let quiet = at("quiet");
+    assert!(quiet.iter().all(|t| *t < Duration::from_millis(100)), "another tenant is not held back: {quiet:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_loop_ticks_until_shut_down() {
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    store.subscribe(&subscription("conv", "t", eight_utc()), MORNING).await.unwrap();
+    let poster = Recording::default();
+    let shutdown = CancellationToken::new();
+    let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
+    let running = tokio::spawn(scheduler.run(Duration::from_millis(5), shutdown.clone()));
+
+    clock.advance(Duration::from_millis(HOUR));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while poster.posted().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the loop never posted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), running).await.expect("stops when told").unwrap();
+    assert_eq!(poster.posted(), ["conv"], "posted exactly once");
+    store.close().await;
+}
