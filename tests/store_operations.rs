@@ -402,3 +402,25 @@ on_both_backends!(a_damaged_schedule_is_dropped_not_fired_forever, |fresh: Fresh
     store.close().await;
     fresh
 });
+
+on_both_backends!(plans_are_kept_until_they_expire, |fresh: Fresh| async move {
+    use drbot::store::plans::StoredPlan;
+    let store = fresh.open().await;
+    let plan = StoredPlan {
+        id: "plan-1".into(),
+        kind: "replication".into(),
+        conversation_id: "conv-a".into(),
+        created_by_oid: Some("oid-alice".into()),
+        created_ms: 1_000,
+        expires_ms: 1_000 + HOUR,
+        payload: json!({"actions": [{"sql": "CREATE SCHEMA `a'b`"}]}),
+    };
+    store.save_plan(&plan).await.unwrap();
+    assert_eq!(store.plan("plan-1", 2_000).await.unwrap(), Some(plan.clone()));
+    assert!(store.save_plan(&plan).await.is_err(), "a plan id is used once");
+    assert_eq!(store.plan("plan-1", 1_000 + HOUR).await.unwrap(), None, "expired");
+    assert_eq!(store.plan("other", 2_000).await.unwrap(), None);
+    assert_eq!(store.purge_expired_plans(1_000 + HOUR).await.unwrap(), 1);
+    store.close().await;
+    fresh
+});

@@ -114,6 +114,22 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX subscriptions_due ON subscriptions (next_fire_ms)",
         ],
     ),
+    (
+        4,
+        "plans shown to people, kept until they are run or expire",
+        &[
+            "CREATE TABLE plans (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                created_by_oid TEXT,
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                payload TEXT NOT NULL
+            )",
+            "CREATE INDEX plans_expiry ON plans (expires_ms)",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

@@ -15,6 +15,7 @@ pub mod dedupe;
 mod migrations;
 pub mod operations;
 pub mod pending;
+pub mod plans;
 pub mod runs;
 pub mod subscriptions;
 

@@ -1,0 +1,74 @@
+//! Plans shown to a person before anything runs (a replication plan, a
+//! deployment's What-If), kept so that the Run or Approve button runs exactly
+//! what the person read, not whatever a fresh read would find a minute later.
+//! A plan expires: an hour-old plan no longer describes the metastores.
+
+use sqlx::any::AnyRow;
+
+use super::{column, Store, StoreError};
+
+/// A plan as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPlan {
+    pub id: String,
+    /// `replication`, `deploy hub`, `deploy spoke`.
+    pub kind: String,
+    /// The conversation whose card shows it: a button elsewhere cannot run it.
+    pub conversation_id: String,
+    pub created_by_oid: Option<String>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    /// The plan itself; its shape is the caller's.
+    pub payload: serde_json::Value,
+}
+
+impl Store {
+    pub async fn save_plan(&self, plan: &StoredPlan) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plans (id, kind, conversation_id, created_by_oid, created_ms, expires_ms, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&plan.id)
+        .bind(&plan.kind)
+        .bind(&plan.conversation_id)
+        .bind(&plan.created_by_oid)
+        .bind(plan.created_ms)
+        .bind(plan.expires_ms)
+        .bind(plan.payload.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The plan, unless it is unknown or expired at `now_ms`.
+    pub async fn plan(&self, id: &str, now_ms: i64) -> Result<Option<StoredPlan>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, kind, conversation_id, created_by_oid, created_ms, expires_ms, payload
+             FROM plans WHERE id = $1 AND expires_ms > $2",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(plan_from_row).transpose()
+    }
+
+    /// Drops expired plans; returns how many.
+    pub async fn purge_expired_plans(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM plans WHERE expires_ms <= $1").bind(now_ms).execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn plan_from_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
+    let payload: String = column(row, "payload")?;
+    Ok(StoredPlan {
+        id: column(row, "id")?,
+        kind: column(row, "kind")?,
+        conversation_id: column(row, "conversation_id")?,
+        created_by_oid: column(row, "created_by_oid")?,
+        created_ms: column(row, "created_ms")?,
+        expires_ms: column(row, "expires_ms")?,
+        payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("plan payload: {e}")))?,
+    })
+}
