@@ -5,4 +5,5 @@
 //! are the I/O at the edges.
 
 pub mod mapping;
+pub mod read;
 pub mod snapshot;
