@@ -200,6 +200,11 @@ fn next_poll(current: Duration) -> Duration {
 
 impl WorkspaceClient {
     /// `POST /statements`: submits, waiting at most `wait_timeout`.
+    ///
+    /// Like every call it is retried on throttling and transient 5xx; a 5xx
+    /// after the warehouse accepted the statement would run it twice, which
+    /// is why replication only issues statements that may run again
+    /// (`CREATE OR REPLACE`, `IF NOT EXISTS`, `GRANT`, deep clones).
     pub async fn submit_statement(
         &self,
         token: &AccessToken,

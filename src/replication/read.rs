@@ -1,8 +1,9 @@
 //! Reading one metastore into a [`Snapshot`].
 //!
 //! The seed's job listed serially and compared effective grants; here the
-//! reads run concurrently (at most `concurrency` requests in flight, by
-//! phase: catalogs → schemas → tables and volumes → grants and view GETs)
+//! reads run concurrently (at most `concurrency` requests in flight, the
+//! statement for the metastore id aside; by phase: catalogs → schemas →
+//! tables and volumes → grants and view GETs)
 //! and only *direct* grants are read. Lists give everything but a view's
 //! dependencies, so only views are fetched one by one.
 //!
@@ -20,9 +21,11 @@
 //! in every catalog by itself.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::snapshot::{
@@ -134,7 +137,8 @@ pub async fn read_snapshot(
     token: &AccessToken,
     options: &ReadOptions,
 ) -> Result<Snapshot, ReadError> {
-    let reader = Reader { client, token, concurrency: options.concurrency.max(1) };
+    let concurrency = options.concurrency.max(1);
+    let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
     let (objects, sharing, metastore_id) =
         tokio::join!(reader.objects(&options.filter), reader.sharing(), reader.metastore_id(options));
     let mut snapshot = objects?;
@@ -154,6 +158,9 @@ struct Reader<'a> {
     client: &'a WorkspaceClient,
     token: &'a AccessToken,
     concurrency: usize,
+    /// One permit per request in flight, shared by the object phases and
+    /// the sharing reads that run beside them, so the bound holds overall.
+    permits: Semaphore,
 }
 
 /// One request of a phase.
@@ -198,7 +205,15 @@ fn skip(securable: &str, full_name: String, part: SkippedPart, error: &Databrick
 }
 
 impl Reader<'_> {
+    /// `request`, once a permit is free.
+    async fn limited<T>(&self, request: impl Future<Output = T>) -> T {
+        // The semaphore is never closed; were it, the request runs unlimited.
+        let _permit = self.permits.acquire().await.ok();
+        request.await
+    }
+
     async fn run(&self, job: &Job) -> Result<Done, DatabricksError> {
+        let _permit = self.permits.acquire().await.ok();
         let (client, token) = (self.client, self.token);
         Ok(match job {
             Job::Grants(kind, name) => {
@@ -319,8 +334,11 @@ impl Reader<'_> {
         let mut state = SharingState::default();
         let mut skipped = Vec::new();
         let fatal = |what: &str, source| ReadError::Databricks { what: what.to_string(), source };
-        let (recipients, shares, providers) =
-            tokio::join!(client.list_recipients(token), client.list_shares(token), client.list_providers(token, None));
+        let (recipients, shares, providers) = tokio::join!(
+            self.limited(client.list_recipients(token)),
+            self.limited(client.list_shares(token)),
+            self.limited(client.list_providers(token, None))
+        );
         match recipients {
             Ok(recipients) => {
                 for recipient in recipients {
@@ -357,8 +375,10 @@ impl Reader<'_> {
         };
         let mut details = stream::iter(shares)
             .map(|share| async move {
-                let (detail, permissions) =
-                    tokio::join!(client.get_share(token, &share.name), client.share_permissions(token, &share.name));
+                let (detail, permissions) = tokio::join!(
+                    self.limited(client.get_share(token, &share.name)),
+                    self.limited(client.share_permissions(token, &share.name))
+                );
                 (share.name, detail, permissions)
             })
             .buffer_unordered(self.concurrency);
