@@ -454,3 +454,82 @@ async fn catalogs_and_schemas_are_created_patched_granted_and_deleted() {
     assert_eq!(summaries.len(), expected);
     assert!(!primary.list_external_locations(&alice).await.unwrap().is_empty());
 }
+
+/// Requests in flight through [`counting_proxy`]: now, and the most seen.
+#[derive(Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+/// A loopback proxy in front of `target` that counts requests in flight.
+async fn counting_proxy(target: String) -> (sandbox::http::Listener, std::sync::Arc<InFlight>) {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    let gauge = Arc::new(InFlight::default());
+    let state = (target, gauge.clone(), reqwest::Client::new());
+    let forward = |axum::extract::State((target, gauge, http)): axum::extract::State<(
+        String,
+        Arc<InFlight>,
+        reqwest::Client,
+    )>,
+                   request: axum::extract::Request| async move {
+        let now = gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+        gauge.max.fetch_max(now, Ordering::SeqCst);
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let mut outbound = http.request(parts.method, format!("{target}{path}")).body(body);
+        for name in ["authorization", "content-type"] {
+            if let Some(value) = parts.headers.get(name) {
+                outbound = outbound.header(name, value);
+            }
+        }
+        let answer = outbound.send().await.expect("the sandbox answers");
+        let status = answer.status();
+        let bytes = answer.bytes().await.unwrap_or_default();
+        gauge.now.fetch_sub(1, Ordering::SeqCst);
+        (status, [("content-type", "application/json")], bytes).into_response()
+    };
+    let router = axum::Router::new().fallback(forward).with_state(state);
+    (sandbox::http::Listener::serve(0, router).await.unwrap(), gauge)
+}
+
+#[tokio::test]
+async fn a_read_keeps_to_its_concurrency_bound() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let (proxy, in_flight) = counting_proxy(sandbox.primary_url()).await;
+    // Every request takes a while, so concurrent ones overlap.
+    sandbox.primary.faults.set(FaultConfig { latency_ms: Some((15, 15)), ..Default::default() });
+    let client = WorkspaceClient::new(reqwest::Client::new(), &proxy.base_url());
+    let options = ReadOptions { concurrency: 4, ..Default::default() };
+    let snapshot = read_snapshot(&client, &alice, &options).await.unwrap();
+    assert_eq!(snapshot.tables.len(), sandbox.primary.metastore.read().tables.len());
+    let max = in_flight.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=4).contains(&max), "at most 4 requests in flight, and more than one: {max}");
+
+    // The gauge sees more when more are allowed.
+    in_flight.max.store(0, std::sync::atomic::Ordering::SeqCst);
+    let options = ReadOptions { concurrency: 16, ..Default::default() };
+    read_snapshot(&client, &alice, &options).await.unwrap();
+    let max = in_flight.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((5..=16).contains(&max), "up to 16 in flight: {max}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_workspace_is_retried_then_reported() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    // A port nobody listens on any more.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let policy = RetryPolicy { max_attempts: 3, ..quick_retries() };
+    let client = WorkspaceClient::new(reqwest::Client::new(), &format!("http://{closed}")).with_retry(policy);
+    let error = client.me(&alice).await.unwrap_err();
+    assert!(matches!(error, DatabricksError::Unreachable(_)), "{error:?}");
+    assert!(error.is_transient());
+    assert!(!error.to_string().contains(alice.secret()), "no token in the error");
+}
