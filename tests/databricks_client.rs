@@ -533,3 +533,15 @@ async fn an_unreachable_workspace_is_retried_then_reported() {
     assert!(error.is_transient());
     assert!(!error.to_string().contains(alice.secret()), "no token in the error");
 }
+
+#[tokio::test]
+async fn a_refused_token_fails_the_read_rather_than_leaving_holes() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    // The token worked a moment ago; now the workspace refuses it (revoked early).
+    assert!(!client.list_catalogs(&alice).await.unwrap().is_empty());
+    sandbox.primary.reject_next_tokens(1_000);
+    let error = read_snapshot(&client, &alice, &ReadOptions::default()).await.unwrap_err();
+    assert!(matches!(error.databricks_error(), DatabricksError::Unauthenticated(_)), "{error}");
+}

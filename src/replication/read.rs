@@ -139,10 +139,11 @@ pub async fn read_snapshot(
 ) -> Result<Snapshot, ReadError> {
     let concurrency = options.concurrency.max(1);
     let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
-    let (objects, sharing, metastore_id) =
-        tokio::join!(reader.objects(&options.filter), reader.sharing(), reader.metastore_id(options));
-    let mut snapshot = objects?;
-    let (sharing, mut skipped) = sharing?;
+    // The first fatal error ends the whole read at once.
+    let (mut snapshot, (sharing, mut skipped), metastore_id) =
+        tokio::try_join!(reader.objects(&options.filter), reader.sharing(), async {
+            Ok(reader.metastore_id(options).await)
+        })?;
     snapshot.sharing = sharing;
     snapshot.skipped.append(&mut skipped);
     match metastore_id {
