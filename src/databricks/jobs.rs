@@ -1,7 +1,7 @@
 //! Jobs 2.2: run a job once (idempotently), follow its tasks, cancel it.
 //!
 //! `run-now` carries an idempotency token so that a retried request (or a
-//! bot restarted mid-click) starts one run, not two. Runs report their
+//! caller restarted mid-request) starts one run, not two. Runs report their
 //! state in two shapes: the newer `status{state, termination_details}` and
 //! the older `state{life_cycle_state, result_state, state_message}`; both
 //! are folded into one [`RunState`].

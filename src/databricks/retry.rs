@@ -57,7 +57,7 @@ impl RetryPolicy {
         capped.mul_f64(factor)
     }
 
-    /// The wait before the next attempt after `error`, or `None` to stop.
+    /// The wait before the next attempt after `error`: the server's word, else backoff.
     fn wait_after(&self, error: &DatabricksError, retry: u32) -> Duration {
         error.retry_after().unwrap_or_else(|| self.backoff(retry))
     }

@@ -87,6 +87,15 @@ pub enum StatementOutcome {
     },
 }
 
+impl StatementOutcome {
+    /// A failure the warehouse itself calls passing (its executor lost, a
+    /// moment's unavailability): running the statement again may succeed.
+    pub fn is_transient_failure(&self) -> bool {
+        matches!(self, StatementOutcome::Failed { error_code, .. }
+            if matches!(error_code.as_str(), "INTERNAL_ERROR" | "TEMPORARILY_UNAVAILABLE"))
+    }
+}
+
 /// A statement's id and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementRun {
@@ -379,6 +388,14 @@ mod tests {
         let unknown: StatementResponse =
             serde_json::from_value(json!({"statement_id": "02", "status": {"state": "EXPLODED"}})).unwrap();
         assert!(unknown.state().is_err());
+    }
+
+    #[test]
+    fn only_the_warehouse_s_own_trouble_is_a_transient_failure() {
+        let failed = |code: &str| StatementOutcome::Failed { error_code: code.into(), message: String::new() };
+        assert!(failed("INTERNAL_ERROR").is_transient_failure());
+        assert!(!failed("BAD_REQUEST").is_transient_failure());
+        assert!(!StatementOutcome::Canceled { reason: CancelReason::Deadline }.is_transient_failure());
     }
 
     #[test]
