@@ -379,3 +379,20 @@ async fn every_securable_is_created_read_patched_and_deleted() {
     assert_eq!(first_page["external_locations"].as_array().unwrap().len(), 1);
     assert!(first_page["next_page_token"].is_string());
 }
+
+#[tokio::test]
+async fn delta_tables_show_their_newest_commit_among_their_properties() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (delta, view) = {
+        let metastore = sandbox.primary.metastore.read();
+        let delta = metastore.tables.values().find(|t| t.data_source_format.as_deref() == Some("DELTA")).unwrap();
+        let view = metastore.tables.values().find(|t| t.table_type == "VIEW").unwrap();
+        (delta.clone(), view.full_name())
+    };
+    let (status, table) = get(&sandbox, "alice", &format!("/api/2.1/unity-catalog/tables/{}", delta.full_name())).await;
+    assert_eq!(status, 200);
+    assert_eq!(table["properties"]["delta.lastUpdateVersion"], delta.delta_version.to_string());
+    assert_eq!(table["properties"]["delta.lastCommitTimestamp"], delta.last_commit_ms.to_string());
+    let (_, view) = get(&sandbox, "alice", &format!("/api/2.1/unity-catalog/tables/{view}")).await;
+    assert!(view["properties"].get("delta.lastUpdateVersion").is_none(), "views have no Delta log");
+}

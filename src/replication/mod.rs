@@ -6,4 +6,5 @@
 
 pub mod execute;
 pub mod mapping;
+pub mod read;
 pub mod snapshot;

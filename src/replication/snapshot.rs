@@ -27,6 +27,46 @@ pub struct Snapshot {
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
     pub sharing: SharingState,
+    /// What the reader could not read (permission denied, vanished while
+    /// reading), sorted. An object whose grants are listed here has *unknown*
+    /// grants, not none: a diff must not revoke on the strength of it.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Snapshot {
+    /// Whether `part` of the object named `full_name` could not be read.
+    pub fn is_skipped(&self, full_name: &str, part: SkippedPart) -> bool {
+        self.skipped.iter().any(|s| s.full_name == full_name && s.part == part)
+    }
+}
+
+/// One thing a read left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    /// `catalog`, `schema`, `table`, `volume`, `metastore`, `share`, …
+    pub securable: String,
+    /// The object's full name (empty for the metastore itself).
+    pub full_name: String,
+    pub part: SkippedPart,
+    /// The workspace's words (never a token).
+    pub reason: String,
+}
+
+/// Which part of an object a read left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SkippedPart {
+    /// The object itself (it is not in the snapshot).
+    Object,
+    /// What it holds: a catalog's schemas, a schema's tables or volumes.
+    Contents,
+    /// Its direct grants (the `grants` map is empty but unknown).
+    Grants,
+    /// A view's dependencies (from the table GET).
+    ViewDependencies,
+    /// Delta Sharing objects (recipients, shares, providers).
+    Sharing,
+    /// The global metastore id.
+    MetastoreId,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are

@@ -437,6 +437,16 @@ impl Table {
             value["view_definition"] = json!(definition);
         }
         common_json(&self.common, &mut value);
+        if self.data_source_format.as_deref() == Some("DELTA") {
+            // Unity Catalog reports a Delta table's newest commit among its
+            // properties (strings, the timestamp in epoch ms); clients compute
+            // staleness and RPO from them.
+            if !value["properties"].is_object() {
+                value["properties"] = json!({});
+            }
+            value["properties"]["delta.lastUpdateVersion"] = json!(self.delta_version.to_string());
+            value["properties"]["delta.lastCommitTimestamp"] = json!(self.last_commit_ms.to_string());
+        }
         if with_details && !self.view_dependencies.is_empty() {
             value["view_dependencies"] = json!({
                 "dependencies": self.view_dependencies.iter().map(|t| json!({"table": {"table_full_name": t}})).collect::<Vec<_>>()

@@ -1,0 +1,566 @@
+//! Reading one metastore into a [`Snapshot`].
+//!
+//! The seed's job listed serially and compared effective grants; here the
+//! reads run concurrently (at most `concurrency` requests in flight, the
+//! statement for the metastore id aside; by phase: catalogs → schemas →
+//! tables and volumes → grants and view GETs)
+//! and only *direct* grants are read. Lists give everything but a view's
+//! dependencies, so only views are fetched one by one.
+//!
+//! What the caller may not see is recorded in `Snapshot::skipped` with the
+//! workspace's reason and the read goes on; an object that vanished between
+//! the list and the GET is recorded the same way. Anything else (the token
+//! refused, the workspace down beyond the retry budget, an answer that does
+//! not parse) fails the read: an incomplete snapshot taken for a complete
+//! one would make the planner copy or revoke the wrong things.
+//!
+//! Contents (schemas, tables, volumes) are read for managed catalogs only:
+//! system, foreign and shared catalogs belong to the platform or to another
+//! metastore and nothing in them is replicated. Every catalog's own entry and
+//! grants are read. `information_schema` is skipped: Unity Catalog makes one
+//! in every catalog by itself.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::snapshot::{
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart,
+    Snapshot, TableInfo, TableKind, VolumeInfo,
+};
+use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
+use crate::databricks::{DatabricksError, WorkspaceClient};
+use crate::identity::AccessToken;
+
+/// The Unity Catalog properties that carry a Delta table's newest commit.
+pub const DELTA_VERSION_PROPERTY: &str = "delta.lastUpdateVersion";
+pub const DELTA_COMMIT_TIMESTAMP_PROPERTY: &str = "delta.lastCommitTimestamp";
+
+/// Which part of the metastore to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadFilter {
+    /// Only this catalog (by name); `None` reads every catalog.
+    pub catalog: Option<String>,
+    /// Only schemas whose name matches this glob (`*` any run, `?` one
+    /// character, case-insensitive as Unity Catalog names are).
+    pub schema_pattern: Option<String>,
+}
+
+impl ReadFilter {
+    pub fn catalog(name: &str) -> ReadFilter {
+        ReadFilter { catalog: Some(name.to_string()), schema_pattern: None }
+    }
+
+    pub fn wants_catalog(&self, name: &str) -> bool {
+        self.catalog.as_deref().is_none_or(|wanted| wanted.eq_ignore_ascii_case(name))
+    }
+
+    pub fn wants_schema(&self, name: &str) -> bool {
+        self.schema_pattern.as_deref().is_none_or(|pattern| glob_matches(pattern, name))
+    }
+}
+
+/// How to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub filter: ReadFilter,
+    /// Requests in flight at most (at least 1).
+    pub concurrency: usize,
+    /// A SQL warehouse to ask `SELECT current_metastore()`; without one the
+    /// global metastore id stays empty.
+    pub warehouse_id: Option<String>,
+    /// How long that statement may take.
+    pub statement_timeout: Duration,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            filter: ReadFilter::default(),
+            concurrency: 32,
+            warehouse_id: None,
+            statement_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("could not read {what}: {source}")]
+    Databricks {
+        what: String,
+        #[source]
+        source: DatabricksError,
+    },
+}
+
+impl ReadError {
+    pub fn databricks_error(&self) -> &DatabricksError {
+        match self {
+            ReadError::Databricks { source, .. } => source,
+        }
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one; ASCII case is ignored.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and the text position it is trying to cover up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi].eq_ignore_ascii_case(&t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((star_pi, star_ti)) = star {
+            pi = star_pi + 1;
+            ti = star_ti + 1;
+            star = Some((star_pi, star_ti + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Reads one metastore. Both metastores are meant to be read at once by the
+/// caller (`tokio::join!`), each with its own client and token.
+pub async fn read_snapshot(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    options: &ReadOptions,
+) -> Result<Snapshot, ReadError> {
+    let concurrency = options.concurrency.max(1);
+    let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
+    // The first fatal error ends the whole read at once.
+    let (mut snapshot, (sharing, mut skipped), metastore_id) =
+        tokio::try_join!(reader.objects(&options.filter), reader.sharing(), async {
+            Ok(reader.metastore_id(options).await)
+        })?;
+    snapshot.sharing = sharing;
+    snapshot.skipped.append(&mut skipped);
+    match metastore_id {
+        Ok(id) => snapshot.global_metastore_id = id,
+        Err(skip) => snapshot.skipped.push(skip),
+    }
+    snapshot.skipped.sort();
+    snapshot.skipped.dedup();
+    Ok(snapshot)
+}
+
+struct Reader<'a> {
+    client: &'a WorkspaceClient,
+    token: &'a AccessToken,
+    concurrency: usize,
+    /// One permit per request in flight, shared by the object phases and
+    /// the sharing reads that run beside them, so the bound holds overall.
+    permits: Semaphore,
+}
+
+/// One request of a phase.
+#[derive(Clone, Debug)]
+enum Job {
+    Grants(Securable, String),
+    Schemas(String),
+    Tables(String, String),
+    Volumes(String, String),
+    View(String),
+}
+
+impl Job {
+    /// What the job reads, for a skip record: securable, full name, part.
+    fn subject(&self) -> (&'static str, String, SkippedPart) {
+        match self {
+            Job::Grants(kind, name) => (kind.api_name(), name.clone(), SkippedPart::Grants),
+            Job::Schemas(catalog) => ("catalog", catalog.clone(), SkippedPart::Contents),
+            Job::Tables(catalog, schema) | Job::Volumes(catalog, schema) => {
+                ("schema", format!("{catalog}.{schema}"), SkippedPart::Contents)
+            }
+            Job::View(name) => ("table", name.clone(), SkippedPart::ViewDependencies),
+        }
+    }
+}
+
+enum Done {
+    Grants(Securable, String, Grants),
+    Schemas(Vec<uc::Schema>),
+    Tables(Vec<uc::Table>),
+    Volumes(Vec<uc::Volume>),
+    View(Box<uc::Table>),
+}
+
+/// Errors that leave a hole to record rather than a read to abandon.
+fn skippable(error: &DatabricksError) -> bool {
+    matches!(error, DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_))
+}
+
+fn skip(securable: &str, full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
+    Skipped { securable: securable.to_string(), full_name, part, reason: error.to_string() }
+}
+
+impl Reader<'_> {
+    /// `request`, once a permit is free.
+    async fn limited<T>(&self, request: impl Future<Output = T>) -> T {
+        // The semaphore is never closed; were it, the request runs unlimited.
+        let _permit = self.permits.acquire().await.ok();
+        request.await
+    }
+
+    async fn run(&self, job: &Job) -> Result<Done, DatabricksError> {
+        let _permit = self.permits.acquire().await.ok();
+        let (client, token) = (self.client, self.token);
+        Ok(match job {
+            Job::Grants(kind, name) => {
+                let assignments = client.get_permissions(token, *kind, name).await?;
+                Done::Grants(*kind, name.clone(), grants_map(&assignments))
+            }
+            Job::Schemas(catalog) => Done::Schemas(client.list_schemas(token, catalog).await?),
+            Job::Tables(catalog, schema) => Done::Tables(client.list_tables(token, catalog, schema).await?),
+            Job::Volumes(catalog, schema) => Done::Volumes(client.list_volumes(token, catalog, schema).await?),
+            Job::View(name) => Done::View(Box::new(client.get_table(token, name).await?)),
+        })
+    }
+
+    /// Runs a phase's jobs, `concurrency` at a time; holes are recorded,
+    /// anything else ends the read.
+    async fn phase(&self, jobs: Vec<Job>, skipped: &mut Vec<Skipped>) -> Result<Vec<Done>, ReadError> {
+        let mut results = stream::iter(jobs)
+            .map(|job| async move {
+                let result = self.run(&job).await;
+                (job, result)
+            })
+            .buffer_unordered(self.concurrency);
+        let mut done = Vec::new();
+        while let Some((job, result)) = results.next().await {
+            match result {
+                Ok(value) => done.push(value),
+                Err(error) if skippable(&error) => {
+                    let (securable, name, part) = job.subject();
+                    skipped.push(skip(securable, name, part, &error));
+                }
+                Err(error) => {
+                    let (securable, name, part) = job.subject();
+                    return Err(ReadError::Databricks {
+                        what: format!("{part:?} of {securable} {name}"),
+                        source: error,
+                    });
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn objects(&self, filter: &ReadFilter) -> Result<Snapshot, ReadError> {
+        let mut snapshot = Snapshot::default();
+        let mut skipped = Vec::new();
+        let catalogs = self
+            .client
+            .list_catalogs(self.token)
+            .await
+            .map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
+
+        // Phase 1: every wanted catalog's grants; managed catalogs' schemas.
+        let mut jobs = Vec::new();
+        for catalog in catalogs.into_iter().filter(|c| filter.wants_catalog(&c.name)) {
+            let info = catalog_info(catalog);
+            jobs.push(Job::Grants(Securable::Catalog, info.name.clone()));
+            if info.kind == CatalogKind::Managed {
+                jobs.push(Job::Schemas(info.name.clone()));
+            }
+            snapshot.catalogs.insert(info.name.clone(), info);
+        }
+        let mut next = Vec::new();
+        for done in self.phase(jobs, &mut skipped).await? {
+            match done {
+                Done::Schemas(schemas) => {
+                    for schema in schemas {
+                        if schema.name.eq_ignore_ascii_case("information_schema") || !filter.wants_schema(&schema.name)
+                        {
+                            continue;
+                        }
+                        let info = schema_info(schema);
+                        next.push(Job::Grants(Securable::Schema, info.full_name()));
+                        next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
+                        next.push(Job::Volumes(info.catalog.clone(), info.name.clone()));
+                        snapshot.schemas.insert(info.full_name(), info);
+                    }
+                }
+                other => apply(&mut snapshot, other),
+            }
+        }
+
+        // Phase 2: each schema's grants, tables and volumes.
+        let mut last = Vec::new();
+        for done in self.phase(next, &mut skipped).await? {
+            match done {
+                Done::Tables(tables) => {
+                    for table in tables {
+                        let info = table_info(table);
+                        last.push(Job::Grants(Securable::Table, info.full_name()));
+                        if info.kind == TableKind::View {
+                            last.push(Job::View(info.full_name()));
+                        }
+                        snapshot.tables.insert(info.full_name(), info);
+                    }
+                }
+                Done::Volumes(volumes) => {
+                    for volume in volumes {
+                        let info = volume_info(volume);
+                        last.push(Job::Grants(Securable::Volume, info.full_name()));
+                        snapshot.volumes.insert(info.full_name(), info);
+                    }
+                }
+                other => apply(&mut snapshot, other),
+            }
+        }
+
+        // Phase 3: table and volume grants, view dependencies.
+        for done in self.phase(last, &mut skipped).await? {
+            apply(&mut snapshot, done);
+        }
+        snapshot.skipped = skipped;
+        Ok(snapshot)
+    }
+
+    /// Recipients, shares (with objects and grants) and providers.
+    async fn sharing(&self) -> Result<(SharingState, Vec<Skipped>), ReadError> {
+        let (client, token) = (self.client, self.token);
+        let mut state = SharingState::default();
+        let mut skipped = Vec::new();
+        let fatal = |what: &str, source| ReadError::Databricks { what: what.to_string(), source };
+        let (recipients, shares, providers) = tokio::join!(
+            self.limited(client.list_recipients(token)),
+            self.limited(client.list_shares(token)),
+            self.limited(client.list_providers(token, None))
+        );
+        match recipients {
+            Ok(recipients) => {
+                for recipient in recipients {
+                    state
+                        .recipients
+                        .insert(recipient.name, recipient.data_recipient_global_metastore_id.unwrap_or_default());
+                }
+            }
+            Err(error) if skippable(&error) => {
+                skipped.push(skip("recipient", String::new(), SkippedPart::Sharing, &error))
+            }
+            Err(error) => return Err(fatal("the recipients", error)),
+        }
+        match providers {
+            Ok(providers) => {
+                for provider in providers {
+                    state
+                        .providers
+                        .insert(provider.name, provider.data_provider_global_metastore_id.unwrap_or_default());
+                }
+            }
+            Err(error) if skippable(&error) => {
+                skipped.push(skip("provider", String::new(), SkippedPart::Sharing, &error))
+            }
+            Err(error) => return Err(fatal("the providers", error)),
+        }
+        let shares = match shares {
+            Ok(shares) => shares,
+            Err(error) if skippable(&error) => {
+                skipped.push(skip("share", String::new(), SkippedPart::Sharing, &error));
+                Vec::new()
+            }
+            Err(error) => return Err(fatal("the shares", error)),
+        };
+        let mut details = stream::iter(shares)
+            .map(|share| async move {
+                let (detail, permissions) = tokio::join!(
+                    self.limited(client.get_share(token, &share.name)),
+                    self.limited(client.share_permissions(token, &share.name))
+                );
+                (share.name, detail, permissions)
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((name, detail, permissions)) = details.next().await {
+            let (detail, permissions) = match (detail, permissions) {
+                (Ok(detail), Ok(permissions)) => (detail, permissions),
+                (Err(error), _) | (_, Err(error)) if skippable(&error) => {
+                    skipped.push(skip("share", name, SkippedPart::Sharing, &error));
+                    continue;
+                }
+                (Err(error), _) | (_, Err(error)) => return Err(fatal(&format!("share {name}"), error)),
+            };
+            let schemas = detail
+                .objects
+                .iter()
+                .filter(|o| o.data_object_type.eq_ignore_ascii_case("SCHEMA"))
+                .map(|o| o.name.clone())
+                .collect();
+            let recipients_with_select = permissions
+                .into_iter()
+                .filter(|a| a.privileges.iter().any(|p| p.eq_ignore_ascii_case("SELECT")))
+                .map(|a| a.principal)
+                .collect();
+            state.shares.insert(name, ShareInfo { schemas, recipients_with_select });
+        }
+        Ok((state, skipped))
+    }
+
+    /// The global metastore id, or why it stays empty (never fatal: readiness
+    /// reports it, and a read without a warehouse is legitimate).
+    async fn metastore_id(&self, options: &ReadOptions) -> Result<String, Skipped> {
+        let Some(warehouse_id) = options.warehouse_id.as_deref() else {
+            return Ok(String::new());
+        };
+        let deadline = Instant::now() + options.statement_timeout;
+        self.client
+            .current_metastore(self.token, warehouse_id, deadline)
+            .await
+            .map_err(|error| skip("metastore", String::new(), SkippedPart::MetastoreId, &error))
+    }
+}
+
+/// Folds a grants or view answer into the snapshot.
+fn apply(snapshot: &mut Snapshot, done: Done) {
+    match done {
+        Done::Grants(kind, name, grants) => {
+            let common = match kind {
+                Securable::Catalog => snapshot.catalogs.get_mut(&name).map(|c| &mut c.common),
+                Securable::Schema => snapshot.schemas.get_mut(&name).map(|s| &mut s.common),
+                Securable::Table => snapshot.tables.get_mut(&name).map(|t| &mut t.common),
+                Securable::Volume => snapshot.volumes.get_mut(&name).map(|v| &mut v.common),
+                _ => None,
+            };
+            if let Some(common) = common {
+                common.grants = grants;
+            }
+        }
+        Done::View(table) => {
+            if let Some(info) = snapshot.tables.get_mut(&table.full_name()) {
+                info.view_dependencies = table.table_dependencies();
+                if info.view_definition.is_none() {
+                    info.view_definition = table.view_definition.clone();
+                }
+            }
+        }
+        Done::Schemas(_) | Done::Tables(_) | Done::Volumes(_) => {}
+    }
+}
+
+fn common(owner: Option<String>, comment: Option<String>, properties: BTreeMap<String, String>) -> Common {
+    Common { owner: owner.unwrap_or_default(), comment, properties, grants: Grants::new() }
+}
+
+fn catalog_info(catalog: uc::Catalog) -> CatalogInfo {
+    CatalogInfo {
+        kind: CatalogKind::from_api(catalog.catalog_type.as_deref().unwrap_or("MANAGED_CATALOG")),
+        storage_root: catalog.storage_root,
+        provider_name: catalog.provider_name,
+        share_name: catalog.share_name,
+        common: common(catalog.owner, catalog.comment, catalog.properties),
+        name: catalog.name,
+    }
+}
+
+fn schema_info(schema: uc::Schema) -> SchemaInfo {
+    SchemaInfo {
+        catalog: schema.catalog_name,
+        name: schema.name,
+        storage_root: schema.storage_root,
+        common: common(schema.owner, schema.comment, schema.properties),
+    }
+}
+
+/// A listed table; the two commit properties become `delta` (they are state,
+/// not configuration: copied or compared as properties they would differ
+/// on every read).
+fn table_info(table: uc::Table) -> TableInfo {
+    let mut properties = table.properties;
+    let version = properties.remove(DELTA_VERSION_PROPERTY).and_then(|v| v.trim().parse::<i64>().ok());
+    let committed = properties.remove(DELTA_COMMIT_TIMESTAMP_PROPERTY).and_then(|v| v.trim().parse::<i64>().ok());
+    let delta = match (version, committed) {
+        (Some(version), Some(last_commit_ms)) => Some(DeltaState { version, last_commit_ms }),
+        _ => None,
+    };
+    TableInfo {
+        kind: TableKind::from_api(table.table_type.as_deref().unwrap_or_default()),
+        format: table.data_source_format,
+        storage_location: table.storage_location,
+        view_definition: table.view_definition,
+        view_dependencies: Vec::new(),
+        delta,
+        common: common(table.owner, table.comment, properties),
+        catalog: table.catalog_name,
+        schema: table.schema_name,
+        name: table.name,
+    }
+}
+
+fn volume_info(volume: uc::Volume) -> VolumeInfo {
+    VolumeInfo {
+        catalog: volume.catalog_name,
+        schema: volume.schema_name,
+        name: volume.name,
+        volume_type: volume.volume_type.unwrap_or_default(),
+        storage_location: volume.storage_location,
+        common: common(volume.owner, volume.comment, BTreeMap::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_a_shell_would() {
+        assert!(glob_matches("*", ""));
+        assert!(glob_matches("raw_*", "raw_00"));
+        assert!(glob_matches("RAW_??", "raw_01"));
+        assert!(!glob_matches("raw_?", "raw_01"));
+        assert!(glob_matches("*_0?", "silver_03"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("a*b*c", "axxbyy"));
+        assert!(glob_matches("**x", "x"));
+        assert!(!glob_matches("", "x"));
+        // No blow-up on many stars.
+        assert!(!glob_matches(&"*a".repeat(30), &"a".repeat(29)));
+    }
+
+    #[test]
+    fn filters_select_catalogs_and_schemas() {
+        let filter = ReadFilter { catalog: Some("Main".into()), schema_pattern: Some("gold_*".into()) };
+        assert!(filter.wants_catalog("main") && !filter.wants_catalog("sales"));
+        assert!(filter.wants_schema("gold_03") && !filter.wants_schema("raw_00"));
+        assert!(ReadFilter::default().wants_catalog("x") && ReadFilter::default().wants_schema("y"));
+    }
+
+    #[test]
+    fn delta_state_comes_from_the_two_properties_which_are_then_dropped() {
+        let table = uc::Table {
+            name: "t".into(),
+            catalog_name: "c".into(),
+            schema_name: "s".into(),
+            table_type: Some("MANAGED".into()),
+            data_source_format: Some("DELTA".into()),
+            properties: [
+                (DELTA_VERSION_PROPERTY.to_string(), "12".to_string()),
+                (DELTA_COMMIT_TIMESTAMP_PROPERTY.to_string(), "1795000000000".to_string()),
+                ("team".to_string(), "sales".to_string()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let info = table_info(table);
+        assert_eq!(info.delta, Some(DeltaState { version: 12, last_commit_ms: 1_795_000_000_000 }));
+        assert_eq!(info.common.properties.len(), 1);
+        assert_eq!(info.kind, TableKind::Managed);
+
+        let garbled = uc::Table {
+            properties: [(DELTA_VERSION_PROPERTY.to_string(), "twelve".to_string())].into(),
+            ..Default::default()
+        };
+        assert_eq!(table_info(garbled).delta, None, "bad wire data is no state, not a panic");
+    }
+}
