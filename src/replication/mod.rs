@@ -4,5 +4,10 @@
 //! function of two snapshots and the configuration; execution and reading
 //! are the I/O at the edges.
 
+pub mod config;
+pub mod diff;
+#[cfg(test)]
+mod fixtures;
 pub mod mapping;
+pub mod object;
 pub mod snapshot;
