@@ -329,11 +329,11 @@ pub(crate) fn table_fields(config: &ReplicationConfig, primary: &TableInfo, seco
         return fields;
     }
     match primary.kind {
-        TableKind::View => {
-            if primary.view_definition.as_deref().map(str::trim) != secondary.view_definition.as_deref().map(str::trim)
-            {
-                fields.push(Field::ViewDefinition);
-            }
+        TableKind::View
+            if primary.view_definition.as_deref().map(str::trim)
+                != secondary.view_definition.as_deref().map(str::trim) =>
+        {
+            fields.push(Field::ViewDefinition);
         }
         TableKind::External => {
             let (a, b) = (primary.format.as_deref(), secondary.format.as_deref());
