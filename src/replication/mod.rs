@@ -9,5 +9,8 @@ pub mod diff;
 #[cfg(test)]
 mod fixtures;
 pub mod mapping;
+pub mod model;
 pub mod object;
+pub mod plan;
+pub mod planner;
 pub mod snapshot;
