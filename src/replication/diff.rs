@@ -311,7 +311,9 @@ fn same_location(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 fn common_fields(primary: &Common, secondary: &Common, fields: &mut Vec<Field>) {
-    if primary.comment != secondary.comment {
+    // An empty comment is no comment: Unity Catalog can only clear one by setting "".
+    let comment = |c: &Common| c.comment.clone().filter(|c| !c.is_empty());
+    if comment(primary) != comment(secondary) {
         fields.push(Field::Comment);
     }
     if primary.properties != secondary.properties {

@@ -14,3 +14,4 @@ pub mod object;
 pub mod plan;
 pub mod planner;
 pub mod snapshot;
+pub mod sql;
