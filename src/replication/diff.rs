@@ -133,7 +133,10 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
             }
         }
     }
-    for catalog in secondary.catalogs.values() {
+    // With a schema pattern catalogs are only containers: a catalog only the
+    // secondary has is not in scope (pruning it would drop schemas outside
+    // the pattern).
+    for catalog in secondary.catalogs.values().filter(|_| config.schema_pattern.is_none()) {
         let replicated_there = primary.catalogs.get(&catalog.name).is_some_and(|c| c.kind == CatalogKind::Managed);
         if catalog.kind == CatalogKind::Managed && config.includes_catalog(&catalog.name) && !replicated_there {
             out.push(Drift { object: ObjectRef::new(ObjectKind::Catalog, [&catalog.name]), change: Change::Extra });
@@ -210,6 +213,17 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
         }
     }
     out
+}
+
+/// Whether the primary's `catalog.schema` is replicated under `config`.
+pub fn is_replicated_schema(
+    primary: &Snapshot,
+    secondary: &Snapshot,
+    config: &ReplicationConfig,
+    catalog: &str,
+    schema: &str,
+) -> bool {
+    Scope { primary, secondary, config }.primary_schema(catalog, schema)
 }
 
 /// Which schemas take part, given both snapshots.

@@ -13,5 +13,7 @@ pub mod model;
 pub mod object;
 pub mod plan;
 pub mod planner;
+#[cfg(test)]
+mod properties;
 pub mod snapshot;
 pub mod sql;

@@ -23,6 +23,14 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// Whether grants and owners apply (Unity Catalog securables).
+    pub fn is_securable(self) -> bool {
+        matches!(
+            self,
+            ObjectKind::Catalog | ObjectKind::Schema | ObjectKind::Table | ObjectKind::View | ObjectKind::Volume
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Catalog => "catalog",

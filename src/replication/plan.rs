@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::object::{ObjectKind, ObjectRef};
+use super::object::ObjectRef;
 use super::snapshot::DeltaState;
 
 /// Stable across re-plans of the same state (derived from what the action
@@ -292,15 +292,5 @@ impl Plan {
             }
         }
         out
-    }
-}
-
-impl ObjectKind {
-    /// Whether grants and owners apply (Unity Catalog securables).
-    pub fn is_securable(self) -> bool {
-        matches!(
-            self,
-            ObjectKind::Catalog | ObjectKind::Schema | ObjectKind::Table | ObjectKind::View | ObjectKind::Volume
-        )
     }
 }

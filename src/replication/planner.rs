@@ -258,12 +258,29 @@ impl Planner<'_> {
         managed_clones
     }
 
-    /// The Delta Sharing bootstrap the managed clones need: the recipient for
-    /// the secondary's metastore, a share per catalog holding the clones'
-    /// schemas, SELECT for the recipient, the share mounted on the secondary.
-    /// Only what is missing is planned, and only when something is cloned.
+    /// The Delta Sharing bootstrap managed clones need: the recipient for the
+    /// secondary's metastore, a share per catalog holding its schemas with
+    /// managed tables, SELECT for the recipient, the share mounted on the
+    /// secondary. Only what is missing is planned.
     fn sharing(&mut self, managed_clones: BTreeMap<String, Vec<(usize, String)>>) {
-        if managed_clones.is_empty() {
+        // Every schema with a replicated managed Delta table is shared, not
+        // only those cloned now: the share is the standing path for later
+        // incremental clones, so a re-plan after success finds it in place.
+        let mut shared: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for table in self.primary.tables.values() {
+            let replicated = super::diff::is_replicated_schema(
+                self.primary,
+                self.secondary,
+                self.config,
+                &table.catalog,
+                &table.schema,
+            );
+            if replicated && table.kind == TableKind::Managed && table.is_delta() {
+                shared.entry(table.catalog.clone()).or_default().insert(table.schema.clone());
+            }
+        }
+        let mut managed_clones = managed_clones;
+        if shared.is_empty() {
             return;
         }
         let recipient = self.config.recipient_name.clone();
@@ -284,7 +301,8 @@ impl Planner<'_> {
         };
         let recipient_dep = recipient_kind.map(|kind| self.push("recipient", recipient_ref, kind, vec![]));
 
-        for (catalog, clones) in managed_clones {
+        for (catalog, schemas) in shared {
+            let clones = managed_clones.remove(&catalog).unwrap_or_default();
             let share = self.config.share_name(&catalog);
             let share_ref = ObjectRef::new(ObjectKind::Share, [&share]);
             let existing = self.primary.sharing.shares.get(&share);
@@ -294,9 +312,8 @@ impl Planner<'_> {
             bootstrap.extend(share_dep.clone());
 
             let shared_schemas: BTreeSet<String> = existing.map(|s| s.schemas.clone()).unwrap_or_default();
-            let needed: BTreeSet<&String> =
-                clones.iter().map(|(_, s)| s).filter(|s| !shared_schemas.contains(&format!("{catalog}.{s}"))).collect();
-            let needed: Vec<&String> = needed.into_iter().collect();
+            let needed: Vec<&String> =
+                schemas.iter().filter(|s| !shared_schemas.contains(&format!("{catalog}.{s}"))).collect();
             let mut chunk_of: HashMap<String, ActionId> = HashMap::new();
             for chunk in needed.chunks(SHARE_UPDATES_PER_CALL) {
                 let schemas = chunk.iter().map(|s| vec![catalog.clone(), (*s).clone()]).collect();
