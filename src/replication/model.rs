@@ -43,6 +43,10 @@ fn fresh(comment: Option<String>, properties: std::collections::BTreeMap<String,
 fn effect(action: &Action, s: &mut Snapshot) {
     let object = &action.object;
     let path = &object.path;
+    if path.len() != object.kind.name_parts() {
+        // Not an action the planner makes; it would not render either.
+        return;
+    }
     let name = object.full_name();
     match &action.kind {
         ActionKind::CreateCatalog { storage_root, comment, properties } => {

@@ -31,6 +31,15 @@ impl ObjectKind {
         )
     }
 
+    /// How many parts a name of this kind has (`catalog.schema.table`: 3).
+    pub fn name_parts(self) -> usize {
+        match self {
+            ObjectKind::Schema => 2,
+            ObjectKind::Table | ObjectKind::View | ObjectKind::Volume => 3,
+            ObjectKind::Catalog | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::SharedCatalog => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Catalog => "catalog",

@@ -9,6 +9,13 @@
 //! done. An action that cannot run (an unmapped location, a view cycle…) is
 //! in the plan as `ActionKind::Blocked` with its reason, so it is reported
 //! with the rest; the executor skips it and, transitively, its dependants.
+//!
+//! Idempotence, which lets an interrupted run simply be planned and run
+//! again: the SQL is `CREATE OR REPLACE` / `IF NOT EXISTS` / `GRANT` /
+//! `REVOKE` / `ALTER … OWNER TO`, all safe to repeat; a REST create (catalog,
+//! schema, recipient, share, mount) or a share `ADD` that finds its object
+//! already there answers `RESOURCE_ALREADY_EXISTS`, which the executor must
+//! count as done; a drop that finds nothing answers `NOT_FOUND`, likewise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -139,7 +139,7 @@ impl Planner<'_> {
             let name = object.full_name();
             match &entry.change {
                 Change::Missing => {
-                    let catalog = &self.primary.catalogs[&name];
+                    let Some(catalog) = self.primary.catalogs.get(&name) else { continue };
                     let kind = match self.mapped_root(&catalog.storage_root) {
                         Ok(storage_root) => ActionKind::CreateCatalog {
                             storage_root,
@@ -153,9 +153,10 @@ impl Planner<'_> {
                     self.fresh.insert(object);
                 }
                 Change::Different(fields) => {
-                    let catalog = &self.primary.catalogs[&name];
+                    let Some(catalog) = self.primary.catalogs.get(&name) else { continue };
                     if fields.iter().any(|f| matches!(f, Field::Kind { .. })) {
-                        let existing = format!("a {:?} catalog", self.secondary.catalogs[&name].kind);
+                        let kind = self.secondary.catalogs.get(&name).map(|c| c.kind.clone());
+                        let existing = format!("a {:?} catalog", kind.unwrap_or(CatalogKind::Managed));
                         let id = self.push(
                             "blocked",
                             object,
@@ -190,7 +191,7 @@ impl Planner<'_> {
             let parents = self.parents(&object.path);
             match &entry.change {
                 Change::Missing => {
-                    let schema = &self.primary.schemas[&name];
+                    let Some(schema) = self.primary.schemas.get(&name) else { continue };
                     let kind = match self.mapped_root(&schema.storage_root) {
                         Ok(storage_root) => ActionKind::CreateSchema {
                             storage_root,
@@ -204,7 +205,7 @@ impl Planner<'_> {
                     self.fresh.insert(object);
                 }
                 Change::Different(fields) => {
-                    let schema = &self.primary.schemas[&name];
+                    let Some(schema) = self.primary.schemas.get(&name) else { continue };
                     if fields.iter().any(|f| matches!(f, Field::StorageLocation { .. })) {
                         let reason = BlockReason::Immutable { what: "storage root".into() };
                         self.push("blocked", object.clone(), ActionKind::Blocked(reason), parents.clone());
@@ -239,7 +240,7 @@ impl Planner<'_> {
                 }
                 _ => continue,
             };
-            let table = &self.primary.tables[&object.full_name()];
+            let Some(table) = self.primary.tables.get(&object.full_name()) else { continue };
             let (tag, kind) = plan_table(self.config, table, reason);
             let managed = table.kind == TableKind::Managed && matches!(kind, ActionKind::CloneTable { .. });
             let parents = self.parents(&object.path);
@@ -391,12 +392,14 @@ impl Planner<'_> {
                 _ => {}
             }
         }
+        wanted.retain(|(o, _)| self.primary.tables.contains_key(&o.full_name()));
         let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
         let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let edges: Vec<Vec<usize>> = names
             .iter()
             .map(|n| {
-                self.primary.tables[n].view_dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
+                let dependencies = self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]);
+                dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
             })
             .collect();
         let components = strongly_connected(&edges);
@@ -416,7 +419,7 @@ impl Planner<'_> {
             self.creator.insert(name.clone(), ActionId(format!("view:view:{name}")));
         }
         for (i, (object, reason)) in wanted.into_iter().enumerate() {
-            let view = &self.primary.tables[&names[i]];
+            let Some(view) = self.primary.tables.get(&names[i]) else { continue };
             let mut deps = self.parents(&object.path);
             let mut missing = None;
             for dependency in &view.view_dependencies {
@@ -455,7 +458,7 @@ impl Planner<'_> {
             let parents = self.parents(&object.path);
             let kind = match &entry.change {
                 Change::Missing => {
-                    let volume = &self.primary.volumes[&object.full_name()];
+                    let Some(volume) = self.primary.volumes.get(&object.full_name()) else { continue };
                     self.fresh.insert(object.clone());
                     match (&volume.storage_location, is_external_volume(volume)) {
                         (Some(location), true) => match self.mapped(location) {

@@ -383,6 +383,9 @@ fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
 pub fn render(action: &Action) -> Result<Request, SqlError> {
     let object = &action.object;
     let path = &object.path;
+    if path.len() != object.kind.name_parts() {
+        return Err(SqlError::Unsupported(format!("a {} named by {} part(s)", object.kind.as_str(), path.len())));
+    }
     for part in path {
         no_control(part, "a name")?;
     }
@@ -755,5 +758,17 @@ mod tests {
         assert!(matches!(blocked, Err(SqlError::Blocked(reason)) if reason.contains("abfss://x")));
         let newline = render(&action(ObjectKind::Table, &["c", "s", "t\n"], ActionKind::Drop));
         assert!(matches!(newline, Err(SqlError::ControlCharacter { .. })));
+        let short = render(&action(ObjectKind::Table, &["c", "s"], ActionKind::Drop));
+        assert!(matches!(short, Err(SqlError::Unsupported(_))));
+        let Ok(Request::Rest(update)) = render(&action(
+            ObjectKind::Catalog,
+            &["main"],
+            ActionKind::UpdateCatalog { comment: None, properties: Default::default() },
+        )) else {
+            panic!()
+        };
+        assert_eq!((update.method(), update.path().as_str()), (Method::Patch, "/api/2.1/unity-catalog/catalogs/main"));
+        // No comment on the primary clears the secondary's.
+        assert_eq!(update.body().unwrap(), json!({"comment": "", "properties": {}}));
     }
 }
