@@ -15,5 +15,7 @@ pub mod plan;
 pub mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod seeded;
 pub mod snapshot;
 pub mod sql;
