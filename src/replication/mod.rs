@@ -3,6 +3,11 @@
 //! `snapshot` is the shared picture of one metastore; planning is a pure
 //! function of two snapshots and the configuration; execution and reading
 //! are the I/O at the edges.
+//!
+//! The pure part: `config` (what and under which names), `diff` (the drift
+//! readiness shows), `planner::plan` (drift → `plan::Plan`, an ordered
+//! graph of idempotent actions), `sql` (an action → SQL or a typed REST
+//! call) and `model` (what each action does, for the tests).
 
 pub mod config;
 pub mod diff;
@@ -19,3 +24,8 @@ mod properties;
 mod seeded;
 pub mod snapshot;
 pub mod sql;
+
+pub use config::ReplicationConfig;
+pub use diff::{diff, Change, Drift, DriftKind};
+pub use plan::{Action, ActionId, ActionKind, Plan};
+pub use planner::plan;

@@ -1090,6 +1090,7 @@ mod tests {
         orders.common.grants = [("eve".to_string(), ["MODIFY".to_string()].into())].into();
         orders.common.owner = "eve".into();
         secondary.schemas.get_mut("main.sales").unwrap().common.comment = Some("stale".into());
+        secondary.catalogs.get_mut("main").unwrap().common.properties.insert("k".into(), "v".into());
         secondary.tables.get_mut("main.sales.v1").unwrap().view_definition = Some("SELECT 1 FROM x".into());
         let plan = plan(&primary, &secondary, &config());
         assert_ordered(&plan);
@@ -1097,6 +1098,10 @@ mod tests {
         assert_eq!(
             found,
             vec![
+                (
+                    "update:catalog:main".into(),
+                    ActionKind::UpdateCatalog { comment: None, properties: Default::default() }
+                ),
                 (
                     "update:schema:main.sales".into(),
                     ActionKind::UpdateSchema { comment: None, properties: Default::default() }
