@@ -3,8 +3,33 @@
 //! `snapshot` is the shared picture of one metastore; planning is a pure
 //! function of two snapshots and the configuration; execution and reading
 //! are the I/O at the edges.
+//!
+//! The pure part: `config` (what and under which names), `diff` (the drift
+//! readiness shows), `planner::plan` (drift → `plan::Plan`, an ordered
+//! graph of idempotent actions), `sql` (an action → SQL or a typed REST
+//! call) and `model` (what each action does, for the tests). The I/O:
+//! `read` (a workspace → a snapshot) and `execute` (a graph run with
+//! bounded concurrency).
 
+pub mod config;
+pub mod diff;
 pub mod execute;
+#[cfg(test)]
+mod fixtures;
 pub mod mapping;
+pub mod model;
+pub mod object;
+pub mod plan;
+pub mod planner;
+#[cfg(test)]
+mod properties;
 pub mod read;
+#[cfg(test)]
+mod seeded;
 pub mod snapshot;
+pub mod sql;
+
+pub use config::ReplicationConfig;
+pub use diff::{diff, Change, Drift, DriftKind};
+pub use plan::{Action, ActionId, ActionKind, Plan};
+pub use planner::plan;

@@ -1,0 +1,593 @@
+//! Drift: how the secondary differs from the primary, object by object.
+//!
+//! This is what readiness shows and what `replicate --dry-run` lists, and the
+//! planner turns each entry into actions, so it must be exactly the drift:
+//! nothing the replication would not change, nothing it would miss.
+//!
+//! Scope: managed catalogs only (system, internal, Delta Sharing and foreign
+//! catalogs belong to the platform or another metastore), narrowed by the
+//! configuration's catalog and schema filters. The secondary's mounted share
+//! catalogs are drbot's plumbing, never "extra". Storage locations are
+//! compared after mapping the primary's location to the secondary's; a
+//! managed table's location is the metastore's business and is not compared.
+//! Grants are *direct* grants; an object that is missing or extra carries its
+//! grants and owner implicitly and gets no separate grant/owner entries.
+
+use std::collections::BTreeSet;
+
+use super::config::ReplicationConfig;
+use super::object::{ObjectKind, ObjectRef};
+use super::snapshot::{CatalogKind, Common, Grants, Snapshot, TableInfo, TableKind, VolumeInfo};
+
+/// The kinds readiness groups drift by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DriftKind {
+    Catalog,
+    Schema,
+    Table,
+    View,
+    Volume,
+    Grants,
+    Owner,
+}
+
+/// One difference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub object: ObjectRef,
+    pub change: Change,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// In the primary, not in the secondary.
+    Missing,
+    /// Only in the secondary (the top-most such object: an extra schema's
+    /// tables are not listed again).
+    Extra,
+    /// In both, but defined differently.
+    Different(Vec<Field>),
+    /// A Delta table whose primary committed after the secondary's clone did.
+    Stale {
+        primary_commit_ms: i64,
+        secondary_commit_ms: Option<i64>,
+    },
+    /// Direct grants to one principal differ.
+    Grants {
+        principal: String,
+        missing: BTreeSet<String>,
+        extra: BTreeSet<String>,
+    },
+    Owner {
+        primary: String,
+        secondary: String,
+    },
+}
+
+/// What differs on an object present on both sides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// Table type or catalog type (`MANAGED` vs `EXTERNAL`, table vs view…).
+    Kind {
+        primary: String,
+        secondary: String,
+    },
+    Comment,
+    Properties,
+    /// The secondary's location against the mapped primary location.
+    StorageLocation {
+        expected: Option<String>,
+        actual: Option<String>,
+    },
+    Format {
+        primary: Option<String>,
+        secondary: Option<String>,
+    },
+    ViewDefinition,
+    VolumeType {
+        primary: String,
+        secondary: String,
+    },
+}
+
+impl Drift {
+    pub fn kind(&self) -> DriftKind {
+        match (&self.change, self.object.kind) {
+            (Change::Grants { .. }, _) => DriftKind::Grants,
+            (Change::Owner { .. }, _) => DriftKind::Owner,
+            (_, ObjectKind::Catalog | ObjectKind::SharedCatalog) => DriftKind::Catalog,
+            (_, ObjectKind::Schema) => DriftKind::Schema,
+            (_, ObjectKind::View) => DriftKind::View,
+            (_, ObjectKind::Volume) => DriftKind::Volume,
+            (_, ObjectKind::Table | ObjectKind::Share | ObjectKind::Recipient) => DriftKind::Table,
+        }
+    }
+}
+
+/// Every difference between the two metastores under `config`, in a stable
+/// order (catalogs, then schemas, tables and volumes, each by name).
+pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let scope = Scope { primary, secondary, config };
+
+    for catalog in primary.catalogs.values().filter(|c| c.kind == CatalogKind::Managed) {
+        if !config.includes_catalog(&catalog.name) {
+            continue;
+        }
+        let object = ObjectRef::new(ObjectKind::Catalog, [&catalog.name]);
+        match secondary.catalogs.get(&catalog.name) {
+            None => out.push(Drift { object, change: Change::Missing }),
+            Some(other) if other.kind != CatalogKind::Managed => out.push(Drift {
+                object,
+                change: Change::Different(vec![Field::Kind {
+                    primary: catalog_kind_name(&catalog.kind),
+                    secondary: catalog_kind_name(&other.kind),
+                }]),
+            }),
+            Some(other) => {
+                let mut fields = Vec::new();
+                location_field(config, &catalog.storage_root, &other.storage_root, &mut fields);
+                common_fields(&catalog.common, &other.common, &mut fields);
+                push_different(&mut out, &object, fields);
+                owner_and_grants(&object, &catalog.common, &other.common, &mut out);
+            }
+        }
+    }
+    // With a schema pattern catalogs are only containers: a catalog only the
+    // secondary has is not in scope (pruning it would drop schemas outside
+    // the pattern).
+    for catalog in secondary.catalogs.values().filter(|_| config.schema_pattern.is_none()) {
+        let replicated_there = primary.catalogs.get(&catalog.name).is_some_and(|c| c.kind == CatalogKind::Managed);
+        if catalog.kind == CatalogKind::Managed && config.includes_catalog(&catalog.name) && !replicated_there {
+            out.push(Drift { object: ObjectRef::new(ObjectKind::Catalog, [&catalog.name]), change: Change::Extra });
+        }
+    }
+
+    for schema in primary.schemas.values().filter(|s| scope.primary_schema(&s.catalog, &s.name)) {
+        let object = ObjectRef::new(ObjectKind::Schema, [&schema.catalog, &schema.name]);
+        match secondary.schemas.get(&schema.full_name()) {
+            None => out.push(Drift { object, change: Change::Missing }),
+            Some(other) => {
+                let mut fields = Vec::new();
+                location_field(config, &schema.storage_root, &other.storage_root, &mut fields);
+                common_fields(&schema.common, &other.common, &mut fields);
+                push_different(&mut out, &object, fields);
+                owner_and_grants(&object, &schema.common, &other.common, &mut out);
+            }
+        }
+    }
+    for schema in secondary.schemas.values() {
+        if scope.secondary_schema(&schema.catalog, &schema.name) && !primary.schemas.contains_key(&schema.full_name()) {
+            out.push(Drift {
+                object: ObjectRef::new(ObjectKind::Schema, [&schema.catalog, &schema.name]),
+                change: Change::Extra,
+            });
+        }
+    }
+
+    for table in primary.tables.values().filter(|t| scope.primary_schema(&t.catalog, &t.schema)) {
+        let object = table_ref(table);
+        match secondary.tables.get(&table.full_name()) {
+            None => out.push(Drift { object, change: Change::Missing }),
+            Some(other) => {
+                let fields = table_fields(config, table, other);
+                if fields.is_empty() {
+                    if let Some(change) = staleness(table, other) {
+                        out.push(Drift { object: object.clone(), change });
+                    }
+                }
+                push_different(&mut out, &object, fields);
+                owner_and_grants(&object, &table.common, &other.common, &mut out);
+            }
+        }
+    }
+    for table in secondary.tables.values() {
+        if scope.secondary_child(&table.catalog, &table.schema) && !primary.tables.contains_key(&table.full_name()) {
+            out.push(Drift { object: table_ref(table), change: Change::Extra });
+        }
+    }
+
+    for volume in primary.volumes.values().filter(|v| scope.primary_schema(&v.catalog, &v.schema)) {
+        let object = volume_ref(volume);
+        match secondary.volumes.get(&volume.full_name()) {
+            None => out.push(Drift { object, change: Change::Missing }),
+            Some(other) => {
+                let mut fields = Vec::new();
+                if !volume.volume_type.eq_ignore_ascii_case(&other.volume_type) {
+                    fields.push(Field::VolumeType {
+                        primary: volume.volume_type.clone(),
+                        secondary: other.volume_type.clone(),
+                    });
+                } else if is_external_volume(volume) {
+                    location_field(config, &volume.storage_location, &other.storage_location, &mut fields);
+                }
+                push_different(&mut out, &object, fields);
+                owner_and_grants(&object, &volume.common, &other.common, &mut out);
+            }
+        }
+    }
+    for volume in secondary.volumes.values() {
+        if scope.secondary_child(&volume.catalog, &volume.schema) && !primary.volumes.contains_key(&volume.full_name())
+        {
+            out.push(Drift { object: volume_ref(volume), change: Change::Extra });
+        }
+    }
+    out
+}
+
+/// Whether the primary's `catalog.schema` is replicated under `config`.
+pub fn is_replicated_schema(
+    primary: &Snapshot,
+    secondary: &Snapshot,
+    config: &ReplicationConfig,
+    catalog: &str,
+    schema: &str,
+) -> bool {
+    Scope { primary, secondary, config }.primary_schema(catalog, schema)
+}
+
+/// Which schemas take part, given both snapshots.
+struct Scope<'a> {
+    primary: &'a Snapshot,
+    secondary: &'a Snapshot,
+    config: &'a ReplicationConfig,
+}
+
+impl Scope<'_> {
+    /// A primary schema that is replicated: its catalog is managed, included,
+    /// and not blocked by a same-named non-managed catalog on the secondary
+    /// (that conflict is reported on the catalog alone).
+    fn primary_schema(&self, catalog: &str, schema: &str) -> bool {
+        self.primary.catalogs.get(catalog).is_some_and(|c| c.kind == CatalogKind::Managed)
+            && self.secondary.catalogs.get(catalog).is_none_or(|c| c.kind == CatalogKind::Managed)
+            && self.config.includes_schema(catalog, schema)
+    }
+
+    /// A secondary schema whose catalog the primary also replicates (so the
+    /// schema itself is the top-most extra if the primary lacks it).
+    fn secondary_schema(&self, catalog: &str, schema: &str) -> bool {
+        self.primary_schema(catalog, schema)
+            && self.secondary.catalogs.get(catalog).is_some_and(|c| c.kind == CatalogKind::Managed)
+    }
+
+    /// An object in a secondary schema that the primary has too.
+    fn secondary_child(&self, catalog: &str, schema: &str) -> bool {
+        self.secondary_schema(catalog, schema) && self.primary.schemas.contains_key(&format!("{catalog}.{schema}"))
+    }
+}
+
+pub(crate) fn table_ref(table: &TableInfo) -> ObjectRef {
+    let kind = if table.kind == TableKind::View { ObjectKind::View } else { ObjectKind::Table };
+    ObjectRef::new(kind, [&table.catalog, &table.schema, &table.name])
+}
+
+pub(crate) fn volume_ref(volume: &VolumeInfo) -> ObjectRef {
+    ObjectRef::new(ObjectKind::Volume, [&volume.catalog, &volume.schema, &volume.name])
+}
+
+pub(crate) fn is_external_volume(volume: &VolumeInfo) -> bool {
+    volume.volume_type.eq_ignore_ascii_case("EXTERNAL")
+}
+
+fn catalog_kind_name(kind: &CatalogKind) -> String {
+    match kind {
+        CatalogKind::Managed => "MANAGED_CATALOG".into(),
+        CatalogKind::DeltaSharing => "DELTASHARING_CATALOG".into(),
+        CatalogKind::Foreign => "FOREIGN_CATALOG".into(),
+        CatalogKind::System => "SYSTEM_CATALOG".into(),
+        CatalogKind::Internal => "INTERNAL_CATALOG".into(),
+        CatalogKind::Other(other) => other.clone(),
+    }
+}
+
+pub(crate) fn table_kind_name(kind: &TableKind) -> String {
+    match kind {
+        TableKind::Managed => "MANAGED".into(),
+        TableKind::External => "EXTERNAL".into(),
+        TableKind::View => "VIEW".into(),
+        TableKind::MaterializedView => "MATERIALIZED_VIEW".into(),
+        TableKind::StreamingTable => "STREAMING_TABLE".into(),
+        TableKind::Other(other) => other.clone(),
+    }
+}
+
+fn push_different(out: &mut Vec<Drift>, object: &ObjectRef, fields: Vec<Field>) {
+    if !fields.is_empty() {
+        out.push(Drift { object: object.clone(), change: Change::Different(fields) });
+    }
+}
+
+/// Compares a location after mapping the primary's. An unmapped primary
+/// location cannot be judged and is not drift here (creating the object is
+/// what the planner reports as blocked).
+fn location_field(
+    config: &ReplicationConfig,
+    primary: &Option<String>,
+    secondary: &Option<String>,
+    fields: &mut Vec<Field>,
+) {
+    let expected = match primary {
+        None => None,
+        Some(location) => match config.mapping.to_secondary(location) {
+            Some(mapped) => Some(mapped),
+            None => return,
+        },
+    };
+    if !same_location(expected.as_deref(), secondary.as_deref()) {
+        fields.push(Field::StorageLocation { expected, actual: secondary.clone() });
+    }
+}
+
+/// Locations are equal up to a trailing slash, which Unity Catalog may or may
+/// not echo back.
+fn same_location(a: Option<&str>, b: Option<&str>) -> bool {
+    a.map(|l| l.trim_end_matches('/')) == b.map(|l| l.trim_end_matches('/'))
+}
+
+fn common_fields(primary: &Common, secondary: &Common, fields: &mut Vec<Field>) {
+    // An empty comment is no comment: Unity Catalog can only clear one by setting "".
+    let comment = |c: &Common| c.comment.clone().filter(|c| !c.is_empty());
+    if comment(primary) != comment(secondary) {
+        fields.push(Field::Comment);
+    }
+    if primary.properties != secondary.properties {
+        fields.push(Field::Properties);
+    }
+}
+
+/// Table definition differences; a difference means the table is recreated
+/// (or cannot be, which the planner reports), so staleness is moot then.
+pub(crate) fn table_fields(config: &ReplicationConfig, primary: &TableInfo, secondary: &TableInfo) -> Vec<Field> {
+    let mut fields = Vec::new();
+    if primary.kind != secondary.kind {
+        fields
+            .push(Field::Kind { primary: table_kind_name(&primary.kind), secondary: table_kind_name(&secondary.kind) });
+        return fields;
+    }
+    match primary.kind {
+        TableKind::View
+            if primary.view_definition.as_deref().map(str::trim)
+                != secondary.view_definition.as_deref().map(str::trim) =>
+        {
+            fields.push(Field::ViewDefinition);
+        }
+        TableKind::External => {
+            let (a, b) = (primary.format.as_deref(), secondary.format.as_deref());
+            let same_format = match (a, b) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                (a, b) => a == b,
+            };
+            if !same_format {
+                fields.push(Field::Format { primary: primary.format.clone(), secondary: secondary.format.clone() });
+            }
+            location_field(config, &primary.storage_location, &secondary.storage_location, &mut fields);
+        }
+        _ => {}
+    }
+    fields
+}
+
+/// A Delta table is stale when the primary's newest commit is newer than the
+/// secondary clone's own last commit (the clone holds every primary commit
+/// made before it). Without the primary's commit time there is nothing to
+/// compare; a clone without one is taken as stale.
+fn staleness(primary: &TableInfo, secondary: &TableInfo) -> Option<Change> {
+    if !primary.is_delta() || !matches!(primary.kind, TableKind::Managed | TableKind::External) {
+        return None;
+    }
+    let primary_commit_ms = primary.delta?.last_commit_ms;
+    let secondary_commit_ms = secondary.delta.map(|d| d.last_commit_ms);
+    match secondary_commit_ms {
+        Some(ms) if ms >= primary_commit_ms => None,
+        _ => Some(Change::Stale { primary_commit_ms, secondary_commit_ms }),
+    }
+}
+
+fn owner_and_grants(object: &ObjectRef, primary: &Common, secondary: &Common, out: &mut Vec<Drift>) {
+    if primary.owner != secondary.owner {
+        out.push(Drift {
+            object: object.clone(),
+            change: Change::Owner { primary: primary.owner.clone(), secondary: secondary.owner.clone() },
+        });
+    }
+    grant_drift(object, &primary.grants, &secondary.grants, out);
+}
+
+fn grant_drift(object: &ObjectRef, primary: &Grants, secondary: &Grants, out: &mut Vec<Drift>) {
+    let empty = BTreeSet::new();
+    let principals: BTreeSet<&String> = primary.keys().chain(secondary.keys()).collect();
+    for principal in principals {
+        let want = primary.get(principal).unwrap_or(&empty);
+        let have = secondary.get(principal).unwrap_or(&empty);
+        let missing: BTreeSet<String> = want.difference(have).cloned().collect();
+        let extra: BTreeSet<String> = have.difference(want).cloned().collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            out.push(Drift {
+                object: object.clone(),
+                change: Change::Grants { principal: principal.clone(), missing, extra },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::fixtures::*;
+
+    fn world() -> (Snapshot, Snapshot) {
+        let primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_catalog(catalog("system", CatalogKind::System))
+            .with_catalog(catalog("lake", CatalogKind::Foreign))
+            .with_catalog(catalog("partner", CatalogKind::DeltaSharing))
+            .with_catalog(catalog("__internal", CatalogKind::Internal))
+            .with_schema(schema("main", "sales"))
+            .with_schema(schema("main", "information_schema"))
+            .with_schema(schema("system", "access"))
+            .with_table(managed("main.sales.orders", 2_000))
+            .with_table(external_delta("main.sales.events", 2_000))
+            .with_table(external("main.sales.raw", "PARQUET"))
+            .with_table(view("main.sales.v", &["main.sales.orders"]))
+            .with_table(managed("system.access.audit", 1))
+            .with_volume(external_volume("main.sales.landing"));
+        let secondary = Snapshot {
+            catalogs: [
+                ("main".to_string(), replica_of_catalog(&primary.catalogs["main"])),
+                ("drbot_shared_main".to_string(), catalog("drbot_shared_main", CatalogKind::DeltaSharing)),
+                ("system".to_string(), catalog("system", CatalogKind::System)),
+            ]
+            .into(),
+            ..empty(SECONDARY_ID)
+        }
+        .with_schema(schema("main", "sales"))
+        .with_table(replica_of(&primary.tables["main.sales.orders"]))
+        .with_table(replica_of(&primary.tables["main.sales.events"]))
+        .with_table(replica_of(&primary.tables["main.sales.raw"]))
+        .with_table(replica_of(&primary.tables["main.sales.v"]))
+        .with_volume(replica_of_volume(&primary.volumes["main.sales.landing"]));
+        (primary, secondary)
+    }
+
+    #[test]
+    fn a_faithful_replica_has_no_drift_and_excluded_catalogs_never_count() {
+        let (primary, secondary) = world();
+        assert_eq!(diff(&primary, &secondary, &config()), vec![]);
+    }
+
+    #[test]
+    fn missing_extra_and_only_managed_catalogs() {
+        let (primary, mut secondary) = world();
+        secondary.tables.remove("main.sales.v");
+        secondary.volumes.remove("main.sales.landing");
+        secondary.catalogs.remove("main");
+        secondary = secondary
+            .with_catalog(catalog("scratch", CatalogKind::Managed))
+            .with_schema(schema("scratch", "tmp"))
+            .with_catalog(catalog("other_share", CatalogKind::DeltaSharing));
+        let drift = diff(&primary, &secondary, &config());
+        let summary: Vec<(String, &Change)> = drift.iter().map(|d| (d.object.to_string(), &d.change)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("catalog main".to_string(), &Change::Missing),
+                ("catalog scratch".to_string(), &Change::Extra),
+                // A schema of an extra catalog is implied, not listed again.
+                ("view main.sales.v".to_string(), &Change::Missing),
+                ("volume main.sales.landing".to_string(), &Change::Missing),
+            ]
+        );
+        assert_eq!(drift[2].kind(), DriftKind::View);
+    }
+
+    #[test]
+    fn stale_clones_by_commit_time() {
+        let (primary, mut secondary) = world();
+        secondary.tables.get_mut("main.sales.orders").unwrap().delta.as_mut().unwrap().last_commit_ms = 1_999;
+        secondary.tables.get_mut("main.sales.events").unwrap().delta = None;
+        // A clone committed after the primary's last commit is current.
+        secondary.tables.get_mut("main.sales.raw").unwrap().delta =
+            Some(crate::replication::snapshot::DeltaState { version: 1, last_commit_ms: 9_000 });
+        let drift = diff(&primary, &secondary, &config());
+        assert_eq!(
+            drift,
+            vec![
+                Drift {
+                    object: ObjectRef::new(ObjectKind::Table, ["main", "sales", "events"]),
+                    change: Change::Stale { primary_commit_ms: 2_000, secondary_commit_ms: None }
+                },
+                Drift {
+                    object: ObjectRef::new(ObjectKind::Table, ["main", "sales", "orders"]),
+                    change: Change::Stale { primary_commit_ms: 2_000, secondary_commit_ms: Some(1_999) }
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn definitions_locations_owners_and_grants() {
+        let (mut primary, mut secondary) = world();
+        primary.schemas.get_mut("main.sales").unwrap().common.comment = Some("orders".into());
+        primary.tables.get_mut("main.sales.orders").unwrap().common.grants =
+            [("bob".to_string(), ["SELECT".to_string(), "MODIFY".to_string()].into())].into();
+        secondary.tables.get_mut("main.sales.orders").unwrap().common.grants =
+            [("bob".to_string(), ["SELECT".to_string()].into()), ("eve".to_string(), ["SELECT".to_string()].into())]
+                .into();
+        secondary.tables.get_mut("main.sales.v").unwrap().common.owner = "carol".into();
+        secondary.tables.get_mut("main.sales.raw").unwrap().storage_location = Some(format!("{EXT_PRIMARY}x"));
+        secondary.catalogs.get_mut("main").unwrap().storage_root = Some(format!("{UC_PRIMARY}main/"));
+        let drift = diff(&primary, &secondary, &config());
+        let changes: Vec<(String, DriftKind, &Change)> =
+            drift.iter().map(|d| (d.object.full_name(), d.kind(), &d.change)).collect();
+        assert_eq!(
+            changes,
+            vec![
+                (
+                    "main".into(),
+                    DriftKind::Catalog,
+                    &Change::Different(vec![Field::StorageLocation {
+                        expected: Some(format!("{UC_SECONDARY}main")),
+                        actual: Some(format!("{UC_PRIMARY}main/"))
+                    }])
+                ),
+                ("main.sales".into(), DriftKind::Schema, &Change::Different(vec![Field::Comment])),
+                (
+                    "main.sales.orders".into(),
+                    DriftKind::Grants,
+                    &Change::Grants {
+                        principal: "bob".into(),
+                        missing: ["MODIFY".to_string()].into(),
+                        extra: BTreeSet::new()
+                    }
+                ),
+                (
+                    "main.sales.orders".into(),
+                    DriftKind::Grants,
+                    &Change::Grants {
+                        principal: "eve".into(),
+                        missing: BTreeSet::new(),
+                        extra: ["SELECT".to_string()].into()
+                    }
+                ),
+                (
+                    "main.sales.raw".into(),
+                    DriftKind::Table,
+                    &Change::Different(vec![Field::StorageLocation {
+                        expected: Some(format!("{EXT_SECONDARY}main/sales/raw")),
+                        actual: Some(format!("{EXT_PRIMARY}x"))
+                    }])
+                ),
+                (
+                    "main.sales.v".into(),
+                    DriftKind::Owner,
+                    &Change::Owner { primary: "dr-operators".into(), secondary: "carol".into() }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_narrow_both_sides() {
+        let (primary, mut secondary) = world();
+        secondary.schemas.clear();
+        secondary = secondary.with_catalog(catalog("scratch", CatalogKind::Managed));
+        let mut config = config();
+        config.catalogs = Some(["main".to_string()].into());
+        config.schema_pattern = Some("nothing*".into());
+        assert_eq!(diff(&primary, &secondary, &config), vec![]);
+        config.schema_pattern = Some("sal*".into());
+        let drift = diff(&primary, &secondary, &config);
+        assert_eq!(drift.len(), 1);
+        assert_eq!(drift[0].object.to_string(), "schema main.sales");
+        assert_eq!(drift[0].change, Change::Missing);
+    }
+
+    #[test]
+    fn a_same_named_foreign_catalog_on_the_secondary_is_a_kind_conflict() {
+        let (primary, mut secondary) = world();
+        secondary.catalogs.insert("main".into(), catalog("main", CatalogKind::Foreign));
+        let drift = diff(&primary, &secondary, &config());
+        assert_eq!(drift.len(), 1);
+        assert!(matches!(&drift[0].change, Change::Different(f) if matches!(f[0], Field::Kind { .. })));
+    }
+}

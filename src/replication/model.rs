@@ -1,0 +1,217 @@
+//! What each action does, on the snapshot model: the semantics the executor
+//! must have, written down as code so the planner can be checked against it
+//! (the property tests run a plan through `apply` and re-plan the result).
+//!
+//! The model follows Databricks (and the sandbox): a new object belongs to
+//! whoever created it ([`CREATOR`]) and has no grants until the plan's grant
+//! and owner actions run; `CREATE OR REPLACE` keeps the object's owner and
+//! grants; a deep clone holds the source's commits up to the clone; `IF NOT
+//! EXISTS` leaves an existing object alone. A blocked action does nothing,
+//! and neither does anything depending on it, transitively.
+
+use super::object::{ObjectKind, ObjectRef};
+use super::plan::{Action, ActionKind, CloneSource, Plan, ProviderRef, Side};
+use super::snapshot::{CatalogInfo, CatalogKind, Common, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo};
+
+/// The owner of objects the executor creates, until `SetOwner` runs.
+pub const CREATOR: &str = "<drbot executor>";
+
+/// The secondary after running `plan` against it.
+pub fn apply(plan: &Plan, secondary: &Snapshot) -> Snapshot {
+    run(plan, secondary, Side::Secondary)
+}
+
+/// The primary after running `plan`: only the Delta Sharing bootstrap
+/// (recipient, shares, share permissions) touches it.
+pub fn apply_to_primary(plan: &Plan, primary: &Snapshot) -> Snapshot {
+    run(plan, primary, Side::Primary)
+}
+
+fn run(plan: &Plan, snapshot: &Snapshot, side: Side) -> Snapshot {
+    let mut out = snapshot.clone();
+    let skipped = plan.unrunnable();
+    for action in plan.actions.iter().filter(|a| a.side() == side && !skipped.contains(&a.id)) {
+        effect(action, &mut out);
+    }
+    out
+}
+
+fn fresh(comment: Option<String>, properties: std::collections::BTreeMap<String, String>) -> Common {
+    Common { owner: CREATOR.into(), comment, properties, grants: Default::default() }
+}
+
+fn effect(action: &Action, s: &mut Snapshot) {
+    let object = &action.object;
+    let path = &object.path;
+    if path.len() != object.kind.name_parts() {
+        // Not an action the planner makes; it would not render either.
+        return;
+    }
+    let name = object.full_name();
+    match &action.kind {
+        ActionKind::CreateCatalog { storage_root, comment, properties } => {
+            s.catalogs.entry(name.clone()).or_insert_with(|| CatalogInfo {
+                name,
+                kind: CatalogKind::Managed,
+                storage_root: storage_root.clone(),
+                provider_name: None,
+                share_name: None,
+                common: fresh(comment.clone(), properties.clone()),
+            });
+        }
+        ActionKind::CreateSchema { storage_root, comment, properties } => {
+            s.schemas.entry(name).or_insert_with(|| SchemaInfo {
+                catalog: path[0].clone(),
+                name: path[1].clone(),
+                storage_root: storage_root.clone(),
+                common: fresh(comment.clone(), properties.clone()),
+            });
+        }
+        ActionKind::UpdateCatalog { comment, properties } | ActionKind::UpdateSchema { comment, properties } => {
+            if let Some(common) = common_mut(s, object) {
+                common.comment = comment.clone();
+                common.properties = properties.clone();
+            }
+        }
+        ActionKind::CreateRecipient { global_metastore_id } => {
+            s.sharing.recipients.entry(name).or_insert_with(|| global_metastore_id.clone());
+        }
+        ActionKind::CreateShare => {
+            s.sharing.shares.entry(name).or_default();
+        }
+        ActionKind::AddSchemasToShare { schemas } => {
+            let share = s.sharing.shares.entry(name).or_default();
+            share.schemas.extend(schemas.iter().map(|parts| parts.join(".")));
+        }
+        ActionKind::GrantShareSelect { recipient } => {
+            s.sharing.shares.entry(name).or_default().recipients_with_select.insert(recipient.clone());
+        }
+        ActionKind::MountSharedCatalog { share, provider } => {
+            let provider_name = match provider {
+                ProviderRef::Known(provider) => Some(provider.clone()),
+                ProviderRef::LookUp { .. } => None,
+            };
+            s.catalogs.entry(name.clone()).or_insert_with(|| CatalogInfo {
+                name,
+                kind: CatalogKind::DeltaSharing,
+                storage_root: None,
+                provider_name,
+                share_name: Some(share.clone()),
+                common: fresh(None, Default::default()),
+            });
+        }
+        ActionKind::CloneTable { source, location, source_delta, .. } => {
+            let kind = match source {
+                CloneSource::Shared(_) => TableKind::Managed,
+                CloneSource::DeltaPath(_) => TableKind::External,
+            };
+            let common =
+                s.tables.get(&name).map(|t| t.common.clone()).unwrap_or_else(|| fresh(None, Default::default()));
+            s.tables.insert(
+                name,
+                TableInfo {
+                    catalog: path[0].clone(),
+                    schema: path[1].clone(),
+                    name: path[2].clone(),
+                    kind,
+                    format: Some("DELTA".into()),
+                    storage_location: location.clone(),
+                    view_definition: None,
+                    view_dependencies: Vec::new(),
+                    delta: *source_delta,
+                    common,
+                },
+            );
+        }
+        ActionKind::RegisterExternalTable { format, location } => {
+            s.tables.entry(name).or_insert_with(|| TableInfo {
+                catalog: path[0].clone(),
+                schema: path[1].clone(),
+                name: path[2].clone(),
+                kind: TableKind::External,
+                format: Some(format.clone()),
+                storage_location: Some(location.clone()),
+                view_definition: None,
+                view_dependencies: Vec::new(),
+                delta: None,
+                common: fresh(None, Default::default()),
+            });
+        }
+        ActionKind::CreateView { definition, dependencies } => {
+            let common =
+                s.tables.get(&name).map(|t| t.common.clone()).unwrap_or_else(|| fresh(None, Default::default()));
+            s.tables.insert(
+                name,
+                TableInfo {
+                    catalog: path[0].clone(),
+                    schema: path[1].clone(),
+                    name: path[2].clone(),
+                    kind: TableKind::View,
+                    format: None,
+                    storage_location: None,
+                    view_definition: Some(definition.clone()),
+                    view_dependencies: dependencies.clone(),
+                    delta: None,
+                    common,
+                },
+            );
+        }
+        ActionKind::CreateExternalVolume { location } => {
+            s.volumes.entry(name).or_insert_with(|| VolumeInfo {
+                catalog: path[0].clone(),
+                schema: path[1].clone(),
+                name: path[2].clone(),
+                volume_type: "EXTERNAL".into(),
+                storage_location: Some(location.clone()),
+                common: fresh(None, Default::default()),
+            });
+        }
+        ActionKind::Grant { principal, privileges } => {
+            if let Some(common) = common_mut(s, object) {
+                common.grants.entry(principal.clone()).or_default().extend(privileges.iter().cloned());
+            }
+        }
+        ActionKind::Revoke { principal, privileges } => {
+            if let Some(common) = common_mut(s, object) {
+                if let Some(held) = common.grants.get_mut(principal) {
+                    held.retain(|p| !privileges.contains(p));
+                    if held.is_empty() {
+                        common.grants.remove(principal);
+                    }
+                }
+            }
+        }
+        ActionKind::SetOwner { owner } => {
+            if let Some(common) = common_mut(s, object) {
+                common.owner = owner.clone();
+            }
+        }
+        ActionKind::Drop => drop_object(s, object),
+        ActionKind::Blocked(_) => {}
+    }
+}
+
+fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Common> {
+    let name = object.full_name();
+    match object.kind {
+        ObjectKind::Catalog | ObjectKind::SharedCatalog => s.catalogs.get_mut(&name).map(|c| &mut c.common),
+        ObjectKind::Schema => s.schemas.get_mut(&name).map(|c| &mut c.common),
+        ObjectKind::Table | ObjectKind::View => s.tables.get_mut(&name).map(|c| &mut c.common),
+        ObjectKind::Volume => s.volumes.get_mut(&name).map(|c| &mut c.common),
+        ObjectKind::Share | ObjectKind::Recipient => None,
+    }
+}
+
+/// Drops an object and everything inside it (catalogs and schemas are
+/// dropped with `force`).
+fn drop_object(s: &mut Snapshot, object: &ObjectRef) {
+    let path = &object.path;
+    let inside = |catalog: &str, schema: Option<&str>, name: Option<&str>| {
+        let parts = [Some(catalog), schema, name];
+        path.iter().zip(parts).all(|(p, q)| q == Some(p.as_str()))
+    };
+    s.catalogs.retain(|_, c| !inside(&c.name, None, None));
+    s.schemas.retain(|_, c| !inside(&c.catalog, Some(&c.name), None));
+    s.tables.retain(|_, t| !inside(&t.catalog, Some(&t.schema), Some(&t.name)));
+    s.volumes.retain(|_, v| !inside(&v.catalog, Some(&v.schema), Some(&v.name)));
+}

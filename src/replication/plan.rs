@@ -1,0 +1,303 @@
+//! A replication plan: an ordered graph of idempotent actions.
+//!
+//! The plan is data, shown before it runs (`--dry-run`, the approval card)
+//! and executed afterwards: every action says which object it concerns, what
+//! it does (`ActionKind`, rendered by `sql.rs`) and which actions must have
+//! succeeded first (`depends_on`). `actions` is already in a valid order
+//! (every dependency comes before its dependant), so a serial executor just
+//! walks it and a concurrent one may start anything whose dependencies are
+//! done. An action that cannot run (an unmapped location, a view cycle…) is
+//! in the plan as `ActionKind::Blocked` with its reason, so it is reported
+//! with the rest; the executor skips it and, transitively, its dependants.
+//!
+//! Idempotence, which lets an interrupted run simply be planned and run
+//! again: the SQL is `CREATE OR REPLACE` / `IF NOT EXISTS` / `GRANT` /
+//! `REVOKE` / `ALTER … OWNER TO`, all safe to repeat; a REST create (catalog,
+//! schema, recipient, share, mount) or a share `ADD` that finds its object
+//! already there answers `RESOURCE_ALREADY_EXISTS`, which the executor must
+//! count as done; a drop that finds nothing answers `NOT_FOUND`, likewise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::object::ObjectRef;
+use super::snapshot::DeltaState;
+
+/// Stable across re-plans of the same state (derived from what the action
+/// does and to which object), so a resumed run recognises its actions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActionId(pub String);
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which workspace an action runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Primary,
+    Secondary,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub id: ActionId,
+    pub object: ObjectRef,
+    pub kind: ActionKind,
+    pub depends_on: Vec<ActionId>,
+}
+
+/// Why a clone runs: the dry run tells a first copy from a refresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloneReason {
+    Missing,
+    /// The primary committed since the last clone: an incremental copy.
+    Stale,
+    /// The secondary's table is defined differently and is replaced.
+    Different,
+}
+
+/// Where a deep clone reads from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloneSource {
+    /// A table of the mounted share catalog on the secondary (managed tables).
+    Shared(Vec<String>),
+    /// The primary's storage path of an external Delta table.
+    DeltaPath(String),
+}
+
+/// The provider a share is mounted from on the secondary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderRef {
+    Known(String),
+    /// Not in the secondary's snapshot (the recipient may be created by this
+    /// very plan): the executor looks up the provider sharing from this
+    /// global metastore id just before mounting.
+    LookUp {
+        global_metastore_id: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// A managed catalog (secondary, REST); comment, properties, storage root mapped.
+    CreateCatalog {
+        storage_root: Option<String>,
+        comment: Option<String>,
+        properties: BTreeMap<String, String>,
+    },
+    /// Comment and properties of an existing catalog, set to the primary's.
+    UpdateCatalog {
+        comment: Option<String>,
+        properties: BTreeMap<String, String>,
+    },
+    CreateSchema {
+        storage_root: Option<String>,
+        comment: Option<String>,
+        properties: BTreeMap<String, String>,
+    },
+    UpdateSchema {
+        comment: Option<String>,
+        properties: BTreeMap<String, String>,
+    },
+    /// The Delta Sharing recipient for the secondary's metastore (primary).
+    CreateRecipient {
+        global_metastore_id: String,
+    },
+    /// A share per replicated catalog (primary).
+    CreateShare,
+    /// Adds schemas (full names as parts) to the share; at most 100 a call.
+    AddSchemasToShare {
+        schemas: Vec<Vec<String>>,
+    },
+    /// SELECT on the share for the recipient (primary).
+    GrantShareSelect {
+        recipient: String,
+    },
+    /// Mounts the share as a catalog on the secondary.
+    MountSharedCatalog {
+        share: String,
+        provider: ProviderRef,
+    },
+    /// `CREATE OR REPLACE TABLE … DEEP CLONE …` (Delta tables only): re-running
+    /// copies only what changed. `source_delta` is the primary's state the
+    /// clone will hold at least.
+    CloneTable {
+        source: CloneSource,
+        location: Option<String>,
+        source_delta: Option<DeltaState>,
+        reason: CloneReason,
+    },
+    /// A non-Delta external table registered on its geo-replicated location
+    /// (`CREATE TABLE IF NOT EXISTS … USING fmt LOCATION`); never cloned.
+    RegisterExternalTable {
+        format: String,
+        location: String,
+    },
+    CreateView {
+        definition: String,
+        dependencies: Vec<String>,
+    },
+    CreateExternalVolume {
+        location: String,
+    },
+    Grant {
+        principal: String,
+        privileges: BTreeSet<String>,
+    },
+    Revoke {
+        principal: String,
+        privileges: BTreeSet<String>,
+    },
+    SetOwner {
+        owner: String,
+    },
+    /// Only with `prune`: the object exists only on the secondary.
+    Drop,
+    /// Cannot run; reported with its reason.
+    Blocked(BlockReason),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockReason {
+    /// No mapping rule covers the primary's location.
+    Unmapped { location: String },
+    /// These views (full names) depend on each other in a cycle.
+    ViewCycle { cycle: Vec<String> },
+    /// A view reads an object that neither exists on the secondary nor is
+    /// created by this plan.
+    MissingDependency { dependency: String },
+    /// A kind of object drbot does not replicate.
+    Unsupported { what: String },
+    /// The secondary's global metastore id (or the primary's) is unknown, so
+    /// Delta Sharing cannot be set up.
+    UnknownMetastoreId { side: Side },
+    /// The recipient exists but receives for another metastore.
+    RecipientForOtherMetastore { recipient: String, global_metastore_id: String },
+    /// The name is taken on the secondary by an object of another kind.
+    NameTaken { existing: String },
+    /// The secondary's object differs in something that cannot be altered in
+    /// place (a storage root, a non-Delta table's location…).
+    Immutable { what: String },
+}
+
+impl fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockReason::Unmapped { location } => write!(f, "no location mapping rule covers {location}"),
+            BlockReason::ViewCycle { cycle } => {
+                write!(f, "views depend on each other in a cycle: {}", cycle.join(" → "))
+            }
+            BlockReason::MissingDependency { dependency } => {
+                write!(f, "reads {dependency}, which the secondary does not have and this plan does not create")
+            }
+            BlockReason::Unsupported { what } => write!(f, "{what} is not replicated"),
+            BlockReason::UnknownMetastoreId { side } => {
+                write!(f, "the {side:?} metastore's global id is unknown, so Delta Sharing cannot be set up")
+            }
+            BlockReason::RecipientForOtherMetastore { recipient, global_metastore_id } => {
+                write!(f, "recipient {recipient} already exists for another metastore ({global_metastore_id})")
+            }
+            BlockReason::NameTaken { existing } => write!(f, "the name is taken on the secondary by {existing}"),
+            BlockReason::Immutable { what } => {
+                write!(f, "the secondary's {what} differs and cannot be changed in place: drop it there and re-run")
+            }
+        }
+    }
+}
+
+impl Action {
+    pub fn side(&self) -> Side {
+        match self.kind {
+            ActionKind::CreateRecipient { .. }
+            | ActionKind::CreateShare
+            | ActionKind::AddSchemasToShare { .. }
+            | ActionKind::GrantShareSelect { .. } => Side::Primary,
+            _ => Side::Secondary,
+        }
+    }
+
+    pub fn is_runnable(&self) -> bool {
+        !matches!(self.kind, ActionKind::Blocked(_))
+    }
+
+    /// One line for a dry run or a progress card.
+    pub fn describe(&self) -> String {
+        let object = &self.object;
+        match &self.kind {
+            ActionKind::CreateCatalog { .. } | ActionKind::CreateSchema { .. } => format!("create {object}"),
+            ActionKind::UpdateCatalog { .. } | ActionKind::UpdateSchema { .. } => {
+                format!("set comment and properties of {object}")
+            }
+            ActionKind::CreateRecipient { global_metastore_id } => {
+                format!("create {object} for {global_metastore_id} on the primary")
+            }
+            ActionKind::CreateShare => format!("create {object} on the primary"),
+            ActionKind::AddSchemasToShare { schemas } => format!("add {} schema(s) to {object}", schemas.len()),
+            ActionKind::GrantShareSelect { recipient } => format!("grant SELECT on {object} to {recipient}"),
+            ActionKind::MountSharedCatalog { share, .. } => format!("mount share {share} as {object}"),
+            ActionKind::CloneTable { reason, .. } => match reason {
+                CloneReason::Missing => format!("deep clone {object}"),
+                CloneReason::Stale => format!("refresh {object} (incremental deep clone)"),
+                CloneReason::Different => format!("replace {object} by a deep clone"),
+            },
+            ActionKind::RegisterExternalTable { format, .. } => format!("register {object} ({format})"),
+            ActionKind::CreateView { .. } => format!("create or replace {object}"),
+            ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
+            ActionKind::Grant { principal, privileges } => {
+                format!(
+                    "grant {} on {object} to {principal}",
+                    privileges.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+            ActionKind::Revoke { principal, privileges } => format!(
+                "revoke {} on {object} from {principal}",
+                privileges.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            ActionKind::SetOwner { owner } => format!("set owner of {object} to {owner}"),
+            ActionKind::Drop => format!("drop {object} (prune)"),
+            ActionKind::Blocked(reason) => format!("cannot replicate {object}: {reason}"),
+        }
+    }
+}
+
+/// The plan: actions in a valid execution order, and the objects only the
+/// secondary has (reported; dropped only with `prune`, then as actions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub extras: Vec<ObjectRef>,
+}
+
+impl Plan {
+    /// Nothing to do (extras left alone do not count).
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    pub fn runnable(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.is_runnable())
+    }
+
+    pub fn blocked(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| !a.is_runnable())
+    }
+
+    pub fn get(&self, id: &ActionId) -> Option<&Action> {
+        self.actions.iter().find(|a| &a.id == id)
+    }
+
+    /// Ids of the actions that cannot run: the blocked ones and, transitively,
+    /// everything depending on them.
+    pub fn unrunnable(&self) -> BTreeSet<ActionId> {
+        let mut out = BTreeSet::new();
+        for action in &self.actions {
+            if !action.is_runnable() || action.depends_on.iter().any(|d| out.contains(d)) {
+                out.insert(action.id.clone());
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,1155 @@
+//! Planning: two snapshots and the configuration in, an ordered graph of
+//! idempotent actions out. Pure: no I/O, no clock, no randomness, so the same
+//! inputs always give the same plan and everything here is unit- and
+//! property-tested (see `model.rs` for what each action does).
+//!
+//! The seed's replication job (six chained tasks) had six faults that must
+//! not come back. Where each is prevented:
+//!
+//! 1. *Managed tables were filtered on `EXTERNAL` and never cloned.* Tables
+//!    are dispatched on their own kind in [`plan_table`]: managed Delta
+//!    tables are deep-cloned from the mounted share, external Delta tables
+//!    from their path; the property tests check every primary table arrives.
+//! 2. *Catalogs were not created.* Missing managed catalogs get a
+//!    `CreateCatalog` (storage root mapped) that their schemas depend on
+//!    ([`Planner::catalogs`]).
+//! 3. *Non-Delta external tables were deep-cloned, and failed.* They are
+//!    registered on their geo-replicated location with `CREATE TABLE IF NOT
+//!    EXISTS … USING fmt LOCATION` and never cloned ([`plan_table`]).
+//! 4. *Views had no dependency order.* Views depend on the actions creating
+//!    what they read; a cycle is found (Tarjan) and reported as blocked
+//!    actions instead of looping ([`Planner::views`]); the plan is sorted so
+//!    every dependency comes first.
+//! 5. *Grants were compared as effective grants, and owners ignored.* The
+//!    snapshot holds direct grants only; `diff` compares them per principal
+//!    (add and remove) and owners too, and owner changes run after
+//!    everything inside the object ([`Planner::grants_and_owners`]).
+//! 6. *Listing was serial, no retry, no dry run, no statement deadline,
+//!    results only printed, admin PATs in a file.* Planning is separated from
+//!    I/O: the plan is the dry run and the per-object report; every action
+//!    is idempotent and has an id, so the executor can run independent ones
+//!    concurrently with retries and deadlines under the caller's own token.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::config::ReplicationConfig;
+use super::diff::{diff, is_external_volume, Change, Drift, Field};
+use super::object::{ObjectKind, ObjectRef};
+use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
+use super::snapshot::{CatalogKind, Common, Snapshot, TableInfo, TableKind};
+
+/// Delta Sharing accepts at most this many updates in one share PATCH.
+pub const SHARE_UPDATES_PER_CALL: usize = 100;
+
+/// The plan that makes the secondary match the primary under `config`.
+pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig) -> Plan {
+    let drift = diff(primary, secondary, config);
+    let mut planner = Planner {
+        primary,
+        secondary,
+        config,
+        actions: Vec::new(),
+        ids: HashSet::new(),
+        creator: HashMap::new(),
+        fresh: BTreeSet::new(),
+        extras: Vec::new(),
+    };
+    planner.catalogs(&drift);
+    planner.schemas(&drift);
+    let managed_clones = planner.tables(&drift);
+    planner.sharing(managed_clones);
+    planner.views(&drift);
+    planner.volumes(&drift);
+    planner.grants_and_owners(&drift);
+    planner.owners_last();
+    let extras = std::mem::take(&mut planner.extras);
+    Plan { actions: order(planner.actions), extras }
+}
+
+struct Planner<'a> {
+    primary: &'a Snapshot,
+    secondary: &'a Snapshot,
+    config: &'a ReplicationConfig,
+    actions: Vec<Action>,
+    ids: HashSet<ActionId>,
+    /// Full name → the action creating or replacing that object.
+    creator: HashMap<String, ActionId>,
+    /// Objects this plan creates: they get every grant and their owner.
+    fresh: BTreeSet<ObjectRef>,
+    extras: Vec<ObjectRef>,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, tag: &str, object: ObjectRef, kind: ActionKind, depends_on: Vec<ActionId>) -> ActionId {
+        self.push_keyed(tag, object, "", kind, depends_on)
+    }
+
+    /// `key` tells apart actions of one tag on one object (the principal of
+    /// a grant).
+    fn push_keyed(
+        &mut self,
+        tag: &str,
+        object: ObjectRef,
+        key: &str,
+        kind: ActionKind,
+        depends_on: Vec<ActionId>,
+    ) -> ActionId {
+        let mut base = format!("{tag}:{}:{}", object.kind.as_str().replace(' ', "-"), object.full_name());
+        if !key.is_empty() {
+            base = format!("{base}:{key}");
+        }
+        let mut id = ActionId(base.clone());
+        let mut n = 2;
+        while self.ids.contains(&id) {
+            id = ActionId(format!("{base}#{n}"));
+            n += 1;
+        }
+        let mut depends_on = depends_on;
+        let mut seen = HashSet::new();
+        depends_on.retain(|d| seen.insert(d.clone()));
+        self.ids.insert(id.clone());
+        self.actions.push(Action { id: id.clone(), object, kind, depends_on });
+        id
+    }
+
+    /// The actions creating the containers of `path` (its catalog, schema).
+    fn parents(&self, path: &[String]) -> Vec<ActionId> {
+        (1..path.len()).filter_map(|n| self.creator.get(&path[..n].join(".")).cloned()).collect()
+    }
+
+    fn mapped(&self, location: &str) -> Result<String, BlockReason> {
+        self.config.mapping.to_secondary(location).ok_or_else(|| BlockReason::Unmapped { location: location.into() })
+    }
+
+    fn mapped_root(&self, root: &Option<String>) -> Result<Option<String>, BlockReason> {
+        root.as_deref().map(|r| self.mapped(r)).transpose()
+    }
+
+    fn extra(&mut self, object: &ObjectRef) {
+        if self.config.prune {
+            self.push("drop", object.clone(), ActionKind::Drop, Vec::new());
+        } else {
+            self.extras.push(object.clone());
+        }
+    }
+
+    fn catalogs(&mut self, drift: &[Drift]) {
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Catalog) {
+            let object = entry.object.clone();
+            let name = object.full_name();
+            match &entry.change {
+                Change::Missing => {
+                    let Some(catalog) = self.primary.catalogs.get(&name) else { continue };
+                    let kind = match self.mapped_root(&catalog.storage_root) {
+                        Ok(storage_root) => ActionKind::CreateCatalog {
+                            storage_root,
+                            comment: catalog.common.comment.clone(),
+                            properties: catalog.common.properties.clone(),
+                        },
+                        Err(reason) => ActionKind::Blocked(reason),
+                    };
+                    let id = self.push("create", object.clone(), kind, Vec::new());
+                    self.creator.insert(name, id);
+                    self.fresh.insert(object);
+                }
+                Change::Different(fields) => {
+                    let Some(catalog) = self.primary.catalogs.get(&name) else { continue };
+                    if fields.iter().any(|f| matches!(f, Field::Kind { .. })) {
+                        let kind = self.secondary.catalogs.get(&name).map(|c| c.kind.clone());
+                        let existing = format!("a {:?} catalog", kind.unwrap_or(CatalogKind::Managed));
+                        let id = self.push(
+                            "blocked",
+                            object,
+                            ActionKind::Blocked(BlockReason::NameTaken { existing }),
+                            vec![],
+                        );
+                        self.creator.insert(name, id);
+                        continue;
+                    }
+                    if fields.iter().any(|f| matches!(f, Field::StorageLocation { .. })) {
+                        let reason = BlockReason::Immutable { what: "storage root".into() };
+                        self.push("blocked", object.clone(), ActionKind::Blocked(reason), vec![]);
+                    }
+                    if fields.iter().any(|f| matches!(f, Field::Comment | Field::Properties)) {
+                        let kind = ActionKind::UpdateCatalog {
+                            comment: catalog.common.comment.clone(),
+                            properties: catalog.common.properties.clone(),
+                        };
+                        self.push("update", object, kind, vec![]);
+                    }
+                }
+                Change::Extra => self.extra(&object),
+                _ => {}
+            }
+        }
+    }
+
+    fn schemas(&mut self, drift: &[Drift]) {
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Schema) {
+            let object = entry.object.clone();
+            let name = object.full_name();
+            let parents = self.parents(&object.path);
+            match &entry.change {
+                Change::Missing => {
+                    let Some(schema) = self.primary.schemas.get(&name) else { continue };
+                    let kind = match self.mapped_root(&schema.storage_root) {
+                        Ok(storage_root) => ActionKind::CreateSchema {
+                            storage_root,
+                            comment: schema.common.comment.clone(),
+                            properties: schema.common.properties.clone(),
+                        },
+                        Err(reason) => ActionKind::Blocked(reason),
+                    };
+                    let id = self.push("create", object.clone(), kind, parents);
+                    self.creator.insert(name, id);
+                    self.fresh.insert(object);
+                }
+                Change::Different(fields) => {
+                    let Some(schema) = self.primary.schemas.get(&name) else { continue };
+                    if fields.iter().any(|f| matches!(f, Field::StorageLocation { .. })) {
+                        let reason = BlockReason::Immutable { what: "storage root".into() };
+                        self.push("blocked", object.clone(), ActionKind::Blocked(reason), parents.clone());
+                    }
+                    if fields.iter().any(|f| matches!(f, Field::Comment | Field::Properties)) {
+                        let kind = ActionKind::UpdateSchema {
+                            comment: schema.common.comment.clone(),
+                            properties: schema.common.properties.clone(),
+                        };
+                        self.push("update", object, kind, parents);
+                    }
+                }
+                Change::Extra => self.extra(&object),
+                _ => {}
+            }
+        }
+    }
+
+    /// Tables (not views). Returns the managed clones per catalog (action
+    /// index, schema name): they need the catalog's share mounted first.
+    fn tables(&mut self, drift: &[Drift]) -> BTreeMap<String, Vec<(usize, String)>> {
+        let mut managed_clones: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Table) {
+            let object = entry.object.clone();
+            let reason = match &entry.change {
+                Change::Missing => CloneReason::Missing,
+                Change::Stale { .. } => CloneReason::Stale,
+                Change::Different(_) => CloneReason::Different,
+                Change::Extra => {
+                    self.extra(&object);
+                    continue;
+                }
+                _ => continue,
+            };
+            let Some(table) = self.primary.tables.get(&object.full_name()) else { continue };
+            let (tag, kind) = plan_table(self.config, table, reason);
+            let managed = table.kind == TableKind::Managed && matches!(kind, ActionKind::CloneTable { .. });
+            let parents = self.parents(&object.path);
+            let id = self.push(tag, object.clone(), kind, parents);
+            if managed {
+                managed_clones
+                    .entry(table.catalog.clone())
+                    .or_default()
+                    .push((self.actions.len() - 1, table.schema.clone()));
+            }
+            self.creator.insert(object.full_name(), id);
+            if reason == CloneReason::Missing {
+                self.fresh.insert(object);
+            }
+        }
+        managed_clones
+    }
+
+    /// The Delta Sharing bootstrap managed clones need: the recipient for the
+    /// secondary's metastore, a share per catalog holding its schemas with
+    /// managed tables, SELECT for the recipient, the share mounted on the
+    /// secondary. Only what is missing is planned.
+    fn sharing(&mut self, managed_clones: BTreeMap<String, Vec<(usize, String)>>) {
+        // Every schema with a replicated managed Delta table is shared, not
+        // only those cloned now: the share is the standing path for later
+        // incremental clones, so a re-plan after success finds it in place.
+        let mut shared: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for table in self.primary.tables.values() {
+            let replicated = super::diff::is_replicated_schema(
+                self.primary,
+                self.secondary,
+                self.config,
+                &table.catalog,
+                &table.schema,
+            );
+            if replicated && table.kind == TableKind::Managed && table.is_delta() {
+                shared.entry(table.catalog.clone()).or_default().insert(table.schema.clone());
+            }
+        }
+        let mut managed_clones = managed_clones;
+        if shared.is_empty() {
+            return;
+        }
+        let recipient = self.config.recipient_name.clone();
+        let recipient_ref = ObjectRef::new(ObjectKind::Recipient, [&recipient]);
+        let secondary_id = self.secondary.global_metastore_id.clone();
+        let recipient_kind = match self.primary.sharing.recipients.get(&recipient) {
+            None if secondary_id.is_empty() => {
+                Some(ActionKind::Blocked(BlockReason::UnknownMetastoreId { side: Side::Secondary }))
+            }
+            None => Some(ActionKind::CreateRecipient { global_metastore_id: secondary_id.clone() }),
+            Some(id) if !secondary_id.is_empty() && *id != secondary_id => {
+                Some(ActionKind::Blocked(BlockReason::RecipientForOtherMetastore {
+                    recipient: recipient.clone(),
+                    global_metastore_id: id.clone(),
+                }))
+            }
+            Some(_) => None,
+        };
+        let recipient_dep = recipient_kind.map(|kind| self.push("recipient", recipient_ref, kind, vec![]));
+
+        for (catalog, schemas) in shared {
+            let clones = managed_clones.remove(&catalog).unwrap_or_default();
+            let share = self.config.share_name(&catalog);
+            let share_ref = ObjectRef::new(ObjectKind::Share, [&share]);
+            let existing = self.primary.sharing.shares.get(&share);
+            let mut bootstrap: Vec<ActionId> = recipient_dep.iter().cloned().collect();
+            let share_dep =
+                existing.is_none().then(|| self.push("share", share_ref.clone(), ActionKind::CreateShare, vec![]));
+            bootstrap.extend(share_dep.clone());
+
+            let shared_schemas: BTreeSet<String> = existing.map(|s| s.schemas.clone()).unwrap_or_default();
+            let needed: Vec<&String> =
+                schemas.iter().filter(|s| !shared_schemas.contains(&format!("{catalog}.{s}"))).collect();
+            let mut chunk_of: HashMap<String, ActionId> = HashMap::new();
+            for chunk in needed.chunks(SHARE_UPDATES_PER_CALL) {
+                let schemas = chunk.iter().map(|s| vec![catalog.clone(), (*s).clone()]).collect();
+                let id = self.push(
+                    "share-schemas",
+                    share_ref.clone(),
+                    ActionKind::AddSchemasToShare { schemas },
+                    share_dep.iter().cloned().collect(),
+                );
+                for s in chunk {
+                    chunk_of.insert((*s).clone(), id.clone());
+                }
+                bootstrap.push(id);
+            }
+
+            let select_dep = existing.is_none_or(|s| !s.recipients_with_select.contains(&recipient)).then(|| {
+                let deps = share_dep.iter().chain(recipient_dep.iter()).cloned().collect();
+                let kind = ActionKind::GrantShareSelect { recipient: recipient.clone() };
+                self.push("share-select", share_ref.clone(), kind, deps)
+            });
+            bootstrap.extend(select_dep.clone());
+
+            let mounted = self.config.shared_catalog_name(&catalog);
+            let mount_ref = ObjectRef::new(ObjectKind::SharedCatalog, [&mounted]);
+            let mount_kind = match self.secondary.catalogs.get(&mounted) {
+                Some(c)
+                    if c.kind == CatalogKind::DeltaSharing && c.share_name.as_deref().is_none_or(|s| s == share) =>
+                {
+                    None
+                }
+                Some(c) => {
+                    Some(ActionKind::Blocked(BlockReason::NameTaken { existing: format!("a {:?} catalog", c.kind) }))
+                }
+                None => {
+                    let primary_id = &self.primary.global_metastore_id;
+                    let known = self.secondary.sharing.providers.iter().find(|(_, id)| *id == primary_id);
+                    Some(match known {
+                        Some((name, _)) => ActionKind::MountSharedCatalog {
+                            share: share.clone(),
+                            provider: ProviderRef::Known(name.clone()),
+                        },
+                        None if primary_id.is_empty() => {
+                            ActionKind::Blocked(BlockReason::UnknownMetastoreId { side: Side::Primary })
+                        }
+                        None => ActionKind::MountSharedCatalog {
+                            share: share.clone(),
+                            provider: ProviderRef::LookUp { global_metastore_id: primary_id.clone() },
+                        },
+                    })
+                }
+            };
+            let mount_dep = mount_kind.map(|kind| self.push("mount", mount_ref, kind, bootstrap.clone()));
+
+            for (index, schema) in clones {
+                let action = &mut self.actions[index];
+                let deps = recipient_dep.iter().chain(&share_dep).chain(&select_dep).chain(&mount_dep);
+                for dep in deps.chain(chunk_of.get(&schema)) {
+                    if !action.depends_on.contains(dep) {
+                        action.depends_on.push(dep.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Views in dependency order; each strongly connected group of more than
+    /// one view (or a view reading itself) is blocked as a cycle.
+    fn views(&mut self, drift: &[Drift]) {
+        let mut wanted: Vec<(ObjectRef, CloneReason)> = Vec::new();
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::View) {
+            match &entry.change {
+                Change::Missing => wanted.push((entry.object.clone(), CloneReason::Missing)),
+                Change::Different(_) => wanted.push((entry.object.clone(), CloneReason::Different)),
+                Change::Extra => self.extra(&entry.object),
+                _ => {}
+            }
+        }
+        wanted.retain(|(o, _)| self.primary.tables.contains_key(&o.full_name()));
+        let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let edges: Vec<Vec<usize>> = names
+            .iter()
+            .map(|n| {
+                let dependencies = self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]);
+                dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
+            })
+            .collect();
+        let components = strongly_connected(&edges);
+        let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
+        for component in components {
+            let self_loop = component.len() == 1 && edges[component[0]].contains(&component[0]);
+            if component.len() > 1 || self_loop {
+                let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
+                cycle.sort();
+                for &i in &component {
+                    cycle_of[i] = Some(cycle.clone());
+                }
+            }
+        }
+        // Ids first, so a view may depend on one planned after it.
+        for name in &names {
+            self.creator.insert(name.clone(), ActionId(format!("view:view:{name}")));
+        }
+        for (i, (object, reason)) in wanted.into_iter().enumerate() {
+            let Some(view) = self.primary.tables.get(&names[i]) else { continue };
+            let mut deps = self.parents(&object.path);
+            let mut missing = None;
+            for dependency in &view.view_dependencies {
+                let in_cycle = cycle_of[i].as_ref().is_some_and(|c| c.contains(dependency));
+                if in_cycle {
+                    continue;
+                }
+                match self.creator.get(dependency) {
+                    Some(id) => deps.push(id.clone()),
+                    None if self.secondary.tables.contains_key(dependency) => {}
+                    None => missing = missing.or(Some(dependency.clone())),
+                }
+            }
+            let kind = match (&cycle_of[i], missing, &view.view_definition) {
+                (Some(cycle), _, _) => ActionKind::Blocked(BlockReason::ViewCycle { cycle: cycle.clone() }),
+                (None, Some(dependency), _) => ActionKind::Blocked(BlockReason::MissingDependency { dependency }),
+                (None, None, None) => {
+                    ActionKind::Blocked(BlockReason::Unsupported { what: "a view without a definition".into() })
+                }
+                (None, None, Some(definition)) => ActionKind::CreateView {
+                    definition: definition.clone(),
+                    dependencies: view.view_dependencies.clone(),
+                },
+            };
+            let id = self.push("view", object.clone(), kind, deps);
+            debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
+            if reason == CloneReason::Missing {
+                self.fresh.insert(object);
+            }
+        }
+    }
+
+    fn volumes(&mut self, drift: &[Drift]) {
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Volume) {
+            let object = entry.object.clone();
+            let parents = self.parents(&object.path);
+            let kind = match &entry.change {
+                Change::Missing => {
+                    let Some(volume) = self.primary.volumes.get(&object.full_name()) else { continue };
+                    self.fresh.insert(object.clone());
+                    match (&volume.storage_location, is_external_volume(volume)) {
+                        (Some(location), true) => match self.mapped(location) {
+                            Ok(location) => ActionKind::CreateExternalVolume { location },
+                            Err(reason) => ActionKind::Blocked(reason),
+                        },
+                        (None, true) => ActionKind::Blocked(BlockReason::Unsupported {
+                            what: "an external volume without a location".into(),
+                        }),
+                        (_, false) => ActionKind::Blocked(BlockReason::Unsupported {
+                            what: format!(
+                                "a {} volume (only external volumes' files are geo-replicated)",
+                                volume.volume_type
+                            ),
+                        }),
+                    }
+                }
+                Change::Different(_) => {
+                    ActionKind::Blocked(BlockReason::Immutable { what: "volume type or location".into() })
+                }
+                Change::Extra => {
+                    self.extra(&object);
+                    continue;
+                }
+                _ => continue,
+            };
+            let tag = if matches!(kind, ActionKind::Blocked(_)) { "blocked" } else { "create" };
+            let id = self.push(tag, object.clone(), kind, parents);
+            if self.fresh.contains(&object) {
+                self.creator.insert(object.full_name(), id);
+            }
+        }
+    }
+
+    fn primary_common(&self, object: &ObjectRef) -> Option<&Common> {
+        let name = object.full_name();
+        match object.kind {
+            ObjectKind::Catalog => self.primary.catalogs.get(&name).map(|c| &c.common),
+            ObjectKind::Schema => self.primary.schemas.get(&name).map(|s| &s.common),
+            ObjectKind::Table | ObjectKind::View => self.primary.tables.get(&name).map(|t| &t.common),
+            ObjectKind::Volume => self.primary.volumes.get(&name).map(|v| &v.common),
+            _ => None,
+        }
+    }
+
+    /// Direct grants (added and revoked) and owners. A new object gets all of
+    /// the primary's; an existing one what the diff found.
+    fn grants_and_owners(&mut self, drift: &[Drift]) {
+        let fresh: Vec<ObjectRef> = self.fresh.iter().cloned().collect();
+        for object in fresh {
+            let Some(common) = self.primary_common(&object).cloned() else { continue };
+            let deps: Vec<ActionId> = self.creator.get(&object.full_name()).into_iter().cloned().collect();
+            for (principal, privileges) in &common.grants {
+                if !privileges.is_empty() {
+                    let kind = ActionKind::Grant { principal: principal.clone(), privileges: privileges.clone() };
+                    self.push_grant("grant", &object, principal, kind, deps.clone());
+                }
+            }
+            if !common.owner.is_empty() {
+                self.push("owner", object.clone(), ActionKind::SetOwner { owner: common.owner.clone() }, deps);
+            }
+        }
+        for entry in drift {
+            let object = &entry.object;
+            let deps: Vec<ActionId> = self.creator.get(&object.full_name()).into_iter().cloned().collect();
+            match &entry.change {
+                Change::Grants { principal, missing, extra } => {
+                    if !missing.is_empty() {
+                        let kind = ActionKind::Grant { principal: principal.clone(), privileges: missing.clone() };
+                        self.push_grant("grant", object, principal, kind, deps.clone());
+                    }
+                    if !extra.is_empty() {
+                        let kind = ActionKind::Revoke { principal: principal.clone(), privileges: extra.clone() };
+                        self.push_grant("revoke", object, principal, kind, deps);
+                    }
+                }
+                Change::Owner { primary, .. } if !primary.is_empty() => {
+                    self.push("owner", object.clone(), ActionKind::SetOwner { owner: primary.clone() }, deps);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn push_grant(&mut self, tag: &str, object: &ObjectRef, principal: &str, kind: ActionKind, deps: Vec<ActionId>) {
+        self.push_keyed(tag, object.clone(), principal, kind, deps);
+    }
+
+    /// An owner change runs after everything inside the object (its
+    /// children, their grants and owners), so drbot never loses the right to
+    /// finish what it started by handing an object over too early.
+    fn owners_last(&mut self) {
+        let mut by_path: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            if action.side() == Side::Secondary && action.object.kind.is_securable() {
+                by_path.entry(action.object.path.clone()).or_default().push(i);
+            }
+        }
+        for i in 0..self.actions.len() {
+            if !matches!(self.actions[i].kind, ActionKind::SetOwner { .. }) {
+                continue;
+            }
+            let owner_object = self.actions[i].object.clone();
+            let mut deps = Vec::new();
+            for (path, indices) in by_path.range(owner_object.path.clone()..) {
+                if !path.starts_with(&owner_object.path) {
+                    break;
+                }
+                for &j in indices {
+                    if j != i && self.actions[j].object.is_within(&owner_object) {
+                        let inner_owner = path.len() == owner_object.path.len()
+                            && matches!(self.actions[j].kind, ActionKind::SetOwner { .. });
+                        if !inner_owner {
+                            deps.push(self.actions[j].id.clone());
+                        }
+                    }
+                }
+            }
+            let action = &mut self.actions[i];
+            for dep in deps {
+                if !action.depends_on.contains(&dep) {
+                    action.depends_on.push(dep);
+                }
+            }
+        }
+    }
+}
+
+/// What to do for one table (not a view) that is missing, stale or
+/// different, and the id tag of that action.
+fn plan_table(config: &ReplicationConfig, table: &TableInfo, reason: CloneReason) -> (&'static str, ActionKind) {
+    let blocked = |reason: BlockReason| ("blocked", ActionKind::Blocked(reason));
+    match (&table.kind, table.is_delta()) {
+        (TableKind::Managed, true) => {
+            let source = vec![config.shared_catalog_name(&table.catalog), table.schema.clone(), table.name.clone()];
+            (
+                "clone",
+                ActionKind::CloneTable {
+                    source: CloneSource::Shared(source),
+                    location: None,
+                    source_delta: table.delta,
+                    reason,
+                },
+            )
+        }
+        (TableKind::Managed, false) => {
+            blocked(BlockReason::Unsupported { what: "a managed table that is not Delta (it cannot be shared)".into() })
+        }
+        (TableKind::External, true) => match &table.storage_location {
+            None => blocked(BlockReason::Unsupported { what: "an external table without a location".into() }),
+            Some(path) => match config.mapping.to_secondary(path) {
+                None => blocked(BlockReason::Unmapped { location: path.clone() }),
+                Some(location) => (
+                    "clone",
+                    ActionKind::CloneTable {
+                        source: CloneSource::DeltaPath(path.clone()),
+                        location: Some(location),
+                        source_delta: table.delta,
+                        reason,
+                    },
+                ),
+            },
+        },
+        (TableKind::External, false) => {
+            if reason != CloneReason::Missing {
+                return blocked(BlockReason::Immutable {
+                    what: "format or location of this non-Delta external table".into(),
+                });
+            }
+            match (&table.format, &table.storage_location) {
+                (Some(format), Some(path)) => match config.mapping.to_secondary(path) {
+                    None => blocked(BlockReason::Unmapped { location: path.clone() }),
+                    Some(location) => {
+                        ("register", ActionKind::RegisterExternalTable { format: format.clone(), location })
+                    }
+                },
+                _ => {
+                    blocked(BlockReason::Unsupported { what: "an external table without a format or location".into() })
+                }
+            }
+        }
+        (kind, _) => blocked(BlockReason::Unsupported {
+            what: format!("a {} table", super::diff::table_kind_name(kind).to_ascii_lowercase().replace('_', " ")),
+        }),
+    }
+}
+
+/// Tarjan's strongly connected components, iteratively (a long chain of
+/// views must not overflow the stack). `edges[v]` are the nodes `v` depends on.
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut components = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, next edge to look at)
+        let mut work = vec![(root, 0usize)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut edge)) = work.last_mut() {
+            if *edge < edges[v].len() {
+                let w = edges[v][*edge];
+                *edge += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                components.push(component);
+            }
+        }
+    }
+    components
+}
+
+/// Sorts the actions so every dependency comes first, keeping the planning
+/// order otherwise (catalogs, schemas, sharing, tables, views, volumes,
+/// grants, owners, drops). The planner builds an acyclic graph (view cycles
+/// are cut above); a dependency on an unknown id would be a planner bug and
+/// is dropped rather than looping.
+fn order(actions: Vec<Action>) -> Vec<Action> {
+    let position: HashMap<ActionId, usize> = actions.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+    let mut pending = vec![0usize; actions.len()];
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); actions.len()];
+    for (i, action) in actions.iter().enumerate() {
+        for dep in &action.depends_on {
+            if let Some(&j) = position.get(dep) {
+                pending[i] += 1;
+                dependants[j].push(i);
+            }
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..actions.len()).filter(|&i| pending[i] == 0).collect();
+    let mut sorted = Vec::with_capacity(actions.len());
+    while let Some(i) = ready.pop_first() {
+        sorted.push(i);
+        for &k in &dependants[i] {
+            pending[k] -= 1;
+            if pending[k] == 0 {
+                ready.insert(k);
+            }
+        }
+    }
+    debug_assert_eq!(sorted.len(), actions.len(), "the plan's dependency graph has a cycle");
+    let placed: HashSet<usize> = sorted.iter().copied().collect();
+    sorted.extend((0..actions.len()).filter(|i| !placed.contains(i)));
+    let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
+    sorted
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .map(|mut action| {
+            action.depends_on.retain(|d| position.contains_key(d));
+            action
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::fixtures::*;
+    use crate::replication::model::{apply, apply_to_primary};
+    use crate::replication::snapshot::{CatalogInfo, ShareInfo};
+
+    fn primary() -> Snapshot {
+        let mut orders = managed("main.sales.orders", 2_000);
+        orders.common.grants = [("bob".to_string(), ["SELECT".to_string()].into())].into();
+        orders.common.owner = "alice".into();
+        empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_catalog(catalog("system", CatalogKind::System))
+            .with_catalog(catalog("lake", CatalogKind::Foreign))
+            .with_catalog(catalog("partner", CatalogKind::DeltaSharing))
+            .with_catalog(catalog("__databricks_internal", CatalogKind::Internal))
+            .with_schema(schema("main", "sales"))
+            .with_schema(schema("system", "access"))
+            .with_schema(schema("lake", "x"))
+            .with_table(orders)
+            .with_table(managed("system.access.audit", 5))
+            .with_table(managed("lake.x.y", 5))
+            .with_table(external_delta("main.sales.events", 2_000))
+            .with_table(external("main.sales.raw", "PARQUET"))
+            .with_table(view("main.sales.v2", &["main.sales.v1"]))
+            .with_table(view("main.sales.v1", &["main.sales.orders", "main.sales.raw"]))
+            .with_volume(external_volume("main.sales.landing"))
+    }
+
+    fn kinds(plan: &Plan) -> Vec<String> {
+        plan.actions.iter().map(|a| a.id.0.clone()).collect()
+    }
+
+    fn position(plan: &Plan, id: &str) -> usize {
+        plan.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no action {id} in {:?}", kinds(plan)))
+    }
+
+    fn assert_ordered(plan: &Plan) {
+        for (i, action) in plan.actions.iter().enumerate() {
+            for dep in &action.depends_on {
+                let j = plan.actions.iter().position(|a| &a.id == dep).expect("dependency in plan");
+                assert!(j < i, "{} depends on {} which comes later", action.id, dep);
+            }
+        }
+    }
+
+    #[test]
+    fn from_nothing_every_kind_in_dependency_order_then_nothing() {
+        let primary = primary();
+        let secondary = empty(SECONDARY_ID);
+        let plan = plan(&primary, &secondary, &config());
+        assert_ordered(&plan);
+        assert_eq!(plan.blocked().count(), 0, "{:?}", plan.blocked().collect::<Vec<_>>());
+        let ids = kinds(&plan);
+        // Only the managed catalog: system, foreign, shared and internal ones are not replicated.
+        assert!(ids.iter().all(|id| !id.contains("system") && !id.contains("lake") && !id.contains("partner")));
+        assert!(ids.iter().all(|id| !id.contains("__databricks_internal")));
+
+        let create = &plan.actions[position(&plan, "create:catalog:main")];
+        assert_eq!(
+            create.kind,
+            ActionKind::CreateCatalog {
+                storage_root: Some(format!("{UC_SECONDARY}main")),
+                comment: None,
+                properties: Default::default()
+            }
+        );
+        assert!(position(&plan, "create:schema:main.sales") > position(&plan, "create:catalog:main"));
+        let recipient = &plan.actions[position(&plan, "recipient:recipient:drbot_secondary")];
+        assert_eq!(recipient.kind, ActionKind::CreateRecipient { global_metastore_id: SECONDARY_ID.into() });
+        assert_eq!(recipient.side(), Side::Primary);
+        let schemas = &plan.actions[position(&plan, "share-schemas:share:drbot_main")];
+        assert_eq!(schemas.kind, ActionKind::AddSchemasToShare { schemas: vec![vec!["main".into(), "sales".into()]] });
+        let mount = &plan.actions[position(&plan, "mount:shared-catalog:drbot_shared_main")];
+        assert_eq!(
+            mount.kind,
+            ActionKind::MountSharedCatalog {
+                share: "drbot_main".into(),
+                provider: ProviderRef::LookUp { global_metastore_id: PRIMARY_ID.into() }
+            }
+        );
+        for dep in ["recipient:recipient:drbot_secondary", "share:share:drbot_main", "share-select:share:drbot_main"] {
+            assert!(mount.depends_on.contains(&ActionId(dep.into())), "mount after {dep}");
+        }
+        let clone = &plan.actions[position(&plan, "clone:table:main.sales.orders")];
+        assert_eq!(
+            clone.kind,
+            ActionKind::CloneTable {
+                source: CloneSource::Shared(vec!["drbot_shared_main".into(), "sales".into(), "orders".into()]),
+                location: None,
+                source_delta: primary.tables["main.sales.orders"].delta,
+                reason: CloneReason::Missing
+            }
+        );
+        assert!(clone.depends_on.contains(&mount.id));
+        let external = &plan.actions[position(&plan, "clone:table:main.sales.events")];
+        assert!(matches!(
+            &external.kind,
+            ActionKind::CloneTable { source: CloneSource::DeltaPath(p), location: Some(l), .. }
+                if p.starts_with(EXT_PRIMARY) && l == &format!("{EXT_SECONDARY}main/sales/events")
+        ));
+        // External Delta tables do not need the share.
+        assert!(!external.depends_on.contains(&mount.id));
+        let raw = &plan.actions[position(&plan, "register:table:main.sales.raw")];
+        assert_eq!(
+            raw.kind,
+            ActionKind::RegisterExternalTable {
+                format: "PARQUET".into(),
+                location: format!("{EXT_SECONDARY}main/sales/raw")
+            }
+        );
+        assert!(position(&plan, "view:view:main.sales.v1") > position(&plan, "clone:table:main.sales.orders"));
+        assert!(position(&plan, "view:view:main.sales.v1") > position(&plan, "register:table:main.sales.raw"));
+        assert!(position(&plan, "view:view:main.sales.v2") > position(&plan, "view:view:main.sales.v1"));
+        let volume = &plan.actions[position(&plan, "create:volume:main.sales.landing")];
+        assert_eq!(
+            volume.kind,
+            ActionKind::CreateExternalVolume { location: format!("{EXT_SECONDARY}volumes/main/sales/landing") }
+        );
+        let grant = &plan.actions[position(&plan, "grant:table:main.sales.orders:bob")];
+        assert!(grant.depends_on.contains(&clone.id));
+        let owner = position(&plan, "owner:table:main.sales.orders");
+        assert!(owner > position(&plan, "grant:table:main.sales.orders:bob"));
+        // The catalog changes hands only after everything inside it is done.
+        let catalog_owner = position(&plan, "owner:catalog:main");
+        assert!(plan.actions[..catalog_owner].iter().filter(|a| a.side() == Side::Secondary).count() >= 10);
+        assert!(catalog_owner > owner);
+
+        let after = apply(&plan, &secondary);
+        let primary_after = apply_to_primary(&plan, &primary);
+        assert!(primary_after.sharing.shares["drbot_main"].recipients_with_select.contains("drbot_secondary"));
+        assert_eq!(after.tables["main.sales.orders"].common.owner, "alice");
+        let again = super::plan(&primary_after, &after, &config());
+        assert!(again.is_empty(), "{:?}", kinds(&again));
+        assert!(diff(&primary_after, &after, &config()).is_empty());
+    }
+
+    #[test]
+    fn only_stale_tables_are_cloned_again_once_bootstrapped() {
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let secondary = apply(&first, &empty(SECONDARY_ID));
+        let mut primary = apply_to_primary(&first, &primary);
+        primary.tables.get_mut("main.sales.orders").unwrap().delta.as_mut().unwrap().last_commit_ms += 1;
+        primary.tables.get_mut("main.sales.events").unwrap().delta.as_mut().unwrap().last_commit_ms += 1;
+        let plan = plan(&primary, &secondary, &config());
+        assert_eq!(kinds(&plan), vec!["clone:table:main.sales.events", "clone:table:main.sales.orders"]);
+        assert!(plan
+            .actions
+            .iter()
+            .all(|a| matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Stale, .. })));
+        assert!(plan.actions.iter().all(|a| a.depends_on.is_empty()));
+    }
+
+    #[test]
+    fn a_known_provider_is_used_and_a_wrong_recipient_blocks() {
+        let primary = primary();
+        let mut secondary = empty(SECONDARY_ID);
+        secondary.sharing.providers.insert("westeurope_primary".into(), PRIMARY_ID.into());
+        let plan = plan(&primary, &secondary, &config());
+        let mount = &plan.actions[position(&plan, "mount:shared-catalog:drbot_shared_main")];
+        assert!(
+            matches!(&mount.kind, ActionKind::MountSharedCatalog { provider: ProviderRef::Known(p), .. } if p == "westeurope_primary")
+        );
+
+        let mut primary = primary;
+        primary.sharing.recipients.insert("drbot_secondary".into(), "azure:elsewhere:x".into());
+        let plan = super::plan(&primary, &secondary, &config());
+        let recipient = &plan.actions[position(&plan, "recipient:recipient:drbot_secondary")];
+        assert!(matches!(recipient.kind, ActionKind::Blocked(BlockReason::RecipientForOtherMetastore { .. })));
+        let unrunnable = plan.unrunnable();
+        assert!(unrunnable.contains(&ActionId("clone:table:main.sales.orders".into())));
+        // What does not need sharing goes ahead.
+        assert!(!unrunnable.contains(&ActionId("clone:table:main.sales.events".into())));
+    }
+
+    #[test]
+    fn sharing_only_adds_what_is_missing() {
+        let primary = primary();
+        let mut secondary = empty(SECONDARY_ID);
+        let mut shared = catalog("drbot_shared_main", CatalogKind::DeltaSharing);
+        shared.share_name = Some("drbot_main".into());
+        secondary.catalogs.insert(shared.name.clone(), shared);
+        let mut primary = primary.with_schema(schema("main", "hr")).with_table(managed("main.hr.people", 1));
+        primary.sharing.recipients.insert("drbot_secondary".into(), SECONDARY_ID.into());
+        primary.sharing.shares.insert(
+            "drbot_main".into(),
+            ShareInfo {
+                schemas: ["main.sales".to_string()].into(),
+                recipients_with_select: ["drbot_secondary".to_string()].into(),
+            },
+        );
+        let plan = plan(&primary, &secondary, &config());
+        let sharing: Vec<&Action> = plan.actions.iter().filter(|a| a.side() == Side::Primary).collect();
+        assert_eq!(sharing.len(), 1);
+        assert_eq!(sharing[0].kind, ActionKind::AddSchemasToShare { schemas: vec![vec!["main".into(), "hr".into()]] });
+        let people = &plan.actions[position(&plan, "clone:table:main.hr.people")];
+        assert!(people.depends_on.contains(&sharing[0].id));
+        let orders = &plan.actions[position(&plan, "clone:table:main.sales.orders")];
+        assert!(!orders.depends_on.contains(&sharing[0].id));
+    }
+
+    #[test]
+    fn share_updates_are_chunked_by_one_hundred() {
+        let mut primary = empty(PRIMARY_ID).with_catalog(catalog("main", CatalogKind::Managed));
+        for i in 0..250 {
+            primary = primary
+                .with_schema(schema("main", &format!("s{i:03}")))
+                .with_table(managed(&format!("main.s{i:03}.t"), 1));
+        }
+        let plan = plan(&primary, &empty(SECONDARY_ID), &config());
+        let sizes: Vec<usize> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match &a.kind {
+                ActionKind::AddSchemasToShare { schemas } => Some(schemas.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
+        assert_ordered(&plan);
+    }
+
+    #[test]
+    fn view_cycles_are_reported_not_looped() {
+        let primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "s"))
+            .with_table(managed("main.s.t", 1))
+            .with_table(view("main.s.a", &["main.s.b", "main.s.t"]))
+            .with_table(view("main.s.b", &["main.s.a"]))
+            .with_table(view("main.s.self", &["main.s.self"]))
+            .with_table(view("main.s.c", &["main.s.a"]))
+            .with_table(view("main.s.d", &["main.s.t"]));
+        let plan = plan(&primary, &empty(SECONDARY_ID), &config());
+        assert_ordered(&plan);
+        let a = &plan.actions[position(&plan, "view:view:main.s.a")];
+        assert_eq!(
+            a.kind,
+            ActionKind::Blocked(BlockReason::ViewCycle { cycle: vec!["main.s.a".into(), "main.s.b".into()] })
+        );
+        let this = &plan.actions[position(&plan, "view:view:main.s.self")];
+        assert!(
+            matches!(&this.kind, ActionKind::Blocked(BlockReason::ViewCycle { cycle }) if cycle == &["main.s.self"])
+        );
+        let c = &plan.actions[position(&plan, "view:view:main.s.c")];
+        assert!(c.depends_on.contains(&a.id));
+        let unrunnable = plan.unrunnable();
+        assert!(unrunnable.contains(&c.id));
+        assert!(!unrunnable.contains(&ActionId("view:view:main.s.d".into())));
+        assert!(a.describe().contains("cycle: main.s.a → main.s.b"), "{}", a.describe());
+    }
+
+    #[test]
+    fn a_view_reading_what_nobody_creates_is_blocked() {
+        let primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "s"))
+            .with_table(view("main.s.v", &["elsewhere.x.y"]));
+        let plan = plan(&primary, &empty(SECONDARY_ID), &config());
+        let v = &plan.actions[position(&plan, "view:view:main.s.v")];
+        assert_eq!(v.kind, ActionKind::Blocked(BlockReason::MissingDependency { dependency: "elsewhere.x.y".into() }));
+    }
+
+    #[test]
+    fn mapping_gaps_block_with_the_location() {
+        let mut primary = primary();
+        primary.catalogs.get_mut("main").unwrap().storage_root =
+            Some("abfss://nowhere@x.dfs.core.windows.net/main".into());
+        primary.tables.get_mut("main.sales.raw").unwrap().storage_location = Some("abfss://nowhere@x/raw".into());
+        let plan = plan(&primary, &empty(SECONDARY_ID), &config());
+        let catalog = &plan.actions[position(&plan, "create:catalog:main")];
+        assert_eq!(
+            catalog.kind,
+            ActionKind::Blocked(BlockReason::Unmapped {
+                location: "abfss://nowhere@x.dfs.core.windows.net/main".into()
+            })
+        );
+        let raw = &plan.actions[position(&plan, "blocked:table:main.sales.raw")];
+        assert_eq!(raw.kind, ActionKind::Blocked(BlockReason::Unmapped { location: "abfss://nowhere@x/raw".into() }));
+        // Everything in the catalog waits on it.
+        let unrunnable = plan.unrunnable();
+        assert!(plan.actions.iter().filter(|a| a.object.path[0] == "main").all(|a| unrunnable.contains(&a.id)));
+        assert!(!apply(&plan, &empty(SECONDARY_ID)).catalogs.contains_key("main"));
+    }
+
+    #[test]
+    fn extras_are_reported_and_dropped_only_with_prune() {
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let secondary = apply(&first, &empty(SECONDARY_ID))
+            .with_catalog(catalog("scratch", CatalogKind::Managed))
+            .with_schema(schema("scratch", "tmp"))
+            .with_schema(schema("main", "old"))
+            .with_table(managed("main.sales.leftover", 1))
+            .with_volume(external_volume("main.sales.files"));
+        let plan = plan(&primary, &secondary, &config());
+        assert!(plan.is_empty());
+        let extras: Vec<String> = plan.extras.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            extras,
+            vec!["catalog scratch", "schema main.old", "table main.sales.leftover", "volume main.sales.files"]
+        );
+        let mut prune = config();
+        prune.prune = true;
+        let pruned = super::plan(&primary, &secondary, &prune);
+        assert!(pruned.extras.is_empty());
+        assert!(pruned.actions.iter().all(|a| a.kind == ActionKind::Drop));
+        assert_eq!(pruned.actions.len(), 4);
+        let after = apply(&pruned, &secondary);
+        assert!(!after.catalogs.contains_key("scratch") && !after.schemas.contains_key("scratch.tmp"));
+        assert!(!after.schemas.contains_key("main.old") && !after.tables.contains_key("main.sales.leftover"));
+        assert!(super::plan(&primary, &after, &prune).is_empty());
+    }
+
+    #[test]
+    fn filters_limit_the_plan() {
+        let primary = primary()
+            .with_catalog(catalog("finance", CatalogKind::Managed))
+            .with_schema(schema("finance", "ledger"))
+            .with_schema(schema("main", "hr"));
+        let mut config = config();
+        config.catalogs = Some(["finance".to_string()].into());
+        let plan = plan(&primary, &empty(SECONDARY_ID), &config);
+        assert!(plan.actions.iter().all(|a| a.object.path[0] == "finance"), "{:?}", kinds(&plan));
+        config.catalogs = None;
+        config.schema_pattern = Some("h*".into());
+        let plan = super::plan(&primary, &empty(SECONDARY_ID), &config);
+        let schemas: Vec<&Action> = plan.actions.iter().filter(|a| a.object.kind == ObjectKind::Schema).collect();
+        assert!(schemas.iter().all(|a| a.object.full_name() == "main.hr"));
+        assert!(plan.actions.iter().all(|a| a.object.path.len() < 2 || a.object.path[1] == "hr"));
+    }
+
+    #[test]
+    fn grants_are_added_and_revoked_owners_changed_definitions_updated() {
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        let orders = secondary.tables.get_mut("main.sales.orders").unwrap();
+        orders.common.grants = [("eve".to_string(), ["MODIFY".to_string()].into())].into();
+        orders.common.owner = "eve".into();
+        secondary.schemas.get_mut("main.sales").unwrap().common.comment = Some("stale".into());
+        secondary.catalogs.get_mut("main").unwrap().common.properties.insert("k".into(), "v".into());
+        secondary.tables.get_mut("main.sales.v1").unwrap().view_definition = Some("SELECT 1 FROM x".into());
+        let plan = plan(&primary, &secondary, &config());
+        assert_ordered(&plan);
+        let found: Vec<(String, ActionKind)> = plan.actions.iter().map(|a| (a.id.0.clone(), a.kind.clone())).collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "update:catalog:main".into(),
+                    ActionKind::UpdateCatalog { comment: None, properties: Default::default() }
+                ),
+                (
+                    "update:schema:main.sales".into(),
+                    ActionKind::UpdateSchema { comment: None, properties: Default::default() }
+                ),
+                (
+                    "view:view:main.sales.v1".into(),
+                    ActionKind::CreateView {
+                        definition: primary.tables["main.sales.v1"].view_definition.clone().unwrap(),
+                        dependencies: vec!["main.sales.orders".into(), "main.sales.raw".into()]
+                    }
+                ),
+                (
+                    "grant:table:main.sales.orders:bob".into(),
+                    ActionKind::Grant { principal: "bob".into(), privileges: ["SELECT".to_string()].into() }
+                ),
+                (
+                    "revoke:table:main.sales.orders:eve".into(),
+                    ActionKind::Revoke { principal: "eve".into(), privileges: ["MODIFY".to_string()].into() }
+                ),
+                ("owner:table:main.sales.orders".into(), ActionKind::SetOwner { owner: "alice".into() }),
+            ]
+        );
+        assert!(super::plan(&primary, &apply(&plan, &secondary), &config()).is_empty());
+    }
+
+    #[test]
+    fn unfixable_differences_are_blocked_with_a_reason() {
+        let primary = primary().with_volume({
+            let mut v = external_volume("main.sales.managed_files");
+            v.volume_type = "MANAGED".into();
+            v
+        });
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let blocked: Vec<String> = first.blocked().map(|a| a.describe()).collect();
+        assert_eq!(blocked.len(), 1);
+        assert!(blocked[0].contains("MANAGED volume"), "{blocked:?}");
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.tables.get_mut("main.sales.raw").unwrap().format = Some("CSV".into());
+        secondary.catalogs.insert(
+            "drbot_shared_main".into(),
+            CatalogInfo { kind: CatalogKind::Managed, ..catalog("drbot_shared_main", CatalogKind::Managed) },
+        );
+        secondary.tables.get_mut("main.sales.orders").unwrap().delta = None;
+        let plan = plan(&primary, &secondary, &config());
+        let raw = &plan.actions[position(&plan, "blocked:table:main.sales.raw")];
+        assert!(matches!(raw.kind, ActionKind::Blocked(BlockReason::Immutable { .. })));
+        let mount = &plan.actions[position(&plan, "mount:shared-catalog:drbot_shared_main")];
+        assert!(matches!(mount.kind, ActionKind::Blocked(BlockReason::NameTaken { .. })));
+    }
+}
