@@ -76,7 +76,12 @@ impl Deployment {
         let now = self.started.elapsed();
         let cut = self.cancelled_after.map_or(now, |c| c.min(now));
         let mut progress = vec![Progress::NotStarted; self.resources.len()];
-        for (i, resource) in self.resources.iter().enumerate() {
+        // In schedule order, so that a resource's dependencies are judged before it whatever
+        // their place in the template (ARM does not ask templates to list them first).
+        let mut order: Vec<usize> = (0..self.resources.len()).collect();
+        order.sort_by_key(|i| self.resources[*i].start);
+        for i in order {
+            let resource = &self.resources[i];
             let blocked = resource
                 .after
                 .iter()
@@ -244,6 +249,19 @@ pub fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// Where a deployment's template functions look: `resourceGroup()` answers with this location,
 /// as the sandbox keeps no resource group records of its own.
 pub const RESOURCE_GROUP_LOCATION: &str = "westeurope";
+
+/// `value` evaluated as a deployment into `resource_group` would evaluate it before deploying
+/// (strings that need the deployment itself, such as `reference()`, stay as written), so that
+/// checks of templates outside a deployment see the names and ids ARM would see.
+pub fn evaluate(
+    subscription_id: &str,
+    resource_group: &str,
+    parameters: &Map<String, Value>,
+    variables: &Map<String, Value>,
+    value: &Value,
+) -> Value {
+    expressions::Scope::new(subscription_id, resource_group, parameters, variables).deep(value)
+}
 
 /// The id of a resource of `resource_type` (child types included) named `name` in a group.
 fn resource_id(sub: &str, rg: &str, resource_type: &str, name: &str) -> String {
@@ -1320,6 +1338,29 @@ mod tests {
         );
         let from_vault = json!({"name": {"reference": {"keyVault": {"id": "/x"}, "secretName": "s"}}});
         assert!(planned(template(empty), from_vault).is_ok(), "a Key Vault reference counts as supplied");
+    }
+
+    #[test]
+    fn a_dependency_listed_after_its_dependent_still_comes_first() {
+        let resources = json!([
+            {"type": "Microsoft.Network/routeTables", "apiVersion": "2024-05-01", "name": "rt",
+             "dependsOn": ["[resourceId('Microsoft.Network/azureFirewalls', 'fw')]"]},
+            {"type": "Microsoft.Network/azureFirewalls", "apiVersion": "2024-05-01", "name": "fw"},
+        ]);
+        let resources = planned(template(resources), json!({"name": {"value": "a"}})).unwrap();
+        assert_eq!((resources[0].after.clone(), resources[1].start), (vec![1], Duration::ZERO));
+        let (first, span) = (resources[1].end, resources[0].end);
+        let deployment = |elapsed: Duration| Deployment {
+            name: "d".into(),
+            resource_group: "rg".into(),
+            started: Instant::now() - elapsed,
+            timestamp: String::new(),
+            resources: resources.clone(),
+            cancelled_after: None,
+            persisted: false,
+        };
+        assert_eq!(deployment(first / 2).progress(), [Progress::NotStarted, Progress::Running]);
+        assert_eq!(deployment(span + Duration::from_secs(1)).state(), "Succeeded");
     }
 
     #[test]
