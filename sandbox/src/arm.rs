@@ -1077,7 +1077,7 @@ mod expressions {
 
     /// Parses one expression (the text between the brackets); None if it is not one.
     fn parse(text: &str) -> Option<Expr> {
-        let mut parser = Parser { chars: text.chars().collect(), at: 0 };
+        let mut parser = Parser { chars: text.chars().collect(), at: 0, nesting: 0 };
         let expr = parser.expr()?;
         parser.blanks();
         (parser.at == parser.chars.len()).then_some(expr)
@@ -1086,6 +1086,9 @@ mod expressions {
     struct Parser {
         chars: Vec<char>,
         at: usize,
+        /// How deep the expression being read is; a template from the wire cannot make the
+        /// parser recurse without bound.
+        nesting: u8,
     }
 
     impl Parser {
@@ -1105,6 +1108,13 @@ mod expressions {
         }
 
         fn expr(&mut self) -> Option<Expr> {
+            self.nesting = self.nesting.checked_add(1).filter(|n| *n <= MAX_DEPTH)?;
+            let expr = self.operand();
+            self.nesting -= 1;
+            expr
+        }
+
+        fn operand(&mut self) -> Option<Expr> {
             self.blanks();
             let mut expr = match self.peek()? {
                 '\'' => Expr::Text(self.literal()?),
@@ -1285,6 +1295,9 @@ mod expressions {
             assert_eq!(scope_eval("[concat('a']"), None, "unbalanced");
             assert_eq!(scope_eval("[concat('a'").unwrap(), "[concat('a'", "no closing bracket: a literal");
             assert_eq!(scope_eval("[format('{7}', 'a')]"), None);
+            let deep = format!("[{}'x'{}]", "string(".repeat(10_000), ")".repeat(10_000));
+            assert_eq!(scope_eval(&deep), None, "too deep to evaluate, and no stack overflow");
+            assert_eq!(scope_eval("[string(string('x'))]").unwrap(), "x");
         }
 
         #[test]
