@@ -5,9 +5,17 @@
 //! headers, failure injection for a resource type, ARM's error shape and an
 //! RBAC rule (members of `dr-operators` may write).
 //!
-//! Template expressions: `parameters()`, `variables()`, `concat()` and
-//! `resourceId()` with literal arguments are evaluated; any other expression
-//! stays an opaque string.
+//! Templates are validated and evaluated as ARM does before it deploys:
+//! parameters supplied, defaulted or refused (undeclared, missing, outside
+//! `allowedValues`); names, `dependsOn`, `condition`, `scope`,
+//! `resourceGroup` and properties evaluated with ARM's functions
+//! (`parameters`, `variables`, `concat`, `format`, `resourceId` and
+//! `subscriptionResourceId` with their optional subscription and group,
+//! `resourceGroup()`, `subscription()`, `environment()`, `guid`, `if`,
+//! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`,
+//! property access and indexing). Runtime functions such as `reference()` and
+//! `listKeys()` leave their expression as written. A nested deployment is one
+//! resource (in its `resourceGroup`); its inner template is not expanded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,7 +76,12 @@ impl Deployment {
         let now = self.started.elapsed();
         let cut = self.cancelled_after.map_or(now, |c| c.min(now));
         let mut progress = vec![Progress::NotStarted; self.resources.len()];
-        for (i, resource) in self.resources.iter().enumerate() {
+        // In schedule order, so that a resource's dependencies are judged before it whatever
+        // their place in the template (ARM does not ask templates to list them first).
+        let mut order: Vec<usize> = (0..self.resources.len()).collect();
+        order.sort_by_key(|i| self.resources[*i].start);
+        for i in order {
+            let resource = &self.resources[i];
             let blocked = resource
                 .after
                 .iter()
@@ -233,86 +246,99 @@ pub fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }
 
-/// Evaluates the template expressions the stand-in knows; others stay as written.
-fn evaluate(text: &str, parameters: &Map<String, Value>, variables: &Map<String, Value>) -> String {
-    let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else { return text.to_string() };
-    expression(inner.trim(), parameters, variables).unwrap_or_else(|| text.to_string())
+/// Where a deployment's template functions look: `resourceGroup()` answers with this location,
+/// as the sandbox keeps no resource group records of its own.
+pub const RESOURCE_GROUP_LOCATION: &str = "westeurope";
+
+/// `value` evaluated as a deployment into `resource_group` would evaluate it before deploying
+/// (strings that need the deployment itself, such as `reference()`, stay as written), so that
+/// checks of templates outside a deployment see the names and ids ARM would see.
+pub fn evaluate(
+    subscription_id: &str,
+    resource_group: &str,
+    parameters: &Map<String, Value>,
+    variables: &Map<String, Value>,
+    value: &Value,
+) -> Value {
+    expressions::Scope::new(subscription_id, resource_group, parameters, variables).deep(value)
 }
 
-fn expression(expr: &str, parameters: &Map<String, Value>, variables: &Map<String, Value>) -> Option<String> {
-    if let Some(literal) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
-        return Some(literal.to_string());
-    }
-    let (function, rest) = expr.split_once('(')?;
-    let args = split_args(rest.strip_suffix(')')?);
-    let values: Option<Vec<String>> = args.iter().map(|a| expression(a.trim(), parameters, variables)).collect();
-    match function.trim() {
-        "parameters" => parameters.get(&values?[0]).and_then(|p| p.get("value").or(Some(p))).map(value_text),
-        "variables" => variables.get(&values?[0]).map(value_text),
-        "concat" => Some(values?.concat()),
-        "resourceId" => {
-            let values = values?;
-            let (kind, names) = values.split_first()?;
-            Some(format!("{kind}|{}", names.join("/")))
-        }
-        _ => None,
-    }
-}
-
-fn value_text(value: &Value) -> String {
-    value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())
-}
-
-fn split_args(text: &str) -> Vec<String> {
-    let (mut args, mut current, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
-    for c in text.chars() {
-        match c {
-            '\'' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
-                args.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    if !current.trim().is_empty() {
-        args.push(current);
-    }
-    args
-}
-
+/// The id of a resource of `resource_type` (child types included) named `name` in a group.
 fn resource_id(sub: &str, rg: &str, resource_type: &str, name: &str) -> String {
-    let types: Vec<&str> = resource_type.split('/').collect();
-    let names: Vec<&str> = name.split('/').collect();
-    let mut path =
-        format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{}/{}", types[0], types.get(1).unwrap_or(&""));
-    path.push_str(&format!("/{}", names[0]));
-    for (t, n) in types.iter().skip(2).zip(names.iter().skip(1)) {
-        path.push_str(&format!("/{t}/{n}"));
-    }
-    path
+    format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{}", expressions::type_path(resource_type, name))
 }
 
-/// The template's resources with their dependencies resolved, scheduled in order.
+/// The type (child types joined) and name (child names joined) an id names, after its last
+/// `/providers/`, so a `dependsOn` id matches an extension resource whatever its scope.
+fn type_and_name(id: &str) -> Option<(String, String)> {
+    let at = id.to_ascii_lowercase().rfind("/providers/")?;
+    let segments: Vec<&str> = id[at + "/providers/".len()..].split('/').collect();
+    let (namespace, rest) = segments.split_first()?;
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return None;
+    }
+    let types: Vec<&str> = rest.iter().step_by(2).copied().collect();
+    let names: Vec<&str> = rest.iter().skip(1).step_by(2).copied().collect();
+    Some((format!("{namespace}/{}", types.join("/")), names.join("/")))
+}
+
+/// The parameters' values as ARM resolves them: supplied, else the default (evaluated); a
+/// parameter neither supplied nor defaulted, a supplied one the template does not declare, and
+/// a value outside `allowedValues` fail validation as in ARM.
+fn parameter_values(
+    arm: &Arm,
+    rg: &str,
+    template: &Value,
+    supplied: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    let declared = template["parameters"].as_object().cloned().unwrap_or_default();
+    if let Some(unknown) = supplied.keys().find(|k| !declared.keys().any(|d| d.eq_ignore_ascii_case(k))) {
+        return Err(format!("Deployment template validation failed: 'The template parameters '{unknown}' in the parameters file are not valid; they are not present in the original template and can therefore not be provided at deployment time. The only supported parameters for this template are '{}'.'", declared.keys().cloned().collect::<Vec<_>>().join(", ")));
+    }
+    let variables = template["variables"].as_object().cloned().unwrap_or_default();
+    let mut values = Map::new();
+    for (name, declaration) in &declared {
+        let given = supplied.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        let value = match (given, declaration.get("defaultValue")) {
+            // A Key Vault reference: ARM reads the secret at deployment; the sandbox has no vault,
+            // so parameters() of it stays as written.
+            (Some(given), _) if given.get("reference").is_some() => continue,
+            (Some(given), _) => given.get("value").cloned().unwrap_or(Value::Null),
+            (None, Some(default)) => {
+                expressions::Scope::new(&arm.subscription_id, rg, &values, &variables).deep(default)
+            }
+            (None, None) => return Err(format!("Deployment template validation failed: 'The value for the template parameter '{name}' at line '1' and column '1' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details.'")),
+        };
+        if let Some(allowed) = declaration["allowedValues"].as_array() {
+            if !allowed.contains(&value) {
+                return Err(format!("Deployment template validation failed: 'The provided value '{value}' for the template parameter '{name}' at line '1' and column '1' is not valid. The parameter value is not part of the allowed value(s): '{}'.'", allowed.iter().map(Value::to_string).collect::<Vec<_>>().join(",")));
+            }
+        }
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
+}
+
+/// The template's resources with their dependencies resolved, scheduled in order. Names,
+/// `dependsOn`, `condition`, `scope`, `resourceGroup` and properties are evaluated (a nested
+/// deployment's own template is left to itself, as `expressionEvaluationOptions` inner asks);
+/// a resource whose condition is false is not deployed and depending on it is no error.
 fn plan(arm: &Arm, rg: &str, body: &Value) -> Result<Vec<Planned>, Response> {
     let invalid = |message: String| arm_error(StatusCode::BAD_REQUEST, "InvalidTemplate", &message);
     let properties = &body["properties"];
     let template = &properties["template"];
-    let parameters = properties["parameters"].as_object().cloned().unwrap_or_default();
-    let mut defaults = template["parameters"].as_object().cloned().unwrap_or_default();
-    for (name, declared) in defaults.iter_mut() {
-        *declared = parameters.get(name).cloned().unwrap_or_else(|| json!({"value": declared["defaultValue"].clone()}));
-    }
+    let supplied = properties["parameters"].as_object().cloned().unwrap_or_default();
+    let values = parameter_values(arm, rg, template, &supplied).map_err(invalid)?;
     let variables = template["variables"].as_object().cloned().unwrap_or_default();
+    let scope = expressions::Scope::new(&arm.subscription_id, rg, &values, &variables);
     let Some(resources) = template["resources"].as_array() else {
         return Err(invalid("Deployment template validation failed: the template has no 'resources' array.".into()));
     };
     let duration = *arm.resource_duration.lock();
     let failing = arm.failing_type.lock().clone();
     let mut planned: Vec<Planned> = Vec::new();
+    let mut kept: Vec<&Value> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     for resource in resources {
         let (Some(kind), Some(name)) = (resource["type"].as_str(), resource["name"].as_str()) else {
             return Err(invalid("Every resource needs a 'type' and a 'name'.".into()));
@@ -320,27 +346,62 @@ fn plan(arm: &Arm, rg: &str, body: &Value) -> Result<Vec<Planned>, Response> {
         if resource["apiVersion"].as_str().is_none() {
             return Err(invalid(format!("The resource '{kind}' has no apiVersion.")));
         }
-        let name = evaluate(name, &defaults, &variables);
+        let text = |value: &Value| scope.deep(value).as_str().map(str::to_string);
+        let name = text(&json!(name)).unwrap_or_else(|| name.to_string());
+        if resource.get("condition").map(|c| scope.deep(c)) == Some(Value::Bool(false)) {
+            skipped.push((kind.to_string(), name));
+            continue;
+        }
+        let group = resource.get("resourceGroup").and_then(text).unwrap_or_else(|| rg.to_string());
+        let id = match resource.get("scope").and_then(text) {
+            Some(target) if target.starts_with('/') => {
+                format!("{target}/providers/{}", expressions::type_path(kind, &name))
+            }
+            Some(target) => format!(
+                "/subscriptions/{}/resourceGroups/{group}/providers/{target}/providers/{}",
+                arm.subscription_id,
+                expressions::type_path(kind, &name)
+            ),
+            None => resource_id(&arm.subscription_id, &group, kind, &name),
+        };
+        let mut evaluated = resource["properties"].clone();
+        if let Some(fields) = evaluated.as_object_mut() {
+            for (key, value) in fields.iter_mut() {
+                let nested_template = kind.eq_ignore_ascii_case("Microsoft.Resources/deployments") && key == "template";
+                if !nested_template {
+                    *value = scope.deep(value);
+                }
+            }
+        }
         planned.push(Planned {
-            id: resource_id(&arm.subscription_id, rg, kind, &name),
+            id,
             resource_type: kind.to_string(),
             name,
             start: Duration::ZERO,
             end: duration,
             fails: failing.as_deref() == Some(kind),
             after: Vec::new(),
-            properties: resource["properties"].clone(),
+            properties: evaluated,
         });
+        kept.push(resource);
     }
-    for (i, resource) in resources.iter().enumerate() {
+    for (i, resource) in kept.iter().enumerate() {
         for dependency in resource["dependsOn"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            let evaluated = evaluate(dependency, &defaults, &variables);
-            let (kind, name) = evaluated.split_once('|').map_or((None, evaluated.as_str()), |(k, n)| (Some(k), n));
+            let evaluated = scope.deep(&json!(dependency)).as_str().unwrap_or(dependency).to_string();
+            let (kind, name) = match type_and_name(&evaluated) {
+                Some((kind, name)) => (Some(kind), name),
+                None => (None, evaluated.clone()),
+            };
+            let same = |resource_type: &str, resource_name: &str| {
+                resource_name == name && kind.as_deref().is_none_or(|k| k.eq_ignore_ascii_case(resource_type))
+            };
             let found = planned
                 .iter()
-                .position(|p| p.name == name && kind.is_none_or(|k| k.eq_ignore_ascii_case(&p.resource_type)));
+                .position(|p| p.id.eq_ignore_ascii_case(&evaluated))
+                .or_else(|| planned.iter().position(|p| same(&p.resource_type, &p.name)));
             match found {
                 Some(j) if j != i => planned[i].after.push(j),
+                None if skipped.iter().any(|(k, n)| same(k, n)) => {}
                 _ => return Err(invalid(format!("The resource '{dependency}' is not defined in the template."))),
             }
         }
@@ -717,5 +778,640 @@ async fn what_if_result(
     match arm.state.lock().what_ifs.get(&id) {
         Some(result) => Json(result.clone()).into_response(),
         None => arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The What-If operation was not found."),
+    }
+}
+
+/// ARM's template language: the functions a template's names, `dependsOn`, conditions and
+/// properties use, evaluated as ARM evaluates them. Runtime functions (`reference()`,
+/// `listKeys()`) and anything else unknown leave the whole expression as written, which is
+/// what the stand-in cannot know before the resources exist.
+mod expressions {
+    use std::cell::Cell;
+
+    use serde_json::{json, Map, Value};
+    use sha1::Digest as _;
+
+    /// ARM's `guid()` is a name-based (SHA-1, version 5) UUID in this namespace of its
+    /// arguments joined by '-'.
+    const GUID_NAMESPACE: [u8; 16] =
+        [0x11, 0xfb, 0x06, 0xfb, 0x71, 0x2d, 0x4d, 0xdd, 0x98, 0xc7, 0xe7, 0x1b, 0xbd, 0x58, 0x88, 0x30];
+    /// Variables may use variables; a cycle ends here instead of overflowing the stack.
+    const MAX_DEPTH: u8 = 32;
+
+    /// `Microsoft.Network/virtualNetworks/subnets` named `vnet/host` →
+    /// `Microsoft.Network/virtualNetworks/vnet/subnets/host`.
+    pub fn type_path(resource_type: &str, name: &str) -> String {
+        let mut types = resource_type.split('/');
+        let mut path = types.next().unwrap_or_default().to_string();
+        let mut names = name.split('/');
+        for kind in types {
+            path.push_str(&format!("/{kind}/{}", names.next().unwrap_or_default()));
+        }
+        path
+    }
+
+    /// What the functions of one deployment see.
+    pub struct Scope<'a> {
+        subscription_id: &'a str,
+        resource_group: &'a str,
+        parameters: &'a Map<String, Value>,
+        variables: &'a Map<String, Value>,
+        depth: Cell<u8>,
+    }
+
+    enum Expr {
+        Text(String),
+        Integer(i64),
+        Call(String, Vec<Expr>),
+        Member(Box<Expr>, String),
+        Index(Box<Expr>, Box<Expr>),
+    }
+
+    impl<'a> Scope<'a> {
+        pub fn new(
+            subscription_id: &'a str,
+            resource_group: &'a str,
+            parameters: &'a Map<String, Value>,
+            variables: &'a Map<String, Value>,
+        ) -> Scope<'a> {
+            Scope { subscription_id, resource_group, parameters, variables, depth: Cell::new(0) }
+        }
+
+        /// Every string in `value` (object keys too) evaluated where it can be; the rest as written.
+        pub fn deep(&self, value: &Value) -> Value {
+            match value {
+                Value::String(text) => self.string(text).unwrap_or_else(|| value.clone()),
+                Value::Array(items) => Value::Array(items.iter().map(|item| self.deep(item)).collect()),
+                Value::Object(fields) => Value::Object(
+                    fields
+                        .iter()
+                        .map(|(key, field)| {
+                            let key = match self.string(key) {
+                                Some(Value::String(evaluated)) => evaluated,
+                                _ => key.clone(),
+                            };
+                            (key, self.deep(field))
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        }
+
+        /// `value` fully evaluated, or None when any expression in it cannot be.
+        fn strict(&self, value: &Value) -> Option<Value> {
+            match value {
+                Value::String(text) => self.string(text),
+                Value::Array(items) => {
+                    items.iter().map(|item| self.strict(item)).collect::<Option<_>>().map(Value::Array)
+                }
+                Value::Object(fields) => fields
+                    .iter()
+                    .map(|(key, field)| Some((key.clone(), self.strict(field)?)))
+                    .collect::<Option<Map<_, _>>>()
+                    .map(Value::Object),
+                other => Some(other.clone()),
+            }
+        }
+
+        /// A template string: `[…]` is an expression, `[[…` a literal starting with '['.
+        fn string(&self, text: &str) -> Option<Value> {
+            if let Some(rest) = text.strip_prefix("[[") {
+                return Some(Value::String(format!("[{rest}")));
+            }
+            match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                Some(inner) => self.eval(&parse(inner)?),
+                None => Some(Value::String(text.to_string())),
+            }
+        }
+
+        fn eval(&self, expr: &Expr) -> Option<Value> {
+            match expr {
+                Expr::Text(text) => Some(json!(text)),
+                Expr::Integer(number) => Some(json!(number)),
+                // Property names are case-insensitive in ARM.
+                Expr::Member(base, name) => self
+                    .eval(base)?
+                    .as_object()?
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone()),
+                Expr::Index(base, index) => match (self.eval(base)?, self.eval(index)?) {
+                    (Value::Array(items), Value::Number(at)) => items.get(usize::try_from(at.as_u64()?).ok()?).cloned(),
+                    (Value::Object(fields), Value::String(key)) => {
+                        fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone())
+                    }
+                    _ => None,
+                },
+                Expr::Call(function, args) => self.call(&function.to_ascii_lowercase(), args),
+            }
+        }
+
+        fn call(&self, function: &str, args: &[Expr]) -> Option<Value> {
+            // if() evaluates only the branch it takes, as ARM does.
+            if function == "if" {
+                let [condition, yes, no] = args else { return None };
+                return if self.eval(condition)?.as_bool()? { self.eval(yes) } else { self.eval(no) };
+            }
+            let values: Vec<Value> = args.iter().map(|arg| self.eval(arg)).collect::<Option<_>>()?;
+            let first = values.first();
+            match function {
+                "parameters" => lookup(self.parameters, first?.as_str()?).cloned(),
+                "variables" => {
+                    let declared = lookup(self.variables, first?.as_str()?)?;
+                    if self.depth.get() >= MAX_DEPTH {
+                        return None;
+                    }
+                    self.depth.set(self.depth.get() + 1);
+                    let value = self.strict(declared);
+                    self.depth.set(self.depth.get() - 1);
+                    value
+                }
+                "concat" if values.iter().all(Value::is_array) => {
+                    Some(Value::Array(values.iter().flat_map(|v| v.as_array().cloned().unwrap_or_default()).collect()))
+                }
+                "concat" => values.iter().map(text).collect::<Option<String>>().map(Value::String),
+                "format" => format(first?.as_str()?, &values[1..]).map(Value::String),
+                "resourceid" => self.resource_id(&values).map(Value::String),
+                "subscriptionresourceid" => self.subscription_resource_id(&values).map(Value::String),
+                "resourcegroup" => Some(json!({
+                    "id": format!("/subscriptions/{}/resourceGroups/{}", self.subscription_id, self.resource_group),
+                    "name": self.resource_group,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": super::RESOURCE_GROUP_LOCATION,
+                    "properties": {"provisioningState": "Succeeded"},
+                })),
+                "subscription" => Some(json!({
+                    "id": format!("/subscriptions/{}", self.subscription_id),
+                    "subscriptionId": self.subscription_id,
+                    "tenantId": crate::SANDBOX_TENANT_ID,
+                    "displayName": "Sandbox subscription",
+                })),
+                "environment" => Some(json!({
+                    "name": "AzureCloud",
+                    "resourceManager": "https://management.azure.com/",
+                    "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"},
+                    "suffixes": {"storage": "core.windows.net", "keyvaultDns": ".vault.azure.net", "sqlServerHostname": ".database.windows.net", "acrLoginServer": ".azurecr.io"},
+                })),
+                "guid" => values
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Option<Vec<_>>>()
+                    .map(|parts| json!(guid(&parts.join("-")))),
+                "tolower" => Some(json!(first?.as_str()?.to_lowercase())),
+                "toupper" => Some(json!(first?.as_str()?.to_uppercase())),
+                "string" => text(first?).map(Value::String),
+                "equals" => Some(json!(first? == values.get(1)?)),
+                "not" => Some(json!(!first?.as_bool()?)),
+                "and" => values
+                    .iter()
+                    .map(Value::as_bool)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|all| json!(all.iter().all(|b| *b))),
+                "or" => values
+                    .iter()
+                    .map(Value::as_bool)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|all| json!(all.iter().any(|b| *b))),
+                "empty" => Some(json!(match first? {
+                    Value::Null => true,
+                    Value::String(s) => s.is_empty(),
+                    Value::Array(items) => items.is_empty(),
+                    Value::Object(fields) => fields.is_empty(),
+                    _ => false,
+                })),
+                "true" => Some(json!(true)),
+                "false" => Some(json!(false)),
+                _ => None,
+            }
+        }
+
+        /// `resourceId([subscriptionId], [resourceGroupName], type, name, …)`: the type is the
+        /// first argument with a '/', which neither a subscription id nor a group name has.
+        fn resource_id(&self, values: &[Value]) -> Option<String> {
+            let parts: Vec<&str> = values.iter().map(Value::as_str).collect::<Option<_>>()?;
+            let at = parts.iter().position(|p| p.contains('/'))?;
+            let (subscription, group) = match parts[..at] {
+                [] => (self.subscription_id, self.resource_group),
+                [group] => (self.subscription_id, group),
+                [subscription, group] => (subscription, group),
+                _ => return None,
+            };
+            let names = &parts[at + 1..];
+            (parts[at].split('/').count() == names.len() + 1)
+                .then(|| super::resource_id(subscription, group, parts[at], &names.join("/")))
+        }
+
+        /// `subscriptionResourceId([subscriptionId], type, name, …)`.
+        fn subscription_resource_id(&self, values: &[Value]) -> Option<String> {
+            let parts: Vec<&str> = values.iter().map(Value::as_str).collect::<Option<_>>()?;
+            let at = parts.iter().position(|p| p.contains('/'))?;
+            let subscription = match parts[..at] {
+                [] => self.subscription_id,
+                [subscription] => subscription,
+                _ => return None,
+            };
+            let names = &parts[at + 1..];
+            (parts[at].split('/').count() == names.len() + 1)
+                .then(|| format!("/subscriptions/{subscription}/providers/{}", type_path(parts[at], &names.join("/"))))
+        }
+    }
+
+    fn lookup<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
+        map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// A value as text, the way concat() and format() show it (.NET's True and False).
+    fn text(value: &Value) -> Option<String> {
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(true) => Some("True".into()),
+            Value::Bool(false) => Some("False".into()),
+            _ => None,
+        }
+    }
+
+    /// .NET composite formatting: `{0}`, `{1:spec}` (the spec is ignored), `{{` and `}}`.
+    fn format(pattern: &str, args: &[Value]) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    out.push('{');
+                }
+                '{' => {
+                    let mut hole = String::new();
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            break;
+                        }
+                        hole.push(c);
+                    }
+                    let index: usize = hole.split(':').next()?.trim().parse().ok()?;
+                    out.push_str(&text(args.get(index)?)?);
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    out.push('}');
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    fn guid(name: &str) -> String {
+        let mut hasher = sha1::Sha1::new();
+        hasher.update(GUID_NAMESPACE);
+        hasher.update(name.as_bytes());
+        let digest = hasher.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x50;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        uuid::Uuid::from_bytes(bytes).to_string()
+    }
+
+    /// Parses one expression (the text between the brackets); None if it is not one.
+    fn parse(text: &str) -> Option<Expr> {
+        let mut parser = Parser { chars: text.chars().collect(), at: 0, nesting: 0 };
+        let expr = parser.expr()?;
+        parser.blanks();
+        (parser.at == parser.chars.len()).then_some(expr)
+    }
+
+    struct Parser {
+        chars: Vec<char>,
+        at: usize,
+        /// How deep the expression being read is; a template from the wire cannot make the
+        /// parser recurse without bound.
+        nesting: u8,
+    }
+
+    impl Parser {
+        fn peek(&self) -> Option<char> {
+            self.chars.get(self.at).copied()
+        }
+
+        fn blanks(&mut self) {
+            while self.peek().is_some_and(char::is_whitespace) {
+                self.at += 1;
+            }
+        }
+
+        fn eat(&mut self, expected: char) -> Option<()> {
+            self.blanks();
+            (self.peek()? == expected).then(|| self.at += 1)
+        }
+
+        fn expr(&mut self) -> Option<Expr> {
+            self.nesting = self.nesting.checked_add(1).filter(|n| *n <= MAX_DEPTH)?;
+            let expr = self.operand();
+            self.nesting -= 1;
+            expr
+        }
+
+        fn operand(&mut self) -> Option<Expr> {
+            self.blanks();
+            let mut expr = match self.peek()? {
+                '\'' => Expr::Text(self.literal()?),
+                c if c.is_ascii_digit() || c == '-' => Expr::Integer(self.integer()?),
+                c if c.is_alphabetic() => {
+                    let function = self.identifier();
+                    self.eat('(')?;
+                    Expr::Call(function, self.arguments()?)
+                }
+                _ => return None,
+            };
+            loop {
+                self.blanks();
+                match self.peek() {
+                    Some('.') => {
+                        self.at += 1;
+                        let member = self.identifier();
+                        if member.is_empty() {
+                            return None;
+                        }
+                        expr = Expr::Member(Box::new(expr), member);
+                    }
+                    Some('[') => {
+                        self.at += 1;
+                        let index = self.expr()?;
+                        self.eat(']')?;
+                        expr = Expr::Index(Box::new(expr), Box::new(index));
+                    }
+                    _ => return Some(expr),
+                }
+            }
+        }
+
+        fn arguments(&mut self) -> Option<Vec<Expr>> {
+            let mut args = Vec::new();
+            self.blanks();
+            if self.peek()? == ')' {
+                self.at += 1;
+                return Some(args);
+            }
+            loop {
+                args.push(self.expr()?);
+                self.blanks();
+                match self.peek()? {
+                    ',' => self.at += 1,
+                    ')' => {
+                        self.at += 1;
+                        return Some(args);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A quoted string; two quotes stand for one.
+        fn literal(&mut self) -> Option<String> {
+            self.at += 1;
+            let mut out = String::new();
+            loop {
+                let c = self.peek()?;
+                self.at += 1;
+                if c != '\'' {
+                    out.push(c);
+                } else if self.peek() == Some('\'') {
+                    self.at += 1;
+                    out.push('\'');
+                } else {
+                    return Some(out);
+                }
+            }
+        }
+
+        fn integer(&mut self) -> Option<i64> {
+            let start = self.at;
+            self.at += 1;
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.at += 1;
+            }
+            self.chars[start..self.at].iter().collect::<String>().parse().ok()
+        }
+
+        fn identifier(&mut self) -> String {
+            let start = self.at;
+            while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                self.at += 1;
+            }
+            self.chars[start..self.at].iter().collect()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const SUB: &str = "5ab05c71-0000-4000-8000-00000000a2e0";
+
+        fn scope_eval(text: &str) -> Option<Value> {
+            let parameters =
+                json!({"spokeName": "sales-weu", "hubGroup": "rg-hub", "enabled": false, "names": ["a", "b"]});
+            let variables = json!({
+                "vnetName": "[format('{0}-vnet', parameters('spokeName'))]",
+                "vnetId": "[resourceId('Microsoft.Network/virtualNetworks', variables('vnetName'))]",
+                "tags": {"spoke": "[parameters('spokeName')]"},
+                "loop": "[variables('loop')]",
+                "runtime": "[reference('x').principalId]",
+            });
+            let (parameters, variables) =
+                (parameters.as_object().unwrap().clone(), variables.as_object().unwrap().clone());
+            Scope::new(SUB, "rg-spoke", &parameters, &variables).string(text)
+        }
+
+        #[test]
+        fn resource_ids_take_an_optional_subscription_and_group() {
+            assert_eq!(
+                scope_eval("[variables('vnetId')]").unwrap(),
+                format!("/subscriptions/{SUB}/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/sales-weu-vnet")
+            );
+            assert_eq!(
+                scope_eval("[resourceId(parameters('hubGroup'), 'Microsoft.Network/privateDnsZones', 'privatelink.azuredatabricks.net')]").unwrap(),
+                format!("/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/privateDnsZones/privatelink.azuredatabricks.net")
+            );
+            assert_eq!(
+                scope_eval("[resourceId('other-sub', 'rg-x', 'Microsoft.Network/virtualNetworks/subnets', 'vnet', 'host')]").unwrap(),
+                "/subscriptions/other-sub/resourceGroups/rg-x/providers/Microsoft.Network/virtualNetworks/vnet/subnets/host"
+            );
+            assert_eq!(
+                scope_eval("[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')]").unwrap(),
+                format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe")
+            );
+            assert_eq!(
+                scope_eval("[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet')]"),
+                None,
+                "one name short"
+            );
+        }
+
+        #[test]
+        fn scope_functions_and_their_properties() {
+            assert_eq!(scope_eval("[resourceGroup().location]").unwrap(), "westeurope");
+            assert_eq!(
+                scope_eval("[resourceGroup().id]").unwrap(),
+                format!("/subscriptions/{SUB}/resourceGroups/rg-spoke")
+            );
+            assert_eq!(scope_eval("[subscription().subscriptionId]").unwrap(), SUB);
+            assert_eq!(scope_eval("[subscription().tenantId]").unwrap(), crate::SANDBOX_TENANT_ID);
+            assert_eq!(scope_eval("[environment().suffixes.keyvaultDns]").unwrap(), ".vault.azure.net");
+            assert_eq!(scope_eval("[parameters('names')[1]]").unwrap(), "b");
+            assert_eq!(scope_eval("[variables('tags')]").unwrap(), json!({"spoke": "sales-weu"}));
+        }
+
+        #[test]
+        fn strings_formats_and_logic() {
+            assert_eq!(scope_eval("[format('{0}/{1}-{0}', 'a', 2)]").unwrap(), "a/2-a");
+            assert_eq!(scope_eval("[format('{{0}} {0:D2}', 'x')]").unwrap(), "{0} x");
+            assert_eq!(scope_eval("[concat('it''s ', parameters('spokeName'))]").unwrap(), "it's sales-weu");
+            assert_eq!(scope_eval("[concat(parameters('names'), createArray())]"), None, "an unknown function");
+            assert_eq!(scope_eval("[toUpper(if(not(parameters('enabled')), 'off', 'on'))]").unwrap(), "OFF");
+            assert_eq!(scope_eval("[empty('')]").unwrap(), true);
+            assert_eq!(scope_eval("[equals(parameters('spokeName'), 'sales-weu')]").unwrap(), true);
+            assert_eq!(scope_eval("[[not an expression]").unwrap(), "[not an expression]");
+            assert_eq!(scope_eval("plain").unwrap(), "plain");
+        }
+
+        #[test]
+        fn guid_is_a_version_5_uuid_of_the_arguments_joined_by_dashes() {
+            // Python: uuid.uuid5(uuid.UUID('11fb06fb-712d-4ddd-98c7-e71bbd588830'), 'a-b')
+            assert_eq!(scope_eval("[guid('a', 'b')]").unwrap(), "2d796349-8c7e-55ec-9624-54ece82ed031");
+            assert_eq!(scope_eval("[guid('a', 'b')]"), scope_eval("[guid('a', 'b')]"), "deterministic");
+            assert_ne!(scope_eval("[guid('a', 'b')]"), scope_eval("[guid('a-b', '')]"));
+        }
+
+        #[test]
+        fn what_only_deployment_knows_stays_as_written() {
+            assert_eq!(scope_eval("[reference('x').principalId]"), None);
+            assert_eq!(scope_eval("[variables('runtime')]"), None);
+            assert_eq!(scope_eval("[variables('loop')]"), None, "a cycle ends");
+            assert_eq!(scope_eval("[parameters('missing')]"), None);
+            assert_eq!(scope_eval("[concat('a']"), None, "unbalanced");
+            assert_eq!(scope_eval("[concat('a'").unwrap(), "[concat('a'", "no closing bracket: a literal");
+            assert_eq!(scope_eval("[format('{7}', 'a')]"), None);
+            let deep = format!("[{}'x'{}]", "string(".repeat(10_000), ")".repeat(10_000));
+            assert_eq!(scope_eval(&deep), None, "too deep to evaluate, and no stack overflow");
+            assert_eq!(scope_eval("[string(string('x'))]").unwrap(), "x");
+        }
+
+        #[test]
+        fn child_types_interleave_with_their_names() {
+            assert_eq!(
+                type_path("Microsoft.Storage/storageAccounts/blobServices/containers", "st/default/catalog"),
+                "Microsoft.Storage/storageAccounts/st/blobServices/default/containers/catalog"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoOne;
+    impl AccessTokenVerifier for NoOne {
+        fn verify(&self, _: &str, _: &str) -> Option<Caller> {
+            None
+        }
+    }
+
+    fn planned(template: Value, parameters: Value) -> Result<Vec<Planned>, String> {
+        let arm = Arm::new(Arc::new(NoOne), "sub-1");
+        let body = json!({"properties": {"mode": "Incremental", "template": template, "parameters": parameters}});
+        plan(&arm, "rg-spoke", &body).map_err(|refusal| format!("{}", refusal.status()))
+    }
+
+    fn template(resources: Value) -> Value {
+        json!({
+            "parameters": {
+                "name": {"type": "string"},
+                "role": {"type": "string", "allowedValues": ["primary", "secondary"], "defaultValue": "primary"},
+                "location": {"type": "string", "defaultValue": "[resourceGroup().location]"},
+                "withEndpoint": {"type": "bool", "defaultValue": false},
+            },
+            "variables": {"vault": "[format('{0}-kv', parameters('name'))]"},
+            "resources": resources,
+        })
+    }
+
+    #[test]
+    fn parameters_must_be_declared_supplied_or_defaulted_and_allowed() {
+        let empty = json!([]);
+        assert!(planned(template(empty.clone()), json!({"name": {"value": "a"}})).is_ok());
+        assert_eq!(planned(template(empty.clone()), json!({})).unwrap_err(), "400 Bad Request", "name is required");
+        assert!(planned(template(empty.clone()), json!({"name": {"value": "a"}, "nope": {"value": 1}})).is_err());
+        assert!(
+            planned(template(empty.clone()), json!({"name": {"value": "a"}, "role": {"value": "tertiary"}})).is_err()
+        );
+        let from_vault = json!({"name": {"reference": {"keyVault": {"id": "/x"}, "secretName": "s"}}});
+        assert!(planned(template(empty), from_vault).is_ok(), "a Key Vault reference counts as supplied");
+    }
+
+    #[test]
+    fn a_dependency_listed_after_its_dependent_still_comes_first() {
+        let resources = json!([
+            {"type": "Microsoft.Network/routeTables", "apiVersion": "2024-05-01", "name": "rt",
+             "dependsOn": ["[resourceId('Microsoft.Network/azureFirewalls', 'fw')]"]},
+            {"type": "Microsoft.Network/azureFirewalls", "apiVersion": "2024-05-01", "name": "fw"},
+        ]);
+        let resources = planned(template(resources), json!({"name": {"value": "a"}})).unwrap();
+        assert_eq!((resources[0].after.clone(), resources[1].start), (vec![1], Duration::ZERO));
+        let (first, span) = (resources[1].end, resources[0].end);
+        let deployment = |elapsed: Duration| Deployment {
+            name: "d".into(),
+            resource_group: "rg".into(),
+            started: Instant::now() - elapsed,
+            timestamp: String::new(),
+            resources: resources.clone(),
+            cancelled_after: None,
+            persisted: false,
+        };
+        assert_eq!(deployment(first / 2).progress(), [Progress::NotStarted, Progress::Running]);
+        assert_eq!(deployment(span + Duration::from_secs(1)).state(), "Succeeded");
+    }
+
+    #[test]
+    fn names_scopes_conditions_and_properties_are_evaluated() {
+        let resources = json!([
+            {"type": "Microsoft.KeyVault/vaults", "apiVersion": "2023-07-01", "name": "[variables('vault')]",
+             "properties": {"tenantId": "[subscription().tenantId]", "where": "[parameters('location')]", "later": "[reference('x').vaultUri]"}},
+            {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01",
+             "name": "[guid(resourceGroup().id, variables('vault'))]",
+             "scope": "[format('Microsoft.KeyVault/vaults/{0}', variables('vault'))]",
+             "dependsOn": ["[resourceId('Microsoft.KeyVault/vaults', variables('vault'))]"], "properties": {}},
+            {"condition": "[parameters('withEndpoint')]", "type": "Microsoft.Network/privateEndpoints", "apiVersion": "2024-05-01",
+             "name": "pe", "properties": {}},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "nested",
+             "resourceGroup": "rg-hub",
+             "dependsOn": ["[resourceId('Microsoft.Network/privateEndpoints', 'pe')]",
+                           "[resourceId('Microsoft.Authorization/roleAssignments', guid(resourceGroup().id, variables('vault')))]"],
+             "properties": {"mode": "Incremental", "template": {"resources": [], "x": "[parameters('inner')]"}}},
+        ]);
+        let plan = planned(template(resources), json!({"name": {"value": "hub"}})).unwrap();
+        assert_eq!(plan.len(), 3, "the endpoint's condition is false");
+        assert_eq!(
+            plan[0].id,
+            "/subscriptions/sub-1/resourceGroups/rg-spoke/providers/Microsoft.KeyVault/vaults/hub-kv"
+        );
+        assert_eq!(plan[0].properties["tenantId"], crate::SANDBOX_TENANT_ID);
+        assert_eq!(plan[0].properties["where"], RESOURCE_GROUP_LOCATION);
+        assert_eq!(plan[0].properties["later"], "[reference('x').vaultUri]");
+        assert!(plan[1].id.starts_with("/subscriptions/sub-1/resourceGroups/rg-spoke/providers/Microsoft.KeyVault/vaults/hub-kv/providers/Microsoft.Authorization/roleAssignments/"), "{}", plan[1].id);
+        assert_eq!(plan[1].after, [0]);
+        assert_eq!(
+            plan[2].id,
+            "/subscriptions/sub-1/resourceGroups/rg-hub/providers/Microsoft.Resources/deployments/nested"
+        );
+        assert_eq!(plan[2].after, [1], "depending on a skipped resource is no error");
+        assert_eq!(
+            plan[2].properties["template"]["x"], "[parameters('inner')]",
+            "the nested template is its own scope"
+        );
     }
 }

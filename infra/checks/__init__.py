@@ -1,0 +1,1 @@
+"""drbot's own checkov checks for infra/: what checkov's ARM rules miss (loaded with --external-checks-dir)."""
