@@ -20,3 +20,4 @@ pub mod server;
 pub mod store;
 
 pub mod teams;
+pub mod teams_app;
