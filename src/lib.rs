@@ -17,6 +17,7 @@ pub mod identity;
 pub mod readiness;
 pub mod replication;
 pub mod server;
+pub mod setup;
 pub mod store;
 
 pub mod teams;
