@@ -51,6 +51,8 @@ enum Commands {
         #[arg(long, default_value = "drbot.zip")]
         out: PathBuf,
     },
+    /// Configure the Entra app registration and the Azure Bot's OAuth connection for Teams SSO (idempotent).
+    Setup(drbot::setup::cli::SetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Serve { config } => runtime.block_on(serve(config)),
         Commands::Package { app_id, bot_id, version, from, out } => package(app_id, bot_id, version, from, &out),
+        Commands::Setup(args) => runtime.block_on(drbot::setup::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod arm;
+pub mod cli;
 pub mod desired;
 pub mod graph;
 pub mod plan;
