@@ -30,8 +30,14 @@ fn compiled() -> Result<&'static Compiled, String> {
         .get_or_init(|| {
             let mut schema: Value = serde_json::from_str(SCHEMA_V1_30).map_err(|e| format!("schema: {e}"))?;
             replace_pattern(&mut schema);
+            // The schema says draft-04 but uses later keywords (`const` for
+            // manifestVersion, `if`/`then`), which Microsoft's validator
+            // (ajv) enforces anyway. Read as draft-07, they are enforced
+            // here too; the schema has none of the draft-04 forms draft-07
+            // reads differently (boolean exclusiveMinimum/Maximum, `id`).
+            schema["$schema"] = Value::String("http://json-schema.org/draft-07/schema#".into());
             let mut compiler = boon::Compiler::new();
-            compiler.set_default_draft(boon::Draft::V4);
+            compiler.enable_format_assertions();
             compiler.add_resource(SCHEMA_URL, schema).map_err(|e| format!("schema: {e}"))?;
             let mut schemas = boon::Schemas::new();
             let index = compiler.compile(SCHEMA_URL, &mut schemas).map_err(|e| format!("schema: {e:#}"))?;
@@ -106,6 +112,15 @@ mod tests {
         assert!(found.iter().any(|v| v.contains("/id")), "{found:?}");
         assert!(found.iter().any(|v| v.contains("/accentColor")), "{found:?}");
         assert!(found.iter().any(|v| v.contains("unexpected")), "{found:?}");
+    }
+
+    #[test]
+    fn keywords_newer_than_draft_04_are_enforced_as_microsoft_does() {
+        let mut manifest: Value = serde_json::from_str(include_str!("../../manifest/manifest.json")).expect("json");
+        manifest["manifestVersion"] = json!("1.29");
+        let found = violations(&manifest);
+        assert!(found.iter().any(|v| v.starts_with("at '/manifestVersion'")), "const: {found:?}");
+        assert!(!SCHEMA_V1_30.contains("exclusiveMinimum") && !SCHEMA_V1_30.contains("exclusiveMaximum"));
     }
 
     #[test]
