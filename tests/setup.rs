@@ -242,3 +242,20 @@ async fn the_command_runs_as_the_bot_and_never_prints_its_secret() {
     assert_eq!(sandbox.graph.write_count(), 6);
     assert_eq!(sandbox.arm.resource_writes().len(), 1);
 }
+
+#[tokio::test]
+async fn a_reader_may_dry_run_but_not_read_the_secret() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    run(&options_as(&sandbox, "alice")).await.expect("set up");
+    let writes = (sandbox.graph.write_count(), sandbox.arm.resource_writes().len());
+    // bob reads ARM but may not list the connection's secret.
+    let options = SetupOptions {
+        dry_run: true,
+        arm_token: options_as(&sandbox, "bob").arm_token,
+        ..options_as(&sandbox, "alice")
+    };
+    let report = run(&options).await.expect("a reader's dry run");
+    let said: Vec<String> = report.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(said, ["update the Azure Bot OAuth connection drbot-sso: client secret (not readable with these rights, so sent again)"]);
+    assert_eq!((sandbox.graph.write_count(), sandbox.arm.resource_writes().len()), writes);
+}

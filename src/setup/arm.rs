@@ -69,10 +69,17 @@ impl ArmClient {
         Ok(self.call(Method::GET, "", None).await?.map(|c| c["properties"].clone()))
     }
 
-    /// Whether the stored client secret is `secret`.
-    pub async fn secret_matches(&self, secret: &Secret) -> Result<bool, SetupError> {
-        let with_secrets = self.call(Method::POST, "/listWithSecrets", None).await?.unwrap_or(Value::Null);
-        Ok(with_secrets["properties"]["clientSecret"].as_str() == Some(secret.expose()))
+    /// Whether the stored client secret is `secret`; `None` when these
+    /// rights may read the connection but not its secret (a reader's dry run).
+    pub async fn secret_matches(&self, secret: &Secret) -> Result<Option<bool>, SetupError> {
+        match self.call(Method::POST, "/listWithSecrets", None).await {
+            Ok(with_secrets) => {
+                let stored = with_secrets.as_ref().and_then(|c| c["properties"]["clientSecret"].as_str());
+                Ok(Some(stored == Some(secret.expose())))
+            }
+            Err(SetupError::Service { status: 403, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Creates or replaces the connection with `properties` and `secret`.

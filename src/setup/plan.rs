@@ -34,8 +34,9 @@ pub struct Current {
 pub struct CurrentConnection {
     /// The connection setting's properties (the secret left out).
     pub properties: Value,
-    /// Whether its client secret is the one configured for the bot.
-    pub secret_matches: bool,
+    /// Whether its client secret is the one configured for the bot (`None`:
+    /// the caller may not read it).
+    pub secret_matches: Option<bool>,
 }
 
 /// One change, with the sentence the operator reads.
@@ -280,8 +281,10 @@ fn connection_differences(desired: &Desired, current: &CurrentConnection) -> Vec
             differences.push(name);
         }
     }
-    if !current.secret_matches {
-        differences.push("client secret");
+    match current.secret_matches {
+        Some(true) => {}
+        Some(false) => differences.push("client secret"),
+        None => differences.push("client secret (not readable with these rights, so sent again)"),
     }
     differences
 }
@@ -319,7 +322,7 @@ mod tests {
     }
 
     fn done_connection() -> CurrentConnection {
-        CurrentConnection { properties: desired::connection_properties(APP, "tenant"), secret_matches: true }
+        CurrentConnection { properties: desired::connection_properties(APP, "tenant"), secret_matches: Some(true) }
     }
 
     #[test]
@@ -388,12 +391,12 @@ mod tests {
         let mut properties = desired::connection_properties(APP, "tenant");
         properties["clientId"] = json!(APP.to_uppercase());
         properties["scopes"] = json!(format!("offline_access,openid profile API://BOTID-{APP}/access_as_user"));
-        let same = CurrentConnection { properties: properties.clone(), secret_matches: true };
+        let same = CurrentConnection { properties: properties.clone(), secret_matches: Some(true) };
         let done = Current { application: Value::Null, has_service_principal: true, connection: Some(same) };
         assert!(!plan(&desired(), &done).iter().any(|c| matches!(c, Change::Connection { .. })));
 
         properties["parameters"] = json!([{"key": "tenantID", "value": "common"}]);
-        let stale = CurrentConnection { properties, secret_matches: false };
+        let stale = CurrentConnection { properties, secret_matches: Some(false) };
         let current = Current { application: Value::Null, has_service_principal: true, connection: Some(stale) };
         let changes = plan(&desired(), &current);
         let connection = changes.iter().find(|c| matches!(c, Change::Connection { .. })).expect("a change").to_string();
