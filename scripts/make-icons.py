@@ -51,9 +51,16 @@ def color_icon():
     s = SS
     white = (255, 255, 255, 255)
     orange = (255, 112, 67, 255)
-    stack(draw, 58 * s, 96 * s, 72 * s, 34 * s, 17 * s, white, (14, 42, 92, 255), 3 * s)
-    stack(draw, 134 * s, 96 * s, 72 * s, 34 * s, 17 * s, (28, 98, 168, 255), white, 5 * s)
-    arc_arrow(draw, 96 * s, 84 * s, 44 * s, 205, 325, orange, 9 * s, 20 * s)
+    # Teams crops the colour icon into rounded shapes: keep the symbol inside
+    # the central safe area (about 128 of the 192 pixels) by scaling it there.
+    k = 0.78
+
+    def at(v):
+        return (96 + (v - 96) * k) * s
+
+    stack(draw, at(58), at(100), 72 * k * s, 34 * k * s, 17 * k * s, white, (14, 42, 92, 255), int(3 * k * s))
+    stack(draw, at(134), at(100), 72 * k * s, 34 * k * s, 17 * k * s, (28, 98, 168, 255), white, int(5 * k * s))
+    arc_arrow(draw, at(96), at(88), 44 * k * s, 205, 325, orange, int(9 * k * s), 20 * k * s)
     return img.resize((192, 192), Image.LANCZOS)
 
 
@@ -63,9 +70,12 @@ def outline_icon():
     draw = ImageDraw.Draw(img)
     s = SS
     white = (255, 255, 255, 255)
-    stack(draw, 9 * s, 17 * s, 14 * s, 7 * s, 4 * s, white, (0, 0, 0, 0), int(1.2 * s), count=2)
-    stack(draw, 23 * s, 17 * s, 14 * s, 7 * s, 4 * s, (0, 0, 0, 0), white, int(1.6 * s), count=2)
-    arc_arrow(draw, 16 * s, 15 * s, 8 * s, 200, 330, white, int(2.2 * s), int(4.5 * s))
+    clear = (0, 0, 0, 0)
+    # At 32 pixels every line must be at least ~1.5 pixels wide to survive the
+    # downscale: two layers per stack, wide gaps, a thick arrow.
+    stack(draw, 8.5 * s, 19 * s, 15 * s, 8 * s, 5 * s, white, clear, int(1.8 * s), count=2)
+    stack(draw, 23.5 * s, 19 * s, 15 * s, 8 * s, 5 * s, clear, white, int(1.8 * s), count=2)
+    arc_arrow(draw, 16 * s, 16 * s, 8.5 * s, 205, 325, white, int(2.4 * s), int(5 * s))
     return img.resize((32, 32), Image.LANCZOS)
 
 

@@ -20,6 +20,8 @@ pub mod readiness;
 pub mod replication;
 pub mod scheduler;
 pub mod server;
+pub mod setup;
 pub mod store;
 
 pub mod teams;
+pub mod teams_app;

@@ -33,6 +33,26 @@ enum Commands {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Build the Teams app package (manifest.json and icons, zipped) for this deployment.
+    Package {
+        /// The Teams app id (manifest `id`), usually the bot's Entra app id.
+        #[arg(long)]
+        app_id: String,
+        /// The bot's Entra app id, if it differs from --app-id.
+        #[arg(long)]
+        bot_id: Option<String>,
+        /// The app version, X.Y.Z (default: drbot's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// A directory with manifest.json and icons to use instead of the built-in ones.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to write the zip.
+        #[arg(long, default_value = "drbot.zip")]
+        out: PathBuf,
+    },
+    /// Configure the Entra app registration and the Azure Bot's OAuth connection for Teams SSO (idempotent).
+    Setup(drbot::setup::cli::SetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +67,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Commands::Serve { config } => runtime.block_on(serve(config)),
+        Commands::Package { app_id, bot_id, version, from, out } => package(app_id, bot_id, version, from, &out),
+        Commands::Setup(args) => runtime.block_on(drbot::setup::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,6 +91,21 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         Ok(result) => result?,
         Err(_) => tracing::warn!("requests still in flight after the grace period; exiting"),
     }
+    Ok(())
+}
+
+fn package(
+    app_id: String,
+    bot_id: Option<String>,
+    version: Option<String>,
+    from: Option<PathBuf>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use drbot::teams_app::{build, PackageOptions, Source};
+    let source = from.map_or(Source::Embedded, Source::Dir);
+    let package = build(&PackageOptions { app_id, bot_id, version, source })?;
+    package.write(out)?;
+    print!("{}", package.summary(out));
     Ok(())
 }
 

@@ -125,10 +125,14 @@ impl Deployment {
 }
 
 #[derive(Default)]
-struct State_ {
+pub(crate) struct State_ {
     deployments: HashMap<(String, String), Deployment>,
     /// What the resource groups hold: id → properties.
     resources: HashMap<String, Value>,
+    /// Resources written directly (not by a deployment): id → the whole body.
+    pub(crate) direct: HashMap<String, Value>,
+    /// Every direct write, as `METHOD id`, in order.
+    pub(crate) writes: Vec<String>,
     what_ifs: HashMap<String, Value>,
 }
 
@@ -136,7 +140,7 @@ pub struct Arm {
     verifier: Arc<dyn AccessTokenVerifier>,
     pub subscription_id: String,
     base_url: Mutex<String>,
-    state: Mutex<State_>,
+    pub(crate) state: Mutex<State_>,
     failing_type: Mutex<Option<String>>,
     resource_duration: Mutex<Duration>,
     /// Latency, throttling and transient failures of every ARM call.
@@ -170,6 +174,17 @@ impl Arm {
         *self.resource_duration.lock() = duration;
     }
 
+    /// Every write made to a resource directly (Azure Bot and its OAuth
+    /// connections), as `PUT {id}`: `drbot setup` run twice must write once.
+    pub fn resource_writes(&self) -> Vec<String> {
+        self.state.lock().writes.clone()
+    }
+
+    /// Whether a deployment left a resource with this id (ids compare case-insensitively).
+    pub(crate) fn deployed(&self, id: &str) -> bool {
+        self.state.lock().resources.keys().any(|k| k.eq_ignore_ascii_case(id))
+    }
+
     /// Ids of the resources the subscription holds.
     pub fn resource_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.state.lock().resources.keys().cloned().collect();
@@ -195,6 +210,7 @@ impl Arm {
                 .route(&format!("{deployment}/operationStatuses/{{operation}}"), get(operation_status));
         }
         router
+            .merge(crate::bot_service::routes())
             .route(
                 "/subscriptions/{sub}/providers/Microsoft.Resources/locations/{location}/whatIfResults/{id}",
                 get(what_if_result),
@@ -204,14 +220,24 @@ impl Arm {
     }
 
     fn caller(&self, headers: &HeaderMap, query: &Option<String>) -> Result<Caller, Response> {
+        self.caller_for(headers, query, API_VERSIONS)
+    }
+
+    /// The caller, for a resource provider that speaks `versions`.
+    pub(crate) fn caller_for(
+        &self,
+        headers: &HeaderMap,
+        query: &Option<String>,
+        versions: &[&str],
+    ) -> Result<Caller, Response> {
         let version = params(query).get("api-version").cloned().unwrap_or_default();
-        if !API_VERSIONS.contains(&version.as_str()) {
+        if !versions.contains(&version.as_str()) {
             return Err(arm_error(
                 StatusCode::BAD_REQUEST,
                 "InvalidApiVersionParameter",
                 &format!(
                     "The api-version '{version}' is invalid. The supported versions are '{}'.",
-                    API_VERSIONS.join(",")
+                    versions.join(",")
                 ),
             ));
         }
@@ -228,7 +254,20 @@ impl Arm {
         action: &str,
         scope: &str,
     ) -> Result<Caller, Response> {
-        let caller = self.caller(headers, query)?;
+        self.writer_for(headers, query, API_VERSIONS, action, scope)
+    }
+
+    /// A caller allowed to write (the app itself or `dr-operators`), for a
+    /// resource provider that speaks `versions`.
+    pub(crate) fn writer_for(
+        &self,
+        headers: &HeaderMap,
+        query: &Option<String>,
+        versions: &[&str],
+        action: &str,
+        scope: &str,
+    ) -> Result<Caller, Response> {
+        let caller = self.caller_for(headers, query, versions)?;
         if caller.is_app || caller.groups.iter().any(|g| g == DR_OPERATORS_GROUP) {
             Ok(caller)
         } else {

@@ -2,7 +2,8 @@
 //! automate the Entra app registration for Teams SSO: applications (create,
 //! get, list with `$filter=appId eq '…'`, PATCH incl. identifier URIs, the
 //! API's scopes and pre-authorized clients, required resource access and web
-//! redirect URIs), `addPassword`, and service principals (create, list by
+//! redirect URIs; an enabled scope cannot be removed, pre-authorised clients
+//! only get scopes the application has), `addPassword`, and service principals (create, list by
 //! app id). OData shapes; every call needs an Entra token for Graph.
 
 use std::collections::HashMap;
@@ -227,11 +228,60 @@ async fn update_application(
             );
         }
     }
+    let mut updated = app.clone();
     for (key, value) in map {
-        app[key.as_str()] = value;
+        updated[key.as_str()] = value;
     }
+    if let Err(refusal) = check_api(&app["api"], &updated["api"]) {
+        return refusal;
+    }
+    *app = updated;
     *graph.writes.lock() += 1;
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Entra's rules for an application's API: an enabled scope cannot be
+/// removed (it must be disabled first), and a pre-authorised client can only
+/// be given scopes the application has.
+fn check_api(before: &Value, after: &Value) -> Result<(), Response> {
+    let ids = |api: &Value| -> Vec<String> {
+        api["oauth2PermissionScopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    let remaining = ids(after);
+    let removed_enabled = before["oauth2PermissionScopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["isEnabled"] == true)
+        .any(|s| s["id"].as_str().is_some_and(|id| !remaining.iter().any(|r| r == id)));
+    if removed_enabled {
+        return Err(odata_error(
+            StatusCode::BAD_REQUEST,
+            "CannotDeleteOrUpdateEnabledEntitlement",
+            "Permission (scope or role) cannot be deleted or updated unless disabled first.",
+        ));
+    }
+    let unknown = after["preAuthorizedApplications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["delegatedPermissionIds"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .find(|id| !remaining.iter().any(|r| r == id));
+    if let Some(unknown) = unknown {
+        return Err(odata_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidPreAuthorizedAppPermission",
+            &format!("Property preAuthorizedApplications.delegatedPermissionIds has an invalid value: {unknown} is not a scope of this application."),
+        ));
+    }
+    Ok(())
 }
 
 async fn add_password(

@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arm;
+pub mod bot_service;
 pub mod caller;
 pub mod channel;
 pub mod connector;
@@ -42,6 +43,9 @@ pub const SANDBOX_SUBSCRIPTION_ID: &str = "5ab05c71-0000-4000-8000-00000000a2e0"
 /// The bot's app registration in the sandbox tenant.
 pub const SANDBOX_BOT_APP_ID: &str = "b0770000-0000-4000-8000-0000000000b0";
 /// The bot's client secret in the sandbox tenant (a sandbox value, not a secret).
+/// The Azure Bot resource of the sandbox's bot (resource group and name).
+pub const SANDBOX_BOT_RESOURCE_GROUP: &str = "rg-drbot";
+pub const SANDBOX_BOT_NAME: &str = "drbot";
 pub const SANDBOX_BOT_SECRET: &str = "sandbox-bot-secret-not-for-production";
 
 /// Ports (0 = ephemeral) and the bot to talk to.
@@ -143,6 +147,7 @@ impl Sandbox {
         let arm = arm::Arm::new(entra.verifier(), SANDBOX_SUBSCRIPTION_ID);
         let arm_listener = Listener::serve(0, arm.router()).await?;
         arm.set_base_url(&arm_listener.base_url());
+        arm.seed_bot_service(SANDBOX_BOT_RESOURCE_GROUP, SANDBOX_BOT_NAME, &config.bot_app_id);
 
         Ok(Sandbox {
             config,

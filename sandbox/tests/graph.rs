@@ -96,3 +96,53 @@ async fn what_graph_refuses() {
     assert_eq!(unauthenticated.status(), 401);
     assert_eq!(sandbox.graph.write_count(), 0, "nothing refused was written");
 }
+
+#[tokio::test]
+async fn scopes_in_use_are_protected() {
+    use reqwest::Method;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let id = sandbox.graph.application_by_app_id(SANDBOX_BOT_APP_ID).unwrap()["id"].as_str().unwrap().to_string();
+    let path = format!("/applications/{id}");
+    let scope = json!({"id": "7c1a5ef0-0000-4000-8000-00000000a5a5", "value": "access_as_user", "type": "User", "isEnabled": true});
+    let teams = |ids: Value| json!([{"appId": "1fec8e78-bce4-4aaf-ab1b-5451cc387264", "delegatedPermissionIds": ids}]);
+
+    let (status, body) = graph(&sandbox, Method::PATCH, &path, Some(json!({"api": {
+        "oauth2PermissionScopes": [], "preAuthorizedApplications": teams(json!(["7c1a5ef0-0000-4000-8000-00000000a5a5"]))}}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("InvalidPreAuthorizedAppPermission")));
+
+    let (status, _) = graph(&sandbox, Method::PATCH, &path, Some(json!({"api": {
+        "oauth2PermissionScopes": [scope.clone()], "preAuthorizedApplications": teams(json!(["7c1a5ef0-0000-4000-8000-00000000a5a5"]))}}))).await;
+    assert_eq!(status, 204, "a scope and the client using it in one PATCH");
+
+    let (status, body) = graph(
+        &sandbox,
+        Method::PATCH,
+        &path,
+        Some(json!({"api": {
+        "oauth2PermissionScopes": [], "preAuthorizedApplications": []}})),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("CannotDeleteOrUpdateEnabledEntitlement")));
+
+    let mut disabled = scope.clone();
+    disabled["isEnabled"] = json!(false);
+    let (status, _) = graph(
+        &sandbox,
+        Method::PATCH,
+        &path,
+        Some(json!({"api": {
+        "oauth2PermissionScopes": [disabled], "preAuthorizedApplications": []}})),
+    )
+    .await;
+    assert_eq!(status, 204, "disabled first");
+    let (status, _) = graph(
+        &sandbox,
+        Method::PATCH,
+        &path,
+        Some(json!({"api": {
+        "oauth2PermissionScopes": [], "preAuthorizedApplications": []}})),
+    )
+    .await;
+    assert_eq!(status, 204, "then removed");
+    assert_eq!(sandbox.graph.write_count(), 3, "refusals write nothing");
+}
