@@ -241,7 +241,10 @@ impl Planner<'_> {
                 _ => continue,
             };
             let Some(table) = self.primary.tables.get(&object.full_name()) else { continue };
-            let (tag, kind) = plan_table(self.config, table, reason);
+            let (tag, kind) = match table_view_conflict(&entry.change) {
+                Some(reason) => ("blocked", ActionKind::Blocked(reason)),
+                None => plan_table(self.config, table, reason),
+            };
             let managed = table.kind == TableKind::Managed && matches!(kind, ActionKind::CloneTable { .. });
             let parents = self.parents(&object.path);
             let id = self.push(tag, object.clone(), kind, parents);
@@ -387,7 +390,14 @@ impl Planner<'_> {
         for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::View) {
             match &entry.change {
                 Change::Missing => wanted.push((entry.object.clone(), CloneReason::Missing)),
-                Change::Different(_) => wanted.push((entry.object.clone(), CloneReason::Different)),
+                Change::Different(_) => match table_view_conflict(&entry.change) {
+                    Some(reason) => {
+                        let parents = self.parents(&entry.object.path);
+                        let id = self.push("view", entry.object.clone(), ActionKind::Blocked(reason), parents);
+                        self.creator.insert(entry.object.full_name(), id);
+                    }
+                    None => wanted.push((entry.object.clone(), CloneReason::Different)),
+                },
                 Change::Extra => self.extra(&entry.object),
                 _ => {}
             }
@@ -585,6 +595,18 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// A table on one side and a view on the other cannot be replaced in place
+/// (`CREATE OR REPLACE VIEW` refuses to replace a table, and the reverse).
+fn table_view_conflict(change: &Change) -> Option<BlockReason> {
+    let Change::Different(fields) = change else { return None };
+    fields.iter().find_map(|field| match field {
+        Field::Kind { primary, secondary } if (primary == "VIEW") != (secondary == "VIEW") => {
+            Some(BlockReason::Immutable { what: format!("object kind ({secondary} where the primary has {primary})") })
+        }
+        _ => None,
+    })
 }
 
 /// What to do for one table (not a view) that is missing, stale or
@@ -1125,6 +1147,26 @@ mod tests {
             ]
         );
         assert!(super::plan(&primary, &apply(&plan, &secondary), &config()).is_empty());
+    }
+
+    #[test]
+    fn a_table_where_the_primary_has_a_view_is_blocked_not_replaced() {
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.tables.insert("main.sales.v1".into(), managed("main.sales.v1", 1));
+        secondary.tables.insert("main.sales.raw".into(), view("main.sales.raw", &["main.sales.orders"]));
+        let plan = plan(&primary, &secondary, &config());
+        let v1 = &plan.actions[position(&plan, "view:view:main.sales.v1")];
+        assert!(
+            matches!(&v1.kind, ActionKind::Blocked(BlockReason::Immutable { what }) if what.contains("MANAGED where the primary has VIEW")),
+            "{v1:?}"
+        );
+        let raw = &plan.actions[position(&plan, "blocked:table:main.sales.raw")];
+        assert!(matches!(raw.kind, ActionKind::Blocked(BlockReason::Immutable { .. })));
+        // v2 reads v1, so it waits on it (and is not re-created anyway: it is unchanged).
+        assert!(plan.get(&ActionId("view:view:main.sales.v2".into())).is_none());
     }
 
     #[test]
