@@ -6,6 +6,8 @@
 //! progress, result) move to adaptive-cards/ templates with their own
 //! engine when those features land.
 
+pub mod template;
+
 use serde_json::{json, Value};
 
 use crate::commands::CommandHelp;
