@@ -7,6 +7,7 @@
 //! engine when those features land.
 
 pub mod template;
+pub mod views;
 
 use serde_json::{json, Value};
 
