@@ -411,7 +411,7 @@ pub struct ProgressView {
 impl ProgressView {
     /// Sets `percent`, `bar_done` and `bar_left` from `done` and `total`.
     pub fn with_bar(mut self) -> Self {
-        self.percent = if self.total == 0 { 100 } else { (self.done.min(self.total) * 100) / self.total };
+        self.percent = (self.done.min(self.total).saturating_mul(100)).checked_div(self.total).unwrap_or(100);
         self.bar_done = self.percent;
         self.bar_left = 100 - self.percent;
         self
