@@ -102,6 +102,14 @@ fn rendered_samples() -> Vec<Rendered> {
     for template in CardTemplate::ALL {
         assert!(out.iter().any(|r| r.template == template), "template {} has no sample", template.name());
     }
+    // scripts/render-cards asks for the Rust-rendered cards to screenshot them.
+    if let Some(dir) = std::env::var_os("DRBOT_CARDS_OUT") {
+        std::fs::create_dir_all(&dir).expect("create DRBOT_CARDS_OUT");
+        for r in &out {
+            let path = Path::new(&dir).join(format!("{}.json", r.name));
+            std::fs::write(path, serde_json::to_string_pretty(&r.card).expect("card JSON")).expect("write card");
+        }
+    }
     out
 }
 
@@ -128,6 +136,10 @@ fn every_sample_expands_like_the_npm_reference_and_validates() {
         let bytes = mine.card.to_string().len();
         if bytes > MAX_CARD_BYTES {
             problems.push(format!("{}: {bytes} bytes, above {MAX_CARD_BYTES}", mine.name));
+        }
+        // A `${…}` left in a card is a template naming a field its view does not have.
+        if mine.card.to_string().contains("${") {
+            problems.push(format!("{}: an expression was left unresolved: {}", mine.name, mine.card));
         }
         if mine.card["version"] != "1.5" {
             problems.push(format!("{}: not an Adaptive Card 1.5", mine.name));
