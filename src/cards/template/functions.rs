@@ -89,257 +89,319 @@ fn string_or_undefined(value: &Val, expr: &Expr) -> Result<String, String> {
 }
 
 pub fn call(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    // One small function per built-in keeps this frame small: expressions
+    // nest through here, and a debug build sums every arm's locals.
     match name {
-        "if" => {
-            let condition = evaluate(&args[0], scope, false);
-            match condition {
-                Ok(c) if is_logic_true(&c) => evaluate(&args[1], scope, substitute),
-                _ => evaluate(&args[2], scope, substitute),
-            }
-        }
-        "not" => {
-            let value = evaluate(&args[0], scope, false)?;
-            Ok(boolean(!is_logic_true(&value)))
-        }
-        "and" => {
-            for arg in args {
-                match evaluate(arg, scope, false) {
-                    Ok(v) if is_logic_true(&v) => {}
-                    _ => return Ok(boolean(false)),
-                }
-            }
-            Ok(boolean(true))
-        }
-        "or" => {
-            for arg in args {
-                if let Ok(v) = evaluate(arg, scope, false) {
-                    if is_logic_true(&v) {
-                        return Ok(boolean(true));
-                    }
-                }
-            }
-            Ok(boolean(false))
-        }
+        "if" => builtin_if(args, scope, substitute),
+        "not" => builtin_not(args, scope),
+        "and" => builtin_and(args, scope),
+        "or" => builtin_or(args, scope),
         "equals" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "exists" | "empty" => comparison(name, args, scope),
-        "count" => match evaluate(&args[0], scope, substitute)? {
-            Some(Value::String(s)) => Ok(Some(num(js_len(&s) as f64))),
-            Some(Value::Array(items)) => Ok(Some(num(items.len() as f64))),
-            Some(Value::Object(map)) => Ok(Some(num(map.len() as f64))),
-            _ => Err(format!("{} must be a string, list, map or object.", args[0])),
-        },
-        "length" => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            Ok(Some(num(js_len(&string_or_undefined(&value, &args[0])?) as f64)))
-        }
-        "concat" => {
-            let values = all(args, scope, substitute)?;
-            let mut acc = values[0].clone();
-            for next in &values[1..] {
-                acc = match (acc, next) {
-                    (a, b) if is_nullish(&a) && is_nullish(b) => None,
-                    (a, Some(Value::Array(b))) if is_nullish(&a) => Some(Value::Array(b.clone())),
-                    (Some(Value::Array(a)), b) if is_nullish(b) => Some(Value::Array(a)),
-                    (Some(Value::Array(mut a)), Some(Value::Array(b))) => {
-                        a.extend(b.iter().cloned());
-                        Some(Value::Array(a))
-                    }
-                    (a, b) => string(common_stringify(&a) + &common_stringify(b)),
-                };
-            }
-            Ok(acc)
-        }
-        "join" => {
-            let values = all(args, scope, substitute)?;
-            let Some(Value::Array(items)) = &values[0] else {
-                return Err(format!("{} is not a list.", args[0]));
-            };
-            let part = |v: &Value| if v.is_null() { String::new() } else { js_to_string(v) };
-            let sep = |v: &Val| v.as_ref().map(js_to_string).unwrap_or_else(|| ",".into());
-            let texts: Vec<String> = items.iter().map(part).collect();
-            if values.len() == 2 || texts.len() < 2 {
-                let separator = if values.len() == 2 { sep(&values[1]) } else { sep(&values[2]) };
-                return Ok(string(texts.join(&separator)));
-            }
-            let (last, init) = texts.split_last().unwrap_or((&texts[0], &[]));
-            Ok(string(format!("{}{}{}", init.join(&sep(&values[1])), sep(&values[2]), last)))
-        }
-        "string" => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            Ok(string(match &value {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => {
-                    let x = n.as_f64().unwrap_or(f64::NAN);
-                    let text = js_number(x);
-                    let precision = text.split_once('.').map_or(0, |(_, frac)| frac.len());
-                    format_fixed(x, precision)
-                }
-                other => common_stringify(other),
-            }))
-        }
-        "int" => match evaluate(&args[0], scope, substitute)? {
-            Some(Value::String(s)) => parse_int(&s)
-                .map(|x| Some(num(x)))
-                .ok_or_else(|| format!("parameter {s} is not a valid number string.")),
-            Some(Value::Number(n)) => Ok(parse_int(&js_number(n.as_f64().unwrap_or(f64::NAN))).map(num)),
-            _ => Ok(None),
-        },
-        "float" => match evaluate(&args[0], scope, substitute)? {
-            Some(Value::String(s)) => parse_float(&s)
-                .map(|x| Some(num(x)))
-                .ok_or_else(|| format!("parameter {s} is not a valid number string.")),
-            Some(Value::Number(n)) => Ok(Some(Value::Number(n))),
-            _ => Ok(None),
-        },
-        "formatNumber" => {
-            let values = all(args, scope, substitute)?;
-            let Some(x) = as_num(&values[0]) else {
-                return Err(format!("formatNumber first argument {} must be a number", args[0]));
-            };
-            let Some(precision) = as_num(&values[1]).filter(|p| is_integer(*p) && (0.0..=20.0).contains(p)) else {
-                return Err(format!("formatNumber second argument {} must be a number from 0 to 20", args[1]));
-            };
-            let scale = 10f64.powi(precision as i32);
-            Ok(string(format_fixed(js_round(x * scale) / scale, precision as usize)))
-        }
-        "+" if args.len() == 1 => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            Ok(Some(num(number_arg(&value, &args[0])?)))
-        }
-        "add" | "+" => {
-            let values = all(args, scope, substitute)?;
-            for (v, e) in values.iter().zip(args) {
-                if !matches!(v, None | Some(Value::String(_)) | Some(Value::Number(_))) {
-                    return Err(format!("{e} is neither a number nor string"));
-                }
-            }
-            let mut acc = values[0].clone();
-            for next in &values[1..] {
-                acc = match (as_num(&acc), as_num(next)) {
-                    (Some(a), Some(b)) => Some(num(a + b)),
-                    (Some(_), None) | (None, Some(_)) if is_nullish(&acc) || is_nullish(next) => {
-                        return Err(
-                            "Operator '+' or add cannot be applied to operands of type 'number' and null object."
-                                .into(),
-                        )
-                    }
-                    _ => string(common_stringify(&acc) + &common_stringify(next)),
-                };
-            }
-            Ok(acc)
-        }
-        "sub" | "-" if args.len() == 1 => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            Ok(Some(num(-number_arg(&value, &args[0])?)))
-        }
-        "sub" | "-" | "mul" | "*" | "div" | "/" | "mod" | "%" | "^" => {
-            let values = all(args, scope, substitute)?;
-            let mut acc = number_arg(&values[0], &args[0])?;
-            for (value, expr) in values[1..].iter().zip(&args[1..]) {
-                let x = number_arg(value, expr)?;
-                acc = match name {
-                    "sub" | "-" => acc - x,
-                    "mul" | "*" => acc * x,
-                    "^" => acc.powf(x),
-                    "div" | "/" if x == 0.0 => return Err(format!("Cannot divide by 0 from {expr}")),
-                    "div" | "/" if is_integer(acc) && is_integer(x) => (acc / x).floor(),
-                    "div" | "/" => acc / x,
-                    _ if x == 0.0 => return Err(format!("Cannot mod by 0 from {expr}")),
-                    _ => acc % x,
-                };
-            }
-            Ok(Some(num(acc)))
-        }
-        "min" | "max" => {
-            let values = all(args, scope, substitute)?;
-            let mut numbers = Vec::new();
-            for (value, expr) in values.iter().zip(args) {
-                match value {
-                    Some(Value::Number(n)) => numbers.push(n.as_f64().unwrap_or(f64::NAN)),
-                    Some(Value::Array(items)) => {
-                        for item in items {
-                            numbers.push(
-                                item.as_f64()
-                                    .ok_or_else(|| format!("{} is not a number in {expr}.", js_to_string(item)))?,
-                            );
-                        }
-                    }
-                    _ => return Err(format!("{expr} is neither a list nor a number.")),
-                }
-            }
-            let pick = if name == "min" { f64::min } else { f64::max };
-            let start = if name == "min" { f64::INFINITY } else { f64::NEG_INFINITY };
-            Ok(Some(num(numbers.into_iter().fold(start, pick))))
-        }
-        "first" | "last" => Ok(match evaluate(&args[0], scope, substitute)? {
-            Some(Value::String(s)) if !s.is_empty() => {
-                let n = js_len(&s);
-                string(if name == "first" { js_slice(&s, 0, 1) } else { js_slice(&s, n - 1, n) })
-            }
-            Some(Value::Array(items)) => if name == "first" { items.first() } else { items.last() }.cloned(),
-            _ => None,
-        }),
-        "take" | "skip" => {
-            let collection = evaluate(&args[0], scope, substitute)?;
-            let count = evaluate(&args[1], scope, substitute)?;
-            let Some(n) = as_num(&count).filter(|n| is_integer(*n)) else {
-                return Err(format!("{} is not an integer.", args[1]));
-            };
-            let n = n.max(0.0) as usize;
-            match (collection, name) {
-                (Some(Value::Array(items)), "take") => Ok(Some(Value::Array(items.into_iter().take(n).collect()))),
-                (Some(Value::Array(items)), _) => Ok(Some(Value::Array(items.into_iter().skip(n).collect()))),
-                (Some(Value::String(s)), "take") => Ok(string(js_slice(&s, 0, n))),
-                _ => Err(format!("{} is not array or string.", args[0])),
-            }
-        }
-        "toUpper" | "toLower" => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            let text = match &value {
-                Some(Value::String(s)) => s.clone(),
-                None => String::new(),
-                _ => return Err(format!("{} is not a String expression in {name}.", args[0])),
-            };
-            Ok(string(if name == "toUpper" { text.to_uppercase() } else { text.to_lowercase() }))
-        }
-        "trim" => {
-            let value = evaluate(&args[0], scope, substitute)?;
-            Ok(string(string_or_undefined(&value, &args[0])?.trim().to_string()))
-        }
+        "count" => builtin_count(args, scope, substitute),
+        "length" => builtin_length(args, scope, substitute),
+        "concat" => builtin_concat(args, scope, substitute),
+        "join" => builtin_join(args, scope, substitute),
+        "string" => builtin_string(args, scope, substitute),
+        "int" => builtin_int(args, scope, substitute),
+        "float" => builtin_float(args, scope, substitute),
+        "formatNumber" => builtin_format_number(args, scope, substitute),
+        "+" if args.len() == 1 => unary_plus(args, scope, substitute),
+        "add" | "+" => builtin_add(args, scope, substitute),
+        "sub" | "-" if args.len() == 1 => negate(args, scope, substitute),
+        "sub" | "-" | "mul" | "*" | "div" | "/" | "mod" | "%" | "^" => arithmetic(name, args, scope, substitute),
+        "min" | "max" => min_max(name, args, scope, substitute),
+        "first" | "last" => first_last(name, args, scope, substitute),
+        "take" | "skip" => take_skip(name, args, scope, substitute),
+        "toUpper" | "toLower" => to_upper_lower(name, args, scope, substitute),
+        "trim" => builtin_trim(args, scope, substitute),
         "substring" => substring(args, scope, substitute),
-        "replace" => {
-            let values = all(args, scope, substitute)?;
-            let texts: Vec<String> =
-                values.iter().zip(args).map(|(v, e)| string_or_undefined(v, e)).collect::<Result<_, _>>()?;
-            if texts[1].is_empty() {
-                return Err(format!("{} should be a string with length at least 1", args[1]));
-            }
-            Ok(string(texts[0].replace(&texts[1], &texts[2])))
-        }
-        "contains" => {
-            let values = all(args, scope, substitute).unwrap_or_else(|_| vec![None, None]);
-            Ok(boolean(match (&values[0], &values[1]) {
-                (Some(Value::String(a)), Some(Value::String(b))) => a.contains(b.as_str()),
-                (Some(Value::Array(items)), b) => items.iter().any(|i| common_equals(&Some(i.clone()), b)),
-                (a, Some(Value::String(key))) => property(a.as_ref(), key).is_some(),
-                _ => false,
-            }))
-        }
-        "startsWith" | "endsWith" => {
-            let values = all(args, scope, substitute)?;
-            let a = string_or_undefined(&values[0], &args[0])?;
-            let b = string_or_undefined(&values[1], &args[1])?;
-            Ok(boolean(if name == "startsWith" { a.starts_with(&b) } else { a.ends_with(&b) }))
-        }
-        "coalesce" => Ok(all(args, scope, substitute)?.into_iter().find(|v| !is_nullish(v)).flatten()),
-        "createArray" => Ok(Some(Value::Array(
-            all(args, scope, substitute)?.into_iter().map(|v| v.unwrap_or(Value::Null)).collect(),
-        ))),
-        "&" => {
-            let values = all(args, scope, substitute)?;
-            Ok(string(values.iter().map(common_stringify).collect()))
-        }
+        "replace" => builtin_replace(args, scope, substitute),
+        "contains" => builtin_contains(args, scope, substitute),
+        "startsWith" | "endsWith" => starts_ends_with(name, args, scope, substitute),
+        "coalesce" => builtin_coalesce(args, scope, substitute),
+        "createArray" => builtin_create_array(args, scope, substitute),
+        "&" => ampersand(args, scope, substitute),
         other => Err(format!("Unknown function {other}")),
     }
+}
+
+fn builtin_if(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let condition = evaluate(&args[0], scope, false);
+    match condition {
+        Ok(c) if is_logic_true(&c) => evaluate(&args[1], scope, substitute),
+        _ => evaluate(&args[2], scope, substitute),
+    }
+}
+
+fn builtin_not(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
+    let value = evaluate(&args[0], scope, false)?;
+    Ok(boolean(!is_logic_true(&value)))
+}
+
+fn builtin_and(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
+    for arg in args {
+        match evaluate(arg, scope, false) {
+            Ok(v) if is_logic_true(&v) => {}
+            _ => return Ok(boolean(false)),
+        }
+    }
+    Ok(boolean(true))
+}
+
+fn builtin_or(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
+    for arg in args {
+        if let Ok(v) = evaluate(arg, scope, false) {
+            if is_logic_true(&v) {
+                return Ok(boolean(true));
+            }
+        }
+    }
+    Ok(boolean(false))
+}
+
+fn builtin_count(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    match evaluate(&args[0], scope, substitute)? {
+        Some(Value::String(s)) => Ok(Some(num(js_len(&s) as f64))),
+        Some(Value::Array(items)) => Ok(Some(num(items.len() as f64))),
+        Some(Value::Object(map)) => Ok(Some(num(map.len() as f64))),
+        _ => Err(format!("{} must be a string, list, map or object.", args[0])),
+    }
+}
+
+fn builtin_length(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    Ok(Some(num(js_len(&string_or_undefined(&value, &args[0])?) as f64)))
+}
+
+fn builtin_concat(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let mut acc = values[0].clone();
+    for next in &values[1..] {
+        acc = match (acc, next) {
+            (a, b) if is_nullish(&a) && is_nullish(b) => None,
+            (a, Some(Value::Array(b))) if is_nullish(&a) => Some(Value::Array(b.clone())),
+            (Some(Value::Array(a)), b) if is_nullish(b) => Some(Value::Array(a)),
+            (Some(Value::Array(mut a)), Some(Value::Array(b))) => {
+                a.extend(b.iter().cloned());
+                Some(Value::Array(a))
+            }
+            (a, b) => string(common_stringify(&a) + &common_stringify(b)),
+        };
+    }
+    Ok(acc)
+}
+
+fn builtin_join(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let Some(Value::Array(items)) = &values[0] else {
+        return Err(format!("{} is not a list.", args[0]));
+    };
+    let part = |v: &Value| if v.is_null() { String::new() } else { js_to_string(v) };
+    let sep = |v: &Val| v.as_ref().map(js_to_string).unwrap_or_else(|| ",".into());
+    let texts: Vec<String> = items.iter().map(part).collect();
+    if values.len() == 2 || texts.len() < 2 {
+        let separator = if values.len() == 2 { sep(&values[1]) } else { sep(&values[2]) };
+        return Ok(string(texts.join(&separator)));
+    }
+    let (last, init) = texts.split_last().unwrap_or((&texts[0], &[]));
+    Ok(string(format!("{}{}{}", init.join(&sep(&values[1])), sep(&values[2]), last)))
+}
+
+fn builtin_string(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    Ok(string(match &value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            let text = js_number(x);
+            let precision = text.split_once('.').map_or(0, |(_, frac)| frac.len());
+            format_fixed(x, precision)
+        }
+        other => common_stringify(other),
+    }))
+}
+
+fn builtin_int(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    match evaluate(&args[0], scope, substitute)? {
+        Some(Value::String(s)) => {
+            parse_int(&s).map(|x| Some(num(x))).ok_or_else(|| format!("parameter {s} is not a valid number string."))
+        }
+        Some(Value::Number(n)) => Ok(parse_int(&js_number(n.as_f64().unwrap_or(f64::NAN))).map(num)),
+        _ => Ok(None),
+    }
+}
+
+fn builtin_float(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    match evaluate(&args[0], scope, substitute)? {
+        Some(Value::String(s)) => {
+            parse_float(&s).map(|x| Some(num(x))).ok_or_else(|| format!("parameter {s} is not a valid number string."))
+        }
+        Some(Value::Number(n)) => Ok(Some(Value::Number(n))),
+        _ => Ok(None),
+    }
+}
+
+fn builtin_format_number(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let Some(x) = as_num(&values[0]) else {
+        return Err(format!("formatNumber first argument {} must be a number", args[0]));
+    };
+    let Some(precision) = as_num(&values[1]).filter(|p| is_integer(*p) && (0.0..=20.0).contains(p)) else {
+        return Err(format!("formatNumber second argument {} must be a number from 0 to 20", args[1]));
+    };
+    let scale = 10f64.powi(precision as i32);
+    Ok(string(format_fixed(js_round(x * scale) / scale, precision as usize)))
+}
+
+fn unary_plus(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    Ok(Some(num(number_arg(&value, &args[0])?)))
+}
+
+fn builtin_add(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    for (v, e) in values.iter().zip(args) {
+        if !matches!(v, None | Some(Value::String(_)) | Some(Value::Number(_))) {
+            return Err(format!("{e} is neither a number nor string"));
+        }
+    }
+    let mut acc = values[0].clone();
+    for next in &values[1..] {
+        acc = match (as_num(&acc), as_num(next)) {
+            (Some(a), Some(b)) => Some(num(a + b)),
+            (Some(_), None) | (None, Some(_)) if is_nullish(&acc) || is_nullish(next) => {
+                return Err("Operator '+' or add cannot be applied to operands of type 'number' and null object.".into())
+            }
+            _ => string(common_stringify(&acc) + &common_stringify(next)),
+        };
+    }
+    Ok(acc)
+}
+
+fn negate(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    Ok(Some(num(-number_arg(&value, &args[0])?)))
+}
+
+fn arithmetic(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let mut acc = number_arg(&values[0], &args[0])?;
+    for (value, expr) in values[1..].iter().zip(&args[1..]) {
+        let x = number_arg(value, expr)?;
+        acc = match name {
+            "sub" | "-" => acc - x,
+            "mul" | "*" => acc * x,
+            "^" => acc.powf(x),
+            "div" | "/" if x == 0.0 => return Err(format!("Cannot divide by 0 from {expr}")),
+            "div" | "/" if is_integer(acc) && is_integer(x) => (acc / x).floor(),
+            "div" | "/" => acc / x,
+            _ if x == 0.0 => return Err(format!("Cannot mod by 0 from {expr}")),
+            _ => acc % x,
+        };
+    }
+    Ok(Some(num(acc)))
+}
+
+fn min_max(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let mut numbers = Vec::new();
+    for (value, expr) in values.iter().zip(args) {
+        match value {
+            Some(Value::Number(n)) => numbers.push(n.as_f64().unwrap_or(f64::NAN)),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    numbers.push(
+                        item.as_f64().ok_or_else(|| format!("{} is not a number in {expr}.", js_to_string(item)))?,
+                    );
+                }
+            }
+            _ => return Err(format!("{expr} is neither a list nor a number.")),
+        }
+    }
+    let pick = if name == "min" { f64::min } else { f64::max };
+    let start = if name == "min" { f64::INFINITY } else { f64::NEG_INFINITY };
+    Ok(Some(num(numbers.into_iter().fold(start, pick))))
+}
+
+fn first_last(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    Ok(match evaluate(&args[0], scope, substitute)? {
+        Some(Value::String(s)) if !s.is_empty() => {
+            let n = js_len(&s);
+            string(if name == "first" { js_slice(&s, 0, 1) } else { js_slice(&s, n - 1, n) })
+        }
+        Some(Value::Array(items)) => if name == "first" { items.first() } else { items.last() }.cloned(),
+        _ => None,
+    })
+}
+
+fn take_skip(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let collection = evaluate(&args[0], scope, substitute)?;
+    let count = evaluate(&args[1], scope, substitute)?;
+    let Some(n) = as_num(&count).filter(|n| is_integer(*n)) else {
+        return Err(format!("{} is not an integer.", args[1]));
+    };
+    let n = n.max(0.0) as usize;
+    match (collection, name) {
+        (Some(Value::Array(items)), "take") => Ok(Some(Value::Array(items.into_iter().take(n).collect()))),
+        (Some(Value::Array(items)), _) => Ok(Some(Value::Array(items.into_iter().skip(n).collect()))),
+        (Some(Value::String(s)), "take") => Ok(string(js_slice(&s, 0, n))),
+        _ => Err(format!("{} is not array or string.", args[0])),
+    }
+}
+
+fn to_upper_lower(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    let text = match &value {
+        Some(Value::String(s)) => s.clone(),
+        None => String::new(),
+        _ => return Err(format!("{} is not a String expression in {name}.", args[0])),
+    };
+    Ok(string(if name == "toUpper" { text.to_uppercase() } else { text.to_lowercase() }))
+}
+
+fn builtin_trim(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let value = evaluate(&args[0], scope, substitute)?;
+    Ok(string(string_or_undefined(&value, &args[0])?.trim().to_string()))
+}
+
+fn builtin_replace(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let texts: Vec<String> =
+        values.iter().zip(args).map(|(v, e)| string_or_undefined(v, e)).collect::<Result<_, _>>()?;
+    if texts[1].is_empty() {
+        return Err(format!("{} should be a string with length at least 1", args[1]));
+    }
+    Ok(string(texts[0].replace(&texts[1], &texts[2])))
+}
+
+fn builtin_contains(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute).unwrap_or_else(|_| vec![None, None]);
+    Ok(boolean(match (&values[0], &values[1]) {
+        (Some(Value::String(a)), Some(Value::String(b))) => a.contains(b.as_str()),
+        (Some(Value::Array(items)), b) => items.iter().any(|i| common_equals(&Some(i.clone()), b)),
+        (a, Some(Value::String(key))) => property(a.as_ref(), key).is_some(),
+        _ => false,
+    }))
+}
+
+fn starts_ends_with(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    let a = string_or_undefined(&values[0], &args[0])?;
+    let b = string_or_undefined(&values[1], &args[1])?;
+    Ok(boolean(if name == "startsWith" { a.starts_with(&b) } else { a.ends_with(&b) }))
+}
+
+fn builtin_coalesce(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    Ok(all(args, scope, substitute)?.into_iter().find(|v| !is_nullish(v)).flatten())
+}
+
+fn builtin_create_array(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    Ok(Some(Value::Array(all(args, scope, substitute)?.into_iter().map(|v| v.unwrap_or(Value::Null)).collect())))
+}
+
+fn ampersand(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
+    let values = all(args, scope, substitute)?;
+    Ok(string(values.iter().map(common_stringify).collect()))
 }
 
 /// Comparisons evaluate without substitution; an argument that does not

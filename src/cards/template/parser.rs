@@ -13,7 +13,7 @@ use super::value::js_number;
 use super::TemplateError;
 
 /// Deep nesting is refused rather than risking the stack on hostile templates.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 32;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -242,11 +242,16 @@ impl Parser<'_> {
             return self.power();
         }
         let mut left = self.binary(level + 1)?;
+        // Each operator of a chain nests the tree one level deeper on the left.
+        let mut chain = 0;
         while let Some(op) = self.peek_punct().filter(|p| LEVELS[level].contains(p)) {
             self.pos += 1;
+            self.enter()?;
+            chain += 1;
             let right = self.binary(level + 1)?;
             left = Expr::Binary { op, left: Box::new(left), right: Box::new(right) };
         }
+        self.depth -= chain;
         Ok(left)
     }
 
@@ -276,12 +281,15 @@ impl Parser<'_> {
 
     fn postfix(&mut self) -> Result<Expr, TemplateError> {
         let mut expr = self.primary()?;
+        // Like operator chains, each `.name`, `[i]` or call nests one level deeper.
         let mut steps = 0;
         loop {
-            steps += 1;
-            if steps > MAX_DEPTH {
-                return Err(self.error("the property path is too long"));
+            if !matches!(self.peek_punct(), Some("." | "[" | "(")) {
+                self.depth -= steps;
+                return Ok(expr);
             }
+            self.enter()?;
+            steps += 1;
             match self.peek_punct() {
                 Some(".") => {
                     self.pos += 1;
@@ -306,7 +314,7 @@ impl Parser<'_> {
                     super::functions::check_arity(&name, args.len()).map_err(|problem| self.error(&problem))?;
                     expr = Expr::Call { name, args };
                 }
-                _ => return Ok(expr),
+                _ => {}
             }
         }
     }
@@ -395,6 +403,10 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded() {
+        let chain = vec!["1"; 200].join(" + ");
+        assert!(parse_expression(&chain).is_err());
+        let path = format!("a{}", ".b".repeat(200));
+        assert!(parse_expression(&path).is_err());
         let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
         assert!(parse_expression(&deep).is_err());
         let unary = format!("{}1", "!".repeat(500));

@@ -301,3 +301,124 @@ fn hostile_input_is_an_error_not_a_panic() {
         let _ = expand(&json!({"t": template}), &data());
     }
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// Pieces that make interesting (mostly broken) templates.
+    const PIECES: &[&str] = &[
+        "${",
+        "}",
+        "$",
+        "\\",
+        "`",
+        "'",
+        "\"",
+        "(",
+        ")",
+        "[",
+        "]",
+        ".",
+        ",",
+        "a",
+        "list",
+        "obj",
+        "$index",
+        "$root",
+        "$data",
+        "1",
+        "0",
+        "-",
+        "+",
+        "*",
+        "/",
+        "%",
+        "^",
+        "!",
+        "==",
+        "<",
+        "&&",
+        "||",
+        "??",
+        "?",
+        ":",
+        "if(",
+        "concat(",
+        "count(",
+        "substring(",
+        "take(",
+        "formatNumber(",
+        "string(",
+        "join(",
+        "first(",
+        "é",
+        "\u{1F600}",
+        " ",
+        "\n",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..24).prop_map(|p| p.concat())
+    }
+
+    fn template() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            text().prop_map(Value::String),
+            any::<i32>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (prop::sample::select(&["$data", "$when", "text", "items", "x"][..]), inner),
+                    0..4
+                )
+                .prop_map(|entries| Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    fn has_keyword(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map.keys().any(|k| k == "$data" || k == "$when") || map.values().any(has_keyword),
+            Value::Array(items) => items.iter().any(has_keyword),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_template_and_data_give_a_card_or_an_error(t in template(), s in text()) {
+            let data = json!({"a": s, "list": [1, "x", null, {"a": [2]}], "obj": {"a": {"b": -1.5}}, "n": f64::MAX});
+            if let Ok(card) = super::super::expand(&t, &data) {
+                prop_assert!(!has_keyword(&card), "templating keywords left in {card}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deepest_accepted_expression_evaluates_on_a_small_stack() {
+    // Find the deepest nesting the parser accepts, then evaluate it on a thread
+    // with a small stack: the limits must keep evaluation far from overflowing.
+    let deepest = (1..200)
+        .map(|n| format!("{}t{}", "not(".repeat(n), ")".repeat(n)))
+        .take_while(|e| super::parse_expression(e).is_ok())
+        .last()
+        .expect("some nesting is accepted");
+    let chain =
+        (1..400).map(|n| vec!["count"; n].join(" + ")).take_while(|e| super::parse_expression(e).is_ok()).last();
+    let handle = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let a = expand(&json!({"x": format!("${{{deepest}}}")}), &data());
+            let b = expand(&json!({"x": format!("${{{}}}", chain.unwrap_or_default())}), &data());
+            (a.is_ok(), b.is_ok())
+        })
+        .expect("spawn");
+    assert_eq!(handle.join().expect("no stack overflow"), (true, true));
+}
