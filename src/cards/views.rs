@@ -8,6 +8,8 @@
 //! the card fits Teams' message size limit.
 
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
 use serde_json::Value;
 
 use super::template::{Template, TemplateError};
@@ -141,9 +143,7 @@ pub fn render(template: CardTemplate, view: &impl Serialize) -> Result<Value, Ca
 /// over (lists cut, texts clipped): what the reference tests expand with npm.
 pub fn render_with_data(template: CardTemplate, view: &impl Serialize) -> Result<(Value, Value), CardError> {
     let name = template.name();
-    let parsed = serde_json::from_str::<Value>(template.source())
-        .map_err(|source| CardError::View { name, source })
-        .and_then(|json| Template::parse(&json).map_err(|source| CardError::Template { name, source }))?;
+    let parsed = parsed(template).map_err(|source| CardError::Template { name, source })?;
     let mut data = serde_json::to_value(view).map_err(|source| CardError::View { name, source })?;
     clip_texts(&mut data);
     let mut divisor = 1;
@@ -162,6 +162,25 @@ pub fn render_with_data(template: CardTemplate, view: &impl Serialize) -> Result
         }
         divisor *= 2;
     }
+}
+
+/// Each template parsed once per process (progress cards are redrawn often).
+fn parsed(template: CardTemplate) -> Result<&'static Template, TemplateError> {
+    static PARSED: OnceLock<Vec<Result<Template, TemplateError>>> = OnceLock::new();
+    let all = PARSED.get_or_init(|| {
+        CardTemplate::ALL
+            .iter()
+            .map(|t| {
+                let json: Value = serde_json::from_str(t.source()).map_err(|e| TemplateError::Syntax {
+                    expression: format!("adaptive-cards/{}.json", t.name()),
+                    problem: e.to_string(),
+                })?;
+                Template::parse(&json)
+            })
+            .collect()
+    });
+    let index = CardTemplate::ALL.iter().position(|t| *t == template).unwrap_or(0);
+    all[index].as_ref().map_err(Clone::clone)
 }
 
 /// Keeps the first `max` items of `data[field]` and sets `data[field_more]`.

@@ -21,8 +21,8 @@ use super::parser::{parse_template_string, Expr, Part, TemplateString};
 use super::value::{is_nullish, js_to_string, Val};
 use super::TemplateError;
 
-/// JSON nesting deeper than this is refused (serde_json itself stops at 128).
-const MAX_NESTING: usize = 256;
+/// JSON nesting deeper than this is refused, as serde_json refuses to parse it.
+const MAX_NESTING: usize = 128;
 /// Output elements beyond this fail the expansion: nested `$data` arrays can
 /// multiply, and a card is tiny anyway.
 const MAX_OUTPUT_NODES: usize = 200_000;

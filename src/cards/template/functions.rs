@@ -203,8 +203,10 @@ fn builtin_join(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResul
         let separator = if values.len() == 2 { sep(&values[1]) } else { sep(&values[2]) };
         return Ok(string(texts.join(&separator)));
     }
-    let (last, init) = texts.split_last().unwrap_or((&texts[0], &[]));
-    Ok(string(format!("{}{}{}", init.join(&sep(&values[1])), sep(&values[2]), last)))
+    match texts.split_last() {
+        Some((last, init)) => Ok(string(format!("{}{}{}", init.join(&sep(&values[1])), sep(&values[2]), last))),
+        None => Ok(string(String::new())),
+    }
 }
 
 fn builtin_string(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {

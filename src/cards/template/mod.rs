@@ -5,7 +5,19 @@
 //! `tests/cards_reference.rs` holds this engine to its output.
 //!
 //! Never panics: every template and every data value yields a card or a
-//! [`TemplateError`].
+//! [`TemplateError`]. Expressions nest at most 32 deep and JSON 128 deep, and
+//! an expansion stops at 200,000 output nodes, so hostile input cannot
+//! exhaust the stack (the deepest accepted input is tested on a 1 MB stack)
+//! or memory.
+//!
+//! Where this engine knowingly differs from the reference:
+//! - only the functions in `functions.rs` exist; others (the lambda ones like
+//!   `where`/`select`, dates, `{…}` object literals, `` ` `` strings inside
+//!   expressions) fail as "Unknown function" or a syntax error;
+//! - the reference also rejects some calls up front from the static types of
+//!   literal arguments (`toUpper(1)`); here they fail when evaluated, so an
+//!   embedded `${toUpper(1)}` is written back as text instead of failing;
+//! - `formatNumber`'s locale argument is accepted and ignored (en-US).
 
 mod eval;
 mod expand;

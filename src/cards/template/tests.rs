@@ -403,6 +403,7 @@ mod fuzz {
 
 #[test]
 fn the_deepest_accepted_expression_evaluates_on_a_small_stack() {
+    const STACK: usize = 1024 * 1024;
     // Find the deepest nesting the parser accepts, then evaluate it on a thread
     // with a small stack: the limits must keep evaluation far from overflowing.
     let deepest = (1..200)
@@ -421,4 +422,13 @@ fn the_deepest_accepted_expression_evaluates_on_a_small_stack() {
         })
         .expect("spawn");
     assert_eq!(handle.join().expect("no stack overflow"), (true, true));
+
+    // The deepest JSON the expander accepts, with an expression at the bottom.
+    let mut deep = json!({"t": "${count + 1}"});
+    for i in 0..127 {
+        deep = if i % 2 == 0 { json!([deep]) } else { json!({"$data": "${$root}", "x": deep}) };
+    }
+    let handle =
+        std::thread::Builder::new().stack_size(STACK).spawn(move || expand(&deep, &data()).is_ok()).expect("spawn");
+    assert!(handle.join().expect("no stack overflow"));
 }
