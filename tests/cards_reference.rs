@@ -287,3 +287,142 @@ fn expression_corner_cases_agree_with_the_reference() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A seeded random expression over the data of the corner cases.
+fn random_expression(rng: &mut impl rand::Rng, depth: u32) -> String {
+    const LEAVES: &[&str] = &[
+        "count",
+        "name",
+        "list",
+        "obj",
+        "obj.a",
+        "items[0].n",
+        "items[1]",
+        "missing",
+        "missing.x",
+        "nul",
+        "t",
+        "f",
+        "s",
+        "fl",
+        "zero",
+        "es",
+        "big",
+        "neg",
+        "list[1]",
+        "$root.count",
+        "$data.name",
+        "0",
+        "1",
+        "2",
+        "7",
+        "2.5",
+        "-3",
+        "'a'",
+        "''",
+        "'x y'",
+        "\"q\"",
+        "[1, 2]",
+    ];
+    const UNARY: &[&str] = &["!", "-"];
+    const BINARY: &[&str] = &["+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||", "??", "&"];
+    const CALLS: &[(&str, usize)] = &[
+        ("if", 3),
+        ("not", 1),
+        ("and", 2),
+        ("or", 2),
+        ("equals", 2),
+        ("empty", 1),
+        ("exists", 1),
+        ("count", 1),
+        ("length", 1),
+        ("concat", 2),
+        ("concat", 3),
+        ("join", 2),
+        ("string", 1),
+        ("int", 1),
+        ("float", 1),
+        ("formatNumber", 2),
+        ("add", 2),
+        ("sub", 2),
+        ("mul", 2),
+        ("div", 2),
+        ("mod", 2),
+        ("min", 2),
+        ("max", 1),
+        ("first", 1),
+        ("last", 1),
+        ("take", 2),
+        ("skip", 2),
+        ("toUpper", 1),
+        ("toLower", 1),
+        ("substring", 2),
+        ("substring", 3),
+        ("replace", 3),
+        ("contains", 2),
+        ("coalesce", 2),
+        ("createArray", 2),
+        ("trim", 1),
+    ];
+    if depth == 0 || rng.gen_ratio(1, 3) {
+        return LEAVES[rng.gen_range(0..LEAVES.len())].to_string();
+    }
+    match rng.gen_range(0..4) {
+        0 => format!("{}{}", UNARY[rng.gen_range(0..UNARY.len())], random_expression(rng, depth - 1)),
+        1 => format!(
+            "({} {} {})",
+            random_expression(rng, depth - 1),
+            BINARY[rng.gen_range(0..BINARY.len())],
+            random_expression(rng, depth - 1)
+        ),
+        2 => format!(
+            "{} ? {} : {}",
+            random_expression(rng, depth - 1),
+            random_expression(rng, depth - 1),
+            random_expression(rng, depth - 1)
+        ),
+        _ => {
+            let (name, arity) = CALLS[rng.gen_range(0..CALLS.len())];
+            let args: Vec<String> = (0..arity).map(|_| random_expression(rng, depth - 1)).collect();
+            format!("{name}({})", args.join(", "))
+        }
+    }
+}
+
+/// Differential check on random expressions, whole and embedded in text.
+#[test]
+fn random_expressions_agree_with_the_reference() {
+    use rand::SeedableRng;
+    let data = json!({
+        "count": 3, "name": "x", "list": [1, 2, 3], "obj": {"a": 1, "Name": "N"},
+        "items": [{"n": "a"}, {"n": "b"}], "t": true, "f": false, "nul": null, "s": "5", "fl": 2.5,
+        "zero": 0, "es": "", "big": 1234567.891, "neg": -42.5
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let cases: Vec<String> = (0..1500)
+        .map(|i| {
+            let e = random_expression(&mut rng, 3);
+            if i % 2 == 0 {
+                format!("${{{e}}}")
+            } else {
+                format!("<${{{e}}}>")
+            }
+        })
+        .collect();
+    let jobs: Vec<Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| json!({"name": i.to_string(), "template": {"text": case}, "data": data}))
+        .collect();
+    let reference = node("expand.js", &Value::Array(jobs));
+    let mut problems = Vec::new();
+    for (case, theirs) in cases.iter().zip(reference.as_array().expect("array")) {
+        let mine = drbot::cards::template::expand(&json!({"text": case}), &data);
+        match (mine, theirs.get("card")) {
+            (Ok(mine), Some(card)) if mine == *card => {}
+            (Err(_), None) => {}
+            (mine, _) => problems.push(format!("{case}\n   rust {mine:?}\n   npm  {theirs}")),
+        }
+    }
+    assert!(problems.is_empty(), "{} of {} differ:\n{}", problems.len(), cases.len(), problems.join("\n"));
+}

@@ -41,8 +41,6 @@ pub fn evaluate(expr: &Expr, scope: &Scope<'_>, substitute: bool) -> EvalResult 
         }
         Expr::Binary { op, left, right } => {
             let name = match *op {
-                "<>" => "!=",
-                "??" => "coalesce",
                 "&&" => "and",
                 "||" => "or",
                 other => other,

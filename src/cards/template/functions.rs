@@ -120,7 +120,6 @@ pub fn call(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) -> E
         "startsWith" | "endsWith" => starts_ends_with(name, args, scope, substitute),
         "coalesce" => builtin_coalesce(args, scope, substitute),
         "createArray" => builtin_create_array(args, scope, substitute),
-        "&" => ampersand(args, scope, substitute),
         other => Err(format!("Unknown function {other}")),
     }
 }
@@ -134,8 +133,9 @@ fn builtin_if(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult 
 }
 
 fn builtin_not(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
-    let value = evaluate(&args[0], scope, false)?;
-    Ok(boolean(!is_logic_true(&value)))
+    // A failing operand makes `not` true, as in the reference.
+    let value = evaluate(&args[0], scope, false);
+    Ok(boolean(value.map_or(true, |v| !is_logic_true(&v))))
 }
 
 fn builtin_and(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
@@ -149,14 +149,16 @@ fn builtin_and(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
 }
 
 fn builtin_or(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
+    // Like the reference: `true` at the first true operand, otherwise the
+    // last operand's own value (undefined when it failed), not `false`.
+    let mut last = None;
     for arg in args {
-        if let Ok(v) = evaluate(arg, scope, false) {
-            if is_logic_true(&v) {
-                return Ok(boolean(true));
-            }
+        last = evaluate(arg, scope, false).unwrap_or(None);
+        if is_logic_true(&last) {
+            return Ok(boolean(true));
         }
     }
-    Ok(boolean(false))
+    Ok(last)
 }
 
 fn builtin_count(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
@@ -297,6 +299,8 @@ fn arithmetic(name: &str, args: &[Expr], scope: &Scope<'_>, substitute: bool) ->
             "div" | "/" if x == 0.0 => return Err(format!("Cannot divide by 0 from {expr}")),
             "div" | "/" if is_integer(acc) && is_integer(x) => (acc / x).floor(),
             "div" | "/" => acc / x,
+            _ if !is_integer(acc) => return Err(format!("{} is not a integer.", js_number(acc))),
+            _ if !is_integer(x) => return Err(format!("{} is not a integer.", js_number(x))),
             _ if x == 0.0 => return Err(format!("Cannot mod by 0 from {expr}")),
             _ => acc % x,
         };
@@ -399,11 +403,6 @@ fn builtin_coalesce(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalR
 
 fn builtin_create_array(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
     Ok(Some(Value::Array(all(args, scope, substitute)?.into_iter().map(|v| v.unwrap_or(Value::Null)).collect())))
-}
-
-fn ampersand(args: &[Expr], scope: &Scope<'_>, substitute: bool) -> EvalResult {
-    let values = all(args, scope, substitute)?;
-    Ok(string(values.iter().map(common_stringify).collect()))
 }
 
 /// Comparisons evaluate without substitution; an argument that does not

@@ -24,6 +24,7 @@ mod expand;
 mod functions;
 mod lexer;
 mod parser;
+mod types;
 mod value;
 
 use serde_json::Value;

@@ -60,13 +60,36 @@ impl fmt::Display for Expr {
             Expr::Accessor { name, base: None } => write!(f, "{name}"),
             Expr::Accessor { name, base: Some(base) } => write!(f, "{base}.{name}"),
             Expr::Element { base, index } => write!(f, "{base}[{index}]"),
-            Expr::Call { name, args } => write!(f, "{name}({})", join(args)),
+            Expr::Call { name, args } => match operator_of(name) {
+                Some(op) if args.len() >= 2 => {
+                    let parts: Vec<String> = args.iter().map(ToString::to_string).collect();
+                    write!(f, "({})", parts.join(&format!(" {op} ")))
+                }
+                Some(op) => write!(f, "{op}({})", join(args)),
+                None => write!(f, "{name}({})", join(args)),
+            },
             Expr::Unary { op, operand } => write!(f, "{op}({operand})"),
             Expr::Binary { op, left, right } => write!(f, "({left} {op} {right})"),
             Expr::Ternary { condition, then, otherwise } => write!(f, "if({condition}, {then}, {otherwise})"),
             Expr::Array(items) => write!(f, "createArray({})", join(items)),
         }
     }
+}
+
+/// Built-ins whose reference type name is an operator (`div(a, b)` prints as `(a / b)`).
+fn operator_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "add" => "+",
+        "sub" => "-",
+        "mul" => "*",
+        "div" => "/",
+        "mod" => "%",
+        "equals" => "==",
+        "and" => "&&",
+        "or" => "||",
+        "not" => "!",
+        _ => return None,
+    })
 }
 
 fn join(items: &[Expr]) -> String {
@@ -178,6 +201,7 @@ pub fn parse_expression(source: &str) -> Result<Expr, TemplateError> {
     if parser.pos != parser.tokens.len() {
         return Err(parser.error("unexpected text after the expression"));
     }
+    super::types::validate(&expr).map_err(|problem| parser.error(&problem))?;
     Ok(expr)
 }
 
@@ -221,19 +245,22 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// `c ? a : b` is left-associative in the reference grammar:
+    /// `a ? b : c ? d : e` is `(a ? b : c) ? d : e`.
     fn ternary(&mut self) -> Result<Expr, TemplateError> {
         self.enter()?;
-        let condition = self.binary(0)?;
-        let expr = if self.peek_punct() == Some("?") {
+        let mut expr = self.binary(0)?;
+        let mut chain = 0;
+        while self.peek_punct() == Some("?") {
             self.pos += 1;
+            self.enter()?;
+            chain += 1;
             let then = self.ternary()?;
             self.expect(":")?;
-            let otherwise = self.ternary()?;
-            Expr::Ternary { condition: Box::new(condition), then: Box::new(then), otherwise: Box::new(otherwise) }
-        } else {
-            condition
-        };
-        self.depth -= 1;
+            let otherwise = self.binary(0)?;
+            expr = Expr::Ternary { condition: Box::new(expr), then: Box::new(then), otherwise: Box::new(otherwise) };
+        }
+        self.depth -= chain + 1;
         Ok(expr)
     }
 
@@ -249,7 +276,12 @@ impl Parser<'_> {
             self.enter()?;
             chain += 1;
             let right = self.binary(level + 1)?;
-            left = Expr::Binary { op, left: Box::new(left), right: Box::new(right) };
+            left = match op {
+                "&" => Expr::Call { name: "concat".into(), args: vec![left, right] },
+                "??" => Expr::Call { name: "coalesce".into(), args: vec![left, right] },
+                "<>" => Expr::Binary { op: "!=", left: Box::new(left), right: Box::new(right) },
+                _ => Expr::Binary { op, left: Box::new(left), right: Box::new(right) },
+            };
         }
         self.depth -= chain;
         Ok(left)
@@ -274,6 +306,10 @@ impl Parser<'_> {
             self.enter()?;
             let operand = self.unary()?;
             self.depth -= 1;
+            // The reference reads `-x` as `0 - x` (and says so in its messages).
+            if op == "-" {
+                return Ok(Expr::Binary { op: "-", left: Box::new(Expr::Number(0.0)), right: Box::new(operand) });
+            }
             return Ok(Expr::Unary { op, operand: Box::new(operand) });
         }
         self.postfix()
@@ -368,8 +404,11 @@ mod tests {
         assert_eq!(parse_expression("1 < 2 == true").unwrap().to_string(), "(1 < (2 == true))");
         assert_eq!(parse_expression("a || b && c").unwrap().to_string(), "(a || (b && c))");
         assert_eq!(parse_expression("2 ^ 3 ^ 2").unwrap().to_string(), "(2 ^ (3 ^ 2))");
-        assert_eq!(parse_expression("-a.b[0]").unwrap().to_string(), "-(a.b[0])");
-        assert_eq!(parse_expression("x ? 1 : y ? 2 : 3").unwrap().to_string(), "if(x, 1, if(y, 2, 3))");
+        assert_eq!(parse_expression("-a.b[0]").unwrap().to_string(), "(0 - a.b[0])");
+        assert_eq!(parse_expression("x ? 1 : y ? 2 : 3").unwrap().to_string(), "if(if(x, 1, y), 2, 3)");
+        assert_eq!(parse_expression("x ? (y ? 1 : 2) : 3").unwrap().to_string(), "if(x, if(y, 1, 2), 3)");
+        assert_eq!(parse_expression("div(a, mul(2, b))").unwrap().to_string(), "(a / (2 * b))");
+        assert_eq!(parse_expression("not(a) && b").unwrap().to_string(), "(!(a) && b)");
     }
 
     #[test]
