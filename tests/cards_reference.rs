@@ -398,10 +398,10 @@ fn random_expressions_agree_with_the_reference() {
         "items": [{"n": "a"}, {"n": "b"}], "t": true, "f": false, "nul": null, "s": "5", "fl": 2.5,
         "zero": 0, "es": "", "big": 1234567.891, "neg": -42.5
     });
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
     let cases: Vec<String> = (0..1500)
         .map(|i| {
-            let e = random_expression(&mut rng, 3);
+            let e = random_expression(&mut rng, 4);
             if i % 2 == 0 {
                 format!("${{{e}}}")
             } else {
@@ -425,4 +425,64 @@ fn random_expressions_agree_with_the_reference() {
         }
     }
     assert!(problems.is_empty(), "{} of {} differ:\n{}", problems.len(), cases.len(), problems.join("\n"));
+}
+
+/// A seeded random template: objects with `$data`/`$when`, arrays, and
+/// strings holding expressions, whole or embedded.
+fn random_template(rng: &mut impl rand::Rng, depth: u32) -> Value {
+    const DATA: &[&str] =
+        &["${items}", "${list}", "${obj}", "${missing}", "${nul}", "${$root.items}", "${take(list, 0)}", "${es}"];
+    const WHEN: &[&str] = &["${t}", "${f}", "${n == 'a'}", "${$index > 0}", "${exists(n)}", "${count}", "${missing}"];
+    match if depth == 0 { 0 } else { rng.gen_range(0..4) } {
+        0 => {
+            let e = random_expression(rng, 2);
+            match rng.gen_range(0..3) {
+                0 => Value::String(format!("${{{e}}}")),
+                1 => Value::String(format!("{} ${{{e}}}", ["n", "$index"][rng.gen_range(0..2)])),
+                _ => Value::String(["${n}", "${$index}", "${$data}", "plain", "${a}"][rng.gen_range(0..5)].to_string()),
+            }
+        }
+        1 => Value::Array((0..rng.gen_range(0..4)).map(|_| random_template(rng, depth - 1)).collect()),
+        _ => {
+            let mut map = serde_json::Map::new();
+            if rng.gen_ratio(1, 2) {
+                map.insert("$data".into(), json!(DATA[rng.gen_range(0..DATA.len())]));
+            }
+            if rng.gen_ratio(1, 3) {
+                map.insert("$when".into(), json!(WHEN[rng.gen_range(0..WHEN.len())]));
+            }
+            for key in ["a", "b", "c"].iter().take(rng.gen_range(1..4)) {
+                map.insert(key.to_string(), random_template(rng, depth - 1));
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+#[test]
+fn random_templates_agree_with_the_reference() {
+    use rand::SeedableRng;
+    let data = json!({
+        "count": 3, "name": "x", "list": [1, 2, 3], "obj": {"a": 1, "Name": "N"},
+        "items": [{"n": "a"}, {"n": "b"}], "t": true, "f": false, "nul": null, "s": "5", "fl": 2.5,
+        "zero": 0, "es": "", "big": 1234567.891, "neg": -42.5
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+    let templates: Vec<Value> = (0..600).map(|_| random_template(&mut rng, 4)).collect();
+    let jobs: Vec<Value> = templates
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"name": i.to_string(), "template": {"root": t}, "data": data}))
+        .collect();
+    let reference = node("expand.js", &Value::Array(jobs));
+    let mut problems = Vec::new();
+    for (template, theirs) in templates.iter().zip(reference.as_array().expect("array")) {
+        let mine = drbot::cards::template::expand(&json!({"root": template}), &data);
+        match (mine, theirs.get("card")) {
+            (Ok(mine), Some(card)) if mine == *card => {}
+            (Err(_), None) => {}
+            (mine, _) => problems.push(format!("{template}\n   rust {mine:?}\n   npm  {theirs}")),
+        }
+    }
+    assert!(problems.is_empty(), "{} of {} differ:\n{}", problems.len(), templates.len(), problems.join("\n"));
 }
