@@ -1,10 +1,13 @@
 //! The cards drbot sends. Adaptive Cards 1.5 (the most Teams renders for
 //! bots), built from typed inputs so every card is valid by construction.
 //!
-//! These are the cards of the foundation (welcome, help, unknown command,
-//! usage, error). The templated cards of the DR features (dashboard, plan,
-//! progress, result) move to adaptive-cards/ templates with their own
-//! engine when those features land.
+//! The DR features' cards (dashboard, plan, progress, result, …) are
+//! templates in adaptive-cards/ expanded by [`template`] over the typed views
+//! of [`views`]; welcome, help and error use them too. The small one-off cards
+//! below (usage, unknown command, sign-in problems, whoami) are built here.
+
+pub mod template;
+pub mod views;
 
 use serde_json::{json, Value};
 
@@ -41,44 +44,27 @@ pub fn command_button(label: &str, command: &str) -> Value {
 
 /// The list of commands, usage in monospace with a one-line summary under it.
 pub fn help(commands: &[&CommandHelp]) -> Value {
-    let rows: Vec<Value> = commands
-        .iter()
-        .map(|c| {
-            json!({
-                "type": "Container",
-                "spacing": "Medium",
-                "items": [
-                    {"type": "TextBlock", "text": c.usage, "fontType": "Monospace", "weight": "Bolder", "wrap": true},
-                    {"type": "TextBlock", "text": c.summary, "isSubtle": true, "wrap": true, "spacing": "None"},
-                ],
-            })
-        })
-        .collect();
-    card(
-        vec![
-            title("drbot commands"),
-            subtitle("Disaster recovery for Azure Databricks, from chat. In a channel, @mention drbot first."),
-            json!({"type": "Container", "separator": true, "spacing": "Medium", "items": rows}),
-        ],
-        Vec::new(),
-    )
+    let view = views::HelpView {
+        title: "drbot commands".into(),
+        commands: commands
+            .iter()
+            .map(|c| views::HelpEntry { usage: c.usage.to_string(), summary: c.summary.to_string() })
+            .collect(),
+    };
+    views::render_help(&view).unwrap_or_else(|e| fallback(&e))
 }
 
 /// Sent once when drbot joins a chat or channel.
 pub fn welcome() -> Value {
-    card(
-        vec![
-            title("Hi, I'm drbot"),
-            subtitle("I keep your Databricks workspaces ready for a bad day."),
-            json!({
-                "type": "TextBlock",
-                "wrap": true,
-                "spacing": "Medium",
-                "text": "Ask me how ready the secondary region is, replicate Unity Catalog from the primary, or deploy a new workspace pair. I act with your own identity, so Unity Catalog and Azure RBAC decide what you may do.",
-            }),
-        ],
-        vec![command_button("Show commands", "help")],
-    )
+    let view = views::WelcomeView { suggestions: vec!["status".into(), "replicate --dry-run".into()] };
+    views::render_welcome(&view).unwrap_or_else(|e| fallback(&e))
+}
+
+/// The templates are compiled in and tested, so this should never show; if it
+/// does, the person still gets an answer instead of silence.
+fn fallback(error: &views::CardError) -> Value {
+    tracing::error!(%error, "card template failed");
+    notice("Something went wrong", "drbot could not draw this card. Try again in a minute.")
 }
 
 /// An unknown command, with the closest known one if there is one.
@@ -121,14 +107,14 @@ pub fn not_available(command: &str) -> Value {
 
 /// Something failed on our side. The correlation id ties the card to the logs.
 pub fn error(message: &str, correlation_id: &str) -> Value {
-    card(
-        vec![
-            json!({"type": "TextBlock", "text": "Something went wrong", "weight": "Bolder", "size": "Large", "color": "Attention", "wrap": true}),
-            json!({"type": "TextBlock", "text": clip(message, 300), "wrap": true}),
-            json!({"type": "TextBlock", "text": format!("Correlation id: {correlation_id}"), "isSubtle": true, "size": "Small", "wrap": true, "spacing": "Medium"}),
-        ],
-        Vec::new(),
-    )
+    let view = views::ErrorView {
+        title: "Something went wrong".into(),
+        message: clip(message, 300),
+        hint: String::new(),
+        correlation_id: correlation_id.to_string(),
+        retry_command: String::new(),
+    };
+    views::render_error(&view).unwrap_or_else(|e| fallback(&e))
 }
 
 /// A short statement: a title and one line.
@@ -217,5 +203,31 @@ fn clip(text: &str, max: usize) -> String {
         text.to_string()
     } else {
         format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welcome_help_and_error_come_from_their_templates() {
+        let welcome = welcome();
+        assert_eq!(welcome["version"], "1.5");
+        assert_eq!(welcome["body"][0]["text"], "Hi, I'm drbot");
+        assert_eq!(welcome["actions"][0], command_button("Show commands", "help"));
+        assert!(welcome["body"][3]["text"].as_str().unwrap().contains("replicate --dry-run"));
+
+        let entry = CommandHelp { name: "runs", usage: "runs", summary: "Recent runs.", available: true };
+        let help = help(&[&entry]);
+        assert_eq!(help["body"][0]["text"], "drbot commands");
+        assert_eq!(help["body"][2]["items"][0]["items"][0]["text"], "runs");
+        assert_eq!(help["body"][2]["items"][0]["items"][1]["text"], "Recent runs.");
+
+        let error = error(&"x".repeat(1000), "corr-1");
+        let text = error.to_string();
+        assert!(text.contains("Correlation id: corr-1"), "{text}");
+        assert!(!text.contains(&"x".repeat(301)), "the message is clipped");
+        assert_eq!(error["actions"], serde_json::json!([]), "no retry button without a command");
     }
 }
