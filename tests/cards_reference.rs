@@ -419,7 +419,7 @@ fn random_expressions_agree_with_the_reference() {
         "zero": 0, "es": "", "big": 1234567.891, "neg": -42.5,
         "u": "é😀x", "huge": 1e21, "tiny": 1.5e-7, "deep": {"K": [{"V": [true, null]}]}
     });
-    let mut rng = rand::rngs::StdRng::seed_from_u64(34));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
     let cases: Vec<String> = (0..1500)
         .map(|i| {
             let e = random_expression(&mut rng, 4);
