@@ -153,7 +153,12 @@ fn builtin_or(args: &[Expr], scope: &Scope<'_>) -> EvalResult {
     // last operand's own value (undefined when it failed), not `false`.
     let mut last = None;
     for arg in args {
-        last = evaluate(arg, scope, false).unwrap_or(None);
+        // A comparison that fails still carries `false` in the reference.
+        let failed = match arg {
+            Expr::Binary { op: "<" | "<=" | ">" | ">=", .. } => boolean(false),
+            _ => None,
+        };
+        last = evaluate(arg, scope, false).unwrap_or(failed);
         if is_logic_true(&last) {
             return Ok(boolean(true));
         }

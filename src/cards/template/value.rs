@@ -193,6 +193,11 @@ pub fn format_fixed(x: f64, precision: usize) -> String {
     if !x.is_finite() {
         return js_number(x);
     }
+    // toFixed switches to exponent notation from 1e21 on.
+    if x.abs() >= 1e21 {
+        let text = js_number(x.abs());
+        return if x < 0.0 { format!("\u{2212}{text}") } else { text };
+    }
     let precision = precision.min(20);
     let fixed = format!("{:.*}", precision, x.abs());
     let (int_part, frac_part) = match fixed.split_once('.') {
@@ -253,6 +258,7 @@ mod tests {
         assert_eq!(format_fixed(-1234.5, 1), "\u{2212}1,234.5");
         assert_eq!(format_fixed(-0.0, 0), "0");
         assert_eq!(format_fixed(12.0, 0), "12");
+        assert_eq!(format_fixed(2.5e21, 5), "2.5e+21");
     }
 
     #[test]
