@@ -29,6 +29,10 @@ pub struct AccessConfig {
     pub admins: Vec<String>,
     /// A deployment needs a second person's approval.
     pub deploy_needs_second_approver: bool,
+    /// Roles (`replicate`, `deploy`, `admin`) of the Agents Playground's
+    /// anonymous user in local anonymous mode; ignored otherwise.
+    #[serde(deserialize_with = "list")]
+    pub local_roles: Vec<String>,
 }
 
 /// What a person asks to do.

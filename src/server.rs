@@ -28,6 +28,7 @@ use crate::botframework::user_token::UserTokenClient;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::databricks::WorkspaceClient;
+use crate::identity::app::AppIdentity;
 use crate::identity::OnBehalfOf;
 use crate::store::Store;
 
@@ -57,12 +58,23 @@ impl App {
             &config.bot.app_id,
             token,
         );
+        let app_identity = match AppIdentity::from_config(config) {
+            Ok(identity) => Some(Arc::new(identity)),
+            Err(error) => {
+                tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");
+                None
+            }
+        };
         let services = Services {
             connector,
             store: store.clone(),
             users,
-            obo: OnBehalfOf::new(config, http.clone()),
+            obo: Arc::new(OnBehalfOf::new(config, http.clone())),
             primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
+            secondary: config.databricks.secondary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
+            app: app_identity,
+            config: Arc::new(config.clone()),
+            instance_id: uuid::Uuid::new_v4().to_string(),
         };
         Ok(App { auth, bot: Bot::new(services), store })
     }
@@ -99,12 +111,15 @@ async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         }
     };
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if let Err(reason) = app.auth.authenticate(authorization, &activity).await {
-        tracing::debug!(correlation_id, %reason, "request refused");
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
+    let caller = match app.auth.authenticate(authorization, &activity).await {
+        Ok(caller) => caller,
+        Err(reason) => {
+            tracing::debug!(correlation_id, %reason, "request refused");
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    };
     tracing::info!(correlation_id, activity_type = ?activity.kind, "activity");
-    match app.bot.on_activity(&activity, &correlation_id).await {
+    match app.bot.on_activity(&activity, &caller, &correlation_id).await {
         TurnOutcome::Done => StatusCode::OK.into_response(),
         TurnOutcome::Invoke(answer) => {
             let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

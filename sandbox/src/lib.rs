@@ -138,6 +138,11 @@ impl Sandbox {
         let secondary =
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, secondary.router()).await?;
+        // The platform team made drbot's own identity a metastore admin on both
+        // sides: scheduled posts and the local demo act as the bot.
+        for workspace in [&primary, &secondary] {
+            workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
+        }
 
         let graph = graph::Graph::new(entra.verifier());
         let graph_listener = Listener::serve(0, graph.router()).await?;
@@ -228,7 +233,15 @@ connection_name = "{connection}"
 [databricks]
 primary_host = "{primary}"
 secondary_host = "{secondary}"
+
+[access]
+replicate = ["{operators}"]
+deploy = ["{operators}"]
+admins = ["alice@contoso.example"]
+local_roles = [{local_roles}]
 "#,
+            operators = directory::DR_OPERATORS_GROUP,
+            local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,

@@ -7,7 +7,12 @@
 //! correlation id that is also in the log line; nothing the user typed, and
 //! no token, is logged.
 
+pub mod actor;
+mod audit;
+mod gate;
+mod runs;
 mod signin;
+mod subscriptions;
 mod whoami;
 
 use std::sync::Arc;
@@ -16,16 +21,20 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
+use crate::botframework::auth::Caller;
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::botframework::user_token::{UserKey, UserTokenClient};
 use crate::cards;
 use crate::commands::{self, catalog, Command, ParseError};
+use crate::config::Config;
 use crate::databricks::WorkspaceClient;
+use crate::identity::app::AppIdentity;
 use crate::identity::OnBehalfOf;
 use crate::store::conversations::ConversationReference;
 use crate::store::Store;
 use crate::teams::invoke::InvokeResponse;
 use crate::teams::{address_reply, mentions};
+use actor::Actor;
 
 /// What the HTTP layer answers for a turn.
 #[derive(Debug, PartialEq)]
@@ -41,6 +50,8 @@ pub(crate) enum Answer {
     Card(Value),
     /// The person must sign in first: an OAuthCard.
     SignIn(Attachment),
+    /// A card button's answer that is not a card (an error for the client).
+    Invoke(InvokeResponse),
 }
 
 /// The outside services a turn may use.
@@ -48,8 +59,15 @@ pub struct Services {
     pub connector: Arc<ConnectorClient>,
     pub store: Store,
     pub users: UserTokenClient,
-    pub obo: OnBehalfOf,
+    pub obo: Arc<OnBehalfOf>,
     pub primary: Option<WorkspaceClient>,
+    pub secondary: Option<WorkspaceClient>,
+    /// The bot's own identity (scheduled posts, the local demo); `None` when
+    /// it could not be set up, which only disables those.
+    pub app: Option<Arc<AppIdentity>>,
+    pub config: Arc<Config>,
+    /// This process, as the store's leases name it (fresh on every start).
+    pub instance_id: String,
 }
 
 pub struct Bot {
@@ -69,15 +87,26 @@ impl Bot {
         self.background.wait().await;
     }
 
-    pub async fn on_activity(self: &Arc<Self>, activity: &Activity, correlation_id: &str) -> TurnOutcome {
+    pub async fn on_activity(
+        self: &Arc<Self>,
+        activity: &Activity,
+        caller: &Caller,
+        correlation_id: &str,
+    ) -> TurnOutcome {
+        let anonymous = matches!(caller, Caller::Anonymous);
+        if !anonymous && !self.tenant_allowed(activity) {
+            return self.refuse_tenant(activity, correlation_id).await;
+        }
         match &activity.kind {
             ActivityType::Message => {
-                let text = command_text(activity);
-                let answer = self.answer(activity, &text, correlation_id).await;
+                let answer = match submitted_action(activity) {
+                    Some((verb, data)) => self.on_card_action(activity, &verb, &data, anonymous, correlation_id).await,
+                    None => self.answer(activity, &command_text(activity), anonymous, correlation_id).await,
+                };
                 self.reply(activity, answer, correlation_id).await;
                 TurnOutcome::Done
             }
-            ActivityType::Invoke => TurnOutcome::Invoke(self.on_invoke(activity, correlation_id).await),
+            ActivityType::Invoke => TurnOutcome::Invoke(self.on_invoke(activity, anonymous, correlation_id).await),
             ActivityType::ConversationUpdate if activity.adds_the_bot() => {
                 self.remember_conversation(activity, correlation_id).await;
                 self.reply(activity, Answer::Card(cards::welcome()), correlation_id).await;
@@ -100,18 +129,16 @@ impl Bot {
         }
     }
 
-    async fn on_invoke(self: &Arc<Self>, activity: &Activity, correlation_id: &str) -> InvokeResponse {
+    async fn on_invoke(self: &Arc<Self>, activity: &Activity, anonymous: bool, correlation_id: &str) -> InvokeResponse {
         match activity.name.as_deref() {
             Some("adaptiveCard/action") => {
                 let action = activity.value.as_ref().map(|v| &v["action"]);
-                let verb = action.and_then(|a| a["verb"].as_str()).unwrap_or_default();
-                let text = action.and_then(|a| a["data"]["text"].as_str());
-                match (verb, text) {
-                    (cards::COMMAND_VERB, Some(text)) => match self.answer(activity, text, correlation_id).await {
-                        Answer::Card(card) => InvokeResponse::card(card),
-                        Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
-                    },
-                    _ => InvokeResponse::error(400, "UnknownAction", "drbot does not know this button."),
+                let verb = action.and_then(|a| a["verb"].as_str()).unwrap_or_default().to_string();
+                let data = action.map(|a| a["data"].clone()).unwrap_or(Value::Null);
+                match self.on_card_action(activity, &verb, &data, anonymous, correlation_id).await {
+                    Answer::Card(card) => InvokeResponse::card(card),
+                    Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
+                    Answer::Invoke(response) => response,
                 }
             }
             Some("signin/tokenExchange") => self.on_token_exchange(activity, correlation_id).await,
@@ -121,23 +148,74 @@ impl Bot {
         }
     }
 
+    /// A card button: `command` runs its `data.text` as if typed; the DR
+    /// verbs act on the plan or run their `data` names.
+    pub(crate) async fn on_card_action(
+        &self,
+        activity: &Activity,
+        verb: &str,
+        data: &Value,
+        anonymous: bool,
+        correlation_id: &str,
+    ) -> Answer {
+        match verb {
+            cards::COMMAND_VERB => match data["text"].as_str() {
+                Some(text) => self.answer(activity, text, anonymous, correlation_id).await,
+                None => bad_button(correlation_id),
+            },
+            _ => bad_button(correlation_id),
+        }
+    }
+
     /// The answer to a command typed (or clicked) in `activity`'s conversation.
-    pub(crate) async fn answer(&self, activity: &Activity, text: &str, correlation_id: &str) -> Answer {
-        let card = match commands::parse(text) {
-            Ok(Command::Help { topic: None }) | Err(ParseError::Empty) => {
-                cards::help(&catalog::available().collect::<Vec<_>>())
+    pub(crate) async fn answer(
+        &self,
+        activity: &Activity,
+        text: &str,
+        anonymous: bool,
+        correlation_id: &str,
+    ) -> Answer {
+        let command = match commands::parse(text) {
+            Ok(command) => command,
+            Err(ParseError::Empty) => return Answer::Card(cards::help(&catalog::available().collect::<Vec<_>>())),
+            Err(ParseError::Unknown { word, suggestion }) => {
+                return Answer::Card(cards::unknown_command(&word, suggestion))
             }
-            Ok(Command::Help { topic: Some(topic) }) => match catalog::find(&topic) {
+            Err(ParseError::Usage { command, usage, problem }) => {
+                return Answer::Card(cards::usage(command, usage, &problem))
+            }
+        };
+        let card = match command {
+            Command::Help { topic: None } => cards::help(&catalog::available().collect::<Vec<_>>()),
+            Command::Help { topic: Some(topic) } => match catalog::find(&topic) {
                 Some(help) => cards::help(&[help]),
                 None => cards::unknown_command(&topic, catalog::closest_command(&topic)),
             },
-            Ok(Command::Whoami) => return self.whoami(activity, text, correlation_id).await,
-            Ok(Command::Signout) => self.sign_out(activity, correlation_id).await,
-            Ok(other) => cards::not_available(command_name(&other)),
-            Err(ParseError::Unknown { word, suggestion }) => cards::unknown_command(&word, suggestion),
-            Err(ParseError::Usage { command, usage, problem }) => cards::usage(command, usage, &problem),
+            Command::Whoami => return self.whoami(activity, text, correlation_id).await,
+            Command::Signout => self.sign_out(activity, correlation_id).await,
+            Command::Runs => self.runs_card(correlation_id).await,
+            Command::Run { id } => self.run_card(&id, correlation_id).await,
+            Command::Subscriptions => self.subscriptions_card(activity, correlation_id).await,
+            other => {
+                let actor = match self.actor(activity, anonymous).await {
+                    Ok(Some(actor)) => actor,
+                    Ok(None) => return self.prompt_sign_in(activity, text, correlation_id).await,
+                    Err(card) => return Answer::Card(card),
+                };
+                match other {
+                    Command::Subscribe { schedule } => self.subscribe(activity, &actor, schedule, correlation_id).await,
+                    Command::Unsubscribe => self.unsubscribe(activity, &actor, correlation_id).await,
+                    Command::Audit => self.audit_card(&actor, correlation_id).await,
+                    other => return self.answer_as(activity, &actor, other, correlation_id).await,
+                }
+            }
         };
         Answer::Card(card)
+    }
+
+    /// Commands that act on the workspaces for `actor`.
+    async fn answer_as(&self, _activity: &Activity, _actor: &Actor, command: Command, _correlation_id: &str) -> Answer {
+        Answer::Card(cards::not_available(command_name(&command)))
     }
 
     /// Replies in the conversation of `inbound` (a reply to it when it has an id).
@@ -151,6 +229,11 @@ impl Bot {
         message.attachments.push(match answer {
             Answer::Card(card) => Attachment::adaptive_card(card),
             Answer::SignIn(oauth) => oauth,
+            Answer::Invoke(response) => {
+                // Only buttons answer this way; as a message, say what it was.
+                let text = response.body.as_ref().and_then(|b| b["value"]["message"].as_str()).unwrap_or_default();
+                Attachment::adaptive_card(cards::error(text, correlation_id))
+            }
         });
         let reply = address_reply(inbound, message);
         let connector = &self.services.connector;
@@ -205,6 +288,20 @@ pub(crate) fn now_ms() -> i64 {
 
 fn log_send_failure(error: &ConnectorError, correlation_id: &str) {
     tracing::error!(correlation_id, %error, "reply could not be delivered");
+}
+
+/// An Action.Submit (the fallback of Action.Execute on older clients) that
+/// carries a DR verb: `(verb, data)`.
+fn submitted_action(activity: &Activity) -> Option<(String, Value)> {
+    let value = activity.value.as_ref()?;
+    let verb = value["verb"].as_str().filter(|v| *v != cards::COMMAND_VERB)?;
+    Some((verb.to_string(), value.clone()))
+}
+
+/// A button drbot did not make (or no longer understands).
+fn bad_button(correlation_id: &str) -> Answer {
+    tracing::info!(correlation_id, "unknown card action");
+    Answer::Invoke(InvokeResponse::error(400, "UnknownAction", "drbot does not know this button."))
 }
 
 /// The command a message carries: its text, or an Action.Submit's `data.text`.

@@ -189,7 +189,7 @@ impl Bot {
                     return;
                 }
             };
-            let answer = bot.answer(&activity, &command, &correlation_id).await;
+            let answer = bot.answer(&activity, &command, false, &correlation_id).await;
             bot.reply(&activity, answer, &correlation_id).await;
         });
     }

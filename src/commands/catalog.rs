@@ -31,13 +31,8 @@ pub const CATALOG: &[CommandHelp] = &[
         summary: "Plan the replication from primary to secondary, review it, then run it.",
         available: false,
     },
-    CommandHelp {
-        name: "runs",
-        usage: "runs",
-        summary: "Recent replication runs and their results.",
-        available: false,
-    },
-    CommandHelp { name: "run", usage: "run ID", summary: "One run, with each object's result.", available: false },
+    CommandHelp { name: "runs", usage: "runs", summary: "Recent replication runs and their results.", available: true },
+    CommandHelp { name: "run", usage: "run ID", summary: "One run, with each object's result.", available: true },
     CommandHelp {
         name: "cancel",
         usage: "cancel ID",
@@ -48,19 +43,19 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "subscribe",
         usage: "subscribe daily HH:MM [timezone] | every Nh",
         summary: "Post the readiness dashboard here on a schedule.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "unsubscribe",
         usage: "unsubscribe",
         summary: "Stop the scheduled posts in this chat.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "subscriptions",
         usage: "subscriptions",
         summary: "The scheduled posts of this chat.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "deploy",
@@ -79,7 +74,7 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "audit",
         usage: "audit",
         summary: "Recent actions and who took them (admins).",
-        available: false,
+        available: true,
     },
 ];
 

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod chat;
 #[macro_use]
 pub mod fresh;
 pub mod postgres;

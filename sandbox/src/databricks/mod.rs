@@ -72,6 +72,10 @@ pub struct Workspace {
     pub account: Arc<account::Account>,
     /// Delta Sharing: recipients and shares of this metastore.
     pub sharing: Mutex<sharing::SharingState>,
+    /// Workspace group memberships of service principals (by application
+    /// id): Databricks keeps these in its own identity store, not in the
+    /// token, as an admin adds an app to a group in the account console.
+    service_principal_groups: Mutex<std::collections::HashMap<String, Vec<String>>>,
 }
 
 impl Workspace {
@@ -97,6 +101,7 @@ impl Workspace {
             jobs: jobs::Jobs::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
+            service_principal_groups: Mutex::new(std::collections::HashMap::new()),
         });
         account.register(&workspace);
         workspace
@@ -160,8 +165,17 @@ impl Workspace {
     pub fn principal(&self, caller: &Caller) -> Principal {
         let mut groups: Vec<String> =
             caller.groups.iter().filter_map(|g| self.directory.group(g)).map(|g| g.name.clone()).collect();
+        if caller.is_app {
+            groups.extend(self.service_principal_groups.lock().get(&caller.app_id).cloned().unwrap_or_default());
+        }
         groups.push("account users".into());
         Principal { name: caller.upn.clone(), groups }
+    }
+
+    /// Adds a service principal (by application id) to a workspace group,
+    /// e.g. drbot's own identity to the metastore admins for scheduled posts.
+    pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
+        self.service_principal_groups.lock().entry(app_id.to_string()).or_default().push(group.to_string());
     }
 }
 

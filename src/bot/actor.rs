@@ -1,0 +1,88 @@
+//! Who a turn acts for, and the Databricks tokens that go with them.
+//!
+//! In Teams every person is signed in through SSO and every call runs with
+//! their own token (on-behalf-of). The one exception is the local demo: the
+//! Agents Playground sends no token and cannot do SSO, so in local anonymous
+//! mode (loopback only, explicit, loudly logged) an unsigned request acts as
+//! the bot's own identity, and its roles come from `[access] local_roles`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::Person;
+use crate::identity::app::AppIdentity;
+use crate::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+
+/// The person behind a turn, as far as roles and audit are concerned.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Person(UserAssertion),
+    /// The Agents Playground's anonymous user in local mode.
+    Local,
+}
+
+/// The name the local demo user has in access lists and the audit log.
+pub const LOCAL_USER: &str = "local-playground-user";
+
+impl Actor {
+    pub fn upn(&self) -> &str {
+        match self {
+            Actor::Person(user) => &user.upn,
+            Actor::Local => LOCAL_USER,
+        }
+    }
+
+    pub fn oid(&self) -> Option<&str> {
+        match self {
+            Actor::Person(user) => Some(&user.oid),
+            Actor::Local => None,
+        }
+    }
+
+    pub fn display_name(&self) -> &str {
+        match self {
+            Actor::Person(user) if !user.name.is_empty() => &user.name,
+            Actor::Person(user) => &user.upn,
+            Actor::Local => "Local user",
+        }
+    }
+
+    pub fn person(&self) -> Person<'_> {
+        match self {
+            Actor::Person(user) => Person { upn: &user.upn, groups: &user.groups },
+            Actor::Local => Person { upn: LOCAL_USER, groups: &[] },
+        }
+    }
+}
+
+/// How an operation that outlives its turn gets its tokens back after a
+/// restart: the person through the token service, or the bot itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActingAs {
+    /// The Teams user id and channel the token service knows them by.
+    User {
+        user_id: String,
+        channel_id: String,
+        oid: String,
+        upn: String,
+    },
+    App,
+}
+
+/// Databricks tokens for whoever a piece of work acts for.
+#[derive(Clone)]
+pub enum DatabricksTokens {
+    User { obo: Arc<OnBehalfOf>, user: UserAssertion },
+    App(Arc<AppIdentity>),
+}
+
+impl DatabricksTokens {
+    pub async fn get(&self, fresh: bool) -> Result<AccessToken, IdentityError> {
+        match self {
+            DatabricksTokens::User { obo, user } => obo.token(user, DATABRICKS_SCOPE, fresh).await,
+            DatabricksTokens::App(app) => app.token(DATABRICKS_SCOPE).await,
+        }
+    }
+}

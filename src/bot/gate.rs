@@ -1,0 +1,118 @@
+//! The bot's own gate: which tenants may talk to it, who the person is, and
+//! whether they hold the role an action needs. Every attempt that passes or
+//! fails here is written to the audit log.
+
+use serde_json::Value;
+
+use super::actor::Actor;
+use super::{now_ms, Answer, Bot, TurnOutcome};
+use crate::access::Role;
+use crate::botframework::activity::Activity;
+use crate::cards::{self, views};
+use crate::store::audit::AuditEntry;
+
+impl Bot {
+    /// Whether the activity's tenant may use the bot.
+    pub(crate) fn tenant_allowed(&self, activity: &Activity) -> bool {
+        let config = &self.services.config;
+        config.access.allows_tenant(activity.tenant_id().as_deref(), config.bot.tenant_id.as_deref())
+    }
+
+    /// A tenant that may not use the bot gets one clear card (for messages)
+    /// or a 403 (for invokes), and nothing else happens.
+    pub(crate) async fn refuse_tenant(&self, activity: &Activity, correlation_id: &str) -> TurnOutcome {
+        tracing::warn!(correlation_id, "activity from a tenant that may not use this bot");
+        let card = cards::notice(
+            "drbot is not available here",
+            "This organisation is not allowed to use this drbot. Ask the platform team that runs it.",
+        );
+        match activity.kind {
+            crate::botframework::activity::ActivityType::Invoke => TurnOutcome::Invoke(
+                crate::teams::invoke::InvokeResponse::error(403, "Forbidden", "This tenant may not use drbot."),
+            ),
+            crate::botframework::activity::ActivityType::Message => {
+                self.reply(activity, Answer::Card(card), correlation_id).await;
+                TurnOutcome::Done
+            }
+            _ => TurnOutcome::Done,
+        }
+    }
+
+    /// Who the turn acts for: the signed-in person, the local demo user in
+    /// local anonymous mode, or `None` when the person must sign in first.
+    pub(crate) async fn actor(&self, activity: &Activity, anonymous: bool) -> Result<Option<Actor>, Value> {
+        if anonymous && self.services.config.server.local_anonymous {
+            return Ok(Some(Actor::Local));
+        }
+        match self.signed_in_user(activity).await {
+            Ok(user) => Ok(user.map(Actor::Person)),
+            Err(error) => {
+                tracing::error!(%error, "token service unavailable");
+                Err(cards::error("Sign-in is unavailable right now. Try again in a minute.", ""))
+            }
+        }
+    }
+
+    /// `Ok` when `actor` holds `role`; otherwise the refusal card, with the
+    /// attempt in the audit log either way.
+    pub(crate) async fn require(
+        &self,
+        actor: &Actor,
+        role: Role,
+        what: &str,
+        target: Option<&str>,
+        correlation_id: &str,
+    ) -> Result<(), Value> {
+        let access = &self.services.config.access;
+        let allowed = match actor {
+            Actor::Local => access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())),
+            Actor::Person(_) => access.allows(&actor.person(), role),
+        };
+        if allowed {
+            return Ok(());
+        }
+        self.audit(actor, what, target, "refused", correlation_id).await;
+        let held: Vec<String> = [Role::Replicate, Role::Deploy, Role::Admin]
+            .into_iter()
+            .filter(|r| match actor {
+                Actor::Local => access.local_roles.iter().any(|n| n.eq_ignore_ascii_case(r.name())),
+                Actor::Person(_) => access.allows(&actor.person(), *r),
+            })
+            .map(|r| r.name().to_string())
+            .collect();
+        let view = views::RefusalView {
+            action: what.to_string(),
+            required_role: role.name().to_string(),
+            scope: target.unwrap_or_default().to_string(),
+            user: actor.display_name().to_string(),
+            your_roles: held,
+            hint: "drbot's roles are set by the platform team in its configuration ([access]).".into(),
+            correlation_id: correlation_id.to_string(),
+        };
+        Err(views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id)))
+    }
+
+    /// One line in the audit log; a failure to write it is logged, not shown.
+    pub(crate) async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<&str>,
+        result: &str,
+        correlation_id: &str,
+    ) {
+        let entry = AuditEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            at_ms: now_ms(),
+            actor_oid: actor.oid().map(str::to_string),
+            actor_upn: Some(actor.upn().to_string()),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            result: result.to_string(),
+            correlation_id: Some(correlation_id.to_string()),
+        };
+        if let Err(error) = self.services.store.append_audit(&entry).await {
+            tracing::error!(correlation_id, %error, "audit entry not written");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `subscribe`, `unsubscribe`, `subscriptions`: scheduled readiness posts in
+//! this conversation. The posts themselves are the scheduler's
+//! (`scheduler/`), sent as the bot's own identity.
+
+use serde_json::Value;
+
+use super::actor::Actor;
+use super::runs::worded_time;
+use super::{now_ms, Bot};
+use crate::botframework::activity::Activity;
+use crate::cards::views::{self, Tone};
+use crate::cards::{self};
+use crate::commands::Schedule;
+use crate::store::subscriptions::NewSubscription;
+
+impl Bot {
+    pub(crate) async fn subscribe(
+        &self,
+        activity: &Activity,
+        actor: &Actor,
+        schedule: Schedule,
+        correlation_id: &str,
+    ) -> Value {
+        let Some(conversation) = &activity.conversation else {
+            return cards::error("This activity has no conversation to post into.", correlation_id);
+        };
+        // Posts go to this conversation later: keep its reference current.
+        self.remember_conversation(activity, correlation_id).await;
+        let new = NewSubscription {
+            conversation_id: conversation.id.clone(),
+            tenant_id: activity.tenant_id(),
+            schedule: schedule.clone(),
+            created_by_oid: actor.oid().map(str::to_string),
+            created_by_upn: Some(actor.upn().to_string()),
+        };
+        let label = schedule_label(&schedule);
+        match self.services.store.subscribe(&new, now_ms()).await {
+            Ok(subscription) => {
+                self.audit(actor, "subscribe", Some(&label), "succeeded", correlation_id).await;
+                cards::notice(
+                    "Subscribed",
+                    &format!(
+                        "I'll post the readiness dashboard here {}. The first post is on {}.",
+                        label.to_lowercase(),
+                        worded_time(subscription.next_fire_ms)
+                    ),
+                )
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "subscription not saved");
+                self.audit(actor, "subscribe", Some(&label), "failed", correlation_id).await;
+                cards::error("The subscription could not be saved.", correlation_id)
+            }
+        }
+    }
+
+    pub(crate) async fn unsubscribe(&self, activity: &Activity, actor: &Actor, correlation_id: &str) -> Value {
+        let Some(conversation) = &activity.conversation else {
+            return cards::error("This activity has no conversation.", correlation_id);
+        };
+        match self.services.store.remove_subscriptions_for_conversation(&conversation.id).await {
+            Ok(0) => cards::notice("No subscriptions", "This conversation has no scheduled posts."),
+            Ok(removed) => {
+                self.audit(actor, "unsubscribe", None, "succeeded", correlation_id).await;
+                cards::notice("Unsubscribed", &format!("Removed {removed} scheduled post(s) from this conversation."))
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "subscriptions not removed");
+                cards::error("The subscriptions could not be removed.", correlation_id)
+            }
+        }
+    }
+
+    pub(crate) async fn subscriptions_card(&self, activity: &Activity, correlation_id: &str) -> Value {
+        let Some(conversation) = &activity.conversation else {
+            return cards::error("This activity has no conversation.", correlation_id);
+        };
+        let subscriptions = match self.services.store.subscriptions(&conversation.id).await {
+            Ok(subscriptions) => subscriptions,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "subscriptions unavailable");
+                return cards::error("The subscriptions could not be read.", correlation_id);
+            }
+        };
+        let view = views::SubscriptionsView {
+            conversation_label: "this conversation".into(),
+            subscriptions: subscriptions
+                .iter()
+                .map(|s| views::SubscriptionRow {
+                    schedule_label: schedule_label(&s.schedule),
+                    what: "readiness".into(),
+                    next_run: worded_time(s.next_fire_ms),
+                    created_by: s.created_by_upn.clone().unwrap_or_default(),
+                    status_label: "Active".into(),
+                    status_color: Tone::Good,
+                })
+                .collect(),
+        };
+        views::render_subscriptions(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
+    }
+}
+
+/// "Daily 08:00 Europe/Amsterdam", "Every 6 h".
+pub(crate) fn schedule_label(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Daily { hour, minute, timezone } => format!("Daily {hour:02}:{minute:02} {timezone}"),
+        Schedule::Every { hours } => format!("Every {hours} h"),
+    }
+}

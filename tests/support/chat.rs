@@ -1,0 +1,72 @@
+//! A person chatting with drbot through the sandbox's Teams: type a command,
+//! click a card button, sign in with Teams SSO; every wait has a deadline.
+
+use sandbox::connector::Recorded;
+use sandbox::directory::User;
+use sandbox::teams::{BotResponse, Conversation};
+use sandbox::token_service::SANDBOX_CONNECTION_NAME;
+use serde_json::Value;
+
+use super::{World, PATIENCE};
+
+pub struct Chat<'a> {
+    pub world: &'a World,
+    pub user: User,
+    pub conversation: Conversation,
+}
+
+impl<'a> Chat<'a> {
+    /// `login`'s personal chat with the bot.
+    pub fn personal(world: &'a World, login: &str) -> Chat<'a> {
+        let user = world.sandbox.teams.user(login).expect("a sandbox user");
+        let conversation = world.sandbox.teams.personal(&user);
+        Chat { world, user, conversation }
+    }
+
+    /// How many activities the connector has accepted so far (all chats).
+    pub fn sent(&self) -> usize {
+        self.world.sandbox.connector.recorded().len()
+    }
+
+    /// Types `text`; returns the first activity the bot sends afterwards.
+    pub async fn say(&self, text: &str) -> Recorded {
+        let before = self.sent();
+        let message = self.world.sandbox.teams.message(&self.user, &self.conversation, text);
+        let answer = self.world.sandbox.teams.send(&message).await.expect("the bot answers");
+        assert_eq!(answer.status, 200, "typing {text:?}");
+        self.world.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("a reply")[before].clone()
+    }
+
+    /// Clicks an `Action.Execute` button of the card sent as `card_activity_id`.
+    pub async fn click(&self, card_activity_id: &str, verb: &str, data: Value) -> BotResponse {
+        let invoke = self.world.sandbox.teams.card_action(&self.user, &self.conversation, card_activity_id, verb, data);
+        self.world.sandbox.teams.send(&invoke).await.expect("the bot answers the invoke")
+    }
+
+    /// Signs in with Teams SSO (types `whoami`, answers the OAuthCard with a
+    /// token exchange) so later commands act as this person.
+    pub async fn sign_in(&self) {
+        let prompt = self.say("whoami").await;
+        let Some(id) = prompt.body["attachments"][0]["content"]["tokenExchangeResource"]["id"].as_str() else {
+            return; // already signed in: whoami answered directly
+        };
+        let before = self.sent();
+        let token = self.world.sandbox.entra.teams_sso_token(&self.user, sandbox::SANDBOX_BOT_APP_ID);
+        let invoke = self.world.sandbox.teams.token_exchange(
+            &self.user,
+            &self.conversation,
+            id,
+            SANDBOX_CONNECTION_NAME,
+            &token,
+        );
+        let answer = self.world.sandbox.teams.send(&invoke).await.expect("exchange answered");
+        assert_eq!(answer.status, 200, "token exchange");
+        // The whoami that waited for sign-in is answered now.
+        self.world.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("whoami after sign-in");
+    }
+}
+
+/// The whole card of a recorded activity as text, for `contains` checks.
+pub fn card_text(recorded: &Recorded) -> String {
+    recorded.adaptive_card().map(Value::to_string).unwrap_or_default()
+}
