@@ -228,6 +228,10 @@ connection_name = "{connection}"
 [databricks]
 primary_host = "{primary}"
 secondary_host = "{secondary}"
+
+[replication]
+warehouse_id = "{warehouse}"
+location_mapping = [{mapping}]
 "#,
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
@@ -236,6 +240,12 @@ secondary_host = "{secondary}"
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),
+            warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            mapping = databricks::seed::LOCATION_MAPPING
+                .iter()
+                .map(|(from, to)| format!("[\"{from}\", \"{to}\"]"))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 
