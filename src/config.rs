@@ -36,6 +36,8 @@ pub struct Config {
     #[serde(default)]
     pub databricks: DatabricksConfig,
     #[serde(default)]
+    pub replication: ReplicationSettings,
+    #[serde(default)]
     pub app_identity: AppIdentityConfig,
     #[serde(default)]
     pub access: crate::access::AccessConfig,
@@ -90,6 +92,48 @@ pub struct DatabricksConfig {
     pub primary_host: Option<String>,
     /// The secondary (passive) workspace.
     pub secondary_host: Option<String>,
+}
+
+/// How replication runs: `[replication]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationSettings {
+    /// The secondary's SQL warehouse that runs the clones and DDL.
+    pub warehouse_id: Option<String>,
+    /// Storage URL prefixes, `[primary, secondary]` pairs; longest match wins.
+    pub location_mapping: Vec<(String, String)>,
+    /// Statements at once: the warehouse's own concurrency (beyond it they queue).
+    pub concurrency: usize,
+    /// REST calls at once (creates, sharing): spares the workspaces' rate limits.
+    pub api_concurrency: usize,
+    /// How long one statement may run before it is cancelled (the
+    /// warehouse's own default is two days).
+    pub statement_timeout_secs: u64,
+    /// How long one action may take, retries of transient failures included.
+    pub action_budget_secs: u64,
+    /// The Delta Sharing recipient created on the primary for the secondary.
+    pub recipient_name: String,
+    pub share_prefix: String,
+    pub shared_catalog_prefix: String,
+    /// The Databricks job for `replicate --via-job` when none is given.
+    pub job_id: Option<i64>,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        ReplicationSettings {
+            warehouse_id: None,
+            location_mapping: Vec::new(),
+            concurrency: 16,
+            api_concurrency: 8,
+            statement_timeout_secs: 3600,
+            action_budget_secs: 4 * 3600,
+            recipient_name: "drbot_secondary".into(),
+            share_prefix: "drbot_".into(),
+            shared_catalog_prefix: "drbot_shared_".into(),
+            job_id: None,
+        }
+    }
 }
 
 /// Where durable state lives.
@@ -322,6 +366,16 @@ impl Config {
                     return Err(setting(name, "must be an http(s) URL"));
                 }
             }
+        }
+        let r = &self.replication;
+        if r.concurrency == 0 || r.api_concurrency == 0 {
+            return Err(setting("replication.concurrency", "must be at least 1"));
+        }
+        if r.statement_timeout_secs == 0 || r.action_budget_secs == 0 {
+            return Err(setting("replication.statement_timeout_secs", "must be at least 1 second"));
+        }
+        if r.shared_catalog_prefix.is_empty() || r.recipient_name.trim().is_empty() {
+            return Err(setting("replication.shared_catalog_prefix", "may not be empty"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));

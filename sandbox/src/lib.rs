@@ -239,6 +239,10 @@ replicate = ["{operators}"]
 deploy = ["{operators}"]
 admins = ["alice@contoso.example"]
 local_roles = [{local_roles}]
+
+[replication]
+warehouse_id = "{warehouse}"
+location_mapping = [{mapping}]
 "#,
             operators = directory::DR_OPERATORS_GROUP,
             local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
@@ -249,6 +253,12 @@ local_roles = [{local_roles}]
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),
+            warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            mapping = databricks::seed::LOCATION_MAPPING
+                .iter()
+                .map(|(from, to)| format!("[\"{from}\", \"{to}\"]"))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 

@@ -202,9 +202,26 @@ fn wait_timeout(wanted: Duration, remaining: Duration) -> String {
     }
 }
 
-/// Polling starts quick (most DDL ends in well under a second) and slows down.
+/// How often a running statement is looked at: `first`, doubling up to
+/// `max`. Most DDL ends in well under a second, so polling starts quick; a
+/// long clone is then looked at every `max`, which bounds both the load on
+/// the workspace and how late its end is noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Polling {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        Polling { first: Duration::from_millis(50), max: Duration::from_secs(5) }
+    }
+}
+
+#[cfg(test)]
 fn next_poll(current: Duration) -> Duration {
-    (current * 2).min(Duration::from_secs(5))
+    let polling = Polling::default();
+    (current * 2).min(polling.max)
 }
 
 impl WorkspaceClient {
@@ -259,14 +276,56 @@ impl WorkspaceClient {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<StatementRun, DatabricksError> {
+        self.execute_statement_with(token, request, deadline, cancel, Polling::default(), |_| {}).await
+    }
+
+    /// [`execute_statement`](Self::execute_statement) that hands the
+    /// statement's id to `on_submitted` as soon as the warehouse accepted it,
+    /// before any wait: a caller that records it can find the statement
+    /// again after a restart ([`follow_statement`](Self::follow_statement)).
+    /// `polling` says how often to look.
+    pub async fn execute_statement_with(
+        &self,
+        token: &AccessToken,
+        request: &StatementRequest,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        polling: Polling,
+        on_submitted: impl FnOnce(&str),
+    ) -> Result<StatementRun, DatabricksError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         // The submission is not raced against `cancel`: dropped mid-flight it
         // could leave a statement running that we hold no id for. It waits at
         // most `wait_timeout`, which fits the deadline.
         let submitted = self.submit_statement(token, request, remaining).await?;
-        let id = submitted.statement_id.clone();
-        let mut current = submitted;
-        let mut poll = Duration::from_millis(50);
+        on_submitted(&submitted.statement_id);
+        self.follow(token, submitted, deadline, cancel, polling).await
+    }
+
+    /// Follows a statement submitted earlier (by id) to its end, under the
+    /// same deadline and cancellation rules as a new one.
+    pub async fn follow_statement(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        polling: Polling,
+    ) -> Result<StatementRun, DatabricksError> {
+        let current = self.get_statement(token, id).await?;
+        self.follow(token, current, deadline, cancel, polling).await
+    }
+
+    async fn follow(
+        &self,
+        token: &AccessToken,
+        mut current: StatementResponse,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        polling: Polling,
+    ) -> Result<StatementRun, DatabricksError> {
+        let id = current.statement_id.clone();
+        let mut poll = polling.first;
         loop {
             if current.state()?.is_terminal() {
                 return self.finish(token, current).await;
@@ -279,7 +338,7 @@ impl WorkspaceClient {
             if let Some(reason) = reason {
                 return self.cancel_and_settle(token, &id, reason).await;
             }
-            poll = next_poll(poll);
+            poll = (poll * 2).min(polling.max.max(polling.first));
             current = self.get_statement(token, &id).await?;
         }
     }

@@ -11,6 +11,7 @@
 //! `read` (a workspace → a snapshot) and `execute` (a graph run with
 //! bounded concurrency).
 
+pub mod apply;
 pub mod config;
 pub mod diff;
 pub mod execute;
@@ -24,6 +25,7 @@ pub mod planner;
 #[cfg(test)]
 mod properties;
 pub mod read;
+pub mod run;
 #[cfg(test)]
 mod seeded;
 pub mod snapshot;

@@ -65,21 +65,44 @@ impl Status {
 
 struct Entry {
     owner: String,
+    statement: String,
+    /// The running time drawn for it (queueing for the warehouse apart).
+    run: Duration,
     status: watch::Sender<Status>,
     cancel: CancellationToken,
+}
+
+/// A statement the warehouse accepted, as `Statements::history` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementRecord {
+    pub id: String,
+    pub statement: String,
+    pub owner: String,
+    /// Its state now (`PENDING` … `CANCELED`).
+    pub state: &'static str,
+    /// The running time drawn for it, speed factor applied; what a benchmark's
+    /// lower bound needs (the real warehouse would report it in its history).
+    pub run: Duration,
 }
 
 /// The warehouse's statements.
 pub struct Statements {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// Ids in the order submitted.
+    order: Mutex<Vec<String>>,
     timing: Mutex<StatementTiming>,
     rng: Mutex<rand::rngs::StdRng>,
+    /// Statements running at once at most; the rest wait in PENDING, as on a
+    /// warehouse whose clusters are all busy. `None`: no limit.
+    slots: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Default for Statements {
     fn default() -> Self {
         Statements {
             entries: Mutex::new(HashMap::new()),
+            order: Mutex::new(Vec::new()),
+            slots: Mutex::new(None),
             timing: Mutex::new(StatementTiming::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(0x5e1ec7)),
         }
@@ -89,6 +112,32 @@ impl Default for Statements {
 impl Statements {
     pub fn set_timing(&self, timing: StatementTiming) {
         *self.timing.lock() = timing;
+    }
+
+    /// At most `limit` statements run at once (`None`: no limit, the
+    /// default); statements submitted beyond it stay PENDING until a slot
+    /// frees, in submission order. Applies to statements submitted afterwards.
+    pub fn set_concurrency(&self, limit: Option<usize>) {
+        *self.slots.lock() = limit.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    }
+
+    /// Every statement accepted so far, in submission order, with its state now.
+    pub fn history(&self) -> Vec<StatementRecord> {
+        let entries = self.entries.lock();
+        self.order
+            .lock()
+            .iter()
+            .filter_map(|id| {
+                let entry = entries.get(id)?;
+                Some(StatementRecord {
+                    id: id.clone(),
+                    statement: entry.statement.clone(),
+                    owner: entry.owner.clone(),
+                    state: entry.status.borrow().state,
+                    run: entry.run,
+                })
+            })
+            .collect()
     }
 
     fn duration(&self, statement: Option<&Statement>) -> (Duration, Duration, bool) {
@@ -199,11 +248,19 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
 
     let id = format!("01ef{}", uuid::Uuid::new_v4().simple());
     let (status, _) = watch::channel(Status { state: "PENDING", error: None, outcome: None });
-    let entry = Arc::new(Entry { owner: caller.upn.clone(), status, cancel: CancellationToken::new() });
-    ws.statements.entries.lock().insert(id.clone(), entry.clone());
     let principal = ws.principal(&caller);
     let parsed = parse(&request.statement);
     let (queue, run, fails) = ws.statements.duration(parsed.as_ref().ok());
+    let entry = Arc::new(Entry {
+        owner: caller.upn.clone(),
+        statement: request.statement.clone(),
+        run,
+        status,
+        cancel: CancellationToken::new(),
+    });
+    ws.statements.entries.lock().insert(id.clone(), entry.clone());
+    ws.statements.order.lock().push(id.clone());
+    let slots = ws.statements.slots.lock().clone();
     let workspace = ws.clone();
     let running = entry.clone();
     tokio::spawn(async move {
@@ -212,6 +269,14 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
             _ = tokio::time::sleep(queue) => {}
         }
+        // Held until the statement ends: the warehouse's slot.
+        let _slot = match &slots {
+            None => None,
+            Some(slots) => tokio::select! {
+                _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
+                permit = slots.clone().acquire_owned() => permit.ok(),
+            },
+        };
         set(Status { state: "RUNNING", error: None, outcome: None });
         tokio::select! {
             _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }

@@ -1,0 +1,353 @@
+//! Running a plan against the workspaces: the graph engine (`execute`) with
+//! one action per step (`apply`), progress as a stream of [`RunEvent`]s,
+//! and a result per action.
+//!
+//! Lanes: statements (clones, views, volumes, grants, owners) share the
+//! secondary's warehouse and run on the Warehouse lane, bounded by the
+//! warehouse's concurrency (more would only queue there, holding a slot of
+//! ours while doing nothing); REST calls (catalogs, schemas, sharing, drops)
+//! run on the Api lane, bounded to spare the workspaces' rate limits.
+//!
+//! Estimates, which only order the ready steps (longest remaining chain
+//! first): the snapshot carries no table sizes, so a clone is a constant,
+//! longer for a first copy than for an incremental refresh, and everything
+//! else is short. What matters is that chains ending in clones start early,
+//! not the absolute numbers. See [`estimate`].
+//!
+//! Resuming: a run interrupted (the bot restarted) is planned again and run
+//! with the actions it already finished in `RunOptions::done`, which are
+//! reported as succeeded without running, and the statements it had
+//! submitted in `RunOptions::in_flight`, which are followed by id before
+//! anything is sent again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{apply, ActionSettings, Applied, ApplyError};
+use super::execute::{self, run_graph, Lane, Step, StepEvent, StepOutcome};
+use super::plan::{Action, ActionId, ActionKind, CloneReason, Plan};
+use crate::databricks::statements::Polling;
+use crate::databricks::{RetryPolicy, WorkspaceClient};
+use crate::identity::AccessToken;
+use crate::store::runs::{ObjectResult, ResultStatus};
+use crate::store::{Store, StoreError};
+
+/// The pair of workspaces and the secondary's warehouse.
+#[derive(Clone)]
+pub struct Workspaces {
+    pub primary: WorkspaceClient,
+    pub secondary: WorkspaceClient,
+    pub warehouse_id: String,
+}
+
+/// Tokens for the person (or the bot) the run acts for.
+pub trait TokenSource: Send + Sync {
+    /// A Databricks token; `fresh` when the last one was refused.
+    fn token(&self, fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send;
+}
+
+/// One token, as is (the CLI's environment token; tests).
+pub struct FixedToken(pub AccessToken);
+
+impl TokenSource for FixedToken {
+    fn token(&self, _fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send {
+        let token = self.0.clone();
+        async move { Ok(token) }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub limits: execute::Limits,
+    pub statement_timeout: Duration,
+    pub action_budget: Duration,
+    /// Actions already succeeded in an earlier attempt of this run (resume): not run again.
+    pub done: BTreeSet<ActionId>,
+    /// Statements submitted by an earlier attempt and not known to be finished: reconciled by id first.
+    pub in_flight: BTreeMap<ActionId, String>,
+    /// How often running statements are looked at.
+    pub polling: Polling,
+    /// Backoff between attempts of an action after a transient failure.
+    pub backoff: RetryPolicy,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        let settings = ActionSettings::default();
+        RunOptions {
+            limits: execute::Limits { warehouse: 16, api: 8 },
+            statement_timeout: settings.statement_timeout,
+            action_budget: settings.budget,
+            done: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            polling: settings.polling,
+            backoff: settings.backoff,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEvent {
+    Started {
+        action: ActionId,
+    },
+    /// Recorded before the statement is waited for, so a restart can find it.
+    StatementSubmitted {
+        action: ActionId,
+        statement_id: String,
+    },
+    Finished {
+        action: ActionId,
+        result: ActionResult,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+    Canceled,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionResult {
+    pub status: ActionStatus,
+    pub duration: Duration,
+    /// e.g. "version 42".
+    pub detail: Option<String>,
+    pub copied_version: Option<i64>,
+    /// The failure, or why it was skipped.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub results: BTreeMap<ActionId, ActionResult>,
+    pub makespan: Duration,
+    pub canceled: bool,
+}
+
+impl RunReport {
+    pub fn count(&self, status: ActionStatus) -> usize {
+        self.results.values().filter(|r| r.status == status).count()
+    }
+
+    /// Everything succeeded.
+    pub fn is_success(&self) -> bool {
+        !self.canceled && self.results.values().all(|r| r.status == ActionStatus::Succeeded)
+    }
+}
+
+/// Which lane an action runs on: statements on the warehouse, the rest on the API.
+pub fn lane(action: &Action) -> Lane {
+    match action.kind {
+        ActionKind::CloneTable { .. }
+        | ActionKind::RegisterExternalTable { .. }
+        | ActionKind::CreateView { .. }
+        | ActionKind::CreateExternalVolume { .. }
+        | ActionKind::Grant { .. }
+        | ActionKind::Revoke { .. }
+        | ActionKind::SetOwner { .. } => Lane::Warehouse,
+        _ => Lane::Api,
+    }
+}
+
+/// The guessed duration of an action, for ordering: a first (or replacing)
+/// deep clone 60 s, an incremental one 20 s (it copies only new files), any
+/// other statement 2 s, a REST call 0.5 s. Without sizes in the snapshot a
+/// constant per kind is as good as a proxy; only the relative order of
+/// chains matters to the schedule.
+pub fn estimate(action: &Action) -> Duration {
+    match &action.kind {
+        ActionKind::CloneTable { reason: CloneReason::Stale, .. } => Duration::from_secs(20),
+        ActionKind::CloneTable { .. } => Duration::from_secs(60),
+        _ if lane(action) == Lane::Warehouse => Duration::from_secs(2),
+        _ => Duration::from_millis(500),
+    }
+}
+
+/// The plan's steps for the graph runner (lanes, estimates); also used by the benchmark's lower bound.
+pub fn steps(plan: &Plan, options: &RunOptions) -> Vec<Step> {
+    let index: HashMap<&ActionId, usize> = plan.actions.iter().enumerate().map(|(i, a)| (&a.id, i)).collect();
+    plan.actions
+        .iter()
+        .enumerate()
+        .map(|(i, action)| Step {
+            index: i,
+            // A dependency outside the plan is already there (the planner only
+            // names actions it made); it cannot hold anything up.
+            depends_on: action.depends_on.iter().filter_map(|d| index.get(d).copied()).collect(),
+            lane: lane(action),
+            estimate: estimate(action),
+            already_done: options.done.contains(&action.id),
+            blocked: match &action.kind {
+                ActionKind::Blocked(reason) => Some(reason.to_string()),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// Runs the plan; every action ends with a result, none is lost.
+pub async fn run_plan<T: TokenSource>(
+    plan: &Plan,
+    workspaces: &Workspaces,
+    tokens: &T,
+    options: RunOptions,
+    cancel: CancellationToken,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> RunReport {
+    let started = Instant::now();
+    let steps = steps(plan, &options);
+    let settings = ActionSettings {
+        statement_timeout: options.statement_timeout,
+        budget: options.action_budget,
+        backoff: options.backoff.clone(),
+        polling: options.polling,
+    };
+    let applied: Arc<Mutex<HashMap<usize, Applied>>> = Arc::default();
+    let (step_tx, mut step_rx) = mpsc::unbounded_channel::<StepEvent>();
+
+    let run = {
+        let (applied, events, settings, cancel) = (applied.clone(), events.clone(), &settings, &cancel);
+        let in_flight = &options.in_flight;
+        async move {
+            let outcome = run_graph(&steps, options.limits, cancel, Some(&step_tx), |index, token| {
+                let action = &plan.actions[index];
+                let (applied, events) = (applied.clone(), events.clone());
+                async move {
+                    let _ = events.send(RunEvent::Started { action: action.id.clone() });
+                    let submitted = |id: &str| {
+                        let _ = events
+                            .send(RunEvent::StatementSubmitted { action: action.id.clone(), statement_id: id.into() });
+                    };
+                    let prior = in_flight.get(&action.id).map(String::as_str);
+                    match apply(action, workspaces, tokens, settings, prior, &token, &submitted).await {
+                        Ok(result) => {
+                            let detail = result.detail.clone();
+                            applied.lock().insert(index, result);
+                            Ok(detail)
+                        }
+                        Err(ApplyError::Canceled) => Err("canceled".to_string()),
+                        Err(ApplyError::Failed(error)) => Err(error),
+                    }
+                }
+            })
+            .await;
+            drop(step_tx);
+            outcome
+        }
+    };
+
+    let collect = async {
+        let mut results: BTreeMap<ActionId, ActionResult> = BTreeMap::new();
+        while let Some(event) = step_rx.recv().await {
+            let StepEvent::Finished { index, outcome, duration } = event else { continue };
+            let action = &plan.actions[index];
+            let result = result_of(action, outcome, duration, applied.lock().remove(&index), &results, plan);
+            results.insert(action.id.clone(), result.clone());
+            let _ = events.send(RunEvent::Finished { action: action.id.clone(), result });
+        }
+        results
+    };
+
+    let (graph, mut results) = tokio::join!(run, collect);
+    if let Err(error) = graph {
+        // A plan whose graph is broken runs nothing; every action says why.
+        for action in &plan.actions {
+            let result = ActionResult {
+                status: ActionStatus::Failed,
+                duration: Duration::ZERO,
+                detail: None,
+                copied_version: None,
+                error: Some(format!("the plan cannot run: {error}")),
+            };
+            results.insert(action.id.clone(), result.clone());
+            let _ = events.send(RunEvent::Finished { action: action.id.clone(), result });
+        }
+    }
+    RunReport { results, makespan: started.elapsed(), canceled: cancel.is_cancelled() }
+}
+
+fn result_of(
+    action: &Action,
+    outcome: StepOutcome,
+    duration: Duration,
+    applied: Option<Applied>,
+    earlier: &BTreeMap<ActionId, ActionResult>,
+    plan: &Plan,
+) -> ActionResult {
+    let result = |status, error| ActionResult { status, duration, detail: None, copied_version: None, error };
+    match outcome {
+        StepOutcome::Succeeded { detail } => {
+            let applied = applied.unwrap_or_default();
+            ActionResult {
+                status: ActionStatus::Succeeded,
+                duration,
+                detail: detail.or(applied.detail),
+                copied_version: applied.copied_version,
+                error: None,
+            }
+        }
+        StepOutcome::Failed { error } => result(ActionStatus::Failed, Some(error)),
+        StepOutcome::Canceled => result(ActionStatus::Canceled, Some("the run was canceled".into())),
+        StepOutcome::Skipped { reason } => {
+            // Name the dependency that did not succeed, by action, not by step number.
+            let culprit = action.depends_on.iter().find_map(|d| {
+                let r = earlier.get(d)?;
+                (r.status != ActionStatus::Succeeded).then(|| (d, r.status))
+            });
+            let reason = match culprit {
+                Some((id, status)) => {
+                    let what = plan.get(id).map(|a| a.describe()).unwrap_or_else(|| id.to_string());
+                    let how = match status {
+                        ActionStatus::Failed => "failed",
+                        ActionStatus::Skipped => "was skipped",
+                        _ => "did not run",
+                    };
+                    format!("not run: it needs \"{what}\", which {how}")
+                }
+                None => reason,
+            };
+            result(ActionStatus::Skipped, Some(reason))
+        }
+    }
+}
+
+/// The store's row for one finished action: keyed by the action id (unique
+/// per action, and it holds the object's full name).
+pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &ActionResult) -> ObjectResult {
+    let what = plan.get(action).map(|a| a.describe()).unwrap_or_default();
+    let (status, error, reason) = match result.status {
+        ActionStatus::Succeeded => (ResultStatus::Succeeded, None, None),
+        ActionStatus::Failed => (ResultStatus::Failed, result.error.clone(), None),
+        ActionStatus::Skipped => (ResultStatus::Skipped, None, result.error.clone()),
+        ActionStatus::Canceled => (ResultStatus::Skipped, None, Some("canceled".to_string())),
+    };
+    ObjectResult {
+        run_id: run_id.to_string(),
+        object_name: action.to_string(),
+        action: what,
+        status,
+        duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
+        copied: result.copied_version,
+        error,
+        reason,
+    }
+}
+
+/// Keeps a finished action's result in the run history; other events are
+/// not results and are ignored here.
+pub async fn record(store: &Store, run_id: &str, plan: &Plan, event: &RunEvent) -> Result<(), StoreError> {
+    let RunEvent::Finished { action, result } = event else { return Ok(()) };
+    let row = object_result(run_id, plan, action, result);
+    store.record_result(&row, chrono::Utc::now().timestamp_millis()).await
+}
