@@ -41,6 +41,28 @@ pub struct Config {
     pub app_identity: AppIdentityConfig,
     #[serde(default)]
     pub access: crate::access::AccessConfig,
+    #[serde(default)]
+    pub operations: OperationsConfig,
+}
+
+/// Long-running operations started from chat: `[operations]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperationsConfig {
+    /// How long an instance holds an operation without renewing; a crashed
+    /// instance's operations are taken over this long after it stopped.
+    pub lease_secs: u64,
+    /// A progress card is rewritten at most this often (Teams' limits, and
+    /// people's eyes).
+    pub card_update_interval_ms: u64,
+    /// How long a plan shown on a card can still be run.
+    pub plan_ttl_secs: u64,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        OperationsConfig { lease_secs: 30, card_update_interval_ms: 2000, plan_ttl_secs: 3600 }
+    }
 }
 
 /// How the bot proves who it is for work nobody typed.
@@ -376,6 +398,9 @@ impl Config {
         }
         if r.shared_catalog_prefix.is_empty() || r.recipient_name.trim().is_empty() {
             return Err(setting("replication.shared_catalog_prefix", "may not be empty"));
+        }
+        if self.operations.lease_secs == 0 || self.operations.plan_ttl_secs == 0 {
+            return Err(setting("operations.lease_secs", "must be at least 1 second"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));

@@ -175,6 +175,7 @@ pub async fn start_on(
     let addr = listener.local_addr()?;
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
     tokio::spawn(purge_expired_claims(app.store.clone(), stop.clone()));
+    tokio::spawn(crate::bot::supervisor::supervise(app.bot.clone(), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let stopped = stop.clone();
     let task = tokio::spawn(async move {

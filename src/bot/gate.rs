@@ -31,7 +31,7 @@ impl Bot {
                 crate::teams::invoke::InvokeResponse::error(403, "Forbidden", "This tenant may not use drbot."),
             ),
             crate::botframework::activity::ActivityType::Message => {
-                self.reply(activity, Answer::Card(card), correlation_id).await;
+                self.send_reply(activity, Answer::Card(card), correlation_id).await;
                 TurnOutcome::Done
             }
             _ => TurnOutcome::Done,

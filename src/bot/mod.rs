@@ -10,9 +10,12 @@
 pub mod actor;
 mod audit;
 mod gate;
+mod replicate;
+mod replication_run;
 mod runs;
 mod signin;
 mod subscriptions;
+pub mod supervisor;
 mod whoami;
 
 use std::sync::Arc;
@@ -52,6 +55,12 @@ pub(crate) enum Answer {
     SignIn(Attachment),
     /// A card button's answer that is not a card (an error for the client).
     Invoke(InvokeResponse),
+    /// Slow work: `now` is shown at once, and replaced in place by what
+    /// `then` gives when it is done (Teams waits seconds, not minutes).
+    Later {
+        now: Value,
+        then: futures::future::BoxFuture<'static, Value>,
+    },
 }
 
 /// The outside services a turn may use.
@@ -139,6 +148,11 @@ impl Bot {
                     Answer::Card(card) => InvokeResponse::card(card),
                     Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
                     Answer::Invoke(response) => response,
+                    Answer::Later { now, then } => {
+                        // The clicked card shows `now`; `then` replaces it in place.
+                        self.replace_later(activity, activity.reply_to_id.clone(), then, correlation_id);
+                        InvokeResponse::card(now)
+                    }
                 }
             }
             Some("signin/tokenExchange") => self.on_token_exchange(activity, correlation_id).await,
@@ -151,25 +165,39 @@ impl Bot {
     /// A card button: `command` runs its `data.text` as if typed; the DR
     /// verbs act on the plan or run their `data` names.
     pub(crate) async fn on_card_action(
-        &self,
+        self: &Arc<Self>,
         activity: &Activity,
         verb: &str,
         data: &Value,
         anonymous: bool,
         correlation_id: &str,
     ) -> Answer {
-        match verb {
-            cards::COMMAND_VERB => match data["text"].as_str() {
+        if verb == cards::COMMAND_VERB {
+            return match data["text"].as_str() {
                 Some(text) => self.answer(activity, text, anonymous, correlation_id).await,
                 None => bad_button(correlation_id),
-            },
-            _ => bad_button(correlation_id),
+            };
+        }
+        if verb != replicate::RUN_VERB && verb != replicate::CANCEL_VERB {
+            return bad_button(correlation_id);
+        }
+        let actor = match self.actor(activity, anonymous).await {
+            Ok(Some(actor)) => actor,
+            Ok(None) => return self.prompt_sign_in(activity, "replicate --dry-run", correlation_id).await,
+            Err(card) => return Answer::Card(card),
+        };
+        if verb == replicate::CANCEL_VERB {
+            return self.cancel_from_card(&actor, data, correlation_id).await;
+        }
+        match replicate::plan_id_of(data) {
+            Some(plan_id) => self.start_replication(activity, &actor, plan_id, correlation_id).await,
+            None => replicate::bad_plan_button(),
         }
     }
 
     /// The answer to a command typed (or clicked) in `activity`'s conversation.
     pub(crate) async fn answer(
-        &self,
+        self: &Arc<Self>,
         activity: &Activity,
         text: &str,
         anonymous: bool,
@@ -214,20 +242,44 @@ impl Bot {
     }
 
     /// Commands that act on the workspaces for `actor`.
-    async fn answer_as(&self, _activity: &Activity, _actor: &Actor, command: Command, _correlation_id: &str) -> Answer {
-        Answer::Card(cards::not_available(command_name(&command)))
+    async fn answer_as(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        command: Command,
+        correlation_id: &str,
+    ) -> Answer {
+        match command {
+            Command::Replicate { catalog, dry_run } => {
+                self.plan_replication(activity, actor, catalog, dry_run, correlation_id).await
+            }
+            Command::Cancel { id } => Answer::Card(self.cancel_operation(actor, &id, correlation_id).await),
+            other => Answer::Card(cards::not_available(command_name(&other))),
+        }
     }
 
     /// Replies in the conversation of `inbound` (a reply to it when it has an id).
-    async fn reply(&self, inbound: &Activity, answer: Answer, correlation_id: &str) {
+    async fn reply(self: &Arc<Self>, inbound: &Activity, answer: Answer, correlation_id: &str) {
+        let (card, later) = match answer {
+            Answer::Later { now, then } => (Answer::Card(now), Some(then)),
+            other => (other, None),
+        };
+        let sent = self.send_reply(inbound, card, correlation_id).await;
+        if let Some(then) = later {
+            self.replace_later(inbound, sent, then, correlation_id);
+        }
+    }
+
+    /// Sends one reply; the id of the activity the connector created.
+    async fn send_reply(&self, inbound: &Activity, answer: Answer, correlation_id: &str) -> Option<String> {
         let (Some(service_url), Some(conversation)) = (inbound.service_url.as_deref(), inbound.conversation.as_ref())
         else {
             tracing::warn!(correlation_id, "activity without serviceUrl or conversation: no reply possible");
-            return;
+            return None;
         };
         let mut message = Activity::new(ActivityType::Message);
         message.attachments.push(match answer {
-            Answer::Card(card) => Attachment::adaptive_card(card),
+            Answer::Card(card) | Answer::Later { now: card, .. } => Attachment::adaptive_card(card),
             Answer::SignIn(oauth) => oauth,
             Answer::Invoke(response) => {
                 // Only buttons answer this way; as a message, say what it was.
@@ -241,9 +293,52 @@ impl Bot {
             Some(id) => connector.reply(service_url, &conversation.id, id, &reply).await,
             None => connector.send(service_url, &conversation.id, &reply).await,
         };
-        if let Err(error) = sent {
-            log_send_failure(&error, correlation_id);
+        match sent {
+            Ok(resource) => Some(resource.id).filter(|id| !id.is_empty()),
+            Err(error) => {
+                log_send_failure(&error, correlation_id);
+                None
+            }
         }
+    }
+
+    /// Waits for `then` in the background and puts its card in place of the
+    /// activity `card_id` (or sends it, when there is no card to replace).
+    fn replace_later(
+        self: &Arc<Self>,
+        inbound: &Activity,
+        card_id: Option<String>,
+        then: futures::future::BoxFuture<'static, Value>,
+        correlation_id: &str,
+    ) {
+        let bot = self.clone();
+        let inbound = inbound.clone();
+        let correlation_id = correlation_id.to_string();
+        self.background.spawn(async move {
+            let card = then.await;
+            let (Some(service_url), Some(conversation)) = (inbound.service_url.clone(), inbound.conversation.clone())
+            else {
+                return;
+            };
+            let result = match card_id {
+                Some(activity_id) => {
+                    let address = crate::ops::live_card::CardAddress {
+                        service_url,
+                        conversation_id: conversation.id,
+                        activity_id,
+                    };
+                    crate::ops::live_card::write(&bot.services.connector, &address, card).await.map(|_| ())
+                }
+                None => bot
+                    .send_reply(&inbound, Answer::Card(card), &correlation_id)
+                    .await
+                    .map(|_| ())
+                    .ok_or(crate::botframework::connector::ConnectorError::Unreachable("reply not sent".into())),
+            };
+            if let Err(error) = result {
+                log_send_failure(&error, &correlation_id);
+            }
+        });
     }
 
     /// Keeps what is needed to post here later (scheduled posts, finished operations).

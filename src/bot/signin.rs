@@ -136,7 +136,7 @@ impl Bot {
         tracing::warn!(correlation_id, code, "Teams reported a sign-in failure");
         let message = value["message"].as_str().unwrap_or("Teams could not complete the sign-in.");
         let card = cards::sign_in_failed(message, code, correlation_id);
-        self.reply(activity, Answer::Card(card), correlation_id).await;
+        self.send_reply(activity, Answer::Card(card), correlation_id).await;
         InvokeResponse::ok_empty()
     }
 

@@ -29,7 +29,7 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "replicate",
         usage: "replicate [catalog] [--dry-run]",
         summary: "Plan the replication from primary to secondary, review it, then run it.",
-        available: false,
+        available: true,
     },
     CommandHelp { name: "runs", usage: "runs", summary: "Recent replication runs and their results.", available: true },
     CommandHelp { name: "run", usage: "run ID", summary: "One run, with each object's result.", available: true },
@@ -37,7 +37,7 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "cancel",
         usage: "cancel ID",
         summary: "Stop a replication or deployment in progress.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "subscribe",

@@ -2,3 +2,4 @@
 //! process that ran them: replications and deployments started from chat.
 
 pub mod live_card;
+pub mod settings;

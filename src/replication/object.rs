@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// What kind of object a drift entry or an action concerns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectKind {
     Catalog,
     Schema,
@@ -55,7 +55,7 @@ impl ObjectKind {
 }
 
 /// One object: its kind and its name as parts.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {
     pub kind: ObjectKind,
     pub path: Vec<String>,

@@ -25,7 +25,7 @@ use super::snapshot::DeltaState;
 
 /// Stable across re-plans of the same state (derived from what the action
 /// does and to which object), so a resumed run recognises its actions.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ActionId(pub String);
 
 impl fmt::Display for ActionId {
@@ -35,13 +35,13 @@ impl fmt::Display for ActionId {
 }
 
 /// Which workspace an action runs against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     Primary,
     Secondary,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Action {
     pub id: ActionId,
     pub object: ObjectRef,
@@ -50,7 +50,7 @@ pub struct Action {
 }
 
 /// Why a clone runs: the dry run tells a first copy from a refresh.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloneReason {
     Missing,
     /// The primary committed since the last clone: an incremental copy.
@@ -60,7 +60,7 @@ pub enum CloneReason {
 }
 
 /// Where a deep clone reads from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum CloneSource {
     /// A table of the mounted share catalog on the secondary (managed tables).
     Shared(Vec<String>),
@@ -69,7 +69,7 @@ pub enum CloneSource {
 }
 
 /// The provider a share is mounted from on the secondary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum ProviderRef {
     Known(String),
     /// Not in the secondary's snapshot (the recipient may be created by this
@@ -80,7 +80,7 @@ pub enum ProviderRef {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum ActionKind {
     /// A managed catalog (secondary, REST); comment, properties, storage root mapped.
     CreateCatalog {
@@ -160,7 +160,7 @@ pub enum ActionKind {
     Blocked(BlockReason),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum BlockReason {
     /// No mapping rule covers the primary's location.
     Unmapped { location: String },
@@ -265,7 +265,7 @@ impl Action {
 
 /// The plan: actions in a valid execution order, and the objects only the
 /// secondary has (reported; dropped only with `prune`, then as actions).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub actions: Vec<Action>,
     pub extras: Vec<ObjectRef>,

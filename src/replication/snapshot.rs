@@ -150,7 +150,7 @@ impl TableKind {
 /// `delta.lastUpdateVersion` and `delta.lastCommitTimestamp` (epoch ms).
 /// On a deep clone these describe the clone's own last commit: the clone
 /// holds every primary commit made before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeltaState {
     pub version: i64,
     pub last_commit_ms: i64,

@@ -1,0 +1,468 @@
+//! A replication started from chat, as a durable operation.
+//!
+//! The operation row holds what a restarted bot needs to carry on: the plan
+//! it runs (by id), whose identity it acts with, where its card is, and the
+//! statements submitted but not yet known to be finished. Results go to the
+//! run history as they come, so a resumed run skips what already succeeded
+//! and reconciles the statements in flight by id instead of starting them
+//! again. The lease keeps two instances from running it at once; the final
+//! card is posted once, whoever finishes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::actor::{ActingAs, DatabricksTokens};
+use super::replicate::{kind_label, StoredReplicationPlan};
+use super::runs::{catalog_label, worded_duration, worded_time};
+use super::{now_ms, Bot};
+use crate::botframework::activity::{Activity, ActivityType, Attachment};
+use crate::botframework::user_token::UserKey;
+use crate::cards::views::{self, Tone};
+use crate::cards::{self};
+use crate::identity::UserAssertion;
+use crate::ops::live_card::{CardAddress, LiveCard};
+use crate::replication::plan::{ActionId, Plan};
+use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource, Workspaces};
+use crate::store::operations::{Lease, Operation, OperationState};
+use crate::store::runs::{ResultStatus, Run};
+
+/// The operation kind of a replication.
+pub(crate) const REPLICATION: &str = "replication";
+
+/// What the operation row carries for a replication.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ReplicationJob {
+    pub plan_id: String,
+    pub catalog: Option<String>,
+    pub acting_as: ActingAs,
+    pub service_url: String,
+    /// Display name of who started it.
+    pub started_by: String,
+    pub started_ms: i64,
+    /// Action id → statement id, for statements submitted and not finished.
+    #[serde(default)]
+    pub in_flight: BTreeMap<String, String>,
+}
+
+impl TokenSource for DatabricksTokens {
+    fn token(
+        &self,
+        fresh: bool,
+    ) -> impl std::future::Future<Output = Result<crate::identity::AccessToken, String>> + Send {
+        async move { self.get(fresh).await.map_err(|e| e.to_string()) }
+    }
+}
+
+/// Counts for the progress card.
+struct Progress {
+    total: usize,
+    done: usize,
+    succeeded: usize,
+    failed: usize,
+    skipped: usize,
+    per_kind: BTreeMap<&'static str, (usize, usize)>,
+    running: BTreeMap<ActionId, (String, String)>,
+}
+
+impl Progress {
+    fn new(plan: &Plan) -> Progress {
+        let mut per_kind: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
+        for action in &plan.actions {
+            per_kind.entry(kind_label(&action.kind)).or_default().1 += 1;
+        }
+        Progress {
+            total: plan.actions.len(),
+            done: 0,
+            succeeded: 0,
+            failed: 0,
+            skipped: 0,
+            per_kind,
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn started(&mut self, plan: &Plan, action: &ActionId) {
+        if let Some(found) = plan.get(action) {
+            self.running.insert(action.clone(), (kind_label(&found.kind).to_string(), found.object.full_name()));
+        }
+    }
+
+    fn finished(&mut self, plan: &Plan, action: &ActionId, status: ActionStatus) {
+        self.running.remove(action);
+        self.done += 1;
+        match status {
+            ActionStatus::Succeeded => self.succeeded += 1,
+            ActionStatus::Failed => self.failed += 1,
+            ActionStatus::Skipped | ActionStatus::Canceled => self.skipped += 1,
+        }
+        if let Some(found) = plan.get(action) {
+            self.per_kind.entry(kind_label(&found.kind)).or_default().0 += 1;
+        }
+    }
+
+    fn view(&self, op: &Operation, job: &ReplicationJob, can_cancel: bool) -> views::ProgressView {
+        views::ProgressView {
+            run_id: op.id.clone(),
+            plan_id: job.plan_id.clone(),
+            catalog_label: catalog_label(job.catalog.as_deref()),
+            started_at: worded_time(job.started_ms),
+            started_by: job.started_by.clone(),
+            updated_at: worded_time(now_ms()),
+            done: self.done as u64,
+            total: self.total as u64,
+            percent: 0,
+            bar_done: 0,
+            bar_left: 0,
+            succeeded: self.succeeded as u64,
+            failed: self.failed as u64,
+            skipped: self.skipped as u64,
+            kinds: self
+                .per_kind
+                .iter()
+                .map(|(kind, (done, total))| views::KindProgress {
+                    kind: kind.to_string(),
+                    done: *done as u64,
+                    total: *total as u64,
+                })
+                .collect(),
+            current: self
+                .running
+                .values()
+                .map(|(action, object)| views::CurrentItem { action: action.clone(), object: object.clone() })
+                .collect(),
+            can_cancel,
+        }
+        .with_bar()
+    }
+}
+
+impl Bot {
+    /// Runs (or resumes) a replication operation to its end and posts its
+    /// result once. Never panics; a run that cannot start ends failed, with
+    /// the reason on its card.
+    pub(crate) async fn drive_replication(self: Arc<Self>, op: Operation) {
+        if let Err(problem) = self.run_replication(&op).await {
+            tracing::warn!(operation = %op.id, %problem, "replication could not run");
+            let result = json!({"outcome": "failed", "error": problem});
+            let instance = &self.services.instance_id;
+            let store = &self.services.store;
+            let _ = store.finish_run(&op.id, now_ms(), &result).await;
+            if let Ok(true) = store.finish_operation(&op.id, instance, OperationState::Failed, &result, now_ms()).await
+            {
+                self.post_replication_result(&op.id).await;
+            }
+        }
+    }
+
+    async fn run_replication(self: &Arc<Self>, op: &Operation) -> Result<(), String> {
+        let services = &self.services;
+        let store = &services.store;
+        let settings = &services.config.operations;
+        let mut job: ReplicationJob =
+            serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))?;
+        let stored = store
+            .plan(&job.plan_id, 0)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the plan it runs is no longer stored")?;
+        let plan = serde_json::from_value::<StoredReplicationPlan>(stored.payload)
+            .map_err(|e| format!("the stored plan is unreadable: {e}"))?
+            .plan;
+        let tokens = self.tokens_acting_as(&job.acting_as).await?;
+        let workspaces = self.workspaces()?;
+        store
+            .start_run(&Run {
+                id: op.id.clone(),
+                started_by_oid: op.started_by_oid.clone(),
+                started_by_upn: op.started_by_upn.clone(),
+                catalog_filter: job.catalog.clone(),
+                dry_run: false,
+                started_ms: job.started_ms,
+                finished_ms: None,
+                counts: None,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+
+        // What an earlier attempt finished is not done again.
+        let earlier = store.run_results(&op.id, false, 0, i64::MAX).await.map_err(|e| e.to_string())?;
+        let done: BTreeSet<ActionId> = earlier
+            .iter()
+            .filter(|r| r.status == ResultStatus::Succeeded)
+            .map(|r| ActionId(r.object_name.clone()))
+            .collect();
+        let mut options = services.config.replication.run_options();
+        options.done = done;
+        options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
+        if !options.done.is_empty() || !options.in_flight.is_empty() {
+            tracing::info!(
+                operation = %op.id,
+                done = options.done.len(),
+                in_flight = options.in_flight.len(),
+                "resuming a replication"
+            );
+        }
+
+        let live = op.card_activity_id.as_ref().map(|activity_id| {
+            LiveCard::start(
+                services.connector.clone(),
+                CardAddress {
+                    service_url: job.service_url.clone(),
+                    conversation_id: op.conversation_id.clone(),
+                    activity_id: activity_id.clone(),
+                },
+                Duration::from_millis(settings.card_update_interval_ms),
+            )
+        });
+        let cancel = CancellationToken::new();
+        let lost = CancellationToken::new();
+        let keeper = tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone()));
+
+        let (events, mut received) = mpsc::unbounded_channel();
+        let mut progress = Progress::new(&plan);
+        let runner = run::run_plan(&plan, &workspaces, &tokens, options, cancel.clone(), events);
+        tokio::pin!(runner);
+        let report = loop {
+            tokio::select! {
+                report = &mut runner => break report,
+                Some(event) = received.recv() => {
+                    self.on_run_event(op, &plan, &mut job, &mut progress, &event, &lost).await;
+                    if let Some(live) = &live {
+                        live.show(self.progress_card(&progress, op, &job, true));
+                    }
+                }
+            }
+        };
+        while let Ok(event) = received.try_recv() {
+            self.on_run_event(op, &plan, &mut job, &mut progress, &event, &lost).await;
+        }
+        keeper.abort();
+        if lost.is_cancelled() {
+            // Another instance holds it now and will finish it.
+            tracing::warn!(operation = %op.id, "lease lost: leaving the replication to its new owner");
+            return Ok(());
+        }
+
+        let canceled = report.canceled || cancel.is_cancelled();
+        let failed = report.count(ActionStatus::Failed);
+        let outcome = if canceled {
+            "canceled"
+        } else if failed == 0 {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        let counts = json!({
+            "outcome": outcome,
+            "plan_id": job.plan_id,
+            "succeeded": report.count(ActionStatus::Succeeded),
+            "failed": failed,
+            "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled),
+            "makespan_ms": report.makespan.as_millis() as u64,
+        });
+        let state = match outcome {
+            "succeeded" => OperationState::Succeeded,
+            "canceled" => OperationState::Canceled,
+            _ => OperationState::Failed,
+        };
+        store.finish_run(&op.id, now_ms(), &counts).await.map_err(|e| e.to_string())?;
+        let finished = store
+            .finish_operation(&op.id, &services.instance_id, state, &counts, now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(live) = live {
+            let _ = live.finish(self.progress_card(&progress, op, &job, false)).await;
+        }
+        if finished {
+            self.post_replication_result(&op.id).await;
+        }
+        Ok(())
+    }
+
+    async fn on_run_event(
+        &self,
+        op: &Operation,
+        plan: &Plan,
+        job: &mut ReplicationJob,
+        progress: &mut Progress,
+        event: &RunEvent,
+        lost: &CancellationToken,
+    ) {
+        let store = &self.services.store;
+        if let Err(error) = run::record(store, &op.id, plan, event).await {
+            tracing::error!(operation = %op.id, %error, "result not recorded");
+        }
+        let checkpoint = match event {
+            RunEvent::Started { action } => {
+                progress.started(plan, action);
+                false
+            }
+            RunEvent::StatementSubmitted { action, statement_id } => {
+                job.in_flight.insert(action.0.clone(), statement_id.clone());
+                true
+            }
+            RunEvent::Finished { action, result } => {
+                progress.finished(plan, action, result.status);
+                job.in_flight.remove(&action.0).is_some()
+            }
+        };
+        if checkpoint {
+            let payload = serde_json::to_value(&*job).unwrap_or(Value::Null);
+            match store.update_operation_progress(&op.id, &self.services.instance_id, &payload, now_ms()).await {
+                Ok(Lease::Held { .. }) => {}
+                Ok(Lease::Lost) => lost.cancel(),
+                Err(error) => tracing::warn!(operation = %op.id, %error, "checkpoint not saved"),
+            }
+        }
+    }
+
+    fn progress_card(&self, progress: &Progress, op: &Operation, job: &ReplicationJob, running: bool) -> Value {
+        let view = progress.view(op, job, running);
+        views::render_progress(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
+    }
+
+    /// Posts the result card of a finished replication, once across every
+    /// instance (the store's compare-and-set decides who).
+    pub(crate) async fn post_replication_result(&self, operation_id: &str) {
+        let store = &self.services.store;
+        let Ok(Some(op)) = store.operation(operation_id).await else { return };
+        let Ok(job) = serde_json::from_value::<ReplicationJob>(op.payload.clone()) else { return };
+        match store.mark_final_posted(operation_id, now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(operation = operation_id, %error, "final card not claimed");
+                return;
+            }
+        }
+        let card = self.result_card(&op, &job).await;
+        let mut message = Activity::new(ActivityType::Message);
+        message.attachments.push(Attachment::adaptive_card(card));
+        if let Err(error) = self.services.connector.send(&job.service_url, &op.conversation_id, &message).await {
+            tracing::error!(operation = operation_id, %error, "result card not delivered");
+        }
+    }
+
+    async fn result_card(&self, op: &Operation, job: &ReplicationJob) -> Value {
+        let store = &self.services.store;
+        let run = store.run(&op.id).await.ok().flatten();
+        let results = store.run_results(&op.id, true, 0, 200).await.unwrap_or_default();
+        let counts = op.result.clone().or_else(|| run.as_ref().and_then(|r| r.counts.clone())).unwrap_or(Value::Null);
+        let number = |key: &str| counts[key].as_u64().unwrap_or(0);
+        let (label, color) = match counts["outcome"].as_str() {
+            Some("succeeded") => ("succeeded", Tone::Good),
+            Some("canceled") => ("cancelled", Tone::Warning),
+            Some("failed") if counts["error"].is_string() => ("failed", Tone::Attention),
+            _ => ("finished with failures", Tone::Attention),
+        };
+        let mut failures: Vec<views::Failure> = results
+            .iter()
+            .filter(|r| r.status == ResultStatus::Failed)
+            .map(|r| views::Failure {
+                object: r.object_name.clone(),
+                action: r.action.clone(),
+                error: r.error.clone().unwrap_or_default(),
+            })
+            .collect();
+        if let Some(error) = counts["error"].as_str() {
+            failures.insert(
+                0,
+                views::Failure { object: "the run".into(), action: "start".into(), error: error.to_string() },
+            );
+        }
+        let finished_ms = run.as_ref().and_then(|r| r.finished_ms).unwrap_or_else(now_ms);
+        let view = views::ResultView {
+            run_id: op.id.clone(),
+            catalog_label: catalog_label(job.catalog.as_deref()),
+            outcome_label: label.into(),
+            outcome_color: color,
+            finished_at: worded_time(finished_ms),
+            duration: worded_duration(finished_ms - job.started_ms),
+            succeeded: number("succeeded"),
+            failed: number("failed"),
+            skipped: number("skipped"),
+            failures,
+            skipped_items: results
+                .iter()
+                .filter(|r| r.status == ResultStatus::Skipped)
+                .map(|r| views::SkippedItem {
+                    object: r.object_name.clone(),
+                    reason: r.reason.clone().unwrap_or_default(),
+                })
+                .collect(),
+        };
+        views::render_result(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
+    }
+
+    /// Tokens for whoever the work acts as; a person is looked up again
+    /// through the token service (they may have signed out since).
+    pub(crate) async fn tokens_acting_as(&self, acting_as: &ActingAs) -> Result<DatabricksTokens, String> {
+        match acting_as {
+            ActingAs::App => self
+                .services
+                .app
+                .clone()
+                .map(DatabricksTokens::App)
+                .ok_or("the bot's own identity is not configured".into()),
+            ActingAs::User { user_id, channel_id, .. } => {
+                let key = UserKey { user_id, channel_id };
+                let token = self
+                    .services
+                    .users
+                    .get_token(&key, None)
+                    .await
+                    .map_err(|e| format!("the token service is unavailable: {e}"))?
+                    .ok_or("the person who started it is no longer signed in")?;
+                let user = UserAssertion::from_token(&token.token).ok_or("the sign-in token is unreadable")?;
+                Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user })
+            }
+        }
+    }
+
+    /// Both workspaces and the warehouse, as configured.
+    pub(crate) fn workspaces(&self) -> Result<Workspaces, String> {
+        let services = &self.services;
+        Ok(Workspaces {
+            primary: services.primary.clone().ok_or("no primary workspace is configured (databricks.primary_host)")?,
+            secondary: services
+                .secondary
+                .clone()
+                .ok_or("no secondary workspace is configured (databricks.secondary_host)")?,
+            warehouse_id: services
+                .config
+                .replication
+                .warehouse_id
+                .clone()
+                .ok_or("no SQL warehouse is configured (replication.warehouse_id)")?,
+        })
+    }
+}
+
+/// Renews the lease a third of its length at a time; a cancel asked for in
+/// the store cancels the run, a lost lease stops it (someone else has it).
+async fn keep_lease(bot: Arc<Bot>, id: String, cancel: CancellationToken, lost: CancellationToken) {
+    let lease_ms = (bot.services.config.operations.lease_secs * 1000) as i64;
+    let every = Duration::from_millis((lease_ms / 3).max(50) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match bot.services.store.renew_operation_lease(&id, &bot.services.instance_id, now_ms(), lease_ms).await {
+            Ok(Lease::Held { cancel_requested }) => {
+                if cancel_requested {
+                    cancel.cancel();
+                }
+            }
+            Ok(Lease::Lost) => {
+                lost.cancel();
+                cancel.cancel();
+                return;
+            }
+            Err(error) => tracing::warn!(operation = %id, %error, "lease not renewed"),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The replication settings of the configuration, turned into what the
+//! domain takes: the planner's configuration, the reader's and the runner's
+//! options. One place, so chat, the CLI and scheduled posts plan alike.
+
+use std::time::Duration;
+
+use crate::config::ReplicationSettings;
+use crate::replication::execute::Limits;
+use crate::replication::mapping::LocationMapping;
+use crate::replication::read::{ReadFilter, ReadOptions};
+use crate::replication::run::RunOptions;
+use crate::replication::ReplicationConfig;
+
+impl ReplicationSettings {
+    /// What to replicate and under which names; `catalog` narrows it to one.
+    pub fn replication_config(&self, catalog: Option<&str>) -> ReplicationConfig {
+        let mut config = ReplicationConfig::new(LocationMapping::new(self.location_mapping.iter().cloned()));
+        config.catalogs = catalog.map(|c| [c.to_string()].into_iter().collect());
+        config.recipient_name = self.recipient_name.clone();
+        config.share_prefix = self.share_prefix.clone();
+        config.shared_catalog_prefix = self.shared_catalog_prefix.clone();
+        config
+    }
+
+    /// How a metastore is read (the catalog filter only narrows the objects;
+    /// the sharing state is always read whole).
+    pub fn read_options(&self, catalog: Option<&str>) -> ReadOptions {
+        ReadOptions {
+            filter: ReadFilter { catalog: catalog.map(str::to_string), schema_pattern: None },
+            concurrency: self.api_concurrency.max(1) * 4,
+            warehouse_id: self.warehouse_id.clone(),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
+        }
+    }
+
+    /// How a plan runs: the warehouse's concurrency, deadlines and budgets.
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            limits: Limits { warehouse: self.concurrency, api: self.api_concurrency },
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            action_budget: Duration::from_secs(self.action_budget_secs),
+            ..RunOptions::default()
+        }
+    }
+}

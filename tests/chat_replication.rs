@@ -1,0 +1,145 @@
+//! Replication from chat, end to end through the sandbox's Teams and
+//! connector: the plan card, Run, progress updated in place and paced, one
+//! result card; a double click starts one run; a person without the
+//! replicate role is refused and the attempt is audited.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use sandbox::connector::{Recorded, Verb};
+use serde_json::{json, Value};
+use support::chat::{card_text, Chat};
+use support::{World, PATIENCE};
+
+/// Waits (with a deadline) until the connector has an activity matching `found`.
+async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
+            return hit;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}: {:#?}", world.sandbox.connector.recorded().len());
+        let seen = world.sandbox.connector.recorded().len();
+        let _ = world.sandbox.connector.wait_for(seen + 1, Duration::from_millis(200)).await;
+    }
+}
+
+fn has_verb(recorded: &Recorded, verb: &str) -> bool {
+    card_text(recorded).contains(&format!("\"verb\":\"{verb}\""))
+}
+
+/// The Run button's data on a plan card.
+fn run_data(card: &Value) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == "replicate.run"))
+        .map(|a| a["data"].clone())
+        .expect("a Run button")
+}
+
+/// A plan card for `chat`: types `replicate --dry-run`, waits for the card
+/// that replaces the "planning" card.
+async fn plan(world: &World, chat: &Chat<'_>) -> (String, Value) {
+    let planning = chat.say("replicate --dry-run").await;
+    assert!(card_text(&planning).contains("Planning"), "{}", card_text(&planning));
+    let id = planning.activity_id.clone();
+    let plan = wait_for(world, "the plan card", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    let card = plan.adaptive_card().cloned().expect("a card");
+    assert!(has_verb(&plan, "replicate.run"), "{}", card_text(&plan));
+    (id, card)
+}
+
+fn fast_cards(config: &mut drbot::config::Config) {
+    config.operations.card_update_interval_ms = 300;
+}
+
+#[tokio::test]
+async fn dry_run_plan_then_run_updates_in_place_and_posts_one_result() {
+    let world = World::start_with(fast_cards).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let (card_id, plan_card) = plan(&world, &chat).await;
+    let text = plan_card.to_string();
+    assert!(text.contains("Deep clone table") && text.contains("Dry run"), "{text}");
+
+    let data = run_data(&plan_card);
+    let clicked = chat.click(&card_id, "replicate.run", data.clone()).await;
+    assert_eq!(clicked.status, 200);
+    assert_eq!(clicked.body["type"], "application/vnd.microsoft.card.adaptive", "{}", clicked.body);
+    // Clicking again (a double click, or Teams replaying the invoke) starts nothing new.
+    let again = chat.click(&card_id, "replicate.run", data).await;
+    assert!(again.body.to_string().contains("Already running"), "{}", again.body);
+
+    let result = wait_for(&world, "the result card", |r| {
+        r.verb == Verb::Send && has_verb(r, "command") && card_text(r).contains("Run details")
+    })
+    .await;
+    let result_text = card_text(&result);
+    assert!(result_text.contains("succeeded"), "{result_text}");
+
+    let operations = world.bot.app.store.recent_operations(chat.conversation.id(), 10).await.unwrap();
+    assert_eq!(operations.len(), 1, "one run for two clicks");
+    assert!(operations[0].final_posted);
+    let results: Vec<Recorded> = world
+        .sandbox
+        .connector
+        .recorded()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Send && card_text(r).contains("Run details"))
+        .collect();
+    assert_eq!(results.len(), 1, "exactly one result card");
+
+    // The progress card was updated in place, no more often than configured.
+    let updates: Vec<Recorded> = world
+        .sandbox
+        .connector
+        .recorded()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Update && r.activity_id == card_id && card_text(r).contains("run_id"))
+        .collect();
+    assert!(!updates.is_empty(), "progress shown on the card");
+    for pair in updates.windows(2) {
+        assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(250), "updates too close");
+    }
+    let history = world.bot.app.store.run_with_results(&operations[0].id, 10).await.unwrap().unwrap();
+    assert_eq!(history.0.counts.as_ref().unwrap()["outcome"], "succeeded");
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "run a replication" && e.result.starts_with("started")));
+    let _ = PATIENCE;
+}
+
+#[tokio::test]
+async fn a_person_without_the_replicate_role_is_refused_and_audited() {
+    let world = World::start().await;
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let refused = card_text(&bob.say("replicate").await);
+    assert!(refused.contains("replicate") && refused.contains("Bob"), "{refused}");
+
+    // A dry run is a read: Unity Catalog decides what bob sees. Run is refused.
+    let (card_id, plan_card) = plan(&world, &bob).await;
+    let clicked = bob.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+    assert!(clicked.body.to_string().contains("replicate"), "{}", clicked.body);
+    assert!(world.bot.app.store.recent_operations(bob.conversation.id(), 10).await.unwrap().is_empty());
+
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    let bobs: Vec<_> = audit.iter().filter(|e| e.actor_upn.as_deref() == Some("bob@contoso.example")).collect();
+    assert!(bobs.iter().any(|e| e.action == "replicate" && e.result == "refused"), "{bobs:?}");
+    assert!(bobs.iter().any(|e| e.action == "run a replication" && e.result == "refused"), "{bobs:?}");
+    assert!(bobs.iter().any(|e| e.action == "plan a replication" && e.result == "allowed"), "{bobs:?}");
+}
+
+#[tokio::test]
+async fn a_button_without_a_plan_or_of_an_unknown_kind_gets_a_clear_error() {
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let bad = alice.click("1", "replicate.run", json!({"plan_id": "no such plan"})).await;
+    assert_eq!(bad.status, 200);
+    assert_eq!(bad.body["statusCode"], 400, "{}", bad.body);
+    let expired = alice.click("1", "replicate.run", json!({"plan_id": "0000-1111"})).await;
+    assert!(expired.body.to_string().contains("can no longer run"), "{}", expired.body);
+    let unknown = alice.click("1", "format.disk", json!({})).await;
+    assert_eq!(unknown.body["statusCode"], 400, "{}", unknown.body);
+}
