@@ -463,3 +463,25 @@ async fn job_mode_starts_once_follows_each_task_and_reports_a_failing_one() {
     assert_eq!(failed.tasks["grants"].0, RunResult::Skipped);
     assert_eq!(failed.tasks["schemas"].0, RunResult::Success);
 }
+
+#[tokio::test]
+async fn the_cli_reads_its_configuration_and_prints_the_dry_run_grouped_by_kind() {
+    use drbot::cli::replicate::{read_both, render_plan, replication_config, workspaces};
+    let world = world().await;
+    let config = Config::from_toml(&world.sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+    let workspaces = workspaces(&config).unwrap();
+    assert_eq!(workspaces.warehouse_id, SANDBOX_WAREHOUSE_ID);
+    let replication = replication_config(&config, Some("main"), None, false);
+    assert_eq!(replication.mapping, LocationMapping::new(LOCATION_MAPPING.iter().copied()));
+    let token = world.alice.token(false).await.unwrap();
+    let filter = drbot::replication::read::ReadFilter { catalog: Some("main".into()), schema_pattern: None };
+    let (primary, secondary) = read_both(&workspaces, &token, filter, 8, Duration::from_secs(10)).await.unwrap();
+    let plan = plan(&primary, &secondary, &replication);
+    assert!(
+        !plan.is_empty()
+            && plan.actions.iter().all(|a| a.object.path[0] == "main" || a.object.path[0].starts_with("drbot_"))
+    );
+    let text = render_plan(&plan);
+    assert!(text.contains("Deep clones (") && text.contains("Grants ("), "{text}");
+    assert!(text.ends_with(&format!("{} action(s), 0 blocked\n", plan.actions.len())), "{text}");
+}
