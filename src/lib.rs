@@ -10,6 +10,7 @@ pub mod access;
 pub mod bot;
 pub mod botframework;
 pub mod cards;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;

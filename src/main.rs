@@ -53,6 +53,8 @@ enum Commands {
     },
     /// Configure the Entra app registration and the Azure Bot's OAuth connection for Teams SSO (idempotent).
     Setup(drbot::setup::cli::SetupArgs),
+    /// Replicate Unity Catalog from the primary to the secondary: --dry-run, --apply or --via-job JOB_ID.
+    Replicate(drbot::cli::replicate::ReplicateArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,11 @@ fn main() -> ExitCode {
         Commands::Serve { config } => runtime.block_on(serve(config)),
         Commands::Package { app_id, bot_id, version, from, out } => package(app_id, bot_id, version, from, &out),
         Commands::Setup(args) => runtime.block_on(drbot::setup::cli::main(args)),
+        Commands::Replicate(args) => match runtime.block_on(drbot::cli::replicate::main(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

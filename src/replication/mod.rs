@@ -17,6 +17,7 @@ pub mod diff;
 pub mod execute;
 #[cfg(test)]
 mod fixtures;
+pub mod job;
 pub mod mapping;
 pub mod model;
 pub mod object;

@@ -303,7 +303,7 @@ fn result_of(
             // Name the dependency that did not succeed, by action, not by step number.
             let culprit = action.depends_on.iter().find_map(|d| {
                 let r = earlier.get(d)?;
-                (r.status != ActionStatus::Succeeded).then(|| (d, r.status))
+                (r.status != ActionStatus::Succeeded).then_some((d, r.status))
             });
             let reason = match culprit {
                 Some((id, status)) => {

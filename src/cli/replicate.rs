@@ -1,0 +1,329 @@
+//! `drbot replicate`: the replication from a terminal, for operators and
+//! scheduled pipelines, with the same planner and executor the bot uses.
+//!
+//! `--dry-run` reads both metastores (at once), plans, and prints the plan
+//! grouped by kind; `--apply` runs it with a progress line and keeps every
+//! result in the store; `--via-job JOB_ID` starts the team's own Databricks
+//! job instead and follows it task by task. The exit code is non-zero when
+//! anything failed, so a pipeline notices.
+//!
+//! Identity: the bot's own (client secret, managed or workload identity, as
+//! `drbot serve` uses), or with `--token-from-env` the operator's token in
+//! `DRBOT_DATABRICKS_TOKEN` (e.g. `az account get-access-token --resource
+//! 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d`), as `drbot setup` takes its tokens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Secret};
+use crate::databricks::WorkspaceClient;
+use crate::identity::app::AppIdentity;
+use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::replication::execute::Limits;
+use crate::replication::job::{run_job, JobEvent, JobPolling};
+use crate::replication::mapping::LocationMapping;
+use crate::replication::plan::{Action, ActionKind, Plan};
+use crate::replication::read::{read_snapshot, ReadError, ReadFilter, ReadOptions};
+use crate::replication::run::{record, run_plan, ActionStatus, RunEvent, RunOptions, TokenSource, Workspaces};
+use crate::replication::snapshot::Snapshot;
+use crate::replication::{plan, ReplicationConfig};
+use crate::store::runs::Run;
+use crate::store::Store;
+
+/// The operator's Databricks token with `--token-from-env`.
+pub const DATABRICKS_TOKEN_ENV: &str = "DRBOT_DATABRICKS_TOKEN";
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "apply", "via_job"])))]
+pub struct ReplicateArgs {
+    /// The TOML configuration file (as `drbot serve` reads it).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run the plan.
+    #[arg(long)]
+    pub apply: bool,
+    /// Start this Databricks job (on the secondary) instead, and follow it.
+    #[arg(long, value_name = "JOB_ID")]
+    pub via_job: Option<i64>,
+    /// Only this catalog.
+    #[arg(long)]
+    pub catalog: Option<String>,
+    /// Only schemas whose name matches this glob (`*`, `?`).
+    #[arg(long, value_name = "PATTERN")]
+    pub schema: Option<String>,
+    /// Drop what only the secondary has.
+    #[arg(long)]
+    pub prune: bool,
+    /// Use the operator's token from DRBOT_DATABRICKS_TOKEN instead of the bot's identity.
+    #[arg(long)]
+    pub token_from_env: bool,
+}
+
+/// Where tokens come from.
+pub enum CliTokens {
+    Bot(Box<AppIdentity>),
+    Fixed(AccessToken),
+}
+
+impl TokenSource for CliTokens {
+    async fn token(&self, _fresh: bool) -> Result<AccessToken, String> {
+        match self {
+            // The credential refreshes by itself before expiry.
+            CliTokens::Bot(identity) => identity.token(DATABRICKS_SCOPE).await.map_err(|e| e.to_string()),
+            CliTokens::Fixed(token) => Ok(token.clone()),
+        }
+    }
+}
+
+/// The workspaces from `[databricks]` and `[replication]`.
+pub fn workspaces(config: &Config) -> anyhow::Result<Workspaces> {
+    let http = reqwest::Client::new();
+    let primary = config.databricks.primary_host.as_deref().context("databricks.primary_host is not set")?;
+    let secondary = config.databricks.secondary_host.as_deref().context("databricks.secondary_host is not set")?;
+    let warehouse_id = config
+        .replication
+        .warehouse_id
+        .clone()
+        .context("replication.warehouse_id (the secondary's SQL warehouse) is not set")?;
+    Ok(Workspaces {
+        primary: WorkspaceClient::new(http.clone(), primary),
+        secondary: WorkspaceClient::new(http, secondary),
+        warehouse_id,
+    })
+}
+
+/// The planner's configuration from `[replication]` and the command's filters.
+pub fn replication_config(
+    config: &Config,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    prune: bool,
+) -> ReplicationConfig {
+    let settings = &config.replication;
+    let mut out = ReplicationConfig::new(LocationMapping::new(settings.location_mapping.iter().cloned()));
+    out.catalogs = catalog.map(|c| BTreeSet::from([c.to_string()]));
+    out.schema_pattern = schema.map(str::to_string);
+    out.prune = prune;
+    out.recipient_name = settings.recipient_name.clone();
+    out.share_prefix = settings.share_prefix.clone();
+    out.shared_catalog_prefix = settings.shared_catalog_prefix.clone();
+    out
+}
+
+/// Reads both metastores at once (each read is itself concurrent).
+pub async fn read_both(
+    workspaces: &Workspaces,
+    token: &AccessToken,
+    filter: ReadFilter,
+    concurrency: usize,
+    statement_timeout: Duration,
+) -> Result<(Snapshot, Snapshot), ReadError> {
+    let options =
+        ReadOptions { filter, concurrency, warehouse_id: Some(workspaces.warehouse_id.clone()), statement_timeout };
+    // The secondary is read whole under the catalog filter: its mounted share
+    // catalogs (drbot's plumbing) must be seen for the plan to reuse them.
+    let mut secondary_options = options.clone();
+    secondary_options.filter.catalog = None;
+    tokio::try_join!(
+        read_snapshot(&workspaces.primary, token, &options),
+        read_snapshot(&workspaces.secondary, token, &secondary_options)
+    )
+}
+
+pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = Config::load(args.config.as_deref(), &env)?;
+    let tokens = if args.token_from_env {
+        let token = env
+            .get(DATABRICKS_TOKEN_ENV)
+            .filter(|t| !t.trim().is_empty())
+            .with_context(|| format!("--token-from-env: {DATABRICKS_TOKEN_ENV} is not set"))?;
+        CliTokens::Fixed(AccessToken::from_secret(Secret::new(token.trim())))
+    } else {
+        CliTokens::Bot(Box::new(AppIdentity::from_config(&config)?))
+    };
+    let workspaces = workspaces(&config)?;
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling: statements on the warehouse are cancelled, nothing new starts");
+            stop.cancel();
+        }
+    });
+    if let Some(job_id) = args.via_job {
+        return via_job(&workspaces, &tokens, job_id, cancel).await;
+    }
+    let settings = &config.replication;
+    let statement_timeout = Duration::from_secs(settings.statement_timeout_secs);
+    let token = tokens.token(false).await.map_err(anyhow::Error::msg).context("a Databricks token")?;
+    let filter = ReadFilter { catalog: args.catalog.clone(), schema_pattern: args.schema.clone() };
+    eprintln!("reading both metastores…");
+    let (primary, secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
+    let replication = replication_config(&config, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
+    let plan = plan(&primary, &secondary, &replication);
+    if args.dry_run {
+        print!("{}", render_plan(&plan));
+        return Ok(plan.blocked().count() == 0);
+    }
+    let options = RunOptions {
+        limits: Limits { warehouse: settings.concurrency, api: settings.api_concurrency },
+        statement_timeout,
+        action_budget: Duration::from_secs(settings.action_budget_secs),
+        ..RunOptions::default()
+    };
+    apply(&config, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
+}
+
+/// Runs the plan with a progress line on stderr and the results in the store.
+async fn apply(
+    config: &Config,
+    plan: &Plan,
+    workspaces: &Workspaces,
+    tokens: &CliTokens,
+    options: RunOptions,
+    cancel: CancellationToken,
+    catalog: Option<String>,
+) -> anyhow::Result<bool> {
+    let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    let run_id = format!("cli-{}", uuid::Uuid::new_v4());
+    let now = || chrono::Utc::now().timestamp_millis();
+    store
+        .start_run(&Run {
+            id: run_id.clone(),
+            started_by_oid: None,
+            started_by_upn: None,
+            catalog_filter: catalog,
+            dry_run: false,
+            started_ms: now(),
+            finished_ms: None,
+            counts: None,
+        })
+        .await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let total = plan.actions.len();
+    let progress = async {
+        let (mut finished, mut failed) = (0usize, 0usize);
+        while let Some(event) = rx.recv().await {
+            if let Err(error) = record(&store, &run_id, plan, &event).await {
+                tracing::warn!(%error, "a result could not be stored");
+            }
+            if let RunEvent::Finished { action, result } = &event {
+                finished += 1;
+                failed += usize::from(result.status != ActionStatus::Succeeded);
+                eprint!("\r\x1b[2K[{finished}/{total}] {failed} not succeeded · {action}");
+                let _ = std::io::stderr().flush();
+            }
+        }
+        eprintln!();
+    };
+    let run = run_plan(plan, workspaces, tokens, options, cancel, tx);
+    let (report, ()) = tokio::join!(run, progress);
+    let counts = serde_json::json!({
+        "succeeded": report.count(ActionStatus::Succeeded),
+        "failed": report.count(ActionStatus::Failed),
+        "skipped": report.count(ActionStatus::Skipped),
+        "canceled": report.count(ActionStatus::Canceled),
+    });
+    store.finish_run(&run_id, now(), &counts).await?;
+    for (id, result) in report.results.iter().filter(|(_, r)| r.status != ActionStatus::Succeeded) {
+        println!("{:?}\t{id}\t{}", result.status, result.error.as_deref().unwrap_or(""));
+    }
+    println!(
+        "{} succeeded, {} failed, {} skipped, {} canceled in {:.1} s (run {run_id})",
+        counts["succeeded"],
+        counts["failed"],
+        counts["skipped"],
+        counts["canceled"],
+        report.makespan.as_secs_f64()
+    );
+    Ok(report.is_success())
+}
+
+async fn via_job(
+    workspaces: &Workspaces,
+    tokens: &CliTokens,
+    job_id: i64,
+    cancel: CancellationToken,
+) -> anyhow::Result<bool> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let operation = format!("cli-{}", uuid::Uuid::new_v4());
+    let parameters = BTreeMap::new();
+    let run =
+        run_job(&workspaces.secondary, tokens, job_id, &operation, &parameters, JobPolling::default(), cancel, tx);
+    let print = async {
+        while let Some(event) = rx.recv().await {
+            match event {
+                JobEvent::RunStarted { run_id, run_page_url } => {
+                    println!("run {run_id} {}", run_page_url.unwrap_or_default())
+                }
+                JobEvent::TaskStarted { task_key } => println!("  {task_key}: running"),
+                JobEvent::TaskFinished { task_key, result, message } => {
+                    println!("  {task_key}: {result:?} {}", message.unwrap_or_default())
+                }
+                JobEvent::RunFinished { result, message } => {
+                    println!("run: {result:?} {}", message.unwrap_or_default())
+                }
+            }
+        }
+    };
+    let (report, ()) = tokio::join!(run, print);
+    let report = report.map_err(anyhow::Error::msg)?;
+    Ok(report.succeeded())
+}
+
+/// The dry run: the plan grouped by kind, blocked actions and extras last.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut groups: BTreeMap<(usize, &str), Vec<&Action>> = BTreeMap::new();
+    for action in &plan.actions {
+        groups.entry(group(action)).or_default().push(action);
+    }
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str("Nothing to do: the secondary matches the primary.\n");
+    }
+    for ((_, title), actions) in &groups {
+        out.push_str(&format!("{title} ({})\n", actions.len()));
+        for action in actions {
+            out.push_str(&format!("  {}\n", action.describe()));
+        }
+    }
+    if !plan.extras.is_empty() {
+        out.push_str(&format!("Only on the secondary, left alone without --prune ({})\n", plan.extras.len()));
+        for object in &plan.extras {
+            out.push_str(&format!("  {object}\n"));
+        }
+    }
+    out.push_str(&format!("{} action(s), {} blocked\n", plan.actions.len(), plan.blocked().count()));
+    out
+}
+
+fn group(action: &Action) -> (usize, &'static str) {
+    match action.kind {
+        ActionKind::CreateCatalog { .. } | ActionKind::UpdateCatalog { .. } => (0, "Catalogs"),
+        ActionKind::CreateSchema { .. } | ActionKind::UpdateSchema { .. } => (1, "Schemas"),
+        ActionKind::CreateRecipient { .. }
+        | ActionKind::CreateShare
+        | ActionKind::AddSchemasToShare { .. }
+        | ActionKind::GrantShareSelect { .. }
+        | ActionKind::MountSharedCatalog { .. } => (2, "Delta Sharing set-up"),
+        ActionKind::CloneTable { .. } => (3, "Deep clones"),
+        ActionKind::RegisterExternalTable { .. } => (4, "External tables"),
+        ActionKind::CreateExternalVolume { .. } => (5, "Volumes"),
+        ActionKind::CreateView { .. } => (6, "Views"),
+        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (7, "Grants"),
+        ActionKind::SetOwner { .. } => (8, "Owners"),
+        ActionKind::Drop => (9, "Drops (--prune)"),
+        ActionKind::Blocked(_) => (10, "Blocked"),
+    }
+}

@@ -1,0 +1,487 @@
+//! Replication against the sandbox's seeded (drifted) workspaces, end to
+//! end over REST: the dry run's plan is exactly the drift, applying it
+//! converges, a second run only refreshes what the primary committed since,
+//! faults leave every action with a result and another run converges,
+//! cancel and resume behave, and job mode follows the seeded job.
+//! Statements run on the sandbox's warehouse, sped up so the tests take
+//! seconds. Every call runs with alice's token (on-behalf-of), as in
+//! production.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use drbot::config::Config;
+use drbot::databricks::jobs::RunResult;
+use drbot::databricks::statements::Polling;
+use drbot::databricks::{RetryPolicy, WorkspaceClient};
+use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::replication::diff::{diff, Change};
+use drbot::replication::execute::Limits;
+use drbot::replication::job::{run_job, JobEvent, JobPolling};
+use drbot::replication::mapping::LocationMapping;
+use drbot::replication::object::ObjectKind;
+use drbot::replication::plan::{ActionKind, CloneReason, Plan};
+use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::run::{
+    record, run_plan, ActionStatus, RunEvent, RunOptions, RunReport, TokenSource, Workspaces,
+};
+use drbot::replication::snapshot::Snapshot;
+use drbot::replication::{plan, ReplicationConfig};
+use drbot::store::Store;
+use sandbox::databricks::jobs::REPLICATION_JOB_ID;
+use sandbox::databricks::seed::LOCATION_MAPPING;
+use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::faults::FaultConfig;
+use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen soon.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// alice's Databricks tokens, by Teams SSO then on-behalf-of; `fresh` skips the cache.
+struct Alice {
+    obo: OnBehalfOf,
+    assertion: UserAssertion,
+    fetched: std::sync::atomic::AtomicUsize,
+}
+
+impl Alice {
+    async fn new(sandbox: &Sandbox) -> Arc<Alice> {
+        let config = Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+        let obo = OnBehalfOf::new(&config, reqwest::Client::new());
+        let user = sandbox.teams.user("alice").unwrap();
+        let assertion = UserAssertion::from_token(&sandbox.entra.teams_sso_token(&user, SANDBOX_BOT_APP_ID)).unwrap();
+        Arc::new(Alice { obo, assertion, fetched: Default::default() })
+    }
+}
+
+impl TokenSource for Alice {
+    async fn token(&self, fresh: bool) -> Result<AccessToken, String> {
+        self.fetched.fetch_add(usize::from(fresh), std::sync::atomic::Ordering::SeqCst);
+        self.obo.token(&self.assertion, DATABRICKS_SCOPE, fresh).await.map_err(|e| e.to_string())
+    }
+}
+
+struct World {
+    sandbox: Sandbox,
+    alice: Arc<Alice>,
+    workspaces: Workspaces,
+    config: ReplicationConfig,
+}
+
+fn retries(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        budget: Duration::from_secs(10),
+        max_attempts: attempts,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(40),
+    }
+}
+
+async fn world() -> World {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    // Clones of 10–40 ms, other statements 1–5 ms, at double speed.
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        ws.statements.set_timing(StatementTiming { speed: 2.0, ..StatementTiming::default() });
+    }
+    let alice = Alice::new(&sandbox).await;
+    let client = |url: &str| WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retries(20));
+    let workspaces = Workspaces {
+        primary: client(&sandbox.primary_url()),
+        secondary: client(&sandbox.secondary_url()),
+        warehouse_id: SANDBOX_WAREHOUSE_ID.into(),
+    };
+    let mut config = ReplicationConfig::new(LocationMapping::new(LOCATION_MAPPING.iter().copied()));
+    config.prune = true;
+    World { sandbox, alice, workspaces, config }
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        limits: Limits { warehouse: 8, api: 4 },
+        statement_timeout: Duration::from_secs(10),
+        action_budget: Duration::from_secs(10),
+        polling: Polling { first: Duration::from_millis(5), max: Duration::from_millis(20) },
+        backoff: retries(100),
+        ..RunOptions::default()
+    }
+}
+
+impl World {
+    /// Reads both sides (with patient clients, so that a test's faults do not fail the read).
+    async fn read(&self) -> (Snapshot, Snapshot) {
+        let token = self.alice.token(false).await.unwrap();
+        let client = |url: &str| WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retries(100));
+        let (primary, secondary) = (client(&self.sandbox.primary_url()), client(&self.sandbox.secondary_url()));
+        let options = ReadOptions {
+            warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()),
+            statement_timeout: Duration::from_secs(10),
+            ..ReadOptions::default()
+        };
+        let (primary, secondary) =
+            tokio::join!(read_snapshot(&primary, &token, &options), read_snapshot(&secondary, &token, &options));
+        (primary.unwrap(), secondary.unwrap())
+    }
+
+    async fn plan(&self) -> Plan {
+        let (primary, secondary) = self.read().await;
+        plan(&primary, &secondary, &self.config)
+    }
+
+    async fn drift(&self) -> Vec<drbot::replication::Drift> {
+        let (primary, secondary) = self.read().await;
+        diff(&primary, &secondary, &self.config)
+    }
+
+    async fn run(&self, plan: &Plan, options: RunOptions) -> (RunReport, Vec<RunEvent>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let report = run_plan(plan, &self.workspaces, &*self.alice, options, CancellationToken::new(), tx).await;
+        let mut events = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            events.push(event);
+        }
+        (report, events)
+    }
+}
+
+fn failures(report: &RunReport) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|(_, r)| r.status != ActionStatus::Succeeded)
+        .map(|(id, r)| format!("{id}: {:?} {:?}", r.status, r.error))
+        .collect()
+}
+
+/// Set-up that is not drift: the sharing the clones read through.
+fn is_bootstrap(kind: ObjectKind) -> bool {
+    matches!(kind, ObjectKind::Share | ObjectKind::Recipient | ObjectKind::SharedCatalog)
+}
+
+#[tokio::test]
+async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refreshes() {
+    let world = world().await;
+    let (primary, secondary) = world.read().await;
+    let drift = diff(&primary, &secondary, &world.config);
+    let plan = plan(&primary, &secondary, &world.config);
+    assert!(!drift.is_empty() && plan.blocked().count() == 0);
+
+    // Every drift item has its action, and no action is without drift.
+    let drifted: BTreeSet<_> = drift.iter().map(|d| d.object.clone()).collect();
+    let acted: BTreeSet<_> =
+        plan.actions.iter().filter(|a| !is_bootstrap(a.object.kind)).map(|a| a.object.clone()).collect();
+    assert_eq!(drifted, acted);
+    for item in &drift {
+        let kinds: Vec<&ActionKind> =
+            plan.actions.iter().filter(|a| a.object == item.object).map(|a| &a.kind).collect();
+        let covered = match &item.change {
+            Change::Missing => kinds.iter().any(|k| {
+                matches!(
+                    k,
+                    ActionKind::CreateCatalog { .. }
+                        | ActionKind::CreateSchema { .. }
+                        | ActionKind::CloneTable { .. }
+                        | ActionKind::RegisterExternalTable { .. }
+                        | ActionKind::CreateView { .. }
+                        | ActionKind::CreateExternalVolume { .. }
+                )
+            }),
+            Change::Extra => kinds.iter().any(|k| matches!(k, ActionKind::Drop)),
+            Change::Stale { .. } => {
+                kinds.iter().any(|k| matches!(k, ActionKind::CloneTable { reason: CloneReason::Stale, .. }))
+            }
+            Change::Grants { .. } => {
+                kinds.iter().any(|k| matches!(k, ActionKind::Grant { .. } | ActionKind::Revoke { .. }))
+            }
+            Change::Owner { .. } => kinds.iter().any(|k| matches!(k, ActionKind::SetOwner { .. })),
+            Change::Different(_) => !kinds.is_empty(),
+        };
+        assert!(covered, "{item:?} has no fitting action: {kinds:?}");
+    }
+
+    // Apply, keeping each result in the store as the bot does.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("drbot.db").display())).await.unwrap();
+    let run = drbot::store::runs::Run {
+        id: "run-1".into(),
+        started_by_oid: None,
+        started_by_upn: Some("alice@contoso.example".into()),
+        catalog_filter: None,
+        dry_run: false,
+        started_ms: 0,
+        finished_ms: None,
+        counts: None,
+    };
+    store.start_run(&run).await.unwrap();
+    let (report, events) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    assert_eq!(report.results.len(), plan.actions.len());
+    for event in &events {
+        record(&store, "run-1", &plan, event).await.unwrap();
+    }
+    let counts = store.run_result_counts("run-1").await.unwrap();
+    assert_eq!(counts.succeeded as usize, plan.actions.len());
+    let clones = plan.actions.iter().filter(|a| matches!(a.kind, ActionKind::CloneTable { .. }));
+    for clone in clones {
+        let result = &report.results[&clone.id];
+        assert!(result.copied_version.is_some() && result.detail.as_deref().unwrap_or("").starts_with("version"));
+    }
+    let submitted = events.iter().filter(|e| matches!(e, RunEvent::StatementSubmitted { .. })).count();
+    assert!(submitted > 0);
+
+    assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
+    assert!(world.plan().await.is_empty(), "a second plan has nothing to do");
+
+    // The primary keeps committing: the next run refreshes those tables and nothing else.
+    let writer = world.sandbox.primary.keep_committing(Duration::from_millis(20), 3, 11);
+    tokio::time::timeout(PATIENCE, async {
+        while world.drift().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the primary commits");
+    writer.stop().await;
+    let again = world.plan().await;
+    assert!(!again.is_empty());
+    assert!(
+        again.actions.iter().all(|a| matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Stale, .. })),
+        "{:?}",
+        again.actions.iter().map(|a| a.describe()).collect::<Vec<_>>()
+    );
+    let (report, _) = world.run(&again, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    assert_eq!(world.drift().await, Vec::new());
+}
+
+#[tokio::test]
+async fn with_faults_every_action_ends_with_a_result_and_another_run_converges() {
+    let mut world = world().await;
+    // Few client-level retries and a short action budget, so that some actions do fail.
+    let client = |url: &str| WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retries(2));
+    world.workspaces.primary = client(&world.sandbox.primary_url());
+    world.workspaces.secondary = client(&world.sandbox.secondary_url());
+    let plan = world.plan().await;
+    let faults =
+        FaultConfig { error_5xx_ratio: 0.05, throttle_ratio: 0.05, retry_after_secs: 0, ..FaultConfig::default() };
+    for ws in [&world.sandbox.primary, &world.sandbox.secondary] {
+        ws.faults.set(faults.clone());
+        ws.statements.set_timing(StatementTiming { speed: 2.0, failure_ratio: 0.05, ..StatementTiming::default() });
+    }
+    // The refused token is replaced once, and the action goes on.
+    world.sandbox.secondary.reject_next_tokens(1);
+    let options = RunOptions { action_budget: Duration::from_millis(150), ..options() };
+    let (report, events) = tokio::time::timeout(PATIENCE, world.run(&plan, options)).await.expect("no hang");
+
+    assert_eq!(report.results.len(), plan.actions.len(), "every action has a result");
+    for (id, result) in &report.results {
+        match result.status {
+            ActionStatus::Succeeded => {}
+            ActionStatus::Failed | ActionStatus::Skipped => {
+                assert!(result.error.as_deref().is_some_and(|e| !e.is_empty()), "{id} says why")
+            }
+            ActionStatus::Canceled => panic!("{id} canceled without a cancel"),
+        }
+    }
+    let finished = events.iter().filter(|e| matches!(e, RunEvent::Finished { .. })).count();
+    assert_eq!(finished, plan.actions.len(), "one Finished event per action");
+    assert!(world.alice.fetched.load(std::sync::atomic::Ordering::SeqCst) >= 1, "a fresh token after the 401");
+    assert!(report.count(ActionStatus::Succeeded) > plan.actions.len() / 2, "{:#?}", failures(&report));
+
+    // The faults stay; a further run with the usual budget converges.
+    let again = world.plan().await;
+    assert!(again.actions.len() < plan.actions.len());
+    let (report, _) = world.run(&again, self::options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    for ws in [&world.sandbox.primary, &world.sandbox.secondary] {
+        ws.faults.set(FaultConfig::default());
+    }
+    assert_eq!(world.drift().await, Vec::new());
+}
+
+#[tokio::test]
+async fn cancel_stops_promptly_and_reports_the_rest_canceled() {
+    let world = world().await;
+    // Clones that would take 5 s each, two at a time.
+    world
+        .sandbox
+        .secondary
+        .statements
+        .set_timing(StatementTiming { clone_ms: (5000, 5000), ..StatementTiming::default() });
+    let plan = world.plan().await;
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let options = RunOptions { limits: Limits { warehouse: 2, api: 4 }, ..options() };
+    let run = run_plan(&plan, &world.workspaces, &*world.alice, options, cancel.clone(), tx);
+    let watch = async {
+        // Cancel once the first clone is on the warehouse.
+        while let Some(event) = rx.recv().await {
+            if let RunEvent::StatementSubmitted { action, .. } = &event {
+                if action.0.starts_with("clone:") {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let (report, ()) = tokio::join!(run, watch);
+    assert!(started.elapsed() < Duration::from_secs(4), "stopped promptly: {:?}", started.elapsed());
+    assert!(report.canceled);
+    assert_eq!(report.results.len(), plan.actions.len());
+    assert!(report.count(ActionStatus::Canceled) > 0);
+    assert_eq!(report.count(ActionStatus::Failed), 0, "{:#?}", failures(&report));
+    // The clone running on the warehouse was cancelled there, not abandoned.
+    let history = world.sandbox.secondary.statements.history();
+    assert!(history.iter().any(|s| s.statement.contains("DEEP CLONE") && s.state == "CANCELED"));
+    assert!(history.iter().all(|s| s.state != "RUNNING" && s.state != "PENDING"));
+}
+
+#[tokio::test]
+async fn a_resumed_run_does_not_redo_what_was_done_and_reconciles_statements_by_id() {
+    let world = world().await;
+    // Clones of 300 ms, so some are on the warehouse when the bot "dies".
+    world
+        .sandbox
+        .secondary
+        .statements
+        .set_timing(StatementTiming { clone_ms: (300, 300), ..StatementTiming::default() });
+    let plan = Arc::new(world.plan().await);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut task = {
+        let (plan, workspaces, alice) = (plan.clone(), world.workspaces.clone(), world.alice.clone());
+        tokio::spawn(async move {
+            run_plan(&plan, &workspaces, &*alice, options(), CancellationToken::new(), tx).await;
+        })
+    };
+    // Follow the events as the store would; stop the run dead after ten clones finished.
+    let mut done = BTreeSet::new();
+    let mut in_flight = BTreeMap::new();
+    let mut known_ids = BTreeSet::new();
+    let mut clones_done = 0;
+    // Returns 1 for a finished clone.
+    let mut follow = |event: RunEvent| match event {
+        RunEvent::StatementSubmitted { action, statement_id } => {
+            known_ids.insert(statement_id.clone());
+            in_flight.insert(action, statement_id);
+            0
+        }
+        RunEvent::Finished { action, result } => {
+            in_flight.remove(&action);
+            let clone = usize::from(action.0.starts_with("clone:") && result.status == ActionStatus::Succeeded);
+            if result.status == ActionStatus::Succeeded {
+                done.insert(action);
+            }
+            clone
+        }
+        RunEvent::Started { .. } => 0,
+    };
+    let mut stopped = false;
+    while !stopped {
+        let event = tokio::time::timeout(PATIENCE, rx.recv()).await.unwrap().expect("the run goes on");
+        clones_done += follow(event);
+        if clones_done >= 10 {
+            task.abort();
+            let _ = (&mut task).await;
+            stopped = true;
+        }
+    }
+    // What the store would have recorded up to the stop.
+    while let Ok(event) = rx.try_recv() {
+        follow(event);
+    }
+    assert!(!in_flight.is_empty(), "statements were on the warehouse when the run stopped");
+    let before = world.sandbox.secondary.statements.history().len();
+
+    let options = RunOptions { done: done.clone(), in_flight: in_flight.clone(), ..options() };
+    let (report, events) = world.run(&plan, options).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let started: BTreeSet<_> =
+        events.iter().filter_map(|e| if let RunEvent::Started { action } = e { Some(action) } else { None }).collect();
+    assert!(done.iter().all(|a| !started.contains(a)), "done actions are not run again");
+
+    // A statement whose id the bot had recorded ran once on the warehouse: the
+    // in-flight ones were followed, not sent again. (One whose submission was
+    // cut off before its id came back may be sent again; it is idempotent.)
+    let history = world.sandbox.secondary.statements.history();
+    let resubmitted: Vec<_> = history[before..]
+        .iter()
+        .filter(|s| {
+            history[..before].iter().any(|earlier| earlier.statement == s.statement && known_ids.contains(&earlier.id))
+        })
+        .map(|s| s.statement.clone())
+        .collect();
+    assert_eq!(resubmitted, Vec::<String>::new());
+    assert_eq!(world.drift().await, Vec::new());
+}
+
+#[tokio::test]
+async fn job_mode_starts_once_follows_each_task_and_reports_a_failing_one() {
+    let world = world().await;
+    let jobs = &world.sandbox.secondary.jobs;
+    jobs.set_task_duration(Duration::from_millis(30));
+    let polling = JobPolling { interval: Duration::from_millis(10), cancel_grace: Duration::from_secs(5) };
+    let parameters = BTreeMap::new();
+    let follow = |operation: &'static str| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let run = run_job(
+            &world.workspaces.secondary,
+            &*world.alice,
+            REPLICATION_JOB_ID,
+            operation,
+            &parameters,
+            polling,
+            CancellationToken::new(),
+            tx,
+        );
+        (run, rx)
+    };
+    let (run, mut rx) = follow("operation-1");
+    let report = tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    assert!(report.succeeded() && report.tasks.len() == 6, "{report:?}");
+    let mut events = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        events.push(event);
+    }
+    let started = events.iter().filter(|e| matches!(e, JobEvent::TaskStarted { .. })).count();
+    let finished = events.iter().filter(|e| matches!(e, JobEvent::TaskFinished { .. })).count();
+    assert_eq!((started, finished), (6, 6), "{events:?}");
+
+    // The same operation names the same run.
+    let (run, _) = follow("operation-1");
+    let again = tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    assert_eq!(again.run_id, report.run_id);
+
+    jobs.fail_task(Some("views"));
+    let (run, _) = follow("operation-2");
+    let failed = tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    assert_ne!(failed.run_id, report.run_id);
+    assert!(!failed.succeeded());
+    assert!(matches!(failed.tasks["views"].0, RunResult::Failed(_)), "{failed:?}");
+    assert_eq!(failed.tasks["grants"].0, RunResult::Skipped);
+    assert_eq!(failed.tasks["schemas"].0, RunResult::Success);
+}
+
+#[tokio::test]
+async fn the_cli_reads_its_configuration_and_prints_the_dry_run_grouped_by_kind() {
+    use drbot::cli::replicate::{read_both, render_plan, replication_config, workspaces};
+    let world = world().await;
+    let config = Config::from_toml(&world.sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+    let workspaces = workspaces(&config).unwrap();
+    assert_eq!(workspaces.warehouse_id, SANDBOX_WAREHOUSE_ID);
+    let replication = replication_config(&config, Some("main"), None, false);
+    assert_eq!(replication.mapping, LocationMapping::new(LOCATION_MAPPING.iter().copied()));
+    let token = world.alice.token(false).await.unwrap();
+    let filter = drbot::replication::read::ReadFilter { catalog: Some("main".into()), schema_pattern: None };
+    let (primary, secondary) = read_both(&workspaces, &token, filter, 8, Duration::from_secs(10)).await.unwrap();
+    let plan = plan(&primary, &secondary, &replication);
+    assert!(
+        !plan.is_empty()
+            && plan.actions.iter().all(|a| a.object.path[0] == "main" || a.object.path[0].starts_with("drbot_"))
+    );
+    let text = render_plan(&plan);
+    assert!(text.contains("Deep clones (") && text.contains("Grants ("), "{text}");
+    assert!(text.ends_with(&format!("{} action(s), 0 blocked\n", plan.actions.len())), "{text}");
+}
