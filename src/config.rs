@@ -39,6 +39,8 @@ pub struct Config {
     pub app_identity: AppIdentityConfig,
     #[serde(default)]
     pub access: crate::access::AccessConfig,
+    #[serde(default)]
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 /// How the bot proves who it is for work nobody typed.

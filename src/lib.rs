@@ -15,6 +15,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod databricks;
+pub mod deploy;
 pub mod identity;
 pub mod ops;
 pub mod readiness;
