@@ -52,6 +52,8 @@ struct Deployment {
     resources: Vec<Planned>,
     cancelled_after: Option<Duration>,
     persisted: bool,
+    /// The template's outputs, evaluated; shown once the deployment succeeded.
+    outputs: Map<String, Value>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,7 +70,9 @@ impl Deployment {
         let now = self.started.elapsed();
         let cut = self.cancelled_after.map_or(now, |c| c.min(now));
         let mut progress = vec![Progress::NotStarted; self.resources.len()];
-        for (i, resource) in self.resources.iter().enumerate() {
+        // Dependencies first, whatever order the template lists resources in.
+        for i in self.dependency_order() {
+            let resource = &self.resources[i];
             let blocked = resource
                 .after
                 .iter()
@@ -90,6 +94,21 @@ impl Deployment {
             };
         }
         progress
+    }
+
+    /// Resource indices with every resource after the ones it depends on
+    /// (`plan` refused cycles, so this always completes).
+    fn dependency_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = Vec::with_capacity(self.resources.len());
+        while order.len() < self.resources.len() {
+            let next = (0..self.resources.len())
+                .find(|i| !order.contains(i) && self.resources[*i].after.iter().all(|d| order.contains(d)));
+            match next {
+                Some(i) => order.push(i),
+                None => break,
+            }
+        }
+        order
     }
 
     fn state(&self) -> &'static str {
@@ -126,6 +145,8 @@ pub struct Arm {
     state: Mutex<State_>,
     failing_type: Mutex<Option<String>>,
     resource_duration: Mutex<Duration>,
+    /// Every deployment PUT accepted, as `resource group/name`.
+    puts: Mutex<Vec<String>>,
     /// Latency, throttling and transient failures of every ARM call.
     pub faults: Faults,
 }
@@ -138,6 +159,7 @@ impl Arm {
             base_url: Mutex::new(String::new()),
             state: Mutex::new(State_::default()),
             failing_type: Mutex::new(None),
+            puts: Mutex::new(Vec::new()),
             resource_duration: Mutex::new(Duration::from_millis(100)),
             faults: Faults::new(0xa2e0),
         })
@@ -155,6 +177,11 @@ impl Arm {
     /// How long each resource takes to provision.
     pub fn set_resource_duration(&self, duration: Duration) {
         *self.resource_duration.lock() = duration;
+    }
+
+    /// Every deployment PUT accepted so far (`resource group/name`), in order.
+    pub fn deployment_puts(&self) -> Vec<String> {
+        self.puts.lock().clone()
     }
 
     /// Ids of the resources the subscription holds.
@@ -296,6 +323,36 @@ fn resource_id(sub: &str, rg: &str, resource_type: &str, name: &str) -> String {
     path
 }
 
+/// The template's `outputs` as ARM reports them: `{name: {type, value}}`,
+/// string values evaluated like resource names, `int`/`bool` ones typed.
+fn template_outputs(body: &Value) -> Map<String, Value> {
+    let properties = &body["properties"];
+    let template = &properties["template"];
+    let parameters = properties["parameters"].as_object().cloned().unwrap_or_default();
+    let mut defaults = template["parameters"].as_object().cloned().unwrap_or_default();
+    for (name, declared) in defaults.iter_mut() {
+        *declared = parameters.get(name).cloned().unwrap_or_else(|| json!({"value": declared["defaultValue"].clone()}));
+    }
+    let variables = template["variables"].as_object().cloned().unwrap_or_default();
+    let mut outputs = Map::new();
+    for (name, output) in template["outputs"].as_object().into_iter().flatten() {
+        let kind = output["type"].as_str().unwrap_or("string");
+        let value = match &output["value"] {
+            Value::String(text) => {
+                let text = evaluate(text, &defaults, &variables);
+                match kind.to_ascii_lowercase().as_str() {
+                    "int" => text.parse::<i64>().map(Value::from).unwrap_or(Value::String(text)),
+                    "bool" => text.parse::<bool>().map(Value::from).unwrap_or(Value::String(text)),
+                    _ => Value::String(text),
+                }
+            }
+            other => other.clone(),
+        };
+        outputs.insert(name.clone(), json!({"type": kind, "value": value}));
+    }
+    outputs
+}
+
 /// The template's resources with their dependencies resolved, scheduled in order.
 fn plan(arm: &Arm, rg: &str, body: &Value) -> Result<Vec<Planned>, Response> {
     let invalid = |message: String| arm_error(StatusCode::BAD_REQUEST, "InvalidTemplate", &message);
@@ -369,6 +426,9 @@ fn deployment_json(arm: &Arm, deployment: &Deployment) -> Value {
         "type": "Microsoft.Resources/deployments",
         "properties": {"provisioningState": state, "mode": "Incremental", "timestamp": deployment.timestamp, "correlationId": uuid::Uuid::new_v4()},
     });
+    if state == "Succeeded" && !deployment.outputs.is_empty() {
+        body["properties"]["outputs"] = Value::Object(deployment.outputs.clone());
+    }
     if state == "Failed" {
         let failed: Vec<Value> = deployment.progress().iter().zip(&deployment.resources).filter(|(p, _)| **p == Progress::Failed)
             .map(|(_, r)| json!({"code": "ResourceDeploymentFailure", "target": r.id, "message": format!("The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed' ({}).", r.resource_type)}))
@@ -417,10 +477,12 @@ async fn create_deployment(
         resources,
         cancelled_after: None,
         persisted: false,
+        outputs: template_outputs(&body),
     };
     let mut answer = deployment_json(&arm, &deployment);
     answer["properties"]["provisioningState"] = json!("Accepted");
     arm.state.lock().deployments.insert((rg.clone(), name.clone()), deployment);
+    arm.puts.lock().push(format!("{rg}/{name}"));
     let version = params(&query).get("api-version").cloned().unwrap_or_default();
     let deployment_url = format!(
         "{}/subscriptions/{}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
@@ -629,7 +691,7 @@ async fn list_operations(
                 "properties": {
                     "provisioningOperation": "Create",
                     "provisioningState": state,
-                    "timestamp": chrono::Utc::now().to_rfc3339(),
+                    "timestamp": changed_at(deployment, if *progress == Progress::Running { r.start } else { r.end }),
                     "duration": format!("PT{:.3}S", (r.end - r.start).as_secs_f64()),
                     "statusCode": code,
                     "targetResource": {"id": r.id, "resourceType": r.resource_type, "resourceName": r.name},
@@ -654,6 +716,13 @@ async fn list_operations(
         ));
     }
     Json(body).into_response()
+}
+
+/// When an operation last changed: the deployment's start plus an offset.
+fn changed_at(deployment: &Deployment, offset: Duration) -> String {
+    let started = chrono::DateTime::parse_from_rfc3339(&deployment.timestamp).map(|t| t.with_timezone(&chrono::Utc));
+    let offset = chrono::Duration::from_std(offset).unwrap_or_default();
+    started.map(|t| (t + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)).unwrap_or_default()
 }
 
 async fn what_if(
