@@ -33,6 +33,8 @@ enum Commands {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Deploy the hub or a spoke in both regions (What-If first), then bootstrap Databricks.
+    Deploy(drbot::deploy::cli::DeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Commands::Serve { config } => runtime.block_on(serve(config)),
+        Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

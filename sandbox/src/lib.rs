@@ -223,6 +223,10 @@ connection_name = "{connection}"
 [databricks]
 primary_host = "{primary}"
 secondary_host = "{secondary}"
+
+[deploy]
+arm_url = "{arm}"
+subscription_id = "{subscription}"
 "#,
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
@@ -231,6 +235,8 @@ secondary_host = "{secondary}"
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),
+            arm = self.arm_url(),
+            subscription = SANDBOX_SUBSCRIPTION_ID,
         )
     }
 

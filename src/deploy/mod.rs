@@ -14,6 +14,7 @@
 //! caller stores, so a restarted bot finds the same deployments again.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod plan;
 pub mod run;
 pub mod whatif;

@@ -88,6 +88,15 @@ impl DeployState {
         self.regions.iter().find(|r| r.role == role)
     }
 
+    /// Whether this run ended for good: every region ended and, for a spoke
+    /// that succeeded, the bootstrap ran. A finished checkpoint is history,
+    /// not something to resume: running again deploys again.
+    pub fn is_finished(&self) -> bool {
+        let ended = self.regions.iter().all(|r| !matches!(r.phase, RegionPhase::Pending | RegionPhase::Submitted));
+        let succeeded = self.regions.iter().all(|r| r.phase == RegionPhase::Succeeded);
+        ended && (!succeeded || self.bootstrapped || self.target == Target::Hub)
+    }
+
     fn region_mut(&mut self, role: Role) -> Option<&mut RegionState> {
         self.regions.iter_mut().find(|r| r.role == role)
     }
@@ -210,7 +219,7 @@ pub async fn run(
     events: mpsc::Sender<DeployEvent>,
     cancel: CancellationToken,
 ) -> Result<DeployOutcome, DeployError> {
-    let resumed = saved.as_ref().is_some_and(|s| s.target == plan.target);
+    let resumed = saved.as_ref().is_some_and(|s| s.target == plan.target && !s.is_finished());
     let state = match saved {
         Some(saved) if resumed => saved,
         _ => DeployState::new(plan),
@@ -498,6 +507,16 @@ mod tests {
         let back: DeployState = serde_json::from_str(&stored).unwrap();
         assert_eq!(back, state);
         assert_eq!(back.region(Role::Secondary).unwrap().phase, RegionPhase::Submitted);
+        assert!(!state.is_finished());
+        for region in &mut state.regions {
+            region.phase = RegionPhase::Succeeded;
+        }
+        assert!(!state.is_finished(), "the bootstrap is still to come");
+        state.bootstrapped = true;
+        assert!(state.is_finished());
+        state.regions[0].phase = RegionPhase::Failed;
+        state.bootstrapped = false;
+        assert!(state.is_finished(), "a failed run is over: running again deploys again");
         let tampered = stored.replace("\"a\"", "\"A B\"");
         assert!(serde_json::from_str::<DeployState>(&tampered).is_err(), "names are validated on the way in");
     }
