@@ -30,6 +30,9 @@ use super::{DeployError, Tokens};
 use crate::azure::{ArmClient, ArmError, DeploymentOperation, DeploymentRef, PollOptions, ProvisioningState, Started};
 use crate::identity::{AccessToken, ARM_SCOPE};
 
+/// How long one token is used to follow a deployment before asking for a fresh one.
+const TOKEN_REFRESH: Duration = Duration::from_secs(600);
+
 /// Where one region's deployment stands, as checkpointed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -335,27 +338,45 @@ async fn region(
         .await;
 
     // The LRO is followed without the cancel token: a cancel is passed on to
-    // ARM below, and the deployment followed until ARM says it ended.
-    let poll = PollOptions::new(options.poll_interval, options.timeout, CancellationToken::new());
+    // ARM below, and the deployment followed until ARM says it ended. Tokens
+    // last about an hour and a deployment may take longer, so the wait goes
+    // in slices with a fresh token each (the token sources cache them).
+    let deadline = tokio::time::Instant::now() + options.timeout;
     let mut seen: HashMap<String, ProvisioningState> = HashMap::new();
     let ended = {
-        let wait = client.wait_for_deployment(&token, &deployment, started.as_ref(), &poll);
-        let follow = follow_operations(client, &token, &deployment, role, options, reporter, &mut seen);
+        let wait = async {
+            let mut token = token.clone();
+            loop {
+                let poll = PollOptions {
+                    default_interval: options.poll_interval,
+                    max_interval: options.poll_interval.saturating_mul(6),
+                    deadline: (tokio::time::Instant::now() + TOKEN_REFRESH).min(deadline),
+                    cancel: CancellationToken::new(),
+                };
+                match client.wait_for_deployment(&token, &deployment, started.as_ref(), &poll).await {
+                    Err(ArmError::DeadlineExceeded) if tokio::time::Instant::now() < deadline => {
+                        token = tokens.token(ARM_SCOPE).await?;
+                    }
+                    other => return other.map_err(in_region),
+                }
+            }
+        };
+        let follow = follow_operations(client, tokens, &deployment, role, options, reporter, &mut seen);
         let pass_on_cancel = async {
             cancel.cancelled().await;
             reporter.send(DeployEvent::CancelRequested { role }).await;
-            cancel_one(client, &token, &deployment).await?;
-            std::future::pending::<Result<(), ArmError>>().await
+            let token = tokens.token(ARM_SCOPE).await?;
+            cancel_one(client, &token, &deployment).await.map_err(in_region)?;
+            std::future::pending::<Result<(), DeployError>>().await
         };
         tokio::select! {
             ended = wait => ended,
             never = follow => match never {},
-            refused = pass_on_cancel => Err(refused.err().unwrap_or(ArmError::Canceled)),
+            refused = pass_on_cancel => Err(refused.err().unwrap_or(DeployError::Region { role, source: ArmError::Canceled })),
         }
-    }
-    .map_err(in_region)?;
+    }?;
     // One last look, so the final states of every resource are reported.
-    if let Err(error) = report_operations(client, &token, &deployment, role, reporter, &mut seen).await {
+    if let Err(error) = report_operations(client, tokens, &deployment, role, reporter, &mut seen).await {
         tracing::warn!(%role, error = %error, "the last deployment operations could not be listed");
     }
     let phase = match ended.state() {
@@ -396,7 +417,7 @@ async fn finish(
 /// it when the deployment ends). Listing failures only cost progress lines.
 async fn follow_operations(
     client: &ArmClient,
-    token: &AccessToken,
+    tokens: &impl Tokens,
     deployment: &DeploymentRef,
     role: Role,
     options: &RunOptions,
@@ -404,7 +425,7 @@ async fn follow_operations(
     seen: &mut HashMap<String, ProvisioningState>,
 ) -> std::convert::Infallible {
     loop {
-        if let Err(error) = report_operations(client, token, deployment, role, reporter, seen).await {
+        if let Err(error) = report_operations(client, tokens, deployment, role, reporter, seen).await {
             tracing::warn!(%role, error = %error, "deployment operations could not be listed");
         }
         tokio::time::sleep(options.progress_interval).await;
@@ -416,13 +437,14 @@ async fn follow_operations(
 /// before its dependents' start.
 async fn report_operations(
     client: &ArmClient,
-    token: &AccessToken,
+    tokens: &impl Tokens,
     deployment: &DeploymentRef,
     role: Role,
     reporter: &Reporter,
     seen: &mut HashMap<String, ProvisioningState>,
-) -> Result<(), ArmError> {
-    let mut operations = client.list_operations(token, deployment).await?;
+) -> Result<(), DeployError> {
+    let token = tokens.token(ARM_SCOPE).await?;
+    let mut operations = client.list_operations(&token, deployment).await?;
     operations.retain(|o| o.properties.target_resource.is_some());
     operations.sort_by_key(|o| (!o.properties.provisioning_state.is_terminal(), o.properties.timestamp.clone()));
     for operation in operations {
