@@ -430,3 +430,27 @@ async fn a_caller_outside_dr_operators_gets_authorization_failed() {
     let cancel = deploy::cancel(&fixture.client, &fixture.tokens("bob"), &plan).await;
     assert!(matches!(cancel.unwrap_err().arm(), Some(ArmError::AuthorizationFailed(_))));
 }
+
+#[tokio::test]
+async fn throttling_past_the_retry_budget_is_arm_s_error_and_transient_failures_are_retried() {
+    let fixture = Fixture::start(Duration::from_millis(10)).await;
+    let plan = fixture.plan("busy");
+    let token = fixture.arm_token("alice");
+    fixture.sandbox.arm.faults.set(sandbox::faults::FaultConfig {
+        throttle_ratio: 1.0,
+        retry_after_secs: 30,
+        ..Default::default()
+    });
+    let started = Instant::now();
+    let throttled = fixture.client.get_deployment(&token, &plan.region(Role::Primary).deployment).await;
+    match throttled {
+        Err(ArmError::Api { status: 429, error }) => assert_eq!(error.code, "TooManyRequests"),
+        other => panic!("expected ARM's 429, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "Retry-After is capped and the budget bounds the wait");
+
+    // A fifth of the answers fail with a 5xx: every call still gets through.
+    fixture.sandbox.arm.faults.set(sandbox::faults::FaultConfig { error_5xx_ratio: 0.2, ..Default::default() });
+    let (outcome, _) = fixture.run("alice", &plan, None, false).await;
+    assert_eq!(outcome.expect("deployed despite 5xx").state, ProvisioningState::Succeeded);
+}
