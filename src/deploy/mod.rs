@@ -152,3 +152,35 @@ impl Tokens for crate::identity::app::AppIdentity {
         crate::identity::app::AppIdentity::token(self, scope).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_section_as_documented() {
+        let config: DeployConfig = toml::from_str(
+            r#"
+arm_url = "http://127.0.0.1:9"
+subscription_id = "sub"
+[primary]
+location = "westeurope"
+spoke_resource_group = "rg-{spoke}-weu"
+metastore_id = "m1"
+[secondary]
+location = "northeurope"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.templates_dir, PathBuf::from("infra"));
+        assert_eq!(config.primary.metastore_id.as_deref(), Some("m1"));
+        assert_eq!(config.secondary.hub_resource_group, None);
+        let defaults: DeployConfig = toml::from_str("").unwrap();
+        assert_eq!(defaults.arm_url, "https://management.azure.com");
+        assert_eq!(
+            (defaults.primary.location.as_str(), defaults.secondary.location.as_str()),
+            ("westeurope", "northeurope")
+        );
+        assert!(toml::from_str::<DeployConfig>("[primary]\nlocation = \"x\"\nregion = \"typo\"").is_err());
+    }
+}

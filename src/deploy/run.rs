@@ -539,6 +539,9 @@ mod tests {
         state.regions[0].phase = RegionPhase::Failed;
         state.bootstrapped = false;
         assert!(state.is_finished(), "a failed run is over: running again deploys again");
+        let event = serde_json::to_value(DeployEvent::Checkpoint(back.clone())).unwrap();
+        assert_eq!(event["event"], "checkpoint");
+        assert_eq!(serde_json::from_value::<DeployEvent>(event).unwrap(), DeployEvent::Checkpoint(back));
         let tampered = stored.replace("\"a\"", "\"A B\"");
         assert!(serde_json::from_str::<DeployState>(&tampered).is_err(), "names are validated on the way in");
     }
