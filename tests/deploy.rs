@@ -281,7 +281,10 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
     assert!(checkpoint.bootstrapped);
     assert!(checkpoint.regions.iter().all(|r| r.phase == RegionPhase::Succeeded && !r.outputs.is_empty()));
 
-    // Bootstrapping again finds everything in place.
+    // Bootstrapping again finds everything in place, through throttling.
+    for workspace in [&fixture.sandbox.primary, &fixture.sandbox.secondary] {
+        workspace.faults.set(sandbox::faults::FaultConfig { throttle_ratio: 0.3, ..Default::default() });
+    }
     let mut again = checkpoint.clone();
     again.bootstrapped = false;
     let (outcome, events) = fixture.run("alice", &plan, Some(again), true).await;

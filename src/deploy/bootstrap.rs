@@ -43,6 +43,10 @@ pub const CATALOG_CONTAINER: &str = "catalog";
 pub const DELTA_CONTAINER: &str = "delta";
 pub const FILES_CONTAINER: &str = "files";
 
+/// Attempts per Databricks call, and the longest wait between two.
+const ATTEMPTS: u32 = 5;
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug, Default)]
 pub struct BootstrapSettings {
     pub http: reqwest::Client,
@@ -282,29 +286,48 @@ impl Rest<'_> {
         }
     }
 
+    /// One call, retried on 429 and 5xx (waiting what `Retry-After` says, at
+    /// most [`MAX_RETRY_WAIT`]) up to [`ATTEMPTS`] times. Retrying a create
+    /// is safe: a create that went through the first time answers
+    /// `RESOURCE_ALREADY_EXISTS`, which counts as done.
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, DatabricksError> {
         let unreachable = |e: reqwest::Error| DatabricksError::Unreachable(e.without_url().to_string());
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.host.trim_end_matches('/')))
-            .bearer_auth(self.token.secret())
-            .timeout(Duration::from_secs(60));
-        if let Some(body) = body {
-            request = request.json(&body);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.host.trim_end_matches('/')))
+                .bearer_auth(self.token.secret())
+                .timeout(Duration::from_secs(60));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(unreachable)?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = response.bytes().await.map_err(unreachable)?;
+            if (200..300).contains(&status) {
+                return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            }
+            if (status == 429 || status >= 500) && attempt < ATTEMPTS {
+                let backoff = Duration::from_millis(500).saturating_mul(1 << attempt);
+                tokio::time::sleep(retry_after.unwrap_or(backoff).min(MAX_RETRY_WAIT)).await;
+                continue;
+            }
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(match (body.error_code.as_str(), status) {
+                ("UNAUTHENTICATED", _) | (_, 401) => DatabricksError::Unauthenticated(body.message),
+                ("PERMISSION_DENIED", _) | (_, 403) => DatabricksError::PermissionDenied(body.message),
+                ("NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST", _) | (_, 404) => DatabricksError::NotFound(body.message),
+                (code, status) => DatabricksError::Api { status, code: code.to_string(), message: body.message },
+            });
         }
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(unreachable)?;
-        if (200..300).contains(&status) {
-            return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
-        }
-        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-        Err(match (body.error_code.as_str(), status) {
-            ("UNAUTHENTICATED", _) | (_, 401) => DatabricksError::Unauthenticated(body.message),
-            ("PERMISSION_DENIED", _) | (_, 403) => DatabricksError::PermissionDenied(body.message),
-            ("NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST", _) | (_, 404) => DatabricksError::NotFound(body.message),
-            (code, status) => DatabricksError::Api { status, code: code.to_string(), message: body.message },
-        })
     }
 }
 
