@@ -432,6 +432,23 @@ async fn a_caller_outside_dr_operators_gets_authorization_failed() {
     assert!(fixture.sandbox.arm.deployment_puts().is_empty());
     let cancel = deploy::cancel(&fixture.client, &fixture.tokens("bob"), &plan).await;
     assert!(matches!(cancel.unwrap_err().arm(), Some(ArmError::AuthorizationFailed(_))));
+
+    // The same through the on-behalf-of flow a Teams command uses.
+    let config = drbot::config::Config::from_toml(
+        &fixture.sandbox.bot_config_toml("127.0.0.1:0", false),
+        &std::collections::BTreeMap::new(),
+    )
+    .unwrap();
+    let obo = std::sync::Arc::new(drbot::identity::OnBehalfOf::new(&config, reqwest::Client::new()));
+    let as_user = |name: &str| {
+        let user = fixture.sandbox.teams.user(name).unwrap();
+        let sso = fixture.sandbox.entra.teams_sso_token(&user, sandbox::SANDBOX_BOT_APP_ID);
+        deploy::UserTokens { obo: obo.clone(), user: drbot::identity::UserAssertion::from_token(&sso).unwrap() }
+    };
+    let denied = deploy::what_if(&fixture.client, &as_user("bob"), &plan, &what_if_options()).await;
+    assert!(matches!(denied.unwrap_err().arm(), Some(ArmError::AuthorizationFailed(_))));
+    let allowed = deploy::what_if(&fixture.client, &as_user("alice"), &plan, &what_if_options()).await;
+    assert_eq!(allowed.expect("alice is a DR operator").regions[0].creates, 3);
 }
 
 #[tokio::test]

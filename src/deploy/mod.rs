@@ -147,6 +147,19 @@ impl Tokens for StaticTokens {
     }
 }
 
+/// A signed-in person's tokens, on-behalf-of: what a deployment asked for in
+/// chat runs with, so Azure RBAC and Unity Catalog judge that person.
+pub struct UserTokens {
+    pub obo: std::sync::Arc<crate::identity::OnBehalfOf>,
+    pub user: crate::identity::UserAssertion,
+}
+
+impl Tokens for UserTokens {
+    async fn token(&self, scope: &str) -> Result<AccessToken, IdentityError> {
+        self.obo.token(&self.user, scope, false).await
+    }
+}
+
 impl Tokens for crate::identity::app::AppIdentity {
     async fn token(&self, scope: &str) -> Result<AccessToken, IdentityError> {
         crate::identity::app::AppIdentity::token(self, scope).await
