@@ -43,6 +43,8 @@ pub struct Config {
     pub access: crate::access::AccessConfig,
     #[serde(default)]
     pub operations: OperationsConfig,
+    #[serde(default)]
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 /// Long-running operations started from chat: `[operations]`.

@@ -7,6 +7,7 @@
 //! Cards rendered by [`cards`]; durable state lives in [`store`].
 
 pub mod access;
+pub mod azure;
 pub mod bot;
 pub mod botframework;
 pub mod cards;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod databricks;
+pub mod deploy;
 pub mod identity;
 pub mod ops;
 pub mod readiness;

@@ -55,6 +55,8 @@ enum Commands {
     Setup(drbot::setup::cli::SetupArgs),
     /// Replicate Unity Catalog from the primary to the secondary: --dry-run, --apply or --via-job JOB_ID.
     Replicate(drbot::cli::replicate::ReplicateArgs),
+    /// Deploy the hub or a spoke in both regions (What-If first), then bootstrap Databricks.
+    Deploy(drbot::deploy::cli::DeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),
         },
+        Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,6 +60,8 @@ struct Deployment {
     resources: Vec<Planned>,
     cancelled_after: Option<Duration>,
     persisted: bool,
+    /// The template's outputs, evaluated; shown once the deployment succeeded.
+    outputs: Map<String, Value>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,6 +145,8 @@ pub struct Arm {
     pub(crate) state: Mutex<State_>,
     failing_type: Mutex<Option<String>>,
     resource_duration: Mutex<Duration>,
+    /// Every deployment PUT accepted, as `resource group/name`.
+    puts: Mutex<Vec<String>>,
     /// Latency, throttling and transient failures of every ARM call.
     pub faults: Faults,
 }
@@ -155,6 +159,7 @@ impl Arm {
             base_url: Mutex::new(String::new()),
             state: Mutex::new(State_::default()),
             failing_type: Mutex::new(None),
+            puts: Mutex::new(Vec::new()),
             resource_duration: Mutex::new(Duration::from_millis(100)),
             faults: Faults::new(0xa2e0),
         })
@@ -183,6 +188,11 @@ impl Arm {
     /// Whether a deployment left a resource with this id (ids compare case-insensitively).
     pub(crate) fn deployed(&self, id: &str) -> bool {
         self.state.lock().resources.keys().any(|k| k.eq_ignore_ascii_case(id))
+    }
+
+    /// Every deployment PUT accepted so far (`resource group/name`), in order.
+    pub fn deployment_puts(&self) -> Vec<String> {
+        self.puts.lock().clone()
     }
 
     /// Ids of the resources the subscription holds.
@@ -305,6 +315,28 @@ pub fn evaluate(
 /// The id of a resource of `resource_type` (child types included) named `name` in a group.
 fn resource_id(sub: &str, rg: &str, resource_type: &str, name: &str) -> String {
     format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{}", expressions::type_path(resource_type, name))
+}
+
+/// The template's `outputs` as ARM reports them: `{name: {type, value}}`,
+/// string values evaluated like resource names, `int`/`bool` ones typed.
+fn template_outputs(arm: &Arm, rg: &str, body: &Value) -> Map<String, Value> {
+    let properties = &body["properties"];
+    let template = &properties["template"];
+    let supplied = properties["parameters"].as_object().cloned().unwrap_or_default();
+    let parameters = parameter_values(arm, rg, template, &supplied).unwrap_or_default();
+    let variables = template["variables"].as_object().cloned().unwrap_or_default();
+    let mut outputs = Map::new();
+    for (name, output) in template["outputs"].as_object().into_iter().flatten() {
+        let kind = output["type"].as_str().unwrap_or("string");
+        let value = evaluate(&arm.subscription_id, rg, &parameters, &variables, &output["value"]);
+        let value = match (kind.to_ascii_lowercase().as_str(), value) {
+            ("int", Value::String(text)) => text.parse::<i64>().map(Value::from).unwrap_or(Value::String(text)),
+            ("bool", Value::String(text)) => text.parse::<bool>().map(Value::from).unwrap_or(Value::String(text)),
+            (_, value) => value,
+        };
+        outputs.insert(name.clone(), json!({"type": kind, "value": value}));
+    }
+    outputs
 }
 
 /// The type (child types joined) and name (child names joined) an id names, after its last
@@ -469,6 +501,9 @@ fn deployment_json(arm: &Arm, deployment: &Deployment) -> Value {
         "type": "Microsoft.Resources/deployments",
         "properties": {"provisioningState": state, "mode": "Incremental", "timestamp": deployment.timestamp, "correlationId": uuid::Uuid::new_v4()},
     });
+    if state == "Succeeded" && !deployment.outputs.is_empty() {
+        body["properties"]["outputs"] = Value::Object(deployment.outputs.clone());
+    }
     if state == "Failed" {
         let failed: Vec<Value> = deployment.progress().iter().zip(&deployment.resources).filter(|(p, _)| **p == Progress::Failed)
             .map(|(_, r)| json!({"code": "ResourceDeploymentFailure", "target": r.id, "message": format!("The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed' ({}).", r.resource_type)}))
@@ -517,10 +552,12 @@ async fn create_deployment(
         resources,
         cancelled_after: None,
         persisted: false,
+        outputs: template_outputs(&arm, &rg, &body),
     };
     let mut answer = deployment_json(&arm, &deployment);
     answer["properties"]["provisioningState"] = json!("Accepted");
     arm.state.lock().deployments.insert((rg.clone(), name.clone()), deployment);
+    arm.puts.lock().push(format!("{rg}/{name}"));
     let version = params(&query).get("api-version").cloned().unwrap_or_default();
     let deployment_url = format!(
         "{}/subscriptions/{}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
@@ -729,7 +766,7 @@ async fn list_operations(
                 "properties": {
                     "provisioningOperation": "Create",
                     "provisioningState": state,
-                    "timestamp": chrono::Utc::now().to_rfc3339(),
+                    "timestamp": changed_at(deployment, if *progress == Progress::Running { r.start } else { r.end }),
                     "duration": format!("PT{:.3}S", (r.end - r.start).as_secs_f64()),
                     "statusCode": code,
                     "targetResource": {"id": r.id, "resourceType": r.resource_type, "resourceName": r.name},
@@ -754,6 +791,13 @@ async fn list_operations(
         ));
     }
     Json(body).into_response()
+}
+
+/// When an operation last changed: the deployment's start plus an offset.
+fn changed_at(deployment: &Deployment, offset: Duration) -> String {
+    let started = chrono::DateTime::parse_from_rfc3339(&deployment.timestamp).map(|t| t.with_timezone(&chrono::Utc));
+    let offset = chrono::Duration::from_std(offset).unwrap_or_default();
+    started.map(|t| (t + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)).unwrap_or_default()
 }
 
 async fn what_if(
@@ -1410,6 +1454,7 @@ mod tests {
             resources: resources.clone(),
             cancelled_after: None,
             persisted: false,
+            outputs: Map::new(),
         };
         assert_eq!(deployment(first / 2).progress(), [Progress::NotStarted, Progress::Running]);
         assert_eq!(deployment(span + Duration::from_secs(1)).state(), "Succeeded");

@@ -243,6 +243,10 @@ local_roles = [{local_roles}]
 [replication]
 warehouse_id = "{warehouse}"
 location_mapping = [{mapping}]
+
+[deploy]
+arm_url = "{arm}"
+subscription_id = "{subscription}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
             local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
@@ -259,6 +263,8 @@ location_mapping = [{mapping}]
                 .map(|(from, to)| format!("[\"{from}\", \"{to}\"]"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            arm = self.arm_url(),
+            subscription = SANDBOX_SUBSCRIPTION_ID,
         )
     }
 

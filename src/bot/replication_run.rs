@@ -51,11 +51,8 @@ pub(crate) struct ReplicationJob {
 }
 
 impl TokenSource for DatabricksTokens {
-    fn token(
-        &self,
-        fresh: bool,
-    ) -> impl std::future::Future<Output = Result<crate::identity::AccessToken, String>> + Send {
-        async move { self.get(fresh).await.map_err(|e| e.to_string()) }
+    async fn token(&self, fresh: bool) -> Result<crate::identity::AccessToken, String> {
+        self.get(fresh).await.map_err(|e| e.to_string())
     }
 }
 

@@ -78,6 +78,11 @@ impl AccessToken {
         AccessToken(secret)
     }
 
+    /// A token obtained elsewhere (the CLI's `AZURE_ACCESS_TOKEN`, a test's).
+    pub fn new(token: impl Into<String>) -> AccessToken {
+        AccessToken(Secret::new(token))
+    }
+
     pub fn secret(&self) -> &str {
         self.0.expose()
     }

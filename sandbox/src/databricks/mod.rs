@@ -29,6 +29,7 @@ use crate::faults::{Fault, Faults};
 use metastore::{Metastore, Principal};
 
 pub mod account;
+pub mod assignment;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;
@@ -134,6 +135,7 @@ impl Workspace {
             .merge(jobs::router())
             .merge(locations::router())
             .merge(sharing::router())
+            .merge(assignment::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())

@@ -1,0 +1,16 @@
+//! Azure Resource Manager over REST: the client and its errors ([`arm`]),
+//! long-running-operation polling ([`lro`]) and template deployments with
+//! What-If and their operations ([`deployments`]).
+//!
+//! Nothing here knows about Teams or Databricks: the deploy domain
+//! (`crate::deploy`) decides what to deploy, this module only speaks ARM.
+
+pub mod arm;
+pub mod deployments;
+pub mod lro;
+
+pub use arm::{ArmClient, ArmError, ArmErrorBody, RetryPolicy};
+pub use deployments::{
+    ChangeType, Deployment, DeploymentOperation, DeploymentRef, ProvisioningState, Started, WhatIfChange, WhatIfResult,
+};
+pub use lro::PollOptions;

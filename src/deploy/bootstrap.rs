@@ -1,0 +1,375 @@
+//! The Databricks side of a new spoke, once ARM deployed both workspaces:
+//! per region, the metastore assignment, a storage credential from the
+//! access connector, external locations for the catalog, the external Delta
+//! tables and the external files and volumes, and the spoke's catalog; on
+//! the primary, the Delta Sharing recipient for the secondary's metastore.
+//!
+//! Every step is idempotent (an object that already exists counts as done),
+//! so a bootstrap interrupted by a restart simply runs again.
+//!
+//! What the spoke template must output (ARM `outputs`), per region:
+//! [`OUTPUT_WORKSPACE_URL`], [`OUTPUT_WORKSPACE_ID`],
+//! [`OUTPUT_ACCESS_CONNECTOR_ID`], [`OUTPUT_UC_STORAGE_ACCOUNT`] and
+//! [`OUTPUT_EXTERNAL_STORAGE_ACCOUNT`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use super::plan::{Role, SpokeName};
+use super::run::{DeployEvent, RegionState};
+use super::{DeployConfig, DeployError, Tokens};
+use crate::databricks::DatabricksError;
+use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+
+/// `adb-….azuredatabricks.net` (the workspace's `properties.workspaceUrl`).
+pub const OUTPUT_WORKSPACE_URL: &str = "workspaceUrl";
+/// The numeric workspace id (`properties.workspaceId`).
+pub const OUTPUT_WORKSPACE_ID: &str = "workspaceId";
+/// The resource id of the `Microsoft.Databricks/accessConnectors`.
+pub const OUTPUT_ACCESS_CONNECTOR_ID: &str = "accessConnectorId";
+/// The Unity Catalog storage account (managed catalog, external Delta tables).
+pub const OUTPUT_UC_STORAGE_ACCOUNT: &str = "ucStorageAccountName";
+/// The geo-redundant storage account (external files and volumes).
+pub const OUTPUT_EXTERNAL_STORAGE_ACCOUNT: &str = "externalStorageAccountName";
+
+/// Containers the spoke template creates in its storage accounts.
+pub const CATALOG_CONTAINER: &str = "catalog";
+pub const DELTA_CONTAINER: &str = "delta";
+pub const FILES_CONTAINER: &str = "files";
+
+/// Attempts per Databricks call, and the longest wait between two.
+const ATTEMPTS: u32 = 5;
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug, Default)]
+pub struct BootstrapSettings {
+    pub http: reqwest::Client,
+    /// The Unity Catalog metastore of each region; a region without one
+    /// keeps whatever metastore Azure assigned automatically.
+    pub metastore_ids: BTreeMap<Role, String>,
+}
+
+impl BootstrapSettings {
+    pub fn from_config(config: &DeployConfig, http: reqwest::Client) -> BootstrapSettings {
+        let mut metastore_ids = BTreeMap::new();
+        for (role, region) in [(Role::Primary, &config.primary), (Role::Secondary, &config.secondary)] {
+            if let Some(id) = region.metastore_id.clone().filter(|id| !id.is_empty()) {
+                metastore_ids.insert(role, id);
+            }
+        }
+        BootstrapSettings { http, metastore_ids }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Created,
+    AlreadyExisted,
+    /// Not needed here (no metastore configured for the region).
+    Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapStep {
+    pub role: Role,
+    /// What was done, e.g. `external location sales_delta`.
+    pub step: String,
+    pub outcome: StepOutcome,
+}
+
+impl fmt::Display for BootstrapStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = match self.outcome {
+            StepOutcome::Created => "done",
+            StepOutcome::AlreadyExisted => "already there",
+            StepOutcome::Skipped => "skipped",
+        };
+        write!(f, "{}: {} {outcome}", self.role, self.step)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapReport {
+    pub steps: Vec<BootstrapStep>,
+}
+
+/// The workspace's URL from a deployment's outputs, with a scheme (ARM gives
+/// the bare host).
+pub fn workspace_url(outputs: &Map<String, Value>) -> Option<String> {
+    let url = outputs.get(OUTPUT_WORKSPACE_URL)?.as_str()?.trim().trim_end_matches('/');
+    if url.is_empty() {
+        return None;
+    }
+    Some(if url.starts_with("https://") || url.starts_with("http://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    })
+}
+
+/// A Unity Catalog name from a spoke name: hyphens become underscores.
+fn uc_name(spoke: &SpokeName) -> String {
+    spoke.as_str().replace('-', "_")
+}
+
+/// What one region's bootstrap works from.
+struct Workspace {
+    role: Role,
+    host: String,
+    workspace_id: String,
+    access_connector_id: String,
+    uc_account: String,
+    external_account: String,
+}
+
+fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
+    let missing = |name: &str| DeployError::MissingOutput { role: region.role, name: name.into() };
+    let text = |name: &str| -> Result<String, DeployError> {
+        match region.outputs.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            _ => Err(missing(name)),
+        }
+    };
+    let workspace_id = text(OUTPUT_WORKSPACE_ID)?;
+    if !workspace_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DeployError::Invalid(format!("the {} workspace id is not a number", region.role)));
+    }
+    for account in [OUTPUT_UC_STORAGE_ACCOUNT, OUTPUT_EXTERNAL_STORAGE_ACCOUNT] {
+        let name = text(account)?;
+        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            return Err(DeployError::Invalid(format!(
+                "the {} output {account} is not a storage account name",
+                region.role
+            )));
+        }
+    }
+    Ok(Workspace {
+        role: region.role,
+        host: workspace_url(&region.outputs).ok_or_else(|| missing(OUTPUT_WORKSPACE_URL))?,
+        workspace_id,
+        access_connector_id: text(OUTPUT_ACCESS_CONNECTOR_ID)?,
+        uc_account: text(OUTPUT_UC_STORAGE_ACCOUNT)?,
+        external_account: text(OUTPUT_EXTERNAL_STORAGE_ACCOUNT)?,
+    })
+}
+
+fn abfss(container: &str, account: &str, spoke: &SpokeName) -> String {
+    format!("abfss://{container}@{account}.dfs.core.windows.net/{}", spoke.as_str())
+}
+
+/// Bootstraps both regions (primary first, the recipient last) and reports
+/// each step as a [`DeployEvent::Bootstrap`].
+pub async fn bootstrap(
+    tokens: &impl Tokens,
+    spoke: &SpokeName,
+    regions: &[RegionState],
+    settings: &BootstrapSettings,
+    events: &mpsc::Sender<DeployEvent>,
+) -> Result<BootstrapReport, DeployError> {
+    let workspaces: Vec<Workspace> = regions.iter().map(workspace).collect::<Result<_, _>>()?;
+    let token = tokens.token(DATABRICKS_SCOPE).await?;
+    let mut report = BootstrapReport::default();
+    let name = uc_name(spoke);
+    for ws in &workspaces {
+        let client = Rest { http: &settings.http, host: &ws.host, token: &token, role: ws.role };
+        let mut done = |step: String, outcome: StepOutcome| {
+            let step = BootstrapStep { role: ws.role, step, outcome };
+            report.steps.push(step.clone());
+            let events = events.clone();
+            async move {
+                let _ = events.send(DeployEvent::Bootstrap(step)).await;
+            }
+        };
+
+        let step = "metastore assignment".to_string();
+        let outcome = match settings.metastore_ids.get(&ws.role) {
+            Some(metastore_id) => {
+                let path = format!("/api/2.1/unity-catalog/workspaces/{}/metastore", ws.workspace_id);
+                let body = json!({"metastore_id": metastore_id, "default_catalog_name": name});
+                client.call(Method::PUT, &path, Some(body), &step).await?;
+                StepOutcome::Created
+            }
+            None => StepOutcome::Skipped,
+        };
+        done(step, outcome).await;
+
+        let credential = format!("{name}_connector");
+        let body = json!({"name": credential, "azure_managed_identity": {"access_connector_id": ws.access_connector_id},
+            "comment": "drbot: the spoke's access connector"});
+        let step = format!("storage credential {credential}");
+        let outcome = client.create("/api/2.1/unity-catalog/storage-credentials", body, &step).await?;
+        done(step, outcome).await;
+
+        let locations = [
+            (format!("{name}_catalog"), abfss(CATALOG_CONTAINER, &ws.uc_account, spoke)),
+            (format!("{name}_delta"), abfss(DELTA_CONTAINER, &ws.uc_account, spoke)),
+            (format!("{name}_files"), abfss(FILES_CONTAINER, &ws.external_account, spoke)),
+        ];
+        for (location, url) in &locations {
+            let body = json!({"name": location, "url": url, "credential_name": credential,
+                "comment": "drbot: the spoke's storage"});
+            let step = format!("external location {location}");
+            let outcome = client.create("/api/2.1/unity-catalog/external-locations", body, &step).await?;
+            done(step, outcome).await;
+        }
+
+        let body = json!({"name": name, "storage_root": locations[0].1, "comment": "drbot: the spoke's catalog"});
+        let step = format!("catalog {name}");
+        let outcome = client.create("/api/2.1/unity-catalog/catalogs", body, &step).await?;
+        done(step, outcome).await;
+    }
+
+    let primary = workspaces.iter().find(|w| w.role == Role::Primary);
+    let secondary = workspaces.iter().find(|w| w.role == Role::Secondary);
+    if let (Some(primary), Some(secondary)) = (primary, secondary) {
+        let step = "metastore summary".to_string();
+        let at_secondary = Rest { http: &settings.http, host: &secondary.host, token: &token, role: Role::Secondary };
+        let summary = at_secondary.call(Method::GET, "/api/2.1/unity-catalog/metastore_summary", None, &step).await?;
+        let global_id = summary["global_metastore_id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| {
+            DeployError::Invalid("the secondary's metastore summary has no global_metastore_id".into())
+        })?;
+        let recipient = format!("{name}_secondary");
+        let body = json!({"name": recipient, "authentication_type": "DATABRICKS",
+            "data_recipient_global_metastore_id": global_id, "comment": "drbot: the spoke's secondary region"});
+        let step = format!("sharing recipient {recipient}");
+        let at_primary = Rest { http: &settings.http, host: &primary.host, token: &token, role: Role::Primary };
+        let outcome = at_primary.create("/api/2.1/unity-catalog/recipients", body, &step).await?;
+        let step = BootstrapStep { role: Role::Primary, step, outcome };
+        report.steps.push(step.clone());
+        let _ = events.send(DeployEvent::Bootstrap(step)).await;
+    }
+    Ok(report)
+}
+
+/// The few Databricks calls the bootstrap makes, kept here rather than in the
+/// shared workspace client.
+struct Rest<'a> {
+    http: &'a reqwest::Client,
+    host: &'a str,
+    token: &'a AccessToken,
+    role: Role,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error_code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Rest<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, step: &str) -> Result<Value, DeployError> {
+        self.send(method, path, body).await.map_err(|source| DeployError::Databricks {
+            role: self.role,
+            step: step.to_string(),
+            source,
+        })
+    }
+
+    /// A POST that creates an object; one that already exists is fine.
+    async fn create(&self, path: &str, body: Value, step: &str) -> Result<StepOutcome, DeployError> {
+        match self.send(Method::POST, path, Some(body)).await {
+            Ok(_) => Ok(StepOutcome::Created),
+            Err(DatabricksError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" || code == "ALREADY_EXISTS" => {
+                Ok(StepOutcome::AlreadyExisted)
+            }
+            Err(source) => Err(DeployError::Databricks { role: self.role, step: step.to_string(), source }),
+        }
+    }
+
+    /// One call, retried on 429 and 5xx (waiting what `Retry-After` says, at
+    /// most [`MAX_RETRY_WAIT`]) up to [`ATTEMPTS`] times. Retrying a create
+    /// is safe: a create that went through the first time answers
+    /// `RESOURCE_ALREADY_EXISTS`, which counts as done.
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, DatabricksError> {
+        let unreachable = |e: reqwest::Error| DatabricksError::Unreachable(e.without_url().to_string());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.host.trim_end_matches('/')))
+                .bearer_auth(self.token.secret())
+                .timeout(Duration::from_secs(60));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(unreachable)?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = response.bytes().await.map_err(unreachable)?;
+            if (200..300).contains(&status) {
+                return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            }
+            if (status == 429 || status >= 500) && attempt < ATTEMPTS {
+                let backoff = Duration::from_millis(500).saturating_mul(1 << attempt);
+                tokio::time::sleep(retry_after.unwrap_or(backoff).min(MAX_RETRY_WAIT)).await;
+                continue;
+            }
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(match (body.error_code.as_str(), status) {
+                ("UNAUTHENTICATED", _) | (_, 401) => DatabricksError::Unauthenticated(body.message),
+                ("PERMISSION_DENIED", _) | (_, 403) => DatabricksError::PermissionDenied(body.message),
+                ("NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST", _) | (_, 404) => DatabricksError::NotFound(body.message),
+                (code, status) => DatabricksError::Api { status, code: code.to_string(), message: body.message },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::DeploymentRef;
+    use crate::deploy::run::RegionPhase;
+
+    fn region(outputs: Value) -> RegionState {
+        RegionState {
+            role: Role::Primary,
+            deployment: DeploymentRef { subscription_id: "s".into(), resource_group: "g".into(), name: "n".into() },
+            phase: RegionPhase::Succeeded,
+            outputs: outputs.as_object().cloned().unwrap_or_default(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn what_the_bootstrap_reads_from_the_outputs() {
+        let good = region(json!({"workspaceUrl": "adb-12.3.azuredatabricks.net/", "workspaceId": 12,
+            "accessConnectorId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Databricks/accessConnectors/c",
+            "ucStorageAccountName": "stucsalesweu", "externalStorageAccountName": "stextsalesweu"}));
+        let ws = workspace(&good).unwrap();
+        assert_eq!((ws.host.as_str(), ws.workspace_id.as_str()), ("https://adb-12.3.azuredatabricks.net", "12"));
+        assert_eq!(
+            abfss(DELTA_CONTAINER, &ws.uc_account, &SpokeName::parse("sales").unwrap()),
+            "abfss://delta@stucsalesweu.dfs.core.windows.net/sales"
+        );
+        let mut missing = good.clone();
+        missing.outputs.remove("accessConnectorId");
+        assert!(
+            matches!(workspace(&missing), Err(DeployError::MissingOutput { name, .. }) if name == "accessConnectorId")
+        );
+        let mut odd = good.clone();
+        odd.outputs.insert("workspaceId".into(), json!("12/../x"));
+        assert!(workspace(&odd).is_err());
+        let mut odd = good;
+        odd.outputs.insert("ucStorageAccountName".into(), json!("x@evil.example/"));
+        assert!(workspace(&odd).is_err());
+        assert_eq!(workspace_url(&Map::new()), None);
+        assert_eq!(uc_name(&SpokeName::parse("a-b").unwrap()), "a_b");
+    }
+}
