@@ -53,6 +53,8 @@ enum Commands {
     },
     /// Configure the Entra app registration and the Azure Bot's OAuth connection for Teams SSO (idempotent).
     Setup(drbot::setup::cli::SetupArgs),
+    /// DR readiness: reachability, last run, drift, RPO and the worst offenders.
+    Status(drbot::readiness::cli::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Commands::Serve { config } => runtime.block_on(serve(config)),
         Commands::Package { app_id, bot_id, version, from, out } => package(app_id, bot_id, version, from, &out),
         Commands::Setup(args) => runtime.block_on(drbot::setup::cli::main(args)),
+        Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -73,6 +73,11 @@ impl UserAssertion {
 pub struct AccessToken(Secret);
 
 impl AccessToken {
+    /// A token obtained elsewhere (an operator's own, from the environment).
+    pub fn from_secret(secret: Secret) -> AccessToken {
+        AccessToken(secret)
+    }
+
     pub fn secret(&self) -> &str {
         self.0.expose()
     }

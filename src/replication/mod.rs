@@ -15,7 +15,7 @@ pub mod config;
 pub mod diff;
 pub mod execute;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod mapping;
 pub mod model;
 pub mod object;
