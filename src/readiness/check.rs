@@ -2,11 +2,11 @@
 //!
 //! Both sides are read at once (`tokio::join!`), each with the read's own
 //! bound on requests in flight, so `status` takes about as long as the
-//! slower metastore. Each side is first asked one cheap question (who am I)
-//! with a short retry budget: a workspace that is down or refuses the token
-//! is reported as unreachable within seconds instead of after the read's
-//! five-minute retry budget, and is not read at all. A read that fails after
-//! that is reported the same way. Nothing here returns an error: a broken
+//! slower metastore. Beside the read, each side is asked one cheap question
+//! (who am I) with a short retry budget: its round trip is the latency shown,
+//! and a workspace that is down or refuses the token is reported as
+//! unreachable within seconds, its read dropped, instead of after the read's
+//! five-minute retry budget. A read that fails is reported the same way. Nothing here returns an error: a broken
 //! workspace is what readiness is there to show.
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
-use crate::databricks::{RetryPolicy, WorkspaceClient};
+use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::AccessToken;
 use crate::replication::read::{read_snapshot, ReadOptions};
 use crate::replication::snapshot::Snapshot;
@@ -113,15 +113,39 @@ async fn observe(
         progress(Progress::Unreachable { side, error: error.clone() });
         Observation::Unreachable { error }
     };
-    let probe = target.client.clone().with_retry(probe_policy());
+    let probe_client = target.client.clone().with_retry(probe_policy());
     let started = Instant::now();
-    if let Err(error) = probe.me(target.token).await {
-        return unreachable(error.to_string());
-    }
-    let latency_ms = elapsed_ms(started);
-    progress(Progress::Reading { side, latency_ms });
-    let started = Instant::now();
-    match read_snapshot(target.client, target.token, read).await {
+    let probe = async {
+        probe_client.me(target.token).await?;
+        Ok::<_, DatabricksError>(elapsed_ms(started))
+    };
+    // The read starts with the probe rather than after it (a round trip
+    // less); a failed probe drops the read and its long retry budget.
+    let snapshot = read_snapshot(target.client, target.token, read);
+    tokio::pin!(probe, snapshot);
+    let mut latency_ms = None;
+    let result = loop {
+        tokio::select! {
+            biased;
+            probed = &mut probe, if latency_ms.is_none() => match probed {
+                Ok(ms) => {
+                    latency_ms = Some(ms);
+                    progress(Progress::Reading { side, latency_ms: ms });
+                }
+                Err(error) => return unreachable(error.to_string()),
+            },
+            result = &mut snapshot => break result,
+        }
+    };
+    let latency_ms = match latency_ms {
+        Some(ms) => ms,
+        // The read won the race; the probe still has its say.
+        None => match probe.await {
+            Ok(ms) => ms,
+            Err(error) => return unreachable(error.to_string()),
+        },
+    };
+    match result {
         Ok(snapshot) => {
             let objects =
                 snapshot.catalogs.len() + snapshot.schemas.len() + snapshot.tables.len() + snapshot.volumes.len();
