@@ -17,6 +17,7 @@ use drbot::replication::read::{read_snapshot, ReadOptions};
 use drbot::replication::{diff, ReplicationConfig};
 use sandbox::databricks::metastore::Metastore;
 use sandbox::databricks::seed::LOCATION_MAPPING;
+use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 
 const HOUR: i64 = 3_600_000;
@@ -256,7 +257,8 @@ async fn drbot_status_json_prints_the_report() {
     std::fs::write(&config_path, config).unwrap();
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
-        .args(["--log-format", "text", "status", "--json", "--token-from-env", "--config"])
+        .args(["--log-format", "text", "status", "--json", "--token-from-env", "--warehouse-id", SANDBOX_WAREHOUSE_ID])
+        .arg("--config")
         .arg(&config_path)
         .env("DRBOT_DATABRICKS_TOKEN", alice.secret())
         .output()
@@ -291,6 +293,10 @@ async fn drbot_status_json_prints_the_report() {
     assert_eq!(json["rpo"]["behind"], seeded.stale.len());
     assert_eq!(json["verdict"]["status"], "not_ready");
     assert_eq!(json["primary"]["state"], "reachable");
+    for (side, workspace) in [("primary", &sandbox.primary), ("secondary", &sandbox.secondary)] {
+        let id = workspace.metastore.read().global_id.clone();
+        assert_eq!(json[side]["metastore_id"], id, "read through the warehouse");
+    }
     assert_eq!(json["offenders"].as_array().map(Vec::len), Some(10));
     assert_eq!(json["last_run"]["id"], "run-1");
     assert_eq!(json["last_run"]["finished_ms"], 2_000);
