@@ -21,7 +21,10 @@
 //! - objects are defined differently (type, location, format, view text,
 //!   comment, properties);
 //! - grants or owners differ (people would lose or gain access on failover);
-//! - parts of either metastore could not be read (the picture is incomplete);
+//! - parts of either metastore that drift is computed from could not be read
+//!   (objects, their contents, grants, view dependencies): the picture is
+//!   incomplete. An unread metastore id or Delta Sharing state is listed
+//!   but does not count;
 //! - the last replication run finished longer ago than the RPO target.
 //!
 //! **Ready** otherwise. Tables behind by less than the target are within the
@@ -163,6 +166,9 @@ pub struct UnreadPart {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Unread {
     pub count: usize,
+    /// Of those, the parts drift is computed from (objects, their contents,
+    /// grants, view dependencies); the metastore id and Delta Sharing are not.
+    pub affecting_drift: usize,
     pub listed: Vec<UnreadPart>,
 }
 
@@ -367,8 +373,11 @@ fn judge_drift(drift: &DriftSummary, rpo: &RpoSummary, unread: &Unread, reasons:
     if drift.owners.objects > 0 {
         reasons.degraded(format!("owners differ on {}", plural(drift.owners.objects, "object")));
     }
-    if unread.count > 0 {
-        reasons.degraded(format!("{} could not be read; the picture is incomplete", plural(unread.count, "part")));
+    if unread.affecting_drift > 0 {
+        reasons.degraded(format!(
+            "{} could not be read; the picture is incomplete",
+            plural(unread.affecting_drift, "part")
+        ));
     }
 }
 
@@ -388,7 +397,13 @@ fn unread(primary: &Snapshot, secondary: &Snapshot, listed: usize) -> Unread {
         .map(|s| (Side::Primary, s))
         .chain(secondary.skipped.iter().map(|s| (Side::Secondary, s)));
     let count = primary.skipped.len() + secondary.skipped.len();
-    Unread { count, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
+    let affecting_drift = primary
+        .skipped
+        .iter()
+        .chain(&secondary.skipped)
+        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing))
+        .count();
+    Unread { count, affecting_drift, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
 }
 
 fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
@@ -612,10 +627,28 @@ mod tests {
         ] {
             assert!(reasons.contains(expected), "{expected} in {reasons}");
         }
-        assert_eq!(readiness.unread.count, 1);
+        assert_eq!((readiness.unread.count, readiness.unread.affecting_drift), (1, 1));
         assert_eq!(readiness.unread.listed[0].side, Side::Secondary);
         assert_eq!(readiness.unread.listed[0].part, "grants");
         assert_eq!(readiness.last_run.as_ref().map(|r| r.id.as_str()), Some("r1"));
+    }
+
+    #[test]
+    fn an_unread_metastore_id_or_sharing_state_is_listed_but_keeps_the_verdict() {
+        let primary = primary();
+        let mut secondary = faithful(&primary);
+        for (part, securable) in [(SkippedPart::MetastoreId, "metastore"), (SkippedPart::Sharing, "provider")] {
+            secondary.skipped.push(Skipped {
+                securable: securable.into(),
+                full_name: String::new(),
+                part,
+                reason: "no warehouse".into(),
+            });
+        }
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::Ready, "{:?}", readiness.verdict);
+        assert_eq!((readiness.unread.count, readiness.unread.affecting_drift), (2, 0));
+        assert_eq!(readiness.unread.listed.len(), 2);
     }
 
     #[test]
