@@ -57,6 +57,8 @@ enum Commands {
     Replicate(drbot::cli::replicate::ReplicateArgs),
     /// Deploy the hub or a spoke in both regions (What-If first), then bootstrap Databricks.
     Deploy(drbot::deploy::cli::DeployArgs),
+    /// DR readiness: reachability, last run, drift, RPO and the worst offenders.
+    Status(drbot::readiness::cli::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
+        Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

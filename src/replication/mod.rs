@@ -16,7 +16,7 @@ pub mod config;
 pub mod diff;
 pub mod execute;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod job;
 pub mod mapping;
 pub mod model;

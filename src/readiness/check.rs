@@ -1,0 +1,161 @@
+//! Reading both workspaces for a readiness report: the I/O around `assess`.
+//!
+//! Both sides are read at once (`tokio::join!`), each with the read's own
+//! bound on requests in flight, so `status` takes about as long as the
+//! slower metastore. Beside the read, each side is asked one cheap question
+//! (who am I) with a short retry budget: its round trip is the latency shown,
+//! and a workspace that is down or refuses the token is reported as
+//! unreachable within seconds, its read dropped, instead of after the read's
+//! five-minute retry budget. A read that fails is reported the same way. Nothing here returns an error: a broken
+//! workspace is what readiness is there to show.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
+use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
+use crate::identity::AccessToken;
+use crate::replication::read::{read_snapshot, ReadOptions};
+use crate::replication::snapshot::Snapshot;
+use crate::replication::ReplicationConfig;
+
+/// One workspace and the token to read it with.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub client: &'a WorkspaceClient,
+    pub token: &'a AccessToken,
+}
+
+/// What `check_with` reports while it works (for a progress line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The workspace answered; its metastore is being read.
+    Reading { side: Side, latency_ms: u64 },
+    /// The metastore was read.
+    Read { side: Side, objects: usize, elapsed_ms: u64 },
+    /// The workspace could not be reached or read.
+    Unreachable { side: Side, error: String },
+}
+
+/// The probe's patience: a few quick tries, then the workspace counts as unreachable.
+fn probe_policy() -> RetryPolicy {
+    RetryPolicy {
+        budget: Duration::from_secs(10),
+        max_attempts: 3,
+        base_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(2),
+    }
+}
+
+/// Reads both workspaces and assesses them with the default options.
+pub async fn check(
+    primary: &WorkspaceClient,
+    secondary: &WorkspaceClient,
+    primary_token: &AccessToken,
+    secondary_token: &AccessToken,
+    read: &ReadOptions,
+    config: &ReplicationConfig,
+    now_ms: i64,
+) -> Readiness {
+    check_with(
+        Target { client: primary, token: primary_token },
+        Target { client: secondary, token: secondary_token },
+        read,
+        config,
+        now_ms,
+        &AssessOptions::default(),
+        &|_| {},
+    )
+    .await
+}
+
+/// Reads both workspaces at once and assesses them, telling `progress` as
+/// each side is reached and read.
+pub async fn check_with(
+    primary: Target<'_>,
+    secondary: Target<'_>,
+    read: &ReadOptions,
+    config: &ReplicationConfig,
+    now_ms: i64,
+    options: &AssessOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Readiness {
+    let (p, s) = tokio::join!(
+        observe(Side::Primary, primary, read, progress),
+        observe(Side::Secondary, secondary, read, progress)
+    );
+    assess_observed(p.as_observed(), s.as_observed(), config, now_ms, options)
+}
+
+/// One side's outcome, owned.
+enum Observation {
+    Read { snapshot: Box<Snapshot>, latency_ms: u64 },
+    Unreachable { error: String },
+}
+
+impl Observation {
+    fn as_observed(&self) -> Observed<'_> {
+        match self {
+            Observation::Read { snapshot, latency_ms } => Observed::Read { snapshot, latency_ms: Some(*latency_ms) },
+            Observation::Unreachable { error } => Observed::Unreachable { error },
+        }
+    }
+}
+
+async fn observe(
+    side: Side,
+    target: Target<'_>,
+    read: &ReadOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Observation {
+    let unreachable = |error: String| {
+        progress(Progress::Unreachable { side, error: error.clone() });
+        Observation::Unreachable { error }
+    };
+    let probe_client = target.client.clone().with_retry(probe_policy());
+    let started = Instant::now();
+    let probe = async {
+        probe_client.me(target.token).await?;
+        Ok::<_, DatabricksError>(elapsed_ms(started))
+    };
+    // The read starts with the probe rather than after it (a round trip
+    // less); a failed probe drops the read and its long retry budget.
+    let snapshot = read_snapshot(target.client, target.token, read);
+    tokio::pin!(probe, snapshot);
+    let mut latency_ms = None;
+    let result = loop {
+        tokio::select! {
+            biased;
+            probed = &mut probe, if latency_ms.is_none() => match probed {
+                Ok(ms) => {
+                    latency_ms = Some(ms);
+                    progress(Progress::Reading { side, latency_ms: ms });
+                }
+                Err(error) => return unreachable(error.to_string()),
+            },
+            result = &mut snapshot => break result,
+        }
+    };
+    let latency_ms = match latency_ms {
+        Some(ms) => ms,
+        // The read won the race; the probe still has its say.
+        None => match probe.await {
+            Ok(ms) => ms,
+            Err(error) => return unreachable(error.to_string()),
+        },
+    };
+    match result {
+        Ok(snapshot) => {
+            let objects =
+                snapshot.catalogs.len() + snapshot.schemas.len() + snapshot.tables.len() + snapshot.volumes.len();
+            progress(Progress::Read { side, objects, elapsed_ms: elapsed_ms(started) });
+            Observation::Read { snapshot: Box::new(snapshot), latency_ms }
+        }
+        Err(error) => unreachable(error.to_string()),
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

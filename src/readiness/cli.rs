@@ -1,0 +1,192 @@
+//! `drbot status`: the readiness report in a terminal (a table for people,
+//! `--json` for machines), from the same configuration file `drbot serve`
+//! reads. Tokens come from the bot's own identity, or from the operator
+//! (`--token-from-env`), as for `drbot setup`. Progress goes to stderr so
+//! that stdout stays the report alone.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::check::{check_with, Progress, Target};
+use super::report::{AssessOptions, LastRun};
+use super::text::render;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Secret};
+use crate::databricks::WorkspaceClient;
+use crate::identity::app::AppIdentity;
+use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::replication::mapping::LocationMapping;
+use crate::replication::read::{ReadFilter, ReadOptions};
+use crate::replication::ReplicationConfig;
+use crate::store::Store;
+
+/// The operator's Databricks token for `--token-from-env` (one Entra token
+/// for the Azure Databricks resource serves both workspaces), e.g.
+/// `az account get-access-token --resource 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d --query accessToken -o tsv`.
+pub const TOKEN_ENV: &str = "DRBOT_DATABRICKS_TOKEN";
+
+/// Storage locations primary → secondary when the configuration names none:
+/// the sandbox's storage accounts (`sandbox::databricks::seed::LOCATION_MAPPING`).
+// TODO(lead): read `[replication]` (location mapping, catalogs, schema
+// pattern, warehouse id) from src/config.rs once that section lands, and drop
+// this default.
+const DEFAULT_LOCATION_MAPPING: &[(&str, &str)] = &[
+    ("abfss://uc@stucprimary.dfs.core.windows.net/", "abfss://uc@stucsecondary.dfs.core.windows.net/"),
+    ("abfss://external@stextprimary.dfs.core.windows.net/", "abfss://external@stextsecondary.dfs.core.windows.net/"),
+    ("abfss://geo@stgeo.dfs.core.windows.net/", "abfss://geo@stgeo-secondary.dfs.core.windows.net/"),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The bot's TOML configuration (databricks.primary_host, databricks.secondary_host, the bot identity).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Print the report as JSON (for machines) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this catalog.
+    #[arg(long)]
+    pub catalog: Option<String>,
+    /// Run as the operator: the Databricks token from DRBOT_DATABRICKS_TOKEN. Without it, status runs as the bot.
+    #[arg(long)]
+    pub token_from_env: bool,
+    /// The RPO target in hours: tables behind by more are flagged.
+    #[arg(long, default_value_t = 24)]
+    pub rpo_target_hours: u32,
+    /// How many worst offenders to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Requests in flight per workspace at most.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// A SQL warehouse to read each metastore's global id with.
+    #[arg(long)]
+    pub warehouse_id: Option<String>,
+}
+
+/// What to replicate, from the configuration.
+pub fn replication_config(_config: &Config) -> ReplicationConfig {
+    // TODO(lead): from the `[replication]` section of src/config.rs.
+    ReplicationConfig::new(LocationMapping::new(DEFAULT_LOCATION_MAPPING.iter().copied()))
+}
+
+/// The warehouse for `SELECT current_metastore()`, from the configuration.
+fn warehouse_id(_config: &Config) -> Option<String> {
+    // TODO(lead): `[replication] warehouse_id`.
+    None
+}
+
+pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = Config::load(args.config.as_deref(), &env)?;
+    let primary_host =
+        config.databricks.primary_host.clone().context("status needs databricks.primary_host in the configuration")?;
+    let secondary_host = config
+        .databricks
+        .secondary_host
+        .clone()
+        .context("status needs databricks.secondary_host in the configuration")?;
+    let token = if args.token_from_env {
+        let token = env
+            .get(TOKEN_ENV)
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .with_context(|| format!("--token-from-env: {TOKEN_ENV} is not set"))?;
+        AccessToken::from_secret(Secret::new(token))
+    } else {
+        let identity = AppIdentity::from_config(&config)?;
+        identity.token(DATABRICKS_SCOPE).await.context("a Databricks token as the bot")?
+    };
+
+    let mut replication = replication_config(&config);
+    if let Some(catalog) = &args.catalog {
+        replication.catalogs = Some([catalog.clone()].into());
+    }
+    let read = ReadOptions {
+        filter: ReadFilter { catalog: args.catalog.clone(), schema_pattern: replication.schema_pattern.clone() },
+        concurrency: args.concurrency.max(1),
+        warehouse_id: args.warehouse_id.clone().or_else(|| warehouse_id(&config)),
+        ..ReadOptions::default()
+    };
+    let options = AssessOptions {
+        rpo_target_ms: i64::from(args.rpo_target_hours) * 3_600_000,
+        offenders: args.top,
+        last_run: last_run(&config).await,
+        ..AssessOptions::default()
+    };
+
+    let http = reqwest::Client::new();
+    let primary = WorkspaceClient::new(http.clone(), &primary_host);
+    let secondary = WorkspaceClient::new(http, &secondary_host);
+    let now_ms = SystemClock.unix_ms();
+    eprintln!("drbot status: reading {primary_host} and {secondary_host}");
+    let work = check_with(
+        Target { client: &primary, token: &token },
+        Target { client: &secondary, token: &token },
+        &read,
+        &replication,
+        now_ms,
+        &options,
+        &report_progress,
+    );
+    let readiness = with_ticker(work).await;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&readiness)?);
+    } else {
+        print!("{}", render(&readiness));
+    }
+    Ok(())
+}
+
+fn report_progress(progress: Progress) {
+    match progress {
+        Progress::Reading { side, latency_ms } => {
+            eprintln!("  {}: reachable ({latency_ms} ms), reading its metastore…", side.as_str())
+        }
+        Progress::Read { side, objects, elapsed_ms } => {
+            eprintln!("  {}: read {objects} objects in {:.1} s", side.as_str(), elapsed_ms as f64 / 1000.0)
+        }
+        Progress::Unreachable { side, error } => eprintln!("  {}: unreachable: {error}", side.as_str()),
+    }
+}
+
+/// Runs `work`, saying every few seconds that it still is, so a long read
+/// of a large metastore does not look like a hang.
+async fn with_ticker<T>(work: impl std::future::Future<Output = T>) -> T {
+    let started = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval_at(started + Duration::from_secs(3), Duration::from_secs(3));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = ticker.tick() => eprintln!("  still reading… {} s", started.elapsed().as_secs()),
+        }
+    }
+}
+
+/// The newest replication run that was not a dry run, from the bot's store.
+/// A store that does not exist yet means no run; one that cannot be read is
+/// said on stderr and the report goes on without it.
+async fn last_run(config: &Config) -> Option<LastRun> {
+    if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        return None;
+    }
+    let result = async {
+        let store = Store::open(&config.store.url()).await?;
+        let runs = store.recent_runs(20).await;
+        store.close().await;
+        runs
+    }
+    .await;
+    match result {
+        Ok(runs) => runs.iter().find(|run| !run.dry_run).map(LastRun::from),
+        Err(error) => {
+            eprintln!("drbot status: the last replication run is unknown: {error}");
+            None
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! The readiness report: can we fail over to the secondary now, and if not,
+//! what stands in the way.
+//!
+//! `assess` is a pure function of the two snapshots (or of why one could not
+//! be read), the replication configuration and the clock, so every rule below
+//! is unit-tested without a workspace. It serialises as the `--json` output
+//! of `drbot status` and is the view model of the Teams dashboard card.
+//!
+//! # Verdict rules
+//!
+//! **Not ready** when a failover now would lose something or cannot be judged:
+//! - a workspace is unreachable, refuses the token, or its metastore could
+//!   not be read (drift and RPO are then not computed);
+//! - anything of the primary is missing on the secondary: a catalog, schema,
+//!   table, view or volume (a missing Delta table is also "never replicated"
+//!   in the RPO).
+//!
+//! **Degraded** when a failover would work but not as promised:
+//! - Delta tables are behind the primary by more than the RPO target;
+//! - the lag of some Delta tables cannot be measured (no commit time);
+//! - objects are defined differently (type, location, format, view text,
+//!   comment, properties);
+//! - grants or owners differ (people would lose or gain access on failover);
+//! - parts of either metastore that drift is computed from could not be read
+//!   (objects, their contents, grants, view dependencies): the picture is
+//!   incomplete. An unread metastore id or Delta Sharing state is listed
+//!   but does not count;
+//! - the last replication run finished longer ago than the RPO target.
+//!
+//! **Ready** otherwise. Tables behind by less than the target are within the
+//! promise and do not count against readiness. Objects only the secondary
+//! has are listed but never change the verdict: a failover loses nothing by
+//! them, and replication leaves them alone unless pruning is on.
+//!
+//! # Worst offenders
+//!
+//! One line per object and problem, most severe first: missing (catalogs,
+//! then schemas, then the rest), then stale by lag (unmeasurable lag first,
+//! as unbounded), then defined differently, then grant drift, then owner
+//! drift, then extra; by name within a rank.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::drift::{summarise as summarise_drift, DriftSummary};
+use super::rpo::{summarise as summarise_rpo, table_rpos, RpoSummary};
+use super::text::duration;
+use crate::replication::diff::Field;
+use crate::replication::object::{ObjectKind, ObjectRef};
+use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
+use crate::replication::{diff, Change, Drift, ReplicationConfig};
+
+/// How the report is put together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssessOptions {
+    /// The lag people accept, in ms (default 24 h).
+    pub rpo_target_ms: i64,
+    /// How many worst offenders to list (default 10).
+    pub offenders: usize,
+    /// How many unread parts to list by name (default 10; all are counted).
+    pub unread_listed: usize,
+    /// The newest replication run, when the caller knows it (from the store).
+    pub last_run: Option<LastRun>,
+}
+
+impl Default for AssessOptions {
+    fn default() -> Self {
+        AssessOptions { rpo_target_ms: 24 * 3_600_000, offenders: 10, unread_listed: 10, last_run: None }
+    }
+}
+
+/// The newest replication run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LastRun {
+    pub id: String,
+    pub started_ms: i64,
+    /// `None` while it runs (or if it never finished).
+    pub finished_ms: Option<i64>,
+    /// The run's summary counts, as the runner wrote them.
+    pub counts: Option<serde_json::Value>,
+}
+
+impl From<&crate::store::runs::Run> for LastRun {
+    fn from(run: &crate::store::runs::Run) -> LastRun {
+        LastRun {
+            id: run.id.clone(),
+            started_ms: run.started_ms,
+            finished_ms: run.finished_ms,
+            counts: run.counts.clone(),
+        }
+    }
+}
+
+/// Whether a workspace answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Reachability {
+    Reachable {
+        /// One round trip, when it was measured.
+        latency_ms: Option<u64>,
+        /// The global metastore id (`azure:<region>:<uuid>`), when it could be read.
+        metastore_id: Option<String>,
+    },
+    /// Down, refusing the token, or its metastore could not be read.
+    Unreachable { error: String },
+}
+
+impl Reachability {
+    pub fn is_reachable(&self) -> bool {
+        matches!(self, Reachability::Reachable { .. })
+    }
+}
+
+/// What was seen of one workspace: its snapshot, or why there is none.
+#[derive(Clone, Copy, Debug)]
+pub enum Observed<'a> {
+    Read { snapshot: &'a Snapshot, latency_ms: Option<u64> },
+    Unreachable { error: &'a str },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ready,
+    Degraded,
+    NotReady,
+}
+
+/// The overall answer and every reason for it (empty when ready).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub status: Status,
+    pub reasons: Vec<String>,
+}
+
+/// Which workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Primary,
+    Secondary,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Primary => "primary",
+            Side::Secondary => "secondary",
+        }
+    }
+}
+
+/// A part of a metastore the read left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnreadPart {
+    pub side: Side,
+    pub securable: String,
+    pub full_name: String,
+    /// `object`, `contents`, `grants`, …
+    pub part: String,
+    pub reason: String,
+}
+
+/// What could not be read, counted, the first few by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Unread {
+    pub count: usize,
+    /// Of those, the parts drift is computed from (objects, their contents,
+    /// grants, view dependencies); the metastore id and Delta Sharing are not.
+    pub affecting_drift: usize,
+    pub listed: Vec<UnreadPart>,
+}
+
+/// What is wrong with an offender, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    Missing,
+    Stale,
+    Different,
+    Grants,
+    Owner,
+    Extra,
+}
+
+/// One object and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Offender {
+    /// `catalog`, `schema`, `table`, `view`, `volume`.
+    pub kind: String,
+    /// The full name.
+    pub object: String,
+    pub problem: Problem,
+    /// A stale table's lag (`None` for anything else or when unmeasurable).
+    pub rpo_ms: Option<i64>,
+    /// One line for people.
+    pub text: String,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Readiness {
+    /// When it was assessed (epoch ms).
+    pub assessed_ms: i64,
+    pub primary: Reachability,
+    pub secondary: Reachability,
+    pub last_run: Option<LastRun>,
+    /// `None` when it could not be computed (see `not_computed`).
+    pub drift: Option<DriftSummary>,
+    pub rpo: Option<RpoSummary>,
+    /// Why drift and RPO are missing, when they are.
+    pub not_computed: Option<String>,
+    pub unread: Unread,
+    pub verdict: Verdict,
+    /// The worst offenders, at most `AssessOptions::offenders`.
+    pub offenders: Vec<Offender>,
+    /// How many offenders there are in all.
+    pub offenders_total: usize,
+}
+
+/// Assesses two snapshots read from reachable workspaces.
+pub fn assess(
+    primary: &Snapshot,
+    secondary: &Snapshot,
+    config: &ReplicationConfig,
+    now_ms: i64,
+    options: &AssessOptions,
+) -> Readiness {
+    assess_observed(
+        Observed::Read { snapshot: primary, latency_ms: None },
+        Observed::Read { snapshot: secondary, latency_ms: None },
+        config,
+        now_ms,
+        options,
+    )
+}
+
+/// Assesses what was observed of each workspace; a side that could not be
+/// read makes the drift parts "not computed" rather than failing.
+pub fn assess_observed(
+    primary: Observed<'_>,
+    secondary: Observed<'_>,
+    config: &ReplicationConfig,
+    now_ms: i64,
+    options: &AssessOptions,
+) -> Readiness {
+    let mut readiness = Readiness {
+        assessed_ms: now_ms,
+        primary: reachability(primary),
+        secondary: reachability(secondary),
+        last_run: options.last_run.clone(),
+        drift: None,
+        rpo: None,
+        not_computed: None,
+        unread: Unread::default(),
+        verdict: Verdict { status: Status::Ready, reasons: Vec::new() },
+        offenders: Vec::new(),
+        offenders_total: 0,
+    };
+    let mut reasons = Reasons::default();
+    for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
+        if let Observed::Unreachable { error } = observed {
+            reasons.not_ready(format!("the {} workspace is unreachable: {error}", side.as_str()));
+        }
+    }
+
+    match (primary, secondary) {
+        (Observed::Read { snapshot: p, .. }, Observed::Read { snapshot: s, .. }) => {
+            let drift = diff(p, s, config);
+            let summary = summarise_drift(&drift);
+            let rpo = summarise_rpo(&table_rpos(p, s, config, &drift), options.rpo_target_ms);
+            readiness.unread = unread(p, s, options.unread_listed);
+            judge_drift(&summary, &rpo, &readiness.unread, &mut reasons);
+            let offenders = offenders(&drift);
+            readiness.offenders_total = offenders.len();
+            readiness.offenders = offenders.into_iter().take(options.offenders).collect();
+            readiness.drift = Some(summary);
+            readiness.rpo = Some(rpo);
+        }
+        _ => {
+            readiness.not_computed =
+                Some("drift and RPO need both metastores; at least one could not be read".to_string());
+        }
+    }
+
+    if let Some(LastRun { finished_ms: Some(finished_ms), .. }) = &options.last_run {
+        let age = now_ms.saturating_sub(*finished_ms);
+        if age > options.rpo_target_ms {
+            reasons.degraded(format!(
+                "the last replication run finished {} ago, longer than the RPO target of {}",
+                duration(age),
+                duration(options.rpo_target_ms)
+            ));
+        }
+    }
+    readiness.verdict = reasons.verdict();
+    readiness
+}
+
+fn reachability(observed: Observed<'_>) -> Reachability {
+    match observed {
+        Observed::Read { snapshot, latency_ms } => Reachability::Reachable {
+            latency_ms,
+            metastore_id: Some(snapshot.global_metastore_id.clone()).filter(|id| !id.is_empty()),
+        },
+        Observed::Unreachable { error } => Reachability::Unreachable { error: error.to_string() },
+    }
+}
+
+/// Reasons gathered by status; the verdict is the worst status with a reason.
+#[derive(Default)]
+struct Reasons {
+    not_ready: Vec<String>,
+    degraded: Vec<String>,
+}
+
+impl Reasons {
+    fn not_ready(&mut self, reason: String) {
+        self.not_ready.push(reason);
+    }
+
+    fn degraded(&mut self, reason: String) {
+        self.degraded.push(reason);
+    }
+
+    fn verdict(self) -> Verdict {
+        let status = if !self.not_ready.is_empty() {
+            Status::NotReady
+        } else if !self.degraded.is_empty() {
+            Status::Degraded
+        } else {
+            Status::Ready
+        };
+        Verdict { status, reasons: self.not_ready.into_iter().chain(self.degraded).collect() }
+    }
+}
+
+fn judge_drift(drift: &DriftSummary, rpo: &RpoSummary, unread: &Unread, reasons: &mut Reasons) {
+    let total = drift.objects.total();
+    if total.missing > 0 {
+        let by_kind: Vec<String> = drift
+            .objects
+            .rows()
+            .iter()
+            .filter(|(_, c)| c.missing > 0)
+            .map(|(kind, c)| plural(c.missing, kind))
+            .collect();
+        reasons.not_ready(format!("missing on the secondary: {}", by_kind.join(", ")));
+    }
+    if rpo.over_target > 0 {
+        let worst =
+            rpo.worst.as_ref().map(|w| format!(" (worst: {}, {})", w.table, duration(w.ms))).unwrap_or_default();
+        reasons.degraded(format!(
+            "{} behind the primary by more than the RPO target of {}{worst}",
+            plural(rpo.over_target, "Delta table"),
+            duration(rpo.target_ms)
+        ));
+    }
+    if rpo.unknown > 0 {
+        reasons.degraded(format!("{} without a commit time to measure the lag by", plural(rpo.unknown, "Delta table")));
+    }
+    if total.different > 0 {
+        reasons.degraded(format!("{} defined differently on the secondary", plural(total.different, "object")));
+    }
+    if drift.grants.objects > 0 {
+        reasons.degraded(format!(
+            "grants differ on {} ({})",
+            plural(drift.grants.objects, "object"),
+            plural(drift.grants.principals, "principal")
+        ));
+    }
+    if drift.owners.objects > 0 {
+        reasons.degraded(format!("owners differ on {}", plural(drift.owners.objects, "object")));
+    }
+    if unread.affecting_drift > 0 {
+        reasons.degraded(format!(
+            "{} could not be read; the picture is incomplete",
+            plural(unread.affecting_drift, "part")
+        ));
+    }
+}
+
+/// `1 table`, `3 tables`, `2 catalogs`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn unread(primary: &Snapshot, secondary: &Snapshot, listed: usize) -> Unread {
+    let all = primary
+        .skipped
+        .iter()
+        .map(|s| (Side::Primary, s))
+        .chain(secondary.skipped.iter().map(|s| (Side::Secondary, s)));
+    let count = primary.skipped.len() + secondary.skipped.len();
+    let affecting_drift = primary
+        .skipped
+        .iter()
+        .chain(&secondary.skipped)
+        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing))
+        .count();
+    Unread { count, affecting_drift, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
+}
+
+fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
+    let part = match skipped.part {
+        SkippedPart::Object => "object",
+        SkippedPart::Contents => "contents",
+        SkippedPart::Grants => "grants",
+        SkippedPart::ViewDependencies => "view dependencies",
+        SkippedPart::Sharing => "sharing",
+        SkippedPart::MetastoreId => "metastore id",
+    };
+    UnreadPart {
+        side,
+        securable: skipped.securable.clone(),
+        full_name: skipped.full_name.clone(),
+        part: part.to_string(),
+        reason: skipped.reason.clone(),
+    }
+}
+
+/// Every offender, most severe first (see the module's rules).
+pub fn offenders(drift: &[Drift]) -> Vec<Offender> {
+    // Grant drift comes one entry per principal; people want one line per object.
+    let mut grants: BTreeMap<&ObjectRef, Vec<String>> = BTreeMap::new();
+    let mut out: Vec<(Offender, (Problem, u8, i64, String))> = Vec::new();
+    for entry in drift {
+        let object = &entry.object;
+        let (problem, rpo_ms, text) = match &entry.change {
+            Change::Grants { principal, missing, extra } => {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("{principal} lacks {}", join(missing)));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("{principal} also has {}", join(extra)));
+                }
+                grants.entry(object).or_default().push(parts.join(", "));
+                continue;
+            }
+            Change::Missing => (Problem::Missing, None, "missing on the secondary".to_string()),
+            Change::Extra => (Problem::Extra, None, "only on the secondary".to_string()),
+            Change::Different(fields) => {
+                let what: Vec<&str> = fields.iter().map(field_name).collect();
+                (Problem::Different, None, format!("defined differently: {}", what.join(", ")))
+            }
+            Change::Stale { primary_commit_ms, secondary_commit_ms } => match secondary_commit_ms {
+                Some(secondary_ms) => {
+                    let lag = primary_commit_ms.saturating_sub(*secondary_ms);
+                    (Problem::Stale, Some(lag), format!("{} behind the primary", duration(lag)))
+                }
+                None => (Problem::Stale, None, "stale: the clone has no commit time".to_string()),
+            },
+            Change::Owner { primary, secondary } => {
+                (Problem::Owner, None, format!("owned by {secondary}, the primary says {primary}"))
+            }
+        };
+        out.push(offender(object, problem, rpo_ms, text));
+    }
+    for (object, lines) in grants {
+        out.push(offender(object, Problem::Grants, None, format!("grants differ: {}", lines.join("; "))));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out.into_iter().map(|(offender, _)| offender).collect()
+}
+
+fn offender(
+    object: &ObjectRef,
+    problem: Problem,
+    rpo_ms: Option<i64>,
+    text: String,
+) -> (Offender, (Problem, u8, i64, String)) {
+    let depth = match object.kind {
+        ObjectKind::Catalog | ObjectKind::SharedCatalog => 0,
+        ObjectKind::Schema => 1,
+        _ => 2,
+    };
+    // Missing: containers first. Stale: the largest lag first, an
+    // unmeasurable one before all (unbounded).
+    let (level, lag) = match problem {
+        Problem::Missing => (depth, 0),
+        Problem::Stale => (0, rpo_ms.map_or(i64::MIN, |ms| -ms)),
+        _ => (0, 0),
+    };
+    let name = object.full_name();
+    let key = (problem, level, lag, name.clone());
+    (Offender { kind: object.kind.as_str().to_string(), object: name, problem, rpo_ms, text }, key)
+}
+
+fn join(privileges: &std::collections::BTreeSet<String>) -> String {
+    privileges.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn field_name(field: &Field) -> &'static str {
+    match field {
+        Field::Kind { .. } => "type",
+        Field::Comment => "comment",
+        Field::Properties => "properties",
+        Field::StorageLocation { .. } => "storage location",
+        Field::Format { .. } => "format",
+        Field::ViewDefinition => "view definition",
+        Field::VolumeType { .. } => "volume type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::fixtures::*;
+    use crate::replication::snapshot::{CatalogKind, DeltaState};
+
+    const HOUR: i64 = 3_600_000;
+    const NOW: i64 = 200 * HOUR;
+
+    fn primary() -> Snapshot {
+        empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "sales"))
+            .with_table(managed("main.sales.orders", 100 * HOUR))
+            .with_table(managed("main.sales.items", 100 * HOUR))
+            .with_table(view("main.sales.v", &["main.sales.orders"]))
+            .with_volume(external_volume("main.sales.landing"))
+    }
+
+    fn faithful(primary: &Snapshot) -> Snapshot {
+        let mut secondary = empty(SECONDARY_ID)
+            .with_catalog(replica_of_catalog(&primary.catalogs["main"]))
+            .with_schema(schema("main", "sales"))
+            .with_volume(replica_of_volume(&primary.volumes["main.sales.landing"]));
+        for table in primary.tables.values() {
+            secondary = secondary.with_table(replica_of(table));
+        }
+        secondary
+    }
+
+    fn lag(secondary: &mut Snapshot, table: &str, hours: i64) {
+        secondary.tables.get_mut(table).unwrap().delta =
+            Some(DeltaState { version: 1, last_commit_ms: (100 - hours) * HOUR });
+    }
+
+    fn assess_default(primary: &Snapshot, secondary: &Snapshot) -> Readiness {
+        assess(primary, secondary, &config(), NOW, &AssessOptions::default())
+    }
+
+    #[test]
+    fn a_faithful_replica_is_ready_with_reachable_workspaces() {
+        let primary = primary();
+        let readiness = assess_default(&primary, &faithful(&primary));
+        assert_eq!(readiness.verdict, Verdict { status: Status::Ready, reasons: vec![] });
+        assert_eq!(
+            readiness.primary,
+            Reachability::Reachable { latency_ms: None, metastore_id: Some(PRIMARY_ID.into()) }
+        );
+        assert!(readiness.secondary.is_reachable());
+        assert_eq!(readiness.drift, Some(DriftSummary::default()));
+        assert_eq!(readiness.rpo.as_ref().map(|r| (r.tables, r.up_to_date)), Some((2, 2)));
+        assert!(readiness.offenders.is_empty() && readiness.not_computed.is_none());
+    }
+
+    #[test]
+    fn lag_within_the_target_is_ready_beyond_it_degraded() {
+        let primary = primary();
+        let mut secondary = faithful(&primary);
+        lag(&mut secondary, "main.sales.orders", 5);
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::Ready, "{:?}", readiness.verdict);
+        assert_eq!(readiness.drift.as_ref().unwrap().objects.table.stale, 1);
+
+        lag(&mut secondary, "main.sales.items", 30);
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::Degraded);
+        assert_eq!(readiness.verdict.reasons.len(), 1);
+        let reason = &readiness.verdict.reasons[0];
+        assert!(reason.contains("1 Delta table behind") && reason.contains("main.sales.items"), "{reason}");
+    }
+
+    #[test]
+    fn anything_missing_is_not_ready_and_named_by_kind() {
+        let primary = primary();
+        let mut secondary = faithful(&primary);
+        secondary.tables.remove("main.sales.orders");
+        secondary.tables.remove("main.sales.v");
+        secondary.volumes.clear();
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::NotReady);
+        assert_eq!(readiness.verdict.reasons, vec!["missing on the secondary: 1 table, 1 view, 1 volume".to_string()]);
+        assert_eq!(readiness.rpo.as_ref().unwrap().never_replicated, 1);
+    }
+
+    #[test]
+    fn grants_owners_definitions_unread_parts_and_an_old_run_degrade() {
+        let primary = primary();
+        let mut secondary = faithful(&primary);
+        secondary.tables.get_mut("main.sales.orders").unwrap().common.grants =
+            [("eve".to_string(), ["SELECT".to_string()].into())].into();
+        secondary.schemas.get_mut("main.sales").unwrap().common.owner = "carol".into();
+        secondary.tables.get_mut("main.sales.v").unwrap().view_definition = Some("SELECT 1".into());
+        secondary.skipped.push(Skipped {
+            securable: "table".into(),
+            full_name: "main.sales.items".into(),
+            part: SkippedPart::Grants,
+            reason: "permission denied".into(),
+        });
+        let options = AssessOptions {
+            last_run: Some(LastRun {
+                id: "r1".into(),
+                started_ms: 0,
+                finished_ms: Some(NOW - 25 * HOUR),
+                counts: None,
+            }),
+            ..AssessOptions::default()
+        };
+        let readiness = assess(&primary, &secondary, &config(), NOW, &options);
+        assert_eq!(readiness.verdict.status, Status::Degraded);
+        let reasons = readiness.verdict.reasons.join("\n");
+        for expected in [
+            "1 object defined differently",
+            "grants differ on 1 object (1 principal)",
+            "owners differ on 1 object",
+            "1 part could not be read",
+            "the last replication run finished 1 d 1 h ago",
+        ] {
+            assert!(reasons.contains(expected), "{expected} in {reasons}");
+        }
+        assert_eq!((readiness.unread.count, readiness.unread.affecting_drift), (1, 1));
+        assert_eq!(readiness.unread.listed[0].side, Side::Secondary);
+        assert_eq!(readiness.unread.listed[0].part, "grants");
+        assert_eq!(readiness.last_run.as_ref().map(|r| r.id.as_str()), Some("r1"));
+    }
+
+    #[test]
+    fn an_unread_metastore_id_or_sharing_state_is_listed_but_keeps_the_verdict() {
+        let primary = primary();
+        let mut secondary = faithful(&primary);
+        for (part, securable) in [(SkippedPart::MetastoreId, "metastore"), (SkippedPart::Sharing, "provider")] {
+            secondary.skipped.push(Skipped {
+                securable: securable.into(),
+                full_name: String::new(),
+                part,
+                reason: "no warehouse".into(),
+            });
+        }
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::Ready, "{:?}", readiness.verdict);
+        assert_eq!((readiness.unread.count, readiness.unread.affecting_drift), (2, 0));
+        assert_eq!(readiness.unread.listed.len(), 2);
+    }
+
+    #[test]
+    fn extra_objects_are_listed_but_keep_the_verdict() {
+        let primary = primary();
+        let secondary = faithful(&primary).with_schema(schema("main", "dr_scratch"));
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(readiness.verdict.status, Status::Ready);
+        assert_eq!(readiness.drift.as_ref().unwrap().objects.schema.extra, 1);
+        assert_eq!(readiness.offenders.len(), 1);
+        assert_eq!(readiness.offenders[0].problem, Problem::Extra);
+        assert_eq!(readiness.offenders[0].object, "main.dr_scratch");
+    }
+
+    #[test]
+    fn an_unreachable_side_is_not_ready_and_drift_not_computed() {
+        let primary = primary();
+        let readiness = assess_observed(
+            Observed::Read { snapshot: &primary, latency_ms: Some(12) },
+            Observed::Unreachable { error: "workspace unreachable: connection refused" },
+            &config(),
+            NOW,
+            &AssessOptions::default(),
+        );
+        assert_eq!(readiness.verdict.status, Status::NotReady);
+        assert_eq!(
+            readiness.verdict.reasons,
+            vec!["the secondary workspace is unreachable: workspace unreachable: connection refused".to_string()]
+        );
+        assert_eq!(
+            readiness.primary,
+            Reachability::Reachable { latency_ms: Some(12), metastore_id: Some(PRIMARY_ID.into()) }
+        );
+        assert!(matches!(&readiness.secondary, Reachability::Unreachable { error } if error.contains("refused")));
+        assert!(readiness.drift.is_none() && readiness.rpo.is_none() && readiness.not_computed.is_some());
+        let json = serde_json::to_value(&readiness).unwrap();
+        assert_eq!(json["secondary"]["state"], "unreachable");
+        assert_eq!(json["verdict"]["status"], "not_ready");
+        assert!(json["drift"].is_null());
+    }
+
+    #[test]
+    fn offenders_go_missing_then_stale_by_lag_then_different_grants_owner_extra() {
+        let primary = primary()
+            .with_schema(schema("main", "hr"))
+            .with_table(managed("main.sales.a", 100 * HOUR))
+            .with_table(managed("main.sales.b", 100 * HOUR))
+            .with_table(managed("main.sales.c", 100 * HOUR));
+        let mut secondary = faithful(&primary);
+        secondary.schemas.remove("main.hr");
+        secondary.tables.remove("main.sales.orders");
+        lag(&mut secondary, "main.sales.a", 2);
+        lag(&mut secondary, "main.sales.b", 40);
+        secondary.tables.get_mut("main.sales.c").unwrap().delta = None;
+        secondary.tables.get_mut("main.sales.items").unwrap().common.grants =
+            [("eve".to_string(), ["SELECT".to_string()].into()), ("zed".to_string(), ["MODIFY".to_string()].into())]
+                .into();
+        secondary.tables.get_mut("main.sales.v").unwrap().common.owner = "carol".into();
+        secondary.tables.get_mut("main.sales.v").unwrap().view_definition = Some("SELECT 1".into());
+        secondary = secondary.with_schema(schema("main", "dr_scratch"));
+
+        let readiness = assess_default(&primary, &secondary);
+        let order: Vec<(Problem, &str)> = readiness.offenders.iter().map(|o| (o.problem, o.object.as_str())).collect();
+        assert_eq!(
+            order,
+            vec![
+                (Problem::Missing, "main.hr"),
+                (Problem::Missing, "main.sales.orders"),
+                (Problem::Stale, "main.sales.c"),
+                (Problem::Stale, "main.sales.b"),
+                (Problem::Stale, "main.sales.a"),
+                (Problem::Different, "main.sales.v"),
+                (Problem::Grants, "main.sales.items"),
+                (Problem::Owner, "main.sales.v"),
+                (Problem::Extra, "main.dr_scratch"),
+            ]
+        );
+        assert_eq!(readiness.offenders_total, 9);
+        let b = &readiness.offenders[3];
+        assert_eq!((b.rpo_ms, b.text.as_str()), (Some(40 * HOUR), "1 d 16 h behind the primary"));
+        assert_eq!(readiness.offenders[6].text, "grants differ: eve also has SELECT; zed also has MODIFY");
+        assert_eq!(readiness.offenders[7].text, "owned by carol, the primary says dr-operators");
+
+        let top3 = assess(&primary, &secondary, &config(), NOW, &AssessOptions { offenders: 3, ..Default::default() });
+        assert_eq!(top3.offenders.len(), 3);
+        assert_eq!(top3.offenders_total, 9);
+    }
+}

@@ -1,0 +1,325 @@
+//! Readiness against the sandbox's seeded world: the counts are what
+//! `replication::diff` says and what the seed made (one catalog never
+//! replicated, missing schemas, tables and volumes, stale clones hours
+//! behind, grant drift, the `dr_scratch` schema only the secondary has); a
+//! workspace that is down or refuses the token is reported, not fatal; and
+//! `drbot status --json` prints the same report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use drbot::config::Config;
+use drbot::databricks::{RetryPolicy, WorkspaceClient};
+use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::readiness::drift::summarise;
+use drbot::readiness::{check, check_with, AssessOptions, Progress, Reachability, Readiness, Side, Status, Target};
+use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::{diff, ReplicationConfig};
+use sandbox::databricks::metastore::Metastore;
+use sandbox::databricks::seed::LOCATION_MAPPING;
+use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
+
+const HOUR: i64 = 3_600_000;
+
+/// A Databricks token for `user`, by Teams SSO then on-behalf-of.
+async fn token_for(sandbox: &Sandbox, user: &str) -> AccessToken {
+    let config = Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+    let obo = OnBehalfOf::new(&config, reqwest::Client::new());
+    let user = sandbox.teams.user(user).unwrap();
+    let assertion = UserAssertion::from_token(&sandbox.entra.teams_sso_token(&user, SANDBOX_BOT_APP_ID)).unwrap();
+    obo.token(&assertion, DATABRICKS_SCOPE, false).await.unwrap()
+}
+
+fn client(host: &str) -> WorkspaceClient {
+    let retry = RetryPolicy {
+        budget: Duration::from_secs(20),
+        max_attempts: 20,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    };
+    WorkspaceClient::new(reqwest::Client::new(), host).with_retry(retry)
+}
+
+fn replication_config() -> ReplicationConfig {
+    ReplicationConfig::new(drbot::replication::mapping::LocationMapping::new(LOCATION_MAPPING.iter().copied()))
+}
+
+/// What the seed made, counted from the sandbox's own model (not over REST).
+#[derive(Debug, Default)]
+struct Seeded {
+    /// catalog, schema, table, view, volume.
+    missing: [usize; 5],
+    /// Lag of each stale clone.
+    stale: BTreeMap<String, i64>,
+    never_replicated: usize,
+    extra_schemas: Vec<String>,
+    grant_objects: usize,
+}
+
+fn seeded(primary: &Metastore, secondary: &Metastore) -> Seeded {
+    let mut seeded = Seeded::default();
+    let managed = |catalog: &str| primary.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "MANAGED_CATALOG");
+    let grants_differ =
+        |a: &sandbox::databricks::metastore::Common, b: &sandbox::databricks::metastore::Common| a.grants != b.grants;
+    for (name, catalog) in primary.catalogs.iter().filter(|(n, _)| managed(n)) {
+        match secondary.catalogs.get(name) {
+            None => seeded.missing[0] += 1,
+            Some(other) => seeded.grant_objects += usize::from(grants_differ(&catalog.common, &other.common)),
+        }
+    }
+    for (name, schema) in primary.schemas.iter().filter(|(_, s)| managed(&s.catalog)) {
+        match secondary.schemas.get(name) {
+            None => seeded.missing[1] += 1,
+            Some(other) => seeded.grant_objects += usize::from(grants_differ(&schema.common, &other.common)),
+        }
+    }
+    for (name, table) in primary.tables.iter().filter(|(_, t)| managed(&t.catalog)) {
+        let is_view = table.table_type == "VIEW";
+        let is_delta = table.data_source_format.as_deref() == Some("DELTA") && !is_view;
+        match secondary.tables.get(name) {
+            None => {
+                seeded.missing[if is_view { 3 } else { 2 }] += 1;
+                seeded.never_replicated += usize::from(is_delta);
+            }
+            Some(other) => {
+                if is_delta && other.last_commit_ms < table.last_commit_ms {
+                    seeded.stale.insert(name.clone(), table.last_commit_ms - other.last_commit_ms);
+                }
+                seeded.grant_objects += usize::from(grants_differ(&table.common, &other.common));
+            }
+        }
+    }
+    for (name, volume) in primary.volumes.iter().filter(|(_, v)| managed(&v.catalog)) {
+        match secondary.volumes.get(name) {
+            None => seeded.missing[4] += 1,
+            Some(other) => seeded.grant_objects += usize::from(grants_differ(&volume.common, &other.common)),
+        }
+    }
+    seeded.extra_schemas = secondary.schemas.keys().filter(|k| !primary.schemas.contains_key(*k)).cloned().collect();
+    seeded
+}
+
+/// The report's counts against the seed's.
+fn assert_matches_the_seed(readiness: &Readiness, seeded: &Seeded) {
+    let drift = readiness.drift.as_ref().expect("drift computed");
+    let o = &drift.objects;
+    let missing = [o.catalog.missing, o.schema.missing, o.table.missing, o.view.missing, o.volume.missing];
+    assert_eq!(missing, seeded.missing, "missing per kind");
+    assert_eq!(seeded.missing[0], 1, "the seed leaves one catalog unreplicated");
+    assert!(seeded.missing[1] + seeded.missing[2] + seeded.missing[4] > seeded.missing[0], "{seeded:?}");
+    assert_eq!(o.table.stale, seeded.stale.len());
+    assert!(!seeded.stale.is_empty(), "the seed leaves stale clones");
+    assert_eq!(o.total().different, 0);
+    assert_eq!(seeded.extra_schemas.len(), 1);
+    assert!(seeded.extra_schemas[0].ends_with(".dr_scratch"));
+    assert_eq!(o.schema.extra, 1, "dr_scratch; its table is implied, not counted again");
+    assert_eq!(o.table.extra + o.catalog.extra + o.volume.extra + o.view.extra, 0);
+    assert_eq!(drift.grants.objects, seeded.grant_objects);
+    assert!(seeded.grant_objects > 0, "the seed drifts some grants");
+    assert_eq!(drift.owners.objects, 0);
+
+    let rpo = readiness.rpo.as_ref().expect("rpo computed");
+    assert_eq!(rpo.behind, seeded.stale.len());
+    assert_eq!(rpo.never_replicated, seeded.never_replicated);
+    assert_eq!(rpo.unknown, 0);
+    let (worst_table, worst_ms) = seeded.stale.iter().max_by_key(|(n, ms)| (**ms, std::cmp::Reverse(*n))).unwrap();
+    let worst = rpo.worst.as_ref().expect("a worst table");
+    assert_eq!((worst.table.as_str(), worst.ms), (worst_table.as_str(), *worst_ms));
+    for lag in seeded.stale.values() {
+        assert!(lag % HOUR == 0 && (1..20).contains(&(lag / HOUR)), "whole hours behind: {lag}");
+    }
+    assert_eq!(readiness.verdict.status, Status::NotReady);
+    assert!(readiness.verdict.reasons[0].starts_with("missing on the secondary: 1 catalog"), "{:?}", readiness.verdict);
+    assert_eq!(readiness.offenders.len(), 10);
+    assert_eq!(readiness.offenders[0].kind, "catalog");
+}
+
+#[tokio::test]
+async fn the_seeded_world_counts_as_diff_and_the_seed_say() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    let config = replication_config();
+    let read = ReadOptions::default();
+    let events = parking_lot::Mutex::new(Vec::new());
+    let readiness = check_with(
+        Target { client: &primary, token: &alice },
+        Target { client: &secondary, token: &alice },
+        &read,
+        &config,
+        1_800_000_000_000,
+        &AssessOptions::default(),
+        &|p| events.lock().push(p),
+    )
+    .await;
+
+    let seeded = {
+        let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        seeded(&p, &s)
+    };
+    assert_matches_the_seed(&readiness, &seeded);
+
+    // Exactly the diff `replicate --dry-run` works from.
+    let (p, s) = tokio::join!(read_snapshot(&primary, &alice, &read), read_snapshot(&secondary, &alice, &read));
+    let drift = diff(&p.unwrap(), &s.unwrap(), &config);
+    assert_eq!(readiness.drift.as_ref(), Some(&summarise(&drift)));
+
+    for (side, reachability) in [(Side::Primary, &readiness.primary), (Side::Secondary, &readiness.secondary)] {
+        assert!(matches!(reachability, Reachability::Reachable { latency_ms: Some(_), .. }), "{side:?}");
+    }
+    let events = events.into_inner();
+    for side in [Side::Primary, Side::Secondary] {
+        assert!(events.iter().any(|e| matches!(e, Progress::Reading { side: s, .. } if *s == side)), "{events:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, Progress::Read { side: s, objects, .. } if *s == side && *objects > 0)),
+            "{events:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_secondary_is_reported_not_fatal() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    // A port nobody listens on any more.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let primary = client(&sandbox.primary_url());
+    let secondary = client(&format!("http://{closed}"));
+    let started = std::time::Instant::now();
+    let readiness =
+        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    assert!(started.elapsed() < Duration::from_secs(15), "reported within the probe's budget");
+    assert!(readiness.primary.is_reachable());
+    assert!(
+        matches!(&readiness.secondary, Reachability::Unreachable { error } if error.contains("unreachable")),
+        "{:?}",
+        readiness.secondary
+    );
+    assert_eq!(readiness.verdict.status, Status::NotReady);
+    assert!(readiness.verdict.reasons[0].starts_with("the secondary workspace is unreachable"));
+    assert!(readiness.drift.is_none() && readiness.rpo.is_none());
+    assert!(readiness.not_computed.is_some());
+}
+
+#[tokio::test]
+async fn a_refused_token_makes_the_workspace_unreachable() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    sandbox.primary.reject_next_tokens(1);
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    let readiness =
+        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    assert!(
+        matches!(&readiness.primary, Reachability::Unreachable { error } if error.contains("not authenticated")),
+        "{:?}",
+        readiness.primary
+    );
+    assert!(readiness.secondary.is_reachable());
+    assert_eq!(readiness.verdict.status, Status::NotReady);
+    let text = serde_json::to_string(&readiness).unwrap();
+    assert!(!text.contains(alice.secret()), "no token in the report");
+}
+
+#[tokio::test]
+async fn drbot_status_json_prints_the_report() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    // A finished run in the bot's store, and a dry run after it that does not count.
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let store = drbot::store::Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.unwrap();
+    let run = |id: &str, dry_run: bool, started_ms: i64| drbot::store::runs::Run {
+        id: id.into(),
+        started_by_oid: None,
+        started_by_upn: None,
+        catalog_filter: None,
+        dry_run,
+        started_ms,
+        finished_ms: None,
+        counts: None,
+    };
+    store.start_run(&run("run-1", false, 1_000)).await.unwrap();
+    store.finish_run("run-1", 2_000, &serde_json::json!({"succeeded": 3})).await.unwrap();
+    store.start_run(&run("run-2", true, 3_000)).await.unwrap();
+    store.close().await;
+
+    let config_path = dir.path().join("drbot.toml");
+    let config = format!(
+        "{}\n[store]\ndata_dir = {:?}\n",
+        sandbox.bot_config_toml("127.0.0.1:0", false),
+        data_dir.display().to_string()
+    );
+    std::fs::write(&config_path, config).unwrap();
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "status", "--json", "--token-from-env", "--warehouse-id", SANDBOX_WAREHOUSE_ID])
+        .arg("--config")
+        .arg(&config_path)
+        .env("DRBOT_DATABRICKS_TOKEN", alice.secret())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("primary: reachable"), "progress on stderr: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON alone");
+
+    let seeded = {
+        let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        seeded(&p, &s)
+    };
+    let readiness: Readiness = {
+        let mut readiness = check(
+            &client(&sandbox.primary_url()),
+            &client(&sandbox.secondary_url()),
+            &alice,
+            &alice,
+            &ReadOptions::default(),
+            &replication_config(),
+            0,
+        )
+        .await;
+        readiness.assessed_ms = json["assessed_ms"].as_i64().unwrap();
+        readiness
+    };
+    assert_matches_the_seed(&readiness, &seeded);
+    assert_eq!(json["drift"], serde_json::to_value(&readiness.drift).unwrap());
+    assert_eq!(json["rpo"]["never_replicated"], seeded.never_replicated);
+    assert_eq!(json["rpo"]["behind"], seeded.stale.len());
+    assert_eq!(json["verdict"]["status"], "not_ready");
+    assert_eq!(json["primary"]["state"], "reachable");
+    for (side, workspace) in [("primary", &sandbox.primary), ("secondary", &sandbox.secondary)] {
+        let id = workspace.metastore.read().global_id.clone();
+        assert_eq!(json[side]["metastore_id"], id, "read through the warehouse");
+    }
+    assert_eq!(json["offenders"].as_array().map(Vec::len), Some(10));
+    assert_eq!(json["last_run"]["id"], "run-1");
+    assert_eq!(json["last_run"]["finished_ms"], 2_000);
+    let missing = |kind: &str| json["drift"]["objects"][kind]["missing"].as_u64().unwrap() as usize;
+    assert_eq!(
+        [missing("catalog"), missing("schema"), missing("table"), missing("view"), missing("volume")],
+        seeded.missing
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(alice.secret()));
+
+    // The table for people, one catalog only.
+    let catalog = json["offenders"][0]["object"].as_str().unwrap().to_string();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "status", "--token-from-env", "--catalog", &catalog, "--config"])
+        .arg(&config_path)
+        .env("DRBOT_DATABRICKS_TOKEN", alice.secret())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("DR readiness: NOT READY"), "{stdout}");
+    assert!(stdout.contains("missing on the secondary: 1 catalog"), "{stdout}");
+    assert!(stdout.contains("Worst offenders"), "{stdout}");
+    assert!(stdout.contains("run-1  finished"), "{stdout}");
+}
