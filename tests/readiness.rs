@@ -323,3 +323,29 @@ async fn drbot_status_json_prints_the_report() {
     assert!(stdout.contains("Worst offenders"), "{stdout}");
     assert!(stdout.contains("run-1  finished"), "{stdout}");
 }
+
+#[tokio::test]
+async fn drbot_status_without_workspaces_says_which_setting_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("drbot.toml");
+    let config = r#"
+[bot]
+MicrosoftAppId = "app"
+MicrosoftAppPassword = "secret"
+MicrosoftAppType = "SingleTenant"
+MicrosoftAppTenantId = "tenant"
+"#;
+    std::fs::write(&config_path, config).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "status", "--json", "--token-from-env", "--config"])
+        .arg(&config_path)
+        .env("DRBOT_DATABRICKS_TOKEN", "not-a-real-token")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "no report on stdout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("databricks.primary_host"), "{stderr}");
+    assert!(!stderr.contains("not-a-real-token"));
+}

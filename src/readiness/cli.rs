@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use super::check::{check_with, Progress, Target};
 use super::report::{AssessOptions, LastRun};
-use super::text::render;
+use super::text::render_with;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::databricks::WorkspaceClient;
@@ -137,7 +137,8 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&readiness)?);
     } else {
-        print!("{}", render(&readiness));
+        use std::io::IsTerminal;
+        print!("{}", render_with(&readiness, std::io::stdout().is_terminal()));
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::drift::{summarise as summarise_drift, DriftSummary};
-use super::rpo::{summarise as summarise_rpo, table_rpos, RpoSummary};
+use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
 use super::text::duration;
 use crate::replication::diff::Field;
 use crate::replication::object::{ObjectKind, ObjectRef};
@@ -194,6 +194,10 @@ pub struct Offender {
     pub problem: Problem,
     /// A stale table's lag (`None` for anything else or when unmeasurable).
     pub rpo_ms: Option<i64>,
+    /// The verdict this problem alone would give: red for missing, amber for
+    /// what degrades (stale beyond the target or unmeasurable, defined
+    /// differently, grants, owner), green for lag within the target and extras.
+    pub colour: Rag,
     /// One line for people.
     pub text: String,
 }
@@ -272,7 +276,7 @@ pub fn assess_observed(
             let rpo = summarise_rpo(&table_rpos(p, s, config, &drift), options.rpo_target_ms);
             readiness.unread = unread(p, s, options.unread_listed);
             judge_drift(&summary, &rpo, &readiness.unread, &mut reasons);
-            let offenders = offenders(&drift);
+            let offenders = offenders(&drift, options.rpo_target_ms);
             readiness.offenders_total = offenders.len();
             readiness.offenders = offenders.into_iter().take(options.offenders).collect();
             readiness.drift = Some(summary);
@@ -424,8 +428,9 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
     }
 }
 
-/// Every offender, most severe first (see the module's rules).
-pub fn offenders(drift: &[Drift]) -> Vec<Offender> {
+/// Every offender, most severe first (see the module's rules), coloured
+/// against the RPO target.
+pub fn offenders(drift: &[Drift], rpo_target_ms: i64) -> Vec<Offender> {
     // Grant drift comes one entry per principal; people want one line per object.
     let mut grants: BTreeMap<&ObjectRef, Vec<String>> = BTreeMap::new();
     let mut out: Vec<(Offender, (Problem, u8, i64, String))> = Vec::new();
@@ -460,10 +465,17 @@ pub fn offenders(drift: &[Drift]) -> Vec<Offender> {
                 (Problem::Owner, None, format!("owned by {secondary}, the primary says {primary}"))
             }
         };
-        out.push(offender(object, problem, rpo_ms, text));
+        let colour = match problem {
+            Problem::Missing => Rag::Red,
+            Problem::Stale if rpo_ms.is_some_and(|ms| ms <= rpo_target_ms) => Rag::Green,
+            Problem::Extra => Rag::Green,
+            _ => Rag::Amber,
+        };
+        out.push(offender(object, problem, rpo_ms, colour, text));
     }
     for (object, lines) in grants {
-        out.push(offender(object, Problem::Grants, None, format!("grants differ: {}", lines.join("; "))));
+        let text = format!("grants differ: {}", lines.join("; "));
+        out.push(offender(object, Problem::Grants, None, Rag::Amber, text));
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out.into_iter().map(|(offender, _)| offender).collect()
@@ -473,6 +485,7 @@ fn offender(
     object: &ObjectRef,
     problem: Problem,
     rpo_ms: Option<i64>,
+    colour: Rag,
     text: String,
 ) -> (Offender, (Problem, u8, i64, String)) {
     let depth = match object.kind {
@@ -489,7 +502,7 @@ fn offender(
     };
     let name = object.full_name();
     let key = (problem, level, lag, name.clone());
-    (Offender { kind: object.kind.as_str().to_string(), object: name, problem, rpo_ms, text }, key)
+    (Offender { kind: object.kind.as_str().to_string(), object: name, problem, rpo_ms, colour, text }, key)
 }
 
 fn join(privileges: &std::collections::BTreeSet<String>) -> String {
@@ -729,6 +742,10 @@ mod tests {
         assert_eq!(readiness.offenders_total, 9);
         let b = &readiness.offenders[3];
         assert_eq!((b.rpo_ms, b.text.as_str()), (Some(40 * HOUR), "1 d 16 h behind the primary"));
+        let colours: Vec<Rag> = readiness.offenders.iter().map(|o| o.colour).collect();
+        use Rag::{Amber, Green, Red};
+        // Missing ×2, stale: unmeasurable, 40 h (over 24 h), 2 h; different, grants, owner, extra.
+        assert_eq!(colours, vec![Red, Red, Amber, Amber, Green, Amber, Amber, Amber, Green]);
         assert_eq!(readiness.offenders[6].text, "grants differ: eve also has SELECT; zed also has MODIFY");
         assert_eq!(readiness.offenders[7].text, "owned by carol, the primary says dr-operators");
 

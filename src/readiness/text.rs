@@ -63,16 +63,45 @@ fn problem_word(problem: Problem) -> &'static str {
     }
 }
 
-/// The whole report as a few aligned blocks.
+/// The whole report as a few aligned blocks, plain.
 pub fn render(readiness: &Readiness) -> String {
+    render_with(readiness, false)
+}
+
+/// The report, with ANSI colours (red, amber, green) on the verdict, the
+/// RPO and each offender when `colour` (a terminal).
+pub fn render_with(readiness: &Readiness, colour: bool) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = write_report(&mut out, readiness);
+    let _ = write_report(&mut out, readiness, colour);
     out
 }
 
-fn write_report(out: &mut String, r: &Readiness) -> std::fmt::Result {
-    writeln!(out, "DR readiness: {}  (assessed {})", status_word(r.verdict.status), instant(r.assessed_ms))?;
+/// `text` in the colour of `rag` (ANSI), or as it is.
+fn paint(text: &str, rag: Rag, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let code = match rag {
+        Rag::Green => "32",
+        Rag::Amber => "33",
+        Rag::Red => "31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn status_rag(status: Status) -> Rag {
+    match status {
+        Status::Ready => Rag::Green,
+        Status::Degraded => Rag::Amber,
+        Status::NotReady => Rag::Red,
+    }
+}
+
+fn write_report(out: &mut String, r: &Readiness, colour: bool) -> std::fmt::Result {
+    let status = r.verdict.status;
+    let verdict = paint(status_word(status), status_rag(status), colour);
+    writeln!(out, "DR readiness: {verdict}  (assessed {})", instant(r.assessed_ms))?;
     for reason in &r.verdict.reasons {
         writeln!(out, "  - {reason}")?;
     }
@@ -120,7 +149,8 @@ fn write_report(out: &mut String, r: &Readiness) -> std::fmt::Result {
             )?;
             writeln!(out, "  owners: {} objects differ", drift.owners.objects)?;
 
-            writeln!(out, "\nRPO (target {}, {})", duration(rpo.target_ms), rag_word(rpo.status))?;
+            let rag = paint(rag_word(rpo.status), rpo.status, colour);
+            writeln!(out, "\nRPO (target {}, {rag})", duration(rpo.target_ms))?;
             writeln!(
                 out,
                 "  {} Delta tables: {} up to date, {} behind ({} over target), {} unknown, {} never replicated",
@@ -140,7 +170,8 @@ fn write_report(out: &mut String, r: &Readiness) -> std::fmt::Result {
         writeln!(out, "\nWorst offenders ({} of {})", r.offenders.len(), r.offenders_total)?;
         let width = r.offenders.iter().map(|o| o.object.len()).max().unwrap_or(0);
         for o in &r.offenders {
-            writeln!(out, "  {:<9} {:<7} {:<width$}  {}", problem_word(o.problem), o.kind, o.object, o.text)?;
+            let problem = paint(&format!("{:<9}", problem_word(o.problem)), o.colour, colour);
+            writeln!(out, "  {problem} {:<7} {:<width$}  {}", o.kind, o.object, o.text)?;
         }
     }
 
@@ -197,6 +228,10 @@ mod tests {
         );
         let text = render(&readiness);
         assert!(text.starts_with("DR readiness: NOT READY"), "{text}");
+        assert!(!text.contains('\x1b'), "plain unless asked");
+        let coloured = render_with(&readiness, true);
+        assert!(coloured.starts_with("DR readiness: \x1b[31mNOT READY\x1b[0m"), "{coloured}");
+        assert!(coloured.contains("\x1b[31mmissing  \x1b[0m table"), "{coloured}");
         assert!(text.contains("missing on the secondary: 1 schema, 1 table"), "{text}");
         assert!(text.contains("primary    reachable"), "{text}");
         assert!(text.contains("42 ms") && text.contains(SECONDARY_ID), "{text}");
