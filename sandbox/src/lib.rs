@@ -164,6 +164,20 @@ impl Sandbox {
         })
     }
 
+    /// Every secret the sandbox handed out or knows, for tests that prove none
+    /// of them leaks (into logs, cards, URLs): the bot's client secret, every
+    /// JWT any issuer signed (channel tokens, the bot's own tokens, Teams SSO
+    /// tokens, connection tokens, on-behalf-of tokens, federated tokens) and
+    /// every magic code.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.config.bot_secret.clone(), entra::MANAGED_IDENTITY_HEADER_SECRET.to_string()];
+        secrets.extend(self.entra.keys.issued());
+        secrets.extend(self.entra.federation_keys.issued());
+        secrets.extend(self.channel.keys.issued());
+        secrets.extend(self.token_service.magic_codes());
+        secrets
+    }
+
     /// The Entra ID stand-in (login authority).
     pub fn entra_url(&self) -> String {
         self.entra_listener.base_url()

@@ -6,6 +6,7 @@
 
 #[macro_use]
 pub mod fresh;
+pub mod logs;
 pub mod postgres;
 
 use std::collections::BTreeMap;
