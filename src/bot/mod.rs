@@ -111,7 +111,11 @@ impl Bot {
                         Answer::Card(card) => InvokeResponse::card(card),
                         Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
                     },
-                    _ => InvokeResponse::error(400, "UnknownAction", "drbot does not know this button."),
+                    _ => InvokeResponse::error(
+                        400,
+                        "UnknownAction",
+                        &format!("drbot does not know this button. Correlation id: {correlation_id}"),
+                    ),
                 }
             }
             Some("signin/tokenExchange") => self.on_token_exchange(activity, correlation_id).await,
@@ -134,8 +138,12 @@ impl Bot {
             Ok(Command::Whoami) => return self.whoami(activity, text, correlation_id).await,
             Ok(Command::Signout) => self.sign_out(activity, correlation_id).await,
             Ok(other) => cards::not_available(command_name(&other)),
-            Err(ParseError::Unknown { word, suggestion }) => cards::unknown_command(&word, suggestion),
-            Err(ParseError::Usage { command, usage, problem }) => cards::usage(command, usage, &problem),
+            Err(ParseError::Unknown { word, suggestion }) => {
+                cards::with_correlation_id(cards::unknown_command(&word, suggestion), correlation_id)
+            }
+            Err(ParseError::Usage { command, usage, problem }) => {
+                cards::with_correlation_id(cards::usage(command, usage, &problem), correlation_id)
+            }
         };
         Answer::Card(card)
     }
