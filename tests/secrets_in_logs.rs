@@ -30,6 +30,11 @@ async fn no_secret_in_logs(flow: impl AsyncFnOnce(&World)) {
     let secrets = world.sandbox.issued_secrets();
     assert!(secrets.len() > 2, "the flow made the sandbox issue no token: is it a flow at all?");
     captured.assert_no_secrets(&secrets);
+    // Nor in anything the bot sent to a conversation.
+    let sent: Vec<String> = world.sandbox.connector.recorded().iter().map(|r| r.body.to_string()).collect();
+    if !sent.is_empty() {
+        logs::Captured::of_text(&sent.join("\n")).assert_no_secrets(&secrets);
+    }
 }
 
 // ---- the flows ------------------------------------------------------------
