@@ -13,7 +13,7 @@
 //!
 //! Adding a case is one line in the table it belongs to: [`not_an_activity`],
 //! [`wrong_types`], [`UNKNOWN_TYPES`], [`unknown_invokes`], [`card_actions`]
-//! or [`hostile_commands`].
+//! [`malformed_sign_in_invokes`] or [`hostile_commands`].
 
 mod support;
 
@@ -129,6 +129,22 @@ fn card_actions() -> Vec<(&'static str, Option<Value>)> {
             Some(execute(json!("command"), json!({"text": "replicate main`; DROP TABLE x"}))),
         ),
         ("text is 10,000 words", Some(execute(json!("command"), json!({"text": words(10_000)})))),
+    ]
+}
+
+/// Sign-in invokes whose value has the wrong shape, and the status Teams must get.
+fn malformed_sign_in_invokes() -> Vec<(&'static str, Value, u16)> {
+    vec![
+        ("signin/tokenExchange", Value::Null, 400),
+        ("signin/tokenExchange", json!("token"), 400),
+        ("signin/tokenExchange", json!({"id": 5, "connectionName": "drbot-sso", "token": "t"}), 400),
+        ("signin/tokenExchange", json!({"id": "x", "connectionName": "drbot-sso", "token": 5}), 400),
+        ("signin/tokenExchange", json!({"id": "x", "connectionName": ["drbot-sso"], "token": "t"}), 400),
+        ("signin/tokenExchange", json!({"id": "x", "connectionName": "drbot-sso", "token": ""}), 400),
+        ("signin/verifyState", json!({"state": "x".repeat(10_000)}), 404),
+        ("signin/verifyState", json!({"state": "'; DROP TABLE x; --"}), 404),
+        ("signin/failure", json!("not an object"), 200),
+        ("signin/failure", json!({"code": 5, "message": ["x"]}), 200),
     ]
 }
 
@@ -296,6 +312,29 @@ async fn card_actions_always_get_a_well_formed_invoke_response() {
     assert!(world.sandbox.connector.recorded().is_empty(), "card actions answer in the response");
     assert_no_databricks_calls(&world, 0);
     still_serving(&world, 1).await;
+}
+
+#[tokio::test]
+async fn malformed_sign_in_invokes_are_refused_cleanly() {
+    let world = World::start().await;
+    let alice = world.alice();
+    let chat = world.sandbox.teams.personal(&alice);
+    let mut replies = 0;
+    for (name, value, status) in malformed_sign_in_invokes() {
+        let invoke = world.sandbox.teams.invoke(&alice, &chat, name, value.clone());
+        let answer = world.sandbox.teams.send(&invoke).await.unwrap();
+        assert_eq!(answer.status, status, "{name} {value}: {answer:?}");
+        if status >= 400 && answer.body != Value::Null {
+            assert!(answer.body["failureDetail"].is_string(), "{name} {value}: {answer:?}");
+        }
+        if name == "signin/failure" {
+            replies += 1;
+            let told = world.sandbox.connector.wait_for(replies, PATIENCE).await.unwrap()[replies - 1].clone();
+            assert_failure_card_shows_a_correlation_id(name, &told);
+        }
+    }
+    assert_eq!(world.sandbox.token_service.exchange_count(), 0);
+    still_serving(&world, replies + 1).await;
 }
 
 #[tokio::test]
