@@ -5,7 +5,9 @@
 //! and sqlx, which log URLs and SQL), then searches the lines for every secret
 //! the sandbox handed out during the flow: the bot's client secret, every JWT
 //! any issuer signed (channel tokens, the bot's own tokens, SSO, connection
-//! and on-behalf-of tokens), every magic code, and anything JWT-shaped.
+//! and on-behalf-of tokens), every magic code, and anything JWT-shaped. The
+//! same search runs over what the bot sent to conversations and over every
+//! URL it requested of the sandbox.
 //!
 //! Adding a flow is one test: write `async fn my_flow(world: &World)` that
 //! drives the bot the way a person would, then
@@ -35,6 +37,11 @@ async fn no_secret_in_logs(flow: impl AsyncFnOnce(&World)) {
     if !sent.is_empty() {
         logs::Captured::of_text(&sent.join("\n")).assert_no_secrets(&secrets);
     }
+    // Nor in a URL the bot requested (proxies and access logs keep URLs). The
+    // one exception is the protocol's: GetToken takes the magic code as `code=`.
+    let codes = world.sandbox.token_service.magic_codes();
+    let in_urls: Vec<String> = secrets.iter().filter(|s| !codes.contains(s)).cloned().collect();
+    logs::Captured::of_text(&world.sandbox.requests.targets().join("\n")).assert_no_secrets(&in_urls);
 }
 
 // ---- the flows ------------------------------------------------------------
@@ -206,6 +213,9 @@ async fn the_capture_catches_a_leak() {
     assert!(has("drbot::server"), "drbot's events are captured");
     assert!(has("reqwest"), "log records are bridged");
     assert!(has("sqlx::query"), "the store's SQL is captured");
+    let targets = world.sandbox.requests.targets();
+    assert!(targets.iter().any(|t| t.starts_with("GET /api/usertoken/GetToken?")), "{targets:?}");
+    assert!(targets.iter().any(|t| t.starts_with("POST /api/usertoken/exchange?")), "{targets:?}");
     let secrets = world.sandbox.issued_secrets();
     captured.assert_no_secrets(&secrets);
 
