@@ -12,7 +12,7 @@
 //! answers.
 //!
 //! Adding a case is one line in the table it belongs to: [`not_an_activity`],
-//! [`wrong_types`], [`UNKNOWN_TYPES`], [`unknown_invokes`], [`card_actions`]
+//! [`wrong_types`], [`odd_but_valid`], [`UNKNOWN_TYPES`], [`unknown_invokes`], [`card_actions`]
 //! [`malformed_sign_in_invokes`] or [`hostile_commands`].
 
 mod support;
@@ -73,6 +73,21 @@ fn wrong_types() -> Vec<(&'static str, Value)> {
         ("membersAdded", json!({"id": "28:bot"})),
         ("name", json!(7)),
         ("replyToId", json!({})),
+    ]
+}
+
+/// A real `help` message with an optional field of an odd shape drbot keeps
+/// as JSON: still answered, with the help card.
+fn odd_but_valid() -> Vec<(&'static str, Value)> {
+    vec![
+        ("channelData", json!(5)),
+        ("channelData", json!({"tenant": "not an object", "team": [], "channel": {"id": 7}})),
+        ("channelData", json!({"tenant": {"id": ""}})),
+        ("entities", json!([null, 1, "x", {"type": "mention"}, {"type": "mention", "mentioned": 5}])),
+        ("attachments", json!([{"contentType": "application/x-unknown", "content": {"a": [1, {"b": null}]}}])),
+        ("value", json!({"text": ["not", "a", "string"]})),
+        ("locale", Value::Null),
+        ("somethingNew", json!({"deep": [[[[[[[[[[1]]]]]]]]]]})),
     ]
 }
 
@@ -243,6 +258,19 @@ async fn bodies_that_are_not_activities_are_400_with_a_correlation_id() {
     assert_eq!(ids.len(), sent, "every refusal has its own correlation id");
     assert!(world.sandbox.connector.recorded().is_empty(), "nothing was sent");
     still_serving(&world, 1).await;
+}
+
+#[tokio::test]
+async fn odd_shapes_of_optional_fields_are_still_answered() {
+    let world = World::start().await;
+    for (n, (field, value)) in odd_but_valid().into_iter().enumerate() {
+        let mut activity = a_message(&world, "help");
+        activity[field] = value.clone();
+        let answer = world.sandbox.teams.send(&activity).await.unwrap();
+        assert_eq!(answer.status, 200, "{field} = {value}: {answer:?}");
+        let reply = world.sandbox.connector.wait_for(n + 1, PATIENCE).await.unwrap()[n].clone();
+        assert!(reply.adaptive_card().unwrap().to_string().contains("drbot commands"), "{field} = {value}");
+    }
 }
 
 #[tokio::test]
@@ -434,7 +462,8 @@ fn assert_failure_card_shows_a_correlation_id(command: &str, reply: &Recorded) {
     }
 }
 
-/// Cards that tell the person something did not work.
+/// Cards that tell the person something did not work (a new failure card
+/// adds its heading here).
 fn is_failure_card(card: &str) -> bool {
     ["Not quite", "I don't know that one", "Something went wrong", "didn't work", "needs your consent"]
         .iter()
