@@ -6,12 +6,13 @@
 //! [`SigningKey::generate`] also makes keys that are *not* published, which
 //! the tests use to forge tokens.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
@@ -26,7 +27,13 @@ pub struct SigningKey {
     n: String,
     e: String,
     pub endorsements: Vec<String>,
+    /// The most recent tokens this key signed, so a test can look for each
+    /// of them where no token may appear (logs, cards, SQL).
+    issued: Mutex<VecDeque<String>>,
 }
+
+/// How many signed tokens a key remembers (a load test signs thousands).
+pub const ISSUED_KEPT: usize = 4096;
 
 impl SigningKey {
     /// A fresh 2048-bit key. Not published anywhere until added to a set.
@@ -43,7 +50,13 @@ impl SigningKey {
             n,
             e,
             endorsements,
+            issued: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The tokens this key signed, oldest first (at most [`ISSUED_KEPT`]).
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().iter().cloned().collect()
     }
 
     /// The key as a JWK, the shape Entra ID and the Bot Framework publish.
@@ -67,7 +80,13 @@ impl SigningKey {
         let mut header = Header::new(alg);
         header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding).expect("JWT signing")
+        let token = jsonwebtoken::encode(&header, claims, &self.encoding).expect("JWT signing");
+        let mut issued = self.issued.lock();
+        if issued.len() == ISSUED_KEPT {
+            issued.pop_front();
+        }
+        issued.push_back(token.clone());
+        token
     }
 
     /// The raw modulus (base64url), for tests that need the public key bytes.
@@ -110,6 +129,11 @@ impl KeySet {
     /// Publishes an extra key that does not sign (tests: a key endorsed for another channel).
     pub fn publish(&self, key: Arc<SigningKey>) {
         self.keys.write().insert(0, key);
+    }
+
+    /// Every token the published keys signed (see [`SigningKey::issued`]).
+    pub fn issued(&self) -> Vec<String> {
+        self.keys.read().iter().flat_map(|k| k.issued()).collect()
     }
 
     /// The published key document: `{"keys": [...]}`.

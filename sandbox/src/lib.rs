@@ -32,7 +32,7 @@ use connector::Connector;
 use databricks::Workspace;
 use directory::Directory;
 use entra::{AppRegistration, Entra};
-use http::Listener;
+use http::{Listener, Requests};
 use teams::Teams;
 use token_service::TokenService;
 
@@ -94,6 +94,8 @@ pub struct Sandbox {
     pub graph: Arc<graph::Graph>,
     /// Azure Resource Manager.
     pub arm: Arc<arm::Arm>,
+    /// What every stand-in was asked for (method, path and query).
+    pub requests: Requests,
     arm_listener: Listener,
     entra_listener: Listener,
     graph_listener: Listener,
@@ -105,13 +107,14 @@ pub struct Sandbox {
 impl Sandbox {
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
         let directory = Directory::default();
+        let requests = Requests::default();
         let entra = Entra::new(&config.tenant_id, directory.clone());
         entra.register_app(AppRegistration {
             client_id: config.bot_app_id.clone(),
             secret: config.bot_secret.clone(),
             name: "drbot".into(),
         });
-        let entra_listener = Listener::serve(config.entra_port, entra.router()).await?;
+        let entra_listener = Listener::serve(config.entra_port, requests.record(entra.router())).await?;
         entra.set_base_url(&entra_listener.base_url());
 
         let channel = Channel::new();
@@ -120,7 +123,7 @@ impl Sandbox {
         teams.set_bot_endpoint(&config.bot_endpoint);
         let token_service = TokenService::new(entra.clone(), &config.bot_app_id);
         let router = channel.router().merge(connector.router()).merge(teams.router()).merge(token_service.router());
-        let botframework_listener = Listener::serve(config.botframework_port, router).await?;
+        let botframework_listener = Listener::serve(config.botframework_port, requests.record(router)).await?;
         channel.set_base_url(&botframework_listener.base_url());
         teams.set_service_url(&botframework_listener.base_url());
         token_service.set_base_url(&botframework_listener.base_url());
@@ -134,10 +137,10 @@ impl Sandbox {
         let account = databricks::account::Account::new();
         let primary =
             Workspace::new("primary", primary_metastore, account.clone(), entra.verifier(), entra.directory.clone());
-        let primary_listener = Listener::serve(0, primary.router()).await?;
+        let primary_listener = Listener::serve(0, requests.record(primary.router())).await?;
         let secondary =
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
-        let secondary_listener = Listener::serve(0, secondary.router()).await?;
+        let secondary_listener = Listener::serve(0, requests.record(secondary.router())).await?;
         // The platform team made drbot's own identity a metastore admin on both
         // sides: scheduled posts and the local demo act as the bot.
         for workspace in [&primary, &secondary] {
@@ -145,17 +148,18 @@ impl Sandbox {
         }
 
         let graph = graph::Graph::new(entra.verifier());
-        let graph_listener = Listener::serve(0, graph.router()).await?;
+        let graph_listener = Listener::serve(0, requests.record(graph.router())).await?;
         graph.set_base_url(&graph_listener.base_url());
         graph.seed_application(&config.bot_app_id, "drbot");
 
         let arm = arm::Arm::new(entra.verifier(), SANDBOX_SUBSCRIPTION_ID);
-        let arm_listener = Listener::serve(0, arm.router()).await?;
+        let arm_listener = Listener::serve(0, requests.record(arm.router())).await?;
         arm.set_base_url(&arm_listener.base_url());
         arm.seed_bot_service(SANDBOX_BOT_RESOURCE_GROUP, SANDBOX_BOT_NAME, &config.bot_app_id);
 
         Ok(Sandbox {
             config,
+            requests,
             arm,
             arm_listener,
             graph,
@@ -172,6 +176,20 @@ impl Sandbox {
             secondary_listener,
             botframework_listener,
         })
+    }
+
+    /// Every secret the sandbox handed out or knows, for tests that prove none
+    /// of them leaks (into logs, cards, URLs): the bot's client secret, every
+    /// JWT any issuer signed (channel tokens, the bot's own tokens, Teams SSO
+    /// tokens, connection tokens, on-behalf-of tokens, federated tokens) and
+    /// every magic code.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.config.bot_secret.clone(), entra::MANAGED_IDENTITY_HEADER_SECRET.to_string()];
+        secrets.extend(self.entra.keys.issued());
+        secrets.extend(self.entra.federation_keys.issued());
+        secrets.extend(self.channel.keys.issued());
+        secrets.extend(self.token_service.magic_codes());
+        secrets
     }
 
     /// The Entra ID stand-in (login authority).

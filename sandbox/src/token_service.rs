@@ -43,6 +43,8 @@ struct Tokens {
     /// Users whose SSO exchange fails (e.g. consent missing on the connection).
     failing_exchange: HashSet<String>,
     exchanges: u64,
+    /// Every magic code handed out, so tests can look for them in logs.
+    codes: Vec<String>,
 }
 
 pub struct TokenService {
@@ -72,8 +74,15 @@ impl TokenService {
     pub fn complete_sign_in(&self, user: &User) -> String {
         let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
         let token = self.connection_token(user);
-        self.tokens.lock().pending.insert((user.teams_id.clone(), self.connection_name.clone()), (code.clone(), token));
+        let mut tokens = self.tokens.lock();
+        tokens.pending.insert((user.teams_id.clone(), self.connection_name.clone()), (code.clone(), token));
+        tokens.codes.push(code.clone());
         code
+    }
+
+    /// Every magic code [`complete_sign_in`](Self::complete_sign_in) handed out.
+    pub fn magic_codes(&self) -> Vec<String> {
+        self.tokens.lock().codes.clone()
     }
 
     /// The stored token of this user is past its expiry.

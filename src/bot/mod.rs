@@ -207,10 +207,13 @@ impl Bot {
             Ok(command) => command,
             Err(ParseError::Empty) => return Answer::Card(cards::help(&catalog::available().collect::<Vec<_>>())),
             Err(ParseError::Unknown { word, suggestion }) => {
-                return Answer::Card(cards::unknown_command(&word, suggestion))
+                return Answer::Card(cards::with_correlation_id(
+                    cards::unknown_command(&word, suggestion),
+                    correlation_id,
+                ))
             }
             Err(ParseError::Usage { command, usage, problem }) => {
-                return Answer::Card(cards::usage(command, usage, &problem))
+                return Answer::Card(cards::with_correlation_id(cards::usage(command, usage, &problem), correlation_id))
             }
         };
         let card = match command {
@@ -396,7 +399,11 @@ fn submitted_action(activity: &Activity) -> Option<(String, Value)> {
 /// A button drbot did not make (or no longer understands).
 fn bad_button(correlation_id: &str) -> Answer {
     tracing::info!(correlation_id, "unknown card action");
-    Answer::Invoke(InvokeResponse::error(400, "UnknownAction", "drbot does not know this button."))
+    Answer::Invoke(InvokeResponse::error(
+        400,
+        "UnknownAction",
+        &format!("drbot does not know this button. Correlation id: {correlation_id}"),
+    ))
 }
 
 /// The command a message carries: its text, or an Action.Submit's `data.text`.

@@ -71,7 +71,10 @@ impl Bot {
         let Some(request) = request else {
             return InvokeResponse::status(400, json!({"failureDetail": "The exchange request is malformed."}));
         };
-        let (Some(token), true) = (request.token.as_deref(), request.connection_name == connection) else {
+        // An empty token is a missing one (`!token` in the Microsoft 365 Agents SDK): 400, not an exchange.
+        let (Some(token), true) =
+            (request.token.as_deref().filter(|t| !t.is_empty()), request.connection_name == connection)
+        else {
             return InvokeResponse::status(
                 400,
                 json!({"id": request.id, "connectionName": request.connection_name, "failureDetail": "A token for this bot's connection is required."}),

@@ -197,6 +197,16 @@ pub fn whoami(name: &str, upn: &str, oid: &str, tenant: &str, databricks: &Grant
     )
 }
 
+/// Puts the correlation id under a card that reports a problem (a usage
+/// mistake, an unknown command): the person can quote it, and it is the id
+/// of the turn's log line.
+pub fn with_correlation_id(mut card: Value, correlation_id: &str) -> Value {
+    if let Some(body) = card["body"].as_array_mut() {
+        body.push(json!({"type": "TextBlock", "text": format!("Correlation id: {correlation_id}"), "isSubtle": true, "size": "Small", "wrap": true, "spacing": "Medium"}));
+    }
+    card
+}
+
 /// At most `max` characters, with an ellipsis when cut.
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -91,11 +91,18 @@ pub fn find(name: &str) -> Option<&'static CommandHelp> {
 /// to be a likely typo (at most a third of the word's letters wrong).
 pub fn closest_command(word: &str) -> Option<&'static str> {
     let word = word.to_ascii_lowercase();
+    let length = word.chars().count();
+    let near_enough = |distance: usize, name: &str| distance <= (name.len().max(length) / 3).max(1);
+    // The distance is at least the difference in length. When that alone rules
+    // out every command (a pasted paragraph), skip the quadratic comparison.
+    if CATALOG.iter().all(|c| !near_enough(length.abs_diff(c.name.len()), c.name)) {
+        return None;
+    }
     CATALOG
         .iter()
         .map(|c| (edit_distance(&word, c.name), c.name))
         .min()
-        .filter(|(distance, name)| *distance <= (name.len().max(word.chars().count()) / 3).max(1))
+        .filter(|(distance, name)| near_enough(*distance, name))
         .map(|(_, name)| name)
 }
 

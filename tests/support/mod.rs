@@ -7,6 +7,7 @@
 pub mod chat;
 #[macro_use]
 pub mod fresh;
+pub mod logs;
 pub mod postgres;
 
 use std::collections::BTreeMap;
