@@ -19,7 +19,7 @@
 // with the logs even on success).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -450,14 +450,17 @@ async function main() {
     await waitHttp(`${botUrl}/readyz`, 'drbot /readyz');
 
     // The Playground has no host option; loopback.cjs keeps it on 127.0.0.1. Its cwd
-    // is the work directory because it writes devTools/ there.
+    // is the work directory: it writes devTools/ there and reads its context file.
+    copyFileSync(join(here, 'playground.yml'), join(work, '.m365agentsplayground.yml'));
     const playground = start('playground', process.execPath,
       [playgroundCli, '-e', `${botUrl}/api/messages`, '-c', 'msteams', '--disable-telemetry', '-p', '0',
         '--conversation-id', config.conversationId],
       { cwd: work, work, env: { NODE_OPTIONS: `--require ${join(here, 'loopback.cjs')}` } });
     const [, pgPort] = await lineMatching(playground, /Listening on (\d+)/, '"Listening on" line');
     const pgUrl = `http://127.0.0.1:${pgPort}`;
-    await waitHttp(`${pgUrl}/`, 'the Playground');
+    const playgroundLog = join(work, 'devTools', 'm365agentsplayground.log');
+    await waitHttp(`${pgUrl}/`, 'the Playground', () =>
+      existsSync(playgroundLog) && /Failed to start/.test(readFileSync(playgroundLog, 'utf8')));
 
     const userData = join(work, 'chromium');
     mkdirSync(userData);
@@ -497,6 +500,12 @@ async function main() {
       console.error(`--- last lines of ${proc.name} (${proc.log}) ---`);
       console.error(proc.lines.slice(-15).join('\n'));
     }
+    // The Playground reports its own start-up errors only in this file.
+    const playgroundLog = join(work, 'devTools', 'm365agentsplayground.log');
+    if (existsSync(playgroundLog)) {
+      console.error(`--- last lines of ${playgroundLog} ---`);
+      console.error(readFileSync(playgroundLog, 'utf8').split('\n').slice(-8).join('\n'));
+    }
     config.keep = true;
     error.reported = true;
     throw error;
@@ -508,11 +517,12 @@ async function main() {
   }
 }
 
-/** Polls `url` until it answers 2xx. */
-async function waitHttp(url, what) {
+/** Polls `url` until it answers 2xx; gives up at once when `failed()` says so. */
+async function waitHttp(url, what, failed = () => false) {
   const deadline = Date.now() + config.timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    if (failed()) throw new Error(`${what} failed to start`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
