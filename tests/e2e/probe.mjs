@@ -116,6 +116,9 @@ try {
   await until('the PUT update', async () => (await texts()).some((t) => t.includes('progress 3 of 3')));
   report.post = posted;
   report.put = { ...put, inPlace: (await messages.count()) === countBefore && !(await texts()).some((t) => t.includes('progress 1 of 3')) };
+  const bare = await send('PUT', `${connector}/${id}`, asActivity(card('updated without an id in the body')));
+  report.putWithoutIdInBody = { ...bare, shown: await until('the bare PUT', async () =>
+    (await texts()).some((t) => t.includes('updated without an id in the body')), 5000).then(() => true, () => false) };
   report.putUnknownId = await send('PUT', `${connector}/no-such-activity`, asActivity(card('nowhere'), { id: 'no-such-activity' }));
 
   // 2. One card per invoke answer; click each button and record what the page shows.
@@ -147,6 +150,12 @@ try {
         .then(() => { report.putAfterInvoke = { ...again, shown: true }; }, () => { report.putAfterInvoke = { ...again, shown: false }; });
     }
   }
+  // 4. DELETE removes the message?
+  const doomed = JSON.parse((await send('POST', connector, asActivity(card('to be deleted')))).body).id;
+  await until('the card to delete', async () => (await texts()).some((t) => t.includes('to be deleted')));
+  const deleted = await send('DELETE', `${connector}/${doomed}`);
+  report.delete = { ...deleted, removed: await until('the deletion', async () =>
+    !(await texts()).some((t) => t.includes('to be deleted')), 5000).then(() => true, () => false) };
   console.log(JSON.stringify(report, null, 2));
 } finally {
   if (browser) await browser.close().catch(() => {});
