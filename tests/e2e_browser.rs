@@ -32,6 +32,9 @@ fn drbot_works_in_the_agents_playground() {
         .current_dir(&root)
         .env("DRBOT_E2E_NO_BUILD", "1")
         .env("DRBOT_E2E_BIN_DIR", bin_dir)
+        // docs/screenshots changes only when someone runs run.mjs on purpose,
+        // not with every `cargo test` (each screenshot shows the time).
+        .env("DRBOT_E2E_SCREENSHOTS", Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots"))
         .output()
         .expect("node starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -49,6 +52,23 @@ fn build_sandbox(root: &Path, bin_dir: &Path) {
     build.current_dir(root).args(["build", "--quiet", "-p", "drbot-sandbox", "--bin", "drbot-sandbox"]);
     if bin_dir.ends_with("release") {
         build.arg("--release");
+    }
+    // Cargo gives this test its package's CARGO_PKG_*, CARGO_MANIFEST_DIR, ...;
+    // build scripts that watch those (ring's does) would rebuild every time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"].iter().any(|p| name.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if set_for_tests {
+            build.env_remove(name.as_ref());
+        }
     }
     let status = build.status().expect("cargo starts");
     assert!(status.success(), "cargo build -p drbot-sandbox failed");

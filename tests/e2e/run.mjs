@@ -13,7 +13,8 @@
 // Environment: DRBOT_E2E_STEPS (as --steps), DRBOT_E2E_TIMEOUT_MS (one wait,
 // default 20000), DRBOT_E2E_RESULT_TIMEOUT_MS (a replication to finish,
 // default 120000), DRBOT_E2E_DEADLINE_MS (the whole run, default 300000),
-// DRBOT_E2E_CHROMIUM (default /usr/bin/chromium), DRBOT_E2E_BIN_DIR (where
+// DRBOT_E2E_CHROMIUM (default /usr/bin/chromium), DRBOT_E2E_SCREENSHOTS
+// (default docs/screenshots), DRBOT_E2E_BIN_DIR (where
 // drbot and drbot-sandbox are, default target/debug), DRBOT_E2E_NO_BUILD=1
 // (do not run cargo build first), DRBOT_E2E_KEEP=1 (keep the work directory
 // with the logs even on success).
@@ -203,7 +204,7 @@ const config = {
   binDir: resolve(root, process.env.DRBOT_E2E_BIN_DIR ?? 'target/debug'),
   build: !(process.env.DRBOT_E2E_NO_BUILD === '1' || process.argv.includes('--no-build')),
   keep: process.env.DRBOT_E2E_KEEP === '1',
-  screenshots: join(root, 'docs', 'screenshots'),
+  screenshots: resolve(root, process.env.DRBOT_E2E_SCREENSHOTS ?? 'docs/screenshots'),
   conversationId: 'drbot-e2e',
 };
 const CHROMIUM_FLAGS = [
@@ -234,6 +235,7 @@ function selectSteps(selection) {
 // Processes: each started one is stopped on the way out, failure or not.
 // ---------------------------------------------------------------------------
 const started = [];
+let browser;
 
 /** Starts `command`, its output to `<work>/<name>.log`, its lines to `onLine`. */
 function start(name, command, args, { cwd, env, work }) {
@@ -286,8 +288,13 @@ function lineMatching(proc, re, what, timeoutMs = config.timeoutMs) {
   });
 }
 
-/** SIGTERM in reverse start order, SIGKILL what has not exited after 5 s. */
+/** Closes chromium, then SIGTERM in reverse start order, SIGKILL what has not exited after 5 s. */
 async function stopAll() {
+  if (browser) {
+    const closing = browser;
+    browser = null;
+    await Promise.race([closing.close().catch(() => {}), delay(5000)]);
+  }
   for (const proc of started.reverse()) {
     if (proc.exited) continue;
     proc.child.kill('SIGTERM');
@@ -434,7 +441,6 @@ async function main() {
 
   const work = mkdtempSync(join(tmpdir(), 'drbot-e2e-'));
   const t0 = Date.now();
-  let browser;
   let ui;
   let current;
   try {
@@ -510,7 +516,6 @@ async function main() {
     error.reported = true;
     throw error;
   } finally {
-    if (browser) await browser.close().catch(() => {});
     await stopAll();
     if (config.keep) console.error(`work directory kept: ${work}`);
     else rmSync(work, { recursive: true, force: true });
