@@ -237,7 +237,7 @@ function selectSteps(selection) {
 const started = [];
 let browser;
 
-/** Starts `command`, its output to `<work>/<name>.log`, its lines to `onLine`. */
+/** Starts `command`; its output goes to `<work>/<name>.log` and, line by line, to `lineMatching`. */
 function start(name, command, args, { cwd, env, work }) {
   const log = createWriteStream(join(work, `${name}.log`));
   const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -439,6 +439,8 @@ async function main() {
     if (!existsSync(join(config.binDir, bin))) throw new Error(`${join(config.binDir, bin)} is missing: cargo build --bins --workspace`);
   }
 
+  // Failure screenshots of an earlier run would mislead: they go first.
+  for (const name of [...STEPS.map((s) => s.id), 'setup']) rmSync(join(here, `failure-${name}.png`), { force: true });
   const work = mkdtempSync(join(tmpdir(), 'drbot-e2e-'));
   const t0 = Date.now();
   let ui;
@@ -481,8 +483,6 @@ async function main() {
     await ui.botMessage(0);
 
     mkdirSync(config.screenshots, { recursive: true });
-    for (const step of STEPS) rmSync(join(here, `failure-${step.id}.png`), { force: true });
-    rmSync(join(here, 'failure-setup.png'), { force: true });
     for (const step of steps) {
       current = step;
       const t = Date.now();
