@@ -144,8 +144,11 @@ async function runPlan(ui) {
   await ui.waitFor('progress after clicking Run', async () => {
     const texts = await ui.botTexts();
     for (const t of texts) ui.rejectWrong(t);
-    const planNow = await plan.innerText();
-    if (planNow !== ui.state.planText && (EXPECT.progress.test(planNow) || EXPECT.resultDone.test(planNow))) {
+    // In place: the plan card became a progress card (its Run button gone, so a
+    // plan that merely mentions "3 of 5" plus the Playground's note does not count).
+    const planNow = (await plan.innerText()).replace(/Your response was sent to the app/, '');
+    const runGone = (await ui.button(plan, PLAN_RUN_BUTTON).count()) === 0;
+    if (runGone && planNow !== ui.state.planText && (EXPECT.progress.test(planNow) || EXPECT.resultDone.test(planNow))) {
       where = plan;
       return true;
     }
