@@ -14,6 +14,7 @@ mod replicate;
 mod replication_run;
 mod runs;
 mod signin;
+mod status;
 mod subscriptions;
 pub mod supervisor;
 mod whoami;
@@ -257,6 +258,7 @@ impl Bot {
                 self.plan_replication(activity, actor, catalog, dry_run, correlation_id).await
             }
             Command::Cancel { id } => Answer::Card(self.cancel_operation(actor, &id, correlation_id).await),
+            Command::Status => self.status(actor, correlation_id).await,
             other => Answer::Card(cards::not_available(command_name(&other))),
         }
     }
