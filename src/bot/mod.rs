@@ -10,6 +10,7 @@
 pub mod actor;
 mod audit;
 mod gate;
+pub mod poster;
 mod replicate;
 mod replication_run;
 mod runs;
