@@ -18,7 +18,7 @@ use drbot::databricks::{RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
 use drbot::replication::diff::{diff, Change};
 use drbot::replication::execute::Limits;
-use drbot::replication::job::{run_job, JobEvent, JobPolling};
+use drbot::replication::job::{follow_run, run_job, JobEvent, JobPolling};
 use drbot::replication::mapping::LocationMapping;
 use drbot::replication::object::ObjectKind;
 use drbot::replication::plan::{ActionKind, CloneReason, Plan};
@@ -462,6 +462,42 @@ async fn job_mode_starts_once_follows_each_task_and_reports_a_failing_one() {
     assert!(matches!(failed.tasks["views"].0, RunResult::Failed(_)), "{failed:?}");
     assert_eq!(failed.tasks["grants"].0, RunResult::Skipped);
     assert_eq!(failed.tasks["schemas"].0, RunResult::Success);
+
+    // A bot restarted mid-run resumes by run id.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let resumed =
+        follow_run(&world.workspaces.secondary, &*world.alice, report.run_id, polling, CancellationToken::new(), tx);
+    let resumed = tokio::time::timeout(PATIENCE, resumed).await.unwrap().unwrap();
+    assert_eq!((resumed.run_id, resumed.tasks.len()), (report.run_id, 6));
+
+    // Cancelling the token cancels the run in the workspace.
+    jobs.fail_task(None);
+    jobs.set_task_duration(Duration::from_secs(5));
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let run = run_job(
+        &world.workspaces.secondary,
+        &*world.alice,
+        REPLICATION_JOB_ID,
+        "operation-3",
+        &parameters,
+        polling,
+        cancel.clone(),
+        tx,
+    );
+    let canceller = async {
+        while let Some(event) = rx.recv().await {
+            if matches!(event, JobEvent::TaskStarted { .. }) {
+                cancel.cancel();
+                return;
+            }
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let (canceled, ()) = tokio::time::timeout(PATIENCE, async { tokio::join!(run, canceller) }).await.unwrap();
+    let canceled = canceled.unwrap();
+    assert!(canceled.canceled && canceled.result == RunResult::Canceled, "{canceled:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "the cancel did not wait for the tasks");
 }
 
 #[tokio::test]
