@@ -133,7 +133,10 @@ pub struct ReplicationSettings {
     pub warehouse_id: Option<String>,
     /// Storage URL prefixes, `[primary, secondary]` pairs; longest match wins.
     pub location_mapping: Vec<(String, String)>,
-    /// Statements at once: the warehouse's own concurrency (beyond it they queue).
+    /// Statements drbot keeps submitted at once. About 1.5 × the
+    /// warehouse's own concurrency: the few beyond it wait in the
+    /// warehouse's queue, so a slot that frees is refilled at once rather
+    /// than when drbot's next poll notices the end (docs/BENCHMARKS.md).
     pub concurrency: usize,
     /// REST calls at once (creates, sharing): spares the workspaces' rate limits.
     pub api_concurrency: usize,
@@ -155,7 +158,7 @@ impl Default for ReplicationSettings {
         ReplicationSettings {
             warehouse_id: None,
             location_mapping: Vec::new(),
-            concurrency: 16,
+            concurrency: 24,
             api_concurrency: 8,
             statement_timeout_secs: 3600,
             action_budget_secs: 4 * 3600,
