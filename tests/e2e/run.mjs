@@ -49,7 +49,7 @@ const EXPECT = {
   help: [/drbot commands/, /help \[command\]/, /whoami/, /signout/],
   signIn: [/Sign in so drbot can act for you/, /Sign in/],
   status: [/readiness|ready/i, /primary/i, /secondary/i, /RPO|drift/i],
-  plan: [/plan/i, /replicat/i],
+  plan: [/Replication plan/, /\d+ actions?/],
   progress: /running|in progress|started|replicating|\d+\s*(of|\/)\s*\d+/i,
   resultDone: /succeeded|completed|finished|done/i,
   resultObjects: /Succeeded\s*\|?\s*\d+/,
