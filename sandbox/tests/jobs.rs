@@ -37,7 +37,8 @@ async fn until_terminated(sandbox: &Sandbox, run_id: i64) -> (Value, Vec<String>
 #[tokio::test]
 async fn run_now_is_idempotent_and_tasks_progress_to_success() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    sandbox.primary.jobs.set_task_duration(Duration::from_millis(60));
+    // Long enough that a poller on a busy machine still sees the run RUNNING.
+    sandbox.primary.jobs.set_task_duration(Duration::from_millis(400));
     let body = json!({"job_id": REPLICATION_JOB_ID, "idempotency_token": "drbot-run-1"});
     let first = call(&sandbox, "POST", "/api/2.2/jobs/run-now", body.clone()).await;
     let second = call(&sandbox, "POST", "/api/2.2/jobs/run-now", body).await;
