@@ -59,11 +59,19 @@ pub struct OperationsConfig {
     pub card_update_interval_ms: u64,
     /// How long a plan shown on a card can still be run.
     pub plan_ttl_secs: u64,
+    /// How often each instance looks for scheduled posts that are due (a
+    /// post goes out at most this late).
+    pub schedule_tick_ms: u64,
 }
 
 impl Default for OperationsConfig {
     fn default() -> Self {
-        OperationsConfig { lease_secs: 30, card_update_interval_ms: 2000, plan_ttl_secs: 3600 }
+        OperationsConfig {
+            lease_secs: 30,
+            card_update_interval_ms: 2000,
+            plan_ttl_secs: 3600,
+            schedule_tick_ms: 15_000,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod gate;
 mod replicate;
 mod replication_run;
 mod runs;
+pub mod scheduled;
 mod signin;
 mod subscriptions;
 pub mod supervisor;
