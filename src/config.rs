@@ -59,9 +59,8 @@ pub struct OperationsConfig {
     pub card_update_interval_ms: u64,
     /// How long a plan shown on a card can still be run.
     pub plan_ttl_secs: u64,
-    /// How often each instance looks for scheduled posts that are due (a
-    /// post goes out at most this late).
-    pub schedule_tick_ms: u64,
+    /// How often due scheduled posts are looked for.
+    pub scheduler_tick_ms: u64,
 }
 
 impl Default for OperationsConfig {
@@ -70,7 +69,7 @@ impl Default for OperationsConfig {
             lease_secs: 30,
             card_update_interval_ms: 2000,
             plan_ttl_secs: 3600,
-            schedule_tick_ms: 15_000,
+            scheduler_tick_ms: 15_000,
         }
     }
 }
@@ -134,7 +133,10 @@ pub struct ReplicationSettings {
     pub warehouse_id: Option<String>,
     /// Storage URL prefixes, `[primary, secondary]` pairs; longest match wins.
     pub location_mapping: Vec<(String, String)>,
-    /// Statements at once: the warehouse's own concurrency (beyond it they queue).
+    /// Statements drbot keeps submitted at once. About 1.5 × the
+    /// warehouse's own concurrency: the few beyond it wait in the
+    /// warehouse's queue, so a slot that frees is refilled at once rather
+    /// than when drbot's next poll notices the end (docs/BENCHMARKS.md).
     pub concurrency: usize,
     /// REST calls at once (creates, sharing): spares the workspaces' rate limits.
     pub api_concurrency: usize,
@@ -156,7 +158,7 @@ impl Default for ReplicationSettings {
         ReplicationSettings {
             warehouse_id: None,
             location_mapping: Vec::new(),
-            concurrency: 16,
+            concurrency: 24,
             api_concurrency: 8,
             statement_timeout_secs: 3600,
             action_budget_secs: 4 * 3600,

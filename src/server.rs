@@ -165,6 +165,16 @@ pub async fn start_on(
     listener: TcpListener,
     stop: CancellationToken,
 ) -> anyhow::Result<RunningServer> {
+    start_on_with_clock(config, listener, stop, Arc::new(SystemClock)).await
+}
+
+/// [`start_on`] with the clock scheduled posts go by (tests move it by hand).
+pub async fn start_on_with_clock(
+    config: &Config,
+    listener: TcpListener,
+    stop: CancellationToken,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> anyhow::Result<RunningServer> {
     if config.server.local_anonymous {
         tracing::warn!(
             listen = %config.server.listen,
@@ -176,10 +186,12 @@ pub async fn start_on(
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
     tokio::spawn(purge_expired_claims(app.store.clone(), stop.clone()));
     tokio::spawn(crate::bot::supervisor::supervise(app.bot.clone(), stop.clone()));
-    // Every instance ticks; the store hands each firing to exactly one of them.
-    let poster = crate::bot::scheduled::ScheduledPoster::new(app.bot.clone());
-    let scheduler = crate::scheduler::Scheduler::new(app.store.clone(), poster, Arc::new(SystemClock));
-    tokio::spawn(scheduler.run(Duration::from_millis(config.operations.schedule_tick_ms.max(50)), stop.clone()));
+    let scheduler = crate::scheduler::Scheduler::new(
+        app.store.clone(),
+        crate::bot::poster::DashboardPoster::new(app.bot.clone()),
+        clock,
+    );
+    tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let stopped = stop.clone();
     let task = tokio::spawn(async move {

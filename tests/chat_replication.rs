@@ -143,3 +143,33 @@ async fn a_button_without_a_plan_or_of_an_unknown_kind_gets_a_clear_error() {
     let unknown = alice.click("1", "format.disk", json!({})).await;
     assert_eq!(unknown.body["statusCode"], 400, "{}", unknown.body);
 }
+
+/// Types `status` and waits for the dashboard that replaces "Checking readiness".
+async fn dashboard(world: &World, chat: &Chat<'_>) -> String {
+    let checking = chat.say("status").await;
+    assert!(card_text(&checking).contains("Checking readiness"), "{}", card_text(&checking));
+    let id = checking.activity_id.clone();
+    let card = wait_for(world, "the dashboard", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    card_text(&card)
+}
+
+#[tokio::test]
+async fn status_shows_the_seeded_drift_and_is_ready_after_a_replication() {
+    let world = World::start_with(fast_cards).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let before = dashboard(&world, &chat).await;
+    // The seed left the secondary without its newest catalog, with stale clones and drifted grants.
+    assert!(before.contains("Not ready"), "{before}");
+    assert!(before.contains("sales") && before.contains("Tables") && before.contains("Grants"), "{before}");
+    assert!(before.contains("never"), "no replication has run yet: {before}");
+
+    let (card_id, plan_card) = plan(&world, &chat).await;
+    let clicked = chat.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+    assert_eq!(clicked.status, 200);
+    wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Run details")).await;
+
+    let after = dashboard(&world, &chat).await;
+    assert!(after.contains("\"Ready\""), "{after}");
+    assert!(after.contains("succeeded"), "the last run is shown: {after}");
+}

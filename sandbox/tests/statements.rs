@@ -206,3 +206,41 @@ async fn on_wait_timeout_cancel_gives_up_after_the_wait() {
     let answer = alice.post("/api/2.0/sql/statements", body).await;
     assert_eq!(state(&answer), "RUNNING", "CONTINUE hands back a statement still running: {answer}");
 }
+
+#[tokio::test]
+async fn a_warehouse_with_a_concurrency_limit_queues_the_rest_and_keeps_a_history() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let secondary = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let warehouse = &sandbox.secondary.statements;
+    warehouse.set_timing(StatementTiming { run_ms: (300, 300), ..Default::default() });
+    warehouse.set_concurrency(Some(2));
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let submitted = secondary.submit("SELECT current_metastore()", "0s").await;
+        ids.push(submitted["statement_id"].as_str().unwrap().to_string());
+    }
+    // Two run, the third waits for a slot.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let states: Vec<String> = {
+            let mut states = Vec::new();
+            for id in &ids {
+                states.push(state(&secondary.get(id).await).to_string());
+            }
+            states
+        };
+        if states[..2].iter().all(|s| s == "RUNNING") {
+            assert_eq!(states[2], "PENDING", "{states:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first two never ran: {states:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for id in &ids {
+        assert_eq!(state(&secondary.until_done(id).await), "SUCCEEDED");
+    }
+    let history = warehouse.history();
+    assert_eq!(history.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), ids, "in submission order");
+    assert!(history.iter().all(|s| s.statement == "SELECT current_metastore()" && s.state == "SUCCEEDED"));
+    assert!(history.iter().all(|s| s.run == Duration::from_millis(300) && s.owner.starts_with("alice")));
+}

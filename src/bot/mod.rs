@@ -10,11 +10,12 @@
 pub mod actor;
 mod audit;
 mod gate;
+pub mod poster;
 mod replicate;
 mod replication_run;
 mod runs;
-pub mod scheduled;
 mod signin;
+mod status;
 mod subscriptions;
 pub mod supervisor;
 mod whoami;
@@ -258,6 +259,7 @@ impl Bot {
                 self.plan_replication(activity, actor, catalog, dry_run, correlation_id).await
             }
             Command::Cancel { id } => Answer::Card(self.cancel_operation(actor, &id, correlation_id).await),
+            Command::Status => self.status(actor, correlation_id).await,
             other => Answer::Card(cards::not_available(command_name(&other))),
         }
     }

@@ -23,7 +23,7 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "status",
         usage: "status",
         summary: "DR readiness: both workspaces' health, the last replication, RPO and drift.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "replicate",

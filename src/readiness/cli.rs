@@ -18,7 +18,6 @@ use crate::config::{Config, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
-use crate::replication::mapping::LocationMapping;
 use crate::replication::read::{ReadFilter, ReadOptions};
 use crate::replication::ReplicationConfig;
 use crate::store::Store;
@@ -27,17 +26,6 @@ use crate::store::Store;
 /// for the Azure Databricks resource serves both workspaces), e.g.
 /// `az account get-access-token --resource 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d --query accessToken -o tsv`.
 pub const TOKEN_ENV: &str = "DRBOT_DATABRICKS_TOKEN";
-
-/// Storage locations primary → secondary when the configuration names none:
-/// the sandbox's storage accounts (`sandbox::databricks::seed::LOCATION_MAPPING`).
-// TODO(lead): read `[replication]` (location mapping, catalogs, schema
-// pattern, warehouse id) from src/config.rs once that section lands, and drop
-// this default.
-const DEFAULT_LOCATION_MAPPING: &[(&str, &str)] = &[
-    ("abfss://uc@stucprimary.dfs.core.windows.net/", "abfss://uc@stucsecondary.dfs.core.windows.net/"),
-    ("abfss://external@stextprimary.dfs.core.windows.net/", "abfss://external@stextsecondary.dfs.core.windows.net/"),
-    ("abfss://geo@stgeo.dfs.core.windows.net/", "abfss://geo@stgeo-secondary.dfs.core.windows.net/"),
-];
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -67,16 +55,14 @@ pub struct StatusArgs {
     pub warehouse_id: Option<String>,
 }
 
-/// What to replicate, from the configuration.
-pub fn replication_config(_config: &Config) -> ReplicationConfig {
-    // TODO(lead): from the `[replication]` section of src/config.rs.
-    ReplicationConfig::new(LocationMapping::new(DEFAULT_LOCATION_MAPPING.iter().copied()))
+/// What to replicate, from `[replication]` (the same as chat and the CLI plan with).
+pub fn replication_config(config: &Config) -> ReplicationConfig {
+    config.replication.replication_config(None)
 }
 
-/// The warehouse for `SELECT current_metastore()`, from the configuration.
-fn warehouse_id(_config: &Config) -> Option<String> {
-    // TODO(lead): `[replication] warehouse_id`.
-    None
+/// The warehouse for `SELECT current_metastore()`: `[replication] warehouse_id`.
+fn warehouse_id(config: &Config) -> Option<String> {
+    config.replication.warehouse_id.clone()
 }
 
 pub async fn main(args: StatusArgs) -> anyhow::Result<()> {

@@ -36,6 +36,14 @@ impl World {
 
     /// Starts both, letting the test adjust the bot's configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> World {
+        World::start_with_clock(adjust, std::sync::Arc::new(drbot::clock::SystemClock)).await
+    }
+
+    /// Starts both; scheduled posts go by `clock`.
+    pub async fn start_with_clock(
+        adjust: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn drbot::clock::Clock>,
+    ) -> World {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
         let mut config =
             Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).expect("valid config");
@@ -43,7 +51,9 @@ impl World {
         config.store.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let bot = drbot::server::start_on(&config, listener, CancellationToken::new()).await.expect("bot starts");
+        let bot = drbot::server::start_on_with_clock(&config, listener, CancellationToken::new(), clock)
+            .await
+            .expect("bot starts");
         sandbox.teams.set_bot_endpoint(&format!("{}/api/messages", bot.url()));
         let world = World { sandbox, bot, config, data_dir };
         world.wait_ready().await;

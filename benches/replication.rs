@@ -1,0 +1,201 @@
+//! The replication benchmark (docs/BENCHMARKS.md): a first replication of
+//! the sandbox's primary with 10,000 tables into an emptied secondary, over
+//! REST, with 50 ms of API latency, clones of 1–5 s and a warehouse that
+//! runs 16 statements at once; everything runs on a clock sped up by
+//! `BENCH_SPEED` (latency, statement durations, polling and the bound scale
+//! together, and every time printed is the sped-up time actually measured).
+//!
+//! Prints the makespan, the lower bound (the larger of the warehouse's work
+//! ÷ its concurrency and the longest dependency chain, both from the
+//! durations the warehouse actually drew for each statement and the REST
+//! calls' measured times), their ratio, the planning time and the `status`
+//! time (reading both metastores and diffing them; the readiness module is
+//! another engineer's, so this measures what it will be built on).
+//!
+//! Environment: BENCH_TABLES (10000), BENCH_SPEED (20), BENCH_CONCURRENCY (16),
+//! BENCH_LATENCY_MS (50), BENCH_CLONE_MS ("1000-5000").
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use drbot::config::Config;
+use drbot::databricks::statements::Polling;
+use drbot::databricks::{RetryPolicy, WorkspaceClient};
+use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::replication::diff::diff;
+use drbot::replication::execute::{lower_bound, Lane, Limits};
+use drbot::replication::mapping::LocationMapping;
+use drbot::replication::plan::ActionKind;
+use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::run::{run_plan, steps, ActionStatus, FixedToken, RunOptions, Workspaces};
+use drbot::replication::sql::{render, Request};
+use drbot::replication::{plan, ReplicationConfig};
+use sandbox::databricks::seed::LOCATION_MAPPING;
+use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::faults::FaultConfig;
+use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
+use tokio_util::sync::CancellationToken;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let tables: usize = env("BENCH_TABLES", 10_000);
+    let speed: f64 = env("BENCH_SPEED", 20.0);
+    let concurrency: usize = env("BENCH_CONCURRENCY", 16);
+    // Statements drbot keeps submitted: the warehouse's slots plus a queue
+    // there, so a freed slot is refilled at once instead of when our next
+    // poll notices the end (see replication/run.rs).
+    let lane: usize = env("BENCH_LANE", concurrency + concurrency / 2);
+    let latency_ms: f64 = env("BENCH_LATENCY_MS", 50.0);
+    let clone_range: String = env("BENCH_CLONE_MS", "1000-5000".to_string());
+    let (clone_lo, clone_hi) = clone_range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .expect("BENCH_CLONE_MS is LO-HI");
+    let scaled = |d: Duration| d.div_f64(speed);
+
+    let setup = Instant::now();
+    let sandbox = Sandbox::start(SandboxConfig { tables, ..SandboxConfig::default() }).await.unwrap();
+    // A first replication: the secondary keeps only what Unity Catalog makes by itself.
+    {
+        let mut metastore = sandbox.secondary.metastore.write();
+        metastore.catalogs.retain(|name, _| name == "system");
+        metastore.schemas.retain(|_, s| s.catalog == "system");
+        metastore.tables.retain(|_, t| t.catalog == "system");
+        metastore.volumes.retain(|_, v| v.catalog == "system");
+    }
+    // Latency in whole milliseconds, drawn around the scaled mean.
+    let latency = latency_ms / speed;
+    let faults =
+        FaultConfig { latency_ms: Some((latency.floor() as u64, latency.ceil() as u64)), ..FaultConfig::default() };
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        ws.faults.set(faults.clone());
+        ws.set_page_size(1000);
+        ws.statements.set_timing(StatementTiming {
+            queue_ms: 0,
+            run_ms: (100, 500),
+            clone_ms: (clone_lo, clone_hi),
+            failure_ratio: 0.0,
+            speed,
+        });
+        ws.statements.set_concurrency(Some(concurrency));
+    }
+    let token = alice(&sandbox).await;
+    let retry = RetryPolicy { base_delay: scaled(Duration::from_millis(500)), ..RetryPolicy::default() };
+    let client = |url: &str| WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retry.clone());
+    let workspaces = Workspaces {
+        primary: client(&sandbox.primary_url()),
+        secondary: client(&sandbox.secondary_url()),
+        warehouse_id: SANDBOX_WAREHOUSE_ID.into(),
+    };
+    let config = ReplicationConfig::new(LocationMapping::new(LOCATION_MAPPING.iter().copied()));
+    let read_options = ReadOptions {
+        warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()),
+        concurrency: 32,
+        statement_timeout: Duration::from_secs(60),
+        ..ReadOptions::default()
+    };
+    eprintln!("sandbox seeded with {tables} tables in {:.1} s", setup.elapsed().as_secs_f64());
+
+    // `status`: both metastores read at once, then the diff.
+    let status_started = Instant::now();
+    let (primary, secondary) = tokio::join!(
+        read_snapshot(&workspaces.primary, &token, &read_options),
+        read_snapshot(&workspaces.secondary, &token, &read_options)
+    );
+    let (primary, secondary) = (primary.unwrap(), secondary.unwrap());
+    let drift = diff(&primary, &secondary, &config);
+    let status_time = status_started.elapsed();
+
+    let planning_started = Instant::now();
+    let plan = plan(&primary, &secondary, &config);
+    let planning_time = planning_started.elapsed();
+    let clones = plan.actions.iter().filter(|a| matches!(a.kind, ActionKind::CloneTable { .. })).count();
+    eprintln!("{} drift items; plan of {} actions ({clones} clones); running…", drift.len(), plan.actions.len());
+
+    let options = RunOptions {
+        limits: Limits { warehouse: lane, api: 8 },
+        statement_timeout: Duration::from_secs(600),
+        action_budget: Duration::from_secs(3600),
+        polling: Polling { first: scaled(Duration::from_millis(50)), max: scaled(Duration::from_millis(250)) },
+        backoff: retry.clone(),
+        ..RunOptions::default()
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let report =
+        run_plan(&plan, &workspaces, &FixedToken(token.clone()), options.clone(), CancellationToken::new(), tx).await;
+    let failed = report.results.values().filter(|r| r.status != ActionStatus::Succeeded).count();
+
+    // The bound from what each step really took: the warehouse's drawn
+    // running time for statements, the measured time for REST calls.
+    let drawn: HashMap<String, Duration> =
+        sandbox.secondary.statements.history().into_iter().map(|s| (s.statement, s.run)).collect();
+    let mut bound_steps = steps(&plan, &options);
+    let mut warehouse_work = Duration::ZERO;
+    for (step, action) in bound_steps.iter_mut().zip(&plan.actions) {
+        step.estimate = match (step.lane, render(action)) {
+            (Lane::Warehouse, Ok(Request::Sql(sql))) => drawn.get(&sql).copied().unwrap_or_default(),
+            _ => report.results.get(&action.id).map(|r| r.duration).unwrap_or_default(),
+        };
+        if step.lane == Lane::Warehouse {
+            warehouse_work += step.estimate;
+        }
+    }
+    // The bound is the warehouse's: its own concurrency, not our lane's.
+    let bound = lower_bound(&bound_steps, Limits { warehouse: concurrency, api: options.limits.api });
+    let ratio = report.makespan.as_secs_f64() / bound.as_secs_f64();
+
+    // `status` again with the latency not sped up (50 ms a call), as people would wait for it.
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        ws.faults
+            .set(FaultConfig { latency_ms: Some((latency_ms as u64, latency_ms as u64)), ..FaultConfig::default() });
+    }
+    let real_started = Instant::now();
+    let (p, s) = tokio::join!(
+        read_snapshot(&workspaces.primary, &token, &read_options),
+        read_snapshot(&workspaces.secondary, &token, &read_options)
+    );
+    let remaining = diff(&p.unwrap(), &s.unwrap(), &config);
+    let real_status_time = real_started.elapsed();
+
+    let mut table: BTreeMap<usize, (String, String)> = BTreeMap::new();
+    let mut row = |label: &str, value: String| {
+        let n = table.len();
+        table.insert(n, (label.to_string(), value));
+    };
+    row("tables in the primary", tables.to_string());
+    row("speed factor (all times below are sped-up wall time)", format!("{speed}×"));
+    row("warehouse concurrency (statements drbot keeps submitted)", format!("{concurrency} ({lane})"));
+    row("actions (clones)", format!("{} ({clones})", plan.actions.len()));
+    row("failed or skipped actions", failed.to_string());
+    row("warehouse work (sum of statement run times)", ms(warehouse_work));
+    row("makespan", ms(report.makespan));
+    row("lower bound", ms(bound));
+    row("makespan ÷ lower bound", format!("{ratio:.3}"));
+    row("planning time (plan only)", ms(planning_time));
+    row("status time (read both + diff, sped-up latency)", ms(status_time));
+    row("status time (read both + diff, 50 ms latency)", ms(real_status_time));
+    row("drift left after the run", remaining.len().to_string());
+    println!("| metric | value |\n|---|---:|");
+    for (label, value) in table.values() {
+        println!("| {label} | {value} |");
+    }
+    println!("\ntarget makespan ≤ 1.15 × bound: {}", if ratio <= 1.15 { "met" } else { "NOT met" });
+    sandbox.shutdown().await;
+}
+
+/// alice's Databricks token (she is in dr-operators), by SSO then on-behalf-of.
+async fn alice(sandbox: &Sandbox) -> AccessToken {
+    let config = Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+    let obo = OnBehalfOf::new(&config, reqwest::Client::new());
+    let user = sandbox.teams.user("alice").unwrap();
+    let assertion = UserAssertion::from_token(&sandbox.entra.teams_sso_token(&user, SANDBOX_BOT_APP_ID)).unwrap();
+    obo.token(&assertion, DATABRICKS_SCOPE, false).await.unwrap()
+}

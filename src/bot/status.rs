@@ -1,0 +1,209 @@
+//! `status`: the readiness dashboard, read with the person's identity (or,
+//! for scheduled posts, the bot's own) and shown as one card.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::actor::{Actor, DatabricksTokens};
+use super::runs::worded_time;
+use super::{now_ms, Answer, Bot};
+use crate::cards::views::{self, Tone};
+use crate::cards::{self};
+use crate::readiness::check::{check_with, Target};
+use crate::readiness::report::{AssessOptions, LastRun, Problem, Reachability, Readiness, Status};
+use crate::readiness::rpo::Rag;
+use crate::readiness::text;
+
+impl Bot {
+    pub(crate) async fn status(self: &Arc<Self>, actor: &Actor, correlation_id: &str) -> Answer {
+        let tokens = match self.tokens_for(actor) {
+            Ok(tokens) => tokens,
+            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+        };
+        self.audit(actor, "read the readiness", None, "allowed", correlation_id).await;
+        let bot = self.clone();
+        let correlation_id = correlation_id.to_string();
+        Answer::Later {
+            now: cards::notice("Checking readiness…", "Reading both workspaces' metastores."),
+            then: Box::pin(async move { bot.dashboard(&tokens, &correlation_id).await }),
+        }
+    }
+
+    /// The dashboard card, as whoever `tokens` belong to sees the workspaces.
+    pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, correlation_id: &str) -> Value {
+        let workspaces = match self.workspaces() {
+            Ok(workspaces) => workspaces,
+            Err(problem) => return cards::error(&problem, correlation_id),
+        };
+        let token = match tokens.get(false).await {
+            Ok(token) => token,
+            Err(error) => return cards::error(&format!("No Databricks token: {error}"), correlation_id),
+        };
+        let settings = &self.services.config.replication;
+        let last_run = match self.services.store.recent_runs(1).await {
+            Ok(runs) => runs.first().map(LastRun::from),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "run history unavailable for the dashboard");
+                None
+            }
+        };
+        let options = AssessOptions { last_run, ..AssessOptions::default() };
+        let readiness = check_with(
+            Target { client: &workspaces.primary, token: &token },
+            Target { client: &workspaces.secondary, token: &token },
+            &settings.read_options(None),
+            &settings.replication_config(None),
+            now_ms(),
+            &options,
+            &|_| {},
+        )
+        .await;
+        views::render_dashboard(&dashboard_view(&readiness, &self.services.config.databricks))
+            .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
+    }
+}
+
+/// The readiness report as the dashboard card shows it.
+fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksConfig) -> views::DashboardView {
+    let (label, color) = match readiness.verdict.status {
+        Status::Ready => ("Ready", Tone::Good),
+        Status::Degraded => ("At risk", Tone::Warning),
+        Status::NotReady => ("Not ready", Tone::Attention),
+    };
+    let summary = readiness
+        .verdict
+        .reasons
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "The secondary matches the primary within the RPO target.".into());
+    let host = |h: &Option<String>| {
+        h.as_deref().and_then(|h| url::Url::parse(h).ok()).and_then(|u| u.host_str().map(str::to_string))
+    };
+    let workspace = |role: &str, name: Option<String>, reach: &Reachability| {
+        let (health_label, health_color, detail) = match reach {
+            Reachability::Reachable { latency_ms, .. } => (
+                "Healthy".to_string(),
+                Tone::Good,
+                latency_ms.map(|l| format!("answered in {l} ms")).unwrap_or_default(),
+            ),
+            Reachability::Unreachable { error } => ("Unreachable".to_string(), Tone::Attention, error.clone()),
+        };
+        views::WorkspaceHealth {
+            role: role.to_string(),
+            name: name.unwrap_or_else(|| role.to_lowercase()),
+            region: match reach {
+                Reachability::Reachable { metastore_id: Some(id), .. } => id.split(':').nth(1).unwrap_or("").into(),
+                _ => String::new(),
+            },
+            health_label,
+            health_color,
+            detail,
+        }
+    };
+    let mut tiles = Vec::new();
+    tiles.push(match &readiness.last_run {
+        Some(run) => {
+            let outcome = run.counts.as_ref().and_then(|c| c["outcome"].as_str()).unwrap_or("running");
+            views::Tile {
+                label: "Last replication".into(),
+                value: run
+                    .finished_ms
+                    .map(|f| format!("{} ago", text::duration(now_ms() - f)))
+                    .unwrap_or_else(|| "running".into()),
+                color: if outcome == "succeeded" { Tone::Good } else { Tone::Warning },
+                note: outcome.to_string(),
+            }
+        }
+        None => views::Tile {
+            label: "Last replication".into(),
+            value: "never".into(),
+            color: Tone::Warning,
+            note: "no run recorded".into(),
+        },
+    });
+    if let Some(rpo) = &readiness.rpo {
+        tiles.push(views::Tile {
+            label: "Worst RPO".into(),
+            value: rpo.worst.as_ref().map(|w| text::duration(w.ms)).unwrap_or_else(|| "0 s".into()),
+            color: rag_tone(rpo.status),
+            note: format!("{} of {} tables behind", rpo.behind, rpo.tables),
+        });
+    }
+    let mut drift_rows = Vec::new();
+    if let Some(drift) = &readiness.drift {
+        let total = drift.objects.total();
+        tiles.push(views::Tile {
+            label: "Drift".into(),
+            value: format!("{} objects", total.missing + total.different + total.extra),
+            color: if total.missing > 0 {
+                Tone::Attention
+            } else if total.different > 0 {
+                Tone::Warning
+            } else {
+                Tone::Good
+            },
+            note: format!("{} missing · {} stale", total.missing, total.stale),
+        });
+        for (kind, counts) in drift.objects.rows() {
+            if counts.total() > 0 {
+                drift_rows.push(views::DriftRow {
+                    kind: plural(kind),
+                    missing: counts.missing as u64,
+                    different: (counts.different + counts.stale) as u64,
+                    extra: counts.extra as u64,
+                });
+            }
+        }
+        if drift.grants.objects > 0 {
+            drift_rows.push(views::DriftRow {
+                kind: "Grants".into(),
+                missing: drift.grants.missing_privileges as u64,
+                different: drift.grants.objects as u64,
+                extra: drift.grants.extra_privileges as u64,
+            });
+        }
+    }
+    views::DashboardView {
+        spoke: host(&databricks.primary_host).unwrap_or_else(|| "workspace pair".into()),
+        checked_at: worded_time(readiness.assessed_ms),
+        overall: views::Overall { label: label.into(), color, summary },
+        workspaces: vec![
+            workspace("Primary", host(&databricks.primary_host), &readiness.primary),
+            workspace("Secondary", host(&databricks.secondary_host), &readiness.secondary),
+        ],
+        tiles,
+        drift: drift_rows,
+        offenders: readiness
+            .offenders
+            .iter()
+            .map(|o| views::Offender {
+                name: o.object.clone(),
+                kind: o.kind.clone(),
+                problem: o.text.clone(),
+                color: match o.problem {
+                    Problem::Missing => Tone::Attention,
+                    Problem::Extra => Tone::Default,
+                    _ => rag_tone(o.colour),
+                },
+            })
+            .collect(),
+    }
+}
+
+fn rag_tone(rag: Rag) -> Tone {
+    match rag {
+        Rag::Green => Tone::Good,
+        Rag::Amber => Tone::Warning,
+        Rag::Red => Tone::Attention,
+    }
+}
+
+/// "table" → "Tables".
+fn plural(kind: &str) -> String {
+    let mut chars = kind.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}s", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,74 @@
+//! Scheduled readiness posts through the running bot: a subscription made in
+//! chat posts the dashboard when its time comes (the scheduler's clock is
+//! moved by hand), once; a chat that removed the bot loses its subscription.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use drbot::clock::ManualClock;
+use sandbox::connector::Verb;
+use support::chat::{card_text, Chat};
+use support::World;
+
+fn fast(config: &mut drbot::config::Config) {
+    config.operations.scheduler_tick_ms = 50;
+}
+
+/// Polls `check` until it holds (deadline 30 s).
+async fn eventually<F: Fn() -> Fut, Fut: std::future::Future<Output = bool>>(what: &str, check: F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_posts_the_dashboard_at_its_time_once() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    assert!(card_text(&chat.say("subscribe every 6h").await).contains("Subscribed"));
+    let store = world.bot.app.store.clone();
+    let first_fire = store.subscriptions(chat.conversation.id()).await.unwrap()[0].next_fire_ms;
+    let dashboards = || {
+        world
+            .sandbox
+            .connector
+            .recorded()
+            .into_iter()
+            .filter(|r| r.verb == Verb::Send && card_text(r).contains("Plan a replication"))
+            .count()
+    };
+    assert_eq!(dashboards(), 0, "nothing before its time");
+
+    clock.advance(Duration::from_secs(6 * 3600 + 120));
+    eventually("the scheduled dashboard", || async { dashboards() == 1 }).await;
+    // The firing was claimed: the next one is six hours on, and no second post came for this one.
+    let next = store.subscriptions(chat.conversation.id()).await.unwrap()[0].next_fire_ms;
+    assert_eq!(next, first_fire + 6 * 3_600_000);
+    let posted =
+        world.sandbox.connector.recorded().into_iter().find(|r| card_text(r).contains("Plan a replication")).unwrap();
+    assert!(card_text(&posted).contains("PRIMARY"), "the dashboard, read as the bot: {}", card_text(&posted));
+    assert_eq!(dashboards(), 1);
+}
+
+#[tokio::test]
+async fn a_chat_that_removed_the_bot_loses_its_subscription() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
+    world.sandbox.connector.remove_bot_from(chat.conversation.id());
+    clock.advance(Duration::from_secs(3600 + 120));
+    let store = world.bot.app.store.clone();
+    let id = chat.conversation.id().to_string();
+    eventually("the subscription removed", || {
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.subscriptions(&id).await.unwrap().is_empty() }
+    })
+    .await;
+}
