@@ -269,8 +269,10 @@ async fn run_then_kill(
 }
 
 /// After a takeover: the run finished and succeeded, one result card, no
-/// clone that had succeeded before the kill ran again.
-async fn assert_finished_once(sandbox: &Sandbox, store: &Store, op_id: &str, at_kill: &[StatementRecord]) {
+/// clone that had succeeded before the kill ran again, and no statement
+/// checkpointed as in flight was submitted twice.
+async fn assert_finished_once(sandbox: &Sandbox, store: &Store, killed: &Operation, at_kill: &[StatementRecord]) {
+    let (op_id, in_flight_at_kill) = (&killed.id, &killed.payload["in_flight"]);
     wait_for_activity(sandbox, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Run details"))
         .await;
     let op = eventually("the operation to be posted", RUN_PATIENCE, || async {
@@ -293,6 +295,16 @@ async fn assert_finished_once(sandbox: &Sandbox, store: &Store, op_id: &str, at_
     for clone in done_at_kill {
         let runs = history.iter().filter(|s| s.statement == clone.statement).count();
         assert_eq!(runs, 1, "ran again after the kill: {}", clone.statement);
+    }
+    // The statements the dead instance had checkpointed as in flight were
+    // followed by id to their end, not submitted again.
+    let in_flight = in_flight_at_kill.as_object().expect("the checkpoint's statements in flight");
+    assert!(!in_flight.is_empty(), "statements were in flight at the kill");
+    for statement_id in in_flight.values().filter_map(Value::as_str) {
+        let record =
+            at_kill.iter().find(|s| s.id == statement_id).expect("a checkpointed statement is on the warehouse");
+        let runs = history.iter().filter(|s| s.statement == record.statement).count();
+        assert_eq!(runs, 1, "submitted again although checkpointed: {}", record.statement);
     }
 }
 
@@ -327,7 +339,7 @@ async fn a_replication_survives_sigkill_and_a_restart_on_the_same_data_dir() {
     let mut second = BotProcess::start(&config, dir.path().join("second.log"));
     second.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&second.endpoint());
-    assert_finished_once(&sandbox, &store, &op.id, &at_kill).await;
+    assert_finished_once(&sandbox, &store, &op, &at_kill).await;
     let log = second.log_text();
     assert!(log.contains("taking over a replication"), "{log}");
     assert!(log.contains("resuming a replication"), "{log}");
@@ -451,7 +463,7 @@ async fn a_live_instance_takes_over_the_replication_of_a_killed_one() {
     alice.sign_in().await;
     let (op, at_kill) = run_then_kill(&sandbox, &alice, &store, &mut pair.a).await;
     sandbox.teams.set_bot_endpoint(&pair.b.endpoint());
-    assert_finished_once(&sandbox, &store, &op.id, &at_kill).await;
+    assert_finished_once(&sandbox, &store, &op, &at_kill).await;
     let log = pair.b.log_text();
     assert!(log.contains("taking over a replication"), "{log}");
     assert_no_drift(&alice).await;
