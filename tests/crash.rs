@@ -1,0 +1,472 @@
+//! Crashes with real processes: `drbot serve` children killed with SIGKILL
+//! in the middle of a replication started from chat, and two instances on
+//! one PostgreSQL database sharing scheduled posts and operations.
+//!
+//! The sandbox runs in this process; the bots are the real binary, so what is
+//! tested is what survives a process dying: the store, the lease, the
+//! checkpoints and the statements already on the warehouse. Every wait has a
+//! deadline and every child is killed when its guard drops, failed test or not.
+
+mod support;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use drbot::commands::Schedule;
+use drbot::store::conversations::ConversationReference;
+use drbot::store::operations::Operation;
+use drbot::store::runs::ResultStatus;
+use drbot::store::subscriptions::NewSubscription;
+use drbot::store::Store;
+use sandbox::connector::{Recorded, Verb};
+use sandbox::databricks::statements::{StatementRecord, StatementTiming};
+use sandbox::directory::User;
+use sandbox::teams::Conversation;
+use sandbox::token_service::SANDBOX_CONNECTION_NAME;
+use sandbox::{Sandbox, SandboxConfig, SANDBOX_TENANT_ID};
+use serde_json::Value;
+use support::postgres::TestDatabase;
+use support::PATIENCE;
+
+/// How long a whole replication (or a takeover) may take before the test gives up.
+const RUN_PATIENCE: Duration = Duration::from_secs(45);
+
+/// A `drbot serve` child process, killed when dropped.
+struct BotProcess {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl BotProcess {
+    /// Starts `drbot serve --config FILE` on a free loopback port (the
+    /// environment overrides `[server] listen`, so every instance shares the file).
+    fn start(config: &Path, log: PathBuf) -> BotProcess {
+        let port = free_port();
+        let stderr = File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_drbot"))
+            .args(["--log-format", "text", "serve", "--config"])
+            .arg(config)
+            .env("DRBOT__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("drbot starts");
+        BotProcess { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("{}/api/messages", self.url())
+    }
+
+    /// Polls /readyz until the bot has its signing keys; fails at once if it exited.
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("drbot exited ({status}): {}", self.log_text());
+            }
+            let ready = http.get(format!("{}/readyz", self.url())).send().await.map(|r| r.status().is_success());
+            if matches!(ready, Ok(true)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "drbot never became ready: {}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown, no last words.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// The sandbox, with clones slow enough and the warehouse narrow enough that
+/// a replication takes seconds: long enough to kill a bot in the middle.
+async fn slow_sandbox() -> Sandbox {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
+    let statements = &sandbox.secondary.statements;
+    statements.set_timing(StatementTiming { clone_ms: (300, 600), ..StatementTiming::default() });
+    statements.set_concurrency(Some(4));
+    sandbox
+}
+
+/// The sandbox's bot configuration, with a short lease and fast ticks, and
+/// `store` as the `[store]` section's body.
+fn write_config(sandbox: &Sandbox, dir: &Path, store: &str) -> PathBuf {
+    let mut text = sandbox.bot_config_toml("127.0.0.1:0", false);
+    text.push_str(
+        "\n[operations]\nlease_secs = 2\ncard_update_interval_ms = 300\nscheduler_tick_ms = 200\n\n[store]\n",
+    );
+    text.push_str(store);
+    text.push('\n');
+    let path = dir.join("drbot.toml");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// A person in a personal chat with the bot, through the sandbox's Teams.
+struct Person<'a> {
+    sandbox: &'a Sandbox,
+    user: User,
+    conversation: Conversation,
+}
+
+impl<'a> Person<'a> {
+    fn personal(sandbox: &'a Sandbox, login: &str) -> Person<'a> {
+        let user = sandbox.teams.user(login).expect("a sandbox user");
+        let conversation = sandbox.teams.personal(&user);
+        Person { sandbox, user, conversation }
+    }
+
+    /// Types `text`; returns the first activity the bot sends afterwards.
+    async fn say(&self, text: &str) -> Recorded {
+        let before = self.sandbox.connector.recorded().len();
+        let message = self.sandbox.teams.message(&self.user, &self.conversation, text);
+        let answer = self.sandbox.teams.send(&message).await.expect("the bot answers");
+        assert_eq!(answer.status, 200, "typing {text:?}");
+        self.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("a reply")[before].clone()
+    }
+
+    /// Signs in with Teams SSO, as `support::chat::Chat::sign_in` does.
+    async fn sign_in(&self) {
+        let prompt = self.say("whoami").await;
+        let Some(id) = prompt.body["attachments"][0]["content"]["tokenExchangeResource"]["id"].as_str() else {
+            return;
+        };
+        let before = self.sandbox.connector.recorded().len();
+        let token = self.sandbox.entra.teams_sso_token(&self.user, sandbox::SANDBOX_BOT_APP_ID);
+        let invoke =
+            self.sandbox.teams.token_exchange(&self.user, &self.conversation, id, SANDBOX_CONNECTION_NAME, &token);
+        let answer = self.sandbox.teams.send(&invoke).await.expect("exchange answered");
+        assert_eq!(answer.status, 200, "token exchange");
+        self.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("whoami after sign-in");
+    }
+
+    /// `replicate --dry-run`: the id of the card and the plan card that replaced "Planning".
+    async fn plan(&self) -> (String, Value) {
+        let planning = self.say("replicate --dry-run").await;
+        assert!(card_text(&planning).contains("Planning"), "{}", card_text(&planning));
+        let id = planning.activity_id.clone();
+        let plan =
+            wait_for_activity(self.sandbox, "the plan card", |r| r.verb == Verb::Update && r.activity_id == id).await;
+        (id, plan.adaptive_card().cloned().expect("a card"))
+    }
+
+    /// Plans and clicks Run; the run's card id.
+    async fn plan_and_run(&self) -> String {
+        let (card_id, card) = self.plan().await;
+        let data = card["actions"]
+            .as_array()
+            .and_then(|actions| actions.iter().find(|a| a["verb"] == "replicate.run"))
+            .map(|a| a["data"].clone())
+            .unwrap_or_else(|| panic!("a Run button: {card}"));
+        let invoke = self.sandbox.teams.card_action(&self.user, &self.conversation, &card_id, "replicate.run", data);
+        let clicked = self.sandbox.teams.send(&invoke).await.expect("the bot answers the click");
+        assert_eq!(clicked.status, 200, "{}", clicked.body);
+        card_id
+    }
+}
+
+fn card_text(recorded: &Recorded) -> String {
+    recorded.adaptive_card().map(Value::to_string).unwrap_or_default()
+}
+
+/// Waits (with a deadline) until the connector has accepted an activity matching `found`.
+async fn wait_for_activity(sandbox: &Sandbox, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
+    let deadline = Instant::now() + RUN_PATIENCE;
+    loop {
+        let seen = sandbox.connector.recorded();
+        if let Some(hit) = seen.iter().find(|r| found(r)) {
+            return hit.clone();
+        }
+        assert!(Instant::now() < deadline, "never saw {what} ({} activities)", seen.len());
+        let _ = sandbox.connector.wait_for(seen.len() + 1, Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `check` every 50 ms until it gives a value, or fails after `patience`.
+async fn eventually<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn result_cards(sandbox: &Sandbox) -> usize {
+    sandbox.connector.recorded().iter().filter(|r| r.verb == Verb::Send && card_text(r).contains("Run details")).count()
+}
+
+/// Starts a replication from `person`'s chat, waits until the bot has
+/// recorded a few clones and shown progress on the card, then SIGKILLs
+/// `victim`. Returns the operation and the warehouse's statements as they
+/// were at the kill.
+async fn run_then_kill(
+    sandbox: &Sandbox,
+    person: &Person<'_>,
+    store: &Store,
+    victim: &mut BotProcess,
+) -> (Operation, Vec<StatementRecord>) {
+    let card_id = person.plan_and_run().await;
+    let op = eventually("the operation", PATIENCE, || async {
+        store.recent_operations(person.conversation.id(), 5).await.ok().and_then(|ops| ops.into_iter().next())
+    })
+    .await;
+    eventually("clones recorded as done", RUN_PATIENCE, || async {
+        let results = store.run_results(&op.id, false, 0, 1000).await.ok()?;
+        let clones = results.iter().filter(|r| r.status == ResultStatus::Succeeded && r.action.contains("clone"));
+        (clones.count() >= 3).then_some(())
+    })
+    .await;
+    wait_for_activity(sandbox, "progress on the card", |r| {
+        r.verb == Verb::Update && r.activity_id == card_id && card_text(r).contains("run_id")
+    })
+    .await;
+    victim.kill();
+    let at_kill = sandbox.secondary.statements.history();
+    let op = store.operation(&op.id).await.unwrap().expect("the operation");
+    assert!(!op.final_posted, "killed before the end");
+    assert_eq!(result_cards(sandbox), 0, "no result card before the kill");
+    (op, at_kill)
+}
+
+/// After a takeover: the run finished and succeeded, one result card, no
+/// clone that had succeeded before the kill ran again, and no statement
+/// checkpointed as in flight was submitted twice.
+async fn assert_finished_once(sandbox: &Sandbox, store: &Store, killed: &Operation, at_kill: &[StatementRecord]) {
+    let (op_id, in_flight_at_kill) = (&killed.id, &killed.payload["in_flight"]);
+    wait_for_activity(sandbox, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Run details"))
+        .await;
+    let op = eventually("the operation to be posted", RUN_PATIENCE, || async {
+        store.operation(op_id).await.ok().flatten().filter(|op| op.final_posted)
+    })
+    .await;
+    assert!(op.takeovers >= 1, "another instance took it over: {op:?}");
+    let run = store.run(op_id).await.unwrap().expect("the run's history");
+    let counts = run.counts.expect("the run's counts");
+    assert_eq!(counts["outcome"], "succeeded", "{counts}");
+    assert!(run.finished_ms.is_some());
+    // A late duplicate would come right after; none does.
+    let _ = sandbox.connector.wait_for(sandbox.connector.recorded().len() + 1, Duration::from_millis(500)).await;
+    assert_eq!(result_cards(sandbox), 1, "exactly one result card");
+
+    let done_at_kill: Vec<&StatementRecord> =
+        at_kill.iter().filter(|s| s.statement.contains("DEEP CLONE") && s.state == "SUCCEEDED").collect();
+    assert!(!done_at_kill.is_empty(), "clones had finished before the kill");
+    let history = sandbox.secondary.statements.history();
+    for clone in done_at_kill {
+        let runs = history.iter().filter(|s| s.statement == clone.statement).count();
+        assert_eq!(runs, 1, "ran again after the kill: {}", clone.statement);
+    }
+    // The statements the dead instance had checkpointed as in flight were
+    // followed by id to their end, not submitted again.
+    let in_flight = in_flight_at_kill.as_object().expect("the checkpoint's statements in flight");
+    assert!(!in_flight.is_empty(), "statements were in flight at the kill");
+    for statement_id in in_flight.values().filter_map(Value::as_str) {
+        let record =
+            at_kill.iter().find(|s| s.id == statement_id).expect("a checkpointed statement is on the warehouse");
+        let runs = history.iter().filter(|s| s.statement == record.statement).count();
+        assert_eq!(runs, 1, "submitted again although checkpointed: {}", record.statement);
+    }
+}
+
+/// Re-plans from chat: nothing is left to clone or create on the secondary.
+async fn assert_no_drift(person: &Person<'_>) {
+    let (_, card) = person.plan().await;
+    let text = card.to_string();
+    assert!(text.contains("Nothing to do: the secondary already matches the primary"), "{text}");
+    for kind in ["Deep clone table", "Create catalog", "Create schema", "Create view", "Create volume"] {
+        assert!(!text.contains(kind), "{kind} still planned after the run: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_survives_sigkill_and_a_restart_on_the_same_data_dir() {
+    let sandbox = slow_sandbox().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let config = write_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let mut first = BotProcess::start(&config, dir.path().join("first.log"));
+    first.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&first.endpoint());
+
+    let alice = Person::personal(&sandbox, "alice");
+    alice.sign_in().await;
+    // The test reads the bot's SQLite store beside it (WAL: readers do not block the writer).
+    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+    let (op, at_kill) = run_then_kill(&sandbox, &alice, &store, &mut first).await;
+
+    // A new process on the same configuration and data: a new instance id,
+    // so it takes the operation over once the dead one's lease runs out.
+    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+    second.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    assert_finished_once(&sandbox, &store, &op, &at_kill).await;
+    let log = second.log_text();
+    assert!(log.contains("taking over a replication"), "{log}");
+    assert!(log.contains("resuming a replication"), "{log}");
+    assert_no_drift(&alice).await;
+}
+
+/// Two instances on one fresh PostgreSQL database.
+struct Pair {
+    a: BotProcess,
+    b: BotProcess,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_instances(sandbox: &Sandbox, database: &TestDatabase) -> Pair {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(sandbox, dir.path(), &format!("url = {:?}", database.url));
+    let mut a = BotProcess::start(&config, dir.path().join("a.log"));
+    let mut b = BotProcess::start(&config, dir.path().join("b.log"));
+    a.wait_ready().await;
+    b.wait_ready().await;
+    Pair { a, b, _dir: dir }
+}
+
+fn reference(sandbox: &Sandbox, conversation_id: &str) -> ConversationReference {
+    ConversationReference {
+        conversation_id: conversation_id.to_string(),
+        service_url: sandbox.teams.service_url(),
+        channel_id: "msteams".into(),
+        bot_id: format!("28:{}", sandbox::SANDBOX_BOT_APP_ID),
+        tenant_id: Some(SANDBOX_TENANT_ID.into()),
+        conversation_type: Some("groupChat".into()),
+        teams_channel_id: None,
+        installed_by_oid: None,
+    }
+}
+
+/// Subscribes `conversation_id` every hour, with its first firing `in_ms` from now.
+async fn subscribe_soon(store: &Store, sandbox: &Sandbox, conversation_id: &str, in_ms: i64) -> i64 {
+    let now = unix_ms();
+    store.save_conversation(&reference(sandbox, conversation_id), now).await.expect("reference saved");
+    let new = NewSubscription {
+        conversation_id: conversation_id.to_string(),
+        tenant_id: Some(SANDBOX_TENANT_ID.into()),
+        schedule: Schedule::Every { hours: 1 },
+        created_by_oid: None,
+        created_by_upn: Some("alice@contoso.example".into()),
+    };
+    // Subscribed "an hour ago, minus a bit": the first firing is `in_ms` away.
+    let subscribed = store.subscribe(&new, now - 3_600_000 + in_ms).await.expect("subscribed");
+    subscribed.next_fire_ms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_post_each_scheduled_post_once_and_drop_a_removed_chat() {
+    let database = TestDatabase::create().await;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
+    let pair = two_instances(&sandbox, &database).await;
+    let store = Store::open(&database.url).await.expect("store");
+
+    // Wall-clock firing times, translated to the `Instant`s the connector records.
+    let (base_instant, base_ms) = (Instant::now(), unix_ms());
+    let chats: Vec<String> = (0..100).map(|i| format!("19:scheduled-{i:03}@thread.v2")).collect();
+    let mut fire_at = Vec::new();
+    for (i, chat) in chats.iter().enumerate() {
+        // Spread over a second, starting two seconds out.
+        fire_at.push(subscribe_soon(&store, &sandbox, chat, 2000 + (i as i64 % 10) * 100).await);
+    }
+    let removed = "19:removed@thread.v2";
+    sandbox.connector.remove_bot_from(removed);
+    subscribe_soon(&store, &sandbox, removed, 2000).await;
+
+    let sends_to = |chat: &str| {
+        sandbox.connector.recorded().iter().filter(|r| r.verb == Verb::Send && r.conversation_id == chat).count()
+    };
+    eventually("every chat's post", Duration::from_secs(30), || async {
+        chats.iter().all(|chat| sends_to(chat) > 0).then_some(())
+    })
+    .await;
+    // Every firing is claimed (each moved on to the next hour), so no more are
+    // coming; a duplicate still on its way would show within a tick or two.
+    for chat in &chats {
+        let next = store.subscriptions(chat).await.unwrap();
+        assert!(next[0].next_fire_ms > unix_ms() + 30 * 60_000, "{chat} claimed: {next:?}");
+    }
+    let _ = sandbox.connector.wait_for(sandbox.connector.recorded().len() + 1, Duration::from_secs(1)).await;
+    for (chat, fire_ms) in chats.iter().zip(&fire_at) {
+        assert_eq!(sends_to(chat), 1, "{chat} posted exactly once");
+        let post = sandbox.connector.recorded().into_iter().find(|r| &r.conversation_id == chat).unwrap();
+        let due = base_instant + Duration::from_millis((fire_ms - base_ms) as u64);
+        // 50 ms of slack for the two clocks' readings.
+        assert!(post.at + Duration::from_millis(50) >= due, "{chat} posted at its time, not before");
+        // The dashboard, read as the bot itself.
+        assert!(card_text(&post).contains("DR readiness"), "{}", card_text(&post));
+    }
+
+    // The chat that removed the bot: its subscription is gone, and a log line says so.
+    eventually("the removed chat's subscription dropped", PATIENCE, || async {
+        store.subscriptions(removed).await.ok().filter(Vec::is_empty).map(|_| ())
+    })
+    .await;
+    let said = eventually("the log line", PATIENCE, || async {
+        let logs = format!("{}{}", pair.a.log_text(), pair.b.log_text());
+        logs.lines().find(|l| l.contains("its scheduled posts are removed")).map(str::to_string)
+    })
+    .await;
+    assert!(!said.contains(removed), "ids of subscriptions only, not the conversation: {said}");
+    assert_eq!(sends_to(removed), 0);
+    drop(pair);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_instance_takes_over_the_replication_of_a_killed_one() {
+    let database = TestDatabase::create().await;
+    let sandbox = slow_sandbox().await;
+    let mut pair = two_instances(&sandbox, &database).await;
+    let store = Store::open(&database.url).await.expect("store");
+    sandbox.teams.set_bot_endpoint(&pair.a.endpoint());
+
+    let alice = Person::personal(&sandbox, "alice");
+    alice.sign_in().await;
+    let (op, at_kill) = run_then_kill(&sandbox, &alice, &store, &mut pair.a).await;
+    sandbox.teams.set_bot_endpoint(&pair.b.endpoint());
+    assert_finished_once(&sandbox, &store, &op, &at_kill).await;
+    let log = pair.b.log_text();
+    assert!(log.contains("taking over a replication"), "{log}");
+    assert_no_drift(&alice).await;
+    drop(pair);
+    database.drop_database().await;
+}
