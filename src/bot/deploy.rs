@@ -247,8 +247,8 @@ impl Bot {
                     }
                 };
             }
-            stored.approvals.push(me);
         }
+        stored.approvals.push(me);
         self.start_deployment(activity, actor, plan_id, stored, correlation_id).await
     }
 

@@ -196,3 +196,104 @@ fn clip(text: &str, max: usize) -> String {
         format!("{}…", text.chars().take(max).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::deploy::Approver;
+    use crate::deploy::{RegionWhatIf, SpokeName, WhatIfSummary};
+
+    fn stored(deletes: &[&str]) -> StoredDeployPlan {
+        let region = |role: Role, location: &str| RegionWhatIf {
+            role: Some(role),
+            location: location.into(),
+            resource_group: format!("rg-{location}"),
+            creates: 2,
+            modifies: 1,
+            deletes: deletes.len(),
+            no_change: 4,
+            other: 0,
+            deleted: deletes.iter().map(|d| d.to_string()).collect(),
+            modified: vec![("/vnet".into(), vec!["properties.addressSpace".into()])],
+        };
+        StoredDeployPlan {
+            target: Target::Spoke(SpokeName::parse("sales").unwrap()),
+            what_if: WhatIfSummary {
+                regions: vec![region(Role::Primary, "westeurope"), region(Role::Secondary, "northeurope")],
+            },
+            requested_by: "Alice".into(),
+            planned_ms: 0,
+            approvals: Vec::new(),
+        }
+    }
+
+    fn texts(card: &Value) -> Vec<(String, String)> {
+        card["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "TextBlock")
+            .map(|b| {
+                (b["text"].as_str().unwrap_or_default().to_string(), b["color"].as_str().unwrap_or("").to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deletes_stand_out_in_the_attention_colour_and_are_listed() {
+        let card = plan("p-1", &stored(&["/subscriptions/s/resourceGroups/rg/providers/X/old"]), false);
+        let lines = texts(&card);
+        assert!(
+            lines.contains(&("DELETE /subscriptions/s/resourceGroups/rg/providers/X/old".into(), "Attention".into()))
+        );
+        assert!(lines.iter().any(|(t, c)| t.contains("deletes resources") && c == "Attention"), "{lines:?}");
+        let delete_count = &card["body"][3]["columns"][2]["items"][0];
+        assert_eq!((delete_count["text"].as_str(), delete_count["color"].as_str()), (Some("1"), Some("Attention")));
+        assert_eq!(card["actions"][0]["verb"], APPROVE_VERB);
+        assert_eq!(card["actions"][0]["data"]["plan_id"], "p-1");
+        assert_eq!(card["actions"][1]["verb"], CANCEL_VERB);
+
+        let calm = plan("p-2", &stored(&[]), false);
+        assert!(!calm.to_string().contains("DELETE") && !calm.to_string().contains("Attention"));
+    }
+
+    #[test]
+    fn a_first_approval_is_shown_as_awaiting_a_second_person() {
+        let mut waiting = stored(&[]);
+        waiting.approvals.push(Approver { oid: Some("1".into()), upn: "a@x".into(), name: "Alice".into() });
+        let text = plan("p", &waiting, true).to_string();
+        assert!(text.contains("Approved by Alice. Awaiting a second person"), "{text}");
+        assert!(plan("p", &stored(&[]), true).to_string().contains("Two people"));
+    }
+
+    #[test]
+    fn a_failure_result_names_the_resource_and_carries_a_correlation_id() {
+        let job: DeploymentJob = serde_json::from_value(json!({
+            "plan_id": "p", "target": {"spoke": "sales"}, "acting_as": {"kind": "app"}, "service_url": "http://x",
+            "started_by": "Alice", "started_ms": 0, "correlation_id": "corr-9"}))
+        .unwrap();
+        let op = Operation {
+            id: "op-1".into(),
+            idempotency_key: "k".into(),
+            kind: "deployment".into(),
+            state: crate::store::operations::OperationState::Failed,
+            conversation_id: "c".into(),
+            card_activity_id: None,
+            started_by_oid: None,
+            started_by_upn: None,
+            payload: json!({}),
+            result: Some(json!({"outcome": "failed", "failures": [{"region": "primary",
+                "resource": "Microsoft.Network/virtualNetworks vnet", "error": "quota exceeded"}]})),
+            owner: "i".into(),
+            lease_until_ms: 0,
+            takeovers: 0,
+            cancel_requested: false,
+            final_posted: false,
+            created_ms: 0,
+            updated_ms: 1000,
+        };
+        let text = result(&op, &job).to_string();
+        assert!(text.contains("primary: Microsoft.Network/virtualNetworks vnet failed: quota exceeded"), "{text}");
+        assert!(text.contains("Correlation id: corr-9") && text.contains("Attention"), "{text}");
+    }
+}
