@@ -24,7 +24,9 @@ use super::{now_ms, Bot};
 use crate::azure::ProvisioningState;
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::deploy::bootstrap::BootstrapSettings;
-use crate::deploy::{self as engine, DeployEvent, DeployState, ResourceProgress, Role, RunOptions, Target};
+use crate::deploy::{
+    self as engine, DeployEvent, DeployOutcome, DeployState, RegionPhase, ResourceProgress, Role, RunOptions, Target,
+};
 use crate::ops::live_card::{CardAddress, LiveCard};
 use crate::store::operations::{Lease, Operation, OperationState};
 
@@ -200,20 +202,27 @@ impl Bot {
         let (events, mut received) = mpsc::channel(256);
         let mut progress = DeployProgress::default();
         let saved = job.checkpoint.clone();
-        let runner = engine::run(&client, &tokens, &plan, saved, &options, events, cancel.clone());
-        tokio::pin!(runner);
-        let stopping = self.stopping.clone();
-        let outcome = loop {
-            tokio::select! {
-                outcome = &mut runner => break Some(outcome),
-                Some(event) = received.recv() => {
-                    self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
-                    if let Some(live) = &live {
-                        live.show(deploy_cards::progress(&op.id, &job, &progress, true));
+        let outcome = match saved.clone().filter(DeployState::is_finished) {
+            // It ended before the last owner could record it: record it, do
+            // not deploy again.
+            Some(state) => Some(Ok(outcome_of(state))),
+            None => {
+                let runner = engine::run(&client, &tokens, &plan, saved, &options, events, cancel.clone());
+                tokio::pin!(runner);
+                let stopping = self.stopping.clone();
+                loop {
+                    tokio::select! {
+                        outcome = &mut runner => break Some(outcome),
+                        Some(event) = received.recv() => {
+                            self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
+                            if let Some(live) = &live {
+                                live.show(deploy_cards::progress(&op.id, &job, &progress, true));
+                            }
+                        }
+                        _ = lost.cancelled() => break None,
+                        _ = stopping.cancelled() => break None,
                     }
                 }
-                _ = lost.cancelled() => break None,
-                _ = stopping.cancelled() => break None,
             }
         };
         keeper.abort();
@@ -319,6 +328,21 @@ impl Bot {
     }
 }
 
+/// The outcome a finished checkpoint records.
+fn outcome_of(state: DeployState) -> DeployOutcome {
+    let phases: Vec<RegionPhase> = state.regions.iter().map(|r| r.phase).collect();
+    let provisioning = if phases.iter().all(|p| *p == RegionPhase::Succeeded) {
+        ProvisioningState::Succeeded
+    } else if phases.contains(&RegionPhase::Failed) {
+        ProvisioningState::Failed
+    } else {
+        ProvisioningState::Canceled
+    };
+    let workspace_urls =
+        state.regions.iter().filter_map(|r| Some((r.role, engine::bootstrap::workspace_url(&r.outputs)?))).collect();
+    DeployOutcome { state: provisioning, final_state: state, workspace_urls, bootstrap: None }
+}
+
 /// Renews the lease a third of its length at a time. A cancel asked for in
 /// the store cancels the deployment (ARM is told); a lost lease only stops
 /// following it, since another instance carries on with the same deployment.
@@ -339,5 +363,55 @@ async fn keep_lease(bot: Arc<Bot>, id: String, cancel: CancellationToken, lost: 
             }
             Err(error) => tracing::warn!(operation = %id, %error, "deployment lease not renewed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::ProvisioningState;
+    use crate::deploy::{plan, SpokeName, Templates};
+
+    #[test]
+    fn a_finished_checkpoint_is_recorded_not_deployed_again() {
+        let config = crate::deploy::DeployConfig { subscription_id: "s".into(), ..Default::default() };
+        let target = Target::Spoke(SpokeName::parse("a").unwrap());
+        let plan = plan(&config, target, Templates::inline(json!({"resources": []}))).unwrap();
+        let mut state = DeployState::new(&plan);
+        for region in &mut state.regions {
+            region.phase = RegionPhase::Succeeded;
+            region.outputs.insert("workspaceUrl".into(), json!(format!("adb-{}.net", region.role)));
+        }
+        state.bootstrapped = true;
+        let outcome = outcome_of(state.clone());
+        assert_eq!(outcome.state, ProvisioningState::Succeeded);
+        assert_eq!(outcome.workspace_urls[&Role::Secondary], "https://adb-secondary.net");
+        state.regions[0].phase = RegionPhase::Failed;
+        assert_eq!(outcome_of(state.clone()).state, ProvisioningState::Failed);
+        state.regions[0].phase = RegionPhase::Canceled;
+        assert_eq!(outcome_of(state).state, ProvisioningState::Canceled);
+    }
+
+    #[test]
+    fn progress_counts_resources_per_region_and_names_failures() {
+        let mut progress = DeployProgress::default();
+        let resource = |name: &str, state: ProvisioningState, error: Option<&str>| {
+            DeployEvent::Resource(ResourceProgress {
+                role: Role::Primary,
+                resource_type: "T".into(),
+                resource_name: name.into(),
+                state,
+                duration: None,
+                error: error.map(str::to_string),
+            })
+        };
+        progress.on_event(&resource("a", ProvisioningState::Running, None));
+        progress.on_event(&resource("b", ProvisioningState::Succeeded, None));
+        assert_eq!((progress.region(Role::Primary).done(), progress.region(Role::Primary).seen()), (1, 2));
+        assert_eq!(progress.region(Role::Primary).current().as_deref(), Some("T a"));
+        progress.on_event(&resource("a", ProvisioningState::Failed, Some("quota")));
+        assert_eq!(progress.region(Role::Primary).failures(), vec![("T a".to_string(), "quota".to_string())]);
+        assert_eq!(progress.failures()[0]["region"], "primary");
+        assert_eq!(progress.region(Role::Secondary).seen(), 0);
     }
 }
