@@ -258,6 +258,13 @@ async fn cancel_on_the_progress_card_cancels_both_regions() {
     let cancel = button(&progress.body["value"], "deploy.cancel");
     wait_for(&world, "a resource in progress", |r| r.activity_id == card_id && card_text(r).contains("In progress"))
         .await;
+    // Someone without the deploy role cannot cancel it by id.
+    let op_id = world.bot.app.store.recent_operations(chat.conversation.id(), 1).await.unwrap()[0].id.clone();
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let refused = card_text(&bob.say(&format!("cancel {op_id}")).await);
+    assert!(refused.contains("cancel a deployment") && refused.contains("Bob"), "{refused}");
+    assert!(!world.bot.app.store.operation(&op_id).await.unwrap().unwrap().cancel_requested);
     let stopping = chat.click(&card_id, "deploy.cancel", cancel).await;
     assert!(stopping.body.to_string().contains("Stopping"), "{}", stopping.body);
     let op = ended(&world, chat.conversation.id()).await;
