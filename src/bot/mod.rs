@@ -9,6 +9,9 @@
 
 pub mod actor;
 mod audit;
+mod deploy;
+mod deploy_cards;
+mod deploy_run;
 mod gate;
 pub mod poster;
 mod replicate;
@@ -85,15 +88,19 @@ pub struct Bot {
     services: Services,
     /// Work a turn started that outlives it (a command resumed after sign-in).
     background: TaskTracker,
+    /// Cancelled when the process shuts down: work that may take hours (a
+    /// deployment) lets go instead of holding the shutdown up.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Bot {
     pub fn new(services: Services) -> Arc<Bot> {
-        Arc::new(Bot { services, background: TaskTracker::new() })
+        Arc::new(Bot { services, background: TaskTracker::new(), stopping: Default::default() })
     }
 
     /// Waits for background work (graceful shutdown).
     pub async fn finish_background_work(&self) {
+        self.stopping.cancel();
         self.background.close();
         self.background.wait().await;
     }
@@ -180,7 +187,8 @@ impl Bot {
                 None => bad_button(correlation_id),
             };
         }
-        if verb != replicate::RUN_VERB && verb != replicate::CANCEL_VERB {
+        let deploying = verb == deploy::APPROVE_VERB || verb == deploy::CANCEL_VERB;
+        if verb != replicate::RUN_VERB && verb != replicate::CANCEL_VERB && !deploying {
             return bad_button(correlation_id);
         }
         let actor = match self.actor(activity, anonymous).await {
@@ -188,6 +196,11 @@ impl Bot {
             Ok(None) => return self.prompt_sign_in(activity, "replicate --dry-run", correlation_id).await,
             Err(card) => return Answer::Card(card),
         };
+        match verb {
+            deploy::APPROVE_VERB => return self.approve_deployment(activity, &actor, data, correlation_id).await,
+            deploy::CANCEL_VERB => return self.cancel_deployment_from_card(&actor, data, correlation_id).await,
+            _ => {}
+        }
         if verb == replicate::CANCEL_VERB {
             return self.cancel_from_card(&actor, data, correlation_id).await;
         }
@@ -257,6 +270,13 @@ impl Bot {
         match command {
             Command::Replicate { catalog, dry_run } => {
                 self.plan_replication(activity, actor, catalog, dry_run, correlation_id).await
+            }
+            Command::DeployHub => {
+                self.plan_deployment(activity, actor, crate::deploy::Target::parse("hub", None), correlation_id).await
+            }
+            Command::DeploySpoke { name } => {
+                let target = crate::deploy::Target::parse("spoke", Some(&name));
+                self.plan_deployment(activity, actor, target, correlation_id).await
             }
             Command::Cancel { id } => Answer::Card(self.cancel_operation(actor, &id, correlation_id).await),
             Command::Status => self.status(actor, correlation_id).await,

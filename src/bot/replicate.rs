@@ -310,6 +310,11 @@ impl Bot {
 
     /// `cancel ID` and the progress card's Cancel: asks the run to stop.
     pub(crate) async fn cancel_operation(&self, actor: &Actor, id: &str, correlation_id: &str) -> Value {
+        if let Ok(Some(op)) = self.services.store.operation(id).await {
+            if op.kind == super::deploy_run::DEPLOYMENT {
+                return self.cancel_deployment(actor, id, &op.payload, correlation_id).await;
+            }
+        }
         if let Err(refusal) = self.require(actor, Role::Replicate, "cancel a run", Some(id), correlation_id).await {
             return refusal;
         }

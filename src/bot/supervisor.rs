@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::deploy_run::DEPLOYMENT;
 use super::replication_run::REPLICATION;
 use super::{now_ms, Bot};
 
@@ -37,6 +38,10 @@ async fn look_once(bot: &Arc<Bot>, lease_ms: i64) {
                     tracing::info!(operation = %op.id, takeovers = op.takeovers, "taking over a replication");
                     let runner = bot.clone();
                     bot.background.spawn(async move { runner.drive_replication(op).await });
+                } else if op.kind == DEPLOYMENT {
+                    tracing::info!(operation = %op.id, takeovers = op.takeovers, "taking over a deployment");
+                    let runner = bot.clone();
+                    bot.background.spawn(async move { runner.drive_deployment(op).await });
                 } else {
                     tracing::warn!(operation = %op.id, kind = %op.kind, "an orphaned operation of a kind this build does not run");
                 }
@@ -46,8 +51,12 @@ async fn look_once(bot: &Arc<Bot>, lease_ms: i64) {
     }
     match store.operations_awaiting_final_post(BATCH).await {
         Ok(finished) => {
-            for op in finished.iter().filter(|op| op.kind == REPLICATION) {
-                bot.post_replication_result(&op.id).await;
+            for op in &finished {
+                match op.kind.as_str() {
+                    REPLICATION => bot.post_replication_result(&op.id).await,
+                    DEPLOYMENT => bot.post_deployment_result(&op.id).await,
+                    _ => {}
+                }
             }
         }
         Err(error) => tracing::warn!(%error, "unposted final cards not checked"),

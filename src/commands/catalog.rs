@@ -61,7 +61,7 @@ pub const CATALOG: &[CommandHelp] = &[
         name: "deploy",
         usage: "deploy hub | deploy spoke NAME",
         summary: "Preview with What-If, approve, and deploy both regions.",
-        available: false,
+        available: true,
     },
     CommandHelp {
         name: "whoami",

@@ -47,6 +47,9 @@ pub struct DeployConfig {
     pub subscription_id: String,
     pub primary: RegionConfig,
     pub secondary: RegionConfig,
+    /// How often the chat runner asks ARM about What-If results, deployments
+    /// and their resources (tests make it short).
+    pub poll_interval_ms: u64,
 }
 
 impl Default for DeployConfig {
@@ -57,6 +60,7 @@ impl Default for DeployConfig {
             subscription_id: String::new(),
             primary: RegionConfig::new("westeurope"),
             secondary: RegionConfig::new("northeurope"),
+            poll_interval_ms: 5000,
         }
     }
 }

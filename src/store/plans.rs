@@ -53,6 +53,24 @@ impl Store {
         row.as_ref().map(plan_from_row).transpose()
     }
 
+    /// Replaces a plan's payload only if it still is `expected` (a
+    /// compare-and-set: two approvals clicked at once cannot both count as
+    /// the first). True when replaced.
+    pub async fn replace_plan_payload(
+        &self,
+        id: &str,
+        expected: &serde_json::Value,
+        payload: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE plans SET payload = $3 WHERE id = $1 AND payload = $2")
+            .bind(id)
+            .bind(expected.to_string())
+            .bind(payload.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Drops expired plans; returns how many.
     pub async fn purge_expired_plans(&self, now_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM plans WHERE expires_ms <= $1").bind(now_ms).execute(self.pool()).await?;

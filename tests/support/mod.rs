@@ -60,6 +60,17 @@ impl World {
         world
     }
 
+    /// A restart: a second bot on the same store and configuration takes
+    /// the chat over, then the first one shuts down (its long work lets go).
+    pub async fn restart_bot(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let next = drbot::server::start_on(&self.config, listener, CancellationToken::new()).await.expect("bot starts");
+        self.sandbox.teams.set_bot_endpoint(&format!("{}/api/messages", next.url()));
+        let first = std::mem::replace(&mut self.bot, next);
+        first.shutdown().await.expect("the first bot stops");
+        self.wait_ready().await;
+    }
+
     /// Polls /readyz until the bot has its signing keys (with a deadline).
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + PATIENCE;

@@ -1,0 +1,385 @@
+//! `deploy hub` and `deploy spoke NAME` from chat: What-If in both regions
+//! as the person who asked (ARM by on-behalf-of, so Azure RBAC judges them),
+//! a plan card with Approve and Cancel, and on approval (one person, or two
+//! different ones when `access.deploy_needs_second_approver` is set) a
+//! durable operation that [`super::deploy_run`] carries out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::actor::{ActingAs, Actor, DatabricksTokens};
+use super::deploy_cards::{self, target_words};
+use super::deploy_run::{DeploymentJob, DEPLOYMENT};
+use super::replicate::{bad_plan_button, plan_id_of};
+use super::{now_ms, user_key, Answer, Bot};
+use crate::access::Role;
+use crate::azure::{ArmClient, PollOptions};
+use crate::botframework::activity::Activity;
+use crate::cards;
+use crate::deploy::{self as engine, Target, Templates, Tokens, UserTokens, WhatIfSummary};
+use crate::identity::app::AppIdentity;
+use crate::identity::{AccessToken, IdentityError};
+use crate::store::operations::NewOperation;
+use crate::store::plans::StoredPlan;
+
+/// The stored plan's kind.
+pub(crate) const DEPLOY_PLAN: &str = "deploy";
+/// Verbs of the plan and progress cards' buttons.
+pub(crate) const APPROVE_VERB: &str = "deploy.approve";
+pub(crate) const CANCEL_VERB: &str = "deploy.cancel";
+
+/// The longest a What-If is waited for.
+const WHAT_IF_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Someone who approved a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Approver {
+    pub oid: Option<String>,
+    pub upn: String,
+    pub name: String,
+}
+
+impl Approver {
+    fn of(actor: &Actor) -> Approver {
+        Approver {
+            oid: actor.oid().map(str::to_string),
+            upn: actor.upn().to_string(),
+            name: actor.display_name().to_string(),
+        }
+    }
+
+    /// The same person: by object id when both have one, else by UPN.
+    fn same_person(&self, other: &Approver) -> bool {
+        match (&self.oid, &other.oid) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.upn.eq_ignore_ascii_case(&other.upn),
+        }
+    }
+}
+
+/// What a stored deployment plan holds: the What-If shown, and who approved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredDeployPlan {
+    pub target: Target,
+    pub what_if: WhatIfSummary,
+    pub requested_by: String,
+    pub planned_ms: i64,
+    #[serde(default)]
+    pub approvals: Vec<Approver>,
+}
+
+/// ARM tokens for whoever a deployment acts for.
+pub(crate) enum DeployTokens {
+    User(UserTokens),
+    App(Arc<AppIdentity>),
+}
+
+impl From<DatabricksTokens> for DeployTokens {
+    fn from(tokens: DatabricksTokens) -> Self {
+        match tokens {
+            DatabricksTokens::User { obo, user } => DeployTokens::User(UserTokens { obo, user }),
+            DatabricksTokens::App(app) => DeployTokens::App(app),
+        }
+    }
+}
+
+impl Tokens for DeployTokens {
+    async fn token(&self, scope: &str) -> Result<AccessToken, IdentityError> {
+        match self {
+            DeployTokens::User(user) => user.token(scope).await,
+            DeployTokens::App(app) => Tokens::token(app.as_ref(), scope).await,
+        }
+    }
+}
+
+impl Bot {
+    /// `deploy hub` / `deploy spoke NAME`: the role check, then What-If as
+    /// the person, answered with the plan card when it is done.
+    pub(crate) async fn plan_deployment(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        target: Result<Target, engine::DeployError>,
+        correlation_id: &str,
+    ) -> Answer {
+        let target = match target {
+            Ok(target) => target,
+            Err(problem) => {
+                return Answer::Card(cards::with_correlation_id(
+                    cards::usage("deploy", "deploy hub | deploy spoke NAME", &problem.to_string()),
+                    correlation_id,
+                ))
+            }
+        };
+        let label = target.label();
+        if let Err(refusal) = self.require(actor, Role::Deploy, "deploy", Some(&label), correlation_id).await {
+            return Answer::Card(refusal);
+        }
+        self.audit(actor, "plan a deployment", Some(&label), "allowed", correlation_id).await;
+        let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
+            return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
+        };
+        self.remember_conversation(activity, correlation_id).await;
+        let tokens: DeployTokens = match self.tokens_for(actor) {
+            Ok(tokens) => tokens.into(),
+            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+        };
+        let placeholder = cards::notice(
+            "Planning the deployment…",
+            &format!("Running What-If for {} in both regions as {}.", target_words(&target), actor.display_name()),
+        );
+        let bot = self.clone();
+        let correlation_id = correlation_id.to_string();
+        let requested_by = actor.display_name().to_string();
+        let creator = actor.oid().map(str::to_string);
+        Answer::Later {
+            now: placeholder,
+            then: Box::pin(async move {
+                match bot.make_deploy_plan(&tokens, target, &conversation, &requested_by, creator).await {
+                    Ok((plan_id, stored)) => {
+                        deploy_cards::plan(&plan_id, &stored, bot.services.config.access.deploy_needs_second_approver)
+                    }
+                    Err(problem) => {
+                        tracing::warn!(correlation_id, %problem, "deployment What-If failed");
+                        cards::error(&format!("The What-If could not be made: {problem}"), &correlation_id)
+                    }
+                }
+            }),
+        }
+    }
+
+    async fn make_deploy_plan(
+        &self,
+        tokens: &DeployTokens,
+        target: Target,
+        conversation_id: &str,
+        requested_by: &str,
+        creator: Option<String>,
+    ) -> Result<(String, StoredDeployPlan), String> {
+        let settings = &self.services.config.deploy;
+        let templates = engine::load_templates(&settings.templates_dir, &target).map_err(|e| e.to_string())?;
+        let plan = engine::plan(settings, target.clone(), templates).map_err(|e| e.to_string())?;
+        let poll = PollOptions::new(self.deploy_poll_interval(), WHAT_IF_PATIENCE, CancellationToken::new());
+        let what_if = engine::what_if(&self.arm_client(), tokens, &plan, &poll).await.map_err(|e| e.to_string())?;
+        let stored = StoredDeployPlan {
+            target,
+            what_if,
+            requested_by: requested_by.to_string(),
+            planned_ms: now_ms(),
+            approvals: Vec::new(),
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = StoredPlan {
+            id: id.clone(),
+            kind: DEPLOY_PLAN.into(),
+            conversation_id: conversation_id.to_string(),
+            created_by_oid: creator,
+            created_ms: now_ms(),
+            expires_ms: now_ms() + (self.services.config.operations.plan_ttl_secs * 1000) as i64,
+            payload: serde_json::to_value(&stored).map_err(|e| e.to_string())?,
+        };
+        self.services.store.save_plan(&row).await.map_err(|e| e.to_string())?;
+        Ok((id, stored))
+    }
+
+    /// The plan card's Approve: the role again, the second approver when
+    /// configured, then the deployment as one durable operation.
+    pub(crate) async fn approve_deployment(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        data: &Value,
+        correlation_id: &str,
+    ) -> Answer {
+        let Some(plan_id) = plan_id_of(data) else { return bad_plan_button() };
+        if let Err(refusal) =
+            self.require(actor, Role::Deploy, "approve a deployment", Some(plan_id), correlation_id).await
+        {
+            return Answer::Card(refusal);
+        }
+        let store = &self.services.store;
+        let conversation_id = activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+        let row =
+            match store.plan(plan_id, now_ms()).await {
+                Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == DEPLOY_PLAN => row,
+                Ok(_) => return Answer::Card(cards::notice(
+                    "This plan can no longer be deployed",
+                    "It expired or belongs to another conversation. Ask again with deploy hub or deploy spoke NAME.",
+                )),
+                Err(error) => {
+                    tracing::error!(correlation_id, %error, "deployment plan unavailable");
+                    return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+                }
+            };
+        let mut stored: StoredDeployPlan = match serde_json::from_value(row.payload.clone()) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "deployment plan unreadable");
+                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+            }
+        };
+        let label = stored.target.label();
+        let me = Approver::of(actor);
+        if self.services.config.access.deploy_needs_second_approver {
+            if stored.approvals.iter().any(|a| a.same_person(&me)) {
+                // The first approver again: nothing changes until someone else approves.
+                return Answer::Card(deploy_cards::plan(plan_id, &stored, true));
+            }
+            if stored.approvals.is_empty() {
+                stored.approvals.push(me);
+                let payload = serde_json::to_value(&stored).unwrap_or(Value::Null);
+                return match store.replace_plan_payload(plan_id, &row.payload, &payload).await {
+                    Ok(true) => {
+                        self.audit(actor, "approve a deployment", Some(&label), "first approval", correlation_id).await;
+                        Answer::Card(deploy_cards::plan(plan_id, &stored, true))
+                    }
+                    Ok(false) => Answer::Card(cards::notice(
+                        "The plan changed meanwhile",
+                        "Someone approved it at the same moment. Click Approve again.",
+                    )),
+                    Err(error) => {
+                        tracing::error!(correlation_id, %error, "approval not recorded");
+                        Answer::Card(cards::error("The approval could not be recorded.", correlation_id))
+                    }
+                };
+            }
+        }
+        stored.approvals.push(me);
+        self.start_deployment(activity, actor, plan_id, stored, correlation_id).await
+    }
+
+    async fn start_deployment(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        plan_id: &str,
+        stored: StoredDeployPlan,
+        correlation_id: &str,
+    ) -> Answer {
+        let label = stored.target.label();
+        let acting_as = match actor {
+            Actor::Local => ActingAs::App,
+            Actor::Person(user) => match user_key(activity) {
+                Some(key) => ActingAs::User {
+                    user_id: key.user_id.to_string(),
+                    channel_id: key.channel_id.to_string(),
+                    oid: user.oid.clone(),
+                    upn: user.upn.clone(),
+                },
+                None => return Answer::Card(cards::error("This activity names no user.", correlation_id)),
+            },
+        };
+        let expected = stored
+            .what_if
+            .regions
+            .iter()
+            .filter_map(|r| Some((r.role?, r.creates + r.modifies + r.no_change + r.other)))
+            .collect();
+        let job = DeploymentJob {
+            plan_id: plan_id.to_string(),
+            target: stored.target.clone(),
+            acting_as,
+            service_url: activity.service_url.clone().unwrap_or_default(),
+            started_by: actor.display_name().to_string(),
+            approved_by: stored.approvals.iter().map(|a| a.name.clone()).collect(),
+            started_ms: now_ms(),
+            correlation_id: correlation_id.to_string(),
+            expected,
+            checkpoint: None,
+        };
+        let new = NewOperation {
+            idempotency_key: format!("deploy:{plan_id}"),
+            kind: DEPLOYMENT.into(),
+            conversation_id: activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+            card_activity_id: activity.reply_to_id.clone(),
+            started_by_oid: actor.oid().map(str::to_string),
+            started_by_upn: Some(actor.upn().to_string()),
+            payload: serde_json::to_value(&job).unwrap_or(Value::Null),
+        };
+        let store = &self.services.store;
+        let lease_ms = (self.services.config.operations.lease_secs * 1000) as i64;
+        let (op, created) = match store.create_operation(&new, &self.services.instance_id, now_ms(), lease_ms).await {
+            Ok(created) => created,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "deployment operation not created");
+                return Answer::Card(cards::error("The deployment could not be started.", correlation_id));
+            }
+        };
+        if !created {
+            return Answer::Card(cards::notice(
+                "Already deploying",
+                &format!("This plan is deploying as {}. Its card shows the progress.", op.id),
+            ));
+        }
+        self.audit(actor, "run a deployment", Some(&label), &format!("started {}", op.id), correlation_id).await;
+        let card = deploy_cards::progress(&op.id, &job, &Default::default(), true);
+        let bot = self.clone();
+        self.background.spawn(async move { bot.drive_deployment(op).await });
+        Answer::Card(card)
+    }
+
+    /// Cancel on a plan card (discard it) or a progress card (stop it).
+    pub(crate) async fn cancel_deployment_from_card(
+        self: &Arc<Self>,
+        actor: &Actor,
+        data: &Value,
+        correlation_id: &str,
+    ) -> Answer {
+        match data["operation_id"].as_str() {
+            Some(id) if id.len() <= 64 => Answer::Card(self.cancel_operation(actor, id, correlation_id).await),
+            Some(_) => bad_plan_button(),
+            None => Answer::Card(cards::notice("Plan discarded", "Nothing was deployed.")),
+        }
+    }
+
+    /// `cancel ID` of a deployment: recorded for the runner (wherever it
+    /// runs) and passed on to ARM in both regions at once, as the person.
+    pub(crate) async fn cancel_deployment(
+        &self,
+        actor: &Actor,
+        id: &str,
+        payload: &Value,
+        correlation_id: &str,
+    ) -> Value {
+        if let Err(refusal) = self.require(actor, Role::Deploy, "cancel a deployment", Some(id), correlation_id).await {
+            return refusal;
+        }
+        match self.services.store.request_operation_cancel(id, now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => return cards::notice("Nothing to cancel", &format!("{id} is not running.")),
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "cancel not recorded");
+                return cards::error("The cancel could not be recorded.", correlation_id);
+            }
+        }
+        self.audit(actor, "cancel a deployment", Some(id), "requested", correlation_id).await;
+        let target = serde_json::from_value::<DeploymentJob>(payload.clone()).map(|job| job.target);
+        // The deterministic names are all a cancel needs; no template is read.
+        let plan = target.ok().and_then(|target| {
+            engine::plan(&self.services.config.deploy, target, Templates::inline(json!({"resources": []}))).ok()
+        });
+        if let (Some(plan), Ok(tokens)) = (plan, self.tokens_for(actor)) {
+            let client = self.arm_client();
+            let tokens: DeployTokens = tokens.into();
+            let correlation_id = correlation_id.to_string();
+            self.background.spawn(async move {
+                if let Err(error) = engine::cancel(&client, &tokens, &plan).await {
+                    tracing::warn!(correlation_id, %error, "ARM cancel not accepted; the runner asks again");
+                }
+            });
+        }
+        cards::notice("Stopping", &format!("Azure is asked to cancel both deployments of {id}."))
+    }
+
+    pub(crate) fn arm_client(&self) -> ArmClient {
+        ArmClient::new(reqwest::Client::new(), &self.services.config.deploy.arm_url)
+    }
+
+    pub(crate) fn deploy_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.services.config.deploy.poll_interval_ms.max(10))
+    }
+}

@@ -1,0 +1,417 @@
+//! A deployment started from chat, as a durable operation.
+//!
+//! The operation row carries the latest [`DeployState`] checkpoint: a bot
+//! that takes the operation over after a restart hands it back to
+//! [`engine::run`], which follows the deployments ARM is still running
+//! (deterministic names) instead of sending them again. A graceful shutdown
+//! does not wait for a deployment that may take an hour: the runner lets go
+//! and the lease runs out, so the next instance carries on. The final card
+//! is posted once, whoever finishes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::actor::ActingAs;
+use super::deploy::DeployTokens;
+use super::deploy_cards;
+use super::{now_ms, Bot};
+use crate::azure::ProvisioningState;
+use crate::botframework::activity::{Activity, ActivityType, Attachment};
+use crate::deploy::bootstrap::BootstrapSettings;
+use crate::deploy::{
+    self as engine, DeployEvent, DeployOutcome, DeployState, RegionPhase, ResourceProgress, Role, RunOptions, Target,
+};
+use crate::ops::live_card::{CardAddress, LiveCard};
+use crate::store::operations::{Lease, Operation, OperationState};
+
+/// The operation kind of a deployment.
+pub(crate) const DEPLOYMENT: &str = "deployment";
+
+/// The longest a region's deployment is followed.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+
+/// What the operation row carries for a deployment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct DeploymentJob {
+    pub plan_id: String,
+    pub target: Target,
+    pub acting_as: ActingAs,
+    pub service_url: String,
+    /// Display name of who started it (the last approver).
+    pub started_by: String,
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    pub started_ms: i64,
+    /// The approving turn's id, on every failure card.
+    pub correlation_id: String,
+    /// Resources per region the What-If expects.
+    #[serde(default)]
+    pub expected: BTreeMap<Role, usize>,
+    /// The latest checkpoint: resumed from after a restart.
+    #[serde(default)]
+    pub checkpoint: Option<DeployState>,
+}
+
+/// One region's resources as last reported.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RegionProgress {
+    resources: BTreeMap<String, ResourceProgress>,
+    pub phase: Option<String>,
+}
+
+impl RegionProgress {
+    pub fn seen(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn done(&self) -> usize {
+        self.resources.values().filter(|r| r.state.is_terminal()).count()
+    }
+
+    /// The first resource still in progress, as `type name`.
+    pub fn current(&self) -> Option<String> {
+        self.resources
+            .values()
+            .find(|r| !r.state.is_terminal())
+            .map(|r| format!("{} {}", r.resource_type, r.resource_name))
+    }
+
+    /// `(type name, error)` of each failed resource.
+    pub fn failures(&self) -> Vec<(String, String)> {
+        self.resources
+            .values()
+            .filter(|r| r.state == ProvisioningState::Failed)
+            .map(|r| {
+                (format!("{} {}", r.resource_type, r.resource_name), r.error.clone().unwrap_or_else(|| "failed".into()))
+            })
+            .collect()
+    }
+}
+
+/// What the progress card shows, built from the run's events.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeployProgress {
+    regions: BTreeMap<Role, RegionProgress>,
+    /// Bootstrap steps done, in order.
+    pub bootstrap: Vec<String>,
+    pub canceling: bool,
+}
+
+impl DeployProgress {
+    pub fn region(&self, role: Role) -> RegionProgress {
+        self.regions.get(&role).cloned().unwrap_or_default()
+    }
+
+    fn on_event(&mut self, event: &DeployEvent) {
+        match event {
+            DeployEvent::Resource(resource) => {
+                let key = format!("{}/{}", resource.resource_type, resource.resource_name);
+                self.regions.entry(resource.role).or_default().resources.insert(key, resource.clone());
+            }
+            DeployEvent::Submitted { role, .. } | DeployEvent::Following { role, .. } => {
+                self.regions.entry(*role).or_default().phase = Some("running".into());
+            }
+            DeployEvent::Skipped { role, .. } => {
+                self.regions.entry(*role).or_default().phase = Some("already deployed".into());
+            }
+            DeployEvent::RegionFinished { role, state, .. } => {
+                self.regions.entry(*role).or_default().phase = Some(state.as_str().to_lowercase());
+            }
+            DeployEvent::CancelRequested { .. } => self.canceling = true,
+            DeployEvent::Bootstrap(step) => self.bootstrap.push(step.to_string()),
+            DeployEvent::Checkpoint(_) => {}
+        }
+    }
+
+    /// Every failed resource in both regions, for the result.
+    fn failures(&self) -> Vec<Value> {
+        Role::BOTH
+            .iter()
+            .flat_map(|role| {
+                self.region(*role).failures().into_iter().map(
+                    move |(resource, error)| json!({"region": role.as_str(), "resource": resource, "error": error}),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Bot {
+    /// Runs (or resumes) a deployment operation to its end and posts its
+    /// result once. Never panics; a deployment that cannot be followed ends
+    /// failed, with the reason on its card.
+    pub(crate) async fn drive_deployment(self: Arc<Self>, op: Operation) {
+        if let Err(problem) = self.run_deployment(&op).await {
+            tracing::warn!(operation = %op.id, %problem, "deployment could not run");
+            let result = json!({"outcome": "failed", "error": problem});
+            let store = &self.services.store;
+            if let Ok(true) = store
+                .finish_operation(&op.id, &self.services.instance_id, OperationState::Failed, &result, now_ms())
+                .await
+            {
+                self.post_deployment_result(&op.id).await;
+            }
+        }
+    }
+
+    async fn run_deployment(self: &Arc<Self>, op: &Operation) -> Result<(), String> {
+        let services = &self.services;
+        let settings = &services.config.deploy;
+        let mut job: DeploymentJob =
+            serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))?;
+        let templates = engine::load_templates(&settings.templates_dir, &job.target).map_err(|e| e.to_string())?;
+        let plan = engine::plan(settings, job.target.clone(), templates).map_err(|e| e.to_string())?;
+        let tokens: DeployTokens = self.tokens_acting_as(&job.acting_as).await?.into();
+        let client = self.arm_client();
+        let poll = self.deploy_poll_interval();
+        let options = RunOptions {
+            progress_interval: poll,
+            poll_interval: poll,
+            timeout: DEPLOY_TIMEOUT,
+            bootstrap: matches!(job.target, Target::Spoke(_))
+                .then(|| BootstrapSettings::from_config(settings, reqwest::Client::new())),
+        };
+        if job.checkpoint.is_some() {
+            tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");
+        }
+
+        let live = op.card_activity_id.as_ref().map(|activity_id| {
+            LiveCard::start(
+                services.connector.clone(),
+                CardAddress {
+                    service_url: job.service_url.clone(),
+                    conversation_id: op.conversation_id.clone(),
+                    activity_id: activity_id.clone(),
+                },
+                Duration::from_millis(services.config.operations.card_update_interval_ms),
+            )
+        });
+        let cancel = CancellationToken::new();
+        if op.cancel_requested {
+            cancel.cancel();
+        }
+        let lost = CancellationToken::new();
+        let keeper = tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone()));
+
+        let (events, mut received) = mpsc::channel(256);
+        let mut progress = DeployProgress::default();
+        let saved = job.checkpoint.clone();
+        let outcome = match saved.clone().filter(DeployState::is_finished) {
+            // It ended before the last owner could record it: record it, do
+            // not deploy again.
+            Some(state) => Some(Ok(outcome_of(state))),
+            None => {
+                let runner = engine::run(&client, &tokens, &plan, saved, &options, events, cancel.clone());
+                tokio::pin!(runner);
+                let stopping = self.stopping.clone();
+                loop {
+                    tokio::select! {
+                        outcome = &mut runner => break Some(outcome),
+                        Some(event) = received.recv() => {
+                            self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
+                            if let Some(live) = &live {
+                                live.show(deploy_cards::progress(&op.id, &job, &progress, true));
+                            }
+                        }
+                        _ = lost.cancelled() => break None,
+                        _ = stopping.cancelled() => break None,
+                    }
+                }
+            }
+        };
+        keeper.abort();
+        let Some(outcome) = outcome else {
+            // Another instance has it, or this one is going away: ARM goes
+            // on, and whoever takes the operation over follows it.
+            tracing::warn!(operation = %op.id, "leaving the deployment to the next owner");
+            return Ok(());
+        };
+        while let Ok(event) = received.try_recv() {
+            self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
+        }
+
+        let mut result = json!({ "target": job.target.label(), "failures": progress.failures() });
+        let state = match outcome {
+            Ok(outcome) => {
+                job.checkpoint = Some(outcome.final_state.clone());
+                let urls: serde_json::Map<String, Value> =
+                    outcome.workspace_urls.iter().map(|(role, url)| (role.to_string(), json!(url))).collect();
+                result["workspace_urls"] = Value::Object(urls);
+                let state = match outcome.state {
+                    ProvisioningState::Succeeded => OperationState::Succeeded,
+                    ProvisioningState::Canceled => OperationState::Canceled,
+                    _ => OperationState::Failed,
+                };
+                if state == OperationState::Failed && progress.failures().is_empty() {
+                    // No resource failed on its own: the region's error says why.
+                    let errors: Vec<String> = outcome
+                        .final_state
+                        .regions
+                        .iter()
+                        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.role)))
+                        .collect();
+                    result["error"] = json!(errors.join("; "));
+                }
+                state
+            }
+            Err(error) => {
+                result["error"] = json!(error.to_string());
+                OperationState::Failed
+            }
+        };
+        result["outcome"] = json!(match state {
+            OperationState::Succeeded => "succeeded",
+            OperationState::Canceled => "canceled",
+            _ => "failed",
+        });
+        let payload = serde_json::to_value(&job).unwrap_or(Value::Null);
+        let store = &services.store;
+        let _ = store.update_operation_progress(&op.id, &services.instance_id, &payload, now_ms()).await;
+        let finished = store
+            .finish_operation(&op.id, &services.instance_id, state, &result, now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(live) = live {
+            let _ = live.finish(deploy_cards::progress(&op.id, &job, &progress, false)).await;
+        }
+        if finished {
+            self.post_deployment_result(&op.id).await;
+        }
+        Ok(())
+    }
+
+    async fn on_deploy_event(
+        &self,
+        op: &Operation,
+        job: &mut DeploymentJob,
+        progress: &mut DeployProgress,
+        event: &DeployEvent,
+        lost: &CancellationToken,
+    ) {
+        progress.on_event(event);
+        let DeployEvent::Checkpoint(state) = event else { return };
+        job.checkpoint = Some(state.clone());
+        let payload = serde_json::to_value(&*job).unwrap_or(Value::Null);
+        let store = &self.services.store;
+        match store.update_operation_progress(&op.id, &self.services.instance_id, &payload, now_ms()).await {
+            Ok(Lease::Held { .. }) => {}
+            Ok(Lease::Lost) => lost.cancel(),
+            Err(error) => tracing::warn!(operation = %op.id, %error, "deployment checkpoint not saved"),
+        }
+    }
+
+    /// Posts the result card of a finished deployment, once across every
+    /// instance (the store's compare-and-set decides who).
+    pub(crate) async fn post_deployment_result(&self, operation_id: &str) {
+        let store = &self.services.store;
+        let Ok(Some(op)) = store.operation(operation_id).await else { return };
+        let Ok(job) = serde_json::from_value::<DeploymentJob>(op.payload.clone()) else { return };
+        match store.mark_final_posted(operation_id, now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(operation = operation_id, %error, "final card not claimed");
+                return;
+            }
+        }
+        let mut message = Activity::new(ActivityType::Message);
+        message.attachments.push(Attachment::adaptive_card(deploy_cards::result(&op, &job)));
+        if let Err(error) = self.services.connector.send(&job.service_url, &op.conversation_id, &message).await {
+            tracing::error!(operation = operation_id, %error, "deployment result card not delivered");
+        }
+    }
+}
+
+/// The outcome a finished checkpoint records.
+fn outcome_of(state: DeployState) -> DeployOutcome {
+    let phases: Vec<RegionPhase> = state.regions.iter().map(|r| r.phase).collect();
+    let provisioning = if phases.iter().all(|p| *p == RegionPhase::Succeeded) {
+        ProvisioningState::Succeeded
+    } else if phases.contains(&RegionPhase::Failed) {
+        ProvisioningState::Failed
+    } else {
+        ProvisioningState::Canceled
+    };
+    let workspace_urls =
+        state.regions.iter().filter_map(|r| Some((r.role, engine::bootstrap::workspace_url(&r.outputs)?))).collect();
+    DeployOutcome { state: provisioning, final_state: state, workspace_urls, bootstrap: None }
+}
+
+/// Renews the lease a third of its length at a time. A cancel asked for in
+/// the store cancels the deployment (ARM is told); a lost lease only stops
+/// following it, since another instance carries on with the same deployment.
+async fn keep_lease(bot: Arc<Bot>, id: String, cancel: CancellationToken, lost: CancellationToken) {
+    let lease_ms = (bot.services.config.operations.lease_secs * 1000) as i64;
+    let every = Duration::from_millis((lease_ms / 3).max(50) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match bot.services.store.renew_operation_lease(&id, &bot.services.instance_id, now_ms(), lease_ms).await {
+            Ok(Lease::Held { cancel_requested }) => {
+                if cancel_requested {
+                    cancel.cancel();
+                }
+            }
+            Ok(Lease::Lost) => {
+                lost.cancel();
+                return;
+            }
+            Err(error) => tracing::warn!(operation = %id, %error, "deployment lease not renewed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::ProvisioningState;
+    use crate::deploy::{plan, SpokeName, Templates};
+
+    #[test]
+    fn a_finished_checkpoint_is_recorded_not_deployed_again() {
+        let config = crate::deploy::DeployConfig { subscription_id: "s".into(), ..Default::default() };
+        let target = Target::Spoke(SpokeName::parse("a").unwrap());
+        let plan = plan(&config, target, Templates::inline(json!({"resources": []}))).unwrap();
+        let mut state = DeployState::new(&plan);
+        for region in &mut state.regions {
+            region.phase = RegionPhase::Succeeded;
+            region.outputs.insert("workspaceUrl".into(), json!(format!("adb-{}.net", region.role)));
+        }
+        state.bootstrapped = true;
+        let outcome = outcome_of(state.clone());
+        assert_eq!(outcome.state, ProvisioningState::Succeeded);
+        assert_eq!(outcome.workspace_urls[&Role::Secondary], "https://adb-secondary.net");
+        state.regions[0].phase = RegionPhase::Failed;
+        assert_eq!(outcome_of(state.clone()).state, ProvisioningState::Failed);
+        state.regions[0].phase = RegionPhase::Canceled;
+        assert_eq!(outcome_of(state).state, ProvisioningState::Canceled);
+    }
+
+    #[test]
+    fn progress_counts_resources_per_region_and_names_failures() {
+        let mut progress = DeployProgress::default();
+        let resource = |name: &str, state: ProvisioningState, error: Option<&str>| {
+            DeployEvent::Resource(ResourceProgress {
+                role: Role::Primary,
+                resource_type: "T".into(),
+                resource_name: name.into(),
+                state,
+                duration: None,
+                error: error.map(str::to_string),
+            })
+        };
+        progress.on_event(&resource("a", ProvisioningState::Running, None));
+        progress.on_event(&resource("b", ProvisioningState::Succeeded, None));
+        assert_eq!((progress.region(Role::Primary).done(), progress.region(Role::Primary).seen()), (1, 2));
+        assert_eq!(progress.region(Role::Primary).current().as_deref(), Some("T a"));
+        progress.on_event(&resource("a", ProvisioningState::Failed, Some("quota")));
+        assert_eq!(progress.region(Role::Primary).failures(), vec![("T a".to_string(), "quota".to_string())]);
+        assert_eq!(progress.failures()[0]["region"], "primary");
+        assert_eq!(progress.region(Role::Secondary).seen(), 0);
+    }
+}

@@ -1,0 +1,346 @@
+//! Deployments from chat, end to end through the sandbox's Teams, connector
+//! and ARM: `deploy spoke NAME` → What-If plan card → Approve → progress in
+//! place → one result card; refusal and audit for a person without the
+//! deploy role; a failing resource named with its error; cancel; a second
+//! approver; and a bot restarted mid-deployment that resumes it.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sandbox::connector::{Recorded, Verb};
+use serde_json::{json, Value};
+use support::chat::{card_text, Chat};
+use support::World;
+
+const NSG: &str = "Microsoft.Network/networkSecurityGroups";
+const VNET: &str = "Microsoft.Network/virtualNetworks";
+const WORKSPACE: &str = "Microsoft.Databricks/workspaces";
+
+/// A spoke of three resources (NSG → VNet → workspace) whose outputs point
+/// at the sandbox's two workspaces, so the Databricks bootstrap runs too.
+fn spoke_template() -> Value {
+    let name = |prefix: &str| format!("[concat('{prefix}-', parameters('spokeName'), '-', parameters('drRole'))]");
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "location": {"type": "string"}, "spokeName": {"type": "string"}, "drRole": {"type": "string"},
+            "workspaceUrl": {"type": "string"}, "workspaceId": {"type": "int"},
+        },
+        "resources": [
+            {"type": WORKSPACE, "apiVersion": "2024-05-01", "name": name("dbw"),
+             "dependsOn": [format!("[resourceId('{VNET}', concat('vnet-', parameters('spokeName'), '-', parameters('drRole')))]")],
+             "properties": {}},
+            {"type": VNET, "apiVersion": "2024-05-01", "name": name("vnet"),
+             "dependsOn": [format!("[resourceId('{NSG}', concat('nsg-', parameters('spokeName'), '-', parameters('drRole')))]")],
+             "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}},
+            {"type": NSG, "apiVersion": "2024-05-01", "name": name("nsg"), "properties": {}},
+        ],
+        "outputs": {
+            "workspaceUrl": {"type": "string", "value": "[parameters('workspaceUrl')]"},
+            "workspaceId": {"type": "int", "value": "[parameters('workspaceId')]"},
+            "accessConnectorId": {"type": "string", "value": format!("[concat('/subscriptions/{}/resourceGroups/rg-', parameters('spokeName'), '/providers/Microsoft.Databricks/accessConnectors/ac-', parameters('drRole'))]", sandbox::SANDBOX_SUBSCRIPTION_ID)},
+            "ucStorageAccountName": {"type": "string", "value": "[concat('stuc', parameters('spokeName'), parameters('drRole'))]"},
+            "externalStorageAccountName": {"type": "string", "value": "[concat('stext', parameters('spokeName'), parameters('drRole'))]"},
+        },
+    })
+}
+
+/// The sandbox and drbot, with the spoke template in a templates directory.
+async fn start(
+    resource_duration: Duration,
+    adjust: impl FnOnce(&mut drbot::config::Config),
+) -> (World, tempfile::TempDir) {
+    let templates = tempfile::tempdir().expect("temp dir");
+    let dir = templates.path().to_path_buf();
+    let world = World::start_with(|config| {
+        config.deploy.templates_dir = dir;
+        config.deploy.poll_interval_ms = 30;
+        config.operations.card_update_interval_ms = 100;
+        adjust(config);
+    })
+    .await;
+    write_templates(&world, templates.path());
+    world.sandbox.arm.set_resource_duration(resource_duration);
+    (world, templates)
+}
+
+fn write_templates(world: &World, dir: &Path) {
+    std::fs::write(dir.join("spoke.json"), spoke_template().to_string()).unwrap();
+    for (role, workspace, url) in [
+        ("primary", &world.sandbox.primary, world.sandbox.primary_url()),
+        ("secondary", &world.sandbox.secondary, world.sandbox.secondary_url()),
+    ] {
+        let id = sandbox::databricks::assignment::workspace_id(workspace);
+        let parameters = json!({"parameters": {"workspaceUrl": {"value": url}, "workspaceId": {"value": id}}});
+        std::fs::write(dir.join(format!("spoke.parameters.{role}.json")), parameters.to_string()).unwrap();
+    }
+}
+
+/// Waits (with a deadline) until the connector has an activity matching `found`.
+async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
+            return hit;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}");
+        let seen = world.sandbox.connector.recorded().len();
+        let _ = world.sandbox.connector.wait_for(seen + 1, Duration::from_millis(200)).await;
+    }
+}
+
+fn results(world: &World, title: &str) -> Vec<Recorded> {
+    world
+        .sandbox
+        .connector
+        .recorded()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Send && card_text(r).contains(title))
+        .collect()
+}
+
+/// The data of a button with `verb` on `card`.
+fn button(card: &Value, verb: &str) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
+        .map(|a| a["data"].clone())
+        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
+}
+
+/// Types `command`; waits for the plan card that replaces "Planning…".
+async fn plan(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {
+    let planning = chat.say(command).await;
+    assert!(card_text(&planning).contains("Planning the deployment"), "{}", card_text(&planning));
+    let id = planning.activity_id.clone();
+    let plan = wait_for(world, "the plan card", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    (id, plan.adaptive_card().cloned().expect("a card"))
+}
+
+/// The one deployment of this conversation, once it has ended.
+async fn ended(world: &World, conversation: &str) -> drbot::store::operations::Operation {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ops = world.bot.app.store.recent_operations(conversation, 10).await.unwrap();
+        if let Some(op) = ops.iter().find(|op| op.state.is_terminal() && op.final_posted) {
+            assert_eq!(ops.len(), 1, "one deployment");
+            return op.clone();
+        }
+        assert!(Instant::now() < deadline, "the deployment never ended: {ops:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn deploy_spoke_plans_with_what_if_then_approve_runs_it_with_progress_and_one_result() {
+    let (world, _templates) = start(Duration::from_millis(150), |_| {}).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let (card_id, plan_card) = plan(&world, &chat, "deploy spoke sales").await;
+    let text = plan_card.to_string();
+    assert!(text.contains("Deploy spoke sales"), "{text}");
+    assert!(text.contains("rg-drbot-sales-westeurope") && text.contains("rg-drbot-sales-northeurope"), "{text}");
+    // Three creates per region, no deletes.
+    let creates: Vec<&Value> = plan_card["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "ColumnSet")
+        .map(|b| &b["columns"][0]["items"][0]["text"])
+        .collect();
+    assert_eq!(creates, [&json!("3"), &json!("3")], "{text}");
+    assert!(!text.contains("DELETE"), "{text}");
+    assert!(plan_card.to_string().contains("deploy.cancel"));
+
+    let data = button(&plan_card, "deploy.approve");
+    let clicked = chat.click(&card_id, "deploy.approve", data.clone()).await;
+    assert_eq!(clicked.status, 200);
+    assert!(clicked.body.to_string().contains("Deploying spoke sales"), "{}", clicked.body);
+    let again = chat.click(&card_id, "deploy.approve", data).await;
+    assert!(again.body.to_string().contains("Already deploying"), "{}", again.body);
+
+    let op = ended(&world, chat.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    let result =
+        wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke sales"))
+            .await;
+    let result_text = card_text(&result);
+    assert!(result_text.contains(&world.sandbox.primary_url()), "{result_text}");
+    assert!(result_text.contains(&world.sandbox.secondary_url()), "{result_text}");
+    assert_eq!(results(&world, "Deployed spoke sales").len(), 1, "exactly one result card");
+
+    // Progress went to the clicked card, in place.
+    let updates: Vec<String> = world
+        .sandbox
+        .connector
+        .recorded()
+        .iter()
+        .filter(|r| r.verb == Verb::Update && r.activity_id == card_id && card_text(r).contains("resources done"))
+        .map(card_text)
+        .collect();
+    assert!(updates.iter().any(|u| u.contains("In progress")), "a resource in progress was shown: {updates:?}");
+    assert!(updates.last().unwrap().contains("primary: 3 of 3 resources done"), "{updates:?}");
+    assert!(!updates.last().unwrap().contains("deploy.cancel"), "the finished card has no Cancel");
+    // The Databricks side was set up, as alice.
+    assert!(world.sandbox.primary.metastore.read().catalogs.contains_key("sales"));
+    assert_eq!(world.sandbox.arm.deployment_puts().len(), 2);
+
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "plan a deployment" && e.result == "allowed"));
+    assert!(audit.iter().any(|e| e.action == "run a deployment" && e.result.starts_with("started")));
+    let payload: Value = op.payload.clone();
+    assert_eq!(payload["checkpoint"]["bootstrapped"], true, "the last checkpoint is kept");
+}
+
+#[tokio::test]
+async fn a_person_without_the_deploy_role_is_refused_and_audited_and_bad_buttons_do_not_panic() {
+    let (world, _templates) = start(Duration::from_millis(10), |_| {}).await;
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let refused = card_text(&bob.say("deploy spoke sales").await);
+    assert!(refused.contains("deploy") && refused.contains("Bob"), "{refused}");
+    let clicked = bob.click("1", "deploy.approve", json!({"plan_id": "0000-1111"})).await;
+    assert!(clicked.body.to_string().contains("deploy"), "{}", clicked.body);
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    let bobs: Vec<_> = audit.iter().filter(|e| e.actor_upn.as_deref() == Some("bob@contoso.example")).collect();
+    assert!(bobs.iter().any(|e| e.action == "deploy" && e.result == "refused"), "{bobs:?}");
+    assert!(bobs.iter().any(|e| e.action == "approve a deployment" && e.result == "refused"), "{bobs:?}");
+    assert!(world.sandbox.arm.deployment_puts().is_empty());
+
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    for data in [json!({}), json!({"plan_id": 5}), json!({"plan_id": "x".repeat(500)}), json!(null)] {
+        let answer = alice.click("1", "deploy.approve", data.clone()).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["statusCode"], 400, "{data}: {}", answer.body);
+    }
+    let expired = alice.click("1", "deploy.approve", json!({"plan_id": "0000-1111"})).await;
+    assert!(expired.body.to_string().contains("can no longer be deployed"), "{}", expired.body);
+    let discarded = alice.click("1", "deploy.cancel", json!({"plan_id": "0000-1111"})).await;
+    assert!(discarded.body.to_string().contains("Plan discarded"), "{}", discarded.body);
+    let nothing = alice.click("1", "deploy.cancel", json!({"operation_id": "no-such-op"})).await;
+    assert!(nothing.body.to_string().contains("Nothing to cancel"), "{}", nothing.body);
+    let usage = card_text(&alice.say("deploy spoke Not_A_Name").await);
+    assert!(usage.contains("Correlation id"), "{usage}");
+}
+
+#[tokio::test]
+async fn a_failing_resource_is_named_with_its_error_on_the_result_card() {
+    let (world, _templates) = start(Duration::from_millis(30), |_| {}).await;
+    world.sandbox.arm.fail_resource_type(Some(VNET));
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let (card_id, plan_card) = plan(&world, &chat, "deploy spoke broken").await;
+    chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
+    let op = ended(&world, chat.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "failed");
+    let result = wait_for(&world, "the failure card", |r| {
+        r.verb == Verb::Send && card_text(r).contains("Deployment of spoke broken failed")
+    })
+    .await;
+    let text = card_text(&result);
+    assert!(text.contains("vnet-broken-primary") && text.contains("vnet-broken-secondary"), "{text}");
+    assert!(text.contains(VNET) && text.contains("failed:"), "{text}");
+    assert!(text.contains("Correlation id"), "{text}");
+    assert_eq!(results(&world, "Deployment of spoke broken").len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_on_the_progress_card_cancels_both_regions() {
+    let (world, _templates) = start(Duration::from_secs(60), |_| {}).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let (card_id, plan_card) = plan(&world, &chat, "deploy spoke slow").await;
+    let progress = chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
+    let cancel = button(&progress.body["value"], "deploy.cancel");
+    wait_for(&world, "a resource in progress", |r| r.activity_id == card_id && card_text(r).contains("In progress"))
+        .await;
+    // Someone without the deploy role cannot cancel it by id.
+    let op_id = world.bot.app.store.recent_operations(chat.conversation.id(), 1).await.unwrap()[0].id.clone();
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let refused = card_text(&bob.say(&format!("cancel {op_id}")).await);
+    assert!(refused.contains("cancel a deployment") && refused.contains("Bob"), "{refused}");
+    assert!(!world.bot.app.store.operation(&op_id).await.unwrap().unwrap().cancel_requested);
+    let stopping = chat.click(&card_id, "deploy.cancel", cancel).await;
+    assert!(stopping.body.to_string().contains("Stopping"), "{}", stopping.body);
+    let op = ended(&world, chat.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "canceled", "{:?}", op.result);
+    wait_for(&world, "the cancelled card", |r| {
+        r.verb == Verb::Send && card_text(r).contains("Deployment of spoke slow cancelled")
+    })
+    .await;
+    let typed = card_text(&chat.say(&format!("cancel {}", op.id)).await);
+    assert!(typed.contains("Nothing to cancel"), "{typed}");
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "cancel a deployment" && e.result == "requested"));
+}
+
+#[tokio::test]
+async fn a_second_approver_is_needed_when_configured() {
+    let (world, _templates) = start(Duration::from_millis(10), |config| {
+        config.access.deploy_needs_second_approver = true;
+        config.access.deploy.push("carol@contoso.example".into());
+    })
+    .await;
+    let group = world.sandbox.teams.group_chat("dr-team");
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let carol = Chat::personal(&world, "carol");
+    carol.sign_in().await;
+    let alice = Chat { world: &world, user: alice.user, conversation: group.clone() };
+    let carol = Chat { world: &world, user: carol.user, conversation: group };
+    let (card_id, plan_card) = plan(&world, &alice, "deploy spoke pair").await;
+    let data = button(&plan_card, "deploy.approve");
+
+    let first = carol.click(&card_id, "deploy.approve", data.clone()).await;
+    assert!(first.body.to_string().contains("Awaiting a second person"), "{}", first.body);
+    let same = carol.click(&card_id, "deploy.approve", data.clone()).await;
+    assert!(same.body.to_string().contains("Awaiting a second person"), "{}", same.body);
+    assert!(world.bot.app.store.recent_operations(alice.conversation.id(), 10).await.unwrap().is_empty());
+
+    let second = alice.click(&card_id, "deploy.approve", data).await;
+    assert!(second.body.to_string().contains("Deploying spoke pair"), "{}", second.body);
+    let op = ended(&world, alice.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    assert_eq!(op.payload["approved_by"], json!(["Carol Guest", "Alice Admin"]));
+}
+
+#[tokio::test]
+async fn a_restarted_bot_resumes_the_deployment_and_posts_one_result() {
+    let (mut world, _templates) = start(Duration::from_millis(800), |config| config.operations.lease_secs = 1).await;
+    let conversation = {
+        let chat = Chat::personal(&world, "alice");
+        chat.sign_in().await;
+        let (card_id, plan_card) = plan(&world, &chat, "deploy spoke resume").await;
+        chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
+        chat.conversation.id().to_string()
+    };
+    // Wait until both regions are submitted and checkpointed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first_owner = loop {
+        let ops = world.bot.app.store.recent_operations(&conversation, 10).await.unwrap();
+        let submitted = ops.first().is_some_and(|op| {
+            op.payload["checkpoint"]["regions"].as_array().is_some_and(|r| r.iter().all(|r| r["phase"] == "submitted"))
+        });
+        if submitted {
+            assert!(!ops[0].state.is_terminal(), "still running at the restart");
+            break ops[0].owner.clone();
+        }
+        assert!(Instant::now() < deadline, "never checkpointed: {ops:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    world.restart_bot().await;
+
+    let op = ended(&world, &conversation).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    assert_ne!(op.owner, first_owner, "the new bot finished it");
+    assert!(op.takeovers >= 1);
+    assert_eq!(world.sandbox.arm.deployment_puts().len(), 2, "followed, not deployed again");
+    wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke resume"))
+        .await;
+    assert_eq!(results(&world, "Deployed spoke resume").len(), 1, "exactly one result card");
+}
