@@ -98,7 +98,8 @@ async fn main() {
     let config = ReplicationConfig::new(LocationMapping::new(LOCATION_MAPPING.iter().copied()));
     let read_options = ReadOptions {
         warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()),
-        concurrency: 32,
+        // Reads are mostly waiting on the network: as many in flight as `status` uses.
+        concurrency: env("BENCH_READ_CONCURRENCY", 256),
         statement_timeout: Duration::from_secs(60),
         ..ReadOptions::default()
     };

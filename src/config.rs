@@ -140,6 +140,8 @@ pub struct ReplicationSettings {
     pub concurrency: usize,
     /// REST calls at once (creates, sharing): spares the workspaces' rate limits.
     pub api_concurrency: usize,
+    /// Requests in flight while reading a metastore (status, planning).
+    pub read_concurrency: usize,
     /// How long one statement may run before it is cancelled (the
     /// warehouse's own default is two days).
     pub statement_timeout_secs: u64,
@@ -160,6 +162,7 @@ impl Default for ReplicationSettings {
             location_mapping: Vec::new(),
             concurrency: 24,
             api_concurrency: 8,
+            read_concurrency: 128,
             statement_timeout_secs: 3600,
             action_budget_secs: 4 * 3600,
             recipient_name: "drbot_secondary".into(),

@@ -27,7 +27,9 @@ impl ReplicationSettings {
     pub fn read_options(&self, catalog: Option<&str>) -> ReadOptions {
         ReadOptions {
             filter: ReadFilter { catalog: catalog.map(str::to_string), schema_pattern: None },
-            concurrency: self.api_concurrency.max(1) * 4,
+            // A read is mostly waiting on the workspace (one grants call per
+            // object): many in flight keep `status` on a big metastore short.
+            concurrency: self.read_concurrency.max(1),
             warehouse_id: self.warehouse_id.clone(),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
         }
