@@ -17,18 +17,7 @@ use crate::store::operations::Operation;
 /// Longest list on a card before "and N more".
 const MAX_LISTED: usize = 10;
 
-fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
-    let mut card = json!({
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "body": body,
-    });
-    if !actions.is_empty() {
-        card["actions"] = Value::Array(actions);
-    }
-    card
-}
+use crate::cards::card;
 
 fn text(text: &str) -> Value {
     json!({"type": "TextBlock", "text": clip(text, 400), "wrap": true})

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::actor::ActingAs;
 use super::deploy::DeployTokens;
 use super::deploy_cards;
+use super::supervisor::{keep_lease, OnLeaseLost};
 use super::{now_ms, Bot};
 use crate::azure::ProvisioningState;
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
@@ -197,7 +198,8 @@ impl Bot {
             cancel.cancel();
         }
         let lost = CancellationToken::new();
-        let keeper = tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone()));
+        let keeper =
+            tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone(), OnLeaseLost::KeepGoing));
 
         let (events, mut received) = mpsc::channel(256);
         let mut progress = DeployProgress::default();
@@ -341,29 +343,6 @@ fn outcome_of(state: DeployState) -> DeployOutcome {
     let workspace_urls =
         state.regions.iter().filter_map(|r| Some((r.role, engine::bootstrap::workspace_url(&r.outputs)?))).collect();
     DeployOutcome { state: provisioning, final_state: state, workspace_urls, bootstrap: None }
-}
-
-/// Renews the lease a third of its length at a time. A cancel asked for in
-/// the store cancels the deployment (ARM is told); a lost lease only stops
-/// following it, since another instance carries on with the same deployment.
-async fn keep_lease(bot: Arc<Bot>, id: String, cancel: CancellationToken, lost: CancellationToken) {
-    let lease_ms = (bot.services.config.operations.lease_secs * 1000) as i64;
-    let every = Duration::from_millis((lease_ms / 3).max(50) as u64);
-    loop {
-        tokio::time::sleep(every).await;
-        match bot.services.store.renew_operation_lease(&id, &bot.services.instance_id, now_ms(), lease_ms).await {
-            Ok(Lease::Held { cancel_requested }) => {
-                if cancel_requested {
-                    cancel.cancel();
-                }
-            }
-            Ok(Lease::Lost) => {
-                lost.cancel();
-                return;
-            }
-            Err(error) => tracing::warn!(operation = %id, %error, "deployment lease not renewed"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::actor::{ActingAs, DatabricksTokens};
 use super::replicate::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, worded_duration, worded_time};
+use super::supervisor::{keep_lease, OnLeaseLost};
 use super::{now_ms, Bot};
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::user_token::UserKey;
@@ -219,7 +220,8 @@ impl Bot {
         });
         let cancel = CancellationToken::new();
         let lost = CancellationToken::new();
-        let keeper = tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone()));
+        let keeper =
+            tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone(), OnLeaseLost::StopWork));
 
         let (events, mut received) = mpsc::unbounded_channel();
         let mut progress = Progress::new(&plan);
@@ -438,28 +440,5 @@ impl Bot {
                 .clone()
                 .ok_or("no SQL warehouse is configured (replication.warehouse_id)")?,
         })
-    }
-}
-
-/// Renews the lease a third of its length at a time; a cancel asked for in
-/// the store cancels the run, a lost lease stops it (someone else has it).
-async fn keep_lease(bot: Arc<Bot>, id: String, cancel: CancellationToken, lost: CancellationToken) {
-    let lease_ms = (bot.services.config.operations.lease_secs * 1000) as i64;
-    let every = Duration::from_millis((lease_ms / 3).max(50) as u64);
-    loop {
-        tokio::time::sleep(every).await;
-        match bot.services.store.renew_operation_lease(&id, &bot.services.instance_id, now_ms(), lease_ms).await {
-            Ok(Lease::Held { cancel_requested }) => {
-                if cancel_requested {
-                    cancel.cancel();
-                }
-            }
-            Ok(Lease::Lost) => {
-                lost.cancel();
-                cancel.cancel();
-                return;
-            }
-            Err(error) => tracing::warn!(operation = %id, %error, "lease not renewed"),
-        }
     }
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::deploy_run::DEPLOYMENT;
 use super::replication_run::REPLICATION;
 use super::{now_ms, Bot};
+use crate::store::operations::Lease;
 
 /// How many orphans one look takes.
 const BATCH: i64 = 20;
@@ -60,5 +61,46 @@ async fn look_once(bot: &Arc<Bot>, lease_ms: i64) {
             }
         }
         Err(error) => tracing::warn!(%error, "unposted final cards not checked"),
+    }
+}
+
+/// What a runner does when another instance took its operation over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnLeaseLost {
+    /// Stop the work too (a replication: the new owner carries on from the checkpoint).
+    StopWork,
+    /// Only stop following it (a deployment: cancelling would cancel it in Azure).
+    KeepGoing,
+}
+
+/// Renews an operation's lease a third of its length at a time. A cancel
+/// asked for in the store cancels `cancel`; a lost lease cancels `lost`
+/// (and `cancel` too when `on_lost` says so).
+pub(crate) async fn keep_lease(
+    bot: Arc<Bot>,
+    id: String,
+    cancel: CancellationToken,
+    lost: CancellationToken,
+    on_lost: OnLeaseLost,
+) {
+    let lease_ms = (bot.services.config.operations.lease_secs * 1000) as i64;
+    let every = Duration::from_millis((lease_ms / 3).max(50) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match bot.services.store.renew_operation_lease(&id, &bot.services.instance_id, now_ms(), lease_ms).await {
+            Ok(Lease::Held { cancel_requested }) => {
+                if cancel_requested {
+                    cancel.cancel();
+                }
+            }
+            Ok(Lease::Lost) => {
+                lost.cancel();
+                if on_lost == OnLeaseLost::StopWork {
+                    cancel.cancel();
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(operation = %id, %error, "lease not renewed"),
+        }
     }
 }

@@ -16,7 +16,8 @@ use crate::commands::CommandHelp;
 /// The verb every "run this command" button carries; `data.text` is the command.
 pub const COMMAND_VERB: &str = "command";
 
-fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
+/// An Adaptive Card 1.5 with `body` and, when there are any, `actions`.
+pub(crate) fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
     let mut card = json!({
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
