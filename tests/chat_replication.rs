@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sandbox::connector::{Recorded, Verb};
 use serde_json::{json, Value};
 use support::chat::{card_text, Chat};
-use support::{World, PATIENCE};
+use support::World;
 
 /// Waits (with a deadline) until the connector has an activity matching `found`.
 async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
@@ -106,7 +106,6 @@ async fn dry_run_plan_then_run_updates_in_place_and_posts_one_result() {
     assert_eq!(history.0.counts.as_ref().unwrap()["outcome"], "succeeded");
     let audit = world.bot.app.store.recent_audit(20).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "run a replication" && e.result.starts_with("started")));
-    let _ = PATIENCE;
 }
 
 #[tokio::test]
