@@ -155,7 +155,21 @@ impl<'a> Person<'a> {
         let message = self.sandbox.teams.message(&self.user, &self.conversation, text);
         let answer = self.sandbox.teams.send(&message).await.expect("the bot answers");
         assert_eq!(answer.status, 200, "typing {text:?}");
-        self.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("a reply")[before].clone()
+        // The reply to this message: a progress card of an earlier run may be
+        // updated in between, so "the next activity" is not necessarily it.
+        let id = message["id"].as_str().unwrap_or_default().to_string();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let seen = self.sandbox.connector.recorded();
+            if let Some(reply) = seen[before.min(seen.len())..]
+                .iter()
+                .find(|r| r.verb == sandbox::connector::Verb::Reply && r.reply_to_id.as_deref() == Some(id.as_str()))
+            {
+                return reply.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no reply to {text:?}");
+            let _ = self.sandbox.connector.wait_for(seen.len() + 1, std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Signs in with Teams SSO, as `support::chat::Chat::sign_in` does.

@@ -34,7 +34,21 @@ impl<'a> Chat<'a> {
         let message = self.world.sandbox.teams.message(&self.user, &self.conversation, text);
         let answer = self.world.sandbox.teams.send(&message).await.expect("the bot answers");
         assert_eq!(answer.status, 200, "typing {text:?}");
-        self.world.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("a reply")[before].clone()
+        // The reply to this message: a progress card of an earlier run may be
+        // updated in between, so "the next activity" is not necessarily it.
+        let id = message["id"].as_str().unwrap_or_default().to_string();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let seen = self.world.sandbox.connector.recorded();
+            if let Some(reply) = seen[before.min(seen.len())..]
+                .iter()
+                .find(|r| r.verb == sandbox::connector::Verb::Reply && r.reply_to_id.as_deref() == Some(id.as_str()))
+            {
+                return reply.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no reply to {text:?}");
+            let _ = self.world.sandbox.connector.wait_for(seen.len() + 1, std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Clicks an `Action.Execute` button of the card sent as `card_activity_id`.
