@@ -174,12 +174,17 @@ pub fn load_templates(dir: &Path, target: &Target) -> Result<Templates, DeployEr
             problem: "no resources array".into(),
         });
     }
-    let common = read(format!("{stem}.parameters.json"), false)?;
+    // Two layouts: `hub.parameters.primary.json` next to the template, and
+    // infra/'s own `parameters/hub.primary.json`.
+    let common = [read(format!("{stem}.parameters.json"), false)?, read(format!("parameters/{stem}.json"), false)?];
     let mut parameters = BTreeMap::new();
     for role in Role::BOTH {
-        let specific = read(format!("{stem}.parameters.{role}.json"), false)?;
+        let specific = [
+            read(format!("{stem}.parameters.{role}.json"), false)?,
+            read(format!("parameters/{stem}.{role}.json"), false)?,
+        ];
         let mut values = Map::new();
-        for file in [&common, &specific].into_iter().flatten() {
+        for file in common.iter().chain(specific.iter()).flatten() {
             for (name, parameter) in file["parameters"].as_object().into_iter().flatten() {
                 let value = parameter.get("value").cloned().unwrap_or(Value::Null);
                 values.insert(name.clone(), value);
@@ -222,7 +227,29 @@ impl Plan {
     }
 }
 
-fn resource_group(config: &RegionConfig, target: &Target) -> String {
+/// The spoke template's storage account parameters and the prefix of the
+/// name drbot derives for each when the parameter files give none.
+pub const STORAGE_ACCOUNTS: [(&str, &str); 3] =
+    [("dbfsStorageAccountName", "dbfs"), ("ucStorageAccountName", "stuc"), ("externalStorageAccountName", "stext")];
+
+/// A storage account name for one spoke in one region: the prefix, the
+/// spoke's letters and digits, `p` or `s`, and six hex digits of a hash of
+/// the subscription, spoke, region and prefix. Storage names are global
+/// across Azure, so the hash keeps two subscriptions deploying `sales` apart,
+/// while the same inputs always give the same name (a re-run finds its
+/// accounts). At most 5 + 12 + 1 + 6 = 24 lowercase letters and digits.
+pub fn storage_account_name(prefix: &str, subscription_id: &str, spoke: &SpokeName, role: Role) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{subscription_id}/{}/{role}/{prefix}", spoke.as_str()).as_bytes());
+    let hash: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let letters: String = spoke.as_str().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let role_letter = &role.as_str()[..1];
+    let mut name = format!("{prefix}{letters}{role_letter}{hash}");
+    name.truncate(24);
+    name
+}
+
+pub(crate) fn resource_group(config: &RegionConfig, target: &Target) -> String {
     match target {
         Target::Hub => config.hub_resource_group.clone().unwrap_or_else(|| format!("rg-drbot-hub-{}", config.location)),
         Target::Spoke(name) => match &config.spoke_resource_group {
@@ -257,6 +284,12 @@ pub fn plan(config: &DeployConfig, target: Target, templates: Templates) -> Resu
         ];
         if let Target::Spoke(name) = &target {
             from_code.push(("spokeName", json!(name.as_str())));
+            for (parameter, prefix) in STORAGE_ACCOUNTS {
+                if !parameters.contains_key(parameter) {
+                    let derived = storage_account_name(prefix, &config.subscription_id, name, role);
+                    from_code.push((parameter, json!(derived)));
+                }
+            }
         }
         for (name, value) in from_code {
             if declared.iter().any(|d| d == name) {
@@ -327,6 +360,40 @@ mod tests {
         let body = plan.body(Role::Secondary);
         assert_eq!(body["properties"]["parameters"]["spokeName"]["value"], "sales");
         assert_eq!(body["properties"]["mode"], "Incremental");
+    }
+
+    #[test]
+    fn storage_account_names_are_derived_per_spoke_and_region_unless_given() {
+        let template = json!({"parameters": {"spokeName": {"type": "string"},
+            "ucStorageAccountName": {"type": "string"}, "externalStorageAccountName": {"type": "string"},
+            "dbfsStorageAccountName": {"type": "string"}}, "resources": []});
+        let longest = Target::Spoke(SpokeName::parse("abcdefgh-ijk").unwrap());
+        let plan_of = |target: Target, templates: Templates| plan(&config(), target, templates).unwrap();
+        let derived = plan_of(longest.clone(), Templates::inline(template.clone()));
+        let mut names = Vec::new();
+        for role in Role::BOTH {
+            for (parameter, _) in STORAGE_ACCOUNTS {
+                let name = derived.region(role).parameters[parameter].as_str().unwrap().to_string();
+                assert!((3..=24).contains(&name.len()), "{name}");
+                assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{name}");
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 6, "every account its own name");
+        let again = plan_of(longest, Templates::inline(template.clone()));
+        assert_eq!(derived.regions, again.regions, "the same names every time");
+        let other = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), Templates::inline(template.clone()));
+        assert_ne!(
+            other.region(Role::Primary).parameters["ucStorageAccountName"],
+            derived.region(Role::Primary).parameters["ucStorageAccountName"]
+        );
+        let mut given = Templates::inline(template);
+        given.parameters.insert(Role::Primary, Map::from_iter([("ucStorageAccountName".into(), json!("stucmine"))]));
+        let given = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), given);
+        assert_eq!(given.region(Role::Primary).parameters["ucStorageAccountName"], "stucmine");
+        assert_ne!(given.region(Role::Secondary).parameters["ucStorageAccountName"], "stucmine");
     }
 
     #[test]
