@@ -178,10 +178,26 @@ pub fn load_templates(dir: &Path, target: &Target) -> Result<Templates, DeployEr
     // infra/'s own `parameters/hub.primary.json`.
     let common = [read(format!("{stem}.parameters.json"), false)?, read(format!("parameters/{stem}.json"), false)?];
     let mut parameters = BTreeMap::new();
+    // A spoke's own files last: a second spoke needs its own address space
+    // and storage names, which the shared files cannot give.
+    let own = match target {
+        Target::Spoke(name) => Some(name.as_str()),
+        Target::Hub => None,
+    };
+    let own_common = match own {
+        Some(name) => read(format!("parameters/{stem}.{name}.json"), false)?,
+        None => None,
+    };
     for role in Role::BOTH {
+        let own_specific = match own {
+            Some(name) => read(format!("parameters/{stem}.{name}.{role}.json"), false)?,
+            None => None,
+        };
         let specific = [
             read(format!("{stem}.parameters.{role}.json"), false)?,
             read(format!("parameters/{stem}.{role}.json"), false)?,
+            own_common.clone(),
+            own_specific,
         ];
         let mut values = Map::new();
         for file in common.iter().chain(specific.iter()).flatten() {
@@ -431,6 +447,17 @@ mod tests {
         assert_eq!(loaded.parameters[&Role::Primary]["addressSpace"], "10.0.0.0/16");
         assert_eq!(loaded.parameters[&Role::Secondary]["addressSpace"], "10.100.0.0/16");
         assert_eq!(loaded.parameters[&Role::Secondary]["sku"], "premium");
+        std::fs::create_dir(dir.path().join("parameters")).unwrap();
+        std::fs::write(dir.path().join("spoke.json"), template().to_string()).unwrap();
+        let file = |value: &str| format!(r#"{{"parameters": {{"addressSpace": {{"value": "{value}"}}}}}}"#);
+        std::fs::write(dir.path().join("parameters/spoke.primary.json"), file("10.1.0.0/20")).unwrap();
+        std::fs::write(dir.path().join("parameters/spoke.hr.json"), file("10.2.0.0/20")).unwrap();
+        std::fs::write(dir.path().join("parameters/spoke.hr.secondary.json"), file("10.130.0.0/20")).unwrap();
+        let spoke = |name: &str| load_templates(dir.path(), &Target::Spoke(SpokeName::parse(name).unwrap())).unwrap();
+        assert_eq!(spoke("sales").parameters[&Role::Primary]["addressSpace"], "10.1.0.0/20");
+        assert!(!spoke("sales").parameters[&Role::Secondary].contains_key("addressSpace"));
+        assert_eq!(spoke("hr").parameters[&Role::Primary]["addressSpace"], "10.2.0.0/20");
+        assert_eq!(spoke("hr").parameters[&Role::Secondary]["addressSpace"], "10.130.0.0/20");
         std::fs::write(dir.path().join("hub.json"), "{not json").unwrap();
         assert!(load_templates(dir.path(), &Target::Hub).is_err());
     }
