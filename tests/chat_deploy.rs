@@ -86,7 +86,10 @@ async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) 
         if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
             return hit;
         }
-        assert!(Instant::now() < deadline, "never saw {what}");
+        if Instant::now() >= deadline {
+            let seen: Vec<String> = world.sandbox.connector.recorded().iter().rev().take(3).map(card_text).collect();
+            panic!("never saw {what}; the last cards: {seen:?}");
+        }
         let seen = world.sandbox.connector.recorded().len();
         let _ = world.sandbox.connector.wait_for(seen + 1, Duration::from_millis(200)).await;
     }
@@ -343,4 +346,107 @@ async fn a_restarted_bot_resumes_the_deployment_and_posts_one_result() {
     wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke resume"))
         .await;
     assert_eq!(results(&world, "Deployed spoke resume").len(), 1, "exactly one result card");
+}
+
+/// `deploy hub` then `deploy spoke sales` from chat with the repository's own
+/// infra/ (hub.json, spoke.json, parameters/): the spoke's hub-derived
+/// parameters come from the hub deployments, its workspaces (pointed at the
+/// sandbox's two by their runtime properties) are bootstrapped, and the
+/// result card has both workspace URLs.
+#[tokio::test]
+async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bootstrap() {
+    let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
+    let world = World::start_with(|config| {
+        config.deploy.templates_dir = infra;
+        config.deploy.poll_interval_ms = 20;
+        config.operations.card_update_interval_ms = 100;
+    })
+    .await;
+    let arm = &world.sandbox.arm;
+    arm.set_resource_duration(Duration::from_millis(2));
+    // What Azure gives the firewalls and workspaces once they exist.
+    for (location, hub, firewall_ip, workspace, url) in [
+        ("westeurope", "hub-weu", "10.0.0.4", &world.sandbox.primary, world.sandbox.primary_url()),
+        ("northeurope", "hub-neu", "10.128.0.4", &world.sandbox.secondary, world.sandbox.secondary_url()),
+    ] {
+        arm.set_runtime_properties(
+            &format!("rg-drbot-hub-{location}"),
+            "Microsoft.Network/azureFirewalls",
+            &format!("{hub}-fw"),
+            json!({"ipConfigurations": [{"properties": {"privateIPAddress": firewall_ip}}]}),
+        );
+        let id = sandbox::databricks::assignment::workspace_id(workspace);
+        arm.set_runtime_properties(
+            &format!("rg-drbot-sales-{location}"),
+            WORKSPACE,
+            "sales-dbw",
+            json!({"workspaceUrl": url, "workspaceId": id}),
+        );
+    }
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+
+    // Before the hub exists, a spoke is refused with what to do.
+    let planning = chat.say("deploy spoke sales").await;
+    let refused = wait_for(&world, "the refused plan", |r| {
+        r.verb == Verb::Update && r.activity_id == planning.activity_id && card_text(r).contains("deploy hub first")
+    })
+    .await;
+    assert!(card_text(&refused).contains("drbot-hub-primary"), "{}", card_text(&refused));
+    assert!(arm.deployment_puts().is_empty());
+
+    for (command, title) in [("deploy hub", "Deployed the hub"), ("deploy spoke sales", "Deployed spoke sales")] {
+        let (card_id, plan_card) = plan(&world, &chat, command).await;
+        assert!(!plan_card.to_string().contains("DELETE"), "{plan_card}");
+        let clicked = chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
+        assert_eq!(clicked.status, 200);
+        let result = wait_for(&world, title, |r| {
+            r.verb == Verb::Send && (card_text(r).contains(title) || card_text(r).contains("failed"))
+        })
+        .await;
+        let text = card_text(&result);
+        assert!(text.contains(title), "{text}");
+        if command == "deploy spoke sales" {
+            assert!(text.contains(&world.sandbox.primary_url()), "{text}");
+            assert!(text.contains(&world.sandbox.secondary_url()), "{text}");
+        }
+    }
+    let puts = arm.deployment_puts();
+    for put in [
+        "rg-drbot-hub-westeurope/drbot-hub-primary",
+        "rg-drbot-hub-northeurope/drbot-hub-secondary",
+        "rg-drbot-sales-westeurope/drbot-spoke-sales-primary",
+        "rg-drbot-sales-northeurope/drbot-spoke-sales-secondary",
+    ] {
+        assert!(puts.iter().any(|p| p == put), "{put} in {puts:?}");
+    }
+
+    // The spoke's parameters as drbot planned them: the hub's outputs, not
+    // the example values of infra/parameters/.
+    let user = world.sandbox.teams.user("alice").unwrap();
+    let token = world.sandbox.entra.user_token(&user, "drbot", sandbox::arm::ARM_AUDIENCE, "user_impersonation");
+    let tokens =
+        drbot::deploy::StaticTokens::new().with(drbot::identity::ARM_SCOPE, drbot::identity::AccessToken::new(token));
+    let client = drbot::azure::ArmClient::new(reqwest::Client::new(), &world.config.deploy.arm_url);
+    let spoke = drbot::deploy::Target::parse("spoke", Some("sales")).unwrap();
+    let planned = drbot::deploy::prepare(&client, &tokens, &world.config.deploy, spoke).await.unwrap();
+    let primary = &planned.region(drbot::deploy::Role::Primary).parameters;
+    let secondary = &planned.region(drbot::deploy::Role::Secondary).parameters;
+    assert_eq!(primary["firewallPrivateIp"], "10.0.0.4");
+    assert_eq!(secondary["firewallPrivateIp"], "10.128.0.4");
+    assert_eq!(primary["hubVnetName"], "hub-weu-vnet");
+    assert_eq!(secondary["keyVaultName"], "kv-drbot-hub-neu");
+    assert_eq!(primary["hubResourceGroup"], "rg-drbot-hub-westeurope");
+    for versions in [primary, secondary] {
+        let version = versions["managedServicesKeyVersion"].as_str().unwrap();
+        assert!(version.len() == 32 && version != "0123456789abcdef0123456789abcdef", "{version}");
+        assert_ne!(versions["managedServicesKeyVersion"], versions["managedDisksKeyVersion"]);
+    }
+    assert_ne!(primary["managedDisksKeyVersion"], secondary["managedDisksKeyVersion"]);
+
+    // The Databricks side of both regions, and the recipient on the primary.
+    for workspace in [&world.sandbox.primary, &world.sandbox.secondary] {
+        let metastore = workspace.metastore.read();
+        assert!(metastore.catalogs.contains_key("sales"));
+    }
 }

@@ -261,11 +261,11 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
         assert!(credential.access_connector_id.ends_with(&format!("/accessConnectors/ac-{role}")));
         assert_eq!(
             metastore.external_locations["demo_delta"].url,
-            format!("abfss://delta@stucdemo{role}.dfs.core.windows.net/demo")
+            format!("abfss://external-delta@stucdemo{role}.dfs.core.windows.net/demo")
         );
         assert_eq!(
             metastore.external_locations["demo_files"].url,
-            format!("abfss://files@stextdemo{role}.dfs.core.windows.net/demo")
+            format!("abfss://external@stextdemo{role}.dfs.core.windows.net/demo")
         );
         assert_eq!(
             metastore.catalogs["demo"].storage_root.as_deref(),

@@ -13,8 +13,11 @@
 //! `subscriptionResourceId` with their optional subscription and group,
 //! `resourceGroup()`, `subscription()`, `environment()`, `guid`, `if`,
 //! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`,
-//! property access and indexing). Runtime functions such as `reference()` and
-//! `listKeys()` leave their expression as written. A nested deployment is one
+//! property access and indexing). `reference()` in `outputs` gives the
+//! resource's properties with what Azure would add at runtime (a vault's
+//! `vaultUri`, a key's `keyUriWithVersion`, and whatever a test set with
+//! [`Arm::set_runtime_properties`]); elsewhere runtime functions such as
+//! `reference()` and `listKeys()` leave their expression as written. A nested deployment is one
 //! resource (in its `resourceGroup`); its inner template is not expanded.
 
 use std::collections::HashMap;
@@ -145,6 +148,8 @@ pub struct Arm {
     pub(crate) state: Mutex<State_>,
     failing_type: Mutex<Option<String>>,
     resource_duration: Mutex<Duration>,
+    /// Runtime properties by resource id (lowercase), for `reference()` in outputs.
+    runtime: Mutex<HashMap<String, Value>>,
     /// Every deployment PUT accepted, as `resource group/name`.
     puts: Mutex<Vec<String>>,
     /// Latency, throttling and transient failures of every ARM call.
@@ -161,6 +166,7 @@ impl Arm {
             failing_type: Mutex::new(None),
             puts: Mutex::new(Vec::new()),
             resource_duration: Mutex::new(Duration::from_millis(100)),
+            runtime: Mutex::new(HashMap::new()),
             faults: Faults::new(0xa2e0),
         })
     }
@@ -177,6 +183,15 @@ impl Arm {
     /// How long each resource takes to provision.
     pub fn set_resource_duration(&self, duration: Duration) {
         *self.resource_duration.lock() = duration;
+    }
+
+    /// Properties Azure gives a resource once it exists (a workspace's
+    /// `workspaceUrl` and `workspaceId`, a firewall's private address), laid
+    /// over its template properties where a template's `outputs` call
+    /// `reference()` on it: tests point a workspace at a sandbox workspace.
+    pub fn set_runtime_properties(&self, resource_group: &str, resource_type: &str, name: &str, properties: Value) {
+        let id = resource_id(&self.subscription_id, resource_group, resource_type, name).to_ascii_lowercase();
+        self.runtime.lock().insert(id, properties);
     }
 
     /// Every write made to a resource directly (Azure Bot and its OAuth
@@ -319,16 +334,18 @@ fn resource_id(sub: &str, rg: &str, resource_type: &str, name: &str) -> String {
 
 /// The template's `outputs` as ARM reports them: `{name: {type, value}}`,
 /// string values evaluated like resource names, `int`/`bool` ones typed.
-fn template_outputs(arm: &Arm, rg: &str, body: &Value) -> Map<String, Value> {
+fn template_outputs(arm: &Arm, rg: &str, body: &Value, resources: &[Planned]) -> Map<String, Value> {
     let properties = &body["properties"];
     let template = &properties["template"];
     let supplied = properties["parameters"].as_object().cloned().unwrap_or_default();
     let parameters = parameter_values(arm, rg, template, &supplied).unwrap_or_default();
     let variables = template["variables"].as_object().cloned().unwrap_or_default();
+    let references = runtime_properties(arm, resources);
+    let scope = expressions::Scope::new(&arm.subscription_id, rg, &parameters, &variables).with_references(&references);
     let mut outputs = Map::new();
     for (name, output) in template["outputs"].as_object().into_iter().flatten() {
         let kind = output["type"].as_str().unwrap_or("string");
-        let value = evaluate(&arm.subscription_id, rg, &parameters, &variables, &output["value"]);
+        let value = scope.deep(&output["value"]);
         let value = match (kind.to_ascii_lowercase().as_str(), value) {
             ("int", Value::String(text)) => text.parse::<i64>().map(Value::from).unwrap_or(Value::String(text)),
             ("bool", Value::String(text)) => text.parse::<bool>().map(Value::from).unwrap_or(Value::String(text)),
@@ -337,6 +354,39 @@ fn template_outputs(arm: &Arm, rg: &str, body: &Value) -> Map<String, Value> {
         outputs.insert(name.clone(), json!({"type": kind, "value": value}));
     }
     outputs
+}
+
+/// What `reference()` gives for each resource of a deployment (ids lowercase):
+/// its properties, what Azure adds to vaults and keys, then the test's.
+fn runtime_properties(arm: &Arm, resources: &[Planned]) -> Map<String, Value> {
+    use sha1::Digest as _;
+    let runtime = arm.runtime.lock();
+    let mut references = Map::new();
+    for resource in resources {
+        let mut properties = resource.properties.as_object().cloned().unwrap_or_default();
+        let kind = resource.resource_type.to_ascii_lowercase();
+        let mut names = resource.name.split('/');
+        let vault = names.next().unwrap_or_default();
+        if kind == "microsoft.keyvault/vaults" {
+            properties.insert("vaultUri".into(), json!(format!("https://{vault}.vault.azure.net/")));
+        }
+        if kind == "microsoft.keyvault/vaults/keys" {
+            let key = names.next().unwrap_or_default();
+            let version: String = sha1::Sha1::digest(resource.id.to_ascii_lowercase().as_bytes())
+                .iter()
+                .take(16)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let uri = format!("https://{vault}.vault.azure.net/keys/{key}");
+            properties.insert("keyUri".into(), json!(uri));
+            properties.insert("keyUriWithVersion".into(), json!(format!("{uri}/{version}")));
+        }
+        if let Some(Value::Object(extra)) = runtime.get(&resource.id.to_ascii_lowercase()) {
+            properties.extend(extra.clone());
+        }
+        references.insert(resource.id.to_ascii_lowercase(), Value::Object(properties));
+    }
+    references
 }
 
 /// The type (child types joined) and name (child names joined) an id names, after its last
@@ -544,6 +594,7 @@ async fn create_deployment(
         Ok(resources) => resources,
         Err(refusal) => return refusal,
     };
+    let outputs = template_outputs(&arm, &rg, &body, &resources);
     let deployment = Deployment {
         name: name.clone(),
         resource_group: rg.clone(),
@@ -552,7 +603,7 @@ async fn create_deployment(
         resources,
         cancelled_after: None,
         persisted: false,
-        outputs: template_outputs(&arm, &rg, &body),
+        outputs,
     };
     let mut answer = deployment_json(&arm, &deployment);
     answer["properties"]["provisioningState"] = json!("Accepted");
@@ -899,6 +950,8 @@ mod expressions {
         resource_group: &'a str,
         parameters: &'a Map<String, Value>,
         variables: &'a Map<String, Value>,
+        /// Resource id (lowercase) → what `reference()` gives; none outside outputs.
+        references: Option<&'a Map<String, Value>>,
         depth: Cell<u8>,
     }
 
@@ -917,7 +970,13 @@ mod expressions {
             parameters: &'a Map<String, Value>,
             variables: &'a Map<String, Value>,
         ) -> Scope<'a> {
-            Scope { subscription_id, resource_group, parameters, variables, depth: Cell::new(0) }
+            Scope { subscription_id, resource_group, parameters, variables, references: None, depth: Cell::new(0) }
+        }
+
+        /// A scope whose `reference()` answers from `references`.
+        pub fn with_references(mut self, references: &'a Map<String, Value>) -> Scope<'a> {
+            self.references = Some(references);
+            self
         }
 
         /// Every string in `value` (object keys too) evaluated where it can be; the rest as written.
@@ -1041,6 +1100,16 @@ mod expressions {
                     .map(|v| v.as_str())
                     .collect::<Option<Vec<_>>>()
                     .map(|parts| json!(guid(&parts.join("-")))),
+                "reference" => {
+                    let id = first?.as_str()?.to_ascii_lowercase();
+                    self.references?.get(&id).cloned()
+                }
+                "split" => Some(json!(first?.as_str()?.split(values.get(1)?.as_str()?).collect::<Vec<_>>())),
+                "last" => match first? {
+                    Value::Array(items) => items.last().cloned(),
+                    Value::String(text) => text.chars().last().map(|c| json!(c.to_string())),
+                    _ => None,
+                },
                 "tolower" => Some(json!(first?.as_str()?.to_lowercase())),
                 "toupper" => Some(json!(first?.as_str()?.to_uppercase())),
                 "string" => text(first?).map(Value::String),

@@ -161,8 +161,8 @@ impl Bot {
         creator: Option<String>,
     ) -> Result<(String, StoredDeployPlan), String> {
         let settings = &self.services.config.deploy;
-        let templates = engine::load_templates(&settings.templates_dir, &target).map_err(|e| e.to_string())?;
-        let plan = engine::plan(settings, target.clone(), templates).map_err(|e| e.to_string())?;
+        let plan =
+            engine::prepare(&self.arm_client(), tokens, settings, target.clone()).await.map_err(|e| e.to_string())?;
         let poll = PollOptions::new(self.deploy_poll_interval(), WHAT_IF_PATIENCE, CancellationToken::new());
         let what_if = engine::what_if(&self.arm_client(), tokens, &plan, &poll).await.map_err(|e| e.to_string())?;
         let stored = StoredDeployPlan {

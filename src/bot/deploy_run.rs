@@ -166,10 +166,9 @@ impl Bot {
         let settings = &services.config.deploy;
         let mut job: DeploymentJob =
             serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))?;
-        let templates = engine::load_templates(&settings.templates_dir, &job.target).map_err(|e| e.to_string())?;
-        let plan = engine::plan(settings, job.target.clone(), templates).map_err(|e| e.to_string())?;
         let tokens: DeployTokens = self.tokens_acting_as(&job.acting_as).await?.into();
         let client = self.arm_client();
+        let plan = engine::prepare(&client, &tokens, settings, job.target.clone()).await.map_err(|e| e.to_string())?;
         let poll = self.deploy_poll_interval();
         let options = RunOptions {
             progress_interval: poll,

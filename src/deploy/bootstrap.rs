@@ -38,10 +38,16 @@ pub const OUTPUT_UC_STORAGE_ACCOUNT: &str = "ucStorageAccountName";
 /// The geo-redundant storage account (external files and volumes).
 pub const OUTPUT_EXTERNAL_STORAGE_ACCOUNT: &str = "externalStorageAccountName";
 
-/// Containers the spoke template creates in its storage accounts.
+/// Without the account name outputs, the accounts are read from these
+/// (`abfss://catalog@{account}.dfs.core.windows.net/`), as infra/spoke.json gives them.
+pub const OUTPUT_UC_STORAGE_ROOT: &str = "ucStorageRoot";
+pub const OUTPUT_EXTERNAL_STORAGE_ROOT: &str = "externalStorageRoot";
+
+/// Containers infra/spoke.json creates: `catalog` and `external-delta` in
+/// the Unity Catalog account, `external` (and `volumes`) in the external one.
 pub const CATALOG_CONTAINER: &str = "catalog";
-pub const DELTA_CONTAINER: &str = "delta";
-pub const FILES_CONTAINER: &str = "files";
+pub const DELTA_CONTAINER: &str = "external-delta";
+pub const FILES_CONTAINER: &str = "external";
 
 /// Attempts per Databricks call, and the longest wait between two.
 const ATTEMPTS: u32 = 5;
@@ -142,22 +148,34 @@ fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
     if !workspace_id.chars().all(|c| c.is_ascii_digit()) {
         return Err(DeployError::Invalid(format!("the {} workspace id is not a number", region.role)));
     }
-    for account in [OUTPUT_UC_STORAGE_ACCOUNT, OUTPUT_EXTERNAL_STORAGE_ACCOUNT] {
-        let name = text(account)?;
-        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+    // The account's name, or the account of its root URL.
+    let account = |name: &str, root: &str| -> Result<String, DeployError> {
+        let account = match text(name) {
+            Ok(account) => account,
+            Err(_) => text(root)
+                .ok()
+                .and_then(|url| Some(url.strip_prefix("abfss://")?.split_once('@')?.1.split('.').next()?.to_string()))
+                .ok_or_else(|| missing(name))?,
+        };
+        let valid =
+            (3..=24).contains(&account.len()) && account.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !valid {
             return Err(DeployError::Invalid(format!(
-                "the {} output {account} is not a storage account name",
+                "the {} output {name} is not a storage account name",
                 region.role
             )));
         }
-    }
+        Ok(account)
+    };
+    let uc_account = account(OUTPUT_UC_STORAGE_ACCOUNT, OUTPUT_UC_STORAGE_ROOT)?;
+    let external_account = account(OUTPUT_EXTERNAL_STORAGE_ACCOUNT, OUTPUT_EXTERNAL_STORAGE_ROOT)?;
     Ok(Workspace {
         role: region.role,
         host: workspace_url(&region.outputs).ok_or_else(|| missing(OUTPUT_WORKSPACE_URL))?,
         workspace_id,
         access_connector_id: text(OUTPUT_ACCESS_CONNECTOR_ID)?,
-        uc_account: text(OUTPUT_UC_STORAGE_ACCOUNT)?,
-        external_account: text(OUTPUT_EXTERNAL_STORAGE_ACCOUNT)?,
+        uc_account,
+        external_account,
     })
 }
 
@@ -348,6 +366,24 @@ mod tests {
     }
 
     #[test]
+    fn storage_accounts_from_the_roots_infra_spoke_outputs() {
+        let spoke = region(json!({"workspaceUrl": "https://adb-1.2.azuredatabricks.net", "workspaceId": "1",
+            "accessConnectorId": "/subscriptions/s/x",
+            "ucStorageRoot": "abfss://catalog@stucsalesweu.dfs.core.windows.net/",
+            "externalStorageRoot": "abfss://external@stextsalesweu.dfs.core.windows.net/"}));
+        let ws = workspace(&spoke).unwrap();
+        assert_eq!((ws.uc_account.as_str(), ws.external_account.as_str()), ("stucsalesweu", "stextsalesweu"));
+        let mut bad = spoke.clone();
+        bad.outputs.insert("ucStorageRoot".into(), json!("abfss://catalog@Evil/.dfs"));
+        assert!(matches!(workspace(&bad), Err(DeployError::Invalid(_))));
+        let mut none = spoke;
+        none.outputs.remove("externalStorageRoot");
+        assert!(
+            matches!(workspace(&none), Err(DeployError::MissingOutput { name, .. }) if name == "externalStorageAccountName")
+        );
+    }
+
+    #[test]
     fn what_the_bootstrap_reads_from_the_outputs() {
         let good = region(json!({"workspaceUrl": "adb-12.3.azuredatabricks.net/", "workspaceId": 12,
             "accessConnectorId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Databricks/accessConnectors/c",
@@ -356,7 +392,7 @@ mod tests {
         assert_eq!((ws.host.as_str(), ws.workspace_id.as_str()), ("https://adb-12.3.azuredatabricks.net", "12"));
         assert_eq!(
             abfss(DELTA_CONTAINER, &ws.uc_account, &SpokeName::parse("sales").unwrap()),
-            "abfss://delta@stucsalesweu.dfs.core.windows.net/sales"
+            "abfss://external-delta@stucsalesweu.dfs.core.windows.net/sales"
         );
         let mut missing = good.clone();
         missing.outputs.remove("accessConnectorId");

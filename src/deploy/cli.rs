@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bootstrap::BootstrapSettings;
-use super::{load_templates, plan, run, what_if, DeployEvent, DeployState, RunOptions, StaticTokens, Target, Tokens};
+use super::{prepare, run, what_if, DeployEvent, DeployState, RunOptions, StaticTokens, Target, Tokens};
 use crate::azure::{ArmClient, PollOptions, ProvisioningState};
 use crate::config::Config;
 use crate::identity::app::AppIdentity;
@@ -65,8 +65,6 @@ pub async fn main(args: DeployArgs) -> anyhow::Result<()> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = Config::load(args.config.as_deref(), &env)?;
     let target = Target::parse(&args.kind, args.name.as_deref())?;
-    let templates = load_templates(&config.deploy.templates_dir, &target)?;
-    let plan = plan(&config.deploy, target, templates)?;
 
     let mut given = StaticTokens::new();
     let mut given_scopes = Vec::new();
@@ -81,6 +79,7 @@ pub async fn main(args: DeployArgs) -> anyhow::Result<()> {
 
     let http = reqwest::Client::new();
     let client = ArmClient::new(http.clone(), &config.deploy.arm_url);
+    let plan = prepare(&client, &tokens, &config.deploy, target).await?;
     let cancel = CancellationToken::new();
     let polling = PollOptions::new(Duration::from_secs(2), Duration::from_secs(600), cancel.clone());
     let summary = what_if(&client, &tokens, &plan, &polling).await.context("What-If")?;

@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod hub;
 pub mod plan;
 pub mod run;
 pub mod whatif;
@@ -35,6 +36,21 @@ pub use run::{
     cancel, run, DeployEvent, DeployOutcome, DeployState, RegionPhase, RegionState, ResourceProgress, RunOptions,
 };
 pub use whatif::{summarise, what_if, RegionWhatIf, WhatIfSummary};
+
+/// `deploy hub` / `deploy spoke NAME` made ready for What-If: the template
+/// and parameter files from `templates_dir`, the plan, and for a spoke the
+/// parameters read from its hubs' deployments ([`hub::link_hub`]).
+pub async fn prepare(
+    client: &crate::azure::ArmClient,
+    tokens: &impl Tokens,
+    config: &DeployConfig,
+    target: Target,
+) -> Result<Plan, DeployError> {
+    let templates = load_templates(&config.templates_dir, &target)?;
+    let mut plan = plan(config, target, templates)?;
+    hub::link_hub(client, tokens, config, &config.templates_dir, &mut plan).await?;
+    Ok(plan)
+}
 
 /// `[deploy]` in the configuration file.
 #[derive(Clone, Debug, Deserialize)]

@@ -174,12 +174,33 @@ pub fn load_templates(dir: &Path, target: &Target) -> Result<Templates, DeployEr
             problem: "no resources array".into(),
         });
     }
-    let common = read(format!("{stem}.parameters.json"), false)?;
+    // Two layouts: `hub.parameters.primary.json` next to the template, and
+    // infra/'s own `parameters/hub.primary.json`.
+    let common = [read(format!("{stem}.parameters.json"), false)?, read(format!("parameters/{stem}.json"), false)?];
     let mut parameters = BTreeMap::new();
+    // A spoke's own files last: a second spoke needs its own address space
+    // and storage names, which the shared files cannot give.
+    let own = match target {
+        Target::Spoke(name) => Some(name.as_str()),
+        Target::Hub => None,
+    };
+    let own_common = match own {
+        Some(name) => read(format!("parameters/{stem}.{name}.json"), false)?,
+        None => None,
+    };
     for role in Role::BOTH {
-        let specific = read(format!("{stem}.parameters.{role}.json"), false)?;
+        let own_specific = match own {
+            Some(name) => read(format!("parameters/{stem}.{name}.{role}.json"), false)?,
+            None => None,
+        };
+        let specific = [
+            read(format!("{stem}.parameters.{role}.json"), false)?,
+            read(format!("parameters/{stem}.{role}.json"), false)?,
+            own_common.clone(),
+            own_specific,
+        ];
         let mut values = Map::new();
-        for file in [&common, &specific].into_iter().flatten() {
+        for file in common.iter().chain(specific.iter()).flatten() {
             for (name, parameter) in file["parameters"].as_object().into_iter().flatten() {
                 let value = parameter.get("value").cloned().unwrap_or(Value::Null);
                 values.insert(name.clone(), value);
@@ -222,7 +243,29 @@ impl Plan {
     }
 }
 
-fn resource_group(config: &RegionConfig, target: &Target) -> String {
+/// The spoke template's storage account parameters and the prefix of the
+/// name drbot derives for each when the parameter files give none.
+pub const STORAGE_ACCOUNTS: [(&str, &str); 3] =
+    [("dbfsStorageAccountName", "dbfs"), ("ucStorageAccountName", "stuc"), ("externalStorageAccountName", "stext")];
+
+/// A storage account name for one spoke in one region: the prefix, the
+/// spoke's letters and digits, `p` or `s`, and six hex digits of a hash of
+/// the subscription, spoke, region and prefix. Storage names are global
+/// across Azure, so the hash keeps two subscriptions deploying `sales` apart,
+/// while the same inputs always give the same name (a re-run finds its
+/// accounts). At most 5 + 12 + 1 + 6 = 24 lowercase letters and digits.
+pub fn storage_account_name(prefix: &str, subscription_id: &str, spoke: &SpokeName, role: Role) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{subscription_id}/{}/{role}/{prefix}", spoke.as_str()).as_bytes());
+    let hash: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let letters: String = spoke.as_str().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let role_letter = &role.as_str()[..1];
+    let mut name = format!("{prefix}{letters}{role_letter}{hash}");
+    name.truncate(24);
+    name
+}
+
+pub(crate) fn resource_group(config: &RegionConfig, target: &Target) -> String {
     match target {
         Target::Hub => config.hub_resource_group.clone().unwrap_or_else(|| format!("rg-drbot-hub-{}", config.location)),
         Target::Spoke(name) => match &config.spoke_resource_group {
@@ -257,6 +300,12 @@ pub fn plan(config: &DeployConfig, target: Target, templates: Templates) -> Resu
         ];
         if let Target::Spoke(name) = &target {
             from_code.push(("spokeName", json!(name.as_str())));
+            for (parameter, prefix) in STORAGE_ACCOUNTS {
+                if !parameters.contains_key(parameter) {
+                    let derived = storage_account_name(prefix, &config.subscription_id, name, role);
+                    from_code.push((parameter, json!(derived)));
+                }
+            }
         }
         for (name, value) in from_code {
             if declared.iter().any(|d| d == name) {
@@ -330,6 +379,40 @@ mod tests {
     }
 
     #[test]
+    fn storage_account_names_are_derived_per_spoke_and_region_unless_given() {
+        let template = json!({"parameters": {"spokeName": {"type": "string"},
+            "ucStorageAccountName": {"type": "string"}, "externalStorageAccountName": {"type": "string"},
+            "dbfsStorageAccountName": {"type": "string"}}, "resources": []});
+        let longest = Target::Spoke(SpokeName::parse("abcdefgh-ijk").unwrap());
+        let plan_of = |target: Target, templates: Templates| plan(&config(), target, templates).unwrap();
+        let derived = plan_of(longest.clone(), Templates::inline(template.clone()));
+        let mut names = Vec::new();
+        for role in Role::BOTH {
+            for (parameter, _) in STORAGE_ACCOUNTS {
+                let name = derived.region(role).parameters[parameter].as_str().unwrap().to_string();
+                assert!((3..=24).contains(&name.len()), "{name}");
+                assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{name}");
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 6, "every account its own name");
+        let again = plan_of(longest, Templates::inline(template.clone()));
+        assert_eq!(derived.regions, again.regions, "the same names every time");
+        let other = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), Templates::inline(template.clone()));
+        assert_ne!(
+            other.region(Role::Primary).parameters["ucStorageAccountName"],
+            derived.region(Role::Primary).parameters["ucStorageAccountName"]
+        );
+        let mut given = Templates::inline(template);
+        given.parameters.insert(Role::Primary, Map::from_iter([("ucStorageAccountName".into(), json!("stucmine"))]));
+        let given = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), given);
+        assert_eq!(given.region(Role::Primary).parameters["ucStorageAccountName"], "stucmine");
+        assert_ne!(given.region(Role::Secondary).parameters["ucStorageAccountName"], "stucmine");
+    }
+
+    #[test]
     fn the_hub_and_configured_groups() {
         let mut config = config();
         config.primary.hub_resource_group = Some("rg-hub-p".into());
@@ -364,6 +447,17 @@ mod tests {
         assert_eq!(loaded.parameters[&Role::Primary]["addressSpace"], "10.0.0.0/16");
         assert_eq!(loaded.parameters[&Role::Secondary]["addressSpace"], "10.100.0.0/16");
         assert_eq!(loaded.parameters[&Role::Secondary]["sku"], "premium");
+        std::fs::create_dir(dir.path().join("parameters")).unwrap();
+        std::fs::write(dir.path().join("spoke.json"), template().to_string()).unwrap();
+        let file = |value: &str| format!(r#"{{"parameters": {{"addressSpace": {{"value": "{value}"}}}}}}"#);
+        std::fs::write(dir.path().join("parameters/spoke.primary.json"), file("10.1.0.0/20")).unwrap();
+        std::fs::write(dir.path().join("parameters/spoke.hr.json"), file("10.2.0.0/20")).unwrap();
+        std::fs::write(dir.path().join("parameters/spoke.hr.secondary.json"), file("10.130.0.0/20")).unwrap();
+        let spoke = |name: &str| load_templates(dir.path(), &Target::Spoke(SpokeName::parse(name).unwrap())).unwrap();
+        assert_eq!(spoke("sales").parameters[&Role::Primary]["addressSpace"], "10.1.0.0/20");
+        assert!(!spoke("sales").parameters[&Role::Secondary].contains_key("addressSpace"));
+        assert_eq!(spoke("hr").parameters[&Role::Primary]["addressSpace"], "10.2.0.0/20");
+        assert_eq!(spoke("hr").parameters[&Role::Secondary]["addressSpace"], "10.130.0.0/20");
         std::fs::write(dir.path().join("hub.json"), "{not json").unwrap();
         assert!(load_templates(dir.path(), &Target::Hub).is_err());
     }
