@@ -14,39 +14,7 @@ use serde_json::{json, Value};
 use support::chat::{card_text, Chat};
 use support::World;
 
-const NSG: &str = "Microsoft.Network/networkSecurityGroups";
-const VNET: &str = "Microsoft.Network/virtualNetworks";
-const WORKSPACE: &str = "Microsoft.Databricks/workspaces";
-
-/// A spoke of three resources (NSG → VNet → workspace) whose outputs point
-/// at the sandbox's two workspaces, so the Databricks bootstrap runs too.
-fn spoke_template() -> Value {
-    let name = |prefix: &str| format!("[concat('{prefix}-', parameters('spokeName'), '-', parameters('drRole'))]");
-    json!({
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "parameters": {
-            "location": {"type": "string"}, "spokeName": {"type": "string"}, "drRole": {"type": "string"},
-            "workspaceUrl": {"type": "string"}, "workspaceId": {"type": "int"},
-        },
-        "resources": [
-            {"type": WORKSPACE, "apiVersion": "2024-05-01", "name": name("dbw"),
-             "dependsOn": [format!("[resourceId('{VNET}', concat('vnet-', parameters('spokeName'), '-', parameters('drRole')))]")],
-             "properties": {}},
-            {"type": VNET, "apiVersion": "2024-05-01", "name": name("vnet"),
-             "dependsOn": [format!("[resourceId('{NSG}', concat('nsg-', parameters('spokeName'), '-', parameters('drRole')))]")],
-             "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}},
-            {"type": NSG, "apiVersion": "2024-05-01", "name": name("nsg"), "properties": {}},
-        ],
-        "outputs": {
-            "workspaceUrl": {"type": "string", "value": "[parameters('workspaceUrl')]"},
-            "workspaceId": {"type": "int", "value": "[parameters('workspaceId')]"},
-            "accessConnectorId": {"type": "string", "value": format!("[concat('/subscriptions/{}/resourceGroups/rg-', parameters('spokeName'), '/providers/Microsoft.Databricks/accessConnectors/ac-', parameters('drRole'))]", sandbox::SANDBOX_SUBSCRIPTION_ID)},
-            "ucStorageAccountName": {"type": "string", "value": "[concat('stuc', parameters('spokeName'), parameters('drRole'))]"},
-            "externalStorageAccountName": {"type": "string", "value": "[concat('stext', parameters('spokeName'), parameters('drRole'))]"},
-        },
-    })
-}
+use support::deploy::{NSG, VNET, WORKSPACE};
 
 /// The sandbox and drbot, with the spoke template in a templates directory.
 async fn start(
@@ -62,21 +30,9 @@ async fn start(
         adjust(config);
     })
     .await;
-    write_templates(&world, templates.path());
+    support::deploy::write_spoke_templates(&world.sandbox, templates.path());
     world.sandbox.arm.set_resource_duration(resource_duration);
     (world, templates)
-}
-
-fn write_templates(world: &World, dir: &Path) {
-    std::fs::write(dir.join("spoke.json"), spoke_template().to_string()).unwrap();
-    for (role, workspace, url) in [
-        ("primary", &world.sandbox.primary, world.sandbox.primary_url()),
-        ("secondary", &world.sandbox.secondary, world.sandbox.secondary_url()),
-    ] {
-        let id = sandbox::databricks::assignment::workspace_id(workspace);
-        let parameters = json!({"parameters": {"workspaceUrl": {"value": url}, "workspaceId": {"value": id}}});
-        std::fs::write(dir.join(format!("spoke.parameters.{role}.json")), parameters.to_string()).unwrap();
-    }
 }
 
 /// Waits (with a deadline) until the connector has an activity matching `found`.

@@ -484,3 +484,72 @@ async fn a_live_instance_takes_over_the_replication_of_a_killed_one() {
     drop(pair);
     database.drop_database().await;
 }
+
+/// A deployment started from chat, the bot SIGKILLed while ARM runs it, a new
+/// process on the same data dir: it follows the deployments ARM still runs
+/// (no second PUT), bootstraps, and posts exactly one result card.
+#[tokio::test]
+async fn a_deployment_survives_sigkill_and_a_restart_on_the_same_data_dir() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    sandbox.arm.set_resource_duration(Duration::from_millis(1500));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    support::deploy::write_spoke_templates(&sandbox, &templates);
+    let data_dir = dir.path().join("data");
+    let config = write_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[deploy]\n",
+        &format!("[deploy]\ntemplates_dir = {:?}\npoll_interval_ms = 30\n", templates.display().to_string()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut first = BotProcess::start(&config, dir.path().join("first.log"));
+    first.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&first.endpoint());
+
+    let alice = Person::personal(&sandbox, "alice");
+    alice.sign_in().await;
+    let planning = alice.say("deploy spoke crash").await;
+    let card_id = planning.activity_id.clone();
+    let plan =
+        wait_for_activity(&sandbox, "the deployment plan", |r| r.verb == Verb::Update && r.activity_id == card_id)
+            .await;
+    let card = plan.adaptive_card().cloned().expect("a plan card");
+    let approve = card["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["verb"] == "deploy.approve"))
+        .map(|a| a["data"].clone())
+        .expect("an Approve button");
+    let invoke = sandbox.teams.card_action(&alice.user, &alice.conversation, &card_id, "deploy.approve", approve);
+    assert_eq!(sandbox.teams.send(&invoke).await.expect("approve answered").status, 200);
+
+    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+    let conversation = alice.conversation.id().to_string();
+    let running = eventually("both regions submitted", PATIENCE, || async {
+        let ops = store.recent_operations(&conversation, 10).await.ok()?;
+        let op = ops.into_iter().next()?;
+        let regions = op.payload["checkpoint"]["regions"].as_array()?.clone();
+        regions.iter().all(|r| r["phase"] == "submitted").then_some(op)
+    })
+    .await;
+    assert!(!running.state.is_terminal(), "still running at the kill");
+    first.kill();
+
+    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+    second.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let op = eventually("the deployment to end and post", RUN_PATIENCE, || async {
+        store.operation(&running.id).await.ok().flatten().filter(|op| op.state.is_terminal() && op.final_posted)
+    })
+    .await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    assert!(op.takeovers >= 1, "taken over: {op:?}");
+    assert_eq!(sandbox.arm.deployment_puts().len(), 2, "followed after the restart, not deployed again");
+    let results = sandbox
+        .connector
+        .recorded()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke crash"))
+        .count();
+    assert_eq!(results, 1, "exactly one result card");
+}

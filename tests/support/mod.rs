@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod chat;
+pub mod deploy;
 #[macro_use]
 pub mod fresh;
 pub mod logs;
