@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use support::chat::{card_text, Chat};
 use support::World;
 
-use support::deploy::{NSG, VNET, WORKSPACE};
+use support::deploy::{VNET, WORKSPACE};
 
 /// The sandbox and drbot, with the spoke template in a templates directory.
 async fn start(
