@@ -3,8 +3,9 @@
 //! Teams limits how often a bot may write to a conversation, and a person
 //! cannot read a card that changes ten times a second anyway. So progress
 //! updates coalesce: the newest card wins, and the card is written at most
-//! once per `min_interval`. The final card goes out after the last progress
-//! update, never before it, so nobody sees "running" after "finished".
+//! once per `min_interval`, the first time one interval after the card was
+//! shown. The final card goes out after the last progress update, never
+//! before it, so nobody sees "running" after "finished".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,10 @@ impl LiveCard {
     pub fn start(connector: Arc<ConnectorClient>, address: CardAddress, min_interval: Duration) -> LiveCard {
         let (latest, mut changes) = watch::channel(None::<Value>);
         let writer = tokio::spawn(async move {
+            // The card was just sent (or is the answer to the click that is
+            // being sent right now): a rewrite that overtook it would be
+            // overwritten by it, so the first rewrite waits one interval too.
+            tokio::time::sleep(min_interval).await;
             let mut last_error = Ok(());
             // `changed` still reports the newest value after the sender is gone,
             // so the final card is always written.

@@ -51,8 +51,8 @@ const EXPECT = {
   status: [/readiness|ready/i, /primary/i, /secondary/i, /RPO|drift/i],
   plan: [/Replication plan/, /\d+ actions?/],
   progress: /running|in progress|started|replicating|\d+\s*(of|\/)\s*\d+/i,
-  resultDone: /succeeded|completed|finished|done/i,
-  resultObjects: /Succeeded\s*\|?\s*\d+/,
+  resultDone: /Replication succeeded/,
+  resultObjects: /Succeeded\s*\|?\s*[1-9]\d*/,
   subscribe: [/daily/i, /08:00/],
 };
 // A reply matching one of these is a wrong answer: fail at once, not after a timeout.
@@ -186,7 +186,7 @@ async function result(ui) {
     config.resultTimeoutMs,
   );
   const text = await where.innerText();
-  if (/\b[1-9]\d*\s+failed\b/i.test(text)) throw new Error(`the replication reports failures:\n${text}`);
+  if (/\bFailed\s+[1-9]\d*/.test(text)) throw new Error(`the replication reports failures:\n${text}`);
   return where;
 }
 
