@@ -545,6 +545,11 @@ async fn a_deployment_survives_sigkill_and_a_restart_on_the_same_data_dir() {
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
     assert!(op.takeovers >= 1, "taken over: {op:?}");
     assert_eq!(sandbox.arm.deployment_puts().len(), 2, "followed after the restart, not deployed again");
+    // The final-post flag is claimed just before the card is sent.
+    wait_for_activity(&sandbox, "the result card", |r| {
+        r.verb == Verb::Send && card_text(r).contains("Deployed spoke crash")
+    })
+    .await;
     let results = sandbox
         .connector
         .recorded()
