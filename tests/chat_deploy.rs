@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sandbox::connector::{Recorded, Verb};
 use serde_json::{json, Value};
-use support::chat::{card_text, Chat};
+use support::chat::{card_text, wait_for, Chat};
 use support::World;
 
 use support::deploy::{VNET, WORKSPACE};
@@ -34,23 +34,6 @@ async fn start(
     world.sandbox.arm.set_resource_duration(resource_duration);
     (world, templates)
 }
-
-/// Waits (with a deadline) until the connector has an activity matching `found`.
-async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
-            return hit;
-        }
-        if Instant::now() >= deadline {
-            let seen: Vec<String> = world.sandbox.connector.recorded().iter().rev().take(3).map(card_text).collect();
-            panic!("never saw {what}; the last cards: {seen:?}");
-        }
-        let seen = world.sandbox.connector.recorded().len();
-        let _ = world.sandbox.connector.wait_for(seen + 1, Duration::from_millis(200)).await;
-    }
-}
-
 fn results(world: &World, title: &str) -> Vec<Recorded> {
     world
         .sandbox

@@ -5,26 +5,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandbox::connector::{Recorded, Verb};
 use serde_json::{json, Value};
-use support::chat::{card_text, Chat};
+use support::chat::{card_text, wait_for, Chat};
 use support::World;
-
-/// Waits (with a deadline) until the connector has an activity matching `found`.
-async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
-            return hit;
-        }
-        assert!(Instant::now() < deadline, "never saw {what}: {:#?}", world.sandbox.connector.recorded().len());
-        let seen = world.sandbox.connector.recorded().len();
-        let _ = world.sandbox.connector.wait_for(seen + 1, Duration::from_millis(200)).await;
-    }
-}
-
 fn has_verb(recorded: &Recorded, verb: &str) -> bool {
     card_text(recorded).contains(&format!("\"verb\":\"{verb}\""))
 }

@@ -235,24 +235,6 @@ async fn the_capture_catches_a_leak() {
     let clock = r#"{"timestamp":"2026-01-01T00:00:00.123456Z","fields":{"port":1234567}}"#;
     logs::Captured::of_text(clock).assert_no_secrets(&["123456".into()]);
 }
-
-/// Waits (deadline 60 s) for a connector activity matching `found`.
-async fn wait_for_card(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(hit) = world.sandbox.connector.recorded().into_iter().find(|r| found(r)) {
-            return hit;
-        }
-        assert!(std::time::Instant::now() < deadline, "never saw {what}");
-        let seen = world.sandbox.connector.recorded().len();
-        let _ = world.sandbox.connector.wait_for(seen + 1, std::time::Duration::from_millis(200)).await;
-    }
-}
-
-fn card_of(recorded: &Recorded) -> String {
-    recorded.adaptive_card().map(|c| c.to_string()).unwrap_or_default()
-}
-
 /// `status`, then `replicate --dry-run`, Run, and the run to its result card:
 /// OBO tokens for Databricks, statements, the store's operations and history.
 async fn status_and_replication(world: &World) {
@@ -260,11 +242,16 @@ async fn status_and_replication(world: &World) {
     let chat = support::chat::Chat::personal(world, "alice");
     let checking = chat.say("status").await;
     let id = checking.activity_id.clone();
-    wait_for_card(world, "the dashboard", |r| r.verb == sandbox::connector::Verb::Update && r.activity_id == id).await;
+    support::chat::wait_for(world, "the dashboard", |r| {
+        r.verb == sandbox::connector::Verb::Update && r.activity_id == id
+    })
+    .await;
     let planning = chat.say("replicate --dry-run").await;
     let id = planning.activity_id.clone();
-    let plan =
-        wait_for_card(world, "the plan", |r| r.verb == sandbox::connector::Verb::Update && r.activity_id == id).await;
+    let plan = support::chat::wait_for(world, "the plan", |r| {
+        r.verb == sandbox::connector::Verb::Update && r.activity_id == id
+    })
+    .await;
     let card = plan.adaptive_card().cloned().unwrap_or_default();
     let data = card["actions"]
         .as_array()
@@ -272,7 +259,7 @@ async fn status_and_replication(world: &World) {
         .map(|a| a["data"].clone())
         .expect("a Run button");
     assert_eq!(chat.click(&plan.activity_id, "replicate.run", data).await.status, 200);
-    wait_for_card(world, "the result", |r| card_of(r).contains("Run details")).await;
+    support::chat::wait_for(world, "the result", |r| support::chat::card_text(r).contains("Run details")).await;
 }
 
 #[tokio::test]

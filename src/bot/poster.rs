@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::actor::DatabricksTokens;
@@ -25,18 +24,19 @@ const DASHBOARD_REUSE: Duration = Duration::from_secs(60);
 
 pub struct DashboardPoster {
     bot: Arc<Bot>,
-    cached: tokio::sync::Mutex<()>,
-    card: Mutex<Option<(Instant, Value)>>,
+    /// The last dashboard and when it was read. An async lock: posts due
+    /// together wait for the one read instead of each reading.
+    card: tokio::sync::Mutex<Option<(Instant, Value)>>,
 }
 
 impl DashboardPoster {
     pub fn new(bot: Arc<Bot>) -> DashboardPoster {
-        DashboardPoster { bot, cached: tokio::sync::Mutex::new(()), card: Mutex::new(None) }
+        DashboardPoster { bot, card: tokio::sync::Mutex::new(None) }
     }
 
     async fn card(&self) -> Value {
-        let _one_reader = self.cached.lock().await;
-        if let Some((at, card)) = self.card.lock().as_ref() {
+        let mut cached = self.card.lock().await;
+        if let Some((at, card)) = cached.as_ref() {
             if at.elapsed() < DASHBOARD_REUSE {
                 return card.clone();
             }
@@ -48,7 +48,7 @@ impl DashboardPoster {
                 "drbot's own identity is not configured, so scheduled posts cannot read the workspaces.",
             ),
         };
-        *self.card.lock() = Some((Instant::now(), card.clone()));
+        *cached = Some((Instant::now(), card.clone()));
         card
     }
 }

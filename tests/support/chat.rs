@@ -80,6 +80,23 @@ impl<'a> Chat<'a> {
     }
 }
 
+/// Waits (60 s at most) until the connector has accepted an activity
+/// matching `found`; on time-out names it and shows the last cards sent.
+pub async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = world.sandbox.connector.recorded();
+        if let Some(hit) = seen.iter().find(|r| found(r)) {
+            return hit.clone();
+        }
+        if std::time::Instant::now() >= deadline {
+            let last: Vec<String> = seen.iter().rev().take(3).map(card_text).collect();
+            panic!("never saw {what}; the last cards: {last:?}");
+        }
+        let _ = world.sandbox.connector.wait_for(seen.len() + 1, std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The whole card of a recorded activity as text, for `contains` checks.
 pub fn card_text(recorded: &Recorded) -> String {
     recorded.adaptive_card().map(Value::to_string).unwrap_or_default()
