@@ -43,8 +43,14 @@ impl App {
     /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
     pub async fn open(config: &Config) -> anyhow::Result<App> {
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
-        let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
-        let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
+        let auth = Authenticator::new(
+            &config.bot,
+            &config.endpoints,
+            config.server.local_anonymous,
+            http.clone(),
+            Arc::new(SystemClock),
+        );
+        let token = Arc::new(BotTokenProvider::for_botframework(&config.bot, &config.endpoints, http.clone())?);
         let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default()));
         if config.store.uses_data_dir() {
             std::fs::create_dir_all(&config.store.data_dir)

@@ -1,6 +1,7 @@
 //! Inbound authentication: is this request really from the channel?
 //!
-//! Exactly the Bot Framework's rules (shared/reference/botframework.md):
+//! Exactly the Bot Framework's rules
+//! (<https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication>):
 //! RS256/384/512 only; keys from OpenID metadata ([`keys`]); the issuer picks
 //! the key source (the channel's, or Entra ID's for emulator-style tokens of a
 //! single-tenant bot); audience = our app id; `exp`/`nbf` with 300 s skew;
@@ -19,7 +20,7 @@ use serde_json::Value;
 
 use crate::botframework::activity::Activity;
 use crate::clock::Clock;
-use crate::config::{AppType, Config};
+use crate::config::{AppType, BotIdentity, Endpoints};
 use keys::{KeyError, KeySource};
 
 /// Clock skew allowed on `exp` and `nbf`.
@@ -76,18 +77,26 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &Config, http: reqwest::Client, clock: Arc<dyn Clock>) -> Authenticator {
-        let emulator_tenant = match config.bot.app_type {
+    /// `anonymous_allowed`: a request without a token is the local
+    /// Playground's (`[server] local_anonymous`), never set in production.
+    pub fn new(
+        bot: &BotIdentity,
+        endpoints: &Endpoints,
+        anonymous_allowed: bool,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Authenticator {
+        let emulator_tenant = match bot.app_type {
             AppType::MultiTenant => None,
-            AppType::SingleTenant | AppType::UserAssignedMSI => config.bot.tenant_id.clone(),
+            AppType::SingleTenant | AppType::UserAssignedMSI => bot.tenant_id.clone(),
         };
         Authenticator {
-            app_id: config.bot.app_id.clone(),
-            channel_issuer: config.endpoints.channel_issuer.clone(),
+            app_id: bot.app_id.clone(),
+            channel_issuer: endpoints.channel_issuer.clone(),
             emulator_tenant,
-            anonymous_allowed: config.server.local_anonymous,
-            channel_keys: KeySource::new(&config.endpoints.channel_openid_metadata, http.clone(), clock.clone()),
-            entra_keys: KeySource::new(&config.endpoints.entra_openid_metadata, http, clock),
+            anonymous_allowed,
+            channel_keys: KeySource::new(&endpoints.channel_openid_metadata, http.clone(), clock.clone()),
+            entra_keys: KeySource::new(&endpoints.entra_openid_metadata, http, clock),
         }
     }
 
