@@ -1,5 +1,6 @@
 //! The Entra ID stand-in: OpenID metadata, signing keys, and the token
-//! endpoint (client credentials now; on-behalf-of comes with SSO).
+//! endpoint (client credentials, on-behalf-of, and for public clients the
+//! device authorization grant with its refresh tokens, see [`device_code`]).
 //!
 //! Tokens are v2.0-shaped JWTs signed RS256 with this tenant's [`KeySet`]:
 //! `aud` is the resource the scope names, `azp`/`appid` the client, and the
@@ -21,6 +22,8 @@ use serde_json::{json, Value};
 use crate::caller::{AccessTokenVerifier, Caller, KeySetVerifier};
 use crate::directory::{Directory, User};
 use crate::keys::KeySet;
+
+pub mod device_code;
 
 /// How long issued access tokens live, as Entra's do.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -50,6 +53,10 @@ pub struct Entra {
     pub federation_keys: Arc<KeySet>,
     /// client id → the federated subject it trusts (`system:serviceaccount:ns:name`).
     federated: RwLock<HashMap<String, String>>,
+    /// Public clients (no secret): they may use the device code grant.
+    public_clients: RwLock<std::collections::HashSet<String>>,
+    /// Device codes handed out and not yet redeemed.
+    pub(crate) device_codes: device_code::DeviceCodes,
 }
 
 /// The audience of federated (workload identity) tokens.
@@ -75,6 +82,8 @@ impl Entra {
             obo_issued: RwLock::new(HashMap::new()),
             federation_keys: Arc::new(KeySet::new("federation", Vec::new())),
             federated: RwLock::new(HashMap::new()),
+            public_clients: RwLock::new([device_code::AZURE_CLI_CLIENT_ID.to_string()].into()),
+            device_codes: device_code::DeviceCodes::default(),
         })
     }
 
@@ -99,6 +108,16 @@ impl Entra {
 
     pub fn openid_metadata_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.issuer())
+    }
+
+    /// A public client application (a CLI): no secret, device code sign-in.
+    /// The Azure CLI's is registered from the start, as in every tenant.
+    pub fn register_public_client(&self, client_id: &str) {
+        self.public_clients.write().insert(client_id.to_string());
+    }
+
+    pub(crate) fn is_public_client(&self, client_id: &str) -> bool {
+        self.public_clients.read().contains(client_id)
     }
 
     pub fn register_app(&self, app: AppRegistration) {
@@ -221,6 +240,7 @@ impl Entra {
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
             .route("/{tenant}/discovery/v2.0/keys", get(jwks))
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code::start))
             .route("/msi/token", get(managed_identity_token))
             .with_state(self.clone())
     }
@@ -332,6 +352,9 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
     };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let client_id = field("client_id");
+    if entra.is_public_client(client_id) {
+        return device_code::public_client_token(&entra, client_id, &form);
+    }
     let app = entra.apps.read().get(client_id).cloned();
     let Some(app) = app else {
         return aad_error(
@@ -433,7 +456,7 @@ fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, Str
     token_response(entra.user_token(&user, &app.client_id, audience, scopes))
 }
 
-fn token_response(access_token: String) -> Response {
+pub(crate) fn token_response(access_token: String) -> Response {
     Json(json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECS,

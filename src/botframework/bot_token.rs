@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use oauth2::TokenResponse as _;
 use serde::Deserialize;
 
 use crate::config::{AppType, BotIdentity, Endpoints, Secret};
@@ -36,12 +37,6 @@ pub struct BotTokenProvider {
     scope: String,
     http: reqwest::Client,
     cached: tokio::sync::Mutex<Option<(String, Instant)>>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
 }
 
 #[derive(Deserialize)]
@@ -132,9 +127,10 @@ impl BotTokenProvider {
                     let body: TokenErrorBody = response.json().await.unwrap_or(TokenErrorBody { error: String::new() });
                     return Err(BotTokenError::Refused { status: status.as_u16(), error: body.error });
                 }
-                let body: TokenResponse =
+                let body: oauth2::basic::BasicTokenResponse =
                     response.json().await.map_err(|e| BotTokenError::Unreachable(e.without_url().to_string()))?;
-                Ok((body.access_token, Duration::from_secs(body.expires_in)))
+                // Entra always says; without it the token is fetched again next time.
+                Ok((body.access_token().secret().clone(), body.expires_in().unwrap_or(Duration::ZERO)))
             }
             Source::ManagedIdentity(credential) => {
                 let token = credential
