@@ -343,12 +343,7 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
     }
     let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must be application/x-www-form-urlencoded.",
-        );
+        return not_a_form();
     };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let client_id = field("client_id");
@@ -378,30 +373,15 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
     match field("grant_type") {
         "client_credentials" => token_response(entra.app_token(client_id, &audience)),
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => on_behalf_of(&entra, &app, &form, &audience),
-        "" => aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'grant_type'.",
-        ),
-        other => aad_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            &format!("The app requested an unsupported grant type '{other}'."),
-        ),
+        "" => missing_parameter("grant_type"),
+        other => unsupported_grant_type(other),
     }
 }
 
 /// The on-behalf-of grant: a user's token for `app` in, a token for `audience` out.
 fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, String>, audience: &str) -> Response {
     if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of") {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'requested_token_use'.",
-        );
+        return missing_parameter("requested_token_use");
     }
     let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
     let own_audiences =
@@ -435,12 +415,7 @@ fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, Str
         );
     };
     if entra.revoked.read().contains(&user.oid) {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50173,
-            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
-        );
+        return grant_revoked();
     }
     if entra.consent_missing.read().contains(&(user.oid.clone(), audience.to_string())) {
         return aad_error_with(
@@ -464,6 +439,46 @@ pub(crate) fn token_response(access_token: String) -> Response {
         "access_token": access_token,
     }))
     .into_response()
+}
+
+/// AADSTS900144: a required parameter is missing from the form.
+pub(crate) fn missing_parameter(name: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
+/// AADSTS900144 as well: the body is not a form.
+pub(crate) fn not_a_form() -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        "The request body must be application/x-www-form-urlencoded.",
+    )
+}
+
+/// AADSTS70003: a grant this client may not use.
+pub(crate) fn unsupported_grant_type(grant: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+        70003,
+        &format!("The app requested an unsupported grant type '{grant}'."),
+    )
+}
+
+/// AADSTS50173: the user's grants were revoked.
+pub(crate) fn grant_revoked() -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+    )
 }
 
 /// Entra's error body: `{error, error_description: "AADSTSnnn: …", error_codes, …}`.

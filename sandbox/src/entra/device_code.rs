@@ -32,7 +32,10 @@ use rand::Rng;
 use serde_json::json;
 use std::sync::Arc;
 
-use super::{aad_error, audience_of_scope, Entra, TOKEN_LIFETIME_SECS};
+use super::{
+    aad_error, audience_of_scope, grant_revoked, missing_parameter, not_a_form, unsupported_grant_type, Entra,
+    TOKEN_LIFETIME_SECS,
+};
 use crate::directory::User;
 
 /// The Azure CLI's application id: a public client in every tenant.
@@ -128,21 +131,11 @@ pub async fn start(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, 
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
     }
     let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must be application/x-www-form-urlencoded.",
-        );
+        return not_a_form();
     };
     let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
     if client_id.is_empty() {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-        );
+        return missing_parameter("client_id");
     }
     if !entra.is_public_client(client_id) {
         // Entra refuses a confidential client its secretless token request;
@@ -208,18 +201,8 @@ pub fn public_client_token(entra: &Entra, client_id: &str, form: &HashMap<String
     match field("grant_type") {
         "urn:ietf:params:oauth:grant-type:device_code" => redeem_device_code(entra, client_id, field("device_code")),
         "refresh_token" => redeem_refresh_token(entra, client_id, field("refresh_token"), field("scope")),
-        "" => aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'grant_type'.",
-        ),
-        other => aad_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            &format!("The app requested an unsupported grant type '{other}'."),
-        ),
+        "" => missing_parameter("grant_type"),
+        other => unsupported_grant_type(other),
     }
 }
 
@@ -277,12 +260,7 @@ fn redeem_refresh_token(entra: &Entra, client_id: &str, refresh_token: &str, sco
         return invalid("The user account does not exist in this directory.");
     };
     if entra.revoked.read().contains(&user.oid) {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50173,
-            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
-        );
+        return grant_revoked();
     }
     let Some(audience) = audience_of_scope(scope) else {
         return aad_error(
