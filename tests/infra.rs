@@ -46,7 +46,7 @@ const EXTERNAL: [(&str, &str, &str); 4] = [
 const CHECKOV_VERSION: &str = "3.3.30";
 
 /// drbot's own checks in infra/checks.
-const CUSTOM_CHECKS: [&str; 9] = [
+const CUSTOM_CHECKS: [&str; 10] = [
     "CKV_DRBOT_1",
     "CKV_DRBOT_2",
     "CKV_DRBOT_3",
@@ -56,6 +56,7 @@ const CUSTOM_CHECKS: [&str; 9] = [
     "CKV_DRBOT_7",
     "CKV_DRBOT_8",
     "CKV_DRBOT_9",
+    "CKV_DRBOT_10",
 ];
 
 fn root() -> &'static Path {
@@ -341,9 +342,16 @@ fn dependencies_scopes_and_resource_ids_resolve_in_the_template_or_to_a_listed_e
                 // the sandbox's ARM instead.
                 let Some(id) = eval(&format!("[{call}]")) else { continue };
                 let (kind, target) = type_and_name(&id).unwrap_or_else(|| panic!("{file}: {call} gave {id}"));
-                let here = group_of(&id).is_some_and(|g| g.eq_ignore_ascii_case(rg));
+                let group = group_of(&id);
+                let here = group.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(rg));
+                // A nested deployment this template sends into another group (its `resourceGroup`).
+                let sent_there = resources(&t).iter().any(|r| {
+                    r["type"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&kind))
+                        && r["name"].as_str().and_then(&eval).as_deref() == Some(target.as_str())
+                        && r["resourceGroup"].as_str().and_then(&eval).as_deref() == group.as_deref()
+                });
                 assert!(
-                    (here && in_template(&kind, &target)) || (!here && external(&kind)),
+                    (here && in_template(&kind, &target)) || (!here && (external(&kind) || sent_there)),
                     "{file}: {call} ({id}) is neither in the template nor a listed external resource"
                 );
                 resolved += 1;
@@ -592,6 +600,31 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
             && d["target"].as_str().is_some_and(|t| t.ends_with("/networkSecurityGroups/sales-neu-nsg"))),
         "{failed}"
     );
+}
+
+/// The DBFS root key is set by a nested deployment that PUTs the workspace again; its body is
+/// the outer workspace's, word for word, so the second PUT changes nothing but the key.
+#[test]
+fn the_dbfs_root_key_redeploys_the_workspace_exactly_as_declared() {
+    let spoke = template("spoke");
+    let outer =
+        resources(&spoke).into_iter().find(|r| r["type"] == "Microsoft.Databricks/workspaces").expect("the workspace");
+    let nested = resources(&spoke)
+        .into_iter()
+        .find(|r| r["name"] == "[format('{0}-dbfs-root-cmk', parameters('spokeName'))]")
+        .expect("the DBFS root key's nested deployment");
+    let given = &nested["properties"]["parameters"];
+    assert_eq!(given["workspaceProperties"]["value"], outer["properties"], "the re-PUT drifted from the workspace");
+    assert_eq!(given["workspaceName"]["value"], outer["name"]);
+    assert_eq!(given["encryption"]["value"]["keySource"], "Microsoft.Keyvault");
+    assert!(
+        given["encryption"]["value"].get("keyversion").is_none(),
+        "unpinned: the storage account follows rotations"
+    );
+    assert_eq!(outer["properties"]["parameters"]["prepareEncryption"]["value"], true);
+    let hub = template("hub");
+    assert!(resources(&hub).iter().any(|r| r["type"] == "Microsoft.KeyVault/vaults/keys"
+        && r["name"].as_str().is_some_and(|n| n.contains("dbfsRootKeyName"))));
 }
 
 /// One row of infra/README.md's table of the copy's data paths.
