@@ -12,7 +12,7 @@
 //! (`parameters`, `variables`, `concat`, `format`, `resourceId` and
 //! `subscriptionResourceId` with their optional subscription and group,
 //! `resourceGroup()`, `subscription()`, `environment()`, `guid`, `if`,
-//! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`,
+//! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`, `cidrHost`,
 //! property access and indexing). `reference()` in `outputs` gives the
 //! resource's properties with what Azure would add at runtime (a vault's
 //! `vaultUri`, a key's `keyUriWithVersion`, and whatever a test set with
@@ -1400,6 +1400,15 @@ mod expressions {
         use super::*;
 
         const SUB: &str = "5ab05c71-0000-4000-8000-00000000a2e0";
+
+        #[test]
+        fn cidr_host_numbers_usable_addresses_from_zero() {
+            assert_eq!(cidr_host("10.0.0.0/26", 3).as_deref(), Some("10.0.0.4"));
+            assert_eq!(cidr_host("10.144.3.0/24", 0).as_deref(), Some("10.144.3.1"));
+            assert_eq!(cidr_host("10.0.0.0/30", 1).as_deref(), Some("10.0.0.2"));
+            assert_eq!(cidr_host("10.0.0.0/30", 2), None, "the broadcast address is no host");
+            assert_eq!(cidr_host("fd00::/64", 0), None, "IPv4 only");
+        }
 
         fn scope_eval(text: &str) -> Option<Value> {
             let parameters =

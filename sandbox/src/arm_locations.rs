@@ -74,3 +74,18 @@ pub(crate) async fn list_locations(
         .collect();
     Json(json!({ "value": value })).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pair_is_mutual() {
+        for (name, ..) in REGIONS {
+            let pair = paired_region(name).expect("listed");
+            assert_eq!(paired_region(pair), Some(*name), "{name} and {pair}");
+        }
+        assert_eq!(paired_region("WestEurope"), Some("northeurope"));
+        assert_eq!(paired_region("atlantis"), None);
+    }
+}

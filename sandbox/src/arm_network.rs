@@ -130,3 +130,73 @@ fn zone_ids(zone_group: &Value) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v";
+    const NSG: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n";
+
+    fn rule(name: &str, direction: &str) -> Value {
+        json!({"name": name, "properties": {"protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
+            "sourceAddressPrefix": "VirtualNetwork", "destinationAddressPrefix": "VirtualNetwork",
+            "access": "Allow", "priority": 100, "direction": direction}})
+    }
+
+    /// A subscription holding a VNet-injected workspace whose subnets carry the NSG.
+    fn injected() -> HashMap<String, Value> {
+        let subnet = |name: &str| json!({"name": name, "properties": {"networkSecurityGroup": {"id": NSG}}});
+        HashMap::from([
+            (VNET.to_string(), json!({"subnets": [subnet("host"), subnet("container")]})),
+            (
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Databricks/workspaces/w".to_string(),
+                json!({"parameters": {"customVirtualNetworkId": {"value": VNET},
+                    "customPublicSubnetName": {"value": "host"}, "customPrivateSubnetName": {"value": "container"}}}),
+            ),
+        ])
+    }
+
+    #[test]
+    fn an_nsg_that_drops_the_intent_policys_rules_conflicts_once_the_workspace_exists() {
+        let kind = "Microsoft.Network/networkSecurityGroups".to_string();
+        let without = vec![(NSG.to_string(), kind.clone(), json!({"securityRules": []}))];
+        let refused = refusals(&injected(), &without);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].1 .0, "ConflictWithNetworkIntentPolicy");
+        // Changing a rule is deleting it too.
+        let mut changed = rule(INTENT_POLICY_RULES[0].0, "Inbound");
+        changed["properties"]["priority"] = json!(101);
+        let with_changed = vec![(
+            NSG.to_string(),
+            kind.clone(),
+            json!({"securityRules": [changed, rule(INTENT_POLICY_RULES[1].0, "Outbound")]}),
+        )];
+        assert_eq!(refusals(&injected(), &with_changed).len(), 1);
+        let with = vec![(
+            NSG.to_string(),
+            kind.clone(),
+            json!({"securityRules": [rule(INTENT_POLICY_RULES[0].0, "Inbound"), rule(INTENT_POLICY_RULES[1].0, "Outbound")]}),
+        )];
+        assert!(refusals(&injected(), &with).is_empty());
+        // Before the workspace exists there is no policy yet.
+        assert!(refusals(&HashMap::new(), &without).is_empty());
+    }
+
+    #[test]
+    fn a_zone_group_needs_its_zone_deployed_or_in_the_same_deployment() {
+        let zone = "/subscriptions/s/resourceGroups/hub/providers/Microsoft.Network/privateDnsZones/privatelink.dfs.core.windows.net";
+        let group = (
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe/privateDnsZoneGroups/default".to_string(),
+            "Microsoft.Network/privateEndpoints/privateDnsZoneGroups".to_string(),
+            json!({"privateDnsZoneConfigs": [{"name": "dfs", "properties": {"privateDnsZoneId": zone}}]}),
+        );
+        let refused = refusals(&HashMap::new(), std::slice::from_ref(&group));
+        assert_eq!(refused[0].1 .0, "InvalidResourceReference");
+        let deployed = HashMap::from([(zone.to_string(), json!({}))]);
+        assert!(refusals(&deployed, std::slice::from_ref(&group)).is_empty());
+        let together = vec![(zone.to_string(), "Microsoft.Network/privateDnsZones".to_string(), json!({})), group];
+        assert!(refusals(&HashMap::new(), &together).is_empty());
+    }
+}
