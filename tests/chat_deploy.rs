@@ -377,11 +377,23 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
     assert_eq!(secondary["keyVaultName"], "kv-drbot-hub-neu");
     assert_eq!(primary["hubResourceGroup"], "rg-drbot-hub-westeurope");
     for versions in [primary, secondary] {
-        let version = versions["managedServicesKeyVersion"].as_str().unwrap();
-        assert!(version.len() == 32 && version != "0123456789abcdef0123456789abcdef", "{version}");
-        assert_ne!(versions["managedServicesKeyVersion"], versions["managedDisksKeyVersion"]);
+        let version = versions["managedDisksKeyVersion"].as_str().unwrap();
+        assert!(version.len() == 32 && version != "fedcba9876543210fedcba9876543210", "{version}");
+        // The managed-services key is named without a version: rotation needs no redeploy.
+        assert!(!versions.contains_key("managedServicesKeyVersion"));
     }
     assert_ne!(primary["managedDisksKeyVersion"], secondary["managedDisksKeyVersion"]);
+    // The secondary reaches the primary's storage, and keeps its external data on the pair's
+    // one geo-redundant account (the primary's).
+    assert_eq!(secondary["peerSpokeResourceGroup"], "rg-drbot-sales-westeurope");
+    assert_eq!(secondary["peerUcStorageAccountName"], primary["ucStorageAccountName"]);
+    assert_eq!(secondary["externalStorageAccountName"], primary["externalStorageAccountName"]);
+
+    // A secondary region that is not the primary's Azure pair is refused before anything runs.
+    let mut unpaired = world.config.deploy.clone();
+    unpaired.secondary.location = "eastus".into();
+    let refused = drbot::deploy::prepare(&client, &tokens, &unpaired, drbot::deploy::Target::Hub).await.unwrap_err();
+    assert!(refused.to_string().contains("not the Azure paired region of the primary westeurope"), "{refused}");
 
     // The Databricks side of both regions, and the recipient on the primary.
     for workspace in [&world.sandbox.primary, &world.sandbox.secondary] {
