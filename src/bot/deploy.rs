@@ -317,8 +317,7 @@ impl Bot {
         }
         self.audit(actor, "run a deployment", Some(&label), &format!("started {}", op.id), correlation_id).await;
         let card = deploy_cards::progress(&op.id, &job, &Default::default(), true);
-        let bot = self.clone();
-        self.background.spawn(async move { bot.drive_deployment(op).await });
+        self.operations.spawn(op);
         Answer::Card(card)
     }
 

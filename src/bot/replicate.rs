@@ -295,8 +295,7 @@ impl Bot {
         }
         .with_bar();
         let card = views::render_progress(&first).unwrap_or_else(|e| cards::error(&e.to_string(), correlation_id));
-        let bot = self.clone();
-        self.background.spawn(async move { bot.drive_replication(op).await });
+        self.operations.spawn(op);
         Answer::Card(card)
     }
 
