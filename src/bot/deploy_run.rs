@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Weak;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -145,29 +144,19 @@ impl DeployProgress {
 /// Deployment as an operation kind. It runs in Azure: this instance only
 /// follows it, so letting go (a lost lease, a shutdown) never cancels it,
 /// and the next owner follows the deployments ARM still runs.
-pub(crate) struct Deployment {
-    pub bot: Weak<Bot>,
-}
+pub(crate) struct Deployment(pub Weak<Bot>);
 
 impl OperationKind for Deployment {
     type State = DeploymentJob;
     const NAME: &'static str = DEPLOYMENT;
     const DETACHED: bool = true;
 
-    fn run<'a>(
-        &'a self,
-        op: &'a Operation,
-        job: DeploymentJob,
-        running: &'a Running,
-    ) -> BoxFuture<'a, Result<Ending, String>> {
-        Box::pin(async move {
-            let bot = self.bot.upgrade().ok_or("the bot is shutting down")?;
-            bot.run_deployment(op, job, running).await
-        })
+    async fn run(&self, op: &Operation, job: DeploymentJob, running: &Running) -> Result<Ending, String> {
+        self.0.upgrade().ok_or("the bot is shutting down")?.run_deployment(op, job, running).await
     }
 
-    fn result_card<'a>(&'a self, op: &'a Operation, job: DeploymentJob) -> BoxFuture<'a, Value> {
-        Box::pin(async move { deploy_cards::result(op, &job) })
+    async fn result_card(&self, op: &Operation, job: DeploymentJob) -> Value {
+        deploy_cards::result(op, &job)
     }
 }
 

@@ -108,8 +108,8 @@ impl Bot {
                 tasks: background.clone(),
                 stopping: stopping.clone(),
             });
-            operations.register(replication_run::Replication { bot: bot.clone() });
-            operations.register(deploy_run::Deployment { bot: bot.clone() });
+            operations.register(replication_run::Replication(bot.clone()));
+            operations.register(deploy_run::Deployment(bot.clone()));
             Bot { services, background, stopping, operations }
         })
     }

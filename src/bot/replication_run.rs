@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
 
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -141,38 +140,27 @@ impl Progress {
 /// Replication as an operation kind: it runs in this process, so a lost
 /// lease stops it, and the next owner resumes from the run history and the
 /// statements checkpointed in flight.
-pub(crate) struct Replication {
-    pub bot: Weak<Bot>,
-}
+pub(crate) struct Replication(pub Weak<Bot>);
 
 impl OperationKind for Replication {
     type State = ReplicationJob;
     const NAME: &'static str = REPLICATION;
 
-    fn run<'a>(
-        &'a self,
-        op: &'a Operation,
-        job: ReplicationJob,
-        running: &'a Running,
-    ) -> BoxFuture<'a, Result<Ending, String>> {
-        Box::pin(async move {
-            let bot = self.bot.upgrade().ok_or("the bot is shutting down")?;
-            let ended = bot.run_replication(op, job, running).await;
-            if let Err(problem) = &ended {
-                // The run history says why too (`run ID`).
-                let _ = bot.services.store.finish_run(&op.id, now_ms(), &failure(problem)).await;
-            }
-            ended
-        })
+    async fn run(&self, op: &Operation, job: ReplicationJob, running: &Running) -> Result<Ending, String> {
+        let bot = self.0.upgrade().ok_or("the bot is shutting down")?;
+        let ended = bot.run_replication(op, job, running).await;
+        if let Err(problem) = &ended {
+            // The run history says why too (`run ID`).
+            let _ = bot.services.store.finish_run(&op.id, now_ms(), &failure(problem)).await;
+        }
+        ended
     }
 
-    fn result_card<'a>(&'a self, op: &'a Operation, job: ReplicationJob) -> BoxFuture<'a, Value> {
-        Box::pin(async move {
-            match self.bot.upgrade() {
-                Some(bot) => bot.result_card(op, &job).await,
-                None => cards::error("The bot is shutting down.", &op.id),
-            }
-        })
+    async fn result_card(&self, op: &Operation, job: ReplicationJob) -> Value {
+        match self.0.upgrade() {
+            Some(bot) => bot.result_card(op, &job).await,
+            None => cards::error("The bot is shutting down.", &op.id),
+        }
     }
 }
 

@@ -35,8 +35,8 @@ use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::config::OperationsConfig;
 use crate::store::audit::AuditEntry;
-use crate::store::operations::{Lease, Operation, OperationState};
-use crate::store::Store;
+use crate::store::operations::{Lease, NewOperation, Operation, OperationState};
+use crate::store::{Store, StoreError};
 
 /// How many ended operations one look delivers final cards for.
 const FINAL_BATCH: i64 = 20;
@@ -78,8 +78,21 @@ impl Engine {
         (self.parts.settings.lease_secs * 1000) as i64
     }
 
+    /// Creates the operation, held by this instance, and runs it in the
+    /// background; or returns the one already created with the same
+    /// idempotency key (a double click), and runs nothing. The flag is true
+    /// when this call created it.
+    pub async fn start(self: &Arc<Self>, new: &NewOperation) -> Result<(Operation, bool), StoreError> {
+        let store = &self.parts.store;
+        let (op, created) = store.create_operation(new, &self.parts.instance_id, now_ms(), self.lease_ms()).await?;
+        if created {
+            self.spawn(op.clone());
+        }
+        Ok((op, created))
+    }
+
     /// Runs `op` (just created, or taken over) in the background.
-    pub fn spawn(self: &Arc<Self>, op: Operation) {
+    fn spawn(self: &Arc<Self>, op: Operation) {
         let engine = self.clone();
         self.parts.tasks.spawn(async move { engine.drive(op).await });
     }

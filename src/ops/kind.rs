@@ -3,6 +3,8 @@
 //! card. Everything else (lease, takeover, cancel, the live card, recording
 //! the outcome, the final card, the audit entry) is the engine's.
 
+use std::future::Future;
+
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,16 +50,16 @@ pub trait OperationKind: Send + Sync + 'static {
     /// Runs or resumes the operation from `state` (the last checkpoint) to
     /// its end. An `Err` is a problem that stopped it from running at all: the
     /// engine records it as failed, with the reason on the result card.
-    fn run<'a>(
-        &'a self,
-        op: &'a Operation,
+    fn run(
+        &self,
+        op: &Operation,
         state: Self::State,
-        running: &'a Running,
-    ) -> BoxFuture<'a, Result<Ending, String>>;
+        running: &Running,
+    ) -> impl Future<Output = Result<Ending, String>> + Send;
 
     /// The card that replaces the progress card once the operation has
     /// ended, from what the store holds (`op.result` and the kind's own records).
-    fn result_card<'a>(&'a self, op: &'a Operation, state: Self::State) -> BoxFuture<'a, Value>;
+    fn result_card(&self, op: &Operation, state: Self::State) -> impl Future<Output = Value> + Send;
 }
 
 /// A registered kind, with its state read from the operation row.
@@ -74,7 +76,7 @@ impl<K: OperationKind> Registered for K {
 
     fn run<'a>(&'a self, op: &'a Operation, running: &'a Running) -> BoxFuture<'a, Result<Ending, String>> {
         match state_of::<K>(op) {
-            Ok(state) => OperationKind::run(self, op, state, running),
+            Ok(state) => Box::pin(OperationKind::run(self, op, state, running)),
             Err(problem) => Box::pin(async move { Err(problem) }),
         }
     }
