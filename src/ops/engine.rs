@@ -19,8 +19,8 @@
 //! whose holder died (their lease ran out) and delivers final cards that were
 //! never marked delivered. It knows no kind by name: kinds are registered.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -58,11 +58,15 @@ pub struct EngineParts {
 pub struct Engine {
     parts: EngineParts,
     kinds: RwLock<BTreeMap<&'static str, Arc<dyn Registered>>>,
+    /// Operations this process is running now. A lease that lapsed while its
+    /// holder was slow (a loaded machine) can be claimed back by the same
+    /// instance's supervisor: that must not start the work a second time.
+    running: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Arc<Engine> {
-        Arc::new(Engine { parts, kinds: RwLock::new(BTreeMap::new()) })
+        Arc::new(Engine { parts, kinds: RwLock::new(BTreeMap::new()), running: Default::default() })
     }
 
     /// Makes operations of kind `K` runnable (and resumable) here.
@@ -101,6 +105,11 @@ impl Engine {
     async fn drive(self: Arc<Self>, op: Operation) {
         let Some(kind) = self.kind(&op.kind) else {
             tracing::warn!(operation = %op.id, kind = %op.kind, "an operation of a kind this build does not run");
+            return;
+        };
+        let Some(_here) = RunningHere::enter(&self.running, &op.id) else {
+            // Claimed back by this instance while it still runs it: the run
+            // goes on, and its lease is live again.
             return;
         };
         let live = card_address(&op).map(|address| {
@@ -339,6 +348,26 @@ impl Running {
     }
 }
 
+/// An operation's place in [`Engine::running`], given up when the run ends.
+struct RunningHere {
+    running: Arc<Mutex<BTreeSet<String>>>,
+    id: String,
+}
+
+impl RunningHere {
+    /// `None` if this process already runs `id`.
+    fn enter(running: &Arc<Mutex<BTreeSet<String>>>, id: &str) -> Option<RunningHere> {
+        let entered = running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        entered.then(|| RunningHere { running: running.clone(), id: id.to_string() })
+    }
+}
+
+impl Drop for RunningHere {
+    fn drop(&mut self) {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
 /// How a run is stopped from outside.
 #[derive(Clone)]
 struct Stops {
@@ -369,4 +398,19 @@ fn card_address(op: &Operation) -> Option<CardAddress> {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_runs_once_per_process_until_its_run_ends() {
+        let running = Arc::new(Mutex::new(BTreeSet::new()));
+        let first = RunningHere::enter(&running, "op-1").expect("not running yet");
+        assert!(RunningHere::enter(&running, "op-1").is_none(), "claimed back while running: not started again");
+        assert!(RunningHere::enter(&running, "op-2").is_some(), "another operation runs beside it");
+        drop(first);
+        assert!(RunningHere::enter(&running, "op-1").is_some(), "taken over again after its run ended");
+    }
 }
