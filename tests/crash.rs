@@ -1,6 +1,7 @@
 //! Crashes with real processes: `drbot serve` children killed with SIGKILL
-//! in the middle of a replication started from chat, and two instances on
-//! one PostgreSQL database sharing scheduled posts and operations.
+//! in the middle of a replication started from chat, aborted (`DRBOT_FAULT`)
+//! at each point of the final card's delivery, and two instances on one
+//! PostgreSQL database sharing scheduled posts and operations.
 //!
 //! The sandbox runs in this process; the bots are the real binary, so what is
 //! tested is what survives a process dying: the store, the lease, the
