@@ -135,8 +135,13 @@ pub async fn read_both(
     concurrency: usize,
     statement_timeout: Duration,
 ) -> Result<(Snapshot, Snapshot), ReadError> {
-    let options =
-        ReadOptions { filter, concurrency, warehouse_id: Some(workspaces.warehouse_id.clone()), statement_timeout };
+    let options = ReadOptions {
+        filter,
+        concurrency,
+        warehouse_id: Some(workspaces.warehouse_id.clone()),
+        statement_timeout,
+        bulk: true,
+    };
     // The secondary is read whole under the catalog filter: its mounted share
     // catalogs (drbot's plumbing) must be seen for the plan to reuse them.
     let mut secondary_options = options.clone();
