@@ -33,6 +33,7 @@ impl ReplicationSettings {
             warehouse_id: self.warehouse_id.clone(),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
             bulk: true,
+            view_dependencies: true,
         }
     }
 

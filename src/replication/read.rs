@@ -81,6 +81,10 @@ pub struct ReadOptions {
     /// `false`, one permissions GET per object. A read never starts a
     /// stopped warehouse.
     pub bulk: bool,
+    /// Fetch each view to learn what it reads (one GET per view: a list
+    /// does not carry it). Only planning needs it, and only the primary's;
+    /// `status` reads without.
+    pub view_dependencies: bool,
 }
 
 impl Default for ReadOptions {
@@ -91,6 +95,7 @@ impl Default for ReadOptions {
             warehouse_id: None,
             statement_timeout: Duration::from_secs(120),
             bulk: true,
+            view_dependencies: true,
         }
     }
 }
@@ -168,7 +173,7 @@ pub async fn read_snapshot(
     };
     // The first fatal error ends the whole read at once.
     let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants) = tokio::try_join!(
-        reader.objects(catalogs, &options.filter, matches!(path, ReadPath::Rest(_))),
+        reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_))),
         reader.sharing(),
         async { Ok(reader.metastore_id(options, may_query).await) },
         async { Ok(bulk_grants.await) },
@@ -324,9 +329,10 @@ impl Reader<'_> {
     async fn objects(
         &self,
         catalogs: Vec<uc::Catalog>,
-        filter: &ReadFilter,
+        options: &ReadOptions,
         rest_grants: bool,
     ) -> Result<(Snapshot, Vec<Job>), ReadError> {
+        let filter = &options.filter;
         let mut snapshot = Snapshot::default();
         let mut skipped = Vec::new();
         let mut deferred = Vec::new();
@@ -376,7 +382,7 @@ impl Reader<'_> {
                     for table in tables {
                         let info = table_info(table);
                         grants(&mut last, Job::Grants(Securable::Table, info.full_name()));
-                        if info.kind == TableKind::View {
+                        if info.kind == TableKind::View && options.view_dependencies {
                             last.push(Job::View(info.full_name()));
                         }
                         snapshot.tables.insert(info.full_name(), info);

@@ -63,6 +63,17 @@ pub struct Counts {
     pub statements: usize,
 }
 
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            rest_calls: self.rest_calls + other.rest_calls,
+            statement_requests: self.statement_requests + other.statement_requests,
+            statements: self.statements + other.statements,
+        }
+    }
+}
+
 impl std::ops::Sub for Counts {
     type Output = Counts;
     fn sub(self, earlier: Counts) -> Counts {
