@@ -172,11 +172,13 @@ pub async fn read_snapshot(
         }
     };
     // The first fatal error ends the whole read at once.
+    // Boxed: together these futures are large, and a caller joins two reads
+    // on one task's stack.
     let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants) = tokio::try_join!(
-        reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_))),
-        reader.sharing(),
-        async { Ok(reader.metastore_id(options, may_query).await) },
-        async { Ok(bulk_grants.await) },
+        Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
+        Box::pin(reader.sharing()),
+        Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
+        Box::pin(async { Ok(bulk_grants.await) }),
     )?;
     snapshot.read_path = path;
     match bulk_grants {
