@@ -138,6 +138,19 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "ALTER TABLE operations ADD COLUMN final_claim_until_ms BIGINT NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        6,
+        "each secondary table's replicated source version and commit time, and the last reading of the source",
+        &["CREATE TABLE table_versions (
+                table_name TEXT PRIMARY KEY,
+                replicated_version BIGINT,
+                replicated_commit_ms BIGINT,
+                replicated_ms BIGINT,
+                source_version BIGINT,
+                source_commit_ms BIGINT,
+                read_ms BIGINT
+            )"],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.
