@@ -96,6 +96,9 @@ pub struct Sandbox {
     pub graph: Arc<graph::Graph>,
     /// Azure Resource Manager.
     pub arm: Arc<arm::Arm>,
+    /// The Databricks account API (network connectivity configurations).
+    pub accounts: Arc<databricks::account_api::AccountApi>,
+    accounts_listener: Listener,
     /// What every stand-in was asked for (method, path and query).
     pub requests: Requests,
     arm_listener: Listener,
@@ -140,6 +143,8 @@ impl Sandbox {
         let primary =
             Workspace::new("primary", primary_metastore, account.clone(), entra.verifier(), entra.directory.clone());
         let primary_listener = Listener::serve(0, requests.record(primary.router())).await?;
+        let accounts = databricks::account_api::AccountApi::new(account.clone(), entra.verifier());
+        let accounts_listener = Listener::serve(0, requests.record(accounts.router())).await?;
         let secondary =
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, requests.record(secondary.router())).await?;
@@ -164,6 +169,8 @@ impl Sandbox {
             requests,
             arm,
             arm_listener,
+            accounts,
+            accounts_listener,
             graph,
             graph_listener,
             entra,
@@ -207,6 +214,11 @@ impl Sandbox {
     /// The primary Databricks workspace's URL.
     pub fn primary_url(&self) -> String {
         self.primary_listener.base_url()
+    }
+
+    /// The Databricks account API's URL (`{accounts}/api/2.0/accounts/{id}/...`).
+    pub fn accounts_url(&self) -> String {
+        self.accounts_listener.base_url()
     }
 
     /// Azure Resource Manager's URL.

@@ -88,6 +88,13 @@ pub struct DeployConfig {
     /// How often the chat runner asks ARM about What-If results, deployments
     /// and their resources (tests make it short).
     pub poll_interval_ms: u64,
+    /// The Databricks account both workspaces belong to (its id, from the
+    /// account console): the bootstrap creates the serverless network
+    /// connectivity configuration there. Without it, the deployment result
+    /// says what an account admin must do by hand.
+    pub databricks_account_id: Option<String>,
+    /// The Databricks account API (the sandbox's URL in tests).
+    pub databricks_accounts_url: String,
 }
 
 impl Default for DeployConfig {
@@ -99,6 +106,8 @@ impl Default for DeployConfig {
             primary: RegionConfig::new("westeurope"),
             secondary: RegionConfig::new("northeurope"),
             poll_interval_ms: 5000,
+            databricks_account_id: None,
+            databricks_accounts_url: crate::databricks::account::DEFAULT_ACCOUNTS_URL.into(),
         }
     }
 }
