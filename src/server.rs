@@ -191,7 +191,7 @@ pub async fn start_on_with_clock(
     let addr = listener.local_addr()?;
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
     tokio::spawn(purge_expired_claims(app.store.clone(), stop.clone()));
-    tokio::spawn(crate::bot::supervisor::supervise(app.bot.clone(), stop.clone()));
+    tokio::spawn(app.bot.operations().clone().supervise(stop.clone()));
     let scheduler = crate::scheduler::Scheduler::new(
         app.store.clone(),
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),

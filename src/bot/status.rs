@@ -82,10 +82,13 @@ fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksC
     };
     let workspace = |role: &str, name: Option<String>, reach: &Reachability| {
         let (health_label, health_color, detail) = match reach {
-            Reachability::Reachable { latency_ms, .. } => (
+            Reachability::Reachable { latency_ms, read_path, .. } => (
                 "Healthy".to_string(),
                 Tone::Good,
-                latency_ms.map(|l| format!("answered in {l} ms")).unwrap_or_default(),
+                match latency_ms {
+                    Some(l) => format!("answered in {l} ms; read via {read_path}"),
+                    None => format!("read via {read_path}"),
+                },
             ),
             Reachability::Unreachable { error } => ("Unreachable".to_string(), Tone::Attention, error.clone()),
         };

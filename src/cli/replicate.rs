@@ -135,12 +135,20 @@ pub async fn read_both(
     concurrency: usize,
     statement_timeout: Duration,
 ) -> Result<(Snapshot, Snapshot), ReadError> {
-    let options =
-        ReadOptions { filter, concurrency, warehouse_id: Some(workspaces.warehouse_id.clone()), statement_timeout };
+    let options = ReadOptions {
+        filter,
+        concurrency,
+        warehouse_id: Some(workspaces.warehouse_id.clone()),
+        statement_timeout,
+        bulk: true,
+        view_dependencies: true,
+    };
     // The secondary is read whole under the catalog filter: its mounted share
     // catalogs (drbot's plumbing) must be seen for the plan to reuse them.
     let mut secondary_options = options.clone();
     secondary_options.filter.catalog = None;
+    // Only the primary's views are ordered by what they read.
+    secondary_options.view_dependencies = false;
     tokio::try_join!(
         read_snapshot(&workspaces.primary, token, &options),
         read_snapshot(&workspaces.secondary, token, &secondary_options)

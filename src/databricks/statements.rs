@@ -392,6 +392,47 @@ impl WorkspaceClient {
         Ok(StatementRun { statement_id: response.statement_id, outcome })
     }
 
+    /// `GET /api/2.0/sql/warehouses/{id}`: the warehouse's `state`
+    /// (`STARTING`, `RUNNING`, `STOPPING`, `STOPPED`, `DELETING`, `DELETED`).
+    /// Asking starts nothing; submitting a statement to a stopped warehouse
+    /// starts it.
+    pub async fn warehouse_state(&self, token: &AccessToken, warehouse_id: &str) -> Result<String, DatabricksError> {
+        #[derive(Deserialize)]
+        struct Warehouse {
+            #[serde(default)]
+            state: String,
+        }
+        let warehouse: Warehouse =
+            self.get(&format!("/api/2.0/sql/warehouses/{}", segment(warehouse_id)), &[], token).await?;
+        Ok(warehouse.state)
+    }
+
+    /// Runs a query to its end and returns its columns and rows; a failed
+    /// or cancelled statement is an error here (a read has no use for half
+    /// an answer).
+    pub async fn query(
+        &self,
+        token: &AccessToken,
+        warehouse_id: &str,
+        sql: &str,
+        deadline: Instant,
+    ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DatabricksError> {
+        let request = StatementRequest::new(warehouse_id, sql);
+        let run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
+        match run.outcome {
+            StatementOutcome::Succeeded { columns, rows } => Ok((columns, rows)),
+            StatementOutcome::Failed { error_code, message } => {
+                Err(DatabricksError::Api { status: 200, code: error_code, message })
+            }
+            StatementOutcome::Canceled { .. } => Err(DatabricksError::Unavailable {
+                status: 200,
+                code: "CANCELED".into(),
+                message: "the query did not finish in time".into(),
+                retry_after: None,
+            }),
+        }
+    }
+
     /// `SELECT current_metastore()`: this workspace's global metastore id
     /// (`azure:<region>:<uuid>`), the id Delta Sharing recipients name.
     pub async fn current_metastore(

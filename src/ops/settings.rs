@@ -27,11 +27,13 @@ impl ReplicationSettings {
     pub fn read_options(&self, catalog: Option<&str>) -> ReadOptions {
         ReadOptions {
             filter: ReadFilter { catalog: catalog.map(str::to_string), schema_pattern: None },
-            // A read is mostly waiting on the workspace (one grants call per
-            // object): many in flight keep `status` on a big metastore short.
+            // A read is mostly waiting on the workspace (one list per schema;
+            // one grants call per object when the warehouse is stopped).
             concurrency: self.read_concurrency.max(1),
             warehouse_id: self.warehouse_id.clone(),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
+            bulk: true,
+            view_dependencies: true,
         }
     }
 

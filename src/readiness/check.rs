@@ -81,6 +81,8 @@ pub async fn check_with(
     options: &AssessOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Readiness {
+    // Readiness compares definitions, never what a view reads: no view GETs.
+    let read = &ReadOptions { view_dependencies: false, ..read.clone() };
     let (p, s) = tokio::join!(
         observe(Side::Primary, primary, read, progress),
         observe(Side::Secondary, secondary, read, progress)

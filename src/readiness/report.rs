@@ -101,6 +101,9 @@ pub enum Reachability {
         latency_ms: Option<u64>,
         /// The global metastore id (`azure:<region>:<uuid>`), when it could be read.
         metastore_id: Option<String>,
+        /// How the metastore was read: `information_schema` on the
+        /// warehouse, or REST (and why).
+        read_path: String,
     },
     /// Down, refusing the token, or its metastore could not be read.
     Unreachable { error: String },
@@ -307,6 +310,7 @@ fn reachability(observed: Observed<'_>) -> Reachability {
         Observed::Read { snapshot, latency_ms } => Reachability::Reachable {
             latency_ms,
             metastore_id: Some(snapshot.global_metastore_id.clone()).filter(|id| !id.is_empty()),
+            read_path: snapshot.read_path.to_string(),
         },
         Observed::Unreachable { error } => Reachability::Unreachable { error: error.to_string() },
     }
@@ -525,7 +529,7 @@ fn field_name(field: &Field) -> &'static str {
 mod tests {
     use super::*;
     use crate::replication::fixtures::*;
-    use crate::replication::snapshot::{CatalogKind, DeltaState};
+    use crate::replication::snapshot::{CatalogKind, DeltaState, ReadPath};
 
     const HOUR: i64 = 3_600_000;
     const NOW: i64 = 200 * HOUR;
@@ -567,7 +571,11 @@ mod tests {
         assert_eq!(readiness.verdict, Verdict { status: Status::Ready, reasons: vec![] });
         assert_eq!(
             readiness.primary,
-            Reachability::Reachable { latency_ms: None, metastore_id: Some(PRIMARY_ID.into()) }
+            Reachability::Reachable {
+                latency_ms: None,
+                metastore_id: Some(PRIMARY_ID.into()),
+                read_path: ReadPath::default().to_string()
+            }
         );
         assert!(readiness.secondary.is_reachable());
         assert_eq!(readiness.drift, Some(DriftSummary::default()));
@@ -693,7 +701,11 @@ mod tests {
         );
         assert_eq!(
             readiness.primary,
-            Reachability::Reachable { latency_ms: Some(12), metastore_id: Some(PRIMARY_ID.into()) }
+            Reachability::Reachable {
+                latency_ms: Some(12),
+                metastore_id: Some(PRIMARY_ID.into()),
+                read_path: ReadPath::default().to_string()
+            }
         );
         assert!(matches!(&readiness.secondary, Reachability::Unreachable { error } if error.contains("refused")));
         assert!(readiness.drift.is_none() && readiness.rpo.is_none() && readiness.not_computed.is_some());

@@ -109,10 +109,11 @@ fn write_report(out: &mut String, r: &Readiness, colour: bool) -> std::fmt::Resu
     writeln!(out, "\nWorkspaces")?;
     for (name, reachability) in [("primary", &r.primary), ("secondary", &r.secondary)] {
         match reachability {
-            Reachability::Reachable { latency_ms, metastore_id } => {
+            Reachability::Reachable { latency_ms, metastore_id, read_path } => {
                 let latency = latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into());
                 let metastore = metastore_id.as_deref().unwrap_or("metastore id not read");
                 writeln!(out, "  {name:<10} reachable    {latency:>8}  {metastore}")?;
+                writeln!(out, "  {:<10} read via {read_path}", "")?;
             }
             Reachability::Unreachable { error } => writeln!(out, "  {name:<10} UNREACHABLE  {error}")?,
         }

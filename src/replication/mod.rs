@@ -12,6 +12,7 @@
 //! bounded concurrency).
 
 pub mod apply;
+pub mod bulk;
 pub mod config;
 pub mod diff;
 pub mod execute;

@@ -28,9 +28,10 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart,
-    Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped,
+    SkippedPart, Snapshot, TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -75,6 +76,15 @@ pub struct ReadOptions {
     pub warehouse_id: Option<String>,
     /// How long that statement may take.
     pub statement_timeout: Duration,
+    /// Read the grants with `information_schema` statements when the
+    /// warehouse is already running (see `bulk.rs`); otherwise, or when
+    /// `false`, one permissions GET per object. A read never starts a
+    /// stopped warehouse.
+    pub bulk: bool,
+    /// Fetch each view to learn what it reads (one GET per view: a list
+    /// does not carry it). Only planning needs it, and only the primary's;
+    /// `status` reads without.
+    pub view_dependencies: bool,
 }
 
 impl Default for ReadOptions {
@@ -84,6 +94,8 @@ impl Default for ReadOptions {
             concurrency: 32,
             warehouse_id: None,
             statement_timeout: Duration::from_secs(120),
+            bulk: true,
+            view_dependencies: true,
         }
     }
 }
@@ -132,6 +144,12 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 
 /// Reads one metastore. Both metastores are meant to be read at once by the
 /// caller (`tokio::join!`), each with its own client and token.
+///
+/// The warehouse's state is asked beside the first list: running, the
+/// grants come from four `information_schema` statements started at once
+/// and running beside the lists; stopped (or unknown), from the REST path,
+/// and no statement is sent (a statement would start it). Either way the
+/// snapshot is the same; `Snapshot::read_path` says which was taken.
 pub async fn read_snapshot(
     client: &WorkspaceClient,
     token: &AccessToken,
@@ -139,11 +157,45 @@ pub async fn read_snapshot(
 ) -> Result<Snapshot, ReadError> {
     let concurrency = options.concurrency.max(1);
     let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
+    let (catalogs, warehouse) = tokio::join!(reader.limited(client.list_catalogs(token)), reader.warehouse(options));
+    let catalogs = catalogs.map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
+    let (path, may_query) = warehouse;
+    let bulk_grants = async {
+        match &path {
+            ReadPath::Warehouse(id) => {
+                let deadline = Instant::now() + options.statement_timeout;
+                // Four permits for the four statements, so the bound holds.
+                let _permits = reader.permits.acquire_many(4.min(concurrency) as u32).await.ok();
+                Some(bulk::read_grants(client, token, id, deadline).await)
+            }
+            ReadPath::Rest(_) => None,
+        }
+    };
     // The first fatal error ends the whole read at once.
-    let (mut snapshot, (sharing, mut skipped), metastore_id) =
-        tokio::try_join!(reader.objects(&options.filter), reader.sharing(), async {
-            Ok(reader.metastore_id(options).await)
-        })?;
+    // Boxed: together these futures are large, and a caller joins two reads
+    // on one task's stack.
+    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants) = tokio::try_join!(
+        Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
+        Box::pin(reader.sharing()),
+        Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
+        Box::pin(async { Ok(bulk_grants.await) }),
+    )?;
+    snapshot.read_path = path;
+    match bulk_grants {
+        Some(Ok(grants)) => apply_bulk(&mut snapshot, grants),
+        Some(Err(error)) => {
+            // The warehouse could not answer (a permission, a view it does
+            // not have): the REST path still can.
+            tracing::warn!(error = %error, "information_schema grants unreadable; reading them one by one");
+            snapshot.read_path = ReadPath::Rest(format!("information_schema failed: {error}"));
+            let mut holes = Vec::new();
+            for done in reader.phase(grant_jobs, &mut holes).await? {
+                apply(&mut snapshot, done);
+            }
+            snapshot.skipped.append(&mut holes);
+        }
+        None => {}
+    }
     snapshot.sharing = sharing;
     snapshot.skipped.append(&mut skipped);
     match metastore_id {
@@ -153,6 +205,23 @@ pub async fn read_snapshot(
     snapshot.skipped.sort();
     snapshot.skipped.dedup();
     Ok(snapshot)
+}
+
+/// Puts the bulk-read grants on every object the lists found; an object
+/// with no row has no direct grants.
+fn apply_bulk(snapshot: &mut Snapshot, mut grants: BulkGrants) {
+    for (name, catalog) in snapshot.catalogs.iter_mut() {
+        catalog.common.grants = grants.catalogs.remove(name).unwrap_or_default();
+    }
+    for (name, schema) in snapshot.schemas.iter_mut() {
+        schema.common.grants = grants.schemas.remove(name).unwrap_or_default();
+    }
+    for (name, table) in snapshot.tables.iter_mut() {
+        table.common.grants = grants.tables.remove(name).unwrap_or_default();
+    }
+    for (name, volume) in snapshot.volumes.iter_mut() {
+        volume.common.grants = grants.volumes.remove(name).unwrap_or_default();
+    }
 }
 
 struct Reader<'a> {
@@ -257,20 +326,31 @@ impl Reader<'_> {
         Ok(done)
     }
 
-    async fn objects(&self, filter: &ReadFilter) -> Result<Snapshot, ReadError> {
+    /// The lists (and view GETs) below the catalogs; grants too when
+    /// `rest_grants`, else their jobs come back unrun (for a fallback).
+    async fn objects(
+        &self,
+        catalogs: Vec<uc::Catalog>,
+        options: &ReadOptions,
+        rest_grants: bool,
+    ) -> Result<(Snapshot, Vec<Job>), ReadError> {
+        let filter = &options.filter;
         let mut snapshot = Snapshot::default();
         let mut skipped = Vec::new();
-        let catalogs = self
-            .client
-            .list_catalogs(self.token)
-            .await
-            .map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
+        let mut deferred = Vec::new();
+        let mut grants = |jobs: &mut Vec<Job>, job: Job| {
+            if rest_grants {
+                jobs.push(job)
+            } else {
+                deferred.push(job)
+            }
+        };
 
         // Phase 1: every wanted catalog's grants; managed catalogs' schemas.
         let mut jobs = Vec::new();
         for catalog in catalogs.into_iter().filter(|c| filter.wants_catalog(&c.name)) {
             let info = catalog_info(catalog);
-            jobs.push(Job::Grants(Securable::Catalog, info.name.clone()));
+            grants(&mut jobs, Job::Grants(Securable::Catalog, info.name.clone()));
             if info.kind == CatalogKind::Managed {
                 jobs.push(Job::Schemas(info.name.clone()));
             }
@@ -286,7 +366,7 @@ impl Reader<'_> {
                             continue;
                         }
                         let info = schema_info(schema);
-                        next.push(Job::Grants(Securable::Schema, info.full_name()));
+                        grants(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
                         next.push(Job::Volumes(info.catalog.clone(), info.name.clone()));
                         snapshot.schemas.insert(info.full_name(), info);
@@ -303,8 +383,8 @@ impl Reader<'_> {
                 Done::Tables(tables) => {
                     for table in tables {
                         let info = table_info(table);
-                        last.push(Job::Grants(Securable::Table, info.full_name()));
-                        if info.kind == TableKind::View {
+                        grants(&mut last, Job::Grants(Securable::Table, info.full_name()));
+                        if info.kind == TableKind::View && options.view_dependencies {
                             last.push(Job::View(info.full_name()));
                         }
                         snapshot.tables.insert(info.full_name(), info);
@@ -313,7 +393,7 @@ impl Reader<'_> {
                 Done::Volumes(volumes) => {
                     for volume in volumes {
                         let info = volume_info(volume);
-                        last.push(Job::Grants(Securable::Volume, info.full_name()));
+                        grants(&mut last, Job::Grants(Securable::Volume, info.full_name()));
                         snapshot.volumes.insert(info.full_name(), info);
                     }
                 }
@@ -326,7 +406,7 @@ impl Reader<'_> {
             apply(&mut snapshot, done);
         }
         snapshot.skipped = skipped;
-        Ok(snapshot)
+        Ok((snapshot, deferred))
     }
 
     /// Recipients, shares (with objects and grants) and providers.
@@ -408,12 +488,35 @@ impl Reader<'_> {
         Ok((state, skipped))
     }
 
+    /// Which path the grants take: the warehouse's when it is running, and
+    /// whether a statement may be sent at all (not to a warehouse known to
+    /// be stopped: that would start it).
+    async fn warehouse(&self, options: &ReadOptions) -> (ReadPath, bool) {
+        let Some(id) = options.warehouse_id.as_deref() else {
+            return (ReadPath::Rest("no SQL warehouse configured".into()), false);
+        };
+        match self.limited(self.client.warehouse_state(self.token, id)).await {
+            Ok(state) if state == "RUNNING" && options.bulk => (ReadPath::Warehouse(id.to_string()), true),
+            Ok(state) if state == "RUNNING" => (ReadPath::Rest("bulk reads turned off".into()), true),
+            Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false),
+            Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true),
+        }
+    }
+
     /// The global metastore id, or why it stays empty (never fatal: readiness
     /// reports it, and a read without a warehouse is legitimate).
-    async fn metastore_id(&self, options: &ReadOptions) -> Result<String, Skipped> {
+    async fn metastore_id(&self, options: &ReadOptions, may_query: bool) -> Result<String, Skipped> {
         let Some(warehouse_id) = options.warehouse_id.as_deref() else {
             return Ok(String::new());
         };
+        if !may_query {
+            return Err(Skipped {
+                securable: "metastore".into(),
+                full_name: String::new(),
+                part: SkippedPart::MetastoreId,
+                reason: format!("warehouse {warehouse_id} is not running; a read does not start it"),
+            });
+        }
         let deadline = Instant::now() + options.statement_timeout;
         self.client
             .current_metastore(self.token, warehouse_id, deadline)

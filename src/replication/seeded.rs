@@ -97,6 +97,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
             .collect(),
         sharing: Default::default(),
         skipped: Vec::new(),
+        read_path: Default::default(),
     }
 }
 

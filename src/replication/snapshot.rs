@@ -31,6 +31,32 @@ pub struct Snapshot {
     /// reading), sorted. An object whose grants are listed here has *unknown*
     /// grants, not none: a diff must not revoke on the strength of it.
     pub skipped: Vec<Skipped>,
+    /// How the grants were read; the same snapshot either way.
+    pub read_path: ReadPath,
+}
+
+/// How a reader read the grants, so `status` can say which path it took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadPath {
+    /// Four `information_schema` statements on this warehouse.
+    Warehouse(String),
+    /// One permissions GET per object, and why not the warehouse.
+    Rest(String),
+}
+
+impl Default for ReadPath {
+    fn default() -> Self {
+        ReadPath::Rest("no SQL warehouse configured".into())
+    }
+}
+
+impl std::fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadPath::Warehouse(id) => write!(f, "information_schema on warehouse {id}"),
+            ReadPath::Rest(why) => write!(f, "REST, one call per object ({why})"),
+        }
+    }
 }
 
 impl Snapshot {

@@ -269,7 +269,7 @@ impl Metastore {
     }
 
     /// The securable and its parents, innermost first: `c.s.t` → table, schema, catalog.
-    fn chain(kind: Securable, full_name: &str) -> Vec<(Securable, String)> {
+    pub(crate) fn chain(kind: Securable, full_name: &str) -> Vec<(Securable, String)> {
         let parts: Vec<&str> = full_name.split('.').collect();
         let mut chain = vec![(kind, full_name.to_string())];
         if matches!(kind, Securable::Table | Securable::Volume) && parts.len() == 3 {

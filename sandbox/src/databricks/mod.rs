@@ -52,6 +52,40 @@ pub struct Call {
     pub path: String,
 }
 
+/// Requests a workspace answered, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Unity Catalog, Delta Sharing, Jobs and other REST calls (statement
+    /// submissions and polls apart).
+    pub rest_calls: usize,
+    /// Statement submissions, polls and cancels.
+    pub statement_requests: usize,
+    /// Statements submitted.
+    pub statements: usize,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            rest_calls: self.rest_calls + other.rest_calls,
+            statement_requests: self.statement_requests + other.statement_requests,
+            statements: self.statements + other.statements,
+        }
+    }
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Counts;
+    fn sub(self, earlier: Counts) -> Counts {
+        Counts {
+            rest_calls: self.rest_calls - earlier.rest_calls,
+            statement_requests: self.statement_requests - earlier.statement_requests,
+            statements: self.statements - earlier.statements,
+        }
+    }
+}
+
 pub struct Workspace {
     pub name: String,
     /// The metastore's global id (`azure:<region>:<uuid>`), fixed for its life.
@@ -126,6 +160,18 @@ impl Workspace {
     /// Every authenticated call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().clone()
+    }
+
+    /// What has been asked of the workspace so far, for a benchmark to print
+    /// (take two readings and subtract for one run).
+    pub fn counts(&self) -> Counts {
+        let calls = self.calls.lock();
+        let statement_requests = calls.iter().filter(|c| c.path.starts_with("sql.statements.")).count();
+        Counts {
+            rest_calls: calls.len() - statement_requests,
+            statement_requests,
+            statements: self.statements.history().len(),
+        }
     }
 
     pub fn router(self: &Arc<Self>) -> Router {

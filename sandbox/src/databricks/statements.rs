@@ -95,6 +95,11 @@ pub struct Statements {
     /// Statements running at once at most; the rest wait in PENDING, as on a
     /// warehouse whose clusters are all busy. `None`: no limit.
     slots: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// The warehouse's state as `GET /api/2.0/sql/warehouses/{id}` reports
+    /// it: `RUNNING`, or `STOPPED` after [`Statements::stop_warehouse`]. A
+    /// statement submitted to a stopped warehouse starts it, as Databricks
+    /// does (which is why a read that must not start it asks first).
+    warehouse_state: Mutex<&'static str>,
 }
 
 impl Default for Statements {
@@ -103,6 +108,7 @@ impl Default for Statements {
             entries: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
             slots: Mutex::new(None),
+            warehouse_state: Mutex::new("RUNNING"),
             timing: Mutex::new(StatementTiming::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(0x5e1ec7)),
         }
@@ -119,6 +125,15 @@ impl Statements {
     /// frees, in submission order. Applies to statements submitted afterwards.
     pub fn set_concurrency(&self, limit: Option<usize>) {
         *self.slots.lock() = limit.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    }
+
+    /// Stops the warehouse (auto-stop after idling, or an admin).
+    pub fn stop_warehouse(&self) {
+        *self.warehouse_state.lock() = "STOPPED";
+    }
+
+    pub fn warehouse_state(&self) -> &'static str {
+        *self.warehouse_state.lock()
     }
 
     /// Every statement accepted so far, in submission order, with its state now.
@@ -158,6 +173,29 @@ pub fn router() -> Router<Arc<Workspace>> {
         .route("/api/2.0/sql/statements/", post(submit))
         .route("/api/2.0/sql/statements/{id}", get(status))
         .route("/api/2.0/sql/statements/{id}/cancel", post(cancel))
+        .route("/api/2.0/sql/warehouses/{id}", get(warehouse))
+}
+
+/// `GET /api/2.0/sql/warehouses/{id}`: the fields drbot reads.
+async fn warehouse(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(refusal) = ws.caller(&headers, "sql.warehouses.get") {
+        return refusal;
+    }
+    if id != SANDBOX_WAREHOUSE_ID {
+        return databricks_error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            &format!("Warehouse {id} does not exist."),
+        );
+    }
+    Json(json!({
+        "id": id,
+        "name": "drbot sandbox warehouse",
+        "state": ws.statements.warehouse_state(),
+        "cluster_size": "Small",
+        "auto_stop_mins": 10,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -246,6 +284,8 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         }
     };
 
+    // A stopped warehouse starts for the statement (its start-up time is not modelled).
+    *ws.statements.warehouse_state.lock() = "RUNNING";
     let id = format!("01ef{}", uuid::Uuid::new_v4().simple());
     let (status, _) = watch::channel(Status { state: "PENDING", error: None, outcome: None });
     let principal = ws.principal(&caller);
@@ -360,9 +400,14 @@ fn render(id: &str, status: &Status) -> Value {
             .rows
             .iter()
             .map(|row| {
+                // JSON_ARRAY: every value a string, SQL NULL a JSON null.
                 json!(row
                     .iter()
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .map(|v| match v {
+                        Value::Null => Value::Null,
+                        Value::String(s) => Value::String(s.clone()),
+                        other => Value::String(other.to_string()),
+                    })
                     .collect::<Vec<_>>())
             })
             .collect();

@@ -326,7 +326,10 @@ pub fn execute(
             metastore.common_mut(*securable, &full_name)?.owner = owner.clone();
             Ok(Outcome::default())
         }
-        Statement::DescribeHistory { name } => {
+        Statement::InformationSchema { catalog, view, columns, direct_only } => {
+            super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
+        }
+        Statement::DescribeHistory { name, limit } => {
             let full_name = qualify(name, catalog, schema, 3)?.join(".");
             let table = metastore.tables.get(&full_name).ok_or_else(|| {
                 failed(
@@ -340,7 +343,7 @@ pub fn execute(
             require(metastore, who, Securable::Table, &full_name, "SELECT")?;
             let rows = (0..=table.delta_version)
                 .rev()
-                .take(20)
+                .take(limit.unwrap_or(20))
                 .map(|version| {
                     let operation = match (&table.cloned_from, version) {
                         (Some(_), _) => "CLONE",

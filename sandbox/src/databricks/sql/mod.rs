@@ -2,4 +2,5 @@
 //! against the workspace's metastore.
 
 pub mod execute;
+pub mod information_schema;
 pub mod parse;

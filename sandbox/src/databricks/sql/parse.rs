@@ -63,8 +63,19 @@ pub enum Statement {
         owner: String,
     },
     CurrentMetastore,
+    /// `DESCRIBE HISTORY t [LIMIT n]`: newest commit first.
     DescribeHistory {
         name: Vec<String>,
+        limit: Option<usize>,
+    },
+    /// `SELECT col, … FROM catalog.information_schema.view [WHERE
+    /// inherited_from IS NULL]`: the only query shape the sandbox answers
+    /// (one view, named columns, the one filter drbot uses).
+    InformationSchema {
+        catalog: String,
+        view: String,
+        columns: Vec<String>,
+        direct_only: bool,
     },
 }
 
@@ -270,16 +281,28 @@ impl Parser {
 pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
     let mut p = Parser { tokens: tokenize(sql)?, at: 0 };
     if p.eat("SELECT") {
-        p.expect("current_metastore")?;
-        if !(p.eat_symbol('(') && p.eat_symbol(')')) {
-            return p.error();
+        if p.eat("current_metastore") {
+            if !(p.eat_symbol('(') && p.eat_symbol(')')) {
+                return p.error();
+            }
+            return p.done(Statement::CurrentMetastore);
         }
-        return p.done(Statement::CurrentMetastore);
+        return information_schema(p);
     }
     if p.eat("DESCRIBE") {
         p.expect("HISTORY")?;
         let name = p.name()?;
-        return p.done(Statement::DescribeHistory { name });
+        let limit = if p.eat("LIMIT") {
+            let count = p.identifier()?;
+            Some(
+                count
+                    .parse::<usize>()
+                    .map_err(|_| SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{count}'.")))?,
+            )
+        } else {
+            None
+        };
+        return p.done(Statement::DescribeHistory { name, limit });
     }
     if p.eat("GRANT") || p.eat("REVOKE") {
         let grant = matches!(&p.tokens[0], Token::Word(w) if w.eq_ignore_ascii_case("GRANT"));
@@ -375,6 +398,36 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
     p.done(Statement::CloneTable { name, or_replace, if_not_exists, deep, source, location })
 }
 
+/// The rest of `SELECT col, … FROM c.information_schema.v [WHERE inherited_from IS NULL]`.
+fn information_schema(mut p: Parser) -> Result<Statement, SyntaxError> {
+    let mut columns = vec![p.identifier()?.to_ascii_lowercase()];
+    while p.eat_symbol(',') {
+        columns.push(p.identifier()?.to_ascii_lowercase());
+    }
+    p.expect("FROM")?;
+    let name = p.name()?;
+    let [catalog, schema, view] = <[String; 3]>::try_from(name).map_err(|_| {
+        SyntaxError("[PARSE_SYNTAX_ERROR] The sandbox answers only catalog.information_schema.view.".into())
+    })?;
+    if !schema.eq_ignore_ascii_case("information_schema") {
+        return Err(SyntaxError("[PARSE_SYNTAX_ERROR] The sandbox answers only information_schema queries.".into()));
+    }
+    let direct_only = if p.eat("WHERE") {
+        p.expect("inherited_from")?;
+        p.expect("IS")?;
+        p.expect("NULL")?;
+        true
+    } else {
+        false
+    };
+    p.done(Statement::InformationSchema {
+        catalog: catalog.to_ascii_lowercase(),
+        view: view.to_ascii_lowercase(),
+        columns,
+        direct_only,
+    })
+}
+
 /// The tokens back as SQL text (identifiers re-quoted), for a view's definition.
 fn render(tokens: &[Token]) -> String {
     let mut out = String::new();
@@ -468,7 +521,26 @@ mod tests {
         assert_eq!(parse("SELECT current_metastore()").unwrap(), Statement::CurrentMetastore);
         assert_eq!(
             parse("DESCRIBE HISTORY `c`.`s`.`t`").unwrap(),
-            Statement::DescribeHistory { name: name(&["c", "s", "t"]) }
+            Statement::DescribeHistory { name: name(&["c", "s", "t"]), limit: None }
+        );
+        assert_eq!(
+            parse("DESCRIBE HISTORY `c`.`s`.`t` LIMIT 1").unwrap(),
+            Statement::DescribeHistory { name: name(&["c", "s", "t"]), limit: Some(1) }
+        );
+        assert_eq!(
+            parse("SELECT grantee, table_catalog FROM `system`.`information_schema`.`table_privileges` WHERE inherited_from IS NULL").unwrap(),
+            Statement::InformationSchema {
+                catalog: "system".into(),
+                view: "table_privileges".into(),
+                columns: vec!["grantee".into(), "table_catalog".into()],
+                direct_only: true,
+            }
+        );
+        assert!(parse("SELECT * FROM system.information_schema.tables").is_err(), "columns are named");
+        assert!(parse("SELECT a FROM system.other.tables").is_err());
+        assert!(
+            parse("SELECT a FROM system.information_schema.tables WHERE table_name = 'x'").is_err(),
+            "no other filter"
         );
         assert_eq!(
             parse("CREATE EXTERNAL VOLUME IF NOT EXISTS `c`.`s`.`v` LOCATION 'abfss://geo@a/v'").unwrap(),

@@ -1,0 +1,128 @@
+//! `information_schema` over the sandbox's metastore: the privilege views
+//! drbot reads in bulk instead of one permissions GET per object.
+//!
+//! Databricks: `INFORMATION_SCHEMA.CATALOG_PRIVILEGES`, `SCHEMA_PRIVILEGES`,
+//! `TABLE_PRIVILEGES` and `VOLUME_PRIVILEGES` list the principals holding a
+//! privilege with `GRANTOR, GRANTEE, <object columns>, PRIVILEGE_TYPE,
+//! IS_GRANTABLE ('NO'), INHERITED_FROM` (null for a grant made on the object
+//! itself); the rows are limited to the objects the caller may interact
+//! with; a catalog's `information_schema` covers that catalog, the `system`
+//! catalog's covers every catalog (sandbox/FIDELITY.md cites the pages).
+//! The sandbox has no grantor history: it reports the object's owner.
+
+use serde_json::{json, Value};
+
+use super::super::metastore::{Common, Metastore, Principal, Securable};
+use super::execute::{Outcome, StatementError};
+
+/// The views answered, their securable and their columns in order; the
+/// object columns are the ones between `grantee` and `privilege_type`.
+const VIEWS: &[(&str, Securable, &[&str])] = &[
+    (
+        "catalog_privileges",
+        Securable::Catalog,
+        &["grantor", "grantee", "catalog_name", "privilege_type", "is_grantable", "inherited_from"],
+    ),
+    (
+        "schema_privileges",
+        Securable::Schema,
+        &["grantor", "grantee", "catalog_name", "schema_name", "privilege_type", "is_grantable", "inherited_from"],
+    ),
+    (
+        "table_privileges",
+        Securable::Table,
+        &[
+            "grantor",
+            "grantee",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "privilege_type",
+            "is_grantable",
+            "inherited_from",
+        ],
+    ),
+    (
+        "volume_privileges",
+        Securable::Volume,
+        &[
+            "grantor",
+            "grantee",
+            "volume_catalog",
+            "volume_schema",
+            "volume_name",
+            "privilege_type",
+            "is_grantable",
+            "inherited_from",
+        ],
+    ),
+];
+
+fn error(code: &str, message: String) -> StatementError {
+    StatementError { error_code: code.into(), message: format!("[{code}] {message}") }
+}
+
+/// Runs `SELECT columns FROM catalog.information_schema.view [WHERE inherited_from IS NULL]`.
+pub fn query(
+    metastore: &Metastore,
+    who: &Principal,
+    catalog: &str,
+    view: &str,
+    columns: &[String],
+    direct_only: bool,
+) -> Result<Outcome, StatementError> {
+    let Some(&(_, kind, all_columns)) = VIEWS.iter().find(|(name, ..)| *name == view) else {
+        return Err(error(
+            "TABLE_OR_VIEW_NOT_FOUND",
+            format!("The table or view `{catalog}`.`information_schema`.`{view}` cannot be found."),
+        ));
+    };
+    let every_catalog = catalog == "system";
+    if !every_catalog && !metastore.catalogs.keys().any(|c| c.eq_ignore_ascii_case(catalog)) {
+        return Err(error("TABLE_OR_VIEW_NOT_FOUND", format!("The catalog `{catalog}` cannot be found.")));
+    }
+    let mut picked = Vec::with_capacity(columns.len());
+    for column in columns {
+        match all_columns.iter().position(|c| c == column) {
+            Some(index) => picked.push(index),
+            None => {
+                return Err(error(
+                    "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+                    format!("A column with name `{column}` cannot be resolved. Did you mean one of {all_columns:?}?"),
+                ))
+            }
+        }
+    }
+    let objects: Vec<(String, &Common)> = match kind {
+        Securable::Catalog => metastore.catalogs.iter().map(|(n, c)| (n.clone(), &c.common)).collect(),
+        Securable::Schema => metastore.schemas.iter().map(|(n, s)| (n.clone(), &s.common)).collect(),
+        Securable::Table => metastore.tables.iter().map(|(n, t)| (n.clone(), &t.common)).collect(),
+        _ => metastore.volumes.iter().map(|(n, v)| (n.clone(), &v.common)).collect(),
+    };
+    let mut rows = Vec::new();
+    for (full_name, common) in objects {
+        let in_catalog = full_name.split('.').next().is_some_and(|c| c.eq_ignore_ascii_case(catalog));
+        if !(every_catalog || in_catalog) || !metastore.visible(who, kind, &full_name) {
+            continue;
+        }
+        for (holder_kind, holder) in Metastore::chain(kind, &full_name) {
+            let direct = holder == full_name;
+            if direct_only && !direct {
+                continue;
+            }
+            let Ok(held) = metastore.common(holder_kind, &holder) else { continue };
+            for (grantee, privileges) in &held.grants {
+                for privilege in privileges {
+                    let mut row: Vec<Value> = vec![json!(common.owner), json!(grantee)];
+                    row.extend(full_name.split('.').map(|part| json!(part)));
+                    row.push(json!(privilege.replace('_', " ")));
+                    row.push(json!("NO"));
+                    row.push(if direct { Value::Null } else { json!(holder) });
+                    rows.push(picked.iter().map(|&i| row[i].clone()).collect());
+                }
+            }
+        }
+    }
+    let columns = picked.iter().map(|&i| all_columns[i]).collect();
+    Ok(Outcome { columns, rows })
+}

@@ -1,0 +1,154 @@
+//! The bulk read (grants from `information_schema` on the warehouse) and the
+//! REST read (one permissions GET per object) give the same snapshot of the
+//! seeded sandbox, on both sides, for an admin and for a reader who sees
+//! only part of it; a stopped warehouse is left stopped and the read says
+//! which path it took.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use drbot::config::Config;
+use drbot::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
+use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::snapshot::{ReadPath, SkippedPart, Snapshot, TableKind};
+use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::Workspace;
+use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
+use tokio::time::Instant;
+
+async fn token_for(sandbox: &Sandbox, user: &str) -> AccessToken {
+    let config = Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
+    let obo = OnBehalfOf::new(&config, reqwest::Client::new());
+    let user = sandbox.teams.user(user).unwrap();
+    let assertion = UserAssertion::from_token(&sandbox.entra.teams_sso_token(&user, SANDBOX_BOT_APP_ID)).unwrap();
+    obo.token(&assertion, DATABRICKS_SCOPE, false).await.unwrap()
+}
+
+fn client(url: &str) -> WorkspaceClient {
+    let retry = RetryPolicy {
+        budget: Duration::from_secs(20),
+        max_attempts: 50,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    };
+    WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retry).with_page_size(7)
+}
+
+fn options(bulk: bool) -> ReadOptions {
+    ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), concurrency: 8, bulk, ..Default::default() }
+}
+
+/// Reads one side both ways; returns (REST, bulk) and what the bulk read cost.
+async fn both_ways(
+    workspace: &Workspace,
+    client: &WorkspaceClient,
+    token: &AccessToken,
+) -> (Snapshot, Snapshot, sandbox::databricks::Counts) {
+    let rest = read_snapshot(client, token, &options(false)).await.unwrap();
+    let before = workspace.counts();
+    let bulk = read_snapshot(client, token, &options(true)).await.unwrap();
+    (rest, bulk, workspace.counts() - before)
+}
+
+#[tokio::test]
+async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    // The seed grants nothing on volumes; one grant makes the view count.
+    for volume in sandbox.primary.metastore.write().volumes.values_mut().take(1) {
+        volume.common.grants.entry("dr-readers".into()).or_default().insert("READ_VOLUME".into());
+    }
+    for user in ["alice", "bob"] {
+        let token = token_for(&sandbox, user).await;
+        for (workspace, url) in
+            [(&sandbox.primary, sandbox.primary_url()), (&sandbox.secondary, sandbox.secondary_url())]
+        {
+            let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token).await;
+            assert!(matches!(rest.read_path, ReadPath::Rest(_)), "{:?}", rest.read_path);
+            assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+            bulk.read_path = rest.read_path.clone();
+            assert_eq!(bulk, rest, "{user} on {}", workspace.name);
+            // Four privilege views and the metastore id; no grants GET.
+            assert_eq!(cost.statements, 5, "{user} on {}: {cost:?}", workspace.name);
+            let grants_calls =
+                workspace.calls().iter().rev().take(cost.rest_calls).filter(|c| c.path.contains("permissions")).count();
+            assert_eq!(grants_calls, 0, "{user} on {}", workspace.name);
+        }
+    }
+
+    // The primary as an admin reads it: every kind of object, with grants.
+    let alice = token_for(&sandbox, "alice").await;
+    let snapshot = read_snapshot(&client(&sandbox.primary_url()), &alice, &options(true)).await.unwrap();
+    for kind in [TableKind::Managed, TableKind::External, TableKind::View] {
+        assert!(
+            snapshot.tables.values().any(|t| t.kind == kind && !t.common.grants.is_empty()),
+            "a {kind:?} with grants"
+        );
+    }
+    assert!(snapshot.tables.values().any(|t| t.kind == TableKind::External && !t.is_delta()), "non-Delta too");
+    assert!(snapshot.volumes.values().any(|v| !v.common.grants.is_empty()));
+    assert!(snapshot.schemas.values().any(|s| !s.common.grants.is_empty()));
+    assert!(snapshot.catalogs.values().any(|c| !c.common.grants.is_empty()));
+    assert!(snapshot.skipped.is_empty(), "{:?}", snapshot.skipped);
+}
+
+#[tokio::test]
+async fn a_stopped_warehouse_is_not_started_by_a_read() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let running = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
+
+    sandbox.primary.statements.stop_warehouse();
+    let before = sandbox.primary.counts();
+    let mut stopped = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
+    assert_eq!(sandbox.primary.statements.warehouse_state(), "STOPPED", "the read left it stopped");
+    assert_eq!((sandbox.primary.counts() - before).statements, 0, "no statement was sent");
+    let ReadPath::Rest(why) = &stopped.read_path else { panic!("{:?}", stopped.read_path) };
+    assert!(why.contains("STOPPED"), "{why}");
+    assert!(stopped.is_skipped("", SkippedPart::MetastoreId), "no metastore id without the warehouse");
+
+    // The same objects and grants as the bulk read of the running warehouse.
+    stopped.read_path = running.read_path.clone();
+    stopped.global_metastore_id = running.global_metastore_id.clone();
+    stopped.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
+    assert_eq!(stopped, running);
+}
+
+#[tokio::test]
+async fn the_warehouse_answers_only_the_information_schema_it_models() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ask = |sql: &'static str| primary.query(&alice, SANDBOX_WAREHOUSE_ID, sql, deadline);
+
+    let (columns, rows) = ask(
+        "SELECT grantee, catalog_name, privilege_type, inherited_from FROM system.information_schema.schema_privileges",
+    )
+    .await
+    .unwrap();
+    assert_eq!(columns, ["grantee", "catalog_name", "privilege_type", "inherited_from"]);
+    assert!(rows.iter().any(|r| r[3].is_none()), "direct grants have no ancestor");
+    assert!(rows.iter().any(|r| r[3].is_some()), "inherited ones name it");
+    assert!(
+        rows.iter().all(|r| !r[2].as_deref().unwrap_or_default().contains('_')),
+        "SQL spells privileges with spaces"
+    );
+
+    // One catalog's information_schema covers that catalog only.
+    let (_, main) = ask("SELECT catalog_name FROM main.information_schema.schema_privileges").await.unwrap();
+    assert!(!main.is_empty() && main.iter().all(|r| r[0].as_deref() == Some("main")));
+
+    for (sql, class) in [
+        ("SELECT * FROM system.information_schema.tables", "PARSE_SYNTAX_ERROR"),
+        ("SELECT grantee FROM system.information_schema.routines", "TABLE_OR_VIEW_NOT_FOUND"),
+        ("SELECT owner FROM system.information_schema.table_privileges", "UNRESOLVED_COLUMN"),
+        ("SELECT grantee FROM system.information_schema.table_privileges WHERE grantee = 'x'", "PARSE_SYNTAX_ERROR"),
+    ] {
+        match ask(sql).await {
+            Err(DatabricksError::Api { message, .. }) => assert!(message.contains(class), "{sql}: {message}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}
