@@ -502,8 +502,6 @@ fn steps_named<'a>(report: &'a deploy::BootstrapReport, role: Role, prefix: &str
 #[tokio::test]
 async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_anyone_else() {
     let mut fixture = Fixture::start(Duration::from_millis(20)).await;
-    fixture.config.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
-    fixture.config.databricks_accounts_url = fixture.sandbox.accounts_url();
     let plan = fixture.plan_with("ncc", spoke_template_with_ncc_rules());
     let workspace_ids = [
         (Role::Primary, sandbox::databricks::assignment::workspace_id(&fixture.sandbox.primary), "drbot-westeurope"),
@@ -514,12 +512,28 @@ async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_any
         ),
     ];
 
-    // Alice may deploy but is no account admin: the deployment succeeds and
-    // its result says what an account admin must still do.
+    // Without the account's id, the result says what to configure (or do by hand).
     let (outcome, events) = fixture.run("alice", &plan, None, true).await;
     let outcome = outcome.expect("deployed");
     assert_eq!(outcome.state, ProvisioningState::Succeeded);
     let report = outcome.bootstrap.expect("bootstrapped");
+    for (role, workspace_id, _) in workspace_ids {
+        let ncc = steps_named(&report, role, "serverless network connectivity configuration");
+        assert_eq!(ncc[0].outcome, StepOutcome::NeedsAction);
+        let said = ncc[0].to_string();
+        assert!(said.contains("no databricks_account_id in [deploy]"), "{said}");
+        assert!(said.contains(&format!("bind it to workspace {workspace_id}")), "{said}");
+    }
+    let checkpoint = last_checkpoint(&events).expect("checkpoints");
+    let mut again = checkpoint.clone();
+    again.bootstrapped = false;
+
+    // Alice may deploy but is no account admin: the bootstrap goes on and
+    // its result says what an account admin must still do.
+    fixture.config.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+    fixture.config.databricks_accounts_url = fixture.sandbox.accounts_url();
+    let (outcome, _) = fixture.run("alice", &plan, Some(again.clone()), true).await;
+    let report = outcome.expect("bootstrapped").bootstrap.expect("a report");
     for (role, workspace_id, name) in workspace_ids {
         let ncc = steps_named(&report, role, "serverless network connectivity configuration");
         assert_eq!(ncc.len(), 1, "{:?}", report.steps);
@@ -537,12 +551,9 @@ async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_any
         }
     }
     assert!(fixture.sandbox.accounts.network_connectivity_configs().is_empty());
-    let checkpoint = last_checkpoint(&events).expect("checkpoints");
 
     // As an account admin, the same bootstrap creates, adds and binds...
     fixture.sandbox.accounts.add_account_admin("alice@contoso.example");
-    let mut again = checkpoint.clone();
-    again.bootstrapped = false;
     let (outcome, _) = fixture.run("alice", &plan, Some(again.clone()), true).await;
     let report = outcome.expect("bootstrapped as an admin").bootstrap.expect("a report");
     let nccs = fixture.sandbox.accounts.network_connectivity_configs();
