@@ -90,7 +90,7 @@ fn is_member(members: &[String], person: &Person<'_>) -> bool {
 
 /// A list in TOML, or a comma-separated string (how it arrives from an
 /// environment variable such as `DRBOT__ACCESS__REPLICATE`).
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Shape {

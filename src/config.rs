@@ -275,6 +275,9 @@ pub struct ServerConfig {
     /// Accept requests without a token (the Agents Playground sends none).
     /// Only allowed when `listen` is a loopback address.
     pub local_anonymous: bool,
+    /// Accept Entra ID tokens issued to the bot itself (emulator-style, app
+    /// only). Teams never sends them; off unless a test harness needs them.
+    pub accept_emulator_tokens: bool,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -285,6 +288,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3978)),
             max_body_bytes: 256 * 1024,
             local_anonymous: false,
+            accept_emulator_tokens: false,
             shutdown_grace_secs: 30,
         }
     }
@@ -302,6 +306,11 @@ pub struct Endpoints {
     pub entra_openid_metadata: String,
     pub token_service: String,
     pub botframework_scope: String,
+    /// Hosts the bot's own token may be sent to (an activity's `serviceUrl`):
+    /// `host`, `host:port` or `*.suffix`. Teams' and the Bot Framework's
+    /// published connector hosts by default; loopback only in local mode.
+    #[serde(deserialize_with = "crate::access::list")]
+    pub service_hosts: Vec<String>,
 }
 
 impl Default for Endpoints {
@@ -314,6 +323,7 @@ impl Default for Endpoints {
                 .into(),
             token_service: "https://token.botframework.com".into(),
             botframework_scope: "https://api.botframework.com/.default".into(),
+            service_hosts: crate::botframework::service_hosts::PUBLISHED.iter().map(|h| h.to_string()).collect(),
         }
     }
 }
@@ -384,6 +394,14 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        for host in &self.endpoints.service_hosts {
+            if !crate::botframework::service_hosts::is_valid_entry(host) {
+                return Err(setting(
+                    "endpoints.service_hosts",
+                    format!("{host:?} is not a host, host:port or *.suffix"),
+                ));
+            }
         }
         if let Some(url) = &self.store.url {
             if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| url.starts_with(prefix)) {

@@ -24,6 +24,7 @@ use crate::botframework::activity::Activity;
 use crate::botframework::auth::Authenticator;
 use crate::botframework::bot_token::BotTokenProvider;
 use crate::botframework::connector::{ConnectorClient, RetryPolicy};
+use crate::botframework::service_hosts::ServiceHosts;
 use crate::botframework::user_token::UserTokenClient;
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -45,7 +46,9 @@ impl App {
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
         let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
         let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
-        let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default()));
+        let loopback = config.server.local_anonymous || config.server.accept_emulator_tokens;
+        let hosts = ServiceHosts::new(&config.endpoints.service_hosts, loopback);
+        let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default(), hosts));
         if config.store.uses_data_dir() {
             std::fs::create_dir_all(&config.store.data_dir)
                 .map_err(|e| anyhow::anyhow!("store.data_dir {}: {e}", config.store.data_dir.display()))?;
@@ -98,6 +101,11 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if app.auth.anonymous_allowed() {
+        if let Err(status) = not_from_a_browser(&headers) {
+            return status.into_response();
+        }
+    }
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let activity: Activity = match serde_json::from_slice(&body) {
         Ok(activity) => activity,
@@ -128,6 +136,26 @@ async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
                 None => status.into_response(),
             }
         }
+    }
+}
+
+/// Local anonymous mode trusts any request on loopback, so a web page the
+/// operator opens must not be able to post to it (CSRF): a browser can send
+/// a cross-site `text/plain` form without a preflight, and always names its
+/// page in `Origin` / `Sec-Fetch-Site`. The Agents Playground posts
+/// `application/json` from its own process, with neither header.
+fn not_from_a_browser(headers: &HeaderMap) -> Result<(), StatusCode> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    if headers.contains_key("origin") {
+        return Err(StatusCode::FORBIDDEN);
+    }
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        None | Some(b"none") | Some(b"same-origin") => Ok(()),
+        Some(_) => Err(StatusCode::FORBIDDEN),
     }
 }
 

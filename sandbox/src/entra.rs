@@ -176,10 +176,13 @@ impl Entra {
         self.verifier().verify(token, audience)
     }
 
-    /// An app-only token, as the client-credentials grant issues it.
+    /// An app-only token, as the client-credentials grant issues it. `idtyp`
+    /// is `app` for app-only tokens (Microsoft identity platform, "Optional
+    /// claims reference": idtyp; the app's manifest asks for it).
     pub fn app_token(&self, client_id: &str, audience: &str) -> String {
         let principal = service_principal_oid(client_id);
-        self.sign_token(client_id, audience, json!({"azpacr": "1", "oid": principal, "sub": principal, "roles": []}))
+        let identity = json!({"azpacr": "1", "oid": principal, "sub": principal, "roles": [], "idtyp": "app"});
+        self.sign_token(client_id, audience, identity)
     }
 
     /// A delegated token for `user`, issued to `client_id` for `audience`.

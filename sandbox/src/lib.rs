@@ -244,6 +244,8 @@ channel_issuer = "https://api.botframework.com"
 entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
 token_service = "{bf}"
 botframework_scope = "https://api.botframework.com/.default"
+# The sandbox's connector (the serviceUrl its activities carry) is on loopback.
+service_hosts = ["{connector_host}"]
 
 [sso]
 connection_name = "{connection}"
@@ -272,6 +274,12 @@ subscription_id = "{subscription}"
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,
             entra = self.entra_url(),
+            connector_host = self
+                .teams
+                .service_url()
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/'),
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),

@@ -46,10 +46,7 @@ impl Bot {
         }
         match self.signed_in_user(activity).await {
             Ok(user) => Ok(user.map(Actor::Person)),
-            Err(error) => {
-                tracing::error!(%error, "token service unavailable");
-                Err(cards::error("Sign-in is unavailable right now. Try again in a minute.", ""))
-            }
+            Err(error) => Err(self.sign_in_problem(&error, "")),
         }
     }
 

@@ -9,7 +9,16 @@ use super::{now_ms, user_key, Answer, Bot};
 use crate::botframework::activity::Activity;
 use crate::botframework::user_token::UserTokenError;
 use crate::cards;
-use crate::identity::UserAssertion;
+use crate::identity::{BindError, ClaimedIdentity, UserAssertion};
+
+/// Why the person's sign-in cannot be used for this turn.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SignInError {
+    #[error(transparent)]
+    TokenService(#[from] UserTokenError),
+    #[error("{0}")]
+    NotBound(BindError),
+}
 use crate::teams::invoke::InvokeResponse;
 use crate::teams::signin::{exchange_failed, exchange_succeeded, oauth_card, TokenExchangeRequest};
 
@@ -20,11 +29,45 @@ const EXCHANGE_DEDUPE_MS: i64 = 15 * 60 * 1000;
 const PENDING_COMMAND_MAX_AGE_MS: i64 = 30 * 60 * 1000;
 
 impl Bot {
-    /// The person's token for drbot's API, if they are signed in.
-    pub(crate) async fn signed_in_user(&self, activity: &Activity) -> Result<Option<UserAssertion>, UserTokenError> {
+    /// The person's token for drbot's API, if they are signed in, bound to
+    /// the activity's sender: same object id, same tenant, and a tenant that
+    /// may use the bot. Nothing acts on a token that fails this.
+    pub(crate) async fn signed_in_user(&self, activity: &Activity) -> Result<Option<UserAssertion>, SignInError> {
         let Some(user) = user_key(activity) else { return Ok(None) };
-        let token = self.services.users.get_token(&user, None).await?;
-        Ok(token.and_then(|t| UserAssertion::from_token(&t.token)))
+        let Some(token) = self.services.users.get_token(&user, None).await? else { return Ok(None) };
+        let Some(assertion) = UserAssertion::from_token(&token.token) else { return Ok(None) };
+        let tenant = activity.tenant_id();
+        let claimed = ClaimedIdentity {
+            tenant_id: tenant.as_deref(),
+            oid: activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref()),
+        };
+        let assertion = assertion.bind(&claimed).map_err(SignInError::NotBound)?;
+        let config = &self.services.config;
+        if !config.access.allows_tenant(Some(&assertion.tenant_id), config.bot.tenant_id.as_deref()) {
+            return Err(SignInError::NotBound(BindError::OtherTenant));
+        }
+        Ok(Some(assertion))
+    }
+
+    /// The card for a sign-in that cannot be used (logged here, once).
+    pub(crate) fn sign_in_problem(&self, error: &SignInError, correlation_id: &str) -> Value {
+        match error {
+            SignInError::TokenService(error) => {
+                tracing::error!(correlation_id, %error, "token service unavailable");
+                cards::error("Sign-in is unavailable right now. Try again in a minute.", correlation_id)
+            }
+            SignInError::NotBound(reason) => {
+                tracing::warn!(correlation_id, %reason, "sign-in refused: it is not the sender's own");
+                cards::with_correlation_id(
+                    cards::notice(
+                        "This sign-in is not yours",
+                        "drbot refused: the account signed in to drbot is not the Teams account that sent this \
+                         (another person or another organisation). Use `signout`, then sign in with your own account.",
+                    ),
+                    correlation_id,
+                )
+            }
+        }
     }
 
     /// Keeps the command and asks the person to sign in (SSO first, then the button).
@@ -147,7 +190,7 @@ impl Bot {
     pub(crate) async fn sign_out(&self, activity: &Activity, correlation_id: &str) -> Value {
         let Some(user) = user_key(activity) else { return cards::notice("Signed out", "You were not signed in.") };
         if let Ok(Some(assertion)) = self.signed_in_user(activity).await {
-            self.services.obo.forget(&assertion.oid);
+            self.services.obo.forget(&assertion);
         }
         match self.services.users.sign_out(&user).await {
             Ok(()) => cards::notice(

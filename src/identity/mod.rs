@@ -68,6 +68,46 @@ impl UserAssertion {
     }
 }
 
+/// Who the activity says is speaking: its tenant and the sender's Entra
+/// object id. Built once per turn from the (authenticated) activity, before
+/// any token is used, and compared with the sign-in token's own claims.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimedIdentity<'a> {
+    pub tenant_id: Option<&'a str>,
+    pub oid: Option<&'a str>,
+}
+
+/// Why a sign-in token may not act for this turn.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BindError {
+    #[error("the activity names no Entra user (from.aadObjectId)")]
+    NoObjectId,
+    #[error("the activity names no tenant")]
+    NoTenant,
+    #[error("the sign-in token belongs to another user than the activity's sender")]
+    OtherUser,
+    #[error("the sign-in token belongs to another tenant than the activity's")]
+    OtherTenant,
+}
+
+impl UserAssertion {
+    /// This assertion, if it is the sender's own: `oid` equal to the
+    /// activity's `from.aadObjectId` and `tid` to its tenant. Only a bound
+    /// assertion reaches on-behalf-of, so a token can never act for a name
+    /// taken from the body.
+    pub fn bind(self, claimed: &ClaimedIdentity<'_>) -> Result<UserAssertion, BindError> {
+        let oid = claimed.oid.filter(|o| !o.is_empty()).ok_or(BindError::NoObjectId)?;
+        let tenant = claimed.tenant_id.filter(|t| !t.is_empty()).ok_or(BindError::NoTenant)?;
+        if !self.oid.eq_ignore_ascii_case(oid) {
+            return Err(BindError::OtherUser);
+        }
+        if !self.tenant_id.eq_ignore_ascii_case(tenant) {
+            return Err(BindError::OtherTenant);
+        }
+        Ok(self)
+    }
+}
+
 /// An access token for one resource.
 #[derive(Clone)]
 pub struct AccessToken(Secret);
@@ -128,8 +168,11 @@ pub struct OnBehalfOf {
     token_url: String,
     client_id: String,
     client_secret: Option<Secret>,
-    cache: Mutex<HashMap<(String, String), (AccessToken, Instant)>>,
+    cache: Mutex<HashMap<CacheKey, (AccessToken, Instant)>>,
 }
+
+/// (tenant, object id, scope) of a bound assertion, lower-cased: never a name from the body.
+type CacheKey = (String, String, String);
 
 impl OnBehalfOf {
     pub fn new(config: &Config, http: reqwest::Client) -> OnBehalfOf {
@@ -148,7 +191,7 @@ impl OnBehalfOf {
 
     /// A token for `scope` as the user, from the cache unless `fresh`.
     pub async fn token(&self, user: &UserAssertion, scope: &str, fresh: bool) -> Result<AccessToken, IdentityError> {
-        let key = (user.oid.clone(), scope.to_string());
+        let key = (user.tenant_id.to_ascii_lowercase(), user.oid.to_ascii_lowercase(), scope.to_string());
         if !fresh {
             if let Some((token, expires)) = self.cache.lock().get(&key) {
                 if Instant::now() + RENEW_BEFORE_EXPIRY < *expires {
@@ -186,8 +229,9 @@ impl OnBehalfOf {
     }
 
     /// Forgets every cached token of the user (sign-out).
-    pub fn forget(&self, user_oid: &str) {
-        self.cache.lock().retain(|(oid, _), _| oid != user_oid);
+    pub fn forget(&self, user: &UserAssertion) {
+        let (tenant, oid) = (user.tenant_id.to_ascii_lowercase(), user.oid.to_ascii_lowercase());
+        self.cache.lock().retain(|(t, o, _), _| *t != tenant || *o != oid);
     }
 }
 
@@ -216,6 +260,19 @@ mod tests {
         assert_eq!(classify(400, &revoked, ARM_SCOPE), IdentityError::SignInRequired);
         let down = ErrorBody { error: "temporarily_unavailable".into(), ..Default::default() };
         assert!(matches!(classify(503, &down, ARM_SCOPE), IdentityError::Unavailable(_)));
+    }
+
+    #[test]
+    fn an_assertion_binds_only_to_its_own_sender_and_tenant() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"O1","tid":"T1"}"#);
+        let token = format!("e30.{claims}.s");
+        let user = || UserAssertion::from_token(&token).unwrap();
+        let claimed = |tenant_id, oid| ClaimedIdentity { tenant_id, oid };
+        assert!(user().bind(&claimed(Some("t1"), Some("o1"))).is_ok(), "GUIDs compare without case");
+        assert_eq!(user().bind(&claimed(Some("t1"), Some("o2"))).unwrap_err(), BindError::OtherUser);
+        assert_eq!(user().bind(&claimed(Some("t2"), Some("o1"))).unwrap_err(), BindError::OtherTenant);
+        assert_eq!(user().bind(&claimed(Some("t1"), None)).unwrap_err(), BindError::NoObjectId);
+        assert_eq!(user().bind(&claimed(None, Some("o1"))).unwrap_err(), BindError::NoTenant);
     }
 
     #[test]
