@@ -43,6 +43,16 @@ pub struct App {
 impl App {
     /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
     pub async fn open(config: &Config) -> anyhow::Result<App> {
+        let mut config = config.clone();
+        for (setting, count) in config.access.keep_object_ids() {
+            tracing::warn!(
+                setting,
+                count,
+                "access entries that are not Entra object ids are ignored: names can be renamed or reassigned; \
+                 list the user's or group's object id instead"
+            );
+        }
+        let config = &config;
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
         let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
         let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);

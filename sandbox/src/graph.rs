@@ -24,8 +24,21 @@ use crate::caller::AccessTokenVerifier;
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 
 /// Properties of an application `drbot setup` may set; anything else is refused.
-const APPLICATION_PROPERTIES: &[&str] =
-    &["displayName", "signInAudience", "identifierUris", "api", "requiredResourceAccess", "web", "tags", "notes"];
+const APPLICATION_PROPERTIES: &[&str] = &[
+    "displayName",
+    "signInAudience",
+    "identifierUris",
+    "api",
+    "requiredResourceAccess",
+    "web",
+    "tags",
+    "notes",
+    "groupMembershipClaims",
+];
+
+/// The values Graph documents for `groupMembershipClaims` (application
+/// resource type, Microsoft Graph v1.0): anything else is a 400.
+const GROUP_MEMBERSHIP_CLAIMS: &[&str] = &["None", "SecurityGroup", "All", "DirectoryRole", "ApplicationGroup"];
 
 pub struct Graph {
     verifier: Arc<dyn AccessTokenVerifier>,
@@ -128,6 +141,15 @@ fn object(body: &Bytes) -> Result<Map<String, Value>, Response> {
 }
 
 fn check_properties(map: &Map<String, Value>) -> Result<(), Response> {
+    if let Some(claims) = map.get("groupMembershipClaims") {
+        if !claims.as_str().is_some_and(|c| c.split(',').all(|v| GROUP_MEMBERSHIP_CLAIMS.contains(&v.trim()))) {
+            return Err(odata_error(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                "Invalid value specified for property 'groupMembershipClaims' of resource 'Application'.",
+            ));
+        }
+    }
     match map.keys().find(|k| !APPLICATION_PROPERTIES.contains(&k.as_str())) {
         Some(unknown) => Err(odata_error(
             StatusCode::BAD_REQUEST,

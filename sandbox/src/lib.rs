@@ -257,7 +257,7 @@ secondary_host = "{secondary}"
 [access]
 replicate = ["{operators}"]
 deploy = ["{operators}"]
-admins = ["alice@contoso.example"]
+admins = ["{alice}"]
 local_roles = [{local_roles}]
 
 [replication]
@@ -269,6 +269,7 @@ arm_url = "{arm}"
 subscription_id = "{subscription}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
+            alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
             local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,

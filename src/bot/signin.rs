@@ -25,6 +25,16 @@ use crate::teams::signin::{exchange_failed, exchange_succeeded, oauth_card, Toke
 /// Duplicate exchanges (several Teams clients, several instances) within this
 /// window are the same exchange.
 const EXCHANGE_DEDUPE_MS: i64 = 15 * 60 * 1000;
+/// Bounds on what an invoke may carry; anything longer is answered 400
+/// before it reaches the token service. A magic code is six digits; an
+/// exchange id and a connection name are short names; an Entra token with
+/// many group claims stays well under 32 KB.
+const MAX_MAGIC_CODE: usize = 64;
+const MAX_NAME: usize = 256;
+const MAX_TOKEN: usize = 32 * 1024;
+/// `signin/failure` text shown on a card is cut to this many characters.
+const MAX_FAILURE_TEXT: usize = 500;
+
 /// A command waits this long for its author to finish signing in.
 const PENDING_COMMAND_MAX_AGE_MS: i64 = 30 * 60 * 1000;
 
@@ -111,7 +121,11 @@ impl Bot {
         let request: Option<TokenExchangeRequest> =
             activity.value.clone().and_then(|value| serde_json::from_value(value).ok());
         let connection = self.services.users.connection_name();
-        let Some(request) = request else {
+        let Some(request) = request.filter(|r| {
+            r.id.len() <= MAX_NAME
+                && r.connection_name.len() <= MAX_NAME
+                && r.token.as_ref().is_none_or(|t| t.len() <= MAX_TOKEN)
+        }) else {
             return InvokeResponse::status(400, json!({"failureDetail": "The exchange request is malformed."}));
         };
         // An empty token is a missing one (`!token` in the Microsoft 365 Agents SDK): 400, not an exchange.
@@ -161,6 +175,9 @@ impl Bot {
             .await;
             return InvokeResponse::ok_empty();
         }
+        if state.len() > MAX_MAGIC_CODE || state.chars().any(char::is_control) {
+            return InvokeResponse::status(400, json!({"failureDetail": "The sign-in code is not valid."}));
+        }
         let Some(user) = user_key(activity) else { return InvokeResponse::status(404, Value::Null) };
         match self.services.users.get_token(&user, Some(state)).await {
             Ok(Some(_)) => {
@@ -178,10 +195,11 @@ impl Bot {
     /// `signin/failure`: Teams could not sign the person in. Say so.
     pub(crate) async fn on_sign_in_failure(&self, activity: &Activity, correlation_id: &str) -> InvokeResponse {
         let value = activity.value.clone().unwrap_or(Value::Null);
-        let code = value["code"].as_str().unwrap_or("unknown");
+        let code = value["code"].as_str().filter(|c| c.len() <= MAX_NAME).unwrap_or("unknown");
         tracing::warn!(correlation_id, code, "Teams reported a sign-in failure");
         let message = value["message"].as_str().unwrap_or("Teams could not complete the sign-in.");
-        let card = cards::sign_in_failed(message, code, correlation_id);
+        let message: String = message.chars().take(MAX_FAILURE_TEXT).collect();
+        let card = cards::sign_in_failed(&message, code, correlation_id);
         self.send_reply(activity, Answer::Card(card), correlation_id).await;
         InvokeResponse::ok_empty()
     }
