@@ -306,6 +306,9 @@ pub struct Endpoints {
     pub entra_openid_metadata: String,
     pub token_service: String,
     pub botframework_scope: String,
+    /// Microsoft Graph, asked for a person's group membership when their
+    /// token has too many groups to carry them.
+    pub graph: String,
     /// Hosts the bot's own token may be sent to (an activity's `serviceUrl`):
     /// `host`, `host:port` or `*.suffix`. Teams' and the Bot Framework's
     /// published connector hosts by default; loopback only in local mode.
@@ -323,6 +326,7 @@ impl Default for Endpoints {
                 .into(),
             token_service: "https://token.botframework.com".into(),
             botframework_scope: "https://api.botframework.com/.default".into(),
+            graph: "https://graph.microsoft.com".into(),
             service_hosts: crate::botframework::service_hosts::PUBLISHED.iter().map(|h| h.to_string()).collect(),
         }
     }
@@ -444,6 +448,7 @@ impl Config {
             ("endpoints.channel_openid_metadata", &e.channel_openid_metadata),
             ("endpoints.entra_openid_metadata", &e.entra_openid_metadata),
             ("endpoints.token_service", &e.token_service),
+            ("endpoints.graph", &e.graph),
         ] {
             let url = url::Url::parse(value).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
             if !matches!(url.scheme(), "https" | "http") {

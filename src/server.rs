@@ -30,6 +30,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
+use crate::identity::groups::GroupMembership;
 use crate::identity::OnBehalfOf;
 use crate::store::Store;
 
@@ -43,17 +44,31 @@ pub struct App {
 impl App {
     /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
     pub async fn open(config: &Config) -> anyhow::Result<App> {
+        let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
+        let app_identity = match AppIdentity::from_config(config) {
+            Ok(identity) => Some(Arc::new(identity)),
+            Err(error) => {
+                tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");
+                None
+            }
+        };
         let mut config = config.clone();
+        crate::identity::directory::resolve_names(
+            &mut config.access,
+            app_identity.as_deref(),
+            &config.endpoints.graph,
+            &http,
+        )
+        .await;
         for (setting, count) in config.access.keep_object_ids() {
             tracing::warn!(
                 setting,
                 count,
-                "access entries that are not Entra object ids are ignored: names can be renamed or reassigned; \
+                "access entries that are neither object ids nor names Graph could resolve are ignored: \
                  list the user's or group's object id instead"
             );
         }
         let config = &config;
-        let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
         let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
         let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
         let loopback = config.server.local_anonymous || config.server.accept_emulator_tokens;
@@ -71,18 +86,12 @@ impl App {
             &config.bot.app_id,
             token,
         );
-        let app_identity = match AppIdentity::from_config(config) {
-            Ok(identity) => Some(Arc::new(identity)),
-            Err(error) => {
-                tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");
-                None
-            }
-        };
         let services = Services {
             connector,
             store: store.clone(),
             users,
             obo: Arc::new(OnBehalfOf::new(config, http.clone())),
+            groups: Arc::new(GroupMembership::new(&config.endpoints.graph, http.clone())),
             primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             secondary: config.databricks.secondary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             app: app_identity,

@@ -516,3 +516,51 @@ async fn the_bots_token_never_leaves_for_a_host_outside_the_allow_list() {
     }
     assert!(world.sandbox.connector.recorded().is_empty());
 }
+
+#[tokio::test]
+async fn a_token_with_too_many_groups_gets_its_roles_from_graph_for_exactly_the_configured_groups() {
+    // Issue 16, finding 7: past the group limit a token carries `_claim_names`
+    // instead of `groups`; without asking Graph, an operator would hold no role.
+    let world = World::start_with(|config| config.access.admins.clear()).await;
+    world.sandbox.entra.set_group_claim_limit(0);
+    let alice = support::chat::Chat::personal(&world, "alice");
+    let bob = support::chat::Chat::personal(&world, "bob");
+    alice.sign_in().await;
+    bob.sign_in().await;
+
+    let operator = support::chat::card_text(&alice.say("replicate").await);
+    assert!(operator.contains("Planning"), "alice is in dr-operators, as Graph says: {operator}");
+    let reader = support::chat::card_text(&bob.say("replicate").await);
+    assert!(reader.contains("Not allowed"), "bob is not: {reader}");
+    assert_eq!(world.sandbox.graph.member_checks(), 2, "one question per person");
+
+    let again = support::chat::card_text(&alice.say("replicate --dry-run").await);
+    assert!(again.contains("Planning"), "{again}");
+    let _ = support::chat::card_text(&alice.say("replicate").await);
+    assert_eq!(world.sandbox.graph.member_checks(), 2, "the answer is kept for a few minutes");
+}
+
+#[tokio::test]
+async fn a_name_in_the_configuration_counts_only_as_the_object_id_graph_resolves_it_to() {
+    // Issue 16, finding 7: UPNs are a convenience, resolved once at start-up.
+    let world = World::start_with(|config| {
+        config.access.admins = vec!["Alice@Contoso.example".into(), "nobody@contoso.example".into()];
+    })
+    .await;
+    let alice = support::chat::Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let audit = support::chat::card_text(&alice.say("audit").await);
+    assert!(!audit.contains("Not allowed"), "alice's UPN resolved to her object id: {audit}");
+
+    // Carol's token names her, but a role is never matched by name.
+    let world = World::start_with(|config| {
+        config.access.admins = vec!["carol@contoso.example".into()];
+        config.app_identity.kind_setting = Some(drbot::config::AppCredentialKind::WorkloadIdentity);
+        config.app_identity.federated_token_file = Some("/nonexistent/token".into());
+    })
+    .await;
+    let carol = support::chat::Chat::personal(&world, "carol");
+    carol.sign_in().await;
+    let refused = support::chat::card_text(&carol.say("audit").await);
+    assert!(refused.contains("Not allowed"), "an unresolved name grants nothing: {refused}");
+}

@@ -132,7 +132,7 @@ async fn a_dry_run_lists_the_changes_and_makes_none() {
     let report = run(&SetupOptions { dry_run: true, ..options_as(&sandbox, "alice") }).await.expect("dry run");
     let text = report.to_string();
     assert!(text.starts_with("Would change (dry run, nothing changed):\n"), "{text}");
-    assert_eq!(text.lines().count(), 8, "{text}");
+    assert_eq!(text.lines().count(), 9, "{text}");
     assert!(text.contains("set the application ID URI api://botid-"), "{text}");
     assert!(text.contains("pre-authorise Teams desktop/mobile and Teams web for access_as_user"), "{text}");
     assert!(text.contains("create the Azure Bot OAuth connection drbot-sso"), "{text}");

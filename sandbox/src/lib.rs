@@ -147,7 +147,7 @@ impl Sandbox {
             workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
         }
 
-        let graph = graph::Graph::new(entra.verifier());
+        let graph = graph::Graph::new(entra.verifier(), entra.directory.clone());
         let graph_listener = Listener::serve(0, requests.record(graph.router())).await?;
         graph.set_base_url(&graph_listener.base_url());
         graph.seed_application(&config.bot_app_id, "drbot");
@@ -244,6 +244,7 @@ channel_issuer = "https://api.botframework.com"
 entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
 token_service = "{bf}"
 botframework_scope = "https://api.botframework.com/.default"
+graph = "{graph}"
 # The sandbox's connector (the serviceUrl its activities carry) is on loopback.
 service_hosts = ["{connector_host}"]
 
@@ -275,6 +276,7 @@ subscription_id = "{subscription}"
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,
             entra = self.entra_url(),
+            graph = self.graph_url(),
             connector_host = self
                 .teams
                 .service_url()

@@ -7,6 +7,8 @@
 //! only, renewed five minutes before they expire, and never logged or stored.
 
 pub mod app;
+pub mod directory;
+pub mod groups;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +23,8 @@ use crate::config::{Config, Secret};
 
 /// Azure Databricks, for every workspace.
 pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
+/// Microsoft Graph (the signed-in person's own group membership).
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Azure Resource Manager.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
@@ -36,6 +40,9 @@ pub struct UserAssertion {
     pub tenant_id: String,
     /// Entra group object ids (the `groups` claim), for drbot's own roles.
     pub groups: Vec<String>,
+    /// The token has too many groups to carry them (`_claim_names.groups`,
+    /// or `hasgroups`): membership must be asked of Microsoft Graph.
+    pub groups_overage: bool,
 }
 
 impl fmt::Debug for UserAssertion {
@@ -63,6 +70,8 @@ impl UserAssertion {
                 .and_then(Value::as_array)
                 .map(|groups| groups.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default(),
+            groups_overage: claims.pointer("/_claim_names/groups").is_some()
+                || claims.get("hasgroups").and_then(Value::as_bool) == Some(true),
             token: Secret::new(token),
         })
     }
@@ -284,6 +293,12 @@ mod tests {
         let with_groups =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","groups":["g1","g2"]}"#);
         assert_eq!(UserAssertion::from_token(&format!("e30.{with_groups}.s")).unwrap().groups, vec!["g1", "g2"]);
+        assert!(!assertion.groups_overage);
+        let overage = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"oid":"o","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"x"}}}"#);
+        assert!(UserAssertion::from_token(&format!("e30.{overage}.s")).unwrap().groups_overage);
+        let hasgroups = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","hasgroups":true}"#);
+        assert!(UserAssertion::from_token(&format!("e30.{hasgroups}.s")).unwrap().groups_overage);
         assert!(!format!("{assertion:?}").contains("signature-bytes"));
         assert!(UserAssertion::from_token("garbage").is_none());
     }
