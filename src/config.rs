@@ -226,6 +226,16 @@ pub struct BotIdentity {
     pub tenant_id: Option<String>,
 }
 
+impl BotIdentity {
+    /// The tenant whose token endpoint issues the bot's own tokens.
+    pub fn token_tenant(&self) -> &str {
+        match self.app_type {
+            AppType::MultiTenant => "botframework.com",
+            _ => self.tenant_id.as_deref().unwrap_or("botframework.com"),
+        }
+    }
+}
+
 impl fmt::Debug for BotIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BotIdentity")
@@ -460,10 +470,7 @@ impl Config {
 
     /// The tenant whose token endpoint issues the bot's own tokens.
     pub fn token_tenant(&self) -> &str {
-        match self.bot.app_type {
-            AppType::MultiTenant => "botframework.com",
-            _ => self.bot.tenant_id.as_deref().unwrap_or("botframework.com"),
-        }
+        self.bot.token_tenant()
     }
 }
 

@@ -1,6 +1,6 @@
 //! drbot: a Microsoft Teams bot that runs disaster recovery for Azure Databricks.
 //!
-//! The layers, from the wire inwards (see shared/DESIGN.md):
+//! The layers, from the wire inwards:
 //! [`botframework`] (protocol) → [`teams`] (what Teams adds) → [`commands`]
 //! (text and card actions to intents) → the DR domain ([`replication`],
 //! [`readiness`]) → the REST clients ([`databricks`]). Replies are Adaptive
@@ -21,6 +21,7 @@ pub mod identity;
 pub mod ops;
 pub mod readiness;
 pub mod replication;
+pub mod retry_after;
 pub mod scheduler;
 pub mod server;
 pub mod setup;

@@ -69,8 +69,15 @@ impl App {
             );
         }
         let config = &config;
-        let auth = Authenticator::new(config, http.clone(), Arc::new(SystemClock));
-        let token = Arc::new(BotTokenProvider::for_botframework(config, http.clone())?);
+        let auth = Authenticator::new(
+            &config.bot,
+            &config.endpoints,
+            config.server.local_anonymous,
+            config.server.accept_emulator_tokens,
+            http.clone(),
+            Arc::new(SystemClock),
+        );
+        let token = Arc::new(BotTokenProvider::for_botframework(&config.bot, &config.endpoints, http.clone())?);
         let loopback = config.server.local_anonymous || config.server.accept_emulator_tokens;
         let hosts = ServiceHosts::new(&config.endpoints.service_hosts, loopback);
         let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default(), hosts));
@@ -232,7 +239,7 @@ pub async fn start_on_with_clock(
     let addr = listener.local_addr()?;
     tokio::spawn(load_keys_until_ready(app.clone(), stop.clone()));
     tokio::spawn(purge_expired_claims(app.store.clone(), stop.clone()));
-    tokio::spawn(crate::bot::supervisor::supervise(app.bot.clone(), stop.clone()));
+    tokio::spawn(app.bot.operations().clone().supervise(stop.clone()));
     let scheduler = crate::scheduler::Scheduler::new(
         app.store.clone(),
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),

@@ -503,7 +503,12 @@ async fn the_bots_token_never_leaves_for_a_host_outside_the_allow_list() {
     use drbot::botframework::service_hosts::ServiceHosts;
     let http = reqwest::Client::new();
     let token = Arc::new(
-        drbot::botframework::bot_token::BotTokenProvider::for_botframework(&world.config, http.clone()).unwrap(),
+        drbot::botframework::bot_token::BotTokenProvider::for_botframework(
+            &world.config.bot,
+            &world.config.endpoints,
+            http.clone(),
+        )
+        .unwrap(),
     );
     let hosts = ServiceHosts::new(&world.config.endpoints.service_hosts, false);
     let connector = ConnectorClient::new(http, token, RetryPolicy::default(), hosts);

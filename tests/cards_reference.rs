@@ -71,6 +71,9 @@ fn render_sample(template: CardTemplate, sample: Value) -> (Value, Value) {
         CardTemplate::Error => typed::<views::ErrorView>(template, sample),
         CardTemplate::Refusal => typed::<views::RefusalView>(template, sample),
         CardTemplate::Audit => typed::<views::AuditView>(template, sample),
+        CardTemplate::DeployPlan => typed::<views::DeployPlanView>(template, sample),
+        CardTemplate::DeployProgress => typed::<views::DeployProgressView>(template, sample),
+        CardTemplate::DeployResult => typed::<views::DeployResultView>(template, sample),
     }
 }
 
@@ -175,7 +178,7 @@ fn every_sample_expands_like_the_npm_reference_and_validates() {
 #[test]
 fn large_samples_are_cut_with_and_n_more_and_fit() {
     let rendered = rendered_samples();
-    for name in ["plan-large", "result-large"] {
+    for name in ["plan-large", "result-large", "deploy_result-failed"] {
         let r = rendered.iter().find(|r| r.name == name).expect(name);
         let text = r.card.to_string();
         assert!(text.len() <= MAX_CARD_BYTES, "{name}: {} bytes", text.len());
@@ -185,6 +188,8 @@ fn large_samples_are_cut_with_and_n_more_and_fit() {
     assert_eq!(plan.data["actions_more"], "and 885 more");
     let result = rendered.iter().find(|r| r.name == "result-large").expect("result-large");
     assert_eq!(result.data["failures_more"], "and 590 more");
+    let deploy = rendered.iter().find(|r| r.name == "deploy_result-failed").expect("deploy_result-failed");
+    assert_eq!(deploy.data["failures_more"], "and 30 more");
 }
 
 #[test]

@@ -9,9 +9,9 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sandbox::connector::{Recorded, Verb};
+use sandbox::connector::Verb;
 use serde_json::{json, Value};
-use support::chat::{card_text, wait_for, Chat};
+use support::chat::{card_text, showing, visible, wait_for, Chat};
 use support::World;
 
 use support::deploy::{VNET, WORKSPACE};
@@ -34,14 +34,10 @@ async fn start(
     world.sandbox.arm.set_resource_duration(resource_duration);
     (world, templates)
 }
-fn results(world: &World, title: &str) -> Vec<Recorded> {
-    world
-        .sandbox
-        .connector
-        .recorded()
-        .into_iter()
-        .filter(|r| r.verb == Verb::Send && card_text(r).contains(title))
-        .collect()
+/// How many result cards titled `title` the chat shows (each replaces its
+/// deployment's progress card).
+fn results(world: &World, title: &str) -> usize {
+    showing(&world.sandbox.connector.recorded(), title)
 }
 
 /// The data of a button with `verb` on `card`.
@@ -106,13 +102,14 @@ async fn deploy_spoke_plans_with_what_if_then_approve_runs_it_with_progress_and_
 
     let op = ended(&world, chat.conversation.id()).await;
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
-    let result =
-        wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke sales"))
-            .await;
+    let result = wait_for(&world, "the result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Deployed spoke sales")
+    })
+    .await;
     let result_text = card_text(&result);
     assert!(result_text.contains(&world.sandbox.primary_url()), "{result_text}");
     assert!(result_text.contains(&world.sandbox.secondary_url()), "{result_text}");
-    assert_eq!(results(&world, "Deployed spoke sales").len(), 1, "exactly one result card");
+    assert_eq!(results(&world, "Deployed spoke sales"), 1, "exactly one result card");
 
     // Progress went to the clicked card, in place.
     let updates: Vec<String> = world
@@ -124,8 +121,10 @@ async fn deploy_spoke_plans_with_what_if_then_approve_runs_it_with_progress_and_
         .map(card_text)
         .collect();
     assert!(updates.iter().any(|u| u.contains("In progress")), "a resource in progress was shown: {updates:?}");
-    assert!(updates.last().unwrap().contains("primary: 3 of 3 resources done"), "{updates:?}");
-    assert!(!updates.last().unwrap().contains("deploy.cancel"), "the finished card has no Cancel");
+    let shown = visible(&world.sandbox.connector.recorded());
+    let last = shown.iter().find(|r| r.activity_id == card_id).map(card_text).unwrap_or_default();
+    assert!(last.contains("Deployed spoke sales"), "the result replaced the progress: {last}");
+    assert!(!last.contains("deploy.cancel"), "the finished card has no Cancel");
     // The Databricks side was set up, as alice.
     assert!(world.sandbox.primary.metastore.read().catalogs.contains_key("sales"));
     assert_eq!(world.sandbox.arm.deployment_puts().len(), 2);
@@ -180,14 +179,14 @@ async fn a_failing_resource_is_named_with_its_error_on_the_result_card() {
     let op = ended(&world, chat.conversation.id()).await;
     assert_eq!(op.state.as_str(), "failed");
     let result = wait_for(&world, "the failure card", |r| {
-        r.verb == Verb::Send && card_text(r).contains("Deployment of spoke broken failed")
+        r.activity_id == card_id && card_text(r).contains("Deployment of spoke broken failed")
     })
     .await;
     let text = card_text(&result);
     assert!(text.contains("vnet-broken-primary") && text.contains("vnet-broken-secondary"), "{text}");
     assert!(text.contains(VNET) && text.contains("failed:"), "{text}");
     assert!(text.contains("Correlation id"), "{text}");
-    assert_eq!(results(&world, "Deployment of spoke broken").len(), 1);
+    assert_eq!(results(&world, "Deployment of spoke broken"), 1);
 }
 
 #[tokio::test]
@@ -212,7 +211,7 @@ async fn cancel_on_the_progress_card_cancels_both_regions() {
     let op = ended(&world, chat.conversation.id()).await;
     assert_eq!(op.state.as_str(), "canceled", "{:?}", op.result);
     wait_for(&world, "the cancelled card", |r| {
-        r.verb == Verb::Send && card_text(r).contains("Deployment of spoke slow cancelled")
+        r.activity_id == card_id && card_text(r).contains("Deployment of spoke slow cancelled")
     })
     .await;
     let typed = card_text(&chat.say(&format!("cancel {}", op.id)).await);
@@ -283,9 +282,9 @@ async fn a_restarted_bot_resumes_the_deployment_and_posts_one_result() {
     assert_ne!(op.owner, first_owner, "the new bot finished it");
     assert!(op.takeovers >= 1);
     assert_eq!(world.sandbox.arm.deployment_puts().len(), 2, "followed, not deployed again");
-    wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke resume"))
+    wait_for(&world, "the result card", |r| r.verb == Verb::Update && card_text(r).contains("Deployed spoke resume"))
         .await;
-    assert_eq!(results(&world, "Deployed spoke resume").len(), 1, "exactly one result card");
+    assert_eq!(results(&world, "Deployed spoke resume"), 1, "exactly one result card");
 }
 
 /// `deploy hub` then `deploy spoke sales` from chat with the repository's own
@@ -341,7 +340,7 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
         let clicked = chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
         assert_eq!(clicked.status, 200);
         let result = wait_for(&world, title, |r| {
-            r.verb == Verb::Send && (card_text(r).contains(title) || card_text(r).contains("failed"))
+            r.activity_id == card_id && (card_text(r).contains(title) || card_text(r).contains(" failed"))
         })
         .await;
         let text = card_text(&result);
@@ -378,11 +377,23 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
     assert_eq!(secondary["keyVaultName"], "kv-drbot-hub-neu");
     assert_eq!(primary["hubResourceGroup"], "rg-drbot-hub-westeurope");
     for versions in [primary, secondary] {
-        let version = versions["managedServicesKeyVersion"].as_str().unwrap();
-        assert!(version.len() == 32 && version != "0123456789abcdef0123456789abcdef", "{version}");
-        assert_ne!(versions["managedServicesKeyVersion"], versions["managedDisksKeyVersion"]);
+        let version = versions["managedDisksKeyVersion"].as_str().unwrap();
+        assert!(version.len() == 32 && version != "fedcba9876543210fedcba9876543210", "{version}");
+        // The managed-services key is named without a version: rotation needs no redeploy.
+        assert!(!versions.contains_key("managedServicesKeyVersion"));
     }
     assert_ne!(primary["managedDisksKeyVersion"], secondary["managedDisksKeyVersion"]);
+    // The secondary reaches the primary's storage, and keeps its external data on the pair's
+    // one geo-redundant account (the primary's).
+    assert_eq!(secondary["peerSpokeResourceGroup"], "rg-drbot-sales-westeurope");
+    assert_eq!(secondary["peerUcStorageAccountName"], primary["ucStorageAccountName"]);
+    assert_eq!(secondary["externalStorageAccountName"], primary["externalStorageAccountName"]);
+
+    // A secondary region that is not the primary's Azure pair is refused before anything runs.
+    let mut unpaired = world.config.deploy.clone();
+    unpaired.secondary.location = "eastus".into();
+    let refused = drbot::deploy::prepare(&client, &tokens, &unpaired, drbot::deploy::Target::Hub).await.unwrap_err();
+    assert!(refused.to_string().contains("not the Azure paired region of the primary westeurope"), "{refused}");
 
     // The Databricks side of both regions, and the recipient on the primary.
     for workspace in [&world.sandbox.primary, &world.sandbox.secondary] {

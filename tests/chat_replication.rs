@@ -1,6 +1,6 @@
 //! Replication from chat, end to end through the sandbox's Teams and
-//! connector: the plan card, Run, progress updated in place and paced, one
-//! result card; a double click starts one run; a person without the
+//! connector: the plan card, Run, progress updated in place and paced, the
+//! result card in its place; a double click starts one run; a person without the
 //! replicate role is refused and the attempt is audited.
 
 mod support;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sandbox::connector::{Recorded, Verb};
 use serde_json::{json, Value};
-use support::chat::{card_text, wait_for, Chat};
+use support::chat::{card_text, showing, wait_for, Chat};
 use support::World;
 fn has_verb(recorded: &Recorded, verb: &str) -> bool {
     card_text(recorded).contains(&format!("\"verb\":\"{verb}\""))
@@ -57,24 +57,29 @@ async fn dry_run_plan_then_run_updates_in_place_and_posts_one_result() {
     let again = chat.click(&card_id, "replicate.run", data).await;
     assert!(again.body.to_string().contains("Already running"), "{}", again.body);
 
+    // The result replaces the progress card: one card from plan to result.
     let result = wait_for(&world, "the result card", |r| {
-        r.verb == Verb::Send && has_verb(r, "command") && card_text(r).contains("Run details")
+        r.verb == Verb::Update
+            && r.activity_id == card_id
+            && has_verb(r, "command")
+            && card_text(r).contains("Run details")
     })
     .await;
     let result_text = card_text(&result);
     assert!(result_text.contains("succeeded"), "{result_text}");
 
-    let operations = world.bot.app.store.recent_operations(chat.conversation.id(), 10).await.unwrap();
+    // Marked delivered once the card is written.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    let operations = loop {
+        let operations = world.bot.app.store.recent_operations(chat.conversation.id(), 10).await.unwrap();
+        if operations.iter().all(|op| op.final_posted) || std::time::Instant::now() > deadline {
+            break operations;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(operations.len(), 1, "one run for two clicks");
     assert!(operations[0].final_posted);
-    let results: Vec<Recorded> = world
-        .sandbox
-        .connector
-        .recorded()
-        .into_iter()
-        .filter(|r| r.verb == Verb::Send && card_text(r).contains("Run details"))
-        .collect();
-    assert_eq!(results.len(), 1, "exactly one result card");
+    assert_eq!(showing(&world.sandbox.connector.recorded(), "Run details"), 1, "exactly one result card");
 
     // The progress card was updated in place, no more often than configured.
     let updates: Vec<Recorded> = world
@@ -182,7 +187,7 @@ async fn status_shows_the_seeded_drift_and_is_ready_after_a_replication() {
     let (card_id, plan_card) = plan(&world, &chat).await;
     let clicked = chat.click(&card_id, "replicate.run", run_data(&plan_card)).await;
     assert_eq!(clicked.status, 200);
-    wait_for(&world, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Run details")).await;
+    wait_for(&world, "the result card", |r| r.activity_id == card_id && card_text(r).contains("Run details")).await;
 
     let after = dashboard(&world, &chat).await;
     assert!(after.contains("\"Ready\""), "{after}");

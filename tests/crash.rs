@@ -1,6 +1,7 @@
 //! Crashes with real processes: `drbot serve` children killed with SIGKILL
-//! in the middle of a replication started from chat, and two instances on
-//! one PostgreSQL database sharing scheduled posts and operations.
+//! in the middle of a replication started from chat, aborted (`DRBOT_FAULT`)
+//! at each point of the final card's delivery, and two instances on one
+//! PostgreSQL database sharing scheduled posts and operations.
 //!
 //! The sandbox runs in this process; the bots are the real binary, so what is
 //! tested is what survives a process dying: the store, the lease, the
@@ -44,9 +45,18 @@ impl BotProcess {
     /// Starts `drbot serve --config FILE` on a free loopback port (the
     /// environment overrides `[server] listen`, so every instance shares the file).
     fn start(config: &Path, log: PathBuf) -> BotProcess {
+        BotProcess::start_faulty(config, log, None)
+    }
+
+    /// [`start`](Self::start), aborting at the named fault point (`DRBOT_FAULT`).
+    fn start_faulty(config: &Path, log: PathBuf, fault: Option<&str>) -> BotProcess {
         let port = free_port();
         let stderr = File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_drbot"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_drbot"));
+        if let Some(point) = fault {
+            command.env("DRBOT_FAULT", point);
+        }
+        let child = command
             .args(["--log-format", "text", "serve", "--config"])
             .arg(config)
             .env("DRBOT__SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -81,6 +91,18 @@ impl BotProcess {
                 return;
             }
             assert!(Instant::now() < deadline, "drbot never became ready: {}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (with a deadline) for the process to end on its own.
+    async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + RUN_PATIENCE;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "drbot did not stop: {}", self.log_text());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -245,8 +267,9 @@ where
     }
 }
 
+/// Result cards the chat shows now (each replaces its run's progress card).
 fn result_cards(sandbox: &Sandbox) -> usize {
-    sandbox.connector.recorded().iter().filter(|r| r.verb == Verb::Send && card_text(r).contains("Run details")).count()
+    support::chat::showing(&sandbox.connector.recorded(), "Run details")
 }
 
 /// Starts a replication from `person`'s chat, waits until the bot has
@@ -287,8 +310,7 @@ async fn run_then_kill(
 /// checkpointed as in flight was submitted twice.
 async fn assert_finished_once(sandbox: &Sandbox, store: &Store, killed: &Operation, at_kill: &[StatementRecord]) {
     let (op_id, in_flight_at_kill) = (&killed.id, &killed.payload["in_flight"]);
-    wait_for_activity(sandbox, "the result card", |r| r.verb == Verb::Send && card_text(r).contains("Run details"))
-        .await;
+    wait_for_activity(sandbox, "the result card", |r| card_text(r).contains("Run details")).await;
     let op = eventually("the operation to be posted", RUN_PATIENCE, || async {
         store.operation(op_id).await.ok().flatten().filter(|op| op.final_posted)
     })
@@ -298,8 +320,8 @@ async fn assert_finished_once(sandbox: &Sandbox, store: &Store, killed: &Operati
     let counts = run.counts.expect("the run's counts");
     assert_eq!(counts["outcome"], "succeeded", "{counts}");
     assert!(run.finished_ms.is_some());
-    // The final card is posted only by whoever wins `mark_final_posted`, so once
-    // the flag is set and one card has arrived, no second one can follow.
+    // The final card replaces the operation's own card, so however often it
+    // is delivered, the chat shows one.
     assert!(op.final_posted);
     assert_eq!(result_cards(sandbox), 1, "exactly one result card");
 
@@ -545,16 +567,58 @@ async fn a_deployment_survives_sigkill_and_a_restart_on_the_same_data_dir() {
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
     assert!(op.takeovers >= 1, "taken over: {op:?}");
     assert_eq!(sandbox.arm.deployment_puts().len(), 2, "followed after the restart, not deployed again");
-    // The final-post flag is claimed just before the card is sent.
-    wait_for_activity(&sandbox, "the result card", |r| {
-        r.verb == Verb::Send && card_text(r).contains("Deployed spoke crash")
-    })
-    .await;
-    let results = sandbox
-        .connector
-        .recorded()
-        .into_iter()
-        .filter(|r| r.verb == Verb::Send && card_text(r).contains("Deployed spoke crash"))
-        .count();
+    wait_for_activity(&sandbox, "the result card", |r| card_text(r).contains("Deployed spoke crash")).await;
+    let results = support::chat::showing(&sandbox.connector.recorded(), "Deployed spoke crash");
     assert_eq!(results, 1, "exactly one result card");
+}
+
+/// The final card after a crash at each point of its delivery: the process
+/// aborts (`DRBOT_FAULT`) before the claim, after the claim, or after the
+/// card is written but before it is marked delivered; a new process on the
+/// same data dir delivers it. The chat shows exactly one result card every
+/// time, and it is marked delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_card_is_shown_once_whatever_point_the_process_dies_at() {
+    for point in ["final.before_claim", "final.after_claim", "final.after_send"] {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let config = write_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+        let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
+        first.wait_ready().await;
+        sandbox.teams.set_bot_endpoint(&first.endpoint());
+        let alice = Person::personal(&sandbox, "alice");
+        alice.sign_in().await;
+        let card_id = alice.plan_and_run().await;
+        let status = first.wait_exit().await;
+        assert!(!status.success(), "{point}: aborted, not stopped: {}", first.log_text());
+        assert!(first.log_text().contains("DRBOT_FAULT: aborting here"), "{point}: {}", first.log_text());
+        let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+        let op = store.recent_operations(alice.conversation.id(), 5).await.unwrap().remove(0);
+        assert!(op.state.is_terminal() && !op.final_posted, "{point}: ended, not marked delivered: {op:?}");
+        let shown_at_crash = result_cards(&sandbox);
+        assert_eq!(shown_at_crash, usize::from(point == "final.after_send"), "{point}: shown before the restart");
+
+        let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+        second.wait_ready().await;
+        sandbox.teams.set_bot_endpoint(&second.endpoint());
+        let op = eventually("the final card marked delivered", RUN_PATIENCE, || async {
+            store.operation(&op.id).await.ok().flatten().filter(|op| op.final_posted)
+        })
+        .await;
+        assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
+        assert_eq!(result_cards(&sandbox), 1, "{point}: exactly one result card");
+        let sends = sandbox
+            .connector
+            .recorded()
+            .iter()
+            .filter(|r| r.verb == Verb::Send && card_text(r).contains("run_id"))
+            .count();
+        assert_eq!(sends, 0, "{point}: the result replaced the run's card, nothing new was posted");
+        let shown = support::chat::visible(&sandbox.connector.recorded());
+        let card = shown.iter().find(|r| r.activity_id == card_id).expect("the run's card");
+        assert!(card_text(card).contains("Run details"), "{point}: the run's own card shows the result");
+        second.kill();
+        store.close().await;
+    }
 }

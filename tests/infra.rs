@@ -46,8 +46,18 @@ const EXTERNAL: [(&str, &str, &str); 4] = [
 const CHECKOV_VERSION: &str = "3.3.30";
 
 /// drbot's own checks in infra/checks.
-const CUSTOM_CHECKS: [&str; 7] =
-    ["CKV_DRBOT_1", "CKV_DRBOT_2", "CKV_DRBOT_3", "CKV_DRBOT_4", "CKV_DRBOT_5", "CKV_DRBOT_6", "CKV_DRBOT_7"];
+const CUSTOM_CHECKS: [&str; 10] = [
+    "CKV_DRBOT_1",
+    "CKV_DRBOT_2",
+    "CKV_DRBOT_3",
+    "CKV_DRBOT_4",
+    "CKV_DRBOT_5",
+    "CKV_DRBOT_6",
+    "CKV_DRBOT_7",
+    "CKV_DRBOT_8",
+    "CKV_DRBOT_9",
+    "CKV_DRBOT_10",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -332,9 +342,16 @@ fn dependencies_scopes_and_resource_ids_resolve_in_the_template_or_to_a_listed_e
                 // the sandbox's ARM instead.
                 let Some(id) = eval(&format!("[{call}]")) else { continue };
                 let (kind, target) = type_and_name(&id).unwrap_or_else(|| panic!("{file}: {call} gave {id}"));
-                let here = group_of(&id).is_some_and(|g| g.eq_ignore_ascii_case(rg));
+                let group = group_of(&id);
+                let here = group.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(rg));
+                // A nested deployment this template sends into another group (its `resourceGroup`).
+                let sent_there = resources(&t).iter().any(|r| {
+                    r["type"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&kind))
+                        && r["name"].as_str().and_then(&eval).as_deref() == Some(target.as_str())
+                        && r["resourceGroup"].as_str().and_then(&eval).as_deref() == group.as_deref()
+                });
                 assert!(
-                    (here && in_template(&kind, &target)) || (!here && external(&kind)),
+                    (here && in_template(&kind, &target)) || (!here && (external(&kind) || sent_there)),
                     "{file}: {call} ({id}) is neither in the template nor a listed external resource"
                 );
                 resolved += 1;
@@ -494,9 +511,20 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
         let location = what_if.headers()["location"].to_str().expect("a Location").to_string();
         let preview = poll(&sandbox, &location).await;
         let changes = preview["properties"]["changes"].as_array().expect("changes").clone();
-        // The example parameter files turn every condition on (each region hosts its
-        // browser-authentication endpoint in its one spoke).
-        assert_eq!(changes.len(), resources(&t).len(), "{file}: one change per resource");
+        // One change per resource whose condition holds in this region (the pair's
+        // geo-redundant account is the primary's; the endpoints to the peer are the secondary's).
+        let values = parameter_values(&t, &parameter_file(file), rg);
+        let variables = object(&t["variables"]);
+        let deployed = resources(&t)
+            .iter()
+            .filter(|r| {
+                let condition = r
+                    .get("condition")
+                    .map(|c| sandbox::arm::evaluate(SANDBOX_SUBSCRIPTION_ID, rg, &values, &variables, c));
+                condition != Some(Value::Bool(false))
+            })
+            .count();
+        assert_eq!(changes.len(), deployed, "{file}: one change per deployed resource");
         assert!(changes.iter().all(|c| c["changeType"] == "Create"), "{file}: {preview}");
 
         let created = arm(&sandbox, Method::PUT, &format!("{deployment}?{version}"), Some(&body)).await;
@@ -526,22 +554,266 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
         ids.iter().filter(|id| id.contains("/providers/Microsoft.Storage/storageAccounts/stucsalesweu/providers/Microsoft.Authorization/roleAssignments/")).count();
     assert_eq!(role_assignments, 1, "the access connector's grant sits on the UC account");
 
-    // Deploying again changes nothing: the templates are idempotent.
-    let (file, name, rg) = PARAMETER_FILES[2];
-    let body = json!({"properties": {"mode": "Incremental", "template": template(name), "parameters": parameter_file(file)["parameters"]}});
-    let what_if = arm(
-        &sandbox,
-        Method::POST,
-        &format!("/subscriptions/{SANDBOX_SUBSCRIPTION_ID}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/again/whatIf?api-version=2025-04-01"),
-        Some(&body),
-    )
-    .await;
-    let location = what_if.headers()["location"].to_str().expect("a Location").to_string();
-    let again = poll(&sandbox, &location).await;
-    assert!(
-        again["properties"]["changes"].as_array().expect("changes").iter().all(|c| c["changeType"] == "NoChange"),
-        "{again}"
+    // Deploying hub and spoke again, in both regions, changes nothing: What-If shows no
+    // change and the deployment succeeds, past the network intent policy the workspaces'
+    // subnets now carry.
+    for (file, name, rg) in &PARAMETER_FILES[..4] {
+        let body = json!({"properties": {"mode": "Incremental", "template": template(name), "parameters": parameter_file(file)["parameters"]}});
+        let deployment = format!(
+            "/subscriptions/{SANDBOX_SUBSCRIPTION_ID}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/again-{}",
+            file.replace('.', "-")
+        );
+        let what_if =
+            arm(&sandbox, Method::POST, &format!("{deployment}/whatIf?api-version=2025-04-01"), Some(&body)).await;
+        let location = what_if.headers()["location"].to_str().expect("a Location").to_string();
+        let again = poll(&sandbox, &location).await;
+        assert!(
+            again["properties"]["changes"].as_array().expect("changes").iter().all(|c| c["changeType"] == "NoChange"),
+            "{file}: {again}"
+        );
+        let created = arm(&sandbox, Method::PUT, &format!("{deployment}?api-version=2025-04-01"), Some(&body)).await;
+        assert_eq!(created.status(), 201, "{file}");
+        let done = poll(&sandbox, &format!("{deployment}?api-version=2025-04-01")).await;
+        assert_eq!(done["properties"]["provisioningState"], "Succeeded", "{file}: the second deployment: {done}");
+    }
+
+    // A spoke whose NSG lacks the policy's rules (as the templates had it before) fails on
+    // redeploy, at the NSG, with the policy's conflict.
+    let (file, name, rg) = PARAMETER_FILES[3];
+    let mut stripped = template(name);
+    for resource in stripped["resources"].as_array_mut().expect("resources") {
+        if resource["type"] == "Microsoft.Network/networkSecurityGroups" {
+            resource["properties"]["securityRules"] = json!([]);
+        }
+    }
+    let body = json!({"properties": {"mode": "Incremental", "template": stripped, "parameters": parameter_file(file)["parameters"]}});
+    let deployment = format!(
+        "/subscriptions/{SANDBOX_SUBSCRIPTION_ID}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/without-intent-rules?api-version=2025-04-01"
     );
+    let created = arm(&sandbox, Method::PUT, &deployment, Some(&body)).await;
+    assert_eq!(created.status(), 201);
+    let failed = poll(&sandbox, &deployment).await;
+    assert_eq!(failed["properties"]["provisioningState"], "Failed", "{failed}");
+    let details = failed["properties"]["error"]["details"].as_array().expect("details").clone();
+    assert!(
+        details.iter().any(|d| d["code"] == "ConflictWithNetworkIntentPolicy"
+            && d["target"].as_str().is_some_and(|t| t.ends_with("/networkSecurityGroups/sales-neu-nsg"))),
+        "{failed}"
+    );
+}
+
+/// The DBFS root key is set by a nested deployment that PUTs the workspace again; its body is
+/// the outer workspace's, word for word, so the second PUT changes nothing but the key.
+#[test]
+fn the_dbfs_root_key_redeploys_the_workspace_exactly_as_declared() {
+    let spoke = template("spoke");
+    let outer =
+        resources(&spoke).into_iter().find(|r| r["type"] == "Microsoft.Databricks/workspaces").expect("the workspace");
+    let nested = resources(&spoke)
+        .into_iter()
+        .find(|r| r["name"] == "[format('{0}-dbfs-root-cmk', parameters('spokeName'))]")
+        .expect("the DBFS root key's nested deployment");
+    let given = &nested["properties"]["parameters"];
+    assert_eq!(given["workspaceProperties"]["value"], outer["properties"], "the re-PUT drifted from the workspace");
+    assert_eq!(given["workspaceName"]["value"], outer["name"]);
+    assert_eq!(given["encryption"]["value"]["keySource"], "Microsoft.Keyvault");
+    assert!(
+        given["encryption"]["value"].get("keyversion").is_none(),
+        "unpinned: the storage account follows rotations"
+    );
+    assert_eq!(outer["properties"]["parameters"]["prepareEncryption"]["value"], true);
+    let hub = template("hub");
+    assert!(resources(&hub).iter().any(|r| r["type"] == "Microsoft.KeyVault/vaults/keys"
+        && r["name"].as_str().is_some_and(|n| n.contains("dbfsRootKeyName"))));
+}
+
+/// One row of infra/README.md's table of the copy's data paths.
+struct DataPath {
+    path: String,
+    endpoints: Vec<String>,
+    zones: Vec<String>,
+    route: String,
+    rule: String,
+}
+
+/// The backticked names in a table cell.
+fn ticked(cell: &str) -> Vec<String> {
+    cell.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+fn data_paths() -> Vec<DataPath> {
+    let readme = std::fs::read_to_string(root().join("infra/README.md")).expect("infra/README.md");
+    let section = readme.split("## The copy's data paths").nth(1).expect("infra/README.md has the data-path table");
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "a data-path row has five cells: {line}");
+            DataPath {
+                path: cells[0].to_string(),
+                endpoints: ticked(cells[1]),
+                zones: ticked(cells[2]),
+                route: cells[3].to_string(),
+                rule: ticked(cells[4]).into_iter().next().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// The copy's data paths, followed on paper: for each path the README lists, the secondary
+/// spoke holds the private endpoints (to the primary's storage), each registered in a hub
+/// zone linked to the hub VNet whose firewall DNS proxy is the spoke's DNS server; the
+/// spoke's routes keep the private-link subnet local; and the NSG rule (or, for serverless,
+/// the NCC private endpoint rules) lets the traffic through.
+#[test]
+fn the_copys_data_paths_are_carried_by_endpoint_zone_route_and_rule() {
+    let spoke = template("spoke");
+    let hub = template("hub");
+    let (file, _, rg) = PARAMETER_FILES[3];
+    let values = parameter_values(&spoke, &parameter_file(file), rg);
+    let variables = object(&spoke["variables"]);
+    let eval = |v: &Value| sandbox::arm::evaluate(SANDBOX_SUBSCRIPTION_ID, rg, &values, &variables, v);
+    let of_type = |t: &Value, kind: &str| -> Vec<Value> {
+        resources(t).into_iter().filter(|r| r["type"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(kind))).collect()
+    };
+    let primary = parameter_file("spoke.primary")["parameters"].clone();
+    let primary_uc = primary["ucStorageAccountName"]["value"].as_str().expect("the primary's UC account").to_string();
+    let external = primary["externalStorageAccountName"]["value"].as_str().expect("the pair's account").to_string();
+
+    // Name resolution: the spoke's DNS server is the hub firewall's DNS proxy, which resolves
+    // the zones linked to the hub VNet.
+    let vnet = &of_type(&spoke, "Microsoft.Network/virtualNetworks")[0];
+    assert_eq!(eval(&vnet["properties"]["dhcpOptions"]["dnsServers"][0]), values["firewallPrivateIp"]);
+    let policy = &of_type(&hub, "Microsoft.Network/firewallPolicies")[0];
+    assert_eq!(policy["properties"]["dnsSettings"]["enableProxy"], true);
+    let hub_links: Vec<String> = of_type(&hub, "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+        .iter()
+        .filter_map(|l| l["name"].as_str().map(|n| n.split(['\'', '/']).nth(1).unwrap_or_default().to_string()))
+        .collect();
+
+    let paths = data_paths();
+    let names: Vec<&str> = paths.iter().map(|p| p.path.as_str()).collect();
+    for expected in
+        ["managed table clone via sharing", "external Delta clone by path", "external volume read", "serverless clone"]
+    {
+        assert!(names.contains(&expected), "infra/README.md's data paths lack {expected:?}: {names:?}");
+    }
+    let subnets = vnet["properties"]["subnets"].as_array().expect("subnets").clone();
+    for path in &paths {
+        let label = &path.path;
+        if path.endpoints.iter().any(|e| e == "nccPrivateEndpointRules") {
+            // Serverless compute leaves through the NCC's own private endpoints, one per rule.
+            let rules = eval(&spoke["outputs"]["nccPrivateEndpointRules"]["value"]);
+            let rules = rules.as_array().unwrap_or_else(|| panic!("{label}: nccPrivateEndpointRules: {rules}")).clone();
+            for group in ["dfs", "blob"] {
+                assert!(
+                    rules.iter().any(|r| r["groupId"] == group
+                        && r["resourceId"]
+                            .as_str()
+                            .is_some_and(|id| id.ends_with(&format!("/storageAccounts/{primary_uc}")))),
+                    "{label}: the secondary's NCC needs a {group} rule to the primary's UC account: {rules:?}"
+                );
+            }
+            continue;
+        }
+        assert!(!path.endpoints.is_empty() && !path.zones.is_empty(), "{label}: endpoints and zones");
+        for (endpoint, zone) in path.endpoints.iter().zip(&path.zones) {
+            let name = format!("[variables('{endpoint}')]");
+            let pe = of_type(&spoke, "Microsoft.Network/privateEndpoints")
+                .into_iter()
+                .find(|r| r["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{label}: spoke.json has no private endpoint {endpoint}"));
+            assert_ne!(
+                pe.get("condition").map(&eval),
+                Some(Value::Bool(false)),
+                "{label}: {endpoint} is not deployed in the secondary"
+            );
+            let target =
+                eval(&pe["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"]);
+            let target = target.as_str().unwrap_or_default();
+            assert!(
+                target.ends_with(&format!("/storageAccounts/{primary_uc}"))
+                    || target.ends_with(&format!("/storageAccounts/{external}")),
+                "{label}: {endpoint} points at {target}, not at the primary's storage"
+            );
+            assert!(
+                target.contains("/resourceGroups/rg-dr-sales-weu/"),
+                "{label}: {endpoint} crosses to the primary's group: {target}"
+            );
+            let group = pe["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"][0]
+                .as_str()
+                .unwrap_or_default();
+            assert!(zone.contains(&format!(".{group}.")), "{label}: {endpoint} ({group}) registers in {zone}");
+            let zone_group = format!("[format('{{0}}/default', variables('{endpoint}'))]");
+            let registration = of_type(&spoke, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")
+                .into_iter()
+                .find(|r| r["name"] == zone_group.as_str())
+                .unwrap_or_else(|| panic!("{label}: {endpoint} registers in no zone"));
+            let zone_id =
+                eval(&registration["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"]);
+            assert!(
+                zone_id.as_str().is_some_and(|id| id.contains("/resourceGroups/rg-dr-hub-neu/")
+                    && id.ends_with(&format!("/privateDnsZones/{zone}"))),
+                "{label}: {endpoint} registers in {zone_id}, not in the secondary hub's {zone}"
+            );
+            assert!(
+                of_type(&hub, "Microsoft.Network/privateDnsZones").iter().any(|z| z["name"] == zone.as_str()),
+                "{label}: hub.json has no zone {zone}"
+            );
+            assert!(hub_links.iter().any(|l| l == zone), "{label}: {zone} is not linked to the hub VNet");
+        }
+        // Route: the endpoints sit in the spoke's own address space, and the route table
+        // holds nothing more specific than the default route, so the VNet's local route
+        // carries the traffic (no firewall hop).
+        assert!(path.route.contains("VnetLocal"), "{label}: route {}", path.route);
+        let private_link =
+            subnets.iter().find(|s| s["name"] == "[variables('privateLinkSubnetName')]").expect("privatelink subnet");
+        let prefix = eval(&private_link["properties"]["addressPrefix"]);
+        let space = values["spokeAddressPrefix"].as_str().expect("address space");
+        assert!(within(prefix.as_str().unwrap_or_default(), space), "{label}: {prefix} outside {space}");
+        let routes = &of_type(&spoke, "Microsoft.Network/routeTables")[0]["properties"]["routes"];
+        for route in routes.as_array().into_iter().flatten() {
+            assert_eq!(
+                route["properties"]["addressPrefix"], "0.0.0.0/0",
+                "{label}: a route more specific than the default"
+            );
+        }
+        // Rule: the NSG on the workspace's subnets allows it.
+        let nsg = &of_type(&spoke, "Microsoft.Network/networkSecurityGroups")[0];
+        let rule = nsg["properties"]["securityRules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == path.rule.as_str())
+            .unwrap_or_else(|| panic!("{label}: the NSG has no rule {}", path.rule));
+        let p = &rule["properties"];
+        assert_eq!((p["access"].as_str(), p["direction"].as_str()), (Some("Allow"), Some("Outbound")), "{label}");
+        assert_eq!(
+            p["destinationAddressPrefix"], "VirtualNetwork",
+            "{label}: the endpoints are in the VirtualNetwork tag"
+        );
+        for workspace_subnet in ["[variables('hostSubnetName')]", "[variables('containerSubnetName')]"] {
+            let subnet = subnets.iter().find(|s| s["name"] == workspace_subnet).expect("workspace subnet");
+            assert!(subnet["properties"]["networkSecurityGroup"]["id"]
+                .as_str()
+                .is_some_and(|id| id.contains("nsgName")));
+        }
+    }
+}
+
+/// Whether the IPv4 range `inner` lies within `outer`.
+fn within(inner: &str, outer: &str) -> bool {
+    let parse = |cidr: &str| -> Option<(u32, u32)> {
+        let (address, bits) = cidr.split_once('/')?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        Some((u32::from(address), bits.parse().ok()?))
+    };
+    let (Some((a, abits)), Some((b, bbits))) = (parse(inner), parse(outer)) else { return false };
+    let mask = if bbits == 0 { 0 } else { u32::MAX << (32 - bbits) };
+    abits >= bbits && a & mask == b & mask
 }
 
 /// checkov, from CHECKOV, the venv .ci/setup.d/40-checkov.sh makes, or PATH; the test fails

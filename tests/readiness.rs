@@ -349,3 +349,47 @@ MicrosoftAppTenantId = "tenant"
     assert!(stderr.contains("databricks.primary_host"), "{stderr}");
     assert!(!stderr.contains("not-a-real-token"));
 }
+
+/// `drbot status --device-code`: the operator signs in on a device code
+/// (the URL and code on stderr) and the report is read with their
+/// Databricks token, not the bot's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drbot_status_runs_as_an_operator_signed_in_on_a_device_code() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let sandbox = Sandbox::start(SandboxConfig { tables: 4, ..Default::default() }).await.unwrap();
+    sandbox.entra.set_device_code_timing(Duration::from_secs(1), Duration::from_secs(900));
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("drbot.toml");
+    std::fs::write(&config_path, sandbox.bot_config_toml("127.0.0.1:0", false)).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "status", "--json", "--device-code", "--config"])
+        .arg(&config_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Duration::from_secs(60);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let user_code = tokio::time::timeout(deadline, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if let Some(rest) = line.split("enter the code ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the prompt in time")
+    .expect("a device code prompt on stderr");
+    let alice = sandbox.teams.user("alice").unwrap();
+    assert!(sandbox.entra.approve_device_code(&user_code, &alice));
+    let output = tokio::time::timeout(deadline, child.wait_with_output()).await.expect("status ends").unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON alone");
+    assert_eq!(json["primary"]["state"], "reachable", "{json}");
+    assert_eq!(json["secondary"]["state"], "reachable", "{json}");
+    let calls = sandbox.primary.calls();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.caller_oid == alice.oid), "read as alice, not the bot");
+}

@@ -260,3 +260,113 @@ async fn a_reader_may_dry_run_but_not_read_the_secret() {
     assert_eq!(said, ["update the Azure Bot OAuth connection drbot-sso: client secret (not readable with these rights, so sent again)"]);
     assert_eq!((sandbox.graph.write_count(), sandbox.arm.resource_writes().len()), writes);
 }
+
+/// The operator signs in on a device code: `drbot setup --device-code`
+/// prints a URL and a code, waits while Entra answers
+/// `authorization_pending`, and once alice typed the code it gets her Graph
+/// token, trades the refresh token for ARM, and dry-runs as her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_signs_in_with_a_device_code() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    sandbox.entra.set_device_code_timing(std::time::Duration::from_secs(1), std::time::Duration::from_secs(900));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("drbot.toml");
+    std::fs::write(&config, sandbox.bot_config_toml("127.0.0.1:0", false)).expect("config");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "setup", "--config"])
+        .arg(&config)
+        .args(["--subscription", SANDBOX_SUBSCRIPTION_ID, "--resource-group", SANDBOX_BOT_RESOURCE_GROUP])
+        .args(["--bot-name", SANDBOX_BOT_NAME, "--graph-url", &sandbox.graph_url(), "--arm-url", &sandbox.arm_url()])
+        .args(["--device-code", "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("drbot runs");
+    let deadline = std::time::Duration::from_secs(60);
+
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut shown = Vec::new();
+    let user_code = tokio::time::timeout(deadline, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            shown.push(line.clone());
+            if let Some(rest) = line.split("enter the code ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the prompt in time")
+    .unwrap_or_else(|| panic!("no device code prompt: {shown:?}"));
+    assert!(shown.iter().any(|l| l.contains("https://microsoft.com/devicelogin")), "{shown:?}");
+    assert_eq!(sandbox.entra.pending_device_codes(), 1, "setup waits for the sign-in");
+
+    let alice = sandbox.teams.user("alice").expect("alice");
+    assert!(sandbox.entra.approve_device_code(&user_code, &alice));
+    let output = tokio::time::timeout(deadline, child.wait_with_output()).await.expect("setup ends").expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let rest = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{rest}");
+    assert!(stdout.starts_with("Would change"), "{stdout}");
+    assert!(!stdout.contains("eyJ") && !rest.contains("eyJ"), "a token leaked");
+    assert_eq!(sandbox.graph.write_count(), 0, "a dry run");
+    assert_eq!(sandbox.entra.pending_device_codes(), 0, "the code was redeemed");
+}
+
+/// The sandbox's device code grant answers as Entra does (sandbox/README.md
+/// cites the documentation): pending until the user signs in, `slow_down`
+/// to a client that polls too fast, `expired_token` once the code is too
+/// old, `bad_verification_code` for a code it never issued, and no grant at
+/// all for a confidential client.
+#[tokio::test]
+async fn the_sandbox_device_code_grant_answers_as_entra() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    let entra = &sandbox.entra;
+    let http = reqwest::Client::new();
+    let base = format!("{}/{}/oauth2/v2.0", entra.base_url(), SANDBOX_TENANT_ID);
+    let cli = sandbox::entra::device_code::AZURE_CLI_CLIENT_ID;
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        let request = http.post(format!("{base}/{path}")).form(&form);
+        async move {
+            let response = request.send().await.expect("entra answers");
+            (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+        }
+    };
+    let start = |client: &str| {
+        post("devicecode", vec![("client_id", client.to_string()), ("scope", format!("{ARM_AUDIENCE}/.default"))])
+    };
+    let poll = |code: &str| {
+        post(
+            "token",
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".into()),
+                ("client_id", cli.into()),
+                ("device_code", code.into()),
+            ],
+        )
+    };
+
+    entra.set_device_code_timing(std::time::Duration::from_secs(60), std::time::Duration::from_secs(900));
+    let (status, started) = start(cli).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!((started["expires_in"].as_u64(), started["interval"].as_u64()), (Some(900), Some(60)));
+    let device_code = started["device_code"].as_str().expect("device code").to_string();
+    let (status, first) = poll(&device_code).await;
+    assert_eq!((status, first["error"].as_str()), (400, Some("authorization_pending")), "{first}");
+    assert_eq!(first["error_codes"], json!([70016]));
+    let (_, second) = poll(&device_code).await;
+    assert_eq!(second["error"], "slow_down", "polled again at once");
+    let (_, bad) = poll("never-issued").await;
+    assert_eq!((bad["error"].as_str(), &bad["error_codes"]), (Some("bad_verification_code"), &json!([70018])));
+
+    entra.set_device_code_timing(std::time::Duration::from_secs(5), std::time::Duration::ZERO);
+    let (_, stale) = start(cli).await;
+    let (_, expired) = poll(stale["device_code"].as_str().expect("code")).await;
+    assert_eq!((expired["error"].as_str(), &expired["error_codes"]), (Some("expired_token"), &json!([70019])));
+
+    let (status, confidential) = start(SANDBOX_BOT_APP_ID).await;
+    assert_eq!((status, confidential["error"].as_str()), (401, Some("invalid_client")), "{confidential}");
+}

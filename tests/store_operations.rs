@@ -180,6 +180,39 @@ on_both_backends!(exactly_one_instance_posts_the_final_card, |fresh: Fresh| asyn
     fresh
 });
 
+on_both_backends!(the_final_card_is_kept_once_and_delivered_by_one_claimer_at_a_time, |fresh: Fresh| async move {
+    let (first, second) = (fresh.open().await, fresh.open().await);
+    let (op, _) = first.create_operation(&new_operation("k", "conv"), "me", 0, 10_000).await.unwrap();
+    assert_eq!(first.keep_final_card(&op.id, &json!({"card": "early"})).await.unwrap(), None, "still running");
+    assert!(!first.claim_final_post(&op.id, 1, 1_000).await.unwrap(), "nothing to deliver yet");
+    assert!(first.finish_operation(&op.id, "me", OperationState::Failed, &json!({}), 5).await.unwrap());
+
+    // The first card kept is the card every delivery shows.
+    let kept = first.keep_final_card(&op.id, &json!({"card": 1})).await.unwrap();
+    assert_eq!(kept, Some(json!({"card": 1})));
+    assert_eq!(second.keep_final_card(&op.id, &json!({"card": 2})).await.unwrap(), Some(json!({"card": 1})));
+    assert_eq!(second.final_card(&op.id).await.unwrap(), Some(json!({"card": 1})));
+    assert_eq!(second.final_card("unknown").await.unwrap(), None);
+
+    // One claimer at a time, from either instance.
+    let attempts = (0..20).map(|i| {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let id = op.id.clone();
+        async move { store.claim_final_post(&id, 10, 1_000).await.unwrap() }
+    });
+    let winners = futures::future::join_all(attempts).await.into_iter().filter(|won| *won).count();
+    assert_eq!(winners, 1);
+    assert!(!second.claim_final_post(&op.id, 1_009, 1_000).await.unwrap(), "the claim still runs");
+    // The claimer died: its claim runs out and the card is delivered again.
+    assert!(second.claim_final_post(&op.id, 1_010, 1_000).await.unwrap());
+    assert!(first.mark_final_posted(&op.id, 1_100).await.unwrap());
+    assert!(!first.claim_final_post(&op.id, 5_000, 1_000).await.unwrap(), "delivered: nothing more to claim");
+    assert!(first.operations_awaiting_final_post(10).await.unwrap().is_empty());
+    first.close().await;
+    second.close().await;
+    fresh
+});
+
 on_both_backends!(a_conversations_operations_newest_first_with_their_card, |fresh: Fresh| async move {
     let store = fresh.open().await;
     let mut ids = Vec::new();

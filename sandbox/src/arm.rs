@@ -12,7 +12,7 @@
 //! (`parameters`, `variables`, `concat`, `format`, `resourceId` and
 //! `subscriptionResourceId` with their optional subscription and group,
 //! `resourceGroup()`, `subscription()`, `environment()`, `guid`, `if`,
-//! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`,
+//! `equals`, `not`, `and`, `or`, `empty`, `toLower`, `toUpper`, `string`, `cidrHost`,
 //! property access and indexing). `reference()` in `outputs` gives the
 //! resource's properties with what Azure would add at runtime (a vault's
 //! `vaultUri`, a key's `keyUriWithVersion`, and whatever a test set with
@@ -50,6 +50,8 @@ struct Planned {
     start: Duration,
     end: Duration,
     fails: bool,
+    /// Why the resource provider refuses this resource (code, message), when it does.
+    error: Option<(String, String)>,
     /// Indices of the resources this one waits for.
     after: Vec<usize>,
     properties: Value,
@@ -240,6 +242,7 @@ impl Arm {
                 "/subscriptions/{sub}/providers/Microsoft.Resources/locations/{location}/whatIfResults/{id}",
                 get(what_if_result),
             )
+            .route("/subscriptions/{sub}/locations", get(crate::arm_locations::list_locations))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
     }
@@ -501,6 +504,7 @@ fn plan(arm: &Arm, rg: &str, body: &Value) -> Result<Vec<Planned>, Response> {
             start: Duration::ZERO,
             end: duration,
             fails: failing.as_deref() == Some(kind),
+            error: None,
             after: Vec::new(),
             properties: evaluated,
         });
@@ -543,6 +547,11 @@ fn plan(arm: &Arm, rg: &str, body: &Value) -> Result<Vec<Planned>, Response> {
     Ok(planned)
 }
 
+/// The planned resources as the network checks see them: (id, type, properties).
+fn resources_view(resources: &[Planned]) -> Vec<(String, String, Value)> {
+    resources.iter().map(|r| (r.id.clone(), r.resource_type.clone(), r.properties.clone())).collect()
+}
+
 fn deployment_json(arm: &Arm, deployment: &Deployment) -> Value {
     let state = deployment.state();
     let mut body = json!({
@@ -556,7 +565,10 @@ fn deployment_json(arm: &Arm, deployment: &Deployment) -> Value {
     }
     if state == "Failed" {
         let failed: Vec<Value> = deployment.progress().iter().zip(&deployment.resources).filter(|(p, _)| **p == Progress::Failed)
-            .map(|(_, r)| json!({"code": "ResourceDeploymentFailure", "target": r.id, "message": format!("The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed' ({}).", r.resource_type)}))
+            .map(|(_, r)| match &r.error {
+                Some((code, message)) => json!({"code": code, "target": r.id, "message": message}),
+                None => json!({"code": "ResourceDeploymentFailure", "target": r.id, "message": format!("The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed' ({}).", r.resource_type)}),
+            })
             .collect();
         body["properties"]["error"] = json!({"code": "DeploymentFailed", "message": "At least one resource deployment operation failed. Please list deployment operations for details.", "details": failed});
     }
@@ -590,10 +602,16 @@ async fn create_deployment(
             "The request content was invalid and could not be deserialized.",
         );
     };
-    let resources = match plan(&arm, &rg, &body) {
+    let mut resources = match plan(&arm, &rg, &body) {
         Ok(resources) => resources,
         Err(refusal) => return refusal,
     };
+    // What the network resource provider refuses when it writes each resource.
+    let refusals = crate::arm_network::refusals(&arm.state.lock().resources, &resources_view(&resources));
+    for (i, refusal) in refusals {
+        resources[i].fails = true;
+        resources[i].error = Some(refusal);
+    }
     let outputs = template_outputs(&arm, &rg, &body, &resources);
     let deployment = Deployment {
         name: name.clone(),
@@ -824,7 +842,10 @@ async fn list_operations(
                 },
             });
             if *progress == Progress::Failed {
-                operation["properties"]["statusMessage"] = json!({"status": "Failed", "error": {"code": "ResourceTypeDeploymentFailed", "message": format!("Provisioning {} '{}' failed (injected by the sandbox).", r.resource_type, r.name)}});
+                let (code, message) = r.error.clone().unwrap_or_else(|| {
+                    ("ResourceTypeDeploymentFailed".into(), format!("Provisioning {} '{}' failed (injected by the sandbox).", r.resource_type, r.name))
+                });
+                operation["properties"]["statusMessage"] = json!({"status": "Failed", "error": {"code": code, "message": message}});
             }
             operation
         })
@@ -1110,6 +1131,7 @@ mod expressions {
                     Value::String(text) => text.chars().last().map(|c| json!(c.to_string())),
                     _ => None,
                 },
+                "cidrhost" => cidr_host(first?.as_str()?, values.get(1)?.as_u64()?).map(Value::String),
                 "tolower" => Some(json!(first?.as_str()?.to_lowercase())),
                 "toupper" => Some(json!(first?.as_str()?.to_uppercase())),
                 "string" => text(first?).map(Value::String),
@@ -1171,6 +1193,22 @@ mod expressions {
 
     fn lookup<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
         map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// `cidrHost(network, hostIndex)`: the usable address `hostIndex` of an IPv4 range, the first
+    /// usable one (network + 1) being index 0, as ARM's CIDR functions number them
+    /// (https://learn.microsoft.com/azure/azure-resource-manager/templates/template-functions-cidr).
+    fn cidr_host(network: &str, index: u64) -> Option<String> {
+        let (address, bits) = network.split_once('/')?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        let bits: u32 = bits.parse().ok().filter(|b| *b <= 30)?;
+        let size = 1u64 << (32 - bits);
+        // The network and broadcast addresses are not hosts.
+        if index + 2 >= size {
+            return None;
+        }
+        let base = u64::from(u32::from(address)) & !(size - 1);
+        Some(std::net::Ipv4Addr::from((base + 1 + index) as u32).to_string())
     }
 
     /// A value as text, the way concat() and format() show it (.NET's True and False).
@@ -1362,6 +1400,15 @@ mod expressions {
         use super::*;
 
         const SUB: &str = "5ab05c71-0000-4000-8000-00000000a2e0";
+
+        #[test]
+        fn cidr_host_numbers_usable_addresses_from_zero() {
+            assert_eq!(cidr_host("10.0.0.0/26", 3).as_deref(), Some("10.0.0.4"));
+            assert_eq!(cidr_host("10.144.3.0/24", 0).as_deref(), Some("10.144.3.1"));
+            assert_eq!(cidr_host("10.0.0.0/30", 1).as_deref(), Some("10.0.0.2"));
+            assert_eq!(cidr_host("10.0.0.0/30", 2), None, "the broadcast address is no host");
+            assert_eq!(cidr_host("fd00::/64", 0), None, "IPv4 only");
+        }
 
         fn scope_eval(text: &str) -> Option<Value> {
             let parameters =

@@ -1,5 +1,6 @@
 //! The Entra ID stand-in: OpenID metadata, signing keys, and the token
-//! endpoint (client credentials now; on-behalf-of comes with SSO).
+//! endpoint (client credentials, on-behalf-of, and for public clients the
+//! device authorization grant with its refresh tokens, see [`device_code`]).
 //!
 //! Tokens are v2.0-shaped JWTs signed RS256 with this tenant's [`KeySet`]:
 //! `aud` is the resource the scope names, `azp`/`appid` the client, and the
@@ -21,6 +22,8 @@ use serde_json::{json, Value};
 use crate::caller::{AccessTokenVerifier, Caller, KeySetVerifier};
 use crate::directory::{Directory, User};
 use crate::keys::KeySet;
+
+pub mod device_code;
 
 /// How long issued access tokens live, as Entra's do.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -54,6 +57,10 @@ pub struct Entra {
     pub federation_keys: Arc<KeySet>,
     /// client id → the federated subject it trusts (`system:serviceaccount:ns:name`).
     federated: RwLock<HashMap<String, String>>,
+    /// Public clients (no secret): they may use the device code grant.
+    public_clients: RwLock<std::collections::HashSet<String>>,
+    /// Device codes handed out and not yet redeemed.
+    pub(crate) device_codes: device_code::DeviceCodes,
 }
 
 /// The audience of federated (workload identity) tokens.
@@ -80,6 +87,8 @@ impl Entra {
             obo_issued: RwLock::new(HashMap::new()),
             federation_keys: Arc::new(KeySet::new("federation", Vec::new())),
             federated: RwLock::new(HashMap::new()),
+            public_clients: RwLock::new([device_code::AZURE_CLI_CLIENT_ID.to_string()].into()),
+            device_codes: device_code::DeviceCodes::default(),
         })
     }
 
@@ -104,6 +113,16 @@ impl Entra {
 
     pub fn openid_metadata_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.issuer())
+    }
+
+    /// A public client application (a CLI): no secret, device code sign-in.
+    /// The Azure CLI's is registered from the start, as in every tenant.
+    pub fn register_public_client(&self, client_id: &str) {
+        self.public_clients.write().insert(client_id.to_string());
+    }
+
+    pub(crate) fn is_public_client(&self, client_id: &str) -> bool {
+        self.public_clients.read().contains(client_id)
     }
 
     pub fn register_app(&self, app: AppRegistration) {
@@ -249,6 +268,7 @@ impl Entra {
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
             .route("/{tenant}/discovery/v2.0/keys", get(jwks))
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code::start))
             .route("/msi/token", get(managed_identity_token))
             .with_state(self.clone())
     }
@@ -351,15 +371,13 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
     }
     let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must be application/x-www-form-urlencoded.",
-        );
+        return not_a_form();
     };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let client_id = field("client_id");
+    if entra.is_public_client(client_id) {
+        return device_code::public_client_token(&entra, client_id, &form);
+    }
     let app = entra.apps.read().get(client_id).cloned();
     let Some(app) = app else {
         return aad_error(
@@ -383,30 +401,15 @@ async fn token(State(entra): State<Arc<Entra>>, Path(tenant): Path<String>, body
     match field("grant_type") {
         "client_credentials" => token_response(entra.app_token(client_id, &audience)),
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => on_behalf_of(&entra, &app, &form, &audience),
-        "" => aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'grant_type'.",
-        ),
-        other => aad_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            &format!("The app requested an unsupported grant type '{other}'."),
-        ),
+        "" => missing_parameter("grant_type"),
+        other => unsupported_grant_type(other),
     }
 }
 
 /// The on-behalf-of grant: a user's token for `app` in, a token for `audience` out.
 fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, String>, audience: &str) -> Response {
     if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of") {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'requested_token_use'.",
-        );
+        return missing_parameter("requested_token_use");
     }
     let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
     let own_audiences =
@@ -440,12 +443,7 @@ fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, Str
         );
     };
     if entra.revoked.read().contains(&user.oid) {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50173,
-            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
-        );
+        return grant_revoked();
     }
     if entra.consent_missing.read().contains(&(user.oid.clone(), audience.to_string())) {
         return aad_error_with(
@@ -461,7 +459,7 @@ fn on_behalf_of(entra: &Entra, app: &AppRegistration, form: &HashMap<String, Str
     token_response(entra.user_token(&user, &app.client_id, audience, scopes))
 }
 
-fn token_response(access_token: String) -> Response {
+pub(crate) fn token_response(access_token: String) -> Response {
     Json(json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECS,
@@ -469,6 +467,46 @@ fn token_response(access_token: String) -> Response {
         "access_token": access_token,
     }))
     .into_response()
+}
+
+/// AADSTS900144: a required parameter is missing from the form.
+pub(crate) fn missing_parameter(name: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
+/// AADSTS900144 as well: the body is not a form.
+pub(crate) fn not_a_form() -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        "The request body must be application/x-www-form-urlencoded.",
+    )
+}
+
+/// AADSTS70003: a grant this client may not use.
+pub(crate) fn unsupported_grant_type(grant: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+        70003,
+        &format!("The app requested an unsupported grant type '{grant}'."),
+    )
+}
+
+/// AADSTS50173: the user's grants were revoked.
+pub(crate) fn grant_revoked() -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+    )
 }
 
 /// Entra's error body: `{error, error_description: "AADSTSnnn: …", error_codes, …}`.

@@ -11,6 +11,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arm;
+pub mod arm_locations;
+pub mod arm_network;
 pub mod bot_service;
 pub mod caller;
 pub mod channel;

@@ -131,20 +131,15 @@ impl ArmResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
 
-    /// `Retry-After` in seconds (ARM sends seconds; an HTTP date is ignored).
+    /// The wait `Retry-After` asks for (ARM sends seconds).
     pub fn retry_after(&self) -> Option<Duration> {
-        retry_after(&self.headers)
+        crate::retry_after::from_headers(&self.headers)
     }
 
     /// The body as `T`, or a `BadResponse` naming what was expected.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, ArmError> {
         serde_json::from_value(self.body.clone()).map_err(|e| ArmError::BadResponse(format!("{what}: {e}")))
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// One Azure Resource Manager endpoint.
@@ -234,7 +229,7 @@ impl ArmClient {
                     if status != 429 && !(500..600).contains(&status) {
                         return Err(error);
                     }
-                    (retry_after(&headers), error)
+                    (crate::retry_after::from_headers(&headers), error)
                 }
             };
             let backoff = self.retry.default_delay.saturating_mul(1 << (attempt - 1).min(10));

@@ -7,6 +7,7 @@
 
 pub mod arm;
 pub mod deployments;
+pub mod locations;
 pub mod lro;
 
 pub use arm::{ArmClient, ArmError, ArmErrorBody, RetryPolicy};

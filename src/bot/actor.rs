@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Person;
+use crate::botframework::activity::Activity;
 use crate::identity::app::AppIdentity;
 use crate::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
 
@@ -69,6 +70,25 @@ pub enum ActingAs {
         upn: String,
     },
     App,
+}
+
+impl ActingAs {
+    /// Whom work started in this turn acts as when it goes on later, maybe
+    /// in another instance. `None` if the activity names no user.
+    pub fn in_turn(actor: &Actor, activity: &Activity) -> Option<ActingAs> {
+        match actor {
+            Actor::Local => Some(ActingAs::App),
+            Actor::Person(user) => {
+                let key = super::user_key(activity)?;
+                Some(ActingAs::User {
+                    user_id: key.user_id.to_string(),
+                    channel_id: key.channel_id.to_string(),
+                    oid: user.oid.clone(),
+                    upn: user.upn.clone(),
+                })
+            }
+        }
+    }
 }
 
 /// Databricks tokens for whoever a piece of work acts for.

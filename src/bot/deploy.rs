@@ -15,7 +15,7 @@ use super::actor::{ActingAs, Actor, DatabricksTokens};
 use super::deploy_cards::{self, target_words};
 use super::deploy_run::{DeploymentJob, DEPLOYMENT};
 use super::replicate::{bad_plan_button, plan_id_of};
-use super::{now_ms, user_key, Answer, Bot};
+use super::{now_ms, Answer, Bot};
 use crate::access::Role;
 use crate::azure::{ArmClient, PollOptions};
 use crate::botframework::activity::Activity;
@@ -261,17 +261,8 @@ impl Bot {
         correlation_id: &str,
     ) -> Answer {
         let label = stored.target.label();
-        let acting_as = match actor {
-            Actor::Local => ActingAs::App,
-            Actor::Person(user) => match user_key(activity) {
-                Some(key) => ActingAs::User {
-                    user_id: key.user_id.to_string(),
-                    channel_id: key.channel_id.to_string(),
-                    oid: user.oid.clone(),
-                    upn: user.upn.clone(),
-                },
-                None => return Answer::Card(cards::error("This activity names no user.", correlation_id)),
-            },
+        let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
+            return Answer::Card(cards::error("This activity names no user.", correlation_id));
         };
         let expected = stored
             .what_if
@@ -300,9 +291,7 @@ impl Bot {
             started_by_upn: Some(actor.upn().to_string()),
             payload: serde_json::to_value(&job).unwrap_or(Value::Null),
         };
-        let store = &self.services.store;
-        let lease_ms = (self.services.config.operations.lease_secs * 1000) as i64;
-        let (op, created) = match store.create_operation(&new, &self.services.instance_id, now_ms(), lease_ms).await {
+        let (op, created) = match self.operations.start(&new).await {
             Ok(created) => created,
             Err(error) => {
                 tracing::error!(correlation_id, %error, "deployment operation not created");
@@ -317,8 +306,6 @@ impl Bot {
         }
         self.audit(actor, "run a deployment", Some(&label), &format!("started {}", op.id), correlation_id).await;
         let card = deploy_cards::progress(&op.id, &job, &Default::default(), true);
-        let bot = self.clone();
-        self.background.spawn(async move { bot.drive_deployment(op).await });
         Answer::Card(card)
     }
 

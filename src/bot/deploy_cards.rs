@@ -1,43 +1,27 @@
 //! The deployment's cards: the What-If plan with Approve and Cancel, the
 //! progress card kept current in place, and the one result card.
 //!
-//! Built here rather than from adaptive-cards/ templates because they are
-//! small and only the chat layer uses them; every value comes from typed
-//! state (`StoredDeployPlan`, `DeployProgress`, the operation's result), so
-//! nothing a person typed reaches a card unquoted.
+//! The layouts are the templates `adaptive-cards/deploy_plan.json`,
+//! `deploy_progress.json` and `deploy_result.json`, expanded by the card
+//! engine like every other card (and held to the npm reference and the size
+//! limit by `tests/cards_reference.rs`). This file maps typed state
+//! (`StoredDeployPlan`, `DeployProgress`, the operation's result) onto their
+//! views, so nothing a person typed reaches a card unquoted.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::deploy::{StoredDeployPlan, APPROVE_VERB, CANCEL_VERB};
+use super::deploy::StoredDeployPlan;
 use super::deploy_run::{DeployProgress, DeploymentJob};
 use super::runs::{worded_duration, worded_time};
-use crate::deploy::{Role, Target};
+use crate::cards::views::{
+    self, DeployFailureView, DeployModifiedView, DeployPlanView, DeployProgressView, DeployRegionProgressView,
+    DeployRegionView, DeployResourceView, DeployResultView, DeployWorkspaceView, Tone,
+};
+use crate::deploy::{RegionWhatIf, Role, Target};
 use crate::store::operations::Operation;
 
 /// Longest list on a card before "and N more".
 const MAX_LISTED: usize = 10;
-
-use crate::cards::card;
-
-fn text(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": clip(text, 400), "wrap": true})
-}
-
-fn heading(text: &str, color: &str) -> Value {
-    json!({"type": "TextBlock", "text": text, "weight": "Bolder", "size": "Large", "color": color, "wrap": true})
-}
-
-fn subtle(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": clip(text, 400), "isSubtle": true, "wrap": true, "spacing": "None"})
-}
-
-fn colored(text: &str, color: &str) -> Value {
-    json!({"type": "TextBlock", "text": clip(text, 400), "color": color, "wrap": true, "spacing": "Small"})
-}
-
-fn correlation(id: &str) -> Value {
-    json!({"type": "TextBlock", "text": format!("Correlation id: {id}"), "isSubtle": true, "size": "Small", "wrap": true, "spacing": "Medium"})
-}
 
 /// "spoke sales" or "the hub", as sentences say it.
 pub(crate) fn target_words(target: &Target) -> String {
@@ -47,150 +31,143 @@ pub(crate) fn target_words(target: &Target) -> String {
     }
 }
 
+/// A template that does not expand is a bug in this repository, not in the
+/// person's request: the error card says so with the correlation id.
+fn rendered(card: Result<Value, views::CardError>, correlation_id: &str) -> Value {
+    card.unwrap_or_else(|error| crate::cards::error(&error.to_string(), correlation_id))
+}
+
+fn region_view(region: &RegionWhatIf) -> DeployRegionView {
+    let role = region.role.map(Role::as_str).unwrap_or("region");
+    let more = region.deleted.len().saturating_sub(MAX_LISTED);
+    DeployRegionView {
+        shown: true,
+        heading: format!("{role} · {} · {}", region.location, region.resource_group),
+        creates: region.creates.to_string(),
+        modifies: region.modifies.to_string(),
+        deletes: region.deletes.to_string(),
+        no_change: region.no_change.to_string(),
+        modify_color: if region.modifies > 0 { Tone::Warning } else { Tone::Default },
+        delete_color: if region.deletes > 0 { Tone::Attention } else { Tone::Default },
+        deleted: region.deleted.iter().take(MAX_LISTED).map(|id| DeployResourceView { id: id.clone() }).collect(),
+        deleted_more: if more > 0 { format!("and {more} more") } else { String::new() },
+        modified: region
+            .modified
+            .iter()
+            .take(MAX_LISTED)
+            .map(|(id, paths)| DeployModifiedView { id: id.clone(), paths: paths.join(", ") })
+            .collect(),
+    }
+}
+
 /// The What-If of both regions, deletes in the Attention colour and listed,
 /// with Approve and Cancel (or the note that a second person must approve).
 pub(crate) fn plan(plan_id: &str, stored: &StoredDeployPlan, needs_second: bool) -> Value {
-    let mut body = vec![
-        heading(&format!("Deploy {}", target_words(&stored.target)), "Default"),
-        subtle(&format!("What-If by {} at {}", stored.requested_by, worded_time(stored.planned_ms))),
-    ];
-    for region in &stored.what_if.regions {
-        let role = region.role.map(Role::as_str).unwrap_or("region");
-        body.push(
-            json!({"type": "TextBlock", "text": format!("{role} · {} · {}", region.location, region.resource_group),
-            "weight": "Bolder", "wrap": true, "spacing": "Medium", "separator": true}),
-        );
-        let count = |label: &str, n: usize, color: &str| {
-            json!({"type": "Column", "width": "auto", "items": [
-                {"type": "TextBlock", "text": n.to_string(), "size": "Large", "weight": "Bolder", "color": color},
-                {"type": "TextBlock", "text": label, "isSubtle": true, "spacing": "None"}]})
-        };
-        body.push(json!({"type": "ColumnSet", "columns": [
-            count("create", region.creates, "Good"),
-            count("modify", region.modifies, if region.modifies > 0 { "Warning" } else { "Default" }),
-            count("delete", region.deletes, if region.deletes > 0 { "Attention" } else { "Default" }),
-            count("no change", region.no_change, "Default"),
-        ]}));
-        for id in region.deleted.iter().take(MAX_LISTED) {
-            body.push(colored(&format!("DELETE {id}"), "Attention"));
+    let mut regions = stored.what_if.regions.iter().map(region_view);
+    let (approval_note, approval_color) = match (needs_second, stored.approvals.as_slice()) {
+        (false, _) => (String::new(), Tone::Default),
+        (true, []) => ("Two people with the deploy role must approve.".to_string(), Tone::Default),
+        (true, approvals) => {
+            let names: Vec<&str> = approvals.iter().map(|a| a.name.as_str()).collect();
+            (format!("Approved by {}. Awaiting a second person with the deploy role.", names.join(", ")), Tone::Accent)
         }
-        if region.deleted.len() > MAX_LISTED {
-            body.push(colored(&format!("and {} more deletes", region.deleted.len() - MAX_LISTED), "Attention"));
-        }
-        for (id, paths) in region.modified.iter().take(MAX_LISTED) {
-            body.push(colored(&format!("modify {id} ({})", paths.join(", ")), "Warning"));
-        }
-    }
-    if stored.what_if.has_deletes() {
-        body.push(heading("This deployment deletes resources.", "Attention"));
-    }
-    if needs_second {
-        match stored.approvals.as_slice() {
-            [] => body.push(subtle("Two people with the deploy role must approve.")),
-            approvals => {
-                let names: Vec<&str> = approvals.iter().map(|a| a.name.as_str()).collect();
-                body.push(colored(
-                    &format!("Approved by {}. Awaiting a second person with the deploy role.", names.join(", ")),
-                    "Accent",
-                ));
-            }
-        }
-    }
-    let data = json!({ "plan_id": plan_id });
-    card(
-        body,
-        vec![
-            json!({"type": "Action.Execute", "title": "Approve", "verb": APPROVE_VERB, "data": data, "style": "positive"}),
-            json!({"type": "Action.Execute", "title": "Cancel", "verb": CANCEL_VERB, "data": data}),
-        ],
-    )
+    };
+    let view = DeployPlanView {
+        title: format!("Deploy {}", target_words(&stored.target)),
+        subtitle: format!("What-If by {} at {}", stored.requested_by, worded_time(stored.planned_ms)),
+        plan_id: plan_id.to_string(),
+        first: regions.next().unwrap_or_default(),
+        second: regions.next().unwrap_or_default(),
+        deletes_resources: stored.what_if.has_deletes(),
+        approval_note,
+        approval_color,
+    };
+    rendered(views::render_deploy_plan(&view), plan_id)
 }
 
 /// Per region: resources done of total, the one in progress, failures.
 pub(crate) fn progress(op_id: &str, job: &DeploymentJob, progress: &DeployProgress, running: bool) -> Value {
-    let mut body = vec![
-        heading(&format!("Deploying {}", target_words(&job.target)), "Default"),
-        subtle(&format!("Started by {} at {} · {}", job.started_by, worded_time(job.started_ms), op_id)),
-    ];
-    for role in Role::BOTH {
+    let region = |role: Role| {
         let region = progress.region(role);
         let total = job.expected.get(&role).copied().unwrap_or(0).max(region.seen());
         let state = region.phase.clone().unwrap_or_else(|| "running".into());
-        body.push(json!({"type": "TextBlock", "text": format!("{role}: {} of {total} resources done · {state}", region.done()),
-            "weight": "Bolder", "wrap": true, "spacing": "Medium"}));
-        if let Some(current) = region.current() {
-            body.push(subtle(&format!("In progress: {current}")));
+        DeployRegionProgressView {
+            summary: format!("{role}: {} of {total} resources done · {state}", region.done()),
+            in_progress: region.current().unwrap_or_default(),
+            failures: region
+                .failures()
+                .into_iter()
+                .take(MAX_LISTED)
+                .map(|(resource, error)| DeployFailureView { region: String::new(), resource, error })
+                .collect(),
         }
-        for (resource, error) in region.failures().into_iter().take(MAX_LISTED) {
-            body.push(colored(&format!("Failed: {resource}: {error}"), "Attention"));
-        }
-    }
-    if let Some(step) = progress.bootstrap.last() {
-        body.push(subtle(&format!("Databricks: {step} ({} steps)", progress.bootstrap.len())));
-    }
-    if progress.canceling {
-        body.push(colored("Cancelling: Azure is asked to stop both deployments.", "Warning"));
-    }
-    body.push(subtle(&format!("Updated {}", worded_time(super::now_ms()))));
-    let actions = if running {
-        vec![json!({"type": "Action.Execute", "title": "Cancel", "verb": CANCEL_VERB, "data": {"operation_id": op_id}})]
-    } else {
-        Vec::new()
     };
-    card(body, actions)
+    let view = DeployProgressView {
+        title: format!("Deploying {}", target_words(&job.target)),
+        subtitle: format!("Started by {} at {} · {op_id}", job.started_by, worded_time(job.started_ms)),
+        operation_id: op_id.to_string(),
+        primary: region(Role::Primary),
+        secondary: region(Role::Secondary),
+        bootstrap: progress
+            .bootstrap
+            .last()
+            .map(|step| format!("{step} ({} steps)", progress.bootstrap.len()))
+            .unwrap_or_default(),
+        canceling: progress.canceling,
+        updated_at: worded_time(super::now_ms()),
+        running,
+    };
+    rendered(views::render_deploy_progress(&view), &job.correlation_id)
 }
 
 /// The one card posted when a deployment ends, from the operation's result.
 pub(crate) fn result(op: &Operation, job: &DeploymentJob) -> Value {
     let result = op.result.clone().unwrap_or(Value::Null);
     let target = target_words(&job.target);
-    let (title, color) = match result["outcome"].as_str() {
-        Some("succeeded") => (format!("Deployed {target}"), "Good"),
-        Some("canceled") => (format!("Deployment of {target} cancelled"), "Warning"),
-        _ => (format!("Deployment of {target} failed"), "Attention"),
+    let (title, title_color) = match result["outcome"].as_str() {
+        Some("succeeded") => (format!("Deployed {target}"), Tone::Good),
+        Some("canceled") => (format!("Deployment of {target} cancelled"), Tone::Warning),
+        _ => (format!("Deployment of {target} failed"), Tone::Attention),
     };
-    let finished = op.updated_ms;
-    let mut body = vec![
-        heading(&title, color),
-        subtle(&format!("{} · started by {} · {}", op.id, job.started_by, worded_duration(finished - job.started_ms))),
-    ];
-    if let Some(urls) = result["workspace_urls"].as_object() {
-        for (role, url) in urls {
-            if let Some(url) = url.as_str() {
-                body.push(text(&format!("{role} workspace: [{url}]({url})")));
-            }
-        }
-    }
-    for failure in result["failures"].as_array().into_iter().flatten().take(MAX_LISTED) {
-        let field = |k: &str| failure[k].as_str().unwrap_or_default().to_string();
-        body.push(colored(
-            &format!("{}: {} failed: {}", field("region"), field("resource"), field("error")),
-            "Attention",
-        ));
-    }
-    if let Some(error) = result["error"].as_str() {
-        body.push(colored(error, "Attention"));
-    }
-    if result["outcome"] != "succeeded" {
-        body.push(correlation(&job.correlation_id));
-    }
-    card(body, Vec::new())
-}
-
-/// At most `max` characters, with an ellipsis when cut.
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
+    let text = |value: &Value, key: &str| value[key].as_str().unwrap_or_default().to_string();
+    let view = DeployResultView {
+        title,
+        title_color,
+        subtitle: format!(
+            "{} · started by {} · {}",
+            op.id,
+            job.started_by,
+            worded_duration(op.updated_ms - job.started_ms)
+        ),
+        workspaces: result["workspace_urls"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(role, url)| Some(DeployWorkspaceView { role: role.clone(), url: url.as_str()?.to_string() }))
+            .collect(),
+        failures: result["failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|failure| DeployFailureView {
+                region: text(failure, "region"),
+                resource: text(failure, "resource"),
+                error: text(failure, "error"),
+            })
+            .collect(),
+        error: text(&result, "error"),
+        correlation_id: if result["outcome"] == "succeeded" { String::new() } else { job.correlation_id.clone() },
+    };
+    rendered(views::render_deploy_result(&view), &job.correlation_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bot::deploy::Approver;
+    use crate::bot::deploy::{APPROVE_VERB, CANCEL_VERB};
     use crate::deploy::{RegionWhatIf, SpokeName, WhatIfSummary};
+    use serde_json::json;
 
     fn stored(deletes: &[&str]) -> StoredDeployPlan {
         let region = |role: Role, location: &str| RegionWhatIf {

@@ -5,31 +5,29 @@
 //! [`engine::run`], which follows the deployments ARM is still running
 //! (deterministic names) instead of sending them again. A graceful shutdown
 //! does not wait for a deployment that may take an hour: the runner lets go
-//! and the lease runs out, so the next instance carries on. The final card
-//! is posted once, whoever finishes.
+//! and the lease runs out, so the next instance carries on. The engine
+//! (`crate::ops`) does the lifecycle; this file is what is particular to a
+//! deployment.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::actor::ActingAs;
 use super::deploy::DeployTokens;
 use super::deploy_cards;
-use super::supervisor::{keep_lease, OnLeaseLost};
-use super::{now_ms, Bot};
+use super::Bot;
 use crate::azure::ProvisioningState;
-use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::deploy::bootstrap::BootstrapSettings;
 use crate::deploy::{
     self as engine, DeployEvent, DeployOutcome, DeployState, RegionPhase, ResourceProgress, Role, RunOptions, Target,
 };
-use crate::ops::live_card::{CardAddress, LiveCard};
-use crate::store::operations::{Lease, Operation, OperationState};
+use crate::ops::{Ending, OperationKind, Running};
+use crate::store::operations::{Operation, OperationState};
 
 /// The operation kind of a deployment.
 pub(crate) const DEPLOYMENT: &str = "deployment";
@@ -143,29 +141,33 @@ impl DeployProgress {
     }
 }
 
-impl Bot {
-    /// Runs (or resumes) a deployment operation to its end and posts its
-    /// result once. Never panics; a deployment that cannot be followed ends
-    /// failed, with the reason on its card.
-    pub(crate) async fn drive_deployment(self: Arc<Self>, op: Operation) {
-        if let Err(problem) = self.run_deployment(&op).await {
-            tracing::warn!(operation = %op.id, %problem, "deployment could not run");
-            let result = json!({"outcome": "failed", "error": problem});
-            let store = &self.services.store;
-            if let Ok(true) = store
-                .finish_operation(&op.id, &self.services.instance_id, OperationState::Failed, &result, now_ms())
-                .await
-            {
-                self.post_deployment_result(&op.id).await;
-            }
-        }
+/// Deployment as an operation kind. It runs in Azure: this instance only
+/// follows it, so letting go (a lost lease, a shutdown) never cancels it,
+/// and the next owner follows the deployments ARM still runs.
+pub(crate) struct Deployment(pub Weak<Bot>);
+
+impl OperationKind for Deployment {
+    type State = DeploymentJob;
+    const NAME: &'static str = DEPLOYMENT;
+    const DETACHED: bool = true;
+
+    async fn run(&self, op: &Operation, job: DeploymentJob, running: &Running) -> Result<Ending, String> {
+        self.0.upgrade().ok_or("the bot is shutting down")?.run_deployment(op, job, running).await
     }
 
-    async fn run_deployment(self: &Arc<Self>, op: &Operation) -> Result<(), String> {
-        let services = &self.services;
-        let settings = &services.config.deploy;
-        let mut job: DeploymentJob =
-            serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))?;
+    async fn result_card(&self, op: &Operation, job: DeploymentJob) -> Value {
+        deploy_cards::result(op, &job)
+    }
+}
+
+impl Bot {
+    async fn run_deployment(
+        &self,
+        op: &Operation,
+        mut job: DeploymentJob,
+        running: &Running,
+    ) -> Result<Ending, String> {
+        let settings = &self.services.config.deploy;
         let tokens: DeployTokens = self.tokens_acting_as(&job.acting_as).await?.into();
         let client = self.arm_client();
         let plan = engine::prepare(&client, &tokens, settings, job.target.clone()).await.map_err(|e| e.to_string())?;
@@ -181,60 +183,31 @@ impl Bot {
             tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");
         }
 
-        let live = op.card_activity_id.as_ref().map(|activity_id| {
-            LiveCard::start(
-                services.connector.clone(),
-                CardAddress {
-                    service_url: job.service_url.clone(),
-                    conversation_id: op.conversation_id.clone(),
-                    activity_id: activity_id.clone(),
-                },
-                Duration::from_millis(services.config.operations.card_update_interval_ms),
-            )
-        });
-        let cancel = CancellationToken::new();
-        if op.cancel_requested {
-            cancel.cancel();
-        }
-        let lost = CancellationToken::new();
-        let keeper =
-            tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone(), OnLeaseLost::KeepGoing));
-
         let (events, mut received) = mpsc::channel(256);
         let mut progress = DeployProgress::default();
         let saved = job.checkpoint.clone();
         let outcome = match saved.clone().filter(DeployState::is_finished) {
             // It ended before the last owner could record it: record it, do
             // not deploy again.
-            Some(state) => Some(Ok(outcome_of(state))),
+            Some(state) => Ok(outcome_of(state)),
             None => {
-                let runner = engine::run(&client, &tokens, &plan, saved, &options, events, cancel.clone());
+                let runner = engine::run(&client, &tokens, &plan, saved, &options, events, running.cancel().clone());
                 tokio::pin!(runner);
-                let stopping = self.stopping.clone();
                 loop {
                     tokio::select! {
-                        outcome = &mut runner => break Some(outcome),
+                        outcome = &mut runner => break outcome,
                         Some(event) = received.recv() => {
-                            self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
-                            if let Some(live) = &live {
-                                live.show(deploy_cards::progress(&op.id, &job, &progress, true));
-                            }
+                            Self::on_deploy_event(&mut job, &mut progress, &event, running).await;
+                            running.show(deploy_cards::progress(&op.id, &job, &progress, true));
                         }
-                        _ = lost.cancelled() => break None,
-                        _ = stopping.cancelled() => break None,
+                        // ARM goes on; whoever takes the operation over follows it.
+                        _ = running.let_go() => return Ok(Ending::LetGo),
                     }
                 }
             }
         };
-        keeper.abort();
-        let Some(outcome) = outcome else {
-            // Another instance has it, or this one is going away: ARM goes
-            // on, and whoever takes the operation over follows it.
-            tracing::warn!(operation = %op.id, "leaving the deployment to the next owner");
-            return Ok(());
-        };
         while let Ok(event) = received.try_recv() {
-            self.on_deploy_event(op, &mut job, &mut progress, &event, &lost).await;
+            Self::on_deploy_event(&mut job, &mut progress, &event, running).await;
         }
 
         let mut result = json!({ "target": job.target.label(), "failures": progress.failures() });
@@ -266,65 +239,21 @@ impl Bot {
                 OperationState::Failed
             }
         };
-        result["outcome"] = json!(match state {
-            OperationState::Succeeded => "succeeded",
-            OperationState::Canceled => "canceled",
-            _ => "failed",
-        });
-        let payload = serde_json::to_value(&job).unwrap_or(Value::Null);
-        let store = &services.store;
-        let _ = store.update_operation_progress(&op.id, &services.instance_id, &payload, now_ms()).await;
-        let finished = store
-            .finish_operation(&op.id, &services.instance_id, state, &result, now_ms())
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(live) = live {
-            let _ = live.finish(deploy_cards::progress(&op.id, &job, &progress, false)).await;
-        }
-        if finished {
-            self.post_deployment_result(&op.id).await;
-        }
-        Ok(())
+        result["outcome"] = json!(state.as_str());
+        running.checkpoint(&job).await;
+        Ok(Ending::Finished { state, result })
     }
 
     async fn on_deploy_event(
-        &self,
-        op: &Operation,
         job: &mut DeploymentJob,
         progress: &mut DeployProgress,
         event: &DeployEvent,
-        lost: &CancellationToken,
+        running: &Running,
     ) {
         progress.on_event(event);
-        let DeployEvent::Checkpoint(state) = event else { return };
-        job.checkpoint = Some(state.clone());
-        let payload = serde_json::to_value(&*job).unwrap_or(Value::Null);
-        let store = &self.services.store;
-        match store.update_operation_progress(&op.id, &self.services.instance_id, &payload, now_ms()).await {
-            Ok(Lease::Held { .. }) => {}
-            Ok(Lease::Lost) => lost.cancel(),
-            Err(error) => tracing::warn!(operation = %op.id, %error, "deployment checkpoint not saved"),
-        }
-    }
-
-    /// Posts the result card of a finished deployment, once across every
-    /// instance (the store's compare-and-set decides who).
-    pub(crate) async fn post_deployment_result(&self, operation_id: &str) {
-        let store = &self.services.store;
-        let Ok(Some(op)) = store.operation(operation_id).await else { return };
-        let Ok(job) = serde_json::from_value::<DeploymentJob>(op.payload.clone()) else { return };
-        match store.mark_final_posted(operation_id, now_ms()).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => {
-                tracing::error!(operation = operation_id, %error, "final card not claimed");
-                return;
-            }
-        }
-        let mut message = Activity::new(ActivityType::Message);
-        message.attachments.push(Attachment::adaptive_card(deploy_cards::result(&op, &job)));
-        if let Err(error) = self.services.connector.send(&job.service_url, &op.conversation_id, &message).await {
-            tracing::error!(operation = operation_id, %error, "deployment result card not delivered");
+        if let DeployEvent::Checkpoint(state) = event {
+            job.checkpoint = Some(state.clone());
+            running.checkpoint(&*job).await;
         }
     }
 }

@@ -20,7 +20,6 @@ mod runs;
 mod signin;
 mod status;
 mod subscriptions;
-pub mod supervisor;
 mod whoami;
 
 use std::sync::Arc;
@@ -38,6 +37,7 @@ use crate::config::Config;
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::OnBehalfOf;
+use crate::ops::{Engine, EngineParts};
 use crate::store::conversations::ConversationReference;
 use crate::store::Store;
 use crate::teams::invoke::InvokeResponse;
@@ -93,11 +93,32 @@ pub struct Bot {
     /// Cancelled when the process shuts down: work that may take hours (a
     /// deployment) lets go instead of holding the shutdown up.
     stopping: tokio_util::sync::CancellationToken,
+    /// Runs replications and deployments (and takes them over).
+    operations: Arc<Engine>,
 }
 
 impl Bot {
     pub fn new(services: Services) -> Arc<Bot> {
-        Arc::new(Bot { services, background: TaskTracker::new(), stopping: Default::default() })
+        Arc::new_cyclic(|bot| {
+            let background = TaskTracker::new();
+            let stopping = tokio_util::sync::CancellationToken::new();
+            let operations = Engine::new(EngineParts {
+                store: services.store.clone(),
+                connector: services.connector.clone(),
+                instance_id: services.instance_id.clone(),
+                settings: services.config.operations.clone(),
+                tasks: background.clone(),
+                stopping: stopping.clone(),
+            });
+            operations.register(replication_run::Replication(bot.clone()));
+            operations.register(deploy_run::Deployment(bot.clone()));
+            Bot { services, background, stopping, operations }
+        })
+    }
+
+    /// The operation engine (its supervisor runs beside the server).
+    pub fn operations(&self) -> &Arc<Engine> {
+        &self.operations
     }
 
     /// Waits for background work (graceful shutdown).

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::actor::{ActingAs, Actor, DatabricksTokens};
 use super::replication_run::{ReplicationJob, REPLICATION};
 use super::runs::{catalog_label, worded_time};
-use super::{now_ms, user_key, Answer, Bot};
+use super::{now_ms, Answer, Bot};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::views::{self};
@@ -252,17 +252,8 @@ impl Bot {
             ));
         }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
-        let acting_as = match actor {
-            Actor::Local => ActingAs::App,
-            Actor::Person(user) => match user_key(activity) {
-                Some(key) => ActingAs::User {
-                    user_id: key.user_id.to_string(),
-                    channel_id: key.channel_id.to_string(),
-                    oid: user.oid.clone(),
-                    upn: user.upn.clone(),
-                },
-                None => return Answer::Card(cards::error("This activity names no user.", correlation_id)),
-            },
+        let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
+            return Answer::Card(cards::error("This activity names no user.", correlation_id));
         };
         let job = ReplicationJob {
             plan_id: plan_id.to_string(),
@@ -282,8 +273,7 @@ impl Bot {
             started_by_upn: Some(actor.upn().to_string()),
             payload: serde_json::to_value(&job).unwrap_or(Value::Null),
         };
-        let lease_ms = (self.services.config.operations.lease_secs * 1000) as i64;
-        let (op, created) = match store.create_operation(&new, &self.services.instance_id, now_ms(), lease_ms).await {
+        let (op, created) = match self.operations.start(&new).await {
             Ok(created) => created,
             Err(error) => {
                 tracing::error!(correlation_id, %error, "operation not created");
@@ -321,8 +311,6 @@ impl Bot {
         }
         .with_bar();
         let card = views::render_progress(&first).unwrap_or_else(|e| cards::error(&e.to_string(), correlation_id));
-        let bot = self.clone();
-        self.background.spawn(async move { bot.drive_replication(op).await });
         Answer::Card(card)
     }
 

@@ -5,32 +5,29 @@
 //! statements submitted but not yet known to be finished. Results go to the
 //! run history as they come, so a resumed run skips what already succeeded
 //! and reconciles the statements in flight by id instead of starting them
-//! again. The lease keeps two instances from running it at once; the final
-//! card is posted once, whoever finishes.
+//! again. The engine (`crate::ops`) does the rest: the lease, takeover,
+//! cancel, the live card, the outcome and the one result card.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::Weak;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::actor::{ActingAs, DatabricksTokens};
 use super::replicate::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, worded_duration, worded_time};
-use super::supervisor::{keep_lease, OnLeaseLost};
 use super::{now_ms, Bot};
-use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::user_token::UserKey;
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
 use crate::identity::UserAssertion;
-use crate::ops::live_card::{CardAddress, LiveCard};
+use crate::ops::kind::failure;
+use crate::ops::{Ending, OperationKind, Running};
 use crate::replication::plan::{ActionId, Plan};
 use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource, Workspaces};
-use crate::store::operations::{Lease, Operation, OperationState};
+use crate::store::operations::{Operation, OperationState};
 use crate::store::runs::{ResultStatus, Run};
 
 /// The operation kind of a replication.
@@ -140,30 +137,42 @@ impl Progress {
     }
 }
 
-impl Bot {
-    /// Runs (or resumes) a replication operation to its end and posts its
-    /// result once. Never panics; a run that cannot start ends failed, with
-    /// the reason on its card.
-    pub(crate) async fn drive_replication(self: Arc<Self>, op: Operation) {
-        if let Err(problem) = self.run_replication(&op).await {
-            tracing::warn!(operation = %op.id, %problem, "replication could not run");
-            let result = json!({"outcome": "failed", "error": problem});
-            let instance = &self.services.instance_id;
-            let store = &self.services.store;
-            let _ = store.finish_run(&op.id, now_ms(), &result).await;
-            if let Ok(true) = store.finish_operation(&op.id, instance, OperationState::Failed, &result, now_ms()).await
-            {
-                self.post_replication_result(&op.id).await;
-            }
+/// Replication as an operation kind: it runs in this process, so a lost
+/// lease stops it, and the next owner resumes from the run history and the
+/// statements checkpointed in flight.
+pub(crate) struct Replication(pub Weak<Bot>);
+
+impl OperationKind for Replication {
+    type State = ReplicationJob;
+    const NAME: &'static str = REPLICATION;
+
+    async fn run(&self, op: &Operation, job: ReplicationJob, running: &Running) -> Result<Ending, String> {
+        let bot = self.0.upgrade().ok_or("the bot is shutting down")?;
+        let ended = bot.run_replication(op, job, running).await;
+        if let Err(problem) = &ended {
+            // The run history says why too (`run ID`).
+            let _ = bot.services.store.finish_run(&op.id, now_ms(), &failure(problem)).await;
         }
+        ended
     }
 
-    async fn run_replication(self: &Arc<Self>, op: &Operation) -> Result<(), String> {
+    async fn result_card(&self, op: &Operation, job: ReplicationJob) -> Value {
+        match self.0.upgrade() {
+            Some(bot) => bot.result_card(op, &job).await,
+            None => cards::error("The bot is shutting down.", &op.id),
+        }
+    }
+}
+
+impl Bot {
+    async fn run_replication(
+        &self,
+        op: &Operation,
+        mut job: ReplicationJob,
+        running: &Running,
+    ) -> Result<Ending, String> {
         let services = &self.services;
         let store = &services.store;
-        let settings = &services.config.operations;
-        let mut job: ReplicationJob =
-            serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))?;
         let stored = store
             .plan(&job.plan_id, 0)
             .await
@@ -207,83 +216,49 @@ impl Bot {
             );
         }
 
-        let live = op.card_activity_id.as_ref().map(|activity_id| {
-            LiveCard::start(
-                services.connector.clone(),
-                CardAddress {
-                    service_url: job.service_url.clone(),
-                    conversation_id: op.conversation_id.clone(),
-                    activity_id: activity_id.clone(),
-                },
-                Duration::from_millis(settings.card_update_interval_ms),
-            )
-        });
-        let cancel = CancellationToken::new();
-        let lost = CancellationToken::new();
-        let keeper =
-            tokio::spawn(keep_lease(self.clone(), op.id.clone(), cancel.clone(), lost.clone(), OnLeaseLost::StopWork));
-
         let (events, mut received) = mpsc::unbounded_channel();
         let mut progress = Progress::new(&plan);
+        let cancel = running.cancel();
         let runner = run::run_plan(&plan, &workspaces, &tokens, options, cancel.clone(), events);
         tokio::pin!(runner);
         let report = loop {
             tokio::select! {
                 report = &mut runner => break report,
                 Some(event) = received.recv() => {
-                    self.on_run_event(op, &plan, &mut job, &mut progress, &event, &lost).await;
-                    if let Some(live) = &live {
-                        live.show(self.progress_card(&progress, op, &job, true));
-                    }
+                    self.on_run_event(op, &plan, &mut job, &mut progress, &event, running).await;
+                    running.show(self.progress_card(&progress, op, &job, true));
                 }
             }
         };
         while let Ok(event) = received.try_recv() {
-            self.on_run_event(op, &plan, &mut job, &mut progress, &event, &lost).await;
+            self.on_run_event(op, &plan, &mut job, &mut progress, &event, running).await;
         }
-        keeper.abort();
-        if lost.is_cancelled() {
-            // Another instance holds it now and will finish it.
-            tracing::warn!(operation = %op.id, "lease lost: leaving the replication to its new owner");
-            return Ok(());
+        if running.lost() {
+            return Ok(Ending::LetGo);
         }
 
         let canceled = report.canceled || cancel.is_cancelled();
         let failed = report.count(ActionStatus::Failed);
-        let outcome = if canceled {
-            "canceled"
+        let state = if canceled {
+            OperationState::Canceled
         } else if failed == 0 {
-            "succeeded"
+            OperationState::Succeeded
         } else {
-            "failed"
+            OperationState::Failed
         };
         let counts = json!({
-            "outcome": outcome,
+            "outcome": state.as_str(),
             "plan_id": job.plan_id,
             "succeeded": report.count(ActionStatus::Succeeded),
             "failed": failed,
             "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled),
             "makespan_ms": report.makespan.as_millis() as u64,
         });
-        let state = match outcome {
-            "succeeded" => OperationState::Succeeded,
-            "canceled" => OperationState::Canceled,
-            _ => OperationState::Failed,
-        };
         store.finish_run(&op.id, now_ms(), &counts).await.map_err(|e| e.to_string())?;
-        let finished = store
-            .finish_operation(&op.id, &services.instance_id, state, &counts, now_ms())
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(live) = live {
-            let _ = live.finish(self.progress_card(&progress, op, &job, false)).await;
-        }
-        if finished {
-            self.post_replication_result(&op.id).await;
-        }
-        Ok(())
+        Ok(Ending::Finished { state, result: counts })
     }
 
+    /// Records an action's result, and checkpoints the statements in flight.
     async fn on_run_event(
         &self,
         op: &Operation,
@@ -291,10 +266,9 @@ impl Bot {
         job: &mut ReplicationJob,
         progress: &mut Progress,
         event: &RunEvent,
-        lost: &CancellationToken,
+        running: &Running,
     ) {
-        let store = &self.services.store;
-        if let Err(error) = run::record(store, &op.id, plan, event).await {
+        if let Err(error) = run::record(&self.services.store, &op.id, plan, event).await {
             tracing::error!(operation = %op.id, %error, "result not recorded");
         }
         let checkpoint = match event {
@@ -312,40 +286,13 @@ impl Bot {
             }
         };
         if checkpoint {
-            let payload = serde_json::to_value(&*job).unwrap_or(Value::Null);
-            match store.update_operation_progress(&op.id, &self.services.instance_id, &payload, now_ms()).await {
-                Ok(Lease::Held { .. }) => {}
-                Ok(Lease::Lost) => lost.cancel(),
-                Err(error) => tracing::warn!(operation = %op.id, %error, "checkpoint not saved"),
-            }
+            running.checkpoint(&*job).await;
         }
     }
 
     fn progress_card(&self, progress: &Progress, op: &Operation, job: &ReplicationJob, running: bool) -> Value {
         let view = progress.view(op, job, running);
         views::render_progress(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
-    }
-
-    /// Posts the result card of a finished replication, once across every
-    /// instance (the store's compare-and-set decides who).
-    pub(crate) async fn post_replication_result(&self, operation_id: &str) {
-        let store = &self.services.store;
-        let Ok(Some(op)) = store.operation(operation_id).await else { return };
-        let Ok(job) = serde_json::from_value::<ReplicationJob>(op.payload.clone()) else { return };
-        match store.mark_final_posted(operation_id, now_ms()).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => {
-                tracing::error!(operation = operation_id, %error, "final card not claimed");
-                return;
-            }
-        }
-        let card = self.result_card(&op, &job).await;
-        let mut message = Activity::new(ActivityType::Message);
-        message.attachments.push(Attachment::adaptive_card(card));
-        if let Err(error) = self.services.connector.send(&job.service_url, &op.conversation_id, &message).await {
-            tracing::error!(operation = operation_id, %error, "result card not delivered");
-        }
     }
 
     async fn result_card(&self, op: &Operation, job: &ReplicationJob) -> Value {

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use oauth2::TokenResponse as _;
 use serde::Deserialize;
 
-use crate::config::{AppType, Config};
+use crate::config::{AppType, BotIdentity, Endpoints, Secret};
 
 /// Tokens are renewed this long before they expire.
 pub const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
@@ -26,7 +27,7 @@ pub enum BotTokenError {
 }
 
 enum Source {
-    ClientSecret { token_url: String, client_id: String, secret: crate::config::Secret },
+    ClientSecret { token_url: String, client_id: String, secret: Secret },
     ManagedIdentity(Arc<dyn azure_core::credentials::TokenCredential>),
 }
 
@@ -39,12 +40,6 @@ pub struct BotTokenProvider {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
 struct TokenErrorBody {
     #[serde(default)]
     error: String,
@@ -52,25 +47,36 @@ struct TokenErrorBody {
 
 impl BotTokenProvider {
     /// The provider for the Bot Framework scope, as configured.
-    pub fn for_botframework(config: &Config, http: reqwest::Client) -> Result<BotTokenProvider, BotTokenError> {
-        Self::new(config, &config.endpoints.botframework_scope, http)
+    pub fn for_botframework(
+        bot: &BotIdentity,
+        endpoints: &Endpoints,
+        http: reqwest::Client,
+    ) -> Result<BotTokenProvider, BotTokenError> {
+        Self::new(bot, &endpoints.login_authority, &endpoints.botframework_scope, http)
     }
 
-    pub fn new(config: &Config, scope: &str, http: reqwest::Client) -> Result<BotTokenProvider, BotTokenError> {
-        let source = match config.bot.app_type {
+    /// The provider of `bot`'s tokens for `scope`, from `login_authority`'s
+    /// token endpoint (or the managed identity).
+    pub fn new(
+        bot: &BotIdentity,
+        login_authority: &str,
+        scope: &str,
+        http: reqwest::Client,
+    ) -> Result<BotTokenProvider, BotTokenError> {
+        let source = match bot.app_type {
             AppType::SingleTenant | AppType::MultiTenant => Source::ClientSecret {
                 token_url: format!(
                     "{}/{}/oauth2/v2.0/token",
-                    config.endpoints.login_authority.trim_end_matches('/'),
-                    config.token_tenant()
+                    login_authority.trim_end_matches('/'),
+                    bot.token_tenant()
                 ),
-                client_id: config.bot.app_id.clone(),
-                secret: config.bot.app_password.clone().unwrap_or_else(|| crate::config::Secret::new("")),
+                client_id: bot.app_id.clone(),
+                secret: bot.app_password.clone().unwrap_or_else(|| Secret::new("")),
             },
             AppType::UserAssignedMSI => {
                 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
                 let options = ManagedIdentityCredentialOptions {
-                    user_assigned_id: Some(UserAssignedId::ClientId(config.bot.app_id.clone())),
+                    user_assigned_id: Some(UserAssignedId::ClientId(bot.app_id.clone())),
                     ..Default::default()
                 };
                 let credential = ManagedIdentityCredential::new(Some(options))
@@ -121,9 +127,10 @@ impl BotTokenProvider {
                     let body: TokenErrorBody = response.json().await.unwrap_or(TokenErrorBody { error: String::new() });
                     return Err(BotTokenError::Refused { status: status.as_u16(), error: body.error });
                 }
-                let body: TokenResponse =
+                let body: oauth2::basic::BasicTokenResponse =
                     response.json().await.map_err(|e| BotTokenError::Unreachable(e.without_url().to_string()))?;
-                Ok((body.access_token, Duration::from_secs(body.expires_in)))
+                // Entra always says; without it the token is fetched again next time.
+                Ok((body.access_token().secret().clone(), body.expires_in().unwrap_or(Duration::ZERO)))
             }
             Source::ManagedIdentity(credential) => {
                 let token = credential

@@ -225,12 +225,7 @@ impl ConnectorClient {
                 self.token.invalidate().await;
                 continue;
             }
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::retry_after::from_headers(response.headers());
             let code = response.json::<ErrorBody>().await.map(|b| b.error.code).unwrap_or_default();
             if status == StatusCode::FORBIDDEN
                 && (code == "BotNotInConversationRoster" || code.contains("MessageWritesBlocked"))

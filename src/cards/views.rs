@@ -58,10 +58,13 @@ pub enum CardTemplate {
     Error,
     Refusal,
     Audit,
+    DeployPlan,
+    DeployProgress,
+    DeployResult,
 }
 
 impl CardTemplate {
-    pub const ALL: [CardTemplate; 13] = [
+    pub const ALL: [CardTemplate; 16] = [
         CardTemplate::Welcome,
         CardTemplate::Help,
         CardTemplate::Dashboard,
@@ -75,6 +78,9 @@ impl CardTemplate {
         CardTemplate::Error,
         CardTemplate::Refusal,
         CardTemplate::Audit,
+        CardTemplate::DeployPlan,
+        CardTemplate::DeployProgress,
+        CardTemplate::DeployResult,
     ];
 
     /// The file name without `.json` (also the sample's name).
@@ -93,6 +99,9 @@ impl CardTemplate {
             CardTemplate::Error => "error",
             CardTemplate::Refusal => "refusal",
             CardTemplate::Audit => "audit",
+            CardTemplate::DeployPlan => "deploy_plan",
+            CardTemplate::DeployProgress => "deploy_progress",
+            CardTemplate::DeployResult => "deploy_result",
         }
     }
 
@@ -112,6 +121,9 @@ impl CardTemplate {
             CardTemplate::Error => include_str!("../../adaptive-cards/error.json"),
             CardTemplate::Refusal => include_str!("../../adaptive-cards/refusal.json"),
             CardTemplate::Audit => include_str!("../../adaptive-cards/audit.json"),
+            CardTemplate::DeployPlan => include_str!("../../adaptive-cards/deploy_plan.json"),
+            CardTemplate::DeployProgress => include_str!("../../adaptive-cards/deploy_progress.json"),
+            CardTemplate::DeployResult => include_str!("../../adaptive-cards/deploy_result.json"),
         }
     }
 
@@ -127,6 +139,7 @@ impl CardTemplate {
             CardTemplate::Run => &[("failures", 10)],
             CardTemplate::Subscriptions => &[("subscriptions", 20)],
             CardTemplate::Audit => &[("entries", 15)],
+            CardTemplate::DeployResult => &[("failures", 10)],
             _ => &[],
         }
     }
@@ -644,6 +657,133 @@ pub struct AuditEntry {
     pub outcome_color: Tone,
 }
 
+/// `deploy_plan.json`: the What-If of a deployment, Approve and Cancel.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployPlanView {
+    /// "Deploy spoke sales".
+    pub title: String,
+    /// "What-If by Alice at 24 Nov 2026, 08:02 UTC".
+    pub subtitle: String,
+    /// What Approve and Cancel carry.
+    pub plan_id: String,
+    /// The first region of the What-If (the primary, or the hub's only one).
+    pub first: DeployRegionView,
+    /// The second region (`shown` false when there is none).
+    pub second: DeployRegionView,
+    /// Any region deletes something: the warning line.
+    pub deletes_resources: bool,
+    /// "Two people with the deploy role must approve.", who approved so far, or empty.
+    pub approval_note: String,
+    pub approval_color: Tone,
+}
+
+/// One region's What-If counts and the resources it deletes or modifies.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRegionView {
+    pub shown: bool,
+    /// "primary · westeurope · rg-drbot-sales-westeurope".
+    pub heading: String,
+    /// Counts as text ("3"), so they read as numbers on the card.
+    pub creates: String,
+    pub modifies: String,
+    pub deletes: String,
+    pub no_change: String,
+    /// Warning when something is modified, else Default.
+    pub modify_color: Tone,
+    /// Attention when something is deleted, else Default.
+    pub delete_color: Tone,
+    /// Resource ids deleted (the first 10; see `deleted_more`).
+    pub deleted: Vec<DeployResourceView>,
+    /// "and 4 more" (the template adds "deletes"), or empty.
+    pub deleted_more: String,
+    /// Resource ids modified, with the changed property paths (the first 10).
+    pub modified: Vec<DeployModifiedView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployResourceView {
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployModifiedView {
+    pub id: String,
+    /// "properties.addressSpace, tags".
+    pub paths: String,
+}
+
+/// `deploy_progress.json`: both regions' resources done, the one in
+/// progress, failures, and Cancel while it runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployProgressView {
+    /// "Deploying spoke sales".
+    pub title: String,
+    /// "Started by Alice at 08:02 UTC · op-1".
+    pub subtitle: String,
+    pub operation_id: String,
+    pub primary: DeployRegionProgressView,
+    pub secondary: DeployRegionProgressView,
+    /// The last Databricks bootstrap step, "primary: catalog sales done (3 steps)", or empty.
+    pub bootstrap: String,
+    pub canceling: bool,
+    /// When the card was drawn, worded.
+    pub updated_at: String,
+    /// Still running: the Cancel button is shown.
+    pub running: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRegionProgressView {
+    /// "primary: 2 of 3 resources done · running".
+    pub summary: String,
+    /// The resource being deployed now, or empty.
+    pub in_progress: String,
+    /// Failed resources (the first 10).
+    pub failures: Vec<DeployFailureView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployFailureView {
+    /// "primary" on the result card; empty on the progress card (the region is the section).
+    #[serde(default)]
+    pub region: String,
+    pub resource: String,
+    pub error: String,
+}
+
+/// `deploy_result.json`: the one card posted when a deployment ends.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployResultView {
+    /// "Deployed spoke sales", "Deployment of spoke sales failed", ….
+    pub title: String,
+    pub title_color: Tone,
+    /// "op-1 · started by Alice · 12 min 3 s".
+    pub subtitle: String,
+    /// The new workspaces, by role.
+    pub workspaces: Vec<DeployWorkspaceView>,
+    /// What failed (cut to 10).
+    pub failures: Vec<DeployFailureView>,
+    /// Why the whole deployment stopped, or empty.
+    pub error: String,
+    /// Shown unless it succeeded.
+    pub correlation_id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployWorkspaceView {
+    pub role: String,
+    pub url: String,
+}
+
 macro_rules! renderers {
     ($($fn_name:ident($view:ty) => $template:ident;)*) => {$(
         #[doc = concat!("Renders `", stringify!($template), "` (see [`", stringify!($view), "`]).")]
@@ -667,6 +807,9 @@ renderers! {
     render_error(ErrorView) => Error;
     render_refusal(RefusalView) => Refusal;
     render_audit(AuditView) => Audit;
+    render_deploy_plan(DeployPlanView) => DeployPlan;
+    render_deploy_progress(DeployProgressView) => DeployProgress;
+    render_deploy_result(DeployResultView) => DeployResult;
 }
 
 #[cfg(test)]

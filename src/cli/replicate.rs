@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
+use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
 use crate::replication::execute::Limits;
 use crate::replication::job::{run_job, JobEvent, JobPolling};
@@ -65,8 +66,14 @@ pub struct ReplicateArgs {
     #[arg(long)]
     pub prune: bool,
     /// Use the operator's token from DRBOT_DATABRICKS_TOKEN instead of the bot's identity.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device_code")]
     pub token_from_env: bool,
+    /// Run as the operator, signed in on a device code (a URL and a code are printed on stderr).
+    #[arg(long)]
+    pub device_code: bool,
+    /// The public client `--device-code` signs in with (default: the Azure CLI's).
+    #[arg(long, default_value = AZURE_CLI_CLIENT_ID, requires = "device_code")]
+    pub client_id: String,
 }
 
 /// Where tokens come from.
@@ -149,6 +156,10 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
             .filter(|t| !t.trim().is_empty())
             .with_context(|| format!("--token-from-env: {DATABRICKS_TOKEN_ENV} is not set"))?;
         CliTokens::Fixed(AccessToken::from_secret(Secret::new(token.trim())))
+    } else if args.device_code {
+        let tenant = config.bot.tenant_id.as_deref().unwrap_or("organizations");
+        let authority = &config.endpoints.login_authority;
+        CliTokens::Fixed(sign_in_on_terminal(authority, tenant, &args.client_id, DATABRICKS_SCOPE).await?)
     } else {
         CliTokens::Bot(Box::new(AppIdentity::from_config(&config)?))
     };

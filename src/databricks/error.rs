@@ -109,12 +109,6 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-/// `Retry-After` as Databricks sends it: whole seconds. An HTTP date or
-/// garbage is ignored (the caller falls back to its own backoff).
-pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,14 +160,5 @@ mod tests {
         assert!(!error(404, r#"{"error_code":"NOT_FOUND"}"#).is_transient());
         assert!(!error(400, r#"{"error_code":"INVALID_PARAMETER_VALUE"}"#).is_transient());
         assert!(!DatabricksError::Protocol("loop".into()).is_transient());
-    }
-
-    #[test]
-    fn retry_after_is_whole_seconds() {
-        assert_eq!(parse_retry_after(Some("7")), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(Some(" 0 ")), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
-        assert_eq!(parse_retry_after(Some("-1")), None);
-        assert_eq!(parse_retry_after(None), None);
     }
 }

@@ -122,6 +122,15 @@ impl WorkspaceClient {
         self.call(Method::POST, path, &[], Some(body), token).await
     }
 
+    pub(crate) async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+        token: &AccessToken,
+    ) -> Result<T, DatabricksError> {
+        self.call(Method::PUT, path, &[], Some(body), token).await
+    }
+
     pub(crate) async fn patch<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -196,7 +205,7 @@ impl WorkspaceClient {
         }
         let response = request.send().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         let status = response.status().as_u16();
-        let retry_after = error::parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let retry_after = crate::retry_after::from_headers(response.headers());
         let bytes = response.bytes().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         if (200..300).contains(&status) {
             Ok(bytes)

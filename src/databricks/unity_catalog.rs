@@ -201,6 +201,61 @@ pub struct ExternalLocation {
     pub comment: Option<String>,
 }
 
+/// `POST /external-locations`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CreateExternalLocation {
+    pub name: String,
+    pub url: String,
+    pub credential_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A storage credential (only what drbot reads of it).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct StorageCredential {
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `POST /storage-credentials` for an Azure Databricks access connector
+/// (the managed identity the workspace's storage trusts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateStorageCredential {
+    pub name: String,
+    /// The resource id of the `Microsoft.Databricks/accessConnectors`.
+    pub access_connector_id: String,
+    pub comment: Option<String>,
+}
+
+impl CreateStorageCredential {
+    fn to_json(&self) -> Value {
+        let mut body = json!({
+            "name": self.name,
+            "azure_managed_identity": {"access_connector_id": self.access_connector_id},
+        });
+        if let Some(comment) = &self.comment {
+            body["comment"] = json!(comment);
+        }
+        body
+    }
+}
+
+/// `GET /metastore_summary`: the metastore of the workspace called.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct MetastoreSummary {
+    #[serde(default)]
+    pub metastore_id: String,
+    /// `azure:<region>:<uuid>`: the id a Delta Sharing recipient names.
+    #[serde(default)]
+    pub global_metastore_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// One row of `table-summaries`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct TableSummary {
@@ -358,6 +413,40 @@ impl WorkspaceClient {
         request: &CreateCatalog,
     ) -> Result<Catalog, DatabricksError> {
         self.post(&format!("{UC}/catalogs"), to_body(request)?, token).await
+    }
+
+    pub async fn create_storage_credential(
+        &self,
+        token: &AccessToken,
+        request: &CreateStorageCredential,
+    ) -> Result<StorageCredential, DatabricksError> {
+        self.post(&format!("{UC}/storage-credentials"), request.to_json(), token).await
+    }
+
+    pub async fn create_external_location(
+        &self,
+        token: &AccessToken,
+        request: &CreateExternalLocation,
+    ) -> Result<ExternalLocation, DatabricksError> {
+        self.post(&format!("{UC}/external-locations"), to_body(request)?, token).await
+    }
+
+    /// `PUT /workspaces/{workspace_id}/metastore`: assigns the metastore to
+    /// the workspace (a workspace has exactly one; assigning again replaces
+    /// it, so the call is idempotent), with the catalog queries use by default.
+    pub async fn assign_metastore(
+        &self,
+        token: &AccessToken,
+        workspace_id: u64,
+        metastore_id: &str,
+        default_catalog_name: &str,
+    ) -> Result<(), DatabricksError> {
+        let body = json!({"metastore_id": metastore_id, "default_catalog_name": default_catalog_name});
+        self.put::<Value>(&format!("{UC}/workspaces/{workspace_id}/metastore"), body, token).await.map(|_| ())
+    }
+
+    pub async fn metastore_summary(&self, token: &AccessToken) -> Result<MetastoreSummary, DatabricksError> {
+        self.get(&format!("{UC}/metastore_summary"), &[], token).await
     }
 
     pub async fn create_schema(&self, token: &AccessToken, request: &CreateSchema) -> Result<Schema, DatabricksError> {

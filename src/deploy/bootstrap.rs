@@ -5,7 +5,10 @@
 //! the primary, the Delta Sharing recipient for the secondary's metastore.
 //!
 //! Every step is idempotent (an object that already exists counts as done),
-//! so a bootstrap interrupted by a restart simply runs again.
+//! so a bootstrap interrupted by a restart simply runs again. The calls go
+//! through the shared workspace client ([`WorkspaceClient`]): its typed
+//! errors, and its retries on 429 and 5xx, which are safe here because a
+//! create that went through the first time answers `RESOURCE_ALREADY_EXISTS`.
 //!
 //! What the spoke template must output (ARM `outputs`), per region:
 //! [`OUTPUT_WORKSPACE_URL`], [`OUTPUT_WORKSPACE_ID`],
@@ -14,18 +17,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::plan::{Role, SpokeName};
 use super::run::{DeployEvent, RegionState};
 use super::{DeployConfig, DeployError, Tokens};
-use crate::databricks::DatabricksError;
-use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::databricks::unity_catalog::{CreateCatalog, CreateExternalLocation, CreateStorageCredential};
+use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
+use crate::identity::DATABRICKS_SCOPE;
 
 /// `adb-….azuredatabricks.net` (the workspace's `properties.workspaceUrl`).
 pub const OUTPUT_WORKSPACE_URL: &str = "workspaceUrl";
@@ -49,16 +51,14 @@ pub const CATALOG_CONTAINER: &str = "catalog";
 pub const DELTA_CONTAINER: &str = "external-delta";
 pub const FILES_CONTAINER: &str = "external";
 
-/// Attempts per Databricks call, and the longest wait between two.
-const ATTEMPTS: u32 = 5;
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
-
 #[derive(Clone, Debug, Default)]
 pub struct BootstrapSettings {
     pub http: reqwest::Client,
     /// The Unity Catalog metastore of each region; a region without one
     /// keeps whatever metastore Azure assigned automatically.
     pub metastore_ids: BTreeMap<Role, String>,
+    /// How hard each Databricks call is retried.
+    pub retry: RetryPolicy,
 }
 
 impl BootstrapSettings {
@@ -69,7 +69,7 @@ impl BootstrapSettings {
                 metastore_ids.insert(role, id);
             }
         }
-        BootstrapSettings { http, metastore_ids }
+        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default() }
     }
 }
 
@@ -129,7 +129,7 @@ fn uc_name(spoke: &SpokeName) -> String {
 struct Workspace {
     role: Role,
     host: String,
-    workspace_id: String,
+    workspace_id: u64,
     access_connector_id: String,
     uc_account: String,
     external_account: String,
@@ -144,10 +144,9 @@ fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
             _ => Err(missing(name)),
         }
     };
-    let workspace_id = text(OUTPUT_WORKSPACE_ID)?;
-    if !workspace_id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(DeployError::Invalid(format!("the {} workspace id is not a number", region.role)));
-    }
+    let workspace_id = text(OUTPUT_WORKSPACE_ID)?
+        .parse::<u64>()
+        .map_err(|_| DeployError::Invalid(format!("the {} workspace id is not a number", region.role)))?;
     // The account's name, or the account of its root URL.
     let account = |name: &str, root: &str| -> Result<String, DeployError> {
         let account = match text(name) {
@@ -197,7 +196,11 @@ pub async fn bootstrap(
     let mut report = BootstrapReport::default();
     let name = uc_name(spoke);
     for ws in &workspaces {
-        let client = Rest { http: &settings.http, host: &ws.host, token: &token, role: ws.role };
+        let client = settings.client(&ws.host);
+        let failed = |step: &str| {
+            let step = step.to_string();
+            move |source| DeployError::Databricks { role: ws.role, step, source }
+        };
         let mut done = |step: String, outcome: StepOutcome| {
             let step = BootstrapStep { role: ws.role, step, outcome };
             report.steps.push(step.clone());
@@ -210,9 +213,7 @@ pub async fn bootstrap(
         let step = "metastore assignment".to_string();
         let outcome = match settings.metastore_ids.get(&ws.role) {
             Some(metastore_id) => {
-                let path = format!("/api/2.1/unity-catalog/workspaces/{}/metastore", ws.workspace_id);
-                let body = json!({"metastore_id": metastore_id, "default_catalog_name": name});
-                client.call(Method::PUT, &path, Some(body), &step).await?;
+                client.assign_metastore(&token, ws.workspace_id, metastore_id, &name).await.map_err(failed(&step))?;
                 StepOutcome::Created
             }
             None => StepOutcome::Skipped,
@@ -220,10 +221,13 @@ pub async fn bootstrap(
         done(step, outcome).await;
 
         let credential = format!("{name}_connector");
-        let body = json!({"name": credential, "azure_managed_identity": {"access_connector_id": ws.access_connector_id},
-            "comment": "drbot: the spoke's access connector"});
+        let request = CreateStorageCredential {
+            name: credential.clone(),
+            access_connector_id: ws.access_connector_id.clone(),
+            comment: Some("drbot: the spoke's access connector".into()),
+        };
         let step = format!("storage credential {credential}");
-        let outcome = client.create("/api/2.1/unity-catalog/storage-credentials", body, &step).await?;
+        let outcome = created(client.create_storage_credential(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
 
         let locations = [
@@ -232,34 +236,53 @@ pub async fn bootstrap(
             (format!("{name}_files"), abfss(FILES_CONTAINER, &ws.external_account, spoke)),
         ];
         for (location, url) in &locations {
-            let body = json!({"name": location, "url": url, "credential_name": credential,
-                "comment": "drbot: the spoke's storage"});
+            let request = CreateExternalLocation {
+                name: location.clone(),
+                url: url.clone(),
+                credential_name: credential.clone(),
+                comment: Some("drbot: the spoke's storage".into()),
+            };
             let step = format!("external location {location}");
-            let outcome = client.create("/api/2.1/unity-catalog/external-locations", body, &step).await?;
+            let outcome = created(client.create_external_location(&token, &request).await).map_err(failed(&step))?;
             done(step, outcome).await;
         }
 
-        let body = json!({"name": name, "storage_root": locations[0].1, "comment": "drbot: the spoke's catalog"});
+        let request = CreateCatalog {
+            name: name.clone(),
+            storage_root: Some(locations[0].1.clone()),
+            comment: Some("drbot: the spoke's catalog".into()),
+            ..CreateCatalog::default()
+        };
         let step = format!("catalog {name}");
-        let outcome = client.create("/api/2.1/unity-catalog/catalogs", body, &step).await?;
+        let outcome = created(client.create_catalog(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
     }
 
     let primary = workspaces.iter().find(|w| w.role == Role::Primary);
     let secondary = workspaces.iter().find(|w| w.role == Role::Secondary);
     if let (Some(primary), Some(secondary)) = (primary, secondary) {
-        let step = "metastore summary".to_string();
-        let at_secondary = Rest { http: &settings.http, host: &secondary.host, token: &token, role: Role::Secondary };
-        let summary = at_secondary.call(Method::GET, "/api/2.1/unity-catalog/metastore_summary", None, &step).await?;
-        let global_id = summary["global_metastore_id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| {
-            DeployError::Invalid("the secondary's metastore summary has no global_metastore_id".into())
+        let summary = settings.client(&secondary.host).metastore_summary(&token).await.map_err(|source| {
+            DeployError::Databricks { role: Role::Secondary, step: "metastore summary".into(), source }
         })?;
+        if summary.global_metastore_id.is_empty() {
+            return Err(DeployError::Invalid("the secondary's metastore summary has no global_metastore_id".into()));
+        }
         let recipient = format!("{name}_secondary");
-        let body = json!({"name": recipient, "authentication_type": "DATABRICKS",
-            "data_recipient_global_metastore_id": global_id, "comment": "drbot: the spoke's secondary region"});
         let step = format!("sharing recipient {recipient}");
-        let at_primary = Rest { http: &settings.http, host: &primary.host, token: &token, role: Role::Primary };
-        let outcome = at_primary.create("/api/2.1/unity-catalog/recipients", body, &step).await?;
+        let answer = settings
+            .client(&primary.host)
+            .create_recipient(
+                &token,
+                &recipient,
+                &summary.global_metastore_id,
+                Some("drbot: the spoke's secondary region"),
+            )
+            .await;
+        let outcome = created(answer).map_err(|source| DeployError::Databricks {
+            role: Role::Primary,
+            step: step.clone(),
+            source,
+        })?;
         let step = BootstrapStep { role: Role::Primary, step, outcome };
         report.steps.push(step.clone());
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
@@ -267,85 +290,18 @@ pub async fn bootstrap(
     Ok(report)
 }
 
-/// The few Databricks calls the bootstrap makes, kept here rather than in the
-/// shared workspace client.
-struct Rest<'a> {
-    http: &'a reqwest::Client,
-    host: &'a str,
-    token: &'a AccessToken,
-    role: Role,
+impl BootstrapSettings {
+    fn client(&self, host: &str) -> WorkspaceClient {
+        WorkspaceClient::new(self.http.clone(), host).with_retry(self.retry.clone())
+    }
 }
 
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    error_code: String,
-    #[serde(default)]
-    message: String,
-}
-
-impl Rest<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, step: &str) -> Result<Value, DeployError> {
-        self.send(method, path, body).await.map_err(|source| DeployError::Databricks {
-            role: self.role,
-            step: step.to_string(),
-            source,
-        })
-    }
-
-    /// A POST that creates an object; one that already exists is fine.
-    async fn create(&self, path: &str, body: Value, step: &str) -> Result<StepOutcome, DeployError> {
-        match self.send(Method::POST, path, Some(body)).await {
-            Ok(_) => Ok(StepOutcome::Created),
-            Err(DatabricksError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" || code == "ALREADY_EXISTS" => {
-                Ok(StepOutcome::AlreadyExisted)
-            }
-            Err(source) => Err(DeployError::Databricks { role: self.role, step: step.to_string(), source }),
-        }
-    }
-
-    /// One call, retried on 429 and 5xx (waiting what `Retry-After` says, at
-    /// most [`MAX_RETRY_WAIT`]) up to [`ATTEMPTS`] times. Retrying a create
-    /// is safe: a create that went through the first time answers
-    /// `RESOURCE_ALREADY_EXISTS`, which counts as done.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, DatabricksError> {
-        let unreachable = |e: reqwest::Error| DatabricksError::Unreachable(e.without_url().to_string());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.host.trim_end_matches('/')))
-                .bearer_auth(self.token.secret())
-                .timeout(Duration::from_secs(60));
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let response = request.send().await.map_err(unreachable)?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let bytes = response.bytes().await.map_err(unreachable)?;
-            if (200..300).contains(&status) {
-                return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
-            }
-            if (status == 429 || status >= 500) && attempt < ATTEMPTS {
-                let backoff = Duration::from_millis(500).saturating_mul(1 << attempt);
-                tokio::time::sleep(retry_after.unwrap_or(backoff).min(MAX_RETRY_WAIT)).await;
-                continue;
-            }
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-            return Err(match (body.error_code.as_str(), status) {
-                ("UNAUTHENTICATED", _) | (_, 401) => DatabricksError::Unauthenticated(body.message),
-                ("PERMISSION_DENIED", _) | (_, 403) => DatabricksError::PermissionDenied(body.message),
-                ("NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST", _) | (_, 404) => DatabricksError::NotFound(body.message),
-                (code, status) => DatabricksError::Api { status, code: code.to_string(), message: body.message },
-            });
-        }
+/// A create's answer as a step outcome: an object that already exists is done.
+fn created<T>(answer: Result<T, DatabricksError>) -> Result<StepOutcome, DatabricksError> {
+    match answer {
+        Ok(_) => Ok(StepOutcome::Created),
+        Err(DatabricksError::AlreadyExists(_)) => Ok(StepOutcome::AlreadyExisted),
+        Err(error) => Err(error),
     }
 }
 
@@ -354,6 +310,7 @@ mod tests {
     use super::*;
     use crate::azure::DeploymentRef;
     use crate::deploy::run::RegionPhase;
+    use serde_json::json;
 
     fn region(outputs: Value) -> RegionState {
         RegionState {
@@ -389,7 +346,7 @@ mod tests {
             "accessConnectorId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Databricks/accessConnectors/c",
             "ucStorageAccountName": "stucsalesweu", "externalStorageAccountName": "stextsalesweu"}));
         let ws = workspace(&good).unwrap();
-        assert_eq!((ws.host.as_str(), ws.workspace_id.as_str()), ("https://adb-12.3.azuredatabricks.net", "12"));
+        assert_eq!((ws.host.as_str(), ws.workspace_id), ("https://adb-12.3.azuredatabricks.net", 12));
         assert_eq!(
             abfss(DELTA_CONTAINER, &ws.uc_account, &SpokeName::parse("sales").unwrap()),
             "abfss://external-delta@stucsalesweu.dfs.core.windows.net/sales"

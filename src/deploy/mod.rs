@@ -48,8 +48,30 @@ pub async fn prepare(
 ) -> Result<Plan, DeployError> {
     let templates = load_templates(&config.templates_dir, &target)?;
     let mut plan = plan(config, target, templates)?;
+    check_paired_regions(client, tokens, config).await?;
     hub::link_hub(client, tokens, config, &config.templates_dir, &mut plan).await?;
     Ok(plan)
+}
+
+/// The secondary region must be the primary's Azure paired region: the pair's external data
+/// lives on one geo-redundant account, whose replica (and, after an account failover, whose
+/// only copy) is in the paired region. A pair Azure does not list is refused before anything
+/// is deployed.
+async fn check_paired_regions(
+    client: &crate::azure::ArmClient,
+    tokens: &impl Tokens,
+    config: &DeployConfig,
+) -> Result<(), DeployError> {
+    let token = tokens.token(crate::identity::ARM_SCOPE).await?;
+    let (primary, secondary) = (&config.primary.location, &config.secondary.location);
+    let pairs = client.paired_regions(&token, &config.subscription_id, primary).await?;
+    if pairs.iter().any(|p| p.eq_ignore_ascii_case(secondary)) {
+        return Ok(());
+    }
+    let listed = if pairs.is_empty() { "none".to_string() } else { pairs.join(", ") };
+    Err(DeployError::Invalid(format!(
+        "the secondary region {secondary} is not the Azure paired region of the primary {primary} (paired: {listed}); geo-redundant storage replicates only to the paired region"
+    )))
 }
 
 /// `[deploy]` in the configuration file.

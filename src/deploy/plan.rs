@@ -323,7 +323,38 @@ pub fn plan(config: &DeployConfig, target: Target, templates: Templates) -> Resu
             parameters,
         });
     }
+    if let Target::Spoke(name) = &target {
+        link_peer_storage(&declared, &mut regions, config, name);
+    }
     Ok(Plan { target, template: templates.template, regions })
+}
+
+/// What each region of a spoke needs of the other: its Unity Catalog account and spoke group
+/// (the secondary's private endpoints and grants reach the primary's storage), and the pair's
+/// one geo-redundant account, the primary's, which the secondary registers its external
+/// tables and volumes on. Each is passed only if the template declares it.
+fn link_peer_storage(declared: &[String], regions: &mut [RegionPlan], config: &DeployConfig, spoke: &SpokeName) {
+    let value = |regions: &[RegionPlan], role: Role, name: &str| {
+        regions.iter().find(|r| r.role == role).and_then(|r| r.parameters.get(name)).cloned()
+    };
+    for role in Role::BOTH {
+        let there = match role.other() {
+            Role::Primary => &config.primary,
+            Role::Secondary => &config.secondary,
+        };
+        let mut linked =
+            vec![("peerSpokeResourceGroup", Some(json!(resource_group(there, &Target::Spoke(spoke.clone())))))];
+        linked.push(("peerUcStorageAccountName", value(regions, role.other(), "ucStorageAccountName")));
+        if role == Role::Secondary {
+            linked.push(("externalStorageAccountName", value(regions, Role::Primary, "externalStorageAccountName")));
+        }
+        let region = regions.iter_mut().find(|r| r.role == role).expect("a plan has both regions");
+        for (name, value) in linked {
+            if let (true, Some(value)) = (declared.iter().any(|d| d == name), value) {
+                region.parameters.insert(name.to_string(), value);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -397,7 +428,12 @@ mod tests {
         }
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 6, "every account its own name");
+        assert_eq!(names.len(), 5, "every account its own name, but the pair shares its geo-redundant one");
+        assert_eq!(
+            derived.region(Role::Secondary).parameters["externalStorageAccountName"],
+            derived.region(Role::Primary).parameters["externalStorageAccountName"],
+            "the secondary registers its external data on the primary's geo-redundant account"
+        );
         let again = plan_of(longest, Templates::inline(template.clone()));
         assert_eq!(derived.regions, again.regions, "the same names every time");
         let other = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), Templates::inline(template.clone()));
@@ -410,6 +446,20 @@ mod tests {
         let given = plan_of(Target::Spoke(SpokeName::parse("hr").unwrap()), given);
         assert_eq!(given.region(Role::Primary).parameters["ucStorageAccountName"], "stucmine");
         assert_ne!(given.region(Role::Secondary).parameters["ucStorageAccountName"], "stucmine");
+    }
+
+    #[test]
+    fn each_region_of_a_spoke_learns_the_other_regions_group_and_unity_catalog_account() {
+        let template = json!({"parameters": {"ucStorageAccountName": {"type": "string"},
+            "peerUcStorageAccountName": {"type": "string"}, "peerSpokeResourceGroup": {"type": "string"}}, "resources": []});
+        let plan =
+            plan(&config(), Target::Spoke(SpokeName::parse("sales").unwrap()), Templates::inline(template)).unwrap();
+        let (primary, secondary) = (&plan.region(Role::Primary).parameters, &plan.region(Role::Secondary).parameters);
+        assert_eq!(secondary["peerUcStorageAccountName"], primary["ucStorageAccountName"]);
+        assert_eq!(primary["peerUcStorageAccountName"], secondary["ucStorageAccountName"]);
+        assert_eq!(secondary["peerSpokeResourceGroup"], "rg-drbot-sales-westeurope");
+        assert_eq!(primary["peerSpokeResourceGroup"], "rg-drbot-sales-northeurope");
+        assert!(!secondary.contains_key("externalStorageAccountName"), "not declared, not sent");
     }
 
     #[test]

@@ -5,8 +5,15 @@
 //! assertion for a token for the resource, as that user, so Unity Catalog and
 //! Azure RBAC judge the call. Tokens are cached per user and scope in memory
 //! only, renewed five minutes before they expire, and never logged or stored.
+//!
+//! The `oauth2` crate does not implement on-behalf-of (an Entra extension of
+//! the JWT bearer grant, RFC 7523, with `requested_token_use=on_behalf_of`),
+//! so the request is built here; its answer is the crate's standard token
+//! response. The operator's own sign-in, the device authorization grant the
+//! crate does implement, is [`device_code`].
 
 pub mod app;
+pub mod device_code;
 pub mod directory;
 pub mod groups;
 
@@ -15,6 +22,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use oauth2::TokenResponse;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::Value;
@@ -155,12 +163,6 @@ pub enum IdentityError {
     Unavailable(String),
 }
 
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    expires_in: u64,
-}
-
 #[derive(Deserialize, Default)]
 struct ErrorBody {
     #[serde(default)]
@@ -227,10 +229,12 @@ impl OnBehalfOf {
             .map_err(|e| IdentityError::Unavailable(e.without_url().to_string()))?;
         let status = response.status();
         if status.is_success() {
-            let body: TokenBody =
+            let body: oauth2::basic::BasicTokenResponse =
                 response.json().await.map_err(|e| IdentityError::Unavailable(e.without_url().to_string()))?;
-            let token = AccessToken(Secret::new(body.access_token));
-            self.cache.lock().insert(key, (token.clone(), Instant::now() + Duration::from_secs(body.expires_in)));
+            let token = AccessToken(Secret::new(body.access_token().secret().as_str()));
+            // Entra always says; without it, the token is used once and asked again.
+            let lifetime = body.expires_in().unwrap_or(Duration::ZERO);
+            self.cache.lock().insert(key, (token.clone(), Instant::now() + lifetime));
             return Ok(token);
         }
         let body: ErrorBody = response.json().await.unwrap_or_default();

@@ -17,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
+use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
 use crate::replication::read::{ReadFilter, ReadOptions};
 use crate::replication::ReplicationConfig;
@@ -39,8 +40,14 @@ pub struct StatusArgs {
     #[arg(long)]
     pub catalog: Option<String>,
     /// Run as the operator: the Databricks token from DRBOT_DATABRICKS_TOKEN. Without it, status runs as the bot.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device_code")]
     pub token_from_env: bool,
+    /// Run as the operator, signed in on a device code (a URL and a code are printed on stderr).
+    #[arg(long)]
+    pub device_code: bool,
+    /// The public client `--device-code` signs in with (default: the Azure CLI's).
+    #[arg(long, default_value = AZURE_CLI_CLIENT_ID, requires = "device_code")]
+    pub client_id: String,
     /// The RPO target in hours: tables behind by more are flagged.
     #[arg(long, default_value_t = 24)]
     pub rpo_target_hours: u32,
@@ -82,6 +89,9 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty())
             .with_context(|| format!("--token-from-env: {TOKEN_ENV} is not set"))?;
         AccessToken::from_secret(Secret::new(token))
+    } else if args.device_code {
+        let tenant = config.bot.tenant_id.as_deref().unwrap_or("organizations");
+        sign_in_on_terminal(&config.endpoints.login_authority, tenant, &args.client_id, DATABRICKS_SCOPE).await?
     } else {
         let identity = AppIdentity::from_config(&config)?;
         identity.token(DATABRICKS_SCOPE).await.context("a Databricks token as the bot")?

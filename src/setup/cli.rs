@@ -1,8 +1,8 @@
 //! `drbot setup`'s arguments and where its inputs come from: the bot's
 //! configuration file (app id, tenant, client secret, SSO connection name,
 //! the same file `drbot serve` reads) and tokens either from the
-//! environment (the operator's own, `--token-from-env`) or from the bot's
-//! identity.
+//! operator's own sign-in (`--device-code`), from the environment (the
+//! operator's own, `--token-from-env`) or from the bot's identity.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use anyhow::Context;
 use super::{run, SetupOptions, ARM_SCOPE, ARM_TOKEN_ENV, GRAPH_SCOPE, GRAPH_TOKEN_ENV};
 use crate::config::{Config, Secret};
 use crate::identity::app::AppIdentity;
+use crate::identity::device_code::{DeviceCodeSignIn, AZURE_CLI_CLIENT_ID};
 
 #[derive(Debug, clap::Args)]
 pub struct SetupArgs {
@@ -36,8 +37,15 @@ pub struct SetupArgs {
     /// Run as the operator: access tokens from DRBOT_SETUP_GRAPH_TOKEN and DRBOT_SETUP_ARM_TOKEN
     /// (e.g. `az account get-access-token --resource https://graph.microsoft.com --query accessToken -o tsv`).
     /// Without it, setup runs as the bot's own identity.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device_code")]
     pub token_from_env: bool,
+    /// Run as the operator, signed in on a device code: setup prints a URL and a code, the operator
+    /// signs in (in any browser, on any device) and setup goes on with their Graph and ARM tokens.
+    #[arg(long)]
+    pub device_code: bool,
+    /// The public client `--device-code` signs in with (default: the Azure CLI's).
+    #[arg(long, default_value = AZURE_CLI_CLIENT_ID, requires = "device_code")]
+    pub client_id: String,
     /// Print what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -62,6 +70,11 @@ pub async fn main(args: SetupArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--token-from-env: {name} is not set"))
         };
         (token(GRAPH_TOKEN_ENV)?, token(ARM_TOKEN_ENV)?)
+    } else if args.device_code {
+        let mut session = DeviceCodeSignIn::new(&config.endpoints.login_authority, &tenant_id, &args.client_id)?;
+        let graph = session.sign_in(GRAPH_SCOPE, |prompt| eprintln!("{prompt}")).await?;
+        let arm = session.token_for(ARM_SCOPE).await?;
+        (Secret::new(graph.secret()), Secret::new(arm.secret()))
     } else {
         let identity = AppIdentity::from_config(&config)?;
         let graph = identity.token(GRAPH_SCOPE).await.context("a Graph token as the bot")?;

@@ -1,5 +1,6 @@
 //! `drbot setup`: the Entra app registration and Azure Bot configuration
-//! Teams SSO needs (shared/reference/botframework.md, "Entra app set-up"),
+//! Teams SSO needs
+//! (<https://learn.microsoft.com/microsoftteams/platform/bots/how-to/authentication/bot-sso-register-aad>),
 //! made idempotent. It reads what Graph and ARM hold, plans only what
 //! differs ([`plan`]), prints that list and, unless it is a dry run, applies
 //! it ([`apply`]). A second run finds nothing to change.

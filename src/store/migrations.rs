@@ -130,6 +130,14 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX plans_expiry ON plans (expires_ms)",
         ],
     ),
+    (
+        5,
+        "operations: the final card as an outbox (the card, and who is delivering it until when)",
+        &[
+            "ALTER TABLE operations ADD COLUMN final_card TEXT",
+            "ALTER TABLE operations ADD COLUMN final_claim_until_ms BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

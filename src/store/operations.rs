@@ -312,8 +312,54 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// True for exactly one caller once the operation has ended: that caller
-    /// posts the final card. Call it before posting (at most once beats twice).
+    /// Keeps the final card of an ended operation: the first card kept wins,
+    /// so every delivery, by whichever instance, shows the same card. Returns
+    /// the card kept (`None` if the operation is unknown or still active).
+    pub async fn keep_final_card(
+        &self,
+        id: &str,
+        card: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        sqlx::query(&format!(
+            "UPDATE operations SET final_card = $2 WHERE id = $1 AND final_card IS NULL AND NOT ({ACTIVE})"
+        ))
+        .bind(id)
+        .bind(card.to_string())
+        .execute(self.pool())
+        .await?;
+        self.final_card(id).await
+    }
+
+    /// The final card kept for an operation, if any.
+    pub async fn final_card(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<Option<String>> = sqlx::query_scalar("SELECT final_card FROM operations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        text.flatten()
+            .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("final_card: {e}"))))
+            .transpose()
+    }
+
+    /// Claims delivering the final card for `claim_ms`: true for one caller
+    /// at a time. A claimer that died lets its claim run out and another
+    /// instance delivers again; delivery is an update of the operation's own
+    /// card, so a second delivery shows the same card, not a second one.
+    pub async fn claim_final_post(&self, id: &str, now_ms: i64, claim_ms: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(&format!(
+            "UPDATE operations SET final_claim_until_ms = $3
+             WHERE id = $1 AND final_posted = 0 AND final_claim_until_ms <= $2 AND NOT ({ACTIVE})"
+        ))
+        .bind(id)
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(claim_ms))
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// True for exactly one caller once the operation has ended: the final
+    /// card is delivered, and nobody needs to deliver it again.
     pub async fn mark_final_posted(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let updated = sqlx::query(&format!(
             "UPDATE operations SET final_posted = 1, updated_ms = $2
@@ -326,8 +372,8 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Ended operations whose final card nobody has claimed yet (the instance
-    /// that finished one died before posting), oldest first.
+    /// Ended operations whose final card is not known to be delivered (the
+    /// instance that finished one died before it was), oldest first.
     pub async fn operations_awaiting_final_post(&self, limit: i64) -> Result<Vec<Operation>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT * FROM operations WHERE final_posted = 0 AND NOT ({ACTIVE}) ORDER BY updated_ms, id LIMIT $1"

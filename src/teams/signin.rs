@@ -1,5 +1,6 @@
 //! Teams sign-in: the OAuthCard that offers SSO, and the shapes of the
-//! `signin/*` invokes and their answers (shared/reference/botframework.md).
+//! `signin/*` invokes and their answers, as Microsoft documents Teams SSO for
+//! bots: <https://learn.microsoft.com/microsoftteams/platform/bots/how-to/authentication/bot-sso-code>.
 
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -101,3 +101,27 @@ pub async fn wait_for(world: &World, what: &str, found: impl Fn(&Recorded) -> bo
 pub fn card_text(recorded: &Recorded) -> String {
     recorded.adaptive_card().map(Value::to_string).unwrap_or_default()
 }
+
+/// What the chat shows now: for each activity the bot posted or updated,
+/// its last write (a delete removes it), in the order they first appeared.
+/// A card updated in place is one card, however often it was rewritten.
+pub fn visible(recorded: &[Recorded]) -> Vec<Recorded> {
+    let mut shown: Vec<Recorded> = Vec::new();
+    for r in recorded {
+        let at = shown.iter().position(|s| s.conversation_id == r.conversation_id && s.activity_id == r.activity_id);
+        match (r.verb, at) {
+            (sandbox::connector::Verb::Delete, Some(at)) => {
+                shown.remove(at);
+            }
+            (sandbox::connector::Verb::Delete, None) => {}
+            (_, Some(at)) => shown[at] = r.clone(),
+            (_, None) => shown.push(r.clone()),
+        }
+    }
+    shown
+}
+
+/// How many cards the chat shows now whose text contains `text`.
+pub fn showing(recorded: &[Recorded], text: &str) -> usize {
+    visible(recorded).iter().filter(|r| card_text(r).contains(text)).count()
+}

@@ -1,7 +1,8 @@
 //! Inbound authentication: is this request really from the channel?
 //!
-//! The Bot Framework's rules (shared/reference/botframework.md), and a few
-//! stricter ones (docs/SECURITY.md says which and why): RS256/384/512 only;
+//! The Bot Framework's rules
+//! (<https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication>),
+//! and a few stricter ones (docs/SECURITY.md says which and why): RS256/384/512 only;
 //! keys from OpenID metadata ([`keys`]), signing keys only; the issuer picks
 //! the key source; audience = our app id; `exp`/`nbf` with 300 s skew; the
 //! `serviceurl` claim must match the activity, and its host must be one the
@@ -27,7 +28,7 @@ use serde_json::Value;
 use crate::botframework::activity::Activity;
 use crate::botframework::service_hosts::{self, ServiceHosts};
 use crate::clock::Clock;
-use crate::config::{AppType, Config};
+use crate::config::{AppType, BotIdentity, Endpoints};
 use keys::{KeyError, KeySource};
 
 /// Clock skew allowed on `exp` and `nbf`.
@@ -89,20 +90,31 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &Config, http: reqwest::Client, clock: Arc<dyn Clock>) -> Authenticator {
-        let emulator_tenant = match config.bot.app_type {
-            _ if !config.server.accept_emulator_tokens => None,
+    /// `anonymous_allowed`: a request without a token is the local
+    /// Playground's (`[server] local_anonymous`), never set in production.
+    /// `accept_emulator_tokens`: `[server] accept_emulator_tokens` (app-only
+    /// Entra tokens of the bot itself; off unless a harness needs them).
+    pub fn new(
+        bot: &BotIdentity,
+        endpoints: &Endpoints,
+        anonymous_allowed: bool,
+        accept_emulator_tokens: bool,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Authenticator {
+        let emulator_tenant = match bot.app_type {
+            _ if !accept_emulator_tokens => None,
             AppType::MultiTenant => None,
-            AppType::SingleTenant | AppType::UserAssignedMSI => config.bot.tenant_id.clone(),
+            AppType::SingleTenant | AppType::UserAssignedMSI => bot.tenant_id.clone(),
         };
         Authenticator {
-            app_id: config.bot.app_id.clone(),
-            channel_issuer: config.endpoints.channel_issuer.clone(),
+            app_id: bot.app_id.clone(),
+            channel_issuer: endpoints.channel_issuer.clone(),
             emulator_tenant,
-            anonymous_allowed: config.server.local_anonymous,
-            hosts: ServiceHosts::new(&config.endpoints.service_hosts, false),
-            channel_keys: KeySource::new(&config.endpoints.channel_openid_metadata, http.clone(), clock.clone()),
-            entra_keys: KeySource::new(&config.endpoints.entra_openid_metadata, http, clock),
+            anonymous_allowed,
+            hosts: ServiceHosts::new(&endpoints.service_hosts, false),
+            channel_keys: KeySource::new(&endpoints.channel_openid_metadata, http.clone(), clock.clone()),
+            entra_keys: KeySource::new(&endpoints.entra_openid_metadata, http, clock),
         }
     }
 
