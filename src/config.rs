@@ -285,6 +285,9 @@ pub struct ServerConfig {
     /// Accept requests without a token (the Agents Playground sends none).
     /// Only allowed when `listen` is a loopback address.
     pub local_anonymous: bool,
+    /// Accept Entra ID tokens issued to the bot itself (emulator-style, app
+    /// only). Teams never sends them; off unless a test harness needs them.
+    pub accept_emulator_tokens: bool,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -295,6 +298,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3978)),
             max_body_bytes: 256 * 1024,
             local_anonymous: false,
+            accept_emulator_tokens: false,
             shutdown_grace_secs: 30,
         }
     }
@@ -312,6 +316,14 @@ pub struct Endpoints {
     pub entra_openid_metadata: String,
     pub token_service: String,
     pub botframework_scope: String,
+    /// Microsoft Graph, asked for a person's group membership when their
+    /// token has too many groups to carry them.
+    pub graph: String,
+    /// Hosts the bot's own token may be sent to (an activity's `serviceUrl`):
+    /// `host`, `host:port` or `*.suffix`. Teams' and the Bot Framework's
+    /// published connector hosts by default; loopback only in local mode.
+    #[serde(deserialize_with = "crate::access::list")]
+    pub service_hosts: Vec<String>,
 }
 
 impl Default for Endpoints {
@@ -324,6 +336,8 @@ impl Default for Endpoints {
                 .into(),
             token_service: "https://token.botframework.com".into(),
             botframework_scope: "https://api.botframework.com/.default".into(),
+            graph: "https://graph.microsoft.com".into(),
+            service_hosts: crate::botframework::service_hosts::PUBLISHED.iter().map(|h| h.to_string()).collect(),
         }
     }
 }
@@ -395,6 +409,14 @@ impl Config {
                 ),
             ));
         }
+        for host in &self.endpoints.service_hosts {
+            if !crate::botframework::service_hosts::is_valid_entry(host) {
+                return Err(setting(
+                    "endpoints.service_hosts",
+                    format!("{host:?} is not a host, host:port or *.suffix"),
+                ));
+            }
+        }
         if let Some(url) = &self.store.url {
             if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| url.starts_with(prefix)) {
                 return Err(setting("store.url", "must start with sqlite: or postgres://"));
@@ -436,6 +458,7 @@ impl Config {
             ("endpoints.channel_openid_metadata", &e.channel_openid_metadata),
             ("endpoints.entra_openid_metadata", &e.entra_openid_metadata),
             ("endpoints.token_service", &e.token_service),
+            ("endpoints.graph", &e.graph),
         ] {
             let url = url::Url::parse(value).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
             if !matches!(url.scheme(), "https" | "http") {

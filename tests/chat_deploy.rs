@@ -224,7 +224,8 @@ async fn cancel_on_the_progress_card_cancels_both_regions() {
 async fn a_second_approver_is_needed_when_configured() {
     let (world, _templates) = start(Duration::from_millis(10), |config| {
         config.access.deploy_needs_second_approver = true;
-        config.access.deploy.push("carol@contoso.example".into());
+        // Roles name object ids, never UPNs (issue 16).
+        config.access.deploy.push(sandbox::directory::Directory::default().user("carol").unwrap().oid.clone());
     })
     .await;
     let group = world.sandbox.teams.group_chat("dr-team");

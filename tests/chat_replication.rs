@@ -121,6 +121,36 @@ async fn a_person_without_the_replicate_role_is_refused_and_audited() {
 }
 
 #[tokio::test]
+async fn run_on_a_plan_someone_else_read_is_refused_with_a_card_that_says_why() {
+    // Issue 16, finding 6: a card button is bound to the person who clicks it.
+    let world = World::start_with(fast_cards).await;
+    let room = world.sandbox.teams.group_chat("dr-room");
+    let in_room = |login: &str| Chat {
+        world: &world,
+        user: world.sandbox.teams.user(login).unwrap(),
+        conversation: room.clone(),
+    };
+    let (bob, alice) = (in_room("bob"), in_room("alice"));
+    bob.sign_in().await;
+    alice.sign_in().await;
+
+    // Bob (a reader) plans with his own access; Alice (an operator) clicks his Run.
+    let (card_id, plan_card) = plan(&world, &bob).await;
+    let clicked = alice.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+
+    assert_eq!(clicked.status, 200);
+    assert!(clicked.body.to_string().contains("This plan was read by someone else"), "{}", clicked.body);
+    assert!(world.bot.app.store.recent_operations(room.id(), 10).await.unwrap().is_empty(), "nothing ran");
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.actor_upn.as_deref() == Some("alice@contoso.example")
+            && e.action == "run a replication"
+            && e.result.starts_with("refused")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_button_without_a_plan_or_of_an_unknown_kind_gets_a_clear_error() {
     let world = World::start().await;
     let alice = Chat::personal(&world, "alice");

@@ -46,10 +46,7 @@ impl Bot {
         }
         match self.signed_in_user(activity).await {
             Ok(user) => Ok(user.map(Actor::Person)),
-            Err(error) => {
-                tracing::error!(%error, "token service unavailable");
-                Err(cards::error("Sign-in is unavailable right now. Try again in a minute.", ""))
-            }
+            Err(error) => Err(self.sign_in_problem(&error, "")),
         }
     }
 
@@ -64,9 +61,17 @@ impl Bot {
         correlation_id: &str,
     ) -> Result<(), Value> {
         let access = &self.services.config.access;
+        let looked_up;
+        let person = match actor {
+            Actor::Person(user) if user.groups_overage => {
+                looked_up = self.groups_from_graph(user, correlation_id).await;
+                crate::access::Person { oid: &user.oid, groups: &looked_up }
+            }
+            _ => actor.person(),
+        };
         let allowed = match actor {
             Actor::Local => access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())),
-            Actor::Person(_) => access.allows(&actor.person(), role),
+            Actor::Person(_) => access.allows(&person, role),
         };
         if allowed {
             return Ok(());
@@ -76,7 +81,7 @@ impl Bot {
             .into_iter()
             .filter(|r| match actor {
                 Actor::Local => access.local_roles.iter().any(|n| n.eq_ignore_ascii_case(r.name())),
-                Actor::Person(_) => access.allows(&actor.person(), *r),
+                Actor::Person(_) => access.allows(&person, *r),
             })
             .map(|r| r.name().to_string())
             .collect();
@@ -90,6 +95,31 @@ impl Bot {
             correlation_id: correlation_id.to_string(),
         };
         Err(views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id)))
+    }
+
+    /// The configured groups a person is in, asked of Graph because their
+    /// token has too many groups to carry them. Fails closed: no answer, no
+    /// group roles (the person's own object id still counts).
+    async fn groups_from_graph(&self, user: &crate::identity::UserAssertion, correlation_id: &str) -> Vec<String> {
+        let access = &self.services.config.access;
+        let mut candidates: Vec<String> = [&access.replicate, &access.deploy, &access.admins]
+            .into_iter()
+            .flatten()
+            .filter(|id| !id.eq_ignore_ascii_case(&user.oid))
+            .map(|id| id.to_ascii_lowercase())
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        match self.services.groups.among(&self.services.obo, user, &candidates).await {
+            Ok(groups) => groups,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "group membership unavailable: no group roles for this turn");
+                Vec::new()
+            }
+        }
     }
 
     /// One line in the audit log; a failure to write it is logged, not shown.

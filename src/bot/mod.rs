@@ -74,6 +74,8 @@ pub struct Services {
     pub store: Store,
     pub users: UserTokenClient,
     pub obo: Arc<OnBehalfOf>,
+    /// Group membership from Graph, for tokens with too many groups.
+    pub groups: Arc<crate::identity::groups::GroupMembership>,
     pub primary: Option<WorkspaceClient>,
     pub secondary: Option<WorkspaceClient>,
     /// The bot's own identity (scheduled posts, the local demo); `None` when

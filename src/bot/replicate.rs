@@ -225,6 +225,32 @@ impl Bot {
                 return Answer::Card(cards::error("The plan could not be read.", correlation_id));
             }
         };
+        // The plan is what its author could read; the run acts as the clicker.
+        // Someone else's plan would show and act on objects the clicker may
+        // never have seen, so it runs only for the person who read it.
+        let same_reader = match (stored.created_by_oid.as_deref(), actor.oid()) {
+            (Some(author), Some(clicker)) => author.eq_ignore_ascii_case(clicker),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_reader {
+            self.audit(
+                actor,
+                "run a replication",
+                Some(plan_id),
+                "refused: plan read by another person",
+                correlation_id,
+            )
+            .await;
+            return Answer::Card(cards::with_correlation_id(
+                cards::notice(
+                    "This plan was read by someone else",
+                    "A plan shows what the person who asked for it may read, and a run acts as the person who \
+                     clicks. Run replicate --dry-run yourself: your plan is read with your own access, then Run it.",
+                ),
+                correlation_id,
+            ));
+        }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
         let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
             return Answer::Card(cards::error("This activity names no user.", correlation_id));

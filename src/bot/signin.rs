@@ -9,22 +9,75 @@ use super::{now_ms, user_key, Answer, Bot};
 use crate::botframework::activity::Activity;
 use crate::botframework::user_token::UserTokenError;
 use crate::cards;
-use crate::identity::UserAssertion;
+use crate::identity::{BindError, ClaimedIdentity, UserAssertion};
+
+/// Why the person's sign-in cannot be used for this turn.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SignInError {
+    #[error(transparent)]
+    TokenService(#[from] UserTokenError),
+    #[error("{0}")]
+    NotBound(BindError),
+}
 use crate::teams::invoke::InvokeResponse;
 use crate::teams::signin::{exchange_failed, exchange_succeeded, oauth_card, TokenExchangeRequest};
 
 /// Duplicate exchanges (several Teams clients, several instances) within this
 /// window are the same exchange.
 const EXCHANGE_DEDUPE_MS: i64 = 15 * 60 * 1000;
+/// Bounds on what an invoke may carry; anything longer is answered 400
+/// before it reaches the token service. A magic code is six digits; an
+/// exchange id and a connection name are short names; an Entra token with
+/// many group claims stays well under 32 KB.
+const MAX_MAGIC_CODE: usize = 64;
+const MAX_NAME: usize = 256;
+const MAX_TOKEN: usize = 32 * 1024;
+/// `signin/failure` text shown on a card is cut to this many characters.
+const MAX_FAILURE_TEXT: usize = 500;
+
 /// A command waits this long for its author to finish signing in.
 const PENDING_COMMAND_MAX_AGE_MS: i64 = 30 * 60 * 1000;
 
 impl Bot {
-    /// The person's token for drbot's API, if they are signed in.
-    pub(crate) async fn signed_in_user(&self, activity: &Activity) -> Result<Option<UserAssertion>, UserTokenError> {
+    /// The person's token for drbot's API, if they are signed in, bound to
+    /// the activity's sender: same object id, same tenant, and a tenant that
+    /// may use the bot. Nothing acts on a token that fails this.
+    pub(crate) async fn signed_in_user(&self, activity: &Activity) -> Result<Option<UserAssertion>, SignInError> {
         let Some(user) = user_key(activity) else { return Ok(None) };
-        let token = self.services.users.get_token(&user, None).await?;
-        Ok(token.and_then(|t| UserAssertion::from_token(&t.token)))
+        let Some(token) = self.services.users.get_token(&user, None).await? else { return Ok(None) };
+        let Some(assertion) = UserAssertion::from_token(&token.token) else { return Ok(None) };
+        let tenant = activity.tenant_id();
+        let claimed = ClaimedIdentity {
+            tenant_id: tenant.as_deref(),
+            oid: activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref()),
+        };
+        let assertion = assertion.bind(&claimed).map_err(SignInError::NotBound)?;
+        let config = &self.services.config;
+        if !config.access.allows_tenant(Some(&assertion.tenant_id), config.bot.tenant_id.as_deref()) {
+            return Err(SignInError::NotBound(BindError::OtherTenant));
+        }
+        Ok(Some(assertion))
+    }
+
+    /// The card for a sign-in that cannot be used (logged here, once).
+    pub(crate) fn sign_in_problem(&self, error: &SignInError, correlation_id: &str) -> Value {
+        match error {
+            SignInError::TokenService(error) => {
+                tracing::error!(correlation_id, %error, "token service unavailable");
+                cards::error("Sign-in is unavailable right now. Try again in a minute.", correlation_id)
+            }
+            SignInError::NotBound(reason) => {
+                tracing::warn!(correlation_id, %reason, "sign-in refused: it is not the sender's own");
+                cards::with_correlation_id(
+                    cards::notice(
+                        "This sign-in is not yours",
+                        "drbot refused: the account signed in to drbot is not the Teams account that sent this \
+                         (another person or another organisation). Use `signout`, then sign in with your own account.",
+                    ),
+                    correlation_id,
+                )
+            }
+        }
     }
 
     /// Keeps the command and asks the person to sign in (SSO first, then the button).
@@ -68,7 +121,11 @@ impl Bot {
         let request: Option<TokenExchangeRequest> =
             activity.value.clone().and_then(|value| serde_json::from_value(value).ok());
         let connection = self.services.users.connection_name();
-        let Some(request) = request else {
+        let Some(request) = request.filter(|r| {
+            r.id.len() <= MAX_NAME
+                && r.connection_name.len() <= MAX_NAME
+                && r.token.as_ref().is_none_or(|t| t.len() <= MAX_TOKEN)
+        }) else {
             return InvokeResponse::status(400, json!({"failureDetail": "The exchange request is malformed."}));
         };
         // An empty token is a missing one (`!token` in the Microsoft 365 Agents SDK): 400, not an exchange.
@@ -118,6 +175,9 @@ impl Bot {
             .await;
             return InvokeResponse::ok_empty();
         }
+        if state.len() > MAX_MAGIC_CODE || state.chars().any(char::is_control) {
+            return InvokeResponse::status(400, json!({"failureDetail": "The sign-in code is not valid."}));
+        }
         let Some(user) = user_key(activity) else { return InvokeResponse::status(404, Value::Null) };
         match self.services.users.get_token(&user, Some(state)).await {
             Ok(Some(_)) => {
@@ -135,10 +195,11 @@ impl Bot {
     /// `signin/failure`: Teams could not sign the person in. Say so.
     pub(crate) async fn on_sign_in_failure(&self, activity: &Activity, correlation_id: &str) -> InvokeResponse {
         let value = activity.value.clone().unwrap_or(Value::Null);
-        let code = value["code"].as_str().unwrap_or("unknown");
+        let code = value["code"].as_str().filter(|c| c.len() <= MAX_NAME).unwrap_or("unknown");
         tracing::warn!(correlation_id, code, "Teams reported a sign-in failure");
         let message = value["message"].as_str().unwrap_or("Teams could not complete the sign-in.");
-        let card = cards::sign_in_failed(message, code, correlation_id);
+        let message: String = message.chars().take(MAX_FAILURE_TEXT).collect();
+        let card = cards::sign_in_failed(&message, code, correlation_id);
         self.send_reply(activity, Answer::Card(card), correlation_id).await;
         InvokeResponse::ok_empty()
     }
@@ -147,7 +208,7 @@ impl Bot {
     pub(crate) async fn sign_out(&self, activity: &Activity, correlation_id: &str) -> Value {
         let Some(user) = user_key(activity) else { return cards::notice("Signed out", "You were not signed in.") };
         if let Ok(Some(assertion)) = self.signed_in_user(activity).await {
-            self.services.obo.forget(&assertion.oid);
+            self.services.obo.forget(&assertion);
         }
         match self.services.users.sign_out(&user).await {
             Ok(()) => cards::notice(

@@ -12,10 +12,7 @@ impl Bot {
         let user = match self.signed_in_user(activity).await {
             Ok(Some(user)) => user,
             Ok(None) => return self.prompt_sign_in(activity, command, correlation_id).await,
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "token service unavailable");
-                return Answer::Card(cards::error("Sign-in is unavailable right now.", correlation_id));
-            }
+            Err(error) => return Answer::Card(self.sign_in_problem(&error, correlation_id)),
         };
         let databricks = match self.databricks_identity(&user).await {
             Ok(status) => status,
