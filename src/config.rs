@@ -415,17 +415,23 @@ impl Config {
             }
         }
         let r = &self.replication;
-        if r.concurrency == 0 || r.api_concurrency == 0 {
-            return Err(setting("replication.concurrency", "must be at least 1"));
+        // One check per setting, so the message names the one that is wrong.
+        let at_least_one = [
+            ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
+            ("replication.api_concurrency", r.api_concurrency as u64, "must be at least 1"),
+            ("replication.statement_timeout_secs", r.statement_timeout_secs, "must be at least 1 second"),
+            ("replication.action_budget_secs", r.action_budget_secs, "must be at least 1 second"),
+            ("operations.lease_secs", self.operations.lease_secs, "must be at least 1 second"),
+            ("operations.plan_ttl_secs", self.operations.plan_ttl_secs, "must be at least 1 second"),
+        ];
+        if let Some((name, _, problem)) = at_least_one.into_iter().find(|(_, value, _)| *value == 0) {
+            return Err(setting(name, problem));
         }
-        if r.statement_timeout_secs == 0 || r.action_budget_secs == 0 {
-            return Err(setting("replication.statement_timeout_secs", "must be at least 1 second"));
-        }
-        if r.shared_catalog_prefix.is_empty() || r.recipient_name.trim().is_empty() {
+        if r.shared_catalog_prefix.is_empty() {
             return Err(setting("replication.shared_catalog_prefix", "may not be empty"));
         }
-        if self.operations.lease_secs == 0 || self.operations.plan_ttl_secs == 0 {
-            return Err(setting("operations.lease_secs", "must be at least 1 second"));
+        if r.recipient_name.trim().is_empty() {
+            return Err(setting("replication.recipient_name", "may not be empty"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));
@@ -542,6 +548,25 @@ MicrosoftAppTenantId = "tenant"
 
     fn error_of(text: &str, vars: &[(&str, &str)]) -> String {
         Config::from_toml(text, &env(vars)).unwrap_err().to_string()
+    }
+
+    /// Each zero names its own setting: `plan_ttl_secs = 0` used to be
+    /// reported as `operations.lease_secs`.
+    #[test]
+    fn a_zero_names_exactly_the_setting_that_is_zero() {
+        for (section, key) in [
+            ("operations", "plan_ttl_secs"),
+            ("operations", "lease_secs"),
+            ("replication", "concurrency"),
+            ("replication", "api_concurrency"),
+            ("replication", "statement_timeout_secs"),
+            ("replication", "action_budget_secs"),
+        ] {
+            let error = error_of(&format!("{MINIMAL}\n[{section}]\n{key} = 0\n"), &[]);
+            assert!(error.contains(&format!("{section}.{key}:")), "{section}.{key} = 0 gave: {error}");
+        }
+        let error = error_of(&format!("{MINIMAL}\n[replication]\nrecipient_name = \" \"\n"), &[]);
+        assert!(error.contains("replication.recipient_name:"), "{error}");
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Bot {
         }
         let actor = match self.actor(activity, anonymous).await {
             Ok(Some(actor)) => actor,
-            Ok(None) => return self.prompt_sign_in(activity, "replicate --dry-run", correlation_id).await,
+            Ok(None) => return self.prompt_sign_in(activity, signin::Resume::Click, correlation_id).await,
             Err(card) => return Answer::Card(card),
         };
         match verb {
@@ -266,7 +266,9 @@ impl Bot {
             other => {
                 let actor = match self.actor(activity, anonymous).await {
                     Ok(Some(actor)) => actor,
-                    Ok(None) => return self.prompt_sign_in(activity, text, correlation_id).await,
+                    Ok(None) => {
+                        return self.prompt_sign_in(activity, signin::Resume::Command(text), correlation_id).await
+                    }
                     Err(card) => return Answer::Card(card),
                 };
                 match other {

@@ -32,6 +32,9 @@ pub(crate) struct StoredReplicationPlan {
     pub plan: Plan,
     pub catalog: Option<String>,
     pub requested_by: String,
+    /// Made by `replicate --dry-run`: shown, never run.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Verbs of the plan and progress cards' buttons.
@@ -96,7 +99,7 @@ impl Bot {
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&tokens, catalog.clone(), &conversation, &requested_by, creator).await {
+                match bot.make_plan(&tokens, catalog.clone(), dry_run, &conversation, &requested_by, creator).await {
                     Ok((plan_id, plan)) => bot.plan_card(&plan_id, &plan, catalog.as_deref(), &requested_by, dry_run),
                     Err(problem) => {
                         tracing::warn!(correlation_id, %problem, "replication plan failed");
@@ -112,6 +115,7 @@ impl Bot {
         &self,
         tokens: &DatabricksTokens,
         catalog: Option<String>,
+        dry_run: bool,
         conversation_id: &str,
         requested_by: &str,
         creator: Option<String>,
@@ -139,6 +143,7 @@ impl Bot {
                 plan: plan.clone(),
                 catalog,
                 requested_by: requested_by.to_string(),
+                dry_run,
             })
             .map_err(|e| e.to_string())?,
         };
@@ -165,8 +170,8 @@ impl Bot {
             target: "secondary".into(),
             created_at: worded_time(now_ms()),
             requested_by: requested_by.to_string(),
-            dry_run: false,
-            can_run: runnable > 0,
+            dry_run,
+            can_run: runnable > 0 && !dry_run,
             can_cancel: true,
             total_actions: total as u64,
             summary,
@@ -217,7 +222,7 @@ impl Bot {
             Ok(_) => {
                 return Answer::Card(cards::notice(
                     "This plan can no longer run",
-                    "It expired or belongs to another conversation. Plan again with replicate --dry-run.",
+                    "It expired or belongs to another conversation. Plan again with replicate.",
                 ))
             }
             Err(error) => {
@@ -225,6 +230,13 @@ impl Bot {
                 return Answer::Card(cards::error("The plan could not be read.", correlation_id));
             }
         };
+        if stored.payload["dry_run"].as_bool() == Some(true) {
+            // Its card offers no Run; a click that names it anyway was made by hand.
+            return Answer::Card(cards::notice(
+                "A dry run does not run",
+                "This plan was a dry run: nothing changes. Plan with replicate (without --dry-run) to run it.",
+            ));
+        }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
         let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
             return Answer::Card(cards::error("This activity names no user.", correlation_id));

@@ -23,7 +23,7 @@ impl Bot {
         };
         let view = views::RunsView {
             subtitle: if runs.is_empty() {
-                "No replication has run yet. Plan one with replicate --dry-run.".into()
+                "No replication has run yet. Plan one with replicate.".into()
             } else {
                 format!("The last {} runs, newest first", runs.len())
             },

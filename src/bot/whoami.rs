@@ -11,7 +11,9 @@ impl Bot {
     pub(crate) async fn whoami(&self, activity: &Activity, command: &str, correlation_id: &str) -> Answer {
         let user = match self.signed_in_user(activity).await {
             Ok(Some(user)) => user,
-            Ok(None) => return self.prompt_sign_in(activity, command, correlation_id).await,
+            Ok(None) => {
+                return self.prompt_sign_in(activity, super::signin::Resume::Command(command), correlation_id).await
+            }
             Err(error) => {
                 tracing::error!(correlation_id, %error, "token service unavailable");
                 return Answer::Card(cards::error("Sign-in is unavailable right now.", correlation_id));
@@ -19,7 +21,9 @@ impl Bot {
         };
         let databricks = match self.databricks_identity(&user).await {
             Ok(status) => status,
-            Err(IdentityError::SignInRequired) => return self.prompt_sign_in(activity, command, correlation_id).await,
+            Err(IdentityError::SignInRequired) => {
+                return self.prompt_sign_in(activity, super::signin::Resume::Command(command), correlation_id).await
+            }
             Err(IdentityError::ConsentRequired { .. }) => {
                 return Answer::Card(cards::consent_required("Azure Databricks", correlation_id))
             }
