@@ -115,10 +115,8 @@ impl Bot {
                 ))
             }
         };
+        // The gate (`cmd/deploy.rs`) has checked the deploy role.
         let label = target.label();
-        if let Err(refusal) = self.require(actor, Role::Deploy, "deploy", Some(&label), correlation_id).await {
-            return Answer::Card(refusal);
-        }
         self.audit(actor, "plan a deployment", Some(&label), "allowed", correlation_id).await;
         let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
             return Answer::Card(cards::error("This activity has no conversation.", correlation_id));

@@ -9,6 +9,7 @@ use super::{now_ms, Answer, Bot, TurnOutcome};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::{self, views};
+use crate::commands::Needs;
 use crate::store::audit::AuditEntry;
 
 impl Bot {
@@ -63,33 +64,70 @@ impl Bot {
         target: Option<&str>,
         correlation_id: &str,
     ) -> Result<(), Value> {
-        let access = &self.services.config.access;
-        let allowed = match actor {
-            Actor::Local => access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())),
-            Actor::Person(_) => access.allows(&actor.person(), role),
-        };
-        if allowed {
+        if self.holds(actor, role) {
             return Ok(());
         }
+        Err(self.refuse(actor, role.name(), what, target, correlation_id).await)
+    }
+
+    /// Whether `actor` holds `role` (admins hold every role; the local demo
+    /// user holds `[access] local_roles`). Nothing is audited.
+    pub(crate) fn holds(&self, actor: &Actor, role: Role) -> bool {
+        let access = &self.services.config.access;
+        match actor {
+            Actor::Local => access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())),
+            Actor::Person(_) => access.allows(&actor.person(), role),
+        }
+    }
+
+    /// The roles `actor` holds, by name.
+    pub(crate) fn roles_of(&self, actor: &Actor) -> Vec<String> {
+        Role::ALL.into_iter().filter(|role| self.holds(actor, *role)).map(|role| role.name().to_string()).collect()
+    }
+
+    /// `Ok` when `actor` may run something that needs `needs`; otherwise
+    /// the refusal card, and the attempt in the audit log.
+    pub(crate) async fn admit(
+        &self,
+        actor: &Actor,
+        needs: Needs,
+        what: &str,
+        target: Option<&str>,
+        correlation_id: &str,
+    ) -> Result<(), Value> {
+        match needs {
+            Needs::Anyone => Ok(()),
+            Needs::Role(role) => self.require(actor, role, what, target, correlation_id).await,
+            // Nobody signs in in local mode: holding a local role stands for it.
+            Needs::SignedIn if !matches!(actor, Actor::Local) => Ok(()),
+            Needs::SignedIn | Needs::AnyRole if !self.roles_of(actor).is_empty() => Ok(()),
+            Needs::SignedIn | Needs::AnyRole => {
+                Err(self.refuse(actor, "any of replicate, deploy, admin", what, target, correlation_id).await)
+            }
+        }
+    }
+
+    /// The refusal card for `actor`, who lacks `required`; audited.
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        required: &str,
+        what: &str,
+        target: Option<&str>,
+        correlation_id: &str,
+    ) -> Value {
         self.audit(actor, what, target, "refused", correlation_id).await;
-        let held: Vec<String> = [Role::Replicate, Role::Deploy, Role::Admin]
-            .into_iter()
-            .filter(|r| match actor {
-                Actor::Local => access.local_roles.iter().any(|n| n.eq_ignore_ascii_case(r.name())),
-                Actor::Person(_) => access.allows(&actor.person(), *r),
-            })
-            .map(|r| r.name().to_string())
-            .collect();
+        let held = self.roles_of(actor);
         let view = views::RefusalView {
             action: what.to_string(),
-            required_role: role.name().to_string(),
+            required_role: required.to_string(),
             scope: target.unwrap_or_default().to_string(),
             user: actor.display_name().to_string(),
             your_roles: held,
             hint: "drbot's roles are set by the platform team in its configuration ([access]).".into(),
             correlation_id: correlation_id.to_string(),
         };
-        Err(views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id)))
+        views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id))
     }
 
     /// One line in the audit log; a failure to write it is logged, not shown.
