@@ -44,7 +44,7 @@ pub struct Config {
     #[serde(default)]
     pub operations: OperationsConfig,
     #[serde(default)]
-    pub deploy: crate::deploy::DeployConfig,
+    pub deploy: DeployConfig,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -324,6 +324,66 @@ impl Default for Endpoints {
                 .into(),
             token_service: "https://token.botframework.com".into(),
             botframework_scope: "https://api.botframework.com/.default".into(),
+        }
+    }
+}
+
+/// Azure Resource Manager's public endpoint.
+pub const DEFAULT_ARM_URL: &str = "https://management.azure.com";
+
+/// `[deploy]` in the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Azure Resource Manager (the sandbox's URL in tests and the demo).
+    pub arm_url: String,
+    /// Where hub.json, spoke.json and their parameter files are.
+    pub templates_dir: std::path::PathBuf,
+    pub subscription_id: String,
+    pub primary: RegionConfig,
+    pub secondary: RegionConfig,
+    /// How often the chat runner asks ARM about What-If results, deployments
+    /// and their resources (tests make it short).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            arm_url: DEFAULT_ARM_URL.into(),
+            templates_dir: "infra".into(),
+            subscription_id: String::new(),
+            primary: RegionConfig::new("westeurope"),
+            secondary: RegionConfig::new("northeurope"),
+            poll_interval_ms: 5000,
+        }
+    }
+}
+
+/// One region of the pair.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The Azure region, e.g. `westeurope`.
+    pub location: String,
+    /// The hub's resource group.
+    #[serde(default)]
+    pub hub_resource_group: Option<String>,
+    /// A spoke's resource group; `{spoke}` is replaced by the spoke's name.
+    #[serde(default)]
+    pub spoke_resource_group: Option<String>,
+    /// The Unity Catalog metastore of this region, assigned to new workspaces.
+    #[serde(default)]
+    pub metastore_id: Option<String>,
+}
+
+impl RegionConfig {
+    pub fn new(location: &str) -> RegionConfig {
+        RegionConfig {
+            location: location.into(),
+            hub_resource_group: None,
+            spoke_resource_group: None,
+            metastore_id: None,
         }
     }
 }
