@@ -13,6 +13,7 @@ pub mod cmd;
 mod deploy;
 mod deploy_cards;
 mod deploy_run;
+mod error;
 mod gate;
 pub mod poster;
 mod replicate;

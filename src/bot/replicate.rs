@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actor::{ActingAs, Actor, DatabricksTokens};
+use super::error::TurnError;
 use super::replication_run::{ReplicationJob, REPLICATION};
 use super::runs::{catalog_label, worded_time};
 use super::{now_ms, Answer, Bot};
@@ -82,7 +83,7 @@ impl Bot {
         self.remember_conversation(activity, correlation_id).await;
         let tokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens,
-            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+            Err(error) => return Answer::Card(error.card("The plan could not be made", correlation_id)),
         };
         let placeholder = cards::notice(
             "Planning the replication…",
@@ -97,10 +98,7 @@ impl Bot {
             then: Box::pin(async move {
                 match bot.make_plan(&tokens, catalog.clone(), dry_run, &conversation, &requested_by, creator).await {
                     Ok((plan_id, plan)) => bot.plan_card(&plan_id, &plan, catalog.as_deref(), &requested_by, dry_run),
-                    Err(problem) => {
-                        tracing::warn!(correlation_id, %problem, "replication plan failed");
-                        cards::error(&format!("The plan could not be made: {problem}"), &correlation_id)
-                    }
+                    Err(error) => error.card("The plan could not be made", &correlation_id),
                 }
             }),
         }
@@ -115,17 +113,17 @@ impl Bot {
         conversation_id: &str,
         requested_by: &str,
         creator: Option<String>,
-    ) -> Result<(String, Plan), String> {
-        let workspaces = self.workspaces()?;
+    ) -> Result<(String, Plan), TurnError> {
+        let workspaces = self.workspaces().map_err(TurnError::NotConfigured)?;
         let settings = &self.services.config.replication;
-        let token = tokens.get(false).await.map_err(|e| e.to_string())?;
+        let token = tokens.get(false).await?;
         let read = settings.read_options(catalog.as_deref());
         let (primary, secondary) = tokio::join!(
             read_snapshot(&workspaces.primary, &token, &read),
             read_snapshot(&workspaces.secondary, &token, &read)
         );
-        let primary = primary.map_err(|e| format!("reading the primary: {e}"))?;
-        let secondary = secondary.map_err(|e| format!("reading the secondary: {e}"))?;
+        let primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
+        let secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
         let id = uuid::Uuid::new_v4().to_string();
         let stored = StoredPlan {
@@ -140,10 +138,9 @@ impl Bot {
                 catalog,
                 requested_by: requested_by.to_string(),
                 dry_run,
-            })
-            .map_err(|e| e.to_string())?,
+            })?,
         };
-        self.services.store.save_plan(&stored).await.map_err(|e| e.to_string())?;
+        self.services.store.save_plan(&stored).await?;
         Ok((id, plan))
     }
 
@@ -328,7 +325,7 @@ impl Bot {
     }
 
     /// Databricks tokens for a turn's actor.
-    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, String> {
+    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, TurnError> {
         match actor {
             Actor::Person(user) => Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user: user.clone() }),
             Actor::Local => self
@@ -336,7 +333,7 @@ impl Bot {
                 .app
                 .clone()
                 .map(DatabricksTokens::App)
-                .ok_or_else(|| "the bot's own identity is not configured".to_string()),
+                .ok_or_else(|| TurnError::NotConfigured("the bot's own identity is not configured".into())),
         }
     }
 }
