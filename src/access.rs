@@ -47,6 +47,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Replicate, Role::Deploy, Role::Admin];
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Replicate => "replicate",

@@ -44,7 +44,7 @@ pub struct Config {
     #[serde(default)]
     pub operations: OperationsConfig,
     #[serde(default)]
-    pub deploy: crate::deploy::DeployConfig,
+    pub deploy: DeployConfig,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -342,6 +342,77 @@ impl Default for Endpoints {
     }
 }
 
+/// Azure Resource Manager's public endpoint.
+pub const DEFAULT_ARM_URL: &str = "https://management.azure.com";
+/// The Databricks account API of Azure Databricks.
+pub const DEFAULT_DATABRICKS_ACCOUNTS_URL: &str = "https://accounts.azuredatabricks.net";
+
+/// `[deploy]` in the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Azure Resource Manager (the sandbox's URL in tests and the demo).
+    pub arm_url: String,
+    /// Where hub.json, spoke.json and their parameter files are.
+    pub templates_dir: std::path::PathBuf,
+    pub subscription_id: String,
+    pub primary: RegionConfig,
+    pub secondary: RegionConfig,
+    /// How often the chat runner asks ARM about What-If results, deployments
+    /// and their resources (tests make it short).
+    pub poll_interval_ms: u64,
+    /// The Databricks account both workspaces belong to (its id, from the
+    /// account console): the bootstrap creates the serverless network
+    /// connectivity configuration there. Without it, the deployment result
+    /// says what an account admin must do by hand.
+    pub databricks_account_id: Option<String>,
+    /// The Databricks account API (the sandbox's URL in tests).
+    pub databricks_accounts_url: String,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            arm_url: DEFAULT_ARM_URL.into(),
+            templates_dir: "infra".into(),
+            subscription_id: String::new(),
+            primary: RegionConfig::new("westeurope"),
+            secondary: RegionConfig::new("northeurope"),
+            poll_interval_ms: 5000,
+            databricks_account_id: None,
+            databricks_accounts_url: DEFAULT_DATABRICKS_ACCOUNTS_URL.into(),
+        }
+    }
+}
+
+/// One region of the pair.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The Azure region, e.g. `westeurope`.
+    pub location: String,
+    /// The hub's resource group.
+    #[serde(default)]
+    pub hub_resource_group: Option<String>,
+    /// A spoke's resource group; `{spoke}` is replaced by the spoke's name.
+    #[serde(default)]
+    pub spoke_resource_group: Option<String>,
+    /// The Unity Catalog metastore of this region, assigned to new workspaces.
+    #[serde(default)]
+    pub metastore_id: Option<String>,
+}
+
+impl RegionConfig {
+    pub fn new(location: &str) -> RegionConfig {
+        RegionConfig {
+            location: location.into(),
+            hub_resource_group: None,
+            spoke_resource_group: None,
+            metastore_id: None,
+        }
+    }
+}
+
 /// A configuration problem, naming the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -437,17 +508,23 @@ impl Config {
             }
         }
         let r = &self.replication;
-        if r.concurrency == 0 || r.api_concurrency == 0 {
-            return Err(setting("replication.concurrency", "must be at least 1"));
+        // One check per setting, so the message names the one that is wrong.
+        let at_least_one = [
+            ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
+            ("replication.api_concurrency", r.api_concurrency as u64, "must be at least 1"),
+            ("replication.statement_timeout_secs", r.statement_timeout_secs, "must be at least 1 second"),
+            ("replication.action_budget_secs", r.action_budget_secs, "must be at least 1 second"),
+            ("operations.lease_secs", self.operations.lease_secs, "must be at least 1 second"),
+            ("operations.plan_ttl_secs", self.operations.plan_ttl_secs, "must be at least 1 second"),
+        ];
+        if let Some((name, _, problem)) = at_least_one.into_iter().find(|(_, value, _)| *value == 0) {
+            return Err(setting(name, problem));
         }
-        if r.statement_timeout_secs == 0 || r.action_budget_secs == 0 {
-            return Err(setting("replication.statement_timeout_secs", "must be at least 1 second"));
-        }
-        if r.shared_catalog_prefix.is_empty() || r.recipient_name.trim().is_empty() {
+        if r.shared_catalog_prefix.is_empty() {
             return Err(setting("replication.shared_catalog_prefix", "may not be empty"));
         }
-        if self.operations.lease_secs == 0 || self.operations.plan_ttl_secs == 0 {
-            return Err(setting("operations.lease_secs", "must be at least 1 second"));
+        if r.recipient_name.trim().is_empty() {
+            return Err(setting("replication.recipient_name", "may not be empty"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));
@@ -565,6 +642,25 @@ MicrosoftAppTenantId = "tenant"
 
     fn error_of(text: &str, vars: &[(&str, &str)]) -> String {
         Config::from_toml(text, &env(vars)).unwrap_err().to_string()
+    }
+
+    /// Each zero names its own setting: `plan_ttl_secs = 0` used to be
+    /// reported as `operations.lease_secs`.
+    #[test]
+    fn a_zero_names_exactly_the_setting_that_is_zero() {
+        for (section, key) in [
+            ("operations", "plan_ttl_secs"),
+            ("operations", "lease_secs"),
+            ("replication", "concurrency"),
+            ("replication", "api_concurrency"),
+            ("replication", "statement_timeout_secs"),
+            ("replication", "action_budget_secs"),
+        ] {
+            let error = error_of(&format!("{MINIMAL}\n[{section}]\n{key} = 0\n"), &[]);
+            assert!(error.contains(&format!("{section}.{key}:")), "{section}.{key} = 0 gave: {error}");
+        }
+        let error = error_of(&format!("{MINIMAL}\n[replication]\nrecipient_name = \" \"\n"), &[]);
+        assert!(error.contains("replication.recipient_name:"), "{error}");
     }
 
     #[test]

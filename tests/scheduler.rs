@@ -131,7 +131,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
     clock.advance(Duration::from_millis(HOUR));
     let report = scheduler.tick().await.unwrap();
-    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1 });
+    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, plans_purged: 0 });
     assert_eq!(poster.posted(), ["stays"]);
     assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
     assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);
@@ -204,4 +204,43 @@ async fn the_loop_ticks_until_shut_down() {
     tokio::time::timeout(Duration::from_secs(15), running).await.expect("stops when told").unwrap();
     assert_eq!(poster.posted(), ["conv"], "posted exactly once");
     store.close().await;
+}
+
+/// Plans expire after their time to live; the tick drops them, but keeps a
+/// plan that a replication still in progress runs (a takeover reads it).
+#[tokio::test]
+async fn the_tick_purges_expired_plans_but_not_one_a_run_still_needs() {
+    use drbot::store::operations::NewOperation;
+    use drbot::store::plans::StoredPlan;
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let plan = |id: &str| StoredPlan {
+        id: id.into(),
+        kind: "replication".into(),
+        conversation_id: "conv".into(),
+        created_by_oid: None,
+        created_ms: MORNING,
+        expires_ms: MORNING + HOUR as i64,
+        payload: serde_json::json!({}),
+    };
+    for id in ["idle", "running"] {
+        store.save_plan(&plan(id)).await.unwrap();
+    }
+    let running = NewOperation {
+        idempotency_key: "replicate:running".into(),
+        kind: "replication".into(),
+        conversation_id: "conv".into(),
+        card_activity_id: None,
+        started_by_oid: None,
+        started_by_upn: None,
+        payload: serde_json::json!({}),
+    };
+    store.create_operation(&running, "instance-1", MORNING, HOUR as i64 * 24).await.unwrap();
+    let scheduler = Scheduler::new(store.clone(), Recording::default(), clock.clone());
+
+    assert_eq!(scheduler.tick().await.unwrap().plans_purged, 0, "nothing expired yet");
+    clock.advance(Duration::from_millis(HOUR));
+    assert_eq!(scheduler.tick().await.unwrap().plans_purged, 1);
+    assert!(store.plan("idle", 0).await.unwrap().is_none(), "the expired plan is gone");
+    assert!(store.plan("running", 0).await.unwrap().is_some(), "the running one's plan stays");
 }

@@ -38,6 +38,16 @@ const MAX_FAILURE_TEXT: usize = 500;
 /// A command waits this long for its author to finish signing in.
 const PENDING_COMMAND_MAX_AGE_MS: i64 = 30 * 60 * 1000;
 
+/// What happens once the person has signed in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Resume<'a> {
+    /// The typed command runs (it is kept until then).
+    Command(&'a str),
+    /// Nothing runs by itself: the person clicks the button again, which
+    /// then carries their identity.
+    Click,
+}
+
 impl Bot {
     /// The person's token for drbot's API, if they are signed in, bound to
     /// the activity's sender: same object id, same tenant, and a tenant that
@@ -81,15 +91,26 @@ impl Bot {
     }
 
     /// Keeps the command and asks the person to sign in (SSO first, then the button).
-    pub(crate) async fn prompt_sign_in(&self, activity: &Activity, command: &str, correlation_id: &str) -> Answer {
+    pub(crate) async fn prompt_sign_in(&self, activity: &Activity, resume: Resume<'_>, correlation_id: &str) -> Answer {
         let (Some(conversation), Some(user)) = (activity.conversation.as_ref(), user_key(activity)) else {
             return Answer::Card(cards::error("This conversation has no user to sign in.", correlation_id));
         };
-        if let Err(error) =
-            self.services.store.save_pending_command(&conversation.id, user.user_id, command, now_ms()).await
-        {
+        let store = &self.services.store;
+        let saved = match resume {
+            Resume::Command(command) => {
+                store.save_pending_command(&conversation.id, user.user_id, command, now_ms()).await
+            }
+            // A click is not a command to replay: a stale one typed earlier
+            // must not run in its place either.
+            Resume::Click => store.take_pending_command(&conversation.id, user.user_id, now_ms(), 0).await.map(|_| ()),
+        };
+        if let Err(error) = saved {
             tracing::error!(correlation_id, %error, "pending command not saved");
         }
+        let why = match resume {
+            Resume::Command(_) => "Sign in so drbot can act for you on Azure Databricks and Azure.",
+            Resume::Click => "Sign in so drbot can act for you, then click the button again.",
+        };
         let conversation_json = serde_json::to_value(conversation).unwrap_or(Value::Null);
         let relates_to = json!({
             "activityId": activity.id,
@@ -100,11 +121,7 @@ impl Bot {
             "serviceUrl": activity.service_url,
         });
         match self.services.users.sign_in_resource(&conversation_json, &relates_to).await {
-            Ok(resource) => Answer::SignIn(oauth_card(
-                &resource,
-                self.services.users.connection_name(),
-                "Sign in so drbot can act for you on Azure Databricks and Azure.",
-            )),
+            Ok(resource) => Answer::SignIn(oauth_card(&resource, self.services.users.connection_name(), why)),
             Err(error) => {
                 tracing::error!(correlation_id, %error, "sign-in resource unavailable");
                 Answer::Card(cards::error("Sign-in is unavailable right now. Try again in a minute.", correlation_id))

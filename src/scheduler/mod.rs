@@ -60,6 +60,8 @@ pub struct TickReport {
     pub failed: usize,
     /// Conversations whose subscriptions were dropped because the bot left.
     pub removed: usize,
+    /// Expired plans dropped from the store.
+    pub plans_purged: u64,
 }
 
 impl TickReport {
@@ -67,6 +69,7 @@ impl TickReport {
         self.posted += other.posted;
         self.failed += other.failed;
         self.removed += other.removed;
+        self.plans_purged += other.plans_purged;
     }
 }
 
@@ -90,10 +93,13 @@ impl<P: Poster> Scheduler<P> {
         self
     }
 
-    /// Claims and posts everything due at the clock's current time.
+    /// Claims and posts everything due at the clock's current time, and
+    /// drops the plans that expired (nobody can run them any more, and each
+    /// holds a whole metastore diff).
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now_ms = self.clock.unix_ms();
-        let mut report = TickReport::default();
+        let mut report =
+            TickReport { plans_purged: self.store.purge_expired_plans(now_ms).await?, ..Default::default() };
         loop {
             let due = self.store.claim_due(now_ms, CLAIM_BATCH).await?;
             if due.is_empty() {
