@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use super::activity::Activity;
 use super::bot_token::{BotTokenError, BotTokenProvider};
-use super::pacing::Pacer;
+use super::pacing;
+use crate::rate_limit::RateLimiter;
 
 /// How hard to try before giving up on one call.
 #[derive(Clone, Debug)]
@@ -99,13 +100,18 @@ struct ErrorDetail {
 pub struct ConnectorClient {
     http: reqwest::Client,
     token: Arc<BotTokenProvider>,
-    pacer: Pacer,
+    pacer: RateLimiter,
     retry: RetryPolicy,
 }
 
 impl ConnectorClient {
     pub fn new(http: reqwest::Client, token: Arc<BotTokenProvider>, retry: RetryPolicy) -> ConnectorClient {
-        ConnectorClient { http, token, pacer: Pacer::teams_conversations(), retry }
+        ConnectorClient { http, token, pacer: pacing::teams_conversations(), retry }
+    }
+
+    /// The per-conversation pacer, for the periodic sweep of idle conversations.
+    pub fn pacer(&self) -> &RateLimiter {
+        &self.pacer
     }
 
     /// `POST v3/conversations/{id}/activities`

@@ -44,7 +44,31 @@ pub fn command_button(label: &str, command: &str) -> Value {
 }
 
 /// The list of commands, usage in monospace with a one-line summary under it.
+///
+/// `help` is the most frequent turn and its card depends only on the command
+/// list, which does not change while the process runs: the last card drawn
+/// is kept with the list it was drawn for and handed out again (a clone)
+/// instead of expanding the template on every request.
 pub fn help(commands: &[&CommandHelp]) -> Value {
+    /// `(usage, summary)` of each command drawn, and the card.
+    type Drawn = (Vec<(String, String)>, Value);
+    static LAST: parking_lot::Mutex<Option<Drawn>> = parking_lot::Mutex::new(None);
+    let same = |drawn: &[(String, String)]| {
+        drawn.len() == commands.len()
+            && drawn.iter().zip(commands).all(|((usage, summary), c)| usage == c.usage && summary == c.summary)
+    };
+    if let Some((drawn, card)) = LAST.lock().as_ref() {
+        if same(drawn) {
+            return card.clone();
+        }
+    }
+    let card = draw_help(commands);
+    let drawn = commands.iter().map(|c| (c.usage.to_string(), c.summary.to_string())).collect();
+    *LAST.lock() = Some((drawn, card.clone()));
+    card
+}
+
+fn draw_help(commands: &[&CommandHelp]) -> Value {
     let view = views::HelpView {
         title: "drbot commands".into(),
         commands: commands
