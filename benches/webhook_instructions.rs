@@ -36,6 +36,8 @@ async fn run() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let binary = std::env::var_os("DRBOT_BINARY").map_or_else(|| root.join("target/release/drbot"), PathBuf::from);
     anyhow::ensure!(binary.exists(), "build drbot first: cargo build --release -p drbot (.ci/instructions does)");
+    // drbot runs in a directory of its own (its SQLite store goes there).
+    let binary = binary.canonicalize()?;
     let activities = env_number("BENCH_ACTIVITIES", 200);
     let baseline_path = root.join("benches/webhook_instructions.baseline");
     let baseline = Baseline::read(&baseline_path)?;
