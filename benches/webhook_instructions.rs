@@ -68,6 +68,12 @@ async fn run() -> anyhow::Result<()> {
         println!("baseline updated to {per_activity}");
         return Ok(());
     }
+    if baseline.per_activity == 0 {
+        println!(
+            "FAIL: no baseline recorded yet; record this build's count with BENCH_UPDATE_BASELINE=1 .ci/instructions"
+        );
+        std::process::exit(1);
+    }
     let change = (per_activity as f64 / baseline.per_activity as f64 - 1.0) * 100.0;
     if per_activity > limit {
         println!("FAIL: {per_activity} instructions per activity, {change:+.1} % against the baseline");
@@ -191,7 +197,22 @@ impl Baseline {
     }
 
     fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let mut text = self.comments.join("\n");
+        let commit = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok();
+        let commit = commit.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        let comments: Vec<String> = self
+            .comments
+            .iter()
+            .map(
+                |line| {
+                    if line.starts_with("# Measured on:") {
+                        format!("# Measured on: {commit}")
+                    } else {
+                        line.clone()
+                    }
+                },
+            )
+            .collect();
+        let mut text = comments.join("\n");
         text.push_str(&format!(
             "\ninstructions_per_activity = {}\nmargin_percent = {}\n",
             self.per_activity, self.margin_percent
