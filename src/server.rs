@@ -39,6 +39,11 @@ pub struct App {
     pub auth: Authenticator,
     pub bot: Arc<Bot>,
     pub store: Store,
+    /// Held here too for the periodic sweep of per-conversation and per-user state.
+    connector: Arc<ConnectorClient>,
+    obo: Arc<OnBehalfOf>,
+    /// This process, as leases and the instance table name it (fresh on every start).
+    instance_id: String,
 }
 
 impl App {
@@ -93,19 +98,21 @@ impl App {
             &config.bot.app_id,
             token,
         );
+        let obo = Arc::new(OnBehalfOf::new(config, http.clone()));
+        let instance_id = uuid::Uuid::new_v4().to_string();
         let services = Services {
-            connector,
+            connector: connector.clone(),
             store: store.clone(),
             users,
-            obo: Arc::new(OnBehalfOf::new(config, http.clone())),
+            obo: obo.clone(),
             groups: Arc::new(GroupMembership::new(&config.endpoints.graph, http.clone())),
             primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             secondary: config.databricks.secondary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             app: app_identity,
             config: Arc::new(config.clone()),
-            instance_id: uuid::Uuid::new_v4().to_string(),
+            instance_id: instance_id.clone(),
         };
-        Ok(App { auth, bot: Bot::new(services), store })
+        Ok(App { auth, bot: Bot::new(services), store, connector, obo, instance_id })
     }
 }
 
@@ -244,7 +251,9 @@ pub async fn start_on_with_clock(
         app.store.clone(),
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),
         clock,
-    );
+    )
+    .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT);
+    tokio::spawn(forget_idle_state(app.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let stopped = stop.clone();
@@ -253,6 +262,33 @@ pub async fn start_on_with_clock(
     });
     tracing::info!(%addr, "drbot listening");
     Ok(RunningServer { addr, app, stop, task })
+}
+
+/// How often this instance tells the others it is alive (the tenant send
+/// budget is divided between the live ones).
+const INSTANCE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// How often per-conversation and per-user state in memory is swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Per-conversation pacing and per-user tokens are kept only while they are
+/// in use: a sweep drops the idle ones, and when it dropped anything hands
+/// freed memory back to the system, so a burst of one-off conversations
+/// does not stay resident.
+async fn forget_idle_state(app: Arc<App>, stop: CancellationToken) {
+    let mut remembered = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        let now = tokio::time::Instant::now();
+        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired();
+        if left < remembered {
+            crate::memory::release_free_memory();
+        }
+        remembered = left;
+    }
 }
 
 /// Dedupe claims expire; every hour the expired ones are dropped so the table stays small.

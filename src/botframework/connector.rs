@@ -16,8 +16,9 @@ use serde_json::Value;
 
 use super::activity::Activity;
 use super::bot_token::{BotTokenError, BotTokenProvider};
-use super::pacing::Pacer;
+use super::pacing;
 use super::service_hosts::ServiceHosts;
+use crate::rate_limit::RateLimiter;
 
 /// How hard to try before giving up on one call.
 #[derive(Clone, Debug)]
@@ -103,7 +104,7 @@ struct ErrorDetail {
 pub struct ConnectorClient {
     http: reqwest::Client,
     token: Arc<BotTokenProvider>,
-    pacer: Pacer,
+    pacer: RateLimiter,
     retry: RetryPolicy,
     hosts: ServiceHosts,
 }
@@ -116,7 +117,12 @@ impl ConnectorClient {
         retry: RetryPolicy,
         hosts: ServiceHosts,
     ) -> ConnectorClient {
-        ConnectorClient { http, token, pacer: Pacer::teams_conversations(), retry, hosts }
+        ConnectorClient { http, token, pacer: pacing::teams_conversations(), retry, hosts }
+    }
+
+    /// The per-conversation pacer, for the periodic sweep of idle conversations.
+    pub fn pacer(&self) -> &RateLimiter {
+        &self.pacer
     }
 
     /// `POST v3/conversations/{id}/activities`

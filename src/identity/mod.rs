@@ -179,7 +179,7 @@ pub struct OnBehalfOf {
     token_url: String,
     client_id: String,
     client_secret: Option<Secret>,
-    cache: Mutex<HashMap<CacheKey, (AccessToken, Instant)>>,
+    cache: Mutex<TokenCache>,
 }
 
 /// (tenant, object id, scope) of a bound assertion, lower-cased: never a name from the body.
@@ -234,17 +234,46 @@ impl OnBehalfOf {
             let token = AccessToken(Secret::new(body.access_token().secret().as_str()));
             // Entra always says; without it, the token is used once and asked again.
             let lifetime = body.expires_in().unwrap_or(Duration::ZERO);
-            self.cache.lock().insert(key, (token.clone(), Instant::now() + lifetime));
+            let mut cache = self.cache.lock();
+            if cache.len() >= MAX_CACHED_TOKENS {
+                forget_expired(&mut cache);
+            }
+            if cache.len() < MAX_CACHED_TOKENS {
+                cache.insert(key, (token.clone(), Instant::now() + lifetime));
+            }
             return Ok(token);
         }
         let body: ErrorBody = response.json().await.unwrap_or_default();
         Err(classify(status.as_u16(), &body, scope))
     }
 
+    /// Drops the tokens too close to expiry to be handed out (the periodic
+    /// sweep); returns how many are left.
+    pub fn forget_expired(&self) -> usize {
+        let mut cache = self.cache.lock();
+        forget_expired(&mut cache);
+        cache.len()
+    }
+
     /// Forgets every cached token of the user (sign-out).
     pub fn forget(&self, user: &UserAssertion) {
         let (tenant, oid) = (user.tenant_id.to_ascii_lowercase(), user.oid.to_ascii_lowercase());
         self.cache.lock().retain(|(t, o, _), _| *t != tenant || *o != oid);
+    }
+}
+
+/// At most this many user tokens are cached (an hour's worth of distinct
+/// people and scopes for a large tenant); beyond it a token is used once and
+/// not kept, so the cache cannot grow without bound.
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+type TokenCache = HashMap<CacheKey, (AccessToken, Instant)>;
+
+fn forget_expired(cache: &mut TokenCache) {
+    let now = Instant::now();
+    cache.retain(|_, (_, expires)| now + RENEW_BEFORE_EXPIRY < *expires);
+    if cache.capacity() > 64 && cache.len() < cache.capacity() / 4 {
+        cache.shrink_to_fit();
     }
 }
 

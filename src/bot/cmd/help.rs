@@ -1,8 +1,9 @@
 //! `help [command]`: what drbot can do, from the table itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
+use serde_json::Value;
 
 use super::{closest, find, help_card, Invocation, Spec, Turn, Verb, TABLE};
 use crate::bot::{Answer, Bot};
@@ -37,7 +38,7 @@ fn parse(args: &[&str]) -> super::Parsed {
 impl Invocation for Help {
     fn run<'a>(self: Box<Self>, _bot: &'a Arc<Bot>, _turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
         let card = match self.topic.as_deref() {
-            None => help_card(TABLE),
+            None => whole_table_help(),
             Some(topic) => match find(topic) {
                 Some(spec) => help_card(&[spec]),
                 None => cards::unknown_command(topic, closest(topic)),
@@ -45,4 +46,11 @@ impl Invocation for Help {
         };
         Box::pin(async move { Answer::Card(card) })
     }
+}
+
+/// The help card of the whole table. `help` is the most frequent turn and
+/// the table is static, so the card is drawn once per process and cloned.
+fn whole_table_help() -> Value {
+    static CARD: OnceLock<Value> = OnceLock::new();
+    CARD.get_or_init(|| help_card(TABLE)).clone()
 }
