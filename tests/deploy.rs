@@ -88,7 +88,11 @@ impl Fixture {
     }
 
     fn plan(&self, spoke: &str) -> Plan {
-        let mut templates = Templates::inline(spoke_template());
+        self.plan_with(spoke, spoke_template())
+    }
+
+    fn plan_with(&self, spoke: &str, template: Value) -> Plan {
+        let mut templates = Templates::inline(template);
         for (role, workspace, url) in [
             (Role::Primary, &self.sandbox.primary, self.sandbox.primary_url()),
             (Role::Secondary, &self.sandbox.secondary, self.sandbox.secondary_url()),
@@ -473,4 +477,120 @@ async fn throttling_past_the_retry_budget_is_arm_s_error_and_transient_failures_
     fixture.sandbox.arm.faults.set(sandbox::faults::FaultConfig { error_5xx_ratio: 0.2, ..Default::default() });
     let (outcome, _) = fixture.run("alice", &plan, None, false).await;
     assert_eq!(outcome.expect("deployed despite 5xx").state, ProvisioningState::Succeeded);
+}
+
+/// The spoke template with the private endpoint rules serverless compute
+/// needs, as infra/spoke.json outputs them (its own accounts, `dfs` and `blob`).
+fn spoke_template_with_ncc_rules() -> Value {
+    let mut template = spoke_template();
+    let account = |name: &str| {
+        format!("/subscriptions/{SANDBOX_SUBSCRIPTION_ID}/resourceGroups/rg-ncc/providers/Microsoft.Storage/storageAccounts/{name}")
+    };
+    let rules = json!([
+        {"resourceId": account("stucncc"), "groupId": "dfs"},
+        {"resourceId": account("stucncc"), "groupId": "blob"},
+        {"resourceId": account("stextncc"), "groupId": "dfs"},
+    ]);
+    template["outputs"]["nccPrivateEndpointRules"] = json!({"type": "array", "value": rules});
+    template
+}
+
+fn steps_named<'a>(report: &'a deploy::BootstrapReport, role: Role, prefix: &str) -> Vec<&'a deploy::BootstrapStep> {
+    report.steps.iter().filter(|s| s.role == role && s.step.starts_with(prefix)).collect()
+}
+
+#[tokio::test]
+async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_anyone_else() {
+    let mut fixture = Fixture::start(Duration::from_millis(20)).await;
+    let plan = fixture.plan_with("ncc", spoke_template_with_ncc_rules());
+    let workspace_ids = [
+        (Role::Primary, sandbox::databricks::assignment::workspace_id(&fixture.sandbox.primary), "drbot-westeurope"),
+        (
+            Role::Secondary,
+            sandbox::databricks::assignment::workspace_id(&fixture.sandbox.secondary),
+            "drbot-northeurope",
+        ),
+    ];
+
+    // Without the account's id, the result says what to configure (or do by hand).
+    let (outcome, events) = fixture.run("alice", &plan, None, true).await;
+    let outcome = outcome.expect("deployed");
+    assert_eq!(outcome.state, ProvisioningState::Succeeded);
+    let report = outcome.bootstrap.expect("bootstrapped");
+    for (role, workspace_id, _) in workspace_ids {
+        let ncc = steps_named(&report, role, "serverless network connectivity configuration");
+        assert_eq!(ncc[0].outcome, StepOutcome::NeedsAction);
+        let said = ncc[0].to_string();
+        assert!(said.contains("no databricks_account_id in [deploy]"), "{said}");
+        assert!(said.contains(&format!("bind it to workspace {workspace_id}")), "{said}");
+    }
+    let checkpoint = last_checkpoint(&events).expect("checkpoints");
+    let mut again = checkpoint.clone();
+    again.bootstrapped = false;
+
+    // Alice may deploy but is no account admin: the bootstrap goes on and
+    // its result says what an account admin must still do.
+    fixture.config.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+    fixture.config.databricks_accounts_url = fixture.sandbox.accounts_url();
+    let (outcome, _) = fixture.run("alice", &plan, Some(again.clone()), true).await;
+    let report = outcome.expect("bootstrapped").bootstrap.expect("a report");
+    for (role, workspace_id, name) in workspace_ids {
+        let ncc = steps_named(&report, role, "serverless network connectivity configuration");
+        assert_eq!(ncc.len(), 1, "{:?}", report.steps);
+        assert_eq!(ncc[0].outcome, StepOutcome::NeedsAction);
+        let said = ncc[0].to_string();
+        for needed in [
+            "not a Databricks account admin",
+            "an account admin must create the network connectivity configuration",
+            name,
+            "dfs on stucncc, blob on stucncc, dfs on stextncc",
+            &format!("bind it to workspace {workspace_id}"),
+            "approve each rule's pending connection",
+        ] {
+            assert!(said.contains(needed), "{needed:?} in {said}");
+        }
+    }
+    assert!(fixture.sandbox.accounts.network_connectivity_configs().is_empty());
+
+    // As an account admin, the same bootstrap creates, adds and binds...
+    fixture.sandbox.accounts.add_account_admin("alice@contoso.example");
+    let (outcome, _) = fixture.run("alice", &plan, Some(again.clone()), true).await;
+    let report = outcome.expect("bootstrapped as an admin").bootstrap.expect("a report");
+    let nccs = fixture.sandbox.accounts.network_connectivity_configs();
+    assert_eq!(nccs.len(), 2, "one per region: {nccs:?}");
+    for (role, workspace_id, name) in workspace_ids {
+        assert_eq!(steps_named(&report, role, "serverless network")[0].outcome, StepOutcome::Created);
+        let rules = steps_named(&report, role, "private endpoint rule");
+        assert_eq!(rules.len(), 3);
+        for rule in &rules {
+            assert_eq!(rule.outcome, StepOutcome::Created);
+            assert!(rule
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("connection PENDING: an owner of storage account")));
+        }
+        let ncc = nccs.iter().find(|n| n["name"] == name).expect("the region's NCC");
+        let id = ncc["network_connectivity_config_id"].as_str().unwrap();
+        assert_eq!(fixture.sandbox.accounts.binding(workspace_id).as_deref(), Some(id));
+        let held = fixture.sandbox.accounts.private_endpoint_rules(id);
+        let groups: Vec<(&str, &str)> = held
+            .iter()
+            .map(|r| (r["resource_id"].as_str().unwrap().rsplit('/').next().unwrap(), r["group_id"].as_str().unwrap()))
+            .collect();
+        assert_eq!(groups, [("stucncc", "dfs"), ("stucncc", "blob"), ("stextncc", "dfs")]);
+    }
+
+    // ...and once more finds them all (the lists page two at a time).
+    let (outcome, _) = fixture.run("alice", &plan, Some(again), true).await;
+    let report = outcome.expect("bootstrapped again").bootstrap.expect("a report");
+    for (role, _, _) in workspace_ids {
+        assert_eq!(steps_named(&report, role, "serverless network")[0].outcome, StepOutcome::AlreadyExisted);
+        assert!(steps_named(&report, role, "private endpoint rule")
+            .iter()
+            .all(|s| s.outcome == StepOutcome::AlreadyExisted));
+    }
+    assert_eq!(fixture.sandbox.accounts.network_connectivity_configs().len(), 2);
+    for (_, workspace_id, _) in workspace_ids {
+        assert!(fixture.sandbox.accounts.binding(workspace_id).is_some());
+    }
 }

@@ -96,6 +96,9 @@ pub struct Sandbox {
     pub graph: Arc<graph::Graph>,
     /// Azure Resource Manager.
     pub arm: Arc<arm::Arm>,
+    /// The Databricks account API (network connectivity configurations).
+    pub accounts: Arc<databricks::account_api::AccountApi>,
+    accounts_listener: Listener,
     /// What every stand-in was asked for (method, path and query).
     pub requests: Requests,
     arm_listener: Listener,
@@ -140,6 +143,8 @@ impl Sandbox {
         let primary =
             Workspace::new("primary", primary_metastore, account.clone(), entra.verifier(), entra.directory.clone());
         let primary_listener = Listener::serve(0, requests.record(primary.router())).await?;
+        let accounts = databricks::account_api::AccountApi::new(account.clone(), entra.verifier());
+        let accounts_listener = Listener::serve(0, requests.record(accounts.router())).await?;
         let secondary =
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, requests.record(secondary.router())).await?;
@@ -149,7 +154,7 @@ impl Sandbox {
             workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
         }
 
-        let graph = graph::Graph::new(entra.verifier());
+        let graph = graph::Graph::new(entra.verifier(), entra.directory.clone());
         let graph_listener = Listener::serve(0, requests.record(graph.router())).await?;
         graph.set_base_url(&graph_listener.base_url());
         graph.seed_application(&config.bot_app_id, "drbot");
@@ -164,6 +169,8 @@ impl Sandbox {
             requests,
             arm,
             arm_listener,
+            accounts,
+            accounts_listener,
             graph,
             graph_listener,
             entra,
@@ -209,6 +216,11 @@ impl Sandbox {
         self.primary_listener.base_url()
     }
 
+    /// The Databricks account API's URL (`{accounts}/api/2.0/accounts/{id}/...`).
+    pub fn accounts_url(&self) -> String {
+        self.accounts_listener.base_url()
+    }
+
     /// Azure Resource Manager's URL.
     pub fn arm_url(&self) -> String {
         self.arm_listener.base_url()
@@ -246,6 +258,9 @@ channel_issuer = "https://api.botframework.com"
 entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
 token_service = "{bf}"
 botframework_scope = "https://api.botframework.com/.default"
+graph = "{graph}"
+# The sandbox's connector (the serviceUrl its activities carry) is on loopback.
+service_hosts = ["{connector_host}"]
 
 [sso]
 connection_name = "{connection}"
@@ -257,7 +272,7 @@ secondary_host = "{secondary}"
 [access]
 replicate = ["{operators}"]
 deploy = ["{operators}"]
-admins = ["alice@contoso.example"]
+admins = ["{alice}"]
 local_roles = [{local_roles}]
 
 [replication]
@@ -269,11 +284,19 @@ arm_url = "{arm}"
 subscription_id = "{subscription}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
+            alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
             local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,
             entra = self.entra_url(),
+            graph = self.graph_url(),
+            connector_host = self
+                .teams
+                .service_url()
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/'),
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),

@@ -8,6 +8,7 @@
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
 //! [`jobs`].
 
+pub mod account;
 pub mod error;
 pub mod jobs;
 pub mod paging;

@@ -2,7 +2,10 @@
 //! per region, the metastore assignment, a storage credential from the
 //! access connector, external locations for the catalog, the external Delta
 //! tables and the external files and volumes, and the spoke's catalog; on
-//! the primary, the Delta Sharing recipient for the secondary's metastore.
+//! the primary, the Delta Sharing recipient for the secondary's metastore;
+//! and per region, in the Databricks account, the network connectivity
+//! configuration (NCC) that gives serverless compute private endpoints to
+//! the spoke's storage accounts ([`serverless_network`]).
 //!
 //! Every step is idempotent (an object that already exists counts as done),
 //! so a bootstrap interrupted by a restart simply runs again. The calls go
@@ -12,8 +15,8 @@
 //!
 //! What the spoke template must output (ARM `outputs`), per region:
 //! [`OUTPUT_WORKSPACE_URL`], [`OUTPUT_WORKSPACE_ID`],
-//! [`OUTPUT_ACCESS_CONNECTOR_ID`], [`OUTPUT_UC_STORAGE_ACCOUNT`] and
-//! [`OUTPUT_EXTERNAL_STORAGE_ACCOUNT`].
+//! [`OUTPUT_ACCESS_CONNECTOR_ID`], [`OUTPUT_UC_STORAGE_ACCOUNT`],
+//! [`OUTPUT_EXTERNAL_STORAGE_ACCOUNT`] and [`OUTPUT_NCC_RULES`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +28,7 @@ use tokio::sync::mpsc;
 use super::plan::{Role, SpokeName};
 use super::run::{DeployEvent, RegionState};
 use super::{DeployConfig, DeployError, Tokens};
+use crate::databricks::account::{AccountClient, PrivateEndpointRule};
 use crate::databricks::unity_catalog::{CreateCatalog, CreateExternalLocation, CreateStorageCredential};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::DATABRICKS_SCOPE;
@@ -39,6 +43,8 @@ pub const OUTPUT_ACCESS_CONNECTOR_ID: &str = "accessConnectorId";
 pub const OUTPUT_UC_STORAGE_ACCOUNT: &str = "ucStorageAccountName";
 /// The geo-redundant storage account (external files and volumes).
 pub const OUTPUT_EXTERNAL_STORAGE_ACCOUNT: &str = "externalStorageAccountName";
+/// The private endpoint rules serverless compute needs (`[{resourceId, groupId}]`).
+pub const OUTPUT_NCC_RULES: &str = "nccPrivateEndpointRules";
 
 /// Without the account name outputs, the accounts are read from these
 /// (`abfss://catalog@{account}.dfs.core.windows.net/`), as infra/spoke.json gives them.
@@ -59,6 +65,10 @@ pub struct BootstrapSettings {
     pub metastore_ids: BTreeMap<Role, String>,
     /// How hard each Databricks call is retried.
     pub retry: RetryPolicy,
+    /// The Azure region of each role (where its NCC lives).
+    pub locations: BTreeMap<Role, String>,
+    /// The Databricks account API and the account's id, when configured.
+    pub account: Option<(String, String)>,
 }
 
 impl BootstrapSettings {
@@ -69,7 +79,16 @@ impl BootstrapSettings {
                 metastore_ids.insert(role, id);
             }
         }
-        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default() }
+        let locations = BTreeMap::from([
+            (Role::Primary, config.primary.location.clone()),
+            (Role::Secondary, config.secondary.location.clone()),
+        ]);
+        let account = config
+            .databricks_account_id
+            .clone()
+            .filter(|id| !id.trim().is_empty())
+            .map(|id| (config.databricks_accounts_url.clone(), id.trim().to_string()));
+        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default(), locations, account }
     }
 }
 
@@ -80,6 +99,8 @@ pub enum StepOutcome {
     AlreadyExisted,
     /// Not needed here (no metastore configured for the region).
     Skipped,
+    /// Not done: the step's detail says what is missing and who must do it.
+    NeedsAction,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +109,15 @@ pub struct BootstrapStep {
     /// What was done, e.g. `external location sales_delta`.
     pub step: String,
     pub outcome: StepOutcome,
+    /// What a person must still do (an approval, an account admin's step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl BootstrapStep {
+    fn new(role: Role, step: String, outcome: StepOutcome) -> BootstrapStep {
+        BootstrapStep { role, step, outcome, detail: None }
+    }
 }
 
 impl fmt::Display for BootstrapStep {
@@ -96,8 +126,13 @@ impl fmt::Display for BootstrapStep {
             StepOutcome::Created => "done",
             StepOutcome::AlreadyExisted => "already there",
             StepOutcome::Skipped => "skipped",
+            StepOutcome::NeedsAction => "not done",
         };
-        write!(f, "{}: {} {outcome}", self.role, self.step)
+        write!(f, "{}: {} {outcome}", self.role, self.step)?;
+        match &self.detail {
+            Some(detail) => write!(f, " ({detail})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -133,6 +168,9 @@ struct Workspace {
     access_connector_id: String,
     uc_account: String,
     external_account: String,
+    /// The NCC's private endpoint rules (resource id, group id); `None`
+    /// when the template does not output them.
+    ncc_rules: Option<Vec<(String, String)>>,
 }
 
 fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
@@ -168,7 +206,17 @@ fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
     };
     let uc_account = account(OUTPUT_UC_STORAGE_ACCOUNT, OUTPUT_UC_STORAGE_ROOT)?;
     let external_account = account(OUTPUT_EXTERNAL_STORAGE_ACCOUNT, OUTPUT_EXTERNAL_STORAGE_ROOT)?;
+    let ncc_rules = match region.outputs.get(OUTPUT_NCC_RULES) {
+        None | Some(Value::Null) => None,
+        Some(rules) => Some(ncc_rules(rules).ok_or_else(|| {
+            DeployError::Invalid(format!(
+                "the {} output {OUTPUT_NCC_RULES} is not a list of {{resourceId, groupId}}",
+                region.role
+            ))
+        })?),
+    };
     Ok(Workspace {
+        ncc_rules,
         role: region.role,
         host: workspace_url(&region.outputs).ok_or_else(|| missing(OUTPUT_WORKSPACE_URL))?,
         workspace_id,
@@ -176,6 +224,21 @@ fn workspace(region: &RegionState) -> Result<Workspace, DeployError> {
         uc_account,
         external_account,
     })
+}
+
+/// `[{resourceId, groupId}]` as pairs; a storage account's `dfs` or `blob` only.
+fn ncc_rules(rules: &Value) -> Option<Vec<(String, String)>> {
+    rules
+        .as_array()?
+        .iter()
+        .map(|rule| {
+            let resource_id = rule.get("resourceId")?.as_str()?;
+            let group_id = rule.get("groupId")?.as_str()?;
+            let storage = resource_id.starts_with("/subscriptions/")
+                && resource_id.to_ascii_lowercase().contains("/providers/microsoft.storage/storageaccounts/");
+            (storage && matches!(group_id, "dfs" | "blob")).then(|| (resource_id.to_string(), group_id.to_string()))
+        })
+        .collect()
 }
 
 fn abfss(container: &str, account: &str, spoke: &SpokeName) -> String {
@@ -202,7 +265,7 @@ pub async fn bootstrap(
             move |source| DeployError::Databricks { role: ws.role, step, source }
         };
         let mut done = |step: String, outcome: StepOutcome| {
-            let step = BootstrapStep { role: ws.role, step, outcome };
+            let step = BootstrapStep::new(ws.role, step, outcome);
             report.steps.push(step.clone());
             let events = events.clone();
             async move {
@@ -256,6 +319,11 @@ pub async fn bootstrap(
         let step = format!("catalog {name}");
         let outcome = created(client.create_catalog(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
+
+        for step in serverless_network(settings, &token, ws).await? {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
     }
 
     let primary = workspaces.iter().find(|w| w.role == Role::Primary);
@@ -283,11 +351,126 @@ pub async fn bootstrap(
             step: step.clone(),
             source,
         })?;
-        let step = BootstrapStep { role: Role::Primary, step, outcome };
+        let step = BootstrapStep::new(Role::Primary, step, outcome);
         report.steps.push(step.clone());
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
     }
     Ok(report)
+}
+
+/// The region's NCC for serverless compute, in the Databricks account:
+/// `drbot-{region}` (one per region, shared by the region's spokes, as an
+/// NCC may serve every workspace of its region), found by name or created,
+/// a private endpoint rule for each storage account and group the template
+/// asks for (an existing, active rule counts as done), then bound to the
+/// workspace. The account API is for account admins only: without one (or
+/// without a configured account id) the steps that were not done come back
+/// as [`StepOutcome::NeedsAction`], naming what is missing and who can do
+/// it, and the rest of the bootstrap goes on.
+async fn serverless_network(
+    settings: &BootstrapSettings,
+    token: &crate::identity::AccessToken,
+    ws: &Workspace,
+) -> Result<Vec<BootstrapStep>, DeployError> {
+    let Some(rules) = &ws.ncc_rules else {
+        return Ok(vec![]);
+    };
+    let location = settings.locations.get(&ws.role).cloned().unwrap_or_default();
+    let name = format!("drbot-{location}");
+    let by_hand = || {
+        let targets: Vec<String> =
+            rules.iter().map(|(id, group)| format!("{group} on {}", resource_name(id))).collect();
+        format!(
+            "create the network connectivity configuration {name} in {location}, add private endpoint rules for {}, bind it to workspace {}, and approve each rule's pending connection on its storage account",
+            targets.join(", "),
+            ws.workspace_id
+        )
+    };
+    let not_done = |step: String, detail: String| {
+        let mut step = BootstrapStep::new(ws.role, step, StepOutcome::NeedsAction);
+        step.detail = Some(detail);
+        vec![step]
+    };
+    let step = format!("serverless network connectivity configuration {name}");
+    let Some((url, account_id)) = &settings.account else {
+        let detail = format!(
+            "no databricks_account_id in [deploy]; set it and deploy again as a Databricks account admin, or an account admin must {}",
+            by_hand()
+        );
+        return Ok(not_done(step, detail));
+    };
+    let account = AccountClient::new(settings.http.clone(), url, account_id).with_retry(settings.retry.clone());
+    let failed = |step: &str| {
+        let step = step.to_string();
+        move |source| DeployError::Databricks { role: ws.role, step, source }
+    };
+    let needs_admin = |step: String| {
+        let detail = format!(
+            "the identity that deployed is not a Databricks account admin; an account admin must {} (or deploy again as one)",
+            by_hand()
+        );
+        Ok(not_done(step, detail))
+    };
+
+    let existing = match account.network_connectivity_configs(token).await {
+        Err(DatabricksError::PermissionDenied(_)) => return needs_admin(step),
+        answer => answer.map_err(failed(&step))?,
+    };
+    let mut steps = Vec::new();
+    let found = existing.into_iter().find(|ncc| ncc.name == name && ncc.region.eq_ignore_ascii_case(&location));
+    let ncc = match found {
+        Some(ncc) => {
+            steps.push(BootstrapStep::new(ws.role, step, StepOutcome::AlreadyExisted));
+            ncc
+        }
+        None => match account.create_network_connectivity_config(token, &name, &location).await {
+            Err(DatabricksError::PermissionDenied(_)) => return needs_admin(step),
+            answer => {
+                let ncc = answer.map_err(failed(&step))?;
+                steps.push(BootstrapStep::new(ws.role, step, StepOutcome::Created));
+                ncc
+            }
+        },
+    };
+    let id = ncc.network_connectivity_config_id;
+
+    let step = format!("private endpoint rules of {name}");
+    let present = account.private_endpoint_rules(token, &id).await.map_err(failed(&step))?;
+    for (resource_id, group_id) in rules {
+        let step = format!("private endpoint rule {group_id} on {}", resource_name(resource_id));
+        let same = |rule: &PrivateEndpointRule| {
+            !rule.deactivated && rule.group_id == *group_id && rule.resource_id.eq_ignore_ascii_case(resource_id)
+        };
+        let (rule, outcome) = match present.iter().find(|r| same(r)) {
+            Some(rule) => (rule.clone(), StepOutcome::AlreadyExisted),
+            None => {
+                let rule = account
+                    .create_private_endpoint_rule(token, &id, resource_id, group_id)
+                    .await
+                    .map_err(failed(&step))?;
+                (rule, StepOutcome::Created)
+            }
+        };
+        let mut done = BootstrapStep::new(ws.role, step, outcome);
+        if rule.connection_state != "ESTABLISHED" {
+            let state = if rule.connection_state.is_empty() { "PENDING" } else { rule.connection_state.as_str() };
+            done.detail = Some(format!(
+                "connection {state}: an owner of storage account {} must approve it (Networking, Private endpoint connections)",
+                resource_name(resource_id)
+            ));
+        }
+        steps.push(done);
+    }
+
+    let step = format!("{name} bound to workspace {}", ws.workspace_id);
+    account.bind_network_connectivity_config(token, ws.workspace_id, &id).await.map_err(failed(&step))?;
+    steps.push(BootstrapStep::new(ws.role, step, StepOutcome::Created));
+    Ok(steps)
+}
+
+/// The last segment of a resource id (a storage account's name).
+fn resource_name(resource_id: &str) -> &str {
+    resource_id.rsplit('/').next().unwrap_or(resource_id)
 }
 
 impl BootstrapSettings {
@@ -338,6 +521,25 @@ mod tests {
         assert!(
             matches!(workspace(&none), Err(DeployError::MissingOutput { name, .. }) if name == "externalStorageAccountName")
         );
+    }
+
+    #[test]
+    fn ncc_rules_are_storage_accounts_with_dfs_or_blob() {
+        let account = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/stucsales";
+        let rules = json!([{"resourceId": account, "groupId": "dfs"}, {"resourceId": account, "groupId": "blob"}]);
+        assert_eq!(
+            ncc_rules(&rules),
+            Some(vec![(account.to_string(), "dfs".to_string()), (account.to_string(), "blob".to_string())])
+        );
+        assert_eq!(ncc_rules(&json!([{"resourceId": account, "groupId": "sqlServer"}])), None);
+        assert_eq!(ncc_rules(&json!([{"resourceId": "/subscriptions/s/x/y", "groupId": "dfs"}])), None);
+        assert_eq!(ncc_rules(&json!({"resourceId": account})), None);
+        assert_eq!(resource_name(account), "stucsales");
+        let step = BootstrapStep {
+            detail: Some("an account admin must ...".into()),
+            ..BootstrapStep::new(Role::Secondary, "x".into(), StepOutcome::NeedsAction)
+        };
+        assert_eq!(step.to_string(), "secondary: x not done (an account admin must ...)");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::faults::{Fault, Faults};
 use metastore::{Metastore, Principal};
 
 pub mod account;
+pub mod account_api;
 pub mod assignment;
 pub mod jobs;
 pub mod locations;
