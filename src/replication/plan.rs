@@ -136,9 +136,14 @@ pub enum ActionKind {
         format: String,
         location: String,
     },
+    /// A view the secondary lacks: `CREATE VIEW IF NOT EXISTS`. One it has
+    /// (`existing`) gets its new definition with `ALTER VIEW … AS`, which
+    /// keeps its owner and grants; `CREATE OR REPLACE VIEW` would drop the
+    /// grants (Databricks' CREATE VIEW reference, sandbox/FIDELITY.md).
     CreateView {
         definition: String,
         dependencies: Vec<String>,
+        existing: bool,
     },
     CreateExternalVolume {
         location: String,
@@ -244,7 +249,8 @@ impl Action {
                 CloneReason::Different => format!("replace {object} by a deep clone"),
             },
             ActionKind::RegisterExternalTable { format, .. } => format!("register {object} ({format})"),
-            ActionKind::CreateView { .. } => format!("create or replace {object}"),
+            ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
+            ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
             ActionKind::Grant { principal, privileges } => {
                 format!(
