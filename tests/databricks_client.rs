@@ -585,3 +585,26 @@ async fn grants_are_read_across_pages_and_a_patch_answer_is_checked() {
     let update = Update { comment: Some("checked".into()), ..Default::default() };
     client.update_securable(&alice, Securable::Table, &table, &update).await.unwrap();
 }
+
+/// A warehouse that has not started a statement by the deadline (stopped
+/// and starting, which takes minutes, or saturated) is told apart from a
+/// statement that ran too long, and `current_metastore()` says so.
+#[tokio::test]
+async fn a_statement_the_warehouse_never_started_is_reported_as_such() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    sandbox.primary.statements.set_timing(StatementTiming { queue_ms: 120_000, ..Default::default() });
+    let mut request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`queued`");
+    request.wait_timeout = Duration::ZERO;
+    let short = tokio::time::Instant::now() + Duration::from_millis(300);
+    let run = client.execute_statement(&alice, &request, short, &CancellationToken::new()).await.unwrap();
+    assert_eq!(run.outcome, StatementOutcome::Canceled { reason: CancelReason::NotStarted });
+    let short = tokio::time::Instant::now() + Duration::from_millis(300);
+    let error = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, short).await.unwrap_err();
+    assert!(
+        matches!(&error, DatabricksError::Unavailable { code, message, .. }
+            if code == "WAREHOUSE_NOT_STARTED" && message.contains("starting")),
+        "{error:?}"
+    );
+}

@@ -64,8 +64,12 @@ impl StatementRequest {
 /// Why a statement ended cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelReason {
-    /// Our deadline passed; we cancelled it.
+    /// Our deadline passed while it ran; we cancelled it.
     Deadline,
+    /// Our deadline passed while it was still PENDING: the warehouse never
+    /// started it (a stopped warehouse takes minutes to start, or it is
+    /// saturated); we cancelled it.
+    NotStarted,
     /// The caller's cancellation token fired; we cancelled it.
     Caller,
     /// The warehouse reports it cancelled (`on_wait_timeout: CANCEL`, someone else).
@@ -352,6 +356,10 @@ impl WorkspaceClient {
                 _ = cancel.cancelled() => Some(CancelReason::Caller),
             };
             if let Some(reason) = reason {
+                let reason = match (reason, current.state()?) {
+                    (CancelReason::Deadline, StatementState::Pending) => CancelReason::NotStarted,
+                    (reason, _) => reason,
+                };
                 return self.cancel_and_settle(token, &id, reason).await;
             }
             poll = (poll * 2).min(polling.max.max(polling.first));
@@ -442,6 +450,15 @@ impl WorkspaceClient {
             StatementOutcome::Closed => {
                 Err(DatabricksError::Protocol("SELECT current_metastore() kept closing before its row was read".into()))
             }
+            StatementOutcome::Canceled { reason: CancelReason::NotStarted } => Err(DatabricksError::Unavailable {
+                status: 200,
+                code: "WAREHOUSE_NOT_STARTED".into(),
+                message: format!(
+                    "SQL warehouse {warehouse_id} did not start SELECT current_metastore() in time: \
+                     it is stopped and starting (that takes minutes) or busy"
+                ),
+                retry_after: None,
+            }),
             StatementOutcome::Canceled { .. } => Err(DatabricksError::Unavailable {
                 status: 200,
                 code: "CANCELED".into(),

@@ -234,6 +234,12 @@ fn statement_outcome(action: &Action, run: StatementRun) -> Result<Applied, Atte
             "statement {} did not finish in time and was cancelled on the warehouse",
             run.statement_id
         ))),
+        // Never started: the warehouse is starting or saturated; it can be
+        // tried again within the action's budget.
+        StatementOutcome::Canceled { reason: CancelReason::NotStarted } => Err(Attempt::Transient(format!(
+            "the SQL warehouse had not started statement {} when its time ran out (starting or busy)",
+            run.statement_id
+        ))),
         StatementOutcome::Canceled { reason: CancelReason::Server } => {
             Err(Attempt::Transient(format!("the warehouse cancelled statement {}", run.statement_id)))
         }
