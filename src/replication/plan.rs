@@ -11,11 +11,12 @@
 //! with the rest; the executor skips it and, transitively, its dependants.
 //!
 //! Idempotence, which lets an interrupted run simply be planned and run
-//! again: the SQL is `CREATE OR REPLACE` / `IF NOT EXISTS` / `GRANT` /
-//! `REVOKE` / `ALTER … OWNER TO`, all safe to repeat; a REST create (catalog,
-//! schema, recipient, share, mount) or a share `ADD` that finds its object
-//! already there answers `RESOURCE_ALREADY_EXISTS`, which the executor must
-//! count as done; a drop that finds nothing answers `NOT_FOUND`, likewise.
+//! again: the SQL is `CREATE OR REPLACE TABLE … DEEP CLONE` / `IF NOT
+//! EXISTS` / `ALTER VIEW … AS` / `GRANT` / `REVOKE` / `ALTER … OWNER TO`, all
+//! safe to repeat; a REST create (catalog, schema, recipient, share, mount)
+//! or a share `ADD` that finds its object already there answers an
+//! `…_ALREADY_EXISTS` code, which the executor must count as done; a drop
+//! that finds nothing answers `…_DOES_NOT_EXIST` / `NOT_FOUND`, likewise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
