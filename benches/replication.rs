@@ -106,6 +106,7 @@ async fn main() {
             run_ms: (100, 500),
             clone_ms: (clone_lo, clone_hi),
             failure_ratio: 0.0,
+            closed_ratio: 0.0,
             speed,
         });
         ws.statements.set_concurrency(Some(concurrency));
@@ -274,6 +275,7 @@ async fn main() {
             run_ms: (query_lo, query_hi),
             clone_ms: (clone_lo, clone_hi),
             failure_ratio: 0.0,
+            closed_ratio: 0.0,
             speed: 1.0,
         });
     }

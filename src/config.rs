@@ -508,6 +508,19 @@ impl Config {
             }
         }
         let r = &self.replication;
+        for (_, target) in &r.location_mapping {
+            if let Some(account) = crate::replication::mapping::read_only_secondary_endpoint(target) {
+                return Err(setting(
+                    "replication.location_mapping",
+                    format!(
+                        "{target} is the read-only secondary endpoint of the geo-redundant account {}; \
+                         map to the account itself (it serves the secondary region after a storage failover) \
+                         or to an account of the secondary region",
+                        account.trim_end_matches("-secondary")
+                    ),
+                ));
+            }
+        }
         // One check per setting, so the message names the one that is wrong.
         let at_least_one = [
             ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
@@ -681,6 +694,12 @@ MicrosoftAppTenantId = "tenant"
         );
         let public_anonymous = format!("{MINIMAL}\n[server]\nlisten = \"0.0.0.0:3978\"\nlocal_anonymous = true\n");
         assert!(error_of(&public_anonymous, &[]).contains("server.local_anonymous"));
+        let read_only = format!(
+            "{MINIMAL}\n[replication]\nlocation_mapping = [[\"abfss://g@st.dfs.core.windows.net/\", \"abfss://g@st-secondary.dfs.core.windows.net/\"]]\n"
+        );
+        assert!(error_of(&read_only, &[]).contains("replication.location_mapping"), "{}", error_of(&read_only, &[]));
+        let same_account = read_only.replace("st-secondary", "st");
+        assert!(Config::from_toml(&same_account, &env(&[])).is_ok());
     }
 
     #[test]

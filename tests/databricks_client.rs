@@ -545,3 +545,66 @@ async fn a_refused_token_fails_the_read_rather_than_leaving_holes() {
     let error = read_snapshot(&client, &alice, &ReadOptions::default()).await.unwrap_err();
     assert!(matches!(error.databricks_error(), DatabricksError::Unauthenticated(_)), "{error}");
 }
+
+/// A statement reported `CLOSED` succeeded ("execution successful, and
+/// statement closed; result no longer available"): it is an outcome of its
+/// own, not a cancel, and `current_metastore()` asks again for its row.
+#[tokio::test]
+async fn a_closed_statement_is_done_not_cancelled() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    let deadline = || tokio::time::Instant::now() + PATIENCE;
+    sandbox.primary.statements.set_timing(StatementTiming { closed_ratio: 1.0, ..Default::default() });
+    let request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`closed`");
+    let run = client.execute_statement(&alice, &request, deadline(), &CancellationToken::new()).await.unwrap();
+    assert_eq!(run.outcome, StatementOutcome::Closed);
+    assert!(sandbox.primary.metastore.read().schemas.contains_key("main.closed"));
+    sandbox.primary.statements.set_timing(StatementTiming { closed_ratio: 0.5, ..Default::default() });
+    let id = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, deadline()).await.unwrap();
+    assert_eq!(id, sandbox.primary.global_id);
+}
+
+/// Grants are read page by page (`max_results=0`, then `page_token`), and
+/// an object with more principals than a page still reads whole; a PATCH's
+/// answer is checked against the change.
+#[tokio::test]
+async fn grants_are_read_across_pages_and_a_patch_answer_is_checked() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    let table = sandbox.primary.metastore.read().tables.values().next().unwrap().full_name();
+    let changes: Vec<PermissionChange> = (0..5)
+        .map(|i| PermissionChange { principal: format!("pager-{i}"), add: vec!["SELECT".into()], remove: vec![] })
+        .collect();
+    client.update_permissions(&alice, Securable::Table, &table, &changes).await.unwrap();
+    let expected = sandbox.primary.metastore.read().tables[&table].common.grants.len();
+    let read = client.get_permissions(&alice, Securable::Table, &table).await.unwrap();
+    assert_eq!(read.len(), expected);
+    assert!(expected > 2, "more principals than the sandbox's page of two");
+    let update = Update { comment: Some("checked".into()), ..Default::default() };
+    client.update_securable(&alice, Securable::Table, &table, &update).await.unwrap();
+}
+
+/// A warehouse that has not started a statement by the deadline (stopped
+/// and starting, which takes minutes, or saturated) is told apart from a
+/// statement that ran too long, and `current_metastore()` says so.
+#[tokio::test]
+async fn a_statement_the_warehouse_never_started_is_reported_as_such() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    sandbox.primary.statements.set_timing(StatementTiming { queue_ms: 120_000, ..Default::default() });
+    let mut request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`queued`");
+    request.wait_timeout = Duration::ZERO;
+    let short = tokio::time::Instant::now() + Duration::from_millis(300);
+    let run = client.execute_statement(&alice, &request, short, &CancellationToken::new()).await.unwrap();
+    assert_eq!(run.outcome, StatementOutcome::Canceled { reason: CancelReason::NotStarted });
+    let short = tokio::time::Instant::now() + Duration::from_millis(300);
+    let error = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, short).await.unwrap_err();
+    assert!(
+        matches!(&error, DatabricksError::Unavailable { code, message, .. }
+            if code == "WAREHOUSE_NOT_STARTED" && message.contains("starting")),
+        "{error:?}"
+    );
+}

@@ -256,6 +256,55 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
     assert_eq!(world.drift().await, Vec::new());
 }
 
+/// Databricks: "Replacing an existing view does not preserve privileges
+/// granted on the original view. Use ALTER VIEW to preserve privileges."
+/// A view whose definition changed on the primary is updated on the
+/// secondary in place, and keeps the grants it has there.
+#[tokio::test]
+async fn a_changed_view_is_updated_with_its_grants_intact() {
+    let world = world().await;
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    assert!(world.plan().await.is_empty());
+
+    // A view with grants on both sides gets a new definition on the primary.
+    let (name, definition) = {
+        let primary = world.sandbox.primary.metastore.read();
+        let secondary = world.sandbox.secondary.metastore.read();
+        let view = primary
+            .tables
+            .values()
+            .filter(|t| t.table_type == "VIEW" && !t.common.grants.is_empty())
+            .find(|t| secondary.tables.get(&t.full_name()).is_some_and(|s| !s.common.grants.is_empty()))
+            .expect("a replicated view with grants");
+        let altered = format!("ALTER VIEW x AS {} WHERE 1 = 1", view.view_definition.clone().unwrap());
+        let sandbox::databricks::sql::parse::Statement::AlterViewAs { query, .. } =
+            sandbox::databricks::sql::parse::parse(&altered).unwrap()
+        else {
+            panic!("{altered}")
+        };
+        (view.full_name(), query)
+    };
+    world.sandbox.primary.metastore.write().tables.get_mut(&name).unwrap().view_definition = Some(definition.clone());
+    let grants = world.sandbox.primary.metastore.read().tables[&name].common.grants.clone();
+
+    let plan = world.plan().await;
+    let kinds: Vec<(&str, &ActionKind)> = plan.actions.iter().map(|a| (a.id.0.as_str(), &a.kind)).collect();
+    assert!(
+        matches!(kinds.as_slice(), [(_, ActionKind::CreateView { existing: true, .. })]),
+        "only the view's definition changes: {kinds:?}"
+    );
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    {
+        let secondary = world.sandbox.secondary.metastore.read();
+        let view = &secondary.tables[&name];
+        assert_eq!(view.view_definition.as_deref(), Some(definition.as_str()));
+        assert_eq!(view.common.grants, grants, "the view's grants survive the update");
+    }
+    assert_eq!(world.drift().await, Vec::new(), "converged: grants and owner included");
+}
+
 #[tokio::test]
 async fn with_faults_every_action_ends_with_a_result_and_another_run_converges() {
     let mut world = world().await;
@@ -269,7 +318,14 @@ async fn with_faults_every_action_ends_with_a_result_and_another_run_converges()
         FaultConfig { error_5xx_ratio: 0.05, throttle_ratio: 0.05, retry_after_secs: 0, ..FaultConfig::default() };
     for ws in [&world.sandbox.primary, &world.sandbox.secondary] {
         ws.faults.set(faults.clone());
-        ws.statements.set_timing(StatementTiming { speed: 2.0, failure_ratio: 0.05, ..StatementTiming::default() });
+        // Transient statement failures of every documented kind, and results
+        // reported CLOSED (succeeded, rows gone) instead of SUCCEEDED.
+        ws.statements.set_timing(StatementTiming {
+            speed: 2.0,
+            failure_ratio: 0.05,
+            closed_ratio: 0.1,
+            ..StatementTiming::default()
+        });
     }
     // The refused token is replaced once, and the action goes on.
     world.sandbox.secondary.reject_next_tokens(1);

@@ -128,14 +128,56 @@ async fn pages_can_be_empty_and_still_carry_a_token() {
     assert!(seen >= expected, "reading on past empty pages finds everything granted ({seen} < {expected})");
 }
 
+/// Databricks' permissions GET: max_results 0 pages with the server's
+/// length, 1..=149 is refused, unset returns everything (FIDELITY.md).
+#[tokio::test]
+async fn grants_page_with_a_token_and_refuse_short_pages() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let name = sandbox.primary.metastore.read().tables.values().next().unwrap().full_name();
+    let path = format!("/api/2.1/unity-catalog/permissions/table/{name}");
+    let changes: Vec<Value> =
+        (0..5).map(|i| serde_json::json!({"principal": format!("paging-group-{i}"), "add": ["SELECT"]})).collect();
+    let (status, _) =
+        send(&sandbox, "alice", reqwest::Method::PATCH, &path, serde_json::json!({ "changes": changes })).await;
+    assert_eq!(status, 200);
+    let expected = sandbox.primary.metastore.read().tables[&name].common.grants.len();
+    assert!(expected >= 5);
+    let (status, all) = get(&sandbox, "alice", &path).await;
+    assert_eq!(status, 200);
+    assert_eq!(all["privilege_assignments"].as_array().unwrap().len(), expected);
+    assert!(all.get("next_page_token").is_none());
+    let (status, body) = get(&sandbox, "alice", &format!("{path}?max_results=10")).await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
+    let (mut seen, mut token, mut pages) = (0, None::<String>, 0);
+    loop {
+        let query = match &token {
+            Some(t) => format!("{path}?max_results=0&page_token={t}"),
+            None => format!("{path}?max_results=0"),
+        };
+        let (status, page) = get(&sandbox, "alice", &query).await;
+        assert_eq!(status, 200, "{page}");
+        seen += page["privilege_assignments"].as_array().map_or(0, Vec::len);
+        pages += 1;
+        match page["next_page_token"].as_str() {
+            Some(next) => token = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(pages > 1, "more than one page");
+    assert_eq!(seen, expected);
+}
+
 #[tokio::test]
 async fn privileges_and_errors_as_databricks_writes_them() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let (status, body) = get(&sandbox, "carol", "/api/2.1/unity-catalog/schemas?catalog_name=main").await;
     assert_eq!((status, body["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
     assert!(body["message"].as_str().unwrap().contains("USE CATALOG"));
+    // Unity Catalog names the missing object in its code (FIDELITY.md).
     let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/catalogs/nope").await;
-    assert_eq!((status, body["error_code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_eq!((status, body["error_code"].as_str()), (404, Some("CATALOG_DOES_NOT_EXIST")));
+    let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/schemas/main.nope").await;
+    assert_eq!((status, body["error_code"].as_str()), (404, Some("SCHEMA_DOES_NOT_EXIST")));
     let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/catalogs?max_results=-1").await;
     assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
     let (status, body) = get(&sandbox, "alice", "/api/2.1/unity-catalog/schemas").await;
@@ -266,7 +308,7 @@ async fn every_securable_is_created_read_patched_and_deleted() {
         )
         .await
         .1["error_code"],
-        "RESOURCE_ALREADY_EXISTS"
+        "SCHEMA_ALREADY_EXISTS"
     );
     let (_, patched) =
         send(&sandbox, "alice", Method::PATCH, &format!("{uc}/schemas/main.crud"), json!({"owner": "data-engineers"}))

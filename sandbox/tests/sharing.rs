@@ -165,5 +165,5 @@ async fn share_rules_hold() {
         json!({"name": "nothing", "provider_name": "nobody", "share_name": "none"}),
     )
     .await;
-    assert_eq!((status, body["error_code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_eq!((status, body["error_code"].as_str()), (404, Some("SHARE_DOES_NOT_EXIST")));
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID, TRANSIENT_FAILURES};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -175,6 +175,61 @@ async fn grants_owners_views_and_volumes_take_effect() {
         .contains_key("auditors"));
 }
 
+/// Databricks' CREATE VIEW reference: "Replacing an existing view does not
+/// preserve privileges granted on the original view. Use ALTER VIEW to
+/// preserve privileges." (FIDELITY.md, rows "CREATE OR REPLACE VIEW" and
+/// "ALTER VIEW … AS").
+#[tokio::test]
+async fn replacing_a_view_drops_its_grants_and_altering_it_keeps_them() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let (catalog, schema, table) = {
+        let m = sandbox.primary.metastore.read();
+        let t = m.tables.values().find(|t| t.table_type == "MANAGED").unwrap();
+        (t.catalog.clone(), t.schema.clone(), t.name.clone())
+    };
+    let full = format!("`{catalog}`.`{schema}`.`{table}`");
+    let view = format!("`{catalog}`.`{schema}`.`kept_view`");
+    let key = format!("{catalog}.{schema}.kept_view");
+    let run = |sql: String| {
+        let alice = &alice;
+        async move {
+            let done = alice.submit(&sql, "10s").await;
+            assert_eq!(state(&done), "SUCCEEDED", "{sql}: {done}");
+        }
+    };
+    run(format!("CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {full}")).await;
+    run(format!("GRANT SELECT ON VIEW {view} TO `auditors`")).await;
+    // IF NOT EXISTS leaves an existing view alone.
+    run(format!("CREATE VIEW IF NOT EXISTS {view} AS SELECT id FROM {full}")).await;
+    assert_eq!(
+        sandbox.primary.metastore.read().tables[&key].view_definition.as_deref(),
+        Some(&*format!("SELECT * FROM {full}"))
+    );
+    run(format!("ALTER VIEW {view} AS SELECT id FROM {full}")).await;
+    {
+        let m = sandbox.primary.metastore.read();
+        assert_eq!(m.tables[&key].view_definition.as_deref(), Some(&*format!("SELECT id FROM {full}")));
+        assert!(m.tables[&key].common.grants["auditors"].contains("SELECT"), "ALTER VIEW keeps grants");
+    }
+    run(format!("CREATE OR REPLACE VIEW {view} AS SELECT * FROM {full}")).await;
+    assert!(sandbox.primary.metastore.read().tables[&key].common.grants.is_empty(), "a replace drops grants");
+    // A plain CREATE of an existing view, both clauses at once, and ALTER of a table are refused.
+    let again = alice
+        .until_done(
+            alice.submit(&format!("CREATE VIEW {view} AS SELECT * FROM {full}"), "0s").await["statement_id"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(error(&again).0, "TABLE_OR_VIEW_ALREADY_EXISTS");
+    let both =
+        alice.submit(&format!("CREATE OR REPLACE VIEW IF NOT EXISTS {view} AS SELECT * FROM {full}"), "10s").await;
+    assert_eq!(error(&both).0, "PARSE_SYNTAX_ERROR");
+    let table_alter = alice.submit(&format!("ALTER VIEW {full} AS SELECT * FROM {view}"), "10s").await;
+    assert_eq!(error(&table_alter).0, "EXPECT_VIEW_NOT_TABLE");
+}
+
 #[tokio::test]
 async fn a_cancelled_statement_changes_nothing_and_failures_can_be_injected() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
@@ -186,9 +241,26 @@ async fn a_cancelled_statement_changes_nothing_and_failures_can_be_injected() {
     assert_eq!(state(&alice.until_done(id).await), "CANCELED");
     assert!(!sandbox.primary.metastore.read().schemas.contains_key("main.never"));
 
+    // Every transient failure the API documents comes up, each with its
+    // service code (FIDELITY.md, "statement errors").
     sandbox.primary.statements.set_timing(StatementTiming { failure_ratio: 1.0, ..Default::default() });
-    let failed = alice.submit("SELECT current_metastore()", "10s").await;
-    assert_eq!((state(&failed), error(&failed)), ("FAILED", ("INTERNAL_ERROR", "INTERNAL_ERROR")));
+    let mut codes = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let failed = alice.submit("SELECT current_metastore()", "10s").await;
+        assert_eq!(state(&failed), "FAILED");
+        let (_, code) = error(&failed);
+        codes.insert(code.to_string());
+    }
+    let documented: std::collections::BTreeSet<String> =
+        TRANSIENT_FAILURES.iter().map(|(c, _)| c.to_string()).collect();
+    assert_eq!(codes, documented);
+
+    // CLOSED: the statement ran (its effect is there) and its result is gone.
+    sandbox.primary.statements.set_timing(StatementTiming { closed_ratio: 1.0, ..Default::default() });
+    let closed = alice.submit("CREATE SCHEMA `main`.`closed_but_done`", "10s").await;
+    assert_eq!(state(&closed), "CLOSED");
+    assert!(closed.get("result").is_none());
+    assert!(sandbox.primary.metastore.read().schemas.contains_key("main.closed_but_done"));
 }
 
 #[tokio::test]

@@ -81,22 +81,33 @@ impl DatabricksError {
     }
 }
 
+/// The typed error for an `error_code`, whatever the status. Unity Catalog
+/// names the object in its codes (`CATALOG_ALREADY_EXISTS`,
+/// `SCHEMA_DOES_NOT_EXIST`, …) and answers them with statuses no document
+/// fixes, so the suffix decides. `ENDPOINT_NOT_FOUND` is a 404 about the
+/// URL, not the object: a fault, never "not there".
 fn from_code(code: &str, status: u16, message: &str, retry_after: Option<Duration>) -> Option<DatabricksError> {
     let message = message.to_string();
     Some(match code {
+        "ENDPOINT_NOT_FOUND" => DatabricksError::Api { status, code: code.to_string(), message },
         "UNAUTHENTICATED" => DatabricksError::Unauthenticated(message),
         "PERMISSION_DENIED" => DatabricksError::PermissionDenied(message),
         "NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST" => DatabricksError::NotFound(message),
+        code if code.ends_with("_DOES_NOT_EXIST") => DatabricksError::NotFound(message),
         "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS" => DatabricksError::AlreadyExists(message),
+        code if code.ends_with("_ALREADY_EXISTS") => DatabricksError::AlreadyExists(message),
         "INVALID_PARAMETER_VALUE" | "INVALID_REQUEST" | "MALFORMED_REQUEST" | "BAD_REQUEST" => {
             DatabricksError::InvalidParameter(message)
         }
         "REQUEST_LIMIT_EXCEEDED" | "RESOURCE_EXHAUSTED" | "TOO_MANY_REQUESTS" => {
             DatabricksError::Throttled { retry_after, message }
         }
-        "TEMPORARILY_UNAVAILABLE" | "UNAVAILABLE" | "DEADLINE_EXCEEDED" => {
-            DatabricksError::Unavailable { status, code: code.to_string(), message, retry_after }
-        }
+        "TEMPORARILY_UNAVAILABLE"
+        | "UNAVAILABLE"
+        | "DEADLINE_EXCEEDED"
+        | "WORKSPACE_TEMPORARILY_UNAVAILABLE"
+        | "SERVICE_UNDER_MAINTENANCE"
+        | "ABORTED" => DatabricksError::Unavailable { status, code: code.to_string(), message, retry_after },
         _ => return None,
     })
 }
@@ -134,6 +145,29 @@ mod tests {
         assert!(matches!(error(403, r#"{"error_code":"PERMISSION_DENIED"}"#), DatabricksError::PermissionDenied(_)));
         assert!(matches!(error(401, r#"{"error_code":"UNAUTHENTICATED"}"#), DatabricksError::Unauthenticated(_)));
         assert!(matches!(error(400, r#"{"error_code":"RESOURCE_EXHAUSTED"}"#), DatabricksError::Throttled { .. }));
+    }
+
+    #[test]
+    fn object_specific_codes_decide_whatever_the_status() {
+        for code in
+            ["CATALOG_ALREADY_EXISTS", "SCHEMA_ALREADY_EXISTS", "SHARE_ALREADY_EXISTS", "RECIPIENT_ALREADY_EXISTS"]
+        {
+            let body = format!(r#"{{"error_code":"{code}","message":"m"}}"#);
+            assert!(matches!(error(400, &body), DatabricksError::AlreadyExists(_)), "{code}");
+            assert!(matches!(error(409, &body), DatabricksError::AlreadyExists(_)), "{code}");
+        }
+        for code in ["CATALOG_DOES_NOT_EXIST", "SCHEMA_DOES_NOT_EXIST", "TABLE_DOES_NOT_EXIST"] {
+            let body = format!(r#"{{"error_code":"{code}","message":"m"}}"#);
+            assert!(matches!(error(404, &body), DatabricksError::NotFound(_)), "{code}");
+            assert!(matches!(error(400, &body), DatabricksError::NotFound(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_endpoint_is_a_fault_not_a_missing_object() {
+        let answer = error(404, r#"{"error_code":"ENDPOINT_NOT_FOUND","message":"No API found"}"#);
+        assert!(matches!(&answer, DatabricksError::Api { status: 404, code, .. } if code == "ENDPOINT_NOT_FOUND"));
+        assert!(!answer.is_transient());
     }
 
     #[test]

@@ -136,7 +136,22 @@ impl WorkspaceClient {
         }
         let mut share = None;
         for chunk in updates.chunks(MAX_SHARE_UPDATES) {
-            share = Some(self.patch::<Share>(&path, json!({ "updates": chunk }), token).await?);
+            let answer = self.patch::<Share>(&path, json!({ "updates": chunk }), token).await?;
+            // The answer is the share after the update: check it shows it.
+            for update in chunk {
+                let listed = answer.objects.iter().any(|o| o.name == update.data_object.name);
+                let wrong = match update.action {
+                    ShareAction::Add | ShareAction::Update => !listed,
+                    ShareAction::Remove => listed,
+                };
+                if wrong {
+                    return Err(DatabricksError::Protocol(format!(
+                        "share {name} accepted {:?} of {} but its answer does not show it",
+                        update.action, update.data_object.name
+                    )));
+                }
+            }
+            share = Some(answer);
         }
         share.ok_or_else(|| DatabricksError::Protocol("no share update was sent".into()))
     }

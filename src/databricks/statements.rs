@@ -22,6 +22,10 @@ const STATEMENTS: &str = "/api/2.0/sql/statements";
 /// Result chunks followed at most (a guard against a link that loops).
 const MAX_CHUNKS: usize = 10_000;
 
+/// Times `SELECT current_metastore()` is asked again after a closed result
+/// or a transient failure.
+const CURRENT_METASTORE_ATTEMPTS: usize = 3;
+
 /// What to do when `wait_timeout` passes before the statement ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnWaitTimeout {
@@ -60,8 +64,12 @@ impl StatementRequest {
 /// Why a statement ended cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelReason {
-    /// Our deadline passed; we cancelled it.
+    /// Our deadline passed while it ran; we cancelled it.
     Deadline,
+    /// Our deadline passed while it was still PENDING: the warehouse never
+    /// started it (a stopped warehouse takes minutes to start, or it is
+    /// saturated); we cancelled it.
+    NotStarted,
     /// The caller's cancellation token fired; we cancelled it.
     Caller,
     /// The warehouse reports it cancelled (`on_wait_timeout: CANCEL`, someone else).
@@ -85,14 +93,26 @@ pub enum StatementOutcome {
     Canceled {
         reason: CancelReason,
     },
+    /// `CLOSED`: "execution successful, and statement closed; result no
+    /// longer available for fetch" (Statement Execution API). The work is
+    /// done; only its rows are gone.
+    Closed,
 }
 
 impl StatementOutcome {
     /// A failure the warehouse itself calls passing (its executor lost, a
-    /// moment's unavailability): running the statement again may succeed.
+    /// moment's unavailability, maintenance, overload, a concurrent commit
+    /// that won): running the statement again may succeed. The codes are the
+    /// API's service error codes (sandbox/FIDELITY.md).
     pub fn is_transient_failure(&self) -> bool {
         matches!(self, StatementOutcome::Failed { error_code, .. }
-            if matches!(error_code.as_str(), "INTERNAL_ERROR" | "TEMPORARILY_UNAVAILABLE"))
+            if matches!(error_code.as_str(),
+                "INTERNAL_ERROR"
+                    | "TEMPORARILY_UNAVAILABLE"
+                    | "WORKSPACE_TEMPORARILY_UNAVAILABLE"
+                    | "SERVICE_UNDER_MAINTENANCE"
+                    | "RESOURCE_EXHAUSTED"
+                    | "ABORTED"))
     }
 }
 
@@ -336,6 +356,10 @@ impl WorkspaceClient {
                 _ = cancel.cancelled() => Some(CancelReason::Caller),
             };
             if let Some(reason) = reason {
+                let reason = match (reason, current.state()?) {
+                    (CancelReason::Deadline, StatementState::Pending) => CancelReason::NotStarted,
+                    (reason, _) => reason,
+                };
                 return self.cancel_and_settle(token, &id, reason).await;
             }
             poll = (poll * 2).min(polling.max.max(polling.first));
@@ -355,7 +379,9 @@ impl WorkspaceClient {
         self.cancel_statement(token, id).await?;
         let after = self.get_statement(token, id).await?;
         match after.state()? {
-            StatementState::Succeeded | StatementState::Failed => self.finish(token, after).await,
+            StatementState::Succeeded | StatementState::Failed | StatementState::Closed => {
+                self.finish(token, after).await
+            }
             _ => Ok(StatementRun { statement_id: id.to_string(), outcome: StatementOutcome::Canceled { reason } }),
         }
     }
@@ -387,6 +413,7 @@ impl WorkspaceClient {
                     message: error.message.unwrap_or_default(),
                 }
             }
+            StatementState::Closed => StatementOutcome::Closed,
             _ => StatementOutcome::Canceled { reason: CancelReason::Server },
         };
         Ok(StatementRun { statement_id: response.statement_id, outcome })
@@ -430,6 +457,15 @@ impl WorkspaceClient {
                 message: "the query did not finish in time".into(),
                 retry_after: None,
             }),
+            // The statement ran but its rows are gone: a read has nothing to
+            // show, and asking again is the caller's choice (a bulk read
+            // falls back to REST).
+            StatementOutcome::Closed => Err(DatabricksError::Unavailable {
+                status: 200,
+                code: "CLOSED".into(),
+                message: "the query's result was closed before it was read".into(),
+                retry_after: None,
+            }),
         }
     }
 
@@ -442,7 +478,15 @@ impl WorkspaceClient {
         deadline: Instant,
     ) -> Result<String, DatabricksError> {
         let request = StatementRequest::new(warehouse_id, "SELECT current_metastore()");
-        let run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
+        // A closed result or a passing failure is asked again, within the deadline.
+        let mut run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
+        for _ in 0..CURRENT_METASTORE_ATTEMPTS {
+            let again = matches!(run.outcome, StatementOutcome::Closed) || run.outcome.is_transient_failure();
+            if !again || Instant::now() >= deadline {
+                break;
+            }
+            run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
+        }
         match run.outcome {
             StatementOutcome::Succeeded { rows, .. } => rows
                 .into_iter()
@@ -453,6 +497,18 @@ impl WorkspaceClient {
             StatementOutcome::Failed { error_code, message } => {
                 Err(DatabricksError::Api { status: 200, code: error_code, message })
             }
+            StatementOutcome::Closed => {
+                Err(DatabricksError::Protocol("SELECT current_metastore() kept closing before its row was read".into()))
+            }
+            StatementOutcome::Canceled { reason: CancelReason::NotStarted } => Err(DatabricksError::Unavailable {
+                status: 200,
+                code: "WAREHOUSE_NOT_STARTED".into(),
+                message: format!(
+                    "SQL warehouse {warehouse_id} did not start SELECT current_metastore() in time: \
+                     it is stopped and starting (that takes minutes) or busy"
+                ),
+                retry_after: None,
+            }),
             StatementOutcome::Canceled { .. } => Err(DatabricksError::Unavailable {
                 status: 200,
                 code: "CANCELED".into(),
@@ -494,6 +550,11 @@ mod tests {
     fn only_the_warehouse_s_own_trouble_is_a_transient_failure() {
         let failed = |code: &str| StatementOutcome::Failed { error_code: code.into(), message: String::new() };
         assert!(failed("INTERNAL_ERROR").is_transient_failure());
+        for code in ["WORKSPACE_TEMPORARILY_UNAVAILABLE", "SERVICE_UNDER_MAINTENANCE", "RESOURCE_EXHAUSTED", "ABORTED"]
+        {
+            assert!(failed(code).is_transient_failure(), "{code}");
+        }
+        assert!(!StatementOutcome::Closed.is_transient_failure());
         assert!(!failed("BAD_REQUEST").is_transient_failure());
         assert!(!StatementOutcome::Canceled { reason: CancelReason::Deadline }.is_transient_failure());
     }

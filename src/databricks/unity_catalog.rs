@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
+use super::paging::{self, Page};
 use super::{segment, DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
 
@@ -333,6 +334,39 @@ pub fn grants_map(assignments: &[PrivilegeAssignment]) -> BTreeMap<String, BTree
     grants
 }
 
+/// What a PATCH of a securable answers: the object after the update.
+#[derive(Deserialize)]
+struct Updated {
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    properties: BTreeMap<String, String>,
+}
+
+impl Updated {
+    /// Whether the answer holds what was asked for; else what it shows instead.
+    fn shows(&self, update: &Update) -> Result<(), String> {
+        if let Some(owner) = &update.owner {
+            if self.owner.as_ref() != Some(owner) {
+                return Err(format!("owner {:?}, not {owner:?}", self.owner.as_deref().unwrap_or("")));
+            }
+        }
+        if let Some(comment) = &update.comment {
+            if self.comment.as_deref().unwrap_or("") != comment {
+                return Err(format!("comment {:?}", self.comment.as_deref().unwrap_or("")));
+            }
+        }
+        if let Some(properties) = &update.properties {
+            if let Some((key, _)) = properties.iter().find(|(k, v)| self.properties.get(*k) != Some(*v)) {
+                return Err(format!("property {key} not set"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 struct Assignments {
     #[serde(default)]
@@ -464,8 +498,11 @@ impl WorkspaceClient {
         let collection = kind
             .collection()
             .ok_or_else(|| DatabricksError::InvalidParameter(format!("{} cannot be updated here", kind.api_name())))?;
-        self.patch::<Value>(&format!("{UC}/{collection}/{}", segment(full_name)), to_body(update)?, token).await?;
-        Ok(())
+        let answer: Updated =
+            self.patch(&format!("{UC}/{collection}/{}", segment(full_name)), to_body(update)?, token).await?;
+        answer.shows(update).map_err(|what| {
+            DatabricksError::Protocol(format!("the update of {full_name} was accepted but its answer shows {what}"))
+        })
     }
 
     /// DELETE a securable; `force` also deletes what a catalog or schema holds.
@@ -483,7 +520,10 @@ impl WorkspaceClient {
         self.delete(&format!("{UC}/{collection}/{}", segment(full_name)), &query, token).await
     }
 
-    /// The grants made directly on a securable (not inherited ones).
+    /// The grants made directly on a securable (not inherited ones), every
+    /// page: the API pages with `max_results=0` (the server's page length;
+    /// Databricks deprecates the unpaginated call and refuses 1..=149) and a
+    /// page may be empty and still go on.
     pub async fn get_permissions(
         &self,
         token: &AccessToken,
@@ -491,11 +531,21 @@ impl WorkspaceClient {
         full_name: &str,
     ) -> Result<Vec<PrivilegeAssignment>, DatabricksError> {
         let path = format!("{UC}/permissions/{}/{}", kind.api_name(), segment(full_name));
-        let answer: Assignments = self.get(&path, &[], token).await?;
-        Ok(answer.privilege_assignments)
+        let path = path.as_str();
+        paging::collect_pages(|page_token| async move {
+            let mut query = vec![("max_results", "0".to_string())];
+            if let Some(page_token) = page_token {
+                query.push(("page_token", page_token));
+            }
+            let body: Value = self.get(path, &query, token).await?;
+            Page::from_json(body, "privilege_assignments")
+        })
+        .await
     }
 
-    /// Grants and revokes in one PATCH; returns the direct grants after it.
+    /// Grants and revokes in one PATCH; returns the direct grants after it,
+    /// once the answer shows every change made (an answer that does not is a
+    /// protocol error, not a success).
     pub async fn update_permissions(
         &self,
         token: &AccessToken,
@@ -505,6 +555,21 @@ impl WorkspaceClient {
     ) -> Result<Vec<PrivilegeAssignment>, DatabricksError> {
         let path = format!("{UC}/permissions/{}/{}", kind.api_name(), segment(full_name));
         let answer: Assignments = self.patch(&path, json!({ "changes": changes }), token).await?;
+        let after = grants_map(&answer.privilege_assignments);
+        for change in changes {
+            let held = after.get(&change.principal);
+            let holds = |p: &String| held.is_some_and(|h| h.contains(&p.replace(' ', "_")));
+            if let Some(missing) = change.add.iter().find(|p| !holds(p)) {
+                return Err(DatabricksError::Protocol(format!(
+                    "the grant of {missing} on {full_name} was accepted but its answer does not show it"
+                )));
+            }
+            if let Some(kept) = change.remove.iter().find(|p| holds(p)) {
+                return Err(DatabricksError::Protocol(format!(
+                    "the revoke of {kept} on {full_name} was accepted but its answer still shows it"
+                )));
+            }
+        }
         Ok(answer.privilege_assignments)
     }
 }

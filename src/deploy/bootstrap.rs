@@ -11,7 +11,7 @@
 //! so a bootstrap interrupted by a restart simply runs again. The calls go
 //! through the shared workspace client ([`WorkspaceClient`]): its typed
 //! errors, and its retries on 429 and 5xx, which are safe here because a
-//! create that went through the first time answers `RESOURCE_ALREADY_EXISTS`.
+//! create that went through the first time answers an `…_ALREADY_EXISTS` code.
 //!
 //! What the spoke template must output (ARM `outputs`), per region:
 //! [`OUTPUT_WORKSPACE_URL`], [`OUTPUT_WORKSPACE_ID`],
@@ -483,6 +483,8 @@ impl BootstrapSettings {
 fn created<T>(answer: Result<T, DatabricksError>) -> Result<StepOutcome, DatabricksError> {
     match answer {
         Ok(_) => Ok(StepOutcome::Created),
+        // Whatever the status: Unity Catalog answers `CATALOG_ALREADY_EXISTS`,
+        // `STORAGE_CREDENTIAL_ALREADY_EXISTS`, … (sandbox/FIDELITY.md).
         Err(DatabricksError::AlreadyExists(_)) => Ok(StepOutcome::AlreadyExisted),
         Err(error) => Err(error),
     }

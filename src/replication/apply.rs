@@ -197,7 +197,7 @@ async fn statement_attempt(
         // if it failed, was cancelled or is forgotten, it is sent again.
         let deadline = Instant::now() + settings.statement_timeout;
         match client.follow_statement(token, &id, deadline, cancel, settings.polling).await {
-            Ok(run @ StatementRun { outcome: StatementOutcome::Succeeded { .. }, .. }) => {
+            Ok(run @ StatementRun { outcome: StatementOutcome::Succeeded { .. } | StatementOutcome::Closed, .. }) => {
                 return statement_outcome(action, run)
             }
             Ok(StatementRun { outcome: StatementOutcome::Canceled { reason: CancelReason::Caller }, .. }) => {
@@ -220,6 +220,9 @@ async fn statement_attempt(
 fn statement_outcome(action: &Action, run: StatementRun) -> Result<Applied, Attempt> {
     match run.outcome {
         StatementOutcome::Succeeded { columns, rows } => Ok(clone_result(action, &columns, &rows)),
+        // Succeeded, its result already gone: the work is done (a clone
+        // reports the version the plan saw, which it holds at least).
+        StatementOutcome::Closed => Ok(clone_result(action, &[], &[])),
         outcome @ StatementOutcome::Failed { .. } => {
             let transient = outcome.is_transient_failure();
             let StatementOutcome::Failed { error_code, message } = outcome else { unreachable!() };
@@ -229,6 +232,12 @@ fn statement_outcome(action: &Action, run: StatementRun) -> Result<Applied, Atte
         StatementOutcome::Canceled { reason: CancelReason::Caller } => Err(Attempt::Canceled),
         StatementOutcome::Canceled { reason: CancelReason::Deadline } => Err(Attempt::Permanent(format!(
             "statement {} did not finish in time and was cancelled on the warehouse",
+            run.statement_id
+        ))),
+        // Never started: the warehouse is starting or saturated; it can be
+        // tried again within the action's budget.
+        StatementOutcome::Canceled { reason: CancelReason::NotStarted } => Err(Attempt::Transient(format!(
+            "the SQL warehouse had not started statement {} when its time ran out (starting or busy)",
             run.statement_id
         ))),
         StatementOutcome::Canceled { reason: CancelReason::Server } => {

@@ -4,9 +4,12 @@
 //!
 //! The model follows Databricks (and the sandbox): a new object belongs to
 //! whoever created it ([`CREATOR`]) and has no grants until the plan's grant
-//! and owner actions run; `CREATE OR REPLACE` keeps the object's owner and
-//! grants; a deep clone holds the source's commits up to the clone; `IF NOT
-//! EXISTS` leaves an existing object alone. A blocked action does nothing,
+//! and owner actions run; `CREATE OR REPLACE TABLE … DEEP CLONE` keeps the
+//! table's owner and grants; views are never replaced (`CREATE OR REPLACE
+//! VIEW` drops the view's grants): a changed view is altered (`ALTER VIEW …
+//! AS`, owner and grants kept) and `ALTER VIEW` of a missing view fails; a deep
+//! clone holds the source's commits up to the clone; `IF NOT EXISTS` leaves an
+//! existing object alone. A blocked action does nothing,
 //! and neither does anything depending on it, transitively.
 
 use super::object::{ObjectKind, ObjectRef};
@@ -137,9 +140,16 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 common: fresh(None, Default::default()),
             });
         }
-        ActionKind::CreateView { definition, dependencies } => {
-            let common =
-                s.tables.get(&name).map(|t| t.common.clone()).unwrap_or_else(|| fresh(None, Default::default()));
+        ActionKind::CreateView { definition, dependencies, existing } => {
+            // `ALTER VIEW … AS` changes an existing view's definition and
+            // keeps everything else; `CREATE VIEW IF NOT EXISTS` leaves an
+            // existing object alone and makes a fresh view otherwise.
+            let common = match (s.tables.get(&name), existing) {
+                (Some(view), true) if view.kind == TableKind::View => view.common.clone(),
+                (Some(_), _) => return,
+                (None, true) => return,
+                (None, false) => fresh(None, Default::default()),
+            };
             s.tables.insert(
                 name,
                 TableInfo {

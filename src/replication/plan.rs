@@ -11,11 +11,12 @@
 //! with the rest; the executor skips it and, transitively, its dependants.
 //!
 //! Idempotence, which lets an interrupted run simply be planned and run
-//! again: the SQL is `CREATE OR REPLACE` / `IF NOT EXISTS` / `GRANT` /
-//! `REVOKE` / `ALTER … OWNER TO`, all safe to repeat; a REST create (catalog,
-//! schema, recipient, share, mount) or a share `ADD` that finds its object
-//! already there answers `RESOURCE_ALREADY_EXISTS`, which the executor must
-//! count as done; a drop that finds nothing answers `NOT_FOUND`, likewise.
+//! again: the SQL is `CREATE OR REPLACE TABLE … DEEP CLONE` / `IF NOT
+//! EXISTS` / `ALTER VIEW … AS` / `GRANT` / `REVOKE` / `ALTER … OWNER TO`, all
+//! safe to repeat; a REST create (catalog, schema, recipient, share, mount)
+//! or a share `ADD` that finds its object already there answers an
+//! `…_ALREADY_EXISTS` code, which the executor must count as done; a drop
+//! that finds nothing answers `…_DOES_NOT_EXIST` / `NOT_FOUND`, likewise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -136,9 +137,14 @@ pub enum ActionKind {
         format: String,
         location: String,
     },
+    /// A view the secondary lacks: `CREATE VIEW IF NOT EXISTS`. One it has
+    /// (`existing`) gets its new definition with `ALTER VIEW … AS`, which
+    /// keeps its owner and grants; `CREATE OR REPLACE VIEW` would drop the
+    /// grants (Databricks' CREATE VIEW reference, sandbox/FIDELITY.md).
     CreateView {
         definition: String,
         dependencies: Vec<String>,
+        existing: bool,
     },
     CreateExternalVolume {
         location: String,
@@ -244,7 +250,8 @@ impl Action {
                 CloneReason::Different => format!("replace {object} by a deep clone"),
             },
             ActionKind::RegisterExternalTable { format, .. } => format!("register {object} ({format})"),
-            ActionKind::CreateView { .. } => format!("create or replace {object}"),
+            ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
+            ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
             ActionKind::Grant { principal, privileges } => {
                 format!(

@@ -452,6 +452,7 @@ impl Planner<'_> {
                 (None, None, Some(definition)) => ActionKind::CreateView {
                     definition: definition.clone(),
                     dependencies: view.view_dependencies.clone(),
+                    existing: reason != CloneReason::Missing,
                 },
             };
             let id = self.push("view", object.clone(), kind, deps);
@@ -1132,7 +1133,8 @@ mod tests {
                     "view:view:main.sales.v1".into(),
                     ActionKind::CreateView {
                         definition: primary.tables["main.sales.v1"].view_definition.clone().unwrap(),
-                        dependencies: vec!["main.sales.orders".into(), "main.sales.raw".into()]
+                        dependencies: vec!["main.sales.orders".into(), "main.sales.raw".into()],
+                        existing: true,
                     }
                 ),
                 (

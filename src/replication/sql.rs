@@ -453,9 +453,10 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
                 quote_literal(location)?
             )))
         }
-        ActionKind::CreateView { definition, .. } => {
+        ActionKind::CreateView { definition, existing, .. } => {
             check_view_definition(definition)?;
-            Ok(Request::Sql(format!("CREATE OR REPLACE VIEW {} AS {}", quote_name(path)?, definition.trim())))
+            let verb = if *existing { "ALTER VIEW" } else { "CREATE VIEW IF NOT EXISTS" };
+            Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
         }
         ActionKind::CreateExternalVolume { location } => Ok(Request::Sql(format!(
             "CREATE EXTERNAL VOLUME IF NOT EXISTS {} LOCATION {}",
@@ -652,9 +653,24 @@ mod tests {
         let statement = sql(&action(
             ObjectKind::View,
             &["c", "s", "v"],
-            ActionKind::CreateView { definition: definition.into(), dependencies: vec![] },
+            ActionKind::CreateView { definition: definition.into(), dependencies: vec![], existing: false },
         ));
-        let Statement::CreateView { name, dependencies, .. } = parse(&statement).unwrap() else { panic!() };
+        let Statement::CreateView { name, dependencies, or_replace: false, if_not_exists: true, .. } =
+            parse(&statement).unwrap()
+        else {
+            panic!("not a plain create: {statement}")
+        };
+        assert_eq!(name, strings(&["c", "s", "v"]));
+        assert_eq!(dependencies, vec![strings(&["c", "s", "t;x"])]);
+        // An existing view is altered, never replaced (a replace drops its grants).
+        let statement = sql(&action(
+            ObjectKind::View,
+            &["c", "s", "v"],
+            ActionKind::CreateView { definition: definition.into(), dependencies: vec![], existing: true },
+        ));
+        let Statement::AlterViewAs { name, dependencies, .. } = parse(&statement).unwrap() else {
+            panic!("not an alter: {statement}")
+        };
         assert_eq!(name, strings(&["c", "s", "v"]));
         assert_eq!(dependencies, vec![strings(&["c", "s", "t;x"])]);
         for bad in [

@@ -145,3 +145,83 @@ def test_sharing_recipient_share_and_provider():
     providers = list(secondary.providers.list(data_provider_global_metastore_id=EXPECTED["metastore"]))
     assert len(providers) == 1
     assert providers[0].data_provider_global_metastore_id == EXPECTED["metastore"]
+
+
+# Error shapes (sandbox/FIDELITY.md): the SDK picks its exception from the
+# status when it does not know the code, and keeps the code on the exception.
+
+
+def test_a_duplicate_create_names_the_object_in_its_code():
+    from databricks.sdk.errors import BadRequest
+
+    w = client("ADMIN_TOKEN")
+    catalog = EXPECTED["admin"]["catalogs"][0]
+    with pytest.raises(BadRequest) as duplicate:
+        w.catalogs.create(name=catalog)
+    assert duplicate.value.error_code == "CATALOG_ALREADY_EXISTS"
+    schema = EXPECTED["table"].split(".")[1]
+    with pytest.raises(BadRequest) as duplicate:
+        w.schemas.create(name=schema, catalog_name=EXPECTED["table"].split(".")[0])
+    assert duplicate.value.error_code == "SCHEMA_ALREADY_EXISTS"
+    w.shares.create(name="compat_duplicate_share")
+    with pytest.raises(BadRequest) as duplicate:
+        w.shares.create(name="compat_duplicate_share")
+    assert duplicate.value.error_code == "SHARE_ALREADY_EXISTS"
+
+
+def test_a_missing_object_and_a_missing_endpoint_are_told_apart():
+    w = client("ADMIN_TOKEN")
+    with pytest.raises(NotFound) as missing:
+        w.catalogs.get("no_such_catalog")
+    assert missing.value.error_code == "CATALOG_DOES_NOT_EXIST"
+    with pytest.raises(NotFound) as missing:
+        w.schemas.get(f"{EXPECTED['admin']['catalogs'][0]}.no_such_schema")
+    assert missing.value.error_code == "SCHEMA_DOES_NOT_EXIST"
+    with pytest.raises(NotFound) as endpoint:
+        w.api_client.do("GET", "/api/2.1/unity-catalog/no-such-api")
+    assert endpoint.value.error_code == "ENDPOINT_NOT_FOUND"
+
+
+def test_grants_page_with_a_token_and_refuse_short_pages():
+    from databricks.sdk.errors import InvalidParameterValue
+
+    w = client("ADMIN_TOKEN")
+    table = EXPECTED["table"]
+    w.grants.update(
+        "table", table, changes=[PermissionsChange(principal=f"compat-pager-{i}", add=[Privilege.SELECT]) for i in range(5)]
+    )
+    everything = sorted(a.principal for a in w.grants.get("table", table).privilege_assignments)
+    paged, token, pages = [], None, 0
+    while True:
+        page = w.grants.get("table", table, max_results=0, page_token=token)
+        paged.extend(a.principal for a in page.privilege_assignments or [])
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages > 1
+    assert sorted(paged) == everything
+    with pytest.raises(InvalidParameterValue):
+        w.grants.get("table", table, max_results=10)
+
+
+def test_altering_a_view_keeps_its_grants_and_replacing_it_drops_them():
+    w = client("ADMIN_TOKEN")
+    table = ".".join(f"`{p}`" for p in EXPECTED["table"].split("."))
+    view_name = ".".join(EXPECTED["table"].split(".")[:2] + ["compat_view"])
+    view = ".".join(f"`{p}`" for p in view_name.split("."))
+
+    def run(sql):
+        done = w.statement_execution.execute_statement(statement=sql, warehouse_id=os.environ["WAREHOUSE_ID"], wait_timeout="10s")
+        assert done.status.state.value == "SUCCEEDED", (sql, done.status)
+
+    def grantees():
+        return [a.principal for a in (w.grants.get("table", view_name).privilege_assignments or [])]
+
+    run(f"CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {table}")
+    run(f"GRANT SELECT ON VIEW {view} TO `compat-auditors`")
+    run(f"ALTER VIEW {view} AS SELECT * FROM {table} WHERE 1 = 1")
+    assert "compat-auditors" in grantees()
+    assert w.tables.get(view_name).view_definition.endswith("WHERE 1 = 1")
+    run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")
+    assert "compat-auditors" not in grantees()

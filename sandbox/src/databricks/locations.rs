@@ -91,13 +91,19 @@ async fn create_location(State(ws): State<Arc<Workspace>>, headers: HeaderMap, b
             return Err(UcError::PermissionDenied("User does not have CREATE EXTERNAL LOCATION on Metastore.".into()));
         }
         if !metastore.storage_credentials.contains_key(&request.credential_name) {
-            return Err(UcError::NotFound(format!("Storage credential '{}' does not exist.", request.credential_name)));
+            return Err(UcError::Missing(
+                "STORAGE_CREDENTIAL",
+                format!("Storage credential '{}' does not exist.", request.credential_name),
+            ));
         }
         if !request.url.starts_with("abfss://") {
             return Err(UcError::Invalid(format!("'{}' is not an abfss:// URL.", request.url)));
         }
         if metastore.external_locations.contains_key(&request.name) {
-            return Err(UcError::AlreadyExists(format!("External location '{}' already exists.", request.name)));
+            return Err(UcError::Exists(
+                "EXTERNAL_LOCATION",
+                format!("External location '{}' already exists.", request.name),
+            ));
         }
         if let Some(overlap) = metastore
             .external_locations
@@ -129,7 +135,9 @@ async fn update_location(
         let request: UpdateSecurable = body(&bytes)?;
         let mut metastore = ws.metastore.write();
         metastore.require_manage(who, Securable::ExternalLocation, &name)?;
-        let location = metastore.external_locations.get_mut(&name).ok_or_else(|| UcError::NotFound(name.clone()))?;
+        let location = metastore.external_locations.get_mut(&name).ok_or_else(|| {
+            UcError::Missing("EXTERNAL_LOCATION", format!("External location '{name}' does not exist."))
+        })?;
         if let Some(url) = request.url {
             location.url = url;
         }
@@ -199,7 +207,10 @@ async fn create_credential(State(ws): State<Arc<Workspace>>, headers: HeaderMap,
             return Err(UcError::PermissionDenied("User does not have CREATE STORAGE CREDENTIAL on Metastore.".into()));
         }
         if metastore.storage_credentials.contains_key(&request.name) {
-            return Err(UcError::AlreadyExists(format!("Storage credential '{}' already exists.", request.name)));
+            return Err(UcError::Exists(
+                "STORAGE_CREDENTIAL",
+                format!("Storage credential '{}' already exists.", request.name),
+            ));
         }
         let credential = StorageCredential {
             name: request.name.clone(),

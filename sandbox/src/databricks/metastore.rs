@@ -158,10 +158,22 @@ impl Principal {
 }
 
 /// A refusal in Databricks' words.
+///
+/// A missing or duplicate object names its kind: Unity Catalog answers with
+/// a specific code (`CATALOG_DOES_NOT_EXIST`, `SCHEMA_ALREADY_EXISTS`, …;
+/// the codes are those of Databricks' SDK error-code list, FIDELITY.md),
+/// not the generic `NOT_FOUND` / `RESOURCE_ALREADY_EXISTS`, so a client
+/// that only knows the generic ones is caught here.
 #[derive(Debug, PartialEq, Eq)]
 pub enum UcError {
+    /// Something other than a named object is missing (a workspace, a path).
     NotFound(String),
+    /// `{object}_DOES_NOT_EXIST`, where `object` is e.g. `CATALOG`.
+    Missing(&'static str, String),
     PermissionDenied(String),
+    /// `{object}_ALREADY_EXISTS`.
+    Exists(&'static str, String),
+    /// A duplicate with no object-specific code (an object already in a share).
     AlreadyExists(String),
     Invalid(String),
 }
@@ -245,7 +257,7 @@ impl Metastore {
 
     /// The common part of a securable by type and full name.
     pub fn common(&self, kind: Securable, full_name: &str) -> Result<&Common, UcError> {
-        let missing = || UcError::NotFound(format!("{} '{full_name}' does not exist.", kind.word()));
+        let missing = || UcError::Missing(kind.api_name(), format!("{} '{full_name}' does not exist.", kind.word()));
         match kind {
             Securable::Catalog => self.catalogs.get(full_name).map(|c| &c.common).ok_or_else(missing),
             Securable::Schema => self.schemas.get(full_name).map(|s| &s.common).ok_or_else(missing),
@@ -261,7 +273,7 @@ impl Metastore {
     }
 
     pub fn common_mut(&mut self, kind: Securable, full_name: &str) -> Result<&mut Common, UcError> {
-        let missing = || UcError::NotFound(format!("{} '{full_name}' does not exist.", kind.word()));
+        let missing = || UcError::Missing(kind.api_name(), format!("{} '{full_name}' does not exist.", kind.word()));
         match kind {
             Securable::Catalog => self.catalogs.get_mut(full_name).map(|c| &mut c.common).ok_or_else(missing),
             Securable::Schema => self.schemas.get_mut(full_name).map(|s| &mut s.common).ok_or_else(missing),
@@ -324,7 +336,7 @@ impl Metastore {
     /// USE CATALOG on the catalog (and USE SCHEMA on the schema) of a name, or PERMISSION_DENIED.
     pub fn require_use(&self, who: &Principal, catalog: &str, schema: Option<&str>) -> Result<(), UcError> {
         if !self.catalogs.contains_key(catalog) {
-            return Err(UcError::NotFound(format!("Catalog '{catalog}' does not exist.")));
+            return Err(UcError::Missing("CATALOG", format!("Catalog '{catalog}' does not exist.")));
         }
         if !self.holds(who, Securable::Catalog, catalog, "USE_CATALOG") {
             return Err(UcError::PermissionDenied(format!("User does not have USE CATALOG on Catalog '{catalog}'.")));
@@ -332,7 +344,7 @@ impl Metastore {
         if let Some(schema) = schema {
             let full = format!("{catalog}.{schema}");
             if !self.schemas.contains_key(&full) {
-                return Err(UcError::NotFound(format!("Schema '{full}' does not exist.")));
+                return Err(UcError::Missing("SCHEMA", format!("Schema '{full}' does not exist.")));
             }
             if !self.holds(who, Securable::Schema, &full, "USE_SCHEMA") {
                 return Err(UcError::PermissionDenied(format!("User does not have USE SCHEMA on Schema '{full}'.")));

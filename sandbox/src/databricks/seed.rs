@@ -73,8 +73,10 @@ const PRINCIPALS: &[&str] =
 pub const LOCATION_MAPPING: &[(&str, &str)] = &[
     ("abfss://uc@stucprimary.dfs.core.windows.net/", "abfss://uc@stucsecondary.dfs.core.windows.net/"),
     ("abfss://external@stextprimary.dfs.core.windows.net/", "abfss://external@stextsecondary.dfs.core.windows.net/"),
-    // Geo-redundant storage: the same data appears under the secondary region's endpoint.
-    ("abfss://geo@stgeo.dfs.core.windows.net/", "abfss://geo@stgeo-secondary.dfs.core.windows.net/"),
+    // Geo-redundant storage: the same account (its `-secondary` endpoint is
+    // read-only; after a storage failover the account's own name serves the
+    // secondary region).
+    ("abfss://geo@stgeo.dfs.core.windows.net/", "abfss://geo@stgeo.dfs.core.windows.net/"),
 ];
 
 /// Builds the (primary, secondary) pair.

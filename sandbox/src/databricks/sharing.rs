@@ -110,7 +110,7 @@ async fn create_recipient(State(ws): State<Arc<Workspace>>, headers: HeaderMap, 
         }
         let mut sharing = ws.sharing.lock();
         if sharing.recipients.contains_key(&request.name) {
-            return Err(UcError::AlreadyExists(format!("Recipient '{}' already exists.", request.name)));
+            return Err(UcError::Exists("RECIPIENT", format!("Recipient '{}' already exists.", request.name)));
         }
         let recipient = Recipient {
             name: request.name.clone(),
@@ -156,7 +156,7 @@ async fn create_share(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
         let _ = request.comment;
         let mut sharing = ws.sharing.lock();
         if sharing.shares.contains_key(&request.name) {
-            return Err(UcError::AlreadyExists(format!("Share '{}' already exists.", request.name)));
+            return Err(UcError::Exists("SHARE", format!("Share '{}' already exists.", request.name)));
         }
         let share = Share { name: request.name.clone(), owner: owner.into(), ..Default::default() };
         let json = share_json(&share);
@@ -185,8 +185,10 @@ async fn list_shares(State(ws): State<Arc<Workspace>>, headers: HeaderMap) -> Re
 async fn get_share(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     as_admin(&ws, &headers, "shares.get", |_| {
         let sharing = ws.sharing.lock();
-        let share =
-            sharing.shares.get(&name).ok_or_else(|| UcError::NotFound(format!("Share '{name}' does not exist.")))?;
+        let share = sharing
+            .shares
+            .get(&name)
+            .ok_or_else(|| UcError::Missing("SHARE", format!("Share '{name}' does not exist.")))?;
         Ok(Json(share_json(share)).into_response())
     })
 }
@@ -229,7 +231,7 @@ async fn update_share(
         let share = sharing
             .shares
             .get_mut(&name)
-            .ok_or_else(|| UcError::NotFound(format!("Share '{name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("SHARE", format!("Share '{name}' does not exist.")))?;
         for update in request.updates {
             let object = update.data_object;
             let exists = match object.data_object_type.as_str() {
@@ -265,8 +267,10 @@ async fn update_share(
 async fn share_permissions(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     as_admin(&ws, &headers, "shares.permissions.get", |_| {
         let sharing = ws.sharing.lock();
-        let share =
-            sharing.shares.get(&name).ok_or_else(|| UcError::NotFound(format!("Share '{name}' does not exist.")))?;
+        let share = sharing
+            .shares
+            .get(&name)
+            .ok_or_else(|| UcError::Missing("SHARE", format!("Share '{name}' does not exist.")))?;
         Ok(Json(json!({"privilege_assignments": Metastore::assignments(&share.permissions)})).into_response())
     })
 }
@@ -298,7 +302,7 @@ async fn update_share_permissions(
         let mut sharing = ws.sharing.lock();
         for change in &request.changes {
             if !sharing.recipients.contains_key(&change.principal) {
-                return Err(UcError::NotFound(format!("Recipient '{}' does not exist.", change.principal)));
+                return Err(UcError::Missing("RECIPIENT", format!("Recipient '{}' does not exist.", change.principal)));
             }
             if let Some(other) = change.add.iter().chain(&change.remove).find(|p| p.as_str() != "SELECT") {
                 return Err(invalid(format!("Privilege {other} is not applicable to shares.")));
@@ -307,7 +311,7 @@ async fn update_share_permissions(
         let share = sharing
             .shares
             .get_mut(&name)
-            .ok_or_else(|| UcError::NotFound(format!("Share '{name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("SHARE", format!("Share '{name}' does not exist.")))?;
         for change in request.changes {
             let held = share.permissions.entry(change.principal.clone()).or_default();
             held.extend(change.add);
@@ -435,7 +439,7 @@ async fn provider_shares(State(ws): State<Arc<Workspace>>, headers: HeaderMap, P
             .providers()
             .into_iter()
             .find(|p| p.name == name)
-            .ok_or_else(|| UcError::NotFound(format!("Provider '{name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("PROVIDER", format!("Provider '{name}' does not exist.")))?;
         let sharing = provider.workspace.sharing.lock();
         let shares: Vec<Value> = sharing
             .shares

@@ -38,16 +38,49 @@ pub struct StatementTiming {
     pub run_ms: (u64, u64),
     /// Running time of clones.
     pub clone_ms: (u64, u64),
-    /// Share of statements that fail with a transient error.
+    /// Share of statements that fail with a transient error, drawn from
+    /// [`TRANSIENT_FAILURES`] (the service error codes of the Statement
+    /// Execution API that say "try again", FIDELITY.md).
     pub failure_ratio: f64,
+    /// Share of successful statements that a GET reports `CLOSED`
+    /// ("execution successful, and statement closed; result no longer
+    /// available for fetch") instead of `SUCCEEDED`.
+    pub closed_ratio: f64,
     /// Durations are divided by this (a faster clock for benchmarks).
     pub speed: f64,
 }
 
 impl Default for StatementTiming {
     fn default() -> Self {
-        StatementTiming { queue_ms: 0, run_ms: (1, 5), clone_ms: (10, 40), failure_ratio: 0.0, speed: 1.0 }
+        StatementTiming {
+            queue_ms: 0,
+            run_ms: (1, 5),
+            clone_ms: (10, 40),
+            failure_ratio: 0.0,
+            closed_ratio: 0.0,
+            speed: 1.0,
+        }
     }
+}
+
+/// The transient failures a statement can end with: (service error code,
+/// message). `ABORTED` is a concurrent commit that won the race.
+pub const TRANSIENT_FAILURES: &[(&str, &str)] = &[
+    ("INTERNAL_ERROR", "[INTERNAL_ERROR] The warehouse lost its executor. Retry the statement."),
+    ("WORKSPACE_TEMPORARILY_UNAVAILABLE", "The workspace is temporarily unavailable."),
+    ("SERVICE_UNDER_MAINTENANCE", "The service is under maintenance."),
+    ("RESOURCE_EXHAUSTED", "The warehouse is overloaded."),
+    ("ABORTED", "[DELTA_CONCURRENT_APPEND] A concurrent transaction committed first. Retry."),
+];
+
+/// What a statement's drawn fate is, decided when it is submitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Runs,
+    /// Fails with this entry of [`TRANSIENT_FAILURES`].
+    Fails(usize),
+    /// Runs, and is then reported `CLOSED`.
+    Closes,
 }
 
 #[derive(Clone, Debug)]
@@ -155,15 +188,21 @@ impl Statements {
             .collect()
     }
 
-    fn duration(&self, statement: Option<&Statement>) -> (Duration, Duration, bool) {
+    fn duration(&self, statement: Option<&Statement>) -> (Duration, Duration, Fate) {
         let timing = self.timing.lock().clone();
         let mut rng = self.rng.lock();
         let (lo, hi) =
             if matches!(statement, Some(Statement::CloneTable { .. })) { timing.clone_ms } else { timing.run_ms };
         let speed = if timing.speed > 0.0 { timing.speed } else { 1.0 };
         let scale = |ms: u64| Duration::from_secs_f64(ms as f64 / 1000.0 / speed);
-        let fails = timing.failure_ratio > 0.0 && rng.gen_bool(timing.failure_ratio.min(1.0));
-        (scale(timing.queue_ms), scale(rng.gen_range(lo..=hi.max(lo))), fails)
+        let fate = if timing.failure_ratio > 0.0 && rng.gen_bool(timing.failure_ratio.min(1.0)) {
+            Fate::Fails(rng.gen_range(0..TRANSIENT_FAILURES.len()))
+        } else if timing.closed_ratio > 0.0 && rng.gen_bool(timing.closed_ratio.min(1.0)) {
+            Fate::Closes
+        } else {
+            Fate::Runs
+        };
+        (scale(timing.queue_ms), scale(rng.gen_range(lo..=hi.max(lo))), fate)
     }
 }
 
@@ -290,7 +329,7 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     let (status, _) = watch::channel(Status { state: "PENDING", error: None, outcome: None });
     let principal = ws.principal(&caller);
     let parsed = parse(&request.statement);
-    let (queue, run, fails) = ws.statements.duration(parsed.as_ref().ok());
+    let (queue, run, fate) = ws.statements.duration(parsed.as_ref().ok());
     let entry = Arc::new(Entry {
         owner: caller.upn.clone(),
         statement: request.statement.clone(),
@@ -326,14 +365,11 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             Err(error) => {
                 Status { state: "FAILED", error: Some(("PARSE_SYNTAX_ERROR".into(), error.0)), outcome: None }
             }
-            Ok(_) if fails => Status {
-                state: "FAILED",
-                error: Some((
-                    "INTERNAL_ERROR".into(),
-                    "[INTERNAL_ERROR] The warehouse lost its executor. Retry the statement.".into(),
-                )),
-                outcome: None,
-            },
+            Ok(_) if matches!(fate, Fate::Fails(_)) => {
+                let Fate::Fails(which) = fate else { unreachable!() };
+                let (code, message) = TRANSIENT_FAILURES[which];
+                Status { state: "FAILED", error: Some((code.into(), message.into())), outcome: None }
+            }
             Ok(statement) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let shared = |provider: &str, share: &str, schema: &str, table: &str| {
@@ -350,6 +386,7 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
                     request.schema.as_deref(),
                     now_ms,
                 ) {
+                    Ok(_) if fate == Fate::Closes => Status { state: "CLOSED", error: None, outcome: None },
                     Ok(outcome) => Status { state: "SUCCEEDED", error: None, outcome: Some(Arc::new(outcome)) },
                     Err(error) => {
                         Status { state: "FAILED", error: Some((error.error_code, error.message)), outcome: None }
@@ -375,8 +412,10 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
 /// A statement's error as the API reports it: a service error code, with the
 /// SQL error class in brackets at the start of the message (`[PARSE_SYNTAX_ERROR] …`).
 fn service_code(error_class: &str) -> &'static str {
+    if let Some((code, _)) = TRANSIENT_FAILURES.iter().find(|(code, _)| *code == error_class) {
+        return code;
+    }
     match error_class {
-        "INTERNAL_ERROR" => "INTERNAL_ERROR",
         class if class.ends_with("NOT_FOUND") => "NOT_FOUND",
         class if class.ends_with("ALREADY_EXISTS") => "ALREADY_EXISTS",
         _ => "BAD_REQUEST",

@@ -42,8 +42,17 @@ impl IntoResponse for UcError {
     fn into_response(self) -> Response {
         match self {
             UcError::NotFound(message) => databricks_error(StatusCode::NOT_FOUND, "NOT_FOUND", &message),
+            UcError::Missing(object, message) => {
+                databricks_error(StatusCode::NOT_FOUND, &format!("{object}_DOES_NOT_EXIST"), &message)
+            }
             UcError::PermissionDenied(message) => {
                 databricks_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &message)
+            }
+            // No document gives the status of a duplicate create; clients
+            // seen in the wild catch it as a 400 (FIDELITY.md). A client must
+            // decide by the code, so the status here is the unhelpful one.
+            UcError::Exists(object, message) => {
+                databricks_error(StatusCode::BAD_REQUEST, &format!("{object}_ALREADY_EXISTS"), &message)
             }
             UcError::AlreadyExists(message) => {
                 databricks_error(StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", &message)
@@ -140,7 +149,7 @@ async fn get_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(
         let catalog = metastore
             .catalogs
             .get(&name)
-            .ok_or_else(|| UcError::NotFound(format!("Catalog '{name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("CATALOG", format!("Catalog '{name}' does not exist.")))?;
         if !metastore.visible(who, Securable::Catalog, &name) {
             return Err(UcError::PermissionDenied(format!("User does not have USE CATALOG on Catalog '{name}'.")));
         }
@@ -174,9 +183,12 @@ async fn create_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bo
                 .as_deref()
                 .ok_or_else(|| UcError::Invalid("share_name is required with provider_name.".into()))?;
             if ws.shared_objects(provider, share).is_none() {
-                return Err(UcError::NotFound(format!(
-                    "Share '{share}' of provider '{provider}' does not exist or is not shared with this metastore."
-                )));
+                return Err(UcError::Missing(
+                    "SHARE",
+                    format!(
+                        "Share '{share}' of provider '{provider}' does not exist or is not shared with this metastore."
+                    ),
+                ));
             }
         }
         let mut metastore = ws.metastore.write();
@@ -184,7 +196,7 @@ async fn create_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bo
             return Err(UcError::PermissionDenied("User does not have CREATE CATALOG on Metastore.".into()));
         }
         if metastore.catalogs.contains_key(&request.name) {
-            return Err(UcError::AlreadyExists(format!("Catalog '{}' already exists.", request.name)));
+            return Err(UcError::Exists("CATALOG", format!("Catalog '{}' already exists.", request.name)));
         }
         let now = chrono::Utc::now().timestamp_millis();
         let catalog_type = if request.provider_name.is_some() { "DELTASHARING_CATALOG" } else { "MANAGED_CATALOG" };
@@ -345,7 +357,7 @@ async fn get_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(fu
         let table = metastore
             .tables
             .get(&full_name)
-            .ok_or_else(|| UcError::NotFound(format!("Table '{full_name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("TABLE", format!("Table '{full_name}' does not exist.")))?;
         if !metastore.visible(who, Securable::Table, &full_name) {
             return Err(UcError::PermissionDenied(format!("User does not have SELECT on Table '{full_name}'.")));
         }
@@ -426,6 +438,10 @@ fn securable(kind: &str) -> Result<Securable, UcError> {
     Securable::parse(kind).ok_or_else(|| UcError::Invalid(format!("Unsupported securable type '{kind}'.")))
 }
 
+/// Principals per page of a paged grants read: small, so that objects with a
+/// few grants already span pages and a client that reads one page misses some.
+const GRANTS_PAGE: usize = 2;
+
 async fn get_permissions(
     State(ws): State<Arc<Workspace>>,
     headers: HeaderMap,
@@ -433,7 +449,7 @@ async fn get_permissions(
     RawQuery(raw): RawQuery,
 ) -> Response {
     with_caller(&ws, &headers, "permissions.get", |who| {
-        let only = query(raw).get("principal").cloned();
+        let query = query(raw);
         let kind = securable(&kind)?;
         let metastore = ws.metastore.read();
         let common = metastore.common(kind, &full_name)?;
@@ -441,10 +457,25 @@ async fn get_permissions(
             return Err(UcError::PermissionDenied(format!("User cannot read the permissions of '{full_name}'.")));
         }
         let mut grants = common.grants.clone();
-        if let Some(principal) = only {
-            grants.retain(|p, _| *p == principal);
+        if let Some(principal) = query.get("principal") {
+            grants.retain(|p, _| p == principal);
         }
-        Ok(Json(json!({"privilege_assignments": Metastore::assignments(&grants)})).into_response())
+        let assignments = match Metastore::assignments(&grants) {
+            Value::Array(assignments) => assignments,
+            _ => Vec::new(),
+        };
+        // Databricks: unset returns everything (deprecated), 0 is the
+        // server's page length, 1..=149 is refused so that a page always
+        // holds at least one principal's complete assignment.
+        if let Some(Ok(asked @ 1..=149)) = query.get("max_results").map(|m| m.parse::<i64>()) {
+            return Err(UcError::Invalid(format!("max_results {asked} must be 0 or at least 150.")));
+        }
+        let (page, next) = page(assignments, |_| true, &query, GRANTS_PAGE)?;
+        let mut body = json!({ "privilege_assignments": page });
+        if let Some(token) = next {
+            body["next_page_token"] = json!(token);
+        }
+        Ok(Json(body).into_response())
     })
 }
 
@@ -604,7 +635,7 @@ async fn create_schema(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bod
         }
         let full_name = format!("{catalog}.{}", request.name);
         if metastore.schemas.contains_key(&full_name) {
-            return Err(UcError::AlreadyExists(format!("Schema '{full_name}' already exists.")));
+            return Err(UcError::Exists("SCHEMA", format!("Schema '{full_name}' already exists.")));
         }
         let now = chrono::Utc::now().timestamp_millis();
         let schema = super::metastore::Schema {
@@ -722,7 +753,7 @@ async fn get_volume(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(f
         let volume = metastore
             .volumes
             .get(&full_name)
-            .ok_or_else(|| UcError::NotFound(format!("Volume '{full_name}' does not exist.")))?;
+            .ok_or_else(|| UcError::Missing("VOLUME", format!("Volume '{full_name}' does not exist.")))?;
         metastore.require_use(who, &volume.catalog, Some(&volume.schema))?;
         if !metastore.visible(who, Securable::Volume, &full_name) {
             return Err(UcError::PermissionDenied(format!("User does not have READ VOLUME on Volume '{full_name}'.")));
@@ -760,7 +791,7 @@ async fn create_volume(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bod
         }
         let full_name = format!("{schema}.{}", request.name);
         if metastore.volumes.contains_key(&full_name) {
-            return Err(UcError::AlreadyExists(format!("Volume '{full_name}' already exists.")));
+            return Err(UcError::Exists("VOLUME", format!("Volume '{full_name}' already exists.")));
         }
         let now = chrono::Utc::now().timestamp_millis();
         let volume = super::metastore::Volume {
@@ -840,7 +871,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
         }
         let full_name = format!("{schema}.{}", request.name);
         if metastore.tables.contains_key(&full_name) {
-            return Err(UcError::AlreadyExists(format!("Table '{full_name}' already exists.")));
+            return Err(UcError::Exists("TABLE", format!("Table '{full_name}' already exists.")));
         }
         let now = chrono::Utc::now().timestamp_millis();
         let table = super::metastore::Table {

@@ -42,9 +42,11 @@ fn failed(code: &str, message: String) -> StatementError {
 impl From<UcError> for StatementError {
     fn from(error: UcError) -> Self {
         match error {
-            UcError::NotFound(m) => failed("TABLE_OR_VIEW_NOT_FOUND", m),
+            UcError::Missing("CATALOG", m) => failed("CATALOG_NOT_FOUND", m),
+            UcError::Missing("SCHEMA", m) => failed("SCHEMA_NOT_FOUND", m),
+            UcError::NotFound(m) | UcError::Missing(_, m) => failed("TABLE_OR_VIEW_NOT_FOUND", m),
             UcError::PermissionDenied(m) => failed("INSUFFICIENT_PERMISSIONS", m),
-            UcError::AlreadyExists(m) => failed("TABLE_OR_VIEW_ALREADY_EXISTS", m),
+            UcError::AlreadyExists(m) | UcError::Exists(_, m) => failed("TABLE_OR_VIEW_ALREADY_EXISTS", m),
             UcError::Invalid(m) => failed("INVALID_PARAMETER_VALUE", m),
         }
     }
@@ -118,7 +120,7 @@ pub fn execute(
         }
         Statement::CreateSchema { name, if_not_exists } => {
             let full = qualify(name, catalog, schema, 2)?;
-            metastore.require_use(who, &full[0], None).map_err(schema_error)?;
+            metastore.require_use(who, &full[0], None)?;
             let full_name = full.join(".");
             if metastore.schemas.contains_key(&full_name) {
                 return if *if_not_exists {
@@ -139,7 +141,7 @@ pub fn execute(
         }
         Statement::CloneTable { name, or_replace, if_not_exists, deep, source, location } => {
             let full = qualify(name, catalog, schema, 3)?;
-            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
             let existing = metastore.tables.get(&full_name).cloned();
             if existing.is_some() && !or_replace {
@@ -155,7 +157,7 @@ pub fn execute(
                     if is_shared_catalog(metastore, &qualify(source, catalog, schema, 3)?[0]) =>
                 {
                     let parts = qualify(source, catalog, schema, 3)?;
-                    metastore.require_use(who, &parts[0], None).map_err(schema_error)?;
+                    metastore.require_use(who, &parts[0], None)?;
                     let mounted = &metastore.catalogs[&parts[0]];
                     let (provider, share) = (
                         mounted.provider_name.clone().unwrap_or_default(),
@@ -250,26 +252,27 @@ pub fn execute(
             metastore.tables.insert(full.join("."), table);
             Ok(Outcome::default())
         }
-        Statement::CreateView { name, or_replace, query, dependencies } => {
+        Statement::CreateView { name, or_replace, if_not_exists, query, dependencies } => {
             let full = qualify(name, catalog, schema, 3)?;
-            metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+            metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
-            let existing = metastore.tables.get(&full_name).cloned();
-            if existing.is_some() && !or_replace {
-                return Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("View '{full_name}' already exists.")));
-            }
-            let mut resolved = Vec::new();
-            for dependency in dependencies {
-                let dependency = qualify(dependency, catalog, schema, 3)?.join(".");
-                if !metastore.tables.contains_key(&dependency) {
-                    return Err(failed(
-                        "TABLE_OR_VIEW_NOT_FOUND",
-                        format!("The table or view `{}` cannot be found.", dependency.replace('.', "`.`")),
-                    ));
+            let existing = metastore.tables.get(&full_name);
+            match existing {
+                Some(_) if *if_not_exists => return Ok(Outcome::default()),
+                Some(_) if !or_replace => {
+                    return Err(failed("TABLE_OR_VIEW_ALREADY_EXISTS", format!("View '{full_name}' already exists.")))
                 }
-                resolved.push(dependency);
+                Some(table) if table.table_type != "VIEW" => {
+                    return Err(failed("EXPECT_VIEW_NOT_TABLE", format!("'{full_name}' is a table, not a view.")))
+                }
+                _ => {}
             }
+            let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
+            // "Replacing an existing view does not preserve privileges granted
+            // on the original view. Use ALTER VIEW to preserve privileges."
+            // The replacement is a new view: the caller's, with no grants,
+            // comment or properties.
             metastore.tables.insert(
                 full_name,
                 Table {
@@ -285,9 +288,34 @@ pub fn execute(
                     last_commit_ms: now_ms,
                     cloned_from: None,
                     properties_commit: None,
-                    common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
+                    common: owned_by(who, now_ms),
                 },
             );
+            Ok(Outcome::default())
+        }
+        Statement::AlterViewAs { name, query, dependencies } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1]))?;
+            let full_name = full.join(".");
+            match metastore.tables.get(&full_name) {
+                None => {
+                    return Err(failed(
+                        "TABLE_OR_VIEW_NOT_FOUND",
+                        format!("The table or view `{}` cannot be found.", full.join("`.`")),
+                    ))
+                }
+                Some(table) if table.table_type != "VIEW" => {
+                    return Err(failed("EXPECT_VIEW_NOT_TABLE", format!("'{full_name}' is a table, not a view.")))
+                }
+                Some(_) => {}
+            }
+            metastore.require_manage(who, Securable::Table, &full_name)?;
+            let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
+            // A new definition; owner, grants, comment and properties stay.
+            let view = metastore.tables.get_mut(&full_name).expect("checked above");
+            view.view_definition = Some(query.clone());
+            view.view_dependencies = resolved;
+            view.common.updated_at = now_ms;
             Ok(Outcome::default())
         }
         Statement::CreateExternalVolume { name, if_not_exists, location } => {
@@ -379,7 +407,7 @@ fn new_object(
     privilege: &str,
 ) -> Result<Option<Vec<String>>, StatementError> {
     let full = qualify(name, catalog, schema, 3)?;
-    metastore.require_use(who, &full[0], Some(&full[1])).map_err(schema_error)?;
+    metastore.require_use(who, &full[0], Some(&full[1]))?;
     let full_name = full.join(".");
     let (exists, class) = if privilege == "CREATE_VOLUME" {
         (metastore.volumes.contains_key(&full_name), "VOLUME_ALREADY_EXISTS")
@@ -393,16 +421,29 @@ fn new_object(
     Ok(Some(full))
 }
 
-fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
-    metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
+/// The full names of what a view reads, each of which must exist.
+fn resolve_dependencies(
+    metastore: &Metastore,
+    dependencies: &[Vec<String>],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<Vec<String>, StatementError> {
+    let mut resolved = Vec::new();
+    for dependency in dependencies {
+        let dependency = qualify(dependency, catalog, schema, 3)?.join(".");
+        if !metastore.tables.contains_key(&dependency) {
+            return Err(failed(
+                "TABLE_OR_VIEW_NOT_FOUND",
+                format!("The table or view `{}` cannot be found.", dependency.replace('.', "`.`")),
+            ));
+        }
+        resolved.push(dependency);
+    }
+    Ok(resolved)
 }
 
-fn schema_error(error: UcError) -> StatementError {
-    match error {
-        UcError::NotFound(message) if message.starts_with("Schema") => failed("SCHEMA_NOT_FOUND", message),
-        UcError::NotFound(message) => failed("CATALOG_NOT_FOUND", message),
-        other => other.into(),
-    }
+fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
+    metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
 }
 
 fn require(

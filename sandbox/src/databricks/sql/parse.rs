@@ -37,6 +37,13 @@ pub enum Statement {
     CreateView {
         name: Vec<String>,
         or_replace: bool,
+        if_not_exists: bool,
+        query: String,
+        dependencies: Vec<Vec<String>>,
+    },
+    /// `ALTER VIEW v AS query`: a new definition, same owner and grants.
+    AlterViewAs {
+        name: Vec<String>,
         query: String,
         dependencies: Vec<Vec<String>>,
     },
@@ -261,6 +268,26 @@ impl Parser {
         self.error()
     }
 
+    /// A view's query to the end of the statement, and the tables it reads.
+    fn view_query(&mut self) -> Result<(String, Vec<Vec<String>>), SyntaxError> {
+        let start = self.at;
+        if !self.peek_word("SELECT") && !self.peek_word("WITH") {
+            return self.error();
+        }
+        let mut dependencies = Vec::new();
+        while self.at < self.tokens.len() {
+            if self.eat("FROM") || self.eat("JOIN") {
+                dependencies.push(self.name()?);
+            } else {
+                self.at += 1;
+            }
+        }
+        if dependencies.is_empty() {
+            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        }
+        Ok((render(&self.tokens[start..]), dependencies))
+    }
+
     /// `SELECT, MODIFY` or `ALL PRIVILEGES` or `USE CATALOG`.
     fn privileges(&mut self) -> Result<Vec<String>, SyntaxError> {
         let mut privileges = Vec::new();
@@ -320,6 +347,17 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return p.done(statement);
     }
     if p.eat("ALTER") {
+        if p.eat("VIEW") {
+            let name = p.name()?;
+            if p.eat("AS") {
+                let (query, dependencies) = p.view_query()?;
+                return Ok(Statement::AlterViewAs { name, query, dependencies });
+            }
+            p.expect("OWNER")?;
+            p.expect("TO")?;
+            let owner = p.identifier()?;
+            return p.done(Statement::AlterOwner { securable: Securable::Table, name, owner });
+        }
         let securable = p.securable()?;
         let name = p.name()?;
         p.expect("OWNER")?;
@@ -348,25 +386,15 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return p.done(Statement::CreateExternalVolume { name, if_not_exists, location });
     }
     if p.eat("VIEW") {
-        let name = p.name()?;
-        p.expect("AS")?;
-        let start = p.at;
-        if !p.peek_word("SELECT") && !p.peek_word("WITH") {
+        let if_not_exists = p.if_not_exists()?;
+        if if_not_exists && or_replace {
+            // "You may specify at most one of IF NOT EXISTS or OR REPLACE."
             return p.error();
         }
-        let mut dependencies = Vec::new();
-        while p.at < p.tokens.len() {
-            if p.eat("FROM") || p.eat("JOIN") {
-                dependencies.push(p.name()?);
-            } else {
-                p.at += 1;
-            }
-        }
-        if dependencies.is_empty() {
-            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
-        }
-        let query = render(&p.tokens[start..]);
-        return Ok(Statement::CreateView { name, or_replace, query, dependencies });
+        let name = p.name()?;
+        p.expect("AS")?;
+        let (query, dependencies) = p.view_query()?;
+        return Ok(Statement::CreateView { name, or_replace, if_not_exists, query, dependencies });
     }
     p.expect("TABLE")?;
     let if_not_exists = p.if_not_exists()?;
