@@ -295,6 +295,10 @@ impl Bot {
             Command::DeployHub => {
                 self.plan_deployment(activity, actor, crate::deploy::Target::parse("hub", None), correlation_id).await
             }
+            Command::DeployTransit => {
+                let target = crate::deploy::Target::parse("transit", None);
+                self.plan_deployment(activity, actor, target, correlation_id).await
+            }
             Command::DeploySpoke { name } => {
                 let target = crate::deploy::Target::parse("spoke", Some(&name));
                 self.plan_deployment(activity, actor, target, correlation_id).await
@@ -470,7 +474,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Subscribe { .. } => "subscribe",
         Command::Unsubscribe => "unsubscribe",
         Command::Subscriptions => "subscriptions",
-        Command::DeployHub | Command::DeploySpoke { .. } => "deploy",
+        Command::DeployHub | Command::DeployTransit | Command::DeploySpoke { .. } => "deploy",
         Command::Whoami => "whoami",
         Command::Signout => "signout",
         Command::Audit => "audit",

@@ -59,7 +59,7 @@ pub const CATALOG: &[CommandHelp] = &[
     },
     CommandHelp {
         name: "deploy",
-        usage: "deploy hub | deploy spoke NAME",
+        usage: "deploy hub | deploy transit | deploy spoke NAME",
         summary: "Preview with What-If, approve, and deploy both regions.",
         available: true,
     },

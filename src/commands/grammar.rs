@@ -19,6 +19,7 @@ pub enum Command {
     Unsubscribe,
     Subscriptions,
     DeployHub,
+    DeployTransit,
     DeploySpoke { name: String },
     Whoami,
     Signout,
@@ -96,10 +97,11 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "subscriptions" => no_args(Command::Subscriptions),
         "deploy" => match args {
             [what] if what.eq_ignore_ascii_case("hub") => Ok(Command::DeployHub),
+            [what] if what.eq_ignore_ascii_case("transit") => Ok(Command::DeployTransit),
             [what, name] if what.eq_ignore_ascii_case("spoke") => {
                 Ok(Command::DeploySpoke { name: name_argument(name).map_err(|p| usage(&p))? })
             }
-            _ => Err(usage("deploy hub, or deploy spoke NAME")),
+            _ => Err(usage("deploy hub, deploy transit, or deploy spoke NAME")),
         },
         "whoami" => no_args(Command::Whoami),
         "signout" => no_args(Command::Signout),
@@ -167,6 +169,7 @@ mod tests {
         assert_eq!(parse("run 42"), Ok(Command::Run { id: "42".into() }));
         assert_eq!(parse("deploy spoke finance"), Ok(Command::DeploySpoke { name: "finance".into() }));
         assert_eq!(parse("deploy HUB"), Ok(Command::DeployHub));
+        assert_eq!(parse("deploy transit"), Ok(Command::DeployTransit));
         assert_eq!(
             parse("subscribe daily 08:00 Europe/Amsterdam"),
             Ok(Command::Subscribe {
