@@ -9,7 +9,10 @@
 //!
 //! Prints: requests/s at saturation (closed loop), p50/p99 latency at a fixed
 //! 1,000 requests/s (open loop, latency measured from the scheduled send time
-//! so a stall is not hidden), resident memory idle and at peak under load.
+//! so a stall is not hidden), resident memory idle and at peak under load,
+//! and, for drbot, resident memory after `BENCH_CONVERSATIONS` (200,000)
+//! one-off conversations in all and a minute of rest (per-conversation state
+//! must not stay behind).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +27,8 @@ struct Settings {
     seconds: u64,
     concurrency: usize,
     fixed_rate: u64,
+    conversations: u64,
+    rest_seconds: u64,
 }
 
 struct BotUnderTest {
@@ -48,6 +53,7 @@ struct Measured {
     fixed_rate_achieved: f64,
     idle_rss_mb: f64,
     load_rss_mb: f64,
+    rested_rss_mb: f64,
     errors: u64,
     replies_missing: i64,
 }
@@ -57,6 +63,8 @@ fn main() -> anyhow::Result<()> {
         seconds: env_number("BENCH_SECONDS", 10),
         concurrency: env_number("BENCH_CONCURRENCY", 32) as usize,
         fixed_rate: env_number("BENCH_FIXED_RATE", 1000),
+        conversations: env_number("BENCH_CONVERSATIONS", 200_000),
+        rest_seconds: env_number("BENCH_REST_SECONDS", 60),
     };
     // The load generator and the sandbox share one runtime; two worker threads as on CI.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -120,13 +128,20 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     for bot in [&drbot, &echo] {
         wait_ready(bot).await?;
         eprintln!("measuring {} ...", bot.name);
-        results.push((bot.name, measure(&sandbox, bot, &settings).await?));
+        // The one-off conversations phase takes minutes at the echo bot's rate; drbot's memory is the question.
+        let one_offs = std::ptr::eq(bot, &drbot);
+        results.push((bot.name, measure(&sandbox, bot, &settings, one_offs).await?));
     }
     print_table(&settings, &results);
     Ok(())
 }
 
-async fn measure(sandbox: &Sandbox, bot: &BotUnderTest, settings: &Settings) -> anyhow::Result<Measured> {
+async fn measure(
+    sandbox: &Sandbox,
+    bot: &BotUnderTest,
+    settings: &Settings,
+    one_offs: bool,
+) -> anyhow::Result<Measured> {
     let load = Load::new(sandbox, bot);
     let pid = bot.child.id();
     let mut measured = Measured::default();
@@ -156,6 +171,22 @@ async fn measure(sandbox: &Sandbox, bot: &BotUnderTest, settings: &Settings) -> 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let replies = sandbox.connector.accepted_count() as i64 - replies_before;
     measured.replies_missing = (saturated.ok + fixed.ok) as i64 - replies;
+
+    measured.rested_rss_mb = f64::NAN;
+    if one_offs {
+        // Every request so far was a conversation of its own; top up to the total, then rest.
+        while load.counter.load(Ordering::Relaxed) < settings.conversations {
+            let outcome = load.closed_loop(settings.concurrency, Duration::from_secs(1)).await;
+            measured.errors += outcome.failed;
+        }
+        eprintln!(
+            "{} conversations made; resting {} s ...",
+            load.counter.load(Ordering::Relaxed),
+            settings.rest_seconds
+        );
+        tokio::time::sleep(Duration::from_secs(settings.rest_seconds)).await;
+        measured.rested_rss_mb = rss_mb(pid);
+    }
     Ok(measured)
 }
 
@@ -268,13 +299,14 @@ impl Load {
 
 fn print_table(settings: &Settings, results: &[(&str, Measured)]) {
     type Metric = fn(&Measured) -> f64;
-    let rows: [(&str, Metric); 8] = [
+    let rows: [(&str, Metric); 9] = [
         ("requests/s at saturation", |m| m.saturation_rps),
         ("p50 latency at fixed rate (ms)", |m| m.p50_ms),
         ("p99 latency at fixed rate (ms)", |m| m.p99_ms),
         ("fixed rate achieved (req/s)", |m| m.fixed_rate_achieved),
         ("RSS idle (MB)", |m| m.idle_rss_mb),
         ("RSS peak under load (MB)", |m| m.load_rss_mb),
+        ("RSS after the one-off conversations and rest (MB)", |m| m.rested_rss_mb),
         ("failed requests", |m| m.errors as f64),
         ("answered without a reply", |m| m.replies_missing as f64),
     ];
@@ -292,9 +324,16 @@ fn print_table(settings: &Settings, results: &[(&str, Measured)]) {
     println!("|---|---:|---:|---:|");
     for (name, value) in &rows {
         let (a, b) = (value(ours), value(theirs));
-        let ratio = if b != 0.0 { format!("{:.2}", a / b) } else { "-".into() };
+        let ratio = if b != 0.0 && b.is_finite() { format!("{:.2}", a / b) } else { "-".into() };
         println!("| {name} | {a:.2} | {b:.2} | {ratio} |");
     }
+    println!();
+    println!(
+        "one-off conversations: {} in all for drbot, then {} s of rest; RSS after rest minus idle: {:.2} MB",
+        settings.conversations,
+        settings.rest_seconds,
+        ours.rested_rss_mb - ours.idle_rss_mb
+    );
     println!();
 }
 

@@ -3,10 +3,13 @@
 //! Unity Catalog and Azure RBAC judge every call drbot makes for a person;
 //! this is the bot's own, coarser gate in front of them: which tenants may
 //! talk to the bot at all, and who may start a replication, a deployment or
-//! read the audit log. Members are named by Entra group object id or by
-//! user principal name, both read from the claims of the person's own token.
-//! An empty list for a role means nobody holds it: access is never granted
-//! by omission.
+//! read the audit log. Members are named by Entra object id: a user's `oid`
+//! or a security group's id, both read from the person's own token once it
+//! is bound to the activity's sender. Names (`upn`, `preferred_username`)
+//! can be renamed or handed to someone else, so they never grant a role: a
+//! list entry that is not an object id is dropped at start-up, with a
+//! warning naming the setting ([`AccessConfig::keep_object_ids`]). An empty
+//! list for a role means nobody holds it: access is never granted by omission.
 
 use serde::{Deserialize, Deserializer};
 
@@ -44,6 +47,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Replicate, Role::Deploy, Role::Admin];
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Replicate => "replicate",
@@ -53,10 +58,10 @@ impl Role {
     }
 }
 
-/// The claims of a person that roles are checked against.
+/// The claims of a person that roles are checked against: object ids only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Person<'a> {
-    pub upn: &'a str,
+    pub oid: &'a str,
     pub groups: &'a [String],
 }
 
@@ -71,6 +76,25 @@ impl AccessConfig {
         is_member(members, person) || (role != Role::Admin && is_member(&self.admins, person))
     }
 
+    /// Drops role entries that are not object ids (a UPN, a display name) and
+    /// returns, per setting, how many were dropped. A name is not resolved to
+    /// an object id here, so it is refused rather than matched by name.
+    pub fn keep_object_ids(&mut self) -> Vec<(&'static str, usize)> {
+        let mut dropped = Vec::new();
+        for (name, list) in [
+            ("access.replicate", &mut self.replicate),
+            ("access.deploy", &mut self.deploy),
+            ("access.admins", &mut self.admins),
+        ] {
+            let before = list.len();
+            list.retain(|entry| is_object_id(entry));
+            if list.len() != before {
+                dropped.push((name, before - list.len()));
+            }
+        }
+        dropped
+    }
+
     /// Whether people of `tenant` may use the bot; `home` is the bot's own tenant.
     pub fn allows_tenant(&self, tenant: Option<&str>, home: Option<&str>) -> bool {
         let Some(tenant) = tenant.filter(|t| !t.is_empty()) else { return false };
@@ -82,15 +106,25 @@ impl AccessConfig {
 }
 
 fn is_member(members: &[String], person: &Person<'_>) -> bool {
-    members.iter().any(|member| {
-        (!person.upn.is_empty() && member.eq_ignore_ascii_case(person.upn))
+    members.iter().filter(|member| is_object_id(member)).any(|member| {
+        (!person.oid.is_empty() && member.eq_ignore_ascii_case(person.oid))
             || person.groups.iter().any(|group| group.eq_ignore_ascii_case(member))
     })
 }
 
+/// An Entra object id: a GUID (`8-4-4-4-12` hex digits).
+pub fn is_object_id(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// A list in TOML, or a comma-separated string (how it arrives from an
 /// environment variable such as `DRBOT__ACCESS__REPLICATE`).
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Shape {
@@ -109,23 +143,25 @@ mod tests {
     use super::*;
 
     const OPERATORS: &str = "0e7a0000-0000-4000-8000-00000000000a";
+    const DAVE: &str = "0e7a0000-0000-4000-8000-0000000000d1";
+    const ERIN: &str = "0E7A0000-0000-4000-8000-0000000000E1";
 
     fn config() -> AccessConfig {
         AccessConfig {
-            replicate: vec![OPERATORS.into(), "dave@contoso.example".into()],
+            replicate: vec![OPERATORS.into(), DAVE.into()],
             deploy: vec![OPERATORS.into()],
-            admins: vec!["erin@contoso.example".into()],
+            admins: vec![ERIN.into()],
             ..Default::default()
         }
     }
 
     #[test]
-    fn roles_come_from_groups_or_upns_and_admins_hold_all() {
+    fn roles_come_from_object_ids_of_users_or_groups_and_admins_hold_all() {
         let groups = vec![OPERATORS.to_string()];
-        let operator = Person { upn: "alice@contoso.example", groups: &groups };
-        let dave = Person { upn: "Dave@Contoso.example", groups: &[] };
-        let reader = Person { upn: "bob@contoso.example", groups: &[] };
-        let admin = Person { upn: "erin@contoso.example", groups: &[] };
+        let operator = Person { oid: "0e7a0000-0000-4000-8000-0000000000a1", groups: &groups };
+        let dave = Person { oid: DAVE, groups: &[] };
+        let reader = Person { oid: "0e7a0000-0000-4000-8000-0000000000b1", groups: &[] };
+        let admin = Person { oid: &ERIN.to_ascii_lowercase(), groups: &[] };
         let c = config();
         assert!(c.allows(&operator, Role::Replicate) && c.allows(&operator, Role::Deploy));
         assert!(!c.allows(&operator, Role::Admin));
@@ -133,7 +169,25 @@ mod tests {
         assert!(!c.allows(&reader, Role::Replicate));
         assert!(c.allows(&admin, Role::Replicate) && c.allows(&admin, Role::Admin));
         assert!(!AccessConfig::default().allows(&operator, Role::Replicate), "empty means nobody");
-        assert!(!c.allows(&Person { upn: "", groups: &[] }, Role::Replicate));
+        assert!(!c.allows(&Person { oid: "", groups: &[] }, Role::Replicate));
+    }
+
+    #[test]
+    fn names_never_grant_a_role_and_are_dropped_at_start_up() {
+        // Issue 16, finding 7: a UPN can be renamed or reassigned.
+        let mut c = AccessConfig {
+            replicate: vec!["dave@contoso.example".into(), OPERATORS.into()],
+            admins: vec!["erin@contoso.example".into()],
+            ..Default::default()
+        };
+        let named = Person { oid: "dave@contoso.example", groups: &[] };
+        assert!(!c.allows(&named, Role::Replicate), "a name in the oid slot matches nothing");
+        let group_named = vec!["erin@contoso.example".to_string()];
+        assert!(!c.allows(&Person { oid: DAVE, groups: &group_named }, Role::Admin));
+        assert_eq!(c.keep_object_ids(), vec![("access.replicate", 1), ("access.admins", 1)]);
+        assert_eq!(c.replicate, vec![OPERATORS.to_string()]);
+        assert!(c.admins.is_empty());
+        assert!(is_object_id(OPERATORS) && !is_object_id("not-a-guid") && !is_object_id(""));
     }
 
     #[test]

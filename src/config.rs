@@ -44,7 +44,7 @@ pub struct Config {
     #[serde(default)]
     pub operations: OperationsConfig,
     #[serde(default)]
-    pub deploy: crate::deploy::DeployConfig,
+    pub deploy: DeployConfig,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -285,6 +285,9 @@ pub struct ServerConfig {
     /// Accept requests without a token (the Agents Playground sends none).
     /// Only allowed when `listen` is a loopback address.
     pub local_anonymous: bool,
+    /// Accept Entra ID tokens issued to the bot itself (emulator-style, app
+    /// only). Teams never sends them; off unless a test harness needs them.
+    pub accept_emulator_tokens: bool,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -295,6 +298,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3978)),
             max_body_bytes: 256 * 1024,
             local_anonymous: false,
+            accept_emulator_tokens: false,
             shutdown_grace_secs: 30,
         }
     }
@@ -312,6 +316,14 @@ pub struct Endpoints {
     pub entra_openid_metadata: String,
     pub token_service: String,
     pub botframework_scope: String,
+    /// Microsoft Graph, asked for a person's group membership when their
+    /// token has too many groups to carry them.
+    pub graph: String,
+    /// Hosts the bot's own token may be sent to (an activity's `serviceUrl`):
+    /// `host`, `host:port` or `*.suffix`. Teams' and the Bot Framework's
+    /// published connector hosts by default; loopback only in local mode.
+    #[serde(deserialize_with = "crate::access::list")]
+    pub service_hosts: Vec<String>,
 }
 
 impl Default for Endpoints {
@@ -324,6 +336,83 @@ impl Default for Endpoints {
                 .into(),
             token_service: "https://token.botframework.com".into(),
             botframework_scope: "https://api.botframework.com/.default".into(),
+            graph: "https://graph.microsoft.com".into(),
+            service_hosts: crate::botframework::service_hosts::PUBLISHED.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+}
+
+/// Azure Resource Manager's public endpoint.
+pub const DEFAULT_ARM_URL: &str = "https://management.azure.com";
+/// The Databricks account API of Azure Databricks.
+pub const DEFAULT_DATABRICKS_ACCOUNTS_URL: &str = "https://accounts.azuredatabricks.net";
+
+/// `[deploy]` in the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Azure Resource Manager (the sandbox's URL in tests and the demo).
+    pub arm_url: String,
+    /// Where hub.json, spoke.json and their parameter files are.
+    pub templates_dir: std::path::PathBuf,
+    pub subscription_id: String,
+    pub primary: RegionConfig,
+    pub secondary: RegionConfig,
+    /// How often the chat runner asks ARM about What-If results, deployments
+    /// and their resources (tests make it short).
+    pub poll_interval_ms: u64,
+    /// The Databricks account both workspaces belong to (its id, from the
+    /// account console): the bootstrap creates the serverless network
+    /// connectivity configuration there. Without it, the deployment result
+    /// says what an account admin must do by hand.
+    pub databricks_account_id: Option<String>,
+    /// The Databricks account API (the sandbox's URL in tests).
+    pub databricks_accounts_url: String,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            arm_url: DEFAULT_ARM_URL.into(),
+            templates_dir: "infra".into(),
+            subscription_id: String::new(),
+            primary: RegionConfig::new("westeurope"),
+            secondary: RegionConfig::new("northeurope"),
+            poll_interval_ms: 5000,
+            databricks_account_id: None,
+            databricks_accounts_url: DEFAULT_DATABRICKS_ACCOUNTS_URL.into(),
+        }
+    }
+}
+
+/// One region of the pair.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The Azure region, e.g. `westeurope`.
+    pub location: String,
+    /// The hub's resource group.
+    #[serde(default)]
+    pub hub_resource_group: Option<String>,
+    /// The transit spoke's resource group (the region's browser-authentication endpoint).
+    #[serde(default)]
+    pub transit_resource_group: Option<String>,
+    /// A spoke's resource group; `{spoke}` is replaced by the spoke's name.
+    #[serde(default)]
+    pub spoke_resource_group: Option<String>,
+    /// The Unity Catalog metastore of this region, assigned to new workspaces.
+    #[serde(default)]
+    pub metastore_id: Option<String>,
+}
+
+impl RegionConfig {
+    pub fn new(location: &str) -> RegionConfig {
+        RegionConfig {
+            location: location.into(),
+            hub_resource_group: None,
+            transit_resource_group: None,
+            spoke_resource_group: None,
+            metastore_id: None,
         }
     }
 }
@@ -395,6 +484,14 @@ impl Config {
                 ),
             ));
         }
+        for host in &self.endpoints.service_hosts {
+            if !crate::botframework::service_hosts::is_valid_entry(host) {
+                return Err(setting(
+                    "endpoints.service_hosts",
+                    format!("{host:?} is not a host, host:port or *.suffix"),
+                ));
+            }
+        }
         if let Some(url) = &self.store.url {
             if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| url.starts_with(prefix)) {
                 return Err(setting("store.url", "must start with sqlite: or postgres://"));
@@ -415,17 +512,23 @@ impl Config {
             }
         }
         let r = &self.replication;
-        if r.concurrency == 0 || r.api_concurrency == 0 {
-            return Err(setting("replication.concurrency", "must be at least 1"));
+        // One check per setting, so the message names the one that is wrong.
+        let at_least_one = [
+            ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
+            ("replication.api_concurrency", r.api_concurrency as u64, "must be at least 1"),
+            ("replication.statement_timeout_secs", r.statement_timeout_secs, "must be at least 1 second"),
+            ("replication.action_budget_secs", r.action_budget_secs, "must be at least 1 second"),
+            ("operations.lease_secs", self.operations.lease_secs, "must be at least 1 second"),
+            ("operations.plan_ttl_secs", self.operations.plan_ttl_secs, "must be at least 1 second"),
+        ];
+        if let Some((name, _, problem)) = at_least_one.into_iter().find(|(_, value, _)| *value == 0) {
+            return Err(setting(name, problem));
         }
-        if r.statement_timeout_secs == 0 || r.action_budget_secs == 0 {
-            return Err(setting("replication.statement_timeout_secs", "must be at least 1 second"));
-        }
-        if r.shared_catalog_prefix.is_empty() || r.recipient_name.trim().is_empty() {
+        if r.shared_catalog_prefix.is_empty() {
             return Err(setting("replication.shared_catalog_prefix", "may not be empty"));
         }
-        if self.operations.lease_secs == 0 || self.operations.plan_ttl_secs == 0 {
-            return Err(setting("operations.lease_secs", "must be at least 1 second"));
+        if r.recipient_name.trim().is_empty() {
+            return Err(setting("replication.recipient_name", "may not be empty"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));
@@ -436,6 +539,7 @@ impl Config {
             ("endpoints.channel_openid_metadata", &e.channel_openid_metadata),
             ("endpoints.entra_openid_metadata", &e.entra_openid_metadata),
             ("endpoints.token_service", &e.token_service),
+            ("endpoints.graph", &e.graph),
         ] {
             let url = url::Url::parse(value).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
             if !matches!(url.scheme(), "https" | "http") {
@@ -542,6 +646,25 @@ MicrosoftAppTenantId = "tenant"
 
     fn error_of(text: &str, vars: &[(&str, &str)]) -> String {
         Config::from_toml(text, &env(vars)).unwrap_err().to_string()
+    }
+
+    /// Each zero names its own setting: `plan_ttl_secs = 0` used to be
+    /// reported as `operations.lease_secs`.
+    #[test]
+    fn a_zero_names_exactly_the_setting_that_is_zero() {
+        for (section, key) in [
+            ("operations", "plan_ttl_secs"),
+            ("operations", "lease_secs"),
+            ("replication", "concurrency"),
+            ("replication", "api_concurrency"),
+            ("replication", "statement_timeout_secs"),
+            ("replication", "action_budget_secs"),
+        ] {
+            let error = error_of(&format!("{MINIMAL}\n[{section}]\n{key} = 0\n"), &[]);
+            assert!(error.contains(&format!("{section}.{key}:")), "{section}.{key} = 0 gave: {error}");
+        }
+        let error = error_of(&format!("{MINIMAL}\n[replication]\nrecipient_name = \" \"\n"), &[]);
+        assert!(error.contains("replication.recipient_name:"), "{error}");
     }
 
     #[test]

@@ -24,11 +24,13 @@ use crate::botframework::activity::Activity;
 use crate::botframework::auth::Authenticator;
 use crate::botframework::bot_token::BotTokenProvider;
 use crate::botframework::connector::{ConnectorClient, RetryPolicy};
+use crate::botframework::service_hosts::ServiceHosts;
 use crate::botframework::user_token::UserTokenClient;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
+use crate::identity::groups::GroupMembership;
 use crate::identity::OnBehalfOf;
 use crate::store::Store;
 
@@ -37,21 +39,53 @@ pub struct App {
     pub auth: Authenticator,
     pub bot: Arc<Bot>,
     pub store: Store,
+    /// Held here too for the periodic sweep of per-conversation and per-user state.
+    connector: Arc<ConnectorClient>,
+    obo: Arc<OnBehalfOf>,
+    /// This process, as leases and the instance table name it (fresh on every start).
+    instance_id: String,
 }
 
 impl App {
     /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
     pub async fn open(config: &Config) -> anyhow::Result<App> {
         let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
+        let app_identity = match AppIdentity::from_config(config) {
+            Ok(identity) => Some(Arc::new(identity)),
+            Err(error) => {
+                tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");
+                None
+            }
+        };
+        let mut config = config.clone();
+        crate::identity::directory::resolve_names(
+            &mut config.access,
+            app_identity.as_deref(),
+            &config.endpoints.graph,
+            &http,
+        )
+        .await;
+        for (setting, count) in config.access.keep_object_ids() {
+            tracing::warn!(
+                setting,
+                count,
+                "access entries that are neither object ids nor names Graph could resolve are ignored: \
+                 list the user's or group's object id instead"
+            );
+        }
+        let config = &config;
         let auth = Authenticator::new(
             &config.bot,
             &config.endpoints,
             config.server.local_anonymous,
+            config.server.accept_emulator_tokens,
             http.clone(),
             Arc::new(SystemClock),
         );
         let token = Arc::new(BotTokenProvider::for_botframework(&config.bot, &config.endpoints, http.clone())?);
-        let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default()));
+        let loopback = config.server.local_anonymous || config.server.accept_emulator_tokens;
+        let hosts = ServiceHosts::new(&config.endpoints.service_hosts, loopback);
+        let connector = Arc::new(ConnectorClient::new(http.clone(), token.clone(), RetryPolicy::default(), hosts));
         if config.store.uses_data_dir() {
             std::fs::create_dir_all(&config.store.data_dir)
                 .map_err(|e| anyhow::anyhow!("store.data_dir {}: {e}", config.store.data_dir.display()))?;
@@ -64,25 +98,21 @@ impl App {
             &config.bot.app_id,
             token,
         );
-        let app_identity = match AppIdentity::from_config(config) {
-            Ok(identity) => Some(Arc::new(identity)),
-            Err(error) => {
-                tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");
-                None
-            }
-        };
+        let obo = Arc::new(OnBehalfOf::new(config, http.clone()));
+        let instance_id = uuid::Uuid::new_v4().to_string();
         let services = Services {
-            connector,
+            connector: connector.clone(),
             store: store.clone(),
             users,
-            obo: Arc::new(OnBehalfOf::new(config, http.clone())),
+            obo: obo.clone(),
+            groups: Arc::new(GroupMembership::new(&config.endpoints.graph, http.clone())),
             primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             secondary: config.databricks.secondary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
             app: app_identity,
             config: Arc::new(config.clone()),
-            instance_id: uuid::Uuid::new_v4().to_string(),
+            instance_id: instance_id.clone(),
         };
-        Ok(App { auth, bot: Bot::new(services), store })
+        Ok(App { auth, bot: Bot::new(services), store, connector, obo, instance_id })
     }
 }
 
@@ -104,6 +134,11 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if app.auth.anonymous_allowed() {
+        if let Err(status) = not_from_a_browser(&headers) {
+            return status.into_response();
+        }
+    }
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let activity: Activity = match serde_json::from_slice(&body) {
         Ok(activity) => activity,
@@ -134,6 +169,26 @@ async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
                 None => status.into_response(),
             }
         }
+    }
+}
+
+/// Local anonymous mode trusts any request on loopback, so a web page the
+/// operator opens must not be able to post to it (CSRF): a browser can send
+/// a cross-site `text/plain` form without a preflight, and always names its
+/// page in `Origin` / `Sec-Fetch-Site`. The Agents Playground posts
+/// `application/json` from its own process, with neither header.
+fn not_from_a_browser(headers: &HeaderMap) -> Result<(), StatusCode> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    if headers.contains_key("origin") {
+        return Err(StatusCode::FORBIDDEN);
+    }
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        None | Some(b"none") | Some(b"same-origin") => Ok(()),
+        Some(_) => Err(StatusCode::FORBIDDEN),
     }
 }
 
@@ -196,7 +251,9 @@ pub async fn start_on_with_clock(
         app.store.clone(),
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),
         clock,
-    );
+    )
+    .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT);
+    tokio::spawn(forget_idle_state(app.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let stopped = stop.clone();
@@ -205,6 +262,33 @@ pub async fn start_on_with_clock(
     });
     tracing::info!(%addr, "drbot listening");
     Ok(RunningServer { addr, app, stop, task })
+}
+
+/// How often this instance tells the others it is alive (the tenant send
+/// budget is divided between the live ones).
+const INSTANCE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// How often per-conversation and per-user state in memory is swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Per-conversation pacing and per-user tokens are kept only while they are
+/// in use: a sweep drops the idle ones, and when it dropped anything hands
+/// freed memory back to the system, so a burst of one-off conversations
+/// does not stay resident.
+async fn forget_idle_state(app: Arc<App>, stop: CancellationToken) {
+    let mut remembered = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        let now = tokio::time::Instant::now();
+        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired();
+        if left < remembered {
+            crate::memory::release_free_memory();
+        }
+        remembered = left;
+    }
 }
 
 /// Dedupe claims expire; every hour the expired ones are dropped so the table stays small.

@@ -224,7 +224,8 @@ async fn cancel_on_the_progress_card_cancels_both_regions() {
 async fn a_second_approver_is_needed_when_configured() {
     let (world, _templates) = start(Duration::from_millis(10), |config| {
         config.access.deploy_needs_second_approver = true;
-        config.access.deploy.push("carol@contoso.example".into());
+        // Roles name object ids, never UPNs (issue 16).
+        config.access.deploy.push(sandbox::directory::Directory::default().user("carol").unwrap().oid.clone());
     })
     .await;
     let group = world.sandbox.teams.group_chat("dr-team");
@@ -417,4 +418,26 @@ async fn the_real_infra_templates_deploy_hub_transit_and_spoke_from_chat_through
         let metastore = workspace.metastore.read();
         assert!(metastore.catalogs.contains_key("sales"));
     }
+}
+
+/// Approve clicked by someone not signed in: a sign-in prompt that asks for
+/// the click again, and nothing queued to run after the sign-in (it used to
+/// queue `replicate --dry-run`).
+#[tokio::test]
+async fn approve_before_signing_in_asks_to_sign_in_and_queues_nothing() {
+    let (world, _templates) = start(Duration::from_millis(10), |_| {}).await;
+    let carol = Chat::personal(&world, "carol");
+    let answer = carol.click("1", "deploy.approve", json!({"plan_id": "0000-1111"})).await;
+    assert_eq!(answer.body["type"], "application/vnd.microsoft.activity.loginRequest", "{}", answer.body);
+    let text = answer.body.to_string();
+    assert!(!text.contains("replicate"), "{text}");
+    assert!(text.contains("click the button again"), "{text}");
+    let queued = world
+        .bot
+        .app
+        .store
+        .take_pending_command(carol.conversation.id(), &carol.user.teams_id, i64::MAX / 2, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(queued, None, "nothing runs by itself after the sign-in");
 }

@@ -24,16 +24,37 @@ fn run_data(card: &Value) -> Value {
         .expect("a Run button")
 }
 
-/// A plan card for `chat`: types `replicate --dry-run`, waits for the card
-/// that replaces the "planning" card.
+/// A plan card for `chat`: types `replicate`, waits for the card that
+/// replaces the "planning" card, which offers Run.
 async fn plan(world: &World, chat: &Chat<'_>) -> (String, Value) {
-    let planning = chat.say("replicate --dry-run").await;
+    let (id, plan) = plan_for(world, chat, "replicate").await;
+    assert!(has_verb(&plan, "replicate.run"), "{}", card_text(&plan));
+    (id, plan.adaptive_card().cloned().expect("a card"))
+}
+
+/// A dry run's plan card: the dry-run banner and no Run button.
+async fn dry_run_plan(world: &World, chat: &Chat<'_>) -> (String, Value) {
+    let (id, plan) = plan_for(world, chat, "replicate --dry-run").await;
+    assert!(!has_verb(&plan, "replicate.run"), "a dry run offers no Run: {}", card_text(&plan));
+    assert!(card_text(&plan).contains("Dry run: this is what replication would do"), "{}", card_text(&plan));
+    (id, plan.adaptive_card().cloned().expect("a card"))
+}
+
+async fn plan_for(world: &World, chat: &Chat<'_>, command: &str) -> (String, Recorded) {
+    let planning = chat.say(command).await;
     assert!(card_text(&planning).contains("Planning"), "{}", card_text(&planning));
     let id = planning.activity_id.clone();
     let plan = wait_for(world, "the plan card", |r| r.verb == Verb::Update && r.activity_id == id).await;
-    let card = plan.adaptive_card().cloned().expect("a card");
-    assert!(has_verb(&plan, "replicate.run"), "{}", card_text(&plan));
-    (id, card)
+    (id, plan)
+}
+
+/// The plan id a plan card's Cancel button carries (a dry run has no Run).
+fn plan_id_data(card: &Value) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == "replicate.cancel"))
+        .map(|a| json!({"plan_id": a["data"]["plan_id"]}))
+        .expect("a Cancel button")
 }
 
 fn fast_cards(config: &mut drbot::config::Config) {
@@ -41,13 +62,13 @@ fn fast_cards(config: &mut drbot::config::Config) {
 }
 
 #[tokio::test]
-async fn dry_run_plan_then_run_updates_in_place_and_posts_one_result() {
+async fn plan_then_run_updates_in_place_and_posts_one_result() {
     let world = World::start_with(fast_cards).await;
     let chat = Chat::personal(&world, "alice");
     chat.sign_in().await;
     let (card_id, plan_card) = plan(&world, &chat).await;
     let text = plan_card.to_string();
-    assert!(text.contains("Deep clone table") && text.contains("Dry run"), "{text}");
+    assert!(text.contains("Deep clone table") && !text.contains("Dry run"), "{text}");
 
     let data = run_data(&plan_card);
     let clicked = chat.click(&card_id, "replicate.run", data.clone()).await;
@@ -107,9 +128,9 @@ async fn a_person_without_the_replicate_role_is_refused_and_audited() {
     let refused = card_text(&bob.say("replicate").await);
     assert!(refused.contains("replicate") && refused.contains("Bob"), "{refused}");
 
-    // A dry run is a read: Unity Catalog decides what bob sees. Run is refused.
-    let (card_id, plan_card) = plan(&world, &bob).await;
-    let clicked = bob.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+    // A dry run is a read: Unity Catalog decides what bob sees. A forged Run is refused.
+    let (card_id, plan_card) = dry_run_plan(&world, &bob).await;
+    let clicked = bob.click(&card_id, "replicate.run", plan_id_data(&plan_card)).await;
     assert!(clicked.body.to_string().contains("replicate"), "{}", clicked.body);
     assert!(world.bot.app.store.recent_operations(bob.conversation.id(), 10).await.unwrap().is_empty());
 
@@ -118,6 +139,43 @@ async fn a_person_without_the_replicate_role_is_refused_and_audited() {
     assert!(bobs.iter().any(|e| e.action == "replicate" && e.result == "refused"), "{bobs:?}");
     assert!(bobs.iter().any(|e| e.action == "run a replication" && e.result == "refused"), "{bobs:?}");
     assert!(bobs.iter().any(|e| e.action == "plan a replication" && e.result == "allowed"), "{bobs:?}");
+}
+
+#[tokio::test]
+async fn run_on_a_plan_someone_else_read_is_refused_with_a_card_that_says_why() {
+    // Issue 16, finding 6: a card button is bound to the person who clicks it.
+    // Carol is made a second operator here: both may run replications, but
+    // neither may run a plan the other read.
+    let carol_oid = "a11ce000-0000-4000-8000-000000000003";
+    let world = World::start_with(|config| {
+        fast_cards(config);
+        config.access.replicate.push(carol_oid.into());
+    })
+    .await;
+    let room = world.sandbox.teams.group_chat("dr-room");
+    let in_room = |login: &str| Chat {
+        world: &world,
+        user: world.sandbox.teams.user(login).unwrap(),
+        conversation: room.clone(),
+    };
+    let (carol, alice) = (in_room("carol"), in_room("alice"));
+    carol.sign_in().await;
+    alice.sign_in().await;
+
+    // Alice plans with her own access; Carol clicks her Run.
+    let (card_id, plan_card) = plan(&world, &alice).await;
+    let clicked = carol.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+
+    assert_eq!(clicked.status, 200);
+    assert!(clicked.body.to_string().contains("This plan was read by someone else"), "{}", clicked.body);
+    assert!(world.bot.app.store.recent_operations(room.id(), 10).await.unwrap().is_empty(), "nothing ran");
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.actor_upn.as_deref() == Some("carol@contoso.example")
+            && e.action == "run a replication"
+            && e.result.starts_with("refused")),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]
@@ -162,4 +220,17 @@ async fn status_shows_the_seeded_drift_and_is_ready_after_a_replication() {
     let after = dashboard(&world, &chat).await;
     assert!(after.contains("\"Ready\""), "{after}");
     assert!(after.contains("succeeded"), "the last run is shown: {after}");
+}
+
+/// `replicate --dry-run` shows the dry-run banner and no Run; a Run click
+/// forged with its plan id starts nothing (it used to offer Run and run it).
+#[tokio::test]
+async fn a_dry_run_plan_cannot_be_run() {
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let (card_id, plan_card) = dry_run_plan(&world, &alice).await;
+    let clicked = alice.click(&card_id, "replicate.run", plan_id_data(&plan_card)).await;
+    assert!(clicked.body.to_string().contains("dry run"), "{}", clicked.body);
+    assert!(world.bot.app.store.recent_operations(alice.conversation.id(), 10).await.unwrap().is_empty());
 }

@@ -209,9 +209,9 @@ impl<'a> Person<'a> {
         self.sandbox.connector.wait_for(before + 1, PATIENCE).await.expect("whoami after sign-in");
     }
 
-    /// `replicate --dry-run`: the id of the card and the plan card that replaced "Planning".
+    /// `replicate`: the id of the card and the plan card that replaced "Planning".
     async fn plan(&self) -> (String, Value) {
-        let planning = self.say("replicate --dry-run").await;
+        let planning = self.say("replicate").await;
         assert!(card_text(&planning).contains("Planning"), "{}", card_text(&planning));
         let id = planning.activity_id.clone();
         let plan =

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use drbot::commands::catalog;
+use drbot::bot::cmd;
 use drbot::teams_app::{self, rules, schema, PackageError, PackageOptions, Source};
 use serde_json::{json, Value};
 
@@ -113,13 +113,13 @@ fn every_scope_has_a_list_of_real_commands() {
             list["commands"].as_array().expect("commands").iter().filter_map(|c| c["title"].as_str()).collect();
         assert!(titles.len() <= rules::MAX_COMMANDS && titles.contains(&"help"), "{scope}: {titles:?}");
         for title in &titles {
-            assert!(catalog::find(title).is_some(), "{scope}: {title} is not in the catalog");
+            assert!(cmd::find(title).is_some(), "{scope}: {title} is not in the command table");
             assert_eq!(titles.iter().filter(|t| *t == title).count(), 1, "{scope}: {title} twice");
         }
     }
-    // Nothing the catalog knows is missing from both lists, except what the
+    // Nothing the table knows is missing from both lists, except what the
     // twelve-command limit pushes out of one of them.
-    for command in catalog::CATALOG {
+    for command in cmd::TABLE {
         let listed = lists
             .iter()
             .flat_map(|l| l["commands"].as_array().into_iter().flatten())

@@ -131,7 +131,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
     clock.advance(Duration::from_millis(HOUR));
     let report = scheduler.tick().await.unwrap();
-    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1 });
+    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, plans_purged: 0 });
     assert_eq!(poster.posted(), ["stays"]);
     assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
     assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);
@@ -204,4 +204,121 @@ async fn the_loop_ticks_until_shut_down() {
     tokio::time::timeout(Duration::from_secs(15), running).await.expect("stops when told").unwrap();
     assert_eq!(poster.posted(), ["conv"], "posted exactly once");
     store.close().await;
+}
+
+/// Plans expire after their time to live; the tick drops them, but keeps a
+/// plan that a replication still in progress runs (a takeover reads it).
+#[tokio::test]
+async fn the_tick_purges_expired_plans_but_not_one_a_run_still_needs() {
+    use drbot::store::operations::NewOperation;
+    use drbot::store::plans::StoredPlan;
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let plan = |id: &str| StoredPlan {
+        id: id.into(),
+        kind: "replication".into(),
+        conversation_id: "conv".into(),
+        created_by_oid: None,
+        created_ms: MORNING,
+        expires_ms: MORNING + HOUR as i64,
+        payload: serde_json::json!({}),
+    };
+    for id in ["idle", "running"] {
+        store.save_plan(&plan(id)).await.unwrap();
+    }
+    let running = NewOperation {
+        idempotency_key: "replicate:running".into(),
+        kind: "replication".into(),
+        conversation_id: "conv".into(),
+        card_activity_id: None,
+        started_by_oid: None,
+        started_by_upn: None,
+        payload: serde_json::json!({}),
+    };
+    store.create_operation(&running, "instance-1", MORNING, HOUR as i64 * 24).await.unwrap();
+    let scheduler = Scheduler::new(store.clone(), Recording::default(), clock.clone());
+
+    assert_eq!(scheduler.tick().await.unwrap().plans_purged, 0, "nothing expired yet");
+    clock.advance(Duration::from_millis(HOUR));
+    assert_eq!(scheduler.tick().await.unwrap().plans_purged, 1);
+    assert!(store.plan("idle", 0).await.unwrap().is_none(), "the expired plan is gone");
+    assert!(store.plan("running", 0).await.unwrap().is_some(), "the running one's plan stays");
+    store.close().await;
+}
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+/// Two instances on one PostgreSQL store, one busy tenant: together they post
+/// at Teams' 50 a second for the tenant, not 50 each.
+#[tokio::test]
+async fn two_instances_on_postgres_share_one_tenant_budget() {
+    let database = postgres::TestDatabase::create().await;
+    let first = Store::open(&database.url).await.unwrap();
+    let second = Store::open(&database.url).await.unwrap();
+    let clock = ManualClock::at_unix_ms(MORNING);
+    for i in 0..150 {
+        first.subscribe(&subscription(&format!("busy-{i}"), "busy", eight_utc()), MORNING).await.unwrap();
+    }
+    let (poster_a, poster_b) = (Recording::default(), Recording::default());
+    let heartbeat = Duration::from_secs(5);
+    let a = Scheduler::new(first.clone(), poster_a.clone(), clock.clone()).shared_as("instance-a", heartbeat);
+    let b = Scheduler::new(second.clone(), poster_b.clone(), clock.clone()).shared_as("instance-b", heartbeat);
+    assert_eq!(a.heartbeat().await, 1, "alone, the first instance has the whole budget");
+    assert_eq!(b.heartbeat().await, 2, "the second counts both");
+    assert_eq!(a.heartbeat().await, 2, "and the first, at its next heartbeat, too");
+
+    // Each instance claims its own firings, as their ticks would.
+    let due_a = first.claim_due(MORNING + HOUR as i64, 100).await.unwrap();
+    let due_b = second.claim_due(MORNING + HOUR as i64, 100).await.unwrap();
+    assert_eq!((due_a.len(), due_b.len()), (100, 50));
+
+    // From here on nothing touches the database, so tokio's clock can be paused.
+    tokio::time::pause();
+    let start = Instant::now();
+    let (report_a, report_b) = futures::join!(a.deliver(due_a), b.deliver(due_b));
+    assert_eq!(report_a.posted + report_b.posted, 150);
+
+    let mut at: Vec<Duration> =
+        poster_a.posts.lock().iter().chain(poster_b.posts.lock().iter()).map(|(_, t)| *t - start).collect();
+    at.sort();
+    for first in &at {
+        let in_second = at.iter().filter(|t| **t >= *first && **t < *first + Duration::from_secs(1)).count();
+        assert!(in_second <= 50, "{in_second} posts to one tenant within one second");
+    }
+    assert!(*at.last().unwrap() >= Duration::from_millis(3960), "100 posts at 25 a second: {:?}", at.last());
+    first.close().await;
+    second.close().await;
+    database.drop_database().await;
+}
+
+/// The scheduler loops heartbeat on their own, count each other, and leave
+/// the instance table when they stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_loops_count_each_other_and_leave_on_shutdown() {
+    let database = postgres::TestDatabase::create().await;
+    let store = Store::open(&database.url).await.unwrap();
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let heartbeat = Duration::from_millis(100);
+    let a = Scheduler::new(store.clone(), Recording::default(), clock.clone()).shared_as("instance-a", heartbeat);
+    let b = Scheduler::new(store.clone(), Recording::default(), clock.clone()).shared_as("instance-b", heartbeat);
+    let budgets = [a.budget(), b.budget()];
+    let shutdown = CancellationToken::new();
+    let running = [
+        tokio::spawn(a.run(Duration::from_millis(20), shutdown.clone())),
+        tokio::spawn(b.run(Duration::from_millis(20), shutdown.clone())),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while budgets.iter().any(|budget| budget.instances() != 2) {
+        assert!(std::time::Instant::now() < deadline, "the instances never counted each other");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    for run in running {
+        tokio::time::timeout(Duration::from_secs(15), run).await.expect("stops when told").unwrap();
+    }
+    let alive = store.instance_heartbeat("probe", chrono::Utc::now().timestamp_millis(), 60_000).await.unwrap();
+    assert_eq!(alive, 1, "both instances left the table on shutdown");
+    store.close().await;
+    database.drop_database().await;
 }

@@ -235,7 +235,7 @@ async fn the_capture_catches_a_leak() {
     let clock = r#"{"timestamp":"2026-01-01T00:00:00.123456Z","fields":{"port":1234567}}"#;
     logs::Captured::of_text(clock).assert_no_secrets(&["123456".into()]);
 }
-/// `status`, then `replicate --dry-run`, Run, and the run to its result card:
+/// `status`, then `replicate`, Run, and the run to its result card:
 /// OBO tokens for Databricks, statements, the store's operations and history.
 async fn status_and_replication(world: &World) {
     sso_sign_in(world).await;
@@ -246,7 +246,7 @@ async fn status_and_replication(world: &World) {
         r.verb == sandbox::connector::Verb::Update && r.activity_id == id
     })
     .await;
-    let planning = chat.say("replicate --dry-run").await;
+    let planning = chat.say("replicate").await;
     let id = planning.activity_id.clone();
     let plan = support::chat::wait_for(world, "the plan", |r| {
         r.verb == sandbox::connector::Verb::Update && r.activity_id == id

@@ -54,14 +54,15 @@ async fn the_first_run_sets_everything_up_and_the_second_changes_nothing() {
     let options = options_as(&sandbox, "alice");
 
     let first = run(&options).await.expect("first run");
-    assert_eq!(first.changes.len(), 7, "{first}");
-    assert_eq!(sandbox.graph.write_count(), 6, "five PATCHes and a service principal");
+    assert_eq!(first.changes.len(), 8, "{first}");
+    assert_eq!(sandbox.graph.write_count(), 7, "six PATCHes and a service principal");
     assert_eq!(sandbox.arm.resource_writes().len(), 1, "one connection PUT");
 
     let app = application(&sandbox);
     assert_eq!(app["identifierUris"], json!([format!("api://botid-{SANDBOX_BOT_APP_ID}")]));
     assert_eq!(app["web"]["redirectUris"], json!(["https://token.botframework.com/.auth/web/redirect"]));
     assert_eq!(app["api"]["requestedAccessTokenVersion"], 2);
+    assert_eq!(app["groupMembershipClaims"], "SecurityGroup", "roles match group ids: tokens carry them");
     let scope = &app["api"]["oauth2PermissionScopes"][0];
     let scope_id = desired::scope_id(SANDBOX_BOT_APP_ID);
     assert_eq!(
@@ -120,7 +121,7 @@ async fn the_first_run_sets_everything_up_and_the_second_changes_nothing() {
     let second = run(&options).await.expect("second run");
     assert!(second.changes.is_empty(), "{second}");
     assert_eq!(second.to_string(), "Teams SSO set-up is complete: nothing to change.\n");
-    assert_eq!(sandbox.graph.write_count(), 6, "no Graph write the second time");
+    assert_eq!(sandbox.graph.write_count(), 7, "no Graph write the second time");
     assert_eq!(sandbox.arm.resource_writes().len(), 1, "no ARM write the second time");
 }
 
@@ -131,7 +132,7 @@ async fn a_dry_run_lists_the_changes_and_makes_none() {
     let report = run(&SetupOptions { dry_run: true, ..options_as(&sandbox, "alice") }).await.expect("dry run");
     let text = report.to_string();
     assert!(text.starts_with("Would change (dry run, nothing changed):\n"), "{text}");
-    assert_eq!(text.lines().count(), 8, "{text}");
+    assert_eq!(text.lines().count(), 9, "{text}");
     assert!(text.contains("set the application ID URI api://botid-"), "{text}");
     assert!(text.contains("pre-authorise Teams desktop/mobile and Teams web for access_as_user"), "{text}");
     assert!(text.contains("create the Azure Bot OAuth connection drbot-sso"), "{text}");
@@ -168,7 +169,7 @@ async fn a_refusal_says_what_was_done_and_the_next_run_finishes() {
     // The read of the (missing) connection succeeds for bob; the PUT is refused.
     let error = run(&options).await.expect_err("ARM refuses bob");
     let SetupError::Partly { done, failed, error } = &error else { panic!("{error:?}") };
-    assert_eq!(done.len(), 6, "{done:?}");
+    assert_eq!(done.len(), 7, "{done:?}");
     assert!(failed.starts_with("create the Azure Bot OAuth connection"));
     assert!(matches!(**error, SetupError::Service { status: 403, ref code, .. } if code == "AuthorizationFailed"));
 
@@ -235,11 +236,11 @@ async fn the_command_runs_as_the_bot_and_never_prints_its_secret() {
     let (ok, stdout, stderr) = tokio::task::block_in_place(|| setup(&[]));
     assert!(ok, "{stderr}");
     assert!(stdout.starts_with("Changed:\n"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert_eq!(stdout.lines().count(), 9, "{stdout}");
     let (ok, stdout, stderr) = tokio::task::block_in_place(|| setup(&[]));
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "Teams SSO set-up is complete: nothing to change.\n");
-    assert_eq!(sandbox.graph.write_count(), 6);
+    assert_eq!(sandbox.graph.write_count(), 7);
     assert_eq!(sandbox.arm.resource_writes().len(), 1);
 }
 

@@ -129,10 +129,10 @@ on_both_backends!(racing_instances_take_each_orphan_exactly_once, |fresh: Fresh|
     // A live lease is not taken.
     let (alive, _) = first.create_operation(&new_operation("alive", "conv"), "alive", 0, 60_000).await.unwrap();
 
-    assert!(first.claim_orphans("instance-1", 999, 30_000).await.unwrap().is_empty(), "not expired yet");
+    assert!(first.claim_orphans("instance-1", 999, 30_000, 100).await.unwrap().is_empty(), "not expired yet");
     let (one, two) = tokio::join!(
-        first.claim_orphans("instance-1", 1_000, 30_000),
-        second.claim_orphans("instance-2", 1_000, 30_000)
+        first.claim_orphans("instance-1", 1_000, 30_000, 100),
+        second.claim_orphans("instance-2", 1_000, 30_000, 100)
     );
     let (one, two) = (one.unwrap(), two.unwrap());
     let one_ids: BTreeSet<String> = one.iter().map(|op| op.id.clone()).collect();
@@ -151,9 +151,24 @@ on_both_backends!(racing_instances_take_each_orphan_exactly_once, |fresh: Fresh|
         first.update_operation_progress(&taken.id, &taken.owner, &json!({"resumed": true}), 1_001).await.unwrap(),
         Lease::Held { .. }
     ));
-    assert!(first.claim_orphans("instance-3", 2_000, 30_000).await.unwrap().is_empty(), "all held again");
+    assert!(first.claim_orphans("instance-3", 2_000, 30_000, 100).await.unwrap().is_empty(), "all held again");
     first.close().await;
     second.close().await;
+    fresh
+});
+
+// The supervisor runs what it claims: it used to claim every orphan and run
+// only the first batch, leaving the rest leased to an instance that never ran them.
+on_both_backends!(a_claim_takes_no_more_than_its_limit_and_leaves_the_rest, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    for i in 0..5 {
+        store.create_operation(&new_operation(&format!("k{i}"), "conv"), "dead", 0, 1_000).await.unwrap();
+    }
+    let first = store.claim_orphans("instance-1", 1_000, 30_000, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = store.claim_orphans("instance-2", 1_000, 30_000, 100).await.unwrap();
+    assert_eq!(rest.len(), 3, "the others are still orphans, free for the next look");
+    store.close().await;
     fresh
 });
 

@@ -36,11 +36,15 @@ pub struct AppRegistration {
     pub name: String,
 }
 
+/// Groups a JWT carries at most; beyond, the overage claim.
+pub const GROUPS_IN_A_JWT: usize = 200;
+
 /// The tenant: its keys, registered apps and directory.
 pub struct Entra {
     pub tenant_id: String,
     pub keys: Arc<KeySet>,
     pub directory: Directory,
+    group_claim_limit: RwLock<usize>,
     base_url: RwLock<String>,
     apps: RwLock<HashMap<String, AppRegistration>>,
     /// (user oid, resource) pairs whose delegated permission nobody consented to.
@@ -75,6 +79,7 @@ impl Entra {
             tenant_id: tenant_id.to_string(),
             keys: Arc::new(KeySet::new("entra", Vec::new())),
             directory,
+            group_claim_limit: RwLock::new(GROUPS_IN_A_JWT),
             base_url: RwLock::new(String::new()),
             apps: RwLock::new(HashMap::new()),
             consent_missing: RwLock::new(Default::default()),
@@ -195,24 +200,47 @@ impl Entra {
         self.verifier().verify(token, audience)
     }
 
-    /// An app-only token, as the client-credentials grant issues it.
+    /// An app-only token, as the client-credentials grant issues it. `idtyp`
+    /// is `app` for app-only tokens (Microsoft identity platform, "Optional
+    /// claims reference": idtyp; the app's manifest asks for it).
     pub fn app_token(&self, client_id: &str, audience: &str) -> String {
         let principal = service_principal_oid(client_id);
-        self.sign_token(client_id, audience, json!({"azpacr": "1", "oid": principal, "sub": principal, "roles": []}))
+        let identity = json!({"azpacr": "1", "oid": principal, "sub": principal, "roles": [], "idtyp": "app"});
+        self.sign_token(client_id, audience, identity)
     }
 
     /// A delegated token for `user`, issued to `client_id` for `audience`.
+    ///
+    /// A user in more groups than a token may carry gets the overage claim
+    /// instead of `groups` ("Groups overage claim", Microsoft identity
+    /// platform access token reference: over 200 groups in a JWT, the token
+    /// carries `_claim_names.groups` pointing at `_claim_sources`, and the app
+    /// asks Microsoft Graph).
     pub fn user_token(&self, user: &User, client_id: &str, audience: &str, scopes: &str) -> String {
-        let identity = json!({
+        let mut identity = json!({
             "oid": user.oid,
             "sub": user.oid,
             "upn": user.upn,
             "preferred_username": user.upn,
             "name": user.name,
-            "groups": user.groups,
             "scp": scopes,
         });
+        if user.groups.len() > *self.group_claim_limit.read() {
+            identity["_claim_names"] = json!({"groups": "src1"});
+            identity["_claim_sources"] = json!({"src1": {
+                "endpoint": format!("https://graph.windows.net/{}/users/{}/getMemberObjects", self.tenant_id, user.oid)
+            }});
+        } else {
+            identity["groups"] = json!(user.groups);
+        }
         self.sign_token(client_id, audience, identity)
+    }
+
+    /// How many groups a token carries before the overage claim replaces
+    /// them (Entra's limit for JWTs is 200; a test lowers it rather than
+    /// seeding hundreds of groups).
+    pub fn set_group_claim_limit(&self, limit: usize) {
+        *self.group_claim_limit.write() = limit;
     }
 
     /// A v2.0 access token: the claims every token has, plus who it names.

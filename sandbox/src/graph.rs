@@ -24,8 +24,21 @@ use crate::caller::AccessTokenVerifier;
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 
 /// Properties of an application `drbot setup` may set; anything else is refused.
-const APPLICATION_PROPERTIES: &[&str] =
-    &["displayName", "signInAudience", "identifierUris", "api", "requiredResourceAccess", "web", "tags", "notes"];
+const APPLICATION_PROPERTIES: &[&str] = &[
+    "displayName",
+    "signInAudience",
+    "identifierUris",
+    "api",
+    "requiredResourceAccess",
+    "web",
+    "tags",
+    "notes",
+    "groupMembershipClaims",
+];
+
+/// The values Graph documents for `groupMembershipClaims` (application
+/// resource type, Microsoft Graph v1.0): anything else is a 400.
+const GROUP_MEMBERSHIP_CLAIMS: &[&str] = &["None", "SecurityGroup", "All", "DirectoryRole", "ApplicationGroup"];
 
 pub struct Graph {
     verifier: Arc<dyn AccessTokenVerifier>,
@@ -36,17 +49,27 @@ pub struct Graph {
     service_principals: Mutex<HashMap<String, Value>>,
     /// How many writes (POST, PATCH) were made: `drbot setup` run twice must change things once.
     writes: Mutex<u64>,
+    /// The tenant's users and groups, for membership checks.
+    directory: crate::directory::Directory,
+    member_checks: Mutex<u64>,
 }
 
 impl Graph {
-    pub fn new(verifier: Arc<dyn AccessTokenVerifier>) -> Arc<Graph> {
+    pub fn new(verifier: Arc<dyn AccessTokenVerifier>, directory: crate::directory::Directory) -> Arc<Graph> {
         Arc::new(Graph {
             verifier,
+            directory,
+            member_checks: Mutex::new(0),
             base_url: Mutex::new(String::new()),
             applications: Mutex::new(HashMap::new()),
             service_principals: Mutex::new(HashMap::new()),
             writes: Mutex::new(0),
         })
+    }
+
+    /// How many `checkMemberGroups` calls were answered.
+    pub fn member_checks(&self) -> u64 {
+        *self.member_checks.lock()
     }
 
     pub fn set_base_url(&self, base: &str) {
@@ -72,6 +95,8 @@ impl Graph {
 
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
+            .route("/v1.0/me/checkMemberGroups", post(check_member_groups))
+            .route("/v1.0/users/{id}", get(get_user))
             .route("/v1.0/applications", get(list_applications).post(create_application))
             .route("/v1.0/applications/{id}", get(get_application).patch(update_application))
             .route("/v1.0/applications/{id}/addPassword", post(add_password))
@@ -128,6 +153,15 @@ fn object(body: &Bytes) -> Result<Map<String, Value>, Response> {
 }
 
 fn check_properties(map: &Map<String, Value>) -> Result<(), Response> {
+    if let Some(claims) = map.get("groupMembershipClaims") {
+        if !claims.as_str().is_some_and(|c| c.split(',').all(|v| GROUP_MEMBERSHIP_CLAIMS.contains(&v.trim()))) {
+            return Err(odata_error(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                "Invalid value specified for property 'groupMembershipClaims' of resource 'Application'.",
+            ));
+        }
+    }
     match map.keys().find(|k| !APPLICATION_PROPERTIES.contains(&k.as_str())) {
         Some(unknown) => Err(odata_error(
             StatusCode::BAD_REQUEST,
@@ -136,6 +170,95 @@ fn check_properties(map: &Map<String, Value>) -> Result<(), Response> {
         )),
         None => Ok(()),
     }
+}
+
+/// `POST /me/checkMemberGroups` (user: checkMemberGroups, Microsoft Graph
+/// v1.0): `{groupIds}` (at most 20, each a GUID) in, the ones the signed-in
+/// user is a member of out, as `{value}`. Delegated tokens only for `/me`;
+/// a malformed id or more than 20 fail the whole request.
+async fn check_member_groups(State(graph): State<Arc<Graph>>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(caller) = token.and_then(|t| graph.verifier.verify(t, GRAPH_AUDIENCE)) else {
+        return odata_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        );
+    };
+    if caller.is_app {
+        return odata_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "/me request is only valid with delegated authentication flow.",
+        );
+    }
+    let ids: Option<Vec<String>> = serde_json::from_slice::<Value>(&body).ok().and_then(|b| {
+        b.as_object()
+            .filter(|o| o.len() == 1)?
+            .get("groupIds")?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    });
+    let Some(ids) = ids.filter(|ids| ids.len() <= 20 && ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok())) else {
+        return odata_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "groupIds must be a list of at most 20 group object ids.",
+        );
+    };
+    let Some(user) = graph.directory.user(&caller.oid) else {
+        return odata_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.");
+    };
+    *graph.member_checks.lock() += 1;
+    let member: Vec<&String> = ids.iter().filter(|id| user.groups.iter().any(|g| g.eq_ignore_ascii_case(id))).collect();
+    Json(json!({"@odata.context": graph.context("Collection(Edm.String)"), "value": member})).into_response()
+}
+
+/// `GET /users/{id | userPrincipalName}` (user: get, Microsoft Graph v1.0):
+/// the user, `$select` honoured for `id`, `userPrincipalName`, `displayName`;
+/// 404 `Request_ResourceNotFound` for someone the directory does not know.
+async fn get_user(
+    State(graph): State<Arc<Graph>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(refusal) = graph.authorized(&headers) {
+        return refusal;
+    }
+    let Some(user) = graph.directory.users.iter().find(|u| u.oid == id || u.upn.eq_ignore_ascii_case(&id)) else {
+        return odata_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    let full = json!({"id": user.oid, "userPrincipalName": user.upn, "displayName": user.name});
+    let params: HashMap<String, String> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let body = match params.get("$select") {
+        Some(select) => {
+            let mut picked = Map::new();
+            for field in select.split(',').map(str::trim) {
+                match full.get(field) {
+                    Some(value) => drop(picked.insert(field.to_string(), value.clone())),
+                    None => {
+                        return odata_error(
+                            StatusCode::BAD_REQUEST,
+                            "Request_BadRequest",
+                            &format!("Could not find a property named '{field}' on type 'microsoft.graph.user'."),
+                        )
+                    }
+                }
+            }
+            Value::Object(picked)
+        }
+        None => full,
+    };
+    Json(body).into_response()
 }
 
 async fn list_applications(State(graph): State<Arc<Graph>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {

@@ -27,6 +27,9 @@ pub struct SigningKey {
     n: String,
     e: String,
     pub endorsements: Vec<String>,
+    /// The JWK's `use` (RFC 7517 §4.2): `sig` for every key Entra ID and the
+    /// Bot Framework publish; a test may publish an `enc` key to see it refused.
+    key_use: &'static str,
     /// The most recent tokens this key signed, so a test can look for each
     /// of them where no token may appear (logs, cards, SQL).
     issued: Mutex<VecDeque<String>>,
@@ -50,8 +53,15 @@ impl SigningKey {
             n,
             e,
             endorsements,
+            key_use: "sig",
             issued: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The same key, published as an encryption key (`"use": "enc"`).
+    pub fn for_encryption(mut self) -> SigningKey {
+        self.key_use = "enc";
+        self
     }
 
     /// The tokens this key signed, oldest first (at most [`ISSUED_KEPT`]).
@@ -63,7 +73,7 @@ impl SigningKey {
     pub fn jwk(&self) -> Value {
         let mut jwk = json!({
             "kty": "RSA",
-            "use": "sig",
+            "use": self.key_use,
             "kid": self.kid,
             "x5t": self.kid,
             "n": self.n,

@@ -154,7 +154,7 @@ impl Sandbox {
             workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
         }
 
-        let graph = graph::Graph::new(entra.verifier());
+        let graph = graph::Graph::new(entra.verifier(), entra.directory.clone());
         let graph_listener = Listener::serve(0, requests.record(graph.router())).await?;
         graph.set_base_url(&graph_listener.base_url());
         graph.seed_application(&config.bot_app_id, "drbot");
@@ -258,6 +258,9 @@ channel_issuer = "https://api.botframework.com"
 entra_openid_metadata = "{entra}/{tenant}/v2.0/.well-known/openid-configuration"
 token_service = "{bf}"
 botframework_scope = "https://api.botframework.com/.default"
+graph = "{graph}"
+# The sandbox's connector (the serviceUrl its activities carry) is on loopback.
+service_hosts = ["{connector_host}"]
 
 [sso]
 connection_name = "{connection}"
@@ -269,7 +272,7 @@ secondary_host = "{secondary}"
 [access]
 replicate = ["{operators}"]
 deploy = ["{operators}"]
-admins = ["alice@contoso.example"]
+admins = ["{alice}"]
 local_roles = [{local_roles}]
 
 [replication]
@@ -281,11 +284,19 @@ arm_url = "{arm}"
 subscription_id = "{subscription}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
+            alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
             local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,
             entra = self.entra_url(),
+            graph = self.graph_url(),
+            connector_host = self
+                .teams
+                .service_url()
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/'),
             connection = token_service::SANDBOX_CONNECTION_NAME,
             primary = self.primary_url(),
             secondary = self.secondary_url(),

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::identity::AccessToken;
 
 /// Public Azure's Resource Manager.
-pub const DEFAULT_BASE_URL: &str = "https://management.azure.com";
+pub const DEFAULT_BASE_URL: &str = crate::config::DEFAULT_ARM_URL;
 /// The Microsoft.Resources API version drbot speaks.
 pub const API_VERSION: &str = "2025-04-01";
 

@@ -51,8 +51,8 @@ impl Actor {
 
     pub fn person(&self) -> Person<'_> {
         match self {
-            Actor::Person(user) => Person { upn: &user.upn, groups: &user.groups },
-            Actor::Local => Person { upn: LOCAL_USER, groups: &[] },
+            Actor::Person(user) => Person { oid: &user.oid, groups: &user.groups },
+            Actor::Local => Person { oid: LOCAL_USER, groups: &[] },
         }
     }
 }

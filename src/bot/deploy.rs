@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::actor::{ActingAs, Actor, DatabricksTokens};
 use super::deploy_cards::{self, target_words};
 use super::deploy_run::{DeploymentJob, DEPLOYMENT};
+use super::error::TurnError;
 use super::replicate::{bad_plan_button, plan_id_of};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
@@ -115,10 +116,8 @@ impl Bot {
                 ))
             }
         };
+        // The gate (`cmd/deploy.rs`) has checked the deploy role.
         let label = target.label();
-        if let Err(refusal) = self.require(actor, Role::Deploy, "deploy", Some(&label), correlation_id).await {
-            return Answer::Card(refusal);
-        }
         self.audit(actor, "plan a deployment", Some(&label), "allowed", correlation_id).await;
         let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
             return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
@@ -126,7 +125,7 @@ impl Bot {
         self.remember_conversation(activity, correlation_id).await;
         let tokens: DeployTokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens.into(),
-            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+            Err(error) => return Answer::Card(error.card("The What-If could not be made", correlation_id)),
         };
         let placeholder = cards::notice(
             "Planning the deployment…",
@@ -143,10 +142,7 @@ impl Bot {
                     Ok((plan_id, stored)) => {
                         deploy_cards::plan(&plan_id, &stored, bot.services.config.access.deploy_needs_second_approver)
                     }
-                    Err(problem) => {
-                        tracing::warn!(correlation_id, %problem, "deployment What-If failed");
-                        cards::error(&format!("The What-If could not be made: {problem}"), &correlation_id)
-                    }
+                    Err(error) => error.card("The What-If could not be made", &correlation_id),
                 }
             }),
         }
@@ -159,12 +155,11 @@ impl Bot {
         conversation_id: &str,
         requested_by: &str,
         creator: Option<String>,
-    ) -> Result<(String, StoredDeployPlan), String> {
+    ) -> Result<(String, StoredDeployPlan), TurnError> {
         let settings = &self.services.config.deploy;
-        let plan =
-            engine::prepare(&self.arm_client(), tokens, settings, target.clone()).await.map_err(|e| e.to_string())?;
+        let plan = engine::prepare(&self.arm_client(), tokens, settings, target.clone()).await?;
         let poll = PollOptions::new(self.deploy_poll_interval(), WHAT_IF_PATIENCE, CancellationToken::new());
-        let what_if = engine::what_if(&self.arm_client(), tokens, &plan, &poll).await.map_err(|e| e.to_string())?;
+        let what_if = engine::what_if(&self.arm_client(), tokens, &plan, &poll).await?;
         let stored = StoredDeployPlan {
             target,
             what_if,
@@ -180,9 +175,9 @@ impl Bot {
             created_by_oid: creator,
             created_ms: now_ms(),
             expires_ms: now_ms() + (self.services.config.operations.plan_ttl_secs * 1000) as i64,
-            payload: serde_json::to_value(&stored).map_err(|e| e.to_string())?,
+            payload: serde_json::to_value(&stored)?,
         };
-        self.services.store.save_plan(&row).await.map_err(|e| e.to_string())?;
+        self.services.store.save_plan(&row).await?;
         Ok((id, stored))
     }
 

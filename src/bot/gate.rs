@@ -9,6 +9,7 @@ use super::{now_ms, Answer, Bot, TurnOutcome};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::{self, views};
+use crate::commands::Needs;
 use crate::store::audit::AuditEntry;
 
 impl Bot {
@@ -46,10 +47,7 @@ impl Bot {
         }
         match self.signed_in_user(activity).await {
             Ok(user) => Ok(user.map(Actor::Person)),
-            Err(error) => {
-                tracing::error!(%error, "token service unavailable");
-                Err(cards::error("Sign-in is unavailable right now. Try again in a minute.", ""))
-            }
+            Err(error) => Err(self.sign_in_problem(&error, "")),
         }
     }
 
@@ -63,33 +61,108 @@ impl Bot {
         target: Option<&str>,
         correlation_id: &str,
     ) -> Result<(), Value> {
-        let access = &self.services.config.access;
-        let allowed = match actor {
-            Actor::Local => access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())),
-            Actor::Person(_) => access.allows(&actor.person(), role),
-        };
-        if allowed {
+        if self.roles_of(actor, correlation_id).await.contains(&role) {
             return Ok(());
         }
+        Err(self.refuse(actor, role.name(), what, target, correlation_id).await)
+    }
+
+    /// Whether `actor` holds `role`. Nothing is audited.
+    pub(crate) async fn holds(&self, actor: &Actor, role: Role, correlation_id: &str) -> bool {
+        self.roles_of(actor, correlation_id).await.contains(&role)
+    }
+
+    /// The roles `actor` holds (admins hold every role; the local demo user
+    /// holds `[access] local_roles`). A person whose token has too many
+    /// groups to carry them has the configured groups asked of Graph, once
+    /// for all roles. Nothing is audited.
+    pub(crate) async fn roles_of(&self, actor: &Actor, correlation_id: &str) -> Vec<Role> {
+        let access = &self.services.config.access;
+        let looked_up;
+        let person = match actor {
+            Actor::Local => {
+                return Role::ALL
+                    .into_iter()
+                    .filter(|role| access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())))
+                    .collect()
+            }
+            Actor::Person(user) if user.groups_overage => {
+                looked_up = self.groups_from_graph(user, correlation_id).await;
+                crate::access::Person { oid: &user.oid, groups: &looked_up }
+            }
+            Actor::Person(_) => actor.person(),
+        };
+        Role::ALL.into_iter().filter(|role| access.allows(&person, *role)).collect()
+    }
+
+    /// `Ok` when `actor` may run something that needs `needs`; otherwise
+    /// the refusal card, and the attempt in the audit log.
+    pub(crate) async fn admit(
+        &self,
+        actor: &Actor,
+        needs: Needs,
+        what: &str,
+        target: Option<&str>,
+        correlation_id: &str,
+    ) -> Result<(), Value> {
+        match needs {
+            Needs::Anyone => Ok(()),
+            Needs::Role(role) => self.require(actor, role, what, target, correlation_id).await,
+            // Nobody signs in in local mode: holding a local role stands for it.
+            Needs::SignedIn if !matches!(actor, Actor::Local) => Ok(()),
+            Needs::SignedIn | Needs::AnyRole if !self.roles_of(actor, correlation_id).await.is_empty() => Ok(()),
+            Needs::SignedIn | Needs::AnyRole => {
+                Err(self.refuse(actor, "any of replicate, deploy, admin", what, target, correlation_id).await)
+            }
+        }
+    }
+
+    /// The refusal card for `actor`, who lacks `required`; audited.
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        required: &str,
+        what: &str,
+        target: Option<&str>,
+        correlation_id: &str,
+    ) -> Value {
         self.audit(actor, what, target, "refused", correlation_id).await;
-        let held: Vec<String> = [Role::Replicate, Role::Deploy, Role::Admin]
-            .into_iter()
-            .filter(|r| match actor {
-                Actor::Local => access.local_roles.iter().any(|n| n.eq_ignore_ascii_case(r.name())),
-                Actor::Person(_) => access.allows(&actor.person(), *r),
-            })
-            .map(|r| r.name().to_string())
-            .collect();
+        let held = self.roles_of(actor, correlation_id).await.into_iter().map(|role| role.name().to_string()).collect();
         let view = views::RefusalView {
             action: what.to_string(),
-            required_role: role.name().to_string(),
+            required_role: required.to_string(),
             scope: target.unwrap_or_default().to_string(),
             user: actor.display_name().to_string(),
             your_roles: held,
             hint: "drbot's roles are set by the platform team in its configuration ([access]).".into(),
             correlation_id: correlation_id.to_string(),
         };
-        Err(views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id)))
+        views::render_refusal(&view).unwrap_or_else(|_| cards::error("You may not do this.", correlation_id))
+    }
+
+    /// The configured groups a person is in, asked of Graph because their
+    /// token has too many groups to carry them. Fails closed: no answer, no
+    /// group roles (the person's own object id still counts).
+    async fn groups_from_graph(&self, user: &crate::identity::UserAssertion, correlation_id: &str) -> Vec<String> {
+        let access = &self.services.config.access;
+        let mut candidates: Vec<String> = [&access.replicate, &access.deploy, &access.admins]
+            .into_iter()
+            .flatten()
+            .filter(|id| !id.eq_ignore_ascii_case(&user.oid))
+            .map(|id| id.to_ascii_lowercase())
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        match self.services.groups.among(&self.services.obo, user, &candidates).await {
+            Ok(groups) => groups,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "group membership unavailable: no group roles for this turn");
+                Vec::new()
+            }
+        }
     }
 
     /// One line in the audit log; a failure to write it is logged, not shown.

@@ -9,9 +9,11 @@
 
 pub mod actor;
 mod audit;
+pub mod cmd;
 mod deploy;
 mod deploy_cards;
 mod deploy_run;
+mod error;
 mod gate;
 pub mod poster;
 mod replicate;
@@ -32,7 +34,7 @@ use crate::botframework::auth::Caller;
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::botframework::user_token::{UserKey, UserTokenClient};
 use crate::cards;
-use crate::commands::{self, catalog, Command, ParseError};
+use crate::commands::ParseError;
 use crate::config::Config;
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
@@ -42,7 +44,6 @@ use crate::store::conversations::ConversationReference;
 use crate::store::Store;
 use crate::teams::invoke::InvokeResponse;
 use crate::teams::{address_reply, mentions};
-use actor::Actor;
 
 /// What the HTTP layer answers for a turn.
 #[derive(Debug, PartialEq)]
@@ -74,6 +75,8 @@ pub struct Services {
     pub store: Store,
     pub users: UserTokenClient,
     pub obo: Arc<OnBehalfOf>,
+    /// Group membership from Graph, for tokens with too many groups.
+    pub groups: Arc<crate::identity::groups::GroupMembership>,
     pub primary: Option<WorkspaceClient>,
     pub secondary: Option<WorkspaceClient>,
     /// The bot's own identity (scheduled posts, the local demo); `None` when
@@ -208,15 +211,16 @@ impl Bot {
                 None => bad_button(correlation_id),
             };
         }
-        let deploying = verb == deploy::APPROVE_VERB || verb == deploy::CANCEL_VERB;
-        if verb != replicate::RUN_VERB && verb != replicate::CANCEL_VERB && !deploying {
-            return bad_button(correlation_id);
-        }
+        // Only buttons of drbot's own cards, as the table lists them.
+        let Some((_, button)) = cmd::verb(verb) else { return bad_button(correlation_id) };
         let actor = match self.actor(activity, anonymous).await {
             Ok(Some(actor)) => actor,
-            Ok(None) => return self.prompt_sign_in(activity, "replicate --dry-run", correlation_id).await,
+            Ok(None) => return self.prompt_sign_in(activity, signin::Resume::Click, correlation_id).await,
             Err(card) => return Answer::Card(card),
         };
+        if let Err(refusal) = self.admit(&actor, button.needs, button.audit, None, correlation_id).await {
+            return Answer::Card(refusal);
+        }
         match verb {
             deploy::APPROVE_VERB => return self.approve_deployment(activity, &actor, data, correlation_id).await,
             deploy::CANCEL_VERB => return self.cancel_deployment_from_card(&actor, data, correlation_id).await,
@@ -231,7 +235,9 @@ impl Bot {
         }
     }
 
-    /// The answer to a command typed (or clicked) in `activity`'s conversation.
+    /// The answer to a command typed (or clicked) in `activity`'s
+    /// conversation: parsed by the table, let through (or refused, and
+    /// audited) by the gate for what the command needs, then handled.
     pub(crate) async fn answer(
         self: &Arc<Self>,
         activity: &Activity,
@@ -239,9 +245,9 @@ impl Bot {
         anonymous: bool,
         correlation_id: &str,
     ) -> Answer {
-        let command = match commands::parse(text) {
-            Ok(command) => command,
-            Err(ParseError::Empty) => return Answer::Card(cards::help(&catalog::available().collect::<Vec<_>>())),
+        let (spec, invocation) = match cmd::parse(text) {
+            Ok(parsed) => parsed,
+            Err(ParseError::Empty) => return Answer::Card(cmd::help_card(cmd::TABLE)),
             Err(ParseError::Unknown { word, suggestion }) => {
                 return Answer::Card(cards::with_correlation_id(
                     cards::unknown_command(&word, suggestion),
@@ -252,61 +258,25 @@ impl Bot {
                 return Answer::Card(cards::with_correlation_id(cards::usage(command, usage, &problem), correlation_id))
             }
         };
-        let card = match command {
-            Command::Help { topic: None } => cards::help(&catalog::available().collect::<Vec<_>>()),
-            Command::Help { topic: Some(topic) } => match catalog::find(&topic) {
-                Some(help) => cards::help(&[help]),
-                None => cards::unknown_command(&topic, catalog::closest_command(&topic)),
-            },
-            Command::Whoami => return self.whoami(activity, text, correlation_id).await,
-            Command::Signout => self.sign_out(activity, correlation_id).await,
-            Command::Runs => self.runs_card(correlation_id).await,
-            Command::Run { id } => self.run_card(&id, correlation_id).await,
-            Command::Subscriptions => self.subscriptions_card(activity, correlation_id).await,
-            other => {
-                let actor = match self.actor(activity, anonymous).await {
-                    Ok(Some(actor)) => actor,
-                    Ok(None) => return self.prompt_sign_in(activity, text, correlation_id).await,
-                    Err(card) => return Answer::Card(card),
-                };
-                match other {
-                    Command::Subscribe { schedule } => self.subscribe(activity, &actor, schedule, correlation_id).await,
-                    Command::Unsubscribe => self.unsubscribe(activity, &actor, correlation_id).await,
-                    Command::Audit => self.audit_card(&actor, correlation_id).await,
-                    other => return self.answer_as(activity, &actor, other, correlation_id).await,
-                }
+        let needs = invocation.needs(spec);
+        let actor = if needs.sign_in() {
+            let actor = match self.actor(activity, anonymous).await {
+                Ok(Some(actor)) => actor,
+                Ok(None) => return self.prompt_sign_in(activity, signin::Resume::Command(text), correlation_id).await,
+                Err(card) => return Answer::Card(card),
+            };
+            // The words after the name, as the parser accepted them.
+            let arguments = text.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+            let target = Some(arguments.as_str()).filter(|a| !a.is_empty());
+            if let Err(refusal) = self.admit(&actor, needs, spec.audit, target, correlation_id).await {
+                return Answer::Card(refusal);
             }
+            Some(actor)
+        } else {
+            None
         };
-        Answer::Card(card)
-    }
-
-    /// Commands that act on the workspaces for `actor`.
-    async fn answer_as(
-        self: &Arc<Self>,
-        activity: &Activity,
-        actor: &Actor,
-        command: Command,
-        correlation_id: &str,
-    ) -> Answer {
-        match command {
-            Command::Replicate { catalog, dry_run } => {
-                self.plan_replication(activity, actor, catalog, dry_run, correlation_id).await
-            }
-            Command::DeployHub => {
-                self.plan_deployment(activity, actor, crate::deploy::Target::parse("hub", None), correlation_id).await
-            }
-            Command::DeployTransit => {
-                let target = crate::deploy::Target::parse("transit", None);
-                self.plan_deployment(activity, actor, target, correlation_id).await
-            }
-            Command::DeploySpoke { name } => {
-                let target = crate::deploy::Target::parse("spoke", Some(&name));
-                self.plan_deployment(activity, actor, target, correlation_id).await
-            }
-            Command::Cancel { id } => Answer::Card(self.cancel_operation(actor, &id, correlation_id).await),
-            Command::Status => self.status(actor, correlation_id).await,
-            other => Answer::Card(cards::not_available(command_name(&other))),
-        }
+        let turn = cmd::Turn { activity, text, actor, correlation_id };
+        invocation.run(self, &turn).await
     }
 
     /// Replies in the conversation of `inbound` (a reply to it when it has an id).
@@ -461,22 +431,4 @@ fn command_text(activity: &Activity) -> String {
         return typed;
     }
     activity.value.as_ref().and_then(|v| v["text"].as_str()).map(mentions::strip_mentions).unwrap_or_default()
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Help { .. } => "help",
-        Command::Status => "status",
-        Command::Replicate { .. } => "replicate",
-        Command::Runs => "runs",
-        Command::Run { .. } => "run",
-        Command::Cancel { .. } => "cancel",
-        Command::Subscribe { .. } => "subscribe",
-        Command::Unsubscribe => "unsubscribe",
-        Command::Subscriptions => "subscriptions",
-        Command::DeployHub | Command::DeployTransit | Command::DeploySpoke { .. } => "deploy",
-        Command::Whoami => "whoami",
-        Command::Signout => "signout",
-        Command::Audit => "audit",
-    }
 }

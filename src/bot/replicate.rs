@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actor::{ActingAs, Actor, DatabricksTokens};
+use super::error::TurnError;
 use super::replication_run::{ReplicationJob, REPLICATION};
 use super::runs::{catalog_label, worded_time};
 use super::{now_ms, Answer, Bot};
@@ -32,6 +33,9 @@ pub(crate) struct StoredReplicationPlan {
     pub plan: Plan,
     pub catalog: Option<String>,
     pub requested_by: String,
+    /// Made by `replicate --dry-run`: shown, never run.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Verbs of the plan and progress cards' buttons.
@@ -70,12 +74,8 @@ impl Bot {
         dry_run: bool,
         correlation_id: &str,
     ) -> Answer {
+        // The gate (`cmd/replicate.rs`) has checked the role a real run needs.
         let what = if dry_run { "plan a replication" } else { "replicate" };
-        if !dry_run {
-            if let Err(refusal) = self.require(actor, Role::Replicate, what, catalog.as_deref(), correlation_id).await {
-                return Answer::Card(refusal);
-            }
-        }
         self.audit(actor, what, catalog.as_deref(), "allowed", correlation_id).await;
         let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
             return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
@@ -83,7 +83,7 @@ impl Bot {
         self.remember_conversation(activity, correlation_id).await;
         let tokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens,
-            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+            Err(error) => return Answer::Card(error.card("The plan could not be made", correlation_id)),
         };
         let placeholder = cards::notice(
             "Planning the replication…",
@@ -96,12 +96,9 @@ impl Bot {
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&tokens, catalog.clone(), &conversation, &requested_by, creator).await {
+                match bot.make_plan(&tokens, catalog.clone(), dry_run, &conversation, &requested_by, creator).await {
                     Ok((plan_id, plan)) => bot.plan_card(&plan_id, &plan, catalog.as_deref(), &requested_by, dry_run),
-                    Err(problem) => {
-                        tracing::warn!(correlation_id, %problem, "replication plan failed");
-                        cards::error(&format!("The plan could not be made: {problem}"), &correlation_id)
-                    }
+                    Err(error) => error.card("The plan could not be made", &correlation_id),
                 }
             }),
         }
@@ -112,20 +109,21 @@ impl Bot {
         &self,
         tokens: &DatabricksTokens,
         catalog: Option<String>,
+        dry_run: bool,
         conversation_id: &str,
         requested_by: &str,
         creator: Option<String>,
-    ) -> Result<(String, Plan), String> {
-        let workspaces = self.workspaces()?;
+    ) -> Result<(String, Plan), TurnError> {
+        let workspaces = self.workspaces().map_err(TurnError::NotConfigured)?;
         let settings = &self.services.config.replication;
-        let token = tokens.get(false).await.map_err(|e| e.to_string())?;
+        let token = tokens.get(false).await?;
         let read = settings.read_options(catalog.as_deref());
         let (primary, secondary) = tokio::join!(
             read_snapshot(&workspaces.primary, &token, &read),
             read_snapshot(&workspaces.secondary, &token, &read)
         );
-        let primary = primary.map_err(|e| format!("reading the primary: {e}"))?;
-        let secondary = secondary.map_err(|e| format!("reading the secondary: {e}"))?;
+        let primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
+        let secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
         let id = uuid::Uuid::new_v4().to_string();
         let stored = StoredPlan {
@@ -139,10 +137,10 @@ impl Bot {
                 plan: plan.clone(),
                 catalog,
                 requested_by: requested_by.to_string(),
-            })
-            .map_err(|e| e.to_string())?,
+                dry_run,
+            })?,
         };
-        self.services.store.save_plan(&stored).await.map_err(|e| e.to_string())?;
+        self.services.store.save_plan(&stored).await?;
         Ok((id, plan))
     }
 
@@ -165,8 +163,8 @@ impl Bot {
             target: "secondary".into(),
             created_at: worded_time(now_ms()),
             requested_by: requested_by.to_string(),
-            dry_run: false,
-            can_run: runnable > 0,
+            dry_run,
+            can_run: runnable > 0 && !dry_run,
             can_cancel: true,
             total_actions: total as u64,
             summary,
@@ -217,7 +215,7 @@ impl Bot {
             Ok(_) => {
                 return Answer::Card(cards::notice(
                     "This plan can no longer run",
-                    "It expired or belongs to another conversation. Plan again with replicate --dry-run.",
+                    "It expired or belongs to another conversation. Plan again with replicate.",
                 ))
             }
             Err(error) => {
@@ -225,6 +223,39 @@ impl Bot {
                 return Answer::Card(cards::error("The plan could not be read.", correlation_id));
             }
         };
+        if stored.payload["dry_run"].as_bool() == Some(true) {
+            // Its card offers no Run; a click that names it anyway was made by hand.
+            return Answer::Card(cards::notice(
+                "A dry run does not run",
+                "This plan was a dry run: nothing changes. Plan with replicate (without --dry-run) to run it.",
+            ));
+        }
+        // The plan is what its author could read; the run acts as the clicker.
+        // Someone else's plan would show and act on objects the clicker may
+        // never have seen, so it runs only for the person who read it.
+        let same_reader = match (stored.created_by_oid.as_deref(), actor.oid()) {
+            (Some(author), Some(clicker)) => author.eq_ignore_ascii_case(clicker),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_reader {
+            self.audit(
+                actor,
+                "run a replication",
+                Some(plan_id),
+                "refused: plan read by another person",
+                correlation_id,
+            )
+            .await;
+            return Answer::Card(cards::with_correlation_id(
+                cards::notice(
+                    "This plan was read by someone else",
+                    "A plan shows what the person who asked for it may read, and a run acts as the person who \
+                     clicks. Run replicate yourself: your plan is read with your own access, then Run it.",
+                ),
+                correlation_id,
+            ));
+        }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
         let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
             return Answer::Card(cards::error("This activity names no user.", correlation_id));
@@ -320,7 +351,7 @@ impl Bot {
     }
 
     /// Databricks tokens for a turn's actor.
-    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, String> {
+    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, TurnError> {
         match actor {
             Actor::Person(user) => Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user: user.clone() }),
             Actor::Local => self
@@ -328,7 +359,7 @@ impl Bot {
                 .app
                 .clone()
                 .map(DatabricksTokens::App)
-                .ok_or_else(|| "the bot's own identity is not configured".to_string()),
+                .ok_or_else(|| TurnError::NotConfigured("the bot's own identity is not configured".into())),
         }
     }
 }

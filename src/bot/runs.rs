@@ -1,107 +1,11 @@
-//! `runs` and `run ID`: replication history from the store.
+//! How run history reads on a card: outcomes, counts, times and durations
+//! in words. The `runs` and `run ID` commands are in `cmd/`.
 
-use serde_json::Value;
-
-use super::Bot;
-use crate::cards::views::{self, Tone};
-use crate::cards::{self};
-use crate::store::runs::{ResultStatus, Run};
-
-/// Runs the history card lists (it shows the first 10).
-const RECENT_RUNS: i64 = 20;
-/// Results the run card reads (failures first; it shows the first 10).
-const RUN_RESULTS: i64 = 200;
-
-impl Bot {
-    pub(crate) async fn runs_card(&self, correlation_id: &str) -> Value {
-        let runs = match self.services.store.recent_runs(RECENT_RUNS).await {
-            Ok(runs) => runs,
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "run history unavailable");
-                return cards::error("The run history could not be read.", correlation_id);
-            }
-        };
-        let view = views::RunsView {
-            subtitle: if runs.is_empty() {
-                "No replication has run yet. Plan one with replicate --dry-run.".into()
-            } else {
-                format!("The last {} runs, newest first", runs.len())
-            },
-            runs: runs
-                .iter()
-                .map(|run| {
-                    let (label, color) = outcome(run);
-                    views::RunSummary {
-                        run_id: run.id.clone(),
-                        catalog_label: catalog_label(run.catalog_filter.as_deref()),
-                        started_at: worded_time(run.started_ms),
-                        started_by: run.started_by_upn.clone().unwrap_or_else(|| "drbot".into()),
-                        duration: run.finished_ms.map(|f| worded_duration(f - run.started_ms)).unwrap_or_default(),
-                        counts_label: counts_label(run),
-                        outcome_label: label,
-                        outcome_color: color,
-                    }
-                })
-                .collect(),
-        };
-        views::render_runs(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
-    }
-
-    pub(crate) async fn run_card(&self, id: &str, correlation_id: &str) -> Value {
-        let (run, results) = match self.services.store.run_with_results(id, RUN_RESULTS).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return cards::notice("No such run", &format!("drbot has no run with the id {id}.")),
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "run unavailable");
-                return cards::error("The run could not be read.", correlation_id);
-            }
-        };
-        let counts = self.services.store.run_result_counts(id).await.unwrap_or_default();
-        let mut kinds: std::collections::BTreeMap<String, views::KindResult> = Default::default();
-        for result in &results {
-            let kind = kinds.entry(result.action.clone()).or_insert_with(|| views::KindResult {
-                kind: result.action.clone(),
-                succeeded: 0,
-                failed: 0,
-                skipped: 0,
-            });
-            match result.status {
-                ResultStatus::Succeeded => kind.succeeded += 1,
-                ResultStatus::Failed => kind.failed += 1,
-                ResultStatus::Skipped => kind.skipped += 1,
-            }
-        }
-        let (label, color) = outcome(&run);
-        let view = views::RunView {
-            run_id: run.id.clone(),
-            plan_id: run.counts.as_ref().and_then(|c| c["plan_id"].as_str()).unwrap_or_default().to_string(),
-            catalog_label: catalog_label(run.catalog_filter.as_deref()),
-            outcome_label: label,
-            outcome_color: color,
-            started_at: worded_time(run.started_ms),
-            started_by: run.started_by_upn.clone().unwrap_or_else(|| "drbot".into()),
-            finished_at: run.finished_ms.map(worded_time).unwrap_or_else(|| "still running".into()),
-            duration: run.finished_ms.map(|f| worded_duration(f - run.started_ms)).unwrap_or_default(),
-            succeeded: counts.succeeded as u64,
-            failed: counts.failed as u64,
-            skipped: counts.skipped as u64,
-            kinds: kinds.into_values().collect(),
-            failures: results
-                .iter()
-                .filter(|r| r.status == ResultStatus::Failed)
-                .map(|r| views::Failure {
-                    object: r.object_name.clone(),
-                    action: r.action.clone(),
-                    error: r.error.clone().unwrap_or_default(),
-                })
-                .collect(),
-        };
-        views::render_run(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
-    }
-}
+use crate::cards::views::Tone;
+use crate::store::runs::Run;
 
 /// The outcome a finished run recorded in its counts, or "Running".
-fn outcome(run: &Run) -> (String, Tone) {
+pub(crate) fn outcome(run: &Run) -> (String, Tone) {
     match run.counts.as_ref().and_then(|c| c["outcome"].as_str()) {
         None if run.finished_ms.is_none() => ("Running".into(), Tone::Accent),
         Some("succeeded") => ("Succeeded".into(), Tone::Good),
@@ -110,7 +14,7 @@ fn outcome(run: &Run) -> (String, Tone) {
     }
 }
 
-fn counts_label(run: &Run) -> String {
+pub(crate) fn counts_label(run: &Run) -> String {
     let Some(counts) = &run.counts else { return "in progress".into() };
     let number = |key: &str| counts[key].as_u64().unwrap_or(0);
     let mut label = format!("{} ok", number("succeeded"));

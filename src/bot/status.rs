@@ -19,7 +19,7 @@ impl Bot {
     pub(crate) async fn status(self: &Arc<Self>, actor: &Actor, correlation_id: &str) -> Answer {
         let tokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens,
-            Err(problem) => return Answer::Card(cards::error(&problem, correlation_id)),
+            Err(error) => return Answer::Card(error.card("The readiness could not be read", correlation_id)),
         };
         self.audit(actor, "read the readiness", None, "allowed", correlation_id).await;
         let bot = self.clone();

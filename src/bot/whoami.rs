@@ -1,6 +1,7 @@
 //! `whoami`: who drbot thinks you are, and what you have granted it. Shows
 //! identities and consent, never a token.
 
+use super::actor::Actor;
 use super::{Answer, Bot};
 use crate::botframework::activity::Activity;
 use crate::cards::{self, GrantStatus};
@@ -8,18 +9,26 @@ use crate::databricks::DatabricksError;
 use crate::identity::{IdentityError, UserAssertion, ARM_SCOPE, DATABRICKS_SCOPE};
 
 impl Bot {
-    pub(crate) async fn whoami(&self, activity: &Activity, command: &str, correlation_id: &str) -> Answer {
-        let user = match self.signed_in_user(activity).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return self.prompt_sign_in(activity, command, correlation_id).await,
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "token service unavailable");
-                return Answer::Card(cards::error("Sign-in is unavailable right now.", correlation_id));
+    /// The gate has let `actor` through. The local demo user (who holds a
+    /// local role) is asked to sign in, as the Playground offers no SSO.
+    pub(crate) async fn whoami(
+        &self,
+        activity: &Activity,
+        actor: &Actor,
+        command: &str,
+        correlation_id: &str,
+    ) -> Answer {
+        let user = match actor {
+            Actor::Person(user) => user.clone(),
+            Actor::Local => {
+                return self.prompt_sign_in(activity, super::signin::Resume::Command(command), correlation_id).await
             }
         };
         let databricks = match self.databricks_identity(&user).await {
             Ok(status) => status,
-            Err(IdentityError::SignInRequired) => return self.prompt_sign_in(activity, command, correlation_id).await,
+            Err(IdentityError::SignInRequired) => {
+                return self.prompt_sign_in(activity, super::signin::Resume::Command(command), correlation_id).await
+            }
             Err(IdentityError::ConsentRequired { .. }) => {
                 return Answer::Card(cards::consent_required("Azure Databricks", correlation_id))
             }

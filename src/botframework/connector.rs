@@ -16,7 +16,9 @@ use serde_json::Value;
 
 use super::activity::Activity;
 use super::bot_token::{BotTokenError, BotTokenProvider};
-use super::pacing::Pacer;
+use super::pacing;
+use super::service_hosts::ServiceHosts;
+use crate::rate_limit::RateLimiter;
 
 /// How hard to try before giving up on one call.
 #[derive(Clone, Debug)]
@@ -52,6 +54,9 @@ pub enum ConnectorError {
     Token(#[from] BotTokenError),
     #[error("invalid service URL")]
     InvalidServiceUrl,
+    /// The bot's token never goes to a host outside the allow-list.
+    #[error("the service URL's host is not an allowed connector host")]
+    ForeignServiceHost,
 }
 
 /// `{"id": …}`: what the connector returns for a send.
@@ -99,13 +104,25 @@ struct ErrorDetail {
 pub struct ConnectorClient {
     http: reqwest::Client,
     token: Arc<BotTokenProvider>,
-    pacer: Pacer,
+    pacer: RateLimiter,
     retry: RetryPolicy,
+    hosts: ServiceHosts,
 }
 
 impl ConnectorClient {
-    pub fn new(http: reqwest::Client, token: Arc<BotTokenProvider>, retry: RetryPolicy) -> ConnectorClient {
-        ConnectorClient { http, token, pacer: Pacer::teams_conversations(), retry }
+    /// A client that sends the bot's token only to `hosts`.
+    pub fn new(
+        http: reqwest::Client,
+        token: Arc<BotTokenProvider>,
+        retry: RetryPolicy,
+        hosts: ServiceHosts,
+    ) -> ConnectorClient {
+        ConnectorClient { http, token, pacer: pacing::teams_conversations(), retry, hosts }
+    }
+
+    /// The per-conversation pacer, for the periodic sweep of idle conversations.
+    pub fn pacer(&self) -> &RateLimiter {
+        &self.pacer
     }
 
     /// `POST v3/conversations/{id}/activities`
@@ -180,6 +197,11 @@ impl ConnectorClient {
         url: url::Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<bytes::Bytes, ConnectorError> {
+        // The one place the token is attached, so the one place the host is checked.
+        if !self.hosts.allows(url.as_str()) {
+            tracing::warn!("connector call refused: the service URL is not an allowed connector host");
+            return Err(ConnectorError::ForeignServiceHost);
+        }
         let mut attempt = 0;
         let mut refreshed_token = false;
         loop {

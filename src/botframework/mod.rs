@@ -6,4 +6,5 @@ pub mod auth;
 pub mod bot_token;
 pub mod connector;
 pub mod pacing;
+pub mod service_hosts;
 pub mod user_token;

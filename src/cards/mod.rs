@@ -11,8 +11,6 @@ pub mod views;
 
 use serde_json::{json, Value};
 
-use crate::commands::CommandHelp;
-
 /// The verb every "run this command" button carries; `data.text` is the command.
 pub const COMMAND_VERB: &str = "command";
 
@@ -44,12 +42,13 @@ pub fn command_button(label: &str, command: &str) -> Value {
 }
 
 /// The list of commands, usage in monospace with a one-line summary under it.
-pub fn help(commands: &[&CommandHelp]) -> Value {
+/// The help card: each command's usage and summary.
+pub fn help(commands: &[(&str, &str)]) -> Value {
     let view = views::HelpView {
         title: "drbot commands".into(),
         commands: commands
             .iter()
-            .map(|c| views::HelpEntry { usage: c.usage.to_string(), summary: c.summary.to_string() })
+            .map(|(usage, summary)| views::HelpEntry { usage: usage.to_string(), summary: summary.to_string() })
             .collect(),
     };
     views::render_help(&view).unwrap_or_else(|e| fallback(&e))
@@ -229,8 +228,7 @@ mod tests {
         assert_eq!(welcome["actions"][0], command_button("Show commands", "help"));
         assert!(welcome["body"][3]["text"].as_str().unwrap().contains("replicate --dry-run"));
 
-        let entry = CommandHelp { name: "runs", usage: "runs", summary: "Recent runs.", available: true };
-        let help = help(&[&entry]);
+        let help = help(&[("runs", "Recent runs.")]);
         assert_eq!(help["body"][0]["text"], "drbot commands");
         assert_eq!(help["body"][2]["items"][0]["items"][0]["text"], "runs");
         assert_eq!(help["body"][2]["items"][0]["items"][1]["text"], "Recent runs.");

@@ -23,7 +23,7 @@ use super::{paging, segment, DatabricksError, Page, RetryPolicy, WorkspaceClient
 use crate::identity::AccessToken;
 
 /// Azure Databricks' account console and API.
-pub const DEFAULT_ACCOUNTS_URL: &str = "https://accounts.azuredatabricks.net";
+pub const DEFAULT_ACCOUNTS_URL: &str = crate::config::DEFAULT_DATABRICKS_ACCOUNTS_URL;
 
 /// A network connectivity configuration (only the fields drbot reads).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

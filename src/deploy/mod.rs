@@ -22,9 +22,6 @@ pub mod whatif;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
-
-use serde::Deserialize;
 
 use crate::azure::ArmError;
 use crate::databricks::DatabricksError;
@@ -74,75 +71,9 @@ async fn check_paired_regions(
     )))
 }
 
-/// `[deploy]` in the configuration file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeployConfig {
-    /// Azure Resource Manager (the sandbox's URL in tests and the demo).
-    pub arm_url: String,
-    /// Where hub.json, spoke.json and their parameter files are.
-    pub templates_dir: PathBuf,
-    pub subscription_id: String,
-    pub primary: RegionConfig,
-    pub secondary: RegionConfig,
-    /// How often the chat runner asks ARM about What-If results, deployments
-    /// and their resources (tests make it short).
-    pub poll_interval_ms: u64,
-    /// The Databricks account both workspaces belong to (its id, from the
-    /// account console): the bootstrap creates the serverless network
-    /// connectivity configuration there. Without it, the deployment result
-    /// says what an account admin must do by hand.
-    pub databricks_account_id: Option<String>,
-    /// The Databricks account API (the sandbox's URL in tests).
-    pub databricks_accounts_url: String,
-}
-
-impl Default for DeployConfig {
-    fn default() -> Self {
-        DeployConfig {
-            arm_url: crate::azure::arm::DEFAULT_BASE_URL.into(),
-            templates_dir: "infra".into(),
-            subscription_id: String::new(),
-            primary: RegionConfig::new("westeurope"),
-            secondary: RegionConfig::new("northeurope"),
-            poll_interval_ms: 5000,
-            databricks_account_id: None,
-            databricks_accounts_url: crate::databricks::account::DEFAULT_ACCOUNTS_URL.into(),
-        }
-    }
-}
-
-/// One region of the pair.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegionConfig {
-    /// The Azure region, e.g. `westeurope`.
-    pub location: String,
-    /// The hub's resource group.
-    #[serde(default)]
-    pub hub_resource_group: Option<String>,
-    /// The transit spoke's resource group (the region's browser-authentication endpoint).
-    #[serde(default)]
-    pub transit_resource_group: Option<String>,
-    /// A spoke's resource group; `{spoke}` is replaced by the spoke's name.
-    #[serde(default)]
-    pub spoke_resource_group: Option<String>,
-    /// The Unity Catalog metastore of this region, assigned to new workspaces.
-    #[serde(default)]
-    pub metastore_id: Option<String>,
-}
-
-impl RegionConfig {
-    pub fn new(location: &str) -> RegionConfig {
-        RegionConfig {
-            location: location.into(),
-            hub_resource_group: None,
-            transit_resource_group: None,
-            spoke_resource_group: None,
-            metastore_id: None,
-        }
-    }
-}
+// `[deploy]` is configuration: its types live with the rest of it, so the
+// configuration does not depend on the deployment code that reads it.
+pub use crate::config::{DeployConfig, RegionConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -223,6 +154,8 @@ impl Tokens for crate::identity::app::AppIdentity {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]

@@ -14,6 +14,8 @@
 
 pub mod app;
 pub mod device_code;
+pub mod directory;
+pub mod groups;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,6 +31,8 @@ use crate::config::{Config, Secret};
 
 /// Azure Databricks, for every workspace.
 pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
+/// Microsoft Graph (the signed-in person's own group membership).
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Azure Resource Manager.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
@@ -44,6 +48,9 @@ pub struct UserAssertion {
     pub tenant_id: String,
     /// Entra group object ids (the `groups` claim), for drbot's own roles.
     pub groups: Vec<String>,
+    /// The token has too many groups to carry them (`_claim_names.groups`,
+    /// or `hasgroups`): membership must be asked of Microsoft Graph.
+    pub groups_overage: bool,
 }
 
 impl fmt::Debug for UserAssertion {
@@ -71,8 +78,50 @@ impl UserAssertion {
                 .and_then(Value::as_array)
                 .map(|groups| groups.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default(),
+            groups_overage: claims.pointer("/_claim_names/groups").is_some()
+                || claims.get("hasgroups").and_then(Value::as_bool) == Some(true),
             token: Secret::new(token),
         })
+    }
+}
+
+/// Who the activity says is speaking: its tenant and the sender's Entra
+/// object id. Built once per turn from the (authenticated) activity, before
+/// any token is used, and compared with the sign-in token's own claims.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimedIdentity<'a> {
+    pub tenant_id: Option<&'a str>,
+    pub oid: Option<&'a str>,
+}
+
+/// Why a sign-in token may not act for this turn.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BindError {
+    #[error("the activity names no Entra user (from.aadObjectId)")]
+    NoObjectId,
+    #[error("the activity names no tenant")]
+    NoTenant,
+    #[error("the sign-in token belongs to another user than the activity's sender")]
+    OtherUser,
+    #[error("the sign-in token belongs to another tenant than the activity's")]
+    OtherTenant,
+}
+
+impl UserAssertion {
+    /// This assertion, if it is the sender's own: `oid` equal to the
+    /// activity's `from.aadObjectId` and `tid` to its tenant. Only a bound
+    /// assertion reaches on-behalf-of, so a token can never act for a name
+    /// taken from the body.
+    pub fn bind(self, claimed: &ClaimedIdentity<'_>) -> Result<UserAssertion, BindError> {
+        let oid = claimed.oid.filter(|o| !o.is_empty()).ok_or(BindError::NoObjectId)?;
+        let tenant = claimed.tenant_id.filter(|t| !t.is_empty()).ok_or(BindError::NoTenant)?;
+        if !self.oid.eq_ignore_ascii_case(oid) {
+            return Err(BindError::OtherUser);
+        }
+        if !self.tenant_id.eq_ignore_ascii_case(tenant) {
+            return Err(BindError::OtherTenant);
+        }
+        Ok(self)
     }
 }
 
@@ -130,8 +179,11 @@ pub struct OnBehalfOf {
     token_url: String,
     client_id: String,
     client_secret: Option<Secret>,
-    cache: Mutex<HashMap<(String, String), (AccessToken, Instant)>>,
+    cache: Mutex<TokenCache>,
 }
+
+/// (tenant, object id, scope) of a bound assertion, lower-cased: never a name from the body.
+type CacheKey = (String, String, String);
 
 impl OnBehalfOf {
     pub fn new(config: &Config, http: reqwest::Client) -> OnBehalfOf {
@@ -150,7 +202,7 @@ impl OnBehalfOf {
 
     /// A token for `scope` as the user, from the cache unless `fresh`.
     pub async fn token(&self, user: &UserAssertion, scope: &str, fresh: bool) -> Result<AccessToken, IdentityError> {
-        let key = (user.oid.clone(), scope.to_string());
+        let key = (user.tenant_id.to_ascii_lowercase(), user.oid.to_ascii_lowercase(), scope.to_string());
         if !fresh {
             if let Some((token, expires)) = self.cache.lock().get(&key) {
                 if Instant::now() + RENEW_BEFORE_EXPIRY < *expires {
@@ -182,16 +234,46 @@ impl OnBehalfOf {
             let token = AccessToken(Secret::new(body.access_token().secret().as_str()));
             // Entra always says; without it, the token is used once and asked again.
             let lifetime = body.expires_in().unwrap_or(Duration::ZERO);
-            self.cache.lock().insert(key, (token.clone(), Instant::now() + lifetime));
+            let mut cache = self.cache.lock();
+            if cache.len() >= MAX_CACHED_TOKENS {
+                forget_expired(&mut cache);
+            }
+            if cache.len() < MAX_CACHED_TOKENS {
+                cache.insert(key, (token.clone(), Instant::now() + lifetime));
+            }
             return Ok(token);
         }
         let body: ErrorBody = response.json().await.unwrap_or_default();
         Err(classify(status.as_u16(), &body, scope))
     }
 
+    /// Drops the tokens too close to expiry to be handed out (the periodic
+    /// sweep); returns how many are left.
+    pub fn forget_expired(&self) -> usize {
+        let mut cache = self.cache.lock();
+        forget_expired(&mut cache);
+        cache.len()
+    }
+
     /// Forgets every cached token of the user (sign-out).
-    pub fn forget(&self, user_oid: &str) {
-        self.cache.lock().retain(|(oid, _), _| oid != user_oid);
+    pub fn forget(&self, user: &UserAssertion) {
+        let (tenant, oid) = (user.tenant_id.to_ascii_lowercase(), user.oid.to_ascii_lowercase());
+        self.cache.lock().retain(|(t, o, _), _| *t != tenant || *o != oid);
+    }
+}
+
+/// At most this many user tokens are cached (an hour's worth of distinct
+/// people and scopes for a large tenant); beyond it a token is used once and
+/// not kept, so the cache cannot grow without bound.
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+type TokenCache = HashMap<CacheKey, (AccessToken, Instant)>;
+
+fn forget_expired(cache: &mut TokenCache) {
+    let now = Instant::now();
+    cache.retain(|_, (_, expires)| now + RENEW_BEFORE_EXPIRY < *expires);
+    if cache.capacity() > 64 && cache.len() < cache.capacity() / 4 {
+        cache.shrink_to_fit();
     }
 }
 
@@ -223,6 +305,19 @@ mod tests {
     }
 
     #[test]
+    fn an_assertion_binds_only_to_its_own_sender_and_tenant() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"O1","tid":"T1"}"#);
+        let token = format!("e30.{claims}.s");
+        let user = || UserAssertion::from_token(&token).unwrap();
+        let claimed = |tenant_id, oid| ClaimedIdentity { tenant_id, oid };
+        assert!(user().bind(&claimed(Some("t1"), Some("o1"))).is_ok(), "GUIDs compare without case");
+        assert_eq!(user().bind(&claimed(Some("t1"), Some("o2"))).unwrap_err(), BindError::OtherUser);
+        assert_eq!(user().bind(&claimed(Some("t2"), Some("o1"))).unwrap_err(), BindError::OtherTenant);
+        assert_eq!(user().bind(&claimed(Some("t1"), None)).unwrap_err(), BindError::NoObjectId);
+        assert_eq!(user().bind(&claimed(None, Some("o1"))).unwrap_err(), BindError::NoTenant);
+    }
+
+    #[test]
     fn assertions_print_no_token() {
         let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","upn":"a@b","tid":"t"}"#);
         let assertion = UserAssertion::from_token(&format!("e30.{claims}.signature-bytes")).unwrap();
@@ -231,6 +326,12 @@ mod tests {
         let with_groups =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","groups":["g1","g2"]}"#);
         assert_eq!(UserAssertion::from_token(&format!("e30.{with_groups}.s")).unwrap().groups, vec!["g1", "g2"]);
+        assert!(!assertion.groups_overage);
+        let overage = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"oid":"o","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"x"}}}"#);
+        assert!(UserAssertion::from_token(&format!("e30.{overage}.s")).unwrap().groups_overage);
+        let hasgroups = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"oid":"o","hasgroups":true}"#);
+        assert!(UserAssertion::from_token(&format!("e30.{hasgroups}.s")).unwrap().groups_overage);
         assert!(!format!("{assertion:?}").contains("signature-bytes"));
         assert!(UserAssertion::from_token("garbage").is_none());
     }

@@ -39,6 +39,9 @@ use crate::store::operations::{Lease, NewOperation, Operation, OperationState};
 use crate::store::{Store, StoreError};
 
 /// How many ended operations one look delivers final cards for.
+/// How many orphans one look claims: every one claimed is run, and the
+/// rest are left for the next look (this instance's or another's).
+const ORPHAN_BATCH: usize = 20;
 const FINAL_BATCH: i64 = 20;
 
 /// What the engine needs from the rest of the bot.
@@ -269,7 +272,7 @@ impl Engine {
 
     async fn look_once(self: &Arc<Self>) {
         let store = &self.parts.store;
-        match store.claim_orphans(&self.parts.instance_id, now_ms(), self.lease_ms()).await {
+        match store.claim_orphans(&self.parts.instance_id, now_ms(), self.lease_ms(), ORPHAN_BATCH).await {
             Ok(orphans) => {
                 for op in orphans {
                     tracing::info!(operation = %op.id, takeovers = op.takeovers, "taking over a {}", op.kind);

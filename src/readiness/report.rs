@@ -45,7 +45,6 @@ use serde::Serialize;
 
 use super::drift::{summarise as summarise_drift, DriftSummary};
 use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
-use super::text::duration;
 use crate::replication::diff::Field;
 use crate::replication::object::{ObjectKind, ObjectRef};
 use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
@@ -522,6 +521,28 @@ fn field_name(field: &Field) -> &'static str {
         Field::Format { .. } => "format",
         Field::ViewDefinition => "view definition",
         Field::VolumeType { .. } => "volume type",
+    }
+}
+
+/// A lag or an age for people: `45 s`, `12 min`, `3 h 5 min`, `1 d 16 h`.
+pub fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (s, m, h) = (ms / 1_000, ms / 60_000, ms / 3_600_000);
+    let d = h / 24;
+    if d > 0 {
+        match h % 24 {
+            0 => format!("{d} d"),
+            hours => format!("{d} d {hours} h"),
+        }
+    } else if h > 0 {
+        match m % 60 {
+            0 => format!("{h} h"),
+            minutes => format!("{h} h {minutes} min"),
+        }
+    } else if m > 0 {
+        format!("{m} min")
+    } else {
+        format!("{s} s")
     }
 }
 

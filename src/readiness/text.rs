@@ -7,27 +7,7 @@ use super::drift::KindCounts;
 use super::report::{Problem, Reachability, Readiness, Status};
 use super::rpo::Rag;
 
-/// A lag or an age for people: `45 s`, `12 min`, `3 h 5 min`, `1 d 16 h`.
-pub fn duration(ms: i64) -> String {
-    let ms = ms.max(0);
-    let (s, m, h) = (ms / 1_000, ms / 60_000, ms / 3_600_000);
-    let d = h / 24;
-    if d > 0 {
-        match h % 24 {
-            0 => format!("{d} d"),
-            hours => format!("{d} d {hours} h"),
-        }
-    } else if h > 0 {
-        match m % 60 {
-            0 => format!("{h} h"),
-            minutes => format!("{h} h {minutes} min"),
-        }
-    } else if m > 0 {
-        format!("{m} min")
-    } else {
-        format!("{s} s")
-    }
-}
+pub use super::report::duration;
 
 /// An epoch-ms instant as `2026-11-24 08:50 UTC`.
 pub fn instant(ms: i64) -> String {

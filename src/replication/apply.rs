@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind};
-use super::run::{TokenSource, Workspaces};
 use super::sql::{self, Request, RestCall};
+use super::workspaces::{TokenSource, Workspaces};
 use crate::databricks::sharing::{ShareAction, ShareUpdate, SharedObject};
 use crate::databricks::statements::{CancelReason, Polling, StatementOutcome, StatementRequest, StatementRun};
 use crate::databricks::unity_catalog::{CreateCatalog, CreateSchema, PermissionChange, Securable, Update};

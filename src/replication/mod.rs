@@ -32,6 +32,7 @@ pub mod run;
 mod seeded;
 pub mod snapshot;
 pub mod sql;
+pub mod workspaces;
 
 pub use config::ReplicationConfig;
 pub use diff::{diff, Change, Drift, DriftKind};

@@ -25,7 +25,7 @@
 //! anything is sent again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,34 +38,12 @@ use super::apply::{apply, ActionSettings, Applied, ApplyError};
 use super::execute::{self, run_graph, Lane, Step, StepEvent, StepOutcome};
 use super::plan::{Action, ActionId, ActionKind, CloneReason, Plan};
 use crate::databricks::statements::Polling;
-use crate::databricks::{RetryPolicy, WorkspaceClient};
-use crate::identity::AccessToken;
+use crate::databricks::RetryPolicy;
+
 use crate::store::runs::{ObjectResult, ResultStatus};
 use crate::store::{Store, StoreError};
 
-/// The pair of workspaces and the secondary's warehouse.
-#[derive(Clone)]
-pub struct Workspaces {
-    pub primary: WorkspaceClient,
-    pub secondary: WorkspaceClient,
-    pub warehouse_id: String,
-}
-
-/// Tokens for the person (or the bot) the run acts for.
-pub trait TokenSource: Send + Sync {
-    /// A Databricks token; `fresh` when the last one was refused.
-    fn token(&self, fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send;
-}
-
-/// One token, as is (the CLI's environment token; tests).
-pub struct FixedToken(pub AccessToken);
-
-impl TokenSource for FixedToken {
-    fn token(&self, _fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send {
-        let token = self.0.clone();
-        async move { Ok(token) }
-    }
-}
+pub use super::workspaces::{FixedToken, TokenSource, Workspaces};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -360,6 +338,8 @@ pub async fn record(store: &Store, run_id: &str, plan: &Plan, event: &RunEvent) 
 mod tests {
     use super::*;
     use crate::config::Secret;
+    use crate::databricks::WorkspaceClient;
+    use crate::identity::AccessToken;
     use crate::replication::object::{ObjectKind, ObjectRef};
     use crate::replication::plan::{BlockReason, CloneSource};
 

@@ -7,8 +7,12 @@
 //! firing is claimed before it is posted: if posting fails it is not retried
 //! (the next occurrence will post), which keeps a flaky chat from getting
 //! the same status twice.
+//!
+//! Posts share Teams' per-tenant budget with every other instance on the
+//! store ([`budget`]): [`Scheduler::shared_as`] makes the loop heartbeat and
+//! pace each tenant at its share.
 
-pub mod bucket;
+pub mod budget;
 pub mod schedule;
 
 use std::collections::BTreeMap;
@@ -21,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::store::subscriptions::Due;
 use crate::store::{Store, StoreError};
-use bucket::TenantBucket;
+use budget::TenantBudget;
 
 /// Teams' limit for one app in one tenant.
 pub const TENANT_SENDS_PER_SECOND: u32 = 50;
@@ -60,6 +64,8 @@ pub struct TickReport {
     pub failed: usize,
     /// Conversations whose subscriptions were dropped because the bot left.
     pub removed: usize,
+    /// Expired plans dropped from the store.
+    pub plans_purged: u64,
 }
 
 impl TickReport {
@@ -67,6 +73,7 @@ impl TickReport {
         self.posted += other.posted;
         self.failed += other.failed;
         self.removed += other.removed;
+        self.plans_purged += other.plans_purged;
     }
 }
 
@@ -74,26 +81,41 @@ pub struct Scheduler<P> {
     store: Store,
     poster: P,
     clock: Arc<dyn Clock>,
-    bucket: TenantBucket,
+    budget: Arc<TenantBudget>,
+    /// This instance's id and heartbeat, when the budget is shared.
+    shared: Option<(String, Duration)>,
 }
 
 impl<P: Poster> Scheduler<P> {
-    /// A scheduler pacing each tenant at Teams' 50 sends a second. With
-    /// several instances the limit is per instance; use [`Scheduler::with_rate`]
-    /// to divide it between them.
+    /// A scheduler pacing each tenant at Teams' 50 sends a second, alone.
     pub fn new(store: Store, poster: P, clock: Arc<dyn Clock>) -> Scheduler<P> {
-        Scheduler { store, poster, clock, bucket: TenantBucket::new(TENANT_SENDS_PER_SECOND, 1) }
+        Scheduler { store, poster, clock, budget: Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)), shared: None }
     }
 
     pub fn with_rate(mut self, sends_per_second: u32) -> Scheduler<P> {
-        self.bucket = TenantBucket::new(sends_per_second, 1);
+        self.budget = Arc::new(TenantBudget::new(sends_per_second));
         self
     }
 
-    /// Claims and posts everything due at the clock's current time.
+    /// Shares the per-tenant budget with the other instances on the store:
+    /// [`Scheduler::run`] heartbeats as `instance_id` every `heartbeat`.
+    pub fn shared_as(mut self, instance_id: impl Into<String>, heartbeat: Duration) -> Scheduler<P> {
+        self.shared = Some((instance_id.into(), heartbeat));
+        self
+    }
+
+    /// The tenant budget (how many instances it is divided between).
+    pub fn budget(&self) -> Arc<TenantBudget> {
+        self.budget.clone()
+    }
+
+    /// Claims and posts everything due at the clock's current time, and
+    /// drops the plans that expired (nobody can run them any more, and each
+    /// holds a whole metastore diff).
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now_ms = self.clock.unix_ms();
-        let mut report = TickReport::default();
+        let mut report =
+            TickReport { plans_purged: self.store.purge_expired_plans(now_ms).await?, ..Default::default() };
         loop {
             let due = self.store.claim_due(now_ms, CLAIM_BATCH).await?;
             if due.is_empty() {
@@ -128,7 +150,7 @@ impl<P: Poster> Scheduler<P> {
             if gone.contains(&firing.conversation_id) {
                 continue;
             }
-            self.bucket.acquire(&tenant).await;
+            self.budget.acquire(&tenant).await;
             match self.poster.post(&firing).await {
                 Ok(()) => report.posted += 1,
                 Err(PostError::BotRemoved) => {
@@ -160,7 +182,54 @@ impl<P: Poster> Scheduler<P> {
 
     /// Ticks every `interval` until `shutdown`. A store error is logged and
     /// the next tick tries again: a database blip must not end scheduling.
+    /// A shared scheduler heartbeats beside the ticks and waits one heartbeat
+    /// before its first tick, so the other instances have slowed down to
+    /// make room for it.
     pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
+        let Some((instance_id, heartbeat)) = self.shared.clone() else {
+            return self.tick_until(interval, &shutdown).await;
+        };
+        self.heartbeat().await;
+        let ticks = async {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(heartbeat) => {}
+            }
+            self.tick_until(interval, &shutdown).await
+        };
+        let heartbeats = async {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(heartbeat) => {}
+                }
+                self.heartbeat().await;
+            }
+        };
+        futures::future::join(ticks, heartbeats).await;
+        if let Err(error) = self.store.instance_leave(&instance_id).await {
+            tracing::warn!(%error, "leaving the instance table failed; the others notice when the row goes stale");
+        }
+    }
+
+    /// Tells the store this instance is alive, counts the live ones and
+    /// divides the budget ([`Scheduler::run`] does this every heartbeat); on
+    /// a store error the last count stays and the next heartbeat tries again.
+    /// Returns the count in use. Does nothing for a scheduler that is not shared.
+    pub async fn heartbeat(&self) -> usize {
+        if let Some((instance_id, every)) = &self.shared {
+            // Three missed heartbeats and an instance is taken for dead.
+            let ttl_ms = (*every * 3).as_millis() as i64;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            match self.store.instance_heartbeat(instance_id, now_ms, ttl_ms).await {
+                Ok(instances) => self.budget.share_between(instances),
+                Err(error) => tracing::warn!(%error, "instance heartbeat failed"),
+            }
+        }
+        self.budget.instances()
+    }
+
+    async fn tick_until(&self, interval: Duration, shutdown: &CancellationToken) {
         loop {
             if let Err(error) = self.tick().await {
                 tracing::warn!(%error, "scheduler tick failed");

@@ -88,6 +88,14 @@ pub fn plan(desired: &Desired, current: &Current) -> Vec<Change> {
         });
     }
 
+    // Roles match security group ids (src/access.rs): the token must carry them.
+    if !matches!(app["groupMembershipClaims"].as_str(), Some("SecurityGroup" | "All")) {
+        changes.push(Change::Application {
+            what: "put security group ids in tokens (groupMembershipClaims = SecurityGroup)".to_string(),
+            patch: json!({"groupMembershipClaims": "SecurityGroup"}),
+        });
+    }
+
     if !current.has_service_principal {
         changes.push(Change::ServicePrincipal);
     }
@@ -330,14 +338,15 @@ mod tests {
         let current = Current { application: fresh_application(), has_service_principal: false, connection: None };
         let changes = plan(&desired(), &current);
         let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        assert_eq!(said.len(), 7, "{said:#?}");
+        assert_eq!(said.len(), 8, "{said:#?}");
         assert!(said[0].contains("api://botid-b0770000"));
         assert!(said[1].contains("token.botframework.com/.auth/web/redirect"));
         assert!(said[2].contains("add the delegated scope access_as_user") && said[2].contains("v2 access tokens"));
         assert!(said[3].contains("Teams desktop/mobile and Teams web"));
         assert!(said[4].contains("Azure Databricks user_impersonation") && said[4].contains("User.Read"));
-        assert_eq!(changes[5], Change::ServicePrincipal);
-        assert!(matches!(&changes[6], Change::Connection { create: true, .. }));
+        assert!(said[5].contains("groupMembershipClaims = SecurityGroup"));
+        assert_eq!(changes[6], Change::ServicePrincipal);
+        assert!(matches!(&changes[7], Change::Connection { create: true, .. }));
 
         // The scope is added before any client references it.
         let Change::Application { patch: scope_patch, .. } = &changes[2] else { panic!() };

@@ -138,6 +138,11 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "ALTER TABLE operations ADD COLUMN final_claim_until_ms BIGINT NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        6,
+        "live bot instances, so a per-tenant send budget can be divided between them",
+        &["CREATE TABLE instances (id TEXT PRIMARY KEY, joined_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL)"],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
+pub mod instances;
 mod migrations;
 pub mod operations;
 pub mod pending;

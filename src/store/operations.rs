@@ -235,13 +235,16 @@ impl Store {
         lease_from(row)
     }
 
-    /// Takes over every active operation whose lease has run out, each for
-    /// exactly one instance. Returns those `instance` now holds.
+    /// Takes over active operations whose lease has run out, each for
+    /// exactly one instance, `limit` at most: what this instance claims it
+    /// must run, and the rest stay orphans for the next look (this
+    /// instance's or another's). Returns those `instance` now holds.
     pub async fn claim_orphans(
         &self,
         instance: &str,
         now_ms: i64,
         lease_ms: i64,
+        limit: usize,
     ) -> Result<Vec<Operation>, StoreError> {
         let orphans: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM operations WHERE {ACTIVE} AND lease_until_ms <= $1 ORDER BY created_ms, id"
@@ -251,6 +254,9 @@ impl Store {
         .await?;
         let mut claimed = Vec::new();
         for id in orphans {
+            if claimed.len() >= limit {
+                break;
+            }
             // The WHERE is re-checked against the row as it is when the UPDATE
             // runs: a second claimer finds the lease live again and changes nothing.
             let row = sqlx::query(&format!(

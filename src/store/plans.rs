@@ -71,9 +71,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Drops expired plans; returns how many.
+    /// Drops expired plans; returns how many. A plan that an operation still
+    /// in progress runs is kept (its key is `<verb>:<plan id>`): a takeover
+    /// after the hour reads it again to carry on.
     pub async fn purge_expired_plans(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM plans WHERE expires_ms <= $1").bind(now_ms).execute(self.pool()).await?;
+        let done = sqlx::query(
+            "DELETE FROM plans WHERE expires_ms <= $1 AND NOT EXISTS (
+                 SELECT 1 FROM operations o
+                 WHERE o.idempotency_key LIKE '%:' || plans.id AND o.state IN ('pending', 'running'))",
+        )
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -156,6 +156,20 @@ impl Store {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// The newest `limit` runs started from `conversation_id` (a run from
+    /// chat is an operation of that conversation, under the same id).
+    pub async fn recent_runs_in_conversation(&self, conversation_id: &str, limit: i64) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT runs.* FROM runs JOIN operations ON operations.id = runs.id
+             WHERE operations.conversation_id = $1 ORDER BY runs.started_ms DESC, runs.id DESC LIMIT $2",
+        )
+        .bind(conversation_id)
+        .bind(limit.max(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
     pub async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
         let row = sqlx::query("SELECT * FROM runs WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
         row.as_ref().map(run_from_row).transpose()

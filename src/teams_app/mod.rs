@@ -1,6 +1,6 @@
 //! The Teams app package (`drbot package`): the manifest in manifest/ with
 //! this deployment's ids filled in, the icons checked, everything validated
-//! (the v1.30 schema, then Teams' own rules and drbot's command catalog) and
+//! (the v1.30 schema, then Teams' own rules and drbot's command table) and
 //! zipped. A package Teams would refuse is refused here, with the reasons,
 //! instead of after an upload.
 //!
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::commands::catalog;
+use crate::commands::Scope;
 use icons::IconRole;
 
 /// The manifest and icons compiled into the binary, so `drbot package`
@@ -54,8 +54,6 @@ pub struct Package {
     /// (file name, bytes) of the colour and outline icons.
     pub color: (String, Vec<u8>),
     pub outline: (String, Vec<u8>),
-    /// Commands of the template left out because this build does not carry them out.
-    pub omitted_commands: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +123,6 @@ pub fn build(options: &PackageOptions) -> Result<Package, PackageError> {
         Some(bots) if !bots.is_empty() => bots.iter_mut().for_each(|bot| bot["botId"] = json!(bot_id)),
         _ => problems.push("the manifest has no bot".to_string()),
     }
-    let omitted_commands = drop_unavailable_commands(&mut manifest);
 
     problems.extend(schema::violations(&manifest));
     problems.extend(rules::violations(&manifest));
@@ -136,7 +133,7 @@ pub fn build(options: &PackageOptions) -> Result<Package, PackageError> {
     if !problems.is_empty() {
         return Err(PackageError::Invalid(problems));
     }
-    Ok(Package { manifest, color, outline, omitted_commands })
+    Ok(Package { manifest, color, outline })
 }
 
 fn read(path: &Path) -> Result<String, PackageError> {
@@ -184,31 +181,23 @@ fn icon(
     Ok((name.to_string(), bytes))
 }
 
-/// Teams offers the listed commands in its compose box; offering one this
-/// build answers with "not available yet" would mislead, so the package
-/// lists only what [`catalog::available`] says works (the help card does the same).
-fn drop_unavailable_commands(manifest: &mut Value) -> Vec<String> {
-    let mut omitted = Vec::new();
-    for bot in manifest["bots"].as_array_mut().into_iter().flatten() {
-        for list in bot["commandLists"].as_array_mut().into_iter().flatten() {
-            if let Some(commands) = list["commands"].as_array_mut() {
-                commands.retain(|command| {
-                    let title = command["title"].as_str().unwrap_or_default();
-                    match catalog::find(title) {
-                        Some(found) if !found.available => {
-                            if !omitted.iter().any(|o| o == found.name) {
-                                omitted.push(found.name.to_string());
-                            }
-                            false
-                        }
-                        // Unknown titles stay, for the rules to report.
-                        _ => true,
-                    }
-                });
-            }
-        }
-    }
-    omitted
+/// The compose box's command lists, from the command table: one list for
+/// the personal scope and one for team and group chats, each command with
+/// its usage and summary as the description. The committed manifest holds
+/// exactly these (a test compares them), so the table is the one source.
+pub fn command_lists() -> Value {
+    let list = |scopes: &[Scope]| {
+        let commands: Vec<Value> = crate::bot::cmd::offered_in(scopes[0])
+            .map(|spec| {
+                let summary = spec.summary.trim_end_matches('.');
+                let description =
+                    if spec.usage == spec.name { summary.to_string() } else { format!("{}: {summary}", spec.usage) };
+                json!({"title": spec.name, "description": description})
+            })
+            .collect();
+        json!({"scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "commands": commands})
+    };
+    json!([list(&[Scope::Personal]), list(&[Scope::Team, Scope::GroupChat])])
 }
 
 impl Package {
@@ -244,12 +233,6 @@ impl Package {
             let titles: Vec<&str> =
                 list["commands"].as_array().into_iter().flatten().filter_map(|c| c["title"].as_str()).collect();
             text.push_str(&format!("  commands for {}: {}\n", scopes.join(", "), titles.join(", ")));
-        }
-        if !self.omitted_commands.is_empty() {
-            text.push_str(&format!(
-                "  left out (not carried out by this build yet): {}\n",
-                self.omitted_commands.join(", ")
-            ));
         }
         text
     }
@@ -306,11 +289,22 @@ mod tests {
             .flat_map(|l| l["commands"].as_array().into_iter().flatten())
             .filter_map(|c| c["title"].as_str())
             .collect();
-        assert!(listed.iter().all(|t| catalog::find(t).is_some_and(|c| c.available)), "{listed:?}");
+        assert!(listed.iter().all(|t| crate::bot::cmd::find(t).is_some()), "{listed:?}");
         assert!(listed.contains(&"help"));
-        for omitted in &package.omitted_commands {
-            assert!(!catalog::find(omitted).expect("known").available);
-        }
+    }
+
+    /// The committed manifest lists what the command table offers, scope by
+    /// scope; after a change to the table, paste the lists this prints.
+    #[test]
+    fn the_manifest_lists_the_command_table() {
+        let committed: Value = serde_json::from_str(EMBEDDED_MANIFEST).expect("json");
+        let expected = command_lists();
+        assert_eq!(
+            committed["bots"][0]["commandLists"],
+            expected,
+            "manifest/manifest.json's commandLists should be:\n{}",
+            serde_json::to_string_pretty(&expected).unwrap_or_default()
+        );
     }
 
     #[test]

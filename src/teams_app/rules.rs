@@ -8,8 +8,6 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::commands::catalog;
-
 /// Teams' limit on a bot command's title.
 pub const MAX_TITLE: usize = 32;
 /// Teams' limit on a bot command's description.
@@ -56,7 +54,7 @@ pub fn violations(manifest: &Value) -> Vec<String> {
                 if !titles.insert(title.to_ascii_lowercase()) {
                     found.push(format!("{at}: \"{title}\" is listed twice"));
                 }
-                if catalog::find(title).is_none() {
+                if crate::bot::cmd::find(title).is_none() {
                     found.push(format!("{at}: \"{title}\" is not a drbot command"));
                 }
             }
@@ -97,7 +95,8 @@ mod tests {
 
     #[test]
     fn too_many_commands_and_a_scope_listed_twice() {
-        let thirteen: Vec<Value> = catalog::CATALOG.iter().cycle().take(13).map(|c| json!({"title": c.name})).collect();
+        let thirteen: Vec<Value> =
+            crate::bot::cmd::TABLE.iter().cycle().take(13).map(|c| json!({"title": c.name})).collect();
         let found = violations(&with_commands(json!(thirteen)));
         assert!(
             found.contains(&"bots[0].commandLists[0]: 13 commands; Teams shows at most 12".to_string()),

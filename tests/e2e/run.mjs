@@ -122,9 +122,9 @@ async function status(ui) {
   return reply;
 }
 
-/** `replicate --dry-run`: the plan, with a Run button to carry it out. */
+/** `replicate`: the plan, with a Run button to carry it out (a dry run has none). */
 async function replicateDryRun(ui) {
-  const reply = await ui.ask('replicate --dry-run', { expect: EXPECT.plan });
+  const reply = await ui.ask('replicate', { expect: EXPECT.plan });
   await ui.expectButton(reply, PLAN_RUN_BUTTON);
   ui.state.plan = reply;
   ui.state.planText = await reply.innerText();

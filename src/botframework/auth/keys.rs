@@ -77,6 +77,9 @@ struct Jwk {
     e: Option<String>,
     #[serde(default)]
     endorsements: Vec<String>,
+    /// `sig` or `enc` (RFC 7517 §4.2); a key published for encryption never verifies a token.
+    #[serde(default, rename = "use")]
+    key_use: Option<String>,
 }
 
 impl KeySource {
@@ -194,7 +197,7 @@ impl KeySource {
         let keys = jwks
             .keys
             .into_iter()
-            .filter(|k| k.kty == "RSA")
+            .filter(|k| k.kty == "RSA" && k.key_use.as_deref().is_none_or(|u| u == "sig"))
             .filter_map(|k| {
                 let decoding = DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
                 Some((k.kid?, Arc::new(PublishedKey { decoding, endorsements: k.endorsements })))

@@ -1,13 +1,20 @@
 //! Inbound authentication: is this request really from the channel?
 //!
-//! Exactly the Bot Framework's rules
-//! (<https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication>):
-//! RS256/384/512 only; keys from OpenID metadata ([`keys`]); the issuer picks
-//! the key source (the channel's, or Entra ID's for emulator-style tokens of a
-//! single-tenant bot); audience = our app id; `exp`/`nbf` with 300 s skew;
-//! the `serviceurl` claim must match the activity; a key endorsed for some
-//! channels signs only for those. A rejection tells the caller nothing: the
-//! reason goes to a debug log line, never the token.
+//! The Bot Framework's rules
+//! (<https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication>),
+//! and a few stricter ones (docs/SECURITY.md says which and why): RS256/384/512 only;
+//! keys from OpenID metadata ([`keys`]), signing keys only; the issuer picks
+//! the key source; audience = our app id; `exp`/`nbf` with 300 s skew; the
+//! `serviceurl` claim must match the activity, and its host must be one the
+//! bot's token may go to ([`ServiceHosts`]); a key endorsed for some channels
+//! signs only for those.
+//!
+//! Emulator-style tokens (Entra ID tokens issued to the bot) are off unless
+//! `[server] accept_emulator_tokens` is set, and even then only app-only
+//! tokens pass: a person's own token for the bot's API has the same issuer,
+//! audience and `azp`, and must never let them post as someone else. Local
+//! anonymous mode replies only to loopback. A rejection tells the caller
+//! nothing: the reason goes to a debug log line, never the token.
 
 pub mod keys;
 
@@ -19,6 +26,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use crate::botframework::activity::Activity;
+use crate::botframework::service_hosts::{self, ServiceHosts};
 use crate::clock::Clock;
 use crate::config::{AppType, BotIdentity, Endpoints};
 use keys::{KeyError, KeySource};
@@ -64,6 +72,10 @@ pub enum AuthError {
     ServiceUrl,
     #[error("the token was issued to another application")]
     WrongApp,
+    #[error("a delegated (user) token is not an app-only emulator token")]
+    Delegated,
+    #[error("the serviceUrl's host is not one the bot's token may go to")]
+    ServiceHost,
 }
 
 /// Validates inbound requests for one bot.
@@ -72,6 +84,7 @@ pub struct Authenticator {
     channel_issuer: String,
     emulator_tenant: Option<String>,
     anonymous_allowed: bool,
+    hosts: ServiceHosts,
     channel_keys: KeySource,
     entra_keys: KeySource,
 }
@@ -79,14 +92,18 @@ pub struct Authenticator {
 impl Authenticator {
     /// `anonymous_allowed`: a request without a token is the local
     /// Playground's (`[server] local_anonymous`), never set in production.
+    /// `accept_emulator_tokens`: `[server] accept_emulator_tokens` (app-only
+    /// Entra tokens of the bot itself; off unless a harness needs them).
     pub fn new(
         bot: &BotIdentity,
         endpoints: &Endpoints,
         anonymous_allowed: bool,
+        accept_emulator_tokens: bool,
         http: reqwest::Client,
         clock: Arc<dyn Clock>,
     ) -> Authenticator {
         let emulator_tenant = match bot.app_type {
+            _ if !accept_emulator_tokens => None,
             AppType::MultiTenant => None,
             AppType::SingleTenant | AppType::UserAssignedMSI => bot.tenant_id.clone(),
         };
@@ -95,9 +112,15 @@ impl Authenticator {
             channel_issuer: endpoints.channel_issuer.clone(),
             emulator_tenant,
             anonymous_allowed,
+            hosts: ServiceHosts::new(&endpoints.service_hosts, false),
             channel_keys: KeySource::new(&endpoints.channel_openid_metadata, http.clone(), clock.clone()),
             entra_keys: KeySource::new(&endpoints.entra_openid_metadata, http, clock),
         }
+    }
+
+    /// Whether local anonymous mode is on.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.anonymous_allowed
     }
 
     /// Ready once the channel's signing keys are loaded.
@@ -121,7 +144,14 @@ impl Authenticator {
     /// Checks the request's Authorization header against the activity it carries.
     pub async fn authenticate(&self, authorization: Option<&str>, activity: &Activity) -> Result<Caller, AuthError> {
         let Some(header) = authorization else {
-            return if self.anonymous_allowed { Ok(Caller::Anonymous) } else { Err(AuthError::MissingHeader) };
+            if !self.anonymous_allowed {
+                return Err(AuthError::MissingHeader);
+            }
+            // Nobody vouches for an anonymous serviceUrl: replies stay on this machine.
+            if activity.service_url.as_deref().is_some_and(|url| !service_hosts::is_loopback_url(url)) {
+                return Err(AuthError::ServiceHost);
+            }
+            return Ok(Caller::Anonymous);
         };
         let token = header
             .strip_prefix("Bearer ")
@@ -147,6 +177,9 @@ impl Authenticator {
             if Some(service_url) != activity.service_url.as_deref() {
                 return Err(AuthError::ServiceUrl);
             }
+            if !self.hosts.allows_with(service_url, false) {
+                return Err(AuthError::ServiceHost);
+            }
             return Ok(Caller::Channel { claims });
         }
 
@@ -159,6 +192,14 @@ impl Authenticator {
             };
             if claims.get(app_claim).and_then(Value::as_str) != Some(self.app_id.as_str()) {
                 return Err(AuthError::WrongApp);
+            }
+            // A person's token for the bot's API has the same issuer, audience
+            // and azp: only an app-only token may speak for a channel.
+            if claims.get("idtyp").and_then(Value::as_str) != Some("app") || claims.get("scp").is_some() {
+                return Err(AuthError::Delegated);
+            }
+            if activity.service_url.as_deref().is_some_and(|url| !self.hosts.allows_with(url, true)) {
+                return Err(AuthError::ServiceHost);
             }
             return Ok(Caller::Emulator { claims });
         }

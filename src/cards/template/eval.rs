@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
+use super::ast::Expr;
 use super::functions;
-use super::parser::Expr;
 use super::value::{js_number, js_slice, js_to_string, parse_int, Val};
 
 /// What the names of an expression can see.

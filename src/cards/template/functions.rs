@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
+use super::ast::Expr;
 use super::eval::{evaluate, property, EvalResult, Scope};
-use super::parser::Expr;
 use super::value::{
     as_num, common_equals, common_stringify, format_fixed, is_integer, is_logic_true, is_nullish, js_len, js_number,
     js_round, js_slice, js_to_string, num, parse_float, parse_int, Val,

@@ -4,6 +4,13 @@
 //! does; the npm package `adaptivecards-templating` is the reference and
 //! `tests/cards_reference.rs` holds this engine to its output.
 //!
+//! One import loop is kept on purpose: `eval.rs` calls the built-in
+//! functions (`functions.rs`), and the functions evaluate their arguments
+//! through `eval.rs`, lazily for `if`/`and`/`or` as the reference does. That
+//! mutual recursion is the language itself; an interface between the two
+//! would only hide it. Everything else reads the tree from `ast.rs`, so the
+//! parser is imported by nobody but the expander.
+//!
 //! Never panics: every template and every data value yields a card or a
 //! [`TemplateError`]. Expressions nest at most 32 deep and JSON 128 deep, and
 //! an expansion stops at 200,000 output nodes, so hostile input cannot
@@ -19,6 +26,7 @@
 //!   embedded `${toUpper(1)}` is written back as text instead of failing;
 //! - `formatNumber`'s locale argument is accepted and ignored (en-US).
 
+mod ast;
 mod eval;
 mod expand;
 mod functions;

@@ -8,47 +8,13 @@
 
 use std::fmt;
 
+pub use super::ast::Expr;
 use super::lexer::{string_literal, tokenize, Token};
 use super::value::js_number;
 use super::TemplateError;
 
 /// Deep nesting is refused rather than risking the stack on hostile templates.
 const MAX_DEPTH: usize = 32;
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Expr {
-    Number(f64),
-    Str(String),
-    /// `name` or `base.name`.
-    Accessor {
-        name: String,
-        base: Option<Box<Expr>>,
-    },
-    /// `base[index]`.
-    Element {
-        base: Box<Expr>,
-        index: Box<Expr>,
-    },
-    Call {
-        name: String,
-        args: Vec<Expr>,
-    },
-    Unary {
-        op: &'static str,
-        operand: Box<Expr>,
-    },
-    Binary {
-        op: &'static str,
-        left: Box<Expr>,
-        right: Box<Expr>,
-    },
-    Ternary {
-        condition: Box<Expr>,
-        then: Box<Expr>,
-        otherwise: Box<Expr>,
-    },
-    Array(Vec<Expr>),
-}
 
 /// The reference engine writes a failed embedded expression back as `${<expression>}`
 /// in this canonical form (binary operations parenthesised, strings single-quoted).

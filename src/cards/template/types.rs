@@ -4,7 +4,7 @@
 //! `count(1 + 2)`, `skip('abc', 1)`. Paths and `if` return "anything" and
 //! always pass. This does the same for the functions drbot knows.
 
-use super::parser::Expr;
+use super::ast::Expr;
 
 const BOOLEAN: u8 = 1;
 const NUMBER: u8 = 2;

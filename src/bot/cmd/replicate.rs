@@ -1,0 +1,73 @@
+//! `replicate [catalog] [--dry-run]`: a plan first (`bot/replicate.rs`
+//! reads both metastores as the person), Run or Cancel on its card.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::{Invocation, Spec, Turn, Verb};
+use crate::access::Role;
+use crate::bot::replicate::{CANCEL_VERB, RUN_VERB};
+use crate::bot::{Answer, Bot};
+use crate::commands::{words, Needs, Reach, Scope};
+
+pub static SPEC: Spec = Spec {
+    name: "replicate",
+    usage: "replicate [catalog] [--dry-run]",
+    summary: "Plan the replication from primary to secondary, review it, then run it.",
+    offered_in: &Scope::ALL,
+    needs: Needs::Role(Role::Replicate),
+    reach: Reach::Conversation,
+    audit: "replicate",
+    verbs: &[
+        Verb { verb: RUN_VERB, needs: Needs::Role(Role::Replicate), audit: "run a replication" },
+        Verb { verb: CANCEL_VERB, needs: Needs::SignedIn, audit: "cancel a run" },
+    ],
+    parse,
+};
+
+#[derive(Debug)]
+struct Replicate {
+    catalog: Option<String>,
+    dry_run: bool,
+}
+
+fn parse(args: &[&str]) -> super::Parsed {
+    let mut catalog = None;
+    let mut dry_run = false;
+    for arg in args {
+        if arg.eq_ignore_ascii_case("--dry-run") {
+            dry_run = true;
+        } else if arg.starts_with('-') {
+            return Err(format!("unknown option {arg}"));
+        } else if catalog.is_none() {
+            catalog = Some(words::name(arg)?);
+        } else {
+            return Err("one catalog at most".into());
+        }
+    }
+    Ok(Box::new(Replicate { catalog, dry_run }))
+}
+
+impl Invocation for Replicate {
+    /// A dry run only reads, with the person's own identity: Unity Catalog
+    /// decides what they see, so signing in is enough.
+    fn needs(&self, spec: &Spec) -> Needs {
+        if self.dry_run {
+            Needs::SignedIn
+        } else {
+            spec.needs
+        }
+    }
+
+    fn run<'a>(self: Box<Self>, bot: &'a Arc<Bot>, turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            match turn.actor() {
+                Ok(actor) => {
+                    bot.plan_replication(turn.activity, actor, self.catalog, self.dry_run, turn.correlation_id).await
+                }
+                Err(card) => Answer::Card(card),
+            }
+        })
+    }
+}
