@@ -316,3 +316,64 @@ async fn a_warehouse_with_a_concurrency_limit_queues_the_rest_and_keeps_a_histor
     assert!(history.iter().all(|s| s.statement == "SELECT current_metastore()" && s.state == "SUCCEEDED"));
     assert!(history.iter().all(|s| s.run == Duration::from_millis(300) && s.owner.starts_with("alice")));
 }
+
+/// A stopped warehouse is started by a statement and is STARTING for its
+/// start-up time, the statement PENDING meanwhile; an ended statement is
+/// forgotten (404) once the retention has passed on the warehouse's clock.
+#[tokio::test]
+async fn a_stopped_warehouse_starts_for_a_statement_and_ended_statements_are_forgotten() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let warehouse = || async {
+        let url = format!("{}/api/2.0/sql/warehouses/{SANDBOX_WAREHOUSE_ID}", alice.base);
+        let answer: Value = alice.http.get(url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+        answer["state"].as_str().unwrap_or_default().to_string()
+    };
+    sandbox.primary.statements.set_timing(StatementTiming { start_ms: 400, ..Default::default() });
+    sandbox.primary.statements.stop_warehouse();
+    assert_eq!(warehouse().await, "STOPPED");
+    let submitted = alice.submit("SELECT current_metastore()", "0s").await;
+    assert_eq!(state(&submitted), "PENDING");
+    assert_eq!(warehouse().await, "STARTING", "the statement woke it");
+    let id = submitted["statement_id"].as_str().unwrap().to_string();
+    assert_eq!(state(&alice.get(&id).await), "PENDING", "nothing runs before the warehouse does");
+    assert_eq!(state(&alice.until_done(&id).await), "SUCCEEDED");
+    assert_eq!(warehouse().await, "RUNNING");
+
+    // Kept for the retention, then forgotten.
+    sandbox.primary.statements.pass_time(Duration::from_secs(11 * 3600));
+    assert_eq!(state(&alice.get(&id).await), "SUCCEEDED");
+    sandbox.primary.statements.pass_time(Duration::from_secs(2 * 3600));
+    let gone = alice.get(&id).await;
+    assert_eq!(gone["error_code"], "NOT_FOUND", "{gone}");
+    // A statement still running is not forgotten, and a new one is fetched as usual.
+    let fresh = alice.submit("SELECT current_metastore()", "10s").await;
+    let fresh_id = fresh["statement_id"].as_str().unwrap();
+    assert_eq!(state(&alice.get(fresh_id).await), "SUCCEEDED");
+}
+
+/// A clone's commit in `DESCRIBE HISTORY` names the source version it copied.
+#[tokio::test]
+async fn a_clone_s_history_names_its_source_version() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (target, version) = {
+        let secondary = sandbox.secondary.metastore.read();
+        let table = secondary.tables.values().find(|t| t.cloned_from.is_some()).expect("the seed has clones");
+        (table.full_name(), table.cloned_from.as_ref().unwrap().1)
+    };
+    let alice = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let quoted = target.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let history = alice.submit(&format!("DESCRIBE HISTORY {quoted} LIMIT 1"), "10s").await;
+    assert_eq!(state(&history), "SUCCEEDED", "{history}");
+    let columns: Vec<&str> = history["manifest"]["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["version", "timestamp", "operation", "operationParameters"]);
+    let row = &history["result"]["data_array"][0];
+    assert_eq!(row[2], "CLONE");
+    let parameters: Value = serde_json::from_str(row[3].as_str().unwrap()).unwrap();
+    assert_eq!(parameters["sourceVersion"], version.to_string());
+}

@@ -495,11 +495,31 @@ impl Reader<'_> {
         let Some(id) = options.warehouse_id.as_deref() else {
             return (ReadPath::Rest("no SQL warehouse configured".into()), false);
         };
-        match self.limited(self.client.warehouse_state(self.token, id)).await {
+        match self.running_warehouse(id, options.statement_timeout).await {
             Ok(state) if state == "RUNNING" && options.bulk => (ReadPath::Warehouse(id.to_string()), true),
             Ok(state) if state == "RUNNING" => (ReadPath::Rest("bulk reads turned off".into()), true),
+            Ok(state) if state == "STARTING" => {
+                let waited = options.statement_timeout.as_secs();
+                (ReadPath::Rest(format!("warehouse {id} is still STARTING after {waited} s of waiting")), false)
+            }
             Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false),
             Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true),
+        }
+    }
+
+    /// The warehouse's state; one that is STARTING (someone else woke it) is
+    /// waited for, within `budget`, since asking it then costs nothing more
+    /// than it already does. A stopped one is left alone.
+    async fn running_warehouse(&self, id: &str, budget: Duration) -> Result<String, DatabricksError> {
+        let deadline = Instant::now() + budget;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let state = self.limited(self.client.warehouse_state(self.token, id)).await?;
+            if state != "STARTING" || Instant::now() + pause >= deadline {
+                return Ok(state);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -514,7 +534,9 @@ impl Reader<'_> {
                 securable: "metastore".into(),
                 full_name: String::new(),
                 part: SkippedPart::MetastoreId,
-                reason: format!("warehouse {warehouse_id} is not running; a read does not start it"),
+                reason: format!(
+                    "warehouse {warehouse_id} is not running (stopped, or still starting); a read does not start it"
+                ),
             });
         }
         let deadline = Instant::now() + options.statement_timeout;

@@ -382,14 +382,24 @@ pub fn execute(
                         _ => "WRITE",
                     };
                     let at = table.last_commit_ms - (table.delta_version - version) * 3_600_000;
+                    // A clone's commit names its source and the source version it
+                    // copied (Delta's CLONE operation parameters); a map column,
+                    // which JSON_ARRAY renders as JSON text.
+                    let parameters = match &table.cloned_from {
+                        Some((source, source_version)) => {
+                            json!({"source": source, "sourceVersion": source_version.to_string()})
+                        }
+                        None => json!({}),
+                    };
                     vec![
                         json!(version.to_string()),
                         json!(chrono::DateTime::from_timestamp_millis(at).map(|t| t.to_rfc3339()).unwrap_or_default()),
                         json!(operation),
+                        json!(parameters.to_string()),
                     ]
                 })
                 .collect();
-            Ok(Outcome { columns: vec!["version", "timestamp", "operation"], rows })
+            Ok(Outcome { columns: vec!["version", "timestamp", "operation", "operationParameters"], rows })
         }
     }
 }
