@@ -377,3 +377,73 @@ async fn a_clone_s_history_names_its_source_version() {
     let parameters: Value = serde_json::from_str(row[3].as_str().unwrap()).unwrap();
     assert_eq!(parameters["sourceVersion"], version.to_string());
 }
+
+/// Row filters and column masks: set and dropped with `ALTER TABLE`, their
+/// function must exist, the tables API reports them, and a deep clone (new
+/// or replacing) carries none.
+#[tokio::test]
+async fn row_filters_and_masks_are_reported_and_a_clone_carries_none() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (source, location) = {
+        let primary = sandbox.primary.metastore.read();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap();
+        (table.full_name(), table.storage_location.clone().unwrap())
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let filter = format!("ALTER TABLE {} SET ROW FILTER `main`.`security`.`by_region` ON (region)", quote(&source));
+    let missing = alice.submit(&filter, "10s").await;
+    assert_eq!(error(&missing).0, "ROUTINE_NOT_FOUND", "{missing}");
+
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        let mut metastore = ws.metastore.write();
+        metastore.functions.insert("main.security.by_region".into());
+        metastore.functions.insert("main.security.hide_email".into());
+    }
+    assert_eq!(state(&alice.submit(&filter, "10s").await), "SUCCEEDED");
+    let mask = format!(
+        "ALTER TABLE {} ALTER COLUMN email SET MASK main.security.hide_email USING COLUMNS (region, tier)",
+        quote(&source)
+    );
+    assert_eq!(state(&alice.submit(&mask, "10s").await), "SUCCEEDED");
+    let url = format!("{}/api/2.1/unity-catalog/tables/{source}", alice.base);
+    let table: Value = alice.http.get(&url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        table["row_filter"],
+        json!({"function_name": "main.security.by_region", "input_column_names": ["region"]})
+    );
+    assert_eq!(table["columns"][0]["name"], "email");
+    assert_eq!(
+        table["columns"][0]["mask"],
+        json!({"function_name": "main.security.hide_email", "using_column_names": ["region", "tier"]})
+    );
+
+    // A deep clone on the secondary has neither; protected there and cloned again, it loses them.
+    let secondary = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let parts: Vec<&str> = source.split('.').collect();
+    let _ = secondary.submit(&format!("CREATE SCHEMA IF NOT EXISTS `{}`.`{}`", parts[0], parts[1]), "10s").await;
+    let target = format!("{}.{}.protected_copy", parts[0], parts[1]);
+    let clone = format!(
+        "CREATE OR REPLACE TABLE {} DEEP CLONE delta.`{location}` LOCATION 'abfss://external@stextsecondary.dfs.core.windows.net/p'",
+        quote(&target)
+    );
+    assert_eq!(state(&secondary.submit(&clone, "10s").await), "SUCCEEDED");
+    let unprotected = || sandbox.secondary.metastore.read().tables[&target].protection.clone();
+    assert_eq!(unprotected(), Default::default());
+    let filter_there = format!("ALTER TABLE {} SET ROW FILTER main.security.by_region ON (region)", quote(&target));
+    assert_eq!(state(&secondary.submit(&filter_there, "10s").await), "SUCCEEDED");
+    assert!(unprotected().row_filter.is_some());
+    assert_eq!(state(&secondary.submit(&clone, "10s").await), "SUCCEEDED");
+    assert_eq!(unprotected(), Default::default(), "the replacing clone dropped it");
+
+    // Dropped on the primary.
+    let drop_mask = format!("ALTER TABLE {} ALTER COLUMN email DROP MASK", quote(&source));
+    let drop_filter = format!("ALTER TABLE {} DROP ROW FILTER", quote(&source));
+    assert_eq!(state(&alice.submit(&drop_mask, "10s").await), "SUCCEEDED");
+    assert_eq!(state(&alice.submit(&drop_filter, "10s").await), "SUCCEEDED");
+    assert_eq!(sandbox.primary.metastore.read().tables[&source].protection, Default::default());
+}
