@@ -30,8 +30,8 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped,
-    SkippedPart, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, Policy, Protection, ReadPath, SchemaInfo, ShareInfo,
+    SharingState, Skipped, SkippedPart, Snapshot, TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -609,7 +609,19 @@ fn table_info(table: uc::Table) -> TableInfo {
         (Some(version), Some(last_commit_ms)) => Some(DeltaState { version, last_commit_ms }),
         _ => None,
     };
+    let protection = Protection {
+        row_filter: table.row_filter.map(|f| Policy { function_name: f.function_name, columns: f.input_column_names }),
+        column_masks: table
+            .columns
+            .into_iter()
+            .filter_map(|c| {
+                let mask = c.mask?;
+                Some((c.name, Policy { function_name: mask.function_name, columns: mask.using_column_names }))
+            })
+            .collect(),
+    };
     TableInfo {
+        protection,
         kind: TableKind::from_api(table.table_type.as_deref().unwrap_or_default()),
         format: table.data_source_format,
         storage_location: table.storage_location,
