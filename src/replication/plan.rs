@@ -187,6 +187,10 @@ pub enum BlockReason {
     /// The secondary's object differs in something that cannot be altered in
     /// place (a storage root, a non-Delta table's location…).
     Immutable { what: String },
+    /// A grant on a table the primary protects (row filter, column masks)
+    /// whose secondary copy is not protected alike: it would expose what the
+    /// primary hides.
+    Unprotected { protection: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -210,6 +214,11 @@ impl fmt::Display for BlockReason {
             BlockReason::Immutable { what } => {
                 write!(f, "the secondary's {what} differs and cannot be changed in place: drop it there and re-run")
             }
+            BlockReason::Unprotected { protection } => write!(
+                f,
+                "the primary protects it ({protection}) and the secondary's copy is not protected alike (a deep \
+                 clone carries no row filter or column mask): set them on the secondary first"
+            ),
         }
     }
 }
