@@ -107,6 +107,7 @@ async fn main() {
             clone_ms: (clone_lo, clone_hi),
             failure_ratio: 0.0,
             closed_ratio: 0.0,
+            start_ms: 5_000,
             speed,
         });
         ws.statements.set_concurrency(Some(concurrency));
@@ -276,6 +277,7 @@ async fn main() {
             clone_ms: (clone_lo, clone_hi),
             failure_ratio: 0.0,
             closed_ratio: 0.0,
+            start_ms: 5_000,
             speed: 1.0,
         });
     }

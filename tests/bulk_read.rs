@@ -12,7 +12,7 @@ use drbot::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
 use drbot::replication::read::{read_snapshot, ReadOptions};
 use drbot::replication::snapshot::{ReadPath, SkippedPart, Snapshot, TableKind};
-use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::Workspace;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use tokio::time::Instant;
@@ -115,6 +115,40 @@ async fn a_stopped_warehouse_is_not_started_by_a_read() {
     stopped.global_metastore_id = running.global_metastore_id.clone();
     stopped.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
     assert_eq!(stopped, running);
+}
+
+/// A warehouse someone else started is STARTING: the read waits for it
+/// within its statement budget and then reads the metastore id and the
+/// grants from it; one that is still starting when the budget is spent is
+/// reported as such, with no metastore id, and the read does not fail.
+#[tokio::test]
+async fn a_starting_warehouse_is_waited_for_within_the_budget_or_reported() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let statements = &sandbox.primary.statements;
+
+    statements.set_timing(StatementTiming { start_ms: 600, ..Default::default() });
+    statements.stop_warehouse();
+    statements.start_warehouse();
+    assert_eq!(statements.warehouse_state(), "STARTING");
+    let read = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
+    assert_eq!(read.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+    assert_eq!(read.global_metastore_id, sandbox.primary.global_id);
+    assert!(read.skipped.is_empty(), "{:?}", read.skipped);
+
+    statements.set_timing(StatementTiming { start_ms: 600_000, ..Default::default() });
+    statements.stop_warehouse();
+    statements.start_warehouse();
+    let short = ReadOptions { statement_timeout: Duration::from_millis(500), ..options(true) };
+    let before = sandbox.primary.counts();
+    let read = read_snapshot(&primary, &alice, &short).await.unwrap();
+    assert_eq!((sandbox.primary.counts() - before).statements, 0, "nothing queued on a starting warehouse");
+    let ReadPath::Rest(why) = &read.read_path else { panic!("{:?}", read.read_path) };
+    assert!(why.contains("STARTING"), "{why}");
+    assert!(read.global_metastore_id.is_empty());
+    let skip = read.skipped.iter().find(|s| s.part == SkippedPart::MetastoreId).expect("the missing id is reported");
+    assert!(skip.reason.contains("starting"), "{}", skip.reason);
 }
 
 #[tokio::test]

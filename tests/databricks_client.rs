@@ -565,6 +565,35 @@ async fn a_closed_statement_is_done_not_cancelled() {
     assert_eq!(id, sandbox.primary.global_id);
 }
 
+/// A read asks again after the warehouse's passing trouble (INTERNAL_ERROR,
+/// WORKSPACE_TEMPORARILY_UNAVAILABLE, SERVICE_UNDER_MAINTENANCE,
+/// RESOURCE_EXHAUSTED, ABORTED) and after a closed result, within its
+/// deadline: every history read answers although half the statements fail.
+#[tokio::test]
+async fn reads_ask_again_after_transient_failures_and_closed_results() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let client = primary(&sandbox);
+    let table = {
+        let metastore = sandbox.primary.metastore.read();
+        let table = metastore.tables.values().find(|t| t.data_source_format.as_deref() == Some("DELTA")).unwrap();
+        table.full_name().split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".")
+    };
+    let timing = StatementTiming { failure_ratio: 0.5, closed_ratio: 0.2, ..Default::default() };
+    sandbox.primary.statements.set_timing(timing);
+    for _ in 0..12 {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let (columns, rows) = client
+            .query(&alice, SANDBOX_WAREHOUSE_ID, &format!("DESCRIBE HISTORY {table} LIMIT 1"), deadline)
+            .await
+            .unwrap();
+        assert_eq!(columns[0], "version");
+        assert_eq!(rows.len(), 1);
+    }
+    let failed = sandbox.primary.statements.history().iter().filter(|s| s.state == "FAILED").count();
+    assert!(failed > 0, "some statements failed and were asked again");
+}
+
 /// Grants are read page by page (`max_results=0`, then `page_token`), and
 /// an object with more principals than a page still reads whole; a PATCH's
 /// answer is checked against the change.

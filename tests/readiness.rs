@@ -465,3 +465,47 @@ async fn a_missing_or_insufficient_external_location_is_a_blocker_naming_the_fix
     );
     assert!(storage_blocked.iter().any(|d| d.contains("`geo_replicated`")), "{storage_blocked:?}");
 }
+
+/// A table protected on the primary (a row filter and a column mask, set
+/// with SQL) and replicated by a deep clone, which carries neither: the read
+/// brings the protection from the tables API, and `status` reports the
+/// secondary's copy as a security finding.
+#[tokio::test]
+async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_finding() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let table = {
+        let (primary, secondary) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        let name = primary
+            .tables
+            .keys()
+            .find(|name| secondary.tables.get(*name).is_some_and(|t| t.cloned_from.is_some()))
+            .expect("the seed has replicated tables")
+            .clone();
+        name
+    };
+    sandbox.primary.metastore.write().functions.insert("main.security.by_region".into());
+    let quoted = table.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let primary = client(&sandbox.primary_url());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for sql in [
+        format!("ALTER TABLE {quoted} SET ROW FILTER main.security.by_region ON (region)"),
+        format!("ALTER TABLE {quoted} ALTER COLUMN email SET MASK main.security.by_region"),
+    ] {
+        primary.query(&alice, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+    }
+    let read = read_snapshot(&primary, &alice, &ReadOptions::default()).await.unwrap();
+    let protection = &read.tables[&table].protection;
+    assert_eq!(protection.row_filter.as_ref().map(|f| f.function_name.as_str()), Some("main.security.by_region"));
+    assert_eq!(protection.row_filter.as_ref().unwrap().columns, ["region"]);
+    assert!(protection.column_masks.contains_key("email"));
+
+    let secondary = client(&sandbox.secondary_url());
+    let readiness =
+        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    let finding = readiness.security.iter().find(|f| f.table == table).expect("the unprotected copy is a finding");
+    assert_eq!(finding.secondary, "none");
+    assert!(finding.primary.contains("row filter main.security.by_region"), "{}", finding.primary);
+    assert_eq!(readiness.verdict.status, Status::NotReady);
+    assert!(readiness.verdict.reasons.iter().any(|r| r.starts_with("security:")), "{:?}", readiness.verdict);
+}

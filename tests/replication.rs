@@ -478,6 +478,48 @@ async fn a_resumed_run_does_not_redo_what_was_done_and_reconciles_statements_by_
     assert_eq!(world.drift().await, Vec::new());
 }
 
+/// A run resumed long after a kill (the warehouse forgets an ended statement
+/// after 12 h; its id then answers 404) finds out from each table's history
+/// whether its clone succeeded, and does not copy it again.
+#[tokio::test]
+async fn a_resumed_clone_whose_statement_was_forgotten_is_reconciled_from_the_table() {
+    let world = world().await;
+    let plan = world.plan().await;
+    // The whole run, as far as the warehouse is concerned; the bot "died"
+    // after every clone was submitted and before any result was recorded.
+    let (report, events) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let is_clone = |action: &drbot::replication::plan::ActionId| {
+        matches!(plan.get(action).map(|a| &a.kind), Some(ActionKind::CloneTable { .. }))
+    };
+    let in_flight: BTreeMap<_, _> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StatementSubmitted { action, statement_id } if is_clone(action) => {
+                Some((action.clone(), statement_id.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!in_flight.is_empty(), "the plan clones");
+    let done = report.results.keys().filter(|a| !is_clone(a)).cloned().collect();
+
+    world.sandbox.secondary.statements.pass_time(Duration::from_secs(13 * 3600));
+    let before = world.sandbox.secondary.statements.history().len();
+    let (report, _) = world.run(&plan, RunOptions { done, in_flight: in_flight.clone(), ..options() }).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let history = world.sandbox.secondary.statements.history();
+    let cloned_again: Vec<_> =
+        history[before..].iter().filter(|s| s.statement.contains("DEEP CLONE")).map(|s| s.statement.clone()).collect();
+    assert_eq!(cloned_again, Vec::<String>::new(), "no clone that succeeded is copied again");
+    for action in in_flight.keys() {
+        let result = &report.results[action];
+        assert!(result.copied_version.is_some(), "{action}: {result:?}");
+        assert!(result.detail.as_deref().unwrap_or_default().contains("forgotten"), "{action}: {result:?}");
+    }
+    assert_eq!(world.drift().await, Vec::new());
+}
+
 #[tokio::test]
 async fn job_mode_starts_once_follows_each_task_and_reports_a_failing_one() {
     let world = world().await;

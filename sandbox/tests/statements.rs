@@ -393,3 +393,134 @@ async fn paths_need_a_covering_external_location_the_privilege_on_it_and_no_over
     assert_eq!(state(&made), "SUCCEEDED", "{made}");
     assert!(sandbox.secondary.metastore.read().volumes.contains_key(&format!("{catalog}.{schema}.drops")));
 }
+
+/// A stopped warehouse is started by a statement and is STARTING for its
+/// start-up time, the statement PENDING meanwhile; an ended statement is
+/// forgotten (404) once the retention has passed on the warehouse's clock.
+#[tokio::test]
+async fn a_stopped_warehouse_starts_for_a_statement_and_ended_statements_are_forgotten() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let warehouse = || async {
+        let url = format!("{}/api/2.0/sql/warehouses/{SANDBOX_WAREHOUSE_ID}", alice.base);
+        let answer: Value = alice.http.get(url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+        answer["state"].as_str().unwrap_or_default().to_string()
+    };
+    sandbox.primary.statements.set_timing(StatementTiming { start_ms: 400, ..Default::default() });
+    sandbox.primary.statements.stop_warehouse();
+    assert_eq!(warehouse().await, "STOPPED");
+    let submitted = alice.submit("SELECT current_metastore()", "0s").await;
+    assert_eq!(state(&submitted), "PENDING");
+    assert_eq!(warehouse().await, "STARTING", "the statement woke it");
+    let id = submitted["statement_id"].as_str().unwrap().to_string();
+    assert_eq!(state(&alice.get(&id).await), "PENDING", "nothing runs before the warehouse does");
+    assert_eq!(state(&alice.until_done(&id).await), "SUCCEEDED");
+    assert_eq!(warehouse().await, "RUNNING");
+
+    // Kept for the retention, then forgotten.
+    sandbox.primary.statements.pass_time(Duration::from_secs(11 * 3600));
+    assert_eq!(state(&alice.get(&id).await), "SUCCEEDED");
+    sandbox.primary.statements.pass_time(Duration::from_secs(2 * 3600));
+    let gone = alice.get(&id).await;
+    assert_eq!(gone["error_code"], "NOT_FOUND", "{gone}");
+    // A statement still running is not forgotten, and a new one is fetched as usual.
+    let fresh = alice.submit("SELECT current_metastore()", "10s").await;
+    let fresh_id = fresh["statement_id"].as_str().unwrap();
+    assert_eq!(state(&alice.get(fresh_id).await), "SUCCEEDED");
+}
+
+/// A clone's commit in `DESCRIBE HISTORY` names the source version it copied.
+#[tokio::test]
+async fn a_clone_s_history_names_its_source_version() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (target, version) = {
+        let secondary = sandbox.secondary.metastore.read();
+        let table = secondary.tables.values().find(|t| t.cloned_from.is_some()).expect("the seed has clones");
+        (table.full_name(), table.cloned_from.as_ref().unwrap().1)
+    };
+    let alice = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let quoted = target.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let history = alice.submit(&format!("DESCRIBE HISTORY {quoted} LIMIT 1"), "10s").await;
+    assert_eq!(state(&history), "SUCCEEDED", "{history}");
+    let columns: Vec<&str> = history["manifest"]["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["version", "timestamp", "operation", "operationParameters"]);
+    let row = &history["result"]["data_array"][0];
+    assert_eq!(row[2], "CLONE");
+    let parameters: Value = serde_json::from_str(row[3].as_str().unwrap()).unwrap();
+    assert_eq!(parameters["sourceVersion"], version.to_string());
+}
+
+/// Row filters and column masks: set and dropped with `ALTER TABLE`, their
+/// function must exist, the tables API reports them, and a deep clone (new
+/// or replacing) carries none.
+#[tokio::test]
+async fn row_filters_and_masks_are_reported_and_a_clone_carries_none() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (source, location) = {
+        let primary = sandbox.primary.metastore.read();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap();
+        (table.full_name(), table.storage_location.clone().unwrap())
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let filter = format!("ALTER TABLE {} SET ROW FILTER `main`.`security`.`by_region` ON (region)", quote(&source));
+    let missing = alice.submit(&filter, "10s").await;
+    assert_eq!(error(&missing).0, "ROUTINE_NOT_FOUND", "{missing}");
+
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        let mut metastore = ws.metastore.write();
+        metastore.functions.insert("main.security.by_region".into());
+        metastore.functions.insert("main.security.hide_email".into());
+    }
+    assert_eq!(state(&alice.submit(&filter, "10s").await), "SUCCEEDED");
+    let mask = format!(
+        "ALTER TABLE {} ALTER COLUMN email SET MASK main.security.hide_email USING COLUMNS (region, tier)",
+        quote(&source)
+    );
+    assert_eq!(state(&alice.submit(&mask, "10s").await), "SUCCEEDED");
+    let url = format!("{}/api/2.1/unity-catalog/tables/{source}", alice.base);
+    let table: Value = alice.http.get(&url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        table["row_filter"],
+        json!({"function_name": "main.security.by_region", "input_column_names": ["region"]})
+    );
+    assert_eq!(table["columns"][0]["name"], "email");
+    assert_eq!(
+        table["columns"][0]["mask"],
+        json!({"function_name": "main.security.hide_email", "using_column_names": ["region", "tier"]})
+    );
+
+    // A deep clone on the secondary has neither; protected there and cloned again, it loses them.
+    let secondary = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let parts: Vec<&str> = source.split('.').collect();
+    let _ = secondary.submit(&format!("CREATE SCHEMA IF NOT EXISTS `{}`.`{}`", parts[0], parts[1]), "10s").await;
+    let target = format!("{}.{}.protected_copy", parts[0], parts[1]);
+    let clone = format!(
+        "CREATE OR REPLACE TABLE {} DEEP CLONE delta.`{location}` LOCATION 'abfss://external@stextsecondary.dfs.core.windows.net/p'",
+        quote(&target)
+    );
+    assert_eq!(state(&secondary.submit(&clone, "10s").await), "SUCCEEDED");
+    let unprotected = || sandbox.secondary.metastore.read().tables[&target].protection.clone();
+    assert_eq!(unprotected(), Default::default());
+    let filter_there = format!("ALTER TABLE {} SET ROW FILTER main.security.by_region ON (region)", quote(&target));
+    assert_eq!(state(&secondary.submit(&filter_there, "10s").await), "SUCCEEDED");
+    assert!(unprotected().row_filter.is_some());
+    assert_eq!(state(&secondary.submit(&clone, "10s").await), "SUCCEEDED");
+    assert_eq!(unprotected(), Default::default(), "the replacing clone dropped it");
+
+    // Dropped on the primary.
+    let drop_mask = format!("ALTER TABLE {} ALTER COLUMN email DROP MASK", quote(&source));
+    let drop_filter = format!("ALTER TABLE {} DROP ROW FILTER", quote(&source));
+    assert_eq!(state(&alice.submit(&drop_mask, "10s").await), "SUCCEEDED");
+    assert_eq!(state(&alice.submit(&drop_filter, "10s").await), "SUCCEEDED");
+    assert_eq!(sandbox.primary.metastore.read().tables[&source].protection, Default::default());
+}

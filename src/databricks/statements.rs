@@ -22,10 +22,6 @@ const STATEMENTS: &str = "/api/2.0/sql/statements";
 /// Result chunks followed at most (a guard against a link that loops).
 const MAX_CHUNKS: usize = 10_000;
 
-/// Times `SELECT current_metastore()` is asked again after a closed result
-/// or a transient failure.
-const CURRENT_METASTORE_ATTEMPTS: usize = 3;
-
 /// What to do when `wait_timeout` passes before the statement ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnWaitTimeout {
@@ -434,9 +430,36 @@ impl WorkspaceClient {
         Ok(warehouse.state)
     }
 
+    /// Runs a read-only statement until it answers with its rows: a
+    /// transient failure (the warehouse's own trouble) and a `CLOSED` result
+    /// (it ran, its rows are gone) are asked again after the client's
+    /// backoff, for as long as `deadline` allows and the client's attempts
+    /// last. Only statements that may run twice come here (reads).
+    async fn run_for_rows(
+        &self,
+        token: &AccessToken,
+        request: &StatementRequest,
+        deadline: Instant,
+    ) -> Result<StatementRun, DatabricksError> {
+        let policy = self.retry_policy().clone();
+        let mut retry = 0u32;
+        loop {
+            let run = self.execute_statement(token, request, deadline, &CancellationToken::new()).await?;
+            let again = matches!(run.outcome, StatementOutcome::Closed) || run.outcome.is_transient_failure();
+            let wait = policy.backoff(retry);
+            if !again || retry + 1 >= policy.max_attempts.max(1) || Instant::now() + wait >= deadline {
+                return Ok(run);
+            }
+            tracing::debug!(statement_id = %run.statement_id, retry, "asking a read again after a passing failure");
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
     /// Runs a query to its end and returns its columns and rows; a failed
     /// or cancelled statement is an error here (a read has no use for half
-    /// an answer).
+    /// an answer). Transient failures and closed results are asked again
+    /// within the deadline first.
     pub async fn query(
         &self,
         token: &AccessToken,
@@ -445,11 +468,22 @@ impl WorkspaceClient {
         deadline: Instant,
     ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DatabricksError> {
         let request = StatementRequest::new(warehouse_id, sql);
-        let run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
+        let run = self.run_for_rows(token, &request, deadline).await?;
         match run.outcome {
             StatementOutcome::Succeeded { columns, rows } => Ok((columns, rows)),
-            StatementOutcome::Failed { error_code, message } => {
-                Err(DatabricksError::Api { status: 200, code: error_code, message })
+            outcome @ StatementOutcome::Failed { .. } => {
+                let transient = outcome.is_transient_failure();
+                let StatementOutcome::Failed { error_code, message } = outcome else { unreachable!() };
+                // Still passing trouble when the time ran out: say so as a
+                // transient error, so a caller may try later.
+                if transient {
+                    Err(DatabricksError::Unavailable { status: 200, code: error_code, message, retry_after: None })
+                } else {
+                    Err(DatabricksError::Api { status: 200, code: error_code, message })
+                }
+            }
+            StatementOutcome::Canceled { reason: CancelReason::NotStarted } => {
+                Err(not_started(warehouse_id, "the query"))
             }
             StatementOutcome::Canceled { .. } => Err(DatabricksError::Unavailable {
                 status: 200,
@@ -457,9 +491,7 @@ impl WorkspaceClient {
                 message: "the query did not finish in time".into(),
                 retry_after: None,
             }),
-            // The statement ran but its rows are gone: a read has nothing to
-            // show, and asking again is the caller's choice (a bulk read
-            // falls back to REST).
+            // The statement ran but its rows were gone every time it was asked.
             StatementOutcome::Closed => Err(DatabricksError::Unavailable {
                 status: 200,
                 code: "CLOSED".into(),
@@ -478,15 +510,7 @@ impl WorkspaceClient {
         deadline: Instant,
     ) -> Result<String, DatabricksError> {
         let request = StatementRequest::new(warehouse_id, "SELECT current_metastore()");
-        // A closed result or a passing failure is asked again, within the deadline.
-        let mut run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
-        for _ in 0..CURRENT_METASTORE_ATTEMPTS {
-            let again = matches!(run.outcome, StatementOutcome::Closed) || run.outcome.is_transient_failure();
-            if !again || Instant::now() >= deadline {
-                break;
-            }
-            run = self.execute_statement(token, &request, deadline, &CancellationToken::new()).await?;
-        }
+        let run = self.run_for_rows(token, &request, deadline).await?;
         match run.outcome {
             StatementOutcome::Succeeded { rows, .. } => rows
                 .into_iter()
@@ -500,15 +524,9 @@ impl WorkspaceClient {
             StatementOutcome::Closed => {
                 Err(DatabricksError::Protocol("SELECT current_metastore() kept closing before its row was read".into()))
             }
-            StatementOutcome::Canceled { reason: CancelReason::NotStarted } => Err(DatabricksError::Unavailable {
-                status: 200,
-                code: "WAREHOUSE_NOT_STARTED".into(),
-                message: format!(
-                    "SQL warehouse {warehouse_id} did not start SELECT current_metastore() in time: \
-                     it is stopped and starting (that takes minutes) or busy"
-                ),
-                retry_after: None,
-            }),
+            StatementOutcome::Canceled { reason: CancelReason::NotStarted } => {
+                Err(not_started(warehouse_id, "SELECT current_metastore()"))
+            }
             StatementOutcome::Canceled { .. } => Err(DatabricksError::Unavailable {
                 status: 200,
                 code: "CANCELED".into(),
@@ -516,6 +534,19 @@ impl WorkspaceClient {
                 retry_after: None,
             }),
         }
+    }
+}
+
+/// A statement the warehouse never started before its deadline.
+fn not_started(warehouse_id: &str, what: &str) -> DatabricksError {
+    DatabricksError::Unavailable {
+        status: 200,
+        code: "WAREHOUSE_NOT_STARTED".into(),
+        message: format!(
+            "SQL warehouse {warehouse_id} did not start {what} in time: it is stopped and starting \
+             (that takes minutes) or busy"
+        ),
+        retry_after: None,
     }
 }
 

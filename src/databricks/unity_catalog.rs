@@ -138,6 +138,33 @@ pub struct Table {
     pub properties: BTreeMap<String, String>,
     #[serde(default)]
     pub updated_at: Option<i64>,
+    /// Unity Catalog's row filter: the function and the columns it is given.
+    #[serde(default)]
+    pub row_filter: Option<RowFilter>,
+    /// The table's columns; drbot reads only their masks.
+    #[serde(default)]
+    pub columns: Vec<ColumnInfo>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct RowFilter {
+    pub function_name: String,
+    #[serde(default)]
+    pub input_column_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(default)]
+    pub mask: Option<ColumnMask>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ColumnMask {
+    pub function_name: String,
+    #[serde(default)]
+    pub using_column_names: Vec<String>,
 }
 
 impl Table {

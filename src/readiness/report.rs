@@ -243,6 +243,36 @@ pub struct Readiness {
     /// Paths replication cannot use on the secondary's metastore, with the
     /// fix (a missing or insufficient external location, an overlap).
     pub storage_blockers: Vec<StorageBlocker>,
+    /// Security findings: secondary tables whose row filter or column masks
+    /// differ from the primary's (a clone carries none, so such a table may
+    /// be readable unfiltered and unmasked there).
+    pub security: Vec<ProtectionFinding>,
+}
+
+/// A table present on both sides whose protection differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProtectionFinding {
+    pub table: String,
+    /// The primary's row filter and masks, and the secondary's, for people.
+    pub primary: String,
+    pub secondary: String,
+}
+
+/// Every table on both sides (views have no protection) whose row filter or
+/// column masks differ, by name.
+pub fn protection_findings(primary: &Snapshot, secondary: &Snapshot) -> Vec<ProtectionFinding> {
+    primary
+        .tables
+        .iter()
+        .filter_map(|(name, table)| {
+            let replica = secondary.tables.get(name)?;
+            (replica.protection != table.protection).then(|| ProtectionFinding {
+                table: name.clone(),
+                primary: table.protection.describe(),
+                secondary: replica.protection.describe(),
+            })
+        })
+        .collect()
 }
 
 /// The history readings an RPO was measured from.
@@ -329,6 +359,7 @@ pub fn assess_observed(
         offenders: Vec::new(),
         offenders_total: 0,
         storage_blockers: Vec::new(),
+        security: Vec::new(),
     };
     let mut reasons = Reasons::default();
     for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
@@ -363,6 +394,19 @@ pub fn assess_observed(
                     "replication is blocked on {}: {}",
                     plural(blocker.paths, "storage path"),
                     blocker.problem
+                ));
+            }
+            readiness.security = protection_findings(p, s);
+            if let Some(first) = readiness.security.first() {
+                let more = readiness.security.len() - 1;
+                reasons.not_ready(format!(
+                    "security: {} table(s) on the secondary are not protected like the primary (row filters, column \
+                     masks), e.g. {}: primary {}, secondary {}{}",
+                    readiness.security.len(),
+                    first.table,
+                    first.primary,
+                    first.secondary,
+                    if more > 0 { format!(" (and {more} more)") } else { String::new() }
                 ));
             }
         }
@@ -666,6 +710,43 @@ mod tests {
 
     fn assess_default(primary: &Snapshot, secondary: &Snapshot) -> Readiness {
         assess(primary, secondary, &config(), NOW, &AssessOptions::default())
+    }
+
+    /// A clone carries no row filter or mask: a secondary table protected
+    /// otherwise than its primary is a security finding that makes the pair
+    /// not ready, naming both sides' protection.
+    #[test]
+    fn a_secondary_table_protected_otherwise_than_the_primary_is_a_security_finding() {
+        use crate::replication::snapshot::{Policy, Protection};
+        let mut primary = primary();
+        let secondary = faithful(&primary);
+        assert!(assess_default(&primary, &secondary).security.is_empty());
+        let policy = |f: &str, columns: &[&str]| Policy {
+            function_name: f.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+        };
+        primary.tables.get_mut("main.sales.orders").unwrap().protection = Protection {
+            row_filter: Some(policy("main.security.by_region", &["region"])),
+            column_masks: [("email".to_string(), policy("main.security.hide_email", &[]))].into(),
+        };
+        let readiness = assess_default(&primary, &secondary);
+        assert_eq!(
+            readiness.security,
+            vec![ProtectionFinding {
+                table: "main.sales.orders".into(),
+                primary: "row filter main.security.by_region, masks on email (main.security.hide_email)".into(),
+                secondary: "none".into(),
+            }]
+        );
+        assert_eq!(readiness.verdict.status, Status::NotReady);
+        assert!(
+            readiness.verdict.reasons.iter().any(|r| r.starts_with("security: 1 table(s)")),
+            "{:?}",
+            readiness.verdict
+        );
+        // Protected alike: no finding.
+        let alike = faithful(&primary);
+        assert!(assess_default(&primary, &alike).security.is_empty());
     }
 
     #[test]

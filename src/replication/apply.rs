@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::history::latest_commit_statement;
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind};
 use super::sql::{self, Request, RestCall};
@@ -198,12 +199,20 @@ async fn statement_attempt(
         let deadline = Instant::now() + settings.statement_timeout;
         match client.follow_statement(token, &id, deadline, cancel, settings.polling).await {
             Ok(run @ StatementRun { outcome: StatementOutcome::Succeeded { .. } | StatementOutcome::Closed, .. }) => {
-                return statement_outcome(action, run)
+                return settle(action, run, workspaces, token, settings).await
             }
             Ok(StatementRun { outcome: StatementOutcome::Canceled { reason: CancelReason::Caller }, .. }) => {
                 return Err(Attempt::Canceled)
             }
-            Ok(_) | Err(DatabricksError::NotFound(_)) => {}
+            // Forgotten: the warehouse keeps an ended statement ≥ 12 h only.
+            // Whether it succeeded is read from the object itself, so that a
+            // clone that succeeded is not copied again.
+            Err(DatabricksError::NotFound(_)) => {
+                if let Some(version) = cloned_version(action, workspaces, token, settings).await {
+                    return Ok(cloned(version, "copied before; its statement was forgotten"));
+                }
+            }
+            Ok(_) => {}
             Err(error) => return Err(error.into()),
         }
     }
@@ -214,7 +223,73 @@ async fn statement_attempt(
     let run = client
         .execute_statement_with(token, &request, deadline, cancel, settings.polling, |id| on_submitted(id))
         .await?;
+    settle(action, run, workspaces, token, settings).await
+}
+
+/// How a statement's run ends the attempt. A `CLOSED` clone succeeded but
+/// its result (the version it copied) is gone: the table's history says.
+async fn settle(
+    action: &Action,
+    run: StatementRun,
+    workspaces: &Workspaces,
+    token: &AccessToken,
+    settings: &ActionSettings,
+) -> Result<Applied, Attempt> {
+    if run.outcome == StatementOutcome::Closed {
+        if let Some(version) = cloned_version(action, workspaces, token, settings).await {
+            return Ok(cloned(version, "its result was closed; version from the table's history"));
+        }
+    }
     statement_outcome(action, run)
+}
+
+/// For a clone that holds at least the primary's version the plan saw: the
+/// source version the secondary table's newest commit copied, read with
+/// `DESCRIBE HISTORY … LIMIT 1` (a clone's commit is a `CLONE` whose
+/// `operationParameters` name its `source` and `sourceVersion`). `None`
+/// for any other action, a table not there, a newest commit that is not a
+/// clone, an older version, or a history that could not be read: the clone
+/// then runs (again), which is safe.
+async fn cloned_version(
+    action: &Action,
+    workspaces: &Workspaces,
+    token: &AccessToken,
+    settings: &ActionSettings,
+) -> Option<i64> {
+    let ActionKind::CloneTable { source_delta: Some(planned), .. } = &action.kind else { return None };
+    let sql = latest_commit_statement(&action.object.full_name())?;
+    let deadline = Instant::now() + settings.statement_timeout;
+    let (columns, rows) = match workspaces.secondary.query(token, &workspaces.warehouse_id, &sql, deadline).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::info!(action = %action.id, %error, "the clone's table history is unreadable; cloning again");
+            return None;
+        }
+    };
+    let version = clone_source_version(&columns, &rows)?;
+    (version >= planned.version).then_some(version)
+}
+
+/// The `sourceVersion` of a `CLONE` commit in the first row of a `DESCRIBE
+/// HISTORY` answer. `operationParameters` is a map, which a JSON_ARRAY
+/// result carries as JSON text; its values are strings (or numbers).
+pub fn clone_source_version(columns: &[String], rows: &[Vec<Option<String>>]) -> Option<i64> {
+    let at = |name: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(name));
+    let row = rows.first()?;
+    let operation = row.get(at("operation")?)?.as_deref()?;
+    if !operation.trim().eq_ignore_ascii_case("CLONE") {
+        return None;
+    }
+    let parameters: serde_json::Value = serde_json::from_str(row.get(at("operationParameters")?)?.as_deref()?).ok()?;
+    match parameters.get("sourceVersion")? {
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        serde_json::Value::Number(number) => number.as_i64(),
+        _ => None,
+    }
+}
+
+fn cloned(version: i64, how: &str) -> Applied {
+    Applied { detail: Some(format!("version {version} ({how})")), copied_version: Some(version) }
 }
 
 fn statement_outcome(action: &Action, run: StatementRun) -> Result<Applied, Attempt> {
@@ -398,5 +473,30 @@ async fn add_schemas(
             Ok(Applied::default())
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(values: &[&str]) -> Vec<Option<String>> {
+        values.iter().map(|v| Some(v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_clone_commit_names_the_source_version_it_copied() {
+        let columns: Vec<String> =
+            ["version", "timestamp", "operation", "operationParameters"].iter().map(|c| c.to_string()).collect();
+        let clone = row(&["3", "2026-01-01T00:00:00Z", "CLONE", r#"{"source":"s.t","sourceVersion":"42"}"#]);
+        assert_eq!(clone_source_version(&columns, &[clone]), Some(42));
+        let numeric = row(&["3", "t", "CLONE", r#"{"sourceVersion":7}"#]);
+        assert_eq!(clone_source_version(&columns, &[numeric]), Some(7));
+        let write = row(&["4", "t", "WRITE", r#"{"mode":"Append"}"#]);
+        assert_eq!(clone_source_version(&columns, &[write]), None, "a newest commit that is no clone");
+        let garbage = row(&["4", "t", "CLONE", "not json"]);
+        assert_eq!(clone_source_version(&columns, &[garbage]), None);
+        assert_eq!(clone_source_version(&columns, &[]), None);
+        assert_eq!(clone_source_version(&columns[..3], &[row(&["1", "t", "CLONE"])]), None);
     }
 }

@@ -56,6 +56,7 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         view_definition: None,
         view_dependencies: Vec::new(),
         delta: None,
+        protection: Default::default(),
         common: common("dr-operators"),
     }
 }

@@ -122,6 +122,8 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     view_definition: None,
                     view_dependencies: Vec::new(),
                     delta: *source_delta,
+                    // A clone carries no row filter or mask.
+                    protection: Default::default(),
                     common,
                 },
             );
@@ -137,6 +139,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 view_definition: None,
                 view_dependencies: Vec::new(),
                 delta: None,
+                protection: Default::default(),
                 common: fresh(None, Default::default()),
             });
         }
@@ -162,6 +165,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     view_definition: Some(definition.clone()),
                     view_dependencies: dependencies.clone(),
                     delta: None,
+                    protection: Default::default(),
                     common,
                 },
             );

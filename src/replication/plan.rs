@@ -190,6 +190,10 @@ pub enum BlockReason {
     /// A path the statement reads or writes cannot be used on the
     /// secondary's metastore (no external location, no privilege, overlap).
     Storage(super::storage::StorageProblem),
+    /// A grant on a table the primary protects (row filter, column masks)
+    /// whose secondary copy is not protected alike: it would expose what the
+    /// primary hides.
+    Unprotected { protection: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -214,6 +218,11 @@ impl fmt::Display for BlockReason {
                 write!(f, "the secondary's {what} differs and cannot be changed in place: drop it there and re-run")
             }
             BlockReason::Storage(problem) => write!(f, "{problem}"),
+            BlockReason::Unprotected { protection } => write!(
+                f,
+                "the primary protects it ({protection}) and the secondary's copy is not protected alike (a deep \
+                 clone carries no row filter or column mask): set them on the secondary first"
+            ),
         }
     }
 }

@@ -36,7 +36,7 @@ use super::config::ReplicationConfig;
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
-use super::snapshot::{CatalogKind, Common, Snapshot, TableInfo, TableKind};
+use super::snapshot::{CatalogKind, Common, Protection, Snapshot, TableInfo, TableKind};
 use super::storage::{self, Need};
 
 /// Delta Sharing accepts at most this many updates in one share PATCH.
@@ -565,7 +565,37 @@ impl Planner<'_> {
     }
 
     fn push_grant(&mut self, tag: &str, object: &ObjectRef, principal: &str, kind: ActionKind, deps: Vec<ActionId>) {
+        let kind = match (&kind, self.unprotected(object)) {
+            (ActionKind::Grant { .. }, Some(reason)) => ActionKind::Blocked(reason),
+            _ => kind,
+        };
         self.push_keyed(tag, object.clone(), principal, kind, deps);
+    }
+
+    /// Why granting on `object` would expose what the primary hides: it is a
+    /// table the primary protects (row filter, column masks) whose copy will
+    /// not be protected alike once this plan ran. A deep clone carries no
+    /// filter or mask (sandbox/FIDELITY.md) and drbot does not set them yet,
+    /// so the grant waits, blocked with the reason, until they are in place.
+    fn unprotected(&self, object: &ObjectRef) -> Option<BlockReason> {
+        if object.kind != ObjectKind::Table {
+            return None;
+        }
+        let name = object.full_name();
+        let wanted = &self.primary.tables.get(&name)?.protection;
+        if wanted.is_none() {
+            return None;
+        }
+        let cloned = self
+            .creator
+            .get(&name)
+            .and_then(|id| self.actions.iter().rev().find(|a| &a.id == id))
+            .is_some_and(|a| matches!(a.kind, ActionKind::CloneTable { .. }));
+        let after = match self.secondary.tables.get(&name) {
+            Some(copy) if !cloned => copy.protection.clone(),
+            _ => Protection::default(),
+        };
+        (after != *wanted).then(|| BlockReason::Unprotected { protection: wanted.describe() })
     }
 
     /// An owner change runs after everything inside the object (its
@@ -1128,6 +1158,43 @@ mod tests {
         let schemas: Vec<&Action> = plan.actions.iter().filter(|a| a.object.kind == ObjectKind::Schema).collect();
         assert!(schemas.iter().all(|a| a.object.full_name() == "main.hr"));
         assert!(plan.actions.iter().all(|a| a.object.path.len() < 2 || a.object.path[1] == "hr"));
+    }
+
+    /// A grant on a table the primary protects with a row filter or column
+    /// masks is blocked with the reason while the secondary's copy is not
+    /// protected alike (a clone carries none); revokes and unprotected
+    /// tables go on as usual, and a copy protected alike gets its grants.
+    #[test]
+    fn grants_on_a_protected_table_wait_for_its_protection_on_the_secondary() {
+        use crate::replication::snapshot::{Policy, Protection};
+        let protection = Protection {
+            row_filter: Some(Policy {
+                function_name: "main.security.by_region".into(),
+                columns: vec!["region".into()],
+            }),
+            column_masks: Default::default(),
+        };
+        let mut primary = primary();
+        primary.tables.get_mut("main.sales.orders").unwrap().protection = protection.clone();
+        let blocked = |plan: &Plan| {
+            plan.actions.iter().find(|a| a.id.0 == "grant:table:main.sales.orders:bob").map(|a| a.kind.clone())
+        };
+        // A first copy: the clone carries no filter, so the grant waits.
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        assert!(
+            matches!(blocked(&first), Some(ActionKind::Blocked(BlockReason::Unprotected { protection }))
+                if protection == "row filter main.security.by_region"),
+            "{:?}",
+            blocked(&first)
+        );
+        let events = first.actions.iter().find(|a| a.id.0 == "grant:table:main.sales.events:bob");
+        assert!(events.is_none_or(|a| a.is_runnable()), "an unprotected table's grants are not held back");
+        // A copy protected alike (set by hand) gets the grant.
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        let primary_after = apply_to_primary(&first, &primary);
+        secondary.tables.get_mut("main.sales.orders").unwrap().protection = protection;
+        let again = plan(&primary_after, &secondary, &config());
+        assert!(matches!(blocked(&again), Some(ActionKind::Grant { .. })), "{:?}", blocked(&again));
     }
 
     #[test]

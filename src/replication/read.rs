@@ -30,8 +30,8 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Principal, ReadPath, SchemaInfo, ShareInfo,
-    SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Policy, Principal, Protection, ReadPath, SchemaInfo,
+    ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -544,11 +544,31 @@ impl Reader<'_> {
         let Some(id) = options.warehouse_id.as_deref() else {
             return (ReadPath::Rest("no SQL warehouse configured".into()), false);
         };
-        match self.limited(self.client.warehouse_state(self.token, id)).await {
+        match self.running_warehouse(id, options.statement_timeout).await {
             Ok(state) if state == "RUNNING" && options.bulk => (ReadPath::Warehouse(id.to_string()), true),
             Ok(state) if state == "RUNNING" => (ReadPath::Rest("bulk reads turned off".into()), true),
+            Ok(state) if state == "STARTING" => {
+                let waited = options.statement_timeout.as_secs();
+                (ReadPath::Rest(format!("warehouse {id} is still STARTING after {waited} s of waiting")), false)
+            }
             Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false),
             Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true),
+        }
+    }
+
+    /// The warehouse's state; one that is STARTING (someone else woke it) is
+    /// waited for, within `budget`, since asking it then costs nothing more
+    /// than it already does. A stopped one is left alone.
+    async fn running_warehouse(&self, id: &str, budget: Duration) -> Result<String, DatabricksError> {
+        let deadline = Instant::now() + budget;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let state = self.limited(self.client.warehouse_state(self.token, id)).await?;
+            if state != "STARTING" || Instant::now() + pause >= deadline {
+                return Ok(state);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -563,7 +583,9 @@ impl Reader<'_> {
                 securable: "metastore".into(),
                 full_name: String::new(),
                 part: SkippedPart::MetastoreId,
-                reason: format!("warehouse {warehouse_id} is not running; a read does not start it"),
+                reason: format!(
+                    "warehouse {warehouse_id} is not running (stopped, or still starting); a read does not start it"
+                ),
             });
         }
         let deadline = Instant::now() + options.statement_timeout;
@@ -636,7 +658,19 @@ fn table_info(table: uc::Table) -> TableInfo {
         (Some(version), Some(last_commit_ms)) => Some(DeltaState { version, last_commit_ms }),
         _ => None,
     };
+    let protection = Protection {
+        row_filter: table.row_filter.map(|f| Policy { function_name: f.function_name, columns: f.input_column_names }),
+        column_masks: table
+            .columns
+            .into_iter()
+            .filter_map(|c| {
+                let mask = c.mask?;
+                Some((c.name, Policy { function_name: mask.function_name, columns: mask.using_column_names }))
+            })
+            .collect(),
+    };
     TableInfo {
+        protection,
         kind: TableKind::from_api(table.table_type.as_deref().unwrap_or_default()),
         format: table.data_source_format,
         storage_location: table.storage_location,

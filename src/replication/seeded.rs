@@ -15,10 +15,14 @@ use super::model::{apply, apply_to_primary};
 use super::plan::{ActionKind, CloneReason, CloneSource};
 use super::planner::plan;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, LocationInfo, Principal, SchemaInfo, Snapshot, StorageAccess,
-    TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, LocationInfo, Policy, Principal, Protection, SchemaInfo, Snapshot,
+    StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use super::sql::{render, Request};
+
+fn policy(p: &metastore::Policy) -> Policy {
+    Policy { function_name: p.function_name.clone(), columns: p.columns.clone() }
+}
 
 fn common(c: &metastore::Common) -> Common {
     Common {
@@ -76,6 +80,10 @@ fn snapshot(m: &Metastore) -> Snapshot {
                     view_definition: t.view_definition.clone(),
                     view_dependencies: t.view_dependencies.clone(),
                     delta,
+                    protection: Protection {
+                        row_filter: t.protection.row_filter.as_ref().map(policy),
+                        column_masks: t.protection.column_masks.iter().map(|(c, m)| (c.clone(), policy(m))).collect(),
+                    },
                     common: common(&t.common),
                 };
                 (k.clone(), info)

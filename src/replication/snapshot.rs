@@ -233,7 +233,51 @@ pub struct TableInfo {
     /// Full names of the tables and views a view reads (from a table GET).
     pub view_dependencies: Vec<String>,
     pub delta: Option<DeltaState>,
+    /// Its row filter and column masks (none on a view).
+    pub protection: Protection,
     pub common: Common,
+}
+
+/// A row filter or a column mask: the SQL function Unity Catalog calls and
+/// the columns it passes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Policy {
+    pub function_name: String,
+    pub columns: Vec<String>,
+}
+
+/// What hides a table's rows and columns from who may not see them. A deep
+/// clone carries none, so a replicated table is protected like its primary
+/// only once these are set again on the secondary (sandbox/FIDELITY.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protection {
+    pub row_filter: Option<Policy>,
+    /// By column name.
+    pub column_masks: BTreeMap<String, Policy>,
+}
+
+impl Protection {
+    pub fn is_none(&self) -> bool {
+        self.row_filter.is_none() && self.column_masks.is_empty()
+    }
+
+    /// For people: `row filter f, masks on a (g), b (h)` or `none`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(filter) = &self.row_filter {
+            parts.push(format!("row filter {}", filter.function_name));
+        }
+        if !self.column_masks.is_empty() {
+            let masks: Vec<String> =
+                self.column_masks.iter().map(|(column, mask)| format!("{column} ({})", mask.function_name)).collect();
+            parts.push(format!("masks on {}", masks.join(", ")));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 impl TableInfo {

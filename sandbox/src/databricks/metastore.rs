@@ -103,6 +103,8 @@ pub struct Table {
     pub last_commit_ms: i64,
     /// For a deep clone: the source and the source version it copied.
     pub cloned_from: Option<(String, i64)>,
+    /// Its row filter and column masks (none on a view).
+    pub protection: Protection,
     /// What `delta.lastUpdateVersion` / `delta.lastCommitTimestamp` show
     /// when they lag the newest commit: set by a data-only commit (an
     /// append), cleared by one that changes metadata (create, replace,
@@ -112,6 +114,27 @@ pub struct Table {
     /// documented latest commit is `DESCRIBE HISTORY` (see FIDELITY.md).
     pub properties_commit: Option<(i64, i64)>,
     pub common: Common,
+}
+
+/// A row filter or a column mask: the SQL function Unity Catalog calls and
+/// the columns it passes it (a filter's `ON (…)`, a mask's `USING COLUMNS (…)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub function_name: String,
+    pub columns: Vec<String>,
+}
+
+/// What hides a table's rows and columns from who may not see them: Unity
+/// Catalog's row filter (at most one) and column masks (one per column).
+/// Set with `ALTER TABLE … SET ROW FILTER` / `ALTER COLUMN … SET MASK`; a
+/// deep clone carries none (the clone documentation lists what it copies,
+/// and these are not among it), nor does a table read through Delta Sharing
+/// (FIDELITY.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protection {
+    pub row_filter: Option<Policy>,
+    /// By column name.
+    pub column_masks: BTreeMap<String, Policy>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,6 +216,8 @@ pub struct Metastore {
     pub volumes: BTreeMap<String, Volume>,
     pub external_locations: BTreeMap<String, ExternalLocation>,
     pub storage_credentials: BTreeMap<String, StorageCredential>,
+    /// Full names of the SQL functions (UDFs) row filters and masks may call.
+    pub functions: BTreeSet<String>,
 }
 
 /// A storage URL prefix Unity Catalog may use, through a credential.
@@ -485,6 +510,23 @@ impl Table {
             let (version, commit_ms) = self.properties_commit.unwrap_or((self.delta_version, self.last_commit_ms));
             value["properties"]["delta.lastUpdateVersion"] = json!(version.to_string());
             value["properties"]["delta.lastCommitTimestamp"] = json!(commit_ms.to_string());
+        }
+        // As the tables API reports them: `row_filter` and each masked
+        // column's `mask` (the sandbox models no other column facts, so
+        // `columns` lists the masked ones only).
+        if let Some(filter) = &self.protection.row_filter {
+            value["row_filter"] = json!({"function_name": filter.function_name, "input_column_names": filter.columns});
+        }
+        if !self.protection.column_masks.is_empty() {
+            let columns: Vec<Value> = self
+                .protection
+                .column_masks
+                .iter()
+                .map(|(column, mask)| {
+                    json!({"name": column, "mask": {"function_name": mask.function_name, "using_column_names": mask.columns}})
+                })
+                .collect();
+            value["columns"] = json!(columns);
         }
         if with_details && !self.view_dependencies.is_empty() {
             value["view_dependencies"] = json!({

@@ -412,7 +412,14 @@ impl Workspace {
                 objects.contains_key(&t.full_name())
                     || objects.get(&format!("{}.{}", t.catalog, t.schema)).is_some_and(|k| k == "SCHEMA")
             })
-            .map(|t| Table { catalog: catalog.to_string(), common: Default::default(), ..t.clone() })
+            // A recipient reads the data unfiltered and unmasked: the
+            // provider's filters and masks do not govern it (FIDELITY.md).
+            .map(|t| Table {
+                catalog: catalog.to_string(),
+                common: Default::default(),
+                protection: Default::default(),
+                ..t.clone()
+            })
             .collect()
     }
 }

@@ -3,10 +3,19 @@
 //! configurable durations; `wait_timeout` and `on_wait_timeout` behave as
 //! documented; a statement's effect lands when it succeeds, so a cancelled
 //! clone changes nothing.
+//!
+//! The warehouse itself is STOPPED, STARTING or RUNNING: a statement sent to
+//! a stopped warehouse starts it, and waits in PENDING for as long as the
+//! start takes (`StatementTiming::start_ms`). A statement that ended is
+//! forgotten once [`STATEMENT_RETENTION`] has passed on the warehouse's
+//! clock (`Statements::pass_time` moves that clock on): its id then answers
+//! 404, as Databricks documents.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,6 +37,11 @@ use super::{databricks_error, Workspace};
 /// The warehouse every sandbox workspace has.
 pub const SANDBOX_WAREHOUSE_ID: &str = "5a9d3b1c2e4f6071";
 
+/// How long an ended statement can still be fetched: "at least 12 hours"
+/// (Statement Execution API, FIDELITY.md); the sandbox keeps it exactly that
+/// long on its clock, then answers 404.
+pub const STATEMENT_RETENTION: Duration = Duration::from_secs(12 * 3600);
+
 /// How long statements take, and how often they fail on their own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -46,6 +60,11 @@ pub struct StatementTiming {
     /// ("execution successful, and statement closed; result no longer
     /// available for fetch") instead of `SUCCEEDED`.
     pub closed_ratio: f64,
+    /// How long a stopped warehouse takes to start (STARTING), from the
+    /// statement that woke it. Serverless warehouses start in seconds,
+    /// classic and pro ones in minutes (FIDELITY.md); the default is a
+    /// serverless one.
+    pub start_ms: u64,
     /// Durations are divided by this (a faster clock for benchmarks).
     pub speed: f64,
 }
@@ -58,6 +77,7 @@ impl Default for StatementTiming {
             clone_ms: (10, 40),
             failure_ratio: 0.0,
             closed_ratio: 0.0,
+            start_ms: 5_000,
             speed: 1.0,
         }
     }
@@ -90,6 +110,15 @@ struct Status {
     outcome: Option<Arc<Outcome>>,
 }
 
+/// The warehouse's power, as `GET /api/2.0/sql/warehouses/{id}` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Power {
+    Stopped,
+    /// Starting; running from this instant on.
+    Starting(Instant),
+    Running,
+}
+
 impl Status {
     fn terminal(&self) -> bool {
         matches!(self.state, "SUCCEEDED" | "FAILED" | "CANCELED" | "CLOSED")
@@ -103,6 +132,8 @@ struct Entry {
     run: Duration,
     status: watch::Sender<Status>,
     cancel: CancellationToken,
+    /// When it ended, on the warehouse's clock (`Statements::now`).
+    ended: Mutex<Option<Duration>>,
 }
 
 /// A statement the warehouse accepted, as `Statements::history` reports it.
@@ -129,10 +160,16 @@ pub struct Statements {
     /// warehouse whose clusters are all busy. `None`: no limit.
     slots: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
     /// The warehouse's state as `GET /api/2.0/sql/warehouses/{id}` reports
-    /// it: `RUNNING`, or `STOPPED` after [`Statements::stop_warehouse`]. A
-    /// statement submitted to a stopped warehouse starts it, as Databricks
-    /// does (which is why a read that must not start it asks first).
-    warehouse_state: Mutex<&'static str>,
+    /// it: `RUNNING`; `STOPPED` after [`Statements::stop_warehouse`];
+    /// `STARTING` for `start_ms` after a statement (or
+    /// [`Statements::start_warehouse`]) woke it. A statement submitted to a
+    /// stopped warehouse starts it, as Databricks does (which is why a read
+    /// that must not start it asks first).
+    power: Mutex<Power>,
+    /// The warehouse's clock: real time since it was made, plus whatever
+    /// [`Statements::pass_time`] added.
+    born: Instant,
+    passed: Mutex<Duration>,
 }
 
 impl Default for Statements {
@@ -141,7 +178,9 @@ impl Default for Statements {
             entries: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
             slots: Mutex::new(None),
-            warehouse_state: Mutex::new("RUNNING"),
+            power: Mutex::new(Power::Running),
+            born: Instant::now(),
+            passed: Mutex::new(Duration::ZERO),
             timing: Mutex::new(StatementTiming::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(0x5e1ec7)),
         }
@@ -162,11 +201,47 @@ impl Statements {
 
     /// Stops the warehouse (auto-stop after idling, or an admin).
     pub fn stop_warehouse(&self) {
-        *self.warehouse_state.lock() = "STOPPED";
+        *self.power.lock() = Power::Stopped;
+    }
+
+    /// Starts a stopped warehouse (an admin, or someone else's query): it is
+    /// STARTING for `start_ms`, then RUNNING. Returns when it will run.
+    pub fn start_warehouse(&self) -> Instant {
+        let timing = self.timing.lock().clone();
+        let speed = if timing.speed > 0.0 { timing.speed } else { 1.0 };
+        let mut power = self.power.lock();
+        match *power {
+            Power::Stopped => {
+                let ready = Instant::now() + Duration::from_secs_f64(timing.start_ms as f64 / 1000.0 / speed);
+                *power = Power::Starting(ready);
+                ready
+            }
+            Power::Starting(ready) => ready,
+            Power::Running => Instant::now(),
+        }
     }
 
     pub fn warehouse_state(&self) -> &'static str {
-        *self.warehouse_state.lock()
+        let mut power = self.power.lock();
+        match *power {
+            Power::Stopped => "STOPPED",
+            Power::Starting(ready) if Instant::now() < ready => "STARTING",
+            Power::Starting(_) | Power::Running => {
+                *power = Power::Running;
+                "RUNNING"
+            }
+        }
+    }
+
+    /// Moves the warehouse's clock on by `by`, as if that much time had
+    /// passed: statements that ended longer than [`STATEMENT_RETENTION`] ago
+    /// are forgotten (their ids answer 404).
+    pub fn pass_time(&self, by: Duration) {
+        *self.passed.lock() += by;
+    }
+
+    fn now(&self) -> Duration {
+        self.born.elapsed() + *self.passed.lock()
     }
 
     /// Every statement accepted so far, in submission order, with its state now.
@@ -323,8 +398,9 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         }
     };
 
-    // A stopped warehouse starts for the statement (its start-up time is not modelled).
-    *ws.statements.warehouse_state.lock() = "RUNNING";
+    // A stopped warehouse starts for the statement, which waits in PENDING
+    // until it runs.
+    let warehouse_ready = ws.statements.start_warehouse();
     let id = format!("01ef{}", uuid::Uuid::new_v4().simple());
     let (status, _) = watch::channel(Status { state: "PENDING", error: None, outcome: None });
     let principal = ws.principal(&caller);
@@ -336,6 +412,7 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         run,
         status,
         cancel: CancellationToken::new(),
+        ended: Mutex::new(None),
     });
     ws.statements.entries.lock().insert(id.clone(), entry.clone());
     ws.statements.order.lock().push(id.clone());
@@ -343,7 +420,16 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     let workspace = ws.clone();
     let running = entry.clone();
     tokio::spawn(async move {
-        let set = |status: Status| running.status.send_replace(status);
+        let set = |status: Status| {
+            if status.terminal() {
+                *running.ended.lock() = Some(workspace.statements.now());
+            }
+            running.status.send_replace(status)
+        };
+        tokio::select! {
+            _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
+            _ = tokio::time::sleep_until(warehouse_ready) => {}
+        }
         tokio::select! {
             _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
             _ = tokio::time::sleep(queue) => {}
@@ -466,7 +552,9 @@ fn render(id: &str, status: &Status) -> Value {
 fn entry_for(ws: &Workspace, headers: &HeaderMap, id: &str, path: &str) -> Result<Arc<Entry>, Response> {
     let caller = ws.caller(headers, path)?;
     let entry = ws.statements.entries.lock().get(id).cloned();
-    entry.filter(|e| e.owner == caller.upn).ok_or_else(|| {
+    let now = ws.statements.now();
+    let kept = |e: &Arc<Entry>| e.ended.lock().is_none_or(|ended| now.saturating_sub(ended) < STATEMENT_RETENTION);
+    entry.filter(|e| e.owner == caller.upn && kept(e)).ok_or_else(|| {
         databricks_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("The statement {id} was not found."))
     })
 }

@@ -897,6 +897,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             delta_version: 0,
             last_commit_ms: now,
             cloned_from: None,
+            protection: Default::default(),
             properties_commit: None,
             common: Common {
                 owner: who.name.clone(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 use serde_json::{json, Value};
 
-use super::super::metastore::{Common, Metastore, Principal, Securable, Table, UcError, Volume};
+use super::super::metastore::{Common, Metastore, Policy, Principal, Securable, Table, UcError, Volume};
 use super::parse::{CloneSource, Statement};
 use super::storage;
 
@@ -230,6 +230,8 @@ pub fn execute(
                 delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
                 last_commit_ms: now_ms,
                 cloned_from: Some((source_name, source_version)),
+                // A clone carries no row filter or mask; a replaced table loses its own.
+                protection: Default::default(),
                 properties_commit: None,
                 common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
             };
@@ -264,6 +266,7 @@ pub fn execute(
                 delta_version: 0,
                 last_commit_ms: now_ms,
                 cloned_from: None,
+                protection: Default::default(),
                 properties_commit: None,
                 common: owned_by(who, now_ms),
             };
@@ -305,6 +308,7 @@ pub fn execute(
                     delta_version: 0,
                     last_commit_ms: now_ms,
                     cloned_from: None,
+                    protection: Default::default(),
                     properties_commit: None,
                     common: owned_by(who, now_ms),
                 },
@@ -377,6 +381,31 @@ pub fn execute(
             metastore.common_mut(*securable, &full_name)?.owner = owner.clone();
             Ok(Outcome::default())
         }
+        Statement::SetRowFilter { name, filter } => {
+            let full_name = protected_table(metastore, who, name, catalog, schema)?;
+            let filter = match filter {
+                Some((function, columns)) => Some(policy(metastore, function, columns, catalog, schema)?),
+                None => None,
+            };
+            if let Some(table) = metastore.tables.get_mut(&full_name) {
+                table.protection.row_filter = filter;
+            }
+            Ok(Outcome::default())
+        }
+        Statement::SetColumnMask { name, column, mask } => {
+            let full_name = protected_table(metastore, who, name, catalog, schema)?;
+            let mask = match mask {
+                Some((function, columns)) => Some(policy(metastore, function, columns, catalog, schema)?),
+                None => None,
+            };
+            if let Some(table) = metastore.tables.get_mut(&full_name) {
+                match mask {
+                    Some(mask) => table.protection.column_masks.insert(column.clone(), mask),
+                    None => table.protection.column_masks.remove(column),
+                };
+            }
+            Ok(Outcome::default())
+        }
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
         }
@@ -402,16 +431,67 @@ pub fn execute(
                         _ => "WRITE",
                     };
                     let at = table.last_commit_ms - (table.delta_version - version) * 3_600_000;
+                    // A clone's commit names its source and the source version it
+                    // copied (Delta's CLONE operation parameters); a map column,
+                    // which JSON_ARRAY renders as JSON text.
+                    let parameters = match &table.cloned_from {
+                        Some((source, source_version)) => {
+                            json!({"source": source, "sourceVersion": source_version.to_string()})
+                        }
+                        None => json!({}),
+                    };
                     vec![
                         json!(version.to_string()),
                         json!(chrono::DateTime::from_timestamp_millis(at).map(|t| t.to_rfc3339()).unwrap_or_default()),
                         json!(operation),
+                        json!(parameters.to_string()),
                     ]
                 })
                 .collect();
-            Ok(Outcome { columns: vec!["version", "timestamp", "operation"], rows })
+            Ok(Outcome { columns: vec!["version", "timestamp", "operation", "operationParameters"], rows })
         }
     }
+}
+
+/// The table a row filter or mask is set on: it exists, is not a view, and
+/// the caller owns or manages it.
+fn protected_table(
+    metastore: &Metastore,
+    who: &Principal,
+    name: &[String],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<String, StatementError> {
+    let full_name = qualify(name, catalog, schema, 3)?.join(".");
+    let table = metastore.tables.get(&full_name).ok_or_else(|| {
+        failed(
+            "TABLE_OR_VIEW_NOT_FOUND",
+            format!("The table or view `{}` cannot be found.", full_name.replace('.', "`.`")),
+        )
+    })?;
+    if table.table_type == "VIEW" {
+        return Err(failed("EXPECT_TABLE_NOT_VIEW", format!("'{full_name}' is a view, not a table.")));
+    }
+    metastore.require_manage(who, Securable::Table, &full_name)?;
+    Ok(full_name)
+}
+
+/// A filter's or mask's function, which must exist in the metastore.
+fn policy(
+    metastore: &Metastore,
+    function: &[String],
+    columns: &[String],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<Policy, StatementError> {
+    let function_name = qualify(function, catalog, schema, 3)?.join(".");
+    if !metastore.functions.contains(&function_name) {
+        return Err(failed(
+            "ROUTINE_NOT_FOUND",
+            format!("The routine `{}` cannot be found.", function_name.replace('.', "`.`")),
+        ));
+    }
+    Ok(Policy { function_name, columns: columns.to_vec() })
 }
 
 /// The three-part name of a new table or volume, once the caller may create

@@ -69,6 +69,19 @@ pub enum Statement {
         name: Vec<String>,
         owner: String,
     },
+    /// `ALTER TABLE t SET ROW FILTER f ON (c, …)` (a function and its
+    /// columns), or `ALTER TABLE t DROP ROW FILTER` (`None`).
+    SetRowFilter {
+        name: Vec<String>,
+        filter: Option<(Vec<String>, Vec<String>)>,
+    },
+    /// `ALTER TABLE t ALTER COLUMN c SET MASK f [USING COLUMNS (c, …)]`, or
+    /// `… ALTER COLUMN c DROP MASK` (`None`).
+    SetColumnMask {
+        name: Vec<String>,
+        column: String,
+        mask: Option<(Vec<String>, Vec<String>)>,
+    },
     CurrentMetastore,
     /// `DESCRIBE HISTORY t [LIMIT n]`: newest commit first.
     DescribeHistory {
@@ -235,6 +248,65 @@ impl Parser {
         }
     }
 
+    /// `(c, …)`, possibly empty.
+    fn column_list(&mut self) -> Result<Vec<String>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut columns = Vec::new();
+        if self.eat_symbol(')') {
+            return Ok(columns);
+        }
+        loop {
+            columns.push(self.identifier()?);
+            if self.eat_symbol(')') {
+                return Ok(columns);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
+    }
+
+    /// After `ALTER TABLE name`: `SET ROW FILTER f ON (…)`, `DROP ROW
+    /// FILTER`, `ALTER COLUMN c SET MASK f [USING COLUMNS (…)]`, `ALTER
+    /// COLUMN c DROP MASK`; `None` when it is none of them.
+    fn row_filter_or_mask(&mut self, name: &[String]) -> Result<Option<Statement>, SyntaxError> {
+        let name = name.to_vec();
+        if self.eat("SET") {
+            self.expect("ROW")?;
+            self.expect("FILTER")?;
+            let function = self.name()?;
+            self.expect("ON")?;
+            let columns = self.column_list()?;
+            return Ok(Some(Statement::SetRowFilter { name, filter: Some((function, columns)) }));
+        }
+        if self.eat("DROP") {
+            self.expect("ROW")?;
+            self.expect("FILTER")?;
+            return Ok(Some(Statement::SetRowFilter { name, filter: None }));
+        }
+        if self.eat("ALTER") {
+            self.eat("COLUMN");
+            let column = self.identifier()?;
+            if self.eat("SET") {
+                self.expect("MASK")?;
+                let function = self.name()?;
+                let columns = if self.eat("USING") {
+                    self.expect("COLUMNS")?;
+                    self.column_list()?
+                } else {
+                    Vec::new()
+                };
+                return Ok(Some(Statement::SetColumnMask { name, column, mask: Some((function, columns)) }));
+            }
+            self.expect("DROP")?;
+            self.expect("MASK")?;
+            return Ok(Some(Statement::SetColumnMask { name, column, mask: None }));
+        }
+        Ok(None)
+    }
+
     fn if_not_exists(&mut self) -> Result<bool, SyntaxError> {
         if self.eat("IF") {
             self.expect("NOT")?;
@@ -357,6 +429,15 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
             p.expect("TO")?;
             let owner = p.identifier()?;
             return p.done(Statement::AlterOwner { securable: Securable::Table, name, owner });
+        }
+        if p.peek_word("TABLE") {
+            let table_at = p.at;
+            p.at += 1;
+            let name = p.name()?;
+            if let Some(statement) = p.row_filter_or_mask(&name)? {
+                return p.done(statement);
+            }
+            p.at = table_at;
         }
         let securable = p.securable()?;
         let name = p.name()?;
