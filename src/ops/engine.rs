@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use super::fault;
 use super::kind::{failure, Ending, OperationKind, Registered};
 use super::live_card::{self, CardAddress, LiveCard};
+use super::running::{now_ms, Running, Stops};
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::config::OperationsConfig;
@@ -120,7 +120,9 @@ impl Engine {
             LiveCard::start(self.parts.connector.clone(), address, interval)
         });
         let running = Running {
-            engine: self.clone(),
+            store: self.parts.store.clone(),
+            instance_id: self.parts.instance_id.clone(),
+            stopping: self.parts.stopping.clone(),
             id: op.id.clone(),
             detached: kind.detached(),
             cancel: CancellationToken::new(),
@@ -292,65 +294,6 @@ impl Engine {
     }
 }
 
-/// What a kind's run uses of the engine while it works.
-pub struct Running {
-    engine: Arc<Engine>,
-    id: String,
-    detached: bool,
-    cancel: CancellationToken,
-    lost: CancellationToken,
-    live: Option<LiveCard>,
-}
-
-impl Running {
-    /// Cancelled when someone asked to cancel the operation, or (for work
-    /// that runs here) when another instance took it over.
-    pub fn cancel(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    fn stops(&self) -> Stops {
-        Stops { detached: self.detached, cancel: self.cancel.clone(), lost: self.lost.clone() }
-    }
-
-    /// True once another instance holds the operation.
-    pub fn lost(&self) -> bool {
-        self.lost.is_cancelled()
-    }
-
-    /// Resolves when this instance should stop following detached work: the
-    /// lease is lost, or the process is shutting down (the work goes on, and
-    /// the next owner follows it).
-    pub async fn let_go(&self) {
-        tokio::select! {
-            _ = self.lost.cancelled() => {}
-            _ = self.engine.parts.stopping.cancelled(), if self.detached => {}
-        }
-    }
-
-    /// Shows `card` as the operation's progress (coalesced; the newest wins).
-    pub fn show(&self, card: Value) {
-        if let Some(live) = &self.live {
-            live.show(card);
-        }
-    }
-
-    /// Stores `state` as the operation's checkpoint, if this instance still
-    /// holds it (a lost lease is noticed here too).
-    pub async fn checkpoint<S: Serialize>(&self, state: &S) {
-        let payload = match serde_json::to_value(state) {
-            Ok(payload) => payload,
-            Err(error) => return tracing::error!(operation = %self.id, %error, "checkpoint not serialisable"),
-        };
-        let engine = &self.engine.parts;
-        match engine.store.update_operation_progress(&self.id, &engine.instance_id, &payload, now_ms()).await {
-            Ok(Lease::Held { .. }) => {}
-            Ok(Lease::Lost) => self.stops().lose(),
-            Err(error) => tracing::warn!(operation = %self.id, %error, "checkpoint not saved"),
-        }
-    }
-}
-
 /// An operation's place in [`Engine::running`], given up when the run ends.
 struct RunningHere {
     running: Arc<Mutex<BTreeSet<String>>>,
@@ -371,25 +314,6 @@ impl Drop for RunningHere {
     }
 }
 
-/// How a run is stopped from outside.
-#[derive(Clone)]
-struct Stops {
-    detached: bool,
-    cancel: CancellationToken,
-    lost: CancellationToken,
-}
-
-impl Stops {
-    /// Another instance holds the operation now: work that runs here stops
-    /// too; detached work is only no longer followed.
-    fn lose(&self) {
-        self.lost.cancel();
-        if !self.detached {
-            self.cancel.cancel();
-        }
-    }
-}
-
 /// The operation's own card: the clicked card that shows its progress.
 fn card_address(op: &Operation) -> Option<CardAddress> {
     Some(CardAddress {
@@ -397,10 +321,6 @@ fn card_address(op: &Operation) -> Option<CardAddress> {
         conversation_id: op.conversation_id.clone(),
         activity_id: op.card_activity_id.clone()?,
     })
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::engine::Running;
+use super::running::Running;
 use crate::store::operations::{Operation, OperationState};
 
 /// How a run of an operation ended, as its kind sees it.
