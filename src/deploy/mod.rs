@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod events;
 pub mod hub;
 pub mod plan;
 pub mod run;
@@ -27,11 +28,10 @@ use crate::azure::ArmError;
 use crate::databricks::DatabricksError;
 use crate::identity::{AccessToken, IdentityError};
 
-pub use bootstrap::{BootstrapReport, BootstrapStep, StepOutcome};
+pub use bootstrap::BootstrapReport;
+pub use events::{BootstrapStep, DeployEvent, DeployState, RegionPhase, RegionState, ResourceProgress, StepOutcome};
 pub use plan::{load_templates, plan, Plan, RegionPlan, Role, SpokeName, Target, Templates};
-pub use run::{
-    cancel, run, DeployEvent, DeployOutcome, DeployState, RegionPhase, RegionState, ResourceProgress, RunOptions,
-};
+pub use run::{cancel, run, DeployOutcome, RunOptions};
 pub use whatif::{summarise, what_if, RegionWhatIf, WhatIfSummary};
 
 /// `deploy hub` / `deploy spoke NAME` made ready for What-If: the template
