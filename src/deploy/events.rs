@@ -80,6 +80,18 @@ impl DeployState {
         ended && (!succeeded || self.bootstrapped || !matches!(self.target, Target::Spoke(_)))
     }
 
+    /// How the run stands as a whole: succeeded when every region did,
+    /// failed when one failed, cancelled otherwise.
+    pub fn provisioning_state(&self) -> ProvisioningState {
+        if self.regions.iter().all(|r| r.phase == RegionPhase::Succeeded) {
+            ProvisioningState::Succeeded
+        } else if self.regions.iter().any(|r| r.phase == RegionPhase::Failed) {
+            ProvisioningState::Failed
+        } else {
+            ProvisioningState::Canceled
+        }
+    }
+
     pub(super) fn region_mut(&mut self, role: Role) -> Option<&mut RegionState> {
         self.regions.iter_mut().find(|r| r.role == role)
     }

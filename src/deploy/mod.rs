@@ -7,7 +7,9 @@
 //! - [`run`]: both deployments at once, followed resource by resource, with
 //!   cancel and resume from a [`DeployState`] checkpoint;
 //! - [`bootstrap`]: metastore assignment, catalog, storage credential,
-//!   external locations and the sharing recipient, once ARM is done.
+//!   external locations and the sharing recipient, once ARM is done;
+//! - [`events`]: what both report and checkpoint (its own file, so neither
+//!   of `run` and `bootstrap` imports the other).
 //!
 //! Progress is a stream of [`DeployEvent`]s (the chat layer turns them into
 //! cards, the CLI into lines); checkpoints are [`DeployState`] values the

@@ -118,14 +118,7 @@ pub async fn run(
     secondary?;
 
     let snapshot = reporter.state.lock().clone();
-    let phases: Vec<RegionPhase> = snapshot.regions.iter().map(|r| r.phase).collect();
-    let state = if phases.iter().all(|p| *p == RegionPhase::Succeeded) {
-        ProvisioningState::Succeeded
-    } else if phases.contains(&RegionPhase::Failed) {
-        ProvisioningState::Failed
-    } else {
-        ProvisioningState::Canceled
-    };
+    let state = snapshot.provisioning_state();
     let mut workspace_urls = BTreeMap::new();
     for region in &snapshot.regions {
         if let Some(url) = bootstrap::workspace_url(&region.outputs) {

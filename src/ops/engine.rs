@@ -35,7 +35,7 @@ use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::config::OperationsConfig;
 use crate::store::audit::AuditEntry;
-use crate::store::operations::{Lease, NewOperation, Operation, OperationState};
+use crate::store::operations::{Kind, Lease, NewOperation, Operation, Outcome};
 use crate::store::{Store, StoreError};
 
 /// How many ended operations one look delivers final cards for.
@@ -60,7 +60,7 @@ pub struct EngineParts {
 /// Runs operations of every registered kind.
 pub struct Engine {
     parts: EngineParts,
-    kinds: RwLock<BTreeMap<&'static str, Arc<dyn Registered>>>,
+    kinds: RwLock<BTreeMap<Kind, Arc<dyn Registered>>>,
     /// Operations this process is running now. A lease that lapsed while its
     /// holder was slow (a loaded machine) can be claimed back by the same
     /// instance's supervisor: that must not start the work a second time.
@@ -74,11 +74,11 @@ impl Engine {
 
     /// Makes operations of kind `K` runnable (and resumable) here.
     pub fn register<K: OperationKind>(&self, kind: K) {
-        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(K::NAME, Arc::new(kind));
+        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(K::KIND, Arc::new(kind));
     }
 
-    fn kind(&self, name: &str) -> Option<Arc<dyn Registered>> {
-        self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    fn kind(&self, kind: Kind) -> Option<Arc<dyn Registered>> {
+        self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&kind).cloned()
     }
 
     fn lease_ms(&self) -> i64 {
@@ -106,7 +106,7 @@ impl Engine {
 
     /// Runs `op` to its end here, or until this instance lets go of it.
     async fn drive(self: Arc<Self>, op: Operation) {
-        let Some(kind) = self.kind(&op.kind) else {
+        let Some(kind) = self.kind(op.kind) else {
             tracing::warn!(operation = %op.id, kind = %op.kind, "an operation of a kind this build does not run");
             return;
         };
@@ -136,7 +136,7 @@ impl Engine {
         let ending = kind.run(&op, &running).await;
         keeper.abort();
         let Running { lost, live, .. } = running;
-        let (state, result) = match ending {
+        let (outcome, result) = match ending {
             _ if lost.is_cancelled() => {
                 tracing::warn!(operation = %op.id, kind = %op.kind, "lease lost: leaving the operation to its new owner");
                 return;
@@ -145,16 +145,16 @@ impl Engine {
                 tracing::warn!(operation = %op.id, kind = %op.kind, "leaving the operation to the next owner");
                 return;
             }
-            Ok(Ending::Finished { state, result }) => (state, result),
+            Ok(Ending::Finished { outcome, result }) => (outcome, result),
             Err(problem) => {
                 tracing::warn!(operation = %op.id, kind = %op.kind, %problem, "the operation could not run");
-                (OperationState::Failed, failure(&problem))
+                (Outcome::Failed, failure(&problem))
             }
         };
         let store = &self.parts.store;
-        match store.finish_operation(&op.id, &self.parts.instance_id, state, &result, now_ms()).await {
+        match store.finish_operation(&op.id, &self.parts.instance_id, outcome.into(), &result, now_ms()).await {
             Ok(true) => {
-                self.audit_end(&op, state).await;
+                self.audit_end(&op, outcome).await;
                 self.deliver_final(&op.id, live).await;
             }
             Ok(false) => tracing::warn!(operation = %op.id, "ended elsewhere: the outcome here is not recorded"),
@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// Who started it, what it was, how it ended.
-    async fn audit_end(&self, op: &Operation, state: OperationState) {
+    async fn audit_end(&self, op: &Operation, outcome: Outcome) {
         let entry = AuditEntry {
             id: uuid::Uuid::new_v4().to_string(),
             at_ms: now_ms(),
@@ -189,7 +189,7 @@ impl Engine {
             actor_upn: op.started_by_upn.clone(),
             action: format!("{} ended", op.kind),
             target: Some(op.id.clone()),
-            result: state.as_str().to_string(),
+            result: outcome.as_str().to_string(),
             correlation_id: None,
         };
         if let Err(error) = self.parts.store.append_audit(&entry).await {
@@ -208,7 +208,7 @@ impl Engine {
             Ok(_) => return,
             Err(error) => return tracing::error!(operation = id, %error, "final card not checked"),
         };
-        let Some(kind) = self.kind(&op.kind) else { return };
+        let Some(kind) = self.kind(op.kind) else { return };
         let card = match store.final_card(id).await {
             Ok(Some(card)) => card,
             Ok(None) => {

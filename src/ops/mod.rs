@@ -12,5 +12,5 @@ pub mod running;
 pub mod settings;
 
 pub use engine::{Engine, EngineParts};
-pub use kind::{Ending, OperationKind};
+pub use kind::{Ending, Failure, OperationKind};
 pub use running::Running;
