@@ -1,8 +1,8 @@
 //! What a deployment from chat keeps in the store: the plan as the What-If
 //! showed it and as it was approved, and the operation's job (what a
 //! restarted instance needs to follow the deployment on). Its own file
-//! because the command (`deploy.rs`), the operation (`deploy_run.rs`) and
-//! the cards (`deploy_cards.rs`) all read them.
+//! because the command (`src/bot/deploy.rs`), the operation (`src/bot/deploy_run.rs`) and
+//! the cards (`src/bot/deploy_cards.rs`) all read them.
 
 use std::collections::BTreeMap;
 

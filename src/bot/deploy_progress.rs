@@ -1,7 +1,7 @@
 //! What a deployment's progress card shows, built from the run's events:
 //! each region's resources as last reported, the bootstrap's steps, and
-//! whether a cancel was asked. Pure: the operation (`deploy_run.rs`) feeds
-//! it events, the cards (`deploy_cards.rs`) read it.
+//! whether a cancel was asked. Pure: the operation (`src/bot/deploy_run.rs`) feeds
+//! it events, the cards (`src/bot/deploy_cards.rs`) read it.
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! who asked, where, and with whose tokens it is read; the stored row with
 //! its expiry, so that Run or Approve acts on what the person read; and what
 //! the plan card's buttons carry. Shared by the commands that make plans
-//! (`replicate.rs`, `deploy.rs`).
+//! (`src/bot/replicate.rs`, `src/bot/deploy.rs`).
 
 use serde::Serialize;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! What a replication plan is once stored: the plan a person read, and how
 //! its actions are headed on the plan and progress cards. Its own file
-//! because the command that makes the plan (`replicate.rs`) and the
-//! operation that runs it (`replication_run.rs`) both read it.
+//! because the command that makes the plan (`src/bot/replicate.rs`) and the
+//! operation that runs it (`src/bot/replication_run.rs`) both read it.
 
 use serde::{Deserialize, Serialize};
 
