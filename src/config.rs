@@ -513,7 +513,7 @@ impl Config {
         }
         let r = &self.replication;
         for (_, target) in &r.location_mapping {
-            if let Some(account) = crate::replication::mapping::read_only_secondary_endpoint(target) {
+            if let Some(account) = read_only_secondary_endpoint(target) {
                 return Err(setting(
                     "replication.location_mapping",
                     format!(
@@ -604,6 +604,18 @@ fn scalar(value: &str) -> toml::Value {
         return toml::Value::Integer(i);
     }
     toml::Value::String(value.to_string())
+}
+
+/// The storage account of a location that names a geo-redundant account's
+/// read-only secondary endpoint (`abfss://c@acct-secondary.dfs.core.windows.net/…`,
+/// `https://acct-secondary.blob.core.windows.net/…`), if it does.
+fn read_only_secondary_endpoint(location: &str) -> Option<&str> {
+    let after_scheme = location.split_once("://").map_or(location, |(_, rest)| rest);
+    let host = after_scheme.split('/').next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+    let account = host.split('.').next().unwrap_or_default();
+    let on_azure_storage = host.ends_with(".core.windows.net");
+    (on_azure_storage && account.ends_with("-secondary")).then_some(account)
 }
 
 #[cfg(test)]
@@ -721,5 +733,20 @@ MicrosoftAppTenantId = "tenant"
         let config = Config::from_toml(MINIMAL, &env(&[("DRBOT__STORE__DATA_DIR", "/var/lib/drbot")])).unwrap();
         assert_eq!(config.store.url(), "sqlite:///var/lib/drbot/drbot.db");
         assert!(error_of(MINIMAL, &[("DRBOT__STORE__URL", "mysql://x")]).contains("store.url"));
+    }
+
+    #[test]
+    fn the_read_only_secondary_endpoint_is_recognised() {
+        assert_eq!(
+            read_only_secondary_endpoint("abfss://geo@stgeo-secondary.dfs.core.windows.net/x"),
+            Some("stgeo-secondary")
+        );
+        assert_eq!(
+            read_only_secondary_endpoint("https://stgeo-secondary.blob.core.windows.net/c"),
+            Some("stgeo-secondary")
+        );
+        assert_eq!(read_only_secondary_endpoint("abfss://geo@stgeo.dfs.core.windows.net/x"), None);
+        assert_eq!(read_only_secondary_endpoint("abfss://uc@stucsecondary.dfs.core.windows.net/"), None);
+        assert_eq!(read_only_secondary_endpoint("abfss://a-secondary@st.dfs.core.windows.net/"), None);
     }
 }

@@ -61,7 +61,7 @@ async fn run_in(world: &World, conversation: &str, catalog: &str) -> String {
     let store = &world.bot.app.store;
     let new = drbot::store::operations::NewOperation {
         idempotency_key: format!("replicate:{conversation}-{catalog}"),
-        kind: "replication".into(),
+        kind: drbot::store::operations::Kind::Replication,
         conversation_id: conversation.into(),
         card_activity_id: None,
         started_by_oid: None,

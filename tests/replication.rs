@@ -15,7 +15,7 @@ use drbot::config::Config;
 use drbot::databricks::jobs::RunResult;
 use drbot::databricks::statements::Polling;
 use drbot::databricks::{RetryPolicy, WorkspaceClient};
-use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
 use drbot::replication::diff::{diff, Change};
 use drbot::replication::execute::Limits;
 use drbot::replication::job::{follow_run, run_job, JobEvent, JobPolling};
@@ -58,9 +58,9 @@ impl Alice {
 }
 
 impl TokenSource for Alice {
-    async fn token(&self, fresh: bool) -> Result<AccessToken, String> {
+    async fn token(&self, fresh: bool) -> Result<AccessToken, IdentityError> {
         self.fetched.fetch_add(usize::from(fresh), std::sync::atomic::Ordering::SeqCst);
-        self.obo.token(&self.assertion, DATABRICKS_SCOPE, fresh).await.map_err(|e| e.to_string())
+        self.obo.token(&self.assertion, DATABRICKS_SCOPE, fresh).await
     }
 }
 

@@ -216,7 +216,7 @@ async fn the_tick_purges_expired_plans_but_not_one_a_run_still_needs() {
     let clock = ManualClock::at_unix_ms(MORNING);
     let plan = |id: &str| StoredPlan {
         id: id.into(),
-        kind: "replication".into(),
+        kind: drbot::store::plans::PlanKind::Replication,
         conversation_id: "conv".into(),
         created_by_oid: None,
         created_ms: MORNING,
@@ -228,7 +228,7 @@ async fn the_tick_purges_expired_plans_but_not_one_a_run_still_needs() {
     }
     let running = NewOperation {
         idempotency_key: "replicate:running".into(),
-        kind: "replication".into(),
+        kind: drbot::store::operations::Kind::Replication,
         conversation_id: "conv".into(),
         card_activity_id: None,
         started_by_oid: None,

@@ -20,7 +20,7 @@ const HOUR: i64 = 3_600_000;
 fn new_operation(key: &str, conversation: &str) -> NewOperation {
     NewOperation {
         idempotency_key: key.into(),
-        kind: "replication".into(),
+        kind: drbot::store::operations::Kind::Replication,
         conversation_id: conversation.into(),
         card_activity_id: Some("card-1".into()),
         started_by_oid: Some("oid-alice".into()),
@@ -456,7 +456,7 @@ on_both_backends!(plans_are_kept_until_they_expire, |fresh: Fresh| async move {
     let store = fresh.open().await;
     let plan = StoredPlan {
         id: "plan-1".into(),
-        kind: "replication".into(),
+        kind: drbot::store::plans::PlanKind::Replication,
         conversation_id: "conv-a".into(),
         created_by_oid: Some("oid-alice".into()),
         created_ms: 1_000,

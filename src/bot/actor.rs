@@ -10,10 +10,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::{ActingAsError, NotConfigured, TurnError};
+use super::Bot;
 use crate::access::Person;
 use crate::botframework::activity::Activity;
+use crate::botframework::user_token::UserKey;
+use crate::deploy::{Tokens, UserTokens};
 use crate::identity::app::AppIdentity;
 use crate::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+
+/// Without a signed-in person (local anonymous mode) work runs as the bot.
+const NO_APP: NotConfigured = NotConfigured("the bot's own identity is not configured");
 
 /// The person behind a turn, as far as roles and audit are concerned.
 #[derive(Clone, Debug)]
@@ -103,6 +110,60 @@ impl DatabricksTokens {
         match self {
             DatabricksTokens::User { obo, user } => obo.token(user, DATABRICKS_SCOPE, fresh).await,
             DatabricksTokens::App(app) => app.token(DATABRICKS_SCOPE).await,
+        }
+    }
+}
+
+/// ARM tokens for whoever a deployment acts for.
+pub(crate) enum DeployTokens {
+    User(UserTokens),
+    App(Arc<AppIdentity>),
+}
+
+impl From<DatabricksTokens> for DeployTokens {
+    fn from(tokens: DatabricksTokens) -> Self {
+        match tokens {
+            DatabricksTokens::User { obo, user } => DeployTokens::User(UserTokens { obo, user }),
+            DatabricksTokens::App(app) => DeployTokens::App(app),
+        }
+    }
+}
+
+impl Tokens for DeployTokens {
+    async fn token(&self, scope: &str) -> Result<AccessToken, IdentityError> {
+        match self {
+            DeployTokens::User(user) => user.token(scope).await,
+            DeployTokens::App(app) => Tokens::token(app.as_ref(), scope).await,
+        }
+    }
+}
+
+impl Bot {
+    /// Databricks tokens for a turn's actor.
+    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, TurnError> {
+        match actor {
+            Actor::Person(user) => Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user: user.clone() }),
+            Actor::Local => Ok(self.services.app.clone().map(DatabricksTokens::App).ok_or(NO_APP)?),
+        }
+    }
+
+    /// Tokens for whoever the work acts as; a person is looked up again
+    /// through the token service (they may have signed out since).
+    pub(crate) async fn tokens_acting_as(&self, acting_as: &ActingAs) -> Result<DatabricksTokens, ActingAsError> {
+        match acting_as {
+            ActingAs::App => Ok(self.services.app.clone().map(DatabricksTokens::App).ok_or(NO_APP)?),
+            ActingAs::User { user_id, channel_id, oid, .. } => {
+                let key = UserKey { user_id, channel_id };
+                let token = self.services.users.get_token(&key, None).await?.ok_or(ActingAsError::SignedOut)?;
+                let user = UserAssertion::from_token(&token.token).ok_or(ActingAsError::Unreadable)?;
+                // The token service keys tokens by Teams user id; the run was
+                // started by the person with this object id, and only their
+                // token may carry it on (an empty oid predates the binding).
+                if !oid.is_empty() && !user.oid.eq_ignore_ascii_case(oid) {
+                    return Err(ActingAsError::SomeoneElse);
+                }
+                Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user })
+            }
         }
     }
 }

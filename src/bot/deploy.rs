@@ -7,95 +7,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::actor::{ActingAs, Actor, DatabricksTokens};
+use super::actor::{ActingAs, Actor, DeployTokens};
 use super::deploy_cards::{self, target_words};
-use super::deploy_run::{DeploymentJob, DEPLOYMENT};
+use super::deploy_job::{Approver, DeploymentJob, StoredDeployPlan};
 use super::error::TurnError;
-use super::replicate::{bad_plan_button, plan_id_of};
+use super::operations::Start;
+use super::plans::{bad_plan_button, plan_id_of, PlanRequest};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
 use crate::azure::{ArmClient, PollOptions};
 use crate::botframework::activity::Activity;
 use crate::cards;
-use crate::deploy::{self as engine, Target, Templates, Tokens, UserTokens, WhatIfSummary};
-use crate::identity::app::AppIdentity;
-use crate::identity::{AccessToken, IdentityError};
-use crate::store::operations::NewOperation;
-use crate::store::plans::StoredPlan;
+use crate::deploy::{self as engine, Target, Templates};
+use crate::store::operations::Kind;
+use crate::store::plans::PlanKind;
 
-/// The stored plan's kind.
-pub(crate) const DEPLOY_PLAN: &str = "deploy";
 /// Verbs of the plan and progress cards' buttons.
 pub(crate) const APPROVE_VERB: &str = "deploy.approve";
 pub(crate) const CANCEL_VERB: &str = "deploy.cancel";
 
 /// The longest a What-If is waited for.
 const WHAT_IF_PATIENCE: Duration = Duration::from_secs(300);
-
-/// Someone who approved a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Approver {
-    pub oid: Option<String>,
-    pub upn: String,
-    pub name: String,
-}
-
-impl Approver {
-    fn of(actor: &Actor) -> Approver {
-        Approver {
-            oid: actor.oid().map(str::to_string),
-            upn: actor.upn().to_string(),
-            name: actor.display_name().to_string(),
-        }
-    }
-
-    /// The same person: by object id when both have one, else by UPN.
-    fn same_person(&self, other: &Approver) -> bool {
-        match (&self.oid, &other.oid) {
-            (Some(a), Some(b)) => a == b,
-            _ => self.upn.eq_ignore_ascii_case(&other.upn),
-        }
-    }
-}
-
-/// What a stored deployment plan holds: the What-If shown, and who approved.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct StoredDeployPlan {
-    pub target: Target,
-    pub what_if: WhatIfSummary,
-    pub requested_by: String,
-    pub planned_ms: i64,
-    #[serde(default)]
-    pub approvals: Vec<Approver>,
-}
-
-/// ARM tokens for whoever a deployment acts for.
-pub(crate) enum DeployTokens {
-    User(UserTokens),
-    App(Arc<AppIdentity>),
-}
-
-impl From<DatabricksTokens> for DeployTokens {
-    fn from(tokens: DatabricksTokens) -> Self {
-        match tokens {
-            DatabricksTokens::User { obo, user } => DeployTokens::User(UserTokens { obo, user }),
-            DatabricksTokens::App(app) => DeployTokens::App(app),
-        }
-    }
-}
-
-impl Tokens for DeployTokens {
-    async fn token(&self, scope: &str) -> Result<AccessToken, IdentityError> {
-        match self {
-            DeployTokens::User(user) => user.token(scope).await,
-            DeployTokens::App(app) => Tokens::token(app.as_ref(), scope).await,
-        }
-    }
-}
 
 impl Bot {
     /// `deploy hub` / `deploy spoke NAME`: the role check, then What-If as
@@ -119,30 +54,23 @@ impl Bot {
         // The gate (`cmd/deploy.rs`) has checked the deploy role.
         let label = target.label();
         self.audit(actor, "plan a deployment", Some(&label), "allowed", correlation_id).await;
-        let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
-            return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
-        };
-        self.remember_conversation(activity, correlation_id).await;
-        let tokens: DeployTokens = match self.tokens_for(actor) {
-            Ok(tokens) => tokens.into(),
-            Err(error) => return Answer::Card(error.card("The What-If could not be made", correlation_id)),
+        let request = match self.plan_request(activity, actor, "The What-If could not be made", correlation_id).await {
+            Ok(request) => request,
+            Err(answer) => return answer,
         };
         let placeholder = cards::notice(
             "Planning the deployment…",
             &format!("Running What-If for {} in both regions as {}.", target_words(&target), actor.display_name()),
         );
         let bot = self.clone();
-        let correlation_id = correlation_id.to_string();
-        let requested_by = actor.display_name().to_string();
-        let creator = actor.oid().map(str::to_string);
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_deploy_plan(&tokens, target, &conversation, &requested_by, creator).await {
+                match bot.make_deploy_plan(&request, target).await {
                     Ok((plan_id, stored)) => {
                         deploy_cards::plan(&plan_id, &stored, bot.services.config.access.deploy_needs_second_approver)
                     }
-                    Err(error) => error.card("The What-If could not be made", &correlation_id),
+                    Err(error) => error.card("The What-If could not be made", &request.correlation_id),
                 }
             }),
         }
@@ -150,12 +78,10 @@ impl Bot {
 
     async fn make_deploy_plan(
         &self,
-        tokens: &DeployTokens,
+        request: &PlanRequest,
         target: Target,
-        conversation_id: &str,
-        requested_by: &str,
-        creator: Option<String>,
     ) -> Result<(String, StoredDeployPlan), TurnError> {
+        let tokens: &DeployTokens = &request.tokens.clone().into();
         let settings = &self.services.config.deploy;
         let plan = engine::prepare(&self.arm_client(), tokens, settings, target.clone()).await?;
         let poll = PollOptions::new(self.deploy_poll_interval(), WHAT_IF_PATIENCE, CancellationToken::new());
@@ -163,21 +89,11 @@ impl Bot {
         let stored = StoredDeployPlan {
             target,
             what_if,
-            requested_by: requested_by.to_string(),
+            requested_by: request.requested_by.clone(),
             planned_ms: now_ms(),
             approvals: Vec::new(),
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        let row = StoredPlan {
-            id: id.clone(),
-            kind: DEPLOY_PLAN.into(),
-            conversation_id: conversation_id.to_string(),
-            created_by_oid: creator,
-            created_ms: now_ms(),
-            expires_ms: now_ms() + (self.services.config.operations.plan_ttl_secs * 1000) as i64,
-            payload: serde_json::to_value(&stored)?,
-        };
-        self.services.store.save_plan(&row).await?;
+        let id = self.save_plan(PlanKind::Deployment, request, &stored).await?;
         Ok((id, stored))
     }
 
@@ -200,7 +116,7 @@ impl Bot {
         let conversation_id = activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default();
         let row =
             match store.plan(plan_id, now_ms()).await {
-                Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == DEPLOY_PLAN => row,
+                Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == PlanKind::Deployment => row,
                 Ok(_) => return Answer::Card(cards::notice(
                     "This plan can no longer be deployed",
                     "It expired or belongs to another conversation. Ask again with deploy hub, deploy transit or deploy spoke NAME.",
@@ -277,29 +193,23 @@ impl Bot {
             expected,
             checkpoint: None,
         };
-        let new = NewOperation {
-            idempotency_key: format!("deploy:{plan_id}"),
-            kind: DEPLOYMENT.into(),
-            conversation_id: activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
-            card_activity_id: activity.reply_to_id.clone(),
-            started_by_oid: actor.oid().map(str::to_string),
-            started_by_upn: Some(actor.upn().to_string()),
-            payload: serde_json::to_value(&job).unwrap_or(Value::Null),
+        let start = Start {
+            kind: Kind::Deployment,
+            key: format!("deploy:{plan_id}"),
+            job: &job,
+            audit: "run a deployment",
+            target: Some(&label),
+            already: |op| {
+                cards::notice(
+                    "Already deploying",
+                    &format!("This plan is deploying as {}. Its card shows the progress.", op.id),
+                )
+            },
         };
-        let (op, created) = match self.operations.start(&new).await {
-            Ok(created) => created,
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "deployment operation not created");
-                return Answer::Card(cards::error("The deployment could not be started.", correlation_id));
-            }
+        let op = match self.start_operation(start, actor, activity, correlation_id).await {
+            Ok(op) => op,
+            Err(answer) => return answer,
         };
-        if !created {
-            return Answer::Card(cards::notice(
-                "Already deploying",
-                &format!("This plan is deploying as {}. Its card shows the progress.", op.id),
-            ));
-        }
-        self.audit(actor, "run a deployment", Some(&label), &format!("started {}", op.id), correlation_id).await;
         let card = deploy_cards::progress(&op.id, &job, &Default::default(), true);
         Answer::Card(card)
     }

@@ -10,15 +10,15 @@
 
 use serde_json::Value;
 
-use super::deploy::StoredDeployPlan;
-use super::deploy_run::{DeployProgress, DeploymentJob};
+use super::deploy_job::{DeploymentJob, StoredDeployPlan};
+use super::deploy_progress::DeployProgress;
 use super::runs::{worded_duration, worded_time};
 use crate::cards::views::{
     self, DeployFailureView, DeployModifiedView, DeployPlanView, DeployProgressView, DeployRegionProgressView,
     DeployRegionView, DeployResourceView, DeployResultView, DeployWorkspaceView, Tone,
 };
 use crate::deploy::{RegionWhatIf, Role, Target};
-use crate::store::operations::Operation;
+use crate::store::operations::{Operation, Outcome};
 
 /// Longest list on a card before "and N more".
 const MAX_LISTED: usize = 10;
@@ -125,9 +125,10 @@ pub(crate) fn progress(op_id: &str, job: &DeploymentJob, progress: &DeployProgre
 pub(crate) fn result(op: &Operation, job: &DeploymentJob) -> Value {
     let result = op.result.clone().unwrap_or(Value::Null);
     let target = target_words(&job.target);
-    let (title, title_color) = match result["outcome"].as_str() {
-        Some("succeeded") => (format!("Deployed {target}"), Tone::Good),
-        Some("canceled") => (format!("Deployment of {target} cancelled"), Tone::Warning),
+    let outcome = Outcome::of(&result);
+    let (title, title_color) = match outcome {
+        Some(Outcome::Succeeded) => (format!("Deployed {target}"), Tone::Good),
+        Some(Outcome::Canceled) => (format!("Deployment of {target} cancelled"), Tone::Warning),
         _ => (format!("Deployment of {target} failed"), Tone::Attention),
     };
     let text = |value: &Value, key: &str| value[key].as_str().unwrap_or_default().to_string();
@@ -157,7 +158,7 @@ pub(crate) fn result(op: &Operation, job: &DeploymentJob) -> Value {
             })
             .collect(),
         error: text(&result, "error"),
-        correlation_id: if result["outcome"] == "succeeded" { String::new() } else { job.correlation_id.clone() },
+        correlation_id: if outcome == Some(Outcome::Succeeded) { String::new() } else { job.correlation_id.clone() },
     };
     rendered(views::render_deploy_result(&view), &job.correlation_id)
 }
@@ -165,8 +166,8 @@ pub(crate) fn result(op: &Operation, job: &DeploymentJob) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::deploy::Approver;
     use crate::bot::deploy::{APPROVE_VERB, CANCEL_VERB};
+    use crate::bot::deploy_job::Approver;
     use crate::deploy::{RegionWhatIf, SpokeName, WhatIfSummary};
     use serde_json::json;
 
@@ -242,7 +243,7 @@ mod tests {
         let op = Operation {
             id: "op-1".into(),
             idempotency_key: "k".into(),
-            kind: "deployment".into(),
+            kind: crate::store::operations::Kind::Deployment,
             state: crate::store::operations::OperationState::Failed,
             conversation_id: "c".into(),
             card_activity_id: None,

@@ -9,137 +9,26 @@
 //! (`crate::ops`) does the lifecycle; this file is what is particular to a
 //! deployment.
 
-use std::collections::BTreeMap;
 use std::sync::Weak;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::actor::ActingAs;
-use super::deploy::DeployTokens;
+use super::actor::DeployTokens;
 use super::deploy_cards;
+use super::deploy_job::DeploymentJob;
+use super::deploy_progress::DeployProgress;
+use super::error::RunError;
 use super::Bot;
 use crate::azure::ProvisioningState;
 use crate::deploy::bootstrap::BootstrapSettings;
-use crate::deploy::{
-    self as engine, DeployEvent, DeployOutcome, DeployState, RegionPhase, ResourceProgress, Role, RunOptions, Target,
-};
+use crate::deploy::{self as engine, DeployEvent, DeployOutcome, DeployState, RunOptions, Target};
 use crate::ops::{Ending, OperationKind, Running};
-use crate::store::operations::{Operation, OperationState};
-
-/// The operation kind of a deployment.
-pub(crate) const DEPLOYMENT: &str = "deployment";
+use crate::store::operations::{Kind, Operation, Outcome};
 
 /// The longest a region's deployment is followed.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
-
-/// What the operation row carries for a deployment.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct DeploymentJob {
-    pub plan_id: String,
-    pub target: Target,
-    pub acting_as: ActingAs,
-    pub service_url: String,
-    /// Display name of who started it (the last approver).
-    pub started_by: String,
-    #[serde(default)]
-    pub approved_by: Vec<String>,
-    pub started_ms: i64,
-    /// The approving turn's id, on every failure card.
-    pub correlation_id: String,
-    /// Resources per region the What-If expects.
-    #[serde(default)]
-    pub expected: BTreeMap<Role, usize>,
-    /// The latest checkpoint: resumed from after a restart.
-    #[serde(default)]
-    pub checkpoint: Option<DeployState>,
-}
-
-/// One region's resources as last reported.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RegionProgress {
-    resources: BTreeMap<String, ResourceProgress>,
-    pub phase: Option<String>,
-}
-
-impl RegionProgress {
-    pub fn seen(&self) -> usize {
-        self.resources.len()
-    }
-
-    pub fn done(&self) -> usize {
-        self.resources.values().filter(|r| r.state.is_terminal()).count()
-    }
-
-    /// The first resource still in progress, as `type name`.
-    pub fn current(&self) -> Option<String> {
-        self.resources
-            .values()
-            .find(|r| !r.state.is_terminal())
-            .map(|r| format!("{} {}", r.resource_type, r.resource_name))
-    }
-
-    /// `(type name, error)` of each failed resource.
-    pub fn failures(&self) -> Vec<(String, String)> {
-        self.resources
-            .values()
-            .filter(|r| r.state == ProvisioningState::Failed)
-            .map(|r| {
-                (format!("{} {}", r.resource_type, r.resource_name), r.error.clone().unwrap_or_else(|| "failed".into()))
-            })
-            .collect()
-    }
-}
-
-/// What the progress card shows, built from the run's events.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct DeployProgress {
-    regions: BTreeMap<Role, RegionProgress>,
-    /// Bootstrap steps done, in order.
-    pub bootstrap: Vec<String>,
-    pub canceling: bool,
-}
-
-impl DeployProgress {
-    pub fn region(&self, role: Role) -> RegionProgress {
-        self.regions.get(&role).cloned().unwrap_or_default()
-    }
-
-    fn on_event(&mut self, event: &DeployEvent) {
-        match event {
-            DeployEvent::Resource(resource) => {
-                let key = format!("{}/{}", resource.resource_type, resource.resource_name);
-                self.regions.entry(resource.role).or_default().resources.insert(key, resource.clone());
-            }
-            DeployEvent::Submitted { role, .. } | DeployEvent::Following { role, .. } => {
-                self.regions.entry(*role).or_default().phase = Some("running".into());
-            }
-            DeployEvent::Skipped { role, .. } => {
-                self.regions.entry(*role).or_default().phase = Some("already deployed".into());
-            }
-            DeployEvent::RegionFinished { role, state, .. } => {
-                self.regions.entry(*role).or_default().phase = Some(state.as_str().to_lowercase());
-            }
-            DeployEvent::CancelRequested { .. } => self.canceling = true,
-            DeployEvent::Bootstrap(step) => self.bootstrap.push(step.to_string()),
-            DeployEvent::Checkpoint(_) => {}
-        }
-    }
-
-    /// Every failed resource in both regions, for the result.
-    fn failures(&self) -> Vec<Value> {
-        Role::BOTH
-            .iter()
-            .flat_map(|role| {
-                self.region(*role).failures().into_iter().map(
-                    move |(resource, error)| json!({"region": role.as_str(), "resource": resource, "error": error}),
-                )
-            })
-            .collect()
-    }
-}
 
 /// Deployment as an operation kind. It runs in Azure: this instance only
 /// follows it, so letting go (a lost lease, a shutdown) never cancels it,
@@ -148,11 +37,12 @@ pub(crate) struct Deployment(pub Weak<Bot>);
 
 impl OperationKind for Deployment {
     type State = DeploymentJob;
-    const NAME: &'static str = DEPLOYMENT;
+    type Error = RunError;
+    const KIND: Kind = Kind::Deployment;
     const DETACHED: bool = true;
 
-    async fn run(&self, op: &Operation, job: DeploymentJob, running: &Running) -> Result<Ending, String> {
-        self.0.upgrade().ok_or("the bot is shutting down")?.run_deployment(op, job, running).await
+    async fn run(&self, op: &Operation, job: DeploymentJob, running: &Running) -> Result<Ending, RunError> {
+        self.0.upgrade().ok_or(RunError::ShuttingDown)?.run_deployment(op, job, running).await
     }
 
     async fn result_card(&self, op: &Operation, job: DeploymentJob) -> Value {
@@ -166,11 +56,11 @@ impl Bot {
         op: &Operation,
         mut job: DeploymentJob,
         running: &Running,
-    ) -> Result<Ending, String> {
+    ) -> Result<Ending, RunError> {
         let settings = &self.services.config.deploy;
         let tokens: DeployTokens = self.tokens_acting_as(&job.acting_as).await?.into();
         let client = self.arm_client();
-        let plan = engine::prepare(&client, &tokens, settings, job.target.clone()).await.map_err(|e| e.to_string())?;
+        let plan = engine::prepare(&client, &tokens, settings, job.target.clone()).await?;
         let poll = self.deploy_poll_interval();
         let options = RunOptions {
             progress_interval: poll,
@@ -213,18 +103,18 @@ impl Bot {
         }
 
         let mut result = json!({ "target": job.target.label(), "failures": progress.failures() });
-        let state = match outcome {
+        let outcome = match outcome {
             Ok(outcome) => {
                 job.checkpoint = Some(outcome.final_state.clone());
                 let urls: serde_json::Map<String, Value> =
                     outcome.workspace_urls.iter().map(|(role, url)| (role.to_string(), json!(url))).collect();
                 result["workspace_urls"] = Value::Object(urls);
-                let state = match outcome.state {
-                    ProvisioningState::Succeeded => OperationState::Succeeded,
-                    ProvisioningState::Canceled => OperationState::Canceled,
-                    _ => OperationState::Failed,
+                let ended = match outcome.state {
+                    ProvisioningState::Succeeded => Outcome::Succeeded,
+                    ProvisioningState::Canceled => Outcome::Canceled,
+                    _ => Outcome::Failed,
                 };
-                if state == OperationState::Failed && progress.failures().is_empty() {
+                if ended == Outcome::Failed && progress.failures().is_empty() {
                     // No resource failed on its own: the region's error says why.
                     let errors: Vec<String> = outcome
                         .final_state
@@ -234,16 +124,16 @@ impl Bot {
                         .collect();
                     result["error"] = json!(errors.join("; "));
                 }
-                state
+                ended
             }
             Err(error) => {
                 result["error"] = json!(error.to_string());
-                OperationState::Failed
+                Outcome::Failed
             }
         };
-        result["outcome"] = json!(state.as_str());
+        result["outcome"] = json!(outcome.as_str());
         running.checkpoint(&job).await;
-        Ok(Ending::Finished { state, result })
+        Ok(Ending::Finished { outcome, result })
     }
 
     async fn on_deploy_event(
@@ -262,14 +152,7 @@ impl Bot {
 
 /// The outcome a finished checkpoint records.
 fn outcome_of(state: DeployState) -> DeployOutcome {
-    let phases: Vec<RegionPhase> = state.regions.iter().map(|r| r.phase).collect();
-    let provisioning = if phases.iter().all(|p| *p == RegionPhase::Succeeded) {
-        ProvisioningState::Succeeded
-    } else if phases.contains(&RegionPhase::Failed) {
-        ProvisioningState::Failed
-    } else {
-        ProvisioningState::Canceled
-    };
+    let provisioning = state.provisioning_state();
     let workspace_urls =
         state.regions.iter().filter_map(|r| Some((r.role, engine::bootstrap::workspace_url(&r.outputs)?))).collect();
     DeployOutcome { state: provisioning, final_state: state, workspace_urls, bootstrap: None }
@@ -278,8 +161,7 @@ fn outcome_of(state: DeployState) -> DeployOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure::ProvisioningState;
-    use crate::deploy::{plan, SpokeName, Templates};
+    use crate::deploy::{plan, RegionPhase, Role, SpokeName, Templates};
 
     #[test]
     fn a_finished_checkpoint_is_recorded_not_deployed_again() {
@@ -299,28 +181,5 @@ mod tests {
         assert_eq!(outcome_of(state.clone()).state, ProvisioningState::Failed);
         state.regions[0].phase = RegionPhase::Canceled;
         assert_eq!(outcome_of(state).state, ProvisioningState::Canceled);
-    }
-
-    #[test]
-    fn progress_counts_resources_per_region_and_names_failures() {
-        let mut progress = DeployProgress::default();
-        let resource = |name: &str, state: ProvisioningState, error: Option<&str>| {
-            DeployEvent::Resource(ResourceProgress {
-                role: Role::Primary,
-                resource_type: "T".into(),
-                resource_name: name.into(),
-                state,
-                duration: None,
-                error: error.map(str::to_string),
-            })
-        };
-        progress.on_event(&resource("a", ProvisioningState::Running, None));
-        progress.on_event(&resource("b", ProvisioningState::Succeeded, None));
-        assert_eq!((progress.region(Role::Primary).done(), progress.region(Role::Primary).seen()), (1, 2));
-        assert_eq!(progress.region(Role::Primary).current().as_deref(), Some("T a"));
-        progress.on_event(&resource("a", ProvisioningState::Failed, Some("quota")));
-        assert_eq!(progress.region(Role::Primary).failures(), vec![("T a".to_string(), "quota".to_string())]);
-        assert_eq!(progress.failures()[0]["region"], "primary");
-        assert_eq!(progress.region(Role::Secondary).seen(), 0);
     }
 }

@@ -1,20 +1,65 @@
-//! What can go wrong in a turn, typed, and the one way it reaches the
-//! person: an error card that says what failed and carries the correlation
-//! id that is also in the log line.
+//! What can go wrong in a turn and in an operation's run, typed, and the
+//! one way a turn's error reaches the person: an error card that says what
+//! failed and carries the correlation id that is also in the log line. (An
+//! operation's error is recorded as its failed outcome by the engine, and
+//! its result card shows it.)
 
 use serde_json::Value;
 
+use crate::botframework::user_token::UserTokenError;
 use crate::cards;
 use crate::deploy::DeployError;
 use crate::identity::IdentityError;
 use crate::replication::read::ReadError;
 use crate::store::StoreError;
 
+/// A setting this needs is missing (a workspace, the bot's own identity);
+/// the text names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotConfigured(pub &'static str);
+
+/// Why work that outlives its turn cannot act as whoever started it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActingAsError {
+    #[error(transparent)]
+    NotConfigured(#[from] NotConfigured),
+    #[error("the token service is unavailable: {0}")]
+    TokenService(#[from] UserTokenError),
+    #[error("the person who started it is no longer signed in")]
+    SignedOut,
+    #[error("the sign-in token is unreadable")]
+    Unreadable,
+    /// The token service keys tokens by Teams user id, the run by object id.
+    #[error("the sign-in token belongs to someone other than the person who started it")]
+    SomeoneElse,
+}
+
+/// What stops an operation's run (a replication, a deployment) from running
+/// at all. The engine records it as failed; the text is on the result card.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    #[error("the bot is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    NotConfigured(#[from] NotConfigured),
+    #[error(transparent)]
+    ActingAs(#[from] ActingAsError),
+    #[error("the plan it runs is no longer stored")]
+    PlanGone,
+    #[error("the stored plan is unreadable: {0}")]
+    PlanUnreadable(serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+/// What can go wrong in a turn.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TurnError {
-    /// A setting this needs is missing (a workspace, the bot's own identity).
-    #[error("{0}")]
-    NotConfigured(String),
+    #[error(transparent)]
+    NotConfigured(#[from] NotConfigured),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("reading the {side}: {source}")]
@@ -42,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_card_says_what_failed_and_carries_the_correlation_id() {
-        let card = TurnError::NotConfigured("no primary workspace is configured".into())
+        let card = TurnError::from(NotConfigured("no primary workspace is configured"))
             .card("The plan could not be made", "corr-42")
             .to_string();
         assert!(card.contains("The plan could not be made: no primary workspace is configured"), "{card}");

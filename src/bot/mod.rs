@@ -12,11 +12,16 @@ mod audit;
 pub mod cmd;
 mod deploy;
 mod deploy_cards;
+mod deploy_job;
+mod deploy_progress;
 mod deploy_run;
 mod error;
 mod gate;
+mod operations;
+mod plans;
 pub mod poster;
 mod replicate;
+mod replication_plan;
 mod replication_run;
 mod runs;
 mod signin;
@@ -229,9 +234,9 @@ impl Bot {
         if verb == replicate::CANCEL_VERB {
             return self.cancel_from_card(&actor, data, correlation_id).await;
         }
-        match replicate::plan_id_of(data) {
+        match plans::plan_id_of(data) {
             Some(plan_id) => self.start_replication(activity, &actor, plan_id, correlation_id).await,
-            None => replicate::bad_plan_button(),
+            None => plans::bad_plan_button(),
         }
     }
 

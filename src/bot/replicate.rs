@@ -8,12 +8,14 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::actor::{ActingAs, Actor, DatabricksTokens};
+use super::actor::{ActingAs, Actor};
 use super::error::TurnError;
-use super::replication_run::{ReplicationJob, REPLICATION};
+use super::operations::Start;
+use super::plans::PlanRequest;
+use super::replication_plan::{kind_label, StoredReplicationPlan};
+use super::replication_run::ReplicationJob;
 use super::runs::{catalog_label, worded_time};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
@@ -23,46 +25,12 @@ use crate::cards::{self};
 use crate::replication::plan::{ActionKind, Plan};
 use crate::replication::read::read_snapshot;
 use crate::replication::{history, planner};
-use crate::store::operations::NewOperation;
-use crate::store::plans::StoredPlan;
-use crate::teams::invoke::InvokeResponse;
-
-/// What a stored replication plan holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct StoredReplicationPlan {
-    pub plan: Plan,
-    pub catalog: Option<String>,
-    pub requested_by: String,
-    /// Made by `replicate --dry-run`: shown, never run.
-    #[serde(default)]
-    pub dry_run: bool,
-}
+use crate::store::operations::Kind;
+use crate::store::plans::PlanKind;
 
 /// Verbs of the plan and progress cards' buttons.
 pub(crate) const RUN_VERB: &str = "replicate.run";
 pub(crate) const CANCEL_VERB: &str = "replicate.cancel";
-
-/// The plan card's heading for a kind of action.
-pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
-    match kind {
-        ActionKind::CreateCatalog { .. } => "Create catalog",
-        ActionKind::UpdateCatalog { .. } | ActionKind::UpdateSchema { .. } => "Update comment and properties",
-        ActionKind::CreateSchema { .. } => "Create schema",
-        ActionKind::CreateRecipient { .. }
-        | ActionKind::CreateShare
-        | ActionKind::AddSchemasToShare { .. }
-        | ActionKind::GrantShareSelect { .. }
-        | ActionKind::MountSharedCatalog { .. } => "Set up Delta Sharing",
-        ActionKind::CloneTable { .. } => "Deep clone table",
-        ActionKind::RegisterExternalTable { .. } => "Register external table",
-        ActionKind::CreateView { .. } => "Create view",
-        ActionKind::CreateExternalVolume { .. } => "Create volume",
-        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
-        ActionKind::SetOwner { .. } => "Set owner",
-        ActionKind::Drop => "Drop (prune)",
-        ActionKind::Blocked(_) => "Cannot replicate",
-    }
-}
 
 impl Bot {
     /// `replicate`: reads both metastores as `actor` and answers with the plan.
@@ -77,28 +45,23 @@ impl Bot {
         // The gate (`cmd/replicate.rs`) has checked the role a real run needs.
         let what = if dry_run { "plan a replication" } else { "replicate" };
         self.audit(actor, what, catalog.as_deref(), "allowed", correlation_id).await;
-        let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
-            return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
-        };
-        self.remember_conversation(activity, correlation_id).await;
-        let tokens = match self.tokens_for(actor) {
-            Ok(tokens) => tokens,
-            Err(error) => return Answer::Card(error.card("The plan could not be made", correlation_id)),
+        let request = match self.plan_request(activity, actor, "The plan could not be made", correlation_id).await {
+            Ok(request) => request,
+            Err(answer) => return answer,
         };
         let placeholder = cards::notice(
             "Planning the replication…",
             &format!("Reading both metastores for {} as {}.", catalog_label(catalog.as_deref()), actor.display_name()),
         );
         let bot = self.clone();
-        let correlation_id = correlation_id.to_string();
-        let requested_by = actor.display_name().to_string();
-        let creator = actor.oid().map(str::to_string);
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&tokens, catalog.clone(), dry_run, &conversation, &requested_by, creator).await {
-                    Ok((plan_id, plan)) => bot.plan_card(&plan_id, &plan, catalog.as_deref(), &requested_by, dry_run),
-                    Err(error) => error.card("The plan could not be made", &correlation_id),
+                match bot.make_plan(&request, catalog.clone(), dry_run).await {
+                    Ok((plan_id, plan)) => {
+                        bot.plan_card(&plan_id, &plan, catalog.as_deref(), &request.requested_by, dry_run)
+                    }
+                    Err(error) => error.card("The plan could not be made", &request.correlation_id),
                 }
             }),
         }
@@ -107,14 +70,12 @@ impl Bot {
     /// Reads both sides concurrently, plans, and stores the plan.
     async fn make_plan(
         &self,
-        tokens: &DatabricksTokens,
+        request: &PlanRequest,
         catalog: Option<String>,
         dry_run: bool,
-        conversation_id: &str,
-        requested_by: &str,
-        creator: Option<String>,
     ) -> Result<(String, Plan), TurnError> {
-        let workspaces = self.workspaces().map_err(TurnError::NotConfigured)?;
+        let tokens = &request.tokens;
+        let workspaces = self.workspaces()?;
         let settings = &self.services.config.replication;
         let token = tokens.get(false).await?;
         let read = settings.read_options(catalog.as_deref());
@@ -144,23 +105,9 @@ impl Bot {
             }
         }
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
-        let id = uuid::Uuid::new_v4().to_string();
-        let stored = StoredPlan {
-            id: id.clone(),
-            kind: REPLICATION.into(),
-            conversation_id: conversation_id.to_string(),
-            created_by_oid: creator,
-            created_ms: now_ms(),
-            expires_ms: now_ms() + (self.services.config.operations.plan_ttl_secs * 1000) as i64,
-            payload: serde_json::to_value(StoredReplicationPlan {
-                plan: plan.clone(),
-                catalog,
-                requested_by: requested_by.to_string(),
-                dry_run,
-            })?,
-        };
-        self.services.store.save_plan(&stored).await?;
-        Ok((id, plan))
+        let stored = StoredReplicationPlan { plan, catalog, requested_by: request.requested_by.clone(), dry_run };
+        let id = self.save_plan(PlanKind::Replication, request, &stored).await?;
+        Ok((id, stored.plan))
     }
 
     fn plan_card(&self, plan_id: &str, plan: &Plan, catalog: Option<&str>, requested_by: &str, dry_run: bool) -> Value {
@@ -230,7 +177,9 @@ impl Bot {
         let store = &self.services.store;
         let conversation_id = activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default();
         let stored = match store.plan(plan_id, now_ms()).await {
-            Ok(Some(stored)) if stored.conversation_id == conversation_id && stored.kind == REPLICATION => stored,
+            Ok(Some(stored)) if stored.conversation_id == conversation_id && stored.kind == PlanKind::Replication => {
+                stored
+            }
             Ok(_) => {
                 return Answer::Card(cards::notice(
                     "This plan can no longer run",
@@ -288,30 +237,26 @@ impl Bot {
             started_ms: now_ms(),
             in_flight: Default::default(),
         };
-        let new = NewOperation {
-            idempotency_key: format!("replicate:{plan_id}"),
-            kind: REPLICATION.into(),
-            conversation_id: conversation_id.clone(),
-            card_activity_id: activity.reply_to_id.clone(),
-            started_by_oid: actor.oid().map(str::to_string),
-            started_by_upn: Some(actor.upn().to_string()),
-            payload: serde_json::to_value(&job).unwrap_or(Value::Null),
+        let start = Start {
+            kind: Kind::Replication,
+            key: format!("replicate:{plan_id}"),
+            job: &job,
+            audit: "run a replication",
+            target: catalog.as_deref(),
+            already: |op| {
+                cards::notice(
+                    "Already running",
+                    &format!(
+                        "This plan runs as {}. Its card shows the progress; run {} shows the details.",
+                        op.id, op.id
+                    ),
+                )
+            },
         };
-        let (op, created) = match self.operations.start(&new).await {
-            Ok(created) => created,
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "operation not created");
-                return Answer::Card(cards::error("The run could not be started.", correlation_id));
-            }
+        let op = match self.start_operation(start, actor, activity, correlation_id).await {
+            Ok(op) => op,
+            Err(answer) => return answer,
         };
-        if !created {
-            // A double click or a replayed invoke: the run that exists, not a second.
-            return Answer::Card(cards::notice(
-                "Already running",
-                &format!("This plan runs as {}. Its card shows the progress; run {} shows the details.", op.id, op.id),
-            ));
-        }
-        self.audit(actor, "run a replication", catalog.as_deref(), &format!("started {}", op.id), correlation_id).await;
         let plan_len =
             serde_json::from_value::<StoredReplicationPlan>(stored.payload).map(|p| p.plan.actions.len()).unwrap_or(0);
         let first = views::ProgressView {
@@ -349,7 +294,7 @@ impl Bot {
     /// `cancel ID` and the progress card's Cancel: asks the run to stop.
     pub(crate) async fn cancel_operation(&self, actor: &Actor, id: &str, correlation_id: &str) -> Value {
         if let Ok(Some(op)) = self.services.store.operation(id).await {
-            if op.kind == super::deploy_run::DEPLOYMENT {
+            if op.kind == Kind::Deployment {
                 return self.cancel_deployment(actor, id, &op.payload, correlation_id).await;
             }
         }
@@ -368,27 +313,4 @@ impl Bot {
             }
         }
     }
-
-    /// Databricks tokens for a turn's actor.
-    pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, TurnError> {
-        match actor {
-            Actor::Person(user) => Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user: user.clone() }),
-            Actor::Local => self
-                .services
-                .app
-                .clone()
-                .map(DatabricksTokens::App)
-                .ok_or_else(|| TurnError::NotConfigured("the bot's own identity is not configured".into())),
-        }
-    }
-}
-
-/// The button data a Run click carries.
-pub(crate) fn plan_id_of(data: &Value) -> Option<&str> {
-    data["plan_id"].as_str().filter(|id| id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-}
-
-/// For a Run click without a usable plan id.
-pub(crate) fn bad_plan_button() -> Answer {
-    Answer::Invoke(InvokeResponse::error(400, "BadRequest", "This button carries no plan."))
 }

@@ -16,22 +16,19 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::actor::{ActingAs, DatabricksTokens};
-use super::replicate::{kind_label, StoredReplicationPlan};
-use super::runs::{catalog_label, worded_duration, worded_time};
+use super::error::{NotConfigured, RunError};
+use super::replication_plan::{kind_label, StoredReplicationPlan};
+use super::runs::{catalog_label, failures, worded_duration, worded_time};
 use super::{now_ms, Bot};
-use crate::botframework::user_token::UserKey;
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
-use crate::identity::UserAssertion;
+use crate::identity::{AccessToken, IdentityError};
 use crate::ops::kind::failure;
 use crate::ops::{Ending, OperationKind, Running};
 use crate::replication::plan::{ActionId, Plan};
 use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource, Workspaces};
-use crate::store::operations::{Operation, OperationState};
+use crate::store::operations::{Kind, Operation, Outcome};
 use crate::store::runs::{ResultStatus, Run};
-
-/// The operation kind of a replication.
-pub(crate) const REPLICATION: &str = "replication";
 
 /// What the operation row carries for a replication.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,8 +46,8 @@ pub(crate) struct ReplicationJob {
 }
 
 impl TokenSource for DatabricksTokens {
-    async fn token(&self, fresh: bool) -> Result<crate::identity::AccessToken, String> {
-        self.get(fresh).await.map_err(|e| e.to_string())
+    async fn token(&self, fresh: bool) -> Result<AccessToken, IdentityError> {
+        self.get(fresh).await
     }
 }
 
@@ -144,10 +141,11 @@ pub(crate) struct Replication(pub Weak<Bot>);
 
 impl OperationKind for Replication {
     type State = ReplicationJob;
-    const NAME: &'static str = REPLICATION;
+    type Error = RunError;
+    const KIND: Kind = Kind::Replication;
 
-    async fn run(&self, op: &Operation, job: ReplicationJob, running: &Running) -> Result<Ending, String> {
-        let bot = self.0.upgrade().ok_or("the bot is shutting down")?;
+    async fn run(&self, op: &Operation, job: ReplicationJob, running: &Running) -> Result<Ending, RunError> {
+        let bot = self.0.upgrade().ok_or(RunError::ShuttingDown)?;
         let ended = bot.run_replication(op, job, running).await;
         if let Err(problem) = &ended {
             // The run history says why too (`run ID`).
@@ -170,17 +168,12 @@ impl Bot {
         op: &Operation,
         mut job: ReplicationJob,
         running: &Running,
-    ) -> Result<Ending, String> {
+    ) -> Result<Ending, RunError> {
         let services = &self.services;
         let store = &services.store;
-        let stored = store
-            .plan(&job.plan_id, 0)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the plan it runs is no longer stored")?;
-        let plan = serde_json::from_value::<StoredReplicationPlan>(stored.payload)
-            .map_err(|e| format!("the stored plan is unreadable: {e}"))?
-            .plan;
+        let stored = store.plan(&job.plan_id, 0).await?.ok_or(RunError::PlanGone)?;
+        let plan =
+            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?.plan;
         let tokens = self.tokens_acting_as(&job.acting_as).await?;
         let workspaces = self.workspaces()?;
         store
@@ -194,11 +187,10 @@ impl Bot {
                 finished_ms: None,
                 counts: None,
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
 
         // What an earlier attempt finished is not done again.
-        let earlier = store.run_results(&op.id, false, 0, i64::MAX).await.map_err(|e| e.to_string())?;
+        let earlier = store.run_results(&op.id, false, 0, i64::MAX).await?;
         let done: BTreeSet<ActionId> = earlier
             .iter()
             .filter(|r| r.status == ResultStatus::Succeeded)
@@ -239,23 +231,23 @@ impl Bot {
 
         let canceled = report.canceled || cancel.is_cancelled();
         let failed = report.count(ActionStatus::Failed);
-        let state = if canceled {
-            OperationState::Canceled
+        let outcome = if canceled {
+            Outcome::Canceled
         } else if failed == 0 {
-            OperationState::Succeeded
+            Outcome::Succeeded
         } else {
-            OperationState::Failed
+            Outcome::Failed
         };
         let counts = json!({
-            "outcome": state.as_str(),
+            "outcome": outcome.as_str(),
             "plan_id": job.plan_id,
             "succeeded": report.count(ActionStatus::Succeeded),
             "failed": failed,
             "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled),
             "makespan_ms": report.makespan.as_millis() as u64,
         });
-        store.finish_run(&op.id, now_ms(), &counts).await.map_err(|e| e.to_string())?;
-        Ok(Ending::Finished { state, result: counts })
+        store.finish_run(&op.id, now_ms(), &counts).await?;
+        Ok(Ending::Finished { outcome, result: counts })
     }
 
     /// Records an action's result, and checkpoints the statements in flight.
@@ -301,21 +293,13 @@ impl Bot {
         let results = store.run_results(&op.id, true, 0, 200).await.unwrap_or_default();
         let counts = op.result.clone().or_else(|| run.as_ref().and_then(|r| r.counts.clone())).unwrap_or(Value::Null);
         let number = |key: &str| counts[key].as_u64().unwrap_or(0);
-        let (label, color) = match counts["outcome"].as_str() {
-            Some("succeeded") => ("succeeded", Tone::Good),
-            Some("canceled") => ("cancelled", Tone::Warning),
-            Some("failed") if counts["error"].is_string() => ("failed", Tone::Attention),
+        let (label, color) = match Outcome::of(&counts) {
+            Some(Outcome::Succeeded) => ("succeeded", Tone::Good),
+            Some(Outcome::Canceled) => ("cancelled", Tone::Warning),
+            Some(Outcome::Failed) if counts["error"].is_string() => ("failed", Tone::Attention),
             _ => ("finished with failures", Tone::Attention),
         };
-        let mut failures: Vec<views::Failure> = results
-            .iter()
-            .filter(|r| r.status == ResultStatus::Failed)
-            .map(|r| views::Failure {
-                object: r.object_name.clone(),
-                action: r.action.clone(),
-                error: r.error.clone().unwrap_or_default(),
-            })
-            .collect();
+        let mut failures = failures(&results);
         if let Some(error) = counts["error"].as_str() {
             failures.insert(
                 0,
@@ -346,52 +330,24 @@ impl Bot {
         views::render_result(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
     }
 
-    /// Tokens for whoever the work acts as; a person is looked up again
-    /// through the token service (they may have signed out since).
-    pub(crate) async fn tokens_acting_as(&self, acting_as: &ActingAs) -> Result<DatabricksTokens, String> {
-        match acting_as {
-            ActingAs::App => self
-                .services
-                .app
-                .clone()
-                .map(DatabricksTokens::App)
-                .ok_or("the bot's own identity is not configured".into()),
-            ActingAs::User { user_id, channel_id, oid, .. } => {
-                let key = UserKey { user_id, channel_id };
-                let token = self
-                    .services
-                    .users
-                    .get_token(&key, None)
-                    .await
-                    .map_err(|e| format!("the token service is unavailable: {e}"))?
-                    .ok_or("the person who started it is no longer signed in")?;
-                let user = UserAssertion::from_token(&token.token).ok_or("the sign-in token is unreadable")?;
-                // The token service keys tokens by Teams user id; the run was
-                // started by the person with this object id, and only their
-                // token may carry it on (an empty oid predates the binding).
-                if !oid.is_empty() && !user.oid.eq_ignore_ascii_case(oid) {
-                    return Err("the sign-in token belongs to someone other than the person who started it".into());
-                }
-                Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user })
-            }
-        }
-    }
-
     /// Both workspaces and the warehouse, as configured.
-    pub(crate) fn workspaces(&self) -> Result<Workspaces, String> {
+    pub(crate) fn workspaces(&self) -> Result<Workspaces, NotConfigured> {
         let services = &self.services;
         Ok(Workspaces {
-            primary: services.primary.clone().ok_or("no primary workspace is configured (databricks.primary_host)")?,
+            primary: services
+                .primary
+                .clone()
+                .ok_or(NotConfigured("no primary workspace is configured (databricks.primary_host)"))?,
             secondary: services
                 .secondary
                 .clone()
-                .ok_or("no secondary workspace is configured (databricks.secondary_host)")?,
+                .ok_or(NotConfigured("no secondary workspace is configured (databricks.secondary_host)"))?,
             warehouse_id: services
                 .config
                 .replication
                 .warehouse_id
                 .clone()
-                .ok_or("no SQL warehouse is configured (replication.warehouse_id)")?,
+                .ok_or(NotConfigured("no SQL warehouse is configured (replication.warehouse_id)"))?,
         })
     }
 }

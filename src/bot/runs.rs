@@ -1,17 +1,32 @@
 //! How run history reads on a card: outcomes, counts, times and durations
 //! in words. The `runs` and `run ID` commands are in `cmd/`.
 
-use crate::cards::views::Tone;
-use crate::store::runs::Run;
+use crate::cards::views::{self, Tone};
+use crate::store::operations::Outcome;
+use crate::store::runs::{ObjectResult, ResultStatus, Run};
 
 /// The outcome a finished run recorded in its counts, or "Running".
 pub(crate) fn outcome(run: &Run) -> (String, Tone) {
-    match run.counts.as_ref().and_then(|c| c["outcome"].as_str()) {
+    match run.counts.as_ref().and_then(Outcome::of) {
         None if run.finished_ms.is_none() => ("Running".into(), Tone::Accent),
-        Some("succeeded") => ("Succeeded".into(), Tone::Good),
-        Some("canceled") => ("Cancelled".into(), Tone::Warning),
-        Some(_) | None => ("Finished with failures".into(), Tone::Attention),
+        Some(Outcome::Succeeded) => ("Succeeded".into(), Tone::Good),
+        Some(Outcome::Canceled) => ("Cancelled".into(), Tone::Warning),
+        Some(Outcome::Failed) | None => ("Finished with failures".into(), Tone::Attention),
     }
+}
+
+/// Each failed object of a run, with its error, as the run and result
+/// cards list them.
+pub(crate) fn failures(results: &[ObjectResult]) -> Vec<views::Failure> {
+    results
+        .iter()
+        .filter(|r| r.status == ResultStatus::Failed)
+        .map(|r| views::Failure {
+            object: r.object_name.clone(),
+            action: r.action.clone(),
+            error: r.error.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 pub(crate) fn counts_label(run: &Run) -> String {

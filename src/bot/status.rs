@@ -14,6 +14,7 @@ use crate::readiness::check::{check_with, Target};
 use crate::readiness::report::{AssessOptions, LastRun, Problem, Reachability, Readiness, Status};
 use crate::readiness::rpo::Rag;
 use crate::readiness::text;
+use crate::store::operations::Outcome;
 
 impl Bot {
     pub(crate) async fn status(self: &Arc<Self>, actor: &Actor, correlation_id: &str) -> Answer {
@@ -34,7 +35,7 @@ impl Bot {
     pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, correlation_id: &str) -> Value {
         let workspaces = match self.workspaces() {
             Ok(workspaces) => workspaces,
-            Err(problem) => return cards::error(&problem, correlation_id),
+            Err(problem) => return cards::error(&problem.to_string(), correlation_id),
         };
         let token = match tokens.get(false).await {
             Ok(token) => token,
@@ -112,7 +113,7 @@ fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksC
     let mut tiles = Vec::new();
     tiles.push(match &readiness.last_run {
         Some(run) => {
-            let outcome = run.counts.as_ref().and_then(|c| c["outcome"].as_str()).unwrap_or("running");
+            let outcome = run.counts.as_ref().and_then(Outcome::of).map(Outcome::as_str).unwrap_or("running");
             views::Tile {
                 label: "Last replication".into(),
                 value: run

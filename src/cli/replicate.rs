@@ -26,7 +26,7 @@ use crate::config::{Config, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
-use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::identity::{AccessToken, IdentityError, DATABRICKS_SCOPE};
 use crate::replication::execute::Limits;
 use crate::replication::job::{run_job, JobEvent, JobPolling};
 use crate::replication::mapping::LocationMapping;
@@ -83,10 +83,10 @@ pub enum CliTokens {
 }
 
 impl TokenSource for CliTokens {
-    async fn token(&self, _fresh: bool) -> Result<AccessToken, String> {
+    async fn token(&self, _fresh: bool) -> Result<AccessToken, IdentityError> {
         match self {
             // The credential refreshes by itself before expiry.
-            CliTokens::Bot(identity) => identity.token(DATABRICKS_SCOPE).await.map_err(|e| e.to_string()),
+            CliTokens::Bot(identity) => identity.token(DATABRICKS_SCOPE).await,
             CliTokens::Fixed(token) => Ok(token.clone()),
         }
     }

@@ -24,14 +24,13 @@
 //! [`OUTPUT_EXTERNAL_STORAGE_ACCOUNT`] and [`OUTPUT_NCC_RULES`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::events::{BootstrapStep, DeployEvent, RegionState, StepOutcome};
 use super::plan::{Role, SpokeName};
-use super::run::{DeployEvent, RegionState};
 use super::{DeployConfig, DeployError, Tokens};
 use crate::databricks::account::{AccountClient, PrivateEndpointRule};
 use crate::databricks::unity_catalog::{
@@ -108,50 +107,6 @@ impl BootstrapSettings {
     pub fn with_replicator(mut self, principal: impl Into<String>) -> BootstrapSettings {
         self.replicator = Some(principal.into()).filter(|p: &String| !p.trim().is_empty());
         self
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepOutcome {
-    Created,
-    AlreadyExisted,
-    /// Not needed here (no metastore configured for the region).
-    Skipped,
-    /// Not done: the step's detail says what is missing and who must do it.
-    NeedsAction,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BootstrapStep {
-    pub role: Role,
-    /// What was done, e.g. `external location sales_delta`.
-    pub step: String,
-    pub outcome: StepOutcome,
-    /// What a person must still do (an approval, an account admin's step).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl BootstrapStep {
-    fn new(role: Role, step: String, outcome: StepOutcome) -> BootstrapStep {
-        BootstrapStep { role, step, outcome, detail: None }
-    }
-}
-
-impl fmt::Display for BootstrapStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let outcome = match self.outcome {
-            StepOutcome::Created => "done",
-            StepOutcome::AlreadyExisted => "already there",
-            StepOutcome::Skipped => "skipped",
-            StepOutcome::NeedsAction => "not done",
-        };
-        write!(f, "{}: {} {outcome}", self.role, self.step)?;
-        match &self.detail {
-            Some(detail) => write!(f, " ({detail})"),
-            None => Ok(()),
-        }
     }
 }
 
@@ -582,7 +537,7 @@ fn created<T>(answer: Result<T, DatabricksError>) -> Result<StepOutcome, Databri
 mod tests {
     use super::*;
     use crate::azure::DeploymentRef;
-    use crate::deploy::run::RegionPhase;
+    use crate::deploy::events::RegionPhase;
     use serde_json::json;
 
     fn region(outputs: Value) -> RegionState {

@@ -7,7 +7,9 @@
 //! - [`run`]: both deployments at once, followed resource by resource, with
 //!   cancel and resume from a [`DeployState`] checkpoint;
 //! - [`bootstrap`]: metastore assignment, catalog, storage credential,
-//!   external locations and the sharing recipient, once ARM is done.
+//!   external locations and the sharing recipient, once ARM is done;
+//! - [`events`]: what both report and checkpoint (its own file, so neither
+//!   of `run` and `bootstrap` imports the other).
 //!
 //! Progress is a stream of [`DeployEvent`]s (the chat layer turns them into
 //! cards, the CLI into lines); checkpoints are [`DeployState`] values the
@@ -15,6 +17,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod events;
 pub mod hub;
 pub mod plan;
 pub mod run;
@@ -27,11 +30,10 @@ use crate::azure::ArmError;
 use crate::databricks::DatabricksError;
 use crate::identity::{AccessToken, IdentityError};
 
-pub use bootstrap::{BootstrapReport, BootstrapStep, StepOutcome};
+pub use bootstrap::BootstrapReport;
+pub use events::{BootstrapStep, DeployEvent, DeployState, RegionPhase, RegionState, ResourceProgress, StepOutcome};
 pub use plan::{load_templates, plan, Plan, RegionPlan, Role, SpokeName, Target, Templates};
-pub use run::{
-    cancel, run, DeployEvent, DeployOutcome, DeployState, RegionPhase, RegionState, ResourceProgress, RunOptions,
-};
+pub use run::{cancel, run, DeployOutcome, RunOptions};
 pub use whatif::{summarise, what_if, RegionWhatIf, WhatIfSummary};
 
 /// `deploy hub` / `deploy transit` / `deploy spoke NAME` made ready for What-If: the template

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bootstrap::{self, BootstrapReport, BootstrapSettings};
+use super::events::{DeployEvent, DeployState, RegionPhase, ResourceProgress};
 use super::plan::{Plan, Role, Target};
 use super::{DeployError, Tokens};
 use crate::azure::{ArmClient, ArmError, DeploymentOperation, DeploymentRef, PollOptions, ProvisioningState, Started};
@@ -32,125 +33,6 @@ use crate::identity::{AccessToken, ARM_SCOPE};
 
 /// How long one token is used to follow a deployment before asking for a fresh one.
 const TOKEN_REFRESH: Duration = Duration::from_secs(600);
-
-/// Where one region's deployment stands, as checkpointed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegionPhase {
-    /// Not yet sent to ARM.
-    Pending,
-    /// ARM accepted it; it may be running.
-    Submitted,
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RegionState {
-    pub role: Role,
-    pub deployment: DeploymentRef,
-    pub phase: RegionPhase,
-    /// The template's outputs (values by name) once it succeeded.
-    #[serde(default)]
-    pub outputs: Map<String, Value>,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-/// The durable checkpoint of a deployment run: store it, hand it back to
-/// [`run`] after a restart.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeployState {
-    pub target: Target,
-    pub regions: Vec<RegionState>,
-    #[serde(default)]
-    pub bootstrapped: bool,
-}
-
-impl DeployState {
-    pub fn new(plan: &Plan) -> DeployState {
-        DeployState {
-            target: plan.target.clone(),
-            regions: plan
-                .regions
-                .iter()
-                .map(|r| RegionState {
-                    role: r.role,
-                    deployment: r.deployment.clone(),
-                    phase: RegionPhase::Pending,
-                    outputs: Map::new(),
-                    error: None,
-                })
-                .collect(),
-            bootstrapped: false,
-        }
-    }
-
-    pub fn region(&self, role: Role) -> Option<&RegionState> {
-        self.regions.iter().find(|r| r.role == role)
-    }
-
-    /// Whether this run ended for good: every region ended and, for a spoke
-    /// that succeeded, the bootstrap ran. A finished checkpoint is history,
-    /// not something to resume: running again deploys again.
-    pub fn is_finished(&self) -> bool {
-        let ended = self.regions.iter().all(|r| !matches!(r.phase, RegionPhase::Pending | RegionPhase::Submitted));
-        let succeeded = self.regions.iter().all(|r| r.phase == RegionPhase::Succeeded);
-        ended && (!succeeded || self.bootstrapped || !matches!(self.target, Target::Spoke(_)))
-    }
-
-    fn region_mut(&mut self, role: Role) -> Option<&mut RegionState> {
-        self.regions.iter_mut().find(|r| r.role == role)
-    }
-}
-
-/// One resource's progress, from its deployment operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceProgress {
-    pub role: Role,
-    pub resource_type: String,
-    pub resource_name: String,
-    pub state: ProvisioningState,
-    pub duration: Option<Duration>,
-    /// The failing resource's own error message.
-    pub error: Option<String>,
-}
-
-/// What the chat layer (cards) and the CLI (lines) show.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum DeployEvent {
-    /// The deployment was sent to ARM.
-    Submitted {
-        role: Role,
-        deployment: String,
-    },
-    /// A deployment of this name was already running: followed, not sent again.
-    Following {
-        role: Role,
-        deployment: String,
-    },
-    /// Already succeeded (a resumed run): nothing to do in this region.
-    Skipped {
-        role: Role,
-        deployment: String,
-    },
-    Resource(ResourceProgress),
-    /// The region's deployment ended.
-    RegionFinished {
-        role: Role,
-        state: ProvisioningState,
-        error: Option<String>,
-    },
-    /// Cancel was asked of ARM for this region.
-    CancelRequested {
-        role: Role,
-    },
-    Bootstrap(bootstrap::BootstrapStep),
-    /// A durable checkpoint: store it to resume after a restart.
-    Checkpoint(DeployState),
-}
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -236,14 +118,7 @@ pub async fn run(
     secondary?;
 
     let snapshot = reporter.state.lock().clone();
-    let phases: Vec<RegionPhase> = snapshot.regions.iter().map(|r| r.phase).collect();
-    let state = if phases.iter().all(|p| *p == RegionPhase::Succeeded) {
-        ProvisioningState::Succeeded
-    } else if phases.contains(&RegionPhase::Failed) {
-        ProvisioningState::Failed
-    } else {
-        ProvisioningState::Canceled
-    };
+    let state = snapshot.provisioning_state();
     let mut workspace_urls = BTreeMap::new();
     for region in &snapshot.regions {
         if let Some(url) = bootstrap::workspace_url(&region.outputs) {

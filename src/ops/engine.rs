@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,11 +30,12 @@ use tokio_util::task::TaskTracker;
 use super::fault;
 use super::kind::{failure, Ending, OperationKind, Registered};
 use super::live_card::{self, CardAddress, LiveCard};
+use super::running::{now_ms, Running, Stops};
 use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::config::OperationsConfig;
 use crate::store::audit::AuditEntry;
-use crate::store::operations::{Lease, NewOperation, Operation, OperationState};
+use crate::store::operations::{Kind, Lease, NewOperation, Operation, Outcome};
 use crate::store::{Store, StoreError};
 
 /// How many ended operations one look delivers final cards for.
@@ -60,7 +60,7 @@ pub struct EngineParts {
 /// Runs operations of every registered kind.
 pub struct Engine {
     parts: EngineParts,
-    kinds: RwLock<BTreeMap<&'static str, Arc<dyn Registered>>>,
+    kinds: RwLock<BTreeMap<Kind, Arc<dyn Registered>>>,
     /// Operations this process is running now. A lease that lapsed while its
     /// holder was slow (a loaded machine) can be claimed back by the same
     /// instance's supervisor: that must not start the work a second time.
@@ -74,11 +74,11 @@ impl Engine {
 
     /// Makes operations of kind `K` runnable (and resumable) here.
     pub fn register<K: OperationKind>(&self, kind: K) {
-        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(K::NAME, Arc::new(kind));
+        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(K::KIND, Arc::new(kind));
     }
 
-    fn kind(&self, name: &str) -> Option<Arc<dyn Registered>> {
-        self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    fn kind(&self, kind: Kind) -> Option<Arc<dyn Registered>> {
+        self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&kind).cloned()
     }
 
     fn lease_ms(&self) -> i64 {
@@ -106,7 +106,7 @@ impl Engine {
 
     /// Runs `op` to its end here, or until this instance lets go of it.
     async fn drive(self: Arc<Self>, op: Operation) {
-        let Some(kind) = self.kind(&op.kind) else {
+        let Some(kind) = self.kind(op.kind) else {
             tracing::warn!(operation = %op.id, kind = %op.kind, "an operation of a kind this build does not run");
             return;
         };
@@ -120,7 +120,9 @@ impl Engine {
             LiveCard::start(self.parts.connector.clone(), address, interval)
         });
         let running = Running {
-            engine: self.clone(),
+            store: self.parts.store.clone(),
+            instance_id: self.parts.instance_id.clone(),
+            stopping: self.parts.stopping.clone(),
             id: op.id.clone(),
             detached: kind.detached(),
             cancel: CancellationToken::new(),
@@ -134,7 +136,7 @@ impl Engine {
         let ending = kind.run(&op, &running).await;
         keeper.abort();
         let Running { lost, live, .. } = running;
-        let (state, result) = match ending {
+        let (outcome, result) = match ending {
             _ if lost.is_cancelled() => {
                 tracing::warn!(operation = %op.id, kind = %op.kind, "lease lost: leaving the operation to its new owner");
                 return;
@@ -143,16 +145,16 @@ impl Engine {
                 tracing::warn!(operation = %op.id, kind = %op.kind, "leaving the operation to the next owner");
                 return;
             }
-            Ok(Ending::Finished { state, result }) => (state, result),
+            Ok(Ending::Finished { outcome, result }) => (outcome, result),
             Err(problem) => {
                 tracing::warn!(operation = %op.id, kind = %op.kind, %problem, "the operation could not run");
-                (OperationState::Failed, failure(&problem))
+                (Outcome::Failed, failure(&problem))
             }
         };
         let store = &self.parts.store;
-        match store.finish_operation(&op.id, &self.parts.instance_id, state, &result, now_ms()).await {
+        match store.finish_operation(&op.id, &self.parts.instance_id, outcome.into(), &result, now_ms()).await {
             Ok(true) => {
-                self.audit_end(&op, state).await;
+                self.audit_end(&op, outcome).await;
                 self.deliver_final(&op.id, live).await;
             }
             Ok(false) => tracing::warn!(operation = %op.id, "ended elsewhere: the outcome here is not recorded"),
@@ -179,7 +181,7 @@ impl Engine {
     }
 
     /// Who started it, what it was, how it ended.
-    async fn audit_end(&self, op: &Operation, state: OperationState) {
+    async fn audit_end(&self, op: &Operation, outcome: Outcome) {
         let entry = AuditEntry {
             id: uuid::Uuid::new_v4().to_string(),
             at_ms: now_ms(),
@@ -187,7 +189,7 @@ impl Engine {
             actor_upn: op.started_by_upn.clone(),
             action: format!("{} ended", op.kind),
             target: Some(op.id.clone()),
-            result: state.as_str().to_string(),
+            result: outcome.as_str().to_string(),
             correlation_id: None,
         };
         if let Err(error) = self.parts.store.append_audit(&entry).await {
@@ -206,7 +208,7 @@ impl Engine {
             Ok(_) => return,
             Err(error) => return tracing::error!(operation = id, %error, "final card not checked"),
         };
-        let Some(kind) = self.kind(&op.kind) else { return };
+        let Some(kind) = self.kind(op.kind) else { return };
         let card = match store.final_card(id).await {
             Ok(Some(card)) => card,
             Ok(None) => {
@@ -292,65 +294,6 @@ impl Engine {
     }
 }
 
-/// What a kind's run uses of the engine while it works.
-pub struct Running {
-    engine: Arc<Engine>,
-    id: String,
-    detached: bool,
-    cancel: CancellationToken,
-    lost: CancellationToken,
-    live: Option<LiveCard>,
-}
-
-impl Running {
-    /// Cancelled when someone asked to cancel the operation, or (for work
-    /// that runs here) when another instance took it over.
-    pub fn cancel(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    fn stops(&self) -> Stops {
-        Stops { detached: self.detached, cancel: self.cancel.clone(), lost: self.lost.clone() }
-    }
-
-    /// True once another instance holds the operation.
-    pub fn lost(&self) -> bool {
-        self.lost.is_cancelled()
-    }
-
-    /// Resolves when this instance should stop following detached work: the
-    /// lease is lost, or the process is shutting down (the work goes on, and
-    /// the next owner follows it).
-    pub async fn let_go(&self) {
-        tokio::select! {
-            _ = self.lost.cancelled() => {}
-            _ = self.engine.parts.stopping.cancelled(), if self.detached => {}
-        }
-    }
-
-    /// Shows `card` as the operation's progress (coalesced; the newest wins).
-    pub fn show(&self, card: Value) {
-        if let Some(live) = &self.live {
-            live.show(card);
-        }
-    }
-
-    /// Stores `state` as the operation's checkpoint, if this instance still
-    /// holds it (a lost lease is noticed here too).
-    pub async fn checkpoint<S: Serialize>(&self, state: &S) {
-        let payload = match serde_json::to_value(state) {
-            Ok(payload) => payload,
-            Err(error) => return tracing::error!(operation = %self.id, %error, "checkpoint not serialisable"),
-        };
-        let engine = &self.engine.parts;
-        match engine.store.update_operation_progress(&self.id, &engine.instance_id, &payload, now_ms()).await {
-            Ok(Lease::Held { .. }) => {}
-            Ok(Lease::Lost) => self.stops().lose(),
-            Err(error) => tracing::warn!(operation = %self.id, %error, "checkpoint not saved"),
-        }
-    }
-}
-
 /// An operation's place in [`Engine::running`], given up when the run ends.
 struct RunningHere {
     running: Arc<Mutex<BTreeSet<String>>>,
@@ -371,25 +314,6 @@ impl Drop for RunningHere {
     }
 }
 
-/// How a run is stopped from outside.
-#[derive(Clone)]
-struct Stops {
-    detached: bool,
-    cancel: CancellationToken,
-    lost: CancellationToken,
-}
-
-impl Stops {
-    /// Another instance holds the operation now: work that runs here stops
-    /// too; detached work is only no longer followed.
-    fn lose(&self) {
-        self.lost.cancel();
-        if !self.detached {
-            self.cancel.cancel();
-        }
-    }
-}
-
 /// The operation's own card: the clicked card that shows its progress.
 fn card_address(op: &Operation) -> Option<CardAddress> {
     Some(CardAddress {
@@ -397,10 +321,6 @@ fn card_address(op: &Operation) -> Option<CardAddress> {
         conversation_id: op.conversation_id.clone(),
         activity_id: op.card_activity_id.clone()?,
     })
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! card. Everything else (lease, takeover, cancel, the live card, recording
 //! the outcome, the final card, the audit entry) is the engine's.
 
+use std::error::Error;
 use std::future::Future;
 
 use futures::future::BoxFuture;
@@ -10,25 +11,36 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::engine::Running;
-use crate::store::operations::{Operation, OperationState};
+use super::running::Running;
+use crate::store::operations::{Kind, Operation, Outcome};
 
 /// How a run of an operation ended, as its kind sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ending {
-    /// The work is over: the engine records `state` and `result`, and the
+    /// The work is over: the engine records `outcome` and `result`, and the
     /// kind's result card is shown once.
-    Finished { state: OperationState, result: Value },
+    Finished { outcome: Outcome, result: Value },
     /// This instance stops (its lease is lost, or it is shutting down and
     /// the work runs elsewhere): the next owner carries on from the last
     /// checkpoint.
     LetGo,
 }
 
+/// Why a run stopped before its kind could say how the work ended.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The operation row's payload is not the kind's state.
+    #[error("the operation is unreadable: {0}")]
+    Unreadable(#[from] serde_json::Error),
+    /// The kind's own error ([`OperationKind::Error`]), as its card says it.
+    #[error("{0}")]
+    Kind(Box<dyn Error + Send + Sync>),
+}
+
 /// The result of a run that could not go on, with the reason people read
 /// on its card.
-pub fn failure(problem: &str) -> Value {
-    json!({"outcome": "failed", "error": problem})
+pub fn failure(problem: &dyn std::fmt::Display) -> Value {
+    json!({"outcome": Outcome::Failed.as_str(), "error": problem.to_string()})
 }
 
 /// One kind of long-running operation.
@@ -38,8 +50,12 @@ pub trait OperationKind: Send + Sync + 'static {
     /// It carries the `service_url` of the conversation its card is in.
     type State: Serialize + DeserializeOwned + Send + Sync;
 
-    /// The name in the operation row's `kind` column.
-    const NAME: &'static str;
+    /// What stopped a run from running at all (recorded as failed, with
+    /// its text on the result card).
+    type Error: Error + Send + Sync + 'static;
+
+    /// The operation row's `kind`.
+    const KIND: Kind;
 
     /// True when the work runs outside this process (a deployment runs in
     /// Azure): letting go of it (a lost lease, a shutdown) must not cancel
@@ -55,7 +71,7 @@ pub trait OperationKind: Send + Sync + 'static {
         op: &Operation,
         state: Self::State,
         running: &Running,
-    ) -> impl Future<Output = Result<Ending, String>> + Send;
+    ) -> impl Future<Output = Result<Ending, Self::Error>> + Send;
 
     /// The card that replaces the progress card once the operation has
     /// ended, from what the store holds (`op.result` and the kind's own records).
@@ -65,8 +81,8 @@ pub trait OperationKind: Send + Sync + 'static {
 /// A registered kind, with its state read from the operation row.
 pub(super) trait Registered: Send + Sync {
     fn detached(&self) -> bool;
-    fn run<'a>(&'a self, op: &'a Operation, running: &'a Running) -> BoxFuture<'a, Result<Ending, String>>;
-    fn result_card<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Value, String>>;
+    fn run<'a>(&'a self, op: &'a Operation, running: &'a Running) -> BoxFuture<'a, Result<Ending, Failure>>;
+    fn result_card<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Value, Failure>>;
 }
 
 impl<K: OperationKind> Registered for K {
@@ -74,21 +90,18 @@ impl<K: OperationKind> Registered for K {
         K::DETACHED
     }
 
-    fn run<'a>(&'a self, op: &'a Operation, running: &'a Running) -> BoxFuture<'a, Result<Ending, String>> {
-        match state_of::<K>(op) {
-            Ok(state) => Box::pin(OperationKind::run(self, op, state, running)),
-            Err(problem) => Box::pin(async move { Err(problem) }),
-        }
+    fn run<'a>(&'a self, op: &'a Operation, running: &'a Running) -> BoxFuture<'a, Result<Ending, Failure>> {
+        Box::pin(async move {
+            let state = state_of::<K>(op)?;
+            OperationKind::run(self, op, state, running).await.map_err(|error| Failure::Kind(Box::new(error)))
+        })
     }
 
-    fn result_card<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Value, String>> {
-        match state_of::<K>(op) {
-            Ok(state) => Box::pin(async move { Ok(OperationKind::result_card(self, op, state).await) }),
-            Err(problem) => Box::pin(async move { Err(problem) }),
-        }
+    fn result_card<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Value, Failure>> {
+        Box::pin(async move { Ok(OperationKind::result_card(self, op, state_of::<K>(op)?).await) })
     }
 }
 
-fn state_of<K: OperationKind>(op: &Operation) -> Result<K::State, String> {
-    serde_json::from_value(op.payload.clone()).map_err(|e| format!("the operation is unreadable: {e}"))
+fn state_of<K: OperationKind>(op: &Operation) -> Result<K::State, Failure> {
+    Ok(serde_json::from_value(op.payload.clone())?)
 }

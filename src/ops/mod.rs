@@ -8,7 +8,9 @@ pub mod engine;
 pub mod fault;
 pub mod kind;
 pub mod live_card;
+pub mod running;
 pub mod settings;
 
-pub use engine::{Engine, EngineParts, Running};
-pub use kind::{Ending, OperationKind};
+pub use engine::{Engine, EngineParts};
+pub use kind::{Ending, Failure, OperationKind};
+pub use running::Running;

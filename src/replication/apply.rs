@@ -109,7 +109,7 @@ pub async fn apply<T: TokenSource>(
 ) -> Result<Applied, ApplyError> {
     let request = sql::render(action).map_err(|e| ApplyError::Failed(e.to_string()))?;
     let started = Instant::now();
-    let mut token = tokens.token(false).await.map_err(ApplyError::Failed)?;
+    let mut token = tokens.token(false).await.map_err(|e| ApplyError::Failed(e.to_string()))?;
     let mut refreshed = false;
     let mut in_flight = in_flight.map(str::to_string);
     let mut retry = 0u32;
@@ -128,7 +128,7 @@ pub async fn apply<T: TokenSource>(
                     return Err(ApplyError::Failed(message));
                 }
                 refreshed = true;
-                token = tokens.token(true).await.map_err(ApplyError::Failed)?;
+                token = tokens.token(true).await.map_err(|e| ApplyError::Failed(e.to_string()))?;
                 continue;
             }
             Err(Attempt::Transient(message)) => message,

@@ -177,10 +177,10 @@ where
     F: Fn(AccessToken) -> Fut,
     Fut: std::future::Future<Output = Result<R, DatabricksError>>,
 {
-    let token = tokens.token(false).await?;
+    let token = tokens.token(false).await.map_err(|e| e.to_string())?;
     match call(token).await {
         Err(DatabricksError::Unauthenticated(_)) => {
-            let fresh = tokens.token(true).await?;
+            let fresh = tokens.token(true).await.map_err(|e| e.to_string())?;
             call(fresh).await.map_err(|e| e.to_string())
         }
         other => other.map_err(|e| e.to_string()),

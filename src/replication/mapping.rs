@@ -4,7 +4,8 @@
 //! secondary: its own account, or, for a geo-redundant account, the same
 //! account (after a storage failover its name serves the secondary region).
 //! Never the `<account>-secondary` endpoint: that is RA-GRS's read-only
-//! copy, where nothing can be created (sandbox/FIDELITY.md). The mapping is configuration: a list of URL prefixes, longest
+//! copy, where nothing can be created (sandbox/FIDELITY.md); the
+//! configuration refuses a mapping to it. The mapping is configuration: a list of URL prefixes, longest
 //! match first, so `abfss://c@a.dfs…/x/y` becomes `abfss://c@b.dfs…/x/y`.
 
 /// Prefix pairs, primary → secondary.
@@ -37,18 +38,6 @@ impl LocationMapping {
     }
 }
 
-/// The storage account of a location that names a geo-redundant account's
-/// read-only secondary endpoint (`abfss://c@acct-secondary.dfs.core.windows.net/…`,
-/// `https://acct-secondary.blob.core.windows.net/…`), if it does.
-pub fn read_only_secondary_endpoint(location: &str) -> Option<&str> {
-    let after_scheme = location.split_once("://").map_or(location, |(_, rest)| rest);
-    let host = after_scheme.split('/').next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-    let account = host.split('.').next().unwrap_or_default();
-    let on_azure_storage = host.ends_with(".core.windows.net");
-    (on_azure_storage && account.ends_with("-secondary")).then_some(account)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,20 +57,5 @@ mod tests {
             Some("abfss://sp@c.dfs.core.windows.net/t".into())
         );
         assert_eq!(mapping.to_secondary("abfss://other@z.dfs.core.windows.net/t"), None);
-    }
-
-    #[test]
-    fn the_read_only_secondary_endpoint_is_recognised() {
-        assert_eq!(
-            read_only_secondary_endpoint("abfss://geo@stgeo-secondary.dfs.core.windows.net/x"),
-            Some("stgeo-secondary")
-        );
-        assert_eq!(
-            read_only_secondary_endpoint("https://stgeo-secondary.blob.core.windows.net/c"),
-            Some("stgeo-secondary")
-        );
-        assert_eq!(read_only_secondary_endpoint("abfss://geo@stgeo.dfs.core.windows.net/x"), None);
-        assert_eq!(read_only_secondary_endpoint("abfss://uc@stucsecondary.dfs.core.windows.net/"), None);
-        assert_eq!(read_only_secondary_endpoint("abfss://a-secondary@st.dfs.core.windows.net/"), None);
     }
 }

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use crate::databricks::WorkspaceClient;
-use crate::identity::AccessToken;
+use crate::identity::{AccessToken, IdentityError};
 
 /// The pair of workspaces and the secondary's warehouse.
 #[derive(Clone)]
@@ -18,14 +18,14 @@ pub struct Workspaces {
 /// Tokens for the person (or the bot) the run acts for.
 pub trait TokenSource: Send + Sync {
     /// A Databricks token; `fresh` when the last one was refused.
-    fn token(&self, fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send;
+    fn token(&self, fresh: bool) -> impl Future<Output = Result<AccessToken, IdentityError>> + Send;
 }
 
 /// One token, as is (the CLI's environment token; tests).
 pub struct FixedToken(pub AccessToken);
 
 impl TokenSource for FixedToken {
-    fn token(&self, _fresh: bool) -> impl Future<Output = Result<AccessToken, String>> + Send {
+    fn token(&self, _fresh: bool) -> impl Future<Output = Result<AccessToken, IdentityError>> + Send {
         let token = self.0.clone();
         async move { Ok(token) }
     }

@@ -65,6 +65,79 @@ impl FromStr for OperationState {
     }
 }
 
+/// How an ended operation ended: the terminal [`OperationState`]s, under
+/// the same words (`succeeded`, `failed`, `canceled`) in the state column
+/// and in the `outcome` of a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        OperationState::from(self).as_str()
+    }
+
+    /// The outcome a result (an operation's, a run's counts) records under
+    /// `outcome`; `None` when it records none.
+    pub fn of(result: &serde_json::Value) -> Option<Outcome> {
+        match result["outcome"].as_str()?.parse().ok()? {
+            OperationState::Succeeded => Some(Outcome::Succeeded),
+            OperationState::Failed => Some(Outcome::Failed),
+            OperationState::Canceled => Some(Outcome::Canceled),
+            OperationState::Pending | OperationState::Running => None,
+        }
+    }
+}
+
+impl From<Outcome> for OperationState {
+    fn from(outcome: Outcome) -> OperationState {
+        match outcome {
+            Outcome::Succeeded => OperationState::Succeeded,
+            Outcome::Failed => OperationState::Failed,
+            Outcome::Canceled => OperationState::Canceled,
+        }
+    }
+}
+
+/// What an operation is: the row's `kind`. The words are stored, so a
+/// variant's word never changes (existing databases must still read); a new
+/// kind is a new variant. A word this build does not know is a corrupt row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Replication,
+    Deployment,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Replication => "replication",
+            Kind::Deployment => "deployment",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "replication" => Kind::Replication,
+            "deployment" => Kind::Deployment,
+            other => return Err(StoreError::Corrupt(format!("operation kind '{other}'"))),
+        })
+    }
+}
+
 /// SQL for "still active", kept in one place.
 const ACTIVE: &str = "state IN ('pending', 'running')";
 
@@ -73,8 +146,7 @@ const ACTIVE: &str = "state IN ('pending', 'running')";
 pub struct Operation {
     pub id: String,
     pub idempotency_key: String,
-    /// What it is, e.g. `replication`, `deployment`.
-    pub kind: String,
+    pub kind: Kind,
     pub state: OperationState,
     pub conversation_id: String,
     /// The card showing its progress, updated in place.
@@ -103,7 +175,7 @@ pub struct NewOperation {
     /// Same key, same operation: a double click or a replayed invoke must
     /// not start the work twice.
     pub idempotency_key: String,
-    pub kind: String,
+    pub kind: Kind,
     pub conversation_id: String,
     pub card_activity_id: Option<String>,
     pub started_by_oid: Option<String>,
@@ -141,7 +213,7 @@ impl Store {
         )
         .bind(&id)
         .bind(&new.idempotency_key)
-        .bind(&new.kind)
+        .bind(new.kind.as_str())
         .bind(&new.conversation_id)
         .bind(&new.card_activity_id)
         .bind(&new.started_by_oid)
@@ -405,11 +477,12 @@ fn json(row: &AnyRow, name: &str) -> Result<serde_json::Value, StoreError> {
 
 fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
     let state: String = column(row, "state")?;
+    let kind: String = column(row, "kind")?;
     let result: Option<String> = column(row, "result")?;
     Ok(Operation {
         id: column(row, "id")?,
         idempotency_key: column(row, "idempotency_key")?,
-        kind: column(row, "kind")?,
+        kind: kind.parse()?,
         state: state.parse()?,
         conversation_id: column(row, "conversation_id")?,
         card_activity_id: column(row, "card_activity_id")?,
@@ -427,4 +500,28 @@ fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
         created_ms: column(row, "created_ms")?,
         updated_ms: column(row, "updated_ms")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Existing databases (SQLite and PostgreSQL) hold these words: they
+    /// must read back as they always did.
+    #[test]
+    fn kinds_and_outcomes_keep_their_stored_words() {
+        for (kind, word) in [(Kind::Replication, "replication"), (Kind::Deployment, "deployment")] {
+            assert_eq!(kind.as_str(), word);
+            assert_eq!(word.parse::<Kind>().unwrap(), kind);
+        }
+        assert!(matches!("failover".parse::<Kind>(), Err(StoreError::Corrupt(_))), "an unknown kind is refused");
+        for (outcome, word) in
+            [(Outcome::Succeeded, "succeeded"), (Outcome::Failed, "failed"), (Outcome::Canceled, "canceled")]
+        {
+            assert_eq!(outcome.as_str(), word);
+            assert_eq!(Outcome::of(&serde_json::json!({ "outcome": word })), Some(outcome));
+        }
+        assert_eq!(Outcome::of(&serde_json::json!({"outcome": "running"})), None, "not an ending");
+        assert_eq!(Outcome::of(&serde_json::json!({})), None);
+    }
 }

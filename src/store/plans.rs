@@ -3,16 +3,53 @@
 //! what the person read, not whatever a fresh read would find a minute later.
 //! A plan expires: an hour-old plan no longer describes the metastores.
 
+use std::fmt;
+use std::str::FromStr;
+
 use sqlx::any::AnyRow;
 
 use super::{column, Store, StoreError};
+
+/// What a plan is for: the row's `kind`. The words are stored and never
+/// change, so existing databases read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PlanKind {
+    Replication,
+    Deployment,
+}
+
+impl PlanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::Replication => "replication",
+            PlanKind::Deployment => "deploy",
+        }
+    }
+}
+
+impl fmt::Display for PlanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PlanKind {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "replication" => PlanKind::Replication,
+            "deploy" => PlanKind::Deployment,
+            other => return Err(StoreError::Corrupt(format!("plan kind '{other}'"))),
+        })
+    }
+}
 
 /// A plan as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredPlan {
     pub id: String,
-    /// `replication`, `deploy hub`, `deploy spoke`.
-    pub kind: String,
+    pub kind: PlanKind,
     /// The conversation whose card shows it: a button elsewhere cannot run it.
     pub conversation_id: String,
     pub created_by_oid: Option<String>,
@@ -29,7 +66,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&plan.id)
-        .bind(&plan.kind)
+        .bind(plan.kind.as_str())
         .bind(&plan.conversation_id)
         .bind(&plan.created_by_oid)
         .bind(plan.created_ms)
@@ -89,13 +126,29 @@ impl Store {
 
 fn plan_from_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
     let payload: String = column(row, "payload")?;
+    let kind: String = column(row, "kind")?;
     Ok(StoredPlan {
         id: column(row, "id")?,
-        kind: column(row, "kind")?,
+        kind: kind.parse()?,
         conversation_id: column(row, "conversation_id")?,
         created_by_oid: column(row, "created_by_oid")?,
         created_ms: column(row, "created_ms")?,
         expires_ms: column(row, "expires_ms")?,
         payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("plan payload: {e}")))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored words: existing databases must still read.
+    #[test]
+    fn plan_kinds_keep_their_stored_words() {
+        for (kind, word) in [(PlanKind::Replication, "replication"), (PlanKind::Deployment, "deploy")] {
+            assert_eq!(kind.as_str(), word);
+            assert_eq!(word.parse::<PlanKind>().unwrap(), kind);
+        }
+        assert!(matches!("deploy hub".parse::<PlanKind>(), Err(StoreError::Corrupt(_))));
+    }
 }

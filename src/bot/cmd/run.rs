@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Invocation, Spec, Turn};
 use crate::access::Role;
-use crate::bot::runs::{catalog_label, outcome, worded_duration, worded_time};
+use crate::bot::runs::{catalog_label, failures, outcome, worded_duration, worded_time};
 use crate::bot::{Answer, Bot};
 use crate::cards::{self, views};
 use crate::commands::{words, Needs, Reach};
@@ -106,15 +106,7 @@ async fn run_card(bot: &Bot, id: &str, correlation_id: &str) -> Value {
         failed: counts.failed as u64,
         skipped: counts.skipped as u64,
         kinds: kinds.into_values().collect(),
-        failures: results
-            .iter()
-            .filter(|r| r.status == ResultStatus::Failed)
-            .map(|r| views::Failure {
-                object: r.object_name.clone(),
-                action: r.action.clone(),
-                error: r.error.clone().unwrap_or_default(),
-            })
-            .collect(),
+        failures: failures(&results),
     };
     views::render_run(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
 }

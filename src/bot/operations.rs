@@ -1,0 +1,63 @@
+//! Starting an operation from a card click, the same for every kind once its
+//! command has built the kind's job: the row keyed so a double click (or a
+//! replayed invoke) finds the operation already started and starts nothing,
+//! on the clicked card, under the clicker's name, and audited. The engine
+//! (`crate::ops`) runs it from there.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::actor::Actor;
+use super::{Answer, Bot};
+use crate::botframework::activity::Activity;
+use crate::cards;
+use crate::store::operations::{Kind, NewOperation, Operation};
+
+/// An operation a click starts.
+pub(crate) struct Start<'a, J> {
+    pub kind: Kind,
+    /// Names what is started (`replicate:PLAN`, `deploy:PLAN`): the same
+    /// key finds the same operation.
+    pub key: String,
+    /// The kind's state, as its first checkpoint.
+    pub job: &'a J,
+    /// The audit entry's action and target.
+    pub audit: &'static str,
+    pub target: Option<&'a str>,
+    /// The card for a click on a plan that already runs.
+    pub already: fn(&Operation) -> Value,
+}
+
+impl Bot {
+    /// Starts the operation and audits it; its first progress card is the
+    /// caller's. `Err` is the answer instead: the card of the operation the
+    /// key already started, or the error card with the correlation id.
+    pub(crate) async fn start_operation<J: Serialize>(
+        &self,
+        start: Start<'_, J>,
+        actor: &Actor,
+        activity: &Activity,
+        correlation_id: &str,
+    ) -> Result<Operation, Answer> {
+        let kind = start.kind;
+        let new = NewOperation {
+            idempotency_key: start.key,
+            kind,
+            conversation_id: activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+            card_activity_id: activity.reply_to_id.clone(),
+            started_by_oid: actor.oid().map(str::to_string),
+            started_by_upn: Some(actor.upn().to_string()),
+            payload: serde_json::to_value(start.job).unwrap_or(Value::Null),
+        };
+        let (op, created) = self.operations.start(&new).await.map_err(|error| {
+            tracing::error!(correlation_id, %error, %kind, "operation not created");
+            Answer::Card(cards::error(&format!("The {kind} could not be started."), correlation_id))
+        })?;
+        if !created {
+            // A double click or a replayed invoke: the operation that exists, not a second.
+            return Err(Answer::Card((start.already)(&op)));
+        }
+        self.audit(actor, start.audit, start.target, &format!("started {}", op.id), correlation_id).await;
+        Ok(op)
+    }
+}

@@ -1,0 +1,41 @@
+//! What a replication plan is once stored: the plan a person read, and how
+//! its actions are headed on the plan and progress cards. Its own file
+//! because the command that makes the plan (`src/bot/replicate.rs`) and the
+//! operation that runs it (`src/bot/replication_run.rs`) both read it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::replication::plan::{ActionKind, Plan};
+
+/// What a stored replication plan holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredReplicationPlan {
+    pub plan: Plan,
+    pub catalog: Option<String>,
+    pub requested_by: String,
+    /// Made by `replicate --dry-run`: shown, never run.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The plan card's heading for a kind of action.
+pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
+    match kind {
+        ActionKind::CreateCatalog { .. } => "Create catalog",
+        ActionKind::UpdateCatalog { .. } | ActionKind::UpdateSchema { .. } => "Update comment and properties",
+        ActionKind::CreateSchema { .. } => "Create schema",
+        ActionKind::CreateRecipient { .. }
+        | ActionKind::CreateShare
+        | ActionKind::AddSchemasToShare { .. }
+        | ActionKind::GrantShareSelect { .. }
+        | ActionKind::MountSharedCatalog { .. } => "Set up Delta Sharing",
+        ActionKind::CloneTable { .. } => "Deep clone table",
+        ActionKind::RegisterExternalTable { .. } => "Register external table",
+        ActionKind::CreateView { .. } => "Create view",
+        ActionKind::CreateExternalVolume { .. } => "Create volume",
+        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
+        ActionKind::SetOwner { .. } => "Set owner",
+        ActionKind::Drop => "Drop (prune)",
+        ActionKind::Blocked(_) => "Cannot replicate",
+    }
+}
