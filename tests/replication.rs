@@ -290,8 +290,18 @@ async fn a_changed_view_is_updated_with_its_grants_intact() {
 
     let plan = world.plan().await;
     let kinds: Vec<(&str, &ActionKind)> = plan.actions.iter().map(|a| (a.id.0.as_str(), &a.kind)).collect();
+    // Only the view's definition changes; a view alice does not own is
+    // taken over first and handed back after (only its owner may alter it).
+    let owner = world.sandbox.secondary.metastore.read().tables[&name].common.owner.clone();
     assert!(
-        matches!(kinds.as_slice(), [(_, ActionKind::CreateView { existing: true, .. })]),
+        match kinds.as_slice() {
+            [(_, ActionKind::CreateView { existing: true, .. })] => true,
+            [(_, ActionKind::SetOwner { owner: taker }), (_, ActionKind::CreateView { existing: true, .. }), (_, ActionKind::SetOwner { owner: back })] =>
+            {
+                taker == "alice@contoso.example" && *back == owner
+            }
+            _ => false,
+        },
         "only the view's definition changes: {kinds:?}"
     );
     let (report, _) = world.run(&plan, options()).await;
@@ -303,6 +313,52 @@ async fn a_changed_view_is_updated_with_its_grants_intact() {
         assert_eq!(view.common.grants, grants, "the view's grants survive the update");
     }
     assert_eq!(world.drift().await, Vec::new(), "converged: grants and owner included");
+}
+
+/// Only a view's owner may change its definition (Databricks' ALTER VIEW
+/// reference, sandbox/FIDELITY.md). drbot runs as alice, a metastore admin,
+/// and a view on the secondary belongs to bob: drbot takes it over, alters
+/// it and hands it back, so bob keeps the view and its grants.
+#[tokio::test]
+async fn a_changed_view_owned_by_someone_else_is_updated_with_its_owner_and_grants_intact() {
+    let world = world().await;
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+
+    let bob = "bob@contoso.example";
+    let (name, definition) = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let mut secondary = world.sandbox.secondary.metastore.write();
+        let view = primary
+            .tables
+            .values_mut()
+            .filter(|t| t.table_type == "VIEW" && !t.common.grants.is_empty())
+            .find(|t| secondary.tables.contains_key(&t.full_name()))
+            .expect("a replicated view with grants");
+        let altered = format!("ALTER VIEW x AS {} WHERE 1 = 1", view.view_definition.clone().unwrap());
+        let sandbox::databricks::sql::parse::Statement::AlterViewAs { query, .. } =
+            sandbox::databricks::sql::parse::parse(&altered).unwrap()
+        else {
+            panic!("{altered}")
+        };
+        view.view_definition = Some(query.clone());
+        view.common.owner = bob.into();
+        secondary.tables.get_mut(&view.full_name()).unwrap().common.owner = bob.into();
+        (view.full_name(), query)
+    };
+    let grants = world.sandbox.primary.metastore.read().tables[&name].common.grants.clone();
+
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    {
+        let secondary = world.sandbox.secondary.metastore.read();
+        let view = &secondary.tables[&name];
+        assert_eq!(view.view_definition.as_deref(), Some(definition.as_str()));
+        assert_eq!(view.common.owner, bob, "the view is handed back to its owner");
+        assert_eq!(view.common.grants, grants, "the view's grants survive the update");
+    }
+    assert_eq!(world.drift().await, Vec::new(), "converged: grants and owner included");
+    assert!(world.plan().await.is_empty(), "and nothing left to do");
 }
 
 #[tokio::test]

@@ -38,6 +38,9 @@ use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogKind, Common, Snapshot, TableInfo, TableKind};
 
+/// The tag of a view taken over by the plan's identity before it is altered.
+const TAKE_OVER: &str = "take-owner";
+
 /// Delta Sharing accepts at most this many updates in one share PATCH.
 pub const SHARE_UPDATES_PER_CALL: usize = 100;
 
@@ -455,12 +458,50 @@ impl Planner<'_> {
                     existing: reason != CloneReason::Missing,
                 },
             };
+            let primary_owner = view.common.owner.clone();
+            let altered = matches!(kind, ActionKind::CreateView { existing: true, .. });
+            let taken_from = if altered { self.take_over(&object, &mut deps) } else { None };
             let id = self.push("view", object.clone(), kind, deps);
             debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
+            if let Some(owner) = taken_from {
+                // Handed back, unless the owner changes anyway (to the
+                // primary's, in `grants_and_owners`).
+                if primary_owner.is_empty() || primary_owner == owner {
+                    self.push("owner", object.clone(), ActionKind::SetOwner { owner }, vec![id]);
+                }
+            }
             if reason == CloneReason::Missing {
                 self.fresh.insert(object);
             }
         }
+    }
+
+    /// Only a view's owner may change its definition (`ALTER VIEW … AS`,
+    /// Databricks' ALTER VIEW reference), and drbot hands views to the
+    /// primary's owners: when the identity running the plan does not own
+    /// the secondary's view, it takes it over first (`ALTER VIEW … OWNER
+    /// TO` itself, which a metastore admin may do) and the view waits for
+    /// that. Returns the owner to hand the view back to.
+    ///
+    /// The identity is the secondary snapshot's `read_as`, and the plan
+    /// runs as that same identity: both sides are read with the token the
+    /// run uses. In chat a plan runs only for the person who read it (Run
+    /// refuses anyone else, and a resumed run acts only with that person's
+    /// token, checked by object id); the local bot reads and runs as its own
+    /// identity; `drbot replicate` reads and runs with one token. A run by
+    /// another identity would fail loudly here, not silently: its take-over
+    /// hands the view to the reader, and its `ALTER VIEW` is then refused.
+    fn take_over(&mut self, object: &ObjectRef, deps: &mut Vec<ActionId>) -> Option<String> {
+        let me = &self.secondary.read_as;
+        let owner = &self.secondary.tables.get(&object.full_name())?.common.owner;
+        if me.is_empty() || owner == me {
+            return None;
+        }
+        let owner = owner.clone();
+        let parents = self.parents(&object.path);
+        let kind = ActionKind::SetOwner { owner: me.clone() };
+        deps.push(self.push(TAKE_OVER, object.clone(), kind, parents));
+        Some(owner)
     }
 
     fn volumes(&mut self, drift: &[Drift]) {
@@ -569,7 +610,10 @@ impl Planner<'_> {
             }
         }
         for i in 0..self.actions.len() {
-            if !matches!(self.actions[i].kind, ActionKind::SetOwner { .. }) {
+            if !matches!(self.actions[i].kind, ActionKind::SetOwner { .. })
+                || self.actions[i].id.0.starts_with(TAKE_OVER)
+            {
+                // A take-over runs before what it is for.
                 continue;
             }
             let owner_object = self.actions[i].object.clone();
@@ -1149,6 +1193,45 @@ mod tests {
             ]
         );
         assert!(super::plan(&primary, &apply(&plan, &secondary), &config()).is_empty());
+    }
+
+    /// Only a view's owner may alter it: a view owned by someone other than
+    /// the plan's identity is taken over, altered, and handed back; a
+    /// second plan finds nothing to do.
+    #[test]
+    fn a_view_owned_by_someone_else_is_taken_over_altered_and_handed_back() {
+        let mut primary = primary();
+        primary.tables.get_mut("main.sales.v1").unwrap().common.owner = "bob".into();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.read_as = "drbot".into();
+        assert_eq!(secondary.tables["main.sales.v1"].common.owner, "bob");
+        secondary.tables.get_mut("main.sales.v1").unwrap().view_definition = Some("SELECT 1 FROM x".into());
+
+        // Without the take-over the model refuses the ALTER, as Databricks does.
+        let mut alter_only = plan(&primary, &secondary, &config());
+        alter_only.actions.retain(|a| a.id.0 == "view:view:main.sales.v1");
+        alter_only.actions[0].depends_on.clear();
+        assert_eq!(apply(&alter_only, &secondary), secondary);
+
+        let plan = plan(&primary, &secondary, &config());
+        assert_ordered(&plan);
+        let found: Vec<(&str, &ActionKind)> = plan.actions.iter().map(|a| (a.id.0.as_str(), &a.kind)).collect();
+        assert!(
+            matches!(found.as_slice(), [
+                ("take-owner:view:main.sales.v1", ActionKind::SetOwner { owner: taker }),
+                ("view:view:main.sales.v1", ActionKind::CreateView { existing: true, .. }),
+                ("owner:view:main.sales.v1", ActionKind::SetOwner { owner: back }),
+            ] if taker == "drbot" && back == "bob"),
+            "{found:?}"
+        );
+        assert!(plan.actions[1].depends_on.contains(&plan.actions[0].id));
+        assert!(plan.actions[2].depends_on.contains(&plan.actions[1].id));
+        let after = apply(&plan, &secondary);
+        assert_eq!(after.tables["main.sales.v1"].view_definition, primary.tables["main.sales.v1"].view_definition);
+        assert_eq!(after.tables["main.sales.v1"].common, secondary.tables["main.sales.v1"].common);
+        assert!(super::plan(&primary, &after, &config()).is_empty());
     }
 
     #[test]

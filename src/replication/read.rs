@@ -174,12 +174,19 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants) = tokio::try_join!(
+    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, me) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
         Box::pin(async { Ok(bulk_grants.await) }),
+        Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
+    match me {
+        Ok(me) => snapshot.read_as = me.user_name,
+        // Not fatal: a plan then alters only views this identity owns, and
+        // the others fail with Databricks' own refusal.
+        Err(error) => tracing::warn!(error = %error, "who the reader is could not be read"),
+    }
     snapshot.read_path = path;
     match bulk_grants {
         Some(Ok(grants)) => apply_bulk(&mut snapshot, grants),

@@ -98,6 +98,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
         sharing: Default::default(),
         skipped: Vec::new(),
         read_path: Default::default(),
+        read_as: String::new(),
     }
 }
 

@@ -33,6 +33,12 @@ pub struct Snapshot {
     pub skipped: Vec<Skipped>,
     /// How the grants were read; the same snapshot either way.
     pub read_path: ReadPath,
+    /// Who read it: SCIM `Me`'s `userName`, the name Unity Catalog gives
+    /// that principal as an owner. Only a view's owner may alter it, so the
+    /// planner hands a view to this identity before altering it; that is
+    /// right because a plan runs as the identity that read its secondary
+    /// (see `Planner::take_over`). Empty when unknown.
+    pub read_as: String,
 }
 
 /// How a reader read the grants, so `status` can say which path it took.
