@@ -394,6 +394,9 @@ pub struct RegionConfig {
     /// The hub's resource group.
     #[serde(default)]
     pub hub_resource_group: Option<String>,
+    /// The transit spoke's resource group (the region's browser-authentication endpoint).
+    #[serde(default)]
+    pub transit_resource_group: Option<String>,
     /// A spoke's resource group; `{spoke}` is replaced by the spoke's name.
     #[serde(default)]
     pub spoke_resource_group: Option<String>,
@@ -407,6 +410,7 @@ impl RegionConfig {
         RegionConfig {
             location: location.into(),
             hub_resource_group: None,
+            transit_resource_group: None,
             spoke_resource_group: None,
             metastore_id: None,
         }

@@ -293,7 +293,7 @@ async fn a_restarted_bot_resumes_the_deployment_and_posts_one_result() {
 /// sandbox's two by their runtime properties) are bootstrapped, and the
 /// result card has both workspace URLs.
 #[tokio::test]
-async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bootstrap() {
+async fn the_real_infra_templates_deploy_hub_transit_and_spoke_from_chat_through_the_bootstrap() {
     let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
     let world = World::start_with(|config| {
         config.deploy.templates_dir = infra;
@@ -334,7 +334,11 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
     assert!(card_text(&refused).contains("drbot-hub-primary"), "{}", card_text(&refused));
     assert!(arm.deployment_puts().is_empty());
 
-    for (command, title) in [("deploy hub", "Deployed the hub"), ("deploy spoke sales", "Deployed spoke sales")] {
+    for (command, title) in [
+        ("deploy hub", "Deployed the hub"),
+        ("deploy transit", "Deployed the transit spoke"),
+        ("deploy spoke sales", "Deployed spoke sales"),
+    ] {
         let (card_id, plan_card) = plan(&world, &chat, command).await;
         assert!(!plan_card.to_string().contains("DELETE"), "{plan_card}");
         let clicked = chat.click(&card_id, "deploy.approve", button(&plan_card, "deploy.approve")).await;
@@ -354,6 +358,8 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
     for put in [
         "rg-drbot-hub-westeurope/drbot-hub-primary",
         "rg-drbot-hub-northeurope/drbot-hub-secondary",
+        "rg-drbot-transit-westeurope/drbot-transit-primary",
+        "rg-drbot-transit-northeurope/drbot-transit-secondary",
         "rg-drbot-sales-westeurope/drbot-spoke-sales-primary",
         "rg-drbot-sales-northeurope/drbot-spoke-sales-secondary",
     ] {
@@ -388,6 +394,18 @@ async fn the_real_infra_templates_deploy_hub_then_spoke_from_chat_through_the_bo
     assert_eq!(secondary["peerSpokeResourceGroup"], "rg-drbot-sales-westeurope");
     assert_eq!(secondary["peerUcStorageAccountName"], primary["ucStorageAccountName"]);
     assert_eq!(secondary["externalStorageAccountName"], primary["externalStorageAccountName"]);
+
+    // The transit spoke's parameters come from the hub the same way: it peers with the hub
+    // and its web-auth workspace uses the hub's keys.
+    let transit = drbot::deploy::Target::parse("transit", None).unwrap();
+    let planned = drbot::deploy::prepare(&client, &tokens, &world.config.deploy, transit).await.unwrap();
+    let primary = &planned.region(drbot::deploy::Role::Primary).parameters;
+    let secondary = &planned.region(drbot::deploy::Role::Secondary).parameters;
+    assert_eq!(primary["firewallPrivateIp"], "10.0.0.4");
+    assert_eq!(secondary["hubVnetName"], "hub-neu-vnet");
+    assert_eq!(secondary["hubResourceGroup"], "rg-drbot-hub-northeurope");
+    assert_eq!(planned.region(drbot::deploy::Role::Primary).deployment.resource_group, "rg-drbot-transit-westeurope");
+    assert_ne!(primary["managedDisksKeyVersion"], "fedcba9876543210fedcba9876543210");
 
     // A secondary region that is not the primary's Azure pair is refused before anything runs.
     let mut unpaired = world.config.deploy.clone();

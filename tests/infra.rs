@@ -14,20 +14,33 @@ use sandbox::arm::ARM_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_SUBSCRIPTION_ID};
 use serde_json::{json, Map, Value};
 
-const TEMPLATES: [&str; 3] = ["hub", "spoke", "bot"];
+const TEMPLATES: [&str; 4] = ["hub", "webauth", "spoke", "bot"];
 
 /// Each parameter file, its template and the resource group it deploys into (the one its
 /// template's cross-group references are written for).
-const PARAMETER_FILES: [(&str, &str, &str); 5] = [
+const PARAMETER_FILES: [(&str, &str, &str); 7] = [
     ("hub.primary", "hub", "rg-dr-hub-weu"),
     ("hub.secondary", "hub", "rg-dr-hub-neu"),
+    ("webauth.primary", "webauth", "rg-dr-transit-weu"),
+    ("webauth.secondary", "webauth", "rg-dr-transit-neu"),
     ("spoke.primary", "spoke", "rg-dr-sales-weu"),
     ("spoke.secondary", "spoke", "rg-dr-sales-neu"),
     ("bot", "bot", "rg-dr-hub-neu"),
 ];
 
 /// Resources a template refers to but does not deploy: (template, type, why it exists).
-const EXTERNAL: [(&str, &str, &str); 4] = [
+const EXTERNAL: [(&str, &str, &str); 7] = [
+    ("webauth", "Microsoft.Network/virtualNetworks", "the hub's VNet (hub.json), which the transit spoke peers with"),
+    (
+        "webauth",
+        "Microsoft.Network/privateDnsZones",
+        "the hub's private DNS zones (hub.json), where the browser_authentication endpoint registers",
+    ),
+    (
+        "webauth",
+        "Microsoft.Storage/storageAccounts",
+        "the web-auth workspace's DBFS root account, which Databricks creates in its managed resource group",
+    ),
     ("spoke", "Microsoft.Network/virtualNetworks", "the hub's VNet (hub.json), which the spoke peers with"),
     (
         "spoke",
@@ -545,7 +558,18 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
         assert!(has(&format!(
             "/resourceGroups/{hub}/providers/Microsoft.Resources/deployments/sales-{region}-hub-peering"
         )));
-        assert!(has(&format!("/resourceGroups/rg-dr-sales-{region}/providers/Microsoft.Network/privateEndpoints/sales-{region}-dbw-browser-auth-pe")));
+        // The region's one browser_authentication endpoint sits in the transit spoke, on the
+        // web-auth workspace; no workload spoke carries one.
+        assert!(has(&format!(
+            "/resourceGroups/rg-dr-transit-{region}/providers/Microsoft.Network/privateEndpoints/transit-{region}-dbw-browser-auth-pe"
+        )));
+        assert!(has(&format!(
+            "/resourceGroups/rg-dr-transit-{region}/providers/Microsoft.Databricks/workspaces/transit-{region}-dbw"
+        )));
+        assert!(has(&format!(
+            "/resourceGroups/{hub}/providers/Microsoft.Resources/deployments/transit-{region}-hub-peering"
+        )));
+        assert!(!ids.iter().any(|id| id.contains("/resourceGroups/rg-dr-sales-") && id.contains("browser-auth")));
     }
     assert!(has(
         "/resourceGroups/rg-dr-hub-neu/providers/Microsoft.BotService/botServices/drbot/connections/drbot-sso"
@@ -554,10 +578,10 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
         ids.iter().filter(|id| id.contains("/providers/Microsoft.Storage/storageAccounts/stucsalesweu/providers/Microsoft.Authorization/roleAssignments/")).count();
     assert_eq!(role_assignments, 1, "the access connector's grant sits on the UC account");
 
-    // Deploying hub and spoke again, in both regions, changes nothing: What-If shows no
+    // Deploying hub, transit spoke and spoke again, in both regions, changes nothing: What-If shows no
     // change and the deployment succeeds, past the network intent policy the workspaces'
     // subnets now carry.
-    for (file, name, rg) in &PARAMETER_FILES[..4] {
+    for (file, name, rg) in &PARAMETER_FILES[..6] {
         let body = json!({"properties": {"mode": "Incremental", "template": template(name), "parameters": parameter_file(file)["parameters"]}});
         let deployment = format!(
             "/subscriptions/{SANDBOX_SUBSCRIPTION_ID}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/again-{}",
@@ -579,7 +603,7 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
 
     // A spoke whose NSG lacks the policy's rules (as the templates had it before) fails on
     // redeploy, at the NSG, with the policy's conflict.
-    let (file, name, rg) = PARAMETER_FILES[3];
+    let (file, name, rg) = PARAMETER_FILES[5];
     let mut stripped = template(name);
     for resource in stripped["resources"].as_array_mut().expect("resources") {
         if resource["type"] == "Microsoft.Network/networkSecurityGroups" {
@@ -603,25 +627,31 @@ async fn both_regions_deploy_on_the_sandbox_arm_after_what_if() {
 }
 
 /// The DBFS root key is set by a nested deployment that PUTs the workspace again; its body is
-/// the outer workspace's, word for word, so the second PUT changes nothing but the key.
+/// the outer workspace's, word for word, so the second PUT changes nothing but the key. The
+/// same holds for the workload spokes' workspaces and the transit spoke's web-auth one.
 #[test]
 fn the_dbfs_root_key_redeploys_the_workspace_exactly_as_declared() {
-    let spoke = template("spoke");
-    let outer =
-        resources(&spoke).into_iter().find(|r| r["type"] == "Microsoft.Databricks/workspaces").expect("the workspace");
-    let nested = resources(&spoke)
-        .into_iter()
-        .find(|r| r["name"] == "[format('{0}-dbfs-root-cmk', parameters('spokeName'))]")
-        .expect("the DBFS root key's nested deployment");
-    let given = &nested["properties"]["parameters"];
-    assert_eq!(given["workspaceProperties"]["value"], outer["properties"], "the re-PUT drifted from the workspace");
-    assert_eq!(given["workspaceName"]["value"], outer["name"]);
-    assert_eq!(given["encryption"]["value"]["keySource"], "Microsoft.Keyvault");
-    assert!(
-        given["encryption"]["value"].get("keyversion").is_none(),
-        "unpinned: the storage account follows rotations"
-    );
-    assert_eq!(outer["properties"]["parameters"]["prepareEncryption"]["value"], true);
+    for (name, prefix) in [("spoke", "spokeName"), ("webauth", "transitName")] {
+        let t = template(name);
+        let outer =
+            resources(&t).into_iter().find(|r| r["type"] == "Microsoft.Databricks/workspaces").expect("the workspace");
+        let nested = resources(&t)
+            .into_iter()
+            .find(|r| r["name"] == format!("[format('{{0}}-dbfs-root-cmk', parameters('{prefix}'))]"))
+            .unwrap_or_else(|| panic!("{name}.json: the DBFS root key's nested deployment"));
+        let given = &nested["properties"]["parameters"];
+        assert_eq!(
+            given["workspaceProperties"]["value"], outer["properties"],
+            "{name}.json: the re-PUT drifted from the workspace"
+        );
+        assert_eq!(given["workspaceName"]["value"], outer["name"]);
+        assert_eq!(given["encryption"]["value"]["keySource"], "Microsoft.Keyvault");
+        assert!(
+            given["encryption"]["value"].get("keyversion").is_none(),
+            "{name}.json: unpinned, the storage account follows rotations"
+        );
+        assert_eq!(outer["properties"]["parameters"]["prepareEncryption"]["value"], true);
+    }
     let hub = template("hub");
     assert!(resources(&hub).iter().any(|r| r["type"] == "Microsoft.KeyVault/vaults/keys"
         && r["name"].as_str().is_some_and(|n| n.contains("dbfsRootKeyName"))));
@@ -672,7 +702,7 @@ fn data_paths() -> Vec<DataPath> {
 fn the_copys_data_paths_are_carried_by_endpoint_zone_route_and_rule() {
     let spoke = template("spoke");
     let hub = template("hub");
-    let (file, _, rg) = PARAMETER_FILES[3];
+    let (file, _, rg) = PARAMETER_FILES[5];
     let values = parameter_values(&spoke, &parameter_file(file), rg);
     let variables = object(&spoke["variables"]);
     let eval = |v: &Value| sandbox::arm::evaluate(SANDBOX_SUBSCRIPTION_ID, rg, &values, &variables, v);

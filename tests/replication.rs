@@ -638,3 +638,129 @@ async fn the_cli_reads_its_configuration_and_prints_the_dry_run_grouped_by_kind(
     assert!(text.contains("Deep clones (") && text.contains("Grants ("), "{text}");
     assert!(text.ends_with(&format!("{} action(s), 0 blocked\n", plan.actions.len())), "{text}");
 }
+
+/// An append changes no metadata, so the table properties Unity Catalog
+/// lists do not move (the sandbox models them as stale, as the
+/// documentation allows): planning from them misses it. A cycle that reads
+/// each table's latest commit with `DESCRIBE HISTORY … LIMIT 1` re-clones
+/// exactly that table, reports its RPO from the recorded replicated version,
+/// and records the new version once the clone succeeds.
+#[tokio::test]
+async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_from_the_recorded_version() {
+    use drbot::readiness::rpo::{table_rpos, Rpo};
+    use drbot::replication::history::{freshen, tables_to_read};
+
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("drbot.db").display())).await.unwrap();
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = || tokio::time::Instant::now() + PATIENCE;
+    for id in ["run-1", "run-2"] {
+        let run = drbot::store::runs::Run {
+            id: id.into(),
+            started_by_oid: None,
+            started_by_upn: None,
+            catalog_filter: None,
+            dry_run: false,
+            started_ms: 0,
+            finished_ms: None,
+            counts: None,
+        };
+        store.start_run(&run).await.unwrap();
+    }
+
+    // Replicate once, recording as the bot does.
+    let first = world.plan().await;
+    let (report, events) = world.run(&first, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    for event in &events {
+        record(&store, "run-1", &first, event).await.unwrap();
+    }
+    assert!(world.plan().await.is_empty());
+
+    // One append to a replicated managed Delta table on the primary.
+    let (primary, _) = world.read().await;
+    let appended = first
+        .actions
+        .iter()
+        .find_map(|a| match &a.kind {
+            ActionKind::CloneTable { .. }
+                if primary
+                    .tables
+                    .get(&a.object.full_name())
+                    .is_some_and(|t| t.kind == drbot::replication::snapshot::TableKind::Managed) =>
+            {
+                Some(a.object.full_name())
+            }
+            _ => None,
+        })
+        .expect("a cloned managed table");
+    let newest = {
+        let mut metastore = world.sandbox.primary.metastore.write();
+        let table = metastore.tables.get_mut(&appended).unwrap();
+        table.append(chrono::Utc::now().timestamp_millis() + 60_000);
+        (table.delta_version, table.last_commit_ms)
+    };
+    assert!(world.plan().await.is_empty(), "the properties did not move: by them nothing changed");
+
+    // The cycle's freshness step: one DESCRIBE HISTORY per source Delta table.
+    let (mut primary, mut secondary) = world.read().await;
+    let before = world.sandbox.primary.statements.history().len();
+    let unread = freshen(
+        &store,
+        &world.workspaces.primary,
+        &token,
+        SANDBOX_WAREHOUSE_ID,
+        8,
+        deadline(),
+        &mut primary,
+        &mut secondary,
+    )
+    .await
+    .unwrap();
+    assert!(unread.is_empty(), "{unread:?}");
+    let statements: Vec<String> =
+        world.sandbox.primary.statements.history()[before..].iter().map(|s| s.statement.clone()).collect();
+    assert_eq!(statements.len(), tables_to_read(&primary).len());
+    assert!(statements.iter().all(|s| s.starts_with("DESCRIBE HISTORY ") && s.ends_with(" LIMIT 1")), "{statements:?}");
+
+    let again = plan(&primary, &secondary, &world.config);
+    assert_eq!(
+        again.actions.iter().map(|a| (a.object.full_name(), a.describe())).collect::<Vec<_>>(),
+        vec![(appended.clone(), format!("refresh table {appended} (incremental deep clone)"))],
+        "only the appended table is cloned; unchanged tables cost no clone"
+    );
+    let recorded = store.table_versions().await.unwrap();
+    let held = recorded.iter().find(|r| r.table_name == appended).and_then(|r| r.replicated).unwrap();
+    let drift = diff(&primary, &secondary, &world.config);
+    let rpo = table_rpos(&primary, &secondary, &world.config, &drift);
+    let rpo = rpo.iter().find(|r| r.table == appended).unwrap().rpo;
+    assert_eq!(rpo, Rpo::Behind { ms: newest.1 - held.commit_ms });
+    assert!(held.version < newest.0);
+
+    // The re-clone records the version it copied.
+    let (report, events) = world.run(&again, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    for event in &events {
+        record(&store, "run-2", &again, event).await.unwrap();
+    }
+    let recorded = store.table_versions().await.unwrap();
+    let row = recorded.iter().find(|r| r.table_name == appended).unwrap();
+    assert_eq!(row.replicated.map(|c| c.version), Some(newest.0));
+    assert_eq!(row.source.map(|c| (c.version, c.commit_ms)), Some(newest));
+
+    let (mut primary, mut secondary) = world.read().await;
+    freshen(
+        &store,
+        &world.workspaces.primary,
+        &token,
+        SANDBOX_WAREHOUSE_ID,
+        8,
+        deadline(),
+        &mut primary,
+        &mut secondary,
+    )
+    .await
+    .unwrap();
+    assert!(plan(&primary, &secondary, &world.config).is_empty(), "caught up: nothing to clone");
+}

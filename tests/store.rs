@@ -122,3 +122,38 @@ on_both_backends!(a_pending_command_is_taken_once_and_only_while_fresh, |fresh: 
     store.close().await;
     fresh
 });
+
+on_both_backends!(table_versions_keep_the_newest_replicated_version_and_the_last_reading, |fresh: Fresh| async move {
+    use drbot::store::table_versions::{Commit, TableVersion};
+    let store = fresh.open().await;
+    let c = |version, commit_ms| Commit { version, commit_ms };
+    store.record_replicated("main.sales.orders", c(4, 40), 100).await.unwrap();
+    store.record_replicated("main.sales.orders", c(3, 30), 110).await.unwrap(); // an older clone's late result
+    store.record_source_reading("main.sales.orders", c(6, 60), 120).await.unwrap();
+    store.record_source_reading("main.sales.events", c(2, 20), 120).await.unwrap();
+    let rows = store.table_versions().await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            TableVersion {
+                table_name: "main.sales.events".into(),
+                replicated: None,
+                replicated_ms: None,
+                source: Some(c(2, 20)),
+                read_ms: Some(120),
+            },
+            TableVersion {
+                table_name: "main.sales.orders".into(),
+                replicated: Some(c(4, 40)),
+                replicated_ms: Some(100),
+                source: Some(c(6, 60)),
+                read_ms: Some(120),
+            },
+        ]
+    );
+    store.record_replicated("main.sales.orders", c(6, 60), 130).await.unwrap();
+    let orders = store.table_versions().await.unwrap().pop().unwrap();
+    assert_eq!((orders.replicated, orders.replicated_ms), (Some(c(6, 60)), Some(130)));
+    store.close().await;
+    fresh
+});

@@ -111,7 +111,7 @@ impl Bot {
             Ok(target) => target,
             Err(problem) => {
                 return Answer::Card(cards::with_correlation_id(
-                    cards::usage("deploy", "deploy hub | deploy spoke NAME", &problem.to_string()),
+                    cards::usage("deploy", "deploy hub | deploy transit | deploy spoke NAME", &problem.to_string()),
                     correlation_id,
                 ))
             }
@@ -203,7 +203,7 @@ impl Bot {
                 Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == DEPLOY_PLAN => row,
                 Ok(_) => return Answer::Card(cards::notice(
                     "This plan can no longer be deployed",
-                    "It expired or belongs to another conversation. Ask again with deploy hub or deploy spoke NAME.",
+                    "It expired or belongs to another conversation. Ask again with deploy hub, deploy transit or deploy spoke NAME.",
                 )),
                 Err(error) => {
                     tracing::error!(correlation_id, %error, "deployment plan unavailable");

@@ -27,6 +27,7 @@ const MAX_LISTED: usize = 10;
 pub(crate) fn target_words(target: &Target) -> String {
     match target {
         Target::Hub => "the hub".into(),
+        Target::Transit => "the transit spoke".into(),
         Target::Spoke(name) => format!("spoke {}", name.as_str()),
     }
 }

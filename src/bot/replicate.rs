@@ -21,8 +21,8 @@ use crate::botframework::activity::Activity;
 use crate::cards::views::{self};
 use crate::cards::{self};
 use crate::replication::plan::{ActionKind, Plan};
-use crate::replication::planner;
 use crate::replication::read::read_snapshot;
+use crate::replication::{history, planner};
 use crate::store::operations::NewOperation;
 use crate::store::plans::StoredPlan;
 use crate::teams::invoke::InvokeResponse;
@@ -122,8 +122,27 @@ impl Bot {
             read_snapshot(&workspaces.primary, &token, &read),
             read_snapshot(&workspaces.secondary, &token, &read)
         );
-        let primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
-        let secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
+        let mut primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
+        let mut secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
+        // Freshness from each table's history, not its commit properties
+        // (which need not move on an append); see replication/history.rs.
+        if let Some(warehouse_id) = read.warehouse_id.as_deref() {
+            let deadline = tokio::time::Instant::now() + read.statement_timeout;
+            let unread = history::freshen(
+                &self.services.store,
+                &workspaces.primary,
+                &token,
+                warehouse_id,
+                read.concurrency,
+                deadline,
+                &mut primary,
+                &mut secondary,
+            )
+            .await?;
+            if let Some((table, why)) = unread.iter().next() {
+                tracing::warn!(tables = unread.len(), %table, %why, "history unread; those tables keep their listed commit");
+            }
+        }
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
         let id = uuid::Uuid::new_v4().to_string();
         let stored = StoredPlan {

@@ -356,7 +356,7 @@ impl Bot {
                 .clone()
                 .map(DatabricksTokens::App)
                 .ok_or("the bot's own identity is not configured".into()),
-            ActingAs::User { user_id, channel_id, .. } => {
+            ActingAs::User { user_id, channel_id, oid, .. } => {
                 let key = UserKey { user_id, channel_id };
                 let token = self
                     .services
@@ -366,6 +366,12 @@ impl Bot {
                     .map_err(|e| format!("the token service is unavailable: {e}"))?
                     .ok_or("the person who started it is no longer signed in")?;
                 let user = UserAssertion::from_token(&token.token).ok_or("the sign-in token is unreadable")?;
+                // The token service keys tokens by Teams user id; the run was
+                // started by the person with this object id, and only their
+                // token may carry it on (an empty oid predates the binding).
+                if !oid.is_empty() && !user.oid.eq_ignore_ascii_case(oid) {
+                    return Err("the sign-in token belongs to someone other than the person who started it".into());
+                }
                 Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user })
             }
         }

@@ -48,7 +48,12 @@ impl Bot {
                 None
             }
         };
-        let options = AssessOptions { last_run, ..AssessOptions::default() };
+        // RPO as of the last cycle's history readings (status reads no history itself).
+        let table_versions = self.services.store.table_versions().await.unwrap_or_else(|error| {
+            tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
+            Vec::new()
+        });
+        let options = AssessOptions { last_run, table_versions, ..AssessOptions::default() };
         let readiness = check_with(
             Target { client: &workspaces.primary, token: &token },
             Target { client: &workspaces.secondary, token: &token },
@@ -130,7 +135,15 @@ fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksC
             label: "Worst RPO".into(),
             value: rpo.worst.as_ref().map(|w| text::duration(w.ms)).unwrap_or_else(|| "0 s".into()),
             color: rag_tone(rpo.status),
-            note: format!("{} of {} tables behind", rpo.behind, rpo.tables),
+            note: match &readiness.rpo_readings {
+                Some(readings) => format!(
+                    "{} of {} tables behind, as of readings {} old",
+                    rpo.behind,
+                    rpo.tables,
+                    text::duration(readings.age_ms)
+                ),
+                None => format!("{} of {} tables behind", rpo.behind, rpo.tables),
+            },
         });
     }
     let mut drift_rows = Vec::new();

@@ -1,4 +1,4 @@
-//! `drbot deploy hub|spoke NAME [--what-if] [--config FILE] [--state FILE]`:
+//! `drbot deploy hub|transit|spoke NAME [--what-if] [--config FILE] [--state FILE]`:
 //! What-If in both regions, then the deployment with one line per resource.
 //!
 //! Tokens: `AZURE_ACCESS_TOKEN` (for ARM) and `DATABRICKS_ACCESS_TOKEN` (for
@@ -26,8 +26,8 @@ use crate::identity::{AccessToken, IdentityError, ARM_SCOPE, DATABRICKS_SCOPE};
 
 #[derive(clap::Args, Debug)]
 pub struct DeployArgs {
-    /// What to deploy: `hub`, or `spoke` followed by its name.
-    #[arg(value_parser = ["hub", "spoke"])]
+    /// What to deploy: `hub`, `transit` (the region's browser-authentication spoke), or `spoke` followed by its name.
+    #[arg(value_parser = ["hub", "transit", "spoke"])]
     pub kind: String,
     /// The spoke's name (lowercase letters, digits and hyphens).
     pub name: Option<String>,

@@ -1,4 +1,4 @@
-//! A spoke's parameters that only the hub of its region knows: the
+//! A spoke's (and the transit spoke's) parameters that only the hub of its region knows: the
 //! firewall's private address (the spoke's route and DNS server), the key
 //! versions of the customer-managed keys, the hub's VNet (peering) and vault.
 //!
@@ -75,7 +75,9 @@ pub async fn link_hub(
     templates_dir: &Path,
     plan: &mut Plan,
 ) -> Result<(), DeployError> {
-    let Target::Spoke(_) = plan.target else { return Ok(()) };
+    if plan.target == Target::Hub {
+        return Ok(());
+    }
     let declared: Vec<String> =
         plan.template["parameters"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
     if !HUB_DERIVED.iter().any(|name| declared.iter().any(|d| d == name)) {

@@ -2,7 +2,7 @@
 //! secondary region, through Azure Resource Manager, then the Databricks side
 //! over REST.
 //!
-//! - [`plan`]: what `deploy hub` / `deploy spoke NAME` mean (pure);
+//! - [`plan`]: what `deploy hub` / `deploy transit` / `deploy spoke NAME` mean (pure);
 //! - [`whatif`]: What-If in both regions, summarised so deletes stand out;
 //! - [`run`]: both deployments at once, followed resource by resource, with
 //!   cancel and resume from a [`DeployState`] checkpoint;
@@ -34,7 +34,7 @@ pub use run::{
 };
 pub use whatif::{summarise, what_if, RegionWhatIf, WhatIfSummary};
 
-/// `deploy hub` / `deploy spoke NAME` made ready for What-If: the template
+/// `deploy hub` / `deploy transit` / `deploy spoke NAME` made ready for What-If: the template
 /// and parameter files from `templates_dir`, the plan, and for a spoke the
 /// parameters read from its hubs' deployments ([`hub::link_hub`]).
 pub async fn prepare(

@@ -1,4 +1,4 @@
-//! What `deploy hub` and `deploy spoke NAME` mean, decided without I/O:
+//! What `deploy hub`, `deploy transit` and `deploy spoke NAME` mean, decided without I/O:
 //! the template, the resource group, region and deployment name in each of
 //! the two regions, and the parameters.
 //!
@@ -106,6 +106,9 @@ impl From<SpokeName> for String {
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     Hub,
+    /// The region's transit spoke (`webauth.json`): the browser-authentication private
+    /// endpoint on a workload-free web-auth workspace, one per region.
+    Transit,
     Spoke(SpokeName),
 }
 
@@ -114,25 +117,29 @@ impl Target {
     pub fn parse(kind: &str, name: Option<&str>) -> Result<Target, DeployError> {
         match (kind, name) {
             ("hub", None) => Ok(Target::Hub),
+            ("transit", None) => Ok(Target::Transit),
             ("spoke", Some(name)) => Ok(Target::Spoke(SpokeName::parse(name)?)),
             ("spoke", None) => Err(DeployError::Invalid("deploy spoke needs a name".into())),
             ("hub", Some(_)) => Err(DeployError::Invalid("deploy hub takes no name".into())),
-            _ => Err(DeployError::Invalid("deploy hub, or deploy spoke NAME".into())),
+            ("transit", Some(_)) => Err(DeployError::Invalid("deploy transit takes no name".into())),
+            _ => Err(DeployError::Invalid("deploy hub, deploy transit, or deploy spoke NAME".into())),
         }
     }
 
-    /// The template's file stem: `hub` or `spoke`.
+    /// The template's file stem: `hub`, `webauth` or `spoke`.
     pub fn template_stem(&self) -> &'static str {
         match self {
             Target::Hub => "hub",
+            Target::Transit => "webauth",
             Target::Spoke(_) => "spoke",
         }
     }
 
-    /// `hub` or `spoke-NAME`.
+    /// `hub`, `transit` or `spoke-NAME`.
     pub fn label(&self) -> String {
         match self {
             Target::Hub => "hub".into(),
+            Target::Transit => "transit".into(),
             Target::Spoke(name) => format!("spoke-{}", name.as_str()),
         }
     }
@@ -182,7 +189,7 @@ pub fn load_templates(dir: &Path, target: &Target) -> Result<Templates, DeployEr
     // and storage names, which the shared files cannot give.
     let own = match target {
         Target::Spoke(name) => Some(name.as_str()),
-        Target::Hub => None,
+        Target::Hub | Target::Transit => None,
     };
     let own_common = match own {
         Some(name) => read(format!("parameters/{stem}.{name}.json"), false)?,
@@ -268,6 +275,9 @@ pub fn storage_account_name(prefix: &str, subscription_id: &str, spoke: &SpokeNa
 pub(crate) fn resource_group(config: &RegionConfig, target: &Target) -> String {
     match target {
         Target::Hub => config.hub_resource_group.clone().unwrap_or_else(|| format!("rg-drbot-hub-{}", config.location)),
+        Target::Transit => {
+            config.transit_resource_group.clone().unwrap_or_else(|| format!("rg-drbot-transit-{}", config.location))
+        }
         Target::Spoke(name) => match &config.spoke_resource_group {
             Some(pattern) => pattern.replace("{spoke}", name.as_str()),
             None => format!("rg-drbot-{}-{}", name.as_str(), config.location),
@@ -383,6 +393,9 @@ mod tests {
         assert_eq!(Target::parse("spoke", Some("a")).unwrap().label(), "spoke-a");
         assert!(Target::parse("spoke", None).is_err() && Target::parse("hub", Some("x")).is_err());
         assert!(Target::parse("bot", None).is_err());
+        let transit = Target::parse("transit", None).unwrap();
+        assert_eq!((transit.label().as_str(), transit.template_stem()), ("transit", "webauth"));
+        assert!(Target::parse("transit", Some("x")).is_err());
     }
 
     #[test]
@@ -474,6 +487,11 @@ mod tests {
         let spoke =
             plan(&config, Target::Spoke(SpokeName::parse("x").unwrap()), Templates::inline(template())).unwrap();
         assert_eq!(spoke.region(Role::Secondary).deployment.resource_group, "rg-x-dr");
+        config.secondary.transit_resource_group = Some("rg-transit-dr".into());
+        let transit = plan(&config, Target::Transit, Templates::inline(template())).unwrap();
+        assert_eq!(transit.region(Role::Primary).deployment.resource_group, "rg-drbot-transit-westeurope");
+        assert_eq!(transit.region(Role::Secondary).deployment.resource_group, "rg-transit-dr");
+        assert_eq!(transit.region(Role::Secondary).deployment.name, "drbot-transit-secondary");
         let unset = DeployConfig::default();
         assert!(plan(&unset, Target::Hub, Templates::inline(template())).is_err());
     }

@@ -97,7 +97,7 @@ impl DeployState {
     pub fn is_finished(&self) -> bool {
         let ended = self.regions.iter().all(|r| !matches!(r.phase, RegionPhase::Pending | RegionPhase::Submitted));
         let succeeded = self.regions.iter().all(|r| r.phase == RegionPhase::Succeeded);
-        ended && (!succeeded || self.bootstrapped || self.target == Target::Hub)
+        ended && (!succeeded || self.bootstrapped || !matches!(self.target, Target::Spoke(_)))
     }
 
     fn region_mut(&mut self, role: Role) -> Option<&mut RegionState> {

@@ -21,6 +21,7 @@ use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
 use crate::replication::read::{ReadFilter, ReadOptions};
 use crate::replication::ReplicationConfig;
+use crate::store::table_versions::TableVersion;
 use crate::store::Store;
 
 /// The operator's Databricks token for `--token-from-env` (one Entra token
@@ -111,6 +112,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         rpo_target_ms: i64::from(args.rpo_target_hours) * 3_600_000,
         offenders: args.top,
         last_run: last_run(&config).await,
+        table_versions: table_versions(&config).await,
         ..AssessOptions::default()
     };
 
@@ -163,6 +165,25 @@ async fn with_ticker<T>(work: impl std::future::Future<Output = T>) -> T {
             _ = ticker.tick() => eprintln!("  still reading… {} s", started.elapsed().as_secs()),
         }
     }
+}
+
+/// The recorded table versions and the last cycle's readings, from the
+/// bot's store (none when it does not exist yet or cannot be read, said on stderr).
+async fn table_versions(config: &Config) -> Vec<TableVersion> {
+    if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        return Vec::new();
+    }
+    let result = async {
+        let store = Store::open(&config.store.url()).await?;
+        let rows = store.table_versions().await;
+        store.close().await;
+        rows
+    }
+    .await;
+    result.unwrap_or_else(|error| {
+        eprintln!("drbot status: recorded table versions are unknown: {error}");
+        Vec::new()
+    })
 }
 
 /// The newest replication run that was not a dry run, from the bot's store.

@@ -49,6 +49,8 @@ use crate::replication::diff::Field;
 use crate::replication::object::{ObjectKind, ObjectRef};
 use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
 use crate::replication::{diff, Change, Drift, ReplicationConfig};
+use crate::replication::{freshness, history};
+use crate::store::table_versions::TableVersion;
 
 /// How the report is put together.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,11 +63,22 @@ pub struct AssessOptions {
     pub unread_listed: usize,
     /// The newest replication run, when the caller knows it (from the store).
     pub last_run: Option<LastRun>,
+    /// Each table's recorded replicated version and the last cycle's reading
+    /// of its source (the store's `table_versions`): RPO is measured from
+    /// these, as of those readings, rather than from commit properties that
+    /// need not move on an append, and without reading every history now.
+    pub table_versions: Vec<TableVersion>,
 }
 
 impl Default for AssessOptions {
     fn default() -> Self {
-        AssessOptions { rpo_target_ms: 24 * 3_600_000, offenders: 10, unread_listed: 10, last_run: None }
+        AssessOptions {
+            rpo_target_ms: 24 * 3_600_000,
+            offenders: 10,
+            unread_listed: 10,
+            last_run: None,
+            table_versions: Vec::new(),
+        }
     }
 }
 
@@ -215,6 +228,9 @@ pub struct Readiness {
     /// `None` when it could not be computed (see `not_computed`).
     pub drift: Option<DriftSummary>,
     pub rpo: Option<RpoSummary>,
+    /// What the RPO was measured from when the last cycle's history readings
+    /// were used, and how old they are.
+    pub rpo_readings: Option<RpoReadings>,
     /// Why drift and RPO are missing, when they are.
     pub not_computed: Option<String>,
     pub unread: Unread,
@@ -223,6 +239,50 @@ pub struct Readiness {
     pub offenders: Vec<Offender>,
     /// How many offenders there are in all.
     pub offenders_total: usize,
+}
+
+/// The history readings an RPO was measured from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RpoReadings {
+    /// Tables measured from a reading of their source's history.
+    pub tables: usize,
+    /// When the oldest of those readings was taken (epoch ms), and its age at assessment.
+    pub oldest_ms: i64,
+    pub age_ms: i64,
+}
+
+/// Both snapshots with the recorded versions and the last cycle's readings
+/// applied (`None` when there are none to apply), and what they were.
+fn with_recorded_versions(
+    primary: &Snapshot,
+    secondary: &Snapshot,
+    rows: &[TableVersion],
+    now_ms: i64,
+) -> Option<(Snapshot, Snapshot, Option<RpoReadings>)> {
+    if rows.is_empty() {
+        return None;
+    }
+    let readings: BTreeMap<String, crate::replication::snapshot::DeltaState> = rows
+        .iter()
+        .filter(|row| primary.tables.contains_key(&row.table_name))
+        .filter_map(|row| {
+            let source = row.source?;
+            Some((
+                row.table_name.clone(),
+                crate::replication::snapshot::DeltaState { version: source.version, last_commit_ms: source.commit_ms },
+            ))
+        })
+        .collect();
+    let oldest_ms =
+        rows.iter().filter(|row| readings.contains_key(&row.table_name)).filter_map(|row| row.read_ms).min();
+    let (mut p, mut s) = (primary.clone(), secondary.clone());
+    freshness::apply(&mut p, &mut s, &readings, &history::replicated(rows));
+    let measured = oldest_ms.map(|oldest_ms| RpoReadings {
+        tables: readings.len(),
+        oldest_ms,
+        age_ms: now_ms.saturating_sub(oldest_ms),
+    });
+    Some((p, s, measured))
 }
 
 /// Assesses two snapshots read from reachable workspaces.
@@ -258,6 +318,7 @@ pub fn assess_observed(
         last_run: options.last_run.clone(),
         drift: None,
         rpo: None,
+        rpo_readings: None,
         not_computed: None,
         unread: Unread::default(),
         verdict: Verdict { status: Status::Ready, reasons: Vec::new() },
@@ -273,6 +334,14 @@ pub fn assess_observed(
 
     match (primary, secondary) {
         (Observed::Read { snapshot: p, .. }, Observed::Read { snapshot: s, .. }) => {
+            let recorded = with_recorded_versions(p, s, &options.table_versions, now_ms);
+            let (p, s) = match &recorded {
+                Some((p, s, readings)) => {
+                    readiness.rpo_readings = readings.clone();
+                    (p, s)
+                }
+                None => (p, s),
+            };
             let drift = diff(p, s, config);
             let summary = summarise_drift(&drift);
             let rpo = summarise_rpo(&table_rpos(p, s, config, &drift), options.rpo_target_ms);
@@ -583,6 +652,38 @@ mod tests {
 
     fn assess_default(primary: &Snapshot, secondary: &Snapshot) -> Readiness {
         assess(primary, secondary, &config(), NOW, &AssessOptions::default())
+    }
+
+    #[test]
+    fn rpo_comes_from_the_recorded_versions_as_of_the_last_readings_with_their_age() {
+        use crate::store::table_versions::{Commit, TableVersion};
+        // By the listed properties both tables look current (an append moved none).
+        let primary = primary();
+        let secondary = faithful(&primary);
+        assert_eq!(assess_default(&primary, &secondary).rpo.unwrap().behind, 0);
+        let row = |table: &str, replicated_ms: i64, source_version: i64, source_ms: i64| TableVersion {
+            table_name: table.into(),
+            replicated: Some(Commit { version: 3, commit_ms: replicated_ms }),
+            replicated_ms: Some(replicated_ms),
+            source: Some(Commit { version: source_version, commit_ms: source_ms }),
+            read_ms: Some(NOW - 2 * HOUR),
+        };
+        let options = AssessOptions {
+            table_versions: vec![
+                row("main.sales.orders", 100 * HOUR, 9, 130 * HOUR),
+                row("main.sales.items", 100 * HOUR, 3, 100 * HOUR),
+            ],
+            ..AssessOptions::default()
+        };
+        let readiness = assess(&primary, &secondary, &config(), NOW, &options);
+        let rpo = readiness.rpo.unwrap();
+        assert_eq!((rpo.behind, rpo.over_target, rpo.up_to_date), (1, 1, 1));
+        assert_eq!(rpo.worst.map(|w| (w.table, w.ms)), Some(("main.sales.orders".to_string(), 30 * HOUR)));
+        assert_eq!(
+            readiness.rpo_readings,
+            Some(RpoReadings { tables: 2, oldest_ms: NOW - 2 * HOUR, age_ms: 2 * HOUR })
+        );
+        assert_eq!(readiness.verdict.status, Status::Degraded);
     }
 
     #[test]

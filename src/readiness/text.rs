@@ -140,6 +140,14 @@ fn write_report(out: &mut String, r: &Readiness, colour: bool) -> std::fmt::Resu
             let p = |v: Option<i64>| v.map(duration).unwrap_or_else(|| "-".into());
             let worst = rpo.worst.as_ref().map(|w| format!("{} ({})", duration(w.ms), w.table)).unwrap_or("-".into());
             writeln!(out, "  worst {worst}; p50 {}; p95 {}", p(rpo.p50_ms), p(rpo.p95_ms))?;
+            if let Some(readings) = &r.rpo_readings {
+                writeln!(
+                    out,
+                    "  as of the last replication cycle's history readings ({} tables, oldest {} old)",
+                    readings.tables,
+                    duration(readings.age_ms)
+                )?;
+            }
         }
         _ => {
             let why = r.not_computed.as_deref().unwrap_or("not computed");

@@ -18,6 +18,8 @@ pub mod diff;
 pub mod execute;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod freshness;
+pub mod history;
 pub mod job;
 pub mod mapping;
 pub mod model;

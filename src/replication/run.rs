@@ -41,6 +41,7 @@ use crate::databricks::statements::Polling;
 use crate::databricks::RetryPolicy;
 
 use crate::store::runs::{ObjectResult, ResultStatus};
+use crate::store::table_versions::Commit;
 use crate::store::{Store, StoreError};
 
 pub use super::workspaces::{FixedToken, TokenSource, Workspaces};
@@ -327,11 +328,29 @@ pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &Acti
 }
 
 /// Keeps a finished action's result in the run history; other events are
-/// not results and are ignored here.
+/// not results and are ignored here. A clone that succeeded also records the
+/// source version it copied, which the next cycle compares the source with.
 pub async fn record(store: &Store, run_id: &str, plan: &Plan, event: &RunEvent) -> Result<(), StoreError> {
     let RunEvent::Finished { action, result } = event else { return Ok(()) };
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let row = object_result(run_id, plan, action, result);
-    store.record_result(&row, chrono::Utc::now().timestamp_millis()).await
+    store.record_result(&row, now_ms).await?;
+    if let (Some(copied), Some(cloned)) = (replicated_commit(plan, action, result), plan.get(action)) {
+        store.record_replicated(&cloned.object.full_name(), copied, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// The source commit a succeeded clone holds: the version the warehouse
+/// reported (else the one the plan saw), with the commit time the plan saw.
+/// When the clone copied a newer version than planned, that time is a lower
+/// bound of its commit time, so an RPO computed from it errs long, never short.
+pub fn replicated_commit(plan: &Plan, action: &ActionId, result: &ActionResult) -> Option<Commit> {
+    if result.status != ActionStatus::Succeeded {
+        return None;
+    }
+    let ActionKind::CloneTable { source_delta: Some(seen), .. } = &plan.get(action)?.kind else { return None };
+    Some(Commit { version: result.copied_version.unwrap_or(seen.version), commit_ms: seen.last_commit_ms })
 }
 
 #[cfg(test)]

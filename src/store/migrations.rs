@@ -143,6 +143,19 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         "live bot instances, so a per-tenant send budget can be divided between them",
         &["CREATE TABLE instances (id TEXT PRIMARY KEY, joined_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL)"],
     ),
+    (
+        7,
+        "each secondary table's replicated source version and commit time, and the last reading of the source",
+        &["CREATE TABLE table_versions (
+                table_name TEXT PRIMARY KEY,
+                replicated_version BIGINT,
+                replicated_commit_ms BIGINT,
+                replicated_ms BIGINT,
+                source_version BIGINT,
+                source_commit_ms BIGINT,
+                read_ms BIGINT
+            )"],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

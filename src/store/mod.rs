@@ -19,6 +19,7 @@ pub mod pending;
 pub mod plans;
 pub mod runs;
 pub mod subscriptions;
+pub mod table_versions;
 
 use std::sync::Once;
 use std::time::Duration;

@@ -103,6 +103,14 @@ pub struct Table {
     pub last_commit_ms: i64,
     /// For a deep clone: the source and the source version it copied.
     pub cloned_from: Option<(String, i64)>,
+    /// What `delta.lastUpdateVersion` / `delta.lastCommitTimestamp` show
+    /// when they lag the newest commit: set by a data-only commit (an
+    /// append), cleared by one that changes metadata (create, replace,
+    /// clone). No Databricks document promises these properties move on
+    /// every commit (the open-source Unity Catalog server updates them on
+    /// metadata changes only), so the sandbox lets them go stale; the
+    /// documented latest commit is `DESCRIBE HISTORY` (see FIDELITY.md).
+    pub properties_commit: Option<(i64, i64)>,
     pub common: Common,
 }
 
@@ -456,8 +464,9 @@ impl Table {
             if !value["properties"].is_object() {
                 value["properties"] = json!({});
             }
-            value["properties"]["delta.lastUpdateVersion"] = json!(self.delta_version.to_string());
-            value["properties"]["delta.lastCommitTimestamp"] = json!(self.last_commit_ms.to_string());
+            let (version, commit_ms) = self.properties_commit.unwrap_or((self.delta_version, self.last_commit_ms));
+            value["properties"]["delta.lastUpdateVersion"] = json!(version.to_string());
+            value["properties"]["delta.lastCommitTimestamp"] = json!(commit_ms.to_string());
         }
         if with_details && !self.view_dependencies.is_empty() {
             value["view_dependencies"] = json!({
@@ -465,6 +474,16 @@ impl Table {
             });
         }
         value
+    }
+}
+
+impl Table {
+    /// A data-only commit (an append): a new version at `now_ms`; the
+    /// commit properties keep what the last metadata change left.
+    pub fn append(&mut self, now_ms: i64) {
+        self.properties_commit.get_or_insert((self.delta_version, self.last_commit_ms));
+        self.delta_version += 1;
+        self.last_commit_ms = now_ms;
     }
 }
 

@@ -296,6 +296,7 @@ fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str,
         delta_version,
         last_commit_ms: now_ms - rng.gen_range(0..3 * 86_400_000),
         cloned_from: None,
+        properties_commit: None,
         common: common(rng, now_ms, &[("SELECT", 0.6), ("MODIFY", 0.1)]),
     }
 }
@@ -379,6 +380,7 @@ fn partly_replicated(rng: &mut StdRng, primary: &Metastore, now_ms: i64) -> Meta
             delta_version: 3,
             last_commit_ms: now_ms,
             cloned_from: None,
+            properties_commit: None,
             common: scratch.common.clone(),
         };
         secondary.tables.insert(table.full_name(), table);

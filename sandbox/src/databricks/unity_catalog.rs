@@ -886,6 +886,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             delta_version: 0,
             last_commit_ms: now,
             cloned_from: None,
+            properties_commit: None,
             common: Common {
                 owner: who.name.clone(),
                 comment: request.comment,

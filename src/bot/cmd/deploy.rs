@@ -1,5 +1,5 @@
-//! `deploy hub | deploy spoke NAME`: What-If as the person, then Approve on
-//! the plan card (`bot/deploy.rs`).
+//! `deploy hub | deploy transit | deploy spoke NAME`: What-If as the person, then Approve on
+//! the plan card (`src/bot/deploy.rs`).
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "deploy",
-    usage: "deploy hub | deploy spoke NAME",
+    usage: "deploy hub | deploy transit | deploy spoke NAME",
     summary: "Preview with What-If, approve, and deploy both regions.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Deploy),
@@ -35,10 +35,11 @@ struct Deploy {
 fn parse(args: &[&str]) -> super::Parsed {
     match args {
         [what] if what.eq_ignore_ascii_case("hub") => Ok(Box::new(Deploy { kind: "hub", name: None })),
+        [what] if what.eq_ignore_ascii_case("transit") => Ok(Box::new(Deploy { kind: "transit", name: None })),
         [what, name] if what.eq_ignore_ascii_case("spoke") => {
             Ok(Box::new(Deploy { kind: "spoke", name: Some(words::name(name)?) }))
         }
-        _ => Err("deploy hub, or deploy spoke NAME".into()),
+        _ => Err("deploy hub, deploy transit, or deploy spoke NAME".into()),
     }
 }
 

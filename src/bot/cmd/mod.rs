@@ -179,6 +179,7 @@ mod tests {
         assert_eq!(parsed("run 42"), "Run { id: \"42\" }");
         assert_eq!(parsed("deploy spoke finance"), "Deploy { kind: \"spoke\", name: Some(\"finance\") }");
         assert_eq!(parsed("deploy HUB"), "Deploy { kind: \"hub\", name: None }");
+        assert_eq!(parsed("deploy transit"), "Deploy { kind: \"transit\", name: None }");
         assert_eq!(
             parsed("subscribe daily 08:00 Europe/Amsterdam"),
             "Subscribe { schedule: Daily { hour: 8, minute: 0, timezone: \"Europe/Amsterdam\" } }"

@@ -1,4 +1,4 @@
-//! `replicate [catalog] [--dry-run]`: a plan first (`bot/replicate.rs`
+//! `replicate [catalog] [--dry-run]`: a plan first (`src/bot/replicate.rs`
 //! reads both metastores as the person), Run or Cancel on its card.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `status`: the readiness dashboard, read as the person (`bot/status.rs`).
+//! `status`: the readiness dashboard, read as the person (`src/bot/status.rs`).
 
 use std::sync::Arc;
 

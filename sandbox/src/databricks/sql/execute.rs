@@ -214,6 +214,7 @@ pub fn execute(
                 delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
                 last_commit_ms: now_ms,
                 cloned_from: Some((source_name, source_version)),
+                properties_commit: None,
                 common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
             };
             if let Some(location) = location {
@@ -245,6 +246,7 @@ pub fn execute(
                 delta_version: 0,
                 last_commit_ms: now_ms,
                 cloned_from: None,
+                properties_commit: None,
                 common: owned_by(who, now_ms),
             };
             metastore.tables.insert(full.join("."), table);
@@ -286,6 +288,7 @@ pub fn execute(
                     delta_version: 0,
                     last_commit_ms: now_ms,
                     cloned_from: None,
+                    properties_commit: None,
                     common: owned_by(who, now_ms),
                 },
             );
