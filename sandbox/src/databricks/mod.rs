@@ -221,6 +221,20 @@ impl Workspace {
         Principal { name: caller.upn.clone(), groups }
     }
 
+    /// A principal by the name Unity Catalog records (a share's owner): a
+    /// user of the directory with their groups, a service principal (by
+    /// application id) with the groups it was added to, or a group alone.
+    pub fn principal_named(&self, name: &str) -> Principal {
+        let mut groups: Vec<String> = match self.directory.user(name) {
+            Some(user) if user.upn.eq_ignore_ascii_case(name) => {
+                user.groups.iter().filter_map(|g| self.directory.group(g)).map(|g| g.name.clone()).collect()
+            }
+            _ => self.service_principal_groups.lock().get(name).cloned().unwrap_or_default(),
+        };
+        groups.push("account users".into());
+        Principal { name: name.to_string(), groups }
+    }
+
     /// Adds a service principal (by application id) to a workspace group,
     /// e.g. drbot's own identity to the metastore admins for scheduled posts.
     pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
