@@ -361,6 +361,47 @@ async fn a_changed_view_owned_by_someone_else_is_updated_with_its_owner_and_gran
     assert!(world.plan().await.is_empty(), "and nothing left to do");
 }
 
+/// Only a share's owner may add to it (Databricks' Shares › Update,
+/// sandbox/FIDELITY.md). A share drbot made is handed to carol; a new schema
+/// on the primary then needs adding: drbot does not send an ADD the
+/// workspace refuses but blocks it with the fix, and the clone waits.
+#[tokio::test]
+async fn a_share_someone_else_owns_is_not_changed_and_the_plan_names_the_fix() {
+    let world = world().await;
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+
+    let carol = "carol@contoso.example";
+    let (share, table) = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let template = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "MANAGED" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap()
+            .clone();
+        let mut schema = primary.schemas[&format!("{}.{}", template.catalog, template.schema)].clone();
+        schema.name = "dr_new".into();
+        primary.schemas.insert(format!("{}.dr_new", schema.catalog), schema);
+        let table = sandbox::databricks::metastore::Table { schema: "dr_new".into(), ..template };
+        primary.tables.insert(table.full_name(), table.clone());
+        (world.config.share_name(&table.catalog), table.full_name())
+    };
+    world.sandbox.primary.sharing.lock().shares.get_mut(&share).unwrap().owner = carol.into();
+
+    let plan = world.plan().await;
+    let add = plan.actions.iter().find(|a| a.id.0.starts_with("share-schemas")).expect("the schema is to be shared");
+    let ActionKind::Blocked(reason) = &add.kind else { panic!("an ADD to carol's share: {:?}", add.kind) };
+    assert!(reason.to_string().contains(&format!("belongs to {carol}")), "{reason}");
+    let (report, _) = world.run(&plan, options()).await;
+    let error = report.results[&add.id].error.clone().unwrap_or_default();
+    assert!(error.contains("ALTER SHARE"), "the run reports the fix: {error}");
+    let clone = plan.actions.iter().find(|a| a.object.full_name() == table).expect("the new table's clone");
+    assert_ne!(report.results[&clone.id].status, ActionStatus::Succeeded);
+    let shared = world.sandbox.primary.sharing.lock().shares[&share].objects.clone();
+    assert!(!shared.keys().any(|name| name.ends_with(".dr_new")), "nothing was added: {shared:?}");
+}
+
 #[tokio::test]
 async fn with_faults_every_action_ends_with_a_result_and_another_run_converges() {
     let mut world = world().await;

@@ -40,6 +40,17 @@ pub struct ScimUser {
     pub user_name: String,
     #[serde(default)]
     pub display_name: String,
+    /// The groups the user is a direct member of.
+    #[serde(default)]
+    pub groups: Vec<ScimGroup>,
+}
+
+/// A group a SCIM user belongs to.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScimGroup {
+    /// The group's name, as Unity Catalog names it in owners and grants.
+    #[serde(default)]
+    pub display: String,
 }
 
 /// One workspace, by host.

@@ -182,7 +182,10 @@ pub async fn read_snapshot(
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
     match me {
-        Ok(me) => snapshot.read_as = me.user_name,
+        Ok(me) => {
+            snapshot.read_as = me.user_name;
+            snapshot.read_as_groups = me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect();
+        }
         // Not fatal: a plan then alters only views this identity owns, and
         // the others fail with Databricks' own refusal.
         Err(error) => tracing::warn!(error = %error, "who the reader is could not be read"),
@@ -490,7 +493,8 @@ impl Reader<'_> {
                 .filter(|a| a.privileges.iter().any(|p| p.eq_ignore_ascii_case("SELECT")))
                 .map(|a| a.principal)
                 .collect();
-            state.shares.insert(name, ShareInfo { schemas, recipients_with_select });
+            let owner = detail.owner.unwrap_or_default();
+            state.shares.insert(name, ShareInfo { schemas, recipients_with_select, owner });
         }
         Ok((state, skipped))
     }

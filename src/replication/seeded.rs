@@ -99,6 +99,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
         skipped: Vec::new(),
         read_path: Default::default(),
         read_as: String::new(),
+        read_as_groups: Default::default(),
     }
 }
 

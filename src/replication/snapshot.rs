@@ -39,6 +39,9 @@ pub struct Snapshot {
     /// right because a plan runs as the identity that read its secondary
     /// (see `Planner::take_over`). Empty when unknown.
     pub read_as: String,
+    /// The groups `read_as` is a direct member of (SCIM `Me`'s `groups`):
+    /// a share owned by one of them is the reader's to change.
+    pub read_as_groups: BTreeSet<String>,
 }
 
 /// How a reader read the grants, so `status` can say which path it took.
@@ -253,4 +256,7 @@ pub struct SharingState {
 pub struct ShareInfo {
     pub schemas: BTreeSet<String>,
     pub recipients_with_select: BTreeSet<String>,
+    /// Who owns the share (a user, service principal or group); empty when
+    /// unknown. Only the owner adds objects, and it must keep SELECT on them.
+    pub owner: String,
 }
