@@ -347,12 +347,15 @@ async fn delta_sharing_from_the_primary_to_a_catalog_on_the_secondary() {
 
     primary.create_share(&alice, "dr-main").await.unwrap();
     // More than 100 tables: the sandbox refuses a PATCH of more, so they go in chunks.
+    // Only tables alice, the share's owner, may read: a share owner must hold SELECT.
+    let owner = sandbox.primary.principal_named("alice@contoso.example");
     let (tables, schemas): (Vec<String>, Vec<String>) = {
         let metastore = sandbox.primary.metastore.read();
         let tables = metastore
             .tables
             .values()
             .filter(|t| t.data_source_format.as_deref() == Some("DELTA"))
+            .filter(|t| metastore.reads(&owner, sandbox::databricks::metastore::Securable::Table, &t.full_name()))
             .map(|t| t.full_name())
             .collect();
         (tables, metastore.schemas.keys().filter(|k| k.starts_with("main.")).cloned().collect())

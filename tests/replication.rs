@@ -290,8 +290,18 @@ async fn a_changed_view_is_updated_with_its_grants_intact() {
 
     let plan = world.plan().await;
     let kinds: Vec<(&str, &ActionKind)> = plan.actions.iter().map(|a| (a.id.0.as_str(), &a.kind)).collect();
+    // Only the view's definition changes; a view alice does not own is
+    // taken over first and handed back after (only its owner may alter it).
+    let owner = world.sandbox.secondary.metastore.read().tables[&name].common.owner.clone();
     assert!(
-        matches!(kinds.as_slice(), [(_, ActionKind::CreateView { existing: true, .. })]),
+        match kinds.as_slice() {
+            [(_, ActionKind::CreateView { existing: true, .. })] => true,
+            [(_, ActionKind::SetOwner { owner: taker }), (_, ActionKind::CreateView { existing: true, .. }), (_, ActionKind::SetOwner { owner: back })] =>
+            {
+                taker == "alice@contoso.example" && *back == owner
+            }
+            _ => false,
+        },
         "only the view's definition changes: {kinds:?}"
     );
     let (report, _) = world.run(&plan, options()).await;
@@ -303,6 +313,93 @@ async fn a_changed_view_is_updated_with_its_grants_intact() {
         assert_eq!(view.common.grants, grants, "the view's grants survive the update");
     }
     assert_eq!(world.drift().await, Vec::new(), "converged: grants and owner included");
+}
+
+/// Only a view's owner may change its definition (Databricks' ALTER VIEW
+/// reference, sandbox/FIDELITY.md). drbot runs as alice, a metastore admin,
+/// and a view on the secondary belongs to bob: drbot takes it over, alters
+/// it and hands it back, so bob keeps the view and its grants.
+#[tokio::test]
+async fn a_changed_view_owned_by_someone_else_is_updated_with_its_owner_and_grants_intact() {
+    let world = world().await;
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+
+    let bob = "bob@contoso.example";
+    let (name, definition) = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let mut secondary = world.sandbox.secondary.metastore.write();
+        let view = primary
+            .tables
+            .values_mut()
+            .filter(|t| t.table_type == "VIEW" && !t.common.grants.is_empty())
+            .find(|t| secondary.tables.contains_key(&t.full_name()))
+            .expect("a replicated view with grants");
+        let altered = format!("ALTER VIEW x AS {} WHERE 1 = 1", view.view_definition.clone().unwrap());
+        let sandbox::databricks::sql::parse::Statement::AlterViewAs { query, .. } =
+            sandbox::databricks::sql::parse::parse(&altered).unwrap()
+        else {
+            panic!("{altered}")
+        };
+        view.view_definition = Some(query.clone());
+        view.common.owner = bob.into();
+        secondary.tables.get_mut(&view.full_name()).unwrap().common.owner = bob.into();
+        (view.full_name(), query)
+    };
+    let grants = world.sandbox.primary.metastore.read().tables[&name].common.grants.clone();
+
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    {
+        let secondary = world.sandbox.secondary.metastore.read();
+        let view = &secondary.tables[&name];
+        assert_eq!(view.view_definition.as_deref(), Some(definition.as_str()));
+        assert_eq!(view.common.owner, bob, "the view is handed back to its owner");
+        assert_eq!(view.common.grants, grants, "the view's grants survive the update");
+    }
+    assert_eq!(world.drift().await, Vec::new(), "converged: grants and owner included");
+    assert!(world.plan().await.is_empty(), "and nothing left to do");
+}
+
+/// Only a share's owner may add to it (Databricks' Shares › Update,
+/// sandbox/FIDELITY.md). A share drbot made is handed to carol; a new schema
+/// on the primary then needs adding: drbot does not send an ADD the
+/// workspace refuses but blocks it with the fix, and the clone waits.
+#[tokio::test]
+async fn a_share_someone_else_owns_is_not_changed_and_the_plan_names_the_fix() {
+    let world = world().await;
+    let (report, _) = world.run(&world.plan().await, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+
+    let carol = "carol@contoso.example";
+    let (share, table) = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let template = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "MANAGED" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap()
+            .clone();
+        let mut schema = primary.schemas[&format!("{}.{}", template.catalog, template.schema)].clone();
+        schema.name = "dr_new".into();
+        primary.schemas.insert(format!("{}.dr_new", schema.catalog), schema);
+        let table = sandbox::databricks::metastore::Table { schema: "dr_new".into(), ..template };
+        primary.tables.insert(table.full_name(), table.clone());
+        (world.config.share_name(&table.catalog), table.full_name())
+    };
+    world.sandbox.primary.sharing.lock().shares.get_mut(&share).unwrap().owner = carol.into();
+
+    let plan = world.plan().await;
+    let add = plan.actions.iter().find(|a| a.id.0.starts_with("share-schemas")).expect("the schema is to be shared");
+    let ActionKind::Blocked(reason) = &add.kind else { panic!("an ADD to carol's share: {:?}", add.kind) };
+    assert!(reason.to_string().contains(&format!("belongs to {carol}")), "{reason}");
+    let (report, _) = world.run(&plan, options()).await;
+    let error = report.results[&add.id].error.clone().unwrap_or_default();
+    assert!(error.contains("ALTER SHARE"), "the run reports the fix: {error}");
+    let clone = plan.actions.iter().find(|a| a.object.full_name() == table).expect("the new table's clone");
+    assert_ne!(report.results[&clone.id].status, ActionStatus::Succeeded);
+    let shared = world.sandbox.primary.sharing.lock().shares[&share].objects.clone();
+    assert!(!shared.keys().any(|name| name.ends_with(".dr_new")), "nothing was added: {shared:?}");
 }
 
 #[tokio::test]

@@ -230,6 +230,55 @@ async fn replacing_a_view_drops_its_grants_and_altering_it_keeps_them() {
     assert_eq!(error(&table_alter).0, "EXPECT_VIEW_NOT_TABLE");
 }
 
+/// Only a view's owner may change its definition: "AS query (change view
+/// definition)" requires ownership of the view (ALTER VIEW reference), and
+/// "to replace an existing view you must be its owner" (CREATE VIEW
+/// reference). A metastore admin is refused until it takes the view over
+/// (`ALTER VIEW … OWNER TO` itself), and may then hand it back.
+#[tokio::test]
+async fn only_a_views_owner_may_alter_or_replace_it() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let (catalog, schema, table) = {
+        let m = sandbox.primary.metastore.read();
+        let t = m.tables.values().find(|t| t.table_type == "MANAGED").unwrap();
+        (t.catalog.clone(), t.schema.clone(), t.name.clone())
+    };
+    let full = format!("`{catalog}`.`{schema}`.`{table}`");
+    let view = format!("`{catalog}`.`{schema}`.`owned_view`");
+    let key = format!("{catalog}.{schema}.owned_view");
+    let run = |sql: String| {
+        let alice = &alice;
+        async move {
+            let done = alice.submit(&sql, "10s").await;
+            assert_eq!(state(&done), "SUCCEEDED", "{sql}: {done}");
+        }
+    };
+    // alice is in dr-operators, the metastore admins.
+    run(format!("CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {full}")).await;
+    let alice_name = sandbox.primary.metastore.read().tables[&key].common.owner.clone();
+    run(format!("GRANT SELECT ON VIEW {view} TO `auditors`")).await;
+    run(format!("ALTER VIEW {view} OWNER TO `bob@contoso.example`")).await;
+
+    let altered = alice.submit(&format!("ALTER VIEW {view} AS SELECT id FROM {full}"), "10s").await;
+    assert_eq!(error(&altered).0, "PERMISSION_DENIED", "an admin is not the owner");
+    let replaced = alice.submit(&format!("CREATE OR REPLACE VIEW {view} AS SELECT id FROM {full}"), "10s").await;
+    assert_eq!(error(&replaced).0, "PERMISSION_DENIED", "nor may it replace the view");
+    assert_eq!(
+        sandbox.primary.metastore.read().tables[&key].view_definition.as_deref(),
+        Some(&*format!("SELECT * FROM {full}"))
+    );
+
+    // Take it over, change it, hand it back: definition new, owner and grants as before.
+    run(format!("ALTER VIEW {view} OWNER TO `{alice_name}`")).await;
+    run(format!("ALTER VIEW {view} AS SELECT id FROM {full}")).await;
+    run(format!("ALTER VIEW {view} OWNER TO `bob@contoso.example`")).await;
+    let m = sandbox.primary.metastore.read();
+    assert_eq!(m.tables[&key].view_definition.as_deref(), Some(&*format!("SELECT id FROM {full}")));
+    assert_eq!(m.tables[&key].common.owner, "bob@contoso.example");
+    assert!(m.tables[&key].common.grants["auditors"].contains("SELECT"));
+}
+
 #[tokio::test]
 async fn a_cancelled_statement_changes_nothing_and_failures_can_be_injected() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();

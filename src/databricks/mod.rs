@@ -48,6 +48,7 @@ pub struct ScimUser {
 /// A group a SCIM user belongs to.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScimGroup {
+    /// The group's name, as Unity Catalog names it in owners and grants.
     #[serde(default)]
     pub display: String,
 }

@@ -18,6 +18,26 @@
 //! errors, and its retries on 429 and 5xx, which are safe here because a
 //! create that went through the first time answers an `…_ALREADY_EXISTS` code.
 //!
+//! Who owns the Delta Sharing objects. The bootstrap creates the recipient
+//! only, owned by whoever runs the bootstrap; it sets no owner. The shares
+//! (`drbot_<catalog>`) are created by the first replication plan and are
+//! owned by the identity that ran it (a person's on-behalf-of token, or the
+//! bot's own identity). Databricks lets only a share's owner, or a member of
+//! the owning group, add or remove its objects (a metastore admin who does
+//! not own it may only transfer it), and the owner must keep SELECT on every
+//! shared table or the recipient can no longer read it (REST reference,
+//! Shares › Update; sandbox/FIDELITY.md). So a share created by one person
+//! cannot be extended by another or by the bot's scheduled runs. The owner
+//! DR shares should have: one DR group that holds the operators and the
+//! bot's service principal (Databricks recommends a group as a share's
+//! owner), with USE CATALOG, USE SCHEMA and SELECT on each replicated
+//! catalog of the primary. drbot does not set it yet (issue #27 item 1): an
+//! operator transfers each share once (`ALTER SHARE … OWNER TO` the group)
+//! and grants the group. Until then the replication plan refuses to touch a
+//! share its identity does not own, and blocks the clone of a table the
+//! share's owner cannot read, each with the statement that fixes it
+//! (src/replication/planner.rs).
+//!
 //! What the spoke template must output (ARM `outputs`), per region:
 //! [`OUTPUT_WORKSPACE_URL`], [`OUTPUT_WORKSPACE_ID`],
 //! [`OUTPUT_ACCESS_CONNECTOR_ID`], [`OUTPUT_UC_STORAGE_ACCOUNT`],

@@ -3,11 +3,13 @@
 //! (the property tests run a plan through `apply` and re-plan the result).
 //!
 //! The model follows Databricks (and the sandbox): a new object belongs to
-//! whoever created it ([`CREATOR`]) and has no grants until the plan's grant
+//! whoever created it (the snapshot's `read_as`, the identity that runs the
+//! plan, or [`CREATOR`] when unknown) and has no grants until the plan's grant
 //! and owner actions run; `CREATE OR REPLACE TABLE … DEEP CLONE` keeps the
 //! table's owner and grants; views are never replaced (`CREATE OR REPLACE
 //! VIEW` drops the view's grants): a changed view is altered (`ALTER VIEW …
-//! AS`, owner and grants kept) and `ALTER VIEW` of a missing view fails; a deep
+//! AS`, owner and grants kept; only the view's owner, the snapshot's
+//! `read_as`, may do it) and `ALTER VIEW` of a missing view fails; a deep
 //! clone holds the source's commits up to the clone; `IF NOT EXISTS` leaves an
 //! existing object alone. A blocked action does nothing,
 //! and neither does anything depending on it, transitively.
@@ -16,7 +18,8 @@ use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionKind, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogInfo, CatalogKind, Common, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo};
 
-/// The owner of objects the executor creates, until `SetOwner` runs.
+/// The owner of objects the executor creates, until `SetOwner` runs, when
+/// the snapshot does not say who runs the plan (`read_as` empty).
 pub const CREATOR: &str = "<drbot executor>";
 
 /// The secondary after running `plan` against it.
@@ -39,8 +42,8 @@ fn run(plan: &Plan, snapshot: &Snapshot, side: Side) -> Snapshot {
     out
 }
 
-fn fresh(comment: Option<String>, properties: std::collections::BTreeMap<String, String>) -> Common {
-    Common { owner: CREATOR.into(), comment, properties, grants: Default::default() }
+fn fresh(creator: &str, comment: Option<String>, properties: std::collections::BTreeMap<String, String>) -> Common {
+    Common { owner: creator.into(), comment, properties, grants: Default::default() }
 }
 
 fn effect(action: &Action, s: &mut Snapshot) {
@@ -51,6 +54,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
         return;
     }
     let name = object.full_name();
+    let creator = if s.read_as.is_empty() { CREATOR.to_string() } else { s.read_as.clone() };
     match &action.kind {
         ActionKind::CreateCatalog { storage_root, comment, properties } => {
             s.catalogs.entry(name.clone()).or_insert_with(|| CatalogInfo {
@@ -59,7 +63,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 storage_root: storage_root.clone(),
                 provider_name: None,
                 share_name: None,
-                common: fresh(comment.clone(), properties.clone()),
+                common: fresh(&creator, comment.clone(), properties.clone()),
             });
         }
         ActionKind::CreateSchema { storage_root, comment, properties } => {
@@ -67,7 +71,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 catalog: path[0].clone(),
                 name: path[1].clone(),
                 storage_root: storage_root.clone(),
-                common: fresh(comment.clone(), properties.clone()),
+                common: fresh(&creator, comment.clone(), properties.clone()),
             });
         }
         ActionKind::UpdateCatalog { comment, properties } | ActionKind::UpdateSchema { comment, properties } => {
@@ -100,7 +104,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 storage_root: None,
                 provider_name,
                 share_name: Some(share.clone()),
-                common: fresh(None, Default::default()),
+                common: fresh(&creator, None, Default::default()),
             });
         }
         ActionKind::CloneTable { source, location, source_delta, .. } => {
@@ -108,8 +112,11 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 CloneSource::Shared(_) => TableKind::Managed,
                 CloneSource::DeltaPath(_) => TableKind::External,
             };
-            let common =
-                s.tables.get(&name).map(|t| t.common.clone()).unwrap_or_else(|| fresh(None, Default::default()));
+            let common = s
+                .tables
+                .get(&name)
+                .map(|t| t.common.clone())
+                .unwrap_or_else(|| fresh(&creator, None, Default::default()));
             s.tables.insert(
                 name,
                 TableInfo {
@@ -140,7 +147,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 view_dependencies: Vec::new(),
                 delta: None,
                 protection: Default::default(),
-                common: fresh(None, Default::default()),
+                common: fresh(&creator, None, Default::default()),
             });
         }
         ActionKind::CreateView { definition, dependencies, existing } => {
@@ -148,10 +155,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
             // keeps everything else; `CREATE VIEW IF NOT EXISTS` leaves an
             // existing object alone and makes a fresh view otherwise.
             let common = match (s.tables.get(&name), existing) {
+                // Only the view's owner may alter it (ALTER VIEW reference);
+                // anyone else is refused, so the planner takes it over first.
+                (Some(view), true) if !s.read_as.is_empty() && view.common.owner != s.read_as => return,
                 (Some(view), true) if view.kind == TableKind::View => view.common.clone(),
                 (Some(_), _) => return,
                 (None, true) => return,
-                (None, false) => fresh(None, Default::default()),
+                (None, false) => fresh(&creator, None, Default::default()),
             };
             s.tables.insert(
                 name,
@@ -177,7 +187,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 name: path[2].clone(),
                 volume_type: "EXTERNAL".into(),
                 storage_location: Some(location.clone()),
-                common: fresh(None, Default::default()),
+                common: fresh(&creator, None, Default::default()),
             });
         }
         ActionKind::Grant { principal, privileges } => {

@@ -194,6 +194,13 @@ pub enum BlockReason {
     /// whose secondary copy is not protected alike: it would expose what the
     /// primary hides.
     Unprotected { protection: String },
+    /// The share belongs to someone else: only its owner (or a member of the
+    /// owning group) may add objects to it; a metastore admin who does not
+    /// own it may only transfer it (REST reference, Shares › Update).
+    NotShareOwner { share: String, owner: String },
+    /// The share's owner cannot read a table it shares, and a recipient
+    /// reads a shared table only while the owner keeps SELECT on it.
+    ShareOwnerCannotRead { share: String, owner: String, table: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -222,6 +229,17 @@ impl fmt::Display for BlockReason {
                 f,
                 "the primary protects it ({protection}) and the secondary's copy is not protected alike (a deep \
                  clone carries no row filter or column mask): set them on the secondary first"
+            ),
+            BlockReason::NotShareOwner { share, owner } => write!(
+                f,
+                "share {share} belongs to {owner}, and only its owner (or a member of the owning group) may add \
+                 schemas to it: run as {owner}, or have a metastore admin transfer the share to the DR group \
+                 (ALTER SHARE {share} OWNER TO the group)"
+            ),
+            BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
+                f,
+                "{owner}, the owner of share {share}, cannot read {table}, so the secondary cannot read it through \
+                 the share: GRANT SELECT ON TABLE {table} TO {owner} (or on its schema or catalog)"
             ),
         }
     }

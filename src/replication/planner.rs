@@ -39,6 +39,9 @@ use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneS
 use super::snapshot::{CatalogKind, Common, Protection, Snapshot, TableInfo, TableKind};
 use super::storage::{self, Need};
 
+/// The tag of a view taken over by the plan's identity before it is altered.
+const TAKE_OVER: &str = "take-owner";
+
 /// Delta Sharing accepts at most this many updates in one share PATCH.
 pub const SHARE_UPDATES_PER_CALL: usize = 100;
 
@@ -319,15 +322,21 @@ impl Planner<'_> {
             let shared_schemas: BTreeSet<String> = existing.map(|s| s.schemas.clone()).unwrap_or_default();
             let needed: Vec<&String> =
                 schemas.iter().filter(|s| !shared_schemas.contains(&format!("{catalog}.{s}"))).collect();
+            // The share's owner: as read, or whoever creates it (the reader).
+            let owner = match existing {
+                Some(share) => share.owner.clone(),
+                None => self.primary.read_as.clone(),
+            };
+            let not_mine = !owner.is_empty() && !self.primary.read_as.is_empty() && !self.reader_is(&owner);
             let mut chunk_of: HashMap<String, ActionId> = HashMap::new();
             for chunk in needed.chunks(SHARE_UPDATES_PER_CALL) {
                 let schemas = chunk.iter().map(|s| vec![catalog.clone(), (*s).clone()]).collect();
-                let id = self.push(
-                    "share-schemas",
-                    share_ref.clone(),
-                    ActionKind::AddSchemasToShare { schemas },
-                    share_dep.iter().cloned().collect(),
-                );
+                let kind = if not_mine {
+                    ActionKind::Blocked(BlockReason::NotShareOwner { share: share.clone(), owner: owner.clone() })
+                } else {
+                    ActionKind::AddSchemasToShare { schemas }
+                };
+                let id = self.push("share-schemas", share_ref.clone(), kind, share_dep.iter().cloned().collect());
                 for s in chunk {
                     chunk_of.insert((*s).clone(), id.clone());
                 }
@@ -372,10 +381,41 @@ impl Planner<'_> {
             };
             let mount_dep = mount_kind.map(|kind| self.push("mount", mount_ref, kind, bootstrap.clone()));
 
+            // A table its share's owner cannot read is out of the secondary's
+            // reach: its clone waits on a blocker that names the grant.
+            let mut unreadable: HashMap<String, ActionId> = HashMap::new();
+            if !owner.is_empty() {
+                let names = self.names_of(&owner);
+                let tables: Vec<String> = self
+                    .primary
+                    .tables
+                    .values()
+                    .filter(|t| t.catalog == catalog && schemas.contains(&t.schema))
+                    .filter(|t| t.kind == TableKind::Managed && t.is_delta() && !reads(self.primary, &names, t))
+                    .map(|t| t.full_name())
+                    .collect();
+                for table in tables {
+                    let reason = BlockReason::ShareOwnerCannotRead {
+                        share: share.clone(),
+                        owner: owner.clone(),
+                        table: table.clone(),
+                    };
+                    let id = self.push_keyed(
+                        "share-owner-select",
+                        share_ref.clone(),
+                        &table,
+                        ActionKind::Blocked(reason),
+                        vec![],
+                    );
+                    unreadable.insert(table, id);
+                }
+            }
+
             for (index, schema) in clones {
+                let blocker = unreadable.get(&self.actions[index].object.full_name()).cloned();
                 let action = &mut self.actions[index];
                 let deps = recipient_dep.iter().chain(&share_dep).chain(&select_dep).chain(&mount_dep);
-                for dep in deps.chain(chunk_of.get(&schema)) {
+                for dep in deps.chain(chunk_of.get(&schema)).chain(blocker.as_ref()) {
                     if !action.depends_on.contains(dep) {
                         action.depends_on.push(dep.clone());
                     }
@@ -456,12 +496,67 @@ impl Planner<'_> {
                     existing: reason != CloneReason::Missing,
                 },
             };
+            let primary_owner = view.common.owner.clone();
+            let altered = matches!(kind, ActionKind::CreateView { existing: true, .. });
+            let taken_from = if altered { self.take_over(&object, &mut deps) } else { None };
             let id = self.push("view", object.clone(), kind, deps);
             debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
+            if let Some(owner) = taken_from {
+                // Handed back, unless the owner changes anyway (to the
+                // primary's, in `grants_and_owners`).
+                if primary_owner.is_empty() || primary_owner == owner {
+                    self.push("owner", object.clone(), ActionKind::SetOwner { owner }, vec![id]);
+                }
+            }
             if reason == CloneReason::Missing {
                 self.fresh.insert(object);
             }
         }
+    }
+
+    /// Whether the identity that reads (and runs) the plan is `owner` or a
+    /// member of it.
+    fn reader_is(&self, owner: &str) -> bool {
+        self.names_of(&self.primary.read_as).contains(owner)
+    }
+
+    /// The names a principal holds privileges by on the primary: its own,
+    /// the groups the reader is in when it is the reader (SCIM `Me`), and
+    /// `account users`, which every user of the account belongs to.
+    fn names_of(&self, principal: &str) -> BTreeSet<String> {
+        let mut names: BTreeSet<String> = [principal.to_string(), "account users".to_string()].into();
+        if principal == self.primary.read_as {
+            names.extend(self.primary.read_as_groups.iter().cloned());
+        }
+        names
+    }
+
+    /// Only a view's owner may change its definition (`ALTER VIEW … AS`,
+    /// Databricks' ALTER VIEW reference), and drbot hands views to the
+    /// primary's owners: when the identity running the plan does not own
+    /// the secondary's view, it takes it over first (`ALTER VIEW … OWNER
+    /// TO` itself, which a metastore admin may do) and the view waits for
+    /// that. Returns the owner to hand the view back to.
+    ///
+    /// The identity is the secondary snapshot's `read_as`, and the plan
+    /// runs as that same identity: both sides are read with the token the
+    /// run uses. In chat a plan runs only for the person who read it (Run
+    /// refuses anyone else, and a resumed run acts only with that person's
+    /// token, checked by object id); the local bot reads and runs as its own
+    /// identity; `drbot replicate` reads and runs with one token. A run by
+    /// another identity would fail loudly here, not silently: its take-over
+    /// hands the view to the reader, and its `ALTER VIEW` is then refused.
+    fn take_over(&mut self, object: &ObjectRef, deps: &mut Vec<ActionId>) -> Option<String> {
+        let me = &self.secondary.read_as;
+        let owner = &self.secondary.tables.get(&object.full_name())?.common.owner;
+        if me.is_empty() || owner == me {
+            return None;
+        }
+        let owner = owner.clone();
+        let parents = self.parents(&object.path);
+        let kind = ActionKind::SetOwner { owner: me.clone() };
+        deps.push(self.push(TAKE_OVER, object.clone(), kind, parents));
+        Some(owner)
     }
 
     fn volumes(&mut self, drift: &[Drift]) {
@@ -609,7 +704,10 @@ impl Planner<'_> {
             }
         }
         for i in 0..self.actions.len() {
-            if !matches!(self.actions[i].kind, ActionKind::SetOwner { .. }) {
+            if !matches!(self.actions[i].kind, ActionKind::SetOwner { .. })
+                || self.actions[i].id.0.starts_with(TAKE_OVER)
+            {
+                // A take-over runs before what it is for.
                 continue;
             }
             let owner_object = self.actions[i].object.clone();
@@ -636,6 +734,24 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// Whether one of `names` may read `table` on `snapshot`: SELECT or ALL
+/// PRIVILEGES on it, its schema or its catalog, or owning one of them (a
+/// metastore admin reads nothing by being one).
+fn reads(snapshot: &Snapshot, names: &BTreeSet<String>, table: &TableInfo) -> bool {
+    let schema = format!("{}.{}", table.catalog, table.schema);
+    let commons = [
+        Some(&table.common),
+        snapshot.schemas.get(&schema).map(|s| &s.common),
+        snapshot.catalogs.get(&table.catalog).map(|c| &c.common),
+    ];
+    commons.into_iter().flatten().any(|common| {
+        names.contains(&common.owner)
+            || common.grants.iter().any(|(principal, privileges)| {
+                names.contains(principal) && (privileges.contains("SELECT") || privileges.contains("ALL_PRIVILEGES"))
+            })
+    })
 }
 
 /// A table on one side and a view on the other cannot be replaced in place
@@ -963,6 +1079,71 @@ mod tests {
         assert!(diff(&primary_after, &after, &config()).is_empty());
     }
 
+    /// Only a share's owner adds schemas to it, and it must read what it
+    /// shares (REST reference, Shares › Update): someone else's share blocks
+    /// its new schemas with the fix and the clones that need them wait; a
+    /// group the reader is in makes the share the reader's; a table the
+    /// owner cannot read blocks its clone with the grant to make.
+    #[test]
+    fn a_share_is_changed_only_by_its_owner_who_must_read_what_it_shares() {
+        let mut primary = primary().with_schema(schema("main", "hr")).with_table(managed("main.hr.people", 1));
+        primary.read_as = "alice".into();
+        primary.read_as_groups = ["dr".to_string()].into();
+        primary.sharing.recipients.insert("drbot_secondary".into(), SECONDARY_ID.into());
+        primary.catalogs.get_mut("main").unwrap().common.grants =
+            [("dr".to_string(), ["SELECT".to_string()].into())].into();
+        let share = |owner: &str| ShareInfo {
+            schemas: ["main.sales".to_string()].into(),
+            recipients_with_select: ["drbot_secondary".to_string()].into(),
+            owner: owner.into(),
+        };
+        let mut secondary = empty(SECONDARY_ID);
+        let mut shared = catalog("drbot_shared_main", CatalogKind::DeltaSharing);
+        shared.share_name = Some("drbot_main".into());
+        secondary.catalogs.insert(shared.name.clone(), shared);
+        let reason = |plan: &Plan, prefix: &str| -> Vec<String> {
+            let blocked = plan.actions.iter().filter(|a| a.id.0.starts_with(prefix));
+            blocked
+                .map(|a| match &a.kind {
+                    ActionKind::Blocked(reason) => reason.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+
+        primary.sharing.shares.insert("drbot_main".into(), share("carol"));
+        let plan = super::plan(&primary, &secondary, &config());
+        let refused = reason(&plan, "share-schemas");
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0].contains("belongs to carol") && refused[0].contains("ALTER SHARE drbot_main OWNER TO"),
+            "{refused:?}"
+        );
+        assert!(plan.unrunnable().contains(&ActionId("clone:table:main.hr.people".into())));
+
+        primary.sharing.shares.insert("drbot_main".into(), share("dr"));
+        let plan = super::plan(&primary, &secondary, &config());
+        let add = plan.actions.iter().find(|a| a.id.0.starts_with("share-schemas")).unwrap();
+        assert!(
+            matches!(&add.kind, ActionKind::AddSchemasToShare { schemas } if *schemas == vec![vec!["main".to_string(), "hr".to_string()]])
+        );
+        assert!(reason(&plan, "share-owner-select").is_empty(), "{:?}", reason(&plan, "share-owner-select"));
+        assert!(
+            plan.unrunnable().is_empty() || !plan.unrunnable().contains(&ActionId("clone:table:main.hr.people".into()))
+        );
+
+        // The owning group loses SELECT on the catalog; it still owns one table.
+        primary.catalogs.get_mut("main").unwrap().common.grants.clear();
+        primary.tables.get_mut("main.hr.people").unwrap().common.owner = "dr".into();
+        let plan = super::plan(&primary, &secondary, &config());
+        let lost = reason(&plan, "share-owner-select");
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(lost[0].contains("GRANT SELECT ON TABLE main.sales.orders TO dr"), "{lost:?}");
+        let unrunnable = plan.unrunnable();
+        assert!(unrunnable.contains(&ActionId("clone:table:main.sales.orders".into())));
+        assert!(!unrunnable.contains(&ActionId("clone:table:main.hr.people".into())));
+    }
+
     #[test]
     fn only_stale_tables_are_cloned_again_once_bootstrapped() {
         let primary = primary();
@@ -1016,6 +1197,7 @@ mod tests {
             ShareInfo {
                 schemas: ["main.sales".to_string()].into(),
                 recipients_with_select: ["drbot_secondary".to_string()].into(),
+                owner: String::new(),
             },
         );
         let plan = plan(&primary, &secondary, &config());
@@ -1243,6 +1425,45 @@ mod tests {
             ]
         );
         assert!(super::plan(&primary, &apply(&plan, &secondary), &config()).is_empty());
+    }
+
+    /// Only a view's owner may alter it: a view owned by someone other than
+    /// the plan's identity is taken over, altered, and handed back; a
+    /// second plan finds nothing to do.
+    #[test]
+    fn a_view_owned_by_someone_else_is_taken_over_altered_and_handed_back() {
+        let mut primary = primary();
+        primary.tables.get_mut("main.sales.v1").unwrap().common.owner = "bob".into();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.read_as = "drbot".into();
+        assert_eq!(secondary.tables["main.sales.v1"].common.owner, "bob");
+        secondary.tables.get_mut("main.sales.v1").unwrap().view_definition = Some("SELECT 1 FROM x".into());
+
+        // Without the take-over the model refuses the ALTER, as Databricks does.
+        let mut alter_only = plan(&primary, &secondary, &config());
+        alter_only.actions.retain(|a| a.id.0 == "view:view:main.sales.v1");
+        alter_only.actions[0].depends_on.clear();
+        assert_eq!(apply(&alter_only, &secondary), secondary);
+
+        let plan = plan(&primary, &secondary, &config());
+        assert_ordered(&plan);
+        let found: Vec<(&str, &ActionKind)> = plan.actions.iter().map(|a| (a.id.0.as_str(), &a.kind)).collect();
+        assert!(
+            matches!(found.as_slice(), [
+                ("take-owner:view:main.sales.v1", ActionKind::SetOwner { owner: taker }),
+                ("view:view:main.sales.v1", ActionKind::CreateView { existing: true, .. }),
+                ("owner:view:main.sales.v1", ActionKind::SetOwner { owner: back }),
+            ] if taker == "drbot" && back == "bob"),
+            "{found:?}"
+        );
+        assert!(plan.actions[1].depends_on.contains(&plan.actions[0].id));
+        assert!(plan.actions[2].depends_on.contains(&plan.actions[1].id));
+        let after = apply(&plan, &secondary);
+        assert_eq!(after.tables["main.sales.v1"].view_definition, primary.tables["main.sales.v1"].view_definition);
+        assert_eq!(after.tables["main.sales.v1"].common, secondary.tables["main.sales.v1"].common);
+        assert!(super::plan(&primary, &after, &config()).is_empty());
     }
 
     #[test]

@@ -261,6 +261,10 @@ impl Gen {
                 .with_table(managed("zz_extra_c.s.t", 1));
             extras.push(ObjectRef::new(ObjectKind::Catalog, ["zz_extra_c"]));
         }
+        // The plan's identity, one of the principals that own things: the
+        // model refuses its ALTER VIEW of a view it does not own, so a plan
+        // must take such a view over first (and leaves its own views alone).
+        secondary.read_as = PRINCIPALS[0].into();
         World { primary, secondary, extras }
     }
 }

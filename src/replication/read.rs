@@ -174,16 +174,26 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, storage) = tokio::try_join!(
+    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, storage, me) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
         Box::pin(async { Ok(bulk_grants.await) }),
         Box::pin(async { Ok(reader.storage().await) }),
+        Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
     match storage {
         Ok(storage) => snapshot.storage = Some(storage),
         Err(skip) => skipped.push(skip),
+    }
+    match me {
+        Ok(me) => {
+            snapshot.read_as = me.user_name;
+            snapshot.read_as_groups = me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect();
+        }
+        // Not fatal: a plan then alters only views this identity owns, and
+        // the others fail with Databricks' own refusal.
+        Err(error) => tracing::warn!(error = %error, "who the reader is could not be read"),
     }
     snapshot.read_path = path;
     match bulk_grants {
@@ -532,7 +542,8 @@ impl Reader<'_> {
                 .filter(|a| a.privileges.iter().any(|p| p.eq_ignore_ascii_case("SELECT")))
                 .map(|a| a.principal)
                 .collect();
-            state.shares.insert(name, ShareInfo { schemas, recipients_with_select });
+            let owner = detail.owner.unwrap_or_default();
+            state.shares.insert(name, ShareInfo { schemas, recipients_with_select, owner });
         }
         Ok((state, skipped))
     }

@@ -123,6 +123,8 @@ fn snapshot(m: &Metastore) -> Snapshot {
                 .collect(),
             reader: Some(Principal { name: "alice@contoso.example".into(), groups: vec![ADMIN_GROUP.into()] }),
         }),
+        read_as: String::new(),
+        read_as_groups: Default::default(),
     }
 }
 

@@ -33,6 +33,15 @@ pub struct Snapshot {
     pub skipped: Vec<Skipped>,
     /// How the grants were read; the same snapshot either way.
     pub read_path: ReadPath,
+    /// Who read it: SCIM `Me`'s `userName`, the name Unity Catalog gives
+    /// that principal as an owner. Only a view's owner may alter it, so the
+    /// planner hands a view to this identity before altering it; that is
+    /// right because a plan runs as the identity that read its secondary
+    /// (see `Planner::take_over`). Empty when unknown.
+    pub read_as: String,
+    /// The groups `read_as` is a direct member of (SCIM `Me`'s `groups`):
+    /// a share owned by one of them is the reader's to change.
+    pub read_as_groups: BTreeSet<String>,
     /// The metastore's external locations and who read them, for the
     /// storage checks of `storage.rs`; `None` when they were not read (then
     /// nothing is judged by them).
@@ -329,4 +338,7 @@ pub struct SharingState {
 pub struct ShareInfo {
     pub schemas: BTreeSet<String>,
     pub recipients_with_select: BTreeSet<String>,
+    /// Who owns the share (a user, service principal or group); empty when
+    /// unknown. Only the owner adds objects, and it must keep SELECT on them.
+    pub owner: String,
 }

@@ -358,6 +358,21 @@ impl Metastore {
         }
     }
 
+    /// Whether the principal may read the object's data: SELECT (or
+    /// ALL_PRIVILEGES) here or on a parent, or owning it or a parent. Being a
+    /// metastore admin is not enough: admins "don't have direct access to
+    /// read and write to tables registered in the metastore" (Unity Catalog
+    /// best practices).
+    pub fn reads(&self, who: &Principal, kind: Securable, full_name: &str) -> bool {
+        let owned = Self::chain(kind, full_name)
+            .iter()
+            .any(|(kind, name)| self.common(*kind, name).is_ok_and(|c| who.names().any(|p| p == c.owner)));
+        owned || {
+            let effective = self.effective(who, kind, full_name);
+            effective.contains("SELECT") || effective.contains("ALL_PRIVILEGES")
+        }
+    }
+
     /// USE CATALOG on the catalog (and USE SCHEMA on the schema) of a name, or PERMISSION_DENIED.
     pub fn require_use(&self, who: &Principal, catalog: &str, schema: Option<&str>) -> Result<(), UcError> {
         if !self.catalogs.contains_key(catalog) {

@@ -221,6 +221,20 @@ impl Workspace {
         Principal { name: caller.upn.clone(), groups }
     }
 
+    /// A principal by the name Unity Catalog records (a share's owner): a
+    /// user of the directory with their groups, a service principal (by
+    /// application id) with the groups it was added to, or a group alone.
+    pub fn principal_named(&self, name: &str) -> Principal {
+        let mut groups: Vec<String> = match self.directory.user(name) {
+            Some(user) if user.upn.eq_ignore_ascii_case(name) => {
+                user.groups.iter().filter_map(|g| self.directory.group(g)).map(|g| g.name.clone()).collect()
+            }
+            _ => self.service_principal_groups.lock().get(name).cloned().unwrap_or_default(),
+        };
+        groups.push("account users".into());
+        Principal { name: name.to_string(), groups }
+    }
+
     /// Adds a service principal (by application id) to a workspace group,
     /// e.g. drbot's own identity to the metastore admins for scheduled posts.
     pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
@@ -285,10 +299,10 @@ async fn me(State(workspace): State<Arc<Workspace>>, headers: HeaderMap) -> Resp
         .filter_map(|g| workspace.directory.group(g))
         .map(|g| json!({"display": g.name, "value": g.oid}))
         .collect();
-    // A service principal's workspace groups are the workspace's own records.
+    // A service principal's workspace groups, as the identity store keeps them.
     if caller.is_app {
-        let added = workspace.service_principal_groups.lock().get(&caller.app_id).cloned().unwrap_or_default();
-        groups.extend(added.into_iter().map(|name| json!({"display": name})));
+        let memberships = workspace.service_principal_groups.lock().get(&caller.app_id).cloned().unwrap_or_default();
+        groups.extend(memberships.into_iter().map(|g| json!({"display": g, "value": g})));
     }
     Json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],

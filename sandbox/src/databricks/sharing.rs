@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::metastore::{Metastore, Table, UcError};
+use super::metastore::{Metastore, Principal, Securable, Table, UcError};
 use super::Workspace;
 
 #[derive(Clone, Debug)]
@@ -209,6 +209,23 @@ struct DataObject {
 struct UpdateShare {
     #[serde(default)]
     updates: Vec<ShareUpdate>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Whether `who` is the share's owner: the owning user or service
+/// principal, or a member of the owning group.
+fn owns_share(who: &Principal, share: &Share) -> bool {
+    who.name == share.owner || who.groups.contains(&share.owner)
+}
+
+/// Whether the share's owner may read `name` (a `TABLE` or a `SCHEMA`): a
+/// shared object stays readable by recipients only while it can.
+fn owner_reads(ws: &Workspace, metastore: &Metastore, share_owner: &str, name: &str, kind: &str) -> bool {
+    let securable = if kind == "SCHEMA" { Securable::Schema } else { Securable::Table };
+    metastore.reads(&ws.principal_named(share_owner), securable, name)
 }
 
 async fn update_share(
@@ -217,7 +234,12 @@ async fn update_share(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    as_admin(&ws, &headers, "shares.update", |_| {
+    let caller = match ws.caller(&headers, "shares.update") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let who = ws.principal(&caller);
+    let answer = (|| {
         let request: UpdateShare =
             serde_json::from_slice(&body).map_err(|e| invalid(format!("Invalid request body: {e}")))?;
         if request.updates.len() > MAX_SHARE_UPDATES {
@@ -232,6 +254,25 @@ async fn update_share(
             .shares
             .get_mut(&name)
             .ok_or_else(|| UcError::Missing("SHARE", format!("Share '{name}' does not exist.")))?;
+        // "The caller must be the owner of the share or a metastore admin.
+        // When the caller is a metastore admin, only the owner field can be
+        // updated." (REST reference, Shares › Update)
+        let owner = owns_share(&who, share);
+        let admin = metastore.is_admin(&who);
+        if !owner && !admin {
+            return Err(UcError::PermissionDenied(format!("User is not an owner of Share '{name}'.")));
+        }
+        if !owner && (!request.updates.is_empty() || request.comment.is_some()) {
+            return Err(UcError::PermissionDenied(format!(
+                "User is not an owner of Share '{name}': a metastore admin may only change its owner."
+            )));
+        }
+        if let Some(new_owner) = request.owner {
+            if new_owner.trim().is_empty() {
+                return Err(invalid("owner may not be empty.".into()));
+            }
+            share.owner = new_owner;
+        }
         for update in request.updates {
             let object = update.data_object;
             let exists = match object.data_object_type.as_str() {
@@ -251,6 +292,16 @@ async fn update_share(
                 "ADD" if share.objects.contains_key(&object.name) => {
                     return Err(UcError::AlreadyExists(format!("'{}' is already in share '{name}'.", object.name)))
                 }
+                // "For each table that is added through this method, the
+                // share owner must also have SELECT privilege on the table."
+                "ADD" | "UPDATE"
+                    if !owner_reads(&ws, &metastore, &share.owner, &object.name, &object.data_object_type) =>
+                {
+                    return Err(UcError::PermissionDenied(format!(
+                        "The owner of Share '{name}', {}, does not have SELECT on {} '{}'.",
+                        share.owner, object.data_object_type, object.name
+                    )))
+                }
                 "ADD" | "UPDATE" => {
                     share.objects.insert(object.name, object.data_object_type);
                 }
@@ -261,7 +312,8 @@ async fn update_share(
             }
         }
         Ok(Json(share_json(share)).into_response())
-    })
+    })();
+    answer.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn share_permissions(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
@@ -368,17 +420,17 @@ impl Workspace {
         &self,
         provider_name: &str,
         share_name: &str,
-    ) -> Option<(Arc<Workspace>, BTreeMap<String, String>)> {
+    ) -> Option<(Arc<Workspace>, BTreeMap<String, String>, String)> {
         let provider = self.providers().into_iter().find(|p| p.name == provider_name)?;
         let sharing = provider.workspace.sharing.lock();
         let share = sharing.shares.get(share_name)?;
         share.permissions.get(&provider.recipient).filter(|p| p.contains("SELECT"))?;
-        Some((provider.workspace.clone(), share.objects.clone()))
+        Some((provider.workspace.clone(), share.objects.clone(), share.owner.clone()))
     }
 
     /// The version and last commit of a table a share exposes, by its schema and name.
     pub fn shared_table_version(&self, provider: &str, share: &str, schema: &str, table: &str) -> Option<(i64, i64)> {
-        let (source, objects) = self.shared_objects(provider, share)?;
+        let (source, objects, owner) = self.shared_objects(provider, share)?;
         let metastore = source.metastore.read();
         let found = metastore.tables.values().find(|t| {
             t.schema == schema
@@ -386,6 +438,7 @@ impl Workspace {
                 && t.data_source_format.as_deref() == Some("DELTA")
                 && (objects.contains_key(&t.full_name())
                     || objects.get(&format!("{}.{}", t.catalog, t.schema)).is_some_and(|k| k == "SCHEMA"))
+                && owner_reads(&source, &metastore, &owner, &t.full_name(), "TABLE")
         })?;
         Some((found.delta_version, found.last_commit_ms))
     }
@@ -402,7 +455,9 @@ impl Workspace {
                 _ => return Vec::new(),
             }
         };
-        let Some((provider, objects)) = self.shared_objects(&provider_name, &share_name) else { return Vec::new() };
+        let Some((provider, objects, owner)) = self.shared_objects(&provider_name, &share_name) else {
+            return Vec::new();
+        };
         let source = provider.metastore.read();
         source
             .tables
@@ -412,14 +467,13 @@ impl Workspace {
                 objects.contains_key(&t.full_name())
                     || objects.get(&format!("{}.{}", t.catalog, t.schema)).is_some_and(|k| k == "SCHEMA")
             })
-            // A recipient reads the data unfiltered and unmasked: the
-            // provider's filters and masks do not govern it (FIDELITY.md).
-            .map(|t| Table {
-                catalog: catalog.to_string(),
-                common: Default::default(),
-                protection: Default::default(),
-                ..t.clone()
-            })
+            // A table its share's owner can no longer read is out of the
+            // recipient's reach: "This privilege must be maintained
+            // indefinitely for recipients to be able to access the table."
+            // It reads the data unfiltered and unmasked: the provider's
+            // filters and masks do not govern it (FIDELITY.md).
+            .filter(|t| owner_reads(&provider, &source, &owner, &t.full_name(), "TABLE"))
+            .map(|t| Table { catalog: catalog.to_string(), common: Default::default(), protection: Default::default(), ..t.clone() })
             .collect()
     }
 }

@@ -286,7 +286,8 @@ pub fn execute(
                 Some(table) if table.table_type != "VIEW" => {
                     return Err(failed("EXPECT_VIEW_NOT_TABLE", format!("'{full_name}' is a table, not a view.")))
                 }
-                _ => {}
+                Some(_) => require_view_owner(metastore, who, &full_name)?,
+                None => {}
             }
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
@@ -331,7 +332,7 @@ pub fn execute(
                 }
                 Some(_) => {}
             }
-            metastore.require_manage(who, Securable::Table, &full_name)?;
+            require_view_owner(metastore, who, &full_name)?;
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
             // A new definition; owner, grants, comment and properties stay.
             let view = metastore.tables.get_mut(&full_name).expect("checked above");
@@ -560,6 +561,20 @@ fn require(
             "PERMISSION_DENIED",
             format!("User does not have {} on {:?} '{full_name}'.", privilege.replace('_', " "), kind),
         ))
+    }
+}
+
+/// "To replace an existing view you must be its owner" (CREATE VIEW
+/// reference) and "AS query (change view definition)" requires ownership
+/// of the view (ALTER VIEW reference): the view's own owner (a user, or a
+/// group the caller is in), not a parent's owner, MANAGE or a metastore
+/// admin, who may only take the view over first (`ALTER VIEW … OWNER TO`).
+fn require_view_owner(metastore: &Metastore, who: &Principal, full_name: &str) -> Result<(), StatementError> {
+    let owner = &metastore.common(Securable::Table, full_name)?.owner;
+    if &who.name == owner || who.groups.contains(owner) {
+        Ok(())
+    } else {
+        Err(failed("PERMISSION_DENIED", format!("User is not the owner of View '{full_name}'.")))
     }
 }
 
