@@ -284,6 +284,7 @@ impl Bot {
             card_activity_id: activity.reply_to_id.clone(),
             started_by_oid: actor.oid().map(str::to_string),
             started_by_upn: Some(actor.upn().to_string()),
+            pair: None,
             payload: serde_json::to_value(&job).unwrap_or(Value::Null),
         };
         let (op, created) = match self.operations.start(&new).await {

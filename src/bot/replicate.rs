@@ -20,6 +20,7 @@ use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::views::{self};
 use crate::cards::{self};
+use crate::pairs::Pair;
 use crate::replication::plan::{ActionKind, Plan};
 use crate::replication::read::read_snapshot;
 use crate::replication::{history, planner};
@@ -33,9 +34,20 @@ pub(crate) struct StoredReplicationPlan {
     pub plan: Plan,
     pub catalog: Option<String>,
     pub requested_by: String,
+    /// The pair it was read from (plans made before pairs are `default`'s).
+    #[serde(default)]
+    pub pair: Option<String>,
     /// Made by `replicate --dry-run`: shown, never run.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// Who asked for a plan, and where.
+struct Asker {
+    conversation_id: String,
+    /// Display name, shown on the plan card.
+    name: String,
+    oid: Option<String>,
 }
 
 /// Verbs of the plan and progress cards' buttons.
@@ -70,16 +82,34 @@ impl Bot {
         self: &Arc<Self>,
         activity: &Activity,
         actor: &Actor,
-        catalog: Option<String>,
+        named: Option<String>,
+        mut catalog: Option<String>,
         dry_run: bool,
         correlation_id: &str,
     ) -> Answer {
-        // The gate (`cmd/replicate.rs`) has checked the role a real run needs.
-        let what = if dry_run { "plan a replication" } else { "replicate" };
-        self.audit(actor, what, catalog.as_deref(), "allowed", correlation_id).await;
         let Some(conversation) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
             return Answer::Card(cards::error("This activity has no conversation.", correlation_id));
         };
+        // `replicate WORD`: a pair when one is named so, a catalog otherwise.
+        let mut named = named;
+        if named.is_none() {
+            if let Some(word) = catalog.as_deref() {
+                if matches!(self.services.store.pair(word).await, Ok(Some(_))) {
+                    named = catalog.take();
+                }
+            }
+        }
+        let pair = match self.choose_pair(Some(&conversation), named.as_deref()).await {
+            Ok(pair) => pair,
+            Err(error) => return Answer::Card(error.card(correlation_id)),
+        };
+        // The gate (`cmd/replicate.rs`) has checked the role a real run needs.
+        let what = if dry_run { "plan a replication" } else { "replicate" };
+        let target = match &catalog {
+            Some(catalog) => format!("{} {catalog}", pair.name),
+            None => pair.name.clone(),
+        };
+        self.audit(actor, what, Some(&target), "allowed", correlation_id).await;
         self.remember_conversation(activity, correlation_id).await;
         let tokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens,
@@ -92,11 +122,12 @@ impl Bot {
         let bot = self.clone();
         let correlation_id = correlation_id.to_string();
         let requested_by = actor.display_name().to_string();
-        let creator = actor.oid().map(str::to_string);
+        let asker =
+            Asker { conversation_id: conversation, name: requested_by.clone(), oid: actor.oid().map(str::to_string) };
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&tokens, catalog.clone(), dry_run, &conversation, &requested_by, creator).await {
+                match bot.make_plan(&tokens, &pair, catalog.clone(), dry_run, asker).await {
                     Ok((plan_id, plan)) => bot.plan_card(&plan_id, &plan, catalog.as_deref(), &requested_by, dry_run),
                     Err(error) => error.card("The plan could not be made", &correlation_id),
                 }
@@ -108,14 +139,13 @@ impl Bot {
     async fn make_plan(
         &self,
         tokens: &DatabricksTokens,
+        pair: &Pair,
         catalog: Option<String>,
         dry_run: bool,
-        conversation_id: &str,
-        requested_by: &str,
-        creator: Option<String>,
+        asker: Asker,
     ) -> Result<(String, Plan), TurnError> {
-        let workspaces = self.workspaces().map_err(TurnError::NotConfigured)?;
-        let settings = &self.services.config.replication;
+        let workspaces = self.pair_workspaces(pair).map_err(|e| TurnError::NotConfigured(e.to_string()))?;
+        let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;
         let read = settings.read_options(catalog.as_deref());
         let (primary, secondary) = tokio::join!(
@@ -148,14 +178,15 @@ impl Bot {
         let stored = StoredPlan {
             id: id.clone(),
             kind: REPLICATION.into(),
-            conversation_id: conversation_id.to_string(),
-            created_by_oid: creator,
+            conversation_id: asker.conversation_id,
+            created_by_oid: asker.oid,
             created_ms: now_ms(),
             expires_ms: now_ms() + (self.services.config.operations.plan_ttl_secs * 1000) as i64,
             payload: serde_json::to_value(StoredReplicationPlan {
                 plan: plan.clone(),
                 catalog,
-                requested_by: requested_by.to_string(),
+                requested_by: asker.name,
+                pair: Some(pair.name.clone()),
                 dry_run,
             })?,
         };
@@ -276,6 +307,7 @@ impl Bot {
             ));
         }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
+        let pair = stored.payload["pair"].as_str().unwrap_or(crate::pairs::DEFAULT_PAIR).to_string();
         let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
             return Answer::Card(cards::error("This activity names no user.", correlation_id));
         };
@@ -286,6 +318,7 @@ impl Bot {
             service_url: activity.service_url.clone().unwrap_or_default(),
             started_by: actor.display_name().to_string(),
             started_ms: now_ms(),
+            pair: Some(pair.clone()),
             in_flight: Default::default(),
         };
         let new = NewOperation {
@@ -295,6 +328,7 @@ impl Bot {
             card_activity_id: activity.reply_to_id.clone(),
             started_by_oid: actor.oid().map(str::to_string),
             started_by_upn: Some(actor.upn().to_string()),
+            pair: Some(pair),
             payload: serde_json::to_value(&job).unwrap_or(Value::Null),
         };
         let (op, created) = match self.operations.start(&new).await {

@@ -26,7 +26,7 @@ use crate::identity::UserAssertion;
 use crate::ops::kind::failure;
 use crate::ops::{Ending, OperationKind, Running};
 use crate::replication::plan::{ActionId, Plan};
-use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource, Workspaces};
+use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource};
 use crate::store::operations::{Operation, OperationState};
 use crate::store::runs::{ResultStatus, Run};
 
@@ -43,6 +43,9 @@ pub(crate) struct ReplicationJob {
     /// Display name of who started it.
     pub started_by: String,
     pub started_ms: i64,
+    /// The pair it replicates (runs started before pairs are `default`'s).
+    #[serde(default)]
+    pub pair: Option<String>,
     /// Action id → statement id, for statements submitted and not finished.
     #[serde(default)]
     pub in_flight: BTreeMap<String, String>,
@@ -182,7 +185,14 @@ impl Bot {
             .map_err(|e| format!("the stored plan is unreadable: {e}"))?
             .plan;
         let tokens = self.tokens_acting_as(&job.acting_as).await?;
-        let workspaces = self.workspaces()?;
+        let pair_name =
+            job.pair.clone().or_else(|| op.pair.clone()).unwrap_or_else(|| crate::pairs::DEFAULT_PAIR.into());
+        let pair = store
+            .pair(&pair_name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("pair {pair_name} is no longer registered"))?;
+        let workspaces = self.pair_workspaces(&pair).map_err(|e| e.to_string())?;
         store
             .start_run(&Run {
                 id: op.id.clone(),
@@ -204,7 +214,7 @@ impl Bot {
             .filter(|r| r.status == ResultStatus::Succeeded)
             .map(|r| ActionId(r.object_name.clone()))
             .collect();
-        let mut options = services.config.replication.run_options();
+        let mut options = self.pair_settings(&pair).run_options();
         options.done = done;
         options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
         if !options.done.is_empty() || !options.in_flight.is_empty() {
@@ -375,23 +385,5 @@ impl Bot {
                 Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user })
             }
         }
-    }
-
-    /// Both workspaces and the warehouse, as configured.
-    pub(crate) fn workspaces(&self) -> Result<Workspaces, String> {
-        let services = &self.services;
-        Ok(Workspaces {
-            primary: services.primary.clone().ok_or("no primary workspace is configured (databricks.primary_host)")?,
-            secondary: services
-                .secondary
-                .clone()
-                .ok_or("no secondary workspace is configured (databricks.secondary_host)")?,
-            warehouse_id: services
-                .config
-                .replication
-                .warehouse_id
-                .clone()
-                .ok_or("no SQL warehouse is configured (replication.warehouse_id)")?,
-        })
     }
 }
