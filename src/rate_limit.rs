@@ -1,8 +1,8 @@
 //! One rate limiter for everything drbot paces: sliding windows per key.
 //!
 //! The connector paces each conversation to Teams' per-conversation limits
-//! (`botframework/pacing.rs`) and the scheduler paces each tenant to its
-//! share of Teams' per-tenant limit (`scheduler/budget.rs`); both are a
+//! (`src/botframework/pacing.rs`) and the scheduler paces each tenant to its
+//! share of Teams' per-tenant limit (`src/scheduler/budget.rs`); both are a
 //! [`RateLimiter`] with their own windows.
 //!
 //! Each key keeps the times of its recent sends, oldest first. A send

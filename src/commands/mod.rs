@@ -25,7 +25,7 @@ pub enum ParseError {
 }
 
 /// What a command (or a card button) needs before its handler runs. The
-/// gate in `bot/gate.rs` reads it; nothing else decides.
+/// gate in `src/bot/gate.rs` reads it; nothing else decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Needs {
     /// Anyone in an allowed tenant (help, signout).

@@ -6,7 +6,7 @@
 //! Each tenant is a key of a [`RateLimiter`] allowing one send per interval
 //! (a burst of one keeps every one-second window at the rate). With several
 //! instances on one store, each paces at `rate / instances`: the count comes
-//! from the store's heartbeat rows (`store/instances.rs`), refreshed in the
+//! from the store's heartbeat rows (`src/store/instances.rs`), refreshed in the
 //! background, so a send costs no database round trip. An instance that
 //! joins waits one heartbeat before its first send, by which time the others
 //! have counted it and slowed down; one that dies without leaving is counted

@@ -1,4 +1,4 @@
-//! `audit`: the recent audit log, for admins (`bot/audit.rs` renders it).
+//! `audit`: the recent audit log, for admins (`src/bot/audit.rs` renders it).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! `cancel ID`: asks a replication or deployment in progress to stop. The
 //! role it needs depends on the operation's kind, so the handler
-//! (`bot/replicate.rs`) checks it once it has read the operation.
+//! (`src/bot/replicate.rs`) checks it once it has read the operation.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! `deploy hub | deploy transit | deploy spoke NAME`: What-If as the person, then Approve on
-//! the plan card (`bot/deploy.rs`).
+//! the plan card (`src/bot/deploy.rs`).
 
 use std::sync::Arc;
 

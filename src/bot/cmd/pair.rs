@@ -1,5 +1,5 @@
 //! `pair list | add NAME primary=URL secondary=URL warehouse=ID [mapping=FROM,TO]… | remove NAME`:
-//! the DR pairs drbot looks after (`bot/pairs.rs`). Listing needs a role;
+//! the DR pairs drbot looks after (`src/bot/pairs.rs`). Listing needs a role;
 //! adding and removing are for admins, and audited.
 
 use std::sync::Arc;

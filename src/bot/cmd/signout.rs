@@ -1,5 +1,5 @@
 //! `signout`: the token service forgets the person, and so does drbot
-//! (`bot/signin.rs`). Anyone may forget their own sign-in.
+//! (`src/bot/signin.rs`). Anyone may forget their own sign-in.
 
 use std::sync::Arc;
 

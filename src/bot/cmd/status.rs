@@ -1,5 +1,5 @@
 //! `status [PAIR]`: a pair's readiness dashboard, or one card over every
-//! pair, read as the person (`bot/status.rs`).
+//! pair, read as the person (`src/bot/status.rs`).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! `subscribe daily HH:MM [timezone] | every Nh`: scheduled readiness posts
-//! in this conversation (`bot/subscriptions.rs`).
+//! in this conversation (`src/bot/subscriptions.rs`).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! `whoami`: who drbot thinks you are, and what you have granted it
-//! (`bot/whoami.rs`). It is how a person signs in, so it needs only that;
+//! (`src/bot/whoami.rs`). It is how a person signs in, so it needs only that;
 //! in local mode, where nobody signs in, the local user must hold a role
 //! like for every other command.
 
