@@ -126,7 +126,10 @@ impl Fixture {
             progress_interval: Duration::from_millis(10),
             poll_interval: Duration::from_millis(50),
             timeout: PATIENCE,
-            bootstrap: bootstrap.then(|| BootstrapSettings::from_config(&self.config, reqwest::Client::new())),
+            bootstrap: bootstrap.then(|| {
+                BootstrapSettings::from_config(&self.config, reqwest::Client::new())
+                    .with_replicator(sandbox::SANDBOX_BOT_APP_ID)
+            }),
         }
     }
 
@@ -258,7 +261,10 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
     // The bootstrap, as the workspaces now hold it.
     let report = outcome.bootstrap.expect("bootstrapped");
     assert!(report.steps.iter().all(|s| s.outcome == StepOutcome::Created), "{:?}", report.steps);
-    assert_eq!(report.steps.len(), 2 * 6 + 1);
+    // Per region: assignment, credential, four locations, catalog; on the
+    // secondary the primary's Delta container (read-only) and four grants;
+    // the recipient.
+    assert_eq!(report.steps.len(), 2 * 7 + 5 + 1);
     for (workspace, role) in [(&fixture.sandbox.primary, "primary"), (&fixture.sandbox.secondary, "secondary")] {
         let metastore = workspace.metastore.read();
         let credential = &metastore.storage_credentials["demo_connector"];
@@ -272,12 +278,33 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
             format!("abfss://external@stextdemo{role}.dfs.core.windows.net/demo")
         );
         assert_eq!(
+            metastore.external_locations["demo_volumes"].url,
+            format!("abfss://volumes@stextdemo{role}.dfs.core.windows.net/demo")
+        );
+        assert_eq!(
             metastore.catalogs["demo"].storage_root.as_deref(),
             Some(metastore.external_locations["demo_catalog"].url.as_str())
         );
         drop(metastore);
         assert_eq!(sandbox::databricks::assignment::default_catalog(workspace).as_deref(), Some("demo"));
         assert!(workspace.calls().iter().all(|c| c.caller_upn == "alice@contoso.example"), "as the person who asked");
+    }
+    {
+        // What the secondary's replication statements need, for the identity that replicates.
+        let metastore = fixture.sandbox.secondary.metastore.read();
+        let source = &metastore.external_locations["demo_primary_delta"];
+        assert_eq!(source.url, "abfss://external-delta@stucdemoprimary.dfs.core.windows.net/demo");
+        assert!(source.read_only);
+        for (location, privilege) in [
+            ("demo_primary_delta", "READ_FILES"),
+            ("demo_delta", "CREATE_EXTERNAL_TABLE"),
+            ("demo_files", "CREATE_EXTERNAL_TABLE"),
+            ("demo_volumes", "CREATE_EXTERNAL_VOLUME"),
+        ] {
+            let held = &metastore.external_locations[location].common.grants[sandbox::SANDBOX_BOT_APP_ID];
+            assert!(held.contains(privilege), "{location}: {held:?}");
+        }
+        assert!(!fixture.sandbox.primary.metastore.read().external_locations.contains_key("demo_primary_delta"));
     }
     let recipient = fixture.sandbox.primary.sharing.lock().recipients["demo_secondary"].clone();
     assert_eq!(recipient.data_recipient_global_metastore_id, fixture.sandbox.secondary.global_id);

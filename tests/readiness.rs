@@ -393,3 +393,75 @@ async fn drbot_status_runs_as_an_operator_signed_in_on_a_device_code() {
     let calls = sandbox.primary.calls();
     assert!(!calls.is_empty() && calls.iter().all(|c| c.caller_oid == alice.oid), "read as alice, not the bot");
 }
+
+/// #27 item 2: a secondary whose metastore cannot use a path replication
+/// needs (no external location over the primary's external Delta storage,
+/// which the clones read by path; a location whose owner is someone else and
+/// grants nothing) shows each as a blocker naming the fix, and the plan
+/// blocks those actions with the same reason instead of failing them.
+#[tokio::test]
+async fn a_missing_or_insufficient_external_location_is_a_blocker_naming_the_fix() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    let config = replication_config();
+    let read = ReadOptions::default();
+    let assess = || async {
+        check_with(
+            Target { client: &primary, token: &alice },
+            Target { client: &secondary, token: &alice },
+            &read,
+            &config,
+            1_800_000_000_000,
+            &AssessOptions::default(),
+            &|_| {},
+        )
+        .await
+    };
+    let bootstrapped = assess().await;
+    assert_eq!(bootstrapped.storage_blockers, vec![], "the seed's secondary is bootstrapped");
+
+    {
+        let mut metastore = sandbox.secondary.metastore.write();
+        metastore.external_locations.remove("external_delta_primary");
+        metastore.external_locations.get_mut("geo_replicated").unwrap().common.owner = "storage-team".into();
+    }
+    let readiness = assess().await;
+    let problems: Vec<&str> = readiness.storage_blockers.iter().map(|b| b.problem.as_str()).collect();
+    assert!(
+        problems.iter().any(|p| p.starts_with(
+            "no external location on the secondary covers abfss://external@stextprimary.dfs.core.windows.net/"
+        )),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p
+            .contains("GRANT CREATE EXTERNAL VOLUME ON EXTERNAL LOCATION `geo_replicated` TO `alice@contoso.example`")),
+        "{problems:?}"
+    );
+    assert_eq!(readiness.verdict.status, Status::NotReady);
+    assert!(
+        readiness.verdict.reasons.iter().any(|r| r.starts_with("replication is blocked on")),
+        "{:?}",
+        readiness.verdict
+    );
+
+    // The plan reports the same paths as blocked, with the fix; nothing of it fails.
+    let (p, s) = tokio::join!(read_snapshot(&primary, &alice, &read), read_snapshot(&secondary, &alice, &read));
+    let plan = drbot::replication::plan(&p.unwrap(), &s.unwrap(), &config);
+    let storage_blocked: Vec<String> = plan
+        .blocked()
+        .filter(|a| {
+            matches!(
+                &a.kind,
+                drbot::replication::ActionKind::Blocked(drbot::replication::plan::BlockReason::Storage(_))
+            )
+        })
+        .map(|a| a.describe())
+        .collect();
+    assert!(
+        storage_blocked.iter().any(|d| d.contains("no external location on the secondary covers")),
+        "{storage_blocked:?}"
+    );
+    assert!(storage_blocked.iter().any(|d| d.contains("`geo_replicated`")), "{storage_blocked:?}");
+}

@@ -316,3 +316,80 @@ async fn a_warehouse_with_a_concurrency_limit_queues_the_rest_and_keeps_a_histor
     assert!(history.iter().all(|s| s.statement == "SELECT current_metastore()" && s.state == "SUCCEEDED"));
     assert!(history.iter().all(|s| s.run == Duration::from_millis(300) && s.owner.starts_with("alice")));
 }
+
+/// Storage permissions on the metastore that runs the statement (FIDELITY.md,
+/// "Storage permissions"): READ FILES on a location covering a path read by
+/// `delta.\`path\``, CREATE EXTERNAL TABLE / CREATE EXTERNAL VOLUME on the
+/// location covering a new table's or volume's path (its owner, or granted;
+/// a metastore admin is not enough), never on a read-only location, and no
+/// overlap with another table's or volume's path.
+#[tokio::test]
+async fn paths_need_a_covering_external_location_the_privilege_on_it_and_no_overlap() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let source = {
+        let primary = sandbox.primary.metastore.read();
+        primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA"))
+            .unwrap()
+            .clone()
+    };
+    let (catalog, schema) = (source.catalog.clone(), source.schema.clone());
+    let path = source.storage_location.clone().unwrap();
+    let alice = Client::new(&sandbox, sandbox.secondary_url(), "alice");
+    let created = alice.submit(&format!("CREATE SCHEMA IF NOT EXISTS `{catalog}`.`{schema}`"), "10s").await;
+    assert_eq!(state(&created), "SUCCEEDED", "{created}");
+    let target = "abfss://external@stextsecondary.dfs.core.windows.net/storage_test/t1";
+    let clone = |name: &str, location: &str| {
+        format!(
+            "CREATE OR REPLACE TABLE `{catalog}`.`{schema}`.`{name}` DEEP CLONE delta.`{path}` LOCATION '{location}'"
+        )
+    };
+
+    // The seeded secondary has what a bootstrapped one has: the clone runs.
+    let done = alice.submit(&clone("t1", target), "10s").await;
+    assert_eq!(state(&done), "SUCCEEDED", "{done}");
+
+    // Without a location covering the source path on *this* metastore, no READ FILES.
+    let reader = sandbox.secondary.metastore.write().external_locations.remove("external_delta_primary").unwrap();
+    let refused = alice.submit(&clone("t2", &format!("{target}_2")), "10s").await;
+    assert_eq!(error(&refused).0, "PERMISSION_DENIED", "{refused}");
+    assert!(refused["status"]["error"]["message"].as_str().unwrap().contains("No external location"));
+    sandbox.secondary.metastore.write().external_locations.insert(reader.name.clone(), reader);
+    assert!(!sandbox.secondary.metastore.read().tables.contains_key(&format!("{catalog}.{schema}.t2")));
+
+    // A target outside every location, or inside another table's path.
+    let nowhere = alice.submit(&clone("t2", "abfss://other@stnowhere.dfs.core.windows.net/t2"), "10s").await;
+    assert_eq!(error(&nowhere).0, "PERMISSION_DENIED", "{nowhere}");
+    let inside = alice.submit(&clone("t2", &format!("{target}/nested")), "10s").await;
+    assert_eq!(error(&inside).0, "INVALID_PARAMETER_VALUE", "{inside}");
+    let again = alice.submit(&clone("t1", target), "10s").await;
+    assert_eq!(state(&again), "SUCCEEDED", "replacing a table on its own path is no overlap: {again}");
+
+    // A read-only location serves reads, never a new table or volume.
+    let on_read_only = alice
+        .submit(
+            &format!("CREATE TABLE IF NOT EXISTS `{catalog}`.`{schema}`.`raw` USING PARQUET LOCATION 'abfss://external@stextprimary.dfs.core.windows.net/elsewhere'"),
+            "10s",
+        )
+        .await;
+    assert_eq!(error(&on_read_only).0, "PERMISSION_DENIED", "{on_read_only}");
+
+    // A metastore admin who does not own the location needs the privilege granted.
+    sandbox.secondary.metastore.write().external_locations.get_mut("geo_replicated").unwrap().common.owner =
+        "storage-team".into();
+    let volume = format!(
+        "CREATE EXTERNAL VOLUME IF NOT EXISTS `{catalog}`.`{schema}`.`drops` LOCATION 'abfss://geo@stgeo.dfs.core.windows.net/storage_test/drops'"
+    );
+    let denied = alice.submit(&volume, "10s").await;
+    assert_eq!(error(&denied).0, "PERMISSION_DENIED", "{denied}");
+    assert!(denied["status"]["error"]["message"].as_str().unwrap().contains("CREATE EXTERNAL VOLUME"));
+    let granted = alice
+        .submit("GRANT CREATE EXTERNAL VOLUME ON EXTERNAL LOCATION `geo_replicated` TO `dr-operators`", "10s")
+        .await;
+    assert_eq!(state(&granted), "SUCCEEDED", "{granted}");
+    let made = alice.submit(&volume, "10s").await;
+    assert_eq!(state(&made), "SUCCEEDED", "{made}");
+    assert!(sandbox.secondary.metastore.read().volumes.contains_key(&format!("{catalog}.{schema}.drops")));
+}

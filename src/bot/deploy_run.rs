@@ -178,8 +178,10 @@ impl Bot {
             progress_interval: poll,
             poll_interval: poll,
             timeout: DEPLOY_TIMEOUT,
-            bootstrap: matches!(job.target, Target::Spoke(_))
-                .then(|| BootstrapSettings::from_config(settings, reqwest::Client::new())),
+            bootstrap: matches!(job.target, Target::Spoke(_)).then(|| {
+                BootstrapSettings::from_config(settings, reqwest::Client::new())
+                    .with_replicator(self.services.config.bot.app_id.clone())
+            }),
         };
         if job.checkpoint.is_some() {
             tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");

@@ -40,6 +40,16 @@ pub struct ScimUser {
     pub user_name: String,
     #[serde(default)]
     pub display_name: String,
+    /// The groups the caller belongs to (SCIM `groups[].display`).
+    #[serde(default)]
+    pub groups: Vec<ScimGroup>,
+}
+
+/// A group a SCIM user belongs to.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScimGroup {
+    #[serde(default)]
+    pub display: String,
 }
 
 /// One workspace, by host.

@@ -208,6 +208,9 @@ pub struct CreateExternalLocation {
     pub name: String,
     pub url: String,
     pub credential_name: String,
+    /// Reads only: a location replication reads by path and never writes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }

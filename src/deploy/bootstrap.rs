@@ -1,7 +1,12 @@
 //! The Databricks side of a new spoke, once ARM deployed both workspaces:
 //! per region, the metastore assignment, a storage credential from the
-//! access connector, external locations for the catalog, the external Delta
-//! tables and the external files and volumes, and the spoke's catalog; on
+//! access connector, external locations for every container replication
+//! writes to (the catalog, the external Delta tables, the external files, the
+//! volumes), and the spoke's catalog; on the secondary also a read-only
+//! location on the primary's external Delta container (clones read it by
+//! path, on the secondary's metastore) and, to the identity that replicates,
+//! the privileges its statements need there (READ FILES, CREATE EXTERNAL
+//! TABLE, CREATE EXTERNAL VOLUME: sandbox/FIDELITY.md); on
 //! the primary, the Delta Sharing recipient for the secondary's metastore;
 //! and per region, in the Databricks account, the network connectivity
 //! configuration (NCC) that gives serverless compute private endpoints to
@@ -29,10 +34,13 @@ use super::plan::{Role, SpokeName};
 use super::run::{DeployEvent, RegionState};
 use super::{DeployConfig, DeployError, Tokens};
 use crate::databricks::account::{AccountClient, PrivateEndpointRule};
-use crate::databricks::unity_catalog::{CreateCatalog, CreateExternalLocation, CreateStorageCredential};
+use crate::databricks::unity_catalog::{
+    grants_map, CreateCatalog, CreateExternalLocation, CreateStorageCredential, PermissionChange, Securable,
+};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::DATABRICKS_SCOPE;
 use crate::pairs::{Pair, PairWorkspace, SharingNames};
+use crate::replication::storage::Need;
 
 /// `adb-….azuredatabricks.net` (the workspace's `properties.workspaceUrl`).
 pub const OUTPUT_WORKSPACE_URL: &str = "workspaceUrl";
@@ -57,6 +65,7 @@ pub const OUTPUT_EXTERNAL_STORAGE_ROOT: &str = "externalStorageRoot";
 pub const CATALOG_CONTAINER: &str = "catalog";
 pub const DELTA_CONTAINER: &str = "external-delta";
 pub const FILES_CONTAINER: &str = "external";
+pub const VOLUMES_CONTAINER: &str = "volumes";
 
 #[derive(Clone, Debug, Default)]
 pub struct BootstrapSettings {
@@ -70,6 +79,10 @@ pub struct BootstrapSettings {
     pub locations: BTreeMap<Role, String>,
     /// The Databricks account API and the account's id, when configured.
     pub account: Option<(String, String)>,
+    /// The principal that replicates (the bot's service principal, by
+    /// application id): granted on the secondary's external locations what
+    /// replication's statements need there. `None`: no grants are made.
+    pub replicator: Option<String>,
 }
 
 impl BootstrapSettings {
@@ -89,7 +102,13 @@ impl BootstrapSettings {
             .clone()
             .filter(|id| !id.trim().is_empty())
             .map(|id| (config.databricks_accounts_url.clone(), id.trim().to_string()));
-        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default(), locations, account }
+        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default(), locations, account, replicator: None }
+    }
+
+    /// Grants the secondary's storage privileges to `principal` (see `replicator`).
+    pub fn with_replicator(mut self, principal: impl Into<String>) -> BootstrapSettings {
+        self.replicator = Some(principal.into()).filter(|p: &String| !p.trim().is_empty());
+        self
     }
 }
 
@@ -294,26 +313,61 @@ pub async fn bootstrap(
         let outcome = created(client.create_storage_credential(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
 
-        let locations = [
-            (format!("{name}_catalog"), abfss(CATALOG_CONTAINER, &ws.uc_account, spoke)),
-            (format!("{name}_delta"), abfss(DELTA_CONTAINER, &ws.uc_account, spoke)),
-            (format!("{name}_files"), abfss(FILES_CONTAINER, &ws.external_account, spoke)),
+        // Every container replication writes to, and on the secondary the
+        // primary's external Delta container too: the clones read it by path
+        // on the secondary's metastore, which needs a location there (read-only).
+        let mut locations = vec![
+            StorageUse::new(format!("{name}_catalog"), abfss(CATALOG_CONTAINER, &ws.uc_account, spoke), None),
+            StorageUse::new(
+                format!("{name}_delta"),
+                abfss(DELTA_CONTAINER, &ws.uc_account, spoke),
+                Some(Need::CreateExternalTable),
+            ),
+            StorageUse::new(
+                format!("{name}_files"),
+                abfss(FILES_CONTAINER, &ws.external_account, spoke),
+                Some(Need::CreateExternalTable),
+            ),
+            StorageUse::new(
+                format!("{name}_volumes"),
+                abfss(VOLUMES_CONTAINER, &ws.external_account, spoke),
+                Some(Need::CreateExternalVolume),
+            ),
         ];
-        for (location, url) in &locations {
+        if let (Role::Secondary, Some(primary)) = (ws.role, workspaces.iter().find(|w| w.role == Role::Primary)) {
+            let mut source = StorageUse::new(
+                format!("{name}_primary_delta"),
+                abfss(DELTA_CONTAINER, &primary.uc_account, spoke),
+                Some(Need::ReadFiles),
+            );
+            source.read_only = true;
+            locations.push(source);
+        }
+        for location in &locations {
             let request = CreateExternalLocation {
-                name: location.clone(),
-                url: url.clone(),
+                name: location.name.clone(),
+                url: location.url.clone(),
                 credential_name: credential.clone(),
+                read_only: location.read_only,
                 comment: Some("drbot: the spoke's storage".into()),
             };
-            let step = format!("external location {location}");
+            let step = format!("external location {}", location.name);
             let outcome = created(client.create_external_location(&token, &request).await).map_err(failed(&step))?;
             done(step, outcome).await;
+        }
+        if let (Role::Secondary, Some(replicator)) = (ws.role, &settings.replicator) {
+            for location in &locations {
+                let Some(need) = location.need else { continue };
+                let step = format!("{} on external location {} to {replicator}", need.sql(), location.name);
+                let outcome =
+                    grant_once(&client, &token, &location.name, need, replicator).await.map_err(failed(&step))?;
+                done(step, outcome).await;
+            }
         }
 
         let request = CreateCatalog {
             name: name.clone(),
-            storage_root: Some(locations[0].1.clone()),
+            storage_root: Some(locations[0].url.clone()),
             comment: Some("drbot: the spoke's catalog".into()),
             ..CreateCatalog::default()
         };
@@ -390,6 +444,7 @@ pub fn spoke_pair(
         (CATALOG_CONTAINER, &primary.uc_account, &secondary.uc_account),
         (DELTA_CONTAINER, &primary.uc_account, &secondary.uc_account),
         (FILES_CONTAINER, &primary.external_account, &secondary.external_account),
+        (VOLUMES_CONTAINER, &primary.external_account, &secondary.external_account),
     ]
     .into_iter()
     .map(|(container, from, to)| (abfss(container, from, spoke), abfss(container, to, spoke)))
@@ -516,6 +571,40 @@ impl BootstrapSettings {
     fn client(&self, host: &str) -> WorkspaceClient {
         WorkspaceClient::new(self.http.clone(), host).with_retry(self.retry.clone())
     }
+}
+
+/// An external location the bootstrap makes, and what replication needs of
+/// it on the secondary (`None`: managed storage, used through the catalog).
+struct StorageUse {
+    name: String,
+    url: String,
+    read_only: bool,
+    need: Option<Need>,
+}
+
+impl StorageUse {
+    fn new(name: String, url: String, need: Option<Need>) -> StorageUse {
+        StorageUse { name, url, read_only: false, need }
+    }
+}
+
+/// Grants `need` on the location to `principal` unless it already holds it
+/// (so a second bootstrap finds it done, like every other step).
+async fn grant_once(
+    client: &WorkspaceClient,
+    token: &crate::identity::AccessToken,
+    location: &str,
+    need: Need,
+    principal: &str,
+) -> Result<StepOutcome, DatabricksError> {
+    let privilege = need.sql().replace(' ', "_");
+    let held = grants_map(&client.get_permissions(token, Securable::ExternalLocation, location).await?);
+    if held.get(principal).is_some_and(|p| p.contains(&privilege)) {
+        return Ok(StepOutcome::AlreadyExisted);
+    }
+    let change = PermissionChange { principal: principal.to_string(), add: vec![privilege], remove: Vec::new() };
+    client.update_permissions(token, Securable::ExternalLocation, location, &[change]).await?;
+    Ok(StepOutcome::Created)
 }
 
 /// A create's answer as a step outcome: an object that already exists is done.

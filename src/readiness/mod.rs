@@ -4,7 +4,8 @@
 //! `replicate --dry-run` agree); `report` puts them together with the
 //! workspaces' reachability and the last run into a [`Readiness`] and a
 //! verdict (pure); `text` renders it for a terminal; `check` is the I/O
-//! (both workspaces read at once); `cli` is `drbot status`.
+//! (both workspaces read at once); `cli` is `drbot status`; `storage` finds
+//! the paths replication cannot use on the secondary (blockers with their fix).
 
 pub mod check;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod drift;
 pub mod probe;
 pub mod report;
 pub mod rpo;
+pub mod storage;
 pub mod text;
 
 pub use check::{check, check_with, Progress, Target};

@@ -45,6 +45,7 @@ use serde::Serialize;
 
 use super::drift::{summarise as summarise_drift, DriftSummary};
 use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
+use super::storage::{blockers as storage_blockers, StorageBlocker};
 use crate::replication::diff::Field;
 use crate::replication::object::{ObjectKind, ObjectRef};
 use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
@@ -239,6 +240,9 @@ pub struct Readiness {
     pub offenders: Vec<Offender>,
     /// How many offenders there are in all.
     pub offenders_total: usize,
+    /// Paths replication cannot use on the secondary's metastore, with the
+    /// fix (a missing or insufficient external location, an overlap).
+    pub storage_blockers: Vec<StorageBlocker>,
 }
 
 /// The history readings an RPO was measured from.
@@ -324,6 +328,7 @@ pub fn assess_observed(
         verdict: Verdict { status: Status::Ready, reasons: Vec::new() },
         offenders: Vec::new(),
         offenders_total: 0,
+        storage_blockers: Vec::new(),
     };
     let mut reasons = Reasons::default();
     for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
@@ -352,6 +357,14 @@ pub fn assess_observed(
             readiness.offenders = offenders.into_iter().take(options.offenders).collect();
             readiness.drift = Some(summary);
             readiness.rpo = Some(rpo);
+            readiness.storage_blockers = storage_blockers(p, s, config);
+            for blocker in &readiness.storage_blockers {
+                reasons.not_ready(format!(
+                    "replication is blocked on {}: {}",
+                    plural(blocker.paths, "storage path"),
+                    blocker.problem
+                ));
+            }
         }
         _ => {
             readiness.not_computed =
@@ -477,7 +490,7 @@ fn unread(primary: &Snapshot, secondary: &Snapshot, listed: usize) -> Unread {
         .skipped
         .iter()
         .chain(&secondary.skipped)
-        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing))
+        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing | SkippedPart::Storage))
         .count();
     Unread { count, affecting_drift, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
 }
@@ -490,6 +503,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::ViewDependencies => "view dependencies",
         SkippedPart::Sharing => "sharing",
         SkippedPart::MetastoreId => "metastore id",
+        SkippedPart::Storage => "external locations",
     };
     UnreadPart {
         side,

@@ -34,6 +34,7 @@ pub mod run;
 mod seeded;
 pub mod snapshot;
 pub mod sql;
+pub mod storage;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;

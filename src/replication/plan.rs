@@ -187,6 +187,9 @@ pub enum BlockReason {
     /// The secondary's object differs in something that cannot be altered in
     /// place (a storage root, a non-Delta table's location…).
     Immutable { what: String },
+    /// A path the statement reads or writes cannot be used on the
+    /// secondary's metastore (no external location, no privilege, overlap).
+    Storage(super::storage::StorageProblem),
 }
 
 impl fmt::Display for BlockReason {
@@ -210,6 +213,7 @@ impl fmt::Display for BlockReason {
             BlockReason::Immutable { what } => {
                 write!(f, "the secondary's {what} differs and cannot be changed in place: drop it there and re-run")
             }
+            BlockReason::Storage(problem) => write!(f, "{problem}"),
         }
     }
 }

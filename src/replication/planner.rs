@@ -37,6 +37,7 @@ use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogKind, Common, Snapshot, TableInfo, TableKind};
+use super::storage::{self, Need};
 
 /// Delta Sharing accepts at most this many updates in one share PATCH.
 pub const SHARE_UPDATES_PER_CALL: usize = 100;
@@ -243,7 +244,7 @@ impl Planner<'_> {
             let Some(table) = self.primary.tables.get(&object.full_name()) else { continue };
             let (tag, kind) = match table_view_conflict(&entry.change) {
                 Some(reason) => ("blocked", ActionKind::Blocked(reason)),
-                None => plan_table(self.config, table, reason),
+                None => plan_table(self.config, self.secondary, table, reason),
             };
             let managed = table.kind == TableKind::Managed && matches!(kind, ActionKind::CloneTable { .. });
             let parents = self.parents(&object.path);
@@ -472,7 +473,16 @@ impl Planner<'_> {
                     let Some(volume) = self.primary.volumes.get(&object.full_name()) else { continue };
                     self.fresh.insert(object.clone());
                     match (&volume.storage_location, is_external_volume(volume)) {
-                        (Some(location), true) => match self.mapped(location) {
+                        (Some(location), true) => match self.mapped(location).and_then(|location| {
+                            storage::check(
+                                self.secondary,
+                                &location,
+                                Need::CreateExternalVolume,
+                                Some(&object.full_name()),
+                            )
+                            .map(|()| location)
+                            .map_err(BlockReason::Storage)
+                        }) {
                             Ok(location) => ActionKind::CreateExternalVolume { location },
                             Err(reason) => ActionKind::Blocked(reason),
                         },
@@ -612,8 +622,19 @@ fn table_view_conflict(change: &Change) -> Option<BlockReason> {
 
 /// What to do for one table (not a view) that is missing, stale or
 /// different, and the id tag of that action.
-fn plan_table(config: &ReplicationConfig, table: &TableInfo, reason: CloneReason) -> (&'static str, ActionKind) {
+fn plan_table(
+    config: &ReplicationConfig,
+    secondary: &Snapshot,
+    table: &TableInfo,
+    reason: CloneReason,
+) -> (&'static str, ActionKind) {
     let blocked = |reason: BlockReason| ("blocked", ActionKind::Blocked(reason));
+    let full_name = table.full_name();
+    // What the secondary's metastore must allow for each path (storage.rs).
+    let usable = |path: &str, need: Need| {
+        let object = (need != Need::ReadFiles).then_some(full_name.as_str());
+        storage::check(secondary, path, need, object).map_err(BlockReason::Storage)
+    };
     match (&table.kind, table.is_delta()) {
         (TableKind::Managed, true) => {
             let source = vec![config.shared_catalog_name(&table.catalog), table.schema.clone(), table.name.clone()];
@@ -634,15 +655,20 @@ fn plan_table(config: &ReplicationConfig, table: &TableInfo, reason: CloneReason
             None => blocked(BlockReason::Unsupported { what: "an external table without a location".into() }),
             Some(path) => match config.mapping.to_secondary(path) {
                 None => blocked(BlockReason::Unmapped { location: path.clone() }),
-                Some(location) => (
-                    "clone",
-                    ActionKind::CloneTable {
-                        source: CloneSource::DeltaPath(path.clone()),
-                        location: Some(location),
-                        source_delta: table.delta,
-                        reason,
-                    },
-                ),
+                Some(location) => {
+                    match usable(path, Need::ReadFiles).and_then(|()| usable(&location, Need::CreateExternalTable)) {
+                        Err(reason) => blocked(reason),
+                        Ok(()) => (
+                            "clone",
+                            ActionKind::CloneTable {
+                                source: CloneSource::DeltaPath(path.clone()),
+                                location: Some(location),
+                                source_delta: table.delta,
+                                reason,
+                            },
+                        ),
+                    }
+                }
             },
         },
         (TableKind::External, false) => {
@@ -654,9 +680,10 @@ fn plan_table(config: &ReplicationConfig, table: &TableInfo, reason: CloneReason
             match (&table.format, &table.storage_location) {
                 (Some(format), Some(path)) => match config.mapping.to_secondary(path) {
                     None => blocked(BlockReason::Unmapped { location: path.clone() }),
-                    Some(location) => {
-                        ("register", ActionKind::RegisterExternalTable { format: format.clone(), location })
-                    }
+                    Some(location) => match usable(&location, Need::CreateExternalTable) {
+                        Err(reason) => blocked(reason),
+                        Ok(()) => ("register", ActionKind::RegisterExternalTable { format: format.clone(), location }),
+                    },
                 },
                 _ => {
                     blocked(BlockReason::Unsupported { what: "an external table without a format or location".into() })

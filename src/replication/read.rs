@@ -30,8 +30,8 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped,
-    SkippedPart, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Principal, ReadPath, SchemaInfo, ShareInfo,
+    SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -174,12 +174,17 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants) = tokio::try_join!(
+    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, storage) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
         Box::pin(async { Ok(bulk_grants.await) }),
+        Box::pin(async { Ok(reader.storage().await) }),
     )?;
+    match storage {
+        Ok(storage) => snapshot.storage = Some(storage),
+        Err(skip) => skipped.push(skip),
+    }
     snapshot.read_path = path;
     match bulk_grants {
         Some(Ok(grants)) => apply_bulk(&mut snapshot, grants),
@@ -407,6 +412,50 @@ impl Reader<'_> {
         }
         snapshot.skipped = skipped;
         Ok((snapshot, deferred))
+    }
+
+    /// The external locations with their owners and direct grants, and who
+    /// is reading (SCIM `Me`: user name and groups), for the storage checks
+    /// (`storage.rs`). A handful of calls: one list, one grants GET per
+    /// location. Unreadable, it is a hole in the snapshot, not a failed read:
+    /// the checks are then not made, and readiness lists why.
+    async fn storage(&self) -> Result<StorageAccess, Skipped> {
+        let (client, token) = (self.client, self.token);
+        let hole = |error: DatabricksError| skip("metastore", String::new(), SkippedPart::Storage, &error);
+        let (locations, me) =
+            tokio::join!(self.limited(client.list_external_locations(token)), self.limited(client.me(token)));
+        let locations = locations.map_err(hole)?;
+        let reader = me.ok().map(|me| Principal {
+            name: me.user_name,
+            groups: me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect(),
+        });
+        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
+        let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
+        let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
+        let locations = locations
+            .into_iter()
+            .map(|l| {
+                let (grants, grants_read) = match grants.remove(&l.name) {
+                    Some(Ok(grants)) => (grants, true),
+                    _ => (Grants::new(), false),
+                };
+                LocationInfo {
+                    name: l.name,
+                    url: l.url,
+                    read_only: l.read_only,
+                    owner: l.owner.unwrap_or_default(),
+                    grants,
+                    grants_read,
+                }
+            })
+            .collect();
+        Ok(StorageAccess { locations, reader })
+    }
+
+    /// One external location's direct grants, once a permit is free.
+    async fn location_grants(&self, name: String) -> (String, Result<Grants, DatabricksError>) {
+        let answer = self.limited(self.client.get_permissions(self.token, Securable::ExternalLocation, &name)).await;
+        (name, answer.map(|assignments| grants_map(&assignments)))
     }
 
     /// Recipients, shares (with objects and grants) and providers.

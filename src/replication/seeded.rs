@@ -6,7 +6,7 @@
 //! warehouse, and that the model converges.
 
 use sandbox::databricks::metastore::{self, Metastore};
-use sandbox::databricks::seed::{generate, Seed, LOCATION_MAPPING};
+use sandbox::databricks::seed::{generate, Seed, ADMIN_GROUP, LOCATION_MAPPING};
 
 use super::config::ReplicationConfig;
 use super::diff::{diff, Change};
@@ -15,7 +15,8 @@ use super::model::{apply, apply_to_primary};
 use super::plan::{ActionKind, CloneReason, CloneSource};
 use super::planner::plan;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, LocationInfo, Principal, SchemaInfo, Snapshot, StorageAccess,
+    TableInfo, TableKind, VolumeInfo,
 };
 use super::sql::{render, Request};
 
@@ -98,6 +99,22 @@ fn snapshot(m: &Metastore) -> Snapshot {
         sharing: Default::default(),
         skipped: Vec::new(),
         read_path: Default::default(),
+        // Read as a member of the group that owns the seed's locations.
+        storage: Some(StorageAccess {
+            locations: m
+                .external_locations
+                .values()
+                .map(|l| LocationInfo {
+                    name: l.name.clone(),
+                    url: l.url.clone(),
+                    read_only: l.read_only,
+                    owner: l.common.owner.clone(),
+                    grants: l.common.grants.clone(),
+                    grants_read: true,
+                })
+                .collect(),
+            reader: Some(Principal { name: "alice@contoso.example".into(), groups: vec![ADMIN_GROUP.into()] }),
+        }),
     }
 }
 

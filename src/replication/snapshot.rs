@@ -33,6 +33,42 @@ pub struct Snapshot {
     pub skipped: Vec<Skipped>,
     /// How the grants were read; the same snapshot either way.
     pub read_path: ReadPath,
+    /// The metastore's external locations and who read them, for the
+    /// storage checks of `storage.rs`; `None` when they were not read (then
+    /// nothing is judged by them).
+    pub storage: Option<StorageAccess>,
+}
+
+/// What decides whether a statement with a path may run on this metastore:
+/// its external locations, and the principal that read them (the one that
+/// will run the statements).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageAccess {
+    pub locations: Vec<LocationInfo>,
+    /// The reader as Unity Catalog names principals (user name, or a service
+    /// principal's application id) and its groups; `None` when unknown (then
+    /// privileges are not judged, only coverage and overlap).
+    pub reader: Option<Principal>,
+}
+
+/// One external location.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocationInfo {
+    pub name: String,
+    pub url: String,
+    pub read_only: bool,
+    pub owner: String,
+    /// Direct grants; empty but unknown when they could not be read (see
+    /// `grants_read`).
+    pub grants: Grants,
+    pub grants_read: bool,
+}
+
+/// A principal and the groups it belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub groups: Vec<String>,
 }
 
 /// How a reader read the grants, so `status` can say which path it took.
@@ -93,6 +129,8 @@ pub enum SkippedPart {
     Sharing,
     /// The global metastore id.
     MetastoreId,
+    /// External locations (and so the storage checks).
+    Storage,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are

@@ -376,6 +376,24 @@ impl Metastore {
         }
     }
 
+    /// Whether the principal may use the storage of external location `name`
+    /// for `privilege` (`READ_FILES`, `CREATE_EXTERNAL_TABLE`,
+    /// `CREATE_EXTERNAL_VOLUME`): its owner, or granted the privilege (or
+    /// ALL_PRIVILEGES) on it. Being a metastore admin is not enough: an
+    /// admin manages grants and may grant itself the privilege, but holds no
+    /// data access by default (FIDELITY.md, storage permissions).
+    pub fn holds_on_location(&self, who: &Principal, name: &str, privilege: &str) -> bool {
+        let Some(location) = self.external_locations.get(name) else { return false };
+        who.names().any(|principal| principal == location.common.owner)
+            || who.names().any(|principal| {
+                location
+                    .common
+                    .grants
+                    .get(principal)
+                    .is_some_and(|held| held.contains(privilege) || held.contains("ALL_PRIVILEGES"))
+            })
+    }
+
     /// `privilege_assignments` in the API's shape, principals sorted.
     pub fn assignments(grants: &BTreeMap<String, BTreeSet<String>>) -> Value {
         json!(grants

@@ -279,12 +279,17 @@ async fn me(State(workspace): State<Arc<Workspace>>, headers: HeaderMap) -> Resp
         Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
-    let groups: Vec<Value> = caller
+    let mut groups: Vec<Value> = caller
         .groups
         .iter()
         .filter_map(|g| workspace.directory.group(g))
         .map(|g| json!({"display": g.name, "value": g.oid}))
         .collect();
+    // A service principal's workspace groups are the workspace's own records.
+    if caller.is_app {
+        let added = workspace.service_principal_groups.lock().get(&caller.app_id).cloned().unwrap_or_default();
+        groups.extend(added.into_iter().map(|name| json!({"display": name})));
+    }
     Json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "id": caller.oid,

@@ -136,7 +136,29 @@ pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
     let mut secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
     add_storage_access(&mut primary, 0, seed.now_ms);
     add_storage_access(&mut secondary, 1, seed.now_ms);
+    add_source_access(&mut secondary, seed.now_ms);
     (primary, secondary)
+}
+
+/// What a correctly bootstrapped secondary also has: a read-only external
+/// location on each primary prefix that replication reads by path (the
+/// external Delta tables, deep-cloned from `delta.\`path\``), since the
+/// clone runs on the secondary's metastore and needs READ FILES there. The
+/// geo-replicated prefix maps to itself and is covered already.
+fn add_source_access(secondary: &mut Metastore, now_ms: i64) {
+    let credential = format!("uc-access-connector-{}", secondary.region);
+    let common = Common { owner: ADMIN_GROUP.into(), created_at: now_ms, updated_at: now_ms, ..Default::default() };
+    let name = "external_delta_primary".to_string();
+    secondary.external_locations.insert(
+        name.clone(),
+        ExternalLocation {
+            name,
+            url: LOCATION_MAPPING[1].0.into(),
+            credential_name: credential,
+            read_only: true,
+            common,
+        },
+    );
 }
 
 /// The access connector's credential and an external location per storage

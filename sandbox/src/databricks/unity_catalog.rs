@@ -525,6 +525,17 @@ const PRIVILEGES: &[&str] = &[
     "EXECUTE",
     "APPLY TAG",
     "APPLY_TAG",
+    // On external locations (Unity Catalog privileges reference).
+    "READ FILES",
+    "READ_FILES",
+    "WRITE FILES",
+    "WRITE_FILES",
+    "CREATE EXTERNAL TABLE",
+    "CREATE_EXTERNAL_TABLE",
+    "CREATE EXTERNAL VOLUME",
+    "CREATE_EXTERNAL_VOLUME",
+    "CREATE MANAGED STORAGE",
+    "CREATE_MANAGED_STORAGE",
 ];
 
 async fn update_permissions(

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::super::metastore::{Common, Metastore, Principal, Securable, Table, UcError, Volume};
 use super::parse::{CloneSource, Statement};
+use super::storage;
 
 /// Delta tables by storage path: what a `delta.`path`` clone reads. Shared by
 /// the workspaces of the account (storage is reachable from both regions).
@@ -36,7 +37,15 @@ pub struct StatementError {
 }
 
 fn failed(code: &str, message: String) -> StatementError {
-    StatementError { error_code: code.into(), message: format!("[{code}] {message}") }
+    StatementError::new(code, message)
+}
+
+impl StatementError {
+    /// A failure of SQL error class `code`, written as Databricks writes it:
+    /// the class in brackets before the message.
+    pub fn new(code: &str, message: String) -> StatementError {
+        StatementError { error_code: code.into(), message: format!("[{code}] {message}") }
+    }
 }
 
 impl From<UcError> for StatementError {
@@ -152,6 +161,13 @@ pub fn execute(
                 };
             }
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
+            if let CloneSource::Path(path) = source {
+                storage::require(metastore, who, path, "READ_FILES")?;
+            }
+            if let Some(location) = location {
+                storage::require(metastore, who, location, "CREATE_EXTERNAL_TABLE")?;
+                storage::require_no_overlap(metastore, location, Some(&full_name))?;
+            }
             let (source_name, source_version, source_commit) = match source {
                 CloneSource::Table(source)
                     if is_shared_catalog(metastore, &qualify(source, catalog, schema, 3)?[0]) =>
@@ -234,6 +250,8 @@ pub fn execute(
             let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_TABLE")? else {
                 return Ok(Outcome::default());
             };
+            storage::require(metastore, who, location, "CREATE_EXTERNAL_TABLE")?;
+            storage::require_no_overlap(metastore, location, None)?;
             let table = Table {
                 catalog: full[0].clone(),
                 schema: full[1].clone(),
@@ -322,6 +340,8 @@ pub fn execute(
             let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_VOLUME")? else {
                 return Ok(Outcome::default());
             };
+            storage::require(metastore, who, location, "CREATE_EXTERNAL_VOLUME")?;
+            storage::require_no_overlap(metastore, location, None)?;
             let volume = Volume {
                 catalog: full[0].clone(),
                 schema: full[1].clone(),

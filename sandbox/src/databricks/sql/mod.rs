@@ -4,3 +4,4 @@
 pub mod execute;
 pub mod information_schema;
 pub mod parse;
+pub mod storage;
