@@ -45,6 +45,25 @@ pub struct Config {
     pub operations: OperationsConfig,
     #[serde(default)]
     pub deploy: DeployConfig,
+    /// The DR pairs the store is seeded with (`[[pairs]]`).
+    #[serde(default)]
+    pub pairs: Vec<PairConfig>,
+}
+
+/// One `[[pairs]]` entry: a pair as the configuration seeds it (the sharing
+/// names are derived from the name; the active side is the store's).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairConfig {
+    pub name: String,
+    pub primary: crate::pairs::PairWorkspace,
+    pub secondary: crate::pairs::PairWorkspace,
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
+    #[serde(default)]
+    pub location_mapping: Vec<(String, String)>,
+    #[serde(default)]
+    pub failover_group: Option<String>,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -115,7 +134,8 @@ impl Default for SsoConfig {
     }
 }
 
-/// The workspace pair drbot looks after.
+/// The single workspace pair of older configurations: it becomes the pair
+/// named `default` (deprecated: use `[[pairs]]`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabricksConfig {
@@ -500,31 +520,19 @@ impl Config {
         if self.sso.connection_name.trim().is_empty() {
             return Err(setting("sso.connection_name", "is empty"));
         }
-        for (name, host) in [
-            ("databricks.primary_host", &self.databricks.primary_host),
-            ("databricks.secondary_host", &self.databricks.secondary_host),
-        ] {
-            if let Some(host) = host {
-                let url = url::Url::parse(host).map_err(|err| setting(name, format!("is not a URL ({err})")))?;
-                if !matches!(url.scheme(), "https" | "http") {
-                    return Err(setting(name, "must be an http(s) URL"));
-                }
+        // Every pair (the `[[pairs]]` entries and the old keys' `default`) is checked
+        // the way `pair add` checks one, naming the setting.
+        let pairs = self.pairs()?;
+        for (index, pair) in pairs.iter().enumerate() {
+            if pairs[..index].iter().any(|earlier| earlier.name == pair.name) {
+                return Err(setting("pairs", format!("two pairs are named {}", pair.name)));
             }
+        }
+        for (index, entry) in self.pairs.iter().enumerate() {
+            check_mapping(&format!("pairs[{index}].location_mapping"), &entry.location_mapping)?;
         }
         let r = &self.replication;
-        for (_, target) in &r.location_mapping {
-            if let Some(account) = read_only_secondary_endpoint(target) {
-                return Err(setting(
-                    "replication.location_mapping",
-                    format!(
-                        "{target} is the read-only secondary endpoint of the geo-redundant account {}; \
-                         map to the account itself (it serves the secondary region after a storage failover) \
-                         or to an account of the secondary region",
-                        account.trim_end_matches("-secondary")
-                    ),
-                ));
-            }
-        }
+        check_mapping("replication.location_mapping", &r.location_mapping)?;
         // One check per setting, so the message names the one that is wrong.
         let at_least_one = [
             ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
@@ -566,6 +574,79 @@ impl Config {
     pub fn token_tenant(&self) -> &str {
         self.bot.token_tenant()
     }
+
+    /// The pairs this configuration seeds the store with: each `[[pairs]]`
+    /// entry, and `default` from the old single-pair keys when they are set.
+    pub fn pairs(&self) -> Result<Vec<crate::pairs::Pair>, ConfigError> {
+        let mut pairs = Vec::new();
+        for (index, entry) in self.pairs.iter().enumerate() {
+            let mut pair = crate::pairs::Pair::new(&entry.name, entry.primary.clone(), entry.secondary.clone());
+            pair.warehouse_id = entry.warehouse_id.clone();
+            pair.location_mapping = entry.location_mapping.clone();
+            pair.failover_group = entry.failover_group.clone();
+            pair.validate().map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
+            pairs.push(pair);
+        }
+        if let Some(pair) = self.legacy_pair()? {
+            pairs.push(pair);
+        }
+        Ok(pairs)
+    }
+
+    /// The pair `default` of `[databricks] primary_host/secondary_host` and
+    /// `[replication] warehouse_id/location_mapping`. It keeps the sharing
+    /// names of `[replication]` (by default the ones single-pair drbot
+    /// always created), so an existing secondary's shares stay its own.
+    pub fn legacy_pair(&self) -> Result<Option<crate::pairs::Pair>, ConfigError> {
+        let d = &self.databricks;
+        for (name, host) in
+            [("databricks.primary_host", &d.primary_host), ("databricks.secondary_host", &d.secondary_host)]
+        {
+            if let Some(host) = host {
+                crate::pairs::check_url(host).map_err(|problem| setting(name, problem))?;
+            }
+        }
+        let (Some(primary), Some(secondary)) = (&d.primary_host, &d.secondary_host) else { return Ok(None) };
+        if self.pairs.iter().any(|p| p.name == crate::pairs::DEFAULT_PAIR) {
+            return Err(setting(
+                "databricks.primary_host",
+                "a [[pairs]] entry is already named default: move these settings into it",
+            ));
+        }
+        let r = &self.replication;
+        let mut pair = crate::pairs::Pair::new(
+            crate::pairs::DEFAULT_PAIR,
+            crate::pairs::PairWorkspace::at(primary),
+            crate::pairs::PairWorkspace::at(secondary),
+        );
+        pair.warehouse_id = r.warehouse_id.clone();
+        pair.location_mapping = r.location_mapping.clone();
+        pair.sharing = crate::pairs::SharingNames {
+            recipient: r.recipient_name.clone(),
+            share_prefix: r.share_prefix.clone(),
+            shared_catalog_prefix: r.shared_catalog_prefix.clone(),
+        };
+        pair.validate().map_err(|problem| setting("databricks", problem))?;
+        Ok(Some(pair))
+    }
+}
+
+/// A pair's location mapping may not point at a read-only secondary endpoint.
+fn check_mapping(name: &str, mapping: &[(String, String)]) -> Result<(), ConfigError> {
+    for (_, target) in mapping {
+        if let Some(account) = read_only_secondary_endpoint(target) {
+            return Err(setting(
+                name,
+                format!(
+                    "{target} is the read-only secondary endpoint of the geo-redundant account {}; \
+                     map to the account itself (it serves the secondary region after a storage failover) \
+                     or to an account of the secondary region",
+                    account.trim_end_matches("-secondary")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Overrides from the environment, on top of the file's values.
@@ -748,5 +829,73 @@ MicrosoftAppTenantId = "tenant"
         assert_eq!(read_only_secondary_endpoint("abfss://geo@stgeo.dfs.core.windows.net/x"), None);
         assert_eq!(read_only_secondary_endpoint("abfss://uc@stucsecondary.dfs.core.windows.net/"), None);
         assert_eq!(read_only_secondary_endpoint("abfss://a-secondary@st.dfs.core.windows.net/"), None);
+    }
+
+    #[test]
+    fn pairs_are_seeded_from_the_pairs_table() {
+        let text = format!(
+            "{MINIMAL}
+[[pairs]]
+name = \"finance\"
+primary = {{ url = \"https://adb-1.azuredatabricks.net\", region = \"westeurope\" }}
+secondary = {{ url = \"https://adb-2.azuredatabricks.net\", workspace_id = \"2\" }}
+warehouse_id = \"abc123\"
+location_mapping = [[\"abfss://a@p.dfs.core.windows.net/\", \"abfss://a@s.dfs.core.windows.net/\"]]
+
+[[pairs]]
+name = \"hr-eu\"
+primary = {{ url = \"https://adb-3.azuredatabricks.net\" }}
+secondary = {{ url = \"https://adb-4.azuredatabricks.net\" }}
+"
+        );
+        let config = Config::from_toml(&text, &env(&[])).unwrap();
+        let pairs = config.pairs().unwrap();
+        assert_eq!(pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["finance", "hr-eu"]);
+        assert_eq!(pairs[0].primary.region.as_deref(), Some("westeurope"));
+        assert_eq!(pairs[0].secondary.workspace_id.as_deref(), Some("2"));
+        assert_eq!(pairs[0].warehouse_id.as_deref(), Some("abc123"));
+        assert_eq!(pairs[0].location_mapping.len(), 1);
+        assert_eq!(pairs[1].sharing.recipient, "hr_eu_secondary");
+        assert!(config.legacy_pair().unwrap().is_none());
+
+        let bad_name = text.replace("\"hr-eu\"", "\"HR EU\"");
+        assert!(error_of(&bad_name, &[]).contains("pairs[1]:"), "{}", error_of(&bad_name, &[]));
+        let twice = text.replace("\"hr-eu\"", "\"finance\"");
+        assert!(error_of(&twice, &[]).contains("two pairs are named finance"));
+        let read_only = text.replace("a@s.dfs", "a@s-secondary.dfs");
+        assert!(error_of(&read_only, &[]).contains("pairs[0].location_mapping"));
+    }
+
+    #[test]
+    fn the_old_single_pair_keys_are_the_pair_named_default() {
+        let text = format!(
+            "{MINIMAL}
+[databricks]
+primary_host = \"https://adb-1.azuredatabricks.net\"
+secondary_host = \"https://adb-2.azuredatabricks.net\"
+
+[replication]
+warehouse_id = \"abc123\"
+"
+        );
+        let config = Config::from_toml(&text, &env(&[])).unwrap();
+        let pairs = config.pairs().unwrap();
+        assert_eq!(pairs.len(), 1);
+        let pair = &pairs[0];
+        assert_eq!(pair.name, "default");
+        assert_eq!(pair.primary.url, "https://adb-1.azuredatabricks.net");
+        assert_eq!(pair.warehouse_id.as_deref(), Some("abc123"));
+        // The names an existing secondary's shares were made under.
+        assert_eq!(pair.sharing.recipient, "drbot_secondary");
+        assert_eq!(pair.sharing.shared_catalog_prefix, "drbot_shared_");
+        // Only one of the two keys is no pair at all; a bad URL names its key.
+        let half = text.replace("secondary_host = \"https://adb-2.azuredatabricks.net\"\n", "");
+        assert!(Config::from_toml(&half, &env(&[])).unwrap().pairs().unwrap().is_empty());
+        let bad = text.replace("https://adb-2", "ftp://adb-2");
+        assert!(error_of(&bad, &[]).contains("databricks.secondary_host"), "{}", error_of(&bad, &[]));
+        let clash = format!(
+            "{text}\n[[pairs]]\nname = \"default\"\nprimary = {{ url = \"https://x.example\" }}\nsecondary = {{ url = \"https://y.example\" }}\n"
+        );
+        assert!(error_of(&clash, &[]).contains("already named default"));
     }
 }

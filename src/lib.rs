@@ -20,6 +20,7 @@ pub mod deploy;
 pub mod identity;
 pub mod memory;
 pub mod ops;
+pub mod pairs;
 pub mod rate_limit;
 pub mod readiness;
 pub mod replication;

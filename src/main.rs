@@ -59,6 +59,8 @@ enum Commands {
     Deploy(drbot::deploy::cli::DeployArgs),
     /// DR readiness: reachability, last run, drift, RPO and the worst offenders.
     Status(drbot::readiness::cli::StatusArgs),
+    /// The DR pairs: list, add (both workspaces and the warehouse checked first), remove.
+    Pair(drbot::cli::pair::PairArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         },
         Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
         Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
+        Commands::Pair(args) => runtime.block_on(drbot::cli::pair::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,6 @@ use crate::botframework::service_hosts::ServiceHosts;
 use crate::botframework::user_token::UserTokenClient;
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::groups::GroupMembership;
 use crate::identity::OnBehalfOf;
@@ -91,6 +90,7 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("store.data_dir {}: {e}", config.store.data_dir.display()))?;
         }
         let store = Store::open(&config.store.url()).await?;
+        crate::bot::pairs::seed(&store, config).await?;
         let users = UserTokenClient::new(
             http.clone(),
             &config.endpoints.token_service,
@@ -106,8 +106,7 @@ impl App {
             users,
             obo: obo.clone(),
             groups: Arc::new(GroupMembership::new(&config.endpoints.graph, http.clone())),
-            primary: config.databricks.primary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
-            secondary: config.databricks.secondary_host.as_deref().map(|host| WorkspaceClient::new(http.clone(), host)),
+            http: http.clone(),
             app: app_identity,
             config: Arc::new(config.clone()),
             instance_id: instance_id.clone(),

@@ -66,6 +66,7 @@ async fn run_in(world: &World, conversation: &str, catalog: &str) -> String {
         card_activity_id: None,
         started_by_oid: None,
         started_by_upn: Some(format!("someone@{catalog}.example")),
+        pair: None,
         payload: serde_json::json!({}),
     };
     let (op, _) = store.create_operation(&new, "instance", 1_000, 60_000).await.unwrap();

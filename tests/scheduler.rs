@@ -233,6 +233,7 @@ async fn the_tick_purges_expired_plans_but_not_one_a_run_still_needs() {
         card_activity_id: None,
         started_by_oid: None,
         started_by_upn: None,
+        pair: None,
         payload: serde_json::json!({}),
     };
     store.create_operation(&running, "instance-1", MORNING, HOUR as i64 * 24).await.unwrap();

@@ -25,6 +25,7 @@ fn new_operation(key: &str, conversation: &str) -> NewOperation {
         card_activity_id: Some("card-1".into()),
         started_by_oid: Some("oid-alice".into()),
         started_by_upn: Some("alice@contoso.example".into()),
+        pair: None,
         payload: json!({"plan": ["main.sales.orders"], "done": 0, "note": "l'été; DROP TABLE operations; --"}),
     }
 }

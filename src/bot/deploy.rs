@@ -197,6 +197,7 @@ impl Bot {
             kind: Kind::Deployment,
             key: format!("deploy:{plan_id}"),
             job: &job,
+            pair: None,
             audit: "run a deployment",
             target: Some(&label),
             already: |op| {

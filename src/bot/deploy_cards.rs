@@ -249,6 +249,7 @@ mod tests {
             card_activity_id: None,
             started_by_oid: None,
             started_by_upn: None,
+            pair: None,
             payload: json!({}),
             result: Some(json!({"outcome": "failed", "failures": [{"region": "primary",
                 "resource": "Microsoft.Network/virtualNetworks vnet", "error": "quota exceeded"}]})),

@@ -20,12 +20,13 @@ use super::deploy_cards;
 use super::deploy_job::DeploymentJob;
 use super::deploy_progress::DeployProgress;
 use super::error::RunError;
-use super::Bot;
+use super::{now_ms, Bot};
 use crate::azure::ProvisioningState;
 use crate::deploy::bootstrap::BootstrapSettings;
-use crate::deploy::{self as engine, DeployEvent, DeployOutcome, DeployState, RunOptions, Target};
+use crate::deploy::{self as engine, DeployEvent, DeployOutcome, DeployState, RunOptions, SpokeName, Target};
 use crate::ops::{Ending, OperationKind, Running};
 use crate::store::operations::{Kind, Operation, Outcome};
+use crate::store::pairs::Origin;
 
 /// The longest a region's deployment is followed.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
@@ -131,9 +132,35 @@ impl Bot {
                 Outcome::Failed
             }
         };
+        if let (Outcome::Succeeded, Target::Spoke(spoke), Some(finished)) =
+            (outcome, &job.target, job.checkpoint.as_ref())
+        {
+            result["pair"] = self.register_spoke_pair(op, spoke, finished).await;
+        }
         result["outcome"] = json!(outcome.as_str());
         running.checkpoint(&job).await;
         Ok(Ending::Finished { outcome, result })
+    }
+
+    /// A spoke whose deployment and bootstrap succeeded is a DR pair from
+    /// now on (a pair of that name already registered is left as it is).
+    /// What the result records: the pair's name, or why it is not one.
+    async fn register_spoke_pair(&self, op: &Operation, spoke: &SpokeName, finished: &DeployState) -> Value {
+        let settings = BootstrapSettings::from_config(&self.services.config.deploy, self.services.http.clone());
+        let pair = match engine::bootstrap::spoke_pair(spoke, &finished.regions, &settings) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(operation = %op.id, %error, "deployed spoke not registered as a pair");
+                return json!({"error": error.to_string()});
+            }
+        };
+        match self.services.store.add_pair(&pair, Origin::Deployed, now_ms()).await {
+            Ok(added) => json!({"name": pair.name, "added": added}),
+            Err(error) => {
+                tracing::error!(operation = %op.id, %error, "deployed spoke's pair not stored");
+                json!({"error": "the pair could not be stored"})
+            }
+        }
     }
 
     async fn on_deploy_event(

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::pairs::PairError;
 use crate::botframework::user_token::UserTokenError;
 use crate::cards;
 use crate::deploy::DeployError;
@@ -53,6 +54,10 @@ pub(crate) enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Pair(#[from] PairError),
+    #[error("pair {0} is no longer registered")]
+    PairGone(String),
 }
 
 /// What can go wrong in a turn.
@@ -70,6 +75,8 @@ pub(crate) enum TurnError {
     Store(#[from] StoreError),
     #[error("a stored value: {0}")]
     Stored(#[from] serde_json::Error),
+    #[error(transparent)]
+    Pair(#[from] PairError),
 }
 
 impl TurnError {

@@ -18,6 +18,7 @@ mod deploy_run;
 mod error;
 mod gate;
 mod operations;
+pub mod pairs;
 mod plans;
 pub mod poster;
 mod replicate;
@@ -41,7 +42,6 @@ use crate::botframework::user_token::{UserKey, UserTokenClient};
 use crate::cards;
 use crate::commands::ParseError;
 use crate::config::Config;
-use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::OnBehalfOf;
 use crate::ops::{Engine, EngineParts};
@@ -82,8 +82,8 @@ pub struct Services {
     pub obo: Arc<OnBehalfOf>,
     /// Group membership from Graph, for tokens with too many groups.
     pub groups: Arc<crate::identity::groups::GroupMembership>,
-    pub primary: Option<WorkspaceClient>,
-    pub secondary: Option<WorkspaceClient>,
+    /// The HTTP client every pair's workspace clients share.
+    pub http: reqwest::Client,
     /// The bot's own identity (scheduled posts, the local demo); `None` when
     /// it could not be set up, which only disables those.
     pub app: Option<Arc<AppIdentity>>,

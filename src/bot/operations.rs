@@ -21,6 +21,9 @@ pub(crate) struct Start<'a, J> {
     pub key: String,
     /// The kind's state, as its first checkpoint.
     pub job: &'a J,
+    /// The DR pair it works on, if any (a deployment registers its pair
+    /// only once it succeeds).
+    pub pair: Option<String>,
     /// The audit entry's action and target.
     pub audit: &'static str,
     pub target: Option<&'a str>,
@@ -47,6 +50,7 @@ impl Bot {
             card_activity_id: activity.reply_to_id.clone(),
             started_by_oid: actor.oid().map(str::to_string),
             started_by_upn: Some(actor.upn().to_string()),
+            pair: start.pair,
             payload: serde_json::to_value(start.job).unwrap_or(Value::Null),
         };
         let (op, created) = self.operations.start(&new).await.map_err(|error| {

@@ -22,6 +22,7 @@ use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::views::{self};
 use crate::cards::{self};
+use crate::pairs::Pair;
 use crate::replication::plan::{ActionKind, Plan};
 use crate::replication::read::read_snapshot;
 use crate::replication::{history, planner};
@@ -38,13 +39,32 @@ impl Bot {
         self: &Arc<Self>,
         activity: &Activity,
         actor: &Actor,
-        catalog: Option<String>,
+        named: Option<String>,
+        mut catalog: Option<String>,
         dry_run: bool,
         correlation_id: &str,
     ) -> Answer {
+        let conversation = activity.conversation.as_ref().map(|c| c.id.clone());
+        // `replicate WORD`: a pair when one is named so, a catalog otherwise.
+        let mut named = named;
+        if named.is_none() {
+            if let Some(word) = catalog.as_deref() {
+                if matches!(self.services.store.pair(word).await, Ok(Some(_))) {
+                    named = catalog.take();
+                }
+            }
+        }
+        let pair = match self.choose_pair(conversation.as_deref(), named.as_deref()).await {
+            Ok(pair) => pair,
+            Err(error) => return Answer::Card(error.card(correlation_id)),
+        };
         // The gate (`cmd/replicate.rs`) has checked the role a real run needs.
         let what = if dry_run { "plan a replication" } else { "replicate" };
-        self.audit(actor, what, catalog.as_deref(), "allowed", correlation_id).await;
+        let target = match &catalog {
+            Some(catalog) => format!("{} {catalog}", pair.name),
+            None => pair.name.clone(),
+        };
+        self.audit(actor, what, Some(&target), "allowed", correlation_id).await;
         let request = match self.plan_request(activity, actor, "The plan could not be made", correlation_id).await {
             Ok(request) => request,
             Err(answer) => return answer,
@@ -57,7 +77,7 @@ impl Bot {
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&request, catalog.clone(), dry_run).await {
+                match bot.make_plan(&request, &pair, catalog.clone(), dry_run).await {
                     Ok((plan_id, plan)) => {
                         bot.plan_card(&plan_id, &plan, catalog.as_deref(), &request.requested_by, dry_run)
                     }
@@ -71,12 +91,13 @@ impl Bot {
     async fn make_plan(
         &self,
         request: &PlanRequest,
+        pair: &Pair,
         catalog: Option<String>,
         dry_run: bool,
     ) -> Result<(String, Plan), TurnError> {
         let tokens = &request.tokens;
-        let workspaces = self.workspaces()?;
-        let settings = &self.services.config.replication;
+        let workspaces = self.pair_workspaces(pair)?;
+        let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;
         let read = settings.read_options(catalog.as_deref());
         let (primary, secondary) = tokio::join!(
@@ -105,7 +126,13 @@ impl Bot {
             }
         }
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
-        let stored = StoredReplicationPlan { plan, catalog, requested_by: request.requested_by.clone(), dry_run };
+        let stored = StoredReplicationPlan {
+            plan,
+            catalog,
+            requested_by: request.requested_by.clone(),
+            pair: Some(pair.name.clone()),
+            dry_run,
+        };
         let id = self.save_plan(PlanKind::Replication, request, &stored).await?;
         Ok((id, stored.plan))
     }
@@ -225,6 +252,7 @@ impl Bot {
             ));
         }
         let catalog = stored.payload["catalog"].as_str().map(str::to_string);
+        let pair = stored.payload["pair"].as_str().unwrap_or(crate::pairs::DEFAULT_PAIR).to_string();
         let Some(acting_as) = ActingAs::in_turn(actor, activity) else {
             return Answer::Card(cards::error("This activity names no user.", correlation_id));
         };
@@ -235,12 +263,14 @@ impl Bot {
             service_url: activity.service_url.clone().unwrap_or_default(),
             started_by: actor.display_name().to_string(),
             started_ms: now_ms(),
+            pair: Some(pair.clone()),
             in_flight: Default::default(),
         };
         let start = Start {
             kind: Kind::Replication,
             key: format!("replicate:{plan_id}"),
             job: &job,
+            pair: Some(pair),
             audit: "run a replication",
             target: catalog.as_deref(),
             already: |op| {

@@ -13,6 +13,9 @@ pub(crate) struct StoredReplicationPlan {
     pub plan: Plan,
     pub catalog: Option<String>,
     pub requested_by: String,
+    /// The pair it was read from (plans made before pairs are `default`'s).
+    #[serde(default)]
+    pub pair: Option<String>,
     /// Made by `replicate --dry-run`: shown, never run.
     #[serde(default)]
     pub dry_run: bool,

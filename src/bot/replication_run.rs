@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::actor::{ActingAs, DatabricksTokens};
-use super::error::{NotConfigured, RunError};
+use super::error::RunError;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, failures, worded_duration, worded_time};
 use super::{now_ms, Bot};
@@ -26,7 +26,7 @@ use crate::identity::{AccessToken, IdentityError};
 use crate::ops::kind::failure;
 use crate::ops::{Ending, OperationKind, Running};
 use crate::replication::plan::{ActionId, Plan};
-use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource, Workspaces};
+use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource};
 use crate::store::operations::{Kind, Operation, Outcome};
 use crate::store::runs::{ResultStatus, Run};
 
@@ -40,6 +40,9 @@ pub(crate) struct ReplicationJob {
     /// Display name of who started it.
     pub started_by: String,
     pub started_ms: i64,
+    /// The pair it replicates (runs started before pairs are `default`'s).
+    #[serde(default)]
+    pub pair: Option<String>,
     /// Action id → statement id, for statements submitted and not finished.
     #[serde(default)]
     pub in_flight: BTreeMap<String, String>,
@@ -175,7 +178,10 @@ impl Bot {
         let plan =
             serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?.plan;
         let tokens = self.tokens_acting_as(&job.acting_as).await?;
-        let workspaces = self.workspaces()?;
+        let pair_name =
+            job.pair.clone().or_else(|| op.pair.clone()).unwrap_or_else(|| crate::pairs::DEFAULT_PAIR.into());
+        let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
+        let workspaces = self.pair_workspaces(&pair)?;
         store
             .start_run(&Run {
                 id: op.id.clone(),
@@ -196,7 +202,7 @@ impl Bot {
             .filter(|r| r.status == ResultStatus::Succeeded)
             .map(|r| ActionId(r.object_name.clone()))
             .collect();
-        let mut options = services.config.replication.run_options();
+        let mut options = self.pair_settings(&pair).run_options();
         options.done = done;
         options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
         if !options.done.is_empty() || !options.in_flight.is_empty() {
@@ -328,26 +334,5 @@ impl Bot {
                 .collect(),
         };
         views::render_result(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
-    }
-
-    /// Both workspaces and the warehouse, as configured.
-    pub(crate) fn workspaces(&self) -> Result<Workspaces, NotConfigured> {
-        let services = &self.services;
-        Ok(Workspaces {
-            primary: services
-                .primary
-                .clone()
-                .ok_or(NotConfigured("no primary workspace is configured (databricks.primary_host)"))?,
-            secondary: services
-                .secondary
-                .clone()
-                .ok_or(NotConfigured("no secondary workspace is configured (databricks.secondary_host)"))?,
-            warehouse_id: services
-                .config
-                .replication
-                .warehouse_id
-                .clone()
-                .ok_or(NotConfigured("no SQL warehouse is configured (replication.warehouse_id)"))?,
-        })
     }
 }

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
+use super::pairs::Chosen;
 use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
+use crate::pairs::Pair;
 use crate::readiness::check::{check_with, Target};
 use crate::readiness::report::{AssessOptions, LastRun, Problem, Reachability, Readiness, Status};
 use crate::readiness::rpo::Rag;
@@ -17,32 +19,93 @@ use crate::readiness::text;
 use crate::store::operations::Outcome;
 
 impl Bot {
-    pub(crate) async fn status(self: &Arc<Self>, actor: &Actor, correlation_id: &str) -> Answer {
+    /// `status [PAIR]`: the pair's dashboard, or with several pairs and no
+    /// default here, one card with a row per pair.
+    pub(crate) async fn status(
+        self: &Arc<Self>,
+        actor: &Actor,
+        conversation_id: Option<&str>,
+        named: Option<&str>,
+        correlation_id: &str,
+    ) -> Answer {
+        let chosen = match self.choose_pairs(conversation_id, named).await {
+            Ok(chosen) => chosen,
+            Err(error) => return Answer::Card(error.card(correlation_id)),
+        };
         let tokens = match self.tokens_for(actor) {
             Ok(tokens) => tokens,
             Err(error) => return Answer::Card(error.card("The readiness could not be read", correlation_id)),
         };
-        self.audit(actor, "read the readiness", None, "allowed", correlation_id).await;
+        self.audit(actor, "read the readiness", named, "allowed", correlation_id).await;
         let bot = self.clone();
         let correlation_id = correlation_id.to_string();
         Answer::Later {
             now: cards::notice("Checking readiness…", "Reading both workspaces' metastores."),
-            then: Box::pin(async move { bot.dashboard(&tokens, &correlation_id).await }),
+            then: Box::pin(async move { bot.readiness_card(&tokens, chosen, &correlation_id).await }),
         }
     }
 
-    /// The dashboard card, as whoever `tokens` belong to sees the workspaces.
-    pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, correlation_id: &str) -> Value {
-        let workspaces = match self.workspaces() {
-            Ok(workspaces) => workspaces,
-            Err(problem) => return cards::error(&problem.to_string(), correlation_id),
-        };
-        let token = match tokens.get(false).await {
-            Ok(token) => token,
-            Err(error) => return cards::error(&format!("No Databricks token: {error}"), correlation_id),
-        };
-        let settings = &self.services.config.replication;
-        let last_run = match self.services.store.recent_runs(1).await {
+    /// The dashboard of one pair, or the overview of several.
+    pub(crate) async fn readiness_card(
+        &self,
+        tokens: &DatabricksTokens,
+        chosen: Chosen,
+        correlation_id: &str,
+    ) -> Value {
+        match chosen {
+            Chosen::One(pair) => self.dashboard(tokens, &pair, correlation_id).await,
+            Chosen::All(pairs) => self.overview(tokens, &pairs, correlation_id).await,
+        }
+    }
+
+    /// The dashboard card of `pair`, as whoever `tokens` belong to sees the workspaces.
+    pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, pair: &Pair, correlation_id: &str) -> Value {
+        match self.readiness_of(tokens, pair, correlation_id).await {
+            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair))
+                .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
+            Err(problem) => cards::error(&problem, correlation_id),
+        }
+    }
+
+    /// Every pair's readiness, read at once, as one card (worst first).
+    async fn overview(&self, tokens: &DatabricksTokens, pairs: &[Pair], correlation_id: &str) -> Value {
+        let reads = pairs.iter().map(|pair| self.readiness_of(tokens, pair, correlation_id));
+        let results = futures::future::join_all(reads).await;
+        let mut rows: Vec<(u8, i64, cards::PairRow)> = pairs
+            .iter()
+            .zip(results)
+            .map(|(pair, readiness)| match readiness {
+                Ok(readiness) => overview_row(pair, &readiness),
+                Err(problem) => (
+                    3,
+                    i64::MAX,
+                    cards::PairRow {
+                        name: pair.name.clone(),
+                        verdict: "Not read".into(),
+                        tone: Tone::Attention,
+                        worst_rpo: "-".into(),
+                        drift: problem,
+                        last_run: "-".into(),
+                    },
+                ),
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.name.cmp(&b.2.name)));
+        let rows: Vec<cards::PairRow> = rows.into_iter().map(|(_, _, row)| row).collect();
+        cards::pairs_overview(&worded_time(now_ms()), &rows)
+    }
+
+    /// One pair's readiness, read with `tokens`.
+    async fn readiness_of(
+        &self,
+        tokens: &DatabricksTokens,
+        pair: &Pair,
+        correlation_id: &str,
+    ) -> Result<Readiness, String> {
+        let (primary, secondary) = self.pair_clients(pair);
+        let token = tokens.get(false).await.map_err(|error| format!("No Databricks token: {error}"))?;
+        let settings = self.pair_settings(pair);
+        let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 1).await {
             Ok(runs) => runs.first().map(LastRun::from),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "run history unavailable for the dashboard");
@@ -55,23 +118,54 @@ impl Bot {
             Vec::new()
         });
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::default() };
-        let readiness = check_with(
-            Target { client: &workspaces.primary, token: &token },
-            Target { client: &workspaces.secondary, token: &token },
+        Ok(check_with(
+            Target { client: &primary, token: &token },
+            Target { client: &secondary, token: &token },
             &settings.read_options(None),
             &settings.replication_config(None),
             now_ms(),
             &options,
             &|_| {},
         )
-        .await;
-        views::render_dashboard(&dashboard_view(&readiness, &self.services.config.databricks))
-            .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
+        .await)
     }
 }
 
+/// A pair's row of the overview, with its sort keys (badness, worst RPO).
+fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow) {
+    let (rank, verdict, tone) = match readiness.verdict.status {
+        Status::Ready => (0, "Ready", Tone::Good),
+        Status::Degraded => (1, "At risk", Tone::Warning),
+        Status::NotReady => (2, "Not ready", Tone::Attention),
+    };
+    let worst_ms = readiness.rpo.as_ref().and_then(|r| r.worst.as_ref()).map(|w| w.ms).unwrap_or(0);
+    let row = cards::PairRow {
+        name: pair.name.clone(),
+        verdict: verdict.into(),
+        tone,
+        worst_rpo: match &readiness.rpo {
+            Some(_) => text::duration(worst_ms),
+            None => "-".into(),
+        },
+        drift: match &readiness.drift {
+            Some(drift) => {
+                let total = drift.objects.total();
+                format!("{} objects", total.missing + total.different + total.extra)
+            }
+            None => "-".into(),
+        },
+        last_run: match &readiness.last_run {
+            Some(run) => {
+                run.finished_ms.map(|f| format!("{} ago", text::duration(now_ms() - f))).unwrap_or("running".into())
+            }
+            None => "never".into(),
+        },
+    };
+    (rank, worst_ms, row)
+}
+
 /// The readiness report as the dashboard card shows it.
-fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksConfig) -> views::DashboardView {
+fn dashboard_view(readiness: &Readiness, pair: &Pair) -> views::DashboardView {
     let (label, color) = match readiness.verdict.status {
         Status::Ready => ("Ready", Tone::Good),
         Status::Degraded => ("At risk", Tone::Warning),
@@ -83,9 +177,7 @@ fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksC
         .first()
         .cloned()
         .unwrap_or_else(|| "The secondary matches the primary within the RPO target.".into());
-    let host = |h: &Option<String>| {
-        h.as_deref().and_then(|h| url::Url::parse(h).ok()).and_then(|u| u.host_str().map(str::to_string))
-    };
+    let host = |w: &crate::pairs::PairWorkspace| Some(w.host()).filter(|h| !h.is_empty());
     let workspace = |role: &str, name: Option<String>, reach: &Reachability| {
         let (health_label, health_color, detail) = match reach {
             Reachability::Reachable { latency_ms, read_path, .. } => (
@@ -182,12 +274,17 @@ fn dashboard_view(readiness: &Readiness, databricks: &crate::config::DatabricksC
         }
     }
     views::DashboardView {
-        spoke: host(&databricks.primary_host).unwrap_or_else(|| "workspace pair".into()),
+        // The pair of single-pair drbot keeps its title (the primary's host).
+        spoke: match (pair.name.as_str(), host(&pair.primary)) {
+            (crate::pairs::DEFAULT_PAIR, Some(host)) => host,
+            (name, Some(host)) => format!("{name} · {host}"),
+            (name, None) => name.to_string(),
+        },
         checked_at: worded_time(readiness.assessed_ms),
         overall: views::Overall { label: label.into(), color, summary },
         workspaces: vec![
-            workspace("Primary", host(&databricks.primary_host), &readiness.primary),
-            workspace("Secondary", host(&databricks.secondary_host), &readiness.secondary),
+            workspace("Primary", host(&pair.primary), &readiness.primary),
+            workspace("Secondary", host(&pair.secondary), &readiness.secondary),
         ],
         tiles,
         drift: drift_rows,

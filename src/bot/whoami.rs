@@ -46,9 +46,11 @@ impl Bot {
     /// Asks the primary workspace who the person is, with their own token;
     /// a 401 is retried once with a fresh token.
     async fn databricks_identity(&self, user: &UserAssertion) -> Result<GrantStatus, IdentityError> {
-        let Some(primary) = &self.services.primary else {
+        // Any pair's primary knows the person as well as another's.
+        let Some(pair) = self.services.store.pairs().await.ok().and_then(|pairs| pairs.into_iter().next()) else {
             return Ok(GrantStatus::Unavailable("no Databricks workspace is configured".into()));
         };
+        let (primary, _) = self.pair_clients(&pair);
         let token = self.services.obo.token(user, DATABRICKS_SCOPE, false).await?;
         let mut answer = primary.me(&token).await;
         if matches!(answer, Err(DatabricksError::Unauthenticated(_))) {

@@ -122,6 +122,71 @@ pub fn notice(heading: &str, text: &str) -> Value {
     card(vec![title(heading), json!({"type": "TextBlock", "text": text, "wrap": true})], Vec::new())
 }
 
+/// `pair list`: each pair's name and one line about it; a click on a row
+/// opens that pair's dashboard (`status PAIR`).
+pub fn pair_list(pairs: &[(String, String)]) -> Value {
+    let mut body = vec![title("DR pairs")];
+    if pairs.is_empty() {
+        body.push(subtitle("None yet: an admin adds one with pair add, or deploy spoke NAME registers one."));
+    }
+    for (name, line) in pairs {
+        body.push(json!({
+            "type": "Container",
+            "separator": true,
+            "selectAction": {"type": "Action.Execute", "verb": COMMAND_VERB, "data": {"text": format!("status {name}")}},
+            "items": [
+                {"type": "TextBlock", "text": name, "weight": "Bolder", "wrap": true},
+                {"type": "TextBlock", "text": line, "isSubtle": true, "wrap": true, "spacing": "None"},
+            ],
+        }));
+    }
+    card(body, Vec::new())
+}
+
+/// One pair's row of the all-pairs `status` card.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairRow {
+    pub name: String,
+    pub verdict: String,
+    pub tone: views::Tone,
+    pub worst_rpo: String,
+    pub drift: String,
+    pub last_run: String,
+}
+
+/// `status` over every pair: a row each (as given: worst first), a click on a
+/// row opens that pair's dashboard.
+pub fn pairs_overview(checked_at: &str, rows: &[PairRow]) -> Value {
+    let mut body = vec![title("DR readiness of every pair"), subtitle(&format!("Checked {checked_at}. Worst first."))];
+    let headings: Vec<Value> = ["Pair", "Verdict", "Worst RPO", "Drift", "Last run"]
+        .iter()
+        .map(|h| {
+            json!({"type": "Column", "width": "stretch",
+                   "items": [{"type": "TextBlock", "text": h, "weight": "Bolder", "size": "Small", "wrap": true}]})
+        })
+        .collect();
+    body.push(json!({"type": "ColumnSet", "columns": headings}));
+    for row in rows {
+        let cell = |text: &str, color: &str| {
+            json!({"type": "Column", "width": "stretch",
+                   "items": [{"type": "TextBlock", "text": text, "size": "Small", "wrap": true, "color": color}]})
+        };
+        body.push(json!({
+            "type": "ColumnSet",
+            "separator": true,
+            "selectAction": {"type": "Action.Execute", "verb": COMMAND_VERB, "data": {"text": format!("status {}", row.name)}},
+            "columns": [
+                cell(&row.name, "Default"),
+                cell(&row.verdict, row.tone.color()),
+                cell(&row.worst_rpo, "Default"),
+                cell(&row.drift, "Default"),
+                cell(&row.last_run, "Default"),
+            ],
+        }));
+    }
+    card(body, Vec::new())
+}
+
 /// Teams could not sign the person in (`signin/failure`).
 pub fn sign_in_failed(message: &str, code: &str, correlation_id: &str) -> Value {
     card(

@@ -42,6 +42,19 @@ pub enum Tone {
     Accent,
 }
 
+impl Tone {
+    /// The Adaptive Cards `color` value.
+    pub fn color(self) -> &'static str {
+        match self {
+            Tone::Default => "Default",
+            Tone::Good => "Good",
+            Tone::Warning => "Warning",
+            Tone::Attention => "Attention",
+            Tone::Accent => "Accent",
+        }
+    }
+}
+
 /// The templates, one per file in `adaptive-cards/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CardTemplate {

@@ -22,11 +22,12 @@ use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, ReplicationSettings, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
 use crate::identity::{AccessToken, IdentityError, DATABRICKS_SCOPE};
+use crate::pairs::Pair;
 use crate::replication::execute::Limits;
 use crate::replication::job::{run_job, JobEvent, JobPolling};
 use crate::replication::mapping::LocationMapping;
@@ -56,6 +57,9 @@ pub struct ReplicateArgs {
     /// Start this Databricks job (on the secondary) instead, and follow it.
     #[arg(long, value_name = "JOB_ID")]
     pub via_job: Option<i64>,
+    /// The DR pair (needed when there are several).
+    #[arg(long)]
+    pub pair: Option<String>,
     /// Only this catalog.
     #[arg(long)]
     pub catalog: Option<String>,
@@ -92,31 +96,69 @@ impl TokenSource for CliTokens {
     }
 }
 
-/// The workspaces from `[databricks]` and `[replication]`.
+/// The configuration's one pair (`[[pairs]]` or the old single-pair keys).
+fn configured_pair(config: &Config) -> anyhow::Result<Pair> {
+    let mut pairs = config.pairs()?;
+    match pairs.len() {
+        1 => Ok(pairs.remove(0)),
+        0 => {
+            anyhow::bail!("no pair is configured (databricks.primary_host and databricks.secondary_host, or [[pairs]])")
+        }
+        _ => anyhow::bail!("several pairs are configured: name one with --pair"),
+    }
+}
+
+/// The workspaces of the configuration's one pair.
 pub fn workspaces(config: &Config) -> anyhow::Result<Workspaces> {
+    pair_workspaces(&configured_pair(config)?)
+}
+
+/// The workspaces and warehouse of `pair`.
+pub fn pair_workspaces(pair: &Pair) -> anyhow::Result<Workspaces> {
     let http = reqwest::Client::new();
-    let primary = config.databricks.primary_host.as_deref().context("databricks.primary_host is not set")?;
-    let secondary = config.databricks.secondary_host.as_deref().context("databricks.secondary_host is not set")?;
-    let warehouse_id = config
-        .replication
+    let warehouse_id = pair
         .warehouse_id
         .clone()
-        .context("replication.warehouse_id (the secondary's SQL warehouse) is not set")?;
+        .with_context(|| format!("pair {} has no warehouse (the secondary's SQL warehouse)", pair.name))?;
     Ok(Workspaces {
-        primary: WorkspaceClient::new(http.clone(), primary),
-        secondary: WorkspaceClient::new(http, secondary),
+        primary: WorkspaceClient::new(http.clone(), &pair.primary.url),
+        secondary: WorkspaceClient::new(http, &pair.secondary.url),
         warehouse_id,
     })
 }
 
-/// The planner's configuration from `[replication]` and the command's filters.
+/// The planner's configuration for the configuration's one pair (the
+/// `[replication]` settings alone when there is none) and the command's filters.
 pub fn replication_config(
     config: &Config,
     catalog: Option<&str>,
     schema: Option<&str>,
     prune: bool,
 ) -> ReplicationConfig {
-    let settings = &config.replication;
+    let settings = match configured_pair(config) {
+        Ok(pair) => config.replication.for_pair(&pair),
+        Err(_) => config.replication.clone(),
+    };
+    planner_config(&settings, catalog, schema, prune)
+}
+
+/// The planner's configuration for `pair` (its mapping and sharing names) and the command's filters.
+pub fn pair_replication_config(
+    config: &Config,
+    pair: &Pair,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    prune: bool,
+) -> ReplicationConfig {
+    planner_config(&config.replication.for_pair(pair), catalog, schema, prune)
+}
+
+fn planner_config(
+    settings: &ReplicationSettings,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    prune: bool,
+) -> ReplicationConfig {
     let mut out = ReplicationConfig::new(LocationMapping::new(settings.location_mapping.iter().cloned()));
     out.catalogs = catalog.map(|c| BTreeSet::from([c.to_string()]));
     out.schema_pattern = schema.map(str::to_string);
@@ -171,7 +213,8 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     } else {
         CliTokens::Bot(Box::new(AppIdentity::from_config(&config)?))
     };
-    let workspaces = workspaces(&config)?;
+    let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
+    let workspaces = pair_workspaces(&pair)?;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -189,7 +232,8 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     let filter = ReadFilter { catalog: args.catalog.clone(), schema_pattern: args.schema.clone() };
     eprintln!("reading both metastores…");
     let (primary, secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
-    let replication = replication_config(&config, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
+    let replication =
+        pair_replication_config(&config, &pair, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
     let plan = plan(&primary, &secondary, &replication);
     if args.dry_run {
         print!("{}", render_plan(&plan));

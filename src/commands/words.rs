@@ -39,6 +39,11 @@ pub fn name(word: &str) -> Result<String, String> {
     }
 }
 
+/// A pair's name (see `crate::pairs::check_name`).
+pub fn pair(word: &str) -> Result<String, String> {
+    crate::pairs::check_name(word).map(|()| word.to_string())
+}
+
 /// `daily HH:MM [timezone]` or `every Nh`.
 pub fn schedule(args: &[&str]) -> Result<Schedule, String> {
     match args {

@@ -58,6 +58,7 @@ use crate::databricks::unity_catalog::{
 };
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::DATABRICKS_SCOPE;
+use crate::pairs::{Pair, PairWorkspace, SharingNames};
 use crate::replication::storage::Need;
 
 /// `adb-….azuredatabricks.net` (the workspace's `properties.workspaceUrl`).
@@ -364,7 +365,7 @@ pub async fn bootstrap(
         if summary.global_metastore_id.is_empty() {
             return Err(DeployError::Invalid("the secondary's metastore summary has no global_metastore_id".into()));
         }
-        let recipient = format!("{name}_secondary");
+        let recipient = SharingNames::of_pair(spoke.as_str()).recipient;
         let step = format!("sharing recipient {recipient}");
         let answer = settings
             .client(&primary.host)
@@ -385,6 +386,45 @@ pub async fn bootstrap(
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
     }
     Ok(report)
+}
+
+/// The DR pair a deployed spoke is: its two workspaces (URL, id, region,
+/// metastore), its storage mapped container by container, and the sharing
+/// names derived from the spoke's name (the recipient above is one of them).
+/// Pure: read from the regions' outputs, so a deployment recorded after a
+/// restart registers the same pair.
+pub fn spoke_pair(
+    spoke: &SpokeName,
+    regions: &[RegionState],
+    settings: &BootstrapSettings,
+) -> Result<Pair, DeployError> {
+    let workspaces: Vec<Workspace> = regions.iter().map(workspace).collect::<Result<_, _>>()?;
+    let side = |role: Role| -> Result<(&Workspace, PairWorkspace), DeployError> {
+        let ws = workspaces
+            .iter()
+            .find(|w| w.role == role)
+            .ok_or_else(|| DeployError::Invalid(format!("the {role} region was not deployed")))?;
+        let described = PairWorkspace {
+            url: ws.host.clone(),
+            workspace_id: Some(ws.workspace_id.to_string()),
+            region: settings.locations.get(&role).cloned(),
+            metastore_id: settings.metastore_ids.get(&role).cloned(),
+        };
+        Ok((ws, described))
+    };
+    let (primary, primary_side) = side(Role::Primary)?;
+    let (secondary, secondary_side) = side(Role::Secondary)?;
+    let mut pair = Pair::new(spoke.as_str(), primary_side, secondary_side);
+    pair.location_mapping = [
+        (CATALOG_CONTAINER, &primary.uc_account, &secondary.uc_account),
+        (DELTA_CONTAINER, &primary.uc_account, &secondary.uc_account),
+        (FILES_CONTAINER, &primary.external_account, &secondary.external_account),
+        (VOLUMES_CONTAINER, &primary.external_account, &secondary.external_account),
+    ]
+    .into_iter()
+    .map(|(container, from, to)| (abfss(container, from, spoke), abfss(container, to, spoke)))
+    .collect();
+    Ok(pair)
 }
 
 /// The region's NCC for serverless compute, in the Databricks account:

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::config::ReplicationSettings;
+use crate::pairs::Pair;
 use crate::replication::execute::Limits;
 use crate::replication::mapping::LocationMapping;
 use crate::replication::read::{ReadFilter, ReadOptions};
@@ -12,6 +13,19 @@ use crate::replication::run::RunOptions;
 use crate::replication::ReplicationConfig;
 
 impl ReplicationSettings {
+    /// These settings for one pair: its warehouse, its location mapping and
+    /// its sharing names; the limits and timeouts stay the bot's.
+    pub fn for_pair(&self, pair: &Pair) -> ReplicationSettings {
+        ReplicationSettings {
+            warehouse_id: pair.warehouse_id.clone(),
+            location_mapping: pair.location_mapping.clone(),
+            recipient_name: pair.sharing.recipient.clone(),
+            share_prefix: pair.sharing.share_prefix.clone(),
+            shared_catalog_prefix: pair.sharing.shared_catalog_prefix.clone(),
+            ..self.clone()
+        }
+    }
+
     /// What to replicate and under which names; `catalog` narrows it to one.
     pub fn replication_config(&self, catalog: Option<&str>) -> ReplicationConfig {
         let mut config = ReplicationConfig::new(LocationMapping::new(self.location_mapping.iter().cloned()));

@@ -19,6 +19,7 @@ use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
 use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::pairs::Pair;
 use crate::replication::read::{ReadFilter, ReadOptions};
 use crate::replication::ReplicationConfig;
 use crate::store::table_versions::TableVersion;
@@ -31,9 +32,12 @@ pub const TOKEN_ENV: &str = "DRBOT_DATABRICKS_TOKEN";
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The bot's TOML configuration (databricks.primary_host, databricks.secondary_host, the bot identity).
+    /// The bot's TOML configuration (its pairs, the bot identity).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// The DR pair (needed when there are several).
+    #[arg(long)]
+    pub pair: Option<String>,
     /// Print the report as JSON (for machines) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -63,26 +67,16 @@ pub struct StatusArgs {
     pub warehouse_id: Option<String>,
 }
 
-/// What to replicate, from `[replication]` (the same as chat and the CLI plan with).
-pub fn replication_config(config: &Config) -> ReplicationConfig {
-    config.replication.replication_config(None)
-}
-
-/// The warehouse for `SELECT current_metastore()`: `[replication] warehouse_id`.
-fn warehouse_id(config: &Config) -> Option<String> {
-    config.replication.warehouse_id.clone()
+/// What to replicate for `pair` (the same as chat and the CLI plan with).
+pub fn replication_config(config: &Config, pair: &Pair) -> ReplicationConfig {
+    config.replication.for_pair(pair).replication_config(None)
 }
 
 pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = Config::load(args.config.as_deref(), &env)?;
-    let primary_host =
-        config.databricks.primary_host.clone().context("status needs databricks.primary_host in the configuration")?;
-    let secondary_host = config
-        .databricks
-        .secondary_host
-        .clone()
-        .context("status needs databricks.secondary_host in the configuration")?;
+    let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
+    let (primary_host, secondary_host) = (pair.primary.url.clone(), pair.secondary.url.clone());
     let token = if args.token_from_env {
         let token = env
             .get(TOKEN_ENV)
@@ -98,14 +92,14 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         identity.token(DATABRICKS_SCOPE).await.context("a Databricks token as the bot")?
     };
 
-    let mut replication = replication_config(&config);
+    let mut replication = replication_config(&config, &pair);
     if let Some(catalog) = &args.catalog {
         replication.catalogs = Some([catalog.clone()].into());
     }
     let read = ReadOptions {
         filter: ReadFilter { catalog: args.catalog.clone(), schema_pattern: replication.schema_pattern.clone() },
         concurrency: args.concurrency.max(1),
-        warehouse_id: args.warehouse_id.clone().or_else(|| warehouse_id(&config)),
+        warehouse_id: args.warehouse_id.clone().or_else(|| pair.warehouse_id.clone()),
         ..ReadOptions::default()
     };
     let options = AssessOptions {

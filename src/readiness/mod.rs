@@ -10,6 +10,7 @@
 pub mod check;
 pub mod cli;
 pub mod drift;
+pub mod probe;
 pub mod report;
 pub mod rpo;
 pub mod storage;

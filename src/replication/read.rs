@@ -30,8 +30,9 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Policy, Principal, Protection, ReadPath, SchemaInfo,
-    ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Policy, Principal, Protection, ReadPath,
+    SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind,
+    VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};

@@ -156,6 +156,32 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
                 read_ms BIGINT
             )"],
     ),
+    (
+        8,
+        "DR pairs, each conversation's default pair, and the pair of each operation",
+        &[
+            // The pair itself is JSON (`crate::pairs::Pair`); the active side is its
+            // own column so a failover changes it by compare-and-set.
+            "CREATE TABLE pairs (
+                name TEXT PRIMARY KEY,
+                spec TEXT NOT NULL,
+                active_side TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL
+            )",
+            "CREATE TABLE conversation_pairs (
+                conversation_id TEXT PRIMARY KEY,
+                pair_name TEXT NOT NULL,
+                set_by_oid TEXT,
+                updated_ms BIGINT NOT NULL
+            )",
+            "ALTER TABLE operations ADD COLUMN pair TEXT",
+            // Every replication before pairs was of the one pair, now `default`.
+            "UPDATE operations SET pair = 'default' WHERE kind = 'replication'",
+            "CREATE INDEX operations_pair ON operations (pair, state)",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

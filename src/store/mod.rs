@@ -15,6 +15,7 @@ pub mod dedupe;
 pub mod instances;
 mod migrations;
 pub mod operations;
+pub mod pairs;
 pub mod pending;
 pub mod plans;
 pub mod runs;

@@ -153,6 +153,8 @@ pub struct Operation {
     pub card_activity_id: Option<String>,
     pub started_by_oid: Option<String>,
     pub started_by_upn: Option<String>,
+    /// The DR pair it works on (none for a hub or transit deployment).
+    pub pair: Option<String>,
     /// The plan and the progress checkpoint; opaque to the store.
     pub payload: serde_json::Value,
     /// The outcome, once finished.
@@ -180,6 +182,8 @@ pub struct NewOperation {
     pub card_activity_id: Option<String>,
     pub started_by_oid: Option<String>,
     pub started_by_upn: Option<String>,
+    /// The DR pair it works on: a pair is not removed while it has one in flight.
+    pub pair: Option<String>,
     pub payload: serde_json::Value,
 }
 
@@ -207,8 +211,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO operations (id, idempotency_key, kind, state, conversation_id, card_activity_id,
                                      started_by_oid, started_by_upn, payload, owner, lease_until_ms,
-                                     cancel_requested, final_posted, created_ms, updated_ms)
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $11)
+                                     cancel_requested, final_posted, created_ms, updated_ms, pair)
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $11, $12)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&id)
@@ -222,6 +226,7 @@ impl Store {
         .bind(instance)
         .bind(now_ms.saturating_add(lease_ms))
         .bind(now_ms)
+        .bind(&new.pair)
         .execute(self.pool())
         .await?;
         let row = sqlx::query("SELECT * FROM operations WHERE idempotency_key = $1")
@@ -488,6 +493,7 @@ fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
         card_activity_id: column(row, "card_activity_id")?,
         started_by_oid: column(row, "started_by_oid")?,
         started_by_upn: column(row, "started_by_upn")?,
+        pair: column(row, "pair")?,
         payload: json(row, "payload")?,
         result: result
             .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("result: {e}"))))

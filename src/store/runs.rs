@@ -156,6 +156,27 @@ impl Store {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// The newest `limit` runs of `pair`, of every conversation, or of
+    /// `conversation_id` only (a run records its pair on its operation).
+    pub async fn recent_runs_of_pair(
+        &self,
+        pair: &str,
+        conversation_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT runs.* FROM runs JOIN operations ON operations.id = runs.id
+             WHERE operations.pair = $1 AND operations.conversation_id = COALESCE($2, operations.conversation_id)
+             ORDER BY runs.started_ms DESC, runs.id DESC LIMIT $3",
+        )
+        .bind(pair)
+        .bind(conversation_id.map(str::to_string))
+        .bind(limit.max(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
     /// The newest `limit` runs started from `conversation_id` (a run from
     /// chat is an operation of that conversation, under the same id).
     pub async fn recent_runs_in_conversation(&self, conversation_id: &str, limit: i64) -> Result<Vec<Run>, StoreError> {

@@ -473,7 +473,12 @@ impl Workspace {
             // It reads the data unfiltered and unmasked: the provider's
             // filters and masks do not govern it (FIDELITY.md).
             .filter(|t| owner_reads(&provider, &source, &owner, &t.full_name(), "TABLE"))
-            .map(|t| Table { catalog: catalog.to_string(), common: Default::default(), protection: Default::default(), ..t.clone() })
+            .map(|t| Table {
+                catalog: catalog.to_string(),
+                common: Default::default(),
+                protection: Default::default(),
+                ..t.clone()
+            })
             .collect()
     }
 }

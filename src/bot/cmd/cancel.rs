@@ -14,7 +14,7 @@ pub static SPEC: Spec = Spec {
     name: "cancel",
     usage: "cancel ID",
     summary: "Stop a replication or deployment in progress.",
-    offered_in: &Scope::ALL,
+    offered_in: &[Scope::Team, Scope::GroupChat],
     needs: Needs::SignedIn,
     reach: Reach::Conversation,
     audit: "cancel",

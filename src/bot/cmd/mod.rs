@@ -10,6 +10,7 @@ mod audit;
 mod cancel;
 mod deploy;
 mod help;
+mod pair;
 mod replicate;
 mod run;
 mod runs;
@@ -18,6 +19,7 @@ mod status;
 mod subscribe;
 mod subscriptions;
 mod unsubscribe;
+mod use_pair;
 mod whoami;
 
 use std::fmt::Debug;
@@ -103,6 +105,7 @@ impl Turn<'_> {
 pub static TABLE: &[&Spec] = &[
     &help::SPEC,
     &status::SPEC,
+    &use_pair::SPEC,
     &replicate::SPEC,
     &runs::SPEC,
     &run::SPEC,
@@ -111,6 +114,7 @@ pub static TABLE: &[&Spec] = &[
     &unsubscribe::SPEC,
     &subscriptions::SPEC,
     &deploy::SPEC,
+    &pair::SPEC,
     &whoami::SPEC,
     &signout::SPEC,
     &audit::SPEC,
@@ -172,10 +176,21 @@ mod tests {
     fn commands_parse_case_insensitively() {
         assert_eq!(parsed("HELP"), "Help { topic: None }");
         assert_eq!(parsed("help Replicate"), "Help { topic: Some(\"replicate\") }");
-        assert_eq!(parsed("Status"), "Status");
-        assert_eq!(parsed("/status"), "Status");
-        assert_eq!(parsed("replicate Sales_EU --DRY-RUN"), "Replicate { catalog: Some(\"Sales_EU\"), dry_run: true }");
-        assert_eq!(parsed("replicate"), "Replicate { catalog: None, dry_run: false }");
+        assert_eq!(parsed("Status"), "Status { pair: None }");
+        assert_eq!(parsed("/status"), "Status { pair: None }");
+        assert_eq!(parsed("status finance-eu"), "Status { pair: Some(\"finance-eu\") }");
+        assert_eq!(
+            parsed("replicate Sales_EU --DRY-RUN"),
+            "Replicate { pair: None, catalog: Some(\"Sales_EU\"), dry_run: true }"
+        );
+        assert_eq!(parsed("replicate"), "Replicate { pair: None, catalog: None, dry_run: false }");
+        assert_eq!(
+            parsed("replicate finance main"),
+            "Replicate { pair: Some(\"finance\"), catalog: Some(\"main\"), dry_run: false }"
+        );
+        assert_eq!(parsed("runs finance"), "Runs { pair: Some(\"finance\") }");
+        assert_eq!(parsed("use finance"), "Use { pair: \"finance\" }");
+        assert_eq!(parsed("pair remove finance"), "Remove(\"finance\")");
         assert_eq!(parsed("run 42"), "Run { id: \"42\" }");
         assert_eq!(parsed("deploy spoke finance"), "Deploy { kind: \"spoke\", name: Some(\"finance\") }");
         assert_eq!(parsed("deploy HUB"), "Deploy { kind: \"hub\", name: None }");
@@ -191,9 +206,19 @@ mod tests {
     fn bad_input_gets_a_usage_or_a_suggestion() {
         assert!(matches!(parse("   "), Err(ParseError::Empty)));
         assert!(matches!(parse("stauts"), Err(ParseError::Unknown { suggestion: Some("status"), .. })));
-        for bad in
-            ["run", "status now", "subscribe daily 25:00", "replicate --force", "replicate a b", "deploy", "cancel"]
-        {
+        for bad in [
+            "run",
+            "status Now",
+            "status a b",
+            "subscribe daily 25:00",
+            "replicate --force",
+            "replicate A b",
+            "replicate a b c",
+            "deploy",
+            "cancel",
+            "use",
+            "pair drop x",
+        ] {
             assert!(matches!(parse(bad), Err(ParseError::Usage { .. })), "{bad}");
         }
         for hostile in ["main`; DROP TABLE x", "a'b", "../etc", "c.s"] {

@@ -1,5 +1,6 @@
-//! `replicate [catalog] [--dry-run]`: a plan first (`src/bot/replicate.rs`
-//! reads both metastores as the person), Run or Cancel on its card.
+//! `replicate [pair] [catalog] [--dry-run]`: a plan first (`src/bot/replicate.rs`
+//! reads both metastores as the person), Run or Cancel on its card. One word
+//! is a pair when a pair has that name, a catalog otherwise.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "replicate",
-    usage: "replicate [catalog] [--dry-run]",
+    usage: "replicate [pair] [catalog] [--dry-run]",
     summary: "Plan the replication from primary to secondary, review it, then run it.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
@@ -28,11 +29,13 @@ pub static SPEC: Spec = Spec {
 
 #[derive(Debug)]
 struct Replicate {
+    pair: Option<String>,
     catalog: Option<String>,
     dry_run: bool,
 }
 
 fn parse(args: &[&str]) -> super::Parsed {
+    let mut pair = None;
     let mut catalog = None;
     let mut dry_run = false;
     for arg in args {
@@ -42,11 +45,15 @@ fn parse(args: &[&str]) -> super::Parsed {
             return Err(format!("unknown option {arg}"));
         } else if catalog.is_none() {
             catalog = Some(words::name(arg)?);
+        } else if pair.is_none() {
+            // Two words: the pair, then the catalog.
+            pair = Some(words::pair(catalog.as_deref().unwrap_or_default())?);
+            catalog = Some(words::name(arg)?);
         } else {
-            return Err("one catalog at most".into());
+            return Err("a pair and one catalog at most".into());
         }
     }
-    Ok(Box::new(Replicate { catalog, dry_run }))
+    Ok(Box::new(Replicate { pair, catalog, dry_run }))
 }
 
 impl Invocation for Replicate {
@@ -64,7 +71,15 @@ impl Invocation for Replicate {
         Box::pin(async move {
             match turn.actor() {
                 Ok(actor) => {
-                    bot.plan_replication(turn.activity, actor, self.catalog, self.dry_run, turn.correlation_id).await
+                    bot.plan_replication(
+                        turn.activity,
+                        actor,
+                        self.pair,
+                        self.catalog,
+                        self.dry_run,
+                        turn.correlation_id,
+                    )
+                    .await
                 }
                 Err(card) => Answer::Card(card),
             }

@@ -1,5 +1,5 @@
-//! `runs`: the recent replication runs of this conversation (every
-//! conversation's, for admins). Run history names catalogs, people and
+//! `runs [PAIR]`: the recent replication runs of this conversation (every
+//! conversation's, for admins), of every pair or of one. Run history names catalogs, people and
 //! failures, so it needs sign-in and one of drbot's roles.
 
 use std::sync::Arc;
@@ -16,21 +16,27 @@ use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "runs",
-    usage: "runs",
+    usage: "runs [pair]",
     summary: "Recent replication runs of this chat and their results.",
     offered_in: &Scope::ALL,
     needs: Needs::AnyRole,
     reach: Reach::Conversation,
     audit: "read the run history",
     verbs: &[],
-    parse: |args| words::none(args).map(|()| Box::new(Runs) as Box<dyn Invocation>),
+    parse: |args| match args {
+        [] => Ok(Box::new(Runs { pair: None }) as Box<dyn Invocation>),
+        [pair] => Ok(Box::new(Runs { pair: Some(words::pair(pair)?) })),
+        _ => Err("one pair at most".into()),
+    },
 };
 
 /// Runs the history card lists (it shows the first 10).
 const RECENT_RUNS: i64 = 20;
 
 #[derive(Debug)]
-struct Runs;
+struct Runs {
+    pair: Option<String>,
+}
 
 impl Invocation for Runs {
     fn run<'a>(self: Box<Self>, bot: &'a Arc<Bot>, turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
@@ -38,7 +44,12 @@ impl Invocation for Runs {
             match turn.actor() {
                 Ok(actor) => {
                     let everything = bot.holds(actor, Role::Admin, turn.correlation_id).await;
-                    Answer::Card(runs_card(bot, turn, everything).await)
+                    if let Some(pair) = &self.pair {
+                        if let Err(error) = bot.choose_pair(None, Some(pair)).await {
+                            return Answer::Card(error.card(turn.correlation_id));
+                        }
+                    }
+                    Answer::Card(runs_card(bot, turn, self.pair.as_deref(), everything).await)
                 }
                 Err(card) => Answer::Card(card),
             }
@@ -46,14 +57,15 @@ impl Invocation for Runs {
     }
 }
 
-async fn runs_card(bot: &Bot, turn: &Turn<'_>, everything: bool) -> Value {
+async fn runs_card(bot: &Bot, turn: &Turn<'_>, pair: Option<&str>, everything: bool) -> Value {
     let store = &bot.services.store;
     let correlation_id = turn.correlation_id;
     let conversation = turn.activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
-    let runs = if everything {
-        store.recent_runs(RECENT_RUNS).await
-    } else {
-        store.recent_runs_in_conversation(conversation, RECENT_RUNS).await
+    let runs = match (pair, everything) {
+        (Some(pair), true) => store.recent_runs_of_pair(pair, None, RECENT_RUNS).await,
+        (Some(pair), false) => store.recent_runs_of_pair(pair, Some(conversation), RECENT_RUNS).await,
+        (None, true) => store.recent_runs(RECENT_RUNS).await,
+        (None, false) => store.recent_runs_in_conversation(conversation, RECENT_RUNS).await,
     };
     let runs = match runs {
         Ok(runs) => runs,

@@ -15,7 +15,7 @@ pub static SPEC: Spec = Spec {
     name: "whoami",
     usage: "whoami",
     summary: "Who drbot thinks you are, and what you have granted it.",
-    offered_in: &Scope::ALL,
+    offered_in: &[Scope::Personal],
     needs: Needs::SignedIn,
     reach: Reach::Person,
     audit: "whoami",

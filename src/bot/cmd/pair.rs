@@ -1,0 +1,132 @@
+//! `pair list | add NAME primary=URL secondary=URL warehouse=ID [mapping=FROM,TO]… | remove NAME`:
+//! the DR pairs drbot looks after (`src/bot/pairs.rs`). Listing needs a role;
+//! adding and removing are for admins, and audited.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::{Invocation, Spec, Turn};
+use crate::access::Role;
+use crate::bot::{Answer, Bot};
+use crate::commands::{words, Needs, Reach, Scope};
+use crate::pairs::{check_url, Pair, PairWorkspace};
+
+pub static SPEC: Spec = Spec {
+    name: "pair",
+    // `add` also takes mapping=FROM,TO (repeated); the usage stays within the manifest's 128 characters.
+    usage: "pair list | add NAME primary=URL secondary=URL warehouse=ID | remove NAME",
+    summary: "The DR pairs (admins add and remove them).",
+    // An admin's command, offered where admins manage drbot: their chat with it
+    // (twelve a scope; typed, it works everywhere).
+    offered_in: &[Scope::Personal],
+    needs: Needs::Role(Role::Admin),
+    reach: Reach::Person,
+    audit: "change the pairs",
+    verbs: &[],
+    parse,
+};
+
+#[derive(Debug)]
+enum PairCommand {
+    List,
+    Add(Box<Pair>),
+    Remove(String),
+}
+
+fn parse(args: &[&str]) -> super::Parsed {
+    let command = match args {
+        [] => PairCommand::List,
+        [verb] if verb.eq_ignore_ascii_case("list") => PairCommand::List,
+        [verb, name] if verb.eq_ignore_ascii_case("remove") => PairCommand::Remove(words::pair(name)?),
+        [verb, name, settings @ ..] if verb.eq_ignore_ascii_case("add") => {
+            PairCommand::Add(Box::new(pair_of(&words::pair(name)?, settings)?))
+        }
+        _ => return Err("pair list, pair add NAME primary=URL secondary=URL warehouse=ID, or pair remove NAME".into()),
+    };
+    Ok(Box::new(command))
+}
+
+/// The `key=value` words of `pair add`, checked one by one.
+fn pair_of(name: &str, settings: &[&str]) -> Result<Pair, String> {
+    let (mut primary, mut secondary, mut warehouse, mut mapping) = (None, None, None, Vec::new());
+    for setting in settings {
+        let (key, value) = setting.split_once('=').ok_or_else(|| format!("'{}' is not key=value", clip(setting)))?;
+        match key.to_ascii_lowercase().as_str() {
+            "primary" => primary = Some(url(value)?),
+            "secondary" => secondary = Some(url(value)?),
+            "warehouse" => warehouse = Some(value.to_string()),
+            "mapping" => {
+                let (from, to) = value.split_once(',').ok_or("mapping=FROM,TO (two storage URLs)")?;
+                mapping.push((from.to_string(), to.to_string()));
+            }
+            other => return Err(format!("unknown setting {} (primary, secondary, warehouse, mapping)", clip(other))),
+        }
+    }
+    let (Some(primary), Some(secondary)) = (primary, secondary) else {
+        return Err("primary=URL and secondary=URL are both needed".into());
+    };
+    let mut pair = Pair::new(name, PairWorkspace::at(&primary), PairWorkspace::at(&secondary));
+    pair.warehouse_id = warehouse;
+    pair.location_mapping = mapping;
+    pair.validate()?;
+    Ok(pair)
+}
+
+fn url(value: &str) -> Result<String, String> {
+    check_url(value).map(|()| value.trim_end_matches('/').to_string())
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+impl Invocation for PairCommand {
+    /// Listing shows what any operator may see; changing the pairs is an admin's.
+    fn needs(&self, spec: &Spec) -> Needs {
+        match self {
+            PairCommand::List => Needs::AnyRole,
+            _ => spec.needs,
+        }
+    }
+
+    fn run<'a>(self: Box<Self>, bot: &'a Arc<Bot>, turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            let actor = match turn.actor() {
+                Ok(actor) => actor,
+                Err(card) => return Answer::Card(card),
+            };
+            match *self {
+                PairCommand::List => Answer::Card(bot.list_pairs(turn.correlation_id).await),
+                PairCommand::Add(pair) => bot.add_pair(actor, *pair, turn.correlation_id).await,
+                PairCommand::Remove(name) => Answer::Card(bot.remove_pair(actor, &name, turn.correlation_id).await),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_reads_its_settings_and_names_what_is_wrong() {
+        let pair = pair_of(
+            "finance",
+            &["primary=https://adb-1.example/", "secondary=https://adb-2.example", "warehouse=abc1", "mapping=a,b"],
+        )
+        .unwrap();
+        assert_eq!(pair.primary.url, "https://adb-1.example");
+        assert_eq!(pair.warehouse_id.as_deref(), Some("abc1"));
+        assert_eq!(pair.location_mapping, [("a".to_string(), "b".to_string())]);
+        assert_eq!(pair.sharing.recipient, "finance_secondary");
+        assert!(pair_of("f", &["primary=https://a.example"]).unwrap_err().contains("both needed"));
+        assert!(pair_of("f", &["primary=javascript:alert(1)"]).is_err());
+        assert!(pair_of("f", &["owner=me"]).unwrap_err().contains("unknown setting"));
+        assert!(pair_of("f", &["primary=https://a.example", "secondary=https://b.example", "warehouse=x;y"])
+            .unwrap_err()
+            .starts_with("warehouse:"));
+        assert!(parse(&["remove", "Bad Name"]).is_err());
+        assert!(parse(&["add", "x'y", "primary=https://a.example"]).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Which pair a command means, and the pair commands: `pair add|remove|list`
+//! (admins) and `use PAIR` (a conversation's default).
+//!
+//! A command that names a pair gets it; one that names none gets the
+//! conversation's default (`use PAIR`), or the only pair when there is one.
+//! So a bot with one pair answers every command as single-pair drbot did.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::actor::Actor;
+use super::{now_ms, Answer, Bot};
+use crate::cards;
+use crate::config::ReplicationSettings;
+use crate::databricks::WorkspaceClient;
+use crate::pairs::Pair;
+use crate::readiness::probe;
+use crate::replication::run::Workspaces;
+use crate::store::pairs::{Origin, Removal};
+use crate::store::StoreError;
+
+/// Why no pair could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PairError {
+    #[error("there is no pair named {name}{}", known_list(.known))]
+    Unknown { name: String, known: Vec<String> },
+    #[error(
+        "no workspace pair is configured yet: an admin adds one with pair add, or deploy spoke NAME registers one"
+    )]
+    NoneConfigured,
+    #[error("drbot looks after several pairs ({}): name one, or set this chat's default with use PAIR", .0.join(", "))]
+    Ambiguous(Vec<String>),
+    #[error("pair {0} has no SQL warehouse: an admin sets one with pair add {0} … warehouse=ID")]
+    NoWarehouse(String),
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn known_list(known: &[String]) -> String {
+    match known.is_empty() {
+        true => String::new(),
+        false => format!(" (pairs: {})", known.join(", ")),
+    }
+}
+
+impl PairError {
+    pub(crate) fn card(&self, correlation_id: &str) -> Value {
+        match self {
+            PairError::Store(error) => {
+                tracing::error!(correlation_id, %error, "pairs unavailable");
+                cards::error("The pairs could not be read.", correlation_id)
+            }
+            other => cards::with_correlation_id(cards::notice("Which pair?", &other.to_string()), correlation_id),
+        }
+    }
+}
+
+/// What a command that may cover every pair (`status`) works on.
+pub(crate) enum Chosen {
+    One(Box<Pair>),
+    All(Vec<Pair>),
+}
+
+impl Bot {
+    /// The pair a command means: `named`, else the conversation's default,
+    /// else the only one.
+    pub(crate) async fn choose_pair(
+        &self,
+        conversation_id: Option<&str>,
+        named: Option<&str>,
+    ) -> Result<Pair, PairError> {
+        match self.choose_pairs(conversation_id, named).await? {
+            Chosen::One(pair) => Ok(*pair),
+            Chosen::All(pairs) => Err(PairError::Ambiguous(pairs.into_iter().map(|p| p.name).collect())),
+        }
+    }
+
+    /// As [`Bot::choose_pair`], but several pairs and no default is every pair.
+    pub(crate) async fn choose_pairs(
+        &self,
+        conversation_id: Option<&str>,
+        named: Option<&str>,
+    ) -> Result<Chosen, PairError> {
+        let store = &self.services.store;
+        let wanted = match named {
+            Some(name) => Some(name.to_string()),
+            None => match conversation_id {
+                Some(conversation) => store.conversation_pair(conversation).await?,
+                None => None,
+            },
+        };
+        if let Some(name) = wanted {
+            return match store.pair(&name).await? {
+                Some(pair) => Ok(Chosen::One(Box::new(pair))),
+                None => {
+                    Err(PairError::Unknown { name, known: store.pairs().await?.into_iter().map(|p| p.name).collect() })
+                }
+            };
+        }
+        let mut pairs = store.pairs().await?;
+        match pairs.len() {
+            0 => Err(PairError::NoneConfigured),
+            1 => Ok(Chosen::One(Box::new(pairs.remove(0)))),
+            _ => Ok(Chosen::All(pairs)),
+        }
+    }
+
+    /// The clients of a pair's two workspaces.
+    pub(crate) fn pair_clients(&self, pair: &Pair) -> (WorkspaceClient, WorkspaceClient) {
+        let http = &self.services.http;
+        (WorkspaceClient::new(http.clone(), &pair.primary.url), WorkspaceClient::new(http.clone(), &pair.secondary.url))
+    }
+
+    /// Both workspaces and the warehouse a replication of `pair` runs with.
+    pub(crate) fn pair_workspaces(&self, pair: &Pair) -> Result<Workspaces, PairError> {
+        let (primary, secondary) = self.pair_clients(pair);
+        let warehouse_id = pair.warehouse_id.clone().ok_or_else(|| PairError::NoWarehouse(pair.name.clone()))?;
+        Ok(Workspaces { primary, secondary, warehouse_id })
+    }
+
+    /// The replication settings for `pair`.
+    pub(crate) fn pair_settings(&self, pair: &Pair) -> ReplicationSettings {
+        self.services.config.replication.for_pair(pair)
+    }
+
+    /// `pair add`: both workspaces must answer and the warehouse must exist,
+    /// asked with the admin's own identity; the card names what is wrong.
+    pub(crate) async fn add_pair(self: &Arc<Self>, actor: &Actor, pair: Pair, correlation_id: &str) -> Answer {
+        let tokens = match self.tokens_for(actor) {
+            Ok(tokens) => tokens,
+            Err(error) => return Answer::Card(error.card("The pair could not be checked", correlation_id)),
+        };
+        let bot = self.clone();
+        let actor = actor.clone();
+        let correlation_id = correlation_id.to_string();
+        Answer::Later {
+            now: cards::notice(&format!("Checking pair {}…", pair.name), "Asking both workspaces and the warehouse."),
+            then: Box::pin(async move {
+                let problems = match tokens.get(false).await {
+                    Ok(token) => probe::problems(&pair, &bot.services.http, &token).await,
+                    Err(error) => vec![format!("no Databricks token: {error}")],
+                };
+                if !problems.is_empty() {
+                    let result = format!("refused: {}", problems.join("; "));
+                    bot.audit(&actor, "add a pair", Some(&pair.name), &result, &correlation_id).await;
+                    return cards::with_correlation_id(
+                        cards::notice(
+                            &format!("Pair {} was not added", pair.name),
+                            &format!("What is wrong: {}.", problems.join("; ")),
+                        ),
+                        &correlation_id,
+                    );
+                }
+                match bot.services.store.add_pair(&pair, Origin::Added, now_ms()).await {
+                    Ok(true) => {
+                        bot.audit(&actor, "add a pair", Some(&pair.name), "added", &correlation_id).await;
+                        cards::notice(
+                            &format!("Pair {} added", pair.name),
+                            &format!(
+                                "{} → {}. Replication shares under {}* to the recipient {}. Try status {}.",
+                                pair.primary.host(),
+                                pair.secondary.host(),
+                                pair.sharing.share_prefix,
+                                pair.sharing.recipient,
+                                pair.name
+                            ),
+                        )
+                    }
+                    Ok(false) => {
+                        bot.audit(&actor, "add a pair", Some(&pair.name), "refused: exists", &correlation_id).await;
+                        cards::notice(
+                            &format!("Pair {} exists", pair.name),
+                            "Remove it first (pair remove NAME) to change it.",
+                        )
+                    }
+                    Err(error) => {
+                        tracing::error!(correlation_id, %error, "pair not stored");
+                        cards::error("The pair could not be stored.", &correlation_id)
+                    }
+                }
+            }),
+        }
+    }
+
+    /// `pair remove NAME`: refused while an operation of the pair runs.
+    pub(crate) async fn remove_pair(&self, actor: &Actor, name: &str, correlation_id: &str) -> Value {
+        let removal = match self.services.store.remove_pair(name).await {
+            Ok(removal) => removal,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "pair not removed");
+                return cards::error("The pair could not be removed.", correlation_id);
+            }
+        };
+        let (result, card) = match removal {
+            Removal::Removed => (
+                "removed",
+                cards::notice(
+                    &format!("Pair {name} removed"),
+                    "drbot no longer looks after it. Nothing in either workspace was changed.",
+                ),
+            ),
+            Removal::NotFound => {
+                ("refused: no such pair", cards::notice("No such pair", &format!("There is no pair named {name}.")))
+            }
+            Removal::InFlight => (
+                "refused: operation in flight",
+                cards::notice(
+                    &format!("Pair {name} is busy"),
+                    "An operation of this pair is running. Wait for it to end (or cancel it), then remove the pair.",
+                ),
+            ),
+        };
+        self.audit(actor, "remove a pair", Some(name), result, correlation_id).await;
+        cards::with_correlation_id(card, correlation_id)
+    }
+
+    /// `pair list`: every pair, with a button to its dashboard.
+    pub(crate) async fn list_pairs(&self, correlation_id: &str) -> Value {
+        match self.services.store.pairs().await {
+            Ok(pairs) => cards::pair_list(
+                &pairs
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.name.clone(),
+                            format!(
+                                "{} → {} · warehouse {} · active {}",
+                                p.primary.host(),
+                                p.secondary.host(),
+                                p.warehouse_id.as_deref().unwrap_or("none"),
+                                p.active.as_str()
+                            ),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Err(error) => PairError::Store(error).card(correlation_id),
+        }
+    }
+
+    /// `use PAIR`: this conversation's commands mean `name` when they name none.
+    pub(crate) async fn use_pair(
+        &self,
+        actor: &Actor,
+        conversation_id: Option<&str>,
+        name: &str,
+        correlation_id: &str,
+    ) -> Value {
+        let Some(conversation_id) = conversation_id else {
+            return cards::error("This activity has no conversation.", correlation_id);
+        };
+        if let Err(error) = self.choose_pair(None, Some(name)).await {
+            return error.card(correlation_id);
+        }
+        let store = &self.services.store;
+        if let Err(error) = store.set_conversation_pair(conversation_id, name, actor.oid(), now_ms()).await {
+            tracing::error!(correlation_id, %error, "default pair not stored");
+            return cards::error("The default pair could not be stored.", correlation_id);
+        }
+        self.audit(actor, "set the default pair", Some(name), "set", correlation_id).await;
+        cards::notice(
+            &format!("This chat uses pair {name}"),
+            &format!("status, replicate and runs mean {name} here unless they name another pair."),
+        )
+    }
+}
+
+/// Writes the configuration's pairs into the store (each start: the file
+/// wins over an earlier start's values, the active side stays the store's).
+pub async fn seed(store: &crate::store::Store, config: &crate::config::Config) -> Result<(), anyhow::Error> {
+    if config.legacy_pair()?.is_some() {
+        tracing::warn!(
+            "[databricks] primary_host/secondary_host and [replication] warehouse_id/location_mapping are \
+             deprecated: they are the pair named default; describe it under [[pairs]] instead"
+        );
+    }
+    for pair in config.pairs()? {
+        store.seed_pair(&pair, now_ms()).await?;
+    }
+    Ok(())
+}
