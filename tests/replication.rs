@@ -617,6 +617,40 @@ async fn a_resumed_clone_whose_statement_was_forgotten_is_reconciled_from_the_ta
     assert_eq!(world.drift().await, Vec::new());
 }
 
+/// A resumed run whose dead attempt sent its clones but recorded neither
+/// their statements nor their results (a kill between the warehouse
+/// accepting a statement and the checkpoint naming it) finds each clone in
+/// the table's history instead of copying it again; a fresh run of the same
+/// plan would clone.
+#[tokio::test]
+async fn a_resumed_clone_whose_statement_was_never_recorded_is_reconciled_from_the_table() {
+    let world = world().await;
+    let plan = world.plan().await;
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let is_clone = |action: &drbot::replication::plan::ActionId| {
+        matches!(plan.get(action).map(|a| &a.kind), Some(ActionKind::CloneTable { .. }))
+    };
+    let clones: Vec<_> = report.results.keys().filter(|a| is_clone(a)).cloned().collect();
+    assert!(!clones.is_empty(), "the plan clones");
+    // The dead attempt recorded everything but the clones, and no statement.
+    let done = report.results.keys().filter(|a| !is_clone(a)).cloned().collect();
+
+    let before = world.sandbox.secondary.statements.history().len();
+    let (report, _) = world.run(&plan, RunOptions { done, resumed: true, ..options() }).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let history = world.sandbox.secondary.statements.history();
+    let cloned_again: Vec<_> =
+        history[before..].iter().filter(|s| s.statement.contains("DEEP CLONE")).map(|s| s.statement.clone()).collect();
+    assert_eq!(cloned_again, Vec::<String>::new(), "no clone that succeeded is copied again");
+    for action in &clones {
+        let result = &report.results[action];
+        assert!(result.copied_version.is_some(), "{action}: {result:?}");
+        assert!(result.detail.as_deref().unwrap_or_default().contains("not recorded"), "{action}: {result:?}");
+    }
+    assert_eq!(world.drift().await, Vec::new());
+}
+
 #[tokio::test]
 async fn job_mode_starts_once_follows_each_task_and_reports_a_failing_one() {
     let world = world().await;

@@ -182,7 +182,8 @@ impl Bot {
             job.pair.clone().or_else(|| op.pair.clone()).unwrap_or_else(|| crate::pairs::DEFAULT_PAIR.into());
         let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
         let workspaces = self.pair_workspaces(&pair)?;
-        store
+        // Not the first attempt when the run's row exists already.
+        let resumed = !store
             .start_run(&Run {
                 id: op.id.clone(),
                 started_by_oid: op.started_by_oid.clone(),
@@ -205,6 +206,7 @@ impl Bot {
         let mut options = self.pair_settings(&pair).run_options();
         options.done = done;
         options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
+        options.resumed = resumed;
         if !options.done.is_empty() || !options.in_flight.is_empty() {
             tracing::info!(
                 operation = %op.id,

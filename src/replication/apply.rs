@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::history::latest_commit_statement;
 use super::object::ObjectKind;
-use super::plan::{Action, ActionKind};
+use super::plan::{Action, ActionKind, CloneReason};
 use super::sql::{self, Request, RestCall};
 use super::workspaces::{TokenSource, Workspaces};
 use crate::databricks::sharing::{ShareAction, ShareUpdate, SharedObject};
@@ -94,16 +94,31 @@ impl From<DatabricksError> for Attempt {
     }
 }
 
+/// What an earlier attempt of this run (before a restart or a takeover) may
+/// have done for an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prior<'a> {
+    /// A fresh run: nothing.
+    Nothing,
+    /// It submitted this statement: followed first, and only if it did not
+    /// succeed is a new one sent.
+    Submitted(&'a str),
+    /// A resumed run with no statement recorded for the action: it may still
+    /// have been sent (the process can die between the warehouse accepting
+    /// it and the checkpoint naming it), so a clone is first looked for in
+    /// the table's history.
+    Unrecorded,
+}
+
 /// Runs `action` to success, permanent failure, the end of its budget or
-/// cancellation. `in_flight` is a statement an earlier attempt submitted for
-/// it: followed first, and only if it did not succeed is a new one sent.
+/// cancellation, after reconciling what an earlier attempt did (`prior`).
 /// `on_submitted` gets each new statement's id before it is waited for.
 pub async fn apply<T: TokenSource>(
     action: &Action,
     workspaces: &Workspaces,
     tokens: &T,
     settings: &ActionSettings,
-    in_flight: Option<&str>,
+    prior: Prior<'_>,
     cancel: &CancellationToken,
     on_submitted: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Applied, ApplyError> {
@@ -111,7 +126,15 @@ pub async fn apply<T: TokenSource>(
     let started = Instant::now();
     let mut token = tokens.token(false).await.map_err(|e| ApplyError::Failed(e.to_string()))?;
     let mut refreshed = false;
-    let mut in_flight = in_flight.map(str::to_string);
+    if prior == Prior::Unrecorded {
+        if let Some(version) = unrecorded_clone(action, workspaces, &token, settings).await {
+            return Ok(cloned(version, "copied before the restart; its statement was not recorded"));
+        }
+    }
+    let mut in_flight = match prior {
+        Prior::Submitted(id) => Some(id.to_string()),
+        Prior::Nothing | Prior::Unrecorded => None,
+    };
     let mut retry = 0u32;
     loop {
         if cancel.is_cancelled() {
@@ -268,6 +291,24 @@ async fn cloned_version(
     };
     let version = clone_source_version(&columns, &rows)?;
     (version >= planned.version).then_some(version)
+}
+
+/// A resumed run's clone that an earlier attempt may have sent without
+/// recording it: done if the table's newest commit is a clone of at least
+/// the planned version. Only for a missing or stale table, whose newest
+/// commit before this run was older than that; a table replaced because it
+/// differs is cloned again (its source may be a new table whose versions
+/// start over).
+async fn unrecorded_clone(
+    action: &Action,
+    workspaces: &Workspaces,
+    token: &AccessToken,
+    settings: &ActionSettings,
+) -> Option<i64> {
+    let ActionKind::CloneTable { reason: CloneReason::Missing | CloneReason::Stale, .. } = &action.kind else {
+        return None;
+    };
+    cloned_version(action, workspaces, token, settings).await
 }
 
 /// The `sourceVersion` of a `CLONE` commit in the first row of a `DESCRIBE

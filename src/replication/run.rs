@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{apply, ActionSettings, Applied, ApplyError};
+use super::apply::{apply, ActionSettings, Applied, ApplyError, Prior};
 use super::execute::{self, run_graph, Lane, Step, StepEvent, StepOutcome};
 use super::plan::{Action, ActionId, ActionKind, CloneReason, Plan};
 use crate::databricks::statements::Polling;
@@ -55,6 +55,10 @@ pub struct RunOptions {
     pub done: BTreeSet<ActionId>,
     /// Statements submitted by an earlier attempt and not known to be finished: reconciled by id first.
     pub in_flight: BTreeMap<ActionId, String>,
+    /// An earlier attempt of this run existed (a restart, a takeover): an
+    /// action with no recorded statement may still have been sent, so a
+    /// clone is looked for in the table before it is sent.
+    pub resumed: bool,
     /// How often running statements are looked at.
     pub polling: Polling,
     /// Backoff between attempts of an action after a transient failure.
@@ -70,6 +74,7 @@ impl Default for RunOptions {
             action_budget: settings.budget,
             done: BTreeSet::new(),
             in_flight: BTreeMap::new(),
+            resumed: false,
             polling: settings.polling,
             backoff: settings.backoff,
         }
@@ -201,7 +206,7 @@ pub async fn run_plan<T: TokenSource>(
 
     let run = {
         let (applied, events, settings, cancel) = (applied.clone(), events.clone(), &settings, &cancel);
-        let in_flight = &options.in_flight;
+        let (in_flight, resumed) = (&options.in_flight, options.resumed);
         async move {
             let outcome = run_graph(&steps, options.limits, cancel, Some(&step_tx), |index, token| {
                 let action = &plan.actions[index];
@@ -212,7 +217,11 @@ pub async fn run_plan<T: TokenSource>(
                         let _ = events
                             .send(RunEvent::StatementSubmitted { action: action.id.clone(), statement_id: id.into() });
                     };
-                    let prior = in_flight.get(&action.id).map(String::as_str);
+                    let prior = match in_flight.get(&action.id) {
+                        Some(statement_id) => Prior::Submitted(statement_id),
+                        None if resumed => Prior::Unrecorded,
+                        None => Prior::Nothing,
+                    };
                     match apply(action, workspaces, tokens, settings, prior, &token, &submitted).await {
                         Ok(result) => {
                             let detail = result.detail.clone();
