@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = activity.tenant_id();
     let _ = activity.adds_the_bot();
     if let Some(text) = activity.text.as_deref() {
-        let _ = drbot::commands::parse(&drbot::teams::mentions::strip_mentions(text));
+        let _ = drbot::bot::cmd::read(&drbot::teams::mentions::strip_mentions(text));
     }
     if let Some(value) = activity.value.clone() {
         // What the invoke handlers read from `value`, by index and by type.

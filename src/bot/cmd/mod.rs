@@ -154,6 +154,13 @@ pub(crate) fn parse(text: &str) -> Result<(&'static Spec, Box<dyn Invocation>), 
     Ok((spec, invocation))
 }
 
+/// Reads a message's text as the bot does, for callers outside it (the
+/// fuzz target): the command's entry and the invocation's `Debug` form, or
+/// why the text is not a command.
+pub fn read(text: &str) -> Result<(&'static Spec, String), ParseError> {
+    parse(text).map(|(spec, invocation)| (spec, format!("{invocation:?}")))
+}
+
 /// The help card's entries for `specs`.
 pub(crate) fn help_card(specs: &[&Spec]) -> serde_json::Value {
     let entries: Vec<(&str, &str)> = specs.iter().map(|spec| (spec.usage, spec.summary)).collect();
