@@ -58,6 +58,9 @@ async fn until_done(sandbox: &Sandbox, name: &str) -> (Value, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut appeared: Vec<String> = Vec::new();
     loop {
+        // The state first: operations read after a final state include every one.
+        let body: Value =
+            arm(sandbox, "alice", reqwest::Method::GET, &deployment(name), None).await.json().await.unwrap();
         let operations: Value = arm(
             sandbox,
             "alice",
@@ -75,8 +78,6 @@ async fn until_done(sandbox: &Sandbox, name: &str) -> (Value, Vec<String>) {
                 appeared.push(resource);
             }
         }
-        let body: Value =
-            arm(sandbox, "alice", reqwest::Method::GET, &deployment(name), None).await.json().await.unwrap();
         if matches!(body["properties"]["provisioningState"].as_str(), Some("Succeeded" | "Failed" | "Canceled")) {
             return (body, appeared);
         }

@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 
-use super::pairs::PairError;
 use crate::botframework::user_token::UserTokenError;
 use crate::cards;
 use crate::deploy::DeployError;
@@ -99,5 +98,41 @@ mod tests {
             .to_string();
         assert!(card.contains("The plan could not be made: no primary workspace is configured"), "{card}");
         assert!(card.contains("corr-42"), "{card}");
+    }
+}
+
+/// Why no pair could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PairError {
+    #[error("there is no pair named {name}{}", known_list(.known))]
+    Unknown { name: String, known: Vec<String> },
+    #[error(
+        "no workspace pair is configured yet: an admin adds one with pair add, or deploy spoke NAME registers one"
+    )]
+    NoneConfigured,
+    #[error("drbot looks after several pairs ({}): name one, or set this chat's default with use PAIR", .0.join(", "))]
+    Ambiguous(Vec<String>),
+    #[error("pair {0} has no SQL warehouse: an admin sets one with pair add {0} … warehouse=ID")]
+    NoWarehouse(String),
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn known_list(known: &[String]) -> String {
+    match known.is_empty() {
+        true => String::new(),
+        false => format!(" (pairs: {})", known.join(", ")),
+    }
+}
+
+impl PairError {
+    pub(crate) fn card(&self, correlation_id: &str) -> Value {
+        match self {
+            PairError::Store(error) => {
+                tracing::error!(correlation_id, %error, "pairs unavailable");
+                cards::error("The pairs could not be read.", correlation_id)
+            }
+            other => cards::with_correlation_id(cards::notice("Which pair?", &other.to_string()), correlation_id),
+        }
     }
 }
