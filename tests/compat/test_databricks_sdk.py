@@ -225,3 +225,23 @@ def test_altering_a_view_keeps_its_grants_and_replacing_it_drops_them():
     assert w.tables.get(view_name).view_definition.endswith("WHERE 1 = 1")
     run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")
     assert "compat-auditors" not in grantees()
+
+
+def test_an_update_answers_the_updated_object():
+    """FIDELITY.md: a PATCH answers the updated object (drbot checks the answer)."""
+    w = client("ADMIN_TOKEN")
+    catalog = EXPECTED["admin"]["catalogs"][0]
+    before = w.catalogs.get(catalog).comment or ""
+    answered = w.catalogs.update(catalog, comment="compat: updated")
+    assert answered.name == catalog
+    assert answered.comment == "compat: updated"
+    assert w.catalogs.get(catalog).comment == "compat: updated"
+    w.catalogs.update(catalog, comment=before)
+
+
+def test_me_names_the_caller_and_its_groups():
+    """FIDELITY.md: SCIM Me lists the caller's groups (drbot judges ownership by them)."""
+    me = client("ADMIN_TOKEN").current_user.me()
+    assert me.user_name
+    assert me.groups, "the admin belongs to groups"
+    assert all(group.display for group in me.groups)
