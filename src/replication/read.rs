@@ -183,18 +183,27 @@ pub async fn read_snapshot(
         Box::pin(async { Ok(reader.storage().await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
-    match storage {
-        Ok(storage) => snapshot.storage = Some(storage),
-        Err(skip) => skipped.push(skip),
-    }
-    match me {
-        Ok(me) => {
-            snapshot.read_as = me.user_name;
-            snapshot.read_as_groups = me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect();
-        }
+    // Who read it, once: the view take-over, the share-owner checks and the
+    // storage checks all judge by this principal and its groups.
+    let read_by = match me {
+        Ok(me) => Some(Principal {
+            name: me.user_name,
+            groups: me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect(),
+        }),
         // Not fatal: a plan then alters only views this identity owns, and
         // the others fail with Databricks' own refusal.
-        Err(error) => tracing::warn!(error = %error, "who the reader is could not be read"),
+        Err(error) => {
+            tracing::warn!(error = %error, "who the reader is could not be read");
+            None
+        }
+    };
+    if let Some(principal) = &read_by {
+        snapshot.read_as = principal.name.clone();
+        snapshot.read_as_groups = principal.groups.iter().cloned().collect();
+    }
+    match storage {
+        Ok(storage) => snapshot.storage = Some(StorageAccess { reader: read_by, ..storage }),
+        Err(skip) => skipped.push(skip),
     }
     snapshot.read_path = path;
     match bulk_grants {
@@ -433,13 +442,7 @@ impl Reader<'_> {
     async fn storage(&self) -> Result<StorageAccess, Skipped> {
         let (client, token) = (self.client, self.token);
         let hole = |error: DatabricksError| skip("metastore", String::new(), SkippedPart::Storage, &error);
-        let (locations, me) =
-            tokio::join!(self.limited(client.list_external_locations(token)), self.limited(client.me(token)));
-        let locations = locations.map_err(hole)?;
-        let reader = me.ok().map(|me| Principal {
-            name: me.user_name,
-            groups: me.groups.into_iter().map(|g| g.display).filter(|g| !g.is_empty()).collect(),
-        });
+        let locations = self.limited(client.list_external_locations(token)).await.map_err(hole)?;
         let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
         let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
         let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
@@ -460,7 +463,9 @@ impl Reader<'_> {
                 }
             })
             .collect();
-        Ok(StorageAccess { locations, reader })
+        // Who reads (SCIM `Me`) is read once for the whole snapshot, in
+        // `read_snapshot`, and filled in there.
+        Ok(StorageAccess { locations, reader: None })
     }
 
     /// One external location's direct grants, once a permit is free.
