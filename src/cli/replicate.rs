@@ -383,10 +383,12 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CloneTable { .. } => (3, "Deep clones"),
         ActionKind::RegisterExternalTable { .. } => (4, "External tables"),
         ActionKind::CreateExternalVolume { .. } => (5, "Volumes"),
-        ActionKind::CreateView { .. } => (6, "Views"),
-        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (7, "Grants"),
-        ActionKind::SetOwner { .. } => (8, "Owners"),
-        ActionKind::Drop => (9, "Drops (--prune)"),
-        ActionKind::Blocked(_) => (10, "Blocked"),
+        ActionKind::CreateFunction { .. } => (6, "Functions"),
+        ActionKind::CreateView { .. } => (7, "Views"),
+        ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
+        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
+        ActionKind::SetOwner { .. } => (10, "Owners"),
+        ActionKind::Drop => (11, "Drops (--prune)"),
+        ActionKind::Blocked(_) => (12, "Blocked"),
     }
 }

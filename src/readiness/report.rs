@@ -647,6 +647,7 @@ fn field_name(field: &Field) -> &'static str {
         Field::StorageLocation { .. } => "storage location",
         Field::Format { .. } => "format",
         Field::ViewDefinition => "view definition",
+        Field::FunctionDefinition => "function definition",
         Field::VolumeType { .. } => "volume type",
     }
 }

@@ -3,7 +3,7 @@
 use super::config::ReplicationConfig;
 use super::mapping::LocationMapping;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, FunctionInfo, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
 };
 
 pub const UC_PRIMARY: &str = "abfss://uc@primary.dfs.core.windows.net/";
@@ -100,6 +100,30 @@ pub fn view(full: &str, dependencies: &[&str]) -> TableInfo {
     }
 }
 
+/// A SQL function of one `STRING` parameter `x` returning `BOOLEAN`, which
+/// calls the functions in `calls` (full names) on `x`.
+pub fn function(full: &str, calls: &[&str]) -> FunctionInfo {
+    let parts: Vec<&str> = full.split('.').collect();
+    let quoted =
+        |name: &str| name.split('.').map(|p| format!("`{}`", p.replace('`', "``"))).collect::<Vec<_>>().join(".");
+    let body = if calls.is_empty() {
+        "x = 'a'".to_string()
+    } else {
+        calls.iter().map(|c| format!("{}(x)", quoted(c))).collect::<Vec<_>>().join(" AND ")
+    };
+    FunctionInfo {
+        catalog: parts[0].into(),
+        schema: parts[1].into(),
+        name: parts[2].into(),
+        language: "SQL".into(),
+        parameters: vec![("x".into(), "STRING".into())],
+        returns: "BOOLEAN".into(),
+        body,
+        dependencies: calls.iter().map(|c| c.to_string()).collect(),
+        common: Common { owner: "alice".into(), ..Default::default() },
+    }
+}
+
 pub fn external_volume(full: &str) -> VolumeInfo {
     let parts: Vec<&str> = full.split('.').collect();
     VolumeInfo {
@@ -118,6 +142,7 @@ pub trait Build {
     fn with_schema(self, schema: SchemaInfo) -> Self;
     fn with_table(self, table: TableInfo) -> Self;
     fn with_volume(self, volume: VolumeInfo) -> Self;
+    fn with_function(self, function: FunctionInfo) -> Self;
 }
 
 impl Build for Snapshot {
@@ -129,6 +154,11 @@ impl Build for Snapshot {
         self.schemas.insert(schema.full_name(), schema);
         self
     }
+    fn with_function(mut self, function: FunctionInfo) -> Self {
+        self.functions.insert(function.full_name(), function);
+        self
+    }
+
     fn with_table(mut self, table: TableInfo) -> Self {
         self.tables.insert(table.full_name(), table);
         self

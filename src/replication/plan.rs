@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::object::ObjectRef;
-use super::snapshot::DeltaState;
+use super::snapshot::{DeltaState, Policy};
 
 /// Stable across re-plans of the same state (derived from what the action
 /// does and to which object), so a resumed run recognises its actions.
@@ -149,6 +149,29 @@ pub enum ActionKind {
     CreateExternalVolume {
         location: String,
     },
+    /// A SQL user-defined function: `CREATE FUNCTION` when the secondary
+    /// lacks it, `CREATE OR REPLACE FUNCTION` when its definition differs
+    /// (`existing`). Created after what it reads and before the views, row
+    /// filters and column masks that use it.
+    CreateFunction {
+        parameters: Vec<(String, String)>,
+        returns: String,
+        body: String,
+        dependencies: Vec<String>,
+        existing: bool,
+    },
+    /// `ALTER TABLE … SET ROW FILTER f ON (…)`, or `DROP ROW FILTER` (`None`):
+    /// the primary's row filter set again on the secondary's copy (a clone
+    /// carries none). The table's grants wait for it.
+    SetRowFilter {
+        filter: Option<Policy>,
+    },
+    /// `ALTER TABLE … ALTER COLUMN c SET MASK f [USING COLUMNS (…)]`, or
+    /// `DROP MASK` (`None`).
+    SetColumnMask {
+        column: String,
+        mask: Option<Policy>,
+    },
     Grant {
         principal: String,
         privileges: BTreeSet<String>,
@@ -227,8 +250,8 @@ impl fmt::Display for BlockReason {
             BlockReason::Storage(problem) => write!(f, "{problem}"),
             BlockReason::Unprotected { protection } => write!(
                 f,
-                "the primary protects it ({protection}) and the secondary's copy is not protected alike (a deep \
-                 clone carries no row filter or column mask): set them on the secondary first"
+                "the primary protects it ({protection}) and that protection cannot be set on the secondary's copy \
+                 (see its blocked row filter or mask): granting now would expose what the primary hides"
             ),
             BlockReason::NotShareOwner { share, owner } => write!(
                 f,
@@ -284,6 +307,16 @@ impl Action {
             ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
+            ActionKind::CreateFunction { existing: true, .. } => format!("update the definition of {object}"),
+            ActionKind::CreateFunction { .. } => format!("create {object}"),
+            ActionKind::SetRowFilter { filter: Some(filter) } => {
+                format!("set the row filter of {object} to {} on ({})", filter.function_name, filter.columns.join(", "))
+            }
+            ActionKind::SetRowFilter { filter: None } => format!("drop the row filter of {object}"),
+            ActionKind::SetColumnMask { column, mask: Some(mask) } => {
+                format!("mask column {column} of {object} with {}", mask.function_name)
+            }
+            ActionKind::SetColumnMask { column, mask: None } => format!("drop the mask of column {column} of {object}"),
             ActionKind::Grant { principal, privileges } => {
                 format!(
                     "grant {} on {object} to {principal}",

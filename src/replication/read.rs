@@ -30,8 +30,8 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Policy, Principal, Protection, ReadPath,
-    SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind,
+    CatalogInfo, CatalogKind, Common, DeltaState, FunctionInfo, Grants, LocationInfo, Policy, Principal, Protection,
+    ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind,
     VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
@@ -265,6 +265,7 @@ enum Job {
     Schemas(String),
     Tables(String, String),
     Volumes(String, String),
+    Functions(String, String),
     View(String),
 }
 
@@ -274,7 +275,7 @@ impl Job {
         match self {
             Job::Grants(kind, name) => (kind.api_name(), name.clone(), SkippedPart::Grants),
             Job::Schemas(catalog) => ("catalog", catalog.clone(), SkippedPart::Contents),
-            Job::Tables(catalog, schema) | Job::Volumes(catalog, schema) => {
+            Job::Tables(catalog, schema) | Job::Volumes(catalog, schema) | Job::Functions(catalog, schema) => {
                 ("schema", format!("{catalog}.{schema}"), SkippedPart::Contents)
             }
             Job::View(name) => ("table", name.clone(), SkippedPart::ViewDependencies),
@@ -287,6 +288,7 @@ enum Done {
     Schemas(Vec<uc::Schema>),
     Tables(Vec<uc::Table>),
     Volumes(Vec<uc::Volume>),
+    Functions(Vec<uc::Function>),
     View(Box<uc::Table>),
 }
 
@@ -318,6 +320,7 @@ impl Reader<'_> {
             Job::Schemas(catalog) => Done::Schemas(client.list_schemas(token, catalog).await?),
             Job::Tables(catalog, schema) => Done::Tables(client.list_tables(token, catalog, schema).await?),
             Job::Volumes(catalog, schema) => Done::Volumes(client.list_volumes(token, catalog, schema).await?),
+            Job::Functions(catalog, schema) => Done::Functions(client.list_functions(token, catalog, schema).await?),
             Job::View(name) => Done::View(Box::new(client.get_table(token, name).await?)),
         })
     }
@@ -394,6 +397,7 @@ impl Reader<'_> {
                         grants(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
                         next.push(Job::Volumes(info.catalog.clone(), info.name.clone()));
+                        next.push(Job::Functions(info.catalog.clone(), info.name.clone()));
                         snapshot.schemas.insert(info.full_name(), info);
                     }
                 }
@@ -420,6 +424,12 @@ impl Reader<'_> {
                         let info = volume_info(volume);
                         grants(&mut last, Job::Grants(Securable::Volume, info.full_name()));
                         snapshot.volumes.insert(info.full_name(), info);
+                    }
+                }
+                Done::Functions(functions) => {
+                    for function in functions {
+                        let info = function_info(function);
+                        snapshot.functions.insert(info.full_name(), info);
                     }
                 }
                 other => apply(&mut snapshot, other),
@@ -631,12 +641,13 @@ fn apply(snapshot: &mut Snapshot, done: Done) {
         Done::View(table) => {
             if let Some(info) = snapshot.tables.get_mut(&table.full_name()) {
                 info.view_dependencies = table.table_dependencies();
+                info.view_dependencies.extend(table.function_dependencies());
                 if info.view_definition.is_none() {
                     info.view_definition = table.view_definition.clone();
                 }
             }
         }
-        Done::Schemas(_) | Done::Tables(_) | Done::Volumes(_) => {}
+        Done::Schemas(_) | Done::Tables(_) | Done::Volumes(_) | Done::Functions(_) => {}
     }
 }
 
@@ -698,6 +709,32 @@ fn table_info(table: uc::Table) -> TableInfo {
         catalog: table.catalog_name,
         schema: table.schema_name,
         name: table.name,
+    }
+}
+
+/// A function as the planner needs it: a SQL function's parameters, return
+/// type and body; another language's name (it is reported, not re-created).
+fn function_info(function: uc::Function) -> FunctionInfo {
+    let full_name = function.full_name();
+    let language = match (function.routine_body.as_deref(), &function.external_language) {
+        (Some(body), _) if body.eq_ignore_ascii_case("SQL") => "SQL".to_string(),
+        (_, Some(language)) => language.to_ascii_uppercase(),
+        (Some(body), None) => body.to_ascii_uppercase(),
+        (None, None) => "UNKNOWN".to_string(),
+    };
+    let mut parameters = function.input_params.clone().map(|p| p.parameters).unwrap_or_default();
+    parameters.sort_by_key(|p| p.position.unwrap_or(i64::MAX));
+    let mut parts = full_name.splitn(3, '.').map(str::to_string);
+    FunctionInfo {
+        catalog: parts.next().unwrap_or(function.catalog_name.clone()),
+        schema: parts.next().unwrap_or(function.schema_name.clone()),
+        name: parts.next().unwrap_or(function.name.clone()),
+        language,
+        parameters: parameters.into_iter().map(|p| (p.name, p.type_text)).collect(),
+        returns: function.full_data_type.clone().unwrap_or_default(),
+        body: function.routine_definition.clone().unwrap_or_default(),
+        dependencies: function.dependencies(),
+        common: common(function.owner, function.comment, BTreeMap::new()),
     }
 }
 

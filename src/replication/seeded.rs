@@ -15,8 +15,8 @@ use super::model::{apply, apply_to_primary};
 use super::plan::{ActionKind, CloneReason, CloneSource};
 use super::planner::plan;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, LocationInfo, Policy, Principal, Protection, SchemaInfo, Snapshot,
-    StorageAccess, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, Common, DeltaState, FunctionInfo, LocationInfo, Policy, Principal, Protection,
+    SchemaInfo, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use super::sql::{render, Request};
 
@@ -33,8 +33,23 @@ fn common(c: &metastore::Common) -> Common {
     }
 }
 
+fn function(f: &metastore::Function) -> FunctionInfo {
+    FunctionInfo {
+        catalog: f.catalog.clone(),
+        schema: f.schema.clone(),
+        name: f.name.clone(),
+        language: "SQL".into(),
+        parameters: f.parameters.clone(),
+        returns: f.returns.clone(),
+        body: f.body.clone(),
+        dependencies: f.table_dependencies.iter().chain(&f.function_dependencies).cloned().collect(),
+        common: common(&f.common),
+    }
+}
+
 fn snapshot(m: &Metastore) -> Snapshot {
     Snapshot {
+        functions: m.functions.iter().map(|(k, f)| (k.clone(), function(f))).collect(),
         global_metastore_id: m.global_id.clone(),
         catalogs: m
             .catalogs

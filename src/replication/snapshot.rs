@@ -24,6 +24,8 @@ pub struct Snapshot {
     /// Tables and views.
     pub tables: BTreeMap<String, TableInfo>,
     pub volumes: BTreeMap<String, VolumeInfo>,
+    /// User-defined functions (SQL and Python UDFs), by full name.
+    pub functions: BTreeMap<String, FunctionInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
     pub sharing: SharingState,
@@ -249,7 +251,7 @@ pub struct TableInfo {
 
 /// A row filter or a column mask: the SQL function Unity Catalog calls and
 /// the columns it passes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Policy {
     pub function_name: String,
     pub columns: Vec<String>,
@@ -286,6 +288,49 @@ impl Protection {
         } else {
             parts.join(", ")
         }
+    }
+}
+
+/// A user-defined function, as the functions API describes it: what a
+/// `CREATE FUNCTION` needs to make it again (parameters and return type as
+/// SQL type text, the body), and what it reads, so it is created after the
+/// tables and functions it uses and before the views, row filters and masks
+/// that use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionInfo {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// `SQL` (`routine_body`), or the external language (`PYTHON`, …).
+    pub language: String,
+    /// `(name, type text)` in order.
+    pub parameters: Vec<(String, String)>,
+    /// The return type as SQL type text (`full_data_type`).
+    pub returns: String,
+    /// `routine_definition`: the expression after `RETURN` for SQL.
+    pub body: String,
+    /// Full names of the tables, views and functions it uses.
+    pub dependencies: Vec<String>,
+    pub common: Common,
+}
+
+impl FunctionInfo {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+
+    pub fn is_sql(&self) -> bool {
+        self.language.eq_ignore_ascii_case("SQL")
+    }
+
+    /// Whether `other` defines the same function (owner, grants and
+    /// comment aside).
+    pub fn same_definition(&self, other: &FunctionInfo) -> bool {
+        self.language.eq_ignore_ascii_case(&other.language)
+            && self.parameters.len() == other.parameters.len()
+            && self.parameters.iter().zip(&other.parameters).all(|((a, t), (b, u))| a == b && t.eq_ignore_ascii_case(u))
+            && self.returns.eq_ignore_ascii_case(&other.returns)
+            && self.body.trim() == other.body.trim()
     }
 }
 

@@ -287,6 +287,7 @@ impl RestCall {
                     ObjectKind::Catalog | ObjectKind::SharedCatalog => "catalogs",
                     ObjectKind::Schema => "schemas",
                     ObjectKind::Volume => "volumes",
+                    ObjectKind::Function => "functions",
                     ObjectKind::Share => "shares",
                     ObjectKind::Recipient => "recipients",
                     ObjectKind::Table | ObjectKind::View => "tables",
@@ -378,6 +379,38 @@ fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
     })
 }
 
+/// A SQL type as the functions API writes it (`STRING`, `DECIMAL(10,2)`,
+/// `ARRAY<STRING>`, `STRUCT<a: INT>`): keywords, digits and the punctuation
+/// of type syntax only, so nothing but a type can ride along.
+pub fn sql_type(text: &str) -> Result<String, SqlError> {
+    let text = text.trim();
+    let valid = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '(' | ')' | ',' | '<' | '>' | ':' | ' '));
+    if !valid {
+        return Err(SqlError::Unsupported(format!("the type {text:?}")));
+    }
+    Ok(text.to_string())
+}
+
+/// A filter's or mask's function, by its dotted full name (Unity Catalog
+/// names it so; a part holding a dot could not be told apart and is refused
+/// by being quoted as the three parts it splits into).
+fn policy_function(full_name: &str) -> Result<String, SqlError> {
+    let parts: Vec<&str> = full_name.split('.').collect();
+    if parts.len() != 3 {
+        return Err(SqlError::Unsupported(format!("the function name {full_name:?}")));
+    }
+    quote_name(&parts)
+}
+
+/// `` `a`, `b` `` for a filter's `ON (…)` or a mask's `USING COLUMNS (…)`.
+fn columns(names: &[String]) -> Result<String, SqlError> {
+    let quoted: Result<Vec<String>, SqlError> = names.iter().map(|c| quote_identifier(c)).collect();
+    Ok(quoted?.join(", "))
+}
+
 /// What the executor sends for `action`; a blocked action is an error
 /// carrying its reason.
 pub fn render(action: &Action) -> Result<Request, SqlError> {
@@ -457,6 +490,46 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             check_view_definition(definition)?;
             let verb = if *existing { "ALTER VIEW" } else { "CREATE VIEW IF NOT EXISTS" };
             Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
+        }
+        ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
+            check_view_definition(body)?;
+            let parameters: Result<Vec<String>, SqlError> = parameters
+                .iter()
+                .map(|(name, type_text)| Ok(format!("{} {}", quote_identifier(name)?, sql_type(type_text)?)))
+                .collect();
+            let verb = if *existing { "CREATE OR REPLACE FUNCTION" } else { "CREATE FUNCTION IF NOT EXISTS" };
+            Ok(Request::Sql(format!(
+                "{verb} {} ({}) RETURNS {} RETURN {}",
+                quote_name(path)?,
+                parameters?.join(", "),
+                sql_type(returns)?,
+                body.trim()
+            )))
+        }
+        ActionKind::SetRowFilter { filter } => {
+            let table = quote_name(path)?;
+            Ok(Request::Sql(match filter {
+                Some(filter) => format!(
+                    "ALTER TABLE {table} SET ROW FILTER {} ON ({})",
+                    policy_function(&filter.function_name)?,
+                    columns(&filter.columns)?
+                ),
+                None => format!("ALTER TABLE {table} DROP ROW FILTER"),
+            }))
+        }
+        ActionKind::SetColumnMask { column, mask } => {
+            let target = format!("ALTER TABLE {} ALTER COLUMN {}", quote_name(path)?, quote_identifier(column)?);
+            Ok(Request::Sql(match mask {
+                Some(mask) if mask.columns.is_empty() => {
+                    format!("{target} SET MASK {}", policy_function(&mask.function_name)?)
+                }
+                Some(mask) => format!(
+                    "{target} SET MASK {} USING COLUMNS ({})",
+                    policy_function(&mask.function_name)?,
+                    columns(&mask.columns)?
+                ),
+                None => format!("{target} DROP MASK"),
+            }))
         }
         ActionKind::CreateExternalVolume { location } => Ok(Request::Sql(format!(
             "CREATE EXTERNAL VOLUME IF NOT EXISTS {} LOCATION {}",

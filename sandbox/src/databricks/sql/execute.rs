@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 use serde_json::{json, Value};
 
-use super::super::metastore::{Common, Metastore, Policy, Principal, Securable, Table, UcError, Volume};
+use super::super::metastore::{Common, Function, Metastore, Policy, Principal, Securable, Table, UcError, Volume};
 use super::parse::{CloneSource, Statement};
 use super::storage;
 
@@ -227,6 +227,7 @@ pub fn execute(
                 storage_location: location.clone(),
                 view_definition: None,
                 view_dependencies: Vec::new(),
+                view_functions: Vec::new(),
                 delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
                 last_commit_ms: now_ms,
                 cloned_from: Some((source_name, source_version)),
@@ -263,6 +264,7 @@ pub fn execute(
                 storage_location: Some(location.clone()),
                 view_definition: None,
                 view_dependencies: Vec::new(),
+                view_functions: Vec::new(),
                 delta_version: 0,
                 last_commit_ms: now_ms,
                 cloned_from: None,
@@ -273,7 +275,7 @@ pub fn execute(
             metastore.tables.insert(full.join("."), table);
             Ok(Outcome::default())
         }
-        Statement::CreateView { name, or_replace, if_not_exists, query, dependencies } => {
+        Statement::CreateView { name, or_replace, if_not_exists, query, dependencies, functions } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -290,6 +292,7 @@ pub fn execute(
                 None => {}
             }
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
+            let calls = resolve_functions(metastore, functions, catalog, schema)?;
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
             // "Replacing an existing view does not preserve privileges granted
             // on the original view. Use ALTER VIEW to preserve privileges."
@@ -306,6 +309,7 @@ pub fn execute(
                     storage_location: None,
                     view_definition: Some(query.clone()),
                     view_dependencies: resolved,
+                    view_functions: calls,
                     delta_version: 0,
                     last_commit_ms: now_ms,
                     cloned_from: None,
@@ -316,7 +320,7 @@ pub fn execute(
             );
             Ok(Outcome::default())
         }
-        Statement::AlterViewAs { name, query, dependencies } => {
+        Statement::AlterViewAs { name, query, dependencies, functions } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -334,11 +338,57 @@ pub fn execute(
             }
             require_view_owner(metastore, who, &full_name)?;
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
+            let calls = resolve_functions(metastore, functions, catalog, schema)?;
             // A new definition; owner, grants, comment and properties stay.
             let view = metastore.tables.get_mut(&full_name).expect("checked above");
             view.view_definition = Some(query.clone());
             view.view_dependencies = resolved;
+            view.view_functions = calls;
             view.common.updated_at = now_ms;
+            Ok(Outcome::default())
+        }
+        Statement::CreateFunction { name, or_replace, if_not_exists, parameters, returns, body, tables, functions } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1]))?;
+            let full_name = full.join(".");
+            let existing = metastore.functions.get(&full_name).map(|f| f.common.clone());
+            match &existing {
+                Some(_) if *if_not_exists => return Ok(Outcome::default()),
+                Some(_) if !or_replace => {
+                    return Err(failed(
+                        "ROUTINE_ALREADY_EXISTS",
+                        format!("Cannot create the routine `{}` because it already exists.", full.join("`.`")),
+                    ))
+                }
+                // Replacing a function needs its ownership (CREATE FUNCTION
+                // reference: "you must be the owner … to replace it").
+                Some(common) if !(who.name == common.owner || who.groups.contains(&common.owner)) => {
+                    return Err(failed("PERMISSION_DENIED", format!("User is not the owner of Routine '{full_name}'.")))
+                }
+                _ => {}
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_FUNCTION")?;
+            let table_dependencies = resolve_dependencies(metastore, tables, catalog, schema)?;
+            let function_dependencies = resolve_functions(metastore, functions, catalog, schema)?;
+            if function_dependencies.contains(&full_name) {
+                return Err(failed(
+                    "UNRESOLVED_ROUTINE",
+                    format!("Cannot resolve routine `{}`: a function may not call itself.", full.join("`.`")),
+                ));
+            }
+            let function = Function {
+                catalog: full[0].clone(),
+                schema: full[1].clone(),
+                name: full[2].clone(),
+                parameters: parameters.clone(),
+                returns: returns.clone(),
+                body: body.clone(),
+                table_dependencies,
+                function_dependencies,
+                // A replaced function keeps its owner and grants.
+                common: existing.unwrap_or_else(|| owned_by(who, now_ms)),
+            };
+            metastore.functions.insert(full_name, function);
             Ok(Outcome::default())
         }
         Statement::CreateExternalVolume { name, if_not_exists, location } => {
@@ -486,7 +536,7 @@ fn policy(
     schema: Option<&str>,
 ) -> Result<Policy, StatementError> {
     let function_name = qualify(function, catalog, schema, 3)?.join(".");
-    if !metastore.functions.contains(&function_name) {
+    if !metastore.functions.contains_key(&function_name) {
         return Err(failed(
             "ROUTINE_NOT_FOUND",
             format!("The routine `{}` cannot be found.", function_name.replace('.', "`.`")),
@@ -539,6 +589,30 @@ fn resolve_dependencies(
             ));
         }
         resolved.push(dependency);
+    }
+    Ok(resolved)
+}
+
+/// The full names of the user functions a body calls, each of which must
+/// exist (`UNRESOLVED_ROUTINE`, Databricks' error class for an unknown function).
+fn resolve_functions(
+    metastore: &Metastore,
+    functions: &[Vec<String>],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<Vec<String>, StatementError> {
+    let mut resolved = Vec::new();
+    for function in functions {
+        let function = qualify(function, catalog, schema, 3)?.join(".");
+        if !metastore.functions.contains_key(&function) {
+            return Err(failed(
+                "UNRESOLVED_ROUTINE",
+                format!("Cannot resolve routine `{}` on search path.", function.replace('.', "`.`")),
+            ));
+        }
+        if !resolved.contains(&function) {
+            resolved.push(function);
+        }
     }
     Ok(resolved)
 }

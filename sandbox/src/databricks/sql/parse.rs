@@ -40,12 +40,27 @@ pub enum Statement {
         if_not_exists: bool,
         query: String,
         dependencies: Vec<Vec<String>>,
+        /// Qualified functions the query calls (`c.s.f(…)`).
+        functions: Vec<Vec<String>>,
     },
     /// `ALTER VIEW v AS query`: a new definition, same owner and grants.
     AlterViewAs {
         name: Vec<String>,
         query: String,
         dependencies: Vec<Vec<String>>,
+        functions: Vec<Vec<String>>,
+    },
+    /// `CREATE [OR REPLACE] FUNCTION [IF NOT EXISTS] f (p type, …) RETURNS
+    /// type [LANGUAGE SQL] RETURN expr`: a SQL scalar function.
+    CreateFunction {
+        name: Vec<String>,
+        or_replace: bool,
+        if_not_exists: bool,
+        parameters: Vec<(String, String)>,
+        returns: String,
+        body: String,
+        tables: Vec<Vec<String>>,
+        functions: Vec<Vec<String>>,
     },
     CreateExternalVolume {
         name: Vec<String>,
@@ -153,7 +168,7 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, SyntaxError> {
                 }
             }
             tokens.push(if c == '`' { Token::Quoted(text) } else { Token::Text(text) });
-        } else if "().,*;=".contains(c) {
+        } else if "().,*;=<>:+-/|!%".contains(c) {
             tokens.push(Token::Symbol(c));
             i += 1;
         } else {
@@ -340,24 +355,105 @@ impl Parser {
         self.error()
     }
 
-    /// A view's query to the end of the statement, and the tables it reads.
-    fn view_query(&mut self) -> Result<(String, Vec<Vec<String>>), SyntaxError> {
-        let start = self.at;
+    /// A view's query to the end of the statement, the tables it reads and
+    /// the functions it calls.
+    #[allow(clippy::type_complexity)]
+    fn view_query(&mut self) -> Result<(String, Vec<Vec<String>>, Vec<Vec<String>>), SyntaxError> {
         if !self.peek_word("SELECT") && !self.peek_word("WITH") {
             return self.error();
         }
-        let mut dependencies = Vec::new();
+        let (query, dependencies, functions) = self.expression()?;
+        if dependencies.is_empty() {
+            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        }
+        Ok((query, dependencies, functions))
+    }
+
+    /// SQL to the end of the statement: its text, the tables it reads
+    /// (`FROM`/`JOIN` names) and the user functions it calls (a qualified
+    /// name before `(`; an unqualified one is a built-in).
+    #[allow(clippy::type_complexity)]
+    fn expression(&mut self) -> Result<(String, Vec<Vec<String>>, Vec<Vec<String>>), SyntaxError> {
+        let start = self.at;
+        let mut tables = Vec::new();
+        let mut functions = Vec::new();
         while self.at < self.tokens.len() {
             if self.eat("FROM") || self.eat("JOIN") {
-                dependencies.push(self.name()?);
+                tables.push(self.name()?);
+            } else if matches!(self.tokens.get(self.at), Some(Token::Word(_) | Token::Quoted(_)))
+                && self.tokens.get(self.at + 1) == Some(&Token::Symbol('.'))
+            {
+                let name = self.name()?;
+                if name.len() > 1 && self.tokens.get(self.at) == Some(&Token::Symbol('(')) {
+                    functions.push(name);
+                }
             } else {
                 self.at += 1;
             }
         }
-        if dependencies.is_empty() {
-            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        if start == self.at {
+            return self.error();
         }
-        Ok((render(&self.tokens[start..]), dependencies))
+        Ok((render(&self.tokens[start..]), tables, functions))
+    }
+
+    /// A type up to the `,` or `)` that ends it at depth 0 (or the keyword
+    /// `RETURN`/`LANGUAGE`), as text: `STRING`, `DECIMAL(10,2)`, `ARRAY<INT>`.
+    fn type_text(&mut self) -> Result<String, SyntaxError> {
+        let start = self.at;
+        let mut depth = 0usize;
+        while let Some(token) = self.tokens.get(self.at) {
+            match token {
+                Token::Symbol('(' | '<') => depth += 1,
+                Token::Symbol(')' | '>') if depth == 0 => break,
+                Token::Symbol(')' | '>') => depth -= 1,
+                Token::Symbol(',') if depth == 0 => break,
+                Token::Symbol(',' | ':') | Token::Word(_) => {}
+                _ => return self.error(),
+            }
+            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE")) {
+                break;
+            }
+            self.at += 1;
+        }
+        if start == self.at {
+            return self.error();
+        }
+        let mut text = String::new();
+        for token in &self.tokens[start..self.at] {
+            match token {
+                Token::Word(w) => {
+                    if text.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                        text.push(' ');
+                    }
+                    text.push_str(&w.to_ascii_uppercase());
+                }
+                Token::Symbol(c) => text.push(*c),
+                _ => {}
+            }
+        }
+        Ok(text)
+    }
+
+    /// `(p type, …)` of a function, possibly empty.
+    fn parameters(&mut self) -> Result<Vec<(String, String)>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut parameters = Vec::new();
+        if self.eat_symbol(')') {
+            return Ok(parameters);
+        }
+        loop {
+            let name = self.identifier()?;
+            parameters.push((name, self.type_text()?));
+            if self.eat_symbol(')') {
+                return Ok(parameters);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
     }
 
     /// `SELECT, MODIFY` or `ALL PRIVILEGES` or `USE CATALOG`.
@@ -422,8 +518,8 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         if p.eat("VIEW") {
             let name = p.name()?;
             if p.eat("AS") {
-                let (query, dependencies) = p.view_query()?;
-                return Ok(Statement::AlterViewAs { name, query, dependencies });
+                let (query, dependencies, functions) = p.view_query()?;
+                return Ok(Statement::AlterViewAs { name, query, dependencies, functions });
             }
             p.expect("OWNER")?;
             p.expect("TO")?;
@@ -474,8 +570,36 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         let name = p.name()?;
         p.expect("AS")?;
-        let (query, dependencies) = p.view_query()?;
-        return Ok(Statement::CreateView { name, or_replace, if_not_exists, query, dependencies });
+        let (query, dependencies, functions) = p.view_query()?;
+        return Ok(Statement::CreateView { name, or_replace, if_not_exists, query, dependencies, functions });
+    }
+    if p.eat("FUNCTION") {
+        let if_not_exists = p.if_not_exists()?;
+        if if_not_exists && or_replace {
+            return p.error();
+        }
+        let name = p.name()?;
+        let parameters = p.parameters()?;
+        p.expect("RETURNS")?;
+        let returns = p.type_text()?;
+        if p.eat("LANGUAGE") && !p.eat("SQL") {
+            // A Python (or other) body is not SQL: the sandbox does not model it.
+            return Err(SyntaxError(
+                "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
+            ));
+        }
+        p.expect("RETURN")?;
+        let (body, tables, functions) = p.expression()?;
+        return Ok(Statement::CreateFunction {
+            name,
+            or_replace,
+            if_not_exists,
+            parameters,
+            returns,
+            body,
+            tables,
+            functions,
+        });
     }
     p.expect("TABLE")?;
     let if_not_exists = p.if_not_exists()?;
