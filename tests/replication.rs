@@ -881,3 +881,80 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     .unwrap();
     assert!(plan(&primary, &secondary, &world.config).is_empty(), "caught up: nothing to clone");
 }
+
+/// A table protected on the primary (a row filter calling a function that
+/// calls another, a column mask), and a view calling a function: the plan
+/// creates the functions first (in dependency order), then the view, clones
+/// the table, sets its filter and mask again (a clone carries none), and
+/// only then grants on it. Afterwards every object is equal on both sides
+/// and a second plan is empty.
+#[tokio::test]
+async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them() {
+    let world = world().await;
+    let (table, schema) = {
+        let primary = world.sandbox.primary.metastore.read();
+        let found = primary
+            .tables
+            .values()
+            .find(|t| {
+                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
+                t.table_type == "MANAGED"
+                    && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
+                    && !t.common.grants.is_empty()
+                    && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
+            })
+            .expect("the seed has an admin-owned managed table with grants");
+        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let (t, s) = (quote(&table), quote(&schema));
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    for sql in [
+        format!("CREATE FUNCTION {s}.`is_eu` (region STRING) RETURNS BOOLEAN RETURN region = 'EU'"),
+        format!("CREATE FUNCTION {s}.`eu_only` (region STRING) RETURNS BOOLEAN RETURN {s}.`is_eu`(region)"),
+        format!(
+            "CREATE FUNCTION {s}.`mask_email` (email STRING) RETURNS STRING \
+             RETURN CASE WHEN is_account_group_member('dr-readers') THEN email ELSE '***' END"
+        ),
+        format!("ALTER TABLE {t} SET ROW FILTER {s}.`eu_only` ON (region)"),
+        format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
+        format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
+    ] {
+        world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+    }
+
+    let plan = world.plan().await;
+    assert_eq!(plan.blocked().count(), 0, "{:?}", plan.blocked().map(|a| a.describe()).collect::<Vec<_>>());
+    let at = |id: &str| {
+        plan.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no {id}: {:?}", plan.actions))
+    };
+    let function = |name: &str| at(&format!("function:function:{schema}.{name}"));
+    assert!(function("is_eu") < function("eu_only"));
+    assert!(function("is_eu") < at(&format!("view:view:{schema}.eu_view")));
+    let filter = at(&format!("protect:table:{table}:row-filter"));
+    let mask = at(&format!("protect:table:{table}:mask:email"));
+    assert!(function("eu_only") < filter && function("mask_email") < mask);
+    let grants: Vec<&drbot::replication::Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.object.full_name() == table && matches!(a.kind, ActionKind::Grant { .. }))
+        .collect();
+    assert!(!grants.is_empty(), "the table's grants are planned");
+    for grant in grants {
+        let position = at(&grant.id.0);
+        assert!(position > filter && position > mask, "{} runs before the protection", grant.id);
+    }
+
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let (primary, secondary) = world.read().await;
+    assert_eq!(secondary.tables[&table].protection, primary.tables[&table].protection);
+    for name in ["is_eu", "eu_only", "mask_email"] {
+        let full = format!("{schema}.{name}");
+        assert!(secondary.functions[&full].same_definition(&primary.functions[&full]), "{full}");
+    }
+    assert!(drbot::readiness::report::protection_findings(&primary, &secondary).is_empty());
+    assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
+    assert!(world.plan().await.is_empty(), "a second plan has nothing to do");
+}

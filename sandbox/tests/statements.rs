@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use sandbox::databricks::metastore::Function;
 use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID, TRANSIENT_FAILURES};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig};
@@ -527,8 +528,10 @@ async fn row_filters_and_masks_are_reported_and_a_clone_carries_none() {
 
     for ws in [&sandbox.primary, &sandbox.secondary] {
         let mut metastore = ws.metastore.write();
-        metastore.functions.insert("main.security.by_region".into());
-        metastore.functions.insert("main.security.hide_email".into());
+        for (name, returns) in [("main.security.by_region", "BOOLEAN"), ("main.security.hide_email", "STRING")] {
+            let function = Function::sql(name, &[("x", "STRING")], returns, "x", "alice@contoso.example");
+            metastore.functions.insert(name.into(), function);
+        }
     }
     assert_eq!(state(&alice.submit(&filter, "10s").await), "SUCCEEDED");
     let mask = format!(
@@ -572,4 +575,71 @@ async fn row_filters_and_masks_are_reported_and_a_clone_carries_none() {
     assert_eq!(state(&alice.submit(&drop_mask, "10s").await), "SUCCEEDED");
     assert_eq!(state(&alice.submit(&drop_filter, "10s").await), "SUCCEEDED");
     assert_eq!(sandbox.primary.metastore.read().tables[&source].protection, Default::default());
+}
+
+/// SQL functions: `CREATE FUNCTION` makes one (owned by its creator) that
+/// the functions API lists with its parameters, return type, body and what
+/// it uses; a call to an unknown function is `UNRESOLVED_ROUTINE`; a second
+/// `CREATE` is `ROUTINE_ALREADY_EXISTS`, `CREATE OR REPLACE` redefines it;
+/// a Python body is refused (not modelled); a view records the functions it
+/// calls among its dependencies.
+#[tokio::test]
+async fn sql_functions_are_created_listed_and_resolved() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (table, schema) = {
+        let primary = sandbox.primary.metastore.read();
+        let t = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "MANAGED" && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
+            .unwrap();
+        (t.full_name(), format!("{}.{}", t.catalog, t.schema))
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let (t, s) = (quote(&table), quote(&schema));
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let calls_unknown =
+        format!("CREATE FUNCTION {s}.`outer` (r STRING) RETURNS BOOLEAN RETURN {s}.`inner`(r) AND r <> 'x'");
+    assert_eq!(error(&alice.submit(&calls_unknown, "10s").await).0, "UNRESOLVED_ROUTINE");
+    let inner = format!("CREATE FUNCTION {s}.`inner` (r STRING, n DECIMAL(10,2)) RETURNS BOOLEAN RETURN r = 'EU'");
+    assert_eq!(state(&alice.submit(&inner, "10s").await), "SUCCEEDED");
+    assert_eq!(error(&alice.submit(&inner, "10s").await).0, "ROUTINE_ALREADY_EXISTS");
+    let replace = inner.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION").replace("'EU'", "'US'");
+    assert_eq!(state(&alice.submit(&replace, "10s").await), "SUCCEEDED");
+    assert_eq!(state(&alice.submit(&calls_unknown, "10s").await), "SUCCEEDED");
+    let python = format!("CREATE FUNCTION {s}.`py` (r STRING) RETURNS STRING LANGUAGE PYTHON AS $$ return r $$");
+    assert_eq!(error(&alice.submit(&python, "10s").await).0, "PARSE_SYNTAX_ERROR");
+
+    let url = format!("{}/api/2.1/unity-catalog/functions", alice.base);
+    let parts: Vec<&str> = schema.split('.').collect();
+    let listed: Value = alice
+        .http
+        .get(&url)
+        .query(&[("catalog_name", parts[0]), ("schema_name", parts[1])])
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let functions = listed["functions"].as_array().unwrap();
+    let inner = functions.iter().find(|f| f["name"] == "inner").expect("listed");
+    assert_eq!(inner["routine_body"], "SQL");
+    assert_eq!(inner["routine_definition"], "r = 'US'");
+    assert_eq!(inner["full_data_type"], "BOOLEAN");
+    assert_eq!(inner["input_params"]["parameters"][1]["type_text"], "DECIMAL(10,2)");
+    let outer = functions.iter().find(|f| f["name"] == "outer").expect("listed");
+    assert_eq!(
+        outer["routine_dependencies"]["dependencies"][0]["function"]["function_full_name"],
+        format!("{schema}.inner")
+    );
+
+    let view = format!("CREATE VIEW {s}.`uses_inner` AS SELECT {s}.`inner`(region, 1) AS eu FROM {t}");
+    assert_eq!(state(&alice.submit(&view, "10s").await), "SUCCEEDED");
+    let url = format!("{}/api/2.1/unity-catalog/tables/{schema}.uses_inner", alice.base);
+    let got: Value = alice.http.get(&url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+    let dependencies = got["view_dependencies"]["dependencies"].as_array().unwrap();
+    assert!(dependencies.iter().any(|d| d["table"]["table_full_name"] == table.as_str()), "{got}");
+    assert!(dependencies.iter().any(|d| d["function"]["function_full_name"] == format!("{schema}.inner")), "{got}");
 }
