@@ -157,6 +157,10 @@ pub struct RowFilter {
 pub struct ColumnInfo {
     pub name: String,
     #[serde(default)]
+    pub type_text: Option<String>,
+    #[serde(default)]
+    pub partition_index: Option<usize>,
+    #[serde(default)]
     pub mask: Option<ColumnMask>,
 }
 

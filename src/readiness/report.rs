@@ -548,6 +548,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::Sharing => "sharing",
         SkippedPart::MetastoreId => "metastore id",
         SkippedPart::Storage => "external locations",
+        SkippedPart::FormatOptions => "format options",
     };
     UnreadPart {
         side,
@@ -648,6 +649,7 @@ fn field_name(field: &Field) -> &'static str {
         Field::Format { .. } => "format",
         Field::ViewDefinition => "view definition",
         Field::FunctionDefinition => "function definition",
+        Field::Columns => "columns or format options",
         Field::VolumeType { .. } => "volume type",
     }
 }

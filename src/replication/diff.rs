@@ -87,6 +87,8 @@ pub enum Field {
     ViewDefinition,
     /// A function's language, parameters, return type or body.
     FunctionDefinition,
+    /// A non-Delta external table's columns, partitioning or format options.
+    Columns,
     VolumeType {
         primary: String,
         secondary: String,
@@ -393,6 +395,17 @@ pub(crate) fn table_fields(config: &ReplicationConfig, primary: &TableInfo, seco
                 fields.push(Field::Format { primary: primary.format.clone(), secondary: secondary.format.clone() });
             }
             location_field(config, &primary.storage_location, &secondary.storage_location, &mut fields);
+            // A non-Delta table's columns (and partitioning) come from its
+            // registration, not from a clone: compared when both are known,
+            // and format options when both were read.
+            let known = !primary.columns.is_empty() && !secondary.columns.is_empty();
+            let same_columns = primary.columns.len() == secondary.columns.len()
+                && primary.columns.iter().zip(&secondary.columns).all(|(a, b)| a.same(b));
+            let options_differ =
+                matches!((&primary.format_options, &secondary.format_options), (Some(a), Some(b)) if a != b);
+            if !primary.is_delta() && (known && !same_columns || options_differ) {
+                fields.push(Field::Columns);
+            }
         }
         _ => {}
     }

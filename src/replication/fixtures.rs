@@ -3,7 +3,8 @@
 use super::config::ReplicationConfig;
 use super::mapping::LocationMapping;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, FunctionInfo, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, SchemaInfo, Snapshot, TableInfo, TableKind,
+    VolumeInfo,
 };
 
 pub const UC_PRIMARY: &str = "abfss://uc@primary.dfs.core.windows.net/";
@@ -57,6 +58,8 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         view_dependencies: Vec::new(),
         delta: None,
         protection: Default::default(),
+        columns: Vec::new(),
+        format_options: None,
         common: common("dr-operators"),
     }
 }
@@ -79,10 +82,22 @@ pub fn external_delta(full: &str, commit_ms: i64) -> TableInfo {
     }
 }
 
+/// A non-Delta external table with its definition read: two columns (the
+/// second a partition column), and for CSV a header and a delimiter.
 pub fn external(full: &str, format: &str) -> TableInfo {
+    let options = if format.eq_ignore_ascii_case("CSV") {
+        [("header".to_string(), "true".to_string()), ("delimiter".to_string(), ";".to_string())].into()
+    } else {
+        Default::default()
+    };
     TableInfo {
         format: Some(format.into()),
         storage_location: Some(format!("{EXT_PRIMARY}{}", full.replace('.', "/"))),
+        columns: vec![
+            ColumnDef { name: "id".into(), type_text: "bigint".into(), partition_index: None },
+            ColumnDef { name: "region".into(), type_text: "string".into(), partition_index: Some(0) },
+        ],
+        format_options: Some(options),
         ..table(full, TableKind::External)
     }
 }

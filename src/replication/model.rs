@@ -133,11 +133,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     delta: *source_delta,
                     // A clone carries no row filter or mask.
                     protection: Default::default(),
+                    columns: Vec::new(),
+                    format_options: None,
                     common,
                 },
             );
         }
-        ActionKind::RegisterExternalTable { format, location } => {
+        ActionKind::RegisterExternalTable { format, location, columns, options } => {
             s.tables.entry(name).or_insert_with(|| TableInfo {
                 catalog: path[0].clone(),
                 schema: path[1].clone(),
@@ -149,6 +151,8 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 view_dependencies: Vec::new(),
                 delta: None,
                 protection: Default::default(),
+                columns: columns.clone(),
+                format_options: Some(options.clone()),
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -178,6 +182,8 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     view_dependencies: dependencies.clone(),
                     delta: None,
                     protection: Default::default(),
+                    columns: Vec::new(),
+                    format_options: None,
                     common,
                 },
             );

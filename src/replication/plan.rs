@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::object::ObjectRef;
-use super::snapshot::{DeltaState, Policy};
+use super::snapshot::{ColumnDef, DeltaState, Policy};
 
 /// Stable across re-plans of the same state (derived from what the action
 /// does and to which object), so a resumed run recognises its actions.
@@ -132,10 +132,19 @@ pub enum ActionKind {
         reason: CloneReason,
     },
     /// A non-Delta external table registered on its geo-replicated location
-    /// (`CREATE TABLE IF NOT EXISTS … USING fmt LOCATION`); never cloned.
+    /// with the primary's definition (`CREATE TABLE IF NOT EXISTS t (cols)
+    /// USING fmt OPTIONS (…) PARTITIONED BY (…) LOCATION …`); never cloned.
+    /// Naming the columns matters: without them Databricks infers the schema
+    /// from the files, which fails while storage replication has not copied
+    /// any yet and reads a CSV file set as `_c0…` strings without its header
+    /// and delimiter options.
     RegisterExternalTable {
         format: String,
         location: String,
+        #[serde(default)]
+        columns: Vec<ColumnDef>,
+        #[serde(default)]
+        options: BTreeMap<String, String>,
     },
     /// A view the secondary lacks: `CREATE VIEW IF NOT EXISTS`. One it has
     /// (`existing`) gets its new definition with `ALTER VIEW … AS`, which
@@ -221,6 +230,10 @@ pub enum BlockReason {
     /// owning group) may add objects to it; a metastore admin who does not
     /// own it may only transfer it (REST reference, Shares › Update).
     NotShareOwner { share: String, owner: String },
+    /// A non-Delta external table whose definition (columns, format
+    /// options) the read could not learn: registering it blind would let
+    /// Databricks infer it from the files.
+    UnknownDefinition { what: String },
     /// The share's owner cannot read a table it shares, and a recipient
     /// reads a shared table only while the owner keeps SELECT on it.
     ShareOwnerCannotRead { share: String, owner: String, table: String },
@@ -252,6 +265,12 @@ impl fmt::Display for BlockReason {
                 f,
                 "the primary protects it ({protection}) and that protection cannot be set on the secondary's copy \
                  (see its blocked row filter or mask): granting now would expose what the primary hides"
+            ),
+            BlockReason::UnknownDefinition { what } => write!(
+                f,
+                "its {what} could not be read from the primary, and registering it without them would make \
+                 Databricks infer them from the files (failing while storage replication is behind, and losing \
+                 a CSV file's header and delimiter): re-run with the primary's SQL warehouse running"
             ),
             BlockReason::NotShareOwner { share, owner } => write!(
                 f,

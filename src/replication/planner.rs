@@ -1023,15 +1023,27 @@ fn plan_table(
         (TableKind::External, false) => {
             if reason != CloneReason::Missing {
                 return blocked(BlockReason::Immutable {
-                    what: "format or location of this non-Delta external table".into(),
+                    what: "format, location or columns of this non-Delta external table".into(),
                 });
             }
+            // Registered with its full definition, never blind (see
+            // `ActionKind::RegisterExternalTable`).
+            let (columns, options) = match (&table.columns, &table.format_options) {
+                (columns, _) if columns.is_empty() => {
+                    return blocked(BlockReason::UnknownDefinition { what: "columns".into() })
+                }
+                (_, None) => return blocked(BlockReason::UnknownDefinition { what: "format options".into() }),
+                (columns, Some(options)) => (columns.clone(), options.clone()),
+            };
             match (&table.format, &table.storage_location) {
                 (Some(format), Some(path)) => match config.mapping.to_secondary(path) {
                     None => blocked(BlockReason::Unmapped { location: path.clone() }),
                     Some(location) => match usable(&location, Need::CreateExternalTable) {
                         Err(reason) => blocked(reason),
-                        Ok(()) => ("register", ActionKind::RegisterExternalTable { format: format.clone(), location }),
+                        Ok(()) => (
+                            "register",
+                            ActionKind::RegisterExternalTable { format: format.clone(), location, columns, options },
+                        ),
                     },
                 },
                 _ => {
@@ -1253,7 +1265,9 @@ mod tests {
             raw.kind,
             ActionKind::RegisterExternalTable {
                 format: "PARQUET".into(),
-                location: format!("{EXT_SECONDARY}main/sales/raw")
+                location: format!("{EXT_SECONDARY}main/sales/raw"),
+                columns: primary.tables["main.sales.raw"].columns.clone(),
+                options: Default::default(),
             }
         );
         assert!(position(&plan, "view:view:main.sales.v1") > position(&plan, "clone:table:main.sales.orders"));

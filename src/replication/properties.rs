@@ -389,6 +389,10 @@ fn replicated(
             entry.comment = None;
             entry.properties = BTreeMap::new();
             entry.protection = Some(format!("{:?}", t.protection));
+            if t.kind == TableKind::External && !t.is_delta() {
+                // Registered with the primary's columns, partitioning and options.
+                entry.definition = Some(format!("{:?} {:?}", t.columns, t.format_options));
+            }
             out.insert(t.full_name(), entry);
         }
     }

@@ -30,9 +30,9 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, FunctionInfo, Grants, LocationInfo, Policy, Principal, Protection,
-    ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind,
-    VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, Grants, LocationInfo, Policy, Principal,
+    Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess,
+    TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -84,7 +84,9 @@ pub struct ReadOptions {
     pub bulk: bool,
     /// Fetch each view to learn what it reads (one GET per view: a list
     /// does not carry it). Only planning needs it, and only the primary's;
-    /// `status` reads without.
+    /// `status` reads without. The same holds for the format options of
+    /// non-Delta external tables (`describe.rs`), read with it when the
+    /// warehouse is running.
     pub view_dependencies: bool,
 }
 
@@ -204,6 +206,10 @@ pub async fn read_snapshot(
     match storage {
         Ok(storage) => snapshot.storage = Some(StorageAccess { reader: read_by, ..storage }),
         Err(skip) => skipped.push(skip),
+    }
+    if let (ReadPath::Warehouse(id), true) = (&path, options.view_dependencies) {
+        let deadline = Instant::now() + options.statement_timeout;
+        super::describe::read_format_options(client, token, id, &mut snapshot, concurrency, deadline).await;
     }
     snapshot.read_path = path;
     match bulk_grants {
@@ -686,6 +692,26 @@ fn table_info(table: uc::Table) -> TableInfo {
         (Some(version), Some(last_commit_ms)) => Some(DeltaState { version, last_commit_ms }),
         _ => None,
     };
+    let kind = TableKind::from_api(table.table_type.as_deref().unwrap_or_default());
+    let delta_format = table.data_source_format.as_deref().is_none_or(|f| f.eq_ignore_ascii_case("DELTA"));
+    // A non-Delta external table's columns, when the API gave them all.
+    let columns: Vec<ColumnDef> = if kind == TableKind::External && !delta_format {
+        let given: Vec<ColumnDef> = table
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let type_text = c.type_text.clone().filter(|t| !t.is_empty())?;
+                Some(ColumnDef { name: c.name.clone(), type_text, partition_index: c.partition_index })
+            })
+            .collect();
+        if given.len() == table.columns.len() {
+            given
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
     let protection = Protection {
         row_filter: table.row_filter.map(|f| Policy { function_name: f.function_name, columns: f.input_column_names }),
         column_masks: table
@@ -699,7 +725,9 @@ fn table_info(table: uc::Table) -> TableInfo {
     };
     TableInfo {
         protection,
-        kind: TableKind::from_api(table.table_type.as_deref().unwrap_or_default()),
+        columns,
+        format_options: None,
+        kind,
         format: table.data_source_format,
         storage_location: table.storage_location,
         view_definition: table.view_definition,

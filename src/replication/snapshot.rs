@@ -142,6 +142,8 @@ pub enum SkippedPart {
     MetastoreId,
     /// External locations (and so the storage checks).
     Storage,
+    /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
+    FormatOptions,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are
@@ -246,7 +248,32 @@ pub struct TableInfo {
     pub delta: Option<DeltaState>,
     /// Its row filter and column masks (none on a view).
     pub protection: Protection,
+    /// A non-Delta external table's columns (from the tables API), which
+    /// its registration on the secondary must name: without them Databricks
+    /// infers the schema from the files. Empty for other tables.
+    pub columns: Vec<ColumnDef>,
+    /// A non-Delta external table's format options (`storage_properties` of
+    /// `DESCRIBE TABLE EXTENDED … AS JSON`); `None` when not read (no
+    /// running warehouse, or not a non-Delta external table).
+    pub format_options: Option<BTreeMap<String, String>>,
     pub common: Common,
+}
+
+/// One column: name, SQL type text, place among the partition columns.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub type_text: String,
+    pub partition_index: Option<usize>,
+}
+
+impl ColumnDef {
+    /// Same name and type (type text compared without regard to case).
+    pub fn same(&self, other: &ColumnDef) -> bool {
+        self.name == other.name
+            && self.type_text.eq_ignore_ascii_case(&other.type_text)
+            && self.partition_index == other.partition_index
+    }
 }
 
 /// A row filter or a column mask: the SQL function Unity Catalog calls and

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneSource, ProviderRef, Side};
+use super::snapshot::ColumnDef;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
@@ -475,14 +476,34 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             };
             Ok(Request::Sql(format!("CREATE OR REPLACE TABLE {target} DEEP CLONE {source}{location}")))
         }
-        ActionKind::RegisterExternalTable { format, location } => {
+        ActionKind::RegisterExternalTable { format, location, columns, options } => {
             if format.is_empty() || !format.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(SqlError::BadFormat(format.clone()));
             }
+            let mut definition = String::new();
+            if !columns.is_empty() {
+                let listed: Result<Vec<String>, SqlError> = columns
+                    .iter()
+                    .map(|c| Ok(format!("{} {}", quote_identifier(&c.name)?, sql_type(&c.type_text)?)))
+                    .collect();
+                definition = format!(" ({})", listed?.join(", "));
+            }
+            definition.push_str(&format!(" USING {}", quote_identifier(&format.to_ascii_lowercase())?));
+            if !options.is_empty() {
+                let listed: Result<Vec<String>, SqlError> =
+                    options.iter().map(|(k, v)| Ok(format!("{} = {}", quote_literal(k)?, quote_literal(v)?))).collect();
+                definition.push_str(&format!(" OPTIONS ({})", listed?.join(", ")));
+            }
+            let mut partitions: Vec<&ColumnDef> = columns.iter().filter(|c| c.partition_index.is_some()).collect();
+            partitions.sort_by_key(|c| c.partition_index);
+            if !partitions.is_empty() {
+                let listed: Result<Vec<String>, SqlError> =
+                    partitions.iter().map(|c| quote_identifier(&c.name)).collect();
+                definition.push_str(&format!(" PARTITIONED BY ({})", listed?.join(", ")));
+            }
             Ok(Request::Sql(format!(
-                "CREATE TABLE IF NOT EXISTS {} USING {} LOCATION {}",
+                "CREATE TABLE IF NOT EXISTS {}{definition} LOCATION {}",
                 quote_name(path)?,
-                quote_identifier(&format.to_ascii_lowercase())?,
                 quote_literal(location)?
             )))
         }
@@ -661,16 +682,30 @@ mod tests {
             let statement = sql(&action(
                 ObjectKind::Table,
                 &path,
-                ActionKind::RegisterExternalTable { format: "PARQUET".into(), location: location.clone() },
+                ActionKind::RegisterExternalTable {
+                    format: "CSV".into(),
+                    location: location.clone(),
+                    columns: vec![
+                        ColumnDef { name: "i`d".into(), type_text: "decimal(10,2)".into(), partition_index: None },
+                        ColumnDef { name: "region".into(), type_text: "string".into(), partition_index: Some(0) },
+                    ],
+                    options: [("header".to_string(), "true".to_string()), ("delimiter".to_string(), "';".to_string())]
+                        .into(),
+                },
             ));
             assert_eq!(
                 parse(&statement).unwrap(),
                 Statement::CreateTableUsing {
                     name: strings(&path),
                     if_not_exists: true,
-                    format: "PARQUET".into(),
-                    location: location.clone()
-                }
+                    format: "CSV".into(),
+                    location: location.clone(),
+                    columns: vec![("i`d".into(), "DECIMAL(10,2)".into()), ("region".into(), "STRING".into())],
+                    options: [("header".to_string(), "true".to_string()), ("delimiter".to_string(), "';".to_string())]
+                        .into(),
+                    partitioned_by: vec!["region".into()],
+                },
+                "{statement}"
             );
             let statement = sql(&action(
                 ObjectKind::Volume,

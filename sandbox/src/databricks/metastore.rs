@@ -100,6 +100,12 @@ pub struct Table {
     pub view_dependencies: Vec<String>,
     /// Full names of the user functions a view calls.
     pub view_functions: Vec<String>,
+    /// The columns, where the sandbox models them (non-Delta external
+    /// tables); empty otherwise.
+    pub columns: Vec<Column>,
+    /// A non-Delta table's format options (`OPTIONS (header 'true', …)`),
+    /// which `DESCRIBE TABLE EXTENDED … AS JSON` reports as `storage_properties`.
+    pub options: BTreeMap<String, String>,
     /// The Delta version of the newest commit, and when it was made (ms).
     pub delta_version: i64,
     pub last_commit_ms: i64,
@@ -116,6 +122,15 @@ pub struct Table {
     /// documented latest commit is `DESCRIBE HISTORY` (see FIDELITY.md).
     pub properties_commit: Option<(i64, i64)>,
     pub common: Common,
+}
+
+/// One column: its name, type as SQL text, and place among the partition
+/// columns (`partition_index`, as the tables API numbers them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub type_text: String,
+    pub partition_index: Option<usize>,
 }
 
 /// A row filter or a column mask: the SQL function Unity Catalog calls and
@@ -633,12 +648,36 @@ impl Table {
             value["properties"]["delta.lastCommitTimestamp"] = json!(commit_ms.to_string());
         }
         // As the tables API reports them: `row_filter` and each masked
-        // column's `mask` (the sandbox models no other column facts, so
-        // `columns` lists the masked ones only).
+        // column's `mask`. A table whose columns are modelled lists them
+        // all (ColumnInfo: name, type_text, type_name, position, nullable,
+        // partition_index); otherwise `columns` lists the masked ones only.
         if let Some(filter) = &self.protection.row_filter {
             value["row_filter"] = json!({"function_name": filter.function_name, "input_column_names": filter.columns});
         }
-        if !self.protection.column_masks.is_empty() {
+        if !self.columns.is_empty() {
+            let columns: Vec<Value> = self
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(position, column)| {
+                    let mut info = json!({
+                        "name": column.name,
+                        "type_text": column.type_text.to_ascii_lowercase(),
+                        "type_name": type_name(&column.type_text),
+                        "position": position,
+                        "nullable": true,
+                    });
+                    if let Some(index) = column.partition_index {
+                        info["partition_index"] = json!(index);
+                    }
+                    if let Some(mask) = self.protection.column_masks.get(&column.name) {
+                        info["mask"] = json!({"function_name": mask.function_name, "using_column_names": mask.columns});
+                    }
+                    info
+                })
+                .collect();
+            value["columns"] = json!(columns);
+        } else if !self.protection.column_masks.is_empty() {
             let columns: Vec<Value> = self
                 .protection
                 .column_masks

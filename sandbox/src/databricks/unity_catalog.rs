@@ -960,6 +960,8 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             view_definition: None,
             view_dependencies: Vec::new(),
             view_functions: Vec::new(),
+            columns: Vec::new(),
+            options: Default::default(),
             delta_version: 0,
             last_commit_ms: now,
             cloned_from: None,

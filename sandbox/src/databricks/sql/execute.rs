@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 use serde_json::{json, Value};
 
-use super::super::metastore::{Common, Function, Metastore, Policy, Principal, Securable, Table, UcError, Volume};
+use super::super::metastore::{
+    Column, Common, Function, Metastore, Policy, Principal, Securable, Table, UcError, Volume,
+};
 use super::parse::{CloneSource, Statement};
 use super::storage;
 
@@ -15,15 +17,34 @@ use super::storage;
 #[derive(Default)]
 pub struct Storage {
     pub tables: RwLock<HashMap<String, (i64, i64)>>,
+    /// Non-Delta data files by path: the schema a reader of them would find
+    /// (a CSV file's header line names its columns; Parquet carries its
+    /// schema). A path absent here is empty.
+    pub files: RwLock<HashMap<String, Vec<Column>>>,
 }
 
 impl Storage {
-    /// Registers every Delta table of a metastore at its location: (version, last commit ms).
+    /// Registers every Delta table of a metastore at its location: (version,
+    /// last commit ms); and the files of every non-Delta external table with
+    /// modelled columns, at its location and at its geo-replica (the seed's
+    /// location mapping: the storage account replicates them).
     pub fn register(&self, metastore: &Metastore) {
         let mut tables = self.tables.write();
+        let mut files = self.files.write();
         for table in metastore.tables.values() {
-            if let (Some(location), Some("DELTA")) = (&table.storage_location, table.data_source_format.as_deref()) {
-                tables.insert(location.trim_end_matches('/').to_string(), (table.delta_version, table.last_commit_ms));
+            match (&table.storage_location, table.data_source_format.as_deref()) {
+                (Some(location), Some("DELTA")) => {
+                    tables.insert(
+                        location.trim_end_matches('/').to_string(),
+                        (table.delta_version, table.last_commit_ms),
+                    );
+                }
+                (Some(location), Some(_)) if !table.columns.is_empty() => {
+                    for path in [location.clone(), super::super::seed::map_location(location)] {
+                        files.insert(path.trim_end_matches('/').to_string(), table.columns.clone());
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -228,6 +249,8 @@ pub fn execute(
                 view_definition: None,
                 view_dependencies: Vec::new(),
                 view_functions: Vec::new(),
+                columns: Vec::new(),
+                options: Default::default(),
                 delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
                 last_commit_ms: now_ms,
                 cloned_from: Some((source_name, source_version)),
@@ -249,12 +272,13 @@ pub fn execute(
                 rows: vec![vec![json!(source_version), json!(copied_versions)]],
             })
         }
-        Statement::CreateTableUsing { name, if_not_exists, format, location } => {
+        Statement::CreateTableUsing { name, if_not_exists, format, location, columns, options, partitioned_by } => {
             let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_TABLE")? else {
                 return Ok(Outcome::default());
             };
             storage::require(metastore, who, location, "CREATE_EXTERNAL_TABLE")?;
             storage::require_no_overlap(metastore, location, None)?;
+            let columns = table_columns(storage, format, location, columns, options, partitioned_by)?;
             let table = Table {
                 catalog: full[0].clone(),
                 schema: full[1].clone(),
@@ -265,6 +289,8 @@ pub fn execute(
                 view_definition: None,
                 view_dependencies: Vec::new(),
                 view_functions: Vec::new(),
+                columns,
+                options: options.clone(),
                 delta_version: 0,
                 last_commit_ms: now_ms,
                 cloned_from: None,
@@ -310,6 +336,8 @@ pub fn execute(
                     view_definition: Some(query.clone()),
                     view_dependencies: resolved,
                     view_functions: calls,
+                    columns: Vec::new(),
+                    options: Default::default(),
                     delta_version: 0,
                     last_commit_ms: now_ms,
                     cloned_from: None,
@@ -460,6 +488,41 @@ pub fn execute(
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
         }
+        Statement::DescribeTableJson { name } => {
+            // DESCRIBE TABLE reference, "JSON formatted output": one row, the
+            // table's metadata as a JSON document; here the fields drbot
+            // reads (columns, partition_columns, storage_properties) and
+            // the names around them.
+            let full_name = qualify(name, catalog, schema, 3)?.join(".");
+            let table = metastore.tables.get(&full_name).ok_or_else(|| {
+                failed(
+                    "TABLE_OR_VIEW_NOT_FOUND",
+                    format!("The table or view `{}` cannot be found.", full_name.replace('.', "`.`")),
+                )
+            })?;
+            if !metastore.visible(who, Securable::Table, &full_name) {
+                return Err(failed("PERMISSION_DENIED", format!("User cannot describe '{full_name}'.")));
+            }
+            let mut partitions: Vec<&Column> = table.columns.iter().filter(|c| c.partition_index.is_some()).collect();
+            partitions.sort_by_key(|c| c.partition_index);
+            let document = json!({
+                "table_name": table.name,
+                "catalog_name": table.catalog,
+                "schema_name": table.schema,
+                "namespace": [table.schema],
+                "type": table.table_type,
+                "provider": table.data_source_format.as_deref().map(str::to_ascii_lowercase),
+                "columns": table.columns.iter().map(|c| json!({
+                    "name": c.name,
+                    "type": {"name": c.type_text.to_ascii_lowercase()},
+                    "nullable": true,
+                })).collect::<Vec<_>>(),
+                "partition_columns": partitions.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "location": table.storage_location,
+                "storage_properties": table.options,
+            });
+            Ok(Outcome { columns: vec!["json_metadata"], rows: vec![vec![json!(document.to_string())]] })
+        }
         Statement::DescribeHistory { name, limit } => {
             let full_name = qualify(name, catalog, schema, 3)?.join(".");
             let table = metastore.tables.get(&full_name).ok_or_else(|| {
@@ -591,6 +654,59 @@ fn resolve_dependencies(
         resolved.push(dependency);
     }
     Ok(resolved)
+}
+
+/// The columns of a table registered on files (`CREATE TABLE … USING fmt`).
+/// Given, they are the table's (the files need not exist yet); omitted,
+/// Databricks infers them from the files at the location ("If you do not
+/// define columns the table schema you must specify … a LOCATION with
+/// data", CREATE TABLE [USING] reference): an empty path is
+/// `UNABLE_TO_INFER_SCHEMA`, and a CSV file set read without `header` has
+/// its header line taken as data and columns `_c0`, `_c1`, … of type
+/// STRING (Spark's CSV data source). Partition columns must be columns.
+fn table_columns(
+    storage: &Storage,
+    format: &str,
+    location: &str,
+    columns: &[(String, String)],
+    options: &std::collections::BTreeMap<String, String>,
+    partitioned_by: &[String],
+) -> Result<Vec<Column>, StatementError> {
+    let mut out: Vec<Column> = if columns.is_empty() {
+        let found = storage.files.read().get(location.trim_end_matches('/')).cloned();
+        let Some(found) = found else {
+            return Err(failed(
+                "UNABLE_TO_INFER_SCHEMA",
+                format!("Unable to infer schema for {format}. It must be specified manually."),
+            ));
+        };
+        let header = options.get("header").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        match format {
+            "CSV" if header => found
+                .iter()
+                .map(|c| Column { type_text: "STRING".into(), partition_index: None, ..c.clone() })
+                .collect(),
+            "CSV" => (0..found.len())
+                .map(|i| Column { name: format!("_c{i}"), type_text: "STRING".into(), partition_index: None })
+                .collect(),
+            _ => found.iter().map(|c| Column { partition_index: None, ..c.clone() }).collect(),
+        }
+    } else {
+        columns
+            .iter()
+            .map(|(name, type_text)| Column { name: name.clone(), type_text: type_text.clone(), partition_index: None })
+            .collect()
+    };
+    for (index, partition) in partitioned_by.iter().enumerate() {
+        let Some(column) = out.iter_mut().find(|c| c.name.eq_ignore_ascii_case(partition)) else {
+            return Err(failed(
+                "COLUMN_NOT_DEFINED_IN_TABLE",
+                format!("partition column `{partition}` is not defined in table."),
+            ));
+        };
+        column.partition_index = Some(index);
+    }
+    Ok(out)
 }
 
 /// The full names of the user functions a body calls, each of which must

@@ -28,11 +28,20 @@ pub enum Statement {
         source: CloneSource,
         location: Option<String>,
     },
+    /// `CREATE TABLE [IF NOT EXISTS] t [(c type, …)] USING fmt [OPTIONS
+    /// (k 'v', …)] [PARTITIONED BY (c, …)] LOCATION '…'`.
     CreateTableUsing {
         name: Vec<String>,
         if_not_exists: bool,
         format: String,
         location: String,
+        columns: Vec<(String, String)>,
+        options: std::collections::BTreeMap<String, String>,
+        partitioned_by: Vec<String>,
+    },
+    /// `DESCRIBE TABLE EXTENDED t AS JSON`.
+    DescribeTableJson {
+        name: Vec<String>,
     },
     CreateView {
         name: Vec<String>,
@@ -435,6 +444,35 @@ impl Parser {
         Ok(text)
     }
 
+    /// `(key [=] 'value', …)`: keys identifiers or string literals, values
+    /// string literals or bare words (`true`, numbers).
+    fn options(&mut self) -> Result<std::collections::BTreeMap<String, String>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut options = std::collections::BTreeMap::new();
+        loop {
+            let key = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) | Some(Token::Word(t)) | Some(Token::Quoted(t)) => t,
+                _ => return self.error(),
+            };
+            self.at += 1;
+            self.eat_symbol('=');
+            let value = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) | Some(Token::Word(t)) => t,
+                _ => return self.error(),
+            };
+            self.at += 1;
+            options.insert(key.to_ascii_lowercase(), value);
+            if self.eat_symbol(')') {
+                return Ok(options);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
+    }
+
     /// `(p type, …)` of a function, possibly empty.
     fn parameters(&mut self) -> Result<Vec<(String, String)>, SyntaxError> {
         if !self.eat_symbol('(') {
@@ -485,6 +523,13 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return information_schema(p);
     }
     if p.eat("DESCRIBE") {
+        if p.eat("TABLE") || p.peek_word("EXTENDED") {
+            p.expect("EXTENDED")?;
+            let name = p.name()?;
+            p.expect("AS")?;
+            p.expect("JSON")?;
+            return p.done(Statement::DescribeTableJson { name });
+        }
         p.expect("HISTORY")?;
         let name = p.name()?;
         let limit = if p.eat("LIMIT") {
@@ -604,11 +649,35 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
     p.expect("TABLE")?;
     let if_not_exists = p.if_not_exists()?;
     let name = p.name()?;
+    let columns = if p.tokens.get(p.at) == Some(&Token::Symbol('(')) { p.parameters()? } else { Vec::new() };
     if p.eat("USING") {
         let format = p.identifier()?.to_ascii_uppercase();
-        p.expect("LOCATION")?;
-        let location = p.text()?;
-        return p.done(Statement::CreateTableUsing { name, if_not_exists, format, location });
+        let (mut options, mut partitioned_by, mut location) = (std::collections::BTreeMap::new(), Vec::new(), None);
+        while p.at < p.tokens.len() {
+            if p.eat("OPTIONS") {
+                options = p.options()?;
+            } else if p.eat("PARTITIONED") {
+                p.expect("BY")?;
+                partitioned_by = p.column_list()?;
+            } else if p.eat("LOCATION") {
+                location = Some(p.text()?);
+            } else {
+                return p.error();
+            }
+        }
+        let Some(location) = location else { return p.error() };
+        return p.done(Statement::CreateTableUsing {
+            name,
+            if_not_exists,
+            format,
+            location,
+            columns,
+            options,
+            partitioned_by,
+        });
+    }
+    if !columns.is_empty() {
+        return p.error();
     }
     let deep = if p.eat("DEEP") {
         true
@@ -715,7 +784,10 @@ mod tests {
                 name: name(&["c", "s", "t"]),
                 if_not_exists: true,
                 format: "PARQUET".into(),
-                location: "abfss://geo@a/b".into()
+                location: "abfss://geo@a/b".into(),
+                columns: Vec::new(),
+                options: Default::default(),
+                partitioned_by: Vec::new(),
             }
         );
         let Statement::CreateView { dependencies, .. } =
