@@ -958,3 +958,55 @@ async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them
     assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
     assert!(world.plan().await.is_empty(), "a second plan has nothing to do");
 }
+
+/// A CSV table on the primary whose files storage replication has not
+/// copied yet (its path is empty): registered blind, as before, Databricks
+/// cannot infer its schema (`UNABLE_TO_INFER_SCHEMA`); drbot registers it
+/// with the primary's columns, partitioning and format options, which works
+/// on an empty path, and afterwards both sides have the same definition.
+#[tokio::test]
+async fn a_non_delta_table_is_registered_with_its_definition_even_before_its_files_arrive() {
+    let world = world().await;
+    let schema = {
+        let primary = world.sandbox.primary.metastore.read();
+        let csv = primary.tables.values().find(|t| t.data_source_format.as_deref() == Some("CSV")).unwrap();
+        format!("{}.{}", csv.catalog, csv.schema)
+    };
+    let s = schema.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let location = "abfss://geo@stgeo.dfs.core.windows.net/landing/not_yet_replicated";
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let create = format!(
+        "CREATE TABLE {s}.`late_csv` (`id` BIGINT, `region` STRING) USING csv \
+         OPTIONS ('header' = 'true', 'delimiter' = ';') PARTITIONED BY (`region`) LOCATION '{location}'"
+    );
+    world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &create, deadline).await.unwrap();
+    let table = format!("{schema}.late_csv");
+
+    // What the registration used to send fails on the secondary.
+    let (primary, _) = world.read().await;
+    assert!(!primary.tables[&table].columns.is_empty());
+    assert_eq!(
+        primary.tables[&table].format_options.as_ref().and_then(|o| o.get("delimiter")).map(String::as_str),
+        Some(";")
+    );
+    let blind = format!("CREATE TABLE IF NOT EXISTS {s}.`late_csv` USING `csv` LOCATION '{location}'");
+    let refused = world.workspaces.secondary.query(&token, SANDBOX_WAREHOUSE_ID, &blind, deadline).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("UNABLE_TO_INFER_SCHEMA")));
+
+    let plan = world.plan().await;
+    let register = plan.actions.iter().find(|a| a.object.full_name() == table).expect("the table is planned");
+    assert!(
+        matches!(&register.kind, ActionKind::RegisterExternalTable { columns, options, .. }
+            if columns.len() == 2 && options.get("header").map(String::as_str) == Some("true")),
+        "{register:?}"
+    );
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let (primary, secondary) = world.read().await;
+    let (a, b) = (&primary.tables[&table], &secondary.tables[&table]);
+    assert!(a.columns.len() == b.columns.len() && a.columns.iter().zip(&b.columns).all(|(x, y)| x.same(y)));
+    assert_eq!(a.format_options, b.format_options);
+    assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
+    assert!(world.plan().await.is_empty());
+}

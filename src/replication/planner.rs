@@ -1667,6 +1667,38 @@ mod tests {
         assert!(matches!(&grant.kind, ActionKind::Blocked(BlockReason::Unprotected { .. })), "{grant:?}");
     }
 
+    /// A non-Delta external table is registered only with its definition:
+    /// unread columns or format options block it with the reason (never a
+    /// blind registration), and a copy whose columns differ is drift the
+    /// plan reports as blocked (they cannot be changed in place).
+    #[test]
+    fn non_delta_tables_need_their_definition_and_differing_columns_are_drift() {
+        let mut unread = primary();
+        unread.tables.get_mut("main.sales.raw").unwrap().format_options = None;
+        let blocked = plan(&unread, &empty(SECONDARY_ID), &config());
+        let raw = &blocked.actions[position(&blocked, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("format options could not be read"), "{}", raw.describe());
+        unread.tables.get_mut("main.sales.raw").unwrap().columns.clear();
+        let blocked = plan(&unread, &empty(SECONDARY_ID), &config());
+        let raw = &blocked.actions[position(&blocked, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("columns could not be read"), "{}", raw.describe());
+
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.tables.get_mut("main.sales.raw").unwrap().columns[0].type_text = "string".into();
+        let drift = diff(&primary, &secondary, &config());
+        assert!(
+            drift.iter().any(|d| d.object.full_name() == "main.sales.raw"
+                && matches!(&d.change, Change::Different(fields) if fields.contains(&Field::Columns))),
+            "{drift:?}"
+        );
+        let again = plan(&primary, &secondary, &config());
+        let raw = &again.actions[position(&again, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("columns"), "{}", raw.describe());
+    }
+
     #[test]
     fn grants_are_added_and_revoked_owners_changed_definitions_updated() {
         let primary = primary();
