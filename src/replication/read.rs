@@ -207,7 +207,9 @@ pub async fn read_snapshot(
         Ok(storage) => snapshot.storage = Some(StorageAccess { reader: read_by, ..storage }),
         Err(skip) => skipped.push(skip),
     }
-    if let (ReadPath::Warehouse(id), true) = (&path, options.view_dependencies) {
+    // Format options need the warehouse: read when it is running (whichever
+    // path the grants took), never starting it.
+    if let (Some(id), true, true) = (&options.warehouse_id, may_query, options.view_dependencies) {
         let deadline = Instant::now() + options.statement_timeout;
         super::describe::read_format_options(client, token, id, &mut snapshot, concurrency, deadline).await;
     }
