@@ -72,8 +72,7 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             // read) one DESCRIBE … AS JSON per non-Delta external table for
             // its format options; no grants GET per object, only one per
             // external location (the storage checks).
-            let non_delta =
-                rest.tables.values().filter(|t| t.kind == TableKind::External && !t.is_delta()).count();
+            let non_delta = rest.tables.values().filter(|t| t.kind == TableKind::External && !t.is_delta()).count();
             assert_eq!(cost.statements, 5 + non_delta, "{user} on {}: {cost:?}", workspace.name);
             let grants_calls =
                 workspace.calls().iter().rev().take(cost.rest_calls).filter(|c| c.path.contains("permissions")).count();
