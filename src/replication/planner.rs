@@ -451,26 +451,8 @@ impl Planner<'_> {
         }
         wanted.retain(|(o, _)| self.primary.tables.contains_key(&o.full_name()));
         let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-        let edges: Vec<Vec<usize>> = names
-            .iter()
-            .map(|n| {
-                let dependencies = self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]);
-                dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
-            })
-            .collect();
-        let components = strongly_connected(&edges);
-        let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
-        for component in components {
-            let self_loop = component.len() == 1 && edges[component[0]].contains(&component[0]);
-            if component.len() > 1 || self_loop {
-                let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
-                cycle.sort();
-                for &i in &component {
-                    cycle_of[i] = Some(cycle.clone());
-                }
-            }
-        }
+        let cycle_of =
+            cycles(&names, |n| self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]));
         // Ids first, so a view may depend on one planned after it.
         for name in &names {
             self.creator.insert(name.clone(), ActionId(format!("view:view:{name}")));
@@ -545,24 +527,8 @@ impl Planner<'_> {
             .map(|d| d.object.full_name())
             .collect();
         let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-        let edges: Vec<Vec<usize>> = names
-            .iter()
-            .map(|n| {
-                let dependencies = self.primary.functions.get(n).map(|f| f.dependencies.as_slice()).unwrap_or(&[]);
-                dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
-            })
-            .collect();
-        let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
-        for component in strongly_connected(&edges) {
-            if component.len() > 1 || edges[component[0]].contains(&component[0]) {
-                let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
-                cycle.sort();
-                for &i in &component {
-                    cycle_of[i] = Some(cycle.clone());
-                }
-            }
-        }
+        let cycle_of =
+            cycles(&names, |n| self.primary.functions.get(n).map(|f| f.dependencies.as_slice()).unwrap_or(&[]));
         for name in &names {
             self.creator.insert(name.clone(), ActionId(format!("function:function:{name}")));
         }
@@ -1055,6 +1021,27 @@ fn plan_table(
             what: format!("a {} table", super::diff::table_kind_name(kind).to_ascii_lowercase().replace('_', " ")),
         }),
     }
+}
+
+/// For each of `names` (views, or functions), the sorted cycle it is part
+/// of among them, if any: a strongly connected group of more than one, or
+/// one that depends on itself. `dependencies` gives what each one uses.
+fn cycles<'a>(names: &[String], dependencies: impl Fn(&str) -> &'a [String]) -> Vec<Option<Vec<String>>> {
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let edges: Vec<Vec<usize>> =
+        names.iter().map(|n| dependencies(n).iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
+    let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
+    for component in strongly_connected(&edges) {
+        let self_loop = component.len() == 1 && edges[component[0]].contains(&component[0]);
+        if component.len() > 1 || self_loop {
+            let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
+            cycle.sort();
+            for &i in &component {
+                cycle_of[i] = Some(cycle.clone());
+            }
+        }
+    }
+    cycle_of
 }
 
 /// Tarjan's strongly connected components, iteratively (a long chain of
