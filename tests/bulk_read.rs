@@ -1,8 +1,9 @@
-//! The bulk read (grants from `information_schema` on the warehouse) and the
-//! REST read (one permissions GET per object) give the same snapshot of the
-//! seeded sandbox, on both sides, for an admin and for a reader who sees
-//! only part of it; a stopped warehouse is left stopped and the read says
-//! which path it took.
+//! The bulk read (grants and volumes from `information_schema` on the
+//! warehouse) and the REST read (one permissions GET per object, one volume
+//! list per schema) give the same snapshot of the seeded sandbox, on both
+//! sides, for an admin and for a reader who sees only part of it; a warehouse
+//! that cannot answer falls back to REST; a stopped warehouse is left stopped
+//! and the read says which path it took.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,8 +56,18 @@ async fn both_ways(
 async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     // The seed grants nothing on volumes; one grant makes the view count.
-    for volume in sandbox.primary.metastore.write().volumes.values_mut().take(1) {
-        volume.common.grants.entry("dr-readers".into()).or_default().insert("READ_VOLUME".into());
+    // It has external volumes only: a managed one with a comment too.
+    {
+        let mut metastore = sandbox.primary.metastore.write();
+        for volume in metastore.volumes.values_mut().take(1) {
+            volume.common.grants.entry("dr-readers".into()).or_default().insert("READ_VOLUME".into());
+        }
+        let mut managed = metastore.volumes.values().next().unwrap().clone();
+        managed.name = "scratch".into();
+        managed.volume_type = "MANAGED".into();
+        managed.storage_location = None;
+        managed.common.comment = Some("team scratch space".into());
+        metastore.volumes.insert(format!("{}.{}.scratch", managed.catalog, managed.schema), managed);
     }
     for user in ["alice", "bob"] {
         let token = token_for(&sandbox, user).await;
@@ -68,13 +79,15 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
             bulk.read_path = rest.read_path.clone();
             assert_eq!(bulk, rest, "{user} on {}", workspace.name);
-            // Four privilege views and the metastore id; no grants GET per
-            // object, only one per external location (the storage checks).
-            assert_eq!(cost.statements, 5, "{user} on {}: {cost:?}", workspace.name);
-            let grants_calls =
-                workspace.calls().iter().rev().take(cost.rest_calls).filter(|c| c.path.contains("permissions")).count();
+            // Four privilege views, the volumes and the metastore id; no
+            // grants GET per object, only one per external location (the
+            // storage checks), and no volume list.
+            assert_eq!(cost.statements, 6, "{user} on {}: {cost:?}", workspace.name);
+            let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
+            let grants_calls = calls.iter().filter(|c| c.path.contains("permissions")).count();
             let locations = rest.storage.as_ref().map_or(0, |s| s.locations.len());
             assert_eq!(grants_calls, locations, "{user} on {}", workspace.name);
+            assert!(!calls.iter().any(|c| c.path == "volumes.list"), "{user} on {}", workspace.name);
         }
     }
 
@@ -89,9 +102,44 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     }
     assert!(snapshot.tables.values().any(|t| t.kind == TableKind::External && !t.is_delta()), "non-Delta too");
     assert!(snapshot.volumes.values().any(|v| !v.common.grants.is_empty()));
+    assert!(snapshot.volumes.values().any(|v| v.volume_type == "EXTERNAL" && v.storage_location.is_some()));
+    assert!(snapshot
+        .volumes
+        .values()
+        .any(|v| v.volume_type == "MANAGED" && v.common.comment.as_deref() == Some("team scratch space")));
+    assert!(snapshot.volumes.values().all(|v| !v.common.owner.is_empty()), "owners come with the volumes");
+    assert!(snapshot.storage.as_ref().is_some_and(|s| !s.locations.is_empty()), "external locations");
     assert!(snapshot.schemas.values().any(|s| !s.common.grants.is_empty()));
     assert!(snapshot.catalogs.values().any(|c| !c.common.grants.is_empty()));
     assert!(snapshot.skipped.is_empty(), "{:?}", snapshot.skipped);
+}
+
+/// A warehouse that answers no statement in time: the read falls back to
+/// REST for the grants and the volumes, says so, and is the same snapshot.
+#[tokio::test]
+async fn a_warehouse_that_cannot_answer_falls_back_to_rest() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let rest = read_snapshot(&primary, &alice, &options(false)).await.unwrap();
+
+    sandbox.primary.statements.set_timing(StatementTiming { failure_ratio: 1.0, ..Default::default() });
+    let short = ReadOptions { statement_timeout: Duration::from_millis(300), ..options(true) };
+    let before = sandbox.primary.counts_by_endpoint();
+    let mut fallen = read_snapshot(&primary, &alice, &short).await.unwrap();
+    let ReadPath::Rest(why) = &fallen.read_path else { panic!("{:?}", fallen.read_path) };
+    assert!(why.contains("information_schema failed"), "{why}");
+    let after = sandbox.primary.counts_by_endpoint();
+    let asked = |endpoint: &str| after.get(endpoint).unwrap_or(&0) - before.get(endpoint).unwrap_or(&0);
+    assert_eq!(asked("volumes.list"), rest.schemas.len(), "one volume list per schema, after the statements failed");
+    assert!(asked("permissions.get") >= rest.volumes.len() + rest.tables.len(), "grants one by one");
+
+    // The metastore id is a statement too: it failed the same way.
+    assert!(fallen.is_skipped("", SkippedPart::MetastoreId));
+    fallen.read_path = rest.read_path.clone();
+    fallen.global_metastore_id = rest.global_metastore_id.clone();
+    fallen.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
+    assert_eq!(fallen, rest);
 }
 
 #[tokio::test]
@@ -176,8 +224,20 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
     let (_, main) = ask("SELECT catalog_name FROM main.information_schema.schema_privileges").await.unwrap();
     assert!(!main.is_empty() && main.iter().all(|r| r[0].as_deref() == Some("main")));
 
+    // Volumes: every catalog's from `system`, one catalog's from its own.
+    let (columns, volumes) =
+        ask("SELECT volume_catalog, volume_name, volume_type, storage_location FROM system.information_schema.volumes")
+            .await
+            .unwrap();
+    assert_eq!(columns, ["volume_catalog", "volume_name", "volume_type", "storage_location"]);
+    assert_eq!(volumes.len(), sandbox.primary.metastore.read().volumes.len(), "alice administers them all");
+    let (_, main) = ask("SELECT volume_catalog FROM main.information_schema.volumes").await.unwrap();
+    assert!(!main.is_empty() && main.len() < volumes.len() && main.iter().all(|r| r[0].as_deref() == Some("main")));
+
     for (sql, class) in [
         ("SELECT * FROM system.information_schema.tables", "PARSE_SYNTAX_ERROR"),
+        ("SELECT volume_name FROM system.information_schema.volumes WHERE inherited_from IS NULL", "UNRESOLVED_COLUMN"),
+        ("SELECT created_by FROM system.information_schema.volumes", "UNRESOLVED_COLUMN"),
         ("SELECT grantee FROM system.information_schema.routines", "TABLE_OR_VIEW_NOT_FOUND"),
         ("SELECT owner FROM system.information_schema.table_privileges", "UNRESOLVED_COLUMN"),
         ("SELECT grantee FROM system.information_schema.table_privileges WHERE grantee = 'x'", "PARSE_SYNTAX_ERROR"),

@@ -147,10 +147,12 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 /// caller (`tokio::join!`), each with its own client and token.
 ///
 /// The warehouse's state is asked beside the first list: running, the
-/// grants come from four `information_schema` statements started at once
-/// and running beside the lists; stopped (or unknown), from the REST path,
-/// and no statement is sent (a statement would start it). Either way the
-/// snapshot is the same; `Snapshot::read_path` says which was taken.
+/// grants and the volumes come from five `information_schema` statements
+/// started at once and running beside the lists (`bulk.rs`); stopped (or
+/// unknown), from the REST path (a permissions GET per object, a volume list
+/// per schema), and no statement is sent (a statement would start it).
+/// Either way the snapshot is the same; `Snapshot::read_path` says which
+/// was taken.
 pub async fn read_snapshot(
     client: &WorkspaceClient,
     token: &AccessToken,
@@ -161,13 +163,13 @@ pub async fn read_snapshot(
     let (catalogs, warehouse) = tokio::join!(reader.limited(client.list_catalogs(token)), reader.warehouse(options));
     let catalogs = catalogs.map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
     let (path, may_query) = warehouse;
-    let bulk_grants = async {
+    let bulk_read = async {
         match &path {
             ReadPath::Warehouse(id) => {
                 let deadline = Instant::now() + options.statement_timeout;
-                // Four permits for the four statements, so the bound holds.
-                let _permits = reader.permits.acquire_many(4.min(concurrency) as u32).await.ok();
-                Some(bulk::read_grants(client, token, id, deadline).await)
+                // A permit per statement, so the bound holds.
+                let _permits = reader.permits.acquire_many(bulk::STATEMENTS.min(concurrency) as u32).await.ok();
+                Some(bulk::read(client, token, id, deadline).await)
             }
             ReadPath::Rest(_) => None,
         }
@@ -175,11 +177,11 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, storage, me) = tokio::try_join!(
+    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
-        Box::pin(async { Ok(bulk_grants.await) }),
+        Box::pin(async { Ok(bulk_read.await) }),
         Box::pin(async { Ok(reader.storage().await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
@@ -206,15 +208,25 @@ pub async fn read_snapshot(
         Err(skip) => skipped.push(skip),
     }
     snapshot.read_path = path;
-    match bulk_grants {
-        Some(Ok(grants)) => apply_bulk(&mut snapshot, grants),
+    match bulk_read {
+        Some(Ok(read)) => {
+            apply_bulk_volumes(&mut snapshot, read.volumes);
+            apply_bulk(&mut snapshot, read.grants);
+        }
         Some(Err(error)) => {
             // The warehouse could not answer (a permission, a view it does
             // not have): the REST path still can.
-            tracing::warn!(error = %error, "information_schema grants unreadable; reading them one by one");
+            tracing::warn!(error = %error, "information_schema unreadable; reading grants and volumes by REST");
             snapshot.read_path = ReadPath::Rest(format!("information_schema failed: {error}"));
             let mut holes = Vec::new();
-            for done in reader.phase(grant_jobs, &mut holes).await? {
+            let mut volume_grants = Vec::new();
+            for done in reader.phase(rest_jobs, &mut holes).await? {
+                match done {
+                    Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut volume_grants),
+                    other => apply(&mut snapshot, other),
+                }
+            }
+            for done in reader.phase(volume_grants, &mut holes).await? {
                 apply(&mut snapshot, done);
             }
             snapshot.skipped.append(&mut holes);
@@ -230,6 +242,28 @@ pub async fn read_snapshot(
     snapshot.skipped.sort();
     snapshot.skipped.dedup();
     Ok(snapshot)
+}
+
+/// Adds the bulk-read volumes of the schemas whose contents were read (the
+/// REST path lists exactly those schemas' volumes: managed catalogs, the
+/// filter, no `information_schema`).
+fn apply_bulk_volumes(snapshot: &mut Snapshot, volumes: Vec<uc::Volume>) {
+    for volume in volumes {
+        let schema = format!("{}.{}", volume.catalog_name, volume.schema_name);
+        if snapshot.schemas.contains_key(&schema) {
+            let info = volume_info(volume);
+            snapshot.volumes.insert(info.full_name(), info);
+        }
+    }
+}
+
+/// Adds listed volumes, and a grants job for each to `grant_jobs`.
+fn fold_volumes(snapshot: &mut Snapshot, volumes: Vec<uc::Volume>, grant_jobs: &mut Vec<Job>) {
+    for volume in volumes {
+        let info = volume_info(volume);
+        grant_jobs.push(Job::Grants(Securable::Volume, info.full_name()));
+        snapshot.volumes.insert(info.full_name(), info);
+    }
 }
 
 /// Puts the bulk-read grants on every object the lists found; an object
@@ -351,20 +385,21 @@ impl Reader<'_> {
         Ok(done)
     }
 
-    /// The lists (and view GETs) below the catalogs; grants too when
-    /// `rest_grants`, else their jobs come back unrun (for a fallback).
+    /// The lists (and view GETs) below the catalogs; grants and volume
+    /// lists too when `rest`, else their jobs come back unrun (the
+    /// statements of `bulk.rs` read them; the jobs are the fallback).
     async fn objects(
         &self,
         catalogs: Vec<uc::Catalog>,
         options: &ReadOptions,
-        rest_grants: bool,
+        rest: bool,
     ) -> Result<(Snapshot, Vec<Job>), ReadError> {
         let filter = &options.filter;
         let mut snapshot = Snapshot::default();
         let mut skipped = Vec::new();
         let mut deferred = Vec::new();
-        let mut grants = |jobs: &mut Vec<Job>, job: Job| {
-            if rest_grants {
+        let mut deferrable = |jobs: &mut Vec<Job>, job: Job| {
+            if rest {
                 jobs.push(job)
             } else {
                 deferred.push(job)
@@ -375,7 +410,7 @@ impl Reader<'_> {
         let mut jobs = Vec::new();
         for catalog in catalogs.into_iter().filter(|c| filter.wants_catalog(&c.name)) {
             let info = catalog_info(catalog);
-            grants(&mut jobs, Job::Grants(Securable::Catalog, info.name.clone()));
+            deferrable(&mut jobs, Job::Grants(Securable::Catalog, info.name.clone()));
             if info.kind == CatalogKind::Managed {
                 jobs.push(Job::Schemas(info.name.clone()));
             }
@@ -391,9 +426,9 @@ impl Reader<'_> {
                             continue;
                         }
                         let info = schema_info(schema);
-                        grants(&mut next, Job::Grants(Securable::Schema, info.full_name()));
+                        deferrable(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
-                        next.push(Job::Volumes(info.catalog.clone(), info.name.clone()));
+                        deferrable(&mut next, Job::Volumes(info.catalog.clone(), info.name.clone()));
                         snapshot.schemas.insert(info.full_name(), info);
                     }
                 }
@@ -408,20 +443,15 @@ impl Reader<'_> {
                 Done::Tables(tables) => {
                     for table in tables {
                         let info = table_info(table);
-                        grants(&mut last, Job::Grants(Securable::Table, info.full_name()));
+                        deferrable(&mut last, Job::Grants(Securable::Table, info.full_name()));
                         if info.kind == TableKind::View && options.view_dependencies {
                             last.push(Job::View(info.full_name()));
                         }
                         snapshot.tables.insert(info.full_name(), info);
                     }
                 }
-                Done::Volumes(volumes) => {
-                    for volume in volumes {
-                        let info = volume_info(volume);
-                        grants(&mut last, Job::Grants(Securable::Volume, info.full_name()));
-                        snapshot.volumes.insert(info.full_name(), info);
-                    }
-                }
+                // Listed only on the REST path, whose grants are read too.
+                Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
                 other => apply(&mut snapshot, other),
             }
         }

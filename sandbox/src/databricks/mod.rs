@@ -174,6 +174,17 @@ impl Workspace {
         }
     }
 
+    /// The calls answered so far by endpoint (`tables.list`,
+    /// `permissions.get`, `sql.statements.submit`…), for a benchmark to
+    /// print where its requests went (take two readings and subtract).
+    pub fn counts_by_endpoint(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for call in self.calls.lock().iter() {
+            *out.entry(call.path.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
