@@ -11,7 +11,7 @@ use std::time::Duration;
 use drbot::config::Config;
 use drbot::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
-use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::read::{read_snapshot, ReadOptions, SharedPermits};
 use drbot::replication::snapshot::{ReadPath, SkippedPart, Snapshot, TableKind};
 use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::Workspace;
@@ -247,4 +247,27 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
             other => panic!("{sql}: {other:?}"),
         }
     }
+}
+
+/// Reads that share a budget of requests in flight (the all-pairs
+/// overview's pairs on one hub) never ask the workspace for more than it,
+/// and still read the whole metastore.
+#[tokio::test]
+async fn reads_that_share_a_budget_stay_within_it() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let alone = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
+    sandbox.primary.faults.set(sandbox::faults::FaultConfig { latency_ms: Some((20, 20)), ..Default::default() });
+
+    let budget = SharedPermits::new(6);
+    let shared = ReadOptions { concurrency: 32, shared_permits: Some(budget.clone()), ..options(true) };
+    sandbox.primary.reset_peak_in_flight();
+    let reads = (0..4).map(|_| read_snapshot(&primary, &alice, &shared));
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read.unwrap(), alone);
+    }
+    let peak = sandbox.primary.peak_in_flight();
+    assert!(peak <= 6, "{peak} requests at once against a budget of 6");
+    assert!(peak >= 4, "the budget is used, not just one request at a time: {peak}");
 }

@@ -1,8 +1,8 @@
 //! Reading one metastore into a [`Snapshot`].
 //!
 //! The seed's job listed serially and compared effective grants; here the
-//! reads run concurrently (at most `concurrency` requests in flight, the
-//! statement for the metastore id aside; by phase: catalogs → schemas →
+//! reads run concurrently (at most `concurrency` requests in flight, or
+//! a share of a budget several reads of the workspace share; by phase: catalogs → schemas →
 //! tables and volumes → grants and view GETs)
 //! and only *direct* grants are read. Lists give everything but a view's
 //! dependencies, so only views are fetched one by one.
@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -86,7 +87,36 @@ pub struct ReadOptions {
     /// does not carry it). Only planning needs it, and only the primary's;
     /// `status` reads without.
     pub view_dependencies: bool,
+    /// A budget of requests in flight shared with other reads of the same
+    /// workspace (the all-pairs `status`: pairs that share a hub share its
+    /// budget); this read then takes its permits there, at most
+    /// `concurrency` of them. `None`: a budget of its own.
+    pub shared_permits: Option<SharedPermits>,
 }
+
+/// Requests in flight that several reads of one workspace share, so that
+/// reading many pairs at once never asks one workspace for more than this.
+#[derive(Clone, Debug)]
+pub struct SharedPermits {
+    semaphore: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl SharedPermits {
+    pub fn new(capacity: usize) -> SharedPermits {
+        let capacity = capacity.max(1);
+        SharedPermits { semaphore: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+}
+
+/// The same budget, not an equal one.
+impl PartialEq for SharedPermits {
+    fn eq(&self, other: &SharedPermits) -> bool {
+        Arc::ptr_eq(&self.semaphore, &other.semaphore)
+    }
+}
+
+impl Eq for SharedPermits {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -97,6 +127,7 @@ impl Default for ReadOptions {
             statement_timeout: Duration::from_secs(120),
             bulk: true,
             view_dependencies: true,
+            shared_permits: None,
         }
     }
 }
@@ -158,8 +189,11 @@ pub async fn read_snapshot(
     token: &AccessToken,
     options: &ReadOptions,
 ) -> Result<Snapshot, ReadError> {
-    let concurrency = options.concurrency.max(1);
-    let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
+    let (concurrency, permits) = match &options.shared_permits {
+        Some(shared) => (options.concurrency.clamp(1, shared.capacity), shared.semaphore.clone()),
+        None => (options.concurrency.max(1), Arc::new(Semaphore::new(options.concurrency.max(1)))),
+    };
+    let reader = Reader { client, token, concurrency, permits };
     let (catalogs, warehouse) = tokio::join!(reader.limited(client.list_catalogs(token)), reader.warehouse(options));
     let catalogs = catalogs.map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
     let (path, may_query) = warehouse;
@@ -288,8 +322,9 @@ struct Reader<'a> {
     token: &'a AccessToken,
     concurrency: usize,
     /// One permit per request in flight, shared by the object phases and
-    /// the sharing reads that run beside them, so the bound holds overall.
-    permits: Semaphore,
+    /// the sharing reads that run beside them, so the bound holds overall
+    /// (and with other reads of the workspace, given `shared_permits`).
+    permits: Arc<Semaphore>,
 }
 
 /// One request of a phase.
@@ -636,8 +671,7 @@ impl Reader<'_> {
             });
         }
         let deadline = Instant::now() + options.statement_timeout;
-        self.client
-            .current_metastore(self.token, warehouse_id, deadline)
+        self.limited(self.client.current_metastore(self.token, warehouse_id, deadline))
             .await
             .map_err(|error| skip("metastore", String::new(), SkippedPart::MetastoreId, &error))
     }
