@@ -1,4 +1,4 @@
-//! Every direct grant and every volume of a metastore in five statements.
+//! Every direct grant and every volume of a metastore in six statements.
 //!
 //! Reading grants one `GET /permissions/{type}/{name}` per object is most of
 //! a read's calls (10,000 tables: 10,000 calls per side). Unity Catalog
@@ -13,6 +13,10 @@
 //! return. (Databricks SQL reference, "Information schema",
 //! learn.microsoft.com/azure/databricks/sql/language-manual/sql-ref-information-schema
 //! and the `*_privileges` pages.)
+//!
+//! `EXTERNAL_LOCATION_PRIVILEGES` (same columns, `EXTERNAL_LOCATION_NAME`
+//! for the object) replaces the grants GET per external location of the
+//! storage checks.
 //!
 //! Volumes likewise: one `GET /volumes?catalog_name=&schema_name=` per
 //! schema was the other half of a read's calls (10,000 tables in 240
@@ -47,6 +51,7 @@ pub struct BulkGrants {
     pub schemas: HashMap<String, Grants>,
     pub tables: HashMap<String, Grants>,
     pub volumes: HashMap<String, Grants>,
+    pub external_locations: HashMap<String, Grants>,
 }
 
 /// What the statements read: the grants and the volumes.
@@ -81,7 +86,7 @@ fn volume_row(row: Vec<Option<String>>) -> Option<uc::Volume> {
     })
 }
 
-/// The grants (`read_grants`) and the volumes, all five statements at once.
+/// The grants (`read_grants`) and the volumes, all six statements at once.
 pub async fn read(
     client: &WorkspaceClient,
     token: &AccessToken,
@@ -99,12 +104,13 @@ pub async fn read(
 /// How many statements `read` runs at once.
 pub const STATEMENTS: usize = VIEWS.len() + 1;
 
-/// The four queries: the view and how many name columns follow `grantee`.
-const VIEWS: [(&str, &[&str]); 4] = [
+/// The privilege queries: the view and the name columns after `grantee`.
+const VIEWS: [(&str, &[&str]); 5] = [
     ("catalog_privileges", &["catalog_name"]),
     ("schema_privileges", &["catalog_name", "schema_name"]),
     ("table_privileges", &["table_catalog", "table_schema", "table_name"]),
     ("volume_privileges", &["volume_catalog", "volume_schema", "volume_name"]),
+    ("external_location_privileges", &["external_location_name"]),
 ];
 
 /// `SELECT grantee, <name columns>, privilege_type FROM system.information_schema.<view> WHERE inherited_from IS NULL`.
@@ -121,7 +127,7 @@ fn privilege(text: &str) -> String {
     text.trim().to_ascii_uppercase().replace(' ', "_")
 }
 
-/// Runs the four queries at once on `warehouse_id`.
+/// Runs the privilege queries at once on `warehouse_id`.
 pub async fn read_grants(
     client: &WorkspaceClient,
     token: &AccessToken,
@@ -132,9 +138,9 @@ pub async fn read_grants(
         let (_, rows) = client.query(token, warehouse_id, &privileges_query(view, names), deadline).await?;
         Ok::<_, DatabricksError>(fold(rows, names.len()))
     };
-    let (catalogs, schemas, tables, volumes) =
-        tokio::try_join!(run(VIEWS[0]), run(VIEWS[1]), run(VIEWS[2]), run(VIEWS[3]))?;
-    Ok(BulkGrants { catalogs, schemas, tables, volumes })
+    let (catalogs, schemas, tables, volumes, external_locations) =
+        tokio::try_join!(run(VIEWS[0]), run(VIEWS[1]), run(VIEWS[2]), run(VIEWS[3]), run(VIEWS[4]))?;
+    Ok(BulkGrants { catalogs, schemas, tables, volumes, external_locations })
 }
 
 /// Rows `grantee, name parts…, privilege_type` → full name → grants. A row

@@ -178,10 +178,10 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 /// caller (`tokio::join!`), each with its own client and token.
 ///
 /// The warehouse's state is asked beside the first list: running, the
-/// grants and the volumes come from five `information_schema` statements
+/// grants and the volumes come from six `information_schema` statements
 /// started at once and running beside the lists (`bulk.rs`); stopped (or
-/// unknown), from the REST path (a permissions GET per object, a volume list
-/// per schema), and no statement is sent (a statement would start it).
+/// unknown), from the REST path (a permissions GET per object and external
+/// location, a volume list per schema), and no statement is sent (a statement would start it).
 /// Either way the snapshot is the same; `Snapshot::read_path` says which
 /// was taken.
 pub async fn read_snapshot(
@@ -216,7 +216,7 @@ pub async fn read_snapshot(
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
         Box::pin(async { Ok(bulk_read.await) }),
-        Box::pin(async { Ok(reader.storage().await) }),
+        Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
     // Who read it, once: the view take-over, the share-owner checks and the
@@ -243,8 +243,14 @@ pub async fn read_snapshot(
     }
     snapshot.read_path = path;
     match bulk_read {
-        Some(Ok(read)) => {
+        Some(Ok(mut read)) => {
             apply_bulk_volumes(&mut snapshot, read.volumes);
+            if let Some(storage) = snapshot.storage.as_mut() {
+                for location in storage.locations.iter_mut() {
+                    location.grants = read.grants.external_locations.remove(&location.name).unwrap_or_default();
+                    location.grants_read = true;
+                }
+            }
             apply_bulk(&mut snapshot, read.grants);
         }
         Some(Err(error)) => {
@@ -262,6 +268,9 @@ pub async fn read_snapshot(
             }
             for done in reader.phase(volume_grants, &mut holes).await? {
                 apply(&mut snapshot, done);
+            }
+            if let Some(storage) = snapshot.storage.as_mut() {
+                reader.locations_grants(&mut storage.locations).await;
             }
             snapshot.skipped.append(&mut holes);
         }
@@ -501,36 +510,46 @@ impl Reader<'_> {
 
     /// The external locations with their owners and direct grants, and who
     /// is reading (SCIM `Me`: user name and groups), for the storage checks
-    /// (`storage.rs`). A handful of calls: one list, one grants GET per
-    /// location. Unreadable, it is a hole in the snapshot, not a failed read:
-    /// the checks are then not made, and readiness lists why.
-    async fn storage(&self) -> Result<StorageAccess, Skipped> {
+    /// (`storage.rs`). A handful of calls: one list and, when `rest_grants`,
+    /// one grants GET per location (else `bulk.rs` reads them and
+    /// `read_snapshot` fills them in). Unreadable, it is a hole in the
+    /// snapshot, not a failed read: the checks are then not made, and
+    /// readiness lists why.
+    async fn storage(&self, rest_grants: bool) -> Result<StorageAccess, Skipped> {
         let (client, token) = (self.client, self.token);
         let hole = |error: DatabricksError| skip("metastore", String::new(), SkippedPart::Storage, &error);
         let locations = self.limited(client.list_external_locations(token)).await.map_err(hole)?;
-        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
-        let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
-        let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
-        let locations = locations
+        let mut locations: Vec<LocationInfo> = locations
             .into_iter()
-            .map(|l| {
-                let (grants, grants_read) = match grants.remove(&l.name) {
-                    Some(Ok(grants)) => (grants, true),
-                    _ => (Grants::new(), false),
-                };
-                LocationInfo {
-                    name: l.name,
-                    url: l.url,
-                    read_only: l.read_only,
-                    owner: l.owner.unwrap_or_default(),
-                    grants,
-                    grants_read,
-                }
+            .map(|l| LocationInfo {
+                name: l.name,
+                url: l.url,
+                read_only: l.read_only,
+                owner: l.owner.unwrap_or_default(),
+                grants: Grants::new(),
+                grants_read: false,
             })
             .collect();
+        if rest_grants {
+            self.locations_grants(&mut locations).await;
+        }
         // Who reads (SCIM `Me`) is read once for the whole snapshot, in
         // `read_snapshot`, and filled in there.
         Ok(StorageAccess { locations, reader: None })
+    }
+
+    /// Each location's direct grants by REST, at once; one that cannot be
+    /// read keeps `grants_read: false` (the checks then say so).
+    async fn locations_grants(&self, locations: &mut [LocationInfo]) {
+        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
+        let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
+        let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
+        for location in locations.iter_mut() {
+            if let Some(Ok(read)) = grants.remove(&location.name) {
+                location.grants = read;
+                location.grants_read = true;
+            }
+        }
     }
 
     /// One external location's direct grants, once a permit is free.

@@ -57,6 +57,11 @@ const VIEWS: &[(&str, Securable, &[&str])] = &[
             "inherited_from",
         ],
     ),
+    (
+        "external_location_privileges",
+        Securable::ExternalLocation,
+        &["grantor", "grantee", "external_location_name", "privilege_type", "is_grantable", "inherited_from"],
+    ),
 ];
 
 fn error(code: &str, message: String) -> StatementError {
@@ -107,10 +112,22 @@ pub fn query(
         ));
     };
     let picked = pick(columns, all_columns)?;
+    if kind == Securable::ExternalLocation && !every_catalog {
+        // Metastore-level objects: the documentation does not say what a
+        // catalog's own information_schema shows of them, so only `system`'s
+        // is answered.
+        return Err(error(
+            "TABLE_OR_VIEW_NOT_FOUND",
+            format!("The sandbox answers `{view}` from `system`.`information_schema` only, not from `{catalog}`."),
+        ));
+    }
     let objects: Vec<(String, &Common)> = match kind {
         Securable::Catalog => metastore.catalogs.iter().map(|(n, c)| (n.clone(), &c.common)).collect(),
         Securable::Schema => metastore.schemas.iter().map(|(n, s)| (n.clone(), &s.common)).collect(),
         Securable::Table => metastore.tables.iter().map(|(n, t)| (n.clone(), &t.common)).collect(),
+        Securable::ExternalLocation => {
+            metastore.external_locations.iter().map(|(n, l)| (n.clone(), &l.common)).collect()
+        }
         _ => metastore.volumes.iter().map(|(n, v)| (n.clone(), &v.common)).collect(),
     };
     let mut rows = Vec::new();
@@ -128,7 +145,11 @@ pub fn query(
             for (grantee, privileges) in &held.grants {
                 for privilege in privileges {
                     let mut row: Vec<Value> = vec![json!(common.owner), json!(grantee)];
-                    row.extend(full_name.split('.').map(|part| json!(part)));
+                    if kind == Securable::ExternalLocation {
+                        row.push(json!(full_name));
+                    } else {
+                        row.extend(full_name.split('.').map(|part| json!(part)));
+                    }
                     row.push(json!(privilege.replace('_', " ")));
                     row.push(json!("NO"));
                     row.push(if direct { Value::Null } else { json!(holder) });
