@@ -85,7 +85,7 @@ async fn main() {
         runs.push((command, time, counts() - before, card, peak));
     }
 
-    println!("| `{}` over the sandbox, {latency_ms} ms a call, queries {query_range} ms | value |", "status");
+    println!("| `status` over the sandbox, {latency_ms} ms a call, queries {query_range} ms | value |");
     println!("|---|---:|");
     println!("| pairs | {pairs} |");
     for (command, time, counts, card, peak) in &runs {

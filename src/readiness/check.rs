@@ -137,8 +137,15 @@ async fn observe(
     let probe_client = target.client.clone().with_retry(probe_policy());
     let started = Instant::now();
     let probe = async {
+        // A budget shared with other reads of the workspace counts the probe
+        // too; its latency is timed from when it may go.
+        let _permit = match &read.shared_permits {
+            Some(budget) => Some(budget.acquire().await),
+            None => None,
+        };
+        let sent = Instant::now();
         probe_client.me(target.token).await?;
-        Ok::<_, DatabricksError>(elapsed_ms(started))
+        Ok::<_, DatabricksError>(elapsed_ms(sent))
     };
     // The read starts with the probe rather than after it (a round trip
     // less); a failed probe drops the read and its long retry budget.

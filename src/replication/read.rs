@@ -107,6 +107,12 @@ impl SharedPermits {
         let capacity = capacity.max(1);
         SharedPermits { semaphore: Arc::new(Semaphore::new(capacity)), capacity }
     }
+
+    /// One request's permit, held until dropped (`None` only were the
+    /// budget closed, which it never is: the request then goes unbounded).
+    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.semaphore.acquire().await.ok()
+    }
 }
 
 /// The same budget, not an equal one.
