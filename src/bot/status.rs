@@ -84,8 +84,6 @@ impl Bot {
     /// as one card (worst first).
     async fn overview(&self, tokens: &DatabricksTokens, pairs: &[Pair], correlation_id: &str) -> Value {
         let versions = self.recorded_versions(correlation_id).await;
-        // By index: a stream of borrowed pairs trips the compiler's
-        // higher-ranked lifetime check where the future must be `Send`.
         let versions = &versions;
         // One budget of requests in flight per workspace, whichever pairs read it.
         let mut budgets: HashMap<String, SharedPermits> = HashMap::new();
@@ -96,6 +94,8 @@ impl Bot {
             }
         }
         let budgets = &budgets;
+        // By index: a stream of borrowed pairs trips the compiler's
+        // higher-ranked lifetime check where the future must be `Send`.
         let results: Vec<_> = stream::iter(0..pairs.len())
             .map(|i| async move {
                 let pair = &pairs[i];

@@ -1,9 +1,9 @@
 //! Reading one metastore into a [`Snapshot`].
 //!
 //! The seed's job listed serially and compared effective grants; here the
-//! reads run concurrently (at most `concurrency` requests in flight, or
-//! a share of a budget several reads of the workspace share; by phase: catalogs → schemas →
-//! tables and volumes → grants and view GETs)
+//! reads run concurrently (at most `concurrency` requests in flight, taken
+//! from a budget of its own or one several reads of the workspace share; by
+//! phase: catalogs → schemas → tables and volumes → grants and view GETs)
 //! and only *direct* grants are read. Lists give everything but a view's
 //! dependencies, so only views are fetched one by one.
 //!
@@ -187,9 +187,9 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 /// grants and the volumes come from six `information_schema` statements
 /// started at once and running beside the lists (`bulk.rs`); stopped (or
 /// unknown), from the REST path (a permissions GET per object and external
-/// location, a volume list per schema), and no statement is sent (a statement would start it).
-/// Either way the snapshot is the same; `Snapshot::read_path` says which
-/// was taken.
+/// location, a volume list per schema), and no statement is sent (a
+/// statement would start it). Either way the snapshot is the same;
+/// `Snapshot::read_path` says which was taken.
 pub async fn read_snapshot(
     client: &WorkspaceClient,
     token: &AccessToken,
