@@ -37,6 +37,7 @@
 
 use std::collections::HashMap;
 
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::snapshot::Grants;
@@ -86,23 +87,23 @@ fn volume_row(row: Vec<Option<String>>) -> Option<uc::Volume> {
     })
 }
 
-/// The grants (`read_grants`) and the volumes, all six statements at once.
+/// The grants (`read_grants`) and the volumes: six statements, each sent
+/// once one of the caller's `permits` (its requests in flight) is free.
 pub async fn read(
     client: &WorkspaceClient,
     token: &AccessToken,
     warehouse_id: &str,
     deadline: Instant,
+    permits: &Semaphore,
 ) -> Result<BulkRead, DatabricksError> {
     let volumes = async {
+        let _permit = permits.acquire().await.ok();
         let (_, rows) = client.query(token, warehouse_id, &volumes_query(), deadline).await?;
         Ok::<_, DatabricksError>(rows.into_iter().filter_map(volume_row).collect())
     };
-    let (grants, volumes) = tokio::try_join!(read_grants(client, token, warehouse_id, deadline), volumes)?;
+    let (grants, volumes) = tokio::try_join!(read_grants(client, token, warehouse_id, deadline, permits), volumes)?;
     Ok(BulkRead { grants, volumes })
 }
-
-/// How many statements `read` runs at once.
-pub const STATEMENTS: usize = VIEWS.len() + 1;
 
 /// The privilege queries: the view and the name columns after `grantee`.
 const VIEWS: [(&str, &[&str]); 5] = [
@@ -127,14 +128,18 @@ fn privilege(text: &str) -> String {
     text.trim().to_ascii_uppercase().replace(' ', "_")
 }
 
-/// Runs the privilege queries at once on `warehouse_id`.
+/// Runs the privilege queries at once on `warehouse_id`, each once one of
+/// `permits` is free.
 pub async fn read_grants(
     client: &WorkspaceClient,
     token: &AccessToken,
     warehouse_id: &str,
     deadline: Instant,
+    permits: &Semaphore,
 ) -> Result<BulkGrants, DatabricksError> {
     let run = |(view, names): (&'static str, &'static [&'static str])| async move {
+        // The semaphore is never closed; were it, the query runs unlimited.
+        let _permit = permits.acquire().await.ok();
         let (_, rows) = client.query(token, warehouse_id, &privileges_query(view, names), deadline).await?;
         Ok::<_, DatabricksError>(fold(rows, names.len()))
     };

@@ -208,8 +208,7 @@ pub async fn read_snapshot(
             ReadPath::Warehouse(id) => {
                 let deadline = Instant::now() + options.statement_timeout;
                 // A permit per statement, so the bound holds.
-                let _permits = reader.permits.acquire_many(bulk::STATEMENTS.min(concurrency) as u32).await.ok();
-                Some(bulk::read(client, token, id, deadline).await)
+                Some(bulk::read(client, token, id, deadline, &reader.permits).await)
             }
             ReadPath::Rest(_) => None,
         }
