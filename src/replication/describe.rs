@@ -9,13 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use futures::stream::{self, StreamExt};
-use tokio::time::Instant;
-
 use super::snapshot::{Skipped, SkippedPart, Snapshot, TableKind};
 use super::sql::{quote_name, SqlError};
-use crate::databricks::WorkspaceClient;
-use crate::identity::AccessToken;
 
 /// `DESCRIBE TABLE EXTENDED `c`.`s`.`t` AS JSON`.
 pub fn statement(table: &[String]) -> Result<String, SqlError> {
@@ -37,53 +32,41 @@ pub fn storage_properties(document: &str) -> Result<BTreeMap<String, String>, St
         .collect()
 }
 
-/// Reads the format options of every non-Delta external table of
-/// `snapshot`, `concurrency` at a time; what cannot be read stays `None`
-/// and is recorded as skipped (the planner then reports the table blocked).
-pub async fn read_format_options(
-    client: &WorkspaceClient,
-    token: &AccessToken,
-    warehouse_id: &str,
-    snapshot: &mut Snapshot,
-    concurrency: usize,
-    deadline: Instant,
-) {
-    let tables: Vec<(String, Vec<String>)> = snapshot
+/// The non-Delta external tables of `snapshot` whose options are read:
+/// (full name, name parts).
+pub fn tables(snapshot: &Snapshot) -> Vec<(String, Vec<String>)> {
+    snapshot
         .tables
         .values()
         .filter(|t| t.kind == TableKind::External && !t.is_delta())
         .map(|t| (t.full_name(), vec![t.catalog.clone(), t.schema.clone(), t.name.clone()]))
-        .collect();
-    let mut answers = stream::iter(tables)
-        .map(|(name, parts)| async move {
-            let result = match statement(&parts) {
-                Ok(sql) => match client.query(token, warehouse_id, &sql, deadline).await {
-                    Ok((_, rows)) => rows
-                        .first()
-                        .and_then(|row| row.first().cloned().flatten())
-                        .ok_or_else(|| "DESCRIBE … AS JSON returned no document".to_string())
-                        .and_then(|document| storage_properties(&document)),
-                    Err(error) => Err(error.to_string()),
-                },
-                Err(error) => Err(error.to_string()),
-            };
-            (name, result)
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((name, result)) = answers.next().await {
-        match result {
-            Ok(options) => {
-                if let Some(table) = snapshot.tables.get_mut(&name) {
-                    table.format_options = Some(options);
-                }
+        .collect()
+}
+
+/// The options from a statement's rows (one row, one JSON document).
+pub fn from_rows(rows: &[Vec<Option<String>>]) -> Result<BTreeMap<String, String>, String> {
+    let document = rows
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .ok_or_else(|| "DESCRIBE … AS JSON returned no document".to_string())?;
+    storage_properties(&document)
+}
+
+/// Puts one table's answer in the snapshot: its options, or a skip record
+/// (then the planner reports the table blocked with the reason).
+pub fn fold(snapshot: &mut Snapshot, name: String, result: Result<BTreeMap<String, String>, String>) {
+    match result {
+        Ok(options) => {
+            if let Some(table) = snapshot.tables.get_mut(&name) {
+                table.format_options = Some(options);
             }
-            Err(reason) => snapshot.skipped.push(Skipped {
-                securable: "table".into(),
-                full_name: name,
-                part: SkippedPart::FormatOptions,
-                reason,
-            }),
         }
+        Err(reason) => snapshot.skipped.push(Skipped {
+            securable: "table".into(),
+            full_name: name,
+            part: SkippedPart::FormatOptions,
+            reason,
+        }),
     }
 }
 
