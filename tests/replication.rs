@@ -213,13 +213,14 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
         started_ms: 0,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     store.start_run(&run).await.unwrap();
     let (report, events) = world.run(&plan, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     assert_eq!(report.results.len(), plan.actions.len());
     for event in &events {
-        record(&store, "run-1", &plan, event).await.unwrap();
+        record(&store, "default", "run-1", &plan, event).await.unwrap();
     }
     let counts = store.run_result_counts("run-1").await.unwrap();
     assert_eq!(counts.succeeded as usize, plan.actions.len());
@@ -782,6 +783,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
             started_ms: 0,
             finished_ms: None,
             counts: None,
+            scheduled: false,
         };
         store.start_run(&run).await.unwrap();
     }
@@ -791,7 +793,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&first, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-1", &first, event).await.unwrap();
+        record(&store, "default", "run-1", &first, event).await.unwrap();
     }
     assert!(world.plan().await.is_empty());
 
@@ -825,6 +827,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let before = world.sandbox.primary.statements.history().len();
     let unread = freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,
@@ -847,7 +850,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
         vec![(appended.clone(), format!("refresh table {appended} (incremental deep clone)"))],
         "only the appended table is cloned; unchanged tables cost no clone"
     );
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let held = recorded.iter().find(|r| r.table_name == appended).and_then(|r| r.replicated).unwrap();
     let drift = diff(&primary, &secondary, &world.config);
     let rpo = table_rpos(&primary, &secondary, &world.config, &drift);
@@ -859,9 +862,9 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&again, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-2", &again, event).await.unwrap();
+        record(&store, "default", "run-2", &again, event).await.unwrap();
     }
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let row = recorded.iter().find(|r| r.table_name == appended).unwrap();
     assert_eq!(row.replicated.map(|c| c.version), Some(newest.0));
     assert_eq!(row.source.map(|c| (c.version, c.commit_ms)), Some(newest));
@@ -869,6 +872,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (mut primary, mut secondary) = world.read().await;
     freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,

@@ -56,6 +56,7 @@ fn subscription(conversation: &str, tenant: &str, schedule: Schedule) -> NewSubs
         conversation_id: conversation.into(),
         tenant_id: Some(tenant.into()),
         schedule,
+        pair: None,
         created_by_oid: None,
         created_by_upn: None,
     }
@@ -116,7 +117,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let clock = ManualClock::at_unix_ms(MORNING);
     let gone = "19:secret-team-chat@thread.v2";
     for (conversation, schedule) in
-        [(gone, eight_utc()), (gone, Schedule::Every { hours: 1 }), ("stays", eight_utc()), ("flaky", eight_utc())]
+        [(gone, eight_utc()), (gone, Schedule::Every { minutes: 60 }), ("stays", eight_utc()), ("flaky", eight_utc())]
     {
         let mut new = subscription(conversation, "t", schedule);
         new.created_by_upn = Some("alice@contoso.example".into());
@@ -131,7 +132,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
     clock.advance(Duration::from_millis(HOUR));
     let report = scheduler.tick().await.unwrap();
-    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, plans_purged: 0 });
+    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, ..TickReport::default() });
     assert_eq!(poster.posted(), ["stays"]);
     assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
     assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
 use super::pairs::Chosen;
+use super::replication_schedule::ScheduleSummary;
 use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
@@ -60,8 +61,9 @@ impl Bot {
 
     /// The dashboard card of `pair`, as whoever `tokens` belong to sees the workspaces.
     pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, pair: &Pair, correlation_id: &str) -> Value {
+        let schedule = self.schedule_summary(&pair.name).await;
         match self.readiness_of(tokens, pair, correlation_id).await {
-            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair))
+            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair, schedule.as_ref()))
                 .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
             Err(problem) => cards::error(&problem, correlation_id),
         }
@@ -70,12 +72,15 @@ impl Bot {
     /// Every pair's readiness, read at once, as one card (worst first).
     async fn overview(&self, tokens: &DatabricksTokens, pairs: &[Pair], correlation_id: &str) -> Value {
         let reads = pairs.iter().map(|pair| self.readiness_of(tokens, pair, correlation_id));
-        let results = futures::future::join_all(reads).await;
+        let schedules = pairs.iter().map(|pair| self.schedule_summary(&pair.name));
+        let (results, schedules) =
+            futures::future::join(futures::future::join_all(reads), futures::future::join_all(schedules)).await;
         let mut rows: Vec<(u8, i64, cards::PairRow)> = pairs
             .iter()
             .zip(results)
-            .map(|(pair, readiness)| match readiness {
-                Ok(readiness) => overview_row(pair, &readiness),
+            .zip(schedules)
+            .map(|((pair, readiness), schedule)| match readiness {
+                Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
                 Err(problem) => (
                     3,
                     i64::MAX,
@@ -105,15 +110,16 @@ impl Bot {
         let (primary, secondary) = self.pair_clients(pair);
         let token = tokens.get(false).await.map_err(|error| format!("No Databricks token: {error}"))?;
         let settings = self.pair_settings(pair);
-        let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 1).await {
-            Ok(runs) => runs.first().map(LastRun::from),
+        // The last run that ran (a skipped scheduled firing copied nothing).
+        let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 5).await {
+            Ok(runs) => runs.iter().find(|run| !skipped(run)).map(LastRun::from),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "run history unavailable for the dashboard");
                 None
             }
         };
         // RPO as of the last cycle's history readings (status reads no history itself).
-        let table_versions = self.services.store.table_versions().await.unwrap_or_else(|error| {
+        let table_versions = self.services.store.table_versions(&pair.name).await.unwrap_or_else(|error| {
             tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
             Vec::new()
         });
@@ -131,8 +137,13 @@ impl Bot {
     }
 }
 
+/// A scheduled firing recorded as skipped: it ran nothing.
+fn skipped(run: &crate::store::runs::Run) -> bool {
+    run.counts.as_ref().is_some_and(|counts| counts["outcome"] == "skipped")
+}
+
 /// A pair's row of the overview, with its sort keys (badness, worst RPO).
-fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow) {
+fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSummary>) -> (u8, i64, cards::PairRow) {
     let (rank, verdict, tone) = match readiness.verdict.status {
         Status::Ready => (0, "Ready", Tone::Good),
         Status::Degraded => (1, "At risk", Tone::Warning),
@@ -143,9 +154,10 @@ fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow)
         name: pair.name.clone(),
         verdict: verdict.into(),
         tone,
-        worst_rpo: match &readiness.rpo {
-            Some(_) => text::duration(worst_ms),
-            None => "-".into(),
+        worst_rpo: match (&readiness.rpo, schedule.and_then(ScheduleSummary::rpo_bound_ms)) {
+            (Some(_), Some(bound)) => format!("{} (bound {})", text::duration(worst_ms), text::duration(bound)),
+            (Some(_), None) => text::duration(worst_ms),
+            (None, _) => "-".into(),
         },
         drift: match &readiness.drift {
             Some(drift) => {
@@ -154,18 +166,24 @@ fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow)
             }
             None => "-".into(),
         },
-        last_run: match &readiness.last_run {
-            Some(run) => {
-                run.finished_ms.map(|f| format!("{} ago", text::duration(now_ms() - f))).unwrap_or("running".into())
+        last_run: {
+            let last = match &readiness.last_run {
+                Some(run) => {
+                    run.finished_ms.map(|f| format!("{} ago", text::duration(now_ms() - f))).unwrap_or("running".into())
+                }
+                None => "never".into(),
+            };
+            match schedule {
+                Some(schedule) => format!("{last} · next at {}", worded_time(schedule.next_ms)),
+                None => last,
             }
-            None => "never".into(),
         },
     };
     (rank, worst_ms, row)
 }
 
 /// The readiness report as the dashboard card shows it.
-fn dashboard_view(readiness: &Readiness, pair: &Pair) -> views::DashboardView {
+fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&ScheduleSummary>) -> views::DashboardView {
     let (label, color) = match readiness.verdict.status {
         Status::Ready => ("Ready", Tone::Good),
         Status::Degraded => ("At risk", Tone::Warning),
@@ -221,6 +239,20 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair) -> views::DashboardView {
             value: "never".into(),
             color: Tone::Warning,
             note: "no run recorded".into(),
+        },
+    });
+    tiles.push(match schedule {
+        Some(schedule) => views::Tile {
+            label: "Scheduled replication".into(),
+            value: schedule.label.clone(),
+            color: Tone::Good,
+            note: format!("next run at {} · {}", worded_time(schedule.next_ms), schedule.rpo_bound_words()),
+        },
+        None => views::Tile {
+            label: "Scheduled replication".into(),
+            value: "none".into(),
+            color: Tone::Default,
+            note: format!("replicate {} every 15m keeps RPO bounded", pair.name),
         },
     });
     if let Some(rpo) = &readiness.rpo {

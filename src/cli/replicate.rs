@@ -245,12 +245,14 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
         action_budget: Duration::from_secs(settings.action_budget_secs),
         ..RunOptions::default()
     };
-    apply(&config, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
+    apply(&config, &pair.name, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
 }
 
 /// Runs the plan with a progress line on stderr and the results in the store.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     config: &Config,
+    pair: &str,
     plan: &Plan,
     workspaces: &Workspaces,
     tokens: &CliTokens,
@@ -271,6 +273,7 @@ async fn apply(
             started_ms: now(),
             finished_ms: None,
             counts: None,
+            scheduled: false,
         })
         .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -278,7 +281,7 @@ async fn apply(
     let progress = async {
         let (mut finished, mut failed) = (0usize, 0usize);
         while let Some(event) = rx.recv().await {
-            if let Err(error) = record(&store, &run_id, plan, &event).await {
+            if let Err(error) = record(&store, pair, &run_id, plan, &event).await {
                 tracing::warn!(%error, "a result could not be stored");
             }
             if let RunEvent::Finished { action, result } = &event {

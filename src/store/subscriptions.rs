@@ -1,5 +1,5 @@
-//! Scheduled status posts: which conversation, on what schedule, and when
-//! next. Several instances may share one database, so a firing is claimed by
+//! Scheduled status posts: which conversation, on what schedule, of which
+//! pair, and when next. Several instances may share one database, so a firing is claimed by
 //! moving `next_fire_ms` forward with a compare-and-set: whoever's UPDATE
 //! still sees the old value posts, everyone else sees zero rows changed.
 
@@ -16,6 +16,8 @@ pub struct Subscription {
     /// Whose rate limit the post counts against.
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's (`use PAIR`, or every pair).
+    pub pair: Option<String>,
     pub created_by_oid: Option<String>,
     pub created_by_upn: Option<String>,
     pub created_ms: i64,
@@ -28,6 +30,8 @@ pub struct NewSubscription {
     pub conversation_id: String,
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's (`use PAIR`, or every pair).
+    pub pair: Option<String>,
     pub created_by_oid: Option<String>,
     pub created_by_upn: Option<String>,
 }
@@ -39,6 +43,8 @@ pub struct Due {
     pub conversation_id: String,
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's.
+    pub pair: Option<String>,
     /// The time this firing was scheduled for (at or before the claim).
     pub fire_ms: i64,
     /// When the subscription fires next.
@@ -46,18 +52,18 @@ pub struct Due {
 }
 
 impl Store {
-    /// Subscribes a conversation. Subscribing again to the same schedule
-    /// replaces the earlier one (new author, next firing recomputed) instead
-    /// of posting twice.
+    /// Subscribes a conversation. Subscribing again to the same schedule of
+    /// the same pair replaces the earlier one (new author, next firing
+    /// recomputed) instead of posting twice.
     pub async fn subscribe(&self, new: &NewSubscription, now_ms: i64) -> Result<Subscription, StoreError> {
         schedule::validate(&new.schedule).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let next_fire_ms =
             schedule::next_after(&new.schedule, now_ms, now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO subscriptions (id, conversation_id, tenant_id, schedule, created_by_oid, created_by_upn,
-                                        created_ms, next_fire_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (conversation_id, schedule) DO UPDATE SET
+                                        created_ms, next_fire_ms, pair)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (conversation_id, schedule, pair) DO UPDATE SET
                 tenant_id = excluded.tenant_id, created_by_oid = excluded.created_by_oid,
                 created_by_upn = excluded.created_by_upn, created_ms = excluded.created_ms,
                 next_fire_ms = excluded.next_fire_ms
@@ -71,6 +77,7 @@ impl Store {
         .bind(&new.created_by_upn)
         .bind(now_ms)
         .bind(next_fire_ms)
+        .bind(new.pair.clone().unwrap_or_default())
         .fetch_one(self.pool())
         .await?;
         subscription_from_row(&row)
@@ -167,6 +174,7 @@ impl Store {
             conversation_id: column(row, "conversation_id")?,
             tenant_id: column(row, "tenant_id")?,
             schedule,
+            pair: pair_of(row)?,
             fire_ms,
             next_fire_ms,
         }))
@@ -180,9 +188,16 @@ fn subscription_from_row(row: &AnyRow) -> Result<Subscription, StoreError> {
         conversation_id: column(row, "conversation_id")?,
         tenant_id: column(row, "tenant_id")?,
         schedule: schedule::from_json(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        pair: pair_of(row)?,
         created_by_oid: column(row, "created_by_oid")?,
         created_by_upn: column(row, "created_by_upn")?,
         created_ms: column(row, "created_ms")?,
         next_fire_ms: column(row, "next_fire_ms")?,
     })
+}
+
+/// The stored pair: `''` is none (the column is part of a key, so not NULL).
+fn pair_of(row: &AnyRow) -> Result<Option<String>, StoreError> {
+    let pair: String = column(row, "pair")?;
+    Ok(Some(pair).filter(|p| !p.is_empty()))
 }

@@ -6,7 +6,8 @@
 //! A cycle re-clones only tables whose source moved past the replicated
 //! version; `status` reports each table's RPO from these rows (as of the
 //! last reading, with its age) instead of reading every history on demand.
-//! Keyed by the table's full name, which is the same on both sides.
+//! Keyed by the pair and the table's full name (the same on both sides of
+//! a pair; two pairs may well both hold a `main.sales.orders`).
 
 use sqlx::any::AnyRow;
 
@@ -35,11 +36,17 @@ pub struct Commit {
 impl Store {
     /// A clone of `table_name` copied source `commit`. Never moves the
     /// recorded version back (a late result of an older clone).
-    pub async fn record_replicated(&self, table_name: &str, commit: Commit, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_replicated(
+        &self,
+        pair: &str,
+        table_name: &str,
+        commit: Commit,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO table_versions (table_name, replicated_version, replicated_commit_ms, replicated_ms)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (table_name) DO UPDATE SET
+            "INSERT INTO table_versions (table_name, replicated_version, replicated_commit_ms, replicated_ms, pair)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (pair, table_name) DO UPDATE SET
                 replicated_version = excluded.replicated_version,
                 replicated_commit_ms = excluded.replicated_commit_ms,
                 replicated_ms = excluded.replicated_ms
@@ -50,17 +57,24 @@ impl Store {
         .bind(commit.version)
         .bind(commit.commit_ms)
         .bind(now_ms)
+        .bind(pair)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// A cycle read the source's latest commit of `table_name` at `now_ms`.
-    pub async fn record_source_reading(&self, table_name: &str, commit: Commit, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_source_reading(
+        &self,
+        pair: &str,
+        table_name: &str,
+        commit: Commit,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO table_versions (table_name, source_version, source_commit_ms, read_ms)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (table_name) DO UPDATE SET
+            "INSERT INTO table_versions (table_name, source_version, source_commit_ms, read_ms, pair)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (pair, table_name) DO UPDATE SET
                 source_version = excluded.source_version,
                 source_commit_ms = excluded.source_commit_ms,
                 read_ms = excluded.read_ms",
@@ -69,14 +83,18 @@ impl Store {
         .bind(commit.version)
         .bind(commit.commit_ms)
         .bind(now_ms)
+        .bind(pair)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Every table's row, by name.
-    pub async fn table_versions(&self) -> Result<Vec<TableVersion>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM table_versions ORDER BY table_name").fetch_all(self.pool()).await?;
+    /// Every table's row of `pair`, by name.
+    pub async fn table_versions(&self, pair: &str) -> Result<Vec<TableVersion>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM table_versions WHERE pair = $1 ORDER BY table_name")
+            .bind(pair)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(from_row).collect()
     }
 }
