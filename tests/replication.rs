@@ -885,3 +885,60 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     .unwrap();
     assert!(plan(&primary, &secondary, &world.config).is_empty(), "caught up: nothing to clone");
 }
+
+/// Two pairs (two sandboxes: each its own workspaces and warehouse) replicate
+/// at the same time, each holding its own warehouse's slots: with the second
+/// pair's warehouse budget spent by someone else, the first pair's run still
+/// goes to the end, and the second's submits no statement until its own
+/// slots free, then converges too.
+#[tokio::test]
+async fn two_pairs_replicate_at_once_each_on_its_own_warehouse_budget() {
+    use drbot::replication::slots::WarehouseSlots;
+    let (first, second) = tokio::join!(world(), world());
+    let slots = WarehouseSlots::new(2);
+    let first_slots = slots.of(&first.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    let second_slots = slots.of(&second.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    assert!(!Arc::ptr_eq(&first_slots, &second_slots), "two warehouses, two budgets");
+    let (first_plan, second_plan) = tokio::join!(first.plan(), second.plan());
+    let warehouse_actions = |plan: &Plan| {
+        plan.actions
+            .iter()
+            .filter(|a| drbot::replication::run::lane(a) == drbot::replication::execute::Lane::Warehouse)
+            .count()
+    };
+    assert!(warehouse_actions(&first_plan) > 2 && warehouse_actions(&second_plan) > 2);
+
+    // Every slot of the second pair's warehouse is taken.
+    let held = second_slots.clone().acquire_many_owned(2).await.unwrap();
+    let with = |slots: &Arc<tokio::sync::Semaphore>| RunOptions { warehouse_slots: Some(slots.clone()), ..options() };
+    let (first_tx, _first_rx) = mpsc::unbounded_channel();
+    let (second_tx, mut second_rx) = mpsc::unbounded_channel();
+    let first_run =
+        run_plan(&first_plan, &first.workspaces, &*first.alice, with(&first_slots), CancellationToken::new(), first_tx);
+    let second_run = run_plan(
+        &second_plan,
+        &second.workspaces,
+        &*second.alice,
+        with(&second_slots),
+        CancellationToken::new(),
+        second_tx,
+    );
+    tokio::pin!(second_run);
+    let first_report = tokio::select! {
+        report = first_run => report,
+        _ = &mut second_run => panic!("the second pair finished without any slot of its warehouse"),
+    };
+    assert!(first_report.is_success(), "{:?}", failures(&first_report));
+    assert_eq!(first_slots.available_permits(), 2, "every slot the first run held is back");
+    let mut submitted = 0;
+    while let Ok(event) = second_rx.try_recv() {
+        submitted += usize::from(matches!(event, RunEvent::StatementSubmitted { .. }));
+    }
+    assert_eq!(submitted, 0, "no statement of the second pair ran on a slot it did not hold");
+
+    drop(held);
+    let second_report = second_run.await;
+    assert!(second_report.is_success(), "{:?}", failures(&second_report));
+    assert!(first.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the first pair converged");
+    assert!(second.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the second pair converged");
+}
