@@ -96,6 +96,18 @@ async fn a_pair_replicates_on_its_schedule_as_the_bot_and_the_dashboard_shows_th
     assert!(dashboard.contains("Scheduled replication") && dashboard.contains("Every 15 min"), "{dashboard}");
     assert!(dashboard.contains("next run at") && dashboard.contains("worst-case RPO"), "{dashboard}");
     assert!(dashboard.contains("15 min + last cycle"), "the bound is the interval plus the last cycle: {dashboard}");
+    // The card of every pair says it too, on the scheduled pair's row only.
+    let mut other = store.pair("default").await.unwrap().unwrap();
+    other.name = "other".into();
+    other.sharing = drbot::pairs::SharingNames::of_pair("other");
+    assert!(store.add_pair(&other, drbot::store::pairs::Origin::Added, 1).await.unwrap());
+    let overview = later(&world, &alice, "status").await;
+    let rows = overview.adaptive_card().unwrap()["body"].as_array().unwrap().clone();
+    let row = |name: &str| {
+        rows.iter().find(|row| row.to_string().contains(&format!("status {name}"))).map(Value::to_string).unwrap()
+    };
+    assert!(row("default").contains("· next at") && row("default").contains("(bound "), "{}", row("default"));
+    assert!(!row("other").contains("next at"), "{}", row("other"));
 
     // Stopped: no schedule, and the dashboard says how to set one.
     let stopped = card_text(&alice.say("replicate default every off").await);
@@ -158,8 +170,11 @@ async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
     let listed = card_text(&alice.say("runs default").await);
     assert!(listed.contains(&format!("Skipped: {} was in flight", running.id)), "{listed}");
     assert!(store.active_replication("default").await.unwrap().is_some_and(|op| op.id == running.id), "still one");
-    let audit = store.recent_audit(30).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "scheduled replication" && e.result.starts_with("skipped")), "{audit:?}");
+    eventually("the skip in the audit log", || async {
+        let audit = store.recent_audit(30).await.unwrap();
+        audit.iter().any(|e| e.action == "scheduled replication" && e.result.starts_with("skipped")).then_some(())
+    })
+    .await;
 
     // Once the cycle ends, the person's Run starts, and the next firing is skipped for it.
     let ended = json!({"outcome": "succeeded"});

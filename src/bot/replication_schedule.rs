@@ -156,9 +156,7 @@ impl Bot {
         };
         // The newest cycle that ran to its end (a skipped firing ran nothing).
         let runs = store.recent_runs_of_pair(pair, None, 20).await.unwrap_or_default();
-        let ran = |run: &&crate::store::runs::Run| {
-            !run.dry_run && run.finished_ms.is_some() && run.counts.as_ref().is_some_and(|c| c["outcome"] != "skipped")
-        };
+        let ran = |run: &&crate::store::runs::Run| !run.dry_run && run.finished_ms.is_some() && !run.skipped();
         let last = runs.iter().filter(ran).find(|run| run.scheduled).or_else(|| runs.iter().find(ran));
         Some(ScheduleSummary {
             label: schedule_label(&schedule.schedule),

@@ -8,7 +8,7 @@ use crate::store::runs::{ObjectResult, ResultStatus, Run};
 /// The outcome a finished run recorded in its counts, or "Running". A
 /// scheduled firing skipped because its pair was busy says which run was.
 pub(crate) fn outcome(run: &Run) -> (String, Tone) {
-    if let Some(counts) = run.counts.as_ref().filter(|counts| counts["outcome"] == "skipped") {
+    if let Some(counts) = run.counts.as_ref().filter(|_| run.skipped()) {
         let busy = counts["busy"].as_str().unwrap_or("another run");
         return (format!("Skipped: {busy} was in flight"), Tone::Warning);
     }
@@ -44,7 +44,7 @@ pub(crate) fn started_by(run: &Run) -> String {
 }
 
 pub(crate) fn counts_label(run: &Run) -> String {
-    if run.counts.as_ref().is_some_and(|counts| counts["outcome"] == "skipped") {
+    if run.skipped() {
         return "nothing run".into();
     }
     let Some(counts) = &run.counts else { return "in progress".into() };

@@ -112,7 +112,7 @@ impl Bot {
         let settings = self.pair_settings(pair);
         // The last run that ran (a skipped scheduled firing copied nothing).
         let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 5).await {
-            Ok(runs) => runs.iter().find(|run| !skipped(run)).map(LastRun::from),
+            Ok(runs) => runs.iter().find(|run| !run.skipped()).map(LastRun::from),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "run history unavailable for the dashboard");
                 None
@@ -135,11 +135,6 @@ impl Bot {
         )
         .await)
     }
-}
-
-/// A scheduled firing recorded as skipped: it ran nothing.
-fn skipped(run: &crate::store::runs::Run) -> bool {
-    run.counts.as_ref().is_some_and(|counts| counts["outcome"] == "skipped")
 }
 
 /// A pair's row of the overview, with its sort keys (badness, worst RPO).

@@ -261,6 +261,13 @@ async fn apply(
     catalog: Option<String>,
 ) -> anyhow::Result<bool> {
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    // A pair replicates once at a time. The bot's runs (a click, a schedule)
+    // are guarded by the store; a CLI run is no operation, so it looks first
+    // and does not start beside one (a bot run started after this look is
+    // not held back: keep CLI runs for pairs without a schedule).
+    if let Some(busy) = store.active_replication(pair).await? {
+        anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
+    }
     let run_id = format!("cli-{}", uuid::Uuid::new_v4());
     let now = || chrono::Utc::now().timestamp_millis();
     store

@@ -195,7 +195,7 @@ async fn last_run(config: &Config) -> Option<LastRun> {
     }
     .await;
     match result {
-        Ok(runs) => runs.iter().find(|run| !run.dry_run).map(LastRun::from),
+        Ok(runs) => runs.iter().find(|run| !run.dry_run && !run.skipped()).map(LastRun::from),
         Err(error) => {
             eprintln!("drbot status: the last replication run is unknown: {error}");
             None

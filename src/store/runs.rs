@@ -30,6 +30,14 @@ pub struct Run {
     pub scheduled: bool,
 }
 
+impl Run {
+    /// A scheduled firing recorded as skipped (its pair was busy): it ran
+    /// nothing, so it is no replication as far as freshness goes.
+    pub fn skipped(&self) -> bool {
+        self.counts.as_ref().is_some_and(|counts| counts["outcome"] == "skipped")
+    }
+}
+
 /// How one object fared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResultStatus {
