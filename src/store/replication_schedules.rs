@@ -1,13 +1,12 @@
 //! Scheduled replication: one schedule per pair (`replicate PAIR every 15m`),
 //! where its failures are reported, and when it fires next.
 //!
-//! A firing is claimed as a subscription's is (`store::subscriptions`): by
-//! moving `next_fire_ms` forward with a compare-and-set, so across every
-//! instance on the store exactly one claims it. Firings missed while no
-//! instance ran collapse into one.
+//! A firing is claimed as a subscription's is (`store::firings`): across
+//! every instance on the store exactly one claims it.
 
 use sqlx::any::AnyRow;
 
+use super::firings::Firings;
 use super::{column, Store, StoreError};
 use crate::scheduler::schedule::{self, Schedule};
 
@@ -107,69 +106,24 @@ impl Store {
     /// exactly one caller across every instance, and moves each schedule to
     /// its next occurrence after `now_ms`. Empty when nothing is due.
     pub async fn claim_due_replications(&self, now_ms: i64, limit: i64) -> Result<Vec<DueReplication>, StoreError> {
-        loop {
-            let candidates = sqlx::query(
-                "SELECT * FROM replication_schedules WHERE next_fire_ms <= $1 ORDER BY next_fire_ms, pair_name
-                 LIMIT $2",
-            )
-            .bind(now_ms)
-            .bind(limit.max(0))
-            .fetch_all(self.pool())
-            .await?;
-            if candidates.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut claimed = Vec::new();
-            for row in &candidates {
-                if let Some(due) = self.claim_replication(row, now_ms).await? {
-                    claimed.push(due);
-                }
-            }
-            // All lost to another instance: those rows moved on; look again.
-            if !claimed.is_empty() {
-                return Ok(claimed);
-            }
-        }
-    }
-
-    async fn claim_replication(&self, row: &AnyRow, now_ms: i64) -> Result<Option<DueReplication>, StoreError> {
-        let pair: String = column(row, "pair_name")?;
-        let fire_ms: i64 = column(row, "next_fire_ms")?;
-        let stored: String = column(row, "schedule")?;
-        let parsed = schedule::from_json(&stored).and_then(|s| Ok((schedule::next_after(&s, fire_ms, now_ms)?, s)));
-        let (next_fire_ms, schedule) = match parsed {
-            Ok(next) => next,
-            Err(error) => {
-                // It can never fire; left in place it would be first in line forever.
-                tracing::warn!(pair = %pair, %error, "dropping a replication schedule that cannot be read");
-                sqlx::query("DELETE FROM replication_schedules WHERE pair_name = $1 AND next_fire_ms = $2")
-                    .bind(&pair)
-                    .bind(fire_ms)
-                    .execute(self.pool())
-                    .await?;
-                return Ok(None);
-            }
-        };
-        let updated = sqlx::query(
-            "UPDATE replication_schedules SET next_fire_ms = $3 WHERE pair_name = $1 AND next_fire_ms = $2",
-        )
-        .bind(&pair)
-        .bind(fire_ms)
-        .bind(next_fire_ms)
-        .execute(self.pool())
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Ok(None);
-        }
-        Ok(Some(DueReplication {
-            pair,
-            conversation_id: column(row, "conversation_id")?,
-            schedule,
-            fire_ms,
-            next_fire_ms,
-        }))
+        let claimed = self.claim_firings(&SCHEDULES, now_ms, limit).await?;
+        claimed
+            .into_iter()
+            .map(|firing| {
+                Ok(DueReplication {
+                    conversation_id: column(&firing.row, "conversation_id")?,
+                    pair: firing.key,
+                    schedule: firing.schedule,
+                    fire_ms: firing.fire_ms,
+                    next_fire_ms: firing.next_fire_ms,
+                })
+            })
+            .collect()
     }
 }
+
+/// Schedules fire by pair.
+const SCHEDULES: Firings = Firings { table: "replication_schedules", key: "pair_name" };
 
 fn schedule_from_row(row: &AnyRow) -> Result<ReplicationSchedule, StoreError> {
     let stored: String = column(row, "schedule")?;
