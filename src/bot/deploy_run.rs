@@ -68,7 +68,7 @@ impl Bot {
             poll_interval: poll,
             timeout: DEPLOY_TIMEOUT,
             bootstrap: matches!(job.target, Target::Spoke(_)).then(|| {
-                BootstrapSettings::from_config(settings, reqwest::Client::new())
+                BootstrapSettings::from_config(settings, crate::http_client::client())
                     .with_replicator(self.services.config.bot.app_id.clone())
             }),
         };

@@ -115,7 +115,7 @@ pub fn workspaces(config: &Config) -> anyhow::Result<Workspaces> {
 
 /// The workspaces and warehouse of `pair`.
 pub fn pair_workspaces(pair: &Pair) -> anyhow::Result<Workspaces> {
-    let http = reqwest::Client::new();
+    let http = crate::http_client::client();
     let warehouse_id = pair
         .warehouse_id
         .clone()
