@@ -195,3 +195,43 @@ async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
     .await;
     assert!(busy_with_manual.scheduled);
 }
+
+#[tokio::test]
+async fn a_failed_scheduled_cycle_is_posted_and_in_runs_and_the_next_firing_comes() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+    assert!(card_text(&alice.say("replicate default every 15m").await).contains("replicates every 15 min"));
+    // Then the pair's warehouse goes away: every statement of a cycle fails.
+    let mut pair = store.pair("default").await.unwrap().unwrap();
+    pair.warehouse_id = Some("0000000000000000".into());
+    store.seed_pair(&pair, 1).await.unwrap();
+
+    let finished = |count: usize| {
+        let world = &world;
+        async move {
+            let ended: Vec<Run> =
+                runs(world, "default").await.into_iter().filter(|r| r.finished_ms.is_some()).collect();
+            (ended.len() >= count).then_some(ended)
+        }
+    };
+    clock.advance(Duration::from_secs(16 * 60));
+    let first = eventually("the first cycle ends", || finished(1)).await.remove(0);
+    assert!(first.scheduled);
+    assert_eq!(first.counts.as_ref().unwrap()["outcome"], "failed", "{:?}", first.counts);
+    // Posted where the schedule was set, as a new message: nobody had a card to update.
+    let posted = wait_for(&world, "the failed cycle's card", |r| {
+        r.verb == Verb::Send && r.conversation_id == alice.conversation.id() && card_text(r).contains(&first.id)
+    })
+    .await;
+    assert!(card_text(&posted).contains("scheduled, pair default"), "{}", card_text(&posted));
+    let listed = card_text(&alice.say("runs default").await);
+    assert!(listed.contains("drbot (scheduled)") && !listed.contains("Succeeded"), "{listed}");
+
+    // The next firing comes all the same.
+    clock.advance(Duration::from_secs(15 * 60));
+    let both = eventually("the second cycle ends", || finished(2)).await;
+    assert!(both.iter().all(|run| run.scheduled) && both[0].id != both[1].id);
+}
