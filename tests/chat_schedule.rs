@@ -235,3 +235,28 @@ async fn a_failed_scheduled_cycle_is_posted_and_in_runs_and_the_next_firing_come
     let both = eventually("the second cycle ends", || finished(2)).await;
     assert!(both.iter().all(|run| run.scheduled) && both[0].id != both[1].id);
 }
+
+#[tokio::test]
+async fn subscribe_names_a_pair_and_subscriptions_list_the_schedules_set_here() {
+    let world = World::start_with(fast).await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let unknown = card_text(&alice.say("subscribe nope every 6h").await);
+    assert!(unknown.contains("no pair named nope"), "{unknown}");
+    let subscribed = card_text(&alice.say("subscribe default every 6h").await);
+    assert!(subscribed.contains("pair default's readiness dashboard"), "{subscribed}");
+    let stored = world.bot.app.store.subscriptions(alice.conversation.id()).await.unwrap();
+    assert_eq!(stored.iter().map(|s| s.pair.as_deref()).collect::<Vec<_>>(), [Some("default")]);
+    let set = card_text(&alice.say("replicate default daily 02:00").await);
+    assert!(set.contains("Pair default replicates daily 02:00 utc"), "{set}");
+    let listed = card_text(&alice.say("subscriptions").await);
+    assert!(listed.contains("readiness of default") && listed.contains("replication of default"), "{listed}");
+    assert!(listed.contains("replicate default every off"), "{listed}");
+    // Setting a schedule is a replicator's: bob has no role.
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let denied = card_text(&bob.say("replicate default every 15m").await);
+    assert!(denied.contains("Not allowed"), "{denied}");
+    let schedule = world.bot.app.store.replication_schedule("default").await.unwrap().unwrap();
+    assert_eq!(schedule.created_by_upn.as_deref(), Some(alice.user.upn.as_str()), "unchanged by bob");
+}

@@ -97,6 +97,23 @@ impl Bot {
                 return cards::error("The subscriptions could not be read.", correlation_id);
             }
         };
+        // The pairs' replication schedules set from here are listed too (they
+        // stop with `replicate PAIR every off`, not `unsubscribe`).
+        let schedules = match self.services.store.replication_schedules().await {
+            Ok(schedules) => schedules.into_iter().filter(|s| s.conversation_id == conversation.id).collect(),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "replication schedules unavailable for the list");
+                Vec::new()
+            }
+        };
+        let replications = schedules.iter().map(|s| views::SubscriptionRow {
+            schedule_label: schedule_label(&s.schedule),
+            what: format!("replication of {}", s.pair),
+            next_run: worded_time(s.next_fire_ms),
+            created_by: s.created_by_upn.clone().unwrap_or_default(),
+            status_label: format!("Stop: replicate {} every off", s.pair),
+            status_color: Tone::Good,
+        });
         let view = views::SubscriptionsView {
             conversation_label: "this conversation".into(),
             subscriptions: subscriptions
@@ -112,6 +129,7 @@ impl Bot {
                     status_label: "Active".into(),
                     status_color: Tone::Good,
                 })
+                .chain(replications)
                 .collect(),
         };
         views::render_subscriptions(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
