@@ -146,24 +146,50 @@ impl ScheduleSummary {
 impl Bot {
     /// `pair`'s schedule and the last cycle's duration, if it has one.
     pub(crate) async fn schedule_summary(&self, pair: &str) -> Option<ScheduleSummary> {
-        let store = &self.services.store;
-        let schedule = match store.replication_schedule(pair).await {
+        let schedule = match self.services.store.replication_schedule(pair).await {
             Ok(schedule) => schedule?,
             Err(error) => {
                 tracing::warn!(pair, %error, "replication schedule unavailable for the dashboard");
                 return None;
             }
         };
+        Some(self.summarise(schedule).await)
+    }
+
+    /// [`Bot::schedule_summary`] of each of `pairs`, in their order: the
+    /// schedules read once, the runs only of the pairs that have one.
+    pub(crate) async fn schedule_summaries(&self, pairs: &[crate::pairs::Pair]) -> Vec<Option<ScheduleSummary>> {
+        let mut schedules = match self.services.store.replication_schedules().await {
+            Ok(schedules) => schedules,
+            Err(error) => {
+                tracing::warn!(%error, "replication schedules unavailable for the overview");
+                Vec::new()
+            }
+        };
+        let mut summaries = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let summary = match schedules.iter().position(|s| s.pair == pair.name) {
+                Some(at) => Some(self.summarise(schedules.swap_remove(at)).await),
+                None => None,
+            };
+            summaries.push(summary);
+        }
+        summaries
+    }
+
+    async fn summarise(&self, schedule: crate::store::replication_schedules::ReplicationSchedule) -> ScheduleSummary {
+        let store = &self.services.store;
+        let pair = schedule.pair.as_str();
         // The newest cycle that ran to its end (a skipped firing ran nothing).
         let runs = store.recent_runs_of_pair(pair, None, 20).await.unwrap_or_default();
         let ran = |run: &&crate::store::runs::Run| !run.dry_run && run.finished_ms.is_some() && !run.skipped();
         let last = runs.iter().filter(ran).find(|run| run.scheduled).or_else(|| runs.iter().find(ran));
-        Some(ScheduleSummary {
+        ScheduleSummary {
             label: schedule_label(&schedule.schedule),
             next_ms: schedule.next_fire_ms,
             interval_ms: interval_ms(&schedule.schedule),
             last_cycle_ms: last.and_then(|run| Some(run.finished_ms? - run.started_ms)),
-        })
+        }
     }
 }
 

@@ -184,6 +184,7 @@ pub async fn read_both(
         statement_timeout,
         bulk: true,
         view_dependencies: true,
+        shared_permits: None,
     };
     // The secondary is read whole under the catalog filter: its mounted share
     // catalogs (drbot's plumbing) must be seen for the plan to reuse them.

@@ -9,6 +9,8 @@
 //! Keyed by the pair and the table's full name (the same on both sides of
 //! a pair; two pairs may well both hold a `main.sales.orders`).
 
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 
 use super::{column, Store, StoreError};
@@ -96,6 +98,19 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(from_row).collect()
+    }
+}
+
+impl Store {
+    /// Every pair's rows, by pair and then by name: a card over many pairs
+    /// reads them once.
+    pub async fn table_versions_of_every_pair(&self) -> Result<BTreeMap<String, Vec<TableVersion>>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM table_versions ORDER BY pair, table_name").fetch_all(self.pool()).await?;
+        let mut by_pair: BTreeMap<String, Vec<TableVersion>> = BTreeMap::new();
+        for row in &rows {
+            by_pair.entry(column(row, "pair")?).or_default().push(from_row(row)?);
+        }
+        Ok(by_pair)
     }
 }
 
