@@ -242,6 +242,7 @@ async fn drbot_status_json_prints_the_report() {
         started_ms,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     store.start_run(&run("run-1", false, 1_000)).await.unwrap();
     store.finish_run("run-1", 2_000, &serde_json::json!({"succeeded": 3})).await.unwrap();

@@ -213,13 +213,14 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
         started_ms: 0,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     store.start_run(&run).await.unwrap();
     let (report, events) = world.run(&plan, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     assert_eq!(report.results.len(), plan.actions.len());
     for event in &events {
-        record(&store, "run-1", &plan, event).await.unwrap();
+        record(&store, "default", "run-1", &plan, event).await.unwrap();
     }
     let counts = store.run_result_counts("run-1").await.unwrap();
     assert_eq!(counts.succeeded as usize, plan.actions.len());
@@ -782,6 +783,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
             started_ms: 0,
             finished_ms: None,
             counts: None,
+            scheduled: false,
         };
         store.start_run(&run).await.unwrap();
     }
@@ -791,7 +793,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&first, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-1", &first, event).await.unwrap();
+        record(&store, "default", "run-1", &first, event).await.unwrap();
     }
     assert!(world.plan().await.is_empty());
 
@@ -825,6 +827,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let before = world.sandbox.primary.statements.history().len();
     let unread = freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,
@@ -847,7 +850,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
         vec![(appended.clone(), format!("refresh table {appended} (incremental deep clone)"))],
         "only the appended table is cloned; unchanged tables cost no clone"
     );
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let held = recorded.iter().find(|r| r.table_name == appended).and_then(|r| r.replicated).unwrap();
     let drift = diff(&primary, &secondary, &world.config);
     let rpo = table_rpos(&primary, &secondary, &world.config, &drift);
@@ -859,9 +862,9 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&again, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-2", &again, event).await.unwrap();
+        record(&store, "default", "run-2", &again, event).await.unwrap();
     }
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let row = recorded.iter().find(|r| r.table_name == appended).unwrap();
     assert_eq!(row.replicated.map(|c| c.version), Some(newest.0));
     assert_eq!(row.source.map(|c| (c.version, c.commit_ms)), Some(newest));
@@ -869,6 +872,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (mut primary, mut secondary) = world.read().await;
     freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,
@@ -1009,4 +1013,61 @@ async fn a_non_delta_table_is_registered_with_its_definition_even_before_its_fil
     assert_eq!(a.format_options, b.format_options);
     assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
     assert!(world.plan().await.is_empty());
+}
+
+/// Two pairs (two sandboxes: each its own workspaces and warehouse) replicate
+/// at the same time, each holding its own warehouse's slots: with the second
+/// pair's warehouse budget spent by someone else, the first pair's run still
+/// goes to the end, and the second's submits no statement until its own
+/// slots free, then converges too.
+#[tokio::test]
+async fn two_pairs_replicate_at_once_each_on_its_own_warehouse_budget() {
+    use drbot::replication::slots::WarehouseSlots;
+    let (first, second) = tokio::join!(world(), world());
+    let slots = WarehouseSlots::new(2);
+    let first_slots = slots.of(&first.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    let second_slots = slots.of(&second.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    assert!(!Arc::ptr_eq(&first_slots, &second_slots), "two warehouses, two budgets");
+    let (first_plan, second_plan) = tokio::join!(first.plan(), second.plan());
+    let warehouse_actions = |plan: &Plan| {
+        plan.actions
+            .iter()
+            .filter(|a| drbot::replication::run::lane(a) == drbot::replication::execute::Lane::Warehouse)
+            .count()
+    };
+    assert!(warehouse_actions(&first_plan) > 2 && warehouse_actions(&second_plan) > 2);
+
+    // Every slot of the second pair's warehouse is taken.
+    let held = second_slots.clone().acquire_many_owned(2).await.unwrap();
+    let with = |slots: &Arc<tokio::sync::Semaphore>| RunOptions { warehouse_slots: Some(slots.clone()), ..options() };
+    let (first_tx, _first_rx) = mpsc::unbounded_channel();
+    let (second_tx, mut second_rx) = mpsc::unbounded_channel();
+    let first_run =
+        run_plan(&first_plan, &first.workspaces, &*first.alice, with(&first_slots), CancellationToken::new(), first_tx);
+    let second_run = run_plan(
+        &second_plan,
+        &second.workspaces,
+        &*second.alice,
+        with(&second_slots),
+        CancellationToken::new(),
+        second_tx,
+    );
+    tokio::pin!(second_run);
+    let first_report = tokio::select! {
+        report = first_run => report,
+        _ = &mut second_run => panic!("the second pair finished without any slot of its warehouse"),
+    };
+    assert!(first_report.is_success(), "{:?}", failures(&first_report));
+    assert_eq!(first_slots.available_permits(), 2, "every slot the first run held is back");
+    let mut submitted = 0;
+    while let Ok(event) = second_rx.try_recv() {
+        submitted += usize::from(matches!(event, RunEvent::StatementSubmitted { .. }));
+    }
+    assert_eq!(submitted, 0, "no statement of the second pair ran on a slot it did not hold");
+
+    drop(held);
+    let second_report = second_run.await;
+    assert!(second_report.is_success(), "{:?}", failures(&second_report));
+    assert!(first.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the first pair converged");
+    assert!(second.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the second pair converged");
 }

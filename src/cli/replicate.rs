@@ -246,12 +246,14 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
         action_budget: Duration::from_secs(settings.action_budget_secs),
         ..RunOptions::default()
     };
-    apply(&config, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
+    apply(&config, &pair.name, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
 }
 
 /// Runs the plan with a progress line on stderr and the results in the store.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     config: &Config,
+    pair: &str,
     plan: &Plan,
     workspaces: &Workspaces,
     tokens: &CliTokens,
@@ -260,6 +262,13 @@ async fn apply(
     catalog: Option<String>,
 ) -> anyhow::Result<bool> {
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    // A pair replicates once at a time. The bot's runs (a click, a schedule)
+    // are guarded by the store; a CLI run is no operation, so it looks first
+    // and does not start beside one (a bot run started after this look is
+    // not held back: keep CLI runs for pairs without a schedule).
+    if let Some(busy) = store.active_replication(pair).await? {
+        anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
+    }
     let run_id = format!("cli-{}", uuid::Uuid::new_v4());
     let now = || chrono::Utc::now().timestamp_millis();
     store
@@ -272,6 +281,7 @@ async fn apply(
             started_ms: now(),
             finished_ms: None,
             counts: None,
+            scheduled: false,
         })
         .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -279,7 +289,7 @@ async fn apply(
     let progress = async {
         let (mut finished, mut failed) = (0usize, 0usize);
         while let Some(event) = rx.recv().await {
-            if let Err(error) = record(&store, &run_id, plan, &event).await {
+            if let Err(error) = record(&store, pair, &run_id, plan, &event).await {
                 tracing::warn!(%error, "a result could not be stored");
             }
             if let RunEvent::Finished { action, result } = &event {

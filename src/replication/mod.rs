@@ -33,6 +33,7 @@ pub mod read;
 pub mod run;
 #[cfg(test)]
 mod seeded;
+pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
