@@ -39,6 +39,7 @@ pub mod sharing;
 pub mod sql;
 pub mod statements;
 pub mod unity_catalog;
+pub mod warehouses;
 pub mod writer;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
@@ -102,6 +103,8 @@ pub struct Workspace {
     pub faults: Faults,
     /// The SQL warehouse's statements.
     pub statements: statements::Statements,
+    /// The workspace's SQL warehouses (all run on `statements`).
+    pub warehouses: warehouses::Warehouses,
     /// Job runs.
     pub jobs: jobs::Jobs,
     /// What the workspace shares with the account's other workspace.
@@ -134,6 +137,7 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
+            warehouses: warehouses::Warehouses::default(),
             jobs: jobs::Jobs::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -179,6 +183,7 @@ impl Workspace {
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
             .merge(statements::router())
+            .merge(warehouses::router())
             .merge(jobs::router())
             .merge(locations::router())
             .merge(sharing::router())
