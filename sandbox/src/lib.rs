@@ -278,6 +278,8 @@ local_roles = [{local_roles}]
 [replication]
 warehouse_id = "{warehouse}"
 location_mapping = [{mapping}]
+# The operators' Databricks group: it owns the DR shares and administers a spoke's catalog.
+dr_group = "{dr_group}"
 
 [deploy]
 arm_url = "{arm}"
@@ -301,6 +303,7 @@ subscription_id = "{subscription}"
             primary = self.primary_url(),
             secondary = self.secondary_url(),
             warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            dr_group = databricks::seed::ADMIN_GROUP,
             mapping = databricks::seed::LOCATION_MAPPING
                 .iter()
                 .map(|(from, to)| format!("[\"{from}\", \"{to}\"]"))

@@ -25,6 +25,7 @@ use crate::azure::ProvisioningState;
 use crate::deploy::bootstrap::BootstrapSettings;
 use crate::deploy::{self as engine, DeployEvent, DeployOutcome, DeployState, RunOptions, SpokeName, Target};
 use crate::ops::{Ending, OperationKind, Running};
+use crate::pairs::Pair;
 use crate::store::operations::{Kind, Operation, Outcome};
 use crate::store::pairs::Origin;
 
@@ -67,10 +68,8 @@ impl Bot {
             progress_interval: poll,
             poll_interval: poll,
             timeout: DEPLOY_TIMEOUT,
-            bootstrap: matches!(job.target, Target::Spoke(_)).then(|| {
-                BootstrapSettings::from_config(settings, reqwest::Client::new())
-                    .with_replicator(self.services.config.bot.app_id.clone())
-            }),
+            bootstrap: matches!(job.target, Target::Spoke(_))
+                .then(|| BootstrapSettings::for_bot(&self.services.config, reqwest::Client::new())),
         };
         if job.checkpoint.is_some() {
             tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");
@@ -148,7 +147,7 @@ impl Bot {
     async fn register_spoke_pair(&self, op: &Operation, spoke: &SpokeName, finished: &DeployState) -> Value {
         let settings = BootstrapSettings::from_config(&self.services.config.deploy, self.services.http.clone());
         let pair = match engine::bootstrap::spoke_pair(spoke, &finished.regions, &settings) {
-            Ok(pair) => pair,
+            Ok(pair) => Pair { warehouse_id: finished.warehouse_id.clone(), ..pair },
             Err(error) => {
                 tracing::warn!(operation = %op.id, %error, "deployed spoke not registered as a pair");
                 return json!({"error": error.to_string()});

@@ -49,13 +49,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::engine_setup::{self, grant_once};
 use super::events::{BootstrapStep, DeployEvent, RegionState, StepOutcome};
 use super::plan::{Role, SpokeName};
 use super::{DeployConfig, DeployError, Tokens};
 use crate::databricks::account::{AccountClient, PrivateEndpointRule};
-use crate::databricks::unity_catalog::{
-    grants_map, CreateCatalog, CreateExternalLocation, CreateStorageCredential, PermissionChange, Securable,
-};
+use crate::databricks::unity_catalog::{CreateCatalog, CreateExternalLocation, CreateStorageCredential, Securable};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::DATABRICKS_SCOPE;
 use crate::pairs::{Pair, PairWorkspace, SharingNames};
@@ -102,6 +101,10 @@ pub struct BootstrapSettings {
     /// application id): granted on the secondary's external locations what
     /// replication's statements need there. `None`: no grants are made.
     pub replicator: Option<String>,
+    /// The DR group (`[replication] dr_group`): the operators and the bot's
+    /// service principal; administers the spoke's catalog and owns the DR
+    /// shares ([`super::engine_setup`]).
+    pub dr_group: Option<String>,
 }
 
 impl BootstrapSettings {
@@ -121,7 +124,24 @@ impl BootstrapSettings {
             .clone()
             .filter(|id| !id.trim().is_empty())
             .map(|id| (config.databricks_accounts_url.clone(), id.trim().to_string()));
-        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default(), locations, account, replicator: None }
+        BootstrapSettings {
+            http,
+            metastore_ids,
+            retry: RetryPolicy::default(),
+            locations,
+            account,
+            replicator: None,
+            dr_group: None,
+        }
+    }
+
+    /// The bot's settings: `[deploy]`, the bot's service principal as the
+    /// replicator, `[replication] dr_group` as the DR group.
+    pub fn for_bot(config: &crate::config::Config, http: reqwest::Client) -> BootstrapSettings {
+        let mut settings =
+            BootstrapSettings::from_config(&config.deploy, http).with_replicator(config.bot.app_id.clone());
+        settings.dr_group = config.replication.dr_group.clone().filter(|g| !g.trim().is_empty());
+        settings
     }
 
     /// Grants the secondary's storage privileges to `principal` (see `replicator`).
@@ -134,6 +154,9 @@ impl BootstrapSettings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootstrapReport {
     pub steps: Vec<BootstrapStep>,
+    /// The engine's SQL warehouse in the secondary, when there is one.
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
 }
 
 /// The workspace's URL from a deployment's outputs, with a scheme (ARM gives
@@ -334,8 +357,11 @@ pub async fn bootstrap(
             for location in &locations {
                 let Some(need) = location.need else { continue };
                 let step = format!("{} on external location {} to {replicator}", need.sql(), location.name);
+                let privilege = need.sql().replace(' ', "_");
                 let outcome =
-                    grant_once(&client, &token, &location.name, need, replicator).await.map_err(failed(&step))?;
+                    grant_once(&client, &token, Securable::ExternalLocation, &location.name, &[&privilege], replicator)
+                        .await
+                        .map_err(failed(&step))?;
                 done(step, outcome).await;
             }
         }
@@ -349,6 +375,20 @@ pub async fn bootstrap(
         let step = format!("catalog {name}");
         let outcome = created(client.create_catalog(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
+        let admins = engine_setup::catalog_admins(
+            &client,
+            &token,
+            ws.role,
+            &name,
+            settings.replicator.as_deref(),
+            settings.dr_group.as_deref(),
+        )
+        .await
+        .map_err(|(step, source)| DeployError::Databricks { role: ws.role, step, source })?;
+        for step in admins {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
 
         for step in serverless_network(settings, &token, ws).await? {
             report.steps.push(step.clone());
@@ -385,6 +425,14 @@ pub async fn bootstrap(
         report.steps.push(step.clone());
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
     }
+    if let Some(secondary) = secondary {
+        let (step, id) = engine_setup::warehouse(&settings.client(&secondary.host), &token, spoke.as_str())
+            .await
+            .map_err(|(step, source)| DeployError::Databricks { role: Role::Secondary, step, source })?;
+        report.warehouse_id = id;
+        report.steps.push(step.clone());
+        let _ = events.send(DeployEvent::Bootstrap(step)).await;
+    }
     Ok(report)
 }
 
@@ -415,6 +463,9 @@ pub fn spoke_pair(
     let (primary, primary_side) = side(Role::Primary)?;
     let (secondary, secondary_side) = side(Role::Secondary)?;
     let mut pair = Pair::new(spoke.as_str(), primary_side, secondary_side);
+    // The region's metastore is shared with other spokes: this pair
+    // replicates the spoke's own catalog.
+    pair.catalogs = vec![uc_name(spoke)];
     pair.location_mapping = [
         (CATALOG_CONTAINER, &primary.uc_account, &secondary.uc_account),
         (DELTA_CONTAINER, &primary.uc_account, &secondary.uc_account),
@@ -561,25 +612,6 @@ impl StorageUse {
     fn new(name: String, url: String, need: Option<Need>) -> StorageUse {
         StorageUse { name, url, read_only: false, need }
     }
-}
-
-/// Grants `need` on the location to `principal` unless it already holds it
-/// (so a second bootstrap finds it done, like every other step).
-async fn grant_once(
-    client: &WorkspaceClient,
-    token: &crate::identity::AccessToken,
-    location: &str,
-    need: Need,
-    principal: &str,
-) -> Result<StepOutcome, DatabricksError> {
-    let privilege = need.sql().replace(' ', "_");
-    let held = grants_map(&client.get_permissions(token, Securable::ExternalLocation, location).await?);
-    if held.get(principal).is_some_and(|p| p.contains(&privilege)) {
-        return Ok(StepOutcome::AlreadyExisted);
-    }
-    let change = PermissionChange { principal: principal.to_string(), add: vec![privilege], remove: Vec::new() };
-    client.update_permissions(token, Securable::ExternalLocation, location, &[change]).await?;
-    Ok(StepOutcome::Created)
 }
 
 /// A create's answer as a step outcome: an object that already exists is done.

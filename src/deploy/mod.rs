@@ -17,6 +17,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod engine_setup;
 pub mod events;
 pub mod hub;
 pub mod plan;

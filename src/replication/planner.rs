@@ -325,9 +325,11 @@ impl Planner<'_> {
                 Some(share) => share.owner.clone(),
                 None => self.primary.read_as.clone(),
             };
-            let transfer = self.config.share_owner.clone().filter(|wanted| {
-                *wanted != current && (existing.is_none() || self.reader_is(&current))
-            });
+            let transfer = self
+                .config
+                .share_owner
+                .clone()
+                .filter(|wanted| *wanted != current && (existing.is_none() || self.reader_is(&current)));
             let share_dep = match transfer.clone() {
                 Some(owner) => {
                     let deps = created.iter().cloned().collect();
@@ -1255,7 +1257,11 @@ mod tests {
         for (owner, handed) in [("alice", true), ("carol", false), ("dr", false)] {
             primary.sharing.shares.insert(
                 "drbot_main".into(),
-                ShareInfo { schemas: Default::default(), recipients_with_select: Default::default(), owner: owner.into() },
+                ShareInfo {
+                    schemas: Default::default(),
+                    recipients_with_select: Default::default(),
+                    owner: owner.into(),
+                },
             );
             let plan = super::plan(&primary, &secondary, &config);
             assert_eq!(handover(&plan).is_some(), handed, "{owner}");

@@ -569,6 +569,11 @@ impl Reader<'_> {
                 (ReadPath::Rest(format!("warehouse {id} is still STARTING after {waited} s of waiting")), false)
             }
             Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false),
+            // A pair's warehouse is the secondary's: the primary has no such
+            // warehouse, and a statement sent there would fail.
+            Err(DatabricksError::NotFound(_)) => {
+                (ReadPath::Rest(format!("warehouse {id} is not a warehouse of this workspace")), false)
+            }
             Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true),
         }
     }
@@ -596,12 +601,19 @@ impl Reader<'_> {
             return Ok(String::new());
         };
         if !may_query {
+            // Without a statement: the metastore summary names the global id too.
+            if let Ok(summary) = self.limited(self.client.metastore_summary(self.token)).await {
+                if !summary.global_metastore_id.is_empty() {
+                    return Ok(summary.global_metastore_id);
+                }
+            }
             return Err(Skipped {
                 securable: "metastore".into(),
                 full_name: String::new(),
                 part: SkippedPart::MetastoreId,
                 reason: format!(
-                    "warehouse {warehouse_id} is not running (stopped, or still starting); a read does not start it"
+                    "warehouse {warehouse_id} is not running (stopped, or still starting), or not in this \
+                     workspace; a read does not start it, and the metastore summary did not name the id"
                 ),
             });
         }
