@@ -126,8 +126,9 @@ impl Fixture {
             progress_interval: Duration::from_millis(10),
             poll_interval: Duration::from_millis(50),
             timeout: PATIENCE,
-            bootstrap: bootstrap.then(|| {
-                BootstrapSettings::from_config(&self.config, reqwest::Client::new())
+            bootstrap: bootstrap.then(|| BootstrapSettings {
+                dr_group: Some(sandbox::databricks::seed::ADMIN_GROUP.into()),
+                ..BootstrapSettings::from_config(&self.config, reqwest::Client::new())
                     .with_replicator(sandbox::SANDBOX_BOT_APP_ID)
             }),
         }
@@ -261,10 +262,12 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
     // The bootstrap, as the workspaces now hold it.
     let report = outcome.bootstrap.expect("bootstrapped");
     assert!(report.steps.iter().all(|s| s.outcome == StepOutcome::Created), "{:?}", report.steps);
-    // Per region: assignment, credential, four locations, catalog; on the
-    // secondary the primary's Delta container (read-only) and four grants;
-    // the recipient.
-    assert_eq!(report.steps.len(), 2 * 7 + 5 + 1);
+    // Per region: assignment, credential, four locations, catalog, and ALL
+    // PRIVILEGES on it to the bot and the DR group; on the primary what the
+    // DR shares' owner needs; on the secondary the primary's Delta container
+    // (read-only) and four grants; the recipient; the engine's warehouse.
+    assert_eq!(report.steps.len(), 2 * 9 + 1 + 5 + 1 + 1);
+    assert_eq!(report.warehouse_id, fixture.sandbox.secondary.warehouses.by_name("drbot-demo").map(|w| w.id));
     for (workspace, role) in [(&fixture.sandbox.primary, "primary"), (&fixture.sandbox.secondary, "secondary")] {
         let metastore = workspace.metastore.read();
         let credential = &metastore.storage_credentials["demo_connector"];

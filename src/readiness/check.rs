@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::blockers::WarehouseCheck;
 use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::AccessToken;
@@ -87,7 +88,20 @@ pub async fn check_with(
         observe(Side::Primary, primary, read, progress),
         observe(Side::Secondary, secondary, read, progress)
     );
-    assess_observed(p.as_observed(), s.as_observed(), config, now_ms, options)
+    let warehouse = match (&s, read.warehouse_id.as_deref()) {
+        (Observation::Unreachable { .. }, _) => WarehouseCheck::Unknown,
+        (_, None) => WarehouseCheck::NotSet,
+        // Asking for its state starts nothing.
+        (_, Some(id)) => {
+            match secondary.client.clone().with_retry(probe_policy()).warehouse_state(secondary.token, id).await {
+                Ok(_) => WarehouseCheck::Present,
+                Err(DatabricksError::NotFound(_)) => WarehouseCheck::Missing(id.to_string()),
+                Err(_) => WarehouseCheck::Unknown,
+            }
+        }
+    };
+    let options = AssessOptions { warehouse, ..options.clone() };
+    assess_observed(p.as_observed(), s.as_observed(), config, now_ms, &options)
 }
 
 /// One side's outcome, owned.

@@ -43,6 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::blockers::{blockers as pair_blockers, Blocker, Seen, WarehouseCheck};
 use super::drift::{summarise as summarise_drift, DriftSummary};
 use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
 use super::storage::{blockers as storage_blockers, StorageBlocker};
@@ -69,6 +70,8 @@ pub struct AssessOptions {
     /// these, as of those readings, rather than from commit properties that
     /// need not move on an append, and without reading every history now.
     pub table_versions: Vec<TableVersion>,
+    /// What the secondary said of the pair's warehouse ([`super::check`] asks).
+    pub warehouse: WarehouseCheck,
 }
 
 impl Default for AssessOptions {
@@ -79,6 +82,7 @@ impl Default for AssessOptions {
             unread_listed: 10,
             last_run: None,
             table_versions: Vec::new(),
+            warehouse: WarehouseCheck::Unknown,
         }
     }
 }
@@ -247,6 +251,11 @@ pub struct Readiness {
     /// differ from the primary's (a clone carries none, so such a table may
     /// be readable unfiltered and unmasked there).
     pub security: Vec<ProtectionFinding>,
+    /// What stops the pair from replicating at all, each with its fix (a
+    /// missing metastore or warehouse, the recipient deleted, a share's
+    /// owner without SELECT, a workspace gone): also the first reasons of
+    /// the verdict.
+    pub blockers: Vec<Blocker>,
 }
 
 /// A table present on both sides whose protection differs.
@@ -360,8 +369,13 @@ pub fn assess_observed(
         offenders_total: 0,
         storage_blockers: Vec::new(),
         security: Vec::new(),
+        blockers: Vec::new(),
     };
     let mut reasons = Reasons::default();
+    readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);
+    for blocker in &readiness.blockers {
+        reasons.not_ready(format!("blocked: {}; fix: {}", blocker.problem, blocker.fix));
+    }
     for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
         if let Observed::Unreachable { error } = observed {
             reasons.not_ready(format!("the {} workspace is unreachable: {error}", side.as_str()));
@@ -428,6 +442,13 @@ pub fn assess_observed(
     }
     readiness.verdict = reasons.verdict();
     readiness
+}
+
+fn seen(observed: Observed<'_>) -> Seen<'_> {
+    match observed {
+        Observed::Read { snapshot, .. } => Seen::Read(snapshot),
+        Observed::Unreachable { error } => Seen::Unreachable(error),
+    }
 }
 
 fn reachability(observed: Observed<'_>) -> Reachability {

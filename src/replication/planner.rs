@@ -756,7 +756,7 @@ impl Planner<'_> {
 /// Whether one of `names` may read `table` on `snapshot`: SELECT or ALL
 /// PRIVILEGES on it, its schema or its catalog, or owning one of them (a
 /// metastore admin reads nothing by being one).
-fn reads(snapshot: &Snapshot, names: &BTreeSet<String>, table: &TableInfo) -> bool {
+pub(crate) fn reads(snapshot: &Snapshot, names: &BTreeSet<String>, table: &TableInfo) -> bool {
     let schema = format!("{}.{}", table.catalog, table.schema);
     let commons = [
         Some(&table.common),
