@@ -117,7 +117,7 @@ impl Bot {
             tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
             Vec::new()
         });
-        let options = AssessOptions { last_run, table_versions, ..AssessOptions::default() };
+        let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
         Ok(check_with(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },

@@ -89,6 +89,7 @@ pub async fn check_with(
         observe(Side::Secondary, secondary, read, progress)
     );
     let warehouse = match (&s, read.warehouse_id.as_deref()) {
+        _ if !options.judge_warehouse || options.warehouse != WarehouseCheck::Unknown => options.warehouse.clone(),
         (Observation::Unreachable { .. }, _) => WarehouseCheck::Unknown,
         (_, None) => WarehouseCheck::NotSet,
         // Asking for its state starts nothing.

@@ -70,8 +70,13 @@ pub struct AssessOptions {
     /// these, as of those readings, rather than from commit properties that
     /// need not move on an append, and without reading every history now.
     pub table_versions: Vec<TableVersion>,
-    /// What the secondary said of the pair's warehouse ([`super::check`] asks).
+    /// What the secondary said of the pair's warehouse: [`super::check_with`]
+    /// asks it when this is [`WarehouseCheck::Unknown`] and the caller speaks
+    /// for a pair ([`AssessOptions::for_pair`]); left as it is otherwise.
     pub warehouse: WarehouseCheck,
+    /// Whether the read's warehouse is the pair's, to be judged (a pair with
+    /// none, or one the secondary does not have, is blocked).
+    pub judge_warehouse: bool,
 }
 
 impl Default for AssessOptions {
@@ -83,7 +88,15 @@ impl Default for AssessOptions {
             last_run: None,
             table_versions: Vec::new(),
             warehouse: WarehouseCheck::Unknown,
+            judge_warehouse: false,
         }
+    }
+}
+
+impl AssessOptions {
+    /// The options of a pair's readiness: its warehouse is judged too.
+    pub fn for_pair() -> AssessOptions {
+        AssessOptions { judge_warehouse: true, ..AssessOptions::default() }
     }
 }
 
@@ -373,13 +386,10 @@ pub fn assess_observed(
     };
     let mut reasons = Reasons::default();
     readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);
+    // An unreachable workspace is one of them (its reason starts "the
+    // secondary workspace is unreachable: …").
     for blocker in &readiness.blockers {
-        reasons.not_ready(format!("blocked: {}; fix: {}", blocker.problem, blocker.fix));
-    }
-    for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
-        if let Observed::Unreachable { error } = observed {
-            reasons.not_ready(format!("the {} workspace is unreachable: {error}", side.as_str()));
-        }
+        reasons.not_ready(format!("{}; fix: {}", blocker.problem, blocker.fix));
     }
 
     match (primary, secondary) {
@@ -933,10 +943,15 @@ mod tests {
             &AssessOptions::default(),
         );
         assert_eq!(readiness.verdict.status, Status::NotReady);
-        assert_eq!(
-            readiness.verdict.reasons,
-            vec!["the secondary workspace is unreachable: workspace unreachable: connection refused".to_string()]
+        assert_eq!(readiness.verdict.reasons.len(), 1, "{:?}", readiness.verdict);
+        assert!(
+            readiness.verdict.reasons[0].starts_with(
+                "the secondary workspace is unreachable: workspace unreachable: connection refused; fix: "
+            ),
+            "{:?}",
+            readiness.verdict
         );
+        assert_eq!(readiness.blockers.len(), 1);
         assert_eq!(
             readiness.primary,
             Reachability::Reachable {
