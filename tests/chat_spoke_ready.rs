@@ -51,11 +51,16 @@ async fn deploy(world: &World, chat: &Chat<'_>, command: &str, title: &str) -> S
 
 /// The real infra templates, their workspaces pointed at the sandbox's two.
 async fn start() -> World {
+    start_with(|_| {}).await
+}
+
+async fn start_with(adjust: impl FnOnce(&mut drbot::config::Config)) -> World {
     let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
     let world = World::start_with(|config| {
         config.deploy.templates_dir = infra;
         config.deploy.poll_interval_ms = 20;
         config.operations.card_update_interval_ms = 100;
+        adjust(config);
     })
     .await;
     let arm = &world.sandbox.arm;
@@ -183,4 +188,49 @@ async fn a_spoke_deployed_from_chat_replicates_to_zero_drift_and_is_ready() {
     let (_, status) = answer(&world, &chat, "status crm").await;
     let status = status.to_string();
     assert!(status.contains("\"Ready\""), "{status}");
+}
+
+/// A region without a metastore: creating one needs a Databricks account
+/// admin, so a deployment by someone else says exactly that (the rest goes
+/// on, the deployment does not fail), `status PAIR` shows it as a blocker
+/// with its fix, and the same deployment by an account admin creates the
+/// region's metastore and assigns it.
+#[tokio::test]
+async fn a_region_without_a_metastore_needs_an_account_admin_and_says_so() {
+    let world = start_with(|config| {
+        config.deploy.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+    })
+    .await;
+    world.sandbox.secondary.remove_metastore();
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    deploy(&world, &chat, "deploy hub", "Deployed the hub").await;
+
+    let result = deploy(&world, &chat, "deploy spoke crm", "Deployed spoke crm").await;
+    assert!(result.contains("Deployed spoke crm"), "not a failed deployment: {result}");
+    assert!(result.contains("metastore of northeurope not done"), "{result}");
+    assert!(
+        result.contains(
+            "not a Databricks account admin; an account admin must create a Unity Catalog metastore in northeurope"
+        ),
+        "{result}"
+    );
+    let pair = world.bot.app.store.pair("crm").await.unwrap();
+    assert!(pair.is_some(), "the pair is registered, to show what it still needs");
+
+    let (_, status) = answer(&world, &chat, "status crm").await;
+    let status = status.to_string();
+    assert!(status.contains("the secondary workspace has no Unity Catalog metastore"), "{status}");
+    assert!(status.contains("a Databricks account admin must create a metastore"), "{status}");
+
+    // As an account admin, the same deployment creates and assigns it.
+    world.sandbox.accounts.add_account_admin(&world.alice().upn);
+    let result = deploy(&world, &chat, "deploy spoke crm", "Deployed spoke crm").await;
+    assert!(result.contains("Deployed spoke crm") && !result.contains("metastore of northeurope"), "{result}");
+    assert_eq!(
+        world.sandbox.secondary.metastore_presence(),
+        sandbox::databricks::account_metastores::Presence::Assigned
+    );
+    let (_, status) = answer(&world, &chat, "status crm").await;
+    assert!(!status.to_string().contains("no Unity Catalog metastore"), "{status}");
 }

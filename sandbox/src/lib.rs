@@ -284,6 +284,7 @@ dr_group = "{dr_group}"
 [deploy]
 arm_url = "{arm}"
 subscription_id = "{subscription}"
+databricks_accounts_url = "{accounts}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
             alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
@@ -310,6 +311,7 @@ subscription_id = "{subscription}"
                 .collect::<Vec<_>>()
                 .join(", "),
             arm = self.arm_url(),
+            accounts = self.accounts_url(),
             subscription = SANDBOX_SUBSCRIPTION_ID,
         )
     }

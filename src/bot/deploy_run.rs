@@ -103,6 +103,11 @@ impl Bot {
         }
 
         let mut result = json!({ "target": job.target.label(), "failures": progress.failures() });
+        // What the bootstrap left to a person: on the result card, and kept
+        // in the result for `status PAIR` to name as blockers later.
+        if !progress.needs.is_empty() {
+            result["needs"] = json!(progress.needs);
+        }
         let outcome = match outcome {
             Ok(outcome) => {
                 job.checkpoint = Some(outcome.final_state.clone());

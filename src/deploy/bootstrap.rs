@@ -51,6 +51,7 @@ use tokio::sync::mpsc;
 
 use super::engine_setup::{self, grant_once};
 use super::events::{BootstrapStep, DeployEvent, RegionState, StepOutcome};
+use super::metastore;
 use super::plan::{Role, SpokeName};
 use super::{DeployConfig, DeployError, Tokens};
 use crate::databricks::account::{AccountClient, PrivateEndpointRule};
@@ -276,8 +277,31 @@ pub async fn bootstrap(
     let token = tokens.token(DATABRICKS_SCOPE).await?;
     let mut report = BootstrapReport::default();
     let name = uc_name(spoke);
+    let mut without_metastore = Vec::new();
     for ws in &workspaces {
         let client = settings.client(&ws.host);
+        let location = settings.locations.get(&ws.role).cloned().unwrap_or_default();
+        let region = metastore::Region {
+            role: ws.role,
+            workspace_id: ws.workspace_id,
+            location: &location,
+            default_catalog: &name,
+            configured: settings.metastore_ids.get(&ws.role).map(String::as_str),
+        };
+        let account = settings
+            .account
+            .as_ref()
+            .map(|(url, id)| AccountClient::new(settings.http.clone(), url, id).with_retry(settings.retry.clone()));
+        let found = metastore::ensure(&client, account.as_ref(), &token, &region).await?;
+        for step in found.steps {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
+        if !found.assigned {
+            // Everything else of this region lives in the metastore.
+            without_metastore.push(ws.role);
+            continue;
+        }
         let failed = |step: &str| {
             let step = step.to_string();
             move |source| DeployError::Databricks { role: ws.role, step, source }
@@ -290,16 +314,6 @@ pub async fn bootstrap(
                 let _ = events.send(DeployEvent::Bootstrap(step)).await;
             }
         };
-
-        let step = "metastore assignment".to_string();
-        let outcome = match settings.metastore_ids.get(&ws.role) {
-            Some(metastore_id) => {
-                client.assign_metastore(&token, ws.workspace_id, metastore_id, &name).await.map_err(failed(&step))?;
-                StepOutcome::Created
-            }
-            None => StepOutcome::Skipped,
-        };
-        done(step, outcome).await;
 
         let credential = format!("{name}_connector");
         let request = CreateStorageCredential {
@@ -398,7 +412,17 @@ pub async fn bootstrap(
 
     let primary = workspaces.iter().find(|w| w.role == Role::Primary);
     let secondary = workspaces.iter().find(|w| w.role == Role::Secondary);
-    if let (Some(primary), Some(secondary)) = (primary, secondary) {
+    if !without_metastore.is_empty() {
+        let recipient = SharingNames::of_pair(spoke.as_str()).recipient;
+        let mut step =
+            BootstrapStep::new(Role::Primary, format!("sharing recipient {recipient}"), StepOutcome::NeedsAction);
+        step.detail = Some(
+            "waits for the metastore an account admin must create (above); deploy the spoke again once it exists"
+                .into(),
+        );
+        report.steps.push(step.clone());
+        let _ = events.send(DeployEvent::Bootstrap(step)).await;
+    } else if let (Some(primary), Some(secondary)) = (primary, secondary) {
         let summary = settings.client(&secondary.host).metastore_summary(&token).await.map_err(|source| {
             DeployError::Databricks { role: Role::Secondary, step: "metastore summary".into(), source }
         })?;

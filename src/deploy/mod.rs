@@ -20,6 +20,7 @@ pub mod cli;
 pub mod engine_setup;
 pub mod events;
 pub mod hub;
+mod metastore;
 pub mod plan;
 pub mod run;
 pub mod whatif;

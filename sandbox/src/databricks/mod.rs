@@ -30,6 +30,7 @@ use metastore::{Metastore, Principal};
 
 pub mod account;
 pub mod account_api;
+pub mod account_metastores;
 pub mod assignment;
 pub mod jobs;
 pub mod locations;
@@ -105,6 +106,8 @@ pub struct Workspace {
     pub statements: statements::Statements,
     /// The workspace's SQL warehouses (all run on `statements`).
     pub warehouses: warehouses::Warehouses,
+    /// Whether its metastore exists and is assigned (`account_metastores`).
+    presence: Mutex<account_metastores::Presence>,
     /// Job runs.
     pub jobs: jobs::Jobs,
     /// What the workspace shares with the account's other workspace.
@@ -138,6 +141,7 @@ impl Workspace {
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
             warehouses: warehouses::Warehouses::default(),
+            presence: Mutex::new(account_metastores::Presence::Assigned),
             jobs: jobs::Jobs::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -189,6 +193,7 @@ impl Workspace {
             .merge(sharing::router())
             .merge(assignment::router())
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
     }
