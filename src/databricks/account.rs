@@ -17,7 +17,7 @@
 //!   binds the NCC to a workspace of its region;
 //! - Unity Catalog metastores (one per region): `GET /metastores`
 //!   (`metastores`), `POST /metastores` `{metastore_info: {name, region}}`,
-//!   and `PUT /workspaces/{workspace_id}/metastores/{metastore_id}`
+//!   and `POST /workspaces/{workspace_id}/metastores/{metastore_id}`
 //!   `{metastore_assignment: {metastore_id, default_catalog_name}}`.
 
 use serde::Deserialize;
@@ -168,7 +168,7 @@ impl AccountClient {
     ) -> Result<(), DatabricksError> {
         let path = self.path(&format!("/workspaces/{workspace_id}/metastores/{}", segment(metastore_id)));
         let body = json!({"metastore_assignment": {"metastore_id": metastore_id, "default_catalog_name": default_catalog_name}});
-        self.inner.put::<Value>(&path, body, token).await.map(|_| ())
+        self.inner.post::<Value>(&path, body, token).await.map(|_| ())
     }
 
     /// A list read to its end (`items`, `page_token`; these lists take no `max_results`).

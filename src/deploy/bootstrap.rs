@@ -1,41 +1,47 @@
-//! The Databricks side of a new spoke, once ARM deployed both workspaces:
-//! per region, the metastore assignment, a storage credential from the
-//! access connector, external locations for every container replication
-//! writes to (the catalog, the external Delta tables, the external files, the
-//! volumes), and the spoke's catalog; on the secondary also a read-only
-//! location on the primary's external Delta container (clones read it by
-//! path, on the secondary's metastore) and, to the identity that replicates,
-//! the privileges its statements need there (READ FILES, CREATE EXTERNAL
-//! TABLE, CREATE EXTERNAL VOLUME: sandbox/FIDELITY.md); on
-//! the primary, the Delta Sharing recipient for the secondary's metastore;
-//! and per region, in the Databricks account, the network connectivity
-//! configuration (NCC) that gives serverless compute private endpoints to
-//! the spoke's storage accounts ([`serverless_network`]).
+//! The Databricks side of a new spoke, once ARM deployed both workspaces,
+//! so that the pair replicates the moment the bootstrap ends: per region,
+//! the metastore (assigned, or the region's found or created through the
+//! account API: [`super::metastore`]), a storage credential from the access
+//! connector, external locations for every container replication writes to
+//! (the catalog, the external Delta tables, the external files, the
+//! volumes), and the spoke's catalog with its administrators (the bot's
+//! service principal and the DR group: [`super::engine_setup`]); on the
+//! secondary also a read-only location on the primary's external Delta
+//! container (clones read it by path, on the secondary's metastore) and, to
+//! the identity that replicates, the privileges its statements need there
+//! (READ FILES, CREATE EXTERNAL TABLE, CREATE EXTERNAL VOLUME:
+//! sandbox/FIDELITY.md); on the primary, the Delta Sharing recipient for the
+//! secondary's metastore under the pair's derived name; in the secondary,
+//! the engine's SQL warehouse, whose id the registered pair records; and per
+//! region, in the Databricks account, the network connectivity configuration
+//! (NCC) that gives serverless compute private endpoints to the spoke's
+//! storage accounts ([`serverless_network`]).
 //!
 //! Every step is idempotent (an object that already exists counts as done),
 //! so a bootstrap interrupted by a restart simply runs again. The calls go
 //! through the shared workspace client ([`WorkspaceClient`]): its typed
 //! errors, and its retries on 429 and 5xx, which are safe here because a
 //! create that went through the first time answers an `…_ALREADY_EXISTS` code.
+//! What the identity at hand may not do (a metastore or an NCC needs an
+//! account admin, a warehouse the cluster-creation entitlement) is a
+//! [`StepOutcome::NeedsAction`] step naming who must do what; the rest goes
+//! on where it can (a region without a metastore waits whole), and
+//! `status PAIR` shows what is still missing as a readiness blocker.
 //!
-//! Who owns the Delta Sharing objects. The bootstrap creates the recipient
-//! only, owned by whoever runs the bootstrap; it sets no owner. The shares
-//! (`drbot_<catalog>`) are created by the first replication plan and are
-//! owned by the identity that ran it (a person's on-behalf-of token, or the
-//! bot's own identity). Databricks lets only a share's owner, or a member of
-//! the owning group, add or remove its objects (a metastore admin who does
-//! not own it may only transfer it), and the owner must keep SELECT on every
-//! shared table or the recipient can no longer read it (REST reference,
-//! Shares › Update; sandbox/FIDELITY.md). So a share created by one person
-//! cannot be extended by another or by the bot's scheduled runs. The owner
-//! DR shares should have: one DR group that holds the operators and the
-//! bot's service principal (Databricks recommends a group as a share's
-//! owner), with USE CATALOG, USE SCHEMA and SELECT on each replicated
-//! catalog of the primary. drbot does not set it yet (issue #27 item 1): an
-//! operator transfers each share once (`ALTER SHARE … OWNER TO` the group)
-//! and grants the group. Until then the replication plan refuses to touch a
-//! share its identity does not own, and blocks the clone of a table the
-//! share's owner cannot read, each with the statement that fixes it
+//! Who owns the Delta Sharing objects (issue #27 item 1). The recipient is
+//! owned by whoever runs the bootstrap. The shares (`{pair}_{catalog}`) are
+//! created by the first replication plan and handed at once to the DR group
+//! (`[replication] dr_group`: the operators and the bot's service principal;
+//! Databricks recommends a group as a share's owner), because only a share's
+//! owner, or a member of the owning group, adds or removes its objects (a
+//! metastore admin who does not own it may only transfer it), and the owner
+//! must keep SELECT on every shared table or the recipient can no longer read
+//! it (REST reference, Shares › Update; sandbox/FIDELITY.md). So a share one
+//! operator created can be extended by another or by the bot's scheduled
+//! runs. The bootstrap gives the group USE CATALOG, USE SCHEMA and SELECT on
+//! the spoke's catalog of the primary; readiness lists a share whose owner
+//! lost SELECT as a blocker with the grant that fixes it, and the plan
+//! refuses to touch a share its identity does not own, naming the fix
 //! (src/replication/planner.rs).
 //!
 //! What the spoke template must output (ARM `outputs`), per region:

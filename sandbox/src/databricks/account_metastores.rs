@@ -9,8 +9,9 @@
 //! - one metastore per region: creating a second in a region is refused;
 //! - `GET /metastores` → `{metastores: [{metastore_id, name, region, …}]}`;
 //!   `POST /metastores` `{metastore_info: {name, region, storage_root?}}` →
-//!   `{metastore_info: {…}}`; `PUT /workspaces/{id}/metastores/{metastore_id}`
-//!   `{metastore_assignment: {metastore_id, default_catalog_name?}}`;
+//!   `{metastore_info: {…}}`; `POST /workspaces/{id}/metastores/{metastore_id}`
+//!   `{metastore_assignment: {metastore_id, default_catalog_name?}}` assigns
+//!   (`PUT` of the same path updates an assignment: not modelled, refused);
 //! - a workspace without a metastore answers Unity Catalog calls with
 //!   `METASTORE_DOES_NOT_EXIST` ("No metastore assigned for the current
 //!   workspace").
@@ -65,7 +66,7 @@ impl Workspace {
 pub fn routes(base: &str) -> Router<Arc<AccountApi>> {
     Router::new()
         .route(&format!("{base}/metastores"), axum::routing::get(list).post(create))
-        .route(&format!("{base}/workspaces/{{workspace_id}}/metastores/{{metastore_id}}"), axum::routing::put(assign))
+        .route(&format!("{base}/workspaces/{{workspace_id}}/metastores/{{metastore_id}}"), axum::routing::post(assign))
 }
 
 /// Refuses Unity Catalog calls (but the assignment) on a workspace without a metastore.
