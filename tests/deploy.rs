@@ -624,3 +624,35 @@ async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_any
         assert!(fixture.sandbox.accounts.binding(workspace_id).is_some());
     }
 }
+
+/// The engine's warehouse: serverless where the region offers it, a classic
+/// PRO one where it does not (said on the step), and found again by name
+/// by a second bootstrap, like every other step.
+#[tokio::test]
+async fn the_engines_warehouse_is_classic_where_the_region_has_no_serverless_and_found_again() {
+    let fixture = Fixture::start(Duration::from_millis(5)).await;
+    fixture.sandbox.secondary.warehouses.set_serverless_offered(false);
+    let plan = fixture.plan("demo");
+    let step = |outcome: &DeployOutcome| {
+        let report = outcome.bootstrap.clone().expect("bootstrapped");
+        let step = report.steps.iter().find(|s| s.step == "SQL warehouse drbot-demo").cloned().expect("the step");
+        (step, report.warehouse_id)
+    };
+
+    let first = fixture.run("alice", &plan, None, true).await.0.expect("deployed");
+    let (made, id) = step(&first);
+    assert_eq!(made.outcome, StepOutcome::Created);
+    assert!(made.detail.as_deref().is_some_and(|d| d.contains("classic (PRO)")), "{made:?}");
+    let warehouse = fixture.sandbox.secondary.warehouses.by_name("drbot-demo").expect("made");
+    assert!(!warehouse.serverless && warehouse.warehouse_type == "PRO", "{warehouse:?}");
+    assert_eq!(id.as_deref(), Some(warehouse.id.as_str()));
+
+    let again = fixture.run("alice", &plan, None, true).await.0.expect("deployed again");
+    let (found, id) = step(&again);
+    assert_eq!(found.outcome, StepOutcome::AlreadyExisted);
+    assert_eq!(id.as_deref(), Some(warehouse.id.as_str()));
+    let report = again.bootstrap.expect("bootstrapped");
+    let grants: Vec<_> = report.steps.iter().filter(|s| s.step.contains(" on catalog demo to ")).collect();
+    assert_eq!(grants.len(), 5, "{grants:?}");
+    assert!(grants.iter().all(|s| s.outcome == StepOutcome::AlreadyExisted), "{grants:?}");
+}
