@@ -8,12 +8,10 @@
 //! Pure: judged from the two snapshots (or why one is missing) and what the
 //! secondary said of the pair's warehouse.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 
 use super::report::Side;
-use crate::replication::planner::reads;
+use crate::replication::planner::{principal_names, reads};
 use crate::replication::snapshot::TableKind;
 use crate::replication::snapshot::{SkippedPart, Snapshot};
 use crate::replication::ReplicationConfig;
@@ -137,10 +135,7 @@ fn share_owners(primary: &Snapshot, config: &ReplicationConfig) -> Vec<Blocker> 
         if !share.starts_with(&config.share_prefix) || info.owner.is_empty() {
             continue;
         }
-        let mut names: BTreeSet<String> = [info.owner.clone(), "account users".to_string()].into();
-        if info.owner == primary.read_as {
-            names.extend(primary.read_as_groups.iter().cloned());
-        }
+        let names = principal_names(primary, &info.owner);
         let unreadable: Vec<String> = primary
             .tables
             .values()

@@ -541,11 +541,7 @@ impl Planner<'_> {
     /// the groups the reader is in when it is the reader (SCIM `Me`), and
     /// `account users`, which every user of the account belongs to.
     fn names_of(&self, principal: &str) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = [principal.to_string(), "account users".to_string()].into();
-        if principal == self.primary.read_as {
-            names.extend(self.primary.read_as_groups.iter().cloned());
-        }
-        names
+        principal_names(self.primary, principal)
     }
 
     /// Only a view's owner may change its definition (`ALTER VIEW … AS`,
@@ -751,6 +747,16 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// The names `principal` holds privileges by on `snapshot`: its own, the
+/// reader's groups when it is the reader (SCIM `Me`), and `account users`.
+pub(crate) fn principal_names(snapshot: &Snapshot, principal: &str) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = [principal.to_string(), "account users".to_string()].into();
+    if principal == snapshot.read_as {
+        names.extend(snapshot.read_as_groups.iter().cloned());
+    }
+    names
 }
 
 /// Whether one of `names` may read `table` on `snapshot`: SELECT or ALL
