@@ -158,8 +158,20 @@ impl Bot {
                 return json!({"error": error.to_string()});
             }
         };
-        match self.services.store.add_pair(&pair, Origin::Deployed, now_ms()).await {
-            Ok(added) => json!({"name": pair.name, "added": added}),
+        let store = &self.services.store;
+        match store.add_pair(&pair, Origin::Deployed, now_ms()).await {
+            Ok(true) => json!({"name": pair.name, "added": true}),
+            // Deployed again: a warehouse the first bootstrap could not make is the pair's now.
+            Ok(false) => {
+                let set = match &pair.warehouse_id {
+                    Some(id) => store.set_missing_warehouse(&pair.name, id, now_ms()).await.unwrap_or_else(|error| {
+                        tracing::error!(operation = %op.id, %error, "the deployed warehouse not stored on the pair");
+                        false
+                    }),
+                    None => false,
+                };
+                json!({"name": pair.name, "added": false, "warehouse_set": set})
+            }
             Err(error) => {
                 tracing::error!(operation = %op.id, %error, "deployed spoke's pair not stored");
                 json!({"error": "the pair could not be stored"})
