@@ -265,8 +265,13 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
     // Per region: assignment, credential, four locations, catalog, and ALL
     // PRIVILEGES on it to the bot and the DR group; on the primary what the
     // DR shares' owner needs; on the secondary the primary's Delta container
-    // (read-only) and four grants; the recipient; the engine's warehouse.
-    assert_eq!(report.steps.len(), 2 * 9 + 1 + 5 + 1 + 1);
+    // (read-only) and four grants; the recipient; the engine's warehouse and
+    // CAN_USE on it for the bot and the DR group.
+    assert_eq!(report.steps.len(), 2 * 9 + 1 + 5 + 1 + 1 + 2);
+    let warehouse = fixture.sandbox.secondary.warehouses.by_name("drbot-demo").expect("the engine's warehouse");
+    for who in [sandbox::SANDBOX_BOT_APP_ID, sandbox::databricks::seed::ADMIN_GROUP] {
+        assert_eq!(warehouse.acl.get(who).map(String::as_str), Some("CAN_USE"), "{who}: {:?}", warehouse.acl);
+    }
     assert_eq!(report.warehouse_id, fixture.sandbox.secondary.warehouses.by_name("drbot-demo").map(|w| w.id));
     for (workspace, role) in [(&fixture.sandbox.primary, "primary"), (&fixture.sandbox.secondary, "secondary")] {
         let metastore = workspace.metastore.read();

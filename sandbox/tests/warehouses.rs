@@ -54,6 +54,18 @@ async fn warehouses_are_created_by_the_rules_and_used_until_deleted() {
     assert_eq!((got["name"].as_str(), got["enable_serverless_compute"].as_bool()), (Some("drbot-x"), Some(true)));
 
     let statement = json!({"statement": "SELECT current_metastore()", "warehouse_id": id, "wait_timeout": "30s"});
+    // Its creator owns it; bob needs CAN_USE, which only a manager grants.
+    let (status, refused) = call(&sandbox, "bob", "POST", "/api/2.0/sql/statements", Some(statement.clone())).await;
+    assert_eq!((status, refused["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    let grant = json!({"access_control_list": [{"group_name": "dr-readers", "permission_level": "CAN_USE"}]});
+    let path = format!("/api/2.0/permissions/warehouses/{id}");
+    let (status, _) = call(&sandbox, "bob", "PATCH", &path, Some(grant.clone())).await;
+    assert_eq!(status, 403);
+    let (status, acl) = call(&sandbox, "alice", "PATCH", &path, Some(grant)).await;
+    assert_eq!(status, 200, "{acl}");
+    assert!(acl["access_control_list"].to_string().contains("dr-readers"), "{acl}");
+    let (status, ran) = call(&sandbox, "bob", "POST", "/api/2.0/sql/statements", Some(statement.clone())).await;
+    assert_eq!((status, ran["status"]["state"].as_str()), (200, Some("SUCCEEDED")), "{ran}");
     let (status, ran) = call(&sandbox, "alice", "POST", "/api/2.0/sql/statements", Some(statement.clone())).await;
     assert_eq!((status, ran["status"]["state"].as_str()), (200, Some("SUCCEEDED")), "{ran}");
     let (status, _) = call(&sandbox, "alice", "DELETE", &format!("/api/2.0/sql/warehouses/{id}"), None).await;

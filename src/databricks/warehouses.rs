@@ -7,7 +7,10 @@
 //! - `POST /api/2.0/sql/warehouses` `{name, cluster_size, max_num_clusters,
 //!   auto_stop_mins, warehouse_type, enable_serverless_compute}` → `{id}`.
 //!   Serverless needs `warehouse_type: PRO`; `auto_stop_mins` is 0 or ≥ 10
-//!   (REST reference, Warehouses › Create; sandbox/FIDELITY.md).
+//!   (REST reference, Warehouses › Create; sandbox/FIDELITY.md);
+//! - `GET`/`PATCH /api/2.0/permissions/warehouses/{id}`
+//!   `{access_control_list: [{group_name | service_principal_name, permission_level}]}`:
+//!   who may use it (its creator owns it; others need CAN_USE).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,7 +38,62 @@ pub struct NewWarehouse {
     pub serverless: bool,
 }
 
+/// Who a warehouse permission is for, as the Permissions API names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grantee<'a> {
+    Group(&'a str),
+    /// By application id.
+    ServicePrincipal(&'a str),
+}
+
+impl Grantee<'_> {
+    fn key(self) -> (&'static str, String) {
+        match self {
+            Grantee::Group(name) => ("group_name", name.to_string()),
+            Grantee::ServicePrincipal(id) => ("service_principal_name", id.to_string()),
+        }
+    }
+}
+
+/// The levels that let a principal run statements on a warehouse.
+const USE_OR_MORE: [&str; 3] = ["CAN_USE", "CAN_MANAGE", "IS_OWNER"];
+
 impl WorkspaceClient {
+    /// Whether `grantee` holds CAN_USE (or more) on the warehouse directly
+    /// (`GET /api/2.0/permissions/warehouses/{id}`).
+    pub async fn may_use_warehouse(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<bool, DatabricksError> {
+        let body: Value =
+            self.get(&format!("/api/2.0/permissions/warehouses/{}", super::segment(id)), &[], token).await?;
+        let (key, name) = grantee.key();
+        let entries = body["access_control_list"].as_array().cloned().unwrap_or_default();
+        Ok(entries.iter().filter(|e| e[key].as_str() == Some(name.as_str())).any(|e| {
+            e["all_permissions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["permission_level"].as_str().is_some_and(|l| USE_OR_MORE.contains(&l)))
+        }))
+    }
+
+    /// Grants `grantee` CAN_USE on the warehouse (`PATCH` adds to what is there).
+    pub async fn grant_warehouse_use(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<(), DatabricksError> {
+        let (key, name) = grantee.key();
+        let body = json!({"access_control_list": [{key: name, "permission_level": "CAN_USE"}]});
+        self.patch::<Value>(&format!("/api/2.0/permissions/warehouses/{}", super::segment(id)), body, token)
+            .await
+            .map(|_| ())
+    }
+
     /// Every warehouse of the workspace the caller may see.
     pub async fn warehouses(&self, token: &AccessToken) -> Result<Vec<Warehouse>, DatabricksError> {
         let body: Value = self.get("/api/2.0/sql/warehouses", &[], token).await?;

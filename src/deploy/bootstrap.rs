@@ -456,12 +456,20 @@ pub async fn bootstrap(
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
     }
     if let Some(secondary) = secondary {
-        let (step, id) = engine_setup::warehouse(&settings.client(&secondary.host), &token, spoke.as_str())
-            .await
-            .map_err(|(step, source)| DeployError::Databricks { role: Role::Secondary, step, source })?;
+        let (steps, id) = engine_setup::warehouse(
+            &settings.client(&secondary.host),
+            &token,
+            spoke.as_str(),
+            settings.replicator.as_deref(),
+            settings.dr_group.as_deref(),
+        )
+        .await
+        .map_err(|(step, source)| DeployError::Databricks { role: Role::Secondary, step, source })?;
         report.warehouse_id = id;
-        report.steps.push(step.clone());
-        let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        for step in steps {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
     }
     Ok(report)
 }

@@ -19,14 +19,16 @@
 //! second bootstrap finds the first one's), else created serverless (PRO,
 //! one cluster, stopping after 10 idle minutes); where the region offers no
 //! serverless SQL the create is refused, and a classic PRO warehouse is made
-//! instead. Creating one needs the cluster-creation entitlement: without it
+//! instead. Its creator owns it; the bot's service principal (scheduled
+//! runs) and the DR group (the operators' runs) are granted CAN_USE on it
+//! (Permissions API). Creating one needs the cluster-creation entitlement: without it
 //! the step says who must create it, and the pair has no warehouse (a
 //! readiness blocker) until someone adds one.
 
 use super::events::{BootstrapStep, StepOutcome};
 use super::plan::Role;
 use crate::databricks::unity_catalog::{grants_map, PermissionChange, Securable};
-use crate::databricks::warehouses::NewWarehouse;
+use crate::databricks::warehouses::{Grantee, NewWarehouse};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
 
@@ -102,9 +104,52 @@ pub(super) async fn catalog_admins(
     Ok(steps)
 }
 
-/// The engine's warehouse in the secondary: its step and its id (`None`
-/// when it could not be made with the identity at hand).
+/// The engine's warehouse in the secondary and CAN_USE on it for the bot's
+/// service principal (scheduled runs) and the DR group (the operators'
+/// runs): the steps, and its id (`None` when it could not be made with the
+/// identity at hand).
 pub(super) async fn warehouse(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    spoke: &str,
+    replicator: Option<&str>,
+    dr_group: Option<&str>,
+) -> Result<(Vec<BootstrapStep>, Option<String>), (String, DatabricksError)> {
+    let (made, id) = find_or_make(client, token, spoke).await?;
+    let mut steps = vec![made];
+    let Some(id) = id else { return Ok((steps, None)) };
+    let name = warehouse_name(spoke);
+    let grantees = [replicator.map(Grantee::ServicePrincipal), dr_group.map(Grantee::Group)];
+    for grantee in grantees.into_iter().flatten() {
+        let who = match grantee {
+            Grantee::Group(name) | Grantee::ServicePrincipal(name) => name,
+        };
+        let step = format!("CAN_USE on SQL warehouse {name} to {who}");
+        let failed = |e| (step.clone(), e);
+        let outcome = match client.may_use_warehouse(token, &id, grantee).await {
+            Ok(true) => StepOutcome::AlreadyExisted,
+            Ok(false) => match client.grant_warehouse_use(token, &id, grantee).await {
+                Ok(()) => StepOutcome::Created,
+                Err(DatabricksError::PermissionDenied(_)) => StepOutcome::NeedsAction,
+                Err(error) => return Err(failed(error)),
+            },
+            Err(DatabricksError::PermissionDenied(_)) => StepOutcome::NeedsAction,
+            Err(error) => return Err(failed(error)),
+        };
+        let mut done = BootstrapStep::new(Role::Secondary, step, outcome);
+        if outcome == StepOutcome::NeedsAction {
+            done.detail = Some(format!(
+                "the identity that deployed may not change the warehouse's permissions; a workspace admin of the \
+                 secondary must grant {who} CAN_USE on {name}"
+            ));
+        }
+        steps.push(done);
+    }
+    Ok((steps, Some(id)))
+}
+
+/// The warehouse found by name, or made.
+async fn find_or_make(
     client: &WorkspaceClient,
     token: &AccessToken,
     spoke: &str,

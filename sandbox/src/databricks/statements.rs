@@ -351,6 +351,17 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             &format!("Warehouse {} does not exist.", request.warehouse_id),
         );
     }
+    {
+        let principal = ws.principal(&caller);
+        let admin = ws.metastore.read().is_admin(&principal);
+        if !ws.warehouses.may_use(&request.warehouse_id, &principal, admin) {
+            return databricks_error(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                &format!("You do not have CAN_USE on warehouse {}.", request.warehouse_id),
+            );
+        }
+    }
     if request.parameters.as_ref().is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
         return databricks_error(
             StatusCode::BAD_REQUEST,

@@ -43,6 +43,28 @@ pub struct Warehouse {
     pub serverless: bool,
     pub auto_stop_mins: u32,
     pub creator_name: String,
+    /// Its permissions: principal (user name, group name, or a service
+    /// principal's application id) → `CAN_USE`, `CAN_MONITOR`, `CAN_MANAGE`
+    /// or `IS_OWNER`; `users` is every user of the workspace.
+    pub acl: std::collections::BTreeMap<String, String>,
+}
+
+/// The permission levels of a warehouse, weakest first.
+const LEVELS: &[&str] = &["CAN_VIEW", "CAN_MONITOR", "CAN_USE", "CAN_MANAGE", "IS_OWNER"];
+
+fn level(name: &str) -> Option<usize> {
+    LEVELS.iter().position(|l| *l == name)
+}
+
+impl Warehouse {
+    /// The strongest level `principal` holds, directly or through a group (or `users`).
+    fn held(&self, principal: &super::metastore::Principal) -> Option<usize> {
+        std::iter::once(principal.name.as_str())
+            .chain(principal.groups.iter().map(String::as_str))
+            .chain(std::iter::once("users"))
+            .filter_map(|name| self.acl.get(name).and_then(|l| level(l)))
+            .max()
+    }
 }
 
 /// The workspace's warehouses; the seeded one from the start.
@@ -62,6 +84,7 @@ impl Default for Warehouses {
                 serverless: true,
                 auto_stop_mins: 10,
                 creator_name: "System user".into(),
+                acl: [("users".to_string(), "CAN_USE".to_string())].into(),
             }]),
             serverless_offered: Mutex::new(true),
         }
@@ -71,6 +94,12 @@ impl Default for Warehouses {
 impl Warehouses {
     pub fn exists(&self, id: &str) -> bool {
         self.list.lock().iter().any(|w| w.id == id)
+    }
+
+    /// Whether `principal` may run statements on warehouse `id` (CAN_USE or
+    /// more; workspace admins may all).
+    pub fn may_use(&self, id: &str, principal: &super::metastore::Principal, admin: bool) -> bool {
+        admin || self.list.lock().iter().find(|w| w.id == id).and_then(|w| w.held(principal)) >= level("CAN_USE")
     }
 
     pub fn all(&self) -> Vec<Warehouse> {
@@ -99,6 +128,7 @@ pub fn router() -> Router<Arc<Workspace>> {
     Router::new()
         .route("/api/2.0/sql/warehouses", get(list).post(create))
         .route("/api/2.0/sql/warehouses/{id}", get(one).delete(remove))
+        .route("/api/2.0/permissions/warehouses/{id}", get(permissions).patch(update_permissions))
 }
 
 fn to_json(warehouse: &Warehouse, state: &str) -> Value {
@@ -229,6 +259,7 @@ async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         serverless,
         auto_stop_mins: auto_stop,
         creator_name: principal.name.clone(),
+        acl: [(principal.name.clone(), "IS_OWNER".to_string())].into(),
     });
     Json(json!({ "id": id })).into_response()
 }
@@ -246,4 +277,99 @@ async fn remove(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): 
     } else {
         missing(&id)
     }
+}
+
+fn acl_json(warehouse: &Warehouse) -> Value {
+    let entries: Vec<Value> = warehouse
+        .acl
+        .iter()
+        .map(|(principal, level)| {
+            // The sandbox tells kinds apart as Databricks names them: a
+            // user name has an `@`, an application id is a GUID, else a group.
+            let key = if principal.contains('@') {
+                "user_name"
+            } else if uuid::Uuid::parse_str(principal).is_ok() {
+                "service_principal_name"
+            } else {
+                "group_name"
+            };
+            json!({ key: principal, "all_permissions": [{"permission_level": level, "inherited": false}] })
+        })
+        .collect();
+    json!({
+        "object_id": format!("/sql/warehouses/{}", warehouse.id),
+        "object_type": "warehouses",
+        "access_control_list": entries,
+    })
+}
+
+/// `GET /api/2.0/permissions/warehouses/{id}`.
+async fn permissions(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(refusal) = ws.caller(&headers, "permissions.warehouses.get") {
+        return refusal;
+    }
+    match ws.warehouses.all().iter().find(|w| w.id == id) {
+        Some(warehouse) => Json(acl_json(warehouse)).into_response(),
+        None => missing(&id),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AclUpdate {
+    access_control_list: Vec<AclEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AclEntry {
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    group_name: Option<String>,
+    #[serde(default)]
+    service_principal_name: Option<String>,
+    permission_level: String,
+}
+
+/// `PATCH /api/2.0/permissions/warehouses/{id}`: adds to the permissions
+/// (CAN_MANAGE or more, or a workspace admin, may); IS_OWNER is not granted
+/// this way.
+async fn update_permissions(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let caller = match ws.caller(&headers, "permissions.warehouses.update") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let request: AclUpdate = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return invalid(&format!("Invalid request: {e}")),
+    };
+    let principal = ws.principal(&caller);
+    let admin = ws.metastore.read().is_admin(&principal);
+    let mut list = ws.warehouses.list.lock();
+    let Some(warehouse) = list.iter_mut().find(|w| w.id == id) else { return missing(&id) };
+    if !admin && warehouse.held(&principal) < level("CAN_MANAGE") {
+        return databricks_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "You need CAN_MANAGE on this warehouse to change its permissions.",
+        );
+    }
+    for entry in request.access_control_list {
+        let names = [entry.user_name, entry.group_name, entry.service_principal_name];
+        let mut given = names.into_iter().flatten();
+        let (Some(name), None) = (given.next(), given.next()) else {
+            return invalid("Each entry names exactly one of user_name, group_name, service_principal_name.");
+        };
+        if level(&entry.permission_level).is_none() || entry.permission_level == "IS_OWNER" {
+            return invalid(&format!("'{}' is not a permission level to grant.", entry.permission_level));
+        }
+        warehouse.acl.insert(name, entry.permission_level);
+    }
+    Json(acl_json(warehouse)).into_response()
 }
