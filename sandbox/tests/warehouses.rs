@@ -50,6 +50,16 @@ async fn warehouses_are_created_by_the_rules_and_used_until_deleted() {
     let id = created["id"].as_str().unwrap().to_string();
     let (status, again) = call(&sandbox, "alice", "POST", "/api/2.0/sql/warehouses", Some(good)).await;
     assert_eq!((status, again["error_code"].as_str()), (400, Some("RESOURCE_ALREADY_EXISTS")));
+    // Pages of two: the third warehouse is on the second page.
+    let third = json!({"name": "drbot-y", "cluster_size": "Small", "auto_stop_mins": 0, "warehouse_type": "PRO"});
+    let (status, _) = call(&sandbox, "alice", "POST", "/api/2.0/sql/warehouses", Some(third)).await;
+    assert_eq!(status, 200);
+    let (_, first) = call(&sandbox, "bob", "GET", "/api/2.0/sql/warehouses", None).await;
+    assert_eq!(first["warehouses"].as_array().map(Vec::len), Some(2));
+    let token = first["next_page_token"].as_str().expect("a next page").to_string();
+    let (_, second) = call(&sandbox, "bob", "GET", &format!("/api/2.0/sql/warehouses?page_token={token}"), None).await;
+    assert_eq!(second["warehouses"][0]["name"], "drbot-y");
+    assert!(second.get("next_page_token").is_none(), "{second}");
     let (_, got) = call(&sandbox, "bob", "GET", &format!("/api/2.0/sql/warehouses/{id}"), None).await;
     assert_eq!((got["name"].as_str(), got["enable_serverless_compute"].as_bool()), (Some("drbot-x"), Some(true)));
 

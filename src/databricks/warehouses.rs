@@ -3,7 +3,7 @@
 //! statements on (asking a warehouse's state lives with the statements).
 //!
 //! - `GET /api/2.0/sql/warehouses` → `{warehouses: [{id, name, state,
-//!   warehouse_type, enable_serverless_compute, …}]}`;
+//!   warehouse_type, enable_serverless_compute, …}], next_page_token}`;
 //! - `POST /api/2.0/sql/warehouses` `{name, cluster_size, max_num_clusters,
 //!   auto_stop_mins, warehouse_type, enable_serverless_compute}` → `{id}`.
 //!   Serverless needs `warehouse_type: PRO`; `auto_stop_mins` is 0 or ≥ 10
@@ -94,14 +94,15 @@ impl WorkspaceClient {
             .map(|_| ())
     }
 
-    /// Every warehouse of the workspace the caller may see.
+    /// Every warehouse of the workspace the caller may see, page by page
+    /// (`page_token` → `next_page_token`).
     pub async fn warehouses(&self, token: &AccessToken) -> Result<Vec<Warehouse>, DatabricksError> {
-        let body: Value = self.get("/api/2.0/sql/warehouses", &[], token).await?;
-        match body.get("warehouses") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(list) => serde_json::from_value(list.clone())
-                .map_err(|e| DatabricksError::Protocol(format!("GET /api/2.0/sql/warehouses: {e}"))),
-        }
+        super::paging::collect_pages(|page_token| async move {
+            let query: Vec<(&str, String)> = page_token.map(|t| ("page_token", t)).into_iter().collect();
+            let body: Value = self.get("/api/2.0/sql/warehouses", &query, token).await?;
+            super::Page::from_json(body, "warehouses")
+        })
+        .await
     }
 
     /// Creates a warehouse (one cluster, stopping after 10 idle minutes); its id.

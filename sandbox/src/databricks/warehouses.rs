@@ -154,13 +154,46 @@ fn invalid(message: &str) -> Response {
     databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message)
 }
 
-async fn list(State(ws): State<Arc<Workspace>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    page_size: Option<usize>,
+    #[serde(default)]
+    page_token: Option<String>,
+    #[serde(default)]
+    run_as_user_id: Option<u64>,
+}
+
+/// Warehouses a page holds at most (small, so clients follow `next_page_token`).
+const PAGE: usize = 2;
+
+async fn list(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if let Err(refusal) = ws.caller(&headers, "sql.warehouses.list") {
         return refusal;
     }
+    let Ok(axum::extract::Query(query)) = query else { return invalid("Unknown query parameter.") };
+    let _ = query.run_as_user_id;
+    let all = ws.warehouses.all();
+    let start = match query.page_token.as_deref() {
+        None | Some("") => 0,
+        Some(token) => match token.parse::<usize>() {
+            Ok(start) if start <= all.len() => start,
+            _ => return invalid("Invalid page token."),
+        },
+    };
+    let end = (start + query.page_size.unwrap_or(PAGE).clamp(1, PAGE)).min(all.len());
     let state = ws.statements.warehouse_state();
-    let warehouses: Vec<Value> = ws.warehouses.all().iter().map(|w| to_json(w, state)).collect();
-    Json(json!({ "warehouses": warehouses })).into_response()
+    let warehouses: Vec<Value> = all[start..end].iter().map(|w| to_json(w, state)).collect();
+    let mut body = json!({ "warehouses": warehouses });
+    if end < all.len() {
+        body["next_page_token"] = json!(end.to_string());
+    }
+    Json(body).into_response()
 }
 
 /// `GET /api/2.0/sql/warehouses/{id}`: the fields drbot reads.
