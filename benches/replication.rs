@@ -285,13 +285,22 @@ async fn main() {
     let (primary_client, secondary_client) =
         (unscaled_client(&sandbox.primary_url()), unscaled_client(&sandbox.secondary_url()));
     let counts = || sandbox.primary.counts() + sandbox.secondary.counts();
+    let by_endpoint = || {
+        let mut all = sandbox.primary.counts_by_endpoint();
+        for (endpoint, n) in sandbox.secondary.counts_by_endpoint() {
+            *all.entry(endpoint).or_insert(0) += n;
+        }
+        all
+    };
     let mut status_runs = Vec::new();
+    let mut endpoint_runs = Vec::new();
     for stopped in [false, true] {
         if stopped {
             sandbox.primary.statements.stop_warehouse();
             sandbox.secondary.statements.stop_warehouse();
         }
         let before = counts();
+        let endpoints_before = by_endpoint();
         let started = Instant::now();
         let (p, s) = tokio::join!(
             read_snapshot(&primary_client, &token, &status_options),
@@ -300,6 +309,12 @@ async fn main() {
         let (p, s) = (p.unwrap(), s.unwrap());
         let remaining = diff(&p, &s, &config);
         status_runs.push((started.elapsed(), counts() - before, p.read_path.to_string(), remaining.len()));
+        let mut endpoints = by_endpoint();
+        for (endpoint, n) in endpoints.iter_mut() {
+            *n -= endpoints_before.get(endpoint).copied().unwrap_or(0);
+        }
+        endpoints.retain(|_, n| *n > 0);
+        endpoint_runs.push(endpoints);
     }
 
     let mut table: BTreeMap<usize, (String, String)> = BTreeMap::new();
@@ -346,6 +361,12 @@ async fn main() {
     println!("| metric | value |\n|---|---:|");
     for (label, value) in table.values() {
         println!("| {label} | {value} |");
+    }
+    for (endpoints, label) in endpoint_runs.iter().zip(["warehouse running", "warehouse stopped"]) {
+        println!("\n| status, {label}: requests by endpoint (both sides) | count |\n|---|---:|");
+        for (endpoint, n) in endpoints {
+            println!("| `{endpoint}` | {n} |");
+        }
     }
     if let Some((_, _, makespan, bound, _)) = &replication {
         let ratio = makespan.as_secs_f64() / bound.as_secs_f64();

@@ -48,8 +48,8 @@ pub struct App {
 impl App {
     /// Builds the app: HTTP client, authenticator, connector, and the store (opened and migrated).
     pub async fn open(config: &Config) -> anyhow::Result<App> {
-        let http = reqwest::Client::builder().user_agent(concat!("drbot/", env!("CARGO_PKG_VERSION"))).build()?;
-        let app_identity = match AppIdentity::from_config(config) {
+        let http = crate::http_client::builder().build()?;
+        let app_identity = match AppIdentity::with_client(config, http.clone()) {
             Ok(identity) => Some(Arc::new(identity)),
             Err(error) => {
                 tracing::warn!(%error, "the bot's own identity is unavailable: scheduled posts cannot read the workspaces");

@@ -1,4 +1,4 @@
-//! The bot's own identity for work nobody typed: each azure_identity
+//! The bot's own identity for work nobody typed: each
 //! credential kind the configuration can choose gets a token from the
 //! sandbox's Entra ID that a Databricks workspace accepts as the bot.
 

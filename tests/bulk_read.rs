@@ -1,8 +1,9 @@
-//! The bulk read (grants from `information_schema` on the warehouse) and the
-//! REST read (one permissions GET per object) give the same snapshot of the
-//! seeded sandbox, on both sides, for an admin and for a reader who sees
-//! only part of it; a stopped warehouse is left stopped and the read says
-//! which path it took.
+//! The bulk read (grants and volumes from `information_schema` on the
+//! warehouse) and the REST read (one permissions GET per object, one volume
+//! list per schema) give the same snapshot of the seeded sandbox, on both
+//! sides, for an admin and for a reader who sees only part of it; a warehouse
+//! that cannot answer falls back to REST; a stopped warehouse is left stopped
+//! and the read says which path it took.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use drbot::config::Config;
 use drbot::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
-use drbot::replication::read::{read_snapshot, ReadOptions};
+use drbot::replication::read::{read_snapshot, ReadOptions, SharedPermits};
 use drbot::replication::snapshot::{ReadPath, SkippedPart, Snapshot, TableKind};
 use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::Workspace;
@@ -55,8 +56,51 @@ async fn both_ways(
 async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     // The seed grants nothing on volumes; one grant makes the view count.
-    for volume in sandbox.primary.metastore.write().volumes.values_mut().take(1) {
-        volume.common.grants.entry("dr-readers".into()).or_default().insert("READ_VOLUME".into());
+    // It has external volumes only: a managed one with a comment too.
+    {
+        let mut metastore = sandbox.primary.metastore.write();
+        for volume in metastore.volumes.values_mut().take(1) {
+            volume.common.grants.entry("dr-readers".into()).or_default().insert("READ_VOLUME".into());
+        }
+        let mut managed = metastore.volumes.values().next().unwrap().clone();
+        managed.name = "scratch".into();
+        managed.volume_type = "MANAGED".into();
+        managed.storage_location = None;
+        managed.common.comment = Some("team scratch space".into());
+        metastore.volumes.insert(format!("{}.{}.scratch", managed.catalog, managed.schema), managed);
+        for location in metastore.external_locations.values_mut().take(1) {
+            location.common.grants.entry("data-engineers".into()).or_default().insert("READ_FILES".into());
+        }
+    }
+    // Protection and sharing, which both paths read from REST alike: in
+    // the compared snapshots all the same.
+    {
+        use sandbox::databricks::metastore::Policy;
+        let mut metastore = sandbox.primary.metastore.write();
+        let table = metastore.tables.values_mut().find(|t| t.data_source_format.as_deref() == Some("DELTA")).unwrap();
+        let policy = |f: &str| Policy { function_name: format!("main.raw_00.{f}"), columns: vec!["region".into()] };
+        table.protection.row_filter = Some(policy("region_filter"));
+        table.protection.column_masks.insert("email".into(), policy("mask_email"));
+        let schema = metastore.schemas.keys().next().unwrap().clone();
+        let mut sharing = sandbox.primary.sharing.lock();
+        sharing.recipients.insert(
+            "drbot_secondary".into(),
+            sandbox::databricks::sharing::Recipient {
+                name: "drbot_secondary".into(),
+                data_recipient_global_metastore_id: sandbox.secondary.global_id.clone(),
+                owner: "dr-operators".into(),
+                created_at: 0,
+            },
+        );
+        sharing.shares.insert(
+            "drbot_main".into(),
+            sandbox::databricks::sharing::Share {
+                name: "drbot_main".into(),
+                owner: "dr-operators".into(),
+                objects: [(schema, "SCHEMA".to_string())].into(),
+                permissions: [("drbot_secondary".to_string(), ["SELECT".to_string()].into())].into(),
+            },
+        );
     }
     for user in ["alice", "bob"] {
         let token = token_for(&sandbox, user).await;
@@ -68,13 +112,12 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
             bulk.read_path = rest.read_path.clone();
             assert_eq!(bulk, rest, "{user} on {}", workspace.name);
-            // Four privilege views and the metastore id; no grants GET per
-            // object, only one per external location (the storage checks).
-            assert_eq!(cost.statements, 5, "{user} on {}: {cost:?}", workspace.name);
-            let grants_calls =
-                workspace.calls().iter().rev().take(cost.rest_calls).filter(|c| c.path.contains("permissions")).count();
-            let locations = rest.storage.as_ref().map_or(0, |s| s.locations.len());
-            assert_eq!(grants_calls, locations, "{user} on {}", workspace.name);
+            // Five privilege views, the volumes and the metastore id; no
+            // grants GET per object or external location, no volume list.
+            assert_eq!(cost.statements, 7, "{user} on {}: {cost:?}", workspace.name);
+            let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
+            assert!(!calls.iter().any(|c| c.path == "permissions.get"), "{user} on {}", workspace.name);
+            assert!(!calls.iter().any(|c| c.path == "volumes.list"), "{user} on {}", workspace.name);
         }
     }
 
@@ -89,9 +132,56 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     }
     assert!(snapshot.tables.values().any(|t| t.kind == TableKind::External && !t.is_delta()), "non-Delta too");
     assert!(snapshot.volumes.values().any(|v| !v.common.grants.is_empty()));
+    assert!(snapshot.volumes.values().any(|v| v.volume_type == "EXTERNAL" && v.storage_location.is_some()));
+    assert!(snapshot
+        .volumes
+        .values()
+        .any(|v| v.volume_type == "MANAGED" && v.common.comment.as_deref() == Some("team scratch space")));
+    assert!(snapshot.volumes.values().all(|v| !v.common.owner.is_empty()), "owners come with the volumes");
+    assert!(snapshot
+        .tables
+        .values()
+        .any(|t| t.protection.row_filter.is_some() && !t.protection.column_masks.is_empty()));
+    assert!(snapshot
+        .sharing
+        .shares
+        .get("drbot_main")
+        .is_some_and(|s| s.recipients_with_select.contains("drbot_secondary")));
+    assert!(snapshot.sharing.recipients.contains_key("drbot_secondary"));
+    let storage = snapshot.storage.as_ref().expect("the storage checks' reading");
+    assert!(!storage.locations.is_empty() && storage.locations.iter().all(|l| l.grants_read));
+    assert!(storage.locations.iter().any(|l| !l.grants.is_empty()), "external location grants");
     assert!(snapshot.schemas.values().any(|s| !s.common.grants.is_empty()));
     assert!(snapshot.catalogs.values().any(|c| !c.common.grants.is_empty()));
     assert!(snapshot.skipped.is_empty(), "{:?}", snapshot.skipped);
+}
+
+/// A warehouse that answers no statement in time: the read falls back to
+/// REST for the grants and the volumes, says so, and is the same snapshot.
+#[tokio::test]
+async fn a_warehouse_that_cannot_answer_falls_back_to_rest() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let rest = read_snapshot(&primary, &alice, &options(false)).await.unwrap();
+
+    sandbox.primary.statements.set_timing(StatementTiming { failure_ratio: 1.0, ..Default::default() });
+    let short = ReadOptions { statement_timeout: Duration::from_millis(300), ..options(true) };
+    let before = sandbox.primary.counts_by_endpoint();
+    let mut fallen = read_snapshot(&primary, &alice, &short).await.unwrap();
+    let ReadPath::Rest(why) = &fallen.read_path else { panic!("{:?}", fallen.read_path) };
+    assert!(why.contains("information_schema failed"), "{why}");
+    let after = sandbox.primary.counts_by_endpoint();
+    let asked = |endpoint: &str| after.get(endpoint).unwrap_or(&0) - before.get(endpoint).unwrap_or(&0);
+    assert_eq!(asked("volumes.list"), rest.schemas.len(), "one volume list per schema, after the statements failed");
+    assert!(asked("permissions.get") >= rest.volumes.len() + rest.tables.len(), "grants one by one");
+
+    // The metastore id is a statement too: it failed the same way.
+    assert!(fallen.is_skipped("", SkippedPart::MetastoreId));
+    fallen.read_path = rest.read_path.clone();
+    fallen.global_metastore_id = rest.global_metastore_id.clone();
+    fallen.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
+    assert_eq!(fallen, rest);
 }
 
 #[tokio::test]
@@ -176,8 +266,21 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
     let (_, main) = ask("SELECT catalog_name FROM main.information_schema.schema_privileges").await.unwrap();
     assert!(!main.is_empty() && main.iter().all(|r| r[0].as_deref() == Some("main")));
 
+    // Volumes: every catalog's from `system`, one catalog's from its own.
+    let (columns, volumes) =
+        ask("SELECT volume_catalog, volume_name, volume_type, storage_location FROM system.information_schema.volumes")
+            .await
+            .unwrap();
+    assert_eq!(columns, ["volume_catalog", "volume_name", "volume_type", "storage_location"]);
+    assert_eq!(volumes.len(), sandbox.primary.metastore.read().volumes.len(), "alice administers them all");
+    let (_, main) = ask("SELECT volume_catalog FROM main.information_schema.volumes").await.unwrap();
+    assert!(!main.is_empty() && main.len() < volumes.len() && main.iter().all(|r| r[0].as_deref() == Some("main")));
+
     for (sql, class) in [
         ("SELECT * FROM system.information_schema.tables", "PARSE_SYNTAX_ERROR"),
+        ("SELECT volume_name FROM system.information_schema.volumes WHERE inherited_from IS NULL", "UNRESOLVED_COLUMN"),
+        ("SELECT created_by FROM system.information_schema.volumes", "UNRESOLVED_COLUMN"),
+        ("SELECT grantee FROM main.information_schema.external_location_privileges", "TABLE_OR_VIEW_NOT_FOUND"),
         ("SELECT grantee FROM system.information_schema.routines", "TABLE_OR_VIEW_NOT_FOUND"),
         ("SELECT owner FROM system.information_schema.table_privileges", "UNRESOLVED_COLUMN"),
         ("SELECT grantee FROM system.information_schema.table_privileges WHERE grantee = 'x'", "PARSE_SYNTAX_ERROR"),
@@ -187,4 +290,27 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
             other => panic!("{sql}: {other:?}"),
         }
     }
+}
+
+/// Reads that share a budget of requests in flight (the all-pairs
+/// overview's pairs on one hub) never ask the workspace for more than it,
+/// and still read the whole metastore.
+#[tokio::test]
+async fn reads_that_share_a_budget_stay_within_it() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let alone = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
+    sandbox.primary.faults.set(sandbox::faults::FaultConfig { latency_ms: Some((20, 20)), ..Default::default() });
+
+    let budget = SharedPermits::new(6);
+    let shared = ReadOptions { concurrency: 32, shared_permits: Some(budget.clone()), ..options(true) };
+    sandbox.primary.reset_peak_in_flight();
+    let reads = (0..4).map(|_| read_snapshot(&primary, &alice, &shared));
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read.unwrap(), alone);
+    }
+    let peak = sandbox.primary.peak_in_flight();
+    assert!(peak <= 6, "{peak} requests at once against a budget of 6");
+    assert!(peak >= 4, "the budget is used, not just one request at a time: {peak}");
 }

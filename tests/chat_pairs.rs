@@ -145,3 +145,36 @@ async fn replicate_pair_plans_with_the_pairs_own_sharing_names() {
     let plan = later(&world, &alice, "replicate main --dry-run").await;
     assert!(plan.contains("Dry run"), "{plan}");
 }
+
+/// `status` over several pairs on the same two workspaces (spokes sharing a
+/// hub): every pair is read and shown, and together they never ask one
+/// workspace for more than the configured requests in flight.
+#[tokio::test]
+async fn pairs_that_share_a_workspace_share_its_budget_of_requests() {
+    let world = World::start_with(|config| config.replication.read_concurrency = 5).await;
+    let store = &world.bot.app.store;
+    let default = store.pair("default").await.unwrap().expect("the configured pair");
+    for i in 0..6 {
+        let mut pair =
+            drbot::pairs::Pair::new(&format!("spoke-{i}"), default.primary.clone(), default.secondary.clone());
+        pair.warehouse_id = default.warehouse_id.clone();
+        pair.location_mapping = default.location_mapping.clone();
+        assert!(store.add_pair(&pair, drbot::store::pairs::Origin::Added, 0).await.unwrap());
+    }
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    for ws in [&world.sandbox.primary, &world.sandbox.secondary] {
+        // Requests that take a while, so that reads overlap.
+        ws.faults.set(sandbox::faults::FaultConfig { latency_ms: Some((10, 10)), ..Default::default() });
+        ws.reset_peak_in_flight();
+    }
+
+    let overview = later(&world, &alice, "status").await;
+    for name in ["default", "spoke-0", "spoke-5"] {
+        assert!(overview.contains(&format!("\"text\":\"status {name}\"")), "{overview}");
+    }
+    for ws in [&world.sandbox.primary, &world.sandbox.secondary] {
+        let peak = ws.peak_in_flight();
+        assert!((2..=5).contains(&peak), "{} answered {peak} requests at once (budget 5)", ws.name);
+    }
+}

@@ -1,5 +1,5 @@
 //! A bot with `MicrosoftAppType = UserAssignedMSI` gets its connector token
-//! from a managed identity through azure_identity, here App Service's
+//! from a managed identity (src/identity/credential.rs), here App Service's
 //! endpoint as the sandbox serves it. (Its own test binary: it sets the
 //! process environment the credential reads.)
 

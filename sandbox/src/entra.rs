@@ -278,7 +278,7 @@ impl Entra {
 pub const MANAGED_IDENTITY_HEADER_SECRET: &str = "sandbox-identity-header";
 
 impl Entra {
-    /// `IDENTITY_ENDPOINT` for azure_identity's App Service managed identity credential.
+    /// `IDENTITY_ENDPOINT` for an App Service managed identity credential (drbot's, src/identity/credential.rs).
     pub fn managed_identity_endpoint(&self) -> String {
         format!("{}/msi/token", self.base_url())
     }

@@ -269,7 +269,7 @@ impl Bot {
     }
 
     pub(crate) fn arm_client(&self) -> ArmClient {
-        ArmClient::new(reqwest::Client::new(), &self.services.config.deploy.arm_url)
+        ArmClient::new(crate::http_client::client(), &self.services.config.deploy.arm_url)
     }
 
     pub(crate) fn deploy_poll_interval(&self) -> Duration {

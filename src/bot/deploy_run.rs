@@ -69,7 +69,7 @@ impl Bot {
             poll_interval: poll,
             timeout: DEPLOY_TIMEOUT,
             bootstrap: matches!(job.target, Target::Spoke(_))
-                .then(|| BootstrapSettings::for_bot(&self.services.config, reqwest::Client::new())),
+                .then(|| BootstrapSettings::for_bot(&self.services.config, crate::http_client::client())),
         };
         if job.checkpoint.is_some() {
             tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");

@@ -1,8 +1,10 @@
 //! `status`: the readiness dashboard, read with the person's identity (or,
 //! for scheduled posts, the bot's own) and shown as one card.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
@@ -12,11 +14,21 @@ use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
 use crate::pairs::Pair;
-use crate::readiness::check::{check_with, Target};
+use crate::readiness::check::{check_with_budgets, Target};
 use crate::readiness::report::{AssessOptions, LastRun, Problem, Reachability, Readiness, Status};
 use crate::readiness::rpo::Rag;
 use crate::readiness::text;
+use crate::replication::read::SharedPermits;
 use crate::store::operations::Outcome;
+use crate::store::table_versions::TableVersion;
+
+/// Pairs the all-pairs overview reads at once. What reaches a workspace is
+/// bounded apart from this: pairs that share one (several spokes to one hub)
+/// share its `read_concurrency` budget of requests in flight. This bounds
+/// the snapshots held in memory at once. A pair's read is mostly waiting on
+/// its few statements (a few hundred ms), so 24 at once read 50 pairs in
+/// about three pair-read times.
+const OVERVIEW_PAIRS_AT_ONCE: usize = 24;
 
 impl Bot {
     /// `status [PAIR]`: the pair's dashboard, or with several pairs and no
@@ -60,17 +72,39 @@ impl Bot {
 
     /// The dashboard card of `pair`, as whoever `tokens` belong to sees the workspaces.
     pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, pair: &Pair, correlation_id: &str) -> Value {
-        match self.readiness_of(tokens, pair, correlation_id).await {
+        let versions = self.recorded_versions(correlation_id).await;
+        match self.readiness_of(tokens, pair, versions, [None, None], correlation_id).await {
             Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair))
                 .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
             Err(problem) => cards::error(&problem, correlation_id),
         }
     }
 
-    /// Every pair's readiness, read at once, as one card (worst first).
+    /// Every pair's readiness, [`OVERVIEW_PAIRS_AT_ONCE`] pairs at a time,
+    /// as one card (worst first).
     async fn overview(&self, tokens: &DatabricksTokens, pairs: &[Pair], correlation_id: &str) -> Value {
-        let reads = pairs.iter().map(|pair| self.readiness_of(tokens, pair, correlation_id));
-        let results = futures::future::join_all(reads).await;
+        let versions = self.recorded_versions(correlation_id).await;
+        let versions = &versions;
+        // One budget of requests in flight per workspace, whichever pairs read it.
+        let mut budgets: HashMap<String, SharedPermits> = HashMap::new();
+        for pair in pairs {
+            let capacity = self.pair_settings(pair).read_concurrency;
+            for workspace in [&pair.primary, &pair.secondary] {
+                budgets.entry(workspace.url.clone()).or_insert_with(|| SharedPermits::new(capacity));
+            }
+        }
+        let budgets = &budgets;
+        // By index: a stream of borrowed pairs trips the compiler's
+        // higher-ranked lifetime check where the future must be `Send`.
+        let results: Vec<_> = stream::iter(0..pairs.len())
+            .map(|i| async move {
+                let pair = &pairs[i];
+                let sides = [budgets.get(&pair.primary.url).cloned(), budgets.get(&pair.secondary.url).cloned()];
+                self.readiness_of(tokens, pair, versions.clone(), sides, correlation_id).await
+            })
+            .buffered(OVERVIEW_PAIRS_AT_ONCE)
+            .collect()
+            .await;
         let mut rows: Vec<(u8, i64, cards::PairRow)> = pairs
             .iter()
             .zip(results)
@@ -95,11 +129,22 @@ impl Bot {
         cards::pairs_overview(&worded_time(now_ms()), &rows)
     }
 
+    /// The table versions the last cycles recorded: RPO is measured from
+    /// them (status reads no history itself). Read once per card.
+    async fn recorded_versions(&self, correlation_id: &str) -> Vec<TableVersion> {
+        self.services.store.table_versions().await.unwrap_or_else(|error| {
+            tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
+            Vec::new()
+        })
+    }
+
     /// One pair's readiness, read with `tokens`.
     async fn readiness_of(
         &self,
         tokens: &DatabricksTokens,
         pair: &Pair,
+        table_versions: Vec<TableVersion>,
+        budgets: [Option<SharedPermits>; 2],
         correlation_id: &str,
     ) -> Result<Readiness, String> {
         let (primary, secondary) = self.pair_clients(pair);
@@ -112,16 +157,12 @@ impl Bot {
                 None
             }
         };
-        // RPO as of the last cycle's history readings (status reads no history itself).
-        let table_versions = self.services.store.table_versions().await.unwrap_or_else(|error| {
-            tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
-            Vec::new()
-        });
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
-        Ok(check_with(
+        Ok(check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options(None),
+            budgets,
             &settings.replication_config(None),
             now_ms(),
             &options,

@@ -155,34 +155,68 @@ pub struct PairRow {
 }
 
 /// `status` over every pair: a row each (as given: worst first), a click on a
-/// row opens that pair's dashboard.
+/// row opens that pair's dashboard. The card stays under Teams' message size
+/// limit ([`views::MAX_CARD_BYTES`]): rows are written lean (three cells: the
+/// pair, its verdict in colour, then worst RPO · drift · last run in one; a
+/// colour only where it is not the default), which fits 50 pairs; were there
+/// still too many, the last rows (the best ones) give way to a line saying
+/// how many are not shown.
 pub fn pairs_overview(checked_at: &str, rows: &[PairRow]) -> Value {
+    let mut shown = rows.len();
+    loop {
+        let card = overview_card(checked_at, &rows[..shown], rows.len() - shown);
+        let bytes = serde_json::to_vec(&card).map(|b| b.len()).unwrap_or(usize::MAX);
+        if bytes <= views::MAX_CARD_BYTES || shown == 0 {
+            return card;
+        }
+        // Cut in proportion to the excess, at least one row a round.
+        let keep = shown * views::MAX_CARD_BYTES / bytes;
+        shown = keep.min(shown - 1);
+    }
+}
+
+/// The overview's column weights (a number is a relative width in Adaptive
+/// Cards): the same in every row, so rows align.
+const OVERVIEW_WIDTHS: [u8; 3] = [2, 1, 3];
+
+fn overview_card(checked_at: &str, rows: &[PairRow], hidden: usize) -> Value {
     let mut body = vec![title("DR readiness of every pair"), subtitle(&format!("Checked {checked_at}. Worst first."))];
-    let headings: Vec<Value> = ["Pair", "Verdict", "Worst RPO", "Drift", "Last run"]
+    let headings: Vec<Value> = ["Pair", "Verdict", "Worst RPO · drift · last run"]
         .iter()
-        .map(|h| {
-            json!({"type": "Column", "width": "stretch",
+        .zip(OVERVIEW_WIDTHS)
+        .map(|(h, width)| {
+            json!({"type": "Column", "width": width,
                    "items": [{"type": "TextBlock", "text": h, "weight": "Bolder", "size": "Small", "wrap": true}]})
         })
         .collect();
     body.push(json!({"type": "ColumnSet", "columns": headings}));
     for row in rows {
-        let cell = |text: &str, color: &str| {
-            json!({"type": "Column", "width": "stretch",
-                   "items": [{"type": "TextBlock", "text": text, "size": "Small", "wrap": true, "color": color}]})
+        let cell = |text: &str, tone: views::Tone, width: u8| {
+            let mut block = json!({"type": "TextBlock", "text": text, "size": "Small", "wrap": true});
+            if tone != views::Tone::Default {
+                block["color"] = json!(tone.color());
+            }
+            json!({"type": "Column", "width": width, "items": [block]})
         };
+        let [name_width, verdict_width, rest_width] = OVERVIEW_WIDTHS;
         body.push(json!({
             "type": "ColumnSet",
             "separator": true,
             "selectAction": {"type": "Action.Execute", "verb": COMMAND_VERB, "data": {"text": format!("status {}", row.name)}},
             "columns": [
-                cell(&row.name, "Default"),
-                cell(&row.verdict, row.tone.color()),
-                cell(&row.worst_rpo, "Default"),
-                cell(&row.drift, "Default"),
-                cell(&row.last_run, "Default"),
+                cell(&clip(&row.name, 60), views::Tone::Default, name_width),
+                cell(&row.verdict, row.tone, verdict_width),
+                cell(
+                    &format!("{} · {} · {}", row.worst_rpo, clip(&row.drift, 120), row.last_run),
+                    views::Tone::Default,
+                    rest_width,
+                ),
             ],
         }));
+    }
+    if hidden > 0 {
+        body.push(json!({"type": "TextBlock", "isSubtle": true, "wrap": true, "separator": true,
+            "text": format!("…and {hidden} more pairs, the least at risk, not shown to fit Teams' size limit: type status PAIR for one.")}));
     }
     card(body, Vec::new())
 }
@@ -284,6 +318,40 @@ fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pair_rows(n: usize) -> Vec<PairRow> {
+        (0..n)
+            .map(|i| PairRow {
+                name: format!("business-unit-{i:03}"),
+                verdict: if i < 3 { "Not ready" } else { "Ready" }.into(),
+                tone: if i < 3 { views::Tone::Attention } else { views::Tone::Good },
+                worst_rpo: "14 min".into(),
+                drift: format!("{} objects", i * 7),
+                last_run: "2 h ago".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_overview_of_fifty_pairs_shows_every_one_under_the_size_limit() {
+        let card = pairs_overview("today at 09:00", &pair_rows(50));
+        let text = card.to_string();
+        assert!(text.len() <= views::MAX_CARD_BYTES, "{} bytes", text.len());
+        assert!(text.contains("business-unit-000") && text.contains("business-unit-049"));
+        assert!(!text.contains("more pairs"), "nothing cut");
+    }
+
+    #[test]
+    fn an_overview_too_large_for_teams_cuts_the_best_rows_and_says_so() {
+        let rows = pair_rows(400);
+        let text = pairs_overview("today at 09:00", &rows).to_string();
+        assert!(text.len() <= views::MAX_CARD_BYTES, "{} bytes", text.len());
+        assert!(text.contains("business-unit-000"), "the worst stay");
+        assert!(!text.contains("business-unit-399"), "the best go first");
+        let hidden: usize = text.split("…and ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+        let shown = (0..400).filter(|i| text.contains(&format!("\"status business-unit-{i:03}\""))).count();
+        assert_eq!(shown + hidden, 400);
+    }
 
     #[test]
     fn welcome_help_and_error_come_from_their_templates() {

@@ -79,7 +79,7 @@ pub async fn main(args: PairArgs) -> anyhow::Result<()> {
         PairCommand::Add { name, primary, secondary, warehouse, mapping, token_from_env } => {
             let pair = pair_from_args(&name, &primary, &secondary, &warehouse, &mapping)?;
             let token = token(&config, &env, token_from_env).await?;
-            let problems = probe::problems(&pair, &reqwest::Client::new(), &token).await;
+            let problems = probe::problems(&pair, &crate::http_client::client(), &token).await;
             if !problems.is_empty() {
                 audit(&store, "add a pair", &name, &format!("refused: {}", problems.join("; "))).await;
                 bail!("pair {name} was not added: {}", problems.join("; "));

@@ -114,7 +114,7 @@ pub fn workspaces(config: &Config) -> anyhow::Result<Workspaces> {
 
 /// The workspaces and warehouse of `pair`.
 pub fn pair_workspaces(pair: &Pair) -> anyhow::Result<Workspaces> {
-    let http = reqwest::Client::new();
+    let http = crate::http_client::client();
     let warehouse_id = pair
         .warehouse_id
         .clone()
@@ -179,6 +179,7 @@ pub async fn read_both(
         statement_timeout,
         bulk: true,
         view_dependencies: true,
+        shared_permits: None,
     };
     // The secondary is read whole under the catalog filter: its mounted share
     // catalogs (drbot's plumbing) must be seen for the plan to reuse them.

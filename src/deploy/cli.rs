@@ -77,7 +77,7 @@ pub async fn main(args: DeployArgs) -> anyhow::Result<()> {
     let app = if given_scopes.len() < 2 { AppIdentity::from_config(&config).ok() } else { None };
     let tokens = CliTokens { given, given_scopes, app };
 
-    let http = reqwest::Client::new();
+    let http = crate::http_client::client();
     let client = ArmClient::new(http.clone(), &config.deploy.arm_url);
     let plan = prepare(&client, &tokens, &config.deploy, target).await?;
     let cancel = CancellationToken::new();

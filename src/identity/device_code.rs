@@ -89,7 +89,7 @@ impl DeviceCodeSignIn {
             .set_token_uri(token);
         // A token endpoint that redirects must not be followed (the
         // credentials would go wherever it points): the `oauth2` crate's advice.
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()

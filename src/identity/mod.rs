@@ -13,6 +13,7 @@
 //! crate does implement, is [`device_code`].
 
 pub mod app;
+pub mod credential;
 pub mod device_code;
 pub mod directory;
 pub mod groups;

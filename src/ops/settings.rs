@@ -65,6 +65,7 @@ impl ReplicationSettings {
             statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
             bulk: true,
             view_dependencies: true,
+            shared_permits: None,
         }
     }
 

@@ -17,7 +17,7 @@ use super::blockers::WarehouseCheck;
 use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::AccessToken;
-use crate::replication::read::{read_snapshot, ReadOptions};
+use crate::replication::read::{read_snapshot, ReadOptions, SharedPermits};
 use crate::replication::snapshot::Snapshot;
 use crate::replication::ReplicationConfig;
 
@@ -82,11 +82,30 @@ pub async fn check_with(
     options: &AssessOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Readiness {
+    check_with_budgets(primary, secondary, read, [None, None], config, now_ms, options, progress).await
+}
+
+/// As [`check_with`], each side's requests counted against a budget shared
+/// with other checks of the same workspace (`[primary, secondary]`; `None`
+/// is a budget of its own): the all-pairs overview, where pairs share hubs.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_with_budgets(
+    primary: Target<'_>,
+    secondary: Target<'_>,
+    read: &ReadOptions,
+    budgets: [Option<SharedPermits>; 2],
+    config: &ReplicationConfig,
+    now_ms: i64,
+    options: &AssessOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Readiness {
     // Readiness compares definitions, never what a view reads: no view GETs.
-    let read = &ReadOptions { view_dependencies: false, ..read.clone() };
+    let [primary_budget, secondary_budget] = budgets;
+    let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..read.clone() };
+    let secondary_read = ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..read.clone() };
     let (p, s) = tokio::join!(
-        observe(Side::Primary, primary, read, progress),
-        observe(Side::Secondary, secondary, read, progress)
+        observe(Side::Primary, primary, &primary_read, progress),
+        observe(Side::Secondary, secondary, &secondary_read, progress)
     );
     let warehouse = match (&s, read.warehouse_id.as_deref()) {
         _ if !options.judge_warehouse || options.warehouse != WarehouseCheck::Unknown => options.warehouse.clone(),
@@ -133,8 +152,15 @@ async fn observe(
     let probe_client = target.client.clone().with_retry(probe_policy());
     let started = Instant::now();
     let probe = async {
+        // A budget shared with other reads of the workspace counts the probe
+        // too; its latency is timed from when it may go.
+        let _permit = match &read.shared_permits {
+            Some(budget) => Some(budget.acquire().await),
+            None => None,
+        };
+        let sent = Instant::now();
         probe_client.me(target.token).await?;
-        Ok::<_, DatabricksError>(elapsed_ms(started))
+        Ok::<_, DatabricksError>(elapsed_ms(sent))
     };
     // The read starts with the probe rather than after it (a round trip
     // less); a failed probe drops the read and its long retry budget.

@@ -110,7 +110,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         ..AssessOptions::for_pair()
     };
 
-    let http = reqwest::Client::new();
+    let http = crate::http_client::client();
     let primary = WorkspaceClient::new(http.clone(), &primary_host);
     let secondary = WorkspaceClient::new(http, &secondary_host);
     let now_ms = SystemClock.unix_ms();

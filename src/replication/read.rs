@@ -1,9 +1,9 @@
 //! Reading one metastore into a [`Snapshot`].
 //!
 //! The seed's job listed serially and compared effective grants; here the
-//! reads run concurrently (at most `concurrency` requests in flight, the
-//! statement for the metastore id aside; by phase: catalogs → schemas →
-//! tables and volumes → grants and view GETs)
+//! reads run concurrently (at most `concurrency` requests in flight, taken
+//! from a budget of its own or one several reads of the workspace share; by
+//! phase: catalogs → schemas → tables and volumes → grants and view GETs)
 //! and only *direct* grants are read. Lists give everything but a view's
 //! dependencies, so only views are fetched one by one.
 //!
@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -86,7 +87,42 @@ pub struct ReadOptions {
     /// does not carry it). Only planning needs it, and only the primary's;
     /// `status` reads without.
     pub view_dependencies: bool,
+    /// A budget of requests in flight shared with other reads of the same
+    /// workspace (the all-pairs `status`: pairs that share a hub share its
+    /// budget); this read then takes its permits there, at most
+    /// `concurrency` of them. `None`: a budget of its own.
+    pub shared_permits: Option<SharedPermits>,
 }
+
+/// Requests in flight that several reads of one workspace share, so that
+/// reading many pairs at once never asks one workspace for more than this.
+#[derive(Clone, Debug)]
+pub struct SharedPermits {
+    semaphore: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl SharedPermits {
+    pub fn new(capacity: usize) -> SharedPermits {
+        let capacity = capacity.max(1);
+        SharedPermits { semaphore: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+
+    /// One request's permit, held until dropped (`None` only were the
+    /// budget closed, which it never is: the request then goes unbounded).
+    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.semaphore.acquire().await.ok()
+    }
+}
+
+/// The same budget, not an equal one.
+impl PartialEq for SharedPermits {
+    fn eq(&self, other: &SharedPermits) -> bool {
+        Arc::ptr_eq(&self.semaphore, &other.semaphore)
+    }
+}
+
+impl Eq for SharedPermits {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -97,6 +133,7 @@ impl Default for ReadOptions {
             statement_timeout: Duration::from_secs(120),
             bulk: true,
             view_dependencies: true,
+            shared_permits: None,
         }
     }
 }
@@ -147,27 +184,31 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 /// caller (`tokio::join!`), each with its own client and token.
 ///
 /// The warehouse's state is asked beside the first list: running, the
-/// grants come from four `information_schema` statements started at once
-/// and running beside the lists; stopped (or unknown), from the REST path,
-/// and no statement is sent (a statement would start it). Either way the
-/// snapshot is the same; `Snapshot::read_path` says which was taken.
+/// grants and the volumes come from six `information_schema` statements
+/// started at once and running beside the lists (`bulk.rs`); stopped (or
+/// unknown), from the REST path (a permissions GET per object and external
+/// location, a volume list per schema), and no statement is sent (a
+/// statement would start it). Either way the snapshot is the same;
+/// `Snapshot::read_path` says which was taken.
 pub async fn read_snapshot(
     client: &WorkspaceClient,
     token: &AccessToken,
     options: &ReadOptions,
 ) -> Result<Snapshot, ReadError> {
-    let concurrency = options.concurrency.max(1);
-    let reader = Reader { client, token, concurrency, permits: Semaphore::new(concurrency) };
+    let (concurrency, permits) = match &options.shared_permits {
+        Some(shared) => (options.concurrency.clamp(1, shared.capacity), shared.semaphore.clone()),
+        None => (options.concurrency.max(1), Arc::new(Semaphore::new(options.concurrency.max(1)))),
+    };
+    let reader = Reader { client, token, concurrency, permits };
     let (catalogs, warehouse) = tokio::join!(reader.limited(client.list_catalogs(token)), reader.warehouse(options));
     let catalogs = catalogs.map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
     let (path, may_query, elsewhere) = warehouse;
-    let bulk_grants = async {
+    let bulk_read = async {
         match &path {
             ReadPath::Warehouse(id) => {
                 let deadline = Instant::now() + options.statement_timeout;
-                // Four permits for the four statements, so the bound holds.
-                let _permits = reader.permits.acquire_many(4.min(concurrency) as u32).await.ok();
-                Some(bulk::read_grants(client, token, id, deadline).await)
+                // A permit per statement, so the bound holds.
+                Some(bulk::read(client, token, id, deadline, &reader.permits).await)
             }
             ReadPath::Rest(_) => None,
         }
@@ -175,12 +216,12 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, grant_jobs), (sharing, mut skipped), metastore_id, bulk_grants, storage, me) = tokio::try_join!(
+    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
-        Box::pin(async { Ok(bulk_grants.await) }),
-        Box::pin(async { Ok(reader.storage().await) }),
+        Box::pin(async { Ok(bulk_read.await) }),
+        Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
     )?;
     // Who read it, once: the view take-over, the share-owner checks and the
@@ -206,16 +247,35 @@ pub async fn read_snapshot(
         Err(skip) => skipped.push(skip),
     }
     snapshot.read_path = path;
-    match bulk_grants {
-        Some(Ok(grants)) => apply_bulk(&mut snapshot, grants),
+    match bulk_read {
+        Some(Ok(mut read)) => {
+            apply_bulk_volumes(&mut snapshot, read.volumes);
+            if let Some(storage) = snapshot.storage.as_mut() {
+                for location in storage.locations.iter_mut() {
+                    location.grants = read.grants.external_locations.remove(&location.name).unwrap_or_default();
+                    location.grants_read = true;
+                }
+            }
+            apply_bulk(&mut snapshot, read.grants);
+        }
         Some(Err(error)) => {
             // The warehouse could not answer (a permission, a view it does
             // not have): the REST path still can.
-            tracing::warn!(error = %error, "information_schema grants unreadable; reading them one by one");
+            tracing::warn!(error = %error, "information_schema unreadable; reading grants and volumes by REST");
             snapshot.read_path = ReadPath::Rest(format!("information_schema failed: {error}"));
             let mut holes = Vec::new();
-            for done in reader.phase(grant_jobs, &mut holes).await? {
+            let mut volume_grants = Vec::new();
+            for done in reader.phase(rest_jobs, &mut holes).await? {
+                match done {
+                    Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut volume_grants),
+                    other => apply(&mut snapshot, other),
+                }
+            }
+            for done in reader.phase(volume_grants, &mut holes).await? {
                 apply(&mut snapshot, done);
+            }
+            if let Some(storage) = snapshot.storage.as_mut() {
+                reader.locations_grants(&mut storage.locations).await;
             }
             snapshot.skipped.append(&mut holes);
         }
@@ -230,6 +290,28 @@ pub async fn read_snapshot(
     snapshot.skipped.sort();
     snapshot.skipped.dedup();
     Ok(snapshot)
+}
+
+/// Adds the bulk-read volumes of the schemas whose contents were read (the
+/// REST path lists exactly those schemas' volumes: managed catalogs, the
+/// filter, no `information_schema`).
+fn apply_bulk_volumes(snapshot: &mut Snapshot, volumes: Vec<uc::Volume>) {
+    for volume in volumes {
+        let schema = format!("{}.{}", volume.catalog_name, volume.schema_name);
+        if snapshot.schemas.contains_key(&schema) {
+            let info = volume_info(volume);
+            snapshot.volumes.insert(info.full_name(), info);
+        }
+    }
+}
+
+/// Adds listed volumes, and a grants job for each to `grant_jobs`.
+fn fold_volumes(snapshot: &mut Snapshot, volumes: Vec<uc::Volume>, grant_jobs: &mut Vec<Job>) {
+    for volume in volumes {
+        let info = volume_info(volume);
+        grant_jobs.push(Job::Grants(Securable::Volume, info.full_name()));
+        snapshot.volumes.insert(info.full_name(), info);
+    }
 }
 
 /// Puts the bulk-read grants on every object the lists found; an object
@@ -254,8 +336,9 @@ struct Reader<'a> {
     token: &'a AccessToken,
     concurrency: usize,
     /// One permit per request in flight, shared by the object phases and
-    /// the sharing reads that run beside them, so the bound holds overall.
-    permits: Semaphore,
+    /// the sharing reads that run beside them, so the bound holds overall
+    /// (and with other reads of the workspace, given `shared_permits`).
+    permits: Arc<Semaphore>,
 }
 
 /// One request of a phase.
@@ -351,20 +434,21 @@ impl Reader<'_> {
         Ok(done)
     }
 
-    /// The lists (and view GETs) below the catalogs; grants too when
-    /// `rest_grants`, else their jobs come back unrun (for a fallback).
+    /// The lists (and view GETs) below the catalogs; grants and volume
+    /// lists too when `rest`, else their jobs come back unrun (the
+    /// statements of `bulk.rs` read them; the jobs are the fallback).
     async fn objects(
         &self,
         catalogs: Vec<uc::Catalog>,
         options: &ReadOptions,
-        rest_grants: bool,
+        rest: bool,
     ) -> Result<(Snapshot, Vec<Job>), ReadError> {
         let filter = &options.filter;
         let mut snapshot = Snapshot::default();
         let mut skipped = Vec::new();
         let mut deferred = Vec::new();
-        let mut grants = |jobs: &mut Vec<Job>, job: Job| {
-            if rest_grants {
+        let mut deferrable = |jobs: &mut Vec<Job>, job: Job| {
+            if rest {
                 jobs.push(job)
             } else {
                 deferred.push(job)
@@ -375,7 +459,7 @@ impl Reader<'_> {
         let mut jobs = Vec::new();
         for catalog in catalogs.into_iter().filter(|c| filter.wants_catalog(&c.name)) {
             let info = catalog_info(catalog);
-            grants(&mut jobs, Job::Grants(Securable::Catalog, info.name.clone()));
+            deferrable(&mut jobs, Job::Grants(Securable::Catalog, info.name.clone()));
             if info.kind == CatalogKind::Managed {
                 jobs.push(Job::Schemas(info.name.clone()));
             }
@@ -391,9 +475,9 @@ impl Reader<'_> {
                             continue;
                         }
                         let info = schema_info(schema);
-                        grants(&mut next, Job::Grants(Securable::Schema, info.full_name()));
+                        deferrable(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
-                        next.push(Job::Volumes(info.catalog.clone(), info.name.clone()));
+                        deferrable(&mut next, Job::Volumes(info.catalog.clone(), info.name.clone()));
                         snapshot.schemas.insert(info.full_name(), info);
                     }
                 }
@@ -408,20 +492,15 @@ impl Reader<'_> {
                 Done::Tables(tables) => {
                     for table in tables {
                         let info = table_info(table);
-                        grants(&mut last, Job::Grants(Securable::Table, info.full_name()));
+                        deferrable(&mut last, Job::Grants(Securable::Table, info.full_name()));
                         if info.kind == TableKind::View && options.view_dependencies {
                             last.push(Job::View(info.full_name()));
                         }
                         snapshot.tables.insert(info.full_name(), info);
                     }
                 }
-                Done::Volumes(volumes) => {
-                    for volume in volumes {
-                        let info = volume_info(volume);
-                        grants(&mut last, Job::Grants(Securable::Volume, info.full_name()));
-                        snapshot.volumes.insert(info.full_name(), info);
-                    }
-                }
+                // Listed only on the REST path, whose grants are read too.
+                Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
                 other => apply(&mut snapshot, other),
             }
         }
@@ -436,36 +515,46 @@ impl Reader<'_> {
 
     /// The external locations with their owners and direct grants, and who
     /// is reading (SCIM `Me`: user name and groups), for the storage checks
-    /// (`storage.rs`). A handful of calls: one list, one grants GET per
-    /// location. Unreadable, it is a hole in the snapshot, not a failed read:
-    /// the checks are then not made, and readiness lists why.
-    async fn storage(&self) -> Result<StorageAccess, Skipped> {
+    /// (`storage.rs`). A handful of calls: one list and, when `rest_grants`,
+    /// one grants GET per location (else `bulk.rs` reads them and
+    /// `read_snapshot` fills them in). Unreadable, it is a hole in the
+    /// snapshot, not a failed read: the checks are then not made, and
+    /// readiness lists why.
+    async fn storage(&self, rest_grants: bool) -> Result<StorageAccess, Skipped> {
         let (client, token) = (self.client, self.token);
         let hole = |error: DatabricksError| skip("metastore", String::new(), SkippedPart::Storage, &error);
         let locations = self.limited(client.list_external_locations(token)).await.map_err(hole)?;
-        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
-        let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
-        let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
-        let locations = locations
+        let mut locations: Vec<LocationInfo> = locations
             .into_iter()
-            .map(|l| {
-                let (grants, grants_read) = match grants.remove(&l.name) {
-                    Some(Ok(grants)) => (grants, true),
-                    _ => (Grants::new(), false),
-                };
-                LocationInfo {
-                    name: l.name,
-                    url: l.url,
-                    read_only: l.read_only,
-                    owner: l.owner.unwrap_or_default(),
-                    grants,
-                    grants_read,
-                }
+            .map(|l| LocationInfo {
+                name: l.name,
+                url: l.url,
+                read_only: l.read_only,
+                owner: l.owner.unwrap_or_default(),
+                grants: Grants::new(),
+                grants_read: false,
             })
             .collect();
+        if rest_grants {
+            self.locations_grants(&mut locations).await;
+        }
         // Who reads (SCIM `Me`) is read once for the whole snapshot, in
         // `read_snapshot`, and filled in there.
         Ok(StorageAccess { locations, reader: None })
+    }
+
+    /// Each location's direct grants by REST, at once; one that cannot be
+    /// read keeps `grants_read: false` (the checks then say so).
+    async fn locations_grants(&self, locations: &mut [LocationInfo]) {
+        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
+        let answers = futures::future::join_all(names.into_iter().map(|name| self.location_grants(name))).await;
+        let mut grants: BTreeMap<String, Result<Grants, DatabricksError>> = answers.into_iter().collect();
+        for location in locations.iter_mut() {
+            if let Some(Ok(read)) = grants.remove(&location.name) {
+                location.grants = read;
+                location.grants_read = true;
+            }
+        }
     }
 
     /// One external location's direct grants, once a permit is free.
@@ -620,8 +709,7 @@ impl Reader<'_> {
             });
         }
         let deadline = Instant::now() + options.statement_timeout;
-        self.client
-            .current_metastore(self.token, warehouse_id, deadline)
+        self.limited(self.client.current_metastore(self.token, warehouse_id, deadline))
             .await
             .map_err(|error| skip("metastore", String::new(), SkippedPart::MetastoreId, &error))
     }

@@ -102,7 +102,7 @@ pub async fn run(options: &SetupOptions) -> Result<Report, SetupError> {
             return Err(SetupError::Argument(format!("the {what} {value:?} is not a valid Azure name")));
         }
     }
-    let http = reqwest::Client::builder()
+    let http = crate::http_client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| SetupError::Unexpected(e.to_string()))?;

@@ -98,6 +98,10 @@ pub struct Workspace {
     /// The server's page length for lists (`max_results=0`).
     page_size: AtomicUsize,
     calls: Mutex<Vec<Call>>,
+    /// Requests being answered now, and the most at once since the last
+    /// `reset_peak_in_flight` (for tests of a client's bound).
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
     /// How many more calls to answer 401 whatever the token (a token revoked early).
     reject_tokens: Mutex<u32>,
     /// Latency, throttling and transient failures of the REST API.
@@ -137,6 +141,8 @@ impl Workspace {
             directory,
             page_size: AtomicUsize::new(50),
             calls: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
@@ -180,6 +186,27 @@ impl Workspace {
             statement_requests,
             statements: self.statements.history().len(),
         }
+    }
+
+    /// The most requests the workspace was answering at once (latency
+    /// included) since the last reset.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_peak_in_flight(&self) {
+        self.peak_in_flight.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// The calls answered so far by endpoint (`tables.list`,
+    /// `permissions.get`, `sql.statements.submit`…), for a benchmark to
+    /// print where its requests went (take two readings and subtract).
+    pub fn counts_by_endpoint(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for call in self.calls.lock().iter() {
+            *out.entry(call.path.clone()).or_insert(0) += 1;
+        }
+        out
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -258,6 +285,16 @@ async fn inject_faults(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    /// Counts a request in flight until it is answered (or dropped).
+    struct InFlight<'a>(&'a Workspace);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = workspace.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    workspace.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _counted = InFlight(&workspace);
     match workspace.faults.before_request().await {
         None => next.run(request).await,
         Some(Fault::Throttle { retry_after_secs }) => {

@@ -17,6 +17,7 @@
 //! nothing: the reason goes to a debug log line, never the token.
 
 pub mod keys;
+pub mod verified;
 
 use std::sync::Arc;
 
@@ -29,7 +30,8 @@ use crate::botframework::activity::Activity;
 use crate::botframework::service_hosts::{self, ServiceHosts};
 use crate::clock::Clock;
 use crate::config::{AppType, BotIdentity, Endpoints};
-use keys::{KeyError, KeySource};
+use keys::{KeyError, KeySource, PublishedKey};
+use verified::VerifiedTokens;
 
 /// Clock skew allowed on `exp` and `nbf`.
 pub const CLOCK_SKEW_SECS: u64 = 300;
@@ -87,6 +89,7 @@ pub struct Authenticator {
     hosts: ServiceHosts,
     channel_keys: KeySource,
     entra_keys: KeySource,
+    verified: VerifiedTokens,
 }
 
 impl Authenticator {
@@ -115,6 +118,7 @@ impl Authenticator {
             hosts: ServiceHosts::new(&endpoints.service_hosts, false),
             channel_keys: KeySource::new(&endpoints.channel_openid_metadata, http.clone(), clock.clone()),
             entra_keys: KeySource::new(&endpoints.entra_openid_metadata, http, clock),
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -172,7 +176,7 @@ impl Authenticator {
             if !key.endorsements.is_empty() && !key.endorsements.iter().any(|e| e == channel_id) {
                 return Err(AuthError::NotEndorsed);
             }
-            let claims = self.verify(token, header.alg, &key.decoding, &issuer)?;
+            let claims = self.verify(token, header.alg, &key, &issuer)?;
             let service_url = claims.get("serviceurl").and_then(Value::as_str).ok_or(AuthError::ServiceUrl)?;
             if Some(service_url) != activity.service_url.as_deref() {
                 return Err(AuthError::ServiceUrl);
@@ -185,7 +189,7 @@ impl Authenticator {
 
         if self.emulator_issuers().contains(&issuer) {
             let key = self.entra_keys.key(&kid).await.map_err(key_error)?;
-            let claims = self.verify(token, header.alg, &key.decoding, &issuer)?;
+            let claims = self.verify(token, header.alg, &key, &issuer)?;
             let app_claim = match claims.get("ver").and_then(Value::as_str) {
                 Some("2.0") => "azp",
                 _ => "appid",
@@ -206,13 +210,20 @@ impl Authenticator {
         Err(AuthError::UntrustedIssuer)
     }
 
+    /// The token's claims once its signature, audience, issuer and validity
+    /// window check out; a token this key already verified is taken from
+    /// [`VerifiedTokens`] instead of being verified again.
     fn verify(
         &self,
         token: &str,
         algorithm: Algorithm,
-        key: &jsonwebtoken::DecodingKey,
+        key: &Arc<PublishedKey>,
         issuer: &str,
     ) -> Result<Value, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(claims) = self.verified.get(token, key, issuer, now, CLOCK_SKEW_SECS) {
+            return Ok(claims);
+        }
         let mut validation = Validation::new(algorithm);
         validation.leeway = CLOCK_SKEW_SECS;
         validation.validate_exp = true;
@@ -220,9 +231,11 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.set_audience(&[&self.app_id]);
         validation.set_issuer(&[issuer]);
-        jsonwebtoken::decode::<Value>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))
+            .map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))?;
+        self.verified.remember(token, key, issuer, &claims, now, CLOCK_SKEW_SECS);
+        Ok(claims)
     }
 
     /// Issuers of Entra ID tokens a single-tenant bot accepts: its own tenant's.

@@ -1,5 +1,6 @@
 //! `information_schema` over the sandbox's metastore: the privilege views
-//! drbot reads in bulk instead of one permissions GET per object.
+//! drbot reads in bulk instead of one permissions GET per object, and the
+//! `VOLUMES` view it reads instead of one volume list per schema.
 //!
 //! Databricks: `INFORMATION_SCHEMA.CATALOG_PRIVILEGES`, `SCHEMA_PRIVILEGES`,
 //! `TABLE_PRIVILEGES` and `VOLUME_PRIVILEGES` list the principals holding a
@@ -56,10 +57,36 @@ const VIEWS: &[(&str, Securable, &[&str])] = &[
             "inherited_from",
         ],
     ),
+    (
+        "external_location_privileges",
+        Securable::ExternalLocation,
+        &["grantor", "grantee", "external_location_name", "privilege_type", "is_grantable", "inherited_from"],
+    ),
 ];
 
 fn error(code: &str, message: String) -> StatementError {
     StatementError { error_code: code.into(), message: format!("[{code}] {message}") }
+}
+
+/// The `VOLUMES` columns the sandbox models, in the documented order
+/// (`CREATED`, `CREATED_BY`, `LAST_ALTERED`, `LAST_ALTERED_BY` are
+/// documented too but not modelled: asking for them is refused).
+const VOLUME_COLUMNS: &[&str] =
+    &["volume_catalog", "volume_schema", "volume_name", "volume_type", "volume_owner", "comment", "storage_location"];
+
+/// The positions of `columns` in `all_columns`, or Databricks' refusal.
+fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
+    columns
+        .iter()
+        .map(|column| {
+            all_columns.iter().position(|c| c == column).ok_or_else(|| {
+                error(
+                    "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+                    format!("A column with name `{column}` cannot be resolved. Did you mean one of {all_columns:?}?"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Runs `SELECT columns FROM catalog.information_schema.view [WHERE inherited_from IS NULL]`.
@@ -71,32 +98,36 @@ pub fn query(
     columns: &[String],
     direct_only: bool,
 ) -> Result<Outcome, StatementError> {
+    let every_catalog = catalog == "system";
+    if !every_catalog && !metastore.catalogs.keys().any(|c| c.eq_ignore_ascii_case(catalog)) {
+        return Err(error("TABLE_OR_VIEW_NOT_FOUND", format!("The catalog `{catalog}` cannot be found.")));
+    }
+    if view == "volumes" {
+        return volumes(metastore, who, catalog, columns, direct_only);
+    }
     let Some(&(_, kind, all_columns)) = VIEWS.iter().find(|(name, ..)| *name == view) else {
         return Err(error(
             "TABLE_OR_VIEW_NOT_FOUND",
             format!("The table or view `{catalog}`.`information_schema`.`{view}` cannot be found."),
         ));
     };
-    let every_catalog = catalog == "system";
-    if !every_catalog && !metastore.catalogs.keys().any(|c| c.eq_ignore_ascii_case(catalog)) {
-        return Err(error("TABLE_OR_VIEW_NOT_FOUND", format!("The catalog `{catalog}` cannot be found.")));
-    }
-    let mut picked = Vec::with_capacity(columns.len());
-    for column in columns {
-        match all_columns.iter().position(|c| c == column) {
-            Some(index) => picked.push(index),
-            None => {
-                return Err(error(
-                    "UNRESOLVED_COLUMN.WITH_SUGGESTION",
-                    format!("A column with name `{column}` cannot be resolved. Did you mean one of {all_columns:?}?"),
-                ))
-            }
-        }
+    let picked = pick(columns, all_columns)?;
+    if kind == Securable::ExternalLocation && !every_catalog {
+        // Metastore-level objects: the documentation does not say what a
+        // catalog's own information_schema shows of them, so only `system`'s
+        // is answered.
+        return Err(error(
+            "TABLE_OR_VIEW_NOT_FOUND",
+            format!("The sandbox answers `{view}` from `system`.`information_schema` only, not from `{catalog}`."),
+        ));
     }
     let objects: Vec<(String, &Common)> = match kind {
         Securable::Catalog => metastore.catalogs.iter().map(|(n, c)| (n.clone(), &c.common)).collect(),
         Securable::Schema => metastore.schemas.iter().map(|(n, s)| (n.clone(), &s.common)).collect(),
         Securable::Table => metastore.tables.iter().map(|(n, t)| (n.clone(), &t.common)).collect(),
+        Securable::ExternalLocation => {
+            metastore.external_locations.iter().map(|(n, l)| (n.clone(), &l.common)).collect()
+        }
         _ => metastore.volumes.iter().map(|(n, v)| (n.clone(), &v.common)).collect(),
     };
     let mut rows = Vec::new();
@@ -114,7 +145,11 @@ pub fn query(
             for (grantee, privileges) in &held.grants {
                 for privilege in privileges {
                     let mut row: Vec<Value> = vec![json!(common.owner), json!(grantee)];
-                    row.extend(full_name.split('.').map(|part| json!(part)));
+                    if kind == Securable::ExternalLocation {
+                        row.push(json!(full_name));
+                    } else {
+                        row.extend(full_name.split('.').map(|part| json!(part)));
+                    }
                     row.push(json!(privilege.replace('_', " ")));
                     row.push(json!("NO"));
                     row.push(if direct { Value::Null } else { json!(holder) });
@@ -125,4 +160,44 @@ pub fn query(
     }
     let columns = picked.iter().map(|&i| all_columns[i]).collect();
     Ok(Outcome { columns, rows })
+}
+
+/// `SELECT columns FROM catalog.information_schema.volumes`: one row per
+/// volume the caller may interact with (`Metastore::visible`, as the REST
+/// list filters), in the catalog or, from `system`, in every catalog.
+fn volumes(
+    metastore: &Metastore,
+    who: &Principal,
+    catalog: &str,
+    columns: &[String],
+    direct_only: bool,
+) -> Result<Outcome, StatementError> {
+    if direct_only {
+        // `VOLUMES` has no `INHERITED_FROM`.
+        return Err(error(
+            "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+            format!("A column with name `inherited_from` cannot be resolved. Did you mean one of {VOLUME_COLUMNS:?}?"),
+        ));
+    }
+    let picked = pick(columns, VOLUME_COLUMNS)?;
+    let every_catalog = catalog == "system";
+    let rows = metastore
+        .volumes
+        .values()
+        .filter(|v| every_catalog || v.catalog.eq_ignore_ascii_case(catalog))
+        .filter(|v| metastore.visible(who, Securable::Volume, &v.full_name()))
+        .map(|v| {
+            let row = [
+                json!(v.catalog),
+                json!(v.schema),
+                json!(v.name),
+                json!(v.volume_type),
+                json!(v.common.owner),
+                json!(v.common.comment),
+                json!(v.storage_location),
+            ];
+            picked.iter().map(|&i| row[i].clone()).collect()
+        })
+        .collect();
+    Ok(Outcome { columns: picked.iter().map(|&i| VOLUME_COLUMNS[i]).collect(), rows })
 }
