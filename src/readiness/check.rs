@@ -101,6 +101,8 @@ pub async fn check_with_budgets(
 ) -> Readiness {
     // Readiness compares definitions, never what a view reads: no view GETs.
     let [primary_budget, secondary_budget] = budgets;
+    // The warehouse question counts against the secondary's budget too.
+    let warehouse_budget = secondary_budget.clone();
     let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..read.clone() };
     let secondary_read = ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..read.clone() };
     let (p, s) = tokio::join!(
@@ -113,6 +115,10 @@ pub async fn check_with_budgets(
         (_, None) => WarehouseCheck::NotSet,
         // Asking for its state starts nothing.
         (_, Some(id)) => {
+            let _permit = match &warehouse_budget {
+                Some(budget) => budget.acquire().await,
+                None => None,
+            };
             match secondary.client.clone().with_retry(probe_policy()).warehouse_state(secondary.token, id).await {
                 Ok(_) => WarehouseCheck::Present,
                 Err(DatabricksError::NotFound(_)) => WarehouseCheck::Missing(id.to_string()),
