@@ -199,7 +199,7 @@ async fn main() {
             let now = || chrono::Utc::now().timestamp_millis();
             for (id, result) in &first.results {
                 if let (Some(commit), Some(action)) = (replicated_commit(&plan, id, result), plan.get(id)) {
-                    store.record_replicated(&action.object.full_name(), commit, now()).await.unwrap();
+                    store.record_replicated("default", &action.object.full_name(), commit, now()).await.unwrap();
                 }
             }
             let candidates = tables_to_read(&primary);
@@ -223,6 +223,7 @@ async fn main() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
             let unread = freshen(
                 &store,
+                "default",
                 &workspaces.primary,
                 &token,
                 SANDBOX_WAREHOUSE_ID,

@@ -251,7 +251,8 @@ pub async fn start_on_with_clock(
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),
         clock,
     )
-    .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT);
+    .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT)
+    .with_replications(Arc::new(crate::bot::scheduled_replication::ScheduledReplications::new(app.bot.clone())));
     tokio::spawn(forget_idle_state(app.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);

@@ -79,6 +79,7 @@ async fn run_in(world: &World, conversation: &str, catalog: &str) -> String {
         started_ms: 1_000,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     assert!(store.start_run(&run).await.unwrap());
     op.id

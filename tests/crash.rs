@@ -420,7 +420,8 @@ async fn subscribe_soon(store: &Store, sandbox: &Sandbox, conversation_id: &str,
     let new = NewSubscription {
         conversation_id: conversation_id.to_string(),
         tenant_id: Some(SANDBOX_TENANT_ID.into()),
-        schedule: Schedule::Every { hours: 1 },
+        schedule: Schedule::Every { minutes: 60 },
+        pair: None,
         created_by_oid: None,
         created_by_upn: Some("alice@contoso.example".into()),
     };

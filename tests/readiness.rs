@@ -15,7 +15,7 @@ use drbot::readiness::drift::summarise;
 use drbot::readiness::{check, check_with, AssessOptions, Progress, Reachability, Readiness, Side, Status, Target};
 use drbot::replication::read::{read_snapshot, ReadOptions};
 use drbot::replication::{diff, ReplicationConfig};
-use sandbox::databricks::metastore::Metastore;
+use sandbox::databricks::metastore::{Function, Metastore};
 use sandbox::databricks::seed::LOCATION_MAPPING;
 use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
@@ -242,6 +242,7 @@ async fn drbot_status_json_prints_the_report() {
         started_ms,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     store.start_run(&run("run-1", false, 1_000)).await.unwrap();
     store.finish_run("run-1", 2_000, &serde_json::json!({"succeeded": 3})).await.unwrap();
@@ -484,7 +485,9 @@ async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_findin
             .clone();
         name
     };
-    sandbox.primary.metastore.write().functions.insert("main.security.by_region".into());
+    let by_region =
+        Function::sql("main.security.by_region", &[("region", "STRING")], "BOOLEAN", "region = 'EU'", "alice");
+    sandbox.primary.metastore.write().functions.insert(by_region.full_name(), by_region);
     let quoted = table.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
     let primary = client(&sandbox.primary_url());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

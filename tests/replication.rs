@@ -213,13 +213,14 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
         started_ms: 0,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     };
     store.start_run(&run).await.unwrap();
     let (report, events) = world.run(&plan, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     assert_eq!(report.results.len(), plan.actions.len());
     for event in &events {
-        record(&store, "run-1", &plan, event).await.unwrap();
+        record(&store, "default", "run-1", &plan, event).await.unwrap();
     }
     let counts = store.run_result_counts("run-1").await.unwrap();
     assert_eq!(counts.succeeded as usize, plan.actions.len());
@@ -782,6 +783,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
             started_ms: 0,
             finished_ms: None,
             counts: None,
+            scheduled: false,
         };
         store.start_run(&run).await.unwrap();
     }
@@ -791,7 +793,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&first, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-1", &first, event).await.unwrap();
+        record(&store, "default", "run-1", &first, event).await.unwrap();
     }
     assert!(world.plan().await.is_empty());
 
@@ -825,6 +827,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let before = world.sandbox.primary.statements.history().len();
     let unread = freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,
@@ -847,7 +850,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
         vec![(appended.clone(), format!("refresh table {appended} (incremental deep clone)"))],
         "only the appended table is cloned; unchanged tables cost no clone"
     );
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let held = recorded.iter().find(|r| r.table_name == appended).and_then(|r| r.replicated).unwrap();
     let drift = diff(&primary, &secondary, &world.config);
     let rpo = table_rpos(&primary, &secondary, &world.config, &drift);
@@ -859,9 +862,9 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (report, events) = world.run(&again, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     for event in &events {
-        record(&store, "run-2", &again, event).await.unwrap();
+        record(&store, "default", "run-2", &again, event).await.unwrap();
     }
-    let recorded = store.table_versions().await.unwrap();
+    let recorded = store.table_versions("default").await.unwrap();
     let row = recorded.iter().find(|r| r.table_name == appended).unwrap();
     assert_eq!(row.replicated.map(|c| c.version), Some(newest.0));
     assert_eq!(row.source.map(|c| (c.version, c.commit_ms)), Some(newest));
@@ -869,6 +872,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     let (mut primary, mut secondary) = world.read().await;
     freshen(
         &store,
+        "default",
         &world.workspaces.primary,
         &token,
         SANDBOX_WAREHOUSE_ID,
@@ -880,4 +884,190 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
     .await
     .unwrap();
     assert!(plan(&primary, &secondary, &world.config).is_empty(), "caught up: nothing to clone");
+}
+
+/// A table protected on the primary (a row filter calling a function that
+/// calls another, a column mask), and a view calling a function: the plan
+/// creates the functions first (in dependency order), then the view, clones
+/// the table, sets its filter and mask again (a clone carries none), and
+/// only then grants on it. Afterwards every object is equal on both sides
+/// and a second plan is empty.
+#[tokio::test]
+async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them() {
+    let world = world().await;
+    let (table, schema) = {
+        let primary = world.sandbox.primary.metastore.read();
+        let found = primary
+            .tables
+            .values()
+            .find(|t| {
+                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
+                t.table_type == "MANAGED"
+                    && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
+                    && !t.common.grants.is_empty()
+                    && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
+            })
+            .expect("the seed has an admin-owned managed table with grants");
+        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let (t, s) = (quote(&table), quote(&schema));
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    for sql in [
+        format!("CREATE FUNCTION {s}.`is_eu` (region STRING) RETURNS BOOLEAN RETURN region = 'EU'"),
+        format!("CREATE FUNCTION {s}.`eu_only` (region STRING) RETURNS BOOLEAN RETURN {s}.`is_eu`(region)"),
+        format!(
+            "CREATE FUNCTION {s}.`mask_email` (email STRING) RETURNS STRING \
+             RETURN CASE WHEN is_account_group_member('dr-readers') THEN email ELSE '***' END"
+        ),
+        format!("ALTER TABLE {t} SET ROW FILTER {s}.`eu_only` ON (region)"),
+        format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
+        format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
+    ] {
+        world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+    }
+
+    let plan = world.plan().await;
+    assert_eq!(plan.blocked().count(), 0, "{:?}", plan.blocked().map(|a| a.describe()).collect::<Vec<_>>());
+    let at = |id: &str| {
+        plan.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no {id}: {:?}", plan.actions))
+    };
+    let function = |name: &str| at(&format!("function:function:{schema}.{name}"));
+    assert!(function("is_eu") < function("eu_only"));
+    assert!(function("is_eu") < at(&format!("view:view:{schema}.eu_view")));
+    let filter = at(&format!("protect:table:{table}:row-filter"));
+    let mask = at(&format!("protect:table:{table}:mask:email"));
+    assert!(function("eu_only") < filter && function("mask_email") < mask);
+    let grants: Vec<&drbot::replication::Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.object.full_name() == table && matches!(a.kind, ActionKind::Grant { .. }))
+        .collect();
+    assert!(!grants.is_empty(), "the table's grants are planned");
+    for grant in grants {
+        let position = at(&grant.id.0);
+        assert!(position > filter && position > mask, "{} runs before the protection", grant.id);
+    }
+
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let (primary, secondary) = world.read().await;
+    assert_eq!(secondary.tables[&table].protection, primary.tables[&table].protection);
+    for name in ["is_eu", "eu_only", "mask_email"] {
+        let full = format!("{schema}.{name}");
+        assert!(secondary.functions[&full].same_definition(&primary.functions[&full]), "{full}");
+    }
+    assert!(drbot::readiness::report::protection_findings(&primary, &secondary).is_empty());
+    assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
+    assert!(world.plan().await.is_empty(), "a second plan has nothing to do");
+}
+
+/// A CSV table on the primary whose files storage replication has not
+/// copied yet (its path is empty): registered blind, as before, Databricks
+/// cannot infer its schema (`UNABLE_TO_INFER_SCHEMA`); drbot registers it
+/// with the primary's columns, partitioning and format options, which works
+/// on an empty path, and afterwards both sides have the same definition.
+#[tokio::test]
+async fn a_non_delta_table_is_registered_with_its_definition_even_before_its_files_arrive() {
+    let world = world().await;
+    let schema = {
+        let primary = world.sandbox.primary.metastore.read();
+        let csv = primary.tables.values().find(|t| t.data_source_format.as_deref() == Some("CSV")).unwrap();
+        format!("{}.{}", csv.catalog, csv.schema)
+    };
+    let s = schema.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let location = "abfss://geo@stgeo.dfs.core.windows.net/landing/not_yet_replicated";
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let create = format!(
+        "CREATE TABLE {s}.`late_csv` (`id` BIGINT, `region` STRING) USING csv \
+         OPTIONS ('header' = 'true', 'delimiter' = ';') PARTITIONED BY (`region`) LOCATION '{location}'"
+    );
+    world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &create, deadline).await.unwrap();
+    let table = format!("{schema}.late_csv");
+
+    // What the registration used to send fails on the secondary.
+    let (primary, _) = world.read().await;
+    assert!(!primary.tables[&table].columns.is_empty());
+    assert_eq!(
+        primary.tables[&table].format_options.as_ref().and_then(|o| o.get("delimiter")).map(String::as_str),
+        Some(";")
+    );
+    let blind = format!("CREATE TABLE IF NOT EXISTS {s}.`late_csv` USING `csv` LOCATION '{location}'");
+    let refused = world.workspaces.secondary.query(&token, SANDBOX_WAREHOUSE_ID, &blind, deadline).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("UNABLE_TO_INFER_SCHEMA")));
+
+    let plan = world.plan().await;
+    let register = plan.actions.iter().find(|a| a.object.full_name() == table).expect("the table is planned");
+    assert!(
+        matches!(&register.kind, ActionKind::RegisterExternalTable { columns, options, .. }
+            if columns.len() == 2 && options.get("header").map(String::as_str) == Some("true")),
+        "{register:?}"
+    );
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let (primary, secondary) = world.read().await;
+    let (a, b) = (&primary.tables[&table], &secondary.tables[&table]);
+    assert!(a.columns.len() == b.columns.len() && a.columns.iter().zip(&b.columns).all(|(x, y)| x.same(y)));
+    assert_eq!(a.format_options, b.format_options);
+    assert_eq!(world.drift().await, Vec::new(), "converged to zero drift");
+    assert!(world.plan().await.is_empty());
+}
+
+/// Two pairs (two sandboxes: each its own workspaces and warehouse) replicate
+/// at the same time, each holding its own warehouse's slots: with the second
+/// pair's warehouse budget spent by someone else, the first pair's run still
+/// goes to the end, and the second's submits no statement until its own
+/// slots free, then converges too.
+#[tokio::test]
+async fn two_pairs_replicate_at_once_each_on_its_own_warehouse_budget() {
+    use drbot::replication::slots::WarehouseSlots;
+    let (first, second) = tokio::join!(world(), world());
+    let slots = WarehouseSlots::new(2);
+    let first_slots = slots.of(&first.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    let second_slots = slots.of(&second.sandbox.secondary_url(), SANDBOX_WAREHOUSE_ID);
+    assert!(!Arc::ptr_eq(&first_slots, &second_slots), "two warehouses, two budgets");
+    let (first_plan, second_plan) = tokio::join!(first.plan(), second.plan());
+    let warehouse_actions = |plan: &Plan| {
+        plan.actions
+            .iter()
+            .filter(|a| drbot::replication::run::lane(a) == drbot::replication::execute::Lane::Warehouse)
+            .count()
+    };
+    assert!(warehouse_actions(&first_plan) > 2 && warehouse_actions(&second_plan) > 2);
+
+    // Every slot of the second pair's warehouse is taken.
+    let held = second_slots.clone().acquire_many_owned(2).await.unwrap();
+    let with = |slots: &Arc<tokio::sync::Semaphore>| RunOptions { warehouse_slots: Some(slots.clone()), ..options() };
+    let (first_tx, _first_rx) = mpsc::unbounded_channel();
+    let (second_tx, mut second_rx) = mpsc::unbounded_channel();
+    let first_run =
+        run_plan(&first_plan, &first.workspaces, &*first.alice, with(&first_slots), CancellationToken::new(), first_tx);
+    let second_run = run_plan(
+        &second_plan,
+        &second.workspaces,
+        &*second.alice,
+        with(&second_slots),
+        CancellationToken::new(),
+        second_tx,
+    );
+    tokio::pin!(second_run);
+    let first_report = tokio::select! {
+        report = first_run => report,
+        _ = &mut second_run => panic!("the second pair finished without any slot of its warehouse"),
+    };
+    assert!(first_report.is_success(), "{:?}", failures(&first_report));
+    assert_eq!(first_slots.available_permits(), 2, "every slot the first run held is back");
+    let mut submitted = 0;
+    while let Ok(event) = second_rx.try_recv() {
+        submitted += usize::from(matches!(event, RunEvent::StatementSubmitted { .. }));
+    }
+    assert_eq!(submitted, 0, "no statement of the second pair ran on a slot it did not hold");
+
+    drop(held);
+    let second_report = second_run.await;
+    assert!(second_report.is_success(), "{:?}", failures(&second_report));
+    assert!(first.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the first pair converged");
+    assert!(second.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the second pair converged");
 }

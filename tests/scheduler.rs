@@ -56,6 +56,7 @@ fn subscription(conversation: &str, tenant: &str, schedule: Schedule) -> NewSubs
         conversation_id: conversation.into(),
         tenant_id: Some(tenant.into()),
         schedule,
+        pair: None,
         created_by_oid: None,
         created_by_upn: None,
     }
@@ -116,7 +117,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let clock = ManualClock::at_unix_ms(MORNING);
     let gone = "19:secret-team-chat@thread.v2";
     for (conversation, schedule) in
-        [(gone, eight_utc()), (gone, Schedule::Every { hours: 1 }), ("stays", eight_utc()), ("flaky", eight_utc())]
+        [(gone, eight_utc()), (gone, Schedule::Every { minutes: 60 }), ("stays", eight_utc()), ("flaky", eight_utc())]
     {
         let mut new = subscription(conversation, "t", schedule);
         new.created_by_upn = Some("alice@contoso.example".into());
@@ -131,7 +132,7 @@ async fn a_chat_that_removed_the_bot_loses_its_subscriptions() {
     let scheduler = Scheduler::new(store.clone(), poster.clone(), clock.clone());
     clock.advance(Duration::from_millis(HOUR));
     let report = scheduler.tick().await.unwrap();
-    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, plans_purged: 0 });
+    assert_eq!(report, TickReport { posted: 1, failed: 1, removed: 1, ..TickReport::default() });
     assert_eq!(poster.posted(), ["stays"]);
     assert!(store.subscriptions(gone).await.unwrap().is_empty(), "both of its subscriptions are gone");
     assert_eq!(store.subscriptions("stays").await.unwrap().len(), 1);
@@ -321,5 +322,75 @@ async fn shared_loops_count_each_other_and_leave_on_shutdown() {
     let alive = store.instance_heartbeat("probe", chrono::Utc::now().timestamp_millis(), 60_000).await.unwrap();
     assert_eq!(alive, 1, "both instances left the table on shutdown");
     store.close().await;
+    database.drop_database().await;
+}
+
+/// Remembers every replication firing handed to it; the pairs in `failing`
+/// cannot start (as when the store or the pair is unavailable).
+#[derive(Clone, Default)]
+struct Replications {
+    fired: Arc<Mutex<Vec<drbot::store::replication_schedules::DueReplication>>>,
+    failing: Arc<Vec<String>>,
+}
+
+impl drbot::scheduler::Replicator for Replications {
+    fn fire<'a>(
+        &'a self,
+        due: &'a drbot::store::replication_schedules::DueReplication,
+    ) -> futures::future::BoxFuture<'a, drbot::scheduler::Fired> {
+        Box::pin(async move {
+            self.fired.lock().push(due.clone());
+            match self.failing.contains(&due.pair) {
+                true => drbot::scheduler::Fired::Failed("the pair's store row is unreadable".into()),
+                false => drbot::scheduler::Fired::Started(format!("op-{}-{}", due.pair, due.fire_ms)),
+            }
+        })
+    }
+}
+
+/// Two instances' schedulers on one PostgreSQL store tick at the same
+/// moments: every replication firing is started by exactly one of them, and
+/// a firing that could not start does not stop the next one.
+#[tokio::test]
+async fn two_instances_on_postgres_start_each_scheduled_replication_once() {
+    let database = postgres::TestDatabase::create().await;
+    let (first, second) = (Store::open(&database.url).await.unwrap(), Store::open(&database.url).await.unwrap());
+    let clock = ManualClock::at_unix_ms(MORNING);
+    for pair in ["finance", "hr", "broken"] {
+        first
+            .set_replication_schedule(pair, &Schedule::Every { minutes: 15 }, "conv", (None, None), MORNING)
+            .await
+            .unwrap();
+    }
+    let replications = |failing: &[&str]| Replications {
+        failing: Arc::new(failing.iter().map(|p| p.to_string()).collect()),
+        ..Replications::default()
+    };
+    let (on_a, on_b) = (replications(&["broken"]), replications(&["broken"]));
+    let a =
+        Scheduler::new(first.clone(), Recording::default(), clock.clone()).with_replications(Arc::new(on_a.clone()));
+    let b =
+        Scheduler::new(second.clone(), Recording::default(), clock.clone()).with_replications(Arc::new(on_b.clone()));
+
+    let mut reports = Vec::new();
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(15 * 60));
+        let (one, two) = tokio::join!(a.tick(), b.tick());
+        reports.push((one.unwrap(), two.unwrap()));
+    }
+    let mut fired: Vec<(String, i64)> =
+        on_a.fired.lock().iter().chain(on_b.fired.lock().iter()).map(|d| (d.pair.clone(), d.fire_ms)).collect();
+    fired.sort();
+    let expected: Vec<(String, i64)> = ["broken", "finance", "hr"]
+        .iter()
+        .flat_map(|pair| (1..=4).map(move |k| (pair.to_string(), MORNING + k * 15 * 60_000)))
+        .collect();
+    assert_eq!(fired, expected, "every firing of every pair once, the broken one's included");
+    for (one, two) in &reports {
+        assert_eq!(one.replications_started + two.replications_started, 2);
+        assert_eq!(one.replications_failed + two.replications_failed, 1, "the broken pair's firing, each round");
+    }
+    first.close().await;
+    second.close().await;
     database.drop_database().await;
 }

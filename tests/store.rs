@@ -127,11 +127,11 @@ on_both_backends!(table_versions_keep_the_newest_replicated_version_and_the_last
     use drbot::store::table_versions::{Commit, TableVersion};
     let store = fresh.open().await;
     let c = |version, commit_ms| Commit { version, commit_ms };
-    store.record_replicated("main.sales.orders", c(4, 40), 100).await.unwrap();
-    store.record_replicated("main.sales.orders", c(3, 30), 110).await.unwrap(); // an older clone's late result
-    store.record_source_reading("main.sales.orders", c(6, 60), 120).await.unwrap();
-    store.record_source_reading("main.sales.events", c(2, 20), 120).await.unwrap();
-    let rows = store.table_versions().await.unwrap();
+    store.record_replicated("finance", "main.sales.orders", c(4, 40), 100).await.unwrap();
+    store.record_replicated("finance", "main.sales.orders", c(3, 30), 110).await.unwrap(); // an older clone's late result
+    store.record_source_reading("finance", "main.sales.orders", c(6, 60), 120).await.unwrap();
+    store.record_source_reading("finance", "main.sales.events", c(2, 20), 120).await.unwrap();
+    let rows = store.table_versions("finance").await.unwrap();
     assert_eq!(
         rows,
         vec![
@@ -151,9 +151,16 @@ on_both_backends!(table_versions_keep_the_newest_replicated_version_and_the_last
             },
         ]
     );
-    store.record_replicated("main.sales.orders", c(6, 60), 130).await.unwrap();
-    let orders = store.table_versions().await.unwrap().pop().unwrap();
+    store.record_replicated("finance", "main.sales.orders", c(6, 60), 130).await.unwrap();
+    let orders = store.table_versions("finance").await.unwrap().pop().unwrap();
     assert_eq!((orders.replicated, orders.replicated_ms), (Some(c(6, 60)), Some(130)));
+    // Another pair's table of the same name is another table: its own versions.
+    store.record_replicated("hr", "main.sales.orders", c(1, 10), 140).await.unwrap();
+    let hr = store.table_versions("hr").await.unwrap();
+    assert_eq!(hr.len(), 1);
+    assert_eq!((hr[0].replicated, hr[0].source), (Some(c(1, 10)), None));
+    let orders = store.table_versions("finance").await.unwrap().pop().unwrap();
+    assert_eq!(orders.replicated, Some(c(6, 60)), "untouched by the other pair's clone");
     store.close().await;
     fresh
 });

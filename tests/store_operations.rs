@@ -270,6 +270,7 @@ fn run(id: &str, started_ms: i64) -> Run {
         started_ms,
         finished_ms: None,
         counts: None,
+        scheduled: false,
     }
 }
 
@@ -331,6 +332,7 @@ fn subscription(conversation: &str, schedule: Schedule) -> NewSubscription {
         conversation_id: conversation.into(),
         tenant_id: Some("tenant-1".into()),
         schedule,
+        pair: None,
         created_by_oid: Some("oid-alice".into()),
         created_by_upn: Some("alice@contoso.example".into()),
     }
@@ -348,7 +350,7 @@ on_both_backends!(subscriptions_are_created_replaced_listed_and_removed, |fresh:
     let eight = store.subscribe(&subscription("conv", daily(8, 0, "UTC")), MORNING).await.unwrap();
     assert_eq!(eight.next_fire_ms, MORNING + HOUR);
     assert_eq!(eight.schedule, daily(8, 0, "UTC"));
-    let every = store.subscribe(&subscription("conv", Schedule::Every { hours: 6 }), MORNING).await.unwrap();
+    let every = store.subscribe(&subscription("conv", Schedule::Every { minutes: 360 }), MORNING).await.unwrap();
     assert_eq!(every.next_fire_ms, MORNING + 6 * HOUR);
     store.subscribe(&subscription("elsewhere", daily(8, 0, "UTC")), MORNING).await.unwrap();
 
@@ -369,7 +371,7 @@ on_both_backends!(subscriptions_are_created_replaced_listed_and_removed, |fresh:
     assert!(store.subscriptions("conv").await.unwrap().is_empty());
     assert_eq!(store.subscriptions("elsewhere").await.unwrap().len(), 1);
 
-    let invalid = subscription("conv", Schedule::Every { hours: 0 });
+    let invalid = subscription("conv", Schedule::Every { minutes: 0 });
     assert!(store.subscribe(&invalid, MORNING).await.is_err());
     let invalid = subscription("conv", daily(8, 0, "Atlantis/Capital"));
     assert!(store.subscribe(&invalid, MORNING).await.is_err());
@@ -403,7 +405,7 @@ on_both_backends!(a_due_subscription_is_claimed_once_at_its_time, |fresh: Fresh|
 on_both_backends!(racing_instances_claim_each_firing_exactly_once, |fresh: Fresh| async move {
     let (first, second) = (fresh.open().await, fresh.open().await);
     for i in 0..100 {
-        let schedule = if i % 2 == 0 { Schedule::Every { hours: 1 } } else { daily(7, 30, "Europe/Amsterdam") };
+        let schedule = if i % 2 == 0 { Schedule::Every { minutes: 60 } } else { daily(7, 30, "Europe/Amsterdam") };
         first.subscribe(&subscription(&format!("conv-{i}"), schedule), MORNING - 2 * HOUR + i).await.unwrap();
     }
     let now = MORNING + 3 * HOUR;
@@ -433,7 +435,7 @@ on_both_backends!(racing_instances_claim_each_firing_exactly_once, |fresh: Fresh
 
 on_both_backends!(a_damaged_schedule_is_dropped_not_fired_forever, |fresh: Fresh| async move {
     let store = fresh.open().await;
-    let good = store.subscribe(&subscription("conv", Schedule::Every { hours: 1 }), MORNING).await.unwrap();
+    let good = store.subscribe(&subscription("conv", Schedule::Every { minutes: 60 }), MORNING).await.unwrap();
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(fresh.url()).await.unwrap();
     sqlx::query(

@@ -115,8 +115,12 @@ on_both_backends!(runs_are_listed_per_pair, |fresh: Fresh| async move {
             started_ms: 100 + i as i64,
             finished_ms: None,
             counts: None,
+            scheduled: false,
         };
         store.start_run(&run).await.unwrap();
+        // One replication of a pair at a time: this one ends before the next starts.
+        let ended = serde_json::json!({"outcome": "succeeded"});
+        assert!(store.finish_operation(&op.id, "instance", OperationState::Succeeded, &ended, 20).await.unwrap());
     }
     assert_eq!(store.recent_runs_of_pair("a", None, 10).await.unwrap().len(), 2);
     assert_eq!(store.recent_runs_of_pair("a", Some("c1"), 10).await.unwrap().len(), 1);

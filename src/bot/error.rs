@@ -57,6 +57,9 @@ pub(crate) enum RunError {
     Pair(#[from] PairError),
     #[error("pair {0} is no longer registered")]
     PairGone(String),
+    /// A scheduled cycle reads both metastores before it runs.
+    #[error("the plan could not be made: {0}")]
+    Plan(#[from] TurnError),
 }
 
 /// What can go wrong in a turn.

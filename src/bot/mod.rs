@@ -24,7 +24,9 @@ pub mod poster;
 mod replicate;
 mod replication_plan;
 mod replication_run;
+mod replication_schedule;
 mod runs;
+pub mod scheduled_replication;
 mod signin;
 mod status;
 mod subscriptions;
@@ -101,6 +103,8 @@ pub struct Bot {
     stopping: tokio_util::sync::CancellationToken,
     /// Runs replications and deployments (and takes them over).
     operations: Arc<Engine>,
+    /// Each warehouse's statement slots, shared by the runs on it.
+    warehouse_slots: crate::replication::slots::WarehouseSlots,
 }
 
 impl Bot {
@@ -118,7 +122,9 @@ impl Bot {
             });
             operations.register(replication_run::Replication(bot.clone()));
             operations.register(deploy_run::Deployment(bot.clone()));
-            Bot { services, background, stopping, operations }
+            let warehouse_slots =
+                crate::replication::slots::WarehouseSlots::new(services.config.replication.concurrency);
+            Bot { services, background, stopping, operations, warehouse_slots }
         })
     }
 

@@ -8,10 +8,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::actor::Actor;
+use super::runs::worded_time;
 use super::{Answer, Bot};
 use crate::botframework::activity::Activity;
 use crate::cards;
 use crate::store::operations::{Kind, NewOperation, Operation};
+use crate::store::StoreError;
 
 /// An operation a click starts.
 pub(crate) struct Start<'a, J> {
@@ -53,15 +55,50 @@ impl Bot {
             pair: start.pair,
             payload: serde_json::to_value(start.job).unwrap_or(Value::Null),
         };
-        let (op, created) = self.operations.start(&new).await.map_err(|error| {
-            tracing::error!(correlation_id, %error, %kind, "operation not created");
-            Answer::Card(cards::error(&format!("The {kind} could not be started."), correlation_id))
-        })?;
+        let (op, created) = match self.operations.start(&new).await {
+            Ok(started) => started,
+            Err(StoreError::PairBusy { pair, operation }) => {
+                let refused = format!("refused: pair {pair} is replicating ({operation})");
+                self.audit(actor, start.audit, start.target, &refused, correlation_id).await;
+                return Err(Answer::Card(self.pair_busy_card(&pair, &operation, correlation_id).await));
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, %kind, "operation not created");
+                return Err(Answer::Card(cards::error(&format!("The {kind} could not be started."), correlation_id)));
+            }
+        };
         if !created {
             // A double click or a replayed invoke: the operation that exists, not a second.
             return Err(Answer::Card((start.already)(&op)));
         }
         self.audit(actor, start.audit, start.target, &format!("started {}", op.id), correlation_id).await;
         Ok(op)
+    }
+
+    /// Why a replication of `pair` did not start: `operation` of the same
+    /// pair is in flight, named with who (or which schedule) started it.
+    async fn pair_busy_card(&self, pair: &str, operation: &str, correlation_id: &str) -> Value {
+        let running = self.services.store.operation(operation).await.ok().flatten();
+        let how = match &running {
+            Some(op) if op.payload["scheduled"].as_bool() == Some(true) => {
+                format!("started by the pair's schedule at {}", worded_time(op.created_ms))
+            }
+            Some(op) => format!(
+                "started by {} at {}",
+                op.started_by_upn.as_deref().unwrap_or("someone"),
+                worded_time(op.created_ms)
+            ),
+            None => "just ending".to_string(),
+        };
+        cards::with_correlation_id(
+            cards::notice(
+                &format!("Pair {pair} is replicating already"),
+                &format!(
+                    "Run {operation} ({how}) is in flight, and a pair replicates once at a time. Follow it with \
+                     run {operation}, or stop it with cancel {operation}; then Run this plan again."
+                ),
+            ),
+            correlation_id,
+        )
     }
 }

@@ -156,6 +156,12 @@ impl Bot {
                 return cards::error("The pair could not be removed.", correlation_id);
             }
         };
+        if removal == Removal::Removed {
+            // Its schedule goes with it (a firing would only find the pair gone).
+            if let Err(error) = self.services.store.remove_replication_schedule(name).await {
+                tracing::warn!(correlation_id, %error, "the removed pair's schedule stays until it next fires");
+            }
+        }
         let (result, card) = match removal {
             Removal::Removed => (
                 "removed",

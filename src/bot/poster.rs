@@ -2,8 +2,9 @@
 //! subscribed conversation as the bot's own identity (nobody typed anything,
 //! so nobody's token is there to use).
 //!
-//! A conversation gets the dashboard of its pair (its `use PAIR`, or the only
-//! pair), or the overview of every pair. Every due subscription of one tick
+//! A subscription gets the dashboard of the pair it names, else of its
+//! conversation's pair (its `use PAIR`, or the only pair), or the overview
+//! of every pair. Every due subscription of one tick
 //! that shows the same pairs gets the same card: it is read once and reused
 //! for a minute, so a hundred subscriptions cost one read of the metastores,
 //! not a hundred.
@@ -38,8 +39,8 @@ impl DashboardPoster {
         DashboardPoster { bot, cards: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
-    async fn card(&self, conversation_id: &str) -> Value {
-        let chosen = match self.bot.choose_pairs(Some(conversation_id), None).await {
+    async fn card(&self, conversation_id: &str, pair: Option<&str>) -> Value {
+        let chosen = match self.bot.choose_pairs(Some(conversation_id), pair).await {
             Ok(chosen) => chosen,
             Err(error) => return error.card("scheduled"),
         };
@@ -74,7 +75,7 @@ impl Poster for DashboardPoster {
             Err(error) => return Err(PostError::Failed(error.to_string())),
         };
         let mut message = Activity::new(ActivityType::Message);
-        message.attachments.push(Attachment::adaptive_card(self.card(&due.conversation_id).await));
+        message.attachments.push(Attachment::adaptive_card(self.card(&due.conversation_id, due.pair.as_deref()).await));
         match self.bot.services.connector.send(&reference.service_url, &reference.conversation_id, &message).await {
             Ok(_) => Ok(()),
             Err(ConnectorError::NotInConversation { .. }) => Err(PostError::BotRemoved),

@@ -88,7 +88,7 @@ impl Bot {
     }
 
     /// Reads both sides concurrently, plans, and stores the plan.
-    async fn make_plan(
+    pub(super) async fn make_plan(
         &self,
         request: &PlanRequest,
         pair: &Pair,
@@ -112,6 +112,7 @@ impl Bot {
             let deadline = tokio::time::Instant::now() + read.statement_timeout;
             let unread = history::freshen(
                 &self.services.store,
+                &pair.name,
                 &workspaces.primary,
                 &token,
                 warehouse_id,
@@ -265,6 +266,7 @@ impl Bot {
             started_ms: now_ms(),
             pair: Some(pair.clone()),
             in_flight: Default::default(),
+            scheduled: false,
         };
         let start = Start {
             kind: Kind::Replication,

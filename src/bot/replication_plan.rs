@@ -37,6 +37,8 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::RegisterExternalTable { .. } => "Register external table",
         ActionKind::CreateView { .. } => "Create view",
         ActionKind::CreateExternalVolume { .. } => "Create volume",
+        ActionKind::CreateFunction { .. } => "Create function",
+        ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => "Set row filters and column masks",
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
         ActionKind::SetOwner { .. } => "Set owner",
         ActionKind::Drop => "Drop (prune)",

@@ -7,6 +7,12 @@
 //! and reconciles the statements in flight by id instead of starting them
 //! again. The engine (`crate::ops`) does the rest: the lease, takeover,
 //! cancel, the live card, the outcome and the one result card.
+//!
+//! A scheduled cycle (`src/bot/scheduled_replication.rs`) is the same kind,
+//! acting as the bot: it starts without a plan, reads both metastores and
+//! stores its plan exactly as `replicate` does for a person (checkpointed,
+//! so a takeover runs that plan), then runs it. Nobody waits on a card for
+//! it: only a failure is posted where the schedule was set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
@@ -17,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::actor::{ActingAs, DatabricksTokens};
 use super::error::RunError;
+use super::plans::PlanRequest;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, failures, worded_duration, worded_time};
 use super::{now_ms, Bot};
@@ -33,6 +40,7 @@ use crate::store::runs::{ResultStatus, Run};
 /// What the operation row carries for a replication.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ReplicationJob {
+    /// The stored plan it runs; empty for a scheduled cycle until it has planned.
     pub plan_id: String,
     pub catalog: Option<String>,
     pub acting_as: ActingAs,
@@ -46,6 +54,16 @@ pub(crate) struct ReplicationJob {
     /// Action id → statement id, for statements submitted and not finished.
     #[serde(default)]
     pub in_flight: BTreeMap<String, String>,
+    /// Started by the pair's schedule, as the bot.
+    #[serde(default)]
+    pub scheduled: bool,
+}
+
+impl ReplicationJob {
+    /// The pair it replicates (runs started before pairs are `default`'s).
+    pub fn pair_name(&self, op: &Operation) -> String {
+        self.pair.clone().or_else(|| op.pair.clone()).unwrap_or_else(|| crate::pairs::DEFAULT_PAIR.into())
+    }
 }
 
 impl TokenSource for DatabricksTokens {
@@ -174,15 +192,8 @@ impl Bot {
     ) -> Result<Ending, RunError> {
         let services = &self.services;
         let store = &services.store;
-        let stored = store.plan(&job.plan_id, 0).await?.ok_or(RunError::PlanGone)?;
-        let plan =
-            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?.plan;
-        let tokens = self.tokens_acting_as(&job.acting_as).await?;
-        let pair_name =
-            job.pair.clone().or_else(|| op.pair.clone()).unwrap_or_else(|| crate::pairs::DEFAULT_PAIR.into());
-        let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
-        let workspaces = self.pair_workspaces(&pair)?;
-        // Not the first attempt when the run's row exists already.
+        // The run's row first, so a run that cannot even start is in the
+        // history with why. Not the first attempt when it exists already.
         let resumed = !store
             .start_run(&Run {
                 id: op.id.clone(),
@@ -193,8 +204,29 @@ impl Bot {
                 started_ms: job.started_ms,
                 finished_ms: None,
                 counts: None,
+                scheduled: job.scheduled,
             })
             .await?;
+        let pair_name = job.pair_name(op);
+        let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
+        let tokens = self.tokens_acting_as(&job.acting_as).await?;
+        if job.plan_id.is_empty() {
+            // A scheduled cycle: the plan a person would read first, read as the bot.
+            let request = PlanRequest {
+                conversation_id: op.conversation_id.clone(),
+                requested_by: job.started_by.clone(),
+                creator: None,
+                tokens: tokens.clone(),
+                correlation_id: op.id.clone(),
+            };
+            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false).await?;
+            job.plan_id = plan_id;
+            running.checkpoint(&job).await;
+        }
+        let stored = store.plan(&job.plan_id, 0).await?.ok_or(RunError::PlanGone)?;
+        let plan =
+            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?.plan;
+        let workspaces = self.pair_workspaces(&pair)?;
 
         // What an earlier attempt finished is not done again.
         let earlier = store.run_results(&op.id, false, 0, i64::MAX).await?;
@@ -204,6 +236,7 @@ impl Bot {
             .map(|r| ActionId(r.object_name.clone()))
             .collect();
         let mut options = self.pair_settings(&pair).run_options();
+        options.warehouse_slots = Some(self.warehouse_slots.of(&pair.secondary.url, &workspaces.warehouse_id));
         options.done = done;
         options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
         options.resumed = resumed;
@@ -268,7 +301,7 @@ impl Bot {
         event: &RunEvent,
         running: &Running,
     ) {
-        if let Err(error) = run::record(&self.services.store, &op.id, plan, event).await {
+        if let Err(error) = run::record(&self.services.store, &job.pair_name(op), &op.id, plan, event).await {
             tracing::error!(operation = %op.id, %error, "result not recorded");
         }
         let checkpoint = match event {
@@ -295,11 +328,16 @@ impl Bot {
         views::render_progress(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
     }
 
+    /// The result card; none (`Null`) for a scheduled cycle that succeeded:
+    /// nobody is waiting on it, and `runs` and the dashboard show it.
     async fn result_card(&self, op: &Operation, job: &ReplicationJob) -> Value {
         let store = &self.services.store;
         let run = store.run(&op.id).await.ok().flatten();
         let results = store.run_results(&op.id, true, 0, 200).await.unwrap_or_default();
         let counts = op.result.clone().or_else(|| run.as_ref().and_then(|r| r.counts.clone())).unwrap_or(Value::Null);
+        if job.scheduled && (Outcome::of(&counts) == Some(Outcome::Succeeded) || job.service_url.is_empty()) {
+            return Value::Null;
+        }
         let number = |key: &str| counts[key].as_u64().unwrap_or(0);
         let (label, color) = match Outcome::of(&counts) {
             Some(Outcome::Succeeded) => ("succeeded", Tone::Good),
@@ -317,7 +355,10 @@ impl Bot {
         let finished_ms = run.as_ref().and_then(|r| r.finished_ms).unwrap_or_else(now_ms);
         let view = views::ResultView {
             run_id: op.id.clone(),
-            catalog_label: catalog_label(job.catalog.as_deref()),
+            catalog_label: match job.scheduled {
+                true => format!("{} (scheduled, pair {})", catalog_label(job.catalog.as_deref()), job.pair_name(op)),
+                false => catalog_label(job.catalog.as_deref()),
+            },
             outcome_label: label.into(),
             outcome_color: color,
             finished_at: worded_time(finished_ms),

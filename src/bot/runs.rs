@@ -5,8 +5,13 @@ use crate::cards::views::{self, Tone};
 use crate::store::operations::Outcome;
 use crate::store::runs::{ObjectResult, ResultStatus, Run};
 
-/// The outcome a finished run recorded in its counts, or "Running".
+/// The outcome a finished run recorded in its counts, or "Running". A
+/// scheduled firing skipped because its pair was busy says which run was.
 pub(crate) fn outcome(run: &Run) -> (String, Tone) {
+    if let Some(counts) = run.counts.as_ref().filter(|_| run.skipped()) {
+        let busy = counts["busy"].as_str().unwrap_or("another run");
+        return (format!("Skipped: {busy} was in flight"), Tone::Warning);
+    }
     match run.counts.as_ref().and_then(Outcome::of) {
         None if run.finished_ms.is_none() => ("Running".into(), Tone::Accent),
         Some(Outcome::Succeeded) => ("Succeeded".into(), Tone::Good),
@@ -29,7 +34,19 @@ pub(crate) fn failures(results: &[ObjectResult]) -> Vec<views::Failure> {
         .collect()
 }
 
+/// Who started a run: the person, or the pair's schedule (drbot itself).
+pub(crate) fn started_by(run: &Run) -> String {
+    match (&run.started_by_upn, run.scheduled) {
+        (_, true) => super::scheduled_replication::SCHEDULED_BY.into(),
+        (Some(upn), false) => upn.clone(),
+        (None, false) => "drbot".into(),
+    }
+}
+
 pub(crate) fn counts_label(run: &Run) -> String {
+    if run.skipped() {
+        return "nothing run".into();
+    }
     let Some(counts) = &run.counts else { return "in progress".into() };
     let number = |key: &str| counts[key].as_u64().unwrap_or(0);
     let mut label = format!("{} ok", number("succeeded"));

@@ -1,7 +1,7 @@
 //! `status`: the readiness dashboard, read with the person's identity (or,
 //! for scheduled posts, the bot's own) and shown as one card.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
 use super::pairs::Chosen;
+use super::replication_schedule::ScheduleSummary;
 use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
@@ -72,9 +73,10 @@ impl Bot {
 
     /// The dashboard card of `pair`, as whoever `tokens` belong to sees the workspaces.
     pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, pair: &Pair, correlation_id: &str) -> Value {
-        let versions = self.recorded_versions(correlation_id).await;
+        let schedule = self.schedule_summary(&pair.name).await;
+        let versions = self.recorded_versions(correlation_id).await.remove(&pair.name).unwrap_or_default();
         match self.readiness_of(tokens, pair, versions, [None, None], correlation_id).await {
-            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair))
+            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair, schedule.as_ref()))
                 .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
             Err(problem) => cards::error(&problem, correlation_id),
         }
@@ -100,16 +102,19 @@ impl Bot {
             .map(|i| async move {
                 let pair = &pairs[i];
                 let sides = [budgets.get(&pair.primary.url).cloned(), budgets.get(&pair.secondary.url).cloned()];
-                self.readiness_of(tokens, pair, versions.clone(), sides, correlation_id).await
+                let versions = versions.get(&pair.name).cloned().unwrap_or_default();
+                self.readiness_of(tokens, pair, versions, sides, correlation_id).await
             })
             .buffered(OVERVIEW_PAIRS_AT_ONCE)
             .collect()
             .await;
+        let schedules = self.schedule_summaries(pairs).await;
         let mut rows: Vec<(u8, i64, cards::PairRow)> = pairs
             .iter()
             .zip(results)
-            .map(|(pair, readiness)| match readiness {
-                Ok(readiness) => overview_row(pair, &readiness),
+            .zip(schedules)
+            .map(|((pair, readiness), schedule)| match readiness {
+                Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
                 Err(problem) => (
                     3,
                     i64::MAX,
@@ -129,12 +134,12 @@ impl Bot {
         cards::pairs_overview(&worded_time(now_ms()), &rows)
     }
 
-    /// The table versions the last cycles recorded: RPO is measured from
-    /// them (status reads no history itself). Read once per card.
-    async fn recorded_versions(&self, correlation_id: &str) -> Vec<TableVersion> {
-        self.services.store.table_versions().await.unwrap_or_else(|error| {
+    /// The table versions the last cycles recorded, by pair: RPO is measured
+    /// from them (status reads no history itself). Read once per card.
+    async fn recorded_versions(&self, correlation_id: &str) -> BTreeMap<String, Vec<TableVersion>> {
+        self.services.store.table_versions_of_every_pair().await.unwrap_or_else(|error| {
             tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
-            Vec::new()
+            BTreeMap::new()
         })
     }
 
@@ -150,8 +155,9 @@ impl Bot {
         let (primary, secondary) = self.pair_clients(pair);
         let token = tokens.get(false).await.map_err(|error| format!("No Databricks token: {error}"))?;
         let settings = self.pair_settings(pair);
-        let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 1).await {
-            Ok(runs) => runs.first().map(LastRun::from),
+        // The last run that ran (a skipped scheduled firing copied nothing).
+        let last_run = match self.services.store.recent_runs_of_pair(&pair.name, None, 5).await {
+            Ok(runs) => runs.iter().find(|run| !run.skipped()).map(LastRun::from),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "run history unavailable for the dashboard");
                 None
@@ -173,7 +179,7 @@ impl Bot {
 }
 
 /// A pair's row of the overview, with its sort keys (badness, worst RPO).
-fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow) {
+fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSummary>) -> (u8, i64, cards::PairRow) {
     let (rank, verdict, tone) = match readiness.verdict.status {
         Status::Ready => (0, "Ready", Tone::Good),
         Status::Degraded => (1, "At risk", Tone::Warning),
@@ -184,9 +190,10 @@ fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow)
         name: pair.name.clone(),
         verdict: verdict.into(),
         tone,
-        worst_rpo: match &readiness.rpo {
-            Some(_) => text::duration(worst_ms),
-            None => "-".into(),
+        worst_rpo: match (&readiness.rpo, schedule.and_then(ScheduleSummary::rpo_bound_ms)) {
+            (Some(_), Some(bound)) => format!("{} (bound {})", text::duration(worst_ms), text::duration(bound)),
+            (Some(_), None) => text::duration(worst_ms),
+            (None, _) => "-".into(),
         },
         drift: match &readiness.drift {
             Some(drift) => {
@@ -195,18 +202,24 @@ fn overview_row(pair: &Pair, readiness: &Readiness) -> (u8, i64, cards::PairRow)
             }
             None => "-".into(),
         },
-        last_run: match &readiness.last_run {
-            Some(run) => {
-                run.finished_ms.map(|f| format!("{} ago", text::duration(now_ms() - f))).unwrap_or("running".into())
+        last_run: {
+            let last = match &readiness.last_run {
+                Some(run) => {
+                    run.finished_ms.map(|f| format!("{} ago", text::duration(now_ms() - f))).unwrap_or("running".into())
+                }
+                None => "never".into(),
+            };
+            match schedule {
+                Some(schedule) => format!("{last} · next at {}", worded_time(schedule.next_ms)),
+                None => last,
             }
-            None => "never".into(),
         },
     };
     (rank, worst_ms, row)
 }
 
 /// The readiness report as the dashboard card shows it.
-fn dashboard_view(readiness: &Readiness, pair: &Pair) -> views::DashboardView {
+fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&ScheduleSummary>) -> views::DashboardView {
     let (label, color) = match readiness.verdict.status {
         Status::Ready => ("Ready", Tone::Good),
         Status::Degraded => ("At risk", Tone::Warning),
@@ -262,6 +275,20 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair) -> views::DashboardView {
             value: "never".into(),
             color: Tone::Warning,
             note: "no run recorded".into(),
+        },
+    });
+    tiles.push(match schedule {
+        Some(schedule) => views::Tile {
+            label: "Scheduled replication".into(),
+            value: schedule.label.clone(),
+            color: Tone::Good,
+            note: format!("next run at {} · {}", worded_time(schedule.next_ms), schedule.rpo_bound_words()),
+        },
+        None => views::Tile {
+            label: "Scheduled replication".into(),
+            value: "none".into(),
+            color: Tone::Default,
+            note: format!("replicate {} every 15m keeps RPO bounded", pair.name),
         },
     });
     if let Some(rpo) = &readiness.rpo {

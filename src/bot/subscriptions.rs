@@ -18,30 +18,45 @@ impl Bot {
         &self,
         activity: &Activity,
         actor: &Actor,
+        pair: Option<String>,
         schedule: Schedule,
         correlation_id: &str,
     ) -> Value {
         let Some(conversation) = &activity.conversation else {
             return cards::error("This activity has no conversation to post into.", correlation_id);
         };
+        // A pair named must exist now (the posts would only say it does not).
+        if let Some(name) = &pair {
+            if let Err(error) = self.choose_pair(None, Some(name)).await {
+                return error.card(correlation_id);
+            }
+        }
         // Posts go to this conversation later: keep its reference current.
         self.remember_conversation(activity, correlation_id).await;
         let new = NewSubscription {
             conversation_id: conversation.id.clone(),
             tenant_id: activity.tenant_id(),
             schedule: schedule.clone(),
+            pair: pair.clone(),
             created_by_oid: actor.oid().map(str::to_string),
             created_by_upn: Some(actor.upn().to_string()),
         };
-        let label = schedule_label(&schedule);
+        let label = match &pair {
+            Some(pair) => format!("{} of pair {pair}", schedule_label(&schedule)),
+            None => schedule_label(&schedule),
+        };
+        let what = match &pair {
+            Some(pair) => format!("pair {pair}'s readiness dashboard"),
+            None => "the readiness dashboard".to_string(),
+        };
         match self.services.store.subscribe(&new, now_ms()).await {
             Ok(subscription) => {
                 self.audit(actor, "subscribe", Some(&label), "succeeded", correlation_id).await;
                 cards::notice(
                     "Subscribed",
                     &format!(
-                        "I'll post the readiness dashboard here {}. The first post is on {}.",
-                        label.to_lowercase(),
+                        "I'll post {what} here {}. The first post is on {}.",
+                        schedule_label(&schedule).to_lowercase(),
                         worded_time(subscription.next_fire_ms)
                     ),
                 )
@@ -82,18 +97,39 @@ impl Bot {
                 return cards::error("The subscriptions could not be read.", correlation_id);
             }
         };
+        // The pairs' replication schedules set from here are listed too (they
+        // stop with `replicate PAIR every off`, not `unsubscribe`).
+        let schedules = match self.services.store.replication_schedules().await {
+            Ok(schedules) => schedules.into_iter().filter(|s| s.conversation_id == conversation.id).collect(),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "replication schedules unavailable for the list");
+                Vec::new()
+            }
+        };
+        let replications = schedules.iter().map(|s| views::SubscriptionRow {
+            schedule_label: schedule_label(&s.schedule),
+            what: format!("replication of {}", s.pair),
+            next_run: worded_time(s.next_fire_ms),
+            created_by: s.created_by_upn.clone().unwrap_or_default(),
+            status_label: format!("Stop: replicate {} every off", s.pair),
+            status_color: Tone::Good,
+        });
         let view = views::SubscriptionsView {
             conversation_label: "this conversation".into(),
             subscriptions: subscriptions
                 .iter()
                 .map(|s| views::SubscriptionRow {
                     schedule_label: schedule_label(&s.schedule),
-                    what: "readiness".into(),
+                    what: match &s.pair {
+                        Some(pair) => format!("readiness of {pair}"),
+                        None => "readiness".into(),
+                    },
                     next_run: worded_time(s.next_fire_ms),
                     created_by: s.created_by_upn.clone().unwrap_or_default(),
                     status_label: "Active".into(),
                     status_color: Tone::Good,
                 })
+                .chain(replications)
                 .collect(),
         };
         views::render_subscriptions(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
@@ -104,6 +140,7 @@ impl Bot {
 pub(crate) fn schedule_label(schedule: &Schedule) -> String {
     match schedule {
         Schedule::Daily { hour, minute, timezone } => format!("Daily {hour:02}:{minute:02} {timezone}"),
-        Schedule::Every { hours } => format!("Every {hours} h"),
+        Schedule::Every { minutes } if minutes % 60 == 0 => format!("Every {} h", minutes / 60),
+        Schedule::Every { minutes } => format!("Every {minutes} min"),
     }
 }

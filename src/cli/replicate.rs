@@ -241,12 +241,14 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
         action_budget: Duration::from_secs(settings.action_budget_secs),
         ..RunOptions::default()
     };
-    apply(&config, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
+    apply(&config, &pair.name, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
 }
 
 /// Runs the plan with a progress line on stderr and the results in the store.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     config: &Config,
+    pair: &str,
     plan: &Plan,
     workspaces: &Workspaces,
     tokens: &CliTokens,
@@ -255,6 +257,13 @@ async fn apply(
     catalog: Option<String>,
 ) -> anyhow::Result<bool> {
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    // A pair replicates once at a time. The bot's runs (a click, a schedule)
+    // are guarded by the store; a CLI run is no operation, so it looks first
+    // and does not start beside one (a bot run started after this look is
+    // not held back: keep CLI runs for pairs without a schedule).
+    if let Some(busy) = store.active_replication(pair).await? {
+        anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
+    }
     let run_id = format!("cli-{}", uuid::Uuid::new_v4());
     let now = || chrono::Utc::now().timestamp_millis();
     store
@@ -267,6 +276,7 @@ async fn apply(
             started_ms: now(),
             finished_ms: None,
             counts: None,
+            scheduled: false,
         })
         .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -274,7 +284,7 @@ async fn apply(
     let progress = async {
         let (mut finished, mut failed) = (0usize, 0usize);
         while let Some(event) = rx.recv().await {
-            if let Err(error) = record(&store, &run_id, plan, &event).await {
+            if let Err(error) = record(&store, pair, &run_id, plan, &event).await {
                 tracing::warn!(%error, "a result could not be stored");
             }
             if let RunEvent::Finished { action, result } = &event {
@@ -380,10 +390,12 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CloneTable { .. } => (3, "Deep clones"),
         ActionKind::RegisterExternalTable { .. } => (4, "External tables"),
         ActionKind::CreateExternalVolume { .. } => (5, "Volumes"),
-        ActionKind::CreateView { .. } => (6, "Views"),
-        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (7, "Grants"),
-        ActionKind::SetOwner { .. } => (8, "Owners"),
-        ActionKind::Drop => (9, "Drops (--prune)"),
-        ActionKind::Blocked(_) => (10, "Blocked"),
+        ActionKind::CreateFunction { .. } => (6, "Functions"),
+        ActionKind::CreateView { .. } => (7, "Views"),
+        ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
+        ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
+        ActionKind::SetOwner { .. } => (10, "Owners"),
+        ActionKind::Drop => (11, "Drops (--prune)"),
+        ActionKind::Blocked(_) => (12, "Blocked"),
     }
 }

@@ -6,14 +6,21 @@
 /// Longest name accepted for a catalog, spoke or run id.
 pub const MAX_NAME_LEN: usize = 128;
 
-/// When scheduled status posts happen.
+/// When scheduled work (a status post, a replication) happens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Schedule {
     /// Every day at `hour:minute` in `timezone` (an IANA name; UTC when omitted).
     Daily { hour: u8, minute: u8, timezone: String },
-    /// Every `hours` hours.
-    Every { hours: u16 },
+    /// Every `minutes` minutes (status posts take whole hours only).
+    Every { minutes: u32 },
 }
+
+/// The shortest replication interval: a cycle reads both metastores before
+/// it copies anything, and a tighter loop would mostly re-read.
+pub const MIN_REPLICATION_MINUTES: u32 = 5;
+
+/// The longest interval either schedule takes: a week.
+pub const MAX_INTERVAL_MINUTES: u32 = 168 * 60;
 
 /// `Ok` when nothing follows the command's name.
 pub fn none(args: &[&str]) -> Result<(), String> {
@@ -44,8 +51,42 @@ pub fn pair(word: &str) -> Result<String, String> {
     crate::pairs::check_name(word).map(|()| word.to_string())
 }
 
-/// `daily HH:MM [timezone]` or `every Nh`.
+/// `daily HH:MM [timezone]` or `every Nh`: when status posts happen.
 pub fn schedule(args: &[&str]) -> Result<Schedule, String> {
+    match args {
+        [kind, interval] if kind.eq_ignore_ascii_case("every") => {
+            let hours = interval
+                .strip_suffix(['h', 'H'])
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|h| (1..=MAX_INTERVAL_MINUTES / 60).contains(h))
+                .ok_or("the interval must look like 6h (1h to 168h)")?;
+            Ok(Schedule::Every { minutes: hours * 60 })
+        }
+        _ => daily_or_every(args),
+    }
+}
+
+/// `daily HH:MM [timezone]` or `every N(m|h)` (5 minutes to a week): when a
+/// pair replicates.
+pub fn replication_schedule(args: &[&str]) -> Result<Schedule, String> {
+    match args {
+        [kind, interval] if kind.eq_ignore_ascii_case("every") => {
+            let lower = interval.to_ascii_lowercase();
+            let minutes = match (lower.strip_suffix('m'), lower.strip_suffix('h')) {
+                (Some(n), _) => n.parse::<u32>().ok(),
+                (_, Some(n)) => n.parse::<u32>().ok().and_then(|h| h.checked_mul(60)),
+                _ => None,
+            };
+            let minutes = minutes
+                .filter(|m| (MIN_REPLICATION_MINUTES..=MAX_INTERVAL_MINUTES).contains(m))
+                .ok_or("the interval must look like 15m or 2h (5m to 168h)")?;
+            Ok(Schedule::Every { minutes })
+        }
+        _ => daily_or_every(args),
+    }
+}
+
+fn daily_or_every(args: &[&str]) -> Result<Schedule, String> {
     match args {
         [kind, time, rest @ ..] if kind.eq_ignore_ascii_case("daily") && rest.len() <= 1 => {
             let (hour, minute) = time.split_once(':').ok_or("the time must look like HH:MM")?;
@@ -59,15 +100,7 @@ pub fn schedule(args: &[&str]) -> Result<Schedule, String> {
             };
             Ok(Schedule::Daily { hour, minute, timezone })
         }
-        [kind, interval] if kind.eq_ignore_ascii_case("every") => {
-            let hours = interval
-                .strip_suffix(['h', 'H'])
-                .and_then(|n| n.parse::<u16>().ok())
-                .filter(|h| (1..=168).contains(h))
-                .ok_or("the interval must look like 6h (1h to 168h)")?;
-            Ok(Schedule::Every { hours })
-        }
-        _ => Err("daily HH:MM [timezone], or every Nh".to_string()),
+        _ => Err("daily HH:MM [timezone], or every N".to_string()),
     }
 }
 
@@ -82,9 +115,35 @@ mod tests {
             Ok(Schedule::Daily { hour: 8, minute: 0, timezone: "Europe/Amsterdam".into() })
         );
         assert_eq!(schedule(&["DAILY", "8:05"]), Ok(Schedule::Daily { hour: 8, minute: 5, timezone: "UTC".into() }));
-        assert_eq!(schedule(&["every", "6h"]), Ok(Schedule::Every { hours: 6 }));
-        for bad in [&["daily", "25:00"][..], &["daily", "08:00", "Mars/Olympus"], &["every", "0h"], &[]] {
+        assert_eq!(schedule(&["every", "6h"]), Ok(Schedule::Every { minutes: 360 }));
+        for bad in
+            [&["daily", "25:00"][..], &["daily", "08:00", "Mars/Olympus"], &["every", "0h"], &["every", "30m"], &[]]
+        {
             assert!(schedule(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn replication_schedules_take_minutes_with_a_floor() {
+        assert_eq!(replication_schedule(&["every", "15m"]), Ok(Schedule::Every { minutes: 15 }));
+        assert_eq!(replication_schedule(&["EVERY", "2H"]), Ok(Schedule::Every { minutes: 120 }));
+        assert_eq!(replication_schedule(&["every", "168h"]), Ok(Schedule::Every { minutes: 168 * 60 }));
+        assert_eq!(
+            replication_schedule(&["daily", "02:30", "Europe/Amsterdam"]),
+            Ok(Schedule::Daily { hour: 2, minute: 30, timezone: "Europe/Amsterdam".into() })
+        );
+        for bad in [
+            &["every", "4m"][..],
+            &["every", "0m"],
+            &["every", "169h"],
+            &["every", "15"],
+            &["every", "15s"],
+            &["every", "m"],
+            &["every", "99999999999h"],
+            &["every", "-5m"],
+            &["weekly", "mon"],
+        ] {
+            assert!(replication_schedule(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -157,6 +157,10 @@ pub struct RowFilter {
 pub struct ColumnInfo {
     pub name: String,
     #[serde(default)]
+    pub type_text: Option<String>,
+    #[serde(default)]
+    pub partition_index: Option<usize>,
+    #[serde(default)]
     pub mask: Option<ColumnMask>,
 }
 
@@ -180,6 +184,77 @@ impl Table {
             .filter_map(|d| d.table.as_ref().map(|t| t.table_full_name.clone()))
             .collect()
     }
+
+    /// Full names of the user functions this view calls.
+    pub fn function_dependencies(&self) -> Vec<String> {
+        self.view_dependencies
+            .iter()
+            .flat_map(|d| &d.dependencies)
+            .filter_map(|d| d.function.as_ref().map(|f| f.function_full_name.clone()))
+            .collect()
+    }
+}
+
+/// A user-defined function (FunctionInfo of the functions API).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub catalog_name: String,
+    pub schema_name: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// `SQL` or `EXTERNAL` (then `external_language` says which).
+    #[serde(default)]
+    pub routine_body: Option<String>,
+    #[serde(default)]
+    pub external_language: Option<String>,
+    #[serde(default)]
+    pub routine_definition: Option<String>,
+    #[serde(default)]
+    pub input_params: Option<FunctionParameters>,
+    /// The return type as SQL text (`data_type` is only its name).
+    #[serde(default)]
+    pub full_data_type: Option<String>,
+    #[serde(default)]
+    pub routine_dependencies: Option<ViewDependencies>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct FunctionParameters {
+    #[serde(default)]
+    pub parameters: Vec<FunctionParameter>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct FunctionParameter {
+    pub name: String,
+    pub type_text: String,
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+impl Function {
+    pub fn full_name(&self) -> String {
+        self.full_name.clone().unwrap_or_else(|| format!("{}.{}.{}", self.catalog_name, self.schema_name, self.name))
+    }
+
+    /// The tables, views and functions it uses, by full name.
+    pub fn dependencies(&self) -> Vec<String> {
+        self.routine_dependencies
+            .iter()
+            .flat_map(|d| &d.dependencies)
+            .filter_map(|d| {
+                d.table
+                    .as_ref()
+                    .map(|t| t.table_full_name.clone())
+                    .or_else(|| d.function.as_ref().map(|f| f.function_full_name.clone()))
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -192,6 +267,13 @@ pub struct ViewDependencies {
 pub struct Dependency {
     #[serde(default)]
     pub table: Option<TableDependency>,
+    #[serde(default)]
+    pub function: Option<FunctionDependency>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct FunctionDependency {
+    pub function_full_name: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -432,6 +514,17 @@ impl WorkspaceClient {
     ) -> Result<Vec<Table>, DatabricksError> {
         let query = [("catalog_name", catalog.to_string()), ("schema_name", schema.to_string())];
         self.list_all(&format!("{UC}/tables"), &query, "tables", token).await
+    }
+
+    /// A schema's user-defined functions (those the caller owns or may EXECUTE).
+    pub async fn list_functions(
+        &self,
+        token: &AccessToken,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<Vec<Function>, DatabricksError> {
+        let query = [("catalog_name", catalog.to_string()), ("schema_name", schema.to_string())];
+        self.list_all(&format!("{UC}/functions"), &query, "functions", token).await
     }
 
     /// A table with what only a GET has (`view_dependencies`).

@@ -75,6 +75,8 @@ pub trait OperationKind: Send + Sync + 'static {
 
     /// The card that replaces the progress card once the operation has
     /// ended, from what the store holds (`op.result` and the kind's own records).
+    /// `Value::Null` is no card: nothing is written, and the operation counts
+    /// as delivered (work nobody waits on, such as a scheduled cycle that went well).
     fn result_card(&self, op: &Operation, state: Self::State) -> impl Future<Output = Value> + Send;
 }
 

@@ -106,7 +106,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         rpo_target_ms: i64::from(args.rpo_target_hours) * 3_600_000,
         offenders: args.top,
         last_run: last_run(&config).await,
-        table_versions: table_versions(&config).await,
+        table_versions: table_versions(&config, &pair.name).await,
         ..AssessOptions::for_pair()
     };
 
@@ -161,15 +161,15 @@ async fn with_ticker<T>(work: impl std::future::Future<Output = T>) -> T {
     }
 }
 
-/// The recorded table versions and the last cycle's readings, from the
+/// `pair`'s recorded table versions and the last cycle's readings, from the
 /// bot's store (none when it does not exist yet or cannot be read, said on stderr).
-async fn table_versions(config: &Config) -> Vec<TableVersion> {
+async fn table_versions(config: &Config, pair: &str) -> Vec<TableVersion> {
     if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
         return Vec::new();
     }
     let result = async {
         let store = Store::open(&config.store.url()).await?;
-        let rows = store.table_versions().await;
+        let rows = store.table_versions(pair).await;
         store.close().await;
         rows
     }
@@ -195,7 +195,7 @@ async fn last_run(config: &Config) -> Option<LastRun> {
     }
     .await;
     match result {
-        Ok(runs) => runs.iter().find(|run| !run.dry_run).map(LastRun::from),
+        Ok(runs) => runs.iter().find(|run| !run.dry_run && !run.skipped()).map(LastRun::from),
         Err(error) => {
             eprintln!("drbot status: the last replication run is unknown: {error}");
             None

@@ -45,6 +45,9 @@ pub struct DriftCounts {
     pub table: KindCounts,
     pub view: KindCounts,
     pub volume: KindCounts,
+    /// User-defined functions (not among `rows`, which the status card lays
+    /// out; counted in `total`).
+    pub function: KindCounts,
 }
 
 impl DriftCounts {
@@ -65,6 +68,7 @@ impl DriftCounts {
         for (_, counts) in self.rows() {
             total.add(&counts);
         }
+        total.add(&self.function);
         total
     }
 
@@ -75,6 +79,7 @@ impl DriftCounts {
             DriftKind::Table => Some(&mut self.table),
             DriftKind::View => Some(&mut self.view),
             DriftKind::Volume => Some(&mut self.volume),
+            DriftKind::Function => Some(&mut self.function),
             DriftKind::Grants | DriftKind::Owner => None,
         }
     }

@@ -579,6 +579,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::Sharing => "sharing",
         SkippedPart::MetastoreId => "metastore id",
         SkippedPart::Storage => "external locations",
+        SkippedPart::FormatOptions => "format options",
     };
     UnreadPart {
         side,
@@ -678,6 +679,8 @@ fn field_name(field: &Field) -> &'static str {
         Field::StorageLocation { .. } => "storage location",
         Field::Format { .. } => "format",
         Field::ViewDefinition => "view definition",
+        Field::FunctionDefinition => "function definition",
+        Field::Columns => "columns or format options",
         Field::VolumeType { .. } => "volume type",
     }
 }

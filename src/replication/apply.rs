@@ -469,6 +469,7 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
                 ObjectKind::Schema => Securable::Schema,
                 ObjectKind::Table | ObjectKind::View => Securable::Table,
                 ObjectKind::Volume => Securable::Volume,
+                ObjectKind::Function => Securable::Function,
                 ObjectKind::Share => Securable::Share,
                 ObjectKind::Recipient => {
                     return Err(Attempt::Permanent("recipients are never dropped by replication".into()))

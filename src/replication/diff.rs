@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use super::config::ReplicationConfig;
 use super::object::{ObjectKind, ObjectRef};
-use super::snapshot::{CatalogKind, Common, Grants, Snapshot, TableInfo, TableKind, VolumeInfo};
+use super::snapshot::{CatalogKind, Common, FunctionInfo, Grants, Snapshot, TableInfo, TableKind, VolumeInfo};
 
 /// The kinds readiness groups drift by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,6 +27,7 @@ pub enum DriftKind {
     Table,
     View,
     Volume,
+    Function,
     Grants,
     Owner,
 }
@@ -84,6 +85,10 @@ pub enum Field {
         secondary: Option<String>,
     },
     ViewDefinition,
+    /// A function's language, parameters, return type or body.
+    FunctionDefinition,
+    /// A non-Delta external table's columns, partitioning or format options.
+    Columns,
     VolumeType {
         primary: String,
         secondary: String,
@@ -99,6 +104,7 @@ impl Drift {
             (_, ObjectKind::Schema) => DriftKind::Schema,
             (_, ObjectKind::View) => DriftKind::View,
             (_, ObjectKind::Volume) => DriftKind::Volume,
+            (_, ObjectKind::Function) => DriftKind::Function,
             (_, ObjectKind::Table | ObjectKind::Share | ObjectKind::Recipient) => DriftKind::Table,
         }
     }
@@ -212,7 +218,35 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
             out.push(Drift { object: volume_ref(volume), change: Change::Extra });
         }
     }
+    functions(&scope, &mut out);
     out
+}
+
+/// Functions: missing, extra, or defined differently (their grants and
+/// owners are not replicated yet, so not compared).
+fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
+    let (primary, secondary) = (scope.primary, scope.secondary);
+    for function in primary.functions.values().filter(|f| scope.primary_schema(&f.catalog, &f.schema)) {
+        let object = function_ref(function);
+        match secondary.functions.get(&function.full_name()) {
+            None => out.push(Drift { object, change: Change::Missing }),
+            Some(other) if !function.same_definition(other) => {
+                out.push(Drift { object, change: Change::Different(vec![Field::FunctionDefinition]) })
+            }
+            Some(_) => {}
+        }
+    }
+    for function in secondary.functions.values() {
+        if scope.secondary_child(&function.catalog, &function.schema)
+            && !primary.functions.contains_key(&function.full_name())
+        {
+            out.push(Drift { object: function_ref(function), change: Change::Extra });
+        }
+    }
+}
+
+pub(crate) fn function_ref(function: &FunctionInfo) -> ObjectRef {
+    ObjectRef::new(ObjectKind::Function, [&function.catalog, &function.schema, &function.name])
 }
 
 /// Whether the primary's `catalog.schema` is replicated under `config`.
@@ -361,6 +395,17 @@ pub(crate) fn table_fields(config: &ReplicationConfig, primary: &TableInfo, seco
                 fields.push(Field::Format { primary: primary.format.clone(), secondary: secondary.format.clone() });
             }
             location_field(config, &primary.storage_location, &secondary.storage_location, &mut fields);
+            // A non-Delta table's columns (and partitioning) come from its
+            // registration, not from a clone: compared when both are known,
+            // and format options when both were read.
+            let known = !primary.columns.is_empty() && !secondary.columns.is_empty();
+            let same_columns = primary.columns.len() == secondary.columns.len()
+                && primary.columns.iter().zip(&secondary.columns).all(|(a, b)| a.same(b));
+            let options_differ =
+                matches!((&primary.format_options, &secondary.format_options), (Some(a), Some(b)) if a != b);
+            if !primary.is_delta() && (known && !same_columns || options_differ) {
+                fields.push(Field::Columns);
+            }
         }
         _ => {}
     }

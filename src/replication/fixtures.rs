@@ -3,7 +3,8 @@
 use super::config::ReplicationConfig;
 use super::mapping::LocationMapping;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, SchemaInfo, Snapshot, TableInfo, TableKind,
+    VolumeInfo,
 };
 
 pub const UC_PRIMARY: &str = "abfss://uc@primary.dfs.core.windows.net/";
@@ -57,6 +58,8 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         view_dependencies: Vec::new(),
         delta: None,
         protection: Default::default(),
+        columns: Vec::new(),
+        format_options: None,
         common: common("dr-operators"),
     }
 }
@@ -79,10 +82,22 @@ pub fn external_delta(full: &str, commit_ms: i64) -> TableInfo {
     }
 }
 
+/// A non-Delta external table with its definition read: two columns (the
+/// second a partition column), and for CSV a header and a delimiter.
 pub fn external(full: &str, format: &str) -> TableInfo {
+    let options = if format.eq_ignore_ascii_case("CSV") {
+        [("header".to_string(), "true".to_string()), ("delimiter".to_string(), ";".to_string())].into()
+    } else {
+        Default::default()
+    };
     TableInfo {
         format: Some(format.into()),
         storage_location: Some(format!("{EXT_PRIMARY}{}", full.replace('.', "/"))),
+        columns: vec![
+            ColumnDef { name: "id".into(), type_text: "bigint".into(), partition_index: None },
+            ColumnDef { name: "region".into(), type_text: "string".into(), partition_index: Some(0) },
+        ],
+        format_options: Some(options),
         ..table(full, TableKind::External)
     }
 }
@@ -97,6 +112,30 @@ pub fn view(full: &str, dependencies: &[&str]) -> TableInfo {
         view_definition: Some(format!("SELECT * FROM {from}")),
         view_dependencies: dependencies.iter().map(|d| d.to_string()).collect(),
         ..table(full, TableKind::View)
+    }
+}
+
+/// A SQL function of one `STRING` parameter `x` returning `BOOLEAN`, which
+/// calls the functions in `calls` (full names) on `x`.
+pub fn function(full: &str, calls: &[&str]) -> FunctionInfo {
+    let parts: Vec<&str> = full.split('.').collect();
+    let quoted =
+        |name: &str| name.split('.').map(|p| format!("`{}`", p.replace('`', "``"))).collect::<Vec<_>>().join(".");
+    let body = if calls.is_empty() {
+        "x = 'a'".to_string()
+    } else {
+        calls.iter().map(|c| format!("{}(x)", quoted(c))).collect::<Vec<_>>().join(" AND ")
+    };
+    FunctionInfo {
+        catalog: parts[0].into(),
+        schema: parts[1].into(),
+        name: parts[2].into(),
+        language: "SQL".into(),
+        parameters: vec![("x".into(), "STRING".into())],
+        returns: "BOOLEAN".into(),
+        body,
+        dependencies: calls.iter().map(|c| c.to_string()).collect(),
+        common: Common { owner: "alice".into(), ..Default::default() },
     }
 }
 
@@ -118,6 +157,7 @@ pub trait Build {
     fn with_schema(self, schema: SchemaInfo) -> Self;
     fn with_table(self, table: TableInfo) -> Self;
     fn with_volume(self, volume: VolumeInfo) -> Self;
+    fn with_function(self, function: FunctionInfo) -> Self;
 }
 
 impl Build for Snapshot {
@@ -129,6 +169,11 @@ impl Build for Snapshot {
         self.schemas.insert(schema.full_name(), schema);
         self
     }
+    fn with_function(mut self, function: FunctionInfo) -> Self {
+        self.functions.insert(function.full_name(), function);
+        self
+    }
+
     fn with_table(mut self, table: TableInfo) -> Self {
         self.tables.insert(table.full_name(), table);
         self

@@ -93,12 +93,13 @@ pub fn tables_to_read(primary: &Snapshot) -> Vec<String> {
 /// A replication cycle's freshness step, before planning: reads each source
 /// Delta table's latest commit from its history (on the primary's
 /// warehouse), records the readings with their time, and applies them and
-/// the recorded replicated versions to the two snapshots
+/// `pair`'s recorded replicated versions to the two snapshots
 /// ([`freshness::apply`]). Returns the tables whose history could not be
 /// read, with why (they keep what the listing said).
 #[allow(clippy::too_many_arguments)]
 pub async fn freshen(
     store: &Store,
+    pair: &str,
     client: &WorkspaceClient,
     token: &AccessToken,
     warehouse_id: &str,
@@ -116,7 +117,7 @@ pub async fn freshen(
         match reading {
             Ok(delta) => {
                 let commit = Commit { version: delta.version, commit_ms: delta.last_commit_ms };
-                store.record_source_reading(&table, commit, now_ms).await?;
+                store.record_source_reading(pair, &table, commit, now_ms).await?;
                 read.insert(table, delta);
             }
             Err(why) => {
@@ -124,7 +125,7 @@ pub async fn freshen(
             }
         }
     }
-    let recorded = replicated(&store.table_versions().await?);
+    let recorded = replicated(&store.table_versions(pair).await?);
     freshness::apply(primary, secondary, &read, &recorded);
     Ok(unread)
 }

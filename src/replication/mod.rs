@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod bulk;
 pub mod config;
+pub mod describe;
 pub mod diff;
 pub mod execute;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub mod read;
 pub mod run;
 #[cfg(test)]
 mod seeded;
+pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;

@@ -16,7 +16,9 @@
 
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionKind, CloneSource, Plan, ProviderRef, Side};
-use super::snapshot::{CatalogInfo, CatalogKind, Common, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo};
+use super::snapshot::{
+    CatalogInfo, CatalogKind, Common, FunctionInfo, SchemaInfo, Snapshot, TableInfo, TableKind, VolumeInfo,
+};
 
 /// The owner of objects the executor creates, until `SetOwner` runs, when
 /// the snapshot does not say who runs the plan (`read_as` empty).
@@ -134,11 +136,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     delta: *source_delta,
                     // A clone carries no row filter or mask.
                     protection: Default::default(),
+                    columns: Vec::new(),
+                    format_options: None,
                     common,
                 },
             );
         }
-        ActionKind::RegisterExternalTable { format, location } => {
+        ActionKind::RegisterExternalTable { format, location, columns, options } => {
             s.tables.entry(name).or_insert_with(|| TableInfo {
                 catalog: path[0].clone(),
                 schema: path[1].clone(),
@@ -150,6 +154,8 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 view_dependencies: Vec::new(),
                 delta: None,
                 protection: Default::default(),
+                columns: columns.clone(),
+                format_options: Some(options.clone()),
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -179,6 +185,8 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     view_dependencies: dependencies.clone(),
                     delta: None,
                     protection: Default::default(),
+                    columns: Vec::new(),
+                    format_options: None,
                     common,
                 },
             );
@@ -192,6 +200,46 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 storage_location: Some(location.clone()),
                 common: fresh(&creator, None, Default::default()),
             });
+        }
+        ActionKind::CreateFunction { parameters, returns, body, dependencies, existing } => {
+            // `CREATE OR REPLACE FUNCTION` gives an existing function its new
+            // definition; `CREATE FUNCTION IF NOT EXISTS` leaves one alone.
+            let common = match (s.functions.get(&name), existing) {
+                (Some(function), true) => function.common.clone(),
+                (Some(_), false) => return,
+                (None, _) => fresh(&creator, None, Default::default()),
+            };
+            s.functions.insert(
+                name,
+                FunctionInfo {
+                    catalog: path[0].clone(),
+                    schema: path[1].clone(),
+                    name: path[2].clone(),
+                    language: "SQL".into(),
+                    parameters: parameters.clone(),
+                    returns: returns.clone(),
+                    body: body.clone(),
+                    dependencies: dependencies.clone(),
+                    common,
+                },
+            );
+        }
+        ActionKind::SetRowFilter { filter } => {
+            // Only on a table (a view is EXPECT_TABLE_NOT_VIEW) whose
+            // function exists on this metastore (ROUTINE_NOT_FOUND).
+            let known = filter.as_ref().is_none_or(|f| s.functions.contains_key(&f.function_name));
+            if let Some(table) = s.tables.get_mut(&name).filter(|t| t.kind != TableKind::View && known) {
+                table.protection.row_filter = filter.clone();
+            }
+        }
+        ActionKind::SetColumnMask { column, mask } => {
+            let known = mask.as_ref().is_none_or(|m| s.functions.contains_key(&m.function_name));
+            if let Some(table) = s.tables.get_mut(&name).filter(|t| t.kind != TableKind::View && known) {
+                match mask {
+                    Some(mask) => table.protection.column_masks.insert(column.clone(), mask.clone()),
+                    None => table.protection.column_masks.remove(column),
+                };
+            }
         }
         ActionKind::Grant { principal, privileges } => {
             if let Some(common) = common_mut(s, object) {
@@ -225,7 +273,7 @@ fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Com
         ObjectKind::Schema => s.schemas.get_mut(&name).map(|c| &mut c.common),
         ObjectKind::Table | ObjectKind::View => s.tables.get_mut(&name).map(|c| &mut c.common),
         ObjectKind::Volume => s.volumes.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Share | ObjectKind::Recipient => None,
+        ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient => None,
     }
 }
 
@@ -239,6 +287,17 @@ fn drop_object(s: &mut Snapshot, object: &ObjectRef) {
     };
     s.catalogs.retain(|_, c| !inside(&c.name, None, None));
     s.schemas.retain(|_, c| !inside(&c.catalog, Some(&c.name), None));
-    s.tables.retain(|_, t| !inside(&t.catalog, Some(&t.schema), Some(&t.name)));
-    s.volumes.retain(|_, v| !inside(&v.catalog, Some(&v.schema), Some(&v.name)));
+    // Tables, volumes and functions are separate namespaces: dropping one
+    // leaf leaves a same-named leaf of another kind alone.
+    let container = path.len() < 3;
+    let drops = |kinds: &[ObjectKind]| container || kinds.contains(&object.kind);
+    if drops(&[ObjectKind::Table, ObjectKind::View]) {
+        s.tables.retain(|_, t| !inside(&t.catalog, Some(&t.schema), Some(&t.name)));
+    }
+    if drops(&[ObjectKind::Volume]) {
+        s.volumes.retain(|_, v| !inside(&v.catalog, Some(&v.schema), Some(&v.name)));
+    }
+    if drops(&[ObjectKind::Function]) {
+        s.functions.retain(|_, f| !inside(&f.catalog, Some(&f.schema), Some(&f.name)));
+    }
 }

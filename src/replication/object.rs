@@ -14,6 +14,8 @@ pub enum ObjectKind {
     Table,
     View,
     Volume,
+    /// A user-defined function (its grants and owner are not replicated yet).
+    Function,
     /// A Delta Sharing share on the primary.
     Share,
     /// A Delta Sharing recipient on the primary.
@@ -35,7 +37,7 @@ impl ObjectKind {
     pub fn name_parts(self) -> usize {
         match self {
             ObjectKind::Schema => 2,
-            ObjectKind::Table | ObjectKind::View | ObjectKind::Volume => 3,
+            ObjectKind::Table | ObjectKind::View | ObjectKind::Volume | ObjectKind::Function => 3,
             ObjectKind::Catalog | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::SharedCatalog => 1,
         }
     }
@@ -47,6 +49,7 @@ impl ObjectKind {
             ObjectKind::Table => "table",
             ObjectKind::View => "view",
             ObjectKind::Volume => "volume",
+            ObjectKind::Function => "function",
             ObjectKind::Share => "share",
             ObjectKind::Recipient => "recipient",
             ObjectKind::SharedCatalog => "shared catalog",

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::object::ObjectRef;
-use super::snapshot::DeltaState;
+use super::snapshot::{ColumnDef, DeltaState, Policy};
 
 /// Stable across re-plans of the same state (derived from what the action
 /// does and to which object), so a resumed run recognises its actions.
@@ -138,10 +138,19 @@ pub enum ActionKind {
         reason: CloneReason,
     },
     /// A non-Delta external table registered on its geo-replicated location
-    /// (`CREATE TABLE IF NOT EXISTS … USING fmt LOCATION`); never cloned.
+    /// with the primary's definition (`CREATE TABLE IF NOT EXISTS t (cols)
+    /// USING fmt OPTIONS (…) PARTITIONED BY (…) LOCATION …`); never cloned.
+    /// Naming the columns matters: without them Databricks infers the schema
+    /// from the files, which fails while storage replication has not copied
+    /// any yet and reads a CSV file set as `_c0…` strings without its header
+    /// and delimiter options.
     RegisterExternalTable {
         format: String,
         location: String,
+        #[serde(default)]
+        columns: Vec<ColumnDef>,
+        #[serde(default)]
+        options: BTreeMap<String, String>,
     },
     /// A view the secondary lacks: `CREATE VIEW IF NOT EXISTS`. One it has
     /// (`existing`) gets its new definition with `ALTER VIEW … AS`, which
@@ -154,6 +163,29 @@ pub enum ActionKind {
     },
     CreateExternalVolume {
         location: String,
+    },
+    /// A SQL user-defined function: `CREATE FUNCTION` when the secondary
+    /// lacks it, `CREATE OR REPLACE FUNCTION` when its definition differs
+    /// (`existing`). Created after what it reads and before the views, row
+    /// filters and column masks that use it.
+    CreateFunction {
+        parameters: Vec<(String, String)>,
+        returns: String,
+        body: String,
+        dependencies: Vec<String>,
+        existing: bool,
+    },
+    /// `ALTER TABLE … SET ROW FILTER f ON (…)`, or `DROP ROW FILTER` (`None`):
+    /// the primary's row filter set again on the secondary's copy (a clone
+    /// carries none). The table's grants wait for it.
+    SetRowFilter {
+        filter: Option<Policy>,
+    },
+    /// `ALTER TABLE … ALTER COLUMN c SET MASK f [USING COLUMNS (…)]`, or
+    /// `DROP MASK` (`None`).
+    SetColumnMask {
+        column: String,
+        mask: Option<Policy>,
     },
     Grant {
         principal: String,
@@ -204,6 +236,10 @@ pub enum BlockReason {
     /// owning group) may add objects to it; a metastore admin who does not
     /// own it may only transfer it (REST reference, Shares › Update).
     NotShareOwner { share: String, owner: String },
+    /// A non-Delta external table whose definition (columns, format
+    /// options) the read could not learn: registering it blind would let
+    /// Databricks infer it from the files.
+    UnknownDefinition { what: String },
     /// The share's owner cannot read a table it shares, and a recipient
     /// reads a shared table only while the owner keeps SELECT on it.
     ShareOwnerCannotRead { share: String, owner: String, table: String },
@@ -233,8 +269,14 @@ impl fmt::Display for BlockReason {
             BlockReason::Storage(problem) => write!(f, "{problem}"),
             BlockReason::Unprotected { protection } => write!(
                 f,
-                "the primary protects it ({protection}) and the secondary's copy is not protected alike (a deep \
-                 clone carries no row filter or column mask): set them on the secondary first"
+                "the primary protects it ({protection}) and that protection cannot be set on the secondary's copy \
+                 (see its blocked row filter or mask): granting now would expose what the primary hides"
+            ),
+            BlockReason::UnknownDefinition { what } => write!(
+                f,
+                "its {what} could not be read from the primary, and registering it without them would make \
+                 Databricks infer them from the files (failing while storage replication is behind, and losing \
+                 a CSV file's header and delimiter): re-run with the primary's SQL warehouse running"
             ),
             BlockReason::NotShareOwner { share, owner } => write!(
                 f,
@@ -292,6 +334,16 @@ impl Action {
             ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
+            ActionKind::CreateFunction { existing: true, .. } => format!("update the definition of {object}"),
+            ActionKind::CreateFunction { .. } => format!("create {object}"),
+            ActionKind::SetRowFilter { filter: Some(filter) } => {
+                format!("set the row filter of {object} to {} on ({})", filter.function_name, filter.columns.join(", "))
+            }
+            ActionKind::SetRowFilter { filter: None } => format!("drop the row filter of {object}"),
+            ActionKind::SetColumnMask { column, mask: Some(mask) } => {
+                format!("mask column {column} of {object} with {}", mask.function_name)
+            }
+            ActionKind::SetColumnMask { column, mask: None } => format!("drop the mask of column {column} of {object}"),
             ActionKind::Grant { principal, privileges } => {
                 format!(
                     "grant {} on {object} to {principal}",

@@ -36,7 +36,7 @@ use super::config::ReplicationConfig;
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
-use super::snapshot::{CatalogKind, Common, Protection, Snapshot, TableInfo, TableKind};
+use super::snapshot::{CatalogKind, Common, Policy, Protection, Snapshot, TableInfo, TableKind};
 use super::storage::{self, Need};
 
 /// The tag of a view taken over by the plan's identity before it is altered.
@@ -57,12 +57,15 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
         creator: HashMap::new(),
         fresh: BTreeSet::new(),
         extras: Vec::new(),
+        protect: HashMap::new(),
     };
     planner.catalogs(&drift);
     planner.schemas(&drift);
     let managed_clones = planner.tables(&drift);
     planner.sharing(managed_clones);
+    planner.functions(&drift);
     planner.views(&drift);
+    planner.protection();
     planner.volumes(&drift);
     planner.grants_and_owners(&drift);
     planner.owners_last();
@@ -81,6 +84,9 @@ struct Planner<'a> {
     /// Objects this plan creates: they get every grant and their owner.
     fresh: BTreeSet<ObjectRef>,
     extras: Vec<ObjectRef>,
+    /// Table full name → the actions setting its row filter and masks
+    /// again on the secondary: its grants wait for them.
+    protect: HashMap<String, Vec<ActionId>>,
 }
 
 impl Planner<'_> {
@@ -462,26 +468,8 @@ impl Planner<'_> {
         }
         wanted.retain(|(o, _)| self.primary.tables.contains_key(&o.full_name()));
         let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-        let edges: Vec<Vec<usize>> = names
-            .iter()
-            .map(|n| {
-                let dependencies = self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]);
-                dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
-            })
-            .collect();
-        let components = strongly_connected(&edges);
-        let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
-        for component in components {
-            let self_loop = component.len() == 1 && edges[component[0]].contains(&component[0]);
-            if component.len() > 1 || self_loop {
-                let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
-                cycle.sort();
-                for &i in &component {
-                    cycle_of[i] = Some(cycle.clone());
-                }
-            }
-        }
+        let cycle_of =
+            cycles(&names, |n| self.primary.tables.get(n).map(|t| t.view_dependencies.as_slice()).unwrap_or(&[]));
         // Ids first, so a view may depend on one planned after it.
         for name in &names {
             self.creator.insert(name.clone(), ActionId(format!("view:view:{name}")));
@@ -497,7 +485,7 @@ impl Planner<'_> {
                 }
                 match self.creator.get(dependency) {
                     Some(id) => deps.push(id.clone()),
-                    None if self.secondary.tables.contains_key(dependency) => {}
+                    None if self.on_secondary(dependency) => {}
                     None => missing = missing.or(Some(dependency.clone())),
                 }
             }
@@ -529,6 +517,169 @@ impl Planner<'_> {
                 self.fresh.insert(object);
             }
         }
+    }
+
+    /// User-defined functions, each after what it reads (tables, views and
+    /// other functions) and before the views, row filters and masks that
+    /// call it. SQL functions are created (`CREATE FUNCTION IF NOT EXISTS`)
+    /// or redefined (`CREATE OR REPLACE FUNCTION`); functions in another
+    /// language are reported blocked. Functions calling each other in a
+    /// cycle are blocked like views.
+    fn functions(&mut self, drift: &[Drift]) {
+        let mut wanted: Vec<(ObjectRef, bool)> = Vec::new();
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Function) {
+            match &entry.change {
+                Change::Missing => wanted.push((entry.object.clone(), false)),
+                Change::Different(_) => wanted.push((entry.object.clone(), true)),
+                Change::Extra => self.extra(&entry.object),
+                _ => {}
+            }
+        }
+        wanted.retain(|(o, _)| self.primary.functions.contains_key(&o.full_name()));
+        // Views this plan creates or alters get their ids in `views`, after
+        // this: a function reading one waits for that id.
+        let planned_views: HashSet<String> = drift
+            .iter()
+            .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
+            .map(|d| d.object.full_name())
+            .collect();
+        let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
+        let cycle_of =
+            cycles(&names, |n| self.primary.functions.get(n).map(|f| f.dependencies.as_slice()).unwrap_or(&[]));
+        for name in &names {
+            self.creator.insert(name.clone(), ActionId(format!("function:function:{name}")));
+        }
+        for (i, (object, existing)) in wanted.into_iter().enumerate() {
+            let Some(function) = self.primary.functions.get(&names[i]) else { continue };
+            let mut deps = self.parents(&object.path);
+            let mut missing = None;
+            for dependency in &function.dependencies {
+                if cycle_of[i].as_ref().is_some_and(|c| c.contains(dependency)) {
+                    continue;
+                }
+                match self.creator.get(dependency) {
+                    Some(id) => deps.push(id.clone()),
+                    None if planned_views.contains(dependency) => {
+                        deps.push(ActionId(format!("view:view:{dependency}")))
+                    }
+                    None if self.on_secondary(dependency) => {}
+                    None => missing = missing.or(Some(dependency.clone())),
+                }
+            }
+            let kind = match (&cycle_of[i], missing) {
+                (Some(cycle), _) => ActionKind::Blocked(BlockReason::ViewCycle { cycle: cycle.clone() }),
+                (None, Some(dependency)) => ActionKind::Blocked(BlockReason::MissingDependency { dependency }),
+                (None, None) if !function.is_sql() => ActionKind::Blocked(BlockReason::Unsupported {
+                    what: format!(
+                        "a {} function (drbot re-creates SQL functions; create it on the secondary by hand)",
+                        function.language
+                    ),
+                }),
+                (None, None) => ActionKind::CreateFunction {
+                    parameters: function.parameters.clone(),
+                    returns: function.returns.clone(),
+                    body: function.body.clone(),
+                    dependencies: function.dependencies.clone(),
+                    existing,
+                },
+            };
+            let id = self.push("function", object, kind, deps);
+            debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
+        }
+    }
+
+    /// Whether the secondary already holds a table, view or function of this name.
+    fn on_secondary(&self, full_name: &str) -> bool {
+        self.secondary.tables.contains_key(full_name) || self.secondary.functions.contains_key(full_name)
+    }
+
+    /// Row filters and column masks: a deep clone carries none, so every
+    /// table the primary protects gets its filter and masks set again on
+    /// the secondary after its clone (or registration) and after the
+    /// functions they call; a copy already protected alike gets nothing.
+    /// The table's grants wait for these actions (`push_grant`): until the
+    /// protection is in place only the identity running the plan reads the
+    /// copy. A filter or mask dropped on the primary is dropped here too.
+    ///
+    /// The clone reads the table through the share, as the share's owner
+    /// sees it: Databricks lets a provider share a filtered or masked table
+    /// when the share owner is exempt from the policies, and the recipient
+    /// then reads it unfiltered ("Delta Sharing and ABAC", FIDELITY.md).
+    fn protection(&mut self) {
+        let tables: Vec<&TableInfo> = self
+            .primary
+            .tables
+            .values()
+            .filter(|t| t.kind != TableKind::View)
+            .filter(|t| {
+                super::diff::is_replicated_schema(self.primary, self.secondary, self.config, &t.catalog, &t.schema)
+            })
+            .collect();
+        for table in tables {
+            let name = table.full_name();
+            let creator = self.creator.get(&name).and_then(|id| self.actions.iter().rev().find(|a| &a.id == id));
+            let replaced = creator.is_some_and(|a| {
+                matches!(a.kind, ActionKind::CloneTable { .. } | ActionKind::RegisterExternalTable { .. })
+            });
+            let creator_id = creator.map(|a| a.id.clone());
+            let after = match self.secondary.tables.get(&name) {
+                Some(copy) if !replaced => copy.protection.clone(),
+                Some(_) => Protection::default(),
+                None if creator_id.is_some() => Protection::default(),
+                // Not there and not made by this plan: nothing to protect yet.
+                None => continue,
+            };
+            let wanted = &table.protection;
+            if after == *wanted {
+                continue;
+            }
+            let object = super::diff::table_ref(table);
+            let mut parents = self.parents(&object.path);
+            parents.extend(creator_id);
+            let mut ids = Vec::new();
+            if after.row_filter != wanted.row_filter {
+                let filter = wanted.row_filter.clone();
+                let (kind, deps) = self.policy_action(filter.as_ref(), &parents, |filter| ActionKind::SetRowFilter {
+                    filter: filter.cloned(),
+                });
+                ids.push(self.push_keyed("protect", object.clone(), "row-filter", kind, deps));
+            }
+            let columns: BTreeSet<&String> = after.column_masks.keys().chain(wanted.column_masks.keys()).collect();
+            for column in columns {
+                let mask = wanted.column_masks.get(column);
+                if after.column_masks.get(column) == mask {
+                    continue;
+                }
+                let (kind, deps) = self.policy_action(mask, &parents, |mask| ActionKind::SetColumnMask {
+                    column: column.clone(),
+                    mask: mask.cloned(),
+                });
+                ids.push(self.push_keyed("protect", object.clone(), &format!("mask:{column}"), kind, deps));
+            }
+            self.protect.insert(name, ids);
+        }
+    }
+
+    /// The action setting one filter or mask (`make`) and what it waits
+    /// for: the table, and the function unless the secondary has it; blocked
+    /// when neither the secondary nor this plan has the function.
+    fn policy_action(
+        &self,
+        policy: Option<&Policy>,
+        parents: &[ActionId],
+        make: impl Fn(Option<&Policy>) -> ActionKind,
+    ) -> (ActionKind, Vec<ActionId>) {
+        let mut deps = parents.to_vec();
+        let Some(policy) = policy else { return (make(None), deps) };
+        match self.creator.get(&policy.function_name) {
+            Some(id) => deps.push(id.clone()),
+            None if self.secondary.functions.contains_key(&policy.function_name) => {}
+            None => {
+                let reason = BlockReason::MissingDependency { dependency: policy.function_name.clone() };
+                return (ActionKind::Blocked(reason), deps);
+            }
+        }
+        (make(Some(policy)), deps)
     }
 
     /// Whether the identity that reads (and runs) the plan is `owner` or a
@@ -673,6 +824,10 @@ impl Planner<'_> {
     }
 
     fn push_grant(&mut self, tag: &str, object: &ObjectRef, principal: &str, kind: ActionKind, deps: Vec<ActionId>) {
+        let mut deps = deps;
+        if matches!(kind, ActionKind::Grant { .. }) {
+            deps.extend(self.protect.get(&object.full_name()).into_iter().flatten().cloned());
+        }
         let kind = match (&kind, self.unprotected(object)) {
             (ActionKind::Grant { .. }, Some(reason)) => ActionKind::Blocked(reason),
             _ => kind,
@@ -681,10 +836,11 @@ impl Planner<'_> {
     }
 
     /// Why granting on `object` would expose what the primary hides: it is a
-    /// table the primary protects (row filter, column masks) whose copy will
-    /// not be protected alike once this plan ran. A deep clone carries no
-    /// filter or mask (sandbox/FIDELITY.md) and drbot does not set them yet,
-    /// so the grant waits, blocked with the reason, until they are in place.
+    /// table the primary protects (row filter, column masks) and one of the
+    /// actions setting that protection on the secondary cannot run (its
+    /// function cannot be made there). The grant is then blocked with the
+    /// reason instead of waiting silently; otherwise it simply runs after
+    /// those actions (`protection`).
     fn unprotected(&self, object: &ObjectRef) -> Option<BlockReason> {
         if object.kind != ObjectKind::Table {
             return None;
@@ -694,16 +850,28 @@ impl Planner<'_> {
         if wanted.is_none() {
             return None;
         }
-        let cloned = self
-            .creator
-            .get(&name)
-            .and_then(|id| self.actions.iter().rev().find(|a| &a.id == id))
-            .is_some_and(|a| matches!(a.kind, ActionKind::CloneTable { .. }));
-        let after = match self.secondary.tables.get(&name) {
-            Some(copy) if !cloned => copy.protection.clone(),
-            _ => Protection::default(),
-        };
-        (after != *wanted).then(|| BlockReason::Unprotected { protection: wanted.describe() })
+        let ids = self.protect.get(&name)?;
+        let blocked = ids.iter().any(|id| self.cannot_run(id));
+        blocked.then(|| BlockReason::Unprotected { protection: wanted.describe() })
+    }
+
+    /// Whether the action `id` is blocked, or waits (transitively) on one
+    /// that is.
+    fn cannot_run(&self, id: &ActionId) -> bool {
+        let by_id: HashMap<&ActionId, &Action> = self.actions.iter().map(|a| (&a.id, a)).collect();
+        let mut seen = HashSet::new();
+        let mut work = vec![id];
+        while let Some(next) = work.pop() {
+            if !seen.insert(next) {
+                continue;
+            }
+            let Some(action) = by_id.get(next) else { continue };
+            if !action.is_runnable() {
+                return true;
+            }
+            work.extend(action.depends_on.iter());
+        }
+        false
     }
 
     /// An owner change runs after everything inside the object (its
@@ -712,7 +880,8 @@ impl Planner<'_> {
     fn owners_last(&mut self) {
         let mut by_path: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
         for (i, action) in self.actions.iter().enumerate() {
-            if action.side() == Side::Secondary && action.object.kind.is_securable() {
+            let inside = action.object.kind.is_securable() || action.object.kind == ObjectKind::Function;
+            if action.side() == Side::Secondary && inside {
                 by_path.entry(action.object.path.clone()).or_default().push(i);
             }
         }
@@ -843,15 +1012,27 @@ fn plan_table(
         (TableKind::External, false) => {
             if reason != CloneReason::Missing {
                 return blocked(BlockReason::Immutable {
-                    what: "format or location of this non-Delta external table".into(),
+                    what: "format, location or columns of this non-Delta external table".into(),
                 });
             }
+            // Registered with its full definition, never blind (see
+            // `ActionKind::RegisterExternalTable`).
+            let (columns, options) = match (&table.columns, &table.format_options) {
+                (columns, _) if columns.is_empty() => {
+                    return blocked(BlockReason::UnknownDefinition { what: "columns".into() })
+                }
+                (_, None) => return blocked(BlockReason::UnknownDefinition { what: "format options".into() }),
+                (columns, Some(options)) => (columns.clone(), options.clone()),
+            };
             match (&table.format, &table.storage_location) {
                 (Some(format), Some(path)) => match config.mapping.to_secondary(path) {
                     None => blocked(BlockReason::Unmapped { location: path.clone() }),
                     Some(location) => match usable(&location, Need::CreateExternalTable) {
                         Err(reason) => blocked(reason),
-                        Ok(()) => ("register", ActionKind::RegisterExternalTable { format: format.clone(), location }),
+                        Ok(()) => (
+                            "register",
+                            ActionKind::RegisterExternalTable { format: format.clone(), location, columns, options },
+                        ),
                     },
                 },
                 _ => {
@@ -863,6 +1044,27 @@ fn plan_table(
             what: format!("a {} table", super::diff::table_kind_name(kind).to_ascii_lowercase().replace('_', " ")),
         }),
     }
+}
+
+/// For each of `names` (views, or functions), the sorted cycle it is part
+/// of among them, if any: a strongly connected group of more than one, or
+/// one that depends on itself. `dependencies` gives what each one uses.
+fn cycles<'a>(names: &[String], dependencies: impl Fn(&str) -> &'a [String]) -> Vec<Option<Vec<String>>> {
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let edges: Vec<Vec<usize>> =
+        names.iter().map(|n| dependencies(n).iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
+    let mut cycle_of: Vec<Option<Vec<String>>> = vec![None; names.len()];
+    for component in strongly_connected(&edges) {
+        let self_loop = component.len() == 1 && edges[component[0]].contains(&component[0]);
+        if component.len() > 1 || self_loop {
+            let mut cycle: Vec<String> = component.iter().map(|&i| names[i].clone()).collect();
+            cycle.sort();
+            for &i in &component {
+                cycle_of[i] = Some(cycle.clone());
+            }
+        }
+    }
+    cycle_of
 }
 
 /// Tarjan's strongly connected components, iteratively (a long chain of
@@ -1073,7 +1275,9 @@ mod tests {
             raw.kind,
             ActionKind::RegisterExternalTable {
                 format: "PARQUET".into(),
-                location: format!("{EXT_SECONDARY}main/sales/raw")
+                location: format!("{EXT_SECONDARY}main/sales/raw"),
+                columns: primary.tables["main.sales.raw"].columns.clone(),
+                options: Default::default(),
             }
         );
         assert!(position(&plan, "view:view:main.sales.v1") > position(&plan, "clone:table:main.sales.orders"));
@@ -1444,6 +1648,109 @@ mod tests {
         secondary.tables.get_mut("main.sales.orders").unwrap().protection = protection;
         let again = plan(&primary_after, &secondary, &config());
         assert!(matches!(blocked(&again), Some(ActionKind::Grant { .. })), "{:?}", blocked(&again));
+    }
+
+    /// Functions come before the views and the filters and masks that use
+    /// them; a protected table's filter and masks are set again after its
+    /// clone, and its grants wait for them; a Python function is reported
+    /// blocked with what to do. Applied, the secondary is equal; re-planned,
+    /// nothing is left.
+    #[test]
+    fn functions_then_views_filters_and_masks_then_grants() {
+        use crate::replication::snapshot::{Policy, Protection};
+        let mut python = function("main.sales.py_score", &[]);
+        python.language = "PYTHON".into();
+        let mut primary = primary()
+            .with_function(function("main.sales.is_eu", &[]))
+            .with_function(function("main.sales.is_eu_or_us", &["main.sales.is_eu"]))
+            .with_function(python);
+        primary.tables.get_mut("main.sales.v2").unwrap().view_dependencies.push("main.sales.is_eu".into());
+        primary.tables.get_mut("main.sales.orders").unwrap().protection = Protection {
+            row_filter: Some(Policy { function_name: "main.sales.is_eu_or_us".into(), columns: vec!["region".into()] }),
+            column_masks: [(
+                "email".to_string(),
+                Policy { function_name: "main.sales.is_eu".into(), columns: vec!["region".into()] },
+            )]
+            .into(),
+        };
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        assert_ordered(&first);
+        let at = |id: &str| position(&first, id);
+        assert!(at("function:function:main.sales.is_eu") < at("function:function:main.sales.is_eu_or_us"));
+        assert!(at("function:function:main.sales.is_eu") < at("view:view:main.sales.v2"));
+        let filter = at("protect:table:main.sales.orders:row-filter");
+        let mask = at("protect:table:main.sales.orders:mask:email");
+        assert!(at("clone:table:main.sales.orders") < filter);
+        assert!(at("function:function:main.sales.is_eu_or_us") < filter);
+        let grant = &first.actions[at("grant:table:main.sales.orders:bob")];
+        assert!(matches!(grant.kind, ActionKind::Grant { .. }), "{grant:?}");
+        assert!(
+            grant.depends_on.contains(&first.actions[filter].id) && grant.depends_on.contains(&first.actions[mask].id)
+        );
+        let blocked: Vec<String> = first.blocked().map(|a| a.describe()).collect();
+        assert_eq!(blocked.len(), 1, "{blocked:?}");
+        assert!(blocked[0].contains("a PYTHON function") && blocked[0].contains("by hand"), "{blocked:?}");
+
+        let primary = apply_to_primary(&first, &primary);
+        let after = apply(&first, &empty(SECONDARY_ID));
+        assert_eq!(after.tables["main.sales.orders"].protection, primary.tables["main.sales.orders"].protection);
+        assert_eq!(after.functions["main.sales.is_eu_or_us"].body, primary.functions["main.sales.is_eu_or_us"].body);
+        // Only the Python function is left, and the owner changes of its
+        // schema and catalog, which wait for everything inside them.
+        let again = plan(&primary, &after, &config());
+        let left: Vec<String> = again.actions.iter().map(|a| a.describe()).collect();
+        assert!(
+            again.actions.iter().all(|a| a.object.full_name() == "main.sales.py_score"
+                || matches!(a.kind, ActionKind::SetOwner { .. }) && a.object.kind != ObjectKind::Table),
+            "{left:?}"
+        );
+        assert_eq!(again.blocked().count(), 1, "{left:?}");
+
+        // A changed function is redefined in place; a filter whose function
+        // nobody can make blocks the grants with the reason.
+        let mut changed = primary.clone();
+        changed.functions.get_mut("main.sales.is_eu").unwrap().body = "x = 'b'".into();
+        changed.tables.get_mut("main.sales.orders").unwrap().protection.row_filter =
+            Some(Policy { function_name: "main.sales.py_score".into(), columns: vec![] });
+        let mut secondary = after.clone();
+        secondary.tables.get_mut("main.sales.orders").unwrap().common.grants.clear();
+        let second = plan(&changed, &secondary, &config());
+        let redefine = &second.actions[position(&second, "function:function:main.sales.is_eu")];
+        assert!(matches!(redefine.kind, ActionKind::CreateFunction { existing: true, .. }), "{redefine:?}");
+        let grant = &second.actions[position(&second, "grant:table:main.sales.orders:bob")];
+        assert!(matches!(&grant.kind, ActionKind::Blocked(BlockReason::Unprotected { .. })), "{grant:?}");
+    }
+
+    /// A non-Delta external table is registered only with its definition:
+    /// unread columns or format options block it with the reason (never a
+    /// blind registration), and a copy whose columns differ is drift the
+    /// plan reports as blocked (they cannot be changed in place).
+    #[test]
+    fn non_delta_tables_need_their_definition_and_differing_columns_are_drift() {
+        let mut unread = primary();
+        unread.tables.get_mut("main.sales.raw").unwrap().format_options = None;
+        let blocked = plan(&unread, &empty(SECONDARY_ID), &config());
+        let raw = &blocked.actions[position(&blocked, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("format options could not be read"), "{}", raw.describe());
+        unread.tables.get_mut("main.sales.raw").unwrap().columns.clear();
+        let blocked = plan(&unread, &empty(SECONDARY_ID), &config());
+        let raw = &blocked.actions[position(&blocked, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("columns could not be read"), "{}", raw.describe());
+
+        let primary = primary();
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let primary = apply_to_primary(&first, &primary);
+        let mut secondary = apply(&first, &empty(SECONDARY_ID));
+        secondary.tables.get_mut("main.sales.raw").unwrap().columns[0].type_text = "string".into();
+        let drift = diff(&primary, &secondary, &config());
+        assert!(
+            drift.iter().any(|d| d.object.full_name() == "main.sales.raw"
+                && matches!(&d.change, Change::Different(fields) if fields.contains(&Field::Columns))),
+            "{drift:?}"
+        );
+        let again = plan(&primary, &secondary, &config());
+        let raw = &again.actions[position(&again, "blocked:table:main.sales.raw")];
+        assert!(raw.describe().contains("columns"), "{}", raw.describe());
     }
 
     #[test]

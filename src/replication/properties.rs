@@ -2,7 +2,8 @@
 //!
 //! A random primary (managed catalogs with schemas, managed and external
 //! Delta tables, non-Delta external tables, views on views, external
-//! volumes, owners and grants, plus catalogs that are never replicated) and
+//! volumes, SQL functions calling each other, row filters and column masks
+//! using them, owners and grants, plus catalogs that are never replicated) and
 //! a secondary derived from it the way an imperfect earlier replication
 //! leaves one: objects missing, clones stale, definitions, grants and owners
 //! drifted, extras of its own. Then, for every case:
@@ -34,7 +35,7 @@ use super::model::{apply, apply_to_primary};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{ActionKind, CloneReason, Plan};
 use super::planner::plan;
-use super::snapshot::{CatalogKind, Common, DeltaState, Grants, ShareInfo, Snapshot, TableKind};
+use super::snapshot::{CatalogKind, Common, DeltaState, Grants, Policy, ShareInfo, Snapshot, TableKind};
 use super::sql::{render, Request};
 
 const PRINCIPALS: &[&str] = &["alice@contoso.example", "dr-readers", "dr-operators", "it's `odd`", "carol"];
@@ -179,6 +180,30 @@ impl Gen {
                     self.definition_drift(&mut copy.common);
                     secondary = secondary.with_schema(copy);
                 }
+                // Functions first: each may call earlier ones; views and
+                // protected tables below use them.
+                let mut functions: Vec<String> = Vec::new();
+                for f in 0..self.rng.gen_range(0..=2) {
+                    let full = format!("{catalog_name}.{schema_name}.{}", self.name("f", f));
+                    let calls: Vec<&str> =
+                        functions.iter().filter(|_| self.rng.gen_bool(0.5)).map(String::as_str).collect();
+                    let info = function(&full, &calls);
+                    primary = primary.with_function(info.clone());
+                    if schema_copied && self.chance(0.6) {
+                        let mut copy = info.clone();
+                        if self.chance(0.25) {
+                            copy.body = "x = 'drifted'".into();
+                            copy.dependencies.clear();
+                        }
+                        secondary = secondary.with_function(copy);
+                    }
+                    functions.push(full);
+                }
+                if schema_copied && self.chance(0.1) {
+                    let full = format!("{catalog_name}.{schema_name}.zz_extra_f");
+                    secondary = secondary.with_function(function(&full, &[]));
+                    extras.push(ObjectRef::new(ObjectKind::Function, [&catalog_name, &schema_name, "zz_extra_f"]));
+                }
                 let mut earlier: Vec<String> = Vec::new();
                 for t in 0..self.rng.gen_range(0..=4) {
                     let full = format!("{catalog_name}.{schema_name}.{}", self.name("t", t));
@@ -197,9 +222,24 @@ impl Gen {
                         let mut sources: Vec<&str> =
                             earlier.choose_multiple(&mut self.rng, count).map(String::as_str).collect();
                         sources.sort();
-                        view(&full, &sources)
+                        let mut v = view(&full, &sources);
+                        if let (Some(f), true) = (functions.choose(&mut self.rng), self.chance(0.4)) {
+                            v.view_dependencies.push(f.clone());
+                        }
+                        v
                     };
                     table.common = self.common();
+                    if table.is_delta() && !functions.is_empty() {
+                        if self.chance(0.3) {
+                            let f = functions.choose(&mut self.rng).cloned().unwrap_or_default();
+                            table.protection.row_filter = Some(Policy { function_name: f, columns: vec!["x".into()] });
+                        }
+                        if self.chance(0.3) {
+                            let f = functions.choose(&mut self.rng).cloned().unwrap_or_default();
+                            let columns = if self.chance(0.5) { vec!["x".into()] } else { Vec::new() };
+                            table.protection.column_masks.insert("email".into(), Policy { function_name: f, columns });
+                        }
+                    }
                     earlier.push(full.clone());
                     primary = primary.with_table(table.clone());
                     if schema_copied && self.chance(0.75) {
@@ -210,6 +250,15 @@ impl Gen {
                         }
                         if copy.delta.is_some() && self.chance(0.05) {
                             copy.delta = None;
+                        }
+                        if self.chance(0.3) {
+                            // Cloned without its protection, or protected otherwise.
+                            copy.protection = Default::default();
+                        } else if copy.is_delta() && self.chance(0.1) {
+                            if let Some(f) = functions.first() {
+                                let stray = Policy { function_name: f.clone(), columns: Vec::new() };
+                                copy.protection.column_masks.insert("ssn".into(), stray);
+                            }
                         }
                         if copy.kind == TableKind::View && self.chance(0.15) {
                             copy.view_definition = Some("SELECT * FROM `somewhere`.`else`.`entirely`".into());
@@ -280,6 +329,8 @@ struct Seen {
     properties: BTreeMap<String, String>,
     owner: String,
     grants: Grants,
+    /// A table's row filter and masks.
+    protection: Option<String>,
 }
 
 fn seen(kind: String, location: Option<String>, common: &Common) -> Seen {
@@ -292,6 +343,7 @@ fn seen(kind: String, location: Option<String>, common: &Common) -> Seen {
         properties: common.properties.clone(),
         owner: common.owner.clone(),
         grants: common.grants.clone(),
+        protection: None,
     }
 }
 
@@ -336,7 +388,23 @@ fn replicated(
             // Comments and properties of tables are not replicated.
             entry.comment = None;
             entry.properties = BTreeMap::new();
+            entry.protection = Some(format!("{:?}", t.protection));
+            if t.kind == TableKind::External && !t.is_delta() {
+                // Registered with the primary's columns, partitioning and options.
+                entry.definition = Some(format!("{:?} {:?}", t.columns, t.format_options));
+            }
             out.insert(t.full_name(), entry);
+        }
+    }
+    for f in s.functions.values() {
+        if managed(&f.catalog)
+            && config.includes_schema(&f.catalog, &f.schema)
+            && !skipped(&[&f.catalog, &f.schema, &f.name])
+        {
+            // Functions' owners, grants and comments are not replicated yet.
+            let mut entry = seen("function".into(), None, &Common::default());
+            entry.definition = Some(format!("{:?} {:?} {} {}", f.language, f.parameters, f.returns, f.body.trim()));
+            out.insert(format!("function {}", f.full_name()), entry);
         }
     }
     for v in s.volumes.values() {
@@ -364,6 +432,7 @@ fn out_of_scope(s: &Snapshot, config: &ReplicationConfig) -> Snapshot {
     out.schemas.retain(|_, x| !(managed(&x.catalog) && config.includes_schema(&x.catalog, &x.name)));
     out.tables.retain(|_, t| !(managed(&t.catalog) && config.includes_schema(&t.catalog, &t.schema)));
     out.volumes.retain(|_, v| !(managed(&v.catalog) && config.includes_schema(&v.catalog, &v.schema)));
+    out.functions.retain(|_, f| !(managed(&f.catalog) && config.includes_schema(&f.catalog, &f.schema)));
     out.sharing = Default::default();
     out
 }
@@ -441,8 +510,11 @@ proptest! {
         }
         for extra in &in_scope_extras {
             let name = extra.full_name();
-            let present = after.catalogs.contains_key(&name) || after.schemas.contains_key(&name)
-                || after.tables.contains_key(&name) || after.volumes.contains_key(&name);
+            let present = match extra.kind {
+                ObjectKind::Function => after.functions.contains_key(&name),
+                _ => after.catalogs.contains_key(&name) || after.schemas.contains_key(&name)
+                    || after.tables.contains_key(&name) || after.volumes.contains_key(&name),
+            };
             prop_assert_eq!(present, !prune, "extra {} after the plan", extra);
         }
         prop_assert_eq!(plan.extras.len(), if prune { 0 } else { in_scope_extras.len() });
@@ -466,10 +538,19 @@ proptest! {
         let incremental = super::planner::plan(&committed, &after, &config);
         check_structure(&incremental)?;
         let cloned: BTreeSet<String> = incremental.actions.iter().map(|a| a.object.full_name()).collect();
-        prop_assert_eq!(cloned, bumped);
-        let only_stale_clones =
-            incremental.actions.iter().all(|a| matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Stale, .. }));
+        prop_assert_eq!(&cloned, &bumped);
+        // A refreshed clone carries no row filter or mask: a protected
+        // table's are set again right after it, and nothing else runs.
+        let only_stale_clones = incremental.actions.iter().all(|a| {
+            matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Stale, .. })
+                || matches!(a.kind, ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. })
+                    && committed.tables.get(&a.object.full_name()).is_some_and(|t| !t.protection.is_none())
+        });
         prop_assert!(only_stale_clones, "more than incremental clones");
+        let after_refresh = apply(&incremental, &after);
+        for name in &bumped {
+            prop_assert_eq!(&after_refresh.tables[name].protection, &committed.tables[name].protection);
+        }
     }
 }
 
@@ -490,6 +571,10 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::RegisterExternalTable { .. } => "register",
                 ActionKind::CreateView { .. } => "view",
                 ActionKind::CreateExternalVolume { .. } => "volume",
+                ActionKind::CreateFunction { existing: false, .. } => "function",
+                ActionKind::CreateFunction { existing: true, .. } => "function update",
+                ActionKind::SetRowFilter { .. } => "row filter",
+                ActionKind::SetColumnMask { .. } => "mask",
                 ActionKind::Revoke { .. } => "revoke",
                 ActionKind::SetOwner { .. } => "owner",
                 ActionKind::MountSharedCatalog { .. } => "mount",
@@ -508,6 +593,10 @@ fn the_generator_makes_interesting_worlds() {
         "register",
         "view",
         "volume",
+        "function",
+        "function update",
+        "row filter",
+        "mask",
         "revoke",
         "owner",
         "mount",

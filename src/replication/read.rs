@@ -31,9 +31,9 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, Grants, LocationInfo, Policy, Principal, Protection, ReadPath,
-    SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess, TableInfo, TableKind,
-    VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, Grants, LocationInfo, Policy, Principal,
+    Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess,
+    TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -85,7 +85,9 @@ pub struct ReadOptions {
     pub bulk: bool,
     /// Fetch each view to learn what it reads (one GET per view: a list
     /// does not carry it). Only planning needs it, and only the primary's;
-    /// `status` reads without.
+    /// `status` reads without. The same holds for the format options of
+    /// non-Delta external tables (`describe.rs`), read with it when the
+    /// warehouse is running.
     pub view_dependencies: bool,
     /// A budget of requests in flight shared with other reads of the same
     /// workspace (the all-pairs `status`: pairs that share a hub share its
@@ -246,6 +248,12 @@ pub async fn read_snapshot(
         Ok(storage) => snapshot.storage = Some(StorageAccess { reader: read_by, ..storage }),
         Err(skip) => skipped.push(skip),
     }
+    // Format options need the warehouse: read when it is running (whichever
+    // path the grants took), never starting it.
+    if let (Some(id), true, true) = (&options.warehouse_id, may_query, options.view_dependencies) {
+        let deadline = Instant::now() + options.statement_timeout;
+        reader.format_options(id, &mut snapshot, deadline).await;
+    }
     snapshot.read_path = path;
     match bulk_read {
         Some(Ok(mut read)) => {
@@ -348,6 +356,7 @@ enum Job {
     Schemas(String),
     Tables(String, String),
     Volumes(String, String),
+    Functions(String, String),
     View(String),
 }
 
@@ -357,7 +366,7 @@ impl Job {
         match self {
             Job::Grants(kind, name) => (kind.api_name(), name.clone(), SkippedPart::Grants),
             Job::Schemas(catalog) => ("catalog", catalog.clone(), SkippedPart::Contents),
-            Job::Tables(catalog, schema) | Job::Volumes(catalog, schema) => {
+            Job::Tables(catalog, schema) | Job::Volumes(catalog, schema) | Job::Functions(catalog, schema) => {
                 ("schema", format!("{catalog}.{schema}"), SkippedPart::Contents)
             }
             Job::View(name) => ("table", name.clone(), SkippedPart::ViewDependencies),
@@ -370,6 +379,7 @@ enum Done {
     Schemas(Vec<uc::Schema>),
     Tables(Vec<uc::Table>),
     Volumes(Vec<uc::Volume>),
+    Functions(Vec<uc::Function>),
     View(Box<uc::Table>),
 }
 
@@ -390,6 +400,26 @@ impl Reader<'_> {
         request.await
     }
 
+    /// The format options of the non-Delta external tables (`describe.rs`),
+    /// one statement each, within the read's budget of requests.
+    async fn format_options(&self, warehouse_id: &str, snapshot: &mut Snapshot, deadline: Instant) {
+        let mut answers = stream::iter(super::describe::tables(snapshot))
+            .map(|(name, parts)| async move {
+                let result = match super::describe::statement(&parts) {
+                    Ok(sql) => match self.limited(self.client.query(self.token, warehouse_id, &sql, deadline)).await {
+                        Ok((_, rows)) => super::describe::from_rows(&rows),
+                        Err(error) => Err(error.to_string()),
+                    },
+                    Err(error) => Err(error.to_string()),
+                };
+                (name, result)
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((name, result)) = answers.next().await {
+            super::describe::fold(snapshot, name, result);
+        }
+    }
+
     async fn run(&self, job: &Job) -> Result<Done, DatabricksError> {
         let _permit = self.permits.acquire().await.ok();
         let (client, token) = (self.client, self.token);
@@ -401,6 +431,7 @@ impl Reader<'_> {
             Job::Schemas(catalog) => Done::Schemas(client.list_schemas(token, catalog).await?),
             Job::Tables(catalog, schema) => Done::Tables(client.list_tables(token, catalog, schema).await?),
             Job::Volumes(catalog, schema) => Done::Volumes(client.list_volumes(token, catalog, schema).await?),
+            Job::Functions(catalog, schema) => Done::Functions(client.list_functions(token, catalog, schema).await?),
             Job::View(name) => Done::View(Box::new(client.get_table(token, name).await?)),
         })
     }
@@ -478,6 +509,7 @@ impl Reader<'_> {
                         deferrable(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
                         deferrable(&mut next, Job::Volumes(info.catalog.clone(), info.name.clone()));
+                        next.push(Job::Functions(info.catalog.clone(), info.name.clone()));
                         snapshot.schemas.insert(info.full_name(), info);
                     }
                 }
@@ -501,6 +533,12 @@ impl Reader<'_> {
                 }
                 // Listed only on the REST path, whose grants are read too.
                 Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
+                Done::Functions(functions) => {
+                    for function in functions {
+                        let info = function_info(function);
+                        snapshot.functions.insert(info.full_name(), info);
+                    }
+                }
                 other => apply(&mut snapshot, other),
             }
         }
@@ -733,12 +771,13 @@ fn apply(snapshot: &mut Snapshot, done: Done) {
         Done::View(table) => {
             if let Some(info) = snapshot.tables.get_mut(&table.full_name()) {
                 info.view_dependencies = table.table_dependencies();
+                info.view_dependencies.extend(table.function_dependencies());
                 if info.view_definition.is_none() {
                     info.view_definition = table.view_definition.clone();
                 }
             }
         }
-        Done::Schemas(_) | Done::Tables(_) | Done::Volumes(_) => {}
+        Done::Schemas(_) | Done::Tables(_) | Done::Volumes(_) | Done::Functions(_) => {}
     }
 }
 
@@ -777,6 +816,26 @@ fn table_info(table: uc::Table) -> TableInfo {
         (Some(version), Some(last_commit_ms)) => Some(DeltaState { version, last_commit_ms }),
         _ => None,
     };
+    let kind = TableKind::from_api(table.table_type.as_deref().unwrap_or_default());
+    let delta_format = table.data_source_format.as_deref().is_none_or(|f| f.eq_ignore_ascii_case("DELTA"));
+    // A non-Delta external table's columns, when the API gave them all.
+    let columns: Vec<ColumnDef> = if kind == TableKind::External && !delta_format {
+        let given: Vec<ColumnDef> = table
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let type_text = c.type_text.clone().filter(|t| !t.is_empty())?;
+                Some(ColumnDef { name: c.name.clone(), type_text, partition_index: c.partition_index })
+            })
+            .collect();
+        if given.len() == table.columns.len() {
+            given
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
     let protection = Protection {
         row_filter: table.row_filter.map(|f| Policy { function_name: f.function_name, columns: f.input_column_names }),
         column_masks: table
@@ -790,7 +849,9 @@ fn table_info(table: uc::Table) -> TableInfo {
     };
     TableInfo {
         protection,
-        kind: TableKind::from_api(table.table_type.as_deref().unwrap_or_default()),
+        columns,
+        format_options: None,
+        kind,
         format: table.data_source_format,
         storage_location: table.storage_location,
         view_definition: table.view_definition,
@@ -800,6 +861,32 @@ fn table_info(table: uc::Table) -> TableInfo {
         catalog: table.catalog_name,
         schema: table.schema_name,
         name: table.name,
+    }
+}
+
+/// A function as the planner needs it: a SQL function's parameters, return
+/// type and body; another language's name (it is reported, not re-created).
+fn function_info(function: uc::Function) -> FunctionInfo {
+    let full_name = function.full_name();
+    let language = match (function.routine_body.as_deref(), &function.external_language) {
+        (Some(body), _) if body.eq_ignore_ascii_case("SQL") => "SQL".to_string(),
+        (_, Some(language)) => language.to_ascii_uppercase(),
+        (Some(body), None) => body.to_ascii_uppercase(),
+        (None, None) => "UNKNOWN".to_string(),
+    };
+    let mut parameters = function.input_params.clone().map(|p| p.parameters).unwrap_or_default();
+    parameters.sort_by_key(|p| p.position.unwrap_or(i64::MAX));
+    let mut parts = full_name.splitn(3, '.').map(str::to_string);
+    FunctionInfo {
+        catalog: parts.next().unwrap_or(function.catalog_name.clone()),
+        schema: parts.next().unwrap_or(function.schema_name.clone()),
+        name: parts.next().unwrap_or(function.name.clone()),
+        language,
+        parameters: parameters.into_iter().map(|p| (p.name, p.type_text)).collect(),
+        returns: function.full_data_type.clone().unwrap_or_default(),
+        body: function.routine_definition.clone().unwrap_or_default(),
+        dependencies: function.dependencies(),
+        common: common(function.owner, function.comment, BTreeMap::new()),
     }
 }
 

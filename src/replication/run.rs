@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,10 @@ pub struct RunOptions {
     pub polling: Polling,
     /// Backoff between attempts of an action after a transient failure.
     pub backoff: RetryPolicy,
+    /// The warehouse's slots, shared with other runs on the same warehouse
+    /// ([`super::slots`]); a statement holds one while it runs. `None`: the
+    /// run's own limit is the only bound.
+    pub warehouse_slots: Option<Arc<Semaphore>>,
 }
 
 impl Default for RunOptions {
@@ -77,6 +81,7 @@ impl Default for RunOptions {
             resumed: false,
             polling: settings.polling,
             backoff: settings.backoff,
+            warehouse_slots: None,
         }
     }
 }
@@ -207,11 +212,21 @@ pub async fn run_plan<T: TokenSource>(
     let run = {
         let (applied, events, settings, cancel) = (applied.clone(), events.clone(), &settings, &cancel);
         let (in_flight, resumed) = (&options.in_flight, options.resumed);
+        let warehouse_slots = &options.warehouse_slots;
         async move {
             let outcome = run_graph(&steps, options.limits, cancel, Some(&step_tx), |index, token| {
                 let action = &plan.actions[index];
                 let (applied, events) = (applied.clone(), events.clone());
                 async move {
+                    // A statement waits for its warehouse's slot (shared with the other
+                    // runs on that warehouse) before it counts as started.
+                    let _slot = match warehouse_slots {
+                        Some(slots) if lane(action) == Lane::Warehouse => tokio::select! {
+                            slot = slots.clone().acquire_owned() => slot.ok(),
+                            () = token.cancelled() => return Err("canceled".to_string()),
+                        },
+                        _ => None,
+                    };
                     let _ = events.send(RunEvent::Started { action: action.id.clone() });
                     let submitted = |id: &str| {
                         let _ = events
@@ -338,14 +353,14 @@ pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &Acti
 
 /// Keeps a finished action's result in the run history; other events are
 /// not results and are ignored here. A clone that succeeded also records the
-/// source version it copied, which the next cycle compares the source with.
-pub async fn record(store: &Store, run_id: &str, plan: &Plan, event: &RunEvent) -> Result<(), StoreError> {
+/// source version it copied (as `pair`'s), which the next cycle compares the source with.
+pub async fn record(store: &Store, pair: &str, run_id: &str, plan: &Plan, event: &RunEvent) -> Result<(), StoreError> {
     let RunEvent::Finished { action, result } = event else { return Ok(()) };
     let now_ms = chrono::Utc::now().timestamp_millis();
     let row = object_result(run_id, plan, action, result);
     store.record_result(&row, now_ms).await?;
     if let (Some(copied), Some(cloned)) = (replicated_commit(plan, action, result), plan.get(action)) {
-        store.record_replicated(&cloned.object.full_name(), copied, now_ms).await?;
+        store.record_replicated(pair, &cloned.object.full_name(), copied, now_ms).await?;
     }
     Ok(())
 }

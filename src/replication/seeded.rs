@@ -15,8 +15,8 @@ use super::model::{apply, apply_to_primary};
 use super::plan::{ActionKind, CloneReason, CloneSource};
 use super::planner::plan;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, Common, DeltaState, LocationInfo, Policy, Principal, Protection, SchemaInfo, Snapshot,
-    StorageAccess, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, LocationInfo, Policy, Principal, Protection,
+    SchemaInfo, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use super::sql::{render, Request};
 
@@ -33,8 +33,23 @@ fn common(c: &metastore::Common) -> Common {
     }
 }
 
+fn function(f: &metastore::Function) -> FunctionInfo {
+    FunctionInfo {
+        catalog: f.catalog.clone(),
+        schema: f.schema.clone(),
+        name: f.name.clone(),
+        language: "SQL".into(),
+        parameters: f.parameters.clone(),
+        returns: f.returns.clone(),
+        body: f.body.clone(),
+        dependencies: f.table_dependencies.iter().chain(&f.function_dependencies).cloned().collect(),
+        common: common(&f.common),
+    }
+}
+
 fn snapshot(m: &Metastore) -> Snapshot {
     Snapshot {
+        functions: m.functions.iter().map(|(k, f)| (k.clone(), function(f))).collect(),
         global_metastore_id: m.global_id.clone(),
         catalogs: m
             .catalogs
@@ -68,8 +83,9 @@ fn snapshot(m: &Metastore) -> Snapshot {
             .tables
             .iter()
             .map(|(k, t)| {
-                let delta = (t.data_source_format.as_deref() == Some("DELTA"))
-                    .then_some(DeltaState { version: t.delta_version, last_commit_ms: t.last_commit_ms });
+                let is_delta = t.data_source_format.as_deref() == Some("DELTA");
+                let delta =
+                    is_delta.then_some(DeltaState { version: t.delta_version, last_commit_ms: t.last_commit_ms });
                 let info = TableInfo {
                     catalog: t.catalog.clone(),
                     schema: t.schema.clone(),
@@ -80,6 +96,21 @@ fn snapshot(m: &Metastore) -> Snapshot {
                     view_definition: t.view_definition.clone(),
                     view_dependencies: t.view_dependencies.clone(),
                     delta,
+                    // As the reader sees them: a non-Delta external table's
+                    // columns and format options; none for the others.
+                    columns: if t.table_type == "EXTERNAL" && !is_delta {
+                        t.columns
+                            .iter()
+                            .map(|c| ColumnDef {
+                                name: c.name.clone(),
+                                type_text: c.type_text.to_ascii_lowercase(),
+                                partition_index: c.partition_index,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    format_options: (t.table_type == "EXTERNAL" && !is_delta).then(|| t.options.clone()),
                     protection: Protection {
                         row_filter: t.protection.row_filter.as_ref().map(policy),
                         column_masks: t.protection.column_masks.iter().map(|(c, m)| (c.clone(), policy(m))).collect(),

@@ -24,6 +24,8 @@ pub struct Snapshot {
     /// Tables and views.
     pub tables: BTreeMap<String, TableInfo>,
     pub volumes: BTreeMap<String, VolumeInfo>,
+    /// User-defined functions (SQL and Python UDFs), by full name.
+    pub functions: BTreeMap<String, FunctionInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
     pub sharing: SharingState,
@@ -140,6 +142,8 @@ pub enum SkippedPart {
     MetastoreId,
     /// External locations (and so the storage checks).
     Storage,
+    /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
+    FormatOptions,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are
@@ -244,12 +248,37 @@ pub struct TableInfo {
     pub delta: Option<DeltaState>,
     /// Its row filter and column masks (none on a view).
     pub protection: Protection,
+    /// A non-Delta external table's columns (from the tables API), which
+    /// its registration on the secondary must name: without them Databricks
+    /// infers the schema from the files. Empty for other tables.
+    pub columns: Vec<ColumnDef>,
+    /// A non-Delta external table's format options (`storage_properties` of
+    /// `DESCRIBE TABLE EXTENDED … AS JSON`); `None` when not read (no
+    /// running warehouse, or not a non-Delta external table).
+    pub format_options: Option<BTreeMap<String, String>>,
     pub common: Common,
+}
+
+/// One column: name, SQL type text, place among the partition columns.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub type_text: String,
+    pub partition_index: Option<usize>,
+}
+
+impl ColumnDef {
+    /// Same name and type (type text compared without regard to case).
+    pub fn same(&self, other: &ColumnDef) -> bool {
+        self.name == other.name
+            && self.type_text.eq_ignore_ascii_case(&other.type_text)
+            && self.partition_index == other.partition_index
+    }
 }
 
 /// A row filter or a column mask: the SQL function Unity Catalog calls and
 /// the columns it passes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Policy {
     pub function_name: String,
     pub columns: Vec<String>,
@@ -286,6 +315,49 @@ impl Protection {
         } else {
             parts.join(", ")
         }
+    }
+}
+
+/// A user-defined function, as the functions API describes it: what a
+/// `CREATE FUNCTION` needs to make it again (parameters and return type as
+/// SQL type text, the body), and what it reads, so it is created after the
+/// tables and functions it uses and before the views, row filters and masks
+/// that use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionInfo {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// `SQL` (`routine_body`), or the external language (`PYTHON`, …).
+    pub language: String,
+    /// `(name, type text)` in order.
+    pub parameters: Vec<(String, String)>,
+    /// The return type as SQL type text (`full_data_type`).
+    pub returns: String,
+    /// `routine_definition`: the expression after `RETURN` for SQL.
+    pub body: String,
+    /// Full names of the tables, views and functions it uses.
+    pub dependencies: Vec<String>,
+    pub common: Common,
+}
+
+impl FunctionInfo {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+
+    pub fn is_sql(&self) -> bool {
+        self.language.eq_ignore_ascii_case("SQL")
+    }
+
+    /// Whether `other` defines the same function (owner, grants and
+    /// comment aside).
+    pub fn same_definition(&self, other: &FunctionInfo) -> bool {
+        self.language.eq_ignore_ascii_case(&other.language)
+            && self.parameters.len() == other.parameters.len()
+            && self.parameters.iter().zip(&other.parameters).all(|((a, t), (b, u))| a == b && t.eq_ignore_ascii_case(u))
+            && self.returns.eq_ignore_ascii_case(&other.returns)
+            && self.body.trim() == other.body.trim()
     }
 }
 

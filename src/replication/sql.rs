@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneSource, ProviderRef, Side};
+use super::snapshot::ColumnDef;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
@@ -296,6 +297,7 @@ impl RestCall {
                     ObjectKind::Catalog | ObjectKind::SharedCatalog => "catalogs",
                     ObjectKind::Schema => "schemas",
                     ObjectKind::Volume => "volumes",
+                    ObjectKind::Function => "functions",
                     ObjectKind::Share => "shares",
                     ObjectKind::Recipient => "recipients",
                     ObjectKind::Table | ObjectKind::View => "tables",
@@ -388,6 +390,38 @@ fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
     })
 }
 
+/// A SQL type as the functions API writes it (`STRING`, `DECIMAL(10,2)`,
+/// `ARRAY<STRING>`, `STRUCT<a: INT>`): keywords, digits and the punctuation
+/// of type syntax only, so nothing but a type can ride along.
+pub fn sql_type(text: &str) -> Result<String, SqlError> {
+    let text = text.trim();
+    let valid = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '(' | ')' | ',' | '<' | '>' | ':' | ' '));
+    if !valid {
+        return Err(SqlError::Unsupported(format!("the type {text:?}")));
+    }
+    Ok(text.to_string())
+}
+
+/// A filter's or mask's function, by its dotted full name (Unity Catalog
+/// names it so; a part holding a dot could not be told apart and is refused
+/// by being quoted as the three parts it splits into).
+fn policy_function(full_name: &str) -> Result<String, SqlError> {
+    let parts: Vec<&str> = full_name.split('.').collect();
+    if parts.len() != 3 {
+        return Err(SqlError::Unsupported(format!("the function name {full_name:?}")));
+    }
+    quote_name(&parts)
+}
+
+/// `` `a`, `b` `` for a filter's `ON (…)` or a mask's `USING COLUMNS (…)`.
+fn columns(names: &[String]) -> Result<String, SqlError> {
+    let quoted: Result<Vec<String>, SqlError> = names.iter().map(|c| quote_identifier(c)).collect();
+    Ok(quoted?.join(", "))
+}
+
 /// What the executor sends for `action`; a blocked action is an error
 /// carrying its reason.
 pub fn render(action: &Action) -> Result<Request, SqlError> {
@@ -456,14 +490,34 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             };
             Ok(Request::Sql(format!("CREATE OR REPLACE TABLE {target} DEEP CLONE {source}{location}")))
         }
-        ActionKind::RegisterExternalTable { format, location } => {
+        ActionKind::RegisterExternalTable { format, location, columns, options } => {
             if format.is_empty() || !format.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(SqlError::BadFormat(format.clone()));
             }
+            let mut definition = String::new();
+            if !columns.is_empty() {
+                let listed: Result<Vec<String>, SqlError> = columns
+                    .iter()
+                    .map(|c| Ok(format!("{} {}", quote_identifier(&c.name)?, sql_type(&c.type_text)?)))
+                    .collect();
+                definition = format!(" ({})", listed?.join(", "));
+            }
+            definition.push_str(&format!(" USING {}", quote_identifier(&format.to_ascii_lowercase())?));
+            if !options.is_empty() {
+                let listed: Result<Vec<String>, SqlError> =
+                    options.iter().map(|(k, v)| Ok(format!("{} = {}", quote_literal(k)?, quote_literal(v)?))).collect();
+                definition.push_str(&format!(" OPTIONS ({})", listed?.join(", ")));
+            }
+            let mut partitions: Vec<&ColumnDef> = columns.iter().filter(|c| c.partition_index.is_some()).collect();
+            partitions.sort_by_key(|c| c.partition_index);
+            if !partitions.is_empty() {
+                let listed: Result<Vec<String>, SqlError> =
+                    partitions.iter().map(|c| quote_identifier(&c.name)).collect();
+                definition.push_str(&format!(" PARTITIONED BY ({})", listed?.join(", ")));
+            }
             Ok(Request::Sql(format!(
-                "CREATE TABLE IF NOT EXISTS {} USING {} LOCATION {}",
+                "CREATE TABLE IF NOT EXISTS {}{definition} LOCATION {}",
                 quote_name(path)?,
-                quote_identifier(&format.to_ascii_lowercase())?,
                 quote_literal(location)?
             )))
         }
@@ -471,6 +525,46 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             check_view_definition(definition)?;
             let verb = if *existing { "ALTER VIEW" } else { "CREATE VIEW IF NOT EXISTS" };
             Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
+        }
+        ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
+            check_view_definition(body)?;
+            let parameters: Result<Vec<String>, SqlError> = parameters
+                .iter()
+                .map(|(name, type_text)| Ok(format!("{} {}", quote_identifier(name)?, sql_type(type_text)?)))
+                .collect();
+            let verb = if *existing { "CREATE OR REPLACE FUNCTION" } else { "CREATE FUNCTION IF NOT EXISTS" };
+            Ok(Request::Sql(format!(
+                "{verb} {} ({}) RETURNS {} RETURN {}",
+                quote_name(path)?,
+                parameters?.join(", "),
+                sql_type(returns)?,
+                body.trim()
+            )))
+        }
+        ActionKind::SetRowFilter { filter } => {
+            let table = quote_name(path)?;
+            Ok(Request::Sql(match filter {
+                Some(filter) => format!(
+                    "ALTER TABLE {table} SET ROW FILTER {} ON ({})",
+                    policy_function(&filter.function_name)?,
+                    columns(&filter.columns)?
+                ),
+                None => format!("ALTER TABLE {table} DROP ROW FILTER"),
+            }))
+        }
+        ActionKind::SetColumnMask { column, mask } => {
+            let target = format!("ALTER TABLE {} ALTER COLUMN {}", quote_name(path)?, quote_identifier(column)?);
+            Ok(Request::Sql(match mask {
+                Some(mask) if mask.columns.is_empty() => {
+                    format!("{target} SET MASK {}", policy_function(&mask.function_name)?)
+                }
+                Some(mask) => format!(
+                    "{target} SET MASK {} USING COLUMNS ({})",
+                    policy_function(&mask.function_name)?,
+                    columns(&mask.columns)?
+                ),
+                None => format!("{target} DROP MASK"),
+            }))
         }
         ActionKind::CreateExternalVolume { location } => Ok(Request::Sql(format!(
             "CREATE EXTERNAL VOLUME IF NOT EXISTS {} LOCATION {}",
@@ -602,16 +696,30 @@ mod tests {
             let statement = sql(&action(
                 ObjectKind::Table,
                 &path,
-                ActionKind::RegisterExternalTable { format: "PARQUET".into(), location: location.clone() },
+                ActionKind::RegisterExternalTable {
+                    format: "CSV".into(),
+                    location: location.clone(),
+                    columns: vec![
+                        ColumnDef { name: "i`d".into(), type_text: "decimal(10,2)".into(), partition_index: None },
+                        ColumnDef { name: "region".into(), type_text: "string".into(), partition_index: Some(0) },
+                    ],
+                    options: [("header".to_string(), "true".to_string()), ("delimiter".to_string(), "';".to_string())]
+                        .into(),
+                },
             ));
             assert_eq!(
                 parse(&statement).unwrap(),
                 Statement::CreateTableUsing {
                     name: strings(&path),
                     if_not_exists: true,
-                    format: "PARQUET".into(),
-                    location: location.clone()
-                }
+                    format: "CSV".into(),
+                    location: location.clone(),
+                    columns: vec![("i`d".into(), "DECIMAL(10,2)".into()), ("region".into(), "STRING".into())],
+                    options: [("header".to_string(), "true".to_string()), ("delimiter".to_string(), "';".to_string())]
+                        .into(),
+                    partitioned_by: vec!["region".into()],
+                },
+                "{statement}"
             );
             let statement = sql(&action(
                 ObjectKind::Volume,

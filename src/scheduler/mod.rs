@@ -11,6 +11,11 @@
 //! Posts share Teams' per-tenant budget with every other instance on the
 //! store ([`budget`]): [`Scheduler::shared_as`] makes the loop heartbeat and
 //! pace each tenant at its share.
+//!
+//! Scheduled replications (`replicate PAIR every 15m`) are claimed the same
+//! way, each firing by one instance, and handed to a [`Replicator`]
+//! ([`Scheduler::with_replications`]), which starts the cycle on the
+//! operation engine or records the firing as skipped.
 
 pub mod budget;
 pub mod schedule;
@@ -22,7 +27,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use futures::future::BoxFuture;
+
 use crate::clock::Clock;
+use crate::store::replication_schedules::DueReplication;
 use crate::store::subscriptions::Due;
 use crate::store::{Store, StoreError};
 use budget::TenantBudget;
@@ -57,6 +65,22 @@ impl<P: Poster> Poster for Arc<P> {
     }
 }
 
+/// What became of a claimed replication firing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fired {
+    /// The cycle runs as operation `.0`.
+    Started(String),
+    /// The pair's replication `busy` was in flight: recorded as skipped (`.0`).
+    Skipped { run: String, busy: String },
+    /// It could not start (the pair is gone, the store failed); said in the log.
+    Failed(String),
+}
+
+/// Starts a claimed replication firing.
+pub trait Replicator: Send + Sync {
+    fn fire<'a>(&'a self, due: &'a DueReplication) -> BoxFuture<'a, Fired>;
+}
+
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -66,6 +90,11 @@ pub struct TickReport {
     pub removed: usize,
     /// Expired plans dropped from the store.
     pub plans_purged: u64,
+    /// Scheduled replications started, skipped (their pair was busy), and
+    /// those that could not start.
+    pub replications_started: usize,
+    pub replications_skipped: usize,
+    pub replications_failed: usize,
 }
 
 impl TickReport {
@@ -74,6 +103,9 @@ impl TickReport {
         self.failed += other.failed;
         self.removed += other.removed;
         self.plans_purged += other.plans_purged;
+        self.replications_started += other.replications_started;
+        self.replications_skipped += other.replications_skipped;
+        self.replications_failed += other.replications_failed;
     }
 }
 
@@ -84,12 +116,27 @@ pub struct Scheduler<P> {
     budget: Arc<TenantBudget>,
     /// This instance's id and heartbeat, when the budget is shared.
     shared: Option<(String, Duration)>,
+    /// Starts scheduled replications; without one they are not claimed.
+    replicator: Option<Arc<dyn Replicator>>,
 }
 
 impl<P: Poster> Scheduler<P> {
     /// A scheduler pacing each tenant at Teams' 50 sends a second, alone.
     pub fn new(store: Store, poster: P, clock: Arc<dyn Clock>) -> Scheduler<P> {
-        Scheduler { store, poster, clock, budget: Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)), shared: None }
+        Scheduler {
+            store,
+            poster,
+            clock,
+            budget: Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)),
+            shared: None,
+            replicator: None,
+        }
+    }
+
+    /// Claims scheduled replications too, and starts them with `replicator`.
+    pub fn with_replications(mut self, replicator: Arc<dyn Replicator>) -> Scheduler<P> {
+        self.replicator = Some(replicator);
+        self
     }
 
     pub fn with_rate(mut self, sends_per_second: u32) -> Scheduler<P> {
@@ -116,12 +163,43 @@ impl<P: Poster> Scheduler<P> {
         let now_ms = self.clock.unix_ms();
         let mut report =
             TickReport { plans_purged: self.store.purge_expired_plans(now_ms).await?, ..Default::default() };
+        if let Some(replicator) = &self.replicator {
+            report.add(self.replicate(replicator.as_ref(), now_ms).await?);
+        }
         loop {
             let due = self.store.claim_due(now_ms, CLAIM_BATCH).await?;
             if due.is_empty() {
                 return Ok(report);
             }
             report.add(self.deliver(due).await);
+        }
+    }
+
+    /// Claims the replication firings due at `now_ms` and starts each (a
+    /// start only creates the operation; the cycle runs in the background).
+    async fn replicate(&self, replicator: &dyn Replicator, now_ms: i64) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        loop {
+            let due = self.store.claim_due_replications(now_ms, CLAIM_BATCH).await?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for firing in &due {
+                match replicator.fire(firing).await {
+                    Fired::Started(operation) => {
+                        tracing::info!(pair = %firing.pair, %operation, "scheduled replication started");
+                        report.replications_started += 1;
+                    }
+                    Fired::Skipped { run, busy } => {
+                        tracing::info!(pair = %firing.pair, %run, %busy, "scheduled replication skipped: the pair is busy");
+                        report.replications_skipped += 1;
+                    }
+                    Fired::Failed(why) => {
+                        tracing::warn!(pair = %firing.pair, %why, "scheduled replication could not start");
+                        report.replications_failed += 1;
+                    }
+                }
+            }
         }
     }
 

@@ -12,7 +12,9 @@ use chrono_tz::Tz;
 
 pub use crate::commands::Schedule;
 
+#[cfg(test)]
 const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
 
 /// Why a schedule cannot be evaluated (only a schedule that did not come
 /// from the grammar, e.g. a damaged stored value, gets here).
@@ -22,7 +24,7 @@ pub enum ScheduleError {
     TimeZone(String),
     #[error("{0:02}:{1:02} is not a time of day")]
     Time(u8, u8),
-    #[error("an interval must be at least one hour")]
+    #[error("an interval must be longer than zero")]
     Interval,
     #[error("time out of range")]
     OutOfRange,
@@ -38,8 +40,8 @@ pub enum ScheduleError {
 /// ignore it.
 pub fn next_after(schedule: &Schedule, anchor_ms: i64, after_ms: i64) -> Result<i64, ScheduleError> {
     match schedule {
-        Schedule::Every { hours } => {
-            let period = i64::from(*hours) * HOUR_MS;
+        Schedule::Every { minutes } => {
+            let period = i64::from(*minutes) * MINUTE_MS;
             if period <= 0 {
                 return Err(ScheduleError::Interval);
             }
@@ -97,7 +99,12 @@ pub fn to_json(schedule: &Schedule) -> String {
         Schedule::Daily { hour, minute, timezone } => {
             serde_json::json!({"daily": {"hour": hour, "minute": minute, "timezone": timezone}}).to_string()
         }
-        Schedule::Every { hours } => serde_json::json!({"every": {"hours": hours}}).to_string(),
+        // Whole hours keep the form they always had, so a subscription made
+        // before minutes existed is still the same row (it is part of a key).
+        Schedule::Every { minutes } if minutes % 60 == 0 => {
+            serde_json::json!({"every": {"hours": minutes / 60}}).to_string()
+        }
+        Schedule::Every { minutes } => serde_json::json!({"every": {"minutes": minutes}}).to_string(),
     }
 }
 
@@ -115,7 +122,12 @@ pub fn from_json(text: &str) -> Result<Schedule, ScheduleError> {
         }
     } else if let Some(every) = value.get("every") {
         let hours = every.get("hours").and_then(|v| v.as_u64()).and_then(|v| u16::try_from(v).ok());
-        Schedule::Every { hours: hours.ok_or_else(bad)? }
+        let minutes = every.get("minutes").and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok());
+        match (hours, minutes) {
+            (Some(hours), None) => Schedule::Every { minutes: u32::from(hours) * 60 },
+            (None, Some(minutes)) => Schedule::Every { minutes },
+            _ => return Err(bad()),
+        }
     } else {
         return Err(bad());
     };
@@ -133,7 +145,7 @@ pub fn validate(schedule: &Schedule) -> Result<(), ScheduleError> {
             }
             Ok(())
         }
-        Schedule::Every { hours: 0 } => Err(ScheduleError::Interval),
+        Schedule::Every { minutes: 0 } => Err(ScheduleError::Interval),
         Schedule::Every { .. } => Ok(()),
     }
 }
@@ -220,7 +232,7 @@ mod tests {
 
     #[test]
     fn every_n_hours_keeps_its_grid() {
-        let six = Schedule::Every { hours: 6 };
+        let six = Schedule::Every { minutes: 6 * 60 };
         let anchor = utc("2026-05-01T10:00:00Z");
         assert_eq!(next_after(&six, anchor, anchor), Ok(utc("2026-05-01T16:00:00Z")));
         assert_eq!(next_after(&six, anchor, utc("2026-05-01T16:00:00Z")), Ok(utc("2026-05-01T22:00:00Z")));
@@ -229,19 +241,30 @@ mod tests {
         // An anchor in the future: the first grid point after `after`.
         assert_eq!(next_after(&six, anchor, utc("2026-04-30T23:00:00Z")), Ok(utc("2026-05-01T04:00:00Z")));
         // Intervals ignore DST: 24h across Amsterdam's spring change is 24 elapsed hours.
-        let day = Schedule::Every { hours: 24 };
+        let day = Schedule::Every { minutes: 24 * 60 };
         assert_eq!(
             next_after(&day, utc("2026-03-28T12:00:00Z"), utc("2026-03-28T12:00:00Z")),
             Ok(utc("2026-03-29T12:00:00Z"))
         );
-        assert_eq!(next_after(&Schedule::Every { hours: 0 }, 0, 0), Err(ScheduleError::Interval));
+        assert_eq!(next_after(&Schedule::Every { minutes: 0 }, 0, 0), Err(ScheduleError::Interval));
+        // Minutes, for replication: a quarter hour on its own grid.
+        let quarter = Schedule::Every { minutes: 15 };
+        assert_eq!(next_after(&quarter, anchor, utc("2026-05-01T10:20:00Z")), Ok(utc("2026-05-01T10:30:00Z")));
     }
 
     #[test]
     fn stored_form_round_trips_and_rejects_damage() {
-        for schedule in [daily(8, 5, "Europe/Amsterdam"), Schedule::Every { hours: 168 }] {
+        for schedule in [
+            daily(8, 5, "Europe/Amsterdam"),
+            Schedule::Every { minutes: 168 * 60 },
+            Schedule::Every { minutes: 15 },
+            Schedule::Every { minutes: 90 },
+        ] {
             assert_eq!(from_json(&to_json(&schedule)), Ok(schedule));
         }
+        // Whole hours are stored as they were before minutes existed.
+        assert_eq!(to_json(&Schedule::Every { minutes: 360 }), r#"{"every":{"hours":6}}"#);
+        assert_eq!(from_json(r#"{"every":{"hours":6}}"#), Ok(Schedule::Every { minutes: 360 }));
         for bad in [
             "",
             "null",
@@ -251,6 +274,8 @@ mod tests {
             r#"{"daily":{"hour":-1,"minute":0,"timezone":"UTC"}}"#,
             r#"{"every":{"hours":0}}"#,
             r#"{"every":{"hours":70000}}"#,
+            r#"{"every":{"minutes":0}}"#,
+            r#"{"every":{"hours":1,"minutes":5}}"#,
         ] {
             assert!(from_json(bad).is_err(), "{bad}");
         }
@@ -301,9 +326,9 @@ mod tests {
             }
 
             #[test]
-            fn every_stays_on_its_grid(hours in 1u16..=168, anchor in SPAN, after in SPAN) {
-                let period = i64::from(hours) * HOUR_MS;
-                let next = next_after(&Schedule::Every { hours }, anchor, after).unwrap();
+            fn every_stays_on_its_grid(minutes in 5u32..=168 * 60, anchor in SPAN, after in SPAN) {
+                let period = i64::from(minutes) * MINUTE_MS;
+                let next = next_after(&Schedule::Every { minutes }, anchor, after).unwrap();
                 prop_assert!(next > after && next - period <= after);
                 prop_assert_eq!((next - anchor).rem_euclid(period), 0);
             }

@@ -182,6 +182,70 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX operations_pair ON operations (pair, state)",
         ],
     ),
+    (
+        9,
+        "scheduled replication per pair, one replication of a pair at a time, runs that say how they started, \
+         subscriptions and recorded table versions per pair",
+        &[
+            "CREATE TABLE replication_schedules (
+                pair_name TEXT PRIMARY KEY,
+                schedule TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                created_by_oid TEXT,
+                created_by_upn TEXT,
+                created_ms BIGINT NOT NULL,
+                next_fire_ms BIGINT NOT NULL
+            )",
+            "CREATE INDEX replication_schedules_due ON replication_schedules (next_fire_ms)",
+            // At most one active replication per pair, whoever starts it (a
+            // click, a schedule) and on whichever instance: the database refuses
+            // the second. A partial index is portable between both back-ends.
+            "CREATE UNIQUE INDEX operations_one_replication_per_pair ON operations (pair)
+                WHERE kind = 'replication' AND state IN ('pending', 'running')",
+            // 1: started by the pair's schedule, not by a person (chat or CLI).
+            "ALTER TABLE runs ADD COLUMN scheduled BIGINT NOT NULL DEFAULT 0",
+            // Subscriptions name the pair they post ('' = the conversation's own
+            // choice); the key includes it, so one chat can follow two pairs.
+            "CREATE TABLE subscriptions_by_pair (
+                id TEXT PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                tenant_id TEXT,
+                schedule TEXT NOT NULL,
+                pair TEXT NOT NULL DEFAULT '',
+                created_by_oid TEXT,
+                created_by_upn TEXT,
+                created_ms BIGINT NOT NULL,
+                next_fire_ms BIGINT NOT NULL,
+                UNIQUE (conversation_id, schedule, pair)
+            )",
+            "INSERT INTO subscriptions_by_pair (id, conversation_id, tenant_id, schedule, pair, created_by_oid,
+                                                created_by_upn, created_ms, next_fire_ms)
+             SELECT id, conversation_id, tenant_id, schedule, '', created_by_oid, created_by_upn, created_ms,
+                    next_fire_ms FROM subscriptions",
+            "DROP TABLE subscriptions",
+            "ALTER TABLE subscriptions_by_pair RENAME TO subscriptions",
+            "CREATE INDEX subscriptions_due ON subscriptions (next_fire_ms)",
+            // Two pairs may hold tables of the same name: versions are the pair's.
+            // Every version recorded before pairs was the one pair's, now `default`.
+            "CREATE TABLE table_versions_by_pair (
+                pair TEXT NOT NULL,
+                table_name TEXT NOT NULL,
+                replicated_version BIGINT,
+                replicated_commit_ms BIGINT,
+                replicated_ms BIGINT,
+                source_version BIGINT,
+                source_commit_ms BIGINT,
+                read_ms BIGINT,
+                PRIMARY KEY (pair, table_name)
+            )",
+            "INSERT INTO table_versions_by_pair (pair, table_name, replicated_version, replicated_commit_ms,
+                                                 replicated_ms, source_version, source_commit_ms, read_ms)
+             SELECT 'default', table_name, replicated_version, replicated_commit_ms, replicated_ms, source_version,
+                    source_commit_ms, read_ms FROM table_versions",
+            "DROP TABLE table_versions",
+            "ALTER TABLE table_versions_by_pair RENAME TO table_versions",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

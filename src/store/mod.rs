@@ -12,12 +12,14 @@
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
+mod firings;
 pub mod instances;
 mod migrations;
 pub mod operations;
 pub mod pairs;
 pub mod pending;
 pub mod plans;
+pub mod replication_schedules;
 pub mod runs;
 pub mod subscriptions;
 pub mod table_versions;
@@ -47,6 +49,10 @@ pub enum StoreError {
     /// finishing an operation as still running).
     #[error("store: {0}")]
     Invalid(String),
+    /// A replication of `pair` is in flight (operation `operation`): a
+    /// pair replicates once at a time, on every instance together.
+    #[error("store: pair {pair} is replicating already ({operation})")]
+    PairBusy { pair: String, operation: String },
 }
 
 /// The store. Cheap to clone: it is a connection pool.

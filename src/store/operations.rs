@@ -200,6 +200,9 @@ impl Store {
     /// Creates an operation held by `instance` for `lease_ms`, or returns the
     /// one already created with the same idempotency key. The flag is true
     /// only for the call that created it (the one that should start the work).
+    /// A replication of a pair that has one active already is refused with
+    /// [`StoreError::PairBusy`] naming it: the database's unique index
+    /// decides, so two instances racing cannot both start one.
     pub async fn create_operation(
         &self,
         new: &NewOperation,
@@ -228,12 +231,85 @@ impl Store {
         .bind(now_ms)
         .bind(&new.pair)
         .execute(self.pool())
-        .await?;
+        .await;
+        let inserted = match inserted {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() && new.kind == Kind::Replication => {
+                let pair = new.pair.clone().unwrap_or_default();
+                let busy = self.active_replication(&pair).await?;
+                // Ended between the refusal and the look: still a refusal (the caller may try again).
+                let operation = busy.map(|op| op.id).unwrap_or_default();
+                return Err(StoreError::PairBusy { pair, operation });
+            }
+            other => other?,
+        };
         let row = sqlx::query("SELECT * FROM operations WHERE idempotency_key = $1")
             .bind(&new.idempotency_key)
             .fetch_one(self.pool())
             .await?;
         Ok((operation_from_row(&row)?, inserted.rows_affected() == 1))
+    }
+
+    /// The replication of `pair` in flight, if any (there is one at most).
+    pub async fn active_replication(&self, pair: &str) -> Result<Option<Operation>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT * FROM operations WHERE pair = $1 AND kind = 'replication' AND {ACTIVE} ORDER BY created_ms LIMIT 1"
+        ))
+        .bind(pair)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(operation_from_row).transpose()
+    }
+
+    /// Records a scheduled firing that did not start because `busy` (the
+    /// pair's replication in flight) was running: an operation that ended at
+    /// once, with nothing to deliver, and a run that says it was skipped and
+    /// why, so `runs` and `run ID` show it beside the runs that did start.
+    pub async fn record_skipped_firing(
+        &self,
+        new: &NewOperation,
+        instance: &str,
+        busy: &str,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let reason = format!("skipped: run {busy} of the pair was in flight");
+        let result = serde_json::json!({"outcome": Outcome::Canceled.as_str(), "error": reason});
+        // Both rows or neither: a skip is never an operation the history lacks.
+        let mut transaction = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO operations (id, idempotency_key, kind, state, conversation_id, card_activity_id,
+                                     started_by_oid, started_by_upn, payload, result, owner, lease_until_ms,
+                                     cancel_requested, final_posted, created_ms, updated_ms, pair)
+             VALUES ($1, $2, $3, 'canceled', $4, NULL, NULL, NULL, $5, $6, $7, $8, 0, 1, $8, $8, $9)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&new.idempotency_key)
+        .bind(new.kind.as_str())
+        .bind(&new.conversation_id)
+        .bind(new.payload.to_string())
+        .bind(result.to_string())
+        .bind(instance)
+        .bind(now_ms)
+        .bind(&new.pair)
+        .execute(&mut *transaction)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            let counts = serde_json::json!({"outcome": "skipped", "reason": reason, "busy": busy});
+            sqlx::query(
+                "INSERT INTO runs (id, started_by_oid, started_by_upn, catalog_filter, dry_run, started_ms,
+                                   finished_ms, counts, scheduled)
+                 VALUES ($1, NULL, NULL, NULL, 0, $2, $2, $3, 1)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(now_ms)
+            .bind(counts.to_string())
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(id)
     }
 
     pub async fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError> {

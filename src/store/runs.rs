@@ -26,6 +26,16 @@ pub struct Run {
     pub finished_ms: Option<i64>,
     /// Summary counts, written when the run finishes; shape is the caller's.
     pub counts: Option<serde_json::Value>,
+    /// Started by its pair's schedule (as the bot), not by a person.
+    pub scheduled: bool,
+}
+
+impl Run {
+    /// A scheduled firing recorded as skipped (its pair was busy): it ran
+    /// nothing, so it is no replication as far as freshness goes.
+    pub fn skipped(&self) -> bool {
+        self.counts.as_ref().is_some_and(|counts| counts["outcome"] == "skipped")
+    }
 }
 
 /// How one object fared.
@@ -95,8 +105,9 @@ impl Store {
     /// the original; true only the first time.
     pub async fn start_run(&self, run: &Run) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO runs (id, started_by_oid, started_by_upn, catalog_filter, dry_run, started_ms, finished_ms, counts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO runs (id, started_by_oid, started_by_upn, catalog_filter, dry_run, started_ms, finished_ms, counts,
+                               scheduled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&run.id)
@@ -107,6 +118,7 @@ impl Store {
         .bind(run.started_ms)
         .bind(run.finished_ms)
         .bind(run.counts.as_ref().map(|c| c.to_string()))
+        .bind(i64::from(run.scheduled))
         .execute(self.pool())
         .await?;
         Ok(inserted.rows_affected() == 1)
@@ -256,6 +268,7 @@ fn run_from_row(row: &AnyRow) -> Result<Run, StoreError> {
         counts: counts
             .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("counts: {e}"))))
             .transpose()?,
+        scheduled: column::<i64>(row, "scheduled")? != 0,
     })
 }
 

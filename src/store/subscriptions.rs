@@ -1,10 +1,10 @@
-//! Scheduled status posts: which conversation, on what schedule, and when
-//! next. Several instances may share one database, so a firing is claimed by
-//! moving `next_fire_ms` forward with a compare-and-set: whoever's UPDATE
-//! still sees the old value posts, everyone else sees zero rows changed.
+//! Scheduled status posts: which conversation, on what schedule, of which
+//! pair, and when next. Several instances may share one database: each
+//! firing is claimed by exactly one of them (`store::firings`).
 
 use sqlx::any::AnyRow;
 
+use super::firings::Firings;
 use super::{column, Store, StoreError};
 use crate::scheduler::schedule::{self, Schedule};
 
@@ -16,6 +16,8 @@ pub struct Subscription {
     /// Whose rate limit the post counts against.
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's (`use PAIR`, or every pair).
+    pub pair: Option<String>,
     pub created_by_oid: Option<String>,
     pub created_by_upn: Option<String>,
     pub created_ms: i64,
@@ -28,6 +30,8 @@ pub struct NewSubscription {
     pub conversation_id: String,
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's (`use PAIR`, or every pair).
+    pub pair: Option<String>,
     pub created_by_oid: Option<String>,
     pub created_by_upn: Option<String>,
 }
@@ -39,6 +43,8 @@ pub struct Due {
     pub conversation_id: String,
     pub tenant_id: Option<String>,
     pub schedule: Schedule,
+    /// The pair it posts; `None`: the conversation's.
+    pub pair: Option<String>,
     /// The time this firing was scheduled for (at or before the claim).
     pub fire_ms: i64,
     /// When the subscription fires next.
@@ -46,18 +52,18 @@ pub struct Due {
 }
 
 impl Store {
-    /// Subscribes a conversation. Subscribing again to the same schedule
-    /// replaces the earlier one (new author, next firing recomputed) instead
-    /// of posting twice.
+    /// Subscribes a conversation. Subscribing again to the same schedule of
+    /// the same pair replaces the earlier one (new author, next firing
+    /// recomputed) instead of posting twice.
     pub async fn subscribe(&self, new: &NewSubscription, now_ms: i64) -> Result<Subscription, StoreError> {
         schedule::validate(&new.schedule).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let next_fire_ms =
             schedule::next_after(&new.schedule, now_ms, now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO subscriptions (id, conversation_id, tenant_id, schedule, created_by_oid, created_by_upn,
-                                        created_ms, next_fire_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (conversation_id, schedule) DO UPDATE SET
+                                        created_ms, next_fire_ms, pair)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (conversation_id, schedule, pair) DO UPDATE SET
                 tenant_id = excluded.tenant_id, created_by_oid = excluded.created_by_oid,
                 created_by_upn = excluded.created_by_upn, created_ms = excluded.created_ms,
                 next_fire_ms = excluded.next_fire_ms
@@ -71,6 +77,7 @@ impl Store {
         .bind(&new.created_by_upn)
         .bind(now_ms)
         .bind(next_fire_ms)
+        .bind(new.pair.clone().unwrap_or_default())
         .fetch_one(self.pool())
         .await?;
         subscription_from_row(&row)
@@ -111,67 +118,26 @@ impl Store {
     /// occurrence after `now_ms` (firings missed while nothing ran collapse
     /// into this one). Empty when nothing is due.
     pub async fn claim_due(&self, now_ms: i64, limit: i64) -> Result<Vec<Due>, StoreError> {
-        loop {
-            let candidates =
-                sqlx::query("SELECT * FROM subscriptions WHERE next_fire_ms <= $1 ORDER BY next_fire_ms, id LIMIT $2")
-                    .bind(now_ms)
-                    .bind(limit.max(0))
-                    .fetch_all(self.pool())
-                    .await?;
-            if candidates.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut claimed = Vec::new();
-            for row in &candidates {
-                if let Some(due) = self.claim_one(row, now_ms).await? {
-                    claimed.push(due);
-                }
-            }
-            // All lost to another instance: those rows have moved on, so the
-            // next look sees the ones behind them (or nothing).
-            if !claimed.is_empty() {
-                return Ok(claimed);
-            }
-        }
-    }
-
-    async fn claim_one(&self, row: &AnyRow, now_ms: i64) -> Result<Option<Due>, StoreError> {
-        let id: String = column(row, "id")?;
-        let fire_ms: i64 = column(row, "next_fire_ms")?;
-        let stored: String = column(row, "schedule")?;
-        let parsed = schedule::from_json(&stored).and_then(|s| Ok((schedule::next_after(&s, fire_ms, now_ms)?, s)));
-        let (next_fire_ms, schedule) = match parsed {
-            Ok(next) => next,
-            Err(error) => {
-                // It can never fire; left in place it would be first in line forever.
-                tracing::warn!(subscription = %id, %error, "dropping a subscription whose schedule cannot be read");
-                sqlx::query("DELETE FROM subscriptions WHERE id = $1 AND next_fire_ms = $2")
-                    .bind(&id)
-                    .bind(fire_ms)
-                    .execute(self.pool())
-                    .await?;
-                return Ok(None);
-            }
-        };
-        let updated = sqlx::query("UPDATE subscriptions SET next_fire_ms = $3 WHERE id = $1 AND next_fire_ms = $2")
-            .bind(&id)
-            .bind(fire_ms)
-            .bind(next_fire_ms)
-            .execute(self.pool())
-            .await?;
-        if updated.rows_affected() != 1 {
-            return Ok(None);
-        }
-        Ok(Some(Due {
-            subscription_id: id,
-            conversation_id: column(row, "conversation_id")?,
-            tenant_id: column(row, "tenant_id")?,
-            schedule,
-            fire_ms,
-            next_fire_ms,
-        }))
+        let claimed = self.claim_firings(&SUBSCRIPTIONS, now_ms, limit).await?;
+        claimed
+            .into_iter()
+            .map(|firing| {
+                Ok(Due {
+                    conversation_id: column(&firing.row, "conversation_id")?,
+                    tenant_id: column(&firing.row, "tenant_id")?,
+                    pair: pair_of(&firing.row)?,
+                    subscription_id: firing.key,
+                    schedule: firing.schedule,
+                    fire_ms: firing.fire_ms,
+                    next_fire_ms: firing.next_fire_ms,
+                })
+            })
+            .collect()
     }
 }
+
+/// Subscriptions fire by id.
+const SUBSCRIPTIONS: Firings = Firings { table: "subscriptions", key: "id" };
 
 fn subscription_from_row(row: &AnyRow) -> Result<Subscription, StoreError> {
     let stored: String = column(row, "schedule")?;
@@ -180,9 +146,16 @@ fn subscription_from_row(row: &AnyRow) -> Result<Subscription, StoreError> {
         conversation_id: column(row, "conversation_id")?,
         tenant_id: column(row, "tenant_id")?,
         schedule: schedule::from_json(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        pair: pair_of(row)?,
         created_by_oid: column(row, "created_by_oid")?,
         created_by_upn: column(row, "created_by_upn")?,
         created_ms: column(row, "created_ms")?,
         next_fire_ms: column(row, "next_fire_ms")?,
     })
+}
+
+/// The stored pair: `''` is none (the column is part of a key, so not NULL).
+fn pair_of(row: &AnyRow) -> Result<Option<String>, StoreError> {
+    let pair: String = column(row, "pair")?;
+    Ok(Some(pair).filter(|p| !p.is_empty()))
 }

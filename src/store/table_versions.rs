@@ -6,7 +6,10 @@
 //! A cycle re-clones only tables whose source moved past the replicated
 //! version; `status` reports each table's RPO from these rows (as of the
 //! last reading, with its age) instead of reading every history on demand.
-//! Keyed by the table's full name, which is the same on both sides.
+//! Keyed by the pair and the table's full name (the same on both sides of
+//! a pair; two pairs may well both hold a `main.sales.orders`).
+
+use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 
@@ -35,11 +38,17 @@ pub struct Commit {
 impl Store {
     /// A clone of `table_name` copied source `commit`. Never moves the
     /// recorded version back (a late result of an older clone).
-    pub async fn record_replicated(&self, table_name: &str, commit: Commit, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_replicated(
+        &self,
+        pair: &str,
+        table_name: &str,
+        commit: Commit,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO table_versions (table_name, replicated_version, replicated_commit_ms, replicated_ms)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (table_name) DO UPDATE SET
+            "INSERT INTO table_versions (table_name, replicated_version, replicated_commit_ms, replicated_ms, pair)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (pair, table_name) DO UPDATE SET
                 replicated_version = excluded.replicated_version,
                 replicated_commit_ms = excluded.replicated_commit_ms,
                 replicated_ms = excluded.replicated_ms
@@ -50,17 +59,24 @@ impl Store {
         .bind(commit.version)
         .bind(commit.commit_ms)
         .bind(now_ms)
+        .bind(pair)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// A cycle read the source's latest commit of `table_name` at `now_ms`.
-    pub async fn record_source_reading(&self, table_name: &str, commit: Commit, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_source_reading(
+        &self,
+        pair: &str,
+        table_name: &str,
+        commit: Commit,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO table_versions (table_name, source_version, source_commit_ms, read_ms)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (table_name) DO UPDATE SET
+            "INSERT INTO table_versions (table_name, source_version, source_commit_ms, read_ms, pair)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (pair, table_name) DO UPDATE SET
                 source_version = excluded.source_version,
                 source_commit_ms = excluded.source_commit_ms,
                 read_ms = excluded.read_ms",
@@ -69,15 +85,32 @@ impl Store {
         .bind(commit.version)
         .bind(commit.commit_ms)
         .bind(now_ms)
+        .bind(pair)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Every table's row, by name.
-    pub async fn table_versions(&self) -> Result<Vec<TableVersion>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM table_versions ORDER BY table_name").fetch_all(self.pool()).await?;
+    /// Every table's row of `pair`, by name.
+    pub async fn table_versions(&self, pair: &str) -> Result<Vec<TableVersion>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM table_versions WHERE pair = $1 ORDER BY table_name")
+            .bind(pair)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(from_row).collect()
+    }
+}
+
+impl Store {
+    /// Every pair's rows, by pair and then by name: a card over many pairs
+    /// reads them once.
+    pub async fn table_versions_of_every_pair(&self) -> Result<BTreeMap<String, Vec<TableVersion>>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM table_versions ORDER BY pair, table_name").fetch_all(self.pool()).await?;
+        let mut by_pair: BTreeMap<String, Vec<TableVersion>> = BTreeMap::new();
+        for row in &rows {
+            by_pair.entry(column(row, "pair")?).or_default().push(from_row(row)?);
+        }
+        Ok(by_pair)
     }
 }
 

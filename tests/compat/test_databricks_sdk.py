@@ -282,3 +282,26 @@ def test_sql_warehouses_are_listed_across_pages_created_and_shared():
     assert levels.get("dr-readers") == ["CAN_USE"], levels
     with pytest.raises(PermissionDenied):
         client("READER_TOKEN").warehouses.create(name="not-mine", cluster_size="Small", auto_stop_mins=10)
+
+
+def test_functions_are_created_with_sql_and_read_with_the_functions_api():
+    """FIDELITY.md: CREATE FUNCTION, Functions › List and Get (FunctionInfo)."""
+    w = client("ADMIN_TOKEN")
+    catalog, schema = EXPECTED["table"].split(".")[:2]
+    name = f"{catalog}.{schema}.compat_is_eu"
+    quoted = ".".join(f"`{p}`" for p in name.split("."))
+    done = w.statement_execution.execute_statement(
+        statement=f"CREATE OR REPLACE FUNCTION {quoted} (region STRING, n DECIMAL(10,2)) RETURNS BOOLEAN RETURN region = 'EU'",
+        warehouse_id=os.environ["WAREHOUSE_ID"],
+        wait_timeout="10s",
+    )
+    assert done.status.state.value == "SUCCEEDED", done.status
+    listed = [f.full_name for f in w.functions.list(catalog_name=catalog, schema_name=schema)]
+    assert name in listed
+    function = w.functions.get(name)
+    assert function.routine_body.value == "SQL"
+    assert function.routine_definition == "region = 'EU'"
+    assert function.full_data_type == "BOOLEAN"
+    assert [p.type_text for p in function.input_params.parameters] == ["STRING", "DECIMAL(10,2)"]
+    with pytest.raises(NotFound):
+        w.functions.get(f"{catalog}.{schema}.no_such_function")

@@ -98,6 +98,14 @@ pub struct Table {
     pub storage_location: Option<String>,
     pub view_definition: Option<String>,
     pub view_dependencies: Vec<String>,
+    /// Full names of the user functions a view calls.
+    pub view_functions: Vec<String>,
+    /// The columns, where the sandbox models them (non-Delta external
+    /// tables); empty otherwise.
+    pub columns: Vec<Column>,
+    /// A non-Delta table's format options (`OPTIONS (header 'true', …)`),
+    /// which `DESCRIBE TABLE EXTENDED … AS JSON` reports as `storage_properties`.
+    pub options: BTreeMap<String, String>,
     /// The Delta version of the newest commit, and when it was made (ms).
     pub delta_version: i64,
     pub last_commit_ms: i64,
@@ -114,6 +122,15 @@ pub struct Table {
     /// documented latest commit is `DESCRIBE HISTORY` (see FIDELITY.md).
     pub properties_commit: Option<(i64, i64)>,
     pub common: Common,
+}
+
+/// One column: its name, type as SQL text, and place among the partition
+/// columns (`partition_index`, as the tables API numbers them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub type_text: String,
+    pub partition_index: Option<usize>,
 }
 
 /// A row filter or a column mask: the SQL function Unity Catalog calls and
@@ -145,6 +162,109 @@ pub struct Volume {
     pub volume_type: String,
     pub storage_location: Option<String>,
     pub common: Common,
+}
+
+/// A SQL user-defined function (`CREATE FUNCTION … RETURNS t RETURN expr`).
+/// The sandbox models SQL functions only: a Python UDF's body is Python,
+/// which it does not understand (it refuses `LANGUAGE PYTHON`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// `(name, type text)` in order.
+    pub parameters: Vec<(String, String)>,
+    /// The return type as written.
+    pub returns: String,
+    /// The expression after `RETURN`, as the functions API's `routine_definition`.
+    pub body: String,
+    /// Full names of the tables (and views) its body reads and the functions it calls.
+    pub table_dependencies: Vec<String>,
+    pub function_dependencies: Vec<String>,
+    pub common: Common,
+}
+
+impl Function {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog, self.schema, self.name)
+    }
+
+    /// A SQL function named `full_name` (three parts), owned by `owner`.
+    pub fn sql(full_name: &str, parameters: &[(&str, &str)], returns: &str, body: &str, owner: &str) -> Function {
+        let mut parts = full_name.splitn(3, '.').map(str::to_string);
+        Function {
+            catalog: parts.next().unwrap_or_default(),
+            schema: parts.next().unwrap_or_default(),
+            name: parts.next().unwrap_or_default(),
+            parameters: parameters.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect(),
+            returns: returns.into(),
+            body: body.into(),
+            table_dependencies: Vec::new(),
+            function_dependencies: Vec::new(),
+            common: Common { owner: owner.into(), ..Default::default() },
+        }
+    }
+
+    /// As the functions API answers (FunctionInfo): SQL routine body,
+    /// `input_params`, `data_type`/`full_data_type`, `routine_definition`,
+    /// and `routine_dependencies` naming the tables and functions it uses.
+    pub fn to_json(&self, metastore: &Metastore) -> Value {
+        let parameters: Vec<Value> = self
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(position, (name, type_text))| {
+                json!({
+                    "name": name,
+                    "type_text": type_text,
+                    "type_name": type_name(type_text),
+                    "type_json": "",
+                    "position": position,
+                    "parameter_mode": "IN",
+                    "parameter_type": "PARAM",
+                })
+            })
+            .collect();
+        let dependencies: Vec<Value> = self
+            .table_dependencies
+            .iter()
+            .map(|t| json!({"table": {"table_full_name": t}}))
+            .chain(self.function_dependencies.iter().map(|f| json!({"function": {"function_full_name": f}})))
+            .collect();
+        let mut value = json!({
+            "name": self.name,
+            "catalog_name": self.catalog,
+            "schema_name": self.schema,
+            "full_name": self.full_name(),
+            "specific_name": self.name,
+            "metastore_id": metastore.metastore_id,
+            "input_params": {"parameters": parameters},
+            "data_type": type_name(&self.returns),
+            "full_data_type": self.returns,
+            "routine_body": "SQL",
+            "routine_definition": self.body,
+            "parameter_style": "S",
+            "is_deterministic": true,
+            "sql_data_access": if self.table_dependencies.is_empty() { "CONTAINS_SQL" } else { "READS_SQL_DATA" },
+            "is_null_call": false,
+            "security_type": "DEFINER",
+        });
+        if !dependencies.is_empty() {
+            value["routine_dependencies"] = json!({"dependencies": dependencies});
+        }
+        common_json(&self.common, &mut value);
+        value
+    }
+}
+
+/// `ColumnTypeName` of a type text: its leading keyword (`DECIMAL(10,2)` → `DECIMAL`).
+fn type_name(type_text: &str) -> String {
+    let head: String = type_text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    match head.to_ascii_uppercase().as_str() {
+        "BIGINT" => "LONG".into(),
+        "INTEGER" => "INT".into(),
+        other => other.to_string(),
+    }
 }
 
 impl Schema {
@@ -216,8 +336,9 @@ pub struct Metastore {
     pub volumes: BTreeMap<String, Volume>,
     pub external_locations: BTreeMap<String, ExternalLocation>,
     pub storage_credentials: BTreeMap<String, StorageCredential>,
-    /// Full names of the SQL functions (UDFs) row filters and masks may call.
-    pub functions: BTreeSet<String>,
+    /// User-defined functions by full name: what row filters, masks and
+    /// views may call.
+    pub functions: BTreeMap<String, Function>,
 }
 
 /// A storage URL prefix Unity Catalog may use, through a credential.
@@ -527,12 +648,36 @@ impl Table {
             value["properties"]["delta.lastCommitTimestamp"] = json!(commit_ms.to_string());
         }
         // As the tables API reports them: `row_filter` and each masked
-        // column's `mask` (the sandbox models no other column facts, so
-        // `columns` lists the masked ones only).
+        // column's `mask`. A table whose columns are modelled lists them
+        // all (ColumnInfo: name, type_text, type_name, position, nullable,
+        // partition_index); otherwise `columns` lists the masked ones only.
         if let Some(filter) = &self.protection.row_filter {
             value["row_filter"] = json!({"function_name": filter.function_name, "input_column_names": filter.columns});
         }
-        if !self.protection.column_masks.is_empty() {
+        if !self.columns.is_empty() {
+            let columns: Vec<Value> = self
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(position, column)| {
+                    let mut info = json!({
+                        "name": column.name,
+                        "type_text": column.type_text.to_ascii_lowercase(),
+                        "type_name": type_name(&column.type_text),
+                        "position": position,
+                        "nullable": true,
+                    });
+                    if let Some(index) = column.partition_index {
+                        info["partition_index"] = json!(index);
+                    }
+                    if let Some(mask) = self.protection.column_masks.get(&column.name) {
+                        info["mask"] = json!({"function_name": mask.function_name, "using_column_names": mask.columns});
+                    }
+                    info
+                })
+                .collect();
+            value["columns"] = json!(columns);
+        } else if !self.protection.column_masks.is_empty() {
             let columns: Vec<Value> = self
                 .protection
                 .column_masks
@@ -543,10 +688,10 @@ impl Table {
                 .collect();
             value["columns"] = json!(columns);
         }
-        if with_details && !self.view_dependencies.is_empty() {
-            value["view_dependencies"] = json!({
-                "dependencies": self.view_dependencies.iter().map(|t| json!({"table": {"table_full_name": t}})).collect::<Vec<_>>()
-            });
+        if with_details && !(self.view_dependencies.is_empty() && self.view_functions.is_empty()) {
+            let tables = self.view_dependencies.iter().map(|t| json!({"table": {"table_full_name": t}}));
+            let functions = self.view_functions.iter().map(|f| json!({"function": {"function_full_name": f}}));
+            value["view_dependencies"] = json!({"dependencies": tables.chain(functions).collect::<Vec<_>>()});
         }
         value
     }

@@ -13,7 +13,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::metastore::{Catalog, Common, ExternalLocation, Metastore, Schema, StorageCredential, Table, Volume};
+use super::metastore::{
+    Catalog, Column, Common, ExternalLocation, Metastore, Schema, StorageCredential, Table, Volume,
+};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -306,6 +308,7 @@ fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str,
         ("VIEW", None, None, Some(format!("SELECT * FROM {from}")), sources)
     };
     let delta_version = if format == Some("DELTA") { rng.gen_range(1..500) } else { 0 };
+    let (columns, options) = files_schema(format);
     Table {
         catalog: catalog.into(),
         schema: schema.into(),
@@ -315,12 +318,38 @@ fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str,
         storage_location: location,
         view_definition,
         view_dependencies: dependencies,
+        view_functions: Vec::new(),
+        columns,
+        options,
         delta_version,
         last_commit_ms: now_ms - rng.gen_range(0..3 * 86_400_000),
         cloned_from: None,
         protection: Default::default(),
         properties_commit: None,
         common: common(rng, now_ms, &[("SELECT", 0.6), ("MODIFY", 0.1)]),
+    }
+}
+
+/// The columns and format options of a seeded non-Delta external table
+/// (no random draw, so the rest of the seed is unchanged): a CSV file set
+/// with a header line and `;` as delimiter, a Parquet one partitioned by
+/// region. Delta tables and views: none modelled.
+fn files_schema(format: Option<&str>) -> (Vec<Column>, BTreeMap<String, String>) {
+    let column = |name: &str, type_text: &str, partition_index: Option<usize>| Column {
+        name: name.into(),
+        type_text: type_text.into(),
+        partition_index,
+    };
+    match format {
+        Some("CSV") => (
+            vec![column("id", "STRING", None), column("region", "STRING", None), column("amount", "STRING", None)],
+            [("header".to_string(), "true".to_string()), ("delimiter".to_string(), ";".to_string())].into(),
+        ),
+        Some("PARQUET") => (
+            vec![column("id", "BIGINT", None), column("amount", "DOUBLE", None), column("region", "STRING", Some(0))],
+            BTreeMap::new(),
+        ),
+        _ => (Vec::new(), BTreeMap::new()),
     }
 }
 
@@ -400,6 +429,9 @@ fn partly_replicated(rng: &mut StdRng, primary: &Metastore, now_ms: i64) -> Meta
             storage_location: None,
             view_definition: None,
             view_dependencies: Vec::new(),
+            view_functions: Vec::new(),
+            columns: Vec::new(),
+            options: Default::default(),
             delta_version: 3,
             last_commit_ms: now_ms,
             cloned_from: None,

@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::metastore::{Catalog, Common, Metastore, Principal, Securable, UcError};
+use super::metastore::{Catalog, Common, Function, Metastore, Principal, Securable, UcError};
 use super::{databricks_error, Workspace};
 
 pub fn router() -> Router<Arc<Workspace>> {
@@ -34,6 +34,8 @@ pub fn router() -> Router<Arc<Workspace>> {
         .route("/api/2.1/unity-catalog/table-summaries", get(table_summaries))
         .route("/api/2.1/unity-catalog/volumes", get(list_volumes).post(create_volume))
         .route("/api/2.1/unity-catalog/volumes/{full_name}", get(get_volume).patch(update_volume).delete(delete_volume))
+        .route("/api/2.1/unity-catalog/functions", get(list_functions))
+        .route("/api/2.1/unity-catalog/functions/{full_name}", get(get_function))
         .route("/api/2.1/unity-catalog/permissions/{kind}/{full_name}", get(get_permissions).patch(update_permissions))
         .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{full_name}", get(effective_permissions))
 }
@@ -422,6 +424,69 @@ async fn list_volumes(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQ
             page(all, |v| metastore.visible(who, Securable::Volume, &v.full_name()), &query, ws.page_size())?;
         Ok(listed("volumes", items.iter().map(|v| v.to_json(&metastore)).collect(), next))
     })
+}
+
+/// Functions REST reference, List functions: "the output list contains only
+/// functions for which either the user has the EXECUTE privilege or the user
+/// is the owner" (a metastore admin sees all); the caller needs USE CATALOG
+/// and USE SCHEMA. Paged like the other lists.
+async fn list_functions(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    with_caller(&ws, &headers, "functions.list", |who| {
+        let query = query(raw);
+        let (catalog, schema) = (required(&query, "catalog_name")?, required(&query, "schema_name")?);
+        let metastore = ws.metastore.read();
+        metastore.require_use(who, catalog, Some(schema))?;
+        let prefix = format!("{catalog}.{schema}.");
+        let all: Vec<_> = metastore
+            .functions
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, f)| f)
+            .collect();
+        let (items, next) = page(all, |f| may_execute(&metastore, who, f), &query, ws.page_size())?;
+        Ok(listed("functions", items.iter().map(|f| f.to_json(&metastore)).collect(), next))
+    })
+}
+
+async fn get_function(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(full_name): Path<String>) -> Response {
+    with_caller(&ws, &headers, "functions.get", |who| {
+        let metastore = ws.metastore.read();
+        let function = metastore
+            .functions
+            .get(&full_name)
+            .ok_or_else(|| UcError::Missing("FUNCTION", format!("Routine or Model '{full_name}' does not exist.")))?;
+        metastore.require_use(who, &function.catalog, Some(&function.schema))?;
+        if !may_execute(&metastore, who, function) {
+            return Err(UcError::PermissionDenied(format!("User does not have EXECUTE on Routine '{full_name}'.")));
+        }
+        Ok(Json(function.to_json(&metastore)).into_response())
+    })
+}
+
+/// Owner, metastore admin, or EXECUTE (or ALL PRIVILEGES) on the function,
+/// its schema or its catalog.
+fn may_execute(metastore: &Metastore, who: &Principal, function: &Function) -> bool {
+    let names: Vec<&str> = std::iter::once(who.name.as_str()).chain(who.groups.iter().map(String::as_str)).collect();
+    let grants_execute = |common: &Common| {
+        names.contains(&common.owner.as_str())
+            || names.iter().any(|n| {
+                common.grants.get(*n).is_some_and(|held| held.contains("EXECUTE") || held.contains("ALL_PRIVILEGES"))
+            })
+    };
+    let schema = metastore.schemas.get(&format!("{}.{}", function.catalog, function.schema));
+    let catalog = metastore.catalogs.get(&function.catalog);
+    metastore.is_admin(who)
+        || grants_execute(&function.common)
+        || schema.is_some_and(|s| {
+            s.common.grants.iter().any(|(p, held)| {
+                names.contains(&p.as_str()) && (held.contains("EXECUTE") || held.contains("ALL_PRIVILEGES"))
+            })
+        })
+        || catalog.is_some_and(|c| {
+            c.common.grants.iter().any(|(p, held)| {
+                names.contains(&p.as_str()) && (held.contains("EXECUTE") || held.contains("ALL_PRIVILEGES"))
+            })
+        })
 }
 
 /// Whether `catalog` is mounted from a share (and the caller may use it).
@@ -894,6 +959,9 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             storage_location: Some(location),
             view_definition: None,
             view_dependencies: Vec::new(),
+            view_functions: Vec::new(),
+            columns: Vec::new(),
+            options: Default::default(),
             delta_version: 0,
             last_commit_ms: now,
             cloned_from: None,

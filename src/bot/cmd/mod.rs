@@ -204,9 +204,24 @@ mod tests {
         assert_eq!(parsed("deploy transit"), "Deploy { kind: \"transit\", name: None }");
         assert_eq!(
             parsed("subscribe daily 08:00 Europe/Amsterdam"),
-            "Subscribe { schedule: Daily { hour: 8, minute: 0, timezone: \"Europe/Amsterdam\" } }"
+            "Subscribe { pair: None, schedule: Daily { hour: 8, minute: 0, timezone: \"Europe/Amsterdam\" } }"
         );
-        assert_eq!(parsed("subscribe every 6h"), "Subscribe { schedule: Every { hours: 6 } }");
+        assert_eq!(parsed("subscribe every 6h"), "Subscribe { pair: None, schedule: Every { minutes: 360 } }");
+        assert_eq!(
+            parsed("subscribe finance daily 08:00"),
+            "Subscribe { pair: Some(\"finance\"), schedule: Daily { hour: 8, minute: 0, timezone: \"UTC\" } }"
+        );
+        // A pair's schedule: set with an interval or a daily time, stopped with `every off`.
+        assert_eq!(
+            parsed("replicate finance every 15m"),
+            "Schedule { pair: Some(\"finance\"), schedule: Some(Every { minutes: 15 }) }"
+        );
+        assert_eq!(parsed("replicate every 2h"), "Schedule { pair: None, schedule: Some(Every { minutes: 120 }) }");
+        assert_eq!(
+            parsed("replicate finance DAILY 02:30 Europe/Amsterdam"),
+            "Schedule { pair: Some(\"finance\"), schedule: Some(Daily { hour: 2, minute: 30, timezone: \"Europe/Amsterdam\" }) }"
+        );
+        assert_eq!(parsed("replicate finance every off"), "Schedule { pair: Some(\"finance\"), schedule: None }");
     }
 
     #[test]
@@ -225,6 +240,14 @@ mod tests {
             "cancel",
             "use",
             "pair drop x",
+            "replicate finance every 1m",
+            "replicate finance every",
+            "replicate a b every 15m",
+            "replicate Finance every 15m",
+            "replicate finance daily 24:00",
+            "replicate finance every off now",
+            "subscribe Finance daily 08:00",
+            "subscribe finance",
         ] {
             assert!(matches!(parse(bad), Err(ParseError::Usage { .. })), "{bad}");
         }

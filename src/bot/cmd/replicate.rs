@@ -1,6 +1,10 @@
 //! `replicate [pair] [catalog] [--dry-run]`: a plan first (`src/bot/replicate.rs`
 //! reads both metastores as the person), Run or Cancel on its card. One word
 //! is a pair when a pair has that name, a catalog otherwise.
+//!
+//! `replicate [pair] every 15m | daily HH:MM [timezone] | every off`: the
+//! pair's schedule (`src/bot/replication_schedule.rs`), set or stopped. Its
+//! cycles run as the bot; setting one needs the same role as a run.
 
 use std::sync::Arc;
 
@@ -14,8 +18,8 @@ use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "replicate",
-    usage: "replicate [pair] [catalog] [--dry-run]",
-    summary: "Plan the replication from primary to secondary, review it, then run it.",
+    usage: "replicate [pair] [catalog] [--dry-run] | [pair] every 15m|daily HH:MM|every off",
+    summary: "Plan, review, run or schedule a replication.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
     reach: Reach::Conversation,
@@ -34,7 +38,28 @@ struct Replicate {
     dry_run: bool,
 }
 
+/// `replicate [pair] every …|daily …`: set or stop a pair's schedule.
+#[derive(Debug)]
+struct Schedule {
+    pair: Option<String>,
+    /// `None`: `every off`, stop it.
+    schedule: Option<crate::commands::Schedule>,
+}
+
 fn parse(args: &[&str]) -> super::Parsed {
+    let keyword = |word: &&str| word.eq_ignore_ascii_case("every") || word.eq_ignore_ascii_case("daily");
+    if let Some(at) = args.iter().position(keyword) {
+        let pair = match &args[..at] {
+            [] => None,
+            [pair] => Some(words::pair(pair)?),
+            _ => return Err("a schedule names one pair at most".into()),
+        };
+        let schedule = match &args[at..] {
+            [every, off] if every.eq_ignore_ascii_case("every") && off.eq_ignore_ascii_case("off") => None,
+            words => Some(words::replication_schedule(words)?),
+        };
+        return Ok(Box::new(Schedule { pair, schedule }));
+    }
     let mut pair = None;
     let mut catalog = None;
     let mut dry_run = false;
@@ -54,6 +79,19 @@ fn parse(args: &[&str]) -> super::Parsed {
         }
     }
     Ok(Box::new(Replicate { pair, catalog, dry_run }))
+}
+
+impl Invocation for Schedule {
+    fn run<'a>(self: Box<Self>, bot: &'a Arc<Bot>, turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            match turn.actor() {
+                Ok(actor) => Answer::Card(
+                    bot.schedule_replication(turn.activity, actor, self.pair, self.schedule, turn.correlation_id).await,
+                ),
+                Err(card) => Answer::Card(card),
+            }
+        })
+    }
 }
 
 impl Invocation for Replicate {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Invocation, Spec, Turn};
 use crate::access::Role;
-use crate::bot::runs::{catalog_label, failures, outcome, worded_duration, worded_time};
+use crate::bot::runs::{catalog_label, failures, outcome, started_by, worded_duration, worded_time};
 use crate::bot::{Answer, Bot};
 use crate::cards::{self, views};
 use crate::commands::{words, Needs, Reach};
@@ -99,7 +99,7 @@ async fn run_card(bot: &Bot, id: &str, correlation_id: &str) -> Value {
         outcome_label: label,
         outcome_color: color,
         started_at: worded_time(run.started_ms),
-        started_by: run.started_by_upn.clone().unwrap_or_else(|| "drbot".into()),
+        started_by: started_by(&run),
         finished_at: run.finished_ms.map(worded_time).unwrap_or_else(|| "still running".into()),
         duration: run.finished_ms.map(|f| worded_duration(f - run.started_ms)).unwrap_or_default(),
         succeeded: counts.succeeded as u64,

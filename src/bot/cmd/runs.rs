@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Invocation, Spec, Turn};
 use crate::access::Role;
-use crate::bot::runs::{catalog_label, counts_label, outcome, worded_duration, worded_time};
+use crate::bot::runs::{catalog_label, counts_label, outcome, started_by, worded_duration, worded_time};
 use crate::bot::{Answer, Bot};
 use crate::cards::{self, views};
 use crate::commands::{words, Needs, Reach, Scope};
@@ -88,7 +88,7 @@ async fn runs_card(bot: &Bot, turn: &Turn<'_>, pair: Option<&str>, everything: b
                     run_id: run.id.clone(),
                     catalog_label: catalog_label(run.catalog_filter.as_deref()),
                     started_at: worded_time(run.started_ms),
-                    started_by: run.started_by_upn.clone().unwrap_or_else(|| "drbot".into()),
+                    started_by: started_by(run),
                     duration: run.finished_ms.map(|f| worded_duration(f - run.started_ms)).unwrap_or_default(),
                     counts_label: counts_label(run),
                     outcome_label: label,

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 use serde_json::{json, Value};
 
-use super::super::metastore::{Common, Metastore, Policy, Principal, Securable, Table, UcError, Volume};
+use super::super::metastore::{
+    Column, Common, Function, Metastore, Policy, Principal, Securable, Table, UcError, Volume,
+};
 use super::parse::{CloneSource, Statement};
 use super::storage;
 
@@ -15,15 +17,34 @@ use super::storage;
 #[derive(Default)]
 pub struct Storage {
     pub tables: RwLock<HashMap<String, (i64, i64)>>,
+    /// Non-Delta data files by path: the schema a reader of them would find
+    /// (a CSV file's header line names its columns; Parquet carries its
+    /// schema). A path absent here is empty.
+    pub files: RwLock<HashMap<String, Vec<Column>>>,
 }
 
 impl Storage {
-    /// Registers every Delta table of a metastore at its location: (version, last commit ms).
+    /// Registers every Delta table of a metastore at its location: (version,
+    /// last commit ms); and the files of every non-Delta external table with
+    /// modelled columns, at its location and at its geo-replica (the seed's
+    /// location mapping: the storage account replicates them).
     pub fn register(&self, metastore: &Metastore) {
         let mut tables = self.tables.write();
+        let mut files = self.files.write();
         for table in metastore.tables.values() {
-            if let (Some(location), Some("DELTA")) = (&table.storage_location, table.data_source_format.as_deref()) {
-                tables.insert(location.trim_end_matches('/').to_string(), (table.delta_version, table.last_commit_ms));
+            match (&table.storage_location, table.data_source_format.as_deref()) {
+                (Some(location), Some("DELTA")) => {
+                    tables.insert(
+                        location.trim_end_matches('/').to_string(),
+                        (table.delta_version, table.last_commit_ms),
+                    );
+                }
+                (Some(location), Some(_)) if !table.columns.is_empty() => {
+                    for path in [location.clone(), super::super::seed::map_location(location)] {
+                        files.insert(path.trim_end_matches('/').to_string(), table.columns.clone());
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -227,6 +248,9 @@ pub fn execute(
                 storage_location: location.clone(),
                 view_definition: None,
                 view_dependencies: Vec::new(),
+                view_functions: Vec::new(),
+                columns: Vec::new(),
+                options: Default::default(),
                 delta_version: existing.as_ref().map_or(0, |t| t.delta_version + 1),
                 last_commit_ms: now_ms,
                 cloned_from: Some((source_name, source_version)),
@@ -248,12 +272,13 @@ pub fn execute(
                 rows: vec![vec![json!(source_version), json!(copied_versions)]],
             })
         }
-        Statement::CreateTableUsing { name, if_not_exists, format, location } => {
+        Statement::CreateTableUsing { name, if_not_exists, format, location, columns, options, partitioned_by } => {
             let Some(full) = new_object(metastore, who, name, catalog, schema, *if_not_exists, "CREATE_TABLE")? else {
                 return Ok(Outcome::default());
             };
             storage::require(metastore, who, location, "CREATE_EXTERNAL_TABLE")?;
             storage::require_no_overlap(metastore, location, None)?;
+            let columns = table_columns(storage, format, location, columns, options, partitioned_by)?;
             let table = Table {
                 catalog: full[0].clone(),
                 schema: full[1].clone(),
@@ -263,6 +288,9 @@ pub fn execute(
                 storage_location: Some(location.clone()),
                 view_definition: None,
                 view_dependencies: Vec::new(),
+                view_functions: Vec::new(),
+                columns,
+                options: options.clone(),
                 delta_version: 0,
                 last_commit_ms: now_ms,
                 cloned_from: None,
@@ -273,7 +301,7 @@ pub fn execute(
             metastore.tables.insert(full.join("."), table);
             Ok(Outcome::default())
         }
-        Statement::CreateView { name, or_replace, if_not_exists, query, dependencies } => {
+        Statement::CreateView { name, or_replace, if_not_exists, query, dependencies, functions } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -290,6 +318,7 @@ pub fn execute(
                 None => {}
             }
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
+            let calls = resolve_functions(metastore, functions, catalog, schema)?;
             require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_TABLE")?;
             // "Replacing an existing view does not preserve privileges granted
             // on the original view. Use ALTER VIEW to preserve privileges."
@@ -306,6 +335,9 @@ pub fn execute(
                     storage_location: None,
                     view_definition: Some(query.clone()),
                     view_dependencies: resolved,
+                    view_functions: calls,
+                    columns: Vec::new(),
+                    options: Default::default(),
                     delta_version: 0,
                     last_commit_ms: now_ms,
                     cloned_from: None,
@@ -316,7 +348,7 @@ pub fn execute(
             );
             Ok(Outcome::default())
         }
-        Statement::AlterViewAs { name, query, dependencies } => {
+        Statement::AlterViewAs { name, query, dependencies, functions } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -334,11 +366,57 @@ pub fn execute(
             }
             require_view_owner(metastore, who, &full_name)?;
             let resolved = resolve_dependencies(metastore, dependencies, catalog, schema)?;
+            let calls = resolve_functions(metastore, functions, catalog, schema)?;
             // A new definition; owner, grants, comment and properties stay.
             let view = metastore.tables.get_mut(&full_name).expect("checked above");
             view.view_definition = Some(query.clone());
             view.view_dependencies = resolved;
+            view.view_functions = calls;
             view.common.updated_at = now_ms;
+            Ok(Outcome::default())
+        }
+        Statement::CreateFunction { name, or_replace, if_not_exists, parameters, returns, body, tables, functions } => {
+            let full = qualify(name, catalog, schema, 3)?;
+            metastore.require_use(who, &full[0], Some(&full[1]))?;
+            let full_name = full.join(".");
+            let existing = metastore.functions.get(&full_name).map(|f| f.common.clone());
+            match &existing {
+                Some(_) if *if_not_exists => return Ok(Outcome::default()),
+                Some(_) if !or_replace => {
+                    return Err(failed(
+                        "ROUTINE_ALREADY_EXISTS",
+                        format!("Cannot create the routine `{}` because it already exists.", full.join("`.`")),
+                    ))
+                }
+                // Replacing a function needs its ownership (CREATE FUNCTION
+                // reference: "you must be the owner … to replace it").
+                Some(common) if !(who.name == common.owner || who.groups.contains(&common.owner)) => {
+                    return Err(failed("PERMISSION_DENIED", format!("User is not the owner of Routine '{full_name}'.")))
+                }
+                _ => {}
+            }
+            require(metastore, who, Securable::Schema, &format!("{}.{}", full[0], full[1]), "CREATE_FUNCTION")?;
+            let table_dependencies = resolve_dependencies(metastore, tables, catalog, schema)?;
+            let function_dependencies = resolve_functions(metastore, functions, catalog, schema)?;
+            if function_dependencies.contains(&full_name) {
+                return Err(failed(
+                    "UNRESOLVED_ROUTINE",
+                    format!("Cannot resolve routine `{}`: a function may not call itself.", full.join("`.`")),
+                ));
+            }
+            let function = Function {
+                catalog: full[0].clone(),
+                schema: full[1].clone(),
+                name: full[2].clone(),
+                parameters: parameters.clone(),
+                returns: returns.clone(),
+                body: body.clone(),
+                table_dependencies,
+                function_dependencies,
+                // A replaced function keeps its owner and grants.
+                common: existing.unwrap_or_else(|| owned_by(who, now_ms)),
+            };
+            metastore.functions.insert(full_name, function);
             Ok(Outcome::default())
         }
         Statement::CreateExternalVolume { name, if_not_exists, location } => {
@@ -409,6 +487,41 @@ pub fn execute(
         }
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
+        }
+        Statement::DescribeTableJson { name } => {
+            // DESCRIBE TABLE reference, "JSON formatted output": one row, the
+            // table's metadata as a JSON document; here the fields drbot
+            // reads (columns, partition_columns, storage_properties) and
+            // the names around them.
+            let full_name = qualify(name, catalog, schema, 3)?.join(".");
+            let table = metastore.tables.get(&full_name).ok_or_else(|| {
+                failed(
+                    "TABLE_OR_VIEW_NOT_FOUND",
+                    format!("The table or view `{}` cannot be found.", full_name.replace('.', "`.`")),
+                )
+            })?;
+            if !metastore.visible(who, Securable::Table, &full_name) {
+                return Err(failed("PERMISSION_DENIED", format!("User cannot describe '{full_name}'.")));
+            }
+            let mut partitions: Vec<&Column> = table.columns.iter().filter(|c| c.partition_index.is_some()).collect();
+            partitions.sort_by_key(|c| c.partition_index);
+            let document = json!({
+                "table_name": table.name,
+                "catalog_name": table.catalog,
+                "schema_name": table.schema,
+                "namespace": [table.schema],
+                "type": table.table_type,
+                "provider": table.data_source_format.as_deref().map(str::to_ascii_lowercase),
+                "columns": table.columns.iter().map(|c| json!({
+                    "name": c.name,
+                    "type": {"name": c.type_text.to_ascii_lowercase()},
+                    "nullable": true,
+                })).collect::<Vec<_>>(),
+                "partition_columns": partitions.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "location": table.storage_location,
+                "storage_properties": table.options,
+            });
+            Ok(Outcome { columns: vec!["json_metadata"], rows: vec![vec![json!(document.to_string())]] })
         }
         Statement::DescribeHistory { name, limit } => {
             let full_name = qualify(name, catalog, schema, 3)?.join(".");
@@ -486,7 +599,7 @@ fn policy(
     schema: Option<&str>,
 ) -> Result<Policy, StatementError> {
     let function_name = qualify(function, catalog, schema, 3)?.join(".");
-    if !metastore.functions.contains(&function_name) {
+    if !metastore.functions.contains_key(&function_name) {
         return Err(failed(
             "ROUTINE_NOT_FOUND",
             format!("The routine `{}` cannot be found.", function_name.replace('.', "`.`")),
@@ -539,6 +652,83 @@ fn resolve_dependencies(
             ));
         }
         resolved.push(dependency);
+    }
+    Ok(resolved)
+}
+
+/// The columns of a table registered on files (`CREATE TABLE … USING fmt`).
+/// Given, they are the table's (the files need not exist yet); omitted,
+/// Databricks infers them from the files at the location ("If you do not
+/// define columns the table schema you must specify … a LOCATION with
+/// data", CREATE TABLE [USING] reference): an empty path is
+/// `UNABLE_TO_INFER_SCHEMA`, and a CSV file set read without `header` has
+/// its header line taken as data and columns `_c0`, `_c1`, … of type
+/// STRING (Spark's CSV data source). Partition columns must be columns.
+fn table_columns(
+    storage: &Storage,
+    format: &str,
+    location: &str,
+    columns: &[(String, String)],
+    options: &std::collections::BTreeMap<String, String>,
+    partitioned_by: &[String],
+) -> Result<Vec<Column>, StatementError> {
+    let mut out: Vec<Column> = if columns.is_empty() {
+        let found = storage.files.read().get(location.trim_end_matches('/')).cloned();
+        let Some(found) = found else {
+            return Err(failed(
+                "UNABLE_TO_INFER_SCHEMA",
+                format!("Unable to infer schema for {format}. It must be specified manually."),
+            ));
+        };
+        let header = options.get("header").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        match format {
+            "CSV" if header => found
+                .iter()
+                .map(|c| Column { type_text: "STRING".into(), partition_index: None, ..c.clone() })
+                .collect(),
+            "CSV" => (0..found.len())
+                .map(|i| Column { name: format!("_c{i}"), type_text: "STRING".into(), partition_index: None })
+                .collect(),
+            _ => found.iter().map(|c| Column { partition_index: None, ..c.clone() }).collect(),
+        }
+    } else {
+        columns
+            .iter()
+            .map(|(name, type_text)| Column { name: name.clone(), type_text: type_text.clone(), partition_index: None })
+            .collect()
+    };
+    for (index, partition) in partitioned_by.iter().enumerate() {
+        let Some(column) = out.iter_mut().find(|c| c.name.eq_ignore_ascii_case(partition)) else {
+            return Err(failed(
+                "COLUMN_NOT_DEFINED_IN_TABLE",
+                format!("partition column `{partition}` is not defined in table."),
+            ));
+        };
+        column.partition_index = Some(index);
+    }
+    Ok(out)
+}
+
+/// The full names of the user functions a body calls, each of which must
+/// exist (`UNRESOLVED_ROUTINE`, Databricks' error class for an unknown function).
+fn resolve_functions(
+    metastore: &Metastore,
+    functions: &[Vec<String>],
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<Vec<String>, StatementError> {
+    let mut resolved = Vec::new();
+    for function in functions {
+        let function = qualify(function, catalog, schema, 3)?.join(".");
+        if !metastore.functions.contains_key(&function) {
+            return Err(failed(
+                "UNRESOLVED_ROUTINE",
+                format!("Cannot resolve routine `{}` on search path.", function.replace('.', "`.`")),
+            ));
+        }
+        if !resolved.contains(&function) {
+            resolved.push(function);
+        }
     }
     Ok(resolved)
 }

@@ -28,11 +28,20 @@ pub enum Statement {
         source: CloneSource,
         location: Option<String>,
     },
+    /// `CREATE TABLE [IF NOT EXISTS] t [(c type, …)] USING fmt [OPTIONS
+    /// (k 'v', …)] [PARTITIONED BY (c, …)] LOCATION '…'`.
     CreateTableUsing {
         name: Vec<String>,
         if_not_exists: bool,
         format: String,
         location: String,
+        columns: Vec<(String, String)>,
+        options: std::collections::BTreeMap<String, String>,
+        partitioned_by: Vec<String>,
+    },
+    /// `DESCRIBE TABLE EXTENDED t AS JSON`.
+    DescribeTableJson {
+        name: Vec<String>,
     },
     CreateView {
         name: Vec<String>,
@@ -40,12 +49,27 @@ pub enum Statement {
         if_not_exists: bool,
         query: String,
         dependencies: Vec<Vec<String>>,
+        /// Qualified functions the query calls (`c.s.f(…)`).
+        functions: Vec<Vec<String>>,
     },
     /// `ALTER VIEW v AS query`: a new definition, same owner and grants.
     AlterViewAs {
         name: Vec<String>,
         query: String,
         dependencies: Vec<Vec<String>>,
+        functions: Vec<Vec<String>>,
+    },
+    /// `CREATE [OR REPLACE] FUNCTION [IF NOT EXISTS] f (p type, …) RETURNS
+    /// type [LANGUAGE SQL] RETURN expr`: a SQL scalar function.
+    CreateFunction {
+        name: Vec<String>,
+        or_replace: bool,
+        if_not_exists: bool,
+        parameters: Vec<(String, String)>,
+        returns: String,
+        body: String,
+        tables: Vec<Vec<String>>,
+        functions: Vec<Vec<String>>,
     },
     CreateExternalVolume {
         name: Vec<String>,
@@ -153,7 +177,7 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, SyntaxError> {
                 }
             }
             tokens.push(if c == '`' { Token::Quoted(text) } else { Token::Text(text) });
-        } else if "().,*;=".contains(c) {
+        } else if "().,*;=<>:+-/|!%".contains(c) {
             tokens.push(Token::Symbol(c));
             i += 1;
         } else {
@@ -340,24 +364,134 @@ impl Parser {
         self.error()
     }
 
-    /// A view's query to the end of the statement, and the tables it reads.
-    fn view_query(&mut self) -> Result<(String, Vec<Vec<String>>), SyntaxError> {
-        let start = self.at;
+    /// A view's query to the end of the statement, the tables it reads and
+    /// the functions it calls.
+    #[allow(clippy::type_complexity)]
+    fn view_query(&mut self) -> Result<(String, Vec<Vec<String>>, Vec<Vec<String>>), SyntaxError> {
         if !self.peek_word("SELECT") && !self.peek_word("WITH") {
             return self.error();
         }
-        let mut dependencies = Vec::new();
+        let (query, dependencies, functions) = self.expression()?;
+        if dependencies.is_empty() {
+            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        }
+        Ok((query, dependencies, functions))
+    }
+
+    /// SQL to the end of the statement: its text, the tables it reads
+    /// (`FROM`/`JOIN` names) and the user functions it calls (a qualified
+    /// name before `(`; an unqualified one is a built-in).
+    #[allow(clippy::type_complexity)]
+    fn expression(&mut self) -> Result<(String, Vec<Vec<String>>, Vec<Vec<String>>), SyntaxError> {
+        let start = self.at;
+        let mut tables = Vec::new();
+        let mut functions = Vec::new();
         while self.at < self.tokens.len() {
             if self.eat("FROM") || self.eat("JOIN") {
-                dependencies.push(self.name()?);
+                tables.push(self.name()?);
+            } else if matches!(self.tokens.get(self.at), Some(Token::Word(_) | Token::Quoted(_)))
+                && self.tokens.get(self.at + 1) == Some(&Token::Symbol('.'))
+            {
+                let name = self.name()?;
+                if name.len() > 1 && self.tokens.get(self.at) == Some(&Token::Symbol('(')) {
+                    functions.push(name);
+                }
             } else {
                 self.at += 1;
             }
         }
-        if dependencies.is_empty() {
-            return Err(SyntaxError("[PARSE_SYNTAX_ERROR] A view must read from a table.".into()));
+        if start == self.at {
+            return self.error();
         }
-        Ok((render(&self.tokens[start..]), dependencies))
+        Ok((render(&self.tokens[start..]), tables, functions))
+    }
+
+    /// A type up to the `,` or `)` that ends it at depth 0 (or the keyword
+    /// `RETURN`/`LANGUAGE`), as text: `STRING`, `DECIMAL(10,2)`, `ARRAY<INT>`.
+    fn type_text(&mut self) -> Result<String, SyntaxError> {
+        let start = self.at;
+        let mut depth = 0usize;
+        while let Some(token) = self.tokens.get(self.at) {
+            match token {
+                Token::Symbol('(' | '<') => depth += 1,
+                Token::Symbol(')' | '>') if depth == 0 => break,
+                Token::Symbol(')' | '>') => depth -= 1,
+                Token::Symbol(',') if depth == 0 => break,
+                Token::Symbol(',' | ':') | Token::Word(_) => {}
+                _ => return self.error(),
+            }
+            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE")) {
+                break;
+            }
+            self.at += 1;
+        }
+        if start == self.at {
+            return self.error();
+        }
+        let mut text = String::new();
+        for token in &self.tokens[start..self.at] {
+            match token {
+                Token::Word(w) => {
+                    if text.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                        text.push(' ');
+                    }
+                    text.push_str(&w.to_ascii_uppercase());
+                }
+                Token::Symbol(c) => text.push(*c),
+                _ => {}
+            }
+        }
+        Ok(text)
+    }
+
+    /// `(key [=] 'value', …)`: keys identifiers or string literals, values
+    /// string literals or bare words (`true`, numbers).
+    fn options(&mut self) -> Result<std::collections::BTreeMap<String, String>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut options = std::collections::BTreeMap::new();
+        loop {
+            let key = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) | Some(Token::Word(t)) | Some(Token::Quoted(t)) => t,
+                _ => return self.error(),
+            };
+            self.at += 1;
+            self.eat_symbol('=');
+            let value = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) | Some(Token::Word(t)) => t,
+                _ => return self.error(),
+            };
+            self.at += 1;
+            options.insert(key.to_ascii_lowercase(), value);
+            if self.eat_symbol(')') {
+                return Ok(options);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
+    }
+
+    /// `(p type, …)` of a function, possibly empty.
+    fn parameters(&mut self) -> Result<Vec<(String, String)>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut parameters = Vec::new();
+        if self.eat_symbol(')') {
+            return Ok(parameters);
+        }
+        loop {
+            let name = self.identifier()?;
+            parameters.push((name, self.type_text()?));
+            if self.eat_symbol(')') {
+                return Ok(parameters);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
     }
 
     /// `SELECT, MODIFY` or `ALL PRIVILEGES` or `USE CATALOG`.
@@ -389,6 +523,13 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return information_schema(p);
     }
     if p.eat("DESCRIBE") {
+        if p.eat("TABLE") || p.peek_word("EXTENDED") {
+            p.expect("EXTENDED")?;
+            let name = p.name()?;
+            p.expect("AS")?;
+            p.expect("JSON")?;
+            return p.done(Statement::DescribeTableJson { name });
+        }
         p.expect("HISTORY")?;
         let name = p.name()?;
         let limit = if p.eat("LIMIT") {
@@ -422,8 +563,8 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         if p.eat("VIEW") {
             let name = p.name()?;
             if p.eat("AS") {
-                let (query, dependencies) = p.view_query()?;
-                return Ok(Statement::AlterViewAs { name, query, dependencies });
+                let (query, dependencies, functions) = p.view_query()?;
+                return Ok(Statement::AlterViewAs { name, query, dependencies, functions });
             }
             p.expect("OWNER")?;
             p.expect("TO")?;
@@ -474,17 +615,69 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         let name = p.name()?;
         p.expect("AS")?;
-        let (query, dependencies) = p.view_query()?;
-        return Ok(Statement::CreateView { name, or_replace, if_not_exists, query, dependencies });
+        let (query, dependencies, functions) = p.view_query()?;
+        return Ok(Statement::CreateView { name, or_replace, if_not_exists, query, dependencies, functions });
+    }
+    if p.eat("FUNCTION") {
+        let if_not_exists = p.if_not_exists()?;
+        if if_not_exists && or_replace {
+            return p.error();
+        }
+        let name = p.name()?;
+        let parameters = p.parameters()?;
+        p.expect("RETURNS")?;
+        let returns = p.type_text()?;
+        if p.eat("LANGUAGE") && !p.eat("SQL") {
+            // A Python (or other) body is not SQL: the sandbox does not model it.
+            return Err(SyntaxError(
+                "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
+            ));
+        }
+        p.expect("RETURN")?;
+        let (body, tables, functions) = p.expression()?;
+        return Ok(Statement::CreateFunction {
+            name,
+            or_replace,
+            if_not_exists,
+            parameters,
+            returns,
+            body,
+            tables,
+            functions,
+        });
     }
     p.expect("TABLE")?;
     let if_not_exists = p.if_not_exists()?;
     let name = p.name()?;
+    let columns = if p.tokens.get(p.at) == Some(&Token::Symbol('(')) { p.parameters()? } else { Vec::new() };
     if p.eat("USING") {
         let format = p.identifier()?.to_ascii_uppercase();
-        p.expect("LOCATION")?;
-        let location = p.text()?;
-        return p.done(Statement::CreateTableUsing { name, if_not_exists, format, location });
+        let (mut options, mut partitioned_by, mut location) = (std::collections::BTreeMap::new(), Vec::new(), None);
+        while p.at < p.tokens.len() {
+            if p.eat("OPTIONS") {
+                options = p.options()?;
+            } else if p.eat("PARTITIONED") {
+                p.expect("BY")?;
+                partitioned_by = p.column_list()?;
+            } else if p.eat("LOCATION") {
+                location = Some(p.text()?);
+            } else {
+                return p.error();
+            }
+        }
+        let Some(location) = location else { return p.error() };
+        return p.done(Statement::CreateTableUsing {
+            name,
+            if_not_exists,
+            format,
+            location,
+            columns,
+            options,
+            partitioned_by,
+        });
+    }
+    if !columns.is_empty() {
+        return p.error();
     }
     let deep = if p.eat("DEEP") {
         true
@@ -591,7 +784,10 @@ mod tests {
                 name: name(&["c", "s", "t"]),
                 if_not_exists: true,
                 format: "PARQUET".into(),
-                location: "abfss://geo@a/b".into()
+                location: "abfss://geo@a/b".into(),
+                columns: Vec::new(),
+                options: Default::default(),
+                partitioned_by: Vec::new(),
             }
         );
         let Statement::CreateView { dependencies, .. } =
