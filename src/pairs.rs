@@ -70,8 +70,8 @@ impl PairWorkspace {
     }
 }
 
-/// Which workspace of a pair serves.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which workspace of a pair: the one that serves, or the one a reading is of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     #[default]

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::report::Side;
+use crate::pairs::Side;
 use crate::replication::planner::{principal_names, reads};
 use crate::replication::snapshot::TableKind;
 use crate::replication::snapshot::{SkippedPart, Snapshot};

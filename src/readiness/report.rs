@@ -167,22 +167,8 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
-/// Which workspace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Primary,
-    Secondary,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Primary => "primary",
-            Side::Secondary => "secondary",
-        }
-    }
-}
+/// Which workspace (the pair's own word for it, so readings and pairs agree).
+pub use crate::pairs::Side;
 
 /// A part of a metastore the read left out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
