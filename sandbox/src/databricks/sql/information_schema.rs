@@ -306,3 +306,64 @@ fn routines(
     }
     Ok(Outcome { columns: picked.iter().map(|&i| all_columns[i]).collect(), rows })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::metastore::Function;
+    use super::super::super::seed::{generate, Seed, ADMIN_GROUP};
+    use super::*;
+
+    fn ask(metastore: &Metastore, who: &Principal, view: &str, columns: &[&str]) -> Result<Outcome, StatementError> {
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        query(metastore, who, "system", view, &columns, false)
+    }
+
+    #[test]
+    fn routines_and_parameters_show_the_functions_the_caller_may_execute() {
+        let (mut metastore, _) = generate(&Seed { seed: 7, tables: 40, now_ms: 0 });
+        let schema = metastore.schemas.keys().next().unwrap().clone();
+        let function = Function::sql(
+            &format!("{schema}.scaled"),
+            &[("amount", "DECIMAL(10,2)"), ("n", "INT")],
+            "DECIMAL(12,2)",
+            "amount * n",
+            "owner-group",
+        );
+        metastore.functions.insert(function.full_name(), function);
+        let admin = Principal { name: "admin@x".into(), groups: vec![ADMIN_GROUP.into()] };
+        let stranger = Principal { name: "nobody@x".into(), groups: vec!["account users".into()] };
+
+        let routines = ask(
+            &metastore,
+            &admin,
+            "routines",
+            &["routine_name", "full_data_type", "routine_body", "external_language"],
+        )
+        .unwrap();
+        assert_eq!(routines.rows, vec![vec![json!("scaled"), json!("DECIMAL(12,2)"), json!("SQL"), Value::Null]]);
+        let parameters = ask(
+            &metastore,
+            &admin,
+            "parameters",
+            &["specific_name", "ordinal_position", "parameter_name", "full_data_type"],
+        )
+        .unwrap();
+        assert_eq!(parameters.columns, ["specific_name", "ordinal_position", "parameter_name", "full_data_type"]);
+        assert_eq!(parameters.rows.len(), 2);
+        assert_eq!(parameters.rows[0][1], json!(1), "1-based positions");
+        assert_eq!(parameters.rows[1][2], json!("n"));
+
+        assert!(
+            ask(&metastore, &stranger, "routines", &["routine_name"]).unwrap().rows.is_empty(),
+            "no EXECUTE, no row"
+        );
+        for (view, column) in
+            [("routines", "security_type"), ("routines", "routine_owner"), ("parameters", "parameter_default")]
+        {
+            let refused = ask(&metastore, &admin, view, &[column]).unwrap_err();
+            assert!(refused.message.contains("UNRESOLVED_COLUMN"), "{view}.{column}: {}", refused.message);
+        }
+        let columns = vec!["routine_name".to_string()];
+        assert!(query(&metastore, &admin, "system", "routines", &columns, true).is_err(), "no inherited_from");
+    }
+}
