@@ -173,6 +173,18 @@ pub struct ReplicationSettings {
     pub shared_catalog_prefix: String,
     /// The Databricks job for `replicate --via-job` when none is given.
     pub job_id: Option<i64>,
+    /// The Databricks group of the DR operators and the bot's service
+    /// principal: it owns the DR shares (replication hands each new share to
+    /// it), so any member, and the bot's scheduled runs, may extend a share
+    /// another member created; the deployment bootstrap gives it what a
+    /// share's owner needs (USE CATALOG, USE SCHEMA, SELECT on the replicated
+    /// catalogs) and makes it an admin of the spoke's catalog. Unset: a share
+    /// stays with whoever created it.
+    pub dr_group: Option<String>,
+    /// The catalogs of the pair these settings were made for
+    /// ([`Self::for_pair`]); empty: every managed catalog. Not a setting.
+    #[serde(skip)]
+    pub catalogs: Vec<String>,
 }
 
 impl Default for ReplicationSettings {
@@ -189,6 +201,8 @@ impl Default for ReplicationSettings {
             share_prefix: "drbot_".into(),
             shared_catalog_prefix: "drbot_shared_".into(),
             job_id: None,
+            dr_group: None,
+            catalogs: Vec::new(),
         }
     }
 }

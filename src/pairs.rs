@@ -36,6 +36,11 @@ pub struct Pair {
     /// The managed-DR failover group, when the pair has one.
     #[serde(default)]
     pub failover_group: Option<String>,
+    /// The catalogs replicated when a command names none; empty: every
+    /// managed catalog of the primary. A deployed spoke's pair has its own
+    /// catalog: the region's metastore is shared with other spokes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalogs: Vec<String>,
 }
 
 /// One workspace of a pair.
@@ -129,6 +134,7 @@ impl Pair {
             sharing: SharingNames::of_pair(name),
             active: Side::Primary,
             failover_group: None,
+            catalogs: Vec::new(),
         }
     }
 

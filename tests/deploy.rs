@@ -126,8 +126,9 @@ impl Fixture {
             progress_interval: Duration::from_millis(10),
             poll_interval: Duration::from_millis(50),
             timeout: PATIENCE,
-            bootstrap: bootstrap.then(|| {
-                BootstrapSettings::from_config(&self.config, reqwest::Client::new())
+            bootstrap: bootstrap.then(|| BootstrapSettings {
+                dr_group: Some(sandbox::databricks::seed::ADMIN_GROUP.into()),
+                ..BootstrapSettings::from_config(&self.config, reqwest::Client::new())
                     .with_replicator(sandbox::SANDBOX_BOT_APP_ID)
             }),
         }
@@ -261,10 +262,17 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
     // The bootstrap, as the workspaces now hold it.
     let report = outcome.bootstrap.expect("bootstrapped");
     assert!(report.steps.iter().all(|s| s.outcome == StepOutcome::Created), "{:?}", report.steps);
-    // Per region: assignment, credential, four locations, catalog; on the
-    // secondary the primary's Delta container (read-only) and four grants;
-    // the recipient.
-    assert_eq!(report.steps.len(), 2 * 7 + 5 + 1);
+    // Per region: assignment, credential, four locations, catalog, and ALL
+    // PRIVILEGES on it to the bot and the DR group; on the primary what the
+    // DR shares' owner needs; on the secondary the primary's Delta container
+    // (read-only) and four grants; the recipient; the engine's warehouse and
+    // CAN_USE on it for the bot and the DR group.
+    assert_eq!(report.steps.len(), 2 * 9 + 1 + 5 + 1 + 1 + 2);
+    let warehouse = fixture.sandbox.secondary.warehouses.by_name("drbot-demo").expect("the engine's warehouse");
+    for who in [sandbox::SANDBOX_BOT_APP_ID, sandbox::databricks::seed::ADMIN_GROUP] {
+        assert_eq!(warehouse.acl.get(who).map(String::as_str), Some("CAN_USE"), "{who}: {:?}", warehouse.acl);
+    }
+    assert_eq!(report.warehouse_id, fixture.sandbox.secondary.warehouses.by_name("drbot-demo").map(|w| w.id));
     for (workspace, role) in [(&fixture.sandbox.primary, "primary"), (&fixture.sandbox.secondary, "secondary")] {
         let metastore = workspace.metastore.read();
         let credential = &metastore.storage_credentials["demo_connector"];
@@ -620,4 +628,36 @@ async fn the_serverless_ncc_is_created_by_an_account_admin_and_described_for_any
     for (_, workspace_id, _) in workspace_ids {
         assert!(fixture.sandbox.accounts.binding(workspace_id).is_some());
     }
+}
+
+/// The engine's warehouse: serverless where the region offers it, a classic
+/// PRO one where it does not (said on the step), and found again by name
+/// by a second bootstrap, like every other step.
+#[tokio::test]
+async fn the_engines_warehouse_is_classic_where_the_region_has_no_serverless_and_found_again() {
+    let fixture = Fixture::start(Duration::from_millis(5)).await;
+    fixture.sandbox.secondary.warehouses.set_serverless_offered(false);
+    let plan = fixture.plan("demo");
+    let step = |outcome: &DeployOutcome| {
+        let report = outcome.bootstrap.clone().expect("bootstrapped");
+        let step = report.steps.iter().find(|s| s.step == "SQL warehouse drbot-demo").cloned().expect("the step");
+        (step, report.warehouse_id)
+    };
+
+    let first = fixture.run("alice", &plan, None, true).await.0.expect("deployed");
+    let (made, id) = step(&first);
+    assert_eq!(made.outcome, StepOutcome::Created);
+    assert!(made.detail.as_deref().is_some_and(|d| d.contains("classic (PRO)")), "{made:?}");
+    let warehouse = fixture.sandbox.secondary.warehouses.by_name("drbot-demo").expect("made");
+    assert!(!warehouse.serverless && warehouse.warehouse_type == "PRO", "{warehouse:?}");
+    assert_eq!(id.as_deref(), Some(warehouse.id.as_str()));
+
+    let again = fixture.run("alice", &plan, None, true).await.0.expect("deployed again");
+    let (found, id) = step(&again);
+    assert_eq!(found.outcome, StepOutcome::AlreadyExisted);
+    assert_eq!(id.as_deref(), Some(warehouse.id.as_str()));
+    let report = again.bootstrap.expect("bootstrapped");
+    let grants: Vec<_> = report.steps.iter().filter(|s| s.step.contains(" on catalog demo to ")).collect();
+    assert_eq!(grants.len(), 5, "{grants:?}");
+    assert!(grants.iter().all(|s| s.outcome == StepOutcome::AlreadyExisted), "{grants:?}");
 }

@@ -129,3 +129,19 @@ on_both_backends!(runs_are_listed_per_pair, |fresh: Fresh| async move {
     store.close().await;
     fresh
 });
+
+on_both_backends!(a_pair_without_a_warehouse_gets_one_and_one_with_a_warehouse_keeps_it, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    let mut bare = pair("bare");
+    bare.warehouse_id = None;
+    store.add_pair(&bare, Origin::Deployed, 1).await.unwrap();
+    store.add_pair(&pair("kept"), Origin::Deployed, 1).await.unwrap();
+    assert!(store.set_missing_warehouse("bare", "w1", 2).await.unwrap());
+    assert_eq!(store.pair("bare").await.unwrap().unwrap().warehouse_id.as_deref(), Some("w1"));
+    assert!(!store.set_missing_warehouse("bare", "w2", 3).await.unwrap(), "it has one now");
+    assert!(!store.set_missing_warehouse("kept", "w2", 3).await.unwrap());
+    assert_eq!(store.pair("kept").await.unwrap().unwrap().warehouse_id.as_deref(), Some("abc123"));
+    assert!(!store.set_missing_warehouse("nope", "w2", 3).await.unwrap());
+    store.close().await;
+    fresh
+});

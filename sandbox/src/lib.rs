@@ -278,10 +278,13 @@ local_roles = [{local_roles}]
 [replication]
 warehouse_id = "{warehouse}"
 location_mapping = [{mapping}]
+# The operators' Databricks group: it owns the DR shares and administers a spoke's catalog.
+dr_group = "{dr_group}"
 
 [deploy]
 arm_url = "{arm}"
 subscription_id = "{subscription}"
+databricks_accounts_url = "{accounts}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
             alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
@@ -301,12 +304,14 @@ subscription_id = "{subscription}"
             primary = self.primary_url(),
             secondary = self.secondary_url(),
             warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            dr_group = databricks::seed::ADMIN_GROUP,
             mapping = databricks::seed::LOCATION_MAPPING
                 .iter()
                 .map(|(from, to)| format!("[\"{from}\", \"{to}\"]"))
                 .collect::<Vec<_>>()
                 .join(", "),
             arm = self.arm_url(),
+            accounts = self.accounts_url(),
             subscription = SANDBOX_SUBSCRIPTION_ID,
         )
     }

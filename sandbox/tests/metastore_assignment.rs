@@ -80,3 +80,50 @@ async fn assignment_and_summary() {
     let (status, _) = call(&sandbox, &secondary, "alice", "PUT", &path, Some(json!({"metastore": "typo"}))).await;
     assert_eq!(status, 400);
 }
+
+/// A workspace of a region without a metastore: Unity Catalog answers
+/// `METASTORE_DOES_NOT_EXIST` until an account admin creates the region's
+/// metastore (one per region) and assigns it through the account API;
+/// anyone else is refused `PERMISSION_DENIED`.
+#[tokio::test]
+async fn a_region_without_a_metastore_until_an_account_admin_creates_and_assigns_it() {
+    use sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID;
+    let sandbox = Sandbox::start(SandboxConfig { tables: 5, ..Default::default() }).await.unwrap();
+    let (secondary, accounts) = (sandbox.secondary_url(), sandbox.accounts_url());
+    sandbox.secondary.remove_metastore();
+    let (status, missing) = call(&sandbox, &secondary, "alice", "GET", "/api/2.1/unity-catalog/catalogs", None).await;
+    assert_eq!((status, missing["error_code"].as_str()), (404, Some("METASTORE_DOES_NOT_EXIST")));
+    let (status, _) =
+        call(&sandbox, &secondary, "alice", "GET", "/api/2.1/unity-catalog/current-metastore-assignment", None).await;
+    assert_eq!(status, 404);
+
+    let base = format!("/api/2.0/accounts/{SANDBOX_ACCOUNT_ID}");
+    let create = json!({"metastore_info": {"name": "drbot-northeurope", "region": "northeurope"}});
+    let (status, refused) =
+        call(&sandbox, &accounts, "alice", "POST", &format!("{base}/metastores"), Some(create.clone())).await;
+    assert_eq!((status, refused["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+
+    let alice = sandbox.teams.user("alice").unwrap();
+    sandbox.accounts.add_account_admin(&alice.upn);
+    let (_, listed) = call(&sandbox, &accounts, "alice", "GET", &format!("{base}/metastores"), None).await;
+    let regions: Vec<&str> =
+        listed["metastores"].as_array().unwrap().iter().filter_map(|m| m["region"].as_str()).collect();
+    assert!(!regions.contains(&"northeurope"), "{listed}");
+    let (status, created) =
+        call(&sandbox, &accounts, "alice", "POST", &format!("{base}/metastores"), Some(create.clone())).await;
+    assert_eq!(status, 200, "{created}");
+    let metastore_id = created["metastore_info"]["metastore_id"].as_str().unwrap().to_string();
+    let (status, again) = call(&sandbox, &accounts, "alice", "POST", &format!("{base}/metastores"), Some(create)).await;
+    assert_eq!((status, again["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "one per region");
+    // Created, not yet assigned.
+    let (status, _) = call(&sandbox, &secondary, "alice", "GET", "/api/2.1/unity-catalog/catalogs", None).await;
+    assert_eq!(status, 404);
+
+    let id = workspace_id(&sandbox.secondary);
+    let assign = json!({"metastore_assignment": {"metastore_id": metastore_id, "default_catalog_name": "main"}});
+    let path = format!("{base}/workspaces/{id}/metastores/{metastore_id}");
+    let (status, answer) = call(&sandbox, &accounts, "alice", "POST", &path, Some(assign)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = call(&sandbox, &secondary, "alice", "GET", "/api/2.1/unity-catalog/catalogs", None).await;
+    assert_eq!(status, 200);
+}

@@ -158,6 +158,12 @@ pub(crate) fn result(op: &Operation, job: &DeploymentJob) -> Value {
             })
             .collect(),
         error: text(&result, "error"),
+        needs: result["needs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|need| Some(views::DeployNeedView { text: need.as_str()?.to_string() }))
+            .collect(),
         correlation_id: if outcome == Some(Outcome::Succeeded) { String::new() } else { job.correlation_id.clone() },
     };
     rendered(views::render_deploy_result(&view), &job.correlation_id)

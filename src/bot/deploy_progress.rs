@@ -52,6 +52,8 @@ pub(crate) struct DeployProgress {
     regions: BTreeMap<Role, RegionProgress>,
     /// Bootstrap steps done, in order.
     pub bootstrap: Vec<String>,
+    /// Bootstrap steps a person must still do (who, and what).
+    pub needs: Vec<String>,
     pub canceling: bool,
 }
 
@@ -76,7 +78,12 @@ impl DeployProgress {
                 self.regions.entry(*role).or_default().phase = Some(state.as_str().to_lowercase());
             }
             DeployEvent::CancelRequested { .. } => self.canceling = true,
-            DeployEvent::Bootstrap(step) => self.bootstrap.push(step.to_string()),
+            DeployEvent::Bootstrap(step) => {
+                if step.outcome == crate::deploy::StepOutcome::NeedsAction {
+                    self.needs.push(step.to_string());
+                }
+                self.bootstrap.push(step.to_string());
+            }
             DeployEvent::Checkpoint(_) => {}
         }
     }

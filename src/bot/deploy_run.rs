@@ -25,6 +25,7 @@ use crate::azure::ProvisioningState;
 use crate::deploy::bootstrap::BootstrapSettings;
 use crate::deploy::{self as engine, DeployEvent, DeployOutcome, DeployState, RunOptions, SpokeName, Target};
 use crate::ops::{Ending, OperationKind, Running};
+use crate::pairs::Pair;
 use crate::store::operations::{Kind, Operation, Outcome};
 use crate::store::pairs::Origin;
 
@@ -67,10 +68,8 @@ impl Bot {
             progress_interval: poll,
             poll_interval: poll,
             timeout: DEPLOY_TIMEOUT,
-            bootstrap: matches!(job.target, Target::Spoke(_)).then(|| {
-                BootstrapSettings::from_config(settings, crate::http_client::client())
-                    .with_replicator(self.services.config.bot.app_id.clone())
-            }),
+            bootstrap: matches!(job.target, Target::Spoke(_))
+                .then(|| BootstrapSettings::for_bot(&self.services.config, crate::http_client::client())),
         };
         if job.checkpoint.is_some() {
             tracing::info!(operation = %op.id, "resuming a deployment from its checkpoint");
@@ -104,6 +103,11 @@ impl Bot {
         }
 
         let mut result = json!({ "target": job.target.label(), "failures": progress.failures() });
+        // What the bootstrap left to a person: on the result card, and kept
+        // in the result for `status PAIR` to name as blockers later.
+        if !progress.needs.is_empty() {
+            result["needs"] = json!(progress.needs);
+        }
         let outcome = match outcome {
             Ok(outcome) => {
                 job.checkpoint = Some(outcome.final_state.clone());
@@ -148,14 +152,26 @@ impl Bot {
     async fn register_spoke_pair(&self, op: &Operation, spoke: &SpokeName, finished: &DeployState) -> Value {
         let settings = BootstrapSettings::from_config(&self.services.config.deploy, self.services.http.clone());
         let pair = match engine::bootstrap::spoke_pair(spoke, &finished.regions, &settings) {
-            Ok(pair) => pair,
+            Ok(pair) => Pair { warehouse_id: finished.warehouse_id.clone(), ..pair },
             Err(error) => {
                 tracing::warn!(operation = %op.id, %error, "deployed spoke not registered as a pair");
                 return json!({"error": error.to_string()});
             }
         };
-        match self.services.store.add_pair(&pair, Origin::Deployed, now_ms()).await {
-            Ok(added) => json!({"name": pair.name, "added": added}),
+        let store = &self.services.store;
+        match store.add_pair(&pair, Origin::Deployed, now_ms()).await {
+            Ok(true) => json!({"name": pair.name, "added": true}),
+            // Deployed again: a warehouse the first bootstrap could not make is the pair's now.
+            Ok(false) => {
+                let set = match &pair.warehouse_id {
+                    Some(id) => store.set_missing_warehouse(&pair.name, id, now_ms()).await.unwrap_or_else(|error| {
+                        tracing::error!(operation = %op.id, %error, "the deployed warehouse not stored on the pair");
+                        false
+                    }),
+                    None => false,
+                };
+                json!({"name": pair.name, "added": false, "warehouse_set": set})
+            }
             Err(error) => {
                 tracing::error!(operation = %op.id, %error, "deployed spoke's pair not stored");
                 json!({"error": "the pair could not be stored"})

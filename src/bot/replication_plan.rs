@@ -31,6 +31,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         | ActionKind::CreateShare
         | ActionKind::AddSchemasToShare { .. }
         | ActionKind::GrantShareSelect { .. }
+        | ActionKind::TransferShare { .. }
         | ActionKind::MountSharedCatalog { .. } => "Set up Delta Sharing",
         ActionKind::CloneTable { .. } => "Deep clone table",
         ActionKind::RegisterExternalTable { .. } => "Register external table",

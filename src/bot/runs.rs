@@ -34,10 +34,13 @@ pub(crate) fn failures(results: &[ObjectResult]) -> Vec<views::Failure> {
         .collect()
 }
 
+/// Who a scheduled run says started it, on cards and in the audit log.
+pub(crate) const SCHEDULED_BY: &str = "drbot (scheduled)";
+
 /// Who started a run: the person, or the pair's schedule (drbot itself).
 pub(crate) fn started_by(run: &Run) -> String {
     match (&run.started_by_upn, run.scheduled) {
-        (_, true) => super::scheduled_replication::SCHEDULED_BY.into(),
+        (_, true) => SCHEDULED_BY.into(),
         (Some(upn), false) => upn.clone(),
         (None, false) => "drbot".into(),
     }

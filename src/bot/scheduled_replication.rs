@@ -16,15 +16,13 @@ use serde_json::Value;
 
 use super::actor::ActingAs;
 use super::replication_run::ReplicationJob;
+use super::runs::SCHEDULED_BY;
 use super::{now_ms, Bot};
 use crate::scheduler::{Fired, Replicator};
 use crate::store::audit::AuditEntry;
 use crate::store::operations::{Kind, NewOperation};
 use crate::store::replication_schedules::DueReplication;
 use crate::store::StoreError;
-
-/// Who a scheduled run says started it, on cards and in the audit log.
-pub(crate) const SCHEDULED_BY: &str = "drbot (scheduled)";
 
 /// The bot, as the scheduler's [`Replicator`].
 pub struct ScheduledReplications {

@@ -163,7 +163,7 @@ impl Bot {
                 None
             }
         };
-        let options = AssessOptions { last_run, table_versions, ..AssessOptions::default() };
+        let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
         Ok(check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },

@@ -786,8 +786,19 @@ pub struct DeployResultView {
     pub failures: Vec<DeployFailureView>,
     /// Why the whole deployment stopped, or empty.
     pub error: String,
+    /// What the bootstrap could not do with the identity at hand, and who
+    /// must (an account admin's metastore, a workspace admin's warehouse).
+    #[serde(default)]
+    pub needs: Vec<DeployNeedView>,
     /// Shown unless it succeeded.
     pub correlation_id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployNeedView {
+    /// `secondary: metastore of northeurope not done (an account admin must …)`.
+    pub text: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -12,7 +12,7 @@
 //! `DRBOT_DATABRICKS_TOKEN` (e.g. `az account get-access-token --resource
 //! 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d`), as `drbot setup` takes its tokens.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,6 @@ use crate::identity::{AccessToken, IdentityError, DATABRICKS_SCOPE};
 use crate::pairs::Pair;
 use crate::replication::execute::Limits;
 use crate::replication::job::{run_job, JobEvent, JobPolling};
-use crate::replication::mapping::LocationMapping;
 use crate::replication::plan::{Action, ActionKind, Plan};
 use crate::replication::read::{read_snapshot, ReadError, ReadFilter, ReadOptions};
 use crate::replication::run::{record, run_plan, ActionStatus, RunEvent, RunOptions, TokenSource, Workspaces};
@@ -159,13 +158,9 @@ fn planner_config(
     schema: Option<&str>,
     prune: bool,
 ) -> ReplicationConfig {
-    let mut out = ReplicationConfig::new(LocationMapping::new(settings.location_mapping.iter().cloned()));
-    out.catalogs = catalog.map(|c| BTreeSet::from([c.to_string()]));
+    let mut out = settings.replication_config(catalog);
     out.schema_pattern = schema.map(str::to_string);
     out.prune = prune;
-    out.recipient_name = settings.recipient_name.clone();
-    out.share_prefix = settings.share_prefix.clone();
-    out.shared_catalog_prefix = settings.shared_catalog_prefix.clone();
     out
 }
 
@@ -390,6 +385,7 @@ fn group(action: &Action) -> (usize, &'static str) {
         | ActionKind::CreateShare
         | ActionKind::AddSchemasToShare { .. }
         | ActionKind::GrantShareSelect { .. }
+        | ActionKind::TransferShare { .. }
         | ActionKind::MountSharedCatalog { .. } => (2, "Delta Sharing set-up"),
         ActionKind::CloneTable { .. } => (3, "Deep clones"),
         ActionKind::RegisterExternalTable { .. } => (4, "External tables"),

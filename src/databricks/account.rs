@@ -14,7 +14,11 @@
 //! - `POST /network-connectivity-configs/{id}/private-endpoint-rules`
 //!   `{resource_id, group_id}`; `GET` the same path lists them;
 //! - `PATCH /workspaces/{workspace_id}` `{network_connectivity_config_id}`
-//!   binds the NCC to a workspace of its region.
+//!   binds the NCC to a workspace of its region;
+//! - Unity Catalog metastores (one per region): `GET /metastores`
+//!   (`metastores`), `POST /metastores` `{metastore_info: {name, region}}`,
+//!   and `POST /workspaces/{workspace_id}/metastores/{metastore_id}`
+//!   `{metastore_assignment: {metastore_id, default_catalog_name}}`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,6 +49,16 @@ pub struct PrivateEndpointRule {
     pub connection_state: String,
     #[serde(default)]
     pub deactivated: bool,
+}
+
+/// A Unity Catalog metastore of the account (the fields drbot reads).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct AccountMetastore {
+    pub metastore_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub region: String,
 }
 
 /// One Databricks account.
@@ -116,6 +130,45 @@ impl AccountClient {
     ) -> Result<(), DatabricksError> {
         let path = self.path(&format!("/workspaces/{workspace_id}"));
         self.inner.patch::<Value>(&path, json!({"network_connectivity_config_id": ncc_id}), token).await.map(|_| ())
+    }
+
+    /// Every metastore of the account (at most one per region).
+    pub async fn metastores(&self, token: &AccessToken) -> Result<Vec<AccountMetastore>, DatabricksError> {
+        let body: Value = self.inner.get(&self.path("/metastores"), &[], token).await?;
+        match body.get("metastores") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(list) => serde_json::from_value(list.clone())
+                .map_err(|e| DatabricksError::Protocol(format!("the account's metastores: {e}"))),
+        }
+    }
+
+    /// Creates the region's metastore (storage is given per catalog later).
+    pub async fn create_metastore(
+        &self,
+        token: &AccessToken,
+        name: &str,
+        region: &str,
+    ) -> Result<AccountMetastore, DatabricksError> {
+        #[derive(Deserialize)]
+        struct Created {
+            metastore_info: AccountMetastore,
+        }
+        let body = json!({"metastore_info": {"name": name, "region": region}});
+        let created: Created = self.inner.post(&self.path("/metastores"), body, token).await?;
+        Ok(created.metastore_info)
+    }
+
+    /// Assigns a metastore to a workspace of its region.
+    pub async fn assign_metastore(
+        &self,
+        token: &AccessToken,
+        workspace_id: u64,
+        metastore_id: &str,
+        default_catalog_name: &str,
+    ) -> Result<(), DatabricksError> {
+        let path = self.path(&format!("/workspaces/{workspace_id}/metastores/{}", segment(metastore_id)));
+        let body = json!({"metastore_assignment": {"metastore_id": metastore_id, "default_catalog_name": default_catalog_name}});
+        self.inner.post::<Value>(&path, body, token).await.map(|_| ())
     }
 
     /// A list read to its end (`items`, `page_token`; these lists take no `max_results`).

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod sharing;
 pub mod statements;
 pub mod unity_catalog;
+pub mod warehouses;
 
 use std::time::Duration;
 

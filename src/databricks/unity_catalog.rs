@@ -602,6 +602,17 @@ impl WorkspaceClient {
         self.put::<Value>(&format!("{UC}/workspaces/{workspace_id}/metastore"), body, token).await.map(|_| ())
     }
 
+    /// `GET /current-metastore-assignment`: the workspace's metastore id;
+    /// `NotFound` (`METASTORE_DOES_NOT_EXIST`) when it has none.
+    pub async fn current_metastore_id(&self, token: &AccessToken) -> Result<String, DatabricksError> {
+        #[derive(serde::Deserialize)]
+        struct Assignment {
+            metastore_id: String,
+        }
+        let assignment: Assignment = self.get(&format!("{UC}/current-metastore-assignment"), &[], token).await?;
+        Ok(assignment.metastore_id)
+    }
+
     pub async fn metastore_summary(&self, token: &AccessToken) -> Result<MetastoreSummary, DatabricksError> {
         self.get(&format!("{UC}/metastore_summary"), &[], token).await
     }

@@ -1,41 +1,47 @@
-//! The Databricks side of a new spoke, once ARM deployed both workspaces:
-//! per region, the metastore assignment, a storage credential from the
-//! access connector, external locations for every container replication
-//! writes to (the catalog, the external Delta tables, the external files, the
-//! volumes), and the spoke's catalog; on the secondary also a read-only
-//! location on the primary's external Delta container (clones read it by
-//! path, on the secondary's metastore) and, to the identity that replicates,
-//! the privileges its statements need there (READ FILES, CREATE EXTERNAL
-//! TABLE, CREATE EXTERNAL VOLUME: sandbox/FIDELITY.md); on
-//! the primary, the Delta Sharing recipient for the secondary's metastore;
-//! and per region, in the Databricks account, the network connectivity
-//! configuration (NCC) that gives serverless compute private endpoints to
-//! the spoke's storage accounts ([`serverless_network`]).
+//! The Databricks side of a new spoke, once ARM deployed both workspaces,
+//! so that the pair replicates the moment the bootstrap ends: per region,
+//! the metastore (assigned, or the region's found or created through the
+//! account API: [`super::metastore`]), a storage credential from the access
+//! connector, external locations for every container replication writes to
+//! (the catalog, the external Delta tables, the external files, the
+//! volumes), and the spoke's catalog with its administrators (the bot's
+//! service principal and the DR group: [`super::engine_setup`]); on the
+//! secondary also a read-only location on the primary's external Delta
+//! container (clones read it by path, on the secondary's metastore) and, to
+//! the identity that replicates, the privileges its statements need there
+//! (READ FILES, CREATE EXTERNAL TABLE, CREATE EXTERNAL VOLUME:
+//! sandbox/FIDELITY.md); on the primary, the Delta Sharing recipient for the
+//! secondary's metastore under the pair's derived name; in the secondary,
+//! the engine's SQL warehouse, whose id the registered pair records; and per
+//! region, in the Databricks account, the network connectivity configuration
+//! (NCC) that gives serverless compute private endpoints to the spoke's
+//! storage accounts ([`serverless_network`]).
 //!
 //! Every step is idempotent (an object that already exists counts as done),
 //! so a bootstrap interrupted by a restart simply runs again. The calls go
 //! through the shared workspace client ([`WorkspaceClient`]): its typed
 //! errors, and its retries on 429 and 5xx, which are safe here because a
 //! create that went through the first time answers an `…_ALREADY_EXISTS` code.
+//! What the identity at hand may not do (a metastore or an NCC needs an
+//! account admin, a warehouse the cluster-creation entitlement) is a
+//! [`StepOutcome::NeedsAction`] step naming who must do what; the rest goes
+//! on where it can (a region without a metastore waits whole), and
+//! `status PAIR` shows what is still missing as a readiness blocker.
 //!
-//! Who owns the Delta Sharing objects. The bootstrap creates the recipient
-//! only, owned by whoever runs the bootstrap; it sets no owner. The shares
-//! (`drbot_<catalog>`) are created by the first replication plan and are
-//! owned by the identity that ran it (a person's on-behalf-of token, or the
-//! bot's own identity). Databricks lets only a share's owner, or a member of
-//! the owning group, add or remove its objects (a metastore admin who does
-//! not own it may only transfer it), and the owner must keep SELECT on every
-//! shared table or the recipient can no longer read it (REST reference,
-//! Shares › Update; sandbox/FIDELITY.md). So a share created by one person
-//! cannot be extended by another or by the bot's scheduled runs. The owner
-//! DR shares should have: one DR group that holds the operators and the
-//! bot's service principal (Databricks recommends a group as a share's
-//! owner), with USE CATALOG, USE SCHEMA and SELECT on each replicated
-//! catalog of the primary. drbot does not set it yet (issue #27 item 1): an
-//! operator transfers each share once (`ALTER SHARE … OWNER TO` the group)
-//! and grants the group. Until then the replication plan refuses to touch a
-//! share its identity does not own, and blocks the clone of a table the
-//! share's owner cannot read, each with the statement that fixes it
+//! Who owns the Delta Sharing objects (issue #27 item 1). The recipient is
+//! owned by whoever runs the bootstrap. The shares (`{pair}_{catalog}`) are
+//! created by the first replication plan and handed at once to the DR group
+//! (`[replication] dr_group`: the operators and the bot's service principal;
+//! Databricks recommends a group as a share's owner), because only a share's
+//! owner, or a member of the owning group, adds or removes its objects (a
+//! metastore admin who does not own it may only transfer it), and the owner
+//! must keep SELECT on every shared table or the recipient can no longer read
+//! it (REST reference, Shares › Update; sandbox/FIDELITY.md). So a share one
+//! operator created can be extended by another or by the bot's scheduled
+//! runs. The bootstrap gives the group USE CATALOG, USE SCHEMA and SELECT on
+//! the spoke's catalog of the primary; readiness lists a share whose owner
+//! lost SELECT as a blocker with the grant that fixes it, and the plan
+//! refuses to touch a share its identity does not own, naming the fix
 //! (src/replication/planner.rs).
 //!
 //! What the spoke template must output (ARM `outputs`), per region:
@@ -49,13 +55,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::engine_setup::{self, grant_once};
 use super::events::{BootstrapStep, DeployEvent, RegionState, StepOutcome};
+use super::metastore;
 use super::plan::{Role, SpokeName};
 use super::{DeployConfig, DeployError, Tokens};
 use crate::databricks::account::{AccountClient, PrivateEndpointRule};
-use crate::databricks::unity_catalog::{
-    grants_map, CreateCatalog, CreateExternalLocation, CreateStorageCredential, PermissionChange, Securable,
-};
+use crate::databricks::unity_catalog::{CreateCatalog, CreateExternalLocation, CreateStorageCredential, Securable};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::DATABRICKS_SCOPE;
 use crate::pairs::{Pair, PairWorkspace, SharingNames};
@@ -102,6 +108,10 @@ pub struct BootstrapSettings {
     /// application id): granted on the secondary's external locations what
     /// replication's statements need there. `None`: no grants are made.
     pub replicator: Option<String>,
+    /// The DR group (`[replication] dr_group`): the operators and the bot's
+    /// service principal; administers the spoke's catalog and owns the DR
+    /// shares ([`super::engine_setup`]).
+    pub dr_group: Option<String>,
 }
 
 impl BootstrapSettings {
@@ -121,7 +131,24 @@ impl BootstrapSettings {
             .clone()
             .filter(|id| !id.trim().is_empty())
             .map(|id| (config.databricks_accounts_url.clone(), id.trim().to_string()));
-        BootstrapSettings { http, metastore_ids, retry: RetryPolicy::default(), locations, account, replicator: None }
+        BootstrapSettings {
+            http,
+            metastore_ids,
+            retry: RetryPolicy::default(),
+            locations,
+            account,
+            replicator: None,
+            dr_group: None,
+        }
+    }
+
+    /// The bot's settings: `[deploy]`, the bot's service principal as the
+    /// replicator, `[replication] dr_group` as the DR group.
+    pub fn for_bot(config: &crate::config::Config, http: reqwest::Client) -> BootstrapSettings {
+        let mut settings =
+            BootstrapSettings::from_config(&config.deploy, http).with_replicator(config.bot.app_id.clone());
+        settings.dr_group = config.replication.dr_group.clone().filter(|g| !g.trim().is_empty());
+        settings
     }
 
     /// Grants the secondary's storage privileges to `principal` (see `replicator`).
@@ -134,6 +161,9 @@ impl BootstrapSettings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootstrapReport {
     pub steps: Vec<BootstrapStep>,
+    /// The engine's SQL warehouse in the secondary, when there is one.
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
 }
 
 /// The workspace's URL from a deployment's outputs, with a scheme (ARM gives
@@ -253,8 +283,31 @@ pub async fn bootstrap(
     let token = tokens.token(DATABRICKS_SCOPE).await?;
     let mut report = BootstrapReport::default();
     let name = uc_name(spoke);
+    let mut without_metastore = Vec::new();
     for ws in &workspaces {
         let client = settings.client(&ws.host);
+        let location = settings.locations.get(&ws.role).cloned().unwrap_or_default();
+        let region = metastore::Region {
+            role: ws.role,
+            workspace_id: ws.workspace_id,
+            location: &location,
+            default_catalog: &name,
+            configured: settings.metastore_ids.get(&ws.role).map(String::as_str),
+        };
+        let account = settings
+            .account
+            .as_ref()
+            .map(|(url, id)| AccountClient::new(settings.http.clone(), url, id).with_retry(settings.retry.clone()));
+        let found = metastore::ensure(&client, account.as_ref(), &token, &region).await?;
+        for step in found.steps {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
+        if !found.assigned {
+            // Everything else of this region lives in the metastore.
+            without_metastore.push(ws.role);
+            continue;
+        }
         let failed = |step: &str| {
             let step = step.to_string();
             move |source| DeployError::Databricks { role: ws.role, step, source }
@@ -267,16 +320,6 @@ pub async fn bootstrap(
                 let _ = events.send(DeployEvent::Bootstrap(step)).await;
             }
         };
-
-        let step = "metastore assignment".to_string();
-        let outcome = match settings.metastore_ids.get(&ws.role) {
-            Some(metastore_id) => {
-                client.assign_metastore(&token, ws.workspace_id, metastore_id, &name).await.map_err(failed(&step))?;
-                StepOutcome::Created
-            }
-            None => StepOutcome::Skipped,
-        };
-        done(step, outcome).await;
 
         let credential = format!("{name}_connector");
         let request = CreateStorageCredential {
@@ -334,8 +377,11 @@ pub async fn bootstrap(
             for location in &locations {
                 let Some(need) = location.need else { continue };
                 let step = format!("{} on external location {} to {replicator}", need.sql(), location.name);
+                let privilege = need.sql().replace(' ', "_");
                 let outcome =
-                    grant_once(&client, &token, &location.name, need, replicator).await.map_err(failed(&step))?;
+                    grant_once(&client, &token, Securable::ExternalLocation, &location.name, &[&privilege], replicator)
+                        .await
+                        .map_err(failed(&step))?;
                 done(step, outcome).await;
             }
         }
@@ -349,6 +395,20 @@ pub async fn bootstrap(
         let step = format!("catalog {name}");
         let outcome = created(client.create_catalog(&token, &request).await).map_err(failed(&step))?;
         done(step, outcome).await;
+        let admins = engine_setup::catalog_admins(
+            &client,
+            &token,
+            ws.role,
+            &name,
+            settings.replicator.as_deref(),
+            settings.dr_group.as_deref(),
+        )
+        .await
+        .map_err(|(step, source)| DeployError::Databricks { role: ws.role, step, source })?;
+        for step in admins {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
 
         for step in serverless_network(settings, &token, ws).await? {
             report.steps.push(step.clone());
@@ -358,7 +418,17 @@ pub async fn bootstrap(
 
     let primary = workspaces.iter().find(|w| w.role == Role::Primary);
     let secondary = workspaces.iter().find(|w| w.role == Role::Secondary);
-    if let (Some(primary), Some(secondary)) = (primary, secondary) {
+    if !without_metastore.is_empty() {
+        let recipient = SharingNames::of_pair(spoke.as_str()).recipient;
+        let mut step =
+            BootstrapStep::new(Role::Primary, format!("sharing recipient {recipient}"), StepOutcome::NeedsAction);
+        step.detail = Some(
+            "waits for the metastore an account admin must create (above); deploy the spoke again once it exists"
+                .into(),
+        );
+        report.steps.push(step.clone());
+        let _ = events.send(DeployEvent::Bootstrap(step)).await;
+    } else if let (Some(primary), Some(secondary)) = (primary, secondary) {
         let summary = settings.client(&secondary.host).metastore_summary(&token).await.map_err(|source| {
             DeployError::Databricks { role: Role::Secondary, step: "metastore summary".into(), source }
         })?;
@@ -384,6 +454,22 @@ pub async fn bootstrap(
         let step = BootstrapStep::new(Role::Primary, step, outcome);
         report.steps.push(step.clone());
         let _ = events.send(DeployEvent::Bootstrap(step)).await;
+    }
+    if let Some(secondary) = secondary {
+        let (steps, id) = engine_setup::warehouse(
+            &settings.client(&secondary.host),
+            &token,
+            spoke.as_str(),
+            settings.replicator.as_deref(),
+            settings.dr_group.as_deref(),
+        )
+        .await
+        .map_err(|(step, source)| DeployError::Databricks { role: Role::Secondary, step, source })?;
+        report.warehouse_id = id;
+        for step in steps {
+            report.steps.push(step.clone());
+            let _ = events.send(DeployEvent::Bootstrap(step)).await;
+        }
     }
     Ok(report)
 }
@@ -415,6 +501,9 @@ pub fn spoke_pair(
     let (primary, primary_side) = side(Role::Primary)?;
     let (secondary, secondary_side) = side(Role::Secondary)?;
     let mut pair = Pair::new(spoke.as_str(), primary_side, secondary_side);
+    // The region's metastore is shared with other spokes: this pair
+    // replicates the spoke's own catalog.
+    pair.catalogs = vec![uc_name(spoke)];
     pair.location_mapping = [
         (CATALOG_CONTAINER, &primary.uc_account, &secondary.uc_account),
         (DELTA_CONTAINER, &primary.uc_account, &secondary.uc_account),
@@ -561,25 +650,6 @@ impl StorageUse {
     fn new(name: String, url: String, need: Option<Need>) -> StorageUse {
         StorageUse { name, url, read_only: false, need }
     }
-}
-
-/// Grants `need` on the location to `principal` unless it already holds it
-/// (so a second bootstrap finds it done, like every other step).
-async fn grant_once(
-    client: &WorkspaceClient,
-    token: &crate::identity::AccessToken,
-    location: &str,
-    need: Need,
-    principal: &str,
-) -> Result<StepOutcome, DatabricksError> {
-    let privilege = need.sql().replace(' ', "_");
-    let held = grants_map(&client.get_permissions(token, Securable::ExternalLocation, location).await?);
-    if held.get(principal).is_some_and(|p| p.contains(&privilege)) {
-        return Ok(StepOutcome::AlreadyExisted);
-    }
-    let change = PermissionChange { principal: principal.to_string(), add: vec![privilege], remove: Vec::new() };
-    client.update_permissions(token, Securable::ExternalLocation, location, &[change]).await?;
-    Ok(StepOutcome::Created)
 }
 
 /// A create's answer as a step outcome: an object that already exists is done.

@@ -98,12 +98,7 @@ pub async fn main(args: DeployArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let options = RunOptions {
-        bootstrap: Some(
-            BootstrapSettings::from_config(&config.deploy, http).with_replicator(config.bot.app_id.clone()),
-        ),
-        ..Default::default()
-    };
+    let options = RunOptions { bootstrap: Some(BootstrapSettings::for_bot(&config, http)), ..Default::default() };
     let (sender, mut receiver) = mpsc::channel(256);
     let state_file = args.state.clone();
     let printer = tokio::spawn(async move {

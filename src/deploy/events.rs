@@ -46,6 +46,10 @@ pub struct DeployState {
     pub regions: Vec<RegionState>,
     #[serde(default)]
     pub bootstrapped: bool,
+    /// The engine's SQL warehouse the bootstrap found or made in the
+    /// secondary: the pair registered from this run records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<String>,
 }
 
 impl DeployState {
@@ -64,6 +68,7 @@ impl DeployState {
                 })
                 .collect(),
             bootstrapped: false,
+            warehouse_id: None,
         }
     }
 

@@ -17,8 +17,10 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod engine_setup;
 pub mod events;
 pub mod hub;
+mod metastore;
 pub mod plan;
 pub mod run;
 pub mod whatif;

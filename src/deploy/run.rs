@@ -133,7 +133,13 @@ pub async fn run(
         if !outcome.final_state.bootstrapped {
             let report =
                 bootstrap::bootstrap(tokens, spoke, &outcome.final_state.regions, settings, &reporter.events).await?;
-            reporter.checkpoint(|s| s.bootstrapped = true).await;
+            let warehouse_id = report.warehouse_id.clone();
+            reporter
+                .checkpoint(|s| {
+                    s.bootstrapped = true;
+                    s.warehouse_id = warehouse_id;
+                })
+                .await;
             outcome.bootstrap = Some(report);
             outcome.final_state = reporter.state.lock().clone();
         }

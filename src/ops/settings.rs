@@ -22,25 +22,42 @@ impl ReplicationSettings {
             recipient_name: pair.sharing.recipient.clone(),
             share_prefix: pair.sharing.share_prefix.clone(),
             shared_catalog_prefix: pair.sharing.shared_catalog_prefix.clone(),
+            catalogs: pair.catalogs.clone(),
             ..self.clone()
         }
     }
 
-    /// What to replicate and under which names; `catalog` narrows it to one.
+    /// What to replicate and under which names; `catalog` narrows it to one
+    /// (otherwise the pair's catalogs, or every managed catalog).
     pub fn replication_config(&self, catalog: Option<&str>) -> ReplicationConfig {
         let mut config = ReplicationConfig::new(LocationMapping::new(self.location_mapping.iter().cloned()));
-        config.catalogs = catalog.map(|c| [c.to_string()].into_iter().collect());
+        config.catalogs = match catalog {
+            Some(c) => Some([c.to_string()].into_iter().collect()),
+            None if !self.catalogs.is_empty() => Some(self.catalogs.iter().cloned().collect()),
+            None => None,
+        };
         config.recipient_name = self.recipient_name.clone();
         config.share_prefix = self.share_prefix.clone();
         config.shared_catalog_prefix = self.shared_catalog_prefix.clone();
+        config.share_owner = self.dr_group.clone().filter(|g| !g.trim().is_empty());
         config
+    }
+
+    /// The one catalog a read can be narrowed to: the one asked for, or the
+    /// pair's only catalog.
+    fn read_catalog(&self, catalog: Option<&str>) -> Option<String> {
+        match (catalog, self.catalogs.as_slice()) {
+            (Some(c), _) => Some(c.to_string()),
+            (None, [only]) => Some(only.clone()),
+            _ => None,
+        }
     }
 
     /// How a metastore is read (the catalog filter only narrows the objects;
     /// the sharing state is always read whole).
     pub fn read_options(&self, catalog: Option<&str>) -> ReadOptions {
         ReadOptions {
-            filter: ReadFilter { catalog: catalog.map(str::to_string), schema_pattern: None },
+            filter: ReadFilter { catalog: self.read_catalog(catalog), schema_pattern: None },
             // A read is mostly waiting on the workspace (one list per schema;
             // one grants call per object when the warehouse is stopped).
             concurrency: self.read_concurrency.max(1),

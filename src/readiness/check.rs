@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::blockers::WarehouseCheck;
 use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::AccessToken;
@@ -100,13 +101,33 @@ pub async fn check_with_budgets(
 ) -> Readiness {
     // Readiness compares definitions, never what a view reads: no view GETs.
     let [primary_budget, secondary_budget] = budgets;
+    // The warehouse question counts against the secondary's budget too.
+    let warehouse_budget = secondary_budget.clone();
     let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..read.clone() };
     let secondary_read = ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..read.clone() };
     let (p, s) = tokio::join!(
         observe(Side::Primary, primary, &primary_read, progress),
         observe(Side::Secondary, secondary, &secondary_read, progress)
     );
-    assess_observed(p.as_observed(), s.as_observed(), config, now_ms, options)
+    let warehouse = match (&s, read.warehouse_id.as_deref()) {
+        _ if !options.judge_warehouse || options.warehouse != WarehouseCheck::Unknown => options.warehouse.clone(),
+        (Observation::Unreachable { .. }, _) => WarehouseCheck::Unknown,
+        (_, None) => WarehouseCheck::NotSet,
+        // Asking for its state starts nothing.
+        (_, Some(id)) => {
+            let _permit = match &warehouse_budget {
+                Some(budget) => budget.acquire().await,
+                None => None,
+            };
+            match secondary.client.clone().with_retry(probe_policy()).warehouse_state(secondary.token, id).await {
+                Ok(_) => WarehouseCheck::Present,
+                Err(DatabricksError::NotFound(_)) => WarehouseCheck::Missing(id.to_string()),
+                Err(_) => WarehouseCheck::Unknown,
+            }
+        }
+    };
+    let options = AssessOptions { warehouse, ..options.clone() };
+    assess_observed(p.as_observed(), s.as_observed(), config, now_ms, &options)
 }
 
 /// One side's outcome, owned.

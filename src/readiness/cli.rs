@@ -107,7 +107,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         offenders: args.top,
         last_run: last_run(&config).await,
         table_versions: table_versions(&config, &pair.name).await,
-        ..AssessOptions::default()
+        ..AssessOptions::for_pair()
     };
 
     let http = crate::http_client::client();

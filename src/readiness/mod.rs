@@ -7,6 +7,7 @@
 //! (both workspaces read at once); `cli` is `drbot status`; `storage` finds
 //! the paths replication cannot use on the secondary (blockers with their fix).
 
+pub mod blockers;
 pub mod check;
 pub mod cli;
 pub mod drift;
@@ -16,6 +17,7 @@ pub mod rpo;
 pub mod storage;
 pub mod text;
 
+pub use blockers::{Blocker, WarehouseCheck};
 pub use check::{check, check_with, Progress, Target};
 pub use report::{
     assess, assess_observed, AssessOptions, LastRun, Observed, Offender, Problem, Reachability, Readiness, Side,

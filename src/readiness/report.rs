@@ -43,6 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::blockers::{blockers as pair_blockers, Blocker, Seen, WarehouseCheck};
 use super::drift::{summarise as summarise_drift, DriftSummary};
 use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
 use super::storage::{blockers as storage_blockers, StorageBlocker};
@@ -69,6 +70,13 @@ pub struct AssessOptions {
     /// these, as of those readings, rather than from commit properties that
     /// need not move on an append, and without reading every history now.
     pub table_versions: Vec<TableVersion>,
+    /// What the secondary said of the pair's warehouse: [`super::check_with`]
+    /// asks it when this is [`WarehouseCheck::Unknown`] and the caller speaks
+    /// for a pair ([`AssessOptions::for_pair`]); left as it is otherwise.
+    pub warehouse: WarehouseCheck,
+    /// Whether the read's warehouse is the pair's, to be judged (a pair with
+    /// none, or one the secondary does not have, is blocked).
+    pub judge_warehouse: bool,
 }
 
 impl Default for AssessOptions {
@@ -79,7 +87,16 @@ impl Default for AssessOptions {
             unread_listed: 10,
             last_run: None,
             table_versions: Vec::new(),
+            warehouse: WarehouseCheck::Unknown,
+            judge_warehouse: false,
         }
+    }
+}
+
+impl AssessOptions {
+    /// The options of a pair's readiness: its warehouse is judged too.
+    pub fn for_pair() -> AssessOptions {
+        AssessOptions { judge_warehouse: true, ..AssessOptions::default() }
     }
 }
 
@@ -247,6 +264,11 @@ pub struct Readiness {
     /// differ from the primary's (a clone carries none, so such a table may
     /// be readable unfiltered and unmasked there).
     pub security: Vec<ProtectionFinding>,
+    /// What stops the pair from replicating at all, each with its fix (a
+    /// missing metastore or warehouse, the recipient deleted, a share's
+    /// owner without SELECT, a workspace gone): also the first reasons of
+    /// the verdict.
+    pub blockers: Vec<Blocker>,
 }
 
 /// A table present on both sides whose protection differs.
@@ -360,12 +382,14 @@ pub fn assess_observed(
         offenders_total: 0,
         storage_blockers: Vec::new(),
         security: Vec::new(),
+        blockers: Vec::new(),
     };
     let mut reasons = Reasons::default();
-    for (side, observed) in [(Side::Primary, primary), (Side::Secondary, secondary)] {
-        if let Observed::Unreachable { error } = observed {
-            reasons.not_ready(format!("the {} workspace is unreachable: {error}", side.as_str()));
-        }
+    readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);
+    // An unreachable workspace is one of them (its reason starts "the
+    // secondary workspace is unreachable: …").
+    for blocker in &readiness.blockers {
+        reasons.not_ready(format!("{}; fix: {}", blocker.problem, blocker.fix));
     }
 
     match (primary, secondary) {
@@ -428,6 +452,13 @@ pub fn assess_observed(
     }
     readiness.verdict = reasons.verdict();
     readiness
+}
+
+fn seen(observed: Observed<'_>) -> Seen<'_> {
+    match observed {
+        Observed::Read { snapshot, .. } => Seen::Read(snapshot),
+        Observed::Unreachable { error } => Seen::Unreachable(error),
+    }
 }
 
 fn reachability(observed: Observed<'_>) -> Reachability {
@@ -915,10 +946,15 @@ mod tests {
             &AssessOptions::default(),
         );
         assert_eq!(readiness.verdict.status, Status::NotReady);
-        assert_eq!(
-            readiness.verdict.reasons,
-            vec!["the secondary workspace is unreachable: workspace unreachable: connection refused".to_string()]
+        assert_eq!(readiness.verdict.reasons.len(), 1, "{:?}", readiness.verdict);
+        assert!(
+            readiness.verdict.reasons[0].starts_with(
+                "the secondary workspace is unreachable: workspace unreachable: connection refused; fix: "
+            ),
+            "{:?}",
+            readiness.verdict
         );
+        assert_eq!(readiness.blockers.len(), 1);
         assert_eq!(
             readiness.primary,
             Reachability::Reachable {

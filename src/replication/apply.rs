@@ -454,6 +454,11 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
             client.update_share_permissions(token, share, &[change]).await?;
             Ok(Applied::default())
         }
+        RestCall::TransferShare { share, owner } => {
+            let update = Update { owner: Some(owner.clone()), comment: None, properties: None };
+            client.update_securable(token, Securable::Share, share, &update).await?;
+            Ok(Applied::default())
+        }
         RestCall::ListProviders { global_metastore_id } => {
             let providers = client.list_providers(token, Some(global_metastore_id)).await?;
             Ok(Applied { detail: Some(format!("{} provider(s)", providers.len())), ..Applied::default() })

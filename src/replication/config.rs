@@ -30,6 +30,10 @@ pub struct ReplicationConfig {
     pub share_prefix: String,
     /// Prefix of the catalog the share is mounted as on the secondary.
     pub shared_catalog_prefix: String,
+    /// Who owns the DR shares (the DR group): a share replication creates is
+    /// handed to it, and the owner's SELECT is what the shared tables need.
+    /// `None`: a share stays with whoever created it.
+    pub share_owner: Option<String>,
 }
 
 impl ReplicationConfig {
@@ -43,6 +47,7 @@ impl ReplicationConfig {
             recipient_name: "drbot_secondary".into(),
             share_prefix: "drbot_".into(),
             shared_catalog_prefix: "drbot_shared_".into(),
+            share_owner: None,
         }
     }
 

@@ -92,6 +92,9 @@ fn effect(action: &Action, s: &mut Snapshot) {
             let share = s.sharing.shares.entry(name).or_default();
             share.schemas.extend(schemas.iter().map(|parts| parts.join(".")));
         }
+        ActionKind::TransferShare { owner } => {
+            s.sharing.shares.entry(name).or_default().owner = owner.clone();
+        }
         ActionKind::GrantShareSelect { recipient } => {
             s.sharing.shares.entry(name).or_default().recipients_with_select.insert(recipient.clone());
         }

@@ -117,6 +117,12 @@ pub enum ActionKind {
     GrantShareSelect {
         recipient: String,
     },
+    /// Hands the share to the owner of the DR shares (primary), so whoever
+    /// is a member of it (the operators, the bot's service principal) may
+    /// extend it later: only a share's owner adds objects to it.
+    TransferShare {
+        owner: String,
+    },
     /// Mounts the share as a catalog on the secondary.
     MountSharedCatalog {
         share: String,
@@ -293,7 +299,8 @@ impl Action {
             ActionKind::CreateRecipient { .. }
             | ActionKind::CreateShare
             | ActionKind::AddSchemasToShare { .. }
-            | ActionKind::GrantShareSelect { .. } => Side::Primary,
+            | ActionKind::GrantShareSelect { .. }
+            | ActionKind::TransferShare { .. } => Side::Primary,
             _ => Side::Secondary,
         }
     }
@@ -316,6 +323,7 @@ impl Action {
             ActionKind::CreateShare => format!("create {object} on the primary"),
             ActionKind::AddSchemasToShare { schemas } => format!("add {} schema(s) to {object}", schemas.len()),
             ActionKind::GrantShareSelect { recipient } => format!("grant SELECT on {object} to {recipient}"),
+            ActionKind::TransferShare { owner } => format!("hand {object} to {owner}"),
             ActionKind::MountSharedCatalog { share, .. } => format!("mount share {share} as {object}"),
             ActionKind::CloneTable { reason, .. } => match reason {
                 CloneReason::Missing => format!("deep clone {object}"),

@@ -321,18 +321,35 @@ impl Planner<'_> {
             let share_ref = ObjectRef::new(ObjectKind::Share, [&share]);
             let existing = self.primary.sharing.shares.get(&share);
             let mut bootstrap: Vec<ActionId> = recipient_dep.iter().cloned().collect();
-            let share_dep =
+            let created =
                 existing.is_none().then(|| self.push("share", share_ref.clone(), ActionKind::CreateShare, vec![]));
+            // The DR shares belong to the DR group: a new share is handed to
+            // it at once, and one its reader owns is handed over too, so a
+            // member who did not create it (or the bot's scheduled run) may
+            // extend it. One someone else owns stays theirs to hand over.
+            let current = match existing {
+                Some(share) => share.owner.clone(),
+                None => self.primary.read_as.clone(),
+            };
+            let transfer = self
+                .config
+                .share_owner
+                .clone()
+                .filter(|wanted| *wanted != current && (existing.is_none() || self.reader_is(&current)));
+            let share_dep = match transfer.clone() {
+                Some(owner) => {
+                    let deps = created.iter().cloned().collect();
+                    Some(self.push("share-handover", share_ref.clone(), ActionKind::TransferShare { owner }, deps))
+                }
+                None => created,
+            };
             bootstrap.extend(share_dep.clone());
 
             let shared_schemas: BTreeSet<String> = existing.map(|s| s.schemas.clone()).unwrap_or_default();
             let needed: Vec<&String> =
                 schemas.iter().filter(|s| !shared_schemas.contains(&format!("{catalog}.{s}"))).collect();
-            // The share's owner: as read, or whoever creates it (the reader).
-            let owner = match existing {
-                Some(share) => share.owner.clone(),
-                None => self.primary.read_as.clone(),
-            };
+            // The share's owner once the actions above ran.
+            let owner = transfer.unwrap_or(current);
             let not_mine = !owner.is_empty() && !self.primary.read_as.is_empty() && !self.reader_is(&owner);
             let mut chunk_of: HashMap<String, ActionId> = HashMap::new();
             for chunk in needed.chunks(SHARE_UPDATES_PER_CALL) {
@@ -675,11 +692,7 @@ impl Planner<'_> {
     /// the groups the reader is in when it is the reader (SCIM `Me`), and
     /// `account users`, which every user of the account belongs to.
     fn names_of(&self, principal: &str) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = [principal.to_string(), "account users".to_string()].into();
-        if principal == self.primary.read_as {
-            names.extend(self.primary.read_as_groups.iter().cloned());
-        }
-        names
+        principal_names(self.primary, principal)
     }
 
     /// Only a view's owner may change its definition (`ALTER VIEW … AS`,
@@ -905,10 +918,20 @@ impl Planner<'_> {
     }
 }
 
+/// The names `principal` holds privileges by on `snapshot`: its own, the
+/// reader's groups when it is the reader (SCIM `Me`), and `account users`.
+pub(crate) fn principal_names(snapshot: &Snapshot, principal: &str) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = [principal.to_string(), "account users".to_string()].into();
+    if principal == snapshot.read_as {
+        names.extend(snapshot.read_as_groups.iter().cloned());
+    }
+    names
+}
+
 /// Whether one of `names` may read `table` on `snapshot`: SELECT or ALL
 /// PRIVILEGES on it, its schema or its catalog, or owning one of them (a
 /// metastore admin reads nothing by being one).
-fn reads(snapshot: &Snapshot, names: &BTreeSet<String>, table: &TableInfo) -> bool {
+pub(crate) fn reads(snapshot: &Snapshot, names: &BTreeSet<String>, table: &TableInfo) -> bool {
     let schema = format!("{}.{}", table.catalog, table.schema);
     let commons = [
         Some(&table.common),
@@ -1412,6 +1435,50 @@ mod tests {
         assert!(people.depends_on.contains(&sharing[0].id));
         let orders = &plan.actions[position(&plan, "clone:table:main.sales.orders")];
         assert!(!orders.depends_on.contains(&sharing[0].id));
+    }
+
+    /// With a DR group configured, a new share is handed to it right after
+    /// it is created (before schemas are added), a share the reader owns is
+    /// handed over too, and one someone else owns is left to its owner.
+    #[test]
+    fn new_shares_are_handed_to_the_dr_group() {
+        let mut primary = primary();
+        primary.read_as = "alice".into();
+        primary.read_as_groups = ["dr".to_string()].into();
+        primary.catalogs.get_mut("main").unwrap().common.grants =
+            [("dr".to_string(), ["SELECT".to_string(), "USE CATALOG".to_string(), "USE SCHEMA".to_string()].into())]
+                .into();
+        let secondary = empty(SECONDARY_ID);
+        let mut config = config();
+        config.share_owner = Some("dr".into());
+        let handover = |plan: &Plan| plan.actions.iter().find(|a| a.id.0.starts_with("share-handover")).cloned();
+
+        let plan = super::plan(&primary, &secondary, &config);
+        let action = handover(&plan).expect("the new share is handed over");
+        assert!(matches!(&action.kind, ActionKind::TransferShare { owner } if owner == "dr"), "{action:?}");
+        assert!(action.depends_on.iter().any(|d| d.0.starts_with("share:")), "after the create: {action:?}");
+        let add = plan.actions.iter().find(|a| a.id.0.starts_with("share-schemas")).unwrap();
+        assert!(add.depends_on.contains(&action.id), "schemas are added by the group: {add:?}");
+        assert!(matches!(add.kind, ActionKind::AddSchemasToShare { .. }), "alice is in dr: {add:?}");
+        assert_eq!(action.describe(), "hand share drbot_main to dr");
+        assert_ordered(&plan);
+
+        // A share alice owns is handed over; carol's is not (she must).
+        for (owner, handed) in [("alice", true), ("carol", false), ("dr", false)] {
+            primary.sharing.shares.insert(
+                "drbot_main".into(),
+                ShareInfo {
+                    schemas: Default::default(),
+                    recipients_with_select: Default::default(),
+                    owner: owner.into(),
+                },
+            );
+            let plan = super::plan(&primary, &secondary, &config);
+            assert_eq!(handover(&plan).is_some(), handed, "{owner}");
+        }
+        // Without a DR group nothing is handed over.
+        primary.sharing.shares.clear();
+        assert!(handover(&super::plan(&primary, &secondary, &super::tests::config())).is_none());
     }
 
     #[test]

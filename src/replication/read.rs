@@ -205,7 +205,7 @@ pub async fn read_snapshot(
     let reader = Reader { client, token, concurrency, permits };
     let (catalogs, warehouse) = tokio::join!(reader.limited(client.list_catalogs(token)), reader.warehouse(options));
     let catalogs = catalogs.map_err(|source| ReadError::Databricks { what: "the catalogs".into(), source })?;
-    let (path, may_query) = warehouse;
+    let (path, may_query, elsewhere) = warehouse;
     let bulk_read = async {
         match &path {
             ReadPath::Warehouse(id) => {
@@ -225,7 +225,7 @@ pub async fn read_snapshot(
     let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
-        Box::pin(async { Ok(reader.metastore_id(options, may_query).await) }),
+        Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
         Box::pin(async { Ok(bulk_read.await) }),
         Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
@@ -717,22 +717,27 @@ impl Reader<'_> {
         Ok((state, skipped))
     }
 
-    /// Which path the grants take: the warehouse's when it is running, and
+    /// Which path the grants take: the warehouse's when it is running;
     /// whether a statement may be sent at all (not to a warehouse known to
-    /// be stopped: that would start it).
-    async fn warehouse(&self, options: &ReadOptions) -> (ReadPath, bool) {
+    /// be stopped: that would start it); and whether the warehouse is not
+    /// this workspace's at all (a pair's warehouse is the secondary's).
+    async fn warehouse(&self, options: &ReadOptions) -> (ReadPath, bool, bool) {
         let Some(id) = options.warehouse_id.as_deref() else {
-            return (ReadPath::Rest("no SQL warehouse configured".into()), false);
+            return (ReadPath::Rest("no SQL warehouse configured".into()), false, false);
         };
         match self.running_warehouse(id, options.statement_timeout).await {
-            Ok(state) if state == "RUNNING" && options.bulk => (ReadPath::Warehouse(id.to_string()), true),
-            Ok(state) if state == "RUNNING" => (ReadPath::Rest("bulk reads turned off".into()), true),
+            Ok(state) if state == "RUNNING" && options.bulk => (ReadPath::Warehouse(id.to_string()), true, false),
+            Ok(state) if state == "RUNNING" => (ReadPath::Rest("bulk reads turned off".into()), true, false),
             Ok(state) if state == "STARTING" => {
                 let waited = options.statement_timeout.as_secs();
-                (ReadPath::Rest(format!("warehouse {id} is still STARTING after {waited} s of waiting")), false)
+                (ReadPath::Rest(format!("warehouse {id} is still STARTING after {waited} s of waiting")), false, false)
             }
-            Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false),
-            Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true),
+            Ok(state) => (ReadPath::Rest(format!("warehouse {id} is {state}; a read does not start it")), false, false),
+            // A statement sent there would fail.
+            Err(DatabricksError::NotFound(_)) => {
+                (ReadPath::Rest(format!("warehouse {id} is not a warehouse of this workspace")), false, true)
+            }
+            Err(error) => (ReadPath::Rest(format!("warehouse {id} state unknown: {error}")), true, false),
         }
     }
 
@@ -754,10 +759,19 @@ impl Reader<'_> {
 
     /// The global metastore id, or why it stays empty (never fatal: readiness
     /// reports it, and a read without a warehouse is legitimate).
-    async fn metastore_id(&self, options: &ReadOptions, may_query: bool) -> Result<String, Skipped> {
+    async fn metastore_id(&self, options: &ReadOptions, may_query: bool, elsewhere: bool) -> Result<String, Skipped> {
         let Some(warehouse_id) = options.warehouse_id.as_deref() else {
             return Ok(String::new());
         };
+        if elsewhere {
+            // The pair's warehouse is the other workspace's: the metastore
+            // summary names the global id without a statement.
+            return self
+                .limited(self.client.metastore_summary(self.token))
+                .await
+                .map(|summary| summary.global_metastore_id)
+                .map_err(|error| skip("metastore", String::new(), SkippedPart::MetastoreId, &error));
+        }
         if !may_query {
             return Err(Skipped {
                 securable: "metastore".into(),

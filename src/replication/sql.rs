@@ -220,6 +220,11 @@ pub enum RestCall {
         share: String,
         recipient: String,
     },
+    /// `PATCH /shares/{share} {owner}`: the owner, or a metastore admin, may.
+    TransferShare {
+        share: String,
+        owner: String,
+    },
     /// On the secondary: the provider sharing from this metastore id.
     ListProviders {
         global_metastore_id: String,
@@ -250,7 +255,8 @@ impl RestCall {
             RestCall::CreateRecipient { .. }
             | RestCall::CreateShare { .. }
             | RestCall::AddSchemasToShare { .. }
-            | RestCall::GrantShareSelect { .. } => Side::Primary,
+            | RestCall::GrantShareSelect { .. }
+            | RestCall::TransferShare { .. } => Side::Primary,
             _ => Side::Secondary,
         }
     }
@@ -265,7 +271,8 @@ impl RestCall {
             RestCall::UpdateCatalog { .. }
             | RestCall::UpdateSchema { .. }
             | RestCall::AddSchemasToShare { .. }
-            | RestCall::GrantShareSelect { .. } => Method::Patch,
+            | RestCall::GrantShareSelect { .. }
+            | RestCall::TransferShare { .. } => Method::Patch,
             RestCall::ListProviders { .. } => Method::Get,
             RestCall::Delete { .. } => Method::Delete,
         }
@@ -280,7 +287,9 @@ impl RestCall {
             RestCall::UpdateSchema { full_name, .. } => format!("schemas/{}", segment(full_name)),
             RestCall::CreateRecipient { .. } => "recipients".to_string(),
             RestCall::CreateShare { .. } => "shares".to_string(),
-            RestCall::AddSchemasToShare { share, .. } => format!("shares/{}", segment(share)),
+            RestCall::AddSchemasToShare { share, .. } | RestCall::TransferShare { share, .. } => {
+                format!("shares/{}", segment(share))
+            }
             RestCall::GrantShareSelect { share, .. } => format!("shares/{}/permissions", segment(share)),
             RestCall::ListProviders { .. } => "providers".to_string(),
             RestCall::Delete { kind, full_name } => {
@@ -356,6 +365,7 @@ impl RestCall {
             RestCall::MountShare { catalog, provider, share } => {
                 json!({ "name": catalog, "provider_name": provider, "share_name": share })
             }
+            RestCall::TransferShare { owner, .. } => json!({ "owner": owner }),
             RestCall::ListProviders { .. } | RestCall::Delete { .. } => return None,
         })
     }
@@ -454,6 +464,10 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
         }
         ActionKind::GrantShareSelect { recipient } => {
             rest(RestCall::GrantShareSelect { share: name, recipient: recipient.clone() })
+        }
+        ActionKind::TransferShare { owner } => {
+            no_control(owner, "a principal")?;
+            rest(RestCall::TransferShare { share: name, owner: owner.clone() })
         }
         ActionKind::MountSharedCatalog { share, provider } => match provider {
             ProviderRef::Known(provider) => rest(mount_share(&name, share, provider)?),

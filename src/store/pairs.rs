@@ -77,6 +77,32 @@ impl Store {
         Ok(())
     }
 
+    /// Gives a pair that has no warehouse `warehouse_id` (a spoke deployed
+    /// again once a workspace admin could make its warehouse); a pair that
+    /// has one keeps it. Compare-and-set on the stored spec, so a concurrent
+    /// change is not overwritten. Whether it was set.
+    pub async fn set_missing_warehouse(&self, name: &str, warehouse_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT spec FROM pairs WHERE name = $1").bind(name).fetch_optional(self.pool()).await?
+        else {
+            return Ok(false);
+        };
+        let spec: String = column(&row, "spec")?;
+        let mut pair: Pair = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt(format!("pair: {e}")))?;
+        if pair.warehouse_id.is_some() {
+            return Ok(false);
+        }
+        pair.warehouse_id = Some(warehouse_id.to_string());
+        let updated = sqlx::query("UPDATE pairs SET spec = $1, updated_ms = $2 WHERE name = $3 AND spec = $4")
+            .bind(spec_of(&pair)?)
+            .bind(now_ms)
+            .bind(name)
+            .bind(&spec)
+            .execute(self.pool())
+            .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     /// The pair named `name`.
     pub async fn pair(&self, name: &str) -> Result<Option<Pair>, StoreError> {
         let row = sqlx::query("SELECT spec, active_side FROM pairs WHERE name = $1")

@@ -247,6 +247,43 @@ def test_me_names_the_caller_and_its_groups():
     assert all(group.display for group in me.groups)
 
 
+def test_sql_warehouses_are_listed_across_pages_created_and_shared():
+    """The deployment bootstrap's warehouse calls: list (pages), create, get, permissions."""
+    from databricks.sdk.service.sql import (
+        CreateWarehouseRequestWarehouseType,
+        WarehouseAccessControlRequest,
+        WarehousePermissionLevel,
+    )
+
+    w = client("ADMIN_TOKEN")
+    before = [e.id for e in w.warehouses.list()]
+    assert os.environ["WAREHOUSE_ID"] in before
+    created = w.warehouses.create(
+        name="sdk-compat",
+        cluster_size="Small",
+        max_num_clusters=1,
+        auto_stop_mins=10,
+        enable_serverless_compute=True,
+        warehouse_type=CreateWarehouseRequestWarehouseType.PRO,
+    ).response
+    for name in ["sdk-compat-2", "sdk-compat-3"]:
+        w.warehouses.create(name=name, cluster_size="Small", auto_stop_mins=10, warehouse_type=CreateWarehouseRequestWarehouseType.PRO)
+    listed = [e.name for e in w.warehouses.list()]
+    assert {"sdk-compat", "sdk-compat-2", "sdk-compat-3"} <= set(listed), "every page is followed"
+    got = w.warehouses.get(created.id)
+    assert got.name == "sdk-compat" and got.enable_serverless_compute
+    granted = w.warehouses.update_permissions(
+        created.id,
+        access_control_list=[
+            WarehouseAccessControlRequest(group_name="dr-readers", permission_level=WarehousePermissionLevel.CAN_USE)
+        ],
+    )
+    levels = {a.group_name: [p.permission_level.value for p in a.all_permissions] for a in granted.access_control_list if a.group_name}
+    assert levels.get("dr-readers") == ["CAN_USE"], levels
+    with pytest.raises(PermissionDenied):
+        client("READER_TOKEN").warehouses.create(name="not-mine", cluster_size="Small", auto_stop_mins=10)
+
+
 def test_functions_are_created_with_sql_and_read_with_the_functions_api():
     """FIDELITY.md: CREATE FUNCTION, Functions › List and Get (FunctionInfo)."""
     w = client("ADMIN_TOKEN")

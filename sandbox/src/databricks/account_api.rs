@@ -67,6 +67,10 @@ impl AccountApi {
         Arc::new(AccountApi { account, verifier, admins: Mutex::default(), state: Mutex::default() })
     }
 
+    pub(super) fn account(&self) -> &Arc<Account> {
+        &self.account
+    }
+
     /// Makes a person (or an app, by application id) an account admin.
     pub fn add_account_admin(&self, name: &str) {
         self.admins.lock().insert(name.to_string());
@@ -96,6 +100,7 @@ impl AccountApi {
                 get(list_rules).post(create_rule),
             )
             .route(&format!("{base}/workspaces/{{workspace_id}}"), patch(bind))
+            .merge(super::account_metastores::routes(base))
             .fallback(|| async {
                 databricks_error(
                     StatusCode::NOT_FOUND,
@@ -108,7 +113,7 @@ impl AccountApi {
 
     /// The caller must hold a Databricks token, be an account admin, and
     /// name this account.
-    fn admit(&self, headers: &HeaderMap, account_id: &str) -> Result<(), Response> {
+    pub(super) fn admit(&self, headers: &HeaderMap, account_id: &str) -> Result<(), Response> {
         let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let Some(caller) = token.and_then(|t| self.verifier.verify(t, DATABRICKS_AUDIENCE)) else {
             return Err(databricks_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Invalid access token."));

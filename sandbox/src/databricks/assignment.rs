@@ -81,6 +81,9 @@ async fn assign(
             .into_iter()
             .find(|w| workspace_id(w) == id)
             .ok_or_else(|| UcError::NotFound(format!("Workspace {id} does not exist in this account.")))?;
+        if target.metastore_presence() == (super::account_metastores::Presence::Unassigned { created: false }) {
+            return Err(UcError::NotFound(format!("Metastore {} does not exist.", request.metastore_id)));
+        }
         let metastore_id = target.metastore.read().metastore_id.clone();
         if request.metastore_id != metastore_id {
             return Err(UcError::Invalid(format!(
@@ -90,6 +93,7 @@ async fn assign(
         }
         let catalog = request.default_catalog_name.unwrap_or_else(|| "hive_metastore".into());
         ASSIGNMENTS.lock().insert(target.global_id.clone(), (id, catalog));
+        target.set_metastore_assigned();
         Ok(Json(json!({})).into_response())
     })
 }

@@ -30,6 +30,7 @@ use metastore::{Metastore, Principal};
 
 pub mod account;
 pub mod account_api;
+pub mod account_metastores;
 pub mod assignment;
 pub mod jobs;
 pub mod locations;
@@ -39,6 +40,7 @@ pub mod sharing;
 pub mod sql;
 pub mod statements;
 pub mod unity_catalog;
+pub mod warehouses;
 pub mod writer;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
@@ -106,6 +108,10 @@ pub struct Workspace {
     pub faults: Faults,
     /// The SQL warehouse's statements.
     pub statements: statements::Statements,
+    /// The workspace's SQL warehouses (all run on `statements`).
+    pub warehouses: warehouses::Warehouses,
+    /// Whether its metastore exists and is assigned (`account_metastores`).
+    presence: Mutex<account_metastores::Presence>,
     /// Job runs.
     pub jobs: jobs::Jobs,
     /// What the workspace shares with the account's other workspace.
@@ -140,6 +146,8 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
+            warehouses: warehouses::Warehouses::default(),
+            presence: Mutex::new(account_metastores::Presence::Assigned),
             jobs: jobs::Jobs::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -206,11 +214,13 @@ impl Workspace {
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
             .merge(statements::router())
+            .merge(warehouses::router())
             .merge(jobs::router())
             .merge(locations::router())
             .merge(sharing::router())
             .merge(assignment::router())
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self.clone())
     }

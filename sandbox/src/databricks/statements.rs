@@ -287,29 +287,6 @@ pub fn router() -> Router<Arc<Workspace>> {
         .route("/api/2.0/sql/statements/", post(submit))
         .route("/api/2.0/sql/statements/{id}", get(status))
         .route("/api/2.0/sql/statements/{id}/cancel", post(cancel))
-        .route("/api/2.0/sql/warehouses/{id}", get(warehouse))
-}
-
-/// `GET /api/2.0/sql/warehouses/{id}`: the fields drbot reads.
-async fn warehouse(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(refusal) = ws.caller(&headers, "sql.warehouses.get") {
-        return refusal;
-    }
-    if id != SANDBOX_WAREHOUSE_ID {
-        return databricks_error(
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
-            &format!("Warehouse {id} does not exist."),
-        );
-    }
-    Json(json!({
-        "id": id,
-        "name": "drbot sandbox warehouse",
-        "state": ws.statements.warehouse_state(),
-        "cluster_size": "Small",
-        "auto_stop_mins": 10,
-    }))
-    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -367,12 +344,23 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             )
         }
     };
-    if request.warehouse_id != SANDBOX_WAREHOUSE_ID {
+    if !ws.warehouses.exists(&request.warehouse_id) {
         return databricks_error(
             StatusCode::NOT_FOUND,
             "RESOURCE_DOES_NOT_EXIST",
             &format!("Warehouse {} does not exist.", request.warehouse_id),
         );
+    }
+    {
+        let principal = ws.principal(&caller);
+        let admin = ws.metastore.read().is_admin(&principal);
+        if !ws.warehouses.may_use(&request.warehouse_id, &principal, admin) {
+            return databricks_error(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                &format!("You do not have CAN_USE on warehouse {}.", request.warehouse_id),
+            );
+        }
     }
     if request.parameters.as_ref().is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
         return databricks_error(
