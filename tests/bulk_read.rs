@@ -1,6 +1,7 @@
-//! The bulk read (grants and volumes from `information_schema` on the
-//! warehouse) and the REST read (one permissions GET per object, one volume
-//! list per schema) give the same snapshot of the seeded sandbox, on both
+//! The bulk read (grants, volumes and, without dependencies, functions from
+//! `information_schema` on the warehouse) and the REST read (one permissions
+//! GET per object, one volume and one function list per schema) give the
+//! same snapshot of the seeded sandbox, on both
 //! sides, for an admin and for a reader who sees only part of it; a warehouse
 //! that cannot answer falls back to REST; a stopped warehouse is left stopped
 //! and the read says which path it took.
@@ -40,11 +41,17 @@ fn options(bulk: bool) -> ReadOptions {
     ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), concurrency: 8, bulk, ..Default::default() }
 }
 
+/// As `status` reads: no view or function dependencies.
+fn status_options(bulk: bool) -> ReadOptions {
+    ReadOptions { view_dependencies: false, ..options(bulk) }
+}
+
 /// Reads one side both ways; returns (REST, bulk) and what the bulk read cost.
 async fn both_ways(
     workspace: &Workspace,
     client: &WorkspaceClient,
     token: &AccessToken,
+    options: fn(bool) -> ReadOptions,
 ) -> (Snapshot, Snapshot, sandbox::databricks::Counts) {
     let rest = read_snapshot(client, token, &options(false)).await.unwrap();
     let before = workspace.counts();
@@ -70,6 +77,32 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
         metastore.volumes.insert(format!("{}.{}.scratch", managed.catalog, managed.schema), managed);
         for location in metastore.external_locations.values_mut().take(1) {
             location.common.grants.entry("data-engineers".into()).or_default().insert("READ_FILES".into());
+        }
+    }
+    // Functions (the seed has none): with parameters, a DECIMAL, a comment,
+    // a dependency; one in another catalog that only alice may execute.
+    {
+        use sandbox::databricks::metastore::Function;
+        let mut metastore = sandbox.primary.metastore.write();
+        let schema = metastore.schemas.keys().next().unwrap().clone();
+        let other =
+            metastore.schemas.keys().find(|k| !k.starts_with(&schema[..schema.find('.').unwrap()])).unwrap().clone();
+        let table = metastore.tables.keys().next().unwrap().clone();
+        let mut scaled = Function::sql(
+            &format!("{schema}.scaled"),
+            &[("amount", "DECIMAL(10,2)"), ("factor", "INT")],
+            "DECIMAL(12,2)",
+            "amount * factor",
+            "data-eng",
+        );
+        scaled.common.comment = Some("currency-safe scaling".into());
+        scaled.common.grants.entry("account users".into()).or_default().insert("EXECUTE".into());
+        let mut latest = Function::sql(&format!("{schema}.latest"), &[], "BIGINT", "SELECT max(id) FROM t", "data-eng");
+        latest.table_dependencies.push(table);
+        latest.common.grants.entry("account users".into()).or_default().insert("EXECUTE".into());
+        let hidden = Function::sql(&format!("{other}.hidden"), &[("x", "STRING")], "STRING", "upper(x)", "alice-only");
+        for function in [scaled, latest, hidden] {
+            metastore.functions.insert(function.full_name(), function);
         }
     }
     // Protection and sharing, which both paths read from REST alike: in
@@ -107,7 +140,7 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
         for (workspace, url) in
             [(&sandbox.primary, sandbox.primary_url()), (&sandbox.secondary, sandbox.secondary_url())]
         {
-            let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token).await;
+            let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token, options).await;
             assert!(matches!(rest.read_path, ReadPath::Rest(_)), "{:?}", rest.read_path);
             assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
             bulk.read_path = rest.read_path.clone();
@@ -121,6 +154,24 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
             assert!(!calls.iter().any(|c| c.path == "permissions.get"), "{user} on {}", workspace.name);
             assert!(!calls.iter().any(|c| c.path == "volumes.list"), "{user} on {}", workspace.name);
+
+            // As `status` reads (no dependencies): the functions come from
+            // `routines` and `parameters` too, two statements more and no
+            // list per schema of any kind but the tables.
+            let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token, status_options).await;
+            assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+            bulk.read_path = rest.read_path.clone();
+            assert_eq!(bulk, rest, "{user} on {} (status)", workspace.name);
+            assert_eq!(cost.statements, 9, "{user} on {}: {cost:?}", workspace.name);
+            let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
+            for list in ["permissions.get", "volumes.list", "functions.list"] {
+                assert!(!calls.iter().any(|c| c.path == list), "{list}: {user} on {}", workspace.name);
+            }
+            if workspace.name == sandbox.primary.name {
+                let seen = |name: &str| bulk.functions.keys().any(|k| k.ends_with(name));
+                assert!(seen(".scaled") && seen(".latest"), "{user}: {:?}", bulk.functions.keys());
+                assert_eq!(seen(".hidden"), user == "alice", "{user} sees only what it may execute");
+            }
         }
     }
 
@@ -157,6 +208,24 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     assert!(snapshot.schemas.values().any(|s| !s.common.grants.is_empty()));
     assert!(snapshot.catalogs.values().any(|c| !c.common.grants.is_empty()));
     assert!(snapshot.skipped.is_empty(), "{:?}", snapshot.skipped);
+
+    // Its functions as the status read has them: what `CREATE FUNCTION`
+    // needs, in order, from the two views.
+    let status = read_snapshot(&client(&sandbox.primary_url()), &alice, &status_options(true)).await.unwrap();
+    let scaled = status.functions.values().find(|f| f.name == "scaled").expect("a bulk-read function");
+    assert_eq!(
+        scaled.parameters,
+        [("amount".to_string(), "DECIMAL(10,2)".to_string()), ("factor".to_string(), "INT".to_string())]
+    );
+    assert_eq!(
+        (scaled.returns.as_str(), scaled.body.as_str(), scaled.language.as_str()),
+        ("DECIMAL(12,2)", "amount * factor", "SQL")
+    );
+    assert_eq!(scaled.common.comment.as_deref(), Some("currency-safe scaling"));
+    // The planning read (dependencies wanted) lists them per schema.
+    let latest = snapshot.functions.values().find(|f| f.name == "latest").expect("a listed function");
+    assert_eq!(latest.dependencies.len(), 1, "{latest:?}");
+    assert!(status.functions.values().all(|f| f.dependencies.is_empty()));
 }
 
 /// A warehouse that answers no statement in time: the read falls back to
@@ -189,6 +258,29 @@ async fn a_warehouse_that_cannot_answer_falls_back_to_rest() {
     for table in rest.tables.values_mut() {
         table.format_options = None;
     }
+    assert_eq!(fallen, rest);
+
+    // A status read (functions from the views when it can) falls back to
+    // the function lists, one per schema, as well.
+    sandbox.primary.statements.set_timing(StatementTiming::default());
+    let rest = read_snapshot(&primary, &alice, &status_options(false)).await.unwrap();
+    sandbox.primary.statements.set_timing(StatementTiming { failure_ratio: 1.0, ..Default::default() });
+    let before = sandbox.primary.counts_by_endpoint();
+    let short = ReadOptions { statement_timeout: Duration::from_millis(300), ..status_options(true) };
+    let mut fallen = read_snapshot(&primary, &alice, &short).await.unwrap();
+    let after = sandbox.primary.counts_by_endpoint();
+    let asked = |endpoint: &str| after.get(endpoint).unwrap_or(&0) - before.get(endpoint).unwrap_or(&0);
+    assert!(matches!(&fallen.read_path, ReadPath::Rest(why) if why.contains("information_schema failed")));
+    assert_eq!(
+        asked("functions.list"),
+        rest.schemas.len(),
+        "one function list per schema, after the statements failed"
+    );
+    fallen.read_path = rest.read_path.clone();
+    fallen.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
+    let mut rest = rest;
+    fallen.global_metastore_id = rest.global_metastore_id.clone();
+    rest.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
     assert_eq!(fallen, rest);
 }
 
@@ -294,7 +386,13 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
         ("SELECT volume_name FROM system.information_schema.volumes WHERE inherited_from IS NULL", "UNRESOLVED_COLUMN"),
         ("SELECT created_by FROM system.information_schema.volumes", "UNRESOLVED_COLUMN"),
         ("SELECT grantee FROM main.information_schema.external_location_privileges", "TABLE_OR_VIEW_NOT_FOUND"),
-        ("SELECT grantee FROM system.information_schema.routines", "TABLE_OR_VIEW_NOT_FOUND"),
+        ("SELECT grantee FROM system.information_schema.routines", "UNRESOLVED_COLUMN"),
+        (
+            "SELECT routine_name FROM system.information_schema.routines WHERE inherited_from IS NULL",
+            "UNRESOLVED_COLUMN",
+        ),
+        ("SELECT parameter_default FROM system.information_schema.parameters", "UNRESOLVED_COLUMN"),
+        ("SELECT grantee FROM system.information_schema.routine_privileges", "TABLE_OR_VIEW_NOT_FOUND"),
         ("SELECT owner FROM system.information_schema.table_privileges", "UNRESOLVED_COLUMN"),
         ("SELECT grantee FROM system.information_schema.table_privileges WHERE grantee = 'x'", "PARSE_SYNTAX_ERROR"),
     ] {

@@ -26,6 +26,26 @@
 //! "limited to the volumes the user is privileged to interact with"; the
 //! `volumes` page of the same reference).
 //!
+//! Functions too, when the read does not need what they depend on: one
+//! `GET /functions?catalog_name=&schema_name=` per schema becomes two
+//! statements. `INFORMATION_SCHEMA.ROUTINES` gives per function
+//! `ROUTINE_CATALOG, ROUTINE_SCHEMA, ROUTINE_NAME, SPECIFIC_NAME,
+//! ROUTINE_TYPE` ('FUNCTION' or 'PROCEDURE'), `FULL_DATA_TYPE` (the result
+//! type, e.g. 'DECIMAL(10, 4)'), `ROUTINE_BODY` ('SQL' or 'EXTERNAL'),
+//! `ROUTINE_DEFINITION`, `EXTERNAL_LANGUAGE` and `COMMENT`;
+//! `INFORMATION_SCHEMA.PARAMETERS` one row per parameter, `SPECIFIC_CATALOG,
+//! SPECIFIC_SCHEMA, SPECIFIC_NAME, ORDINAL_POSITION` (1-based),
+//! `PARAMETER_NAME` (null if unnamed) and `FULL_DATA_TYPE`; both "limited to
+//! the routines the user is privileged to interact with" (the `routines` and
+//! `parameters` pages of the same reference). That is everything the
+//! `CREATE FUNCTION` drbot emits needs (parameters, return type, body,
+//! language). Neither view names what a function reads or calls (the list's
+//! `routine_dependencies`), which only planning needs: a read that wants
+//! dependencies (`ReadOptions::view_dependencies`) lists functions per
+//! schema as before. Nor is an owner read (the view's columns used here have
+//! none; function owners are neither compared nor replicated yet), so a
+//! bulk-read function's owner is empty.
+//!
 //! What the views lack still comes from the REST lists and GETs in
 //! `read.rs`: table and schema properties (the Delta commit properties among
 //! them) and storage roots are in no view (`TABLES` and `SCHEMATA` have
@@ -55,12 +75,16 @@ pub struct BulkGrants {
     pub external_locations: HashMap<String, Grants>,
 }
 
-/// What the statements read: the grants and the volumes.
+/// What the statements read: the grants, the volumes and, when asked, the
+/// functions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BulkRead {
     pub grants: BulkGrants,
     /// Every volume the caller may interact with, in every catalog.
     pub volumes: Vec<uc::Volume>,
+    /// Every function the caller may interact with, in every catalog,
+    /// without dependencies; `None` when not asked for.
+    pub functions: Option<Vec<uc::Function>>,
 }
 
 /// The volume columns, in the order `volume_row` reads them.
@@ -87,22 +111,117 @@ fn volume_row(row: Vec<Option<String>>) -> Option<uc::Volume> {
     })
 }
 
-/// The grants (`read_grants`) and the volumes: six statements, each sent
-/// once one of the caller's `permits` (its requests in flight) is free.
+/// The grants (`read_grants`), the volumes and, when `functions`, the
+/// functions: six or eight statements, each sent once one of the caller's
+/// `permits` (its requests in flight) is free.
 pub async fn read(
     client: &WorkspaceClient,
     token: &AccessToken,
     warehouse_id: &str,
     deadline: Instant,
     permits: &Semaphore,
+    functions: bool,
 ) -> Result<BulkRead, DatabricksError> {
-    let volumes = async {
+    let rows = |sql: String| async move {
         let _permit = permits.acquire().await.ok();
-        let (_, rows) = client.query(token, warehouse_id, &volumes_query(), deadline).await?;
-        Ok::<_, DatabricksError>(rows.into_iter().filter_map(volume_row).collect())
+        client.query(token, warehouse_id, &sql, deadline).await.map(|(_, rows)| rows)
     };
-    let (grants, volumes) = tokio::try_join!(read_grants(client, token, warehouse_id, deadline, permits), volumes)?;
-    Ok(BulkRead { grants, volumes })
+    let volumes =
+        async { Ok::<_, DatabricksError>(rows(volumes_query()).await?.into_iter().filter_map(volume_row).collect()) };
+    let functions = async {
+        if !functions {
+            return Ok(None);
+        }
+        let (routines, parameters) = tokio::try_join!(rows(routines_query()), rows(parameters_query()))?;
+        Ok::<_, DatabricksError>(Some(fold_functions(routines, parameters)))
+    };
+    let (grants, volumes, functions) =
+        tokio::try_join!(read_grants(client, token, warehouse_id, deadline, permits), volumes, functions)?;
+    Ok(BulkRead { grants, volumes, functions })
+}
+
+/// The `routines` columns, in the order `fold_functions` reads them.
+const ROUTINE_COLUMNS: [&str; 9] = [
+    "routine_catalog",
+    "routine_schema",
+    "routine_name",
+    "specific_name",
+    "routine_type",
+    "full_data_type",
+    "routine_body",
+    "routine_definition",
+    "external_language",
+];
+
+/// `SELECT routine_catalog, … , comment FROM system.information_schema.routines`.
+pub fn routines_query() -> String {
+    format!("SELECT {}, comment FROM `system`.`information_schema`.`routines`", ROUTINE_COLUMNS.join(", "))
+}
+
+/// `SELECT specific_catalog, … FROM system.information_schema.parameters`.
+pub fn parameters_query() -> String {
+    "SELECT specific_catalog, specific_schema, specific_name, ordinal_position, parameter_name, full_data_type \
+     FROM `system`.`information_schema`.`parameters`"
+        .to_string()
+}
+
+/// `routines` and `parameters` rows → functions as the list gives them
+/// (no dependencies, no owner). Procedures are left out (the functions
+/// list has none); a row with a missing name, or a parameter whose position
+/// is not a number, is wire garbage and dropped (a function losing a
+/// parameter to garbage is dropped whole rather than read wrong).
+fn fold_functions(routines: Vec<Vec<Option<String>>>, parameters: Vec<Vec<Option<String>>>) -> Vec<uc::Function> {
+    type Key = (String, String, String);
+    let mut params: HashMap<Key, Vec<uc::FunctionParameter>> = HashMap::new();
+    let mut garbled: std::collections::HashSet<Key> = Default::default();
+    for row in parameters {
+        let Ok([catalog, schema, specific, position, name, type_text]) = <[Option<String>; 6]>::try_from(row) else {
+            continue;
+        };
+        let (Some(catalog), Some(schema), Some(specific)) = (catalog, schema, specific) else { continue };
+        let key = (catalog, schema, specific);
+        match (position.and_then(|p| p.trim().parse::<i64>().ok()), type_text) {
+            (Some(position), Some(type_text)) => params.entry(key).or_default().push(uc::FunctionParameter {
+                name: name.unwrap_or_default(),
+                type_text,
+                position: Some(position),
+            }),
+            _ => {
+                garbled.insert(key);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for row in routines {
+        let Ok([catalog, schema, name, specific, kind, returns, body, definition, language, comment]) =
+            <[Option<String>; 10]>::try_from(row)
+        else {
+            continue;
+        };
+        let (Some(catalog), Some(schema), Some(name)) = (catalog, schema, name) else { continue };
+        if kind.as_deref().is_some_and(|k| !k.eq_ignore_ascii_case("FUNCTION")) {
+            continue;
+        }
+        let key = (catalog.clone(), schema.clone(), specific.unwrap_or_else(|| name.clone()));
+        if garbled.contains(&key) {
+            continue;
+        }
+        let parameters = params.remove(&key).unwrap_or_default();
+        out.push(uc::Function {
+            input_params: (!parameters.is_empty()).then_some(uc::FunctionParameters { parameters }),
+            full_name: Some(format!("{catalog}.{schema}.{name}")),
+            name,
+            catalog_name: catalog,
+            schema_name: schema,
+            routine_body: body,
+            external_language: language,
+            routine_definition: definition,
+            full_data_type: returns,
+            comment,
+            ..Default::default()
+        });
+    }
+    out
 }
 
 /// The privilege queries: the view and the name columns after `grantee`.
@@ -215,6 +334,55 @@ mod tests {
             volumes_query(),
             "SELECT volume_catalog, volume_schema, volume_name, volume_type, volume_owner, comment, storage_location FROM `system`.`information_schema`.`volumes`"
         );
+    }
+
+    #[test]
+    fn routine_and_parameter_rows_become_listed_functions_and_garbage_is_dropped() {
+        let row = |v: &[Option<&str>]| v.iter().map(|s| s.map(str::to_string)).collect::<Vec<_>>();
+        let routine = |name: &str, kind: &str| {
+            row(&[
+                Some("main"),
+                Some("sales"),
+                Some(name),
+                Some(name),
+                Some(kind),
+                Some("DECIMAL(12,2)"),
+                Some("SQL"),
+                Some("amount * factor"),
+                None,
+                Some("scales"),
+            ])
+        };
+        let parameter = |function: &str, position: &str, name: &str, type_text: &str| {
+            row(&[Some("main"), Some("sales"), Some(function), Some(position), Some(name), Some(type_text)])
+        };
+        let functions = fold_functions(
+            vec![routine("scaled", "FUNCTION"), routine("load", "PROCEDURE"), routine("broken", "FUNCTION")],
+            vec![
+                parameter("scaled", "2", "factor", "INT"),
+                parameter("scaled", "1", "amount", "DECIMAL(10,2)"),
+                parameter("broken", "first", "x", "INT"),
+                row(&[Some("main")]),
+            ],
+        );
+        assert_eq!(functions.len(), 1, "the procedure and the garbled function are left out: {functions:?}");
+        let scaled = &functions[0];
+        assert_eq!(scaled.full_name(), "main.sales.scaled");
+        assert_eq!(
+            (scaled.routine_body.as_deref(), scaled.full_data_type.as_deref()),
+            (Some("SQL"), Some("DECIMAL(12,2)"))
+        );
+        assert_eq!(scaled.comment.as_deref(), Some("scales"));
+        let mut parameters = scaled.input_params.clone().unwrap().parameters;
+        parameters.sort_by_key(|p| p.position);
+        let names: Vec<_> = parameters.iter().map(|p| (p.name.as_str(), p.type_text.as_str())).collect();
+        assert_eq!(names, [("amount", "DECIMAL(10,2)"), ("factor", "INT")]);
+        assert!(scaled.dependencies().is_empty() && scaled.owner.is_none());
+        assert_eq!(
+            routines_query(),
+            "SELECT routine_catalog, routine_schema, routine_name, specific_name, routine_type, full_data_type, routine_body, routine_definition, external_language, comment FROM `system`.`information_schema`.`routines`"
+        );
+        assert!(parameters_query().ends_with("FROM `system`.`information_schema`.`parameters`"));
     }
 
     #[test]

@@ -186,10 +186,11 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 /// caller (`tokio::join!`), each with its own client and token.
 ///
 /// The warehouse's state is asked beside the first list: running, the
-/// grants and the volumes come from six `information_schema` statements
-/// started at once and running beside the lists (`bulk.rs`); stopped (or
-/// unknown), from the REST path (a permissions GET per object and external
-/// location, a volume list per schema), and no statement is sent (a
+/// grants, the volumes and (a read without view dependencies) the functions
+/// come from six or eight `information_schema` statements started at once
+/// and running beside the lists (`bulk.rs`); stopped (or unknown), from the
+/// REST path (a permissions GET per object and external location, a volume
+/// and a function list per schema), and no statement is sent (a
 /// statement would start it). Either way the snapshot is the same;
 /// `Snapshot::read_path` says which was taken.
 pub async fn read_snapshot(
@@ -210,7 +211,10 @@ pub async fn read_snapshot(
             ReadPath::Warehouse(id) => {
                 let deadline = Instant::now() + options.statement_timeout;
                 // A permit per statement, so the bound holds.
-                Some(bulk::read(client, token, id, deadline, &reader.permits).await)
+                // Functions too, unless their dependencies are wanted
+                // (no view has them; the lists do).
+                let functions = !options.view_dependencies;
+                Some(bulk::read(client, token, id, deadline, &reader.permits, functions).await)
             }
             ReadPath::Rest(_) => None,
         }
@@ -258,6 +262,9 @@ pub async fn read_snapshot(
     match bulk_read {
         Some(Ok(mut read)) => {
             apply_bulk_volumes(&mut snapshot, read.volumes);
+            if let Some(functions) = read.functions {
+                apply_bulk_functions(&mut snapshot, functions, options.view_dependencies);
+            }
             if let Some(storage) = snapshot.storage.as_mut() {
                 for location in storage.locations.iter_mut() {
                     location.grants = read.grants.external_locations.remove(&location.name).unwrap_or_default();
@@ -269,13 +276,14 @@ pub async fn read_snapshot(
         Some(Err(error)) => {
             // The warehouse could not answer (a permission, a view it does
             // not have): the REST path still can.
-            tracing::warn!(error = %error, "information_schema unreadable; reading grants and volumes by REST");
+            tracing::warn!(error = %error, "information_schema unreadable; reading grants, volumes and functions by REST");
             snapshot.read_path = ReadPath::Rest(format!("information_schema failed: {error}"));
             let mut holes = Vec::new();
             let mut volume_grants = Vec::new();
             for done in reader.phase(rest_jobs, &mut holes).await? {
                 match done {
                     Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut volume_grants),
+                    Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
                     other => apply(&mut snapshot, other),
                 }
             }
@@ -310,6 +318,31 @@ fn apply_bulk_volumes(snapshot: &mut Snapshot, volumes: Vec<uc::Volume>) {
             let info = volume_info(volume);
             snapshot.volumes.insert(info.full_name(), info);
         }
+    }
+}
+
+/// Adds the bulk-read functions of the schemas whose contents were read
+/// (as `apply_bulk_volumes`).
+fn apply_bulk_functions(snapshot: &mut Snapshot, functions: Vec<uc::Function>, with_dependencies: bool) {
+    let wanted: Vec<uc::Function> = functions
+        .into_iter()
+        .filter(|f| snapshot.schemas.contains_key(&format!("{}.{}", f.catalog_name, f.schema_name)))
+        .collect();
+    fold_functions(snapshot, wanted, with_dependencies);
+}
+
+/// Adds listed functions. A read without dependencies (`status`) keeps of
+/// each only what `information_schema` has (`bulk.rs`): no dependencies and
+/// no owner, whichever path read it, so that both paths give the same
+/// snapshot (neither is compared by a status; planning reads with both).
+fn fold_functions(snapshot: &mut Snapshot, functions: Vec<uc::Function>, with_dependencies: bool) {
+    for function in functions {
+        let mut info = function_info(function);
+        if !with_dependencies {
+            info.dependencies.clear();
+            info.common.owner.clear();
+        }
+        snapshot.functions.insert(info.full_name(), info);
     }
 }
 
@@ -465,9 +498,10 @@ impl Reader<'_> {
         Ok(done)
     }
 
-    /// The lists (and view GETs) below the catalogs; grants and volume
-    /// lists too when `rest`, else their jobs come back unrun (the
-    /// statements of `bulk.rs` read them; the jobs are the fallback).
+    /// The lists (and view GETs) below the catalogs; grants, volume lists
+    /// and (without dependencies wanted) function lists too when `rest`,
+    /// else their jobs come back unrun (the statements of `bulk.rs` read
+    /// them; the jobs are the fallback).
     async fn objects(
         &self,
         catalogs: Vec<uc::Catalog>,
@@ -509,7 +543,14 @@ impl Reader<'_> {
                         deferrable(&mut next, Job::Grants(Securable::Schema, info.full_name()));
                         next.push(Job::Tables(info.catalog.clone(), info.name.clone()));
                         deferrable(&mut next, Job::Volumes(info.catalog.clone(), info.name.clone()));
-                        next.push(Job::Functions(info.catalog.clone(), info.name.clone()));
+                        // Deferred like the volumes when `bulk.rs` reads
+                        // them, i.e. when no dependencies are wanted.
+                        let functions = Job::Functions(info.catalog.clone(), info.name.clone());
+                        if options.view_dependencies {
+                            next.push(functions);
+                        } else {
+                            deferrable(&mut next, functions);
+                        }
                         snapshot.schemas.insert(info.full_name(), info);
                     }
                 }
@@ -533,12 +574,7 @@ impl Reader<'_> {
                 }
                 // Listed only on the REST path, whose grants are read too.
                 Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
-                Done::Functions(functions) => {
-                    for function in functions {
-                        let info = function_info(function);
-                        snapshot.functions.insert(info.full_name(), info);
-                    }
-                }
+                Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
                 other => apply(&mut snapshot, other),
             }
         }

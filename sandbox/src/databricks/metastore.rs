@@ -258,7 +258,7 @@ impl Function {
 }
 
 /// `ColumnTypeName` of a type text: its leading keyword (`DECIMAL(10,2)` → `DECIMAL`).
-fn type_name(type_text: &str) -> String {
+pub(crate) fn type_name(type_text: &str) -> String {
     let head: String = type_text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     match head.to_ascii_uppercase().as_str() {
         "BIGINT" => "LONG".into(),

@@ -465,7 +465,7 @@ async fn get_function(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path
 
 /// Owner, metastore admin, or EXECUTE (or ALL PRIVILEGES) on the function,
 /// its schema or its catalog.
-fn may_execute(metastore: &Metastore, who: &Principal, function: &Function) -> bool {
+pub(crate) fn may_execute(metastore: &Metastore, who: &Principal, function: &Function) -> bool {
     let names: Vec<&str> = std::iter::once(who.name.as_str()).chain(who.groups.iter().map(String::as_str)).collect();
     let grants_execute = |common: &Common| {
         names.contains(&common.owner.as_str())

@@ -1,6 +1,8 @@
 //! `information_schema` over the sandbox's metastore: the privilege views
 //! drbot reads in bulk instead of one permissions GET per object, and the
-//! `VOLUMES` view it reads instead of one volume list per schema.
+//! `VOLUMES` view it reads instead of one volume list per schema, and the
+//! `ROUTINES` and `PARAMETERS` views it reads instead of one function list
+//! per schema.
 //!
 //! Databricks: `INFORMATION_SCHEMA.CATALOG_PRIVILEGES`, `SCHEMA_PRIVILEGES`,
 //! `TABLE_PRIVILEGES` and `VOLUME_PRIVILEGES` list the principals holding a
@@ -74,6 +76,43 @@ fn error(code: &str, message: String) -> StatementError {
 const VOLUME_COLUMNS: &[&str] =
     &["volume_catalog", "volume_schema", "volume_name", "volume_type", "volume_owner", "comment", "storage_location"];
 
+/// The `ROUTINES` columns the sandbox models (all documented; the others it
+/// does not model, such as `IS_DETERMINISTIC`, `SQL_DATA_ACCESS`,
+/// `SECURITY_TYPE`, `CREATED`, are refused). The sandbox
+/// holds SQL functions only, so `ROUTINE_BODY` is `'SQL'` and
+/// `EXTERNAL_LANGUAGE` null.
+const ROUTINE_COLUMNS: &[&str] = &[
+    "specific_catalog",
+    "specific_schema",
+    "specific_name",
+    "routine_catalog",
+    "routine_schema",
+    "routine_name",
+    "routine_type",
+    "data_type",
+    "full_data_type",
+    "routine_body",
+    "routine_definition",
+    "external_language",
+    "comment",
+];
+
+/// The `PARAMETERS` columns the sandbox models (`ORDINAL_POSITION`
+/// 1-based as documented; `PARAMETER_DEFAULT`, `COMMENT` and the numeric
+/// precision columns are refused).
+const PARAMETER_COLUMNS: &[&str] = &[
+    "specific_catalog",
+    "specific_schema",
+    "specific_name",
+    "ordinal_position",
+    "parameter_mode",
+    "is_result",
+    "as_locator",
+    "parameter_name",
+    "data_type",
+    "full_data_type",
+];
+
 /// The positions of `columns` in `all_columns`, or Databricks' refusal.
 fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
     columns
@@ -104,6 +143,9 @@ pub fn query(
     }
     if view == "volumes" {
         return volumes(metastore, who, catalog, columns, direct_only);
+    }
+    if view == "routines" || view == "parameters" {
+        return routines(metastore, who, catalog, view, columns, direct_only);
     }
     let Some(&(_, kind, all_columns)) = VIEWS.iter().find(|(name, ..)| *name == view) else {
         return Err(error(
@@ -200,4 +242,128 @@ fn volumes(
         })
         .collect();
     Ok(Outcome { columns: picked.iter().map(|&i| VOLUME_COLUMNS[i]).collect(), rows })
+}
+
+/// `SELECT columns FROM catalog.information_schema.routines` (one row per
+/// function) or `.parameters` (one row per parameter), over the functions
+/// the caller may see as the functions list shows them: owner, metastore
+/// admin or EXECUTE, with USE CATALOG and USE SCHEMA (the views' rows are
+/// "limited to the routines the user is privileged to interact with").
+/// Answered from the model as it is when the statement runs.
+fn routines(
+    metastore: &Metastore,
+    who: &Principal,
+    catalog: &str,
+    view: &str,
+    columns: &[String],
+    direct_only: bool,
+) -> Result<Outcome, StatementError> {
+    let all_columns = if view == "routines" { ROUTINE_COLUMNS } else { PARAMETER_COLUMNS };
+    if direct_only {
+        // Neither view has `INHERITED_FROM`.
+        return Err(error(
+            "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+            format!("A column with name `inherited_from` cannot be resolved. Did you mean one of {all_columns:?}?"),
+        ));
+    }
+    let picked = pick(columns, all_columns)?;
+    let every_catalog = catalog == "system";
+    let mut rows = Vec::new();
+    let visible =
+        metastore.functions.values().filter(|f| every_catalog || f.catalog.eq_ignore_ascii_case(catalog)).filter(|f| {
+            metastore.require_use(who, &f.catalog, Some(&f.schema)).is_ok()
+                && crate::databricks::unity_catalog::may_execute(metastore, who, f)
+        });
+    for function in visible {
+        let names = [json!(function.catalog), json!(function.schema), json!(function.name)];
+        if view == "routines" {
+            let mut row: Vec<Value> = names.iter().chain(&names).cloned().collect();
+            row.extend([
+                json!("FUNCTION"),
+                json!(super::super::metastore::type_name(&function.returns)),
+                json!(function.returns),
+                json!("SQL"),
+                json!(function.body),
+                Value::Null,
+                json!(function.common.comment),
+            ]);
+            rows.push(picked.iter().map(|&i| row[i].clone()).collect());
+        } else {
+            for (position, (name, type_text)) in function.parameters.iter().enumerate() {
+                let mut row: Vec<Value> = names.to_vec();
+                row.extend([
+                    json!(position + 1),
+                    json!("IN"),
+                    json!("NO"),
+                    json!("NO"),
+                    json!(name),
+                    json!(super::super::metastore::type_name(type_text)),
+                    json!(type_text),
+                ]);
+                rows.push(picked.iter().map(|&i| row[i].clone()).collect());
+            }
+        }
+    }
+    Ok(Outcome { columns: picked.iter().map(|&i| all_columns[i]).collect(), rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::metastore::Function;
+    use super::super::super::seed::{generate, Seed, ADMIN_GROUP};
+    use super::*;
+
+    fn ask(metastore: &Metastore, who: &Principal, view: &str, columns: &[&str]) -> Result<Outcome, StatementError> {
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        query(metastore, who, "system", view, &columns, false)
+    }
+
+    #[test]
+    fn routines_and_parameters_show_the_functions_the_caller_may_execute() {
+        let (mut metastore, _) = generate(&Seed { seed: 7, tables: 40, now_ms: 0 });
+        let schema = metastore.schemas.keys().next().unwrap().clone();
+        let function = Function::sql(
+            &format!("{schema}.scaled"),
+            &[("amount", "DECIMAL(10,2)"), ("n", "INT")],
+            "DECIMAL(12,2)",
+            "amount * n",
+            "owner-group",
+        );
+        metastore.functions.insert(function.full_name(), function);
+        let admin = Principal { name: "admin@x".into(), groups: vec![ADMIN_GROUP.into()] };
+        let stranger = Principal { name: "nobody@x".into(), groups: vec!["account users".into()] };
+
+        let routines = ask(
+            &metastore,
+            &admin,
+            "routines",
+            &["routine_name", "full_data_type", "routine_body", "external_language"],
+        )
+        .unwrap();
+        assert_eq!(routines.rows, vec![vec![json!("scaled"), json!("DECIMAL(12,2)"), json!("SQL"), Value::Null]]);
+        let parameters = ask(
+            &metastore,
+            &admin,
+            "parameters",
+            &["specific_name", "ordinal_position", "parameter_name", "full_data_type"],
+        )
+        .unwrap();
+        assert_eq!(parameters.columns, ["specific_name", "ordinal_position", "parameter_name", "full_data_type"]);
+        assert_eq!(parameters.rows.len(), 2);
+        assert_eq!(parameters.rows[0][1], json!(1), "1-based positions");
+        assert_eq!(parameters.rows[1][2], json!("n"));
+
+        assert!(
+            ask(&metastore, &stranger, "routines", &["routine_name"]).unwrap().rows.is_empty(),
+            "no EXECUTE, no row"
+        );
+        for (view, column) in
+            [("routines", "security_type"), ("routines", "routine_owner"), ("parameters", "parameter_default")]
+        {
+            let refused = ask(&metastore, &admin, view, &[column]).unwrap_err();
+            assert!(refused.message.contains("UNRESOLVED_COLUMN"), "{view}.{column}: {}", refused.message);
+        }
+        let columns = vec!["routine_name".to_string()];
+        assert!(query(&metastore, &admin, "system", "routines", &columns, true).is_err(), "no inherited_from");
+    }
 }
