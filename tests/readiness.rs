@@ -337,7 +337,9 @@ MicrosoftAppType = "SingleTenant"
 MicrosoftAppTenantId = "tenant"
 "#;
     std::fs::write(&config_path, config).unwrap();
+    // In its own directory, so no other test's default store (and its pairs) is found.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .current_dir(dir.path())
         .args(["--log-format", "text", "status", "--json", "--token-from-env", "--config"])
         .arg(&config_path)
         .env("DRBOT_DATABRICKS_TOKEN", "not-a-real-token")
@@ -363,7 +365,10 @@ async fn drbot_status_runs_as_an_operator_signed_in_on_a_device_code() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("drbot.toml");
     std::fs::write(&config_path, sandbox.bot_config_toml("127.0.0.1:0", false)).unwrap();
+    // In its own directory: the configuration names no store, so its SQLite file goes there, not
+    // into the directory every other test shares.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .current_dir(dir.path())
         .args(["--log-format", "text", "status", "--json", "--device-code", "--config"])
         .arg(&config_path)
         .stdout(std::process::Stdio::piped())
