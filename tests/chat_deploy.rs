@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sandbox::connector::Verb;
@@ -14,7 +13,7 @@ use serde_json::{json, Value};
 use support::chat::{card_text, showing, visible, wait_for, Chat};
 use support::World;
 
-use support::deploy::{VNET, WORKSPACE};
+use support::deploy::{real_infra_world, VNET};
 
 /// The sandbox and drbot, with the spoke template in a templates directory.
 async fn start(
@@ -294,34 +293,8 @@ async fn a_restarted_bot_resumes_the_deployment_and_posts_one_result() {
 /// result card has both workspace URLs.
 #[tokio::test]
 async fn the_real_infra_templates_deploy_hub_transit_and_spoke_from_chat_through_the_bootstrap() {
-    let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
-    let world = World::start_with(|config| {
-        config.deploy.templates_dir = infra;
-        config.deploy.poll_interval_ms = 20;
-        config.operations.card_update_interval_ms = 100;
-    })
-    .await;
+    let world = real_infra_world("sales", |_| {}).await;
     let arm = &world.sandbox.arm;
-    arm.set_resource_duration(Duration::from_millis(2));
-    // What Azure gives the firewalls and workspaces once they exist.
-    for (location, hub, firewall_ip, workspace, url) in [
-        ("westeurope", "hub-weu", "10.0.0.4", &world.sandbox.primary, world.sandbox.primary_url()),
-        ("northeurope", "hub-neu", "10.128.0.4", &world.sandbox.secondary, world.sandbox.secondary_url()),
-    ] {
-        arm.set_runtime_properties(
-            &format!("rg-drbot-hub-{location}"),
-            "Microsoft.Network/azureFirewalls",
-            &format!("{hub}-fw"),
-            json!({"ipConfigurations": [{"properties": {"privateIPAddress": firewall_ip}}]}),
-        );
-        let id = sandbox::databricks::assignment::workspace_id(workspace);
-        arm.set_runtime_properties(
-            &format!("rg-drbot-sales-{location}"),
-            WORKSPACE,
-            "sales-dbw",
-            json!({"workspaceUrl": url, "workspaceId": id}),
-        );
-    }
     let chat = Chat::personal(&world, "alice");
     chat.sign_in().await;
 

@@ -9,13 +9,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::Duration;
-
 use sandbox::connector::Verb;
 use serde_json::{json, Value};
 use support::chat::{card_text, wait_for, Chat};
-use support::deploy::WORKSPACE;
+use support::deploy::real_infra_world;
 use support::World;
 
 /// The DR group of the sandbox: the operators (alice) and the metastore admins.
@@ -55,35 +52,7 @@ async fn start() -> World {
 }
 
 async fn start_with(adjust: impl FnOnce(&mut drbot::config::Config)) -> World {
-    let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
-    let world = World::start_with(|config| {
-        config.deploy.templates_dir = infra;
-        config.deploy.poll_interval_ms = 20;
-        config.operations.card_update_interval_ms = 100;
-        adjust(config);
-    })
-    .await;
-    let arm = &world.sandbox.arm;
-    arm.set_resource_duration(Duration::from_millis(2));
-    for (location, hub, firewall_ip, workspace, url) in [
-        ("westeurope", "hub-weu", "10.0.0.4", &world.sandbox.primary, world.sandbox.primary_url()),
-        ("northeurope", "hub-neu", "10.128.0.4", &world.sandbox.secondary, world.sandbox.secondary_url()),
-    ] {
-        arm.set_runtime_properties(
-            &format!("rg-drbot-hub-{location}"),
-            "Microsoft.Network/azureFirewalls",
-            &format!("{hub}-fw"),
-            json!({"ipConfigurations": [{"properties": {"privateIPAddress": firewall_ip}}]}),
-        );
-        let id = sandbox::databricks::assignment::workspace_id(workspace);
-        arm.set_runtime_properties(
-            &format!("rg-drbot-crm-{location}"),
-            WORKSPACE,
-            "crm-dbw",
-            json!({"workspaceUrl": url, "workspaceId": id}),
-        );
-    }
-    world
+    real_infra_world("crm", adjust).await
 }
 
 /// Data in the new spoke's catalog on the primary: a schema alice creates,

@@ -3,8 +3,11 @@
 //! runs too: shared by the chat deployment tests and the crash tests.
 
 use std::path::Path;
+use std::time::Duration;
 
 use sandbox::Sandbox;
+
+use super::World;
 use serde_json::{json, Value};
 
 pub const NSG: &str = "Microsoft.Network/networkSecurityGroups";
@@ -52,4 +55,40 @@ pub fn write_spoke_templates(sandbox: &Sandbox, dir: &Path) {
         let parameters = json!({"parameters": {"workspaceUrl": {"value": url}, "workspaceId": {"value": id}}});
         std::fs::write(dir.join(format!("spoke.parameters.{role}.json")), parameters.to_string()).unwrap();
     }
+}
+
+/// A bot deploying with the repository's own infra/ (hub.json, spoke.json,
+/// parameters/), fast polling, and what Azure gives the hub firewalls and
+/// the spoke `spoke`'s workspaces once they exist: the workspaces point at
+/// the sandbox's two, so the Databricks bootstrap runs against them.
+pub async fn real_infra_world(spoke: &str, adjust: impl FnOnce(&mut drbot::config::Config)) -> World {
+    let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra");
+    let world = World::start_with(|config| {
+        config.deploy.templates_dir = infra;
+        config.deploy.poll_interval_ms = 20;
+        config.operations.card_update_interval_ms = 100;
+        adjust(config);
+    })
+    .await;
+    let arm = &world.sandbox.arm;
+    arm.set_resource_duration(Duration::from_millis(2));
+    for (location, hub, firewall_ip, workspace, url) in [
+        ("westeurope", "hub-weu", "10.0.0.4", &world.sandbox.primary, world.sandbox.primary_url()),
+        ("northeurope", "hub-neu", "10.128.0.4", &world.sandbox.secondary, world.sandbox.secondary_url()),
+    ] {
+        arm.set_runtime_properties(
+            &format!("rg-drbot-hub-{location}"),
+            "Microsoft.Network/azureFirewalls",
+            &format!("{hub}-fw"),
+            json!({"ipConfigurations": [{"properties": {"privateIPAddress": firewall_ip}}]}),
+        );
+        let id = sandbox::databricks::assignment::workspace_id(workspace);
+        arm.set_runtime_properties(
+            &format!("rg-drbot-{spoke}-{location}"),
+            WORKSPACE,
+            &format!("{spoke}-dbw"),
+            json!({"workspaceUrl": url, "workspaceId": id}),
+        );
+    }
+    world
 }
