@@ -1071,3 +1071,93 @@ async fn two_pairs_replicate_at_once_each_on_its_own_warehouse_budget() {
     assert!(first.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the first pair converged");
     assert!(second.drift().await.iter().all(|d| is_bootstrap(d.object.kind)), "the second pair converged");
 }
+
+/// Materialized views and streaming tables: the ones Databricks SQL
+/// defines are made again on the secondary from their definitions, after
+/// what they read and before the views reading them, with their grants;
+/// one a pipeline publishes is reported blocked, naming the pipeline to
+/// deploy. Applied, each is present or blocked with its reason, and a
+/// second plan has nothing left but that one.
+#[tokio::test]
+async fn materialized_views_and_streaming_tables_are_recreated_and_pipeline_ones_reported() {
+    let world = world().await;
+    let (table, schema) = {
+        let primary = world.sandbox.primary.metastore.read();
+        let found = primary
+            .tables
+            .values()
+            .find(|t| {
+                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
+                t.table_type == "MANAGED"
+                    && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
+                    && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
+            })
+            .expect("the seed has an admin-owned managed table");
+        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let (t, s) = (quote(&table), quote(&schema));
+    let token = world.alice.token(false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    for sql in [
+        format!("CREATE MATERIALIZED VIEW {s}.`daily` AS SELECT * FROM {t}"),
+        format!("CREATE STREAMING TABLE {s}.`feed` AS SELECT * FROM STREAM {t}"),
+        format!("GRANT SELECT ON TABLE {s}.`daily` TO `dr-readers`"),
+        format!("CREATE VIEW {s}.`daily_report` AS SELECT * FROM {s}.`daily`"),
+    ] {
+        world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+    }
+    let gold = format!("{schema}.gold");
+    assert!(sandbox::databricks::datasets::publish(
+        &mut world.sandbox.primary.metastore.write(),
+        &gold,
+        "MATERIALIZED_VIEW",
+        &format!("SELECT * FROM {t}"),
+        &[&table],
+        "0f1e2d3c-pipeline",
+        sandbox::databricks::seed::ADMIN_GROUP,
+        1_800_000_000_000,
+    ));
+
+    let plan = world.plan().await;
+    let at = |id: &str| {
+        plan.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no {id}: {:?}", plan.actions))
+    };
+    let daily = at(&format!("dataset:table:{schema}.daily"));
+    let feed = at(&format!("dataset:table:{schema}.feed"));
+    // After what they read, when this plan copies it.
+    if let Some(clone) = plan.actions.iter().position(|a| a.object.full_name() == table && a.id.0.starts_with("clone:"))
+    {
+        assert!(clone < daily && clone < feed);
+        assert!(plan.actions[daily].depends_on.contains(&plan.actions[clone].id));
+    }
+    assert!(daily < at(&format!("view:view:{schema}.daily_report")));
+    assert!(daily < at(&format!("grant:table:{schema}.daily:dr-readers")));
+    let blocked: Vec<String> = plan.blocked().map(|a| a.describe()).collect();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert!(blocked[0].contains(&gold) && blocked[0].contains("pipeline 0f1e2d3c-pipeline"), "{blocked:?}");
+
+    let (report, _) = world.run(&plan, options()).await;
+    // Every action has a result: the blocked one failed with its reason,
+    // what waits on it skipped, everything else done.
+    for action in &plan.actions {
+        let result = &report.results[&action.id];
+        let about_gold = action.object.full_name() == gold || matches!(action.kind, ActionKind::SetOwner { .. });
+        assert!(result.status == ActionStatus::Succeeded || about_gold, "{}: {result:?}", action.id);
+    }
+    let (primary, secondary) = world.read().await;
+    for name in ["daily", "feed"] {
+        let full = format!("{schema}.{name}");
+        let (want, got) = (&primary.tables[&full], &secondary.tables[&full]);
+        assert_eq!((&got.kind, &got.view_definition), (&want.kind, &want.view_definition), "{full}");
+        assert_eq!(got.common.grants, want.common.grants, "{full}");
+    }
+    assert!(!secondary.tables.contains_key(&gold), "a pipeline's table is never made by SQL");
+    let again = world.plan().await;
+    let left: Vec<String> = again.actions.iter().map(|a| a.describe()).collect();
+    assert!(
+        again.actions.iter().all(|a| a.object.full_name() == gold || matches!(a.kind, ActionKind::SetOwner { .. })),
+        "only the pipeline's table (and the owner changes waiting on it) is left: {left:?}"
+    );
+    assert_eq!(again.blocked().count(), 1, "{left:?}");
+}

@@ -36,6 +36,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::CloneTable { .. } => "Deep clone table",
         ActionKind::RegisterExternalTable { .. } => "Register external table",
         ActionKind::CreateView { .. } => "Create view",
+        ActionKind::CreateDataset { .. } => "Create materialized view or streaming table",
         ActionKind::CreateExternalVolume { .. } => "Create volume",
         ActionKind::CreateFunction { .. } => "Create function",
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => "Set row filters and column masks",

@@ -392,6 +392,7 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CreateExternalVolume { .. } => (5, "Volumes"),
         ActionKind::CreateFunction { .. } => (6, "Functions"),
         ActionKind::CreateView { .. } => (7, "Views"),
+        ActionKind::CreateDataset { .. } => (7, "Materialized views and streaming tables"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
         ActionKind::SetOwner { .. } => (10, "Owners"),

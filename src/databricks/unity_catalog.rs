@@ -144,6 +144,11 @@ pub struct Table {
     /// The table's columns; drbot reads only their masks.
     #[serde(default)]
     pub columns: Vec<ColumnInfo>,
+    /// The pipeline that publishes the table (a materialized view or
+    /// streaming table a Lakeflow pipeline defines): TableInfo's
+    /// `pipeline_id` in the tables API reference.
+    #[serde(default)]
+    pub pipeline_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -379,7 +379,9 @@ pub(crate) fn table_fields(config: &ReplicationConfig, primary: &TableInfo, seco
         return fields;
     }
     match primary.kind {
-        TableKind::View
+        // Views, and the materialized views and streaming tables re-created
+        // from their definitions (`datasets.rs`).
+        TableKind::View | TableKind::MaterializedView | TableKind::StreamingTable
             if primary.view_definition.as_deref().map(str::trim)
                 != secondary.view_definition.as_deref().map(str::trim) =>
         {

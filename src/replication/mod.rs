@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod bulk;
 pub mod config;
+pub mod datasets;
 pub mod describe;
 pub mod diff;
 pub mod execute;

@@ -138,6 +138,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     protection: Default::default(),
                     columns: Vec::new(),
                     format_options: None,
+                    pipeline_id: None,
                     common,
                 },
             );
@@ -156,6 +157,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 protection: Default::default(),
                 columns: columns.clone(),
                 format_options: Some(options.clone()),
+                pipeline_id: None,
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -187,6 +189,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     protection: Default::default(),
                     columns: Vec::new(),
                     format_options: None,
+                    pipeline_id: None,
                     common,
                 },
             );
@@ -200,6 +203,9 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 storage_location: Some(location.clone()),
                 common: fresh(&creator, None, Default::default()),
             });
+        }
+        ActionKind::CreateDataset { dataset, definition, dependencies, existing } => {
+            super::datasets::effect(s, path, &creator, *dataset, definition, dependencies, *existing)
         }
         ActionKind::CreateFunction { parameters, returns, body, dependencies, existing } => {
             // `CREATE OR REPLACE FUNCTION` gives an existing function its new

@@ -164,6 +164,17 @@ pub enum ActionKind {
     CreateExternalVolume {
         location: String,
     },
+    /// A materialized view or streaming table defined in Databricks SQL,
+    /// made again on the secondary from its definition (`datasets.rs`):
+    /// `CREATE … IF NOT EXISTS` when missing, `CREATE OR REPLACE
+    /// MATERIALIZED VIEW` / `CREATE OR REFRESH STREAMING TABLE` when its
+    /// definition changed (`existing`). The secondary computes its own data.
+    CreateDataset {
+        dataset: super::datasets::Dataset,
+        definition: String,
+        dependencies: Vec<String>,
+        existing: bool,
+    },
     /// A SQL user-defined function: `CREATE FUNCTION` when the secondary
     /// lacks it, `CREATE OR REPLACE FUNCTION` when its definition differs
     /// (`existing`). Created after what it reads and before the views, row
@@ -243,6 +254,10 @@ pub enum BlockReason {
     /// The share's owner cannot read a table it shares, and a recipient
     /// reads a shared table only while the owner keeps SELECT on it.
     ShareOwnerCannotRead { share: String, owner: String, table: String },
+    /// A materialized view or streaming table that a pipeline publishes:
+    /// the pipeline's source defines it, so that pipeline must be deployed
+    /// and run in the secondary (`datasets.rs`).
+    PipelineOwned { what: String, pipeline_id: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -283,6 +298,12 @@ impl fmt::Display for BlockReason {
                 "share {share} belongs to {owner}, and only its owner (or a member of the owning group) may add \
                  schemas to it: run as {owner}, or have a metastore admin transfer the share to the DR group \
                  (ALTER SHARE {share} OWNER TO the group)"
+            ),
+            BlockReason::PipelineOwned { what, pipeline_id } => write!(
+                f,
+                "this {what} is published by pipeline {pipeline_id}, whose source code defines it: deploy that \
+                 pipeline in the secondary workspace (same source, target catalog and schema) and run it; drbot \
+                 does not create it by SQL, since the pipeline could not then publish to a table it does not own"
             ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
@@ -334,6 +355,10 @@ impl Action {
             ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
+            ActionKind::CreateDataset { dataset, existing: true, .. } => {
+                format!("update the definition of {} {}", dataset.as_str(), object.full_name())
+            }
+            ActionKind::CreateDataset { dataset, .. } => format!("create {} {}", dataset.as_str(), object.full_name()),
             ActionKind::CreateFunction { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateFunction { .. } => format!("create {object}"),
             ActionKind::SetRowFilter { filter: Some(filter) } => {

@@ -33,6 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::config::ReplicationConfig;
+use super::datasets::{self, Dataset};
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
@@ -64,6 +65,7 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     let managed_clones = planner.tables(&drift);
     planner.sharing(managed_clones);
     planner.functions(&drift);
+    planner.datasets(&drift);
     planner.views(&drift);
     planner.protection();
     planner.volumes(&drift);
@@ -251,6 +253,10 @@ impl Planner<'_> {
                 _ => continue,
             };
             let Some(table) = self.primary.tables.get(&object.full_name()) else { continue };
+            if Dataset::of(&table.kind).is_some() {
+                // Planned with what they read, in `datasets`.
+                continue;
+            }
             let (tag, kind) = match table_view_conflict(&entry.change) {
                 Some(reason) => ("blocked", ActionKind::Blocked(reason)),
                 None => plan_table(self.config, self.secondary, table, reason),
@@ -585,6 +591,62 @@ impl Planner<'_> {
             };
             let id = self.push("function", object, kind, deps);
             debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
+        }
+    }
+
+    /// Materialized views and streaming tables (`datasets.rs`), each after
+    /// the tables, views and functions it reads and before the views that
+    /// read it; one whose kind differs on the secondary is blocked (a table
+    /// cannot be turned into a dataset in place, nor the reverse).
+    fn datasets(&mut self, drift: &[Drift]) {
+        let planned_views: HashSet<String> = drift
+            .iter()
+            .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
+            .map(|d| d.object.full_name())
+            .collect();
+        for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Table) {
+            let object = entry.object.clone();
+            let name = object.full_name();
+            let Some(table) = self.primary.tables.get(&name) else { continue };
+            let Some(dataset) = Dataset::of(&table.kind) else { continue };
+            let kind = match &entry.change {
+                Change::Missing => datasets::action(table, dataset, false),
+                Change::Different(fields) if fields.iter().any(|f| matches!(f, Field::Kind { .. })) => {
+                    let secondary = self.secondary.tables.get(&name).map(|t| super::diff::table_kind_name(&t.kind));
+                    ActionKind::Blocked(BlockReason::Immutable {
+                        what: format!(
+                            "object kind ({} where the primary has {})",
+                            secondary.unwrap_or_default(),
+                            super::diff::table_kind_name(&table.kind)
+                        ),
+                    })
+                }
+                Change::Different(_) => datasets::action(table, dataset, true),
+                _ => continue,
+            };
+            let mut deps = self.parents(&object.path);
+            let mut missing = None;
+            for dependency in &table.view_dependencies {
+                match self.creator.get(dependency) {
+                    Some(id) => deps.push(id.clone()),
+                    None if planned_views.contains(dependency) => {
+                        deps.push(ActionId(format!("view:view:{dependency}")))
+                    }
+                    None if self.on_secondary(dependency) => {}
+                    None => missing = missing.or(Some(dependency.clone())),
+                }
+            }
+            let kind = match (kind, missing) {
+                (ActionKind::CreateDataset { .. }, Some(dependency)) => {
+                    ActionKind::Blocked(BlockReason::MissingDependency { dependency })
+                }
+                (kind, _) => kind,
+            };
+            let id = self.push("dataset", object.clone(), kind, deps);
+            self.creator.insert(name, id);
+            if entry.change == Change::Missing {
+                self.fresh.insert(object);
+            }
         }
     }
 

@@ -566,7 +566,13 @@ impl Reader<'_> {
                     for table in tables {
                         let info = table_info(table);
                         deferrable(&mut last, Job::Grants(Securable::Table, info.full_name()));
-                        if info.kind == TableKind::View && options.view_dependencies {
+                        // Views, materialized views and streaming tables name
+                        // what they read only in a GET.
+                        let defined_by_query = matches!(
+                            info.kind,
+                            TableKind::View | TableKind::MaterializedView | TableKind::StreamingTable
+                        );
+                        if defined_by_query && options.view_dependencies {
                             last.push(Job::View(info.full_name()));
                         }
                         snapshot.tables.insert(info.full_name(), info);
@@ -887,6 +893,7 @@ fn table_info(table: uc::Table) -> TableInfo {
         protection,
         columns,
         format_options: None,
+        pipeline_id: table.pipeline_id,
         kind,
         format: table.data_source_format,
         storage_location: table.storage_location,

@@ -146,6 +146,7 @@ pub fn lane(action: &Action) -> Lane {
         | ActionKind::RegisterExternalTable { .. }
         | ActionKind::CreateView { .. }
         | ActionKind::CreateExternalVolume { .. }
+        | ActionKind::CreateDataset { .. }
         | ActionKind::Grant { .. }
         | ActionKind::Revoke { .. }
         | ActionKind::SetOwner { .. } => Lane::Warehouse,

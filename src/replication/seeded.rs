@@ -111,6 +111,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
                         Vec::new()
                     },
                     format_options: (t.table_type == "EXTERNAL" && !is_delta).then(|| t.options.clone()),
+                    pipeline_id: t.pipeline_id.clone(),
                     protection: Protection {
                         row_filter: t.protection.row_filter.as_ref().map(policy),
                         column_masks: t.protection.column_masks.iter().map(|(c, m)| (c.clone(), policy(m))).collect(),

@@ -256,6 +256,9 @@ pub struct TableInfo {
     /// `DESCRIBE TABLE EXTENDED … AS JSON`); `None` when not read (no
     /// running warehouse, or not a non-Delta external table).
     pub format_options: Option<BTreeMap<String, String>>,
+    /// For a materialized view or streaming table: the pipeline that
+    /// publishes it (the tables API's `pipeline_id`); see `datasets.rs`.
+    pub pipeline_id: Option<String>,
     pub common: Common,
 }
 

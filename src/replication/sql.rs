@@ -526,6 +526,9 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             let verb = if *existing { "ALTER VIEW" } else { "CREATE VIEW IF NOT EXISTS" };
             Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
         }
+        ActionKind::CreateDataset { dataset, definition, existing, .. } => {
+            Ok(Request::Sql(super::datasets::statement(path, *dataset, definition, *existing)?))
+        }
         ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
             check_view_definition(body)?;
             let parameters: Result<Vec<String>, SqlError> = parameters

@@ -91,7 +91,7 @@ pub struct Table {
     pub catalog: String,
     pub schema: String,
     pub name: String,
-    /// MANAGED, EXTERNAL, VIEW
+    /// MANAGED, EXTERNAL, VIEW, MATERIALIZED_VIEW, STREAMING_TABLE
     pub table_type: String,
     /// DELTA, PARQUET, CSV, … (none for views)
     pub data_source_format: Option<String>,
@@ -121,6 +121,10 @@ pub struct Table {
     /// metadata changes only), so the sandbox lets them go stale; the
     /// documented latest commit is `DESCRIBE HISTORY` (see FIDELITY.md).
     pub properties_commit: Option<(i64, i64)>,
+    /// The pipeline publishing a materialized view or streaming table that
+    /// a Lakeflow pipeline defines (TableInfo `pipeline_id`); `None` for
+    /// the rest, Databricks SQL's own datasets included (FIDELITY.md).
+    pub pipeline_id: Option<String>,
     pub common: Common,
 }
 
@@ -634,6 +638,9 @@ impl Table {
         }
         if let Some(definition) = &self.view_definition {
             value["view_definition"] = json!(definition);
+        }
+        if let Some(pipeline_id) = &self.pipeline_id {
+            value["pipeline_id"] = json!(pipeline_id);
         }
         common_json(&self.common, &mut value);
         if self.data_source_format.as_deref() == Some("DELTA") {

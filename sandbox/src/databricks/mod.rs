@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_metastores;
 pub mod assignment;
+pub mod datasets;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;

@@ -326,6 +326,7 @@ fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str,
         cloned_from: None,
         protection: Default::default(),
         properties_commit: None,
+        pipeline_id: None,
         common: common(rng, now_ms, &[("SELECT", 0.6), ("MODIFY", 0.1)]),
     }
 }
@@ -437,6 +438,7 @@ fn partly_replicated(rng: &mut StdRng, primary: &Metastore, now_ms: i64) -> Meta
             cloned_from: None,
             protection: Default::default(),
             properties_commit: None,
+            pipeline_id: None,
             common: scratch.common.clone(),
         };
         secondary.tables.insert(table.full_name(), table);

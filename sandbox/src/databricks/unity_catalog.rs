@@ -967,6 +967,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             cloned_from: None,
             protection: Default::default(),
             properties_commit: None,
+            pipeline_id: None,
             common: Common {
                 owner: who.name.clone(),
                 comment: request.comment,

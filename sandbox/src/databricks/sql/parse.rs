@@ -52,6 +52,20 @@ pub enum Statement {
         /// Qualified functions the query calls (`c.s.f(…)`).
         functions: Vec<Vec<String>>,
     },
+    /// `CREATE [OR REPLACE | OR REFRESH] MATERIALIZED VIEW [IF NOT EXISTS]
+    /// m AS query` and `CREATE [OR REFRESH] STREAMING TABLE [IF NOT
+    /// EXISTS] t AS query` (Databricks SQL's own datasets): `table_type` is
+    /// `MATERIALIZED_VIEW` or `STREAMING_TABLE`; `or_replace` stands for
+    /// either `OR REPLACE` or `OR REFRESH` (both redefine an existing one).
+    CreateDataset {
+        table_type: String,
+        name: Vec<String>,
+        or_replace: bool,
+        if_not_exists: bool,
+        query: String,
+        dependencies: Vec<Vec<String>>,
+        functions: Vec<Vec<String>>,
+    },
     /// `ALTER VIEW v AS query`: a new definition, same owner and grants.
     AlterViewAs {
         name: Vec<String>,
@@ -388,6 +402,24 @@ impl Parser {
         let mut functions = Vec::new();
         while self.at < self.tokens.len() {
             if self.eat("FROM") || self.eat("JOIN") {
+                // `FROM STREAM t` / `FROM STREAM(t)`: a streaming read of t.
+                // (A table named `stream` stays a table: the keyword is
+                // followed by a parenthesis or a qualified name.)
+                let stream = self.peek_word("STREAM")
+                    && match self.tokens.get(self.at + 1) {
+                        Some(Token::Symbol('(') | Token::Quoted(_)) => true,
+                        Some(Token::Word(_)) => self.tokens.get(self.at + 2) == Some(&Token::Symbol('.')),
+                        _ => false,
+                    };
+                if stream {
+                    self.at += 1;
+                    let parenthesised = self.eat_symbol('(');
+                    tables.push(self.name()?);
+                    if parenthesised && !self.eat_symbol(')') {
+                        return self.error();
+                    }
+                    continue;
+                }
                 tables.push(self.name()?);
             } else if matches!(self.tokens.get(self.at), Some(Token::Word(_) | Token::Quoted(_)))
                 && self.tokens.get(self.at + 1) == Some(&Token::Symbol('.'))
@@ -588,12 +620,51 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return p.done(Statement::AlterOwner { securable, name, owner });
     }
     p.expect("CREATE")?;
-    let or_replace = if p.eat("OR") {
-        p.expect("REPLACE")?;
-        true
+    let (or_replace, or_refresh) = if p.eat("OR") {
+        if p.eat("REFRESH") {
+            (false, true)
+        } else {
+            p.expect("REPLACE")?;
+            (true, false)
+        }
     } else {
-        false
+        (false, false)
     };
+    let dataset = if p.eat("MATERIALIZED") {
+        p.expect("VIEW")?;
+        Some("MATERIALIZED_VIEW")
+    } else if p.eat("STREAMING") {
+        p.expect("TABLE")?;
+        // "{ CREATE OR REFRESH STREAMING TABLE | CREATE STREAMING TABLE [ IF NOT EXISTS ] }"
+        if or_replace {
+            return p.error();
+        }
+        Some("STREAMING_TABLE")
+    } else {
+        None
+    };
+    if let Some(table_type) = dataset {
+        let if_not_exists = p.if_not_exists()?;
+        if if_not_exists && (or_replace || or_refresh) {
+            return p.error();
+        }
+        let name = p.name()?;
+        p.expect("AS")?;
+        let (query, dependencies, functions) = p.view_query()?;
+        return Ok(Statement::CreateDataset {
+            table_type: table_type.into(),
+            name,
+            or_replace: or_replace || or_refresh,
+            if_not_exists,
+            query,
+            dependencies,
+            functions,
+        });
+    }
+    if or_refresh {
+        // OR REFRESH belongs to materialized views and streaming tables only.
+        return p.error();
+    }
     if p.eat("SCHEMA") || p.eat("DATABASE") {
         let if_not_exists = p.if_not_exists()?;
         let name = p.name()?;
