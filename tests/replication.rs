@@ -1161,3 +1161,63 @@ async fn materialized_views_and_streaming_tables_are_recreated_and_pipeline_ones
     );
     assert_eq!(again.blocked().count(), 1, "{left:?}");
 }
+
+/// Registered models: a missing model is created with its comment; each
+/// version is reported blocked with the MLflow copy a person can run (the
+/// API creates no version), and the alias on it and the owner wait. Once
+/// a person copied the versions, the next run sets the alias and hands the
+/// model to its owner, and nothing about models is left.
+#[tokio::test]
+async fn a_registered_model_is_created_its_versions_reported_and_its_aliases_follow_the_copies() {
+    let world = world().await;
+    let schema = {
+        let primary = world.sandbox.primary.metastore.read();
+        primary
+            .schemas
+            .values()
+            .find(|s| primary.catalogs.get(&s.catalog).is_some_and(|c| c.catalog_type == "MANAGED_CATALOG"))
+            .expect("the seed has schemas")
+            .full_name()
+    };
+    let model = format!("{schema}.churn");
+    assert!(sandbox::databricks::models::seed(
+        &mut world.sandbox.primary.metastore.write(),
+        &model,
+        "predicts churn",
+        2,
+        &[("champion", 2)],
+        "bob@contoso.example",
+        1_800_000_000_000,
+    ));
+
+    let plan = world.plan().await;
+    let model_actions: Vec<&drbot::replication::Action> =
+        plan.actions.iter().filter(|a| a.object.kind == ObjectKind::Model).collect();
+    let blocked: Vec<String> = plan.blocked().map(|a| a.describe()).collect();
+    assert_eq!(blocked.len(), 2, "{blocked:?}");
+    assert!(blocked.iter().all(|b| b.contains(&model) && b.contains("copy_model_version")), "{blocked:?}");
+    assert_eq!(model_actions.len(), 5, "create, two versions, the alias, the owner: {model_actions:?}");
+
+    let (report, _) = world.run(&plan, options()).await;
+    for action in &plan.actions {
+        let result = &report.results[&action.id];
+        let waits = action.object.kind == ObjectKind::Model && !action.id.0.starts_with("model:")
+            || matches!(action.kind, ActionKind::SetOwner { .. });
+        assert!(result.status == ActionStatus::Succeeded || waits, "{}: {result:?}", action.id);
+    }
+    let (primary, secondary) = world.read().await;
+    let copy = &secondary.models[&model];
+    assert_eq!((copy.comment.as_deref(), copy.versions.len()), (Some("predicts churn"), 0));
+
+    // A person copies the versions with MLflow (the sandbox stands in for it).
+    let versions = world.sandbox.primary.metastore.read().models[&model].versions.clone();
+    world.sandbox.secondary.metastore.write().models.get_mut(&model).unwrap().versions = versions;
+    let plan = world.plan().await;
+    assert_eq!(plan.blocked().count(), 0, "{:?}", plan.blocked().map(|a| a.describe()).collect::<Vec<_>>());
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let (_, secondary) = world.read().await;
+    assert_eq!(secondary.models[&model], primary.models[&model]);
+    let again = world.plan().await;
+    assert!(again.actions.iter().all(|a| a.object.kind != ObjectKind::Model), "{:?}", again.actions);
+}

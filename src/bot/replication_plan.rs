@@ -42,6 +42,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => "Set row filters and column masks",
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
         ActionKind::SetOwner { .. } => "Set owner",
+        ActionKind::Model(_) => "Registered models",
         ActionKind::Drop => "Drop (prune)",
         ActionKind::Blocked(_) => "Cannot replicate",
     }

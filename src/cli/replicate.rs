@@ -396,6 +396,7 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
         ActionKind::SetOwner { .. } => (10, "Owners"),
+        ActionKind::Model(_) => (10, "Registered models"),
         ActionKind::Drop => (11, "Drops (--prune)"),
         ActionKind::Blocked(_) => (12, "Blocked"),
     }

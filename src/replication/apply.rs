@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::history::latest_commit_statement;
+use super::models::ModelChange;
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneReason};
 use super::sql::{self, Request, RestCall};
@@ -463,6 +464,7 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
             let providers = client.list_providers(token, Some(global_metastore_id)).await?;
             Ok(Applied { detail: Some(format!("{} provider(s)", providers.len())), ..Applied::default() })
         }
+        RestCall::Model { path, change } => model(client, token, path, change).await,
         RestCall::Delete { kind, full_name } => {
             let securable = match kind {
                 ObjectKind::Catalog | ObjectKind::SharedCatalog => Securable::Catalog,
@@ -474,6 +476,9 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
                 ObjectKind::Recipient => {
                     return Err(Attempt::Permanent("recipients are never dropped by replication".into()))
                 }
+                ObjectKind::Model => {
+                    return Err(Attempt::Permanent("registered models are never dropped by replication".into()))
+                }
             };
             let force = matches!(kind, ObjectKind::Catalog | ObjectKind::Schema);
             match client.delete_securable(token, securable, full_name, force).await {
@@ -484,6 +489,44 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
                 Err(error) => Err(error.into()),
             }
         }
+    }
+}
+
+/// One registered-model call (`models.rs`): a create that finds the model
+/// there, or an alias delete that finds it gone, is done.
+async fn model(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    path: &[String],
+    change: &ModelChange,
+) -> Result<Applied, Attempt> {
+    let [catalog, schema, name] = path else {
+        return Err(Attempt::Permanent(format!("a model named by {} part(s)", path.len())));
+    };
+    let full_name = path.join(".");
+    match change {
+        ModelChange::Create { comment } => {
+            created(client.create_model(token, catalog, schema, name, comment.as_deref()).await)
+        }
+        ModelChange::Update { comment, owner } => {
+            client.update_model(token, &full_name, comment.as_deref(), owner.as_deref()).await?;
+            Ok(Applied::default())
+        }
+        ModelChange::VersionComment { version, comment } => {
+            client.update_model_version(token, &full_name, *version, comment).await?;
+            Ok(Applied::default())
+        }
+        ModelChange::SetAlias { alias, version } => {
+            client.set_model_alias(token, &full_name, alias, *version).await?;
+            Ok(Applied::default())
+        }
+        ModelChange::DeleteAlias { alias } => match client.delete_model_alias(token, &full_name, alias).await {
+            Ok(()) => Ok(Applied::default()),
+            Err(DatabricksError::NotFound(_)) => {
+                Ok(Applied { detail: Some("already gone".into()), ..Applied::default() })
+            }
+            Err(error) => Err(error.into()),
+        },
     }
 }
 

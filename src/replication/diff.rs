@@ -105,6 +105,8 @@ impl Drift {
             (_, ObjectKind::View) => DriftKind::View,
             (_, ObjectKind::Volume) => DriftKind::Volume,
             (_, ObjectKind::Function) => DriftKind::Function,
+            // Registered models are planned from the snapshots, never drift entries.
+            (_, ObjectKind::Model) => DriftKind::Function,
             (_, ObjectKind::Table | ObjectKind::Share | ObjectKind::Recipient) => DriftKind::Table,
         }
     }

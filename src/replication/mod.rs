@@ -25,6 +25,8 @@ pub mod history;
 pub mod job;
 pub mod mapping;
 pub mod model;
+pub mod models;
+pub mod models_read;
 pub mod object;
 pub mod plan;
 pub mod planner;

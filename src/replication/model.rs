@@ -267,6 +267,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 common.owner = owner.clone();
             }
         }
+        ActionKind::Model(change) => super::models::effect(s, path, &creator, change),
         ActionKind::Drop => drop_object(s, object),
         ActionKind::Blocked(_) => {}
     }
@@ -279,7 +280,7 @@ fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Com
         ObjectKind::Schema => s.schemas.get_mut(&name).map(|c| &mut c.common),
         ObjectKind::Table | ObjectKind::View => s.tables.get_mut(&name).map(|c| &mut c.common),
         ObjectKind::Volume => s.volumes.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient => None,
+        ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::Model => None,
     }
 }
 

@@ -22,6 +22,8 @@ pub enum ObjectKind {
     Recipient,
     /// A catalog on the secondary mounted from a share.
     SharedCatalog,
+    /// A registered model (MLflow model in Unity Catalog), `models.rs`.
+    Model,
 }
 
 impl ObjectKind {
@@ -37,7 +39,7 @@ impl ObjectKind {
     pub fn name_parts(self) -> usize {
         match self {
             ObjectKind::Schema => 2,
-            ObjectKind::Table | ObjectKind::View | ObjectKind::Volume | ObjectKind::Function => 3,
+            ObjectKind::Table | ObjectKind::View | ObjectKind::Volume | ObjectKind::Function | ObjectKind::Model => 3,
             ObjectKind::Catalog | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::SharedCatalog => 1,
         }
     }
@@ -53,6 +55,7 @@ impl ObjectKind {
             ObjectKind::Share => "share",
             ObjectKind::Recipient => "recipient",
             ObjectKind::SharedCatalog => "shared catalog",
+            ObjectKind::Model => "model",
         }
     }
 }

@@ -209,6 +209,8 @@ pub enum ActionKind {
     SetOwner {
         owner: String,
     },
+    /// A change to a registered model (`models.rs`), by REST.
+    Model(super::models::ModelChange),
     /// Only with `prune`: the object exists only on the secondary.
     Drop,
     /// Cannot run; reported with its reason.
@@ -258,6 +260,9 @@ pub enum BlockReason {
     /// the pipeline's source defines it, so that pipeline must be deployed
     /// and run in the secondary (`datasets.rs`).
     PipelineOwned { what: String, pipeline_id: String },
+    /// A model version the secondary lacks: the Unity Catalog API creates
+    /// no model version, so its files cannot be copied by drbot (`models.rs`).
+    ModelVersionFiles { model: String, version: i64, source: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -304,6 +309,15 @@ impl fmt::Display for BlockReason {
                 "this {what} is published by pipeline {pipeline_id}, whose source code defines it: deploy that \
                  pipeline in the secondary workspace (same source, target catalog and schema) and run it; drbot \
                  does not create it by SQL, since the pipeline could not then publish to a table it does not own"
+            ),
+            BlockReason::ModelVersionFiles { model, version, source } => write!(
+                f,
+                "version {version} of registered model {model} (files at {source}) cannot be copied: the Unity \
+                 Catalog API creates no model version (\"Creating new model versions requires use of the MLflow \
+                 Python client\"). Copy it on the secondary with MLflow, as the model's owner: \
+                 MlflowClient(registry_uri=\"databricks-uc\").copy_model_version(\"models:/<the DR share's catalog \
+                 of {model}>/{version}\", \"{model}\"), in version order so the numbers match; the next run then \
+                 sets its comment and aliases"
             ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
@@ -380,6 +394,7 @@ impl Action {
                 privileges.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
             ActionKind::SetOwner { owner } => format!("set owner of {object} to {owner}"),
+            ActionKind::Model(change) => change.describe(&object.full_name()),
             ActionKind::Drop => format!("drop {object} (prune)"),
             ActionKind::Blocked(reason) => format!("cannot replicate {object}: {reason}"),
         }

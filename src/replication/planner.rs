@@ -69,6 +69,7 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.views(&drift);
     planner.protection();
     planner.volumes(&drift);
+    planner.models();
     planner.grants_and_owners(&drift);
     planner.owners_last();
     let extras = std::mem::take(&mut planner.extras);
@@ -648,6 +649,20 @@ impl Planner<'_> {
                 self.fresh.insert(object);
             }
         }
+    }
+
+    /// Registered models (`models.rs`), each after its schema.
+    fn models(&mut self) {
+        let (planned, extras) = super::models::plan(self.primary, self.secondary, self.config);
+        let mut ids: Vec<ActionId> = Vec::with_capacity(planned.len());
+        for entry in planned {
+            let mut deps = self.parents(&entry.object.path);
+            deps.extend(entry.after.iter().filter_map(|&i| ids.get(i).cloned()));
+            ids.push(self.push_keyed(entry.tag, entry.object, &entry.key, entry.kind, deps));
+        }
+        // Reported; dropping a registered model (and its versions' files) is
+        // left to a person even with `prune`.
+        self.extras.extend(extras);
     }
 
     /// Whether the secondary already holds a table, view or function of this name.

@@ -258,6 +258,10 @@ pub async fn read_snapshot(
         let deadline = Instant::now() + options.statement_timeout;
         reader.format_options(id, &mut snapshot, deadline).await;
     }
+    // Registered models: planning only (`models_read.rs`).
+    if options.view_dependencies {
+        super::models_read::read(client, token, &mut snapshot, concurrency).await?;
+    }
     snapshot.read_path = path;
     match bulk_read {
         Some(Ok(mut read)) => {
@@ -417,11 +421,11 @@ enum Done {
 }
 
 /// Errors that leave a hole to record rather than a read to abandon.
-fn skippable(error: &DatabricksError) -> bool {
+pub(super) fn skippable(error: &DatabricksError) -> bool {
     matches!(error, DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_))
 }
 
-fn skip(securable: &str, full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
+pub(super) fn skip(securable: &str, full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
     Skipped { securable: securable.to_string(), full_name, part, reason: error.to_string() }
 }
 

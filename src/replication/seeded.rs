@@ -136,6 +136,8 @@ fn snapshot(m: &Metastore) -> Snapshot {
                 (k.clone(), info)
             })
             .collect(),
+        // The seed has no registered models (tests add them).
+        models: Default::default(),
         sharing: Default::default(),
         skipped: Vec::new(),
         read_path: Default::default(),

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub volumes: BTreeMap<String, VolumeInfo>,
     /// User-defined functions (SQL and Python UDFs), by full name.
     pub functions: BTreeMap<String, FunctionInfo>,
+    /// Registered models, by full name (read for planning only).
+    pub models: BTreeMap<String, super::models::ModelInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
     pub sharing: SharingState,

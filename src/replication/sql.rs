@@ -162,6 +162,7 @@ pub enum Request {
 pub enum Method {
     Get,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -171,6 +172,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
@@ -234,6 +236,11 @@ pub enum RestCall {
         provider: String,
         share: String,
     },
+    /// A registered model change (`models.rs`) on the model at `path`.
+    Model {
+        path: Vec<String>,
+        change: super::models::ModelChange,
+    },
     /// Drops (prune only); catalogs and schemas with their contents.
     Delete {
         kind: ObjectKind,
@@ -275,12 +282,19 @@ impl RestCall {
             | RestCall::TransferShare { .. } => Method::Patch,
             RestCall::ListProviders { .. } => Method::Get,
             RestCall::Delete { .. } => Method::Delete,
+            RestCall::Model { path, change } => match change.request(path).0 {
+                "POST" => Method::Post,
+                "PUT" => Method::Put,
+                "DELETE" => Method::Delete,
+                _ => Method::Patch,
+            },
         }
     }
 
     /// The path below the workspace URL, segments percent-encoded.
     pub fn path(&self) -> String {
         let rest = match self {
+            RestCall::Model { path, change } => return change.request(path).1,
             RestCall::CreateCatalog { .. } | RestCall::MountShare { .. } => "catalogs".to_string(),
             RestCall::UpdateCatalog { name, .. } => format!("catalogs/{}", segment(name)),
             RestCall::CreateSchema { .. } => "schemas".to_string(),
@@ -301,6 +315,7 @@ impl RestCall {
                     ObjectKind::Share => "shares",
                     ObjectKind::Recipient => "recipients",
                     ObjectKind::Table | ObjectKind::View => "tables",
+                    ObjectKind::Model => "models",
                 };
                 format!("{collection}/{}", segment(full_name))
             }
@@ -366,6 +381,7 @@ impl RestCall {
                 json!({ "name": catalog, "provider_name": provider, "share_name": share })
             }
             RestCall::TransferShare { owner, .. } => json!({ "owner": owner }),
+            RestCall::Model { path, change } => return change.request(path).2,
             RestCall::ListProviders { .. } | RestCall::Delete { .. } => return None,
         })
     }
@@ -594,6 +610,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_name(path)?,
             quote_identifier(owner)?
         ))),
+        ActionKind::Model(change) => rest(RestCall::Model { path: path.clone(), change: change.clone() }),
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }

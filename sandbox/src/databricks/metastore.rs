@@ -343,6 +343,8 @@ pub struct Metastore {
     /// User-defined functions by full name: what row filters, masks and
     /// views may call.
     pub functions: BTreeMap<String, Function>,
+    /// Registered models by full name (`models.rs`).
+    pub models: BTreeMap<String, super::models::RegisteredModel>,
 }
 
 /// A storage URL prefix Unity Catalog may use, through a credential.

@@ -36,6 +36,7 @@ pub mod datasets;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;
+pub mod models;
 pub mod seed;
 pub mod sharing;
 pub mod sql;
@@ -214,6 +215,7 @@ impl Workspace {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .merge(unity_catalog::router())
+            .merge(models::router())
             .merge(statements::router())
             .merge(warehouses::router())
             .merge(jobs::router())

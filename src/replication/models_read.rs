@@ -1,0 +1,90 @@
+//! Reading the registered models of the schemas a read covered: a list per
+//! schema, then each model with its aliases and its versions (two GETs a
+//! model). Only planning reads them (`ReadOptions::view_dependencies`):
+//! readiness does not compare models.
+//!
+//! What the caller may not see (a schema's models, a model that vanished
+//! between the list and the GET) is recorded in `Snapshot::skipped`, as the
+//! rest of the read does; anything else fails the read.
+
+use futures::stream::{self, StreamExt};
+
+use super::models::{ModelInfo, VersionInfo};
+use super::read::{skip, skippable, ReadError};
+use super::snapshot::{SkippedPart, Snapshot};
+use crate::databricks::models::{ModelVersion, RegisteredModel};
+use crate::databricks::{DatabricksError, WorkspaceClient};
+use crate::identity::AccessToken;
+
+/// Adds the models of every schema in `snapshot` (at most `concurrency`
+/// requests at once).
+pub async fn read(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    snapshot: &mut Snapshot,
+    concurrency: usize,
+) -> Result<(), ReadError> {
+    let concurrency = concurrency.max(1);
+    let fatal = |what: String, source: DatabricksError| ReadError::Databricks { what, source };
+    let schemas: Vec<(String, String)> =
+        snapshot.schemas.values().map(|s| (s.catalog.clone(), s.name.clone())).collect();
+    let mut lists = stream::iter(schemas)
+        .map(|(catalog, schema)| async move {
+            let listed = client.list_models(token, &catalog, &schema).await;
+            (format!("{catalog}.{schema}"), listed)
+        })
+        .buffer_unordered(concurrency);
+    let mut models: Vec<RegisteredModel> = Vec::new();
+    while let Some((schema, listed)) = lists.next().await {
+        match listed {
+            Ok(found) => models.extend(found),
+            Err(error) if skippable(&error) => {
+                snapshot.skipped.push(skip("model", schema, SkippedPart::Contents, &error))
+            }
+            Err(error) => return Err(fatal(format!("the models of {schema}"), error)),
+        }
+    }
+    let mut details = stream::iter(models)
+        .map(|model| async move {
+            let full_name = model.full_name();
+            let (model, versions) =
+                tokio::join!(client.get_model(token, &full_name), client.list_model_versions(token, &full_name));
+            (full_name, model, versions)
+        })
+        .buffer_unordered(concurrency);
+    while let Some((full_name, model, versions)) = details.next().await {
+        match (model, versions) {
+            (Ok(model), Ok(versions)) => {
+                snapshot.models.insert(full_name, model_info(model, versions));
+            }
+            (Err(error), _) | (_, Err(error)) if skippable(&error) => {
+                snapshot.skipped.push(skip("model", full_name, SkippedPart::Object, &error))
+            }
+            (Err(error), _) | (_, Err(error)) => return Err(fatal(format!("model {full_name}"), error)),
+        }
+    }
+    Ok(())
+}
+
+fn model_info(model: RegisteredModel, versions: Vec<ModelVersion>) -> ModelInfo {
+    ModelInfo {
+        owner: model.owner.unwrap_or_default(),
+        comment: model.comment.filter(|c| !c.is_empty()),
+        versions: versions
+            .into_iter()
+            .map(|v| {
+                let info = VersionInfo {
+                    source: v.source,
+                    run_id: v.run_id,
+                    comment: v.comment.filter(|c| !c.is_empty()),
+                    status: v.status,
+                };
+                (v.version, info)
+            })
+            .collect(),
+        aliases: model.aliases.into_iter().map(|a| (a.alias_name, a.version_num)).collect(),
+        catalog: model.catalog_name,
+        schema: model.schema_name,
+        name: model.name,
+    }
+}
