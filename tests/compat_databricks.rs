@@ -67,16 +67,33 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             sandbox.primary.principal(&caller)
         };
         let view = metastore.tables.values().find(|t| t.table_type == "VIEW").expect("the seed has views").full_name();
+        let model_schema = metastore
+            .schemas
+            .values()
+            .find(|s| metastore.catalogs.get(&s.catalog).is_some_and(|c| c.catalog_type == "MANAGED_CATALOG"))
+            .expect("the seed has schemas")
+            .full_name();
         let table = metastore.tables.values().find(|t| t.table_type == "MANAGED").expect("and tables").full_name();
         json!({
             "admin": visible(&metastore, &principal(&alice)),
             "reader": visible(&metastore, &principal(&bob)),
             "view": view,
             "table": table,
+            "model": format!("{model_schema}.churn"),
             "metastore": metastore.global_id,
             "secondary_metastore": sandbox.secondary.global_id,
         })
     };
+    // A registered model with two versions (as an MLflow client made them) and an alias.
+    assert!(sandbox::databricks::models::seed(
+        &mut sandbox.primary.metastore.write(),
+        expected["model"].as_str().unwrap(),
+        "predicts churn",
+        2,
+        &[("champion", 2)],
+        sandbox::databricks::seed::ADMIN_GROUP,
+        1_800_000_000_000,
+    ));
     assert!(!expected["reader"]["tables"].as_array().unwrap().is_empty(), "the reader sees something");
     assert!(
         expected["reader"]["tables"].as_array().unwrap().len() < expected["admin"]["tables"].as_array().unwrap().len(),
@@ -103,5 +120,5 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("16 passed"), "{report}");
+    assert!(report.contains("18 passed"), "{report}");
 }

@@ -224,7 +224,7 @@ pub(crate) fn plan(
             let change = ModelChange::DeleteAlias { alias: alias.clone() };
             inner.push(push("model-alias", alias.clone(), ActionKind::Model(change), base.clone()));
         }
-        let owner_differs = existing.map_or(true, |m| m.owner != model.owner);
+        let owner_differs = existing.is_none_or(|m| m.owner != model.owner);
         if !model.owner.is_empty() && owner_differs {
             let change = ModelChange::Update { comment: None, owner: Some(model.owner.clone()) };
             push("model-owner", String::new(), ActionKind::Model(change), inner);

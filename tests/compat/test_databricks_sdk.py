@@ -305,3 +305,42 @@ def test_functions_are_created_with_sql_and_read_with_the_functions_api():
     assert [p.type_text for p in function.input_params.parameters] == ["STRING", "DECIMAL(10,2)"]
     with pytest.raises(NotFound):
         w.functions.get(f"{catalog}.{schema}.no_such_function")
+
+
+def test_registered_models_are_listed_read_and_updated():
+    w = client("ADMIN_TOKEN")
+    full_name = EXPECTED["model"]
+    catalog, schema, name = full_name.split(".")
+    listed = [m.full_name for m in w.registered_models.list(catalog_name=catalog, schema_name=schema)]
+    assert full_name in listed
+    # The whole metastore, across the sandbox's small pages.
+    assert full_name in [m.full_name for m in w.registered_models.list()]
+    model = w.registered_models.get(full_name, include_aliases=True)
+    assert model.comment == "predicts churn"
+    assert [(a.alias_name, a.version_num) for a in model.aliases] == [("champion", 2)]
+    assert [v.version for v in w.model_versions.list(full_name)] == [1, 2]
+    assert w.model_versions.get_by_alias(full_name, "champion").version == 2
+    assert w.model_versions.get(full_name, 1).status.value == "READY"
+    assert w.model_versions.update(full_name, 1, comment="the first").comment == "the first"
+    assert w.registered_models.update(full_name, comment="still predicts churn").comment == "still predicts churn"
+    assert w.registered_models.set_alias(full_name, "previous", 1).version_num == 1
+    w.registered_models.delete_alias(full_name, "previous")
+    aliases = [a.alias_name for a in w.registered_models.get(full_name, include_aliases=True).aliases]
+    assert aliases == ["champion"]
+    with pytest.raises(NotFound):
+        w.registered_models.set_alias(full_name, "nowhere", 9)
+
+
+def test_a_model_is_created_without_versions_and_a_duplicate_is_named():
+    w = client("ADMIN_TOKEN")
+    catalog, schema, _ = EXPECTED["model"].split(".")
+    created = w.registered_models.create(catalog_name=catalog, schema_name=schema, name="compat_model", comment="c")
+    assert created.full_name == f"{catalog}.{schema}.compat_model"
+    assert list(w.model_versions.list(created.full_name)) == []
+    with pytest.raises(Exception) as duplicate:
+        w.registered_models.create(catalog_name=catalog, schema_name=schema, name="compat_model")
+    assert duplicate.value.error_code.endswith("_ALREADY_EXISTS")
+    reader = client("READER_TOKEN")
+    assert created.full_name not in [m.full_name for m in reader.registered_models.list()]
+    with pytest.raises((PermissionDenied, NotFound)):
+        reader.registered_models.get(created.full_name)

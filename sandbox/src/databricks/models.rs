@@ -360,6 +360,8 @@ struct UpdateModel {
     #[serde(default)]
     owner: Option<String>,
     #[serde(default)]
+    new_name: Option<String>,
+    #[serde(default)]
     full_name: Option<Value>,
     #[serde(default)]
     aliases: Option<Value>,
@@ -393,6 +395,11 @@ async fn update_model(
 ) -> Response {
     with_caller(&ws, &headers, "models.update", |who| {
         let request: UpdateModel = parse(&body)?;
+        if request.new_name.is_some() {
+            return Err(UcError::Invalid(
+                "Renaming a registered model (new_name) is not modelled by the sandbox.".into(),
+            ));
+        }
         let mut metastore = ws.metastore.write();
         let model = readable(&metastore, who, &full_name)?;
         if !may_manage(&metastore, who, model) {
