@@ -661,8 +661,18 @@ impl Planner<'_> {
             ids.push(self.push_keyed(entry.tag, entry.object, &entry.key, entry.kind, deps));
         }
         // Reported; dropping a registered model (and its versions' files) is
-        // left to a person even with `prune`.
-        self.extras.extend(extras);
+        // left to a person even with `prune`, which says so per model.
+        for object in extras {
+            if self.config.prune {
+                let reason = BlockReason::Unsupported {
+                    what: "dropping a registered model and its versions' files (delete it by hand if it should go)"
+                        .into(),
+                };
+                self.push("drop", object, ActionKind::Blocked(reason), Vec::new());
+            } else {
+                self.extras.push(object);
+            }
+        }
     }
 
     /// Whether the secondary already holds a table, view or function of this name.

@@ -3,7 +3,9 @@
 //! A random primary (managed catalogs with schemas, managed and external
 //! Delta tables, non-Delta external tables, views on views, external
 //! volumes, SQL functions calling each other, row filters and column masks
-//! using them, owners and grants, plus catalogs that are never replicated) and
+//! using them, materialized views and streaming tables, registered models
+//! with versions and aliases, owners and grants, plus catalogs that are
+//! never replicated) and
 //! a secondary derived from it the way an imperfect earlier replication
 //! leaves one: objects missing, clones stale, definitions, grants and owners
 //! drifted, extras of its own. Then, for every case:
@@ -310,11 +312,108 @@ impl Gen {
                 .with_table(managed("zz_extra_c.s.t", 1));
             extras.push(ObjectRef::new(ObjectKind::Catalog, ["zz_extra_c"]));
         }
+        self.datasets_and_models(&mut primary, &mut secondary);
         // The plan's identity, one of the principals that own things: the
         // model refuses its ALTER VIEW of a view it does not own, so a plan
         // must take such a view over first (and leaves its own views alone).
         secondary.read_as = PRINCIPALS[0].into();
         World { primary, secondary, extras }
+    }
+}
+
+impl Gen {
+    /// Databricks SQL's materialized views and streaming tables on earlier
+    /// tables, and registered models (drawn after the rest, so the other
+    /// kinds' worlds stay as they were). A model the secondary has holds
+    /// every version (a person copied them: versions are never made by a
+    /// plan); one it lacks has none on the primary either, so nothing is
+    /// blocked here (the blocked cases are unit-tested in `datasets.rs` and
+    /// `models.rs`).
+    fn datasets_and_models(&mut self, primary: &mut Snapshot, secondary: &mut Snapshot) {
+        use super::models::{ModelInfo, VersionInfo};
+        let quote = |d: &str| format!("`{}`", d.replace('`', "``").replace('.', "`.`"));
+        let managed: Vec<(String, String)> = primary
+            .schemas
+            .values()
+            .filter(|s| primary.catalogs.get(&s.catalog).is_some_and(|c| c.kind == CatalogKind::Managed))
+            .map(|s| (s.catalog.clone(), s.name.clone()))
+            .collect();
+        for (catalog, schema) in managed {
+            let sources: Vec<String> = primary
+                .tables
+                .values()
+                .filter(|t| t.catalog == catalog && t.schema == schema && t.kind == TableKind::Managed)
+                .map(|t| t.full_name())
+                .collect();
+            let schema_copied = secondary.schemas.contains_key(&format!("{catalog}.{schema}"));
+            if let (Some(source), true) = (sources.first(), self.chance(0.5)) {
+                let streaming = self.chance(0.5);
+                let full = format!("{catalog}.{schema}.{}", self.name(if streaming { "st" } else { "mv" }, 0));
+                let mut table = view(&full, &[source]);
+                table.format = Some("DELTA".into());
+                if streaming {
+                    table.kind = TableKind::StreamingTable;
+                    table.view_definition = Some(format!("SELECT * FROM STREAM {}", quote(source)));
+                } else {
+                    table.kind = TableKind::MaterializedView;
+                }
+                table.common = self.common();
+                table.common.comment = None;
+                table.common.properties.clear();
+                *primary = std::mem::take(primary).with_table(table.clone());
+                if schema_copied && self.chance(0.6) {
+                    let mut copy = table.clone();
+                    self.drift(&mut copy.common);
+                    if self.chance(0.3) {
+                        copy.view_definition = Some(format!("SELECT 1 FROM {}", quote(source)));
+                    }
+                    *secondary = std::mem::take(secondary).with_table(copy);
+                }
+            }
+            if self.chance(0.4) {
+                let name = self.name("m", 0);
+                let copied = schema_copied && self.chance(0.6);
+                let versions: std::collections::BTreeMap<i64, VersionInfo> = if copied {
+                    (1..=self.rng.gen_range(1..=3))
+                        .map(|n| (n, VersionInfo { comment: Some(format!("v{n}")), ..VersionInfo::default() }))
+                        .collect()
+                } else {
+                    Default::default()
+                };
+                let mut aliases = std::collections::BTreeMap::new();
+                if let (Some(last), true) = (versions.keys().last(), self.chance(0.7)) {
+                    aliases.insert("champion".to_string(), *last);
+                }
+                let common = self.common();
+                let model = ModelInfo {
+                    catalog: catalog.clone(),
+                    schema: schema.clone(),
+                    name,
+                    owner: common.owner,
+                    comment: common.comment,
+                    versions,
+                    aliases,
+                };
+                primary.models.insert(model.full_name(), model.clone());
+                if copied {
+                    let mut copy = model.clone();
+                    if self.chance(0.3) {
+                        copy.owner = "carol".into();
+                    }
+                    if self.chance(0.3) {
+                        copy.comment = Some("drifted".into());
+                    }
+                    if let (Some(v), true) = (copy.versions.values_mut().next(), self.chance(0.3)) {
+                        v.comment = None;
+                    }
+                    if self.chance(0.3) {
+                        copy.aliases.clear();
+                        copy.aliases.insert("stale".into(), 1);
+                    }
+                    secondary.models.insert(copy.full_name(), copy);
+                }
+            }
+        }
     }
 }
 
@@ -407,6 +506,17 @@ fn replicated(
             out.insert(format!("function {}", f.full_name()), entry);
         }
     }
+    for m in s.models.values() {
+        if managed(&m.catalog)
+            && config.includes_schema(&m.catalog, &m.schema)
+            && !skipped(&[&m.catalog, &m.schema, &m.name])
+        {
+            let common = Common { owner: m.owner.clone(), comment: m.comment.clone(), ..Common::default() };
+            let mut entry = seen("model".into(), None, &common);
+            entry.definition = Some(format!("{:?} {:?}", m.versions, m.aliases));
+            out.insert(format!("model {}", m.full_name()), entry);
+        }
+    }
     for v in s.volumes.values() {
         if managed(&v.catalog)
             && config.includes_schema(&v.catalog, &v.schema)
@@ -433,6 +543,7 @@ fn out_of_scope(s: &Snapshot, config: &ReplicationConfig) -> Snapshot {
     out.tables.retain(|_, t| !(managed(&t.catalog) && config.includes_schema(&t.catalog, &t.schema)));
     out.volumes.retain(|_, v| !(managed(&v.catalog) && config.includes_schema(&v.catalog, &v.schema)));
     out.functions.retain(|_, f| !(managed(&f.catalog) && config.includes_schema(&f.catalog, &f.schema)));
+    out.models.retain(|_, m| !(managed(&m.catalog) && config.includes_schema(&m.catalog, &m.schema)));
     out.sharing = Default::default();
     out
 }
@@ -579,6 +690,11 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::SetOwner { .. } => "owner",
                 ActionKind::MountSharedCatalog { .. } => "mount",
                 ActionKind::UpdateSchema { .. } | ActionKind::UpdateCatalog { .. } => "update",
+                ActionKind::CreateDataset { existing: false, .. } => "dataset",
+                ActionKind::CreateDataset { existing: true, .. } => "dataset update",
+                ActionKind::Model(super::models::ModelChange::Create { .. }) => "model",
+                ActionKind::Model(super::models::ModelChange::SetAlias { .. }) => "model alias",
+                ActionKind::Model(_) => "model update",
                 _ => continue,
             };
             *totals.entry(key).or_default() += 1;
@@ -601,6 +717,11 @@ fn the_generator_makes_interesting_worlds() {
         "owner",
         "mount",
         "update",
+        "dataset",
+        "dataset update",
+        "model",
+        "model alias",
+        "model update",
         "extras",
     ] {
         assert!(totals.get(key).copied().unwrap_or(0) >= 3, "{key}: {totals:?}");
