@@ -155,6 +155,25 @@ fn failures(report: &RunReport) -> Vec<String> {
         .collect()
 }
 
+/// A managed table of the seed that the admin group owns, in a schema it
+/// owns (`with_grants`: one that has grants too), and that schema: the
+/// (table, schema) full names.
+fn admin_owned_managed_table(world: &World, with_grants: bool) -> (String, String) {
+    let primary = world.sandbox.primary.metastore.read();
+    let found = primary
+        .tables
+        .values()
+        .find(|t| {
+            let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
+            t.table_type == "MANAGED"
+                && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
+                && (!with_grants || !t.common.grants.is_empty())
+                && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
+        })
+        .expect("the seed has an admin-owned managed table");
+    (found.full_name(), format!("{}.{}", found.catalog, found.schema))
+}
+
 /// Set-up that is not drift: the sharing the clones read through.
 fn is_bootstrap(kind: ObjectKind) -> bool {
     matches!(kind, ObjectKind::Share | ObjectKind::Recipient | ObjectKind::SharedCatalog)
@@ -895,21 +914,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
 #[tokio::test]
 async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them() {
     let world = world().await;
-    let (table, schema) = {
-        let primary = world.sandbox.primary.metastore.read();
-        let found = primary
-            .tables
-            .values()
-            .find(|t| {
-                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
-                t.table_type == "MANAGED"
-                    && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
-                    && !t.common.grants.is_empty()
-                    && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
-            })
-            .expect("the seed has an admin-owned managed table with grants");
-        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
-    };
+    let (table, schema) = admin_owned_managed_table(&world, true);
     let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
     let (t, s) = (quote(&table), quote(&schema));
     let token = world.alice.token(false).await.unwrap();
@@ -1081,20 +1086,7 @@ async fn two_pairs_replicate_at_once_each_on_its_own_warehouse_budget() {
 #[tokio::test]
 async fn materialized_views_and_streaming_tables_are_recreated_and_pipeline_ones_reported() {
     let world = world().await;
-    let (table, schema) = {
-        let primary = world.sandbox.primary.metastore.read();
-        let found = primary
-            .tables
-            .values()
-            .find(|t| {
-                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
-                t.table_type == "MANAGED"
-                    && t.common.owner == sandbox::databricks::seed::ADMIN_GROUP
-                    && schema.is_some_and(|s| s.common.owner == sandbox::databricks::seed::ADMIN_GROUP)
-            })
-            .expect("the seed has an admin-owned managed table");
-        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
-    };
+    let (table, schema) = admin_owned_managed_table(&world, false);
     let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
     let (t, s) = (quote(&table), quote(&schema));
     let token = world.alice.token(false).await.unwrap();

@@ -545,11 +545,7 @@ impl Planner<'_> {
         wanted.retain(|(o, _)| self.primary.functions.contains_key(&o.full_name()));
         // Views this plan creates or alters get their ids in `views`, after
         // this: a function reading one waits for that id.
-        let planned_views: HashSet<String> = drift
-            .iter()
-            .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
-            .map(|d| d.object.full_name())
-            .collect();
+        let planned_views = planned_views(drift);
         let names: Vec<String> = wanted.iter().map(|(o, _)| o.full_name()).collect();
         let cycle_of =
             cycles(&names, |n| self.primary.functions.get(n).map(|f| f.dependencies.as_slice()).unwrap_or(&[]));
@@ -564,12 +560,8 @@ impl Planner<'_> {
                 if cycle_of[i].as_ref().is_some_and(|c| c.contains(dependency)) {
                     continue;
                 }
-                match self.creator.get(dependency) {
-                    Some(id) => deps.push(id.clone()),
-                    None if planned_views.contains(dependency) => {
-                        deps.push(ActionId(format!("view:view:{dependency}")))
-                    }
-                    None if self.on_secondary(dependency) => {}
+                match self.wait_for(dependency, &planned_views) {
+                    Some(wait) => deps.extend(wait),
                     None => missing = missing.or(Some(dependency.clone())),
                 }
             }
@@ -600,11 +592,7 @@ impl Planner<'_> {
     /// read it; one whose kind differs on the secondary is blocked (a table
     /// cannot be turned into a dataset in place, nor the reverse).
     fn datasets(&mut self, drift: &[Drift]) {
-        let planned_views: HashSet<String> = drift
-            .iter()
-            .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
-            .map(|d| d.object.full_name())
-            .collect();
+        let planned_views = planned_views(drift);
         for entry in drift.iter().filter(|d| d.object.kind == ObjectKind::Table) {
             let object = entry.object.clone();
             let name = object.full_name();
@@ -628,12 +616,8 @@ impl Planner<'_> {
             let mut deps = self.parents(&object.path);
             let mut missing = None;
             for dependency in &table.view_dependencies {
-                match self.creator.get(dependency) {
-                    Some(id) => deps.push(id.clone()),
-                    None if planned_views.contains(dependency) => {
-                        deps.push(ActionId(format!("view:view:{dependency}")))
-                    }
-                    None if self.on_secondary(dependency) => {}
+                match self.wait_for(dependency, &planned_views) {
+                    Some(wait) => deps.extend(wait),
                     None => missing = missing.or(Some(dependency.clone())),
                 }
             }
@@ -672,6 +656,18 @@ impl Planner<'_> {
             } else {
                 self.extras.push(object);
             }
+        }
+    }
+
+    /// What an object reading `dependency` waits for: the action making it
+    /// in this plan (a view planned later, by its known id), or nothing
+    /// when the secondary has it (`Some(None)`); `None` when neither.
+    fn wait_for(&self, dependency: &str, planned_views: &HashSet<String>) -> Option<Option<ActionId>> {
+        match self.creator.get(dependency) {
+            Some(id) => Some(Some(id.clone())),
+            None if planned_views.contains(dependency) => Some(Some(ActionId(format!("view:view:{dependency}")))),
+            None if self.on_secondary(dependency) => Some(None),
+            None => None,
         }
     }
 
@@ -1003,6 +999,16 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// The views this plan creates or alters: they get their ids in
+/// `Planner::views`, after the functions and datasets that may read them.
+fn planned_views(drift: &[Drift]) -> HashSet<String> {
+    drift
+        .iter()
+        .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
+        .map(|d| d.object.full_name())
+        .collect()
 }
 
 /// The names `principal` holds privileges by on `snapshot`: its own, the

@@ -223,6 +223,15 @@ fn readable<'m>(metastore: &'m Metastore, who: &Principal, full_name: &str) -> R
     Ok(model)
 }
 
+/// The model, once the caller may also change it (`may_manage`).
+fn manageable<'m>(metastore: &'m Metastore, who: &Principal, full_name: &str) -> Result<&'m RegisteredModel, UcError> {
+    let model = readable(metastore, who, full_name)?;
+    if !may_manage(metastore, who, model) {
+        return Err(UcError::PermissionDenied(format!("User is not an owner of Registered model '{full_name}'.")));
+    }
+    Ok(model)
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, UcError> {
     serde_json::from_slice(body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))
 }
@@ -401,10 +410,7 @@ async fn update_model(
             ));
         }
         let mut metastore = ws.metastore.write();
-        let model = readable(&metastore, who, &full_name)?;
-        if !may_manage(&metastore, who, model) {
-            return Err(UcError::PermissionDenied(format!("User is not an owner of Registered model '{full_name}'.")));
-        }
+        manageable(&metastore, who, &full_name)?;
         let now = chrono::Utc::now().timestamp_millis();
         let model = metastore.models.get_mut(&full_name).ok_or_else(|| missing(&full_name))?;
         if let Some(comment) = request.comment {
@@ -515,10 +521,7 @@ async fn update_version(
     with_caller(&ws, &headers, "models.versions.update", |who| {
         let request: UpdateVersion = parse(&body)?;
         let mut metastore = ws.metastore.write();
-        let model = readable(&metastore, who, &full_name)?;
-        if !may_manage(&metastore, who, model) {
-            return Err(UcError::PermissionDenied(format!("User is not an owner of Registered model '{full_name}'.")));
-        }
+        let model = manageable(&metastore, who, &full_name)?;
         let number = version_of(model, &version)?;
         let model = metastore.models.get_mut(&full_name).ok_or_else(|| missing(&full_name))?;
         if let Some(comment) = request.comment {
@@ -569,10 +572,7 @@ async fn set_alias(
             return Err(UcError::Invalid(format!("Invalid alias '{alias}'.")));
         }
         let mut metastore = ws.metastore.write();
-        let model = readable(&metastore, who, &full_name)?;
-        if !may_manage(&metastore, who, model) {
-            return Err(UcError::PermissionDenied(format!("User is not an owner of Registered model '{full_name}'.")));
-        }
+        let model = manageable(&metastore, who, &full_name)?;
         let number = version_of(model, &request.version_num.to_string())?;
         let model = metastore.models.get_mut(&full_name).ok_or_else(|| missing(&full_name))?;
         model.aliases.insert(alias.clone(), number);
@@ -587,10 +587,7 @@ async fn delete_alias(
 ) -> Response {
     with_caller(&ws, &headers, "models.aliases.delete", |who| {
         let mut metastore = ws.metastore.write();
-        let model = readable(&metastore, who, &full_name)?;
-        if !may_manage(&metastore, who, model) {
-            return Err(UcError::PermissionDenied(format!("User is not an owner of Registered model '{full_name}'.")));
-        }
+        manageable(&metastore, who, &full_name)?;
         let model = metastore.models.get_mut(&full_name).ok_or_else(|| missing(&full_name))?;
         model.aliases.remove(&alias);
         Ok(Json(json!({})).into_response())
