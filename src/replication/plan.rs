@@ -347,6 +347,8 @@ impl BlockReason {
             BlockReason::UnknownDefinition { .. } => "definition unknown",
             BlockReason::NotShareOwner { .. } => "share owned by someone else",
             BlockReason::ShareOwnerCannotRead { .. } => "share owner cannot read",
+            BlockReason::PipelineOwned { .. } => "defined by a pipeline to deploy",
+            BlockReason::ModelVersionFiles { .. } => "model version files to copy with MLflow",
         }
     }
 }
