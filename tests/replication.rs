@@ -1121,6 +1121,10 @@ async fn materialized_views_and_streaming_tables_are_recreated_and_pipeline_ones
     ] {
         world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
     }
+    // Never cloned: "not supported as source or target tables for CLONE".
+    let clone = format!("CREATE OR REPLACE TABLE {s}.`daily_copy` DEEP CLONE {s}.`daily`");
+    let refused = world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &clone, deadline).await;
+    assert!(format!("{refused:?}").contains("DELTA_DEEP_CLONE_MV_ST_ERROR"), "{refused:?}");
     let gold = format!("{schema}.gold");
     assert!(sandbox::databricks::datasets::publish(
         &mut world.sandbox.primary.metastore.write(),
