@@ -7,7 +7,7 @@
 //! versions, and sets and deletes aliases. It creates no model version:
 //! "Creating new model versions requires use of the MLflow Python client"
 //! (Registered Models reference), which uploads the artifacts itself. So a
-//! version's files cannot be copied through it (see `replication/models.rs`).
+//! version's files cannot be copied through it (see `src/replication/models.rs`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::history::latest_commit_statement;
-use super::models::ModelChange;
+use super::model_info::ModelChange;
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneReason};
 use super::sql::{self, Request, RestCall};

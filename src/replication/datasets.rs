@@ -27,40 +27,9 @@
 //! dataset its pipeline could take over. Re-creating from the definition is
 //! the documented path (sandbox/FIDELITY.md).
 
+pub use super::dataset::Dataset;
 use super::plan::{ActionKind, BlockReason};
-use super::snapshot::{Common, Snapshot, TableInfo, TableKind};
-use super::sql::{check_view_definition, quote_name, SqlError};
-
-/// Which kind of dataset.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dataset {
-    MaterializedView,
-    StreamingTable,
-}
-
-impl Dataset {
-    pub fn of(kind: &TableKind) -> Option<Dataset> {
-        match kind {
-            TableKind::MaterializedView => Some(Dataset::MaterializedView),
-            TableKind::StreamingTable => Some(Dataset::StreamingTable),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dataset::MaterializedView => "materialized view",
-            Dataset::StreamingTable => "streaming table",
-        }
-    }
-
-    pub fn kind(self) -> TableKind {
-        match self {
-            Dataset::MaterializedView => TableKind::MaterializedView,
-            Dataset::StreamingTable => TableKind::StreamingTable,
-        }
-    }
-}
+use super::snapshot::{Common, Snapshot, TableInfo};
 
 /// What the plan does for `table`, a dataset of kind `dataset` that the
 /// secondary lacks (`existing` false) or defines differently.
@@ -85,19 +54,6 @@ pub fn action(table: &TableInfo, dataset: Dataset, existing: bool) -> ActionKind
             existing,
         },
     }
-}
-
-/// The statement making the dataset at `path`: created when missing,
-/// redefined in place when `existing`.
-pub fn statement(path: &[String], dataset: Dataset, definition: &str, existing: bool) -> Result<String, SqlError> {
-    check_view_definition(definition)?;
-    let verb = match (dataset, existing) {
-        (Dataset::MaterializedView, false) => "CREATE MATERIALIZED VIEW IF NOT EXISTS",
-        (Dataset::MaterializedView, true) => "CREATE OR REPLACE MATERIALIZED VIEW",
-        (Dataset::StreamingTable, false) => "CREATE STREAMING TABLE IF NOT EXISTS",
-        (Dataset::StreamingTable, true) => "CREATE OR REFRESH STREAMING TABLE",
-    };
-    Ok(format!("{verb} {} AS {}", quote_name(path)?, definition.trim()))
 }
 
 /// What that statement does to a snapshot (`model.rs`): `IF NOT EXISTS`
@@ -149,6 +105,8 @@ mod tests {
     use crate::replication::object::ObjectKind;
     use crate::replication::planner::plan;
     use crate::replication::snapshot::CatalogKind;
+    use crate::replication::snapshot::TableKind;
+    use crate::replication::sql::dataset_statement as statement;
 
     fn dataset(full: &str, kind: TableKind, reads: &[&str], pipeline_id: Option<&str>) -> TableInfo {
         let mut table = view(full, reads);

@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod bulk;
 pub mod config;
+pub mod dataset;
 pub mod datasets;
 pub mod describe;
 pub mod diff;
@@ -25,6 +26,7 @@ pub mod history;
 pub mod job;
 pub mod mapping;
 pub mod model;
+pub mod model_info;
 pub mod models;
 pub mod models_read;
 pub mod object;

@@ -9,12 +9,27 @@
 
 use futures::stream::{self, StreamExt};
 
-use super::models::{ModelInfo, VersionInfo};
-use super::read::{skip, skippable, ReadError};
-use super::snapshot::{SkippedPart, Snapshot};
+use super::model_info::{ModelInfo, VersionInfo};
+use super::snapshot::{Skipped, SkippedPart, Snapshot};
 use crate::databricks::models::{ModelVersion, RegisteredModel};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
+
+/// What could not be read, failing the whole read (`read.rs` reports it).
+#[derive(Debug)]
+pub struct Unreadable {
+    pub what: String,
+    pub source: DatabricksError,
+}
+
+/// What a read records as not visible to the caller and goes on.
+fn skippable(error: &DatabricksError) -> bool {
+    matches!(error, DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_))
+}
+
+fn skip(full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
+    Skipped { securable: "model".into(), full_name, part, reason: error.to_string() }
+}
 
 /// Adds the models of every schema in `snapshot` (at most `concurrency`
 /// requests at once).
@@ -23,9 +38,9 @@ pub async fn read(
     token: &AccessToken,
     snapshot: &mut Snapshot,
     concurrency: usize,
-) -> Result<(), ReadError> {
+) -> Result<(), Unreadable> {
     let concurrency = concurrency.max(1);
-    let fatal = |what: String, source: DatabricksError| ReadError::Databricks { what, source };
+    let fatal = |what: String, source: DatabricksError| Unreadable { what, source };
     let schemas: Vec<(String, String)> =
         snapshot.schemas.values().map(|s| (s.catalog.clone(), s.name.clone())).collect();
     let mut lists = stream::iter(schemas)
@@ -38,9 +53,7 @@ pub async fn read(
     while let Some((schema, listed)) = lists.next().await {
         match listed {
             Ok(found) => models.extend(found),
-            Err(error) if skippable(&error) => {
-                snapshot.skipped.push(skip("model", schema, SkippedPart::Contents, &error))
-            }
+            Err(error) if skippable(&error) => snapshot.skipped.push(skip(schema, SkippedPart::Contents, &error)),
             Err(error) => return Err(fatal(format!("the models of {schema}"), error)),
         }
     }
@@ -58,7 +71,7 @@ pub async fn read(
                 snapshot.models.insert(full_name, model_info(model, versions));
             }
             (Err(error), _) | (_, Err(error)) if skippable(&error) => {
-                snapshot.skipped.push(skip("model", full_name, SkippedPart::Object, &error))
+                snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error))
             }
             (Err(error), _) | (_, Err(error)) => return Err(fatal(format!("model {full_name}"), error)),
         }

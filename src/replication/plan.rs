@@ -170,7 +170,7 @@ pub enum ActionKind {
     /// MATERIALIZED VIEW` / `CREATE OR REFRESH STREAMING TABLE` when its
     /// definition changed (`existing`). The secondary computes its own data.
     CreateDataset {
-        dataset: super::datasets::Dataset,
+        dataset: super::dataset::Dataset,
         definition: String,
         dependencies: Vec<String>,
         existing: bool,
@@ -210,7 +210,7 @@ pub enum ActionKind {
         owner: String,
     },
     /// A change to a registered model (`models.rs`), by REST.
-    Model(super::models::ModelChange),
+    Model(super::model_info::ModelChange),
     /// Only with `prune`: the object exists only on the secondary.
     Drop,
     /// Cannot run; reported with its reason.

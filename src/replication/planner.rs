@@ -33,7 +33,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::config::ReplicationConfig;
-use super::datasets::{self, Dataset};
+use super::dataset::Dataset;
+use super::datasets;
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};

@@ -260,7 +260,9 @@ pub async fn read_snapshot(
     }
     // Registered models: planning only (`models_read.rs`).
     if options.view_dependencies {
-        super::models_read::read(client, token, &mut snapshot, concurrency).await?;
+        super::models_read::read(client, token, &mut snapshot, concurrency)
+            .await
+            .map_err(|unreadable| ReadError::Databricks { what: unreadable.what, source: unreadable.source })?;
     }
     snapshot.read_path = path;
     match bulk_read {
@@ -421,11 +423,11 @@ enum Done {
 }
 
 /// Errors that leave a hole to record rather than a read to abandon.
-pub(super) fn skippable(error: &DatabricksError) -> bool {
+fn skippable(error: &DatabricksError) -> bool {
     matches!(error, DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_))
 }
 
-pub(super) fn skip(securable: &str, full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
+fn skip(securable: &str, full_name: String, part: SkippedPart, error: &DatabricksError) -> Skipped {
     Skipped { securable: securable.to_string(), full_name, part, reason: error.to_string() }
 }
 

@@ -27,7 +27,7 @@ pub struct Snapshot {
     /// User-defined functions (SQL and Python UDFs), by full name.
     pub functions: BTreeMap<String, FunctionInfo>,
     /// Registered models, by full name (read for planning only).
-    pub models: BTreeMap<String, super::models::ModelInfo>,
+    pub models: BTreeMap<String, super::model_info::ModelInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
     pub sharing: SharingState,

@@ -239,7 +239,7 @@ pub enum RestCall {
     /// A registered model change (`models.rs`) on the model at `path`.
     Model {
         path: Vec<String>,
-        change: super::models::ModelChange,
+        change: super::model_info::ModelChange,
     },
     /// Drops (prune only); catalogs and schemas with their contents.
     Delete {
@@ -438,6 +438,24 @@ fn columns(names: &[String]) -> Result<String, SqlError> {
     Ok(quoted?.join(", "))
 }
 
+/// The statement making the dataset at `path`: created when missing,
+/// redefined in place when `existing`.
+pub fn dataset_statement(
+    path: &[String],
+    dataset: super::dataset::Dataset,
+    definition: &str,
+    existing: bool,
+) -> Result<String, SqlError> {
+    check_view_definition(definition)?;
+    let verb = match (dataset, existing) {
+        (super::dataset::Dataset::MaterializedView, false) => "CREATE MATERIALIZED VIEW IF NOT EXISTS",
+        (super::dataset::Dataset::MaterializedView, true) => "CREATE OR REPLACE MATERIALIZED VIEW",
+        (super::dataset::Dataset::StreamingTable, false) => "CREATE STREAMING TABLE IF NOT EXISTS",
+        (super::dataset::Dataset::StreamingTable, true) => "CREATE OR REFRESH STREAMING TABLE",
+    };
+    Ok(format!("{verb} {} AS {}", quote_name(path)?, definition.trim()))
+}
+
 /// What the executor sends for `action`; a blocked action is an error
 /// carrying its reason.
 pub fn render(action: &Action) -> Result<Request, SqlError> {
@@ -543,7 +561,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
         }
         ActionKind::CreateDataset { dataset, definition, existing, .. } => {
-            Ok(Request::Sql(super::datasets::statement(path, *dataset, definition, *existing)?))
+            Ok(Request::Sql(dataset_statement(path, *dataset, definition, *existing)?))
         }
         ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
             check_view_definition(body)?;
