@@ -141,6 +141,9 @@ pub fn query(
     if !every_catalog && !metastore.catalogs.keys().any(|c| c.eq_ignore_ascii_case(catalog)) {
         return Err(error("TABLE_OR_VIEW_NOT_FOUND", format!("The catalog `{catalog}` cannot be found.")));
     }
+    if view == "columns" {
+        return super::data::columns_view(metastore, who, catalog, columns, direct_only);
+    }
     if view == "volumes" {
         return volumes(metastore, who, catalog, columns, direct_only);
     }
