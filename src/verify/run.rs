@@ -197,8 +197,8 @@ pub async fn compare<T: TokenSource>(
     let asker = Asker { sides, tokens, settings };
     let mut tally = Tally { total: items.len(), ..Tally::default() };
     let mut results = Vec::with_capacity(items.len());
-    let (blocked, compared): (Vec<&InScope>, Vec<&InScope>) = items.iter().partition(|item| item.blocked.is_some());
-    for item in blocked {
+    let (blocked, compared): (Vec<InScope>, Vec<InScope>) = items.into_iter().partition(|item| item.blocked.is_some());
+    for item in &blocked {
         let verdict = Verdict::Blocked { reason: item.blocked.clone().unwrap_or_default() };
         let result = TableResult::without_facts(item, verdict);
         tally.count(&result.verdict);
@@ -206,14 +206,14 @@ pub async fn compare<T: TokenSource>(
     }
     progress(&tally);
 
-    let catalogs: BTreeSet<&str> = compared.iter().filter_map(|item| item.table.split('.').next()).collect();
+    let catalogs: BTreeSet<String> =
+        compared.iter().filter_map(|item| item.table.split('.').next()).map(str::to_string).collect();
     let read_side = |side: usize| {
         let asker = &asker;
-        futures::future::join_all(
-            catalogs
-                .iter()
-                .map(move |catalog| async move { (catalog.to_string(), asker.columns(side, catalog).await) }),
-        )
+        futures::future::join_all(catalogs.iter().cloned().map(move |catalog| async move {
+            let columns = asker.columns(side, &catalog).await;
+            (catalog, columns)
+        }))
     };
     let (p_columns, s_columns) = tokio::join!(read_side(PRIMARY), read_side(SECONDARY));
     let columns = [p_columns.into_iter().collect(), s_columns.into_iter().collect()];
@@ -223,8 +223,14 @@ pub async fn compare<T: TokenSource>(
     let columns = &columns;
     let recorded = &recorded;
     let asker = &asker;
-    let mut stream = futures::stream::iter(compared)
-        .map(|item| async move { asker.table(item, columns, recorded.get(item.table.as_str()).copied()).await })
+    let compared = &compared;
+    // By index: a stream of borrowed items trips the compiler's
+    // higher-ranked lifetime check where the future must be `Send`.
+    let mut stream = futures::stream::iter(0..compared.len())
+        .map(|i| async move {
+            let item = &compared[i];
+            asker.table(item, columns, recorded.get(item.table.as_str()).copied()).await
+        })
         .buffer_unordered(settings.concurrency.max(1));
     while let Some(result) = stream.next().await {
         tally.count(&result.verdict);
