@@ -137,7 +137,7 @@ fn readable<'a>(metastore: &'a Metastore, who: &Principal, full_name: &str) -> R
     })?;
     let parts: Vec<&str> = full_name.split('.').collect();
     metastore.require_use(who, parts[0], Some(parts[1]))?;
-    if !metastore.holds(who, Securable::Table, full_name, "SELECT") {
+    if !metastore.reads(who, Securable::Table, full_name) {
         return Err(failed(
             "INSUFFICIENT_PERMISSIONS",
             format!("Insufficient privileges: User does not have SELECT on Table '{full_name}'."),
