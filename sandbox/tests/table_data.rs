@@ -116,7 +116,7 @@ async fn a_deep_clone_holds_its_sources_rows_until_either_side_commits() {
     let of_table: Vec<&Value> =
         listed["result"]["data_array"].as_array().unwrap().iter().filter(|r| r[0] == schema && r[1] == table).collect();
     assert_eq!(of_table.len(), 3, "{listed}");
-    assert_eq!(of_table[0][4], "0", "positions from 0");
+    assert_eq!(of_table[0][4], "1", "positions from 1");
 }
 
 #[tokio::test]

@@ -255,7 +255,8 @@ pub fn columns_view(
                 json!(table.schema),
                 json!(table.name),
                 json!(column.name),
-                json!(position),
+                // "The position (numbered from 1) of the column within the relation."
+                json!(position + 1),
                 json!("YES"),
                 json!(column.type_text.to_ascii_lowercase()),
                 json!(super::super::metastore::type_name(&column.type_text)),
