@@ -151,15 +151,15 @@ pub fn judge(primary: &Side, secondary: &Side, recorded: Option<i64>, deep: Opti
     if let Some(deep) = deep {
         let size = primary.size.as_ref().and_then(|r| r.as_ref().ok()).copied();
         match (size, &p_rows, &s_rows) {
+            // Too large, but already different: the difference is the answer.
+            (Some(size), _, _) if size > deep.max_bytes && !differences.is_empty() => {}
             (Some(size), _, _) if size > deep.max_bytes => {
-                if differences.is_empty() {
-                    return Verdict::Blocked {
-                        reason: format!(
-                            "too large for --deep ({size} bytes, the limit is {}): columns, rows and version are equal",
-                            deep.max_bytes
-                        ),
-                    };
-                }
+                return Verdict::Blocked {
+                    reason: format!(
+                        "too large for --deep ({size} bytes, the limit is {}): columns, rows and version are equal",
+                        deep.max_bytes
+                    ),
+                };
             }
             (_, Some((_, Some(p))), Some((_, Some(s)))) if p != s => {
                 differences.push("row hash: the rows' content differs".into())

@@ -47,6 +47,9 @@ pub struct Sides<'a> {
     pub slots: [Arc<Semaphore>; 2],
 }
 
+/// Each catalog's `information_schema.columns`, by `schema.table`, or why it was not read.
+type ColumnsByCatalog = BTreeMap<String, Result<BTreeMap<String, Vec<Column>>, Problem>>;
+
 const PRIMARY: usize = 0;
 const SECONDARY: usize = 1;
 
@@ -106,12 +109,7 @@ impl<T: TokenSource> Asker<'_, T> {
     }
 
     /// Both sides of one table, judged.
-    async fn table(
-        &self,
-        item: &InScope,
-        columns: &[BTreeMap<String, Result<BTreeMap<String, Vec<Column>>, Problem>>; 2],
-        recorded: Option<i64>,
-    ) -> TableResult {
+    async fn table(&self, item: &InScope, columns: &[ColumnsByCatalog; 2], recorded: Option<i64>) -> TableResult {
         let table = item.table.as_str();
         let size = match self.settings.deep {
             Some(_) => Some(self.size(table).await),
