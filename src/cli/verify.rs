@@ -12,16 +12,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 use tokio::sync::Semaphore;
 
-use super::replicate::{CliTokens, DATABRICKS_TOKEN_ENV};
-use crate::config::{Config, Secret};
+use super::replicate::cli_tokens;
+use crate::config::Config;
 use crate::databricks::WorkspaceClient;
-use crate::identity::app::AppIdentity;
-use crate::identity::device_code::{sign_in_on_terminal, AZURE_CLI_CLIENT_ID};
-use crate::identity::{AccessToken, DATABRICKS_SCOPE};
+use crate::identity::device_code::AZURE_CLI_CLIENT_ID;
 use crate::verify::judge::Verdict;
 use crate::verify::run::{read_and_compare, Sides};
 use crate::verify::{Report, Tally};
@@ -59,19 +56,7 @@ pub async fn main(args: VerifyArgs) -> anyhow::Result<bool> {
     if let Some(catalog) = &args.catalog {
         crate::commands::words::name(catalog).map_err(anyhow::Error::msg)?;
     }
-    let tokens = if args.token_from_env {
-        let token = env
-            .get(DATABRICKS_TOKEN_ENV)
-            .filter(|t| !t.trim().is_empty())
-            .with_context(|| format!("--token-from-env: {DATABRICKS_TOKEN_ENV} is not set"))?;
-        CliTokens::Fixed(AccessToken::from_secret(Secret::new(token.trim())))
-    } else if args.device_code {
-        let tenant = config.bot.tenant_id.as_deref().unwrap_or("organizations");
-        let authority = &config.endpoints.login_authority;
-        CliTokens::Fixed(sign_in_on_terminal(authority, tenant, &args.client_id, DATABRICKS_SCOPE).await?)
-    } else {
-        CliTokens::Bot(Box::new(AppIdentity::from_config(&config)?))
-    };
+    let tokens = cli_tokens(&config, &env, args.token_from_env, args.device_code, &args.client_id).await?;
     let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
     let settings = config.replication.for_pair(&pair);
     let verify = settings.verify_settings(args.deep);

@@ -32,24 +32,7 @@ struct Verify {
 }
 
 fn parse(args: &[&str]) -> super::Parsed {
-    let mut pair = None;
-    let mut catalog = None;
-    let mut deep = false;
-    for arg in args {
-        if arg.eq_ignore_ascii_case("--deep") {
-            deep = true;
-        } else if arg.starts_with('-') {
-            return Err(format!("unknown option {arg}"));
-        } else if catalog.is_none() {
-            catalog = Some(words::name(arg)?);
-        } else if pair.is_none() {
-            // Two words: the pair, then the catalog.
-            pair = Some(words::pair(catalog.as_deref().unwrap_or_default())?);
-            catalog = Some(words::name(arg)?);
-        } else {
-            return Err("a pair and one catalog at most".into());
-        }
-    }
+    let (pair, catalog, deep) = words::pair_and_catalog(args, "--deep")?;
     Ok(Box::new(Verify { pair, catalog, deep }))
 }
 

@@ -228,19 +228,7 @@ pub fn columns_view(
             format!("A column with name `inherited_from` cannot be resolved. Did you mean one of {COLUMN_COLUMNS:?}?"),
         ));
     }
-    let picked: Vec<usize> = columns
-        .iter()
-        .map(|column| {
-            COLUMN_COLUMNS.iter().position(|c| c == column).ok_or_else(|| {
-                failed(
-                    "UNRESOLVED_COLUMN.WITH_SUGGESTION",
-                    format!(
-                        "A column with name `{column}` cannot be resolved. Did you mean one of {COLUMN_COLUMNS:?}?"
-                    ),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let picked = super::information_schema::pick(columns, COLUMN_COLUMNS)?;
     let every_catalog = catalog == "system";
     let mut rows = Vec::new();
     for table in metastore.tables.values() {

@@ -114,7 +114,7 @@ const PARAMETER_COLUMNS: &[&str] = &[
 ];
 
 /// The positions of `columns` in `all_columns`, or Databricks' refusal.
-fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
+pub(super) fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
     columns
         .iter()
         .map(|column| {
