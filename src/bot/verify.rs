@@ -176,17 +176,15 @@ fn commands(asked: &Asked) -> (String, String) {
     (again, format!("status {}", asked.pair))
 }
 
-fn progress_card(asked: &Asked, tally: &Tally, correlation_id: &str) -> Value {
+/// The card's view with `tally`'s counts; the rest is the caller's to fill.
+fn counted(asked: &Asked, tally: &Tally, running: bool) -> views::VerifyView {
     let (again, readiness) = commands(asked);
-    let view = views::VerifyView {
-        title: title(asked, true),
-        subtitle: format!("As {} · started {}{}", asked.by, worded_time(asked.started_ms), deep_words(asked)),
-        outcome_label: match tally.total {
-            0 => "Reading both metastores…".into(),
-            _ => "Comparing columns, rows and versions…".into(),
-        },
-        outcome_color: Tone::Accent,
-        running: true,
+    views::VerifyView {
+        title: title(asked, running),
+        subtitle: String::new(),
+        outcome_label: String::new(),
+        outcome_color: Tone::Default,
+        running,
         done: tally.done as u64,
         total: tally.total as u64,
         equal: tally.equal as u64,
@@ -195,9 +193,22 @@ fn progress_card(asked: &Asked, tally: &Tally, correlation_id: &str) -> Value {
         failed: tally.failed as u64,
         items_title: String::new(),
         items: Vec::new(),
-        footnote: "The card updates as tables are checked.".into(),
+        footnote: String::new(),
         again,
         readiness,
+    }
+}
+
+fn progress_card(asked: &Asked, tally: &Tally, correlation_id: &str) -> Value {
+    let view = views::VerifyView {
+        subtitle: format!("As {} · started {}{}", asked.by, worded_time(asked.started_ms), deep_words(asked)),
+        outcome_label: match tally.total {
+            0 => "Reading both metastores…".into(),
+            _ => "Comparing columns, rows and versions…".into(),
+        },
+        outcome_color: Tone::Accent,
+        footnote: "The card updates as tables are checked.".into(),
+        ..counted(asked, tally, true)
     };
     views::render_verify(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
 }
@@ -235,9 +246,7 @@ fn result_card(asked: &Asked, results: &[TableResult], finished_ms: i64, correla
             views::VerifyItem { table: r.table.clone(), result: r.verdict.word().into(), color, detail }
         })
         .collect();
-    let (again, readiness) = commands(asked);
     let view = views::VerifyView {
-        title: title(asked, false),
         subtitle: format!(
             "As {} · {} · took {}{}",
             asked.by,
@@ -247,20 +256,12 @@ fn result_card(asked: &Asked, results: &[TableResult], finished_ms: i64, correla
         ),
         outcome_label,
         outcome_color,
-        running: false,
-        done: tally.done as u64,
-        total: tally.total as u64,
-        equal: tally.equal as u64,
-        different: tally.different as u64,
-        blocked: tally.blocked as u64,
-        failed: tally.failed as u64,
         items_title: "Not equal".into(),
         items,
         footnote: "Every table in scope is listed here or counted equal; drbot verify --json lists each with its rows \
                    and versions."
             .into(),
-        again,
-        readiness,
+        ..counted(asked, &tally, false)
     };
     views::render_verify(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
 }
