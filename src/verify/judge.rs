@@ -45,6 +45,9 @@ pub struct Side {
     pub latest: Option<Result<Latest, Problem>>,
     /// `DESCRIBE DETAIL`'s `sizeInBytes` (deep only, the primary only).
     pub size: Option<Result<u64, Problem>>,
+    /// Why its rows cannot be hashed (deep only): `xxhash64` refuses MAP
+    /// and VARIANT values (SPARK-27619, SPARK-47822).
+    pub unhashable: Option<String>,
 }
 
 impl Side {
@@ -151,8 +154,17 @@ pub fn judge(primary: &Side, secondary: &Side, recorded: Option<i64>, deep: Opti
     if let Some(deep) = deep {
         let size = primary.size.as_ref().and_then(|r| r.as_ref().ok()).copied();
         match (size, &p_rows, &s_rows) {
-            // Too large, but already different: the difference is the answer.
-            (Some(size), _, _) if size > deep.max_bytes && !differences.is_empty() => {}
+            // Too large or unhashable, but already different: the difference is the answer.
+            _ if !differences.is_empty()
+                && (primary.unhashable.is_some() || size.is_some_and(|s| s > deep.max_bytes)) => {}
+            _ if primary.unhashable.is_some() => {
+                return Verdict::Blocked {
+                    reason: format!(
+                        "--deep cannot hash its rows ({}): columns, rows and version are equal",
+                        primary.unhashable.clone().unwrap_or_default()
+                    ),
+                };
+            }
             (Some(size), _, _) if size > deep.max_bytes => {
                 return Verdict::Blocked {
                     reason: format!(
@@ -212,6 +224,7 @@ mod tests {
             rows: Some(Ok((rows, hash.map(str::to_string)))),
             latest: Some(Ok(latest)),
             size: None,
+            unhashable: None,
         }
     }
 
@@ -296,6 +309,13 @@ mod tests {
         // Too large, but already different: the difference is the answer.
         let moved = side(90, None, clone_of(1, 11));
         assert!(matches!(judge(&primary, &moved, None, deep), Verdict::Different { .. }));
+        // A MAP column: xxhash64 refuses it, so the hash is not asked for.
+        primary.size = Some(Ok(500));
+        primary.unhashable = Some("column tags is a MAP".into());
+        let Verdict::Blocked { reason } = judge(&primary, &side(100, None, clone_of(1, 12)), None, deep) else {
+            panic!()
+        };
+        assert!(reason.starts_with("--deep cannot hash its rows (column tags is a MAP)"), "{reason}");
     }
 
     #[test]

@@ -115,8 +115,20 @@ impl<T: TokenSource> Asker<'_, T> {
             Some(_) => Some(self.size(table).await),
             None => None,
         };
+        let columns_of = |side: usize| {
+            let (catalog, rest) = table.split_once('.')?;
+            match columns[side].get(catalog)? {
+                Ok(tables) => tables.get(rest).cloned().map(Ok),
+                Err(problem) => Some(Err(problem.clone())),
+            }
+        };
+        let (p_columns, s_columns) = (columns_of(PRIMARY), columns_of(SECONDARY));
+        let unhashable = match (&self.settings.deep, &p_columns) {
+            (Some(_), Some(Ok(columns))) => unhashable(columns),
+            _ => None,
+        };
         let hash = match (self.settings.deep, &size) {
-            (Some(deep), Some(Ok(size))) => *size <= deep.max_bytes,
+            (Some(deep), Some(Ok(size))) => *size <= deep.max_bytes && unhashable.is_none(),
             _ => false,
         };
         let (p_latest, s_latest, p_rows, s_rows) = tokio::join!(
@@ -125,16 +137,10 @@ impl<T: TokenSource> Asker<'_, T> {
             self.rows(PRIMARY, table, hash),
             self.rows(SECONDARY, table, hash),
         );
-        let columns_of = |side: usize| {
-            let (catalog, rest) = table.split_once('.')?;
-            match columns[side].get(catalog)? {
-                Ok(tables) => tables.get(rest).cloned().map(Ok),
-                Err(problem) => Some(Err(problem.clone())),
-            }
-        };
         let primary =
-            Side { columns: columns_of(PRIMARY), rows: Some(p_rows), latest: Some(p_latest), size: size.clone() };
-        let secondary = Side { columns: columns_of(SECONDARY), rows: Some(s_rows), latest: Some(s_latest), size: None };
+            Side { columns: p_columns, rows: Some(p_rows), latest: Some(p_latest), size: size.clone(), unhashable };
+        let secondary =
+            Side { columns: s_columns, rows: Some(s_rows), latest: Some(s_latest), size: None, unhashable: None };
         let verdict = judge(&primary, &secondary, recorded, self.settings.deep);
         TableResult {
             table: item.table.clone(),
@@ -145,6 +151,23 @@ impl<T: TokenSource> Asker<'_, T> {
             recorded_source_version: recorded,
         }
     }
+}
+
+/// Why `xxhash64(*)` cannot hash a table with these columns: it refuses
+/// MAP values (SPARK-27619: map hash codes depend on insertion order) and
+/// VARIANT values (SPARK-47822), nested ones included.
+fn unhashable(columns: &[Column]) -> Option<String> {
+    columns.iter().find_map(|column| {
+        let lower = column.data_type.to_ascii_lowercase();
+        let kind = if lower.contains("map<") {
+            "MAP"
+        } else if lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word == "variant") {
+            "VARIANT"
+        } else {
+            return None;
+        };
+        Some(format!("column {} holds {kind} values, which xxhash64 does not hash", column.name))
+    })
 }
 
 /// What a person reads of one side.
@@ -266,4 +289,32 @@ pub async fn read_and_compare<T: TokenSource>(
     let primary = primary.map_err(|error| NotRead { side: "primary", error: error.to_string() })?;
     let secondary = secondary.map_err(|error| NotRead { side: "secondary", error: error.to_string() })?;
     Ok(compare(sides, tokens, settings, &primary, &secondary, config, recorded, progress).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, data_type: &str) -> Column {
+        Column { name: name.into(), data_type: data_type.into(), position: 1 }
+    }
+
+    #[test]
+    fn maps_and_variants_cannot_be_hashed_nested_or_not() {
+        assert_eq!(unhashable(&[column("id", "bigint"), column("s", "struct<variant_id:int>")]), None);
+        let reason = unhashable(&[column("id", "bigint"), column("tags", "map<string,string>")]);
+        assert_eq!(reason.as_deref(), Some("column tags holds MAP values, which xxhash64 does not hash"));
+        assert!(unhashable(&[column("v", "array<variant>")]).is_some_and(|r| r.contains("VARIANT")));
+    }
+
+    #[test]
+    fn a_refusal_is_told_from_a_missing_table_and_a_failure() {
+        let api =
+            |message: &str| DatabricksError::Api { status: 200, code: "BAD_REQUEST".into(), message: message.into() };
+        assert!(matches!(problem(&api("[INSUFFICIENT_PERMISSIONS] no SELECT")), Problem::NoAccess(_)));
+        assert!(matches!(problem(&api("[PERMISSION_DENIED] no USE SCHEMA")), Problem::NoAccess(_)));
+        assert!(matches!(problem(&api("[TABLE_OR_VIEW_NOT_FOUND] gone")), Problem::Missing(_)));
+        assert!(matches!(problem(&api("[DIVIDE_BY_ZERO] x")), Problem::Failed(_)));
+        assert!(matches!(problem(&DatabricksError::PermissionDenied("x".into())), Problem::NoAccess(_)));
+    }
 }
