@@ -37,6 +37,7 @@ pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
+pub mod storage_arrival;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;
