@@ -443,6 +443,9 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
             client.update_securable(token, Securable::Schema, full_name, &update).await?;
             Ok(Applied::default())
         }
+        RestCall::CreateManagedVolume { catalog, schema, name, comment } => {
+            created(client.create_managed_volume(token, catalog, schema, name, comment.as_deref()).await)
+        }
         RestCall::CreateRecipient { name, global_metastore_id } => {
             created(client.create_recipient(token, name, global_metastore_id, Some("drbot: the DR secondary")).await)
         }

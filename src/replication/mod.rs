@@ -37,6 +37,9 @@ pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
+pub mod volume_copy;
+pub mod volume_files;
+pub mod volume_survey;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;

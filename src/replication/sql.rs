@@ -234,6 +234,13 @@ pub enum RestCall {
         provider: String,
         share: String,
     },
+    /// `POST /volumes` of a managed volume.
+    CreateManagedVolume {
+        catalog: String,
+        schema: String,
+        name: String,
+        comment: Option<String>,
+    },
     /// Drops (prune only); catalogs and schemas with their contents.
     Delete {
         kind: ObjectKind,
@@ -265,6 +272,7 @@ impl RestCall {
         match self {
             RestCall::CreateCatalog { .. }
             | RestCall::CreateSchema { .. }
+            | RestCall::CreateManagedVolume { .. }
             | RestCall::CreateRecipient { .. }
             | RestCall::CreateShare { .. }
             | RestCall::MountShare { .. } => Method::Post,
@@ -284,6 +292,7 @@ impl RestCall {
             RestCall::CreateCatalog { .. } | RestCall::MountShare { .. } => "catalogs".to_string(),
             RestCall::UpdateCatalog { name, .. } => format!("catalogs/{}", segment(name)),
             RestCall::CreateSchema { .. } => "schemas".to_string(),
+            RestCall::CreateManagedVolume { .. } => "volumes".to_string(),
             RestCall::UpdateSchema { full_name, .. } => format!("schemas/{}", segment(full_name)),
             RestCall::CreateRecipient { .. } => "recipients".to_string(),
             RestCall::CreateShare { .. } => "shares".to_string(),
@@ -352,6 +361,14 @@ impl RestCall {
                 "authentication_type": "DATABRICKS",
                 "data_recipient_global_metastore_id": global_metastore_id,
             }),
+            RestCall::CreateManagedVolume { catalog, schema, name, comment: c } => {
+                let mut body =
+                    json!({ "catalog_name": catalog, "schema_name": schema, "name": name, "volume_type": "MANAGED" });
+                if let Some(c) = c {
+                    body["comment"] = json!(c);
+                }
+                body
+            }
             RestCall::CreateShare { name } => json!({ "name": name }),
             RestCall::AddSchemasToShare { schemas, .. } => json!({
                 "updates": schemas
@@ -591,6 +608,16 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_name(path)?,
             quote_identifier(owner)?
         ))),
+        ActionKind::CreateManagedVolume { comment } => rest(RestCall::CreateManagedVolume {
+            catalog: path[0].clone(),
+            schema: path[1].clone(),
+            name: path[2].clone(),
+            comment: comment.clone(),
+        }),
+        // Not one request: `volume_copy.rs` runs it with the Files API.
+        ActionKind::CopyVolumeFiles(_) => {
+            Err(SqlError::Unsupported("a volume's files, which are copied with the Files API".into()))
+        }
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }
