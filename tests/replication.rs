@@ -186,6 +186,7 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
                         | ActionKind::RegisterExternalTable { .. }
                         | ActionKind::CreateView { .. }
                         | ActionKind::CreateExternalVolume { .. }
+                        | ActionKind::CreateManagedVolume { .. }
                 )
             }),
             Change::Extra => kinds.iter().any(|k| matches!(k, ActionKind::Drop)),
