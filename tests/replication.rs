@@ -536,7 +536,7 @@ async fn a_resumed_run_does_not_redo_what_was_done_and_reconciles_statements_by_
             }
             clone
         }
-        RunEvent::Started { .. } => 0,
+        RunEvent::Started { .. } | RunEvent::FileCopied { .. } => 0,
     };
     let mut stopped = false;
     while !stopped {
