@@ -58,8 +58,12 @@ async fn the_seeded_volume_lists_across_pages_and_downloads_with_its_metadata() 
     let mut pages = 0;
     loop {
         let query = token.as_ref().map(|t| format!("?page_token={t}")).unwrap_or_default();
-        let page: Value =
-            alice.send(reqwest::Method::GET, &format!("/api/2.0/fs/directories{root}{query}"), None).await.json().await.unwrap();
+        let page: Value = alice
+            .send(reqwest::Method::GET, &format!("/api/2.0/fs/directories{root}{query}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
         pages += 1;
         for entry in page["contents"].as_array().cloned().unwrap_or_default() {
             assert!(entry["path"].as_str().unwrap().starts_with(&root));
@@ -113,13 +117,19 @@ async fn uploads_need_a_folder_honour_overwrite_and_deletes_take_files_only() {
     assert_eq!(alice.code(put.clone(), &file, Some(b"x")).await, (404, "NOT_FOUND".to_string()), "no folder yet");
     let made = alice.send(put.clone(), &format!("/api/2.0/fs/directories{root}/new"), None).await;
     assert_eq!(made.status().as_u16(), 200);
-    assert_eq!(alice.send(put.clone(), &format!("/api/2.0/fs/directories{root}/new"), None).await.status().as_u16(), 200);
+    assert_eq!(
+        alice.send(put.clone(), &format!("/api/2.0/fs/directories{root}/new"), None).await.status().as_u16(),
+        200
+    );
     assert_eq!(alice.send(put.clone(), &file, Some(b"first")).await.status().as_u16(), 204);
     let first = sandbox.primary.files.get(&format!("{root}/new/a.txt")).unwrap();
     assert_eq!(&first[..], b"first");
     let kept = alice.code(put.clone(), &format!("{file}?overwrite=false"), Some(b"second")).await;
     assert_eq!(kept, (409, "ALREADY_EXISTS".to_string()));
-    assert_eq!(alice.send(put.clone(), &format!("{file}?overwrite=true"), Some(b"second")).await.status().as_u16(), 204);
+    assert_eq!(
+        alice.send(put.clone(), &format!("{file}?overwrite=true"), Some(b"second")).await.status().as_u16(),
+        204
+    );
     assert_eq!(&sandbox.primary.files.get(&format!("{root}/new/a.txt")).unwrap()[..], b"second");
     let on_folder = alice.code(put.clone(), &format!("/api/2.0/fs/files{root}/new"), Some(b"x")).await;
     assert_eq!(on_folder, (409, "RESOURCE_CONFLICT".to_string()));

@@ -185,6 +185,8 @@ async fn attempt(
             statement_attempt(action, statement, workspaces, token, settings, in_flight, cancel, on_submitted).await
         }
         Request::Rest(call) => rest(call, workspaces, token).await,
+        // The runner hands these to `volume_copy.rs`; never one request.
+        Request::VolumeFiles => Err(Attempt::Permanent("a volume's files are copied by volume_copy.rs".into())),
         Request::MountAfterProviderLookup { lookup, catalog, share } => {
             let RestCall::ListProviders { global_metastore_id } = lookup else {
                 return Err(Attempt::Permanent("the provider lookup is not a provider list".into()));

@@ -156,6 +156,9 @@ pub enum Request {
     /// the secondary, take the provider's name from its answer, then send
     /// `mount_share(catalog, share, provider)`.
     MountAfterProviderLookup { lookup: RestCall, catalog: String, share: String },
+    /// A volume's files: many Files API calls on both workspaces, run by
+    /// `volume_copy.rs` from the action itself.
+    VolumeFiles,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -614,10 +617,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             name: path[2].clone(),
             comment: comment.clone(),
         }),
-        // Not one request: `volume_copy.rs` runs it with the Files API.
-        ActionKind::CopyVolumeFiles(_) => {
-            Err(SqlError::Unsupported("a volume's files, which are copied with the Files API".into()))
-        }
+        ActionKind::CopyVolumeFiles(_) => Ok(Request::VolumeFiles),
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }
