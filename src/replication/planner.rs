@@ -788,7 +788,7 @@ impl Planner<'_> {
                 && self.secondary.catalogs.get(&volume.catalog).is_none_or(|c| c.kind == CatalogKind::Managed)
                 && self.config.includes_schema(&volume.catalog, &volume.schema);
             let there = self.secondary.volumes.get(name);
-            if !in_scope || is_external_volume(volume) || there.is_some_and(|v| is_external_volume(v)) {
+            if !in_scope || is_external_volume(volume) || there.is_some_and(is_external_volume) {
                 continue;
             }
             let object = super::diff::volume_ref(volume);

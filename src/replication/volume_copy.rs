@@ -50,6 +50,7 @@ enum FileEnd {
 /// Copies `copy` for `action` (a managed volume). `before`: the manifest of
 /// this volume at the run's start (path → source state); `on_copied`
 /// receives each file that arrives, with the source state it carried.
+#[allow(clippy::too_many_arguments)]
 pub async fn copy_volume<T: TokenSource>(
     action: &Action,
     copy: &VolumeCopy,
