@@ -228,6 +228,10 @@ async fn files_arrive_equal_a_second_run_copies_nothing_and_a_changed_file_is_co
     let detail = report.results[&world.files_id()].detail.clone().unwrap_or_default();
     assert!(detail.starts_with(&format!("{SEEDED_FILES} file(s) copied")), "{detail}");
     world.assert_equal_on_both_sides();
+    // The per-volume result is in the run history, as `run ID` shows it.
+    let rows = world.store.run_results("run", false, 0, i64::MAX).await.unwrap();
+    let row = rows.iter().find(|r| r.object_name == world.files_id().0).expect("the volume's result is kept");
+    assert!(row.action.contains(&format!(": {SEEDED_FILES} file(s) copied")), "{}", row.action);
 
     // Nothing changed: nothing to copy (and the volume exists now).
     let again = world.plan().await;

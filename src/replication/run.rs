@@ -381,7 +381,14 @@ fn result_of(
 /// The store's row for one finished action: keyed by the action id (unique
 /// per action, and it holds the object's full name).
 pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &ActionResult) -> ObjectResult {
-    let what = plan.get(action).map(|a| a.describe()).unwrap_or_default();
+    let what = match (plan.get(action), &result.detail) {
+        // A volume's result (copied, unchanged, gone since the plan) is kept
+        // with it: the run history is where a person reads it.
+        (Some(found @ Action { kind: ActionKind::CopyVolumeFiles(_), .. }), Some(detail)) => {
+            format!("{}: {detail}", found.describe())
+        }
+        (found, _) => found.map(|a| a.describe()).unwrap_or_default(),
+    };
     let (status, error, reason) = match result.status {
         ActionStatus::Succeeded => (ResultStatus::Succeeded, None, None),
         ActionStatus::Failed => (ResultStatus::Failed, result.error.clone(), None),
