@@ -256,7 +256,7 @@ pub async fn run_plan<T: TokenSource>(
                         let _ = events
                             .send(RunEvent::StatementSubmitted { action: action.id.clone(), statement_id: id.into() });
                     };
-                    if let ActionKind::CopyVolumeFiles(copy) = &action.kind {
+                    let ended = if let ActionKind::CopyVolumeFiles(copy) = &action.kind {
                         let volume = action.object.full_name();
                         let none = BTreeMap::new();
                         let before = copied_files.get(&volume).unwrap_or(&none);
@@ -269,24 +269,16 @@ pub async fn run_plan<T: TokenSource>(
                             });
                         };
                         let settings = CopySettings { concurrency: limits.api, file_timeout };
-                        return match copy_volume(action, copy, workspaces, tokens, before, settings, &token, &on_copied)
-                            .await
-                        {
-                            Ok(result) => {
-                                let detail = result.detail.clone();
-                                applied.lock().insert(index, result);
-                                Ok(detail)
-                            }
-                            Err(ApplyError::Canceled) => Err("canceled".to_string()),
-                            Err(ApplyError::Failed(error)) => Err(error),
+                        copy_volume(action, copy, workspaces, tokens, before, settings, &token, &on_copied).await
+                    } else {
+                        let prior = match in_flight.get(&action.id) {
+                            Some(statement_id) => Prior::Submitted(statement_id),
+                            None if resumed => Prior::Unrecorded,
+                            None => Prior::Nothing,
                         };
-                    }
-                    let prior = match in_flight.get(&action.id) {
-                        Some(statement_id) => Prior::Submitted(statement_id),
-                        None if resumed => Prior::Unrecorded,
-                        None => Prior::Nothing,
+                        apply(action, workspaces, tokens, settings, prior, &token, &submitted).await
                     };
-                    match apply(action, workspaces, tokens, settings, prior, &token, &submitted).await {
+                    match ended {
                         Ok(result) => {
                             let detail = result.detail.clone();
                             applied.lock().insert(index, result);
