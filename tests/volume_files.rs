@@ -395,3 +395,26 @@ async fn a_primary_volume_the_caller_cannot_read_is_blocked_with_the_reason() {
     assert!(blocked[0].contains("User does not have READ VOLUME on Volume"), "the workspace's reason: {blocked:?}");
     assert!(world.files_action(&plan).is_none());
 }
+
+#[tokio::test]
+async fn listing_and_copying_keep_to_their_concurrency_bounds() {
+    let world = world().await;
+    let patient = workspaces(&world.sandbox, 5);
+    // Slow answers, so that unbounded callers would pile up.
+    let slow = FaultConfig { latency_ms: Some((20, 20)), ..FaultConfig::default() };
+    world.sandbox.primary.faults.set(slow.clone());
+    world.sandbox.primary.reset_peak_in_flight();
+    let entries = patient.primary.list_tree(&world.token, &world.root(), 2).await.unwrap();
+    assert_eq!(entries.iter().filter(|e| !e.is_directory).count(), SEEDED_FILES);
+    assert!(world.sandbox.primary.peak_in_flight() <= 2, "{}", world.sandbox.primary.peak_in_flight());
+
+    world.sandbox.primary.faults.set(FaultConfig::default());
+    let plan = world.plan().await;
+    world.sandbox.primary.faults.set(slow);
+    world.sandbox.primary.reset_peak_in_flight();
+    let report = world.run(&plan, &patient, options(2)).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let peak = world.sandbox.primary.peak_in_flight();
+    assert!((1..=2).contains(&peak), "at most two downloads at once: {peak}");
+    world.assert_equal_on_both_sides();
+}
