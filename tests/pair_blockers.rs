@@ -105,3 +105,38 @@ async fn drbot_status_json_lists_the_blockers_with_their_fix() {
     assert!(unreachable["problem"].as_str().unwrap().contains("secondary workspace is unreachable"), "{unreachable}");
     assert!(unreachable["fix"].as_str().unwrap().contains("URL on the pair"), "{unreachable}");
 }
+
+/// A share of the pair whose owner lost SELECT on a table it shares (a
+/// recipient reads a shared table only while the share's owner may): status
+/// names the share, the owner and the table, and the grant that fixes it.
+#[tokio::test]
+async fn status_names_a_share_whose_owner_cannot_read_what_it_shares() {
+    let world = World::start().await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let schema = {
+        let primary = world.sandbox.primary.metastore.read();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| {
+                t.catalog == "main" && t.table_type == "MANAGED" && t.data_source_format.as_deref() == Some("DELTA")
+            })
+            .expect("a managed Delta table in main");
+        format!("{}.{}", table.catalog, table.schema)
+    };
+    let owner = "departed-team";
+    world.sandbox.primary.sharing.lock().shares.insert(
+        "drbot_main".into(),
+        Share {
+            name: "drbot_main".into(),
+            owner: owner.into(),
+            objects: [(schema.clone(), "SCHEMA".to_string())].into_iter().collect(),
+            ..Default::default()
+        },
+    );
+    let card = status(&world, &chat).await;
+    assert!(card.contains("Not ready"), "{card}");
+    assert!(card.contains(&format!("the owner of share drbot_main, {owner}, cannot read {schema}.")), "{card}");
+    assert!(card.contains(&format!("GRANT USE CATALOG, USE SCHEMA, SELECT ON CATALOG main TO `{owner}`")), "{card}");
+}

@@ -305,6 +305,10 @@ pub struct Overall {
     pub color: Tone,
     /// One sentence on why, e.g. "3 tables are past the 4 h RPO target."
     pub summary: String,
+    /// The other reasons, a paragraph each (a pair can be blocked for
+    /// several reasons at once, each with its own fix), the first few.
+    #[serde(default)]
+    pub more_reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

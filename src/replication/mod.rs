@@ -37,6 +37,7 @@ pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
+pub mod storage_arrival;
 pub mod volume_copy;
 pub mod volume_files;
 pub mod volume_survey;

@@ -107,6 +107,11 @@ pub enum Statement {
         mask: Option<(Vec<String>, Vec<String>)>,
     },
     CurrentMetastore,
+    /// `LIST 'url' [LIMIT n]`: the objects immediately under a storage path.
+    List {
+        url: String,
+        limit: Option<usize>,
+    },
     /// `DESCRIBE HISTORY t [LIMIT n]`: newest commit first.
     DescribeHistory {
         name: Vec<String>,
@@ -262,6 +267,14 @@ impl Parser {
             }
             _ => self.error(),
         }
+    }
+
+    /// A non-negative integer constant (`LIMIT n`).
+    fn count(&mut self) -> Result<usize, SyntaxError> {
+        let count = self.identifier()?;
+        count
+            .parse::<usize>()
+            .map_err(|_| SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{count}'.")))
     }
 
     fn done<T>(&self, value: T) -> Result<T, SyntaxError> {
@@ -522,6 +535,11 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         return information_schema(p);
     }
+    if p.eat("LIST") {
+        let url = p.text()?;
+        let limit = if p.eat("LIMIT") { Some(p.count()?) } else { None };
+        return p.done(Statement::List { url, limit });
+    }
     if p.eat("DESCRIBE") {
         if p.eat("TABLE") || p.peek_word("EXTENDED") {
             p.expect("EXTENDED")?;
@@ -532,16 +550,7 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         p.expect("HISTORY")?;
         let name = p.name()?;
-        let limit = if p.eat("LIMIT") {
-            let count = p.identifier()?;
-            Some(
-                count
-                    .parse::<usize>()
-                    .map_err(|_| SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{count}'.")))?,
-            )
-        } else {
-            None
-        };
+        let limit = if p.eat("LIMIT") { Some(p.count()?) } else { None };
         return p.done(Statement::DescribeHistory { name, limit });
     }
     if p.eat("GRANT") || p.eat("REVOKE") {
