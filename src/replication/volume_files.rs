@@ -277,6 +277,67 @@ mod tests {
         assert!(plan.describe("v").contains("cannot copy 1 file(s) over 5 GiB"), "{}", plan.describe("v"));
     }
 
+    /// A primary with `main.s.docs` (managed, `files`) and an empty secondary.
+    fn world(
+        files_read: FilesRead,
+    ) -> (crate::replication::snapshot::Snapshot, crate::replication::snapshot::Snapshot) {
+        use crate::replication::fixtures::*;
+        use crate::replication::snapshot::CatalogKind;
+        let mut volume = external_volume("main.s.docs");
+        volume.volume_type = "MANAGED".into();
+        volume.storage_location = None;
+        volume.common.owner = "dr-operators".into();
+        let mut primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "s"))
+            .with_volume(volume);
+        primary.volume_files.insert("main.s.docs".into(), files_read);
+        (primary, empty(SECONDARY_ID))
+    }
+
+    #[test]
+    fn the_planner_creates_the_volume_copies_its_files_then_hands_it_over() {
+        use crate::replication::fixtures::config;
+        use crate::replication::plan::ActionKind;
+        let (primary, secondary) = world(FilesRead::Listed(files(&[("a/x.csv", state(3, 1))])));
+        let plan = crate::replication::planner::plan(&primary, &secondary, &config());
+        let at = |id: &str| plan.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no {id}"));
+        let (create, copy) = (at("create:volume:main.s.docs"), at("files:volume:main.s.docs"));
+        assert!(matches!(plan.actions[create].kind, ActionKind::CreateManagedVolume { .. }));
+        assert!(plan.actions[copy].depends_on.contains(&plan.actions[create].id));
+        let owner = plan
+            .actions
+            .iter()
+            .find(|a| a.object.full_name() == "main.s.docs" && matches!(a.kind, ActionKind::SetOwner { .. }))
+            .expect("the volume is handed to its owner");
+        assert!(owner.depends_on.contains(&plan.actions[copy].id), "after the copy, which needs WRITE VOLUME");
+        assert_eq!(plan.blocked().count(), 0);
+    }
+
+    #[test]
+    fn an_unreadable_primary_is_blocked_and_an_external_namesake_gets_no_files() {
+        use crate::replication::fixtures::*;
+        use crate::replication::plan::{ActionKind, BlockReason, Side};
+        let denied = "permission denied: User does not have READ VOLUME on Volume 'main.s.docs'.";
+        let (primary, secondary) = world(FilesRead::Unreadable(denied.into()));
+        let plan = crate::replication::planner::plan(&primary, &secondary, &config());
+        let blocked: Vec<_> = plan.blocked().collect();
+        assert_eq!(blocked.len(), 1);
+        assert!(
+            matches!(&blocked[0].kind, ActionKind::Blocked(BlockReason::FilesUnreadable { side: Side::Primary, reason }) if reason == denied)
+        );
+        assert!(blocked[0].describe().contains("cannot be listed on the primary"));
+
+        let (primary, secondary) = world(FilesRead::Listed(files(&[("x", state(1, 1))])));
+        let secondary = secondary
+            .with_catalog(catalog("main", crate::replication::snapshot::CatalogKind::Managed))
+            .with_schema(schema("main", "s"))
+            .with_volume(external_volume("main.s.docs"));
+        let plan = crate::replication::planner::plan(&primary, &secondary, &config());
+        assert!(plan.actions.iter().all(|a| !matches!(a.kind, ActionKind::CopyVolumeFiles(_))));
+        assert!(plan.blocked().any(|a| a.object.full_name() == "main.s.docs"), "the volume itself is reported");
+    }
+
     #[test]
     fn roots_and_relative_paths() {
         assert_eq!(volume_root("main.sales.files").as_deref(), Some("/Volumes/main/sales/files"));
