@@ -418,3 +418,19 @@ async fn listing_and_copying_keep_to_their_concurrency_bounds() {
     assert!((1..=2).contains(&peak), "at most two downloads at once: {peak}");
     world.assert_equal_on_both_sides();
 }
+
+#[tokio::test]
+async fn odd_file_names_travel_intact() {
+    let world = world().await;
+    let odd = ["sp ace/r#1 ü.csv", "q?uery&x=1.txt", "per%cent/semi;colon'quote`.bin", "plus+sign/.hidden"];
+    for name in odd {
+        world.sandbox.primary.files.put(&format!("{}/{name}", world.root()), name.as_bytes());
+    }
+    let plan = world.plan().await;
+    assert_eq!(world.files_action(&plan).unwrap().copy.len(), SEEDED_FILES + odd.len());
+    let report = world.run(&plan, &workspaces(&world.sandbox, 5), options(4)).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    let root = world.root();
+    assert_eq!(world.sandbox.secondary.files.files_under(&root), world.sandbox.primary.files.files_under(&root));
+    assert!(world.files_action(&world.plan().await).is_none());
+}

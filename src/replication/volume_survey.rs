@@ -20,11 +20,12 @@ use crate::identity::AccessToken;
 use crate::store::volume_files::CopiedFile;
 use crate::store::{Store, StoreError};
 
-/// Volumes listed at once (each lists `concurrency` directories at once).
+/// Volumes listed at once (sharing the survey's concurrency).
 const VOLUMES_AT_ONCE: usize = 4;
 
-/// Lists the managed volumes of `primary`'s managed catalogs on both sides
-/// and records `pair`'s manifest in the secondary's listings.
+/// Lists the managed volumes of `primary`'s managed catalogs on both sides,
+/// at most about `concurrency` directory listings at once in all, and
+/// records `pair`'s manifest in the secondary's listings.
 #[allow(clippy::too_many_arguments)]
 pub async fn survey(
     store: &Store,
@@ -46,6 +47,8 @@ pub async fn survey(
         .collect();
     let on_secondary = |name: &String| secondary.volumes.get(name).is_some_and(|v| !is_external_volume(v));
     let jobs: Vec<(String, bool)> = volumes.into_iter().map(|v| (v.clone(), on_secondary(&v))).collect();
+    // `concurrency` bounds the whole survey: shared by the volumes listed at once.
+    let concurrency = (concurrency / VOLUMES_AT_ONCE).max(1);
     let listed: Vec<(String, FilesRead, Option<FilesRead>)> = stream::iter(jobs)
         .map(|(name, there)| async move {
             let from = list(primary_client, token, &name, concurrency).await;
