@@ -140,3 +140,36 @@ async fn status_names_a_share_whose_owner_cannot_read_what_it_shares() {
     assert!(card.contains(&format!("the owner of share drbot_main, {owner}, cannot read {schema}.")), "{card}");
     assert!(card.contains(&format!("GRANT USE CATALOG, USE SCHEMA, SELECT ON CATALOG main TO `{owner}`")), "{card}");
 }
+
+/// An object the next replication cannot copy (here an external table on a
+/// path no location mapping covers) is listed on the dashboard under
+/// "Cannot be replicated", by reason, with the reason's fix.
+#[tokio::test]
+async fn the_dashboard_lists_what_cannot_be_replicated_by_reason() {
+    let world = World::start().await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let name = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let mut table = primary
+            .tables
+            .values()
+            .find(|t| {
+                t.catalog == "main" && t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA")
+            })
+            .expect("an external Delta table in main")
+            .clone();
+        table.name = "on_unmapped_storage".into();
+        table.storage_location = Some("abfss://elsewhere@stunmapped.dfs.core.windows.net/t".into());
+        let name = format!("{}.{}.{}", table.catalog, table.schema, table.name);
+        primary.tables.insert(name.clone(), table);
+        name
+    };
+    let card = status(&world, &chat).await;
+    assert!(card.contains("Cannot be replicated"), "{card}");
+    assert!(card.contains(&format!("1 × no location mapping: {name}")), "{card}");
+    assert!(
+        card.contains("no location mapping rule covers abfss://elsewhere@stunmapped.dfs.core.windows.net/t"),
+        "{card}"
+    );
+}

@@ -218,6 +218,18 @@ fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSu
     (rank, worst_ms, row)
 }
 
+/// One "cannot be replicated" row: the category, the objects named, the first reason.
+fn unreplicable_row(group: &crate::readiness::unreplicable::UnreplicableGroup) -> views::UnreplicableRow {
+    let named = group.examples.join(", ");
+    let rest = group.count.saturating_sub(group.examples.len());
+    views::UnreplicableRow {
+        category: group.category.clone(),
+        count: group.count as u64,
+        examples: if rest > 0 { format!("{named} and {rest} more") } else { named },
+        reason: group.reason.clone(),
+    }
+}
+
 /// How many of the verdict's reasons the card spells out.
 const REASONS_SHOWN: usize = 5;
 
@@ -368,6 +380,7 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
         ],
         tiles,
         drift: drift_rows,
+        unreplicable: readiness.unreplicable.iter().map(unreplicable_row).collect(),
         offenders: readiness
             .offenders
             .iter()
