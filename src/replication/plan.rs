@@ -331,6 +331,7 @@ impl BlockReason {
             BlockReason::UnknownDefinition { .. } => "definition unknown",
             BlockReason::NotShareOwner { .. } => "share owned by someone else",
             BlockReason::ShareOwnerCannotRead { .. } => "share owner cannot read",
+            BlockReason::FilesUnreadable { .. } => "volume files cannot be listed",
         }
     }
 }
