@@ -12,6 +12,7 @@ pub mod account;
 pub mod error;
 pub mod files;
 pub mod jobs;
+pub mod links;
 pub mod paging;
 pub mod retry;
 pub mod sharing;

@@ -248,6 +248,11 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     ),
     (
         10,
+        "the team a channel conversation belongs to, so a team removed, deleted or archived forgets all its channels",
+        &["ALTER TABLE conversations ADD COLUMN team_id TEXT"],
+    ),
+    (
+        11,
         "the manifest of managed volumes' files copied to the secondary, per pair",
         // The source's size and modification time each copy carried: the
         // secondary's own time is the copy's, so only this tells an
