@@ -43,6 +43,9 @@ pub mod snapshot;
 pub mod sql;
 pub mod storage;
 pub mod storage_arrival;
+pub mod volume_copy;
+pub mod volume_files;
+pub mod volume_survey;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;

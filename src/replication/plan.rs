@@ -175,6 +175,14 @@ pub enum ActionKind {
         dependencies: Vec<String>,
         existing: bool,
     },
+    /// A managed volume (REST, `volume_type` MANAGED): Unity Catalog places
+    /// it in the schema's managed storage; its files follow by `CopyVolumeFiles`.
+    CreateManagedVolume {
+        comment: Option<String>,
+    },
+    /// A managed volume's files, copied with the Files API (see
+    /// `volume_files.rs`): folders, new and changed files, deletions with prune.
+    CopyVolumeFiles(super::volume_files::VolumeCopy),
     /// A SQL user-defined function: `CREATE FUNCTION` when the secondary
     /// lacks it, `CREATE OR REPLACE FUNCTION` when its definition differs
     /// (`existing`). Created after what it reads and before the views, row
@@ -263,6 +271,8 @@ pub enum BlockReason {
     /// A model version the secondary lacks: the Unity Catalog API creates
     /// no model version, so its files cannot be copied by drbot (`models.rs`).
     ModelVersionFiles { model: String, version: i64, source: String },
+    /// A volume's files could not be listed on that side (no READ VOLUME…).
+    FilesUnreadable { side: Side, reason: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -319,6 +329,15 @@ impl fmt::Display for BlockReason {
                  of {model}>/{version}\", \"{model}\"), in version order so the numbers match; the next run then \
                  sets its comment and aliases"
             ),
+            BlockReason::FilesUnreadable { side, reason } => write!(
+                f,
+                "its files cannot be listed on the {}: {reason} (copying them needs USE CATALOG, USE SCHEMA and \
+                 READ VOLUME there, and WRITE VOLUME on the secondary)",
+                match side {
+                    Side::Primary => "primary",
+                    Side::Secondary => "secondary",
+                }
+            ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
                 "{owner}, the owner of share {share}, cannot read {table}, so the secondary cannot read it through \
@@ -349,6 +368,7 @@ impl BlockReason {
             BlockReason::ShareOwnerCannotRead { .. } => "share owner cannot read",
             BlockReason::PipelineOwned { .. } => "defined by a pipeline to deploy",
             BlockReason::ModelVersionFiles { .. } => "model version files to copy with MLflow",
+            BlockReason::FilesUnreadable { .. } => "volume files cannot be listed",
         }
     }
 }
@@ -398,6 +418,8 @@ impl Action {
                 format!("update the definition of {} {}", dataset.as_str(), object.full_name())
             }
             ActionKind::CreateDataset { dataset, .. } => format!("create {} {}", dataset.as_str(), object.full_name()),
+            ActionKind::CreateManagedVolume { .. } => format!("create managed {object}"),
+            ActionKind::CopyVolumeFiles(copy) => copy.describe(&object.to_string()),
             ActionKind::CreateFunction { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateFunction { .. } => format!("create {object}"),
             ActionKind::SetRowFilter { filter: Some(filter) } => {

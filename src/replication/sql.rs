@@ -156,6 +156,9 @@ pub enum Request {
     /// the secondary, take the provider's name from its answer, then send
     /// `mount_share(catalog, share, provider)`.
     MountAfterProviderLookup { lookup: RestCall, catalog: String, share: String },
+    /// A volume's files: many Files API calls on both workspaces, run by
+    /// `volume_copy.rs` from the action itself.
+    VolumeFiles,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +244,13 @@ pub enum RestCall {
         path: Vec<String>,
         change: super::model_info::ModelChange,
     },
+    /// `POST /volumes` of a managed volume.
+    CreateManagedVolume {
+        catalog: String,
+        schema: String,
+        name: String,
+        comment: Option<String>,
+    },
     /// Drops (prune only); catalogs and schemas with their contents.
     Delete {
         kind: ObjectKind,
@@ -272,6 +282,7 @@ impl RestCall {
         match self {
             RestCall::CreateCatalog { .. }
             | RestCall::CreateSchema { .. }
+            | RestCall::CreateManagedVolume { .. }
             | RestCall::CreateRecipient { .. }
             | RestCall::CreateShare { .. }
             | RestCall::MountShare { .. } => Method::Post,
@@ -298,6 +309,7 @@ impl RestCall {
             RestCall::CreateCatalog { .. } | RestCall::MountShare { .. } => "catalogs".to_string(),
             RestCall::UpdateCatalog { name, .. } => format!("catalogs/{}", segment(name)),
             RestCall::CreateSchema { .. } => "schemas".to_string(),
+            RestCall::CreateManagedVolume { .. } => "volumes".to_string(),
             RestCall::UpdateSchema { full_name, .. } => format!("schemas/{}", segment(full_name)),
             RestCall::CreateRecipient { .. } => "recipients".to_string(),
             RestCall::CreateShare { .. } => "shares".to_string(),
@@ -367,6 +379,14 @@ impl RestCall {
                 "authentication_type": "DATABRICKS",
                 "data_recipient_global_metastore_id": global_metastore_id,
             }),
+            RestCall::CreateManagedVolume { catalog, schema, name, comment: c } => {
+                let mut body =
+                    json!({ "catalog_name": catalog, "schema_name": schema, "name": name, "volume_type": "MANAGED" });
+                if let Some(c) = c {
+                    body["comment"] = json!(c);
+                }
+                body
+            }
             RestCall::CreateShare { name } => json!({ "name": name }),
             RestCall::AddSchemasToShare { schemas, .. } => json!({
                 "updates": schemas
@@ -629,6 +649,13 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_identifier(owner)?
         ))),
         ActionKind::Model(change) => rest(RestCall::Model { path: path.clone(), change: change.clone() }),
+        ActionKind::CreateManagedVolume { comment } => rest(RestCall::CreateManagedVolume {
+            catalog: path[0].clone(),
+            schema: path[1].clone(),
+            name: path[2].clone(),
+            comment: comment.clone(),
+        }),
+        ActionKind::CopyVolumeFiles(_) => Ok(Request::VolumeFiles),
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }
