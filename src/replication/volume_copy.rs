@@ -1,7 +1,7 @@
 //! Running one volume's `CopyVolumeFiles`: folders, files, prune's deletions.
 //!
 //! At most `concurrency` files are in flight at once, each streamed from
-//! the primary to the secondary (`databricks/files.rs`), so memory stays
+//! the primary to the secondary (`src/databricks/files.rs`), so memory stays
 //! bounded whatever the files' sizes. Every file that arrives is handed to
 //! `on_copied` at once, which records it in the manifest: a run killed half
 //! way through a volume has recorded exactly what arrived, and its resumed

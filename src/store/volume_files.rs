@@ -4,7 +4,7 @@
 //!
 //! Written as each file's copy succeeds, so a run killed mid-volume leaves
 //! the manifest naming exactly what arrived; the next plan (or the resumed
-//! run) copies only the rest (`replication/volume_files.rs` explains why
+//! run) copies only the rest (`src/replication/volume_files.rs` explains why
 //! the source's state, not the secondary's, decides).
 
 use std::collections::BTreeMap;
