@@ -96,6 +96,7 @@ async fn some_data(world: &World) {
         cloned_from: None,
         protection: Default::default(),
         properties_commit: None,
+        column_metadata: Default::default(),
         common: sandbox::databricks::metastore::Common {
             owner: user.upn.clone(),
             created_at: now,

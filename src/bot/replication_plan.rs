@@ -41,6 +41,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => "Set row filters and column masks",
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
         ActionKind::SetOwner { .. } => "Set owner",
+        ActionKind::Metadata(_) => "Set comments, tags and properties",
         ActionKind::Drop => "Drop (prune)",
         ActionKind::Blocked(_) => "Cannot replicate",
     }

@@ -394,8 +394,9 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CreateView { .. } => (7, "Views"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
-        ActionKind::SetOwner { .. } => (10, "Owners"),
-        ActionKind::Drop => (11, "Drops (--prune)"),
-        ActionKind::Blocked(_) => (12, "Blocked"),
+        ActionKind::Metadata(_) => (10, "Comments, tags and properties"),
+        ActionKind::SetOwner { .. } => (11, "Owners"),
+        ActionKind::Drop => (12, "Drops (--prune)"),
+        ActionKind::Blocked(_) => (13, "Blocked"),
     }
 }

@@ -199,6 +199,8 @@ pub enum Problem {
     Stale,
     Different,
     Grants,
+    /// Comments, tags or table properties differ (`replication::metadata`).
+    Metadata,
     Owner,
     Extra,
 }
@@ -523,6 +525,12 @@ fn judge_drift(drift: &DriftSummary, rpo: &RpoSummary, unread: &Unread, reasons:
     if drift.owners.objects > 0 {
         reasons.degraded(format!("owners differ on {}", plural(drift.owners.objects, "object")));
     }
+    if drift.metadata.objects > 0 {
+        reasons.degraded(format!(
+            "comments, tags or table properties differ on {}",
+            plural(drift.metadata.objects, "object")
+        ));
+    }
     if unread.affecting_drift > 0 {
         reasons.degraded(format!(
             "{} could not be read; the picture is incomplete",
@@ -566,6 +574,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::MetastoreId => "metastore id",
         SkippedPart::Storage => "external locations",
         SkippedPart::FormatOptions => "format options",
+        SkippedPart::Tags => "tags",
     };
     UnreadPart {
         side,
@@ -611,6 +620,10 @@ pub fn offenders(drift: &[Drift], rpo_target_ms: i64) -> Vec<Offender> {
             },
             Change::Owner { primary, secondary } => {
                 (Problem::Owner, None, format!("owned by {secondary}, the primary says {primary}"))
+            }
+            Change::Metadata(fields) => {
+                let what: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+                (Problem::Metadata, None, format!("metadata differs: {}", what.join(", ")))
             }
         };
         let colour = match problem {

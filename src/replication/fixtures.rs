@@ -60,6 +60,7 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         protection: Default::default(),
         columns: Vec::new(),
         format_options: None,
+        column_metadata: Default::default(),
         common: common("dr-operators"),
     }
 }

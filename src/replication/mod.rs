@@ -23,6 +23,8 @@ pub mod freshness;
 pub mod history;
 pub mod job;
 pub mod mapping;
+pub mod metadata;
+pub mod metadata_action;
 pub mod model;
 pub mod object;
 pub mod plan;
@@ -37,6 +39,7 @@ pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
+pub mod tags;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;

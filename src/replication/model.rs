@@ -45,7 +45,7 @@ fn run(plan: &Plan, snapshot: &Snapshot, side: Side) -> Snapshot {
 }
 
 fn fresh(creator: &str, comment: Option<String>, properties: std::collections::BTreeMap<String, String>) -> Common {
-    Common { owner: creator.into(), comment, properties, grants: Default::default() }
+    Common { owner: creator.into(), comment, properties, grants: Default::default(), tags: Default::default() }
 }
 
 fn effect(action: &Action, s: &mut Snapshot) {
@@ -117,11 +117,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 CloneSource::Shared(_) => TableKind::Managed,
                 CloneSource::DeltaPath(_) => TableKind::External,
             };
-            let common = s
+            // A replaced table keeps its Unity Catalog metadata (owner,
+            // grants, comment, tags); a new clone has none of it.
+            let (common, column_metadata) = s
                 .tables
                 .get(&name)
-                .map(|t| t.common.clone())
-                .unwrap_or_else(|| fresh(&creator, None, Default::default()));
+                .map(|t| (t.common.clone(), t.column_metadata.clone()))
+                .unwrap_or_else(|| (fresh(&creator, None, Default::default()), Default::default()));
             s.tables.insert(
                 name,
                 TableInfo {
@@ -138,6 +140,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     protection: Default::default(),
                     columns: Vec::new(),
                     format_options: None,
+                    column_metadata,
                     common,
                 },
             );
@@ -156,6 +159,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 protection: Default::default(),
                 columns: columns.clone(),
                 format_options: Some(options.clone()),
+                column_metadata: Default::default(),
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -163,14 +167,16 @@ fn effect(action: &Action, s: &mut Snapshot) {
             // `ALTER VIEW … AS` changes an existing view's definition and
             // keeps everything else; `CREATE VIEW IF NOT EXISTS` leaves an
             // existing object alone and makes a fresh view otherwise.
-            let common = match (s.tables.get(&name), existing) {
+            let (common, column_metadata) = match (s.tables.get(&name), existing) {
                 // Only the view's owner may alter it (ALTER VIEW reference);
                 // anyone else is refused, so the planner takes it over first.
                 (Some(view), true) if !s.read_as.is_empty() && view.common.owner != s.read_as => return,
-                (Some(view), true) if view.kind == TableKind::View => view.common.clone(),
+                (Some(view), true) if view.kind == TableKind::View => {
+                    (view.common.clone(), view.column_metadata.clone())
+                }
                 (Some(_), _) => return,
                 (None, true) => return,
-                (None, false) => fresh(&creator, None, Default::default()),
+                (None, false) => (fresh(&creator, None, Default::default()), Default::default()),
             };
             s.tables.insert(
                 name,
@@ -187,6 +193,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     protection: Default::default(),
                     columns: Vec::new(),
                     format_options: None,
+                    column_metadata,
                     common,
                 },
             );
@@ -261,12 +268,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 common.owner = owner.clone();
             }
         }
+        ActionKind::Metadata(change) => super::metadata_action::apply(s, object, change),
         ActionKind::Drop => drop_object(s, object),
         ActionKind::Blocked(_) => {}
     }
 }
 
-fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Common> {
+pub(crate) fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Common> {
     let name = object.full_name();
     match object.kind {
         ObjectKind::Catalog | ObjectKind::SharedCatalog => s.catalogs.get_mut(&name).map(|c| &mut c.common),

@@ -198,6 +198,9 @@ pub enum ActionKind {
     SetOwner {
         owner: String,
     },
+    /// A comment, tags or table properties the clone or create did not
+    /// carry, or that differ (`metadata.rs`, `metadata_action.rs`).
+    Metadata(super::metadata_action::MetadataChange),
     /// Only with `prune`: the object exists only on the secondary.
     Drop,
     /// Cannot run; reported with its reason.
@@ -355,6 +358,7 @@ impl Action {
                 privileges.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
             ActionKind::SetOwner { owner } => format!("set owner of {object} to {owner}"),
+            ActionKind::Metadata(change) => super::metadata_action::describe(object, change),
             ActionKind::Drop => format!("drop {object} (prune)"),
             ActionKind::Blocked(reason) => format!("cannot replicate {object}: {reason}"),
         }

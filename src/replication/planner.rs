@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::config::ReplicationConfig;
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
+use super::metadata;
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogKind, Common, Policy, Protection, Snapshot, TableInfo, TableKind};
@@ -67,6 +68,7 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.views(&drift);
     planner.protection();
     planner.volumes(&drift);
+    planner.metadata(&drift);
     planner.grants_and_owners(&drift);
     planner.owners_last();
     let extras = std::mem::take(&mut planner.extras);
@@ -773,6 +775,36 @@ impl Planner<'_> {
         }
     }
 
+    /// Comments, tags and table properties (`metadata.rs`): everything the
+    /// primary has on an object this plan creates (a clone or a create
+    /// carries none of it), and what differs on one both sides hold. Each
+    /// change waits for the object's creation; the object's owner change
+    /// waits for them (`owners_last`), so drbot still may make them.
+    fn metadata(&mut self, drift: &[Drift]) {
+        let tags = metadata::tags_known(self.primary, self.secondary);
+        let mut wanted = Vec::new();
+        for object in &self.fresh {
+            if let Some(primary) = metadata_of(self.primary, object) {
+                wanted.push((object.clone(), metadata::changes(object.kind, primary, None, tags)));
+            }
+        }
+        for entry in drift.iter().filter(|d| matches!(d.change, Change::Metadata(_))) {
+            let object = &entry.object;
+            if let (Some(primary), Some(secondary)) =
+                (metadata_of(self.primary, object), metadata_of(self.secondary, object))
+            {
+                wanted.push((object.clone(), metadata::changes(object.kind, primary, Some(secondary), tags)));
+            }
+        }
+        for (object, changes) in wanted {
+            let mut deps = self.parents(&object.path);
+            deps.extend(self.creator.get(&object.full_name()).cloned());
+            for (key, change) in changes {
+                self.push_keyed("metadata", object.clone(), &key, ActionKind::Metadata(change), deps.clone());
+            }
+        }
+    }
+
     fn primary_common(&self, object: &ObjectRef) -> Option<&Common> {
         let name = object.full_name();
         match object.kind {
@@ -915,6 +947,21 @@ impl Planner<'_> {
                 }
             }
         }
+    }
+}
+
+/// The metadata `snapshot` holds of `object` (`metadata.rs`).
+fn metadata_of<'a>(snapshot: &'a Snapshot, object: &ObjectRef) -> Option<metadata::Side<'a>> {
+    let name = object.full_name();
+    let plain = |common| Some(metadata::Side { common, columns: None });
+    match object.kind {
+        ObjectKind::Catalog => snapshot.catalogs.get(&name).and_then(|c| plain(&c.common)),
+        ObjectKind::Schema => snapshot.schemas.get(&name).and_then(|s| plain(&s.common)),
+        ObjectKind::Volume => snapshot.volumes.get(&name).and_then(|v| plain(&v.common)),
+        ObjectKind::Table | ObjectKind::View => {
+            snapshot.tables.get(&name).map(|t| metadata::Side { common: &t.common, columns: Some(&t.column_metadata) })
+        }
+        _ => None,
     }
 }
 

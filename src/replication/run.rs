@@ -148,7 +148,8 @@ pub fn lane(action: &Action) -> Lane {
         | ActionKind::CreateExternalVolume { .. }
         | ActionKind::Grant { .. }
         | ActionKind::Revoke { .. }
-        | ActionKind::SetOwner { .. } => Lane::Warehouse,
+        | ActionKind::SetOwner { .. }
+        | ActionKind::Metadata(_) => Lane::Warehouse,
         _ => Lane::Api,
     }
 }

@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// grants: inherited privileges are replicated where they are granted).
 pub type Grants = BTreeMap<String, BTreeSet<String>>;
 
+/// Unity Catalog tags: key → value (an empty value for a key-only tag).
+pub type Tags = BTreeMap<String, String>;
+
 /// One metastore, as far as replication cares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -144,6 +147,10 @@ pub enum SkippedPart {
     Storage,
     /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
     FormatOptions,
+    /// Every tag of the metastore (catalog to column): they are read from
+    /// `information_schema`'s `*_tags` views only, so a read without a
+    /// running SQL warehouse does not know them (`metadata.rs`).
+    Tags,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are
@@ -178,6 +185,9 @@ pub struct Common {
     pub comment: Option<String>,
     pub properties: BTreeMap<String, String>,
     pub grants: Grants,
+    /// Its Unity Catalog tags; unknown (and empty) when the snapshot
+    /// skipped `SkippedPart::Tags`.
+    pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +266,23 @@ pub struct TableInfo {
     /// `DESCRIBE TABLE EXTENDED … AS JSON`); `None` when not read (no
     /// running warehouse, or not a non-Delta external table).
     pub format_options: Option<BTreeMap<String, String>>,
+    /// Column comments and tags, by column name (only columns that have
+    /// either): a deep clone carries no tags (`metadata.rs`).
+    pub column_metadata: BTreeMap<String, ColumnMetadata>,
     pub common: Common,
+}
+
+/// What a person wrote on one column: its comment and its tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMetadata {
+    pub comment: Option<String>,
+    pub tags: Tags,
+}
+
+impl ColumnMetadata {
+    pub fn is_empty(&self) -> bool {
+        self.comment.as_deref().is_none_or(str::is_empty) && self.tags.is_empty()
+    }
 }
 
 /// One column: name, SQL type text, place among the partition columns.

@@ -591,6 +591,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_name(path)?,
             quote_identifier(owner)?
         ))),
+        ActionKind::Metadata(change) => Ok(Request::Sql(super::metadata_action::render(object, change)?)),
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }

@@ -57,7 +57,7 @@ pub struct StatementError {
     pub message: String,
 }
 
-fn failed(code: &str, message: String) -> StatementError {
+pub(super) fn failed(code: &str, message: String) -> StatementError {
     StatementError::new(code, message)
 }
 
@@ -91,7 +91,7 @@ pub struct Outcome {
 
 /// Completes a name of `parts` parts with the statement's default catalog
 /// and schema: `t` → `catalog.schema.t`, `s.t` → `catalog.s.t`.
-fn qualify(
+pub(super) fn qualify(
     name: &[String],
     catalog: Option<&str>,
     schema: Option<&str>,
@@ -144,6 +144,9 @@ pub fn execute(
     schema: Option<&str>,
     now_ms: i64,
 ) -> Result<Outcome, StatementError> {
+    if let Some(result) = super::metadata::execute(metastore, who, statement, catalog, schema) {
+        return result;
+    }
     match statement {
         Statement::CurrentMetastore => {
             Ok(Outcome { columns: vec!["current_metastore()"], rows: vec![vec![json!(metastore.global_id)]] })
@@ -257,6 +260,11 @@ pub fn execute(
                 // A clone carries no row filter or mask; a replaced table loses its own.
                 protection: Default::default(),
                 properties_commit: None,
+                // A replaced table keeps its Unity Catalog metadata (owner,
+                // grants, comment, tags, column comments and tags); a new
+                // clone has none of it (the clone reference: no table
+                // description, no tags; FIDELITY.md).
+                column_metadata: existing.as_ref().map(|t| t.column_metadata.clone()).unwrap_or_default(),
                 common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
             };
             if let Some(location) = location {
@@ -296,6 +304,7 @@ pub fn execute(
                 cloned_from: None,
                 protection: Default::default(),
                 properties_commit: None,
+                column_metadata: Default::default(),
                 common: owned_by(who, now_ms),
             };
             metastore.tables.insert(full.join("."), table);
@@ -343,6 +352,7 @@ pub fn execute(
                     cloned_from: None,
                     protection: Default::default(),
                     properties_commit: None,
+                    column_metadata: Default::default(),
                     common: owned_by(who, now_ms),
                 },
             );
@@ -484,6 +494,14 @@ pub fn execute(
                 };
             }
             Ok(Outcome::default())
+        }
+        Statement::Comment { .. }
+        | Statement::SetTags { .. }
+        | Statement::UnsetTags { .. }
+        | Statement::SetTableProperties { .. }
+        | Statement::UnsetTableProperties { .. } => {
+            // Answered by `sql::metadata` above; never reached.
+            Err(failed("INTERNAL_ERROR", "metadata statements are run by sql::metadata".into()))
         }
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
@@ -737,7 +755,7 @@ fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
     metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
 }
 
-fn require(
+pub(super) fn require(
     metastore: &Metastore,
     who: &Principal,
     kind: Securable,

@@ -3,5 +3,6 @@
 
 pub mod execute;
 pub mod information_schema;
+pub mod metadata;
 pub mod parse;
 pub mod storage;

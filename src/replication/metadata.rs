@@ -1,0 +1,293 @@
+//! Metadata that clones do not carry: comments, tags, the table properties a
+//! person set, and column comments and tags.
+//!
+//! Databricks' clone documentation ("Clone a table on Azure Databricks"):
+//! the cloned metadata is the schema, partitioning, invariants, nullability
+//! and TBLPROPERTIES; "metadata not cloned are the table description and
+//! user-defined commit metadata", and clones "don't copy … Unity Catalog
+//! properties, such as tags". A view or volume made by a plan has none of
+//! its primary's metadata either (`CREATE VIEW` and `CREATE EXTERNAL VOLUME`
+//! are issued without it). So after an object is created every piece the
+//! primary has is set on it, and on objects both sides hold every piece
+//! that differs is changed; either way by idempotent statements
+//! (`COMMENT ON … IS`, `SET TAGS` / `UNSET TAGS`, `SET TBLPROPERTIES` /
+//! `UNSET TBLPROPERTIES IF EXISTS`), each an action of its own
+//! (`metadata_action.rs`), reported per object.
+//!
+//! What is compared (`fields`), for objects on both sides:
+//! - catalogs and schemas: their tags (their comment and properties are
+//!   `Field::Comment` / `Field::Properties`, set by the REST update);
+//! - tables: comment, user properties, tags, column comments and tags;
+//! - views: comment, tags, column comments and tags;
+//! - volumes: comment and tags.
+//!
+//! Tags come from `information_schema` only (`tags.rs`): when either side
+//! could not read them (`SkippedPart::Tags`), they are unknown and neither
+//! compared nor set, which readiness and the dry run show as the skip.
+//!
+//! Constraints: CHECK constraints are stored as `delta.constraints.*` table
+//! properties, which a deep clone carries with the other TBLPROPERTIES;
+//! primary and foreign keys are informational Unity Catalog metadata that
+//! the tables API does not report in the fields drbot reads, so they are
+//! neither compared nor replicated (stated in the README's feature table).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::metadata_action::MetadataChange;
+use super::object::ObjectKind;
+use super::snapshot::{ColumnMetadata, Common, SkippedPart, Snapshot, Tags};
+
+/// Property keys that belong to the system, not to a person: Delta's own
+/// (`delta.*`: its protocol, features, constraints and bookkeeping, which a
+/// deep clone carries as TBLPROPERTIES, or which describe the table's own
+/// commits), Spark's (`spark.*`: statistics, the source schema), a view's
+/// captured SQL configuration (`view.*`), a pipeline's (`pipelines.*`),
+/// data source options (`option.*`) and the keys Databricks reserves or
+/// maintains (`TBLPROPERTIES` reference: `external`, `location`, `owner`,
+/// `provider`; `clusteringColumns` for liquid clustering, carried by the
+/// clone; `transient_lastDdlTime`).
+const SYSTEM_PREFIXES: &[&str] = &["delta.", "spark.", "view.", "pipelines.", "option."];
+const SYSTEM_KEYS: &[&str] =
+    &["external", "location", "owner", "provider", "comment", "clusteringColumns", "transient_lastDdlTime"];
+
+/// Whether `key` is maintained by Databricks rather than set by a person.
+pub fn is_system_property(key: &str) -> bool {
+    SYSTEM_PREFIXES.iter().any(|p| key.starts_with(p)) || SYSTEM_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+}
+
+/// The properties a person set.
+pub fn user_properties(properties: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    properties.iter().filter(|(k, _)| !is_system_property(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Whether both snapshots know their tags.
+pub fn tags_known(primary: &Snapshot, secondary: &Snapshot) -> bool {
+    !primary.is_skipped("", SkippedPart::Tags) && !secondary.is_skipped("", SkippedPart::Tags)
+}
+
+/// One piece of metadata that differs between the two sides.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MetadataField {
+    Comment,
+    /// The user properties (`user_properties`).
+    Properties,
+    Tags,
+    ColumnComment(String),
+    ColumnTags(String),
+}
+
+impl std::fmt::Display for MetadataField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetadataField::Comment => f.write_str("comment"),
+            MetadataField::Properties => f.write_str("table properties"),
+            MetadataField::Tags => f.write_str("tags"),
+            MetadataField::ColumnComment(c) => write!(f, "comment of column {c}"),
+            MetadataField::ColumnTags(c) => write!(f, "tags of column {c}"),
+        }
+    }
+}
+
+/// The metadata of one object, as compared and set.
+#[derive(Clone, Copy, Debug)]
+pub struct Side<'a> {
+    pub common: &'a Common,
+    pub columns: Option<&'a BTreeMap<String, ColumnMetadata>>,
+}
+
+/// What this kind of object carries of the metadata compared here.
+fn carries(kind: ObjectKind) -> (bool, bool, bool) {
+    // (comment, properties, columns); tags on every kind here.
+    match kind {
+        ObjectKind::Table => (true, true, true),
+        ObjectKind::View => (true, false, true),
+        ObjectKind::Volume => (true, false, false),
+        _ => (false, false, false),
+    }
+}
+
+fn comment(text: &Option<String>) -> Option<&str> {
+    text.as_deref().filter(|c| !c.is_empty())
+}
+
+fn column<'a>(columns: Option<&'a BTreeMap<String, ColumnMetadata>>, name: &str) -> Option<&'a ColumnMetadata> {
+    columns.and_then(|c| c.get(name))
+}
+
+/// Which metadata of an object of `kind` on both sides differs.
+pub fn fields(kind: ObjectKind, primary: Side<'_>, secondary: Side<'_>, tags: bool) -> Vec<MetadataField> {
+    let (has_comment, has_properties, has_columns) = carries(kind);
+    let mut out = Vec::new();
+    if has_comment && comment(&primary.common.comment) != comment(&secondary.common.comment) {
+        out.push(MetadataField::Comment);
+    }
+    if has_properties && user_properties(&primary.common.properties) != user_properties(&secondary.common.properties) {
+        out.push(MetadataField::Properties);
+    }
+    if tags && primary.common.tags != secondary.common.tags {
+        out.push(MetadataField::Tags);
+    }
+    if has_columns {
+        let names: BTreeSet<&String> =
+            primary.columns.into_iter().chain(secondary.columns).flat_map(|c| c.keys()).collect();
+        for name in names {
+            let (a, b) = (column(primary.columns, name), column(secondary.columns, name));
+            if a.and_then(|c| comment(&c.comment)) != b.and_then(|c| comment(&c.comment)) {
+                out.push(MetadataField::ColumnComment(name.clone()));
+            }
+            let empty = Tags::new();
+            if tags && a.map_or(&empty, |c| &c.tags) != b.map_or(&empty, |c| &c.tags) {
+                out.push(MetadataField::ColumnTags(name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// What makes `secondary` (absent: an object this plan creates, which has
+/// none of it) carry `primary`'s metadata: each change with the key that
+/// tells it apart among the object's actions.
+pub fn changes(
+    kind: ObjectKind,
+    primary: Side<'_>,
+    secondary: Option<Side<'_>>,
+    tags: bool,
+) -> Vec<(String, MetadataChange)> {
+    let empty_common = Common::default();
+    let secondary = secondary.unwrap_or(Side { common: &empty_common, columns: None });
+    let mut out = Vec::new();
+    for field in fields(kind, primary, secondary, tags) {
+        match field {
+            MetadataField::Comment => out.push((
+                "comment".to_string(),
+                MetadataChange::Comment { comment: comment(&primary.common.comment).map(str::to_string) },
+            )),
+            MetadataField::Properties => {
+                let (set, unset) =
+                    delta(&user_properties(&primary.common.properties), &user_properties(&secondary.common.properties));
+                if !set.is_empty() {
+                    out.push(("properties".into(), MetadataChange::SetProperties { properties: set }));
+                }
+                if !unset.is_empty() {
+                    out.push(("unset-properties".into(), MetadataChange::UnsetProperties { keys: unset }));
+                }
+            }
+            MetadataField::Tags => tag_changes(None, &primary.common.tags, &secondary.common.tags, &mut out),
+            MetadataField::ColumnComment(name) => {
+                let wanted = column(primary.columns, &name).and_then(|c| comment(&c.comment)).map(str::to_string);
+                out.push((
+                    format!("column-comment:{name}"),
+                    MetadataChange::ColumnComment { column: name, comment: wanted },
+                ));
+            }
+            MetadataField::ColumnTags(name) => {
+                let empty = Tags::new();
+                let wanted = column(primary.columns, &name).map_or(&empty, |c| &c.tags);
+                let held = column(secondary.columns, &name).map_or(&empty, |c| &c.tags);
+                tag_changes(Some(&name), wanted, held, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn tag_changes(column: Option<&str>, wanted: &Tags, held: &Tags, out: &mut Vec<(String, MetadataChange)>) {
+    let (set, unset) = delta(wanted, held);
+    let suffix = column.map(|c| format!(":{c}")).unwrap_or_default();
+    let prefix = if column.is_some() { "column-" } else { "" };
+    if !set.is_empty() {
+        out.push((
+            format!("{prefix}tags{suffix}"),
+            MetadataChange::SetTags { column: column.map(str::to_string), tags: set },
+        ));
+    }
+    if !unset.is_empty() {
+        out.push((
+            format!("{prefix}untag{suffix}"),
+            MetadataChange::UnsetTags { column: column.map(str::to_string), keys: unset },
+        ));
+    }
+}
+
+/// The entries of `wanted` that `held` lacks or holds differently, and the
+/// keys only `held` has.
+fn delta(
+    wanted: &BTreeMap<String, String>,
+    held: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let set = wanted.iter().filter(|(k, v)| held.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let unset = held.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+    (set, unset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common(comment: Option<&str>, properties: &[(&str, &str)], tags: &[(&str, &str)]) -> Common {
+        Common {
+            comment: comment.map(str::to_string),
+            properties: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Common::default()
+        }
+    }
+
+    #[test]
+    fn only_the_properties_a_person_set_count() {
+        let properties: BTreeMap<String, String> = [
+            ("delta.enableChangeDataFeed", "true"),
+            ("delta.constraints.positive", "amount > 0"),
+            ("spark.sql.statistics.numRows", "4"),
+            ("view.sqlConfig.spark.sql.ansi.enabled", "true"),
+            ("clusteringColumns", "[[\"id\"]]"),
+            ("owner_team", "finance"),
+            ("quality", "gold"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let user = user_properties(&properties);
+        assert_eq!(user.keys().collect::<Vec<_>>(), ["owner_team", "quality"]);
+    }
+
+    #[test]
+    fn a_new_object_gets_everything_the_primary_has_and_an_existing_one_what_differs() {
+        let columns: BTreeMap<String, ColumnMetadata> = [(
+            "email".to_string(),
+            ColumnMetadata { comment: Some("contact".into()), tags: [("pii".to_string(), "email".to_string())].into() },
+        )]
+        .into();
+        let primary = common(Some("orders"), &[("delta.x", "1"), ("team", "a")], &[("tier", "gold")]);
+        let side = Side { common: &primary, columns: Some(&columns) };
+        let fresh = changes(ObjectKind::Table, side, None, true);
+        let keys: Vec<&str> = fresh.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["comment", "properties", "tags", "column-comment:email", "column-tags:email"]);
+        assert!(matches!(&fresh[1].1, MetadataChange::SetProperties { properties } if properties.len() == 1));
+
+        // Without tags known, no tag is compared or set.
+        let blind: Vec<String> = changes(ObjectKind::Table, side, None, false).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(blind, ["comment", "properties", "column-comment:email"]);
+
+        let held = common(Some("orders"), &[("team", "b"), ("old", "x")], &[("tier", "gold"), ("stale", "")]);
+        let other = Side { common: &held, columns: None };
+        let found = changes(ObjectKind::Table, side, Some(other), true);
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["properties", "unset-properties", "untag", "column-comment:email", "column-tags:email"]);
+
+        // A volume has no properties or columns compared; a catalog only tags.
+        assert_eq!(fields(ObjectKind::Volume, side, other, true), [MetadataField::Tags]);
+        let plain = common(None, &[], &[]);
+        assert!(fields(ObjectKind::Catalog, side, Side { common: &plain, columns: None }, true)
+            .iter()
+            .all(|f| *f == MetadataField::Tags));
+        // Identical metadata, nothing to do; an empty comment is none.
+        let mut same = primary.clone();
+        same.comment = Some(String::new());
+        let mut with_comment = primary.clone();
+        with_comment.comment = None;
+        let a = Side { common: &same, columns: None };
+        let b = Side { common: &with_comment, columns: Some(&BTreeMap::new()) };
+        assert!(fields(ObjectKind::Table, a, b, true).is_empty());
+    }
+}
