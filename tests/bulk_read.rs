@@ -243,7 +243,10 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     assert_eq!(tagged.common.properties.get("quality").map(String::as_str), Some("gold"));
     assert!(tagged.common.comment.is_some());
     let email = &tagged.column_metadata["customer_email"];
-    assert_eq!((email.comment.as_deref(), email.tags.get("pii").map(String::as_str)), (Some("who to write to"), Some("email")));
+    assert_eq!(
+        (email.comment.as_deref(), email.tags.get("pii").map(String::as_str)),
+        (Some("who to write to"), Some("email"))
+    );
 
     // Its functions as the status read has them: what `CREATE FUNCTION`
     // needs, in order, from the two views.
