@@ -748,6 +748,53 @@ mod tests {
     /// A clone carries no row filter or mask: a secondary table protected
     /// otherwise than its primary is a security finding that makes the pair
     /// not ready, naming both sides' protection.
+    /// Metadata a clone does not carry is diffed like grants: a differing
+    /// comment, tag, user property or column tag degrades the pair and names
+    /// what differs; Delta's own properties are not drift; tags a read could
+    /// not learn are unknown, not different.
+    #[test]
+    fn a_differing_comment_tag_or_property_is_drift_like_grants() {
+        use crate::replication::snapshot::ColumnMetadata;
+        let mut primary = primary();
+        let orders = primary.tables.get_mut("main.sales.orders").unwrap();
+        orders.common.comment = Some("orders".into());
+        orders.common.tags.insert("tier".into(), "gold".into());
+        orders.common.properties.insert("quality".into(), "gold".into());
+        orders
+            .column_metadata
+            .insert("email".into(), ColumnMetadata { comment: None, tags: [("pii".into(), "email".into())].into() });
+        let mut secondary = faithful(&primary);
+        // Delta's bookkeeping differs on every clone: never drift.
+        secondary.tables.get_mut("main.sales.orders").unwrap().common.properties.insert("delta.minReaderVersion".into(), "3".into());
+        let same = assess_default(&primary, &secondary);
+        assert_eq!(same.drift.as_ref().unwrap().metadata.objects, 0, "{:?}", same.offenders);
+
+        let copy = secondary.tables.get_mut("main.sales.orders").unwrap();
+        copy.common.comment = None;
+        copy.common.tags.clear();
+        copy.common.properties.insert("quality".into(), "bronze".into());
+        copy.column_metadata.clear();
+        secondary.catalogs.get_mut("main").unwrap().common.tags.insert("stray".into(), "x".into());
+        let readiness = assess_default(&primary, &secondary);
+        let drift = readiness.drift.as_ref().unwrap();
+        assert_eq!((drift.metadata.objects, drift.metadata.fields), (2, 5));
+        let orders = readiness.offenders.iter().find(|o| o.object == "main.sales.orders").expect("an offender");
+        assert_eq!(orders.problem, Problem::Metadata);
+        assert_eq!(orders.text, "metadata differs: comment, table properties, tags, tags of column email");
+        assert!(
+            readiness.verdict.reasons.iter().any(|r| r == "comments, tags or table properties differ on 2 objects"),
+            "{:?}",
+            readiness.verdict
+        );
+
+        // Tags unknown on one side (read without a warehouse): only the
+        // comment and the property are judged.
+        secondary.skipped.push(crate::replication::tags::unread("no warehouse".into()));
+        let blind = assess_default(&primary, &secondary);
+        let drift = blind.drift.as_ref().unwrap();
+        assert_eq!((drift.metadata.objects, drift.metadata.fields), (1, 2));
+    }
+
     #[test]
     fn a_secondary_table_protected_otherwise_than_the_primary_is_a_security_finding() {
         use crate::replication::snapshot::{Policy, Protection};
