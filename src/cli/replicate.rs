@@ -367,6 +367,9 @@ pub fn render_plan(plan: &Plan) -> String {
             out.push_str(&format!("  {}\n", action.describe()));
         }
     }
+    for note in &plan.not_compared {
+        out.push_str(&format!("Not compared: {note}\n"));
+    }
     if !plan.extras.is_empty() {
         out.push_str(&format!("Only on the secondary, left alone without --prune ({})\n", plan.extras.len()));
         for object in &plan.extras {

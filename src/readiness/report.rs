@@ -186,7 +186,8 @@ pub struct UnreadPart {
 pub struct Unread {
     pub count: usize,
     /// Of those, the parts drift is computed from (objects, their contents,
-    /// grants, view dependencies); the metastore id and Delta Sharing are not.
+    /// grants, view dependencies); the metastore id, Delta Sharing and tags
+    /// (unread whenever no warehouse answers) are not counted here.
     pub affecting_drift: usize,
     pub listed: Vec<UnreadPart>,
 }
@@ -559,7 +560,15 @@ fn unread(primary: &Snapshot, secondary: &Snapshot, listed: usize) -> Unread {
         .skipped
         .iter()
         .chain(&secondary.skipped)
-        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing | SkippedPart::Storage))
+        // Tags unread are listed, not a degradation: a read without a
+        // running warehouse cannot read them by design (`replication::tags`),
+        // and the plan says it did not compare them.
+        .filter(|s| {
+            !matches!(
+                s.part,
+                SkippedPart::MetastoreId | SkippedPart::Sharing | SkippedPart::Storage | SkippedPart::Tags
+            )
+        })
         .count();
     Unread { count, affecting_drift, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
 }
@@ -765,7 +774,13 @@ mod tests {
             .insert("email".into(), ColumnMetadata { comment: None, tags: [("pii".into(), "email".into())].into() });
         let mut secondary = faithful(&primary);
         // Delta's bookkeeping differs on every clone: never drift.
-        secondary.tables.get_mut("main.sales.orders").unwrap().common.properties.insert("delta.minReaderVersion".into(), "3".into());
+        secondary
+            .tables
+            .get_mut("main.sales.orders")
+            .unwrap()
+            .common
+            .properties
+            .insert("delta.minReaderVersion".into(), "3".into());
         let same = assess_default(&primary, &secondary);
         assert_eq!(same.drift.as_ref().unwrap().metadata.objects, 0, "{:?}", same.offenders);
 

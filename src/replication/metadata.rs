@@ -65,6 +65,19 @@ pub fn tags_known(primary: &Snapshot, secondary: &Snapshot) -> bool {
     !primary.is_skipped("", SkippedPart::Tags) && !secondary.is_skipped("", SkippedPart::Tags)
 }
 
+/// What a plan between these snapshots cannot compare: the tags of a side
+/// whose read did not learn them, with the reader's reason.
+pub fn not_compared(primary: &Snapshot, secondary: &Snapshot) -> Vec<String> {
+    [("primary", primary), ("secondary", secondary)]
+        .into_iter()
+        .flat_map(|(side, snapshot)| {
+            snapshot.skipped.iter().filter(|s| s.part == SkippedPart::Tags).map(move |s| {
+                format!("tags were neither compared nor copied: the {side}'s were not read ({})", s.reason)
+            })
+        })
+        .collect()
+}
+
 /// One piece of metadata that differs between the two sides.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MetadataField {
@@ -231,6 +244,74 @@ mod tests {
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ..Common::default()
         }
+    }
+
+    /// The planner: a new table's metadata is set after its clone and
+    /// before its owner changes hands; an existing one gets only what
+    /// differs; applied on the model, a second plan is empty; with tags
+    /// unread on one side, no tag is planned and the plan says so.
+    #[test]
+    fn planned_after_the_clone_before_the_owner_then_nothing() {
+        use crate::replication::fixtures::*;
+        use crate::replication::model::{apply, apply_to_primary};
+        use crate::replication::plan::ActionKind;
+        use crate::replication::planner::plan;
+        use crate::replication::snapshot::CatalogKind;
+
+        let mut orders = managed("main.sales.orders", 10);
+        orders.common.owner = "alice".into();
+        orders.common.comment = Some("orders".into());
+        orders.common.tags.insert("tier".into(), "gold".into());
+        orders.common.properties.insert("delta.appendOnly".into(), "true".into());
+        orders.common.properties.insert("quality".into(), "gold".into());
+        orders.column_metadata.insert(
+            "email".into(),
+            ColumnMetadata { comment: Some("contact".into()), tags: [("pii".to_string(), String::new())].into() },
+        );
+        let mut main = catalog("main", CatalogKind::Managed);
+        main.common.tags.insert("env".into(), "prod".into());
+        let primary = empty(PRIMARY_ID).with_catalog(main).with_schema(schema("main", "sales")).with_table(orders);
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        let at = |id: &str| first.actions.iter().position(|a| a.id.0 == id).unwrap_or_else(|| panic!("no {id}"));
+        let clone = at("clone:table:main.sales.orders");
+        let owner = at("owner:table:main.sales.orders");
+        for key in ["comment", "properties", "tags", "column-comment:email", "column-tags:email"] {
+            let id = format!("metadata:table:main.sales.orders:{key}");
+            let action = &first.actions[at(&id)];
+            assert!(action.depends_on.contains(&first.actions[clone].id), "{id} waits for the clone");
+            assert!(first.actions[owner].depends_on.contains(&action.id), "the owner change waits for {id}");
+        }
+        let properties = &first.actions[at("metadata:table:main.sales.orders:properties")];
+        assert!(
+            matches!(&properties.kind, ActionKind::Metadata(MetadataChange::SetProperties { properties })
+                if properties.keys().collect::<Vec<_>>() == ["quality"]),
+            "Delta's own properties are carried by the clone, not set: {properties:?}"
+        );
+        assert!(first.actions.iter().any(|a| a.id.0 == "metadata:catalog:main:tags"));
+        assert!(first.not_compared.is_empty());
+
+        let primary = apply_to_primary(&first, &primary);
+        let after = apply(&first, &empty(SECONDARY_ID));
+        assert!(plan(&primary, &after, &config()).is_empty(), "{:?}", plan(&primary, &after, &config()));
+
+        // Changed on the secondary: only that is planned back.
+        let mut drifted = after.clone();
+        drifted.tables.get_mut("main.sales.orders").unwrap().common.tags.insert("extra".into(), "x".into());
+        let again = plan(&primary, &drifted, &config());
+        let kinds: Vec<&ActionKind> = again.actions.iter().map(|a| &a.kind).collect();
+        assert!(
+            matches!(kinds.as_slice(), [ActionKind::Metadata(MetadataChange::UnsetTags { column: None, keys })]
+                if keys.iter().collect::<Vec<_>>() == ["extra"]),
+            "{kinds:?}"
+        );
+
+        // Tags unread on the primary: none planned, and the plan says why.
+        let mut blind = primary.clone();
+        blind.skipped.push(crate::replication::tags::unread("the warehouse is STOPPED".into()));
+        let unread = plan(&blind, &empty(SECONDARY_ID), &config());
+        assert!(!unread.actions.iter().any(|a| matches!(a.kind, ActionKind::Metadata(MetadataChange::SetTags { .. }))));
+        assert_eq!(unread.not_compared.len(), 1);
+        assert!(unread.not_compared[0].contains("primary's were not read (the warehouse is STOPPED)"));
     }
 
     #[test]

@@ -371,6 +371,10 @@ impl Action {
 pub struct Plan {
     pub actions: Vec<Action>,
     pub extras: Vec<ObjectRef>,
+    /// What the plan could not compare, and why (tags a read without a
+    /// running warehouse did not learn): said in the dry run, never silent.
+    #[serde(default)]
+    pub not_compared: Vec<String>,
 }
 
 impl Plan {

@@ -72,7 +72,7 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.grants_and_owners(&drift);
     planner.owners_last();
     let extras = std::mem::take(&mut planner.extras);
-    Plan { actions: order(planner.actions), extras }
+    Plan { actions: order(planner.actions), extras, not_compared: metadata::not_compared(primary, secondary) }
 }
 
 struct Planner<'a> {

@@ -403,6 +403,7 @@ mod tests {
         let plan = Plan {
             actions: vec![action("t", blocked, &[]), action("g", grant.clone(), &["t"]), action("h", grant, &["g"])],
             extras: Vec::new(),
+            not_compared: Vec::new(),
         };
         // Nothing may reach a workspace: port 9 answers nobody.
         let client = WorkspaceClient::new(reqwest::Client::new(), "http://127.0.0.1:9");
@@ -446,6 +447,7 @@ mod tests {
                 action("clone", clone, &["schema", "outside-the-plan"]),
             ],
             extras: Vec::new(),
+            not_compared: Vec::new(),
         };
         let options = RunOptions { done: BTreeSet::from([ActionId("schema".into())]), ..RunOptions::default() };
         let steps = steps(&plan, &options);
