@@ -220,3 +220,151 @@ fn table_properties(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::information_schema;
+    use super::super::parse::parse;
+    use super::*;
+    use crate::databricks::seed::{generate, Seed, ADMIN_GROUP};
+
+    fn world() -> (Metastore, String, String) {
+        let (primary, _) = generate(&Seed { seed: 7, tables: 40, now_ms: 1_800_000_000_000 });
+        let table = primary
+            .tables
+            .values()
+            .find(|t| t.table_type == "MANAGED" && t.common.owner == ADMIN_GROUP && t.common.tags.is_empty())
+            .map(|t| t.full_name())
+            .unwrap();
+        let view = primary.tables.values().find(|t| t.table_type == "VIEW").map(|t| t.full_name()).unwrap();
+        (primary, table, view)
+    }
+
+    fn admin() -> Principal {
+        Principal { name: "alice@contoso.example".into(), groups: vec![ADMIN_GROUP.into(), "account users".into()] }
+    }
+
+    fn nobody() -> Principal {
+        Principal { name: "eve@contoso.example".into(), groups: vec!["account users".into()] }
+    }
+
+    fn run(m: &mut Metastore, who: &Principal, sql: &str) -> Result<Outcome, StatementError> {
+        let statement = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        execute(m, who, &statement, None, None).expect("a metadata statement")
+    }
+
+    fn quoted(full_name: &str) -> String {
+        full_name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".")
+    }
+
+    #[test]
+    fn comments_tags_and_properties_are_set_idempotently_and_shown_by_the_tag_views() {
+        let (mut m, table, view) = world();
+        let (t, v) = (quoted(&table), quoted(&view));
+        let catalog = table.split('.').next().unwrap().to_string();
+        for sql in [
+            format!("COMMENT ON TABLE {t} IS 'orders'"),
+            format!("COMMENT ON COLUMN {t}.`email` IS 'contact'"),
+            format!("COMMENT ON TABLE {v} IS 'a view'"),
+            format!("ALTER TABLE {t} SET TAGS ('tier' = 'gold', 'pii' = '')"),
+            format!("ALTER TABLE {t} SET TAGS ('tier' = 'gold')"),
+            format!("ALTER TABLE {t} ALTER COLUMN `email` SET TAGS ('pii' = 'email')"),
+            format!("ALTER VIEW {v} ALTER COLUMN `x` SET TAGS ('pii' = 'x')"),
+            format!("ALTER CATALOG `{catalog}` SET TAGS ('env' = 'prod')"),
+            format!("ALTER TABLE {t} SET TBLPROPERTIES ('quality' = 'gold', 'team' = 'x')"),
+            format!("ALTER TABLE {t} UNSET TBLPROPERTIES IF EXISTS ('team', 'never')"),
+            format!("ALTER TABLE {t} UNSET TAGS ('pii', 'never')"),
+        ] {
+            run(&mut m, &admin(), &sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        }
+        let orders = &m.tables[&table];
+        assert_eq!(orders.common.comment.as_deref(), Some("orders"));
+        assert_eq!(orders.common.tags, [("tier".to_string(), "gold".to_string())].into());
+        assert_eq!(orders.common.properties.get("quality").map(String::as_str), Some("gold"));
+        assert!(!orders.common.properties.contains_key("team"));
+        let email = &orders.column_metadata["email"];
+        assert_eq!((email.comment.as_deref(), email.tags["pii"].as_str()), (Some("contact"), "email"));
+        assert_eq!(m.tables[&view].common.comment.as_deref(), Some("a view"));
+
+        let ask = |m: &Metastore, who: &Principal, view: &str, columns: &[&str]| {
+            let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            information_schema::query(m, who, "system", view, &columns, false).unwrap().rows
+        };
+        let rows = ask(&m, &admin(), "column_tags", &["table_name", "column_name", "tag_name", "tag_value"]);
+        let name = table.rsplit('.').next().unwrap();
+        assert!(rows.contains(&vec![
+            serde_json::json!(name),
+            serde_json::json!("email"),
+            serde_json::json!("pii"),
+            serde_json::json!("email")
+        ]));
+        let catalogs = ask(&m, &admin(), "catalog_tags", &["catalog_name", "tag_name", "tag_value"]);
+        assert!(catalogs.contains(&vec![
+            serde_json::json!(catalog),
+            serde_json::json!("env"),
+            serde_json::json!("prod")
+        ]));
+        assert!(ask(&m, &nobody(), "catalog_tags", &["catalog_name", "tag_name"]).is_empty(), "visible objects only");
+        // The documented columns only; no INHERITED_FROM on a tag view.
+        let unknown = information_schema::query(&m, &admin(), "system", "table_tags", &["owner".into()], false);
+        assert!(unknown.is_err());
+        let filtered = information_schema::query(&m, &admin(), "system", "table_tags", &["tag_name".into()], true);
+        assert!(filtered.is_err());
+
+        // Removing: IS NULL, UNSET.
+        run(&mut m, &admin(), &format!("COMMENT ON COLUMN {t}.`email` IS NULL")).unwrap();
+        run(&mut m, &admin(), &format!("ALTER TABLE {t} ALTER COLUMN `email` UNSET TAGS ('pii')")).unwrap();
+        assert!(!m.tables[&table].column_metadata.contains_key("email"));
+    }
+
+    #[test]
+    fn refusals_as_databricks_words_them() {
+        let (mut m, table, view) = world();
+        let (t, v) = (quoted(&table), quoted(&view));
+        let code = |r: Result<Outcome, StatementError>| r.map(|_| ()).unwrap_err().error_code;
+        // Not the owner, no APPLY TAG / MODIFY / MANAGE (nor USE CATALOG).
+        let denied = |c: String| matches!(c.as_str(), "PERMISSION_DENIED" | "INSUFFICIENT_PERMISSIONS");
+        assert!(denied(code(run(&mut m, &nobody(), &format!("ALTER TABLE {t} SET TAGS ('a' = 'b')")))));
+        assert!(denied(code(run(&mut m, &nobody(), &format!("COMMENT ON TABLE {t} IS 'x'")))));
+        // A governed tag: ownership does not bypass ASSIGN.
+        m.governed_tags.insert("pii".into(), ["stewards".into()].into());
+        let governed = run(&mut m, &admin(), &format!("ALTER TABLE {t} SET TAGS ('pii' = 'email')"));
+        assert!(governed.as_ref().is_err_and(|e| e.message.contains("ASSIGN")), "{governed:?}");
+        let steward = Principal { name: "sam".into(), groups: vec!["stewards".into(), ADMIN_GROUP.into()] };
+        run(&mut m, &steward, &format!("ALTER TABLE {t} SET TAGS ('pii' = 'email')")).unwrap();
+        // Table properties: not on a view, not the reserved keys, UNSET of a
+        // missing key only with IF EXISTS.
+        let on_view = run(&mut m, &admin(), &format!("ALTER TABLE {v} SET TBLPROPERTIES ('a' = 'b')"));
+        assert_eq!(code(on_view), "EXPECT_TABLE_NOT_VIEW");
+        let reserved = run(&mut m, &admin(), &format!("ALTER TABLE {t} SET TBLPROPERTIES ('owner' = 'me')"));
+        assert_eq!(code(reserved), "UNSUPPORTED_FEATURE.SET_TABLE_PROPERTY");
+        let missing = run(&mut m, &admin(), &format!("ALTER TABLE {t} UNSET TBLPROPERTIES ('never')"));
+        assert_eq!(code(missing), "UNSET_NONEXISTENT_PROPERTIES");
+        // A modelled table's columns are checked.
+        let external = m.tables.values().find(|t| !t.columns.is_empty()).map(|t| quoted(&t.full_name())).unwrap();
+        let column = run(&mut m, &admin(), &format!("COMMENT ON COLUMN {external}.`nope` IS 'x'"));
+        assert_eq!(code(column), "UNRESOLVED_COLUMN.WITH_SUGGESTION");
+        // Unknown objects.
+        let gone = run(&mut m, &admin(), "COMMENT ON VOLUME `main`.`raw_00`.`nope` IS 'x'");
+        assert!(gone.is_err());
+    }
+
+    #[test]
+    fn unknown_forms_do_not_parse() {
+        for sql in [
+            "ALTER TABLE t SET TAGS ('a' = 'b', 'c')",
+            "ALTER TABLE t SET TAGS ()",
+            "ALTER TABLE t SET TAGS (a = 'b')",
+            "ALTER TABLE t UNSET TAGS 'a'",
+            "ALTER VIEW v ALTER `c` SET TAGS ('a' = 'b')",
+            "ALTER CATALOG c SET TBLPROPERTIES ('a' = 'b')",
+            "COMMENT ON FUNCTION c.s.f IS 'x'",
+            "COMMENT ON COLUMN c IS 'x'",
+            "COMMENT ON COLUMN a.b.c.d.e IS 'x'",
+            "COMMENT ON TABLE t IS x",
+            "COMMENT ON SHARE s IS 'x'",
+        ] {
+            assert!(parse(sql).is_err(), "{sql} parsed");
+        }
+    }
+}
