@@ -236,8 +236,8 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     out
 }
 
-/// Functions: missing, extra, or defined differently (their grants and
-/// owners are not replicated yet, so not compared).
+/// Functions: missing, extra, or defined or commented differently (their
+/// grants and owners are not replicated yet, so not compared).
 fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
     let (primary, secondary) = (scope.primary, scope.secondary);
     for function in primary.functions.values().filter(|f| scope.primary_schema(&f.catalog, &f.schema)) {
@@ -246,6 +246,14 @@ fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
             None => out.push(Drift { object, change: Change::Missing }),
             Some(other) if !function.same_definition(other) => {
                 out.push(Drift { object, change: Change::Different(vec![Field::FunctionDefinition]) })
+            }
+            // Its comment comes only with its definition (`CREATE OR
+            // REPLACE FUNCTION … COMMENT`), so it is redefined for it.
+            Some(other)
+                if function.common.comment.as_deref().filter(|c| !c.is_empty())
+                    != other.common.comment.as_deref().filter(|c| !c.is_empty()) =>
+            {
+                out.push(Drift { object, change: Change::Different(vec![Field::Comment]) })
             }
             Some(_) => {}
         }

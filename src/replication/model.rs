@@ -208,13 +208,14 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 common: fresh(&creator, None, Default::default()),
             });
         }
-        ActionKind::CreateFunction { parameters, returns, body, dependencies, existing } => {
+        ActionKind::CreateFunction { parameters, returns, body, dependencies, existing, comment } => {
             // `CREATE OR REPLACE FUNCTION` gives an existing function its new
-            // definition; `CREATE FUNCTION IF NOT EXISTS` leaves one alone.
+            // definition and comment (owner and grants kept); `CREATE
+            // FUNCTION IF NOT EXISTS` leaves one alone.
             let common = match (s.functions.get(&name), existing) {
-                (Some(function), true) => function.common.clone(),
+                (Some(function), true) => Common { comment: comment.clone(), ..function.common.clone() },
                 (Some(_), false) => return,
-                (None, _) => fresh(&creator, None, Default::default()),
+                (None, _) => fresh(&creator, comment.clone(), Default::default()),
             };
             s.functions.insert(
                 name,

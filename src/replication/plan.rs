@@ -174,6 +174,10 @@ pub enum ActionKind {
         body: String,
         dependencies: Vec<String>,
         existing: bool,
+        /// Its comment, which only `CREATE [OR REPLACE] FUNCTION … COMMENT`
+        /// sets (there is no `COMMENT ON FUNCTION`).
+        #[serde(default)]
+        comment: Option<String>,
     },
     /// `ALTER TABLE … SET ROW FILTER f ON (…)`, or `DROP ROW FILTER` (`None`):
     /// the primary's row filter set again on the secondary's copy (a clone

@@ -583,6 +583,7 @@ impl Planner<'_> {
                     body: function.body.clone(),
                     dependencies: function.dependencies.clone(),
                     existing,
+                    comment: function.common.comment.clone().filter(|c| !c.is_empty()),
                 },
             };
             let id = self.push("function", object, kind, deps);

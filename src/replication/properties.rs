@@ -237,10 +237,14 @@ impl Gen {
                     let full = format!("{catalog_name}.{schema_name}.{}", self.name("f", f));
                     let calls: Vec<&str> =
                         functions.iter().filter(|_| self.rng.gen_bool(0.5)).map(String::as_str).collect();
-                    let info = function(&full, &calls);
+                    let mut info = function(&full, &calls);
+                    info.common.comment = self.chance(0.4).then(|| "it's a check".to_string());
                     primary = primary.with_function(info.clone());
                     if schema_copied && self.chance(0.6) {
                         let mut copy = info.clone();
+                        if self.chance(0.2) {
+                            copy.common.comment = Some("drifted".into());
+                        }
                         if self.chance(0.25) {
                             copy.body = "x = 'drifted'".into();
                             copy.dependencies.clear();
@@ -477,8 +481,10 @@ fn replicated(
             && config.includes_schema(&f.catalog, &f.schema)
             && !skipped(&[&f.catalog, &f.schema, &f.name])
         {
-            // Functions' owners, grants and comments are not replicated yet.
-            let mut entry = seen("function".into(), None, &Common::default());
+            // Functions' owners and grants are not replicated yet; their
+            // comments are.
+            let comment = Common { comment: f.common.comment.clone(), ..Common::default() };
+            let mut entry = seen("function".into(), None, &comment);
             entry.definition = Some(format!("{:?} {:?} {} {}", f.language, f.parameters, f.returns, f.body.trim()));
             out.insert(format!("function {}", f.full_name()), entry);
         }
@@ -646,6 +652,7 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::RegisterExternalTable { .. } => "register",
                 ActionKind::CreateView { .. } => "view",
                 ActionKind::CreateExternalVolume { .. } => "volume",
+                ActionKind::CreateFunction { existing: false, comment: Some(_), .. } => "function comment",
                 ActionKind::CreateFunction { existing: false, .. } => "function",
                 ActionKind::CreateFunction { existing: true, .. } => "function update",
                 ActionKind::SetRowFilter { .. } => "row filter",
@@ -679,6 +686,7 @@ fn the_generator_makes_interesting_worlds() {
         "volume",
         "function",
         "function update",
+        "function comment",
         "row filter",
         "mask",
         "revoke",

@@ -526,15 +526,19 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             let verb = if *existing { "ALTER VIEW" } else { "CREATE VIEW IF NOT EXISTS" };
             Ok(Request::Sql(format!("{verb} {} AS {}", quote_name(path)?, definition.trim())))
         }
-        ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
+        ActionKind::CreateFunction { parameters, returns, body, existing, comment, .. } => {
             check_view_definition(body)?;
             let parameters: Result<Vec<String>, SqlError> = parameters
                 .iter()
                 .map(|(name, type_text)| Ok(format!("{} {}", quote_identifier(name)?, sql_type(type_text)?)))
                 .collect();
             let verb = if *existing { "CREATE OR REPLACE FUNCTION" } else { "CREATE FUNCTION IF NOT EXISTS" };
+            let comment = match comment {
+                Some(text) => format!(" COMMENT {}", quote_literal(text)?),
+                None => String::new(),
+            };
             Ok(Request::Sql(format!(
-                "{verb} {} ({}) RETURNS {} RETURN {}",
+                "{verb} {} ({}) RETURNS {}{comment} RETURN {}",
                 quote_name(path)?,
                 parameters?.join(", "),
                 sql_type(returns)?,

@@ -385,7 +385,17 @@ pub fn execute(
             view.common.updated_at = now_ms;
             Ok(Outcome::default())
         }
-        Statement::CreateFunction { name, or_replace, if_not_exists, parameters, returns, body, tables, functions } => {
+        Statement::CreateFunction {
+            name,
+            or_replace,
+            if_not_exists,
+            parameters,
+            returns,
+            body,
+            tables,
+            functions,
+            comment,
+        } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -423,8 +433,9 @@ pub fn execute(
                 body: body.clone(),
                 table_dependencies,
                 function_dependencies,
-                // A replaced function keeps its owner and grants.
-                common: existing.unwrap_or_else(|| owned_by(who, now_ms)),
+                // A replaced function keeps its owner and grants; its
+                // comment is the statement's.
+                common: Common { comment: comment.clone(), ..existing.unwrap_or_else(|| owned_by(who, now_ms)) },
             };
             metastore.functions.insert(full_name, function);
             Ok(Outcome::default())

@@ -70,6 +70,8 @@ pub enum Statement {
         body: String,
         tables: Vec<Vec<String>>,
         functions: Vec<Vec<String>>,
+        /// `COMMENT '…'`: the function's comment (a replace sets it anew).
+        comment: Option<String>,
     },
     CreateExternalVolume {
         name: Vec<String>,
@@ -578,7 +580,7 @@ impl Parser {
                 Token::Symbol(',' | ':') | Token::Word(_) => {}
                 _ => return self.error(),
             }
-            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE")) {
+            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE") || self.peek_word("COMMENT")) {
                 break;
             }
             self.at += 1;
@@ -805,11 +807,21 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         let parameters = p.parameters()?;
         p.expect("RETURNS")?;
         let returns = p.type_text()?;
-        if p.eat("LANGUAGE") && !p.eat("SQL") {
-            // A Python (or other) body is not SQL: the sandbox does not model it.
-            return Err(SyntaxError(
-                "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
-            ));
+        // Characteristics, in any order: `LANGUAGE SQL`, `COMMENT '…'`.
+        let mut comment = None;
+        loop {
+            if p.eat("LANGUAGE") {
+                if !p.eat("SQL") {
+                    // A Python (or other) body is not SQL: the sandbox does not model it.
+                    return Err(SyntaxError(
+                        "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
+                    ));
+                }
+            } else if comment.is_none() && p.eat("COMMENT") {
+                comment = Some(p.text()?);
+            } else {
+                break;
+            }
         }
         p.expect("RETURN")?;
         let (body, tables, functions) = p.expression()?;
@@ -822,6 +834,7 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
             body,
             tables,
             functions,
+            comment,
         });
     }
     p.expect("TABLE")?;
