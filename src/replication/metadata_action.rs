@@ -85,9 +85,21 @@ fn keys(keys: &BTreeSet<String>) -> Result<String, SqlError> {
 
 fn comment_literal(comment: &Option<String>) -> Result<String, SqlError> {
     match comment {
-        Some(text) => quote_literal(text),
+        Some(text) => text_literal(text),
         None => Ok("NULL".into()),
     }
+}
+
+/// A comment as a string literal: like `quote_literal`, but the line breaks
+/// and tabs a comment may hold go in as the escapes Databricks SQL string
+/// literals read (`\n`, `\r`, `\t`); any other control character is refused.
+pub fn text_literal(text: &str) -> Result<String, SqlError> {
+    let escaped = text.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r").replace('\t', "\\t");
+    let quoted = escaped.replace('\'', "\\'");
+    if quoted.chars().any(char::is_control) {
+        return quote_literal(text);
+    }
+    Ok(format!("'{quoted}'"))
 }
 
 /// The securable keyword of `ALTER … SET TAGS`.
@@ -267,7 +279,16 @@ mod tests {
         let properties = MetadataChange::SetProperties { properties: [("a".to_string(), "b".to_string())].into() };
         assert!(render(&view, &properties).is_err());
         assert!(render(&t, &MetadataChange::SetTags { column: None, tags: Tags::new() }).is_err());
-        let newline = MetadataChange::Comment { comment: Some("a\nb".into()) };
-        assert!(render(&t, &newline).is_err(), "control characters are refused");
+        // Line breaks and tabs go in escaped (and the warehouse reads them
+        // back); other control characters are refused.
+        let newline = MetadataChange::Comment { comment: Some("a\nb\tc\\".into()) };
+        let sql = render(&t, &newline).unwrap();
+        assert_eq!(sql, "COMMENT ON TABLE `c`.`s`.`o'``x` IS 'a\\nb\\tc\\\\'");
+        assert!(matches!(
+            sandbox::databricks::sql::parse::parse(&sql),
+            Ok(sandbox::databricks::sql::parse::Statement::Comment { comment: Some(c), .. }) if c == "a\nb\tc\\"
+        ));
+        let bell = MetadataChange::Comment { comment: Some("a\u{7}".into()) };
+        assert!(render(&t, &bell).is_err(), "control characters are refused");
     }
 }

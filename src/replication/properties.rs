@@ -123,7 +123,7 @@ impl Gen {
         let mut columns = BTreeMap::new();
         for name in ["email", "id", "weird`col"] {
             if self.chance(0.25) {
-                let comment = self.chance(0.6).then(|| format!("{name} 'noted'"));
+                let comment = self.chance(0.6).then(|| format!("{name} 'noted'\n\tsecond line"));
                 let metadata = ColumnMetadata { comment, tags: self.tags() };
                 if !metadata.is_empty() {
                     columns.insert(name.to_string(), metadata);

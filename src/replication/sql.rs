@@ -534,7 +534,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
                 .collect();
             let verb = if *existing { "CREATE OR REPLACE FUNCTION" } else { "CREATE FUNCTION IF NOT EXISTS" };
             let comment = match comment {
-                Some(text) => format!(" COMMENT {}", quote_literal(text)?),
+                Some(text) => format!(" COMMENT {}", super::metadata_action::text_literal(text)?),
                 None => String::new(),
             };
             Ok(Request::Sql(format!(

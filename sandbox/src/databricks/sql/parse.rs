@@ -204,7 +204,15 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, SyntaxError> {
                         break;
                     }
                     Some('\\') if c == '\'' && i + 1 < chars.len() => {
-                        text.push(chars[i + 1]);
+                        // Databricks SQL string literal escapes: `\n`, `\r`,
+                        // `\t` are the control characters; any other escaped
+                        // character stands for itself.
+                        text.push(match chars[i + 1] {
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            other => other,
+                        });
                         i += 2;
                     }
                     Some(&other) => {
