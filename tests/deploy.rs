@@ -307,6 +307,7 @@ async fn a_spoke_deploys_in_both_regions_resource_by_resource_then_bootstraps_da
             ("demo_primary_delta", "READ_FILES"),
             ("demo_delta", "CREATE_EXTERNAL_TABLE"),
             ("demo_files", "CREATE_EXTERNAL_TABLE"),
+            ("demo_files", "READ_FILES"),
             ("demo_volumes", "CREATE_EXTERNAL_VOLUME"),
         ] {
             let held = &metastore.external_locations[location].common.grants[sandbox::SANDBOX_BOT_APP_ID];

@@ -105,3 +105,71 @@ async fn drbot_status_json_lists_the_blockers_with_their_fix() {
     assert!(unreachable["problem"].as_str().unwrap().contains("secondary workspace is unreachable"), "{unreachable}");
     assert!(unreachable["fix"].as_str().unwrap().contains("URL on the pair"), "{unreachable}");
 }
+
+/// A share of the pair whose owner lost SELECT on a table it shares (a
+/// recipient reads a shared table only while the share's owner may): status
+/// names the share, the owner and the table, and the grant that fixes it.
+#[tokio::test]
+async fn status_names_a_share_whose_owner_cannot_read_what_it_shares() {
+    let world = World::start().await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let schema = {
+        let primary = world.sandbox.primary.metastore.read();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| {
+                t.catalog == "main" && t.table_type == "MANAGED" && t.data_source_format.as_deref() == Some("DELTA")
+            })
+            .expect("a managed Delta table in main");
+        format!("{}.{}", table.catalog, table.schema)
+    };
+    let owner = "departed-team";
+    world.sandbox.primary.sharing.lock().shares.insert(
+        "drbot_main".into(),
+        Share {
+            name: "drbot_main".into(),
+            owner: owner.into(),
+            objects: [(schema.clone(), "SCHEMA".to_string())].into_iter().collect(),
+            ..Default::default()
+        },
+    );
+    let card = status(&world, &chat).await;
+    assert!(card.contains("Not ready"), "{card}");
+    assert!(card.contains(&format!("the owner of share drbot_main, {owner}, cannot read {schema}.")), "{card}");
+    assert!(card.contains(&format!("GRANT USE CATALOG, USE SCHEMA, SELECT ON CATALOG main TO `{owner}`")), "{card}");
+}
+
+/// An object the next replication cannot copy (here an external table on a
+/// path no location mapping covers) is listed on the dashboard under
+/// "Cannot be replicated", by reason, with the reason's fix.
+#[tokio::test]
+async fn the_dashboard_lists_what_cannot_be_replicated_by_reason() {
+    let world = World::start().await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let name = {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let mut table = primary
+            .tables
+            .values()
+            .find(|t| {
+                t.catalog == "main" && t.table_type == "EXTERNAL" && t.data_source_format.as_deref() == Some("DELTA")
+            })
+            .expect("an external Delta table in main")
+            .clone();
+        table.name = "on_unmapped_storage".into();
+        table.storage_location = Some("abfss://elsewhere@stunmapped.dfs.core.windows.net/t".into());
+        let name = format!("{}.{}.{}", table.catalog, table.schema, table.name);
+        primary.tables.insert(name.clone(), table);
+        name
+    };
+    let card = status(&world, &chat).await;
+    assert!(card.contains("Cannot be replicated"), "{card}");
+    assert!(card.contains(&format!("1 × no location mapping: {name}")), "{card}");
+    assert!(
+        card.contains("no location mapping rule covers abfss://elsewhere@stunmapped.dfs.core.windows.net/t"),
+        "{card}"
+    );
+}

@@ -966,11 +966,15 @@ async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them
 
 /// A CSV table on the primary whose files storage replication has not
 /// copied yet (its path is empty): registered blind, as before, Databricks
-/// cannot infer its schema (`UNABLE_TO_INFER_SCHEMA`); drbot registers it
-/// with the primary's columns, partitioning and format options, which works
-/// on an empty path, and afterwards both sides have the same definition.
+/// cannot infer its schema (`UNABLE_TO_INFER_SCHEMA`). drbot plans it with
+/// the primary's columns, partitioning and format options, and while the
+/// path is empty reports it as waiting for storage replication (skipped with
+/// that reason, not failed, and not registered: a partitioned table
+/// registered on an empty path would not see partitions arriving later);
+/// once the files are there, the next run registers it and both sides have
+/// the same definition.
 #[tokio::test]
-async fn a_non_delta_table_is_registered_with_its_definition_even_before_its_files_arrive() {
+async fn a_non_delta_table_waits_for_its_files_then_is_registered_with_its_definition() {
     let world = world().await;
     let schema = {
         let primary = world.sandbox.primary.metastore.read();
@@ -1006,6 +1010,24 @@ async fn a_non_delta_table_is_registered_with_its_definition_even_before_its_fil
             if columns.len() == 2 && options.get("header").map(String::as_str) == Some("true")),
         "{register:?}"
     );
+    let ActionKind::RegisterExternalTable { location: mapped, columns, .. } = &register.kind else { unreachable!() };
+    let (report, _) = world.run(&plan, options()).await;
+    let result = &report.results[&register.id];
+    assert_eq!(result.status, ActionStatus::Skipped, "{result:?}");
+    let reason = result.error.as_deref().unwrap_or_default();
+    assert!(reason.contains("waiting for storage replication") && reason.contains(mapped.as_str()), "{reason}");
+    assert_eq!(report.count(ActionStatus::Failed), 0, "{:#?}", failures(&report));
+    let (_, secondary) = world.read().await;
+    assert!(!secondary.tables.contains_key(&table), "not registered on an empty path");
+
+    // Storage replication delivers the files; the next run registers the table.
+    let files = columns.iter().map(|c| sandbox::databricks::metastore::Column {
+        name: c.name.clone(),
+        type_text: c.type_text.clone(),
+        partition_index: None,
+    });
+    world.sandbox.secondary.account.storage.set_files(mapped, Some(files.collect()));
+    let plan = world.plan().await;
     let (report, _) = world.run(&plan, options()).await;
     assert!(report.is_success(), "{:#?}", failures(&report));
     let (primary, secondary) = world.read().await;

@@ -702,3 +702,39 @@ async fn non_delta_tables_infer_their_schema_from_files_unless_given_one() {
     assert_eq!(document["partition_columns"], json!(["region"]));
     assert_eq!(document["columns"][0]["type"]["name"], "bigint");
 }
+
+/// `LIST url [LIMIT n]` lists what lies right under a storage path, for a
+/// caller with READ FILES on the external location covering it; a path
+/// nothing is stored at does not exist (`PATH_NOT_FOUND`), and storage
+/// replication delivering files makes it listable.
+#[tokio::test]
+async fn list_shows_what_storage_holds_to_who_may_read_files_there() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let csv_location = {
+        let primary = sandbox.primary.metastore.read();
+        let csv = primary.tables.values().find(|t| t.data_source_format.as_deref() == Some("CSV")).unwrap();
+        csv.storage_location.clone().unwrap()
+    };
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let listed = alice.submit(&format!("LIST '{csv_location}' LIMIT 1"), "10s").await;
+    assert_eq!(state(&listed), "SUCCEEDED", "{listed}");
+    let rows = listed["result"]["data_array"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0][0].as_str().unwrap().starts_with(csv_location.trim_end_matches('/')), "{listed}");
+
+    let empty = "abfss://geo@stgeo.dfs.core.windows.net/nothing/here/yet";
+    assert_eq!(error(&alice.submit(&format!("LIST '{empty}'"), "10s").await).0, "PATH_NOT_FOUND");
+    let column =
+        sandbox::databricks::metastore::Column { name: "id".into(), type_text: "BIGINT".into(), partition_index: None };
+    sandbox.primary.account.storage.set_files(empty, Some(vec![column]));
+    assert_eq!(state(&alice.submit(&format!("LIST '{empty}' LIMIT 5"), "10s").await), "SUCCEEDED");
+    assert_eq!(
+        error(&alice.submit(&format!("LIST '{empty}' LIMIT 0"), "10s").await).0,
+        "INVALID_LIMIT_LIKE_EXPRESSION"
+    );
+
+    let nowhere = "abfss://other@elsewhere.dfs.core.windows.net/x";
+    assert_eq!(error(&alice.submit(&format!("LIST '{nowhere}'"), "10s").await).0, "PERMISSION_DENIED");
+    let bob = Client::new(&sandbox, sandbox.primary_url(), "bob");
+    assert_eq!(error(&bob.submit(&format!("LIST '{csv_location}'"), "10s").await).0, "PERMISSION_DENIED");
+}

@@ -218,6 +218,35 @@ fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSu
     (rank, worst_ms, row)
 }
 
+/// One "cannot be replicated" row: the category, the objects named, the first reason.
+fn unreplicable_row(group: &crate::readiness::unreplicable::UnreplicableGroup) -> views::UnreplicableRow {
+    let named = group.examples.join(", ");
+    let rest = group.count.saturating_sub(group.examples.len());
+    views::UnreplicableRow {
+        category: group.category.clone(),
+        count: group.count as u64,
+        examples: if rest > 0 { format!("{named} and {rest} more") } else { named },
+        reason: group.reason.clone(),
+    }
+}
+
+/// How many of the verdict's reasons the card spells out.
+const REASONS_SHOWN: usize = 5;
+
+/// The verdict's first reason, and the next few (each its own paragraph
+/// on the card: a pair can be blocked for several reasons at once, each
+/// with its own fix), then how many more there are.
+fn reasons_shown(reasons: &[String]) -> (String, Vec<String>) {
+    let Some((first, rest)) = reasons.split_first() else {
+        return ("The secondary matches the primary within the RPO target.".into(), Vec::new());
+    };
+    let mut more: Vec<String> = rest.iter().take(REASONS_SHOWN - 1).cloned().collect();
+    if reasons.len() > REASONS_SHOWN {
+        more.push(format!("…and {} more reasons (drbot status --json lists them all).", reasons.len() - REASONS_SHOWN));
+    }
+    (first.clone(), more)
+}
+
 /// The readiness report as the dashboard card shows it.
 fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&ScheduleSummary>) -> views::DashboardView {
     let (label, color) = match readiness.verdict.status {
@@ -225,12 +254,7 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
         Status::Degraded => ("At risk", Tone::Warning),
         Status::NotReady => ("Not ready", Tone::Attention),
     };
-    let summary = readiness
-        .verdict
-        .reasons
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "The secondary matches the primary within the RPO target.".into());
+    let (summary, more_reasons) = reasons_shown(&readiness.verdict.reasons);
     let host = |w: &crate::pairs::PairWorkspace| Some(w.host()).filter(|h| !h.is_empty());
     let workspace = |role: &str, name: Option<String>, reach: &Reachability| {
         let (health_label, health_color, detail) = match reach {
@@ -357,13 +381,14 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
             (name, None) => name.to_string(),
         },
         checked_at: worded_time(readiness.assessed_ms),
-        overall: views::Overall { label: label.into(), color, summary },
+        overall: views::Overall { label: label.into(), color, summary, more_reasons },
         workspaces: vec![
             workspace("Primary", host(&pair.primary), &readiness.primary),
             workspace("Secondary", host(&pair.secondary), &readiness.secondary),
         ],
         tiles,
         drift: drift_rows,
+        unreplicable: readiness.unreplicable.iter().map(unreplicable_row).collect(),
         offenders: readiness
             .offenders
             .iter()
@@ -395,5 +420,22 @@ fn plural(kind: &str) -> String {
     match chars.next() {
         Some(first) => format!("{}{}s", first.to_uppercase(), chars.as_str()),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_card_spells_out_every_reason_up_to_a_few() {
+        assert!(reasons_shown(&[]).0.contains("matches the primary"));
+        let two = ["the recipient is missing".to_string(), "the share's owner cannot read t".to_string()];
+        assert_eq!(reasons_shown(&two), (two[0].clone(), vec![two[1].clone()]));
+        let many: Vec<String> = (0..7).map(|i| format!("reason {i}")).collect();
+        let (first, more) = reasons_shown(&many);
+        assert_eq!(first, "reason 0");
+        assert_eq!(more[..4], many[1..5]);
+        assert_eq!(more[4], "…and 2 more reasons (drbot status --json lists them all).");
     }
 }

@@ -295,6 +295,22 @@ pub struct DashboardView {
     pub drift: Vec<DriftRow>,
     /// The objects furthest behind, worst first (cut to 8 with "and N more").
     pub offenders: Vec<Offender>,
+    /// Objects in scope that replication cannot copy, a row per reason.
+    #[serde(default)]
+    pub unreplicable: Vec<UnreplicableRow>,
+}
+
+/// Objects that cannot be replicated for one kind of reason.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnreplicableRow {
+    /// e.g. "no location mapping".
+    pub category: String,
+    pub count: u64,
+    /// The first few objects, e.g. "main.raw.events, main.raw.clicks and 3 more".
+    pub examples: String,
+    /// The first object's reason, with its fix.
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -305,6 +321,10 @@ pub struct Overall {
     pub color: Tone,
     /// One sentence on why, e.g. "3 tables are past the 4 h RPO target."
     pub summary: String,
+    /// The other reasons, a paragraph each (a pair can be blocked for
+    /// several reasons at once, each with its own fix), the first few.
+    #[serde(default)]
+    pub more_reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

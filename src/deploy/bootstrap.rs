@@ -335,28 +335,30 @@ pub async fn bootstrap(
         // primary's external Delta container too: the clones read it by path
         // on the secondary's metastore, which needs a location there (read-only).
         let mut locations = vec![
-            StorageUse::new(format!("{name}_catalog"), abfss(CATALOG_CONTAINER, &ws.uc_account, spoke), None),
+            StorageUse::new(format!("{name}_catalog"), abfss(CATALOG_CONTAINER, &ws.uc_account, spoke), &[]),
             StorageUse::new(
                 format!("{name}_delta"),
                 abfss(DELTA_CONTAINER, &ws.uc_account, spoke),
-                Some(Need::CreateExternalTable),
+                &[Need::CreateExternalTable],
             ),
             StorageUse::new(
                 format!("{name}_files"),
                 abfss(FILES_CONTAINER, &ws.external_account, spoke),
-                Some(Need::CreateExternalTable),
+                // Registering a non-Delta table first lists its path (have
+                // its files arrived?), which needs READ FILES.
+                &[Need::ReadFiles, Need::CreateExternalTable],
             ),
             StorageUse::new(
                 format!("{name}_volumes"),
                 abfss(VOLUMES_CONTAINER, &ws.external_account, spoke),
-                Some(Need::CreateExternalVolume),
+                &[Need::CreateExternalVolume],
             ),
         ];
         if let (Role::Secondary, Some(primary)) = (ws.role, workspaces.iter().find(|w| w.role == Role::Primary)) {
             let mut source = StorageUse::new(
                 format!("{name}_primary_delta"),
                 abfss(DELTA_CONTAINER, &primary.uc_account, spoke),
-                Some(Need::ReadFiles),
+                &[Need::ReadFiles],
             );
             source.read_only = true;
             locations.push(source);
@@ -375,11 +377,15 @@ pub async fn bootstrap(
         }
         if let (Role::Secondary, Some(replicator)) = (ws.role, &settings.replicator) {
             for location in &locations {
-                let Some(need) = location.need else { continue };
-                let step = format!("{} on external location {} to {replicator}", need.sql(), location.name);
-                let privilege = need.sql().replace(' ', "_");
+                if location.needs.is_empty() {
+                    continue;
+                }
+                let words: Vec<&str> = location.needs.iter().map(|n| n.sql()).collect();
+                let step = format!("{} on external location {} to {replicator}", words.join(", "), location.name);
+                let privileges: Vec<String> = words.iter().map(|w| w.replace(' ', "_")).collect();
+                let privileges: Vec<&str> = privileges.iter().map(String::as_str).collect();
                 let outcome =
-                    grant_once(&client, &token, Securable::ExternalLocation, &location.name, &[&privilege], replicator)
+                    grant_once(&client, &token, Securable::ExternalLocation, &location.name, &privileges, replicator)
                         .await
                         .map_err(failed(&step))?;
                 done(step, outcome).await;
@@ -643,12 +649,12 @@ struct StorageUse {
     name: String,
     url: String,
     read_only: bool,
-    need: Option<Need>,
+    needs: Vec<Need>,
 }
 
 impl StorageUse {
-    fn new(name: String, url: String, need: Option<Need>) -> StorageUse {
-        StorageUse { name, url, read_only: false, need }
+    fn new(name: String, url: String, needs: &[Need]) -> StorageUse {
+        StorageUse { name, url, read_only: false, needs: needs.to_vec() }
     }
 }
 

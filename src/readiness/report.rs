@@ -47,6 +47,7 @@ use super::blockers::{blockers as pair_blockers, Blocker, Seen, WarehouseCheck};
 use super::drift::{summarise as summarise_drift, DriftSummary};
 use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
 use super::storage::{blockers as storage_blockers, StorageBlocker};
+use super::unreplicable::{unreplicable, UnreplicableGroup};
 use crate::replication::diff::Field;
 use crate::replication::object::{ObjectKind, ObjectRef};
 use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
@@ -258,6 +259,8 @@ pub struct Readiness {
     /// owner without SELECT, a workspace gone): also the first reasons of
     /// the verdict.
     pub blockers: Vec<Blocker>,
+    /// Objects in scope the next replication cannot copy, by reason.
+    pub unreplicable: Vec<UnreplicableGroup>,
 }
 
 /// A table present on both sides whose protection differs.
@@ -372,6 +375,7 @@ pub fn assess_observed(
         storage_blockers: Vec::new(),
         security: Vec::new(),
         blockers: Vec::new(),
+        unreplicable: Vec::new(),
     };
     let mut reasons = Reasons::default();
     readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);
@@ -409,6 +413,7 @@ pub fn assess_observed(
                     blocker.problem
                 ));
             }
+            readiness.unreplicable = unreplicable(&crate::replication::planner::plan(p, s, config));
             readiness.security = protection_findings(p, s);
             if let Some(first) = readiness.security.first() {
                 let more = readiness.security.len() - 1;

@@ -24,6 +24,7 @@ use super::history::latest_commit_statement;
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneReason};
 use super::sql::{self, Request, RestCall};
+use super::storage_arrival::{self, Arrival};
 use super::workspaces::{TokenSource, Workspaces};
 use crate::databricks::sharing::{ShareAction, ShareUpdate, SharedObject};
 use crate::databricks::statements::{CancelReason, Polling, StatementOutcome, StatementRequest, StatementRun};
@@ -72,6 +73,10 @@ pub enum ApplyError {
     Failed(String),
     #[error("canceled")]
     Canceled,
+    /// Not run yet, for a reason a later cycle outgrows (storage
+    /// replication has not delivered the files): reported, not a failure.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 /// How one attempt ended, when not with success.
@@ -129,6 +134,11 @@ pub async fn apply<T: TokenSource>(
     if prior == Prior::Unrecorded {
         if let Some(version) = unrecorded_clone(action, workspaces, &token, settings).await {
             return Ok(cloned(version, "copied before the restart; its statement was not recorded"));
+        }
+    }
+    if let ActionKind::RegisterExternalTable { location, .. } = &action.kind {
+        if let Arrival::Waiting(reason) = arrival(location, workspaces, &token, settings, started, cancel).await? {
+            return Err(ApplyError::Waiting(reason));
         }
     }
     let mut in_flight = match prior {
@@ -201,6 +211,41 @@ async fn attempt(
                 sql::mount_share(catalog, share, &provider.name).map_err(|e| Attempt::Permanent(e.to_string()))?;
             rest(&call, workspaces, token).await
         }
+    }
+}
+
+/// Whether a non-Delta table's files have reached its location on the
+/// secondary, asked again while the answer is transient (within the action's
+/// budget); a refusal (no READ FILES) fails the action like its statement would.
+async fn arrival(
+    location: &str,
+    workspaces: &Workspaces,
+    token: &AccessToken,
+    settings: &ActionSettings,
+    started: Instant,
+    cancel: &CancellationToken,
+) -> Result<Arrival, ApplyError> {
+    let mut retry = 0u32;
+    loop {
+        let deadline = Instant::now() + settings.statement_timeout;
+        let looked = tokio::select! {
+            looked = storage_arrival::look(&workspaces.secondary, token, &workspaces.warehouse_id, location, deadline) => looked,
+            () = cancel.cancelled() => return Err(ApplyError::Canceled),
+        };
+        let error = match looked {
+            Ok(arrival) => return Ok(arrival),
+            Err(error) if error.is_transient() => error,
+            Err(error) => return Err(ApplyError::Failed(format!("listing {location}: {error}"))),
+        };
+        let wait = settings.backoff.backoff(retry);
+        if started.elapsed() + wait > settings.budget {
+            return Err(ApplyError::Failed(format!("listing {location}: {error}")));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => return Err(ApplyError::Canceled),
+        }
+        retry += 1;
     }
 }
 

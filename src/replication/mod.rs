@@ -39,6 +39,7 @@ pub mod slots;
 pub mod snapshot;
 pub mod sql;
 pub mod storage;
+pub mod storage_arrival;
 pub mod tags;
 pub mod workspaces;
 

@@ -300,6 +300,29 @@ impl fmt::Display for BlockReason {
     }
 }
 
+impl BlockReason {
+    /// What kind of obstacle it is, in a few words, for grouping the
+    /// objects that cannot be replicated (the `Display` text names the object
+    /// and the fix).
+    pub fn category(&self) -> &'static str {
+        match self {
+            BlockReason::Unmapped { .. } => "no location mapping",
+            BlockReason::ViewCycle { .. } => "views in a cycle",
+            BlockReason::MissingDependency { .. } => "reads an object the secondary lacks",
+            BlockReason::Unsupported { .. } => "not supported",
+            BlockReason::UnknownMetastoreId { .. } => "metastore id unknown",
+            BlockReason::RecipientForOtherMetastore { .. } => "recipient for another metastore",
+            BlockReason::NameTaken { .. } => "name taken on the secondary",
+            BlockReason::Immutable { .. } => "differs and cannot be changed in place",
+            BlockReason::Storage(_) => "storage access",
+            BlockReason::Unprotected { .. } => "protection cannot be set",
+            BlockReason::UnknownDefinition { .. } => "definition unknown",
+            BlockReason::NotShareOwner { .. } => "share owned by someone else",
+            BlockReason::ShareOwnerCannotRead { .. } => "share owner cannot read",
+        }
+    }
+}
+
 impl Action {
     pub fn side(&self) -> Side {
         match self.kind {

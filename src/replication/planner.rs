@@ -1075,7 +1075,10 @@ fn plan_table(
             match (&table.format, &table.storage_location) {
                 (Some(format), Some(path)) => match config.mapping.to_secondary(path) {
                     None => blocked(BlockReason::Unmapped { location: path.clone() }),
-                    Some(location) => match usable(&location, Need::CreateExternalTable) {
+                    // The registration lists the path first (have the files arrived?).
+                    Some(location) => match usable(&location, Need::ReadFiles)
+                        .and_then(|()| usable(&location, Need::CreateExternalTable))
+                    {
                         Err(reason) => blocked(reason),
                         Ok(()) => (
                             "register",

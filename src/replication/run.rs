@@ -208,16 +208,19 @@ pub async fn run_plan<T: TokenSource>(
         polling: options.polling,
     };
     let applied: Arc<Mutex<HashMap<usize, Applied>>> = Arc::default();
+    // Actions that ended waiting (files not replicated yet): skipped with their reason.
+    let waiting: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
     let (step_tx, mut step_rx) = mpsc::unbounded_channel::<StepEvent>();
 
     let run = {
-        let (applied, events, settings, cancel) = (applied.clone(), events.clone(), &settings, &cancel);
+        let (applied, waiting, events, settings, cancel) =
+            (applied.clone(), waiting.clone(), events.clone(), &settings, &cancel);
         let (in_flight, resumed) = (&options.in_flight, options.resumed);
         let warehouse_slots = &options.warehouse_slots;
         async move {
             let outcome = run_graph(&steps, options.limits, cancel, Some(&step_tx), |index, token| {
                 let action = &plan.actions[index];
-                let (applied, events) = (applied.clone(), events.clone());
+                let (applied, waiting, events) = (applied.clone(), waiting.clone(), events.clone());
                 async move {
                     // A statement waits for its warehouse's slot (shared with the other
                     // runs on that warehouse) before it counts as started.
@@ -246,6 +249,10 @@ pub async fn run_plan<T: TokenSource>(
                         }
                         Err(ApplyError::Canceled) => Err("canceled".to_string()),
                         Err(ApplyError::Failed(error)) => Err(error),
+                        Err(ApplyError::Waiting(reason)) => {
+                            waiting.lock().insert(index, reason.clone());
+                            Err(reason)
+                        }
                     }
                 }
             })
@@ -260,6 +267,10 @@ pub async fn run_plan<T: TokenSource>(
         while let Some(event) = step_rx.recv().await {
             let StepEvent::Finished { index, outcome, duration } = event else { continue };
             let action = &plan.actions[index];
+            let outcome = match (outcome, waiting.lock().remove(&index)) {
+                (StepOutcome::Failed { .. }, Some(reason)) => StepOutcome::Skipped { reason },
+                (outcome, _) => outcome,
+            };
             let result = result_of(action, outcome, duration, applied.lock().remove(&index), &results, plan);
             results.insert(action.id.clone(), result.clone());
             let _ = events.send(RunEvent::Finished { action: action.id.clone(), result });

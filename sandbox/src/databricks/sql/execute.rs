@@ -50,6 +50,52 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// What `LIST` finds right under `url`: a table's data file when `url`
+    /// is a table's location, its folders when it lies above some; `None`
+    /// when nothing is stored there (the path does not exist).
+    pub fn listing(&self, url: &str, now_ms: i64) -> Option<Vec<Vec<Value>>> {
+        let url = url.trim_end_matches('/');
+        let tables = self.tables.read();
+        let files = self.files.read();
+        let paths = tables.keys().chain(files.keys());
+        let mut names: std::collections::BTreeSet<(String, bool)> = Default::default();
+        for path in paths {
+            if path == url {
+                let data = if tables.contains_key(path) { "part-00000.snappy.parquet" } else { "part-00000" };
+                names.insert((data.to_string(), false));
+                if tables.contains_key(path) {
+                    names.insert(("_delta_log".to_string(), true));
+                }
+            } else if let Some(rest) = path.strip_prefix(url).and_then(|r| r.strip_prefix('/')) {
+                names.insert((rest.split('/').next().unwrap_or(rest).to_string(), true));
+            }
+        }
+        if names.is_empty() {
+            return None;
+        }
+        Some(
+            names
+                .into_iter()
+                .map(|(name, folder)| {
+                    let size = if folder { 0 } else { 1_048_576 };
+                    vec![json!(format!("{url}/{name}")), json!(name), json!(size), json!(now_ms)]
+                })
+                .collect(),
+        )
+    }
+
+    /// Storage replication delivering (`columns`) or not yet delivering
+    /// (`None`) a non-Delta table's files at `path`.
+    pub fn set_files(&self, path: &str, columns: Option<Vec<Column>>) {
+        let path = path.trim_end_matches('/').to_string();
+        match columns {
+            Some(columns) => self.files.write().insert(path, columns),
+            None => self.files.write().remove(&path),
+        };
+    }
+}
+
 /// A statement's failure: Databricks' error class and message.
 #[derive(Debug, PartialEq, Eq)]
 pub struct StatementError {
@@ -551,6 +597,19 @@ pub fn execute(
                 "storage_properties": table.options,
             });
             Ok(Outcome { columns: vec!["json_metadata"], rows: vec![vec![json!(document.to_string())]] })
+        }
+        Statement::List { url, limit } => {
+            // LIST (SQL reference): the URL must lie in an external location
+            // the caller may READ FILES on; the limit is 1 to 1001.
+            if limit.is_some_and(|n| !(1..=1001).contains(&n)) {
+                return Err(failed("INVALID_LIMIT_LIKE_EXPRESSION", "The limit must be between 1 and 1001.".into()));
+            }
+            storage::require(metastore, who, url, "READ_FILES")?;
+            let rows = storage
+                .listing(url, now_ms)
+                .ok_or_else(|| failed("PATH_NOT_FOUND", format!("Path does not exist: {url}.")))?;
+            let rows = rows.into_iter().take(limit.unwrap_or(1001)).collect();
+            Ok(Outcome { columns: vec!["path", "name", "size", "modification_time"], rows })
         }
         Statement::DescribeHistory { name, limit } => {
             let full_name = qualify(name, catalog, schema, 3)?.join(".");

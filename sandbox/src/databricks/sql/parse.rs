@@ -144,6 +144,11 @@ pub enum Statement {
         if_exists: bool,
     },
     CurrentMetastore,
+    /// `LIST 'url' [LIMIT n]`: the objects immediately under a storage path.
+    List {
+        url: String,
+        limit: Option<usize>,
+    },
     /// `DESCRIBE HISTORY t [LIMIT n]`: newest commit first.
     DescribeHistory {
         name: Vec<String>,
@@ -307,6 +312,14 @@ impl Parser {
             }
             _ => self.error(),
         }
+    }
+
+    /// A non-negative integer constant (`LIMIT n`).
+    fn count(&mut self) -> Result<usize, SyntaxError> {
+        let count = self.identifier()?;
+        count
+            .parse::<usize>()
+            .map_err(|_| SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{count}'.")))
     }
 
     fn done<T>(&self, value: T) -> Result<T, SyntaxError> {
@@ -690,6 +703,11 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         return information_schema(p);
     }
+    if p.eat("LIST") {
+        let url = p.text()?;
+        let limit = if p.eat("LIMIT") { Some(p.count()?) } else { None };
+        return p.done(Statement::List { url, limit });
+    }
     if p.eat("DESCRIBE") {
         if p.eat("TABLE") || p.peek_word("EXTENDED") {
             p.expect("EXTENDED")?;
@@ -700,16 +718,7 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         p.expect("HISTORY")?;
         let name = p.name()?;
-        let limit = if p.eat("LIMIT") {
-            let count = p.identifier()?;
-            Some(
-                count
-                    .parse::<usize>()
-                    .map_err(|_| SyntaxError(format!("[PARSE_SYNTAX_ERROR] Syntax error at or near '{count}'.")))?,
-            )
-        } else {
-            None
-        };
+        let limit = if p.eat("LIMIT") { Some(p.count()?) } else { None };
         return p.done(Statement::DescribeHistory { name, limit });
     }
     if p.eat("GRANT") || p.eat("REVOKE") {
