@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::model::common_mut;
 use super::object::{ObjectKind, ObjectRef};
 use super::snapshot::{ColumnMetadata, Common, Snapshot, Tags};
-use super::sql::{quote_identifier, quote_literal, quote_name, SqlError};
+use super::sql::{quote_identifier, quote_literal, quote_name, securable, SqlError};
 
 /// One change of metadata on one object (the action's object).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -102,18 +102,6 @@ pub fn text_literal(text: &str) -> Result<String, SqlError> {
     Ok(format!("'{quoted}'"))
 }
 
-/// The securable keyword of `ALTER … SET TAGS`.
-fn alter_keyword(kind: ObjectKind) -> Result<&'static str, SqlError> {
-    Ok(match kind {
-        ObjectKind::Catalog => "CATALOG",
-        ObjectKind::Schema => "SCHEMA",
-        ObjectKind::Table => "TABLE",
-        ObjectKind::View => "VIEW",
-        ObjectKind::Volume => "VOLUME",
-        other => return Err(SqlError::Unsupported(format!("metadata on a {}", other.as_str()))),
-    })
-}
-
 /// The statement for `change` on `object` (whose path is already checked).
 pub fn render(object: &ObjectRef, change: &MetadataChange) -> Result<String, SqlError> {
     let name = quote_name(&object.path)?;
@@ -130,9 +118,9 @@ pub fn render(object: &ObjectRef, change: &MetadataChange) -> Result<String, Sql
         match column {
             Some(column) => {
                 need_relation()?;
-                Ok(format!("ALTER {} {name} ALTER COLUMN {}", alter_keyword(kind)?, quote_identifier(column)?))
+                Ok(format!("ALTER {} {name} ALTER COLUMN {}", securable(kind)?, quote_identifier(column)?))
             }
-            None => Ok(format!("ALTER {} {name}", alter_keyword(kind)?)),
+            None => Ok(format!("ALTER {} {name}", securable(kind)?)),
         }
     };
     match change {

@@ -379,7 +379,8 @@ pub fn mount_share(catalog: &str, share: &str, provider: &str) -> Result<RestCal
     Ok(RestCall::MountShare { catalog: catalog.into(), provider: provider.into(), share: share.into() })
 }
 
-fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
+/// The securable keyword of `GRANT … ON`, `ALTER … OWNER TO` and `ALTER … SET TAGS`.
+pub(crate) fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
     Ok(match kind {
         ObjectKind::Catalog => "CATALOG",
         ObjectKind::Schema => "SCHEMA",
