@@ -65,15 +65,19 @@ pub async fn read(
     };
     let (catalogs, schemas, tables, columns, volumes) =
         tokio::try_join!(run(VIEWS[0]), run(VIEWS[1]), run(VIEWS[2]), run(VIEWS[3]), run(VIEWS[4]))?;
-    let mut by_table: HashMap<String, BTreeMap<String, Tags>> = HashMap::new();
+    Ok(BulkTags { catalogs, schemas, tables, columns: by_table(columns), volumes })
+}
+
+/// Column tags (keyed `table` + unit separator + `column` by `fold`) by
+/// table, then column.
+fn by_table(columns: HashMap<String, Tags>) -> HashMap<String, BTreeMap<String, Tags>> {
+    let mut out: HashMap<String, BTreeMap<String, Tags>> = HashMap::new();
     for (name, tags) in columns {
-        // `catalog.schema.table.column`: the column is the last part (names
-        // are joined with dots, so split from the right).
-        if let Some((table, column)) = name.rsplit_once('\u{1f}') {
-            by_table.entry(table.to_string()).or_default().insert(column.to_string(), tags);
+        if let Some((table, column)) = name.split_once('\u{1f}') {
+            out.entry(table.to_string()).or_default().insert(column.to_string(), tags);
         }
     }
-    Ok(BulkTags { catalogs, schemas, tables, columns: by_table, volumes })
+    out
 }
 
 /// Rows `name parts…, tag_name, tag_value` → object → tags. The table of a
@@ -150,13 +154,8 @@ mod tests {
             .with_schema(schema("main", "sales"))
             .with_table(managed("main.sales.orders", 1));
         snapshot.tables.get_mut("main.sales.orders").unwrap().common.tags.insert("stale".into(), "x".into());
-        let mut by_table = HashMap::new();
-        for (name, tags) in columns {
-            let (table, column) = name.rsplit_once('\u{1f}').unwrap();
-            by_table.entry(table.to_string()).or_insert_with(BTreeMap::new).insert(column.to_string(), tags);
-        }
         let catalogs = fold(vec![row(&["main", "env", "prod"])], 1);
-        apply(&mut snapshot, BulkTags { catalogs, tables, columns: by_table, ..Default::default() });
+        apply(&mut snapshot, BulkTags { catalogs, tables, columns: by_table(columns), ..Default::default() });
         assert_eq!(snapshot.catalogs["main"].common.tags["env"], "prod");
         let orders = &snapshot.tables["main.sales.orders"];
         assert_eq!(orders.common.tags, [("tier".to_string(), "gold".to_string())].into());
