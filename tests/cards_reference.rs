@@ -211,6 +211,58 @@ fn plan_buttons_carry_verbs_and_the_plan_id() {
     assert_eq!(progress.card["actions"][0]["data"], json!({"plan_id": "pln-7f3a9c", "run_id": "run-4c1e"}));
 }
 
+/// Every `Action.OpenUrl` of every sample card (buttons and `selectAction`s)
+/// opens a real address: https, and for a workspace object its Catalog
+/// Explorer or Jobs page on an Azure Databricks workspace host; the
+/// dashboard's offenders are such links.
+#[test]
+fn every_link_on_a_sample_card_is_a_valid_workspace_url() {
+    fn links(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("type").and_then(Value::as_str) == Some("Action.OpenUrl") {
+                    out.push(map.get("url").and_then(Value::as_str).unwrap_or_default().to_string());
+                }
+                map.values().for_each(|v| links(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| links(v, out)),
+            _ => {}
+        }
+    }
+    let mut checked = 0;
+    for rendered in rendered_samples() {
+        let mut found = Vec::new();
+        links(&rendered.card, &mut found);
+        for link in found {
+            let url =
+                url::Url::parse(&link).unwrap_or_else(|e| panic!("{}: {link:?} is not a URL ({e})", rendered.name));
+            assert_eq!(url.scheme(), "https", "{}: {link}", rendered.name);
+            let host = url.host_str().unwrap_or_default();
+            if host.ends_with(".azuredatabricks.net") {
+                let path = url.path();
+                assert!(
+                    path.starts_with("/explore/data/") || path.starts_with("/jobs/"),
+                    "{}: {link} is no workspace page drbot links to",
+                    rendered.name
+                );
+                assert!(url.path_segments().is_some_and(|s| s.into_iter().all(|p| !p.is_empty())), "{link}");
+            } else {
+                assert_eq!(
+                    host, "login.microsoftonline.com",
+                    "{}: {link} leads outside Entra and Databricks",
+                    rendered.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    let dashboard = rendered_samples().into_iter().find(|r| r.name == "dashboard").expect("dashboard");
+    let mut on_dashboard = Vec::new();
+    links(&dashboard.card, &mut on_dashboard);
+    assert!(on_dashboard.iter().any(|l| l.contains("/explore/data/main/sales/orders")), "{on_dashboard:?}");
+    assert!(checked >= on_dashboard.len() && !on_dashboard.is_empty());
+}
+
 /// Expression corner cases, each its own job so one failure maps to one case.
 #[test]
 fn expression_corner_cases_agree_with_the_reference() {

@@ -409,6 +409,7 @@ fn reference(sandbox: &Sandbox, conversation_id: &str) -> ConversationReference 
         tenant_id: Some(SANDBOX_TENANT_ID.into()),
         conversation_type: Some("groupChat".into()),
         teams_channel_id: None,
+        team_id: None,
         installed_by_oid: None,
     }
 }

@@ -1,6 +1,7 @@
 //! Scheduled readiness posts through the running bot: a subscription made in
 //! chat posts the dashboard when its time comes (the scheduler's clock is
-//! moved by hand), once; a chat that removed the bot loses its subscription.
+//! moved by hand), once; a chat that removed the bot loses its subscription,
+//! and so does a channel Teams says is deleted, or a tenant that blocks the bot.
 
 mod support;
 
@@ -63,6 +64,50 @@ async fn a_chat_that_removed_the_bot_loses_its_subscription() {
     chat.sign_in().await;
     assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
     world.sandbox.connector.remove_bot_from(chat.conversation.id());
+    clock.advance(Duration::from_secs(3600 + 120));
+    let store = world.bot.app.store.clone();
+    let id = chat.conversation.id().to_string();
+    eventually("the subscription removed", || {
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.subscriptions(&id).await.unwrap().is_empty() }
+    })
+    .await;
+}
+
+/// Teams says a channel was deleted (`conversationUpdate`, `eventType`
+/// `channelDeleted`): its conversation and scheduled posts are forgotten at
+/// once, before any firing meets a refusal.
+#[tokio::test]
+async fn a_deleted_channel_loses_its_subscription_at_once() {
+    let world = World::start_with_clock(fast, ManualClock::new()).await;
+    let user = world.sandbox.teams.user("alice").unwrap();
+    let conversation = world.sandbox.teams.channel("dr-team", "dr-ops");
+    let chat = Chat { world: &world, user: user.clone(), conversation: conversation.clone() };
+    let added = world.sandbox.teams.bot_added(&user, &conversation);
+    assert_eq!(world.sandbox.teams.send(&added).await.unwrap().status, 200);
+    chat.sign_in().await;
+    assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
+    let store = world.bot.app.store.clone();
+    let id = conversation.id().to_string();
+    assert_eq!(store.subscriptions(&id).await.unwrap().len(), 1);
+
+    let mut deleted = world.sandbox.teams.base_activity("conversationUpdate", &user, &conversation);
+    deleted["channelData"]["eventType"] = serde_json::json!("channelDeleted");
+    assert_eq!(world.sandbox.teams.send(&deleted).await.unwrap().status, 200);
+    assert!(store.subscriptions(&id).await.unwrap().is_empty(), "gone with the turn, no firing needed");
+    assert_eq!(store.conversation(&id).await.unwrap(), None);
+}
+
+/// A tenant admin blocks the bot: Teams answers sends 403
+/// `BotDisabledByAdmin`, handled like a bot removed from the chat.
+#[tokio::test]
+async fn a_bot_disabled_by_the_admin_stops_posting() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
+    world.sandbox.connector.disable_bot();
     clock.advance(Duration::from_secs(3600 + 120));
     let store = world.bot.app.store.clone();
     let id = chat.conversation.id().to_string();

@@ -3,8 +3,10 @@
 //! PostgreSQL comes from `DRBOT_TEST_POSTGRES_URL` (default the local
 //! server, trust auth); each test gets a database of its own and drops it.
 
+use drbot::scheduler::schedule::Schedule;
 use drbot::store::audit::AuditEntry;
 use drbot::store::conversations::ConversationReference;
+use drbot::store::subscriptions::NewSubscription;
 use drbot::store::Store;
 #[macro_use]
 mod support;
@@ -59,6 +61,7 @@ on_both_backends!(conversation_references_round_trip, |fresh: Fresh| async move 
         tenant_id: Some("tenant".into()),
         conversation_type: Some("channel".into()),
         teams_channel_id: Some("19:abc@thread.tacv2".into()),
+        team_id: Some("19:team@thread.tacv2".into()),
         installed_by_oid: Some("oid-1".into()),
     };
     store.save_conversation(&reference, 1).await.unwrap();
@@ -72,6 +75,61 @@ on_both_backends!(conversation_references_round_trip, |fresh: Fresh| async move 
     assert!(store.forget_conversation(&reference.conversation_id).await.unwrap());
     assert_eq!(store.conversation(&reference.conversation_id).await.unwrap(), None);
     assert!(!store.forget_conversation(&reference.conversation_id).await.unwrap());
+    store.close().await;
+    fresh
+});
+
+on_both_backends!(a_channel_or_team_that_is_gone_takes_its_conversations_and_posts_along, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    let reference = |id: &str, channel: Option<&str>, team: Option<&str>| ConversationReference {
+        conversation_id: id.into(),
+        service_url: "https://smba.trafficmanager.net/emea/".into(),
+        channel_id: "msteams".into(),
+        bot_id: "28:app".into(),
+        tenant_id: Some("tenant".into()),
+        conversation_type: Some(if team.is_some() { "channel" } else { "personal" }.into()),
+        teams_channel_id: channel.map(String::from),
+        team_id: team.map(String::from),
+        installed_by_oid: None,
+    };
+    let conversations = [
+        reference("19:ops@thread.tacv2;messageid=1", Some("19:ops@thread.tacv2"), Some("19:team@thread.tacv2")),
+        reference("19:ops@thread.tacv2;messageid=2", Some("19:ops@thread.tacv2"), Some("19:team@thread.tacv2")),
+        reference("19:dr@thread.tacv2;messageid=3", Some("19:dr@thread.tacv2"), Some("19:team@thread.tacv2")),
+        reference(
+            "19:other@thread.tacv2;messageid=4",
+            Some("19:other@thread.tacv2"),
+            Some("19:other-team@thread.tacv2"),
+        ),
+        reference("a:personal", None, None),
+    ];
+    for conversation in &conversations {
+        store.save_conversation(conversation, 1).await.unwrap();
+        let new = NewSubscription {
+            conversation_id: conversation.conversation_id.clone(),
+            tenant_id: Some("tenant".into()),
+            schedule: Schedule::Every { minutes: 60 },
+            pair: None,
+            created_by_oid: None,
+            created_by_upn: None,
+        };
+        store.subscribe(&new, 1).await.unwrap();
+    }
+    let known = |i: usize| {
+        let (store, id) = (store.clone(), conversations[i].conversation_id.clone());
+        async move {
+            let reference = store.conversation(&id).await.unwrap();
+            let posts = store.subscriptions(&id).await.unwrap();
+            assert_eq!(reference.is_some(), !posts.is_empty(), "{id}: a reference and its posts go together");
+            reference.is_some()
+        }
+    };
+    assert_eq!(store.forget_channel("19:ops@thread.tacv2").await.unwrap(), 2, "both threads of the channel");
+    assert!(!known(0).await && !known(1).await && known(2).await);
+    assert_eq!(store.forget_team("19:team@thread.tacv2").await.unwrap(), 1, "the team's other channel");
+    assert!(!known(2).await && known(3).await && known(4).await, "other teams and chats stay");
+    assert!(store.forget_conversation("a:personal").await.unwrap());
+    assert!(!known(4).await && known(3).await);
     store.close().await;
     fresh
 });

@@ -80,6 +80,8 @@ struct State_ {
     sends: HashMap<String, VecDeque<Instant>>,
     forced_throttles: VecDeque<u64>,
     removed: HashSet<String>,
+    /// The tenant's admin blocked the bot: every send is refused.
+    disabled: bool,
     next_id: u64,
     accepted: usize,
     rejected_auth: u64,
@@ -158,6 +160,12 @@ impl Connector {
         self.state.lock().removed.insert(conversation_id.to_string());
     }
 
+    /// The tenant's admin blocks the bot (Teams admin center): every send
+    /// gets 403 `BotDisabledByAdmin`.
+    pub fn disable_bot(&self) {
+        self.state.lock().disabled = true;
+    }
+
     /// How many calls were refused for a bad token.
     pub fn rejected_auth_count(&self) -> u64 {
         self.state.lock().rejected_auth
@@ -211,6 +219,13 @@ impl Connector {
             }
         };
         let mut state = self.state.lock();
+        if state.disabled {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "BotDisabledByAdmin",
+                "The tenant admin disabled this bot.",
+            ));
+        }
         if state.removed.contains(conversation_id) {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,

@@ -32,6 +32,8 @@ mod status;
 mod subscriptions;
 mod whoami;
 
+use crate::teams::lifecycle;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -165,6 +167,12 @@ impl Bot {
                 self.reply(activity, Answer::Card(cards::welcome()), correlation_id).await;
                 TurnOutcome::Done
             }
+            ActivityType::ConversationUpdate => {
+                if let Some(gone) = lifecycle::gone(activity) {
+                    self.forget(gone, correlation_id).await;
+                }
+                TurnOutcome::Done
+            }
             // An install comes with a conversationUpdate that welcomes; here we only remember or forget.
             ActivityType::InstallationUpdate => {
                 match activity.action.as_deref() {
@@ -172,7 +180,9 @@ impl Bot {
                         self.remember_conversation(activity, correlation_id).await
                     }
                     Some(action) if action.starts_with("remove") => {
-                        self.forget_conversation(activity, correlation_id).await
+                        if let Some(gone) = lifecycle::uninstalled(activity) {
+                            self.forget(gone, correlation_id).await;
+                        }
                     }
                     _ => {}
                 }
@@ -381,10 +391,19 @@ impl Bot {
         }
     }
 
-    async fn forget_conversation(&self, activity: &Activity, correlation_id: &str) {
-        let Some(conversation) = &activity.conversation else { return };
-        if let Err(error) = self.services.store.forget_conversation(&conversation.id).await {
-            tracing::error!(correlation_id, %error, "conversation reference not removed");
+    /// Forgets the conversations drbot can no longer post to, and their
+    /// scheduled posts, at once.
+    async fn forget(&self, gone: lifecycle::Gone, correlation_id: &str) {
+        let store = &self.services.store;
+        let forgotten = match &gone {
+            lifecycle::Gone::Conversation(id) => store.forget_conversation(id).await.map(u64::from),
+            lifecycle::Gone::Channel(id) => store.forget_channel(id).await,
+            lifecycle::Gone::Team(id) => store.forget_team(id).await,
+        };
+        match forgotten {
+            // Ids stay out of the log: they are the team's and its people's.
+            Ok(count) => tracing::info!(correlation_id, what = gone.what(), count, "conversations forgotten"),
+            Err(error) => tracing::error!(correlation_id, %error, "conversation references not removed"),
         }
     }
 }
@@ -404,7 +423,8 @@ fn conversation_reference(activity: &Activity) -> Option<ConversationReference> 
         bot_id: activity.recipient.as_ref()?.id.clone(),
         tenant_id: activity.tenant_id(),
         conversation_type: conversation.conversation_type.clone(),
-        teams_channel_id: channel_data.and_then(|d| d.channel).map(|c| c.id),
+        teams_channel_id: channel_data.as_ref().and_then(|d| d.channel.as_ref()).map(|c| c.id.clone()),
+        team_id: channel_data.and_then(|d| d.team).map(|t| t.id),
         installed_by_oid: activity.from.as_ref().and_then(|f| f.aad_object_id.clone()),
     })
 }

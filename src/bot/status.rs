@@ -396,6 +396,11 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
                 name: o.object.clone(),
                 kind: o.kind.clone(),
                 problem: o.text.clone(),
+                url: {
+                    // A missing object has its page on the primary; anything else on the secondary.
+                    let side = if o.problem == Problem::Missing { &pair.primary } else { &pair.secondary };
+                    crate::databricks::links::catalog_explorer(&side.url, &o.kind, &o.object).unwrap_or_default()
+                },
                 color: match o.problem {
                     Problem::Missing => Tone::Attention,
                     Problem::Extra => Tone::Default,

@@ -234,7 +234,9 @@ impl ConnectorClient {
             let retry_after = crate::retry_after::from_headers(response.headers());
             let code = response.json::<ErrorBody>().await.map(|b| b.error.code).unwrap_or_default();
             if status == StatusCode::FORBIDDEN
-                && (code == "BotNotInConversationRoster" || code.contains("MessageWritesBlocked"))
+                && (code == "BotNotInConversationRoster"
+                    || code == "BotDisabledByAdmin"
+                    || code.contains("MessageWritesBlocked"))
             {
                 return Err(ConnectorError::NotInConversation { code });
             }

@@ -378,6 +378,10 @@ pub struct Offender {
     /// What is wrong, short: "26 h behind", "missing in secondary".
     pub problem: String,
     pub color: Tone,
+    /// Its Catalog Explorer page (on the primary when the secondary lacks
+    /// it, else on the secondary); empty when it has none.
+    #[serde(default)]
+    pub url: String,
 }
 
 // ---------------------------------------------------------------- replication

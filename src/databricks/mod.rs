@@ -11,6 +11,7 @@
 pub mod account;
 pub mod error;
 pub mod jobs;
+pub mod links;
 pub mod paging;
 pub mod retry;
 pub mod sharing;

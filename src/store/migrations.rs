@@ -246,6 +246,11 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "ALTER TABLE table_versions_by_pair RENAME TO table_versions",
         ],
     ),
+    (
+        10,
+        "the team a channel conversation belongs to, so a team removed, deleted or archived forgets all its channels",
+        &["ALTER TABLE conversations ADD COLUMN team_id TEXT"],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

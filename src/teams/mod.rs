@@ -2,6 +2,7 @@
 //! addressed back into the conversation they answer.
 
 pub mod invoke;
+pub mod lifecycle;
 pub mod mentions;
 pub mod signin;
 
