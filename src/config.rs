@@ -181,6 +181,10 @@ pub struct ReplicationSettings {
     /// catalogs) and makes it an admin of the spoke's catalog. Unset: a share
     /// stays with whoever created it.
     pub dr_group: Option<String>,
+    /// `verify --deep` hashes every row of a table on both sides, so only of
+    /// tables at most this large (`DESCRIBE DETAIL`'s `sizeInBytes` on the
+    /// primary); larger ones are reported blocked, with their size.
+    pub verify_deep_max_bytes: u64,
     /// The catalogs of the pair these settings were made for
     /// ([`Self::for_pair`]); empty: every managed catalog. Not a setting.
     #[serde(skip)]
@@ -202,6 +206,8 @@ impl Default for ReplicationSettings {
             shared_catalog_prefix: "drbot_shared_".into(),
             job_id: None,
             dr_group: None,
+            // 10 GiB: a scan of minutes on a small warehouse, twice.
+            verify_deep_max_bytes: 10 * 1024 * 1024 * 1024,
             catalogs: Vec::new(),
         }
     }

@@ -33,3 +33,4 @@ pub mod store;
 
 pub mod teams;
 pub mod teams_app;
+pub mod verify;

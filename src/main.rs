@@ -61,6 +61,8 @@ enum Commands {
     Status(drbot::readiness::cli::StatusArgs),
     /// The DR pairs: list, add (both workspaces and the warehouse checked first), remove.
     Pair(drbot::cli::pair::PairArgs),
+    /// Prove per table that the secondary holds the primary's data: columns, rows, versions (--deep: row hashes).
+    Verify(drbot::cli::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,11 @@ fn main() -> ExitCode {
         Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
         Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
         Commands::Pair(args) => runtime.block_on(drbot::cli::pair::main(args)),
+        Commands::Verify(args) => match runtime.block_on(drbot::cli::verify::main(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -74,6 +74,7 @@ fn render_sample(template: CardTemplate, sample: Value) -> (Value, Value) {
         CardTemplate::DeployPlan => typed::<views::DeployPlanView>(template, sample),
         CardTemplate::DeployProgress => typed::<views::DeployProgressView>(template, sample),
         CardTemplate::DeployResult => typed::<views::DeployResultView>(template, sample),
+        CardTemplate::Verify => typed::<views::VerifyView>(template, sample),
     }
 }
 

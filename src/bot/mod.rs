@@ -30,6 +30,7 @@ pub mod scheduled_replication;
 mod signin;
 mod status;
 mod subscriptions;
+mod verify;
 mod whoami;
 
 use crate::teams::lifecycle;
@@ -76,6 +77,24 @@ pub(crate) enum Answer {
         now: Value,
         then: futures::future::BoxFuture<'static, Value>,
     },
+    /// Slow work that shows how far it got: as `Later`, and `then` may
+    /// replace `now` in place while it works (coalesced, at most once per
+    /// `[operations] card_update_interval_ms`) before its card replaces it last.
+    Live {
+        now: Value,
+        then: Box<dyn FnOnce(LiveProgress) -> futures::future::BoxFuture<'static, Value> + Send>,
+    },
+}
+
+/// Where slow work ([`Answer::Live`]) shows its progress card.
+#[derive(Clone)]
+pub(crate) struct LiveProgress(tokio::sync::mpsc::UnboundedSender<Value>);
+
+impl LiveProgress {
+    /// Shows `card` in place of the answer's card (the newest wins).
+    pub fn show(&self, card: Value) {
+        let _ = self.0.send(card);
+    }
 }
 
 /// The outside services a turn may use.
@@ -207,6 +226,10 @@ impl Bot {
                         self.replace_later(activity, activity.reply_to_id.clone(), then, correlation_id);
                         InvokeResponse::card(now)
                     }
+                    Answer::Live { now, then } => {
+                        self.replace_live(activity, activity.reply_to_id.clone(), then, correlation_id);
+                        InvokeResponse::card(now)
+                    }
                 }
             }
             Some("signin/tokenExchange") => self.on_token_exchange(activity, correlation_id).await,
@@ -302,13 +325,18 @@ impl Bot {
 
     /// Replies in the conversation of `inbound` (a reply to it when it has an id).
     async fn reply(self: &Arc<Self>, inbound: &Activity, answer: Answer, correlation_id: &str) {
-        let (card, later) = match answer {
-            Answer::Later { now, then } => (Answer::Card(now), Some(then)),
-            other => (other, None),
-        };
-        let sent = self.send_reply(inbound, card, correlation_id).await;
-        if let Some(then) = later {
-            self.replace_later(inbound, sent, then, correlation_id);
+        match answer {
+            Answer::Later { now, then } => {
+                let sent = self.send_reply(inbound, Answer::Card(now), correlation_id).await;
+                self.replace_later(inbound, sent, then, correlation_id);
+            }
+            Answer::Live { now, then } => {
+                let sent = self.send_reply(inbound, Answer::Card(now), correlation_id).await;
+                self.replace_live(inbound, sent, then, correlation_id);
+            }
+            other => {
+                self.send_reply(inbound, other, correlation_id).await;
+            }
         }
     }
 
@@ -321,7 +349,9 @@ impl Bot {
         };
         let mut message = Activity::new(ActivityType::Message);
         message.attachments.push(match answer {
-            Answer::Card(card) | Answer::Later { now: card, .. } => Attachment::adaptive_card(card),
+            Answer::Card(card) | Answer::Later { now: card, .. } | Answer::Live { now: card, .. } => {
+                Attachment::adaptive_card(card)
+            }
             Answer::SignIn(oauth) => oauth,
             Answer::Invoke(response) => {
                 // Only buttons answer this way; as a message, say what it was.
@@ -378,6 +408,46 @@ impl Bot {
                     .ok_or(crate::botframework::connector::ConnectorError::Unreachable("reply not sent".into())),
             };
             if let Err(error) = result {
+                log_send_failure(&error, &correlation_id);
+            }
+        });
+    }
+
+    /// As [`Bot::replace_later`], with the card `card_id` kept current
+    /// while `then` works ([`crate::ops::live_card::LiveCard`]).
+    fn replace_live(
+        self: &Arc<Self>,
+        inbound: &Activity,
+        card_id: Option<String>,
+        then: Box<dyn FnOnce(LiveProgress) -> futures::future::BoxFuture<'static, Value> + Send>,
+        correlation_id: &str,
+    ) {
+        let address = match (card_id, inbound.service_url.clone(), inbound.conversation.clone()) {
+            (Some(activity_id), Some(service_url), Some(conversation)) => {
+                Some(crate::ops::live_card::CardAddress { service_url, conversation_id: conversation.id, activity_id })
+            }
+            _ => None,
+        };
+        let Some(address) = address else {
+            // No card to keep current: only the final card, sent as a reply.
+            let (sender, _) = tokio::sync::mpsc::unbounded_channel();
+            return self.replace_later(inbound, None, then(LiveProgress(sender)), correlation_id);
+        };
+        let bot = self.clone();
+        let correlation_id = correlation_id.to_string();
+        let interval = std::time::Duration::from_millis(self.services.config.operations.card_update_interval_ms);
+        self.background.spawn(async move {
+            let live = crate::ops::live_card::LiveCard::start(bot.services.connector.clone(), address, interval);
+            let (sender, mut shown) = tokio::sync::mpsc::unbounded_channel();
+            let work = then(LiveProgress(sender));
+            tokio::pin!(work);
+            let card = loop {
+                tokio::select! {
+                    card = &mut work => break card,
+                    Some(progress) = shown.recv() => live.show(progress),
+                }
+            };
+            if let Err(error) = live.finish(card).await {
                 log_send_failure(&error, &correlation_id);
             }
         });

@@ -74,10 +74,11 @@ pub enum CardTemplate {
     DeployPlan,
     DeployProgress,
     DeployResult,
+    Verify,
 }
 
 impl CardTemplate {
-    pub const ALL: [CardTemplate; 16] = [
+    pub const ALL: [CardTemplate; 17] = [
         CardTemplate::Welcome,
         CardTemplate::Help,
         CardTemplate::Dashboard,
@@ -94,6 +95,7 @@ impl CardTemplate {
         CardTemplate::DeployPlan,
         CardTemplate::DeployProgress,
         CardTemplate::DeployResult,
+        CardTemplate::Verify,
     ];
 
     /// The file name without `.json` (also the sample's name).
@@ -115,6 +117,7 @@ impl CardTemplate {
             CardTemplate::DeployPlan => "deploy_plan",
             CardTemplate::DeployProgress => "deploy_progress",
             CardTemplate::DeployResult => "deploy_result",
+            CardTemplate::Verify => "verify",
         }
     }
 
@@ -137,6 +140,7 @@ impl CardTemplate {
             CardTemplate::DeployPlan => include_str!("../../adaptive-cards/deploy_plan.json"),
             CardTemplate::DeployProgress => include_str!("../../adaptive-cards/deploy_progress.json"),
             CardTemplate::DeployResult => include_str!("../../adaptive-cards/deploy_result.json"),
+            CardTemplate::Verify => include_str!("../../adaptive-cards/verify.json"),
         }
     }
 
@@ -153,6 +157,7 @@ impl CardTemplate {
             CardTemplate::Subscriptions => &[("subscriptions", 20)],
             CardTemplate::Audit => &[("entries", 15)],
             CardTemplate::DeployResult => &[("failures", 10)],
+            CardTemplate::Verify => &[("items", 12)],
             _ => &[],
         }
     }
@@ -832,6 +837,49 @@ pub struct DeployWorkspaceView {
     pub url: String,
 }
 
+// ---------------------------------------------------------------- verify
+
+/// `verify.json`: a verification in progress (`running`) or finished.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyView {
+    /// e.g. "Verification of finance: catalog main".
+    pub title: String,
+    /// Who, when, how long, and whether rows were hashed.
+    pub subtitle: String,
+    /// e.g. "All 14 tables equal or blocked with a reason", "2 tables differ".
+    pub outcome_label: String,
+    pub outcome_color: Tone,
+    pub running: bool,
+    pub done: u64,
+    pub total: u64,
+    pub equal: u64,
+    pub different: u64,
+    pub blocked: u64,
+    pub failed: u64,
+    /// "Not equal", "Not equal so far".
+    pub items_title: String,
+    /// Every table not equal, different and failed first, then blocked
+    /// (cut to 12 with "and N more").
+    pub items: Vec<VerifyItem>,
+    /// One line under the list.
+    pub footnote: String,
+    /// The command "Verify again" sends, and the one "Readiness" sends.
+    pub again: String,
+    pub readiness: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyItem {
+    pub table: String,
+    /// "different", "failed" or "blocked".
+    pub result: String,
+    pub color: Tone,
+    /// What differs, why it is blocked, or the error.
+    pub detail: String,
+}
+
 macro_rules! renderers {
     ($($fn_name:ident($view:ty) => $template:ident;)*) => {$(
         #[doc = concat!("Renders `", stringify!($template), "` (see [`", stringify!($view), "`]).")]
@@ -858,6 +906,7 @@ renderers! {
     render_deploy_plan(DeployPlanView) => DeployPlan;
     render_deploy_progress(DeployProgressView) => DeployProgress;
     render_deploy_result(DeployResultView) => DeployResult;
+    render_verify(VerifyView) => Verify;
 }
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 
 pub mod pair;
 pub mod replicate;
+pub mod verify;

@@ -193,22 +193,34 @@ pub async fn read_both(
     )
 }
 
-pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let config = Config::load(args.config.as_deref(), &env)?;
-    let tokens = if args.token_from_env {
+/// Whose tokens a command runs with: the operator's (`--token-from-env`,
+/// `--device-code` with `client_id`), or the bot's own identity.
+pub async fn cli_tokens(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+    token_from_env: bool,
+    device_code: bool,
+    client_id: &str,
+) -> anyhow::Result<CliTokens> {
+    Ok(if token_from_env {
         let token = env
             .get(DATABRICKS_TOKEN_ENV)
             .filter(|t| !t.trim().is_empty())
             .with_context(|| format!("--token-from-env: {DATABRICKS_TOKEN_ENV} is not set"))?;
         CliTokens::Fixed(AccessToken::from_secret(Secret::new(token.trim())))
-    } else if args.device_code {
+    } else if device_code {
         let tenant = config.bot.tenant_id.as_deref().unwrap_or("organizations");
         let authority = &config.endpoints.login_authority;
-        CliTokens::Fixed(sign_in_on_terminal(authority, tenant, &args.client_id, DATABRICKS_SCOPE).await?)
+        CliTokens::Fixed(sign_in_on_terminal(authority, tenant, client_id, DATABRICKS_SCOPE).await?)
     } else {
-        CliTokens::Bot(Box::new(AppIdentity::from_config(&config)?))
-    };
+        CliTokens::Bot(Box::new(AppIdentity::from_config(config)?))
+    })
+}
+
+pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = Config::load(args.config.as_deref(), &env)?;
+    let tokens = cli_tokens(&config, &env, args.token_from_env, args.device_code, &args.client_id).await?;
     let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
     let workspaces = pair_workspaces(&pair)?;
     let cancel = CancellationToken::new();

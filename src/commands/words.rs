@@ -46,6 +46,32 @@ pub fn name(word: &str) -> Result<String, String> {
     }
 }
 
+/// `[pair] [catalog]` and an optional `flag` (`--dry-run`, `--deep`), in
+/// any order: one word is a catalog (the handler takes it for a pair when a
+/// pair has that name), two are the pair then the catalog.
+#[allow(clippy::type_complexity)]
+pub fn pair_and_catalog(args: &[&str], flag: &str) -> Result<(Option<String>, Option<String>, bool), String> {
+    let mut pair_name = None;
+    let mut catalog = None;
+    let mut flagged = false;
+    for arg in args {
+        if arg.eq_ignore_ascii_case(flag) {
+            flagged = true;
+        } else if arg.starts_with('-') {
+            return Err(format!("unknown option {arg}"));
+        } else if catalog.is_none() {
+            catalog = Some(name(arg)?);
+        } else if pair_name.is_none() {
+            // Two words: the pair, then the catalog.
+            pair_name = Some(pair(catalog.as_deref().unwrap_or_default())?);
+            catalog = Some(name(arg)?);
+        } else {
+            return Err("a pair and one catalog at most".into());
+        }
+    }
+    Ok((pair_name, catalog, flagged))
+}
+
 /// A pair's name (see `crate::pairs::check_name`).
 pub fn pair(word: &str) -> Result<String, String> {
     crate::pairs::check_name(word).map(|()| word.to_string())

@@ -69,6 +69,18 @@ impl ReplicationSettings {
         }
     }
 
+    /// How `verify` reads: on the pair's warehouse, as many tables at once
+    /// as a replication keeps statements, each statement within the
+    /// statement timeout; with `deep`, rows hashed up to the size limit.
+    pub fn verify_settings(&self, deep: bool) -> crate::verify::run::Settings {
+        crate::verify::run::Settings {
+            warehouse_id: self.warehouse_id.clone().unwrap_or_default(),
+            concurrency: self.concurrency.max(1),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            deep: deep.then_some(crate::verify::judge::Deep { max_bytes: self.verify_deep_max_bytes }),
+        }
+    }
+
     /// How a plan runs: the warehouse's concurrency, deadlines and budgets.
     pub fn run_options(&self) -> RunOptions {
         RunOptions {

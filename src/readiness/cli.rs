@@ -163,7 +163,7 @@ async fn with_ticker<T>(work: impl std::future::Future<Output = T>) -> T {
 
 /// `pair`'s recorded table versions and the last cycle's readings, from the
 /// bot's store (none when it does not exist yet or cannot be read, said on stderr).
-async fn table_versions(config: &Config, pair: &str) -> Vec<TableVersion> {
+pub async fn table_versions(config: &Config, pair: &str) -> Vec<TableVersion> {
     if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
         return Vec::new();
     }

@@ -45,7 +45,7 @@ use serde::Serialize;
 
 use super::blockers::{blockers as pair_blockers, Blocker, Seen, WarehouseCheck};
 use super::drift::{summarise as summarise_drift, DriftSummary};
-use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary};
+use super::rpo::{summarise as summarise_rpo, table_rpos, Rag, RpoSummary, TableRpo};
 use super::storage::{blockers as storage_blockers, StorageBlocker};
 use super::unreplicable::{unreplicable, UnreplicableGroup};
 use crate::replication::diff::Field;
@@ -236,6 +236,9 @@ pub struct Readiness {
     /// `None` when it could not be computed (see `not_computed`).
     pub drift: Option<DriftSummary>,
     pub rpo: Option<RpoSummary>,
+    /// Every replicated Delta table's RPO, by name, with the versions it is
+    /// measured between (empty when drift and RPO were not computed).
+    pub rpo_tables: Vec<TableRpo>,
     /// What the RPO was measured from when the last cycle's history readings
     /// were used, and how old they are.
     pub rpo_readings: Option<RpoReadings>,
@@ -366,6 +369,7 @@ pub fn assess_observed(
         last_run: options.last_run.clone(),
         drift: None,
         rpo: None,
+        rpo_tables: Vec::new(),
         rpo_readings: None,
         not_computed: None,
         unread: Unread::default(),
@@ -397,7 +401,9 @@ pub fn assess_observed(
             };
             let drift = diff(p, s, config);
             let summary = summarise_drift(&drift);
-            let rpo = summarise_rpo(&table_rpos(p, s, config, &drift), options.rpo_target_ms);
+            let rpo_tables = table_rpos(p, s, config, &drift);
+            let rpo = summarise_rpo(&rpo_tables, options.rpo_target_ms);
+            readiness.rpo_tables = rpo_tables;
             readiness.unread = unread(p, s, options.unread_listed);
             judge_drift(&summary, &rpo, &readiness.unread, &mut reasons);
             let offenders = offenders(&drift, options.rpo_target_ms);
@@ -874,6 +880,19 @@ mod tests {
         let rpo = readiness.rpo.unwrap();
         assert_eq!((rpo.behind, rpo.over_target, rpo.up_to_date), (1, 1, 1));
         assert_eq!(rpo.worst.map(|w| (w.table, w.ms)), Some(("main.sales.orders".to_string(), 30 * HOUR)));
+        // Per table: the lag and the versions it is measured between.
+        let per_table: Vec<String> = readiness
+            .rpo_tables
+            .iter()
+            .map(|t| format!("{} {:?} {:?} {:?}", t.table, t.rpo.ms(), t.source_version, t.held_version))
+            .collect();
+        assert_eq!(
+            per_table,
+            vec![
+                "main.sales.items Some(0) Some(3) Some(3)".to_string(),
+                format!("main.sales.orders Some({}) Some(9) Some(3)", 30 * HOUR),
+            ]
+        );
         assert_eq!(
             readiness.rpo_readings,
             Some(RpoReadings { tables: 2, oldest_ms: NOW - 2 * HOUR, age_ms: 2 * HOUR })

@@ -48,6 +48,14 @@ pub struct TableRpo {
     /// `catalog.schema.table`.
     pub table: String,
     pub rpo: Rpo,
+    /// The source's newest Delta version as measured (the last cycle's
+    /// history reading when there is one), and the source version the
+    /// secondary holds (the version its last clone recorded, when drbot
+    /// recorded one): the versions the lag is measured between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_version: Option<i64>,
 }
 
 /// Red, amber, green: the colour the RPO gets on a card or in a terminal.
@@ -145,7 +153,8 @@ pub fn table_rpos(
                 // In both, same definition, not stale: the clone has it all.
                 Rpo::UpToDate
             };
-            TableRpo { table: name, rpo }
+            let held = secondary.tables.get(&name).and_then(|t| t.delta).map(|d| d.version);
+            TableRpo { source_version: table.delta.map(|d| d.version), held_version: held, table: name, rpo }
         })
         .collect()
 }
@@ -318,7 +327,7 @@ mod tests {
 
     #[test]
     fn amber_when_over_target_or_unmeasurable_and_empty_has_no_percentiles() {
-        let entry = |table: &str, rpo| TableRpo { table: table.into(), rpo };
+        let entry = |table: &str, rpo| TableRpo { table: table.into(), rpo, source_version: None, held_version: None };
         let over = summarise(&[entry("a", Rpo::Behind { ms: 25 * HOUR }), entry("b", Rpo::UpToDate)], 24 * HOUR);
         assert_eq!((over.status, over.over_target), (Rag::Amber, 1));
         let within = summarise(&[entry("a", Rpo::Behind { ms: 23 * HOUR })], 24 * HOUR);

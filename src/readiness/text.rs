@@ -5,7 +5,10 @@ use std::fmt::Write;
 
 use super::drift::KindCounts;
 use super::report::{Problem, Reachability, Readiness, Status};
-use super::rpo::Rag;
+use super::rpo::{Rag, TableRpo};
+
+/// How many tables behind the text lists by name.
+const TABLES_LISTED: usize = 10;
 
 pub use super::report::duration;
 
@@ -154,6 +157,24 @@ fn write_report(out: &mut String, r: &Readiness, colour: bool) -> std::fmt::Resu
                     duration(readings.age_ms)
                 )?;
             }
+            // The tables furthest behind, with the versions the lag is measured between.
+            let mut behind: Vec<&TableRpo> =
+                r.rpo_tables.iter().filter(|t| t.rpo.ms().is_some_and(|ms| ms > 0)).collect();
+            behind.sort_by(|a, b| b.rpo.ms().cmp(&a.rpo.ms()).then(a.table.cmp(&b.table)));
+            for table in behind.iter().take(TABLES_LISTED) {
+                let version = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+                writeln!(
+                    out,
+                    "  {} behind: {} (source at version {}, the secondary holds {})",
+                    duration(table.rpo.ms().unwrap_or_default()),
+                    table.table,
+                    version(table.source_version),
+                    version(table.held_version)
+                )?;
+            }
+            if behind.len() > TABLES_LISTED {
+                writeln!(out, "  and {} more behind (--json lists every table)", behind.len() - TABLES_LISTED)?;
+            }
         }
         _ => {
             let why = r.not_computed.as_deref().unwrap_or("not computed");
@@ -205,6 +226,32 @@ mod tests {
         assert_eq!(duration(40 * 3_600_000), "1 d 16 h");
         assert_eq!(duration(-5), "0 s");
         assert_eq!(instant(0), "1970-01-01 00:00 UTC");
+    }
+
+    #[test]
+    fn the_text_names_the_tables_behind_with_the_versions_between() {
+        const HOUR: i64 = 3_600_000;
+        let primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "sales"))
+            .with_table(managed("main.sales.orders", 100 * HOUR));
+        let mut secondary = empty(SECONDARY_ID)
+            .with_catalog(replica_of_catalog(&primary.catalogs["main"]))
+            .with_schema(schema("main", "sales"))
+            .with_table(replica_of(&primary.tables["main.sales.orders"]));
+        secondary.tables.get_mut("main.sales.orders").unwrap().delta =
+            Some(crate::replication::snapshot::DeltaState { version: 1, last_commit_ms: 97 * HOUR });
+        let readiness = assess_observed(
+            Observed::Read { snapshot: &primary, latency_ms: None },
+            Observed::Read { snapshot: &secondary, latency_ms: None },
+            &config(),
+            100 * HOUR,
+            &AssessOptions::default(),
+        );
+        let source = primary.tables["main.sales.orders"].delta.unwrap().version;
+        let text = render(&readiness);
+        let line = format!("  3 h behind: main.sales.orders (source at version {source}, the secondary holds 1)");
+        assert!(text.contains(&line), "{text}");
     }
 
     #[test]

@@ -429,7 +429,13 @@ impl Workspace {
     }
 
     /// The version and last commit of a table a share exposes, by its schema and name.
-    pub fn shared_table_version(&self, provider: &str, share: &str, schema: &str, table: &str) -> Option<(i64, i64)> {
+    pub fn shared_table_version(
+        &self,
+        provider: &str,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Option<(i64, i64, String)> {
         let (source, objects, owner) = self.shared_objects(provider, share)?;
         let metastore = source.metastore.read();
         let found = metastore.tables.values().find(|t| {
@@ -440,7 +446,7 @@ impl Workspace {
                     || objects.get(&format!("{}.{}", t.catalog, t.schema)).is_some_and(|k| k == "SCHEMA"))
                 && owner_reads(&source, &metastore, &owner, &t.full_name(), "TABLE")
         })?;
-        Some((found.delta_version, found.last_commit_ms))
+        Some((found.delta_version, found.last_commit_ms, super::sql::data::origin_of(found)))
     }
 
     /// The provider's tables a mounted catalog shows now: every table of a shared

@@ -13,7 +13,9 @@ pub static SPEC: Spec = Spec {
     name: "audit",
     usage: "audit",
     summary: "Recent actions and who took them (admins).",
-    offered_in: &Scope::ALL,
+    // Admins read it in their own chat; the team and group lists have
+    // room for twelve commands only.
+    offered_in: &[Scope::Personal],
     needs: Needs::Role(Role::Admin),
     reach: Reach::Person,
     audit: "read the audit log",

@@ -20,6 +20,7 @@ mod subscribe;
 mod subscriptions;
 mod unsubscribe;
 mod use_pair;
+mod verify;
 mod whoami;
 
 use std::fmt::Debug;
@@ -107,6 +108,7 @@ pub static TABLE: &[&Spec] = &[
     &status::SPEC,
     &use_pair::SPEC,
     &replicate::SPEC,
+    &verify::SPEC,
     &runs::SPEC,
     &run::SPEC,
     &cancel::SPEC,
@@ -196,6 +198,11 @@ mod tests {
             "Replicate { pair: Some(\"finance\"), catalog: Some(\"main\"), dry_run: false }"
         );
         assert_eq!(parsed("runs finance"), "Runs { pair: Some(\"finance\") }");
+        assert_eq!(parsed("verify"), "Verify { pair: None, catalog: None, deep: false }");
+        assert_eq!(
+            parsed("verify finance main --DEEP"),
+            "Verify { pair: Some(\"finance\"), catalog: Some(\"main\"), deep: true }"
+        );
         assert_eq!(parsed("use finance"), "Use { pair: \"finance\" }");
         assert_eq!(parsed("pair remove finance"), "Remove(\"finance\")");
         assert_eq!(parsed("run 42"), "Run { id: \"42\" }");
@@ -236,6 +243,9 @@ mod tests {
             "replicate --force",
             "replicate A b",
             "replicate a b c",
+            "verify a b c",
+            "verify --fast",
+            "verify main`x",
             "deploy",
             "cancel",
             "use",

@@ -60,24 +60,7 @@ fn parse(args: &[&str]) -> super::Parsed {
         };
         return Ok(Box::new(Schedule { pair, schedule }));
     }
-    let mut pair = None;
-    let mut catalog = None;
-    let mut dry_run = false;
-    for arg in args {
-        if arg.eq_ignore_ascii_case("--dry-run") {
-            dry_run = true;
-        } else if arg.starts_with('-') {
-            return Err(format!("unknown option {arg}"));
-        } else if catalog.is_none() {
-            catalog = Some(words::name(arg)?);
-        } else if pair.is_none() {
-            // Two words: the pair, then the catalog.
-            pair = Some(words::pair(catalog.as_deref().unwrap_or_default())?);
-            catalog = Some(words::name(arg)?);
-        } else {
-            return Err("a pair and one catalog at most".into());
-        }
-    }
+    let (pair, catalog, dry_run) = words::pair_and_catalog(args, "--dry-run")?;
     Ok(Box::new(Replicate { pair, catalog, dry_run }))
 }
 

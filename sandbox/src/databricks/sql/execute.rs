@@ -21,6 +21,9 @@ pub struct Storage {
     /// (a CSV file's header line names its columns; Parquet carries its
     /// schema). A path absent here is empty.
     pub files: RwLock<HashMap<String, Vec<Column>>>,
+    /// Delta tables by storage path: the table whose rows are there (its
+    /// full name), for what a clone by path copies (`data.rs`).
+    pub origins: RwLock<HashMap<String, String>>,
 }
 
 impl Storage {
@@ -34,6 +37,9 @@ impl Storage {
         for table in metastore.tables.values() {
             match (&table.storage_location, table.data_source_format.as_deref()) {
                 (Some(location), Some("DELTA")) => {
+                    self.origins
+                        .write()
+                        .insert(location.trim_end_matches('/').to_string(), super::data::origin_of(table));
                     tables.insert(
                         location.trim_end_matches('/').to_string(),
                         (table.delta_version, table.last_commit_ms),
@@ -174,9 +180,9 @@ fn securable_name(
     Ok(qualify(name, catalog, schema, parts)?.join("."))
 }
 
-/// Looks up (version, last commit) of `schema.table` in (provider, share): a
-/// table of a catalog mounted from a share.
-pub type SharedTables<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<(i64, i64)>;
+/// Looks up (version, last commit, where its rows come from) of
+/// `schema.table` in (provider, share): a table of a catalog mounted from a share.
+pub type SharedTables<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<(i64, i64, String)>;
 
 /// Runs `statement` for `who`.
 #[allow(clippy::too_many_arguments)]
@@ -249,7 +255,7 @@ pub fn execute(
                         mounted.provider_name.clone().unwrap_or_default(),
                         mounted.share_name.clone().unwrap_or_default(),
                     );
-                    let (version, commit) = shared(&provider, &share, &parts[1], &parts[2]).ok_or_else(|| {
+                    let (version, commit, _) = shared(&provider, &share, &parts[1], &parts[2]).ok_or_else(|| {
                         failed(
                             "TABLE_OR_VIEW_NOT_FOUND",
                             format!("The table or view `{}` cannot be found.", parts.join("`.`")),
@@ -560,6 +566,14 @@ pub fn execute(
             // Answered by `sql::metadata` above; never reached.
             Err(failed("INTERNAL_ERROR", "metadata statements are run by sql::metadata".into()))
         }
+        Statement::CountRows { name, hash } => {
+            let full_name = qualify(name, catalog, schema, 3)?.join(".");
+            super::data::count(metastore, storage, shared, who, &full_name, *hash)
+        }
+        Statement::DescribeDetail { name } => {
+            let full_name = qualify(name, catalog, schema, 3)?.join(".");
+            super::data::detail(metastore, storage, shared, who, &full_name)
+        }
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
         }
@@ -627,7 +641,11 @@ pub fn execute(
                 .rev()
                 .take(limit.unwrap_or(20))
                 .map(|version| {
+                    // A clone's own commits after it was cloned (an append)
+                    // are writes; `properties_commit` holds the version it had.
+                    let written_since = table.properties_commit.is_some_and(|(cloned_at, _)| version > cloned_at);
                     let operation = match (&table.cloned_from, version) {
+                        (Some(_), _) if written_since => "WRITE",
                         (Some(_), _) => "CLONE",
                         (None, 0) => "CREATE TABLE",
                         _ => "WRITE",

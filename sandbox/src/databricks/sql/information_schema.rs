@@ -182,7 +182,7 @@ fn tags(
 }
 
 /// The positions of `columns` in `all_columns`, or Databricks' refusal.
-fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
+pub(super) fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
     columns
         .iter()
         .map(|column| {
@@ -208,6 +208,9 @@ pub fn query(
     let every_catalog = catalog == "system";
     if !every_catalog && !metastore.catalogs.keys().any(|c| c.eq_ignore_ascii_case(catalog)) {
         return Err(error("TABLE_OR_VIEW_NOT_FOUND", format!("The catalog `{catalog}` cannot be found.")));
+    }
+    if view == "columns" {
+        return super::data::columns_view(metastore, who, catalog, columns, direct_only);
     }
     if view == "volumes" {
         return volumes(metastore, who, catalog, columns, direct_only);

@@ -154,6 +154,16 @@ pub enum Statement {
         name: Vec<String>,
         limit: Option<usize>,
     },
+    /// `SELECT COUNT(*) AS row_count [, bit_xor(xxhash64(*)) AS row_hash]
+    /// FROM t`: a table's rows counted, and digested when `hash`.
+    CountRows {
+        name: Vec<String>,
+        hash: bool,
+    },
+    /// `DESCRIBE DETAIL t`.
+    DescribeDetail {
+        name: Vec<String>,
+    },
     /// `SELECT col, … FROM catalog.information_schema.view [WHERE
     /// inherited_from IS NULL]`: the only query shape the sandbox answers
     /// (one view, named columns, the one filter drbot uses).
@@ -701,6 +711,9 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
             }
             return p.done(Statement::CurrentMetastore);
         }
+        if p.peek_word("COUNT") {
+            return count_rows(p);
+        }
         return information_schema(p);
     }
     if p.eat("LIST") {
@@ -709,6 +722,10 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         return p.done(Statement::List { url, limit });
     }
     if p.eat("DESCRIBE") {
+        if p.eat("DETAIL") {
+            let name = p.name()?;
+            return p.done(Statement::DescribeDetail { name });
+        }
         if p.eat("TABLE") || p.peek_word("EXTENDED") {
             p.expect("EXTENDED")?;
             let name = p.name()?;
@@ -937,6 +954,33 @@ fn comment(mut p: Parser) -> Result<Statement, SyntaxError> {
     p.expect("IS")?;
     let comment = if p.eat("NULL") { None } else { Some(p.text()?) };
     p.done(Statement::Comment { securable, name, column, comment })
+}
+
+/// The rest of `SELECT COUNT(*) AS row_count [, bit_xor(xxhash64(*)) AS
+/// row_hash] FROM t`: exactly that shape, aliases included.
+fn count_rows(mut p: Parser) -> Result<Statement, SyntaxError> {
+    p.expect("COUNT")?;
+    if !(p.eat_symbol('(') && p.eat_symbol('*') && p.eat_symbol(')')) {
+        return p.error();
+    }
+    p.expect("AS")?;
+    p.expect("row_count")?;
+    let hash = p.eat_symbol(',');
+    if hash {
+        p.expect("bit_xor")?;
+        if !p.eat_symbol('(') {
+            return p.error();
+        }
+        p.expect("xxhash64")?;
+        if !(p.eat_symbol('(') && p.eat_symbol('*') && p.eat_symbol(')') && p.eat_symbol(')')) {
+            return p.error();
+        }
+        p.expect("AS")?;
+        p.expect("row_hash")?;
+    }
+    p.expect("FROM")?;
+    let name = p.name()?;
+    p.done(Statement::CountRows { name, hash })
 }
 
 /// The rest of `SELECT col, … FROM c.information_schema.v [WHERE inherited_from IS NULL]`.
