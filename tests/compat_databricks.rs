@@ -73,6 +73,12 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             "reader": visible(&metastore, &principal(&bob)),
             "view": view,
             "table": table,
+            "managed_volume": metastore
+                .volumes
+                .values()
+                .find(|v| v.volume_type == "MANAGED")
+                .expect("the seed has a managed volume")
+                .full_name(),
             "metastore": metastore.global_id,
             "secondary_metastore": sandbox.secondary.global_id,
         })
@@ -103,5 +109,5 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("17 passed"), "{report}");
+    assert!(report.contains("20 passed"), "{report}");
 }

@@ -350,7 +350,9 @@ async fn assert_no_drift(person: &Person<'_>) {
     let (_, card) = person.plan().await;
     let text = card.to_string();
     assert!(text.contains("Nothing to do: the secondary already matches the primary"), "{text}");
-    for kind in ["Deep clone table", "Create catalog", "Create schema", "Create view", "Create volume"] {
+    for kind in
+        ["Deep clone table", "Create catalog", "Create schema", "Create view", "Create volume", "Copy volume files"]
+    {
         assert!(!text.contains(kind), "{kind} still planned after the run: {text}");
     }
 }
@@ -381,6 +383,15 @@ async fn a_replication_survives_sigkill_and_a_restart_on_the_same_data_dir() {
     assert!(log.contains("taking over a replication"), "{log}");
     assert!(log.contains("resuming a replication"), "{log}");
     assert_no_drift(&alice).await;
+    // The managed volume's files arrived whole, whatever the kill interrupted.
+    let root = {
+        let metastore = sandbox.primary.metastore.read();
+        let volume = metastore.volumes.values().find(|v| v.volume_type == "MANAGED").expect("a managed volume");
+        format!("/Volumes/{}/{}/{}", volume.catalog, volume.schema, volume.name)
+    };
+    let files = sandbox.primary.files.files_under(&root);
+    assert!(!files.is_empty());
+    assert_eq!(sandbox.secondary.files.files_under(&root), files);
 }
 
 /// Two instances on one fresh PostgreSQL database.

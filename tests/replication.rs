@@ -186,6 +186,7 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
                         | ActionKind::RegisterExternalTable { .. }
                         | ActionKind::CreateView { .. }
                         | ActionKind::CreateExternalVolume { .. }
+                        | ActionKind::CreateManagedVolume { .. }
                 )
             }),
             Change::Extra => kinds.iter().any(|k| matches!(k, ActionKind::Drop)),
@@ -536,7 +537,7 @@ async fn a_resumed_run_does_not_redo_what_was_done_and_reconciles_statements_by_
             }
             clone
         }
-        RunEvent::Started { .. } => 0,
+        RunEvent::Started { .. } | RunEvent::FileCopied { .. } => 0,
     };
     let mut stopped = false;
     while !stopped {

@@ -25,7 +25,7 @@ use crate::cards::{self};
 use crate::pairs::Pair;
 use crate::replication::plan::{ActionKind, Plan};
 use crate::replication::read::read_snapshot;
-use crate::replication::{history, planner};
+use crate::replication::{history, planner, volume_survey};
 use crate::store::operations::Kind;
 use crate::store::plans::PlanKind;
 
@@ -126,6 +126,18 @@ impl Bot {
                 tracing::warn!(tables = unread.len(), %table, %why, "history unread; those tables keep their listed commit");
             }
         }
+        // Managed volumes' files, with what was copied before (the manifest).
+        volume_survey::survey(
+            &self.services.store,
+            &pair.name,
+            &workspaces.primary,
+            &workspaces.secondary,
+            &token,
+            read.concurrency,
+            &mut primary,
+            &mut secondary,
+        )
+        .await?;
         let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
         let stored = StoredReplicationPlan {
             plan,

@@ -34,6 +34,7 @@ use crate::ops::kind::failure;
 use crate::ops::{Ending, OperationKind, Running};
 use crate::replication::plan::{ActionId, Plan};
 use crate::replication::run::{self, ActionStatus, RunEvent, TokenSource};
+use crate::replication::volume_survey;
 use crate::store::operations::{Kind, Operation, Outcome};
 use crate::store::runs::{ResultStatus, Run};
 
@@ -240,6 +241,8 @@ impl Bot {
         options.done = done;
         options.in_flight = job.in_flight.iter().map(|(a, s)| (ActionId(a.clone()), s.clone())).collect();
         options.resumed = resumed;
+        // Volume files an earlier attempt copied are not copied again.
+        options.copied_files = std::sync::Arc::new(volume_survey::manifest(&store.copied_files(&pair_name).await?));
         if !options.done.is_empty() || !options.in_flight.is_empty() {
             tracing::info!(
                 operation = %op.id,
@@ -317,6 +320,7 @@ impl Bot {
                 progress.finished(plan, action, result.status);
                 job.in_flight.remove(&action.0).is_some()
             }
+            RunEvent::FileCopied { .. } => false,
         };
         if checkpoint {
             running.checkpoint(&*job).await;

@@ -34,7 +34,7 @@ use crate::replication::plan::{Action, ActionKind, Plan};
 use crate::replication::read::{read_snapshot, ReadError, ReadFilter, ReadOptions};
 use crate::replication::run::{record, run_plan, ActionStatus, RunEvent, RunOptions, TokenSource, Workspaces};
 use crate::replication::snapshot::Snapshot;
-use crate::replication::{plan, ReplicationConfig};
+use crate::replication::{plan, volume_survey, ReplicationConfig};
 use crate::store::runs::Run;
 use crate::store::Store;
 
@@ -239,7 +239,20 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     let token = tokens.token(false).await.map_err(anyhow::Error::msg).context("a Databricks token")?;
     let filter = ReadFilter { catalog: args.catalog.clone(), schema_pattern: args.schema.clone() };
     eprintln!("reading both metastores…");
-    let (primary, secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
+    let (mut primary, mut secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
+    // Managed volumes' files, with the manifest of what earlier runs copied.
+    let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    volume_survey::survey(
+        &store,
+        &pair.name,
+        &workspaces.primary,
+        &workspaces.secondary,
+        &token,
+        8,
+        &mut primary,
+        &mut secondary,
+    )
+    .await?;
     let replication =
         pair_replication_config(&config, &pair, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
     let plan = plan(&primary, &secondary, &replication);
@@ -404,7 +417,8 @@ fn group(action: &Action) -> (usize, &'static str) {
         | ActionKind::MountSharedCatalog { .. } => (2, "Delta Sharing set-up"),
         ActionKind::CloneTable { .. } => (3, "Deep clones"),
         ActionKind::RegisterExternalTable { .. } => (4, "External tables"),
-        ActionKind::CreateExternalVolume { .. } => (5, "Volumes"),
+        ActionKind::CreateExternalVolume { .. } | ActionKind::CreateManagedVolume { .. } => (5, "Volumes"),
+        ActionKind::CopyVolumeFiles(_) => (5, "Volumes"),
         ActionKind::CreateFunction { .. } => (6, "Functions"),
         ActionKind::CreateView { .. } => (7, "Views"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),

@@ -6,10 +6,11 @@
 //! second ([`error`]); transient failures are retried within a budget
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
-//! [`jobs`].
+//! [`jobs`], [`files`].
 
 pub mod account;
 pub mod error;
+pub mod files;
 pub mod jobs;
 pub mod links;
 pub mod paging;

@@ -625,6 +625,25 @@ impl WorkspaceClient {
         self.post(&format!("{UC}/schemas"), to_body(request)?, token).await
     }
 
+    /// `POST /volumes` of a managed volume (`volume_type` MANAGED, no
+    /// location: Unity Catalog places it under the schema's managed storage).
+    pub async fn create_managed_volume(
+        &self,
+        token: &AccessToken,
+        catalog: &str,
+        schema: &str,
+        name: &str,
+        comment: Option<&str>,
+    ) -> Result<Volume, DatabricksError> {
+        let mut body = serde_json::json!({
+            "catalog_name": catalog, "schema_name": schema, "name": name, "volume_type": "MANAGED",
+        });
+        if let Some(comment) = comment {
+            body["comment"] = comment.into();
+        }
+        self.post(&format!("{UC}/volumes"), body, token).await
+    }
+
     /// PATCH owner, comment or properties of a securable (properties replace).
     pub async fn update_securable(
         &self,

@@ -195,6 +195,8 @@ async fn attempt(
             statement_attempt(action, statement, workspaces, token, settings, in_flight, cancel, on_submitted).await
         }
         Request::Rest(call) => rest(call, workspaces, token).await,
+        // The runner hands these to `volume_copy.rs`; never one request.
+        Request::VolumeFiles => Err(Attempt::Permanent("a volume's files are copied by volume_copy.rs".into())),
         Request::MountAfterProviderLookup { lookup, catalog, share } => {
             let RestCall::ListProviders { global_metastore_id } = lookup else {
                 return Err(Attempt::Permanent("the provider lookup is not a provider list".into()));
@@ -487,6 +489,9 @@ async fn rest(call: &RestCall, workspaces: &Workspaces, token: &AccessToken) -> 
             };
             client.update_securable(token, Securable::Schema, full_name, &update).await?;
             Ok(Applied::default())
+        }
+        RestCall::CreateManagedVolume { catalog, schema, name, comment } => {
+            created(client.create_managed_volume(token, catalog, schema, name, comment.as_deref()).await)
         }
         RestCall::CreateRecipient { name, global_metastore_id } => {
             created(client.create_recipient(token, name, global_metastore_id, Some("drbot: the DR secondary")).await)

@@ -41,6 +41,9 @@ pub mod sql;
 pub mod storage;
 pub mod storage_arrival;
 pub mod tags;
+pub mod volume_copy;
+pub mod volume_files;
+pub mod volume_survey;
 pub mod workspaces;
 
 pub use config::ReplicationConfig;

@@ -208,6 +208,17 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 common: fresh(&creator, None, Default::default()),
             });
         }
+        ActionKind::CreateManagedVolume { comment } => {
+            s.volumes.entry(name).or_insert_with(|| VolumeInfo {
+                catalog: path[0].clone(),
+                schema: path[1].clone(),
+                name: path[2].clone(),
+                volume_type: "MANAGED".into(),
+                storage_location: None,
+                common: fresh(&creator, comment.clone(), Default::default()),
+            });
+        }
+        ActionKind::CopyVolumeFiles(copy) => copy_files(s, &name, copy),
         ActionKind::CreateFunction { parameters, returns, body, dependencies, existing, comment } => {
             // `CREATE OR REPLACE FUNCTION` gives an existing function its new
             // definition and comment (owner and grants kept); `CREATE
@@ -272,6 +283,25 @@ fn effect(action: &Action, s: &mut Snapshot) {
         ActionKind::Metadata(change) => super::metadata_action::apply(s, object, change),
         ActionKind::Drop => drop_object(s, object),
         ActionKind::Blocked(_) => {}
+    }
+}
+
+/// The Files API's effect: folders made, each file uploaded (its time on
+/// the secondary is the copy's, later than the source's) and recorded in
+/// the manifest with the source's state, prune's deletions gone.
+fn copy_files(s: &mut Snapshot, volume: &str, copy: &super::volume_files::VolumeCopy) {
+    use super::volume_files::{FileState, FilesRead, VolumeFiles};
+    let entry = s.volume_files.entry(volume.to_string()).or_insert_with(|| FilesRead::Listed(VolumeFiles::default()));
+    let FilesRead::Listed(files) = entry else { return };
+    files.directories.extend(copy.directories.iter().cloned());
+    for file in &copy.copy {
+        let uploaded = FileState { size: file.source.size, modified_ms: file.source.modified_ms + 1 };
+        files.files.insert(file.path.clone(), uploaded);
+        files.copied.insert(file.path.clone(), file.source);
+    }
+    for path in &copy.delete {
+        files.files.remove(path);
+        files.copied.remove(path);
     }
 }
 

@@ -164,6 +164,14 @@ pub enum ActionKind {
     CreateExternalVolume {
         location: String,
     },
+    /// A managed volume (REST, `volume_type` MANAGED): Unity Catalog places
+    /// it in the schema's managed storage; its files follow by `CopyVolumeFiles`.
+    CreateManagedVolume {
+        comment: Option<String>,
+    },
+    /// A managed volume's files, copied with the Files API (see
+    /// `volume_files.rs`): folders, new and changed files, deletions with prune.
+    CopyVolumeFiles(super::volume_files::VolumeCopy),
     /// A SQL user-defined function: `CREATE FUNCTION` when the secondary
     /// lacks it, `CREATE OR REPLACE FUNCTION` when its definition differs
     /// (`existing`). Created after what it reads and before the views, row
@@ -250,6 +258,8 @@ pub enum BlockReason {
     /// The share's owner cannot read a table it shares, and a recipient
     /// reads a shared table only while the owner keeps SELECT on it.
     ShareOwnerCannotRead { share: String, owner: String, table: String },
+    /// A volume's files could not be listed on that side (no READ VOLUME…).
+    FilesUnreadable { side: Side, reason: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -291,6 +301,15 @@ impl fmt::Display for BlockReason {
                  schemas to it: run as {owner}, or have a metastore admin transfer the share to the DR group \
                  (ALTER SHARE {share} OWNER TO the group)"
             ),
+            BlockReason::FilesUnreadable { side, reason } => write!(
+                f,
+                "its files cannot be listed on the {}: {reason} (copying them needs USE CATALOG, USE SCHEMA and \
+                 READ VOLUME there, and WRITE VOLUME on the secondary)",
+                match side {
+                    Side::Primary => "primary",
+                    Side::Secondary => "secondary",
+                }
+            ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
                 "{owner}, the owner of share {share}, cannot read {table}, so the secondary cannot read it through \
@@ -319,6 +338,7 @@ impl BlockReason {
             BlockReason::UnknownDefinition { .. } => "definition unknown",
             BlockReason::NotShareOwner { .. } => "share owned by someone else",
             BlockReason::ShareOwnerCannotRead { .. } => "share owner cannot read",
+            BlockReason::FilesUnreadable { .. } => "volume files cannot be listed",
         }
     }
 }
@@ -364,6 +384,8 @@ impl Action {
             ActionKind::CreateView { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateView { .. } => format!("create {object}"),
             ActionKind::CreateExternalVolume { .. } => format!("create external {object}"),
+            ActionKind::CreateManagedVolume { .. } => format!("create managed {object}"),
+            ActionKind::CopyVolumeFiles(copy) => copy.describe(&object.to_string()),
             ActionKind::CreateFunction { existing: true, .. } => format!("update the definition of {object}"),
             ActionKind::CreateFunction { .. } => format!("create {object}"),
             ActionKind::SetRowFilter { filter: Some(filter) } => {

@@ -39,6 +39,7 @@ use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogKind, Common, Policy, Protection, Snapshot, TableInfo, TableKind};
 use super::storage::{self, Need};
+use super::volume_files::{plan_files, FilesRead};
 
 /// The tag of a view taken over by the plan's identity before it is altered.
 const TAKE_OVER: &str = "take-owner";
@@ -69,6 +70,7 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.protection();
     planner.volumes(&drift);
     planner.metadata(&drift);
+    planner.volume_files();
     planner.grants_and_owners(&drift);
     planner.owners_last();
     let extras = std::mem::take(&mut planner.extras);
@@ -751,6 +753,9 @@ impl Planner<'_> {
                         (None, true) => ActionKind::Blocked(BlockReason::Unsupported {
                             what: "an external volume without a location".into(),
                         }),
+                        (_, false) if volume.volume_type.eq_ignore_ascii_case("MANAGED") => {
+                            ActionKind::CreateManagedVolume { comment: volume.common.comment.clone() }
+                        }
                         (_, false) => ActionKind::Blocked(BlockReason::Unsupported {
                             what: format!(
                                 "a {} volume (only external volumes' files are geo-replicated)",
@@ -803,6 +808,44 @@ impl Planner<'_> {
             for (key, change) in changes {
                 self.push_keyed("metadata", object.clone(), &key, ActionKind::Metadata(change), deps.clone());
             }
+        }
+    }
+
+    /// Each listed managed volume's files (`volume_files.rs`), after the
+    /// volume itself; nothing for a volume whose secondary is not a managed
+    /// volume (that is reported on the volume).
+    fn volume_files(&mut self) {
+        for (name, read) in &self.primary.volume_files {
+            let Some(volume) = self.primary.volumes.get(name) else { continue };
+            let in_scope = self.primary.catalogs.get(&volume.catalog).is_some_and(|c| c.kind == CatalogKind::Managed)
+                && self.secondary.catalogs.get(&volume.catalog).is_none_or(|c| c.kind == CatalogKind::Managed)
+                && self.config.includes_schema(&volume.catalog, &volume.schema);
+            let there = self.secondary.volumes.get(name);
+            if !in_scope || is_external_volume(volume) || there.is_some_and(is_external_volume) {
+                continue;
+            }
+            let object = super::diff::volume_ref(volume);
+            let mut deps = self.parents(&object.path);
+            deps.extend(self.creator.get(name).cloned());
+            let secondary = match (there, self.secondary.volume_files.get(name)) {
+                (Some(_), Some(FilesRead::Unreadable(reason))) => Err((Side::Secondary, reason.clone())),
+                (Some(_), Some(FilesRead::Listed(files))) => Ok(Some(files)),
+                _ => Ok(None),
+            };
+            let kind = match (read, secondary) {
+                (FilesRead::Unreadable(reason), _) => {
+                    ActionKind::Blocked(BlockReason::FilesUnreadable { side: Side::Primary, reason: reason.clone() })
+                }
+                (_, Err((side, reason))) => ActionKind::Blocked(BlockReason::FilesUnreadable { side, reason }),
+                (FilesRead::Listed(files), Ok(secondary)) => {
+                    let copy = plan_files(files, secondary, self.config.prune);
+                    if copy.is_empty() {
+                        continue;
+                    }
+                    ActionKind::CopyVolumeFiles(copy)
+                }
+            };
+            self.push("files", object, kind, deps);
         }
     }
 
@@ -1919,9 +1962,9 @@ mod tests {
             v
         });
         let first = plan(&primary, &empty(SECONDARY_ID), &config());
-        let blocked: Vec<String> = first.blocked().map(|a| a.describe()).collect();
-        assert_eq!(blocked.len(), 1);
-        assert!(blocked[0].contains("MANAGED volume"), "{blocked:?}");
+        assert_eq!(first.blocked().count(), 0, "a managed volume is created, its files copied once listed");
+        let managed = &first.actions[position(&first, "create:volume:main.sales.managed_files")];
+        assert_eq!(managed.kind, ActionKind::CreateManagedVolume { comment: None });
         let primary = apply_to_primary(&first, &primary);
         let mut secondary = apply(&first, &empty(SECONDARY_ID));
         secondary.tables.get_mut("main.sales.raw").unwrap().format = Some("CSV".into());

@@ -41,6 +41,7 @@ use super::snapshot::{
     CatalogKind, ColumnMetadata, Common, DeltaState, Grants, Policy, ShareInfo, Snapshot, TableKind, Tags,
 };
 use super::sql::{render, Request};
+use super::volume_files::{FileState, FilesRead, VolumeFiles};
 
 const PRINCIPALS: &[&str] = &["alice@contoso.example", "dr-readers", "dr-operators", "it's `odd`", "carol"];
 const PRIVILEGES: &[&str] = &["SELECT", "MODIFY", "USE_SCHEMA", "USE_CATALOG", "READ_VOLUME", "ALL_PRIVILEGES"];
@@ -377,7 +378,70 @@ impl Gen {
         // model refuses its ALTER VIEW of a view it does not own, so a plan
         // must take such a view over first (and leaves its own views alone).
         secondary.read_as = PRINCIPALS[0].into();
+        self.managed_volumes(&mut primary, &mut secondary);
         World { primary, secondary, extras }
+    }
+
+    /// Managed volumes with files in folders (drawn last, so the rest of a
+    /// seed's world stays as it was): on the secondary none, or the volume
+    /// with some files copied (the manifest says so), some changed on the
+    /// primary since, some missing.
+    fn managed_volumes(&mut self, primary: &mut Snapshot, secondary: &mut Snapshot) {
+        let schemas: Vec<(String, String)> = primary
+            .schemas
+            .values()
+            .filter(|x| primary.catalogs.get(&x.catalog).is_some_and(|c| c.kind == CatalogKind::Managed))
+            .map(|x| (x.catalog.clone(), x.name.clone()))
+            .collect();
+        for (catalog, schema) in schemas {
+            if !self.chance(0.3) {
+                continue;
+            }
+            let mut volume = external_volume(&format!("{catalog}.{schema}.{}", self.name("mv", 0)));
+            volume.volume_type = "MANAGED".into();
+            volume.storage_location = None;
+            volume.common = self.common();
+            let name = volume.full_name();
+            let mut files = VolumeFiles::default();
+            for i in 0..self.rng.gen_range(0..5) {
+                let folder = ["", "a/", "a/b/", "c/"][self.rng.gen_range(0..4)];
+                for dir in ["a", "a/b", "c"].iter().filter(|d| folder.starts_with(&format!("{d}/"))) {
+                    files.directories.insert(dir.to_string());
+                }
+                let state =
+                    FileState { size: self.rng.gen_range(0..1000), modified_ms: self.rng.gen_range(1..1_000_000) };
+                files.files.insert(format!("{folder}{}.csv", self.name("f", i)), state);
+            }
+            if self.chance(0.3) {
+                files.directories.insert("empty".into());
+            }
+            let there = secondary.schemas.contains_key(&format!("{catalog}.{schema}")) && self.chance(0.6);
+            if there {
+                let mut copy = replica_of_volume(&volume);
+                self.drift(&mut copy.common);
+                let mut held = VolumeFiles::default();
+                for (path, state) in &files.files {
+                    match self.rng.gen_range(0..3) {
+                        0 => {}
+                        1 => {
+                            held.files.insert(path.clone(), FileState { modified_ms: 2_000_000, ..*state });
+                            held.copied.insert(path.clone(), *state);
+                        }
+                        _ => {
+                            // Copied from an older version of the file.
+                            held.files.insert(path.clone(), FileState { modified_ms: 2_000_000, ..*state });
+                            held.copied
+                                .insert(path.clone(), FileState { modified_ms: state.modified_ms - 1, ..*state });
+                        }
+                    }
+                }
+                held.directories = files.directories.iter().filter(|_| self.rng.gen_bool(0.5)).cloned().collect();
+                secondary.volumes.insert(name.clone(), copy);
+                secondary.volume_files.insert(name.clone(), FilesRead::Listed(held));
+            }
+            primary.volumes.insert(name.clone(), volume);
+            primary.volume_files.insert(name, FilesRead::Listed(files));
+        }
     }
 }
 
@@ -496,6 +560,20 @@ fn replicated(
         {
             let mut entry = seen(format!("volume {}", v.volume_type), map(&v.storage_location), &v.common);
             entry.properties = BTreeMap::new();
+            // A managed volume's files: each at the primary's size, copied
+            // from the primary's current state (the manifest), its folders.
+            if let Some(FilesRead::Listed(files)) = s.volume_files.get(&v.full_name()) {
+                let held: Vec<(&String, u64, Option<FileState>)> = files
+                    .files
+                    .iter()
+                    .map(|(path, f)| {
+                        (path, f.size, if is_primary { Some(*f) } else { files.copied.get(path).copied() })
+                    })
+                    .collect();
+                if !held.is_empty() || !files.directories.is_empty() {
+                    entry.definition = Some(format!("{held:?} {:?}", files.directories));
+                }
+            }
             out.insert(v.full_name(), entry);
         }
     }
@@ -513,6 +591,10 @@ fn out_of_scope(s: &Snapshot, config: &ReplicationConfig) -> Snapshot {
     out.schemas.retain(|_, x| !(managed(&x.catalog) && config.includes_schema(&x.catalog, &x.name)));
     out.tables.retain(|_, t| !(managed(&t.catalog) && config.includes_schema(&t.catalog, &t.schema)));
     out.volumes.retain(|_, v| !(managed(&v.catalog) && config.includes_schema(&v.catalog, &v.schema)));
+    out.volume_files.retain(|name, _| {
+        let parts: Vec<&str> = name.split('.').collect();
+        !(parts.len() == 3 && managed(parts[0]) && config.includes_schema(parts[0], parts[1]))
+    });
     out.functions.retain(|_, f| !(managed(&f.catalog) && config.includes_schema(&f.catalog, &f.schema)));
     out.sharing = Default::default();
     out
@@ -653,6 +735,9 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::CreateView { .. } => "view",
                 ActionKind::CreateExternalVolume { .. } => "volume",
                 ActionKind::CreateFunction { existing: false, comment: Some(_), .. } => "function comment",
+                ActionKind::CreateManagedVolume { .. } => "managed volume",
+                ActionKind::CopyVolumeFiles(copy) if copy.copy.iter().any(|f| f.new) => "new files",
+                ActionKind::CopyVolumeFiles(copy) if !copy.copy.is_empty() => "changed files",
                 ActionKind::CreateFunction { existing: false, .. } => "function",
                 ActionKind::CreateFunction { existing: true, .. } => "function update",
                 ActionKind::SetRowFilter { .. } => "row filter",
@@ -684,6 +769,9 @@ fn the_generator_makes_interesting_worlds() {
         "register",
         "view",
         "volume",
+        "managed volume",
+        "new files",
+        "changed files",
         "function",
         "function update",
         "function comment",

@@ -37,11 +37,14 @@ use tokio_util::sync::CancellationToken;
 use super::apply::{apply, ActionSettings, Applied, ApplyError, Prior};
 use super::execute::{self, run_graph, Lane, Step, StepEvent, StepOutcome};
 use super::plan::{Action, ActionId, ActionKind, CloneReason, Plan};
+use super::volume_copy::{copy_volume, CopySettings};
+use super::volume_files::FileState;
 use crate::databricks::statements::Polling;
 use crate::databricks::RetryPolicy;
 
 use crate::store::runs::{ObjectResult, ResultStatus};
 use crate::store::table_versions::Commit;
+use crate::store::volume_files::CopiedFile;
 use crate::store::{Store, StoreError};
 
 pub use super::workspaces::{FixedToken, TokenSource, Workspaces};
@@ -67,6 +70,12 @@ pub struct RunOptions {
     /// ([`super::slots`]); a statement holds one while it runs. `None`: the
     /// run's own limit is the only bound.
     pub warehouse_slots: Option<Arc<Semaphore>>,
+    /// The manifest of volume files copied (volume → path → source state),
+    /// as the store had it when this attempt started: a resumed run does
+    /// not copy again what its earlier attempt copied.
+    pub copied_files: Arc<BTreeMap<String, BTreeMap<String, FileState>>>,
+    /// One volume file's copy attempt (download and upload together).
+    pub file_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -82,6 +91,8 @@ impl Default for RunOptions {
             polling: settings.polling,
             backoff: settings.backoff,
             warehouse_slots: None,
+            copied_files: Arc::default(),
+            file_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -99,6 +110,14 @@ pub enum RunEvent {
     Finished {
         action: ActionId,
         result: ActionResult,
+    },
+    /// One file of a managed volume arrived on the secondary, carrying the
+    /// source at `source`: recorded in the manifest at once.
+    FileCopied {
+        action: ActionId,
+        volume: String,
+        path: String,
+        source: FileState,
     },
 }
 
@@ -163,6 +182,10 @@ pub fn estimate(action: &Action) -> Duration {
     match &action.kind {
         ActionKind::CloneTable { reason: CloneReason::Stale, .. } => Duration::from_secs(20),
         ActionKind::CloneTable { .. } => Duration::from_secs(60),
+        // A volume's files: a call per file, a second per 100 MB.
+        ActionKind::CopyVolumeFiles(copy) => {
+            Duration::from_millis(500 + 100 * copy.copy.len() as u64) + Duration::from_secs(copy.bytes() / 100_000_000)
+        }
         _ if lane(action) == Lane::Warehouse => Duration::from_secs(2),
         _ => Duration::from_millis(500),
     }
@@ -217,6 +240,7 @@ pub async fn run_plan<T: TokenSource>(
             (applied.clone(), waiting.clone(), events.clone(), &settings, &cancel);
         let (in_flight, resumed) = (&options.in_flight, options.resumed);
         let warehouse_slots = &options.warehouse_slots;
+        let (copied_files, limits, file_timeout) = (&options.copied_files, options.limits, options.file_timeout);
         async move {
             let outcome = run_graph(&steps, options.limits, cancel, Some(&step_tx), |index, token| {
                 let action = &plan.actions[index];
@@ -236,12 +260,29 @@ pub async fn run_plan<T: TokenSource>(
                         let _ = events
                             .send(RunEvent::StatementSubmitted { action: action.id.clone(), statement_id: id.into() });
                     };
-                    let prior = match in_flight.get(&action.id) {
-                        Some(statement_id) => Prior::Submitted(statement_id),
-                        None if resumed => Prior::Unrecorded,
-                        None => Prior::Nothing,
+                    let ended = if let ActionKind::CopyVolumeFiles(copy) = &action.kind {
+                        let volume = action.object.full_name();
+                        let none = BTreeMap::new();
+                        let before = copied_files.get(&volume).unwrap_or(&none);
+                        let on_copied = |path: &str, source: FileState| {
+                            let _ = events.send(RunEvent::FileCopied {
+                                action: action.id.clone(),
+                                volume: volume.clone(),
+                                path: path.to_string(),
+                                source,
+                            });
+                        };
+                        let settings = CopySettings { concurrency: limits.api, file_timeout };
+                        copy_volume(action, copy, workspaces, tokens, before, settings, &token, &on_copied).await
+                    } else {
+                        let prior = match in_flight.get(&action.id) {
+                            Some(statement_id) => Prior::Submitted(statement_id),
+                            None if resumed => Prior::Unrecorded,
+                            None => Prior::Nothing,
+                        };
+                        apply(action, workspaces, tokens, settings, prior, &token, &submitted).await
                     };
-                    match apply(action, workspaces, tokens, settings, prior, &token, &submitted).await {
+                    match ended {
                         Ok(result) => {
                             let detail = result.detail.clone();
                             applied.lock().insert(index, result);
@@ -344,7 +385,14 @@ fn result_of(
 /// The store's row for one finished action: keyed by the action id (unique
 /// per action, and it holds the object's full name).
 pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &ActionResult) -> ObjectResult {
-    let what = plan.get(action).map(|a| a.describe()).unwrap_or_default();
+    let what = match (plan.get(action), &result.detail) {
+        // A volume's result (copied, unchanged, gone since the plan) is kept
+        // with it: the run history is where a person reads it.
+        (Some(found @ Action { kind: ActionKind::CopyVolumeFiles(_), .. }), Some(detail)) => {
+            format!("{}: {detail}", found.describe())
+        }
+        (found, _) => found.map(|a| a.describe()).unwrap_or_default(),
+    };
     let (status, error, reason) = match result.status {
         ActionStatus::Succeeded => (ResultStatus::Succeeded, None, None),
         ActionStatus::Failed => (ResultStatus::Failed, result.error.clone(), None),
@@ -367,6 +415,13 @@ pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &Acti
 /// not results and are ignored here. A clone that succeeded also records the
 /// source version it copied (as `pair`'s), which the next cycle compares the source with.
 pub async fn record(store: &Store, pair: &str, run_id: &str, plan: &Plan, event: &RunEvent) -> Result<(), StoreError> {
+    if let RunEvent::FileCopied { volume, path, source, .. } = event {
+        let file = CopiedFile {
+            source_size: i64::try_from(source.size).unwrap_or(i64::MAX),
+            source_modified_ms: source.modified_ms,
+        };
+        return store.record_copied_file(pair, volume, path, file, chrono::Utc::now().timestamp_millis()).await;
+    }
     let RunEvent::Finished { action, result } = event else { return Ok(()) };
     let now_ms = chrono::Utc::now().timestamp_millis();
     let row = object_result(run_id, plan, action, result);

@@ -162,6 +162,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
         }),
         read_as: String::new(),
         read_as_groups: Default::default(),
+        volume_files: Default::default(),
     }
 }
 

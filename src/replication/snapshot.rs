@@ -51,6 +51,10 @@ pub struct Snapshot {
     /// storage checks of `storage.rs`; `None` when they were not read (then
     /// nothing is judged by them).
     pub storage: Option<StorageAccess>,
+    /// Managed volumes' files by volume full name, when a replication cycle
+    /// listed them (`volume_survey.rs`); on the secondary with what drbot
+    /// copied there. Empty for reads that do not copy files (`status`).
+    pub volume_files: BTreeMap<String, super::volume_files::FilesRead>,
 }
 
 /// What decides whether a statement with a path may run on this metastore:

@@ -156,6 +156,9 @@ pub enum Request {
     /// the secondary, take the provider's name from its answer, then send
     /// `mount_share(catalog, share, provider)`.
     MountAfterProviderLookup { lookup: RestCall, catalog: String, share: String },
+    /// A volume's files: many Files API calls on both workspaces, run by
+    /// `volume_copy.rs` from the action itself.
+    VolumeFiles,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +237,13 @@ pub enum RestCall {
         provider: String,
         share: String,
     },
+    /// `POST /volumes` of a managed volume.
+    CreateManagedVolume {
+        catalog: String,
+        schema: String,
+        name: String,
+        comment: Option<String>,
+    },
     /// Drops (prune only); catalogs and schemas with their contents.
     Delete {
         kind: ObjectKind,
@@ -265,6 +275,7 @@ impl RestCall {
         match self {
             RestCall::CreateCatalog { .. }
             | RestCall::CreateSchema { .. }
+            | RestCall::CreateManagedVolume { .. }
             | RestCall::CreateRecipient { .. }
             | RestCall::CreateShare { .. }
             | RestCall::MountShare { .. } => Method::Post,
@@ -284,6 +295,7 @@ impl RestCall {
             RestCall::CreateCatalog { .. } | RestCall::MountShare { .. } => "catalogs".to_string(),
             RestCall::UpdateCatalog { name, .. } => format!("catalogs/{}", segment(name)),
             RestCall::CreateSchema { .. } => "schemas".to_string(),
+            RestCall::CreateManagedVolume { .. } => "volumes".to_string(),
             RestCall::UpdateSchema { full_name, .. } => format!("schemas/{}", segment(full_name)),
             RestCall::CreateRecipient { .. } => "recipients".to_string(),
             RestCall::CreateShare { .. } => "shares".to_string(),
@@ -352,6 +364,14 @@ impl RestCall {
                 "authentication_type": "DATABRICKS",
                 "data_recipient_global_metastore_id": global_metastore_id,
             }),
+            RestCall::CreateManagedVolume { catalog, schema, name, comment: c } => {
+                let mut body =
+                    json!({ "catalog_name": catalog, "schema_name": schema, "name": name, "volume_type": "MANAGED" });
+                if let Some(c) = c {
+                    body["comment"] = json!(c);
+                }
+                body
+            }
             RestCall::CreateShare { name } => json!({ "name": name }),
             RestCall::AddSchemasToShare { schemas, .. } => json!({
                 "updates": schemas
@@ -597,6 +617,13 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_identifier(owner)?
         ))),
         ActionKind::Metadata(change) => Ok(Request::Sql(super::metadata_action::render(object, change)?)),
+        ActionKind::CreateManagedVolume { comment } => rest(RestCall::CreateManagedVolume {
+            catalog: path[0].clone(),
+            schema: path[1].clone(),
+            name: path[2].clone(),
+            comment: comment.clone(),
+        }),
+        ActionKind::CopyVolumeFiles(_) => Ok(Request::VolumeFiles),
         ActionKind::Drop => rest(RestCall::Delete { kind: object.kind, full_name: name }),
         ActionKind::Blocked(reason) => Err(SqlError::Blocked(reason.to_string())),
     }

@@ -251,6 +251,22 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         "the team a channel conversation belongs to, so a team removed, deleted or archived forgets all its channels",
         &["ALTER TABLE conversations ADD COLUMN team_id TEXT"],
     ),
+    (
+        11,
+        "the manifest of managed volumes' files copied to the secondary, per pair",
+        // The source's size and modification time each copy carried: the
+        // secondary's own time is the copy's, so only this tells an
+        // unchanged file from a changed one (replication/volume_files.rs).
+        &["CREATE TABLE volume_files (
+                pair TEXT NOT NULL,
+                volume TEXT NOT NULL,
+                path TEXT NOT NULL,
+                source_size BIGINT NOT NULL,
+                source_modified_ms BIGINT NOT NULL,
+                copied_ms BIGINT NOT NULL,
+                PRIMARY KEY (pair, volume, path)
+            )"],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

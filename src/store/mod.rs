@@ -23,6 +23,7 @@ pub mod replication_schedules;
 pub mod runs;
 pub mod subscriptions;
 pub mod table_versions;
+pub mod volume_files;
 
 use std::sync::Once;
 use std::time::Duration;

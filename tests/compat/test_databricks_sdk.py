@@ -5,12 +5,13 @@ DATABRICKS_HOST, ADMIN_TOKEN and READER_TOKEN (Entra tokens of two sandbox
 users for the Azure Databricks resource), and EXPECTED (what each user may
 see, computed from the sandbox's own model).
 """
+import io
 import json
 import os
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound, PermissionDenied
+from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
 
 EXPECTED = json.loads(os.environ["EXPECTED"])
@@ -330,3 +331,51 @@ def test_verify_reads_rows_hashes_details_and_columns():
     )
     mine = [r for r in columns.result.data_array if r[0] == schema and r[1] == table]
     assert [r[4] for r in mine] == ["1", "2", "3"]
+
+
+def volume_root():
+    return "/Volumes/" + EXPECTED["managed_volume"].replace(".", "/")
+
+
+def test_volume_files_are_listed_across_pages_downloaded_and_described():
+    """FIDELITY.md, Files API: list directory contents (pages), download, get metadata."""
+    w = client("ADMIN_TOKEN")
+    root = volume_root()
+    months = list(w.files.list_directory_contents(f"{root}/exports/2026"))
+    assert sorted(e.name for e in months) == ["01", "02", "03"], months
+    assert all(e.is_directory and e.path.startswith(root) for e in months)
+    [csv] = list(w.files.list_directory_contents(f"{root}/exports/2026/01"))
+    assert csv.name == "orders.csv" and not csv.is_directory and csv.file_size > 0 and csv.last_modified > 0
+    body = w.files.download(csv.path).contents.read()
+    assert len(body) == csv.file_size and body.startswith(b"id,qty,price")
+    metadata = w.files.get_metadata(csv.path)
+    assert int(metadata.content_length) == csv.file_size and metadata.last_modified
+    with pytest.raises(NotFound):
+        w.files.get_metadata(f"{root}/no_such_file.csv")
+    with pytest.raises(NotFound):
+        list(w.files.list_directory_contents(f"{root}/no_such_folder"))
+
+
+def test_volume_files_are_uploaded_overwritten_only_when_asked_and_deleted():
+    """FIDELITY.md, Files API: create directory, upload (overwrite), delete."""
+    w = client("ADMIN_TOKEN")
+    folder = f"{volume_root()}/compat/sub"
+    w.files.create_directory(folder)
+    w.files.create_directory(folder)  # idempotent
+    path = f"{folder}/hello.txt"
+    w.files.upload(path, io.BytesIO(b"hello"), overwrite=True)
+    assert w.files.download(path).contents.read() == b"hello"
+    with pytest.raises(AlreadyExists):
+        w.files.upload(path, io.BytesIO(b"other"), overwrite=False)
+    w.files.upload(path, io.BytesIO(b"hello again"), overwrite=True)
+    assert w.files.download(path).contents.read() == b"hello again"
+    assert [e.name for e in w.files.list_directory_contents(folder)] == ["hello.txt"]
+    w.files.delete(path)
+    with pytest.raises(NotFound):
+        w.files.get_metadata(path)
+
+
+def test_volume_files_need_read_volume():
+    """FIDELITY.md, Files API: reading or listing files needs READ VOLUME."""
+    with pytest.raises(PermissionDenied):
+        list(client("READER_TOKEN").files.list_directory_contents(volume_root()))

@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_metastores;
 pub mod assignment;
+pub mod files;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;
@@ -114,6 +115,8 @@ pub struct Workspace {
     presence: Mutex<account_metastores::Presence>,
     /// Job runs.
     pub jobs: jobs::Jobs,
+    /// Volumes' files (the Files API), seeded for the metastore's managed volumes.
+    pub files: files::VolumeFiles,
     /// What the workspace shares with the account's other workspace.
     pub account: Arc<account::Account>,
     /// Delta Sharing: recipients and shares of this metastore.
@@ -133,6 +136,7 @@ impl Workspace {
         directory: Directory,
     ) -> Arc<Workspace> {
         account.storage.register(&metastore);
+        let files = files::VolumeFiles::seeded(&metastore);
         let workspace = Arc::new(Workspace {
             name: name.to_string(),
             global_id: metastore.global_id.clone(),
@@ -149,6 +153,7 @@ impl Workspace {
             warehouses: warehouses::Warehouses::default(),
             presence: Mutex::new(account_metastores::Presence::Assigned),
             jobs: jobs::Jobs::default(),
+            files,
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
@@ -219,6 +224,7 @@ impl Workspace {
             .merge(locations::router())
             .merge(sharing::router())
             .merge(assignment::router())
+            .merge(files::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))

@@ -27,6 +27,32 @@ pub struct Seed {
     pub now_ms: i64,
 }
 
+/// The managed volume with files the primary holds (`files.rs` seeds its
+/// files): `<first schema of main>.documents`.
+pub const MANAGED_VOLUME: &str = "documents";
+
+/// A managed volume in `main`'s first schema, owned by the operators, made
+/// after the random world so the rest of the seed stays as it was. The
+/// secondary has none: replication creates it and copies its files.
+fn add_managed_volume(primary: &mut Metastore, now_ms: i64) {
+    let Some(schema) = primary.schemas.values().find(|s| s.catalog == "main").cloned() else { return };
+    let volume = Volume {
+        catalog: schema.catalog.clone(),
+        schema: schema.name.clone(),
+        name: MANAGED_VOLUME.into(),
+        volume_type: "MANAGED".into(),
+        storage_location: None,
+        common: Common {
+            owner: ADMIN_GROUP.into(),
+            comment: Some("Files the sales team lands".into()),
+            created_at: now_ms,
+            updated_at: now_ms,
+            ..Default::default()
+        },
+    };
+    primary.volumes.insert(volume.full_name(), volume);
+}
+
 /// The group that administers both metastores.
 pub const ADMIN_GROUP: &str = "dr-operators";
 
@@ -139,6 +165,7 @@ pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
     // After the secondary was copied, so the secondary lacks it: metadata
     // a clone does not carry, for replication to set.
     add_metadata(&mut primary);
+    add_managed_volume(&mut primary, seed.now_ms);
     add_storage_access(&mut primary, 0, seed.now_ms);
     add_storage_access(&mut secondary, 1, seed.now_ms);
     add_source_access(&mut secondary, seed.now_ms);
