@@ -19,6 +19,30 @@ use sandbox::databricks::Workspace;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use tokio::time::Instant;
 
+/// The snapshot without its tags, known or not: only a read through the
+/// warehouse knows them (`information_schema`'s `*_tags` views); a REST read
+/// records them as not read. Everything else is the same either way.
+fn without_tags(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.skipped.retain(|s| s.part != SkippedPart::Tags);
+    for catalog in snapshot.catalogs.values_mut() {
+        catalog.common.tags.clear();
+    }
+    for schema in snapshot.schemas.values_mut() {
+        schema.common.tags.clear();
+    }
+    for table in snapshot.tables.values_mut() {
+        table.common.tags.clear();
+        for column in table.column_metadata.values_mut() {
+            column.tags.clear();
+        }
+        table.column_metadata.retain(|_, c| !c.is_empty());
+    }
+    for volume in snapshot.volumes.values_mut() {
+        volume.common.tags.clear();
+    }
+    snapshot
+}
+
 async fn token_for(sandbox: &Sandbox, user: &str) -> AccessToken {
     let config = Config::from_toml(&sandbox.bot_config_toml("127.0.0.1:0", false), &BTreeMap::new()).unwrap();
     let obo = OnBehalfOf::new(&config, reqwest::Client::new());
@@ -144,13 +168,16 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             assert!(matches!(rest.read_path, ReadPath::Rest(_)), "{:?}", rest.read_path);
             assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
             bulk.read_path = rest.read_path.clone();
-            assert_eq!(bulk, rest, "{user} on {}", workspace.name);
-            // Five privilege views, the volumes and the metastore id, and (a
-            // planning read) one DESCRIBE … AS JSON per non-Delta external
-            // table for its format options; no grants GET per object or
-            // external location, no volume list.
+            assert!(rest.is_skipped("", SkippedPart::Tags), "REST reads no tags and says so");
+            assert!(!bulk.is_skipped("", SkippedPart::Tags), "{:?}", bulk.skipped);
             let non_delta = rest.tables.values().filter(|t| t.kind == TableKind::External && !t.is_delta()).count();
-            assert_eq!(cost.statements, 7 + non_delta, "{user} on {}: {cost:?}", workspace.name);
+            let (bulk, rest) = (without_tags(bulk), without_tags(rest));
+            assert_eq!(bulk, rest, "{user} on {}", workspace.name);
+            // Five privilege views, five tag views, the volumes and the
+            // metastore id, and (a planning read) one DESCRIBE … AS JSON per
+            // non-Delta external table for its format options; no grants GET
+            // per object or external location, no volume list.
+            assert_eq!(cost.statements, 12 + non_delta, "{user} on {}: {cost:?}", workspace.name);
             let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
             assert!(!calls.iter().any(|c| c.path == "permissions.get"), "{user} on {}", workspace.name);
             assert!(!calls.iter().any(|c| c.path == "volumes.list"), "{user} on {}", workspace.name);
@@ -161,8 +188,9 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token, status_options).await;
             assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
             bulk.read_path = rest.read_path.clone();
+            let (bulk, rest) = (without_tags(bulk), without_tags(rest));
             assert_eq!(bulk, rest, "{user} on {} (status)", workspace.name);
-            assert_eq!(cost.statements, 9, "{user} on {}: {cost:?}", workspace.name);
+            assert_eq!(cost.statements, 14, "{user} on {}: {cost:?}", workspace.name);
             let calls: Vec<_> = workspace.calls().into_iter().rev().take(cost.rest_calls).collect();
             for list in ["permissions.get", "volumes.list", "functions.list"] {
                 assert!(!calls.iter().any(|c| c.path == list), "{list}: {user} on {}", workspace.name);
@@ -208,6 +236,17 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
     assert!(snapshot.schemas.values().any(|s| !s.common.grants.is_empty()));
     assert!(snapshot.catalogs.values().any(|c| !c.common.grants.is_empty()));
     assert!(snapshot.skipped.is_empty(), "{:?}", snapshot.skipped);
+    // The seeded tags and comments, catalog to column: tags from the tag
+    // views, column comments from the tables list.
+    assert!(snapshot.catalogs.values().any(|c| c.common.tags.get("environment").is_some_and(|v| v == "production")));
+    let tagged = snapshot.tables.values().find(|t| t.common.tags.contains_key("data_owner")).expect("a tagged table");
+    assert_eq!(tagged.common.properties.get("quality").map(String::as_str), Some("gold"));
+    assert!(tagged.common.comment.is_some());
+    let email = &tagged.column_metadata["customer_email"];
+    assert_eq!(
+        (email.comment.as_deref(), email.tags.get("pii").map(String::as_str)),
+        (Some("who to write to"), Some("email"))
+    );
 
     // Its functions as the status read has them: what `CREATE FUNCTION`
     // needs, in order, from the two views.
@@ -258,7 +297,9 @@ async fn a_warehouse_that_cannot_answer_falls_back_to_rest() {
     for table in rest.tables.values_mut() {
         table.format_options = None;
     }
-    assert_eq!(fallen, rest);
+    // Tags are statements too: not read, and said so, either way.
+    assert!(fallen.is_skipped("", SkippedPart::Tags) && rest.is_skipped("", SkippedPart::Tags));
+    assert_eq!(without_tags(fallen), without_tags(rest));
 
     // A status read (functions from the views when it can) falls back to
     // the function lists, one per schema, as well.
@@ -281,7 +322,7 @@ async fn a_warehouse_that_cannot_answer_falls_back_to_rest() {
     let mut rest = rest;
     fallen.global_metastore_id = rest.global_metastore_id.clone();
     rest.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
-    assert_eq!(fallen, rest);
+    assert_eq!(without_tags(fallen), without_tags(rest));
 }
 
 #[tokio::test]
@@ -309,7 +350,10 @@ async fn a_stopped_warehouse_is_not_started_by_a_read() {
     stopped.read_path = running.read_path.clone();
     stopped.global_metastore_id = running.global_metastore_id.clone();
     stopped.skipped.retain(|s| s.part != SkippedPart::MetastoreId);
-    assert_eq!(stopped, running);
+    // Tags need the warehouse: the stopped read says they were not read.
+    let unread = stopped.skipped.iter().find(|s| s.part == SkippedPart::Tags).expect("tags recorded as not read");
+    assert!(unread.reason.contains("STOPPED"), "{unread:?}");
+    assert_eq!(without_tags(stopped), without_tags(running));
 }
 
 /// A warehouse someone else started is STARTING: the read waits for it

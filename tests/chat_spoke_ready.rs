@@ -97,6 +97,7 @@ async fn some_data(world: &World) {
         protection: Default::default(),
         properties_commit: None,
         pipeline_id: None,
+        column_metadata: Default::default(),
         common: sandbox::databricks::metastore::Common {
             owner: user.upn.clone(),
             created_at: now,

@@ -280,7 +280,8 @@ async fn drbot_status_json_prints_the_report() {
             &client(&sandbox.secondary_url()),
             &alice,
             &alice,
-            &ReadOptions::default(),
+            // Through the warehouse as the CLI reads: tags come only from it.
+            &ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), ..ReadOptions::default() },
             &replication_config(),
             0,
         )

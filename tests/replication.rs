@@ -216,6 +216,7 @@ async fn the_dry_run_is_the_drift_applying_converges_and_a_second_run_only_refre
                 kinds.iter().any(|k| matches!(k, ActionKind::Grant { .. } | ActionKind::Revoke { .. }))
             }
             Change::Owner { .. } => kinds.iter().any(|k| matches!(k, ActionKind::SetOwner { .. })),
+            Change::Metadata(_) => kinds.iter().any(|k| matches!(k, ActionKind::Metadata(_))),
             Change::Different(_) => !kinds.is_empty(),
         };
         assert!(covered, "{item:?} has no fitting action: {kinds:?}");
@@ -1239,4 +1240,120 @@ async fn a_registered_model_is_created_its_versions_reported_and_its_aliases_fol
     assert_eq!(secondary.models[&model], primary.models[&model]);
     let again = world.plan().await;
     assert!(again.actions.iter().all(|a| a.object.kind != ObjectKind::Model), "{:?}", again.actions);
+}
+
+/// The comments, tags and table properties on the seeded primary (catalog
+/// to column) are what a clone does not carry: the plan sets them after
+/// the clone, and the secondary then holds the same, read back through
+/// `information_schema`'s tag views and the tables list. Metadata changed on
+/// the secondary by hand is drift, and the next run puts it back.
+#[tokio::test]
+async fn comments_tags_and_properties_arrive_after_the_clone_and_drift_is_put_back() {
+    use drbot::replication::metadata::user_properties;
+    use drbot::replication::metadata_change::MetadataChange;
+    let world = world().await;
+    let (primary, secondary) = world.read().await;
+    assert!(!primary.is_skipped("", drbot::replication::snapshot::SkippedPart::Tags), "read through the warehouse");
+    let tagged: Vec<String> =
+        primary.tables.values().filter(|t| !t.common.tags.is_empty()).map(|t| t.full_name()).collect();
+    assert_eq!(tagged.len(), 2, "the seed tags two tables");
+    let plan = plan(&primary, &secondary, &world.config);
+    for name in &tagged {
+        let set_tags = plan
+            .actions
+            .iter()
+            .find(|a| {
+                a.object.full_name() == *name && matches!(a.kind, ActionKind::Metadata(MetadataChange::SetTags { .. }))
+            })
+            .unwrap_or_else(|| panic!("no tags for {name}"));
+        // After the clone when there is one (the clone carries no tags).
+        if let Some(clone) = plan.actions.iter().find(|a| {
+            a.object.full_name() == *name
+                && matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Missing, .. })
+        }) {
+            assert!(set_tags.depends_on.contains(&clone.id), "{set_tags:?}");
+        }
+    }
+    let (report, _) = world.run(&plan, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+
+    let (primary, secondary) = world.read().await;
+    let catalog = primary.catalogs.values().find(|c| !c.common.tags.is_empty()).expect("a tagged catalog");
+    assert_eq!(secondary.catalogs[&catalog.name].common.tags, catalog.common.tags);
+    for name in &tagged {
+        let (want, got) = (&primary.tables[name], &secondary.tables[name]);
+        assert_eq!(got.common.comment, want.common.comment, "{name}");
+        assert_eq!(got.common.tags, want.common.tags, "{name}");
+        assert_eq!(user_properties(&got.common.properties), user_properties(&want.common.properties), "{name}");
+        assert_eq!(got.column_metadata, want.column_metadata, "{name}");
+        assert!(!want.column_metadata["customer_email"].tags.is_empty());
+    }
+    assert_eq!(diff(&primary, &secondary, &world.config), Vec::new());
+
+    // By hand on the secondary: a tag added, a comment changed, a column
+    // tag dropped. Readiness sees drift; the next plan undoes exactly that.
+    {
+        let mut metastore = world.sandbox.secondary.metastore.write();
+        let table = metastore.tables.get_mut(&tagged[0]).unwrap();
+        table.common.tags.insert("temporary".into(), "yes".into());
+        table.common.comment = Some("edited on the secondary".into());
+        table.column_metadata.get_mut("customer_email").unwrap().tags.clear();
+    }
+    let drift = world.drift().await;
+    let metadata: Vec<_> = drift.iter().filter(|d| matches!(d.change, Change::Metadata(_))).collect();
+    assert_eq!(metadata.len(), 1, "{drift:?}");
+    let summary = drbot::readiness::drift::summarise(&drift);
+    assert_eq!((summary.metadata.objects, summary.metadata.fields), (1, 3), "{summary:?}");
+    let again = world.plan().await;
+    let described: Vec<String> = again.actions.iter().map(|a| a.describe()).collect();
+    assert_eq!(again.actions.len(), 3, "{described:?}");
+    assert!(again.actions.iter().all(|a| matches!(a.kind, ActionKind::Metadata(_))), "{described:?}");
+    let (report, _) = world.run(&again, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    assert_eq!(world.drift().await, Vec::new());
+}
+
+/// A governed tag may be assigned only by who holds ASSIGN on it, whoever
+/// owns the object: Databricks refuses the statement, and the run reports
+/// that object's tag action failed with the reason, the rest done. Once
+/// the runner may assign it, the next run converges.
+#[tokio::test]
+async fn a_governed_tag_the_runner_may_not_assign_fails_that_object_with_the_reason() {
+    use drbot::replication::metadata_change::MetadataChange;
+    let world = world().await;
+    world.sandbox.secondary.metastore.write().governed_tags.insert("data_owner".into(), ["stewards".into()].into());
+    let plan = world.plan().await;
+    let (report, _) = world.run(&plan, options()).await;
+    let failed: Vec<_> = report.results.iter().filter(|(_, r)| r.status == ActionStatus::Failed).collect();
+    assert_eq!(failed.len(), 2, "{:#?}", failures(&report));
+    let tables: BTreeSet<String> = failed.iter().map(|(id, _)| plan.get(id).unwrap().object.full_name()).collect();
+    // Anything else not done waited on those (the table's owner change).
+    for (id, result) in report.results.iter().filter(|(_, r)| r.status == ActionStatus::Skipped) {
+        assert!(tables.contains(&plan.get(id).unwrap().object.full_name()), "{id}: {result:?}");
+    }
+    for (id, result) in &failed {
+        let action = plan.get(id).unwrap();
+        assert!(
+            matches!(&action.kind, ActionKind::Metadata(MetadataChange::SetTags { column: None, tags }) if tags.contains_key("data_owner")),
+            "{action:?}"
+        );
+        assert_eq!(result.status, ActionStatus::Failed);
+        let error = result.error.as_deref().unwrap_or_default();
+        assert!(error.contains("ASSIGN") && error.contains("data_owner"), "{error}");
+    }
+    let drift = world.drift().await;
+    assert!(drift.iter().any(|d| matches!(d.change, Change::Metadata(_))), "{drift:?}");
+    assert!(drift.iter().all(|d| tables.contains(&d.object.full_name())), "{drift:?}");
+
+    world
+        .sandbox
+        .secondary
+        .metastore
+        .write()
+        .governed_tags
+        .insert("data_owner".into(), ["stewards".into(), "alice@contoso.example".into()].into());
+    let again = world.plan().await;
+    let (report, _) = world.run(&again, options()).await;
+    assert!(report.is_success(), "{:#?}", failures(&report));
+    assert_eq!(world.drift().await, Vec::new());
 }

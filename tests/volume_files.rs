@@ -158,6 +158,7 @@ impl World {
         Plan {
             actions: full.actions.into_iter().filter(|a| ours.contains(&a.object.full_name())).collect(),
             extras: Vec::new(),
+            not_compared: Vec::new(),
         }
     }
 

@@ -188,7 +188,7 @@ impl Bot {
                     detail: a.describe(),
                 })
                 .collect(),
-            blocked_total: plan.blocked().count() as u64,
+            blocked_total: (plan.blocked().count() + plan.not_compared.len()) as u64,
             blocked: plan
                 .blocked()
                 .map(|a| views::BlockedAction {
@@ -198,6 +198,13 @@ impl Bot {
                         _ => String::new(),
                     },
                 })
+                // What could not be compared (tags without a warehouse), said
+                // beside what cannot run.
+                .chain(
+                    plan.not_compared
+                        .iter()
+                        .map(|note| views::BlockedAction { object: "tags".into(), reason: note.clone() }),
+                )
                 .collect(),
         };
         views::render_plan(&view).unwrap_or_else(|error| cards::error(&error.to_string(), plan_id))

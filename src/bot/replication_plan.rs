@@ -44,6 +44,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
         ActionKind::SetOwner { .. } => "Set owner",
         ActionKind::Model(_) => "Registered models",
+        ActionKind::Metadata(_) => "Set comments, tags and properties",
         ActionKind::Drop => "Drop (prune)",
         ActionKind::Blocked(_) => "Cannot replicate",
     }

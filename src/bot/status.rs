@@ -364,6 +364,14 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
                 extra: drift.grants.extra_privileges as u64,
             });
         }
+        if drift.metadata.objects > 0 {
+            drift_rows.push(views::DriftRow {
+                kind: "Comments, tags, properties".into(),
+                missing: 0,
+                different: drift.metadata.objects as u64,
+                extra: 0,
+            });
+        }
     }
     views::DashboardView {
         // The pair of single-pair drbot keeps its title (the primary's host).

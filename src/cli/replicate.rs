@@ -392,6 +392,9 @@ pub fn render_plan(plan: &Plan) -> String {
             out.push_str(&format!("  {}\n", action.describe()));
         }
     }
+    for note in &plan.not_compared {
+        out.push_str(&format!("Not compared: {note}\n"));
+    }
     if !plan.extras.is_empty() {
         out.push_str(&format!("Only on the secondary, left alone without --prune ({})\n", plan.extras.len()));
         for object in &plan.extras {
@@ -421,9 +424,10 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CreateDataset { .. } => (7, "Materialized views and streaming tables"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
-        ActionKind::SetOwner { .. } => (10, "Owners"),
-        ActionKind::Model(_) => (10, "Registered models"),
-        ActionKind::Drop => (11, "Drops (--prune)"),
-        ActionKind::Blocked(_) => (12, "Blocked"),
+        ActionKind::Metadata(_) => (10, "Comments, tags and properties"),
+        ActionKind::SetOwner { .. } => (11, "Owners"),
+        ActionKind::Model(_) => (11, "Registered models"),
+        ActionKind::Drop => (12, "Drops (--prune)"),
+        ActionKind::Blocked(_) => (13, "Blocked"),
     }
 }

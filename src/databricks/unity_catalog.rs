@@ -141,7 +141,8 @@ pub struct Table {
     /// Unity Catalog's row filter: the function and the columns it is given.
     #[serde(default)]
     pub row_filter: Option<RowFilter>,
-    /// The table's columns; drbot reads only their masks.
+    /// The table's columns; drbot reads their masks and comments (and a
+    /// non-Delta table's definition).
     #[serde(default)]
     pub columns: Vec<ColumnInfo>,
     /// The pipeline that publishes the table (a materialized view or
@@ -167,6 +168,9 @@ pub struct ColumnInfo {
     pub partition_index: Option<usize>,
     #[serde(default)]
     pub mask: Option<ColumnMask>,
+    /// What a person wrote on the column (`COMMENT ON COLUMN`).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

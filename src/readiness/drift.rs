@@ -80,7 +80,7 @@ impl DriftCounts {
             DriftKind::View => Some(&mut self.view),
             DriftKind::Volume => Some(&mut self.volume),
             DriftKind::Function => Some(&mut self.function),
-            DriftKind::Grants | DriftKind::Owner => None,
+            DriftKind::Grants | DriftKind::Owner | DriftKind::Metadata => None,
         }
     }
 }
@@ -106,12 +106,21 @@ pub struct OwnerDrift {
     pub objects: usize,
 }
 
+/// Comments, tags and table properties that differ, like grants: the
+/// objects concerned and how many pieces (a comment, a column's tags…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetadataDrift {
+    pub objects: usize,
+    pub fields: usize,
+}
+
 /// Everything the diff says, counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DriftSummary {
     pub objects: DriftCounts,
     pub grants: GrantDrift,
     pub owners: OwnerDrift,
+    pub metadata: MetadataDrift,
 }
 
 /// Tallies a diff.
@@ -132,6 +141,10 @@ pub fn summarise(drift: &[Drift]) -> DriftSummary {
             Change::Owner { .. } => {
                 owner_objects.insert(&entry.object);
             }
+            Change::Metadata(fields) => {
+                summary.metadata.objects += 1;
+                summary.metadata.fields += fields.len();
+            }
             change => {
                 if let Some(counts) = summary.objects.kind_mut(entry.kind()) {
                     match change {
@@ -139,7 +152,7 @@ pub fn summarise(drift: &[Drift]) -> DriftSummary {
                         Change::Extra => counts.extra += 1,
                         Change::Different(_) => counts.different += 1,
                         Change::Stale { .. } => counts.stale += 1,
-                        Change::Grants { .. } | Change::Owner { .. } => {}
+                        Change::Grants { .. } | Change::Owner { .. } | Change::Metadata(_) => {}
                     }
                 }
             }

@@ -187,7 +187,8 @@ pub struct UnreadPart {
 pub struct Unread {
     pub count: usize,
     /// Of those, the parts drift is computed from (objects, their contents,
-    /// grants, view dependencies); the metastore id and Delta Sharing are not.
+    /// grants, view dependencies); the metastore id, Delta Sharing and tags
+    /// (unread whenever no warehouse answers) are not counted here.
     pub affecting_drift: usize,
     pub listed: Vec<UnreadPart>,
 }
@@ -200,6 +201,8 @@ pub enum Problem {
     Stale,
     Different,
     Grants,
+    /// Comments, tags or table properties differ (`replication::metadata`).
+    Metadata,
     Owner,
     Extra,
 }
@@ -534,6 +537,12 @@ fn judge_drift(drift: &DriftSummary, rpo: &RpoSummary, unread: &Unread, reasons:
     if drift.owners.objects > 0 {
         reasons.degraded(format!("owners differ on {}", plural(drift.owners.objects, "object")));
     }
+    if drift.metadata.objects > 0 {
+        reasons.degraded(format!(
+            "comments, tags or table properties differ on {}",
+            plural(drift.metadata.objects, "object")
+        ));
+    }
     if unread.affecting_drift > 0 {
         reasons.degraded(format!(
             "{} could not be read; the picture is incomplete",
@@ -562,7 +571,15 @@ fn unread(primary: &Snapshot, secondary: &Snapshot, listed: usize) -> Unread {
         .skipped
         .iter()
         .chain(&secondary.skipped)
-        .filter(|s| !matches!(s.part, SkippedPart::MetastoreId | SkippedPart::Sharing | SkippedPart::Storage))
+        // Tags unread are listed, not a degradation: a read without a
+        // running warehouse cannot read them by design (`replication::tags`),
+        // and the plan says it did not compare them.
+        .filter(|s| {
+            !matches!(
+                s.part,
+                SkippedPart::MetastoreId | SkippedPart::Sharing | SkippedPart::Storage | SkippedPart::Tags
+            )
+        })
         .count();
     Unread { count, affecting_drift, listed: all.take(listed).map(|(side, s)| unread_part(side, s)).collect() }
 }
@@ -577,6 +594,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::MetastoreId => "metastore id",
         SkippedPart::Storage => "external locations",
         SkippedPart::FormatOptions => "format options",
+        SkippedPart::Tags => "tags",
     };
     UnreadPart {
         side,
@@ -622,6 +640,10 @@ pub fn offenders(drift: &[Drift], rpo_target_ms: i64) -> Vec<Offender> {
             },
             Change::Owner { primary, secondary } => {
                 (Problem::Owner, None, format!("owned by {secondary}, the primary says {primary}"))
+            }
+            Change::Metadata(fields) => {
+                let what: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+                (Problem::Metadata, None, format!("metadata differs: {}", what.join(", ")))
             }
         };
         let colour = match problem {
@@ -746,6 +768,59 @@ mod tests {
     /// A clone carries no row filter or mask: a secondary table protected
     /// otherwise than its primary is a security finding that makes the pair
     /// not ready, naming both sides' protection.
+    /// Metadata a clone does not carry is diffed like grants: a differing
+    /// comment, tag, user property or column tag degrades the pair and names
+    /// what differs; Delta's own properties are not drift; tags a read could
+    /// not learn are unknown, not different.
+    #[test]
+    fn a_differing_comment_tag_or_property_is_drift_like_grants() {
+        use crate::replication::snapshot::ColumnMetadata;
+        let mut primary = primary();
+        let orders = primary.tables.get_mut("main.sales.orders").unwrap();
+        orders.common.comment = Some("orders".into());
+        orders.common.tags.insert("tier".into(), "gold".into());
+        orders.common.properties.insert("quality".into(), "gold".into());
+        orders
+            .column_metadata
+            .insert("email".into(), ColumnMetadata { comment: None, tags: [("pii".into(), "email".into())].into() });
+        let mut secondary = faithful(&primary);
+        // Delta's bookkeeping differs on every clone: never drift.
+        secondary
+            .tables
+            .get_mut("main.sales.orders")
+            .unwrap()
+            .common
+            .properties
+            .insert("delta.minReaderVersion".into(), "3".into());
+        let same = assess_default(&primary, &secondary);
+        assert_eq!(same.drift.as_ref().unwrap().metadata.objects, 0, "{:?}", same.offenders);
+
+        let copy = secondary.tables.get_mut("main.sales.orders").unwrap();
+        copy.common.comment = None;
+        copy.common.tags.clear();
+        copy.common.properties.insert("quality".into(), "bronze".into());
+        copy.column_metadata.clear();
+        secondary.catalogs.get_mut("main").unwrap().common.tags.insert("stray".into(), "x".into());
+        let readiness = assess_default(&primary, &secondary);
+        let drift = readiness.drift.as_ref().unwrap();
+        assert_eq!((drift.metadata.objects, drift.metadata.fields), (2, 5));
+        let orders = readiness.offenders.iter().find(|o| o.object == "main.sales.orders").expect("an offender");
+        assert_eq!(orders.problem, Problem::Metadata);
+        assert_eq!(orders.text, "metadata differs: comment, table properties, tags, tags of column email");
+        assert!(
+            readiness.verdict.reasons.iter().any(|r| r == "comments, tags or table properties differ on 2 objects"),
+            "{:?}",
+            readiness.verdict
+        );
+
+        // Tags unknown on one side (read without a warehouse): only the
+        // comment and the property are judged.
+        secondary.skipped.push(crate::replication::tags::unread("no warehouse".into()));
+        let blind = assess_default(&primary, &secondary);
+        let drift = blind.drift.as_ref().unwrap();
+        assert_eq!((drift.metadata.objects, drift.metadata.fields), (1, 2));
+    }
+
     #[test]
     fn a_secondary_table_protected_otherwise_than_the_primary_is_a_security_finding() {
         use crate::replication::snapshot::{Policy, Protection};

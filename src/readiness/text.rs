@@ -42,6 +42,7 @@ fn problem_word(problem: Problem) -> &'static str {
         Problem::Different => "different",
         Problem::Grants => "grants",
         Problem::Owner => "owner",
+        Problem::Metadata => "metadata",
         Problem::Extra => "extra",
     }
 }
@@ -132,6 +133,11 @@ fn write_report(out: &mut String, r: &Readiness, colour: bool) -> std::fmt::Resu
                 g.objects, g.principals, g.missing_privileges, g.extra_privileges
             )?;
             writeln!(out, "  owners: {} objects differ", drift.owners.objects)?;
+            writeln!(
+                out,
+                "  comments, tags, properties: {} objects differ ({} pieces)",
+                drift.metadata.objects, drift.metadata.fields
+            )?;
 
             let rag = paint(rag_word(rpo.status), rpo.status, colour);
             writeln!(out, "\nRPO (target {}, {rag})", duration(rpo.target_ms))?;

@@ -70,11 +70,12 @@ pub(crate) fn effect(
     existing: bool,
 ) {
     let name = path.join(".");
-    let common = match (s.tables.get(&name), existing) {
+    // Redefined in place, it keeps its owner, grants, comment, tags and column metadata.
+    let (common, column_metadata) = match (s.tables.get(&name), existing) {
         (Some(_), false) => return,
-        (Some(old), true) if old.kind == dataset.kind() => old.common.clone(),
+        (Some(old), true) if old.kind == dataset.kind() => (old.common.clone(), old.column_metadata.clone()),
         (Some(_), true) => return,
-        (None, _) => Common { owner: creator.into(), ..Default::default() },
+        (None, _) => (Common { owner: creator.into(), ..Default::default() }, Default::default()),
     };
     s.tables.insert(
         name,
@@ -92,6 +93,7 @@ pub(crate) fn effect(
             columns: Vec::new(),
             format_options: None,
             pipeline_id: None,
+            column_metadata,
             common,
         },
     );

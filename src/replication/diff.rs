@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 
 use super::config::ReplicationConfig;
+use super::metadata::{self, MetadataField};
 use super::object::{ObjectKind, ObjectRef};
 use super::snapshot::{CatalogKind, Common, FunctionInfo, Grants, Snapshot, TableInfo, TableKind, VolumeInfo};
 
@@ -30,6 +31,8 @@ pub enum DriftKind {
     Function,
     Grants,
     Owner,
+    /// Comments, tags and table properties (`metadata.rs`).
+    Metadata,
 }
 
 /// One difference.
@@ -63,6 +66,9 @@ pub enum Change {
         primary: String,
         secondary: String,
     },
+    /// Metadata a clone does not carry differs (comments, tags, the table
+    /// properties a person set; `metadata.rs`).
+    Metadata(Vec<MetadataField>),
 }
 
 /// What differs on an object present on both sides.
@@ -100,6 +106,7 @@ impl Drift {
         match (&self.change, self.object.kind) {
             (Change::Grants { .. }, _) => DriftKind::Grants,
             (Change::Owner { .. }, _) => DriftKind::Owner,
+            (Change::Metadata(_), _) => DriftKind::Metadata,
             (_, ObjectKind::Catalog | ObjectKind::SharedCatalog) => DriftKind::Catalog,
             (_, ObjectKind::Schema) => DriftKind::Schema,
             (_, ObjectKind::View) => DriftKind::View,
@@ -117,6 +124,7 @@ impl Drift {
 pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig) -> Vec<Drift> {
     let mut out = Vec::new();
     let scope = Scope { primary, secondary, config };
+    let tags = metadata::tags_known(primary, secondary);
 
     for catalog in primary.catalogs.values().filter(|c| c.kind == CatalogKind::Managed) {
         if !config.includes_catalog(&catalog.name) {
@@ -137,6 +145,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &catalog.storage_root, &other.storage_root, &mut fields);
                 common_fields(&catalog.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
+                metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, &mut out);
                 owner_and_grants(&object, &catalog.common, &other.common, &mut out);
             }
         }
@@ -160,6 +169,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &schema.storage_root, &other.storage_root, &mut fields);
                 common_fields(&schema.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
+                metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, &mut out);
                 owner_and_grants(&object, &schema.common, &other.common, &mut out);
             }
         }
@@ -185,6 +195,9 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     }
                 }
                 push_different(&mut out, &object, fields);
+                let (a, b) =
+                    ((&table.common, Some(&table.column_metadata)), (&other.common, Some(&other.column_metadata)));
+                metadata_drift(&object, a, b, tags, &mut out);
                 owner_and_grants(&object, &table.common, &other.common, &mut out);
             }
         }
@@ -210,6 +223,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     location_field(config, &volume.storage_location, &other.storage_location, &mut fields);
                 }
                 push_different(&mut out, &object, fields);
+                metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, &mut out);
                 owner_and_grants(&object, &volume.common, &other.common, &mut out);
             }
         }
@@ -224,8 +238,8 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     out
 }
 
-/// Functions: missing, extra, or defined differently (their grants and
-/// owners are not replicated yet, so not compared).
+/// Functions: missing, extra, or defined or commented differently (their
+/// grants and owners are not replicated yet, so not compared).
 fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
     let (primary, secondary) = (scope.primary, scope.secondary);
     for function in primary.functions.values().filter(|f| scope.primary_schema(&f.catalog, &f.schema)) {
@@ -234,6 +248,14 @@ fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
             None => out.push(Drift { object, change: Change::Missing }),
             Some(other) if !function.same_definition(other) => {
                 out.push(Drift { object, change: Change::Different(vec![Field::FunctionDefinition]) })
+            }
+            // Its comment comes only with its definition (`CREATE OR
+            // REPLACE FUNCTION … COMMENT`), so it is redefined for it.
+            Some(other)
+                if function.common.comment.as_deref().filter(|c| !c.is_empty())
+                    != other.common.comment.as_deref().filter(|c| !c.is_empty()) =>
+            {
+                out.push(Drift { object, change: Change::Different(vec![Field::Comment]) })
             }
             Some(_) => {}
         }
@@ -324,6 +346,21 @@ pub(crate) fn table_kind_name(kind: &TableKind) -> String {
         TableKind::MaterializedView => "MATERIALIZED_VIEW".into(),
         TableKind::StreamingTable => "STREAMING_TABLE".into(),
         TableKind::Other(other) => other.clone(),
+    }
+}
+
+type Held<'a> = (&'a Common, Option<&'a std::collections::BTreeMap<String, super::snapshot::ColumnMetadata>>);
+
+/// The metadata of an object both sides hold that differs (`metadata.rs`).
+fn metadata_drift(object: &ObjectRef, primary: Held<'_>, secondary: Held<'_>, tags: bool, out: &mut Vec<Drift>) {
+    let fields = metadata::fields(
+        object.kind,
+        metadata::Side { common: primary.0, columns: primary.1 },
+        metadata::Side { common: secondary.0, columns: secondary.1 },
+        tags,
+    );
+    if !fields.is_empty() {
+        out.push(Drift { object: object.clone(), change: Change::Metadata(fields) });
     }
 }
 

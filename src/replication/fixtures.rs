@@ -61,6 +61,7 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         columns: Vec::new(),
         format_options: None,
         pipeline_id: None,
+        column_metadata: Default::default(),
         common: common("dr-operators"),
     }
 }

@@ -45,7 +45,7 @@ fn run(plan: &Plan, snapshot: &Snapshot, side: Side) -> Snapshot {
 }
 
 fn fresh(creator: &str, comment: Option<String>, properties: std::collections::BTreeMap<String, String>) -> Common {
-    Common { owner: creator.into(), comment, properties, grants: Default::default() }
+    Common { owner: creator.into(), comment, properties, grants: Default::default(), tags: Default::default() }
 }
 
 fn effect(action: &Action, s: &mut Snapshot) {
@@ -77,7 +77,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
             });
         }
         ActionKind::UpdateCatalog { comment, properties } | ActionKind::UpdateSchema { comment, properties } => {
-            if let Some(common) = common_mut(s, object) {
+            if let Some(common) = s.common_mut(object) {
                 common.comment = comment.clone();
                 common.properties = properties.clone();
             }
@@ -117,11 +117,13 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 CloneSource::Shared(_) => TableKind::Managed,
                 CloneSource::DeltaPath(_) => TableKind::External,
             };
-            let common = s
+            // A replaced table keeps its Unity Catalog metadata (owner,
+            // grants, comment, tags); a new clone has none of it.
+            let (common, column_metadata) = s
                 .tables
                 .get(&name)
-                .map(|t| t.common.clone())
-                .unwrap_or_else(|| fresh(&creator, None, Default::default()));
+                .map(|t| (t.common.clone(), t.column_metadata.clone()))
+                .unwrap_or_else(|| (fresh(&creator, None, Default::default()), Default::default()));
             s.tables.insert(
                 name,
                 TableInfo {
@@ -139,6 +141,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     columns: Vec::new(),
                     format_options: None,
                     pipeline_id: None,
+                    column_metadata,
                     common,
                 },
             );
@@ -158,6 +161,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 columns: columns.clone(),
                 format_options: Some(options.clone()),
                 pipeline_id: None,
+                column_metadata: Default::default(),
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -165,14 +169,16 @@ fn effect(action: &Action, s: &mut Snapshot) {
             // `ALTER VIEW … AS` changes an existing view's definition and
             // keeps everything else; `CREATE VIEW IF NOT EXISTS` leaves an
             // existing object alone and makes a fresh view otherwise.
-            let common = match (s.tables.get(&name), existing) {
+            let (common, column_metadata) = match (s.tables.get(&name), existing) {
                 // Only the view's owner may alter it (ALTER VIEW reference);
                 // anyone else is refused, so the planner takes it over first.
                 (Some(view), true) if !s.read_as.is_empty() && view.common.owner != s.read_as => return,
-                (Some(view), true) if view.kind == TableKind::View => view.common.clone(),
+                (Some(view), true) if view.kind == TableKind::View => {
+                    (view.common.clone(), view.column_metadata.clone())
+                }
                 (Some(_), _) => return,
                 (None, true) => return,
-                (None, false) => fresh(&creator, None, Default::default()),
+                (None, false) => (fresh(&creator, None, Default::default()), Default::default()),
             };
             s.tables.insert(
                 name,
@@ -190,6 +196,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     columns: Vec::new(),
                     format_options: None,
                     pipeline_id: None,
+                    column_metadata,
                     common,
                 },
             );
@@ -218,13 +225,14 @@ fn effect(action: &Action, s: &mut Snapshot) {
             });
         }
         ActionKind::CopyVolumeFiles(copy) => copy_files(s, &name, copy),
-        ActionKind::CreateFunction { parameters, returns, body, dependencies, existing } => {
+        ActionKind::CreateFunction { parameters, returns, body, dependencies, existing, comment } => {
             // `CREATE OR REPLACE FUNCTION` gives an existing function its new
-            // definition; `CREATE FUNCTION IF NOT EXISTS` leaves one alone.
+            // definition and comment (owner and grants kept); `CREATE
+            // FUNCTION IF NOT EXISTS` leaves one alone.
             let common = match (s.functions.get(&name), existing) {
-                (Some(function), true) => function.common.clone(),
+                (Some(function), true) => Common { comment: comment.clone(), ..function.common.clone() },
                 (Some(_), false) => return,
-                (None, _) => fresh(&creator, None, Default::default()),
+                (None, _) => fresh(&creator, comment.clone(), Default::default()),
             };
             s.functions.insert(
                 name,
@@ -259,12 +267,12 @@ fn effect(action: &Action, s: &mut Snapshot) {
             }
         }
         ActionKind::Grant { principal, privileges } => {
-            if let Some(common) = common_mut(s, object) {
+            if let Some(common) = s.common_mut(object) {
                 common.grants.entry(principal.clone()).or_default().extend(privileges.iter().cloned());
             }
         }
         ActionKind::Revoke { principal, privileges } => {
-            if let Some(common) = common_mut(s, object) {
+            if let Some(common) = s.common_mut(object) {
                 if let Some(held) = common.grants.get_mut(principal) {
                     held.retain(|p| !privileges.contains(p));
                     if held.is_empty() {
@@ -274,11 +282,12 @@ fn effect(action: &Action, s: &mut Snapshot) {
             }
         }
         ActionKind::SetOwner { owner } => {
-            if let Some(common) = common_mut(s, object) {
+            if let Some(common) = s.common_mut(object) {
                 common.owner = owner.clone();
             }
         }
         ActionKind::Model(change) => super::models::effect(s, path, &creator, change),
+        ActionKind::Metadata(change) => super::metadata_change::apply(s, object, change),
         ActionKind::Drop => drop_object(s, object),
         ActionKind::Blocked(_) => {}
     }
@@ -300,17 +309,6 @@ fn copy_files(s: &mut Snapshot, volume: &str, copy: &super::volume_files::Volume
     for path in &copy.delete {
         files.files.remove(path);
         files.copied.remove(path);
-    }
-}
-
-fn common_mut<'a>(s: &'a mut Snapshot, object: &ObjectRef) -> Option<&'a mut Common> {
-    let name = object.full_name();
-    match object.kind {
-        ObjectKind::Catalog | ObjectKind::SharedCatalog => s.catalogs.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Schema => s.schemas.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Table | ObjectKind::View => s.tables.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Volume => s.volumes.get_mut(&name).map(|c| &mut c.common),
-        ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::Model => None,
     }
 }
 

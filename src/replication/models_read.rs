@@ -8,6 +8,7 @@
 //! rest of the read does; anything else fails the read.
 
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 
 use super::model_info::{ModelInfo, VersionInfo};
 use super::snapshot::{Skipped, SkippedPart, Snapshot};
@@ -38,6 +39,7 @@ pub async fn read(
     token: &AccessToken,
     snapshot: &mut Snapshot,
     concurrency: usize,
+    permits: &Semaphore,
 ) -> Result<(), Unreadable> {
     let concurrency = concurrency.max(1);
     let fatal = |what: String, source: DatabricksError| Unreadable { what, source };
@@ -45,7 +47,7 @@ pub async fn read(
         snapshot.schemas.values().map(|s| (s.catalog.clone(), s.name.clone())).collect();
     let mut lists = stream::iter(schemas)
         .map(|(catalog, schema)| async move {
-            let listed = client.list_models(token, &catalog, &schema).await;
+            let listed = limited_model(permits, client.list_models(token, &catalog, &schema)).await;
             (format!("{catalog}.{schema}"), listed)
         })
         .buffer_unordered(concurrency);
@@ -60,8 +62,10 @@ pub async fn read(
     let mut details = stream::iter(models)
         .map(|model| async move {
             let full_name = model.full_name();
-            let (model, versions) =
-                tokio::join!(client.get_model(token, &full_name), client.list_model_versions(token, &full_name));
+            let (model, versions) = tokio::join!(
+                limited_model(permits, client.get_model(token, &full_name)),
+                limited_model(permits, client.list_model_versions(token, &full_name))
+            );
             (full_name, model, versions)
         })
         .buffer_unordered(concurrency);
@@ -77,6 +81,13 @@ pub async fn read(
         }
     }
     Ok(())
+}
+
+/// `request` once a permit of the read's budget of requests in flight is
+/// free, like every other request of the read.
+async fn limited_model<T>(permits: &Semaphore, request: impl std::future::Future<Output = T>) -> T {
+    let _permit = permits.acquire().await.ok();
+    request.await
 }
 
 fn model_info(model: RegisteredModel, versions: Vec<ModelVersion>) -> ModelInfo {

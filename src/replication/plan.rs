@@ -193,6 +193,10 @@ pub enum ActionKind {
         body: String,
         dependencies: Vec<String>,
         existing: bool,
+        /// Its comment, which only `CREATE [OR REPLACE] FUNCTION … COMMENT`
+        /// sets (there is no `COMMENT ON FUNCTION`).
+        #[serde(default)]
+        comment: Option<String>,
     },
     /// `ALTER TABLE … SET ROW FILTER f ON (…)`, or `DROP ROW FILTER` (`None`):
     /// the primary's row filter set again on the secondary's copy (a clone
@@ -219,6 +223,9 @@ pub enum ActionKind {
     },
     /// A change to a registered model (`models.rs`), by REST.
     Model(super::model_info::ModelChange),
+    /// A comment, tags or table properties the clone or create did not
+    /// carry, or that differ (`metadata.rs`, `metadata_action.rs`).
+    Metadata(super::metadata_change::MetadataChange),
     /// Only with `prune`: the object exists only on the secondary.
     Drop,
     /// Cannot run; reported with its reason.
@@ -442,6 +449,7 @@ impl Action {
             ),
             ActionKind::SetOwner { owner } => format!("set owner of {object} to {owner}"),
             ActionKind::Model(change) => change.describe(&object.full_name()),
+            ActionKind::Metadata(change) => super::metadata_change::describe(object, change),
             ActionKind::Drop => format!("drop {object} (prune)"),
             ActionKind::Blocked(reason) => format!("cannot replicate {object}: {reason}"),
         }
@@ -454,6 +462,10 @@ impl Action {
 pub struct Plan {
     pub actions: Vec<Action>,
     pub extras: Vec<ObjectRef>,
+    /// What the plan could not compare, and why (tags a read without a
+    /// running warehouse did not learn): said in the dry run, never silent.
+    #[serde(default)]
+    pub not_compared: Vec<String>,
 }
 
 impl Plan {

@@ -36,6 +36,7 @@ use super::config::ReplicationConfig;
 use super::dataset::Dataset;
 use super::datasets;
 use super::diff::{diff, is_external_volume, Change, Drift, Field};
+use super::metadata;
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{CatalogKind, Common, Policy, Protection, Snapshot, TableInfo, TableKind};
@@ -72,11 +73,12 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.protection();
     planner.volumes(&drift);
     planner.models();
+    planner.metadata(&drift);
     planner.volume_files();
     planner.grants_and_owners(&drift);
     planner.owners_last();
     let extras = std::mem::take(&mut planner.extras);
-    Plan { actions: order(planner.actions), extras }
+    Plan { actions: order(planner.actions), extras, not_compared: metadata::not_compared(primary, secondary) }
 }
 
 struct Planner<'a> {
@@ -583,6 +585,7 @@ impl Planner<'_> {
                     body: function.body.clone(),
                     dependencies: function.dependencies.clone(),
                     existing,
+                    comment: function.common.comment.clone().filter(|c| !c.is_empty()),
                 },
             };
             let id = self.push("function", object, kind, deps);
@@ -862,6 +865,36 @@ impl Planner<'_> {
         }
     }
 
+    /// Comments, tags and table properties (`metadata.rs`): everything the
+    /// primary has on an object this plan creates (a clone or a create
+    /// carries none of it), and what differs on one both sides hold. Each
+    /// change waits for the object's creation; the object's owner change
+    /// waits for them (`owners_last`), so drbot still may make them.
+    fn metadata(&mut self, drift: &[Drift]) {
+        let tags = metadata::tags_known(self.primary, self.secondary);
+        let mut wanted = Vec::new();
+        for object in &self.fresh {
+            if let Some(primary) = metadata_of(self.primary, object) {
+                wanted.push((object.clone(), metadata::changes(object.kind, primary, None, tags)));
+            }
+        }
+        for entry in drift.iter().filter(|d| matches!(d.change, Change::Metadata(_))) {
+            let object = &entry.object;
+            if let (Some(primary), Some(secondary)) =
+                (metadata_of(self.primary, object), metadata_of(self.secondary, object))
+            {
+                wanted.push((object.clone(), metadata::changes(object.kind, primary, Some(secondary), tags)));
+            }
+        }
+        for (object, changes) in wanted {
+            let mut deps = self.parents(&object.path);
+            deps.extend(self.creator.get(&object.full_name()).cloned());
+            for (key, change) in changes {
+                self.push_keyed("metadata", object.clone(), &key, ActionKind::Metadata(change), deps.clone());
+            }
+        }
+    }
+
     /// Each listed managed volume's files (`volume_files.rs`), after the
     /// volume itself; nothing for a volume whose secondary is not a managed
     /// volume (that is reported on the volume).
@@ -1053,6 +1086,21 @@ fn planned_views(drift: &[Drift]) -> HashSet<String> {
         .filter(|d| d.object.kind == ObjectKind::View && matches!(d.change, Change::Missing | Change::Different(_)))
         .map(|d| d.object.full_name())
         .collect()
+}
+
+/// The metadata `snapshot` holds of `object` (`metadata.rs`).
+fn metadata_of<'a>(snapshot: &'a Snapshot, object: &ObjectRef) -> Option<metadata::Side<'a>> {
+    let name = object.full_name();
+    let plain = |common| Some(metadata::Side { common, columns: None });
+    match object.kind {
+        ObjectKind::Catalog => snapshot.catalogs.get(&name).and_then(|c| plain(&c.common)),
+        ObjectKind::Schema => snapshot.schemas.get(&name).and_then(|s| plain(&s.common)),
+        ObjectKind::Volume => snapshot.volumes.get(&name).and_then(|v| plain(&v.common)),
+        ObjectKind::Table | ObjectKind::View => {
+            snapshot.tables.get(&name).map(|t| metadata::Side { common: &t.common, columns: Some(&t.column_metadata) })
+        }
+        _ => None,
+    }
 }
 
 /// The names `principal` holds privileges by on `snapshot`: its own, the

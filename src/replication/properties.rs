@@ -33,11 +33,15 @@ use rand::{Rng, SeedableRng};
 use super::config::ReplicationConfig;
 use super::diff::{diff, Change};
 use super::fixtures::*;
+use super::metadata::user_properties;
+use super::metadata_change::MetadataChange;
 use super::model::{apply, apply_to_primary};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{ActionKind, CloneReason, Plan};
 use super::planner::plan;
-use super::snapshot::{CatalogKind, Common, DeltaState, Grants, Policy, ShareInfo, Snapshot, TableKind};
+use super::snapshot::{
+    CatalogKind, ColumnMetadata, Common, DeltaState, Grants, Policy, ShareInfo, Snapshot, TableKind, Tags,
+};
 use super::sql::{render, Request};
 use super::volume_files::{FileState, FilesRead, VolumeFiles};
 
@@ -84,6 +88,7 @@ impl Gen {
             comment,
             properties,
             grants,
+            tags: self.tags(),
         }
     }
 
@@ -102,6 +107,51 @@ impl Gen {
         }
         if self.chance(0.1) {
             common.grants.entry("dr-readers".into()).or_default().insert("MODIFY".into());
+        }
+    }
+
+    /// Up to two tags, with keys and values hostile to naive SQL.
+    fn tags(&mut self) -> Tags {
+        let mut tags = Tags::new();
+        for _ in 0..self.rng.gen_range(0..3) {
+            let key = ["pii", "tier", "it's", "cost center", "x`y"].choose(&mut self.rng).copied().unwrap_or("pii");
+            let value = ["", "gold", "o'brien", "a, b"].choose(&mut self.rng).copied().unwrap_or("");
+            tags.insert(key.to_string(), value.to_string());
+        }
+        tags
+    }
+
+    /// Column comments and tags of a table or view.
+    fn columns(&mut self) -> BTreeMap<String, ColumnMetadata> {
+        let mut columns = BTreeMap::new();
+        for name in ["email", "id", "weird`col"] {
+            if self.chance(0.25) {
+                let comment = self.chance(0.6).then(|| format!("{name} 'noted'\n\tsecond line"));
+                let metadata = ColumnMetadata { comment, tags: self.tags() };
+                if !metadata.is_empty() {
+                    columns.insert(name.to_string(), metadata);
+                }
+            }
+        }
+        columns
+    }
+
+    /// Metadata drift on a copy: a tag changed, added or dropped, a column
+    /// comment changed.
+    fn metadata_drift(&mut self, common: &mut Common, columns: Option<&mut BTreeMap<String, ColumnMetadata>>) {
+        if self.chance(0.15) {
+            common.tags.insert("tier".into(), "bronze".into());
+        }
+        if self.chance(0.1) {
+            common.tags.clear();
+        }
+        if let Some(columns) = columns {
+            if self.chance(0.15) {
+                columns.entry("email".into()).or_default().comment = Some("drifted".into());
+            }
+            if self.chance(0.1) {
+                columns.clear();
+            }
         }
     }
 
@@ -190,10 +240,14 @@ impl Gen {
                     let full = format!("{catalog_name}.{schema_name}.{}", self.name("f", f));
                     let calls: Vec<&str> =
                         functions.iter().filter(|_| self.rng.gen_bool(0.5)).map(String::as_str).collect();
-                    let info = function(&full, &calls);
+                    let mut info = function(&full, &calls);
+                    info.common.comment = self.chance(0.4).then(|| "it's a check".to_string());
                     primary = primary.with_function(info.clone());
                     if schema_copied && self.chance(0.6) {
                         let mut copy = info.clone();
+                        if self.chance(0.2) {
+                            copy.common.comment = Some("drifted".into());
+                        }
                         if self.chance(0.25) {
                             copy.body = "x = 'drifted'".into();
                             copy.dependencies.clear();
@@ -232,6 +286,11 @@ impl Gen {
                         v
                     };
                     table.common = self.common();
+                    table.column_metadata = self.columns();
+                    if table.is_delta() && self.chance(0.3) {
+                        // Delta's own property: the clone carries it, never compared.
+                        table.common.properties.insert("delta.enableChangeDataFeed".into(), "true".into());
+                    }
                     if table.is_delta() && !functions.is_empty() {
                         if self.chance(0.3) {
                             let f = functions.choose(&mut self.rng).cloned().unwrap_or_default();
@@ -248,6 +307,8 @@ impl Gen {
                     if schema_copied && self.chance(0.75) {
                         let mut copy = replica_of(&table);
                         self.drift(&mut copy.common);
+                        self.definition_drift(&mut copy.common);
+                        self.metadata_drift(&mut copy.common, Some(&mut copy.column_metadata));
                         if let (Some(delta), true) = (copy.delta.as_mut(), self.chance(0.3)) {
                             delta.last_commit_ms -= self.rng.gen_range(1..1_000);
                         }
@@ -279,6 +340,8 @@ impl Gen {
                     if schema_copied && self.chance(0.75) {
                         let mut copy = replica_of_volume(&volume);
                         self.drift(&mut copy.common);
+                        self.definition_drift(&mut copy.common);
+                        self.metadata_drift(&mut copy.common, None);
                         secondary = secondary.with_volume(copy);
                     }
                 }
@@ -494,6 +557,9 @@ struct Seen {
     grants: Grants,
     /// A table's row filter and masks.
     protection: Option<String>,
+    tags: Tags,
+    /// A table's or view's column comments and tags (empty ones left out).
+    columns: BTreeMap<String, ColumnMetadata>,
 }
 
 fn seen(kind: String, location: Option<String>, common: &Common) -> Seen {
@@ -507,6 +573,8 @@ fn seen(kind: String, location: Option<String>, common: &Common) -> Seen {
         owner: common.owner.clone(),
         grants: common.grants.clone(),
         protection: None,
+        tags: common.tags.clone(),
+        columns: BTreeMap::new(),
     }
 }
 
@@ -548,9 +616,21 @@ fn replicated(
             let mut entry = seen(format!("{:?}", t.kind), location, &t.common);
             entry.format = t.format.as_deref().map(str::to_ascii_uppercase);
             entry.definition = t.view_definition.as_deref().map(|d| d.trim().to_string());
-            // Comments and properties of tables are not replicated.
-            entry.comment = None;
-            entry.properties = BTreeMap::new();
+            // The properties a person set on a table are replicated, not
+            // Delta's own (nor a view's); comments and column metadata too.
+            entry.properties = match t.kind {
+                TableKind::View => BTreeMap::new(),
+                _ => user_properties(&t.common.properties),
+            };
+            entry.columns = t
+                .column_metadata
+                .iter()
+                .map(|(c, m)| {
+                    let comment = m.comment.clone().filter(|c| !c.is_empty());
+                    (c.clone(), ColumnMetadata { comment, tags: m.tags.clone() })
+                })
+                .filter(|(_, m)| !m.is_empty())
+                .collect();
             entry.protection = Some(format!("{:?}", t.protection));
             if t.kind == TableKind::External && !t.is_delta() {
                 // Registered with the primary's columns, partitioning and options.
@@ -564,8 +644,10 @@ fn replicated(
             && config.includes_schema(&f.catalog, &f.schema)
             && !skipped(&[&f.catalog, &f.schema, &f.name])
         {
-            // Functions' owners, grants and comments are not replicated yet.
-            let mut entry = seen("function".into(), None, &Common::default());
+            // Functions' owners and grants are not replicated yet; their
+            // comments are.
+            let comment = Common { comment: f.common.comment.clone(), ..Common::default() };
+            let mut entry = seen("function".into(), None, &comment);
             entry.definition = Some(format!("{:?} {:?} {} {}", f.language, f.parameters, f.returns, f.body.trim()));
             out.insert(format!("function {}", f.full_name()), entry);
         }
@@ -587,7 +669,6 @@ fn replicated(
             && !skipped(&[&v.catalog, &v.schema, &v.name])
         {
             let mut entry = seen(format!("volume {}", v.volume_type), map(&v.storage_location), &v.common);
-            entry.comment = None;
             entry.properties = BTreeMap::new();
             // A managed volume's files: each at the primary's size, copied
             // from the primary's current state (the manifest), its folders.
@@ -764,6 +845,7 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::RegisterExternalTable { .. } => "register",
                 ActionKind::CreateView { .. } => "view",
                 ActionKind::CreateExternalVolume { .. } => "volume",
+                ActionKind::CreateFunction { existing: false, comment: Some(_), .. } => "function comment",
                 ActionKind::CreateManagedVolume { .. } => "managed volume",
                 ActionKind::CopyVolumeFiles(copy) if copy.copy.iter().any(|f| f.new) => "new files",
                 ActionKind::CopyVolumeFiles(copy) if !copy.copy.is_empty() => "changed files",
@@ -780,6 +862,15 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::Model(super::models::ModelChange::Create { .. }) => "model",
                 ActionKind::Model(super::models::ModelChange::SetAlias { .. }) => "model alias",
                 ActionKind::Model(_) => "model update",
+                ActionKind::Metadata(change) => match change {
+                    MetadataChange::Comment { .. } => "comment",
+                    MetadataChange::ColumnComment { .. } => "column comment",
+                    MetadataChange::SetTags { column: None, .. } => "tags",
+                    MetadataChange::SetTags { column: Some(_), .. } => "column tags",
+                    MetadataChange::UnsetTags { .. } => "untag",
+                    MetadataChange::SetProperties { .. } => "properties",
+                    MetadataChange::UnsetProperties { .. } => "unset properties",
+                },
                 _ => continue,
             };
             *totals.entry(key).or_default() += 1;
@@ -799,6 +890,7 @@ fn the_generator_makes_interesting_worlds() {
         "changed files",
         "function",
         "function update",
+        "function comment",
         "row filter",
         "mask",
         "revoke",
@@ -811,6 +903,13 @@ fn the_generator_makes_interesting_worlds() {
         "model alias",
         "model update",
         "extras",
+        "comment",
+        "column comment",
+        "tags",
+        "column tags",
+        "untag",
+        "properties",
+        "unset properties",
     ] {
         assert!(totals.get(key).copied().unwrap_or(0) >= 3, "{key}: {totals:?}");
     }

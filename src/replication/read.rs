@@ -31,9 +31,9 @@ use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
 use super::snapshot::{
-    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, Grants, LocationInfo, Policy, Principal,
-    Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot, StorageAccess,
-    TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, ColumnMetadata, Common, DeltaState, FunctionInfo, Grants, LocationInfo,
+    Policy, Principal, Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot,
+    StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use crate::databricks::unity_catalog::{self as uc, grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -219,16 +219,28 @@ pub async fn read_snapshot(
             ReadPath::Rest(_) => None,
         }
     };
+    // Tags come only from `information_schema` (`tags.rs`); a failure
+    // there is a hole (tags unknown), not a failed read.
+    let tags_read = async {
+        match &path {
+            ReadPath::Warehouse(id) => {
+                let deadline = Instant::now() + options.statement_timeout;
+                super::tags::read(client, token, id, deadline, &reader.permits).await.map_err(|e| e.to_string())
+            }
+            ReadPath::Rest(why) => Err(format!("tags are read from information_schema only, and {why}")),
+        }
+    };
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me) = tokio::try_join!(
+    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me, tags) = tokio::try_join!(
         Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
         Box::pin(reader.sharing()),
         Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
         Box::pin(async { Ok(bulk_read.await) }),
         Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
         Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
+        Box::pin(async { Ok(tags_read.await) }),
     )?;
     // Who read it, once: the view take-over, the share-owner checks and the
     // storage checks all judge by this principal and its groups.
@@ -260,7 +272,7 @@ pub async fn read_snapshot(
     }
     // Registered models: planning only (`models_read.rs`).
     if options.view_dependencies {
-        super::models_read::read(client, token, &mut snapshot, concurrency)
+        super::models_read::read(client, token, &mut snapshot, concurrency, &reader.permits)
             .await
             .map_err(|unreadable| ReadError::Databricks { what: unreadable.what, source: unreadable.source })?;
     }
@@ -302,6 +314,10 @@ pub async fn read_snapshot(
             snapshot.skipped.append(&mut holes);
         }
         None => {}
+    }
+    match tags {
+        Ok(tags) => super::tags::apply(&mut snapshot, tags),
+        Err(why) => snapshot.skipped.push(super::tags::unread(why)),
     }
     snapshot.sharing = sharing;
     snapshot.skipped.append(&mut skipped);
@@ -830,7 +846,7 @@ fn apply(snapshot: &mut Snapshot, done: Done) {
 }
 
 fn common(owner: Option<String>, comment: Option<String>, properties: BTreeMap<String, String>) -> Common {
-    Common { owner: owner.unwrap_or_default(), comment, properties, grants: Grants::new() }
+    Common { owner: owner.unwrap_or_default(), comment, properties, grants: Grants::new(), tags: Default::default() }
 }
 
 fn catalog_info(catalog: uc::Catalog) -> CatalogInfo {
@@ -884,6 +900,15 @@ fn table_info(table: uc::Table) -> TableInfo {
     } else {
         Vec::new()
     };
+    // Column comments come with the list; column tags from `bulk.rs`.
+    let column_metadata: BTreeMap<String, ColumnMetadata> = table
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let comment = c.comment.clone().filter(|c| !c.is_empty())?;
+            Some((c.name.clone(), ColumnMetadata { comment: Some(comment), tags: Default::default() }))
+        })
+        .collect();
     let protection = Protection {
         row_filter: table.row_filter.map(|f| Policy { function_name: f.function_name, columns: f.input_column_names }),
         column_masks: table
@@ -900,6 +925,7 @@ fn table_info(table: uc::Table) -> TableInfo {
         columns,
         format_options: None,
         pipeline_id: table.pipeline_id,
+        column_metadata,
         kind,
         format: table.data_source_format,
         storage_location: table.storage_location,

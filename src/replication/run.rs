@@ -168,7 +168,8 @@ pub fn lane(action: &Action) -> Lane {
         | ActionKind::CreateDataset { .. }
         | ActionKind::Grant { .. }
         | ActionKind::Revoke { .. }
-        | ActionKind::SetOwner { .. } => Lane::Warehouse,
+        | ActionKind::SetOwner { .. }
+        | ActionKind::Metadata(_) => Lane::Warehouse,
         _ => Lane::Api,
     }
 }
@@ -469,6 +470,7 @@ mod tests {
         let plan = Plan {
             actions: vec![action("t", blocked, &[]), action("g", grant.clone(), &["t"]), action("h", grant, &["g"])],
             extras: Vec::new(),
+            not_compared: Vec::new(),
         };
         // Nothing may reach a workspace: port 9 answers nobody.
         let client = WorkspaceClient::new(reqwest::Client::new(), "http://127.0.0.1:9");
@@ -512,6 +514,7 @@ mod tests {
                 action("clone", clone, &["schema", "outside-the-plan"]),
             ],
             extras: Vec::new(),
+            not_compared: Vec::new(),
         };
         let options = RunOptions { done: BTreeSet::from([ActionId("schema".into())]), ..RunOptions::default() };
         let steps = steps(&plan, &options);

@@ -15,8 +15,8 @@ use super::model::{apply, apply_to_primary};
 use super::plan::{ActionKind, CloneReason, CloneSource};
 use super::planner::plan;
 use super::snapshot::{
-    CatalogInfo, CatalogKind, ColumnDef, Common, DeltaState, FunctionInfo, LocationInfo, Policy, Principal, Protection,
-    SchemaInfo, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
+    CatalogInfo, CatalogKind, ColumnDef, ColumnMetadata, Common, DeltaState, FunctionInfo, LocationInfo, Policy,
+    Principal, Protection, SchemaInfo, Snapshot, StorageAccess, TableInfo, TableKind, VolumeInfo,
 };
 use super::sql::{render, Request};
 
@@ -30,6 +30,7 @@ fn common(c: &metastore::Common) -> Common {
         comment: c.comment.clone(),
         properties: c.properties.clone(),
         grants: c.grants.clone(),
+        tags: c.tags.clone(),
     }
 }
 
@@ -116,6 +117,11 @@ fn snapshot(m: &Metastore) -> Snapshot {
                         row_filter: t.protection.row_filter.as_ref().map(policy),
                         column_masks: t.protection.column_masks.iter().map(|(c, m)| (c.clone(), policy(m))).collect(),
                     },
+                    column_metadata: t
+                        .column_metadata
+                        .iter()
+                        .map(|(c, m)| (c.clone(), ColumnMetadata { comment: m.comment.clone(), tags: m.tags.clone() }))
+                        .collect(),
                     common: common(&t.common),
                 };
                 (k.clone(), info)

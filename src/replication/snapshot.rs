@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// grants: inherited privileges are replicated where they are granted).
 pub type Grants = BTreeMap<String, BTreeSet<String>>;
 
+/// Unity Catalog tags: key → value (an empty value for a key-only tag).
+pub type Tags = BTreeMap<String, String>;
+
 /// One metastore, as far as replication cares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -113,6 +116,20 @@ impl std::fmt::Display for ReadPath {
 }
 
 impl Snapshot {
+    /// The owner, comment, properties, tags and grants of `object`, to change
+    /// in place (the model of what actions do); `None` for a kind without
+    /// them here, or an object not in the snapshot.
+    pub(crate) fn common_mut(&mut self, object: &super::object::ObjectRef) -> Option<&mut Common> {
+        use super::object::ObjectKind;
+        let name = object.full_name();
+        match object.kind {
+            ObjectKind::Catalog | ObjectKind::SharedCatalog => self.catalogs.get_mut(&name).map(|c| &mut c.common),
+            ObjectKind::Schema => self.schemas.get_mut(&name).map(|c| &mut c.common),
+            ObjectKind::Table | ObjectKind::View => self.tables.get_mut(&name).map(|c| &mut c.common),
+            ObjectKind::Volume => self.volumes.get_mut(&name).map(|c| &mut c.common),
+            ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::Model => None,
+        }
+    }
     /// Whether `part` of the object named `full_name` could not be read.
     pub fn is_skipped(&self, full_name: &str, part: SkippedPart) -> bool {
         self.skipped.iter().any(|s| s.full_name == full_name && s.part == part)
@@ -150,6 +167,10 @@ pub enum SkippedPart {
     Storage,
     /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
     FormatOptions,
+    /// Every tag of the metastore (catalog to column): they are read from
+    /// `information_schema`'s `*_tags` views only, so a read without a
+    /// running SQL warehouse does not know them (`metadata.rs`).
+    Tags,
 }
 
 /// Catalog kinds, as `catalog_type` names them. Only managed catalogs are
@@ -184,6 +205,9 @@ pub struct Common {
     pub comment: Option<String>,
     pub properties: BTreeMap<String, String>,
     pub grants: Grants,
+    /// Its Unity Catalog tags; unknown (and empty) when the snapshot
+    /// skipped `SkippedPart::Tags`.
+    pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,7 +289,23 @@ pub struct TableInfo {
     /// For a materialized view or streaming table: the pipeline that
     /// publishes it (the tables API's `pipeline_id`); see `datasets.rs`.
     pub pipeline_id: Option<String>,
+    /// Column comments and tags, by column name (only columns that have
+    /// either): a deep clone carries no tags (`metadata.rs`).
+    pub column_metadata: BTreeMap<String, ColumnMetadata>,
     pub common: Common,
+}
+
+/// What a person wrote on one column: its comment and its tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMetadata {
+    pub comment: Option<String>,
+    pub tags: Tags,
+}
+
+impl ColumnMetadata {
+    pub fn is_empty(&self) -> bool {
+        self.comment.as_deref().is_none_or(str::is_empty) && self.tags.is_empty()
+    }
 }
 
 /// One column: name, SQL type text, place among the partition columns.

@@ -19,55 +19,8 @@ use serde_json::{json, Value};
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneSource, ProviderRef, Side};
 use super::snapshot::ColumnDef;
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SqlError {
-    #[error("an identifier may not be empty")]
-    EmptyIdentifier,
-    #[error("{what} contains a control character")]
-    ControlCharacter { what: &'static str },
-    #[error("{0:?} is not a Unity Catalog privilege")]
-    BadPrivilege(String),
-    #[error("{0:?} is not a table format")]
-    BadFormat(String),
-    #[error("the view definition cannot be used: {0}")]
-    BadViewDefinition(&'static str),
-    #[error("this action cannot run: {0}")]
-    Blocked(String),
-    #[error("{0} cannot be rendered")]
-    Unsupported(String),
-}
-
-/// `` `name` `` with every backtick doubled.
-pub fn quote_identifier(name: &str) -> Result<String, SqlError> {
-    if name.is_empty() {
-        return Err(SqlError::EmptyIdentifier);
-    }
-    no_control(name, "an identifier")?;
-    Ok(format!("`{}`", name.replace('`', "``")))
-}
-
-/// A multi-part name, each part quoted: `` `c`.`s`.`t` ``.
-pub fn quote_name<S: AsRef<str>>(parts: &[S]) -> Result<String, SqlError> {
-    if parts.is_empty() {
-        return Err(SqlError::EmptyIdentifier);
-    }
-    let quoted: Result<Vec<String>, SqlError> = parts.iter().map(|p| quote_identifier(p.as_ref())).collect();
-    Ok(quoted?.join("."))
-}
-
-/// `'text'` with `\` and `'` backslash-escaped.
-pub fn quote_literal(text: &str) -> Result<String, SqlError> {
-    no_control(text, "a string literal")?;
-    Ok(format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'")))
-}
-
-fn no_control(text: &str, what: &'static str) -> Result<(), SqlError> {
-    if text.chars().any(char::is_control) {
-        return Err(SqlError::ControlCharacter { what });
-    }
-    Ok(())
-}
+pub(crate) use super::sql_quote::{no_control, securable};
+pub use super::sql_quote::{quote_identifier, quote_literal, quote_name, SqlError};
 
 /// `USE_CATALOG` → `USE CATALOG`: privileges are keywords, so only
 /// upper-case words joined by underscores are accepted.
@@ -415,17 +368,6 @@ pub fn mount_share(catalog: &str, share: &str, provider: &str) -> Result<RestCal
     Ok(RestCall::MountShare { catalog: catalog.into(), provider: provider.into(), share: share.into() })
 }
 
-fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
-    Ok(match kind {
-        ObjectKind::Catalog => "CATALOG",
-        ObjectKind::Schema => "SCHEMA",
-        ObjectKind::Table => "TABLE",
-        ObjectKind::View => "VIEW",
-        ObjectKind::Volume => "VOLUME",
-        other => return Err(SqlError::Unsupported(format!("a grant or owner on a {}", other.as_str()))),
-    })
-}
-
 /// A SQL type as the functions API writes it (`STRING`, `DECIMAL(10,2)`,
 /// `ARRAY<STRING>`, `STRUCT<a: INT>`): keywords, digits and the punctuation
 /// of type syntax only, so nothing but a type can ride along.
@@ -583,15 +525,19 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
         ActionKind::CreateDataset { dataset, definition, existing, .. } => {
             Ok(Request::Sql(dataset_statement(path, *dataset, definition, *existing)?))
         }
-        ActionKind::CreateFunction { parameters, returns, body, existing, .. } => {
+        ActionKind::CreateFunction { parameters, returns, body, existing, comment, .. } => {
             check_view_definition(body)?;
             let parameters: Result<Vec<String>, SqlError> = parameters
                 .iter()
                 .map(|(name, type_text)| Ok(format!("{} {}", quote_identifier(name)?, sql_type(type_text)?)))
                 .collect();
             let verb = if *existing { "CREATE OR REPLACE FUNCTION" } else { "CREATE FUNCTION IF NOT EXISTS" };
+            let comment = match comment {
+                Some(text) => format!(" COMMENT {}", super::metadata_action::text_literal(text)?),
+                None => String::new(),
+            };
             Ok(Request::Sql(format!(
-                "{verb} {} ({}) RETURNS {} RETURN {}",
+                "{verb} {} ({}) RETURNS {}{comment} RETURN {}",
                 quote_name(path)?,
                 parameters?.join(", "),
                 sql_type(returns)?,
@@ -649,6 +595,7 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
             quote_identifier(owner)?
         ))),
         ActionKind::Model(change) => rest(RestCall::Model { path: path.clone(), change: change.clone() }),
+        ActionKind::Metadata(change) => Ok(Request::Sql(super::metadata_action::render(object, change)?)),
         ActionKind::CreateManagedVolume { comment } => rest(RestCall::CreateManagedVolume {
             catalog: path[0].clone(),
             schema: path[1].clone(),

@@ -48,6 +48,7 @@ pub fn publish(
         last_commit_ms: now_ms,
         cloned_from: None,
         protection: Default::default(),
+        column_metadata: Default::default(),
         properties_commit: None,
         pipeline_id: Some(pipeline_id.into()),
         common: Common { owner: owner.into(), created_at: now_ms, updated_at: now_ms, ..Default::default() },

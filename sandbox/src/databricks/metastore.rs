@@ -66,6 +66,9 @@ pub struct Common {
     pub updated_at: i64,
     /// principal → privileges granted directly on this object.
     pub grants: BTreeMap<String, BTreeSet<String>>,
+    /// Unity Catalog tags (`SET TAGS`): key → value, empty for a key-only
+    /// tag. Only `information_schema`'s `*_tags` views show them.
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,7 +128,19 @@ pub struct Table {
     /// a Lakeflow pipeline defines (TableInfo `pipeline_id`); `None` for
     /// the rest, Databricks SQL's own datasets included (FIDELITY.md).
     pub pipeline_id: Option<String>,
+    /// Column comments and tags by column name (`COMMENT ON COLUMN`, `ALTER
+    /// … ALTER COLUMN c SET TAGS`), for the columns that have either; a
+    /// column need not be modelled in `columns` to carry them (the sandbox
+    /// models a Delta table's columns no further).
+    pub column_metadata: BTreeMap<String, ColumnMetadata>,
     pub common: Common,
+}
+
+/// What a person wrote on one column.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMetadata {
+    pub comment: Option<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One column: its name, type as SQL text, and place among the partition
@@ -299,7 +314,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.name.as_str()).chain(self.groups.iter().map(String::as_str))
     }
 }
@@ -345,6 +360,11 @@ pub struct Metastore {
     pub functions: BTreeMap<String, Function>,
     /// Registered models by full name (`models.rs`).
     pub models: BTreeMap<String, super::models::RegisteredModel>,
+    /// Governed tags (tag policies) of the account this metastore sees: tag
+    /// key → the principals (users or groups) holding ASSIGN on it. Only
+    /// they may set or unset such a tag on an object, whoever owns it
+    /// ("Manage permissions on governed tags", FIDELITY.md).
+    pub governed_tags: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A storage URL prefix Unity Catalog may use, through a credential.
@@ -682,20 +702,38 @@ impl Table {
                     if let Some(mask) = self.protection.column_masks.get(&column.name) {
                         info["mask"] = json!({"function_name": mask.function_name, "using_column_names": mask.columns});
                     }
+                    if let Some(comment) = self.column_metadata.get(&column.name).and_then(|m| m.comment.as_ref()) {
+                        info["comment"] = json!(comment);
+                    }
                     info
                 })
                 .collect();
             value["columns"] = json!(columns);
-        } else if !self.protection.column_masks.is_empty() {
-            let columns: Vec<Value> = self
+        } else {
+            // Columns not modelled: those the sandbox knows something of
+            // (a mask, a comment), with what it knows.
+            let names: BTreeSet<&String> = self
                 .protection
                 .column_masks
-                .iter()
-                .map(|(column, mask)| {
-                    json!({"name": column, "mask": {"function_name": mask.function_name, "using_column_names": mask.columns}})
+                .keys()
+                .chain(self.column_metadata.iter().filter(|(_, m)| m.comment.is_some()).map(|(c, _)| c))
+                .collect();
+            let columns: Vec<Value> = names
+                .into_iter()
+                .map(|column| {
+                    let mut info = json!({"name": column});
+                    if let Some(mask) = self.protection.column_masks.get(column) {
+                        info["mask"] = json!({"function_name": mask.function_name, "using_column_names": mask.columns});
+                    }
+                    if let Some(comment) = self.column_metadata.get(column).and_then(|m| m.comment.as_ref()) {
+                        info["comment"] = json!(comment);
+                    }
+                    info
                 })
                 .collect();
-            value["columns"] = json!(columns);
+            if !columns.is_empty() {
+                value["columns"] = json!(columns);
+            }
         }
         if with_details && !(self.view_dependencies.is_empty() && self.view_functions.is_empty()) {
             let tables = self.view_dependencies.iter().map(|t| json!({"table": {"table_full_name": t}}));

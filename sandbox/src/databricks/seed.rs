@@ -162,11 +162,50 @@ pub fn generate(seed: &Seed) -> (Metastore, Metastore) {
     }
     grant_readers_the_main_catalog(&mut rng, &mut primary);
     let mut secondary = partly_replicated(&mut rng, &primary, seed.now_ms);
+    // After the secondary was copied, so the secondary lacks it: metadata
+    // a clone does not carry, for replication to set.
+    add_metadata(&mut primary);
     add_managed_volume(&mut primary, seed.now_ms);
     add_storage_access(&mut primary, 0, seed.now_ms);
     add_storage_access(&mut secondary, 1, seed.now_ms);
     add_source_access(&mut secondary, seed.now_ms);
     (primary, secondary)
+}
+
+/// A few tags and comments on the primary (no randomness, so the rest of
+/// the world is the same as without them): a tag on the first catalog, and
+/// on the first managed Delta table of each of the first two schemas a
+/// comment, a user table property, a tag, and a column with a comment and a
+/// tag.
+fn add_metadata(primary: &mut Metastore) {
+    let Some(first) = primary.catalogs.keys().find(|c| *c != "system").cloned() else { return };
+    if let Some(catalog) = primary.catalogs.get_mut(&first) {
+        catalog.common.tags.insert("environment".into(), "production".into());
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    for table in primary.tables.values() {
+        let schema = format!("{}.{}", table.catalog, table.schema);
+        let managed_delta = table.table_type == "MANAGED" && table.data_source_format.as_deref() == Some("DELTA");
+        if table.catalog == first && managed_delta && !chosen.iter().any(|t| t.starts_with(&format!("{schema}."))) {
+            chosen.push(table.full_name());
+        }
+        if chosen.len() == 2 {
+            break;
+        }
+    }
+    for name in chosen {
+        let Some(table) = primary.tables.get_mut(&name) else { continue };
+        table.common.comment = Some(format!("{} as the business sees them", table.name));
+        table.common.properties.insert("quality".into(), "gold".into());
+        table.common.tags.insert("data_owner".into(), "finance".into());
+        table.column_metadata.insert(
+            "customer_email".into(),
+            super::metastore::ColumnMetadata {
+                comment: Some("who to write to".into()),
+                tags: [("pii".to_string(), "email".to_string())].into(),
+            },
+        );
+    }
 }
 
 /// What a correctly bootstrapped secondary also has: a read-only external
@@ -296,6 +335,7 @@ fn common(rng: &mut StdRng, now_ms: i64, privileges: &[(&str, f64)]) -> Common {
         created_at,
         updated_at: created_at,
         grants,
+        tags: BTreeMap::new(),
     }
 }
 
@@ -354,6 +394,7 @@ fn table(rng: &mut StdRng, now_ms: i64, catalog: &str, schema: &str, name: &str,
         protection: Default::default(),
         properties_commit: None,
         pipeline_id: None,
+        column_metadata: Default::default(),
         common: common(rng, now_ms, &[("SELECT", 0.6), ("MODIFY", 0.1)]),
     }
 }
@@ -466,6 +507,7 @@ fn partly_replicated(rng: &mut StdRng, primary: &Metastore, now_ms: i64) -> Meta
             protection: Default::default(),
             properties_commit: None,
             pipeline_id: None,
+            column_metadata: Default::default(),
             common: scratch.common.clone(),
         };
         secondary.tables.insert(table.full_name(), table);

@@ -215,6 +215,7 @@ async fn create_catalog(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bo
                 created_at: now,
                 updated_at: now,
                 grants: Default::default(),
+                tags: Default::default(),
             },
         };
         let json = catalog.to_json(&metastore);
@@ -725,6 +726,7 @@ async fn create_schema(State(ws): State<Arc<Workspace>>, headers: HeaderMap, bod
                 created_at: now,
                 updated_at: now,
                 grants: Default::default(),
+                tags: Default::default(),
             },
         };
         let json = schema.to_json(&metastore);
@@ -968,6 +970,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             protection: Default::default(),
             properties_commit: None,
             pipeline_id: None,
+            column_metadata: Default::default(),
             common: Common {
                 owner: who.name.clone(),
                 comment: request.comment,
@@ -975,6 +978,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
                 created_at: now,
                 updated_at: now,
                 grants: Default::default(),
+                tags: Default::default(),
             },
         };
         let json = table.to_json(&metastore, true);

@@ -109,7 +109,7 @@ pub struct StatementError {
     pub message: String,
 }
 
-fn failed(code: &str, message: String) -> StatementError {
+pub(super) fn failed(code: &str, message: String) -> StatementError {
     StatementError::new(code, message)
 }
 
@@ -143,7 +143,7 @@ pub struct Outcome {
 
 /// Completes a name of `parts` parts with the statement's default catalog
 /// and schema: `t` → `catalog.schema.t`, `s.t` → `catalog.s.t`.
-fn qualify(
+pub(super) fn qualify(
     name: &[String],
     catalog: Option<&str>,
     schema: Option<&str>,
@@ -196,6 +196,9 @@ pub fn execute(
     schema: Option<&str>,
     now_ms: i64,
 ) -> Result<Outcome, StatementError> {
+    if let Some(result) = super::metadata::execute(metastore, who, statement, catalog, schema) {
+        return result;
+    }
     match statement {
         Statement::CurrentMetastore => {
             Ok(Outcome { columns: vec!["current_metastore()"], rows: vec![vec![json!(metastore.global_id)]] })
@@ -322,6 +325,11 @@ pub fn execute(
                 protection: Default::default(),
                 properties_commit: None,
                 pipeline_id: None,
+                // A replaced table keeps its Unity Catalog metadata (owner,
+                // grants, comment, tags, column comments and tags); a new
+                // clone has none of it (the clone reference: no table
+                // description, no tags; FIDELITY.md).
+                column_metadata: existing.as_ref().map(|t| t.column_metadata.clone()).unwrap_or_default(),
                 common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
             };
             if let Some(location) = location {
@@ -362,6 +370,7 @@ pub fn execute(
                 protection: Default::default(),
                 properties_commit: None,
                 pipeline_id: None,
+                column_metadata: Default::default(),
                 common: owned_by(who, now_ms),
             };
             metastore.tables.insert(full.join("."), table);
@@ -410,6 +419,7 @@ pub fn execute(
                     protection: Default::default(),
                     properties_commit: None,
                     pipeline_id: None,
+                    column_metadata: Default::default(),
                     common: owned_by(who, now_ms),
                 },
             );
@@ -474,6 +484,7 @@ pub fn execute(
                     protection: Default::default(),
                     properties_commit: None,
                     pipeline_id: None,
+                    column_metadata: existing.as_ref().map(|t| t.column_metadata.clone()).unwrap_or_default(),
                     // Redefined in place: owner and grants stay.
                     common: existing.map(|t| t.common).unwrap_or_else(|| owned_by(who, now_ms)),
                 },
@@ -507,7 +518,17 @@ pub fn execute(
             view.common.updated_at = now_ms;
             Ok(Outcome::default())
         }
-        Statement::CreateFunction { name, or_replace, if_not_exists, parameters, returns, body, tables, functions } => {
+        Statement::CreateFunction {
+            name,
+            or_replace,
+            if_not_exists,
+            parameters,
+            returns,
+            body,
+            tables,
+            functions,
+            comment,
+        } => {
             let full = qualify(name, catalog, schema, 3)?;
             metastore.require_use(who, &full[0], Some(&full[1]))?;
             let full_name = full.join(".");
@@ -545,8 +566,9 @@ pub fn execute(
                 body: body.clone(),
                 table_dependencies,
                 function_dependencies,
-                // A replaced function keeps its owner and grants.
-                common: existing.unwrap_or_else(|| owned_by(who, now_ms)),
+                // A replaced function keeps its owner and grants; its
+                // comment is the statement's.
+                common: Common { comment: comment.clone(), ..existing.unwrap_or_else(|| owned_by(who, now_ms)) },
             };
             metastore.functions.insert(full_name, function);
             Ok(Outcome::default())
@@ -616,6 +638,14 @@ pub fn execute(
                 };
             }
             Ok(Outcome::default())
+        }
+        Statement::Comment { .. }
+        | Statement::SetTags { .. }
+        | Statement::UnsetTags { .. }
+        | Statement::SetTableProperties { .. }
+        | Statement::UnsetTableProperties { .. } => {
+            // Answered by `sql::metadata` above; never reached.
+            Err(failed("INTERNAL_ERROR", "metadata statements are run by sql::metadata".into()))
         }
         Statement::CountRows { name, hash } => {
             let full_name = qualify(name, catalog, schema, 3)?.join(".");
@@ -894,7 +924,7 @@ fn is_shared_catalog(metastore: &Metastore, catalog: &str) -> bool {
     metastore.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "DELTASHARING_CATALOG")
 }
 
-fn require(
+pub(super) fn require(
     metastore: &Metastore,
     who: &Principal,
     kind: Securable,

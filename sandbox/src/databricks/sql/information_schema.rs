@@ -113,6 +113,74 @@ const PARAMETER_COLUMNS: &[&str] = &[
     "full_data_type",
 ];
 
+/// The tag views (`CATALOG_TAGS`, `SCHEMA_TAGS`, `TABLE_TAGS` for tables
+/// and views, `COLUMN_TAGS`, `VOLUME_TAGS`): their securable and documented
+/// columns, all non-null (a key-only tag has an empty value).
+const TAG_VIEWS: &[(&str, Securable, &[&str])] = &[
+    ("catalog_tags", Securable::Catalog, &["catalog_name", "tag_name", "tag_value"]),
+    ("schema_tags", Securable::Schema, &["catalog_name", "schema_name", "tag_name", "tag_value"]),
+    ("table_tags", Securable::Table, &["catalog_name", "schema_name", "table_name", "tag_name", "tag_value"]),
+    (
+        "column_tags",
+        Securable::Table,
+        &["catalog_name", "schema_name", "table_name", "column_name", "tag_name", "tag_value"],
+    ),
+    ("volume_tags", Securable::Volume, &["catalog_name", "schema_name", "volume_name", "tag_name", "tag_value"]),
+];
+
+/// One tag view: a row per tag of each object the caller may interact
+/// with, in `catalog` (every catalog from `system`).
+#[allow(clippy::too_many_arguments)]
+fn tags(
+    metastore: &Metastore,
+    who: &Principal,
+    catalog: &str,
+    kind: Securable,
+    view: &str,
+    all_columns: &[&'static str],
+    columns: &[String],
+    direct_only: bool,
+) -> Result<Outcome, StatementError> {
+    if direct_only {
+        // The tag views have no INHERITED_FROM column.
+        return Err(error(
+            "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+            format!("A column with name `inherited_from` cannot be resolved. Did you mean one of {all_columns:?}?"),
+        ));
+    }
+    let picked = pick(columns, all_columns)?;
+    let every_catalog = catalog == "system";
+    let mut tagged: Vec<(Vec<String>, &std::collections::BTreeMap<String, String>)> = Vec::new();
+    let mut add = |full_name: &str, extra: Option<&str>, tags| {
+        let in_catalog = full_name.split('.').next().is_some_and(|c| c.eq_ignore_ascii_case(catalog));
+        if (every_catalog || in_catalog) && metastore.visible(who, kind, full_name) {
+            let mut parts: Vec<String> = full_name.split('.').map(str::to_string).collect();
+            parts.extend(extra.map(str::to_string));
+            tagged.push((parts, tags));
+        }
+    };
+    match view {
+        "catalog_tags" => metastore.catalogs.iter().for_each(|(n, c)| add(n, None, &c.common.tags)),
+        "schema_tags" => metastore.schemas.iter().for_each(|(n, s)| add(n, None, &s.common.tags)),
+        "table_tags" => metastore.tables.iter().for_each(|(n, t)| add(n, None, &t.common.tags)),
+        "column_tags" => metastore.tables.iter().for_each(|(n, t)| {
+            t.column_metadata.iter().for_each(|(column, m)| add(n, Some(column), &m.tags));
+        }),
+        _ => metastore.volumes.iter().for_each(|(n, v)| add(n, None, &v.common.tags)),
+    }
+    let mut rows = Vec::new();
+    for (parts, tags) in tagged {
+        for (key, value) in tags {
+            let mut row: Vec<Value> = parts.iter().map(|p| json!(p)).collect();
+            row.push(json!(key));
+            row.push(json!(value));
+            rows.push(picked.iter().map(|&i| row[i].clone()).collect());
+        }
+    }
+    let names: Vec<&'static str> = picked.iter().map(|&i| all_columns[i]).collect();
+    Ok(Outcome { columns: names, rows })
+}
+
 /// The positions of `columns` in `all_columns`, or Databricks' refusal.
 pub(super) fn pick(columns: &[String], all_columns: &[&str]) -> Result<Vec<usize>, StatementError> {
     columns
@@ -149,6 +217,9 @@ pub fn query(
     }
     if view == "routines" || view == "parameters" {
         return routines(metastore, who, catalog, view, columns, direct_only);
+    }
+    if let Some(&(_, kind, all_columns)) = TAG_VIEWS.iter().find(|(name, ..)| *name == view) {
+        return tags(metastore, who, catalog, kind, view, all_columns, columns, direct_only);
     }
     let Some(&(_, kind, all_columns)) = VIEWS.iter().find(|(name, ..)| *name == view) else {
         return Err(error(

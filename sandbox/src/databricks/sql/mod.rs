@@ -4,5 +4,6 @@
 pub mod data;
 pub mod execute;
 pub mod information_schema;
+pub mod metadata;
 pub mod parse;
 pub mod storage;

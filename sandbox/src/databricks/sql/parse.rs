@@ -84,6 +84,8 @@ pub enum Statement {
         body: String,
         tables: Vec<Vec<String>>,
         functions: Vec<Vec<String>>,
+        /// `COMMENT '…'`: the function's comment (a replace sets it anew).
+        comment: Option<String>,
     },
     CreateExternalVolume {
         name: Vec<String>,
@@ -119,6 +121,41 @@ pub enum Statement {
         name: Vec<String>,
         column: String,
         mask: Option<(Vec<String>, Vec<String>)>,
+    },
+    /// `COMMENT ON {CATALOG | SCHEMA | TABLE | VOLUME} name IS {'text' |
+    /// NULL}`, or `COMMENT ON COLUMN relation.column IS …` (`column`; the
+    /// relation a table or a view).
+    Comment {
+        securable: Securable,
+        name: Vec<String>,
+        column: Option<String>,
+        comment: Option<String>,
+    },
+    /// `ALTER {CATALOG | SCHEMA | TABLE | VIEW | VOLUME} name [ALTER COLUMN
+    /// c] SET TAGS ('k' = 'v', …)` (or key-only `('k', …)`, values empty).
+    SetTags {
+        securable: Securable,
+        name: Vec<String>,
+        column: Option<String>,
+        tags: std::collections::BTreeMap<String, String>,
+    },
+    /// `… UNSET TAGS ('k', …)`.
+    UnsetTags {
+        securable: Securable,
+        name: Vec<String>,
+        column: Option<String>,
+        keys: Vec<String>,
+    },
+    /// `ALTER TABLE t SET TBLPROPERTIES ('k' = 'v', …)`.
+    SetTableProperties {
+        name: Vec<String>,
+        properties: std::collections::BTreeMap<String, String>,
+    },
+    /// `ALTER TABLE t UNSET TBLPROPERTIES [IF EXISTS] ('k', …)`.
+    UnsetTableProperties {
+        name: Vec<String>,
+        keys: Vec<String>,
+        if_exists: bool,
     },
     CurrentMetastore,
     /// `LIST 'url' [LIMIT n]`: the objects immediately under a storage path.
@@ -196,7 +233,15 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, SyntaxError> {
                         break;
                     }
                     Some('\\') if c == '\'' && i + 1 < chars.len() => {
-                        text.push(chars[i + 1]);
+                        // Databricks SQL string literal escapes: `\n`, `\r`,
+                        // `\t` are the control characters; any other escaped
+                        // character stands for itself.
+                        text.push(match chars[i + 1] {
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            other => other,
+                        });
                         i += 2;
                     }
                     Some(&other) => {
@@ -334,13 +379,31 @@ impl Parser {
     /// COLUMN c DROP MASK`; `None` when it is none of them.
     fn row_filter_or_mask(&mut self, name: &[String]) -> Result<Option<Statement>, SyntaxError> {
         let name = name.to_vec();
+        if let Some(statement) = self.tags(Securable::Table, &name, None)? {
+            return Ok(Some(statement));
+        }
         if self.eat("SET") {
+            if self.eat("TBLPROPERTIES") {
+                let properties = self.properties()?;
+                return Ok(Some(Statement::SetTableProperties { name, properties }));
+            }
             self.expect("ROW")?;
             self.expect("FILTER")?;
             let function = self.name()?;
             self.expect("ON")?;
             let columns = self.column_list()?;
             return Ok(Some(Statement::SetRowFilter { name, filter: Some((function, columns)) }));
+        }
+        if self.eat("UNSET") {
+            self.expect("TBLPROPERTIES")?;
+            let if_exists = if self.eat("IF") {
+                self.expect("EXISTS")?;
+                true
+            } else {
+                false
+            };
+            let keys = self.strings()?;
+            return Ok(Some(Statement::UnsetTableProperties { name, keys, if_exists }));
         }
         if self.eat("DROP") {
             self.expect("ROW")?;
@@ -350,6 +413,9 @@ impl Parser {
         if self.eat("ALTER") {
             self.eat("COLUMN");
             let column = self.identifier()?;
+            if let Some(statement) = self.tags(Securable::Table, &name, Some(&column))? {
+                return Ok(Some(statement));
+            }
             if self.eat("SET") {
                 self.expect("MASK")?;
                 let function = self.name()?;
@@ -366,6 +432,108 @@ impl Parser {
             return Ok(Some(Statement::SetColumnMask { name, column, mask: None }));
         }
         Ok(None)
+    }
+
+    /// `SET TAGS (…)` or `UNSET TAGS (…)` on `name` (or its `column`);
+    /// `None` when neither follows.
+    fn tags(
+        &mut self,
+        securable: Securable,
+        name: &[String],
+        column: Option<&String>,
+    ) -> Result<Option<Statement>, SyntaxError> {
+        let (name, column) = (name.to_vec(), column.cloned());
+        let tagged = |p: &Parser, at: usize| {
+            matches!(p.tokens.get(at), Some(Token::Word(w)) if w.eq_ignore_ascii_case("SET") || w.eq_ignore_ascii_case("UNSET"))
+                && matches!(p.tokens.get(at + 1), Some(Token::Word(w)) if w.eq_ignore_ascii_case("TAGS"))
+        };
+        if !tagged(self, self.at) {
+            return Ok(None);
+        }
+        let set = self.eat("SET");
+        if !set {
+            self.expect("UNSET")?;
+        }
+        self.expect("TAGS")?;
+        if !set {
+            let keys = self.strings()?;
+            return Ok(Some(Statement::UnsetTags { securable, name, column, keys }));
+        }
+        // `('k' = 'v', …)` or key-only `('k', …)`; the two forms are not mixed.
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut tags = std::collections::BTreeMap::new();
+        let mut valued = None;
+        loop {
+            let key = self.text()?;
+            let has_value = self.eat_symbol('=');
+            if valued.is_some_and(|v| v != has_value) {
+                return self.error();
+            }
+            valued = Some(has_value);
+            let value = if has_value { self.text()? } else { String::new() };
+            tags.insert(key, value);
+            if self.eat_symbol(')') {
+                return Ok(Some(Statement::SetTags { securable, name, column, tags }));
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
+    }
+
+    /// `('a', 'b', …)`: at least one string literal.
+    fn strings(&mut self) -> Result<Vec<String>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut out = vec![self.text()?];
+        while self.eat_symbol(',') {
+            out.push(self.text()?);
+        }
+        if !self.eat_symbol(')') {
+            return self.error();
+        }
+        Ok(out)
+    }
+
+    /// `('k' = 'v', …)` of TBLPROPERTIES: keys string literals or dotted
+    /// words, values string literals or bare words (`true`, numbers).
+    fn properties(&mut self) -> Result<std::collections::BTreeMap<String, String>, SyntaxError> {
+        if !self.eat_symbol('(') {
+            return self.error();
+        }
+        let mut properties = std::collections::BTreeMap::new();
+        loop {
+            let key = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) => {
+                    self.at += 1;
+                    t
+                }
+                Some(Token::Word(_)) => {
+                    let mut parts = vec![self.identifier()?];
+                    while self.eat_symbol('.') {
+                        parts.push(self.identifier()?);
+                    }
+                    parts.join(".")
+                }
+                _ => return self.error(),
+            };
+            self.eat_symbol('=');
+            let value = match self.tokens.get(self.at).cloned() {
+                Some(Token::Text(t)) | Some(Token::Word(t)) => t,
+                _ => return self.error(),
+            };
+            self.at += 1;
+            properties.insert(key, value);
+            if self.eat_symbol(')') {
+                return Ok(properties);
+            }
+            if !self.eat_symbol(',') {
+                return self.error();
+            }
+        }
     }
 
     fn if_not_exists(&mut self) -> Result<bool, SyntaxError> {
@@ -475,7 +643,7 @@ impl Parser {
                 Token::Symbol(',' | ':') | Token::Word(_) => {}
                 _ => return self.error(),
             }
-            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE")) {
+            if depth == 0 && (self.peek_word("RETURN") || self.peek_word("LANGUAGE") || self.peek_word("COMMENT")) {
                 break;
             }
             self.at += 1;
@@ -624,6 +792,18 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
                 let (query, dependencies, functions) = p.view_query()?;
                 return Ok(Statement::AlterViewAs { name, query, dependencies, functions });
             }
+            if let Some(statement) = p.tags(Securable::Table, &name, None)? {
+                return p.done(statement);
+            }
+            if p.eat("ALTER") {
+                // The COLUMN keyword is required here (ALTER VIEW … COLUMN clause).
+                p.expect("COLUMN")?;
+                let column = p.identifier()?;
+                match p.tags(Securable::Table, &name, Some(&column))? {
+                    Some(statement) => return p.done(statement),
+                    None => return p.error(),
+                }
+            }
             p.expect("OWNER")?;
             p.expect("TO")?;
             let owner = p.identifier()?;
@@ -640,10 +820,18 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         }
         let securable = p.securable()?;
         let name = p.name()?;
+        if matches!(securable, Securable::Catalog | Securable::Schema | Securable::Volume) {
+            if let Some(statement) = p.tags(securable, &name, None)? {
+                return p.done(statement);
+            }
+        }
         p.expect("OWNER")?;
         p.expect("TO")?;
         let owner = p.identifier()?;
         return p.done(Statement::AlterOwner { securable, name, owner });
+    }
+    if p.eat("COMMENT") {
+        return comment(p);
     }
     p.expect("CREATE")?;
     let (or_replace, or_refresh) = if p.eat("OR") {
@@ -724,11 +912,21 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         let parameters = p.parameters()?;
         p.expect("RETURNS")?;
         let returns = p.type_text()?;
-        if p.eat("LANGUAGE") && !p.eat("SQL") {
-            // A Python (or other) body is not SQL: the sandbox does not model it.
-            return Err(SyntaxError(
-                "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
-            ));
+        // Characteristics, in any order: `LANGUAGE SQL`, `COMMENT '…'`.
+        let mut comment = None;
+        loop {
+            if p.eat("LANGUAGE") {
+                if !p.eat("SQL") {
+                    // A Python (or other) body is not SQL: the sandbox does not model it.
+                    return Err(SyntaxError(
+                        "[PARSE_SYNTAX_ERROR] The sandbox models SQL functions only (LANGUAGE SQL).".into(),
+                    ));
+                }
+            } else if comment.is_none() && p.eat("COMMENT") {
+                comment = Some(p.text()?);
+            } else {
+                break;
+            }
         }
         p.expect("RETURN")?;
         let (body, tables, functions) = p.expression()?;
@@ -741,6 +939,7 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
             body,
             tables,
             functions,
+            comment,
         });
     }
     p.expect("TABLE")?;
@@ -795,6 +994,37 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
     };
     let location = if p.eat("LOCATION") { Some(p.text()?) } else { None };
     p.done(Statement::CloneTable { name, or_replace, if_not_exists, deep, source, location })
+}
+
+/// The rest of `COMMENT ON … IS {'text' | NULL}`.
+fn comment(mut p: Parser) -> Result<Statement, SyntaxError> {
+    p.expect("ON")?;
+    let (securable, name, column) = if p.eat("COLUMN") {
+        // `relation.column`: up to four parts, the last one the column.
+        let mut parts = vec![p.identifier()?];
+        while p.eat_symbol('.') {
+            parts.push(p.identifier()?);
+        }
+        if !(2..=4).contains(&parts.len()) {
+            return p.error();
+        }
+        let column = parts.pop();
+        (Securable::Table, parts, column)
+    } else {
+        let securable = match () {
+            _ if p.eat("CATALOG") => Securable::Catalog,
+            _ if p.eat("SCHEMA") || p.eat("DATABASE") => Securable::Schema,
+            _ if p.eat("TABLE") => Securable::Table,
+            _ if p.eat("VOLUME") => Securable::Volume,
+            // CONNECTION, PROVIDER, RECIPIENT and SHARE are documented too,
+            // but drbot comments none of them: not modelled.
+            _ => return p.error(),
+        };
+        (securable, p.name()?, None)
+    };
+    p.expect("IS")?;
+    let comment = if p.eat("NULL") { None } else { Some(p.text()?) };
+    p.done(Statement::Comment { securable, name, column, comment })
 }
 
 /// The rest of `SELECT COUNT(*) AS row_count [, bit_xor(xxhash64(*)) AS
