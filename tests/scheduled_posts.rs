@@ -56,14 +56,15 @@ async fn a_subscription_posts_the_dashboard_at_its_time_once() {
     assert_eq!(dashboards(), 1);
 }
 
-#[tokio::test]
-async fn a_chat_that_removed_the_bot_loses_its_subscription() {
+/// Alice subscribes her chat to an hourly post; `refuse` makes Teams refuse
+/// the bot's sends there; the firing an hour later must remove the subscription.
+async fn a_refused_post_removes_the_subscription(refuse: impl FnOnce(&World, &str)) {
     let clock = ManualClock::new();
     let world = World::start_with_clock(fast, clock.clone()).await;
     let chat = Chat::personal(&world, "alice");
     chat.sign_in().await;
     assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
-    world.sandbox.connector.remove_bot_from(chat.conversation.id());
+    refuse(&world, chat.conversation.id());
     clock.advance(Duration::from_secs(3600 + 120));
     let store = world.bot.app.store.clone();
     let id = chat.conversation.id().to_string();
@@ -72,6 +73,11 @@ async fn a_chat_that_removed_the_bot_loses_its_subscription() {
         async move { store.subscriptions(&id).await.unwrap().is_empty() }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_chat_that_removed_the_bot_loses_its_subscription() {
+    a_refused_post_removes_the_subscription(|world, id| world.sandbox.connector.remove_bot_from(id)).await;
 }
 
 /// Teams says a channel was deleted (`conversationUpdate`, `eventType`
@@ -102,18 +108,5 @@ async fn a_deleted_channel_loses_its_subscription_at_once() {
 /// `BotDisabledByAdmin`, handled like a bot removed from the chat.
 #[tokio::test]
 async fn a_bot_disabled_by_the_admin_stops_posting() {
-    let clock = ManualClock::new();
-    let world = World::start_with_clock(fast, clock.clone()).await;
-    let chat = Chat::personal(&world, "alice");
-    chat.sign_in().await;
-    assert!(card_text(&chat.say("subscribe every 1h").await).contains("Subscribed"));
-    world.sandbox.connector.disable_bot();
-    clock.advance(Duration::from_secs(3600 + 120));
-    let store = world.bot.app.store.clone();
-    let id = chat.conversation.id().to_string();
-    eventually("the subscription removed", || {
-        let (store, id) = (store.clone(), id.clone());
-        async move { store.subscriptions(&id).await.unwrap().is_empty() }
-    })
-    .await;
+    a_refused_post_removes_the_subscription(|world, _| world.sandbox.connector.disable_bot()).await;
 }
