@@ -11,6 +11,7 @@
 pub mod account;
 pub mod error;
 pub mod files;
+pub mod job_definitions;
 pub mod jobs;
 pub mod links;
 pub mod models;

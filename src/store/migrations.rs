@@ -267,6 +267,30 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
                 PRIMARY KEY (pair, volume, path)
             )"],
     ),
+    (
+        13,
+        "workspace assets: each primary job's pause state per pair (for failover), and each pair's mapping table",
+        &[
+            // NULL: the job has no such trigger.
+            "CREATE TABLE job_pause_states (
+                pair TEXT NOT NULL,
+                source_job_id BIGINT NOT NULL,
+                job_name TEXT NOT NULL,
+                schedule_pause TEXT,
+                trigger_pause TEXT,
+                continuous_pause TEXT,
+                recorded_ms BIGINT NOT NULL,
+                PRIMARY KEY (pair, source_job_id)
+            )",
+            "CREATE TABLE asset_mappings (
+                pair TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                source TEXT NOT NULL,
+                target TEXT NOT NULL,
+                PRIMARY KEY (pair, kind, source)
+            )",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

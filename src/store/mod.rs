@@ -9,11 +9,13 @@
 //! passed in (`now_ms`), never read inside, so leases and schedules are tested
 //! with a test clock. Nothing here has a column for a token.
 
+pub mod asset_mappings;
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
 mod firings;
 pub mod instances;
+pub mod job_pause_states;
 mod migrations;
 pub mod operations;
 pub mod pairs;

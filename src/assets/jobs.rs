@@ -1,0 +1,254 @@
+//! Jobs as an asset kind: each primary job has one paused copy in the
+//! secondary, found by its [`SOURCE_TAG`], created or reset to the primary's
+//! mapped settings ([`super::job_settings`]); and each primary job's pause
+//! state is recorded on the pair, for failover to restore.
+//!
+//! A create first asks the secondary for jobs of that name carrying the tag
+//! (`jobs/create` takes no idempotency token): a create whose answer was
+//! lost (a crash, a timeout) is found and reset, not created twice. Two
+//! copies of one job (created by hand, or by an older tool) block it with
+//! the copies' ids rather than guessing which one failover should use.
+//! A copy whose primary job is gone is reported, not deleted: a job deleted
+//! by mistake in the primary is still in the region it would be restored from.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::job_settings::{differences, to_secondary, PauseState, SOURCE_TAG};
+use super::kind::{AssetContext, AssetKind};
+use super::plan::{Change, ItemResult, PlanItem};
+use crate::databricks::job_definitions::JobDefinition;
+use crate::databricks::{DatabricksError, WorkspaceClient};
+use crate::store::job_pause_states::JobPauseState;
+
+/// The kind's name on plan items and results.
+pub const KIND: &str = "job";
+
+pub struct Jobs;
+
+/// Reads every job of a workspace, whole: a job whose tasks the list cut
+/// at 100 is read again on its own.
+async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient) -> Result<Vec<JobDefinition>, String> {
+    let token = ctx.token(false).await?;
+    let mut jobs = client.list_jobs(&token, None).await.map_err(|e| e.to_string())?;
+    for job in jobs.iter_mut().filter(|job| job.has_more) {
+        *job = client.get_job(&token, job.job_id).await.map_err(|e| e.to_string())?;
+    }
+    Ok(jobs)
+}
+
+/// The primary job a copy was made from, by its tag.
+fn source_of(job: &JobDefinition) -> Option<i64> {
+    job.tag(SOURCE_TAG).and_then(|id| id.parse().ok())
+}
+
+/// The plan items for `primary`'s jobs against `secondary`'s (pure).
+pub fn plan_jobs(
+    primary: &[JobDefinition],
+    secondary: &[JobDefinition],
+    mapping: &super::mapping::AssetMapping,
+) -> Vec<PlanItem> {
+    let mut copies: BTreeMap<i64, Vec<&JobDefinition>> = BTreeMap::new();
+    for job in secondary {
+        if let Some(source) = source_of(job) {
+            copies.entry(source).or_default().push(job);
+        }
+    }
+    let single: BTreeMap<i64, i64> =
+        copies.iter().filter(|(_, c)| c.len() == 1).map(|(source, c)| (*source, c[0].job_id)).collect();
+    let mut primary: Vec<&JobDefinition> = primary.iter().collect();
+    primary.sort_by_key(|job| job.job_id);
+    let mut items = Vec::new();
+    for job in &primary {
+        let pause = PauseState::of(&job.settings);
+        let item = |change: Change, payload: Value| PlanItem {
+            kind: KIND.into(),
+            key: job.job_id.to_string(),
+            name: job.name().to_string(),
+            change,
+            payload,
+        };
+        let mut payload = json!({"source_job_id": job.job_id, "pause": pause});
+        let wanted = match to_secondary(job.job_id, &job.settings, mapping, &single) {
+            Ok(wanted) => wanted,
+            Err(problems) => {
+                items.push(item(Change::Blocked { reason: problems.join("; ") }, payload));
+                continue;
+            }
+        };
+        payload["settings"] = wanted.clone();
+        let change = match copies.get(&job.job_id).map(Vec::as_slice) {
+            None | Some([]) => Change::Create,
+            Some([copy]) => {
+                payload["job_id"] = json!(copy.job_id);
+                match differences(&wanted, &copy.settings) {
+                    fields if fields.is_empty() => Change::Unchanged,
+                    fields => Change::Update { fields },
+                }
+            }
+            Some(many) => {
+                let ids: Vec<String> = many.iter().map(|c| c.job_id.to_string()).collect();
+                Change::Blocked {
+                    reason: format!(
+                        "the secondary has {} jobs tagged {SOURCE_TAG}={} ({}): delete all but one",
+                        many.len(),
+                        job.job_id,
+                        ids.join(", ")
+                    ),
+                }
+            }
+        };
+        items.push(item(change, payload));
+    }
+    let sources: std::collections::BTreeSet<i64> = primary.iter().map(|job| job.job_id).collect();
+    for (source, orphans) in copies.iter().filter(|(source, _)| !sources.contains(source)) {
+        for orphan in orphans {
+            items.push(PlanItem {
+                kind: KIND.into(),
+                key: format!("{source}@{}", orphan.job_id),
+                name: orphan.name().to_string(),
+                change: Change::Blocked {
+                    reason: format!(
+                        "its primary job {source} is gone; the secondary's copy {} is kept until someone deletes it",
+                        orphan.job_id
+                    ),
+                },
+                payload: Value::Null,
+            });
+        }
+    }
+    items
+}
+
+impl AssetKind for Jobs {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let (primary, secondary) = tokio::try_join!(read_all(ctx, &ctx.primary), read_all(ctx, &ctx.secondary))?;
+            Ok(plan_jobs(&primary, &secondary, &ctx.mapping))
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            match apply_job(ctx, item, false).await {
+                Err(DatabricksError::Unauthenticated(_)) => apply_job(ctx, item, true).await,
+                other => other,
+            }
+            .map_err(|e| e.to_string())
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        ctx: &'a AssetContext<'a>,
+        items: &'a [PlanItem],
+        _results: &'a [ItemResult],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(store) = &ctx.store else { return Ok(()) };
+            let states: Vec<JobPauseState> = items
+                .iter()
+                .filter(|item| item.kind == KIND)
+                .filter_map(|item| {
+                    Some(JobPauseState {
+                        source_job_id: item.payload["source_job_id"].as_i64()?,
+                        job_name: item.name.clone(),
+                        pause: serde_json::from_value(item.payload["pause"].clone()).ok()?,
+                    })
+                })
+                .collect();
+            store.record_job_pause_states(&ctx.pair, &states, now_ms()).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// Creates or resets one copy.
+async fn apply_job(ctx: &AssetContext<'_>, item: &PlanItem, fresh: bool) -> Result<(), DatabricksError> {
+    let token = ctx.tokens.token(fresh).await.map_err(|e| DatabricksError::Unauthenticated(e.to_string()))?;
+    let settings = &item.payload["settings"];
+    let source = item.payload["source_job_id"].as_i64().unwrap_or_default();
+    let existing = match item.payload["job_id"].as_i64() {
+        Some(job_id) => Some(job_id),
+        // A create: is there a copy a lost answer left behind?
+        None => ctx
+            .secondary
+            .list_jobs(&token, Some(&item.name))
+            .await?
+            .iter()
+            .find(|job| source_of(job) == Some(source))
+            .map(|job| job.job_id),
+    };
+    match existing {
+        Some(job_id) => ctx.secondary.reset_job(&token, job_id, settings).await,
+        None => ctx.secondary.create_job(&token, settings).await.map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assets::mapping::AssetMapping;
+
+    fn job(job_id: i64, settings: Value) -> JobDefinition {
+        JobDefinition { job_id, creator_user_name: None, settings, has_more: false }
+    }
+
+    #[test]
+    fn missing_different_same_and_duplicated_copies() {
+        let primary = vec![
+            job(1, json!({"name": "a", "schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"}})),
+            job(2, json!({"name": "b"})),
+            job(3, json!({"name": "c", "tags": {"k": "v"}})),
+            job(4, json!({"name": "d"})),
+        ];
+        let tagged = |id: i64, source: i64, extra: Value| {
+            let mut settings = json!({"name": "x", "tags": {SOURCE_TAG: source.to_string()}});
+            settings.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            job(id, settings)
+        };
+        let secondary = vec![
+            tagged(20, 2, json!({"name": "b", "format": "MULTI_TASK"})),
+            tagged(30, 3, json!({"name": "c"})),
+            tagged(40, 4, json!({"name": "d"})),
+            tagged(41, 4, json!({"name": "d"})),
+            tagged(90, 9, json!({"name": "gone"})),
+            job(99, json!({"name": "the secondary's own"})),
+        ];
+        let items = plan_jobs(&primary, &secondary, &AssetMapping::default());
+        let changes: Vec<(String, &str)> = items.iter().map(|i| (i.key.clone(), i.verb())).collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("1".into(), "create"),
+                ("2".into(), "unchanged"),
+                ("3".into(), "update"),
+                ("4".into(), "blocked"),
+                ("9@90".into(), "blocked"),
+            ]
+        );
+        assert_eq!(items[0].payload["settings"]["schedule"]["pause_status"], "PAUSED");
+        assert_eq!(items[0].payload["pause"]["schedule"], "UNPAUSED");
+        assert_eq!(items[2].change, Change::Update { fields: vec!["tags".into()] });
+        assert_eq!(items[2].payload["job_id"], 30);
+        assert!(matches!(&items[3].change, Change::Blocked { reason } if reason.contains("40, 41")));
+    }
+
+    #[test]
+    fn a_plan_of_its_own_result_is_empty() {
+        let primary = vec![job(5, json!({"name": "e", "continuous": {"pause_status": "UNPAUSED"}, "tags": {}}))];
+        let first = plan_jobs(&primary, &[], &AssetMapping::default());
+        let copy = job(50, first[0].payload["settings"].clone());
+        let second = plan_jobs(&primary, &[copy], &AssetMapping::default());
+        assert_eq!(second[0].change, Change::Unchanged);
+    }
+}
