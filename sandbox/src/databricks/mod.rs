@@ -34,6 +34,7 @@ pub mod account_metastores;
 pub mod assignment;
 pub mod datasets;
 pub mod files;
+pub mod job_definitions;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;
@@ -117,6 +118,8 @@ pub struct Workspace {
     presence: Mutex<account_metastores::Presence>,
     /// Job runs.
     pub jobs: jobs::Jobs,
+    /// Job definitions and their permissions.
+    pub job_definitions: job_definitions::JobDefinitions,
     /// Volumes' files (the Files API), seeded for the metastore's managed volumes.
     pub files: files::VolumeFiles,
     /// What the workspace shares with the account's other workspace.
@@ -155,6 +158,7 @@ impl Workspace {
             warehouses: warehouses::Warehouses::default(),
             presence: Mutex::new(account_metastores::Presence::Assigned),
             jobs: jobs::Jobs::default(),
+            job_definitions: job_definitions::JobDefinitions::default(),
             files,
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -224,6 +228,7 @@ impl Workspace {
             .merge(statements::router())
             .merge(warehouses::router())
             .merge(jobs::router())
+            .merge(job_definitions::router())
             .merge(locations::router())
             .merge(sharing::router())
             .merge(assignment::router())
