@@ -63,6 +63,8 @@ pub struct SandboxConfig {
     /// The seed of the generated metastores, and how many tables the primary has.
     pub seed: u64,
     pub tables: usize,
+    /// How many job definitions the primary has (the secondary has none).
+    pub jobs: usize,
 }
 
 impl Default for SandboxConfig {
@@ -76,6 +78,7 @@ impl Default for SandboxConfig {
             tenant_id: SANDBOX_TENANT_ID.into(),
             seed: 7,
             tables: 60,
+            jobs: 300,
         }
     }
 }
@@ -148,6 +151,13 @@ impl Sandbox {
         let secondary =
             Workspace::new("secondary", secondary_metastore, account, entra.verifier(), entra.directory.clone());
         let secondary_listener = Listener::serve(0, requests.record(secondary.router())).await?;
+        primary.job_definitions.seed(
+            config.seed,
+            config.jobs,
+            databricks::job_definitions::SEED_JOB_OWNER,
+            databricks::job_definitions::SEED_POLICY_ID,
+            databricks::statements::SANDBOX_WAREHOUSE_ID,
+        );
         // The platform team made drbot's own identity a metastore admin on both
         // sides: scheduled posts and the local demo act as the bot.
         for workspace in [&primary, &secondary] {

@@ -63,6 +63,11 @@ const SCHEDULE_FIELDS: &[&str] = &["quartz_cron_expression", "timezone_id", "pau
 const TRIGGER_FIELDS: &[&str] = &["pause_status", "file_arrival", "periodic", "table_update", "table", "model"];
 const CONTINUOUS_FIELDS: &[&str] = &["pause_status", "task_retry_mode"];
 
+/// Who created the seeded jobs.
+pub const SEED_JOB_OWNER: &str = "alice@contoso.example";
+/// The cluster policy one seeded job's cluster uses (only the primary has it).
+pub const SEED_POLICY_ID: &str = "E0631F5C0D0004B6";
+
 /// One job as stored.
 #[derive(Clone, Debug)]
 struct Job {
@@ -689,4 +694,25 @@ async fn update_permissions(
     body: Bytes,
 ) -> Response {
     change_permissions(ws, headers, job_id, body, false).await
+}
+
+impl JobDefinitions {
+    /// Replaces a job's settings as someone editing it in the UI would (tests).
+    pub fn replace(&self, job_id: i64, settings: Value) -> Result<(), String> {
+        validate(&settings, true)?;
+        let mut jobs = self.jobs.lock();
+        let job = jobs.get_mut(&job_id).ok_or_else(|| format!("Job {job_id} does not exist."))?;
+        job.settings = settings;
+        Ok(())
+    }
+
+    /// Deletes a job as someone in the UI would (tests).
+    pub fn remove(&self, job_id: i64) -> bool {
+        self.jobs.lock().remove(&job_id).is_some()
+    }
+
+    /// The first job carrying tag `key` = `value`.
+    pub fn find_tagged(&self, key: &str, value: &str) -> Option<i64> {
+        self.jobs.lock().values().find(|job| job.settings["tags"][key].as_str() == Some(value)).map(|job| job.job_id)
+    }
 }
