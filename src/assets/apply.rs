@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
@@ -40,22 +41,20 @@ pub async fn apply(
     events: &UnboundedSender<AssetEvent>,
 ) -> Vec<ItemResult> {
     let by_name: BTreeMap<&str, &dyn AssetKind> = kinds.iter().map(|k| (k.name(), *k)).collect();
-    let results: Vec<(usize, ItemResult)> = stream::iter(plan.items.iter().enumerate())
-        .map(|(index, item)| {
-            let kind = by_name.get(item.kind.as_str()).copied();
-            async move {
-                let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
-                let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
-                let _ = events.send(AssetEvent::Finished(result.clone()));
-                (index, result)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut results = results;
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
+    // Boxed one by one (not a closure over the items): the run is awaited
+    // from a Send context, which a closure taking a reference trips up.
+    let mut runs: Vec<BoxFuture<'_, ItemResult>> = Vec::with_capacity(plan.items.len());
+    for item in &plan.items {
+        let kind = by_name.get(item.kind.as_str()).copied();
+        runs.push(Box::pin(async move {
+            let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
+            let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
+            let _ = events.send(AssetEvent::Finished(result.clone()));
+            result
+        }));
+    }
+    // `buffered` keeps the plan's order while running a few at once.
+    stream::iter(runs).buffered(CONCURRENCY).collect().await
 }
 
 async fn apply_one(

@@ -14,12 +14,16 @@
 //! The framework knows no kind by name; [`jobs`] is the first kind.
 
 pub mod apply;
+pub mod coverage;
+pub mod history;
 pub mod job_settings;
 pub mod jobs;
 pub mod kind;
+pub mod kinds;
 pub mod mapping;
 pub mod plan;
 pub mod run;
+pub mod text;
 
 pub use apply::{apply, AssetEvent};
 pub use kind::{AssetContext, AssetKind, AssetTokens};

@@ -22,6 +22,7 @@ pub mod pairs;
 mod plans;
 pub mod poster;
 mod replicate;
+mod replication_assets;
 mod replication_plan;
 mod replication_run;
 mod replication_schedule;

@@ -14,11 +14,14 @@ use super::actor::{ActingAs, Actor};
 use super::error::TurnError;
 use super::operations::Start;
 use super::plans::PlanRequest;
+use super::replication_assets;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::replication_run::ReplicationJob;
 use super::runs::{catalog_label, worded_time};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
+use crate::assets::coverage::Coverage;
+use crate::assets::AssetPlan;
 use crate::botframework::activity::Activity;
 use crate::cards::views::{self};
 use crate::cards::{self};
@@ -42,6 +45,7 @@ impl Bot {
         named: Option<String>,
         mut catalog: Option<String>,
         dry_run: bool,
+        coverage: Coverage,
         correlation_id: &str,
     ) -> Answer {
         let conversation = activity.conversation.as_ref().map(|c| c.id.clone());
@@ -69,37 +73,65 @@ impl Bot {
             Ok(request) => request,
             Err(answer) => return answer,
         };
-        let placeholder = cards::notice(
-            "Planning the replication…",
-            &format!("Reading both metastores for {} as {}.", catalog_label(catalog.as_deref()), actor.display_name()),
-        );
+        let reading = match coverage {
+            Coverage::Data => format!("both metastores for {}", catalog_label(catalog.as_deref())),
+            Coverage::Both => {
+                format!("both metastores for {} and both workspaces' assets", catalog_label(catalog.as_deref()))
+            }
+            Coverage::Assets => "both workspaces' assets".to_string(),
+        };
+        let placeholder =
+            cards::notice("Planning the replication…", &format!("Reading {reading} as {}.", actor.display_name()));
         let bot = self.clone();
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
-                match bot.make_plan(&request, &pair, catalog.clone(), dry_run).await {
-                    Ok((plan_id, plan)) => {
-                        bot.plan_card(&plan_id, &plan, catalog.as_deref(), &request.requested_by, dry_run)
-                    }
+                match bot.make_plan(&request, &pair, catalog.clone(), dry_run, coverage).await {
+                    Ok((plan_id, stored)) => bot.plan_card(&plan_id, &stored),
                     Err(error) => error.card("The plan could not be made", &request.correlation_id),
                 }
             }),
         }
     }
 
-    /// Reads both sides concurrently, plans, and stores the plan.
+    /// Reads both sides concurrently, plans, and stores the plan: the data,
+    /// the workspace assets or both, as `coverage` says.
     pub(super) async fn make_plan(
         &self,
         request: &PlanRequest,
         pair: &Pair,
         catalog: Option<String>,
         dry_run: bool,
-    ) -> Result<(String, Plan), TurnError> {
+        coverage: Coverage,
+    ) -> Result<(String, StoredReplicationPlan), TurnError> {
+        let (plan, assets) = match coverage {
+            Coverage::Data => (self.plan_data(request, pair, catalog.as_deref()).await?, AssetPlan::default()),
+            Coverage::Assets => (Plan::default(), self.plan_assets(pair, &request.tokens).await?),
+            Coverage::Both => tokio::try_join!(
+                self.plan_data(request, pair, catalog.as_deref()),
+                self.plan_assets(pair, &request.tokens)
+            )?,
+        };
+        let stored = StoredReplicationPlan {
+            plan,
+            catalog,
+            requested_by: request.requested_by.clone(),
+            pair: Some(pair.name.clone()),
+            dry_run,
+            coverage,
+            assets,
+        };
+        let id = self.save_plan(PlanKind::Replication, request, &stored).await?;
+        Ok((id, stored))
+    }
+
+    /// The Unity Catalog plan: both metastores read at once.
+    async fn plan_data(&self, request: &PlanRequest, pair: &Pair, catalog: Option<&str>) -> Result<Plan, TurnError> {
         let tokens = &request.tokens;
         let workspaces = self.pair_workspaces(pair)?;
         let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;
-        let read = settings.read_options(catalog.as_deref());
+        let read = settings.read_options(catalog);
         let (primary, secondary) = tokio::join!(
             read_snapshot(&workspaces.primary, &token, &read),
             read_snapshot(&workspaces.secondary, &token, &read)
@@ -138,19 +170,14 @@ impl Bot {
             &mut secondary,
         )
         .await?;
-        let plan = planner::plan(&primary, &secondary, &settings.replication_config(catalog.as_deref()));
-        let stored = StoredReplicationPlan {
-            plan,
-            catalog,
-            requested_by: request.requested_by.clone(),
-            pair: Some(pair.name.clone()),
-            dry_run,
-        };
-        let id = self.save_plan(PlanKind::Replication, request, &stored).await?;
-        Ok((id, stored.plan))
+        Ok(planner::plan(&primary, &secondary, &settings.replication_config(catalog)))
     }
 
-    fn plan_card(&self, plan_id: &str, plan: &Plan, catalog: Option<&str>, requested_by: &str, dry_run: bool) -> Value {
+    fn plan_card(&self, plan_id: &str, stored: &StoredReplicationPlan) -> Value {
+        let (plan, dry_run) = (&stored.plan, stored.dry_run);
+        let catalog = stored.catalog.as_deref();
+        let requested_by = &stored.requested_by;
+        let (asset_summary, asset_actions, asset_blocked) = replication_assets::plan_rows(&stored.assets);
         let mut summary: Vec<views::KindCount> = Vec::new();
         for action in &plan.actions {
             let kind = kind_label(&action.kind);
@@ -159,12 +186,17 @@ impl Bot {
                 None => summary.push(views::KindCount { kind: kind.to_string(), count: 1 }),
             }
         }
+        summary.extend(asset_summary);
         let unrunnable = plan.unrunnable();
-        let runnable = plan.actions.len() - unrunnable.len();
-        let total = plan.actions.len();
+        let runnable = plan.actions.len() - unrunnable.len() + asset_actions.len();
+        let total = plan.actions.len() + asset_actions.len();
         let view = views::PlanView {
             plan_id: plan_id.to_string(),
-            catalog_label: catalog_label(catalog),
+            catalog_label: match stored.coverage {
+                Coverage::Data => catalog_label(catalog),
+                Coverage::Both => format!("{} and workspace assets", catalog_label(catalog)),
+                Coverage::Assets => "workspace assets".to_string(),
+            },
             source: "primary".into(),
             target: "secondary".into(),
             created_at: worded_time(now_ms()),
@@ -187,8 +219,9 @@ impl Bot {
                     object: a.object.full_name(),
                     detail: a.describe(),
                 })
+                .chain(asset_actions)
                 .collect(),
-            blocked_total: (plan.blocked().count() + plan.not_compared.len()) as u64,
+            blocked_total: (plan.blocked().count() + plan.not_compared.len() + asset_blocked.len()) as u64,
             blocked: plan
                 .blocked()
                 .map(|a| views::BlockedAction {
@@ -205,6 +238,7 @@ impl Bot {
                         .iter()
                         .map(|note| views::BlockedAction { object: "tags".into(), reason: note.clone() }),
                 )
+                .chain(asset_blocked)
                 .collect(),
         };
         views::render_plan(&view).unwrap_or_else(|error| cards::error(&error.to_string(), plan_id))
@@ -308,8 +342,9 @@ impl Bot {
             Ok(op) => op,
             Err(answer) => return answer,
         };
-        let plan_len =
-            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map(|p| p.plan.actions.len()).unwrap_or(0);
+        let plan_len = serde_json::from_value::<StoredReplicationPlan>(stored.payload)
+            .map(|p| p.plan.actions.len() + p.assets.items.len())
+            .unwrap_or(0);
         let first = views::ProgressView {
             run_id: op.id.clone(),
             plan_id: plan_id.to_string(),

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::assets::coverage::Coverage;
+use crate::assets::AssetPlan;
 use crate::replication::plan::{ActionKind, Plan};
 
 /// What a stored replication plan holds.
@@ -19,6 +21,12 @@ pub(crate) struct StoredReplicationPlan {
     /// Made by `replicate --dry-run`: shown, never run.
     #[serde(default)]
     pub dry_run: bool,
+    /// Data, workspace assets or both (plans made before assets are data).
+    #[serde(default)]
+    pub coverage: Coverage,
+    /// The workspace assets' plan, when the coverage has them.
+    #[serde(default)]
+    pub assets: AssetPlan,
 }
 
 /// The plan card's heading for a kind of action.

@@ -27,6 +27,8 @@ use super::plans::PlanRequest;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, failures, worded_duration, worded_time};
 use super::{now_ms, Bot};
+use crate::assets::plan::{ItemOutcome, ItemResult};
+use crate::assets::AssetPlan;
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
 use crate::identity::{AccessToken, IdentityError};
@@ -80,15 +82,15 @@ struct Progress {
     succeeded: usize,
     failed: usize,
     skipped: usize,
-    per_kind: BTreeMap<&'static str, (usize, usize)>,
+    per_kind: BTreeMap<String, (usize, usize)>,
     running: BTreeMap<ActionId, (String, String)>,
 }
 
 impl Progress {
     fn new(plan: &Plan) -> Progress {
-        let mut per_kind: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
+        let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for action in &plan.actions {
-            per_kind.entry(kind_label(&action.kind)).or_default().1 += 1;
+            per_kind.entry(kind_label(&action.kind).to_string()).or_default().1 += 1;
         }
         Progress {
             total: plan.actions.len(),
@@ -116,8 +118,27 @@ impl Progress {
             ActionStatus::Skipped | ActionStatus::Canceled => self.skipped += 1,
         }
         if let Some(found) = plan.get(action) {
-            self.per_kind.entry(kind_label(&found.kind)).or_default().0 += 1;
+            self.per_kind.entry(kind_label(&found.kind).to_string()).or_default().0 += 1;
         }
+    }
+
+    /// The workspace assets' items, run after the data: every item has a result.
+    fn add_assets(&mut self, assets: &AssetPlan) {
+        self.total += assets.items.len();
+        for item in &assets.items {
+            self.per_kind.entry(asset_heading(&item.kind)).or_default().1 += 1;
+        }
+    }
+
+    fn asset_finished(&mut self, result: &ItemResult) {
+        self.running.remove(&ActionId(result.id.clone()));
+        self.done += 1;
+        match result.outcome {
+            ItemOutcome::Done | ItemOutcome::Unchanged => self.succeeded += 1,
+            ItemOutcome::Failed(_) => self.failed += 1,
+            ItemOutcome::Blocked(_) | ItemOutcome::Canceled => self.skipped += 1,
+        }
+        self.per_kind.entry(asset_heading(&result.kind)).or_default().0 += 1;
     }
 
     fn view(&self, op: &Operation, job: &ReplicationJob, can_cancel: bool) -> views::ProgressView {
@@ -154,6 +175,11 @@ impl Progress {
         }
         .with_bar()
     }
+}
+
+/// The progress card's heading for an asset kind.
+fn asset_heading(kind: &str) -> String {
+    format!("Workspace assets: {kind}")
 }
 
 /// Replication as an operation kind: it runs in this process, so a lost
@@ -220,13 +246,15 @@ impl Bot {
                 tokens: tokens.clone(),
                 correlation_id: op.id.clone(),
             };
-            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false).await?;
+            let coverage = crate::assets::coverage::Coverage::Data;
+            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false, coverage).await?;
             job.plan_id = plan_id;
             running.checkpoint(&job).await;
         }
         let stored = store.plan(&job.plan_id, 0).await?.ok_or(RunError::PlanGone)?;
-        let plan =
-            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?.plan;
+        let stored =
+            serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?;
+        let (plan, assets) = (stored.plan, stored.assets);
         let workspaces = self.pair_workspaces(&pair)?;
 
         // What an earlier attempt finished is not done again.
@@ -254,6 +282,7 @@ impl Bot {
 
         let (events, mut received) = mpsc::unbounded_channel();
         let mut progress = Progress::new(&plan);
+        progress.add_assets(&assets);
         let cancel = running.cancel();
         let runner = run::run_plan(&plan, &workspaces, &tokens, options, cancel.clone(), events);
         tokio::pin!(runner);
@@ -272,9 +301,25 @@ impl Bot {
         if running.lost() {
             return Ok(Ending::LetGo);
         }
+        // The workspace assets, after the data (jobs name tables and notebooks
+        // the data run may just have created).
+        let mut asset_results = Vec::new();
+        if !assets.items.is_empty() {
+            asset_results = self
+                .run_assets(op, &pair, &tokens, &assets, running, |result| {
+                    progress.asset_finished(result);
+                    running.show(self.progress_card(&progress, op, &job, true));
+                })
+                .await?;
+            if running.lost() {
+                return Ok(Ending::LetGo);
+            }
+        }
+        let tally = crate::assets::apply::tally(&asset_results);
+        let asset_count = |label: &str| tally.get(label).copied().unwrap_or(0);
 
         let canceled = report.canceled || cancel.is_cancelled();
-        let failed = report.count(ActionStatus::Failed);
+        let failed = report.count(ActionStatus::Failed) + asset_count("failed");
         let outcome = if canceled {
             Outcome::Canceled
         } else if failed == 0 {
@@ -282,14 +327,18 @@ impl Bot {
         } else {
             Outcome::Failed
         };
-        let counts = json!({
+        let mut counts = json!({
             "outcome": outcome.as_str(),
             "plan_id": job.plan_id,
-            "succeeded": report.count(ActionStatus::Succeeded),
+            "succeeded": report.count(ActionStatus::Succeeded) + asset_count("done"),
             "failed": failed,
-            "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled),
+            "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled)
+                + asset_count("blocked") + asset_count("cancelled"),
             "makespan_ms": report.makespan.as_millis() as u64,
         });
+        if !asset_results.is_empty() {
+            counts["assets"] = json!(tally);
+        }
         store.finish_run(&op.id, now_ms(), &counts).await?;
         Ok(Ending::Finished { outcome, result: counts })
     }

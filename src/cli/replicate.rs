@@ -4,8 +4,10 @@
 //! `--dry-run` reads both metastores (at once), plans, and prints the plan
 //! grouped by kind; `--apply` runs it with a progress line and keeps every
 //! result in the store; `--via-job JOB_ID` starts the team's own Databricks
-//! job instead and follows it task by task. The exit code is non-zero when
-//! anything failed, so a pipeline notices.
+//! job instead and follows it task by task. `--assets` adds the workspace
+//! assets (jobs, paused in the secondary) after the data, `--assets-only`
+//! replicates only those. The exit code is non-zero when anything failed, so
+//! a pipeline notices.
 //!
 //! Identity: the bot's own (client secret, managed or workload identity, as
 //! `drbot serve` uses), or with `--token-from-env` the operator's token in
@@ -22,6 +24,8 @@ use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::assets::coverage::Coverage;
+use crate::assets::{AssetContext, AssetEvent};
 use crate::config::{Config, ReplicationSettings, Secret};
 use crate::databricks::WorkspaceClient;
 use crate::identity::app::AppIdentity;
@@ -68,6 +72,15 @@ pub struct ReplicateArgs {
     /// Drop what only the secondary has.
     #[arg(long)]
     pub prune: bool,
+    /// The workspace assets (jobs…) too, after the data.
+    #[arg(long, conflicts_with_all = ["assets_only", "data_only", "via_job"])]
+    pub assets: bool,
+    /// Only the workspace assets (jobs…), not the data.
+    #[arg(long, conflicts_with_all = ["data_only", "via_job"])]
+    pub assets_only: bool,
+    /// Only the data (the default).
+    #[arg(long)]
+    pub data_only: bool,
     /// Use the operator's token from DRBOT_DATABRICKS_TOKEN instead of the bot's identity.
     #[arg(long, conflicts_with = "device_code")]
     pub token_from_env: bool,
@@ -234,12 +247,115 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     if let Some(job_id) = args.via_job {
         return via_job(&workspaces, &tokens, job_id, cancel).await;
     }
+    let coverage = match (args.assets, args.assets_only) {
+        (true, _) => Coverage::Both,
+        (_, true) => Coverage::Assets,
+        _ => Coverage::Data,
+    };
+    let mut succeeded = true;
+    if coverage.data() {
+        succeeded = data(&args, &config, &pair, &workspaces, &tokens, cancel.clone()).await?;
+    }
+    if coverage.assets() {
+        succeeded &= assets(&config, &pair, &workspaces, &tokens, args.dry_run, cancel).await?;
+    }
+    Ok(succeeded)
+}
+
+/// The workspace assets: the plan printed (`--dry-run`), or applied with each
+/// result kept in the store's run history.
+async fn assets(
+    config: &Config,
+    pair: &Pair,
+    workspaces: &Workspaces,
+    tokens: &CliTokens,
+    dry_run: bool,
+    cancel: CancellationToken,
+) -> anyhow::Result<bool> {
+    let store = Store::open(&config.store.url()).await.context("opening the store")?;
+    let ctx = AssetContext {
+        pair: pair.name.clone(),
+        primary: workspaces.primary.clone(),
+        secondary: workspaces.secondary.clone(),
+        tokens,
+        mapping: store.asset_mapping(&pair.name).await?,
+        store: Some(store.clone()),
+    };
+    eprintln!("reading both workspaces' assets…");
+    let kinds = crate::assets::kinds::registered();
+    let plan = crate::assets::run::plan(&kinds, &ctx).await;
+    if dry_run {
+        print!("{}", crate::assets::text::render(&plan));
+        return Ok(true);
+    }
+    // As for the data: not beside a run of the bot's on the same pair.
+    if let Some(busy) = store.active_replication(&pair.name).await? {
+        anyhow::bail!("pair {} is replicating already (run {}): wait for it to end, or cancel it", pair.name, busy.id);
+    }
+    let run_id = format!("cli-{}", uuid::Uuid::new_v4());
+    let now = || chrono::Utc::now().timestamp_millis();
+    store
+        .start_run(&Run {
+            id: run_id.clone(),
+            started_by_oid: None,
+            started_by_upn: None,
+            catalog_filter: None,
+            dry_run: false,
+            started_ms: now(),
+            finished_ms: None,
+            counts: None,
+            scheduled: false,
+        })
+        .await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let total = plan.items.len();
+    let progress = async {
+        let mut finished = 0usize;
+        while let Some(event) = rx.recv().await {
+            if let AssetEvent::Finished(result) = event {
+                finished += 1;
+                if let Some(row) = crate::assets::history::object_result(&run_id, &plan, &result) {
+                    if let Err(error) = store.record_result(&row, now()).await {
+                        tracing::warn!(%error, "a result could not be stored");
+                    }
+                }
+                eprint!("\r\x1b[2K[{finished}/{total}] {}", result.id);
+                let _ = std::io::stderr().flush();
+            }
+        }
+        eprintln!();
+    };
+    let run = async {
+        let results = crate::assets::run::run(&plan, &kinds, &ctx, &Default::default(), &cancel, &tx).await;
+        drop(tx);
+        results
+    };
+    let (results, ()) = tokio::join!(run, progress);
+    let tally = crate::assets::apply::tally(&results);
+    store.finish_run(&run_id, now(), &serde_json::json!({ "assets": tally })).await?;
+    for result in results.iter().filter(|r| r.outcome.reason().is_some()) {
+        println!("{}\t{}\t{}", result.outcome.label(), result.id, result.outcome.reason().unwrap_or_default());
+    }
+    let said: Vec<String> = tally.iter().map(|(label, n)| format!("{n} {label}")).collect();
+    println!("workspace assets: {} (run {run_id})", said.join(", "));
+    Ok(!tally.contains_key("failed") && !tally.contains_key("cancelled"))
+}
+
+/// The data (Unity Catalog): the plan printed, or run.
+async fn data(
+    args: &ReplicateArgs,
+    config: &Config,
+    pair: &Pair,
+    workspaces: &Workspaces,
+    tokens: &CliTokens,
+    cancel: CancellationToken,
+) -> anyhow::Result<bool> {
     let settings = &config.replication;
     let statement_timeout = Duration::from_secs(settings.statement_timeout_secs);
     let token = tokens.token(false).await.map_err(anyhow::Error::msg).context("a Databricks token")?;
     let filter = ReadFilter { catalog: args.catalog.clone(), schema_pattern: args.schema.clone() };
     eprintln!("reading both metastores…");
-    let (mut primary, mut secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
+    let (mut primary, mut secondary) = read_both(workspaces, &token, filter, 32, statement_timeout).await?;
     // Managed volumes' files, with the manifest of what earlier runs copied.
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
     volume_survey::survey(
@@ -254,7 +370,7 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     )
     .await?;
     let replication =
-        pair_replication_config(&config, &pair, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
+        pair_replication_config(config, pair, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
     let plan = plan(&primary, &secondary, &replication);
     if args.dry_run {
         print!("{}", render_plan(&plan));
@@ -266,7 +382,7 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
         action_budget: Duration::from_secs(settings.action_budget_secs),
         ..RunOptions::default()
     };
-    apply(&config, &pair.name, &plan, &workspaces, &tokens, options, cancel, args.catalog.clone()).await
+    apply(config, &pair.name, &plan, workspaces, tokens, options, cancel, args.catalog.clone()).await
 }
 
 /// Runs the plan with a progress line on stderr and the results in the store.

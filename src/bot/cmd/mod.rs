@@ -190,12 +190,20 @@ mod tests {
         assert_eq!(parsed("status finance-eu"), "Status { pair: Some(\"finance-eu\") }");
         assert_eq!(
             parsed("replicate Sales_EU --DRY-RUN"),
-            "Replicate { pair: None, catalog: Some(\"Sales_EU\"), dry_run: true }"
+            "Replicate { pair: None, catalog: Some(\"Sales_EU\"), dry_run: true, coverage: Data }"
         );
-        assert_eq!(parsed("replicate"), "Replicate { pair: None, catalog: None, dry_run: false }");
+        assert_eq!(parsed("replicate"), "Replicate { pair: None, catalog: None, dry_run: false, coverage: Data }");
         assert_eq!(
             parsed("replicate finance main"),
-            "Replicate { pair: Some(\"finance\"), catalog: Some(\"main\"), dry_run: false }"
+            "Replicate { pair: Some(\"finance\"), catalog: Some(\"main\"), dry_run: false, coverage: Data }"
+        );
+        assert_eq!(
+            parsed("replicate finance --Assets-Only --dry-run"),
+            "Replicate { pair: None, catalog: Some(\"finance\"), dry_run: true, coverage: Assets }"
+        );
+        assert_eq!(
+            parsed("replicate --assets"),
+            "Replicate { pair: None, catalog: None, dry_run: false, coverage: Both }"
         );
         assert_eq!(parsed("runs finance"), "Runs { pair: Some(\"finance\") }");
         assert_eq!(parsed("verify"), "Verify { pair: None, catalog: None, deep: false }");

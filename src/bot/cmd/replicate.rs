@@ -1,6 +1,8 @@
-//! `replicate [pair] [catalog] [--dry-run]`: a plan first (`src/bot/replicate.rs`
-//! reads both metastores as the person), Run or Cancel on its card. One word
-//! is a pair when a pair has that name, a catalog otherwise.
+//! `replicate [pair] [catalog] [--dry-run] [--assets|--assets-only|--data-only]`:
+//! a plan first (`src/bot/replicate.rs` reads both metastores, and with
+//! `--assets` or `--assets-only` both workspaces' assets, as the person), Run
+//! or Cancel on its card. One word is a pair when a pair has that name, a
+//! catalog otherwise.
 //!
 //! `replicate [pair] every 15m | daily HH:MM [timezone] | every off`: the
 //! pair's schedule (`src/bot/replication_schedule.rs`), set or stopped. Its
@@ -12,13 +14,14 @@ use futures::future::BoxFuture;
 
 use super::{Invocation, Spec, Turn, Verb};
 use crate::access::Role;
+use crate::assets::coverage::Coverage;
 use crate::bot::replicate::{CANCEL_VERB, RUN_VERB};
 use crate::bot::{Answer, Bot};
 use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "replicate",
-    usage: "replicate [pair] [catalog] [--dry-run] | [pair] every 15m|daily HH:MM|every off",
+    usage: "replicate [pair] [catalog] [--dry-run] [--assets|--assets-only|--data-only] | [pair] every 15m|daily HH:MM|every off",
     summary: "Plan, review, run or schedule a replication.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
@@ -36,6 +39,7 @@ struct Replicate {
     pair: Option<String>,
     catalog: Option<String>,
     dry_run: bool,
+    coverage: Coverage,
 }
 
 /// `replicate [pair] every …|daily …`: set or stop a pair's schedule.
@@ -60,8 +64,9 @@ fn parse(args: &[&str]) -> super::Parsed {
         };
         return Ok(Box::new(Schedule { pair, schedule }));
     }
-    let (pair, catalog, dry_run) = words::pair_and_catalog(args, "--dry-run")?;
-    Ok(Box::new(Replicate { pair, catalog, dry_run }))
+    let (coverage, args) = Coverage::take_from(args)?;
+    let (pair, catalog, dry_run) = words::pair_and_catalog(&args, "--dry-run")?;
+    Ok(Box::new(Replicate { pair, catalog, dry_run, coverage }))
 }
 
 impl Invocation for Schedule {
@@ -98,6 +103,7 @@ impl Invocation for Replicate {
                         self.pair,
                         self.catalog,
                         self.dry_run,
+                        self.coverage,
                         turn.correlation_id,
                     )
                     .await
