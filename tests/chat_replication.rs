@@ -234,3 +234,37 @@ async fn a_dry_run_plan_cannot_be_run() {
     assert!(clicked.body.to_string().contains("dry run"), "{}", clicked.body);
     assert!(world.bot.app.store.recent_operations(alice.conversation.id(), 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_then_plans_nothing() {
+    let world = World::start_with(fast_cards).await;
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+    let (card_id, planned) = plan_for(&world, &chat, "replicate --assets-only").await;
+    let text = card_text(&planned);
+    assert!(text.contains("Create job") && !text.contains("Deep clone table"), "{text}");
+    // The jobs naming a policy and a warehouse nobody mapped are on the card, with why.
+    assert!(text.contains("cluster policy") && text.contains("SQL warehouse"), "{text}");
+    let plan_card = planned.adaptive_card().cloned().expect("a card");
+    chat.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+    let result = wait_for(&world, "the result card", |r| {
+        r.verb == Verb::Update && r.activity_id == card_id && card_text(r).contains("Run details")
+    })
+    .await;
+    let result_text = card_text(&result);
+    assert!(result_text.contains("succeeded"), "{result_text}");
+
+    let copies = world.sandbox.secondary.job_definitions.all();
+    assert_eq!(copies.len(), 298, "every job but the two blocked ones");
+    for copy in copies.values() {
+        assert!(drbot::assets::job_settings::PauseState::of(copy).all_paused(), "{copy}");
+        assert!(copy["tags"]["drbot_source_job_id"].is_string(), "{copy}");
+    }
+    let recorded = world.bot.app.store.job_pause_states("default").await.unwrap();
+    assert_eq!(recorded.len(), 300, "every primary job's pause state, blocked ones too");
+
+    // Converged: the next plan has nothing to create or update.
+    let (_, again) = plan_for(&world, &chat, "replicate --assets-only --dry-run").await;
+    let again = card_text(&again);
+    assert!(!again.contains("Create job") && !again.contains("Update job"), "{again}");
+}
