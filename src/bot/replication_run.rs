@@ -177,6 +177,9 @@ impl Progress {
     }
 }
 
+/// How often asset results re-render the progress card.
+const ASSET_CARD_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The progress card's heading for an asset kind.
 fn asset_heading(kind: &str) -> String {
     format!("Workspace assets: {kind}")
@@ -305,10 +308,16 @@ impl Bot {
         // the data run may just have created).
         let mut asset_results = Vec::new();
         if !assets.items.is_empty() {
+            // A card is rendered a few times a second at most: hundreds of
+            // jobs finish in seconds, and the live card coalesces anyway.
+            let mut shown: Option<std::time::Instant> = None;
             asset_results = self
                 .run_assets(op, &pair, &tokens, &assets, running, |result| {
                     progress.asset_finished(result);
-                    running.show(self.progress_card(&progress, op, &job, true));
+                    if shown.is_none_or(|at| at.elapsed() >= ASSET_CARD_EVERY) || progress.done == progress.total {
+                        running.show(self.progress_card(&progress, op, &job, true));
+                        shown = Some(std::time::Instant::now());
+                    }
                 })
                 .await?;
             if running.lost() {
