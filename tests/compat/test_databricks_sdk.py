@@ -418,3 +418,64 @@ def test_volume_files_need_read_volume():
     """FIDELITY.md, Files API: reading or listing files needs READ VOLUME."""
     with pytest.raises(PermissionDenied):
         list(client("READER_TOKEN").files.list_directory_contents(volume_root()))
+
+
+def test_job_definitions_are_listed_created_updated_reset_permissioned_and_deleted():
+    from databricks.sdk.errors import InvalidParameterValue
+    from databricks.sdk.service.jobs import (
+        CronSchedule,
+        JobAccessControlRequest,
+        JobPermissionLevel,
+        JobSettings,
+        NotebookTask,
+        PauseStatus,
+        Task,
+    )
+
+    w = client("ADMIN_TOKEN")
+    # Every seeded job, over pages of 25 read with page tokens.
+    listed = list(w.jobs.list(limit=25))
+    assert len(listed) == EXPECTED["jobs"]
+    assert len({j.job_id for j in listed}) == len(listed)
+    assert any(j.settings.schedule and j.settings.schedule.pause_status == PauseStatus.PAUSED for j in listed)
+
+    tasks = [Task(task_key=f"t{i:03}", notebook_task=NotebookTask(notebook_path=f"/Shared/n{i}")) for i in range(130)]
+    schedule = CronSchedule(quartz_cron_expression="0 0 * * * ?", timezone_id="UTC", pause_status=PauseStatus.PAUSED)
+    created = w.jobs.create(name="compat-job", tags={"drbot_source_job_id": "1"}, schedule=schedule, tasks=tasks)
+    job = w.jobs.get(created.job_id)
+    assert len(job.settings.tasks) == 130, "the SDK reads a job's task pages to the end"
+    assert job.settings.schedule.pause_status == PauseStatus.PAUSED
+
+    # update replaces the top-level fields it is given, whole, and keeps the others.
+    w.jobs.update(created.job_id, new_settings=JobSettings(tags={"team": "x"}))
+    job = w.jobs.get(created.job_id)
+    assert job.settings.tags == {"team": "x"}
+    assert job.settings.schedule.quartz_cron_expression == "0 0 * * * ?"
+    # reset replaces every setting.
+    w.jobs.reset(created.job_id, new_settings=JobSettings(name="compat-job-2", tasks=tasks[:1]))
+    job = w.jobs.get(created.job_id)
+    assert job.settings.schedule is None and len(job.settings.tasks) == 1
+    assert [j.job_id for j in w.jobs.list(name="COMPAT-JOB-2")] == [created.job_id]
+
+    permissions = w.jobs.set_permissions(
+        str(created.job_id),
+        access_control_list=[
+            JobAccessControlRequest(group_name="data-engineers", permission_level=JobPermissionLevel.CAN_MANAGE_RUN)
+        ],
+    )
+    levels = {
+        (a.group_name or a.user_name): a.all_permissions[0].permission_level.value
+        for a in permissions.access_control_list
+    }
+    assert levels["data-engineers"] == "CAN_MANAGE_RUN" and "IS_OWNER" in levels.values()
+
+    with pytest.raises(InvalidParameterValue):
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "x", "not_a_setting": 1})
+    with pytest.raises(InvalidParameterValue):
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "x", "schedule": {"quartz_cron_expression": "0 0 * * * ?"}})
+
+    w.jobs.delete(created.job_id)
+    # Databricks answers 400 INVALID_PARAMETER_VALUE "Job N does not exist."; the SDK's
+    # override for that message makes it a not-found.
+    with pytest.raises(NotFound):
+        w.jobs.get(created.job_id)
