@@ -460,14 +460,36 @@ async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     Json(json!({ "job_id": job_id })).into_response()
 }
 
+/// Whether `caller` may change `job`: its owner, a CAN_MANAGE holder
+/// (directly or through a group) or a workspace admin (the sandbox: a
+/// metastore admin).
+fn may_manage(ws: &Workspace, caller: &crate::caller::Caller, job: &Job) -> bool {
+    let principal = ws.principal(caller);
+    if ws.metastore.read().is_admin(&principal) {
+        return true;
+    }
+    job.acl.iter().any(|(who, (_, level))| {
+        (level == "IS_OWNER" || level == "CAN_MANAGE") && (*who == principal.name || principal.groups.contains(who))
+    })
+}
+
+fn not_allowed(job_id: i64) -> Response {
+    databricks_error(
+        StatusCode::FORBIDDEN,
+        "PERMISSION_DENIED",
+        &format!("You do not have permission to manage job {job_id}."),
+    )
+}
+
 fn job_id_of(body: &Map<String, Value>) -> Result<i64, Response> {
     body.get("job_id").and_then(Value::as_i64).ok_or_else(|| invalid("Missing required field: job_id"))
 }
 
 async fn reset(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = ws.caller(&headers, "jobs.reset") {
-        return refusal;
-    }
+    let caller = match ws.caller(&headers, "jobs.reset") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
     let body = match body_of(&body) {
         Ok(body) => body,
         Err(refusal) => return refusal,
@@ -487,6 +509,9 @@ async fn reset(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes
     }
     let mut jobs = ws.job_definitions.jobs.lock();
     let Some(job) = jobs.get_mut(&job_id) else { return no_job(job_id) };
+    if !may_manage(&ws, &caller, job) {
+        return not_allowed(job_id);
+    }
     job.settings = settings;
     Json(json!({})).into_response()
 }
@@ -502,9 +527,10 @@ fn key_field(array: &str) -> Option<&'static str> {
 }
 
 async fn update(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = ws.caller(&headers, "jobs.update") {
-        return refusal;
-    }
+    let caller = match ws.caller(&headers, "jobs.update") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
     let body = match body_of(&body) {
         Ok(body) => body,
         Err(refusal) => return refusal,
@@ -522,6 +548,9 @@ async fn update(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     }
     let mut jobs = ws.job_definitions.jobs.lock();
     let Some(job) = jobs.get_mut(&job_id) else { return no_job(job_id) };
+    if !may_manage(&ws, &caller, job) {
+        return not_allowed(job_id);
+    }
     let mut settings = job.settings.as_object().cloned().unwrap_or_default();
     // Top-level fields are replaced whole; keyed arrays are merged by key.
     for (field, value) in new_settings.as_object().cloned().unwrap_or_default() {
@@ -564,9 +593,10 @@ async fn update(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
 }
 
 async fn delete(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = ws.caller(&headers, "jobs.delete") {
-        return refusal;
-    }
+    let caller = match ws.caller(&headers, "jobs.delete") {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
     let body = match body_of(&body) {
         Ok(body) => body,
         Err(refusal) => return refusal,
@@ -575,10 +605,13 @@ async fn delete(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         Ok(job_id) => job_id,
         Err(refusal) => return refusal,
     };
-    match ws.job_definitions.jobs.lock().remove(&job_id) {
-        Some(_) => Json(json!({})).into_response(),
-        None => no_job(job_id),
+    let mut jobs = ws.job_definitions.jobs.lock();
+    let Some(job) = jobs.get(&job_id) else { return no_job(job_id) };
+    if !may_manage(&ws, &caller, job) {
+        return not_allowed(job_id);
     }
+    jobs.remove(&job_id);
+    Json(json!({})).into_response()
 }
 
 const JOB_LEVELS: &[&str] = &["CAN_VIEW", "CAN_MANAGE_RUN", "IS_OWNER", "CAN_MANAGE"];
