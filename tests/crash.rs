@@ -211,7 +211,12 @@ impl<'a> Person<'a> {
 
     /// `replicate`: the id of the card and the plan card that replaced "Planning".
     async fn plan(&self) -> (String, Value) {
-        let planning = self.say("replicate").await;
+        self.plan_with("replicate").await
+    }
+
+    /// [`plan`](Self::plan) with `command` (`replicate --assets-only`).
+    async fn plan_with(&self, command: &str) -> (String, Value) {
+        let planning = self.say(command).await;
         assert!(card_text(&planning).contains("Planning"), "{}", card_text(&planning));
         let id = planning.activity_id.clone();
         let plan =
@@ -221,7 +226,12 @@ impl<'a> Person<'a> {
 
     /// Plans and clicks Run; the run's card id.
     async fn plan_and_run(&self) -> String {
-        let (card_id, card) = self.plan().await;
+        self.plan_and_run_with("replicate").await
+    }
+
+    /// [`plan_and_run`](Self::plan_and_run) with `command`.
+    async fn plan_and_run_with(&self, command: &str) -> String {
+        let (card_id, card) = self.plan_with(command).await;
         let data = card["actions"]
             .as_array()
             .and_then(|actions| actions.iter().find(|a| a["verb"] == "replicate.run"))
@@ -392,6 +402,60 @@ async fn a_replication_survives_sigkill_and_a_restart_on_the_same_data_dir() {
     let files = sandbox.primary.files.files_under(&root);
     assert!(!files.is_empty());
     assert_eq!(sandbox.secondary.files.files_under(&root), files);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asset_replication_survives_sigkill_without_copying_a_job_twice() {
+    let sandbox = Sandbox::start(SandboxConfig { tables: 4, ..SandboxConfig::default() }).await.expect("sandbox");
+    // Slow job calls, so the kill lands in the middle of the jobs.
+    sandbox.secondary.faults.set(sandbox::faults::FaultConfig { latency_ms: Some((20, 40)), ..Default::default() });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let config = write_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let mut first = BotProcess::start(&config, dir.path().join("first.log"));
+    first.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let alice = Person::personal(&sandbox, "alice");
+    alice.sign_in().await;
+    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+
+    let card_id = alice.plan_and_run_with("replicate --assets-only").await;
+    let op = eventually("the operation", PATIENCE, || async {
+        store.recent_operations(alice.conversation.id(), 5).await.ok().and_then(|ops| ops.into_iter().next())
+    })
+    .await;
+    eventually("jobs copied", RUN_PATIENCE, || async {
+        let results = store.run_results(&op.id, false, 0, 1000).await.ok()?;
+        (results.iter().filter(|r| r.status == ResultStatus::Succeeded).count() >= 20).then_some(())
+    })
+    .await;
+    first.kill();
+    let copied_at_kill = sandbox.secondary.job_definitions.all().len();
+    assert!(copied_at_kill < 298, "killed part-way: {copied_at_kill} copies");
+    assert_eq!(result_cards(&sandbox), 0);
+
+    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+    second.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    wait_for_activity(&sandbox, "the result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Run details")
+    })
+    .await;
+    let op = eventually("the operation to be posted", RUN_PATIENCE, || async {
+        store.operation(&op.id).await.ok().flatten().filter(|op| op.final_posted)
+    })
+    .await;
+    assert!(op.takeovers >= 1, "{op:?}");
+    assert_eq!(result_cards(&sandbox), 1, "exactly one result card");
+    // Every job copied once (the two blocked ones not at all), every copy paused.
+    let mut sources = std::collections::BTreeMap::<String, usize>::new();
+    for copy in sandbox.secondary.job_definitions.all().values() {
+        assert!(drbot::assets::job_settings::PauseState::of(copy).all_paused(), "{copy}");
+        *sources.entry(copy["tags"]["drbot_source_job_id"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert_eq!(sources.len(), 298);
+    assert!(sources.values().all(|n| *n == 1), "a job copied twice");
+    assert_eq!(store.job_pause_states("default").await.unwrap().len(), 300);
 }
 
 /// Two instances on one fresh PostgreSQL database.
