@@ -240,6 +240,9 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     let world = World::start_with(fast_cards).await;
     let chat = Chat::personal(&world, "alice");
     chat.sign_in().await;
+    // `status` counts the jobs the secondary lacks.
+    let before = dashboard(&world, &chat).await;
+    assert!(before.contains("\"Jobs\"") && before.contains("298"), "{before}");
     let (card_id, planned) = plan_for(&world, &chat, "replicate --assets-only").await;
     let text = card_text(&planned);
     assert!(text.contains("Create job") && !text.contains("Deep clone table"), "{text}");
@@ -263,6 +266,8 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     let recorded = world.bot.app.store.job_pause_states("default").await.unwrap();
     assert_eq!(recorded.len(), 300, "every primary job's pause state, blocked ones too");
 
+    let after = dashboard(&world, &chat).await;
+    assert!(!after.contains("\"Jobs\""), "no job drift left: {after}");
     // Converged: the next plan has nothing to create or update.
     let (_, again) = plan_for(&world, &chat, "replicate --assets-only --dry-run").await;
     let again = card_text(&again);

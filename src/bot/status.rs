@@ -75,9 +75,20 @@ impl Bot {
     pub(crate) async fn dashboard(&self, tokens: &DatabricksTokens, pair: &Pair, correlation_id: &str) -> Value {
         let schedule = self.schedule_summary(&pair.name).await;
         let versions = self.recorded_versions(correlation_id).await.remove(&pair.name).unwrap_or_default();
-        match self.readiness_of(tokens, pair, versions, [None, None], correlation_id).await {
-            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair, schedule.as_ref()))
-                .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
+        // The workspace assets' drift is read beside the data's (a few list pages per side).
+        let (readiness, assets) = tokio::join!(
+            self.readiness_of(tokens, pair, versions, [None, None], correlation_id),
+            self.plan_assets(pair, tokens)
+        );
+        match readiness {
+            Ok(readiness) => {
+                let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
+                match assets {
+                    Ok(assets) => view.drift.extend(asset_drift_rows(&assets)),
+                    Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
+                }
+                views::render_dashboard(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
+            }
             Err(problem) => cards::error(&problem, correlation_id),
         }
     }
@@ -176,6 +187,22 @@ impl Bot {
         )
         .await)
     }
+}
+
+/// One drift row per asset kind that differs: missing is what a run would
+/// create, different what it would update.
+fn asset_drift_rows(assets: &crate::assets::AssetPlan) -> Vec<views::DriftRow> {
+    assets
+        .counts()
+        .into_iter()
+        .filter(|(_, counts)| counts.drift() > 0)
+        .map(|(kind, counts)| views::DriftRow {
+            kind: plural(&kind),
+            missing: counts.create as u64,
+            different: counts.update as u64,
+            extra: 0,
+        })
+        .collect()
 }
 
 /// A pair's row of the overview, with its sort keys (badness, worst RPO).
