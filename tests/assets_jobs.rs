@@ -171,7 +171,7 @@ async fn seeded_jobs_converge_paused_tagged_and_with_pause_states_recorded() {
         (changed.to_string(), Change::Update { fields: vec!["schedule".into()] }),
         (gone.to_string(), Change::Create),
     ];
-    expected.sort_by(|a, b| a.0.parse::<i64>().unwrap().cmp(&b.0.parse::<i64>().unwrap()));
+    expected.sort_by_key(|(key, _)| key.parse::<i64>().unwrap());
     assert_eq!(listed, expected);
     world.run(&dry, 50, &BTreeSet::new()).await;
     assert!(world.plan().await.is_converged());

@@ -38,6 +38,7 @@ pub(crate) const CANCEL_VERB: &str = "replicate.cancel";
 
 impl Bot {
     /// `replicate`: reads both metastores as `actor` and answers with the plan.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn plan_replication(
         self: &Arc<Self>,
         activity: &Activity,

@@ -108,7 +108,7 @@ impl Bot {
         let kinds = kinds::registered();
         let (events, mut received) = mpsc::unbounded_channel();
         let cancel = running.cancel();
-        let runner = asset_run::run(plan, &kinds, &ctx, &done, &cancel, &events);
+        let runner = asset_run::run(plan, &kinds, &ctx, &done, cancel, &events);
         tokio::pin!(runner);
         let on_event = |event: AssetEvent| async move {
             if let AssetEvent::Finished(result) = event {
