@@ -142,6 +142,26 @@ async fn seeded_jobs_converge_paused_tagged_and_with_pause_states_recorded() {
     assert!(copies.values().any(|c| c[0]["continuous"]["pause_status"] == "PAUSED"));
     assert!(copies.values().any(|c| c[0]["trigger"]["pause_status"] == "PAUSED"));
 
+    // The copies carry the primary's permissions (the owner, a group that runs them, a viewer).
+    let token = world.alice.token(false).await.unwrap();
+    let ctx = world.context(50).await;
+    for (source, copy) in copies.iter().take(8) {
+        let copy_id = world.sandbox.secondary.job_definitions.find_tagged(SOURCE_TAG, &source.to_string()).unwrap();
+        let wanted = ctx.primary.job_permissions(&token, *source).await.unwrap();
+        assert_eq!(ctx.secondary.job_permissions(&token, copy_id).await.unwrap(), wanted, "{}", copy[0]["name"]);
+        assert!(wanted.iter().any(|p| p.level == "IS_OWNER"));
+    }
+    assert!(ctx
+        .secondary
+        .job_permissions(
+            &token,
+            world.sandbox.secondary.job_definitions.find_tagged(SOURCE_TAG, &first.items[0].key).unwrap()
+        )
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.principal == "data-engineers"));
+
     // The pair records each primary job's pause state, the blocked one included.
     let recorded = world.store.job_pause_states(PAIR).await.unwrap();
     assert_eq!(recorded.len(), 300);

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::mapping::{AssetMapping, MappingKind};
+use crate::databricks::job_definitions::JobPermission;
 
 /// The tag on each secondary copy naming its primary job. Failover maps
 /// jobs by it: keep it exactly.
@@ -44,6 +45,19 @@ const SERVER_FILLED: &[&str] = &[
     "max_concurrent_runs",
     "edit_mode",
 ];
+
+/// The name a plan gives a difference in a job's permissions.
+pub const PERMISSIONS_FIELD: &str = "permissions";
+
+/// The primary job's direct permissions with their principals mapped, sorted
+/// (as the secondary's are read, so the two compare).
+pub fn map_permissions(permissions: &[JobPermission], mapping: &AssetMapping) -> Vec<JobPermission> {
+    let mut mapped: Vec<JobPermission> =
+        permissions.iter().map(|p| JobPermission { principal: mapping.principal(&p.principal), ..p.clone() }).collect();
+    mapped.sort();
+    mapped.dedup();
+    mapped
+}
 
 /// Each trigger's pause state on the primary: what failover restores.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,16 +10,21 @@
 //! the copies' ids rather than guessing which one failover should use.
 //! A copy whose primary job is gone is reported, not deleted: a job deleted
 //! by mistake in the primary is still in the region it would be restored from.
+//!
+//! Each copy also gets the primary job's direct permissions (its owner and
+//! who may view, run or manage it), principals mapped as the pair says: a
+//! team that fails over finds its jobs as it left them.
 
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
-use super::job_settings::{differences, to_secondary, PauseState, SOURCE_TAG};
+use super::job_settings::{differences, map_permissions, to_secondary, PauseState, PERMISSIONS_FIELD, SOURCE_TAG};
 use super::kind::{AssetContext, AssetKind};
 use super::plan::{Change, ItemResult, PlanItem};
-use crate::databricks::job_definitions::JobDefinition;
+use crate::databricks::job_definitions::{JobDefinition, JobPermission};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::store::job_pause_states::JobPauseState;
 
@@ -28,15 +33,37 @@ pub const KIND: &str = "job";
 
 pub struct Jobs;
 
-/// Reads every job of a workspace, whole: a job whose tasks the list cut
-/// at 100 is read again on its own.
-async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient) -> Result<Vec<JobDefinition>, String> {
+/// A job as read, with its direct permissions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadJob {
+    pub job: JobDefinition,
+    pub permissions: Vec<JobPermission>,
+}
+
+/// How many jobs' permissions are read at once.
+const PERMISSION_READS: usize = 8;
+
+/// Reads every job of a workspace, whole (a job whose tasks the list cut at
+/// 100 is read again on its own), with its permissions. `only` limits the
+/// permissions read to those jobs (the secondary's copies).
+async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient, copies_only: bool) -> Result<Vec<ReadJob>, String> {
     let token = ctx.token(false).await?;
     let mut jobs = client.list_jobs(&token, None).await.map_err(|e| e.to_string())?;
     for job in jobs.iter_mut().filter(|job| job.has_more) {
         *job = client.get_job(&token, job.job_id).await.map_err(|e| e.to_string())?;
     }
-    Ok(jobs)
+    let token = &token;
+    stream::iter(jobs)
+        .map(|job| async move {
+            let permissions = match copies_only && source_of(&job).is_none() {
+                true => Vec::new(),
+                false => client.job_permissions(token, job.job_id).await.map_err(|e| e.to_string())?,
+            };
+            Ok(ReadJob { job, permissions })
+        })
+        .buffered(PERMISSION_READS)
+        .try_collect()
+        .await
 }
 
 /// The primary job a copy was made from, by its tag.
@@ -45,23 +72,20 @@ fn source_of(job: &JobDefinition) -> Option<i64> {
 }
 
 /// The plan items for `primary`'s jobs against `secondary`'s (pure).
-pub fn plan_jobs(
-    primary: &[JobDefinition],
-    secondary: &[JobDefinition],
-    mapping: &super::mapping::AssetMapping,
-) -> Vec<PlanItem> {
-    let mut copies: BTreeMap<i64, Vec<&JobDefinition>> = BTreeMap::new();
-    for job in secondary {
-        if let Some(source) = source_of(job) {
-            copies.entry(source).or_default().push(job);
+pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::mapping::AssetMapping) -> Vec<PlanItem> {
+    let mut copies: BTreeMap<i64, Vec<&ReadJob>> = BTreeMap::new();
+    for read in secondary {
+        if let Some(source) = source_of(&read.job) {
+            copies.entry(source).or_default().push(read);
         }
     }
     let single: BTreeMap<i64, i64> =
-        copies.iter().filter(|(_, c)| c.len() == 1).map(|(source, c)| (*source, c[0].job_id)).collect();
-    let mut primary: Vec<&JobDefinition> = primary.iter().collect();
-    primary.sort_by_key(|job| job.job_id);
+        copies.iter().filter(|(_, c)| c.len() == 1).map(|(source, c)| (*source, c[0].job.job_id)).collect();
+    let mut primary: Vec<&ReadJob> = primary.iter().collect();
+    primary.sort_by_key(|read| read.job.job_id);
     let mut items = Vec::new();
-    for job in &primary {
+    for read in &primary {
+        let job = &read.job;
         let pause = PauseState::of(&job.settings);
         let item = |change: Change, payload: Value| PlanItem {
             kind: KIND.into(),
@@ -79,17 +103,24 @@ pub fn plan_jobs(
             }
         };
         payload["settings"] = wanted.clone();
+        let permissions = map_permissions(&read.permissions, mapping);
+        payload["permissions"] = json!(permissions);
         let change = match copies.get(&job.job_id).map(Vec::as_slice) {
             None | Some([]) => Change::Create,
             Some([copy]) => {
-                payload["job_id"] = json!(copy.job_id);
-                match differences(&wanted, &copy.settings) {
-                    fields if fields.is_empty() => Change::Unchanged,
-                    fields => Change::Update { fields },
+                payload["job_id"] = json!(copy.job.job_id);
+                let mut fields = differences(&wanted, &copy.job.settings);
+                payload["settings_differ"] = json!(!fields.is_empty());
+                if copy.permissions != permissions {
+                    fields.push(PERMISSIONS_FIELD.into());
+                }
+                match fields.is_empty() {
+                    true => Change::Unchanged,
+                    false => Change::Update { fields },
                 }
             }
             Some(many) => {
-                let ids: Vec<String> = many.iter().map(|c| c.job_id.to_string()).collect();
+                let ids: Vec<String> = many.iter().map(|c| c.job.job_id.to_string()).collect();
                 Change::Blocked {
                     reason: format!(
                         "the secondary has {} jobs tagged {SOURCE_TAG}={} ({}): delete all but one",
@@ -102,9 +133,9 @@ pub fn plan_jobs(
         };
         items.push(item(change, payload));
     }
-    let sources: std::collections::BTreeSet<i64> = primary.iter().map(|job| job.job_id).collect();
+    let sources: std::collections::BTreeSet<i64> = primary.iter().map(|read| read.job.job_id).collect();
     for (source, orphans) in copies.iter().filter(|(source, _)| !sources.contains(source)) {
-        for orphan in orphans {
+        for orphan in orphans.iter().map(|read| &read.job) {
             items.push(PlanItem {
                 kind: KIND.into(),
                 key: format!("{source}@{}", orphan.job_id),
@@ -129,7 +160,8 @@ impl AssetKind for Jobs {
 
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
         Box::pin(async move {
-            let (primary, secondary) = tokio::try_join!(read_all(ctx, &ctx.primary), read_all(ctx, &ctx.secondary))?;
+            let (primary, secondary) =
+                tokio::try_join!(read_all(ctx, &ctx.primary, false), read_all(ctx, &ctx.secondary, true))?;
             Ok(plan_jobs(&primary, &secondary, &ctx.mapping))
         })
     }
@@ -188,10 +220,18 @@ async fn apply_job(ctx: &AssetContext<'_>, item: &PlanItem, fresh: bool) -> Resu
             .find(|job| source_of(job) == Some(source))
             .map(|job| job.job_id),
     };
-    match existing {
-        Some(job_id) => ctx.secondary.reset_job(&token, job_id, settings).await,
-        None => ctx.secondary.create_job(&token, settings).await.map(|_| ()),
+    let settings_differ = item.payload["settings_differ"].as_bool() != Some(false);
+    let job_id = match existing {
+        Some(job_id) if settings_differ => ctx.secondary.reset_job(&token, job_id, settings).await.map(|()| job_id)?,
+        Some(job_id) => job_id,
+        None => ctx.secondary.create_job(&token, settings).await?,
+    };
+    let permissions: Vec<JobPermission> = serde_json::from_value(item.payload["permissions"].clone())
+        .map_err(|e| DatabricksError::Protocol(format!("the plan's permissions: {e}")))?;
+    if !permissions.is_empty() {
+        ctx.secondary.set_job_permissions(&token, job_id, &permissions).await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -199,8 +239,15 @@ mod tests {
     use super::*;
     use crate::assets::mapping::AssetMapping;
 
-    fn job(job_id: i64, settings: Value) -> JobDefinition {
-        JobDefinition { job_id, creator_user_name: None, settings, has_more: false }
+    fn job(job_id: i64, settings: Value) -> ReadJob {
+        ReadJob {
+            job: JobDefinition { job_id, creator_user_name: None, settings, has_more: false },
+            permissions: Vec::new(),
+        }
+    }
+
+    fn permission(principal: &str, level: &str) -> JobPermission {
+        JobPermission { principal_type: "user_name".into(), principal: principal.into(), level: level.into() }
     }
 
     #[test]
@@ -250,5 +297,23 @@ mod tests {
         let copy = job(50, first[0].payload["settings"].clone());
         let second = plan_jobs(&primary, &[copy], &AssetMapping::default());
         assert_eq!(second[0].change, Change::Unchanged);
+    }
+
+    #[test]
+    fn permissions_are_mapped_and_compared() {
+        let mut primary = job(6, json!({"name": "f"}));
+        primary.permissions = vec![permission("a@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")];
+        let mut mapping = AssetMapping::default();
+        mapping.insert(crate::assets::mapping::MappingKind::Principal, "a@contoso.com", "a@fabrikam.com");
+        let first = plan_jobs(std::slice::from_ref(&primary), &[], &mapping);
+        let wanted: Vec<JobPermission> = serde_json::from_value(first[0].payload["permissions"].clone()).unwrap();
+        assert_eq!(wanted, vec![permission("a@fabrikam.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")]);
+        let mut copy = job(60, first[0].payload["settings"].clone());
+        copy.permissions = vec![permission("a@fabrikam.com", "IS_OWNER")];
+        let second = plan_jobs(std::slice::from_ref(&primary), &[copy.clone()], &mapping);
+        assert_eq!(second[0].change, Change::Update { fields: vec!["permissions".into()] });
+        assert_eq!(second[0].payload["settings_differ"], false);
+        copy.permissions = wanted;
+        assert_eq!(plan_jobs(&[primary], &[copy], &mapping)[0].change, Change::Unchanged);
     }
 }

@@ -15,6 +15,9 @@
 //!   setting (unlike `jobs/update`, which replaces only the top-level fields
 //!   it is given, each whole).
 //! - `POST /api/2.2/jobs/delete {job_id}`.
+//! - `GET`/`PUT /api/2.0/permissions/jobs/{job_id}` → `{access_control_list:
+//!   [{user_name | group_name | service_principal_name, all_permissions:
+//!   [{permission_level, inherited}]}]}`: PUT replaces the direct permissions.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -53,6 +56,45 @@ impl JobDefinition {
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.settings["tags"][key].as_str()
     }
+}
+
+/// One direct permission on a job: who (`user_name`, `group_name` or
+/// `service_principal_name`, and the name) and the level (`IS_OWNER`,
+/// `CAN_MANAGE`, `CAN_MANAGE_RUN`, `CAN_VIEW`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
+pub struct JobPermission {
+    pub principal_type: String,
+    pub principal: String,
+    pub level: String,
+}
+
+const PRINCIPAL_TYPES: &[&str] = &["user_name", "group_name", "service_principal_name"];
+
+/// The direct (not inherited) permissions of an ACL answer, sorted.
+fn direct_permissions(body: &Value) -> Vec<JobPermission> {
+    let mut out = Vec::new();
+    for entry in body["access_control_list"].as_array().into_iter().flatten() {
+        let Some((principal_type, principal)) =
+            PRINCIPAL_TYPES.iter().find_map(|t| entry[*t].as_str().map(|p| (t.to_string(), p.to_string())))
+        else {
+            continue;
+        };
+        for permission in entry["all_permissions"].as_array().into_iter().flatten() {
+            if permission["inherited"].as_bool() == Some(true) {
+                continue;
+            }
+            if let Some(level) = permission["permission_level"].as_str() {
+                out.push(JobPermission {
+                    principal_type: principal_type.clone(),
+                    principal: principal.clone(),
+                    level: level.into(),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[derive(Deserialize)]
@@ -129,6 +171,32 @@ impl WorkspaceClient {
         self.post::<Value>(&format!("{JOBS}/reset"), body, token).await.map(|_| ())
     }
 
+    /// The job's direct permissions (inherited ones, such as the admins',
+    /// are the workspace's, not the job's).
+    pub async fn job_permissions(
+        &self,
+        token: &AccessToken,
+        job_id: i64,
+    ) -> Result<Vec<JobPermission>, DatabricksError> {
+        let body: Value = self.get(&format!("/api/2.0/permissions/jobs/{job_id}"), &[], token).await?;
+        Ok(direct_permissions(&body))
+    }
+
+    /// Replaces the job's direct permissions with `permissions`.
+    pub async fn set_job_permissions(
+        &self,
+        token: &AccessToken,
+        job_id: i64,
+        permissions: &[JobPermission],
+    ) -> Result<(), DatabricksError> {
+        let list: Vec<Value> = permissions
+            .iter()
+            .map(|p| json!({p.principal_type.as_str(): p.principal, "permission_level": p.level}))
+            .collect();
+        let body = json!({ "access_control_list": list });
+        self.put::<Value>(&format!("/api/2.0/permissions/jobs/{job_id}"), body, token).await.map(|_| ())
+    }
+
     pub async fn delete_job(&self, token: &AccessToken, job_id: i64) -> Result<(), DatabricksError> {
         self.post::<Value>(&format!("{JOBS}/delete"), json!({ "job_id": job_id }), token).await.map(|_| ())
     }
@@ -152,6 +220,18 @@ fn append_arrays(whole: &mut Value, page: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_direct_permissions_are_the_jobs() {
+        let body = json!({"access_control_list": [
+            {"user_name": "a@x.com", "all_permissions": [{"permission_level": "IS_OWNER", "inherited": false}]},
+            {"group_name": "admins", "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": true}]},
+            {"group_name": "eng", "all_permissions": [{"permission_level": "CAN_MANAGE_RUN"}]}
+        ]});
+        let levels: Vec<(String, String)> =
+            direct_permissions(&body).into_iter().map(|p| (p.principal, p.level)).collect();
+        assert_eq!(levels, vec![("eng".into(), "CAN_MANAGE_RUN".into()), ("a@x.com".into(), "IS_OWNER".into())]);
+    }
 
     #[test]
     fn pages_of_a_job_are_joined() {

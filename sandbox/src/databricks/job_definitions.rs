@@ -114,7 +114,8 @@ impl JobDefinitions {
     /// `count` realistic jobs (same seed, same jobs): nightly and hourly
     /// schedules (about one in five paused), manual ones, a file-arrival
     /// trigger, a continuous job, job clusters under a cluster policy and a
-    /// SQL task on a warehouse (ids only the primary knows), a git source.
+    /// SQL task on a warehouse (ids only the primary knows), a git source;
+    /// every third job runnable by `data-engineers`, every seventh viewable by bob.
     pub fn seed(&self, seed: u64, count: usize, creator: &str, policy_id: &str, warehouse_id: &str) {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x10b5);
         let teams = ["finance", "sales", "marketing", "ops", "ml"];
@@ -161,7 +162,21 @@ impl JobDefinitions {
                         json!({"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC", "pause_status": paused})
                 }
             }
-            let _ = self.insert(creator, settings);
+            let Ok(job_id) = self.insert(creator, settings) else { continue };
+            if i % 3 == 0 {
+                self.grant(job_id, "group_name", "data-engineers", "CAN_MANAGE_RUN");
+            }
+            if i % 7 == 0 {
+                self.grant(job_id, "user_name", "bob@contoso.example", "CAN_VIEW");
+            }
+        }
+    }
+
+    /// Gives `principal` (a `user_name`, `group_name` or
+    /// `service_principal_name`) `level` on a job, as its owner would.
+    pub fn grant(&self, job_id: i64, principal_type: &str, principal: &str, level: &str) {
+        if let Some(job) = self.jobs.lock().get_mut(&job_id) {
+            job.acl.insert(principal.to_string(), (principal_type.to_string(), level.to_string()));
         }
     }
 }
