@@ -21,8 +21,10 @@ use crate::commands::{words, Needs, Reach, Scope};
 
 pub static SPEC: Spec = Spec {
     name: "replicate",
-    usage: "replicate [pair] [catalog] [--dry-run] [--assets|--assets-only|--data-only] | [pair] every 15m|daily HH:MM|every off",
-    summary: "Plan, review, run or schedule a replication.",
+    // The compose box shows usage and summary in 128 characters: `--data-only`
+    // (the default) and `every off` are spelled out in the file's doc.
+    usage: "replicate [pair] [catalog] [--dry-run] [--assets[-only]] | [pair] every 15m|off|daily HH:MM",
+    summary: "Plan, run or schedule replication.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
     reach: Reach::Conversation,
