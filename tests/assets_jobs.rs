@@ -275,3 +275,41 @@ async fn an_interrupted_run_resumes_without_duplicates() {
     assert!(world.copies().values().all(|c| c.len() == 1), "the lost create was found, not repeated");
     assert!(world.plan().await.is_converged());
 }
+
+#[tokio::test]
+async fn the_command_line_keeps_a_pairs_mapping_table() {
+    let sandbox = Sandbox::start(SandboxConfig { tables: 4, jobs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut text = sandbox.bot_config_toml("127.0.0.1:0", false);
+    text.push_str(&format!("\n[store]\ndata_dir = {:?}\n", data_dir.display().to_string()));
+    let config = dir.path().join("drbot.toml");
+    std::fs::write(&config, text).unwrap();
+    let drbot = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_drbot"));
+        command.arg("pair").arg("--config").arg(&config).args(args);
+        let output = command.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, said) = drbot(&["map", PAIR, "cluster_policy", "P1", "S1"]);
+    assert!(ok, "{said}");
+    let (ok, said) = drbot(&["map", PAIR, "principal", "a@contoso.com", "a@fabrikam.com"]);
+    assert!(ok, "{said}");
+    let (ok, said) = drbot(&["map", PAIR, "colour", "x", "y"]);
+    assert!(!ok && said.contains("cluster_policy"), "an unknown kind is refused, naming the kinds: {said}");
+    let (ok, listed) = drbot(&["map", PAIR]);
+    assert!(
+        ok && listed.contains("principal\ta@contoso.com\ta@fabrikam.com") && listed.contains("cluster_policy\tP1\tS1"),
+        "{listed}"
+    );
+    let (ok, said) = drbot(&["map", PAIR, "principal", "a@contoso.com", "--remove"]);
+    assert!(ok, "{said}");
+    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.unwrap();
+    let mapping = store.asset_mapping(PAIR).await.unwrap();
+    assert_eq!(mapping.id(MappingKind::ClusterPolicy, "P1"), Ok("S1".into()));
+    assert_eq!(mapping.principal("a@contoso.com"), "a@contoso.com");
+    assert!(store.recent_audit(10).await.unwrap().iter().any(|e| e.action == "map an asset reference"));
+}

@@ -1,5 +1,8 @@
-//! `drbot pair list|add|remove`: the DR pairs from a terminal, and the
-//! `--pair` of `drbot status` and `drbot replicate`.
+//! `drbot pair list|add|remove|map`: the DR pairs from a terminal, and the
+//! `--pair` of `drbot status` and `drbot replicate`. `map` keeps a pair's
+//! mapping table for workspace assets (a cluster policy, warehouse, cluster,
+//! instance pool or pipeline id, a principal or a path prefix of the primary
+//! and what the secondary calls it).
 //!
 //! The same store the bot uses holds the pairs (the configuration's
 //! `[[pairs]]` are written into it first, as the bot does at start-up).
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
+use crate::assets::mapping::MappingKind;
 use crate::config::{Config, Secret};
 use crate::identity::app::AppIdentity;
 use crate::identity::{AccessToken, DATABRICKS_SCOPE};
@@ -57,6 +61,19 @@ pub enum PairCommand {
     },
     /// Remove a pair (refused while an operation of it runs). Nothing in its workspaces changes.
     Remove { name: String },
+    /// The pair's mapping table for workspace assets: list it, or map (or with
+    /// `--remove` unmap) one primary reference to the secondary's.
+    Map {
+        name: String,
+        /// cluster_policy, warehouse, cluster, instance_pool, pipeline, principal or path_prefix.
+        kind: Option<String>,
+        /// The primary's id, name or path prefix.
+        source: Option<String>,
+        /// The secondary's (not with `--remove`).
+        target: Option<String>,
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 pub async fn main(args: PairArgs) -> anyhow::Result<()> {
@@ -90,6 +107,9 @@ pub async fn main(args: PairArgs) -> anyhow::Result<()> {
             audit(&store, "add a pair", &name, "added").await;
             println!("pair {name} added (recipient {}, shares {}*)", pair.sharing.recipient, pair.sharing.share_prefix);
         }
+        PairCommand::Map { name, kind, source, target, remove } => {
+            map(&store, &name, kind.as_deref(), source.as_deref(), target.as_deref(), remove).await?
+        }
         PairCommand::Remove { name } => {
             let removal = store.remove_pair(&name).await?;
             let result = match removal {
@@ -106,6 +126,47 @@ pub async fn main(args: PairArgs) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+/// `pair map`: lists the table, or sets or removes one row (audited).
+async fn map(
+    store: &Store,
+    name: &str,
+    kind: Option<&str>,
+    source: Option<&str>,
+    target: Option<&str>,
+    remove: bool,
+) -> anyhow::Result<()> {
+    if store.pair(name).await?.is_none() {
+        bail!("there is no pair named {name}");
+    }
+    let Some(kind) = kind else {
+        for (kind, rows) in store.asset_mapping(name).await?.entries {
+            for (source, target) in rows {
+                println!("{}\t{source}\t{target}", kind.as_str());
+            }
+        }
+        return Ok(());
+    };
+    let kind = MappingKind::parse(kind).with_context(|| {
+        "the kind is one of cluster_policy, warehouse, cluster, instance_pool, pipeline, principal, path_prefix"
+    })?;
+    let source = source.context("name the primary's reference")?;
+    let target_text = format!("{} {source}", kind.as_str());
+    if remove {
+        let removed = store.remove_asset_mapping(name, kind, source).await?;
+        audit(store, "unmap an asset reference", name, if removed { "removed" } else { "refused: not mapped" }).await;
+        if !removed {
+            bail!("{target_text} is not mapped for pair {name}");
+        }
+        println!("{target_text} unmapped for pair {name}");
+    } else {
+        let target = target.context("name the secondary's reference")?;
+        store.set_asset_mapping(name, kind, source, target).await?;
+        audit(store, "map an asset reference", name, &format!("{target_text} -> {target}")).await;
+        println!("{target_text} -> {target} for pair {name}");
+    }
     Ok(())
 }
 
