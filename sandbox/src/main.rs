@@ -32,6 +32,9 @@ struct Args {
     /// How many tables and views the primary metastore has.
     #[arg(long, default_value_t = 60)]
     tables: usize,
+    /// How many job definitions the primary workspace has.
+    #[arg(long, default_value_t = 300)]
+    jobs: usize,
 }
 
 #[tokio::main]
@@ -46,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         bot_endpoint: args.bot_endpoint.clone(),
         seed: args.seed,
         tables: args.tables,
+        jobs: args.jobs,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(config).await?;

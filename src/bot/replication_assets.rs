@@ -85,7 +85,8 @@ impl Bot {
     }
 
     /// Applies `plan` after the data, each result to the run history as it
-    /// comes; `on_result` keeps the progress card current.
+    /// comes; `on_event` (an item started, an item's result) keeps the
+    /// progress card current.
     pub(super) async fn run_assets(
         &self,
         op: &Operation,
@@ -93,7 +94,7 @@ impl Bot {
         tokens: &DatabricksTokens,
         plan: &AssetPlan,
         running: &Running,
-        mut on_result: impl FnMut(&ItemResult),
+        mut on_event: impl FnMut(&AssetEvent),
     ) -> Result<Vec<ItemResult>, TurnError> {
         let store = &self.services.store;
         // What an earlier attempt of this run did is not done again.
@@ -110,32 +111,31 @@ impl Bot {
         let cancel = running.cancel();
         let runner = asset_run::run(plan, &kinds, &ctx, &done, cancel, &events);
         tokio::pin!(runner);
-        let on_event = |event: AssetEvent| async move {
-            if let AssetEvent::Finished(result) = event {
-                if let Some(row) = history::object_result(&op.id, plan, &result) {
+        let record = |event: &AssetEvent| {
+            let row = match event {
+                AssetEvent::Finished(result) => history::object_result(&op.id, plan, result),
+                AssetEvent::Started { .. } => None,
+            };
+            async move {
+                if let Some(row) = row {
                     if let Err(error) = store.record_result(&row, super::now_ms()).await {
                         tracing::error!(operation = %op.id, %error, "asset result not recorded");
                     }
                 }
-                Some(result)
-            } else {
-                None
             }
         };
         let results = loop {
             tokio::select! {
                 results = &mut runner => break results,
                 Some(event) = received.recv() => {
-                    if let Some(result) = on_event(event).await {
-                        on_result(&result);
-                    }
+                    record(&event).await;
+                    on_event(&event);
                 }
             }
         };
         while let Ok(event) = received.try_recv() {
-            if let Some(result) = on_event(event).await {
-                on_result(&result);
-            }
+            record(&event).await;
+            on_event(&event);
         }
         Ok(results)
     }

@@ -27,6 +27,7 @@ use super::plans::PlanRequest;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::runs::{catalog_label, failures, worded_duration, worded_time};
 use super::{now_ms, Bot};
+use crate::assets::apply::AssetEvent;
 use crate::assets::plan::{ItemOutcome, ItemResult};
 use crate::assets::AssetPlan;
 use crate::cards::views::{self, Tone};
@@ -128,6 +129,11 @@ impl Progress {
         for item in &assets.items {
             self.per_kind.entry(asset_heading(&item.kind)).or_default().1 += 1;
         }
+    }
+
+    fn asset_started(&mut self, id: &str, name: &str) {
+        let kind = id.split_once(':').map_or(id, |(kind, _)| kind);
+        self.running.insert(ActionId(id.to_string()), (format!("Copy {kind}"), name.to_string()));
     }
 
     fn asset_finished(&mut self, result: &ItemResult) {
@@ -312,8 +318,11 @@ impl Bot {
             // jobs finish in seconds, and the live card coalesces anyway.
             let mut shown: Option<std::time::Instant> = None;
             asset_results = self
-                .run_assets(op, &pair, &tokens, &assets, running, |result| {
-                    progress.asset_finished(result);
+                .run_assets(op, &pair, &tokens, &assets, running, |event| {
+                    match event {
+                        AssetEvent::Started { id, name } => progress.asset_started(id, name),
+                        AssetEvent::Finished(result) => progress.asset_finished(result),
+                    }
                     if shown.is_none_or(|at| at.elapsed() >= ASSET_CARD_EVERY) || progress.done == progress.total {
                         running.show(self.progress_card(&progress, op, &job, true));
                         shown = Some(std::time::Instant::now());
