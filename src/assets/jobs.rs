@@ -44,8 +44,9 @@ pub struct ReadJob {
 const PERMISSION_READS: usize = 8;
 
 /// Reads every job of a workspace, whole (a job whose tasks the list cut at
-/// 100 is read again on its own), with its permissions. `only` limits the
-/// permissions read to those jobs (the secondary's copies).
+/// 100 is read again on its own), with its permissions; with `copies_only`,
+/// only the permissions of drbot's copies are read (the secondary's own jobs
+/// are none of drbot's business).
 async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient, copies_only: bool) -> Result<Vec<ReadJob>, String> {
     let token = ctx.token(false).await?;
     let mut jobs = client.list_jobs(&token, None).await.map_err(|e| e.to_string())?;
