@@ -23,7 +23,7 @@ use drbot::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DAT
 use drbot::replication::workspaces::TokenSource;
 use drbot::store::Store;
 use sandbox::databricks::job_definitions::SEED_POLICY_ID;
-use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::faults::FaultConfig;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use serde_json::{json, Value};
@@ -68,8 +68,8 @@ async fn world(jobs: usize) -> World {
     let assertion = UserAssertion::from_token(&sandbox.entra.teams_sso_token(&user, SANDBOX_BOT_APP_ID)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("drbot.db").display())).await.unwrap();
-    // The warehouse has the same id on both sandbox workspaces; the policy is the primary's only.
-    store.set_asset_mapping(PAIR, MappingKind::Warehouse, SANDBOX_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID).await.unwrap();
+    // Each workspace has its own warehouse; the policy is the primary's only.
+    store.set_asset_mapping(PAIR, MappingKind::Warehouse, PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID).await.unwrap();
     World { sandbox, alice: Arc::new(Alice { obo, assertion }), store, _dir: dir }
 }
 

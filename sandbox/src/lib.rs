@@ -156,7 +156,7 @@ impl Sandbox {
             config.jobs,
             databricks::job_definitions::SEED_JOB_OWNER,
             databricks::job_definitions::SEED_POLICY_ID,
-            databricks::statements::SANDBOX_WAREHOUSE_ID,
+            databricks::statements::PRIMARY_WAREHOUSE_ID,
         );
         // The platform team made drbot's own identity a metastore admin on both
         // sides: scheduled posts and the local demo act as the bot.
@@ -287,6 +287,7 @@ local_roles = [{local_roles}]
 
 [replication]
 warehouse_id = "{warehouse}"
+primary_warehouse_id = "{primary_warehouse}"
 location_mapping = [{mapping}]
 # The operators' Databricks group: it owns the DR shares and administers a spoke's catalog.
 dr_group = "{dr_group}"
@@ -314,6 +315,7 @@ databricks_accounts_url = "{accounts}"
             primary = self.primary_url(),
             secondary = self.secondary_url(),
             warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            primary_warehouse = databricks::statements::PRIMARY_WAREHOUSE_ID,
             dr_group = databricks::seed::ADMIN_GROUP,
             mapping = databricks::seed::LOCATION_MAPPING
                 .iter()

@@ -98,6 +98,16 @@ impl AssetMapping {
         self.entries.get(&kind).and_then(|m| m.get(source))
     }
 
+    /// The pair's own warehouses as a warehouse mapping (the pair names the
+    /// primary's and the secondary's), unless the table maps that id already.
+    pub fn with_pair_warehouses(mut self, primary: Option<&str>, secondary: Option<&str>) -> AssetMapping {
+        if let (Some(primary), Some(secondary)) = (primary, secondary) {
+            let warehouses = self.entries.entry(MappingKind::Warehouse).or_default();
+            warehouses.entry(primary.to_string()).or_insert_with(|| secondary.to_string());
+        }
+        self
+    }
+
     /// A workspace-scoped id (policy, warehouse, cluster): only what the
     /// table maps; an id means nothing in another workspace.
     pub fn id(&self, kind: MappingKind, source: &str) -> Result<String, Unmapped> {
@@ -154,6 +164,19 @@ mod tests {
         assert_eq!(mapping.path("/Shared/x"), "/Shared/dr/x");
         assert_eq!(mapping.path("/SharedStuff/x"), "/SharedStuff/x", "whole segments only");
         assert_eq!(mapping.path("/Repos/r/nb"), "/Repos/r/nb");
+    }
+
+    #[test]
+    fn the_pairs_warehouses_map_unless_the_table_says_otherwise() {
+        let mapping = AssetMapping::default().with_pair_warehouses(Some("pw"), Some("sw"));
+        assert_eq!(mapping.id(MappingKind::Warehouse, "pw"), Ok("sw".into()));
+        let mut table = AssetMapping::default();
+        table.insert(MappingKind::Warehouse, "pw", "other");
+        assert_eq!(
+            table.with_pair_warehouses(Some("pw"), Some("sw")).id(MappingKind::Warehouse, "pw"),
+            Ok("other".into())
+        );
+        assert_eq!(AssetMapping::default().with_pair_warehouses(None, Some("sw")), AssetMapping::default());
     }
 
     #[test]

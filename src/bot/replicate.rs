@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::actor::{ActingAs, Actor};
 use super::error::TurnError;
 use super::operations::Start;
+use super::plan_view::{Audience, Viewer};
 use super::plans::PlanRequest;
 use super::replication_assets;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
@@ -35,6 +36,8 @@ use crate::store::plans::PlanKind;
 /// Verbs of the plan and progress cards' buttons.
 pub(crate) const RUN_VERB: &str = "replicate.run";
 pub(crate) const CANCEL_VERB: &str = "replicate.cancel";
+/// The plan card's refresh: each person's own view of it (`plan_view.rs`).
+pub(crate) const VIEW_VERB: &str = "replicate.view";
 
 impl Bot {
     /// `replicate`: reads both metastores as `actor` and answers with the plan.
@@ -84,11 +87,18 @@ impl Bot {
         let placeholder =
             cards::notice("Planning the replication…", &format!("Reading {reading} as {}.", actor.display_name()));
         let bot = self.clone();
+        let audience = Audience::of(activity);
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
                 match bot.make_plan(&request, &pair, catalog.clone(), dry_run, coverage).await {
-                    Ok((plan_id, stored)) => bot.plan_card(&plan_id, &stored),
+                    Ok((plan_id, stored)) => {
+                        let mut card = bot.plan_card(&plan_id, &stored, &Viewer::Author);
+                        if let Some(audience) = &audience {
+                            bot.refresh_for_members(&mut card, audience, &plan_id, &request.correlation_id).await;
+                        }
+                        card
+                    }
                     Err(error) => error.card("The plan could not be made", &request.correlation_id),
                 }
             }),
@@ -132,24 +142,25 @@ impl Bot {
         let workspaces = self.pair_workspaces(pair)?;
         let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;
-        let read = settings.read_options(catalog);
+        let [primary_read, secondary_read] = settings.read_options_per_side(catalog);
         let (primary, secondary) = tokio::join!(
-            read_snapshot(&workspaces.primary, &token, &read),
-            read_snapshot(&workspaces.secondary, &token, &read)
+            read_snapshot(&workspaces.primary, &token, &primary_read),
+            read_snapshot(&workspaces.secondary, &token, &secondary_read)
         );
         let mut primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
         let mut secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
         // Freshness from each table's history, not its commit properties
         // (which need not move on an append); see replication/history.rs.
-        if let Some(warehouse_id) = read.warehouse_id.as_deref() {
-            let deadline = tokio::time::Instant::now() + read.statement_timeout;
+        // It is asked of the primary, so on the primary's warehouse.
+        if let Some(warehouse_id) = primary_read.warehouse_id.as_deref() {
+            let deadline = tokio::time::Instant::now() + primary_read.statement_timeout;
             let unread = history::freshen(
                 &self.services.store,
                 &pair.name,
                 &workspaces.primary,
                 &token,
                 warehouse_id,
-                read.concurrency,
+                primary_read.concurrency,
                 deadline,
                 &mut primary,
                 &mut secondary,
@@ -166,7 +177,7 @@ impl Bot {
             &workspaces.primary,
             &workspaces.secondary,
             &token,
-            read.concurrency,
+            primary_read.concurrency,
             &mut primary,
             &mut secondary,
         )
@@ -174,11 +185,13 @@ impl Bot {
         Ok(planner::plan(&primary, &secondary, &settings.replication_config(catalog)))
     }
 
-    fn plan_card(&self, plan_id: &str, stored: &StoredReplicationPlan) -> Value {
+    /// The plan's card as `viewer` sees it: its author gets Run and Cancel.
+    pub(crate) fn plan_card(&self, plan_id: &str, stored: &StoredReplicationPlan, viewer: &Viewer) -> Value {
         let (plan, dry_run) = (&stored.plan, stored.dry_run);
         let catalog = stored.catalog.as_deref();
         let requested_by = &stored.requested_by;
         let (asset_summary, asset_actions, asset_blocked) = replication_assets::plan_rows(&stored.assets);
+        let author = matches!(viewer, Viewer::Author);
         let mut summary: Vec<views::KindCount> = Vec::new();
         for action in &plan.actions {
             let kind = kind_label(&action.kind);
@@ -203,8 +216,9 @@ impl Bot {
             created_at: worded_time(now_ms()),
             requested_by: requested_by.to_string(),
             dry_run,
-            can_run: runnable > 0 && !dry_run,
-            can_cancel: true,
+            can_run: author && runnable > 0 && !dry_run,
+            can_cancel: author,
+            who_may_act: viewer.note(),
             total_actions: total as u64,
             summary,
             actions_heading: if dry_run {

@@ -73,7 +73,12 @@ impl Bot {
             primary,
             secondary,
             tokens,
-            mapping: self.services.store.asset_mapping(&pair.name).await?,
+            mapping: self
+                .services
+                .store
+                .asset_mapping(&pair.name)
+                .await?
+                .with_pair_warehouses(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
             store: Some(self.services.store.clone()),
         })
     }
