@@ -19,7 +19,7 @@ mod error;
 mod gate;
 mod operations;
 pub mod pairs;
-mod plan_view;
+pub(crate) mod plan_view;
 mod plans;
 pub mod poster;
 mod replicate;
@@ -258,7 +258,7 @@ impl Bot {
         }
         // A plan card's refresh asks for this person's own view of it: shown
         // to whoever is in the chat, signed in or not (nothing is done).
-        if verb == replicate::VIEW_VERB {
+        if verb == plan_view::VIEW_VERB {
             return self.plan_view(activity, data, correlation_id).await;
         }
         // Only buttons of drbot's own cards, as the table lists them.

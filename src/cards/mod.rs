@@ -40,7 +40,9 @@ fn subtitle(text: &str) -> Value {
 
 /// A button that runs a command as if it had been typed.
 pub fn command_button(label: &str, command: &str) -> Value {
-    json!({"type": "Action.Execute", "title": label, "verb": COMMAND_VERB, "data": {"text": command}})
+    let mut button = json!({"type": "Action.Execute", "title": label, "verb": COMMAND_VERB, "data": {"text": command}});
+    universal::add_submit_fallbacks(&mut button);
+    button
 }
 
 /// The list of commands, usage in monospace with a one-line summary under it.
