@@ -164,7 +164,7 @@ impl Bot {
             }
         };
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
-        Ok(check_with_budgets(
+        let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options(None),
@@ -174,7 +174,14 @@ impl Bot {
             &options,
             &|_| {},
         )
-        .await)
+        .await;
+        // The bot's own reading (a scheduled post or check) is a scheduled
+        // check: kept in the history, and the RPO condition looked at. A
+        // person's reading sees what they may see, not necessarily the pair.
+        if matches!(tokens, DatabricksTokens::App(_)) {
+            self.checked(pair, &readiness).await;
+        }
+        Ok(readiness)
     }
 }
 
