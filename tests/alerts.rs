@@ -90,12 +90,7 @@ async fn store() -> (Store, tempfile::TempDir) {
 }
 
 fn alerter(store: &Store, sink: Recording) -> Alerter<Recording> {
-    Alerter::new(
-        store.clone(),
-        sink,
-        Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)),
-        &TEAMS_CONVERSATION_LIMITS,
-    )
+    Alerter::new(store.clone(), sink, Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)), &TEAMS_CONVERSATION_LIMITS)
 }
 
 fn failed_run(pair: &str, run: &str) -> Observation {
@@ -191,8 +186,11 @@ async fn a_hundred_pairs_failing_at_once_stay_within_the_pacing_limits() {
     }
     // The ops channel takes 100 alerts at 60 per 30 s: the burst is spread, not dropped.
     assert!(by_conversation["ops"].last().unwrap() >= &Duration::from_secs(30), "{:?}", by_conversation["ops"]);
-    let tenant: Vec<Duration> =
-        posts.iter().map(|(_, _, at)| *at - start).chain(notifications.iter().map(|(_, _, _, at)| *at - start)).collect();
+    let tenant: Vec<Duration> = posts
+        .iter()
+        .map(|(_, _, at)| *at - start)
+        .chain(notifications.iter().map(|(_, _, _, at)| *at - start))
+        .collect();
     for first in &tenant {
         let inside = tenant.iter().filter(|t| **t >= *first && **t < *first + Duration::from_secs(1)).count();
         assert!(inside <= TENANT_SENDS_PER_SECOND as usize, "{inside} sends in the tenant within a second");

@@ -93,7 +93,10 @@ on_both_backends!(readings_are_kept_per_pair_oldest_first, |fresh: Fresh| async 
         duration_ms: (source == ReadingSource::Run).then_some(42_000),
     };
     for day in 0..10 {
-        store.record_reading(&reading("sales", MORNING + day * DAY, ReadingSource::Check, Some(day * 60_000))).await.unwrap();
+        store
+            .record_reading(&reading("sales", MORNING + day * DAY, ReadingSource::Check, Some(day * 60_000)))
+            .await
+            .unwrap();
     }
     let run = reading("sales", MORNING + 9 * DAY, ReadingSource::Run, None);
     store.record_reading(&run).await.unwrap();

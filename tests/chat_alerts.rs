@@ -1,0 +1,123 @@
+//! Alerts through the sandbox's Teams and Graph: a pair whose scheduled
+//! replication fails posts one alert card into the chat that follows it and
+//! sends one activity-feed notification (Graph records it; a throttled first
+//! call is retried, not sent twice), however many cycles fail in a row; the
+//! cycle that succeeds again posts "recovered" once. Each run leaves a
+//! reading in the pair's history.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use drbot::clock::ManualClock;
+use drbot::store::readiness_history::ReadingSource;
+use sandbox::connector::{Recorded, Verb};
+use support::chat::{card_text, wait_for, Chat};
+use support::World;
+
+fn fast(config: &mut drbot::config::Config) {
+    config.operations.scheduler_tick_ms = 50;
+    config.operations.card_update_interval_ms = 300;
+}
+
+/// Polls `check` until it gives something (deadline 60 s: a cycle reads and
+/// copies the whole seeded metastore).
+async fn eventually<T, F: Fn() -> Fut, Fut: std::future::Future<Output = Option<T>>>(what: &str, check: F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn alert_cards(world: &World, conversation: &str, text: &str) -> Vec<Recorded> {
+    world
+        .sandbox
+        .connector
+        .recorded()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Send && r.conversation_id == conversation && card_text(r).contains(text))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_scheduled_replication_alerts_once_and_recovers_once() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+    let chat = alice.conversation.id().to_string();
+    let feed = world.sandbox.graph.activity_feed.clone();
+
+    // Alice's chat follows the pair; she wants its alerts in her feed too.
+    assert!(card_text(&alice.say("subscribe default every 6h").await).contains("readiness dashboard"));
+    assert!(card_text(&alice.say("replicate default every 15m").await).contains("replicates every 15 min"));
+    let healthy = store.pair("default").await.unwrap().unwrap();
+    let mut broken = healthy.clone();
+    broken.alert_users = vec![alice.user.upn.clone()];
+    // The pair's warehouse goes away: every cycle fails.
+    broken.warehouse_id = Some("0000000000000000".into());
+    store.seed_pair(&broken, 1).await.unwrap();
+    // Graph throttles the first notification.
+    feed.fail_next(&[429]);
+
+    let finished = |count: usize| {
+        let store = store.clone();
+        async move {
+            let runs = store.recent_runs_of_pair("default", None, 20).await.unwrap();
+            let ended: Vec<_> = runs.into_iter().filter(|r| r.finished_ms.is_some()).collect();
+            (ended.len() >= count).then_some(ended)
+        }
+    };
+    clock.advance(Duration::from_secs(16 * 60));
+    let first = eventually("the first cycle fails", || finished(1)).await.remove(0);
+    assert_eq!(first.counts.as_ref().unwrap()["outcome"], "failed");
+    let alert = wait_for(&world, "the alert card", |r| {
+        r.conversation_id == chat && card_text(r).contains("Pair default: replication needs attention")
+    })
+    .await;
+    assert!(card_text(&alert).contains(&first.id), "it names the run: {}", card_text(&alert));
+    let sent = eventually("the activity-feed notification", || async {
+        let sent = feed.sent();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(feed.calls(), 2, "the throttled call was retried once");
+    assert_eq!(sent[0].user_oid, alice.user.oid);
+    assert_eq!(sent[0].sender_app_id, sandbox::SANDBOX_BOT_APP_ID, "as the bot itself");
+    assert_eq!(sent[0].body["activityType"], "drAlert");
+    let link = sent[0].body["topic"]["webUrl"].as_str().unwrap();
+    assert!(link.starts_with("https://teams.microsoft.com/l/message/") && link.ends_with(&alert.activity_id), "{link}");
+
+    // The next cycle fails too: no second alert.
+    clock.advance(Duration::from_secs(15 * 60));
+    eventually("the second cycle fails", || finished(2)).await;
+
+    // The warehouse is back: the next cycle succeeds and says so once.
+    let mut fixed = healthy.clone();
+    fixed.alert_users = broken.alert_users.clone();
+    store.seed_pair(&fixed, 2).await.unwrap();
+    clock.advance(Duration::from_secs(15 * 60));
+    let recovered = wait_for(&world, "the recovered card", |r| {
+        r.conversation_id == chat && card_text(r).contains("Pair default: replication recovered")
+    })
+    .await;
+    assert!(card_text(&recovered).contains(&first.id), "it says what cleared: {}", card_text(&recovered));
+    eventually("the recovery in the feed", || async { (feed.sent().len() == 2).then_some(()) }).await;
+    assert_eq!(alert_cards(&world, &chat, "replication needs attention").len(), 1, "one alert for three cycles");
+    assert_eq!(alert_cards(&world, &chat, "replication recovered").len(), 1);
+    assert_eq!(feed.sent()[1].body["templateParameters"][1]["value"], "recovered");
+
+    // Every run left a reading in the pair's history.
+    let readings = store.readings("default", 0, 100).await.unwrap();
+    let runs: Vec<_> = readings.iter().filter(|r| r.source == ReadingSource::Run).collect();
+    assert!(runs.len() >= 3, "{readings:?}");
+    assert_eq!(runs[0].outcome.as_deref(), Some("failed"));
+    assert_eq!(runs.last().unwrap().outcome.as_deref(), Some("succeeded"));
+    assert!(runs.iter().all(|r| r.run_id.is_some() && r.duration_ms.is_some()));
+}
