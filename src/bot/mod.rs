@@ -32,6 +32,7 @@ pub mod scheduled_replication;
 mod signin;
 mod status;
 mod subscriptions;
+mod trend;
 mod verify;
 mod whoami;
 

@@ -303,6 +303,34 @@ pub struct DashboardView {
     /// Objects in scope that replication cannot copy, a row per reason.
     #[serde(default)]
     pub unreplicable: Vec<UnreplicableRow>,
+    /// The last seven days: worst RPO and drift per day.
+    #[serde(default)]
+    pub trend: Trend,
+}
+
+/// A pair's last days as charts (`Chart.Line` for the worst RPO,
+/// `Chart.VerticalBar` for drift: Teams renders both), each with a text
+/// fallback for clients that render no charts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trend {
+    /// Whether there is anything to chart (the section is left out otherwise).
+    pub shown: bool,
+    /// The worst RPO of each day with a reading, in minutes.
+    pub rpo: Vec<ChartPoint>,
+    /// The drift (objects) of each day with a reading.
+    pub drift: Vec<ChartPoint>,
+    /// The same as words, e.g. "Worst RPO by day (min): 30 Nov 12 · 1 Dec 45: getting worse".
+    pub rpo_text: String,
+    pub drift_text: String,
+}
+
+/// One point of a chart: the day's label and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartPoint {
+    pub x: String,
+    pub y: i64,
 }
 
 /// Objects that cannot be replicated for one kind of reason.

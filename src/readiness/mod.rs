@@ -16,6 +16,7 @@ pub mod report;
 pub mod rpo;
 pub mod storage;
 pub mod text;
+pub mod trend;
 pub mod unreplicable;
 
 pub use blockers::{Blocker, WarehouseCheck};
