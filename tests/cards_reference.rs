@@ -75,6 +75,7 @@ fn render_sample(template: CardTemplate, sample: Value) -> (Value, Value) {
         CardTemplate::DeployProgress => typed::<views::DeployProgressView>(template, sample),
         CardTemplate::DeployResult => typed::<views::DeployResultView>(template, sample),
         CardTemplate::Verify => typed::<views::VerifyView>(template, sample),
+        CardTemplate::History => typed::<views::HistoryView>(template, sample),
     }
 }
 

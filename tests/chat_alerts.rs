@@ -120,4 +120,52 @@ async fn a_failing_scheduled_replication_alerts_once_and_recovers_once() {
     assert_eq!(runs[0].outcome.as_deref(), Some("failed"));
     assert_eq!(runs.last().unwrap().outcome.as_deref(), Some("succeeded"));
     assert!(runs.iter().all(|r| r.run_id.is_some() && r.duration_ms.is_some()));
+
+    // `history default` lists them, newest first, with how long each took.
+    let history = alice.say("history default").await;
+    let card = history.adaptive_card().unwrap().clone();
+    assert_eq!(card["body"][0]["text"], "History of pair default");
+    let text = card.to_string();
+    assert!(text.contains(&first.id) && text.contains("Failed") && text.contains("Succeeded"), "{text}");
+    assert!(text.contains("took "), "{text}");
+    let newest = text.find("Succeeded").unwrap();
+    assert!(newest < text.find("Failed").unwrap(), "newest first: {text}");
+}
+
+#[tokio::test]
+async fn the_dashboard_charts_the_last_seven_days_with_a_text_fallback() {
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+    // Readings of the last days, as scheduled checks recorded them.
+    let now = chrono::Utc::now().timestamp_millis();
+    for (days_ago, rpo_min, drift) in [(5, 95, 21), (3, 40, 9), (1, 14, 2)] {
+        let reading = drbot::store::readiness_history::Reading {
+            pair: "default".into(),
+            at_ms: now - days_ago * 86_400_000,
+            source: ReadingSource::Check,
+            worst_rpo_ms: Some(rpo_min * 60_000),
+            drift: Some(drift),
+            run_id: None,
+            outcome: None,
+            duration_ms: None,
+        };
+        store.record_reading(&reading).await.unwrap();
+    }
+    let checking = alice.say("status default").await;
+    let id = checking.activity_id.clone();
+    let dashboard = wait_for(&world, "the dashboard", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    let card = dashboard.adaptive_card().unwrap().clone();
+    let body = card["body"].as_array().unwrap();
+    let line = body.iter().find(|e| e["type"] == "Chart.Line").expect("a line chart");
+    let points = line["data"][0]["values"].as_array().unwrap();
+    assert!(points.len() >= 3, "the recorded days and today: {points:?}");
+    assert_eq!(points[0]["y"], 95, "the worst RPO of the oldest day, in minutes");
+    assert!(line["fallback"]["text"].as_str().unwrap().starts_with("Worst RPO by day (min): "), "{line}");
+    let bars = body.iter().find(|e| e["type"] == "Chart.VerticalBar").expect("a bar chart");
+    assert_eq!(bars["data"][0]["y"], 21);
+    assert!(bars["fallback"]["text"].as_str().unwrap().contains("Drift by day (objects)"), "{bars}");
+    // A person's look is not recorded: only the bot's own checks are.
+    assert_eq!(store.readings("default", 0, 100).await.unwrap().len(), 3);
 }

@@ -75,10 +75,11 @@ pub enum CardTemplate {
     DeployProgress,
     DeployResult,
     Verify,
+    History,
 }
 
 impl CardTemplate {
-    pub const ALL: [CardTemplate; 17] = [
+    pub const ALL: [CardTemplate; 18] = [
         CardTemplate::Welcome,
         CardTemplate::Help,
         CardTemplate::Dashboard,
@@ -96,6 +97,7 @@ impl CardTemplate {
         CardTemplate::DeployProgress,
         CardTemplate::DeployResult,
         CardTemplate::Verify,
+        CardTemplate::History,
     ];
 
     /// The file name without `.json` (also the sample's name).
@@ -118,6 +120,7 @@ impl CardTemplate {
             CardTemplate::DeployProgress => "deploy_progress",
             CardTemplate::DeployResult => "deploy_result",
             CardTemplate::Verify => "verify",
+            CardTemplate::History => "history",
         }
     }
 
@@ -141,6 +144,7 @@ impl CardTemplate {
             CardTemplate::DeployProgress => include_str!("../../adaptive-cards/deploy_progress.json"),
             CardTemplate::DeployResult => include_str!("../../adaptive-cards/deploy_result.json"),
             CardTemplate::Verify => include_str!("../../adaptive-cards/verify.json"),
+            CardTemplate::History => include_str!("../../adaptive-cards/history.json"),
         }
     }
 
@@ -158,6 +162,7 @@ impl CardTemplate {
             CardTemplate::Audit => &[("entries", 15)],
             CardTemplate::DeployResult => &[("failures", 10)],
             CardTemplate::Verify => &[("items", 12)],
+            CardTemplate::History => &[("entries", 15)],
             _ => &[],
         }
     }
@@ -323,6 +328,32 @@ pub struct Trend {
     /// The same as words, e.g. "Worst RPO by day (min): 30 Nov 12 · 1 Dec 45: getting worse".
     pub rpo_text: String,
     pub drift_text: String,
+}
+
+/// `history PAIR`: what the pair's runs (later its failovers and drills)
+/// achieved, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryView {
+    pub pair: String,
+    /// e.g. "The last 12 runs, newest first", or why there are none.
+    pub subtitle: String,
+    pub entries: Vec<HistoryEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// "Replication" (later "Failover", "Drill").
+    pub kind: String,
+    pub id: String,
+    pub at: String,
+    pub outcome_label: String,
+    pub outcome_color: Tone,
+    /// e.g. "RPO 12 min after", "RPO not measured since".
+    pub rpo: String,
+    /// e.g. "took 4 min 12 s" (a failover's: "RTO 9 min").
+    pub time: String,
 }
 
 /// One point of a chart: the day's label and its value.
@@ -935,6 +966,7 @@ renderers! {
     render_deploy_progress(DeployProgressView) => DeployProgress;
     render_deploy_result(DeployResultView) => DeployResult;
     render_verify(VerifyView) => Verify;
+    render_history(HistoryView) => History;
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod blockers;
 pub mod check;
 pub mod cli;
 pub mod drift;
+pub mod history;
 pub mod probe;
 pub mod report;
 pub mod rpo;
