@@ -130,6 +130,32 @@ async fn a_failing_scheduled_replication_alerts_once_and_recovers_once() {
     assert!(text.contains("took "), "{text}");
     let newest = text.find("Succeeded").unwrap();
     assert!(newest < text.find("Failed").unwrap(), "newest first: {text}");
+
+    // And so does `drbot history` from a terminal, on the same store.
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("drbot.toml");
+    let config = format!(
+        "{}\n[store]\ndata_dir = {:?}\n",
+        world.sandbox.bot_config_toml("127.0.0.1:0", false),
+        world.data_dir.path().display().to_string()
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["--log-format", "text", "history", "--json", "--pair", "default", "--config"])
+        .arg(&config_path)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), runs.len(), "{lines:?}");
+    assert_eq!(lines.last().unwrap()["id"], first.id.as_str(), "oldest last");
+    assert_eq!(lines.last().unwrap()["outcome"], "failed");
+    assert!(lines.iter().all(|l| l["kind"] == "replication" && l["duration_ms"].is_i64()));
 }
 
 #[tokio::test]
