@@ -195,3 +195,40 @@ async fn the_dashboard_charts_the_last_seven_days_with_a_text_fallback() {
     // A person's look is not recorded: only the bot's own checks are.
     assert_eq!(store.readings("default", 0, 100).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_drills_result_hook_alerts_and_is_in_the_history_with_its_rpo_and_rto() {
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let chat = alice.conversation.id().to_string();
+    assert!(card_text(&alice.say("subscribe default every 6h").await).contains("readiness dashboard"));
+    let drill = |succeeded: bool, id: &str| drbot::bot::FailoverEnded {
+        pair: "default".into(),
+        kind: drbot::alerts::Condition::Drill,
+        operation_id: id.into(),
+        succeeded,
+        data_loss_ms: Some(120_000),
+        rto_ms: 9 * 60_000,
+        summary: format!("Drill {id} of pair default failed at step 3 (promote the secondary)"),
+    };
+    world.bot.app.bot.failover_ended(&drill(false, "drill-1")).await;
+    let alert = wait_for(&world, "the drill's alert", |r| {
+        r.conversation_id == chat && card_text(r).contains("Pair default: drill needs attention")
+    })
+    .await;
+    assert!(card_text(&alert).contains("failed at step 3"), "{}", card_text(&alert));
+    world.bot.app.bot.failover_ended(&drill(true, "drill-2")).await;
+    wait_for(&world, "the drill's recovery", |r| {
+        r.conversation_id == chat && card_text(r).contains("Pair default: drill recovered")
+    })
+    .await;
+    assert_eq!(alert_cards(&world, &chat, "drill needs attention").len(), 1);
+
+    let history = card_text(&alice.say("history default").await);
+    assert!(history.contains("**Drill**") && history.contains("data loss 2 min 0 s"), "{history}");
+    assert!(
+        history.contains("RTO 9 min 0 s") && history.contains("drill-1") && history.contains("drill-2"),
+        "{history}"
+    );
+}

@@ -23,6 +23,7 @@ pub mod pairs;
 mod plans;
 pub mod poster;
 mod readings;
+pub use readings::FailoverEnded;
 mod replicate;
 mod replication_plan;
 mod replication_run;

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::{now_ms, Bot};
-use crate::alerts::condition;
+use crate::alerts::{condition, Condition};
 use crate::pairs::Pair;
 use crate::readiness::report::Readiness;
 use crate::store::readiness_history::{Reading, ReadingSource};
@@ -32,6 +32,37 @@ impl Bot {
         self.observe(condition::replication_ended(pair, run_id, counts).into_iter().collect());
     }
 
+    /// The result hook of a drill or a failover (the failover helper calls
+    /// it when one ends): its reading in the pair's history (the data loss it
+    /// measured as its RPO, how long it took as its RTO), and its condition
+    /// to the alerter (a failure alerts, a success clears an earlier one).
+    pub async fn failover_ended(&self, ended: &FailoverEnded) {
+        let source = match ended.kind {
+            Condition::Drill => ReadingSource::Drill,
+            _ => ReadingSource::Failover,
+        };
+        let reading = Reading {
+            pair: ended.pair.clone(),
+            at_ms: now_ms(),
+            source,
+            worst_rpo_ms: ended.data_loss_ms,
+            drift: None,
+            run_id: Some(ended.operation_id.clone()),
+            outcome: Some(if ended.succeeded { "succeeded" } else { "failed" }.to_string()),
+            duration_ms: Some(ended.rto_ms),
+        };
+        if let Err(error) = self.services.store.record_reading(&reading).await {
+            tracing::warn!(pair = %ended.pair, operation = %ended.operation_id, %error, "the {}'s reading was not recorded", ended.kind);
+        }
+        self.observe(vec![condition::operation_result(
+            &ended.pair,
+            ended.kind,
+            &ended.operation_id,
+            ended.succeeded,
+            &ended.summary,
+        )]);
+    }
+
     /// A scheduled check read `pair`'s readiness as the bot.
     pub(crate) async fn checked(&self, pair: &Pair, readiness: &Readiness) {
         let worst_rpo_ms = readiness.rpo.as_ref().and_then(|rpo| rpo.worst.as_ref()).map(|worst| worst.ms);
@@ -50,4 +81,20 @@ impl Bot {
         }
         self.observe(condition::rpo_measured(&pair.name, worst_rpo_ms, pair.rpo_alert_minutes).into_iter().collect());
     }
+}
+
+/// How a drill or a failover of a pair ended, for [`Bot::failover_ended`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailoverEnded {
+    pub pair: String,
+    /// [`Condition::Drill`] or [`Condition::Failover`] (a failback is a failover).
+    pub kind: Condition,
+    pub operation_id: String,
+    pub succeeded: bool,
+    /// The data loss it measured (the RPO at the switch), when it could.
+    pub data_loss_ms: Option<i64>,
+    /// How long it took: its RTO.
+    pub rto_ms: i64,
+    /// What the alert says when it failed.
+    pub summary: String,
 }

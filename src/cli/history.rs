@@ -53,10 +53,17 @@ pub async fn main(args: HistoryArgs) -> anyhow::Result<()> {
                 "{at}\t{}\t{}\t{}\t{}\t{}",
                 item.kind,
                 item.outcome,
-                item.rpo_ms
-                    .map(|ms| format!("RPO {} after", duration(ms)))
-                    .unwrap_or_else(|| "RPO not measured since".into()),
-                item.duration_ms.map(|ms| format!("took {}", duration(ms))).unwrap_or_default(),
+                match (item.kind, item.rpo_ms) {
+                    ("replication", Some(ms)) => format!("RPO {} after", duration(ms)),
+                    ("replication", None) => "RPO not measured since".into(),
+                    (_, Some(ms)) => format!("data loss {}", duration(ms)),
+                    (_, None) => "data loss not measured".into(),
+                },
+                match (item.kind, item.duration_ms) {
+                    (_, None) => String::new(),
+                    ("replication", Some(ms)) => format!("took {}", duration(ms)),
+                    (_, Some(ms)) => format!("RTO {}", duration(ms)),
+                },
                 item.id
             );
         }

@@ -9,12 +9,13 @@ use crate::store::readiness_history::{Reading, ReadingSource};
 /// One entry of a pair's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryItem {
-    /// What it was: `replication` (later `failover`, `drill`).
+    /// What it was: `replication`, `failover` or `drill`.
     pub kind: &'static str,
     pub id: String,
     pub at_ms: i64,
     pub outcome: String,
-    /// The worst RPO measured after it (before the next entry), when any was.
+    /// A run's: the worst RPO measured after it (before the next entry), when
+    /// any was; a failover's or drill's: the data loss it measured.
     pub rpo_ms: Option<i64>,
     /// How long it took (a failover's: its RTO).
     pub duration_ms: Option<i64>,
@@ -26,16 +27,22 @@ pub fn items(readings: &[Reading], limit: usize) -> Vec<HistoryItem> {
     sorted.sort_by_key(|r| r.at_ms);
     let mut items: Vec<HistoryItem> = Vec::new();
     for (i, reading) in sorted.iter().enumerate() {
-        if reading.source != ReadingSource::Run {
-            continue;
-        }
-        // The first measurement after this run and before the next one.
-        let rpo_ms = sorted[i + 1..]
-            .iter()
-            .take_while(|later| later.source != ReadingSource::Run)
-            .find_map(|later| later.worst_rpo_ms);
+        let (kind, rpo_ms) = match reading.source {
+            ReadingSource::Check => continue,
+            // The first measurement after this run and before the next entry.
+            ReadingSource::Run => (
+                "replication",
+                sorted[i + 1..]
+                    .iter()
+                    .take_while(|later| later.source == ReadingSource::Check)
+                    .find_map(|later| later.worst_rpo_ms),
+            ),
+            // A failover measures its own data loss.
+            ReadingSource::Failover => ("failover", reading.worst_rpo_ms),
+            ReadingSource::Drill => ("drill", reading.worst_rpo_ms),
+        };
         items.push(HistoryItem {
-            kind: "replication",
+            kind,
             id: reading.run_id.clone().unwrap_or_default(),
             at_ms: reading.at_ms,
             outcome: reading.outcome.clone().unwrap_or_else(|| "unknown".into()),
@@ -86,5 +93,25 @@ mod tests {
         );
         assert_eq!(items[0].duration_ms, Some(60_000));
         assert_eq!(super::items(&readings, 1).len(), 1);
+    }
+
+    #[test]
+    fn a_drill_is_an_entry_with_its_own_data_loss_and_rto() {
+        let mut drill = reading(60, ReadingSource::Drill, Some(120_000), Some("succeeded"));
+        drill.run_id = Some("drill-1".into());
+        let items = items(
+            &[
+                reading(50, ReadingSource::Run, None, Some("succeeded")),
+                drill,
+                reading(70, ReadingSource::Check, Some(5), None),
+            ],
+            10,
+        );
+        assert_eq!((items[0].kind, items[0].rpo_ms, items[0].duration_ms), ("drill", Some(120_000), None));
+        assert_eq!(
+            (items[1].kind, items[1].rpo_ms),
+            ("replication", None),
+            "a drill ends what a run's RPO may be read from"
+        );
     }
 }

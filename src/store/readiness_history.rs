@@ -7,10 +7,16 @@ use super::{column, Store, StoreError};
 /// What took the reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadingSource {
-    /// A replication run ended (`run_id`, `outcome`, `duration_ms` say which).
+    /// A replication run ended (`run_id`, `outcome`, `duration_ms` say which;
+    /// `run_id` holds a failover's or drill's operation id alike).
     Run,
     /// A scheduled readiness check (a scheduled post read the pair).
     Check,
+    /// A failover (or failback) ended: `worst_rpo_ms` is the data loss it
+    /// measured, `duration_ms` its RTO.
+    Failover,
+    /// A drill ended (measured as a failover is).
+    Drill,
 }
 
 impl ReadingSource {
@@ -18,6 +24,8 @@ impl ReadingSource {
         match self {
             ReadingSource::Run => "run",
             ReadingSource::Check => "check",
+            ReadingSource::Failover => "failover",
+            ReadingSource::Drill => "drill",
         }
     }
 
@@ -25,6 +33,8 @@ impl ReadingSource {
         match text {
             "run" => Ok(ReadingSource::Run),
             "check" => Ok(ReadingSource::Check),
+            "failover" => Ok(ReadingSource::Failover),
+            "drill" => Ok(ReadingSource::Drill),
             other => Err(StoreError::Corrupt(format!("readiness source '{other}'"))),
         }
     }

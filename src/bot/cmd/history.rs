@@ -73,7 +73,10 @@ async fn history_card(bot: &Bot, pair: &str, correlation_id: &str) -> Value {
         pair: pair.to_string(),
         subtitle: match items.len() {
             0 => "Nothing recorded yet: a run or a scheduled check records the pair's readiness.".into(),
-            n => format!("The last {n} runs, newest first. RPO is the worst lag the next check measured."),
+            n => format!(
+                "The last {n} runs, failovers and drills, newest first. A run's RPO is the worst lag the next \
+                 check measured; a failover's or drill's, the data loss it measured."
+            ),
         },
         entries: items.iter().map(entry).collect(),
     };
@@ -91,16 +94,24 @@ pub(crate) fn entry(item: &HistoryItem) -> views::HistoryEntry {
     views::HistoryEntry {
         kind: match item.kind {
             "replication" => "Replication".into(),
+            "failover" => "Failover".into(),
+            "drill" => "Drill".into(),
             other => other.to_string(),
         },
         id: item.id.clone(),
         at: worded_time(item.at_ms),
         outcome_label: label.into(),
         outcome_color: color,
-        rpo: match item.rpo_ms {
-            Some(ms) => format!("RPO {} after", worded_duration(ms)),
-            None => "RPO not measured since".into(),
+        rpo: match (item.kind, item.rpo_ms) {
+            ("replication", Some(ms)) => format!("RPO {} after", worded_duration(ms)),
+            ("replication", None) => "RPO not measured since".into(),
+            (_, Some(ms)) => format!("data loss {}", worded_duration(ms)),
+            (_, None) => "data loss not measured".into(),
         },
-        time: item.duration_ms.map(|ms| format!("took {}", worded_duration(ms))).unwrap_or_default(),
+        time: match (item.kind, item.duration_ms) {
+            (_, None) => String::new(),
+            ("replication", Some(ms)) => format!("took {}", worded_duration(ms)),
+            (_, Some(ms)) => format!("RTO {}", worded_duration(ms)),
+        },
     }
 }
