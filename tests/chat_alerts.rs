@@ -232,3 +232,33 @@ async fn a_drills_result_hook_alerts_and_is_in_the_history_with_its_rpo_and_rto(
         "{history}"
     );
 }
+
+#[tokio::test]
+async fn a_scheduled_check_records_the_pairs_readiness_and_alerts_on_its_rpo_threshold() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+    let chat = alice.conversation.id().to_string();
+    assert!(card_text(&alice.say("subscribe default every 6h").await).contains("readiness dashboard"));
+    // Any lag at all is over a threshold of zero minutes.
+    let mut pair = store.pair("default").await.unwrap().unwrap();
+    pair.rpo_alert_minutes = Some(0);
+    store.seed_pair(&pair, 1).await.unwrap();
+
+    clock.advance(Duration::from_secs(6 * 3600 + 60));
+    let check = eventually("the scheduled check's reading", || async {
+        let readings = store.readings("default", 0, 10).await.unwrap();
+        readings.into_iter().find(|r| r.source == ReadingSource::Check)
+    })
+    .await;
+    assert!(check.drift.is_some(), "{check:?}");
+    let worst = check.worst_rpo_ms.expect("the seeded pair has a measured lag");
+    assert!(worst > 0, "{check:?}");
+    let alert = wait_for(&world, "the RPO alert", |r| {
+        r.conversation_id == chat && card_text(r).contains("Pair default: RPO needs attention")
+    })
+    .await;
+    assert!(card_text(&alert).contains("over its threshold of 0 min"), "{}", card_text(&alert));
+}
