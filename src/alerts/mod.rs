@@ -6,7 +6,7 @@
 //! news (one alert per condition until it clears, then one "recovered":
 //! `src/store/alerts.rs`), and a [`deliver::AlertSink`] carries the alert to
 //! people, paced so a burst of failing pairs stays within the platform's
-//! limits ([`deliver`]). The Teams sink is `src/bot/alerts.rs`.
+//! limits ([`deliver`]). The chat sink is `src/bot/alerts.rs`.
 
 pub mod condition;
 pub mod deliver;
