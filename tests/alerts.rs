@@ -24,12 +24,15 @@ use tokio::time::Instant;
 /// 2026-01-15T07:00:00Z
 const MORNING: i64 = 1_768_460_400_000;
 
+/// A notification as sent: to whom, what, the link it carried, when.
+type Notified = (String, Alert, Option<String>, Instant);
+
 /// Every pair is followed by the team's ops channel and its own chat, and
 /// notifies the on-call engineer; everything is one tenant.
 #[derive(Default)]
 struct Recording {
     posts: Mutex<Vec<(String, Alert, Instant)>>,
-    notifications: Mutex<Vec<(String, Alert, Option<String>, Instant)>>,
+    notifications: Mutex<Vec<Notified>>,
     failing: bool,
 }
 
@@ -114,7 +117,7 @@ async fn a_failure_alerts_once_until_it_clears_and_recovery_once() {
 
     // It clears: one "recovered", and no more while it stays clear.
     let fine = condition::replication_ended("sales", "r3", &json!({"outcome": "succeeded"})).unwrap();
-    assert_eq!(alerts.handle(&[fine.clone()], MORNING + 2).await.unwrap().posted, 2);
+    assert_eq!(alerts.handle(std::slice::from_ref(&fine), MORNING + 2).await.unwrap().posted, 2);
     assert_eq!(alerts.handle(&[fine], MORNING + 3).await.unwrap(), Delivered::default());
     let posts = alerts.sink().posts.lock().clone();
     assert_eq!(posts.len(), 4);

@@ -260,7 +260,8 @@ impl<S: AlertSink> Alerter<S> {
                     }
                 }
             }
-            if !reached && !(one.destinations.is_empty() && one.recipients.is_empty()) {
+            let addressed = !one.destinations.is_empty() || !one.recipients.is_empty();
+            if addressed && !reached {
                 unreached.push(&one.alert);
             }
         }
