@@ -170,7 +170,7 @@ impl Bot {
         let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
-            &settings.read_options(None),
+            &settings.read_options_per_side(None),
             budgets,
             &settings.replication_config(None),
             now_ms(),
