@@ -126,6 +126,19 @@ pub fn notice(heading: &str, text: &str) -> Value {
     card(vec![title(heading), json!({"type": "TextBlock", "text": text, "wrap": true})], Vec::new())
 }
 
+/// An alert posted into a chat that follows a pair: what changed, and the
+/// buttons to look closer (the pair's dashboard, its runs).
+pub fn alert(headline: &str, summary: &str, pair: &str, raised: bool) -> Value {
+    let color = if raised { "Attention" } else { "Good" };
+    card(
+        vec![
+            json!({"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Large", "wrap": true, "color": color}),
+            json!({"type": "TextBlock", "text": summary, "wrap": true}),
+        ],
+        vec![command_button("Dashboard", &format!("status {pair}")), command_button("Runs", &format!("runs {pair}"))],
+    )
+}
+
 /// `pair list`: each pair's name and one line about it; a click on a row
 /// opens that pair's dashboard (`status PAIR`).
 pub fn pair_list(pairs: &[(String, String)]) -> Value {
