@@ -83,6 +83,7 @@ impl Bot {
         match readiness {
             Ok(readiness) => {
                 let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
+                view.trend = self.trend(pair, &readiness).await;
                 match assets {
                     Ok(assets) => view.drift.extend(asset_drift_rows(&assets)),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
@@ -175,7 +176,7 @@ impl Bot {
             }
         };
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
-        Ok(check_with_budgets(
+        let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options_per_side(None),
@@ -185,7 +186,14 @@ impl Bot {
             &options,
             &|_| {},
         )
-        .await)
+        .await;
+        // The bot's own reading (a scheduled post or check) is a scheduled
+        // check: kept in the history, and the RPO condition looked at. A
+        // person's reading sees what they may see, not necessarily the pair.
+        if matches!(tokens, DatabricksTokens::App(_)) {
+            self.checked(pair, &readiness).await;
+        }
+        Ok(readiness)
     }
 }
 
@@ -416,6 +424,7 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
         tiles,
         drift: drift_rows,
         unreplicable: readiness.unreplicable.iter().map(unreplicable_row).collect(),
+        trend: views::Trend::default(),
         offenders: readiness
             .offenders
             .iter()
