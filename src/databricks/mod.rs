@@ -6,7 +6,8 @@
 //! second ([`error`]); transient failures are retried within a budget
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
-//! [`jobs`], [`files`].
+//! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
+//! (notebooks, files, folders, git folders), [`policies`], [`secrets`].
 
 pub mod account;
 pub mod error;
@@ -15,11 +16,14 @@ pub mod jobs;
 pub mod links;
 pub mod models;
 pub mod paging;
+pub mod policies;
 pub mod retry;
+pub mod secrets;
 pub mod sharing;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
+pub mod workspace_tree;
 
 use std::time::Duration;
 

@@ -1,0 +1,185 @@
+//! Cluster policies: the source's policies, by name, in the target.
+//!
+//! A policy is matched by name (unique in a workspace; ids differ between
+//! workspaces). Definitions are JSON documents compared as JSON, so key
+//! order and spacing are not differences. A missing policy is created, a
+//! different one edited with the source's whole settings (edit replaces
+//! them all). [`policy_ids`] maps source ids to target ids for the kinds
+//! that refer to a policy (jobs, clusters).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use crate::databricks::policies::{ClusterPolicy, PolicySettings};
+
+const KIND: &str = "cluster policy";
+
+/// One step of the policies' plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyAction {
+    Create { settings: PolicySettings },
+    Edit { policy_id: String, settings: PolicySettings, changed: Vec<&'static str> },
+}
+
+impl Action for PolicyAction {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn name(&self) -> String {
+        match self {
+            PolicyAction::Create { settings } | PolicyAction::Edit { settings, .. } => settings.name.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            PolicyAction::Create { .. } => "create".into(),
+            PolicyAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
+        }
+    }
+}
+
+/// A JSON document as a value to compare (text that does not parse as itself).
+fn document(text: &Option<String>) -> Option<Value> {
+    text.as_ref().map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone())))
+}
+
+/// The settings that differ, by field name.
+fn differences(wanted: &PolicySettings, have: &PolicySettings) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    // A family policy's definition is the family's, as the workspace renders it.
+    if wanted.policy_family_id.is_none() && document(&wanted.definition) != document(&have.definition) {
+        changed.push("definition");
+    }
+    if wanted.description != have.description {
+        changed.push("description");
+    }
+    if wanted.max_clusters_per_user != have.max_clusters_per_user {
+        changed.push("max_clusters_per_user");
+    }
+    if wanted.policy_family_id != have.policy_family_id {
+        changed.push("policy_family_id");
+    }
+    if document(&wanted.policy_family_definition_overrides) != document(&have.policy_family_definition_overrides) {
+        changed.push("policy_family_definition_overrides");
+    }
+    changed
+}
+
+/// What to send: a family policy's settings carry no definition.
+fn to_send(settings: &PolicySettings) -> PolicySettings {
+    let mut settings = settings.clone();
+    if settings.policy_family_id.is_some() {
+        settings.definition = None;
+    }
+    settings
+}
+
+pub fn plan_policies(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> Plan<PolicyAction> {
+    let target: BTreeMap<&str, &ClusterPolicy> = target.iter().map(|p| (p.settings.name.as_str(), p)).collect();
+    let mut plan = Plan::default();
+    for wanted in source {
+        let name = wanted.settings.name.as_str();
+        match target.get(name) {
+            None => plan.actions.push(PolicyAction::Create { settings: to_send(&wanted.settings) }),
+            Some(have) => {
+                let changed = differences(&wanted.settings, &have.settings);
+                if changed.is_empty() {
+                    plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
+                } else {
+                    plan.actions.push(PolicyAction::Edit {
+                        policy_id: have.policy_id.clone(),
+                        settings: to_send(&wanted.settings),
+                        changed,
+                    });
+                }
+            }
+        }
+    }
+    plan
+}
+
+/// Source policy id → target policy id, for policies of the same name.
+pub fn policy_ids(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> BTreeMap<String, String> {
+    let by_name: BTreeMap<&str, &str> =
+        target.iter().map(|p| (p.settings.name.as_str(), p.policy_id.as_str())).collect();
+    source
+        .iter()
+        .filter_map(|p| by_name.get(p.settings.name.as_str()).map(|id| (p.policy_id.clone(), id.to_string())))
+        .collect()
+}
+
+pub async fn apply_policies(endpoints: Endpoints<'_>, plan: Plan<PolicyAction>) -> Vec<ObjectResult> {
+    let target = endpoints.target;
+    run_all(plan, |action| async move {
+        let name = action.name();
+        let answer = match &action {
+            PolicyAction::Create { settings } => {
+                target.client.create_cluster_policy(target.token, settings).await.map(|_| "created".to_string())
+            }
+            PolicyAction::Edit { policy_id, settings, changed } => target
+                .client
+                .edit_cluster_policy(target.token, policy_id, settings)
+                .await
+                .map(|_| format!("edited ({})", changed.join(", "))),
+        };
+        finished(KIND, name, answer)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(id: &str, name: &str, definition: &str) -> ClusterPolicy {
+        ClusterPolicy {
+            policy_id: id.into(),
+            settings: PolicySettings { name: name.into(), definition: Some(definition.into()), ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn policies_are_matched_by_name_and_compared_as_json() {
+        let source = vec![
+            policy("s1", "Jobs", r#"{"a": {"type": "fixed", "value": 1}, "b": {"type": "unlimited"}}"#),
+            policy("s2", "Small", r#"{"num_workers": {"type": "range", "maxValue": 4}}"#),
+            policy("s3", "New", "{}"),
+        ];
+        let target = vec![
+            policy("t1", "Jobs", r#"{"b":{"type":"unlimited"},"a":{"value":1,"type":"fixed"}}"#),
+            policy("t2", "Small", r#"{"num_workers": {"type": "range", "maxValue": 2}}"#),
+        ];
+        let plan = plan_policies(&source, &target);
+        assert_eq!(plan.settled, vec![ObjectResult::new(KIND, "Jobs", Outcome::Unchanged)]);
+        assert_eq!(
+            plan.lines(),
+            vec!["cluster policy Small: edit (definition)".to_string(), "cluster policy New: create".to_string()]
+        );
+        assert!(matches!(&plan.actions[0], PolicyAction::Edit { policy_id, .. } if policy_id == "t2"));
+        assert_eq!(policy_ids(&source, &target), [("s1".into(), "t1".into()), ("s2".into(), "t2".into())].into());
+        assert!(plan_policies(&source, &source).actions.is_empty());
+    }
+
+    #[test]
+    fn a_family_policy_is_compared_by_its_overrides_not_the_rendered_definition() {
+        let family = |definition: &str, overrides: &str| ClusterPolicy {
+            policy_id: "p".into(),
+            settings: PolicySettings {
+                name: "Personal".into(),
+                definition: Some(definition.into()),
+                policy_family_id: Some("personal-vm".into()),
+                policy_family_definition_overrides: Some(overrides.into()),
+                ..Default::default()
+            },
+        };
+        let source = vec![family(r#"{"x":1}"#, r#"{"y":2}"#)];
+        assert!(plan_policies(&source, &[family(r#"{"x":9}"#, r#"{"y":2}"#)]).actions.is_empty());
+        let plan = plan_policies(&source, &[family(r#"{"x":1}"#, r#"{"y":3}"#)]);
+        let PolicyAction::Edit { settings, .. } = &plan.actions[0] else { panic!("an edit") };
+        assert_eq!(settings.definition, None, "a family policy is sent without a definition");
+    }
+}

@@ -1,0 +1,180 @@
+//! SQL warehouse definitions: the source's warehouses, by name, defined
+//! alike in the target and left STOPPED there.
+//!
+//! Only definitions travel (size, scaling, auto stop, type, serverless). A
+//! warehouse is matched by name; a missing one is created and then stopped
+//! (a new warehouse starts at once, and a passive secondary should not pay
+//! for it); a different one is edited with the whole definition and keeps
+//! its power state (a running one is in use: drbot's own engine warehouse,
+//! or people after a failover). Warehouses the caller names in `skip` (a
+//! pair's engine warehouse on each side) are left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition};
+
+const KIND: &str = "warehouse";
+
+/// One step of the warehouses' plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WarehouseAction {
+    /// Create, then stop.
+    Create {
+        definition: WarehouseDefinition,
+    },
+    Edit {
+        id: String,
+        definition: WarehouseDefinition,
+        changed: Vec<&'static str>,
+    },
+}
+
+impl Action for WarehouseAction {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn name(&self) -> String {
+        match self {
+            WarehouseAction::Create { definition } | WarehouseAction::Edit { definition, .. } => {
+                definition.name.clone()
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            WarehouseAction::Create { definition } => format!(
+                "create ({}, {}{}), left stopped",
+                definition.cluster_size,
+                definition.warehouse_type,
+                if definition.enable_serverless_compute { ", serverless" } else { "" }
+            ),
+            WarehouseAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
+        }
+    }
+}
+
+fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let fields: [(&'static str, bool); 6] = [
+        ("cluster_size", wanted.cluster_size != have.cluster_size),
+        ("min_num_clusters", wanted.min_num_clusters != have.min_num_clusters),
+        ("max_num_clusters", wanted.max_num_clusters != have.max_num_clusters),
+        ("auto_stop_mins", wanted.auto_stop_mins != have.auto_stop_mins),
+        ("warehouse_type", wanted.warehouse_type != have.warehouse_type),
+        ("enable_serverless_compute", wanted.enable_serverless_compute != have.enable_serverless_compute),
+    ];
+    changed.extend(fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name));
+    changed
+}
+
+/// The plan that defines every source warehouse (but those in `skip`, by
+/// id on either side) alike in the target.
+pub fn plan_warehouses(
+    source: &[DefinedWarehouse],
+    target: &[DefinedWarehouse],
+    skip: &BTreeSet<String>,
+) -> Plan<WarehouseAction> {
+    let target: BTreeMap<&str, &DefinedWarehouse> = target.iter().map(|w| (w.definition.name.as_str(), w)).collect();
+    let mut plan = Plan::default();
+    for wanted in source.iter().filter(|w| !skip.contains(&w.id)) {
+        let name = wanted.definition.name.as_str();
+        match target.get(name) {
+            None => plan.actions.push(WarehouseAction::Create { definition: wanted.definition.clone() }),
+            Some(have) if skip.contains(&have.id) => plan.settled.push(ObjectResult::new(
+                KIND,
+                name,
+                Outcome::Blocked("the target's warehouse of this name is the pair's engine warehouse".into()),
+            )),
+            Some(have) => {
+                let changed = differences(&wanted.definition, &have.definition);
+                if changed.is_empty() {
+                    plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
+                } else {
+                    plan.actions.push(WarehouseAction::Edit {
+                        id: have.id.clone(),
+                        definition: wanted.definition.clone(),
+                        changed,
+                    });
+                }
+            }
+        }
+    }
+    plan
+}
+
+pub async fn apply_warehouses(endpoints: Endpoints<'_>, plan: Plan<WarehouseAction>) -> Vec<ObjectResult> {
+    let target = endpoints.target;
+    run_all(plan, |action| async move {
+        let name = action.name();
+        let answer = match &action {
+            WarehouseAction::Create { definition } => {
+                async {
+                    let id = target.client.create_warehouse_as(target.token, definition).await?;
+                    target.client.stop_warehouse(target.token, &id).await?;
+                    Ok("created, stopped".to_string())
+                }
+                .await
+            }
+            WarehouseAction::Edit { id, definition, changed } => target
+                .client
+                .edit_warehouse(target.token, id, definition)
+                .await
+                .map(|_| format!("edited ({})", changed.join(", "))),
+        };
+        finished(KIND, name, answer)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warehouse(id: &str, name: &str, size: &str) -> DefinedWarehouse {
+        DefinedWarehouse {
+            id: id.into(),
+            state: "STOPPED".into(),
+            definition: WarehouseDefinition {
+                name: name.into(),
+                cluster_size: size.into(),
+                min_num_clusters: 1,
+                max_num_clusters: 2,
+                auto_stop_mins: 20,
+                warehouse_type: "PRO".into(),
+                enable_serverless_compute: true,
+            },
+        }
+    }
+
+    #[test]
+    fn warehouses_are_created_or_edited_by_name_and_the_engine_is_left_alone() {
+        let source = vec![
+            warehouse("s1", "BI", "Medium"),
+            warehouse("s2", "Ad hoc", "Small"),
+            warehouse("s3", "Same", "Small"),
+            warehouse("engine-p", "drbot", "Small"),
+            warehouse("s5", "drbot-x", "Small"),
+        ];
+        let target = vec![
+            warehouse("t1", "BI", "Small"),
+            warehouse("t3", "Same", "Small"),
+            warehouse("engine-s", "drbot-x", "Large"),
+        ];
+        let skip: BTreeSet<String> = ["engine-p".to_string(), "engine-s".to_string()].into();
+        let plan = plan_warehouses(&source, &target, &skip);
+        assert_eq!(
+            plan.lines(),
+            vec![
+                "warehouse BI: edit (cluster_size)".to_string(),
+                "warehouse Ad hoc: create (Small, PRO, serverless), left stopped".to_string(),
+                "warehouse drbot-x: blocked, the target's warehouse of this name is the pair's engine warehouse"
+                    .to_string(),
+            ]
+        );
+        assert!(plan.settled.contains(&ObjectResult::new(KIND, "Same", Outcome::Unchanged)));
+        assert!(plan_warehouses(&source, &source, &skip).actions.is_empty());
+    }
+}
