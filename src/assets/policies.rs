@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
@@ -17,10 +18,10 @@ use crate::databricks::policies::{ClusterPolicy, PolicySettings};
 const KIND: &str = "cluster policy";
 
 /// One step of the policies' plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyAction {
     Create { settings: PolicySettings },
-    Edit { policy_id: String, settings: PolicySettings, changed: Vec<&'static str> },
+    Edit { policy_id: String, settings: PolicySettings, changed: Vec<String> },
 }
 
 impl Action for PolicyAction {
@@ -48,23 +49,23 @@ fn document(text: &Option<String>) -> Option<Value> {
 }
 
 /// The settings that differ, by field name.
-fn differences(wanted: &PolicySettings, have: &PolicySettings) -> Vec<&'static str> {
+fn differences(wanted: &PolicySettings, have: &PolicySettings) -> Vec<String> {
     let mut changed = Vec::new();
     // A family policy's definition is the family's, as the workspace renders it.
     if wanted.policy_family_id.is_none() && document(&wanted.definition) != document(&have.definition) {
-        changed.push("definition");
+        changed.push("definition".into());
     }
     if wanted.description != have.description {
-        changed.push("description");
+        changed.push("description".into());
     }
     if wanted.max_clusters_per_user != have.max_clusters_per_user {
-        changed.push("max_clusters_per_user");
+        changed.push("max_clusters_per_user".into());
     }
     if wanted.policy_family_id != have.policy_family_id {
-        changed.push("policy_family_id");
+        changed.push("policy_family_id".into());
     }
     if document(&wanted.policy_family_definition_overrides) != document(&have.policy_family_definition_overrides) {
-        changed.push("policy_family_definition_overrides");
+        changed.push("policy_family_definition_overrides".into());
     }
     changed
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, Side, CONCURRENCY};
 use crate::databricks::secrets::ScopeBackend;
@@ -89,7 +90,7 @@ pub async fn read_scopes(side: Side<'_>, only: Option<&Scopes>) -> Result<Scopes
 }
 
 /// One step of the scopes' plan: make the scope if needed, then set ACLs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopeAction {
     pub scope: String,
     pub create: Option<ScopeBackend>,

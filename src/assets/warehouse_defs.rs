@@ -11,13 +11,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
 use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition};
 
 const KIND: &str = "warehouse";
 
 /// One step of the warehouses' plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WarehouseAction {
     /// Create, then stop.
     Create {
@@ -26,7 +28,7 @@ pub enum WarehouseAction {
     Edit {
         id: String,
         definition: WarehouseDefinition,
-        changed: Vec<&'static str>,
+        changed: Vec<String>,
     },
 }
 
@@ -56,8 +58,7 @@ impl Action for WarehouseAction {
     }
 }
 
-fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<&'static str> {
-    let mut changed = Vec::new();
+fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<String> {
     let fields: [(&'static str, bool); 6] = [
         ("cluster_size", wanted.cluster_size != have.cluster_size),
         ("min_num_clusters", wanted.min_num_clusters != have.min_num_clusters),
@@ -66,8 +67,7 @@ fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<
         ("warehouse_type", wanted.warehouse_type != have.warehouse_type),
         ("enable_serverless_compute", wanted.enable_serverless_compute != have.enable_serverless_compute),
     ];
-    changed.extend(fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name));
-    changed
+    fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| name.to_string()).collect()
 }
 
 /// The plan that defines every source warehouse (but those in `skip`, by

@@ -17,13 +17,14 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, Side, CONCURRENCY};
 use crate::databricks::workspace_tree::{Format, GitFolder, WorkspaceObject};
 use crate::databricks::DatabricksError;
 
 /// What a path holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     Folder,
     Notebook {
@@ -85,13 +86,13 @@ pub async fn read_tree(side: Side<'_>, roots: &[String]) -> Result<Tree, Databri
     Ok(tree)
 }
 
-/// One step of the tree's plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One step of the tree's plan (serialisable: a plan is stored before it runs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TreeAction {
     /// The folder and its parents.
     MakeFolder { path: String },
     /// Export from the source, import into the target (overwriting).
-    Copy { path: String, kind: Kind, why: &'static str },
+    Copy { path: String, kind: Kind, why: String },
 }
 
 impl Action for TreeAction {
@@ -160,7 +161,7 @@ pub fn plan_tree(source: &Tree, target: &Tree) -> Plan<TreeAction> {
                 Outcome::Blocked("the target holds a notebook or file at this path".into()),
             )),
             (_, None) => {
-                copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why: "missing" })
+                copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why: "missing".into() })
             }
             (_, Some(have)) => {
                 let why = if have.kind != wanted.kind {
@@ -174,7 +175,9 @@ pub fn plan_tree(source: &Tree, target: &Tree) -> Plan<TreeAction> {
                 };
                 match why {
                     None => plan.settled.push(ObjectResult::new(kind, path, Outcome::Unchanged)),
-                    Some(why) => copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why }),
+                    Some(why) => {
+                        copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why: why.into() })
+                    }
                 }
             }
         }
@@ -251,7 +254,7 @@ pub async fn apply_tree(endpoints: Endpoints<'_>, plan: Plan<TreeAction>) -> Vec
 // ---- git folders -------------------------------------------------------
 
 /// A git folder as the target must have it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitFolderSpec {
     pub url: String,
     pub provider: String,
@@ -270,7 +273,7 @@ pub fn git_specs(folders: &[GitFolder]) -> BTreeMap<String, (i64, GitFolderSpec)
 }
 
 /// One step of the git folders' plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GitAction {
     /// Clone the remote at the path, then check the branch out.
     Create { path: String, spec: GitFolderSpec },

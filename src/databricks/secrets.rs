@@ -19,7 +19,7 @@ use super::{DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
 
 /// Where a scope's secrets are kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum ScopeBackend {
     Databricks,
     /// An Azure Key Vault, read through the scope.
