@@ -1,6 +1,6 @@
 //! Workspace assets (issue #21, part 2) against the sandbox's two seeded
 //! workspaces: notebooks, files and folders, a git folder, cluster policies,
-//! warehouse definitions and secret scopes. A sync converges (the second
+//! clusters, warehouse definitions and secret scopes. A sync converges (the second
 //! plan is empty), a dry run lists exactly the differences, throttling and
 //! server errors leave every object synced or reported, and no secret value
 //! reaches a result, a plan, a log line or a request drbot made.
@@ -123,6 +123,8 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "cluster policy Jobs compute: edit (definition)",
         "cluster policy Small interactive: create",
         "cluster policy Personal compute (analysts): create",
+        "cluster ETL interactive: edit (autotermination_minutes, spark_conf)",
+        "cluster Shared analytics: create under policy Jobs compute, left terminated",
         "warehouse BI dashboards: edit (cluster_size, max_num_clusters)",
         "warehouse Ad hoc analysts: create (Small, PRO, serverless), left stopped",
         "secret scope kv-prod: create on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
@@ -151,6 +153,13 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         assert_eq!(warehouse.own_state.as_deref(), Some("STOPPED"), "{name}");
     }
     assert_eq!(sandbox.secondary.warehouses.by_name("BI dashboards").unwrap().cluster_size, "Medium");
+    // Clusters: created ones are left terminated, under the secondary's policy of the same name.
+    let shared = sandbox.secondary.clusters.by_name("Shared analytics");
+    let jobs_policy = sandbox.secondary.policies.all().into_iter().find(|p| p.name == "Jobs compute").unwrap();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].state, "TERMINATED");
+    assert_eq!(shared[0].spec["policy_id"], serde_json::json!(jobs_policy.policy_id));
+    assert!(sandbox.secondary.clusters.by_name("job-1001-run-7").is_empty(), "a job's cluster is not a definition");
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(
@@ -211,6 +220,8 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
     for result in &results {
         assert!(seen.insert((result.kind, result.name.clone())), "{} reported twice", result.line());
     }
+    let clusters = results.iter().filter(|r| r.kind == "cluster").count();
+    assert_eq!(clusters, 2, "every cluster definition of the primary has a result");
     let tree_results =
         results.iter().filter(|r| matches!(r.kind, "folder" | "notebook" | "file" | "git folder")).count();
     assert_eq!(tree_results, objects_in_primary, "every object of the primary's tree has a result");

@@ -1,7 +1,8 @@
 //! The workspace-asset APIs refuse what Databricks refuses (FIDELITY.md,
 //! "Workspace assets"): the Workspace API's missing parents, directory
 //! exports and unknown fields; Repos on a missing folder; cluster policies
-//! with both a definition and a family, or by a non-admin; Key Vault-backed
+//! with both a definition and a family, or by a non-admin; clusters without
+//! a runtime, with two sizes or an unknown policy, job clusters edited; Key Vault-backed
 //! scopes made by a service principal or written through Databricks; and
 //! a seeded pair that holds what an asset sync needs.
 
@@ -81,6 +82,19 @@ async fn the_asset_apis_refuse_what_databricks_refuses() {
     assert_eq!(code(&refused), (403, Some("PERMISSION_DENIED")));
     let duplicate = json!({"name": "Jobs compute", "definition": "{}"});
     assert_eq!(call(&sandbox, &alice, "POST", "/api/2.0/policies/clusters/create", Some(duplicate)).await.0, 400);
+
+    // Clusters.
+    let no_version = json!({"cluster_name": "c", "node_type_id": "Standard_D4ds_v5", "num_workers": 1});
+    assert_eq!(call(&sandbox, &alice, "POST", "/api/2.1/clusters/create", Some(no_version)).await.0, 400);
+    let both = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_D4ds_v5", "num_workers": 1,
+        "autoscale": {"min_workers": 1, "max_workers": 2}});
+    assert_eq!(call(&sandbox, &alice, "POST", "/api/2.1/clusters/create", Some(both)).await.0, 400);
+    let no_policy = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_D4ds_v5", "num_workers": 1,
+        "policy_id": "NOPE"});
+    assert_eq!(call(&sandbox, &alice, "POST", "/api/2.1/clusters/create", Some(no_policy)).await.0, 400);
+    let job_cluster = json!({"cluster_id": "0101-000000-prim0003", "spark_version": "15.4.x-scala2.12",
+        "node_type_id": "Standard_D4ds_v5", "num_workers": 1});
+    assert_eq!(call(&sandbox, &alice, "POST", "/api/2.1/clusters/edit", Some(job_cluster)).await.0, 400);
 
     // Secrets.
     let vault = json!({"scope": "kv2", "scope_backend_type": "AZURE_KEYVAULT",

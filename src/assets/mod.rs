@@ -1,5 +1,6 @@
 //! Workspace assets: what runs on a workspace (notebooks, files, folders,
-//! git folders, cluster policies, SQL warehouse definitions, secret scopes),
+//! git folders, cluster policies, clusters, SQL warehouse definitions,
+//! secret scopes),
 //! read from both workspaces of a pair, diffed into a plan of idempotent
 //! actions, and applied with a result for every object.
 //!
@@ -8,6 +9,7 @@
 //! unchanged, blocked (with why) or failed. [`workspace_kinds`] runs them
 //! all; [`outcome`] holds what they share.
 
+pub mod cluster_defs;
 pub mod outcome;
 pub mod policies;
 pub mod secret_scopes;

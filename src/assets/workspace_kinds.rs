@@ -1,14 +1,15 @@
 //! Every workspace asset kind of this part, read, planned and applied
 //! together: notebooks, files and folders, git folders, cluster policies,
-//! SQL warehouse definitions, secret scopes.
+//! clusters, SQL warehouse definitions, secret scopes.
 //!
 //! Kinds are independent of each other except that folders come before the
-//! git folders made inside them; the plan is read in full before anything
+//! git folders made inside them, and policies before the clusters under them; the plan is read in full before anything
 //! runs, so a dry run is [`plan`] alone and lists exactly what [`apply`]
 //! would do.
 
 use std::collections::BTreeSet;
 
+use super::cluster_defs::{apply_clusters, plan_clusters, ClusterAction};
 use super::outcome::{Endpoints, ObjectResult, Plan};
 use super::policies::{apply_policies, plan_policies, PolicyAction};
 use super::secret_scopes::{apply_scopes, plan_scopes, read_scopes, ScopeAction, VaultMap};
@@ -41,6 +42,7 @@ pub struct WorkspacePlan {
     pub tree: Plan<TreeAction>,
     pub git_folders: Plan<GitAction>,
     pub policies: Plan<PolicyAction>,
+    pub clusters: Plan<ClusterAction>,
     pub warehouses: Plan<WarehouseAction>,
     pub secret_scopes: Plan<ScopeAction>,
 }
@@ -51,6 +53,7 @@ impl WorkspacePlan {
         self.tree.actions.len()
             + self.git_folders.actions.len()
             + self.policies.actions.len()
+            + self.clusters.actions.len()
             + self.warehouses.actions.len()
             + self.secret_scopes.actions.len()
     }
@@ -61,6 +64,7 @@ impl WorkspacePlan {
             self.tree.lines(),
             self.git_folders.lines(),
             self.policies.lines(),
+            self.clusters.lines(),
             self.warehouses.lines(),
             self.secret_scopes.lines(),
         ]
@@ -78,6 +82,8 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
         futures::try_join!(source.client.git_folders(source.token), target.client.git_folders(target.token))?;
     let (source_policies, target_policies) =
         futures::try_join!(source.client.cluster_policies(source.token), target.client.cluster_policies(target.token))?;
+    let (source_clusters, target_clusters) =
+        futures::try_join!(source.client.clusters(source.token), target.client.clusters(target.token))?;
     let (source_warehouses, target_warehouses) = futures::try_join!(
         source.client.warehouse_definitions(source.token),
         target.client.warehouse_definitions(target.token)
@@ -87,6 +93,7 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
     Ok(WorkspacePlan {
         tree: plan_tree(&source_tree, &target_tree),
         git_folders: plan_git_folders(&git_specs(&source_git), &git_specs(&target_git)),
+        clusters: plan_clusters(&source_clusters, &source_policies, &target_clusters, &target_policies),
         policies: plan_policies(&source_policies, &target_policies),
         warehouses: plan_warehouses(&source_warehouses, &target_warehouses, &options.skip_warehouses),
         secret_scopes: plan_scopes(&source_scopes, &target_scopes, &options.vaults),
@@ -97,9 +104,14 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
 /// the other kinds side by side. One result per object.
 pub async fn apply(endpoints: Endpoints<'_>, plan: WorkspacePlan) -> Vec<ObjectResult> {
     let mut results = apply_tree(endpoints, plan.tree).await;
+    let policies_then_clusters = async {
+        let mut results = apply_policies(endpoints, plan.policies).await;
+        results.extend(apply_clusters(endpoints, plan.clusters).await);
+        results
+    };
     let (git, policies, warehouses, scopes) = futures::join!(
         apply_git_folders(endpoints, plan.git_folders),
-        apply_policies(endpoints, plan.policies),
+        policies_then_clusters,
         apply_warehouses(endpoints, plan.warehouses),
         apply_scopes(endpoints, plan.secret_scopes),
     );

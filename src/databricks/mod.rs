@@ -7,9 +7,11 @@
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
 //! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
-//! (notebooks, files, folders, git folders), [`policies`], [`secrets`].
+//! (notebooks, files, folders, git folders), [`policies`], [`clusters`],
+//! [`secrets`].
 
 pub mod account;
+pub mod clusters;
 pub mod error;
 pub mod files;
 pub mod jobs;

@@ -531,3 +531,28 @@ def test_a_warehouse_is_edited_and_stopped():
     w.warehouses.stop(made.id)
     got = w.warehouses.get(made.id)
     assert (got.cluster_size, got.max_num_clusters, got.state.value) == ("Medium", 2, "STOPPED")
+
+
+def test_clusters_are_created_listed_edited_and_terminated():
+    """FIDELITY.md, Workspace assets: Clusters 2.1 create, list (pages), get, edit, delete (terminate)."""
+    from databricks.sdk.service.compute import AutoScale
+
+    w = client("ADMIN_TOKEN")
+    made = [
+        w.clusters.create(
+            cluster_name=f"sdk-compat-{i}",
+            spark_version="15.4.x-scala2.12",
+            node_type_id="Standard_D4ds_v5",
+            autoscale=AutoScale(min_workers=1, max_workers=2),
+            autotermination_minutes=30,
+        ).response
+        for i in range(4)
+    ]
+    names = [c.cluster_name for c in w.clusters.list()]
+    assert {f"sdk-compat-{i}" for i in range(4)} <= set(names), "every page is followed"
+    w.clusters.edit(
+        made[0].cluster_id, spark_version="15.4.x-scala2.12", cluster_name="sdk-compat-0", node_type_id="Standard_D8ds_v5", num_workers=1
+    )
+    w.clusters.delete(made[0].cluster_id)
+    got = w.clusters.get(made[0].cluster_id)
+    assert (got.node_type_id, got.num_workers, got.state.value) == ("Standard_D8ds_v5", 1, "TERMINATED")

@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_metastores;
 pub mod assignment;
+pub mod clusters;
 pub mod datasets;
 pub mod files;
 pub mod jobs;
@@ -126,6 +127,8 @@ pub struct Workspace {
     pub tree: workspace_tree::Tree,
     /// Cluster policies.
     pub policies: policies::Policies,
+    /// All-purpose clusters' definitions.
+    pub clusters: clusters::Clusters,
     /// Secret scopes, their keys and ACLs.
     pub secrets: secrets::Secrets,
     /// What the workspace shares with the account's other workspace.
@@ -167,6 +170,7 @@ impl Workspace {
             files,
             tree: workspace_tree::Tree::default(),
             policies: policies::Policies::default(),
+            clusters: clusters::Clusters::default(),
             secrets: secrets::Secrets::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -177,11 +181,13 @@ impl Workspace {
     }
 
     /// Workspace assets a data team keeps (notebooks in folders, files, a
-    /// git folder, cluster policies, warehouses, secret scopes): the
+    /// git folder, cluster policies, clusters, warehouses, secret scopes): the
     /// primary's all, the secondary's an older part of them.
     pub fn seed_assets(&self, primary: bool, notebooks: usize) {
         self.tree.seed(primary, notebooks);
         self.policies.seed(primary);
+        let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
+        self.clusters.seed(primary, jobs_policy.as_deref());
         self.warehouses.seed(primary);
         self.secrets.seed(primary);
     }
@@ -252,6 +258,7 @@ impl Workspace {
             .merge(files::router())
             .merge(workspace_tree::router())
             .merge(policies::router())
+            .merge(clusters::router())
             .merge(secrets::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
