@@ -82,6 +82,13 @@ impl Action for ClusterAction {
             ClusterAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
         }
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        match self {
+            ClusterAction::Create { .. } => None,
+            ClusterAction::Edit { changed, .. } => Some(changed.clone()),
+        }
+    }
 }
 
 /// Definitions by name; a name with several clusters maps to `Err(count)`.
@@ -166,32 +173,35 @@ async fn resolved(
     Ok(spec)
 }
 
-pub async fn apply_clusters(endpoints: Endpoints<'_>, plan: Plan<ClusterAction>) -> Vec<ObjectResult> {
+/// Runs one action of the plan (idempotent: running it twice leaves the
+/// target as running it once).
+pub async fn run_cluster_action(endpoints: Endpoints<'_>, action: ClusterAction) -> ObjectResult {
     let target = endpoints.target;
-    run_all(plan, |action| async move {
-        let name = action.name();
-        let answer = match &action {
-            ClusterAction::Create { spec, policy, .. } => {
-                async {
-                    let spec = resolved(endpoints, spec, policy).await?;
-                    let id = target.client.create_cluster(target.token, &spec).await?;
-                    target.client.terminate_cluster(target.token, &id).await?;
-                    Ok("created, terminated".to_string())
-                }
-                .await
+    let name = action.name();
+    let answer = match &action {
+        ClusterAction::Create { spec, policy, .. } => {
+            async {
+                let spec = resolved(endpoints, spec, policy).await?;
+                let id = target.client.create_cluster(target.token, &spec).await?;
+                target.client.terminate_cluster(target.token, &id).await?;
+                Ok("created, terminated".to_string())
             }
-            ClusterAction::Edit { cluster_id, spec, policy, changed, .. } => {
-                async {
-                    let spec = resolved(endpoints, spec, policy).await?;
-                    target.client.edit_cluster(target.token, cluster_id, &spec).await?;
-                    Ok(format!("edited ({})", changed.join(", ")))
-                }
-                .await
+            .await
+        }
+        ClusterAction::Edit { cluster_id, spec, policy, changed, .. } => {
+            async {
+                let spec = resolved(endpoints, spec, policy).await?;
+                target.client.edit_cluster(target.token, cluster_id, &spec).await?;
+                Ok(format!("edited ({})", changed.join(", ")))
             }
-        };
-        finished(KIND, name, answer)
-    })
-    .await
+            .await
+        }
+    };
+    finished(KIND, name, answer)
+}
+
+pub async fn apply_clusters(endpoints: Endpoints<'_>, plan: Plan<ClusterAction>) -> Vec<ObjectResult> {
+    run_all(plan, |action| run_cluster_action(endpoints, action)).await
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub trait Action {
     fn name(&self) -> String;
     /// What the action will do, for the plan a person reads first.
     fn describe(&self) -> String;
+    /// `None` when it creates the object; the fields it changes otherwise.
+    fn changes(&self) -> Option<Vec<String>>;
 }
 
 /// Actions to run, and the objects settled while planning.

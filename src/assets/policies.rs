@@ -41,6 +41,13 @@ impl Action for PolicyAction {
             PolicyAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
         }
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        match self {
+            PolicyAction::Create { .. } => None,
+            PolicyAction::Edit { changed, .. } => Some(changed.clone()),
+        }
+    }
 }
 
 /// A JSON document as a value to compare (text that does not parse as itself).
@@ -113,23 +120,26 @@ pub fn policy_ids(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> BTreeMa
         .collect()
 }
 
-pub async fn apply_policies(endpoints: Endpoints<'_>, plan: Plan<PolicyAction>) -> Vec<ObjectResult> {
+/// Runs one action of the plan (idempotent: running it twice leaves the
+/// target as running it once).
+pub async fn run_policy_action(endpoints: Endpoints<'_>, action: PolicyAction) -> ObjectResult {
     let target = endpoints.target;
-    run_all(plan, |action| async move {
-        let name = action.name();
-        let answer = match &action {
-            PolicyAction::Create { settings } => {
-                target.client.create_cluster_policy(target.token, settings).await.map(|_| "created".to_string())
-            }
-            PolicyAction::Edit { policy_id, settings, changed } => target
-                .client
-                .edit_cluster_policy(target.token, policy_id, settings)
-                .await
-                .map(|_| format!("edited ({})", changed.join(", "))),
-        };
-        finished(KIND, name, answer)
-    })
-    .await
+    let name = action.name();
+    let answer = match &action {
+        PolicyAction::Create { settings } => {
+            target.client.create_cluster_policy(target.token, settings).await.map(|_| "created".to_string())
+        }
+        PolicyAction::Edit { policy_id, settings, changed } => target
+            .client
+            .edit_cluster_policy(target.token, policy_id, settings)
+            .await
+            .map(|_| format!("edited ({})", changed.join(", "))),
+    };
+    finished(KIND, name, answer)
+}
+
+pub async fn apply_policies(endpoints: Endpoints<'_>, plan: Plan<PolicyAction>) -> Vec<ObjectResult> {
+    run_all(plan, |action| run_policy_action(endpoints, action)).await
 }
 
 #[cfg(test)]

@@ -122,6 +122,10 @@ impl Action for ScopeAction {
         }
         parts.join("; ")
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        self.create.is_none().then(|| vec!["acls".into()])
+    }
 }
 
 /// Where the target's copy of a source scope must keep its secrets, or why
@@ -206,30 +210,33 @@ pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap) -> Plan<
     plan
 }
 
-pub async fn apply_scopes(endpoints: Endpoints<'_>, plan: Plan<ScopeAction>) -> Vec<ObjectResult> {
+/// Runs one action of the plan (idempotent: running it twice leaves the
+/// target as running it once).
+pub async fn run_scope_action(endpoints: Endpoints<'_>, action: ScopeAction) -> ObjectResult {
     let target = endpoints.target;
-    run_all(plan, |action| async move {
-        let answer = async {
-            let mut done = Vec::new();
-            if let Some(backend) = &action.create {
-                match target.client.create_secret_scope(target.token, &action.scope, backend).await {
-                    // Made by a retried request or someone else meanwhile.
-                    Ok(()) | Err(DatabricksError::AlreadyExists(_)) => done.push("created".to_string()),
-                    Err(error) => return Err(error),
-                }
+    let answer = async {
+        let mut done = Vec::new();
+        if let Some(backend) = &action.create {
+            match target.client.create_secret_scope(target.token, &action.scope, backend).await {
+                // Made by a retried request or someone else meanwhile.
+                Ok(()) | Err(DatabricksError::AlreadyExists(_)) => done.push("created".to_string()),
+                Err(error) => return Err(error),
             }
-            for (principal, permission) in &action.acls {
-                target.client.put_secret_acl(target.token, &action.scope, principal, permission).await?;
-            }
-            if !action.acls.is_empty() {
-                done.push(format!("{} ACL(s) set", action.acls.len()));
-            }
-            Ok(done.join(", "))
         }
-        .await;
-        finished("secret scope", action.scope.clone(), answer)
-    })
-    .await
+        for (principal, permission) in &action.acls {
+            target.client.put_secret_acl(target.token, &action.scope, principal, permission).await?;
+        }
+        if !action.acls.is_empty() {
+            done.push(format!("{} ACL(s) set", action.acls.len()));
+        }
+        Ok(done.join(", "))
+    }
+    .await;
+    finished("secret scope", action.scope.clone(), answer)
+}
+
+pub async fn apply_scopes(endpoints: Endpoints<'_>, plan: Plan<ScopeAction>) -> Vec<ObjectResult> {
+    run_all(plan, |action| run_scope_action(endpoints, action)).await
 }
 
 #[cfg(test)]

@@ -56,6 +56,13 @@ impl Action for WarehouseAction {
             WarehouseAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
         }
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        match self {
+            WarehouseAction::Create { .. } => None,
+            WarehouseAction::Edit { changed, .. } => Some(changed.clone()),
+        }
+    }
 }
 
 fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<String> {
@@ -105,28 +112,31 @@ pub fn plan_warehouses(
     plan
 }
 
-pub async fn apply_warehouses(endpoints: Endpoints<'_>, plan: Plan<WarehouseAction>) -> Vec<ObjectResult> {
+/// Runs one action of the plan (idempotent: running it twice leaves the
+/// target as running it once).
+pub async fn run_warehouse_action(endpoints: Endpoints<'_>, action: WarehouseAction) -> ObjectResult {
     let target = endpoints.target;
-    run_all(plan, |action| async move {
-        let name = action.name();
-        let answer = match &action {
-            WarehouseAction::Create { definition } => {
-                async {
-                    let id = target.client.create_warehouse_as(target.token, definition).await?;
-                    target.client.stop_warehouse(target.token, &id).await?;
-                    Ok("created, stopped".to_string())
-                }
-                .await
+    let name = action.name();
+    let answer = match &action {
+        WarehouseAction::Create { definition } => {
+            async {
+                let id = target.client.create_warehouse_as(target.token, definition).await?;
+                target.client.stop_warehouse(target.token, &id).await?;
+                Ok("created, stopped".to_string())
             }
-            WarehouseAction::Edit { id, definition, changed } => target
-                .client
-                .edit_warehouse(target.token, id, definition)
-                .await
-                .map(|_| format!("edited ({})", changed.join(", "))),
-        };
-        finished(KIND, name, answer)
-    })
-    .await
+            .await
+        }
+        WarehouseAction::Edit { id, definition, changed } => target
+            .client
+            .edit_warehouse(target.token, id, definition)
+            .await
+            .map(|_| format!("edited ({})", changed.join(", "))),
+    };
+    finished(KIND, name, answer)
+}
+
+pub async fn apply_warehouses(endpoints: Endpoints<'_>, plan: Plan<WarehouseAction>) -> Vec<ObjectResult> {
+    run_all(plan, |action| run_warehouse_action(endpoints, action)).await
 }
 
 #[cfg(test)]

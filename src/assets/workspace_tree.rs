@@ -116,6 +116,13 @@ impl Action for TreeAction {
             TreeAction::Copy { why, .. } => format!("copy ({why})"),
         }
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        match self {
+            TreeAction::Copy { why, .. } if why != "missing" => Some(vec![why.clone()]),
+            _ => None,
+        }
+    }
 }
 
 fn result_kind(kind: &Kind) -> &'static str {
@@ -198,7 +205,8 @@ fn parent(path: &str) -> &str {
     }
 }
 
-async fn run_tree_action(endpoints: Endpoints<'_>, action: TreeAction) -> ObjectResult {
+/// Runs one action of the tree's plan (idempotent).
+pub async fn run_tree_action(endpoints: Endpoints<'_>, action: TreeAction) -> ObjectResult {
     let (kind, name) = (action.kind(), action.name());
     let answer = match action {
         TreeAction::MakeFolder { path } => {
@@ -303,6 +311,13 @@ impl Action for GitAction {
             GitAction::Checkout { branch, .. } => format!("check out {branch}"),
         }
     }
+
+    fn changes(&self) -> Option<Vec<String>> {
+        match self {
+            GitAction::Create { .. } => None,
+            GitAction::Checkout { .. } => Some(vec!["branch".into()]),
+        }
+    }
 }
 
 /// Each source git folder re-created at the same path on the same remote,
@@ -335,7 +350,8 @@ pub fn plan_git_folders(
     plan
 }
 
-async fn run_git_action(endpoints: Endpoints<'_>, action: GitAction) -> ObjectResult {
+/// Runs one action of the git folders' plan (idempotent).
+pub async fn run_git_action(endpoints: Endpoints<'_>, action: GitAction) -> ObjectResult {
     let target = endpoints.target;
     let name = action.name();
     let answer = match action {
