@@ -125,7 +125,7 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "cluster policy Personal compute (analysts): create",
         "cluster ETL interactive: edit (autotermination_minutes, spark_conf)",
         "cluster Shared analytics: create under policy Jobs compute, left terminated",
-        "warehouse BI dashboards: edit (cluster_size, max_num_clusters)",
+        "warehouse BI dashboards: edit (cluster_size, max_num_clusters, permissions)",
         "warehouse Ad hoc analysts: create (Small, PRO, serverless), left stopped",
         "secret scope kv-prod: create on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
     ] {
@@ -152,7 +152,9 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         let warehouse = sandbox.secondary.warehouses.by_name(name).unwrap();
         assert_eq!(warehouse.own_state.as_deref(), Some("STOPPED"), "{name}");
     }
-    assert_eq!(sandbox.secondary.warehouses.by_name("BI dashboards").unwrap().cluster_size, "Medium");
+    let bi = sandbox.secondary.warehouses.by_name("BI dashboards").unwrap();
+    assert_eq!(bi.cluster_size, "Medium");
+    assert_eq!(bi.acl.get("data-engineers").map(String::as_str), Some("CAN_MANAGE"), "its direct grants follow");
     // Clusters: created ones are left terminated, under the secondary's policy of the same name.
     let shared = sandbox.secondary.clusters.by_name("Shared analytics");
     let jobs_policy = sandbox.secondary.policies.all().into_iter().find(|p| p.name == "Jobs compute").unwrap();

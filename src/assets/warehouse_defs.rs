@@ -8,28 +8,31 @@
 //! its power state (a running one is in use: drbot's own engine warehouse,
 //! or people after a failover). Warehouses the caller names in `skip` (a
 //! pair's engine warehouse on each side) are left alone.
+//!
+//! Permissions granted directly on a source warehouse are set on its copy
+//! (Permissions API `PATCH`, principals by name: account identities are the
+//! same in both workspaces); the owner comes with creating it, and grants
+//! only the target has are kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
-use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition};
+use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, CONCURRENCY};
+use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition, WarehouseGrant};
+use crate::databricks::DatabricksError;
 
 const KIND: &str = "warehouse";
 
 /// One step of the warehouses' plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WarehouseAction {
-    /// Create, then stop.
-    Create {
-        definition: WarehouseDefinition,
-    },
-    Edit {
-        id: String,
-        definition: WarehouseDefinition,
-        changed: Vec<String>,
-    },
+    /// Create, grant, then stop.
+    Create { definition: WarehouseDefinition, grants: Vec<WarehouseGrant> },
+    /// Edit (when a definition field changed) and grant what is missing;
+    /// `changed` names `permissions` when grants are missing.
+    Edit { id: String, definition: WarehouseDefinition, changed: Vec<String>, grants: Vec<WarehouseGrant> },
 }
 
 impl Action for WarehouseAction {
@@ -39,7 +42,7 @@ impl Action for WarehouseAction {
 
     fn name(&self) -> String {
         match self {
-            WarehouseAction::Create { definition } | WarehouseAction::Edit { definition, .. } => {
+            WarehouseAction::Create { definition, .. } | WarehouseAction::Edit { definition, .. } => {
                 definition.name.clone()
             }
         }
@@ -47,7 +50,7 @@ impl Action for WarehouseAction {
 
     fn describe(&self) -> String {
         match self {
-            WarehouseAction::Create { definition } => format!(
+            WarehouseAction::Create { definition, .. } => format!(
                 "create ({}, {}{}), left stopped",
                 definition.cluster_size,
                 definition.warehouse_type,
@@ -77,26 +80,63 @@ fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<
     fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| name.to_string()).collect()
 }
 
+/// Direct grants by warehouse id (either side's ids: they never collide).
+pub type Grants = BTreeMap<String, Vec<WarehouseGrant>>;
+
+/// The direct grants of every source warehouse (but those in `skip`) and
+/// of their namesakes in the target.
+pub async fn read_warehouse_grants(
+    endpoints: Endpoints<'_>,
+    source: &[DefinedWarehouse],
+    target: &[DefinedWarehouse],
+    skip: &BTreeSet<String>,
+) -> Result<Grants, DatabricksError> {
+    let wanted: BTreeSet<&str> =
+        source.iter().filter(|w| !skip.contains(&w.id)).map(|w| w.definition.name.as_str()).collect();
+    let reads = source.iter().filter(|w| !skip.contains(&w.id)).map(|w| (endpoints.source, w.id.clone())).chain(
+        target
+            .iter()
+            .filter(|w| !skip.contains(&w.id) && wanted.contains(w.definition.name.as_str()))
+            .map(|w| (endpoints.target, w.id.clone())),
+    );
+    let read: Vec<Result<(String, Vec<WarehouseGrant>), DatabricksError>> = futures::stream::iter(reads)
+        .map(|(side, id)| async move { side.client.warehouse_grants(side.token, &id).await.map(|g| (id, g)) })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    read.into_iter().collect()
+}
+
 /// The plan that defines every source warehouse (but those in `skip`, by
-/// id on either side) alike in the target.
+/// id on either side) alike in the target, with its direct grants.
 pub fn plan_warehouses(
     source: &[DefinedWarehouse],
     target: &[DefinedWarehouse],
     skip: &BTreeSet<String>,
+    grants: &Grants,
 ) -> Plan<WarehouseAction> {
     let target: BTreeMap<&str, &DefinedWarehouse> = target.iter().map(|w| (w.definition.name.as_str(), w)).collect();
     let mut plan = Plan::default();
     for wanted in source.iter().filter(|w| !skip.contains(&w.id)) {
         let name = wanted.definition.name.as_str();
         match target.get(name) {
-            None => plan.actions.push(WarehouseAction::Create { definition: wanted.definition.clone() }),
+            None => plan.actions.push(WarehouseAction::Create {
+                definition: wanted.definition.clone(),
+                grants: grants.get(&wanted.id).cloned().unwrap_or_default(),
+            }),
             Some(have) if skip.contains(&have.id) => plan.settled.push(ObjectResult::new(
                 KIND,
                 name,
                 Outcome::Blocked("the target's warehouse of this name is the pair's engine warehouse".into()),
             )),
             Some(have) => {
-                let changed = differences(&wanted.definition, &have.definition);
+                let mut changed = differences(&wanted.definition, &have.definition);
+                let held = grants.get(&have.id).cloned().unwrap_or_default();
+                let missing: Vec<WarehouseGrant> =
+                    grants.get(&wanted.id).into_iter().flatten().filter(|g| !held.contains(g)).cloned().collect();
+                if !missing.is_empty() {
+                    changed.push("permissions".into());
+                }
                 if changed.is_empty() {
                     plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
                 } else {
@@ -104,6 +144,7 @@ pub fn plan_warehouses(
                         id: have.id.clone(),
                         definition: wanted.definition.clone(),
                         changed,
+                        grants: missing,
                     });
                 }
             }
@@ -118,19 +159,29 @@ pub async fn run_warehouse_action(endpoints: Endpoints<'_>, action: WarehouseAct
     let target = endpoints.target;
     let name = action.name();
     let answer = match &action {
-        WarehouseAction::Create { definition } => {
+        WarehouseAction::Create { definition, grants } => {
             async {
                 let id = target.client.create_warehouse_as(target.token, definition).await?;
+                if !grants.is_empty() {
+                    target.client.add_warehouse_grants(target.token, &id, grants).await?;
+                }
                 target.client.stop_warehouse(target.token, &id).await?;
-                Ok("created, stopped".to_string())
+                Ok(format!("created with {} grant(s), stopped", grants.len()))
             }
             .await
         }
-        WarehouseAction::Edit { id, definition, changed } => target
-            .client
-            .edit_warehouse(target.token, id, definition)
+        WarehouseAction::Edit { id, definition, changed, grants } => {
+            async {
+                if changed.iter().any(|c| c != "permissions") {
+                    target.client.edit_warehouse(target.token, id, definition).await?;
+                }
+                if !grants.is_empty() {
+                    target.client.add_warehouse_grants(target.token, id, grants).await?;
+                }
+                Ok(format!("edited ({})", changed.join(", ")))
+            }
             .await
-            .map(|_| format!("edited ({})", changed.join(", "))),
+        }
     };
     finished(KIND, name, answer)
 }
@@ -174,7 +225,18 @@ mod tests {
             warehouse("engine-s", "drbot-x", "Large"),
         ];
         let skip: BTreeSet<String> = ["engine-p".to_string(), "engine-s".to_string()].into();
-        let plan = plan_warehouses(&source, &target, &skip);
+        let grant = |who: &str, level: &str| WarehouseGrant {
+            principal_field: "group_name".into(),
+            principal: who.into(),
+            level: level.into(),
+        };
+        let grants: Grants = [
+            ("s2".to_string(), vec![grant("analysts", "CAN_USE")]),
+            ("s3".to_string(), vec![grant("analysts", "CAN_USE")]),
+            ("t3".to_string(), vec![grant("analysts", "CAN_USE"), grant("admins", "CAN_MANAGE")]),
+        ]
+        .into();
+        let plan = plan_warehouses(&source, &target, &skip, &grants);
         assert_eq!(
             plan.lines(),
             vec![
@@ -184,7 +246,15 @@ mod tests {
                     .to_string(),
             ]
         );
-        assert!(plan.settled.contains(&ObjectResult::new(KIND, "Same", Outcome::Unchanged)));
-        assert!(plan_warehouses(&source, &source, &skip).actions.is_empty());
+        assert!(
+            plan.settled.contains(&ObjectResult::new(KIND, "Same", Outcome::Unchanged)),
+            "grants only the target has are kept"
+        );
+        assert!(matches!(&plan.actions[1], WarehouseAction::Create { grants, .. } if grants.len() == 1));
+        // A grant missing in the target is set, without editing the definition.
+        let fewer: Grants = [("s3".to_string(), vec![grant("analysts", "CAN_USE")])].into();
+        let plan = plan_warehouses(&source[2..3], &target, &skip, &fewer);
+        assert_eq!(plan.lines(), vec!["warehouse Same: edit (permissions)".to_string()]);
+        assert!(plan_warehouses(&source, &source, &skip, &grants).actions.is_empty());
     }
 }

@@ -13,7 +13,7 @@ use super::cluster_defs::{apply_clusters, plan_clusters, ClusterAction};
 use super::outcome::{Endpoints, ObjectResult, Plan};
 use super::policies::{apply_policies, plan_policies, PolicyAction};
 use super::secret_scopes::{apply_scopes, plan_scopes, read_scopes, ScopeAction, VaultMap};
-use super::warehouse_defs::{apply_warehouses, plan_warehouses, WarehouseAction};
+use super::warehouse_defs::{apply_warehouses, plan_warehouses, read_warehouse_grants, WarehouseAction};
 use super::workspace_tree::{
     apply_git_folders, apply_tree, git_specs, plan_git_folders, plan_tree, read_tree, GitAction, TreeAction,
 };
@@ -88,6 +88,8 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
         source.client.warehouse_definitions(source.token),
         target.client.warehouse_definitions(target.token)
     )?;
+    let grants =
+        read_warehouse_grants(endpoints, &source_warehouses, &target_warehouses, &options.skip_warehouses).await?;
     let source_scopes = read_scopes(source, None).await?;
     let target_scopes = read_scopes(target, Some(&source_scopes)).await?;
     Ok(WorkspacePlan {
@@ -95,7 +97,7 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
         git_folders: plan_git_folders(&git_specs(&source_git), &git_specs(&target_git)),
         clusters: plan_clusters(&source_clusters, &source_policies, &target_clusters, &target_policies),
         policies: plan_policies(&source_policies, &target_policies),
-        warehouses: plan_warehouses(&source_warehouses, &target_warehouses, &options.skip_warehouses),
+        warehouses: plan_warehouses(&source_warehouses, &target_warehouses, &options.skip_warehouses, &grants),
         secret_scopes: plan_scopes(&source_scopes, &target_scopes, &options.vaults),
     })
 }

@@ -152,6 +152,10 @@ impl Warehouses {
         } else {
             add("5ec0c0ffee000001", "BI dashboards", "Small", 1);
         }
+        // The BI team manages its warehouse on the primary.
+        if let Some(bi) = list.iter_mut().find(|w| primary && w.name == "BI dashboards") {
+            bi.acl.insert("data-engineers".into(), "CAN_MANAGE".into());
+        }
     }
 
     /// Whether the workspace's region offers serverless SQL (it does by default).
