@@ -120,10 +120,10 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     for expected in [
         "folder /Shared/ops/archive/2025: create",
         "git folder /Repos/dr-operators/pipelines: clone https://github.com/contoso/pipelines.git (gitHub), branch release",
-        "cluster policy Jobs compute: edit (definition)",
+        "cluster policy Jobs compute: edit (definition, permissions)",
         "cluster policy Small interactive: create",
         "cluster policy Personal compute (analysts): create",
-        "cluster ETL interactive: edit (autotermination_minutes, spark_conf)",
+        "cluster ETL interactive: edit (autotermination_minutes, spark_conf, permissions)",
         "cluster Shared analytics: create under policy Jobs compute, left terminated",
         "warehouse BI dashboards: edit (cluster_size, max_num_clusters, permissions)",
         "warehouse Ad hoc analysts: create (Small, PRO, serverless), left stopped",
@@ -162,6 +162,14 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     assert_eq!(shared[0].state, "TERMINATED");
     assert_eq!(shared[0].spec["policy_id"], serde_json::json!(jobs_policy.policy_id));
     assert!(sandbox.secondary.clusters.by_name("job-1001-run-7").is_empty(), "a job's cluster is not a definition");
+    // Direct grants follow policies and clusters.
+    let acls = &sandbox.secondary.object_acls;
+    assert_eq!(
+        acls.of("cluster-policies", &jobs_policy.policy_id).get("data-engineers").map(String::as_str),
+        Some("CAN_USE")
+    );
+    let etl = &sandbox.secondary.clusters.by_name("ETL interactive")[0];
+    assert_eq!(acls.of("clusters", &etl.cluster_id).get("data-engineers").map(String::as_str), Some("CAN_RESTART"));
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(

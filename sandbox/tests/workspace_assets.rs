@@ -96,6 +96,18 @@ async fn the_asset_apis_refuse_what_databricks_refuses() {
         "node_type_id": "Standard_D4ds_v5", "num_workers": 1});
     assert_eq!(call(&sandbox, &alice, "POST", "/api/2.1/clusters/edit", Some(job_cluster)).await.0, 400);
 
+    // Object permissions.
+    let policy = sandbox.primary.policies.all().into_iter().find(|p| p.name == "Jobs compute").unwrap().policy_id;
+    let (status, acl) =
+        call(&sandbox, &bob, "GET", &format!("/api/2.0/permissions/cluster-policies/{policy}"), None).await;
+    assert_eq!((status, &acl["access_control_list"][0]["group_name"]), (200, &json!("data-engineers")));
+    let wrong_level = json!({"access_control_list": [{"group_name": "x", "permission_level": "CAN_MANAGE"}]});
+    let path = format!("/api/2.0/permissions/cluster-policies/{policy}");
+    assert_eq!(call(&sandbox, &alice, "PATCH", &path, Some(wrong_level)).await.0, 400);
+    let by_reader = json!({"access_control_list": [{"group_name": "x", "permission_level": "CAN_USE"}]});
+    assert_eq!(code(&call(&sandbox, &bob, "PATCH", &path, Some(by_reader)).await), (403, Some("PERMISSION_DENIED")));
+    assert_eq!(call(&sandbox, &alice, "GET", "/api/2.0/permissions/clusters/no-such", None).await.0, 404);
+
     // Secrets.
     let vault = json!({"scope": "kv2", "scope_backend_type": "AZURE_KEYVAULT",
         "backend_azure_keyvault": {"resource_id": PRIMARY_VAULT, "dns_name": "https://kv-dr-primary.vault.azure.net/"}});

@@ -11,18 +11,23 @@
 //! policy the same run creates is found. Only the fields the source sets are
 //! compared (Databricks fills defaults on read; a field only the target has
 //! is left). Instance pools are not copied yet: a cluster on one is reported.
+//! Direct grants (attach, restart, manage) follow ([`super::grants`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::grants::{read_grants, Grants};
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
 use crate::databricks::clusters::ClusterInfo;
+use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::policies::ClusterPolicy;
 use crate::databricks::DatabricksError;
 
 const KIND: &str = "cluster";
+/// The Permissions API's name for clusters.
+const CLUSTERS: &str = "clusters";
 
 /// Clusters people define (the others are made and dropped by jobs,
 /// pipelines and model serving).
@@ -48,17 +53,14 @@ fn by_policy_name(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterAction {
     /// Create, then terminate. `spec` has no `policy_id`: `policy` names it.
-    Create {
-        name: String,
-        spec: Map<String, Value>,
-        policy: Option<String>,
-    },
+    Create { name: String, spec: Map<String, Value>, policy: Option<String>, grants: Vec<ObjectGrant> },
     Edit {
         name: String,
         cluster_id: String,
         spec: Map<String, Value>,
         policy: Option<String>,
         changed: Vec<String>,
+        grants: Vec<ObjectGrant>,
     },
 }
 
@@ -103,11 +105,25 @@ fn by_name(clusters: &[ClusterInfo]) -> BTreeMap<String, Result<&ClusterInfo, us
     named
 }
 
+/// The direct grants of every source definition and of its namesake in the target.
+pub async fn read_cluster_grants(
+    endpoints: Endpoints<'_>,
+    source: &[ClusterInfo],
+    target: &[ClusterInfo],
+) -> Result<Grants, DatabricksError> {
+    let names: Vec<&str> = source.iter().filter(|c| is_definition(c)).map(ClusterInfo::name).collect();
+    let source_ids = source.iter().filter(|c| is_definition(c)).map(|c| c.cluster_id.clone()).collect();
+    let target_ids =
+        target.iter().filter(|c| is_definition(c) && names.contains(&c.name())).map(|c| c.cluster_id.clone()).collect();
+    read_grants(endpoints, CLUSTERS, source_ids, target_ids).await
+}
+
 pub fn plan_clusters(
     source: &[ClusterInfo],
     source_policies: &[ClusterPolicy],
     target: &[ClusterInfo],
     target_policies: &[ClusterPolicy],
+    grants: &Grants,
 ) -> Plan<ClusterAction> {
     let target = by_name(target);
     let mut plan = Plan::default();
@@ -132,7 +148,10 @@ pub fn plan_clusters(
             }
         };
         match target.get(&name) {
-            None => plan.actions.push(ClusterAction::Create { name, spec, policy }),
+            None => {
+                let grants = grants.missing(&wanted.cluster_id, None);
+                plan.actions.push(ClusterAction::Create { name, spec, policy, grants })
+            }
             Some(Err(count)) => {
                 plan.settled.push(blocked(&name, format!("{count} clusters share this name in the target")))
             }
@@ -143,11 +162,15 @@ pub fn plan_clusters(
                 if have_policy != policy {
                     changed.push("policy_id".into());
                 }
+                let grants = grants.missing(&wanted.cluster_id, Some(&have.cluster_id));
+                if !grants.is_empty() {
+                    changed.push("permissions".into());
+                }
                 if changed.is_empty() {
                     plan.settled.push(ObjectResult::new(KIND, &name, Outcome::Unchanged));
                 } else {
                     let cluster_id = have.cluster_id.clone();
-                    plan.actions.push(ClusterAction::Edit { name, cluster_id, spec, policy, changed });
+                    plan.actions.push(ClusterAction::Edit { name, cluster_id, spec, policy, changed, grants });
                 }
             }
         }
@@ -179,19 +202,27 @@ pub async fn run_cluster_action(endpoints: Endpoints<'_>, action: ClusterAction)
     let target = endpoints.target;
     let name = action.name();
     let answer = match &action {
-        ClusterAction::Create { spec, policy, .. } => {
+        ClusterAction::Create { spec, policy, grants, .. } => {
             async {
                 let spec = resolved(endpoints, spec, policy).await?;
                 let id = target.client.create_cluster(target.token, &spec).await?;
+                if !grants.is_empty() {
+                    target.client.add_object_grants(target.token, CLUSTERS, &id, grants).await?;
+                }
                 target.client.terminate_cluster(target.token, &id).await?;
-                Ok("created, terminated".to_string())
+                Ok(format!("created with {} grant(s), terminated", grants.len()))
             }
             .await
         }
-        ClusterAction::Edit { cluster_id, spec, policy, changed, .. } => {
+        ClusterAction::Edit { cluster_id, spec, policy, changed, grants, .. } => {
             async {
-                let spec = resolved(endpoints, spec, policy).await?;
-                target.client.edit_cluster(target.token, cluster_id, &spec).await?;
+                if changed.iter().any(|c| c != "permissions") {
+                    let spec = resolved(endpoints, spec, policy).await?;
+                    target.client.edit_cluster(target.token, cluster_id, &spec).await?;
+                }
+                if !grants.is_empty() {
+                    target.client.add_object_grants(target.token, CLUSTERS, cluster_id, grants).await?;
+                }
                 Ok(format!("edited ({})", changed.join(", ")))
             }
             .await
@@ -244,7 +275,7 @@ mod tests {
             ),
         ];
         let (source_policies, target_policies) = (vec![policy("P1", "Jobs")], vec![policy("Q1", "Jobs")]);
-        let plan = plan_clusters(&source, &source_policies, &target, &target_policies);
+        let plan = plan_clusters(&source, &source_policies, &target, &target_policies, &Grants::default());
         assert_eq!(
             plan.lines(),
             vec![
@@ -259,7 +290,7 @@ mod tests {
         assert!(!spec.contains_key("policy_id"), "the policy is resolved by name when applied");
         // Under another policy in the target: edited.
         let other = vec![policy("Q1", "Other")];
-        let plan = plan_clusters(&source[6..], &source_policies, &target, &other);
+        let plan = plan_clusters(&source[6..], &source_policies, &target, &other, &Grants::default());
         assert_eq!(plan.lines(), vec!["cluster Same: edit (policy_id)".to_string()]);
     }
 }

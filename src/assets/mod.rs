@@ -10,6 +10,7 @@
 //! all; [`outcome`] holds what they share.
 
 pub mod cluster_defs;
+pub mod grants;
 pub mod outcome;
 pub mod policies;
 pub mod secret_scopes;

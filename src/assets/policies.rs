@@ -4,24 +4,30 @@
 //! workspaces). Definitions are JSON documents compared as JSON, so key
 //! order and spacing are not differences. A missing policy is created, a
 //! different one edited with the source's whole settings (edit replaces
-//! them all). [`policy_ids`] maps source ids to target ids for the kinds
-//! that refer to a policy (jobs, clusters).
+//! them all). Direct grants (CAN_USE) follow ([`super::grants`]).
+//! [`policy_ids`] maps source ids to target ids for the kinds that refer to
+//! a policy (jobs, clusters).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::grants::{read_grants, Grants};
 use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::policies::{ClusterPolicy, PolicySettings};
+use crate::databricks::DatabricksError;
 
 const KIND: &str = "cluster policy";
+/// The Permissions API's name for cluster policies.
+const POLICIES: &str = "cluster-policies";
 
 /// One step of the policies' plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyAction {
-    Create { settings: PolicySettings },
-    Edit { policy_id: String, settings: PolicySettings, changed: Vec<String> },
+    Create { settings: PolicySettings, grants: Vec<ObjectGrant> },
+    Edit { policy_id: String, settings: PolicySettings, changed: Vec<String>, grants: Vec<ObjectGrant> },
 }
 
 impl Action for PolicyAction {
@@ -31,7 +37,7 @@ impl Action for PolicyAction {
 
     fn name(&self) -> String {
         match self {
-            PolicyAction::Create { settings } | PolicyAction::Edit { settings, .. } => settings.name.clone(),
+            PolicyAction::Create { settings, .. } | PolicyAction::Edit { settings, .. } => settings.name.clone(),
         }
     }
 
@@ -86,15 +92,35 @@ fn to_send(settings: &PolicySettings) -> PolicySettings {
     settings
 }
 
-pub fn plan_policies(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> Plan<PolicyAction> {
+/// The direct grants of every source policy and of its namesake in the target.
+pub async fn read_policy_grants(
+    endpoints: Endpoints<'_>,
+    source: &[ClusterPolicy],
+    target: &[ClusterPolicy],
+) -> Result<Grants, DatabricksError> {
+    let names: Vec<&str> = source.iter().map(|p| p.settings.name.as_str()).collect();
+    let source_ids = source.iter().map(|p| p.policy_id.clone()).collect();
+    let target_ids =
+        target.iter().filter(|p| names.contains(&p.settings.name.as_str())).map(|p| p.policy_id.clone()).collect();
+    read_grants(endpoints, POLICIES, source_ids, target_ids).await
+}
+
+pub fn plan_policies(source: &[ClusterPolicy], target: &[ClusterPolicy], grants: &Grants) -> Plan<PolicyAction> {
     let target: BTreeMap<&str, &ClusterPolicy> = target.iter().map(|p| (p.settings.name.as_str(), p)).collect();
     let mut plan = Plan::default();
     for wanted in source {
         let name = wanted.settings.name.as_str();
         match target.get(name) {
-            None => plan.actions.push(PolicyAction::Create { settings: to_send(&wanted.settings) }),
+            None => plan.actions.push(PolicyAction::Create {
+                settings: to_send(&wanted.settings),
+                grants: grants.missing(&wanted.policy_id, None),
+            }),
             Some(have) => {
-                let changed = differences(&wanted.settings, &have.settings);
+                let mut changed = differences(&wanted.settings, &have.settings);
+                let missing = grants.missing(&wanted.policy_id, Some(&have.policy_id));
+                if !missing.is_empty() {
+                    changed.push("permissions".into());
+                }
                 if changed.is_empty() {
                     plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
                 } else {
@@ -102,6 +128,7 @@ pub fn plan_policies(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> Plan
                         policy_id: have.policy_id.clone(),
                         settings: to_send(&wanted.settings),
                         changed,
+                        grants: missing,
                     });
                 }
             }
@@ -126,14 +153,28 @@ pub async fn run_policy_action(endpoints: Endpoints<'_>, action: PolicyAction) -
     let target = endpoints.target;
     let name = action.name();
     let answer = match &action {
-        PolicyAction::Create { settings } => {
-            target.client.create_cluster_policy(target.token, settings).await.map(|_| "created".to_string())
-        }
-        PolicyAction::Edit { policy_id, settings, changed } => target
-            .client
-            .edit_cluster_policy(target.token, policy_id, settings)
+        PolicyAction::Create { settings, grants } => {
+            async {
+                let id = target.client.create_cluster_policy(target.token, settings).await?;
+                if !grants.is_empty() {
+                    target.client.add_object_grants(target.token, POLICIES, &id, grants).await?;
+                }
+                Ok(format!("created with {} grant(s)", grants.len()))
+            }
             .await
-            .map(|_| format!("edited ({})", changed.join(", "))),
+        }
+        PolicyAction::Edit { policy_id, settings, changed, grants } => {
+            async {
+                if changed.iter().any(|c| c != "permissions") {
+                    target.client.edit_cluster_policy(target.token, policy_id, settings).await?;
+                }
+                if !grants.is_empty() {
+                    target.client.add_object_grants(target.token, POLICIES, policy_id, grants).await?;
+                }
+                Ok(format!("edited ({})", changed.join(", ")))
+            }
+            .await
+        }
     };
     finished(KIND, name, answer)
 }
@@ -164,7 +205,7 @@ mod tests {
             policy("t1", "Jobs", r#"{"b":{"type":"unlimited"},"a":{"value":1,"type":"fixed"}}"#),
             policy("t2", "Small", r#"{"num_workers": {"type": "range", "maxValue": 2}}"#),
         ];
-        let plan = plan_policies(&source, &target);
+        let plan = plan_policies(&source, &target, &Grants::default());
         assert_eq!(plan.settled, vec![ObjectResult::new(KIND, "Jobs", Outcome::Unchanged)]);
         assert_eq!(
             plan.lines(),
@@ -172,7 +213,7 @@ mod tests {
         );
         assert!(matches!(&plan.actions[0], PolicyAction::Edit { policy_id, .. } if policy_id == "t2"));
         assert_eq!(policy_ids(&source, &target), [("s1".into(), "t1".into()), ("s2".into(), "t2".into())].into());
-        assert!(plan_policies(&source, &source).actions.is_empty());
+        assert!(plan_policies(&source, &source, &Grants::default()).actions.is_empty());
     }
 
     #[test]
@@ -188,8 +229,8 @@ mod tests {
             },
         };
         let source = vec![family(r#"{"x":1}"#, r#"{"y":2}"#)];
-        assert!(plan_policies(&source, &[family(r#"{"x":9}"#, r#"{"y":2}"#)]).actions.is_empty());
-        let plan = plan_policies(&source, &[family(r#"{"x":1}"#, r#"{"y":3}"#)]);
+        assert!(plan_policies(&source, &[family(r#"{"x":9}"#, r#"{"y":2}"#)], &Grants::default()).actions.is_empty());
+        let plan = plan_policies(&source, &[family(r#"{"x":1}"#, r#"{"y":3}"#)], &Grants::default());
         let PolicyAction::Edit { settings, .. } = &plan.actions[0] else { panic!("an edit") };
         assert_eq!(settings.definition, None, "a family policy is sent without a definition");
     }

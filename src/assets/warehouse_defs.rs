@@ -10,29 +10,30 @@
 //! pair's engine warehouse on each side) are left alone.
 //!
 //! Permissions granted directly on a source warehouse are set on its copy
-//! (Permissions API `PATCH`, principals by name: account identities are the
-//! same in both workspaces); the owner comes with creating it, and grants
-//! only the target has are kept.
+//! ([`super::grants`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, CONCURRENCY};
-use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition, WarehouseGrant};
+use super::grants::{read_grants, Grants};
+use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use crate::databricks::permissions::ObjectGrant;
+use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition};
 use crate::databricks::DatabricksError;
 
 const KIND: &str = "warehouse";
+/// The Permissions API's name for warehouses.
+const WAREHOUSES: &str = "warehouses";
 
 /// One step of the warehouses' plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WarehouseAction {
     /// Create, grant, then stop.
-    Create { definition: WarehouseDefinition, grants: Vec<WarehouseGrant> },
+    Create { definition: WarehouseDefinition, grants: Vec<ObjectGrant> },
     /// Edit (when a definition field changed) and grant what is missing;
     /// `changed` names `permissions` when grants are missing.
-    Edit { id: String, definition: WarehouseDefinition, changed: Vec<String>, grants: Vec<WarehouseGrant> },
+    Edit { id: String, definition: WarehouseDefinition, changed: Vec<String>, grants: Vec<ObjectGrant> },
 }
 
 impl Action for WarehouseAction {
@@ -80,9 +81,6 @@ fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<
     fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| name.to_string()).collect()
 }
 
-/// Direct grants by warehouse id (either side's ids: they never collide).
-pub type Grants = BTreeMap<String, Vec<WarehouseGrant>>;
-
 /// The direct grants of every source warehouse (but those in `skip`) and
 /// of their namesakes in the target.
 pub async fn read_warehouse_grants(
@@ -93,18 +91,13 @@ pub async fn read_warehouse_grants(
 ) -> Result<Grants, DatabricksError> {
     let wanted: BTreeSet<&str> =
         source.iter().filter(|w| !skip.contains(&w.id)).map(|w| w.definition.name.as_str()).collect();
-    let reads = source.iter().filter(|w| !skip.contains(&w.id)).map(|w| (endpoints.source, w.id.clone())).chain(
-        target
-            .iter()
-            .filter(|w| !skip.contains(&w.id) && wanted.contains(w.definition.name.as_str()))
-            .map(|w| (endpoints.target, w.id.clone())),
-    );
-    let read: Vec<Result<(String, Vec<WarehouseGrant>), DatabricksError>> = futures::stream::iter(reads)
-        .map(|(side, id)| async move { side.client.warehouse_grants(side.token, &id).await.map(|g| (id, g)) })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    read.into_iter().collect()
+    let source_ids = source.iter().filter(|w| !skip.contains(&w.id)).map(|w| w.id.clone()).collect();
+    let target_ids = target
+        .iter()
+        .filter(|w| !skip.contains(&w.id) && wanted.contains(w.definition.name.as_str()))
+        .map(|w| w.id.clone())
+        .collect();
+    read_grants(endpoints, WAREHOUSES, source_ids, target_ids).await
 }
 
 /// The plan that defines every source warehouse (but those in `skip`, by
@@ -122,7 +115,7 @@ pub fn plan_warehouses(
         match target.get(name) {
             None => plan.actions.push(WarehouseAction::Create {
                 definition: wanted.definition.clone(),
-                grants: grants.get(&wanted.id).cloned().unwrap_or_default(),
+                grants: grants.missing(&wanted.id, None),
             }),
             Some(have) if skip.contains(&have.id) => plan.settled.push(ObjectResult::new(
                 KIND,
@@ -131,9 +124,7 @@ pub fn plan_warehouses(
             )),
             Some(have) => {
                 let mut changed = differences(&wanted.definition, &have.definition);
-                let held = grants.get(&have.id).cloned().unwrap_or_default();
-                let missing: Vec<WarehouseGrant> =
-                    grants.get(&wanted.id).into_iter().flatten().filter(|g| !held.contains(g)).cloned().collect();
+                let missing = grants.missing(&wanted.id, Some(&have.id));
                 if !missing.is_empty() {
                     changed.push("permissions".into());
                 }
@@ -163,7 +154,7 @@ pub async fn run_warehouse_action(endpoints: Endpoints<'_>, action: WarehouseAct
             async {
                 let id = target.client.create_warehouse_as(target.token, definition).await?;
                 if !grants.is_empty() {
-                    target.client.add_warehouse_grants(target.token, &id, grants).await?;
+                    target.client.add_object_grants(target.token, WAREHOUSES, &id, grants).await?;
                 }
                 target.client.stop_warehouse(target.token, &id).await?;
                 Ok(format!("created with {} grant(s), stopped", grants.len()))
@@ -176,7 +167,7 @@ pub async fn run_warehouse_action(endpoints: Endpoints<'_>, action: WarehouseAct
                     target.client.edit_warehouse(target.token, id, definition).await?;
                 }
                 if !grants.is_empty() {
-                    target.client.add_warehouse_grants(target.token, id, grants).await?;
+                    target.client.add_object_grants(target.token, WAREHOUSES, id, grants).await?;
                 }
                 Ok(format!("edited ({})", changed.join(", ")))
             }
@@ -225,17 +216,19 @@ mod tests {
             warehouse("engine-s", "drbot-x", "Large"),
         ];
         let skip: BTreeSet<String> = ["engine-p".to_string(), "engine-s".to_string()].into();
-        let grant = |who: &str, level: &str| WarehouseGrant {
+        let grant = |who: &str, level: &str| ObjectGrant {
             principal_field: "group_name".into(),
             principal: who.into(),
             level: level.into(),
         };
-        let grants: Grants = [
-            ("s2".to_string(), vec![grant("analysts", "CAN_USE")]),
-            ("s3".to_string(), vec![grant("analysts", "CAN_USE")]),
-            ("t3".to_string(), vec![grant("analysts", "CAN_USE"), grant("admins", "CAN_MANAGE")]),
-        ]
-        .into();
+        let grants = Grants {
+            source: [
+                ("s2".to_string(), vec![grant("analysts", "CAN_USE")]),
+                ("s3".to_string(), vec![grant("analysts", "CAN_USE")]),
+            ]
+            .into(),
+            target: [("t3".to_string(), vec![grant("analysts", "CAN_USE"), grant("admins", "CAN_MANAGE")])].into(),
+        };
         let plan = plan_warehouses(&source, &target, &skip, &grants);
         assert_eq!(
             plan.lines(),
@@ -252,9 +245,11 @@ mod tests {
         );
         assert!(matches!(&plan.actions[1], WarehouseAction::Create { grants, .. } if grants.len() == 1));
         // A grant missing in the target is set, without editing the definition.
-        let fewer: Grants = [("s3".to_string(), vec![grant("analysts", "CAN_USE")])].into();
+        let fewer =
+            Grants { source: [("s3".to_string(), vec![grant("analysts", "CAN_USE")])].into(), ..Grants::default() };
         let plan = plan_warehouses(&source[2..3], &target, &skip, &fewer);
         assert_eq!(plan.lines(), vec!["warehouse Same: edit (permissions)".to_string()]);
-        assert!(plan_warehouses(&source, &source, &skip, &grants).actions.is_empty());
+        let same = Grants { target: grants.source.clone(), ..grants };
+        assert!(plan_warehouses(&source, &source, &skip, &same).actions.is_empty());
     }
 }

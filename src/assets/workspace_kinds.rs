@@ -9,9 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use super::cluster_defs::{apply_clusters, plan_clusters, ClusterAction};
+use super::cluster_defs::{apply_clusters, plan_clusters, read_cluster_grants, ClusterAction};
 use super::outcome::{Endpoints, ObjectResult, Plan};
-use super::policies::{apply_policies, plan_policies, PolicyAction};
+use super::policies::{apply_policies, plan_policies, read_policy_grants, PolicyAction};
 use super::secret_scopes::{apply_scopes, plan_scopes, read_scopes, ScopeAction, VaultMap};
 use super::warehouse_defs::{apply_warehouses, plan_warehouses, read_warehouse_grants, WarehouseAction};
 use super::workspace_tree::{
@@ -88,16 +88,30 @@ pub async fn plan(endpoints: Endpoints<'_>, options: &Options) -> Result<Workspa
         source.client.warehouse_definitions(source.token),
         target.client.warehouse_definitions(target.token)
     )?;
-    let grants =
-        read_warehouse_grants(endpoints, &source_warehouses, &target_warehouses, &options.skip_warehouses).await?;
+    let (warehouse_grants, policy_grants, cluster_grants) = futures::try_join!(
+        read_warehouse_grants(endpoints, &source_warehouses, &target_warehouses, &options.skip_warehouses),
+        read_policy_grants(endpoints, &source_policies, &target_policies),
+        read_cluster_grants(endpoints, &source_clusters, &target_clusters),
+    )?;
     let source_scopes = read_scopes(source, None).await?;
     let target_scopes = read_scopes(target, Some(&source_scopes)).await?;
     Ok(WorkspacePlan {
         tree: plan_tree(&source_tree, &target_tree),
         git_folders: plan_git_folders(&git_specs(&source_git), &git_specs(&target_git)),
-        clusters: plan_clusters(&source_clusters, &source_policies, &target_clusters, &target_policies),
-        policies: plan_policies(&source_policies, &target_policies),
-        warehouses: plan_warehouses(&source_warehouses, &target_warehouses, &options.skip_warehouses, &grants),
+        clusters: plan_clusters(
+            &source_clusters,
+            &source_policies,
+            &target_clusters,
+            &target_policies,
+            &cluster_grants,
+        ),
+        policies: plan_policies(&source_policies, &target_policies, &policy_grants),
+        warehouses: plan_warehouses(
+            &source_warehouses,
+            &target_warehouses,
+            &options.skip_warehouses,
+            &warehouse_grants,
+        ),
         secret_scopes: plan_scopes(&source_scopes, &target_scopes, &options.vaults),
     })
 }

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod links;
 pub mod models;
 pub mod paging;
+pub mod permissions;
 pub mod policies;
 pub mod retry;
 pub mod secrets;

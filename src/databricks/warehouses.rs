@@ -13,7 +13,7 @@
 //!   who may use it (its creator owns it; others need CAN_USE);
 //! - `POST /api/2.0/sql/warehouses/{id}/edit` (the settings, whole) and
 //!   `POST …/{id}/stop` (idempotent), for asset sync's warehouse definitions
-//!   ([`WarehouseDefinition`]).
+//!   ([`WarehouseDefinition`]); their grants are `super::permissions`'.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,18 +77,6 @@ pub struct DefinedWarehouse {
     pub definition: WarehouseDefinition,
 }
 
-/// A permission granted directly on a warehouse: the principal's kind as the
-/// Permissions API names it (`user_name`, `group_name`,
-/// `service_principal_name`), the principal, and the level.
-#[derive(Clone, Debug, serde::Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct WarehouseGrant {
-    pub principal_field: String,
-    pub principal: String,
-    pub level: String,
-}
-
-const PRINCIPAL_FIELDS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
-
 /// Who a warehouse permission is for, as the Permissions API names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grantee<'a> {
@@ -129,54 +117,6 @@ impl WorkspaceClient {
                 .flatten()
                 .any(|p| p["permission_level"].as_str().is_some_and(|l| USE_OR_MORE.contains(&l)))
         }))
-    }
-
-    /// The permissions granted directly on a warehouse (not inherited from
-    /// the workspace, and not its owner, which comes with creating it).
-    pub async fn warehouse_grants(
-        &self,
-        token: &AccessToken,
-        id: &str,
-    ) -> Result<Vec<WarehouseGrant>, DatabricksError> {
-        let body: Value =
-            self.get(&format!("/api/2.0/permissions/warehouses/{}", super::segment(id)), &[], token).await?;
-        let mut grants = Vec::new();
-        for entry in body["access_control_list"].as_array().into_iter().flatten() {
-            let Some((field, principal)) =
-                PRINCIPAL_FIELDS.iter().find_map(|f| entry[*f].as_str().map(|p| (f.to_string(), p.to_string())))
-            else {
-                continue;
-            };
-            for permission in entry["all_permissions"].as_array().into_iter().flatten() {
-                let level = permission["permission_level"].as_str().unwrap_or_default();
-                if permission["inherited"].as_bool() != Some(true) && !level.is_empty() && level != "IS_OWNER" {
-                    grants.push(WarehouseGrant {
-                        principal_field: field.clone(),
-                        principal: principal.clone(),
-                        level: level.to_string(),
-                    });
-                }
-            }
-        }
-        grants.sort();
-        Ok(grants)
-    }
-
-    /// Sets these principals' levels on a warehouse (`PATCH`: others are kept).
-    pub async fn add_warehouse_grants(
-        &self,
-        token: &AccessToken,
-        id: &str,
-        grants: &[WarehouseGrant],
-    ) -> Result<(), DatabricksError> {
-        let entries: Vec<Value> = grants
-            .iter()
-            .map(|g| json!({g.principal_field.as_str(): g.principal, "permission_level": g.level}))
-            .collect();
-        let body = json!({ "access_control_list": entries });
-        self.patch::<Value>(&format!("/api/2.0/permissions/warehouses/{}", super::segment(id)), body, token)
-            .await
-            .map(|_| ())
     }
 
     /// Grants `grantee` CAN_USE on the warehouse (`PATCH` adds to what is there).

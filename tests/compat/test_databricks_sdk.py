@@ -487,6 +487,15 @@ def test_cluster_policies_are_created_listed_and_edited():
     w.cluster_policies.edit(created.policy_id, name="sdk-compat policy", definition="{}")
     got = w.cluster_policies.get(created.policy_id)
     assert json.loads(got.definition) == {} and got.description is None, "edit replaces every setting"
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w.permissions.update(
+        "cluster-policies",
+        created.policy_id,
+        access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_USE)],
+    )
+    acl = w.permissions.get("cluster-policies", created.policy_id).access_control_list
+    assert [(a.group_name, a.all_permissions[0].permission_level.value) for a in acl] == [("dr-readers", "CAN_USE")]
     with pytest.raises(PermissionDenied):
         client("READER_TOKEN").cluster_policies.create(name="not-mine", definition="{}")
 

@@ -39,6 +39,7 @@ pub mod jobs;
 pub mod locations;
 pub mod metastore;
 pub mod models;
+pub mod object_permissions;
 pub mod policies;
 pub mod secrets;
 pub mod seed;
@@ -129,6 +130,8 @@ pub struct Workspace {
     pub policies: policies::Policies,
     /// All-purpose clusters' definitions.
     pub clusters: clusters::Clusters,
+    /// Permissions on cluster policies and clusters.
+    pub object_acls: object_permissions::ObjectAcls,
     /// Secret scopes, their keys and ACLs.
     pub secrets: secrets::Secrets,
     /// What the workspace shares with the account's other workspace.
@@ -171,6 +174,7 @@ impl Workspace {
             tree: workspace_tree::Tree::default(),
             policies: policies::Policies::default(),
             clusters: clusters::Clusters::default(),
+            object_acls: object_permissions::ObjectAcls::default(),
             secrets: secrets::Secrets::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
@@ -188,6 +192,15 @@ impl Workspace {
         self.policies.seed(primary);
         let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
         self.clusters.seed(primary, jobs_policy.as_deref());
+        // Engineers may use the jobs policy and restart the ETL cluster.
+        if primary {
+            if let Some(policy) = &jobs_policy {
+                self.object_acls.grant("cluster-policies", policy, "data-engineers", "CAN_USE");
+            }
+            for cluster in self.clusters.by_name("ETL interactive") {
+                self.object_acls.grant("clusters", &cluster.cluster_id, "data-engineers", "CAN_RESTART");
+            }
+        }
         self.warehouses.seed(primary);
         self.secrets.seed(primary);
     }
@@ -259,6 +272,7 @@ impl Workspace {
             .merge(workspace_tree::router())
             .merge(policies::router())
             .merge(clusters::router())
+            .merge(object_permissions::router())
             .merge(secrets::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
