@@ -399,7 +399,7 @@ async fn power(ws: &Workspace, headers: &HeaderMap, id: &str, stop: bool) -> Res
     }
     let mut list = ws.warehouses.list.lock();
     let Some(warehouse) = list.iter_mut().find(|w| w.id == id) else { return missing(id) };
-    match (id == SANDBOX_WAREHOUSE_ID, stop) {
+    match (id == super::statements::seeded_warehouse_id(&ws.name), stop) {
         (true, true) => ws.statements.stop_warehouse(),
         (true, false) => {
             ws.statements.start_warehouse();
