@@ -61,6 +61,8 @@ enum Commands {
     Status(drbot::readiness::cli::StatusArgs),
     /// The DR pairs: list, add (both workspaces and the warehouse checked first), remove.
     Pair(drbot::cli::pair::PairArgs),
+    /// A pair's runs with the RPO measured after each and how long each took, newest first.
+    History(drbot::cli::history::HistoryArgs),
     /// Prove per table that the secondary holds the primary's data: columns, rows, versions (--deep: row hashes).
     Verify(drbot::cli::verify::VerifyArgs),
 }
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
         Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
         Commands::Pair(args) => runtime.block_on(drbot::cli::pair::main(args)),
+        Commands::History(args) => runtime.block_on(drbot::cli::history::main(args)),
         Commands::Verify(args) => match runtime.block_on(drbot::cli::verify::main(args)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
