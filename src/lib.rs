@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod assets;
 pub mod azure;
 pub mod bot;
 pub mod botframework;

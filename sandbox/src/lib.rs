@@ -64,6 +64,12 @@ pub struct SandboxConfig {
     /// The seed of the generated metastores, and how many tables the primary has.
     pub seed: u64,
     pub tables: usize,
+    /// Whether the workspaces hold workspace assets (notebooks, files, a git
+    /// folder, policies, warehouses, secret scopes) for an asset sync; off by
+    /// default so that tests of other things see the workspaces they expect.
+    pub assets: bool,
+    /// Notebooks in the primary's workspace tree when `assets`.
+    pub notebooks: usize,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +83,8 @@ impl Default for SandboxConfig {
             tenant_id: SANDBOX_TENANT_ID.into(),
             seed: 7,
             tables: 60,
+            assets: false,
+            notebooks: 24,
         }
     }
 }
@@ -153,6 +161,10 @@ impl Sandbox {
         // sides: scheduled posts and the local demo act as the bot.
         for workspace in [&primary, &secondary] {
             workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
+        }
+        if config.assets {
+            primary.seed_assets(true, config.notebooks);
+            secondary.seed_assets(false, config.notebooks);
         }
 
         let graph = graph::Graph::new(entra.verifier(), entra.directory.clone());
