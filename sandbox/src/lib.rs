@@ -66,6 +66,12 @@ pub struct SandboxConfig {
     pub tables: usize,
     /// How many job definitions the primary has (the secondary has none).
     pub jobs: usize,
+    /// Whether the workspaces hold workspace assets (notebooks, files, a git
+    /// folder, policies, warehouses, secret scopes) for an asset sync; off by
+    /// default so that tests of other things see the workspaces they expect.
+    pub assets: bool,
+    /// Notebooks in the primary's workspace tree when `assets`.
+    pub notebooks: usize,
 }
 
 impl Default for SandboxConfig {
@@ -80,6 +86,8 @@ impl Default for SandboxConfig {
             seed: 7,
             tables: 60,
             jobs: 300,
+            assets: false,
+            notebooks: 24,
         }
     }
 }
@@ -163,6 +171,10 @@ impl Sandbox {
         // sides: scheduled posts and the local demo act as the bot.
         for workspace in [&primary, &secondary] {
             workspace.add_service_principal_to_group(&config.bot_app_id, databricks::seed::ADMIN_GROUP);
+        }
+        if config.assets {
+            primary.seed_assets(true, config.notebooks);
+            secondary.seed_assets(false, config.notebooks);
         }
 
         let graph = graph::Graph::new(entra.verifier(), entra.directory.clone());

@@ -6,9 +6,12 @@
 //! second ([`error`]); transient failures are retried within a budget
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
-//! [`jobs`], [`files`].
+//! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
+//! (notebooks, files, folders, git folders), [`policies`], [`clusters`],
+//! [`secrets`].
 
 pub mod account;
+pub mod clusters;
 pub mod error;
 pub mod files;
 pub mod job_definitions;
@@ -16,11 +19,15 @@ pub mod jobs;
 pub mod links;
 pub mod models;
 pub mod paging;
+pub mod permissions;
+pub mod policies;
 pub mod retry;
+pub mod secrets;
 pub mod sharing;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
+pub mod workspace_tree;
 
 use std::time::Duration;
 

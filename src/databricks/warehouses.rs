@@ -10,7 +10,10 @@
 //!   (REST reference, Warehouses › Create; sandbox/FIDELITY.md);
 //! - `GET`/`PATCH /api/2.0/permissions/warehouses/{id}`
 //!   `{access_control_list: [{group_name | service_principal_name, permission_level}]}`:
-//!   who may use it (its creator owns it; others need CAN_USE).
+//!   who may use it (its creator owns it; others need CAN_USE);
+//! - `POST /api/2.0/sql/warehouses/{id}/edit` (the settings, whole) and
+//!   `POST …/{id}/stop` (idempotent), for asset sync's warehouse definitions
+//!   ([`WarehouseDefinition`]); their grants are `super::permissions`'.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,6 +39,42 @@ pub struct NewWarehouse {
     pub name: String,
     pub cluster_size: String,
     pub serverless: bool,
+}
+
+/// What a warehouse is, apart from its id and state: what an asset sync
+/// copies to the secondary (sent whole on create and on edit).
+#[derive(Clone, Debug, serde::Serialize, Deserialize, PartialEq, Eq)]
+pub struct WarehouseDefinition {
+    pub name: String,
+    pub cluster_size: String,
+    #[serde(default = "one")]
+    pub min_num_clusters: u32,
+    #[serde(default = "one")]
+    pub max_num_clusters: u32,
+    #[serde(default)]
+    pub auto_stop_mins: u32,
+    #[serde(default = "classic")]
+    pub warehouse_type: String,
+    #[serde(default)]
+    pub enable_serverless_compute: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn classic() -> String {
+    "CLASSIC".into()
+}
+
+/// A warehouse with its definition, as the list shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DefinedWarehouse {
+    pub id: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(flatten)]
+    pub definition: WarehouseDefinition,
 }
 
 /// Who a warehouse permission is for, as the Permissions API names them.
@@ -103,6 +142,49 @@ impl WorkspaceClient {
             super::Page::from_json(body, "warehouses")
         })
         .await
+    }
+
+    /// Every warehouse with its definition, page by page.
+    pub async fn warehouse_definitions(&self, token: &AccessToken) -> Result<Vec<DefinedWarehouse>, DatabricksError> {
+        super::paging::collect_pages(|page_token| async move {
+            let query: Vec<(&str, String)> = page_token.map(|t| ("page_token", t)).into_iter().collect();
+            let body: Value = self.get("/api/2.0/sql/warehouses", &query, token).await?;
+            super::Page::from_json(body, "warehouses")
+        })
+        .await
+    }
+
+    /// Creates a warehouse as `definition` says; its id.
+    pub async fn create_warehouse_as(
+        &self,
+        token: &AccessToken,
+        definition: &WarehouseDefinition,
+    ) -> Result<String, DatabricksError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+        }
+        let body = serde_json::to_value(definition).map_err(|e| DatabricksError::Protocol(e.to_string()))?;
+        let created: Created = self.post("/api/2.0/sql/warehouses", body, token).await?;
+        Ok(created.id)
+    }
+
+    /// Replaces a warehouse's settings with `definition`.
+    pub async fn edit_warehouse(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        definition: &WarehouseDefinition,
+    ) -> Result<(), DatabricksError> {
+        let body = serde_json::to_value(definition).map_err(|e| DatabricksError::Protocol(e.to_string()))?;
+        let path = format!("/api/2.0/sql/warehouses/{}/edit", super::segment(id));
+        self.post::<Value>(&path, body, token).await.map(|_| ())
+    }
+
+    /// Stops a warehouse (nothing if it is stopped).
+    pub async fn stop_warehouse(&self, token: &AccessToken, id: &str) -> Result<(), DatabricksError> {
+        let path = format!("/api/2.0/sql/warehouses/{}/stop", super::segment(id));
+        self.post::<Value>(&path, json!({}), token).await.map(|_| ())
     }
 
     /// Creates a warehouse (one cluster, stopping after 10 idle minutes); its id.

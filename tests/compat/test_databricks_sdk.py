@@ -11,7 +11,7 @@ import os
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied
+from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied, ResourceAlreadyExists
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
 
 EXPECTED = json.loads(os.environ["EXPECTED"])
@@ -479,3 +479,150 @@ def test_job_definitions_are_listed_created_updated_reset_permissioned_and_delet
     # override for that message makes it a not-found.
     with pytest.raises(NotFound):
         w.jobs.get(created.job_id)
+
+
+def test_workspace_tree_notebooks_and_files_are_imported_listed_and_exported():
+    """FIDELITY.md, Workspace tree: mkdirs, import (SOURCE, RAW), list, get-status, export."""
+    import base64
+
+    from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
+
+    w = client("ADMIN_TOKEN")
+    w.workspace.mkdirs("/Shared/sdk-compat/nested")
+    w.workspace.mkdirs("/Shared/sdk-compat/nested")  # idempotent
+    source = "# Databricks notebook source\nprint('compat')\n"
+    w.workspace.import_(
+        "/Shared/sdk-compat/nested/nb",
+        content=base64.b64encode(source.encode()).decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+    )
+    w.workspace.import_(
+        "/Shared/sdk-compat/conf.yaml", content=base64.b64encode(b"a: 1\n").decode(), format=ImportFormat.RAW
+    )
+    with pytest.raises(ResourceAlreadyExists):
+        w.workspace.import_(
+            "/Shared/sdk-compat/conf.yaml", content=base64.b64encode(b"a: 2\n").decode(), format=ImportFormat.RAW
+        )
+    w.workspace.import_(
+        "/Shared/sdk-compat/conf.yaml", content=base64.b64encode(b"a: 2\n").decode(), format=ImportFormat.RAW, overwrite=True
+    )
+    with pytest.raises(NotFound):
+        w.workspace.import_(
+            "/Shared/no-such-folder/nb", content="", format=ImportFormat.SOURCE, language=Language.SQL
+        )
+    listed = {o.path: o for o in w.workspace.list("/Shared/sdk-compat", recursive=True)}
+    assert set(listed) == {"/Shared/sdk-compat/nested/nb", "/Shared/sdk-compat/conf.yaml"}, listed
+    notebook = w.workspace.get_status("/Shared/sdk-compat/nested/nb")
+    assert notebook.object_type == ObjectType.NOTEBOOK and notebook.language == Language.PYTHON and notebook.modified_at
+    exported = w.workspace.export("/Shared/sdk-compat/nested/nb", format=ExportFormat.SOURCE)
+    assert base64.b64decode(exported.content).decode() == source
+    raw = w.workspace.export("/Shared/sdk-compat/conf.yaml", format=ExportFormat.RAW)
+    assert base64.b64decode(raw.content) == b"a: 2\n"
+    with pytest.raises(NotFound):
+        w.workspace.get_status("/Shared/sdk-compat/missing")
+
+
+def test_git_folders_are_created_listed_across_pages_and_checked_out():
+    """FIDELITY.md, Git folders: Repos create, list (next_page_token), update (branch), get."""
+    w = client("ADMIN_TOKEN")
+    w.workspace.mkdirs("/Repos/sdk-compat")
+    made = [
+        w.repos.create(url=f"https://github.com/contoso/compat-{i}.git", provider="gitHub", path=f"/Repos/sdk-compat/r{i}")
+        for i in range(3)
+    ]
+    listed = [r.path for r in w.repos.list(path_prefix="/Repos/sdk-compat")]
+    assert listed == [f"/Repos/sdk-compat/r{i}" for i in range(3)], "every page is followed"
+    w.repos.update(made[0].id, branch="release")
+    assert w.repos.get(made[0].id).branch == "release"
+    with pytest.raises(NotFound):
+        w.repos.create(url="https://github.com/contoso/x.git", provider="gitHub", path="/Repos/no-such/x")
+
+
+def test_cluster_policies_are_created_listed_and_edited():
+    """FIDELITY.md, Cluster policies: create, list, get, edit (whole settings)."""
+    w = client("ADMIN_TOKEN")
+    definition = json.dumps({"autotermination_minutes": {"type": "fixed", "value": 30}})
+    created = w.cluster_policies.create(name="sdk-compat policy", definition=definition, description="compat")
+    assert "sdk-compat policy" in [p.name for p in w.cluster_policies.list()]
+    w.cluster_policies.edit(created.policy_id, name="sdk-compat policy", definition="{}")
+    got = w.cluster_policies.get(created.policy_id)
+    assert json.loads(got.definition) == {} and got.description is None, "edit replaces every setting"
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w.permissions.update(
+        "cluster-policies",
+        created.policy_id,
+        access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_USE)],
+    )
+    acl = w.permissions.get("cluster-policies", created.policy_id).access_control_list
+    assert [(a.group_name, a.all_permissions[0].permission_level.value) for a in acl] == [("dr-readers", "CAN_USE")]
+    with pytest.raises(PermissionDenied):
+        client("READER_TOKEN").cluster_policies.create(name="not-mine", definition="{}")
+
+
+def test_secret_scopes_keys_and_acls_never_show_a_value():
+    """FIDELITY.md, Secrets: create scope, put, list keys (no values), ACLs."""
+    from databricks.sdk.service.workspace import AclPermission
+
+    w = client("ADMIN_TOKEN")
+    w.secrets.create_scope("sdk-compat")
+    with pytest.raises(ResourceAlreadyExists):
+        w.secrets.create_scope("sdk-compat")
+    w.secrets.put_secret("sdk-compat", "password", string_value="compat-secret-value")
+    keys = list(w.secrets.list_secrets("sdk-compat"))
+    assert [k.key for k in keys] == ["password"] and keys[0].last_updated_timestamp
+    assert "compat-secret-value" not in json.dumps([k.as_dict() for k in keys])
+    w.secrets.put_acl("sdk-compat", "dr-readers", AclPermission.READ)
+    acls = {a.principal: a.permission for a in w.secrets.list_acls("sdk-compat")}
+    assert acls["dr-readers"] == AclPermission.READ
+    assert "sdk-compat" in [s.name for s in w.secrets.list_scopes()]
+    with pytest.raises(NotFound):
+        list(w.secrets.list_secrets("no-such-scope"))
+
+
+def test_a_warehouse_is_edited_and_stopped():
+    """FIDELITY.md, SQL warehouses: edit (whole settings) and stop, without waiting."""
+    from databricks.sdk.service.sql import CreateWarehouseRequestWarehouseType, EditWarehouseRequestWarehouseType
+
+    w = client("ADMIN_TOKEN")
+    made = w.warehouses.create(
+        name="sdk-compat-edit", cluster_size="Small", auto_stop_mins=10, warehouse_type=CreateWarehouseRequestWarehouseType.PRO
+    ).response
+    w.warehouses.edit(
+        made.id,
+        name="sdk-compat-edit",
+        cluster_size="Medium",
+        min_num_clusters=1,
+        max_num_clusters=2,
+        auto_stop_mins=20,
+        warehouse_type=EditWarehouseRequestWarehouseType.PRO,
+    )
+    w.warehouses.stop(made.id)
+    got = w.warehouses.get(made.id)
+    assert (got.cluster_size, got.max_num_clusters, got.state.value) == ("Medium", 2, "STOPPED")
+
+
+def test_clusters_are_created_listed_edited_and_terminated():
+    """FIDELITY.md, Workspace assets: Clusters 2.1 create, list (pages), get, edit, delete (terminate)."""
+    from databricks.sdk.service.compute import AutoScale
+
+    w = client("ADMIN_TOKEN")
+    made = [
+        w.clusters.create(
+            cluster_name=f"sdk-compat-{i}",
+            spark_version="15.4.x-scala2.12",
+            node_type_id="Standard_D4ds_v5",
+            autoscale=AutoScale(min_workers=1, max_workers=2),
+            autotermination_minutes=30,
+        ).response
+        for i in range(4)
+    ]
+    names = [c.cluster_name for c in w.clusters.list()]
+    assert {f"sdk-compat-{i}" for i in range(4)} <= set(names), "every page is followed"
+    w.clusters.edit(
+        made[0].cluster_id, spark_version="15.4.x-scala2.12", cluster_name="sdk-compat-0", node_type_id="Standard_D8ds_v5", num_workers=1
+    )
+    w.clusters.delete(made[0].cluster_id)
+    got = w.clusters.get(made[0].cluster_id)
+    assert (got.node_type_id, got.num_workers, got.state.value) == ("Standard_D8ds_v5", 1, "TERMINATED")

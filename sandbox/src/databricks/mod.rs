@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_metastores;
 pub mod assignment;
+pub mod clusters;
 pub mod datasets;
 pub mod files;
 pub mod job_definitions;
@@ -39,12 +40,16 @@ pub mod jobs;
 pub mod locations;
 pub mod metastore;
 pub mod models;
+pub mod object_permissions;
+pub mod policies;
+pub mod secrets;
 pub mod seed;
 pub mod sharing;
 pub mod sql;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
+pub mod workspace_tree;
 pub mod writer;
 
 /// The Azure Databricks resource (application) id: the `aud` of its tokens.
@@ -122,6 +127,16 @@ pub struct Workspace {
     pub job_definitions: job_definitions::JobDefinitions,
     /// Volumes' files (the Files API), seeded for the metastore's managed volumes.
     pub files: files::VolumeFiles,
+    /// Notebooks, files, folders and git folders (Workspace and Repos APIs).
+    pub tree: workspace_tree::Tree,
+    /// Cluster policies.
+    pub policies: policies::Policies,
+    /// All-purpose clusters' definitions.
+    pub clusters: clusters::Clusters,
+    /// Permissions on cluster policies and clusters.
+    pub object_acls: object_permissions::ObjectAcls,
+    /// Secret scopes, their keys and ACLs.
+    pub secrets: secrets::Secrets,
     /// What the workspace shares with the account's other workspace.
     pub account: Arc<account::Account>,
     /// Delta Sharing: recipients and shares of this metastore.
@@ -160,12 +175,38 @@ impl Workspace {
             jobs: jobs::Jobs::default(),
             job_definitions: job_definitions::JobDefinitions::default(),
             files,
+            tree: workspace_tree::Tree::default(),
+            policies: policies::Policies::default(),
+            clusters: clusters::Clusters::default(),
+            object_acls: object_permissions::ObjectAcls::default(),
+            secrets: secrets::Secrets::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
         });
         account.register(&workspace);
         workspace
+    }
+
+    /// Workspace assets a data team keeps (notebooks in folders, files, a
+    /// git folder, cluster policies, clusters, warehouses, secret scopes): the
+    /// primary's all, the secondary's an older part of them.
+    pub fn seed_assets(&self, primary: bool, notebooks: usize) {
+        self.tree.seed(primary, notebooks);
+        self.policies.seed(primary);
+        let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
+        self.clusters.seed(primary, jobs_policy.as_deref());
+        // Engineers may use the jobs policy and restart the ETL cluster.
+        if primary {
+            if let Some(policy) = &jobs_policy {
+                self.object_acls.grant("cluster-policies", policy, "data-engineers", "CAN_USE");
+            }
+            for cluster in self.clusters.by_name("ETL interactive") {
+                self.object_acls.grant("clusters", &cluster.cluster_id, "data-engineers", "CAN_RESTART");
+            }
+        }
+        self.warehouses.seed(primary);
+        self.secrets.seed(primary);
     }
 
     /// The page length for lists that ask for the server's (`max_results=0`).
@@ -233,6 +274,11 @@ impl Workspace {
             .merge(sharing::router())
             .merge(assignment::router())
             .merge(files::router())
+            .merge(workspace_tree::router())
+            .merge(policies::router())
+            .merge(clusters::router())
+            .merge(object_permissions::router())
+            .merge(secrets::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))

@@ -41,7 +41,13 @@ pub struct Warehouse {
     pub warehouse_type: String,
     pub serverless: bool,
     pub auto_stop_mins: u32,
+    pub min_num_clusters: u32,
+    pub max_num_clusters: u32,
     pub creator_name: String,
+    /// Its own power state (`RUNNING`, `STOPPED`) once stopped or started by
+    /// itself; until then (and always for the seeded warehouse) the
+    /// statement engine's.
+    pub own_state: Option<String>,
     /// Its permissions: principal (user name, group name, or a service
     /// principal's application id) → `CAN_USE`, `CAN_MONITOR`, `CAN_MANAGE`
     /// or `IS_OWNER`; `users` is every user of the workspace.
@@ -83,7 +89,10 @@ impl Warehouses {
                 warehouse_type: "PRO".into(),
                 serverless: true,
                 auto_stop_mins: 10,
+                min_num_clusters: 1,
+                max_num_clusters: 1,
                 creator_name: "System user".into(),
+                own_state: None,
                 acl: [("users".to_string(), "CAN_USE".to_string())].into(),
             }]),
             serverless_offered: Mutex::new(true),
@@ -116,6 +125,37 @@ impl Warehouses {
         list.len() != before
     }
 
+    /// The primary's warehouses for people (BI, ad hoc), stopped: what an
+    /// asset sync copies as definitions.
+    pub fn seed(&self, primary: bool) {
+        let mut list = self.list.lock();
+        let mut add = |id: &str, name: &str, size: &str, max: u32| {
+            list.push(Warehouse {
+                id: id.into(),
+                name: name.into(),
+                cluster_size: size.into(),
+                warehouse_type: "PRO".into(),
+                serverless: true,
+                auto_stop_mins: 20,
+                min_num_clusters: 1,
+                max_num_clusters: max,
+                creator_name: "admin@contoso.com".into(),
+                own_state: Some("STOPPED".into()),
+                acl: [("users".to_string(), "CAN_USE".to_string())].into(),
+            })
+        };
+        if primary {
+            add("b1a0c0ffee000001", "BI dashboards", "Medium", 4);
+            add("b1a0c0ffee000002", "Ad hoc analysts", "Small", 2);
+        } else {
+            add("5ec0c0ffee000001", "BI dashboards", "Small", 1);
+        }
+        // The BI team manages its warehouse on the primary.
+        if let Some(bi) = list.iter_mut().find(|w| primary && w.name == "BI dashboards") {
+            bi.acl.insert("data-engineers".into(), "CAN_MANAGE".into());
+        }
+    }
+
     /// Whether the workspace's region offers serverless SQL (it does by default).
     pub fn set_serverless_offered(&self, offered: bool) {
         *self.serverless_offered.lock() = offered;
@@ -126,7 +166,18 @@ pub fn router() -> Router<Arc<Workspace>> {
     Router::new()
         .route("/api/2.0/sql/warehouses", get(list).post(create))
         .route("/api/2.0/sql/warehouses/{id}", get(one).delete(remove))
+        .route("/api/2.0/sql/warehouses/{id}/edit", axum::routing::post(edit))
+        .route("/api/2.0/sql/warehouses/{id}/stop", axum::routing::post(stop))
+        .route("/api/2.0/sql/warehouses/{id}/start", axum::routing::post(start))
         .route("/api/2.0/permissions/warehouses/{id}", get(permissions).patch(update_permissions))
+}
+
+/// A warehouse's state: its own, or the statement engine's for the seeded one.
+fn state_of<'a>(ws: &Workspace, warehouse: &'a Warehouse) -> &'a str {
+    match &warehouse.own_state {
+        Some(state) => state,
+        None => ws.statements.warehouse_state(),
+    }
 }
 
 fn to_json(warehouse: &Warehouse, state: &str) -> Value {
@@ -139,8 +190,8 @@ fn to_json(warehouse: &Warehouse, state: &str) -> Value {
         "enable_serverless_compute": warehouse.serverless,
         "auto_stop_mins": warehouse.auto_stop_mins,
         "creator_name": warehouse.creator_name,
-        "min_num_clusters": 1,
-        "max_num_clusters": 1,
+        "min_num_clusters": warehouse.min_num_clusters,
+        "max_num_clusters": warehouse.max_num_clusters,
     })
 }
 
@@ -185,8 +236,7 @@ async fn list(
         },
     };
     let end = (start + query.page_size.unwrap_or(PAGE).clamp(1, PAGE)).min(all.len());
-    let state = ws.statements.warehouse_state();
-    let warehouses: Vec<Value> = all[start..end].iter().map(|w| to_json(w, state)).collect();
+    let warehouses: Vec<Value> = all[start..end].iter().map(|w| to_json(w, state_of(&ws, w))).collect();
     let mut body = json!({ "warehouses": warehouses });
     if end < all.len() {
         body["next_page_token"] = json!(end.to_string());
@@ -200,7 +250,7 @@ async fn one(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Pat
         return refusal;
     }
     match ws.warehouses.all().iter().find(|w| w.id == id) {
-        Some(warehouse) => Json(to_json(warehouse, ws.statements.warehouse_state())).into_response(),
+        Some(warehouse) => Json(to_json(warehouse, state_of(&ws, warehouse))).into_response(),
         None => missing(&id),
     }
 }
@@ -231,48 +281,62 @@ struct Create {
 const CLUSTER_SIZES: &[&str] =
     &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large"];
 
-async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match ws.caller(&headers, "sql.warehouses.create") {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request: Create = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => return invalid(&format!("Invalid request: {e}")),
-    };
-    let _ = (&request.enable_photon, &request.spot_instance_policy, &request.tags, request.min_num_clusters);
+/// A create or edit body checked as the API checks it (the caller an
+/// admin): the warehouse type, whether serverless, and `auto_stop_mins`.
+fn check_settings(
+    ws: &Workspace,
+    headers: &HeaderMap,
+    endpoint: &str,
+    body: &[u8],
+) -> Result<(Create, String, String, bool, u32), Response> {
+    let caller = ws.caller(headers, endpoint)?;
+    let request: Create = serde_json::from_slice(body).map_err(|e| invalid(&format!("Invalid request: {e}")))?;
+    let _ = (&request.enable_photon, &request.spot_instance_policy, &request.tags);
     let principal = ws.principal(&caller);
     if !ws.metastore.read().is_admin(&principal) {
-        return databricks_error(
+        return Err(databricks_error(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
             "You do not have permission to create SQL warehouses (the cluster creation entitlement).",
-        );
+        ));
     }
     if request.name.trim().is_empty() || request.name.len() > 100 {
-        return invalid("name must be 1 to 100 characters.");
+        return Err(invalid("name must be 1 to 100 characters."));
     }
     if !CLUSTER_SIZES.contains(&request.cluster_size.as_str()) {
-        return invalid(&format!("cluster_size '{}' is not a warehouse size.", request.cluster_size));
+        return Err(invalid(&format!("cluster_size '{}' is not a warehouse size.", request.cluster_size)));
     }
     if request.max_num_clusters.is_some_and(|n| !(1..=30).contains(&n)) {
-        return invalid("max_num_clusters must be between 1 and 30.");
+        return Err(invalid("max_num_clusters must be between 1 and 30."));
+    }
+    if request.min_num_clusters.is_some_and(|n| n < 1 || n > request.max_num_clusters.unwrap_or(1)) {
+        return Err(invalid("min_num_clusters must be between 1 and max_num_clusters."));
     }
     let auto_stop = request.auto_stop_mins.unwrap_or(120);
     if auto_stop != 0 && auto_stop < 10 {
-        return invalid("auto_stop_mins must be 0 or at least 10.");
+        return Err(invalid("auto_stop_mins must be 0 or at least 10."));
     }
     let warehouse_type = request.warehouse_type.clone().unwrap_or_else(|| "CLASSIC".into());
     if !matches!(warehouse_type.as_str(), "CLASSIC" | "PRO") {
-        return invalid(&format!("warehouse_type '{warehouse_type}' is not CLASSIC or PRO."));
+        return Err(invalid(&format!("warehouse_type '{warehouse_type}' is not CLASSIC or PRO.")));
     }
     let serverless = request.enable_serverless_compute.unwrap_or(false);
     if serverless && warehouse_type != "PRO" {
-        return invalid("Serverless compute requires warehouse_type PRO.");
+        return Err(invalid("Serverless compute requires warehouse_type PRO."));
     }
     if serverless && !*ws.warehouses.serverless_offered.lock() {
-        return invalid("Serverless SQL warehouses are not available in this workspace's region.");
+        return Err(invalid("Serverless SQL warehouses are not available in this workspace's region."));
     }
+    Ok((request, principal.name, warehouse_type, serverless, auto_stop))
+}
+
+async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (request, creator, warehouse_type, serverless, auto_stop) =
+        match check_settings(&ws, &headers, "sql.warehouses.create", &body) {
+            Ok(checked) => checked,
+            Err(refusal) => return refusal,
+        };
+    let principal = super::metastore::Principal { name: creator, groups: Vec::new() };
     let mut list = ws.warehouses.list.lock();
     if list.iter().any(|w| w.name == request.name) {
         return databricks_error(
@@ -289,10 +353,68 @@ async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         warehouse_type,
         serverless,
         auto_stop_mins: auto_stop,
+        min_num_clusters: request.min_num_clusters.unwrap_or(1),
+        max_num_clusters: request.max_num_clusters.unwrap_or(1),
         creator_name: principal.name.clone(),
+        // It runs on the statement engine, with the engine's state, until
+        // someone stops or starts it by itself.
+        own_state: None,
         acl: [(principal.name.clone(), "IS_OWNER".to_string())].into(),
     });
     Json(json!({ "id": id })).into_response()
+}
+
+/// `POST /api/2.0/sql/warehouses/{id}/edit`: the settings replaced; the
+/// power state is left as it is.
+async fn edit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let (request, _, warehouse_type, serverless, auto_stop) =
+        match check_settings(&ws, &headers, "sql.warehouses.edit", &body) {
+            Ok(checked) => checked,
+            Err(refusal) => return refusal,
+        };
+    let mut list = ws.warehouses.list.lock();
+    if list.iter().any(|w| w.name == request.name && w.id != id) {
+        return databricks_error(
+            StatusCode::BAD_REQUEST,
+            "RESOURCE_ALREADY_EXISTS",
+            &format!("A SQL warehouse named '{}' already exists.", request.name),
+        );
+    }
+    let Some(warehouse) = list.iter_mut().find(|w| w.id == id) else { return missing(&id) };
+    warehouse.name = request.name;
+    warehouse.cluster_size = request.cluster_size;
+    warehouse.warehouse_type = warehouse_type;
+    warehouse.serverless = serverless;
+    warehouse.auto_stop_mins = auto_stop;
+    warehouse.min_num_clusters = request.min_num_clusters.unwrap_or(1);
+    warehouse.max_num_clusters = request.max_num_clusters.unwrap_or(1);
+    Json(json!({})).into_response()
+}
+
+/// `POST …/{id}/stop` and `…/start`: idempotent; the seeded warehouse's
+/// power is the statement engine's.
+async fn power(ws: &Workspace, headers: &HeaderMap, id: &str, stop: bool) -> Response {
+    if let Err(refusal) = ws.caller(headers, if stop { "sql.warehouses.stop" } else { "sql.warehouses.start" }) {
+        return refusal;
+    }
+    let mut list = ws.warehouses.list.lock();
+    let Some(warehouse) = list.iter_mut().find(|w| w.id == id) else { return missing(id) };
+    match (id == super::statements::seeded_warehouse_id(&ws.name), stop) {
+        (true, true) => ws.statements.stop_warehouse(),
+        (true, false) => {
+            ws.statements.start_warehouse();
+        }
+        (false, stop) => warehouse.own_state = Some(if stop { "STOPPED" } else { "RUNNING" }.into()),
+    }
+    Json(json!({})).into_response()
+}
+
+async fn stop(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    power(&ws, &headers, &id, true).await
+}
+
+async fn start(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    power(&ws, &headers, &id, false).await
 }
 
 async fn remove(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
