@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
+pub mod drills;
 mod firings;
 pub mod instances;
 mod migrations;
