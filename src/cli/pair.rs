@@ -139,7 +139,7 @@ pub async fn chosen(config: &Config, named: Option<&str>) -> anyhow::Result<Pair
 }
 
 /// The store, with the configuration's pairs written into it.
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.store.uses_data_dir() {
         std::fs::create_dir_all(&config.store.data_dir)
             .with_context(|| format!("store.data_dir {}", config.store.data_dir.display()))?;

@@ -17,4 +17,5 @@ pub mod mode;
 pub mod progress;
 pub mod run;
 pub mod runbook;
+pub mod text;
 pub mod warehouses;
