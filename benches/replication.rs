@@ -48,7 +48,7 @@ use drbot::replication::run::{replicated_commit, run_plan, steps, ActionStatus, 
 use drbot::replication::sql::{render, Request};
 use drbot::replication::{plan, ReplicationConfig};
 use sandbox::databricks::seed::LOCATION_MAPPING;
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::statements::{StatementTiming, PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::faults::FaultConfig;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use tokio_util::sync::CancellationToken;
@@ -121,6 +121,7 @@ async fn main() {
         warehouse_id: SANDBOX_WAREHOUSE_ID.into(),
     };
     let config = ReplicationConfig::new(LocationMapping::new(LOCATION_MAPPING.iter().copied()));
+    // The secondary's read; the primary's is the same on its own warehouse.
     let read_options = ReadOptions {
         warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()),
         concurrency: env("BENCH_READ_CONCURRENCY", 32),
@@ -128,19 +129,21 @@ async fn main() {
         ..ReadOptions::default()
     };
     // What `status` reads: no view GETs (readiness/check.rs).
+    let primary_read_options = ReadOptions { warehouse_id: Some(PRIMARY_WAREHOUSE_ID.into()), ..read_options.clone() };
     let status_options = ReadOptions { view_dependencies: false, ..read_options.clone() };
+    let primary_status_options = ReadOptions { view_dependencies: false, ..primary_read_options.clone() };
     eprintln!("sandbox seeded with {tables} tables in {:.1} s", setup.elapsed().as_secs_f64());
 
     // `status`: both metastores read at once, then the diff.
     let status_started = Instant::now();
     let (p, s) = tokio::join!(
-        read_snapshot(&workspaces.primary, &token, &status_options),
+        read_snapshot(&workspaces.primary, &token, &primary_status_options),
         read_snapshot(&workspaces.secondary, &token, &status_options)
     );
     let drift = diff(&p.unwrap(), &s.unwrap(), &config);
     let status_time = status_started.elapsed();
     let (primary, secondary) = tokio::join!(
-        read_snapshot(&workspaces.primary, &token, &read_options),
+        read_snapshot(&workspaces.primary, &token, &primary_read_options),
         read_snapshot(&workspaces.secondary, &token, &read_options)
     );
     let (primary, secondary) = (primary.unwrap(), secondary.unwrap());
@@ -216,7 +219,7 @@ async fn main() {
             let primary_before = sandbox.primary.statements.history().len();
             let started = Instant::now();
             let (p, s) = tokio::join!(
-                read_snapshot(&workspaces.primary, &token, &read_options),
+                read_snapshot(&workspaces.primary, &token, &primary_read_options),
                 read_snapshot(&workspaces.secondary, &token, &read_options)
             );
             let (mut p, mut s) = (p.unwrap(), s.unwrap());
@@ -226,7 +229,7 @@ async fn main() {
                 "default",
                 &workspaces.primary,
                 &token,
-                SANDBOX_WAREHOUSE_ID,
+                PRIMARY_WAREHOUSE_ID,
                 read_options.concurrency,
                 deadline,
                 &mut p,
@@ -304,7 +307,7 @@ async fn main() {
         let endpoints_before = by_endpoint();
         let started = Instant::now();
         let (p, s) = tokio::join!(
-            read_snapshot(&primary_client, &token, &status_options),
+            read_snapshot(&primary_client, &token, &primary_status_options),
             read_snapshot(&secondary_client, &token, &status_options)
         );
         let (p, s) = (p.unwrap(), s.unwrap());

@@ -49,6 +49,7 @@ async fn main() {
     for i in 1..pairs {
         let mut pair = Pair::new(&format!("spoke-{i:02}"), default.primary.clone(), default.secondary.clone());
         pair.warehouse_id = default.warehouse_id.clone();
+        pair.primary_warehouse_id = default.primary_warehouse_id.clone();
         pair.location_mapping = default.location_mapping.clone();
         assert!(store.add_pair(&pair, Origin::Added, now).await.unwrap());
     }

@@ -58,8 +58,12 @@ pub struct PairConfig {
     pub name: String,
     pub primary: crate::pairs::PairWorkspace,
     pub secondary: crate::pairs::PairWorkspace,
+    /// The secondary's SQL warehouse.
     #[serde(default)]
     pub warehouse_id: Option<String>,
+    /// The primary's SQL warehouse (a warehouse id names one workspace's).
+    #[serde(default)]
+    pub primary_warehouse_id: Option<String>,
     #[serde(default)]
     pub location_mapping: Vec<(String, String)>,
     #[serde(default)]
@@ -151,6 +155,9 @@ pub struct DatabricksConfig {
 pub struct ReplicationSettings {
     /// The secondary's SQL warehouse that runs the clones and DDL.
     pub warehouse_id: Option<String>,
+    /// The primary's SQL warehouse, for the statements drbot runs there
+    /// (tags, history, verify): warehouse ids are per workspace.
+    pub primary_warehouse_id: Option<String>,
     /// Storage URL prefixes, `[primary, secondary]` pairs; longest match wins.
     pub location_mapping: Vec<(String, String)>,
     /// Statements drbot keeps submitted at once. About 1.5 × the
@@ -195,6 +202,7 @@ impl Default for ReplicationSettings {
     fn default() -> Self {
         ReplicationSettings {
             warehouse_id: None,
+            primary_warehouse_id: None,
             location_mapping: Vec::new(),
             concurrency: 24,
             api_concurrency: 8,
@@ -602,6 +610,7 @@ impl Config {
         for (index, entry) in self.pairs.iter().enumerate() {
             let mut pair = crate::pairs::Pair::new(&entry.name, entry.primary.clone(), entry.secondary.clone());
             pair.warehouse_id = entry.warehouse_id.clone();
+            pair.primary_warehouse_id = entry.primary_warehouse_id.clone();
             pair.location_mapping = entry.location_mapping.clone();
             pair.failover_group = entry.failover_group.clone();
             pair.validate().map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
@@ -640,6 +649,7 @@ impl Config {
             crate::pairs::PairWorkspace::at(secondary),
         );
         pair.warehouse_id = r.warehouse_id.clone();
+        pair.primary_warehouse_id = r.primary_warehouse_id.clone();
         pair.location_mapping = r.location_mapping.clone();
         pair.sharing = crate::pairs::SharingNames {
             recipient: r.recipient_name.clone(),

@@ -26,6 +26,12 @@ pub struct Pair {
     pub secondary: PairWorkspace,
     /// The secondary's SQL warehouse that runs the clones and DDL.
     pub warehouse_id: Option<String>,
+    /// The primary's SQL warehouse, for what drbot asks of the primary in
+    /// SQL (tags, history, verify, the metastore id). A warehouse id names a
+    /// warehouse in one workspace only; without one, those reads fall back
+    /// to REST (or are reported unread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_warehouse_id: Option<String>,
     /// Storage URL prefixes, `[primary, secondary]`; longest match wins.
     #[serde(default)]
     pub location_mapping: Vec<(String, String)>,
@@ -130,6 +136,7 @@ impl Pair {
             primary,
             secondary,
             warehouse_id: None,
+            primary_warehouse_id: None,
             location_mapping: Vec::new(),
             sharing: SharingNames::of_pair(name),
             active: Side::Primary,
@@ -148,12 +155,23 @@ impl Pair {
         if self.primary.url.trim_end_matches('/') == self.secondary.url.trim_end_matches('/') {
             return Err("primary and secondary are the same workspace".into());
         }
-        if let Some(warehouse) = &self.warehouse_id {
-            if warehouse.is_empty() || !warehouse.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(format!("warehouse: '{}' is not a warehouse id", shorten(warehouse)));
+        for (field, warehouse) in [("warehouse", &self.warehouse_id), ("primary_warehouse", &self.primary_warehouse_id)]
+        {
+            if let Some(warehouse) = warehouse {
+                if warehouse.is_empty() || !warehouse.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(format!("{field}: '{}' is not a warehouse id", shorten(warehouse)));
+                }
             }
         }
         Ok(())
+    }
+
+    /// The warehouse drbot runs statements on in `side`'s workspace.
+    pub fn warehouse_of(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Primary => self.primary_warehouse_id.as_deref(),
+            Side::Secondary => self.warehouse_id.as_deref(),
+        }
     }
 }
 
@@ -219,6 +237,10 @@ mod tests {
         pair.warehouse_id = Some("abc'; --".into());
         assert!(pair.validate().unwrap_err().starts_with("warehouse:"));
         pair.warehouse_id = None;
+        pair.primary_warehouse_id = Some("a b".into());
+        assert!(pair.validate().unwrap_err().starts_with("primary_warehouse:"));
+        pair.primary_warehouse_id = Some("0a1b".into());
+        assert_eq!(pair.warehouse_of(Side::Primary), Some("0a1b"));
         pair.secondary.url = "ftp://b".into();
         assert!(pair.validate().unwrap_err().starts_with("secondary:"));
         pair.secondary.url = "https://a.example/".into();

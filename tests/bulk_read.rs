@@ -14,7 +14,7 @@ use drbot::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
 use drbot::replication::read::{read_snapshot, ReadOptions, SharedPermits};
 use drbot::replication::snapshot::{ReadPath, SkippedPart, Snapshot, TableKind};
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::statements::{StatementTiming, PRIMARY_WAREHOUSE_ID};
 use sandbox::databricks::Workspace;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use tokio::time::Instant;
@@ -61,8 +61,13 @@ fn client(url: &str) -> WorkspaceClient {
     WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retry).with_page_size(7)
 }
 
+fn warehouse_of(workspace: &Workspace) -> &'static str {
+    sandbox::databricks::statements::seeded_warehouse_id(&workspace.name)
+}
+
+/// How the primary is read (on its own warehouse).
 fn options(bulk: bool) -> ReadOptions {
-    ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), concurrency: 8, bulk, ..Default::default() }
+    ReadOptions { warehouse_id: Some(PRIMARY_WAREHOUSE_ID.into()), concurrency: 8, bulk, ..Default::default() }
 }
 
 /// As `status` reads: no view or function dependencies.
@@ -70,13 +75,15 @@ fn status_options(bulk: bool) -> ReadOptions {
     ReadOptions { view_dependencies: false, ..options(bulk) }
 }
 
-/// Reads one side both ways; returns (REST, bulk) and what the bulk read cost.
+/// Reads one side both ways, on that workspace's own warehouse; returns
+/// (REST, bulk) and what the bulk read cost.
 async fn both_ways(
     workspace: &Workspace,
     client: &WorkspaceClient,
     token: &AccessToken,
     options: fn(bool) -> ReadOptions,
 ) -> (Snapshot, Snapshot, sandbox::databricks::Counts) {
+    let options = |bulk: bool| ReadOptions { warehouse_id: Some(warehouse_of(workspace).into()), ..options(bulk) };
     let rest = read_snapshot(client, token, &options(false)).await.unwrap();
     let before = workspace.counts();
     let bulk = read_snapshot(client, token, &options(true)).await.unwrap();
@@ -166,7 +173,7 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
         {
             let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token, options).await;
             assert!(matches!(rest.read_path, ReadPath::Rest(_)), "{:?}", rest.read_path);
-            assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+            assert_eq!(bulk.read_path, ReadPath::Warehouse(warehouse_of(workspace).into()));
             bulk.read_path = rest.read_path.clone();
             assert!(rest.is_skipped("", SkippedPart::Tags), "REST reads no tags and says so");
             assert!(!bulk.is_skipped("", SkippedPart::Tags), "{:?}", bulk.skipped);
@@ -186,7 +193,7 @@ async fn bulk_and_rest_reads_give_equal_snapshots_of_the_seeded_sandbox() {
             // `routines` and `parameters` too, two statements more and no
             // list per schema of any kind but the tables.
             let (rest, mut bulk, cost) = both_ways(workspace, &client(&url), &token, status_options).await;
-            assert_eq!(bulk.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+            assert_eq!(bulk.read_path, ReadPath::Warehouse(warehouse_of(workspace).into()));
             bulk.read_path = rest.read_path.clone();
             let (bulk, rest) = (without_tags(bulk), without_tags(rest));
             assert_eq!(bulk, rest, "{user} on {} (status)", workspace.name);
@@ -372,7 +379,7 @@ async fn a_starting_warehouse_is_waited_for_within_the_budget_or_reported() {
     statements.start_warehouse();
     assert_eq!(statements.warehouse_state(), "STARTING");
     let read = read_snapshot(&primary, &alice, &options(true)).await.unwrap();
-    assert_eq!(read.read_path, ReadPath::Warehouse(SANDBOX_WAREHOUSE_ID.into()));
+    assert_eq!(read.read_path, ReadPath::Warehouse(PRIMARY_WAREHOUSE_ID.into()));
     assert_eq!(read.global_metastore_id, sandbox.primary.global_id);
     assert!(read.skipped.is_empty(), "{:?}", read.skipped);
 
@@ -396,7 +403,7 @@ async fn the_warehouse_answers_only_the_information_schema_it_models() {
     let alice = token_for(&sandbox, "alice").await;
     let primary = client(&sandbox.primary_url());
     let deadline = Instant::now() + Duration::from_secs(30);
-    let ask = |sql: &'static str| primary.query(&alice, SANDBOX_WAREHOUSE_ID, sql, deadline);
+    let ask = |sql: &'static str| primary.query(&alice, PRIMARY_WAREHOUSE_ID, sql, deadline);
 
     let (columns, rows) = ask(
         "SELECT grantee, catalog_name, privilege_type, inherited_from FROM system.information_schema.schema_privileges",

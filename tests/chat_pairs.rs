@@ -78,6 +78,26 @@ async fn an_admin_adds_a_pair_and_status_covers_every_pair() {
     assert!(again.contains("no pair named second"), "{again}");
 }
 
+/// A warehouse id names a warehouse of one workspace: the primary's
+/// warehouse is checked on the primary, so the secondary's id there is
+/// refused, and the primary's own is kept on the pair.
+#[tokio::test]
+async fn the_primarys_warehouse_is_checked_on_the_primary_and_kept() {
+    use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let base = add_command(&world, "third", &world.sandbox.primary_url());
+    let refused = later(&world, &alice, &format!("{base} primary_warehouse={SANDBOX_WAREHOUSE_ID}")).await;
+    assert!(refused.contains("Pair third was not added"), "{refused}");
+    assert!(refused.contains(&format!("primary_warehouse {SANDBOX_WAREHOUSE_ID}")), "{refused}");
+    let added = later(&world, &alice, &format!("{base} primary_warehouse={PRIMARY_WAREHOUSE_ID}")).await;
+    assert!(added.contains("Pair third added"), "{added}");
+    let third = world.bot.app.store.pair("third").await.unwrap().expect("stored");
+    assert_eq!(third.primary_warehouse_id.as_deref(), Some(PRIMARY_WAREHOUSE_ID));
+    assert_eq!(third.warehouse_id.as_deref(), Some(SANDBOX_WAREHOUSE_ID));
+}
+
 #[tokio::test]
 async fn a_pair_that_does_not_answer_is_refused_with_what_is_wrong() {
     let world = World::start().await;

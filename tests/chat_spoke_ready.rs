@@ -66,7 +66,7 @@ async fn some_data(world: &World) {
         .bearer_auth(&token)
         .json(&json!({
             "statement": "CREATE SCHEMA IF NOT EXISTS `crm`.`accounts`",
-            "warehouse_id": sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID,
+            "warehouse_id": sandbox::databricks::statements::PRIMARY_WAREHOUSE_ID,
             "wait_timeout": "30s",
         }))
         .send()

@@ -117,7 +117,8 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             .env("ADMIN_TOKEN", admin_token)
             .env("READER_TOKEN", reader_token)
             .env("EXPECTED", expected.to_string())
-            .env("WAREHOUSE_ID", sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID)
+            // The primary's own warehouse: DATABRICKS_HOST is the primary.
+            .env("WAREHOUSE_ID", sandbox::databricks::statements::PRIMARY_WAREHOUSE_ID)
             .env("JOB_ID", sandbox::databricks::jobs::REPLICATION_JOB_ID.to_string())
             .output()
     })

@@ -19,7 +19,7 @@ use drbot::replication::read::{read_snapshot, ReadFilter, ReadOptions};
 use drbot::replication::snapshot::{CatalogKind, SkippedPart};
 use sandbox::databricks::jobs::REPLICATION_JOB_ID;
 use sandbox::databricks::metastore::Securable as SandboxSecurable;
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::statements::{StatementTiming, PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::faults::FaultConfig;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
@@ -156,11 +156,11 @@ async fn statements_end_typed_and_are_cancelled_at_the_deadline() {
     let never = CancellationToken::new();
 
     // Success with rows: the metastore id.
-    let id = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, deadline()).await.unwrap();
+    let id = client.current_metastore(&alice, PRIMARY_WAREHOUSE_ID, deadline()).await.unwrap();
     assert_eq!(id, sandbox.primary.global_id);
 
     // A failed statement is an outcome, typed, not a transport error.
-    let request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "DROP EVERYTHING");
+    let request = StatementRequest::new(PRIMARY_WAREHOUSE_ID, "DROP EVERYTHING");
     let run = client.execute_statement(&alice, &request, deadline(), &never).await.unwrap();
     match run.outcome {
         StatementOutcome::Failed { error_code, message } => {
@@ -169,14 +169,14 @@ async fn statements_end_typed_and_are_cancelled_at_the_deadline() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
-    let mut missing = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `nope`.`x`");
+    let mut missing = StatementRequest::new(PRIMARY_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `nope`.`x`");
     missing.wait_timeout = Duration::ZERO;
     let run = client.execute_statement(&alice, &missing, deadline(), &never).await.unwrap();
     assert!(matches!(run.outcome, StatementOutcome::Failed { .. }), "{:?}", run.outcome);
 
     // A slow statement past our deadline is cancelled on the warehouse.
     sandbox.primary.statements.set_timing(StatementTiming { run_ms: (60_000, 60_000), ..Default::default() });
-    let mut slow = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`slow`");
+    let mut slow = StatementRequest::new(PRIMARY_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`slow`");
     slow.wait_timeout = Duration::ZERO;
     let started = std::time::Instant::now();
     let short = tokio::time::Instant::now() + Duration::from_millis(300);
@@ -242,7 +242,7 @@ async fn read_snapshot_of_the_primary_matches_the_sandbox_model() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let alice = token_for(&sandbox, "alice").await;
     let client = primary(&sandbox).with_page_size(3);
-    let options = ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), concurrency: 8, ..Default::default() };
+    let options = ReadOptions { warehouse_id: Some(PRIMARY_WAREHOUSE_ID.into()), concurrency: 8, ..Default::default() };
     let snapshot = read_snapshot(&client, &alice, &options).await.unwrap();
 
     let model = sandbox.primary.metastore.read().clone();
@@ -302,7 +302,7 @@ async fn read_snapshot_of_the_primary_matches_the_sandbox_model() {
     assert_eq!(main.catalogs.keys().collect::<Vec<_>>(), vec!["main"]);
     assert!(main.schemas.values().all(|s| s.catalog == "main") && !main.schemas.is_empty());
     assert!(main.tables.values().all(|t| t.catalog == "main") && !main.tables.is_empty());
-    assert_eq!(main.global_metastore_id, "", "no warehouse, no metastore id");
+    assert_eq!(main.global_metastore_id, sandbox.primary.global_id, "no warehouse: the metastore summary names it");
     let first_schema = main.schemas.values().next().unwrap().name.clone();
     let filter = ReadFilter { catalog: Some("main".into()), schema_pattern: Some(first_schema.clone()) };
     let one = read_snapshot(&client, &alice, &ReadOptions { filter, ..Default::default() }).await.unwrap();
@@ -563,12 +563,12 @@ async fn a_closed_statement_is_done_not_cancelled() {
     let client = primary(&sandbox);
     let deadline = || tokio::time::Instant::now() + PATIENCE;
     sandbox.primary.statements.set_timing(StatementTiming { closed_ratio: 1.0, ..Default::default() });
-    let request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`closed`");
+    let request = StatementRequest::new(PRIMARY_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`closed`");
     let run = client.execute_statement(&alice, &request, deadline(), &CancellationToken::new()).await.unwrap();
     assert_eq!(run.outcome, StatementOutcome::Closed);
     assert!(sandbox.primary.metastore.read().schemas.contains_key("main.closed"));
     sandbox.primary.statements.set_timing(StatementTiming { closed_ratio: 0.5, ..Default::default() });
-    let id = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, deadline()).await.unwrap();
+    let id = client.current_metastore(&alice, PRIMARY_WAREHOUSE_ID, deadline()).await.unwrap();
     assert_eq!(id, sandbox.primary.global_id);
 }
 
@@ -591,7 +591,7 @@ async fn reads_ask_again_after_transient_failures_and_closed_results() {
     for _ in 0..12 {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let (columns, rows) = client
-            .query(&alice, SANDBOX_WAREHOUSE_ID, &format!("DESCRIBE HISTORY {table} LIMIT 1"), deadline)
+            .query(&alice, PRIMARY_WAREHOUSE_ID, &format!("DESCRIBE HISTORY {table} LIMIT 1"), deadline)
             .await
             .unwrap();
         assert_eq!(columns[0], "version");
@@ -631,13 +631,13 @@ async fn a_statement_the_warehouse_never_started_is_reported_as_such() {
     let alice = token_for(&sandbox, "alice").await;
     let client = primary(&sandbox);
     sandbox.primary.statements.set_timing(StatementTiming { queue_ms: 120_000, ..Default::default() });
-    let mut request = StatementRequest::new(SANDBOX_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`queued`");
+    let mut request = StatementRequest::new(PRIMARY_WAREHOUSE_ID, "CREATE SCHEMA IF NOT EXISTS `main`.`queued`");
     request.wait_timeout = Duration::ZERO;
     let short = tokio::time::Instant::now() + Duration::from_millis(300);
     let run = client.execute_statement(&alice, &request, short, &CancellationToken::new()).await.unwrap();
     assert_eq!(run.outcome, StatementOutcome::Canceled { reason: CancelReason::NotStarted });
     let short = tokio::time::Instant::now() + Duration::from_millis(300);
-    let error = client.current_metastore(&alice, SANDBOX_WAREHOUSE_ID, short).await.unwrap_err();
+    let error = client.current_metastore(&alice, PRIMARY_WAREHOUSE_ID, short).await.unwrap_err();
     assert!(
         matches!(&error, DatabricksError::Unavailable { code, message, .. }
             if code == "WAREHOUSE_NOT_STARTED" && message.contains("starting")),

@@ -17,7 +17,7 @@ use drbot::replication::read::{read_snapshot, ReadOptions};
 use drbot::replication::{diff, ReplicationConfig};
 use sandbox::databricks::metastore::{Function, Metastore};
 use sandbox::databricks::seed::LOCATION_MAPPING;
-use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 
 const HOUR: i64 = 3_600_000;
@@ -146,7 +146,7 @@ async fn the_seeded_world_counts_as_diff_and_the_seed_say() {
     let readiness = check_with(
         Target { client: &primary, token: &alice },
         Target { client: &secondary, token: &alice },
-        &read,
+        &[read.clone(), read.clone()],
         &config,
         1_800_000_000_000,
         &AssessOptions::default(),
@@ -190,8 +190,7 @@ async fn an_unreachable_secondary_is_reported_not_fatal() {
     let primary = client(&sandbox.primary_url());
     let secondary = client(&format!("http://{closed}"));
     let started = std::time::Instant::now();
-    let readiness =
-        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    let readiness = check(&primary, &secondary, &alice, &alice, &Default::default(), &replication_config(), 0).await;
     assert!(started.elapsed() < Duration::from_secs(15), "reported within the probe's budget");
     assert!(readiness.primary.is_reachable());
     assert!(
@@ -211,8 +210,7 @@ async fn a_refused_token_makes_the_workspace_unreachable() {
     let alice = token_for(&sandbox, "alice").await;
     sandbox.primary.reject_next_tokens(1);
     let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
-    let readiness =
-        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    let readiness = check(&primary, &secondary, &alice, &alice, &Default::default(), &replication_config(), 0).await;
     assert!(
         matches!(&readiness.primary, Reachability::Unreachable { error } if error.contains("not authenticated")),
         "{:?}",
@@ -280,8 +278,11 @@ async fn drbot_status_json_prints_the_report() {
             &client(&sandbox.secondary_url()),
             &alice,
             &alice,
-            // Through the warehouse as the CLI reads: tags come only from it.
-            &ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), ..ReadOptions::default() },
+            // Through each side's warehouse as the CLI reads: tags come only from it.
+            &[
+                ReadOptions { warehouse_id: Some(PRIMARY_WAREHOUSE_ID.into()), ..ReadOptions::default() },
+                ReadOptions { warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()), ..ReadOptions::default() },
+            ],
             &replication_config(),
             0,
         )
@@ -417,7 +418,7 @@ async fn a_missing_or_insufficient_external_location_is_a_blocker_naming_the_fix
         check_with(
             Target { client: &primary, token: &alice },
             Target { client: &secondary, token: &alice },
-            &read,
+            &[read.clone(), read.clone()],
             &config,
             1_800_000_000_000,
             &AssessOptions::default(),
@@ -501,7 +502,7 @@ async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_findin
         format!("ALTER TABLE {quoted} SET ROW FILTER main.security.by_region ON (region)"),
         format!("ALTER TABLE {quoted} ALTER COLUMN email SET MASK main.security.by_region"),
     ] {
-        primary.query(&alice, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+        primary.query(&alice, PRIMARY_WAREHOUSE_ID, &sql, deadline).await.unwrap();
     }
     let read = read_snapshot(&primary, &alice, &ReadOptions::default()).await.unwrap();
     let protection = &read.tables[&table].protection;
@@ -510,8 +511,7 @@ async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_findin
     assert!(protection.column_masks.contains_key("email"));
 
     let secondary = client(&sandbox.secondary_url());
-    let readiness =
-        check(&primary, &secondary, &alice, &alice, &ReadOptions::default(), &replication_config(), 0).await;
+    let readiness = check(&primary, &secondary, &alice, &alice, &Default::default(), &replication_config(), 0).await;
     let finding = readiness.security.iter().find(|f| f.table == table).expect("the unprotected copy is a finding");
     assert_eq!(finding.secondary, "none");
     assert!(finding.primary.contains("row filter main.security.by_region"), "{}", finding.primary);

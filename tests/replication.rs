@@ -31,7 +31,7 @@ use drbot::replication::{plan, ReplicationConfig};
 use drbot::store::Store;
 use sandbox::databricks::jobs::REPLICATION_JOB_ID;
 use sandbox::databricks::seed::LOCATION_MAPPING;
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID};
+use sandbox::databricks::statements::{StatementTiming, PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::faults::FaultConfig;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
 use tokio::sync::mpsc;
@@ -115,13 +115,16 @@ impl World {
         let token = self.alice.token(false).await.unwrap();
         let client = |url: &str| WorkspaceClient::new(reqwest::Client::new(), url).with_retry(retries(100));
         let (primary, secondary) = (client(&self.sandbox.primary_url()), client(&self.sandbox.secondary_url()));
-        let options = ReadOptions {
-            warehouse_id: Some(SANDBOX_WAREHOUSE_ID.into()),
+        let options = |warehouse: &str| ReadOptions {
+            warehouse_id: Some(warehouse.into()),
             statement_timeout: Duration::from_secs(10),
             ..ReadOptions::default()
         };
-        let (primary, secondary) =
-            tokio::join!(read_snapshot(&primary, &token, &options), read_snapshot(&secondary, &token, &options));
+        let (primary_options, secondary_options) = (options(PRIMARY_WAREHOUSE_ID), options(SANDBOX_WAREHOUSE_ID));
+        let (primary, secondary) = tokio::join!(
+            read_snapshot(&primary, &token, &primary_options),
+            read_snapshot(&secondary, &token, &secondary_options)
+        );
         (primary.unwrap(), secondary.unwrap())
     }
 
@@ -767,7 +770,10 @@ async fn the_cli_reads_its_configuration_and_prints_the_dry_run_grouped_by_kind(
     assert_eq!(replication.mapping, LocationMapping::new(LOCATION_MAPPING.iter().copied()));
     let token = world.alice.token(false).await.unwrap();
     let filter = drbot::replication::read::ReadFilter { catalog: Some("main".into()), schema_pattern: None };
-    let (primary, secondary) = read_both(&workspaces, &token, filter, 8, Duration::from_secs(10)).await.unwrap();
+    let (primary, secondary) =
+        read_both(&workspaces, Some(PRIMARY_WAREHOUSE_ID.into()), &token, filter, 8, Duration::from_secs(10))
+            .await
+            .unwrap();
     let plan = plan(&primary, &secondary, &replication);
     assert!(
         !plan.is_empty()
@@ -851,7 +857,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
         "default",
         &world.workspaces.primary,
         &token,
-        SANDBOX_WAREHOUSE_ID,
+        PRIMARY_WAREHOUSE_ID,
         8,
         deadline(),
         &mut primary,
@@ -896,7 +902,7 @@ async fn an_append_only_table_is_recloned_from_its_history_and_its_rpo_comes_fro
         "default",
         &world.workspaces.primary,
         &token,
-        SANDBOX_WAREHOUSE_ID,
+        PRIMARY_WAREHOUSE_ID,
         8,
         deadline(),
         &mut primary,
@@ -932,7 +938,7 @@ async fn functions_row_filters_and_masks_are_replicated_and_grants_wait_for_them
         format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
         format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
     ] {
-        world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+        world.workspaces.primary.query(&token, PRIMARY_WAREHOUSE_ID, &sql, deadline).await.unwrap();
     }
 
     let plan = world.plan().await;
@@ -995,7 +1001,7 @@ async fn a_non_delta_table_waits_for_its_files_then_is_registered_with_its_defin
         "CREATE TABLE {s}.`late_csv` (`id` BIGINT, `region` STRING) USING csv \
          OPTIONS ('header' = 'true', 'delimiter' = ';') PARTITIONED BY (`region`) LOCATION '{location}'"
     );
-    world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &create, deadline).await.unwrap();
+    world.workspaces.primary.query(&token, PRIMARY_WAREHOUSE_ID, &create, deadline).await.unwrap();
     let table = format!("{schema}.late_csv");
 
     // What the registration used to send fails on the secondary.
@@ -1121,11 +1127,11 @@ async fn materialized_views_and_streaming_tables_are_recreated_and_pipeline_ones
         format!("GRANT SELECT ON TABLE {s}.`daily` TO `dr-readers`"),
         format!("CREATE VIEW {s}.`daily_report` AS SELECT * FROM {s}.`daily`"),
     ] {
-        world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+        world.workspaces.primary.query(&token, PRIMARY_WAREHOUSE_ID, &sql, deadline).await.unwrap();
     }
     // Never cloned: "not supported as source or target tables for CLONE".
     let clone = format!("CREATE OR REPLACE TABLE {s}.`daily_copy` DEEP CLONE {s}.`daily`");
-    let refused = world.workspaces.primary.query(&token, SANDBOX_WAREHOUSE_ID, &clone, deadline).await;
+    let refused = world.workspaces.primary.query(&token, PRIMARY_WAREHOUSE_ID, &clone, deadline).await;
     assert!(format!("{refused:?}").contains("DELTA_DEEP_CLONE_MV_ST_ERROR"), "{refused:?}");
     let gold = format!("{schema}.gold");
     assert!(sandbox::databricks::datasets::publish(

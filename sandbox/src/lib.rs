@@ -277,6 +277,7 @@ local_roles = [{local_roles}]
 
 [replication]
 warehouse_id = "{warehouse}"
+primary_warehouse_id = "{primary_warehouse}"
 location_mapping = [{mapping}]
 # The operators' Databricks group: it owns the DR shares and administers a spoke's catalog.
 dr_group = "{dr_group}"
@@ -304,6 +305,7 @@ databricks_accounts_url = "{accounts}"
             primary = self.primary_url(),
             secondary = self.secondary_url(),
             warehouse = databricks::statements::SANDBOX_WAREHOUSE_ID,
+            primary_warehouse = databricks::statements::PRIMARY_WAREHOUSE_ID,
             dr_group = databricks::seed::ADMIN_GROUP,
             mapping = databricks::seed::LOCATION_MAPPING
                 .iter()

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use sandbox::databricks::metastore::Function;
-use sandbox::databricks::statements::{StatementTiming, SANDBOX_WAREHOUSE_ID, TRANSIENT_FAILURES};
+use sandbox::databricks::statements::{
+    StatementTiming, PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID, TRANSIENT_FAILURES,
+};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -13,17 +15,20 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// The warehouse of the workspace at `base` (ids are per workspace).
+    warehouse: &'static str,
 }
 
 impl Client {
     fn new(sandbox: &Sandbox, base: String, user: &str) -> Client {
         let user = sandbox.teams.user(user).unwrap();
         let token = sandbox.entra.user_token(&user, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
-        Client { http: reqwest::Client::new(), base, token }
+        let warehouse = if base == sandbox.primary_url() { PRIMARY_WAREHOUSE_ID } else { SANDBOX_WAREHOUSE_ID };
+        Client { http: reqwest::Client::new(), base, token, warehouse }
     }
 
     async fn submit(&self, statement: &str, wait: &str) -> Value {
-        let body = json!({"statement": statement, "warehouse_id": SANDBOX_WAREHOUSE_ID, "wait_timeout": wait});
+        let body = json!({"statement": statement, "warehouse_id": self.warehouse, "wait_timeout": wait});
         self.post("/api/2.0/sql/statements", body).await
     }
 
@@ -318,12 +323,12 @@ async fn on_wait_timeout_cancel_gives_up_after_the_wait() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
     sandbox.primary.statements.set_timing(StatementTiming { run_ms: (60_000, 60_000), ..Default::default() });
-    let body = json!({"statement": "CREATE SCHEMA `main`.`too_slow`", "warehouse_id": SANDBOX_WAREHOUSE_ID,
+    let body = json!({"statement": "CREATE SCHEMA `main`.`too_slow`", "warehouse_id": alice.warehouse,
         "wait_timeout": "5s", "on_wait_timeout": "CANCEL"});
     let answer = alice.post("/api/2.0/sql/statements", body).await;
     assert_eq!(state(&answer), "CANCELED", "{answer}");
     assert!(!sandbox.primary.metastore.read().schemas.contains_key("main.too_slow"));
-    let body = json!({"statement": "CREATE SCHEMA `main`.`later`", "warehouse_id": SANDBOX_WAREHOUSE_ID,
+    let body = json!({"statement": "CREATE SCHEMA `main`.`later`", "warehouse_id": alice.warehouse,
         "wait_timeout": "5s", "on_wait_timeout": "CONTINUE"});
     let answer = alice.post("/api/2.0/sql/statements", body).await;
     assert_eq!(state(&answer), "RUNNING", "CONTINUE hands back a statement still running: {answer}");
@@ -452,7 +457,7 @@ async fn a_stopped_warehouse_starts_for_a_statement_and_ended_statements_are_for
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
     let warehouse = || async {
-        let url = format!("{}/api/2.0/sql/warehouses/{SANDBOX_WAREHOUSE_ID}", alice.base);
+        let url = format!("{}/api/2.0/sql/warehouses/{}", alice.base, alice.warehouse);
         let answer: Value = alice.http.get(url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
         answer["state"].as_str().unwrap_or_default().to_string()
     };

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -14,18 +14,21 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// The warehouse of the workspace at `base` (ids are per workspace).
+    warehouse: &'static str,
 }
 
 impl Client {
     fn new(sandbox: &Sandbox, base: String, user: &str) -> Client {
         let user = sandbox.teams.user(user).unwrap();
         let token = sandbox.entra.user_token(&user, "tests", DATABRICKS_AUDIENCE, "user_impersonation");
-        Client { http: reqwest::Client::new(), base, token }
+        let warehouse = if base == sandbox.primary_url() { PRIMARY_WAREHOUSE_ID } else { SANDBOX_WAREHOUSE_ID };
+        Client { http: reqwest::Client::new(), base, token, warehouse }
     }
 
     /// Runs `statement` to its end (with a deadline).
     async fn run(&self, statement: &str) -> Value {
-        let body = json!({"statement": statement, "warehouse_id": SANDBOX_WAREHOUSE_ID, "wait_timeout": "10s"});
+        let body = json!({"statement": statement, "warehouse_id": self.warehouse, "wait_timeout": "10s"});
         let url = format!("{}/api/2.0/sql/statements", self.base);
         let mut status: Value =
             self.http.post(url).bearer_auth(&self.token).json(&body).send().await.unwrap().json().await.unwrap();

@@ -3,7 +3,7 @@
 //! serverless in a region without it), usable for statements, and gone
 //! (404) once deleted.
 
-use sandbox::databricks::statements::SANDBOX_WAREHOUSE_ID;
+use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -82,4 +82,22 @@ async fn warehouses_are_created_by_the_rules_and_used_until_deleted() {
     assert_eq!(status, 200);
     let (status, gone) = call(&sandbox, "alice", "POST", "/api/2.0/sql/statements", Some(statement)).await;
     assert_eq!((status, gone["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
+}
+
+/// Warehouse ids are per workspace: the primary's is unknown to the
+/// secondary and the other way round, so a statement naming the wrong
+/// side's warehouse is refused, as Databricks refuses it.
+#[tokio::test]
+async fn each_workspace_has_its_own_warehouse_ids() {
+    let sandbox = Sandbox::start(SandboxConfig { tables: 3, ..Default::default() }).await.unwrap();
+    assert_ne!(PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID);
+    assert!(sandbox.primary.warehouses.exists(PRIMARY_WAREHOUSE_ID));
+    assert!(!sandbox.primary.warehouses.exists(SANDBOX_WAREHOUSE_ID));
+    let statement = |warehouse: &str| json!({"statement": "SELECT current_metastore()", "warehouse_id": warehouse, "wait_timeout": "10s"});
+    let (status, answer) =
+        call(&sandbox, "alice", "POST", "/api/2.0/sql/statements", Some(statement(PRIMARY_WAREHOUSE_ID))).await;
+    assert_eq!((status, answer["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")), "{answer}");
+    let (status, answer) =
+        call(&sandbox, "alice", "POST", "/api/2.0/sql/statements", Some(statement(SANDBOX_WAREHOUSE_ID))).await;
+    assert_eq!((status, answer["status"]["state"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
 }

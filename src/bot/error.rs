@@ -10,6 +10,7 @@ use crate::botframework::user_token::UserTokenError;
 use crate::cards;
 use crate::deploy::DeployError;
 use crate::identity::IdentityError;
+use crate::pairs::Side;
 use crate::replication::read::ReadError;
 use crate::store::StoreError;
 
@@ -115,10 +116,18 @@ pub(crate) enum PairError {
     NoneConfigured,
     #[error("drbot looks after several pairs ({}): name one, or set this chat's default with use PAIR", .0.join(", "))]
     Ambiguous(Vec<String>),
-    #[error("pair {0} has no SQL warehouse: an admin sets one with pair add {0} … warehouse=ID")]
-    NoWarehouse(String),
+    #[error("pair {0} has no SQL warehouse on the {side}: an admin sets one with pair add {0} … {key}=ID", side = .1.as_str(), key = warehouse_key(*.1))]
+    NoWarehouse(String, Side),
     #[error("the store: {0}")]
     Store(#[from] StoreError),
+}
+
+/// The `pair add` setting that names `side`'s warehouse.
+fn warehouse_key(side: Side) -> &'static str {
+    match side {
+        Side::Primary => "primary_warehouse",
+        Side::Secondary => "warehouse",
+    }
 }
 
 fn known_list(known: &[String]) -> String {

@@ -15,7 +15,7 @@ use super::{now_ms, Answer, Bot};
 use crate::cards;
 use crate::config::ReplicationSettings;
 use crate::databricks::WorkspaceClient;
-use crate::pairs::Pair;
+use crate::pairs::{Pair, Side};
 use crate::readiness::probe;
 use crate::replication::run::Workspaces;
 use crate::store::pairs::{Origin, Removal};
@@ -79,7 +79,8 @@ impl Bot {
     /// Both workspaces and the warehouse a replication of `pair` runs with.
     pub(crate) fn pair_workspaces(&self, pair: &Pair) -> Result<Workspaces, PairError> {
         let (primary, secondary) = self.pair_clients(pair);
-        let warehouse_id = pair.warehouse_id.clone().ok_or_else(|| PairError::NoWarehouse(pair.name.clone()))?;
+        let warehouse_id =
+            pair.warehouse_id.clone().ok_or_else(|| PairError::NoWarehouse(pair.name.clone(), Side::Secondary))?;
         Ok(Workspaces { primary, secondary, warehouse_id })
     }
 

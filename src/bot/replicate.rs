@@ -99,24 +99,25 @@ impl Bot {
         let workspaces = self.pair_workspaces(pair)?;
         let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;
-        let read = settings.read_options(catalog.as_deref());
+        let [primary_read, secondary_read] = settings.read_options_per_side(catalog.as_deref());
         let (primary, secondary) = tokio::join!(
-            read_snapshot(&workspaces.primary, &token, &read),
-            read_snapshot(&workspaces.secondary, &token, &read)
+            read_snapshot(&workspaces.primary, &token, &primary_read),
+            read_snapshot(&workspaces.secondary, &token, &secondary_read)
         );
         let mut primary = primary.map_err(|source| TurnError::Read { side: "primary", source })?;
         let mut secondary = secondary.map_err(|source| TurnError::Read { side: "secondary", source })?;
         // Freshness from each table's history, not its commit properties
         // (which need not move on an append); see replication/history.rs.
-        if let Some(warehouse_id) = read.warehouse_id.as_deref() {
-            let deadline = tokio::time::Instant::now() + read.statement_timeout;
+        // It is asked of the primary, so on the primary's warehouse.
+        if let Some(warehouse_id) = primary_read.warehouse_id.as_deref() {
+            let deadline = tokio::time::Instant::now() + primary_read.statement_timeout;
             let unread = history::freshen(
                 &self.services.store,
                 &pair.name,
                 &workspaces.primary,
                 &token,
                 warehouse_id,
-                read.concurrency,
+                primary_read.concurrency,
                 deadline,
                 &mut primary,
                 &mut secondary,
@@ -133,7 +134,7 @@ impl Bot {
             &workspaces.primary,
             &workspaces.secondary,
             &token,
-            read.concurrency,
+            primary_read.concurrency,
             &mut primary,
             &mut secondary,
         )

@@ -167,7 +167,7 @@ impl Bot {
         Ok(check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
-            &settings.read_options(None),
+            &settings.read_options_per_side(None),
             budgets,
             &settings.replication_config(None),
             now_ms(),

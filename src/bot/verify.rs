@@ -69,8 +69,8 @@ impl Bot {
             Err(error) => return Answer::Card(error.card("The verification could not start", correlation_id)),
         };
         let settings = self.pair_settings(&pair);
-        if settings.warehouse_id.is_none() {
-            let error = super::error::PairError::NoWarehouse(pair.name.clone());
+        if let Err(side) = settings.verify_settings(deep) {
+            let error = super::error::PairError::NoWarehouse(pair.name.clone(), side);
             return Answer::Card(error.card(correlation_id));
         }
         let target = match &catalog {
@@ -106,9 +106,14 @@ impl Bot {
         correlation_id: &str,
     ) -> Value {
         let settings = self.pair_settings(pair);
-        let verify = settings.verify_settings(asked.deep);
-        let mut read = settings.read_options(asked.catalog.as_deref());
-        read.view_dependencies = false;
+        let verify = match settings.verify_settings(asked.deep) {
+            Ok(verify) => verify,
+            Err(side) => return super::error::PairError::NoWarehouse(pair.name.clone(), side).card(correlation_id),
+        };
+        let mut reads = settings.read_options_per_side(asked.catalog.as_deref());
+        for read in &mut reads {
+            read.view_dependencies = false;
+        }
         let config = settings.replication_config(asked.catalog.as_deref());
         let recorded = self.services.store.table_versions(&pair.name).await.unwrap_or_else(|error| {
             tracing::warn!(correlation_id, %error, "recorded table versions unavailable for verify");
@@ -116,8 +121,8 @@ impl Bot {
         });
         let (primary, secondary) = self.pair_clients(pair);
         let slots = [
-            self.warehouse_slots.of(&pair.primary.url, &verify.warehouse_id),
-            self.warehouse_slots.of(&pair.secondary.url, &verify.warehouse_id),
+            self.warehouse_slots.of(&pair.primary.url, &verify.warehouses[0]),
+            self.warehouse_slots.of(&pair.secondary.url, &verify.warehouses[1]),
         ];
         let sides = Sides { primary: &primary, secondary: &secondary, slots };
         let last_drawn = Mutex::new(Instant::now());
@@ -128,7 +133,7 @@ impl Bot {
                 progress.show(progress_card(asked, tally, correlation_id));
             }
         };
-        match read_and_compare(&sides, tokens, &verify, &read, &config, &recorded, &on_tally).await {
+        match read_and_compare(&sides, tokens, &verify, &reads, &config, &recorded, &on_tally).await {
             Ok(results) => result_card(asked, &results, now_ms(), correlation_id),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "verify could not read a metastore");

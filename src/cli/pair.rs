@@ -48,6 +48,10 @@ pub enum PairCommand {
         /// The secondary's SQL warehouse drbot runs statements on.
         #[arg(long)]
         warehouse: String,
+        /// The primary's SQL warehouse, for what drbot asks the primary in
+        /// SQL (tags, history, verify): warehouse ids are per workspace.
+        #[arg(long)]
+        primary_warehouse: Option<String>,
         /// A storage prefix mapping, FROM,TO (repeat for more).
         #[arg(long, value_name = "FROM,TO")]
         mapping: Vec<String>,
@@ -76,8 +80,8 @@ pub async fn main(args: PairArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        PairCommand::Add { name, primary, secondary, warehouse, mapping, token_from_env } => {
-            let pair = pair_from_args(&name, &primary, &secondary, &warehouse, &mapping)?;
+        PairCommand::Add { name, primary, secondary, warehouse, primary_warehouse, mapping, token_from_env } => {
+            let pair = pair_from_args(&name, &primary, &secondary, &warehouse, primary_warehouse.as_deref(), &mapping)?;
             let token = token(&config, &env, token_from_env).await?;
             let problems = probe::problems(&pair, &crate::http_client::client(), &token).await;
             if !problems.is_empty() {
@@ -154,6 +158,7 @@ fn pair_from_args(
     primary: &str,
     secondary: &str,
     warehouse: &str,
+    primary_warehouse: Option<&str>,
     mapping: &[String],
 ) -> anyhow::Result<Pair> {
     crate::pairs::check_name(name).map_err(anyhow::Error::msg)?;
@@ -166,6 +171,7 @@ fn pair_from_args(
         PairWorkspace::at(secondary.trim_end_matches('/')),
     );
     pair.warehouse_id = Some(warehouse.to_string());
+    pair.primary_warehouse_id = primary_warehouse.map(str::to_string);
     for entry in mapping {
         let (from, to) = entry.split_once(',').context("--mapping FROM,TO (two storage URLs)")?;
         pair.location_mapping.push((from.to_string(), to.to_string()));

@@ -164,9 +164,12 @@ fn planner_config(
     out
 }
 
-/// Reads both metastores at once (each read is itself concurrent).
+/// Reads both metastores at once (each read is itself concurrent), each
+/// with its own warehouse (the primary's may be `None`: its tags and the
+/// options of its non-Delta tables then go unread, and say so).
 pub async fn read_both(
     workspaces: &Workspaces,
+    primary_warehouse_id: Option<String>,
     token: &AccessToken,
     filter: ReadFilter,
     concurrency: usize,
@@ -175,7 +178,7 @@ pub async fn read_both(
     let options = ReadOptions {
         filter,
         concurrency,
-        warehouse_id: Some(workspaces.warehouse_id.clone()),
+        warehouse_id: primary_warehouse_id,
         statement_timeout,
         bulk: true,
         view_dependencies: true,
@@ -184,6 +187,7 @@ pub async fn read_both(
     // The secondary is read whole under the catalog filter: its mounted share
     // catalogs (drbot's plumbing) must be seen for the plan to reuse them.
     let mut secondary_options = options.clone();
+    secondary_options.warehouse_id = Some(workspaces.warehouse_id.clone());
     secondary_options.filter.catalog = None;
     // Only the primary's views are ordered by what they read.
     secondary_options.view_dependencies = false;
@@ -239,7 +243,8 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     let token = tokens.token(false).await.map_err(anyhow::Error::msg).context("a Databricks token")?;
     let filter = ReadFilter { catalog: args.catalog.clone(), schema_pattern: args.schema.clone() };
     eprintln!("reading both metastores…");
-    let (mut primary, mut secondary) = read_both(&workspaces, &token, filter, 32, statement_timeout).await?;
+    let (mut primary, mut secondary) =
+        read_both(&workspaces, pair.primary_warehouse_id.clone(), &token, filter, 32, statement_timeout).await?;
     // Managed volumes' files, with the manifest of what earlier runs copied.
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
     volume_survey::survey(

@@ -59,12 +59,17 @@ pub async fn main(args: VerifyArgs) -> anyhow::Result<bool> {
     let tokens = cli_tokens(&config, &env, args.token_from_env, args.device_code, &args.client_id).await?;
     let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
     let settings = config.replication.for_pair(&pair);
-    let verify = settings.verify_settings(args.deep);
-    if verify.warehouse_id.is_empty() {
-        anyhow::bail!("pair {} has no warehouse (the secondary's SQL warehouse)", pair.name);
+    let verify = settings.verify_settings(args.deep).map_err(|side| {
+        anyhow::anyhow!(
+            "pair {} has no warehouse on the {} (verify runs statements on both sides)",
+            pair.name,
+            side.as_str()
+        )
+    })?;
+    let mut reads = settings.read_options_per_side(args.catalog.as_deref());
+    for read in &mut reads {
+        read.view_dependencies = false;
     }
-    let mut read = settings.read_options(args.catalog.as_deref());
-    read.view_dependencies = false;
     let replication = settings.replication_config(args.catalog.as_deref());
     let recorded = crate::readiness::cli::table_versions(&config, &pair.name).await;
 
@@ -77,7 +82,7 @@ pub async fn main(args: VerifyArgs) -> anyhow::Result<bool> {
     eprintln!("drbot verify: reading {} and {}", pair.primary.url, pair.secondary.url);
     let started_ms = chrono::Utc::now().timestamp_millis();
     let progress = |tally: &Tally| eprintln!("  {} of {} tables", tally.done, tally.total);
-    let tables = read_and_compare(&sides, &tokens, &verify, &read, &replication, &recorded, &progress).await?;
+    let tables = read_and_compare(&sides, &tokens, &verify, &reads, &replication, &recorded, &progress).await?;
     let report = Report {
         pair: pair.name.clone(),
         catalog: args.catalog.clone(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::config::ReplicationSettings;
-use crate::pairs::Pair;
+use crate::pairs::{Pair, Side};
 use crate::replication::execute::Limits;
 use crate::replication::mapping::LocationMapping;
 use crate::replication::read::{ReadFilter, ReadOptions};
@@ -18,6 +18,7 @@ impl ReplicationSettings {
     pub fn for_pair(&self, pair: &Pair) -> ReplicationSettings {
         ReplicationSettings {
             warehouse_id: pair.warehouse_id.clone(),
+            primary_warehouse_id: pair.primary_warehouse_id.clone(),
             location_mapping: pair.location_mapping.clone(),
             recipient_name: pair.sharing.recipient.clone(),
             share_prefix: pair.sharing.share_prefix.clone(),
@@ -53,15 +54,24 @@ impl ReplicationSettings {
         }
     }
 
-    /// How a metastore is read (the catalog filter only narrows the objects;
-    /// the sharing state is always read whole).
-    pub fn read_options(&self, catalog: Option<&str>) -> ReadOptions {
+    /// The warehouse drbot runs statements on in `side`'s workspace.
+    pub fn warehouse_of(&self, side: Side) -> Option<String> {
+        match side {
+            Side::Primary => self.primary_warehouse_id.clone(),
+            Side::Secondary => self.warehouse_id.clone(),
+        }
+    }
+
+    /// How `side`'s metastore is read, on that workspace's warehouse (the
+    /// catalog filter only narrows the objects; the sharing state is always
+    /// read whole).
+    pub fn read_options(&self, catalog: Option<&str>, side: Side) -> ReadOptions {
         ReadOptions {
             filter: ReadFilter { catalog: self.read_catalog(catalog), schema_pattern: None },
             // A read is mostly waiting on the workspace (one list per schema;
             // one grants call per object when the warehouse is stopped).
             concurrency: self.read_concurrency.max(1),
-            warehouse_id: self.warehouse_id.clone(),
+            warehouse_id: self.warehouse_of(side),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs.min(300)),
             bulk: true,
             view_dependencies: true,
@@ -69,16 +79,23 @@ impl ReplicationSettings {
         }
     }
 
-    /// How `verify` reads: on the pair's warehouse, as many tables at once
+    /// How each side is read (`[primary, secondary]`), each on its own warehouse.
+    pub fn read_options_per_side(&self, catalog: Option<&str>) -> [ReadOptions; 2] {
+        [self.read_options(catalog, Side::Primary), self.read_options(catalog, Side::Secondary)]
+    }
+
+    /// How `verify` reads: on each side's warehouse, as many tables at once
     /// as a replication keeps statements, each statement within the
     /// statement timeout; with `deep`, rows hashed up to the size limit.
-    pub fn verify_settings(&self, deep: bool) -> crate::verify::run::Settings {
-        crate::verify::run::Settings {
-            warehouse_id: self.warehouse_id.clone().unwrap_or_default(),
+    /// `Err` names the side that has no warehouse: verify asks both in SQL.
+    pub fn verify_settings(&self, deep: bool) -> Result<crate::verify::run::Settings, Side> {
+        let warehouse = |side: Side| self.warehouse_of(side).filter(|id| !id.is_empty()).ok_or(side);
+        Ok(crate::verify::run::Settings {
+            warehouses: [warehouse(Side::Primary)?, warehouse(Side::Secondary)?],
             concurrency: self.concurrency.max(1),
             statement_timeout: Duration::from_secs(self.statement_timeout_secs),
             deep: deep.then_some(crate::verify::judge::Deep { max_bytes: self.verify_deep_max_bytes }),
-        }
+        })
     }
 
     /// How a plan runs: the warehouse's concurrency, deadlines and budgets.

@@ -55,14 +55,14 @@ pub async fn check(
     secondary: &WorkspaceClient,
     primary_token: &AccessToken,
     secondary_token: &AccessToken,
-    read: &ReadOptions,
+    reads: &[ReadOptions; 2],
     config: &ReplicationConfig,
     now_ms: i64,
 ) -> Readiness {
     check_with(
         Target { client: primary, token: primary_token },
         Target { client: secondary, token: secondary_token },
-        read,
+        reads,
         config,
         now_ms,
         &AssessOptions::default(),
@@ -76,13 +76,13 @@ pub async fn check(
 pub async fn check_with(
     primary: Target<'_>,
     secondary: Target<'_>,
-    read: &ReadOptions,
+    reads: &[ReadOptions; 2],
     config: &ReplicationConfig,
     now_ms: i64,
     options: &AssessOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Readiness {
-    check_with_budgets(primary, secondary, read, [None, None], config, now_ms, options, progress).await
+    check_with_budgets(primary, secondary, reads, [None, None], config, now_ms, options, progress).await
 }
 
 /// As [`check_with`], each side's requests counted against a budget shared
@@ -92,7 +92,7 @@ pub async fn check_with(
 pub async fn check_with_budgets(
     primary: Target<'_>,
     secondary: Target<'_>,
-    read: &ReadOptions,
+    reads: &[ReadOptions; 2],
     budgets: [Option<SharedPermits>; 2],
     config: &ReplicationConfig,
     now_ms: i64,
@@ -103,13 +103,16 @@ pub async fn check_with_budgets(
     let [primary_budget, secondary_budget] = budgets;
     // The warehouse question counts against the secondary's budget too.
     let warehouse_budget = secondary_budget.clone();
-    let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..read.clone() };
-    let secondary_read = ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..read.clone() };
+    let [primary_read, secondary_read] = reads;
+    let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..primary_read.clone() };
+    let secondary_read =
+        ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..secondary_read.clone() };
     let (p, s) = tokio::join!(
         observe(Side::Primary, primary, &primary_read, progress),
         observe(Side::Secondary, secondary, &secondary_read, progress)
     );
-    let warehouse = match (&s, read.warehouse_id.as_deref()) {
+    // The secondary's warehouse: the one a replication (and a failover) runs on.
+    let warehouse = match (&s, secondary_read.warehouse_id.as_deref()) {
         _ if !options.judge_warehouse || options.warehouse != WarehouseCheck::Unknown => options.warehouse.clone(),
         (Observation::Unreachable { .. }, _) => WarehouseCheck::Unknown,
         (_, None) => WarehouseCheck::NotSet,

@@ -62,9 +62,14 @@ pub struct StatusArgs {
     /// Requests in flight per workspace at most.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
-    /// A SQL warehouse to read each metastore's global id with.
+    /// The secondary's SQL warehouse (default: the pair's), to read its
+    /// metastore's global id and grants with.
     #[arg(long)]
     pub warehouse_id: Option<String>,
+    /// The primary's SQL warehouse (default: the pair's): an id names a
+    /// warehouse in one workspace only.
+    #[arg(long)]
+    pub primary_warehouse_id: Option<String>,
 }
 
 /// What to replicate for `pair` (the same as chat and the CLI plan with).
@@ -96,12 +101,16 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     if let Some(catalog) = &args.catalog {
         replication.catalogs = Some([catalog.clone()].into());
     }
-    let read = ReadOptions {
+    let read = |warehouse_id: Option<String>| ReadOptions {
         filter: ReadFilter { catalog: args.catalog.clone(), schema_pattern: replication.schema_pattern.clone() },
         concurrency: args.concurrency.max(1),
-        warehouse_id: args.warehouse_id.clone().or_else(|| pair.warehouse_id.clone()),
+        warehouse_id,
         ..ReadOptions::default()
     };
+    let reads = [
+        read(args.primary_warehouse_id.clone().or_else(|| pair.primary_warehouse_id.clone())),
+        read(args.warehouse_id.clone().or_else(|| pair.warehouse_id.clone())),
+    ];
     let options = AssessOptions {
         rpo_target_ms: i64::from(args.rpo_target_hours) * 3_600_000,
         offenders: args.top,
@@ -118,7 +127,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     let work = check_with(
         Target { client: &primary, token: &token },
         Target { client: &secondary, token: &token },
-        &read,
+        &reads,
         &replication,
         now_ms,
         &options,

@@ -20,15 +20,24 @@ pub async fn problems(pair: &Pair, http: &reqwest::Client, token: &AccessToken) 
         WorkspaceClient::new(http.clone(), url).with_retry(RetryPolicy::none()).with_request_timeout(PROBE_TIMEOUT)
     };
     let (primary, secondary) = (client(&pair.primary.url), client(&pair.secondary.url));
+    // Asking for a warehouse's state starts nothing (`GET /api/2.0/sql/warehouses/{id}`).
     let warehouse = async {
         match &pair.warehouse_id {
-            // Asking for its state starts nothing (`GET /api/2.0/sql/warehouses/{id}`).
             Some(id) => secondary.warehouse_state(token, id).await.err().map(|e| format!("warehouse {id}: {e}")),
             None => Some("no warehouse given (warehouse=ID: the secondary's SQL warehouse)".into()),
         }
     };
-    let (primary_answer, secondary_answer, warehouse) =
-        tokio::join!(primary.metastore_summary(token), secondary.metastore_summary(token), warehouse);
+    // Optional, but a given one must be the primary's: an id names a warehouse in one workspace.
+    let primary_warehouse = async {
+        let id = pair.primary_warehouse_id.as_ref()?;
+        primary.warehouse_state(token, id).await.err().map(|e| format!("primary_warehouse {id}: {e}"))
+    };
+    let (primary_answer, secondary_answer, warehouse, primary_warehouse) = tokio::join!(
+        primary.metastore_summary(token),
+        secondary.metastore_summary(token),
+        warehouse,
+        primary_warehouse
+    );
     let mut problems = Vec::new();
     if let Err(error) = primary_answer {
         problems.push(format!("the primary {} does not answer: {error}", pair.primary.host()));
@@ -37,5 +46,6 @@ pub async fn problems(pair: &Pair, http: &reqwest::Client, token: &AccessToken) 
         problems.push(format!("the secondary {} does not answer: {error}", pair.secondary.host()));
     }
     problems.extend(warehouse);
+    problems.extend(primary_warehouse);
     problems
 }

@@ -73,8 +73,10 @@ pub struct ReadOptions {
     pub filter: ReadFilter,
     /// Requests in flight at most (at least 1).
     pub concurrency: usize,
-    /// A SQL warehouse to ask `SELECT current_metastore()`; without one the
-    /// global metastore id stays empty.
+    /// The read workspace's own SQL warehouse (an id names a warehouse in
+    /// one workspace only), for `SELECT current_metastore()`, the bulk
+    /// grants and tags and the format options; without one the global
+    /// metastore id stays empty and those are read over REST or reported unread.
     pub warehouse_id: Option<String>,
     /// How long that statement may take.
     pub statement_timeout: Duration,
@@ -788,18 +790,17 @@ impl Reader<'_> {
     /// The global metastore id, or why it stays empty (never fatal: readiness
     /// reports it, and a read without a warehouse is legitimate).
     async fn metastore_id(&self, options: &ReadOptions, may_query: bool, elsewhere: bool) -> Result<String, Skipped> {
-        let Some(warehouse_id) = options.warehouse_id.as_deref() else {
-            return Ok(String::new());
-        };
-        if elsewhere {
-            // The pair's warehouse is the other workspace's: the metastore
-            // summary names the global id without a statement.
+        let warehouse_id = options.warehouse_id.as_deref().filter(|_| !elsewhere);
+        let Some(warehouse_id) = warehouse_id else {
+            // No warehouse of this workspace (none given, or the id is
+            // another workspace's): the metastore summary names the global
+            // id without a statement.
             return self
                 .limited(self.client.metastore_summary(self.token))
                 .await
                 .map(|summary| summary.global_metastore_id)
                 .map_err(|error| skip("metastore", String::new(), SkippedPart::MetastoreId, &error));
-        }
+        };
         if !may_query {
             return Err(Skipped {
                 securable: "metastore".into(),

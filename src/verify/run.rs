@@ -1,5 +1,5 @@
-//! Reading what [`super::judge`] judges: the statements of `verify`, on the
-//! pair's warehouse on each side, as the person who asked.
+//! Reading what [`super::judge`] judges: the statements of `verify`, on
+//! each side's own warehouse, as the person who asked.
 //!
 //! One `information_schema.columns` statement per catalog and side, then per
 //! table: its newest commit on each side (`DESCRIBE HISTORY … LIMIT 1`), its
@@ -32,7 +32,9 @@ use crate::store::table_versions::TableVersion;
 
 /// Where and how the statements run.
 pub struct Settings {
-    pub warehouse_id: String,
+    /// Each side's warehouse (`[primary, secondary]`): an id names a
+    /// warehouse in one workspace only.
+    pub warehouses: [String; 2],
     /// Tables compared at once.
     pub concurrency: usize,
     pub statement_timeout: Duration,
@@ -71,7 +73,7 @@ impl<T: TokenSource> Asker<'_, T> {
         let token = self.tokens.token(false).await.map_err(|error| Problem::Failed(format!("no token: {error}")))?;
         let client = if side == PRIMARY { self.sides.primary } else { self.sides.secondary };
         let deadline = Instant::now() + self.settings.statement_timeout;
-        client.query(&token, &self.settings.warehouse_id, &sql, deadline).await.map_err(|error| problem(&error))
+        client.query(&token, &self.settings.warehouses[side], &sql, deadline).await.map_err(|error| problem(&error))
     }
 
     /// `catalog`'s columns on `side`, by `schema.table`.
@@ -277,15 +279,18 @@ pub async fn read_and_compare<T: TokenSource>(
     sides: &Sides<'_>,
     tokens: &T,
     settings: &Settings,
-    read: &crate::replication::read::ReadOptions,
+    reads: &[crate::replication::read::ReadOptions; 2],
     config: &ReplicationConfig,
     recorded: &[TableVersion],
     progress: &(dyn Fn(&Tally) + Send + Sync),
 ) -> Result<Vec<TableResult>, NotRead> {
     use crate::replication::read::read_snapshot;
     let token = tokens.token(false).await.map_err(|error| NotRead { side: "primary", error: error.to_string() })?;
-    let (primary, secondary) =
-        tokio::join!(read_snapshot(sides.primary, &token, read), read_snapshot(sides.secondary, &token, read));
+    let [primary_read, secondary_read] = reads;
+    let (primary, secondary) = tokio::join!(
+        read_snapshot(sides.primary, &token, primary_read),
+        read_snapshot(sides.secondary, &token, secondary_read)
+    );
     let primary = primary.map_err(|error| NotRead { side: "primary", error: error.to_string() })?;
     let secondary = secondary.map_err(|error| NotRead { side: "secondary", error: error.to_string() })?;
     Ok(compare(sides, tokens, settings, &primary, &secondary, config, recorded, progress).await)

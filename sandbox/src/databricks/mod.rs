@@ -152,7 +152,7 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
-            warehouses: warehouses::Warehouses::default(),
+            warehouses: warehouses::Warehouses::seeded(statements::seeded_warehouse_id(name)),
             presence: Mutex::new(account_metastores::Presence::Assigned),
             jobs: jobs::Jobs::default(),
             files,

@@ -34,8 +34,22 @@ use super::sql::execute::{execute, Outcome};
 use super::sql::parse::{parse, Statement};
 use super::{databricks_error, Workspace};
 
-/// The warehouse every sandbox workspace has.
+/// The secondary sandbox workspace's seeded warehouse.
 pub const SANDBOX_WAREHOUSE_ID: &str = "5a9d3b1c2e4f6071";
+
+/// The primary sandbox workspace's seeded warehouse. Warehouse ids are per
+/// workspace (`/api/2.0/sql/warehouses/{id}` of one workspace), so the two
+/// differ: a statement sent to one workspace with the other's id is refused,
+/// as Databricks refuses it.
+pub const PRIMARY_WAREHOUSE_ID: &str = "8e2f4a6c0b1d3957";
+
+/// The seeded warehouse of the sandbox workspace named `workspace`.
+pub fn seeded_warehouse_id(workspace: &str) -> &'static str {
+    match workspace {
+        "primary" => PRIMARY_WAREHOUSE_ID,
+        _ => SANDBOX_WAREHOUSE_ID,
+    }
+}
 
 /// How long an ended statement can still be fetched: "at least 12 hours"
 /// (Statement Execution API, FIDELITY.md); the sandbox keeps it exactly that

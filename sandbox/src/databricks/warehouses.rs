@@ -30,7 +30,6 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::statements::SANDBOX_WAREHOUSE_ID;
 use super::{databricks_error, Workspace};
 
 /// One warehouse, as the API shows it.
@@ -73,11 +72,12 @@ pub struct Warehouses {
     serverless_offered: Mutex<bool>,
 }
 
-impl Default for Warehouses {
-    fn default() -> Self {
+impl Warehouses {
+    /// The workspace's warehouses: the seeded one, `id`.
+    pub fn seeded(id: &str) -> Self {
         Warehouses {
             list: Mutex::new(vec![Warehouse {
-                id: SANDBOX_WAREHOUSE_ID.into(),
+                id: id.into(),
                 name: "drbot sandbox warehouse".into(),
                 cluster_size: "Small".into(),
                 warehouse_type: "PRO".into(),
@@ -89,9 +89,7 @@ impl Default for Warehouses {
             serverless_offered: Mutex::new(true),
         }
     }
-}
 
-impl Warehouses {
     pub fn exists(&self, id: &str) -> bool {
         self.list.lock().iter().any(|w| w.id == id)
     }

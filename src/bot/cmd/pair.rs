@@ -1,4 +1,4 @@
-//! `pair list | add NAME primary=URL secondary=URL warehouse=ID [mapping=FROM,TO]… | remove NAME`:
+//! `pair list | add NAME primary=URL secondary=URL warehouse=ID [primary_warehouse=ID] [mapping=FROM,TO]… | remove NAME`:
 //! the DR pairs drbot looks after (`src/bot/pairs.rs`). Listing needs a role;
 //! adding and removing are for admins, and audited.
 
@@ -14,7 +14,7 @@ use crate::pairs::{check_url, Pair, PairWorkspace};
 
 pub static SPEC: Spec = Spec {
     name: "pair",
-    // `add` also takes mapping=FROM,TO (repeated); the usage stays within the manifest's 128 characters.
+    // `add` also takes primary_warehouse=ID and mapping=FROM,TO (repeated); the usage stays within the manifest's 128 characters.
     usage: "pair list | add NAME primary=URL secondary=URL warehouse=ID | remove NAME",
     summary: "The DR pairs (admins add and remove them).",
     // An admin's command, offered where admins manage drbot: their chat with it
@@ -49,18 +49,25 @@ fn parse(args: &[&str]) -> super::Parsed {
 
 /// The `key=value` words of `pair add`, checked one by one.
 fn pair_of(name: &str, settings: &[&str]) -> Result<Pair, String> {
-    let (mut primary, mut secondary, mut warehouse, mut mapping) = (None, None, None, Vec::new());
+    let (mut primary, mut secondary, mut mapping) = (None, None, Vec::new());
+    let (mut warehouse, mut primary_warehouse) = (None, None);
     for setting in settings {
         let (key, value) = setting.split_once('=').ok_or_else(|| format!("'{}' is not key=value", clip(setting)))?;
         match key.to_ascii_lowercase().as_str() {
             "primary" => primary = Some(url(value)?),
             "secondary" => secondary = Some(url(value)?),
             "warehouse" => warehouse = Some(value.to_string()),
+            "primary_warehouse" => primary_warehouse = Some(value.to_string()),
             "mapping" => {
                 let (from, to) = value.split_once(',').ok_or("mapping=FROM,TO (two storage URLs)")?;
                 mapping.push((from.to_string(), to.to_string()));
             }
-            other => return Err(format!("unknown setting {} (primary, secondary, warehouse, mapping)", clip(other))),
+            other => {
+                return Err(format!(
+                    "unknown setting {} (primary, secondary, warehouse, primary_warehouse, mapping)",
+                    clip(other)
+                ))
+            }
         }
     }
     let (Some(primary), Some(secondary)) = (primary, secondary) else {
@@ -68,6 +75,7 @@ fn pair_of(name: &str, settings: &[&str]) -> Result<Pair, String> {
     };
     let mut pair = Pair::new(name, PairWorkspace::at(&primary), PairWorkspace::at(&secondary));
     pair.warehouse_id = warehouse;
+    pair.primary_warehouse_id = primary_warehouse;
     pair.location_mapping = mapping;
     pair.validate()?;
     Ok(pair)
@@ -108,6 +116,7 @@ impl Invocation for PairCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pairs::Side;
 
     #[test]
     fn add_reads_its_settings_and_names_what_is_wrong() {
@@ -118,6 +127,10 @@ mod tests {
         .unwrap();
         assert_eq!(pair.primary.url, "https://adb-1.example");
         assert_eq!(pair.warehouse_id.as_deref(), Some("abc1"));
+        assert_eq!(pair.primary_warehouse_id, None, "optional");
+        let both = ["primary=https://a.example", "secondary=https://b.example", "warehouse=b1", "primary_warehouse=a1"];
+        let two = pair_of("f", &both).unwrap();
+        assert_eq!((two.warehouse_of(Side::Primary), two.warehouse_of(Side::Secondary)), (Some("a1"), Some("b1")));
         assert_eq!(pair.location_mapping, [("a".to_string(), "b".to_string())]);
         assert_eq!(pair.sharing.recipient, "finance_secondary");
         assert!(pair_of("f", &["primary=https://a.example"]).unwrap_err().contains("both needed"));
@@ -126,6 +139,9 @@ mod tests {
         assert!(pair_of("f", &["primary=https://a.example", "secondary=https://b.example", "warehouse=x;y"])
             .unwrap_err()
             .starts_with("warehouse:"));
+        assert!(pair_of("f", &["primary=https://a.example", "secondary=https://b.example", "primary_warehouse=x y"])
+            .unwrap_err()
+            .starts_with("primary_warehouse:"));
         assert!(parse(&["remove", "Bad Name"]).is_err());
         assert!(parse(&["add", "x'y", "primary=https://a.example"]).is_err());
     }
