@@ -13,6 +13,7 @@
 pub mod arm;
 pub mod arm_locations;
 pub mod arm_network;
+pub mod arm_storage;
 pub mod bot_service;
 pub mod caller;
 pub mod channel;
