@@ -178,6 +178,62 @@ async fn run_on_a_plan_someone_else_read_is_refused_with_a_card_that_says_why() 
     );
 }
 
+/// Two people in a group chat, one with the role: the plan card asks each
+/// member's client for their own view (Universal Actions' `refresh`); its
+/// author gets Run and Cancel, the other the plan and who may act. A forged
+/// click by the one without the role is refused on the server.
+#[tokio::test]
+async fn each_member_of_a_group_chat_sees_their_own_view_of_a_plan() {
+    let world = World::start_with(fast_cards).await;
+    let room = world.sandbox.teams.group_chat("dr-views");
+    let in_room = |login: &str| Chat {
+        world: &world,
+        user: world.sandbox.teams.user(login).unwrap(),
+        conversation: room.clone(),
+    };
+    let (alice, bob) = (in_room("alice"), in_room("bob"));
+    world.sandbox.connector.set_members(room.id(), &[bob.user.clone(), alice.user.clone()]);
+    alice.sign_in().await;
+
+    let (card_id, plan_card) = plan(&world, &alice).await;
+    let refresh = &plan_card["refresh"];
+    assert_eq!(refresh["action"]["verb"], "replicate.view", "{plan_card}");
+    assert_eq!(refresh["userIds"], json!([alice.user.teams_id, bob.user.teams_id]), "the requester first");
+    let view_data = refresh["action"]["data"].clone();
+    // Every button also works where Action.Execute does not (its Submit fallback).
+    let run = plan_card["actions"].as_array().unwrap().iter().find(|a| a["verb"] == "replicate.run").unwrap();
+    assert_eq!(run["fallback"]["type"], "Action.Submit");
+    assert_eq!(run["fallback"]["data"]["verb"], "replicate.run");
+
+    // Bob's client asks for his view: no buttons, and who may act.
+    let bobs = bob.click(&card_id, "replicate.view", view_data.clone()).await;
+    assert_eq!(bobs.status, 200);
+    let bobs_card = &bobs.body["value"];
+    assert_eq!(bobs.body["type"], "application/vnd.microsoft.card.adaptive", "{}", bobs.body);
+    assert!(bobs_card["actions"].as_array().is_none_or(|a| a.is_empty()), "{bobs_card}");
+    assert!(bobs_card.to_string().contains("Only Alice Admin can run or cancel this plan"), "{bobs_card}");
+    // Alice's view: Run and Cancel.
+    let alices = alice.click(&card_id, "replicate.view", view_data).await;
+    let verbs: Vec<&str> = alices.body["value"]["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|a| a["verb"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(verbs, ["replicate.run", "replicate.cancel"], "{}", alices.body);
+
+    // Bob forges the click: refused by the server, nothing runs.
+    bob.sign_in().await;
+    let forged = bob.click(&card_id, "replicate.run", run_data(&plan_card)).await;
+    assert!(forged.body.to_string().contains("replicate"), "{}", forged.body);
+    assert!(world.bot.app.store.recent_operations(room.id(), 10).await.unwrap().is_empty(), "nothing ran");
+    let audit = world.bot.app.store.recent_audit(20).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.actor_upn.as_deref() == Some("bob@contoso.example")
+            && e.action == "run a replication"
+            && e.result.starts_with("refused")),
+        "{audit:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_button_without_a_plan_or_of_an_unknown_kind_gets_a_clear_error() {
     let world = World::start().await;

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -80,6 +80,8 @@ struct State_ {
     sends: HashMap<String, VecDeque<Instant>>,
     forced_throttles: VecDeque<u64>,
     removed: HashSet<String>,
+    /// Each group chat's or channel's members, as `GET …/members` lists them.
+    rosters: HashMap<String, Vec<Value>>,
     /// The tenant's admin blocked the bot: every send is refused.
     disabled: bool,
     next_id: u64,
@@ -160,6 +162,19 @@ impl Connector {
         self.state.lock().removed.insert(conversation_id.to_string());
     }
 
+    /// The people in conversation `conversation_id`, as Teams lists them
+    /// (`GET v3/conversations/{id}/members`: `id`, `name`, `aadObjectId`,
+    /// `userPrincipalName`).
+    pub fn set_members(&self, conversation_id: &str, members: &[crate::directory::User]) {
+        let listed = members
+            .iter()
+            .map(|user| {
+                json!({"id": user.teams_id, "name": user.name, "aadObjectId": user.oid, "userPrincipalName": user.upn})
+            })
+            .collect();
+        self.state.lock().rosters.insert(conversation_id.to_string(), listed);
+    }
+
     /// The tenant's admin blocks the bot (Teams admin center): every send
     /// gets 403 `BotDisabledByAdmin`.
     pub fn disable_bot(&self) {
@@ -180,6 +195,7 @@ impl Connector {
         Router::new()
             .route("/v3/conversations", post(create_conversation))
             .route("/v3/conversations/{conversation}/activities", post(send))
+            .route("/v3/conversations/{conversation}/members", get(members))
             .route("/v3/conversations/{conversation}/activities/{activity}", post(reply).put(update).delete(delete))
             .route("/v3/conversations/{conversation}/activities/{activity}/", put(update))
             .with_state(self.clone())
@@ -390,6 +406,33 @@ async fn delete(
     match c.accept(&headers, Verb::Delete, &conversation, Some(&activity), &Bytes::new()) {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `GET v3/conversations/{id}/members`: the roster; the same refusals as a
+/// send (a bot removed or blocked), 404 for a conversation the bot is not in.
+async fn members(State(c): State<Arc<Connector>>, Path(conversation): Path<String>, headers: HeaderMap) -> Response {
+    if c.authenticate(&headers).is_none() {
+        return connector_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Authorization has been denied for this request.",
+        );
+    }
+    let state = c.state.lock();
+    if state.disabled {
+        return connector_error(StatusCode::FORBIDDEN, "BotDisabledByAdmin", "The tenant admin disabled this bot.");
+    }
+    if state.removed.contains(&conversation) {
+        return connector_error(
+            StatusCode::FORBIDDEN,
+            "BotNotInConversationRoster",
+            "The bot is not part of the conversation roster.",
+        );
+    }
+    match state.rosters.get(&conversation) {
+        Some(members) => Json(Value::Array(members.clone())).into_response(),
+        None => connector_error(StatusCode::NOT_FOUND, "ConversationNotFound", "Conversation not found."),
     }
 }
 

@@ -19,6 +19,7 @@ mod error;
 mod gate;
 mod operations;
 pub mod pairs;
+mod plan_view;
 mod plans;
 pub mod poster;
 mod replicate;
@@ -254,6 +255,11 @@ impl Bot {
                 Some(text) => self.answer(activity, text, anonymous, correlation_id).await,
                 None => bad_button(correlation_id),
             };
+        }
+        // A plan card's refresh asks for this person's own view of it: shown
+        // to whoever is in the chat, signed in or not (nothing is done).
+        if verb == replicate::VIEW_VERB {
+            return self.plan_view(activity, data, correlation_id).await;
         }
         // Only buttons of drbot's own cards, as the table lists them.
         let Some((_, button)) = cmd::verb(verb) else { return bad_button(correlation_id) };

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::actor::{ActingAs, Actor};
 use super::error::TurnError;
 use super::operations::Start;
+use super::plan_view::{Audience, Viewer};
 use super::plans::PlanRequest;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
 use super::replication_run::ReplicationJob;
@@ -32,6 +33,8 @@ use crate::store::plans::PlanKind;
 /// Verbs of the plan and progress cards' buttons.
 pub(crate) const RUN_VERB: &str = "replicate.run";
 pub(crate) const CANCEL_VERB: &str = "replicate.cancel";
+/// The plan card's refresh: each person's own view of it (`plan_view.rs`).
+pub(crate) const VIEW_VERB: &str = "replicate.view";
 
 impl Bot {
     /// `replicate`: reads both metastores as `actor` and answers with the plan.
@@ -74,12 +77,19 @@ impl Bot {
             &format!("Reading both metastores for {} as {}.", catalog_label(catalog.as_deref()), actor.display_name()),
         );
         let bot = self.clone();
+        let audience = Audience::of(activity);
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
                 match bot.make_plan(&request, &pair, catalog.clone(), dry_run).await {
                     Ok((plan_id, plan)) => {
-                        bot.plan_card(&plan_id, &plan, catalog.as_deref(), &request.requested_by, dry_run)
+                        let requested_by = &request.requested_by;
+                        let mut card =
+                            bot.plan_card(&plan_id, &plan, catalog.as_deref(), requested_by, dry_run, &Viewer::Author);
+                        if let Some(audience) = &audience {
+                            bot.refresh_for_members(&mut card, audience, &plan_id, &request.correlation_id).await;
+                        }
+                        card
                     }
                     Err(error) => error.card("The plan could not be made", &request.correlation_id),
                 }
@@ -151,7 +161,17 @@ impl Bot {
         Ok((id, stored.plan))
     }
 
-    fn plan_card(&self, plan_id: &str, plan: &Plan, catalog: Option<&str>, requested_by: &str, dry_run: bool) -> Value {
+    /// The plan's card as `viewer` sees it: its author gets Run and Cancel.
+    pub(crate) fn plan_card(
+        &self,
+        plan_id: &str,
+        plan: &Plan,
+        catalog: Option<&str>,
+        requested_by: &str,
+        dry_run: bool,
+        viewer: &Viewer,
+    ) -> Value {
+        let author = matches!(viewer, Viewer::Author);
         let mut summary: Vec<views::KindCount> = Vec::new();
         for action in &plan.actions {
             let kind = kind_label(&action.kind);
@@ -171,8 +191,9 @@ impl Bot {
             created_at: worded_time(now_ms()),
             requested_by: requested_by.to_string(),
             dry_run,
-            can_run: runnable > 0 && !dry_run,
-            can_cancel: true,
+            can_run: author && runnable > 0 && !dry_run,
+            can_cancel: author,
+            who_may_act: viewer.note(),
             total_actions: total as u64,
             summary,
             actions_heading: if dry_run {

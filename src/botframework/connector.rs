@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::activity::Activity;
+use super::activity::{Activity, ChannelAccount};
 use super::bot_token::{BotTokenError, BotTokenProvider};
 use super::pacing;
 use super::service_hosts::ServiceHosts;
@@ -187,6 +187,24 @@ impl ConnectorClient {
             .pop_if_empty()
             .extend(["v3", "conversations"]);
         let body = self.call(Method::POST, url, Some(parameters)).await?;
+        serde_json::from_slice(&body).map_err(|_| ConnectorError::Http { status: 200, code: "InvalidResponse".into() })
+    }
+
+    /// `GET v3/conversations/{id}/members`: who is in the conversation
+    /// (Teams answers each member's `id`, `name` and `aadObjectId`).
+    pub async fn conversation_members(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<ChannelAccount>, ConnectorError> {
+        let mut url = url::Url::parse(service_url).map_err(|_| ConnectorError::InvalidServiceUrl)?;
+        url.path_segments_mut().map_err(|_| ConnectorError::InvalidServiceUrl)?.pop_if_empty().extend([
+            "v3",
+            "conversations",
+            conversation_id,
+            "members",
+        ]);
+        let body = self.call(Method::GET, url, None::<&Value>).await?;
         serde_json::from_slice(&body).map_err(|_| ConnectorError::Http { status: 200, code: "InvalidResponse".into() })
     }
 

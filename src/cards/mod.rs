@@ -7,6 +7,7 @@
 //! below (usage, unknown command, sign-in problems, whoami) are built here.
 
 pub mod template;
+pub mod universal;
 pub mod views;
 
 use serde_json::{json, Value};
@@ -25,6 +26,7 @@ pub(crate) fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
     if !actions.is_empty() {
         card["actions"] = Value::Array(actions);
     }
+    universal::add_submit_fallbacks(&mut card);
     card
 }
 

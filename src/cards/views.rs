@@ -183,7 +183,8 @@ pub fn render_with_data(template: CardTemplate, view: &impl Serialize) -> Result
         for (field, max) in template.lists() {
             cut_list(&mut cut, field, (max / divisor).max(1));
         }
-        let card = parsed.expand(&cut).map_err(|source| CardError::Template { name, source })?;
+        let mut card = parsed.expand(&cut).map_err(|source| CardError::Template { name, source })?;
+        super::universal::add_submit_fallbacks(&mut card);
         let bytes = serde_json::to_string(&card).map_or(usize::MAX, |s| s.len());
         if bytes <= MAX_CARD_BYTES {
             return Ok((cut, card));
@@ -413,6 +414,10 @@ pub struct PlanView {
     pub can_run: bool,
     /// Whether to offer Cancel (discarding the plan).
     pub can_cancel: bool,
+    /// For everyone but the plan's author: who may run it, and why (their
+    /// own view, through the card's refresh). Empty for the author.
+    #[serde(default)]
+    pub who_may_act: String,
     /// Every action, runnable or not.
     pub total_actions: u64,
     /// Count per kind of action, e.g. ("Create table", 120).

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 
 use super::{Invocation, Spec, Turn, Verb};
 use crate::access::Role;
-use crate::bot::replicate::{CANCEL_VERB, RUN_VERB};
+use crate::bot::replicate::{CANCEL_VERB, RUN_VERB, VIEW_VERB};
 use crate::bot::{Answer, Bot};
 use crate::commands::{words, Needs, Reach, Scope};
 
@@ -27,6 +27,8 @@ pub static SPEC: Spec = Spec {
     verbs: &[
         Verb { verb: RUN_VERB, needs: Needs::Role(Role::Replicate), audit: "run a replication" },
         Verb { verb: CANCEL_VERB, needs: Needs::SignedIn, audit: "cancel a run" },
+        // A plan card's refresh: each person's own view; nothing is done.
+        Verb { verb: VIEW_VERB, needs: Needs::Anyone, audit: "see a plan" },
     ],
     parse,
 };

@@ -1,0 +1,141 @@
+//! Each person's own view of a replication plan's card (Universal Actions'
+//! `refresh`). A plan runs only for the person who read it
+//! (`start_replication`: it lists what they may read), so in a group chat or
+//! a channel only they see Run and Cancel; everyone else sees the plan and
+//! who may act on it. The click is still checked on the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::replicate::VIEW_VERB;
+use super::replication_plan::StoredReplicationPlan;
+use super::{Answer, Bot};
+use crate::botframework::activity::Activity;
+use crate::cards::{self, universal};
+use crate::store::plans::PlanKind;
+
+/// How long the members of a conversation are waited for: the plan card
+/// goes out without per-person views rather than late.
+const MEMBERS_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Where a card was asked for, kept for after the plan is made.
+#[derive(Clone, Debug)]
+pub(crate) struct Audience {
+    service_url: String,
+    conversation_id: String,
+    /// Teams' id of who asked: first in the refresh list.
+    requester: String,
+    /// A personal chat has one person in it: nobody else to show a view to.
+    personal: bool,
+}
+
+impl Audience {
+    pub(crate) fn of(activity: &Activity) -> Option<Audience> {
+        let conversation = activity.conversation.as_ref()?;
+        Some(Audience {
+            service_url: activity.service_url.clone().unwrap_or_default(),
+            conversation_id: conversation.id.clone(),
+            requester: activity.from.as_ref().map(|f| f.id.clone()).unwrap_or_default(),
+            personal: conversation.conversation_type.as_deref().is_none_or(|t| t == "personal"),
+        })
+    }
+}
+
+/// Who sees what on a plan's card.
+pub(crate) enum Viewer {
+    /// The person who read the plan: Run and Cancel.
+    Author,
+    /// Anyone else: the plan, and who may act on it.
+    Other { author: String },
+}
+
+impl Viewer {
+    /// The line under the plan for everyone but its author.
+    pub(crate) fn note(&self) -> String {
+        match self {
+            Viewer::Author => String::new(),
+            Viewer::Other { author } => {
+                format!("Only {author} can run or cancel this plan: it lists what they may read. Plan your own with replicate.")
+            }
+        }
+    }
+}
+
+impl Bot {
+    /// Makes the plan card `card` ask for each member's own view (up to
+    /// Teams' 60, the requester first). Nothing changes in a personal chat,
+    /// or when the members cannot be listed (said in the log).
+    pub(crate) async fn refresh_for_members(
+        &self,
+        card: &mut Value,
+        audience: &Audience,
+        plan_id: &str,
+        correlation_id: &str,
+    ) {
+        if audience.personal {
+            return;
+        }
+        let listed = tokio::time::timeout(
+            MEMBERS_PATIENCE,
+            self.services.connector.conversation_members(&audience.service_url, &audience.conversation_id),
+        )
+        .await;
+        let members = match listed {
+            Ok(Ok(members)) => members,
+            Ok(Err(error)) => {
+                tracing::warn!(correlation_id, %error, "conversation members unavailable; the plan card is the same for all");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    correlation_id,
+                    "conversation members not listed in time; the plan card is the same for all"
+                );
+                return;
+            }
+        };
+        let mut ids = vec![audience.requester.clone()];
+        ids.extend(members.into_iter().map(|m| m.id).filter(|id| *id != audience.requester));
+        universal::refresh_for(card, VIEW_VERB, json!({"plan_id": plan_id}), &ids);
+    }
+
+    /// The refresh of a plan card: the plan as the person asking should see it.
+    pub(crate) async fn plan_view(self: &Arc<Self>, activity: &Activity, data: &Value, correlation_id: &str) -> Answer {
+        let Some(plan_id) = super::plans::plan_id_of(data) else { return super::plans::bad_plan_button() };
+        let conversation_id = activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
+        let stored = match self.services.store.plan(plan_id, super::now_ms()).await {
+            Ok(Some(stored)) if stored.conversation_id == conversation_id && stored.kind == PlanKind::Replication => {
+                stored
+            }
+            Ok(_) => {
+                return Answer::Card(cards::notice(
+                    "This plan can no longer run",
+                    "It expired or was run. Plan again with replicate.",
+                ))
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "plan unavailable");
+                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+            }
+        };
+        let Ok(plan) = serde_json::from_value::<StoredReplicationPlan>(stored.payload) else {
+            return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+        };
+        // Teams names who asks (`from.aadObjectId`, in a request it signed);
+        // a view is only what is shown: a click is checked again.
+        let viewer_oid = activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref());
+        let viewer = match (stored.created_by_oid.as_deref(), viewer_oid) {
+            (Some(author), Some(viewer)) if author.eq_ignore_ascii_case(viewer) => Viewer::Author,
+            (None, _) => Viewer::Author,
+            _ => Viewer::Other { author: plan.requested_by.clone() },
+        };
+        let mut card =
+            self.plan_card(plan_id, &plan.plan, plan.catalog.as_deref(), &plan.requested_by, plan.dry_run, &viewer);
+        if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
+            universal::refresh_for(&mut card, VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
+        }
+        Answer::Card(card)
+    }
+}
