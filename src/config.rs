@@ -68,6 +68,13 @@ pub struct PairConfig {
     pub location_mapping: Vec<(String, String)>,
     #[serde(default)]
     pub failover_group: Option<String>,
+    /// Alert the pair's chats when its worst RPO exceeds this many minutes.
+    #[serde(default)]
+    pub rpo_alert_minutes: Option<u32>,
+    /// Who also gets the pair's alerts in their Teams activity feed (Entra
+    /// object ids or user principal names).
+    #[serde(default)]
+    pub alert_users: Vec<String>,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -613,6 +620,8 @@ impl Config {
             pair.primary_warehouse_id = entry.primary_warehouse_id.clone();
             pair.location_mapping = entry.location_mapping.clone();
             pair.failover_group = entry.failover_group.clone();
+            pair.rpo_alert_minutes = entry.rpo_alert_minutes;
+            pair.alert_users = entry.alert_users.clone();
             pair.validate().map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
             pairs.push(pair);
         }

@@ -7,6 +7,7 @@
 //! Cards rendered by [`cards`]; durable state lives in [`store`].
 
 pub mod access;
+pub mod alerts;
 pub mod azure;
 pub mod bot;
 pub mod botframework;

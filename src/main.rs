@@ -61,6 +61,8 @@ enum Commands {
     Status(drbot::readiness::cli::StatusArgs),
     /// The DR pairs: list, add (both workspaces and the warehouse checked first), remove.
     Pair(drbot::cli::pair::PairArgs),
+    /// A pair's runs with the RPO measured after each and how long each took, newest first.
+    History(drbot::cli::history::HistoryArgs),
     /// Prove per table that the secondary holds the primary's data: columns, rows, versions (--deep: row hashes).
     Verify(drbot::cli::verify::VerifyArgs),
     /// A pair's failover runbook (--dry-run): steps, expected data loss per table, RPO, what blocks it.
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Commands::Failback(args) => runtime.block_on(drbot::cli::failover::failback(args)),
         Commands::Drill(args) => runtime.block_on(drbot::cli::failover::drill(args)),
         Commands::Drills(args) => runtime.block_on(drbot::cli::failover::drills(args)),
+        Commands::History(args) => runtime.block_on(drbot::cli::history::main(args)),
         Commands::Verify(args) => match runtime.block_on(drbot::cli::verify::main(args)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

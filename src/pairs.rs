@@ -47,6 +47,13 @@ pub struct Pair {
     /// catalog: the region's metastore is shared with other spokes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub catalogs: Vec<String>,
+    /// Alert when the worst table's RPO exceeds this many minutes (none: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_alert_minutes: Option<u32>,
+    /// Who gets the pair's alerts in their activity feed too (Entra object
+    /// ids or user principal names); the subscribed chats get them anyway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_users: Vec<String>,
 }
 
 /// One workspace of a pair.
@@ -142,6 +149,8 @@ impl Pair {
             active: Side::Primary,
             failover_group: None,
             catalogs: Vec::new(),
+            rpo_alert_minutes: None,
+            alert_users: Vec::new(),
         }
     }
 

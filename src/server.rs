@@ -251,6 +251,7 @@ pub async fn start_on_with_clock(
         crate::bot::poster::DashboardPoster::new(app.bot.clone()),
         clock,
     )
+    .with_budget(app.bot.send_budget())
     .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT)
     .with_replications(Arc::new(crate::bot::scheduled_replication::ScheduledReplications::new(app.bot.clone())));
     tokio::spawn(forget_idle_state(app.clone(), stop.clone()));

@@ -75,6 +75,7 @@ fn render_sample(template: CardTemplate, sample: Value) -> (Value, Value) {
         CardTemplate::DeployProgress => typed::<views::DeployProgressView>(template, sample),
         CardTemplate::DeployResult => typed::<views::DeployResultView>(template, sample),
         CardTemplate::Verify => typed::<views::VerifyView>(template, sample),
+        CardTemplate::History => typed::<views::HistoryView>(template, sample),
     }
 }
 
@@ -173,12 +174,73 @@ fn every_sample_expands_like_the_npm_reference_and_validates() {
     let cards: Vec<Value> = rendered.iter().map(|r| json!({"name": r.name, "card": r.card})).collect();
     let validation = node("validate.js", &Value::Array(cards));
     for result in validation.as_array().expect("array") {
-        let events = result["events"].as_array().expect("events");
+        let card = &rendered.iter().find(|r| r.name == result["name"]).expect("rendered").card;
+        // The renderer library has no charts (Teams has): it falls back, which
+        // is right only when every chart of the card carries a fallback.
+        let events: Vec<&Value> = result["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|event| !(chart_event(event) && every_chart_falls_back(card)))
+            .collect();
         if !events.is_empty() {
             problems.push(format!("{}: the adaptivecards library reports {events:?}", result["name"]));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The renderer library's "unknown element" for one of Teams' chart elements.
+fn chart_event(event: &Value) -> bool {
+    event.as_str().is_some_and(|e| e.starts_with("parse: UnknownElementType: Unknown element type \"Chart."))
+}
+
+/// The `Chart.*` elements of a card, wherever they are.
+fn charts(value: &Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str).is_some_and(|t| t.starts_with("Chart.")) {
+                out.push(value.clone());
+            }
+            map.values().for_each(|v| charts(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| charts(v, out)),
+        _ => {}
+    }
+}
+
+/// Every chart says what to show where charts are not rendered: a TextBlock with text.
+fn every_chart_falls_back(card: &Value) -> bool {
+    let mut found = Vec::new();
+    charts(card, &mut found);
+    found.iter().all(|chart| {
+        chart["fallback"]["type"] == "TextBlock" && chart["fallback"]["text"].as_str().is_some_and(|t| !t.is_empty())
+    })
+}
+
+#[test]
+fn the_dashboard_charts_seven_days_with_a_text_fallback() {
+    let rendered = rendered_samples();
+    let dashboard = &rendered.iter().find(|r| r.name == "dashboard").expect("dashboard").card;
+    let mut found = Vec::new();
+    charts(dashboard, &mut found);
+    let types: Vec<&str> = found.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Chart.Line", "Chart.VerticalBar"]);
+    assert_eq!(found[0]["data"][0]["values"][2], json!({"x": "27 Nov", "y": 95}), "the worst RPO per day, in minutes");
+    assert_eq!(found[1]["data"].as_array().map(Vec::len), Some(5), "drift per day");
+    assert!(every_chart_falls_back(dashboard));
+    assert!(found[0]["fallback"]["text"].as_str().unwrap().contains("27 Nov 95"));
+    // Without readings there is no section at all.
+    let mut sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("adaptive-cards/samples/dashboard.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    sample["trend"] = json!({"shown": false, "rpo": [], "drift": [], "rpo_text": "", "drift_text": ""});
+    let (_, bare) = render_sample(views::CardTemplate::Dashboard, sample);
+    let mut none = Vec::new();
+    charts(&bare, &mut none);
+    assert!(none.is_empty() && !bare.to_string().contains("Last 7 days"), "{bare}");
 }
 
 #[test]

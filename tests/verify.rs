@@ -276,3 +276,188 @@ async fn verify_in_chat_shows_what_differs_and_a_reader_without_select_is_blocke
     assert!(text.contains("no SELECT on the primary table"), "{text}");
     assert!(!text.contains("could not be compared"), "a refusal is not a failure: {text}");
 }
+
+/// The primary holds every kind together (tags and comments on columns from
+/// the seed, a function a view uses, a filtered table with a masked column,
+/// a materialized view and a streaming table, a pipeline's table, a
+/// registered model with versions, a managed volume with files): after
+/// `drbot replicate --apply`, `verify` answers for every table (equal, or
+/// blocked with why), and every object of the primary is on the secondary or
+/// named, with its reason, by what is left to do. A test counts the silent
+/// skips: there are none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
+    use drbot::databricks::WorkspaceClient;
+    use drbot::replication::ActionKind;
+    use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        ws.statements.set_timing(StatementTiming { speed: 4.0, start_ms: 0, ..StatementTiming::default() });
+    }
+    let alice = token_for(&sandbox, "alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&sandbox, dir.path());
+
+    // Every kind, on an admin-owned managed table of the seed and its schema.
+    let (table, schema) = {
+        let primary = sandbox.primary.metastore.read();
+        let admin = sandbox::databricks::seed::ADMIN_GROUP;
+        let found = primary
+            .tables
+            .values()
+            .find(|t| {
+                let schema = primary.schemas.get(&format!("{}.{}", t.catalog, t.schema));
+                t.table_type == "MANAGED" && t.common.owner == admin && schema.is_some_and(|s| s.common.owner == admin)
+            })
+            .expect("an admin-owned managed table");
+        (found.full_name(), format!("{}.{}", found.catalog, found.schema))
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let (t, s) = (quote(&table), quote(&schema));
+    let primary = WorkspaceClient::new(reqwest::Client::new(), &sandbox.primary_url());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    for sql in [
+        format!("CREATE FUNCTION {s}.`is_eu` (region STRING) RETURNS BOOLEAN RETURN region = 'EU'"),
+        format!("CREATE FUNCTION {s}.`mask_email` (email STRING) RETURNS STRING RETURN '***'"),
+        format!("ALTER TABLE {t} SET ROW FILTER {s}.`is_eu` ON (region)"),
+        format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
+        format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
+        format!("CREATE MATERIALIZED VIEW {s}.`daily` AS SELECT * FROM {t}"),
+        format!("CREATE STREAMING TABLE {s}.`feed` AS SELECT * FROM STREAM {t}"),
+    ] {
+        primary.query(&alice, PRIMARY_WAREHOUSE_ID, &sql, deadline).await.unwrap();
+    }
+    let gold = format!("{schema}.gold");
+    let model = format!("{schema}.churn");
+    {
+        let mut metastore = sandbox.primary.metastore.write();
+        let admin = sandbox::databricks::seed::ADMIN_GROUP;
+        let query = format!("SELECT * FROM {t}");
+        let at = 1_800_000_000_000;
+        assert!(sandbox::databricks::datasets::publish(
+            &mut metastore,
+            &gold,
+            "MATERIALIZED_VIEW",
+            &query,
+            &[&table],
+            "0f1e2d3c-pipeline",
+            admin,
+            at
+        ));
+        assert!(sandbox::databricks::models::seed(&mut metastore, &model, "predicts churn", 2, &[], admin, at));
+    }
+    let volume = {
+        let metastore = sandbox.primary.metastore.read();
+        let managed = metastore.volumes.values().find(|v| v.volume_type == "MANAGED").expect("a managed volume");
+        format!("/Volumes/{}", managed.full_name().replace('.', "/"))
+    };
+    assert!(!sandbox.primary.files.files_under(&volume).is_empty(), "the seed's volume has files");
+
+    let (_, applied) = drbot(&["replicate", "--apply"], &config, &alice, &[]).await;
+
+    // verify: every table of the primary is answered for, equal or blocked.
+    let (_, report) = verify_json(&[], &config, &alice, &[]).await;
+    let tables = by_table(&report);
+    let expected = primary_tables(&sandbox.primary.metastore.read());
+    let unanswered: Vec<&String> = expected.iter().filter(|t| !tables.contains_key(*t)).collect();
+    assert!(unanswered.is_empty(), "verify left out: {unanswered:?}");
+    for (name, result) in &tables {
+        match result["result"].as_str() {
+            Some("equal") => {}
+            Some("blocked") => assert!(!result["reason"].as_str().unwrap_or_default().is_empty(), "{name}"),
+            other => panic!("{name}: {other:?} {result}\n{applied}"),
+        }
+    }
+    assert_eq!(tables[&table]["result"], "equal", "the filtered, masked table: {}", tables[&table]);
+
+    // What is left to do, read as a replication reads.
+    let drbot_config = Config::load(Some(&config), &BTreeMap::new()).unwrap();
+    let workspaces = drbot::cli::replicate::workspaces(&drbot_config).unwrap();
+    assert_eq!(workspaces.warehouse_id, SANDBOX_WAREHOUSE_ID);
+    let filter = drbot::replication::read::ReadFilter::default();
+    let timeout = std::time::Duration::from_secs(30);
+    let read =
+        drbot::cli::replicate::read_both(&workspaces, Some(PRIMARY_WAREHOUSE_ID.into()), &alice, filter, 8, timeout);
+    let (primary_snapshot, secondary_snapshot) = read.await.unwrap();
+    let replication = drbot::cli::replicate::replication_config(&drbot_config, None, None, false);
+    let left = drbot::replication::planner::plan(&primary_snapshot, &secondary_snapshot, &replication);
+    let blocked: Vec<(String, String)> = left
+        .actions
+        .iter()
+        .filter_map(|a| match &a.kind {
+            ActionKind::Blocked(reason) => Some((a.object.full_name(), reason.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert!(blocked.iter().all(|(_, reason)| !reason.is_empty()), "{blocked:?}");
+    // Nothing is left but what is blocked, what waits on it, and refreshes.
+    let pending: Vec<String> = left
+        .actions
+        .iter()
+        .filter(|a| !matches!(a.kind, ActionKind::Blocked(_)))
+        .filter(|a| a.depends_on.is_empty() && !a.describe().contains("refresh"))
+        .map(|a| a.describe())
+        .collect();
+    assert!(pending.is_empty(), "a second run would still do: {pending:?}\n{applied}");
+
+    // The count: each object of the primary in scope is on the secondary or
+    // named by a blocked action; anything else was skipped silently.
+    let named =
+        |name: &str| blocked.iter().any(|(object, _)| object == name || object.starts_with(&format!("{name}.")));
+    let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+    let managed = |catalog: &str| p.catalogs.get(catalog).is_some_and(|c| c.catalog_type == "MANAGED_CATALOG");
+    let mut silent = Vec::new();
+    let mut check = |kind: &str, name: &String, present: bool| {
+        if !present && !named(name) {
+            silent.push(format!("{kind} {name}"));
+        }
+    };
+    for (name, catalog) in &p.catalogs {
+        if catalog.catalog_type == "MANAGED_CATALOG" {
+            check("catalog", name, s.catalogs.contains_key(name));
+        }
+    }
+    for (name, _) in p.schemas.iter().filter(|(_, x)| managed(&x.catalog)) {
+        check("schema", name, s.schemas.contains_key(name));
+    }
+    for (name, _) in p.tables.iter().filter(|(_, x)| managed(&x.catalog)) {
+        check("table", name, s.tables.contains_key(name));
+    }
+    for (name, _) in p.functions.iter().filter(|(n, _)| managed(n.split('.').next().unwrap_or_default())) {
+        check("function", name, s.functions.contains_key(name));
+    }
+    for (name, _) in p.volumes.iter().filter(|(n, _)| managed(n.split('.').next().unwrap_or_default())) {
+        check("volume", name, s.volumes.contains_key(name));
+    }
+    for (name, _) in p.models.iter().filter(|(n, _)| managed(n.split('.').next().unwrap_or_default())) {
+        check("model", name, s.models.contains_key(name));
+    }
+    assert_eq!(silent, Vec::<String>::new(), "silently skipped");
+    // The ones a person must act on are named, each with why.
+    assert!(named(&gold), "the pipeline's table: {blocked:?}");
+    assert!(blocked.iter().any(|(o, r)| o.starts_with(&model) && r.contains("copy_model_version")), "{blocked:?}");
+    assert!(blocked.iter().all(|(o, _)| *o == gold || o.starts_with(&model)), "nothing else is blocked: {blocked:?}");
+    // Kinds that are not tables arrived whole.
+    for name in [format!("{schema}.is_eu"), format!("{schema}.mask_email")] {
+        let (got, want) = (&s.functions[&name], &p.functions[&name]);
+        assert_eq!((&got.parameters, &got.returns, &got.body), (&want.parameters, &want.returns, &want.body), "{name}");
+    }
+    assert_eq!(s.tables[&table].protection, p.tables[&table].protection);
+    assert_eq!(s.models[&model].common.comment, p.models[&model].common.comment);
+    assert_eq!(
+        (
+            s.tables[&format!("{schema}.daily")].table_type.as_str(),
+            s.tables[&format!("{schema}.feed")].table_type.as_str()
+        ),
+        (
+            p.tables[&format!("{schema}.daily")].table_type.as_str(),
+            p.tables[&format!("{schema}.feed")].table_type.as_str()
+        )
+    );
+    drop((p, s));
+    assert_eq!(
+        sandbox.secondary.files.files_under(&volume),
+        sandbox.primary.files.files_under(&volume),
+        "the volume's files"
+    );
+}

@@ -52,11 +52,14 @@ pub struct Graph {
     /// The tenant's users and groups, for membership checks.
     directory: crate::directory::Directory,
     member_checks: Mutex<u64>,
+    /// Teams activity-feed notifications (`crate::activity_feed`).
+    pub activity_feed: Arc<crate::activity_feed::ActivityFeed>,
 }
 
 impl Graph {
     pub fn new(verifier: Arc<dyn AccessTokenVerifier>, directory: crate::directory::Directory) -> Arc<Graph> {
         Arc::new(Graph {
+            activity_feed: crate::activity_feed::ActivityFeed::new(verifier.clone(), directory.clone()),
             verifier,
             directory,
             member_checks: Mutex::new(0),
@@ -102,6 +105,7 @@ impl Graph {
             .route("/v1.0/applications/{id}/addPassword", post(add_password))
             .route("/v1.0/servicePrincipals", get(list_service_principals).post(create_service_principal))
             .with_state(self.clone())
+            .merge(self.activity_feed.router())
     }
 
     fn authorized(&self, headers: &HeaderMap) -> Result<(), Response> {

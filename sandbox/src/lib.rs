@@ -10,6 +10,7 @@
 // as their error; it is built once per refused request, so its size is moot.
 #![allow(clippy::result_large_err)]
 
+pub mod activity_feed;
 pub mod arm;
 pub mod arm_locations;
 pub mod arm_network;

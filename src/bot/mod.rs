@@ -8,6 +8,7 @@
 //! no token, is logged.
 
 pub mod actor;
+pub mod alerts;
 mod audit;
 pub mod cmd;
 mod deploy;
@@ -19,9 +20,11 @@ mod error;
 mod gate;
 mod operations;
 pub mod pairs;
-mod plan_view;
+pub(crate) mod plan_view;
 mod plans;
 pub mod poster;
+mod readings;
+pub use readings::FailoverEnded;
 mod replicate;
 mod replication_plan;
 mod replication_run;
@@ -31,6 +34,7 @@ pub mod scheduled_replication;
 mod signin;
 mod status;
 mod subscriptions;
+mod trend;
 mod verify;
 mod whoami;
 
@@ -127,6 +131,8 @@ pub struct Bot {
     operations: Arc<Engine>,
     /// Each warehouse's statement slots, shared by the runs on it.
     warehouse_slots: crate::replication::slots::WarehouseSlots,
+    /// Turns what runs and checks observe into alerts, once, and sends them.
+    alerter: Arc<crate::alerts::deliver::Alerter<alerts::TeamsAlerts>>,
 }
 
 impl Bot {
@@ -146,8 +152,34 @@ impl Bot {
             operations.register(deploy_run::Deployment(bot.clone()));
             let warehouse_slots =
                 crate::replication::slots::WarehouseSlots::new(services.config.replication.concurrency);
-            Bot { services, background, stopping, operations, warehouse_slots }
+            let alerter = Arc::new(alerter(&services));
+            Bot { services, background, stopping, operations, warehouse_slots, alerter }
         })
+    }
+
+    /// The per-tenant send budget alerts spend; the scheduler shares it
+    /// (and divides it between the instances).
+    pub fn send_budget(&self) -> Arc<crate::scheduler::budget::TenantBudget> {
+        self.alerter.budget()
+    }
+
+    /// Hands observations to the alerter in the background: what is news is
+    /// posted (paced), and nothing the caller does waits for it.
+    pub(crate) fn observe(&self, observations: Vec<crate::alerts::Observation>) {
+        if observations.is_empty() {
+            return;
+        }
+        let alerter = self.alerter.clone();
+        self.background.spawn(async move {
+            if let Err(error) = alerter.handle(&observations, now_ms()).await {
+                tracing::warn!(%error, "alert conditions not checked");
+            }
+        });
+    }
+
+    /// The alerter, for tests and the failover helper's result hook.
+    pub fn alerter(&self) -> &Arc<crate::alerts::deliver::Alerter<alerts::TeamsAlerts>> {
+        &self.alerter
     }
 
     /// The operation engine (its supervisor runs beside the server).
@@ -258,7 +290,7 @@ impl Bot {
         }
         // A plan card's refresh asks for this person's own view of it: shown
         // to whoever is in the chat, signed in or not (nothing is done).
-        if verb == replicate::VIEW_VERB {
+        if verb == plan_view::VIEW_VERB {
             return self.plan_view(activity, data, correlation_id).await;
         }
         // Only buttons of drbot's own cards, as the table lists them.
@@ -503,6 +535,28 @@ fn conversation_reference(activity: &Activity) -> Option<ConversationReference> 
         team_id: channel_data.and_then(|d| d.team).map(|t| t.id),
         installed_by_oid: activity.from.as_ref().and_then(|f| f.aad_object_id.clone()),
     })
+}
+
+/// The alerter over Teams: chats through the connector, the activity feed
+/// through Graph as the bot (when it has an identity), each tenant at
+/// Teams' 50 sends a second, each conversation at Teams' limits.
+fn alerter(services: &Services) -> crate::alerts::deliver::Alerter<alerts::TeamsAlerts> {
+    let feed = services.app.clone().map(|app| {
+        crate::teams::activity_feed::ActivityFeed::new(
+            services.http.clone(),
+            &services.config.endpoints.graph,
+            app,
+            crate::botframework::connector::RetryPolicy::default(),
+        )
+    });
+    let sink =
+        alerts::TeamsAlerts::new(services.store.clone(), services.connector.clone(), feed, &services.config.bot.app_id);
+    crate::alerts::deliver::Alerter::new(
+        services.store.clone(),
+        sink,
+        Arc::new(crate::scheduler::budget::TenantBudget::new(crate::scheduler::TENANT_SENDS_PER_SECOND)),
+        &crate::botframework::pacing::TEAMS_CONVERSATION_LIMITS,
+    )
 }
 
 pub(crate) fn now_ms() -> i64 {

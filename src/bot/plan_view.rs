@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::replicate::VIEW_VERB;
 use super::replication_plan::StoredReplicationPlan;
 use super::{Answer, Bot};
 use crate::botframework::activity::Activity;
 use crate::cards::{self, universal};
 use crate::store::plans::PlanKind;
+
+/// The plan card's refresh: each person's own view of it.
+pub(crate) const VIEW_VERB: &str = "replicate.view";
 
 /// How long the members of a conversation are waited for: the plan card
 /// goes out without per-person views rather than late.

@@ -33,8 +33,6 @@ use crate::store::plans::PlanKind;
 /// Verbs of the plan and progress cards' buttons.
 pub(crate) const RUN_VERB: &str = "replicate.run";
 pub(crate) const CANCEL_VERB: &str = "replicate.cancel";
-/// The plan card's refresh: each person's own view of it (`plan_view.rs`).
-pub(crate) const VIEW_VERB: &str = "replicate.view";
 
 impl Bot {
     /// `replicate`: reads both metastores as `actor` and answers with the plan.

@@ -168,10 +168,20 @@ impl OperationKind for Replication {
 
     async fn run(&self, op: &Operation, job: ReplicationJob, running: &Running) -> Result<Ending, RunError> {
         let bot = self.0.upgrade().ok_or(RunError::ShuttingDown)?;
+        let pair = job.pair_name(op);
+        let started_ms = job.started_ms;
         let ended = bot.run_replication(op, job, running).await;
         if let Err(problem) = &ended {
             // The run history says why too (`run ID`).
             let _ = bot.services.store.finish_run(&op.id, now_ms(), &failure(problem)).await;
+        }
+        let counts = match &ended {
+            Ok(Ending::Finished { result, .. }) => Some(result.clone()),
+            Ok(Ending::LetGo) => None,
+            Err(problem) => Some(failure(problem)),
+        };
+        if let Some(counts) = counts {
+            bot.run_ended(&pair, &op.id, started_ms, &counts).await;
         }
         ended
     }

@@ -76,8 +76,11 @@ impl Bot {
         let schedule = self.schedule_summary(&pair.name).await;
         let versions = self.recorded_versions(correlation_id).await.remove(&pair.name).unwrap_or_default();
         match self.readiness_of(tokens, pair, versions, [None, None], correlation_id).await {
-            Ok(readiness) => views::render_dashboard(&dashboard_view(&readiness, pair, schedule.as_ref()))
-                .unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id)),
+            Ok(readiness) => {
+                let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
+                view.trend = self.trend(pair, &readiness).await;
+                views::render_dashboard(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
+            }
             Err(problem) => cards::error(&problem, correlation_id),
         }
     }
@@ -164,7 +167,7 @@ impl Bot {
             }
         };
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
-        Ok(check_with_budgets(
+        let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options_per_side(None),
@@ -174,7 +177,14 @@ impl Bot {
             &options,
             &|_| {},
         )
-        .await)
+        .await;
+        // The bot's own reading (a scheduled post or check) is a scheduled
+        // check: kept in the history, and the RPO condition looked at. A
+        // person's reading sees what they may see, not necessarily the pair.
+        if matches!(tokens, DatabricksTokens::App(_)) {
+            self.checked(pair, &readiness).await;
+        }
+        Ok(readiness)
     }
 }
 
@@ -389,6 +399,7 @@ fn dashboard_view(readiness: &Readiness, pair: &Pair, schedule: Option<&Schedule
         tiles,
         drift: drift_rows,
         unreplicable: readiness.unreplicable.iter().map(unreplicable_row).collect(),
+        trend: views::Trend::default(),
         offenders: readiness
             .offenders
             .iter()

@@ -40,7 +40,9 @@ fn subtitle(text: &str) -> Value {
 
 /// A button that runs a command as if it had been typed.
 pub fn command_button(label: &str, command: &str) -> Value {
-    json!({"type": "Action.Execute", "title": label, "verb": COMMAND_VERB, "data": {"text": command}})
+    let mut button = json!({"type": "Action.Execute", "title": label, "verb": COMMAND_VERB, "data": {"text": command}});
+    universal::add_submit_fallbacks(&mut button);
+    button
 }
 
 /// The list of commands, usage in monospace with a one-line summary under it.
@@ -122,6 +124,19 @@ pub fn error(message: &str, correlation_id: &str) -> Value {
 /// A short statement: a title and one line.
 pub fn notice(heading: &str, text: &str) -> Value {
     card(vec![title(heading), json!({"type": "TextBlock", "text": text, "wrap": true})], Vec::new())
+}
+
+/// An alert posted into a chat that follows a pair: what changed, and the
+/// buttons to look closer (the pair's dashboard, its runs).
+pub fn alert(headline: &str, summary: &str, pair: &str, raised: bool) -> Value {
+    let color = if raised { "Attention" } else { "Good" };
+    card(
+        vec![
+            json!({"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Large", "wrap": true, "color": color}),
+            json!({"type": "TextBlock", "text": summary, "wrap": true}),
+        ],
+        vec![command_button("Dashboard", &format!("status {pair}")), command_button("Runs", &format!("runs {pair}"))],
+    )
 }
 
 /// `pair list`: each pair's name and one line about it; a click on a row

@@ -13,9 +13,12 @@ use serde_json::{json, Map, Value};
 /// The most people a card's `refresh.userIds` may name (Teams' limit).
 pub const MAX_REFRESH_USERS: usize = 60;
 
-/// Gives every `Action.Execute` in `card` (buttons and `selectAction`s, at
-/// any depth) an `Action.Submit` fallback with the same title and its data
-/// plus the verb. An action that already has a fallback keeps it.
+/// Gives every `Action.Execute` button in `card` (at any depth) an
+/// `Action.Submit` fallback with the same title and its data plus the verb.
+/// An action that already has a fallback keeps it. A `selectAction` (a
+/// clickable row) gets none: a row is a shortcut for a command people can
+/// type, and fifty rows' fallbacks would push a pairs overview over the
+/// card size drbot keeps to.
 pub fn add_submit_fallbacks(card: &mut Value) {
     match card {
         Value::Object(object) => {
@@ -25,7 +28,7 @@ pub fn add_submit_fallbacks(card: &mut Value) {
                 object.insert("fallback".into(), fallback);
             }
             for (key, value) in object.iter_mut() {
-                if key != "fallback" {
+                if key != "fallback" && key != "selectAction" {
                     add_submit_fallbacks(value);
                 }
             }
@@ -83,10 +86,7 @@ mod tests {
             card["actions"][0]["fallback"],
             json!({"type": "Action.Submit", "title": "Run", "data": {"plan_id": "p1", "verb": "replicate.run"}})
         );
-        assert_eq!(
-            card["body"][0]["selectAction"]["fallback"],
-            json!({"type": "Action.Submit", "data": {"text": "status a", "verb": "command"}})
-        );
+        assert!(card["body"][0]["selectAction"].get("fallback").is_none(), "a row is typed instead");
         assert!(card["actions"][1].get("fallback").is_none(), "only Action.Execute");
         assert_eq!(card["actions"][2]["fallback"], "drop", "an existing fallback is kept");
         let once = card.clone();

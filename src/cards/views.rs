@@ -75,10 +75,11 @@ pub enum CardTemplate {
     DeployProgress,
     DeployResult,
     Verify,
+    History,
 }
 
 impl CardTemplate {
-    pub const ALL: [CardTemplate; 17] = [
+    pub const ALL: [CardTemplate; 18] = [
         CardTemplate::Welcome,
         CardTemplate::Help,
         CardTemplate::Dashboard,
@@ -96,6 +97,7 @@ impl CardTemplate {
         CardTemplate::DeployProgress,
         CardTemplate::DeployResult,
         CardTemplate::Verify,
+        CardTemplate::History,
     ];
 
     /// The file name without `.json` (also the sample's name).
@@ -118,6 +120,7 @@ impl CardTemplate {
             CardTemplate::DeployProgress => "deploy_progress",
             CardTemplate::DeployResult => "deploy_result",
             CardTemplate::Verify => "verify",
+            CardTemplate::History => "history",
         }
     }
 
@@ -141,6 +144,7 @@ impl CardTemplate {
             CardTemplate::DeployProgress => include_str!("../../adaptive-cards/deploy_progress.json"),
             CardTemplate::DeployResult => include_str!("../../adaptive-cards/deploy_result.json"),
             CardTemplate::Verify => include_str!("../../adaptive-cards/verify.json"),
+            CardTemplate::History => include_str!("../../adaptive-cards/history.json"),
         }
     }
 
@@ -158,6 +162,7 @@ impl CardTemplate {
             CardTemplate::Audit => &[("entries", 15)],
             CardTemplate::DeployResult => &[("failures", 10)],
             CardTemplate::Verify => &[("items", 12)],
+            CardTemplate::History => &[("entries", 15)],
             _ => &[],
         }
     }
@@ -304,6 +309,60 @@ pub struct DashboardView {
     /// Objects in scope that replication cannot copy, a row per reason.
     #[serde(default)]
     pub unreplicable: Vec<UnreplicableRow>,
+    /// The last seven days: worst RPO and drift per day.
+    #[serde(default)]
+    pub trend: Trend,
+}
+
+/// A pair's last days as charts (`Chart.Line` for the worst RPO,
+/// `Chart.VerticalBar` for drift: Teams renders both), each with a text
+/// fallback for clients that render no charts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trend {
+    /// Whether there is anything to chart (the section is left out otherwise).
+    pub shown: bool,
+    /// The worst RPO of each day with a reading, in minutes.
+    pub rpo: Vec<ChartPoint>,
+    /// The drift (objects) of each day with a reading.
+    pub drift: Vec<ChartPoint>,
+    /// The same as words, e.g. "Worst RPO by day (min): 30 Nov 12 · 1 Dec 45: getting worse".
+    pub rpo_text: String,
+    pub drift_text: String,
+}
+
+/// `history PAIR`: what the pair's runs (later its failovers and drills)
+/// achieved, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryView {
+    pub pair: String,
+    /// e.g. "The last 12 runs, newest first", or why there are none.
+    pub subtitle: String,
+    pub entries: Vec<HistoryEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// "Replication" (later "Failover", "Drill").
+    pub kind: String,
+    pub id: String,
+    pub at: String,
+    pub outcome_label: String,
+    pub outcome_color: Tone,
+    /// e.g. "RPO 12 min after", "RPO not measured since".
+    pub rpo: String,
+    /// e.g. "took 4 min 12 s" (a failover's: "RTO 9 min").
+    pub time: String,
+}
+
+/// One point of a chart: the day's label and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartPoint {
+    pub x: String,
+    pub y: i64,
 }
 
 /// Objects that cannot be replicated for one kind of reason.
@@ -912,6 +971,7 @@ renderers! {
     render_deploy_progress(DeployProgressView) => DeployProgress;
     render_deploy_result(DeployResultView) => DeployResult;
     render_verify(VerifyView) => Verify;
+    render_history(HistoryView) => History;
 }
 
 #[cfg(test)]

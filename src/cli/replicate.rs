@@ -189,8 +189,9 @@ pub async fn read_both(
     let mut secondary_options = options.clone();
     secondary_options.warehouse_id = Some(workspaces.warehouse_id.clone());
     secondary_options.filter.catalog = None;
-    // Only the primary's views are ordered by what they read.
-    secondary_options.view_dependencies = false;
+    // A planning read on both sides, as the bot's: the secondary's registered
+    // models are only read by one (without them every run planned to create
+    // the models again).
     tokio::try_join!(
         read_snapshot(&workspaces.primary, token, &options),
         read_snapshot(&workspaces.secondary, token, &secondary_options)

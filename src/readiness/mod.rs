@@ -11,11 +11,13 @@ pub mod blockers;
 pub mod check;
 pub mod cli;
 pub mod drift;
+pub mod history;
 pub mod probe;
 pub mod report;
 pub mod rpo;
 pub mod storage;
 pub mod text;
+pub mod trend;
 pub mod unreplicable;
 
 pub use blockers::{Blocker, WarehouseCheck};

@@ -139,6 +139,12 @@ impl<P: Poster> Scheduler<P> {
         self
     }
 
+    /// Spends `budget`, shared with other senders (alerts), instead of its own.
+    pub fn with_budget(mut self, budget: Arc<TenantBudget>) -> Scheduler<P> {
+        self.budget = budget;
+        self
+    }
+
     pub fn with_rate(mut self, sends_per_second: u32) -> Scheduler<P> {
         self.budget = Arc::new(TenantBudget::new(sends_per_second));
         self

@@ -294,6 +294,35 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             )",
         ],
     ),
+    (
+        15,
+        "alert conditions raised per pair (one alert until it clears), and readiness recorded per pair over time",
+        &[
+            // A row is a condition that has alerted and not yet cleared: raising
+            // inserts it (the first writer alerts), clearing deletes it (the
+            // deleter posts "recovered"), on every instance together.
+            "CREATE TABLE alert_conditions (
+                pair TEXT NOT NULL,
+                condition TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                raised_ms BIGINT NOT NULL,
+                PRIMARY KEY (pair, condition)
+            )",
+            // One reading of a pair's readiness: after a run (`run_id`), or a
+            // scheduled check. Worst RPO and drift are what the dashboard charts.
+            "CREATE TABLE readiness_history (
+                pair TEXT NOT NULL,
+                at_ms BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                worst_rpo_ms BIGINT,
+                drift BIGINT,
+                run_id TEXT,
+                outcome TEXT,
+                duration_ms BIGINT,
+                PRIMARY KEY (pair, at_ms, source)
+            )",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

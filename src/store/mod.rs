@@ -9,6 +9,7 @@
 //! passed in (`now_ms`), never read inside, so leases and schedules are tested
 //! with a test clock. Nothing here has a column for a token.
 
+pub mod alerts;
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
@@ -20,6 +21,7 @@ pub mod operations;
 pub mod pairs;
 pub mod pending;
 pub mod plans;
+pub mod readiness_history;
 pub mod replication_schedules;
 pub mod runs;
 pub mod subscriptions;

@@ -1,6 +1,7 @@
 //! What Teams adds to the Bot Framework: mentions, invoke responses, replies
 //! addressed back into the conversation they answer.
 
+pub mod activity_feed;
 pub mod invoke;
 pub mod lifecycle;
 pub mod mentions;

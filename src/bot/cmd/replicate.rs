@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 
 use super::{Invocation, Spec, Turn, Verb};
 use crate::access::Role;
-use crate::bot::replicate::{CANCEL_VERB, RUN_VERB, VIEW_VERB};
+use crate::bot::plan_view::VIEW_VERB;
+use crate::bot::replicate::{CANCEL_VERB, RUN_VERB};
 use crate::bot::{Answer, Bot};
 use crate::commands::{words, Needs, Reach, Scope};
 

@@ -1,0 +1,197 @@
+//! What is wrong with a pair, as conditions that fire and clear; pure, so
+//! every rule is a unit test.
+
+use std::fmt;
+
+/// Something about a pair that people must hear about while it lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Condition {
+    /// The pair's last replication (scheduled or manual) failed or could not run.
+    Replication,
+    /// The pair's worst table lags the primary by more than its threshold.
+    Rpo,
+    /// The last drill of the pair failed.
+    Drill,
+    /// The last failover (or failback) of the pair failed.
+    Failover,
+}
+
+impl Condition {
+    /// The key the store dedupes on.
+    pub fn key(self) -> &'static str {
+        match self {
+            Condition::Replication => "replication",
+            Condition::Rpo => "rpo",
+            Condition::Drill => "drill",
+            Condition::Failover => "failover",
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Whether a condition holds now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// It holds; `summary` is what the alert says.
+    Firing { summary: String },
+    /// It does not hold (any more).
+    Clear,
+}
+
+/// One look at one condition of one pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub pair: String,
+    pub condition: Condition,
+    pub state: State,
+    /// What the alert links back to (a run's id, a drill's), when there is one.
+    pub subject: Option<String>,
+}
+
+/// Whether an alert announces a condition or its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Raised,
+    Recovered,
+}
+
+/// An alert to deliver: news about a condition of a pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub pair: String,
+    pub condition: Condition,
+    pub change: Change,
+    /// One line: what happened.
+    pub summary: String,
+    pub subject: Option<String>,
+}
+
+impl Alert {
+    /// The headline people see first (a card's title, a notification's preview).
+    pub fn headline(&self) -> String {
+        let what = match self.condition {
+            Condition::Replication => "replication",
+            Condition::Rpo => "RPO",
+            Condition::Drill => "drill",
+            Condition::Failover => "failover",
+        };
+        match self.change {
+            Change::Raised => format!("Pair {}: {what} needs attention", self.pair),
+            Change::Recovered => format!("Pair {}: {what} recovered", self.pair),
+        }
+    }
+}
+
+/// How a replication run of `pair` ended, as the alert condition sees it:
+/// `outcome` and `counts` are the run's recorded result (`failed` objects,
+/// `error` when it could not run at all). A cancelled run says nothing
+/// (someone chose to stop it); `None` then.
+pub fn replication_ended(pair: &str, run_id: &str, counts: &serde_json::Value) -> Option<Observation> {
+    let state = match counts["outcome"].as_str() {
+        Some("succeeded") => State::Clear,
+        Some("failed") => State::Firing {
+            summary: match counts["error"].as_str() {
+                Some(error) => format!("Replication of pair {pair} is blocked: {error} (run {run_id})"),
+                None => format!(
+                    "Replication of pair {pair} failed: {} object(s) failed (run {run_id})",
+                    counts["failed"].as_u64().unwrap_or(0)
+                ),
+            },
+        },
+        _ => return None,
+    };
+    Some(Observation { pair: pair.into(), condition: Condition::Replication, state, subject: Some(run_id.into()) })
+}
+
+/// The RPO condition from the worst measured lag: none without a threshold;
+/// a lag that cannot be measured (`None`) changes nothing either.
+pub fn rpo_measured(pair: &str, worst_rpo_ms: Option<i64>, threshold_minutes: Option<u32>) -> Option<Observation> {
+    let threshold_ms = i64::from(threshold_minutes?) * 60_000;
+    let worst = worst_rpo_ms?;
+    let state = if worst > threshold_ms {
+        State::Firing {
+            summary: format!(
+                "Pair {pair}'s RPO is {} min, over its threshold of {} min",
+                worst / 60_000,
+                threshold_ms / 60_000
+            ),
+        }
+    } else {
+        State::Clear
+    };
+    Some(Observation { pair: pair.into(), condition: Condition::Rpo, state, subject: None })
+}
+
+/// The result hook of a drill or a failover (`condition` is one of the two):
+/// a failure fires, a success clears.
+pub fn operation_result(
+    pair: &str,
+    condition: Condition,
+    operation_id: &str,
+    succeeded: bool,
+    summary: &str,
+) -> Observation {
+    let state = match succeeded {
+        true => State::Clear,
+        false => State::Firing { summary: summary.to_string() },
+    };
+    Observation { pair: pair.into(), condition, state, subject: Some(operation_id.into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_run_that_failed_or_could_not_run_fires_and_one_that_succeeded_clears() {
+        let failed = replication_ended("sales", "r1", &json!({"outcome": "failed", "failed": 3})).unwrap();
+        assert_eq!(failed.condition, Condition::Replication);
+        assert!(
+            matches!(&failed.state, State::Firing { summary } if summary.contains("3 object(s) failed") && summary.contains("r1")),
+            "{failed:?}"
+        );
+        let blocked = replication_ended("sales", "r2", &json!({"outcome": "failed", "error": "no warehouse"})).unwrap();
+        assert!(matches!(&blocked.state, State::Firing { summary } if summary.contains("blocked: no warehouse")));
+        let fine = replication_ended("sales", "r3", &json!({"outcome": "succeeded"})).unwrap();
+        assert_eq!(fine.state, State::Clear);
+        assert_eq!(replication_ended("sales", "r4", &json!({"outcome": "canceled"})), None, "a person stopped it");
+    }
+
+    #[test]
+    fn rpo_fires_over_the_threshold_only() {
+        assert_eq!(rpo_measured("p", Some(90 * 60_000), None), None, "no threshold, no alert");
+        assert_eq!(rpo_measured("p", None, Some(30)), None, "nothing measured changes nothing");
+        let over = rpo_measured("p", Some(31 * 60_000), Some(30)).unwrap();
+        assert!(
+            matches!(&over.state, State::Firing { summary } if summary.contains("31 min") && summary.contains("30 min"))
+        );
+        assert_eq!(rpo_measured("p", Some(30 * 60_000), Some(30)).unwrap().state, State::Clear, "at it is fine");
+    }
+
+    #[test]
+    fn drills_and_failovers_report_through_one_hook() {
+        let failed = operation_result("p", Condition::Drill, "d1", false, "step 3 failed");
+        assert_eq!((failed.condition, failed.subject.as_deref()), (Condition::Drill, Some("d1")));
+        assert!(matches!(failed.state, State::Firing { .. }));
+        assert_eq!(operation_result("p", Condition::Failover, "f1", true, "").state, State::Clear);
+    }
+
+    #[test]
+    fn headlines_say_which_way() {
+        let alert = Alert {
+            pair: "p".into(),
+            condition: Condition::Rpo,
+            change: Change::Recovered,
+            summary: String::new(),
+            subject: None,
+        };
+        assert_eq!(alert.headline(), "Pair p: RPO recovered");
+    }
+}

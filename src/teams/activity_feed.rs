@@ -1,0 +1,170 @@
+//! Teams activity-feed notifications through Microsoft Graph, as the bot's
+//! own identity: `POST /users/{id}/teamwork/sendActivityNotification` (Graph
+//! v1.0, application permission `TeamsActivity.Send`). The person sees a
+//! toast and a feed item; clicking it opens `web_url`, a deep link back to
+//! the card in its chat. The activity type must be declared in the app
+//! manifest's `activities` section (manifest/manifest.json).
+//!
+//! Throttling and transient failures (429, 412, 502, 503, 504) are retried
+//! with `Retry-After` when Graph gives one, else exponential back-off with
+//! jitter, a bounded number of times; the caller paces the sends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::botframework::connector::RetryPolicy;
+use crate::identity::app::AppIdentity;
+use crate::identity::GRAPH_SCOPE;
+
+/// The activity type drbot declares in its manifest for alerts.
+pub const ALERT_ACTIVITY_TYPE: &str = "drAlert";
+
+/// One notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// Declared in the manifest (`activities.activityTypes[].type`).
+    pub activity_type: String,
+    /// What the feed item is about (the topic's text).
+    pub topic: String,
+    /// The deep link the feed item opens.
+    pub web_url: String,
+    /// Teams shows the first 150 characters.
+    pub preview: String,
+    /// Values for the activity type's `templateText` placeholders.
+    pub template: Vec<(String, String)>,
+}
+
+impl Notification {
+    /// The request body Graph documents (topic source `text` needs `webUrl`).
+    pub fn body(&self) -> Value {
+        json!({
+            "topic": {"source": "text", "value": self.topic, "webUrl": self.web_url},
+            "activityType": self.activity_type,
+            "previewText": {"content": self.preview.chars().take(150).collect::<String>()},
+            "templateParameters": self.template.iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("no token for Graph: {0}")]
+    Token(String),
+    #[error("Graph answered HTTP {status}: {code}")]
+    Http { status: u16, code: String },
+    #[error("Graph unreachable: {0}")]
+    Unreachable(String),
+    #[error("gave up after {attempts} attempts (last HTTP {last_status})")]
+    GaveUp { attempts: u32, last_status: u16 },
+}
+
+pub struct ActivityFeed {
+    http: reqwest::Client,
+    graph: String,
+    app: Arc<AppIdentity>,
+    retry: RetryPolicy,
+}
+
+impl ActivityFeed {
+    /// A client for Graph at `graph` (`https://graph.microsoft.com`).
+    pub fn new(http: reqwest::Client, graph: &str, app: Arc<AppIdentity>, retry: RetryPolicy) -> ActivityFeed {
+        ActivityFeed { http, graph: graph.trim_end_matches('/').to_string(), app, retry }
+    }
+
+    /// Notifies one user (an Entra object id or a user principal name).
+    pub async fn notify_user(&self, user: &str, notification: &Notification) -> Result<(), FeedError> {
+        let mut url = url::Url::parse(&self.graph).map_err(|e| FeedError::Unreachable(e.to_string()))?;
+        url.path_segments_mut()
+            .map_err(|_| FeedError::Unreachable("the Graph endpoint is not a base URL".into()))?
+            .pop_if_empty()
+            .extend(["v1.0", "users", user, "teamwork", "sendActivityNotification"]);
+        let body = notification.body();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.app.token(GRAPH_SCOPE).await.map_err(|e| FeedError::Token(e.to_string()))?;
+            let sent = self
+                .http
+                .post(url.clone())
+                .bearer_auth(token.secret())
+                .json(&body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) if attempt < self.retry.max_attempts => {
+                    tracing::debug!(error = %e.without_url(), attempt, "Graph call failed, retrying");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(FeedError::Unreachable(e.without_url().to_string())),
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let retry_after = crate::retry_after::from_headers(response.headers());
+            let code = response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|body| body["error"]["code"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            if !matches!(status.as_u16(), 429 | 412 | 502 | 503 | 504) || status == StatusCode::OK {
+                return Err(FeedError::Http { status: status.as_u16(), code });
+            }
+            if attempt >= self.retry.max_attempts {
+                return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() });
+            }
+            let wait = match retry_after {
+                Some(wait) if wait > self.retry.max_retry_after => {
+                    return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() })
+                }
+                Some(wait) => wait,
+                None => self.backoff(attempt),
+            };
+            tracing::debug!(
+                status = status.as_u16(),
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "Graph busy, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Exponential back-off with jitter (half to all of the ceiling).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.retry.base_backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_what_graph_documents() {
+        let notification = Notification {
+            activity_type: ALERT_ACTIVITY_TYPE.into(),
+            topic: "Pair sales".into(),
+            web_url: "https://teams.microsoft.com/l/message/19%3Aabc/1".into(),
+            preview: "x".repeat(200),
+            template: vec![("pair".into(), "sales".into())],
+        };
+        let body = notification.body();
+        assert_eq!(body["topic"]["source"], "text");
+        assert_eq!(body["topic"]["webUrl"], "https://teams.microsoft.com/l/message/19%3Aabc/1");
+        assert_eq!(body["previewText"]["content"].as_str().unwrap().len(), 150, "Teams shows 150 characters");
+        assert_eq!(body["templateParameters"][0], json!({"name": "pair", "value": "sales"}));
+    }
+}
