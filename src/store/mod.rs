@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
+pub mod drills;
 mod firings;
 pub mod instances;
 mod migrations;
