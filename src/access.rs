@@ -27,12 +27,19 @@ pub struct AccessConfig {
     /// May approve and run deployments.
     #[serde(deserialize_with = "list")]
     pub deploy: Vec<String>,
+    /// May request and approve failovers and failbacks, and run drills.
+    #[serde(deserialize_with = "list")]
+    pub failover: Vec<String>,
     /// May read the audit log; admins hold every role.
     #[serde(deserialize_with = "list")]
     pub admins: Vec<String>,
     /// A deployment needs a second person's approval.
     pub deploy_needs_second_approver: bool,
-    /// Roles (`replicate`, `deploy`, `admin`) of the Agents Playground's
+    /// How many different people holding the failover role must approve a
+    /// failover or failback before it runs (two unless set; one for small
+    /// teams). Zero is read as one: a runbook never runs unapproved.
+    pub failover_approvers: Option<u32>,
+    /// Roles (`replicate`, `deploy`, `failover`, `admin`) of the Agents Playground's
     /// anonymous user in local anonymous mode; ignored otherwise.
     #[serde(deserialize_with = "list")]
     pub local_roles: Vec<String>,
@@ -43,16 +50,18 @@ pub struct AccessConfig {
 pub enum Role {
     Replicate,
     Deploy,
+    Failover,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Replicate, Role::Deploy, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Replicate, Role::Deploy, Role::Failover, Role::Admin];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Replicate => "replicate",
             Role::Deploy => "deploy",
+            Role::Failover => "failover",
             Role::Admin => "admin",
         }
     }
@@ -71,6 +80,7 @@ impl AccessConfig {
         let members = match role {
             Role::Replicate => &self.replicate,
             Role::Deploy => &self.deploy,
+            Role::Failover => &self.failover,
             Role::Admin => &self.admins,
         };
         is_member(members, person) || (role != Role::Admin && is_member(&self.admins, person))
@@ -84,6 +94,7 @@ impl AccessConfig {
         for (name, list) in [
             ("access.replicate", &mut self.replicate),
             ("access.deploy", &mut self.deploy),
+            ("access.failover", &mut self.failover),
             ("access.admins", &mut self.admins),
         ] {
             let before = list.len();
@@ -93,6 +104,11 @@ impl AccessConfig {
             }
         }
         dropped
+    }
+
+    /// How many distinct approvers a failover or failback needs (≥ 1).
+    pub fn failover_approvals_needed(&self) -> usize {
+        self.failover_approvers.unwrap_or(2).max(1) as usize
     }
 
     /// Whether people of `tenant` may use the bot; `home` is the bot's own tenant.
@@ -188,6 +204,20 @@ mod tests {
         assert_eq!(c.replicate, vec![OPERATORS.to_string()]);
         assert!(c.admins.is_empty());
         assert!(is_object_id(OPERATORS) && !is_object_id("not-a-guid") && !is_object_id(""));
+    }
+
+    #[test]
+    fn the_failover_role_is_its_own_and_needs_two_approvers_unless_told() {
+        let c = AccessConfig { failover: vec![DAVE.into()], admins: vec![ERIN.into()], ..Default::default() };
+        assert!(c.allows(&Person { oid: DAVE, groups: &[] }, Role::Failover));
+        assert!(!c.allows(&Person { oid: DAVE, groups: &[] }, Role::Replicate));
+        assert!(c.allows(&Person { oid: ERIN, groups: &[] }, Role::Failover), "admins hold every role");
+        assert!(!config().allows(&Person { oid: DAVE, groups: &[] }, Role::Failover), "replicate is not failover");
+        assert_eq!(c.failover_approvals_needed(), 2);
+        let small: AccessConfig = toml::from_str("failover_approvers = 1").unwrap();
+        assert_eq!(small.failover_approvals_needed(), 1);
+        let zero: AccessConfig = toml::from_str("failover_approvers = 0").unwrap();
+        assert_eq!(zero.failover_approvals_needed(), 1, "never unapproved");
     }
 
     #[test]

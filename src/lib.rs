@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod databricks;
 pub mod deploy;
+pub mod failover;
 pub mod http_client;
 pub mod identity;
 pub mod memory;

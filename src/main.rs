@@ -65,6 +65,14 @@ enum Commands {
     History(drbot::cli::history::HistoryArgs),
     /// Prove per table that the secondary holds the primary's data: columns, rows, versions (--deep: row hashes).
     Verify(drbot::cli::verify::VerifyArgs),
+    /// A pair's failover runbook (--dry-run): steps, expected data loss per table, RPO, what blocks it.
+    Failover(drbot::cli::failover::FailoverArgs),
+    /// A failed-over pair's failback runbook (--dry-run).
+    Failback(drbot::cli::failover::RunbookArgs),
+    /// A pair's drill runbook (--dry-run): a rehearsal that leaves both sides as they were.
+    Drill(drbot::cli::failover::RunbookArgs),
+    /// Past drills, with their RTO and findings.
+    Drills(drbot::cli::failover::DrillsArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +97,10 @@ fn main() -> ExitCode {
         Commands::Deploy(args) => runtime.block_on(drbot::deploy::cli::main(args)),
         Commands::Status(args) => runtime.block_on(drbot::readiness::cli::main(args)),
         Commands::Pair(args) => runtime.block_on(drbot::cli::pair::main(args)),
+        Commands::Failover(args) => runtime.block_on(drbot::cli::failover::failover(args)),
+        Commands::Failback(args) => runtime.block_on(drbot::cli::failover::failback(args)),
+        Commands::Drill(args) => runtime.block_on(drbot::cli::failover::drill(args)),
+        Commands::Drills(args) => runtime.block_on(drbot::cli::failover::drills(args)),
         Commands::History(args) => runtime.block_on(drbot::cli::history::main(args)),
         Commands::Verify(args) => match runtime.block_on(drbot::cli::verify::main(args)) {
             Ok(true) => Ok(()),

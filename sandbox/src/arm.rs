@@ -156,6 +156,8 @@ pub struct Arm {
     puts: Mutex<Vec<String>>,
     /// Latency, throttling and transient failures of every ARM call.
     pub faults: Faults,
+    /// Storage accounts and their failovers (`arm_storage.rs`).
+    pub(crate) storage: Mutex<crate::arm_storage::Accounts>,
 }
 
 impl Arm {
@@ -170,11 +172,17 @@ impl Arm {
             resource_duration: Mutex::new(Duration::from_millis(100)),
             runtime: Mutex::new(HashMap::new()),
             faults: Faults::new(0xa2e0),
+            storage: Mutex::new(Default::default()),
         })
     }
 
     pub fn set_base_url(&self, base: &str) {
         *self.base_url.lock() = base.trim_end_matches('/').to_string();
+    }
+
+    /// Where the sandbox's ARM is served (for `Location` headers).
+    pub(crate) fn base_url(&self) -> String {
+        self.base_url.lock().clone()
     }
 
     /// Deployments started from now on fail at resources of this type.
@@ -238,6 +246,7 @@ impl Arm {
         }
         router
             .merge(crate::bot_service::routes())
+            .merge(crate::arm_storage::routes())
             .route(
                 "/subscriptions/{sub}/providers/Microsoft.Resources/locations/{location}/whatIfResults/{id}",
                 get(what_if_result),

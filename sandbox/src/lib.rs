@@ -14,6 +14,7 @@ pub mod activity_feed;
 pub mod arm;
 pub mod arm_locations;
 pub mod arm_network;
+pub mod arm_storage;
 pub mod bot_service;
 pub mod caller;
 pub mod channel;

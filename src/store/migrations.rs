@@ -292,6 +292,33 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
         ],
     ),
     (
+        14,
+        "drills with their RTO and findings, and who approved each failover runbook",
+        &[
+            // One row per drill operation: written once when it ends (its id
+            // is the operation's), listed newest first by `drills PAIR`.
+            "CREATE TABLE drills (
+                id TEXT PRIMARY KEY,
+                pair TEXT NOT NULL,
+                started_ms BIGINT NOT NULL,
+                finished_ms BIGINT NOT NULL,
+                outcome TEXT NOT NULL,
+                rto_ms BIGINT,
+                findings TEXT NOT NULL
+            )",
+            "CREATE INDEX drills_pair ON drills (pair, started_ms)",
+            // One row per person per runbook: a second click of the same
+            // person adds nothing, so two rows are two people.
+            "CREATE TABLE runbook_approvals (
+                runbook_id TEXT NOT NULL,
+                approver_oid TEXT NOT NULL,
+                approver_upn TEXT,
+                approved_ms BIGINT NOT NULL,
+                PRIMARY KEY (runbook_id, approver_oid)
+            )",
+        ],
+    ),
+    (
         15,
         "alert conditions raised per pair (one alert until it clears), and readiness recorded per pair over time",
         &[

@@ -1,0 +1,354 @@
+//! Freezing and promoting jobs, without naming the Jobs client: a small
+//! trait ([`JobControl`]) the runbook drives, planned by pure functions.
+//!
+//! The rules come from the users' pain points with earlier DR tools:
+//! never pause-all then unpause-all (jobs paused on purpose stay paused);
+//! record each job's prior state before pausing anything, so a run that
+//! crashes halfway and resumes still knows which were unpaused; pause first,
+//! then wait for or cancel active runs (cancelling does not stop new ones).
+//!
+//! A job stands for its *origin*: the primary job it is or copies. The
+//! asset sync tags each secondary copy with `drbot_source_job_id` = the
+//! primary's job id, so prior states keyed by origin apply to either side.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// The job tag naming the primary job a secondary copy was made from.
+pub const SOURCE_JOB_TAG: &str = "drbot_source_job_id";
+
+/// A job's three pause switches (Jobs 2.2 settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// `schedule.pause_status`.
+    Schedule,
+    /// `trigger.pause_status` (file arrival, table update, periodic).
+    Trigger,
+    /// `continuous.pause_status`.
+    Continuous,
+}
+
+/// A job and its triggers' pause states (`true`: paused).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTriggers {
+    pub job_id: i64,
+    pub name: String,
+    /// The `drbot_source_job_id` tag, on a secondary copy.
+    pub source_job_id: Option<i64>,
+    pub paused: BTreeMap<Trigger, bool>,
+}
+
+impl JobTriggers {
+    /// The primary job this one is or copies.
+    pub fn origin(&self) -> i64 {
+        self.source_job_id.unwrap_or(self.job_id)
+    }
+
+    /// The triggers that fire now.
+    pub fn unpaused(&self) -> BTreeSet<Trigger> {
+        self.paused.iter().filter(|(_, paused)| !**paused).map(|(t, _)| *t).collect()
+    }
+}
+
+/// A run that has not ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveRun {
+    pub run_id: i64,
+    pub job_id: i64,
+}
+
+/// A call that failed; `transient` ones may be retried.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ControlError {
+    pub message: String,
+    pub transient: bool,
+}
+
+/// What the runbook needs of one workspace's jobs.
+pub trait JobControl: Send + Sync {
+    /// Every job with its triggers' pause states.
+    fn jobs(&self) -> impl Future<Output = Result<Vec<JobTriggers>, ControlError>> + Send;
+    /// Sets `triggers` of the job paused (`true`) or unpaused; idempotent.
+    fn set_paused(
+        &self,
+        job_id: i64,
+        triggers: &BTreeSet<Trigger>,
+        paused: bool,
+    ) -> impl Future<Output = Result<(), ControlError>> + Send;
+    /// Runs not yet ended.
+    fn active_runs(&self) -> impl Future<Output = Result<Vec<ActiveRun>, ControlError>> + Send;
+    /// Asks for a run's cancellation (asynchronous in Databricks); idempotent.
+    fn cancel_run(&self, run_id: i64) -> impl Future<Output = Result<(), ControlError>> + Send;
+}
+
+/// The prior states a freeze recorded: per origin job, the triggers that
+/// were unpaused. Checkpointed before the first pause.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorStates {
+    pub unpaused: BTreeMap<i64, BTreeSet<Trigger>>,
+}
+
+impl PriorStates {
+    /// Recorded from the side being frozen, as it is before any pause.
+    pub fn record(jobs: &[JobTriggers]) -> PriorStates {
+        PriorStates {
+            unpaused: jobs
+                .iter()
+                .map(|job| (job.origin(), job.unpaused()))
+                .filter(|(_, unpaused)| !unpaused.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// One pause-state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switch {
+    pub job_id: i64,
+    pub triggers: BTreeSet<Trigger>,
+    pub paused: bool,
+}
+
+/// The pauses that freeze a side: every unpaused trigger of every job.
+/// Empty when it is frozen already (a resumed freeze changes nothing).
+pub fn freeze(jobs: &[JobTriggers]) -> Vec<Switch> {
+    jobs.iter()
+        .filter_map(|job| {
+            let triggers = job.unpaused();
+            (!triggers.is_empty()).then_some(Switch { job_id: job.job_id, triggers, paused: true })
+        })
+        .collect()
+}
+
+/// What promoting a side does to its jobs, and what it could not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub switches: Vec<Switch>,
+    /// Origin jobs unpaused before that have no job on the promoted side.
+    pub missing: Vec<i64>,
+}
+
+/// Makes the promoted side's pause states exactly the recorded ones: each
+/// trigger unpaused before is unpaused, every other trigger paused. A job
+/// already as recorded is left alone, so a resumed promotion changes nothing.
+pub fn promote(prior: &PriorStates, target: &[JobTriggers]) -> Promotion {
+    let mut switches = Vec::new();
+    let mut present = BTreeSet::new();
+    for job in target {
+        present.insert(job.origin());
+        let wanted = prior.unpaused.get(&job.origin()).cloned().unwrap_or_default();
+        let unpaused = job.unpaused();
+        let to_unpause: BTreeSet<Trigger> =
+            wanted.iter().filter(|t| !unpaused.contains(t) && job.paused.contains_key(t)).copied().collect();
+        let to_pause: BTreeSet<Trigger> = unpaused.difference(&wanted).copied().collect();
+        if !to_unpause.is_empty() {
+            switches.push(Switch { job_id: job.job_id, triggers: to_unpause, paused: false });
+        }
+        if !to_pause.is_empty() {
+            switches.push(Switch { job_id: job.job_id, triggers: to_pause, paused: true });
+        }
+    }
+    let missing = prior.unpaused.keys().filter(|origin| !present.contains(origin)).copied().collect();
+    Promotion { switches, missing }
+}
+
+/// What to do about runs still active during a freeze.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunsVerdict {
+    /// None left: the freeze is complete.
+    Settled,
+    /// Wait, the timeout has not passed.
+    Wait,
+    /// The timeout passed: cancel these.
+    Cancel(Vec<i64>),
+}
+
+/// Decides from the active runs and how long the freeze has waited.
+pub fn runs_verdict(active: &[ActiveRun], waited_ms: i64, timeout_ms: i64) -> RunsVerdict {
+    if active.is_empty() {
+        RunsVerdict::Settled
+    } else if waited_ms < timeout_ms {
+        RunsVerdict::Wait
+    } else {
+        RunsVerdict::Cancel(active.iter().map(|r| r.run_id).collect())
+    }
+}
+
+/// Applies switches in order, stopping at the first failure (each switch
+/// is idempotent: the step re-plans and re-applies on resume).
+pub async fn apply(control: &impl JobControl, switches: &[Switch]) -> Result<usize, ControlError> {
+    for (done, switch) in switches.iter().enumerate() {
+        if let Err(error) = control.set_paused(switch.job_id, &switch.triggers, switch.paused).await {
+            return Err(ControlError {
+                message: format!("job {} after {done}: {}", switch.job_id, error.message),
+                ..error
+            });
+        }
+    }
+    Ok(switches.len())
+}
+
+#[cfg(test)]
+pub(crate) mod double {
+    //! An in-memory workspace's jobs, for the runbook's unit tests.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FakeJobs {
+        /// The workspace does not answer.
+        pub down: AtomicBool,
+        pub jobs: Mutex<Vec<JobTriggers>>,
+        pub runs: Mutex<Vec<ActiveRun>>,
+        pub calls: Mutex<Vec<String>>,
+        /// Fail the nth `set_paused` call (0-based), once.
+        pub fail_call: Mutex<Option<usize>>,
+    }
+
+    impl FakeJobs {
+        pub fn with(jobs: Vec<JobTriggers>) -> FakeJobs {
+            FakeJobs { jobs: Mutex::new(jobs), ..FakeJobs::default() }
+        }
+
+        fn up(&self) -> Result<(), ControlError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(ControlError { message: "connection refused".into(), transient: true });
+            }
+            Ok(())
+        }
+    }
+
+    impl JobControl for FakeJobs {
+        async fn jobs(&self) -> Result<Vec<JobTriggers>, ControlError> {
+            self.up()?;
+            Ok(self.jobs.lock().unwrap().clone())
+        }
+
+        async fn set_paused(
+            &self,
+            job_id: i64,
+            triggers: &BTreeSet<Trigger>,
+            paused: bool,
+        ) -> Result<(), ControlError> {
+            self.up()?;
+            let mut calls = self.calls.lock().unwrap();
+            if *self.fail_call.lock().unwrap() == Some(calls.len()) {
+                *self.fail_call.lock().unwrap() = None;
+                return Err(ControlError { message: "503".into(), transient: true });
+            }
+            calls.push(format!("{job_id}:{triggers:?}:{paused}"));
+            let mut jobs = self.jobs.lock().unwrap();
+            let job = jobs.iter_mut().find(|j| j.job_id == job_id).expect("known job");
+            for trigger in triggers {
+                job.paused.insert(*trigger, paused);
+            }
+            Ok(())
+        }
+
+        async fn active_runs(&self) -> Result<Vec<ActiveRun>, ControlError> {
+            self.up()?;
+            Ok(self.runs.lock().unwrap().clone())
+        }
+
+        async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
+            self.up()?;
+            self.calls.lock().unwrap().push(format!("cancel {run_id}"));
+            self.runs.lock().unwrap().retain(|r| r.run_id != run_id);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::double::FakeJobs;
+    use super::*;
+
+    fn job(job_id: i64, source: Option<i64>, states: &[(Trigger, bool)]) -> JobTriggers {
+        JobTriggers {
+            job_id,
+            name: format!("job{job_id}"),
+            source_job_id: source,
+            paused: states.iter().copied().collect(),
+        }
+    }
+
+    fn primary() -> Vec<JobTriggers> {
+        vec![
+            job(1, None, &[(Trigger::Schedule, false)]),
+            job(2, None, &[(Trigger::Schedule, true)]), // paused on purpose
+            job(3, None, &[(Trigger::Continuous, false)]),
+            job(4, None, &[(Trigger::Trigger, false)]),
+            job(5, None, &[]), // manual only
+        ]
+    }
+
+    /// The asset sync's copies: same triggers, all paused, tagged.
+    fn secondary() -> Vec<JobTriggers> {
+        primary()
+            .into_iter()
+            .filter(|j| j.job_id != 4) // not copied yet
+            .map(|j| job(j.job_id + 100, Some(j.job_id), &j.paused.keys().map(|t| (*t, true)).collect::<Vec<_>>()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_freeze_pauses_every_unpaused_trigger_and_a_second_freeze_changes_nothing() {
+        let fake = FakeJobs::with(primary());
+        let prior = PriorStates::record(&fake.jobs().await.unwrap());
+        assert_eq!(prior.unpaused.keys().copied().collect::<Vec<_>>(), [1, 3, 4]);
+        let switches = freeze(&fake.jobs().await.unwrap());
+        assert_eq!(apply(&fake, &switches).await.unwrap(), 3);
+        let after = fake.jobs().await.unwrap();
+        assert!(after.iter().all(|j| j.unpaused().is_empty()));
+        assert!(freeze(&after).is_empty(), "resumed: nothing left to pause");
+        assert!(PriorStates::record(&after).unpaused.is_empty(), "why the prior states are recorded before pausing");
+    }
+
+    #[tokio::test]
+    async fn promotion_unpauses_exactly_the_jobs_that_were_unpaused_and_names_the_missing() {
+        let prior = PriorStates::record(&primary());
+        let fake = FakeJobs::with(secondary());
+        let promotion = promote(&prior, &fake.jobs().await.unwrap());
+        assert_eq!(promotion.missing, [4]);
+        apply(&fake, &promotion.switches).await.unwrap();
+        let after = fake.jobs().await.unwrap();
+        let unpaused: Vec<i64> = after.iter().filter(|j| !j.unpaused().is_empty()).map(|j| j.job_id).collect();
+        assert_eq!(unpaused, [101, 103], "job 2 was paused on purpose and stays paused");
+        assert!(promote(&prior, &after).switches.is_empty(), "resumed: nothing changes twice");
+    }
+
+    #[tokio::test]
+    async fn promotion_pauses_a_trigger_that_was_not_unpaused_before() {
+        let prior = PriorStates::record(&primary());
+        let stray = vec![job(102, Some(2), &[(Trigger::Schedule, false)])];
+        let promotion = promote(&prior, &stray);
+        assert_eq!(promotion.switches, [Switch { job_id: 102, triggers: [Trigger::Schedule].into(), paused: true }]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_switch_stops_the_batch_and_a_retry_finishes_it() {
+        let fake = FakeJobs::with(primary());
+        *fake.fail_call.lock().unwrap() = Some(1);
+        let error = apply(&fake, &freeze(&primary())).await.unwrap_err();
+        assert!(error.transient && error.message.starts_with("job 3 after 1"), "{error}");
+        let rest = freeze(&fake.jobs().await.unwrap());
+        assert_eq!(rest.len(), 2, "job 1 stays paused; 3 and 4 remain");
+        apply(&fake, &rest).await.unwrap();
+        assert_eq!(fake.calls.lock().unwrap().len(), 3, "no job paused twice");
+    }
+
+    #[test]
+    fn active_runs_are_waited_for_until_the_timeout_then_cancelled() {
+        let runs = [ActiveRun { run_id: 7, job_id: 1 }, ActiveRun { run_id: 8, job_id: 3 }];
+        assert_eq!(runs_verdict(&[], 0, 1_000), RunsVerdict::Settled);
+        assert_eq!(runs_verdict(&runs, 999, 1_000), RunsVerdict::Wait);
+        assert_eq!(runs_verdict(&runs, 1_000, 1_000), RunsVerdict::Cancel(vec![7, 8]));
+    }
+}

@@ -1,0 +1,142 @@
+//! A runbook and past drills as plain text, for the command line: every
+//! step with what it touches, the expected loss per table, the current RPO
+//! and what blocks it (the same facts the runbook card shows).
+
+use std::fmt::Write;
+
+use super::loss::{self, Loss};
+use super::runbook::Runbook;
+use crate::readiness::report::duration;
+use crate::readiness::text::instant;
+use crate::store::drills::Drill;
+
+/// The runbook, as `drbot failover PAIR --dry-run` prints it.
+pub fn runbook(runbook: &Runbook) -> String {
+    let mut out = String::new();
+    let d = runbook.direction;
+    let _ = writeln!(
+        out,
+        "{} of pair {}: {} -> {} (active afterwards: {})",
+        runbook.mode.as_str(),
+        runbook.pair,
+        d.from.as_str(),
+        d.to.as_str(),
+        d.ends_active.as_str()
+    );
+    let _ = writeln!(out, "\nsteps:");
+    for (n, step) in runbook.steps.iter().enumerate() {
+        let mut tags = Vec::new();
+        if step.best_effort {
+            tags.push("best effort".to_string());
+        }
+        if let Some(ms) = step.timeout_ms {
+            tags.push(format!("timeout {}", duration(ms)));
+        }
+        let tags = if tags.is_empty() { String::new() } else { format!(" ({})", tags.join(", ")) };
+        let _ = writeln!(out, "  {}. {}{tags}", n + 1, step.kind.as_str());
+        for touch in &step.touches {
+            let _ = writeln!(out, "       {touch}");
+        }
+    }
+    let rpo = runbook.current_rpo_ms.map_or("not measured (nothing recorded)".to_string(), duration);
+    let _ = writeln!(out, "\ncurrent RPO: {rpo}");
+    let (worst, unbounded) = loss::worst(&runbook.loss);
+    let summary = match (worst, unbounded) {
+        (_, true) => "unbounded for a table never replicated".to_string(),
+        (Some(worst), false) => format!("up to {} ({})", duration(worst.loss.ms().unwrap_or(0)), worst.table),
+        (None, false) => "none".to_string(),
+    };
+    let _ = writeln!(out, "expected data loss: {summary}");
+    for table in &runbook.loss {
+        let text = match table.loss {
+            Loss::None => "none".to_string(),
+            Loss::Window { since_ms, ms } => format!("{} (commits since {})", duration(ms), instant(since_ms)),
+            Loss::Unbounded => "unbounded (never replicated)".to_string(),
+        };
+        let _ = writeln!(out, "  {}\t{text}", table.table);
+    }
+    if runbook.blocked.is_empty() {
+        let _ = writeln!(out, "\nblocked: nothing");
+    } else {
+        let _ = writeln!(out, "\nblocked (refused at preflight unless overridden):");
+        for blocker in &runbook.blocked {
+            let _ = writeln!(out, "  {blocker}");
+        }
+    }
+    out
+}
+
+/// Past drills, one line each, then their findings.
+pub fn drills(drills: &[Drill]) -> String {
+    if drills.is_empty() {
+        return "no drill recorded\n".to_string();
+    }
+    let mut out = String::new();
+    for drill in drills {
+        let rto = drill.rto_ms.map_or("-".to_string(), duration);
+        let _ =
+            writeln!(out, "{}\t{}\t{}\tRTO {rto}\t{}", instant(drill.started_ms), drill.pair, drill.outcome, drill.id);
+        for finding in &drill.findings {
+            let _ = writeln!(out, "    {finding}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::mode::Mode;
+    use crate::failover::runbook::{plan, RunbookSettings};
+    use crate::pairs::{Pair, PairWorkspace};
+    use crate::store::table_versions::{Commit, TableVersion};
+
+    #[test]
+    fn a_forced_runbook_lists_every_step_each_table_s_loss_and_the_rpo() {
+        let pair =
+            Pair::new("fin", PairWorkspace::at("https://adb-1.example"), PairWorkspace::at("https://adb-2.example"));
+        let versions = [
+            TableVersion {
+                table_name: "c.s.t".into(),
+                replicated: Some(Commit { version: 2, commit_ms: 0 }),
+                replicated_ms: Some(10),
+                source: Some(Commit { version: 3, commit_ms: 60_000 }),
+                read_ms: Some(61_000),
+            },
+            TableVersion {
+                table_name: "c.s.u".into(),
+                replicated: None,
+                replicated_ms: None,
+                source: None,
+                read_ms: None,
+            },
+        ];
+        let runbook = plan(&pair, Mode::Forced, &RunbookSettings::default(), &versions, &[], 3_600_000).unwrap();
+        let text = super::runbook(&runbook);
+        assert!(text.starts_with("forced of pair fin: primary -> secondary (active afterwards: secondary)"), "{text}");
+        assert!(text.contains("2. freeze (best effort, timeout 30 s)"), "{text}");
+        assert!(text.contains("c.s.t\t1 h (commits since 1970-01-01 00:00 UTC)"), "{text}");
+        assert!(text.contains("c.s.u\tunbounded (never replicated)"), "{text}");
+        assert!(text.contains("current RPO: 1 min"), "{text}");
+        assert!(text.contains("expected data loss: unbounded"), "{text}");
+        assert!(text.contains("blocked: nothing"), "{text}");
+    }
+
+    #[test]
+    fn drills_list_with_their_rto_and_findings() {
+        assert_eq!(drills(&[]), "no drill recorded\n");
+        let listed = drills(&[Drill {
+            id: "op-1".into(),
+            pair: "fin".into(),
+            started_ms: 0,
+            finished_ms: 90_000,
+            outcome: "succeeded".into(),
+            rto_ms: Some(90_000),
+            findings: vec!["no warehouse on the secondary side for: ml".into()],
+        }]);
+        assert_eq!(
+            listed,
+            "1970-01-01 00:00 UTC\tfin\tsucceeded\tRTO 1 min\top-1\n    no warehouse on the secondary side for: ml\n"
+        );
+    }
+}
