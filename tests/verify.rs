@@ -88,16 +88,22 @@ fn primary_tables(primary: &Metastore) -> BTreeSet<String> {
         .collect()
 }
 
+/// The seeded sandbox, its warehouses running four times as fast.
+async fn quick_sandbox() -> Sandbox {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    for ws in [&sandbox.primary, &sandbox.secondary] {
+        ws.statements.set_timing(StatementTiming { speed: 4.0, start_ms: 0, ..StatementTiming::default() });
+    }
+    sandbox
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_show() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    for ws in [&sandbox.primary, &sandbox.secondary] {
-        ws.statements.set_timing(StatementTiming { speed: 4.0, start_ms: 0, ..StatementTiming::default() });
-    }
+    let sandbox = quick_sandbox().await;
     let alice = token_for(&sandbox, "alice").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(&sandbox, dir.path());
@@ -290,10 +296,7 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
     use drbot::databricks::WorkspaceClient;
     use drbot::replication::ActionKind;
     use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    for ws in [&sandbox.primary, &sandbox.secondary] {
-        ws.statements.set_timing(StatementTiming { speed: 4.0, start_ms: 0, ..StatementTiming::default() });
-    }
+    let sandbox = quick_sandbox().await;
     let alice = token_for(&sandbox, "alice").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(&sandbox, dir.path());

@@ -297,24 +297,8 @@ async fn assets(
         return Ok(true);
     }
     // As for the data: not beside a run of the bot's on the same pair.
-    if let Some(busy) = store.active_replication(&pair.name).await? {
-        anyhow::bail!("pair {} is replicating already (run {}): wait for it to end, or cancel it", pair.name, busy.id);
-    }
-    let run_id = format!("cli-{}", uuid::Uuid::new_v4());
+    let run_id = start_cli_run(&store, &pair.name, None).await?;
     let now = || chrono::Utc::now().timestamp_millis();
-    store
-        .start_run(&Run {
-            id: run_id.clone(),
-            started_by_oid: None,
-            started_by_upn: None,
-            catalog_filter: None,
-            dry_run: false,
-            started_ms: now(),
-            finished_ms: None,
-            counts: None,
-            scheduled: false,
-        })
-        .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let total = plan.items.len();
     let progress = async {
@@ -394,6 +378,32 @@ async fn data(
     apply(config, &pair.name, &plan, workspaces, tokens, options, cancel, args.catalog.clone()).await
 }
 
+/// Records a CLI run of `pair` in the store, and its id. A pair replicates
+/// once at a time: the bot's runs (a click, a schedule) are guarded by the
+/// store; a CLI run is no operation, so it looks first and does not start
+/// beside one (a bot run started after this look is not held back: keep CLI
+/// runs for pairs without a schedule).
+async fn start_cli_run(store: &Store, pair: &str, catalog: Option<String>) -> anyhow::Result<String> {
+    if let Some(busy) = store.active_replication(pair).await? {
+        anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
+    }
+    let run_id = format!("cli-{}", uuid::Uuid::new_v4());
+    store
+        .start_run(&Run {
+            id: run_id.clone(),
+            started_by_oid: None,
+            started_by_upn: None,
+            catalog_filter: catalog,
+            dry_run: false,
+            started_ms: chrono::Utc::now().timestamp_millis(),
+            finished_ms: None,
+            counts: None,
+            scheduled: false,
+        })
+        .await?;
+    Ok(run_id)
+}
+
 /// Runs the plan with a progress line on stderr and the results in the store.
 #[allow(clippy::too_many_arguments)]
 async fn apply(
@@ -407,28 +417,8 @@ async fn apply(
     catalog: Option<String>,
 ) -> anyhow::Result<bool> {
     let store = Store::open(&config.store.url()).await.context("opening the store")?;
-    // A pair replicates once at a time. The bot's runs (a click, a schedule)
-    // are guarded by the store; a CLI run is no operation, so it looks first
-    // and does not start beside one (a bot run started after this look is
-    // not held back: keep CLI runs for pairs without a schedule).
-    if let Some(busy) = store.active_replication(pair).await? {
-        anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
-    }
-    let run_id = format!("cli-{}", uuid::Uuid::new_v4());
+    let run_id = start_cli_run(&store, pair, catalog).await?;
     let now = || chrono::Utc::now().timestamp_millis();
-    store
-        .start_run(&Run {
-            id: run_id.clone(),
-            started_by_oid: None,
-            started_by_upn: None,
-            catalog_filter: catalog,
-            dry_run: false,
-            started_ms: now(),
-            finished_ms: None,
-            counts: None,
-            scheduled: false,
-        })
-        .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let total = plan.actions.len();
     let progress = async {
