@@ -232,13 +232,41 @@ async fn a_second_approver_is_needed_when_configured() {
     alice.sign_in().await;
     let carol = Chat::personal(&world, "carol");
     carol.sign_in().await;
+    let bob = Chat { world: &world, user: world.sandbox.teams.user("bob").unwrap(), conversation: group.clone() };
     let alice = Chat { world: &world, user: alice.user, conversation: group.clone() };
     let carol = Chat { world: &world, user: carol.user, conversation: group };
+    world
+        .sandbox
+        .connector
+        .set_members(alice.conversation.id(), &[carol.user.clone(), bob.user.clone(), alice.user.clone()]);
     let (card_id, plan_card) = plan(&world, &alice, "deploy spoke pair").await;
     let data = button(&plan_card, "deploy.approve");
+    // Each member's client asks for their own view of the plan.
+    let refresh = &plan_card["refresh"];
+    assert_eq!(refresh["action"]["verb"], "deploy.view", "{plan_card}");
+    assert_eq!(refresh["userIds"], json!([alice.user.teams_id, carol.user.teams_id, bob.user.teams_id]));
+    let view_data = refresh["action"]["data"].clone();
+    let verbs = |view: &Value| -> Vec<String> {
+        view["value"]["actions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|a| a["verb"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    // Bob holds no deploy role (and has not signed in): the plan, no buttons, and why.
+    let bobs = bob.click(&card_id, "deploy.view", view_data.clone()).await.body;
+    assert!(verbs(&bobs).is_empty(), "{bobs}");
+    assert!(bobs.to_string().contains("Only people with the deploy role can approve"), "{bobs}");
+    assert_eq!(
+        verbs(&carol.click(&card_id, "deploy.view", view_data.clone()).await.body),
+        ["deploy.approve", "deploy.cancel"]
+    );
 
     let first = carol.click(&card_id, "deploy.approve", data.clone()).await;
     assert!(first.body.to_string().contains("Awaiting a second person"), "{}", first.body);
+    // Carol approved: no second Approve for her; Alice still has hers.
+    let carols = carol.click(&card_id, "deploy.view", view_data.clone()).await.body;
+    assert!(verbs(&carols).is_empty() && carols.to_string().contains("You approved it"), "{carols}");
+    assert_eq!(verbs(&alice.click(&card_id, "deploy.view", view_data).await.body), ["deploy.approve", "deploy.cancel"]);
     let same = carol.click(&card_id, "deploy.approve", data.clone()).await;
     assert!(same.body.to_string().contains("Awaiting a second person"), "{}", same.body);
     assert!(world.bot.app.store.recent_operations(alice.conversation.id(), 10).await.unwrap().is_empty());

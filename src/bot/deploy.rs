@@ -15,6 +15,7 @@ use super::deploy_cards::{self, target_words};
 use super::deploy_job::{Approver, DeploymentJob, StoredDeployPlan};
 use super::error::TurnError;
 use super::operations::Start;
+use super::plan_view::{Audience, DEPLOY_VIEW_VERB};
 use super::plans::{bad_plan_button, plan_id_of, PlanRequest};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
@@ -63,12 +64,19 @@ impl Bot {
             &format!("Running What-If for {} in both regions as {}.", target_words(&target), actor.display_name()),
         );
         let bot = self.clone();
+        let audience = Audience::of(activity);
         Answer::Later {
             now: placeholder,
             then: Box::pin(async move {
                 match bot.make_deploy_plan(&request, target).await {
                     Ok((plan_id, stored)) => {
-                        deploy_cards::plan(&plan_id, &stored, bot.services.config.access.deploy_needs_second_approver)
+                        let needs_second = bot.services.config.access.deploy_needs_second_approver;
+                        let mut card = deploy_cards::plan(&plan_id, &stored, needs_second, None);
+                        if let Some(audience) = &audience {
+                            let cid = &request.correlation_id;
+                            bot.refresh_for_members(&mut card, audience, DEPLOY_VIEW_VERB, &plan_id, cid).await;
+                        }
+                        card
                     }
                     Err(error) => error.card("The What-If could not be made", &request.correlation_id),
                 }
@@ -138,7 +146,7 @@ impl Bot {
         if self.services.config.access.deploy_needs_second_approver {
             if stored.approvals.iter().any(|a| a.same_person(&me)) {
                 // The first approver again: nothing changes until someone else approves.
-                return Answer::Card(deploy_cards::plan(plan_id, &stored, true));
+                return Answer::Card(deploy_cards::plan(plan_id, &stored, true, None));
             }
             if stored.approvals.is_empty() {
                 stored.approvals.push(me);
@@ -146,7 +154,7 @@ impl Bot {
                 return match store.replace_plan_payload(plan_id, &row.payload, &payload).await {
                     Ok(true) => {
                         self.audit(actor, "approve a deployment", Some(&label), "first approval", correlation_id).await;
-                        Answer::Card(deploy_cards::plan(plan_id, &stored, true))
+                        Answer::Card(deploy_cards::plan(plan_id, &stored, true, None))
                     }
                     Ok(false) => Answer::Card(cards::notice(
                         "The plan changed meanwhile",

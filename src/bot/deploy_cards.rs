@@ -62,8 +62,10 @@ fn region_view(region: &RegionWhatIf) -> DeployRegionView {
 }
 
 /// The What-If of both regions, deletes in the Attention colour and listed,
-/// with Approve and Cancel (or the note that a second person must approve).
-pub(crate) fn plan(plan_id: &str, stored: &StoredDeployPlan, needs_second: bool) -> Value {
+/// with Approve and Cancel (or the note that a second person must approve);
+/// `viewer_note`, when there is one, replaces the buttons with why this
+/// person has none.
+pub(crate) fn plan(plan_id: &str, stored: &StoredDeployPlan, needs_second: bool, viewer_note: Option<String>) -> Value {
     let mut regions = stored.what_if.regions.iter().map(region_view);
     let (approval_note, approval_color) = match (needs_second, stored.approvals.as_slice()) {
         (false, _) => (String::new(), Tone::Default),
@@ -82,6 +84,8 @@ pub(crate) fn plan(plan_id: &str, stored: &StoredDeployPlan, needs_second: bool)
         deletes_resources: stored.what_if.has_deletes(),
         approval_note,
         approval_color,
+        hide_buttons: viewer_note.is_some(),
+        viewer_note: viewer_note.unwrap_or_default(),
     };
     rendered(views::render_deploy_plan(&view), plan_id)
 }
@@ -215,7 +219,7 @@ mod tests {
 
     #[test]
     fn deletes_stand_out_in_the_attention_colour_and_are_listed() {
-        let card = plan("p-1", &stored(&["/subscriptions/s/resourceGroups/rg/providers/X/old"]), false);
+        let card = plan("p-1", &stored(&["/subscriptions/s/resourceGroups/rg/providers/X/old"]), false, None);
         let lines = texts(&card);
         assert!(
             lines.contains(&("DELETE /subscriptions/s/resourceGroups/rg/providers/X/old".into(), "Attention".into()))
@@ -227,7 +231,7 @@ mod tests {
         assert_eq!(card["actions"][0]["data"]["plan_id"], "p-1");
         assert_eq!(card["actions"][1]["verb"], CANCEL_VERB);
 
-        let calm = plan("p-2", &stored(&[]), false);
+        let calm = plan("p-2", &stored(&[]), false, None);
         assert!(!calm.to_string().contains("DELETE") && !calm.to_string().contains("Attention"));
     }
 
@@ -235,9 +239,9 @@ mod tests {
     fn a_first_approval_is_shown_as_awaiting_a_second_person() {
         let mut waiting = stored(&[]);
         waiting.approvals.push(Approver { oid: Some("1".into()), upn: "a@x".into(), name: "Alice".into() });
-        let text = plan("p", &waiting, true).to_string();
+        let text = plan("p", &waiting, true, None).to_string();
         assert!(text.contains("Approved by Alice. Awaiting a second person"), "{text}");
-        assert!(plan("p", &stored(&[]), true).to_string().contains("Two people"));
+        assert!(plan("p", &stored(&[]), true, None).to_string().contains("Two people"));
     }
 
     #[test]

@@ -294,6 +294,9 @@ impl Bot {
         if verb == plan_view::VIEW_VERB {
             return self.plan_view(activity, data, correlation_id).await;
         }
+        if verb == plan_view::DEPLOY_VIEW_VERB {
+            return self.deploy_view(activity, data, anonymous, correlation_id).await;
+        }
         // Only buttons of drbot's own cards, as the table lists them.
         let Some((_, button)) = cmd::verb(verb) else { return bad_button(correlation_id) };
         let actor = match self.actor(activity, anonymous).await {

@@ -1,22 +1,31 @@
-//! Each person's own view of a replication plan's card (Universal Actions'
-//! `refresh`). A plan runs only for the person who read it
+//! Each person's own view of a plan's card (Universal Actions' `refresh`).
+//! A replication plan runs only for the person who read it
 //! (`start_replication`: it lists what they may read), so in a group chat or
-//! a channel only they see Run and Cancel; everyone else sees the plan and
-//! who may act on it. The click is still checked on the server.
+//! a channel only they see Run and Cancel; a deployment's plan shows Approve
+//! and Cancel to who holds the deploy role and has not approved it yet.
+//! Everyone else sees the plan and who may act on it. The click is still
+//! checked on the server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::deploy_job::{Approver, StoredDeployPlan};
 use super::replication_plan::StoredReplicationPlan;
 use super::{Answer, Bot};
+use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards::{self, universal};
 use crate::store::plans::PlanKind;
 
-/// The plan card's refresh: each person's own view of it.
+/// The replication plan card's refresh: each person's own view of it.
 pub(crate) const VIEW_VERB: &str = "replicate.view";
+/// The deployment plan card's refresh.
+pub(crate) const DEPLOY_VIEW_VERB: &str = "deploy.view";
+
+/// Why someone sees no Approve on a deployment plan.
+const NOT_A_DEPLOYER: &str = "Only people with the deploy role can approve or cancel this deployment.";
 
 /// How long the members of a conversation are waited for: the plan card
 /// goes out without per-person views rather than late.
@@ -66,13 +75,14 @@ impl Viewer {
 }
 
 impl Bot {
-    /// Makes the plan card `card` ask for each member's own view (up to
-    /// Teams' 60, the requester first). Nothing changes in a personal chat,
-    /// or when the members cannot be listed (said in the log).
+    /// Makes the plan card `card` ask for each member's own view with `verb`
+    /// (up to Teams' 60 people, the requester first). Nothing changes in a
+    /// personal chat, or when the members cannot be listed (said in the log).
     pub(crate) async fn refresh_for_members(
         &self,
         card: &mut Value,
         audience: &Audience,
+        verb: &str,
         plan_id: &str,
         correlation_id: &str,
     ) {
@@ -100,7 +110,7 @@ impl Bot {
         };
         let mut ids = vec![audience.requester.clone()];
         ids.extend(members.into_iter().map(|m| m.id).filter(|id| *id != audience.requester));
-        universal::refresh_for(card, VIEW_VERB, json!({"plan_id": plan_id}), &ids);
+        universal::refresh_for(card, verb, json!({"plan_id": plan_id}), &ids);
     }
 
     /// The refresh of a plan card: the plan as the person asking should see it.
@@ -136,6 +146,64 @@ impl Bot {
         let mut card = self.plan_card(plan_id, &plan, &viewer);
         if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
             universal::refresh_for(&mut card, VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
+        }
+        Answer::Card(card)
+    }
+
+    /// The refresh of a deployment plan's card: Approve and Cancel for who
+    /// holds the deploy role and has not approved it yet; for everyone else
+    /// the plan and why they have no buttons. Someone not signed in is known
+    /// by the object id Teams puts on the request: roles given to them
+    /// directly count, roles through a group once they sign in.
+    pub(crate) async fn deploy_view(
+        self: &Arc<Self>,
+        activity: &Activity,
+        data: &Value,
+        anonymous: bool,
+        correlation_id: &str,
+    ) -> Answer {
+        let Some(plan_id) = super::plans::plan_id_of(data) else { return super::plans::bad_plan_button() };
+        let conversation_id = activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
+        let row = match self.services.store.plan(plan_id, super::now_ms()).await {
+            Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == PlanKind::Deployment => row,
+            Ok(_) => {
+                return Answer::Card(cards::notice(
+                    "This plan can no longer be deployed",
+                    "It expired or was approved. Ask again with deploy hub, deploy transit or deploy spoke NAME.",
+                ))
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "deployment plan unavailable");
+                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+            }
+        };
+        let Ok(stored) = serde_json::from_value::<StoredDeployPlan>(row.payload) else {
+            return Answer::Card(cards::error("The plan could not be read.", correlation_id));
+        };
+        let needs_second = self.services.config.access.deploy_needs_second_approver;
+        let note = match self.actor(activity, anonymous).await {
+            Ok(Some(actor)) if !self.holds(&actor, Role::Deploy, correlation_id).await => {
+                Some(NOT_A_DEPLOYER.to_string())
+            }
+            Ok(Some(actor)) => {
+                let me = Approver::of(&actor);
+                stored
+                    .approvals
+                    .iter()
+                    .any(|a| a.same_person(&me))
+                    .then(|| "You approved it: a second person with the deploy role must approve too.".to_string())
+            }
+            _ => {
+                let oid = activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref()).unwrap_or_default();
+                let person = crate::access::Person { oid, groups: &[] };
+                (!self.services.config.access.allows(&person, Role::Deploy)).then(|| {
+                    format!("{NOT_A_DEPLOYER} If you hold it through a group, sign in (type whoami) and look again.")
+                })
+            }
+        };
+        let mut card = super::deploy_cards::plan(plan_id, &stored, needs_second, note);
+        if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
+            universal::refresh_for(&mut card, DEPLOY_VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
         }
         Answer::Card(card)
     }

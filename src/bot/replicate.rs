@@ -93,7 +93,8 @@ impl Bot {
                     Ok((plan_id, stored)) => {
                         let mut card = bot.plan_card(&plan_id, &stored, &Viewer::Author);
                         if let Some(audience) = &audience {
-                            bot.refresh_for_members(&mut card, audience, &plan_id, &request.correlation_id).await;
+                            let verb = super::plan_view::VIEW_VERB;
+                            bot.refresh_for_members(&mut card, audience, verb, &plan_id, &request.correlation_id).await;
                         }
                         card
                     }

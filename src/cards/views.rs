@@ -782,6 +782,13 @@ pub struct DeployPlanView {
     /// "Two people with the deploy role must approve.", who approved so far, or empty.
     pub approval_note: String,
     pub approval_color: Tone,
+    /// Someone who may not approve it (now) sees no buttons: their own
+    /// view, through the card's refresh.
+    #[serde(default)]
+    pub hide_buttons: bool,
+    /// Why they see none ("Only people with the deploy role approve …"), or empty.
+    #[serde(default)]
+    pub viewer_note: String,
 }
 
 /// One region's What-If counts and the resources it deletes or modifies.

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use super::{Invocation, Spec, Turn, Verb};
 use crate::access::Role;
 use crate::bot::deploy::{APPROVE_VERB, CANCEL_VERB};
+use crate::bot::plan_view::DEPLOY_VIEW_VERB;
 use crate::bot::{Answer, Bot};
 use crate::commands::{words, Needs, Reach, Scope};
 
@@ -22,6 +23,8 @@ pub static SPEC: Spec = Spec {
     verbs: &[
         Verb { verb: APPROVE_VERB, needs: Needs::Role(Role::Deploy), audit: "approve a deployment" },
         Verb { verb: CANCEL_VERB, needs: Needs::SignedIn, audit: "cancel a deployment" },
+        // The plan card's refresh: each person's own view; nothing is done.
+        Verb { verb: DEPLOY_VIEW_VERB, needs: Needs::Anyone, audit: "see a deployment plan" },
     ],
     parse,
 };
