@@ -299,6 +299,7 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     // `status` counts the jobs the secondary lacks.
     let before = dashboard(&world, &chat).await;
     assert!(before.contains("\"Jobs\"") && before.contains("299"), "{before}");
+    assert!(before.contains("replicate --assets copies them"), "a reason the pair is not ready: {before}");
     let (card_id, planned) = plan_for(&world, &chat, "replicate --assets-only").await;
     let text = card_text(&planned);
     assert!(text.contains("Create job") && !text.contains("Deep clone table"), "{text}");

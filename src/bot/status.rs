@@ -85,7 +85,7 @@ impl Bot {
                 let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
                 view.trend = self.trend(pair, &readiness).await;
                 match assets {
-                    Ok(assets) => view.drift.extend(asset_drift_rows(&assets)),
+                    Ok(assets) => fold_asset_drift(&mut view, &assets),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
                 }
                 views::render_dashboard(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
@@ -197,10 +197,12 @@ impl Bot {
     }
 }
 
-/// One drift row per asset kind that differs: missing is what a run would
-/// create, different what it would update.
-fn asset_drift_rows(assets: &crate::assets::AssetPlan) -> Vec<views::DriftRow> {
-    assets
+/// The workspace assets on the dashboard: one drift row per asset kind
+/// that differs (missing is what a run would create, different what it would
+/// update), and a pair whose secondary lacks them is at risk, not ready: a
+/// failover would find jobs missing.
+fn fold_asset_drift(view: &mut views::DashboardView, assets: &crate::assets::AssetPlan) {
+    let rows: Vec<views::DriftRow> = assets
         .counts()
         .into_iter()
         .filter(|(_, counts)| counts.drift() > 0)
@@ -210,7 +212,26 @@ fn asset_drift_rows(assets: &crate::assets::AssetPlan) -> Vec<views::DriftRow> {
             different: counts.update as u64,
             extra: 0,
         })
-        .collect()
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} missing, {} different", r.kind.to_lowercase(), r.missing, r.different))
+        .collect();
+    let reason = format!(
+        "The secondary's workspace assets differ from the primary's ({}): replicate --assets copies them.",
+        kinds.join("; ")
+    );
+    view.drift.extend(rows);
+    if view.overall.label == "Ready" {
+        view.overall.label = "At risk".into();
+        view.overall.color = Tone::Warning;
+        view.overall.summary = reason;
+    } else {
+        view.overall.more_reasons.push(reason);
+    }
 }
 
 /// A pair's row of the overview, with its sort keys (badness, worst RPO).
@@ -478,5 +499,38 @@ mod tests {
         assert_eq!(first, "reason 0");
         assert_eq!(more[..4], many[1..5]);
         assert_eq!(more[4], "…and 2 more reasons (drbot status --json lists them all).");
+    }
+
+    /// A dashboard otherwise ready is at risk while jobs are missing; one not
+    /// ready keeps its verdict and gains the reason.
+    #[test]
+    fn missing_jobs_put_a_ready_pair_at_risk() {
+        use crate::assets::{AssetPlan, Change, PlanItem};
+        let sample = include_str!("../../adaptive-cards/samples/dashboard.json");
+        let mut view: views::DashboardView = serde_json::from_str(sample).unwrap();
+        let item = |key: &str, change: Change| PlanItem {
+            kind: "job".into(),
+            key: key.into(),
+            name: key.into(),
+            change,
+            payload: serde_json::Value::Null,
+        };
+        let assets = AssetPlan { items: vec![item("1", Change::Create), item("2", Change::Unchanged)] };
+        view.overall.label = "Ready".into();
+        let rows_before = view.drift.len();
+        fold_asset_drift(&mut view, &assets);
+        assert_eq!((view.overall.label.as_str(), view.overall.color), ("At risk", Tone::Warning));
+        assert!(view.overall.summary.contains("jobs 1 missing, 0 different"), "{}", view.overall.summary);
+        assert_eq!(view.drift.len(), rows_before + 1);
+
+        view.overall.label = "Not ready".into();
+        let reasons = view.overall.more_reasons.len();
+        fold_asset_drift(&mut view, &assets);
+        assert_eq!(view.overall.label, "Not ready");
+        assert_eq!(view.overall.more_reasons.len(), reasons + 1);
+        let converged = AssetPlan { items: vec![item("2", Change::Unchanged)] };
+        let before = view.overall.clone();
+        fold_asset_drift(&mut view, &converged);
+        assert_eq!(view.overall.more_reasons, before.more_reasons, "nothing to say when the assets match");
     }
 }
