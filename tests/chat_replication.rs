@@ -268,7 +268,10 @@ async fn status_shows_the_seeded_drift_and_is_ready_after_a_replication() {
     assert!(before.contains("sales") && before.contains("Tables") && before.contains("Grants"), "{before}");
     assert!(before.contains("never"), "no replication has run yet: {before}");
 
-    let (card_id, plan_card) = plan(&world, &chat).await;
+    // The data and the workspace assets: a secondary without the primary's
+    // jobs is not ready to fail over to.
+    let (card_id, planned) = plan_for(&world, &chat, "replicate --assets").await;
+    let plan_card = planned.adaptive_card().cloned().expect("a card");
     let clicked = chat.click(&card_id, "replicate.run", run_data(&plan_card)).await;
     assert_eq!(clicked.status, 200);
     wait_for(&world, "the result card", |r| r.activity_id == card_id && card_text(r).contains("Run details")).await;

@@ -138,8 +138,9 @@ async fn a_spoke_deployed_from_chat_replicates_to_zero_drift_and_is_ready() {
 
     some_data(&world).await;
 
-    // No configuration edit: replicate the pair by name, and Run.
-    let (card_id, plan) = answer(&world, &chat, "replicate crm").await;
+    // No configuration edit: replicate the pair by name (its data and the
+    // workspace's jobs: a pair is ready only with both), and Run.
+    let (card_id, plan) = answer(&world, &chat, "replicate crm --assets").await;
     let text = plan.to_string();
     assert!(text.contains("Deep clone table"), "{text}");
     let clicked = chat.click(&card_id, "replicate.run", button(&plan, "replicate.run")).await;
