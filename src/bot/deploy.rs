@@ -121,19 +121,10 @@ impl Bot {
             return Answer::Card(refusal);
         }
         let store = &self.services.store;
-        let conversation_id = activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default();
-        let row =
-            match store.plan(plan_id, now_ms()).await {
-                Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == PlanKind::Deployment => row,
-                Ok(_) => return Answer::Card(cards::notice(
-                    "This plan can no longer be deployed",
-                    "It expired or belongs to another conversation. Ask again with deploy hub, deploy transit or deploy spoke NAME.",
-                )),
-                Err(error) => {
-                    tracing::error!(correlation_id, %error, "deployment plan unavailable");
-                    return Answer::Card(cards::error("The plan could not be read.", correlation_id));
-                }
-            };
+        let row = match self.plan_here(activity, plan_id, PlanKind::Deployment, correlation_id).await {
+            Ok(row) => row,
+            Err(answer) => return answer,
+        };
         let mut stored: StoredDeployPlan = match serde_json::from_value(row.payload.clone()) {
             Ok(stored) => stored,
             Err(error) => {

@@ -116,21 +116,9 @@ impl Bot {
     /// The refresh of a plan card: the plan as the person asking should see it.
     pub(crate) async fn plan_view(self: &Arc<Self>, activity: &Activity, data: &Value, correlation_id: &str) -> Answer {
         let Some(plan_id) = super::plans::plan_id_of(data) else { return super::plans::bad_plan_button() };
-        let conversation_id = activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
-        let stored = match self.services.store.plan(plan_id, super::now_ms()).await {
-            Ok(Some(stored)) if stored.conversation_id == conversation_id && stored.kind == PlanKind::Replication => {
-                stored
-            }
-            Ok(_) => {
-                return Answer::Card(cards::notice(
-                    "This plan can no longer run",
-                    "It expired or was run. Plan again with replicate.",
-                ))
-            }
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "plan unavailable");
-                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
-            }
+        let stored = match self.plan_here(activity, plan_id, PlanKind::Replication, correlation_id).await {
+            Ok(stored) => stored,
+            Err(answer) => return answer,
         };
         let Ok(plan) = serde_json::from_value::<StoredReplicationPlan>(stored.payload) else {
             return Answer::Card(cards::error("The plan could not be read.", correlation_id));
@@ -163,19 +151,9 @@ impl Bot {
         correlation_id: &str,
     ) -> Answer {
         let Some(plan_id) = super::plans::plan_id_of(data) else { return super::plans::bad_plan_button() };
-        let conversation_id = activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
-        let row = match self.services.store.plan(plan_id, super::now_ms()).await {
-            Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == PlanKind::Deployment => row,
-            Ok(_) => {
-                return Answer::Card(cards::notice(
-                    "This plan can no longer be deployed",
-                    "It expired or was approved. Ask again with deploy hub, deploy transit or deploy spoke NAME.",
-                ))
-            }
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "deployment plan unavailable");
-                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
-            }
+        let row = match self.plan_here(activity, plan_id, PlanKind::Deployment, correlation_id).await {
+            Ok(row) => row,
+            Err(answer) => return answer,
         };
         let Ok(stored) = serde_json::from_value::<StoredDeployPlan>(row.payload) else {
             return Answer::Card(cards::error("The plan could not be read.", correlation_id));

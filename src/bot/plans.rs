@@ -75,6 +75,40 @@ impl Bot {
     }
 }
 
+impl Bot {
+    /// The stored plan `plan_id` of `kind` made in `activity`'s conversation.
+    /// `Err` is the answer when there is none to act on (it expired, was
+    /// run or approved, or belongs to another conversation) or the store
+    /// cannot be read: what a button on a plan card says then.
+    pub(crate) async fn plan_here(
+        &self,
+        activity: &Activity,
+        plan_id: &str,
+        kind: PlanKind,
+        correlation_id: &str,
+    ) -> Result<StoredPlan, Answer> {
+        let conversation_id = activity.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
+        match self.services.store.plan(plan_id, now_ms()).await {
+            Ok(Some(row)) if row.conversation_id == conversation_id && row.kind == kind => Ok(row),
+            Ok(_) => Err(Answer::Card(match kind {
+                PlanKind::Replication => cards::notice(
+                    "This plan can no longer run",
+                    "It expired, ran, or belongs to another conversation. Plan again with replicate.",
+                ),
+                PlanKind::Deployment => cards::notice(
+                    "This plan can no longer be deployed",
+                    "It expired, was approved, or belongs to another conversation. Ask again with deploy hub, \
+                     deploy transit or deploy spoke NAME.",
+                ),
+            })),
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "plan unavailable");
+                Err(Answer::Card(cards::error("The plan could not be read.", correlation_id)))
+            }
+        }
+    }
+}
+
 /// The button data a Run click carries.
 pub(crate) fn plan_id_of(data: &Value) -> Option<&str> {
     data["plan_id"].as_str().filter(|id| id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))

@@ -269,22 +269,9 @@ impl Bot {
         if let Err(refusal) = self.require(actor, Role::Replicate, "run a replication", None, correlation_id).await {
             return Answer::Card(refusal);
         }
-        let store = &self.services.store;
-        let conversation_id = activity.conversation.as_ref().map(|c| c.id.clone()).unwrap_or_default();
-        let stored = match store.plan(plan_id, now_ms()).await {
-            Ok(Some(stored)) if stored.conversation_id == conversation_id && stored.kind == PlanKind::Replication => {
-                stored
-            }
-            Ok(_) => {
-                return Answer::Card(cards::notice(
-                    "This plan can no longer run",
-                    "It expired or belongs to another conversation. Plan again with replicate.",
-                ))
-            }
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "plan unavailable");
-                return Answer::Card(cards::error("The plan could not be read.", correlation_id));
-            }
+        let stored = match self.plan_here(activity, plan_id, PlanKind::Replication, correlation_id).await {
+            Ok(stored) => stored,
+            Err(answer) => return answer,
         };
         if stored.payload["dry_run"].as_bool() == Some(true) {
             // Its card offers no Run; a click that names it anyway was made by hand.
