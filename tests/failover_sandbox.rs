@@ -23,6 +23,7 @@ use drbot::pairs::Side;
 use sandbox::databricks::metastore::{Common, ExternalLocation};
 use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
 use sandbox::databricks::Workspace;
+use sandbox::faults::FaultConfig;
 use serde_json::{json, Value};
 use support::World;
 
@@ -323,4 +324,46 @@ async fn a_drill_leaves_both_sides_as_they_were() {
     assert_eq!(warehouses_after, warehouses_before);
     assert_eq!(sandbox.primary.jobs.active().len(), 1, "the primary's run untouched");
     assert_eq!(setup.storage_region(), "westeurope", "a drill never fails storage over");
+}
+
+#[tokio::test]
+async fn with_a_tenth_of_calls_failing_a_failover_completes_or_stops_at_a_named_step_and_resumes() {
+    let setup = Setup::new().await;
+    let sandbox = &setup.world.sandbox;
+    let flaky = FaultConfig { error_5xx_ratio: 0.05, throttle_ratio: 0.05, ..FaultConfig::default() };
+    sandbox.primary.faults.set(flaky.clone());
+    sandbox.secondary.faults.set(flaky.clone());
+    sandbox.arm.faults.set(flaky);
+
+    let runbook = setup.runbook(Mode::Planned, true).await;
+    let services = setup.services().await;
+    let mut progress = Progress::new(services.now_ms());
+    let mut journal = Memory::default();
+    let ended = run(&services, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
+    if let Ended::Stopped { step, why, .. } = &ended {
+        // Stopped: it says where and why, every step before it is recorded
+        // done, none after it ran, and the pair has not moved unless the
+        // promotion itself got that far.
+        assert!(!why.is_empty());
+        let at = runbook.steps.iter().position(|s| s.kind == *step).unwrap();
+        let recorded: Vec<StepKind> = progress.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(recorded, runbook.steps[..at].iter().map(|s| s.kind).collect::<Vec<_>>(), "{ended:?}");
+        if at < runbook.steps.iter().position(|s| s.kind == StepKind::Promote).unwrap() {
+            assert_eq!(setup.active().await, Side::Primary, "{ended:?}");
+            assert!(unpaused(&sandbox.secondary).is_empty(), "{ended:?}");
+        }
+        // The calls heal; the run resumes from its checkpoint and ends.
+        for faults in [&sandbox.primary.faults, &sandbox.secondary.faults, &sandbox.arm.faults] {
+            faults.set(FaultConfig::default());
+        }
+        let resumed = run(&services, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
+        completed(&resumed);
+    } else {
+        completed(&ended);
+    }
+    assert_eq!(setup.active().await, Side::Secondary);
+    assert_eq!(unpaused(&sandbox.secondary), setup.original_jobs);
+    assert!(unpaused(&sandbox.primary).is_empty());
+    assert_eq!(setup.storage_region(), "northeurope");
+    assert_eq!(sandbox.arm.storage_failover_requests().len(), 1, "asked once");
 }
