@@ -45,6 +45,8 @@ pub struct Config {
     pub operations: OperationsConfig,
     #[serde(default)]
     pub deploy: DeployConfig,
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// The DR pairs the store is seeded with (`[[pairs]]`).
     #[serde(default)]
     pub pairs: Vec<PairConfig>,
@@ -100,6 +102,33 @@ impl Default for OperationsConfig {
             card_update_interval_ms: 2000,
             plan_ttl_secs: 3600,
             scheduler_tick_ms: 15_000,
+        }
+    }
+}
+
+/// How runbooks (failover, failback, drill) are planned: `[failover]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// How long a planned freeze waits for active job runs before cancelling them.
+    pub run_wait_secs: u64,
+    /// A forced failover's timeout for each best-effort step (the primary is
+    /// presumed down: nobody waits long on it).
+    pub forced_timeout_secs: u64,
+    /// Per pair, the ARM id of the geo-redundant storage account that fails
+    /// over with it (`storage_accounts.finance = "/subscriptions/…"`).
+    pub storage_accounts: BTreeMap<String, String>,
+    /// Per pair, the tables whose row counts validate a promotion.
+    pub smoke_tables: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            run_wait_secs: 600,
+            forced_timeout_secs: 30,
+            storage_accounts: BTreeMap::new(),
+            smoke_tables: BTreeMap::new(),
         }
     }
 }

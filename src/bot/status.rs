@@ -156,7 +156,7 @@ impl Bot {
     }
 
     /// One pair's readiness, read with `tokens`.
-    async fn readiness_of(
+    pub(crate) async fn readiness_of(
         &self,
         tokens: &DatabricksTokens,
         pair: &Pair,
