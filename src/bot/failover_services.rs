@@ -469,3 +469,70 @@ impl Bot {
         Ok(self.failover_services(&pair, DatabricksTokens::App(app)).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pairs::PairWorkspace;
+
+    fn job(settings: Value) -> JobDefinition {
+        serde_json::from_value(json!({"job_id": 7, "settings": settings})).unwrap()
+    }
+
+    #[test]
+    fn a_job_s_triggers_are_read_with_their_pause_states_and_origin() {
+        let copy = job(json!({
+            "name": "nightly",
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
+            "continuous": {},
+            "tags": {"drbot_source_job_id": "42"}
+        }));
+        let triggers = job_triggers(&copy);
+        assert_eq!(triggers.source_job_id, Some(42));
+        assert_eq!(triggers.paused, [(Trigger::Schedule, true), (Trigger::Continuous, false)].into());
+        assert_eq!(triggers.origin(), 42);
+        assert_eq!(job_triggers(&job(json!({"name": "manual"}))).paused, BTreeMap::new());
+    }
+
+    #[test]
+    fn a_pause_sends_each_field_whole_with_only_its_pause_status_changed() {
+        let definition = job(json!({
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
+            "trigger": {"file_arrival": {"url": "abfss://x@y/z"}},
+            "tasks": [{"task_key": "a"}]
+        }));
+        let all: BTreeSet<Trigger> = [Trigger::Schedule, Trigger::Trigger].into();
+        let fields = pause_fields(&definition, &all, true).unwrap();
+        assert_eq!(
+            fields,
+            json!({
+                "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
+                "trigger": {"file_arrival": {"url": "abfss://x@y/z"}, "pause_status": "PAUSED"}
+            })
+        );
+        let missing = pause_fields(&definition, &[Trigger::Continuous].into(), false).unwrap_err();
+        assert_eq!(missing, "job 7 has no continuous");
+    }
+
+    #[test]
+    fn a_sync_from_the_secondary_turns_the_pair_and_keeps_its_versions_apart() {
+        let mut pair =
+            Pair::new("fin", PairWorkspace::at("https://adb-1.example"), PairWorkspace::at("https://adb-2.example"));
+        pair.warehouse_id = Some("w2".into());
+        pair.primary_warehouse_id = Some("w1".into());
+        pair.location_mapping = vec![("abfss://a@p/".into(), "abfss://a@s/".into())];
+        assert_eq!(oriented(&pair, Side::Primary), pair);
+        let back = oriented(&pair, Side::Secondary);
+        assert_eq!(
+            (back.primary.url.as_str(), back.secondary.url.as_str()),
+            (pair.secondary.url.as_str(), pair.primary.url.as_str())
+        );
+        assert_eq!((back.primary_warehouse_id.as_deref(), back.warehouse_id.as_deref()), (Some("w2"), Some("w1")));
+        assert_eq!(back.location_mapping, [("abfss://a@s/".to_string(), "abfss://a@p/".to_string())]);
+        assert_eq!(back.name, versions_key("fin", Side::Secondary));
+        assert_ne!(back.name, "fin");
+        assert_eq!(back.sharing, pair.sharing, "the same recipient and shares, named by the pair");
+    }
+}
