@@ -95,6 +95,22 @@ async fn token(tokens: &DatabricksTokens) -> Result<AccessToken, ControlError> {
     tokens.get(false).await.map_err(from_identity)
 }
 
+/// One call with the identity's token; a token the workspace refused (it
+/// expired during a long run) is asked for afresh once, as a replication does.
+async fn with_token<T, F, Fut>(tokens: &DatabricksTokens, call: F) -> Result<T, ControlError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, DatabricksError>>,
+{
+    match call(token(tokens).await?).await {
+        Err(DatabricksError::Unauthenticated(_)) => {
+            let fresh = tokens.get(true).await.map_err(from_identity)?;
+            call(fresh).await.map_err(from_databricks)
+        }
+        answered => answered.map_err(from_databricks),
+    }
+}
+
 /// The settings field of each trigger (Jobs 2.2: `schedule`, `trigger`, `continuous`).
 fn field(trigger: Trigger) -> &'static str {
     match trigger {
@@ -143,21 +159,21 @@ pub fn pause_fields(job: &JobDefinition, triggers: &BTreeSet<Trigger>, paused: b
 
 impl JobControl for LiveJobs {
     async fn jobs(&self) -> Result<Vec<JobTriggers>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let listed = self.client.list_jobs(&token, None).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let listed = with_token(&self.tokens, |token| async move { client.list_jobs(&token, None).await }).await?;
         Ok(listed.iter().map(job_triggers).collect())
     }
 
     async fn set_paused(&self, job_id: i64, triggers: &BTreeSet<Trigger>, paused: bool) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        let job = self.client.get_job(&token, job_id).await.map_err(from_databricks)?;
-        let fields = pause_fields(&job, triggers, paused).map_err(failed)?;
-        self.client.update_job(&token, job_id, &fields).await.map_err(from_databricks)
+        let client = &self.client;
+        let job = with_token(&self.tokens, |token| async move { client.get_job(&token, job_id).await }).await?;
+        let fields = &pause_fields(&job, triggers, paused).map_err(failed)?;
+        with_token(&self.tokens, |token| async move { client.update_job(&token, job_id, fields).await }).await
     }
 
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let runs = self.client.active_runs(&token).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let runs = with_token(&self.tokens, |token| async move { client.active_runs(&token).await }).await?;
         Ok(runs
             .into_iter()
             .filter(|r| !r.state.is_terminal())
@@ -166,15 +182,15 @@ impl JobControl for LiveJobs {
     }
 
     async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.cancel_run(&token, run_id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.cancel_run(&token, run_id).await }).await
     }
 }
 
 impl WarehouseControl for LiveWarehouses {
     async fn warehouses(&self) -> Result<Vec<WarehouseInfo>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let listed = self.client.warehouses(&token).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let listed = with_token(&self.tokens, |token| async move { client.warehouses(&token).await }).await?;
         listed
             .into_iter()
             .map(|w| match WarehouseState::parse(&w.state) {
@@ -185,13 +201,13 @@ impl WarehouseControl for LiveWarehouses {
     }
 
     async fn start(&self, id: &str) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.start_warehouse(&token, id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.start_warehouse(&token, id).await }).await
     }
 
     async fn stop(&self, id: &str) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.stop_warehouse(&token, id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.stop_warehouse(&token, id).await }).await
     }
 }
 
@@ -257,8 +273,8 @@ impl Services for LiveServices {
     }
 
     async fn reach(&self, side: Side) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.probes[index(side)].me(&token).await.map(|_| ()).map_err(from_databricks)
+        let probe = &self.probes[index(side)];
+        with_token(&self.tokens, |token| async move { probe.me(&token).await.map(|_| ()) }).await
     }
 
     async fn sync(&self, from: Side, to: Side) -> Result<SyncProof, ControlError> {
@@ -391,10 +407,11 @@ impl Services for LiveServices {
             .pair
             .warehouse_of(side)
             .ok_or_else(|| failed(format!("no warehouse on the {} side", side.as_str())))?;
-        let token = token(&self.tokens).await?;
         let deadline = tokio::time::Instant::now() + COUNT_WITHIN;
-        let client = &self.jobs[index(side)].client;
-        let (_, rows) = client.query(&token, warehouse, &sql, deadline).await.map_err(from_databricks)?;
+        let (client, sql) = (&self.jobs[index(side)].client, &sql);
+        let (_, rows) =
+            with_token(&self.tokens, |token| async move { client.query(&token, warehouse, sql, deadline).await })
+                .await?;
         rows.first()
             .and_then(|row| row.first().cloned().flatten())
             .and_then(|count| count.trim().parse().ok())
