@@ -304,16 +304,18 @@ impl Services for LiveServices {
         while let Ok(event) = received.try_recv() {
             self.on_event(&pair.name, &plan, &event, &mut failures).await;
         }
-        if !failures.is_empty() {
+        // Every action is reported: a failure (and what it held back) stops
+        // the sync with each named; a skip without a failure is one too.
+        let skipped = report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled);
+        if !failures.is_empty() || skipped > 0 {
             let total = plan.actions.len();
             let listed = failures.iter().take(10).cloned().collect::<Vec<_>>().join("; ");
             let more = failures.len().saturating_sub(10);
             let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-            return Err(failed(format!("{} of {total} actions failed: {listed}{more}", failures.len())));
-        }
-        let skipped = report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled);
-        if skipped > 0 {
-            tracing::warn!(pair = %self.pair.name, skipped, "a failover sync skipped actions");
+            return Err(failed(format!(
+                "{} of {total} actions failed, {skipped} not run: {listed}{more}",
+                failures.len()
+            )));
         }
         // The frozen side's versions as this sync read them; what the copy
         // holds of each, as the clones recorded it.
