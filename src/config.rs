@@ -75,6 +75,13 @@ pub struct PairConfig {
     /// object ids or user principal names).
     #[serde(default)]
     pub alert_users: Vec<String>,
+    /// Teams whose members also get them (`GROUP_ID`, or `GROUP_ID/CHANNEL_ID`
+    /// for one channel's members).
+    #[serde(default)]
+    pub alert_teams: Vec<String>,
+    /// Group chats whose members also get them (chat ids).
+    #[serde(default)]
+    pub alert_chats: Vec<String>,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -622,6 +629,12 @@ impl Config {
             pair.failover_group = entry.failover_group.clone();
             pair.rpo_alert_minutes = entry.rpo_alert_minutes;
             pair.alert_users = entry.alert_users.clone();
+            pair.alert_teams = entry.alert_teams.clone();
+            pair.alert_chats = entry.alert_chats.clone();
+            for target in crate::teams::feed_target::feed_targets(&pair) {
+                crate::teams::feed_target::FeedTarget::parse(&target)
+                    .map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
+            }
             pair.validate().map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
             pairs.push(pair);
         }

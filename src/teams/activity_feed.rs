@@ -1,9 +1,16 @@
 //! Teams activity-feed notifications through Microsoft Graph, as the bot's
-//! own identity: `POST /users/{id}/teamwork/sendActivityNotification` (Graph
-//! v1.0, application permission `TeamsActivity.Send`). The person sees a
-//! toast and a feed item; clicking it opens `web_url`, a deep link back to
-//! the card in its chat. The activity type must be declared in the app
-//! manifest's `activities` section (manifest/manifest.json).
+//! own identity (Graph v1.0, application permission `TeamsActivity.Send`).
+//! A [`FeedTarget`] says whose feed: one person
+//! (`POST /users/{id}/teamwork/sendActivityNotification`), every member of a
+//! team or of one of its channels (`POST /teams/{id}/sendActivityNotification`
+//! with a `teamMembersNotificationRecipient` or
+//! `channelMembersNotificationRecipient`), or every member of a chat
+//! (`POST /chats/{id}/sendActivityNotification` with a
+//! `chatMembersNotificationRecipient`). Each person sees a toast and a feed
+//! item; clicking it opens `web_url`, a deep link back to the card in its
+//! chat. The activity type must be declared in the app manifest's
+//! `activities` section (manifest/manifest.json), and Teams delivers only
+//! where drbot is installed (the user, the team, the chat).
 //!
 //! Throttling and transient failures (429, 412, 502, 503, 504) are retried
 //! with `Retry-After` when Graph gives one, else exponential back-off with
@@ -19,6 +26,7 @@ use serde_json::{json, Value};
 use crate::botframework::connector::RetryPolicy;
 use crate::identity::app::AppIdentity;
 use crate::identity::GRAPH_SCOPE;
+pub use crate::teams::feed_target::FeedTarget;
 
 /// The activity type drbot declares in its manifest for alerts.
 pub const ALERT_ACTIVITY_TYPE: &str = "drAlert";
@@ -77,14 +85,19 @@ impl ActivityFeed {
         ActivityFeed { http, graph: graph.trim_end_matches('/').to_string(), app, retry }
     }
 
-    /// Notifies one user (an Entra object id or a user principal name).
-    pub async fn notify_user(&self, user: &str, notification: &Notification) -> Result<(), FeedError> {
+    /// Notifies `target`: one person, or every member of a team, channel or chat.
+    pub async fn notify(&self, target: &FeedTarget, notification: &Notification) -> Result<(), FeedError> {
+        let (segments, recipient) = target.route();
         let mut url = url::Url::parse(&self.graph).map_err(|e| FeedError::Unreachable(e.to_string()))?;
         url.path_segments_mut()
             .map_err(|_| FeedError::Unreachable("the Graph endpoint is not a base URL".into()))?
             .pop_if_empty()
-            .extend(["v1.0", "users", user, "teamwork", "sendActivityNotification"]);
-        let body = notification.body();
+            .push("v1.0")
+            .extend(segments);
+        let mut body = notification.body();
+        if let Some(recipient) = recipient {
+            body["recipient"] = recipient;
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
