@@ -98,6 +98,9 @@ pub struct OperationsConfig {
     pub plan_ttl_secs: u64,
     /// How often due scheduled posts are looked for.
     pub scheduler_tick_ms: u64,
+    /// How often a pair with an RPO threshold that no subscription follows
+    /// is read by the bot to check it (once across every instance).
+    pub rpo_check_secs: u64,
 }
 
 impl Default for OperationsConfig {
@@ -107,6 +110,7 @@ impl Default for OperationsConfig {
             card_update_interval_ms: 2000,
             plan_ttl_secs: 3600,
             scheduler_tick_ms: 15_000,
+            rpo_check_secs: 900,
         }
     }
 }

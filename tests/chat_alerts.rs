@@ -327,3 +327,51 @@ async fn a_pairs_alerts_reach_every_member_of_its_teams_channels_and_chats() {
     );
     assert_eq!(world.bot.app.bot.alerter().handle(&[again], 2_000).await.unwrap(), Default::default());
 }
+
+#[tokio::test]
+async fn a_pair_no_chat_follows_is_checked_periodically_and_its_rpo_alerts_the_feed() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(
+        |config| {
+            fast(config);
+            config.operations.rpo_check_secs = 600;
+        },
+        clock.clone(),
+    )
+    .await;
+    let store = world.bot.app.store.clone();
+    let feed = world.sandbox.graph.activity_feed.clone();
+    let alice = world.alice();
+    // Nobody subscribes to the pair; its threshold (zero: any lag is over)
+    // and its on-call engineer are all it has.
+    let mut pair = store.pair("default").await.unwrap().unwrap();
+    pair.rpo_alert_minutes = Some(0);
+    pair.alert_users = vec![alice.upn.clone()];
+    store.seed_pair(&pair, 1).await.unwrap();
+
+    let checks = || {
+        let store = store.clone();
+        async move {
+            let readings = store.readings("default", 0, 10).await.unwrap();
+            let checks: Vec<_> = readings.into_iter().filter(|r| r.source == ReadingSource::Check).collect();
+            Some(checks)
+        }
+    };
+    // The first tick checks it.
+    let first = eventually("the first periodic check", || async { checks().await.filter(|c| !c.is_empty()) }).await;
+    assert!(first[0].worst_rpo_ms.is_some_and(|ms| ms > 0), "{first:?}");
+    let sent = eventually("the RPO alert in the feed", || async {
+        let sent = feed.sent();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0].user_oid, alice.oid);
+    assert!(sent[0].body["topic"]["value"].as_str().unwrap().contains("Pair default: RPO needs attention"));
+    assert!(sent[0].body["previewText"]["content"].as_str().unwrap().contains("over its threshold of 0 min"));
+
+    // The interval passes (once per interval is `tests/scheduler.rs`'s to
+    // prove): checked again; the condition still holds, so no second alert.
+    clock.advance(Duration::from_secs(10 * 60));
+    eventually("the second periodic check", || async { checks().await.filter(|c| c.len() == 2) }).await;
+    assert_eq!(feed.sent().len(), 1, "one alert while the condition lasts");
+}
