@@ -284,33 +284,7 @@ async fn send_in_team(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (sender, body) = match accept(&feed, &headers, &body, true) {
-        Ok(accepted) => accepted,
-        Err(refusal) => return refusal,
-    };
-    let Some(team) = feed.teams.lock().get(&id).cloned() else { return not_found(&id) };
-    if !team.installed {
-        return not_installed(&sender, &format!("teams/{id}"));
-    }
-    let recipient = &body["recipient"];
-    let users = match recipient_type(recipient) {
-        Some("teamMembersNotificationRecipient") if recipient["teamId"] == id.as_str() => team.members.clone(),
-        Some("channelMembersNotificationRecipient") if recipient["teamId"] == id.as_str() => {
-            match recipient["channelId"].as_str().and_then(|c| team.channels.get(c)) {
-                Some(members) => members.clone(),
-                None => return not_found(recipient["channelId"].as_str().unwrap_or_default()),
-            }
-        }
-        Some("aadUserNotificationRecipient") => match member(&feed, &team, recipient) {
-            Some(user) => vec![user],
-            None => return not_installed(&sender, &format!("teams/{id}")),
-        },
-        Some("teamMembersNotificationRecipient" | "channelMembersNotificationRecipient") => {
-            return bad_request("The recipient's teamId must be the team in the URL.")
-        }
-        _ => return bad_request("recipient must be an aadUser, teamMembers or channelMembers notification recipient."),
-    };
-    record(&feed, users, &format!("team:{id}"), &sender, &body)
+    send_in(&feed, &headers, &id, &body, Kind::Team)
 }
 
 async fn send_in_chat(
@@ -319,27 +293,58 @@ async fn send_in_chat(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (sender, body) = match accept(&feed, &headers, &body, true) {
+    send_in(&feed, &headers, &id, &body, Kind::Chat)
+}
+
+/// Which of the two scoped actions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Team,
+    Chat,
+}
+
+/// The team or chat action: the scope must exist and have drbot installed,
+/// the recipient must be one the action takes, naming this scope.
+fn send_in(feed: &ActivityFeed, headers: &HeaderMap, id: &str, body: &Bytes, kind: Kind) -> Response {
+    let (sender, body) = match accept(feed, headers, body, true) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal,
     };
-    let Some(chat) = feed.chats.lock().get(&id).cloned() else { return not_found(&id) };
-    if !chat.installed {
-        return not_installed(&sender, &format!("chats/{id}"));
+    let (scopes, path, name) = match kind {
+        Kind::Team => (&feed.teams, "teams", "team"),
+        Kind::Chat => (&feed.chats, "chats", "chat"),
+    };
+    let Some(scope) = scopes.lock().get(id).cloned() else { return not_found(id) };
+    let path = format!("{path}/{id}");
+    if !scope.installed {
+        return not_installed(&sender, &path);
     }
     let recipient = &body["recipient"];
-    let users = match recipient_type(recipient) {
-        Some("chatMembersNotificationRecipient") if recipient["chatId"] == id.as_str() => chat.members.clone(),
-        Some("chatMembersNotificationRecipient") => {
-            return bad_request("The recipient's chatId must be the chat in the URL.")
-        }
-        Some("aadUserNotificationRecipient") => match member(&feed, &chat, recipient) {
+    let names_this = |field: &str| recipient[field] == id;
+    let users = match (kind, recipient_type(recipient)) {
+        (_, Some("aadUserNotificationRecipient")) => match member(feed, &scope, recipient) {
             Some(user) => vec![user],
-            None => return not_installed(&sender, &format!("chats/{id}")),
+            None => return not_installed(&sender, &path),
         },
-        _ => return bad_request("recipient must be an aadUser or chatMembers notification recipient."),
+        (Kind::Team, Some("teamMembersNotificationRecipient")) if names_this("teamId") => scope.members.clone(),
+        (Kind::Team, Some("channelMembersNotificationRecipient")) if names_this("teamId") => {
+            let channel = recipient["channelId"].as_str().unwrap_or_default();
+            match scope.channels.get(channel) {
+                Some(members) => members.clone(),
+                None => return not_found(channel),
+            }
+        }
+        (Kind::Chat, Some("chatMembersNotificationRecipient")) if names_this("chatId") => scope.members.clone(),
+        (Kind::Team, Some("teamMembersNotificationRecipient" | "channelMembersNotificationRecipient"))
+        | (Kind::Chat, Some("chatMembersNotificationRecipient")) => {
+            return bad_request(&format!("The recipient must name the {name} in the URL."))
+        }
+        (Kind::Team, _) => {
+            return bad_request("recipient must be an aadUser, teamMembers or channelMembers notification recipient.")
+        }
+        (Kind::Chat, _) => return bad_request("recipient must be an aadUser or chatMembers notification recipient."),
     };
-    record(&feed, users, &format!("chat:{id}"), &sender, &body)
+    record(feed, users, &format!("{name}:{id}"), &sender, &body)
 }
 
 /// The recipient's type without its namespace: the reference's examples

@@ -13,19 +13,18 @@
 //! where drbot is installed (the user, the team, the chat).
 //!
 //! Throttling and transient failures (429, 412, 502, 503, 504) are retried
-//! with `Retry-After` when Graph gives one, else exponential back-off with
-//! jitter, a bounded number of times; the caller paces the sends.
+//! by the loop shared with the Bot Framework connector
+//! (`crate::microsoft_retry`: `Retry-After` honoured, else exponential
+//! back-off with jitter, a bounded number of times); the caller paces the sends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::botframework::connector::RetryPolicy;
 use crate::identity::app::AppIdentity;
 use crate::identity::GRAPH_SCOPE;
+use crate::microsoft_retry::{retryable, Attempt, RetryPolicy};
 pub use crate::teams::feed_target::FeedTarget;
 
 /// The activity type drbot declares in its manifest for alerts.
@@ -98,30 +97,27 @@ impl ActivityFeed {
         if let Some(recipient) = recipient {
             body["recipient"] = recipient;
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.app.token(GRAPH_SCOPE).await.map_err(|e| FeedError::Token(e.to_string()))?;
+        let (url, body) = (&url, &body);
+        let attempt = |_| async move {
+            let token = match self.app.token(GRAPH_SCOPE).await {
+                Ok(token) => token,
+                Err(error) => return Attempt::Done(Err(FeedError::Token(error.to_string()))),
+            };
             let sent = self
                 .http
                 .post(url.clone())
                 .bearer_auth(token.secret())
-                .json(&body)
+                .json(body)
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(e) if attempt < self.retry.max_attempts => {
-                    tracing::debug!(error = %e.without_url(), attempt, "Graph call failed, retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(FeedError::Unreachable(e.without_url().to_string())),
+                Err(e) => return Attempt::Unreachable(FeedError::Unreachable(e.without_url().to_string())),
             };
             let status = response.status();
             if status.is_success() {
-                return Ok(());
+                return Attempt::Done(Ok(()));
             }
             let retry_after = crate::retry_after::from_headers(response.headers());
             let code = response
@@ -130,34 +126,13 @@ impl ActivityFeed {
                 .ok()
                 .and_then(|body| body["error"]["code"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            if !matches!(status.as_u16(), 429 | 412 | 502 | 503 | 504) || status == StatusCode::OK {
-                return Err(FeedError::Http { status: status.as_u16(), code });
+            if retryable(status.as_u16()) {
+                Attempt::Busy { status: status.as_u16(), retry_after }
+            } else {
+                Attempt::Done(Err(FeedError::Http { status: status.as_u16(), code }))
             }
-            if attempt >= self.retry.max_attempts {
-                return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() });
-            }
-            let wait = match retry_after {
-                Some(wait) if wait > self.retry.max_retry_after => {
-                    return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() })
-                }
-                Some(wait) => wait,
-                None => self.backoff(attempt),
-            };
-            tracing::debug!(
-                status = status.as_u16(),
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "Graph busy, retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Exponential back-off with jitter (half to all of the ceiling).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.retry.base_backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
-        let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+        };
+        self.retry.run("Graph", attempt, |attempts, last_status| FeedError::GaveUp { attempts, last_status }).await
     }
 }
 
