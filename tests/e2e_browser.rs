@@ -88,13 +88,8 @@ async fn view_of(chat: &Chat<'_>, card_id: &str, refresh: &Value) -> Value {
 async fn each_persons_view_of_a_group_chats_plan_card_draws_in_chromium() {
     let node = which("node").expect("node is missing: run tests/e2e/setup.sh (or .ci/setup.d/50-e2e.sh)");
     let world = World::start().await;
-    let room = world.sandbox.teams.group_chat("dr-views");
-    let in_room = |login: &str| Chat {
-        world: &world,
-        user: world.sandbox.teams.user(login).unwrap(),
-        conversation: room.clone(),
-    };
-    let (alice, bob) = (in_room("alice"), in_room("bob"));
+    let room = world.sandbox.teams.group_chat("dr-on-call");
+    let (alice, bob) = (Chat::in_group(&world, &room, "alice"), Chat::in_group(&world, &room, "bob"));
     world.sandbox.connector.set_members(room.id(), &[alice.user.clone(), bob.user.clone()]);
     alice.sign_in().await;
     let planning = alice.say("replicate").await;
