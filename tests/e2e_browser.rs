@@ -102,17 +102,54 @@ async fn each_persons_view_of_a_group_chats_plan_card_draws_in_chromium() {
     assert_eq!(button_titles(&alices), ["Run", "Cancel"], "{alices}");
     assert!(button_titles(&bobs).is_empty(), "{bobs}");
 
+    let views = json!([
+        {"who": format!("{} (asked for the plan)", alice.user.name), "card": alices, "buttons": ["Run", "Cancel"]},
+        {"who": format!("{} (another member)", bob.user.name), "card": bobs, "buttons": [],
+         "text": format!("Only {} can run or cancel this plan", alice.user.name)},
+    ]);
+    draw(&node, "11-plan-views.png", views).await;
+}
+
+/// A deployment plan in a group chat: who holds the deploy role sees
+/// Approve and Cancel, who does not (Bob, not even signed in: judged by the
+/// object id Teams signs into the request) sees the plan and why he cannot.
+#[tokio::test]
+async fn an_approver_and_a_non_approver_see_their_own_deployment_plan_in_chromium() {
+    let node = which("node").expect("node is missing: run tests/e2e/setup.sh (or .ci/setup.d/50-e2e.sh)");
+    let templates = tempfile::tempdir().unwrap();
+    let dir = templates.path().to_path_buf();
+    let world = World::start_with(|config| config.deploy.templates_dir = dir).await;
+    support::deploy::write_spoke_templates(&world.sandbox, templates.path());
+    let room = world.sandbox.teams.group_chat("dr-platform");
+    let (alice, bob) = (Chat::in_group(&world, &room, "alice"), Chat::in_group(&world, &room, "bob"));
+    world.sandbox.connector.set_members(room.id(), &[alice.user.clone(), bob.user.clone()]);
+    alice.sign_in().await;
+    let planning = alice.say("deploy spoke pair").await;
+    assert!(card_text(&planning).contains("Planning the deployment"), "{}", card_text(&planning));
+    let id = planning.activity_id.clone();
+    let plan = wait_for(&world, "the deployment plan", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    let card = plan.adaptive_card().expect("a card").clone();
+    let refresh = &card["refresh"]["action"];
+    assert_eq!(refresh["verb"], "deploy.view", "{card}");
+    let (alices, bobs) = (view_of(&alice, &id, refresh).await, view_of(&bob, &id, refresh).await);
+    assert_eq!(button_titles(&alices), ["Approve", "Cancel"], "{alices}");
+    assert!(button_titles(&bobs).is_empty(), "{bobs}");
+    let views = json!([
+        {"who": format!("{} (holds the deploy role)", alice.user.name), "card": alices, "buttons": ["Approve", "Cancel"]},
+        {"who": format!("{} (does not)", bob.user.name), "card": bobs, "buttons": [],
+         "text": "Only people with the deploy role can approve"},
+    ]);
+    draw(&node, "12-deploy-plan-views.png", views).await;
+}
+
+/// Draws `views` side by side in chromium (tests/e2e/views.mjs), checks each
+/// shows its buttons and text, and saves the picture as `name`.
+async fn draw(node: &Path, name: &str, views: Value) {
     let dir = tempfile::tempdir().unwrap();
     let spec_path = dir.path().join("views.json");
-    let screenshot = screenshots().join("11-plan-views.png");
-    let spec = json!({
-        "screenshot": screenshot,
-        "views": [
-            {"who": format!("{} (asked for the plan)", alice.user.name), "card": alices, "buttons": ["Run", "Cancel"]},
-            {"who": format!("{} (another member)", bob.user.name), "card": bobs, "buttons": [],
-             "text": format!("Only {} can run or cancel this plan", alice.user.name)},
-        ],
-    });
+    let screenshot = screenshots().join(name);
+    let count = views.as_array().map_or(0, Vec::len);
+    let spec = json!({"screenshot": screenshot, "views": views});
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new(node)
@@ -125,7 +162,7 @@ async fn each_persons_view_of_a_group_chats_plan_card_draws_in_chromium() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "drawing the views failed ({}):\n{stdout}\n{stderr}", output.status);
-    assert!(stdout.contains("ok   views (2)"), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("ok   views ({count})")), "{stdout}\n{stderr}");
     assert!(screenshot.exists(), "no screenshot at {}", screenshot.display());
 }
 
