@@ -139,6 +139,10 @@ pub struct Scheduler<P> {
     replicator: Option<Arc<dyn Replicator>>,
     /// Periodic checks and their interval; without them none run.
     checks: Option<(Arc<dyn Checker>, Duration)>,
+    /// When this instance next asks the store for each pair's check: a claim
+    /// (won or lost) holds for the interval, so asking every tick would only
+    /// write to the store for nothing.
+    next_check_ms: parking_lot::Mutex<BTreeMap<String, i64>>,
 }
 
 impl<P: Poster> Scheduler<P> {
@@ -152,6 +156,7 @@ impl<P: Poster> Scheduler<P> {
             shared: None,
             replicator: None,
             checks: None,
+            next_check_ms: parking_lot::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -249,10 +254,19 @@ impl<P: Poster> Scheduler<P> {
         every: Duration,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
+        let every_ms = every.as_millis() as i64;
+        let due = checker.due().await;
+        let asking: Vec<String> = {
+            let mut next = self.next_check_ms.lock();
+            next.retain(|pair, _| due.contains(pair));
+            due.into_iter().filter(|pair| next.get(pair).is_none_or(|at| *at <= now_ms)).collect()
+        };
         let mut started = 0;
-        for pair in checker.due().await {
-            let key = format!("check/{pair}");
-            if self.store.claim_once(&key, now_ms, every.as_millis() as i64).await? {
+        for pair in asking {
+            let won = self.store.claim_once(&format!("check/{pair}"), now_ms, every_ms).await?;
+            // Whoever holds the claim took it at or before now: it is free again by now + every.
+            self.next_check_ms.lock().insert(pair.clone(), now_ms.saturating_add(every_ms));
+            if won {
                 tracing::debug!(%pair, "periodic check started");
                 tokio::spawn(checker.clone().check(pair));
                 started += 1;
