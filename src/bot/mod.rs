@@ -35,6 +35,7 @@ mod replication_assets;
 mod replication_plan;
 mod replication_run;
 mod replication_schedule;
+pub mod rpo_checks;
 mod runs;
 pub mod scheduled_replication;
 mod signin;
