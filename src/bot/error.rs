@@ -58,6 +58,8 @@ pub(crate) enum RunError {
     Pair(#[from] PairError),
     #[error("pair {0} is no longer registered")]
     PairGone(String),
+    #[error(transparent)]
+    FailedOver(#[from] crate::pairs::FailedOver),
     /// A scheduled cycle reads both metastores before it runs.
     #[error("the plan could not be made: {0}")]
     Plan(#[from] TurnError),
@@ -83,6 +85,8 @@ pub(crate) enum TurnError {
     /// A runbook that does not apply to the pair as it stands.
     #[error(transparent)]
     Runbook(#[from] crate::failover::runbook::Refusal),
+    #[error(transparent)]
+    FailedOver(#[from] crate::pairs::FailedOver),
 }
 
 impl TurnError {

@@ -240,6 +240,7 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     let config = Config::load(args.config.as_deref(), &env)?;
     let tokens = cli_tokens(&config, &env, args.token_from_env, args.device_code, &args.client_id).await?;
     let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
+    pair.replicates_from_primary()?;
     let workspaces = pair_workspaces(&pair)?;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
