@@ -145,7 +145,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &catalog.storage_root, &other.storage_root, &mut fields);
                 common_fields(&catalog.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &catalog.common, &other.common, &mut out);
             }
         }
@@ -169,7 +169,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &schema.storage_root, &other.storage_root, &mut fields);
                 common_fields(&schema.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &schema.common, &other.common, &mut out);
             }
         }
@@ -197,7 +197,8 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 push_different(&mut out, &object, fields);
                 let (a, b) =
                     ((&table.common, Some(&table.column_metadata)), (&other.common, Some(&other.column_metadata)));
-                metadata_drift(&object, a, b, tags, &mut out);
+                let keys_differ = table.constraints != other.constraints;
+                metadata_drift(&object, a, b, tags, keys_differ, &mut out);
                 owner_and_grants(&object, &table.common, &other.common, &mut out);
             }
         }
@@ -223,7 +224,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     location_field(config, &volume.storage_location, &other.storage_location, &mut fields);
                 }
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &volume.common, &other.common, &mut out);
             }
         }
@@ -351,14 +352,25 @@ pub(crate) fn table_kind_name(kind: &TableKind) -> String {
 
 type Held<'a> = (&'a Common, Option<&'a std::collections::BTreeMap<String, super::snapshot::ColumnMetadata>>);
 
-/// The metadata of an object both sides hold that differs (`metadata.rs`).
-fn metadata_drift(object: &ObjectRef, primary: Held<'_>, secondary: Held<'_>, tags: bool, out: &mut Vec<Drift>) {
-    let fields = metadata::fields(
+/// The metadata of an object both sides hold that differs (`metadata.rs`),
+/// its keys among it when `keys_differ` (`constraints.rs`).
+fn metadata_drift(
+    object: &ObjectRef,
+    primary: Held<'_>,
+    secondary: Held<'_>,
+    tags: bool,
+    keys_differ: bool,
+    out: &mut Vec<Drift>,
+) {
+    let mut fields = metadata::fields(
         object.kind,
         metadata::Side { common: primary.0, columns: primary.1 },
         metadata::Side { common: secondary.0, columns: secondary.1 },
         tags,
     );
+    if keys_differ {
+        fields.push(MetadataField::Constraints);
+    }
     if !fields.is_empty() {
         out.push(Drift { object: object.clone(), change: Change::Metadata(fields) });
     }

@@ -262,6 +262,9 @@ impl Gen {
                     extras.push(ObjectRef::new(ObjectKind::Function, [&catalog_name, &schema_name, "zz_extra_f"]));
                 }
                 let mut earlier: Vec<String> = Vec::new();
+                // Tables of this schema with a primary key, for foreign keys.
+                let mut keyed: Vec<String> = Vec::new();
+                let mut copied_keys: HashSet<String> = HashSet::new();
                 for t in 0..self.rng.gen_range(0..=4) {
                     let full = format!("{catalog_name}.{schema_name}.{}", self.name("t", t));
                     let commit = self.rng.gen_range(1_000..100_000);
@@ -302,6 +305,17 @@ impl Gen {
                             table.protection.column_masks.insert("email".into(), Policy { function_name: f, columns });
                         }
                     }
+                    if table.is_delta() {
+                        let short = self.name("t", t);
+                        if let (Some(parent), true) = (keyed.choose(&mut self.rng).cloned(), self.chance(0.4)) {
+                            table.constraints.push(fk(&format!("fk_{short}"), &["parent_id"], &parent, &["id"]));
+                        }
+                        if self.chance(0.5) {
+                            table.constraints.push(pk(&format!("pk_{short}"), &["id"]));
+                            keyed.push(full.clone());
+                        }
+                        table.constraints.sort();
+                    }
                     earlier.push(full.clone());
                     primary = primary.with_table(table.clone());
                     if schema_copied && self.chance(0.75) {
@@ -323,6 +337,22 @@ impl Gen {
                                 let stray = Policy { function_name: f.clone(), columns: Vec::new() };
                                 copy.protection.column_masks.insert("ssn".into(), stray);
                             }
+                        }
+                        // A copy's foreign key names a copied primary key
+                        // (Databricks allows no other state).
+                        copy.constraints.retain(|c| c.parent().is_none_or(|p| copied_keys.contains(p)));
+                        if self.chance(0.2) {
+                            // Cloned before its keys were added.
+                            copy.constraints.clear();
+                        } else if copy.is_delta()
+                            && !copy.constraints.iter().any(|c| c.is_primary())
+                            && self.chance(0.1)
+                        {
+                            copy.constraints.push(pk(&format!("stray_{}", copy.name), &["id"]));
+                            copy.constraints.sort();
+                        }
+                        if copy.constraints.iter().any(|c| c.is_primary() && c.columns == ["id"]) {
+                            copied_keys.insert(full.clone());
                         }
                         if copy.kind == TableKind::View && self.chance(0.15) {
                             copy.view_definition = Some("SELECT * FROM `somewhere`.`else`.`entirely`".into());
@@ -631,7 +661,7 @@ fn replicated(
                 })
                 .filter(|(_, m)| !m.is_empty())
                 .collect();
-            entry.protection = Some(format!("{:?}", t.protection));
+            entry.protection = Some(format!("{:?} {:?}", t.protection, t.constraints));
             if t.kind == TableKind::External && !t.is_delta() {
                 // Registered with the primary's columns, partitioning and options.
                 entry.definition = Some(format!("{:?} {:?}", t.columns, t.format_options));
@@ -853,6 +883,9 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::CreateFunction { existing: true, .. } => "function update",
                 ActionKind::SetRowFilter { .. } => "row filter",
                 ActionKind::SetColumnMask { .. } => "mask",
+                ActionKind::AddConstraint { constraint } if constraint.is_primary() => "primary key",
+                ActionKind::AddConstraint { .. } => "foreign key",
+                ActionKind::DropConstraint { .. } => "drop key",
                 ActionKind::Revoke { .. } => "revoke",
                 ActionKind::SetOwner { .. } => "owner",
                 ActionKind::MountSharedCatalog { .. } => "mount",
@@ -893,6 +926,9 @@ fn the_generator_makes_interesting_worlds() {
         "function comment",
         "row filter",
         "mask",
+        "primary key",
+        "foreign key",
+        "drop key",
         "revoke",
         "owner",
         "mount",

@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
+use super::constraints::{Constraint, Key};
 use super::snapshot::{
     CatalogInfo, CatalogKind, ColumnDef, ColumnMetadata, Common, DeltaState, FunctionInfo, Grants, LocationInfo,
     Policy, Principal, Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot,
@@ -927,6 +928,7 @@ fn table_info(table: uc::Table) -> TableInfo {
         format_options: None,
         pipeline_id: table.pipeline_id,
         column_metadata,
+        constraints: constraints(table.table_constraints),
         kind,
         format: table.data_source_format,
         storage_location: table.storage_location,
@@ -938,6 +940,32 @@ fn table_info(table: uc::Table) -> TableInfo {
         schema: table.schema_name,
         name: table.name,
     }
+}
+
+/// A table's informational keys, sorted by name; a foreign key without
+/// its parent table is not one drbot could add again, so it is left out
+/// (the API always names the parent).
+fn constraints(listed: Vec<uc::TableConstraint>) -> Vec<Constraint> {
+    let mut out: Vec<Constraint> = listed
+        .into_iter()
+        .filter_map(|c| match (c.primary_key_constraint, c.foreign_key_constraint) {
+            (Some(pk), _) => Some(Constraint {
+                name: pk.name,
+                columns: pk.child_columns,
+                key: Key::Primary,
+                rely: pk.rely.unwrap_or(false),
+            }),
+            (None, Some(fk)) => Some(Constraint {
+                name: fk.name,
+                columns: fk.child_columns,
+                key: Key::Foreign { parent_table: fk.parent_table?, parent_columns: fk.parent_columns },
+                rely: fk.rely.unwrap_or(false),
+            }),
+            (None, None) => None,
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A function as the planner needs it: a SQL function's parameters, return

@@ -292,6 +292,9 @@ pub struct TableInfo {
     /// Column comments and tags, by column name (only columns that have
     /// either): a deep clone carries no tags (`metadata.rs`).
     pub column_metadata: BTreeMap<String, ColumnMetadata>,
+    /// Its informational primary and foreign keys, sorted by name
+    /// (`constraints.rs`); none on a view.
+    pub constraints: Vec<super::constraints::Constraint>,
     pub common: Common,
 }
 

@@ -116,6 +116,9 @@ pub struct Table {
     pub cloned_from: Option<(String, i64)>,
     /// Its row filter and column masks (none on a view).
     pub protection: Protection,
+    /// Its informational primary and foreign keys (`ALTER TABLE … ADD
+    /// CONSTRAINT`), in the order they were added; see `sql/constraints.rs`.
+    pub constraints: Vec<KeyConstraint>,
     /// What `delta.lastUpdateVersion` / `delta.lastCommitTimestamp` show
     /// when they lag the newest commit: set by a data-only commit (an
     /// append), cleared by one that changes metadata (create, replace,
@@ -171,6 +174,33 @@ pub struct Protection {
     pub row_filter: Option<Policy>,
     /// By column name.
     pub column_masks: BTreeMap<String, Policy>,
+}
+
+/// An informational key: Databricks records it and checks it against the
+/// catalog when it is added, never against the rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyConstraint {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// For a foreign key: the parent table's full name and its key columns.
+    pub references: Option<(String, Vec<String>)>,
+    pub rely: bool,
+}
+
+impl KeyConstraint {
+    /// As the tables API's TableConstraint: `primary_key_constraint` or
+    /// `foreign_key_constraint`.
+    pub fn to_json(&self) -> Value {
+        match &self.references {
+            None => json!({"primary_key_constraint": {
+                "name": self.name, "child_columns": self.columns, "rely": self.rely,
+            }}),
+            Some((parent, parent_columns)) => json!({"foreign_key_constraint": {
+                "name": self.name, "child_columns": self.columns, "parent_table": parent,
+                "parent_columns": parent_columns, "rely": self.rely,
+            }}),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -680,6 +710,9 @@ impl Table {
         // column's `mask`. A table whose columns are modelled lists them
         // all (ColumnInfo: name, type_text, type_name, position, nullable,
         // partition_index); otherwise `columns` lists the masked ones only.
+        if !self.constraints.is_empty() {
+            value["table_constraints"] = json!(self.constraints.iter().map(KeyConstraint::to_json).collect::<Vec<_>>());
+        }
         if let Some(filter) = &self.protection.row_filter {
             value["row_filter"] = json!({"function_name": filter.function_name, "input_column_names": filter.columns});
         }
