@@ -333,6 +333,8 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
         format!("CREATE FUNCTION {s}.`mask_email` (email STRING) RETURNS STRING RETURN '***'"),
         format!("ALTER TABLE {t} SET ROW FILTER {s}.`is_eu` ON (region)"),
         format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
+        format!("GRANT EXECUTE ON FUNCTION {s}.`is_eu` TO `analysts`"),
+        format!("ALTER FUNCTION {s}.`mask_email` OWNER TO `data-engineers`"),
         format!("ALTER TABLE {t} ADD CONSTRAINT `pk_dr` PRIMARY KEY (`id`) RELY"),
         format!("ALTER TABLE {c} ADD CONSTRAINT `fk_dr` FOREIGN KEY (`parent_id`) REFERENCES {t} (`id`)"),
         format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
@@ -390,6 +392,14 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
             assert_eq!(s.tables[name].constraints, p.tables[name].constraints, "{name}");
         }
         assert_eq!(s.tables[&child].constraints[0].references.as_ref().map(|r| r.0.as_str()), Some(table.as_str()));
+        // Functions' grants and owners, as tables'.
+        for name in ["is_eu", "mask_email"] {
+            let name = format!("{schema}.{name}");
+            assert_eq!(s.functions[&name].common.grants, p.functions[&name].common.grants, "{name}");
+            assert_eq!(s.functions[&name].common.owner, p.functions[&name].common.owner, "{name}");
+        }
+        assert!(s.functions[&format!("{schema}.is_eu")].common.grants["analysts"].contains("EXECUTE"));
+        assert_eq!(s.functions[&format!("{schema}.mask_email")].common.owner, "data-engineers");
     }
 
     // What is left to do, read as a replication reads.

@@ -239,26 +239,29 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     out
 }
 
-/// Functions: missing, extra, or defined or commented differently (their
-/// grants and owners are not replicated yet, so not compared).
+/// Functions: missing, extra, or defined or commented differently; and,
+/// like tables, their owners and direct grants (EXECUTE…). An owner is
+/// compared only when the read knew it (a `status` read does not).
 fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
     let (primary, secondary) = (scope.primary, scope.secondary);
     for function in primary.functions.values().filter(|f| scope.primary_schema(&f.catalog, &f.schema)) {
         let object = function_ref(function);
-        match secondary.functions.get(&function.full_name()) {
-            None => out.push(Drift { object, change: Change::Missing }),
-            Some(other) if !function.same_definition(other) => {
-                out.push(Drift { object, change: Change::Different(vec![Field::FunctionDefinition]) })
-            }
-            // Its comment comes only with its definition (`CREATE OR
-            // REPLACE FUNCTION … COMMENT`), so it is redefined for it.
-            Some(other)
-                if function.common.comment.as_deref().filter(|c| !c.is_empty())
-                    != other.common.comment.as_deref().filter(|c| !c.is_empty()) =>
-            {
-                out.push(Drift { object, change: Change::Different(vec![Field::Comment]) })
-            }
-            Some(_) => {}
+        let Some(other) = secondary.functions.get(&function.full_name()) else {
+            out.push(Drift { object, change: Change::Missing });
+            continue;
+        };
+        // Its comment comes only with its definition (`CREATE OR REPLACE
+        // FUNCTION … COMMENT`), so it is redefined for it.
+        let comment = |f: &FunctionInfo| f.common.comment.clone().filter(|c| !c.is_empty());
+        if !function.same_definition(other) {
+            out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::FunctionDefinition]) })
+        } else if comment(function) != comment(other) {
+            out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::Comment]) })
+        }
+        if function.common.owner.is_empty() || other.common.owner.is_empty() {
+            grant_drift(&object, &function.common.grants, &other.common.grants, out);
+        } else {
+            owner_and_grants(&object, &function.common, &other.common, out);
         }
     }
     for function in secondary.functions.values() {

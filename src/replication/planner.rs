@@ -590,6 +590,10 @@ impl Planner<'_> {
                     comment: function.common.comment.clone().filter(|c| !c.is_empty()),
                 },
             };
+            if !existing {
+                // A new function gets the primary's grants and owner.
+                self.fresh.insert(object.clone());
+            }
             let id = self.push("function", object, kind, deps);
             debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
         }
@@ -1105,6 +1109,7 @@ impl Planner<'_> {
             ObjectKind::Schema => self.primary.schemas.get(&name).map(|s| &s.common),
             ObjectKind::Table | ObjectKind::View => self.primary.tables.get(&name).map(|t| &t.common),
             ObjectKind::Volume => self.primary.volumes.get(&name).map(|v| &v.common),
+            ObjectKind::Function => self.primary.functions.get(&name).map(|f| &f.common),
             _ => None,
         }
     }

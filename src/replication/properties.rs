@@ -241,10 +241,12 @@ impl Gen {
                     let calls: Vec<&str> =
                         functions.iter().filter(|_| self.rng.gen_bool(0.5)).map(String::as_str).collect();
                     let mut info = function(&full, &calls);
-                    info.common.comment = self.chance(0.4).then(|| "it's a check".to_string());
+                    let comment = self.chance(0.4).then(|| "it's a check".to_string());
+                    info.common = Common { comment, properties: BTreeMap::new(), tags: Tags::new(), ..self.common() };
                     primary = primary.with_function(info.clone());
                     if schema_copied && self.chance(0.6) {
                         let mut copy = info.clone();
+                        self.drift(&mut copy.common);
                         if self.chance(0.2) {
                             copy.common.comment = Some("drifted".into());
                         }
@@ -674,10 +676,9 @@ fn replicated(
             && config.includes_schema(&f.catalog, &f.schema)
             && !skipped(&[&f.catalog, &f.schema, &f.name])
         {
-            // Functions' owners and grants are not replicated yet; their
-            // comments are.
-            let comment = Common { comment: f.common.comment.clone(), ..Common::default() };
-            let mut entry = seen("function".into(), None, &comment);
+            // Their comments, owners and grants, as tables'.
+            let common = Common { properties: BTreeMap::new(), tags: Tags::new(), ..f.common.clone() };
+            let mut entry = seen("function".into(), None, &common);
             entry.definition = Some(format!("{:?} {:?} {} {}", f.language, f.parameters, f.returns, f.body.trim()));
             out.insert(format!("function {}", f.full_name()), entry);
         }

@@ -304,7 +304,13 @@ pub async fn read_snapshot(
             for done in reader.phase(rest_jobs, &mut holes).await? {
                 match done {
                     Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut volume_grants),
-                    Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
+                    Done::Functions(functions) => {
+                        for function in &functions {
+                            let name = format!("{}.{}.{}", function.catalog_name, function.schema_name, function.name);
+                            volume_grants.push(Job::Grants(Securable::Function, name));
+                        }
+                        fold_functions(&mut snapshot, functions, options.view_dependencies)
+                    }
                     other => apply(&mut snapshot, other),
                 }
             }
@@ -394,6 +400,9 @@ fn apply_bulk(snapshot: &mut Snapshot, mut grants: BulkGrants) {
     }
     for (name, volume) in snapshot.volumes.iter_mut() {
         volume.common.grants = grants.volumes.remove(name).unwrap_or_default();
+    }
+    for (name, function) in snapshot.functions.iter_mut() {
+        function.common.grants = grants.functions.remove(name).unwrap_or_default();
     }
 }
 
@@ -605,7 +614,13 @@ impl Reader<'_> {
                 }
                 // Listed only on the REST path, whose grants are read too.
                 Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
-                Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
+                Done::Functions(functions) => {
+                    for function in &functions {
+                        let name = format!("{}.{}.{}", function.catalog_name, function.schema_name, function.name);
+                        deferrable(&mut last, Job::Grants(Securable::Function, name));
+                    }
+                    fold_functions(&mut snapshot, functions, options.view_dependencies)
+                }
                 other => apply(&mut snapshot, other),
             }
         }
@@ -828,6 +843,7 @@ fn apply(snapshot: &mut Snapshot, done: Done) {
                 Securable::Schema => snapshot.schemas.get_mut(&name).map(|s| &mut s.common),
                 Securable::Table => snapshot.tables.get_mut(&name).map(|t| &mut t.common),
                 Securable::Volume => snapshot.volumes.get_mut(&name).map(|v| &mut v.common),
+                Securable::Function => snapshot.functions.get_mut(&name).map(|f| &mut f.common),
                 _ => None,
             };
             if let Some(common) = common {

@@ -175,7 +175,7 @@ fn securable_name(
     let parts = match kind {
         Securable::Catalog | Securable::ExternalLocation | Securable::StorageCredential => 1,
         Securable::Schema => 2,
-        Securable::Table | Securable::Volume => 3,
+        Securable::Table | Securable::Volume | Securable::Function => 3,
     };
     Ok(qualify(name, catalog, schema, parts)?.join("."))
 }

@@ -651,6 +651,7 @@ impl Parser {
             ("TABLE", Securable::Table),
             ("VIEW", Securable::Table),
             ("VOLUME", Securable::Volume),
+            ("FUNCTION", Securable::Function),
         ] {
             if self.eat(word) {
                 return Ok(kind);
