@@ -550,6 +550,42 @@ mod tests {
         (primary, secondary)
     }
 
+    /// A table whose keys differ is metadata drift (readiness counts it),
+    /// and so are a function's grants and owner; equal keys are none.
+    #[test]
+    fn keys_and_function_grants_are_drift() {
+        let (mut primary, mut secondary) = world();
+        primary.tables.get_mut("main.sales.orders").unwrap().constraints = vec![pk("pk_orders", &["id"])];
+        let keys = |drift: &[Drift]| {
+            drift.iter().any(|d| {
+                d.object.full_name() == "main.sales.orders"
+                    && matches!(&d.change, Change::Metadata(f) if f.contains(&MetadataField::Constraints))
+            })
+        };
+        assert!(keys(&diff(&primary, &secondary, &config())));
+        secondary.tables.get_mut("main.sales.orders").unwrap().constraints = vec![pk("pk_orders", &["id"])];
+        assert!(!keys(&diff(&primary, &secondary, &config())));
+
+        let mut f = function("main.sales.f", &[]);
+        f.common.owner = "alice".into();
+        f.common.grants = [("analysts".to_string(), ["EXECUTE".to_string()].into())].into();
+        primary = primary.with_function(f.clone());
+        f.common.owner = "bob".into();
+        f.common.grants.clear();
+        secondary = secondary.with_function(f.clone());
+        let drift = diff(&primary, &secondary, &config());
+        let on_f: Vec<&Change> =
+            drift.iter().filter(|d| d.object.full_name() == "main.sales.f").map(|d| &d.change).collect();
+        assert!(on_f.iter().any(|c| matches!(c, Change::Owner { primary, .. } if primary == "alice")), "{on_f:?}");
+        assert!(on_f.iter().any(|c| matches!(c, Change::Grants { principal, .. } if principal == "analysts")));
+        // A read that did not learn owners (`status`) compares grants only.
+        secondary.functions.get_mut("main.sales.f").unwrap().common.owner.clear();
+        let drift = diff(&primary, &secondary, &config());
+        assert!(!drift
+            .iter()
+            .any(|d| d.object.full_name() == "main.sales.f" && matches!(d.change, Change::Owner { .. })));
+    }
+
     #[test]
     fn a_faithful_replica_has_no_drift_and_excluded_catalogs_never_count() {
         let (primary, secondary) = world();
