@@ -208,6 +208,10 @@ async fn a_planned_failover_moves_the_pair_with_zero_loss_proven_by_version() {
     // Written after the last replication: the final sync must carry it.
     let late = write(&sandbox.primary, &setup.smoke, chrono::Utc::now().timestamp_millis() + 120_000);
 
+    // A token refused on each side (expired on the way): asked for afresh, once.
+    sandbox.primary.reject_next_tokens(1);
+    sandbox.secondary.reject_next_tokens(1);
+
     let (ended, progress) = setup.run(&setup.runbook(Mode::Planned, true).await).await;
     let findings = completed(&ended);
 

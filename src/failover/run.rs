@@ -326,7 +326,18 @@ async fn promote(
     if runbook.mode == Mode::Drill {
         return Ok(StepOutcome::Done);
     }
-    match &progress.prior_jobs {
+    // A failback restores the original side's states as they were before
+    // the failover (its own freeze read the copies, which may lack a job);
+    // anything else restores what its freeze read, or the record without one.
+    let (own, recorded) = (progress.prior_jobs.as_ref(), runbook.recorded_jobs.as_ref());
+    let prior = match runbook.mode {
+        Mode::Failback => recorded.or(own),
+        _ => own.or(recorded),
+    };
+    if own.is_none() && prior.is_some() {
+        findings.push("pause states as last recorded by the asset sync (the freeze could not read them)".into());
+    }
+    match prior {
         Some(prior) => {
             let control = services.jobs(d.to);
             let promotion = jobs::promote(prior, &control.jobs().await?);
