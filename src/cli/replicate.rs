@@ -539,6 +539,7 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CreateView { .. } => (7, "Views"),
         ActionKind::CreateDataset { .. } => (7, "Materialized views and streaming tables"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
+        ActionKind::AddConstraint { .. } | ActionKind::DropConstraint { .. } => (8, "Primary and foreign keys"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
         ActionKind::Metadata(_) => (10, "Comments, tags and properties"),
         ActionKind::SetOwner { .. } => (11, "Owners"),
