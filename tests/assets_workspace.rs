@@ -157,6 +157,8 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "create cluster policy Small interactive",
         "create cluster policy Personal compute (analysts)",
         "update cluster ETL interactive: autotermination_minutes, spark_conf, permissions",
+        "update instance pool Warm D4 nodes: max_capacity, permissions",
+        "create instance pool Spot E8 nodes: Standard_E8ds_v5, at most 40 instances",
         "create cluster Shared analytics: under policy Jobs compute, left terminated",
         "update warehouse BI dashboards: cluster_size, max_num_clusters, permissions",
         "create warehouse Ad hoc analysts: Small, PRO, serverless, left stopped",
@@ -172,6 +174,7 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     };
     assert!(position("folder", false) < position("notebook", true));
     assert!(position("cluster policy", false) < position("cluster", true));
+    assert!(position("instance pool", false) < position("cluster", true));
     // A dry run changes nothing.
     assert!(sandbox.secondary.policies.all().iter().all(|p| p.name != "Small interactive"));
 
@@ -212,6 +215,15 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
     let etl = &sandbox.secondary.clusters.by_name("ETL interactive")[0];
     assert_eq!(acls.of("clusters", &etl.cluster_id).get("data-engineers").map(String::as_str), Some("CAN_RESTART"));
+    // Pools: the edited one has the primary's capacity and grants, the new one its spec.
+    let warm = &sandbox.secondary.instance_pools.by_name("Warm D4 nodes")[0];
+    assert_eq!(warm.spec["max_capacity"], serde_json::json!(20));
+    assert_eq!(
+        acls.of("instance-pools", &warm.instance_pool_id).get("data-engineers").map(String::as_str),
+        Some("CAN_ATTACH_TO")
+    );
+    let spot = &sandbox.secondary.instance_pools.by_name("Spot E8 nodes")[0];
+    assert_eq!(spot.spec["azure_attributes"]["availability"], "SPOT_WITH_FALLBACK_AZURE");
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(

@@ -10,7 +10,8 @@
 //! and the apply finds the target's policy of that name when it runs, so a
 //! policy the same run creates is found. Only the fields the source sets are
 //! compared (Databricks fills defaults on read; a field only the target has
-//! is left). Instance pools are not copied yet: a cluster on one is reported.
+//! is left). A cluster on an instance pool is reported (the pool is its own
+//! kind, [`super::pools`]; a cluster's pool is not yet resolved by name).
 //! Direct grants (attach, restart, manage) follow ([`super::grants`]).
 
 use std::collections::BTreeMap;
@@ -109,7 +110,10 @@ pub fn plan_clusters(
             }
         };
         if wanted.spec.contains_key("instance_pool_id") || wanted.spec.contains_key("driver_instance_pool_id") {
-            items.push(blocked(&name, "it runs on an instance pool; pools are not copied yet".into()));
+            items.push(blocked(
+                &name,
+                "it runs on an instance pool; clusters on pools are not copied yet (the pool itself is)".into(),
+            ));
             continue;
         }
         let (spec, policy) = match by_policy_name(&wanted.spec, source_policies) {
@@ -300,7 +304,8 @@ mod tests {
             vec![
                 "create cluster A: under policy Jobs, left terminated".to_string(),
                 "update cluster B: autotermination_minutes".to_string(),
-                "cluster Pool: it runs on an instance pool; pools are not copied yet".to_string(),
+                "cluster Pool: it runs on an instance pool; clusters on pools are not copied yet (the pool itself is)"
+                    .to_string(),
                 "cluster Twice: 2 clusters share this name in the source".to_string(),
             ]
         );

@@ -7,11 +7,12 @@ use super::git_folders::GitFolders;
 use super::jobs::Jobs;
 use super::kind::AssetKind;
 use super::policies::Policies;
+use super::pools::InstancePools;
 use super::secret_scopes::SecretScopes;
 use super::warehouse_defs::Warehouses;
 use super::workspace_tree::WorkspaceTree;
 
 /// Every kind.
 pub fn registered() -> Vec<&'static dyn AssetKind> {
-    vec![&WorkspaceTree, &GitFolders, &Policies, &Clusters, &Warehouses, &SecretScopes, &Jobs]
+    vec![&WorkspaceTree, &GitFolders, &Policies, &InstancePools, &Clusters, &Warehouses, &SecretScopes, &Jobs]
 }

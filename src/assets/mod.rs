@@ -24,6 +24,7 @@ pub mod kinds;
 pub mod mapping;
 pub mod plan;
 pub mod policies;
+pub mod pools;
 pub mod run;
 pub mod secret_scopes;
 pub mod sides;
