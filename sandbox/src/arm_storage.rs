@@ -108,6 +108,12 @@ impl Arm {
         self.storage.lock().duration = Some(duration);
     }
 
+    /// The account's primary region now (for tests).
+    pub fn storage_account_location(&self, resource_group: &str, name: &str) -> Option<String> {
+        let id = account_id(self, resource_group, name).to_ascii_lowercase();
+        self.storage.lock().accounts.get(&id).map(|a| a.primary.clone())
+    }
+
     /// Every failover request accepted, as the account id: a runbook resumed must not ask twice.
     pub fn storage_failover_requests(&self) -> Vec<String> {
         self.storage.lock().requests.clone()

@@ -17,6 +17,7 @@ mod deploy_job;
 mod deploy_progress;
 mod deploy_run;
 mod error;
+pub mod failover_services;
 mod gate;
 mod operations;
 pub mod pairs;

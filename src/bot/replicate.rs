@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::actor::{ActingAs, Actor};
+use super::actor::{ActingAs, Actor, DatabricksTokens};
 use super::error::TurnError;
 use super::operations::Start;
 use super::plan_view::{Audience, Viewer};
@@ -115,10 +115,10 @@ impl Bot {
         coverage: Coverage,
     ) -> Result<(String, StoredReplicationPlan), TurnError> {
         let (plan, assets) = match coverage {
-            Coverage::Data => (self.plan_data(request, pair, catalog.as_deref()).await?, AssetPlan::default()),
+            Coverage::Data => (self.plan_data(&request.tokens, pair, catalog.as_deref()).await?, AssetPlan::default()),
             Coverage::Assets => (Plan::default(), self.plan_assets(pair, &request.tokens).await?),
             Coverage::Both => tokio::try_join!(
-                self.plan_data(request, pair, catalog.as_deref()),
+                self.plan_data(&request.tokens, pair, catalog.as_deref()),
                 self.plan_assets(pair, &request.tokens)
             )?,
         };
@@ -135,9 +135,15 @@ impl Bot {
         Ok((id, stored))
     }
 
-    /// The Unity Catalog plan: both metastores read at once.
-    async fn plan_data(&self, request: &PlanRequest, pair: &Pair, catalog: Option<&str>) -> Result<Plan, TurnError> {
-        let tokens = &request.tokens;
+    /// The Unity Catalog plan: both metastores read at once. A failover's
+    /// sync (`failover_services.rs`) plans with it too, over the pair turned
+    /// the way it syncs.
+    pub(super) async fn plan_data(
+        &self,
+        tokens: &DatabricksTokens,
+        pair: &Pair,
+        catalog: Option<&str>,
+    ) -> Result<Plan, TurnError> {
         let workspaces = self.pair_workspaces(pair)?;
         let settings = &self.pair_settings(pair);
         let token = tokens.get(false).await?;

@@ -14,6 +14,10 @@
 //! - `POST /api/2.2/jobs/reset {job_id, new_settings}` replaces every
 //!   setting (unlike `jobs/update`, which replaces only the top-level fields
 //!   it is given, each whole).
+//! - `POST /api/2.2/jobs/update {job_id, new_settings}` replaces the
+//!   top-level fields it is given, each whole (a pause state is changed by
+//!   sending the whole `schedule`, `trigger` or `continuous` with only its
+//!   `pause_status` changed).
 //! - `POST /api/2.2/jobs/delete {job_id}`.
 //! - `GET`/`PUT /api/2.0/permissions/jobs/{job_id}` → `{access_control_list:
 //!   [{user_name | group_name | service_principal_name, all_permissions:
@@ -195,6 +199,13 @@ impl WorkspaceClient {
             .collect();
         let body = json!({ "access_control_list": list });
         self.put::<Value>(&format!("/api/2.0/permissions/jobs/{job_id}"), body, token).await.map(|_| ())
+    }
+
+    /// Replaces the top-level settings in `fields` (each whole); the other
+    /// settings stay as they are.
+    pub async fn update_job(&self, token: &AccessToken, job_id: i64, fields: &Value) -> Result<(), DatabricksError> {
+        let body = json!({"job_id": job_id, "new_settings": fields});
+        self.post::<Value>(&format!("{JOBS}/update"), body, token).await.map(|_| ())
     }
 
     pub async fn delete_job(&self, token: &AccessToken, job_id: i64) -> Result<(), DatabricksError> {

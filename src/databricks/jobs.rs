@@ -217,6 +217,27 @@ impl WorkspaceClient {
         parse_run(body)
     }
 
+    /// Every run not yet ended (`runs/list?active_only=true`), page by page
+    /// (`page_token`, 25 a page: the documented most).
+    pub async fn active_runs(&self, token: &AccessToken) -> Result<Vec<Run>, DatabricksError> {
+        let listed: Vec<Value> = super::paging::collect_pages(|page_token| async move {
+            let mut query = vec![("active_only", "true".to_string()), ("limit", "25".to_string())];
+            if let Some(page_token) = page_token {
+                query.push(("page_token", page_token));
+            }
+            let mut body: Value = self.get(&format!("{JOBS}/runs/list"), &query, token).await?;
+            // `has_more: false` ends the list whatever token comes with it.
+            if body["has_more"] == json!(false) {
+                if let Some(object) = body.as_object_mut() {
+                    object.remove("next_page_token");
+                }
+            }
+            super::Page::from_json(body, "runs")
+        })
+        .await?;
+        listed.into_iter().map(parse_run).collect()
+    }
+
     pub async fn cancel_run(&self, token: &AccessToken, run_id: i64) -> Result<(), DatabricksError> {
         self.post::<Value>(&format!("{JOBS}/runs/cancel"), json!({ "run_id": run_id }), token).await.map(|_| ())
     }

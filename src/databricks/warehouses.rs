@@ -187,6 +187,13 @@ impl WorkspaceClient {
         self.post::<Value>(&path, json!({}), token).await.map(|_| ())
     }
 
+    /// Starts a warehouse (nothing if it is running or starting); it passes
+    /// through STARTING before RUNNING.
+    pub async fn start_warehouse(&self, token: &AccessToken, id: &str) -> Result<(), DatabricksError> {
+        let path = format!("/api/2.0/sql/warehouses/{}/start", super::segment(id));
+        self.post::<Value>(&path, json!({}), token).await.map(|_| ())
+    }
+
     /// Creates a warehouse (one cluster, stopping after 10 idle minutes); its id.
     pub async fn create_warehouse(&self, token: &AccessToken, new: &NewWarehouse) -> Result<String, DatabricksError> {
         #[derive(Deserialize)]

@@ -1,7 +1,9 @@
 //! Jobs 2.2 (2.1 has the same shapes): `run-now` with an idempotency token,
-//! `runs/get` with tasks that progress one after another over time, and
+//! `runs/get` with tasks that progress one after another over time,
+//! `runs/list` (`active_only`, paged by `page_token`, at most 25 a page) and
 //! `runs/cancel`. The seeded job is the replication job drbot replaces: six
-//! tasks in a chain.
+//! tasks in a chain; a job defined in the workspace (`job_definitions.rs`)
+//! runs its own tasks, one after another.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +29,8 @@ const REPLICATION_TASKS: &[&str] =
 struct Run {
     run_id: i64,
     job_id: i64,
+    /// Its tasks' keys, run in this order.
+    tasks: Vec<String>,
     number_in_job: i64,
     started: Instant,
     start_time_ms: i64,
@@ -61,7 +65,45 @@ impl Jobs {
     pub fn fail_task(&self, task_key: Option<&str>) {
         self.state.lock().failing_task = task_key.map(str::to_string);
     }
+
+    /// Starts a run of `job_id` with `tasks` each taking `task_duration`
+    /// (a run its schedule started, for tests); its id.
+    pub fn start(&self, job_id: i64, tasks: Vec<String>, task_duration: Duration) -> i64 {
+        let mut state = self.state.lock();
+        state.next_run_id += 1;
+        let run_id = 700_000 + state.next_run_id;
+        let run = Run {
+            run_id,
+            job_id,
+            tasks,
+            number_in_job: state.next_run_id,
+            started: Instant::now(),
+            start_time_ms: chrono::Utc::now().timestamp_millis(),
+            task_duration,
+            cancelled_after: None,
+            failing_task: None,
+        };
+        state.runs.insert(run_id, run);
+        run_id
+    }
+
+    /// The ids of the runs not yet terminated.
+    pub fn active(&self) -> Vec<i64> {
+        let state = self.state.lock();
+        let mut ids: Vec<i64> = state.runs.values().filter(|r| is_active(r)).map(|r| r.run_id).collect();
+        ids.sort();
+        ids
+    }
 }
+
+/// Whether the run has not ended, as `runs/get` would show it now (a
+/// cancelled one ends at once).
+fn is_active(run: &Run) -> bool {
+    render(run, "")["status"]["state"] != "TERMINATED"
+}
+
+/// The most runs one page of `runs/list` holds.
+const LIST_LIMIT: usize = 25;
 
 pub fn router() -> Router<Arc<Workspace>> {
     let mut router = Router::new();
@@ -69,6 +111,7 @@ pub fn router() -> Router<Arc<Workspace>> {
         router = router
             .route(&format!("/api/{version}/jobs/run-now"), post(run_now))
             .route(&format!("/api/{version}/jobs/runs/get"), get(get_run))
+            .route(&format!("/api/{version}/jobs/runs/list"), get(list_runs))
             .route(&format!("/api/{version}/jobs/runs/cancel"), post(cancel_run));
     }
     router
@@ -97,13 +140,25 @@ async fn run_now(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byt
             )
         }
     };
-    if request.job_id != REPLICATION_JOB_ID {
-        return databricks_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            &format!("Job {} does not exist.", request.job_id),
-        );
-    }
+    let tasks: Vec<String> = if request.job_id == REPLICATION_JOB_ID {
+        REPLICATION_TASKS.iter().map(|t| t.to_string()).collect()
+    } else {
+        match ws.job_definitions.all().get(&request.job_id) {
+            Some(settings) => settings["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["task_key"].as_str().map(str::to_string))
+                .collect(),
+            None => {
+                return databricks_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_PARAMETER_VALUE",
+                    &format!("Job {} does not exist.", request.job_id),
+                )
+            }
+        }
+    };
     if request.idempotency_token.as_ref().is_some_and(|t| t.len() > 64) {
         return databricks_error(
             StatusCode::BAD_REQUEST,
@@ -122,6 +177,7 @@ async fn run_now(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byt
     let run = Run {
         run_id,
         job_id: request.job_id,
+        tasks,
         number_in_job: state.next_run_id,
         started: Instant::now(),
         start_time_ms: chrono::Utc::now().timestamp_millis(),
@@ -183,6 +239,74 @@ async fn cancel_run(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: 
     }
 }
 
+/// `GET runs/list`: the runs newest first, `active_only` or
+/// `completed_only` (not both), of one `job_id` if given, `limit` (1..=25,
+/// default 20) a page, the next page by `page_token`.
+async fn list_runs(State(ws): State<Arc<Workspace>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    if let Err(refusal) = ws.caller(&headers, "jobs.runs.list") {
+        return refusal;
+    }
+    let query = serde_urlencoded::from_str::<HashMap<String, String>>(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    const KNOWN: &[&str] =
+        &["active_only", "completed_only", "job_id", "limit", "page_token", "expand_tasks", "run_type", "offset"];
+    if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return databricks_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            &format!("Unknown parameter {unknown}."),
+        );
+    }
+    let flag = |name: &str| query.get(name).is_some_and(|v| v == "true");
+    let (active_only, completed_only) = (flag("active_only"), flag("completed_only"));
+    if active_only && completed_only {
+        return databricks_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "active_only and completed_only cannot both be true.",
+        );
+    }
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(limit)) if (1..=LIST_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            return databricks_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                &format!("limit must be between 1 and {LIST_LIMIT}."),
+            )
+        }
+    };
+    let job_id = query.get("job_id").and_then(|j| j.parse::<i64>().ok());
+    // A page token is the id of the last run of the page before (newest first).
+    let after = match query.get("page_token").map(|t| t.parse::<i64>()) {
+        None => i64::MAX,
+        Some(Ok(after)) => after,
+        Some(Err(_)) => {
+            return databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", "Invalid page_token.")
+        }
+    };
+    let state = ws.jobs.state.lock();
+    let mut runs: Vec<&Run> = state
+        .runs
+        .values()
+        .filter(|r| r.run_id < after && job_id.is_none_or(|j| r.job_id == j))
+        .filter(|r| (!active_only || is_active(r)) && (!completed_only || !is_active(r)))
+        .collect();
+    runs.sort_by_key(|r| std::cmp::Reverse(r.run_id));
+    let has_more = runs.len() > limit;
+    runs.truncate(limit);
+    let mut body = json!({
+        "runs": runs.iter().map(|r| render(r, &ws.name)).collect::<Vec<_>>(),
+        "has_more": has_more,
+    });
+    if has_more {
+        if let Some(last) = runs.last() {
+            body["next_page_token"] = json!(last.run_id.to_string());
+        }
+    }
+    Json(body).into_response()
+}
+
 /// The run as `runs/get` shows it now: tasks in a chain, each taking `task_duration`.
 fn render(run: &Run, workspace: &str) -> Value {
     let elapsed = run.started.elapsed();
@@ -191,14 +315,14 @@ fn render(run: &Run, workspace: &str) -> Value {
     let mut upstream_failed = false;
     let mut tasks = Vec::new();
     let mut run_state = ("TERMINATED", "SUCCESS", "SUCCESS");
-    for (i, key) in REPLICATION_TASKS.iter().enumerate() {
+    for (i, key) in run.tasks.iter().enumerate() {
         let start = per * i as u64;
         let end = start + per;
         let now = cut.as_millis() as u64;
         let (life, result, code) = if upstream_failed {
             ("SKIPPED", Some("UPSTREAM_FAILED"), "UPSTREAM_FAILED")
         } else if now >= end {
-            if run.failing_task.as_deref() == Some(key) {
+            if run.failing_task.as_deref() == Some(key.as_str()) {
                 upstream_failed = true;
                 ("TERMINATED", Some("FAILED"), "RUN_EXECUTION_ERROR")
             } else {
@@ -233,7 +357,7 @@ fn render(run: &Run, workspace: &str) -> Value {
             "status": {"state": if life == "SKIPPED" { "TERMINATED" } else { life }},
         });
         if i > 0 {
-            task["depends_on"] = json!([{"task_key": REPLICATION_TASKS[i - 1]}]);
+            task["depends_on"] = json!([{"task_key": run.tasks[i - 1]}]);
         }
         if let Some(result) = result {
             task["state"]["result_state"] = json!(result);

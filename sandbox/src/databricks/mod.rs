@@ -114,6 +114,8 @@ pub struct Workspace {
     peak_in_flight: AtomicUsize,
     /// How many more calls to answer 401 whatever the token (a token revoked early).
     reject_tokens: Mutex<u32>,
+    /// The region is down (`set_unreachable`): every call fails.
+    unreachable: std::sync::atomic::AtomicBool,
     /// Latency, throttling and transient failures of the REST API.
     pub faults: Faults,
     /// The SQL warehouse's statements.
@@ -171,6 +173,7 @@ impl Workspace {
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
             reject_tokens: Mutex::new(0),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
             faults: Faults::new(0x0da7_ab71c5),
             statements: statements::Statements::default(),
             warehouses: warehouses::Warehouses::seeded(statements::seeded_warehouse_id(name)),
@@ -224,6 +227,14 @@ impl Workspace {
 
     pub fn page_size(&self) -> usize {
         self.page_size.load(Ordering::Relaxed)
+    }
+
+    /// A regional outage from now on (or its end): every call, calls in
+    /// flight included, is answered 503 `TEMPORARILY_UNAVAILABLE` without a
+    /// `Retry-After`, as the region's front end answers while the
+    /// workspace's control plane behind it is down (FIDELITY.md).
+    pub fn set_unreachable(&self, down: bool) {
+        self.unreachable.store(down, Ordering::SeqCst);
     }
 
     /// The next `n` calls get 401 even with a valid token.
@@ -364,8 +375,25 @@ async fn inject_faults(
     let now = workspace.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     workspace.peak_in_flight.fetch_max(now, Ordering::SeqCst);
     let _counted = InFlight(&workspace);
+    let down = || {
+        databricks_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TEMPORARILY_UNAVAILABLE",
+            "The service is temporarily unavailable.",
+        )
+    };
+    if workspace.unreachable.load(Ordering::SeqCst) {
+        return down();
+    }
     match workspace.faults.before_request().await {
-        None => next.run(request).await,
+        None => {
+            let answer = next.run(request).await;
+            // An outage that began while the call was answered loses it.
+            if workspace.unreachable.load(Ordering::SeqCst) {
+                return down();
+            }
+            answer
+        }
         Some(Fault::Throttle { retry_after_secs }) => {
             let mut response = databricks_error(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -48,6 +48,10 @@ pub struct Warehouse {
     /// itself; until then (and always for the seeded warehouse) the
     /// statement engine's.
     pub own_state: Option<String>,
+    /// A start or stop on its way: the state it reaches, and when
+    /// (`Warehouses::set_power_delay`); until then `own_state` says
+    /// STARTING or STOPPING.
+    pub settles: Option<(std::time::Instant, &'static str)>,
     /// Its permissions: principal (user name, group name, or a service
     /// principal's application id) → `CAN_USE`, `CAN_MONITOR`, `CAN_MANAGE`
     /// or `IS_OWNER`; `users` is every user of the workspace.
@@ -76,6 +80,9 @@ impl Warehouse {
 pub struct Warehouses {
     list: Mutex<Vec<Warehouse>>,
     serverless_offered: Mutex<bool>,
+    /// How long a warehouse of its own stays STARTING or STOPPING after a
+    /// start or stop (zero: it is RUNNING or STOPPED at once).
+    power_delay: Mutex<std::time::Duration>,
 }
 
 impl Warehouses {
@@ -93,9 +100,11 @@ impl Warehouses {
                 max_num_clusters: 1,
                 creator_name: "System user".into(),
                 own_state: None,
+                settles: None,
                 acl: [("users".to_string(), "CAN_USE".to_string())].into(),
             }]),
             serverless_offered: Mutex::new(true),
+            power_delay: Mutex::new(std::time::Duration::ZERO),
         }
     }
 
@@ -141,6 +150,7 @@ impl Warehouses {
                 max_num_clusters: max,
                 creator_name: "admin@contoso.com".into(),
                 own_state: Some("STOPPED".into()),
+                settles: None,
                 acl: [("users".to_string(), "CAN_USE".to_string())].into(),
             })
         };
@@ -154,6 +164,12 @@ impl Warehouses {
         if let Some(bi) = list.iter_mut().find(|w| primary && w.name == "BI dashboards") {
             bi.acl.insert("data-engineers".into(), "CAN_MANAGE".into());
         }
+    }
+
+    /// How long a start or stop takes: the warehouse is STARTING or
+    /// STOPPING for `delay`, then RUNNING or STOPPED (zero, the default: at once).
+    pub fn set_power_delay(&self, delay: std::time::Duration) {
+        *self.power_delay.lock() = delay;
     }
 
     /// Whether the workspace's region offers serverless SQL (it does by default).
@@ -174,9 +190,10 @@ pub fn router() -> Router<Arc<Workspace>> {
 
 /// A warehouse's state: its own, or the statement engine's for the seeded one.
 fn state_of<'a>(ws: &Workspace, warehouse: &'a Warehouse) -> &'a str {
-    match &warehouse.own_state {
-        Some(state) => state,
-        None => ws.statements.warehouse_state(),
+    match (&warehouse.settles, &warehouse.own_state) {
+        (Some((at, state)), _) if std::time::Instant::now() >= *at => state,
+        (_, Some(state)) => state,
+        (_, None) => ws.statements.warehouse_state(),
     }
 }
 
@@ -359,6 +376,7 @@ async fn create(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
         // It runs on the statement engine, with the engine's state, until
         // someone stops or starts it by itself.
         own_state: None,
+        settles: None,
         acl: [(principal.name.clone(), "IS_OWNER".to_string())].into(),
     });
     Json(json!({ "id": id })).into_response()
@@ -404,7 +422,21 @@ async fn power(ws: &Workspace, headers: &HeaderMap, id: &str, stop: bool) -> Res
         (true, false) => {
             ws.statements.start_warehouse();
         }
-        (false, stop) => warehouse.own_state = Some(if stop { "STOPPED" } else { "RUNNING" }.into()),
+        (false, stop) => {
+            // Idempotent: a warehouse already there or on its way is left alone.
+            let now = state_of(ws, warehouse).to_string();
+            let (going, there) = if stop { ("STOPPING", "STOPPED") } else { ("STARTING", "RUNNING") };
+            if now != going && now != there {
+                let delay = *ws.warehouses.power_delay.lock();
+                if delay.is_zero() {
+                    warehouse.own_state = Some(there.into());
+                    warehouse.settles = None;
+                } else {
+                    warehouse.own_state = Some(going.into());
+                    warehouse.settles = Some((std::time::Instant::now() + delay, there));
+                }
+            }
+        }
     }
     Json(json!({})).into_response()
 }
