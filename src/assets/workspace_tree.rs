@@ -11,8 +11,11 @@
 //! language, files as raw bytes; both are imported with `overwrite`, so
 //! re-running an item is harmless. Paths map as the pair's mapping says
 //! (a user's home folder under another name), as jobs' notebook paths do.
-//! Git folders are their own kind ([`super::git_folders`]): the walk does
-//! not enter them. Objects only the secondary has are left alone (drbot
+//! Folders and notebooks carry their direct permissions (Permissions API
+//! `directories` and `notebooks`, by object id), principals mapped: what the
+//! primary grants and the copy lacks is set once the copy exists (grants only
+//! the secondary has are kept). Git folders are their own kind
+//! ([`super::git_folders`]): the walk does not enter them. Objects only the secondary has are left alone (drbot
 //! never deletes there). Libraries and legacy dashboards cannot be exported
 //! in source format: they are reported.
 
@@ -22,10 +25,12 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::grants::Grants;
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::mapping::AssetMapping;
 use super::plan::{Change, PlanItem};
 use super::sides::{Endpoints, Side, READS};
+use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::workspace_tree::{Format, WorkspaceObject};
 use crate::databricks::DatabricksError;
 
@@ -54,6 +59,8 @@ pub enum Kind {
 pub struct Entry {
     pub kind: Kind,
     pub modified_at: Option<i64>,
+    /// The workspace's id of it (its permissions are named by it).
+    pub object_id: Option<i64>,
 }
 
 /// A workspace's tree below the roots, by path.
@@ -67,7 +74,57 @@ fn entry(object: &WorkspaceObject) -> Entry {
         "REPO" => Kind::GitFolder,
         other => Kind::Other(other.to_string()),
     };
-    Entry { kind, modified_at: object.modified_at }
+    Entry { kind, modified_at: object.modified_at, object_id: object.object_id }
+}
+
+/// The Permissions API's name for an object of this kind, if it has
+/// permissions drbot copies (folders and notebooks).
+pub fn permissions_type(kind: &Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Folder => Some("directories"),
+        Kind::Notebook { .. } => Some("notebooks"),
+        _ => None,
+    }
+}
+
+/// The direct grants of every primary folder and notebook, and of the
+/// secondary's objects at their mapped paths, by object id (as a string).
+pub async fn read_tree_grants(
+    endpoints: Endpoints<'_>,
+    source: &Tree,
+    target: &Tree,
+    mapping: &AssetMapping,
+) -> Result<Grants, DatabricksError> {
+    let source_ids = with_permissions(source, source.keys().cloned().collect());
+    let target_ids = with_permissions(target, source.keys().map(|path| mapping.path(path)).collect());
+    let (source, target) =
+        futures::try_join!(grants_of(endpoints.source, source_ids), grants_of(endpoints.target, target_ids))?;
+    Ok(Grants { source, target })
+}
+
+/// The Permissions API's type and id of the objects at `paths` that have
+/// permissions drbot copies.
+fn with_permissions(tree: &Tree, paths: Vec<String>) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .filter_map(|path| tree.get(path))
+        .filter_map(|entry| Some((permissions_type(&entry.kind)?.to_string(), entry.object_id?.to_string())))
+        .collect()
+}
+
+/// The direct grants of these objects of one side, by id.
+async fn grants_of(
+    side: Side<'_>,
+    ids: Vec<(String, String)>,
+) -> Result<BTreeMap<String, Vec<ObjectGrant>>, DatabricksError> {
+    let read: Vec<Result<(String, Vec<ObjectGrant>), DatabricksError>> = futures::stream::iter(ids)
+        .map(|(object_type, id)| async move {
+            side.client.object_grants(side.token, &object_type, &id).await.map(|grants| (id, grants))
+        })
+        .buffer_unordered(READS)
+        .collect()
+        .await;
+    read.into_iter().collect()
 }
 
 /// Every object below `roots` (roots themselves excluded), folder by folder,
@@ -99,13 +156,26 @@ pub async fn read_tree(side: Side<'_>, roots: &[String]) -> Result<Tree, Databri
     Ok(tree)
 }
 
-/// What applying a tree item does (its payload).
+/// What applying a tree item does (its payload). `grants` are what the
+/// copy lacks of the primary object's direct permissions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TreeAction {
     /// The folder and its parents, at the secondary's path.
-    MakeFolder { path: String },
+    MakeFolder {
+        path: String,
+        #[serde(default)]
+        grants: Vec<ObjectGrant>,
+    },
     /// Export from the primary's path, import at the secondary's (overwriting).
-    Copy { source: String, target: String, kind: Kind },
+    Copy {
+        source: String,
+        target: String,
+        kind: Kind,
+        #[serde(default)]
+        grants: Vec<ObjectGrant>,
+    },
+    /// Only the permissions: the copy is current.
+    Grant { target: String, kind: Kind, grants: Vec<ObjectGrant> },
 }
 
 fn item_kind(kind: &Kind) -> &'static str {
@@ -131,9 +201,10 @@ fn stale(wanted: &Entry, have: &Entry) -> Option<(&'static str, &'static str)> {
 }
 
 /// The items that make `target` hold every folder, notebook and file of
-/// `source` (paths mapped): folders first, shallowest first, then the rest
-/// by path. Git folders are another kind's.
-pub fn plan_tree(source: &Tree, target: &Tree, mapping: &AssetMapping) -> Vec<PlanItem> {
+/// `source` (paths mapped), with the folders' and notebooks' direct
+/// permissions: folders first, shallowest first, then the rest by path. Git
+/// folders are another kind's.
+pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetMapping) -> Vec<PlanItem> {
     let mut folders = Vec::new();
     let mut items = Vec::new();
     for (path, wanted) in source {
@@ -143,50 +214,66 @@ pub fn plan_tree(source: &Tree, target: &Tree, mapping: &AssetMapping) -> Vec<Pl
             true => String::new(),
             false => format!("at {to}"),
         };
+        let have = target.get(&to);
+        // The primary's grants the copy lacks (all of them for a copy to be made).
+        let missing = match (permissions_type(&wanted.kind), wanted.object_id) {
+            (Some(_), Some(id)) => {
+                let held = have.filter(|h| h.kind == wanted.kind).and_then(|h| h.object_id).map(|id| id.to_string());
+                grants.missing(&id.to_string(), held.as_deref(), mapping)
+            }
+            _ => Vec::new(),
+        };
         let blocked = |reason: &str| PlanItem::named(kind, path, Change::Blocked { reason: reason.into() });
-        let item = match (&wanted.kind, target.get(&to)) {
+        let item = match (&wanted.kind, have) {
             (Kind::GitFolder, _) => continue,
             (Kind::Other(what), _) => {
                 blocked(&format!("a {what} cannot be exported in source format; copy it by hand"))
             }
-            (Kind::Folder, Some(Entry { kind: Kind::Folder, .. })) => PlanItem::named(kind, path, Change::Unchanged),
             (Kind::Folder, None) => {
                 folders.push(
                     PlanItem::named(kind, path, Change::Create)
-                        .with_payload(TreeAction::MakeFolder { path: to })
+                        .with_payload(TreeAction::MakeFolder { path: to, grants: missing })
                         .with_detail(moved),
                 );
                 continue;
             }
+            (Kind::Folder, Some(Entry { kind: Kind::Folder, .. })) => match missing.is_empty() {
+                true => PlanItem::named(kind, path, Change::Unchanged),
+                false => PlanItem::named(kind, path, Change::Update { fields: vec!["permissions".into()] })
+                    .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
+            },
             (Kind::Folder, Some(_)) => blocked("the secondary holds a notebook or file at this path"),
             (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Other(_), .. })) => {
                 blocked("the secondary holds a folder or another kind of object at this path")
             }
-            (_, have) => {
-                let change = match have.map(|have| stale(wanted, have)) {
-                    None => Change::Create,
-                    Some(None) => {
-                        items.push(PlanItem::named(kind, path, Change::Unchanged));
-                        continue;
+            (_, None) => PlanItem::named(kind, path, Change::Create)
+                .with_payload(TreeAction::Copy {
+                    source: path.clone(),
+                    target: to,
+                    kind: wanted.kind.clone(),
+                    grants: missing,
+                })
+                .with_detail(moved),
+            (_, Some(have)) => match (stale(wanted, have), missing.is_empty()) {
+                (None, true) => PlanItem::named(kind, path, Change::Unchanged),
+                (None, false) => PlanItem::named(kind, path, Change::Update { fields: vec!["permissions".into()] })
+                    .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
+                (Some((field, why)), _) => {
+                    let mut fields = vec![field.to_string()];
+                    if !missing.is_empty() {
+                        fields.push("permissions".into());
                     }
-                    Some(Some((field, why))) => {
-                        let detail = [why.to_string(), moved.clone()].join(" ").trim().to_string();
-                        items.push(
-                            PlanItem::named(kind, path, Change::Update { fields: vec![field.into()] })
-                                .with_payload(TreeAction::Copy {
-                                    source: path.clone(),
-                                    target: to,
-                                    kind: wanted.kind.clone(),
-                                })
-                                .with_detail(detail),
-                        );
-                        continue;
-                    }
-                };
-                PlanItem::named(kind, path, change)
-                    .with_payload(TreeAction::Copy { source: path.clone(), target: to, kind: wanted.kind.clone() })
-                    .with_detail(moved)
-            }
+                    let detail = [why.to_string(), moved.clone()].join(" ").trim().to_string();
+                    PlanItem::named(kind, path, Change::Update { fields })
+                        .with_payload(TreeAction::Copy {
+                            source: path.clone(),
+                            target: to,
+                            kind: wanted.kind.clone(),
+                            grants: missing,
+                        })
+                        .with_detail(detail)
+                }
+            },
         };
         items.push(item);
     }
@@ -203,12 +290,27 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
+/// Sets `grants` on the secondary's object at `path` (found by its path:
+/// its id is the secondary's own, known once it exists).
+async fn grant(target: Side<'_>, path: &str, kind: &Kind, grants: &[ObjectGrant]) -> Result<(), DatabricksError> {
+    let (Some(object_type), false) = (permissions_type(kind), grants.is_empty()) else { return Ok(()) };
+    let object = target.client.object_status(target.token, path).await?;
+    let Some(id) = object.and_then(|o| o.object_id) else {
+        return Err(DatabricksError::NotFound(format!("{path} has no object id in the secondary")));
+    };
+    target.client.add_object_grants(target.token, object_type, &id.to_string(), grants).await
+}
+
 /// Applies one tree action (idempotent).
 async fn run(endpoints: Endpoints<'_>, action: &TreeAction) -> Result<(), DatabricksError> {
     let target = endpoints.target;
     match action {
-        TreeAction::MakeFolder { path } => target.client.mkdirs(target.token, path).await,
-        TreeAction::Copy { source, target: to, kind } => {
+        TreeAction::MakeFolder { path, grants } => {
+            target.client.mkdirs(target.token, path).await?;
+            grant(target, path, &Kind::Folder, grants).await
+        }
+        TreeAction::Grant { target: to, kind, grants } => grant(target, to, kind, grants).await,
+        TreeAction::Copy { source, target: to, kind, grants } => {
             let (format, language) = match kind {
                 Kind::Notebook { language } => (Format::Source, Some(language.as_str())),
                 _ => (Format::Raw, None),
@@ -218,10 +320,11 @@ async fn run(endpoints: Endpoints<'_>, action: &TreeAction) -> Result<(), Databr
                 // A folder that could not be made, or was deleted since: make it, once.
                 Err(DatabricksError::NotFound(_)) => {
                     target.client.mkdirs(target.token, parent(to)).await?;
-                    target.client.import_object(target.token, to, format, language, &content).await
+                    target.client.import_object(target.token, to, format, language, &content).await?;
                 }
-                answer => answer,
+                answer => answer?,
             }
+            grant(target, to, kind, grants).await
         }
     }
 }
@@ -251,10 +354,13 @@ impl AssetKind for WorkspaceTree {
             let endpoints = ctx.endpoints(&token);
             let roots = &ctx.options.roots;
             let target_roots: Vec<String> = roots.iter().map(|root| ctx.mapping.path(root)).collect();
-            let (source, target) =
-                futures::try_join!(read_tree(endpoints.source, roots), read_tree(endpoints.target, &target_roots))
-                    .map_err(|e| e.to_string())?;
-            Ok(plan_tree(&source, &target, &ctx.mapping))
+            let read = async {
+                let (source, target) =
+                    futures::try_join!(read_tree(endpoints.source, roots), read_tree(endpoints.target, &target_roots))?;
+                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping).await?;
+                Ok::<_, DatabricksError>(plan_tree(&source, &target, &grants, &ctx.mapping))
+            };
+            read.await.map_err(|e| e.to_string())
         })
     }
 
@@ -272,11 +378,15 @@ mod tests {
     use super::*;
 
     fn notebook(at: i64) -> Entry {
-        Entry { kind: Kind::Notebook { language: "PYTHON".into() }, modified_at: Some(at) }
+        Entry { kind: Kind::Notebook { language: "PYTHON".into() }, modified_at: Some(at), object_id: None }
     }
 
     fn folder() -> Entry {
-        Entry { kind: Kind::Folder, modified_at: None }
+        Entry { kind: Kind::Folder, modified_at: None, object_id: None }
+    }
+
+    fn no_grants() -> Grants {
+        Grants::default()
     }
 
     fn lines(items: &[PlanItem]) -> Vec<String> {
@@ -291,9 +401,12 @@ mod tests {
             ("/Shared/a/b/new".to_string(), notebook(10)),
             ("/Shared/a/edited".to_string(), notebook(20)),
             ("/Shared/a/copied".to_string(), notebook(20)),
-            ("/Shared/a/conf.yaml".to_string(), Entry { kind: Kind::File, modified_at: Some(5) }),
-            ("/Shared/lib".to_string(), Entry { kind: Kind::Other("LIBRARY".into()), modified_at: None }),
-            ("/Repos/x/app".to_string(), Entry { kind: Kind::GitFolder, modified_at: None }),
+            ("/Shared/a/conf.yaml".to_string(), Entry { kind: Kind::File, modified_at: Some(5), object_id: None }),
+            (
+                "/Shared/lib".to_string(),
+                Entry { kind: Kind::Other("LIBRARY".into()), modified_at: None, object_id: None },
+            ),
+            ("/Repos/x/app".to_string(), Entry { kind: Kind::GitFolder, modified_at: None, object_id: None }),
         ]
         .into();
         let target: Tree = [
@@ -303,7 +416,7 @@ mod tests {
             ("/Shared/a/conf.yaml".to_string(), folder()),
         ]
         .into();
-        let items = plan_tree(&source, &target, &AssetMapping::default());
+        let items = plan_tree(&source, &target, &no_grants(), &AssetMapping::default());
         assert_eq!(
             lines(&items),
             vec![
@@ -325,16 +438,18 @@ mod tests {
         );
         assert_eq!(items.iter().find(|i| i.name == "/Shared/lib").unwrap().kind, OTHER);
         // The same tree on both sides plans nothing.
-        assert!(plan_tree(&source, &source, &AssetMapping::default()).iter().all(|i| !i.is_action()));
+        assert!(plan_tree(&source, &source, &no_grants(), &AssetMapping::default()).iter().all(|i| !i.is_action()));
     }
 
     #[test]
     fn a_notebook_in_another_language_is_copied_again() {
         let source: Tree = [("/n".to_string(), notebook(1))].into();
-        let target: Tree =
-            [("/n".to_string(), Entry { kind: Kind::Notebook { language: "SQL".into() }, modified_at: Some(9) })]
-                .into();
-        let items = plan_tree(&source, &target, &AssetMapping::default());
+        let target: Tree = [(
+            "/n".to_string(),
+            Entry { kind: Kind::Notebook { language: "SQL".into() }, modified_at: Some(9), object_id: None },
+        )]
+        .into();
+        let items = plan_tree(&source, &target, &no_grants(), &AssetMapping::default());
         assert_eq!(items[0].change, Change::Update { fields: vec!["language".into()] });
     }
 
@@ -345,10 +460,10 @@ mod tests {
         let source: Tree =
             [("/Users/a@contoso.com".to_string(), folder()), ("/Users/a@contoso.com/etl".to_string(), notebook(3))]
                 .into();
-        let items = plan_tree(&source, &Tree::new(), &mapping);
+        let items = plan_tree(&source, &Tree::new(), &no_grants(), &mapping);
         assert_eq!(
             items[0].payload_as::<TreeAction>().unwrap(),
-            TreeAction::MakeFolder { path: "/Users/a@fabrikam.com".into() }
+            TreeAction::MakeFolder { path: "/Users/a@fabrikam.com".into(), grants: vec![] }
         );
         assert_eq!(
             items[1].payload_as::<TreeAction>().unwrap(),
@@ -356,11 +471,59 @@ mod tests {
                 source: "/Users/a@contoso.com/etl".into(),
                 target: "/Users/a@fabrikam.com/etl".into(),
                 kind: Kind::Notebook { language: "PYTHON".into() },
+                grants: vec![],
             }
         );
         let copied: Tree =
             [("/Users/a@fabrikam.com".to_string(), folder()), ("/Users/a@fabrikam.com/etl".to_string(), notebook(4))]
                 .into();
-        assert!(plan_tree(&source, &copied, &mapping).iter().all(|i| i.change == Change::Unchanged));
+        assert!(plan_tree(&source, &copied, &no_grants(), &mapping).iter().all(|i| i.change == Change::Unchanged));
+    }
+
+    #[test]
+    fn folders_and_notebooks_carry_their_direct_grants_principals_mapped() {
+        let grant = |who: &str, level: &str| ObjectGrant {
+            principal_field: "group_name".into(),
+            principal: who.into(),
+            level: level.into(),
+        };
+        let with_id = |mut entry: Entry, id: i64| {
+            entry.object_id = Some(id);
+            entry
+        };
+        let source: Tree = [
+            ("/Shared/a".to_string(), with_id(folder(), 1)),
+            ("/Shared/a/nb".to_string(), with_id(notebook(5), 2)),
+            ("/Shared/a/new".to_string(), with_id(notebook(5), 3)),
+        ]
+        .into();
+        let target: Tree =
+            [("/Shared/a".to_string(), with_id(folder(), 70)), ("/Shared/a/nb".to_string(), with_id(notebook(9), 71))]
+                .into();
+        let grants = Grants {
+            source: [
+                ("1".to_string(), vec![grant("eng", "CAN_EDIT")]),
+                ("2".to_string(), vec![grant("ops", "CAN_RUN")]),
+                ("3".to_string(), vec![grant("ops", "CAN_READ")]),
+            ]
+            .into(),
+            target: [("71".to_string(), vec![grant("ops", "CAN_RUN")])].into(),
+        };
+        let mut mapping = AssetMapping::default();
+        mapping.insert(super::super::mapping::MappingKind::Principal, "eng", "engineering");
+        let items = plan_tree(&source, &target, &grants, &mapping);
+        let changes: Vec<(&str, &str)> = items.iter().map(|i| (i.name.as_str(), i.verb())).collect();
+        assert_eq!(changes, vec![("/Shared/a", "update"), ("/Shared/a/nb", "unchanged"), ("/Shared/a/new", "create")]);
+        assert_eq!(
+            items[0].payload_as::<TreeAction>().unwrap(),
+            TreeAction::Grant {
+                target: "/Shared/a".into(),
+                kind: Kind::Folder,
+                grants: vec![grant("engineering", "CAN_EDIT")]
+            }
+        );
+        assert!(
+            matches!(items[2].payload_as().unwrap(), TreeAction::Copy { grants, .. } if grants == vec![grant("ops", "CAN_READ")])
+        );
     }
 }

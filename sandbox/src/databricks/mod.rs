@@ -209,6 +209,15 @@ impl Workspace {
             if let Some(policy) = &jobs_policy {
                 self.object_acls.grant("cluster-policies", policy, "data-engineers", "CAN_USE");
             }
+            // The sales team edits its folder; analysts run one report.
+            for (object_type, path, who, level) in [
+                ("directories", "/Shared/sales", "data-engineers", "CAN_EDIT"),
+                ("notebooks", "/Shared/sales/reports/report_0000", "analysts", "CAN_RUN"),
+            ] {
+                if let Some(node) = self.tree.get(path) {
+                    self.object_acls.grant(object_type, &node.object_id.to_string(), who, level);
+                }
+            }
             for pool in self.instance_pools.by_name("Warm D4 nodes") {
                 self.object_acls.grant("instance-pools", &pool.instance_pool_id, "data-engineers", "CAN_ATTACH_TO");
             }
