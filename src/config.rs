@@ -45,6 +45,8 @@ pub struct Config {
     pub operations: OperationsConfig,
     #[serde(default)]
     pub deploy: DeployConfig,
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// The DR pairs the store is seeded with (`[[pairs]]`).
     #[serde(default)]
     pub pairs: Vec<PairConfig>,
@@ -75,6 +77,13 @@ pub struct PairConfig {
     /// object ids or user principal names).
     #[serde(default)]
     pub alert_users: Vec<String>,
+    /// Teams whose members also get them (`GROUP_ID`, or `GROUP_ID/CHANNEL_ID`
+    /// for one channel's members).
+    #[serde(default)]
+    pub alert_teams: Vec<String>,
+    /// Group chats whose members also get them (chat ids).
+    #[serde(default)]
+    pub alert_chats: Vec<String>,
 }
 
 /// Long-running operations started from chat: `[operations]`.
@@ -91,6 +100,9 @@ pub struct OperationsConfig {
     pub plan_ttl_secs: u64,
     /// How often due scheduled posts are looked for.
     pub scheduler_tick_ms: u64,
+    /// How often a pair with an RPO threshold that no subscription follows
+    /// is read by the bot to check it (once across every instance).
+    pub rpo_check_secs: u64,
 }
 
 impl Default for OperationsConfig {
@@ -100,6 +112,34 @@ impl Default for OperationsConfig {
             card_update_interval_ms: 2000,
             plan_ttl_secs: 3600,
             scheduler_tick_ms: 15_000,
+            rpo_check_secs: 900,
+        }
+    }
+}
+
+/// How runbooks (failover, failback, drill) are planned: `[failover]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// How long a planned freeze waits for active job runs before cancelling them.
+    pub run_wait_secs: u64,
+    /// A forced failover's timeout for each best-effort step (the primary is
+    /// presumed down: nobody waits long on it).
+    pub forced_timeout_secs: u64,
+    /// Per pair, the ARM id of the geo-redundant storage account that fails
+    /// over with it (`storage_accounts.finance = "/subscriptions/…"`).
+    pub storage_accounts: BTreeMap<String, String>,
+    /// Per pair, the tables whose row counts validate a promotion.
+    pub smoke_tables: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            run_wait_secs: 600,
+            forced_timeout_secs: 30,
+            storage_accounts: BTreeMap::new(),
+            smoke_tables: BTreeMap::new(),
         }
     }
 }
@@ -622,6 +662,12 @@ impl Config {
             pair.failover_group = entry.failover_group.clone();
             pair.rpo_alert_minutes = entry.rpo_alert_minutes;
             pair.alert_users = entry.alert_users.clone();
+            pair.alert_teams = entry.alert_teams.clone();
+            pair.alert_chats = entry.alert_chats.clone();
+            for target in crate::teams::feed_target::feed_targets(&pair) {
+                crate::teams::feed_target::FeedTarget::parse(&target)
+                    .map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
+            }
             pair.validate().map_err(|problem| setting(&format!("pairs[{index}]"), problem))?;
             pairs.push(pair);
         }

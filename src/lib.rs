@@ -23,6 +23,7 @@ pub mod failover;
 pub mod http_client;
 pub mod identity;
 pub mod memory;
+pub mod microsoft_retry;
 pub mod ops;
 pub mod pairs;
 pub mod rate_limit;

@@ -54,6 +54,13 @@ pub struct Pair {
     /// ids or user principal names); the subscribed chats get them anyway.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alert_users: Vec<String>,
+    /// Teams whose members get the pair's alerts in their activity feed: a
+    /// team's group id, or `GROUP_ID/CHANNEL_ID` for one channel's members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_teams: Vec<String>,
+    /// Group chats whose members get the pair's alerts in their activity feed (chat ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_chats: Vec<String>,
 }
 
 /// One workspace of a pair.
@@ -151,6 +158,8 @@ impl Pair {
             catalogs: Vec::new(),
             rpo_alert_minutes: None,
             alert_users: Vec::new(),
+            alert_teams: Vec::new(),
+            alert_chats: Vec::new(),
         }
     }
 

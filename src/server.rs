@@ -253,7 +253,11 @@ pub async fn start_on_with_clock(
     )
     .with_budget(app.bot.send_budget())
     .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT)
-    .with_replications(Arc::new(crate::bot::scheduled_replication::ScheduledReplications::new(app.bot.clone())));
+    .with_replications(Arc::new(crate::bot::scheduled_replication::ScheduledReplications::new(app.bot.clone())))
+    .with_checks(
+        Arc::new(crate::bot::rpo_checks::RpoChecks::new(app.bot.clone())),
+        Duration::from_secs(config.operations.rpo_check_secs),
+    );
     tokio::spawn(forget_idle_state(app.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);

@@ -76,6 +76,9 @@ fn render_sample(template: CardTemplate, sample: Value) -> (Value, Value) {
         CardTemplate::DeployResult => typed::<views::DeployResultView>(template, sample),
         CardTemplate::Verify => typed::<views::VerifyView>(template, sample),
         CardTemplate::History => typed::<views::HistoryView>(template, sample),
+        CardTemplate::Runbook => typed::<views::RunbookView>(template, sample),
+        CardTemplate::RunbookRun => typed::<views::RunbookRunView>(template, sample),
+        CardTemplate::Drills => typed::<views::DrillsView>(template, sample),
     }
 }
 

@@ -181,7 +181,7 @@ async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
     let refused = alice.click(&card_id, "replicate.run", run_data.clone()).await.body.to_string();
     assert!(refused.contains("Pair default is replicating already"), "{refused}");
     assert!(refused.contains(&running.id) && refused.contains("started by the pair's schedule"), "{refused}");
-    assert_eq!(store.active_replication("default").await.unwrap().map(|op| op.id), Some(running.id.clone()));
+    assert_eq!(store.active_on_pair("default").await.unwrap().map(|op| op.id), Some(running.id.clone()));
     let audit = store.recent_audit(20).await.unwrap();
     assert!(audit.iter().any(|e| e.result.starts_with("refused: pair default is replicating")), "{audit:?}");
 
@@ -199,7 +199,7 @@ async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
     assert_eq!(skipped.counts.unwrap()["busy"], running.id.as_str());
     let listed = card_text(&alice.say("runs default").await);
     assert!(listed.contains(&format!("Skipped: {} was in flight", running.id)), "{listed}");
-    assert!(store.active_replication("default").await.unwrap().is_some_and(|op| op.id == running.id), "still one");
+    assert!(store.active_on_pair("default").await.unwrap().is_some_and(|op| op.id == running.id), "still one");
     eventually("the skip in the audit log", || async {
         let audit = store.recent_audit(30).await.unwrap();
         audit.iter().any(|e| e.action == "scheduled replication" && e.result.starts_with("skipped")).then_some(())
@@ -214,7 +214,7 @@ async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
         .unwrap());
     let started = alice.click(&card_id, "replicate.run", run_data).await.body.to_string();
     assert!(!started.contains("replicating already"), "{started}");
-    let manual = eventually("the person's run", || async { store.active_replication("default").await.unwrap() }).await;
+    let manual = eventually("the person's run", || async { store.active_on_pair("default").await.unwrap() }).await;
     assert_eq!(manual.started_by_upn.as_deref(), Some(alice.user.upn.as_str()));
     clock.advance(Duration::from_secs(15 * 60));
     let busy_with_manual = eventually("the next firing skipped for the person's run", || async {

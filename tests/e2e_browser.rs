@@ -2,9 +2,22 @@
 //! `cargo test` and `.ci/test` count it: drbot in the Microsoft 365 Agents
 //! Playground, driven by chromium as a person would. Missing tools fail the
 //! test with what to run; nothing is skipped quietly.
+//!
+//! The Playground is one person, so each person's own view of a group chat's
+//! card (`refresh.userIds`) is proven here another way: the sandbox's Teams
+//! plays the group chat, and the cards drbot answers each person's refresh
+//! with are drawn by the real Adaptive Cards renderer in chromium
+//! (tests/e2e/views.mjs).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sandbox::connector::Verb;
+use serde_json::{json, Value};
+use support::chat::{card_text, wait_for, Chat};
+use support::World;
 
 /// The suite's own bounds (each wait, the whole run) live in run.mjs; this is
 /// only what the test needs to find and start it.
@@ -41,8 +54,116 @@ fn drbot_works_in_the_agents_playground() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the e2e suite failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("ok   01 welcome"), "the welcome step did not run:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ok   10 history-chart"), "the chart step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("steps passed"), "the suite did not report its steps:\n{stdout}\n{stderr}");
     println!("{stdout}");
+}
+
+/// Where screenshots go: `DRBOT_E2E_SCREENSHOTS` (docs/screenshots to refresh
+/// the README's), else the test's own directory so `cargo test` leaves the tree clean.
+fn screenshots() -> PathBuf {
+    std::env::var_os("DRBOT_E2E_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots"))
+}
+
+/// The titles of a card's buttons, as a person sees them.
+fn button_titles(card: &Value) -> Vec<String> {
+    card["actions"].as_array().into_iter().flatten().filter_map(|a| a["title"].as_str().map(str::to_string)).collect()
+}
+
+/// The card drbot answers `chat`'s person with when their client refreshes
+/// card `card_id` (the card's `refresh.action`).
+async fn view_of(chat: &Chat<'_>, card_id: &str, refresh: &Value) -> Value {
+    let verb = refresh["verb"].as_str().expect("a refresh verb");
+    let answer = chat.click(card_id, verb, refresh["data"].clone()).await;
+    assert_eq!(answer.body["type"], "application/vnd.microsoft.card.adaptive", "{}", answer.body);
+    answer.body["value"].clone()
+}
+
+/// Alice plans a replication in a group chat of two; the plan card asks each
+/// member's client for their own view. Her view has Run and Cancel, Bob's
+/// none and says who may act; both are drawn in chromium as Teams would draw them.
+#[tokio::test]
+async fn each_persons_view_of_a_group_chats_plan_card_draws_in_chromium() {
+    let node = which("node").expect("node is missing: run tests/e2e/setup.sh (or .ci/setup.d/50-e2e.sh)");
+    let world = World::start().await;
+    let room = world.sandbox.teams.group_chat("dr-on-call");
+    let (alice, bob) = (Chat::in_group(&world, &room, "alice"), Chat::in_group(&world, &room, "bob"));
+    world.sandbox.connector.set_members(room.id(), &[alice.user.clone(), bob.user.clone()]);
+    alice.sign_in().await;
+    let planning = alice.say("replicate").await;
+    let id = planning.activity_id.clone();
+    let plan = wait_for(&world, "the plan card", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    let card = plan.adaptive_card().expect("a card").clone();
+    assert_eq!(card["refresh"]["userIds"], json!([alice.user.teams_id, bob.user.teams_id]), "{}", card_text(&plan));
+    let refresh = &card["refresh"]["action"];
+    let (alices, bobs) = (view_of(&alice, &id, refresh).await, view_of(&bob, &id, refresh).await);
+    assert_eq!(button_titles(&alices), ["Run", "Cancel"], "{alices}");
+    assert!(button_titles(&bobs).is_empty(), "{bobs}");
+
+    let views = json!([
+        {"who": format!("{} (asked for the plan)", alice.user.name), "card": alices, "buttons": ["Run", "Cancel"]},
+        {"who": format!("{} (another member)", bob.user.name), "card": bobs, "buttons": [],
+         "text": format!("Only {} can run or cancel this plan", alice.user.name)},
+    ]);
+    draw(&node, "11-plan-views.png", views).await;
+}
+
+/// A deployment plan in a group chat: who holds the deploy role sees
+/// Approve and Cancel, who does not (Bob, not even signed in: judged by the
+/// object id Teams signs into the request) sees the plan and why he cannot.
+#[tokio::test]
+async fn an_approver_and_a_non_approver_see_their_own_deployment_plan_in_chromium() {
+    let node = which("node").expect("node is missing: run tests/e2e/setup.sh (or .ci/setup.d/50-e2e.sh)");
+    let templates = tempfile::tempdir().unwrap();
+    let dir = templates.path().to_path_buf();
+    let world = World::start_with(|config| config.deploy.templates_dir = dir).await;
+    support::deploy::write_spoke_templates(&world.sandbox, templates.path());
+    let room = world.sandbox.teams.group_chat("dr-platform");
+    let (alice, bob) = (Chat::in_group(&world, &room, "alice"), Chat::in_group(&world, &room, "bob"));
+    world.sandbox.connector.set_members(room.id(), &[alice.user.clone(), bob.user.clone()]);
+    alice.sign_in().await;
+    let planning = alice.say("deploy spoke pair").await;
+    assert!(card_text(&planning).contains("Planning the deployment"), "{}", card_text(&planning));
+    let id = planning.activity_id.clone();
+    let plan = wait_for(&world, "the deployment plan", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    let card = plan.adaptive_card().expect("a card").clone();
+    let refresh = &card["refresh"]["action"];
+    assert_eq!(refresh["verb"], "deploy.view", "{card}");
+    let (alices, bobs) = (view_of(&alice, &id, refresh).await, view_of(&bob, &id, refresh).await);
+    assert_eq!(button_titles(&alices), ["Approve", "Cancel"], "{alices}");
+    assert!(button_titles(&bobs).is_empty(), "{bobs}");
+    let views = json!([
+        {"who": format!("{} (holds the deploy role)", alice.user.name), "card": alices, "buttons": ["Approve", "Cancel"]},
+        {"who": format!("{} (does not)", bob.user.name), "card": bobs, "buttons": [],
+         "text": "Only people with the deploy role can approve"},
+    ]);
+    draw(&node, "12-deploy-plan-views.png", views).await;
+}
+
+/// Draws `views` side by side in chromium (tests/e2e/views.mjs), checks each
+/// shows its buttons and text, and saves the picture as `name`.
+async fn draw(node: &Path, name: &str, views: Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("views.json");
+    let screenshot = screenshots().join(name);
+    let count = views.as_array().map_or(0, Vec::len);
+    let spec = json!({"screenshot": screenshot, "views": views});
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new(node)
+        .arg(root.join("tests/e2e/views.mjs"))
+        .arg(&spec_path)
+        .current_dir(&root)
+        .output()
+        .await
+        .expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "drawing the views failed ({}):\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains(&format!("ok   views ({count})")), "{stdout}\n{stderr}");
+    assert!(screenshot.exists(), "no screenshot at {}", screenshot.display());
 }
 
 /// `cargo build` of drbot-sandbox into `bin_dir`'s profile (debug or release).

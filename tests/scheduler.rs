@@ -402,3 +402,61 @@ async fn two_instances_on_postgres_start_each_scheduled_replication_once() {
     second.close().await;
     database.drop_database().await;
 }
+
+/// Counts the checks it is asked to run, per pair; `due` names the pairs.
+#[derive(Default)]
+struct Checks {
+    due: Mutex<Vec<String>>,
+    ran: Mutex<Vec<String>>,
+}
+
+impl drbot::scheduler::Checker for Checks {
+    fn due(&self) -> futures::future::BoxFuture<'_, Vec<String>> {
+        Box::pin(async move { self.due.lock().clone() })
+    }
+
+    fn check(self: Arc<Self>, pair: String) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async move { self.ran.lock().push(pair) })
+    }
+}
+
+#[tokio::test]
+async fn two_instances_check_each_pair_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("drbot.db").display());
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let checks = Arc::new(Checks::default());
+    *checks.due.lock() = vec!["sales".into(), "hr".into()];
+    let every = Duration::from_secs(15 * 60);
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let store = Store::open(&url).await.unwrap();
+        instances.push(Scheduler::new(store, Recording::default(), clock.clone()).with_checks(checks.clone(), every));
+    }
+    let ran = |checks: &Checks| {
+        let mut ran = checks.ran.lock().clone();
+        ran.sort();
+        ran
+    };
+    let tick_all = || async {
+        let mut started = 0;
+        for instance in &instances {
+            started += instance.tick().await.unwrap().checks_started;
+        }
+        // The checks run in the background; let them.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        started
+    };
+
+    assert_eq!(tick_all().await, 2, "each pair once, whichever instance claimed it");
+    assert_eq!(ran(&checks), ["hr", "sales"]);
+    clock.advance(every - Duration::from_millis(1));
+    assert_eq!(tick_all().await, 0, "not again within the interval");
+    clock.advance(Duration::from_millis(1));
+    // A pair that no longer wants a check (its threshold removed) is left alone.
+    *checks.due.lock() = vec!["sales".into()];
+    assert_eq!(tick_all().await, 1);
+    assert_eq!(ran(&checks), ["hr", "sales", "sales"]);
+}

@@ -131,7 +131,7 @@ on_both_backends!(a_pair_has_one_replication_in_flight_across_instances, |fresh:
         }
         other => panic!("a busy pair, not {other}"),
     }
-    assert_eq!(first.active_replication("finance").await.unwrap().map(|op| op.id), Some(created.id.clone()));
+    assert_eq!(first.active_on_pair("finance").await.unwrap().map(|op| op.id), Some(created.id.clone()));
     // Another pair is not held up; nor is a deployment of the same pair.
     assert!(second.create_operation(&replication("hr", "replicate:plan-2"), "instance-2", 10, 60_000).await.is_ok());
     let deployment = NewOperation { kind: Kind::Deployment, ..replication("finance", "deploy:plan-3") };
@@ -146,7 +146,7 @@ on_both_backends!(a_pair_has_one_replication_in_flight_across_instances, |fresh:
     let ended = serde_json::json!({"outcome": "failed", "error": "boom"});
     let owner = created.owner.clone();
     assert!(first.finish_operation(&created.id, &owner, OperationState::Failed, &ended, 20).await.unwrap());
-    assert_eq!(first.active_replication("finance").await.unwrap(), None);
+    assert_eq!(first.active_on_pair("finance").await.unwrap(), None);
     let (next, made) = second
         .create_operation(&replication("finance", "schedule:finance:1800"), "instance-2", 30, 60_000)
         .await
@@ -166,7 +166,7 @@ on_both_backends!(a_firing_that_found_its_pair_busy_is_a_skipped_run, |fresh: Fr
     let op = store.operation(&skipped).await.unwrap().expect("recorded as an operation");
     assert_eq!(op.state, OperationState::Canceled);
     assert!(op.final_posted, "nothing to deliver: no card for a skip");
-    assert_eq!(store.active_replication("finance").await.unwrap().map(|op| op.id), Some(busy.id.clone()));
+    assert_eq!(store.active_on_pair("finance").await.unwrap().map(|op| op.id), Some(busy.id.clone()));
     let runs = store.recent_runs_of_pair("finance", Some("conv"), 10).await.unwrap();
     assert_eq!(runs.len(), 1, "the skip is in the pair's history, in the conversation's too");
     let run = &runs[0];

@@ -296,6 +296,7 @@ secondary_host = "{secondary}"
 [access]
 replicate = ["{operators}"]
 deploy = ["{operators}"]
+failover = ["{operators}"]
 admins = ["{alice}"]
 local_roles = [{local_roles}]
 
@@ -313,7 +314,7 @@ databricks_accounts_url = "{accounts}"
 "#,
             operators = directory::DR_OPERATORS_GROUP,
             alice = self.teams.user("alice").map(|u| u.oid).unwrap_or_default(),
-            local_roles = if local_anonymous { r#""replicate", "deploy", "admin""# } else { "" },
+            local_roles = if local_anonymous { r#""replicate", "deploy", "failover", "admin""# } else { "" },
             app_id = self.config.bot_app_id,
             secret = self.config.bot_secret,
             tenant = self.config.tenant_id,

@@ -1,5 +1,6 @@
 //! Jobs in the sandbox workspace: run-now is idempotent by token, tasks
-//! progress in order, a failing task stops its dependents, cancel stops a run.
+//! progress in order, a failing task stops its dependents, cancel stops a run;
+//! active runs are listed page by page.
 
 use std::time::{Duration, Instant};
 
@@ -77,5 +78,45 @@ async fn a_failing_task_skips_its_dependents_and_cancel_stops_a_run() {
     let run_id = long["run_id"].as_i64().unwrap();
     assert_eq!(call(&sandbox, "POST", "/api/2.1/jobs/runs/cancel", json!({"run_id": run_id})).await, json!({}));
     let (run, _) = until_terminated(&sandbox, run_id).await;
+    assert_eq!(run["state"]["result_state"], "CANCELED");
+}
+
+#[tokio::test]
+async fn active_runs_are_listed_page_by_page_until_cancelled() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (&job, _) = sandbox.primary.job_definitions.all().iter().next().unwrap();
+    let runs: Vec<i64> =
+        (0..30).map(|_| sandbox.primary.jobs.start(job, vec!["main".into()], Duration::from_secs(3600))).collect();
+    // A job defined in the workspace runs too (its own tasks).
+    let by_hand = call(&sandbox, "POST", "/api/2.2/jobs/run-now", json!({"job_id": job})).await;
+    assert!(by_hand["run_id"].as_i64().is_some(), "{by_hand}");
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match &token {
+            None => "/api/2.2/jobs/runs/list?active_only=true&limit=25".to_string(),
+            Some(t) => format!("/api/2.2/jobs/runs/list?active_only=true&limit=25&page_token={t}"),
+        };
+        let body = call(&sandbox, "GET", &page, Value::Null).await;
+        listed.extend(body["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_i64().unwrap()));
+        match body["next_page_token"].as_str() {
+            Some(next) if body["has_more"] == true => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    listed.sort();
+    assert!(runs.iter().all(|r| listed.contains(r)), "every active run listed once: {listed:?}");
+    assert_eq!(listed.len(), listed.iter().collect::<std::collections::BTreeSet<_>>().len());
+    let too_many = call(&sandbox, "GET", "/api/2.2/jobs/runs/list?limit=26", Value::Null).await;
+    assert_eq!(too_many["error_code"], "INVALID_PARAMETER_VALUE");
+    let both = call(&sandbox, "GET", "/api/2.2/jobs/runs/list?active_only=true&completed_only=true", Value::Null).await;
+    assert_eq!(both["error_code"], "INVALID_PARAMETER_VALUE");
+    for run in &runs {
+        call(&sandbox, "POST", "/api/2.2/jobs/runs/cancel", json!({"run_id": run})).await;
+    }
+    let after = call(&sandbox, "GET", "/api/2.2/jobs/runs/list?active_only=true", Value::Null).await;
+    let still: Vec<i64> = after["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_i64().unwrap()).collect();
+    assert!(runs.iter().all(|r| !still.contains(r)), "cancelled runs end: {still:?}");
+    let (run, _) = until_terminated(&sandbox, runs[0]).await;
     assert_eq!(run["state"]["result_state"], "CANCELED");
 }

@@ -1,7 +1,9 @@
 //! SQL warehouses: listed, created by an admin with the documented rules
 //! (unique name, serverless needs PRO, auto stop 0 or ≥ 10 minutes, no
 //! serverless in a region without it), usable for statements, and gone
-//! (404) once deleted.
+//! (404) once deleted; a start or stop passes through STARTING or STOPPING.
+
+use std::time::{Duration, Instant};
 
 use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
 use sandbox::databricks::DATABRICKS_AUDIENCE;
@@ -100,4 +102,32 @@ async fn each_workspace_has_its_own_warehouse_ids() {
     let (status, answer) =
         call(&sandbox, "alice", "POST", "/api/2.0/sql/statements", Some(statement(SANDBOX_WAREHOUSE_ID))).await;
     assert_eq!((status, answer["status"]["state"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
+}
+
+#[tokio::test]
+async fn a_start_or_stop_passes_through_starting_or_stopping_for_the_delay_set() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.secondary.warehouses.seed(false);
+    sandbox.secondary.warehouses.set_power_delay(Duration::from_secs(2));
+    let id = sandbox.secondary.warehouses.by_name("BI dashboards").unwrap().id;
+    let state = |body: Value| body["state"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/2.0/sql/warehouses/{id}");
+    assert_eq!(state(call(&sandbox, "alice", "GET", &path, None).await.1), "STOPPED");
+    for (verb, going, there) in [("start", "STARTING", "RUNNING"), ("stop", "STOPPING", "STOPPED")] {
+        let (status, _) = call(&sandbox, "alice", "POST", &format!("{path}/{verb}"), Some(json!({}))).await;
+        assert_eq!(status, 200);
+        assert_eq!(state(call(&sandbox, "alice", "GET", &path, None).await.1), going);
+        // Asked again on its way: nothing changes (idempotent).
+        call(&sandbox, "alice", "POST", &format!("{path}/{verb}"), Some(json!({}))).await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = state(call(&sandbox, "alice", "GET", &path, None).await.1);
+            if now == there {
+                break;
+            }
+            assert_eq!(now, going);
+            assert!(Instant::now() < deadline, "never {there}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

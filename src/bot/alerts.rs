@@ -1,7 +1,9 @@
 //! Alerts in Teams: the [`AlertSink`] that posts an alert card into every
 //! chat or channel following the pair (its subscriptions) and, for the
-//! people the pair names (`alert_users`), an activity-feed notification
-//! through Graph linking back to the card. The conditions and the
+//! people, teams, channels and chats the pair names (`alert_users`,
+//! `alert_teams`, `alert_chats`), an activity-feed notification through
+//! Graph linking back to the card (each member of a team, channel or chat
+//! gets it in their own feed). The conditions and the
 //! deduplication are the DR domain's (`src/alerts/`); here is only where
 //! they go and how.
 //!
@@ -20,7 +22,8 @@ use crate::botframework::activity::{Activity, ActivityType, Attachment};
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::cards;
 use crate::store::Store;
-use crate::teams::activity_feed::{ActivityFeed, Notification, ALERT_ACTIVITY_TYPE};
+use crate::teams::activity_feed::{ActivityFeed, FeedTarget, Notification, ALERT_ACTIVITY_TYPE};
+use crate::teams::feed_target::feed_targets;
 
 pub struct TeamsAlerts {
     store: Store,
@@ -62,7 +65,7 @@ impl AlertSink for TeamsAlerts {
                 return Vec::new();
             }
             match self.store.pair(pair).await {
-                Ok(Some(pair)) => pair.alert_users.into_iter().map(|id| Recipient { id, tenant: None }).collect(),
+                Ok(Some(pair)) => feed_targets(&pair).into_iter().map(|id| Recipient { id, tenant: None }).collect(),
                 _ => Vec::new(),
             }
         })
@@ -121,7 +124,8 @@ impl AlertSink for TeamsAlerts {
                 preview: alert.summary.clone(),
                 template: vec![("pair".into(), alert.pair.clone()), ("what".into(), what.into())],
             };
-            feed.notify_user(&recipient.id, &notification).await.map_err(|e| DeliveryError::Failed(e.to_string()))
+            let target = FeedTarget::parse(&recipient.id).map_err(DeliveryError::Failed)?;
+            feed.notify(&target, &notification).await.map_err(|e| DeliveryError::Failed(e.to_string()))
         })
     }
 }

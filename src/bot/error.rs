@@ -80,6 +80,9 @@ pub(crate) enum TurnError {
     Stored(#[from] serde_json::Error),
     #[error(transparent)]
     Pair(#[from] PairError),
+    /// A runbook that does not apply to the pair as it stands.
+    #[error(transparent)]
+    Runbook(#[from] crate::failover::runbook::Refusal),
 }
 
 impl TurnError {

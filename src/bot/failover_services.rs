@@ -95,6 +95,22 @@ async fn token(tokens: &DatabricksTokens) -> Result<AccessToken, ControlError> {
     tokens.get(false).await.map_err(from_identity)
 }
 
+/// One call with the identity's token; a token the workspace refused (it
+/// expired during a long run) is asked for afresh once, as a replication does.
+async fn with_token<T, F, Fut>(tokens: &DatabricksTokens, call: F) -> Result<T, ControlError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, DatabricksError>>,
+{
+    match call(token(tokens).await?).await {
+        Err(DatabricksError::Unauthenticated(_)) => {
+            let fresh = tokens.get(true).await.map_err(from_identity)?;
+            call(fresh).await.map_err(from_databricks)
+        }
+        answered => answered.map_err(from_databricks),
+    }
+}
+
 /// The settings field of each trigger (Jobs 2.2: `schedule`, `trigger`, `continuous`).
 fn field(trigger: Trigger) -> &'static str {
     match trigger {
@@ -143,21 +159,21 @@ pub fn pause_fields(job: &JobDefinition, triggers: &BTreeSet<Trigger>, paused: b
 
 impl JobControl for LiveJobs {
     async fn jobs(&self) -> Result<Vec<JobTriggers>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let listed = self.client.list_jobs(&token, None).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let listed = with_token(&self.tokens, |token| async move { client.list_jobs(&token, None).await }).await?;
         Ok(listed.iter().map(job_triggers).collect())
     }
 
     async fn set_paused(&self, job_id: i64, triggers: &BTreeSet<Trigger>, paused: bool) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        let job = self.client.get_job(&token, job_id).await.map_err(from_databricks)?;
-        let fields = pause_fields(&job, triggers, paused).map_err(failed)?;
-        self.client.update_job(&token, job_id, &fields).await.map_err(from_databricks)
+        let client = &self.client;
+        let job = with_token(&self.tokens, |token| async move { client.get_job(&token, job_id).await }).await?;
+        let fields = &pause_fields(&job, triggers, paused).map_err(failed)?;
+        with_token(&self.tokens, |token| async move { client.update_job(&token, job_id, fields).await }).await
     }
 
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let runs = self.client.active_runs(&token).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let runs = with_token(&self.tokens, |token| async move { client.active_runs(&token).await }).await?;
         Ok(runs
             .into_iter()
             .filter(|r| !r.state.is_terminal())
@@ -166,15 +182,15 @@ impl JobControl for LiveJobs {
     }
 
     async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.cancel_run(&token, run_id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.cancel_run(&token, run_id).await }).await
     }
 }
 
 impl WarehouseControl for LiveWarehouses {
     async fn warehouses(&self) -> Result<Vec<WarehouseInfo>, ControlError> {
-        let token = token(&self.tokens).await?;
-        let listed = self.client.warehouses(&token).await.map_err(from_databricks)?;
+        let client = &self.client;
+        let listed = with_token(&self.tokens, |token| async move { client.warehouses(&token).await }).await?;
         listed
             .into_iter()
             .map(|w| match WarehouseState::parse(&w.state) {
@@ -185,13 +201,13 @@ impl WarehouseControl for LiveWarehouses {
     }
 
     async fn start(&self, id: &str) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.start_warehouse(&token, id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.start_warehouse(&token, id).await }).await
     }
 
     async fn stop(&self, id: &str) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.client.stop_warehouse(&token, id).await.map_err(from_databricks)
+        let client = &self.client;
+        with_token(&self.tokens, |token| async move { client.stop_warehouse(&token, id).await }).await
     }
 }
 
@@ -257,8 +273,8 @@ impl Services for LiveServices {
     }
 
     async fn reach(&self, side: Side) -> Result<(), ControlError> {
-        let token = token(&self.tokens).await?;
-        self.probes[index(side)].me(&token).await.map(|_| ()).map_err(from_databricks)
+        let probe = &self.probes[index(side)];
+        with_token(&self.tokens, |token| async move { probe.me(&token).await.map(|_| ()) }).await
     }
 
     async fn sync(&self, from: Side, to: Side) -> Result<SyncProof, ControlError> {
@@ -288,16 +304,18 @@ impl Services for LiveServices {
         while let Ok(event) = received.try_recv() {
             self.on_event(&pair.name, &plan, &event, &mut failures).await;
         }
-        if !failures.is_empty() {
+        // Every action is reported: a failure (and what it held back) stops
+        // the sync with each named; a skip without a failure is one too.
+        let skipped = report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled);
+        if !failures.is_empty() || skipped > 0 {
             let total = plan.actions.len();
             let listed = failures.iter().take(10).cloned().collect::<Vec<_>>().join("; ");
             let more = failures.len().saturating_sub(10);
             let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-            return Err(failed(format!("{} of {total} actions failed: {listed}{more}", failures.len())));
-        }
-        let skipped = report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled);
-        if skipped > 0 {
-            tracing::warn!(pair = %self.pair.name, skipped, "a failover sync skipped actions");
+            return Err(failed(format!(
+                "{} of {total} actions failed, {skipped} not run: {listed}{more}",
+                failures.len()
+            )));
         }
         // The frozen side's versions as this sync read them; what the copy
         // holds of each, as the clones recorded it.
@@ -391,10 +409,11 @@ impl Services for LiveServices {
             .pair
             .warehouse_of(side)
             .ok_or_else(|| failed(format!("no warehouse on the {} side", side.as_str())))?;
-        let token = token(&self.tokens).await?;
         let deadline = tokio::time::Instant::now() + COUNT_WITHIN;
-        let client = &self.jobs[index(side)].client;
-        let (_, rows) = client.query(&token, warehouse, &sql, deadline).await.map_err(from_databricks)?;
+        let (client, sql) = (&self.jobs[index(side)].client, &sql);
+        let (_, rows) =
+            with_token(&self.tokens, |token| async move { client.query(&token, warehouse, sql, deadline).await })
+                .await?;
         rows.first()
             .and_then(|row| row.first().cloned().flatten())
             .and_then(|count| count.trim().parse().ok())
@@ -467,5 +486,72 @@ impl Bot {
         let app = self.services.app.clone().ok_or("the bot has no identity of its own")?;
         let pair = self.services.store.pair(pair).await?.ok_or_else(|| format!("no pair {pair}"))?;
         Ok(self.failover_services(&pair, DatabricksTokens::App(app)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pairs::PairWorkspace;
+
+    fn job(settings: Value) -> JobDefinition {
+        serde_json::from_value(json!({"job_id": 7, "settings": settings})).unwrap()
+    }
+
+    #[test]
+    fn a_job_s_triggers_are_read_with_their_pause_states_and_origin() {
+        let copy = job(json!({
+            "name": "nightly",
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
+            "continuous": {},
+            "tags": {"drbot_source_job_id": "42"}
+        }));
+        let triggers = job_triggers(&copy);
+        assert_eq!(triggers.source_job_id, Some(42));
+        assert_eq!(triggers.paused, [(Trigger::Schedule, true), (Trigger::Continuous, false)].into());
+        assert_eq!(triggers.origin(), 42);
+        assert_eq!(job_triggers(&job(json!({"name": "manual"}))).paused, BTreeMap::new());
+    }
+
+    #[test]
+    fn a_pause_sends_each_field_whole_with_only_its_pause_status_changed() {
+        let definition = job(json!({
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
+            "trigger": {"file_arrival": {"url": "abfss://x@y/z"}},
+            "tasks": [{"task_key": "a"}]
+        }));
+        let all: BTreeSet<Trigger> = [Trigger::Schedule, Trigger::Trigger].into();
+        let fields = pause_fields(&definition, &all, true).unwrap();
+        assert_eq!(
+            fields,
+            json!({
+                "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
+                "trigger": {"file_arrival": {"url": "abfss://x@y/z"}, "pause_status": "PAUSED"}
+            })
+        );
+        let missing = pause_fields(&definition, &[Trigger::Continuous].into(), false).unwrap_err();
+        assert_eq!(missing, "job 7 has no continuous");
+    }
+
+    #[test]
+    fn a_sync_from_the_secondary_turns_the_pair_and_keeps_its_versions_apart() {
+        let mut pair =
+            Pair::new("fin", PairWorkspace::at("https://adb-1.example"), PairWorkspace::at("https://adb-2.example"));
+        pair.warehouse_id = Some("w2".into());
+        pair.primary_warehouse_id = Some("w1".into());
+        pair.location_mapping = vec![("abfss://a@p/".into(), "abfss://a@s/".into())];
+        assert_eq!(oriented(&pair, Side::Primary), pair);
+        let back = oriented(&pair, Side::Secondary);
+        assert_eq!(
+            (back.primary.url.as_str(), back.secondary.url.as_str()),
+            (pair.secondary.url.as_str(), pair.primary.url.as_str())
+        );
+        assert_eq!((back.primary_warehouse_id.as_deref(), back.warehouse_id.as_deref()), (Some("w2"), Some("w1")));
+        assert_eq!(back.location_mapping, [("abfss://a@s/".to_string(), "abfss://a@p/".to_string())]);
+        assert_eq!(back.name, versions_key("fin", Side::Secondary));
+        assert_ne!(back.name, "fin");
+        assert_eq!(back.sharing, pair.sharing, "the same recipient and shares, named by the pair");
     }
 }

@@ -17,6 +17,10 @@ mod deploy_job;
 mod deploy_progress;
 mod deploy_run;
 mod error;
+pub(crate) mod failover;
+mod failover_cards;
+mod failover_job;
+mod failover_run;
 pub mod failover_services;
 mod gate;
 mod operations;
@@ -31,6 +35,7 @@ mod replication_assets;
 mod replication_plan;
 mod replication_run;
 mod replication_schedule;
+pub mod rpo_checks;
 mod runs;
 pub mod scheduled_replication;
 mod signin;
@@ -152,6 +157,7 @@ impl Bot {
             });
             operations.register(replication_run::Replication(bot.clone()));
             operations.register(deploy_run::Deployment(bot.clone()));
+            operations.register(failover_run::Failover(bot.clone()));
             let warehouse_slots =
                 crate::replication::slots::WarehouseSlots::new(services.config.replication.concurrency);
             let alerter = Arc::new(alerter(&services));
@@ -298,6 +304,9 @@ impl Bot {
         if verb == plan_view::DEPLOY_VIEW_VERB {
             return self.deploy_view(activity, data, anonymous, correlation_id).await;
         }
+        if verb == failover::VIEW_VERB {
+            return self.runbook_view(activity, data, anonymous, correlation_id).await;
+        }
         // Only buttons of drbot's own cards, as the table lists them.
         let Some((_, button)) = cmd::verb(verb) else { return bad_button(correlation_id) };
         let actor = match self.actor(activity, anonymous).await {
@@ -311,6 +320,8 @@ impl Bot {
         match verb {
             deploy::APPROVE_VERB => return self.approve_deployment(activity, &actor, data, correlation_id).await,
             deploy::CANCEL_VERB => return self.cancel_deployment_from_card(&actor, data, correlation_id).await,
+            failover::APPROVE_VERB => return self.approve_runbook(activity, &actor, data, correlation_id).await,
+            failover::CANCEL_VERB => return self.cancel_runbook_from_card(&actor, data, correlation_id).await,
             _ => {}
         }
         if verb == replicate::CANCEL_VERB {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::actor::Actor;
 use super::deploy_job::{Approver, StoredDeployPlan};
 use super::replication_plan::StoredReplicationPlan;
 use super::{Answer, Bot};
@@ -159,10 +160,8 @@ impl Bot {
             return Answer::Card(cards::error("The plan could not be read.", correlation_id));
         };
         let needs_second = self.services.config.access.deploy_needs_second_approver;
-        let note = match self.actor(activity, anonymous).await {
-            Ok(Some(actor)) if !self.holds(&actor, Role::Deploy, correlation_id).await => {
-                Some(NOT_A_DEPLOYER.to_string())
-            }
+        let note = match self.approver(activity, anonymous, Role::Deploy, NOT_A_DEPLOYER, correlation_id).await {
+            Ok(None) => None,
             Ok(Some(actor)) => {
                 let me = Approver::of(&actor);
                 stored
@@ -171,18 +170,42 @@ impl Bot {
                     .any(|a| a.same_person(&me))
                     .then(|| "You approved it: a second person with the deploy role must approve too.".to_string())
             }
-            _ => {
-                let oid = activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref()).unwrap_or_default();
-                let person = crate::access::Person { oid, groups: &[] };
-                (!self.services.config.access.allows(&person, Role::Deploy)).then(|| {
-                    format!("{NOT_A_DEPLOYER} If you hold it through a group, sign in (type whoami) and look again.")
-                })
-            }
+            Err(note) => Some(note),
         };
         let mut card = super::deploy_cards::plan(plan_id, &stored, needs_second, note);
         if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
             universal::refresh_for(&mut card, DEPLOY_VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
         }
         Answer::Card(card)
+    }
+
+    /// Who asks for a view of a card that people holding `role` act on
+    /// (`None`: someone not signed in who holds it directly): `Err` is why
+    /// they see no buttons (`not_holder`, and how to sign in
+    /// when they might hold it through a group). Someone not signed in is
+    /// known by the object id Teams puts on the request: roles given to
+    /// them directly count, roles through a group once they sign in.
+    pub(crate) async fn approver(
+        &self,
+        activity: &Activity,
+        anonymous: bool,
+        role: Role,
+        not_holder: &str,
+        correlation_id: &str,
+    ) -> Result<Option<Actor>, String> {
+        match self.actor(activity, anonymous).await {
+            Ok(Some(actor)) if self.holds(&actor, role, correlation_id).await => Ok(Some(actor)),
+            Ok(Some(_)) => Err(not_holder.to_string()),
+            _ => {
+                let oid = activity.from.as_ref().and_then(|f| f.aad_object_id.as_deref()).unwrap_or_default();
+                let person = crate::access::Person { oid, groups: &[] };
+                match self.services.config.access.allows(&person, role) {
+                    true => Ok(None),
+                    false => Err(format!(
+                        "{not_holder} If you hold it through a group, sign in (type whoami) and look again."
+                    )),
+                }
+            }
+        }
     }
 }

@@ -100,6 +100,10 @@ impl Bot {
                     "It expired, was approved, or belongs to another conversation. Ask again with deploy hub, \
                      deploy transit or deploy spoke NAME.",
                 ),
+                PlanKind::Runbook => cards::notice(
+                    "This runbook can no longer be approved",
+                    "It expired, ran, or belongs to another conversation. Ask again with failover, failback or drill.",
+                ),
             })),
             Err(error) => {
                 tracing::error!(correlation_id, %error, "plan unavailable");

@@ -389,8 +389,10 @@ impl Bot {
     /// `cancel ID` and the progress card's Cancel: asks the run to stop.
     pub(crate) async fn cancel_operation(&self, actor: &Actor, id: &str, correlation_id: &str) -> Value {
         if let Ok(Some(op)) = self.services.store.operation(id).await {
-            if op.kind == Kind::Deployment {
-                return self.cancel_deployment(actor, id, &op.payload, correlation_id).await;
+            match op.kind {
+                Kind::Deployment => return self.cancel_deployment(actor, id, &op.payload, correlation_id).await,
+                Kind::Failover => return self.cancel_runbook(actor, id, correlation_id).await,
+                Kind::Replication => {}
             }
         }
         if let Err(refusal) = self.require(actor, Role::Replicate, "cancel a run", Some(id), correlation_id).await {

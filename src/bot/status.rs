@@ -148,7 +148,7 @@ impl Bot {
 
     /// The table versions the last cycles recorded, by pair: RPO is measured
     /// from them (status reads no history itself). Read once per card.
-    async fn recorded_versions(&self, correlation_id: &str) -> BTreeMap<String, Vec<TableVersion>> {
+    pub(super) async fn recorded_versions(&self, correlation_id: &str) -> BTreeMap<String, Vec<TableVersion>> {
         self.services.store.table_versions_of_every_pair().await.unwrap_or_else(|error| {
             tracing::warn!(correlation_id, %error, "recorded table versions unavailable for the dashboard");
             BTreeMap::new()
@@ -156,7 +156,7 @@ impl Bot {
     }
 
     /// One pair's readiness, read with `tokens`.
-    async fn readiness_of(
+    pub(crate) async fn readiness_of(
         &self,
         tokens: &DatabricksTokens,
         pair: &Pair,

@@ -6,10 +6,10 @@
 //! `Retry-After`, a bounded number of times; sends are paced per
 //! conversation so Teams rarely needs to throttle us at all.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,27 +18,11 @@ use super::activity::{Activity, ChannelAccount};
 use super::bot_token::{BotTokenError, BotTokenProvider};
 use super::pacing;
 use super::service_hosts::ServiceHosts;
+use crate::microsoft_retry::{retryable, Attempt};
 use crate::rate_limit::RateLimiter;
 
-/// How hard to try before giving up on one call.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    /// Backoff before the first retry when the server gives no `Retry-After`.
-    pub base_backoff: Duration,
-    /// A `Retry-After` longer than this is not waited for: we give up instead.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_backoff: Duration::from_millis(500),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
+/// The retry policy is shared with Microsoft Graph's client.
+pub use crate::microsoft_retry::RetryPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -220,11 +204,14 @@ impl ConnectorClient {
             tracing::warn!("connector call refused: the service URL is not an allowed connector host");
             return Err(ConnectorError::ForeignServiceHost);
         }
-        let mut attempt = 0;
-        let mut refreshed_token = false;
-        loop {
-            attempt += 1;
-            let token = self.token.token().await?;
+        // A token revoked or rotated early is fetched anew, once.
+        let refreshed_token = AtomicBool::new(false);
+        let (method, url, refreshed_token) = (&method, &url, &refreshed_token);
+        let attempt = |_| async move {
+            let token = match self.token.token().await {
+                Ok(token) => token,
+                Err(error) => return Attempt::Done(Err(error.into())),
+            };
             let mut request =
                 self.http.request(method.clone(), url.clone()).bearer_auth(token).timeout(Duration::from_secs(30));
             if let Some(body) = body {
@@ -232,22 +219,16 @@ impl ConnectorClient {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) if attempt < self.retry.max_attempts => {
-                    tracing::debug!(error = %e.without_url(), attempt, "connector call failed, retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(ConnectorError::Unreachable(e.without_url().to_string())),
+                Err(e) => return Attempt::Unreachable(ConnectorError::Unreachable(e.without_url().to_string())),
             };
             let status = response.status();
             if status.is_success() {
-                return response.bytes().await.map_err(|e| ConnectorError::Unreachable(e.without_url().to_string()));
+                let body = response.bytes().await;
+                return Attempt::Done(body.map_err(|e| ConnectorError::Unreachable(e.without_url().to_string())));
             }
-            if status == StatusCode::UNAUTHORIZED && !refreshed_token {
-                // A token revoked or rotated early: fetch a new one once.
-                refreshed_token = true;
+            if status == StatusCode::UNAUTHORIZED && !refreshed_token.swap(true, Ordering::Relaxed) {
                 self.token.invalidate().await;
-                continue;
+                return Attempt::Again;
             }
             let retry_after = crate::retry_after::from_headers(response.headers());
             let code = response.json::<ErrorBody>().await.map(|b| b.error.code).unwrap_or_default();
@@ -256,37 +237,17 @@ impl ConnectorClient {
                     || code == "BotDisabledByAdmin"
                     || code.contains("MessageWritesBlocked"))
             {
-                return Err(ConnectorError::NotInConversation { code });
+                return Attempt::Done(Err(ConnectorError::NotInConversation { code }));
             }
-            let retryable = matches!(status.as_u16(), 429 | 412 | 502 | 503 | 504);
-            if !retryable {
-                return Err(ConnectorError::Http { status: status.as_u16(), code });
+            if retryable(status.as_u16()) {
+                Attempt::Busy { status: status.as_u16(), retry_after }
+            } else {
+                Attempt::Done(Err(ConnectorError::Http { status: status.as_u16(), code }))
             }
-            if attempt >= self.retry.max_attempts {
-                return Err(ConnectorError::GaveUp { attempts: attempt, last_status: status.as_u16() });
-            }
-            let wait = match retry_after {
-                Some(wait) if wait > self.retry.max_retry_after => {
-                    return Err(ConnectorError::GaveUp { attempts: attempt, last_status: status.as_u16() })
-                }
-                Some(wait) => wait,
-                None => self.backoff(attempt),
-            };
-            tracing::debug!(
-                status = status.as_u16(),
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "connector throttled or busy, retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Exponential backoff with full jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.retry.base_backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
-        let millis = rand::thread_rng().gen_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
-        Duration::from_millis(millis)
+        };
+        self.retry
+            .run("connector", attempt, |attempts, last_status| ConnectorError::GaveUp { attempts, last_status })
+            .await
     }
 }
 

@@ -76,10 +76,13 @@ pub enum CardTemplate {
     DeployResult,
     Verify,
     History,
+    Runbook,
+    RunbookRun,
+    Drills,
 }
 
 impl CardTemplate {
-    pub const ALL: [CardTemplate; 18] = [
+    pub const ALL: [CardTemplate; 21] = [
         CardTemplate::Welcome,
         CardTemplate::Help,
         CardTemplate::Dashboard,
@@ -98,6 +101,9 @@ impl CardTemplate {
         CardTemplate::DeployResult,
         CardTemplate::Verify,
         CardTemplate::History,
+        CardTemplate::Runbook,
+        CardTemplate::RunbookRun,
+        CardTemplate::Drills,
     ];
 
     /// The file name without `.json` (also the sample's name).
@@ -121,6 +127,9 @@ impl CardTemplate {
             CardTemplate::DeployResult => "deploy_result",
             CardTemplate::Verify => "verify",
             CardTemplate::History => "history",
+            CardTemplate::Runbook => "runbook",
+            CardTemplate::RunbookRun => "runbook_run",
+            CardTemplate::Drills => "drills",
         }
     }
 
@@ -145,6 +154,9 @@ impl CardTemplate {
             CardTemplate::DeployResult => include_str!("../../adaptive-cards/deploy_result.json"),
             CardTemplate::Verify => include_str!("../../adaptive-cards/verify.json"),
             CardTemplate::History => include_str!("../../adaptive-cards/history.json"),
+            CardTemplate::Runbook => include_str!("../../adaptive-cards/runbook.json"),
+            CardTemplate::RunbookRun => include_str!("../../adaptive-cards/runbook_run.json"),
+            CardTemplate::Drills => include_str!("../../adaptive-cards/drills.json"),
         }
     }
 
@@ -163,6 +175,9 @@ impl CardTemplate {
             CardTemplate::DeployResult => &[("failures", 10)],
             CardTemplate::Verify => &[("items", 12)],
             CardTemplate::History => &[("entries", 15)],
+            CardTemplate::Runbook => &[("losses", 10), ("blocked", 8)],
+            CardTemplate::RunbookRun => &[("findings", 10)],
+            CardTemplate::Drills => &[("drills", 10)],
             _ => &[],
         }
     }
@@ -951,6 +966,137 @@ pub struct VerifyItem {
     pub detail: String,
 }
 
+/// `runbook.json`: a failover, failback or drill as it would run, before
+/// anything changes: every step and what it touches, the loss per table,
+/// the current RPO, what blocks it, and who approved it so far.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookView {
+    /// "Planned failover of pair finance".
+    pub title: String,
+    /// "primary → secondary · planned by Alice at 6 Dec 2026, 19:02 UTC".
+    pub subtitle: String,
+    /// What Approve and Discard carry.
+    pub plan_id: String,
+    /// "4 min", or "not measured".
+    pub rpo: String,
+    /// "none: writers are frozen and the copy proven by version", or the worst window.
+    pub loss_summary: String,
+    /// "secondary (adb-2….azuredatabricks.net)".
+    pub ends_active: String,
+    pub steps: Vec<RunbookStepView>,
+    /// Each table's expected loss (cut to 10 with "and N more").
+    pub losses: Vec<RunbookLossView>,
+    /// What stops it at preflight unless overridden (cut to 8).
+    pub blocked: Vec<TextLine>,
+    /// What approving overrides, when the runbook was asked for with `--override`.
+    pub override_note: String,
+    /// "Two people with the failover role must approve.", who approved so far.
+    pub approval_note: String,
+    pub approval_color: Tone,
+    /// "Approve failover", "Approve drill".
+    pub approve_label: String,
+    /// A dry run, or someone who may not approve (now): no buttons.
+    #[serde(default)]
+    pub hide_buttons: bool,
+    /// Why there are none, or empty.
+    #[serde(default)]
+    pub viewer_note: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookStepView {
+    pub number: String,
+    /// "Freeze writers".
+    pub name: String,
+    /// " (best effort, timeout 30 s)", or empty.
+    pub tags: String,
+    /// What it changes or reads, joined.
+    pub touches: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookLossView {
+    pub table: String,
+    /// "none", "12 min (commits since …)", "unbounded (never replicated)".
+    pub loss: String,
+    pub color: Tone,
+}
+
+/// One line of text in a list, with its colour.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextLine {
+    pub text: String,
+    #[serde(default)]
+    pub color: Tone,
+}
+
+/// `runbook_run.json`: a runbook while it runs (kept current in place) and
+/// the one card when it has ended.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookRunView {
+    /// "Planned failover of pair finance".
+    pub title: String,
+    /// "Approved by Alice and Bob · op-…".
+    pub subtitle: String,
+    pub operation_id: String,
+    pub pair: String,
+    /// "Running: final sync", "Completed: the secondary is active", "Stopped at freeze: …".
+    pub state: String,
+    pub state_color: Tone,
+    pub steps: Vec<RunbookStepRunView>,
+    /// "2 min 10 s" (approval to validated), or "running".
+    pub rto: String,
+    /// "none (proven by version)", the worst window of a forced failover.
+    pub loss: String,
+    /// "secondary (adb-2…)".
+    pub active: String,
+    /// What the steps found (cut to 10).
+    pub findings: Vec<TextLine>,
+    /// What people and clients do next (the new workspace's link).
+    pub next: String,
+    pub updated_at: String,
+    /// Cancel (between steps) while it runs.
+    pub running: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookStepRunView {
+    pub name: String,
+    /// "done", "already done", "failed (best effort): …", "running", "waiting".
+    pub outcome: String,
+    pub color: Tone,
+    /// "12 s", or empty.
+    pub took: String,
+}
+
+/// `drills.json`: past drills with their RTO and findings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillsView {
+    /// "Drills of pair finance", "Drills".
+    pub title: String,
+    pub drills: Vec<DrillRowView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRowView {
+    pub id: String,
+    pub pair: String,
+    pub at: String,
+    pub outcome: String,
+    pub color: Tone,
+    pub rto: String,
+    /// The findings joined, or "no findings".
+    pub findings: String,
+}
+
 macro_rules! renderers {
     ($($fn_name:ident($view:ty) => $template:ident;)*) => {$(
         #[doc = concat!("Renders `", stringify!($template), "` (see [`", stringify!($view), "`]).")]
@@ -979,6 +1125,9 @@ renderers! {
     render_deploy_result(DeployResultView) => DeployResult;
     render_verify(VerifyView) => Verify;
     render_history(HistoryView) => History;
+    render_runbook(RunbookView) => Runbook;
+    render_runbook_run(RunbookRunView) => RunbookRun;
+    render_drills(DrillsView) => Drills;
 }
 
 #[cfg(test)]

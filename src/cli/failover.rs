@@ -13,7 +13,7 @@ use clap::Args;
 use super::pair::open_store;
 use crate::config::Config;
 use crate::failover::mode::Mode;
-use crate::failover::runbook::{self, RunbookSettings};
+use crate::failover::runbook;
 use crate::failover::text;
 
 #[derive(Args, Debug)]
@@ -84,7 +84,8 @@ async fn show(config: Option<PathBuf>, pair: &str, mode: Mode, dry_run: bool) ->
     store.close().await;
     let found = found?.with_context(|| format!("there is no pair named {pair}"))?;
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let planned = runbook::plan(&found, mode, &RunbookSettings::default(), &versions?, &[], now_ms)?;
+    let settings = runbook::RunbookSettings::of_pair(&config.failover, pair);
+    let planned = runbook::plan(&found, mode, &settings, &versions?, &[], now_ms)?;
     print!("{}", text::runbook(&planned));
     Ok(())
 }

@@ -388,7 +388,7 @@ async fn data(
 /// beside one (a bot run started after this look is not held back: keep CLI
 /// runs for pairs without a schedule).
 async fn start_cli_run(store: &Store, pair: &str, catalog: Option<String>) -> anyhow::Result<String> {
-    if let Some(busy) = store.active_replication(pair).await? {
+    if let Some(busy) = store.active_on_pair(pair).await? {
         anyhow::bail!("pair {pair} is replicating already (run {}): wait for it to end, or cancel it", busy.id);
     }
     let run_id = format!("cli-{}", uuid::Uuid::new_v4());

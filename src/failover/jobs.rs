@@ -16,6 +16,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::job_pause_states::JobPauseState;
+
 /// The job tag naming the primary job a secondary copy was made from.
 pub const SOURCE_JOB_TAG: &str = "drbot_source_job_id";
 
@@ -100,6 +102,33 @@ impl PriorStates {
                 .iter()
                 .map(|job| (job.origin(), job.unpaused()))
                 .filter(|(_, unpaused)| !unpaused.is_empty())
+                .collect(),
+        }
+    }
+}
+
+impl PriorStates {
+    /// From the asset sync's record of each primary job's pause states.
+    pub fn from_recorded(recorded: &[JobPauseState]) -> PriorStates {
+        let unpaused = |state: &Option<String>, trigger: Trigger| {
+            state.as_deref().is_some_and(|s| s != "PAUSED").then_some(trigger)
+        };
+        PriorStates {
+            unpaused: recorded
+                .iter()
+                .map(|job| {
+                    let p = &job.pause;
+                    let triggers: BTreeSet<Trigger> = [
+                        unpaused(&p.schedule, Trigger::Schedule),
+                        unpaused(&p.trigger, Trigger::Trigger),
+                        unpaused(&p.continuous, Trigger::Continuous),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    (job.source_job_id, triggers)
+                })
+                .filter(|(_, triggers)| !triggers.is_empty())
                 .collect(),
         }
     }
@@ -342,6 +371,26 @@ mod tests {
         assert_eq!(rest.len(), 2, "job 1 stays paused; 3 and 4 remain");
         apply(&fake, &rest).await.unwrap();
         assert_eq!(fake.calls.lock().unwrap().len(), 3, "no job paused twice");
+    }
+
+    #[test]
+    fn recorded_pause_states_become_the_prior_states_of_their_jobs() {
+        use crate::assets::job_settings::PauseState;
+        let state = |schedule: Option<&str>, continuous: Option<&str>| PauseState {
+            schedule: schedule.map(str::to_string),
+            trigger: None,
+            continuous: continuous.map(str::to_string),
+        };
+        let recorded = [
+            JobPauseState { source_job_id: 1, job_name: "a".into(), pause: state(Some("UNPAUSED"), None) },
+            JobPauseState { source_job_id: 2, job_name: "b".into(), pause: state(Some("PAUSED"), Some("PAUSED")) },
+            JobPauseState { source_job_id: 3, job_name: "c".into(), pause: state(Some("PAUSED"), Some("UNPAUSED")) },
+        ];
+        let prior = PriorStates::from_recorded(&recorded);
+        assert_eq!(
+            prior.unpaused,
+            BTreeMap::from([(1, BTreeSet::from([Trigger::Schedule])), (3, BTreeSet::from([Trigger::Continuous]))])
+        );
     }
 
     #[test]

@@ -185,6 +185,14 @@ async fn one(
                 }
                 Err(error) => return Err(error.into()),
             }
+            if runbook.mode == Mode::Drill && progress.running_warehouses.is_none() {
+                // A drill freezes nothing, so nothing else reads which
+                // warehouses serve on the active side: the rehearsal starts
+                // their counterparts, as a failover would.
+                let serving = services.warehouses(d.from).warehouses().await?;
+                progress.running_warehouses = Some(warehouses::running_names(&serving));
+                journal.save(progress).await?;
+            }
             if !runbook.blocked.is_empty() {
                 if !options.override_checks {
                     return Err(Failure::Step(format!("blocked: {}", runbook.blocked.join("; "))));
@@ -326,7 +334,18 @@ async fn promote(
     if runbook.mode == Mode::Drill {
         return Ok(StepOutcome::Done);
     }
-    match &progress.prior_jobs {
+    // A failback restores the original side's states as they were before
+    // the failover (its own freeze read the copies, which may lack a job);
+    // anything else restores what its freeze read, or the record without one.
+    let (own, recorded) = (progress.prior_jobs.as_ref(), runbook.recorded_jobs.as_ref());
+    let prior = match runbook.mode {
+        Mode::Failback => recorded.or(own),
+        _ => own.or(recorded),
+    };
+    if own.is_none() && prior.is_some() {
+        findings.push("pause states as last recorded by the asset sync (the freeze could not read them)".into());
+    }
+    match prior {
         Some(prior) => {
             let control = services.jobs(d.to);
             let promotion = jobs::promote(prior, &control.jobs().await?);

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::jobs::PriorStates;
 use super::loss::{self, TableLoss};
 use super::mode::{Direction, Mode};
 use crate::pairs::{Pair, Side};
@@ -80,14 +81,21 @@ pub struct RunbookSettings {
     pub smoke_tables: Vec<String>,
 }
 
+impl RunbookSettings {
+    /// The settings `pair`'s runbooks are planned with, from `[failover]`.
+    pub fn of_pair(config: &crate::config::FailoverConfig, pair: &str) -> RunbookSettings {
+        RunbookSettings {
+            run_wait_ms: (config.run_wait_secs as i64).saturating_mul(1000),
+            forced_timeout_ms: (config.forced_timeout_secs as i64).saturating_mul(1000),
+            storage_account_id: config.storage_accounts.get(pair).cloned(),
+            smoke_tables: config.smoke_tables.get(pair).cloned().unwrap_or_default(),
+        }
+    }
+}
+
 impl Default for RunbookSettings {
     fn default() -> Self {
-        RunbookSettings {
-            run_wait_ms: 10 * 60 * 1000,
-            forced_timeout_ms: 30 * 1000,
-            storage_account_id: None,
-            smoke_tables: Vec::new(),
-        }
+        RunbookSettings::of_pair(&crate::config::FailoverConfig::default(), "")
     }
 }
 
@@ -121,6 +129,20 @@ pub struct Runbook {
     /// How long the freeze waits for active runs before cancelling them.
     #[serde(default)]
     pub run_wait_ms: i64,
+    /// The original side's pause states as last recorded (by the asset
+    /// sync, keyed by primary job): what a failback restores, and what a
+    /// promotion falls back to when its own freeze could not read them (a
+    /// forced failover with the primary down). Set by whoever plans with the
+    /// store at hand ([`with_recorded_jobs`](Runbook::with_recorded_jobs)).
+    #[serde(default)]
+    pub recorded_jobs: Option<PriorStates>,
+}
+
+impl Runbook {
+    pub fn with_recorded_jobs(mut self, recorded: Option<PriorStates>) -> Runbook {
+        self.recorded_jobs = recorded;
+        self
+    }
 }
 
 /// Plans `mode` over `pair` as it stands, from its recorded table versions
@@ -160,6 +182,7 @@ pub fn plan(
         storage_account_id: if mode == Mode::Drill { None } else { settings.storage_account_id.clone() },
         smoke_tables: settings.smoke_tables.clone(),
         run_wait_ms: if mode == Mode::Forced { settings.forced_timeout_ms } else { settings.run_wait_ms },
+        recorded_jobs: None,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::loss::{self, Loss};
-use super::runbook::Runbook;
+use super::runbook::{Runbook, Step, StepKind};
 use crate::readiness::report::duration;
 use crate::readiness::text::instant;
 use crate::store::drills::Drill;
@@ -25,35 +25,16 @@ pub fn runbook(runbook: &Runbook) -> String {
     );
     let _ = writeln!(out, "\nsteps:");
     for (n, step) in runbook.steps.iter().enumerate() {
-        let mut tags = Vec::new();
-        if step.best_effort {
-            tags.push("best effort".to_string());
-        }
-        if let Some(ms) = step.timeout_ms {
-            tags.push(format!("timeout {}", duration(ms)));
-        }
-        let tags = if tags.is_empty() { String::new() } else { format!(" ({})", tags.join(", ")) };
-        let _ = writeln!(out, "  {}. {}{tags}", n + 1, step.kind.as_str());
+        let _ = writeln!(out, "  {}. {}{}", n + 1, step.kind.as_str(), step_tags(step));
         for touch in &step.touches {
             let _ = writeln!(out, "       {touch}");
         }
     }
     let rpo = runbook.current_rpo_ms.map_or("not measured (nothing recorded)".to_string(), duration);
     let _ = writeln!(out, "\ncurrent RPO: {rpo}");
-    let (worst, unbounded) = loss::worst(&runbook.loss);
-    let summary = match (worst, unbounded) {
-        (_, true) => "unbounded for a table never replicated".to_string(),
-        (Some(worst), false) => format!("up to {} ({})", duration(worst.loss.ms().unwrap_or(0)), worst.table),
-        (None, false) => "none".to_string(),
-    };
-    let _ = writeln!(out, "expected data loss: {summary}");
+    let _ = writeln!(out, "expected data loss: {}", loss_summary(runbook));
     for table in &runbook.loss {
-        let text = match table.loss {
-            Loss::None => "none".to_string(),
-            Loss::Window { since_ms, ms } => format!("{} (commits since {})", duration(ms), instant(since_ms)),
-            Loss::Unbounded => "unbounded (never replicated)".to_string(),
-        };
-        let _ = writeln!(out, "  {}\t{text}", table.table);
+        let _ = writeln!(out, "  {}\t{}", table.table, loss_words(table.loss));
     }
     if runbook.blocked.is_empty() {
         let _ = writeln!(out, "\nblocked: nothing");
@@ -64,6 +45,54 @@ pub fn runbook(runbook: &Runbook) -> String {
         }
     }
     out
+}
+
+/// " (best effort, timeout 30 s)", or empty: how a step may end short.
+pub fn step_tags(step: &Step) -> String {
+    let mut tags = Vec::new();
+    if step.best_effort {
+        tags.push("best effort".to_string());
+    }
+    if let Some(ms) = step.timeout_ms {
+        tags.push(format!("timeout {}", duration(ms)));
+    }
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", tags.join(", "))
+    }
+}
+
+/// The worst expected loss of the runbook, in words.
+pub fn loss_summary(runbook: &Runbook) -> String {
+    match loss::worst(&runbook.loss) {
+        (_, true) => "unbounded for a table never replicated".to_string(),
+        (Some(worst), false) => format!("up to {} ({})", duration(worst.loss.ms().unwrap_or(0)), worst.table),
+        (None, false) => "none".to_string(),
+    }
+}
+
+/// One table's expected loss, in words.
+pub fn loss_words(loss: Loss) -> String {
+    match loss {
+        Loss::None => "none".to_string(),
+        Loss::Window { since_ms, ms } => format!("{} (commits since {})", duration(ms), instant(since_ms)),
+        Loss::Unbounded => "unbounded (never replicated)".to_string(),
+    }
+}
+
+/// A step's name as people read it.
+pub fn step_name(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Preflight => "Preflight",
+        StepKind::CatchUp => "Catch up",
+        StepKind::Freeze => "Freeze writers",
+        StepKind::FinalSync => "Final sync",
+        StepKind::Storage => "Storage failover",
+        StepKind::Promote => "Promote",
+        StepKind::Validate => "Validate",
+        StepKind::ReturnToPassive => "Return to passive",
+    }
 }
 
 /// Past drills, one line each, then their findings.

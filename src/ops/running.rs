@@ -59,16 +59,27 @@ impl Running {
     }
 
     /// Stores `state` as the operation's checkpoint, if this instance still
-    /// holds it (a lost lease is noticed here too).
-    pub async fn checkpoint<S: Serialize>(&self, state: &S) {
+    /// holds it (a lost lease is noticed here too). True when it is stored:
+    /// work that must not act on an unsaved checkpoint (a runbook about to
+    /// pause jobs) stops on false and is resumed from the last one stored.
+    pub async fn checkpoint<S: Serialize>(&self, state: &S) -> bool {
         let payload = match serde_json::to_value(state) {
             Ok(payload) => payload,
-            Err(error) => return tracing::error!(operation = %self.id, %error, "checkpoint not serialisable"),
+            Err(error) => {
+                tracing::error!(operation = %self.id, %error, "checkpoint not serialisable");
+                return false;
+            }
         };
         match self.store.update_operation_progress(&self.id, &self.instance_id, &payload, now_ms()).await {
-            Ok(Lease::Held { .. }) => {}
-            Ok(Lease::Lost) => self.stops().lose(),
-            Err(error) => tracing::warn!(operation = %self.id, %error, "checkpoint not saved"),
+            Ok(Lease::Held { .. }) => true,
+            Ok(Lease::Lost) => {
+                self.stops().lose();
+                false
+            }
+            Err(error) => {
+                tracing::warn!(operation = %self.id, %error, "checkpoint not saved");
+                false
+            }
         }
     }
 }

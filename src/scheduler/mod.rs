@@ -16,6 +16,12 @@
 //! way, each firing by one instance, and handed to a [`Replicator`]
 //! ([`Scheduler::with_replications`]), which starts the cycle on the
 //! operation engine or records the firing as skipped.
+//!
+//! Periodic checks ([`Scheduler::with_checks`]) read the pairs a [`Checker`]
+//! names (those with an RPO threshold that no scheduled post reads) once per
+//! interval across the whole fleet: each pair's check is claimed in the
+//! store for the interval (`store::dedupe`), and the instance whose claim
+//! wins runs it in the background, so a slow read never holds up the posts.
 
 pub mod budget;
 pub mod schedule;
@@ -81,6 +87,16 @@ pub trait Replicator: Send + Sync {
     fn fire<'a>(&'a self, due: &'a DueReplication) -> BoxFuture<'a, Fired>;
 }
 
+/// Reads pairs periodically as the bot (the readiness, its history, the
+/// alerts on what it shows); the scheduler decides when and who.
+pub trait Checker: Send + Sync {
+    /// The pairs that want a periodic check now.
+    fn due(&self) -> BoxFuture<'_, Vec<String>>;
+
+    /// Checks `pair` (run in the background: it reads both workspaces).
+    fn check(self: Arc<Self>, pair: String) -> BoxFuture<'static, ()>;
+}
+
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -95,6 +111,8 @@ pub struct TickReport {
     pub replications_started: usize,
     pub replications_skipped: usize,
     pub replications_failed: usize,
+    /// Periodic checks this instance claimed and started.
+    pub checks_started: usize,
 }
 
 impl TickReport {
@@ -106,6 +124,7 @@ impl TickReport {
         self.replications_started += other.replications_started;
         self.replications_skipped += other.replications_skipped;
         self.replications_failed += other.replications_failed;
+        self.checks_started += other.checks_started;
     }
 }
 
@@ -118,6 +137,12 @@ pub struct Scheduler<P> {
     shared: Option<(String, Duration)>,
     /// Starts scheduled replications; without one they are not claimed.
     replicator: Option<Arc<dyn Replicator>>,
+    /// Periodic checks and their interval; without them none run.
+    checks: Option<(Arc<dyn Checker>, Duration)>,
+    /// When this instance next asks the store for each pair's check: a claim
+    /// (won or lost) holds for the interval, so asking every tick would only
+    /// write to the store for nothing.
+    next_check_ms: parking_lot::Mutex<BTreeMap<String, i64>>,
 }
 
 impl<P: Poster> Scheduler<P> {
@@ -130,7 +155,16 @@ impl<P: Poster> Scheduler<P> {
             budget: Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)),
             shared: None,
             replicator: None,
+            checks: None,
+            next_check_ms: parking_lot::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Runs `checker`'s checks, each pair's once per `every` across every
+    /// instance on the store.
+    pub fn with_checks(mut self, checker: Arc<dyn Checker>, every: Duration) -> Scheduler<P> {
+        self.checks = Some((checker, every));
+        self
     }
 
     /// Claims scheduled replications too, and starts them with `replicator`.
@@ -172,6 +206,9 @@ impl<P: Poster> Scheduler<P> {
         if let Some(replicator) = &self.replicator {
             report.add(self.replicate(replicator.as_ref(), now_ms).await?);
         }
+        if let Some((checker, every)) = &self.checks {
+            report.checks_started += self.start_checks(checker, *every, now_ms).await?;
+        }
         loop {
             let due = self.store.claim_due(now_ms, CLAIM_BATCH).await?;
             if due.is_empty() {
@@ -207,6 +244,35 @@ impl<P: Poster> Scheduler<P> {
                 }
             }
         }
+    }
+
+    /// Claims each due pair's check for `every` (the first instance to ask
+    /// after the last claim expired wins) and starts the ones it won.
+    async fn start_checks(
+        &self,
+        checker: &Arc<dyn Checker>,
+        every: Duration,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let every_ms = every.as_millis() as i64;
+        let due = checker.due().await;
+        let asking: Vec<String> = {
+            let mut next = self.next_check_ms.lock();
+            next.retain(|pair, _| due.contains(pair));
+            due.into_iter().filter(|pair| next.get(pair).is_none_or(|at| *at <= now_ms)).collect()
+        };
+        let mut started = 0;
+        for pair in asking {
+            let won = self.store.claim_once(&format!("check/{pair}"), now_ms, every_ms).await?;
+            // Whoever holds the claim took it at or before now: it is free again by now + every.
+            self.next_check_ms.lock().insert(pair.clone(), now_ms.saturating_add(every_ms));
+            if won {
+                tracing::debug!(%pair, "periodic check started");
+                tokio::spawn(checker.clone().check(pair));
+                started += 1;
+            }
+        }
+        Ok(started)
     }
 
     /// Posts claimed firings: tenants side by side, each tenant's in order

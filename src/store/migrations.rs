@@ -352,6 +352,17 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             )",
         ],
     ),
+    (
+        16,
+        "one replication or failover runbook in flight per pair",
+        &[
+            // A runbook replicates, pauses and promotes the pair it runs on:
+            // no replication may start beside it, nor a second runbook.
+            "DROP INDEX operations_one_replication_per_pair",
+            "CREATE UNIQUE INDEX operations_one_change_per_pair ON operations (pair)
+                WHERE kind IN ('replication', 'failover') AND state IN ('pending', 'running')",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

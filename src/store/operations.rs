@@ -109,6 +109,8 @@ impl From<Outcome> for OperationState {
 pub enum Kind {
     Replication,
     Deployment,
+    /// A failover, failback or drill runbook.
+    Failover,
 }
 
 impl Kind {
@@ -116,7 +118,15 @@ impl Kind {
         match self {
             Kind::Replication => "replication",
             Kind::Deployment => "deployment",
+            Kind::Failover => "failover",
         }
+    }
+}
+
+impl Kind {
+    /// Kinds that change a pair: one of them at a time per pair.
+    pub fn one_per_pair(self) -> bool {
+        matches!(self, Kind::Replication | Kind::Failover)
     }
 }
 
@@ -133,6 +143,7 @@ impl FromStr for Kind {
         Ok(match text {
             "replication" => Kind::Replication,
             "deployment" => Kind::Deployment,
+            "failover" => Kind::Failover,
             other => return Err(StoreError::Corrupt(format!("operation kind '{other}'"))),
         })
     }
@@ -200,9 +211,10 @@ impl Store {
     /// Creates an operation held by `instance` for `lease_ms`, or returns the
     /// one already created with the same idempotency key. The flag is true
     /// only for the call that created it (the one that should start the work).
-    /// A replication of a pair that has one active already is refused with
-    /// [`StoreError::PairBusy`] naming it: the database's unique index
-    /// decides, so two instances racing cannot both start one.
+    /// A replication or runbook of a pair that has one of them active
+    /// already is refused with [`StoreError::PairBusy`] naming it: the
+    /// database's unique index decides, so two instances racing cannot both
+    /// start one.
     pub async fn create_operation(
         &self,
         new: &NewOperation,
@@ -233,9 +245,9 @@ impl Store {
         .execute(self.pool())
         .await;
         let inserted = match inserted {
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() && new.kind == Kind::Replication => {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() && new.kind.one_per_pair() => {
                 let pair = new.pair.clone().unwrap_or_default();
-                let busy = self.active_replication(&pair).await?;
+                let busy = self.active_on_pair(&pair).await?;
                 // Ended between the refusal and the look: still a refusal (the caller may try again).
                 let operation = busy.map(|op| op.id).unwrap_or_default();
                 return Err(StoreError::PairBusy { pair, operation });
@@ -249,10 +261,11 @@ impl Store {
         Ok((operation_from_row(&row)?, inserted.rows_affected() == 1))
     }
 
-    /// The replication of `pair` in flight, if any (there is one at most).
-    pub async fn active_replication(&self, pair: &str) -> Result<Option<Operation>, StoreError> {
+    /// The replication or runbook of `pair` in flight, if any (there is one at most).
+    pub async fn active_on_pair(&self, pair: &str) -> Result<Option<Operation>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT * FROM operations WHERE pair = $1 AND kind = 'replication' AND {ACTIVE} ORDER BY created_ms LIMIT 1"
+            "SELECT * FROM operations WHERE pair = $1 AND kind IN ('replication', 'failover') AND {ACTIVE}
+             ORDER BY created_ms LIMIT 1"
         ))
         .bind(pair)
         .fetch_optional(self.pool())
@@ -592,11 +605,13 @@ mod tests {
     /// must read back as they always did.
     #[test]
     fn kinds_and_outcomes_keep_their_stored_words() {
-        for (kind, word) in [(Kind::Replication, "replication"), (Kind::Deployment, "deployment")] {
+        for (kind, word) in
+            [(Kind::Replication, "replication"), (Kind::Deployment, "deployment"), (Kind::Failover, "failover")]
+        {
             assert_eq!(kind.as_str(), word);
             assert_eq!(word.parse::<Kind>().unwrap(), kind);
         }
-        assert!(matches!("failover".parse::<Kind>(), Err(StoreError::Corrupt(_))), "an unknown kind is refused");
+        assert!(matches!("failback".parse::<Kind>(), Err(StoreError::Corrupt(_))), "an unknown kind is refused");
         for (outcome, word) in
             [(Outcome::Succeeded, "succeeded"), (Outcome::Failed, "failed"), (Outcome::Canceled, "canceled")]
         {

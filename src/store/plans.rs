@@ -16,6 +16,8 @@ use super::{column, Store, StoreError};
 pub enum PlanKind {
     Replication,
     Deployment,
+    /// A failover, failback or drill runbook awaiting its approvers.
+    Runbook,
 }
 
 impl PlanKind {
@@ -23,6 +25,7 @@ impl PlanKind {
         match self {
             PlanKind::Replication => "replication",
             PlanKind::Deployment => "deploy",
+            PlanKind::Runbook => "runbook",
         }
     }
 }
@@ -40,6 +43,7 @@ impl FromStr for PlanKind {
         Ok(match text {
             "replication" => PlanKind::Replication,
             "deploy" => PlanKind::Deployment,
+            "runbook" => PlanKind::Runbook,
             other => return Err(StoreError::Corrupt(format!("plan kind '{other}'"))),
         })
     }

@@ -1,24 +1,31 @@
 //! Teams activity-feed notifications through Microsoft Graph, as the bot's
-//! own identity: `POST /users/{id}/teamwork/sendActivityNotification` (Graph
-//! v1.0, application permission `TeamsActivity.Send`). The person sees a
-//! toast and a feed item; clicking it opens `web_url`, a deep link back to
-//! the card in its chat. The activity type must be declared in the app
-//! manifest's `activities` section (manifest/manifest.json).
+//! own identity (Graph v1.0, application permission `TeamsActivity.Send`).
+//! A [`FeedTarget`] says whose feed: one person
+//! (`POST /users/{id}/teamwork/sendActivityNotification`), every member of a
+//! team or of one of its channels (`POST /teams/{id}/sendActivityNotification`
+//! with a `teamMembersNotificationRecipient` or
+//! `channelMembersNotificationRecipient`), or every member of a chat
+//! (`POST /chats/{id}/sendActivityNotification` with a
+//! `chatMembersNotificationRecipient`). Each person sees a toast and a feed
+//! item; clicking it opens `web_url`, a deep link back to the card in its
+//! chat. The activity type must be declared in the app manifest's
+//! `activities` section (manifest/manifest.json), and Teams delivers only
+//! where drbot is installed (the user, the team, the chat).
 //!
 //! Throttling and transient failures (429, 412, 502, 503, 504) are retried
-//! with `Retry-After` when Graph gives one, else exponential back-off with
-//! jitter, a bounded number of times; the caller paces the sends.
+//! by the loop shared with the Bot Framework connector
+//! (`crate::microsoft_retry`: `Retry-After` honoured, else exponential
+//! back-off with jitter, a bounded number of times); the caller paces the sends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::botframework::connector::RetryPolicy;
 use crate::identity::app::AppIdentity;
 use crate::identity::GRAPH_SCOPE;
+use crate::microsoft_retry::{retryable, Attempt, RetryPolicy};
+pub use crate::teams::feed_target::FeedTarget;
 
 /// The activity type drbot declares in its manifest for alerts.
 pub const ALERT_ACTIVITY_TYPE: &str = "drAlert";
@@ -77,38 +84,40 @@ impl ActivityFeed {
         ActivityFeed { http, graph: graph.trim_end_matches('/').to_string(), app, retry }
     }
 
-    /// Notifies one user (an Entra object id or a user principal name).
-    pub async fn notify_user(&self, user: &str, notification: &Notification) -> Result<(), FeedError> {
+    /// Notifies `target`: one person, or every member of a team, channel or chat.
+    pub async fn notify(&self, target: &FeedTarget, notification: &Notification) -> Result<(), FeedError> {
+        let (segments, recipient) = target.route();
         let mut url = url::Url::parse(&self.graph).map_err(|e| FeedError::Unreachable(e.to_string()))?;
         url.path_segments_mut()
             .map_err(|_| FeedError::Unreachable("the Graph endpoint is not a base URL".into()))?
             .pop_if_empty()
-            .extend(["v1.0", "users", user, "teamwork", "sendActivityNotification"]);
-        let body = notification.body();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.app.token(GRAPH_SCOPE).await.map_err(|e| FeedError::Token(e.to_string()))?;
+            .push("v1.0")
+            .extend(segments);
+        let mut body = notification.body();
+        if let Some(recipient) = recipient {
+            body["recipient"] = recipient;
+        }
+        let (url, body) = (&url, &body);
+        let attempt = |_| async move {
+            let token = match self.app.token(GRAPH_SCOPE).await {
+                Ok(token) => token,
+                Err(error) => return Attempt::Done(Err(FeedError::Token(error.to_string()))),
+            };
             let sent = self
                 .http
                 .post(url.clone())
                 .bearer_auth(token.secret())
-                .json(&body)
+                .json(body)
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(e) if attempt < self.retry.max_attempts => {
-                    tracing::debug!(error = %e.without_url(), attempt, "Graph call failed, retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(FeedError::Unreachable(e.without_url().to_string())),
+                Err(e) => return Attempt::Unreachable(FeedError::Unreachable(e.without_url().to_string())),
             };
             let status = response.status();
             if status.is_success() {
-                return Ok(());
+                return Attempt::Done(Ok(()));
             }
             let retry_after = crate::retry_after::from_headers(response.headers());
             let code = response
@@ -117,34 +126,13 @@ impl ActivityFeed {
                 .ok()
                 .and_then(|body| body["error"]["code"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            if !matches!(status.as_u16(), 429 | 412 | 502 | 503 | 504) || status == StatusCode::OK {
-                return Err(FeedError::Http { status: status.as_u16(), code });
+            if retryable(status.as_u16()) {
+                Attempt::Busy { status: status.as_u16(), retry_after }
+            } else {
+                Attempt::Done(Err(FeedError::Http { status: status.as_u16(), code }))
             }
-            if attempt >= self.retry.max_attempts {
-                return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() });
-            }
-            let wait = match retry_after {
-                Some(wait) if wait > self.retry.max_retry_after => {
-                    return Err(FeedError::GaveUp { attempts: attempt, last_status: status.as_u16() })
-                }
-                Some(wait) => wait,
-                None => self.backoff(attempt),
-            };
-            tracing::debug!(
-                status = status.as_u16(),
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "Graph busy, retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Exponential back-off with jitter (half to all of the ceiling).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.retry.base_backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
-        let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+        };
+        self.retry.run("Graph", attempt, |attempts, last_status| FeedError::GaveUp { attempts, last_status }).await
     }
 }
 

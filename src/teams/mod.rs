@@ -2,6 +2,7 @@
 //! addressed back into the conversation they answer.
 
 pub mod activity_feed;
+pub mod feed_target;
 pub mod invoke;
 pub mod lifecycle;
 pub mod mentions;

@@ -40,6 +40,7 @@ const STEPS = [
   { id: 'run', ready: true, needs: ['replicate-dry-run'], run: runPlan },
   { id: 'result', ready: true, needs: ['run'], run: result },
   { id: 'subscribe', ready: true, run: subscribe },
+  { id: 'history-chart', ready: true, run: historyChart },
 ];
 
 // What the cards must (and must not) say. Kept here so a wording change is a
@@ -54,6 +55,7 @@ const EXPECT = {
   resultDone: /Replication succeeded/,
   resultObjects: /Succeeded\s*\|?\s*[1-9]\d*/,
   subscribe: [/daily/i, /08:00/],
+  chartFallbacks: [/Worst RPO by day \(min\):/, /Drift by day \(objects\):/],
 };
 // A reply matching one of these is a wrong answer: fail at once, not after a timeout.
 const WRONG = [
@@ -120,6 +122,52 @@ async function whoami(ui) {
 async function status(ui) {
   const reply = await ui.ask('status', { expect: EXPECT.status });
   return reply;
+}
+
+/**
+ * The dashboard's last seven days as Teams draws them: readings of six
+ * earlier days go into drbot's store (as its scheduled checks would have
+ * recorded them), then `status` answers with the worst-RPO line and the
+ * drift bars. The Playground has Teams' chart elements, so the charts must be
+ * drawn (an `svg` each), with the seeded days on their axes, and their text
+ * fallbacks must not be what shows.
+ */
+async function historyChart(ui) {
+  const day = 86_400_000;
+  const now = Date.now();
+  const rows = [6, 5, 4, 3, 2, 1].map((ago, i) => {
+    const rpoMin = [95, 80, 61, 44, 30, 18][i];
+    const drift = [21, 17, 12, 9, 5, 3][i];
+    return `('default', ${now - ago * day}, 'check', ${rpoMin * 60_000}, ${drift}, NULL, NULL, NULL)`;
+  });
+  const sql = `INSERT INTO readiness_history (pair, at_ms, source, worst_rpo_ms, drift, run_id, outcome, duration_ms) VALUES ${rows.join(', ')};`;
+  const seeded = spawnSync('sqlite3', [ui.state.storeFile, sql], { encoding: 'utf8' });
+  if (seeded.error || seeded.status !== 0) {
+    throw new Error(`seeding the readings failed (sqlite3 missing? run tests/e2e/setup.sh): ${seeded.error ?? seeded.stderr}`);
+  }
+  const reply = await ui.ask('status', { expect: EXPECT.status });
+  // The dashboard replaces "Checking readiness" in place: wait for the charts in it.
+  // The axis labels as drbot writes them (chrono's `%-d %b`, UTC).
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const labels = [6, 1].map((ago) => {
+    const d = new Date(now - ago * day);
+    return `${d.getUTCDate()} ${months[d.getUTCMonth()]}`;
+  });
+  // A drawn chart is an svg whose points are images labelled "<day>, <series> <value>".
+  const charts = reply.locator('svg:has(g[role="img"][aria-label])');
+  await ui.waitFor('the dashboard with its two charts', async () => (await charts.count()) >= 2);
+  const points = await charts.locator('g[role="img"][aria-label]').evaluateAll((gs) => gs.map((g) => g.getAttribute('aria-label')));
+  for (const expected of [`${labels[0]}, Worst RPO (min) 95`, `${labels[1]}, Worst RPO (min) 18`]) {
+    if (!points.includes(expected)) throw new Error(`the RPO line lacks the point "${expected}": ${points.join(' | ')}`);
+  }
+  if (!points.some((p) => p.startsWith(`${labels[0]},`) && / 21$/.test(p))) {
+    throw new Error(`the drift bars lack ${labels[0]}'s 21 objects: ${points.join(' | ')}`);
+  }
+  const text = await reply.innerText();
+  for (const fallback of EXPECT.chartFallbacks) {
+    if (fallback.test(text)) throw new Error(`a chart's text fallback shows instead of the chart:\n${text}`);
+  }
+  return charts.first();
 }
 
 /** `replicate`: the plan, with a Run button to carry it out (a dry run has none). */
@@ -485,6 +533,7 @@ async function main() {
     const page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(`${pgUrl}/`, { timeout: config.timeoutMs });
     ui = new Ui(page);
+    ui.state.storeFile = join(work, 'data', 'drbot.db');
     // The conversation starts when the Playground installs drbot: wait for its greeting.
     await ui.botMessage(0);
 

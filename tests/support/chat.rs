@@ -23,6 +23,12 @@ impl<'a> Chat<'a> {
         Chat { world, user, conversation }
     }
 
+    /// `login` in the group chat `room`.
+    pub fn in_group(world: &'a World, room: &Conversation, login: &str) -> Chat<'a> {
+        let user = world.sandbox.teams.user(login).expect("a sandbox user");
+        Chat { world, user, conversation: room.clone() }
+    }
+
     /// How many activities the connector has accepted so far (all chats).
     pub fn sent(&self) -> usize {
         self.world.sandbox.connector.recorded().len()

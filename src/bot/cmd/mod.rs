@@ -9,6 +9,7 @@
 mod audit;
 mod cancel;
 mod deploy;
+mod failover;
 mod help;
 mod history;
 mod pair;
@@ -118,6 +119,10 @@ pub static TABLE: &[&Spec] = &[
     &unsubscribe::SPEC,
     &subscriptions::SPEC,
     &deploy::SPEC,
+    &failover::FAILOVER,
+    &failover::FAILBACK,
+    &failover::DRILL,
+    &failover::DRILLS,
     &pair::SPEC,
     &whoami::SPEC,
     &signout::SPEC,
@@ -302,7 +307,9 @@ mod tests {
             // Teams shows at most twelve per scope (the manifest rules check it too).
             assert!(offered > 0 && offered <= 12, "{scope:?}: {offered}");
         }
-        // `run ID` is reached from the runs card; `history` is typed (every list is full).
-        assert!(TABLE.iter().all(|spec| !spec.offered_in.is_empty() || ["run", "history"].contains(&spec.name)));
+        // `run ID` is reached from the runs card; `history` and the runbooks
+        // are typed or found through help (every list is full).
+        let typed = ["run", "history", "failover", "failback", "drill", "drills"];
+        assert!(TABLE.iter().all(|spec| !spec.offered_in.is_empty() || typed.contains(&spec.name)));
     }
 }

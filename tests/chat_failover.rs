@@ -1,0 +1,272 @@
+//! Failover, failback and drills from chat, end to end through the
+//! sandbox's Teams, connector and both workspaces: the runbook card (steps,
+//! loss per table, RPO, what blocks it), each person's view of it, two
+//! approvers, the run on the operation engine with its card kept current,
+//! one result card, and what it did to the workspaces (jobs, warehouses,
+//! the pair's active side).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use drbot::assets::job_settings::PauseState;
+use drbot::pairs::Side;
+use sandbox::connector::Verb;
+use sandbox::databricks::metastore::{Common, ExternalLocation};
+use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
+use serde_json::{json, Value};
+use support::chat::{card_text, showing, wait_for, Chat};
+use support::World;
+
+/// The sandbox and drbot; Alice and Carol hold the failover role (by object
+/// id), Bob does not. Cards are rewritten often and freezes wait briefly.
+async fn start() -> World {
+    let directory = sandbox::directory::Directory::default();
+    World::start_with(|config| {
+        config.operations.card_update_interval_ms = 100;
+        config.failover.run_wait_secs = 2;
+        for who in ["alice", "carol"] {
+            config.access.failover.push(directory.user(who).unwrap().oid.clone());
+        }
+    })
+    .await
+}
+
+/// Alice, Bob and Carol in one group chat, all signed in.
+async fn group(world: &World) -> [Chat<'_>; 3] {
+    let conversation = world.sandbox.teams.group_chat("dr-bridge");
+    let mut people = Vec::new();
+    for who in ["alice", "bob", "carol"] {
+        let personal = Chat::personal(world, who);
+        personal.sign_in().await;
+        people.push(Chat { world, user: personal.user, conversation: conversation.clone() });
+    }
+    let members: Vec<_> = people.iter().map(|p| p.user.clone()).collect();
+    world.sandbox.connector.set_members(conversation.id(), &members);
+    let [alice, bob, carol] = <[Chat<'_>; 3]>::try_from(people).ok().expect("three people");
+    [alice, bob, carol]
+}
+
+fn button(card: &Value, verb: &str) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
+        .map(|a| a["data"].clone())
+        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
+}
+
+fn verbs(card: &Value) -> Vec<String> {
+    card["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|a| a["verb"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Types `command`; the card that replaces its placeholder.
+async fn card_for(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {
+    let first = chat.say(command).await;
+    let id = first.activity_id.clone();
+    if !card_text(&first).contains("Planning") {
+        return (id, first.adaptive_card().cloned().expect("a card"));
+    }
+    let card = wait_for(world, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    (id, card.adaptive_card().cloned().expect("a card"))
+}
+
+/// Replicates data and assets so the secondary is a faithful copy.
+async fn replicate_everything(world: &World, chat: &Chat<'_>) {
+    let (id, plan) = card_for(world, chat, "replicate --assets").await;
+    chat.click(&id, "replicate.run", button(&plan, "replicate.run")).await;
+    wait_for(world, "the replication's result", |r| r.activity_id == id && card_text(r).contains("Run details")).await;
+}
+
+/// The primary's metastore gets an external location on the secondary's
+/// storage prefix (as the bootstrap gives the secondary one on the primary's).
+fn primary_reads_secondary_storage(world: &World) {
+    let mut primary = world.sandbox.primary.metastore.write();
+    let location = ExternalLocation {
+        name: "external_delta_secondary".into(),
+        url: LOCATION_MAPPING[1].1.into(),
+        credential_name: format!("uc-access-connector-{}", primary.region),
+        read_only: true,
+        common: Common { owner: ADMIN_GROUP.into(), ..Default::default() },
+    };
+    primary.external_locations.insert(location.name.clone(), location);
+}
+
+/// The runbook operation of this conversation, once ended and its card delivered.
+async fn runbook_ended(world: &World, conversation: &str) -> drbot::store::operations::Operation {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let ops = world.bot.app.store.recent_operations(conversation, 20).await.unwrap();
+        let runbooks: Vec<_> = ops.iter().filter(|op| op.kind.as_str() == "failover").collect();
+        if let Some(op) = runbooks.iter().find(|op| op.state.is_terminal() && op.final_posted) {
+            return (*op).clone();
+        }
+        assert!(Instant::now() < deadline, "the runbook never ended: {runbooks:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn active_side(world: &World) -> Side {
+    world.bot.app.store.pair("default").await.unwrap().expect("the default pair").active
+}
+
+/// Source job id → whether every trigger is paused, for a workspace's jobs.
+fn paused_by_source(jobs: &std::collections::BTreeMap<i64, Value>, copies: bool) -> Vec<(i64, bool)> {
+    let mut out: Vec<(i64, bool)> = jobs
+        .iter()
+        .map(|(id, settings)| {
+            let source = if copies {
+                settings["tags"]["drbot_source_job_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1)
+            } else {
+                *id
+            };
+            (source, PauseState::of(settings).all_paused())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_planned_failover_needs_two_approvers_moves_the_pair_with_zero_loss_and_a_failback_restores_it() {
+    let world = start().await;
+    let [alice, bob, carol] = group(&world).await;
+    replicate_everything(&world, &alice).await;
+    let primary_before = paused_by_source(&world.sandbox.primary.job_definitions.all(), false);
+    let unpaused_before: Vec<i64> = primary_before.iter().filter(|(_, paused)| !paused).map(|(id, _)| *id).collect();
+    assert!(!unpaused_before.is_empty(), "the seeded primary runs some jobs on triggers");
+
+    // A dry run: the runbook, no buttons, nothing stored to approve.
+    let (_, dry) = card_for(&world, &alice, "failover --dry-run").await;
+    let dry_text = dry.to_string();
+    assert!(dry_text.contains("Planned failover of pair default"), "{dry_text}");
+    for step in ["Preflight", "Freeze writers", "Final sync", "Promote", "Validate"] {
+        assert!(dry_text.contains(step), "{step}: {dry_text}");
+    }
+    assert!(dry_text.contains("Dry run: nothing changes"), "{dry_text}");
+    assert!(verbs(&dry).is_empty(), "{dry_text}");
+
+    // Bob holds no failover role: refused at the gate.
+    let refused = bob.say("failover").await;
+    assert!(card_text(&refused).contains("failover"), "{}", card_text(&refused));
+    assert!(!card_text(&refused).contains("failover.approve"), "{}", card_text(&refused));
+
+    // The seeded primary has tables replication cannot copy: a zero-loss
+    // move is blocked on them, and going on anyway is an explicit choice.
+    let (_, blocked) = card_for(&world, &alice, "failover").await;
+    assert!(blocked.to_string().contains("never replicated: main."), "{blocked}");
+    assert!(!blocked.to_string().contains("Approving overrides"), "{blocked}");
+    let (card_id, runbook) = card_for(&world, &alice, "failover --override").await;
+    let approve = button(&runbook, "failover.approve");
+    assert!(runbook.to_string().contains("2 people with the failover role must approve"), "{runbook}");
+    assert!(runbook.to_string().contains("Approving overrides the preflight's blockers"), "{runbook}");
+    let refresh = &runbook["refresh"];
+    assert_eq!(refresh["action"]["verb"], "failover.view", "{runbook}");
+    let view = refresh["action"]["data"].clone();
+    let bobs = bob.click(&card_id, "failover.view", view.clone()).await.body;
+    assert!(verbs(&bobs["value"]).is_empty(), "{bobs}");
+    assert!(bobs.to_string().contains("Only people with the failover role"), "{bobs}");
+    assert_eq!(
+        verbs(&carol.click(&card_id, "failover.view", view.clone()).await.body["value"]),
+        ["failover.approve", "failover.cancel"]
+    );
+
+    // Alice approves once; a second click of hers counts once; nothing runs.
+    let first = alice.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(first.to_string().contains("Awaiting 1 more person"), "{first}");
+    let again = alice.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(again.to_string().contains("Awaiting 1 more person"), "{again}");
+    let alices = alice.click(&card_id, "failover.view", view.clone()).await.body;
+    assert!(verbs(&alices["value"]).is_empty() && alices.to_string().contains("You approved it"), "{alices}");
+    assert!(world
+        .bot
+        .app
+        .store
+        .recent_operations(alice.conversation.id(), 20)
+        .await
+        .unwrap()
+        .iter()
+        .all(|op| op.kind.as_str() != "failover"));
+
+    // Carol's approval makes two: the runbook runs.
+    let started = carol.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(started.to_string().contains("Planned failover of pair default"), "{started}");
+    let op = runbook_ended(&world, alice.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    assert_eq!(active_side(&world).await, Side::Secondary);
+    let result = wait_for(&world, "the result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Completed: the secondary is active")
+    })
+    .await;
+    let result_text = card_text(&result);
+    assert!(result_text.contains("proven at their frozen version"), "{result_text}");
+    assert_eq!(showing(&world.sandbox.connector.recorded(), "Completed: the secondary is active"), 1);
+    // A click on the spent card starts nothing more.
+    let late = carol.click(&card_id, "failover.approve", approve).await.body;
+    assert!(late.to_string().contains("The runbook is out of date"), "{late}");
+    let runbooks = world.bot.app.store.recent_operations(alice.conversation.id(), 20).await.unwrap();
+    assert_eq!(runbooks.iter().filter(|op| op.kind.as_str() == "failover").count(), 1, "one run");
+
+    // Every primary trigger paused; exactly the jobs that ran on triggers run on the secondary.
+    let primary_after = paused_by_source(&world.sandbox.primary.job_definitions.all(), false);
+    assert!(primary_after.iter().all(|(_, paused)| *paused), "the primary is frozen");
+    let secondary_after = paused_by_source(&world.sandbox.secondary.job_definitions.all(), true);
+    let unpaused_after: Vec<i64> =
+        secondary_after.iter().filter(|(_, paused)| !paused).map(|(source, _)| *source).collect();
+    let copied: std::collections::BTreeSet<i64> = secondary_after.iter().map(|(source, _)| *source).collect();
+    let expected: Vec<i64> = unpaused_before.iter().copied().filter(|id| copied.contains(id)).collect();
+    assert_eq!(unpaused_after, expected, "the secondary runs exactly what ran on the primary");
+
+    // A failback clones the external tables back by path: until the
+    // primary's metastore may read the secondary's prefix, the runbook says so.
+    let (_, unready) = card_for(&world, &alice, "failback").await;
+    assert!(unready.to_string().contains("storage on the primary side"), "{unready}");
+    primary_reads_secondary_storage(&world);
+    // A second failover does not apply; failback does, and brings it home.
+    let (_, not_again) = card_for(&world, &alice, "failover").await;
+    assert!(not_again.to_string().contains("does not apply"), "{not_again}");
+    let (back_id, back) = card_for(&world, &alice, "failback --override").await;
+    let approve_back = button(&back, "failover.approve");
+    alice.click(&back_id, "failover.approve", approve_back.clone()).await;
+    carol.click(&back_id, "failover.approve", approve_back).await;
+    wait_for(&world, "the failback's result", |r| {
+        r.activity_id == back_id && card_text(r).contains("Completed: the primary is active")
+    })
+    .await;
+    assert_eq!(active_side(&world).await, Side::Primary);
+    let primary_home = paused_by_source(&world.sandbox.primary.job_definitions.all(), false);
+    let changed: Vec<_> = primary_home.iter().filter(|job| !primary_before.contains(job)).collect();
+    assert!(changed.is_empty(), "the primary's jobs are as they were before the failover: {changed:?}");
+    let secondary_home = paused_by_source(&world.sandbox.secondary.job_definitions.all(), true);
+    assert!(secondary_home.iter().all(|(_, paused)| *paused), "the secondary is passive again");
+}
+
+#[tokio::test]
+async fn a_drill_needs_one_approval_leaves_both_sides_as_they_were_and_is_listed() {
+    let world = start().await;
+    let [alice, _bob, _carol] = group(&world).await;
+    replicate_everything(&world, &alice).await;
+    let primary_before = paused_by_source(&world.sandbox.primary.job_definitions.all(), false);
+    let secondary_before = paused_by_source(&world.sandbox.secondary.job_definitions.all(), true);
+
+    let (card_id, runbook) = card_for(&world, &alice, "drill --override").await;
+    assert!(runbook.to_string().contains("One person with the failover role approves it"), "{runbook}");
+    alice.click(&card_id, "failover.approve", button(&runbook, "failover.approve")).await;
+    let op = runbook_ended(&world, alice.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    wait_for(&world, "the drill's result", |r| {
+        r.activity_id == card_id && card_text(r).contains("the drill left both sides as they were")
+    })
+    .await;
+    assert_eq!(active_side(&world).await, Side::Primary);
+    assert_eq!(paused_by_source(&world.sandbox.primary.job_definitions.all(), false), primary_before);
+    assert_eq!(paused_by_source(&world.sandbox.secondary.job_definitions.all(), true), secondary_before);
+
+    let (_, drills) = card_for(&world, &alice, "drills default").await;
+    let text = drills.to_string();
+    assert!(text.contains("Drills of pair default") && text.contains("succeeded"), "{text}");
+    assert!(text.contains(&op.id), "{text}");
+    assert_eq!(json!(world.bot.app.store.drills(Some("default"), 5).await.unwrap().len()), json!(1));
+}
