@@ -24,8 +24,7 @@ pub static SPEC: Spec = Spec {
     name: "replicate",
     // The compose box shows usage and summary in 128 characters: `--data-only`
     // (the default) and `every off` are spelled out in the file's doc.
-    usage:
-        "replicate [pair] [catalog] [--dry-run] [--assets[-only]] | [pair] every 15m|off|daily HH:MM [--assets[-only]]",
+    usage: "replicate [pair] [catalog | every 15m | daily HH:MM | off] [--dry-run] [--assets[-only]]",
     summary: "Plan, run or schedule replication.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
