@@ -398,3 +398,67 @@ async fn on_postgresql_the_other_instance_finishes_a_failover_whose_instance_die
         planned_failover_taken_over_at(point).await;
     }
 }
+
+/// A drill aborted at `point` and resumed: the secondary returns to
+/// passive, each warehouse started and stopped once, and both sides end as
+/// they were; the pair never left the primary.
+async fn drill_aborted_at(point: &str) {
+    let sandbox = small_sandbox().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
+    first.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let (alice, _carol) = bridge(&sandbox).await;
+    replicate_everything(&alice).await;
+    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+    let watch = ActiveWatch::start(store.clone());
+    let before = Before::read(&sandbox);
+    let secondary_bi = warehouse_state(&sandbox.secondary, BI);
+
+    approve(&alice, "drill --override", &[&alice]).await;
+    aborted_at(&mut first, point).await;
+    // After the promotion the warehouse runs; at the checkpoint inside it
+    // the drill had recorded what it would start, and started nothing yet.
+    let started = point == "runbook.after_promote";
+    let at_crash = warehouse_state(&sandbox.secondary, BI);
+    assert_eq!(at_crash.as_deref() == Some("RUNNING"), started, "{point}: {at_crash:?}");
+
+    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+    second.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let op = runbook_ended(&store, alice.conversation.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
+    assert!(op.takeovers >= 1, "{point}: {op:?}");
+    assert_eq!(steps_recorded(&op), ["preflight", "final_sync", "promote", "validate", "return_to_passive"], "{point}");
+    wait_for_activity(&sandbox, "the drill's result", |r| {
+        card_text(r).contains("the drill left both sides as they were")
+    })
+    .await;
+    assert_eq!(showing(&sandbox.connector.recorded(), "the drill left both sides as they were"), 1);
+    assert_eq!(store.drills(Some("default"), 5).await.unwrap().len(), 1, "{point}: one drill recorded");
+
+    let (p, s) = (&sandbox.primary, &sandbox.secondary);
+    assert_eq!(paused_by_source(p, false), before.primary, "{point}: the primary's jobs as they were");
+    assert_eq!(paused_by_source(s, true), before.secondary, "{point}: the copies as they were");
+    assert_eq!(calls(p, "jobs.update"), before.primary_updates, "{point}: no job touched");
+    assert_eq!(calls(s, "jobs.update"), before.secondary_updates, "{point}: no copy touched");
+    assert_eq!(warehouse_state(s, BI), secondary_bi, "{point}: the secondary's warehouse as it was");
+    assert_eq!(calls(s, "sql.warehouses.start") - before.secondary_starts, 1, "{point}: started once");
+    assert_eq!(calls(s, "sql.warehouses.stop") - before.secondary_stops, 1, "{point}: stopped once");
+    assert_eq!(sandbox.arm.storage_failover_requests().len(), before.storage_failovers, "{point}: storage untouched");
+    assert_eq!(watch.finish().await, [Side::Primary], "{point}: the pair never left the primary");
+    second.kill();
+    store.close().await;
+}
+
+/// The drill killed after its promotion (warehouses started on the
+/// secondary, nothing unpaused), and at the checkpoint inside the promotion
+/// (the warehouses it is about to start recorded, none started yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_killed_mid_way_resumes_and_leaves_both_sides_as_they_were() {
+    for point in ["runbook.after_promote", "runbook.recorded"] {
+        drill_aborted_at(point).await;
+    }
+}
