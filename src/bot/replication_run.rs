@@ -61,6 +61,10 @@ pub(crate) struct ReplicationJob {
     /// Started by the pair's schedule, as the bot.
     #[serde(default)]
     pub scheduled: bool,
+    /// What a scheduled cycle plans: the schedule's coverage (a person's
+    /// run has its plan already, with the coverage they asked for).
+    #[serde(default)]
+    pub coverage: crate::assets::coverage::Coverage,
 }
 
 impl ReplicationJob {
@@ -255,6 +259,8 @@ impl Bot {
             .await?;
         let pair_name = job.pair_name(op);
         let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
+        // A plan read before a failover must not run after it.
+        pair.replicates_from_primary()?;
         let tokens = self.tokens_acting_as(&job.acting_as).await?;
         if job.plan_id.is_empty() {
             // A scheduled cycle: the plan a person would read first, read as the bot.
@@ -265,8 +271,7 @@ impl Bot {
                 tokens: tokens.clone(),
                 correlation_id: op.id.clone(),
             };
-            let coverage = crate::assets::coverage::Coverage::Data;
-            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false, coverage).await?;
+            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false, job.coverage).await?;
             job.plan_id = plan_id;
             running.checkpoint(&job).await;
         }
