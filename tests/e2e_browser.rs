@@ -55,6 +55,7 @@ fn drbot_works_in_the_agents_playground() {
     assert!(output.status.success(), "the e2e suite failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("ok   01 welcome"), "the welcome step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok   10 history-chart"), "the chart step did not run:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ok   14 drill"), "the drill step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("steps passed"), "the suite did not report its steps:\n{stdout}\n{stderr}");
     println!("{stdout}");
 }
