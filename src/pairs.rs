@@ -63,6 +63,26 @@ pub struct Pair {
     pub alert_chats: Vec<String>,
 }
 
+/// Why a pair does not replicate from its primary now: it has failed over,
+/// and the primary is stale until a failback brings the secondary's writes
+/// back. Copying it over the active secondary would lose them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "pair {0} has failed over: the secondary serves and the primary is stale, so nothing replicates from the \
+     primary until failback {0} (it copies the secondary's writes back first)"
+)]
+pub struct FailedOver(pub String);
+
+impl Pair {
+    /// `Err` while the pair serves from its secondary.
+    pub fn replicates_from_primary(&self) -> Result<(), FailedOver> {
+        match self.active {
+            Side::Primary => Ok(()),
+            Side::Secondary => Err(FailedOver(self.name.clone())),
+        }
+    }
+}
+
 /// One workspace of a pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

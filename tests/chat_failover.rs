@@ -66,7 +66,7 @@ fn verbs(card: &Value) -> Vec<String> {
 async fn card_for(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {
     let first = chat.say(command).await;
     let id = first.activity_id.clone();
-    if !card_text(&first).contains("Planning") {
+    if !card_text(&first).contains("Planning") && !card_text(&first).contains("Checking readiness") {
         return (id, first.adaptive_card().cloned().expect("a card"));
     }
     let card = wait_for(world, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id).await;
@@ -218,6 +218,13 @@ async fn a_planned_failover_needs_two_approvers_moves_the_pair_with_zero_loss_an
     let copied: std::collections::BTreeSet<i64> = secondary_after.iter().map(|(source, _)| *source).collect();
     let expected: Vec<i64> = unpaused_before.iter().copied().filter(|id| copied.contains(id)).collect();
     assert_eq!(unpaused_after, expected, "the secondary runs exactly what ran on the primary");
+
+    // The primary is stale now: the dashboard says so first, and nothing
+    // replicates from it (a stale copy would overwrite what now serves).
+    let (_, status) = card_for(&world, &alice, "status").await;
+    assert!(status.to_string().contains("Failed over") && status.to_string().contains("primary is stale"), "{status}");
+    let (_, refused) = card_for(&world, &alice, "replicate").await;
+    assert!(refused.to_string().contains("has failed over"), "{refused}");
 
     // A failback clones the external tables back by path: until the
     // primary's metastore may read the secondary's prefix, the runbook says so.

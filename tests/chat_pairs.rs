@@ -198,3 +198,31 @@ async fn pairs_that_share_a_workspace_share_its_budget_of_requests() {
         assert!((2..=5).contains(&peak), "{} answered {peak} requests at once (budget 5)", ws.name);
     }
 }
+
+/// `pair set NAME primary_warehouse=ID`: a pair added (or deployed) without
+/// the primary's warehouse gets one in place, checked on the primary first
+/// (the secondary's warehouse id names no warehouse there); an unknown pair
+/// is said so.
+#[tokio::test]
+async fn an_admin_sets_a_pairs_primary_warehouse_in_place_after_a_check() {
+    use sandbox::databricks::statements::{PRIMARY_WAREHOUSE_ID, SANDBOX_WAREHOUSE_ID};
+    let world = World::start().await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let added = later(&world, &alice, &add_command(&world, "fourth", &world.sandbox.primary_url())).await;
+    assert!(added.contains("Pair fourth added"), "{added}");
+    assert_eq!(world.bot.app.store.pair("fourth").await.unwrap().unwrap().primary_warehouse_id, None);
+
+    let refused = later(&world, &alice, &format!("pair set fourth primary_warehouse={SANDBOX_WAREHOUSE_ID}")).await;
+    assert!(refused.contains("Pair fourth was not changed"), "{refused}");
+    assert_eq!(world.bot.app.store.pair("fourth").await.unwrap().unwrap().primary_warehouse_id, None);
+
+    let set = later(&world, &alice, &format!("pair set fourth primary_warehouse={PRIMARY_WAREHOUSE_ID}")).await;
+    assert!(set.contains("Pair fourth changed"), "{set}");
+    let fourth = world.bot.app.store.pair("fourth").await.unwrap().unwrap();
+    assert_eq!(fourth.primary_warehouse_id.as_deref(), Some(PRIMARY_WAREHOUSE_ID));
+    assert_eq!(fourth.warehouse_id.as_deref(), Some(SANDBOX_WAREHOUSE_ID), "the rest stays");
+
+    let unknown = card_text(&alice.say("pair set nosuch primary_warehouse=abc").await);
+    assert!(unknown.contains("There is no pair named nosuch"), "{unknown}");
+}

@@ -95,6 +95,7 @@ async fn some_data(world: &World) {
         last_commit_ms: now - 60_000,
         cloned_from: None,
         protection: Default::default(),
+        constraints: Vec::new(),
         properties_commit: None,
         pipeline_id: None,
         column_metadata: Default::default(),

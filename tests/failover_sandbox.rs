@@ -318,8 +318,11 @@ async fn a_drill_leaves_both_sides_as_they_were() {
         [warehouse_states(&services, Side::Primary).await, warehouse_states(&services, Side::Secondary).await];
     let jobs_before = [unpaused(&sandbox.primary), unpaused(&sandbox.secondary)];
 
-    let (ended, _) = setup.run(&setup.runbook(Mode::Drill, true).await).await;
+    let (ended, progress) = setup.run(&setup.runbook(Mode::Drill, true).await).await;
     completed(&ended);
+    // The rehearsal started the counterparts of the primary's running
+    // warehouses, and stopped them again when it returned to passive.
+    assert!(!progress.started_warehouses.is_empty(), "{progress:?}");
 
     assert_eq!(setup.active().await, Side::Primary);
     assert_eq!([unpaused(&sandbox.primary), unpaused(&sandbox.secondary)], jobs_before);

@@ -145,3 +145,19 @@ on_both_backends!(a_pair_without_a_warehouse_gets_one_and_one_with_a_warehouse_k
     store.close().await;
     fresh
 });
+
+on_both_backends!(a_deployed_pair_gets_its_primary_warehouse_set_keeping_the_rest, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    let deployed = pair("spoke");
+    assert_eq!(deployed.primary_warehouse_id, None, "a deployed spoke registers none");
+    store.add_pair(&deployed, Origin::Deployed, 1).await.unwrap();
+    assert!(store.set_primary_warehouse("spoke", "p1", 2).await.unwrap());
+    let stored = store.pair("spoke").await.unwrap().unwrap();
+    assert_eq!(stored.primary_warehouse_id.as_deref(), Some("p1"));
+    assert_eq!(stored.warehouse_id, deployed.warehouse_id, "the rest stays");
+    assert!(store.set_primary_warehouse("spoke", "p2", 3).await.unwrap(), "it may be changed again");
+    assert_eq!(store.pair("spoke").await.unwrap().unwrap().primary_warehouse_id.as_deref(), Some("p2"));
+    assert!(!store.set_primary_warehouse("nope", "p2", 3).await.unwrap());
+    store.close().await;
+    fresh
+});

@@ -315,8 +315,17 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
             .expect("an admin-owned managed table");
         (found.full_name(), format!("{}.{}", found.catalog, found.schema))
     };
+    // Another managed table of that schema, for a foreign key to it.
+    let child = {
+        let primary = sandbox.primary.metastore.read();
+        let found = primary.tables.values().find(|t| {
+            t.table_type == "MANAGED" && format!("{}.{}", t.catalog, t.schema) == schema && t.full_name() != table
+        });
+        found.expect("a second managed table in the schema").full_name()
+    };
     let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
     let (t, s) = (quote(&table), quote(&schema));
+    let c = quote(&child);
     let primary = WorkspaceClient::new(reqwest::Client::new(), &sandbox.primary_url());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     for sql in [
@@ -324,6 +333,10 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
         format!("CREATE FUNCTION {s}.`mask_email` (email STRING) RETURNS STRING RETURN '***'"),
         format!("ALTER TABLE {t} SET ROW FILTER {s}.`is_eu` ON (region)"),
         format!("ALTER TABLE {t} ALTER COLUMN email SET MASK {s}.`mask_email`"),
+        format!("GRANT EXECUTE ON FUNCTION {s}.`is_eu` TO `analysts`"),
+        format!("ALTER FUNCTION {s}.`mask_email` OWNER TO `data-engineers`"),
+        format!("ALTER TABLE {t} ADD CONSTRAINT `pk_dr` PRIMARY KEY (`id`) RELY"),
+        format!("ALTER TABLE {c} ADD CONSTRAINT `fk_dr` FOREIGN KEY (`parent_id`) REFERENCES {t} (`id`)"),
         format!("CREATE VIEW {s}.`eu_view` AS SELECT {s}.`is_eu`(region) AS eu FROM {t}"),
         format!("CREATE MATERIALIZED VIEW {s}.`daily` AS SELECT * FROM {t}"),
         format!("CREATE STREAMING TABLE {s}.`feed` AS SELECT * FROM STREAM {t}"),
@@ -372,6 +385,22 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
         }
     }
     assert_eq!(tables[&table]["result"], "equal", "the filtered, masked table: {}", tables[&table]);
+    assert_eq!(tables[&child]["result"], "equal", "the table with a foreign key: {}", tables[&child]);
+    {
+        let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        for name in [&table, &child] {
+            assert_eq!(s.tables[name].constraints, p.tables[name].constraints, "{name}");
+        }
+        assert_eq!(s.tables[&child].constraints[0].references.as_ref().map(|r| r.0.as_str()), Some(table.as_str()));
+        // Functions' grants and owners, as tables'.
+        for name in ["is_eu", "mask_email"] {
+            let name = format!("{schema}.{name}");
+            assert_eq!(s.functions[&name].common.grants, p.functions[&name].common.grants, "{name}");
+            assert_eq!(s.functions[&name].common.owner, p.functions[&name].common.owner, "{name}");
+        }
+        assert!(s.functions[&format!("{schema}.is_eu")].common.grants["analysts"].contains("EXECUTE"));
+        assert_eq!(s.functions[&format!("{schema}.mask_email")].common.owner, "data-engineers");
+    }
 
     // What is left to do, read as a replication reads.
     let drbot_config = Config::load(Some(&config), &BTreeMap::new()).unwrap();

@@ -743,3 +743,74 @@ async fn list_shows_what_storage_holds_to_who_may_read_files_there() {
     let bob = Client::new(&sandbox, sandbox.primary_url(), "bob");
     assert_eq!(error(&bob.submit(&format!("LIST '{csv_location}'"), "10s").await).0, "PERMISSION_DENIED");
 }
+
+/// Informational keys (FIDELITY.md, "Informational keys"): a primary key
+/// and a foreign key naming it are added, listed by the tables API as
+/// `table_constraints`; refused are a foreign key to a table without a
+/// primary key or not naming its key's columns, a second primary key, a
+/// name already used in the schema, a non-owner's change, and dropping a
+/// referenced primary key without `CASCADE` (which drops the foreign keys).
+#[tokio::test]
+async fn primary_and_foreign_keys_are_checked_against_the_catalog() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (parent, child) = {
+        let primary = sandbox.primary.metastore.read();
+        let mut delta = primary.tables.values().filter(|t| t.table_type == "MANAGED");
+        let first = delta.next().unwrap();
+        let second = delta.find(|t| t.catalog == first.catalog && t.schema == first.schema).unwrap();
+        (first.full_name(), second.full_name())
+    };
+    let quote = |name: &str| name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".");
+    let alice = Client::new(&sandbox, sandbox.primary_url(), "alice");
+    let run = |sql: String| {
+        let alice = &alice;
+        async move { alice.submit(&sql, "10s").await }
+    };
+    let (p, c) = (quote(&parent), quote(&child));
+    let fk = format!("ALTER TABLE {c} ADD CONSTRAINT `fk_parent` FOREIGN KEY (`parent_id`) REFERENCES {p}");
+    assert_eq!(error(&run(fk.clone()).await).0, "UC_REFERENTIAL_CONSTRAINT_DOES_NOT_EXIST");
+
+    let pk = format!("ALTER TABLE {p} ADD CONSTRAINT `pk_parent` PRIMARY KEY (`id`) RELY");
+    assert_eq!(state(&run(pk.clone()).await), "SUCCEEDED");
+    assert_eq!(
+        error(&run(format!("ALTER TABLE {p} ADD CONSTRAINT `pk2` PRIMARY KEY (`x`)")).await).0,
+        "MULTIPLE_PRIMARY_KEYS"
+    );
+    let same_name = format!("ALTER TABLE {c} ADD CONSTRAINT `pk_parent` PRIMARY KEY (`id`)");
+    assert_eq!(error(&run(same_name).await).0, "CONSTRAINT_ALREADY_EXISTS");
+    let wrong_columns = format!("ALTER TABLE {c} ADD CONSTRAINT `fk_x` FOREIGN KEY (`a`) REFERENCES {p} (`other`)");
+    assert_eq!(error(&run(wrong_columns).await).0, "UC_REFERENTIAL_CONSTRAINT_DOES_NOT_EXIST");
+    sandbox.primary.metastore.write().tables.get_mut(&child).unwrap().common.owner = "alice@contoso.example".into();
+    let bob = Client::new(&sandbox, sandbox.primary_url(), "bob");
+    let refused = bob.submit(&format!("ALTER TABLE {c} ADD CONSTRAINT `pk_child` PRIMARY KEY (`id`)"), "10s").await;
+    assert_eq!(error(&refused).0, "INSUFFICIENT_PERMISSIONS", "{refused}");
+    let unknown = run("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0)".into()).await;
+    assert_eq!(state(&unknown), "FAILED", "a CHECK constraint is not modelled: {unknown}");
+
+    let fk = format!("{fk} (`id`) NOT ENFORCED");
+    assert_eq!(state(&run(fk).await), "SUCCEEDED");
+    let url = format!("{}/api/2.1/unity-catalog/tables/{child}", alice.base);
+    let table: Value = alice.http.get(&url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        table["table_constraints"],
+        json!([{"foreign_key_constraint": {"name": "fk_parent", "child_columns": ["parent_id"],
+            "parent_table": parent, "parent_columns": ["id"], "rely": false}}])
+    );
+    let url = format!("{}/api/2.1/unity-catalog/tables/{parent}", alice.base);
+    let table: Value = alice.http.get(&url).bearer_auth(&alice.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(table["table_constraints"][0]["primary_key_constraint"]["rely"], json!(true));
+
+    let drop_pk = format!("ALTER TABLE {p} DROP CONSTRAINT `pk_parent`");
+    assert_eq!(error(&run(drop_pk.clone()).await).0, "CONSTRAINT_DEPENDENCY");
+    assert_eq!(state(&run(format!("{drop_pk} CASCADE")).await), "SUCCEEDED");
+    let emptied = {
+        let metastore = sandbox.primary.metastore.read();
+        metastore.tables[&parent].constraints.is_empty() && metastore.tables[&child].constraints.is_empty()
+    };
+    assert!(emptied, "CASCADE dropped the key and the foreign key naming it");
+    assert_eq!(state(&run(format!("ALTER TABLE {p} DROP CONSTRAINT IF EXISTS `pk_parent`")).await), "SUCCEEDED");
+    assert_eq!(
+        error(&run(format!("ALTER TABLE {p} DROP CONSTRAINT `pk_parent`")).await).0,
+        "CONSTRAINT_DOES_NOT_EXIST"
+    );
+}

@@ -58,6 +58,8 @@ pub(crate) enum RunError {
     Pair(#[from] PairError),
     #[error("pair {0} is no longer registered")]
     PairGone(String),
+    #[error(transparent)]
+    FailedOver(#[from] crate::pairs::FailedOver),
     /// A scheduled cycle reads both metastores before it runs.
     #[error("the plan could not be made: {0}")]
     Plan(#[from] TurnError),
@@ -83,6 +85,8 @@ pub(crate) enum TurnError {
     /// A runbook that does not apply to the pair as it stands.
     #[error(transparent)]
     Runbook(#[from] crate::failover::runbook::Refusal),
+    #[error(transparent)]
+    FailedOver(#[from] crate::pairs::FailedOver),
 }
 
 impl TurnError {
@@ -119,17 +123,18 @@ pub(crate) enum PairError {
     NoneConfigured,
     #[error("drbot looks after several pairs ({}): name one, or set this chat's default with use PAIR", .0.join(", "))]
     Ambiguous(Vec<String>),
-    #[error("pair {0} has no SQL warehouse on the {side}: an admin sets one with pair add {0} … {key}=ID", side = .1.as_str(), key = warehouse_key(*.1))]
+    #[error("pair {0} has no SQL warehouse on the {side}: an admin sets one with {how}", side = .1.as_str(), how = warehouse_how(&.0, *.1))]
     NoWarehouse(String, Side),
     #[error("the store: {0}")]
     Store(#[from] StoreError),
 }
 
-/// The `pair add` setting that names `side`'s warehouse.
-fn warehouse_key(side: Side) -> &'static str {
+/// How an admin gives pair `name` a warehouse on `side`: the primary's is
+/// set in place (`pair set`), the secondary's only with the pair (`pair add`).
+fn warehouse_how(name: &str, side: Side) -> String {
     match side {
-        Side::Primary => "primary_warehouse",
-        Side::Secondary => "warehouse",
+        Side::Primary => format!("pair set {name} primary_warehouse=ID"),
+        Side::Secondary => format!("pair add {name} … warehouse=ID"),
     }
 }
 

@@ -148,6 +148,77 @@ impl Bot {
         }
     }
 
+    /// `pair set NAME primary_warehouse=ID`: the pair's primary warehouse,
+    /// checked (both workspaces and both warehouses answer, asked with the
+    /// admin's own identity) before it is stored; audited either way.
+    pub(crate) async fn set_primary_warehouse(
+        self: &Arc<Self>,
+        actor: &Actor,
+        name: &str,
+        warehouse: &str,
+        correlation_id: &str,
+    ) -> Answer {
+        let mut pair = match self.services.store.pair(name).await {
+            Ok(Some(pair)) => pair,
+            Ok(None) => return Answer::Card(cards::notice("No such pair", &format!("There is no pair named {name}."))),
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "pair not read");
+                return Answer::Card(cards::error("The pair could not be read.", correlation_id));
+            }
+        };
+        pair.primary_warehouse_id = Some(warehouse.to_string());
+        let tokens = match self.tokens_for(actor) {
+            Ok(tokens) => tokens,
+            Err(error) => return Answer::Card(error.card("The warehouse could not be checked", correlation_id)),
+        };
+        let bot = self.clone();
+        let actor = actor.clone();
+        let correlation_id = correlation_id.to_string();
+        let warehouse = warehouse.to_string();
+        Answer::Later {
+            now: cards::notice(&format!("Checking pair {}…", pair.name), "Asking both workspaces and the warehouses."),
+            then: Box::pin(async move {
+                let action = "set a pair's primary warehouse";
+                let problems = match tokens.get(false).await {
+                    Ok(token) => probe::problems(&pair, &bot.services.http, &token).await,
+                    Err(error) => vec![format!("no Databricks token: {error}")],
+                };
+                if !problems.is_empty() {
+                    let result = format!("refused: {}", problems.join("; "));
+                    bot.audit(&actor, action, Some(&pair.name), &result, &correlation_id).await;
+                    return cards::with_correlation_id(
+                        cards::notice(
+                            &format!("Pair {} was not changed", pair.name),
+                            &format!("What is wrong: {}.", problems.join("; ")),
+                        ),
+                        &correlation_id,
+                    );
+                }
+                match bot.services.store.set_primary_warehouse(&pair.name, &warehouse, now_ms()).await {
+                    Ok(true) => {
+                        bot.audit(&actor, action, Some(&pair.name), "set", &correlation_id).await;
+                        cards::notice(
+                            &format!("Pair {} changed", pair.name),
+                            &format!("drbot now asks the primary in SQL on warehouse {warehouse}."),
+                        )
+                    }
+                    Ok(false) => {
+                        bot.audit(&actor, action, Some(&pair.name), "refused: changed meanwhile", &correlation_id)
+                            .await;
+                        cards::notice(
+                            &format!("Pair {} was not changed", pair.name),
+                            "It was removed or changed meanwhile: try again.",
+                        )
+                    }
+                    Err(error) => {
+                        tracing::error!(correlation_id, %error, "pair not stored");
+                        cards::error("The pair could not be stored.", &correlation_id)
+                    }
+                }
+            }),
+        }
+    }
+
     /// `pair remove NAME`: refused while an operation of the pair runs.
     pub(crate) async fn remove_pair(&self, actor: &Actor, name: &str, correlation_id: &str) -> Value {
         let removal = match self.services.store.remove_pair(name).await {

@@ -114,6 +114,7 @@ impl Bot {
         dry_run: bool,
         coverage: Coverage,
     ) -> Result<(String, StoredReplicationPlan), TurnError> {
+        pair.replicates_from_primary()?;
         let (plan, assets) = match coverage {
             Coverage::Data => (self.plan_data(&request.tokens, pair, catalog.as_deref()).await?, AssetPlan::default()),
             Coverage::Assets => (Plan::default(), self.plan_assets(pair, &request.tokens).await?),

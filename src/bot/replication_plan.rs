@@ -49,6 +49,7 @@ pub(crate) fn kind_label(kind: &ActionKind) -> &'static str {
         ActionKind::CopyVolumeFiles(_) => "Copy volume files",
         ActionKind::CreateFunction { .. } => "Create function",
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => "Set row filters and column masks",
+        ActionKind::AddConstraint { .. } | ActionKind::DropConstraint { .. } => "Set primary and foreign keys",
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => "Update grants",
         ActionKind::SetOwner { .. } => "Set owner",
         ActionKind::Model(_) => "Registered models",

@@ -255,6 +255,8 @@ impl Bot {
             .await?;
         let pair_name = job.pair_name(op);
         let pair = store.pair(&pair_name).await?.ok_or_else(|| RunError::PairGone(pair_name.clone()))?;
+        // A plan read before a failover must not run after it.
+        pair.replicates_from_primary()?;
         let tokens = self.tokens_acting_as(&job.acting_as).await?;
         if job.plan_id.is_empty() {
             // A scheduled cycle: the plan a person would read first, read as the bot.

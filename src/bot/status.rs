@@ -88,6 +88,7 @@ impl Bot {
                     Ok(assets) => fold_asset_drift(&mut view, &assets),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
                 }
+                fold_failed_over(&mut view, pair);
                 views::render_dashboard(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
             }
             Err(problem) => cards::error(&problem, correlation_id),
@@ -201,6 +202,20 @@ impl Bot {
 /// that differs (missing is what a run would create, different what it would
 /// update), and a pair whose secondary lacks them is at risk, not ready: a
 /// failover would find jobs missing.
+/// A pair that has failed over serves from its secondary: the primary is
+/// stale (drift and RPO compare it to what now serves), and nothing
+/// replicates from it until failback. Said first, whatever else is true.
+fn fold_failed_over(view: &mut views::DashboardView, pair: &Pair) {
+    let Err(failed_over) = pair.replicates_from_primary() else { return };
+    let earlier = std::mem::take(&mut view.overall.summary);
+    if !earlier.is_empty() {
+        view.overall.more_reasons.insert(0, earlier);
+    }
+    view.overall.label = "Failed over".into();
+    view.overall.color = Tone::Attention;
+    view.overall.summary = format!("{}.", failed_over);
+}
+
 fn fold_asset_drift(view: &mut views::DashboardView, assets: &crate::assets::AssetPlan) {
     let rows: Vec<views::DriftRow> = assets
         .counts()

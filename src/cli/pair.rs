@@ -1,4 +1,4 @@
-//! `drbot pair list|add|remove|map`: the DR pairs from a terminal, and the
+//! `drbot pair list|add|set|remove|map`: the DR pairs from a terminal, and the
 //! `--pair` of `drbot status` and `drbot replicate`. `map` keeps a pair's
 //! mapping table for workspace assets (a cluster policy, warehouse, cluster,
 //! instance pool or pipeline id, a principal or a path prefix of the primary
@@ -63,6 +63,16 @@ pub enum PairCommand {
         #[arg(long)]
         token_from_env: bool,
     },
+    /// Set a pair's primary SQL warehouse (a deployed spoke's pair has none),
+    /// after checking that both workspaces and warehouses answer.
+    Set {
+        name: String,
+        #[arg(long)]
+        primary_warehouse: String,
+        /// Check with the operator's token from DRBOT_DATABRICKS_TOKEN instead of the bot's identity.
+        #[arg(long)]
+        token_from_env: bool,
+    },
     /// Remove a pair (refused while an operation of it runs). Nothing in its workspaces changes.
     Remove { name: String },
     /// The pair's mapping table for workspace assets: list it, or map (or with
@@ -110,6 +120,24 @@ pub async fn main(args: PairArgs) -> anyhow::Result<()> {
             }
             audit(&store, "add a pair", &name, "added").await;
             println!("pair {name} added (recipient {}, shares {}*)", pair.sharing.recipient, pair.sharing.share_prefix);
+        }
+        PairCommand::Set { name, primary_warehouse, token_from_env } => {
+            let Some(mut pair) = store.pair(&name).await? else { bail!("there is no pair named {name}") };
+            pair.primary_warehouse_id = Some(primary_warehouse.clone());
+            pair.validate().map_err(anyhow::Error::msg)?;
+            let token = token(&config, &env, token_from_env).await?;
+            let problems = probe::problems(&pair, &crate::http_client::client(), &token).await;
+            let action = "set a pair's primary warehouse";
+            if !problems.is_empty() {
+                audit(&store, action, &name, &format!("refused: {}", problems.join("; "))).await;
+                bail!("pair {name} was not changed: {}", problems.join("; "));
+            }
+            if !store.set_primary_warehouse(&name, &primary_warehouse, now_ms()).await? {
+                audit(&store, action, &name, "refused: changed meanwhile").await;
+                bail!("pair {name} was removed or changed meanwhile: try again");
+            }
+            audit(&store, action, &name, "set").await;
+            println!("pair {name}: primary warehouse {primary_warehouse}");
         }
         PairCommand::Map { name, kind, source, target, remove } => {
             map(&store, &name, kind.as_deref(), source.as_deref(), target.as_deref(), remove).await?

@@ -240,6 +240,7 @@ pub async fn main(args: ReplicateArgs) -> anyhow::Result<bool> {
     let config = Config::load(args.config.as_deref(), &env)?;
     let tokens = cli_tokens(&config, &env, args.token_from_env, args.device_code, &args.client_id).await?;
     let pair = crate::cli::pair::chosen(&config, args.pair.as_deref()).await?;
+    pair.replicates_from_primary()?;
     let workspaces = pair_workspaces(&pair)?;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
@@ -538,6 +539,7 @@ fn group(action: &Action) -> (usize, &'static str) {
         ActionKind::CreateView { .. } => (7, "Views"),
         ActionKind::CreateDataset { .. } => (7, "Materialized views and streaming tables"),
         ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. } => (8, "Row filters and column masks"),
+        ActionKind::AddConstraint { .. } | ActionKind::DropConstraint { .. } => (8, "Primary and foreign keys"),
         ActionKind::Grant { .. } | ActionKind::Revoke { .. } => (9, "Grants"),
         ActionKind::Metadata(_) => (10, "Comments, tags and properties"),
         ActionKind::SetOwner { .. } => (11, "Owners"),

@@ -150,6 +150,36 @@ pub struct Table {
     /// `pipeline_id` in the tables API reference.
     #[serde(default)]
     pub pipeline_id: Option<String>,
+    /// Its informational primary and foreign keys (TableInfo's
+    /// `table_constraints`).
+    #[serde(default)]
+    pub table_constraints: Vec<TableConstraint>,
+}
+
+/// One of a table's constraints: exactly one field is set. A
+/// `named_table_constraint` (another kind, by name only) carries nothing
+/// drbot can add again, so only the two keys are read.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct TableConstraint {
+    #[serde(default)]
+    pub primary_key_constraint: Option<KeyConstraint>,
+    #[serde(default)]
+    pub foreign_key_constraint: Option<KeyConstraint>,
+}
+
+/// A primary key (`child_columns`) or a foreign key (`child_columns`
+/// referencing `parent_table`'s `parent_columns`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct KeyConstraint {
+    pub name: String,
+    #[serde(default)]
+    pub child_columns: Vec<String>,
+    #[serde(default)]
+    pub parent_table: Option<String>,
+    #[serde(default)]
+    pub parent_columns: Vec<String>,
+    #[serde(default)]
+    pub rely: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -185,6 +185,14 @@ async fn one(
                 }
                 Err(error) => return Err(error.into()),
             }
+            if runbook.mode == Mode::Drill && progress.running_warehouses.is_none() {
+                // A drill freezes nothing, so nothing else reads which
+                // warehouses serve on the active side: the rehearsal starts
+                // their counterparts, as a failover would.
+                let serving = services.warehouses(d.from).warehouses().await?;
+                progress.running_warehouses = Some(warehouses::running_names(&serving));
+                journal.save(progress).await?;
+            }
             if !runbook.blocked.is_empty() {
                 if !options.override_checks {
                     return Err(Failure::Step(format!("blocked: {}", runbook.blocked.join("; "))));

@@ -73,6 +73,8 @@ pub struct BulkGrants {
     pub tables: HashMap<String, Grants>,
     pub volumes: HashMap<String, Grants>,
     pub external_locations: HashMap<String, Grants>,
+    /// User-defined functions' (`routine_privileges`).
+    pub functions: HashMap<String, Grants>,
 }
 
 /// What the statements read: the grants, the volumes and, when asked, the
@@ -225,12 +227,13 @@ fn fold_functions(routines: Vec<Vec<Option<String>>>, parameters: Vec<Vec<Option
 }
 
 /// The privilege queries: the view and the name columns after `grantee`.
-const VIEWS: [(&str, &[&str]); 5] = [
+const VIEWS: [(&str, &[&str]); 6] = [
     ("catalog_privileges", &["catalog_name"]),
     ("schema_privileges", &["catalog_name", "schema_name"]),
     ("table_privileges", &["table_catalog", "table_schema", "table_name"]),
     ("volume_privileges", &["volume_catalog", "volume_schema", "volume_name"]),
     ("external_location_privileges", &["external_location_name"]),
+    ("routine_privileges", &["routine_catalog", "routine_schema", "routine_name"]),
 ];
 
 /// `SELECT grantee, <name columns>, privilege_type FROM system.information_schema.<view> WHERE inherited_from IS NULL`.
@@ -262,9 +265,9 @@ pub async fn read_grants(
         let (_, rows) = client.query(token, warehouse_id, &privileges_query(view, names), deadline).await?;
         Ok::<_, DatabricksError>(fold(rows, names.len()))
     };
-    let (catalogs, schemas, tables, volumes, external_locations) =
-        tokio::try_join!(run(VIEWS[0]), run(VIEWS[1]), run(VIEWS[2]), run(VIEWS[3]), run(VIEWS[4]))?;
-    Ok(BulkGrants { catalogs, schemas, tables, volumes, external_locations })
+    let (catalogs, schemas, tables, volumes, external_locations, functions) =
+        tokio::try_join!(run(VIEWS[0]), run(VIEWS[1]), run(VIEWS[2]), run(VIEWS[3]), run(VIEWS[4]), run(VIEWS[5]))?;
+    Ok(BulkGrants { catalogs, schemas, tables, volumes, external_locations, functions })
 }
 
 /// Rows `grantee, name parts…, privilege_type` → full name → grants. A row

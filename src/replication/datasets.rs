@@ -94,6 +94,7 @@ pub(crate) fn effect(
             format_options: None,
             pipeline_id: None,
             column_metadata,
+            constraints: Vec::new(),
             common,
         },
     );

@@ -145,7 +145,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &catalog.storage_root, &other.storage_root, &mut fields);
                 common_fields(&catalog.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &catalog.common, &other.common, &mut out);
             }
         }
@@ -169,7 +169,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 location_field(config, &schema.storage_root, &other.storage_root, &mut fields);
                 common_fields(&schema.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &schema.common, &other.common, &mut out);
             }
         }
@@ -197,7 +197,8 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 push_different(&mut out, &object, fields);
                 let (a, b) =
                     ((&table.common, Some(&table.column_metadata)), (&other.common, Some(&other.column_metadata)));
-                metadata_drift(&object, a, b, tags, &mut out);
+                let keys_differ = table.constraints != other.constraints;
+                metadata_drift(&object, a, b, tags, keys_differ, &mut out);
                 owner_and_grants(&object, &table.common, &other.common, &mut out);
             }
         }
@@ -223,7 +224,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     location_field(config, &volume.storage_location, &other.storage_location, &mut fields);
                 }
                 push_different(&mut out, &object, fields);
-                metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, &mut out);
+                metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, false, &mut out);
                 owner_and_grants(&object, &volume.common, &other.common, &mut out);
             }
         }
@@ -238,26 +239,29 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     out
 }
 
-/// Functions: missing, extra, or defined or commented differently (their
-/// grants and owners are not replicated yet, so not compared).
+/// Functions: missing, extra, or defined or commented differently; and,
+/// like tables, their owners and direct grants (EXECUTE…). An owner is
+/// compared only when the read knew it (a `status` read does not).
 fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
     let (primary, secondary) = (scope.primary, scope.secondary);
     for function in primary.functions.values().filter(|f| scope.primary_schema(&f.catalog, &f.schema)) {
         let object = function_ref(function);
-        match secondary.functions.get(&function.full_name()) {
-            None => out.push(Drift { object, change: Change::Missing }),
-            Some(other) if !function.same_definition(other) => {
-                out.push(Drift { object, change: Change::Different(vec![Field::FunctionDefinition]) })
-            }
-            // Its comment comes only with its definition (`CREATE OR
-            // REPLACE FUNCTION … COMMENT`), so it is redefined for it.
-            Some(other)
-                if function.common.comment.as_deref().filter(|c| !c.is_empty())
-                    != other.common.comment.as_deref().filter(|c| !c.is_empty()) =>
-            {
-                out.push(Drift { object, change: Change::Different(vec![Field::Comment]) })
-            }
-            Some(_) => {}
+        let Some(other) = secondary.functions.get(&function.full_name()) else {
+            out.push(Drift { object, change: Change::Missing });
+            continue;
+        };
+        // Its comment comes only with its definition (`CREATE OR REPLACE
+        // FUNCTION … COMMENT`), so it is redefined for it.
+        let comment = |f: &FunctionInfo| f.common.comment.clone().filter(|c| !c.is_empty());
+        if !function.same_definition(other) {
+            out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::FunctionDefinition]) })
+        } else if comment(function) != comment(other) {
+            out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::Comment]) })
+        }
+        if function.common.owner.is_empty() || other.common.owner.is_empty() {
+            grant_drift(&object, &function.common.grants, &other.common.grants, out);
+        } else {
+            owner_and_grants(&object, &function.common, &other.common, out);
         }
     }
     for function in secondary.functions.values() {
@@ -351,14 +355,25 @@ pub(crate) fn table_kind_name(kind: &TableKind) -> String {
 
 type Held<'a> = (&'a Common, Option<&'a std::collections::BTreeMap<String, super::snapshot::ColumnMetadata>>);
 
-/// The metadata of an object both sides hold that differs (`metadata.rs`).
-fn metadata_drift(object: &ObjectRef, primary: Held<'_>, secondary: Held<'_>, tags: bool, out: &mut Vec<Drift>) {
-    let fields = metadata::fields(
+/// The metadata of an object both sides hold that differs (`metadata.rs`),
+/// its keys among it when `keys_differ` (`constraints.rs`).
+fn metadata_drift(
+    object: &ObjectRef,
+    primary: Held<'_>,
+    secondary: Held<'_>,
+    tags: bool,
+    keys_differ: bool,
+    out: &mut Vec<Drift>,
+) {
+    let mut fields = metadata::fields(
         object.kind,
         metadata::Side { common: primary.0, columns: primary.1 },
         metadata::Side { common: secondary.0, columns: secondary.1 },
         tags,
     );
+    if keys_differ {
+        fields.push(MetadataField::Constraints);
+    }
     if !fields.is_empty() {
         out.push(Drift { object: object.clone(), change: Change::Metadata(fields) });
     }
@@ -533,6 +548,42 @@ mod tests {
         .with_table(replica_of(&primary.tables["main.sales.v"]))
         .with_volume(replica_of_volume(&primary.volumes["main.sales.landing"]));
         (primary, secondary)
+    }
+
+    /// A table whose keys differ is metadata drift (readiness counts it),
+    /// and so are a function's grants and owner; equal keys are none.
+    #[test]
+    fn keys_and_function_grants_are_drift() {
+        let (mut primary, mut secondary) = world();
+        primary.tables.get_mut("main.sales.orders").unwrap().constraints = vec![pk("pk_orders", &["id"])];
+        let keys = |drift: &[Drift]| {
+            drift.iter().any(|d| {
+                d.object.full_name() == "main.sales.orders"
+                    && matches!(&d.change, Change::Metadata(f) if f.contains(&MetadataField::Constraints))
+            })
+        };
+        assert!(keys(&diff(&primary, &secondary, &config())));
+        secondary.tables.get_mut("main.sales.orders").unwrap().constraints = vec![pk("pk_orders", &["id"])];
+        assert!(!keys(&diff(&primary, &secondary, &config())));
+
+        let mut f = function("main.sales.f", &[]);
+        f.common.owner = "alice".into();
+        f.common.grants = [("analysts".to_string(), ["EXECUTE".to_string()].into())].into();
+        primary = primary.with_function(f.clone());
+        f.common.owner = "bob".into();
+        f.common.grants.clear();
+        secondary = secondary.with_function(f.clone());
+        let drift = diff(&primary, &secondary, &config());
+        let on_f: Vec<&Change> =
+            drift.iter().filter(|d| d.object.full_name() == "main.sales.f").map(|d| &d.change).collect();
+        assert!(on_f.iter().any(|c| matches!(c, Change::Owner { primary, .. } if primary == "alice")), "{on_f:?}");
+        assert!(on_f.iter().any(|c| matches!(c, Change::Grants { principal, .. } if principal == "analysts")));
+        // A read that did not learn owners (`status`) compares grants only.
+        secondary.functions.get_mut("main.sales.f").unwrap().common.owner.clear();
+        let drift = diff(&primary, &secondary, &config());
+        assert!(!drift
+            .iter()
+            .any(|d| d.object.full_name() == "main.sales.f" && matches!(d.change, Change::Owner { .. })));
     }
 
     #[test]

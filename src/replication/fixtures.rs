@@ -62,6 +62,7 @@ fn table(full: &str, kind: TableKind) -> TableInfo {
         format_options: None,
         pipeline_id: None,
         column_metadata: Default::default(),
+        constraints: Vec::new(),
         common: common("dr-operators"),
     }
 }
@@ -207,4 +208,25 @@ pub fn replica_of_catalog(catalog: &CatalogInfo) -> CatalogInfo {
     let mut copy = catalog.clone();
     copy.storage_root = copy.storage_root.as_deref().and_then(|l| mapping().to_secondary(l));
     copy
+}
+
+/// A primary key named `name` on `columns`.
+pub fn pk(name: &str, columns: &[&str]) -> super::constraints::Constraint {
+    super::constraints::Constraint {
+        name: name.into(),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        key: super::constraints::Key::Primary,
+        rely: false,
+    }
+}
+
+/// A foreign key named `name` on `columns`, referencing `parent` (`parent_columns`).
+pub fn fk(name: &str, columns: &[&str], parent: &str, parent_columns: &[&str]) -> super::constraints::Constraint {
+    super::constraints::Constraint {
+        key: super::constraints::Key::Foreign {
+            parent_table: parent.into(),
+            parent_columns: parent_columns.iter().map(|c| c.to_string()).collect(),
+        },
+        ..pk(name, columns)
+    }
 }

@@ -87,6 +87,9 @@ pub enum MetadataField {
     Tags,
     ColumnComment(String),
     ColumnTags(String),
+    /// Its informational primary and foreign keys (`constraints.rs`),
+    /// which the planner sets with their own actions.
+    Constraints,
 }
 
 impl std::fmt::Display for MetadataField {
@@ -97,6 +100,7 @@ impl std::fmt::Display for MetadataField {
             MetadataField::Tags => f.write_str("tags"),
             MetadataField::ColumnComment(c) => write!(f, "comment of column {c}"),
             MetadataField::ColumnTags(c) => write!(f, "tags of column {c}"),
+            MetadataField::Constraints => f.write_str("primary and foreign keys"),
         }
     }
 }
@@ -199,6 +203,8 @@ pub fn changes(
                 let held = column(secondary.columns, &name).map_or(&empty, |c| &c.tags);
                 tag_changes(Some(&name), wanted, held, &mut out);
             }
+            // Never among `fields` (diff adds it); planned in `Planner::constraints`.
+            MetadataField::Constraints => {}
         }
     }
     out

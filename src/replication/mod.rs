@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod bulk;
 pub mod config;
+pub mod constraints;
 pub mod dataset;
 pub mod datasets;
 pub mod describe;

@@ -14,6 +14,7 @@
 //! existing object alone. A blocked action does nothing,
 //! and neither does anything depending on it, transitively.
 
+use super::constraints::Key;
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionKind, CloneSource, Plan, ProviderRef, Side};
 use super::snapshot::{
@@ -119,11 +120,12 @@ fn effect(action: &Action, s: &mut Snapshot) {
             };
             // A replaced table keeps its Unity Catalog metadata (owner,
             // grants, comment, tags); a new clone has none of it.
-            let (common, column_metadata) = s
+            // Its keys too: Unity Catalog keeps them with the table (FIDELITY.md).
+            let (common, column_metadata, constraints) = s
                 .tables
                 .get(&name)
-                .map(|t| (t.common.clone(), t.column_metadata.clone()))
-                .unwrap_or_else(|| (fresh(&creator, None, Default::default()), Default::default()));
+                .map(|t| (t.common.clone(), t.column_metadata.clone(), t.constraints.clone()))
+                .unwrap_or_else(|| (fresh(&creator, None, Default::default()), Default::default(), Vec::new()));
             s.tables.insert(
                 name,
                 TableInfo {
@@ -142,6 +144,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     format_options: None,
                     pipeline_id: None,
                     column_metadata,
+                    constraints,
                     common,
                 },
             );
@@ -162,6 +165,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 format_options: Some(options.clone()),
                 pipeline_id: None,
                 column_metadata: Default::default(),
+                constraints: Vec::new(),
                 common: fresh(&creator, None, Default::default()),
             });
         }
@@ -197,6 +201,7 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     format_options: None,
                     pipeline_id: None,
                     column_metadata,
+                    constraints: Vec::new(),
                     common,
                 },
             );
@@ -264,6 +269,36 @@ fn effect(action: &Action, s: &mut Snapshot) {
                     Some(mask) => table.protection.column_masks.insert(column.clone(), mask.clone()),
                     None => table.protection.column_masks.remove(column),
                 };
+            }
+        }
+        ActionKind::AddConstraint { constraint } => {
+            // As Databricks checks it: a name free in the schema, one
+            // primary key per table, a foreign key naming its parent's
+            // primary key (sandbox/FIDELITY.md, "Informational keys").
+            let schema = format!("{}.{}", path[0], path[1]);
+            let taken = s.tables.values().any(|t| {
+                format!("{}.{}", t.catalog, t.schema) == schema
+                    && t.constraints.iter().any(|c| c.name == constraint.name)
+            });
+            let parent_ok = match &constraint.key {
+                Key::Primary => s.tables.get(&name).is_some_and(|t| !t.constraints.iter().any(|c| c.is_primary())),
+                Key::Foreign { parent_table, parent_columns } => s
+                    .tables
+                    .get(parent_table)
+                    .is_some_and(|p| p.constraints.iter().any(|c| c.is_primary() && &c.columns == parent_columns)),
+            };
+            if let Some(table) = s.tables.get_mut(&name).filter(|t| t.kind != TableKind::View && !taken && parent_ok) {
+                table.constraints.push(constraint.clone());
+                table.constraints.sort();
+            }
+        }
+        ActionKind::DropConstraint { name: key } => {
+            // RESTRICT: a primary key that a foreign key references stays.
+            let referenced =
+                s.tables.get(&name).is_some_and(|t| t.constraints.iter().any(|c| &c.name == key && c.is_primary()))
+                    && s.tables.values().any(|t| t.constraints.iter().any(|c| c.parent() == Some(name.as_str())));
+            if let Some(table) = s.tables.get_mut(&name).filter(|_| !referenced) {
+                table.constraints.retain(|c| &c.name != key);
             }
         }
         ActionKind::Grant { principal, privileges } => {

@@ -210,6 +210,19 @@ pub enum ActionKind {
         column: String,
         mask: Option<Policy>,
     },
+    /// `ALTER TABLE … ADD CONSTRAINT n PRIMARY KEY (…)` or `… FOREIGN KEY
+    /// (…) REFERENCES parent (…)`: one of the primary's informational keys,
+    /// which a clone does not carry (`constraints.rs`). A foreign key runs
+    /// after the primary key it references.
+    AddConstraint {
+        constraint: super::constraints::Constraint,
+    },
+    /// `ALTER TABLE … DROP CONSTRAINT IF EXISTS n`: a key only the
+    /// secondary has, or one defined differently there (added again after).
+    /// A primary key is dropped after the foreign keys referencing it.
+    DropConstraint {
+        name: String,
+    },
     Grant {
         principal: String,
         privileges: BTreeSet<String>,
@@ -280,6 +293,9 @@ pub enum BlockReason {
     ModelVersionFiles { model: String, version: i64, source: String },
     /// A volume's files could not be listed on that side (no READ VOLUME…).
     FilesUnreadable { side: Side, reason: String },
+    /// A foreign key whose parent table has no such primary key on the
+    /// secondary, and this plan adds none (Databricks refuses it).
+    MissingKey { parent: String },
 }
 
 impl fmt::Display for BlockReason {
@@ -345,6 +361,12 @@ impl fmt::Display for BlockReason {
                     Side::Secondary => "secondary",
                 }
             ),
+            BlockReason::MissingKey { parent } => write!(
+                f,
+                "it references the primary key of {parent}, which the secondary does not have and this plan does not \
+                 add (the parent table is not replicated, or its key cannot be added): add that key on the \
+                 secondary first"
+            ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
                 "{owner}, the owner of share {share}, cannot read {table}, so the secondary cannot read it through \
@@ -376,6 +398,7 @@ impl BlockReason {
             BlockReason::PipelineOwned { .. } => "defined by a pipeline to deploy",
             BlockReason::ModelVersionFiles { .. } => "model version files to copy with MLflow",
             BlockReason::FilesUnreadable { .. } => "volume files cannot be listed",
+            BlockReason::MissingKey { .. } => "references a key the secondary lacks",
         }
     }
 }
@@ -437,6 +460,8 @@ impl Action {
                 format!("mask column {column} of {object} with {}", mask.function_name)
             }
             ActionKind::SetColumnMask { column, mask: None } => format!("drop the mask of column {column} of {object}"),
+            ActionKind::AddConstraint { constraint } => format!("add {} to {object}", constraint.describe()),
+            ActionKind::DropConstraint { name } => format!("drop constraint {name} of {object}"),
             ActionKind::Grant { principal, privileges } => {
                 format!(
                     "grant {} on {object} to {principal}",

@@ -71,12 +71,14 @@ pub fn plan(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
     planner.datasets(&drift);
     planner.views(&drift);
     planner.protection();
+    planner.constraints();
     planner.volumes(&drift);
     planner.models();
     planner.metadata(&drift);
     planner.volume_files();
     planner.grants_and_owners(&drift);
     planner.owners_last();
+    planner.keys_before_parent_owners();
     let extras = std::mem::take(&mut planner.extras);
     Plan { actions: order(planner.actions), extras, not_compared: metadata::not_compared(primary, secondary) }
 }
@@ -588,6 +590,10 @@ impl Planner<'_> {
                     comment: function.common.comment.clone().filter(|c| !c.is_empty()),
                 },
             };
+            if !existing {
+                // A new function gets the primary's grants and owner.
+                self.fresh.insert(object.clone());
+            }
             let id = self.push("function", object, kind, deps);
             debug_assert_eq!(Some(&id), self.creator.get(&names[i]));
         }
@@ -746,6 +752,169 @@ impl Planner<'_> {
                 ids.push(self.push_keyed("protect", object.clone(), &format!("mask:{column}"), kind, deps));
             }
             self.protect.insert(name, ids);
+        }
+    }
+
+    /// Informational primary and foreign keys (`constraints.rs`): each key
+    /// the primary declares on a replicated table is added on the
+    /// secondary's copy, and a key only the secondary has (or defined
+    /// differently there) is dropped. A clone creating a table carries none;
+    /// one replacing a table leaves its keys (Unity Catalog keeps them with
+    /// the table). Order, as Databricks requires: foreign keys are dropped
+    /// before the primary keys they reference, a name is added only after
+    /// the key that held it in the schema is dropped, and a foreign key is
+    /// added after its parent's primary key; one whose parent key the
+    /// secondary will not have is blocked with the reason.
+    fn constraints(&mut self) {
+        use super::constraints::{change, Constraint, KeyChange};
+        let replicated = |t: &TableInfo| {
+            t.kind != TableKind::View
+                && super::diff::is_replicated_schema(self.primary, self.secondary, self.config, &t.catalog, &t.schema)
+        };
+        // What each table of the secondary will hold before these actions:
+        // its keys, or none when this plan creates it.
+        let mut held: HashMap<String, Vec<Constraint>> = self
+            .secondary
+            .tables
+            .iter()
+            .filter(|(_, t)| t.kind != TableKind::View)
+            .map(|(name, t)| (name.clone(), t.constraints.clone()))
+            .collect();
+        for name in self.creator.keys() {
+            if self.primary.tables.get(name).is_some_and(|t| t.kind != TableKind::View) {
+                held.entry(name.clone()).or_default();
+            }
+        }
+        let held_of = |name: &str| held.get(name).cloned();
+        let mut changes: BTreeMap<String, KeyChange> = BTreeMap::new();
+        for table in self.primary.tables.values().filter(|t| replicated(t)) {
+            let name = table.full_name();
+            let Some(held) = held_of(&name) else { continue };
+            let wanted = change(&table.constraints, &held);
+            if !wanted.is_empty() {
+                changes.insert(name, wanted);
+            }
+        }
+        // A primary key dropped here takes the secondary's foreign keys
+        // referencing it first; those the primary has are added again.
+        let dropped_keys: BTreeSet<String> = changes
+            .iter()
+            .filter(|(_, c)| c.drop.iter().any(Constraint::is_primary))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, table) in &self.secondary.tables {
+            for key in table.constraints.iter().filter(|c| c.parent().is_some_and(|p| dropped_keys.contains(p))) {
+                let entry = changes.entry(name.clone()).or_default();
+                if !entry.drop.contains(key) {
+                    entry.drop.push(key.clone());
+                    let again = self
+                        .primary
+                        .tables
+                        .get(name)
+                        .filter(|t| replicated(t))
+                        .and_then(|t| t.constraints.iter().find(|c| *c == key).cloned());
+                    if let Some(again) = again.filter(|a| !entry.add.contains(a)) {
+                        entry.add.push(again);
+                    }
+                }
+            }
+        }
+        let object_of = |name: &str| {
+            let kind = ObjectKind::Table;
+            ObjectRef::new(kind, name.split('.'))
+        };
+        let schema_of = |name: &str| name.rsplit_once('.').map_or(String::new(), |(s, _)| s.to_string());
+        // Drops: foreign keys first, then the primary keys they reference.
+        let mut drops_by_name: HashMap<(String, String), Vec<ActionId>> = HashMap::new();
+        let mut fk_drops_by_parent: HashMap<String, Vec<ActionId>> = HashMap::new();
+        let mut pk_drops: HashMap<String, Vec<ActionId>> = HashMap::new();
+        for primary_pass in [false, true] {
+            for (name, change) in &changes {
+                let object = object_of(name);
+                for key in change.drop.iter().filter(|k| k.is_primary() == primary_pass) {
+                    let mut deps = self.parents(&object.path);
+                    deps.extend(self.creator.get(name).cloned());
+                    if primary_pass {
+                        deps.extend(fk_drops_by_parent.get(name).into_iter().flatten().cloned());
+                    }
+                    let kind = ActionKind::DropConstraint { name: key.name.clone() };
+                    let id = self.push_keyed("constraint", object.clone(), &format!("drop:{}", key.name), kind, deps);
+                    drops_by_name.entry((schema_of(name), key.name.clone())).or_default().push(id.clone());
+                    match key.parent() {
+                        Some(parent) => fk_drops_by_parent.entry(parent.to_string()).or_default().push(id),
+                        None => pk_drops.entry(name.clone()).or_default().push(id),
+                    }
+                }
+            }
+        }
+        // Adds: primary keys, then the foreign keys naming them.
+        let mut pk_adds: HashMap<String, (ActionId, Vec<String>)> = HashMap::new();
+        for primary_pass in [true, false] {
+            for (name, change) in &changes {
+                let object = object_of(name);
+                for key in change.add.iter().filter(|k| k.is_primary() == primary_pass) {
+                    let mut deps = self.parents(&object.path);
+                    deps.extend(self.creator.get(name).cloned());
+                    deps.extend(drops_by_name.get(&(schema_of(name), key.name.clone())).into_iter().flatten().cloned());
+                    let mut kind = ActionKind::AddConstraint { constraint: key.clone() };
+                    match &key.key {
+                        super::constraints::Key::Primary => {
+                            deps.extend(pk_drops.get(name).into_iter().flatten().cloned());
+                        }
+                        super::constraints::Key::Foreign { parent_table, parent_columns } => {
+                            match pk_adds.get(parent_table) {
+                                Some((id, columns)) if columns == parent_columns => deps.push(id.clone()),
+                                _ => {
+                                    // The parent's key as the secondary keeps it.
+                                    let kept = held_of(parent_table).is_some_and(|held| {
+                                        let dropped =
+                                            changes.get(parent_table).map(|c| c.drop.as_slice()).unwrap_or(&[]);
+                                        held.iter().any(|c| {
+                                            c.is_primary() && &c.columns == parent_columns && !dropped.contains(c)
+                                        })
+                                    });
+                                    if kept {
+                                        deps.extend(self.creator.get(parent_table).cloned());
+                                    } else {
+                                        kind = ActionKind::Blocked(BlockReason::MissingKey {
+                                            parent: parent_table.clone(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let id = self.push_keyed("constraint", object.clone(), &format!("add:{}", key.name), kind, deps);
+                    if key.is_primary() {
+                        pk_adds.insert(name.clone(), (id, key.columns.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A foreign key is added by the owner of its parent table too (the
+    /// table constraints API), so the parent's hand-over to its primary
+    /// owner waits for the foreign keys added to it.
+    fn keys_before_parent_owners(&mut self) {
+        let mut waits: HashMap<String, Vec<ActionId>> = HashMap::new();
+        for action in &self.actions {
+            if let ActionKind::AddConstraint { constraint } = &action.kind {
+                if let Some(parent) = constraint.parent() {
+                    waits.entry(parent.to_string()).or_default().push(action.id.clone());
+                }
+            }
+        }
+        for action in &mut self.actions {
+            let is_owner = matches!(action.kind, ActionKind::SetOwner { .. }) && !action.id.0.starts_with(TAKE_OVER);
+            if !is_owner || action.object.kind != ObjectKind::Table {
+                continue;
+            }
+            for id in waits.get(&action.object.full_name()).into_iter().flatten() {
+                if !action.depends_on.contains(id) {
+                    action.depends_on.push(id.clone());
+                }
+            }
         }
     }
 
@@ -940,6 +1109,7 @@ impl Planner<'_> {
             ObjectKind::Schema => self.primary.schemas.get(&name).map(|s| &s.common),
             ObjectKind::Table | ObjectKind::View => self.primary.tables.get(&name).map(|t| &t.common),
             ObjectKind::Volume => self.primary.volumes.get(&name).map(|v| &v.common),
+            ObjectKind::Function => self.primary.functions.get(&name).map(|f| &f.common),
             _ => None,
         }
     }
@@ -1836,6 +2006,96 @@ mod tests {
         secondary.tables.get_mut("main.sales.orders").unwrap().protection = protection;
         let again = plan(&primary_after, &secondary, &config());
         assert!(matches!(blocked(&again), Some(ActionKind::Grant { .. })), "{:?}", blocked(&again));
+    }
+
+    /// Keys: every primary and foreign key arrives on the copy, a foreign
+    /// key after the primary key it names; re-planning is then free of
+    /// them. A key redefined on the primary is dropped (the foreign keys
+    /// naming it first) and added again; a foreign key whose parent is not
+    /// replicated and lacks the key on the secondary is blocked with why;
+    /// the parent's hand-over to its owner waits for the foreign key.
+    #[test]
+    fn keys_arrive_primary_before_foreign_and_redefined_keys_are_dropped_first() {
+        let mut customers = managed("main.sales.customers", 2_000);
+        customers.constraints = vec![pk("pk_customers", &["id"])];
+        customers.common.owner = "carol".into();
+        let mut orders = managed("main.sales.orders", 2_000);
+        orders.constraints =
+            vec![fk("fk_customer", &["customer_id"], "main.sales.customers", &["id"]), pk("pk_orders", &["id"])];
+        let primary = empty(PRIMARY_ID)
+            .with_catalog(catalog("main", CatalogKind::Managed))
+            .with_schema(schema("main", "sales"))
+            .with_table(customers)
+            .with_table(orders);
+        let first = plan(&primary, &empty(SECONDARY_ID), &config());
+        assert_ordered(&first);
+        let pk_add = position(&first, "constraint:table:main.sales.customers:add:pk_customers");
+        let fk_add = position(&first, "constraint:table:main.sales.orders:add:fk_customer");
+        assert!(pk_add < fk_add);
+        assert!(position(&first, "clone:table:main.sales.orders") < fk_add);
+        let fk_id = &first.actions[fk_add].id;
+        let parent_owner = &first.actions[position(&first, "owner:table:main.sales.customers")];
+        assert!(parent_owner.depends_on.contains(fk_id), "{parent_owner:?}");
+        let primary = apply_to_primary(&first, &primary);
+        let after = apply(&first, &empty(SECONDARY_ID));
+        assert_eq!(after.tables["main.sales.orders"].constraints, primary.tables["main.sales.orders"].constraints);
+        assert_eq!(
+            after.tables["main.sales.customers"].constraints,
+            primary.tables["main.sales.customers"].constraints
+        );
+        let again = plan(&primary, &after, &config());
+        assert!(
+            again
+                .actions
+                .iter()
+                .all(|a| !matches!(a.kind, ActionKind::AddConstraint { .. } | ActionKind::DropConstraint { .. })),
+            "{:?}",
+            kinds(&again)
+        );
+
+        // Redefined on the primary: the foreign key naming the old key is
+        // dropped before it, and both come back after.
+        let mut changed = primary.clone();
+        changed.tables.get_mut("main.sales.customers").unwrap().constraints =
+            vec![pk("pk_customers", &["id", "region"])];
+        changed.tables.get_mut("main.sales.orders").unwrap().constraints = vec![
+            fk("fk_customer", &["customer_id", "region"], "main.sales.customers", &["id", "region"]),
+            pk("pk_orders", &["id"]),
+        ];
+        let second = plan(&changed, &after, &config());
+        assert_ordered(&second);
+        let at = |id: &str| position(&second, id);
+        assert!(
+            at("constraint:table:main.sales.orders:drop:fk_customer")
+                < at("constraint:table:main.sales.customers:drop:pk_customers")
+        );
+        assert!(
+            at("constraint:table:main.sales.customers:drop:pk_customers")
+                < at("constraint:table:main.sales.customers:add:pk_customers")
+        );
+        assert!(
+            at("constraint:table:main.sales.customers:add:pk_customers")
+                < at("constraint:table:main.sales.orders:add:fk_customer")
+        );
+        let end = apply(&second, &after);
+        assert_eq!(end.tables["main.sales.orders"].constraints, changed.tables["main.sales.orders"].constraints);
+        assert_eq!(end.tables["main.sales.customers"].constraints, changed.tables["main.sales.customers"].constraints);
+        let drift = diff(&changed, &end, &config());
+        assert!(drift.iter().all(|d| !matches!(&d.change, Change::Metadata(f) if f.contains(&super::super::metadata::MetadataField::Constraints))), "{drift:?}");
+
+        // A parent outside the replicated schemas: blocked, with why.
+        let mut orphan = changed.clone();
+        orphan.tables.get_mut("main.sales.orders").unwrap().constraints =
+            vec![fk("fk_elsewhere", &["x"], "other.s.parent", &["id"])];
+        let third = plan(&orphan, &end, &config());
+        let blocked = &third.actions[position(&third, "constraint:table:main.sales.orders:add:fk_elsewhere")];
+        match &blocked.kind {
+            ActionKind::Blocked(reason @ BlockReason::MissingKey { parent }) => {
+                assert_eq!(parent, "other.s.parent");
+                assert!(reason.to_string().contains("primary key of other.s.parent"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Functions come before the views and the filters and masks that use

@@ -241,10 +241,12 @@ impl Gen {
                     let calls: Vec<&str> =
                         functions.iter().filter(|_| self.rng.gen_bool(0.5)).map(String::as_str).collect();
                     let mut info = function(&full, &calls);
-                    info.common.comment = self.chance(0.4).then(|| "it's a check".to_string());
+                    let comment = self.chance(0.4).then(|| "it's a check".to_string());
+                    info.common = Common { comment, properties: BTreeMap::new(), tags: Tags::new(), ..self.common() };
                     primary = primary.with_function(info.clone());
                     if schema_copied && self.chance(0.6) {
                         let mut copy = info.clone();
+                        self.drift(&mut copy.common);
                         if self.chance(0.2) {
                             copy.common.comment = Some("drifted".into());
                         }
@@ -262,6 +264,9 @@ impl Gen {
                     extras.push(ObjectRef::new(ObjectKind::Function, [&catalog_name, &schema_name, "zz_extra_f"]));
                 }
                 let mut earlier: Vec<String> = Vec::new();
+                // Tables of this schema with a primary key, for foreign keys.
+                let mut keyed: Vec<String> = Vec::new();
+                let mut copied_keys: HashSet<String> = HashSet::new();
                 for t in 0..self.rng.gen_range(0..=4) {
                     let full = format!("{catalog_name}.{schema_name}.{}", self.name("t", t));
                     let commit = self.rng.gen_range(1_000..100_000);
@@ -302,6 +307,17 @@ impl Gen {
                             table.protection.column_masks.insert("email".into(), Policy { function_name: f, columns });
                         }
                     }
+                    if table.is_delta() {
+                        let short = self.name("t", t);
+                        if let (Some(parent), true) = (keyed.choose(&mut self.rng).cloned(), self.chance(0.4)) {
+                            table.constraints.push(fk(&format!("fk_{short}"), &["parent_id"], &parent, &["id"]));
+                        }
+                        if self.chance(0.5) {
+                            table.constraints.push(pk(&format!("pk_{short}"), &["id"]));
+                            keyed.push(full.clone());
+                        }
+                        table.constraints.sort();
+                    }
                     earlier.push(full.clone());
                     primary = primary.with_table(table.clone());
                     if schema_copied && self.chance(0.75) {
@@ -323,6 +339,22 @@ impl Gen {
                                 let stray = Policy { function_name: f.clone(), columns: Vec::new() };
                                 copy.protection.column_masks.insert("ssn".into(), stray);
                             }
+                        }
+                        // A copy's foreign key names a copied primary key
+                        // (Databricks allows no other state).
+                        copy.constraints.retain(|c| c.parent().is_none_or(|p| copied_keys.contains(p)));
+                        if self.chance(0.2) {
+                            // Cloned before its keys were added.
+                            copy.constraints.clear();
+                        } else if copy.is_delta()
+                            && !copy.constraints.iter().any(|c| c.is_primary())
+                            && self.chance(0.1)
+                        {
+                            copy.constraints.push(pk(&format!("stray_{}", copy.name), &["id"]));
+                            copy.constraints.sort();
+                        }
+                        if copy.constraints.iter().any(|c| c.is_primary() && c.columns == ["id"]) {
+                            copied_keys.insert(full.clone());
                         }
                         if copy.kind == TableKind::View && self.chance(0.15) {
                             copy.view_definition = Some("SELECT * FROM `somewhere`.`else`.`entirely`".into());
@@ -631,7 +663,7 @@ fn replicated(
                 })
                 .filter(|(_, m)| !m.is_empty())
                 .collect();
-            entry.protection = Some(format!("{:?}", t.protection));
+            entry.protection = Some(format!("{:?} {:?}", t.protection, t.constraints));
             if t.kind == TableKind::External && !t.is_delta() {
                 // Registered with the primary's columns, partitioning and options.
                 entry.definition = Some(format!("{:?} {:?}", t.columns, t.format_options));
@@ -644,10 +676,9 @@ fn replicated(
             && config.includes_schema(&f.catalog, &f.schema)
             && !skipped(&[&f.catalog, &f.schema, &f.name])
         {
-            // Functions' owners and grants are not replicated yet; their
-            // comments are.
-            let comment = Common { comment: f.common.comment.clone(), ..Common::default() };
-            let mut entry = seen("function".into(), None, &comment);
+            // Their comments, owners and grants, as tables'.
+            let common = Common { properties: BTreeMap::new(), tags: Tags::new(), ..f.common.clone() };
+            let mut entry = seen("function".into(), None, &common);
             entry.definition = Some(format!("{:?} {:?} {} {}", f.language, f.parameters, f.returns, f.body.trim()));
             out.insert(format!("function {}", f.full_name()), entry);
         }
@@ -853,6 +884,9 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::CreateFunction { existing: true, .. } => "function update",
                 ActionKind::SetRowFilter { .. } => "row filter",
                 ActionKind::SetColumnMask { .. } => "mask",
+                ActionKind::AddConstraint { constraint } if constraint.is_primary() => "primary key",
+                ActionKind::AddConstraint { .. } => "foreign key",
+                ActionKind::DropConstraint { .. } => "drop key",
                 ActionKind::Revoke { .. } => "revoke",
                 ActionKind::SetOwner { .. } => "owner",
                 ActionKind::MountSharedCatalog { .. } => "mount",
@@ -893,6 +927,9 @@ fn the_generator_makes_interesting_worlds() {
         "function comment",
         "row filter",
         "mask",
+        "primary key",
+        "foreign key",
+        "drop key",
         "revoke",
         "owner",
         "mount",

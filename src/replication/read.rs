@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::bulk::{self, BulkGrants};
+use super::constraints::{Constraint, Key};
 use super::snapshot::{
     CatalogInfo, CatalogKind, ColumnDef, ColumnMetadata, Common, DeltaState, FunctionInfo, Grants, LocationInfo,
     Policy, Principal, Protection, ReadPath, SchemaInfo, ShareInfo, SharingState, Skipped, SkippedPart, Snapshot,
@@ -303,7 +304,13 @@ pub async fn read_snapshot(
             for done in reader.phase(rest_jobs, &mut holes).await? {
                 match done {
                     Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut volume_grants),
-                    Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
+                    Done::Functions(functions) => {
+                        for function in &functions {
+                            let name = format!("{}.{}.{}", function.catalog_name, function.schema_name, function.name);
+                            volume_grants.push(Job::Grants(Securable::Function, name));
+                        }
+                        fold_functions(&mut snapshot, functions, options.view_dependencies)
+                    }
                     other => apply(&mut snapshot, other),
                 }
             }
@@ -393,6 +400,9 @@ fn apply_bulk(snapshot: &mut Snapshot, mut grants: BulkGrants) {
     }
     for (name, volume) in snapshot.volumes.iter_mut() {
         volume.common.grants = grants.volumes.remove(name).unwrap_or_default();
+    }
+    for (name, function) in snapshot.functions.iter_mut() {
+        function.common.grants = grants.functions.remove(name).unwrap_or_default();
     }
 }
 
@@ -604,7 +614,13 @@ impl Reader<'_> {
                 }
                 // Listed only on the REST path, whose grants are read too.
                 Done::Volumes(volumes) => fold_volumes(&mut snapshot, volumes, &mut last),
-                Done::Functions(functions) => fold_functions(&mut snapshot, functions, options.view_dependencies),
+                Done::Functions(functions) => {
+                    for function in &functions {
+                        let name = format!("{}.{}.{}", function.catalog_name, function.schema_name, function.name);
+                        deferrable(&mut last, Job::Grants(Securable::Function, name));
+                    }
+                    fold_functions(&mut snapshot, functions, options.view_dependencies)
+                }
                 other => apply(&mut snapshot, other),
             }
         }
@@ -827,6 +843,7 @@ fn apply(snapshot: &mut Snapshot, done: Done) {
                 Securable::Schema => snapshot.schemas.get_mut(&name).map(|s| &mut s.common),
                 Securable::Table => snapshot.tables.get_mut(&name).map(|t| &mut t.common),
                 Securable::Volume => snapshot.volumes.get_mut(&name).map(|v| &mut v.common),
+                Securable::Function => snapshot.functions.get_mut(&name).map(|f| &mut f.common),
                 _ => None,
             };
             if let Some(common) = common {
@@ -927,6 +944,7 @@ fn table_info(table: uc::Table) -> TableInfo {
         format_options: None,
         pipeline_id: table.pipeline_id,
         column_metadata,
+        constraints: constraints(table.table_constraints),
         kind,
         format: table.data_source_format,
         storage_location: table.storage_location,
@@ -938,6 +956,32 @@ fn table_info(table: uc::Table) -> TableInfo {
         schema: table.schema_name,
         name: table.name,
     }
+}
+
+/// A table's informational keys, sorted by name; a foreign key without
+/// its parent table is not one drbot could add again, so it is left out
+/// (the API always names the parent).
+fn constraints(listed: Vec<uc::TableConstraint>) -> Vec<Constraint> {
+    let mut out: Vec<Constraint> = listed
+        .into_iter()
+        .filter_map(|c| match (c.primary_key_constraint, c.foreign_key_constraint) {
+            (Some(pk), _) => Some(Constraint {
+                name: pk.name,
+                columns: pk.child_columns,
+                key: Key::Primary,
+                rely: pk.rely.unwrap_or(false),
+            }),
+            (None, Some(fk)) => Some(Constraint {
+                name: fk.name,
+                columns: fk.child_columns,
+                key: Key::Foreign { parent_table: fk.parent_table?, parent_columns: fk.parent_columns },
+                rely: fk.rely.unwrap_or(false),
+            }),
+            (None, None) => None,
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A function as the planner needs it: a SQL function's parameters, return

@@ -9,6 +9,7 @@ use sandbox::databricks::metastore::{self, Metastore};
 use sandbox::databricks::seed::{generate, Seed, ADMIN_GROUP, LOCATION_MAPPING};
 
 use super::config::ReplicationConfig;
+use super::constraints::{Constraint, Key};
 use super::diff::{diff, Change};
 use super::mapping::LocationMapping;
 use super::model::{apply, apply_to_primary};
@@ -122,6 +123,25 @@ fn snapshot(m: &Metastore) -> Snapshot {
                         .iter()
                         .map(|(c, m)| (c.clone(), ColumnMetadata { comment: m.comment.clone(), tags: m.tags.clone() }))
                         .collect(),
+                    constraints: {
+                        let mut keys: Vec<Constraint> = t
+                            .constraints
+                            .iter()
+                            .map(|c| Constraint {
+                                name: c.name.clone(),
+                                columns: c.columns.clone(),
+                                key: match &c.references {
+                                    None => Key::Primary,
+                                    Some((parent, columns)) => {
+                                        Key::Foreign { parent_table: parent.clone(), parent_columns: columns.clone() }
+                                    }
+                                },
+                                rely: c.rely,
+                            })
+                            .collect();
+                        keys.sort();
+                        keys
+                    },
                     common: common(&t.common),
                 };
                 (k.clone(), info)

@@ -127,7 +127,8 @@ impl Snapshot {
             ObjectKind::Schema => self.schemas.get_mut(&name).map(|c| &mut c.common),
             ObjectKind::Table | ObjectKind::View => self.tables.get_mut(&name).map(|c| &mut c.common),
             ObjectKind::Volume => self.volumes.get_mut(&name).map(|c| &mut c.common),
-            ObjectKind::Function | ObjectKind::Share | ObjectKind::Recipient | ObjectKind::Model => None,
+            ObjectKind::Function => self.functions.get_mut(&name).map(|c| &mut c.common),
+            ObjectKind::Share | ObjectKind::Recipient | ObjectKind::Model => None,
         }
     }
     /// Whether `part` of the object named `full_name` could not be read.
@@ -292,6 +293,9 @@ pub struct TableInfo {
     /// Column comments and tags, by column name (only columns that have
     /// either): a deep clone carries no tags (`metadata.rs`).
     pub column_metadata: BTreeMap<String, ColumnMetadata>,
+    /// Its informational primary and foreign keys, sorted by name
+    /// (`constraints.rs`); none on a view.
+    pub constraints: Vec<super::constraints::Constraint>,
     pub common: Common,
 }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
+use super::constraints::Key;
 use super::object::ObjectKind;
 use super::plan::{Action, ActionKind, CloneSource, ProviderRef, Side};
 use super::snapshot::ColumnDef;
@@ -394,6 +395,15 @@ fn policy_function(full_name: &str) -> Result<String, SqlError> {
     quote_name(&parts)
 }
 
+/// A foreign key's parent table, quoted part by part (three parts).
+fn parent(full_name: &str) -> Result<String, SqlError> {
+    let parts: Vec<&str> = full_name.split('.').collect();
+    if parts.len() != 3 {
+        return Err(SqlError::Unsupported(format!("the parent table name {full_name:?}")));
+    }
+    quote_name(&parts)
+}
+
 /// `` `a`, `b` `` for a filter's `ON (…)` or a mask's `USING COLUMNS (…)`.
 fn columns(names: &[String]) -> Result<String, SqlError> {
     let quoted: Result<Vec<String>, SqlError> = names.iter().map(|c| quote_identifier(c)).collect();
@@ -569,6 +579,28 @@ pub fn render(action: &Action) -> Result<Request, SqlError> {
                 None => format!("{target} DROP MASK"),
             }))
         }
+        ActionKind::AddConstraint { constraint } => {
+            let key = match &constraint.key {
+                Key::Primary => format!("PRIMARY KEY ({})", columns(&constraint.columns)?),
+                Key::Foreign { parent_table, parent_columns } => format!(
+                    "FOREIGN KEY ({}) REFERENCES {} ({})",
+                    columns(&constraint.columns)?,
+                    parent(parent_table)?,
+                    columns(parent_columns)?
+                ),
+            };
+            let rely = if constraint.rely { " RELY" } else { "" };
+            Ok(Request::Sql(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {key}{rely}",
+                quote_name(path)?,
+                quote_identifier(&constraint.name)?
+            )))
+        }
+        ActionKind::DropConstraint { name } => Ok(Request::Sql(format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+            quote_name(path)?,
+            quote_identifier(name)?
+        ))),
         ActionKind::CreateExternalVolume { location } => Ok(Request::Sql(format!(
             "CREATE EXTERNAL VOLUME IF NOT EXISTS {} LOCATION {}",
             quote_name(path)?,

@@ -63,6 +63,7 @@ pub(crate) fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
         ObjectKind::Table => "TABLE",
         ObjectKind::View => "VIEW",
         ObjectKind::Volume => "VOLUME",
+        ObjectKind::Function => "FUNCTION",
         other => return Err(SqlError::Unsupported(format!("a grant or owner on a {}", other.as_str()))),
     })
 }

@@ -103,6 +103,30 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
+    /// Sets the primary workspace's warehouse of the pair `name` (`pair set
+    /// NAME primary_warehouse=ID`: a deployed spoke registers its pair
+    /// without one). Compare-and-set on the stored spec, so a concurrent
+    /// change is not overwritten. Whether it was set (false: no such pair,
+    /// or it changed meanwhile).
+    pub async fn set_primary_warehouse(&self, name: &str, warehouse_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT spec FROM pairs WHERE name = $1").bind(name).fetch_optional(self.pool()).await?
+        else {
+            return Ok(false);
+        };
+        let spec: String = column(&row, "spec")?;
+        let mut pair: Pair = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt(format!("pair: {e}")))?;
+        pair.primary_warehouse_id = Some(warehouse_id.to_string());
+        let updated = sqlx::query("UPDATE pairs SET spec = $1, updated_ms = $2 WHERE name = $3 AND spec = $4")
+            .bind(spec_of(&pair)?)
+            .bind(now_ms)
+            .bind(name)
+            .bind(&spec)
+            .execute(self.pool())
+            .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     /// The pair named `name`.
     pub async fn pair(&self, name: &str) -> Result<Option<Pair>, StoreError> {
         let row = sqlx::query("SELECT spec, active_side FROM pairs WHERE name = $1")

@@ -85,6 +85,21 @@ impl Verdict {
     }
 }
 
+/// `verdict` with more differences found outside the statements (the
+/// tables' informational keys, from the two snapshots): an equal table with
+/// any becomes different; a blocked or failed one stays as it is.
+pub fn with_differences(verdict: Verdict, more: Vec<String>) -> Verdict {
+    match verdict {
+        _ if more.is_empty() => verdict,
+        Verdict::Equal => Verdict::Different { differences: more },
+        Verdict::Different { mut differences } => {
+            differences.extend(more);
+            Verdict::Different { differences }
+        }
+        other => other,
+    }
+}
+
 /// What the deep comparison may read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deep {
@@ -316,6 +331,18 @@ mod tests {
             panic!()
         };
         assert!(reason.starts_with("--deep cannot hash its rows (column tags is a MAP)"), "{reason}");
+    }
+
+    #[test]
+    fn differences_found_elsewhere_make_an_equal_table_different_only() {
+        let keys = vec!["constraint missing on the secondary: PRIMARY KEY pk (id)".to_string()];
+        assert_eq!(with_differences(Verdict::Equal, Vec::new()), Verdict::Equal);
+        assert_eq!(with_differences(Verdict::Equal, keys.clone()), Verdict::Different { differences: keys.clone() });
+        let rows = Verdict::Different { differences: vec!["rows".into()] };
+        let both = with_differences(rows, keys.clone());
+        assert_eq!(both, Verdict::Different { differences: vec!["rows".into(), keys[0].clone()] });
+        let blocked = Verdict::Blocked { reason: "no SELECT".into() };
+        assert_eq!(with_differences(blocked.clone(), keys), blocked);
     }
 
     #[test]

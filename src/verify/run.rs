@@ -255,7 +255,13 @@ pub async fn compare<T: TokenSource>(
             asker.table(item, columns, recorded.get(item.table.as_str()).copied()).await
         })
         .buffer_unordered(settings.concurrency.max(1));
-    while let Some(result) = stream.next().await {
+    while let Some(mut result) = stream.next().await {
+        // Its informational keys, as both snapshots declare them.
+        let keys = match (primary.tables.get(&result.table), secondary.tables.get(&result.table)) {
+            (Some(p), Some(s)) => crate::replication::constraints::differences(&p.constraints, &s.constraints),
+            _ => Vec::new(),
+        };
+        result.verdict = super::judge::with_differences(result.verdict, keys);
         tally.count(&result.verdict);
         progress(&tally);
         results.push(result);

@@ -48,6 +48,7 @@ pub fn publish(
         last_commit_ms: now_ms,
         cloned_from: None,
         protection: Default::default(),
+        constraints: Vec::new(),
         column_metadata: Default::default(),
         properties_commit: None,
         pipeline_id: Some(pipeline_id.into()),

@@ -15,6 +15,8 @@ pub enum Securable {
     Schema,
     Table,
     Volume,
+    /// A user-defined function (`GRANT EXECUTE ON FUNCTION`, its owner).
+    Function,
     ExternalLocation,
     StorageCredential,
 }
@@ -27,6 +29,7 @@ impl Securable {
             "schema" => Some(Securable::Schema),
             "table" => Some(Securable::Table),
             "volume" => Some(Securable::Volume),
+            "function" => Some(Securable::Function),
             "external_location" => Some(Securable::ExternalLocation),
             "storage_credential" => Some(Securable::StorageCredential),
             _ => None,
@@ -39,6 +42,7 @@ impl Securable {
             Securable::Schema => "SCHEMA",
             Securable::Table => "TABLE",
             Securable::Volume => "VOLUME",
+            Securable::Function => "FUNCTION",
             Securable::ExternalLocation => "EXTERNAL_LOCATION",
             Securable::StorageCredential => "STORAGE_CREDENTIAL",
         }
@@ -50,6 +54,7 @@ impl Securable {
             Securable::Schema => "Schema",
             Securable::Table => "Table",
             Securable::Volume => "Volume",
+            Securable::Function => "Function",
             Securable::ExternalLocation => "External location",
             Securable::StorageCredential => "Storage credential",
         }
@@ -116,6 +121,9 @@ pub struct Table {
     pub cloned_from: Option<(String, i64)>,
     /// Its row filter and column masks (none on a view).
     pub protection: Protection,
+    /// Its informational primary and foreign keys (`ALTER TABLE … ADD
+    /// CONSTRAINT`), in the order they were added; see `sql/constraints.rs`.
+    pub constraints: Vec<KeyConstraint>,
     /// What `delta.lastUpdateVersion` / `delta.lastCommitTimestamp` show
     /// when they lag the newest commit: set by a data-only commit (an
     /// append), cleared by one that changes metadata (create, replace,
@@ -171,6 +179,33 @@ pub struct Protection {
     pub row_filter: Option<Policy>,
     /// By column name.
     pub column_masks: BTreeMap<String, Policy>,
+}
+
+/// An informational key: Databricks records it and checks it against the
+/// catalog when it is added, never against the rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyConstraint {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// For a foreign key: the parent table's full name and its key columns.
+    pub references: Option<(String, Vec<String>)>,
+    pub rely: bool,
+}
+
+impl KeyConstraint {
+    /// As the tables API's TableConstraint: `primary_key_constraint` or
+    /// `foreign_key_constraint`.
+    pub fn to_json(&self) -> Value {
+        match &self.references {
+            None => json!({"primary_key_constraint": {
+                "name": self.name, "child_columns": self.columns, "rely": self.rely,
+            }}),
+            Some((parent, parent_columns)) => json!({"foreign_key_constraint": {
+                "name": self.name, "child_columns": self.columns, "parent_table": parent,
+                "parent_columns": parent_columns, "rely": self.rely,
+            }}),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -435,6 +470,7 @@ impl Metastore {
             Securable::Schema => self.schemas.get(full_name).map(|s| &s.common).ok_or_else(missing),
             Securable::Table => self.tables.get(full_name).map(|t| &t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get(full_name).map(|v| &v.common).ok_or_else(missing),
+            Securable::Function => self.functions.get(full_name).map(|f| &f.common).ok_or_else(missing),
             Securable::ExternalLocation => {
                 self.external_locations.get(full_name).map(|l| &l.common).ok_or_else(missing)
             }
@@ -451,6 +487,7 @@ impl Metastore {
             Securable::Schema => self.schemas.get_mut(full_name).map(|s| &mut s.common).ok_or_else(missing),
             Securable::Table => self.tables.get_mut(full_name).map(|t| &mut t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get_mut(full_name).map(|v| &mut v.common).ok_or_else(missing),
+            Securable::Function => self.functions.get_mut(full_name).map(|f| &mut f.common).ok_or_else(missing),
             Securable::ExternalLocation => {
                 self.external_locations.get_mut(full_name).map(|l| &mut l.common).ok_or_else(missing)
             }
@@ -464,10 +501,12 @@ impl Metastore {
     pub(crate) fn chain(kind: Securable, full_name: &str) -> Vec<(Securable, String)> {
         let parts: Vec<&str> = full_name.split('.').collect();
         let mut chain = vec![(kind, full_name.to_string())];
-        if matches!(kind, Securable::Table | Securable::Volume) && parts.len() == 3 {
+        if matches!(kind, Securable::Table | Securable::Volume | Securable::Function) && parts.len() == 3 {
             chain.push((Securable::Schema, format!("{}.{}", parts[0], parts[1])));
         }
-        if matches!(kind, Securable::Schema | Securable::Table | Securable::Volume) && !parts.is_empty() {
+        if matches!(kind, Securable::Schema | Securable::Table | Securable::Volume | Securable::Function)
+            && !parts.is_empty()
+        {
             chain.push((Securable::Catalog, parts[0].to_string()));
         }
         chain
@@ -547,7 +586,7 @@ impl Metastore {
         let only_uses_parents: &[&str] = match kind {
             Securable::Catalog | Securable::ExternalLocation | Securable::StorageCredential => &[],
             Securable::Schema => &["USE_CATALOG"],
-            Securable::Table | Securable::Volume => &["USE_CATALOG", "USE_SCHEMA"],
+            Securable::Table | Securable::Volume | Securable::Function => &["USE_CATALOG", "USE_SCHEMA"],
         };
         self.owns(who, kind, full_name)
             || self.effective(who, kind, full_name).iter().any(|p| !only_uses_parents.contains(&p.as_str()))
@@ -680,6 +719,9 @@ impl Table {
         // column's `mask`. A table whose columns are modelled lists them
         // all (ColumnInfo: name, type_text, type_name, position, nullable,
         // partition_index); otherwise `columns` lists the masked ones only.
+        if !self.constraints.is_empty() {
+            value["table_constraints"] = json!(self.constraints.iter().map(KeyConstraint::to_json).collect::<Vec<_>>());
+        }
         if let Some(filter) = &self.protection.row_filter {
             value["row_filter"] = json!({"function_name": filter.function_name, "input_column_names": filter.columns});
         }

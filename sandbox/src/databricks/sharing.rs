@@ -483,6 +483,7 @@ impl Workspace {
                 catalog: catalog.to_string(),
                 common: Default::default(),
                 protection: Default::default(),
+                constraints: Vec::new(),
                 ..t.clone()
             })
             .collect()

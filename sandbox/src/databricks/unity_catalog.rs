@@ -968,6 +968,7 @@ async fn create_table(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body
             last_commit_ms: now,
             cloned_from: None,
             protection: Default::default(),
+            constraints: Vec::new(),
             properties_commit: None,
             pipeline_id: None,
             column_metadata: Default::default(),

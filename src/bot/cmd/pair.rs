@@ -1,4 +1,4 @@
-//! `pair list | add NAME primary=URL secondary=URL warehouse=ID [primary_warehouse=ID] [mapping=FROM,TO]… | remove NAME`:
+//! `pair list | add NAME primary=URL secondary=URL warehouse=ID [primary_warehouse=ID] [mapping=FROM,TO]… | set NAME primary_warehouse=ID | remove NAME`:
 //! the DR pairs drbot looks after (`src/bot/pairs.rs`). Listing needs a role;
 //! adding and removing are for admins, and audited.
 
@@ -14,7 +14,9 @@ use crate::pairs::{check_url, Pair, PairWorkspace};
 
 pub static SPEC: Spec = Spec {
     name: "pair",
-    // `add` also takes primary_warehouse=ID and mapping=FROM,TO (repeated); the usage stays within the manifest's 128 characters.
+    // `add` also takes primary_warehouse=ID and mapping=FROM,TO (repeated), and `set NAME
+    // primary_warehouse=ID` changes a pair's primary warehouse; the usage stays within the
+    // manifest's 128 characters.
     usage: "pair list | add NAME primary=URL secondary=URL warehouse=ID | remove NAME",
     summary: "The DR pairs (admins add and remove them).",
     // An admin's command, offered where admins manage drbot: their chat with it
@@ -31,6 +33,13 @@ pub static SPEC: Spec = Spec {
 enum PairCommand {
     List,
     Add(Box<Pair>),
+    /// `pair set NAME primary_warehouse=ID`: a deployed spoke's pair has no
+    /// primary warehouse (the deployment makes none), and removing and
+    /// adding the pair again would lose its history.
+    SetPrimaryWarehouse {
+        name: String,
+        warehouse: String,
+    },
     Remove(String),
 }
 
@@ -39,6 +48,18 @@ fn parse(args: &[&str]) -> super::Parsed {
         [] => PairCommand::List,
         [verb] if verb.eq_ignore_ascii_case("list") => PairCommand::List,
         [verb, name] if verb.eq_ignore_ascii_case("remove") => PairCommand::Remove(words::pair(name)?),
+        [verb, name, setting] if verb.eq_ignore_ascii_case("set") => {
+            let name = words::pair(name)?;
+            match setting.split_once('=') {
+                Some((key, value)) if key.eq_ignore_ascii_case("primary_warehouse") => {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        return Err(format!("primary_warehouse: '{}' is not a warehouse id", clip(value)));
+                    }
+                    PairCommand::SetPrimaryWarehouse { name, warehouse: value.to_string() }
+                }
+                _ => return Err("pair set NAME primary_warehouse=ID".into()),
+            }
+        }
         [verb, name, settings @ ..] if verb.eq_ignore_ascii_case("add") => {
             PairCommand::Add(Box::new(pair_of(&words::pair(name)?, settings)?))
         }
@@ -107,6 +128,9 @@ impl Invocation for PairCommand {
             match *self {
                 PairCommand::List => Answer::Card(bot.list_pairs(turn.correlation_id).await),
                 PairCommand::Add(pair) => bot.add_pair(actor, *pair, turn.correlation_id).await,
+                PairCommand::SetPrimaryWarehouse { name, warehouse } => {
+                    bot.set_primary_warehouse(actor, &name, &warehouse, turn.correlation_id).await
+                }
                 PairCommand::Remove(name) => Answer::Card(bot.remove_pair(actor, &name, turn.correlation_id).await),
             }
         })
@@ -117,6 +141,15 @@ impl Invocation for PairCommand {
 mod tests {
     use super::*;
     use crate::pairs::Side;
+
+    #[test]
+    fn set_takes_one_primary_warehouse_id_and_nothing_else() {
+        let parsed = parse(&["set", "spoke-a", "primary_warehouse=abc123"]).unwrap();
+        assert_eq!(format!("{parsed:?}"), r#"SetPrimaryWarehouse { name: "spoke-a", warehouse: "abc123" }"#);
+        assert!(parse(&["set", "spoke-a", "primary_warehouse=x y"]).unwrap_err().starts_with("primary_warehouse:"));
+        assert!(parse(&["set", "spoke-a", "warehouse=abc"]).is_err());
+        assert!(parse(&["set", "spoke-a"]).is_err());
+    }
 
     #[test]
     fn add_reads_its_settings_and_names_what_is_wrong() {

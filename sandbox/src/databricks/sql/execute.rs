@@ -175,7 +175,7 @@ fn securable_name(
     let parts = match kind {
         Securable::Catalog | Securable::ExternalLocation | Securable::StorageCredential => 1,
         Securable::Schema => 2,
-        Securable::Table | Securable::Volume => 3,
+        Securable::Table | Securable::Volume | Securable::Function => 3,
     };
     Ok(qualify(name, catalog, schema, parts)?.join("."))
 }
@@ -323,6 +323,9 @@ pub fn execute(
                 cloned_from: Some((source_name, source_version)),
                 // A clone carries no row filter or mask; a replaced table loses its own.
                 protection: Default::default(),
+                // Unity Catalog keeps a replaced table's keys with it, like
+                // its other metadata; a new clone has none (FIDELITY.md).
+                constraints: existing.as_ref().map(|t| t.constraints.clone()).unwrap_or_default(),
                 properties_commit: None,
                 pipeline_id: None,
                 // A replaced table keeps its Unity Catalog metadata (owner,
@@ -368,6 +371,7 @@ pub fn execute(
                 last_commit_ms: now_ms,
                 cloned_from: None,
                 protection: Default::default(),
+                constraints: Vec::new(),
                 properties_commit: None,
                 pipeline_id: None,
                 column_metadata: Default::default(),
@@ -417,6 +421,7 @@ pub fn execute(
                     last_commit_ms: now_ms,
                     cloned_from: None,
                     protection: Default::default(),
+                    constraints: Vec::new(),
                     properties_commit: None,
                     pipeline_id: None,
                     column_metadata: Default::default(),
@@ -482,6 +487,7 @@ pub fn execute(
                     last_commit_ms: now_ms,
                     cloned_from: None,
                     protection: Default::default(),
+                    constraints: Vec::new(),
                     properties_commit: None,
                     pipeline_id: None,
                     column_metadata: existing.as_ref().map(|t| t.column_metadata.clone()).unwrap_or_default(),
@@ -624,6 +630,19 @@ pub fn execute(
                 table.protection.row_filter = filter;
             }
             Ok(Outcome::default())
+        }
+        Statement::AddConstraint { name, constraint, columns, references, rely } => super::constraints::add(
+            metastore,
+            who,
+            name,
+            constraint,
+            columns,
+            references.as_ref(),
+            *rely,
+            (catalog, schema),
+        ),
+        Statement::DropConstraint { name, constraint, if_exists, cascade } => {
+            super::constraints::drop(metastore, who, name, constraint, *if_exists, *cascade, (catalog, schema))
         }
         Statement::SetColumnMask { name, column, mask } => {
             let full_name = protected_table(metastore, who, name, catalog, schema)?;

@@ -5,7 +5,8 @@
 //! per schema.
 //!
 //! Databricks: `INFORMATION_SCHEMA.CATALOG_PRIVILEGES`, `SCHEMA_PRIVILEGES`,
-//! `TABLE_PRIVILEGES` and `VOLUME_PRIVILEGES` list the principals holding a
+//! `TABLE_PRIVILEGES`, `VOLUME_PRIVILEGES` and `ROUTINE_PRIVILEGES` (its
+//! object columns `SPECIFIC_*` then `ROUTINE_*`) list the principals holding a
 //! privilege with `GRANTOR, GRANTEE, <object columns>, PRIVILEGE_TYPE,
 //! IS_GRANTABLE ('NO'), INHERITED_FROM` (null for a grant made on the object
 //! itself); the rows are limited to the objects the caller may interact
@@ -54,6 +55,23 @@ const VIEWS: &[(&str, Securable, &[&str])] = &[
             "volume_catalog",
             "volume_schema",
             "volume_name",
+            "privilege_type",
+            "is_grantable",
+            "inherited_from",
+        ],
+    ),
+    (
+        "routine_privileges",
+        Securable::Function,
+        &[
+            "grantor",
+            "grantee",
+            "specific_catalog",
+            "specific_schema",
+            "specific_name",
+            "routine_catalog",
+            "routine_schema",
+            "routine_name",
             "privilege_type",
             "is_grantable",
             "inherited_from",
@@ -244,6 +262,7 @@ pub fn query(
         Securable::ExternalLocation => {
             metastore.external_locations.iter().map(|(n, l)| (n.clone(), &l.common)).collect()
         }
+        Securable::Function => metastore.functions.iter().map(|(n, f)| (n.clone(), &f.common)).collect(),
         _ => metastore.volumes.iter().map(|(n, v)| (n.clone(), &v.common)).collect(),
     };
     let mut rows = Vec::new();
@@ -263,6 +282,10 @@ pub fn query(
                     let mut row: Vec<Value> = vec![json!(common.owner), json!(grantee)];
                     if kind == Securable::ExternalLocation {
                         row.push(json!(full_name));
+                    } else if kind == Securable::Function {
+                        // `specific_*` then `routine_*`: the sandbox's
+                        // specific name is the function's name.
+                        row.extend(full_name.split('.').chain(full_name.split('.')).map(|part| json!(part)));
                     } else {
                         row.extend(full_name.split('.').map(|part| json!(part)));
                     }

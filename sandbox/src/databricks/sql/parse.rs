@@ -115,6 +115,25 @@ pub enum Statement {
         name: Vec<String>,
         filter: Option<(Vec<String>, Vec<String>)>,
     },
+    /// `ALTER TABLE t ADD CONSTRAINT n PRIMARY KEY (c, …) [options]` or
+    /// `… FOREIGN KEY (c, …) REFERENCES p [(c, …)] [options]`
+    /// (`references`); the options the sandbox understands are `RELY`,
+    /// `NORELY`, `NOT ENFORCED`, `DEFERRABLE`, `INITIALLY DEFERRED`, `MATCH
+    /// FULL`, `ON UPDATE NO ACTION`, `ON DELETE NO ACTION`.
+    AddConstraint {
+        name: Vec<String>,
+        constraint: String,
+        columns: Vec<String>,
+        references: Option<(Vec<String>, Vec<String>)>,
+        rely: bool,
+    },
+    /// `ALTER TABLE t DROP CONSTRAINT [IF EXISTS] n [RESTRICT | CASCADE]`.
+    DropConstraint {
+        name: Vec<String>,
+        constraint: String,
+        if_exists: bool,
+        cascade: bool,
+    },
     /// `ALTER TABLE t ALTER COLUMN c SET MASK f [USING COLUMNS (c, …)]`, or
     /// `… ALTER COLUMN c DROP MASK` (`None`).
     SetColumnMask {
@@ -405,7 +424,24 @@ impl Parser {
             let keys = self.strings()?;
             return Ok(Some(Statement::UnsetTableProperties { name, keys, if_exists }));
         }
+        if self.eat("ADD") {
+            return self.add_constraint(name).map(Some);
+        }
         if self.eat("DROP") {
+            if self.eat("CONSTRAINT") {
+                let if_exists = if self.eat("IF") {
+                    self.expect("EXISTS")?;
+                    true
+                } else {
+                    false
+                };
+                let constraint = self.identifier()?;
+                let cascade = self.eat("CASCADE");
+                if !cascade {
+                    self.eat("RESTRICT");
+                }
+                return Ok(Some(Statement::DropConstraint { name, constraint, if_exists, cascade }));
+            }
             self.expect("ROW")?;
             self.expect("FILTER")?;
             return Ok(Some(Statement::SetRowFilter { name, filter: None }));
@@ -432,6 +468,60 @@ impl Parser {
             return Ok(Some(Statement::SetColumnMask { name, column, mask: None }));
         }
         Ok(None)
+    }
+
+    /// After `ALTER TABLE name ADD`: a named primary or foreign key (the
+    /// sandbox refuses an unnamed one, which drbot never issues, and a
+    /// CHECK constraint, which it does not model).
+    fn add_constraint(&mut self, name: Vec<String>) -> Result<Statement, SyntaxError> {
+        self.expect("CONSTRAINT")?;
+        let constraint = self.identifier()?;
+        let references = if self.eat("PRIMARY") {
+            self.expect("KEY")?;
+            None
+        } else {
+            self.expect("FOREIGN")?;
+            self.expect("KEY")?;
+            Some(())
+        };
+        let columns = self.column_list()?;
+        let references = match references {
+            None => None,
+            Some(()) => {
+                self.expect("REFERENCES")?;
+                let parent = self.name()?;
+                let parent_columns = if self.tokens.get(self.at) == Some(&Token::Symbol('(')) {
+                    self.column_list()?
+                } else {
+                    Vec::new()
+                };
+                Some((parent, parent_columns))
+            }
+        };
+        let mut rely = false;
+        loop {
+            if self.eat("RELY") {
+                rely = true;
+            } else if self.eat("NORELY") {
+                rely = false;
+            } else if self.eat("DEFERRABLE") {
+            } else if self.eat("NOT") {
+                self.expect("ENFORCED")?;
+            } else if self.eat("INITIALLY") {
+                self.expect("DEFERRED")?;
+            } else if references.is_some() && self.eat("MATCH") {
+                self.expect("FULL")?;
+            } else if references.is_some() && self.eat("ON") {
+                if !self.eat("UPDATE") {
+                    self.expect("DELETE")?;
+                }
+                self.expect("NO")?;
+                self.expect("ACTION")?;
+            } else {
+                break;
+            }
+        }
+        Ok(Statement::AddConstraint { name, constraint, columns, references, rely })
     }
 
     /// `SET TAGS (…)` or `UNSET TAGS (…)` on `name` (or its `column`);
@@ -561,6 +651,7 @@ impl Parser {
             ("TABLE", Securable::Table),
             ("VIEW", Securable::Table),
             ("VOLUME", Securable::Volume),
+            ("FUNCTION", Securable::Function),
         ] {
             if self.eat(word) {
                 return Ok(kind);
