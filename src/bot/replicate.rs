@@ -328,6 +328,8 @@ impl Bot {
             pair: Some(pair.clone()),
             in_flight: Default::default(),
             scheduled: false,
+            // The stored plan says what it covers; this is for a cycle that plans.
+            coverage: Default::default(),
         };
         let start = Start {
             kind: Kind::Replication,

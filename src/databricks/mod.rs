@@ -14,6 +14,7 @@ pub mod account;
 pub mod clusters;
 pub mod error;
 pub mod files;
+pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
 pub mod links;
