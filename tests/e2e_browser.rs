@@ -55,6 +55,7 @@ fn drbot_works_in_the_agents_playground() {
     assert!(output.status.success(), "the e2e suite failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("ok   01 welcome"), "the welcome step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok   10 history-chart"), "the chart step did not run:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ok   14 drill"), "the drill step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("steps passed"), "the suite did not report its steps:\n{stdout}\n{stderr}");
     println!("{stdout}");
 }
@@ -140,6 +141,96 @@ async fn an_approver_and_a_non_approver_see_their_own_deployment_plan_in_chromiu
          "text": "Only people with the deploy role can approve"},
     ]);
     draw(&node, "12-deploy-plan-views.png", views).await;
+}
+
+/// A planned failover in a group chat of three: Carol holds the failover
+/// role and has not approved (Approve and Discard), Alice holds it and has
+/// approved (no buttons, "You approved it"), Bob does not hold it (no
+/// buttons, and why). Carol's approval makes two: the failover runs on the
+/// sandbox and its one result card is drawn beside the three views.
+#[tokio::test]
+async fn each_persons_view_of_a_failover_runbook_and_its_result_draw_in_chromium() {
+    let node = which("node").expect("node is missing: run tests/e2e/setup.sh (or .ci/setup.d/50-e2e.sh)");
+    let directory = sandbox::directory::Directory::default();
+    let world = World::start_with(|config| {
+        config.operations.card_update_interval_ms = 100;
+        config.failover.run_wait_secs = 2;
+        for who in ["alice", "carol"] {
+            config.access.failover.push(directory.user(who).unwrap().oid.clone());
+        }
+    })
+    .await;
+    let room = world.sandbox.teams.group_chat("dr-bridge");
+    let people: Vec<Chat<'_>> =
+        ["alice", "bob", "carol"].iter().map(|who| Chat::in_group(&world, &room, who)).collect();
+    let members: Vec<_> = people.iter().map(|p| p.user.clone()).collect();
+    world.sandbox.connector.set_members(room.id(), &members);
+    for person in &people {
+        person.sign_in().await;
+    }
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+
+    // A faithful secondary first, as before any failover.
+    let (id, plan) = card_after_planning(&world, alice, "replicate --assets").await;
+    alice.click(&id, "replicate.run", action_data(&plan, "replicate.run")).await;
+    wait_for(&world, "the replication's result", |r| r.activity_id == id && card_text(r).contains("Run details")).await;
+
+    let (card_id, runbook) = card_after_planning(&world, alice, "failover --override").await;
+    let refresh = &runbook["refresh"]["action"];
+    assert_eq!(refresh["verb"], "failover.view", "{runbook}");
+    let approve = action_data(&runbook, "failover.approve");
+    let first = alice.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(first.to_string().contains("Awaiting 1 more person"), "{first}");
+    let (carols, alices, bobs) = (
+        view_of(carol, &card_id, refresh).await,
+        view_of(alice, &card_id, refresh).await,
+        view_of(bob, &card_id, refresh).await,
+    );
+    assert_eq!(button_titles(&carols), ["Approve failover", "Discard"], "{carols}");
+    assert!(button_titles(&alices).is_empty(), "{alices}");
+    assert!(button_titles(&bobs).is_empty(), "{bobs}");
+
+    // Carol's approval makes two: the failover runs to its one result card.
+    carol.click(&card_id, "failover.approve", approve).await;
+    let done = wait_for(&world, "the failover's result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Completed: the secondary is active")
+    })
+    .await;
+    let result = done.adaptive_card().expect("a card").clone();
+    assert_eq!(button_titles(&result), ["Readiness"], "{result}");
+
+    let views = json!([
+        {"who": format!("{} (failover role, has not approved)", carol.user.name), "card": carols,
+         "buttons": ["Approve failover", "Discard"], "text": "Approved by"},
+        {"who": format!("{} (failover role, approved)", alice.user.name), "card": alices, "buttons": [],
+         "text": "You approved it"},
+        {"who": format!("{} (no failover role)", bob.user.name), "card": bobs, "buttons": [],
+         "text": "Only people with the failover role can approve"},
+        {"who": "Everyone, once it ran", "card": result, "buttons": ["Readiness"],
+         "text": "Completed: the secondary is active"},
+    ]);
+    draw(&node, "13-failover-views.png", views).await;
+}
+
+/// Types `command`; the card that replaced its "Planning…" placeholder (or
+/// the first answer, when there was none), and its activity id.
+async fn card_after_planning(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {
+    let first = chat.say(command).await;
+    let id = first.activity_id.clone();
+    if !card_text(&first).contains("Planning") {
+        return (id, first.adaptive_card().cloned().expect("a card"));
+    }
+    let card = wait_for(world, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id).await;
+    (id, card.adaptive_card().cloned().expect("a card"))
+}
+
+/// The data of `card`'s button with `verb`.
+fn action_data(card: &Value, verb: &str) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
+        .map(|a| a["data"].clone())
+        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
 }
 
 /// Draws `views` side by side in chromium (tests/e2e/views.mjs), checks each

@@ -460,3 +460,44 @@ async fn two_instances_check_each_pair_once_per_interval() {
     assert_eq!(tick_all().await, 1);
     assert_eq!(ran(&checks), ["hr", "sales", "sales"]);
 }
+
+/// Starts every drill firing handed to it, and remembers it.
+#[derive(Clone, Default)]
+struct Drills {
+    fired: Arc<Mutex<Vec<drbot::store::drill_schedules::DueDrill>>>,
+}
+
+impl drbot::scheduler::Driller for Drills {
+    fn fire<'a>(
+        &'a self,
+        due: &'a drbot::store::drill_schedules::DueDrill,
+    ) -> futures::future::BoxFuture<'a, drbot::scheduler::Fired> {
+        Box::pin(async move {
+            self.fired.lock().push(due.clone());
+            drbot::scheduler::Fired::Started(due.key())
+        })
+    }
+}
+
+/// A weekly drill fires when its week is up, not before, once, with the
+/// person who set it as its approver; time moves by hand.
+#[tokio::test]
+async fn a_weekly_drill_fires_once_when_its_week_is_up() {
+    let (store, _dir) = store().await;
+    let clock = ManualClock::at_unix_ms(MORNING);
+    let weekly = drbot::commands::words::drill_schedule(&["weekly"]).unwrap();
+    store.set_drill_schedule("finance", &weekly, "conv", (Some("oid-alice"), Some("alice@x")), MORNING).await.unwrap();
+    let drills = Drills::default();
+    let scheduler =
+        Scheduler::new(store.clone(), Recording::default(), clock.clone()).with_drills(Arc::new(drills.clone()));
+    clock.advance(Duration::from_secs(7 * 24 * 3600 - 60));
+    assert_eq!(scheduler.tick().await.unwrap().drills_started, 0, "a minute early");
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(scheduler.tick().await.unwrap().drills_started, 1);
+    assert_eq!(scheduler.tick().await.unwrap().drills_started, 0, "once");
+    let fired = drills.fired.lock().clone();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].fire_ms, MORNING + 7 * 86_400_000);
+    assert_eq!(fired[0].schedule.approver_upn.as_deref(), Some("alice@x"));
+    store.close().await;
+}

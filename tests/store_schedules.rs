@@ -207,3 +207,39 @@ on_both_backends!(subscriptions_name_their_pair, |fresh: Fresh| async move {
     store.close().await;
     fresh
 });
+
+on_both_backends!(a_pairs_drill_schedule_is_set_claimed_once_and_stopped, |fresh: Fresh| async move {
+    let (first, second) = (fresh.open().await, fresh.open().await);
+    let monthly = first
+        .set_drill_schedule("finance", &Schedule::Monthly, "conv", (Some("oid-alice"), Some("alice@x")), MORNING)
+        .await
+        .unwrap();
+    // 2026-02-15T07:00:00Z: a month later, the same day and time.
+    assert_eq!(monthly.next_fire_ms, 1_771_138_800_000);
+    assert_eq!(
+        (monthly.approver_oid.as_deref(), monthly.approver_upn.as_deref()),
+        (Some("oid-alice"), Some("alice@x"))
+    );
+    let weekly = drbot::commands::words::drill_schedule(&["weekly"]).unwrap();
+    first.set_drill_schedule("hr", &weekly, "conv", (None, Some("carol@x")), MORNING).await.unwrap();
+    let listed = first.drill_schedules().await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.pair.as_str()).collect::<Vec<_>>(), ["hr", "finance"], "soonest first");
+    assert!(first.claim_due_drills(MORNING + 7 * 24 * 60 * MINUTE - 1, 100).await.unwrap().is_empty(), "not yet");
+    // Both instances claim at once: the weekly firing goes to one of them.
+    let now = MORNING + 7 * 24 * 60 * MINUTE;
+    let (one, two) = tokio::join!(first.claim_due_drills(now, 100), second.claim_due_drills(now, 100));
+    let due: Vec<_> = one.unwrap().into_iter().chain(two.unwrap()).collect();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!((due[0].schedule.pair.as_str(), due[0].fire_ms), ("hr", now));
+    assert_eq!(due[0].schedule.next_fire_ms, now + 7 * 24 * 60 * MINUTE);
+    assert_eq!(due[0].schedule.approver_upn.as_deref(), Some("carol@x"), "the approver comes with the firing");
+    assert_ne!(due[0].key(), "", "a firing names its operation");
+    // Setting it again replaces it; stopping it removes it.
+    first.set_drill_schedule("hr", &Schedule::Monthly, "other", (None, None), now).await.unwrap();
+    assert_eq!(first.drill_schedules().await.unwrap().len(), 2, "one schedule per pair");
+    assert!(first.remove_drill_schedule("hr").await.unwrap());
+    assert!(!second.remove_drill_schedule("hr").await.unwrap(), "already stopped");
+    first.close().await;
+    second.close().await;
+    fresh
+});

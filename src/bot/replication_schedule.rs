@@ -206,6 +206,7 @@ pub(crate) fn interval_ms(schedule: &Schedule) -> i64 {
         Schedule::Every { minutes } => i64::from(*minutes) * 60_000,
         Schedule::Daily { timezone, .. } if timezone == "UTC" => 24 * 3_600_000,
         Schedule::Daily { .. } => 25 * 3_600_000,
+        Schedule::Monthly => 31 * 24 * 3_600_000,
     }
 }
 

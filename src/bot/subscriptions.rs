@@ -142,5 +142,6 @@ pub(crate) fn schedule_label(schedule: &Schedule) -> String {
         Schedule::Daily { hour, minute, timezone } => format!("Daily {hour:02}:{minute:02} {timezone}"),
         Schedule::Every { minutes } if minutes % 60 == 0 => format!("Every {} h", minutes / 60),
         Schedule::Every { minutes } => format!("Every {minutes} min"),
+        Schedule::Monthly => "Monthly".to_string(),
     }
 }

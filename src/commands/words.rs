@@ -13,6 +13,10 @@ pub enum Schedule {
     Daily { hour: u8, minute: u8, timezone: String },
     /// Every `minutes` minutes (status posts take whole hours only).
     Every { minutes: u32 },
+    /// Once a calendar month (UTC), on the day of the month and at the time
+    /// it was set (the 28th at the latest, so that every month has the day):
+    /// scheduled drills (`subscribe drill PAIR monthly`).
+    Monthly,
 }
 
 /// The shortest replication interval: a cycle reads both metastores before
@@ -21,6 +25,16 @@ pub const MIN_REPLICATION_MINUTES: u32 = 5;
 
 /// The longest interval either schedule takes: a week.
 pub const MAX_INTERVAL_MINUTES: u32 = 168 * 60;
+
+/// `weekly` or `monthly`: how often a pair is drilled. A drill rehearses a
+/// failover end to end, so nothing more frequent than weekly is offered.
+pub fn drill_schedule(args: &[&str]) -> Result<Schedule, String> {
+    match args {
+        [word] if word.eq_ignore_ascii_case("weekly") => Ok(Schedule::Every { minutes: MAX_INTERVAL_MINUTES }),
+        [word] if word.eq_ignore_ascii_case("monthly") => Ok(Schedule::Monthly),
+        _ => Err("weekly or monthly".into()),
+    }
+}
 
 /// `Ok` when nothing follows the command's name.
 pub fn none(args: &[&str]) -> Result<(), String> {
@@ -170,6 +184,15 @@ mod tests {
             &["weekly", "mon"],
         ] {
             assert!(replication_schedule(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn drills_are_weekly_or_monthly() {
+        assert_eq!(drill_schedule(&["weekly"]), Ok(Schedule::Every { minutes: 7 * 24 * 60 }));
+        assert_eq!(drill_schedule(&["MONTHLY"]), Ok(Schedule::Monthly));
+        for bad in [&[][..], &["daily"], &["every", "1h"], &["monthly", "extra"]] {
+            assert!(drill_schedule(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -17,6 +17,9 @@
 //! ([`Scheduler::with_replications`]), which starts the cycle on the
 //! operation engine or records the firing as skipped.
 //!
+//! Scheduled drills (`subscribe drill PAIR monthly`) are claimed the same
+//! way and handed to a [`Driller`] ([`Scheduler::with_drills`]).
+//!
 //! Periodic checks ([`Scheduler::with_checks`]) read the pairs a [`Checker`]
 //! names (those with an RPO threshold that no scheduled post reads) once per
 //! interval across the whole fleet: each pair's check is claimed in the
@@ -36,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use futures::future::BoxFuture;
 
 use crate::clock::Clock;
+use crate::store::drill_schedules::DueDrill;
 use crate::store::replication_schedules::DueReplication;
 use crate::store::subscriptions::Due;
 use crate::store::{Store, StoreError};
@@ -87,6 +91,11 @@ pub trait Replicator: Send + Sync {
     fn fire<'a>(&'a self, due: &'a DueReplication) -> BoxFuture<'a, Fired>;
 }
 
+/// Starts a claimed drill firing (as the bot, approved by who set the schedule).
+pub trait Driller: Send + Sync {
+    fn fire<'a>(&'a self, due: &'a DueDrill) -> BoxFuture<'a, Fired>;
+}
+
 /// Reads pairs periodically as the bot (the readiness, its history, the
 /// alerts on what it shows); the scheduler decides when and who.
 pub trait Checker: Send + Sync {
@@ -113,6 +122,10 @@ pub struct TickReport {
     pub replications_failed: usize,
     /// Periodic checks this instance claimed and started.
     pub checks_started: usize,
+    /// Scheduled drills started, and those that could not start (a pair
+    /// busy with a replication or another runbook counts here: said in the log).
+    pub drills_started: usize,
+    pub drills_failed: usize,
 }
 
 impl TickReport {
@@ -125,6 +138,8 @@ impl TickReport {
         self.replications_skipped += other.replications_skipped;
         self.replications_failed += other.replications_failed;
         self.checks_started += other.checks_started;
+        self.drills_started += other.drills_started;
+        self.drills_failed += other.drills_failed;
     }
 }
 
@@ -137,6 +152,8 @@ pub struct Scheduler<P> {
     shared: Option<(String, Duration)>,
     /// Starts scheduled replications; without one they are not claimed.
     replicator: Option<Arc<dyn Replicator>>,
+    /// Starts scheduled drills; without one they are not claimed.
+    driller: Option<Arc<dyn Driller>>,
     /// Periodic checks and their interval; without them none run.
     checks: Option<(Arc<dyn Checker>, Duration)>,
     /// When this instance next asks the store for each pair's check: a claim
@@ -155,6 +172,7 @@ impl<P: Poster> Scheduler<P> {
             budget: Arc::new(TenantBudget::new(TENANT_SENDS_PER_SECOND)),
             shared: None,
             replicator: None,
+            driller: None,
             checks: None,
             next_check_ms: parking_lot::Mutex::new(BTreeMap::new()),
         }
@@ -170,6 +188,12 @@ impl<P: Poster> Scheduler<P> {
     /// Claims scheduled replications too, and starts them with `replicator`.
     pub fn with_replications(mut self, replicator: Arc<dyn Replicator>) -> Scheduler<P> {
         self.replicator = Some(replicator);
+        self
+    }
+
+    /// Claims scheduled drills too, and starts them with `driller`.
+    pub fn with_drills(mut self, driller: Arc<dyn Driller>) -> Scheduler<P> {
+        self.driller = Some(driller);
         self
     }
 
@@ -206,6 +230,9 @@ impl<P: Poster> Scheduler<P> {
         if let Some(replicator) = &self.replicator {
             report.add(self.replicate(replicator.as_ref(), now_ms).await?);
         }
+        if let Some(driller) = &self.driller {
+            report.add(self.drill(driller.as_ref(), now_ms).await?);
+        }
         if let Some((checker, every)) = &self.checks {
             report.checks_started += self.start_checks(checker, *every, now_ms).await?;
         }
@@ -240,6 +267,31 @@ impl<P: Poster> Scheduler<P> {
                     Fired::Failed(why) => {
                         tracing::warn!(pair = %firing.pair, %why, "scheduled replication could not start");
                         report.replications_failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims the drill firings due at `now_ms` and starts each (the drill
+    /// runs in the background on the operation engine).
+    async fn drill(&self, driller: &dyn Driller, now_ms: i64) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        loop {
+            let due = self.store.claim_due_drills(now_ms, CLAIM_BATCH).await?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for firing in &due {
+                let pair = &firing.schedule.pair;
+                match driller.fire(firing).await {
+                    Fired::Started(operation) => {
+                        tracing::info!(%pair, %operation, "scheduled drill started");
+                        report.drills_started += 1;
+                    }
+                    Fired::Skipped { busy, .. } | Fired::Failed(busy) => {
+                        tracing::warn!(%pair, why = %busy, "scheduled drill could not start");
+                        report.drills_failed += 1;
                     }
                 }
             }

@@ -7,7 +7,7 @@
 //! fires once, at its first occurrence. Interval schedules are plain
 //! elapsed time and ignore zones altogether.
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 pub use crate::commands::Schedule;
@@ -73,6 +73,23 @@ pub fn next_after(schedule: &Schedule, anchor_ms: i64, after_ms: i64) -> Result<
             }
             Err(ScheduleError::OutOfRange)
         }
+        Schedule::Monthly => {
+            let anchor = DateTime::<Utc>::from_timestamp_millis(anchor_ms).ok_or(ScheduleError::OutOfRange)?;
+            let after = DateTime::<Utc>::from_timestamp_millis(after_ms).ok_or(ScheduleError::OutOfRange)?;
+            // The 28th at the latest: every month has it, so the day never drifts.
+            let day = anchor.day().min(28);
+            let (mut year, mut month) = (after.year(), after.month());
+            // This month's occurrence may be past; next month's never is.
+            for _ in 0..2 {
+                let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(ScheduleError::OutOfRange)?;
+                let at = date.and_time(anchor.time()).and_utc().timestamp_millis();
+                if at > after_ms {
+                    return Ok(at);
+                }
+                (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+            }
+            Err(ScheduleError::OutOfRange)
+        }
     }
 }
 
@@ -105,6 +122,7 @@ pub fn to_json(schedule: &Schedule) -> String {
             serde_json::json!({"every": {"hours": minutes / 60}}).to_string()
         }
         Schedule::Every { minutes } => serde_json::json!({"every": {"minutes": minutes}}).to_string(),
+        Schedule::Monthly => serde_json::json!({"monthly": {}}).to_string(),
     }
 }
 
@@ -128,6 +146,8 @@ pub fn from_json(text: &str) -> Result<Schedule, ScheduleError> {
             (None, Some(minutes)) => Schedule::Every { minutes },
             _ => return Err(bad()),
         }
+    } else if value.get("monthly").is_some_and(serde_json::Value::is_object) {
+        Schedule::Monthly
     } else {
         return Err(bad());
     };
@@ -146,7 +166,7 @@ pub fn validate(schedule: &Schedule) -> Result<(), ScheduleError> {
             Ok(())
         }
         Schedule::Every { minutes: 0 } => Err(ScheduleError::Interval),
-        Schedule::Every { .. } => Ok(()),
+        Schedule::Every { .. } | Schedule::Monthly => Ok(()),
     }
 }
 
@@ -156,6 +176,26 @@ mod tests {
 
     fn utc(text: &str) -> i64 {
         DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn monthly_fires_on_the_set_day_and_time_each_month_the_28th_at_the_latest() {
+        let set = utc("2027-01-15T09:30:00Z");
+        assert_eq!(next_after(&Schedule::Monthly, set, set), Ok(utc("2027-02-15T09:30:00Z")));
+        let claimed = utc("2027-02-15T09:30:00Z");
+        // Claimed late (nothing ran for a while): the next is still on the 15th.
+        assert_eq!(
+            next_after(&Schedule::Monthly, claimed, utc("2027-02-20T00:00:00Z")),
+            Ok(utc("2027-03-15T09:30:00Z"))
+        );
+        let december = utc("2027-12-15T09:30:00Z");
+        assert_eq!(next_after(&Schedule::Monthly, december, december), Ok(utc("2028-01-15T09:30:00Z")));
+        // Set on the 31st: the 28th, every month, February too.
+        let late = utc("2027-01-31T22:00:00Z");
+        assert_eq!(next_after(&Schedule::Monthly, late, late), Ok(utc("2027-02-28T22:00:00Z")));
+        let feb = utc("2027-02-28T22:00:00Z");
+        assert_eq!(next_after(&Schedule::Monthly, feb, feb), Ok(utc("2027-03-28T22:00:00Z")));
+        assert_eq!(from_json(&to_json(&Schedule::Monthly)), Ok(Schedule::Monthly));
     }
 
     fn daily(hour: u8, minute: u8, timezone: &str) -> Schedule {

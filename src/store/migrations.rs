@@ -363,6 +363,22 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
                 WHERE kind IN ('replication', 'failover') AND state IN ('pending', 'running')",
         ],
     ),
+    (
+        20,
+        "scheduled drills: one schedule per pair, where it was set, and who approves its drills",
+        &[
+            "CREATE TABLE drill_schedules (
+                pair_name TEXT PRIMARY KEY,
+                schedule TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                approver_oid TEXT,
+                approver_upn TEXT,
+                created_ms BIGINT NOT NULL,
+                next_fire_ms BIGINT NOT NULL
+            )",
+            "CREATE INDEX drill_schedules_due ON drill_schedules (next_fire_ms)",
+        ],
+    ),
 ];
 
 /// An arbitrary, fixed key for `pg_advisory_lock`.

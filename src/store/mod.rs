@@ -14,6 +14,7 @@ pub mod asset_mappings;
 pub mod audit;
 pub mod conversations;
 pub mod dedupe;
+pub mod drill_schedules;
 pub mod drills;
 mod firings;
 pub mod instances;

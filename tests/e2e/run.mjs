@@ -28,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 // ---------------------------------------------------------------------------
 // The steps, in the order a person would take them. `ready: true` runs by
 // default; flip a step on once its command lands. `needs` are run first.
-// The screenshot of step N is docs/screenshots/<NN>-<id>.png (NN = position).
+// The screenshot of step N is docs/screenshots/<NN>-<id>.png (NN = position,
+// or the step's own `number` where the position's is taken).
 // ---------------------------------------------------------------------------
 const STEPS = [
   { id: 'welcome', ready: true, run: welcome },
@@ -41,6 +42,8 @@ const STEPS = [
   { id: 'result', ready: true, needs: ['run'], run: result },
   { id: 'subscribe', ready: true, run: subscribe },
   { id: 'history-chart', ready: true, run: historyChart },
+  // 11-13 are the per-person views drawn by tests/e2e_browser.rs.
+  { id: 'drill', number: '14', ready: true, run: drill },
 ];
 
 // What the cards must (and must not) say. Kept here so a wording change is a
@@ -56,6 +59,8 @@ const EXPECT = {
   resultObjects: /Succeeded\s*\|?\s*[1-9]\d*/,
   subscribe: [/daily/i, /08:00/],
   chartFallbacks: [/Worst RPO by day \(min\):/, /Drift by day \(objects\):/],
+  runbook: [/Drill of pair default/, /One person with the failover role approves it/],
+  drillDone: /Completed: the drill left both sides as they were/,
 };
 // A reply matching one of these is a wrong answer: fail at once, not after a timeout.
 const WRONG = [
@@ -66,6 +71,7 @@ const WRONG = [
 ];
 const SIGN_IN = [/Sign in so drbot can act for you/, 'drbot asked to sign in (the Playground has no Teams SSO)'];
 const PLAN_RUN_BUTTON = 'Run';
+const DRILL_BUTTON = 'Run drill';
 
 // ---------------------------------------------------------------------------
 // The steps themselves. `ui` is the page helper below.
@@ -243,6 +249,32 @@ async function subscribe(ui) {
   return ui.ask('subscribe daily 08:00', { expect: EXPECT.subscribe });
 }
 
+/**
+ * `drill --override`: the drill's runbook card with Run drill (the local
+ * demo user holds the failover role, and a drill needs one approval); the
+ * click runs it on the sandbox, in place, to its one result card.
+ * `--override`: the seeded primary has tables replication cannot copy.
+ */
+async function drill(ui) {
+  const runbook = await ui.ask('drill --override', { expect: EXPECT.runbook });
+  await ui.expectButton(runbook, DRILL_BUTTON);
+  const before = (await ui.botTexts()).length;
+  await ui.clickButton(runbook, DRILL_BUTTON);
+  await ui.waitFor(
+    'the drill to complete in its card',
+    async () => {
+      const texts = await ui.botTexts();
+      for (const t of texts.slice(before)) ui.rejectWrong(t);
+      const text = await runbook.innerText();
+      ui.rejectWrong(text);
+      if (/Stopped at|Could not run|Cancelled before/.test(text)) throw new Error(`the drill did not complete:\n${text}`);
+      return EXPECT.drillDone.test(text) && (await ui.button(runbook, DRILL_BUTTON).count()) === 0;
+    },
+    config.resultTimeoutMs,
+  );
+  return runbook;
+}
+
 // ---------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------
@@ -282,7 +314,7 @@ function selectSteps(selection) {
     chosen.add(id);
   };
   wanted.forEach(add);
-  return STEPS.map((s, i) => ({ ...s, number: String(i + 1).padStart(2, '0') })).filter((s) => chosen.has(s.id));
+  return STEPS.map((s, i) => ({ ...s, number: s.number ?? String(i + 1).padStart(2, '0') })).filter((s) => chosen.has(s.id));
 }
 
 // ---------------------------------------------------------------------------

@@ -57,7 +57,7 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.setContent(`<!doctype html><html><head><meta charset="utf-8"><style>
       body { margin: 0; background: #EBEBEB; font-family: 'Segoe UI', system-ui, sans-serif; }
-      #views { display: flex; gap: 24px; padding: 24px; align-items: flex-start; }
+      #views { display: flex; flex-wrap: wrap; gap: 24px; padding: 24px; align-items: flex-start; }
       .view { width: 540px; }
       .who { font-size: 14px; font-weight: 600; color: #424242; margin: 0 0 8px 4px; }
       .card { background: #FFF; border-radius: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.15); overflow: hidden; }
@@ -68,6 +68,13 @@ async function main() {
     await page.addScriptTag({ path: join(renderer, 'adaptivecards.js') });
     const drawn = await page.evaluate(({ views, hostConfig }) => {
       const AC = window.AdaptiveCards;
+      // Teams draws a TextBlock's **bold**; the renderer leaves
+      // markdown to its host, so this page does the part drbot's cards use.
+      AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
+        const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+        result.outputHtml = escaped.replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>');
+        result.didProcess = true;
+      };
       return views.map((view) => {
         const card = new AC.AdaptiveCard();
         card.hostConfig = new AC.HostConfig(hostConfig);
