@@ -16,7 +16,7 @@ use drbot::assets::jobs::Jobs;
 use drbot::assets::mapping::MappingKind;
 use drbot::assets::plan::{AssetPlan, Change, ItemOutcome, ItemResult};
 use drbot::assets::run::{plan, run};
-use drbot::assets::{AssetContext, AssetEvent, AssetKind};
+use drbot::assets::{AssetContext, AssetEvent, AssetKind, AssetOptions};
 use drbot::config::Config;
 use drbot::databricks::{RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, IdentityError, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
@@ -82,6 +82,7 @@ impl World {
             secondary: client(&self.sandbox.secondary_url()),
             tokens: &*self.alice,
             mapping: self.store.asset_mapping(PAIR).await.unwrap(),
+            options: AssetOptions::default(),
             store: Some(self.store.clone()),
         }
     }

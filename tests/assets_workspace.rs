@@ -1,25 +1,31 @@
 //! Workspace assets (issue #21, part 2) against the sandbox's two seeded
-//! workspaces: notebooks, files and folders, a git folder, cluster policies,
-//! clusters, warehouse definitions and secret scopes. A sync converges (the second
-//! plan is empty), a dry run lists exactly the differences, throttling and
-//! server errors leave every object synced or reported, and no secret value
-//! reaches a result, a plan, a log line or a request drbot made.
+//! workspaces, every registered kind together on the one asset framework:
+//! notebooks, files and folders, a git folder, cluster policies, clusters,
+//! warehouse definitions and secret scopes (and jobs, none seeded here). A
+//! sync converges (the second plan changes nothing), a dry run lists exactly
+//! the differences, throttling and server errors leave every object synced
+//! or reported, and no secret value reaches a result, a plan, a log line or
+//! a request drbot made.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use drbot::assets::outcome::{Action, Endpoints, ObjectResult, Outcome, Side};
-use drbot::assets::secret_scopes::VaultMap;
-use drbot::assets::workspace_kinds::{apply, plan, Options};
+use drbot::assets::mapping::{AssetMapping, MappingKind};
+use drbot::assets::plan::{AssetPlan, Change, ItemOutcome, ItemResult};
+use drbot::assets::text::describe;
+use drbot::assets::{kinds, run, AssetContext, AssetKind, AssetOptions};
 use drbot::config::Config;
 use drbot::databricks::{RetryPolicy, WorkspaceClient};
 use drbot::identity::{AccessToken, OnBehalfOf, UserAssertion, DATABRICKS_SCOPE};
+use drbot::replication::workspaces::FixedToken;
 use sandbox::databricks::secrets::{Backend, PRIMARY_VAULT};
 use sandbox::databricks::workspace_tree::Kind;
 use sandbox::faults::FaultConfig;
 use sandbox::{Sandbox, SandboxConfig, SANDBOX_BOT_APP_ID};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 const SECONDARY_VAULT: &str =
     "/subscriptions/00000000-0000-0000-0000-00000000dr02/resourceGroups/dr-secondary/providers/Microsoft.KeyVault/vaults/kv-dr-secondary";
@@ -43,24 +49,20 @@ fn retries(max_attempts: u32) -> RetryPolicy {
 }
 
 async fn seeded(notebooks: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig { assets: true, notebooks, ..SandboxConfig::default() }).await.unwrap()
+    Sandbox::start(SandboxConfig { assets: true, notebooks, jobs: 0, ..SandboxConfig::default() }).await.unwrap()
 }
 
-fn options() -> Options {
-    Options {
-        vaults: VaultMap::new([(
-            PRIMARY_VAULT.to_string(),
-            SECONDARY_VAULT.to_string(),
-            "https://kv-dr-secondary.vault.azure.net/".to_string(),
-        )]),
-        ..Options::default()
-    }
+/// The pair's mapping: the primary's Key Vault to the secondary region's.
+fn mapping() -> AssetMapping {
+    let mut mapping = AssetMapping::default();
+    mapping.insert(MappingKind::KeyVault, PRIMARY_VAULT, SECONDARY_VAULT);
+    mapping
 }
 
 struct Clients {
     primary: WorkspaceClient,
     secondary: WorkspaceClient,
-    token: AccessToken,
+    token: FixedToken,
 }
 
 impl Clients {
@@ -70,16 +72,42 @@ impl Clients {
                 .with_retry(retries(max_attempts)),
             secondary: WorkspaceClient::new(reqwest::Client::new(), &sandbox.secondary_url())
                 .with_retry(retries(max_attempts)),
-            token: token_for(sandbox, "alice").await,
+            token: FixedToken(token_for(sandbox, "alice").await),
         }
     }
 
-    fn endpoints(&self) -> Endpoints<'_> {
-        Endpoints {
-            source: Side { client: &self.primary, token: &self.token },
-            target: Side { client: &self.secondary, token: &self.token },
+    fn context(&self) -> AssetContext<'_> {
+        AssetContext {
+            pair: "default".into(),
+            primary: self.primary.clone(),
+            secondary: self.secondary.clone(),
+            tokens: &self.token,
+            mapping: mapping(),
+            options: AssetOptions::default(),
+            store: None,
         }
     }
+
+    /// A dry run: every kind reads both workspaces.
+    async fn plan(&self) -> AssetPlan {
+        run::plan(&kinds::registered(), &self.context()).await
+    }
+
+    async fn apply(&self, plan: &AssetPlan) -> Vec<ItemResult> {
+        let kinds: Vec<&dyn AssetKind> = kinds::registered();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        run::run(plan, &kinds, &self.context(), &BTreeSet::new(), &CancellationToken::new(), &tx).await
+    }
+}
+
+/// The plan as a person reads it: every difference, then every blocked object.
+fn lines(plan: &AssetPlan) -> Vec<String> {
+    let blocked = plan.items.iter().filter(|i| matches!(i.change, Change::Blocked { .. }));
+    plan.differences().chain(blocked).map(describe).collect()
+}
+
+fn line(result: &ItemResult) -> String {
+    format!("{} {}: {}", result.kind, result.name, result.outcome.reason().unwrap_or(result.outcome.label()))
 }
 
 /// The primary's notebooks and files the secondary lacks or holds older.
@@ -97,9 +125,12 @@ fn expected_copies(sandbox: &Sandbox) -> BTreeSet<String> {
         .collect()
 }
 
-fn not_failed(results: &[ObjectResult]) {
-    let failed: Vec<String> =
-        results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).map(ObjectResult::line).collect();
+fn not_failed(results: &[ItemResult]) {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !matches!(r.outcome, ItemOutcome::Done | ItemOutcome::Unchanged | ItemOutcome::Blocked(_)))
+        .map(line)
+        .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
@@ -107,35 +138,53 @@ fn not_failed(results: &[ObjectResult]) {
 async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences() {
     let sandbox = seeded(40).await;
     let clients = Clients::new(&sandbox, 5).await;
-    let endpoints = clients.endpoints();
 
-    let dry_run = plan(endpoints, &options()).await.unwrap();
-    let copies: BTreeSet<String> =
-        dry_run.tree.actions.iter().filter(|a| a.kind() != "folder").map(Action::name).collect();
+    let dry_run = clients.plan().await;
+    let copies: BTreeSet<String> = dry_run
+        .differences()
+        .filter(|i| matches!(i.kind.as_str(), "notebook" | "file"))
+        .filter(|i| match &i.change {
+            Change::Update { fields } => fields.iter().any(|f| f != "permissions"),
+            _ => true,
+        })
+        .map(|i| i.name.clone())
+        .collect();
     assert_eq!(copies, expected_copies(&sandbox), "the dry run copies exactly what differs");
     assert!(
         copies.contains("/Shared/sales/config/settings.yaml") && copies.contains("/Shared/sales/reports/report_0000")
     );
-    let lines = dry_run.lines();
+    let planned = lines(&dry_run);
     for expected in [
-        "folder /Shared/ops/archive/2025: create",
-        "git folder /Repos/dr-operators/pipelines: clone https://github.com/contoso/pipelines.git (gitHub), branch release",
-        "cluster policy Jobs compute: edit (definition, permissions)",
-        "cluster policy Small interactive: create",
-        "cluster policy Personal compute (analysts): create",
-        "cluster ETL interactive: edit (autotermination_minutes, spark_conf, permissions)",
-        "cluster Shared analytics: create under policy Jobs compute, left terminated",
-        "warehouse BI dashboards: edit (cluster_size, max_num_clusters, permissions)",
-        "warehouse Ad hoc analysts: create (Small, PRO, serverless), left stopped",
-        "secret scope kv-prod: create on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
+        "create folder /Shared/ops/archive/2025",
+        "create git folder /Repos/dr-operators/pipelines: clone https://github.com/contoso/pipelines.git (gitHub), branch release",
+        "update cluster policy Jobs compute: definition, permissions",
+        "create cluster policy Small interactive",
+        "create cluster policy Personal compute (analysts)",
+        "update cluster ETL interactive: autotermination_minutes, spark_conf, permissions",
+        "update instance pool Warm D4 nodes: max_capacity, permissions",
+        "create instance pool Spot E8 nodes: Standard_E8ds_v5, at most 40 instances",
+        "create cluster Shared analytics: under policy Jobs compute, left terminated",
+        "update warehouse BI dashboards: cluster_size, max_num_clusters, permissions",
+        "create warehouse Ad hoc analysts: Small, PRO, serverless, left stopped",
+        "create secret scope kv-prod: on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
     ] {
-        assert!(lines.iter().any(|l| l == expected), "{expected} is not in the plan:\n{}", lines.join("\n"));
+        assert!(planned.iter().any(|l| l == expected), "{expected} is not in the plan:\n{}", planned.join("\n"));
     }
+    // The plan is in the order it is applied: folders and policies before
+    // the notebooks and clusters in or under them.
+    let position = |kind: &str, first: bool| {
+        let mut found = dry_run.items.iter().enumerate().filter(|(_, i)| i.kind == kind).map(|(n, _)| n);
+        if first { found.next() } else { found.next_back() }.unwrap()
+    };
+    assert!(position("folder", false) < position("notebook", true));
+    assert!(position("cluster policy", false) < position("cluster", true));
+    assert!(position("instance pool", false) < position("cluster", true));
     // A dry run changes nothing.
     assert!(sandbox.secondary.policies.all().iter().all(|p| p.name != "Small interactive"));
 
-    let results = apply(endpoints, dry_run).await;
+    let results = clients.apply(&dry_run).await;
     not_failed(&results);
+    assert_eq!(results.len(), dry_run.items.len(), "one result per object");
     // Every copied object holds the primary's content now.
     for path in &copies {
         let (source, copy) = (sandbox.primary.tree.get(path).unwrap(), sandbox.secondary.tree.get(path).unwrap());
@@ -170,6 +219,27 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
     let etl = &sandbox.secondary.clusters.by_name("ETL interactive")[0];
     assert_eq!(acls.of("clusters", &etl.cluster_id).get("data-engineers").map(String::as_str), Some("CAN_RESTART"));
+    // A folder's and a notebook's direct permissions follow, on the secondary's own objects.
+    for (object_type, path, who, level) in [
+        ("directories", "/Shared/sales", "data-engineers", "CAN_EDIT"),
+        ("notebooks", "/Shared/sales/reports/report_0000", "analysts", "CAN_RUN"),
+    ] {
+        let copy = sandbox.secondary.tree.get(path).unwrap();
+        assert_eq!(
+            acls.of(object_type, &copy.object_id.to_string()).get(who).map(String::as_str),
+            Some(level),
+            "{path}"
+        );
+    }
+    // Pools: the edited one has the primary's capacity and grants, the new one its spec.
+    let warm = &sandbox.secondary.instance_pools.by_name("Warm D4 nodes")[0];
+    assert_eq!(warm.spec["max_capacity"], serde_json::json!(20));
+    assert_eq!(
+        acls.of("instance-pools", &warm.instance_pool_id).get("data-engineers").map(String::as_str),
+        Some("CAN_ATTACH_TO")
+    );
+    let spot = &sandbox.secondary.instance_pools.by_name("Spot E8 nodes")[0];
+    assert_eq!(spot.spec["azure_attributes"]["availability"], "SPOT_WITH_FALLBACK_AZURE");
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(
@@ -178,15 +248,15 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
 
     // The second run plans nothing; only the secrets to provide stay reported.
-    let again = plan(endpoints, &options()).await.unwrap();
-    assert_eq!(again.action_count(), 0, "{:#?}", again.lines());
+    let again = clients.plan().await;
+    assert!(again.is_converged(), "{:#?}", lines(&again));
     assert_eq!(
-        again.lines(),
+        lines(&again),
         vec![
-            "secret etl/api-token: blocked, its value cannot be read through the API: provide it in the secondary \
+            "secret etl/api-token: its value cannot be read through the API: provide it in the secondary \
              (databricks secrets put-secret etl api-token)"
                 .to_string(),
-            "secret etl/jdbc-password: blocked, its value cannot be read through the API: provide it in the \
+            "secret etl/jdbc-password: its value cannot be read through the API: provide it in the \
              secondary (databricks secrets put-secret etl jdbc-password)"
                 .to_string(),
         ]
@@ -195,7 +265,7 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     for key in ["api-token", "jdbc-password"] {
         sandbox.secondary.secrets.put("etl", key, "provided-by-a-person", chrono::Utc::now().timestamp_millis());
     }
-    assert!(plan(endpoints, &options()).await.unwrap().lines().is_empty());
+    assert!(lines(&clients.plan().await).is_empty());
 
     // An edit in the primary after the copy is planned again, and only it.
     let edited = "/Shared/finance/reports/report_0001";
@@ -205,8 +275,8 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "-- Databricks notebook source\nSELECT 'edited'\n",
         chrono::Utc::now().timestamp_millis() + 1_000,
     );
-    let incremental = plan(endpoints, &options()).await.unwrap();
-    assert_eq!(incremental.lines(), vec![format!("notebook {edited}: copy (changed since the last copy)")]);
+    let incremental = clients.plan().await;
+    assert_eq!(lines(&incremental), vec![format!("update notebook {edited}: content; changed since the last copy")]);
 }
 
 #[tokio::test]
@@ -221,36 +291,40 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
     sandbox.primary.faults.set(faults.clone());
     sandbox.secondary.faults.set(faults);
 
-    let first = plan(patient.endpoints(), &options()).await.unwrap();
-    let planned = first.action_count();
-    let results = apply(hasty.endpoints(), first).await;
+    let first = patient.plan().await;
+    assert!(first.items.iter().all(|i| i.key != run::UNREAD), "a patient read reads every kind");
+    let planned = first.differences().count();
+    let results = hasty.apply(&first).await;
     // One result per object: every tree object, git folder, policy,
     // warehouse, scope and key; none twice, none missing.
+    assert_eq!(results.len(), first.items.len());
     let mut seen = BTreeSet::new();
     for result in &results {
-        assert!(seen.insert((result.kind, result.name.clone())), "{} reported twice", result.line());
+        assert!(seen.insert(result.id.clone()), "{} reported twice", line(result));
     }
     let clusters = results.iter().filter(|r| r.kind == "cluster").count();
     assert_eq!(clusters, 2, "every cluster definition of the primary has a result");
-    let tree_results =
-        results.iter().filter(|r| matches!(r.kind, "folder" | "notebook" | "file" | "git folder")).count();
+    let tree_results = results
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder"))
+        .count();
     assert_eq!(tree_results, objects_in_primary, "every object of the primary's tree has a result");
-    let acted = results.iter().filter(|r| matches!(r.outcome, Outcome::Done(_) | Outcome::Failed(_))).count();
+    let acted = results.iter().filter(|r| matches!(r.outcome, ItemOutcome::Done | ItemOutcome::Failed(_))).count();
     assert_eq!(acted, planned, "every action ended done or failed");
-    let failed = results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count();
-    let done = results.iter().filter(|r| matches!(r.outcome, Outcome::Done(_))).count();
+    let failed = results.iter().filter(|r| matches!(r.outcome, ItemOutcome::Failed(_))).count();
+    let done = results.iter().filter(|r| r.outcome == ItemOutcome::Done).count();
     assert!(done > failed && failed > 0, "{done} done, {failed} failed: with 10 % faults and no retry, some fail");
     eprintln!("{done} done, {failed} failed and reported under 10 % faults");
 
     // Another run (faults still on) finishes what failed; then nothing is left.
-    let second = plan(patient.endpoints(), &options()).await.unwrap();
-    assert!(second.action_count() <= failed, "only what failed is planned again");
-    let results = apply(patient.endpoints(), second).await;
+    let second = patient.plan().await;
+    assert!(second.differences().count() <= failed, "only what failed is planned again");
+    let results = patient.apply(&second).await;
     not_failed(&results);
     sandbox.primary.faults.set(FaultConfig::default());
     sandbox.secondary.faults.set(FaultConfig::default());
-    let third = plan(patient.endpoints(), &options()).await.unwrap();
-    assert_eq!(third.action_count(), 0, "{:#?}", third.lines());
+    let third = patient.plan().await;
+    assert!(third.is_converged(), "{:#?}", lines(&third));
 }
 
 #[tokio::test]
@@ -261,23 +335,23 @@ async fn the_keys_to_provide_are_listed_and_no_secret_value_reaches_a_result_a_l
     assert_eq!(values.len(), 2, "the seed has two secret values");
     let clients = Clients::new(&sandbox, 5).await;
     tracing::info!("asset sync starts");
-    let planned = plan(clients.endpoints(), &options()).await.unwrap();
+    let planned = clients.plan().await;
     let to_provide: Vec<String> = planned
-        .secret_scopes
-        .settled
+        .items
         .iter()
-        .filter(|r| r.kind == "secret" && matches!(r.outcome, Outcome::Blocked(_)))
-        .map(|r| r.name.clone())
+        .filter(|i| i.kind == "secret" && matches!(i.change, Change::Blocked { .. }))
+        .map(|i| i.name.clone())
         .collect();
     assert_eq!(to_provide, vec!["etl/api-token".to_string(), "etl/jdbc-password".to_string()]);
-    let lines = planned.lines();
-    let results = apply(clients.endpoints(), planned).await;
+    let described: Vec<String> = planned.items.iter().map(describe).collect();
+    let stored = serde_json::to_string(&planned).unwrap();
+    let results = clients.apply(&planned).await;
     not_failed(&results);
     for result in &results {
-        tracing::info!(result = %result.line(), "asset result");
+        tracing::info!(result = %line(result), "asset result");
     }
-    // What a card or the run history would show.
-    let shown = [lines, results.iter().map(ObjectResult::line).collect()].concat().join("\n");
+    // What a card, the stored plan or the run history would show.
+    let shown = [described, vec![stored], results.iter().map(line).collect()].concat().join("\n");
     support::logs::Captured::of_text(&shown).assert_no_secrets(&values);
     captured.assert_no_secrets(&values);
     // drbot never asked for a value, so none crossed the wire in a URL either.

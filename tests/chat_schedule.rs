@@ -118,6 +118,36 @@ async fn a_pair_replicates_on_its_schedule_as_the_bot_and_the_dashboard_shows_th
 }
 
 #[tokio::test]
+async fn a_schedule_set_with_assets_carries_the_workspace_assets_in_each_cycle() {
+    let clock = ManualClock::new();
+    let world = World::start_with_clock(fast, clock.clone()).await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+
+    let set = card_text(&alice.say("replicate default every 15m --assets-only").await);
+    assert!(set.contains("Pair default replicates its workspace assets every 15 min"), "{set}");
+    let schedule = store.replication_schedule("default").await.unwrap().expect("stored");
+    assert_eq!(schedule.coverage, drbot::assets::coverage::Coverage::Assets);
+    assert!(world.sandbox.secondary.job_definitions.all().is_empty(), "nothing before its time");
+
+    // The firing: a cycle as drbot that plans and copies the jobs, paused.
+    clock.advance(Duration::from_secs(16 * 60));
+    let cycle = eventually("the scheduled cycle ends", || async {
+        runs(&world, "default").await.into_iter().find(|run| run.finished_ms.is_some())
+    })
+    .await;
+    assert!(cycle.scheduled && cycle.started_by_upn.is_none(), "{cycle:?}");
+    let copies = world.sandbox.secondary.job_definitions.all();
+    assert_eq!(copies.len(), 299, "every job but the one on an unmapped policy");
+    assert!(copies.values().all(|copy| drbot::assets::job_settings::PauseState::of(copy).all_paused()));
+    assert_eq!(store.job_pause_states("default").await.unwrap().len(), 300, "pause states recorded");
+    let results = store.run_results(&cycle.id, false, 0, 1000).await.unwrap();
+    assert!(results.iter().any(|r| r.object_name.starts_with("job:")), "each job in the run history");
+    assert!(results.iter().all(|r| !r.object_name.contains('.')), "no Unity Catalog object: assets only");
+}
+
+#[tokio::test]
 async fn a_manual_run_and_a_scheduled_one_of_a_pair_never_overlap() {
     let clock = ManualClock::new();
     let world = World::start_with_clock(fast, clock.clone()).await;

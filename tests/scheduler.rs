@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use drbot::assets::coverage::Coverage;
 use drbot::clock::{Clock, ManualClock};
 use drbot::commands::Schedule;
 use drbot::scheduler::{PostError, Poster, Scheduler, TickReport};
@@ -358,7 +359,14 @@ async fn two_instances_on_postgres_start_each_scheduled_replication_once() {
     let clock = ManualClock::at_unix_ms(MORNING);
     for pair in ["finance", "hr", "broken"] {
         first
-            .set_replication_schedule(pair, &Schedule::Every { minutes: 15 }, "conv", (None, None), MORNING)
+            .set_replication_schedule(
+                pair,
+                &Schedule::Every { minutes: 15 },
+                Coverage::Data,
+                "conv",
+                (None, None),
+                MORNING,
+            )
             .await
             .unwrap();
     }

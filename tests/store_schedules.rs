@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use drbot::assets::coverage::Coverage;
 use drbot::commands::Schedule;
 use drbot::store::operations::{Kind, NewOperation, OperationState};
 use drbot::store::subscriptions::NewSubscription;
@@ -41,21 +42,34 @@ on_both_backends!(a_pairs_schedule_is_set_replaced_and_stopped, |fresh: Fresh| a
     let store = fresh.open().await;
     assert_eq!(store.replication_schedule("finance").await.unwrap(), None);
     let set = store
-        .set_replication_schedule("finance", &every(15), "conv", (Some("oid"), Some("alice@x")), MORNING)
+        .set_replication_schedule(
+            "finance",
+            &every(15),
+            Coverage::Data,
+            "conv",
+            (Some("oid"), Some("alice@x")),
+            MORNING,
+        )
         .await
         .unwrap();
     assert_eq!(set.next_fire_ms, MORNING + 15 * MINUTE);
     assert_eq!(store.replication_schedule("finance").await.unwrap(), Some(set.clone()), "round trip");
     // Setting it again replaces it: one schedule per pair.
     let daily = Schedule::Daily { hour: 8, minute: 0, timezone: "UTC".into() };
-    let replaced =
-        store.set_replication_schedule("finance", &daily, "other", (None, Some("bob@x")), MORNING).await.unwrap();
+    let replaced = store
+        .set_replication_schedule("finance", &daily, Coverage::Both, "other", (None, Some("bob@x")), MORNING)
+        .await
+        .unwrap();
     assert_eq!((replaced.schedule.clone(), replaced.next_fire_ms), (daily, MORNING + 60 * MINUTE));
-    assert_eq!(replaced.conversation_id, "other");
-    store.set_replication_schedule("hr", &every(90), "conv", (None, None), MORNING).await.unwrap();
+    assert_eq!((replaced.conversation_id.as_str(), replaced.coverage), ("other", Coverage::Both));
+    assert_eq!(set.coverage, Coverage::Data);
+    store.set_replication_schedule("hr", &every(90), Coverage::Data, "conv", (None, None), MORNING).await.unwrap();
     let listed = store.replication_schedules().await.unwrap();
     assert_eq!(listed.iter().map(|s| s.pair.as_str()).collect::<Vec<_>>(), ["finance", "hr"], "soonest first");
-    assert!(store.set_replication_schedule("x", &every(0), "conv", (None, None), MORNING).await.is_err());
+    assert!(store
+        .set_replication_schedule("x", &every(0), Coverage::Data, "conv", (None, None), MORNING)
+        .await
+        .is_err());
     assert!(store.remove_replication_schedule("finance").await.unwrap());
     assert!(!store.remove_replication_schedule("finance").await.unwrap(), "already stopped");
     assert_eq!(store.replication_schedules().await.unwrap().len(), 1);
@@ -66,7 +80,8 @@ on_both_backends!(a_pairs_schedule_is_set_replaced_and_stopped, |fresh: Fresh| a
 on_both_backends!(each_firing_is_claimed_by_one_of_two_instances, |fresh: Fresh| async move {
     let (first, second) = (fresh.open().await, fresh.open().await);
     for pair in ["a", "b", "c", "d", "e"] {
-        first.set_replication_schedule(pair, &every(15), "conv", (None, None), MORNING).await.unwrap();
+        let coverage = if pair == "e" { Coverage::Assets } else { Coverage::Data };
+        first.set_replication_schedule(pair, &every(15), coverage, "conv", (None, None), MORNING).await.unwrap();
     }
     assert!(first.claim_due_replications(MORNING + 14 * MINUTE, 100).await.unwrap().is_empty(), "not yet due");
     // Three rounds; in each both instances claim at once.
@@ -78,6 +93,8 @@ on_both_backends!(each_firing_is_claimed_by_one_of_two_instances, |fresh: Fresh|
         for due in one.iter().chain(&two) {
             assert_eq!(due.fire_ms, MORNING + round * 15 * MINUTE, "claimed for its own firing");
             assert_eq!(due.next_fire_ms, due.fire_ms + 15 * MINUTE);
+            let coverage = if due.pair == "e" { Coverage::Assets } else { Coverage::Data };
+            assert_eq!(due.coverage, coverage, "each firing carries its schedule's coverage");
             claimed.push((due.pair.clone(), due.fire_ms));
         }
         assert_eq!(one.len() + two.len(), 5, "round {round}: every pair once");

@@ -1,5 +1,7 @@
-//! Applying an asset plan: every item ends with one result, in the plan's
-//! order, a few at a time.
+//! Applying an asset plan: every item ends with one result, stage by stage
+//! (what others refer to first: folders before the notebooks in them,
+//! policies before the clusters under them, everything before the jobs that
+//! name it), the items of a stage a few at a time.
 //!
 //! Unchanged and blocked items are results without a call. An item an
 //! earlier attempt of the same run finished (`done`, from the run history)
@@ -15,7 +17,7 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::kind::{AssetContext, AssetKind};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::plan::{AssetPlan, Change, ItemOutcome, ItemResult, PlanItem};
 
 /// What a run reports as it goes (progress cards, the run history).
@@ -30,8 +32,24 @@ pub enum AssetEvent {
 /// the client's retry honours `Retry-After` when the limit is met.
 pub const CONCURRENCY: usize = 4;
 
-/// Applies `plan` with the kinds that made it; one result per item, in the
-/// plan's order.
+/// The kind that owns items of `item_kind`.
+pub fn owner<'k>(kinds: &[&'k dyn AssetKind], item_kind: &str) -> Option<&'k dyn AssetKind> {
+    kinds.iter().find(|kind| kind.owns(item_kind)).copied()
+}
+
+/// The plan's item indices by stage (an item no kind owns fails at once,
+/// in the first stage).
+fn stages(plan: &AssetPlan, kinds: &[&dyn AssetKind]) -> BTreeMap<Stage, Vec<usize>> {
+    let mut stages: BTreeMap<Stage, Vec<usize>> = BTreeMap::new();
+    for (index, item) in plan.items.iter().enumerate() {
+        let stage = owner(kinds, &item.kind).map_or(Stage::Containers, |kind| kind.stage(item));
+        stages.entry(stage).or_default().push(index);
+    }
+    stages
+}
+
+/// Applies `plan` with the kinds that made it, stage by stage; one result
+/// per item, in the plan's order.
 pub async fn apply(
     plan: &AssetPlan,
     kinds: &[&dyn AssetKind],
@@ -40,21 +58,27 @@ pub async fn apply(
     cancel: &CancellationToken,
     events: &UnboundedSender<AssetEvent>,
 ) -> Vec<ItemResult> {
-    let by_name: BTreeMap<&str, &dyn AssetKind> = kinds.iter().map(|k| (k.name(), *k)).collect();
-    // Boxed one by one (not a closure over the items): the run is awaited
-    // from a Send context, which a closure taking a reference trips up.
-    let mut runs: Vec<BoxFuture<'_, ItemResult>> = Vec::with_capacity(plan.items.len());
-    for item in &plan.items {
-        let kind = by_name.get(item.kind.as_str()).copied();
-        runs.push(Box::pin(async move {
-            let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
-            let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
-            let _ = events.send(AssetEvent::Finished(result.clone()));
-            result
-        }));
+    let mut results: Vec<Option<ItemResult>> = vec![None; plan.items.len()];
+    for indices in stages(plan, kinds).into_values() {
+        // Boxed one by one (not a closure over the items): the run is awaited
+        // from a Send context, which a closure taking a reference trips up.
+        let mut runs: Vec<BoxFuture<'_, (usize, ItemResult)>> = Vec::with_capacity(indices.len());
+        for index in indices {
+            let item = &plan.items[index];
+            let kind = owner(kinds, &item.kind);
+            runs.push(Box::pin(async move {
+                let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
+                let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
+                let _ = events.send(AssetEvent::Finished(result.clone()));
+                (index, result)
+            }));
+        }
+        let finished: Vec<(usize, ItemResult)> = stream::iter(runs).buffer_unordered(CONCURRENCY).collect().await;
+        for (index, result) in finished {
+            results[index] = Some(result);
+        }
     }
-    // `buffered` keeps the plan's order while running a few at once.
-    stream::iter(runs).buffered(CONCURRENCY).collect().await
+    results.into_iter().flatten().collect()
 }
 
 async fn apply_one(
@@ -82,7 +106,8 @@ async fn apply_one(
     let _ = events.send(AssetEvent::Started { id: item.id(), name: item.name.clone() });
     match kind.apply(ctx, item).await {
         Ok(()) => ItemOutcome::Done,
-        Err(error) => ItemOutcome::Failed(error),
+        Err(ApplyError::Blocked(reason)) => ItemOutcome::Blocked(reason),
+        Err(ApplyError::Failed(error)) => ItemOutcome::Failed(error),
     }
 }
 
@@ -119,14 +144,25 @@ mod tests {
         fn name(&self) -> &'static str {
             "thing"
         }
+        /// Keys starting `first` are containers, the others their contents.
+        fn stage(&self, item: &PlanItem) -> Stage {
+            match item.key.starts_with("first") {
+                true => Stage::Containers,
+                false => Stage::Contents,
+            }
+        }
         fn plan<'a>(&'a self, _ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
             Box::pin(async { Ok(Vec::new()) })
         }
-        fn apply<'a>(&'a self, _ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), String>> {
+        fn apply<'a>(
+            &'a self,
+            _ctx: &'a AssetContext<'a>,
+            item: &'a PlanItem,
+        ) -> BoxFuture<'a, Result<(), ApplyError>> {
             Box::pin(async move {
                 self.applied.lock().unwrap().push(item.key.clone());
                 match self.failing.contains(&item.key.as_str()) {
-                    true => Err("boom".into()),
+                    true => Err(ApplyError::Failed("boom".into())),
                     false => Ok(()),
                 }
             })
@@ -134,7 +170,7 @@ mod tests {
     }
 
     fn item(kind: &str, key: &str, change: Change) -> PlanItem {
-        PlanItem { kind: kind.into(), key: key.into(), name: key.into(), change, payload: Value::Null }
+        PlanItem { payload: Value::Null, ..PlanItem::named(kind, key, change) }
     }
 
     fn context(tokens: &FixedToken) -> AssetContext<'_> {
@@ -145,6 +181,7 @@ mod tests {
             secondary: client,
             tokens,
             mapping: AssetMapping::default(),
+            options: Default::default(),
             store: None,
         }
     }
@@ -203,5 +240,22 @@ mod tests {
         assert_eq!(results[1].outcome, ItemOutcome::Unchanged);
         assert!(kind.applied.lock().unwrap().is_empty());
         assert_eq!(tally(&results).get("cancelled"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_stage_is_applied_whole_before_the_next_and_results_keep_the_plans_order() {
+        let kind = Recorder { applied: Mutex::new(Vec::new()), failing: vec![] };
+        let tokens = FixedToken(AccessToken::new("t"));
+        let ctx = context(&tokens);
+        let later: Vec<PlanItem> = (0..6).map(|i| item("thing", &format!("later{i}"), Change::Create)).collect();
+        let first: Vec<PlanItem> = (0..6).map(|i| item("thing", &format!("first{i}"), Change::Create)).collect();
+        let plan = AssetPlan { items: [later, first].concat() };
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let results = apply(&plan, &[&kind], &ctx, &BTreeSet::new(), &CancellationToken::new(), &tx).await;
+        let ids: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids, plan.items.iter().map(PlanItem::id).collect::<Vec<_>>());
+        let applied = kind.applied.lock().unwrap().clone();
+        assert_eq!(applied.len(), 12);
+        assert!(applied[..6].iter().all(|key| key.starts_with("first")), "{applied:?}");
     }
 }

@@ -10,7 +10,8 @@
 //! and the apply finds the target's policy of that name when it runs, so a
 //! policy the same run creates is found. Only the fields the source sets are
 //! compared (Databricks fills defaults on read; a field only the target has
-//! is left). Instance pools are not copied yet: a cluster on one is reported.
+//! is left). A cluster on an instance pool is reported (the pool is its own
+//! kind, [`super::pools`]; a cluster's pool is not yet resolved by name).
 //! Direct grants (attach, restart, manage) follow ([`super::grants`]).
 
 use std::collections::BTreeMap;
@@ -18,14 +19,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use futures::future::BoxFuture;
+
 use super::grants::{read_grants, Grants};
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
+use super::mapping::AssetMapping;
+use super::plan::{Change, PlanItem};
+use super::sides::Endpoints;
 use crate::databricks::clusters::ClusterInfo;
 use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::policies::ClusterPolicy;
 use crate::databricks::DatabricksError;
 
-const KIND: &str = "cluster";
+pub const KIND: &str = "cluster";
 /// The Permissions API's name for clusters.
 const CLUSTERS: &str = "clusters";
 
@@ -49,48 +55,14 @@ fn by_policy_name(
     }
 }
 
-/// One step of the clusters' plan.
+/// What applying a cluster item does (its payload). `spec` has no
+/// `policy_id`: `policy` names the policy, found in the target when applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterAction {
-    /// Create, then terminate. `spec` has no `policy_id`: `policy` names it.
-    Create { name: String, spec: Map<String, Value>, policy: Option<String>, grants: Vec<ObjectGrant> },
-    Edit {
-        name: String,
-        cluster_id: String,
-        spec: Map<String, Value>,
-        policy: Option<String>,
-        changed: Vec<String>,
-        grants: Vec<ObjectGrant>,
-    },
-}
-
-impl Action for ClusterAction {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn name(&self) -> String {
-        match self {
-            ClusterAction::Create { name, .. } | ClusterAction::Edit { name, .. } => name.clone(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            ClusterAction::Create { policy, .. } => format!(
-                "create{}, left terminated",
-                policy.as_ref().map(|p| format!(" under policy {p}")).unwrap_or_default()
-            ),
-            ClusterAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
-        }
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        match self {
-            ClusterAction::Create { .. } => None,
-            ClusterAction::Edit { changed, .. } => Some(changed.clone()),
-        }
-    }
+    /// Create, grant, then terminate.
+    Create { spec: Map<String, Value>, policy: Option<String>, grants: Vec<ObjectGrant> },
+    /// Edit with the whole spec when `edit`, and grant what is missing.
+    Edit { cluster_id: String, spec: Map<String, Value>, policy: Option<String>, edit: bool, grants: Vec<ObjectGrant> },
 }
 
 /// Definitions by name; a name with several clusters maps to `Err(count)`.
@@ -124,58 +96,71 @@ pub fn plan_clusters(
     target: &[ClusterInfo],
     target_policies: &[ClusterPolicy],
     grants: &Grants,
-) -> Plan<ClusterAction> {
+    mapping: &AssetMapping,
+) -> Vec<PlanItem> {
     let target = by_name(target);
-    let mut plan = Plan::default();
-    let blocked = |name: &str, why: String| ObjectResult::new(KIND, name, Outcome::Blocked(why));
+    let mut items = Vec::new();
+    let blocked = |name: &str, reason: String| PlanItem::named(KIND, name, Change::Blocked { reason });
     for (name, wanted) in by_name(source) {
         let wanted = match wanted {
             Ok(wanted) => wanted,
             Err(count) => {
-                plan.settled.push(blocked(&name, format!("{count} clusters share this name in the source")));
+                items.push(blocked(&name, format!("{count} clusters share this name in the source")));
                 continue;
             }
         };
         if wanted.spec.contains_key("instance_pool_id") || wanted.spec.contains_key("driver_instance_pool_id") {
-            plan.settled.push(blocked(&name, "it runs on an instance pool; pools are not copied yet".into()));
+            items.push(blocked(
+                &name,
+                "it runs on an instance pool; clusters on pools are not copied yet (the pool itself is)".into(),
+            ));
             continue;
         }
         let (spec, policy) = match by_policy_name(&wanted.spec, source_policies) {
             Ok(named) => named,
             Err(why) => {
-                plan.settled.push(blocked(&name, why));
+                items.push(blocked(&name, why));
                 continue;
             }
         };
-        match target.get(&name) {
-            None => {
-                let grants = grants.missing(&wanted.cluster_id, None);
-                plan.actions.push(ClusterAction::Create { name, spec, policy, grants })
-            }
-            Some(Err(count)) => {
-                plan.settled.push(blocked(&name, format!("{count} clusters share this name in the target")))
-            }
-            Some(Ok(have)) => {
-                let (have_spec, have_policy) = by_policy_name(&have.spec, target_policies).unwrap_or_default();
-                let mut changed: Vec<String> =
-                    spec.iter().filter(|(k, v)| have_spec.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
-                if have_policy != policy {
-                    changed.push("policy_id".into());
+        let item =
+            match target.get(&name) {
+                None => {
+                    let grants = grants.missing(&wanted.cluster_id, None, mapping);
+                    let detail = format!(
+                        "{}left terminated",
+                        policy.as_ref().map(|p| format!("under policy {p}, ")).unwrap_or_default()
+                    );
+                    PlanItem::named(KIND, &name, Change::Create)
+                        .with_detail(detail)
+                        .with_payload(ClusterAction::Create { spec, policy, grants })
                 }
-                let grants = grants.missing(&wanted.cluster_id, Some(&have.cluster_id));
-                if !grants.is_empty() {
-                    changed.push("permissions".into());
+                Some(Err(count)) => blocked(&name, format!("{count} clusters share this name in the target")),
+                Some(Ok(have)) => {
+                    let (have_spec, have_policy) = by_policy_name(&have.spec, target_policies).unwrap_or_default();
+                    let mut changed: Vec<String> =
+                        spec.iter().filter(|(k, v)| have_spec.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+                    if have_policy != policy {
+                        changed.push("policy_id".into());
+                    }
+                    let edit = !changed.is_empty();
+                    let grants = grants.missing(&wanted.cluster_id, Some(&have.cluster_id), mapping);
+                    if !grants.is_empty() {
+                        changed.push("permissions".into());
+                    }
+                    match changed.is_empty() {
+                        true => PlanItem::named(KIND, &name, Change::Unchanged),
+                        false => {
+                            let cluster_id = have.cluster_id.clone();
+                            PlanItem::named(KIND, &name, Change::Update { fields: changed })
+                                .with_payload(ClusterAction::Edit { cluster_id, spec, policy, edit, grants })
+                        }
+                    }
                 }
-                if changed.is_empty() {
-                    plan.settled.push(ObjectResult::new(KIND, &name, Outcome::Unchanged));
-                } else {
-                    let cluster_id = have.cluster_id.clone();
-                    plan.actions.push(ClusterAction::Edit { name, cluster_id, spec, policy, changed, grants });
-                }
-            }
-        }
+            };
+        items.push(item);
     }
-    plan
+    items
 }
 
 /// The spec to send: the policy's name resolved to the target's id now.
@@ -196,43 +181,78 @@ async fn resolved(
     Ok(spec)
 }
 
-/// Runs one action of the plan (idempotent: running it twice leaves the
-/// target as running it once).
-pub async fn run_cluster_action(endpoints: Endpoints<'_>, action: ClusterAction) -> ObjectResult {
+/// Applies one cluster action. An edit is idempotent; the Clusters API
+/// takes no idempotency token for a create, so a create whose answer was
+/// lost leaves a cluster the next plan finds by name (and reports, should a
+/// retry have made a second).
+async fn run(endpoints: Endpoints<'_>, action: &ClusterAction) -> Result<(), DatabricksError> {
     let target = endpoints.target;
-    let name = action.name();
-    let answer = match &action {
-        ClusterAction::Create { spec, policy, grants, .. } => {
-            async {
+    match action {
+        ClusterAction::Create { spec, policy, grants } => {
+            let spec = resolved(endpoints, spec, policy).await?;
+            let id = target.client.create_cluster(target.token, &spec).await?;
+            if !grants.is_empty() {
+                target.client.add_object_grants(target.token, CLUSTERS, &id, grants).await?;
+            }
+            target.client.terminate_cluster(target.token, &id).await
+        }
+        ClusterAction::Edit { cluster_id, spec, policy, edit, grants } => {
+            if *edit {
                 let spec = resolved(endpoints, spec, policy).await?;
-                let id = target.client.create_cluster(target.token, &spec).await?;
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, CLUSTERS, &id, grants).await?;
-                }
-                target.client.terminate_cluster(target.token, &id).await?;
-                Ok(format!("created with {} grant(s), terminated", grants.len()))
+                target.client.edit_cluster(target.token, cluster_id, &spec).await?;
             }
-            .await
-        }
-        ClusterAction::Edit { cluster_id, spec, policy, changed, grants, .. } => {
-            async {
-                if changed.iter().any(|c| c != "permissions") {
-                    let spec = resolved(endpoints, spec, policy).await?;
-                    target.client.edit_cluster(target.token, cluster_id, &spec).await?;
-                }
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, CLUSTERS, cluster_id, grants).await?;
-                }
-                Ok(format!("edited ({})", changed.join(", ")))
+            if !grants.is_empty() {
+                target.client.add_object_grants(target.token, CLUSTERS, cluster_id, grants).await?;
             }
-            .await
+            Ok(())
         }
-    };
-    finished(KIND, name, answer)
+    }
 }
 
-pub async fn apply_clusters(endpoints: Endpoints<'_>, plan: Plan<ClusterAction>) -> Vec<ObjectResult> {
-    run_all(plan, |action| run_cluster_action(endpoints, action)).await
+/// All-purpose clusters' definitions, by name.
+pub struct Clusters;
+
+impl AssetKind for Clusters {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn stage(&self, _item: &PlanItem) -> Stage {
+        Stage::Contents
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let token = ctx.token(false).await?;
+            let endpoints = ctx.endpoints(&token);
+            let read = async {
+                let (source, target, source_policies, target_policies) = futures::try_join!(
+                    ctx.primary.clusters(&token),
+                    ctx.secondary.clusters(&token),
+                    ctx.primary.cluster_policies(&token),
+                    ctx.secondary.cluster_policies(&token)
+                )?;
+                let grants = read_cluster_grants(endpoints, &source, &target).await?;
+                Ok::<_, DatabricksError>(plan_clusters(
+                    &source,
+                    &source_policies,
+                    &target,
+                    &target_policies,
+                    &grants,
+                    &ctx.mapping,
+                ))
+            };
+            read.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async move {
+            let action: ClusterAction = item.payload_as().map_err(ApplyError::Failed)?;
+            let action = &action;
+            ctx.with_token(|token| async move { run(ctx.endpoints(&token), action).await }).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -275,22 +295,27 @@ mod tests {
             ),
         ];
         let (source_policies, target_policies) = (vec![policy("P1", "Jobs")], vec![policy("Q1", "Jobs")]);
-        let plan = plan_clusters(&source, &source_policies, &target, &target_policies, &Grants::default());
+        let none = AssetMapping::default();
+        let items = plan_clusters(&source, &source_policies, &target, &target_policies, &Grants::default(), &none);
+        let lines: Vec<String> =
+            items.iter().filter(|i| i.change != Change::Unchanged).map(crate::assets::text::describe).collect();
         assert_eq!(
-            plan.lines(),
+            lines,
             vec![
-                "cluster A: create under policy Jobs, left terminated".to_string(),
-                "cluster B: edit (autotermination_minutes)".to_string(),
-                "cluster Pool: blocked, it runs on an instance pool; pools are not copied yet".to_string(),
-                "cluster Twice: blocked, 2 clusters share this name in the source".to_string(),
+                "create cluster A: under policy Jobs, left terminated".to_string(),
+                "update cluster B: autotermination_minutes".to_string(),
+                "cluster Pool: it runs on an instance pool; clusters on pools are not copied yet (the pool itself is)"
+                    .to_string(),
+                "cluster Twice: 2 clusters share this name in the source".to_string(),
             ]
         );
-        assert!(plan.settled.contains(&ObjectResult::new(KIND, "Same", Outcome::Unchanged)));
-        let ClusterAction::Create { spec, .. } = &plan.actions[0] else { panic!("a create") };
+        assert!(matches!(items[2].change, Change::Blocked { .. }));
+        assert!(items.contains(&PlanItem::named(KIND, "Same", Change::Unchanged)));
+        let ClusterAction::Create { spec, .. } = items[0].payload_as().unwrap() else { panic!("a create") };
         assert!(!spec.contains_key("policy_id"), "the policy is resolved by name when applied");
         // Under another policy in the target: edited.
         let other = vec![policy("Q1", "Other")];
-        let plan = plan_clusters(&source[6..], &source_policies, &target, &other, &Grants::default());
-        assert_eq!(plan.lines(), vec!["cluster Same: edit (policy_id)".to_string()]);
+        let items = plan_clusters(&source[6..], &source_policies, &target, &other, &Grants::default(), &none);
+        assert_eq!(items[0].change, Change::Update { fields: vec!["policy_id".into()] });
     }
 }

@@ -1,14 +1,16 @@
 //! Direct permissions on workspace objects (warehouses, cluster policies,
-//! clusters), copied beside their definitions: what the source grants and
-//! the target's copy lacks is set (Permissions API `PATCH`), principals by
-//! name (account identities are the same in both workspaces). Grants only
-//! the target has are kept; owners come with creating the object.
+//! clusters, instance pools, folders, notebooks), copied beside their
+//! definitions: what the source grants and the target's copy lacks is set
+//! (Permissions API `PATCH`), principals mapped as the pair's mapping table
+//! says (account identities are the same in both workspaces unless mapped).
+//! Grants only the target has are kept; owners come with creating the object.
 
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
 
-use super::outcome::{Endpoints, Side, CONCURRENCY};
+use super::mapping::AssetMapping;
+use super::sides::{Endpoints, Side, READS};
 use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::DatabricksError;
 
@@ -21,10 +23,17 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// The source object's grants its copy lacks (`None`: a copy to be made).
-    pub fn missing(&self, source_id: &str, target_id: Option<&str>) -> Vec<ObjectGrant> {
+    /// The source object's grants (principals mapped) its copy lacks
+    /// (`None`: a copy to be made).
+    pub fn missing(&self, source_id: &str, target_id: Option<&str>, mapping: &AssetMapping) -> Vec<ObjectGrant> {
         let held = target_id.and_then(|id| self.target.get(id)).cloned().unwrap_or_default();
-        self.source.get(source_id).into_iter().flatten().filter(|g| !held.contains(g)).cloned().collect()
+        self.source
+            .get(source_id)
+            .into_iter()
+            .flatten()
+            .map(|grant| ObjectGrant { principal: mapping.principal(&grant.principal), ..grant.clone() })
+            .filter(|grant| !held.contains(grant))
+            .collect()
     }
 }
 
@@ -35,7 +44,7 @@ async fn read_side(
 ) -> Result<BTreeMap<String, Vec<ObjectGrant>>, DatabricksError> {
     let read: Vec<Result<(String, Vec<ObjectGrant>), DatabricksError>> = futures::stream::iter(ids)
         .map(|id| async move { side.client.object_grants(side.token, object_type, &id).await.map(|g| (id, g)) })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(READS)
         .collect()
         .await;
     read.into_iter().collect()
@@ -70,8 +79,13 @@ mod tests {
             source: [("1".to_string(), vec![grant("a", "CAN_USE"), grant("b", "CAN_MANAGE")])].into(),
             target: [("1".to_string(), vec![grant("a", "CAN_USE"), grant("c", "CAN_USE")])].into(),
         };
-        assert_eq!(grants.missing("1", Some("1")), vec![grant("b", "CAN_MANAGE")]);
-        assert_eq!(grants.missing("1", None).len(), 2);
-        assert!(grants.missing("unknown", Some("1")).is_empty());
+        let none = AssetMapping::default();
+        assert_eq!(grants.missing("1", Some("1"), &none), vec![grant("b", "CAN_MANAGE")]);
+        assert_eq!(grants.missing("1", None, &none).len(), 2);
+        assert!(grants.missing("unknown", Some("1"), &none).is_empty());
+        // A mapped principal is granted under its secondary name.
+        let mut mapping = AssetMapping::default();
+        mapping.insert(crate::assets::mapping::MappingKind::Principal, "b", "c");
+        assert_eq!(grants.missing("1", Some("1"), &mapping), vec![grant("c", "CAN_MANAGE")]);
     }
 }

@@ -56,6 +56,7 @@ mod tests {
                 name: "nightly (eu)".into(),
                 change: Change::Update { fields: vec!["schedule".into(), "tags".into()] },
                 payload: Value::Null,
+                detail: String::new(),
             }],
         };
         let result =

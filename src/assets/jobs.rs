@@ -22,7 +22,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use super::job_settings::{differences, map_permissions, to_secondary, PauseState, PERMISSIONS_FIELD, SOURCE_TAG};
-use super::kind::{AssetContext, AssetKind};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::plan::{Change, ItemResult, PlanItem};
 use crate::databricks::job_definitions::{JobDefinition, JobPermission};
 use crate::databricks::{DatabricksError, WorkspaceClient};
@@ -94,6 +94,7 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
             name: job.name().to_string(),
             change,
             payload,
+            detail: String::new(),
         };
         let mut payload = json!({"source_job_id": job.job_id, "pause": pause});
         let wanted = match to_secondary(job.job_id, &job.settings, mapping, &single) {
@@ -148,6 +149,7 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
                     ),
                 },
                 payload: Value::Null,
+                detail: String::new(),
             });
         }
     }
@@ -159,6 +161,10 @@ impl AssetKind for Jobs {
         KIND
     }
 
+    fn stage(&self, _item: &PlanItem) -> Stage {
+        Stage::Jobs
+    }
+
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
         Box::pin(async move {
             let (primary, secondary) =
@@ -167,13 +173,13 @@ impl AssetKind for Jobs {
         })
     }
 
-    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), String>> {
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
         Box::pin(async move {
             match apply_job(ctx, item, false).await {
                 Err(DatabricksError::Unauthenticated(_)) => apply_job(ctx, item, true).await,
                 other => other,
             }
-            .map_err(|e| e.to_string())
+            .map_err(ApplyError::from)
         })
     }
 

@@ -27,6 +27,9 @@ pub enum MappingKind {
     Pipeline,
     /// A workspace path prefix (`/Users/a@x.com` → `/Users/b@y.com`).
     PathPrefix,
+    /// An Azure Key Vault (resource id) a secret scope reads → the
+    /// secondary region's vault.
+    KeyVault,
 }
 
 impl MappingKind {
@@ -39,6 +42,7 @@ impl MappingKind {
             MappingKind::InstancePool => "instance_pool",
             MappingKind::Pipeline => "pipeline",
             MappingKind::PathPrefix => "path_prefix",
+            MappingKind::KeyVault => "key_vault",
         }
     }
 
@@ -51,6 +55,7 @@ impl MappingKind {
             MappingKind::InstancePool,
             MappingKind::Pipeline,
             MappingKind::PathPrefix,
+            MappingKind::KeyVault,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -66,6 +71,7 @@ impl MappingKind {
             MappingKind::InstancePool => "instance pool",
             MappingKind::Pipeline => "pipeline",
             MappingKind::PathPrefix => "path",
+            MappingKind::KeyVault => "Key Vault",
         }
     }
 }
@@ -181,7 +187,7 @@ mod tests {
 
     #[test]
     fn kinds_parse_back() {
-        for kind in [MappingKind::Principal, MappingKind::Warehouse, MappingKind::PathPrefix] {
+        for kind in [MappingKind::Principal, MappingKind::Warehouse, MappingKind::PathPrefix, MappingKind::KeyVault] {
             assert_eq!(MappingKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(MappingKind::parse("nope"), None);

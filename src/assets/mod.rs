@@ -5,18 +5,16 @@
 //! for every object: done, unchanged, blocked with why, or failed. Nothing is
 //! skipped silently.
 //!
-//! Two shapes live here, built side by side and not yet one:
-//! - the item framework ([`kind::AssetKind`], [`plan::AssetPlan`], [`apply`],
-//!   [`run`]): kinds registered in [`kinds`] plan items that the operation
-//!   engine runs for `replicate --assets` (the plan card, the run history,
-//!   resume); [`jobs`] is its kind;
-//! - the workspace kinds ([`workspace_kinds`], [`outcome`]): notebooks, files,
-//!   git folders, policies, clusters, warehouses and secret scopes, each a
-//!   typed model with a pure plan and an apply.
+//! Every kind is an [`kind::AssetKind`] registered in [`kinds`]: it reads
+//! both workspaces into plan items ([`plan::AssetPlan`]) and applies one
+//! item; [`run`] and [`apply`] do the rest (stages, so what others refer to
+//! is made first; resuming; one result per item) for `replicate --assets`,
+//! the plan card, `status` and the run history.
 
 pub mod apply;
 pub mod cluster_defs;
 pub mod coverage;
+pub mod git_folders;
 pub mod grants;
 pub mod history;
 pub mod job_settings;
@@ -24,17 +22,17 @@ pub mod jobs;
 pub mod kind;
 pub mod kinds;
 pub mod mapping;
-pub mod outcome;
 pub mod plan;
 pub mod policies;
+pub mod pools;
 pub mod run;
 pub mod secret_scopes;
+pub mod sides;
 pub mod text;
 pub mod warehouse_defs;
-pub mod workspace_kinds;
 pub mod workspace_tree;
 
 pub use apply::{apply, AssetEvent};
-pub use kind::{AssetContext, AssetKind, AssetTokens};
+pub use kind::{ApplyError, AssetContext, AssetKind, AssetOptions, AssetTokens, Stage};
 pub use mapping::AssetMapping;
 pub use plan::{AssetPlan, Change, ItemOutcome, ItemResult, PlanItem};

@@ -42,9 +42,42 @@ pub struct PlanItem {
     /// counterpart's id); opaque to the framework.
     #[serde(default)]
     pub payload: Value,
+    /// What a person reading the plan needs beside the change (the remote a
+    /// git folder clones, the vault a scope reads), or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 impl PlanItem {
+    /// An item whose key is its name (a path, a policy's name), no payload.
+    pub fn named(kind: &str, name: &str, change: Change) -> PlanItem {
+        PlanItem {
+            kind: kind.into(),
+            key: name.into(),
+            name: name.into(),
+            change,
+            payload: Value::Null,
+            detail: String::new(),
+        }
+    }
+
+    /// With what the kind needs to apply it.
+    pub fn with_payload(mut self, payload: impl Serialize) -> PlanItem {
+        self.payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+        self
+    }
+
+    /// With a few words for the person reading the plan.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> PlanItem {
+        self.detail = detail.into();
+        self
+    }
+
+    /// The payload as the kind wrote it.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| format!("the plan's {} payload: {e}", self.kind))
+    }
+
     /// `kind:key`, stable across re-plans of the same state.
     pub fn id(&self) -> String {
         format!("{}:{}", self.kind, self.key)
@@ -167,7 +200,14 @@ mod tests {
     use super::*;
 
     fn item(key: &str, change: Change) -> PlanItem {
-        PlanItem { kind: "job".into(), key: key.into(), name: format!("job {key}"), change, payload: Value::Null }
+        PlanItem {
+            kind: "job".into(),
+            key: key.into(),
+            name: format!("job {key}"),
+            change,
+            payload: Value::Null,
+            detail: String::new(),
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! workspaces). Definitions are JSON documents compared as JSON, so key
 //! order and spacing are not differences. A missing policy is created, a
 //! different one edited with the source's whole settings (edit replaces
-//! them all). Direct grants (CAN_USE) follow ([`super::grants`]).
+//! them all). Direct grants (CAN_USE) follow ([`super::grants`]). Policies
+//! are applied before the clusters under them ([`Stage::Containers`]).
 //! [`policy_ids`] maps source ids to target ids for the kinds that refer to
 //! a policy (jobs, clusters).
 
@@ -13,47 +14,35 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use futures::future::BoxFuture;
+
 use super::grants::{read_grants, Grants};
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
+use super::mapping::AssetMapping;
+use super::plan::{Change, PlanItem};
+use super::sides::{Endpoints, Side};
 use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::policies::{ClusterPolicy, PolicySettings};
 use crate::databricks::DatabricksError;
 
-const KIND: &str = "cluster policy";
+pub const KIND: &str = "cluster policy";
 /// The Permissions API's name for cluster policies.
 const POLICIES: &str = "cluster-policies";
 
-/// One step of the policies' plan.
+/// What applying a policy item does (its payload).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyAction {
-    Create { settings: PolicySettings, grants: Vec<ObjectGrant> },
-    Edit { policy_id: String, settings: PolicySettings, changed: Vec<String>, grants: Vec<ObjectGrant> },
-}
-
-impl Action for PolicyAction {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn name(&self) -> String {
-        match self {
-            PolicyAction::Create { settings, .. } | PolicyAction::Edit { settings, .. } => settings.name.clone(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            PolicyAction::Create { .. } => "create".into(),
-            PolicyAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
-        }
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        match self {
-            PolicyAction::Create { .. } => None,
-            PolicyAction::Edit { changed, .. } => Some(changed.clone()),
-        }
-    }
+    Create {
+        settings: PolicySettings,
+        grants: Vec<ObjectGrant>,
+    },
+    /// `edit` names what to edit: the settings, and whether grants are missing.
+    Edit {
+        policy_id: String,
+        settings: PolicySettings,
+        edit: bool,
+        grants: Vec<ObjectGrant>,
+    },
 }
 
 /// A JSON document as a value to compare (text that does not parse as itself).
@@ -105,36 +94,44 @@ pub async fn read_policy_grants(
     read_grants(endpoints, POLICIES, source_ids, target_ids).await
 }
 
-pub fn plan_policies(source: &[ClusterPolicy], target: &[ClusterPolicy], grants: &Grants) -> Plan<PolicyAction> {
+pub fn plan_policies(
+    source: &[ClusterPolicy],
+    target: &[ClusterPolicy],
+    grants: &Grants,
+    mapping: &AssetMapping,
+) -> Vec<PlanItem> {
     let target: BTreeMap<&str, &ClusterPolicy> = target.iter().map(|p| (p.settings.name.as_str(), p)).collect();
-    let mut plan = Plan::default();
+    let mut items = Vec::new();
     for wanted in source {
         let name = wanted.settings.name.as_str();
-        match target.get(name) {
-            None => plan.actions.push(PolicyAction::Create {
+        let item = match target.get(name) {
+            None => PlanItem::named(KIND, name, Change::Create).with_payload(PolicyAction::Create {
                 settings: to_send(&wanted.settings),
-                grants: grants.missing(&wanted.policy_id, None),
+                grants: grants.missing(&wanted.policy_id, None, mapping),
             }),
             Some(have) => {
                 let mut changed = differences(&wanted.settings, &have.settings);
-                let missing = grants.missing(&wanted.policy_id, Some(&have.policy_id));
+                let edit = !changed.is_empty();
+                let missing = grants.missing(&wanted.policy_id, Some(&have.policy_id), mapping);
                 if !missing.is_empty() {
                     changed.push("permissions".into());
                 }
-                if changed.is_empty() {
-                    plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
-                } else {
-                    plan.actions.push(PolicyAction::Edit {
-                        policy_id: have.policy_id.clone(),
-                        settings: to_send(&wanted.settings),
-                        changed,
-                        grants: missing,
-                    });
+                match changed.is_empty() {
+                    true => PlanItem::named(KIND, name, Change::Unchanged),
+                    false => PlanItem::named(KIND, name, Change::Update { fields: changed }).with_payload(
+                        PolicyAction::Edit {
+                            policy_id: have.policy_id.clone(),
+                            settings: to_send(&wanted.settings),
+                            edit,
+                            grants: missing,
+                        },
+                    ),
                 }
             }
-        }
+        };
+        items.push(item);
     }
-    plan
+    items
 }
 
 /// Source policy id → target policy id, for policies of the same name.
@@ -147,40 +144,59 @@ pub fn policy_ids(source: &[ClusterPolicy], target: &[ClusterPolicy]) -> BTreeMa
         .collect()
 }
 
-/// Runs one action of the plan (idempotent: running it twice leaves the
-/// target as running it once).
-pub async fn run_policy_action(endpoints: Endpoints<'_>, action: PolicyAction) -> ObjectResult {
-    let target = endpoints.target;
-    let name = action.name();
-    let answer = match &action {
+/// Applies one policy action (idempotent: applying it twice leaves the
+/// target as applying it once).
+async fn run(target: Side<'_>, action: &PolicyAction) -> Result<(), DatabricksError> {
+    let (id, grants) = match action {
         PolicyAction::Create { settings, grants } => {
-            async {
-                let id = target.client.create_cluster_policy(target.token, settings).await?;
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, POLICIES, &id, grants).await?;
-                }
-                Ok(format!("created with {} grant(s)", grants.len()))
-            }
-            .await
+            (target.client.create_cluster_policy(target.token, settings).await?, grants)
         }
-        PolicyAction::Edit { policy_id, settings, changed, grants } => {
-            async {
-                if changed.iter().any(|c| c != "permissions") {
-                    target.client.edit_cluster_policy(target.token, policy_id, settings).await?;
-                }
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, POLICIES, policy_id, grants).await?;
-                }
-                Ok(format!("edited ({})", changed.join(", ")))
+        PolicyAction::Edit { policy_id, settings, edit, grants } => {
+            if *edit {
+                target.client.edit_cluster_policy(target.token, policy_id, settings).await?;
             }
-            .await
+            (policy_id.clone(), grants)
         }
     };
-    finished(KIND, name, answer)
+    if !grants.is_empty() {
+        target.client.add_object_grants(target.token, POLICIES, &id, grants).await?;
+    }
+    Ok(())
 }
 
-pub async fn apply_policies(endpoints: Endpoints<'_>, plan: Plan<PolicyAction>) -> Vec<ObjectResult> {
-    run_all(plan, |action| run_policy_action(endpoints, action)).await
+/// Cluster policies, by name.
+pub struct Policies;
+
+impl AssetKind for Policies {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn stage(&self, _item: &PlanItem) -> Stage {
+        Stage::Containers
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let token = ctx.token(false).await?;
+            let endpoints = ctx.endpoints(&token);
+            let read = async {
+                let (source, target) =
+                    futures::try_join!(ctx.primary.cluster_policies(&token), ctx.secondary.cluster_policies(&token))?;
+                let grants = read_policy_grants(endpoints, &source, &target).await?;
+                Ok::<_, DatabricksError>(plan_policies(&source, &target, &grants, &ctx.mapping))
+            };
+            read.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async move {
+            let action: PolicyAction = item.payload_as().map_err(ApplyError::Failed)?;
+            let action = &action;
+            ctx.with_token(|token| async move { run(ctx.endpoints(&token).target, action).await }).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +210,10 @@ mod tests {
         }
     }
 
+    fn lines(items: &[PlanItem]) -> Vec<String> {
+        items.iter().filter(|i| i.is_action()).map(super::super::text::describe).collect()
+    }
+
     #[test]
     fn policies_are_matched_by_name_and_compared_as_json() {
         let source = vec![
@@ -205,15 +225,18 @@ mod tests {
             policy("t1", "Jobs", r#"{"b":{"type":"unlimited"},"a":{"value":1,"type":"fixed"}}"#),
             policy("t2", "Small", r#"{"num_workers": {"type": "range", "maxValue": 2}}"#),
         ];
-        let plan = plan_policies(&source, &target, &Grants::default());
-        assert_eq!(plan.settled, vec![ObjectResult::new(KIND, "Jobs", Outcome::Unchanged)]);
+        let none = AssetMapping::default();
+        let items = plan_policies(&source, &target, &Grants::default(), &none);
+        assert_eq!(items[0], PlanItem::named(KIND, "Jobs", Change::Unchanged));
         assert_eq!(
-            plan.lines(),
-            vec!["cluster policy Small: edit (definition)".to_string(), "cluster policy New: create".to_string()]
+            lines(&items),
+            vec!["update cluster policy Small: definition".to_string(), "create cluster policy New".to_string()]
         );
-        assert!(matches!(&plan.actions[0], PolicyAction::Edit { policy_id, .. } if policy_id == "t2"));
+        assert!(
+            matches!(items[1].payload_as().unwrap(), PolicyAction::Edit { policy_id, edit: true, .. } if policy_id == "t2")
+        );
         assert_eq!(policy_ids(&source, &target), [("s1".into(), "t1".into()), ("s2".into(), "t2".into())].into());
-        assert!(plan_policies(&source, &source, &Grants::default()).actions.is_empty());
+        assert!(plan_policies(&source, &source, &Grants::default(), &none).iter().all(|i| !i.is_action()));
     }
 
     #[test]
@@ -228,10 +251,12 @@ mod tests {
                 ..Default::default()
             },
         };
+        let none = AssetMapping::default();
         let source = vec![family(r#"{"x":1}"#, r#"{"y":2}"#)];
-        assert!(plan_policies(&source, &[family(r#"{"x":9}"#, r#"{"y":2}"#)], &Grants::default()).actions.is_empty());
-        let plan = plan_policies(&source, &[family(r#"{"x":1}"#, r#"{"y":3}"#)], &Grants::default());
-        let PolicyAction::Edit { settings, .. } = &plan.actions[0] else { panic!("an edit") };
+        let same = plan_policies(&source, &[family(r#"{"x":9}"#, r#"{"y":2}"#)], &Grants::default(), &none);
+        assert_eq!(same[0].change, Change::Unchanged);
+        let items = plan_policies(&source, &[family(r#"{"x":1}"#, r#"{"y":3}"#)], &Grants::default(), &none);
+        let PolicyAction::Edit { settings, .. } = items[0].payload_as().unwrap() else { panic!("an edit") };
         assert_eq!(settings.definition, None, "a family policy is sent without a definition");
     }
 }

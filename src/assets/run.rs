@@ -9,15 +9,15 @@ use futures::future::join_all;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{apply, AssetEvent};
-use super::kind::{AssetContext, AssetKind};
+use super::apply::{apply, owner, AssetEvent};
+use super::kind::{AssetContext, AssetKind, Stage};
 use super::plan::{AssetPlan, Change, ItemResult, PlanItem};
 
 /// The key of the item standing for a kind that could not be read.
 pub const UNREAD: &str = "*";
 
-/// Reads both workspaces with every kind, into one plan (kinds in the order
-/// given, so objects others depend on can come first).
+/// Reads both workspaces with every kind, into one plan, in the order it is
+/// applied: stage by stage ([`Stage`]), kinds in the order given within one.
 pub async fn plan(kinds: &[&dyn AssetKind], ctx: &AssetContext<'_>) -> AssetPlan {
     let planned = join_all(kinds.iter().map(|kind| kind.plan(ctx))).await;
     let mut items = Vec::new();
@@ -25,14 +25,14 @@ pub async fn plan(kinds: &[&dyn AssetKind], ctx: &AssetContext<'_>) -> AssetPlan
         match planned {
             Ok(kind_items) => items.extend(kind_items),
             Err(error) => items.push(PlanItem {
-                kind: kind.name().into(),
                 key: UNREAD.into(),
                 name: format!("every {}", kind.name()),
-                change: Change::Blocked { reason: format!("could not be read: {error}") },
-                payload: serde_json::Value::Null,
+                ..PlanItem::named(kind.name(), "", Change::Blocked { reason: format!("could not be read: {error}") })
             }),
         }
     }
+    // Stable: within a stage, the kinds' own order (folders by depth).
+    items.sort_by_key(|item| owner(kinds, &item.kind).map_or(Stage::Containers, |kind| kind.stage(item)));
     AssetPlan { items }
 }
 

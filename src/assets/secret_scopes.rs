@@ -9,20 +9,30 @@
 //! a card, a log line or the store because drbot never holds one.
 //!
 //! A Key Vault-backed scope is created pointing at the vault the pair maps
-//! its source vault to ([`VaultMap`]), or reported when none is mapped;
-//! its keys live in the vault (Azure replicates or the team fills it), so
-//! they are not listed. A scope's backend cannot be changed: a target scope
-//! on another backend or vault is reported, never deleted. ACL principals
-//! are copied by name.
+//! its source vault to (a `key_vault` row of the pair's mapping table,
+//! [`VaultMap`]), or reported when none is mapped; its keys live in the
+//! vault (Azure replicates or the team fills it), so they are not listed. A
+//! scope's backend cannot be changed: a target scope on another backend or
+//! vault is reported, never deleted. ACL principals are mapped as the pair
+//! says.
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, Side, CONCURRENCY};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
+use super::mapping::{AssetMapping, MappingKind};
+use super::plan::{Change, PlanItem};
+use super::sides::{Side, READS};
 use crate::databricks::secrets::ScopeBackend;
 use crate::databricks::DatabricksError;
+
+/// The item kinds of this kind: a scope, one of its keys, its ACLs.
+pub const SCOPE: &str = "secret scope";
+pub const SECRET: &str = "secret";
+pub const ACL: &str = "secret ACL";
 
 /// A scope as read: its backend, its keys (name → last set, epoch ms) and
 /// its ACLs (principal → permission), or why they could not be read.
@@ -36,20 +46,29 @@ pub struct ScopeState {
 /// Scopes by name.
 pub type Scopes = BTreeMap<String, ScopeState>;
 
-/// Source Key Vault resource id (compared case-insensitively) → the target's
-/// vault: `(resource_id, dns_name)`.
+/// Source Key Vault resource id (compared case-insensitively) → the
+/// target vault's resource id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VaultMap(BTreeMap<String, (String, String)>);
+pub struct VaultMap(BTreeMap<String, String>);
 
 impl VaultMap {
-    pub fn new(pairs: impl IntoIterator<Item = (String, String, String)>) -> VaultMap {
-        VaultMap(pairs.into_iter().map(|(from, to, dns)| (from.to_ascii_lowercase(), (to, dns))).collect())
+    /// The pair's `key_vault` mappings.
+    pub fn from_mapping(mapping: &AssetMapping) -> VaultMap {
+        let rows = mapping.entries.get(&MappingKind::KeyVault).into_iter().flatten();
+        VaultMap(rows.map(|(from, to)| (from.to_ascii_lowercase(), to.clone())).collect())
     }
 
-    fn target_of(&self, source_vault: &str) -> Option<ScopeBackend> {
-        self.0.get(&source_vault.to_ascii_lowercase()).map(|(resource_id, dns_name)| ScopeBackend::AzureKeyVault {
+    /// The target's backend for a source vault: the mapped vault, its DNS
+    /// name the source's with the vault's name changed (the two regions of a
+    /// pair are in one cloud, so the vault domain is the same).
+    fn target_of(&self, source_vault: &str, source_dns: &str) -> Option<ScopeBackend> {
+        let resource_id = self.0.get(&source_vault.to_ascii_lowercase())?;
+        let name = vault_name(resource_id).to_ascii_lowercase();
+        let (scheme, rest) = source_dns.split_once("://").unwrap_or(("https", source_dns));
+        let domain = rest.split_once('.').map_or("vault.azure.net/", |(_, domain)| domain);
+        Some(ScopeBackend::AzureKeyVault {
             resource_id: resource_id.clone(),
-            dns_name: dns_name.clone(),
+            dns_name: format!("{scheme}://{name}.{domain}"),
         })
     }
 }
@@ -83,13 +102,14 @@ pub async fn read_scopes(side: Side<'_>, only: Option<&Scopes>) -> Result<Scopes
             };
             Ok((scope.name, ScopeState { backend: scope.backend, keys, acls }))
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(READS)
         .collect()
         .await;
     read.into_iter().collect()
 }
 
-/// One step of the scopes' plan: make the scope if needed, then set ACLs.
+/// What applying a scope item does (its payload): make the scope if
+/// needed, then set ACLs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopeAction {
     pub scope: String,
@@ -98,33 +118,18 @@ pub struct ScopeAction {
     pub acls: Vec<(String, String)>,
 }
 
-impl Action for ScopeAction {
-    fn kind(&self) -> &'static str {
-        "secret scope"
-    }
-
-    fn name(&self) -> String {
-        self.scope.clone()
-    }
-
+impl ScopeAction {
+    /// What it will do, for the plan a person reads first.
     fn describe(&self) -> String {
         let mut parts = Vec::new();
-        match &self.create {
-            Some(ScopeBackend::Databricks) => parts.push("create".to_string()),
-            Some(ScopeBackend::AzureKeyVault { resource_id, .. }) => {
-                parts.push(format!("create on Key Vault {}", vault_name(resource_id)))
-            }
-            None => {}
+        if let Some(ScopeBackend::AzureKeyVault { resource_id, .. }) = &self.create {
+            parts.push(format!("on Key Vault {}", vault_name(resource_id)))
         }
         if !self.acls.is_empty() {
             let acls: Vec<String> = self.acls.iter().map(|(p, l)| format!("{p} {l}")).collect();
             parts.push(format!("set ACLs {}", acls.join(", ")));
         }
         parts.join("; ")
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        self.create.is_none().then(|| vec!["acls".into()])
     }
 }
 
@@ -133,22 +138,27 @@ impl Action for ScopeAction {
 fn target_backend(source: &ScopeBackend, vaults: &VaultMap) -> Result<ScopeBackend, String> {
     match source {
         ScopeBackend::Databricks => Ok(ScopeBackend::Databricks),
-        ScopeBackend::AzureKeyVault { resource_id, .. } => vaults.target_of(resource_id).ok_or_else(|| {
-            format!(
-                "backed by Key Vault {}, and no secondary vault is configured for it on the pair",
-                vault_name(resource_id)
-            )
-        }),
+        ScopeBackend::AzureKeyVault { resource_id, dns_name } => {
+            vaults.target_of(resource_id, dns_name).ok_or_else(|| {
+                format!(
+                    "backed by Key Vault {}, and no secondary vault is configured for it on the pair",
+                    vault_name(resource_id)
+                )
+            })
+        }
     }
 }
 
-pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap) -> Plan<ScopeAction> {
-    let mut plan = Plan::default();
+/// One item per source scope, per key of a Databricks-backed one (to
+/// provide, or unchanged) and per scope whose ACLs cannot be read.
+pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap, mapping: &AssetMapping) -> Vec<PlanItem> {
+    let mut items = Vec::new();
     for (name, wanted) in source {
+        let blocked = |kind: &str, reason: String| PlanItem::named(kind, name, Change::Blocked { reason });
         let backend = match target_backend(&wanted.backend, vaults) {
             Ok(backend) => backend,
             Err(why) => {
-                plan.settled.push(ObjectResult::new("secret scope", name, Outcome::Blocked(why)));
+                items.push(blocked(SCOPE, why));
                 continue;
             }
         };
@@ -160,11 +170,7 @@ pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap) -> Plan<
                     format!("the target's scope reads Key Vault {}", vault_name(resource_id))
                 }
             };
-            plan.settled.push(ObjectResult::new(
-                "secret scope",
-                name,
-                Outcome::Blocked(format!("{why}; a scope's backend cannot change: re-create it by hand")),
-            ));
+            items.push(blocked(SCOPE, format!("{why}; a scope's backend cannot change: re-create it by hand")));
             continue;
         }
         let mut acls = Vec::new();
@@ -172,71 +178,107 @@ pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap) -> Plan<
             Ok(wanted_acls) => {
                 let have_acls = have.and_then(|h| h.acls.as_ref().ok());
                 for (principal, permission) in wanted_acls {
-                    if have_acls.and_then(|a| a.get(principal)) != Some(permission) {
-                        acls.push((principal.clone(), permission.clone()));
+                    let principal = mapping.principal(principal);
+                    if have_acls.and_then(|a| a.get(&principal)) != Some(permission) {
+                        acls.push((principal, permission.clone()));
                     }
                 }
             }
-            Err(why) => plan.settled.push(ObjectResult::new("secret ACL", name, Outcome::Blocked(why.clone()))),
+            Err(why) => items.push(blocked(ACL, why.clone())),
         }
         let create = have.is_none().then(|| backend.clone());
-        if create.is_none() && acls.is_empty() {
-            plan.settled.push(ObjectResult::new("secret scope", name, Outcome::Unchanged));
-        } else {
-            plan.actions.push(ScopeAction { scope: name.clone(), create, acls });
-        }
+        let change = match (&create, acls.is_empty()) {
+            (Some(_), _) => Change::Create,
+            (None, false) => Change::Update { fields: vec!["acls".into()] },
+            (None, true) => Change::Unchanged,
+        };
+        let action = ScopeAction { scope: name.clone(), create, acls };
+        items.push(match change {
+            Change::Unchanged => PlanItem::named(SCOPE, name, change),
+            _ => PlanItem::named(SCOPE, name, change).with_detail(action.describe()).with_payload(action),
+        });
         if backend != ScopeBackend::Databricks {
             continue;
         }
         let have_keys = have.map(|h| &h.keys);
         for (key, set_at) in &wanted.keys {
             let object = format!("{name}/{key}");
-            let outcome = match have_keys.and_then(|k| k.get(key)) {
-                None => Outcome::Blocked(format!(
-                    "its value cannot be read through the API: provide it in the secondary \
-                     (databricks secrets put-secret {name} {key})"
-                )),
-                Some(copied) => match (set_at, copied) {
-                    (Some(changed), Some(copied)) if changed > copied => Outcome::Blocked(format!(
-                        "set again in the source after the secondary's: provide the new value \
+            let change = match have_keys.and_then(|k| k.get(key)) {
+                None => Change::Blocked {
+                    reason: format!(
+                        "its value cannot be read through the API: provide it in the secondary \
                          (databricks secrets put-secret {name} {key})"
-                    )),
-                    _ => Outcome::Unchanged,
+                    ),
+                },
+                Some(copied) => match (set_at, copied) {
+                    (Some(changed), Some(copied)) if changed > copied => Change::Blocked {
+                        reason: format!(
+                            "set again in the source after the secondary's: provide the new value \
+                             (databricks secrets put-secret {name} {key})"
+                        ),
+                    },
+                    _ => Change::Unchanged,
                 },
             };
-            plan.settled.push(ObjectResult::new("secret", object, outcome));
+            items.push(PlanItem::named(SECRET, &object, change));
         }
     }
-    plan
+    items
 }
 
-/// Runs one action of the plan (idempotent: running it twice leaves the
-/// target as running it once).
-pub async fn run_scope_action(endpoints: Endpoints<'_>, action: ScopeAction) -> ObjectResult {
-    let target = endpoints.target;
-    let answer = async {
-        let mut done = Vec::new();
-        if let Some(backend) = &action.create {
-            match target.client.create_secret_scope(target.token, &action.scope, backend).await {
-                // Made by a retried request or someone else meanwhile.
-                Ok(()) | Err(DatabricksError::AlreadyExists(_)) => done.push("created".to_string()),
-                Err(error) => return Err(error),
-            }
+/// Applies one scope action (idempotent: applying it twice leaves the
+/// target as applying it once).
+async fn run(target: Side<'_>, action: &ScopeAction) -> Result<(), DatabricksError> {
+    if let Some(backend) = &action.create {
+        match target.client.create_secret_scope(target.token, &action.scope, backend).await {
+            // Made by a retried request or someone else meanwhile.
+            Ok(()) | Err(DatabricksError::AlreadyExists(_)) => {}
+            Err(error) => return Err(error),
         }
-        for (principal, permission) in &action.acls {
-            target.client.put_secret_acl(target.token, &action.scope, principal, permission).await?;
-        }
-        if !action.acls.is_empty() {
-            done.push(format!("{} ACL(s) set", action.acls.len()));
-        }
-        Ok(done.join(", "))
     }
-    .await;
-    finished("secret scope", action.scope.clone(), answer)
+    for (principal, permission) in &action.acls {
+        target.client.put_secret_acl(target.token, &action.scope, principal, permission).await?;
+    }
+    Ok(())
 }
 
-pub async fn apply_scopes(endpoints: Endpoints<'_>, plan: Plan<ScopeAction>) -> Vec<ObjectResult> {
-    run_all(plan, |action| run_scope_action(endpoints, action)).await
+/// Secret scopes, their ACLs, and the keys to provide.
+pub struct SecretScopes;
+
+impl AssetKind for SecretScopes {
+    fn name(&self) -> &'static str {
+        SCOPE
+    }
+
+    fn owns(&self, item_kind: &str) -> bool {
+        matches!(item_kind, SCOPE | SECRET | ACL)
+    }
+
+    fn stage(&self, _item: &PlanItem) -> Stage {
+        Stage::Containers
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let token = ctx.token(false).await?;
+            let endpoints = ctx.endpoints(&token);
+            let read = async {
+                let source = read_scopes(endpoints.source, None).await?;
+                let target = read_scopes(endpoints.target, Some(&source)).await?;
+                Ok::<_, DatabricksError>((source, target))
+            };
+            let (source, target) = read.await.map_err(|e| e.to_string())?;
+            Ok(plan_scopes(&source, &target, &VaultMap::from_mapping(&ctx.mapping), &ctx.mapping))
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async move {
+            let action: ScopeAction = item.payload_as().map_err(ApplyError::Failed)?;
+            let action = &action;
+            ctx.with_token(|token| async move { run(ctx.endpoints(&token).target, action).await }).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -256,10 +298,25 @@ mod tests {
 
     fn key_vault(resource_id: &str) -> ScopeState {
         ScopeState {
-            backend: ScopeBackend::AzureKeyVault { resource_id: resource_id.into(), dns_name: "https://v/".into() },
+            backend: ScopeBackend::AzureKeyVault {
+                resource_id: resource_id.into(),
+                dns_name: "https://kv-primary.vault.azure.net/".into(),
+            },
             keys: BTreeMap::new(),
             acls: Ok([("ops".to_string(), "READ".to_string())].into()),
         }
+    }
+
+    fn actions(items: &[PlanItem]) -> Vec<ScopeAction> {
+        items.iter().filter(|i| i.is_action()).map(|i| i.payload_as().unwrap()).collect()
+    }
+
+    fn blocked<'a>(items: &'a [PlanItem], kind: &str) -> Vec<&'a str> {
+        items
+            .iter()
+            .filter(|i| i.kind == kind && matches!(i.change, Change::Blocked { .. }))
+            .map(|i| i.name.as_str())
+            .collect()
     }
 
     #[test]
@@ -273,47 +330,53 @@ mod tests {
         )]
         .into();
         let target: Scopes = [("etl".to_string(), databricks(&[("rotated", 7)], &[("dr-operators", "MANAGE")]))].into();
-        let plan = plan_scopes(&source, &target, &VaultMap::default());
+        let none = AssetMapping::default();
+        let items = plan_scopes(&source, &target, &VaultMap::default(), &none);
         assert_eq!(
-            plan.actions,
+            actions(&items),
             vec![ScopeAction { scope: "etl".into(), create: None, acls: vec![("eng".into(), "READ".into())] }]
         );
-        let blocked: Vec<&str> = plan
-            .settled
-            .iter()
-            .filter(|r| r.kind == "secret" && matches!(r.outcome, Outcome::Blocked(_)))
-            .map(|r| r.name.as_str())
-            .collect();
-        assert_eq!(blocked, vec!["etl/api-token", "etl/jdbc-password", "etl/rotated"]);
+        assert_eq!(blocked(&items, SECRET), vec!["etl/api-token", "etl/jdbc-password", "etl/rotated"]);
         // A missing scope is created with its ACLs, and every key is to provide.
-        let plan = plan_scopes(&source, &Scopes::new(), &VaultMap::default());
-        assert_eq!(plan.actions[0].create, Some(ScopeBackend::Databricks));
-        assert_eq!(plan.actions[0].acls.len(), 2);
-        assert_eq!(plan.settled.len(), 3);
+        let items = plan_scopes(&source, &Scopes::new(), &VaultMap::default(), &none);
+        let created = actions(&items);
+        assert_eq!(created[0].create, Some(ScopeBackend::Databricks));
+        assert_eq!(created[0].acls.len(), 2);
+        assert_eq!(items.iter().filter(|i| !i.is_action()).count(), 3);
         // Once the keys are provided and the ACLs set, nothing is left to do.
-        assert!(plan_scopes(&source, &source, &VaultMap::default()).actions.is_empty());
-        assert!(plan_scopes(&source, &source, &VaultMap::default())
-            .settled
+        assert!(plan_scopes(&source, &source, &VaultMap::default(), &none)
             .iter()
-            .all(|r| r.outcome == Outcome::Unchanged));
+            .all(|i| i.change == Change::Unchanged));
+        // A mapped principal's ACL is set under its secondary name.
+        let mut mapping = AssetMapping::default();
+        mapping.insert(MappingKind::Principal, "eng", "engineering");
+        let items = plan_scopes(&source, &target, &VaultMap::default(), &mapping);
+        assert_eq!(actions(&items)[0].acls, vec![("engineering".to_string(), "READ".to_string())]);
     }
 
     #[test]
     fn a_key_vault_scope_is_pointed_at_the_mapped_vault_or_reported() {
         let source: Scopes = [("kv".to_string(), key_vault(VAULT))].into();
-        let none = plan_scopes(&source, &Scopes::new(), &VaultMap::default());
-        assert!(none.actions.is_empty());
-        assert!(matches!(&none.settled[0].outcome, Outcome::Blocked(why) if why.contains("kv-primary")));
-        let vaults = VaultMap::new([(VAULT.to_uppercase(), VAULT_2.to_string(), "https://kv-secondary/".to_string())]);
-        let plan = plan_scopes(&source, &Scopes::new(), &vaults);
+        let none = AssetMapping::default();
+        let unmapped = plan_scopes(&source, &Scopes::new(), &VaultMap::default(), &none);
+        assert!(actions(&unmapped).is_empty());
+        assert!(matches!(&unmapped[0].change, Change::Blocked { reason } if reason.contains("kv-primary")));
+        let mut mapping = AssetMapping::default();
+        mapping.insert(MappingKind::KeyVault, &VAULT.to_uppercase(), VAULT_2);
+        let vaults = VaultMap::from_mapping(&mapping);
+        let items = plan_scopes(&source, &Scopes::new(), &vaults, &none);
         assert_eq!(
-            plan.actions[0].create,
-            Some(ScopeBackend::AzureKeyVault { resource_id: VAULT_2.into(), dns_name: "https://kv-secondary/".into() })
+            actions(&items)[0].create,
+            Some(ScopeBackend::AzureKeyVault {
+                resource_id: VAULT_2.into(),
+                dns_name: "https://kv-secondary.vault.azure.net/".into()
+            })
         );
+        assert_eq!(items[0].detail, "on Key Vault kv-secondary; set ACLs ops READ");
         // A target scope on the primary's vault cannot be repointed: reported.
         let stale: Scopes = [("kv".to_string(), key_vault(VAULT))].into();
-        let plan = plan_scopes(&source, &stale, &vaults);
-        assert!(plan.actions.is_empty());
-        assert!(matches!(&plan.settled[0].outcome, Outcome::Blocked(why) if why.contains("cannot change")));
+        let items = plan_scopes(&source, &stale, &vaults, &none);
+        assert!(actions(&items).is_empty());
+        assert!(matches!(&items[0].change, Change::Blocked { reason } if reason.contains("cannot change")));
     }
 }

@@ -5,13 +5,22 @@ use super::plan::{AssetPlan, Change, PlanItem};
 
 /// What changing `item` means, in a few words.
 pub fn describe(item: &PlanItem) -> String {
+    // A job is known by its id in the primary; a path or a policy's name is its own key.
+    let primary = match item.key == item.name {
+        true => String::new(),
+        false => format!(" (primary {})", item.key),
+    };
+    let detail = |sep: &str| match item.detail.is_empty() {
+        true => String::new(),
+        false => format!("{sep}{}", item.detail),
+    };
     match &item.change {
-        Change::Create => format!("create {} {} (primary {})", item.kind, item.name, item.key),
+        Change::Create => format!("create {} {}{primary}{}", item.kind, item.name, detail(": ")),
         Change::Update { fields } => {
-            format!("update {} {} (primary {}): {}", item.kind, item.name, item.key, fields.join(", "))
+            format!("update {} {}{primary}: {}{}", item.kind, item.name, fields.join(", "), detail("; "))
         }
         Change::Unchanged => format!("{} {} is up to date", item.kind, item.name),
-        Change::Blocked { reason } => format!("{} {} (primary {}): {reason}", item.kind, item.name, item.key),
+        Change::Blocked { reason } => format!("{} {}{primary}: {reason}", item.kind, item.name),
     }
 }
 
@@ -58,6 +67,7 @@ mod tests {
             name: format!("j{key}"),
             change,
             payload: Value::Null,
+            detail: String::new(),
         };
         let plan = AssetPlan {
             items: vec![
@@ -74,5 +84,7 @@ mod tests {
         assert!(text.contains("Blocked (1)\n  job j4 (primary 4): cluster policy P has no counterpart\n"));
         assert!(text.contains("job: 1 create, 1 update, 1 unchanged, 1 blocked\n"));
         assert!(!text.contains("j3"));
+        let git = PlanItem::named("git folder", "/Repos/a", Change::Create).with_detail("clone https://g/a.git");
+        assert_eq!(describe(&git), "create git folder /Repos/a: clone https://g/a.git");
     }
 }

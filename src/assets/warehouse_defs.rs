@@ -16,57 +16,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use futures::future::BoxFuture;
+
 use super::grants::{read_grants, Grants};
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan};
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
+use super::mapping::AssetMapping;
+use super::plan::{Change, PlanItem};
+use super::sides::{Endpoints, Side};
 use crate::databricks::permissions::ObjectGrant;
 use crate::databricks::warehouses::{DefinedWarehouse, WarehouseDefinition};
 use crate::databricks::DatabricksError;
 
-const KIND: &str = "warehouse";
+pub const KIND: &str = "warehouse";
 /// The Permissions API's name for warehouses.
 const WAREHOUSES: &str = "warehouses";
 
-/// One step of the warehouses' plan.
+/// What applying a warehouse item does (its payload).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WarehouseAction {
     /// Create, grant, then stop.
     Create { definition: WarehouseDefinition, grants: Vec<ObjectGrant> },
-    /// Edit (when a definition field changed) and grant what is missing;
-    /// `changed` names `permissions` when grants are missing.
-    Edit { id: String, definition: WarehouseDefinition, changed: Vec<String>, grants: Vec<ObjectGrant> },
-}
-
-impl Action for WarehouseAction {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn name(&self) -> String {
-        match self {
-            WarehouseAction::Create { definition, .. } | WarehouseAction::Edit { definition, .. } => {
-                definition.name.clone()
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            WarehouseAction::Create { definition, .. } => format!(
-                "create ({}, {}{}), left stopped",
-                definition.cluster_size,
-                definition.warehouse_type,
-                if definition.enable_serverless_compute { ", serverless" } else { "" }
-            ),
-            WarehouseAction::Edit { changed, .. } => format!("edit ({})", changed.join(", ")),
-        }
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        match self {
-            WarehouseAction::Create { .. } => None,
-            WarehouseAction::Edit { changed, .. } => Some(changed.clone()),
-        }
-    }
+    /// Edit the definition when `edit`, and grant what is missing.
+    Edit { id: String, definition: WarehouseDefinition, edit: bool, grants: Vec<ObjectGrant> },
 }
 
 fn differences(wanted: &WarehouseDefinition, have: &WarehouseDefinition) -> Vec<String> {
@@ -100,85 +71,122 @@ pub async fn read_warehouse_grants(
     read_grants(endpoints, WAREHOUSES, source_ids, target_ids).await
 }
 
-/// The plan that defines every source warehouse (but those in `skip`, by
-/// id on either side) alike in the target, with its direct grants.
+/// One item per source warehouse (but those in `skip`, by id on either
+/// side), defining it alike in the target with its direct grants.
 pub fn plan_warehouses(
     source: &[DefinedWarehouse],
     target: &[DefinedWarehouse],
     skip: &BTreeSet<String>,
     grants: &Grants,
-) -> Plan<WarehouseAction> {
+    mapping: &AssetMapping,
+) -> Vec<PlanItem> {
     let target: BTreeMap<&str, &DefinedWarehouse> = target.iter().map(|w| (w.definition.name.as_str(), w)).collect();
-    let mut plan = Plan::default();
+    let mut items = Vec::new();
     for wanted in source.iter().filter(|w| !skip.contains(&w.id)) {
         let name = wanted.definition.name.as_str();
-        match target.get(name) {
-            None => plan.actions.push(WarehouseAction::Create {
-                definition: wanted.definition.clone(),
-                grants: grants.missing(&wanted.id, None),
-            }),
-            Some(have) if skip.contains(&have.id) => plan.settled.push(ObjectResult::new(
+        let item = match target.get(name) {
+            None => {
+                let definition = &wanted.definition;
+                let detail = format!(
+                    "{}, {}{}, left stopped",
+                    definition.cluster_size,
+                    definition.warehouse_type,
+                    if definition.enable_serverless_compute { ", serverless" } else { "" }
+                );
+                PlanItem::named(KIND, name, Change::Create).with_detail(detail).with_payload(WarehouseAction::Create {
+                    definition: definition.clone(),
+                    grants: grants.missing(&wanted.id, None, mapping),
+                })
+            }
+            Some(have) if skip.contains(&have.id) => PlanItem::named(
                 KIND,
                 name,
-                Outcome::Blocked("the target's warehouse of this name is the pair's engine warehouse".into()),
-            )),
+                Change::Blocked { reason: "the target's warehouse of this name is the pair's engine warehouse".into() },
+            ),
             Some(have) => {
                 let mut changed = differences(&wanted.definition, &have.definition);
-                let missing = grants.missing(&wanted.id, Some(&have.id));
+                let edit = !changed.is_empty();
+                let missing = grants.missing(&wanted.id, Some(&have.id), mapping);
                 if !missing.is_empty() {
                     changed.push("permissions".into());
                 }
-                if changed.is_empty() {
-                    plan.settled.push(ObjectResult::new(KIND, name, Outcome::Unchanged));
-                } else {
-                    plan.actions.push(WarehouseAction::Edit {
-                        id: have.id.clone(),
-                        definition: wanted.definition.clone(),
-                        changed,
-                        grants: missing,
-                    });
+                match changed.is_empty() {
+                    true => PlanItem::named(KIND, name, Change::Unchanged),
+                    false => PlanItem::named(KIND, name, Change::Update { fields: changed }).with_payload(
+                        WarehouseAction::Edit {
+                            id: have.id.clone(),
+                            definition: wanted.definition.clone(),
+                            edit,
+                            grants: missing,
+                        },
+                    ),
                 }
             }
+        };
+        items.push(item);
+    }
+    items
+}
+
+/// Applies one warehouse action. An edit is idempotent; a create whose
+/// answer was lost leaves a warehouse the next plan finds by name.
+async fn run(target: Side<'_>, action: &WarehouseAction) -> Result<(), DatabricksError> {
+    match action {
+        WarehouseAction::Create { definition, grants } => {
+            let id = target.client.create_warehouse_as(target.token, definition).await?;
+            if !grants.is_empty() {
+                target.client.add_object_grants(target.token, WAREHOUSES, &id, grants).await?;
+            }
+            target.client.stop_warehouse(target.token, &id).await
+        }
+        WarehouseAction::Edit { id, definition, edit, grants } => {
+            if *edit {
+                target.client.edit_warehouse(target.token, id, definition).await?;
+            }
+            if !grants.is_empty() {
+                target.client.add_object_grants(target.token, WAREHOUSES, id, grants).await?;
+            }
+            Ok(())
         }
     }
-    plan
 }
 
-/// Runs one action of the plan (idempotent: running it twice leaves the
-/// target as running it once).
-pub async fn run_warehouse_action(endpoints: Endpoints<'_>, action: WarehouseAction) -> ObjectResult {
-    let target = endpoints.target;
-    let name = action.name();
-    let answer = match &action {
-        WarehouseAction::Create { definition, grants } => {
-            async {
-                let id = target.client.create_warehouse_as(target.token, definition).await?;
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, WAREHOUSES, &id, grants).await?;
-                }
-                target.client.stop_warehouse(target.token, &id).await?;
-                Ok(format!("created with {} grant(s), stopped", grants.len()))
-            }
-            .await
-        }
-        WarehouseAction::Edit { id, definition, changed, grants } => {
-            async {
-                if changed.iter().any(|c| c != "permissions") {
-                    target.client.edit_warehouse(target.token, id, definition).await?;
-                }
-                if !grants.is_empty() {
-                    target.client.add_object_grants(target.token, WAREHOUSES, id, grants).await?;
-                }
-                Ok(format!("edited ({})", changed.join(", ")))
-            }
-            .await
-        }
-    };
-    finished(KIND, name, answer)
-}
+/// SQL warehouse definitions, by name (the pair's engine warehouses apart).
+pub struct Warehouses;
 
-pub async fn apply_warehouses(endpoints: Endpoints<'_>, plan: Plan<WarehouseAction>) -> Vec<ObjectResult> {
-    run_all(plan, |action| run_warehouse_action(endpoints, action)).await
+impl AssetKind for Warehouses {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn stage(&self, _item: &PlanItem) -> Stage {
+        Stage::Contents
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let token = ctx.token(false).await?;
+            let endpoints = ctx.endpoints(&token);
+            let skip = &ctx.options.engine_warehouses;
+            let read = async {
+                let (source, target) = futures::try_join!(
+                    ctx.primary.warehouse_definitions(&token),
+                    ctx.secondary.warehouse_definitions(&token)
+                )?;
+                let grants = read_warehouse_grants(endpoints, &source, &target, skip).await?;
+                Ok::<_, DatabricksError>(plan_warehouses(&source, &target, skip, &grants, &ctx.mapping))
+            };
+            read.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async move {
+            let action: WarehouseAction = item.payload_as().map_err(ApplyError::Failed)?;
+            let action = &action;
+            ctx.with_token(|token| async move { run(ctx.endpoints(&token).target, action).await }).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -229,27 +237,31 @@ mod tests {
             .into(),
             target: [("t3".to_string(), vec![grant("analysts", "CAN_USE"), grant("admins", "CAN_MANAGE")])].into(),
         };
-        let plan = plan_warehouses(&source, &target, &skip, &grants);
+        let none = AssetMapping::default();
+        let items = plan_warehouses(&source, &target, &skip, &grants, &none);
+        let lines: Vec<String> =
+            items.iter().filter(|i| i.change != Change::Unchanged).map(crate::assets::text::describe).collect();
         assert_eq!(
-            plan.lines(),
+            lines,
             vec![
-                "warehouse BI: edit (cluster_size)".to_string(),
-                "warehouse Ad hoc: create (Small, PRO, serverless), left stopped".to_string(),
-                "warehouse drbot-x: blocked, the target's warehouse of this name is the pair's engine warehouse"
-                    .to_string(),
+                "update warehouse BI: cluster_size".to_string(),
+                "create warehouse Ad hoc: Small, PRO, serverless, left stopped".to_string(),
+                "warehouse drbot-x: the target's warehouse of this name is the pair's engine warehouse".to_string(),
             ]
         );
+        assert!(matches!(items[3].change, Change::Blocked { .. }));
         assert!(
-            plan.settled.contains(&ObjectResult::new(KIND, "Same", Outcome::Unchanged)),
+            items.contains(&PlanItem::named(KIND, "Same", Change::Unchanged)),
             "grants only the target has are kept"
         );
-        assert!(matches!(&plan.actions[1], WarehouseAction::Create { grants, .. } if grants.len() == 1));
+        assert!(matches!(items[1].payload_as().unwrap(), WarehouseAction::Create { grants, .. } if grants.len() == 1));
         // A grant missing in the target is set, without editing the definition.
         let fewer =
             Grants { source: [("s3".to_string(), vec![grant("analysts", "CAN_USE")])].into(), ..Grants::default() };
-        let plan = plan_warehouses(&source[2..3], &target, &skip, &fewer);
-        assert_eq!(plan.lines(), vec!["warehouse Same: edit (permissions)".to_string()]);
+        let items = plan_warehouses(&source[2..3], &target, &skip, &fewer, &none);
+        assert_eq!(items[0].change, Change::Update { fields: vec!["permissions".into()] });
+        assert!(matches!(items[0].payload_as().unwrap(), WarehouseAction::Edit { edit: false, .. }));
         let same = Grants { target: grants.source.clone(), ..grants };
-        assert!(plan_warehouses(&source, &source, &skip, &same).actions.is_empty());
+        assert!(plan_warehouses(&source, &source, &skip, &same, &none).iter().all(|i| !i.is_action()));
     }
 }

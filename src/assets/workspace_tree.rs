@@ -1,27 +1,45 @@
-//! Notebooks, workspace files and folders: the source's tree copied to the
-//! target, incrementally.
+//! Notebooks, workspace files and folders: the primary's tree copied to the
+//! secondary, incrementally, as an asset kind.
 //!
-//! An object is copied when the target lacks it, holds another kind or
-//! language there, or was last changed before the source was: an import
-//! stamps the target's copy with the time of the import, so a target copy
-//! newer than the source's last change is that change copied already (the
-//! two workspaces' clocks are Databricks', seconds apart at most). Folders
-//! are made with `mkdirs` (parents with them), before any copy. Notebooks
-//! travel in source format with their language, files as raw bytes; both
-//! are imported with `overwrite`, so re-running an action is harmless.
-//! Git folders are their own kind (`git_folders` below): the tree walk does
-//! not enter them. Objects the target has and the source does not are left
-//! alone (drbot never deletes in the target). Libraries and legacy
-//! dashboards cannot be exported in source format: they are reported.
+//! An object is copied when the secondary lacks it, holds another kind or
+//! language there, or was last changed before the primary's was: an import
+//! stamps the copy with the time of the import, so a copy newer than the
+//! source's last change is that change copied already (the two workspaces'
+//! clocks are Databricks', seconds apart at most). Folders are made with
+//! `mkdirs` (parents with them) in an earlier stage than the copies
+//! ([`Stage::Containers`]). Notebooks travel in source format with their
+//! language, files as raw bytes; both are imported with `overwrite`, so
+//! re-running an item is harmless. Paths map as the pair's mapping says
+//! (a user's home folder under another name), as jobs' notebook paths do.
+//! Folders and notebooks carry their direct permissions (Permissions API
+//! `directories` and `notebooks`, by object id), principals mapped: what the
+//! primary grants and the copy lacks is set once the copy exists (grants only
+//! the secondary has are kept). Git folders are their own kind
+//! ([`super::git_folders`]): the walk does not enter them. Objects only the secondary has are left alone (drbot
+//! never deletes there). Libraries and legacy dashboards cannot be exported
+//! in source format: they are reported.
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{finished, run_all, Action, Endpoints, ObjectResult, Outcome, Plan, Side, CONCURRENCY};
-use crate::databricks::workspace_tree::{Format, GitFolder, WorkspaceObject};
+use super::grants::Grants;
+use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
+use super::mapping::AssetMapping;
+use super::plan::{Change, PlanItem};
+use super::sides::{Endpoints, Side, READS};
+use crate::databricks::permissions::ObjectGrant;
+use crate::databricks::workspace_tree::{Format, WorkspaceObject};
 use crate::databricks::DatabricksError;
+
+/// The item kinds of the tree.
+pub const FOLDER: &str = "folder";
+pub const NOTEBOOK: &str = "notebook";
+pub const FILE: &str = "file";
+/// What the Workspace API cannot export in source format.
+pub const OTHER: &str = "workspace object";
 
 /// What a path holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +59,8 @@ pub enum Kind {
 pub struct Entry {
     pub kind: Kind,
     pub modified_at: Option<i64>,
+    /// The workspace's id of it (its permissions are named by it).
+    pub object_id: Option<i64>,
 }
 
 /// A workspace's tree below the roots, by path.
@@ -54,11 +74,61 @@ fn entry(object: &WorkspaceObject) -> Entry {
         "REPO" => Kind::GitFolder,
         other => Kind::Other(other.to_string()),
     };
-    Entry { kind, modified_at: object.modified_at }
+    Entry { kind, modified_at: object.modified_at, object_id: object.object_id }
+}
+
+/// The Permissions API's name for an object of this kind, if it has
+/// permissions drbot copies (folders and notebooks).
+pub fn permissions_type(kind: &Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Folder => Some("directories"),
+        Kind::Notebook { .. } => Some("notebooks"),
+        _ => None,
+    }
+}
+
+/// The direct grants of every primary folder and notebook, and of the
+/// secondary's objects at their mapped paths, by object id (as a string).
+pub async fn read_tree_grants(
+    endpoints: Endpoints<'_>,
+    source: &Tree,
+    target: &Tree,
+    mapping: &AssetMapping,
+) -> Result<Grants, DatabricksError> {
+    let source_ids = with_permissions(source, source.keys().cloned().collect());
+    let target_ids = with_permissions(target, source.keys().map(|path| mapping.path(path)).collect());
+    let (source, target) =
+        futures::try_join!(grants_of(endpoints.source, source_ids), grants_of(endpoints.target, target_ids))?;
+    Ok(Grants { source, target })
+}
+
+/// The Permissions API's type and id of the objects at `paths` that have
+/// permissions drbot copies.
+fn with_permissions(tree: &Tree, paths: Vec<String>) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .filter_map(|path| tree.get(path))
+        .filter_map(|entry| Some((permissions_type(&entry.kind)?.to_string(), entry.object_id?.to_string())))
+        .collect()
+}
+
+/// The direct grants of these objects of one side, by id.
+async fn grants_of(
+    side: Side<'_>,
+    ids: Vec<(String, String)>,
+) -> Result<BTreeMap<String, Vec<ObjectGrant>>, DatabricksError> {
+    let read: Vec<Result<(String, Vec<ObjectGrant>), DatabricksError>> = futures::stream::iter(ids)
+        .map(|(object_type, id)| async move {
+            side.client.object_grants(side.token, &object_type, &id).await.map(|grants| (id, grants))
+        })
+        .buffer_unordered(READS)
+        .collect()
+        .await;
+    read.into_iter().collect()
 }
 
 /// Every object below `roots` (roots themselves excluded), folder by folder,
-/// [`CONCURRENCY`] listings at once. A root that does not exist is empty.
+/// [`READS`] listings at once. A root that does not exist is empty.
 pub async fn read_tree(side: Side<'_>, roots: &[String]) -> Result<Tree, DatabricksError> {
     let mut tree = Tree::new();
     let mut folders: Vec<String> = roots.to_vec();
@@ -70,7 +140,7 @@ pub async fn read_tree(side: Side<'_>, roots: &[String]) -> Result<Tree, Databri
                     answer => answer,
                 }
             })
-            .buffer_unordered(CONCURRENCY)
+            .buffer_unordered(READS)
             .collect()
             .await;
         for listing in listings {
@@ -86,298 +156,221 @@ pub async fn read_tree(side: Side<'_>, roots: &[String]) -> Result<Tree, Databri
     Ok(tree)
 }
 
-/// One step of the tree's plan (serialisable: a plan is stored before it runs).
+/// What applying a tree item does (its payload). `grants` are what the
+/// copy lacks of the primary object's direct permissions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TreeAction {
-    /// The folder and its parents.
-    MakeFolder { path: String },
-    /// Export from the source, import into the target (overwriting).
-    Copy { path: String, kind: Kind, why: String },
+    /// The folder and its parents, at the secondary's path.
+    MakeFolder {
+        path: String,
+        #[serde(default)]
+        grants: Vec<ObjectGrant>,
+    },
+    /// Export from the primary's path, import at the secondary's (overwriting).
+    Copy {
+        source: String,
+        target: String,
+        kind: Kind,
+        #[serde(default)]
+        grants: Vec<ObjectGrant>,
+    },
+    /// Only the permissions: the copy is current.
+    Grant { target: String, kind: Kind, grants: Vec<ObjectGrant> },
 }
 
-impl Action for TreeAction {
-    fn kind(&self) -> &'static str {
-        match self {
-            TreeAction::MakeFolder { .. } => "folder",
-            TreeAction::Copy { kind: Kind::Notebook { .. }, .. } => "notebook",
-            TreeAction::Copy { .. } => "file",
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            TreeAction::MakeFolder { path } | TreeAction::Copy { path, .. } => path.clone(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            TreeAction::MakeFolder { .. } => "create".into(),
-            TreeAction::Copy { why, .. } => format!("copy ({why})"),
-        }
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        match self {
-            TreeAction::Copy { why, .. } if why != "missing" => Some(vec![why.clone()]),
-            _ => None,
-        }
-    }
-}
-
-fn result_kind(kind: &Kind) -> &'static str {
+fn item_kind(kind: &Kind) -> &'static str {
     match kind {
-        Kind::Folder => "folder",
-        Kind::Notebook { .. } => "notebook",
-        Kind::File => "file",
-        Kind::GitFolder => "git folder",
-        Kind::Other(_) => "workspace object",
+        Kind::Folder => FOLDER,
+        Kind::Notebook { .. } => NOTEBOOK,
+        Kind::File => FILE,
+        // Git folders are another kind's items; the tree plans none.
+        Kind::GitFolder | Kind::Other(_) => OTHER,
     }
 }
 
-/// The plan that makes `target` hold every folder, notebook and file of
-/// `source`: folders first (shallowest first), then copies.
-pub fn plan_tree(source: &Tree, target: &Tree) -> Plan<TreeAction> {
-    let mut plan = Plan::default();
-    let mut copies = Vec::new();
-    for (path, wanted) in source {
-        let have = target.get(path);
-        let kind = result_kind(&wanted.kind);
-        match (&wanted.kind, have) {
-            // Git folders are planned by `plan_git_folders`.
-            (Kind::GitFolder, _) => {}
-            (Kind::Other(what), _) => plan.settled.push(ObjectResult::new(
-                kind,
-                path,
-                Outcome::Blocked(format!("a {what} cannot be exported in source format; copy it by hand")),
-            )),
-            (Kind::Folder, Some(Entry { kind: Kind::Folder, .. })) => {
-                plan.settled.push(ObjectResult::new(kind, path, Outcome::Unchanged))
-            }
-            (Kind::Folder, None) => plan.actions.push(TreeAction::MakeFolder { path: path.clone() }),
-            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Other(_), .. })) => {
-                plan.settled.push(ObjectResult::new(
-                    kind,
-                    path,
-                    Outcome::Blocked("the target holds a folder or another kind of object at this path".into()),
-                ))
-            }
-            (Kind::Folder, Some(_)) => plan.settled.push(ObjectResult::new(
-                kind,
-                path,
-                Outcome::Blocked("the target holds a notebook or file at this path".into()),
-            )),
-            (_, None) => {
-                copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why: "missing".into() })
-            }
-            (_, Some(have)) => {
-                let why = if have.kind != wanted.kind {
-                    Some("another kind or language in the target")
-                } else {
-                    match (wanted.modified_at, have.modified_at) {
-                        (Some(changed), Some(copied)) if copied >= changed => None,
-                        (Some(_), Some(_)) => Some("changed since the last copy"),
-                        _ => Some("no modification time to compare"),
-                    }
-                };
-                match why {
-                    None => plan.settled.push(ObjectResult::new(kind, path, Outcome::Unchanged)),
-                    Some(why) => {
-                        copies.push(TreeAction::Copy { path: path.clone(), kind: wanted.kind.clone(), why: why.into() })
-                    }
-                }
-            }
-        }
+/// Why a copy the secondary holds must be made again (`None`: it is current).
+fn stale(wanted: &Entry, have: &Entry) -> Option<(&'static str, &'static str)> {
+    if have.kind != wanted.kind {
+        return Some(("language", "another kind or language in the secondary"));
     }
-    plan.actions.sort_by_key(|a| match a {
-        TreeAction::MakeFolder { path } => (path.matches('/').count(), path.clone()),
-        TreeAction::Copy { path, .. } => (usize::MAX, path.clone()),
-    });
-    plan.actions.extend(copies);
-    plan
+    match (wanted.modified_at, have.modified_at) {
+        (Some(changed), Some(copied)) if copied >= changed => None,
+        (Some(_), Some(_)) => Some(("content", "changed since the last copy")),
+        _ => Some(("content", "no modification time to compare")),
+    }
+}
+
+/// The items that make `target` hold every folder, notebook and file of
+/// `source` (paths mapped), with the folders' and notebooks' direct
+/// permissions: folders first, shallowest first, then the rest by path. Git
+/// folders are another kind's.
+pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetMapping) -> Vec<PlanItem> {
+    let mut folders = Vec::new();
+    let mut items = Vec::new();
+    for (path, wanted) in source {
+        let kind = item_kind(&wanted.kind);
+        let to = mapping.path(path);
+        let moved = match to == *path {
+            true => String::new(),
+            false => format!("at {to}"),
+        };
+        let have = target.get(&to);
+        // The primary's grants the copy lacks (all of them for a copy to be made).
+        let missing = match (permissions_type(&wanted.kind), wanted.object_id) {
+            (Some(_), Some(id)) => {
+                let held = have.filter(|h| h.kind == wanted.kind).and_then(|h| h.object_id).map(|id| id.to_string());
+                grants.missing(&id.to_string(), held.as_deref(), mapping)
+            }
+            _ => Vec::new(),
+        };
+        let blocked = |reason: &str| PlanItem::named(kind, path, Change::Blocked { reason: reason.into() });
+        let item = match (&wanted.kind, have) {
+            (Kind::GitFolder, _) => continue,
+            (Kind::Other(what), _) => {
+                blocked(&format!("a {what} cannot be exported in source format; copy it by hand"))
+            }
+            (Kind::Folder, None) => {
+                folders.push(
+                    PlanItem::named(kind, path, Change::Create)
+                        .with_payload(TreeAction::MakeFolder { path: to, grants: missing })
+                        .with_detail(moved),
+                );
+                continue;
+            }
+            (Kind::Folder, Some(Entry { kind: Kind::Folder, .. })) => match missing.is_empty() {
+                true => PlanItem::named(kind, path, Change::Unchanged),
+                false => PlanItem::named(kind, path, Change::Update { fields: vec!["permissions".into()] })
+                    .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
+            },
+            (Kind::Folder, Some(_)) => blocked("the secondary holds a notebook or file at this path"),
+            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Other(_), .. })) => {
+                blocked("the secondary holds a folder or another kind of object at this path")
+            }
+            (_, None) => PlanItem::named(kind, path, Change::Create)
+                .with_payload(TreeAction::Copy {
+                    source: path.clone(),
+                    target: to,
+                    kind: wanted.kind.clone(),
+                    grants: missing,
+                })
+                .with_detail(moved),
+            (_, Some(have)) => match (stale(wanted, have), missing.is_empty()) {
+                (None, true) => PlanItem::named(kind, path, Change::Unchanged),
+                (None, false) => PlanItem::named(kind, path, Change::Update { fields: vec!["permissions".into()] })
+                    .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
+                (Some((field, why)), _) => {
+                    let mut fields = vec![field.to_string()];
+                    if !missing.is_empty() {
+                        fields.push("permissions".into());
+                    }
+                    let detail = [why.to_string(), moved.clone()].join(" ").trim().to_string();
+                    PlanItem::named(kind, path, Change::Update { fields })
+                        .with_payload(TreeAction::Copy {
+                            source: path.clone(),
+                            target: to,
+                            kind: wanted.kind.clone(),
+                            grants: missing,
+                        })
+                        .with_detail(detail)
+                }
+            },
+        };
+        items.push(item);
+    }
+    folders.sort_by_key(|item| (item.name.matches('/').count(), item.name.clone()));
+    folders.extend(items);
+    folders
 }
 
 /// The folder holding `path`.
-fn parent(path: &str) -> &str {
+pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",
         Some(i) => &path[..i],
     }
 }
 
-/// Runs one action of the tree's plan (idempotent).
-pub async fn run_tree_action(endpoints: Endpoints<'_>, action: TreeAction) -> ObjectResult {
-    let (kind, name) = (action.kind(), action.name());
-    let answer = match action {
-        TreeAction::MakeFolder { path } => {
-            endpoints.target.client.mkdirs(endpoints.target.token, &path).await.map(|_| "created".to_string())
-        }
-        TreeAction::Copy { path, kind: object, why } => {
-            copy(endpoints, &path, &object).await.map(|_| format!("copied ({why})"))
-        }
+/// Sets `grants` on the secondary's object at `path` (found by its path:
+/// its id is the secondary's own, known once it exists).
+async fn grant(target: Side<'_>, path: &str, kind: &Kind, grants: &[ObjectGrant]) -> Result<(), DatabricksError> {
+    let (Some(object_type), false) = (permissions_type(kind), grants.is_empty()) else { return Ok(()) };
+    let object = target.client.object_status(target.token, path).await?;
+    let Some(id) = object.and_then(|o| o.object_id) else {
+        return Err(DatabricksError::NotFound(format!("{path} has no object id in the secondary")));
     };
-    finished(kind, name, answer)
+    target.client.add_object_grants(target.token, object_type, &id.to_string(), grants).await
 }
 
-async fn copy(endpoints: Endpoints<'_>, path: &str, kind: &Kind) -> Result<(), DatabricksError> {
-    let (format, language) = match kind {
-        Kind::Notebook { language } => (Format::Source, Some(language.as_str())),
-        _ => (Format::Raw, None),
-    };
-    let content = endpoints.source.client.export_object(endpoints.source.token, path, format).await?;
+/// Applies one tree action (idempotent).
+async fn run(endpoints: Endpoints<'_>, action: &TreeAction) -> Result<(), DatabricksError> {
     let target = endpoints.target;
-    match target.client.import_object(target.token, path, format, language, &content).await {
-        // A parent made since planning by someone else's delete: make it, once.
-        Err(DatabricksError::NotFound(_)) => {
-            target.client.mkdirs(target.token, parent(path)).await?;
-            target.client.import_object(target.token, path, format, language, &content).await
+    match action {
+        TreeAction::MakeFolder { path, grants } => {
+            target.client.mkdirs(target.token, path).await?;
+            grant(target, path, &Kind::Folder, grants).await
         }
-        answer => answer,
-    }
-}
-
-/// Folders, then copies: a copy never runs before its folder exists.
-pub async fn apply_tree(endpoints: Endpoints<'_>, plan: Plan<TreeAction>) -> Vec<ObjectResult> {
-    let (folders, copies): (Vec<_>, Vec<_>) =
-        plan.actions.into_iter().partition(|a| matches!(a, TreeAction::MakeFolder { .. }));
-    let mut results =
-        run_all(Plan { actions: folders, settled: plan.settled }, |a| run_tree_action(endpoints, a)).await;
-    let failed_folders: Vec<String> = results
-        .iter()
-        .filter(|r| r.kind == "folder" && matches!(r.outcome, Outcome::Failed(_) | Outcome::Blocked(_)))
-        .map(|r| format!("{}/", r.name))
-        .collect();
-    // A copy into a folder that could not be made is reported, not tried.
-    let (blocked, copies): (Vec<_>, Vec<_>) =
-        copies.into_iter().partition(|a| failed_folders.iter().any(|f| a.name().starts_with(f.as_str())));
-    let settled = blocked
-        .into_iter()
-        .map(|a| ObjectResult::new(a.kind(), a.name(), Outcome::Blocked("its folder could not be made".into())))
-        .collect();
-    results.extend(run_all(Plan { actions: copies, settled }, |a| run_tree_action(endpoints, a)).await);
-    results.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    results
-}
-
-// ---- git folders -------------------------------------------------------
-
-/// A git folder as the target must have it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitFolderSpec {
-    pub url: String,
-    pub provider: String,
-    pub branch: Option<String>,
-}
-
-/// Git folders by path.
-pub fn git_specs(folders: &[GitFolder]) -> BTreeMap<String, (i64, GitFolderSpec)> {
-    folders
-        .iter()
-        .map(|f| {
-            let spec = GitFolderSpec { url: f.url.clone(), provider: f.provider.clone(), branch: f.branch.clone() };
-            (f.path.clone(), (f.id, spec))
-        })
-        .collect()
-}
-
-/// One step of the git folders' plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GitAction {
-    /// Clone the remote at the path, then check the branch out.
-    Create { path: String, spec: GitFolderSpec },
-    /// Check the source's branch out in the target's git folder.
-    Checkout { path: String, id: i64, branch: String },
-}
-
-impl Action for GitAction {
-    fn kind(&self) -> &'static str {
-        "git folder"
-    }
-
-    fn name(&self) -> String {
-        match self {
-            GitAction::Create { path, .. } | GitAction::Checkout { path, .. } => path.clone(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            GitAction::Create { spec, .. } => format!(
-                "clone {} ({}){}",
-                spec.url,
-                spec.provider,
-                spec.branch.as_ref().map(|b| format!(", branch {b}")).unwrap_or_default()
-            ),
-            GitAction::Checkout { branch, .. } => format!("check out {branch}"),
-        }
-    }
-
-    fn changes(&self) -> Option<Vec<String>> {
-        match self {
-            GitAction::Create { .. } => None,
-            GitAction::Checkout { .. } => Some(vec!["branch".into()]),
-        }
-    }
-}
-
-/// Each source git folder re-created at the same path on the same remote,
-/// provider and branch. A target folder on another remote is reported: a
-/// git folder's remote cannot be changed, and drbot does not delete.
-pub fn plan_git_folders(
-    source: &BTreeMap<String, (i64, GitFolderSpec)>,
-    target: &BTreeMap<String, (i64, GitFolderSpec)>,
-) -> Plan<GitAction> {
-    let mut plan = Plan::default();
-    for (path, (_, wanted)) in source {
-        match target.get(path) {
-            None => plan.actions.push(GitAction::Create { path: path.clone(), spec: wanted.clone() }),
-            Some((_, have)) if have.url != wanted.url => plan.settled.push(ObjectResult::new(
-                "git folder",
-                path,
-                Outcome::Blocked(format!(
-                    "the target's git folder clones {}, not {}: delete it there to have it re-created",
-                    have.url, wanted.url
-                )),
-            )),
-            Some((id, have)) => match &wanted.branch {
-                Some(branch) if have.branch.as_ref() != Some(branch) => {
-                    plan.actions.push(GitAction::Checkout { path: path.clone(), id: *id, branch: branch.clone() })
+        TreeAction::Grant { target: to, kind, grants } => grant(target, to, kind, grants).await,
+        TreeAction::Copy { source, target: to, kind, grants } => {
+            let (format, language) = match kind {
+                Kind::Notebook { language } => (Format::Source, Some(language.as_str())),
+                _ => (Format::Raw, None),
+            };
+            let content = endpoints.source.client.export_object(endpoints.source.token, source, format).await?;
+            match target.client.import_object(target.token, to, format, language, &content).await {
+                // A folder that could not be made, or was deleted since: make it, once.
+                Err(DatabricksError::NotFound(_)) => {
+                    target.client.mkdirs(target.token, parent(to)).await?;
+                    target.client.import_object(target.token, to, format, language, &content).await?;
                 }
-                _ => plan.settled.push(ObjectResult::new("git folder", path, Outcome::Unchanged)),
-            },
-        }
-    }
-    plan
-}
-
-/// Runs one action of the git folders' plan (idempotent).
-pub async fn run_git_action(endpoints: Endpoints<'_>, action: GitAction) -> ObjectResult {
-    let target = endpoints.target;
-    let name = action.name();
-    let answer = match action {
-        GitAction::Checkout { id, branch, .. } => {
-            target.client.checkout_branch(target.token, id, &branch).await.map(|_| format!("checked out {branch}"))
-        }
-        GitAction::Create { path, spec } => {
-            async {
-                target.client.mkdirs(target.token, parent(&path)).await?;
-                let created = target.client.create_git_folder(target.token, &path, &spec.url, &spec.provider).await?;
-                match &spec.branch {
-                    Some(branch) if created.branch.as_ref() != Some(branch) => {
-                        target.client.checkout_branch(target.token, created.id, branch).await?;
-                        Ok(format!("cloned, {branch} checked out"))
-                    }
-                    _ => Ok("cloned".to_string()),
-                }
+                answer => answer?,
             }
-            .await
+            grant(target, to, kind, grants).await
         }
-    };
-    finished("git folder", name, answer)
+    }
 }
 
-pub async fn apply_git_folders(endpoints: Endpoints<'_>, plan: Plan<GitAction>) -> Vec<ObjectResult> {
-    run_all(plan, |a| run_git_action(endpoints, a)).await
+/// The tree below the pair's roots.
+pub struct WorkspaceTree;
+
+impl AssetKind for WorkspaceTree {
+    fn name(&self) -> &'static str {
+        OTHER
+    }
+
+    fn owns(&self, item_kind: &str) -> bool {
+        matches!(item_kind, FOLDER | NOTEBOOK | FILE | OTHER)
+    }
+
+    fn stage(&self, item: &PlanItem) -> Stage {
+        match item.kind == FOLDER {
+            true => Stage::Containers,
+            false => Stage::Contents,
+        }
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+        Box::pin(async move {
+            let token = ctx.token(false).await?;
+            let endpoints = ctx.endpoints(&token);
+            let roots = &ctx.options.roots;
+            let target_roots: Vec<String> = roots.iter().map(|root| ctx.mapping.path(root)).collect();
+            let read = async {
+                let (source, target) =
+                    futures::try_join!(read_tree(endpoints.source, roots), read_tree(endpoints.target, &target_roots))?;
+                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping).await?;
+                Ok::<_, DatabricksError>(plan_tree(&source, &target, &grants, &ctx.mapping))
+            };
+            read.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async move {
+            let action: TreeAction = item.payload_as().map_err(ApplyError::Failed)?;
+            let action = &action;
+            ctx.with_token(|token| async move { run(ctx.endpoints(&token), action).await }).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -385,11 +378,19 @@ mod tests {
     use super::*;
 
     fn notebook(at: i64) -> Entry {
-        Entry { kind: Kind::Notebook { language: "PYTHON".into() }, modified_at: Some(at) }
+        Entry { kind: Kind::Notebook { language: "PYTHON".into() }, modified_at: Some(at), object_id: None }
     }
 
     fn folder() -> Entry {
-        Entry { kind: Kind::Folder, modified_at: None }
+        Entry { kind: Kind::Folder, modified_at: None, object_id: None }
+    }
+
+    fn no_grants() -> Grants {
+        Grants::default()
+    }
+
+    fn lines(items: &[PlanItem]) -> Vec<String> {
+        items.iter().filter(|i| i.is_action()).map(super::super::text::describe).collect()
     }
 
     #[test]
@@ -400,9 +401,12 @@ mod tests {
             ("/Shared/a/b/new".to_string(), notebook(10)),
             ("/Shared/a/edited".to_string(), notebook(20)),
             ("/Shared/a/copied".to_string(), notebook(20)),
-            ("/Shared/a/conf.yaml".to_string(), Entry { kind: Kind::File, modified_at: Some(5) }),
-            ("/Shared/lib".to_string(), Entry { kind: Kind::Other("LIBRARY".into()), modified_at: None }),
-            ("/Repos/x/app".to_string(), Entry { kind: Kind::GitFolder, modified_at: None }),
+            ("/Shared/a/conf.yaml".to_string(), Entry { kind: Kind::File, modified_at: Some(5), object_id: None }),
+            (
+                "/Shared/lib".to_string(),
+                Entry { kind: Kind::Other("LIBRARY".into()), modified_at: None, object_id: None },
+            ),
+            ("/Repos/x/app".to_string(), Entry { kind: Kind::GitFolder, modified_at: None, object_id: None }),
         ]
         .into();
         let target: Tree = [
@@ -412,64 +416,114 @@ mod tests {
             ("/Shared/a/conf.yaml".to_string(), folder()),
         ]
         .into();
-        let plan = plan_tree(&source, &target);
-        let names: Vec<(String, String)> = plan.actions.iter().map(|a| (a.name(), a.describe())).collect();
+        let items = plan_tree(&source, &target, &no_grants(), &AssetMapping::default());
         assert_eq!(
-            names,
+            lines(&items),
             vec![
-                ("/Shared/a/b".to_string(), "create".to_string()),
-                ("/Shared/a/b/new".to_string(), "copy (missing)".to_string()),
-                ("/Shared/a/edited".to_string(), "copy (changed since the last copy)".to_string()),
+                "create folder /Shared/a/b".to_string(),
+                "create notebook /Shared/a/b/new".to_string(),
+                "update notebook /Shared/a/edited: content; changed since the last copy".to_string(),
             ]
         );
-        let settled: Vec<(&str, &Outcome)> = plan.settled.iter().map(|r| (r.name.as_str(), &r.outcome)).collect();
-        assert_eq!(settled.len(), 4, "{settled:?}");
-        assert!(settled.contains(&("/Shared/a/copied", &Outcome::Unchanged)));
-        assert!(settled.iter().any(|(n, o)| *n == "/Shared/a/conf.yaml" && matches!(o, Outcome::Blocked(_))));
-        assert!(settled.iter().any(|(n, o)| *n == "/Shared/lib" && matches!(o, Outcome::Blocked(_))));
+        let settled: Vec<(&str, &str)> =
+            items.iter().filter(|i| !i.is_action()).map(|i| (i.name.as_str(), i.verb())).collect();
+        assert_eq!(
+            settled,
+            vec![
+                ("/Shared/a", "unchanged"),
+                ("/Shared/a/conf.yaml", "blocked"),
+                ("/Shared/a/copied", "unchanged"),
+                ("/Shared/lib", "blocked"),
+            ]
+        );
+        assert_eq!(items.iter().find(|i| i.name == "/Shared/lib").unwrap().kind, OTHER);
         // The same tree on both sides plans nothing.
-        assert!(plan_tree(&source, &source).actions.is_empty());
+        assert!(plan_tree(&source, &source, &no_grants(), &AssetMapping::default()).iter().all(|i| !i.is_action()));
     }
 
     #[test]
     fn a_notebook_in_another_language_is_copied_again() {
         let source: Tree = [("/n".to_string(), notebook(1))].into();
-        let target: Tree =
-            [("/n".to_string(), Entry { kind: Kind::Notebook { language: "SQL".into() }, modified_at: Some(9) })]
-                .into();
-        assert_eq!(plan_tree(&source, &target).actions.len(), 1);
+        let target: Tree = [(
+            "/n".to_string(),
+            Entry { kind: Kind::Notebook { language: "SQL".into() }, modified_at: Some(9), object_id: None },
+        )]
+        .into();
+        let items = plan_tree(&source, &target, &no_grants(), &AssetMapping::default());
+        assert_eq!(items[0].change, Change::Update { fields: vec!["language".into()] });
     }
 
     #[test]
-    fn git_folders_are_recreated_on_the_same_remote_and_branch() {
-        let spec = |url: &str, branch: &str| GitFolderSpec {
-            url: url.into(),
-            provider: "gitHub".into(),
-            branch: Some(branch.into()),
-        };
-        let source: BTreeMap<String, (i64, GitFolderSpec)> = [
-            ("/Repos/t/a".to_string(), (1, spec("https://g/a.git", "release"))),
-            ("/Repos/t/b".to_string(), (2, spec("https://g/b.git", "main"))),
-            ("/Repos/t/c".to_string(), (3, spec("https://g/c.git", "main"))),
-            ("/Repos/t/d".to_string(), (4, spec("https://g/d.git", "main"))),
-        ]
-        .into();
-        let target: BTreeMap<String, (i64, GitFolderSpec)> = [
-            ("/Repos/t/b".to_string(), (20, spec("https://g/b.git", "dev"))),
-            ("/Repos/t/c".to_string(), (30, spec("https://g/other.git", "main"))),
-            ("/Repos/t/d".to_string(), (40, spec("https://g/d.git", "main"))),
-        ]
-        .into();
-        let plan = plan_git_folders(&source, &target);
+    fn paths_map_as_the_pair_says() {
+        let mut mapping = AssetMapping::default();
+        mapping.insert(super::super::mapping::MappingKind::PathPrefix, "/Users/a@contoso.com", "/Users/a@fabrikam.com");
+        let source: Tree =
+            [("/Users/a@contoso.com".to_string(), folder()), ("/Users/a@contoso.com/etl".to_string(), notebook(3))]
+                .into();
+        let items = plan_tree(&source, &Tree::new(), &no_grants(), &mapping);
         assert_eq!(
-            plan.actions,
-            vec![
-                GitAction::Create { path: "/Repos/t/a".into(), spec: spec("https://g/a.git", "release") },
-                GitAction::Checkout { path: "/Repos/t/b".into(), id: 20, branch: "main".into() },
-            ]
+            items[0].payload_as::<TreeAction>().unwrap(),
+            TreeAction::MakeFolder { path: "/Users/a@fabrikam.com".into(), grants: vec![] }
         );
-        assert!(matches!(plan.settled[0].outcome, Outcome::Blocked(_)));
-        assert_eq!(plan.settled[1].outcome, Outcome::Unchanged);
-        assert!(plan_git_folders(&source, &source).actions.is_empty());
+        assert_eq!(
+            items[1].payload_as::<TreeAction>().unwrap(),
+            TreeAction::Copy {
+                source: "/Users/a@contoso.com/etl".into(),
+                target: "/Users/a@fabrikam.com/etl".into(),
+                kind: Kind::Notebook { language: "PYTHON".into() },
+                grants: vec![],
+            }
+        );
+        let copied: Tree =
+            [("/Users/a@fabrikam.com".to_string(), folder()), ("/Users/a@fabrikam.com/etl".to_string(), notebook(4))]
+                .into();
+        assert!(plan_tree(&source, &copied, &no_grants(), &mapping).iter().all(|i| i.change == Change::Unchanged));
+    }
+
+    #[test]
+    fn folders_and_notebooks_carry_their_direct_grants_principals_mapped() {
+        let grant = |who: &str, level: &str| ObjectGrant {
+            principal_field: "group_name".into(),
+            principal: who.into(),
+            level: level.into(),
+        };
+        let with_id = |mut entry: Entry, id: i64| {
+            entry.object_id = Some(id);
+            entry
+        };
+        let source: Tree = [
+            ("/Shared/a".to_string(), with_id(folder(), 1)),
+            ("/Shared/a/nb".to_string(), with_id(notebook(5), 2)),
+            ("/Shared/a/new".to_string(), with_id(notebook(5), 3)),
+        ]
+        .into();
+        let target: Tree =
+            [("/Shared/a".to_string(), with_id(folder(), 70)), ("/Shared/a/nb".to_string(), with_id(notebook(9), 71))]
+                .into();
+        let grants = Grants {
+            source: [
+                ("1".to_string(), vec![grant("eng", "CAN_EDIT")]),
+                ("2".to_string(), vec![grant("ops", "CAN_RUN")]),
+                ("3".to_string(), vec![grant("ops", "CAN_READ")]),
+            ]
+            .into(),
+            target: [("71".to_string(), vec![grant("ops", "CAN_RUN")])].into(),
+        };
+        let mut mapping = AssetMapping::default();
+        mapping.insert(super::super::mapping::MappingKind::Principal, "eng", "engineering");
+        let items = plan_tree(&source, &target, &grants, &mapping);
+        let changes: Vec<(&str, &str)> = items.iter().map(|i| (i.name.as_str(), i.verb())).collect();
+        assert_eq!(changes, vec![("/Shared/a", "update"), ("/Shared/a/nb", "unchanged"), ("/Shared/a/new", "create")]);
+        assert_eq!(
+            items[0].payload_as::<TreeAction>().unwrap(),
+            TreeAction::Grant {
+                target: "/Shared/a".into(),
+                kind: Kind::Folder,
+                grants: vec![grant("engineering", "CAN_EDIT")]
+            }
+        );
+        assert!(
+            matches!(items[2].payload_as().unwrap(), TreeAction::Copy { grants, .. } if grants == vec![grant("ops", "CAN_READ")])
+        );
     }
 }

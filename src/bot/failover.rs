@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::actor::{ActingAs, Actor, DatabricksTokens, LOCAL_USER};
 use super::error::TurnError;
@@ -19,12 +19,12 @@ use super::failover_cards;
 use super::failover_job::{RunbookJob, StoredRunbook};
 use super::failover_services::oriented;
 use super::operations::Start;
-use super::plan_view::Audience;
+use super::plan_view::{own_view, Audience};
 use super::plans::{bad_plan_button, plan_id_of, PlanRequest};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
-use crate::cards::{self, universal};
+use crate::cards;
 use crate::failover::jobs::PriorStates;
 use crate::failover::mode::Mode;
 use crate::failover::progress::Progress;
@@ -223,11 +223,8 @@ impl Bot {
             Err(note) => Some(note),
         };
         let needed = self.approvals_needed(stored.runbook.mode);
-        let mut card = failover_cards::runbook(&plan_id, &stored, &pair, &approvals, needed, note, false);
-        if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
-            universal::refresh_for(&mut card, VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
-        }
-        Answer::Card(card)
+        let card = failover_cards::runbook(&plan_id, &stored, &pair, &approvals, needed, note, false);
+        own_view(card, activity, VIEW_VERB, &plan_id)
     }
 
     /// Approve: the role again, this person's approval recorded once, and
@@ -314,23 +311,8 @@ impl Bot {
     /// `cancel ID` of a runbook: recorded for the runner (wherever it runs),
     /// which stops before its next step.
     pub(crate) async fn cancel_runbook(&self, actor: &Actor, id: &str, correlation_id: &str) -> Value {
-        if let Err(refusal) = self.require(actor, Role::Failover, "cancel a runbook", Some(id), correlation_id).await {
-            return refusal;
-        }
-        match self.services.store.request_operation_cancel(id, now_ms()).await {
-            Ok(true) => {
-                self.audit(actor, "cancel a runbook", Some(id), "requested", correlation_id).await;
-                cards::notice(
-                    "Stopping",
-                    &format!("Runbook {id} stops before its next step; the step running ends first."),
-                )
-            }
-            Ok(false) => cards::notice("Nothing to cancel", &format!("{id} is not running.")),
-            Err(error) => {
-                tracing::error!(correlation_id, %error, "cancel not recorded");
-                cards::error("The cancel could not be recorded.", correlation_id)
-            }
-        }
+        let stopping = format!("Runbook {id} stops before its next step; the step running ends first.");
+        self.request_cancel(actor, id, Role::Failover, "cancel a runbook", &stopping, correlation_id).await
     }
 
     /// `drills [PAIR]`: past drills, newest first.

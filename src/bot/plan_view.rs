@@ -132,11 +132,7 @@ impl Bot {
             (None, _) => Viewer::Author,
             _ => Viewer::Other { author: plan.requested_by.clone() },
         };
-        let mut card = self.plan_card(plan_id, &plan, &viewer);
-        if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
-            universal::refresh_for(&mut card, VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
-        }
-        Answer::Card(card)
+        own_view(self.plan_card(plan_id, &plan, &viewer), activity, VIEW_VERB, plan_id)
     }
 
     /// The refresh of a deployment plan's card: Approve and Cancel for who
@@ -172,11 +168,7 @@ impl Bot {
             }
             Err(note) => Some(note),
         };
-        let mut card = super::deploy_cards::plan(plan_id, &stored, needs_second, note);
-        if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
-            universal::refresh_for(&mut card, DEPLOY_VIEW_VERB, json!({"plan_id": plan_id}), &[viewer]);
-        }
-        Answer::Card(card)
+        own_view(super::deploy_cards::plan(plan_id, &stored, needs_second, note), activity, DEPLOY_VIEW_VERB, plan_id)
     }
 
     /// Who asks for a view of a card that people holding `role` act on
@@ -208,4 +200,13 @@ impl Bot {
             }
         }
     }
+}
+
+/// One person's view of a plan's card, refreshed for them alone when
+/// it changes again (its `refresh` names only them).
+pub(crate) fn own_view(mut card: Value, activity: &Activity, verb: &str, plan_id: &str) -> Answer {
+    if let Some(viewer) = activity.from.as_ref().map(|f| f.id.clone()) {
+        universal::refresh_for(&mut card, verb, json!({"plan_id": plan_id}), &[viewer]);
+    }
+    Answer::Card(card)
 }

@@ -328,6 +328,8 @@ impl Bot {
             pair: Some(pair.clone()),
             in_flight: Default::default(),
             scheduled: false,
+            // The stored plan says what it covers; this is for a cycle that plans.
+            coverage: Default::default(),
         };
         let start = Start {
             kind: Kind::Replication,
@@ -394,13 +396,28 @@ impl Bot {
                 Kind::Replication => {}
             }
         }
-        if let Err(refusal) = self.require(actor, Role::Replicate, "cancel a run", Some(id), correlation_id).await {
+        let stopping = format!("Run {id} stops after the statements in flight.");
+        self.request_cancel(actor, id, Role::Replicate, "cancel a run", &stopping, correlation_id).await
+    }
+
+    /// Records a cancel of `id` for its runner (wherever it runs), for a
+    /// person holding `role`; `stopping` says when it takes effect.
+    pub(crate) async fn request_cancel(
+        &self,
+        actor: &Actor,
+        id: &str,
+        role: Role,
+        audit: &str,
+        stopping: &str,
+        correlation_id: &str,
+    ) -> Value {
+        if let Err(refusal) = self.require(actor, role, audit, Some(id), correlation_id).await {
             return refusal;
         }
         match self.services.store.request_operation_cancel(id, now_ms()).await {
             Ok(true) => {
-                self.audit(actor, "cancel a run", Some(id), "requested", correlation_id).await;
-                cards::notice("Stopping", &format!("Run {id} stops after the statements in flight."))
+                self.audit(actor, audit, Some(id), "requested", correlation_id).await;
+                cards::notice("Stopping", stopping)
             }
             Ok(false) => cards::notice("Nothing to cancel", &format!("{id} is not running.")),
             Err(error) => {

@@ -13,7 +13,7 @@ use super::error::TurnError;
 use super::Bot;
 use crate::assets::apply::AssetEvent;
 use crate::assets::plan::{AssetPlan, Change, ItemResult};
-use crate::assets::{history, kinds, run as asset_run, text, AssetContext};
+use crate::assets::{history, kinds, run as asset_run, text, AssetContext, AssetOptions};
 use crate::cards::views;
 use crate::ops::Running;
 use crate::pairs::Pair;
@@ -79,6 +79,7 @@ impl Bot {
                 .asset_mapping(&pair.name)
                 .await?
                 .with_pair_warehouses(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
+            options: AssetOptions::for_pair(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
             store: Some(self.services.store.clone()),
         })
     }

@@ -61,6 +61,10 @@ pub(crate) struct ReplicationJob {
     /// Started by the pair's schedule, as the bot.
     #[serde(default)]
     pub scheduled: bool,
+    /// What a scheduled cycle plans: the schedule's coverage (a person's
+    /// run has its plan already, with the coverage they asked for).
+    #[serde(default)]
+    pub coverage: crate::assets::coverage::Coverage,
 }
 
 impl ReplicationJob {
@@ -267,8 +271,7 @@ impl Bot {
                 tokens: tokens.clone(),
                 correlation_id: op.id.clone(),
             };
-            let coverage = crate::assets::coverage::Coverage::Data;
-            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false, coverage).await?;
+            let (plan_id, _) = self.make_plan(&request, &pair, job.catalog.clone(), false, job.coverage).await?;
             job.plan_id = plan_id;
             running.checkpoint(&job).await;
         }

@@ -9,6 +9,7 @@ use super::actor::Actor;
 use super::runs::worded_time;
 use super::subscriptions::schedule_label;
 use super::{now_ms, Bot};
+use crate::assets::coverage::Coverage;
 use crate::botframework::activity::Activity;
 use crate::cards;
 use crate::commands::Schedule;
@@ -21,6 +22,7 @@ impl Bot {
         actor: &Actor,
         named: Option<String>,
         schedule: Option<Schedule>,
+        coverage: Coverage,
         correlation_id: &str,
     ) -> Value {
         let Some(conversation_id) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
@@ -79,6 +81,7 @@ impl Bot {
             .set_replication_schedule(
                 &pair.name,
                 &schedule,
+                coverage,
                 &conversation_id,
                 (actor.oid(), Some(actor.upn())),
                 now_ms(),
@@ -88,7 +91,10 @@ impl Bot {
             Ok(stored) => {
                 self.audit(actor, "schedule a replication", Some(&target), "set", correlation_id).await;
                 cards::notice(
-                    &format!("Pair {} replicates {}", pair.name, label.to_lowercase()),
+                    &match coverage {
+                        Coverage::Data => format!("Pair {} replicates {}", pair.name, label.to_lowercase()),
+                        _ => format!("Pair {} replicates its {} {}", pair.name, coverage.label(), label.to_lowercase()),
+                    },
                     &format!(
                         "The first cycle starts at {}. Each cycle plans and runs as drbot's own identity, like \
                          replicate, and reports every object (runs {}). A pair replicates once at a time: a cycle \

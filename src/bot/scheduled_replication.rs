@@ -69,6 +69,7 @@ impl Bot {
             pair: Some(due.pair.clone()),
             in_flight: Default::default(),
             scheduled: true,
+            coverage: due.coverage,
         };
         let new = NewOperation {
             idempotency_key: due.key(),

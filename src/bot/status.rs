@@ -579,13 +579,7 @@ mod tests {
         use crate::assets::{AssetPlan, Change, PlanItem};
         let sample = include_str!("../../adaptive-cards/samples/dashboard.json");
         let mut view: views::DashboardView = serde_json::from_str(sample).unwrap();
-        let item = |key: &str, change: Change| PlanItem {
-            kind: "job".into(),
-            key: key.into(),
-            name: key.into(),
-            change,
-            payload: serde_json::Value::Null,
-        };
+        let item = |key: &str, change: Change| PlanItem::named("job", key, change);
         let assets = AssetPlan { items: vec![item("1", Change::Create), item("2", Change::Unchanged)] };
         view.overall.label = "Ready".into();
         let rows_before = view.drift.len();

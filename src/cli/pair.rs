@@ -79,7 +79,7 @@ pub enum PairCommand {
     /// `--remove` unmap) one primary reference to the secondary's.
     Map {
         name: String,
-        /// cluster_policy, warehouse, cluster, instance_pool, pipeline, principal or path_prefix.
+        /// cluster_policy, warehouse, cluster, instance_pool, pipeline, principal, path_prefix or key_vault.
         kind: Option<String>,
         /// The primary's id, name or path prefix.
         source: Option<String>,
@@ -182,7 +182,7 @@ async fn map(
         return Ok(());
     };
     let kind = MappingKind::parse(kind).with_context(|| {
-        "the kind is one of cluster_policy, warehouse, cluster, instance_pool, pipeline, principal, path_prefix"
+        "the kind is one of cluster_policy, warehouse, cluster, instance_pool, pipeline, principal, path_prefix, key_vault"
     })?;
     let source = source.context("name the primary's reference")?;
     let target_text = format!("{} {source}", kind.as_str());

@@ -288,6 +288,10 @@ async fn assets(
             .asset_mapping(&pair.name)
             .await?
             .with_pair_warehouses(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
+        options: crate::assets::AssetOptions::for_pair(
+            pair.primary_warehouse_id.as_deref(),
+            pair.warehouse_id.as_deref(),
+        ),
         store: Some(store.clone()),
     };
     eprintln!("reading both workspaces' assets…");

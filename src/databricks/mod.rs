@@ -15,6 +15,7 @@ pub mod clusters;
 pub mod error;
 pub mod failover_groups;
 pub mod files;
+pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
 pub mod links;

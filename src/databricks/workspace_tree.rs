@@ -37,6 +37,9 @@ pub struct WorkspaceObject {
     /// Epoch ms of the last change (absent for some directories).
     #[serde(default)]
     pub modified_at: Option<i64>,
+    /// The workspace's id of the object (what the Permissions API names it by).
+    #[serde(default)]
+    pub object_id: Option<i64>,
 }
 
 /// How an object is exported and imported.

@@ -185,14 +185,6 @@ async fn one(
                 }
                 Err(error) => return Err(error.into()),
             }
-            if runbook.mode == Mode::Drill && progress.running_warehouses.is_none() {
-                // A drill freezes nothing, so nothing else reads which
-                // warehouses serve on the active side: the rehearsal starts
-                // their counterparts, as a failover would.
-                let serving = services.warehouses(d.from).warehouses().await?;
-                progress.running_warehouses = Some(warehouses::running_names(&serving));
-                journal.save(progress).await?;
-            }
             if !runbook.blocked.is_empty() {
                 if !options.override_checks {
                     return Err(Failure::Step(format!("blocked: {}", runbook.blocked.join("; "))));
@@ -304,6 +296,14 @@ async fn promote(
     let target = services.warehouses(d.to);
     let wanted = match &progress.running_warehouses {
         Some(names) => names.clone(),
+        // A drill freezes nothing, so nothing recorded what runs on the
+        // active side: it reads that now (the side is up and stays active),
+        // checkpointed with the warehouses it starts.
+        None if runbook.mode == Mode::Drill => {
+            let running = warehouses::running_names(&services.warehouses(d.from).warehouses().await?);
+            progress.running_warehouses = Some(running.clone());
+            running
+        }
         None => {
             findings.push("which warehouses ran on the frozen side is unknown: none started".into());
             Default::default()
@@ -727,6 +727,7 @@ mod tests {
         assert!(matches!(ended, Ended::Completed { .. }), "{ended:?}");
         assert_eq!(*world.active.lock().unwrap(), Side::Primary);
         assert_eq!([world.unpaused(Side::Primary), world.unpaused(Side::Secondary)], before_jobs);
+        assert_eq!(world.warehouses[1].starts.load(Ordering::SeqCst), 1, "the drill started what runs on the primary");
         assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the drill stopped what it started");
         assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Running, "the primary untouched");
         assert_eq!(world.jobs[0].runs.lock().unwrap().len(), 1, "the primary's runs untouched");

@@ -268,6 +268,11 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             )"],
     ),
     (
+        12,
+        "what a pair's scheduled replication covers: the data, the workspace assets or both",
+        &["ALTER TABLE replication_schedules ADD COLUMN coverage TEXT NOT NULL DEFAULT 'data'"],
+    ),
+    (
         13,
         "workspace assets: each primary job's pause state per pair (for failover), and each pair's mapping table",
         &[

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 
 use super::firings::Firings;
 use super::{column, Store, StoreError};
+use crate::assets::coverage::Coverage;
 use crate::scheduler::schedule::{self, Schedule};
 
 /// A pair's replication schedule.
@@ -15,6 +16,8 @@ use crate::scheduler::schedule::{self, Schedule};
 pub struct ReplicationSchedule {
     pub pair: String,
     pub schedule: Schedule,
+    /// What each cycle replicates (`replicate PAIR every 15m --assets`).
+    pub coverage: Coverage,
     /// The conversation that set it: a failed scheduled run is told there.
     pub conversation_id: String,
     pub created_by_oid: Option<String>,
@@ -29,6 +32,7 @@ pub struct DueReplication {
     pub pair: String,
     pub conversation_id: String,
     pub schedule: Schedule,
+    pub coverage: Coverage,
     /// The time this firing was scheduled for (at or before the claim).
     pub fire_ms: i64,
     pub next_fire_ms: i64,
@@ -42,12 +46,13 @@ impl DueReplication {
 }
 
 impl Store {
-    /// Sets (or replaces) `pair`'s schedule; it first fires at its next
-    /// occurrence after `now_ms`.
+    /// Sets (or replaces) `pair`'s schedule and what its cycles cover; it
+    /// first fires at its next occurrence after `now_ms`.
     pub async fn set_replication_schedule(
         &self,
         pair: &str,
         schedule: &Schedule,
+        coverage: Coverage,
         conversation_id: &str,
         created_by: (Option<&str>, Option<&str>),
         now_ms: i64,
@@ -57,10 +62,10 @@ impl Store {
             schedule::next_after(schedule, now_ms, now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let row = sqlx::query(
             "INSERT INTO replication_schedules (pair_name, schedule, conversation_id, created_by_oid, created_by_upn,
-                                                created_ms, next_fire_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                                created_ms, next_fire_ms, coverage)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (pair_name) DO UPDATE SET
-                schedule = excluded.schedule, conversation_id = excluded.conversation_id,
+                schedule = excluded.schedule, conversation_id = excluded.conversation_id, coverage = excluded.coverage,
                 created_by_oid = excluded.created_by_oid, created_by_upn = excluded.created_by_upn,
                 created_ms = excluded.created_ms, next_fire_ms = excluded.next_fire_ms
              RETURNING *",
@@ -72,6 +77,7 @@ impl Store {
         .bind(created_by.1.map(str::to_string))
         .bind(now_ms)
         .bind(next_fire_ms)
+        .bind(coverage_text(coverage))
         .fetch_one(self.pool())
         .await?;
         schedule_from_row(&row)
@@ -112,6 +118,7 @@ impl Store {
             .map(|firing| {
                 Ok(DueReplication {
                     conversation_id: column(&firing.row, "conversation_id")?,
+                    coverage: coverage_of(&firing.row)?,
                     pair: firing.key,
                     schedule: firing.schedule,
                     fire_ms: firing.fire_ms,
@@ -130,10 +137,22 @@ fn schedule_from_row(row: &AnyRow) -> Result<ReplicationSchedule, StoreError> {
     Ok(ReplicationSchedule {
         pair: column(row, "pair_name")?,
         schedule: schedule::from_json(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        coverage: coverage_of(row)?,
         conversation_id: column(row, "conversation_id")?,
         created_by_oid: column(row, "created_by_oid")?,
         created_by_upn: column(row, "created_by_upn")?,
         created_ms: column(row, "created_ms")?,
         next_fire_ms: column(row, "next_fire_ms")?,
     })
+}
+
+/// The stored word for a coverage (`data`, `both`, `assets`).
+fn coverage_text(coverage: Coverage) -> String {
+    serde_json::to_value(coverage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn coverage_of(row: &AnyRow) -> Result<Coverage, StoreError> {
+    let stored: String = column(row, "coverage")?;
+    serde_json::from_value(serde_json::Value::String(stored.clone()))
+        .map_err(|_| StoreError::Corrupt(format!("a schedule's coverage {stored:?}")))
 }

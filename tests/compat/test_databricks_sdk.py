@@ -11,7 +11,14 @@ import os
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied, ResourceAlreadyExists
+from databricks.sdk.errors import (
+    AlreadyExists,
+    InvalidParameterValue,
+    NotFound,
+    PermissionDenied,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
 
 EXPECTED = json.loads(os.environ["EXPECTED"])
@@ -626,3 +633,76 @@ def test_clusters_are_created_listed_edited_and_terminated():
     w.clusters.delete(made[0].cluster_id)
     got = w.clusters.get(made[0].cluster_id)
     assert (got.node_type_id, got.num_workers, got.state.value) == ("Standard_D8ds_v5", 1, "TERMINATED")
+
+
+def test_instance_pools_are_created_listed_edited_permissioned_and_deleted():
+    """FIDELITY.md, Workspace assets: Instance Pools 2.0 create, list, get, edit (editable fields), delete; pool permissions."""
+    from databricks.sdk.service.compute import InstancePoolAzureAttributes, InstancePoolAzureAttributesAvailability
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w = client("ADMIN_TOKEN")
+    made = w.instance_pools.create(
+        instance_pool_name="sdk-compat pool",
+        node_type_id="Standard_D4ds_v5",
+        min_idle_instances=1,
+        max_capacity=10,
+        azure_attributes=InstancePoolAzureAttributes(availability=InstancePoolAzureAttributesAvailability.ON_DEMAND_AZURE),
+    )
+    assert "sdk-compat pool" in [p.instance_pool_name for p in w.instance_pools.list()]
+    w.instance_pools.edit(made.instance_pool_id, "sdk-compat pool", "Standard_D4ds_v5", max_capacity=12)
+    got = w.instance_pools.get(made.instance_pool_id)
+    assert (got.max_capacity, got.min_idle_instances, got.state.value) == (12, None, "ACTIVE"), "edit clears what it does not send"
+    assert got.azure_attributes.availability == InstancePoolAzureAttributesAvailability.ON_DEMAND_AZURE
+    with pytest.raises(InvalidParameterValue):
+        w.instance_pools.edit(made.instance_pool_id, "sdk-compat pool", "Standard_E8ds_v5")
+    with pytest.raises(InvalidParameterValue):
+        w.instance_pools.create(instance_pool_name="sdk-compat pool", node_type_id="Standard_D4ds_v5")
+    w.permissions.update(
+        "instance-pools",
+        made.instance_pool_id,
+        access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_ATTACH_TO)],
+    )
+    acl = w.permissions.get("instance-pools", made.instance_pool_id).access_control_list
+    assert [(a.group_name, a.all_permissions[0].permission_level.value) for a in acl] == [("dr-readers", "CAN_ATTACH_TO")]
+    with pytest.raises(PermissionDenied):
+        client("READER_TOKEN").instance_pools.create(instance_pool_name="not-mine", node_type_id="Standard_D4ds_v5")
+    w.instance_pools.delete(made.instance_pool_id)
+    assert "sdk-compat pool" not in [p.instance_pool_name for p in w.instance_pools.list()]
+    with pytest.raises(ResourceDoesNotExist):
+        w.instance_pools.get(made.instance_pool_id)
+
+
+def test_notebook_and_directory_permissions_are_read_and_updated():
+    """FIDELITY.md, Workspace assets: permissions on notebooks and directories by their workspace object_id."""
+    import base64
+
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+    from databricks.sdk.service.workspace import ImportFormat, Language
+
+    w = client("ADMIN_TOKEN")
+    w.workspace.mkdirs("/Shared/sdk-compat-acl")
+    w.workspace.import_(
+        "/Shared/sdk-compat-acl/nb",
+        content=base64.b64encode(b"# Databricks notebook source\nprint(1)\n").decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+    )
+    folder = w.workspace.get_status("/Shared/sdk-compat-acl")
+    notebook = w.workspace.get_status("/Shared/sdk-compat-acl/nb")
+    for object_type, object_id, level in [
+        ("directories", folder.object_id, PermissionLevel.CAN_READ),
+        ("notebooks", notebook.object_id, PermissionLevel.CAN_RUN),
+    ]:
+        w.permissions.update(
+            object_type,
+            str(object_id),
+            access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=level)],
+        )
+        acl = w.permissions.get(object_type, str(object_id)).access_control_list
+        assert [(a.group_name, a.all_permissions[0].permission_level) for a in acl] == [("dr-readers", level)]
+    with pytest.raises(InvalidParameterValue):
+        w.permissions.update(
+            "notebooks",
+            str(notebook.object_id),
+            access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_USE)],
+        )

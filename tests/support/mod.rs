@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod fresh;
 pub mod logs;
 pub mod postgres;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -36,6 +36,7 @@ pub mod assignment;
 pub mod clusters;
 pub mod datasets;
 pub mod files;
+pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
 pub mod locations;
@@ -136,6 +137,8 @@ pub struct Workspace {
     pub policies: policies::Policies,
     /// All-purpose clusters' definitions.
     pub clusters: clusters::Clusters,
+    /// Instance pools.
+    pub instance_pools: instance_pools::InstancePools,
     /// Permissions on cluster policies and clusters.
     pub object_acls: object_permissions::ObjectAcls,
     /// Secret scopes, their keys and ACLs.
@@ -182,6 +185,7 @@ impl Workspace {
             tree: workspace_tree::Tree::default(),
             policies: policies::Policies::default(),
             clusters: clusters::Clusters::default(),
+            instance_pools: instance_pools::InstancePools::default(),
             object_acls: object_permissions::ObjectAcls::default(),
             secrets: secrets::Secrets::default(),
             account: account.clone(),
@@ -200,10 +204,23 @@ impl Workspace {
         self.policies.seed(primary);
         let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
         self.clusters.seed(primary, jobs_policy.as_deref());
+        self.instance_pools.seed(primary);
         // Engineers may use the jobs policy and restart the ETL cluster.
         if primary {
             if let Some(policy) = &jobs_policy {
                 self.object_acls.grant("cluster-policies", policy, "data-engineers", "CAN_USE");
+            }
+            // The sales team edits its folder; analysts run one report.
+            for (object_type, path, who, level) in [
+                ("directories", "/Shared/sales", "data-engineers", "CAN_EDIT"),
+                ("notebooks", "/Shared/sales/reports/report_0000", "analysts", "CAN_RUN"),
+            ] {
+                if let Some(node) = self.tree.get(path) {
+                    self.object_acls.grant(object_type, &node.object_id.to_string(), who, level);
+                }
+            }
+            for pool in self.instance_pools.by_name("Warm D4 nodes") {
+                self.object_acls.grant("instance-pools", &pool.instance_pool_id, "data-engineers", "CAN_ATTACH_TO");
             }
             for cluster in self.clusters.by_name("ETL interactive") {
                 self.object_acls.grant("clusters", &cluster.cluster_id, "data-engineers", "CAN_RESTART");
@@ -289,6 +306,7 @@ impl Workspace {
             .merge(workspace_tree::router())
             .merge(policies::router())
             .merge(clusters::router())
+            .merge(instance_pools::router())
             .merge(object_permissions::router())
             .merge(secrets::router())
             .fallback(not_found)

@@ -1,14 +1,18 @@
-//! Object permissions (Permissions API 2.0) on cluster policies and
-//! clusters: `GET` and `PATCH /api/2.0/permissions/cluster-policies/{id}`
-//! and `/api/2.0/permissions/clusters/{id}`.
+//! Object permissions (Permissions API 2.0) on cluster policies, clusters,
+//! instance pools, notebooks and directories: `GET` and `PATCH
+//! /api/2.0/permissions/{cluster-policies|clusters|instance-pools|notebooks|directories}/{id}`
+//! (a notebook's or directory's id is its workspace `object_id`).
 //!
 //! `GET` → `{object_id, object_type, access_control_list: [{user_name |
 //! group_name | service_principal_name, all_permissions: [{permission_level,
 //! inherited}]}]}`; `PATCH {access_control_list: [{<one principal field>,
 //! permission_level}]}` sets those principals' levels and keeps the others.
 //! Levels: a policy's `CAN_USE`; a cluster's `CAN_ATTACH_TO`, `CAN_RESTART`,
-//! `CAN_MANAGE`. Sources: REST reference, Permissions › Get / Update object
-//! permissions, and "Compute permissions" / "Cluster policy permissions"
+//! `CAN_MANAGE`; a pool's `CAN_ATTACH_TO`, `CAN_MANAGE`; a notebook's or
+//! directory's `CAN_READ`, `CAN_RUN`, `CAN_EDIT`, `CAN_MANAGE`. Sources: REST
+//! reference, Permissions › Get / Update object permissions, and "Compute
+//! permissions" / "Cluster policy permissions" / "Pool permissions" /
+//! "Notebook permissions" / "Folder permissions"
 //! (FIDELITY.md, "Workspace assets"). **Stricter**: only admins (and a
 //! cluster's CAN_MANAGE holders) change them; a missing object is
 //! `404 RESOURCE_DOES_NOT_EXIST`; the sandbox tells principals apart as the
@@ -54,24 +58,48 @@ pub fn router() -> Router<Arc<Workspace>> {
     Router::new()
         .route("/api/2.0/permissions/cluster-policies/{id}", get(get_policy).patch(patch_policy))
         .route("/api/2.0/permissions/clusters/{id}", get(get_cluster).patch(patch_cluster))
+        .route("/api/2.0/permissions/instance-pools/{id}", get(get_pool).patch(patch_pool))
+        .route("/api/2.0/permissions/notebooks/{id}", get(get_notebook).patch(patch_notebook))
+        .route("/api/2.0/permissions/directories/{id}", get(get_directory).patch(patch_directory))
 }
 
 const POLICY: &str = "cluster-policies";
 const CLUSTER: &str = "clusters";
+const POOL: &str = "instance-pools";
+const NOTEBOOK: &str = "notebooks";
+const DIRECTORY: &str = "directories";
 
 fn levels(object_type: &str) -> &'static [&'static str] {
-    if object_type == POLICY {
-        &["CAN_USE"]
-    } else {
-        &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"]
+    match object_type {
+        POLICY => &["CAN_USE"],
+        CLUSTER => &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
+        POOL => &["CAN_ATTACH_TO", "CAN_MANAGE"],
+        _ => &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+    }
+}
+
+/// The singular `object_type` the API answers with.
+fn singular(object_type: &str) -> &'static str {
+    match object_type {
+        POLICY => "cluster-policy",
+        CLUSTER => "cluster",
+        POOL => "instance-pool",
+        NOTEBOOK => "notebook",
+        _ => "directory",
     }
 }
 
 fn exists(ws: &Workspace, object_type: &str, id: &str) -> bool {
-    if object_type == POLICY {
-        ws.policies.all().iter().any(|p| p.policy_id == id)
-    } else {
-        ws.clusters.all().iter().any(|c| c.cluster_id == id)
+    use super::workspace_tree::Kind;
+    let in_tree = |wanted: &str| {
+        let found = id.parse().ok().and_then(|id| ws.tree.kind_of(id));
+        matches!((found, wanted), (Some(Kind::Notebook { .. }), NOTEBOOK) | (Some(Kind::Directory), DIRECTORY))
+    };
+    match object_type {
+        POLICY => ws.policies.all().iter().any(|p| p.policy_id == id),
+        CLUSTER => ws.clusters.all().iter().any(|c| c.cluster_id == id),
+        POOL => ws.instance_pools.all().iter().any(|p| p.instance_pool_id == id),
+        kind => in_tree(kind),
     }
 }
 
@@ -93,8 +121,8 @@ fn body(object_type: &str, id: &str, acl: &BTreeMap<String, String>) -> Value {
                     "all_permissions": [{"permission_level": level, "inherited": false}] })
         })
         .collect();
-    let kind = if object_type == POLICY { "cluster-policy" } else { "cluster" };
-    json!({"object_id": format!("/{object_type}/{id}"), "object_type": kind, "access_control_list": entries})
+    json!({"object_id": format!("/{object_type}/{id}"), "object_type": singular(object_type),
+           "access_control_list": entries})
 }
 
 fn missing(object_type: &str, id: &str) -> Response {
@@ -209,4 +237,43 @@ async fn patch_cluster(
     raw: Bytes,
 ) -> Response {
     update(&ws, &headers, CLUSTER, &id, &raw)
+}
+
+async fn get_pool(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    read(&ws, &headers, POOL, &id)
+}
+
+async fn patch_pool(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Response {
+    update(&ws, &headers, POOL, &id, &raw)
+}
+
+async fn get_notebook(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    read(&ws, &headers, NOTEBOOK, &id)
+}
+
+async fn patch_notebook(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Response {
+    update(&ws, &headers, NOTEBOOK, &id, &raw)
+}
+
+async fn get_directory(State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    read(&ws, &headers, DIRECTORY, &id)
+}
+
+async fn patch_directory(
+    State(ws): State<Arc<Workspace>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Response {
+    update(&ws, &headers, DIRECTORY, &id, &raw)
 }

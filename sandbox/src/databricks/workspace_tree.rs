@@ -121,11 +121,18 @@ fn valid_path(path: &str) -> bool {
 }
 
 impl Tree {
+    /// Writes `path`; an overwrite is the same object (its id, creation
+    /// time and permissions stay).
     fn put(&self, path: &str, kind: Kind, content: Vec<u8>, at: i64) -> i64 {
         let mut next = self.next_id.lock();
-        *next += 1;
-        let id = *next;
         let mut nodes = self.nodes.lock();
+        let id = match nodes.get(path) {
+            Some(node) => node.object_id,
+            None => {
+                *next += 1;
+                *next
+            }
+        };
         let created_at = nodes.get(path).map_or(at, |n| n.created_at);
         nodes.insert(path.to_string(), Node { object_id: id, kind, content, created_at, modified_at: at });
         id
@@ -134,6 +141,11 @@ impl Tree {
     /// The object at `path`, if any.
     pub fn get(&self, path: &str) -> Option<Node> {
         self.nodes.lock().get(path).cloned()
+    }
+
+    /// What the object with this `object_id` is, if any (the Permissions API's lookup).
+    pub fn kind_of(&self, object_id: i64) -> Option<Kind> {
+        self.nodes.lock().values().find(|n| n.object_id == object_id).map(|n| n.kind.clone())
     }
 
     /// Every path of the tree (tests compare two workspaces with it).

@@ -236,14 +236,24 @@ mod tests {
         // A pair's schedule: set with an interval or a daily time, stopped with `every off`.
         assert_eq!(
             parsed("replicate finance every 15m"),
-            "Schedule { pair: Some(\"finance\"), schedule: Some(Every { minutes: 15 }) }"
+            "Schedule { pair: Some(\"finance\"), schedule: Some(Every { minutes: 15 }), coverage: Data }"
         );
-        assert_eq!(parsed("replicate every 2h"), "Schedule { pair: None, schedule: Some(Every { minutes: 120 }) }");
+        assert_eq!(
+            parsed("replicate every 2h"),
+            "Schedule { pair: None, schedule: Some(Every { minutes: 120 }), coverage: Data }"
+        );
+        assert_eq!(
+            parsed("replicate finance every 15m --ASSETS"),
+            "Schedule { pair: Some(\"finance\"), schedule: Some(Every { minutes: 15 }), coverage: Both }"
+        );
         assert_eq!(
             parsed("replicate finance DAILY 02:30 Europe/Amsterdam"),
-            "Schedule { pair: Some(\"finance\"), schedule: Some(Daily { hour: 2, minute: 30, timezone: \"Europe/Amsterdam\" }) }"
+            "Schedule { pair: Some(\"finance\"), schedule: Some(Daily { hour: 2, minute: 30, timezone: \"Europe/Amsterdam\" }), coverage: Data }"
         );
-        assert_eq!(parsed("replicate finance every off"), "Schedule { pair: Some(\"finance\"), schedule: None }");
+        assert_eq!(
+            parsed("replicate finance every off"),
+            "Schedule { pair: Some(\"finance\"), schedule: None, coverage: Data }"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub static SPEC: Spec = Spec {
     name: "replicate",
     // The compose box shows usage and summary in 128 characters: `--data-only`
     // (the default) and `every off` are spelled out in the file's doc.
-    usage: "replicate [pair] [catalog] [--dry-run] [--assets[-only]] | [pair] every 15m|off|daily HH:MM",
+    usage: "replicate [pair] [catalog | every 15m | daily HH:MM | off] [--dry-run] [--assets[-only]]",
     summary: "Plan, run or schedule replication.",
     offered_in: &Scope::ALL,
     needs: Needs::Role(Role::Replicate),
@@ -53,10 +53,13 @@ struct Schedule {
     pair: Option<String>,
     /// `None`: `every off`, stop it.
     schedule: Option<crate::commands::Schedule>,
+    /// What each cycle covers (`--assets`, `--assets-only`; data by default).
+    coverage: Coverage,
 }
 
 fn parse(args: &[&str]) -> super::Parsed {
     let keyword = |word: &&str| word.eq_ignore_ascii_case("every") || word.eq_ignore_ascii_case("daily");
+    let (coverage, args) = Coverage::take_from(args)?;
     if let Some(at) = args.iter().position(keyword) {
         let pair = match &args[..at] {
             [] => None,
@@ -67,9 +70,8 @@ fn parse(args: &[&str]) -> super::Parsed {
             [every, off] if every.eq_ignore_ascii_case("every") && off.eq_ignore_ascii_case("off") => None,
             words => Some(words::replication_schedule(words)?),
         };
-        return Ok(Box::new(Schedule { pair, schedule }));
+        return Ok(Box::new(Schedule { pair, schedule, coverage }));
     }
-    let (coverage, args) = Coverage::take_from(args)?;
     let (pair, catalog, dry_run) = words::pair_and_catalog(&args, "--dry-run")?;
     Ok(Box::new(Replicate { pair, catalog, dry_run, coverage }))
 }
@@ -79,7 +81,15 @@ impl Invocation for Schedule {
         Box::pin(async move {
             match turn.actor() {
                 Ok(actor) => Answer::Card(
-                    bot.schedule_replication(turn.activity, actor, self.pair, self.schedule, turn.correlation_id).await,
+                    bot.schedule_replication(
+                        turn.activity,
+                        actor,
+                        self.pair,
+                        self.schedule,
+                        self.coverage,
+                        turn.correlation_id,
+                    )
+                    .await,
                 ),
                 Err(card) => Answer::Card(card),
             }
