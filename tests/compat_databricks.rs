@@ -130,3 +130,36 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
     assert!(report.contains("31 passed"), "{report}");
 }
+
+/// The SDK's `AccountClient.disaster_recovery` (managed DR's failover groups)
+/// against the sandbox's account API (tests/compat/test_databricks_sdk_account.py).
+#[tokio::test]
+async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".tools/compat-venv/bin/python");
+    assert!(python.exists(), "the Python SDKs are missing: run .ci/setup.d/20-python-compat.sh");
+
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = sandbox.teams.user("alice").unwrap();
+    sandbox.accounts.add_account_admin(&alice.upn);
+    let point = chrono::Utc::now() - chrono::Duration::minutes(5);
+    sandbox.accounts.failover_groups.add("sales-dr", &["westeurope", "northeurope"], "westeurope", &[1, 2], point);
+    let admin_token = sandbox.entra.user_token(&alice, "compat-tests", DATABRICKS_AUDIENCE, "user_impersonation");
+    let host = sandbox.accounts_url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/test_databricks_sdk_account.py"])
+            .current_dir(root)
+            .env("ACCOUNTS_HOST", host)
+            .env("ACCOUNT_ID", sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID)
+            .env("ADMIN_TOKEN", admin_token)
+            .env("GROUP", "sales-dr")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "databricks-sdk's AccountClient against the sandbox failed:\n{report}");
+    assert!(report.contains("2 passed"), "{report}");
+}

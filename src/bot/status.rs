@@ -14,6 +14,8 @@ use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
+use crate::databricks::account::AccountClient;
+use crate::databricks::failover_groups::FailoverGroup;
 use crate::pairs::Pair;
 use crate::readiness::check::{check_with_budgets, Target};
 use crate::readiness::report::{AssessOptions, LastRun, Problem, Reachability, Readiness, Status};
@@ -88,11 +90,33 @@ impl Bot {
                     Ok(assets) => fold_asset_drift(&mut view, &assets),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
                 }
+                if let Some(group_id) = &pair.failover_group {
+                    match self.failover_group(tokens, group_id).await {
+                        Ok(group) => fold_failover_group(&mut view, &group, now_ms()),
+                        Err(reason) => view.overall.more_reasons.push(reason),
+                    }
+                }
                 fold_failed_over(&mut view, pair);
                 views::render_dashboard(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
             }
             Err(problem) => cards::error(&problem, correlation_id),
         }
+    }
+
+    /// A managed-DR pair's failover group, through the account API (the
+    /// account of `[deploy] databricks_account_id`); why not, worded, when
+    /// it cannot be read.
+    async fn failover_group(&self, tokens: &DatabricksTokens, group_id: &str) -> Result<FailoverGroup, String> {
+        let deploy = &self.services.config.deploy;
+        let Some(account_id) = deploy.databricks_account_id.as_deref() else {
+            return Err(format!(
+                "Managed DR's failover group {group_id} is unread: set databricks_account_id in [deploy]."
+            ));
+        };
+        let unread = |e: &dyn std::fmt::Display| format!("Managed DR's failover group {group_id} is unread: {e}.");
+        let token = tokens.get(false).await.map_err(|e| unread(&e))?;
+        let client = AccountClient::new(self.services.http.clone(), &deploy.databricks_accounts_url, account_id);
+        client.failover_group(&token, group_id).await.map_err(|e| unread(&e))
     }
 
     /// Every pair's readiness, [`OVERVIEW_PAIRS_AT_ONCE`] pairs at a time,
@@ -214,6 +238,38 @@ fn fold_failed_over(view: &mut views::DashboardView, pair: &Pair) {
     view.overall.label = "Failed over".into();
     view.overall.color = Tone::Attention;
     view.overall.summary = format!("{}.", failed_over);
+}
+
+/// A pair whose replication Databricks' managed DR runs (`failover_group`):
+/// the group's replication point gives the RPO (one figure for the whole
+/// group: managed DR has no per-table view), shown as a tile; a group not
+/// ACTIVE, or with errors blocking its replication point, is a reason of
+/// its own. `now_ms` is when the group was read.
+fn fold_failover_group(view: &mut views::DashboardView, group: &FailoverGroup, now_ms: i64) {
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let (value, color) = match group.rpo(now) {
+        Some(rpo) => (text::duration(rpo.num_milliseconds()), Tone::Default),
+        None => ("-".to_string(), Tone::Warning),
+    };
+    view.tiles.push(views::Tile {
+        label: "Managed DR RPO".into(),
+        value,
+        color,
+        note: format!("{} · primary {}", group.state, group.effective_primary_region),
+    });
+    let reason = match (group.state.as_str(), group.has_replication_point_blocking_errors) {
+        ("ACTIVE", false) if group.replication_point.is_some() => return,
+        ("ACTIVE", false) => "Managed DR has replicated nothing yet: the failover group has no replication point.".to_string(),
+        ("ACTIVE", true) => "Errors hold managed DR's replication point: the RPO grows until they are fixed (system.replication.states names them).".to_string(),
+        (state, _) => format!("Managed DR's failover group is {state}, primary {}.", group.effective_primary_region),
+    };
+    if view.overall.label == "Ready" {
+        view.overall.label = "At risk".into();
+        view.overall.color = Tone::Warning;
+        view.overall.summary = reason;
+    } else {
+        view.overall.more_reasons.push(reason);
+    }
 }
 
 fn fold_asset_drift(view: &mut views::DashboardView, assets: &crate::assets::AssetPlan) {
@@ -541,5 +597,42 @@ mod tests {
         let before = view.overall.clone();
         fold_asset_drift(&mut view, &converged);
         assert_eq!(view.overall.more_reasons, before.more_reasons, "nothing to say when the assets match");
+    }
+
+    /// A managed-DR pair shows the group's RPO as a tile; a group failing
+    /// over, or with nothing replicated, puts a ready pair at risk.
+    #[test]
+    fn a_failover_group_shows_its_rpo_and_says_when_it_is_not_active() {
+        let sample = include_str!("../../adaptive-cards/samples/dashboard.json");
+        let mut view: views::DashboardView = serde_json::from_str(sample).unwrap();
+        view.overall.label = "Ready".into();
+        let tiles = view.tiles.len();
+        let point = chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        let mut group = FailoverGroup {
+            name: "accounts/a/failover-groups/sales-dr".into(),
+            regions: vec!["westeurope".into(), "northeurope".into()],
+            effective_primary_region: "westeurope".into(),
+            state: "ACTIVE".into(),
+            replication_point: Some(point),
+            has_replication_point_blocking_errors: false,
+            etag: "1".into(),
+        };
+        fold_failover_group(&mut view, &group, 1_800_000_000_000 + 7 * 60_000);
+        assert_eq!(view.tiles.len(), tiles + 1);
+        let tile = view.tiles.last().unwrap();
+        assert_eq!(tile.value, text::duration(7 * 60_000));
+        assert_eq!(tile.note, "ACTIVE · primary westeurope");
+        assert_eq!(view.overall.label, "Ready", "an active group with a replication point says nothing more");
+
+        group.state = "FAILING_OVER".into();
+        fold_failover_group(&mut view, &group, 1_800_000_000_000);
+        assert_eq!((view.overall.label.as_str(), view.overall.color), ("At risk", Tone::Warning));
+        assert!(view.overall.summary.contains("FAILING_OVER"), "{}", view.overall.summary);
+
+        group.state = "ACTIVE".into();
+        group.replication_point = None;
+        fold_failover_group(&mut view, &group, 1_800_000_000_000);
+        assert_eq!(view.tiles.last().unwrap().value, "-");
+        assert!(view.overall.more_reasons.last().unwrap().contains("replicated nothing"));
     }
 }

@@ -64,8 +64,8 @@ pub struct AccountMetastore {
 /// One Databricks account.
 #[derive(Clone)]
 pub struct AccountClient {
-    inner: WorkspaceClient,
-    account_id: String,
+    pub(super) inner: WorkspaceClient,
+    pub(super) account_id: String,
 }
 
 impl AccountClient {

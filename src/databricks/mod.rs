@@ -13,6 +13,7 @@
 pub mod account;
 pub mod clusters;
 pub mod error;
+pub mod failover_groups;
 pub mod files;
 pub mod instance_pools;
 pub mod job_definitions;

@@ -60,11 +60,19 @@ pub struct AccountApi {
     /// Account admins, by user name (or an app's application id).
     admins: Mutex<HashSet<String>>,
     state: Mutex<Objects>,
+    /// Managed DR's failover groups (`account_failover_groups`).
+    pub failover_groups: super::account_failover_groups::FailoverGroups,
 }
 
 impl AccountApi {
     pub fn new(account: Arc<Account>, verifier: Arc<dyn AccessTokenVerifier>) -> Arc<AccountApi> {
-        Arc::new(AccountApi { account, verifier, admins: Mutex::default(), state: Mutex::default() })
+        Arc::new(AccountApi {
+            account,
+            verifier,
+            admins: Mutex::default(),
+            state: Mutex::default(),
+            failover_groups: Default::default(),
+        })
     }
 
     pub(super) fn account(&self) -> &Arc<Account> {
@@ -101,6 +109,7 @@ impl AccountApi {
             )
             .route(&format!("{base}/workspaces/{{workspace_id}}"), patch(bind))
             .merge(super::account_metastores::routes(base))
+            .merge(super::account_failover_groups::routes())
             .fallback(|| async {
                 databricks_error(
                     StatusCode::NOT_FOUND,

@@ -30,6 +30,7 @@ use metastore::{Metastore, Principal};
 
 pub mod account;
 pub mod account_api;
+pub mod account_failover_groups;
 pub mod account_metastores;
 pub mod assignment;
 pub mod clusters;

@@ -1,0 +1,268 @@
+//! Databricks managed disaster recovery's failover groups, as the account
+//! API serves them: read a group, and fail it over to another region.
+//!
+//! As documented (docs.databricks.com/api/disaster-recovery/v1/, the
+//! databricks-sdk `DisasterRecoveryAPI`, and "Managed disaster recovery";
+//! `shared/reference/dr.md`, FIDELITY.md):
+//! - everything lives under `/api/disaster-recovery/v1/accounts/{account_id}`
+//!   and is for account admins, as the rest of the account API;
+//! - `GET /failover-groups/{id}` → the group: `name`
+//!   (`accounts/{account_id}/failover-groups/{id}`), `regions`,
+//!   `effective_primary_region`, `workspace_sets`, `state` (ACTIVE,
+//!   FAILING_OVER, FAILOVER_FAILED, …), `replication_point` (an RFC 3339
+//!   time), `etag`;
+//! - `POST /failover-groups/{id}/failover` `{target_primary_region,
+//!   failover_type, etag?}`: the target must be one of the group's regions
+//!   and differ from the effective primary; `FORCED` is the only type; an
+//!   etag, when given, must be the current one. It answers the group, now
+//!   `FAILING_OVER`; the failover ends `ACTIVE` in the target region, or
+//!   `FAILOVER_FAILED` with the primary unchanged.
+//!
+//! What no document states and the sandbox chooses: a stale etag is
+//! `409 RESOURCE_CONFLICT`; a failover while one runs (or while the group is
+//! being created or deleted) is `400 FAILED_PRECONDITION`. Creating, listing,
+//! updating and deleting groups are not modelled (the tests seed groups with
+//! [`FailoverGroups::add`]) and answer `ENDPOINT_NOT_FOUND`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::account_api::{AccountApi, SANDBOX_ACCOUNT_ID};
+use super::databricks_error;
+
+/// A failover under way: when it ends and how.
+struct Pending {
+    target: String,
+    ends: Instant,
+    failure: Option<String>,
+}
+
+struct Group {
+    id: String,
+    regions: Vec<String>,
+    effective_primary_region: String,
+    workspace_ids: Vec<u64>,
+    state: &'static str,
+    replication_point: DateTime<Utc>,
+    etag: u64,
+    pending: Option<Pending>,
+    /// Why the last failover failed (the sandbox's own note, not an API field).
+    failure: Option<String>,
+}
+
+impl Group {
+    /// Ends a failover whose time has come (read lazily, so no timer runs).
+    fn settle(&mut self) {
+        let due = self.pending.as_ref().is_some_and(|p| Instant::now() >= p.ends);
+        if !due {
+            return;
+        }
+        let pending = self.pending.take().expect("due");
+        match pending.failure {
+            None => {
+                self.effective_primary_region = pending.target;
+                self.state = "ACTIVE";
+            }
+            Some(reason) => {
+                self.state = "FAILOVER_FAILED";
+                self.failure = Some(reason);
+            }
+        }
+        self.etag += 1;
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "name": format!("accounts/{SANDBOX_ACCOUNT_ID}/failover-groups/{}", self.id),
+            "regions": self.regions,
+            "effective_primary_region": self.effective_primary_region,
+            "workspace_sets": [{
+                "name": "workspaces",
+                "workspace_ids": self.workspace_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+                "replicate_workspace_assets": false,
+            }],
+            "state": self.state,
+            "replication_point": self.replication_point.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "has_replication_point_blocking_errors": false,
+            "etag": self.etag.to_string(),
+        })
+    }
+}
+
+/// The account's failover groups, and the knobs tests turn.
+#[derive(Default)]
+pub struct FailoverGroups {
+    groups: Mutex<BTreeMap<String, Group>>,
+    /// How long a failover takes (zero: it ends at the next read).
+    duration: Mutex<Duration>,
+    /// The next failover fails, with this reason.
+    fail_next: Mutex<Option<String>>,
+}
+
+impl FailoverGroups {
+    /// A group, `ACTIVE` with `primary` as its effective primary region.
+    pub fn add(
+        &self,
+        id: &str,
+        regions: &[&str],
+        primary: &str,
+        workspace_ids: &[u64],
+        replication_point: DateTime<Utc>,
+    ) {
+        assert!(regions.contains(&primary), "the primary is one of the regions");
+        let group = Group {
+            id: id.to_string(),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            effective_primary_region: primary.to_string(),
+            workspace_ids: workspace_ids.to_vec(),
+            state: "ACTIVE",
+            replication_point,
+            etag: 1,
+            pending: None,
+            failure: None,
+        };
+        self.groups.lock().insert(id.to_string(), group);
+    }
+
+    /// Replication caught up to this point (a new etag, as any change).
+    pub fn set_replication_point(&self, id: &str, point: DateTime<Utc>) {
+        let mut groups = self.groups.lock();
+        let group = groups.get_mut(id).expect("a sandbox failover group");
+        group.replication_point = point;
+        group.etag += 1;
+    }
+
+    /// How long the next failovers stay `FAILING_OVER`.
+    pub fn set_failover_duration(&self, duration: Duration) {
+        *self.duration.lock() = duration;
+    }
+
+    /// The next failover ends `FAILOVER_FAILED`.
+    pub fn fail_next_failover(&self, reason: &str) {
+        *self.fail_next.lock() = Some(reason.to_string());
+    }
+
+    /// The group as the API shows it now.
+    pub fn get(&self, id: &str) -> Option<Value> {
+        let mut groups = self.groups.lock();
+        let group = groups.get_mut(id)?;
+        group.settle();
+        Some(group.json())
+    }
+
+    /// Why the group's last failover failed, if it did.
+    pub fn failure(&self, id: &str) -> Option<String> {
+        self.groups.lock().get(id).and_then(|g| g.failure.clone())
+    }
+}
+
+pub fn routes() -> Router<Arc<AccountApi>> {
+    let base = "/api/disaster-recovery/v1/accounts/{account_id}/failover-groups/{id}";
+    Router::new().route(base, get(read)).route(&format!("{base}/failover"), post(failover))
+}
+
+fn not_found(id: &str) -> Response {
+    databricks_error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Failover group '{id}' does not exist."),
+    )
+}
+
+fn invalid(message: &str) -> Response {
+    databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message)
+}
+
+async fn read(
+    State(api): State<Arc<AccountApi>>,
+    headers: HeaderMap,
+    Path((account_id, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(refusal) = api.admit(&headers, &account_id) {
+        return refusal;
+    }
+    match api.failover_groups.get(&id) {
+        Some(group) => Json(group).into_response(),
+        None => not_found(&id),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailoverRequest {
+    target_primary_region: String,
+    failover_type: String,
+    #[serde(default)]
+    etag: Option<String>,
+}
+
+async fn failover(
+    State(api): State<Arc<AccountApi>>,
+    headers: HeaderMap,
+    Path((account_id, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = api.admit(&headers, &account_id) {
+        return refusal;
+    }
+    let request: FailoverRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return invalid(&format!("Invalid request body: {e}")),
+    };
+    let groups = &api.failover_groups;
+    let mut all = groups.groups.lock();
+    let Some(group) = all.get_mut(&id) else { return not_found(&id) };
+    group.settle();
+    if request.failover_type != "FORCED" {
+        return invalid(&format!("Unsupported failover_type '{}': only FORCED.", request.failover_type));
+    }
+    if !group.regions.contains(&request.target_primary_region) {
+        return invalid(&format!(
+            "target_primary_region '{}' is not a region of the failover group.",
+            request.target_primary_region
+        ));
+    }
+    if request.target_primary_region == group.effective_primary_region {
+        return invalid(&format!(
+            "target_primary_region '{}' is already the effective primary region.",
+            request.target_primary_region
+        ));
+    }
+    if let Some(etag) = &request.etag {
+        if *etag != group.etag.to_string() {
+            return databricks_error(
+                StatusCode::CONFLICT,
+                "RESOURCE_CONFLICT",
+                "The etag does not match the failover group's current etag.",
+            );
+        }
+    }
+    if !matches!(group.state, "ACTIVE" | "FAILOVER_FAILED") {
+        return databricks_error(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            &format!("The failover group is {}.", group.state),
+        );
+    }
+    group.state = "FAILING_OVER";
+    group.failure = None;
+    group.etag += 1;
+    group.pending = Some(Pending {
+        target: request.target_primary_region,
+        ends: Instant::now() + *groups.duration.lock(),
+        failure: groups.fail_next.lock().take(),
+    });
+    Json(group.json()).into_response()
+}

@@ -1,0 +1,118 @@
+//! Databricks managed disaster recovery's failover groups, read and failed
+//! over through the account API (`/api/disaster-recovery/v1/accounts/{id}`),
+//! for a pair whose replication Databricks runs rather than drbot.
+//!
+//! - `GET /failover-groups/{id}`: the group's `state`, its
+//!   `effective_primary_region`, its `replication_point` (the latest time
+//!   replicated, which gives the RPO) and its `etag`;
+//! - `POST /failover-groups/{id}/failover` `{target_primary_region,
+//!   failover_type: "FORCED", etag}`: `FORCED` is the only type the API has.
+//!   The etag makes the request conditional: a group that changed since it
+//!   was read answers 409, and drbot re-reads it and reports what changed
+//!   rather than failing over a group it no longer knows.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::account::AccountClient;
+use super::{segment, DatabricksError};
+use crate::identity::AccessToken;
+
+/// A failover group (the fields drbot reads).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct FailoverGroup {
+    /// `accounts/{account_id}/failover-groups/{id}`.
+    pub name: String,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub effective_primary_region: String,
+    /// ACTIVE, FAILING_OVER, FAILOVER_FAILED, INITIAL_REPLICATION, …
+    pub state: String,
+    /// The latest point in time replicated; none before the first replication.
+    #[serde(default)]
+    pub replication_point: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub has_replication_point_blocking_errors: bool,
+    #[serde(default)]
+    pub etag: String,
+}
+
+impl FailoverGroup {
+    /// Whether a failover is still under way.
+    pub fn failing_over(&self) -> bool {
+        self.state == "FAILING_OVER"
+    }
+
+    /// How much data a failover now would lose: the time since the
+    /// replication point (none when nothing was ever replicated).
+    pub fn rpo(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        self.replication_point.map(|point| (now - point).max(chrono::Duration::zero()))
+    }
+}
+
+/// What a failover request came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailoverStart {
+    /// Accepted: the group as it answered (normally `FAILING_OVER`).
+    Started(FailoverGroup),
+    /// The group changed since it was read (the etag was stale): nothing
+    /// was started; this is the group as it is now.
+    Stale(FailoverGroup),
+}
+
+impl AccountClient {
+    fn failover_group_path(&self, id: &str, rest: &str) -> String {
+        format!(
+            "/api/disaster-recovery/v1/accounts/{}/failover-groups/{}{rest}",
+            segment(&self.account_id),
+            segment(id)
+        )
+    }
+
+    /// The failover group as it is now.
+    pub async fn failover_group(&self, token: &AccessToken, id: &str) -> Result<FailoverGroup, DatabricksError> {
+        self.inner.get(&self.failover_group_path(id, ""), &[], token).await
+    }
+
+    /// Asks for a forced failover to `target_region`, conditional on the
+    /// group still having the `etag` it was read with.
+    pub async fn fail_over_group(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        target_region: &str,
+        etag: &str,
+    ) -> Result<FailoverStart, DatabricksError> {
+        let body = json!({"target_primary_region": target_region, "failover_type": "FORCED", "etag": etag});
+        match self.inner.post(&self.failover_group_path(id, "/failover"), body, token).await {
+            Ok(group) => Ok(FailoverStart::Started(group)),
+            // A 409 on this call can only be the etag: the group moved on.
+            Err(DatabricksError::AlreadyExists(_)) => Ok(FailoverStart::Stale(self.failover_group(token, id).await?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the group every `poll` until its failover ends (ACTIVE or
+    /// FAILOVER_FAILED, or any state but FAILING_OVER) or `deadline` has
+    /// passed; answers the last read either way.
+    pub async fn follow_failover(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        poll: Duration,
+        deadline: Duration,
+    ) -> Result<FailoverGroup, DatabricksError> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let group = self.failover_group(token, id).await?;
+            if !group.failing_over() || tokio::time::Instant::now() >= until {
+                return Ok(group);
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+}
