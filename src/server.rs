@@ -254,6 +254,7 @@ pub async fn start_on_with_clock(
     .with_budget(app.bot.send_budget())
     .shared_as(app.instance_id.clone(), INSTANCE_HEARTBEAT)
     .with_replications(Arc::new(crate::bot::scheduled_replication::ScheduledReplications::new(app.bot.clone())))
+    .with_drills(Arc::new(crate::bot::scheduled_drill::ScheduledDrills::new(app.bot.clone())))
     .with_checks(
         Arc::new(crate::bot::rpo_checks::RpoChecks::new(app.bot.clone())),
         Duration::from_secs(config.operations.rpo_check_secs),

@@ -94,6 +94,19 @@ fn primary_reads_secondary_storage(world: &World) {
     primary.external_locations.insert(location.name.clone(), location);
 }
 
+/// The pair's drills once `count` are recorded, newest first.
+async fn drills_recorded(world: &World, count: usize) -> Vec<drbot::store::drills::Drill> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let drills = world.bot.app.store.drills(Some("default"), 10).await.unwrap();
+        if drills.len() >= count {
+            return drills;
+        }
+        assert!(Instant::now() < deadline, "{count} drills never recorded: {drills:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The runbook operation of this conversation, once ended and its card delivered.
 async fn runbook_ended(world: &World, conversation: &str) -> drbot::store::operations::Operation {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -276,4 +289,59 @@ async fn a_drill_needs_one_approval_leaves_both_sides_as_they_were_and_is_listed
     assert!(text.contains("Drills of pair default") && text.contains("succeeded"), "{text}");
     assert!(text.contains(&op.id), "{text}");
     assert_eq!(json!(world.bot.app.store.drills(Some("default"), 5).await.unwrap().len()), json!(1));
+}
+
+#[tokio::test]
+async fn a_scheduled_drill_runs_as_the_bot_approved_by_who_set_it_and_a_failed_one_is_posted_where_it_was_set() {
+    let clock = drbot::clock::ManualClock::new();
+    let directory = sandbox::directory::Directory::default();
+    let world = World::start_with_clock(
+        |config| {
+            config.operations.scheduler_tick_ms = 50;
+            config.failover.run_wait_secs = 2;
+            config.access.failover.push(directory.user("alice").unwrap().oid.clone());
+        },
+        clock.clone(),
+    )
+    .await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let bob = Chat::personal(&world, "bob");
+    bob.sign_in().await;
+    let refused = card_text(&bob.say("subscribe drill default weekly").await);
+    assert!(refused.contains("failover"), "Bob holds no failover role: {refused}");
+    assert!(world.bot.app.store.drill_schedules().await.unwrap().is_empty());
+
+    let set = card_text(&alice.say("subscribe drill default weekly").await);
+    assert!(set.contains("Drills of pair default: Every 168 h") && set.contains("approved by you"), "{set}");
+    assert!(world.bot.app.store.drills(Some("default"), 5).await.unwrap().is_empty(), "nothing before its time");
+
+    // A week on: the drill runs as drbot, approved by Alice; it goes well,
+    // so it is listed and nothing is posted.
+    clock.advance(Duration::from_secs(7 * 24 * 3600 + 60));
+    let first = drills_recorded(&world, 1).await;
+    assert_eq!(first[0].outcome, "succeeded", "{first:?}");
+    let ops = world.bot.app.store.recent_operations(alice.conversation.id(), 20).await.unwrap();
+    let drill = ops.iter().find(|op| op.kind.as_str() == "failover").expect("the drill's operation");
+    let approvals = world.bot.app.store.runbook_approvals(&drill.idempotency_key).await.unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].approver_oid, alice.user.oid, "approved by who set the schedule");
+    assert_eq!(showing(&world.sandbox.connector.recorded(), "Drill of pair default"), 0, "a good drill is not posted");
+
+    // The next week the secondary's region is down: the drill stops at its
+    // preflight, and says so where the schedule was set.
+    world.sandbox.secondary.set_unreachable(true);
+    clock.advance(Duration::from_secs(7 * 24 * 3600 + 60));
+    let posted = wait_for(&world, "the failed drill's card", |r| {
+        r.conversation_id == alice.conversation.id() && card_text(r).contains("Stopped at Preflight")
+    })
+    .await;
+    assert!(card_text(&posted).contains("Drill of pair default"), "{}", card_text(&posted));
+    let both = drills_recorded(&world, 2).await;
+    assert_eq!(both.iter().filter(|d| d.outcome == "failed").count(), 1, "{both:?}");
+    world.sandbox.secondary.set_unreachable(false);
+
+    let stopped = card_text(&alice.say("subscribe drill default off").await);
+    assert!(stopped.contains("No more scheduled drills"), "{stopped}");
+    assert!(world.bot.app.store.drill_schedules().await.unwrap().is_empty());
 }

@@ -25,6 +25,7 @@ use super::{now_ms, Answer, Bot};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
 use crate::cards;
+use crate::commands::Schedule;
 use crate::failover::jobs::PriorStates;
 use crate::failover::mode::Mode;
 use crate::failover::progress::Progress;
@@ -55,7 +56,7 @@ pub(crate) struct RunbookAsk {
 
 impl Bot {
     /// How many different people must approve a runbook of `mode`.
-    fn approvals_needed(&self, mode: Mode) -> usize {
+    pub(super) fn approvals_needed(&self, mode: Mode) -> usize {
         match mode {
             Mode::Drill => 1,
             _ => self.services.config.access.failover_approvals_needed(),
@@ -158,7 +159,7 @@ impl Bot {
     /// primary must read the secondary's storage). A forced failover
     /// presumes the side it leaves is down: only the side it promotes must
     /// be reachable.
-    async fn runbook_blockers(
+    pub(super) async fn runbook_blockers(
         &self,
         tokens: &DatabricksTokens,
         pair: &Pair,
@@ -271,6 +272,7 @@ impl Bot {
             service_url: activity.service_url.clone().unwrap_or_default(),
             approved_by: approvals.iter().map(|a| a.approver_upn.clone().unwrap_or(a.approver_oid.clone())).collect(),
             progress: Progress::new(now_ms()),
+            scheduled: false,
         };
         let start = Start {
             kind: Kind::Failover,
@@ -313,6 +315,71 @@ impl Bot {
     pub(crate) async fn cancel_runbook(&self, actor: &Actor, id: &str, correlation_id: &str) -> Value {
         let stopping = format!("Runbook {id} stops before its next step; the step running ends first.");
         self.request_cancel(actor, id, Role::Failover, "cancel a runbook", &stopping, correlation_id).await
+    }
+
+    /// `subscribe drill PAIR weekly|monthly|off`: the pair's drills on a
+    /// schedule, approved by the person setting it (`None`: stop them).
+    pub(crate) async fn schedule_drills(
+        &self,
+        activity: &Activity,
+        actor: &Actor,
+        pair: &str,
+        schedule: Option<Schedule>,
+        correlation_id: &str,
+    ) -> Value {
+        let store = &self.services.store;
+        let Some(conversation_id) = activity.conversation.as_ref().map(|c| c.id.clone()) else {
+            return cards::error("This activity has no conversation.", correlation_id);
+        };
+        match store.pair(pair).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return cards::notice("No such pair", &format!("There is no pair named {pair}.")),
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "pair unread");
+                return cards::error("The pair could not be read.", correlation_id);
+            }
+        }
+        let Some(schedule) = schedule else {
+            return match store.remove_drill_schedule(pair).await {
+                Ok(removed) => {
+                    self.audit(actor, "schedule drills", Some(pair), "stopped", correlation_id).await;
+                    let text = if removed { "No more scheduled drills." } else { "It had no scheduled drills." };
+                    cards::notice(&format!("Drills of pair {pair}"), text)
+                }
+                Err(error) => {
+                    tracing::error!(correlation_id, %error, "drill schedule not removed");
+                    cards::error("The drill schedule could not be removed.", correlation_id)
+                }
+            };
+        };
+        self.remember_conversation(activity, correlation_id).await;
+        let approver = (Some(approver_id(actor)), Some(actor.upn().to_string()));
+        let set = store
+            .set_drill_schedule(
+                pair,
+                &schedule,
+                &conversation_id,
+                (approver.0.as_deref(), approver.1.as_deref()),
+                now_ms(),
+            )
+            .await;
+        match set {
+            Ok(set) => {
+                self.audit(actor, "schedule drills", Some(pair), "scheduled", correlation_id).await;
+                cards::notice(
+                    &format!("Drills of pair {pair}: {}", super::subscriptions::schedule_label(&schedule)),
+                    &format!(
+                        "The first runs at {}, as drbot, approved by you. A drill that does not succeed is posted \
+                         here; every one is listed by drills {pair}. Stop them with subscribe drill {pair} off.",
+                        super::runs::worded_time(set.next_fire_ms)
+                    ),
+                )
+            }
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "drill schedule not set");
+                cards::error("The drill schedule could not be set.", correlation_id)
+            }
+        }
     }
 
     /// `drills [PAIR]`: past drills, newest first.

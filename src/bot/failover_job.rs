@@ -38,4 +38,8 @@ pub(crate) struct RunbookJob {
     pub approved_by: Vec<String>,
     /// The checkpoint: which steps are over and what they recorded.
     pub progress: Progress,
+    /// Started by the pair's drill schedule, as the bot: only a drill that
+    /// did not succeed is posted (where the schedule was set).
+    #[serde(default)]
+    pub scheduled: bool,
 }

@@ -37,6 +37,7 @@ mod replication_run;
 mod replication_schedule;
 pub mod rpo_checks;
 mod runs;
+pub mod scheduled_drill;
 pub mod scheduled_replication;
 mod signin;
 mod status;
