@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sandbox::connector::Verb;
 use serde_json::{json, Value};
-use support::chat::{card_text, showing, visible, wait_for, Chat};
+use support::chat::{button, card_text, showing, visible, wait_for, Chat};
 use support::World;
 
 use support::deploy::{real_infra_world, VNET};
@@ -37,15 +37,6 @@ async fn start(
 /// deployment's progress card).
 fn results(world: &World, title: &str) -> usize {
     showing(&world.sandbox.connector.recorded(), title)
-}
-
-/// The data of a button with `verb` on `card`.
-fn button(card: &Value, verb: &str) -> Value {
-    card["actions"]
-        .as_array()
-        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
-        .map(|a| a["data"].clone())
-        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
 }
 
 /// Types `command`; waits for the plan card that replaces "Planning…".

@@ -15,7 +15,7 @@ use sandbox::connector::Verb;
 use sandbox::databricks::metastore::{Common, ExternalLocation};
 use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
 use serde_json::{json, Value};
-use support::chat::{card_text, showing, wait_for, Chat};
+use support::chat::{button, card_text, showing, wait_for, Chat};
 use support::World;
 
 /// The sandbox and drbot; Alice and Carol hold the failover role (by object
@@ -45,14 +45,6 @@ async fn group(world: &World) -> [Chat<'_>; 3] {
     world.sandbox.connector.set_members(conversation.id(), &members);
     let [alice, bob, carol] = <[Chat<'_>; 3]>::try_from(people).ok().expect("three people");
     [alice, bob, carol]
-}
-
-fn button(card: &Value, verb: &str) -> Value {
-    card["actions"]
-        .as_array()
-        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
-        .map(|a| a["data"].clone())
-        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
 }
 
 fn verbs(card: &Value) -> Vec<String> {
@@ -92,6 +84,19 @@ fn primary_reads_secondary_storage(world: &World) {
         common: Common { owner: ADMIN_GROUP.into(), ..Default::default() },
     };
     primary.external_locations.insert(location.name.clone(), location);
+}
+
+/// Waits until the default pair's alert `condition` is raised (or cleared).
+async fn raised(world: &World, condition: &str, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let alerts = world.bot.app.store.raised_alerts(Some("default")).await.unwrap();
+        if alerts.iter().any(|a| a.condition == condition) == up {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{condition} never {}: {alerts:?}", if up { "raised" } else { "cleared" });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The pair's drills once `count` are recorded, newest first.
@@ -186,6 +191,9 @@ async fn a_planned_failover_needs_two_approvers_moves_the_pair_with_zero_loss_an
         ["failover.approve", "failover.cancel"]
     );
 
+    // The runbook awaits its approvers: an alert condition is raised for the pair.
+    raised(&world, "approval", true).await;
+
     // Alice approves once; a second click of hers counts once; nothing runs.
     let first = alice.click(&card_id, "failover.approve", approve.clone()).await.body;
     assert!(first.to_string().contains("Awaiting 1 more person"), "{first}");
@@ -209,6 +217,7 @@ async fn a_planned_failover_needs_two_approvers_moves_the_pair_with_zero_loss_an
     let op = runbook_ended(&world, alice.conversation.id()).await;
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
     assert_eq!(active_side(&world).await, Side::Secondary);
+    raised(&world, "approval", false).await;
     let result = wait_for(&world, "the result card", |r| {
         r.activity_id == card_id && card_text(r).contains("Completed: the secondary is active")
     })

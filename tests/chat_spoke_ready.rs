@@ -11,20 +11,12 @@ mod support;
 
 use sandbox::connector::Verb;
 use serde_json::{json, Value};
-use support::chat::{card_text, wait_for, Chat};
+use support::chat::{button, card_text, wait_for, Chat};
 use support::deploy::real_infra_world;
 use support::World;
 
 /// The DR group of the sandbox: the operators (alice) and the metastore admins.
 const DR_GROUP: &str = "dr-operators";
-
-fn button(card: &Value, verb: &str) -> Value {
-    card["actions"]
-        .as_array()
-        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
-        .map(|a| a["data"].clone())
-        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
-}
 
 /// Types `command` and waits for the card that replaces its first answer.
 async fn answer(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {

@@ -14,6 +14,8 @@ pub enum Condition {
     Drill,
     /// The last failover (or failback) of the pair failed.
     Failover,
+    /// A failover or failback of the pair awaits its approvers.
+    Approval,
 }
 
 impl Condition {
@@ -24,6 +26,7 @@ impl Condition {
             Condition::Rpo => "rpo",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
+            Condition::Approval => "approval",
         }
     }
 }
@@ -79,6 +82,7 @@ impl Alert {
             Condition::Rpo => "RPO",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
+            Condition::Approval => "failover approval",
         };
         match self.change {
             Change::Raised => format!("Pair {}: {what} needs attention", self.pair),
@@ -141,6 +145,16 @@ pub fn operation_result(
         false => State::Firing { summary: summary.to_string() },
     };
     Observation { pair: pair.into(), condition, state, subject: Some(operation_id.into()) }
+}
+
+/// A failover or failback asked for and awaiting its approvers (`awaiting`:
+/// what the alert says), or started (`None`: it clears).
+pub fn approval(pair: &str, runbook_id: &str, awaiting: Option<String>) -> Observation {
+    let state = match awaiting {
+        Some(summary) => State::Firing { summary },
+        None => State::Clear,
+    };
+    Observation { pair: pair.into(), condition: Condition::Approval, state, subject: Some(runbook_id.into()) }
 }
 
 #[cfg(test)]

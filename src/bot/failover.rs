@@ -23,6 +23,7 @@ use super::plan_view::{own_view, Audience};
 use super::plans::{bad_plan_button, plan_id_of, PlanRequest};
 use super::{now_ms, Answer, Bot};
 use crate::access::Role;
+use crate::alerts::condition;
 use crate::botframework::activity::Activity;
 use crate::cards;
 use crate::commands::Schedule;
@@ -110,6 +111,15 @@ impl Bot {
                     Ok((plan_id, stored)) => {
                         let needed = bot.approvals_needed(mode);
                         let id = plan_id.as_deref().unwrap_or("dry-run");
+                        if let (Some(plan_id), true) = (&plan_id, mode != Mode::Drill) {
+                            let awaiting = format!(
+                                "{} asks for a {} of pair {}: {needed} people with the failover role must approve",
+                                stored.requested_by,
+                                mode.as_str(),
+                                pair.name
+                            );
+                            bot.observe(vec![condition::approval(&pair.name, plan_id, Some(awaiting))]);
+                        }
                         let mut card = failover_cards::runbook(id, &stored, &pair, &[], needed, None, ask.dry_run);
                         if let (Some(plan_id), Some(audience)) = (&plan_id, &audience) {
                             let cid = &request.correlation_id;
@@ -292,6 +302,7 @@ impl Bot {
             Ok(op) => op,
             Err(answer) => return answer,
         };
+        self.observe(vec![condition::approval(&pair.name, &plan_id, None)]);
         Answer::Card(failover_cards::run_card(&op, &job, None, None, Some(&pair)))
     }
 

@@ -131,3 +131,12 @@ pub fn visible(recorded: &[Recorded]) -> Vec<Recorded> {
 pub fn showing(recorded: &[Recorded], text: &str) -> usize {
     visible(recorded).iter().filter(|r| card_text(r).contains(text)).count()
 }
+
+/// The data of the button with `verb` on `card` (a test fails without one).
+pub fn button(card: &Value, verb: &str) -> Value {
+    card["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
+        .map(|a| a["data"].clone())
+        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
+}
