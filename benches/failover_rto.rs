@@ -167,6 +167,18 @@ fn main() {
             ws.set_page_size(1000);
             ws.statements.set_timing(StatementTiming { run_ms: (1, 5), clone_ms: (5, 20), ..StatementTiming::default() });
         }
+        // The seed leaves some schemas unreadable by the shares' owner (a
+        // readiness blocker the tests use); a pair ready to fail over has
+        // them readable, so the timed failover copies everything.
+        {
+            let mut metastore = sandbox.primary.metastore.write();
+            for catalog in metastore.catalogs.values_mut() {
+                let grants = catalog.common.grants.entry(sandbox::databricks::seed::ADMIN_GROUP.into()).or_default();
+                for privilege in ["USE CATALOG", "USE SCHEMA", "SELECT"] {
+                    grants.insert(privilege.into());
+                }
+            }
+        }
         services.sync(Side::Primary, Side::Secondary).await.expect("the first replication");
         let written = ((delta.len() as f64) * changed).ceil() as usize;
         for table in delta.iter().step_by((delta.len() / written.max(1)).max(1)).take(written) {
