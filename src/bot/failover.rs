@@ -111,7 +111,7 @@ impl Bot {
                     Ok((plan_id, stored)) => {
                         let needed = bot.approvals_needed(mode);
                         let id = plan_id.as_deref().unwrap_or("dry-run");
-                        if let (Some(plan_id), true) = (&plan_id, mode != Mode::Drill) {
+                        if let Some(plan_id) = plan_id.as_ref().filter(|_| mode != Mode::Drill) {
                             let awaiting = format!(
                                 "{} asks for a {} of pair {}: {needed} people with the failover role must approve",
                                 stored.requested_by,
@@ -142,13 +142,7 @@ impl Bot {
         pair: &Pair,
         ask: &RunbookAsk,
     ) -> Result<(Option<String>, StoredRunbook), TurnError> {
-        let versions = self.services.store.table_versions(&pair.name).await?;
-        let blockers = self.runbook_blockers(&request.tokens, pair, ask.mode, &request.correlation_id).await;
-        let settings = runbook::RunbookSettings::of_pair(&self.services.config.failover, &pair.name);
-        let recorded = self.services.store.job_pause_states(&pair.name).await?;
-        let recorded = (!recorded.is_empty()).then(|| PriorStates::from_recorded(&recorded));
-        let planned =
-            runbook::plan(pair, ask.mode, &settings, &versions, &blockers, now_ms())?.with_recorded_jobs(recorded);
+        let planned = self.runbook_now(&request.tokens, pair, ask.mode, &request.correlation_id).await?;
         let stored = StoredRunbook {
             runbook: planned,
             requested_by: request.requested_by.clone(),
@@ -163,13 +157,33 @@ impl Bot {
         Ok((Some(id), stored))
     }
 
+    /// `mode`'s runbook of `pair` as it stands, read with `tokens`: the
+    /// recorded versions, what blocks it now, the `[failover]` settings and
+    /// the pause states the asset sync recorded. Chat and the drill schedule
+    /// both plan with it.
+    pub(super) async fn runbook_now(
+        &self,
+        tokens: &DatabricksTokens,
+        pair: &Pair,
+        mode: Mode,
+        correlation_id: &str,
+    ) -> Result<runbook::Runbook, TurnError> {
+        let store = &self.services.store;
+        let versions = store.table_versions(&pair.name).await?;
+        let blockers = self.runbook_blockers(tokens, pair, mode, correlation_id).await;
+        let settings = runbook::RunbookSettings::of_pair(&self.services.config.failover, &pair.name);
+        let recorded = store.job_pause_states(&pair.name).await?;
+        let recorded = (!recorded.is_empty()).then(|| PriorStates::from_recorded(&recorded));
+        Ok(runbook::plan(pair, mode, &settings, &versions, &blockers, now_ms())?.with_recorded_jobs(recorded))
+    }
+
     /// What stops the runbook at preflight: the pair's readiness blockers
     /// and the paths its copy could not use, as the person reads the pair in
     /// the direction the runbook replicates (a failback copies back: the
     /// primary must read the secondary's storage). A forced failover
     /// presumes the side it leaves is down: only the side it promotes must
     /// be reachable.
-    pub(super) async fn runbook_blockers(
+    async fn runbook_blockers(
         &self,
         tokens: &DatabricksTokens,
         pair: &Pair,

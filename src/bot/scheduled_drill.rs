@@ -15,11 +15,9 @@ use super::actor::{ActingAs, DatabricksTokens};
 use super::failover_job::RunbookJob;
 use super::{now_ms, Bot};
 use crate::access::{Person, Role};
-use crate::failover::jobs::PriorStates;
 use crate::failover::mode::Mode;
 use crate::failover::progress::Progress;
 use crate::failover::run::RunOptions;
-use crate::failover::runbook::{self, RunbookSettings};
 use crate::scheduler::{Driller, Fired};
 use crate::store::audit::AuditEntry;
 use crate::store::drill_schedules::DueDrill;
@@ -78,23 +76,15 @@ impl Bot {
         let Some(app) = self.services.app.clone() else {
             return Fired::Failed("the bot has no identity of its own to drill with".into());
         };
-        let tokens = DatabricksTokens::App(app);
         let id = due.key();
-        let blockers = self.runbook_blockers(&tokens, &pair, Mode::Drill, &id).await;
-        let planned = async {
-            let versions = store.table_versions(&pair.name).await?;
-            let recorded = store.job_pause_states(&pair.name).await?;
-            let recorded = (!recorded.is_empty()).then(|| PriorStates::from_recorded(&recorded));
-            let settings = RunbookSettings::of_pair(&self.services.config.failover, &pair.name);
-            let planned = runbook::plan(&pair, Mode::Drill, &settings, &versions, &blockers, now_ms())
-                .map_err(|refusal| StoreError::Invalid(refusal.to_string()))?;
-            store.approve_runbook(&id, &approver, schedule.approver_upn.as_deref(), now_ms()).await?;
-            Ok::<_, StoreError>(planned.with_recorded_jobs(recorded))
-        };
-        let planned = match planned.await {
+        let planned = match self.runbook_now(&DatabricksTokens::App(app), &pair, Mode::Drill, &id).await {
             Ok(planned) => planned,
             Err(error) => return Fired::Failed(error.to_string()),
         };
+        let approved = store.approve_runbook(&id, &approver, schedule.approver_upn.as_deref(), now_ms()).await;
+        if let Err(error) = approved {
+            return Fired::Failed(error.to_string());
+        }
         let service_url = match store.conversation(&schedule.conversation_id).await {
             Ok(reference) => reference.map(|r| r.service_url).unwrap_or_default(),
             Err(error) => return Fired::Failed(error.to_string()),
