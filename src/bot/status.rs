@@ -14,7 +14,6 @@ use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
-use crate::databricks::account::AccountClient;
 use crate::databricks::failover_groups::FailoverGroup;
 use crate::pairs::Pair;
 use crate::readiness::check::{check_with_budgets, Target};
@@ -101,22 +100,6 @@ impl Bot {
             }
             Err(problem) => cards::error(&problem, correlation_id),
         }
-    }
-
-    /// A managed-DR pair's failover group, through the account API (the
-    /// account of `[deploy] databricks_account_id`); why not, worded, when
-    /// it cannot be read.
-    async fn failover_group(&self, tokens: &DatabricksTokens, group_id: &str) -> Result<FailoverGroup, String> {
-        let deploy = &self.services.config.deploy;
-        let Some(account_id) = deploy.databricks_account_id.as_deref() else {
-            return Err(format!(
-                "Managed DR's failover group {group_id} is unread: set databricks_account_id in [deploy]."
-            ));
-        };
-        let unread = |e: &dyn std::fmt::Display| format!("Managed DR's failover group {group_id} is unread: {e}.");
-        let token = tokens.get(false).await.map_err(|e| unread(&e))?;
-        let client = AccountClient::new(self.services.http.clone(), &deploy.databricks_accounts_url, account_id);
-        client.failover_group(&token, group_id).await.map_err(|e| unread(&e))
     }
 
     /// Every pair's readiness, [`OVERVIEW_PAIRS_AT_ONCE`] pairs at a time,
