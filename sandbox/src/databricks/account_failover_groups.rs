@@ -109,6 +109,8 @@ pub struct FailoverGroups {
     duration: Mutex<Duration>,
     /// The next failover fails, with this reason.
     fail_next: Mutex<Option<String>>,
+    /// Failover requests accepted, by group (what a test counts).
+    accepted: Mutex<BTreeMap<String, usize>>,
 }
 
 impl FailoverGroups {
@@ -165,6 +167,12 @@ impl FailoverGroups {
     /// Why the group's last failover failed, if it did.
     pub fn failure(&self, id: &str) -> Option<String> {
         self.groups.lock().get(id).and_then(|g| g.failure.clone())
+    }
+
+    /// How many failover requests of the group were accepted (a stale or
+    /// invalid one is not).
+    pub fn failover_requests(&self, id: &str) -> usize {
+        self.accepted.lock().get(id).copied().unwrap_or(0)
     }
 }
 
@@ -256,6 +264,7 @@ async fn failover(
             &format!("The failover group is {}.", group.state),
         );
     }
+    *groups.accepted.lock().entry(id.clone()).or_default() += 1;
     group.state = "FAILING_OVER";
     group.failure = None;
     group.etag += 1;
