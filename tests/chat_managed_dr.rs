@@ -1,7 +1,10 @@
 //! A pair whose replication Databricks' managed DR runs (`failover_group`):
 //! `status` reads the group through the account API and shows its RPO from
-//! the replication point, beside what drbot reads of the pair itself; a
-//! group it cannot read is said, never silently left out.
+//! the replication point, managed DR's lag and errors from
+//! `system.replication.states` (through the SQL statement API), and what is
+//! in the group's catalogs that managed DR does not replicate, beside what
+//! drbot reads of the pair itself; a group it cannot read is said, never
+//! silently left out.
 
 mod support;
 
@@ -9,6 +12,8 @@ use support::chat::{card_text, wait_for, Chat};
 use support::World;
 
 use sandbox::connector::Verb;
+use sandbox::databricks::replication_states::BlockingError;
+use sandbox::databricks::seed::ADMIN_GROUP;
 
 const GROUP: &str = "sales-dr";
 
@@ -38,6 +43,76 @@ async fn status_shows_the_failover_groups_rpo_and_says_when_it_cannot_read_it() 
     assert!(status.contains("Managed DR RPO"), "{status}");
     assert!(status.contains("ACTIVE · primary westeurope"), "{status}");
     assert!(!status.contains("is unread"), "{status}");
+}
+
+#[tokio::test]
+async fn status_shows_managed_dr_s_lag_its_errors_and_what_it_does_not_cover() {
+    let world = World::start_with(|config| {
+        config.deploy.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+    })
+    .await;
+    let store = &world.bot.app.store;
+    let mut pair = store.pair("default").await.unwrap().expect("the sandbox's pair");
+    pair.failover_group = Some(GROUP.into());
+    store.seed_pair(&pair, 0).await.unwrap();
+    let groups = &world.sandbox.accounts.failover_groups;
+    let point = chrono::Utc::now() - chrono::Duration::minutes(7);
+    groups.add(GROUP, &["westeurope", "northeurope"], "westeurope", &[1, 2], point);
+    groups.set_catalogs(GROUP, &["main"]);
+    // Tables with row filters hold managed DR back (an error with its counts).
+    groups.report_errors(
+        GROUP,
+        &[BlockingError::new(
+            "ROW_FILTER_NOT_SUPPORTED",
+            "Tables with row filters or column masks cannot be replicated.",
+            &[("TABLE", 3), ("VIEW", 1)],
+        )],
+    );
+    // In the group's catalog: a materialized view, a streaming table and a
+    // registered model (managed volumes are seeded), none of which managed DR copies.
+    {
+        let mut primary = world.sandbox.primary.metastore.write();
+        let table = primary
+            .tables
+            .values()
+            .find(|t| t.catalog == "main" && t.table_type == "MANAGED")
+            .map(|t| format!("{}.{}.{}", t.catalog, t.schema, t.name))
+            .expect("a managed table in main");
+        let schema = table.rsplit_once('.').unwrap().0.to_string();
+        for (name, kind) in [("daily_mv", "MATERIALIZED_VIEW"), ("events_st", "STREAMING_TABLE")] {
+            let query = format!("SELECT * FROM {table}");
+            let published = sandbox::databricks::datasets::publish(
+                &mut primary,
+                &format!("{schema}.{name}"),
+                kind,
+                &query,
+                &[&table],
+                "0f1e2d3c-pipeline",
+                ADMIN_GROUP,
+                1_800_000_000_000,
+            );
+            assert!(published, "{name}");
+        }
+        let model = format!("{schema}.churn_model");
+        assert!(sandbox::databricks::models::seed(&mut primary, &model, "churn", 1, &[], ADMIN_GROUP, 0));
+    }
+    world.sandbox.accounts.add_account_admin(&world.alice().upn);
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+
+    let status = status_card(&world, &chat).await;
+    assert!(status.contains("Managed DR lag"), "{status}");
+    assert!(status.contains("REPLICATING · 1 error, 4 assets"), "{status}");
+    assert!(status.contains("managed DR: ROW_FILTER_NOT_SUPPORTED"), "{status}");
+    assert!(status.contains("3 table, 1 view"), "{status}");
+    assert!(status.contains("Managed DR cannot replicate 4 assets"), "{status}");
+    for kind in ["materialized views", "streaming tables", "managed volume files", "registered models"] {
+        assert!(status.contains(&format!("not covered by managed DR: {kind}")), "{kind}: {status}");
+    }
+    assert!(status.contains("daily_mv") && status.contains("churn_model"), "{status}");
+    // Read through the active side's (the primary's) warehouse, as the system table is.
+    let queried = world.sandbox.primary.statements.history();
+    assert!(queried.iter().any(|s| s.statement.contains("FROM system.replication.states")), "{queried:?}");
 }
 
 async fn status_card(world: &World, chat: &Chat<'_>) -> String {

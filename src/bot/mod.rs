@@ -24,6 +24,7 @@ mod failover_run;
 pub mod failover_services;
 mod gate;
 mod managed_dr;
+mod managed_status;
 mod operations;
 pub mod pairs;
 pub(crate) mod plan_view;

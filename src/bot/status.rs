@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
+use super::managed_status::fold_managed;
 use super::pairs::Chosen;
 use super::replication_schedule::ScheduleSummary;
 use super::runs::worded_time;
@@ -85,13 +86,17 @@ impl Bot {
             Ok(readiness) => {
                 let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
                 view.trend = self.trend(pair, &readiness).await;
-                match assets {
-                    Ok(assets) => fold_asset_drift(&mut view, &assets),
+                match &assets {
+                    Ok(assets) => fold_asset_drift(&mut view, assets),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
                 }
                 if let Some(group_id) = &pair.failover_group {
                     match self.failover_group(tokens, group_id).await {
-                        Ok(group) => fold_failover_group(&mut view, &group, now_ms()),
+                        Ok(group) => {
+                            fold_failover_group(&mut view, &group, now_ms());
+                            let reading = self.managed_reading(tokens, pair, &group, &readiness).await;
+                            fold_managed(&mut view, &reading, assets.as_ref().ok());
+                        }
                         Err(reason) => view.overall.more_reasons.push(reason),
                     }
                 }
@@ -599,6 +604,7 @@ mod tests {
             replication_point: Some(point),
             has_replication_point_blocking_errors: false,
             etag: "1".into(),
+            unity_catalog_assets: None,
         };
         fold_failover_group(&mut view, &group, 1_800_000_000_000 + 7 * 60_000);
         assert_eq!(view.tiles.len(), tiles + 1);
