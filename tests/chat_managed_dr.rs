@@ -4,7 +4,8 @@
 //! `system.replication.states` (through the SQL statement API), and what is
 //! in the group's catalogs that managed DR does not replicate, beside what
 //! drbot reads of the pair itself; a group it cannot read is said, never
-//! silently left out.
+//! silently left out. drbot's own periodic check alerts on managed DR's
+//! errors and on its lag over the pair's threshold, and clears both.
 
 mod support;
 
@@ -113,6 +114,73 @@ async fn status_shows_managed_dr_s_lag_its_errors_and_what_it_does_not_cover() {
     // Read through the active side's (the primary's) warehouse, as the system table is.
     let queried = world.sandbox.primary.statements.history();
     assert!(queried.iter().any(|s| s.statement.contains("FROM system.replication.states")), "{queried:?}");
+}
+
+#[tokio::test]
+async fn managed_dr_errors_and_a_lag_over_the_threshold_alert_and_clear_when_managed_dr_catches_up() {
+    let clock = drbot::clock::ManualClock::new();
+    let world = World::start_with_clock(
+        |config| {
+            config.deploy.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+            config.operations.scheduler_tick_ms = 50;
+            config.operations.rpo_check_secs = 600;
+        },
+        clock.clone(),
+    )
+    .await;
+    let store = world.bot.app.store.clone();
+    let groups = &world.sandbox.accounts.failover_groups;
+    groups.add(
+        GROUP,
+        &["westeurope", "northeurope"],
+        "westeurope",
+        &[1, 2],
+        chrono::Utc::now() - chrono::Duration::minutes(40),
+    );
+    groups.report_errors(
+        GROUP,
+        &[BlockingError::new(
+            "ROW_FILTER_NOT_SUPPORTED",
+            "Tables with row filters cannot be replicated.",
+            &[("TABLE", 2)],
+        )],
+    );
+    // drbot's own identity reads the account, as the periodic check acts as drbot.
+    world.sandbox.accounts.add_account_admin(sandbox::SANDBOX_BOT_APP_ID);
+    let mut pair = store.pair("default").await.unwrap().expect("the sandbox's pair");
+    pair.failover_group = Some(GROUP.into());
+    pair.rpo_alert_minutes = Some(30);
+    store.seed_pair(&pair, 0).await.unwrap();
+
+    let raised = |wanted: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let alerts = store.raised_alerts(Some("default")).await.unwrap();
+                let now: Vec<&str> =
+                    alerts.iter().map(|a| a.condition.as_str()).filter(|c| c.starts_with("managed_dr")).collect();
+                if now == wanted {
+                    return alerts;
+                }
+                assert!(std::time::Instant::now() < deadline, "raised {now:?}, not {wanted:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let alerts = raised(&["managed_dr_errors", "managed_dr_lag"]).await;
+    let errors = alerts.iter().find(|a| a.condition == "managed_dr_errors").unwrap();
+    assert!(
+        errors.summary.contains("cannot replicate 2 asset(s)") && errors.summary.contains("ROW_FILTER_NOT_SUPPORTED"),
+        "{errors:?}"
+    );
+    let lag = alerts.iter().find(|a| a.condition == "managed_dr_lag").unwrap();
+    assert!(lag.summary.contains("over its threshold of 30 min"), "{lag:?}");
+
+    // Managed DR catches up, its errors fixed: the next check clears both.
+    groups.set_replication_point(GROUP, chrono::Utc::now());
+    clock.advance(std::time::Duration::from_secs(11 * 60));
+    raised(&[]).await;
 }
 
 async fn status_card(world: &World, chat: &Chat<'_>) -> String {

@@ -14,12 +14,14 @@ use futures::stream::{self, StreamExt};
 
 use super::actor::DatabricksTokens;
 use super::Bot;
+use crate::alerts::condition::{self, ManagedDrReading};
 use crate::assets::AssetPlan;
 use crate::cards::views::{self, Tone};
 use crate::databricks::failover_groups::FailoverGroup;
 use crate::databricks::replication_states::ReplicationStatus;
 use crate::failover::mode::other;
-use crate::pairs::Pair;
+use crate::identity::AccessToken;
+use crate::pairs::{Pair, Side};
 use crate::readiness::inventory::Inventory;
 use crate::readiness::report::Readiness;
 use crate::readiness::text;
@@ -60,23 +62,11 @@ impl Bot {
                 return ManagedReading { status: Err(why.clone()), scope, models: Err(why) };
             }
         };
-        let (primary, secondary) = self.pair_clients(pair);
-        let client = |side| if side == crate::pairs::Side::Primary { &primary } else { &secondary };
-        // The system table, on the side that serves, else the other.
-        let mut status = Err("no warehouse to query system.replication.states on".to_string());
-        for side in [pair.active, other(pair.active)] {
-            let Some(warehouse) = pair.warehouse_of(side) else { continue };
-            let deadline = tokio::time::Instant::now() + STATES_WITHIN;
-            match client(side).latest_replication_status(&token, warehouse, &group.name, deadline).await {
-                Ok(found) => {
-                    status = Ok(found);
-                    break;
-                }
-                Err(error) => {
-                    status = Err(format!("system.replication.states unread on the {}: {error}", side.as_str()))
-                }
-            }
+        let status = self.replication_status(&token, pair, group).await;
+        if let (DatabricksTokens::App(_), Ok(Some(status))) = (tokens, &status) {
+            self.observe_managed(pair, status);
         }
+        let primary = self.pair_clients(pair).0;
         let models = match &scope {
             None => Err("the primary was not read".to_string()),
             Some(scope) => {
@@ -104,6 +94,59 @@ impl Bot {
             }
         };
         ManagedReading { status, scope, models }
+    }
+}
+
+impl Bot {
+    /// Managed DR's latest event of `group`, queried on the side that
+    /// serves, else the other; `None` when the table holds none for it.
+    async fn replication_status(
+        &self,
+        token: &AccessToken,
+        pair: &Pair,
+        group: &FailoverGroup,
+    ) -> Result<Option<ReplicationStatus>, String> {
+        let (primary, secondary) = self.pair_clients(pair);
+        let mut status = Err("no warehouse to query system.replication.states on".to_string());
+        for side in [pair.active, other(pair.active)] {
+            let Some(warehouse) = pair.warehouse_of(side) else { continue };
+            let client = if side == Side::Primary { &primary } else { &secondary };
+            let deadline = tokio::time::Instant::now() + STATES_WITHIN;
+            match client.latest_replication_status(token, warehouse, &group.name, deadline).await {
+                Ok(found) => return Ok(found),
+                Err(error) => {
+                    status = Err(format!("system.replication.states unread on the {}: {error}", side.as_str()))
+                }
+            }
+        }
+        status
+    }
+
+    /// Hands managed DR's latest event of `pair` to the alerter (a reading
+    /// by drbot itself: a person's reading is what they may see).
+    fn observe_managed(&self, pair: &Pair, status: &ReplicationStatus) {
+        let reading = ManagedDrReading {
+            lag_ms: status.replication_lag_ms,
+            errors: status.errors.iter().map(|e| (e.error_class.clone(), e.failing())).collect(),
+        };
+        self.observe(condition::managed_dr(&pair.name, &reading, pair.rpo_alert_minutes));
+    }
+
+    /// The periodic check of a managed pair (`src/bot/rpo_checks.rs`): its
+    /// group's latest event read as drbot, its conditions observed. What
+    /// could not be read is logged; the next interval tries again.
+    pub(super) async fn check_managed(&self, tokens: &DatabricksTokens, pair: &Pair) {
+        let Some(group_id) = &pair.failover_group else { return };
+        let read = async {
+            let group = self.failover_group(tokens, group_id).await?;
+            let token = tokens.get(false).await.map_err(|e| format!("no Databricks token: {e}"))?;
+            self.replication_status(&token, pair, &group).await
+        };
+        match read.await {
+            Ok(Some(status)) => self.observe_managed(pair, &status),
+            Ok(None) => tracing::info!(pair = %pair.name, "no managed-DR event of the failover group yet"),
+            Err(problem) => tracing::warn!(pair = %pair.name, %problem, "managed DR's status could not be read"),
+        }
     }
 }
 

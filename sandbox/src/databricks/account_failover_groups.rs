@@ -101,7 +101,9 @@ impl Group {
 
     /// Appends a status event, the lag as of now since the replication point.
     fn emit(&mut self, replication_state: &'static str, errors: Value) {
-        let now = Utc::now();
+        // Strictly after the last event: "the latest" is never a tie.
+        let last = self.events.last().map(|e| e.event_time + chrono::Duration::milliseconds(1));
+        let now = last.map_or_else(Utc::now, |last| last.max(Utc::now()));
         let event = StateEvent {
             event_id: uuid::Uuid::new_v4().to_string(),
             event_time: now,
