@@ -183,6 +183,51 @@ async fn managed_dr_errors_and_a_lag_over_the_threshold_alert_and_clear_when_man
     raised(&[]).await;
 }
 
+#[tokio::test]
+async fn the_all_pairs_overview_lists_managed_and_drbot_replicated_pairs_side_by_side() {
+    let world = World::start_with(|config| {
+        config.deploy.databricks_account_id = Some(sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID.into());
+    })
+    .await;
+    let store = &world.bot.app.store;
+    let mut managed = store.pair("default").await.unwrap().expect("the sandbox's pair");
+    managed.failover_group = Some(GROUP.into());
+    store.seed_pair(&managed, 0).await.unwrap();
+    // A second pair drbot replicates itself (same workspaces, its own shares).
+    let mut own = drbot::pairs::Pair::new(
+        "finance",
+        drbot::pairs::PairWorkspace::at(&world.sandbox.primary_url()),
+        drbot::pairs::PairWorkspace::at(&world.sandbox.secondary_url()),
+    );
+    own.warehouse_id = managed.warehouse_id.clone();
+    own.primary_warehouse_id = managed.primary_warehouse_id.clone();
+    store.seed_pair(&own, 0).await.unwrap();
+    let point = chrono::Utc::now() - chrono::Duration::minutes(7);
+    world.sandbox.accounts.failover_groups.add(GROUP, &["westeurope", "northeurope"], "westeurope", &[1, 2], point);
+    world.sandbox.accounts.add_account_admin(&world.alice().upn);
+    let chat = Chat::personal(&world, "alice");
+    chat.sign_in().await;
+
+    let overview = status_card(&world, &chat).await;
+    assert!(overview.contains("DR readiness of every pair"), "{overview}");
+    assert!(overview.contains("Replicated by · worst RPO · drift · last run"), "{overview}");
+    let row_of = |name: &str| {
+        let card: serde_json::Value = serde_json::from_str(&overview).unwrap();
+        let rows = card["body"].as_array().unwrap().clone();
+        let row = rows
+            .into_iter()
+            .find(|r| r["selectAction"]["data"]["text"] == format!("status {name}"))
+            .unwrap_or_else(|| panic!("no row of {name}: {overview}"));
+        row["columns"][2]["items"][0]["text"].as_str().unwrap().to_string()
+    };
+    let managed_cell = row_of("default");
+    assert!(managed_cell.starts_with("managed DR (sales-dr) · 7 min"), "{managed_cell}");
+    assert!(managed_cell.contains("ACTIVE, replicated 7 min ago"), "{managed_cell}");
+    let own_cell = row_of("finance");
+    assert!(own_cell.starts_with("drbot · "), "{own_cell}");
+    assert_eq!(own_cell.matches(" · ").count(), managed_cell.matches(" · ").count(), "the same columns");
+}
+
 async fn status_card(world: &World, chat: &Chat<'_>) -> String {
     let first = chat.say("status").await;
     if !card_text(&first).contains("Checking readiness") {

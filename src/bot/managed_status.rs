@@ -16,6 +16,7 @@ use super::actor::DatabricksTokens;
 use super::Bot;
 use crate::alerts::condition::{self, ManagedDrReading};
 use crate::assets::AssetPlan;
+use crate::cards;
 use crate::cards::views::{self, Tone};
 use crate::databricks::failover_groups::FailoverGroup;
 use crate::databricks::replication_states::ReplicationStatus;
@@ -147,6 +148,90 @@ impl Bot {
             Ok(None) => tracing::info!(pair = %pair.name, "no managed-DR event of the failover group yet"),
             Err(problem) => tracing::warn!(pair = %pair.name, %problem, "managed DR's status could not be read"),
         }
+    }
+}
+
+/// What the all-pairs overview reads of a managed pair: its group and
+/// managed DR's latest event.
+pub(super) struct ManagedSummary {
+    group_id: String,
+    group: Result<FailoverGroup, String>,
+    status: Option<ReplicationStatus>,
+}
+
+impl Bot {
+    /// The group and its latest event, for a managed pair's overview row
+    /// (observed for alerts when drbot itself reads).
+    pub(super) async fn managed_summary(
+        &self,
+        tokens: &DatabricksTokens,
+        pair: &Pair,
+        group_id: &str,
+    ) -> ManagedSummary {
+        let group = self.failover_group(tokens, group_id).await;
+        let status = match (&group, tokens.get(false).await) {
+            (Ok(group), Ok(token)) => self.replication_status(&token, pair, group).await.ok().flatten(),
+            _ => None,
+        };
+        if let (DatabricksTokens::App(_), Some(status)) = (tokens, &status) {
+            self.observe_managed(pair, status);
+        }
+        ManagedSummary { group_id: group_id.to_string(), group, status }
+    }
+}
+
+/// A managed pair's overview row, in the same columns as any other: who
+/// replicates it, managed DR's RPO (from the group's replication point:
+/// managed DR replicates the pair), the group's state and when it last
+/// replicated; a group not ACTIVE, unread, with errors or with an asset
+/// never replicated puts the pair at risk. `row` is (rank, worst RPO ms,
+/// row), as the overview sorts it.
+pub(super) fn managed_row(row: &mut (u8, i64, cards::PairRow), managed: &ManagedSummary, now_ms: i64) {
+    let (rank, worst_ms, row) = row;
+    row.replicated_by = format!("managed DR ({})", managed.group_id);
+    let mut risks = Vec::new();
+    match &managed.group {
+        Err(_) => {
+            row.worst_rpo = "-".into();
+            row.last_run = "managed DR unread".into();
+            risks.push("its failover group could not be read".to_string());
+        }
+        Ok(group) => {
+            let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+            match group.rpo(now).map(|rpo| rpo.num_milliseconds()) {
+                Some(ms) => {
+                    *worst_ms = ms;
+                    row.worst_rpo = text::duration(ms);
+                    row.last_run = format!("{}, replicated {} ago", group.state, text::duration(ms));
+                }
+                None => {
+                    *worst_ms = i64::MAX;
+                    row.worst_rpo = "-".into();
+                    row.last_run = format!("{}, nothing replicated yet", group.state);
+                    risks.push("nothing replicated yet".to_string());
+                }
+            }
+            if group.state != crate::failover::group::ACTIVE {
+                risks.push(format!("the group is {}", group.state));
+            }
+        }
+    }
+    if let Some(status) = &managed.status {
+        let failing: u64 = status.errors.iter().map(|e| e.failing()).sum();
+        if failing > 0 {
+            risks.push(format!("managed DR cannot replicate {failing} assets"));
+        }
+        if status.replication_lag_ms.is_none() {
+            risks.push("an asset never replicated".to_string());
+        }
+    }
+    if !risks.is_empty() {
+        if *rank < 1 {
+            *rank = 1;
+            row.verdict = "At risk".into();
+            row.tone = Tone::Warning;
+        }
+        row.last_run = format!("{} · {}", row.last_run, risks.join(", "));
     }
 }
 
@@ -320,6 +405,59 @@ mod tests {
         assert_eq!((row.count, row.examples.as_str()), (4, "3 table, 1 view"));
         assert_eq!(v.overall.label, "At risk");
         assert!(v.overall.summary.contains("ROW_FILTER_NOT_SUPPORTED"), "{}", v.overall.summary);
+    }
+
+    #[test]
+    fn a_managed_pair_s_overview_row_has_the_same_columns_in_managed_dr_s_terms() {
+        let drbot_row = || {
+            (
+                0,
+                60_000,
+                cards::PairRow {
+                    name: "sales".into(),
+                    replicated_by: "drbot".into(),
+                    verdict: "Ready".into(),
+                    tone: Tone::Good,
+                    worst_rpo: "1 min".into(),
+                    drift: "0 objects".into(),
+                    last_run: "never".into(),
+                },
+            )
+        };
+        let point = chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        let group: FailoverGroup = serde_json::from_value(serde_json::json!({
+            "name": "accounts/a/failover-groups/sales-dr", "state": "ACTIVE",
+            "effective_primary_region": "westeurope", "replication_point": point.to_rfc3339(), "etag": "1"
+        }))
+        .unwrap();
+        let now = 1_800_000_000_000 + 7 * 60_000;
+        let mut row = drbot_row();
+        let managed = ManagedSummary { group_id: "sales-dr".into(), group: Ok(group.clone()), status: None };
+        managed_row(&mut row, &managed, now);
+        assert_eq!(row.2.replicated_by, "managed DR (sales-dr)");
+        assert_eq!((row.1, row.2.worst_rpo.clone()), (7 * 60_000, text::duration(7 * 60_000)));
+        assert_eq!(row.2.last_run, format!("ACTIVE, replicated {} ago", text::duration(7 * 60_000)));
+        assert_eq!((row.0, row.2.verdict.as_str()), (0, "Ready"));
+
+        let failing = ReplicationStatus {
+            event_time: None,
+            replication_state: "REPLICATING".into(),
+            replication_lag_ms: Some(1),
+            errors: vec![ReplicationError {
+                error_class: "X".into(),
+                message: String::new(),
+                affected: vec![AffectedAssets { asset_type: "TABLE".into(), failing_count: 2 }],
+            }],
+            effective_primary_region: "westeurope".into(),
+        };
+        let mut row = drbot_row();
+        let managed = ManagedSummary { group_id: "sales-dr".into(), group: Ok(group), status: Some(failing) };
+        managed_row(&mut row, &managed, now);
+        assert_eq!((row.0, row.2.verdict.as_str()), (1, "At risk"));
+        assert!(row.2.last_run.ends_with("managed DR cannot replicate 2 assets"), "{}", row.2.last_run);
+        let mut row = drbot_row();
+        managed_row(&mut row, &ManagedSummary { group_id: "g".into(), group: Err("no".into()), status: None }, now);
+        assert_eq!((row.0, row.2.last_run.as_str()), (1, "managed DR unread · its failover group could not be read"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
-use super::managed_status::fold_managed;
+use super::managed_status::{fold_managed, managed_row};
 use super::pairs::Chosen;
 use super::replication_schedule::ScheduleSummary;
 use super::runs::worded_time;
@@ -128,7 +128,12 @@ impl Bot {
                 let pair = &pairs[i];
                 let sides = [budgets.get(&pair.primary.url).cloned(), budgets.get(&pair.secondary.url).cloned()];
                 let versions = versions.get(&pair.name).cloned().unwrap_or_default();
-                self.readiness_of(tokens, pair, versions, sides, correlation_id).await
+                let readiness = self.readiness_of(tokens, pair, versions, sides, correlation_id).await;
+                let managed = match &pair.failover_group {
+                    Some(group) => Some(self.managed_summary(tokens, pair, group).await),
+                    None => None,
+                };
+                (readiness, managed)
             })
             .buffered(OVERVIEW_PAIRS_AT_ONCE)
             .collect()
@@ -138,20 +143,27 @@ impl Bot {
             .iter()
             .zip(results)
             .zip(schedules)
-            .map(|((pair, readiness), schedule)| match readiness {
-                Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
-                Err(problem) => (
-                    3,
-                    i64::MAX,
-                    cards::PairRow {
-                        name: pair.name.clone(),
-                        verdict: "Not read".into(),
-                        tone: Tone::Attention,
-                        worst_rpo: "-".into(),
-                        drift: problem,
-                        last_run: "-".into(),
-                    },
-                ),
+            .map(|((pair, (readiness, managed)), schedule)| {
+                let mut row = match readiness {
+                    Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
+                    Err(problem) => (
+                        3,
+                        i64::MAX,
+                        cards::PairRow {
+                            name: pair.name.clone(),
+                            replicated_by: "drbot".into(),
+                            verdict: "Not read".into(),
+                            tone: Tone::Attention,
+                            worst_rpo: "-".into(),
+                            drift: problem,
+                            last_run: "-".into(),
+                        },
+                    ),
+                };
+                if let Some(managed) = &managed {
+                    managed_row(&mut row, managed, now_ms());
+                }
+                row
             })
             .collect();
         rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.name.cmp(&b.2.name)));
@@ -303,6 +315,7 @@ fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSu
     let worst_ms = readiness.rpo.as_ref().and_then(|r| r.worst.as_ref()).map(|w| w.ms).unwrap_or(0);
     let row = cards::PairRow {
         name: pair.name.clone(),
+        replicated_by: "drbot".into(),
         verdict: verdict.into(),
         tone,
         worst_rpo: match (&readiness.rpo, schedule.and_then(ScheduleSummary::rpo_bound_ms)) {
