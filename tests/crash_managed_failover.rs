@@ -278,3 +278,30 @@ async fn a_managed_failover_killed_mid_way_resumes_following_the_group_without_a
         managed_failover_aborted_at(point).await;
     }
 }
+
+/// The command line plans runbooks from the store alone: a managed pair's
+/// failover needs its group read with a person's identity, so it points to
+/// chat instead of printing a runbook that is not the one that would run.
+#[tokio::test]
+async fn the_cli_sends_a_managed_pair_s_failover_to_chat() {
+    let sandbox = small_sandbox().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let config = managed_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let args = drbot::cli::failover::FailoverArgs {
+        config: Some(config.clone()),
+        pair: "default".into(),
+        planned: false,
+        forced: false,
+        dry_run: true,
+    };
+    let refused = drbot::cli::failover::failover(args).await.expect_err("refused");
+    let words = refused.to_string();
+    assert!(
+        words.contains("managed DR's failover group sales-dr") && words.contains("failover default --dry-run"),
+        "{words}"
+    );
+    // A drill stays drbot's own: printed.
+    let drill = drbot::cli::failover::RunbookArgs { config: Some(config), pair: "default".into(), dry_run: true };
+    drbot::cli::failover::drill(drill).await.expect("the drill's runbook");
+}
