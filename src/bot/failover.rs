@@ -115,7 +115,7 @@ impl Bot {
                             let awaiting = format!(
                                 "{} asks for a {} of pair {}: {needed} people with the failover role must approve",
                                 stored.requested_by,
-                                mode.as_str(),
+                                stored.runbook.mode.as_str(),
                                 pair.name
                             );
                             bot.observe(vec![condition::approval(&pair.name, plan_id, Some(awaiting))]);
