@@ -184,11 +184,9 @@ pub fn managed_dr(pair: &str, reading: &ManagedDrReading, threshold_minutes: Opt
     let errors = if reading.errors.is_empty() {
         State::Clear
     } else {
-        let failing: u64 = reading.errors.iter().map(|(_, n)| n).sum();
-        let classes: Vec<String> = reading.errors.iter().map(|(class, n)| format!("{class} ({n})")).collect();
-        State::Firing {
-            summary: format!("Managed DR cannot replicate {failing} asset(s) of pair {pair}: {}", classes.join(", ")),
-        }
+        let classes: Vec<String> =
+            reading.errors.iter().map(|(class, n)| format!("{class} ({n} asset(s) affected)")).collect();
+        State::Firing { summary: format!("Managed DR reports errors for pair {pair}: {}", classes.join(", ")) }
     };
     let mut out = vec![observation(Condition::ManagedDrErrors, errors)];
     if let Some(minutes) = threshold_minutes {
@@ -259,7 +257,7 @@ mod tests {
             [Condition::ManagedDrErrors, Condition::ManagedDrLag]
         );
         assert!(
-            matches!(&seen[0].state, State::Firing { summary } if summary.contains("3 asset(s)") && summary.contains("ROW_FILTER (3)"))
+            matches!(&seen[0].state, State::Firing { summary } if summary.contains("ROW_FILTER (3 asset(s) affected)"))
         );
         assert!(matches!(&seen[1].state, State::Firing { summary } if summary.contains("31 min")));
         let fine = managed_dr("p", &ManagedDrReading { lag_ms: Some(60_000), errors: vec![] }, Some(30));

@@ -220,6 +220,8 @@ pub(super) fn managed_row(row: &mut (u8, i64, cards::PairRow), managed: &Managed
         let failing: u64 = status.errors.iter().map(|e| e.failing()).sum();
         if failing > 0 {
             risks.push(format!("managed DR cannot replicate {failing} assets"));
+        } else if !status.errors.is_empty() {
+            risks.push(format!("managed DR's {} event reports errors", status.replication_state));
         }
         if status.replication_lag_ms.is_none() {
             risks.push("an asset never replicated".to_string());
@@ -356,13 +358,16 @@ fn fold_status(view: &mut views::DashboardView, status: &ReplicationStatus) {
     }
     if !status.errors.is_empty() {
         let classes: Vec<&str> = status.errors.iter().map(|e| e.error_class.as_str()).collect();
-        at_risk(
-            view,
+        let reason = if status.replication_state == "REPLICATING" {
             format!(
                 "Managed DR cannot replicate {failing} assets ({}): they fall behind while the rest replicates.",
                 classes.join(", ")
-            ),
-        );
+            )
+        } else {
+            // Outside replication, the errors are what failed the operation.
+            format!("Managed DR's last operation ({}) failed: {}.", status.replication_state, classes.join(", "))
+        };
+        at_risk(view, reason);
     }
 }
 
