@@ -324,7 +324,9 @@ impl Bot {
             deploy::APPROVE_VERB => return self.approve_deployment(activity, &actor, data, correlation_id).await,
             deploy::CANCEL_VERB => return self.cancel_deployment_from_card(&actor, data, correlation_id).await,
             failover::APPROVE_VERB => return self.approve_runbook(activity, &actor, data, correlation_id).await,
-            failover::CANCEL_VERB => return self.cancel_runbook_from_card(&actor, data, correlation_id).await,
+            failover::CANCEL_VERB => {
+                return self.cancel_runbook_from_card(activity, &actor, data, correlation_id).await
+            }
             _ => {}
         }
         if verb == replicate::CANCEL_VERB {
