@@ -232,7 +232,19 @@ pub fn oriented(pair: &Pair, from: Side) -> Pair {
 pub fn versions_key(pair: &str, from: Side) -> String {
     match from {
         Side::Primary => pair.to_string(),
-        Side::Secondary => format!("{pair}:from-secondary"),
+        Side::Secondary => format!("{pair}{FROM_SECONDARY}"),
+    }
+}
+
+/// What [`versions_key`] appends for a sync from the secondary.
+const FROM_SECONDARY: &str = ":from-secondary";
+
+/// The pair a [`versions_key`] (or an [`oriented`] pair's name) names, and
+/// the side it syncs from.
+pub fn pair_of_key(key: &str) -> (&str, Side) {
+    match key.strip_suffix(FROM_SECONDARY) {
+        Some(pair) => (pair, Side::Secondary),
+        None => (key, Side::Primary),
     }
 }
 

@@ -201,12 +201,20 @@ impl Bot {
             }
         };
         let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
+        // Grants compared under the pair's principal mapping, as a plan would.
+        let config = match self.replication_config(pair, None).await {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "the pair's mapping table is unavailable; principals unmapped");
+                settings.replication_config(None)
+            }
+        };
         let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options_per_side(None),
             budgets,
-            &settings.replication_config(None),
+            &config,
             now_ms(),
             &options,
             &|_| {},

@@ -10,8 +10,10 @@
 //! catalogs are drbot's plumbing, never "extra". Storage locations are
 //! compared after mapping the primary's location to the secondary's; a
 //! managed table's location is the metastore's business and is not compared.
-//! Grants are *direct* grants; an object that is missing or extra carries its
-//! grants and owner implicitly and gets no separate grant/owner entries.
+//! Grants are *direct* grants, the primary's under the names the pair maps
+//! them to on the secondary (`principals.rs`); an object that is missing or
+//! extra carries its grants and owner implicitly and gets no separate
+//! grant/owner entries.
 
 use std::collections::BTreeSet;
 
@@ -146,7 +148,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 common_fields(&catalog.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &catalog.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&catalog.common), &other.common, &mut out);
             }
         }
     }
@@ -170,7 +172,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 common_fields(&schema.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &schema.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&schema.common), &other.common, &mut out);
             }
         }
     }
@@ -199,7 +201,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     ((&table.common, Some(&table.column_metadata)), (&other.common, Some(&other.column_metadata)));
                 let keys_differ = table.constraints != other.constraints;
                 metadata_drift(&object, a, b, tags, keys_differ, &mut out);
-                owner_and_grants(&object, &table.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&table.common), &other.common, &mut out);
             }
         }
     }
@@ -225,7 +227,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 }
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &volume.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&volume.common), &other.common, &mut out);
             }
         }
     }
@@ -258,10 +260,11 @@ fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
         } else if comment(function) != comment(other) {
             out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::Comment]) })
         }
+        let mapped = scope.config.principals.common(&function.common);
         if function.common.owner.is_empty() || other.common.owner.is_empty() {
-            grant_drift(&object, &function.common.grants, &other.common.grants, out);
+            grant_drift(&object, &mapped.grants, &other.common.grants, out);
         } else {
-            owner_and_grants(&object, &function.common, &other.common, out);
+            owner_and_grants(&object, &mapped, &other.common, out);
         }
     }
     for function in secondary.functions.values() {

@@ -57,6 +57,11 @@ pub struct Snapshot {
     /// listed them (`volume_survey.rs`); on the secondary with what drbot
     /// copied there. Empty for reads that do not copy files (`status`).
     pub volume_files: BTreeMap<String, super::volume_files::FilesRead>,
+    /// Principals this metastore was asked about and does not know
+    /// (`principal_survey.rs`): a grant or owner change naming one is
+    /// planned blocked. Any principal not listed is taken as known (Unity
+    /// Catalog has the last word when the statement runs).
+    pub unknown_principals: BTreeSet<String>,
 }
 
 /// What decides whether a statement with a path may run on this metastore:
