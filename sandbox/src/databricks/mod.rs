@@ -374,6 +374,8 @@ impl Workspace {
     /// Adds a service principal (by application id) to a workspace group,
     /// e.g. drbot's own identity to the metastore admins for scheduled posts.
     pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
+        // The account has it (an admin added it to the account, then the group).
+        self.account.add_principal(app_id);
         self.service_principal_groups.lock().entry(app_id.to_string()).or_default().push(group.to_string());
     }
 }
