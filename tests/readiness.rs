@@ -518,3 +518,52 @@ async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_findin
     assert_eq!(readiness.verdict.status, Status::NotReady);
     assert!(readiness.verdict.reasons.iter().any(|r| r.starts_with("security:")), "{:?}", readiness.verdict);
 }
+
+/// `status` compares registered models too (their versions and aliases,
+/// from one metastore-wide list a side): a model whose copy lacks a version
+/// and points its alias elsewhere is model drift, and a faithful copy none.
+#[tokio::test]
+async fn status_drift_counts_registered_models_by_versions_and_aliases() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let schema = {
+        let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        p.schemas
+            .keys()
+            .find(|k| s.schemas.contains_key(*k) && k.starts_with("main."))
+            .expect("a shared schema")
+            .clone()
+    };
+    let model = format!("{schema}.churn");
+    let admin = sandbox::databricks::seed::ADMIN_GROUP;
+    for (workspace, versions, alias) in [(&sandbox.primary, 2, 2), (&sandbox.secondary, 1, 1)] {
+        let mut metastore = workspace.metastore.write();
+        let seeded = sandbox::databricks::models::seed(
+            &mut metastore,
+            &model,
+            "churn",
+            versions,
+            &[("champion", alias)],
+            admin,
+            1,
+        );
+        assert!(seeded);
+    }
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    let read = |warehouse: &str| ReadOptions { warehouse_id: Some(warehouse.into()), ..ReadOptions::default() };
+    let reads = [read(PRIMARY_WAREHOUSE_ID), read(SANDBOX_WAREHOUSE_ID)];
+    let readiness = check(&primary, &secondary, &alice, &alice, &reads, &replication_config(), 0).await;
+    let drift = readiness.drift.as_ref().expect("drift computed");
+    assert_eq!(drift.objects.model.different, 1, "{:?}", drift.objects);
+
+    // The copy made faithful: no model drift.
+    {
+        let versions = sandbox.primary.metastore.read().models[&model].versions.clone();
+        let mut metastore = sandbox.secondary.metastore.write();
+        let copy = metastore.models.get_mut(&model).unwrap();
+        copy.versions = versions;
+        copy.aliases.insert("champion".into(), 2);
+    }
+    let readiness = check(&primary, &secondary, &alice, &alice, &reads, &replication_config(), 0).await;
+    assert_eq!(readiness.drift.expect("drift computed").objects.model, Default::default());
+}

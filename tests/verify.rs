@@ -121,8 +121,15 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
     assert!(missing.is_empty(), "silently skipped: {missing:?}");
     let mut equal = Vec::new();
     let mut recorded_equal = 0;
+    let mut others_equal = Vec::new();
     for (name, table) in &tables {
         match table["result"].as_str() {
+            // Registered models and managed volumes (no rows): their versions or files.
+            Some("equal") if table["kind"] != "managed" && table["kind"] != "external" => {
+                let (p, s) = (&table["primary"], &table["secondary"]);
+                assert!(p["files"] == s["files"] && p["versions"] == s["versions"], "{name}: {table}");
+                others_equal.push((table["kind"].as_str().unwrap_or_default().to_string(), name.clone()));
+            }
             Some("equal") => {
                 let (p, s) = (&table["primary"], &table["secondary"]);
                 assert_eq!(p["rows"], s["rows"], "{name}");
@@ -140,6 +147,13 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
         }
     }
     assert!(equal.len() >= 10, "most Delta tables are equal: {equal:?}");
+    // The seed's managed volume: its files (names, sizes, copied from the
+    // primary's current versions) are the primary's.
+    let managed: Vec<&(String, String)> = others_equal.iter().filter(|(kind, _)| kind == "managed_volume").collect();
+    assert_eq!(managed.len(), 1, "{others_equal:?}");
+    let volume = managed[0].1.clone();
+    assert!(tables[&volume]["primary"]["files"].as_u64().unwrap() > 0, "{}", tables[&volume]);
+    assert!(reasons_of(&tables).iter().any(|r| r.contains("storage replication")), "external volumes say why");
     assert!(recorded_equal > 0, "the tables this replication cloned hold the recorded version");
     let reasons: Vec<&str> = tables.values().filter_map(|t| t["reason"].as_str()).collect();
     assert!(reasons.iter().any(|r| r.starts_with("a view")), "{reasons:?}");
@@ -188,7 +202,25 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
     let (ok, text) = drbot(&["verify"], &config, &alice, &[]).await;
     assert!(!ok);
     assert!(text.contains(&format!("different  {moved}")), "{text}");
-    assert!(text.contains("tables: "), "{text}");
+    assert!(text.contains("tables, models and volumes: "), "{text}");
+
+    // A file the primary changes, and one only the secondary has: the
+    // volume differs, naming them.
+    let root = format!("/Volumes/{}", volume.replace('.', "/"));
+    let primary_file = sandbox.primary.files.files_under(&root).into_keys().next().expect("the volume has files");
+    sandbox.primary.files.put(&primary_file, b"changed on the primary");
+    sandbox.secondary.files.put(&format!("{root}/stray.txt"), b"only here");
+    let (_, report) = verify_json(&[], &config, &alice, &[]).await;
+    let result = &by_table(&report)[&volume];
+    assert_eq!(result["result"], "different", "{result}");
+    let differences = result["differences"].to_string();
+    assert!(differences.contains("1 file(s) not the primary's current version"), "{differences}");
+    assert!(differences.contains("1 file(s) only on the secondary"), "{differences}");
+    assert!(differences.contains("stray.txt"), "{differences}");
+}
+
+fn reasons_of(tables: &BTreeMap<String, Value>) -> Vec<String> {
+    tables.values().filter_map(|t| t["reason"].as_str().map(str::to_string)).collect()
 }
 
 /// A replicated Delta table of `main` on both sides whose owners (table,
@@ -432,6 +464,13 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
         }
     }
     assert_eq!(tables[&table]["result"], "equal", "the filtered, masked table: {}", tables[&table]);
+    // Registered models are answered for too: one whose versions a person
+    // must copy is blocked with that fix; the copied one is equal.
+    assert_eq!(tables[&model]["kind"], "model");
+    assert_eq!(tables[&model]["result"], "blocked", "{}", tables[&model]);
+    assert!(tables[&model]["reason"].as_str().unwrap().contains("copy_model_version"), "{}", tables[&model]);
+    assert_eq!(tables[&ranker]["result"], "equal", "{}", tables[&ranker]);
+    assert_eq!(tables[&ranker]["secondary"]["versions"], 2);
     assert_eq!(tables[&child]["result"], "equal", "the table with a foreign key: {}", tables[&child]);
     {
         let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());

@@ -139,6 +139,13 @@ impl WorkspaceClient {
         self.list_all(MODELS, &query, "registered_models", token).await
     }
 
+    /// Every registered model of the metastore the caller may see, every
+    /// page (a list naming neither catalog nor schema, Registered Models ›
+    /// List): one call for a whole read where a list per schema would be many.
+    pub async fn list_metastore_models(&self, token: &AccessToken) -> Result<Vec<RegisteredModel>, DatabricksError> {
+        self.list_all(MODELS, &[], "registered_models", token).await
+    }
+
     /// One registered model with its aliases.
     pub async fn get_model(&self, token: &AccessToken, full_name: &str) -> Result<RegisteredModel, DatabricksError> {
         let path = format!("{MODELS}/{}", segment(full_name));

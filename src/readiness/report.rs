@@ -595,6 +595,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::Storage => "external locations",
         SkippedPart::FormatOptions => "format options",
         SkippedPart::Tags => "tags",
+        SkippedPart::Models => "registered models",
     };
     UnreadPart {
         side,
@@ -701,6 +702,10 @@ fn field_name(field: &Field) -> &'static str {
         Field::FunctionDefinition => "function definition",
         Field::Columns => "columns or format options",
         Field::VolumeType { .. } => "volume type",
+        Field::Files { .. } => "files",
+        Field::ModelVersions { .. } => "model versions",
+        Field::Aliases => "aliases",
+        Field::VersionMetadata => "version comments or tags",
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ModelInfo {
     /// a securable of type FUNCTION (`GRANT … ON FUNCTION`, the permissions
     /// API's `function`).
     pub grants: Grants,
+    /// The read did not ask for its grants (`status`, `verify`): `grants`
+    /// is empty but unknown, never compared nor planned from.
+    pub grants_unread: bool,
 }
 
 impl ModelInfo {

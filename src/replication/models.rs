@@ -150,13 +150,14 @@ pub(crate) fn plan(
         // Its grants, under the secondary's names, before the owner changes;
         // none when the primary's are unknown, no revoke when the secondary's are.
         let no_grants = Grants::new();
-        let wanted = match primary.is_skipped(&full_name, SkippedPart::Grants) {
+        let primary_unread = model.grants_unread || primary.is_skipped(&full_name, SkippedPart::Grants);
+        let wanted = match primary_unread {
             true => Grants::new(),
             false => config.principals.grants(&model.grants),
         };
         let held = match existing {
-            Some(_) if secondary.is_skipped(&full_name, SkippedPart::Grants) => &no_grants,
-            Some(m) if !primary.is_skipped(&full_name, SkippedPart::Grants) => &m.grants,
+            Some(m) if m.grants_unread || secondary.is_skipped(&full_name, SkippedPart::Grants) => &no_grants,
+            Some(m) if !primary_unread => &m.grants,
             _ => &no_grants,
         };
         let principals: BTreeSet<&String> = wanted.keys().chain(held.keys()).collect();
@@ -295,6 +296,7 @@ mod tests {
             versions: [(1, version(1)), (2, version(2))].into(),
             aliases: [("champion".to_string(), 2)].into(),
             grants: [("analysts".to_string(), ["EXECUTE".to_string()].into())].into(),
+            grants_unread: false,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Reading the registered models of the schemas a read covered: a list per
 //! schema, then each model with its aliases, its versions and its direct
 //! grants (three GETs a model), then each version's tags (a GET a version,
-//! from the MLflow registry: `src/databricks/models.rs`). Only planning reads
-//! them (`ReadOptions::view_dependencies`).
+//! from the MLflow registry: `src/databricks/models.rs`), when planning
+//! (`ReadOptions::view_dependencies`); a read that does not plan takes the
+//! metastore's models from one list, with their aliases and versions only
+//! ([`summarise`]).
 //!
 //! A model's grants the caller may not read are recorded as skipped (so no
 //! plan revokes on the strength of them); a version's tags that cannot be
@@ -100,6 +102,63 @@ pub async fn read(
     Ok(())
 }
 
+/// A read that does not plan (`status`, `verify`): the metastore's models
+/// from one list (`listed`, asked beside the read's other lists), kept for
+/// the schemas the read covered, each with its aliases and versions (two
+/// GETs a model); neither grants (`grants_unread`) nor version tags.
+pub async fn summarise(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    snapshot: &mut Snapshot,
+    listed: Result<Vec<RegisteredModel>, DatabricksError>,
+    concurrency: usize,
+    permits: &Semaphore,
+) -> Result<(), Unreadable> {
+    let models = match listed {
+        Ok(models) => models,
+        Err(error) if skippable(&error) => {
+            let skipped = Skipped {
+                securable: "metastore".into(),
+                full_name: String::new(),
+                part: SkippedPart::Models,
+                reason: error.to_string(),
+            };
+            snapshot.skipped.push(skipped);
+            return Ok(());
+        }
+        Err(source) => return Err(Unreadable { what: "the registered models".into(), source }),
+    };
+    let wanted: Vec<RegisteredModel> = models
+        .into_iter()
+        .filter(|m| snapshot.schemas.contains_key(&format!("{}.{}", m.catalog_name, m.schema_name)))
+        .collect();
+    let mut details = stream::iter(wanted)
+        .map(|model| async move {
+            let full_name = model.full_name();
+            let (model, versions) = tokio::join!(
+                limited_model(permits, client.get_model(token, &full_name)),
+                limited_model(permits, client.list_model_versions(token, &full_name)),
+            );
+            (full_name, model, versions)
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((full_name, model, versions)) = details.next().await {
+        match (model, versions) {
+            (Ok(model), Ok(versions)) => {
+                let info = ModelInfo { grants_unread: true, ..model_info(model, versions) };
+                snapshot.models.insert(full_name, info);
+            }
+            (Err(error), _) | (_, Err(error)) if skippable(&error) => {
+                snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error))
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                return Err(Unreadable { what: format!("model {full_name}"), source: error })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Each version's tags; a version whose tags cannot be read keeps `None`,
 /// and its model is recorded as having tags unread.
 async fn version_tags(
@@ -161,6 +220,7 @@ fn model_info(model: RegisteredModel, versions: Vec<ModelVersion>) -> ModelInfo 
             .collect(),
         aliases: model.aliases.into_iter().map(|a| (a.alias_name, a.version_num)).collect(),
         grants: Default::default(),
+        grants_unread: false,
         catalog: model.catalog_name,
         schema: model.schema_name,
         name: model.name,

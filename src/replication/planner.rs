@@ -1018,6 +1018,8 @@ impl Planner<'_> {
                         }),
                     }
                 }
+                // Its files are copied by `volume_files` (from the listings).
+                Change::Different(fields) if fields.iter().all(|f| matches!(f, Field::Files { .. })) => continue,
                 Change::Different(_) => {
                     ActionKind::Blocked(BlockReason::Immutable { what: "volume type or location".into() })
                 }
@@ -1132,7 +1134,8 @@ impl Planner<'_> {
                 self.push_owner(&object, &common.owner, deps);
             }
         }
-        for entry in drift {
+        // A registered model's grants and owner are planned with it (`models.rs`).
+        for entry in drift.iter().filter(|d| d.object.kind != ObjectKind::Model) {
             let object = &entry.object;
             let deps: Vec<ActionId> = self.creator.get(&object.full_name()).into_iter().cloned().collect();
             match &entry.change {

@@ -590,6 +590,7 @@ impl Gen {
                     versions,
                     aliases,
                     grants: common.grants,
+                    grants_unread: false,
                 };
                 primary.models.insert(model.full_name(), model.clone());
                 if copied {

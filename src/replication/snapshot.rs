@@ -29,7 +29,8 @@ pub struct Snapshot {
     pub volumes: BTreeMap<String, VolumeInfo>,
     /// User-defined functions (SQL and Python UDFs), by full name.
     pub functions: BTreeMap<String, FunctionInfo>,
-    /// Registered models, by full name (read for planning only).
+    /// Registered models, by full name (a planning read adds their grants
+    /// and version tags).
     pub models: BTreeMap<String, super::model_info::ModelInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
@@ -173,6 +174,9 @@ pub enum SkippedPart {
     Storage,
     /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
     FormatOptions,
+    /// The metastore's registered models (a read that does not plan lists
+    /// them in one call, which the caller may not be allowed).
+    Models,
     /// Every tag of the metastore (catalog to column): they are read from
     /// `information_schema`'s `*_tags` views only, so a read without a
     /// running SQL warehouse does not know them (`metadata.rs`).
