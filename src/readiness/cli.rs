@@ -117,6 +117,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         offenders: args.top,
         last_run: last_run(&config).await,
         table_versions: table_versions(&config, &pair.name).await,
+        volume_files: volume_manifest(&config, &pair.name).await,
         ..AssessOptions::for_pair()
     };
 
@@ -192,6 +193,28 @@ pub async fn principal_map(config: &Config, pair: &str) -> crate::replication::p
                 "drbot status: the pair's principal mapping is unknown, so grants are compared unmapped: {error}"
             );
             Default::default()
+        }
+    }
+}
+
+/// The pair's copy manifest, so the drift compares managed volumes' files;
+/// `None` without a store (nothing was copied from here: not compared).
+pub async fn volume_manifest(config: &Config, pair: &str) -> Option<crate::replication::volume_survey::Manifest> {
+    if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        return None;
+    }
+    let result = async {
+        let store = Store::open(&config.store.url()).await?;
+        let rows = store.copied_files(pair).await;
+        store.close().await;
+        rows
+    }
+    .await;
+    match result {
+        Ok(rows) => Some(crate::replication::volume_survey::manifest(&rows)),
+        Err(error) => {
+            eprintln!("drbot status: the copy manifest is unknown, so volume files are not compared: {error}");
+            None
         }
     }
 }

@@ -78,6 +78,11 @@ pub struct AssessOptions {
     /// Whether the read's warehouse is the pair's, to be judged (a pair with
     /// none, or one the secondary does not have, is blocked).
     pub judge_warehouse: bool,
+    /// The pair's copy manifest (`store::volume_files`): given, [`super::check_with`]
+    /// lists the managed volumes' files on both sides (within
+    /// [`super::check::FILES_BUDGET`]) and the drift compares them; `None`:
+    /// files are not compared.
+    pub volume_files: Option<crate::replication::volume_survey::Manifest>,
 }
 
 impl Default for AssessOptions {
@@ -90,6 +95,7 @@ impl Default for AssessOptions {
             table_versions: Vec::new(),
             warehouse: WarehouseCheck::Unknown,
             judge_warehouse: false,
+            volume_files: None,
         }
     }
 }
