@@ -565,5 +565,8 @@ mod tests {
         assert_eq!(back.name, versions_key("fin", Side::Secondary));
         assert_ne!(back.name, "fin");
         assert_eq!(back.sharing, pair.sharing, "the same recipient and shares, named by the pair");
+        // Its name leads back to the pair, whose principal mapping it reads the other way.
+        assert_eq!(pair_of_key(&back.name), ("fin", Side::Secondary));
+        assert_eq!(pair_of_key("fin"), ("fin", Side::Primary));
     }
 }
