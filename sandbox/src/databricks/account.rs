@@ -13,6 +13,9 @@ use super::Workspace;
 #[derive(Default)]
 pub struct Account {
     pub storage: Storage,
+    /// Managed DR's failover groups: served by the account API, and their
+    /// events read through either workspace's `system.replication.states`.
+    pub failover_groups: Arc<super::account_failover_groups::FailoverGroups>,
     workspaces: RwLock<Vec<Weak<Workspace>>>,
 }
 

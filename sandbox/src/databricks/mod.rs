@@ -44,6 +44,7 @@ pub mod metastore;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
+pub mod replication_states;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;

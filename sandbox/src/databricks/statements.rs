@@ -458,6 +458,17 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
                 let (code, message) = TRANSIENT_FAILURES[which];
                 Status { state: "FAILED", error: Some((code.into(), message.into())), outcome: None }
             }
+            Ok(Statement::ReplicationStates(query)) => {
+                let events = workspace.account.failover_groups.events();
+                let admin = workspace.metastore.read().is_admin(&principal);
+                let account_id = super::account_api::SANDBOX_ACCOUNT_ID;
+                match super::replication_states::answer(&events, account_id, admin, &query) {
+                    Ok(outcome) => Status { state: "SUCCEEDED", error: None, outcome: Some(Arc::new(outcome)) },
+                    Err(error) => {
+                        Status { state: "FAILED", error: Some((error.error_code, error.message)), outcome: None }
+                    }
+                }
+            }
             Ok(statement) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let shared = |provider: &str, share: &str, schema: &str, table: &str| {
