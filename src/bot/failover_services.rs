@@ -31,6 +31,7 @@ use crate::azure::{storage_failover, ArmClient, PollOptions};
 use crate::databricks::job_definitions::JobDefinition;
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
+use crate::failover::group::{GroupAnswer, GroupRead};
 use crate::failover::jobs::{ActiveRun, ControlError, JobControl, JobTriggers, Trigger, SOURCE_JOB_TAG};
 use crate::failover::run::{Services, SyncProof};
 use crate::failover::warehouses::{WarehouseControl, WarehouseInfo, WarehouseState};
@@ -58,6 +59,8 @@ pub struct LiveServices {
     arm: ArmClient,
     /// How often an ARM operation is polled (tests shorten it).
     arm_poll: Duration,
+    /// A managed-DR pair's failover group (`super::managed_dr`).
+    managed: Option<super::managed_dr::ManagedGroup>,
 }
 
 /// One workspace's jobs.
@@ -439,6 +442,14 @@ impl Services for LiveServices {
     async fn pause(&self, ms: i64) {
         tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
     }
+
+    async fn group(&self) -> Result<GroupRead, ControlError> {
+        super::managed_dr::read_group(self.managed.as_ref(), &self.tokens).await
+    }
+
+    async fn fail_group_over(&self, target: &str, etag: &str) -> Result<GroupAnswer, ControlError> {
+        super::managed_dr::fail_group_over(self.managed.as_ref(), &self.tokens, target, etag).await
+    }
 }
 
 /// A reachability probe: three quick attempts, not a replication's minutes.
@@ -485,6 +496,7 @@ impl Bot {
             probes: [primary.with_retry(probe_policy()), secondary.with_retry(probe_policy())],
             arm: ArmClient::new(self.services.http.clone(), arm_url),
             arm_poll: Duration::from_secs(10),
+            managed: self.managed_group(pair)?,
             tokens,
         })
     }

@@ -23,6 +23,7 @@ pub mod models;
 pub mod paging;
 pub mod permissions;
 pub mod policies;
+pub mod replication_states;
 pub mod retry;
 pub mod scim;
 pub mod secrets;

@@ -270,6 +270,9 @@ pub struct Readiness {
     pub blockers: Vec<Blocker>,
     /// Objects in scope the next replication cannot copy, by reason.
     pub unreplicable: Vec<UnreplicableGroup>,
+    /// The primary's objects of the kinds managed DR leaves out (when it was read).
+    #[serde(skip)]
+    pub primary_inventory: Option<super::inventory::Inventory>,
 }
 
 /// A table present on both sides whose protection differs.
@@ -386,6 +389,10 @@ pub fn assess_observed(
         security: Vec::new(),
         blockers: Vec::new(),
         unreplicable: Vec::new(),
+        primary_inventory: match primary {
+            Observed::Read { snapshot, .. } => Some(super::inventory::Inventory::of(snapshot)),
+            Observed::Unreachable { .. } => None,
+        },
     };
     let mut reasons = Reasons::default();
     readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);

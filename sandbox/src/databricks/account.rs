@@ -14,6 +14,9 @@ use super::Workspace;
 #[derive(Default)]
 pub struct Account {
     pub storage: Storage,
+    /// Managed DR's failover groups: served by the account API, and their
+    /// events read through either workspace's `system.replication.states`.
+    pub failover_groups: Arc<super::account_failover_groups::FailoverGroups>,
     workspaces: RwLock<Vec<Weak<Workspace>>>,
     /// Identities the account is known to have: every one that has called a
     /// workspace of the account (a user's name, a service principal's

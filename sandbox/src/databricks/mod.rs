@@ -46,6 +46,7 @@ pub mod model_registry;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
+pub mod replication_states;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;

@@ -466,6 +466,17 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
                 error: Some(("PRINCIPAL_DOES_NOT_EXIST".into(), unknown.unwrap_or_default())),
                 outcome: None,
             },
+            Ok(Statement::ReplicationStates(query)) => {
+                let events = workspace.account.failover_groups.events();
+                let admin = workspace.metastore.read().is_admin(&principal);
+                let account_id = super::account_api::SANDBOX_ACCOUNT_ID;
+                match super::replication_states::answer(&events, account_id, admin, &query) {
+                    Ok(outcome) => Status { state: "SUCCEEDED", error: None, outcome: Some(Arc::new(outcome)) },
+                    Err(error) => {
+                        Status { state: "FAILED", error: Some((error.error_code, error.message)), outcome: None }
+                    }
+                }
+            }
             Ok(statement) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let shared = |provider: &str, share: &str, schema: &str, table: &str| {
