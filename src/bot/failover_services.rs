@@ -235,7 +235,19 @@ pub fn oriented(pair: &Pair, from: Side) -> Pair {
 pub fn versions_key(pair: &str, from: Side) -> String {
     match from {
         Side::Primary => pair.to_string(),
-        Side::Secondary => format!("{pair}:from-secondary"),
+        Side::Secondary => format!("{pair}{FROM_SECONDARY}"),
+    }
+}
+
+/// What [`versions_key`] appends for a sync from the secondary.
+const FROM_SECONDARY: &str = ":from-secondary";
+
+/// The pair a [`versions_key`] (or an [`oriented`] pair's name) names, and
+/// the side it syncs from.
+pub fn pair_of_key(key: &str) -> (&str, Side) {
+    match key.strip_suffix(FROM_SECONDARY) {
+        Some(pair) => (pair, Side::Secondary),
+        None => (key, Side::Primary),
     }
 }
 
@@ -565,5 +577,8 @@ mod tests {
         assert_eq!(back.name, versions_key("fin", Side::Secondary));
         assert_ne!(back.name, "fin");
         assert_eq!(back.sharing, pair.sharing, "the same recipient and shares, named by the pair");
+        // Its name leads back to the pair, whose principal mapping it reads the other way.
+        assert_eq!(pair_of_key(&back.name), ("fin", Side::Secondary));
+        assert_eq!(pair_of_key("fin"), ("fin", Side::Primary));
     }
 }

@@ -200,13 +200,29 @@ impl Bot {
                 None
             }
         };
-        let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
+        // The copy manifest, so the drift compares managed volumes' files.
+        let volume_files = match self.services.store.copied_files(&pair.name).await {
+            Ok(rows) => Some(crate::replication::volume_survey::manifest(&rows)),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "the copy manifest is unavailable; volume files not compared");
+                None
+            }
+        };
+        let options = AssessOptions { last_run, table_versions, volume_files, ..AssessOptions::for_pair() };
+        // Grants compared under the pair's principal mapping, as a plan would.
+        let config = match self.replication_config(pair, None).await {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "the pair's mapping table is unavailable; principals unmapped");
+                settings.replication_config(None)
+            }
+        };
         let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options_per_side(None),
             budgets,
-            &settings.replication_config(None),
+            &config,
             now_ms(),
             &options,
             &|_| {},

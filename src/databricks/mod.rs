@@ -25,6 +25,7 @@ pub mod permissions;
 pub mod policies;
 pub mod replication_states;
 pub mod retry;
+pub mod scim;
 pub mod secrets;
 pub mod sharing;
 pub mod statements;

@@ -78,6 +78,11 @@ pub struct AssessOptions {
     /// Whether the read's warehouse is the pair's, to be judged (a pair with
     /// none, or one the secondary does not have, is blocked).
     pub judge_warehouse: bool,
+    /// The pair's copy manifest (`store::volume_files`): given, [`super::check_with`]
+    /// lists the managed volumes' files on both sides (within
+    /// [`super::check::FILES_BUDGET`]) and the drift compares them; `None`:
+    /// files are not compared.
+    pub volume_files: Option<crate::replication::volume_survey::Manifest>,
 }
 
 impl Default for AssessOptions {
@@ -90,6 +95,7 @@ impl Default for AssessOptions {
             table_versions: Vec::new(),
             warehouse: WarehouseCheck::Unknown,
             judge_warehouse: false,
+            volume_files: None,
         }
     }
 }
@@ -602,6 +608,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::Storage => "external locations",
         SkippedPart::FormatOptions => "format options",
         SkippedPart::Tags => "tags",
+        SkippedPart::Models => "registered models",
     };
     UnreadPart {
         side,
@@ -708,6 +715,10 @@ fn field_name(field: &Field) -> &'static str {
         Field::FunctionDefinition => "function definition",
         Field::Columns => "columns or format options",
         Field::VolumeType { .. } => "volume type",
+        Field::Files { .. } => "files",
+        Field::ModelVersions { .. } => "model versions",
+        Field::Aliases => "aliases",
+        Field::VersionMetadata => "version comments or tags",
     }
 }
 

@@ -166,7 +166,7 @@ pub(super) fn qualify(
     Ok(full)
 }
 
-fn securable_name(
+pub(crate) fn securable_name(
     kind: Securable,
     name: &[String],
     catalog: Option<&str>,
