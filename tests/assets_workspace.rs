@@ -164,6 +164,8 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "update instance pool Warm D4 nodes: max_capacity, permissions",
         "create instance pool Spot E8 nodes: Standard_E8ds_v5, at most 40 instances",
         "create cluster Shared analytics: under policy Jobs compute, left terminated",
+        "create cluster Pooled ETL: on pool Warm D4 nodes, left terminated",
+        "create cluster Spot batch: on pool Spot E8 nodes (driver on Warm D4 nodes), left terminated",
         "update warehouse BI dashboards: cluster_size, max_num_clusters, permissions",
         "create warehouse Ad hoc analysts: Small, PRO, serverless, left stopped",
         "create secret scope kv-prod: on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
@@ -211,6 +213,16 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     assert_eq!(shared[0].state, "TERMINATED");
     assert_eq!(shared[0].spec["policy_id"], serde_json::json!(jobs_policy.policy_id));
     assert!(sandbox.secondary.clusters.by_name("job-1001-run-7").is_empty(), "a job's cluster is not a definition");
+    // Clusters on pools are on the secondary's pools of the same name (one made by the same run).
+    let pool_id = |name: &str| serde_json::json!(sandbox.secondary.instance_pools.by_name(name)[0].instance_pool_id);
+    let pooled = &sandbox.secondary.clusters.by_name("Pooled ETL")[0];
+    assert_eq!(
+        (pooled.spec["instance_pool_id"].clone(), pooled.state.as_str()),
+        (pool_id("Warm D4 nodes"), "TERMINATED")
+    );
+    let spot = &sandbox.secondary.clusters.by_name("Spot batch")[0];
+    assert_eq!(spot.spec["instance_pool_id"], pool_id("Spot E8 nodes"));
+    assert_eq!(spot.spec["driver_instance_pool_id"], pool_id("Warm D4 nodes"));
     // Direct grants follow policies and clusters.
     let acls = &sandbox.secondary.object_acls;
     assert_eq!(
@@ -280,6 +292,24 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
 }
 
 #[tokio::test]
+async fn a_cluster_whose_pool_is_missing_in_the_secondary_is_blocked_naming_it_and_the_rest_is_applied() {
+    let sandbox = seeded(4).await;
+    let clients = Clients::new(&sandbox, 5).await;
+    let plan = clients.plan().await;
+    // Someone deletes the secondary's warm pool between the plan and the run.
+    for pool in sandbox.secondary.instance_pools.by_name("Warm D4 nodes") {
+        sandbox.secondary.instance_pools.remove(&pool.instance_pool_id);
+    }
+    let results = clients.apply(&plan).await;
+    let outcome = |name: &str| results.iter().find(|r| r.kind == "cluster" && r.name == name).unwrap().outcome.clone();
+    let missing = ItemOutcome::Blocked("its instance pool Warm D4 nodes is not in the secondary".into());
+    assert_eq!(outcome("Pooled ETL"), missing);
+    assert_eq!(outcome("Spot batch"), missing, "a driver's pool counts too");
+    assert_eq!(outcome("Shared analytics"), ItemOutcome::Done);
+    assert!(sandbox.secondary.clusters.by_name("Pooled ETL").is_empty());
+}
+
+#[tokio::test]
 async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_a_rerun_converges() {
     let sandbox = seeded(60).await;
     let objects_in_primary = sandbox.primary.tree.paths().len() - 1; // all but the root
@@ -303,7 +333,7 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
         assert!(seen.insert(result.id.clone()), "{} reported twice", line(result));
     }
     let clusters = results.iter().filter(|r| r.kind == "cluster").count();
-    assert_eq!(clusters, 2, "every cluster definition of the primary has a result");
+    assert_eq!(clusters, 4, "every cluster definition of the primary has a result");
     let tree_results = results
         .iter()
         .filter(|r| matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder"))

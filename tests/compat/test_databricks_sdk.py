@@ -666,6 +666,15 @@ def test_instance_pools_are_created_listed_edited_permissioned_and_deleted():
     assert [(a.group_name, a.all_permissions[0].permission_level.value) for a in acl] == [("dr-readers", "CAN_ATTACH_TO")]
     with pytest.raises(PermissionDenied):
         client("READER_TOKEN").instance_pools.create(instance_pool_name="not-mine", node_type_id="Standard_D4ds_v5")
+    # A cluster on the pool takes the pool's node type.
+    pooled = w.clusters.create(
+        cluster_name="sdk-compat pooled", spark_version="15.4.x-scala2.12", instance_pool_id=made.instance_pool_id, num_workers=1
+    ).response
+    got = w.clusters.get(pooled.cluster_id)
+    assert (got.instance_pool_id, got.node_type_id) == (made.instance_pool_id, "Standard_D4ds_v5")
+    with pytest.raises(InvalidParameterValue):
+        w.clusters.create(cluster_name="sdk-compat no pool", spark_version="15.4.x-scala2.12", instance_pool_id="no-such-pool", num_workers=1)
+    w.clusters.delete(pooled.cluster_id)
     w.instance_pools.delete(made.instance_pool_id)
     assert "sdk-compat pool" not in [p.instance_pool_name for p in w.instance_pools.list()]
     with pytest.raises(ResourceDoesNotExist):

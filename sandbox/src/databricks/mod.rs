@@ -203,8 +203,10 @@ impl Workspace {
         self.tree.seed(primary, notebooks);
         self.policies.seed(primary);
         let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
-        self.clusters.seed(primary, jobs_policy.as_deref());
         self.instance_pools.seed(primary);
+        let pool = |name: &str| self.instance_pools.by_name(name).into_iter().next().map(|p| p.instance_pool_id);
+        let (warm, spot) = (pool("Warm D4 nodes"), pool("Spot E8 nodes"));
+        self.clusters.seed(primary, jobs_policy.as_deref(), (warm.as_deref(), spot.as_deref()));
         // Engineers may use the jobs policy and restart the ETL cluster.
         if primary {
             if let Some(policy) = &jobs_policy {
