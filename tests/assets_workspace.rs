@@ -172,6 +172,32 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     ] {
         assert!(planned.iter().any(|l| l == expected), "{expected} is not in the plan:\n{}", planned.join("\n"));
     }
+    // Databricks SQL objects: by folder and name, on the secondary's warehouses of the same name.
+    for expected in [
+        "create query /Shared/sales/queries/Daily revenue (primary ",
+        "create query /Shared/sales/queries/Open orders (primary ",
+        "update query /Shared/sales/queries/Late shipments (primary ",
+        "create alert /Shared/sales/queries/Revenue drop (primary ",
+        "create dashboard /Shared/sales/Sales overview.lvdash.json (primary ",
+    ] {
+        assert!(
+            planned.iter().any(|l| l.starts_with(expected)),
+            "{expected} is not in the plan:\n{}",
+            planned.join("\n")
+        );
+    }
+    for expected in [
+        "): on warehouse BI dashboards",
+        "): on warehouse Ad hoc analysts",
+        "): query_text, owner_user_name",
+        "): on warehouse BI dashboards, published",
+    ] {
+        assert!(
+            planned.iter().any(|l| l.ends_with(expected)),
+            "{expected} is not in the plan:\n{}",
+            planned.join("\n")
+        );
+    }
     // The plan is in the order it is applied: folders and policies before
     // the notebooks and clusters in or under them.
     let position = |kind: &str, first: bool| {
@@ -181,6 +207,9 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     assert!(position("folder", false) < position("notebook", true));
     assert!(position("cluster policy", false) < position("cluster", true));
     assert!(position("instance pool", false) < position("cluster", true));
+    assert!(position("warehouse", false) < position("query", true), "warehouses before the queries on them");
+    assert!(position("query", false) < position("alert", true), "queries before the alerts on them");
+    assert!(position("warehouse", false) < position("dashboard", true));
     // A dry run changes nothing.
     assert!(sandbox.secondary.policies.all().iter().all(|p| p.name != "Small interactive"));
 
@@ -252,6 +281,40 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
     let spot = &sandbox.secondary.instance_pools.by_name("Spot E8 nodes")[0];
     assert_eq!(spot.spec["azure_attributes"]["availability"], "SPOT_WITH_FALLBACK_AZURE");
+    // Queries: in the same folder, on the secondary's warehouse of the same
+    // name (one made by this run), owned as in the primary, grants following.
+    let queries = &sandbox.secondary.queries;
+    let warehouse_id = |name: &str| serde_json::json!(sandbox.secondary.warehouses.by_name(name).unwrap().id);
+    let revenue = queries.find("/Shared/sales/queries", "Daily revenue").expect("the query is copied");
+    let source = sandbox.primary.queries.find("/Shared/sales/queries", "Daily revenue").unwrap();
+    for field in ["query_text", "parameters", "tags", "catalog", "schema", "run_as_mode"] {
+        assert_eq!(revenue.get(field), source.get(field), "{field}");
+    }
+    assert_eq!(revenue["warehouse_id"], warehouse_id("BI dashboards"));
+    let revenue_id = revenue["id"].as_str().unwrap();
+    assert_eq!(acls.of("queries", revenue_id).get("analysts").map(String::as_str), Some("CAN_RUN"));
+    let open = queries.find("/Shared/sales/queries", "Open orders").unwrap();
+    assert_eq!(open["warehouse_id"], warehouse_id("Ad hoc analysts"), "on the warehouse the same run made");
+    let late = queries.find("/Shared/sales/queries", "Late shipments").unwrap();
+    assert_eq!(
+        (late["owner_user_name"].as_str(), late["query_text"].as_str()),
+        (Some("bob@contoso.example"), Some("SELECT order_id FROM orders WHERE shipped_at > promised_at"))
+    );
+    // The alert runs the secondary's copy of its query.
+    let alert = sandbox.secondary.alerts.find("/Shared/sales/queries", "Revenue drop").expect("the alert is copied");
+    assert_eq!(alert["query_id"].as_str(), Some(revenue_id));
+    assert_eq!(
+        alert["condition"],
+        sandbox.primary.alerts.find("/Shared/sales/queries", "Revenue drop").unwrap()["condition"]
+    );
+    // The dashboard: the same draft on the secondary's warehouse, published, grants following.
+    let overview = sandbox.secondary.dashboards.at("/Shared/sales/Sales overview.lvdash.json").expect("copied");
+    let primary_overview = sandbox.primary.dashboards.at("/Shared/sales/Sales overview.lvdash.json").unwrap();
+    assert_eq!(overview.serialized_dashboard, primary_overview.serialized_dashboard);
+    assert_eq!(serde_json::json!(overview.warehouse_id), warehouse_id("BI dashboards"));
+    assert!(overview.published.is_some_and(|p| !p.embed_credentials));
+    assert_eq!(acls.of("dashboards", &overview.dashboard_id).get("analysts").map(String::as_str), Some("CAN_RUN"));
+    assert!(sandbox.secondary.tree.get("/Shared/sales/Sales overview.lvdash.json").is_some(), "listed in the tree");
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(
@@ -336,7 +399,9 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
     assert_eq!(clusters, 4, "every cluster definition of the primary has a result");
     let tree_results = results
         .iter()
-        .filter(|r| matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder"))
+        .filter(|r| {
+            matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder" | "dashboard")
+        })
         .count();
     assert_eq!(tree_results, objects_in_primary, "every object of the primary's tree has a result");
     let acted = results.iter().filter(|r| matches!(r.outcome, ItemOutcome::Done | ItemOutcome::Failed(_))).count();

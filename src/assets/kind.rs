@@ -125,6 +125,11 @@ pub enum Stage {
     /// What lives in or runs under those: notebooks, files, git folders,
     /// clusters, SQL warehouses.
     Contents,
+    /// Databricks SQL queries and AI/BI dashboards: they name warehouses
+    /// (made in [`Stage::Contents`]) and live in folders.
+    Queries,
+    /// SQL alerts: each runs a query.
+    Alerts,
     /// Jobs: they name notebooks, clusters, policies, pools and warehouses.
     Jobs,
     /// Object permissions: set on objects the earlier stages made.

@@ -15,8 +15,9 @@
 //! `directories` and `notebooks`, by object id), principals mapped: what the
 //! primary grants and the copy lacks is set once the copy exists (grants only
 //! the secondary has are kept). Git folders are their own kind
-//! ([`super::git_folders`]): the walk does not enter them. Objects only the secondary has are left alone (drbot
-//! never deletes there). Libraries and legacy dashboards cannot be exported
+//! ([`super::git_folders`]): the walk does not enter them; AI/BI dashboards
+//! are too ([`super::dashboards`]). Objects only the secondary has are left
+//! alone (drbot never deletes there). Libraries and legacy dashboards cannot be exported
 //! in source format: they are reported.
 
 use std::collections::BTreeMap;
@@ -50,6 +51,9 @@ pub enum Kind {
     },
     File,
     GitFolder,
+    /// An AI/BI dashboard (`.lvdash.json`): the dashboards kind copies it
+    /// through the Lakeview API ([`super::dashboards`]).
+    Dashboard,
     /// Anything the Workspace API cannot export in source format.
     Other(String),
 }
@@ -72,6 +76,7 @@ fn entry(object: &WorkspaceObject) -> Entry {
         "NOTEBOOK" => Kind::Notebook { language: object.language.clone().unwrap_or_default() },
         "FILE" => Kind::File,
         "REPO" => Kind::GitFolder,
+        "DASHBOARD" => Kind::Dashboard,
         other => Kind::Other(other.to_string()),
     };
     Entry { kind, modified_at: object.modified_at, object_id: object.object_id }
@@ -183,8 +188,8 @@ fn item_kind(kind: &Kind) -> &'static str {
         Kind::Folder => FOLDER,
         Kind::Notebook { .. } => NOTEBOOK,
         Kind::File => FILE,
-        // Git folders are another kind's items; the tree plans none.
-        Kind::GitFolder | Kind::Other(_) => OTHER,
+        // Git folders and dashboards are other kinds' items; the tree plans none.
+        Kind::GitFolder | Kind::Dashboard | Kind::Other(_) => OTHER,
     }
 }
 
@@ -225,7 +230,7 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
         };
         let blocked = |reason: &str| PlanItem::named(kind, path, Change::Blocked { reason: reason.into() });
         let item = match (&wanted.kind, have) {
-            (Kind::GitFolder, _) => continue,
+            (Kind::GitFolder | Kind::Dashboard, _) => continue,
             (Kind::Other(what), _) => {
                 blocked(&format!("a {what} cannot be exported in source format; copy it by hand"))
             }
@@ -243,7 +248,7 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                     .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
             },
             (Kind::Folder, Some(_)) => blocked("the secondary holds a notebook or file at this path"),
-            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Other(_), .. })) => {
+            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Dashboard | Kind::Other(_), .. })) => {
                 blocked("the secondary holds a folder or another kind of object at this path")
             }
             (_, None) => PlanItem::named(kind, path, Change::Create)

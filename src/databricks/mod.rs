@@ -8,7 +8,8 @@
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
 //! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
 //! (notebooks, files, folders, git folders), [`policies`], [`clusters`],
-//! [`secrets`].
+//! [`secrets`], [`sql_objects`] (queries, alerts), [`lakeview`] (AI/BI
+//! dashboards).
 
 pub mod account;
 pub mod clusters;
@@ -18,6 +19,7 @@ pub mod files;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
+pub mod lakeview;
 pub mod links;
 pub mod models;
 pub mod paging;
@@ -26,6 +28,7 @@ pub mod policies;
 pub mod retry;
 pub mod secrets;
 pub mod sharing;
+pub mod sql_objects;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;

@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_failover_groups;
 pub mod account_metastores;
+pub mod alerts;
 pub mod assignment;
 pub mod clusters;
 pub mod datasets;
@@ -39,15 +40,18 @@ pub mod files;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
+pub mod lakeview;
 pub mod locations;
 pub mod metastore;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
+pub mod queries;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;
 pub mod sql;
+pub mod sql_objects;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
@@ -143,6 +147,12 @@ pub struct Workspace {
     pub object_acls: object_permissions::ObjectAcls,
     /// Secret scopes, their keys and ACLs.
     pub secrets: secrets::Secrets,
+    /// Databricks SQL queries.
+    pub queries: queries::Queries,
+    /// Databricks SQL alerts.
+    pub alerts: alerts::Alerts,
+    /// AI/BI (Lakeview) dashboards.
+    pub dashboards: lakeview::Dashboards,
     /// What the workspace shares with the account's other workspace.
     pub account: Arc<account::Account>,
     /// Delta Sharing: recipients and shares of this metastore.
@@ -188,6 +198,9 @@ impl Workspace {
             instance_pools: instance_pools::InstancePools::default(),
             object_acls: object_permissions::ObjectAcls::default(),
             secrets: secrets::Secrets::default(),
+            queries: queries::Queries::default(),
+            alerts: alerts::Alerts::default(),
+            dashboards: lakeview::Dashboards::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
@@ -230,6 +243,68 @@ impl Workspace {
         }
         self.warehouses.seed(primary);
         self.secrets.seed(primary);
+        self.seed_sql_objects(primary);
+    }
+
+    /// Databricks SQL objects the sales team keeps beside its notebooks:
+    /// queries on two warehouses (one the secondary lacks until its
+    /// warehouses are copied), a published AI/BI dashboard and an alert on
+    /// one query, some granted to analysts; the secondary has an older copy
+    /// of one query, owned by someone else.
+    fn seed_sql_objects(&self, primary: bool) {
+        let at = chrono::Utc::now().timestamp_millis();
+        let _ = self.tree.mkdirs("/Shared/sales/queries", at);
+        let warehouse = |name: &str| self.warehouses.by_name(name).map(|w| w.id).unwrap_or_default();
+        let (bi, ad_hoc) = (warehouse("BI dashboards"), warehouse("Ad hoc analysts"));
+        let (alice, bob) = ("alice@contoso.example", "bob@contoso.example");
+        let query = |name: &str, text: &str, warehouse: &str| {
+            serde_json::json!({"display_name": name, "query_text": text, "warehouse_id": warehouse,
+                "parent_path": "/Shared/sales/queries", "run_as_mode": "OWNER", "catalog": "main", "schema": "sales"})
+        };
+        let late = "SELECT order_id FROM orders WHERE shipped_at > promised_at";
+        if !primary {
+            self.queries.add(alice, query("Late shipments", "SELECT 1", &bi));
+            return;
+        }
+        let mut revenue = query("Daily revenue", "SELECT date, SUM(amount) AS revenue FROM orders GROUP BY date", &bi);
+        revenue["parameters"] = serde_json::json!([{"name": "days", "title": "Days", "numeric_value": {"value": 7.0}}]);
+        revenue["tags"] = serde_json::json!(["finance", "daily"]);
+        let revenue = self.queries.add(alice, revenue);
+        self.queries.add(alice, query("Open orders", "SELECT * FROM orders WHERE status = 'OPEN'", &ad_hoc));
+        self.queries.add(bob, query("Late shipments", late, &bi));
+        self.object_acls.grant(queries::OBJECT_TYPE, &revenue, "analysts", "CAN_RUN");
+        self.alerts.add(
+            alice,
+            serde_json::json!({"display_name": "Revenue drop", "query_id": revenue, "parent_path": "/Shared/sales/queries",
+                "condition": {"op": "LESS_THAN", "operand": {"column": {"name": "revenue"}},
+                              "threshold": {"value": {"double_value": 1000.0}}},
+                "seconds_to_retrigger": 3600, "notify_on_ok": true, "state": "OK"}),
+        );
+        let overview = lakeview::Dashboard {
+            dashboard_id: String::new(),
+            display_name: "Sales overview".into(),
+            parent_path: "/Shared/sales".into(),
+            warehouse_id: Some(bi),
+            serialized_dashboard: serde_json::json!({"datasets": [{"name": "revenue", "displayName": "Revenue",
+                "queryLines": ["SELECT date, revenue FROM main.sales.daily_revenue"]}],
+                "pages": [{"name": "overview", "displayName": "Overview"}]})
+            .to_string(),
+            owner: String::new(),
+            trashed: false,
+            create_time: String::new(),
+            update_time: String::new(),
+            revision: 0,
+            published: None,
+        };
+        if let Ok(id) = self.dashboards.add(self, alice, overview) {
+            self.dashboards.publish(&id, false, None);
+            self.object_acls.grant(lakeview::OBJECT_TYPE, &id, "analysts", "CAN_RUN");
+        }
+    }
+
+    /// Whether a user of this name can be given objects (a query's owner).
+    pub fn knows_user(&self, name: &str) -> bool {
+        self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name))
     }
 
     /// The page length for lists that ask for the server's (`max_results=0`).
@@ -311,6 +386,9 @@ impl Workspace {
             .merge(instance_pools::router())
             .merge(object_permissions::router())
             .merge(secrets::router())
+            .merge(queries::router())
+            .merge(alerts::router())
+            .merge(lakeview::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
