@@ -84,6 +84,7 @@ impl World {
             mapping: self.store.asset_mapping(PAIR).await.unwrap(),
             options: AssetOptions::default(),
             store: Some(self.store.clone()),
+            principals: Default::default(),
         }
     }
 

@@ -85,6 +85,7 @@ impl Clients {
             mapping: mapping(),
             options: AssetOptions::default(),
             store: None,
+            principals: Default::default(),
         }
     }
 
@@ -352,6 +353,63 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
     let incremental = clients.plan().await;
     assert_eq!(lines(&incremental), vec![format!("update notebook {edited}: content; changed since the last copy")]);
+}
+
+#[tokio::test]
+async fn a_principal_the_secondary_lacks_and_nobody_mapped_blocks_with_why_and_the_rest_is_copied() {
+    let sandbox = seeded(4).await;
+    // Analysts are granted a notebook, a query and a dashboard in the
+    // primary; the secondary workspace was never given the group.
+    sandbox.secondary.remove_principal("analysts");
+    let clients = Clients::new(&sandbox, 5).await;
+    let plan = clients.plan().await;
+    let why = "principal analysts has no mapping and no account in the secondary: copied without it";
+    let held: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| i.held_back.as_deref() == Some(why))
+        .map(|i| format!("{} {}", i.kind, i.name))
+        .collect();
+    assert_eq!(
+        held,
+        vec![
+            "notebook /Shared/sales/reports/report_0000".to_string(),
+            "query /Shared/sales/queries/Daily revenue".to_string(),
+            "dashboard /Shared/sales/Sales overview.lvdash.json".to_string(),
+        ]
+    );
+    assert!(describe(plan.items.iter().find(|i| i.kind == "query" && i.name.ends_with("Daily revenue")).unwrap())
+        .ends_with(&format!("({why})")));
+    let results = clients.apply(&plan).await;
+    not_failed(&results);
+    let outcome =
+        |kind: &str, name: &str| results.iter().find(|r| r.kind == kind && r.name == name).unwrap().outcome.clone();
+    // Blocked with why, not failed; and the rest of each object is copied.
+    assert_eq!(outcome("notebook", "/Shared/sales/reports/report_0000"), ItemOutcome::Blocked(why.into()));
+    assert_eq!(outcome("query", "/Shared/sales/queries/Daily revenue"), ItemOutcome::Blocked(why.into()));
+    assert!(sandbox.secondary.tree.get("/Shared/sales/reports/report_0000").is_some());
+    let revenue =
+        sandbox.secondary.queries.find("/Shared/sales/queries", "Daily revenue").expect("copied all the same");
+    assert!(sandbox.secondary.object_acls.of("queries", revenue["id"].as_str().unwrap()).is_empty());
+    assert!(sandbox
+        .secondary
+        .dashboards
+        .at("/Shared/sales/Sales overview.lvdash.json")
+        .is_some_and(|d| d.published.is_some()));
+    // Nothing more to do: what stays is reported, with why.
+    let again = clients.plan().await;
+    assert!(again.is_converged(), "{:#?}", lines(&again));
+    assert!(lines(&again).contains(&format!(
+        "query /Shared/sales/queries/Daily revenue (primary {}): {why}",
+        plan.items.iter().find(|i| i.kind == "query" && i.name.ends_with("Daily revenue")).unwrap().key
+    )));
+    // Mapped to a group the secondary has, the grants follow.
+    let mut mapped = mapping();
+    mapped.insert(MappingKind::Principal, "analysts", "data-engineers");
+    let ctx = AssetContext { mapping: mapped, ..clients.context() };
+    let remapped = run::plan(&kinds::registered(), &ctx).await;
+    assert!(remapped.items.iter().all(|i| i.held_back.is_none()), "{:#?}", lines(&remapped));
+    assert!(remapped.differences().any(|i| i.kind == "query" && i.name.ends_with("Daily revenue")));
 }
 
 #[tokio::test]

@@ -105,7 +105,10 @@ async fn apply_one(
     };
     let _ = events.send(AssetEvent::Started { id: item.id(), name: item.name.clone() });
     match kind.apply(ctx, item).await {
-        Ok(()) => ItemOutcome::Done,
+        Ok(()) => match &item.held_back {
+            Some(reason) => ItemOutcome::Blocked(reason.clone()),
+            None => ItemOutcome::Done,
+        },
         Err(ApplyError::Blocked(reason)) => ItemOutcome::Blocked(reason),
         Err(ApplyError::Failed(error)) => ItemOutcome::Failed(error),
     }
@@ -183,6 +186,7 @@ mod tests {
             mapping: AssetMapping::default(),
             options: Default::default(),
             store: None,
+            principals: Default::default(),
         }
     }
 

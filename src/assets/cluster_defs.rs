@@ -229,7 +229,7 @@ pub fn plan_clusters(
                     }
                 }
             };
-        items.push(item);
+        items.push(item.holding_back(grants.held_back(&wanted.cluster_id, mapping)));
     }
     items
 }
@@ -321,7 +321,10 @@ impl AssetKind for Clusters {
                     ctx.primary.instance_pools(&token),
                     ctx.secondary.instance_pools(&token)
                 )?;
-                let grants = read_cluster_grants(endpoints, &source, &target).await?;
+                let grants = read_cluster_grants(endpoints, &source, &target)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 let named = Named {
                     source_policies: &source_policies,
                     source_pools: &source_pools,

@@ -75,9 +75,10 @@ pub fn plan_dashboards(
     let mut items = Vec::new();
     for read in source {
         let source_draft = &read.draft;
-        let named = |change| PlanItem {
-            key: source_draft.dashboard_id.clone(),
-            ..PlanItem::named(KIND, &source_draft.path(), change)
+        let held_back = grants.held_back(&source_draft.dashboard_id, mapping);
+        let named = |change| {
+            PlanItem { key: source_draft.dashboard_id.clone(), ..PlanItem::named(KIND, &source_draft.path(), change) }
+                .holding_back(held_back.clone())
         };
         let warehouse = match source_draft.warehouse_id.as_deref() {
             None | Some("") => None,
@@ -235,7 +236,10 @@ impl AssetKind for Dashboards {
                 let names: BTreeSet<String> = source.iter().map(|d| d.draft.display_name.clone()).collect();
                 let target = read_side(endpoints.target, Some(&names)).await?;
                 let ids = |read: &[ReadDashboard]| read.iter().map(|d| d.draft.dashboard_id.clone()).collect();
-                let grants = read_grants(endpoints, DASHBOARDS, ids(&source), ids(&target)).await?;
+                let grants = read_grants(endpoints, DASHBOARDS, ids(&source), ids(&target))
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 let warehouses =
                     WarehouseNames::new(&source_warehouses, &target_warehouses, &ctx.options.engine_warehouses);
                 Ok::<_, DatabricksError>(plan_dashboards(&source, &target, &warehouses, &grants, &ctx.mapping))

@@ -15,7 +15,7 @@
 //! who may view, run or manage it), principals mapped as the pair says: a
 //! team that fails over finds its jobs as it left them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -24,7 +24,10 @@ use serde_json::{json, Value};
 use super::job_settings::{differences, map_permissions, to_secondary, PauseState, PERMISSIONS_FIELD, SOURCE_TAG};
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::plan::{Change, ItemResult, PlanItem};
+use super::principals::held_back;
+use super::sides::Side;
 use crate::databricks::job_definitions::{JobDefinition, JobPermission};
+use crate::databricks::scim::PrincipalKind;
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::store::job_pause_states::JobPauseState;
 
@@ -72,8 +75,27 @@ fn source_of(job: &JobDefinition) -> Option<i64> {
     job.tag(SOURCE_TAG).and_then(|id| id.parse().ok())
 }
 
-/// The plan items for `primary`'s jobs against `secondary`'s (pure).
+/// The plan items for `primary`'s jobs against `secondary`'s (pure), every
+/// principal in the secondary.
 pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::mapping::AssetMapping) -> Vec<PlanItem> {
+    plan_jobs_without(primary, secondary, mapping, &BTreeSet::new())
+}
+
+/// The principals (as the primary names them) of a job's `run_as`.
+fn run_as(settings: &Value) -> Vec<(PrincipalKind, String)> {
+    let fields = settings.get("run_as").and_then(Value::as_object).into_iter().flatten();
+    fields.filter_map(|(field, name)| Some((PrincipalKind::from_field(field)?, name.as_str()?.to_string()))).collect()
+}
+
+/// The plan items, `absent` the principals (as the secondary names them)
+/// the secondary lacks: a job that runs as one is blocked (it would run as
+/// someone else); permissions for one are left out, and the item says so.
+pub fn plan_jobs_without(
+    primary: &[ReadJob],
+    secondary: &[ReadJob],
+    mapping: &super::mapping::AssetMapping,
+    absent: &BTreeSet<String>,
+) -> Vec<PlanItem> {
     let mut copies: BTreeMap<i64, Vec<&ReadJob>> = BTreeMap::new();
     for read in secondary {
         if let Some(source) = source_of(&read.job) {
@@ -95,8 +117,15 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
             change,
             payload,
             detail: String::new(),
+            held_back: None,
         };
         let mut payload = json!({"source_job_id": job.job_id, "pause": pause});
+        let is_absent = |who: &str| !mapping.maps_principal(who) && absent.contains(who);
+        if let Some((_, who)) = run_as(&job.settings).into_iter().find(|(_, who)| is_absent(who)) {
+            let reason = format!("it runs as {who}, who has no mapping and no account in the secondary");
+            items.push(item(Change::Blocked { reason }, payload));
+            continue;
+        }
         let wanted = match to_secondary(job.job_id, &job.settings, mapping, &single) {
             Ok(wanted) => wanted,
             Err(problems) => {
@@ -105,7 +134,11 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
             }
         };
         payload["settings"] = wanted.clone();
-        let permissions = map_permissions(&read.permissions, mapping);
+        let (left_out, permissions): (Vec<JobPermission>, Vec<JobPermission>) =
+            map_permissions(&read.permissions, mapping).into_iter().partition(|p| absent.contains(&p.principal));
+        // An owner left out: the copy keeps whoever owns it, and that is no difference.
+        let owner_left_out = left_out.iter().any(|p| p.level == "IS_OWNER");
+        let held_back = held_back(&left_out.iter().map(|p| p.principal.as_str()).collect());
         payload["permissions"] = json!(permissions);
         let change = match copies.get(&job.job_id).map(Vec::as_slice) {
             None | Some([]) => Change::Create,
@@ -113,7 +146,9 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
                 payload["job_id"] = json!(copy.job.job_id);
                 let mut fields = differences(&wanted, &copy.job.settings);
                 payload["settings_differ"] = json!(!fields.is_empty());
-                if copy.permissions != permissions {
+                let theirs: Vec<&JobPermission> =
+                    copy.permissions.iter().filter(|p| !(owner_left_out && p.level == "IS_OWNER")).collect();
+                if theirs != permissions.iter().collect::<Vec<_>>() {
                     fields.push(PERMISSIONS_FIELD.into());
                 }
                 match fields.is_empty() {
@@ -133,7 +168,7 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
                 }
             }
         };
-        items.push(item(change, payload));
+        items.push(item(change, payload).holding_back(held_back));
     }
     let sources: std::collections::BTreeSet<i64> = primary.iter().map(|read| read.job.job_id).collect();
     for (source, orphans) in copies.iter().filter(|(source, _)| !sources.contains(source)) {
@@ -150,6 +185,7 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
                 },
                 payload: Value::Null,
                 detail: String::new(),
+                held_back: None,
             });
         }
     }
@@ -169,7 +205,18 @@ impl AssetKind for Jobs {
         Box::pin(async move {
             let (primary, secondary) =
                 tokio::try_join!(read_all(ctx, &ctx.primary, false), read_all(ctx, &ctx.secondary, true))?;
-            Ok(plan_jobs(&primary, &secondary, &ctx.mapping))
+            let token = ctx.token(false).await?;
+            let mapping = &ctx.mapping;
+            let principals = primary.iter().flat_map(|read| {
+                let permitted = read
+                    .permissions
+                    .iter()
+                    .filter_map(|p| Some((PrincipalKind::from_field(&p.principal_type)?, p.principal.clone())));
+                permitted.chain(run_as(&read.job.settings)).collect::<Vec<_>>()
+            });
+            let target = Side { client: &ctx.secondary, token: &token };
+            let absent = ctx.principals.absent(target, mapping, principals).await.map_err(|e| e.to_string())?;
+            Ok(plan_jobs_without(&primary, &secondary, mapping, &absent))
         })
     }
 
@@ -304,6 +351,33 @@ mod tests {
         let copy = job(50, first[0].payload["settings"].clone());
         let second = plan_jobs(&primary, &[copy], &AssetMapping::default());
         assert_eq!(second[0].change, Change::Unchanged);
+    }
+
+    #[test]
+    fn principals_the_secondary_lacks_block_a_run_as_and_are_left_out_of_permissions() {
+        let mut owned = job(7, json!({"name": "g"}));
+        owned.permissions = vec![permission("gone@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")];
+        let runs_as = job(8, json!({"name": "h", "run_as": {"user_name": "gone@contoso.com"}}));
+        let absent = BTreeSet::from(["gone@contoso.com".to_string()]);
+        let none = AssetMapping::default();
+        let items = plan_jobs_without(&[owned.clone(), runs_as], &[], &none, &absent);
+        let why = "principal gone@contoso.com has no mapping and no account in the secondary: copied without it";
+        assert_eq!((&items[0].change, items[0].held_back.as_deref()), (&Change::Create, Some(why)));
+        let wanted: Vec<JobPermission> = serde_json::from_value(items[0].payload["permissions"].clone()).unwrap();
+        assert_eq!(wanted, vec![permission("b@contoso.com", "CAN_VIEW")]);
+        assert!(
+            matches!(&items[1].change, Change::Blocked { reason } if reason.contains("runs as gone@contoso.com")),
+            "a job is not run as someone else"
+        );
+        // The copy, owned by whoever made it, is no difference: blocked with why, nothing to do.
+        let mut copy = job(70, items[0].payload["settings"].clone());
+        copy.permissions = vec![permission("b@contoso.com", "CAN_VIEW"), permission("drbot@contoso.com", "IS_OWNER")];
+        let again = plan_jobs_without(&[owned.clone()], &[copy], &none, &absent);
+        assert_eq!(again[0].change, Change::Blocked { reason: why.into() });
+        // Mapped, the principal is the mapping's business.
+        let mut mapping = AssetMapping::default();
+        mapping.insert(crate::assets::mapping::MappingKind::Principal, "gone@contoso.com", "new@contoso.com");
+        assert_eq!(plan_jobs_without(&[owned], &[], &mapping, &absent)[0].held_back, None);
     }
 
     #[test]

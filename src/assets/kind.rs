@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 
 use super::mapping::AssetMapping;
 use super::plan::{ItemResult, PlanItem};
+use super::principals::Principals;
 use super::sides::{Endpoints, Side};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::identity::{AccessToken, IdentityError};
@@ -65,6 +66,8 @@ pub struct AssetContext<'a> {
     /// Where a kind records what failover needs (a job's pause state);
     /// `None` in a dry run without a store (the CLI's `--dry-run`).
     pub store: Option<Store>,
+    /// The secondary's principals, looked up once per run.
+    pub principals: Principals,
 }
 
 impl AssetContext<'_> {

@@ -120,6 +120,11 @@ impl AssetMapping {
         self.get(kind, source).cloned().ok_or_else(|| Unmapped { kind, source: source.to_string() })
     }
 
+    /// Whether the table maps this principal (a mapped one is taken as given).
+    pub fn maps_principal(&self, source: &str) -> bool {
+        self.get(MappingKind::Principal, source).is_some()
+    }
+
     /// A principal: its mapping, or itself (account identities are shared).
     pub fn principal(&self, source: &str) -> String {
         self.get(MappingKind::Principal, source).cloned().unwrap_or_else(|| source.to_string())

@@ -27,6 +27,7 @@ pub mod mapping;
 pub mod plan;
 pub mod policies;
 pub mod pools;
+pub mod principals;
 pub mod run;
 pub mod secret_scopes;
 pub mod sides;

@@ -26,9 +26,11 @@ use super::grants::{read_grants, Grants};
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::mapping::AssetMapping;
 use super::plan::{Change, PlanItem};
+use super::principals::held_back;
 use super::sides::{Side, READS};
 use super::warehouse_refs::{resolve, WarehouseNames, WarehouseRef};
 use crate::databricks::permissions::ObjectGrant;
+use crate::databricks::scim::PrincipalKind;
 use crate::databricks::sql_objects::{text, SqlObject, SqlObjects};
 use crate::databricks::DatabricksError;
 
@@ -116,6 +118,9 @@ pub struct SqlContext<'a> {
     pub warehouses: &'a WarehouseNames,
     pub query_grants: &'a Grants,
     pub alert_grants: &'a Grants,
+    /// Owners (as the secondary names them) the secondary does not have:
+    /// their objects keep whoever creates the copy as owner.
+    pub absent_owners: &'a BTreeSet<String>,
     pub mapping: &'a AssetMapping,
 }
 
@@ -150,12 +155,21 @@ fn item(
     warehouse: Option<(WarehouseRef, &str)>,
     query: Option<QueryRef>,
     grants: &Grants,
-    mapping: &AssetMapping,
+    ctx: &SqlContext<'_>,
 ) -> PlanItem {
+    let mapping = ctx.mapping;
     let id = text(object, "id");
     let name = Place::of(object).path();
     let owner = Some(text(object, "owner_user_name")).filter(|o| !o.is_empty()).map(|o| mapping.principal(o));
-    let named = |change| PlanItem { key: id.to_string(), ..PlanItem::named(kind, &name, change) };
+    let mut absent = grants.absent_of(id, mapping);
+    if let Some(owner) = owner.as_ref().filter(|o| ctx.absent_owners.contains(*o)) {
+        absent.insert(owner.clone());
+    }
+    let owner = owner.filter(|o| !ctx.absent_owners.contains(o));
+    let held_back = held_back(&absent.iter().map(String::as_str).collect());
+    let named = |change| {
+        PlanItem { key: id.to_string(), ..PlanItem::named(kind, &name, change) }.holding_back(held_back.clone())
+    };
     let (warehouse, warehouse_name) = warehouse.map_or((None, None), |(w, n)| (Some(w), Some(n)));
     let Some(have) = have else {
         let action = SqlAction {
@@ -247,7 +261,7 @@ pub fn plan_sql(source: &SqlRead, target: &SqlRead, ctx: &SqlContext<'_>) -> Vec
         copies.insert(text(query, "id"), Ok(copy));
         let warehouse = warehouse.map(|(w, id)| (w, ctx.warehouses.name_of(id).unwrap_or(id)));
         let wanted = definition(query, QUERY_FIELDS);
-        items.push(item(QUERY, query, &place, have, wanted, warehouse, None, ctx.query_grants, mapping));
+        items.push(item(QUERY, query, &place, have, wanted, warehouse, None, ctx.query_grants, ctx));
     }
     for alert in &source.alerts {
         let place = mapped(alert, mapping);
@@ -273,7 +287,7 @@ pub fn plan_sql(source: &SqlRead, target: &SqlRead, ctx: &SqlContext<'_>) -> Vec
             }
         };
         let wanted = definition(alert, ALERT_FIELDS);
-        items.push(item(ALERT, alert, &place, have, wanted, None, Some(query), ctx.alert_grants, mapping));
+        items.push(item(ALERT, alert, &place, have, wanted, None, Some(query), ctx.alert_grants, ctx));
     }
     items
 }
@@ -415,6 +429,12 @@ impl AssetKind for SqlQueries {
                     read_grants(endpoints, "queries", ids(&source_queries), ids(&target_queries)),
                     read_grants(endpoints, "alerts", ids(&source_alerts), ids(&target_alerts)),
                 )?;
+                let (principals, target, mapping) = (&ctx.principals, endpoints.target, &ctx.mapping);
+                let query_grants = query_grants.vet(principals, target, mapping).await?;
+                let alert_grants = alert_grants.vet(principals, target, mapping).await?;
+                let owners = source_queries.iter().chain(&source_alerts).map(|o| text(o, "owner_user_name"));
+                let owners = owners.filter(|o| !o.is_empty()).map(|o| (PrincipalKind::User, o.to_string()));
+                let absent_owners = principals.absent(target, mapping, owners).await?;
                 let warehouses =
                     WarehouseNames::new(&source_warehouses, &target_warehouses, &ctx.options.engine_warehouses);
                 let source = SqlRead { queries: source_queries, alerts: source_alerts };
@@ -423,6 +443,7 @@ impl AssetKind for SqlQueries {
                     warehouses: &warehouses,
                     query_grants: &query_grants,
                     alert_grants: &alert_grants,
+                    absent_owners: &absent_owners,
                     mapping: &ctx.mapping,
                 };
                 Ok::<_, DatabricksError>(plan_sql(&source, &target, &sql))
@@ -485,7 +506,14 @@ mod tests {
             &BTreeSet::new(),
         );
         let none = Grants::default();
-        let ctx = SqlContext { warehouses: &warehouses, query_grants: &none, alert_grants: &none, mapping };
+        let absent_owners = BTreeSet::new();
+        let ctx = SqlContext {
+            warehouses: &warehouses,
+            query_grants: &none,
+            alert_grants: &none,
+            absent_owners: &absent_owners,
+            mapping,
+        };
         plan_sql(source, target, &ctx)
     }
 

@@ -104,7 +104,7 @@ pub async fn read_tree_grants(
     let target_ids = with_permissions(target, source.keys().map(|path| mapping.path(path)).collect());
     let (source, target) =
         futures::try_join!(grants_of(endpoints.source, source_ids), grants_of(endpoints.target, target_ids))?;
-    Ok(Grants { source, target })
+    Ok(Grants { source, target, ..Grants::default() })
 }
 
 /// The Permissions API's type and id of the objects at `paths` that have
@@ -228,6 +228,10 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
             }
             _ => Vec::new(),
         };
+        let held_back = match permissions_type(&wanted.kind) {
+            Some(_) => wanted.object_id.and_then(|id| grants.held_back(&id.to_string(), mapping)),
+            None => None,
+        };
         let blocked = |reason: &str| PlanItem::named(kind, path, Change::Blocked { reason: reason.into() });
         let item = match (&wanted.kind, have) {
             (Kind::GitFolder | Kind::Dashboard, _) => continue,
@@ -238,7 +242,8 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                 folders.push(
                     PlanItem::named(kind, path, Change::Create)
                         .with_payload(TreeAction::MakeFolder { path: to, grants: missing })
-                        .with_detail(moved),
+                        .with_detail(moved)
+                        .holding_back(held_back),
                 );
                 continue;
             }
@@ -280,7 +285,7 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                 }
             },
         };
-        items.push(item);
+        items.push(item.holding_back(held_back));
     }
     folders.sort_by_key(|item| (item.name.matches('/').count(), item.name.clone()));
     folders.extend(items);
@@ -362,7 +367,10 @@ impl AssetKind for WorkspaceTree {
             let read = async {
                 let (source, target) =
                     futures::try_join!(read_tree(endpoints.source, roots), read_tree(endpoints.target, &target_roots))?;
-                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping).await?;
+                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 Ok::<_, DatabricksError>(plan_tree(&source, &target, &grants, &ctx.mapping))
             };
             read.await.map_err(|e| e.to_string())
@@ -513,6 +521,7 @@ mod tests {
             ]
             .into(),
             target: [("71".to_string(), vec![grant("ops", "CAN_RUN")])].into(),
+            ..Grants::default()
         };
         let mut mapping = AssetMapping::default();
         mapping.insert(super::super::mapping::MappingKind::Principal, "eng", "engineering");

@@ -26,6 +26,7 @@ pub mod paging;
 pub mod permissions;
 pub mod policies;
 pub mod retry;
+pub mod scim;
 pub mod secrets;
 pub mod sharing;
 pub mod sql_objects;

@@ -817,3 +817,23 @@ def test_ai_bi_dashboards_are_created_listed_updated_published_and_permissioned(
     assert [(a.group_name, a.all_permissions[0].permission_level) for a in acl] == [("dr-readers", PermissionLevel.CAN_READ)]
     w.lakeview.trash(made[2].dashboard_id)
     assert "d2" not in [d.display_name for d in w.lakeview.list()]
+
+
+def test_scim_finds_the_workspaces_principals_and_permissions_refuse_unknown_ones():
+    """FIDELITY.md, Principals: SCIM Users/Groups/ServicePrincipals filtered by one `eq`; the Permissions API refuses a principal the workspace lacks."""
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w = client("ADMIN_TOKEN")
+    assert [u.user_name for u in w.users.list(filter='userName eq "bob@contoso.example"')] == ["bob@contoso.example"]
+    assert [g.display_name for g in w.groups.list(filter='displayName eq "dr-readers"')] == ["dr-readers"]
+    assert list(w.groups.list(filter='displayName eq "no-such-group"')) == []
+    sp = "5b0f3c9e-6a41-4d0a-9a57-0c1d2e3f4aff"
+    assert [s.application_id for s in w.service_principals.list(filter=f'applicationId eq "{sp}"')] == [sp]
+    w.workspace.mkdirs("/Shared/sdk-compat-principals")
+    folder = w.workspace.get_status("/Shared/sdk-compat-principals")
+    with pytest.raises(InvalidParameterValue):
+        w.permissions.update(
+            "directories",
+            str(folder.object_id),
+            access_control_list=[AccessControlRequest(group_name="no-such-group", permission_level=PermissionLevel.CAN_READ)],
+        )

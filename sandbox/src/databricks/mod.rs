@@ -47,6 +47,7 @@ pub mod models;
 pub mod object_permissions;
 pub mod policies;
 pub mod queries;
+pub mod scim;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;
@@ -161,6 +162,9 @@ pub struct Workspace {
     /// id): Databricks keeps these in its own identity store, not in the
     /// token, as an admin adds an app to a group in the account console.
     service_principal_groups: Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// Principals this workspace does not have although the account does
+    /// (not assigned to it): [`Workspace::remove_principal`].
+    unassigned: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Workspace {
@@ -204,6 +208,7 @@ impl Workspace {
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
+            unassigned: Mutex::new(std::collections::BTreeSet::new()),
         });
         account.register(&workspace);
         workspace
@@ -304,7 +309,30 @@ impl Workspace {
 
     /// Whether a user of this name can be given objects (a query's owner).
     pub fn knows_user(&self, name: &str) -> bool {
+        self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name)) && self.knows_principal(name)
+    }
+
+    /// Whether the workspace has this principal (a user name, a group name
+    /// or a service principal's application id): see [`scim`].
+    pub fn knows_principal(&self, name: &str) -> bool {
+        if self.unassigned.lock().iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            return false;
+        }
         self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name))
+            || self.directory.groups.iter().any(|g| g.name == name)
+            || scim::WORKSPACE_GROUPS.contains(&name)
+            || uuid::Uuid::parse_str(name).is_ok()
+    }
+
+    /// Takes a principal out of this workspace (the account keeps it): a
+    /// group the secondary was never given.
+    pub fn remove_principal(&self, name: &str) {
+        self.unassigned.lock().insert(name.to_string());
+    }
+
+    /// The tenant's users and groups.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The page length for lists that ask for the server's (`max_results=0`).
@@ -389,6 +417,7 @@ impl Workspace {
             .merge(queries::router())
             .merge(alerts::router())
             .merge(lakeview::router())
+            .merge(scim::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))

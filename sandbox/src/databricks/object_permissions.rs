@@ -234,6 +234,11 @@ fn update(ws: &Workspace, headers: &HeaderMap, object_type: &str, id: &str, raw:
         }
         changes.push((name, entry.permission_level));
     }
+    for (name, _) in &changes {
+        if let Some(refusal) = super::scim::unknown_principal(ws, principal_field(name), name) {
+            return refusal;
+        }
+    }
     for (name, level) in changes {
         ws.object_acls.grant(object_type, id, &name, &level);
     }
