@@ -3,7 +3,8 @@
 //! Every call takes the caller's access token: the client never holds one,
 //! so it cannot act as anyone but the person (or the bot) the token names.
 //! Errors are typed from the body's `error_code` first, the HTTP status
-//! second ([`error`]); transient failures are retried within a budget
+//! second ([`error`]); requests are paced below each endpoint's documented
+//! rate limit ([`pacing`]); transient failures are retried within a budget
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
 //! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
@@ -22,6 +23,7 @@ pub mod jobs;
 pub mod lakeview;
 pub mod links;
 pub mod models;
+pub mod pacing;
 pub mod paging;
 pub mod permissions;
 pub mod policies;
@@ -222,6 +224,7 @@ impl WorkspaceClient {
         body: Option<&Value>,
         token: &AccessToken,
     ) -> Result<bytes::Bytes, DatabricksError> {
+        pacing::pace(&self.host, &method, path).await;
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.host))

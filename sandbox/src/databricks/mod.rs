@@ -47,6 +47,7 @@ pub mod models;
 pub mod object_permissions;
 pub mod policies;
 pub mod queries;
+pub mod rate_limits;
 pub mod scim;
 pub mod secrets;
 pub mod seed;
@@ -124,6 +125,8 @@ pub struct Workspace {
     unreachable: std::sync::atomic::AtomicBool,
     /// Latency, throttling and transient failures of the REST API.
     pub faults: Faults,
+    /// The REST API's documented per-endpoint rate limits.
+    pub rate_limits: rate_limits::RateLimits,
     /// The SQL warehouse's statements.
     pub statements: statements::Statements,
     /// The workspace's SQL warehouses (all run on `statements`).
@@ -190,6 +193,7 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             unreachable: std::sync::atomic::AtomicBool::new(false),
             faults: Faults::new(0x0da7_ab71c5),
+            rate_limits: rate_limits::RateLimits::default(),
             statements: statements::Statements::default(),
             warehouses: warehouses::Warehouses::seeded(statements::seeded_warehouse_id(name)),
             presence: Mutex::new(account_metastores::Presence::Assigned),
@@ -504,7 +508,14 @@ async fn inject_faults(
     if workspace.unreachable.load(Ordering::SeqCst) {
         return down();
     }
-    match workspace.faults.before_request().await {
+    // Counted as it arrives, answered after the latency like any other.
+    let over_limit = workspace.rate_limits.admit(request.method(), request.uri().path());
+    let fault = workspace.faults.before_request().await;
+    let fault = match over_limit {
+        Some(retry_after_secs) => Some(Fault::Throttle { retry_after_secs }),
+        None => fault,
+    };
+    match fault {
         None => {
             let answer = next.run(request).await;
             // An outage that began while the call was answered loses it.
