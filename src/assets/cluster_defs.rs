@@ -305,7 +305,7 @@ impl AssetKind for Clusters {
     }
 
     fn stage(&self, _item: &PlanItem) -> Stage {
-        Stage::Contents
+        Stage::Compute
     }
 
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {

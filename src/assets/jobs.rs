@@ -29,6 +29,7 @@ use super::sides::Side;
 use crate::databricks::job_definitions::{JobDefinition, JobPermission};
 use crate::databricks::scim::PrincipalKind;
 use crate::databricks::{DatabricksError, WorkspaceClient};
+use crate::identity::AccessToken;
 use crate::store::job_pause_states::JobPauseState;
 
 /// The kind's name on plan items and results.
@@ -40,34 +41,46 @@ pub struct Jobs;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadJob {
     pub job: JobDefinition,
-    pub permissions: Vec<JobPermission>,
+    /// `None`: not read at planning (a primary job with no copy yet: its
+    /// permissions are read when the copy is made).
+    pub permissions: Option<Vec<JobPermission>>,
 }
 
 /// How many jobs' permissions are read at once.
 const PERMISSION_READS: usize = 8;
 
-/// Reads every job of a workspace, whole (a job whose tasks the list cut at
-/// 100 is read again on its own), with its permissions; with `copies_only`,
-/// only the permissions of drbot's copies are read (the secondary's own jobs
-/// are none of drbot's business).
-async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient, copies_only: bool) -> Result<Vec<ReadJob>, String> {
+/// Every job of a workspace, whole (a job whose tasks the list cut at 100
+/// is read again on its own).
+async fn read_all(ctx: &AssetContext<'_>, client: &WorkspaceClient) -> Result<Vec<JobDefinition>, String> {
     let token = ctx.token(false).await?;
     let mut jobs = client.list_jobs(&token, None).await.map_err(|e| e.to_string())?;
     for job in jobs.iter_mut().filter(|job| job.has_more) {
         *job = client.get_job(&token, job.job_id).await.map_err(|e| e.to_string())?;
     }
-    let token = &token;
-    stream::iter(jobs)
-        .map(|job| async move {
-            let permissions = match copies_only && source_of(&job).is_none() {
-                true => Vec::new(),
-                false => client.job_permissions(token, job.job_id).await.map_err(|e| e.to_string())?,
+    Ok(jobs)
+}
+
+/// The jobs with the permissions of those `wanted` read (the secondary's
+/// own jobs are none of drbot's business; a primary job with no copy has
+/// its permissions read when the copy is made, beside the other creates).
+async fn with_permissions(
+    ctx: &AssetContext<'_>,
+    client: &WorkspaceClient,
+    jobs: Vec<JobDefinition>,
+    wanted: impl Fn(&JobDefinition) -> bool,
+) -> Result<Vec<ReadJob>, String> {
+    let token = &ctx.token(false).await?;
+    let reads = jobs.into_iter().map(|job| {
+        let read = wanted(&job);
+        async move {
+            let permissions = match read {
+                true => Some(client.job_permissions(token, job.job_id).await.map_err(|e| e.to_string())?),
+                false => None,
             };
             Ok(ReadJob { job, permissions })
-        })
-        .buffered(PERMISSION_READS)
-        .try_collect()
-        .await
+        }
+    });
+    stream::iter(reads).buffered(PERMISSION_READS).try_collect().await
 }
 
 /// The primary job a copy was made from, by its tag.
@@ -134,8 +147,13 @@ pub fn plan_jobs_without(
             }
         };
         payload["settings"] = wanted.clone();
+        if read.permissions.is_none() {
+            payload["permissions_from"] = json!(job.job_id);
+        }
         let (left_out, permissions): (Vec<JobPermission>, Vec<JobPermission>) =
-            map_permissions(&read.permissions, mapping).into_iter().partition(|p| absent.contains(&p.principal));
+            map_permissions(read.permissions.as_deref().unwrap_or_default(), mapping)
+                .into_iter()
+                .partition(|p| absent.contains(&p.principal));
         // An owner left out: the copy keeps whoever owns it, and that is no difference.
         let owner_left_out = left_out.iter().any(|p| p.level == "IS_OWNER");
         let held_back = held_back(&left_out.iter().map(|p| p.principal.as_str()).collect());
@@ -147,7 +165,7 @@ pub fn plan_jobs_without(
                 let mut fields = differences(&wanted, &copy.job.settings);
                 payload["settings_differ"] = json!(!fields.is_empty());
                 let theirs: Vec<&JobPermission> =
-                    copy.permissions.iter().filter(|p| !(owner_left_out && p.level == "IS_OWNER")).collect();
+                    copy.permissions.iter().flatten().filter(|p| !(owner_left_out && p.level == "IS_OWNER")).collect();
                 if theirs != permissions.iter().collect::<Vec<_>>() {
                     fields.push(PERMISSIONS_FIELD.into());
                 }
@@ -203,14 +221,19 @@ impl AssetKind for Jobs {
 
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
         Box::pin(async move {
-            let (primary, secondary) =
-                tokio::try_join!(read_all(ctx, &ctx.primary, false), read_all(ctx, &ctx.secondary, true))?;
+            let (primary, secondary) = tokio::try_join!(read_all(ctx, &ctx.primary), async {
+                let jobs = read_all(ctx, &ctx.secondary).await?;
+                with_permissions(ctx, &ctx.secondary, jobs, |job| source_of(job).is_some()).await
+            })?;
+            let copied: BTreeSet<i64> = secondary.iter().filter_map(|read| source_of(&read.job)).collect();
+            let primary = with_permissions(ctx, &ctx.primary, primary, |job| copied.contains(&job.job_id)).await?;
             let token = ctx.token(false).await?;
             let mapping = &ctx.mapping;
             let principals = primary.iter().flat_map(|read| {
                 let permitted = read
                     .permissions
                     .iter()
+                    .flatten()
                     .filter_map(|p| Some((PrincipalKind::from_field(&p.principal_type)?, p.principal.clone())));
                 permitted.chain(run_as(&read.job.settings)).collect::<Vec<_>>()
             });
@@ -222,11 +245,14 @@ impl AssetKind for Jobs {
 
     fn apply<'a>(&'a self, ctx: &'a AssetContext<'a>, item: &'a PlanItem) -> BoxFuture<'a, Result<(), ApplyError>> {
         Box::pin(async move {
-            match apply_job(ctx, item, false).await {
+            let applied = match apply_job(ctx, item, false).await {
                 Err(DatabricksError::Unauthenticated(_)) => apply_job(ctx, item, true).await,
                 other => other,
+            };
+            match applied.map_err(ApplyError::from)? {
+                Some(held_back) => Err(ApplyError::Blocked(held_back)),
+                None => Ok(()),
             }
-            .map_err(ApplyError::from)
         })
     }
 
@@ -258,8 +284,25 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
-/// Creates or resets one copy.
-async fn apply_job(ctx: &AssetContext<'_>, item: &PlanItem, fresh: bool) -> Result<(), DatabricksError> {
+/// The permissions a new copy gets, read from the primary now, and why some
+/// are left out (principals the secondary lacks and nobody mapped).
+async fn permissions_to_copy(
+    ctx: &AssetContext<'_>,
+    token: &AccessToken,
+    source_job_id: i64,
+) -> Result<(Vec<JobPermission>, Option<String>), DatabricksError> {
+    let read = ctx.primary.job_permissions(token, source_job_id).await?;
+    let principals =
+        read.iter().filter_map(|p| Some((PrincipalKind::from_field(&p.principal_type)?, p.principal.clone())));
+    let target = Side { client: &ctx.secondary, token };
+    let absent = ctx.principals.absent(target, &ctx.mapping, principals).await?;
+    let (left_out, kept): (Vec<JobPermission>, Vec<JobPermission>) =
+        map_permissions(&read, &ctx.mapping).into_iter().partition(|p| absent.contains(&p.principal));
+    Ok((kept, held_back(&left_out.iter().map(|p| p.principal.as_str()).collect())))
+}
+
+/// Creates or resets one copy; what it had to leave out, if anything.
+async fn apply_job(ctx: &AssetContext<'_>, item: &PlanItem, fresh: bool) -> Result<Option<String>, DatabricksError> {
     let token = ctx.tokens.token(fresh).await.map_err(|e| DatabricksError::Unauthenticated(e.to_string()))?;
     let settings = &item.payload["settings"];
     let source = item.payload["source_job_id"].as_i64().unwrap_or_default();
@@ -280,12 +323,18 @@ async fn apply_job(ctx: &AssetContext<'_>, item: &PlanItem, fresh: bool) -> Resu
         Some(job_id) => job_id,
         None => ctx.secondary.create_job(&token, settings).await?,
     };
-    let permissions: Vec<JobPermission> = serde_json::from_value(item.payload["permissions"].clone())
-        .map_err(|e| DatabricksError::Protocol(format!("the plan's permissions: {e}")))?;
+    let (permissions, held_back) = match item.payload["permissions_from"].as_i64() {
+        Some(source) => permissions_to_copy(ctx, &token, source).await?,
+        None => {
+            let planned = serde_json::from_value(item.payload["permissions"].clone())
+                .map_err(|e| DatabricksError::Protocol(format!("the plan's permissions: {e}")))?;
+            (planned, None)
+        }
+    };
     if !permissions.is_empty() {
         ctx.secondary.set_job_permissions(&token, job_id, &permissions).await?;
     }
-    Ok(())
+    Ok(held_back)
 }
 
 #[cfg(test)]
@@ -296,7 +345,7 @@ mod tests {
     fn job(job_id: i64, settings: Value) -> ReadJob {
         ReadJob {
             job: JobDefinition { job_id, creator_user_name: None, settings, has_more: false },
-            permissions: Vec::new(),
+            permissions: Some(Vec::new()),
         }
     }
 
@@ -356,7 +405,8 @@ mod tests {
     #[test]
     fn principals_the_secondary_lacks_block_a_run_as_and_are_left_out_of_permissions() {
         let mut owned = job(7, json!({"name": "g"}));
-        owned.permissions = vec![permission("gone@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")];
+        owned.permissions =
+            Some(vec![permission("gone@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")]);
         let runs_as = job(8, json!({"name": "h", "run_as": {"user_name": "gone@contoso.com"}}));
         let absent = BTreeSet::from(["gone@contoso.com".to_string()]);
         let none = AssetMapping::default();
@@ -371,7 +421,8 @@ mod tests {
         );
         // The copy, owned by whoever made it, is no difference: blocked with why, nothing to do.
         let mut copy = job(70, items[0].payload["settings"].clone());
-        copy.permissions = vec![permission("b@contoso.com", "CAN_VIEW"), permission("drbot@contoso.com", "IS_OWNER")];
+        copy.permissions =
+            Some(vec![permission("b@contoso.com", "CAN_VIEW"), permission("drbot@contoso.com", "IS_OWNER")]);
         let again = plan_jobs_without(&[owned.clone()], &[copy], &none, &absent);
         assert_eq!(again[0].change, Change::Blocked { reason: why.into() });
         // Mapped, the principal is the mapping's business.
@@ -383,18 +434,19 @@ mod tests {
     #[test]
     fn permissions_are_mapped_and_compared() {
         let mut primary = job(6, json!({"name": "f"}));
-        primary.permissions = vec![permission("a@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")];
+        primary.permissions =
+            Some(vec![permission("a@contoso.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")]);
         let mut mapping = AssetMapping::default();
         mapping.insert(crate::assets::mapping::MappingKind::Principal, "a@contoso.com", "a@fabrikam.com");
         let first = plan_jobs(std::slice::from_ref(&primary), &[], &mapping);
         let wanted: Vec<JobPermission> = serde_json::from_value(first[0].payload["permissions"].clone()).unwrap();
         assert_eq!(wanted, vec![permission("a@fabrikam.com", "IS_OWNER"), permission("b@contoso.com", "CAN_VIEW")]);
         let mut copy = job(60, first[0].payload["settings"].clone());
-        copy.permissions = vec![permission("a@fabrikam.com", "IS_OWNER")];
+        copy.permissions = Some(vec![permission("a@fabrikam.com", "IS_OWNER")]);
         let second = plan_jobs(std::slice::from_ref(&primary), &[copy.clone()], &mapping);
         assert_eq!(second[0].change, Change::Update { fields: vec!["permissions".into()] });
         assert_eq!(second[0].payload["settings_differ"], false);
-        copy.permissions = wanted;
+        copy.permissions = Some(wanted);
         assert_eq!(plan_jobs(&[primary], &[copy], &mapping)[0].change, Change::Unchanged);
     }
 }

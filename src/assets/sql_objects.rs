@@ -402,6 +402,13 @@ impl AssetKind for SqlQueries {
         matches!(item_kind, QUERY | ALERT)
     }
 
+    /// Few at once: an alert made with its query finds it by listing the
+    /// queries, and the Queries and Alerts APIs warn that 10 or more
+    /// concurrent lists may be throttled or banned.
+    fn concurrency(&self) -> usize {
+        4
+    }
+
     fn stage(&self, item: &PlanItem) -> Stage {
         match item.kind == ALERT {
             true => Stage::Alerts,

@@ -160,7 +160,7 @@ impl AssetKind for Warehouses {
     }
 
     fn stage(&self, _item: &PlanItem) -> Stage {
-        Stage::Contents
+        Stage::Compute
     }
 
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {

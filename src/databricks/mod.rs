@@ -227,7 +227,7 @@ impl WorkspaceClient {
         pacing::pace(&self.host, &method, path).await;
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.host))
+            .request(method.clone(), format!("{}{path}", self.host))
             .bearer_auth(token.secret())
             .timeout(self.request_timeout);
         if !query.is_empty() {
@@ -239,6 +239,9 @@ impl WorkspaceClient {
         let response = request.send().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         let status = response.status().as_u16();
         let retry_after = crate::retry_after::from_headers(response.headers());
+        if status == 429 {
+            pacing::hold(&self.host, &method, path, retry_after.unwrap_or(Duration::from_secs(1)));
+        }
         let bytes = response.bytes().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         if (200..300).contains(&status) {
             Ok(bytes)

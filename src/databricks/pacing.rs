@@ -2,9 +2,11 @@
 //! workspace, so a bulk sync (thousands of notebooks, hundreds of jobs)
 //! runs at the rate Databricks allows instead of bouncing off it: a 429
 //! costs a whole `Retry-After` second, and callers that ignore limits get
-//! their IPs blocked for minutes (reference/dr.md, terraform-provider
-//! #156). The retry loop ([`super::retry`]) still honours a 429 that slips
-//! through (another client of the same workspace, clock jitter).
+//! their IPs blocked for minutes (databricks/terraform-provider-databricks
+//! issue 156). A 429 that slips through (another client of the same workspace,
+//! network jitter) holds that endpoint of that workspace for its
+//! `Retry-After` ([`hold`]), and the retry loop ([`super::retry`]) waits it
+//! out for the refused request.
 //!
 //! The limits ("Resource limits", section "API rate limits",
 //! learn.microsoft.com/azure/databricks/resources/limits; scope: workspace):
@@ -21,10 +23,13 @@
 //! every client of a workspace (the bot's, each person's) shares its budget,
 //! as Databricks counts it.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use reqwest::Method;
+use tokio::time::Instant;
 
 use crate::rate_limit::RateLimiter;
 
@@ -93,6 +98,24 @@ pub fn paced_windows(limit: &EndpointLimit) -> Vec<(usize, Duration)> {
     }
 }
 
+/// Until when an endpoint of a workspace is held after a 429: its budget was
+/// spent by someone else (another client of the workspace), so every
+/// request to it waits out the `Retry-After` rather than each bouncing once.
+fn holds() -> &'static Mutex<HashMap<(usize, String), Instant>> {
+    static HOLDS: OnceLock<Mutex<HashMap<(usize, String), Instant>>> = OnceLock::new();
+    HOLDS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Notes a 429 answered for `path` of the workspace at `host`: its endpoint
+/// takes no request for `retry_after`.
+pub fn hold(host: &str, method: &Method, path: &str, retry_after: Duration) {
+    let Some(index) = limit_of(method, path).and_then(|limit| LIMITS.iter().position(|l| l == limit)) else { return };
+    let until = Instant::now() + retry_after;
+    let mut holds = holds().lock();
+    let held = holds.entry((index, host.to_string())).or_insert(until);
+    *held = (*held).max(until);
+}
+
 fn limiters() -> &'static [RateLimiter] {
     static LIMITERS: OnceLock<Vec<RateLimiter>> = OnceLock::new();
     LIMITERS.get_or_init(|| LIMITS.iter().map(|l| RateLimiter::new(&paced_windows(l))).collect())
@@ -103,6 +126,10 @@ fn limiters() -> &'static [RateLimiter] {
 pub async fn pace(host: &str, method: &Method, path: &str) {
     let Some(limit) = limit_of(method, path) else { return };
     let Some(index) = LIMITS.iter().position(|l| l == limit) else { return };
+    let held = holds().lock().get(&(index, host.to_string())).copied();
+    if let Some(until) = held.filter(|until| *until > Instant::now()) {
+        tokio::time::sleep_until(until).await;
+    }
     limiters()[index].acquire(host).await;
 }
 
@@ -136,5 +163,16 @@ mod tests {
         let other = tokio::time::Instant::now();
         pace("https://other.example", &Method::POST, "/api/2.0/workspace/import").await;
         assert_eq!(tokio::time::Instant::now(), other, "another workspace has its own budget");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_holds_the_endpoint_for_its_retry_after() {
+        let (host, export) = ("https://held.example", "/api/2.0/workspace/export");
+        hold(host, &Method::GET, export, Duration::from_secs(2));
+        let start = Instant::now();
+        pace(host, &Method::GET, "/api/2.0/workspace/list").await;
+        assert_eq!(Instant::now(), start, "other endpoints go on");
+        pace(host, &Method::GET, export).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 }

@@ -69,20 +69,34 @@ pub fn limit_of(method: &Method, path: &str) -> Option<&'static Limit> {
 /// kinder than Databricks would hide a client that does not pace itself).
 pub struct RateLimits {
     sent: Mutex<Vec<VecDeque<Instant>>>,
+    admitted: Mutex<Vec<usize>>,
     refused: Mutex<Vec<usize>>,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { sent: Mutex::new(vec![VecDeque::new(); LIMITS.len()]), refused: Mutex::new(vec![0; LIMITS.len()]) }
+        RateLimits {
+            sent: Mutex::new(vec![VecDeque::new(); LIMITS.len()]),
+            admitted: Mutex::new(vec![0; LIMITS.len()]),
+            refused: Mutex::new(vec![0; LIMITS.len()]),
+        }
     }
 }
 
+fn named(counts: &[usize]) -> std::collections::BTreeMap<&'static str, usize> {
+    LIMITS.iter().zip(counts.iter()).filter(|(_, n)| **n > 0).map(|(l, n)| (l.name, *n)).collect()
+}
+
 impl RateLimits {
+    /// How many requests each limit let through so far (a benchmark's
+    /// lower bound is these over the limits).
+    pub fn admitted(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        named(&self.admitted.lock())
+    }
+
     /// How many requests each limit refused so far (those it did not are left out).
     pub fn refused(&self) -> std::collections::BTreeMap<&'static str, usize> {
-        let refused = self.refused.lock();
-        LIMITS.iter().zip(refused.iter()).filter(|(_, n)| **n > 0).map(|(l, n)| (l.name, *n)).collect()
+        named(&self.refused.lock())
     }
 
     /// Counts a request arriving now; `Some(retry_after_secs)` when it is
@@ -101,6 +115,7 @@ impl RateLimits {
         }
         if times.len() < limit.limit {
             times.push_back(now);
+            self.admitted.lock()[index] += 1;
             return None;
         }
         self.refused.lock()[index] += 1;
