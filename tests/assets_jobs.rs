@@ -322,7 +322,7 @@ async fn the_command_line_keeps_a_pairs_mapping_table() {
 #[tokio::test]
 async fn a_permission_for_a_principal_the_secondary_lacks_is_left_out_and_named() {
     let world = world(15).await;
-    world.sandbox.secondary.remove_principal("bob@contoso.example");
+    world.sandbox.secondary.forget_principal("bob@contoso.example");
     let first = world.plan().await;
     let results = world.run(&first, 50, &BTreeSet::new()).await;
     let why = "principal bob@contoso.example has no mapping and no account in the secondary: copied without it";

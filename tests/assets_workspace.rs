@@ -360,7 +360,7 @@ async fn a_principal_the_secondary_lacks_and_nobody_mapped_blocks_with_why_and_t
     let sandbox = seeded(4).await;
     // Analysts are granted a notebook, a query and a dashboard in the
     // primary; the secondary workspace was never given the group.
-    sandbox.secondary.remove_principal("analysts");
+    sandbox.secondary.forget_principal("analysts");
     let clients = Clients::new(&sandbox, 5).await;
     let plan = clients.plan().await;
     let why = "principal analysts has no mapping and no account in the secondary: copied without it";

@@ -68,7 +68,7 @@ impl Grants {
             .source
             .values()
             .flatten()
-            .filter_map(|g| Some((PrincipalKind::from_field(&g.principal_field)?, g.principal.clone())));
+            .map(|g| (PrincipalKind::from_field(&g.principal_field), g.principal.clone()));
         self.absent = principals.absent(target, mapping, wanted).await?;
         Ok(self)
     }

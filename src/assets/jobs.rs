@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::job_settings::{differences, map_permissions, to_secondary, PauseState, PERMISSIONS_FIELD, SOURCE_TAG};
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::plan::{Change, ItemResult, PlanItem};
-use super::principals::held_back;
+use super::principals::{held_back, Principal};
 use super::sides::Side;
 use crate::databricks::job_definitions::{JobDefinition, JobPermission};
 use crate::databricks::scim::PrincipalKind;
@@ -95,9 +95,9 @@ pub fn plan_jobs(primary: &[ReadJob], secondary: &[ReadJob], mapping: &super::ma
 }
 
 /// The principals (as the primary names them) of a job's `run_as`.
-fn run_as(settings: &Value) -> Vec<(PrincipalKind, String)> {
+fn run_as(settings: &Value) -> Vec<Principal> {
     let fields = settings.get("run_as").and_then(Value::as_object).into_iter().flatten();
-    fields.filter_map(|(field, name)| Some((PrincipalKind::from_field(field)?, name.as_str()?.to_string()))).collect()
+    fields.filter_map(|(field, name)| Some((PrincipalKind::from_field(field), name.as_str()?.to_string()))).collect()
 }
 
 /// The plan items, `absent` the principals (as the secondary names them)
@@ -234,7 +234,7 @@ impl AssetKind for Jobs {
                     .permissions
                     .iter()
                     .flatten()
-                    .filter_map(|p| Some((PrincipalKind::from_field(&p.principal_type)?, p.principal.clone())));
+                    .map(|p| (PrincipalKind::from_field(&p.principal_type), p.principal.clone()));
                 permitted.chain(run_as(&read.job.settings)).collect::<Vec<_>>()
             });
             let target = Side { client: &ctx.secondary, token: &token };
@@ -292,8 +292,7 @@ async fn permissions_to_copy(
     source_job_id: i64,
 ) -> Result<(Vec<JobPermission>, Option<String>), DatabricksError> {
     let read = ctx.primary.job_permissions(token, source_job_id).await?;
-    let principals =
-        read.iter().filter_map(|p| Some((PrincipalKind::from_field(&p.principal_type)?, p.principal.clone())));
+    let principals = read.iter().map(|p| (PrincipalKind::from_field(&p.principal_type), p.principal.clone()));
     let target = Side { client: &ctx.secondary, token };
     let absent = ctx.principals.absent(target, &ctx.mapping, principals).await?;
     let (left_out, kept): (Vec<JobPermission>, Vec<JobPermission>) =

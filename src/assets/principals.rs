@@ -19,8 +19,12 @@ use super::sides::Side;
 use crate::databricks::scim::PrincipalKind;
 use crate::databricks::DatabricksError;
 
-/// A principal as looked up: its kind and name.
-type Principal = (PrincipalKind, String);
+/// A principal as looked up: its kind (`None`: not known, as a secret ACL
+/// names a principal; every kind its name may be is tried) and name.
+pub type Principal = (Option<PrincipalKind>, String);
+
+/// The groups every workspace has (its own, not the account's): never looked up.
+const WORKSPACE_GROUPS: [&str; 2] = ["users", "admins"];
 
 /// How many lookups run at once (Workspace SCIM reads are rate-limited).
 const LOOKUPS: usize = 2;
@@ -40,15 +44,20 @@ impl Principals {
         mapping: &AssetMapping,
         wanted: impl IntoIterator<Item = Principal>,
     ) -> Result<BTreeSet<String>, DatabricksError> {
-        let unmapped: BTreeSet<Principal> =
-            wanted.into_iter().filter(|(_, name)| !mapping.maps_principal(name)).collect();
+        let unmapped: BTreeSet<Principal> = wanted
+            .into_iter()
+            .filter(|(_, name)| !mapping.maps_principal(name) && !WORKSPACE_GROUPS.contains(&name.as_str()))
+            .collect();
         let unknown: Vec<Principal> = {
             let checked = self.checked.lock();
             unmapped.iter().filter(|p| !checked.contains_key(*p)).cloned().collect()
         };
         let looked_up: Vec<Result<(Principal, bool), DatabricksError>> = futures::stream::iter(unknown)
             .map(|(kind, name)| async move {
-                let has = target.client.has_principal(target.token, kind, &name).await?;
+                let has = match kind {
+                    Some(kind) => target.client.has_principal_of(target.token, kind, &name).await?,
+                    None => target.client.has_principal(target.token, &name).await?,
+                };
                 Ok(((kind, name), has))
             })
             .buffer_unordered(LOOKUPS)

@@ -27,7 +27,6 @@ use super::mapping::{AssetMapping, MappingKind};
 use super::plan::{Change, PlanItem};
 use super::principals::held_back;
 use super::sides::{Side, READS};
-use crate::databricks::scim::PrincipalKind;
 use crate::databricks::secrets::ScopeBackend;
 use crate::databricks::DatabricksError;
 
@@ -292,7 +291,7 @@ impl AssetKind for SecretScopes {
             let principals = source
                 .values()
                 .filter_map(|scope| scope.acls.as_ref().ok())
-                .flat_map(|acls| acls.keys().map(|p| (PrincipalKind::guess(p), p.clone())))
+                .flat_map(|acls| acls.keys().map(|p| (None, p.clone())))
                 .collect::<Vec<_>>();
             let absent =
                 ctx.principals.absent(endpoints.target, &ctx.mapping, principals).await.map_err(|e| e.to_string())?;

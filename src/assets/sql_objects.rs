@@ -440,7 +440,7 @@ impl AssetKind for SqlQueries {
                 let query_grants = query_grants.vet(principals, target, mapping).await?;
                 let alert_grants = alert_grants.vet(principals, target, mapping).await?;
                 let owners = source_queries.iter().chain(&source_alerts).map(|o| text(o, "owner_user_name"));
-                let owners = owners.filter(|o| !o.is_empty()).map(|o| (PrincipalKind::User, o.to_string()));
+                let owners = owners.filter(|o| !o.is_empty()).map(|o| (Some(PrincipalKind::User), o.to_string()));
                 let absent_owners = principals.absent(target, mapping, owners).await?;
                 let warehouses =
                     WarehouseNames::new(&source_warehouses, &target_warehouses, &ctx.options.engine_warehouses);

@@ -115,7 +115,7 @@ impl Bot {
                             let awaiting = format!(
                                 "{} asks for a {} of pair {}: {needed} people with the failover role must approve",
                                 stored.requested_by,
-                                mode.as_str(),
+                                stored.runbook.mode.as_str(),
                                 pair.name
                             );
                             bot.observe(vec![condition::approval(&pair.name, plan_id, Some(awaiting))]);
@@ -168,6 +168,9 @@ impl Bot {
         mode: Mode,
         correlation_id: &str,
     ) -> Result<runbook::Runbook, TurnError> {
+        if let (Some(group), Mode::Planned | Mode::Forced | Mode::Failback) = (&pair.failover_group, mode) {
+            return self.managed_runbook_now(tokens, pair, group, mode).await;
+        }
         let store = &self.services.store;
         let versions = store.table_versions(&pair.name).await?;
         let blockers = self.runbook_blockers(tokens, pair, mode, correlation_id).await;

@@ -23,6 +23,8 @@ mod failover_job;
 mod failover_run;
 pub mod failover_services;
 mod gate;
+mod managed_dr;
+mod managed_status;
 mod operations;
 pub mod pairs;
 pub(crate) mod plan_view;

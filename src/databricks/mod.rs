@@ -27,6 +27,7 @@ pub mod pacing;
 pub mod paging;
 pub mod permissions;
 pub mod policies;
+pub mod replication_states;
 pub mod retry;
 pub mod scim;
 pub mod secrets;

@@ -1,21 +1,27 @@
-//! Whether a workspace has a principal (SCIM 2.0, `/api/2.0/preview/scim/v2`):
-//! `GET /Users?filter=userName eq "…"`, `GET /Groups?filter=displayName eq
-//! "…"`, `GET /ServicePrincipals?filter=applicationId eq "…"` →
-//! `{totalResults, Resources: [...]}`. Users, groups and service principals
-//! are the account's, but each workspace has only those assigned to it.
+//! The workspace's identities, looked up by the name Unity Catalog gives
+//! them in owners and grants (SCIM 2.0 under `/api/2.0/preview/scim/v2`):
+//! a user by `userName`, a service principal by `applicationId`, a group by
+//! `displayName`, each with an `eq` filter (RFC 7644 §3.4.2.2), so one
+//! lookup is one small answer whatever the size of the directory.
+//!
+//! Answer: `{"totalResults", "Resources": [...]}`. A resource is taken only
+//! when it carries the name asked for (a server that ignored the filter
+//! would otherwise make every name known).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
 
-/// What a principal is, as the Permissions API's principal fields say.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+const SCIM: &str = "/api/2.0/preview/scim/v2";
+
+/// The SCIM resource types a principal can be, and the attribute naming it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrincipalKind {
     User,
-    Group,
     ServicePrincipal,
+    Group,
 }
 
 impl PrincipalKind {
@@ -30,56 +36,77 @@ impl PrincipalKind {
         }
     }
 
-    /// From the name alone (secret ACLs name a principal without its kind):
-    /// a user name is an e-mail address, a service principal an application
-    /// id (a UUID), anything else a group.
-    pub fn guess(name: &str) -> PrincipalKind {
-        if name.contains('@') {
-            PrincipalKind::User
-        } else if uuid::Uuid::parse_str(name).is_ok() {
-            PrincipalKind::ServicePrincipal
-        } else {
-            PrincipalKind::Group
+    fn resource(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "Users",
+            PrincipalKind::ServicePrincipal => "ServicePrincipals",
+            PrincipalKind::Group => "Groups",
         }
     }
 
-    fn endpoint_and_attribute(self) -> (&'static str, &'static str) {
+    fn attribute(self) -> &'static str {
         match self {
-            PrincipalKind::User => ("Users", "userName"),
-            PrincipalKind::Group => ("Groups", "displayName"),
-            PrincipalKind::ServicePrincipal => ("ServicePrincipals", "applicationId"),
+            PrincipalKind::User => "userName",
+            PrincipalKind::ServicePrincipal => "applicationId",
+            PrincipalKind::Group => "displayName",
+        }
+    }
+
+    /// What `name` may be, likeliest first: an application id (a UUID) a
+    /// service principal, a name with `@` a user; either may also be a
+    /// group's name, and anything else is one.
+    pub fn candidates(name: &str) -> &'static [PrincipalKind] {
+        if uuid::Uuid::parse_str(name).is_ok() {
+            &[PrincipalKind::ServicePrincipal, PrincipalKind::Group]
+        } else if name.contains('@') {
+            &[PrincipalKind::User, PrincipalKind::Group]
+        } else {
+            &[PrincipalKind::Group]
         }
     }
 }
 
-/// A SCIM filter's string literal (RFC 7644 §3.4.2.2: a JSON string).
-fn literal(name: &str) -> String {
-    Value::String(name.to_string()).to_string()
+/// A SCIM list response, as far as a lookup reads it.
+#[derive(Deserialize)]
+struct ListResponse {
+    #[serde(rename = "Resources", default)]
+    resources: Vec<Value>,
+}
+
+/// `name` as a SCIM filter's string value: quoted, `"` and `\` escaped.
+fn filter_value(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl WorkspaceClient {
-    /// Whether the workspace has this principal.
-    pub async fn has_principal(
+    /// Whether the workspace has a `kind` named `name`.
+    pub async fn has_principal_of(
         &self,
         token: &AccessToken,
         kind: PrincipalKind,
         name: &str,
     ) -> Result<bool, DatabricksError> {
-        #[derive(Deserialize)]
-        struct Found {
-            #[serde(default, rename = "totalResults")]
-            total: Option<u64>,
-            #[serde(default, rename = "Resources")]
-            resources: Vec<Value>,
+        let filter = format!("{} eq {}", kind.attribute(), filter_value(name));
+        let query = [("filter", filter), ("attributes", format!("id,{}", kind.attribute())), ("count", "1".into())];
+        let answer: ListResponse = self.get(&format!("{SCIM}/{}", kind.resource()), &query, token).await?;
+        Ok(answer.resources.iter().any(|resource| {
+            resource.get(kind.attribute()).and_then(Value::as_str).is_some_and(|found| match kind {
+                // User names are e-mail addresses: case does not matter.
+                PrincipalKind::User => found.eq_ignore_ascii_case(name),
+                _ => found == name,
+            })
+        }))
+    }
+
+    /// Whether the workspace has a user, service principal or group that
+    /// Unity Catalog would call `name`.
+    pub async fn has_principal(&self, token: &AccessToken, name: &str) -> Result<bool, DatabricksError> {
+        for kind in PrincipalKind::candidates(name) {
+            if self.has_principal_of(token, *kind, name).await? {
+                return Ok(true);
+            }
         }
-        let (endpoint, attribute) = kind.endpoint_and_attribute();
-        let query = [
-            ("filter", format!("{attribute} eq {}", literal(name))),
-            ("attributes", "id".to_string()),
-            ("count", "1".to_string()),
-        ];
-        let found: Found = self.get(&format!("/api/2.0/preview/scim/v2/{endpoint}"), &query, token).await?;
-        Ok(!found.resources.is_empty() || found.total.is_some_and(|n| n > 0))
+        Ok(false)
     }
 }
 
@@ -88,11 +115,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_come_from_fields_or_names_and_names_are_quoted() {
+    fn names_are_looked_up_where_they_can_be() {
+        assert_eq!(
+            PrincipalKind::candidates("6a1b2c3d-0000-4000-8000-00000000abcd"),
+            [PrincipalKind::ServicePrincipal, PrincipalKind::Group]
+        );
+        assert_eq!(PrincipalKind::candidates("a@contoso.com"), [PrincipalKind::User, PrincipalKind::Group]);
+        assert_eq!(PrincipalKind::candidates("data-engineers"), [PrincipalKind::Group]);
+        assert_eq!(filter_value(r#"we"ird\"#), r#""we\"ird\\""#);
         assert_eq!(PrincipalKind::from_field("group_name"), Some(PrincipalKind::Group));
-        assert_eq!(PrincipalKind::guess("a@contoso.com"), PrincipalKind::User);
-        assert_eq!(PrincipalKind::guess("5b0f3c9e-6a41-4d0a-9a57-0c1d2e3f4a01"), PrincipalKind::ServicePrincipal);
-        assert_eq!(PrincipalKind::guess("data engineers"), PrincipalKind::Group);
-        assert_eq!(literal(r#"odd "name"\"#), r#""odd \"name\"\\""#);
+        assert_eq!(PrincipalKind::from_field("owner"), None);
     }
 }

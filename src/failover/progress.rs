@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::group::GroupProgress;
 use super::jobs::PriorStates;
 use super::mode::Direction;
 use super::runbook::{Runbook, Step, StepKind};
@@ -53,6 +54,9 @@ pub struct Progress {
     /// Each table's version on the frozen side, as the final sync read it.
     #[serde(default)]
     pub frozen_versions: BTreeMap<String, i64>,
+    /// How far a managed-DR failover got (`src/failover/group.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<GroupProgress>,
 }
 
 impl Progress {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::group::ManagedPlan;
 use super::jobs::PriorStates;
 use super::loss::{self, TableLoss};
 use super::mode::{Direction, Mode};
@@ -18,6 +19,9 @@ use crate::store::table_versions::TableVersion;
 pub enum StepKind {
     /// Both workspaces reachable; the target's readiness.
     Preflight,
+    /// A managed-DR pair only: Databricks fails its failover group over
+    /// (`src/failover/group.rs`), followed to ACTIVE or FAILOVER_FAILED.
+    ManagedFailover,
     /// Failback only: replicate what changed while failed over back to the
     /// original side, before freezing anything.
     CatchUp,
@@ -42,6 +46,7 @@ impl StepKind {
     pub fn as_str(self) -> &'static str {
         match self {
             StepKind::Preflight => "preflight",
+            StepKind::ManagedFailover => "managed_failover",
             StepKind::CatchUp => "catch_up",
             StepKind::Freeze => "freeze",
             StepKind::FinalSync => "final_sync",
@@ -136,6 +141,10 @@ pub struct Runbook {
     /// store at hand ([`with_recorded_jobs`](Runbook::with_recorded_jobs)).
     #[serde(default)]
     pub recorded_jobs: Option<PriorStates>,
+    /// A managed-DR pair's failover group, as its approvers saw it
+    /// (`src/failover/managed.rs` plans such a runbook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedPlan>,
 }
 
 impl Runbook {
@@ -183,6 +192,7 @@ pub fn plan(
         smoke_tables: settings.smoke_tables.clone(),
         run_wait_ms: if mode == Mode::Forced { settings.forced_timeout_ms } else { settings.run_wait_ms },
         recorded_jobs: None,
+        managed: None,
     })
 }
 

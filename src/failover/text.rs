@@ -85,6 +85,7 @@ pub fn loss_words(loss: Loss) -> String {
 pub fn step_name(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Preflight => "Preflight",
+        StepKind::ManagedFailover => "Managed DR failover",
         StepKind::CatchUp => "Catch up",
         StepKind::Freeze => "Freeze writers",
         StepKind::FinalSync => "Final sync",

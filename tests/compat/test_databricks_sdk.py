@@ -339,6 +339,38 @@ def test_registered_models_are_listed_read_and_updated():
         w.registered_models.set_alias(full_name, "nowhere", 9)
 
 
+def test_principals_are_found_by_their_unity_catalog_name():
+    """FIDELITY.md: SCIM lookups with an eq filter, paged by startIndex."""
+    w = client("ADMIN_TOKEN")
+    users = list(w.users.list(filter='userName eq "alice@contoso.example"', attributes="id,userName"))
+    assert [u.user_name for u in users] == ["alice@contoso.example"]
+    assert [g.display_name for g in w.groups.list(filter='displayName eq "dr-readers"')] == ["dr-readers"]
+    assert list(w.groups.list(filter='displayName eq "no-such-group"')) == []
+    assert list(w.service_principals.list(filter='applicationId eq "00000000-0000-4000-8000-000000000000"')) == []
+
+
+def test_a_grant_to_an_unknown_principal_is_refused_by_its_code():
+    w = client("ADMIN_TOKEN")
+    with pytest.raises(Exception) as refused:
+        w.grants.update("table", EXPECTED["table"], changes=[PermissionsChange(principal="nobody-we-know", add=[Privilege.SELECT])])
+    assert refused.value.error_code == "PRINCIPAL_DOES_NOT_EXIST"
+
+
+def test_a_model_is_granted_as_a_function_and_its_version_tags_set_through_mlflows_registry():
+    w = client("ADMIN_TOKEN")
+    model = EXPECTED["model"]
+    w.grants.update("function", model, changes=[PermissionsChange(principal="analysts", add=[Privilege.EXECUTE])])
+    granted = {a.principal: [p.value for p in a.privileges] for a in w.grants.get("function", model).privilege_assignments}
+    assert granted["analysts"] == ["EXECUTE"]
+    tags = "/api/2.0/mlflow/unity-catalog/model-versions/tags"
+    w.api_client.do("POST", tags, body={"name": model, "version": "2", "key": "validated", "value": "yes"})
+    got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get", query={"name": model, "version": "2"})
+    assert got["model_version"]["tags"] == [{"key": "validated", "value": "yes"}]
+    w.api_client.do("DELETE", tags, query={"name": model, "version": "2", "key": "validated"})
+    got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get", query={"name": model, "version": "2"})
+    assert got["model_version"]["tags"] == []
+
+
 def test_a_model_is_created_without_versions_and_a_duplicate_is_named():
     w = client("ADMIN_TOKEN")
     catalog, schema, _ = EXPECTED["model"].split(".")
@@ -819,16 +851,11 @@ def test_ai_bi_dashboards_are_created_listed_updated_published_and_permissioned(
     assert "d2" not in [d.display_name for d in w.lakeview.list()]
 
 
-def test_scim_finds_the_workspaces_principals_and_permissions_refuse_unknown_ones():
-    """FIDELITY.md, Principals: SCIM Users/Groups/ServicePrincipals filtered by one `eq`; the Permissions API refuses a principal the workspace lacks."""
+def test_permissions_refuse_a_principal_the_workspace_lacks():
+    """FIDELITY.md, Principals: the Permissions API refuses a principal the workspace does not have."""
     from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
 
     w = client("ADMIN_TOKEN")
-    assert [u.user_name for u in w.users.list(filter='userName eq "bob@contoso.example"')] == ["bob@contoso.example"]
-    assert [g.display_name for g in w.groups.list(filter='displayName eq "dr-readers"')] == ["dr-readers"]
-    assert list(w.groups.list(filter='displayName eq "no-such-group"')) == []
-    sp = "5b0f3c9e-6a41-4d0a-9a57-0c1d2e3f4aff"
-    assert [s.application_id for s in w.service_principals.list(filter=f'applicationId eq "{sp}"')] == [sp]
     w.workspace.mkdirs("/Shared/sdk-compat-principals")
     folder = w.workspace.get_status("/Shared/sdk-compat-principals")
     with pytest.raises(InvalidParameterValue):

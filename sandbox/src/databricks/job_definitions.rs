@@ -664,7 +664,7 @@ fn apply_acl(ws: &Workspace, job_id: i64, acl: &Value, replace: bool) -> Result<
         if level == "IS_OWNER" && *field == "group_name" {
             return Err(invalid("A group cannot own a job."));
         }
-        if let Some(refusal) = super::scim::unknown_principal(ws, field, principal) {
+        if let Some(refusal) = super::identities::unknown_principal(ws, field, principal) {
             return Err(refusal);
         }
         parsed.push((principal.to_string(), field.to_string(), level.to_string()));

@@ -37,18 +37,20 @@ pub mod assignment;
 pub mod clusters;
 pub mod datasets;
 pub mod files;
+pub mod identities;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
 pub mod lakeview;
 pub mod locations;
 pub mod metastore;
+pub mod model_registry;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
 pub mod queries;
 pub mod rate_limits;
-pub mod scim;
+pub mod replication_states;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;
@@ -165,9 +167,9 @@ pub struct Workspace {
     /// id): Databricks keeps these in its own identity store, not in the
     /// token, as an admin adds an app to a group in the account console.
     service_principal_groups: Mutex<std::collections::HashMap<String, Vec<String>>>,
-    /// Principals this workspace does not have although the account does
-    /// (not assigned to it): [`Workspace::remove_principal`].
-    unassigned: Mutex<std::collections::BTreeSet<String>>,
+    /// Principals this workspace's metastore does not know, though the
+    /// account may (`identities.rs`).
+    forgotten_principals: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Workspace {
@@ -212,7 +214,7 @@ impl Workspace {
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
-            unassigned: Mutex::new(std::collections::BTreeSet::new()),
+            forgotten_principals: Mutex::new(Default::default()),
         });
         account.register(&workspace);
         workspace
@@ -316,29 +318,6 @@ impl Workspace {
         self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name)) && self.knows_principal(name)
     }
 
-    /// Whether the workspace has this principal (a user name, a group name
-    /// or a service principal's application id): see [`scim`].
-    pub fn knows_principal(&self, name: &str) -> bool {
-        if self.unassigned.lock().iter().any(|p| p.eq_ignore_ascii_case(name)) {
-            return false;
-        }
-        self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name))
-            || self.directory.groups.iter().any(|g| g.name == name)
-            || scim::WORKSPACE_GROUPS.contains(&name)
-            || uuid::Uuid::parse_str(name).is_ok()
-    }
-
-    /// Takes a principal out of this workspace (the account keeps it): a
-    /// group the secondary was never given.
-    pub fn remove_principal(&self, name: &str) {
-        self.unassigned.lock().insert(name.to_string());
-    }
-
-    /// The tenant's users and groups.
-    pub fn directory(&self) -> &Directory {
-        &self.directory
-    }
-
     /// The page length for lists that ask for the server's (`max_results=0`).
     pub fn set_page_size(&self, size: usize) {
         self.page_size.store(size.max(1), Ordering::Relaxed);
@@ -402,8 +381,10 @@ impl Workspace {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
+            .merge(identities::router())
             .merge(unity_catalog::router())
             .merge(models::router())
+            .merge(model_registry::router())
             .merge(statements::router())
             .merge(warehouses::router())
             .merge(jobs::router())
@@ -421,7 +402,6 @@ impl Workspace {
             .merge(queries::router())
             .merge(alerts::router())
             .merge(lakeview::router())
-            .merge(scim::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
@@ -446,6 +426,7 @@ impl Workspace {
             caller_oid: caller.oid.clone(),
             path: path.into(),
         });
+        self.account.saw_identity(&caller.upn);
         Ok(caller)
     }
 
@@ -478,6 +459,8 @@ impl Workspace {
     /// Adds a service principal (by application id) to a workspace group,
     /// e.g. drbot's own identity to the metastore admins for scheduled posts.
     pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
+        // The account has it (an admin added it to the account, then the group).
+        self.account.add_principal(app_id);
         self.service_principal_groups.lock().entry(app_id.to_string()).or_default().push(group.to_string());
     }
 }

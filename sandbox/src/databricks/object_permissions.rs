@@ -235,7 +235,7 @@ fn update(ws: &Workspace, headers: &HeaderMap, object_type: &str, id: &str, raw:
         changes.push((name, entry.permission_level));
     }
     for (name, _) in &changes {
-        if let Some(refusal) = super::scim::unknown_principal(ws, principal_field(name), name) {
+        if let Some(refusal) = super::identities::unknown_principal(ws, principal_field(name), name) {
             return refusal;
         }
     }
