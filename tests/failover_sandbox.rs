@@ -20,11 +20,10 @@ use drbot::failover::run::{run, Ended, Halt, Journal, RunOptions, Services};
 use drbot::failover::runbook::{plan, Runbook, RunbookSettings, StepKind};
 use drbot::failover::warehouses::{WarehouseControl, WarehouseState};
 use drbot::pairs::Side;
-use sandbox::databricks::metastore::{Common, ExternalLocation};
-use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
 use sandbox::databricks::Workspace;
 use sandbox::faults::FaultConfig;
 use serde_json::{json, Value};
+use support::runbook::primary_reads_secondary_storage;
 use support::World;
 
 const PAIR: &str = "default";
@@ -238,21 +237,8 @@ async fn a_planned_failover_moves_the_pair_with_zero_loss_proven_by_version() {
 async fn a_failback_restores_the_original_state_and_brings_back_what_was_written_meanwhile() {
     let setup = Setup::new().await;
     let sandbox = &setup.world.sandbox;
-    // A failback clones the external tables back by path: the primary's
-    // metastore reads the secondary's prefix, as the bootstrap lets the
-    // secondary read the primary's.
-    {
-        let mut primary = sandbox.primary.metastore.write();
-        let credential = format!("uc-access-connector-{}", primary.region);
-        let location = ExternalLocation {
-            name: "external_delta_secondary".into(),
-            url: LOCATION_MAPPING[1].1.into(),
-            credential_name: credential,
-            read_only: true,
-            common: Common { owner: ADMIN_GROUP.into(), ..Default::default() },
-        };
-        primary.external_locations.insert(location.name.clone(), location);
-    }
+    // A failback clones the external tables back by path.
+    primary_reads_secondary_storage(sandbox);
     let before = setup.services().await;
     let primary_warehouses = warehouse_states(&before, Side::Primary).await;
     completed(&setup.run(&setup.runbook(Mode::Planned, false).await).await.0);

@@ -53,6 +53,10 @@ pub struct Progress {
     /// Each table's version on the frozen side, as the final sync read it.
     #[serde(default)]
     pub frozen_versions: BTreeMap<String, i64>,
+    /// What the steps over so far found (each step's, added when it ends),
+    /// for the result card whichever process ends the run.
+    #[serde(default)]
+    pub findings: Vec<String>,
 }
 
 impl Progress {

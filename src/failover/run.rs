@@ -101,7 +101,10 @@ pub struct RunOptions {
     pub override_checks: bool,
 }
 
-/// Runs or resumes `runbook` from `progress`.
+/// Runs or resumes `runbook` from `progress`. What each step found is kept
+/// with the step's record in the checkpoint, so a run resumed by another
+/// process ends with every finding once: a step cut short by a crash is run
+/// again and finds again, one that was over is not.
 pub async fn run(
     services: &impl Services,
     journal: &mut impl Journal,
@@ -109,43 +112,42 @@ pub async fn run(
     options: RunOptions,
     progress: &mut Progress,
 ) -> Result<Ended, Halt> {
-    let mut findings = Vec::new();
     while let Some(step) = progress.next(runbook) {
         if journal.cancel_requested().await {
-            return Ok(Ended::Cancelled { before: step.kind, findings });
+            return Ok(Ended::Cancelled { before: step.kind, findings: progress.findings.clone() });
         }
         let started_ms = services.now_ms();
+        let mut found = Vec::new();
         let result = match step.timeout_ms {
             Some(ms) => {
                 let budget = std::time::Duration::from_millis(ms.max(0) as u64);
-                match tokio::time::timeout(
-                    budget,
-                    one(services, journal, runbook, options, step, progress, &mut findings),
-                )
-                .await
+                match tokio::time::timeout(budget, one(services, journal, runbook, options, step, progress, &mut found))
+                    .await
                 {
                     Ok(result) => result,
                     Err(_) => Err(Failure::Step(format!("timed out after {} ms", ms))),
                 }
             }
-            None => one(services, journal, runbook, options, step, progress, &mut findings).await,
+            None => one(services, journal, runbook, options, step, progress, &mut found).await,
         };
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(Failure::Halt) => return Err(Halt),
             Err(Failure::Step(why)) if step.best_effort => {
-                findings.push(format!("{}: {why} (best effort, went on)", step.kind.as_str()));
+                found.push(format!("{}: {why} (best effort, went on)", step.kind.as_str()));
                 StepOutcome::Failed { why }
             }
             Err(Failure::Step(why)) => {
+                progress.findings.extend(found);
                 journal.save(progress).await?;
-                return Ok(Ended::Stopped { step: step.kind, why, findings });
+                return Ok(Ended::Stopped { step: step.kind, why, findings: progress.findings.clone() });
             }
         };
+        progress.findings.extend(found);
         progress.finish(step.kind, outcome, started_ms, services.now_ms());
         journal.save(progress).await?;
     }
-    Ok(Ended::Completed { rto_ms: progress.rto_ms(services.now_ms()), findings })
+    Ok(Ended::Completed { rto_ms: progress.rto_ms(services.now_ms()), findings: progress.findings.clone() })
 }
 
 enum Failure {
@@ -782,7 +784,9 @@ mod tests {
     async fn a_run_killed_at_any_checkpoint_resumes_without_repeating_an_effect() {
         for mode in [Mode::Planned, Mode::Forced, Mode::Drill] {
             let reference = World::new();
-            let (_, journal) = run_to_end(&reference, &runbook(mode, Side::Primary)).await;
+            let (reference_ended, journal) = run_to_end(&reference, &runbook(mode, Side::Primary)).await;
+            let Ended::Completed { findings: reference_findings, .. } = reference_ended else { panic!("{mode:?}") };
+            assert!(!reference_findings.is_empty(), "{mode:?}: the smoke count at least");
             let checkpoints = journal.saves;
             assert!(checkpoints >= runbook(mode, Side::Primary).steps.len());
             for kill_at in 0..checkpoints {
@@ -795,7 +799,8 @@ mod tests {
                 let mut resumed = first.saved.clone().unwrap_or_else(|| Progress::new(world.now_ms()));
                 let mut second = Memory::default();
                 let ended = run(&world, &mut second, &runbook, RunOptions::default(), &mut resumed).await.unwrap();
-                assert!(matches!(ended, Ended::Completed { .. }), "{mode:?} at {kill_at}: {ended:?}");
+                let Ended::Completed { findings, .. } = &ended else { panic!("{mode:?} at {kill_at}: {ended:?}") };
+                assert_eq!(findings, &reference_findings, "{mode:?} at {kill_at}: every finding once");
                 assert_eq!(world.effects(), reference.effects(), "{mode:?} at {kill_at}: an effect repeated");
                 assert_eq!(*world.active.lock().unwrap(), *reference.active.lock().unwrap(), "{mode:?} at {kill_at}");
                 assert_eq!(world.unpaused(Side::Secondary), reference.unpaused(Side::Secondary));
