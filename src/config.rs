@@ -131,6 +131,15 @@ pub struct FailoverConfig {
     pub storage_accounts: BTreeMap<String, String>,
     /// Per pair, the tables whose row counts validate a promotion.
     pub smoke_tables: BTreeMap<String, Vec<String>>,
+    /// Per pair, the private DNS records the repoint step moves to the
+    /// promoted side (`[[failover.aliases.finance]]`: `zone`, `name`,
+    /// `type` A or CNAME, `primary`, `secondary`, `ttl`).
+    pub aliases: BTreeMap<String, Vec<crate::failover::aliases::DnsAlias>>,
+    /// Per pair, the job (by name) the validate step runs once on the
+    /// promoted side, a drill's too (`validate_jobs.finance = "smoke-test"`).
+    pub validate_jobs: BTreeMap<String, String>,
+    /// How long that run may take before it is cancelled and validation fails.
+    pub validate_job_timeout_secs: u64,
 }
 
 impl Default for FailoverConfig {
@@ -140,6 +149,9 @@ impl Default for FailoverConfig {
             forced_timeout_secs: 30,
             storage_accounts: BTreeMap::new(),
             smoke_tables: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            validate_jobs: BTreeMap::new(),
+            validate_job_timeout_secs: 1800,
         }
     }
 }
@@ -608,6 +620,11 @@ impl Config {
         }
         let r = &self.replication;
         check_mapping("replication.location_mapping", &r.location_mapping)?;
+        for (pair, aliases) in &self.failover.aliases {
+            for (index, alias) in aliases.iter().enumerate() {
+                alias.check().map_err(|problem| setting(&format!("failover.aliases.{pair}[{index}]"), problem))?;
+            }
+        }
         // One check per setting, so the message names the one that is wrong.
         let at_least_one = [
             ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
@@ -616,6 +633,11 @@ impl Config {
             ("replication.action_budget_secs", r.action_budget_secs, "must be at least 1 second"),
             ("operations.lease_secs", self.operations.lease_secs, "must be at least 1 second"),
             ("operations.plan_ttl_secs", self.operations.plan_ttl_secs, "must be at least 1 second"),
+            (
+                "failover.validate_job_timeout_secs",
+                self.failover.validate_job_timeout_secs,
+                "must be at least 1 second",
+            ),
         ];
         if let Some((name, _, problem)) = at_least_one.into_iter().find(|(_, value, _)| *value == 0) {
             return Err(setting(name, problem));

@@ -6,8 +6,8 @@
 //!
 //! A resumed failback must repeat no effect: the secondary's pauses, the
 //! primary's unpauses (back to exactly the states before the failover) and
-//! the storage account's failover back are each asked once; one result
-//! card; the pair's active side moves once, from the secondary back to the
+//! the storage account's failover back and the clients' DNS alias are each
+//! asked once; one result card; the pair's active side moves once, from the secondary back to the
 //! primary, and is never on both.
 
 mod support;
@@ -25,7 +25,7 @@ use support::runbook::*;
 /// Where a failback can die: after each of its steps' checkpoints, and
 /// after the checkpoint inside its freeze (the secondary's jobs' states,
 /// recorded before the first pause).
-const FAILBACK_POINTS: [&str; 8] = [
+const FAILBACK_POINTS: [&str; 9] = [
     "runbook.after_preflight",
     "runbook.after_catch_up",
     "runbook.recorded",
@@ -33,6 +33,7 @@ const FAILBACK_POINTS: [&str; 8] = [
     "runbook.after_final_sync",
     "runbook.after_storage",
     "runbook.after_promote",
+    "runbook.after_repoint",
     "runbook.after_validate",
 ];
 
@@ -50,6 +51,7 @@ async fn fail_over_first(sandbox: &Sandbox, alice: &Person<'_>, carol: &Person<'
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
     wait_for_activity(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
     assert_eq!(store.pair("default").await.unwrap().unwrap().active, Side::Secondary);
+    assert_eq!(alias_target(sandbox).as_deref(), Some(SECONDARY_HOST), "the failover repointed the alias");
     // A failback clones the external tables back by path.
     primary_reads_secondary_storage(sandbox);
     original
@@ -70,10 +72,12 @@ async fn assert_failed_back_once(
     assert_eq!(runbooks(store, conversation, "failback").await.len(), 1, "{point}: one failback");
     assert_eq!(
         steps_recorded(&op),
-        ["preflight", "catch_up", "freeze", "final_sync", "storage", "promote", "validate"],
+        ["preflight", "catch_up", "freeze", "final_sync", "storage", "promote", "repoint", "validate"],
         "{point}: each step once, in order"
     );
-    wait_for_activity(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
+    let result = wait_for_activity(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
+    let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
+    assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
     let recorded = sandbox.connector.recorded();
     assert_eq!(showing(&recorded, FAILED_BACK), 1, "{point}: one result card");
     assert_eq!(showing(&recorded, FAILED_OVER), 1, "{point}: the failover's card not posted again");
@@ -104,6 +108,9 @@ async fn assert_failed_back_once(
         "{point}: failed back once"
     );
     assert_eq!(sandbox.arm.storage_account_location("rg-dr", "stext").as_deref(), Some("westeurope"), "{point}");
+    // The clients' alias back on the primary, written once.
+    assert_eq!(alias_target(sandbox).as_deref(), Some(PRIMARY_HOST), "{point}");
+    assert_eq!(sandbox.arm.dns_writes().len() - before.dns_writes, 1, "{point}: repointed once");
 }
 
 /// Failback on SQLite, aborted at `point`, finished by a new process.
@@ -111,7 +118,8 @@ async fn failback_aborted_at(point: &str) {
     let sandbox = small_sandbox().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
+    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &alias_config());
     let store_url = format!("sqlite://{}", data_dir.join("drbot.db").display());
     let log = |name: &str| dir.path().join(format!("{name}.log"));
 
@@ -157,7 +165,7 @@ async fn a_failback_resumes_after_dying_at_every_step_boundary_on_sqlite() {
 async fn failback_taken_over_at(point: &str, dir: &Path) {
     let database = TestDatabase::create().await;
     let sandbox = small_sandbox().await;
-    let config = runbook_config(&sandbox, dir, &format!("url = {:?}", database.url));
+    let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), &alias_config());
     let mut b = BotProcess::start(&config, dir.join("b.log"));
     b.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&b.endpoint());

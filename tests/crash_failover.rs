@@ -157,14 +157,27 @@ async fn on_postgresql_the_other_instance_finishes_a_failover_whose_instance_die
     }
 }
 
+/// The job a drill runs once on the secondary to validate it (its copy there has its name).
+const VALIDATION_JOB: &str = "ops-pipeline-0008";
+
+/// The id of the job named `name` in `workspace`.
+fn job_named(workspace: &sandbox::databricks::Workspace, name: &str) -> i64 {
+    let jobs = workspace.job_definitions.all();
+    let found = jobs.iter().find(|(_, settings)| settings["name"] == name);
+    *found.unwrap_or_else(|| panic!("a job named {name}")).0
+}
+
 /// A drill aborted at `point` and resumed: the secondary returns to
-/// passive, each warehouse started and stopped once, and both sides end as
-/// they were; the pair never left the primary.
+/// passive, each warehouse started and stopped once, the validation job run
+/// once on the secondary, and both sides end as they were; the pair never
+/// left the primary.
 async fn drill_aborted_at(point: &str) {
     let sandbox = small_sandbox().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
+    let validation = format!("\n[failover.validate_jobs]\ndefault = {VALIDATION_JOB:?}\n");
+    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &validation);
     let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
     first.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&first.endpoint());
@@ -179,7 +192,7 @@ async fn drill_aborted_at(point: &str) {
     aborted_at(&mut first, point).await;
     // After the promotion the warehouse runs; at the checkpoint inside it
     // the drill had recorded what it would start, and started nothing yet.
-    let started = point == "runbook.after_promote";
+    let started = point != "runbook.recorded";
     let at_crash = warehouse_state(&sandbox.secondary, BI);
     assert_eq!(at_crash.as_deref() == Some("RUNNING"), started, "{point}: {at_crash:?}");
 
@@ -190,10 +203,12 @@ async fn drill_aborted_at(point: &str) {
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: {op:?}");
     assert_eq!(steps_recorded(&op), ["preflight", "final_sync", "promote", "validate", "return_to_passive"], "{point}");
-    wait_for_activity(&sandbox, "the drill's result", |r| {
+    let result = wait_for_activity(&sandbox, "the drill's result", |r| {
         card_text(r).contains("the drill left both sides as they were")
     })
     .await;
+    let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
+    assert!(card_text(&result).contains(&ran), "{point}: {}", card_text(&result));
     assert_eq!(showing(&sandbox.connector.recorded(), "the drill left both sides as they were"), 1);
     assert_eq!(store.drills(Some("default"), 5).await.unwrap().len(), 1, "{point}: one drill recorded");
 
@@ -206,17 +221,21 @@ async fn drill_aborted_at(point: &str) {
     assert_eq!(calls(s, "sql.warehouses.start") - before.secondary_starts, 1, "{point}: started once");
     assert_eq!(calls(s, "sql.warehouses.stop") - before.secondary_stops, 1, "{point}: stopped once");
     assert_eq!(sandbox.arm.storage_failover_requests().len(), before.storage_failovers, "{point}: storage untouched");
+    // The validation job ran once, on the secondary only.
+    assert_eq!(s.jobs.runs_of(job_named(s, VALIDATION_JOB)).len(), 1, "{point}: validated by one run");
+    assert!(p.jobs.runs_of(job_named(p, VALIDATION_JOB)).is_empty(), "{point}: nothing ran on the primary");
     assert_eq!(watch.finish().await, [Side::Primary], "{point}: the pair never left the primary");
     second.kill();
     store.close().await;
 }
 
 /// The drill killed after its promotion (warehouses started on the
-/// secondary, nothing unpaused), and at the checkpoint inside the promotion
-/// (the warehouses it is about to start recorded, none started yet).
+/// secondary, nothing unpaused), at the checkpoint inside the promotion
+/// (the warehouses it is about to start recorded, none started yet), once
+/// its validation job's run is recorded, and after its validation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_killed_mid_way_resumes_and_leaves_both_sides_as_they_were() {
-    for point in ["runbook.after_promote", "runbook.recorded"] {
+    for point in ["runbook.after_promote", "runbook.recorded", "runbook.job_started", "runbook.after_validate"] {
         drill_aborted_at(point).await;
     }
 }

@@ -7,7 +7,7 @@
 //! The freeze and the final sync fail against the dead primary, best effort
 //! and cut short; a resumed run does not try them again. What the forced
 //! failover does do is asked once: the storage account's (unplanned)
-//! failover and the unpause, on the secondary, of exactly the jobs the
+//! failover, the clients' DNS alias and the unpause, on the secondary, of exactly the jobs the
 //! asset sync recorded as running on the primary. One result card, with
 //! the data loss; the pair's active side moves once and is never on both.
 
@@ -25,19 +25,23 @@ use support::runbook::*;
 
 /// Where a forced failover can die: after each of its steps' checkpoints.
 /// (Its freeze records nothing before pausing: the primary cannot be read.)
-const FORCED_POINTS: [&str; 6] = [
+const FORCED_POINTS: [&str; 7] = [
     "runbook.after_preflight",
     "runbook.after_freeze",
     "runbook.after_final_sync",
     "runbook.after_storage",
     "runbook.after_promote",
+    "runbook.after_repoint",
     "runbook.after_validate",
 ];
 
 const FAILED_OVER: &str = "Completed: the secondary is active";
 
-/// The best-effort steps give up on the dead primary after two seconds.
-const SHORT: &str = "forced_timeout_secs = 2";
+/// The best-effort steps give up on the dead primary after two seconds;
+/// the pair has a clients' alias.
+fn failover_settings() -> String {
+    format!("forced_timeout_secs = 2\n{}", alias_config())
+}
 
 /// A forced failover's effects after a resumed run.
 async fn assert_forced_over_once(sandbox: &Sandbox, store: &Store, conversation: &str, before: &Before, point: &str) {
@@ -52,12 +56,15 @@ async fn assert_forced_over_once(sandbox: &Sandbox, store: &Store, conversation:
         ("final_sync", "failed"),
         ("storage", "done"),
         ("promote", "done"),
+        ("repoint", "done"),
         ("validate", "done"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(k, o)| (k.to_string(), o.to_string())).collect();
     assert_eq!(outcomes, expected, "{point}: each step once, the primary's two best effort");
     let result = wait_for_activity(sandbox, "the result card", |r| card_text(r).contains(FAILED_OVER)).await;
     assert!(card_text(&result).contains("unreachable"), "{point}: the card says why: {}", card_text(&result));
+    let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
+    assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
     assert_eq!(showing(&sandbox.connector.recorded(), FAILED_OVER), 1, "{point}: one result card");
     assert_eq!(store.pair("default").await.unwrap().unwrap().active, Side::Secondary, "{point}");
 
@@ -76,6 +83,9 @@ async fn assert_forced_over_once(sandbox: &Sandbox, store: &Store, conversation:
     // The storage account's unplanned failover, asked once: the secondary region, locally redundant.
     assert_eq!(sandbox.arm.storage_failover_requests().len() - before.storage_failovers, 1, "{point}: once");
     assert_eq!(sandbox.arm.storage_account_location("rg-dr", "stext").as_deref(), Some("northeurope"), "{point}");
+    // The clients' alias on the secondary, written once.
+    assert_eq!(alias_target(sandbox).as_deref(), Some(SECONDARY_HOST), "{point}");
+    assert_eq!(sandbox.arm.dns_writes().len() - before.dns_writes, 1, "{point}: repointed once");
 }
 
 /// Forced failover on SQLite, aborted at `point`, finished by a new process.
@@ -84,7 +94,7 @@ async fn forced_failover_aborted_at(point: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
-    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, SHORT);
+    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &failover_settings());
     let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
     first.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&first.endpoint());
@@ -95,8 +105,13 @@ async fn forced_failover_aborted_at(point: &str) {
     let before = Before::read(&sandbox);
 
     sandbox.primary.set_unreachable(true);
+    let t = std::time::Instant::now();
+    let (_, _c) = card_for(&alice, "failover --forced --dry-run").await;
+    eprintln!("TIMING planning {:?}", t.elapsed());
     approve(&alice, "failover --forced --override", &[&alice, &carol]).await;
+    eprintln!("TIMING approve {:?}", t.elapsed());
     aborted_at(&mut first, point).await;
+    eprintln!("TIMING aborted {:?}", t.elapsed());
     let at_crash = runbooks(&store, alice.conversation.id(), "forced").await;
     assert_eq!(at_crash.len(), 1, "{point}");
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
@@ -122,7 +137,7 @@ async fn a_forced_failover_resumes_after_dying_at_every_step_boundary_on_sqlite(
 async fn forced_failover_taken_over_at(point: &str, dir: &Path) {
     let database = TestDatabase::create().await;
     let sandbox = small_sandbox().await;
-    let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), SHORT);
+    let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), &failover_settings());
     let mut a = BotProcess::start_faulty(&config, dir.join("a.log"), Some(point));
     let mut b = BotProcess::start(&config, dir.join("b.log"));
     a.wait_ready().await;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use drbot::bot::failover_services::{versions_key, LiveServices};
+use drbot::failover::aliases::{DnsAlias, RecordKind};
 use drbot::failover::jobs::SOURCE_JOB_TAG;
 use drbot::failover::loss::Loss;
 use drbot::failover::mode::Mode;
@@ -29,6 +30,13 @@ use support::World;
 const PAIR: &str = "default";
 const TRIGGERS: [&str; 3] = ["schedule", "trigger", "continuous"];
 const BI: &str = "BI dashboards";
+/// The private DNS zone the clients' alias of the pair lives in, and the alias.
+const ZONE: &str = "corp.contoso.internal";
+const ALIAS: &str = "databricks";
+const PRIMARY_ADDRESS: &str = "10.1.0.4";
+/// The job validation runs once on the promoted side (its copy has its name).
+const VALIDATION_JOB: &str = "ops-pipeline-0008";
+const SECONDARY_ADDRESS: &str = "10.2.0.4";
 
 /// Checkpoints kept in memory.
 #[derive(Default)]
@@ -115,6 +123,7 @@ impl Setup {
         sandbox.secondary.warehouses.seed(false);
         sandbox.arm.add_storage_account("rg-dr", "stext", "westeurope", "northeurope", "Standard_RAGRS");
         sandbox.arm.set_storage_failover_duration(Duration::from_millis(200));
+        sandbox.arm.add_private_dns_zone("rg-hub", ZONE);
         let storage_id = format!(
             "/subscriptions/{}/resourceGroups/rg-dr/providers/Microsoft.Storage/storageAccounts/stext",
             sandbox::SANDBOX_SUBSCRIPTION_ID
@@ -169,6 +178,9 @@ impl Setup {
             forced_timeout_ms: 3_000,
             storage_account_id: storage.then(|| self.storage_id.clone()),
             smoke_tables: vec![self.smoke.clone()],
+            aliases: vec![self.alias()],
+            validate_job: Some(VALIDATION_JOB.into()),
+            validate_job_timeout_ms: 60_000,
         };
         let versions = store.table_versions(PAIR).await.unwrap();
         plan(&pair, mode, &settings, &versions, &[], chrono::Utc::now().timestamp_millis()).unwrap()
@@ -182,6 +194,31 @@ impl Setup {
         (ended, progress)
     }
 
+    /// The alias clients reach the pair's SQL endpoint by: an A record to
+    /// each side's private endpoint.
+    fn alias(&self) -> DnsAlias {
+        DnsAlias {
+            zone: format!(
+                "/subscriptions/{}/resourceGroups/rg-hub/providers/Microsoft.Network/privateDnsZones/{ZONE}",
+                sandbox::SANDBOX_SUBSCRIPTION_ID
+            ),
+            name: ALIAS.into(),
+            kind: RecordKind::A,
+            primary: PRIMARY_ADDRESS.into(),
+            secondary: SECONDARY_ADDRESS.into(),
+            ttl: 30,
+        }
+    }
+
+    /// Where the alias points now (`None`: never written).
+    fn alias_address(&self) -> Option<String> {
+        let record = self.world.sandbox.arm.dns_record("rg-hub", ZONE, "A", ALIAS);
+        record.map(|(addresses, ttl)| {
+            assert_eq!((addresses.len(), ttl), (1, 30), "{addresses:?}");
+            addresses[0].clone()
+        })
+    }
+
     async fn active(&self) -> Side {
         self.world.bot.app.store.pair(PAIR).await.unwrap().unwrap().active
     }
@@ -189,6 +226,13 @@ impl Setup {
     fn storage_region(&self) -> String {
         self.world.sandbox.arm.storage_account_location("rg-dr", "stext").unwrap()
     }
+}
+
+/// How many runs the job named `name` has had in `workspace`.
+fn runs_of(workspace: &Workspace, name: &str) -> usize {
+    let jobs = workspace.job_definitions.all();
+    let (id, _) = jobs.iter().find(|(_, settings)| settings["name"] == name).expect("the validation job");
+    workspace.jobs.runs_of(*id).len()
 }
 
 fn completed(ended: &Ended) -> &[String] {
@@ -231,6 +275,14 @@ async fn a_planned_failover_moves_the_pair_with_zero_loss_proven_by_version() {
     assert_eq!(warehouse_states(&services, Side::Secondary).await[BI], WarehouseState::Running);
     assert_eq!(setup.storage_region(), "northeurope");
     assert!(findings.iter().any(|f| f.starts_with(&format!("{}: ", setup.smoke))), "{findings:?}");
+    // The clients' alias follows the pair.
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS));
+    let resolves = format!("{ALIAS}.{ZONE} now resolves to {SECONDARY_ADDRESS} (TTL 30 s)");
+    assert!(findings.iter().any(|f| f == &resolves), "{findings:?}");
+    // The validation job ran once on the secondary, and said so.
+    assert_eq!((runs_of(&sandbox.secondary, VALIDATION_JOB), runs_of(&sandbox.primary, VALIDATION_JOB)), (1, 0));
+    let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
+    assert!(findings.iter().any(|f| f.starts_with(&ran)), "{findings:?}");
 }
 
 #[tokio::test]
@@ -263,6 +315,9 @@ async fn a_failback_restores_the_original_state_and_brings_back_what_was_written
     let back = setup.world.bot.app.store.table_versions(&versions_key(PAIR, Side::Secondary)).await.unwrap();
     let row = back.iter().find(|r| r.table_name == setup.smoke).unwrap();
     assert_eq!(row.replicated.map(|c| c.version), Some(written), "recorded apart from the primary's versions");
+    assert_eq!(setup.alias_address().as_deref(), Some(PRIMARY_ADDRESS), "the alias is back on the primary");
+    assert_eq!(sandbox.arm.dns_writes().len(), 2, "written once each way");
+    assert_eq!(runs_of(&sandbox.primary, VALIDATION_JOB), 1, "validated on the primary once it serves again");
 }
 
 #[tokio::test]
@@ -291,6 +346,7 @@ async fn a_forced_failover_with_the_primary_down_completes_and_reports_each_tabl
     assert!(unpaused(&sandbox.secondary).is_empty(), "nothing unpaused without the recorded states");
     assert_eq!(setup.storage_region(), "northeurope", "the unplanned storage failover");
     assert!(progress.frozen_versions.is_empty(), "nothing proven from a primary that is down");
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS), "DNS is Azure's, not the region's");
 }
 
 #[tokio::test]
@@ -317,6 +373,9 @@ async fn a_drill_leaves_both_sides_as_they_were() {
     assert_eq!(warehouses_after, warehouses_before);
     assert_eq!(sandbox.primary.jobs.active().len(), 1, "the primary's run untouched");
     assert_eq!(setup.storage_region(), "westeurope", "a drill never fails storage over");
+    assert!(sandbox.arm.dns_writes().is_empty(), "nor repoints a client");
+    assert_eq!(runs_of(&sandbox.secondary, VALIDATION_JOB), 1, "the rehearsal validated the secondary");
+    assert_eq!(runs_of(&sandbox.primary, VALIDATION_JOB), 0);
 }
 
 #[tokio::test]
@@ -359,4 +418,6 @@ async fn with_a_tenth_of_calls_failing_a_failover_completes_or_stops_at_a_named_
     assert!(unpaused(&sandbox.primary).is_empty());
     assert_eq!(setup.storage_region(), "northeurope");
     assert_eq!(sandbox.arm.storage_failover_requests().len(), 1, "asked once");
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS));
+    assert_eq!(sandbox.arm.dns_writes().len(), 1, "written once");
 }

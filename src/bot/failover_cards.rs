@@ -235,12 +235,7 @@ pub(crate) fn run_card(
         (Some(Ended::Completed { .. }), Mode::Planned | Mode::Forced | Mode::Failback) => {
             let to = runbook.direction.ends_active;
             let url = pair.map(|p| if to == Side::Primary { p.primary.url.clone() } else { p.secondary.url.clone() });
-            format!(
-                "Work now runs in {}: clients, dashboards and jobs outside Databricks that name the other \
-                 workspace's host change to it. Fail back with failback {} once the other side is healthy.",
-                url.unwrap_or_else(|| to.as_str().to_string()),
-                runbook.pair
-            )
+            text::clients_note(runbook, &url.unwrap_or_else(|| to.as_str().to_string()))
         }
         _ => String::new(),
     };

@@ -145,17 +145,20 @@ struct EngineJournal<'a> {
 impl Journal for EngineJournal<'_> {
     async fn save(&mut self, progress: &Progress) -> Result<(), Halt> {
         let finished_before = self.job.progress.steps.len();
+        let job_started = self.job.progress.validate_run.is_none() && progress.validate_run.is_some();
         self.job.progress = progress.clone();
         if !self.running.checkpoint(&self.job).await || self.running.lost() {
             return Err(Halt);
         }
         // Where a crash test kills the process: after each step's
-        // checkpoint, and after a checkpoint inside a step (the prior states
-        // recorded before the first pause, the warehouses a drill starts).
+        // checkpoint, after the validation job's run was recorded, and after
+        // any other checkpoint inside a step (the prior states recorded
+        // before the first pause, the warehouses a drill starts).
         match progress.steps.last() {
             Some(last) if progress.steps.len() != finished_before => {
                 fault::point(&format!("runbook.after_{}", last.kind.as_str()))
             }
+            _ if job_started => fault::point("runbook.job_started"),
             _ => fault::point("runbook.recorded"),
         }
         self.running.show(failover_cards::run_card(self.op, &self.job, None, None, Some(self.pair)));

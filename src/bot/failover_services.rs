@@ -27,11 +27,15 @@ use tokio_util::sync::CancellationToken;
 use super::actor::{DatabricksTokens, DeployTokens};
 use super::error::{NotConfigured, PairError, RunError};
 use super::{now_ms, Bot};
-use crate::azure::{storage_failover, ArmClient, PollOptions};
+use crate::azure::{private_dns, storage_failover, ArmClient, ArmError, PollOptions};
 use crate::databricks::job_definitions::JobDefinition;
+use crate::databricks::jobs::{RunPhase, RunResult};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
-use crate::failover::jobs::{ActiveRun, ControlError, JobControl, JobTriggers, Trigger, SOURCE_JOB_TAG};
+use crate::failover::aliases::DnsAlias;
+use crate::failover::jobs::{
+    ActiveRun, ControlError, JobControl, JobRun, JobTriggers, RunStatus, Trigger, SOURCE_JOB_TAG,
+};
 use crate::failover::run::{Services, SyncProof};
 use crate::failover::warehouses::{WarehouseControl, WarehouseInfo, WarehouseState};
 use crate::identity::{AccessToken, IdentityError, ARM_SCOPE};
@@ -85,6 +89,10 @@ fn from_databricks(error: DatabricksError) -> ControlError {
 
 fn from_identity(error: IdentityError) -> ControlError {
     ControlError { transient: matches!(error, IdentityError::Unavailable(_)), message: error.to_string() }
+}
+
+fn arm_error(error: ArmError) -> ControlError {
+    ControlError { transient: matches!(error, ArmError::Unreachable(_)), message: error.to_string() }
 }
 
 fn failed(message: String) -> ControlError {
@@ -184,6 +192,35 @@ impl JobControl for LiveJobs {
     async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
         let client = &self.client;
         with_token(&self.tokens, |token| async move { client.cancel_run(&token, run_id).await }).await
+    }
+
+    async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+        let (client, idempotency) = (&self.client, &crate::replication::job::idempotency_token(key));
+        let none = &BTreeMap::new();
+        let started =
+            with_token(&self.tokens, |token| async move { client.run_now(&token, job_id, idempotency, none).await })
+                .await?;
+        Ok(started.run_id)
+    }
+
+    async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+        let client = &self.client;
+        let run = with_token(&self.tokens, |token| async move { client.get_run(&token, run_id).await }).await?;
+        let status = match run.state.phase {
+            RunPhase::Terminated(RunResult::Success) => RunStatus::Succeeded,
+            RunPhase::Terminated(result) => {
+                let code = match result {
+                    RunResult::Failed(code) => code,
+                    other => format!("{other:?}").to_ascii_uppercase(),
+                };
+                RunStatus::Failed(match run.state.message.filter(|m| !m.is_empty()) {
+                    Some(message) => format!("{code}: {message}"),
+                    None => code,
+                })
+            }
+            _ => RunStatus::Running,
+        };
+        Ok(JobRun { status, url: run.run_page_url })
     }
 }
 
@@ -367,10 +404,6 @@ impl Services for LiveServices {
 
     async fn fail_storage_over(&self, account_id: &str) -> Result<bool, ControlError> {
         let arm_token = DeployTokens::from(self.tokens.clone()).token(ARM_SCOPE).await.map_err(from_identity)?;
-        let arm_error = |e: crate::azure::ArmError| ControlError {
-            transient: matches!(e, crate::azure::ArmError::Unreachable(_)),
-            message: e.to_string(),
-        };
         // The paired region: where the passive workspace is, else where the
         // account replicates to.
         let passive = crate::failover::mode::other(self.pair.active);
@@ -391,6 +424,14 @@ impl Services for LiveServices {
         let planned = self.reach(self.pair.active).await.is_ok();
         let poll = PollOptions::new(self.arm_poll, STORAGE_WITHIN, CancellationToken::new());
         storage_failover::fail_over(&self.arm, &arm_token, account_id, &target, planned, &poll).await.map_err(arm_error)
+    }
+
+    async fn point_alias(&self, alias: &DnsAlias, side: Side) -> Result<bool, ControlError> {
+        let arm_token = DeployTokens::from(self.tokens.clone()).token(ARM_SCOPE).await.map_err(from_identity)?;
+        let (kind, value) = (alias.kind.as_str(), alias.value(side));
+        private_dns::point(&self.arm, &arm_token, &alias.zone, kind, &alias.name, value, alias.ttl)
+            .await
+            .map_err(arm_error)
     }
 
     async fn set_active(&self, from: Side, to: Side) -> Result<(bool, Side), ControlError> {

@@ -64,6 +64,24 @@ pub struct ActiveRun {
     pub job_id: i64,
 }
 
+/// Where a job run started by the runbook is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Not ended yet (queued, pending, running, terminating).
+    Running,
+    Succeeded,
+    /// Ended otherwise: failed, cancelled, timed out, skipped; the why.
+    Failed(String),
+}
+
+/// A run as the runbook follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    pub status: RunStatus,
+    /// Its page in the workspace, when the service gives one.
+    pub url: Option<String>,
+}
+
 /// A call that failed; `transient` ones may be retried.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -87,6 +105,12 @@ pub trait JobControl: Send + Sync {
     fn active_runs(&self) -> impl Future<Output = Result<Vec<ActiveRun>, ControlError>> + Send;
     /// Asks for a run's cancellation (asynchronous in Databricks); idempotent.
     fn cancel_run(&self, run_id: i64) -> impl Future<Output = Result<(), ControlError>> + Send;
+    /// Starts a run of the job; the same `key` always names the same run
+    /// (an idempotency token derived from it), so a resumed step that asks
+    /// again starts nothing new. The run's id.
+    fn run_now(&self, job_id: i64, key: &str) -> impl Future<Output = Result<i64, ControlError>> + Send;
+    /// Where a run is now.
+    fn run(&self, run_id: i64) -> impl Future<Output = Result<JobRun, ControlError>> + Send;
 }
 
 /// The prior states a freeze recorded: per origin job, the triggers that
@@ -264,6 +288,10 @@ pub(crate) mod double {
         pub calls: Mutex<Vec<String>>,
         /// Fail the nth `set_paused` call (0-based), once.
         pub fail_call: Mutex<Option<usize>>,
+        /// Runs started by key (a key names one run), with how often each was looked at.
+        pub started: Mutex<Vec<(String, i64, usize)>>,
+        /// Runs of this job end failed.
+        pub failing_job: Mutex<Option<i64>>,
     }
 
     impl FakeJobs {
@@ -316,6 +344,33 @@ pub(crate) mod double {
             self.calls.lock().unwrap().push(format!("cancel {run_id}"));
             self.runs.lock().unwrap().retain(|r| r.run_id != run_id);
             Ok(())
+        }
+
+        async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+            self.up()?;
+            let mut started = self.started.lock().unwrap();
+            if let Some((_, run_id, _)) = started.iter().find(|(k, _, _)| k == key) {
+                return Ok(*run_id);
+            }
+            let run_id = job_id * 1_000 + started.len() as i64;
+            started.push((key.to_string(), run_id, 0));
+            Ok(run_id)
+        }
+
+        /// A run ends at its second look.
+        async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+            self.up()?;
+            let mut started = self.started.lock().unwrap();
+            let Some(run) = started.iter_mut().find(|(_, id, _)| *id == run_id) else {
+                return Err(ControlError { message: format!("no run {run_id}"), transient: false });
+            };
+            run.2 += 1;
+            let status = match (run.2, *self.failing_job.lock().unwrap()) {
+                (1, _) => RunStatus::Running,
+                (_, Some(job)) if run_id / 1_000 == job => RunStatus::Failed("RUN_EXECUTION_ERROR: boom".into()),
+                _ => RunStatus::Succeeded,
+            };
+            Ok(JobRun { status, url: Some(format!("https://example/runs/{run_id}")) })
         }
     }
 }
@@ -426,6 +481,12 @@ mod tests {
             }
             async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
                 self.inner.cancel_run(run_id).await
+            }
+            async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+                self.inner.run_now(job_id, key).await
+            }
+            async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+                self.inner.run(run_id).await
             }
         }
         let many: Vec<JobTriggers> = (1..=1_000).map(|id| job(id, None, &[(Trigger::Schedule, false)])).collect();

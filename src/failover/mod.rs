@@ -11,6 +11,7 @@
 //! (`src/store/pairs.rs`): a pair is never active on both sides.
 //! Nothing here names Teams.
 
+pub mod aliases;
 pub mod jobs;
 pub mod loss;
 pub mod mode;

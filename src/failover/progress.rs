@@ -53,6 +53,10 @@ pub struct Progress {
     /// Each table's version on the frozen side, as the final sync read it.
     #[serde(default)]
     pub frozen_versions: BTreeMap<String, i64>,
+    /// The validation job's run, once started: a resumed validation follows
+    /// it rather than starting another.
+    #[serde(default)]
+    pub validate_run: Option<i64>,
     /// What the steps over so far found (each step's, added when it ends),
     /// for the result card whichever process ends the run.
     #[serde(default)]

@@ -14,7 +14,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use super::jobs::{self, ControlError, JobControl, PriorStates, RunsVerdict};
+use super::aliases::DnsAlias;
+use super::jobs::{self, ControlError, JobControl, PriorStates, RunStatus, RunsVerdict};
 use super::mode::Mode;
 use super::progress::{self, Flip, Progress, StepOutcome};
 use super::runbook::{Runbook, Step, StepKind};
@@ -43,6 +44,9 @@ pub trait Services: Send + Sync {
     /// The storage account's failover, followed to completion; `Ok(false)`
     /// when it had failed over already (nothing done).
     fn fail_storage_over(&self, account_id: &str) -> impl Future<Output = Result<bool, ControlError>> + Send;
+    /// Points a private DNS alias at its value for `side`; `Ok(false)` when
+    /// it held that value already (nothing written).
+    fn point_alias(&self, alias: &DnsAlias, side: Side) -> impl Future<Output = Result<bool, ControlError>> + Send;
     /// The store's compare-and-set of the active side, and the side it holds after.
     fn set_active(&self, from: Side, to: Side) -> impl Future<Output = Result<(bool, Side), ControlError>> + Send;
     /// `SELECT COUNT(*)` of a table on a side.
@@ -226,10 +230,27 @@ async fn one(
             Ok(if services.fail_storage_over(account).await? { StepOutcome::Done } else { StepOutcome::AlreadyDone })
         }
         StepKind::Promote => promote(services, journal, runbook, progress, findings).await,
+        StepKind::Repoint => {
+            // Each alias is checked before it is written: a resumed step
+            // writes only those not yet pointed.
+            let mut written = 0;
+            for alias in &runbook.aliases {
+                if services.point_alias(alias, d.to).await.map_err(|e| {
+                    Failure::Step(format!("{} not pointed at the {} side: {}", alias.fqdn(), d.to.as_str(), e.message))
+                })? {
+                    written += 1;
+                }
+                findings.push(format!("{} now resolves to {} (TTL {} s)", alias.fqdn(), alias.value(d.to), alias.ttl));
+            }
+            Ok(if written == 0 { StepOutcome::AlreadyDone } else { StepOutcome::Done })
+        }
         StepKind::Validate => {
             for table in &runbook.smoke_tables {
                 let rows = services.count(d.to, table).await?;
                 findings.push(format!("{table}: {rows} rows on the {} side", d.to.as_str()));
+            }
+            if let Some(job) = &runbook.validate_job {
+                validate_job(services, journal, runbook, job, progress, findings).await?;
             }
             Ok(StepOutcome::Done)
         }
@@ -369,6 +390,75 @@ async fn promote(
     }
 }
 
+/// Runs the configured job once on the promoted side and follows it to its
+/// end. The run is started with a key of this runbook's own (the same run
+/// whoever resumes it) and its id checkpointed before it is followed, so a
+/// resumed validation follows that run. A run that fails, or outlives the
+/// timeout (then it is cancelled), fails validation.
+async fn validate_job(
+    services: &impl Services,
+    journal: &mut impl Journal,
+    runbook: &Runbook,
+    name: &str,
+    progress: &mut Progress,
+    findings: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let side = runbook.direction.to;
+    let control = services.jobs(side);
+    let run_id = match progress.validate_run {
+        Some(run_id) => run_id,
+        None => {
+            let named: Vec<i64> =
+                control.jobs().await?.into_iter().filter(|job| job.name == name).map(|job| job.job_id).collect();
+            let job_id = match named.as_slice() {
+                [one] => *one,
+                [] => return Err(Failure::Step(format!("no job named {name} on the {} side", side.as_str()))),
+                many => {
+                    let ids: Vec<String> = many.iter().map(i64::to_string).collect();
+                    return Err(Failure::Step(format!(
+                        "{} jobs are named {name} on the {} side ({}): name one",
+                        many.len(),
+                        side.as_str(),
+                        ids.join(", ")
+                    )));
+                }
+            };
+            let key = format!("validate:{}:{}:{}", runbook.pair, progress.approved_ms, side.as_str());
+            let run_id = control.run_now(job_id, &key).await?;
+            progress.validate_run = Some(run_id);
+            journal.save(progress).await?;
+            run_id
+        }
+    };
+    let started = services.now_ms();
+    loop {
+        let run = control.run(run_id).await?;
+        let link = run.url.as_deref().map(|url| format!(", {url}")).unwrap_or_default();
+        match run.status {
+            RunStatus::Succeeded => {
+                findings
+                    .push(format!("job {name} ran once on the {} side: succeeded (run {run_id}{link})", side.as_str()));
+                return Ok(());
+            }
+            RunStatus::Failed(why) => {
+                return Err(Failure::Step(format!(
+                    "job {name} (run {run_id}{link}) failed on the {} side: {why}",
+                    side.as_str()
+                )));
+            }
+            RunStatus::Running if services.now_ms() - started >= runbook.validate_job_timeout_ms => {
+                control.cancel_run(run_id).await?;
+                return Err(Failure::Step(format!(
+                    "job {name} (run {run_id}{link}) did not end within {} on the {} side: cancelled",
+                    crate::readiness::report::duration(runbook.validate_job_timeout_ms),
+                    side.as_str()
+                )));
+            }
+            RunStatus::Running => services.pause(POLL_MS).await,
+        }
+    }
+}
+
 /// Polls until every warehouse of `ids` is in `state`.
 async fn settle(
     services: &impl Services,
@@ -480,6 +570,9 @@ mod tests {
         active: Mutex<Side>,
         flips: AtomicUsize,
         clock: AtomicI64,
+        /// Each alias's value (by name), and how many writes were made.
+        aliases: Mutex<BTreeMap<String, String>>,
+        alias_writes: AtomicUsize,
     }
 
     fn index(side: Side) -> usize {
@@ -491,9 +584,10 @@ mod tests {
 
     impl World {
         fn new() -> World {
-            let job = |job_id, source, trigger, paused| JobTriggers {
+            // A copy has its origin's name, as the asset sync makes it.
+            let job = |job_id: i64, source: Option<i64>, trigger, paused| JobTriggers {
                 job_id,
-                name: format!("job{job_id}"),
+                name: format!("job{}", source.unwrap_or(job_id)),
                 source_job_id: source,
                 paused: [(trigger, paused)].into(),
             };
@@ -525,6 +619,8 @@ mod tests {
                 active: Mutex::new(Side::Primary),
                 flips: AtomicUsize::new(0),
                 clock: AtomicI64::new(1_000_000),
+                aliases: Mutex::new([("databricks".to_string(), "adb-1.example".to_string())].into()),
+                alias_writes: AtomicUsize::new(0),
             }
         }
 
@@ -542,7 +638,7 @@ mod tests {
             jobs.iter().filter(|j| !j.unpaused().is_empty()).map(|j| j.job_id).collect()
         }
 
-        fn effects(&self) -> (usize, usize, usize, usize, usize) {
+        fn effects(&self) -> (usize, usize, usize, usize, usize, usize, usize) {
             let pauses = |side: usize| self.jobs[side].calls.lock().unwrap().len();
             (
                 pauses(0) + pauses(1),
@@ -550,6 +646,8 @@ mod tests {
                 self.warehouses[0].stops.load(Ordering::SeqCst) + self.warehouses[1].stops.load(Ordering::SeqCst),
                 self.storage_calls.load(Ordering::SeqCst),
                 self.flips.load(Ordering::SeqCst),
+                self.alias_writes.load(Ordering::SeqCst),
+                self.jobs[0].started.lock().unwrap().len() + self.jobs[1].started.lock().unwrap().len(),
             )
         }
     }
@@ -586,6 +684,16 @@ mod tests {
                 return Ok(false);
             }
             self.storage_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        async fn point_alias(&self, alias: &DnsAlias, side: Side) -> Result<bool, ControlError> {
+            let mut aliases = self.aliases.lock().unwrap();
+            if aliases.get(&alias.name).map(String::as_str) == Some(alias.value(side)) {
+                return Ok(false);
+            }
+            aliases.insert(alias.name.clone(), alias.value(side).to_string());
+            self.alias_writes.fetch_add(1, Ordering::SeqCst);
             Ok(true)
         }
 
@@ -649,6 +757,17 @@ mod tests {
             smoke_tables: vec!["c.s.a".into()],
             forced_timeout_ms: 30_000,
             run_wait_ms: 60_000,
+            aliases: vec![DnsAlias {
+                zone: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/privateDnsZones/corp.example"
+                    .into(),
+                name: "databricks".into(),
+                kind: crate::failover::aliases::RecordKind::Cname,
+                primary: "adb-1.example".into(),
+                secondary: "adb-2.example".into(),
+                ttl: 60,
+            }],
+            validate_job: Some("job2".into()),
+            validate_job_timeout_ms: 600_000,
         };
         let versions = [TableVersion {
             table_name: "c.s.a".into(),
@@ -684,6 +803,46 @@ mod tests {
         let saved = journal.saved.unwrap();
         assert_eq!(saved.frozen_versions, *world.versions[1].lock().unwrap(), "proof by version");
         assert!(findings.iter().any(|f| f == "c.s.a: 42 rows on the secondary side"), "{findings:?}");
+        assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-2.example", "the alias follows");
+        assert!(findings.iter().any(|f| f == "databricks.corp.example now resolves to adb-2.example (TTL 60 s)"));
+        let started = world.jobs[1].started.lock().unwrap().clone();
+        assert_eq!(started.len(), 1, "the validation job ran once, on the secondary: {started:?}");
+        assert_eq!(started[0].1 / 1_000, 102, "job2's copy");
+        let ran = "job job2 ran once on the secondary side: succeeded (run 102000, https://example/runs/102000)";
+        assert!(findings.iter().any(|f| f == ran), "{findings:?}");
+    }
+
+    #[tokio::test]
+    async fn a_validation_job_that_fails_or_is_missing_fails_validation_with_the_reason() {
+        let world = World::new();
+        *world.jobs[1].failing_job.lock().unwrap() = Some(102);
+        let (ended, _) = run_to_end(&world, &runbook(Mode::Planned, Side::Primary)).await;
+        let Ended::Stopped { step: StepKind::Validate, why, .. } = &ended else { panic!("{ended:?}") };
+        assert!(
+            why.starts_with("job job2 (run 102000, https://example/runs/102000) failed on the secondary side"),
+            "{why}"
+        );
+        assert_eq!(*world.active.lock().unwrap(), Side::Secondary, "promoted before validation");
+
+        let world = World::new();
+        let mut missing = runbook(Mode::Drill, Side::Primary);
+        missing.validate_job = Some("nightly".into());
+        let (ended, _) = run_to_end(&world, &missing).await;
+        assert!(
+            matches!(&ended, Ended::Stopped { step: StepKind::Validate, why, .. } if why == "no job named nightly on the secondary side"),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_validation_job_that_outlives_its_timeout_is_cancelled() {
+        let world = World::new();
+        let mut runbook = runbook(Mode::Drill, Side::Primary);
+        runbook.validate_job_timeout_ms = 0;
+        let (ended, _) = run_to_end(&world, &runbook).await;
+        let Ended::Stopped { step: StepKind::Validate, why, .. } = &ended else { panic!("{ended:?}") };
+        assert!(why.contains("did not end within") && why.ends_with("cancelled"), "{why}");
+        assert!(world.jobs[1].calls.lock().unwrap().iter().any(|c| c == "cancel 102000"));
     }
 
     #[tokio::test]
@@ -731,6 +890,8 @@ mod tests {
         assert_eq!([world.unpaused(Side::Primary), world.unpaused(Side::Secondary)], before_jobs);
         assert_eq!(world.warehouses[1].starts.load(Ordering::SeqCst), 1, "the drill started what runs on the primary");
         assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the drill stopped what it started");
+        assert_eq!(world.jobs[1].started.lock().unwrap().len(), 1, "the validation job ran on the secondary");
+        assert!(world.jobs[0].started.lock().unwrap().is_empty());
         assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Running, "the primary untouched");
         assert_eq!(world.jobs[0].runs.lock().unwrap().len(), 1, "the primary's runs untouched");
         assert!(!world.storage_failed_over.load(Ordering::SeqCst));
@@ -750,6 +911,8 @@ mod tests {
         assert_eq!(world.unpaused(Side::Primary), original);
         assert!(world.unpaused(Side::Secondary).is_empty());
         assert_eq!(world.versions[0].lock().unwrap()["c.s.a"], 9, "the writes made while failed over came back");
+        assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-1.example", "the alias is back");
+        assert_eq!(world.alias_writes.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -760,7 +923,7 @@ mod tests {
         let mut progress = Progress::new(world.now_ms());
         let ended = run(&world, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
         assert!(matches!(ended, Ended::Cancelled { before: StepKind::Preflight, .. }));
-        assert_eq!(world.effects(), (0, 0, 0, 0, 0));
+        assert_eq!(world.effects(), (0, 0, 0, 0, 0, 0, 0));
     }
 
     #[tokio::test]

@@ -30,6 +30,26 @@ use super::process::{eventually, wait_for_activity, write_config, BotProcess, Pe
 pub const BI: &str = "BI dashboards";
 pub const PRIMARY_BI_ID: &str = "b1a0c0ffee000001";
 
+/// The private DNS zone of the clients' alias, the alias and its value on each side.
+pub const ZONE: &str = "corp.contoso.internal";
+pub const ALIAS: &str = "databricks";
+pub const PRIMARY_HOST: &str = "adb-1111111111111111.11.azuredatabricks.net";
+pub const SECONDARY_HOST: &str = "adb-2222222222222222.22.azuredatabricks.net";
+
+/// `[failover]` lines giving the default pair the alias (a CNAME to each side's host).
+pub fn alias_config() -> String {
+    format!(
+        "\n[[failover.aliases.default]]\nzone = \"/subscriptions/{}/resourceGroups/rg-hub/providers/Microsoft.Network/privateDnsZones/{ZONE}\"\n\
+         name = \"{ALIAS}\"\ntype = \"CNAME\"\nprimary = \"{PRIMARY_HOST}\"\nsecondary = \"{SECONDARY_HOST}\"\nttl = 30\n",
+        sandbox::SANDBOX_SUBSCRIPTION_ID
+    )
+}
+
+/// Where the alias points now (`None`: never written).
+pub fn alias_target(sandbox: &Sandbox) -> Option<String> {
+    sandbox.arm.dns_record("rg-hub", ZONE, "CNAME", ALIAS).and_then(|(values, _)| values.first().cloned())
+}
+
 /// A small sandbox (replication takes a second or two) with warehouses on
 /// both sides, the primary's BI warehouse running, and a geo-redundant
 /// storage account that fails over with the pair.
@@ -40,6 +60,7 @@ pub async fn small_sandbox() -> Sandbox {
     sandbox.secondary.warehouses.seed(false);
     sandbox.arm.add_storage_account("rg-dr", "stext", "westeurope", "northeurope", "Standard_RAGRS");
     sandbox.arm.set_storage_failover_duration(Duration::from_millis(200));
+    sandbox.arm.add_private_dns_zone("rg-hub", ZONE);
     // The BI team's warehouse runs on the primary, started as an admin would.
     let alice = sandbox.teams.user("alice").expect("alice");
     let token = sandbox.entra.user_token(&alice, sandbox::SANDBOX_BOT_APP_ID, DATABRICKS_AUDIENCE, "all-apis");
@@ -184,6 +205,7 @@ pub struct Before {
     pub secondary_starts: usize,
     pub secondary_stops: usize,
     pub storage_failovers: usize,
+    pub dns_writes: usize,
 }
 
 impl Before {
@@ -201,6 +223,7 @@ impl Before {
             secondary_starts: calls(s, "sql.warehouses.start"),
             secondary_stops: calls(s, "sql.warehouses.stop"),
             storage_failovers: sandbox.arm.storage_failover_requests().len(),
+            dns_writes: sandbox.arm.dns_writes().len(),
         }
     }
 
