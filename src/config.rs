@@ -140,6 +140,9 @@ pub struct FailoverConfig {
     pub validate_jobs: BTreeMap<String, String>,
     /// How long that run may take before it is cancelled and validation fails.
     pub validate_job_timeout_secs: u64,
+    /// Per pair, what a freeze does beyond pausing jobs (`[failover.freeze.finance]`:
+    /// `stop_warehouses`, `revoke_modify_except = "GROUP"`).
+    pub freeze: BTreeMap<String, crate::failover::freeze::FreezeOptions>,
 }
 
 impl Default for FailoverConfig {
@@ -152,6 +155,7 @@ impl Default for FailoverConfig {
             aliases: BTreeMap::new(),
             validate_jobs: BTreeMap::new(),
             validate_job_timeout_secs: 1800,
+            freeze: BTreeMap::new(),
         }
     }
 }
@@ -620,6 +624,14 @@ impl Config {
         }
         let r = &self.replication;
         check_mapping("replication.location_mapping", &r.location_mapping)?;
+        for (pair, freeze) in &self.failover.freeze {
+            if freeze.revoke_modify_except.as_deref().is_some_and(|group| group.trim().is_empty()) {
+                return Err(setting(
+                    &format!("failover.freeze.{pair}.revoke_modify_except"),
+                    "names the group that keeps MODIFY: it may not be empty",
+                ));
+            }
+        }
         for (pair, aliases) in &self.failover.aliases {
             for (index, alias) in aliases.iter().enumerate() {
                 alias.check().map_err(|problem| setting(&format!("failover.aliases.{pair}[{index}]"), problem))?;
@@ -904,6 +916,26 @@ MicrosoftAppTenantId = "tenant"
         assert!(error_of(&read_only, &[]).contains("replication.location_mapping"), "{}", error_of(&read_only, &[]));
         let same_account = read_only.replace("st-secondary", "st");
         assert!(Config::from_toml(&same_account, &env(&[])).is_ok());
+    }
+
+    #[test]
+    fn a_pair_s_failover_settings_are_read_and_checked() {
+        let zone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/corp.example";
+        let text = format!(
+            "{MINIMAL}\n[failover]\nvalidate_jobs = {{ finance = \"smoke\" }}\n\n[failover.freeze.finance]\n\
+             stop_warehouses = true\nrevoke_modify_except = \"dr-operators\"\n\n[[failover.aliases.finance]]\n\
+             zone = \"{zone}\"\nname = \"sql\"\ntype = \"A\"\nprimary = \"10.1.0.4\"\nsecondary = \"10.2.0.4\"\n"
+        );
+        let config = Config::from_toml(&text, &env(&[])).unwrap();
+        let settings = crate::failover::runbook::RunbookSettings::of_pair(&config.failover, "finance");
+        assert_eq!(settings.validate_job.as_deref(), Some("smoke"));
+        assert!(settings.freeze.stop_warehouses);
+        assert_eq!(settings.aliases[0].fqdn(), "sql.corp.example");
+        assert_eq!(settings.validate_job_timeout_ms, 1_800_000);
+        let bad_address = text.replace("10.2.0.4", "adb-2.example");
+        assert!(error_of(&bad_address, &[]).contains("failover.aliases.finance[0]"), "{}", error_of(&bad_address, &[]));
+        let no_group = text.replace("\"dr-operators\"", "\" \"");
+        assert!(error_of(&no_group, &[]).contains("failover.freeze.finance.revoke_modify_except"));
     }
 
     #[test]

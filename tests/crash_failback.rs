@@ -5,10 +5,11 @@
 //! on the same PostgreSQL database.
 //!
 //! A resumed failback must repeat no effect: the secondary's pauses, the
-//! primary's unpauses (back to exactly the states before the failover) and
-//! the storage account's failover back and the clients' DNS alias are each
-//! asked once; one result card; the pair's active side moves once, from the secondary back to the
-//! primary, and is never on both.
+//! primary's unpauses (back to exactly the states before the failover), the
+//! storage account's failover back, the clients' DNS alias, the warehouses
+//! stopped and started, and MODIFY revoked and granted back are each asked
+//! once; one result card; the pair's active side moves once, from the
+//! secondary back to the primary, and is never on both.
 
 mod support;
 
@@ -38,12 +39,19 @@ const FAILBACK_POINTS: [&str; 9] = [
 ];
 
 const FAILED_OVER: &str = "Completed: the secondary is active";
+
+/// The pair's clients' alias, and a freeze that stops warehouses and revokes MODIFY.
+fn failover_settings() -> String {
+    format!("{}{}", alias_config(), freeze_config())
+}
 const FAILED_BACK: &str = "Completed: the primary is active";
 
 /// Replicates everything and fails the pair over (planned, approved by
 /// Alice and Carol) through `bot`, which must carry no fault: the state
 /// each failback here starts from. The primary's jobs as they were before.
 async fn fail_over_first(sandbox: &Sandbox, alice: &Person<'_>, carol: &Person<'_>, store: &Store) -> Vec<(i64, bool)> {
+    grant_modify(&sandbox.primary, WRITERS);
+    grant_modify(&sandbox.primary, "dr-operators");
     replicate_everything(alice).await;
     let original = paused_by_source(&sandbox.primary, false);
     approve(alice, "failover --override", &[alice, carol]).await;
@@ -52,6 +60,8 @@ async fn fail_over_first(sandbox: &Sandbox, alice: &Person<'_>, carol: &Person<'
     wait_for_activity(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
     assert_eq!(store.pair("default").await.unwrap().unwrap().active, Side::Secondary);
     assert_eq!(alias_target(sandbox).as_deref(), Some(SECONDARY_HOST), "the failover repointed the alias");
+    assert_eq!(warehouse_state(&sandbox.primary, BI).as_deref(), Some("STOPPED"), "the failover's freeze stopped it");
+    assert!(!may_modify(&sandbox.primary, WRITERS) && may_modify(&sandbox.secondary, WRITERS));
     // A failback clones the external tables back by path.
     primary_reads_secondary_storage(sandbox);
     original
@@ -97,10 +107,18 @@ async fn assert_failed_back_once(
     assert_eq!(calls(p, "jobs.update") - before.primary_updates, unpaused, "{point}: each unpause once");
     assert_eq!(calls(p, "jobs.reset"), before.primary_resets, "{point}");
     assert_eq!(calls(s, "jobs.reset"), before.secondary_resets, "{point}");
-    // The BI warehouse never stopped on the primary: nothing to start there.
+    // The BI warehouse: stopped on the secondary by the freeze, started
+    // again on the primary by the promotion, once each.
     assert_eq!(warehouse_state(p, BI).as_deref(), Some("RUNNING"), "{point}");
-    assert_eq!(calls(p, "sql.warehouses.start"), before.primary_starts, "{point}: no warehouse started twice");
+    assert_eq!(warehouse_state(s, BI).as_deref(), Some("STOPPED"), "{point}");
+    assert_eq!(calls(p, "sql.warehouses.start") - before.primary_starts, 1, "{point}: started once");
+    assert_eq!(calls(s, "sql.warehouses.stop") - before.secondary_stops, 1, "{point}: stopped once");
     assert_eq!(calls(p, "sql.warehouses.stop"), before.primary_stops, "{point}");
+    // MODIFY taken on the secondary and given back on the primary, one change each.
+    assert!(may_modify(p, WRITERS) && !may_modify(s, WRITERS), "{point}: writing rights back home");
+    assert!(may_modify(p, "dr-operators") && may_modify(s, "dr-operators"), "{point}: the DR group keeps them");
+    assert_eq!(calls(s, "permissions.update") - before.secondary_grants, 1, "{point}: revoked once");
+    assert_eq!(calls(p, "permissions.update") - before.primary_grants, 1, "{point}: granted once");
     // The storage account back in its home region, asked once.
     assert_eq!(
         sandbox.arm.storage_failover_requests().len() - before.storage_failovers,
@@ -119,7 +137,7 @@ async fn failback_aborted_at(point: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
-    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &alias_config());
+    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &failover_settings());
     let store_url = format!("sqlite://{}", data_dir.join("drbot.db").display());
     let log = |name: &str| dir.path().join(format!("{name}.log"));
 
@@ -165,7 +183,7 @@ async fn a_failback_resumes_after_dying_at_every_step_boundary_on_sqlite() {
 async fn failback_taken_over_at(point: &str, dir: &Path) {
     let database = TestDatabase::create().await;
     let sandbox = small_sandbox().await;
-    let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), &alias_config());
+    let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), &failover_settings());
     let mut b = BotProcess::start(&config, dir.join("b.log"));
     b.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&b.endpoint());

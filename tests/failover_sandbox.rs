@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use drbot::bot::failover_services::{versions_key, LiveServices};
 use drbot::failover::aliases::{DnsAlias, RecordKind};
+use drbot::failover::freeze::FreezeOptions;
 use drbot::failover::jobs::SOURCE_JOB_TAG;
 use drbot::failover::loss::Loss;
 use drbot::failover::mode::Mode;
@@ -21,6 +22,7 @@ use drbot::failover::run::{run, Ended, Halt, Journal, RunOptions, Services};
 use drbot::failover::runbook::{plan, Runbook, RunbookSettings, StepKind};
 use drbot::failover::warehouses::{WarehouseControl, WarehouseState};
 use drbot::pairs::Side;
+use sandbox::databricks::seed::ADMIN_GROUP;
 use sandbox::databricks::Workspace;
 use sandbox::faults::FaultConfig;
 use serde_json::{json, Value};
@@ -36,6 +38,8 @@ const ALIAS: &str = "databricks";
 const PRIMARY_ADDRESS: &str = "10.1.0.4";
 /// The job validation runs once on the promoted side (its copy has its name).
 const VALIDATION_JOB: &str = "ops-pipeline-0008";
+/// A group the freeze takes MODIFY from (the DR group, `ADMIN_GROUP`, keeps it).
+const READERS: &str = "dr-readers";
 const SECONDARY_ADDRESS: &str = "10.2.0.4";
 
 /// Checkpoints kept in memory.
@@ -124,6 +128,12 @@ impl Setup {
         sandbox.arm.add_storage_account("rg-dr", "stext", "westeurope", "northeurope", "Standard_RAGRS");
         sandbox.arm.set_storage_failover_duration(Duration::from_millis(200));
         sandbox.arm.add_private_dns_zone("rg-hub", ZONE);
+        // The readers' group may write the main catalog, as the DR group may.
+        for group in [READERS, ADMIN_GROUP] {
+            let mut metastore = sandbox.primary.metastore.write();
+            let main = metastore.catalogs.get_mut("main").expect("the main catalog");
+            main.common.grants.entry(group.into()).or_default().insert("MODIFY".into());
+        }
         let storage_id = format!(
             "/subscriptions/{}/resourceGroups/rg-dr/providers/Microsoft.Storage/storageAccounts/stext",
             sandbox::SANDBOX_SUBSCRIPTION_ID
@@ -181,6 +191,7 @@ impl Setup {
             aliases: vec![self.alias()],
             validate_job: Some(VALIDATION_JOB.into()),
             validate_job_timeout_ms: 60_000,
+            freeze: FreezeOptions { stop_warehouses: true, revoke_modify_except: Some(ADMIN_GROUP.into()) },
         };
         let versions = store.table_versions(PAIR).await.unwrap();
         plan(&pair, mode, &settings, &versions, &[], chrono::Utc::now().timestamp_millis()).unwrap()
@@ -235,6 +246,12 @@ fn runs_of(workspace: &Workspace, name: &str) -> usize {
     workspace.jobs.runs_of(*id).len()
 }
 
+/// Whether `group` holds MODIFY on the main catalog of `workspace`.
+fn may_modify(workspace: &Workspace, group: &str) -> bool {
+    let metastore = workspace.metastore.read();
+    metastore.catalogs["main"].common.grants.get(group).is_some_and(|held| held.contains("MODIFY"))
+}
+
 fn completed(ended: &Ended) -> &[String] {
     match ended {
         Ended::Completed { findings, .. } => findings,
@@ -279,6 +296,13 @@ async fn a_planned_failover_moves_the_pair_with_zero_loss_proven_by_version() {
     assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS));
     let resolves = format!("{ALIAS}.{ZONE} now resolves to {SECONDARY_ADDRESS} (TTL 30 s)");
     assert!(findings.iter().any(|f| f == &resolves), "{findings:?}");
+    // The freeze's options: the primary's BI warehouse stopped (drbot's own
+    // kept), MODIFY taken from all but the DR group there and given here.
+    let primary_warehouses = warehouse_states(&services, Side::Primary).await;
+    assert_eq!(primary_warehouses[BI], WarehouseState::Stopped);
+    assert_eq!(primary_warehouses["drbot sandbox warehouse"], WarehouseState::Running);
+    assert!(!may_modify(&sandbox.primary, READERS) && may_modify(&sandbox.primary, ADMIN_GROUP));
+    assert!(may_modify(&sandbox.secondary, READERS), "the readers write where work runs now");
     // The validation job ran once on the secondary, and said so.
     assert_eq!((runs_of(&sandbox.secondary, VALIDATION_JOB), runs_of(&sandbox.primary, VALIDATION_JOB)), (1, 0));
     let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
@@ -308,6 +332,8 @@ async fn a_failback_restores_the_original_state_and_brings_back_what_was_written
     assert!(unpaused(&sandbox.secondary).is_empty(), "the secondary frozen again");
     let services = setup.services().await;
     assert_eq!(warehouse_states(&services, Side::Primary).await, primary_warehouses);
+    assert_eq!(warehouse_states(&services, Side::Secondary).await[BI], WarehouseState::Stopped, "passive again");
+    assert!(may_modify(&sandbox.primary, READERS) && !may_modify(&sandbox.secondary, READERS), "rights back home");
     // The write came back, proven by the secondary's own version.
     assert_eq!(progress.frozen_versions[&setup.smoke], written);
     let primary_copy = sandbox.primary.metastore.read().tables[&setup.smoke].cloned_from.clone();

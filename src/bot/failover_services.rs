@@ -30,9 +30,11 @@ use super::{now_ms, Bot};
 use crate::azure::{private_dns, storage_failover, ArmClient, ArmError, PollOptions};
 use crate::databricks::job_definitions::JobDefinition;
 use crate::databricks::jobs::{RunPhase, RunResult};
+use crate::databricks::unity_catalog::{PermissionChange, Securable};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
 use crate::failover::aliases::DnsAlias;
+use crate::failover::freeze::CatalogGrant;
 use crate::failover::jobs::{
     ActiveRun, ControlError, JobControl, JobRun, JobTriggers, RunStatus, Trigger, SOURCE_JOB_TAG,
 };
@@ -42,6 +44,7 @@ use crate::identity::{AccessToken, IdentityError, ARM_SCOPE};
 use crate::pairs::{Pair, Side};
 use crate::replication::plan::Plan;
 use crate::replication::run::{self, ActionStatus, RunEvent};
+use crate::replication::snapshot::CatalogKind;
 
 /// How long a storage account's failover is followed (Azure documents up
 /// to an hour).
@@ -307,6 +310,61 @@ impl Services for LiveServices {
 
     fn warehouses(&self, side: Side) -> &LiveWarehouses {
         &self.warehouses[index(side)]
+    }
+
+    fn kept_warehouse(&self, side: Side) -> Option<&str> {
+        self.pair.warehouse_of(side)
+    }
+
+    async fn catalog_grants(&self, side: Side) -> Result<Vec<CatalogGrant>, ControlError> {
+        // The catalogs a replication copies (managed ones the pair's scope
+        // includes), as they are named on either side.
+        let client = &self.jobs[index(side)].client;
+        let config = self.bot.pair_settings(&self.pair).replication_config(None);
+        let listed = with_token(&self.tokens, |token| async move { client.list_catalogs(&token).await }).await?;
+        let replicated = listed.into_iter().filter(|catalog| {
+            CatalogKind::from_api(catalog.catalog_type.as_deref().unwrap_or("MANAGED_CATALOG")) == CatalogKind::Managed
+                && config.includes_catalog(&catalog.name)
+        });
+        let mut grants = Vec::new();
+        for catalog in replicated {
+            let name = catalog.name.as_str();
+            let assignments = with_token(&self.tokens, |token| async move {
+                client.get_permissions(&token, Securable::Catalog, name).await
+            })
+            .await?;
+            grants.extend(assignments.into_iter().map(|a| CatalogGrant {
+                catalog: catalog.name.clone(),
+                principal: a.principal,
+                privileges: a.privileges,
+            }));
+        }
+        Ok(grants)
+    }
+
+    async fn set_modify(
+        &self,
+        side: Side,
+        catalog: &str,
+        principals: &[String],
+        granted: bool,
+    ) -> Result<(), ControlError> {
+        let client = &self.jobs[index(side)].client;
+        let modify = vec!["MODIFY".to_string()];
+        let changes: Vec<PermissionChange> = principals
+            .iter()
+            .map(|principal| PermissionChange {
+                principal: principal.clone(),
+                add: if granted { modify.clone() } else { Vec::new() },
+                remove: if granted { Vec::new() } else { modify.clone() },
+            })
+            .collect();
+        let changes = &changes;
+        with_token(&self.tokens, |token| async move {
+            client.update_permissions(&token, Securable::Catalog, catalog, changes).await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn reach(&self, side: Side) -> Result<(), ControlError> {

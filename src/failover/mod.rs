@@ -12,6 +12,7 @@
 //! Nothing here names Teams.
 
 pub mod aliases;
+pub mod freeze;
 pub mod jobs;
 pub mod loss;
 pub mod mode;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::freeze::Revoked;
 use super::jobs::PriorStates;
 use super::mode::Direction;
 use super::runbook::{Runbook, Step, StepKind};
@@ -53,6 +54,10 @@ pub struct Progress {
     /// Each table's version on the frozen side, as the final sync read it.
     #[serde(default)]
     pub frozen_versions: BTreeMap<String, i64>,
+    /// MODIFY revoked by the freeze (recorded before the first revoke):
+    /// what promotion grants back on the other side.
+    #[serde(default)]
+    pub revoked_modify: Option<Vec<Revoked>>,
     /// The validation job's run, once started: a resumed validation follows
     /// it rather than starting another.
     #[serde(default)]

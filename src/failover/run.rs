@@ -15,6 +15,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use super::aliases::DnsAlias;
+use super::freeze::{self, CatalogGrant};
 use super::jobs::{self, ControlError, JobControl, PriorStates, RunStatus, RunsVerdict};
 use super::mode::Mode;
 use super::progress::{self, Flip, Progress, StepOutcome};
@@ -37,6 +38,18 @@ pub trait Services: Send + Sync {
 
     fn jobs(&self, side: Side) -> &Self::Jobs;
     fn warehouses(&self, side: Side) -> &Self::Warehouses;
+    /// drbot's own warehouse on the side (a freeze keeps it running: the final sync reads with it).
+    fn kept_warehouse(&self, side: Side) -> Option<&str>;
+    /// The grants made directly on the side's replicated catalogs.
+    fn catalog_grants(&self, side: Side) -> impl Future<Output = Result<Vec<CatalogGrant>, ControlError>> + Send;
+    /// Grants (`true`) or revokes MODIFY on a catalog of the side for `principals`; idempotent.
+    fn set_modify(
+        &self,
+        side: Side,
+        catalog: &str,
+        principals: &[String],
+        granted: bool,
+    ) -> impl Future<Output = Result<(), ControlError>> + Send;
     /// Whether the side's workspace answers.
     fn reach(&self, side: Side) -> impl Future<Output = Result<(), ControlError>> + Send;
     /// An incremental replication `from` → `to`, then each table's versions.
@@ -203,7 +216,7 @@ async fn one(
             services.sync(d.from, d.to).await?;
             Ok(StepOutcome::Done)
         }
-        StepKind::Freeze => freeze(services, journal, runbook.run_wait_ms, progress, d.from).await,
+        StepKind::Freeze => freeze(services, journal, runbook, progress, findings).await,
         StepKind::FinalSync => {
             let proof = services.sync(d.from, d.to).await?;
             progress.frozen_versions = proof.frozen.clone();
@@ -266,19 +279,26 @@ async fn one(
     }
 }
 
-/// Records the prior states (checkpointed before the first pause), pauses
-/// every trigger, then waits for active runs and cancels them at the timeout.
+/// Records the prior states (checkpointed before the first pause, with the
+/// warehouses that run and, when asked, the MODIFY grants to revoke),
+/// pauses every trigger, then waits for active runs and cancels them at the
+/// timeout; then, when the pair's freeze asks for it, stops the side's
+/// warehouses and revokes MODIFY on its catalogs.
 async fn freeze(
     services: &impl Services,
     journal: &mut impl Journal,
-    wait_ms: i64,
+    runbook: &Runbook,
     progress: &mut Progress,
-    side: Side,
+    findings: &mut Vec<String>,
 ) -> Result<StepOutcome, Failure> {
+    let (side, wait_ms, options) = (runbook.direction.from, runbook.run_wait_ms, &runbook.freeze);
     let control = services.jobs(side);
     if progress.prior_jobs.is_none() {
         let listed = control.jobs().await?;
         let running = warehouses::running_names(&services.warehouses(side).warehouses().await?);
+        if let Some(kept) = &options.revoke_modify_except {
+            progress.revoked_modify = Some(freeze::revocations(&services.catalog_grants(side).await?, kept).0);
+        }
         progress.prior_jobs = Some(PriorStates::record(&listed));
         progress.running_warehouses = Some(running);
         journal.save(progress).await?;
@@ -303,7 +323,46 @@ async fn freeze(
             }
         }
     }
-    Ok(if switches.is_empty() { StepOutcome::AlreadyDone } else { StepOutcome::Done })
+    let mut stopped = Vec::new();
+    if options.stop_warehouses {
+        let names = progress.running_warehouses.clone().unwrap_or_default();
+        let (own, kept) = (services.warehouses(side), services.kept_warehouse(side));
+        let listed = own.warehouses().await?;
+        stopped = warehouses::freeze_plan(&names, &listed, kept);
+        for id in &stopped {
+            own.stop(id).await?;
+        }
+        settle(services, own, &stopped, WarehouseState::Stopped).await?;
+        // Named whether this run or the one before a crash stopped them.
+        let named: Vec<&str> = listed
+            .iter()
+            .filter(|w| names.contains(&w.name) && Some(w.id.as_str()) != kept)
+            .map(|w| w.name.as_str())
+            .collect();
+        if !named.is_empty() {
+            findings.push(format!("warehouses stopped on the {} side: {}", side.as_str(), named.join(", ")));
+        }
+    }
+    let revoked = progress.revoked_modify.clone().unwrap_or_default();
+    let mut revokes = 0;
+    if let Some(kept) = &options.revoke_modify_except {
+        let held = services.catalog_grants(side).await?;
+        revokes = set_modify_where_needed(services, side, &held, &revoked, false).await?;
+        let all = freeze::revocations(&held, kept).1;
+        if !all.is_empty() {
+            findings.push(format!("ALL PRIVILEGES (MODIFY included) kept by: {}", all.join(", ")));
+        }
+    }
+    for catalog in &revoked {
+        findings.push(format!(
+            "MODIFY on {} revoked on the {} side from {}",
+            catalog.catalog,
+            side.as_str(),
+            catalog.principals.join(", ")
+        ));
+    }
+    let changed = !switches.is_empty() || !stopped.is_empty() || revokes > 0;
+    Ok(if changed { StepOutcome::Done } else { StepOutcome::AlreadyDone })
 }
 
 /// Starts the warehouses, sets the jobs' pause states as recorded, moves
@@ -356,6 +415,20 @@ async fn promote(
     settle(services, target, &ids, WarehouseState::Running).await?;
     if runbook.mode == Mode::Drill {
         return Ok(StepOutcome::Done);
+    }
+    // Writing rights back, on this side, before the writers come back.
+    let revoked = progress.revoked_modify.clone().unwrap_or_default();
+    if !revoked.is_empty() {
+        let held = services.catalog_grants(d.to).await?;
+        set_modify_where_needed(services, d.to, &held, &revoked, true).await?;
+    }
+    for catalog in &revoked {
+        findings.push(format!(
+            "MODIFY on {} granted on the {} side to {}",
+            catalog.catalog,
+            d.to.as_str(),
+            catalog.principals.join(", ")
+        ));
     }
     // A failback restores the original side's states as they were before
     // the failover (its own freeze read the copies, which may lack a job);
@@ -457,6 +530,32 @@ async fn validate_job(
             RunStatus::Running => services.pause(POLL_MS).await,
         }
     }
+}
+
+/// Grants or revokes MODIFY as `revoked` lists it, only where the side's
+/// grants (`held`) are not that way already (a resumed step changes
+/// nothing twice); how many catalogs were changed.
+async fn set_modify_where_needed(
+    services: &impl Services,
+    side: Side,
+    held: &[CatalogGrant],
+    revoked: &[freeze::Revoked],
+    granted: bool,
+) -> Result<usize, Failure> {
+    let holds = |catalog: &str, principal: &str| {
+        held.iter()
+            .any(|g| g.catalog == catalog && g.principal == principal && g.privileges.iter().any(|p| p == "MODIFY"))
+    };
+    let mut changed = 0;
+    for catalog in revoked {
+        let needed: Vec<String> =
+            catalog.principals.iter().filter(|p| holds(&catalog.catalog, p) != granted).cloned().collect();
+        if !needed.is_empty() {
+            services.set_modify(side, &catalog.catalog, &needed, granted).await?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// Polls until every warehouse of `ids` is in `state`.
@@ -573,6 +672,9 @@ mod tests {
         /// Each alias's value (by name), and how many writes were made.
         aliases: Mutex<BTreeMap<String, String>>,
         alias_writes: AtomicUsize,
+        /// Each side's catalog grants, and how many changes were asked.
+        grants: [Mutex<Vec<CatalogGrant>>; 2],
+        grant_calls: AtomicUsize,
     }
 
     fn index(side: Side) -> usize {
@@ -621,7 +723,29 @@ mod tests {
                 clock: AtomicI64::new(1_000_000),
                 aliases: Mutex::new([("databricks".to_string(), "adb-1.example".to_string())].into()),
                 alias_writes: AtomicUsize::new(0),
+                grants: [Mutex::new(World::grants()), Mutex::new(World::grants())],
+                grant_calls: AtomicUsize::new(0),
             }
+        }
+
+        /// The analysts and the DR group may write `sales`, its owners hold
+        /// everything (the copy's grants are the same).
+        fn grants() -> Vec<CatalogGrant> {
+            let grant = |principal: &str, privileges: &[&str]| CatalogGrant {
+                catalog: "sales".into(),
+                principal: principal.into(),
+                privileges: privileges.iter().map(|p| p.to_string()).collect(),
+            };
+            vec![
+                grant("analysts", &["USE_CATALOG", "MODIFY"]),
+                grant("dr", &["MODIFY"]),
+                grant("owners", &["ALL_PRIVILEGES"]),
+            ]
+        }
+
+        fn may_modify(&self, side: Side, principal: &str) -> bool {
+            let grants = self.grants[index(side)].lock().unwrap();
+            grants.iter().any(|g| g.principal == principal && g.privileges.iter().any(|p| p == "MODIFY"))
         }
 
         fn primary_down(&self) {
@@ -638,7 +762,7 @@ mod tests {
             jobs.iter().filter(|j| !j.unpaused().is_empty()).map(|j| j.job_id).collect()
         }
 
-        fn effects(&self) -> (usize, usize, usize, usize, usize, usize, usize) {
+        fn effects(&self) -> (usize, usize, usize, usize, usize, usize, usize, usize) {
             let pauses = |side: usize| self.jobs[side].calls.lock().unwrap().len();
             (
                 pauses(0) + pauses(1),
@@ -648,6 +772,7 @@ mod tests {
                 self.flips.load(Ordering::SeqCst),
                 self.alias_writes.load(Ordering::SeqCst),
                 self.jobs[0].started.lock().unwrap().len() + self.jobs[1].started.lock().unwrap().len(),
+                self.grant_calls.load(Ordering::SeqCst),
             )
         }
     }
@@ -662,6 +787,46 @@ mod tests {
 
         fn warehouses(&self, side: Side) -> &FakeWarehouses {
             &self.warehouses[index(side)]
+        }
+
+        fn kept_warehouse(&self, _side: Side) -> Option<&str> {
+            None
+        }
+
+        async fn catalog_grants(&self, side: Side) -> Result<Vec<CatalogGrant>, ControlError> {
+            self.reach(side).await?;
+            Ok(self.grants[index(side)].lock().unwrap().clone())
+        }
+
+        async fn set_modify(
+            &self,
+            side: Side,
+            catalog: &str,
+            principals: &[String],
+            granted: bool,
+        ) -> Result<(), ControlError> {
+            self.reach(side).await?;
+            self.grant_calls.fetch_add(1, Ordering::SeqCst);
+            let mut grants = self.grants[index(side)].lock().unwrap();
+            for principal in principals {
+                let at = grants.iter().position(|g| g.catalog == catalog && &g.principal == principal);
+                let grant = match at {
+                    Some(at) => &mut grants[at],
+                    None => {
+                        grants.push(CatalogGrant {
+                            catalog: catalog.into(),
+                            principal: principal.clone(),
+                            privileges: Vec::new(),
+                        });
+                        grants.last_mut().unwrap()
+                    }
+                };
+                grant.privileges.retain(|p| p != "MODIFY");
+                if granted {
+                    grant.privileges.push("MODIFY".into());
+                }
+            }
+            Ok(())
         }
 
         async fn reach(&self, side: Side) -> Result<(), ControlError> {
@@ -768,6 +933,10 @@ mod tests {
             }],
             validate_job: Some("job2".into()),
             validate_job_timeout_ms: 600_000,
+            freeze: crate::failover::freeze::FreezeOptions {
+                stop_warehouses: true,
+                revoke_modify_except: Some("dr".into()),
+            },
         };
         let versions = [TableVersion {
             table_name: "c.s.a".into(),
@@ -804,6 +973,13 @@ mod tests {
         assert_eq!(saved.frozen_versions, *world.versions[1].lock().unwrap(), "proof by version");
         assert!(findings.iter().any(|f| f == "c.s.a: 42 rows on the secondary side"), "{findings:?}");
         assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-2.example", "the alias follows");
+        // The freeze's options: the primary's warehouse stopped, MODIFY revoked there but from the DR group.
+        assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Stopped);
+        assert!(!world.may_modify(Side::Primary, "analysts") && world.may_modify(Side::Primary, "dr"));
+        assert!(world.may_modify(Side::Secondary, "analysts"), "granted where work runs now");
+        assert!(findings.iter().any(|f| f == "MODIFY on sales revoked on the primary side from analysts"));
+        assert!(findings.iter().any(|f| f == "ALL PRIVILEGES (MODIFY included) kept by: sales: owners"));
+        assert!(findings.iter().any(|f| f == "warehouses stopped on the primary side: bi"), "{findings:?}");
         assert!(findings.iter().any(|f| f == "databricks.corp.example now resolves to adb-2.example (TTL 60 s)"));
         let started = world.jobs[1].started.lock().unwrap().clone();
         assert_eq!(started.len(), 1, "the validation job ran once, on the secondary: {started:?}");
@@ -912,6 +1088,9 @@ mod tests {
         assert!(world.unpaused(Side::Secondary).is_empty());
         assert_eq!(world.versions[0].lock().unwrap()["c.s.a"], 9, "the writes made while failed over came back");
         assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-1.example", "the alias is back");
+        assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Running, "the primary's warehouse again");
+        assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the secondary's stopped");
+        assert!(world.may_modify(Side::Primary, "analysts") && !world.may_modify(Side::Secondary, "analysts"));
         assert_eq!(world.alias_writes.load(Ordering::SeqCst), 2);
     }
 
@@ -923,7 +1102,7 @@ mod tests {
         let mut progress = Progress::new(world.now_ms());
         let ended = run(&world, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
         assert!(matches!(ended, Ended::Cancelled { before: StepKind::Preflight, .. }));
-        assert_eq!(world.effects(), (0, 0, 0, 0, 0, 0, 0));
+        assert_eq!(world.effects(), (0, 0, 0, 0, 0, 0, 0, 0));
     }
 
     #[tokio::test]

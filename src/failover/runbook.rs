@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::aliases::DnsAlias;
+use super::freeze::FreezeOptions;
 use super::jobs::PriorStates;
 use super::loss::{self, TableLoss};
 use super::mode::{Direction, Mode};
@@ -89,6 +90,8 @@ pub struct RunbookSettings {
     pub validate_job: Option<String>,
     /// How long that run may take.
     pub validate_job_timeout_ms: i64,
+    /// What the freeze does beyond pausing jobs.
+    pub freeze: FreezeOptions,
 }
 
 impl RunbookSettings {
@@ -102,6 +105,7 @@ impl RunbookSettings {
             aliases: config.aliases.get(pair).cloned().unwrap_or_default(),
             validate_job: config.validate_jobs.get(pair).cloned(),
             validate_job_timeout_ms: (config.validate_job_timeout_secs as i64).saturating_mul(1000),
+            freeze: config.freeze.get(pair).cloned().unwrap_or_default(),
         }
     }
 }
@@ -147,6 +151,9 @@ pub struct Runbook {
     pub validate_job: Option<String>,
     #[serde(default)]
     pub validate_job_timeout_ms: i64,
+    /// What the freeze does beyond pausing jobs (nothing in a drill, which freezes nothing).
+    #[serde(default)]
+    pub freeze: FreezeOptions,
     /// How long the freeze waits for active runs before cancelling them.
     #[serde(default)]
     pub run_wait_ms: i64,
@@ -205,6 +212,7 @@ pub fn plan(
         aliases: if mode == Mode::Drill { Vec::new() } else { settings.aliases.clone() },
         validate_job: settings.validate_job.clone(),
         validate_job_timeout_ms: settings.validate_job_timeout_ms,
+        freeze: if mode == Mode::Drill { FreezeOptions::default() } else { settings.freeze.clone() },
         run_wait_ms: if mode == Mode::Forced { settings.forced_timeout_ms } else { settings.run_wait_ms },
         recorded_jobs: None,
     })
@@ -234,18 +242,25 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
         ));
     }
     if mode != Mode::Drill {
-        out.push(step(
-            StepKind::Freeze,
-            vec![
-                format!("pauses every job trigger on {from} (prior states recorded first)"),
-                format!(
-                    "waits {} for active runs on {from}, then cancels them",
-                    crate::readiness::report::duration(short.unwrap_or(settings.run_wait_ms))
-                ),
-            ],
-            forced,
-            short,
-        ));
+        let mut freeze = vec![
+            format!("pauses every job trigger on {from} (prior states recorded first)"),
+            format!(
+                "waits {} for active runs on {from}, then cancels them",
+                crate::readiness::report::duration(short.unwrap_or(settings.run_wait_ms))
+            ),
+        ];
+        if settings.freeze.stop_warehouses {
+            freeze.push(format!(
+                "stops the warehouses running on {from} (drbot's own is kept for the final sync); {to} starts them"
+            ));
+        }
+        if let Some(group) = &settings.freeze.revoke_modify_except {
+            freeze.push(format!(
+                "revokes MODIFY granted on the replicated catalogs of {from} from everyone but {group}, \
+                 granted again on {to} at promotion (grants on schemas and tables, ALL PRIVILEGES and owners are left)"
+            ));
+        }
+        out.push(step(StepKind::Freeze, freeze, forced, short));
     }
     out.push(step(
         StepKind::FinalSync,
@@ -261,11 +276,13 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
     let promote = if mode == Mode::Drill {
         vec![format!("starts the warehouses on {to} (no job unpaused)")]
     } else {
-        vec![
-            format!("starts the warehouses that were running on {from}, on {to}"),
-            format!("unpauses on {to} exactly the jobs that were unpaused on {from}"),
-            format!("makes {to} the active side of {}", pair.name),
-        ]
+        let mut promote = vec![format!("starts the warehouses that were running on {from}, on {to}")];
+        if settings.freeze.revoke_modify_except.is_some() {
+            promote.push(format!("grants MODIFY on {to}'s catalogs to those it was revoked from on {from}"));
+        }
+        promote.push(format!("unpauses on {to} exactly the jobs that were unpaused on {from}"));
+        promote.push(format!("makes {to} the active side of {}", pair.name));
+        promote
     };
     out.push(step(StepKind::Promote, promote, false, None));
     if mode != Mode::Drill && !settings.aliases.is_empty() {
@@ -392,6 +409,24 @@ mod tests {
         assert!(back.steps.iter().any(|s| s.kind == Repoint && s.touches[0].ends_with("at adb-1.example")));
         let drill = plan(&pair(Side::Primary), Mode::Drill, &settings, &[], &[], 0).unwrap();
         assert!(!kinds(&drill).contains(&Repoint) && drill.aliases.is_empty());
+    }
+
+    #[test]
+    fn the_freeze_s_options_are_on_the_card_undone_at_promotion_and_a_drill_has_none() {
+        let freeze = FreezeOptions { stop_warehouses: true, revoke_modify_except: Some("dr-operators".into()) };
+        let settings = RunbookSettings { freeze: freeze.clone(), ..RunbookSettings::default() };
+        let over = plan(&pair(Side::Primary), Mode::Planned, &settings, &[], &[], 0).unwrap();
+        let touches = |kind| over.steps.iter().find(|s| s.kind == kind).unwrap().touches.join(" | ");
+        let frozen = touches(StepKind::Freeze);
+        assert!(frozen.contains("stops the warehouses running on adb-1.example (drbot's own is kept"), "{frozen}");
+        assert!(frozen.contains(
+            "revokes MODIFY granted on the replicated catalogs of adb-1.example from everyone but dr-operators"
+        ));
+        assert!(frozen.contains("ALL PRIVILEGES and owners are left"), "{frozen}");
+        assert!(touches(StepKind::Promote).contains("grants MODIFY on adb-2.example's catalogs"));
+        assert_eq!(over.freeze, freeze);
+        let drill = plan(&pair(Side::Primary), Mode::Drill, &settings, &[], &[], 0).unwrap();
+        assert_eq!(drill.freeze, FreezeOptions::default(), "a drill freezes nothing");
     }
 
     #[test]

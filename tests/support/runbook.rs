@@ -45,6 +45,32 @@ pub fn alias_config() -> String {
     )
 }
 
+/// A group that writes the main catalog until a freeze takes MODIFY from it
+/// (the DR group, `dr-operators`, keeps it).
+pub const WRITERS: &str = "dr-readers";
+
+/// `[failover]` lines making the default pair's freeze stop the warehouses
+/// and revoke MODIFY from all but the DR group.
+pub fn freeze_config() -> String {
+    "\n[failover.freeze.default]\nstop_warehouses = true\nrevoke_modify_except = \"dr-operators\"\n".to_string()
+}
+
+/// Grants `group` MODIFY on the main catalog of `workspace`.
+pub fn grant_modify(workspace: &Workspace, group: &str) {
+    let mut metastore = workspace.metastore.write();
+    let main = metastore.catalogs.get_mut("main").expect("the main catalog");
+    main.common.grants.entry(group.into()).or_default().insert("MODIFY".into());
+}
+
+/// Whether `group` holds MODIFY on the main catalog of `workspace`.
+pub fn may_modify(workspace: &Workspace, group: &str) -> bool {
+    let metastore = workspace.metastore.read();
+    metastore
+        .catalogs
+        .get("main")
+        .is_some_and(|main| main.common.grants.get(group).is_some_and(|g| g.contains("MODIFY")))
+}
+
 /// Where the alias points now (`None`: never written).
 pub fn alias_target(sandbox: &Sandbox) -> Option<String> {
     sandbox.arm.dns_record("rg-hub", ZONE, "CNAME", ALIAS).and_then(|(values, _)| values.first().cloned())
@@ -206,6 +232,8 @@ pub struct Before {
     pub secondary_stops: usize,
     pub storage_failovers: usize,
     pub dns_writes: usize,
+    pub primary_grants: usize,
+    pub secondary_grants: usize,
 }
 
 impl Before {
@@ -224,6 +252,8 @@ impl Before {
             secondary_stops: calls(s, "sql.warehouses.stop"),
             storage_failovers: sandbox.arm.storage_failover_requests().len(),
             dns_writes: sandbox.arm.dns_writes().len(),
+            primary_grants: calls(p, "permissions.update"),
+            secondary_grants: calls(s, "permissions.update"),
         }
     }
 
