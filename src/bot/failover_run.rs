@@ -129,6 +129,13 @@ impl Bot {
             summary: format!("{} of pair {} {summary}", runbook.mode.as_str(), runbook.pair),
         };
         self.failover_ended(&ended).await;
+        // Home again: a scheduled replication's next pause is news again.
+        if runbook.mode == Mode::Failback && outcome == Outcome::Succeeded {
+            let key = super::scheduled_replication::paused_note_key(&runbook.pair);
+            if let Err(error) = self.services.store.release_claim(&key).await {
+                tracing::warn!(pair = %runbook.pair, %error, "the paused schedule's note not released");
+            }
+        }
     }
 }
 
