@@ -29,6 +29,8 @@ struct Settings {
     fixed_rate: u64,
     conversations: u64,
     rest_seconds: u64,
+    /// Seconds of rest between the warm-up and the idle reading.
+    idle_seconds: u64,
 }
 
 struct BotUnderTest {
@@ -65,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         fixed_rate: env_number("BENCH_FIXED_RATE", 1000),
         conversations: env_number("BENCH_CONVERSATIONS", 200_000),
         rest_seconds: env_number("BENCH_REST_SECONDS", 60),
+        idle_seconds: env_number("BENCH_IDLE_SECONDS", 2),
     };
     // The load generator and the sandbox share one runtime; two worker threads as on CI.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -73,10 +76,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let drbot_binary = root.join("target/release/drbot");
+    // The deployed (release, LTO) binary, copied aside by benches/run-webhook: `cargo bench`
+    // builds drbot in the bench profile (no LTO) and puts that build at target/release/drbot.
+    let drbot_binary =
+        std::env::var_os("DRBOT_BINARY").map_or_else(|| root.join("target/release/drbot"), PathBuf::from);
     anyhow::ensure!(
         drbot_binary.exists(),
-        "build drbot first: cargo build --release -p drbot (benches/run-webhook does)"
+        "build drbot first: cargo build --release -p drbot, and run the bench through benches/run-webhook"
     );
     let echo_bot = root.join("benches/botbuilder-echo");
     anyhow::ensure!(
@@ -148,8 +154,17 @@ async fn measure(
 
     // Warm up: the bot fetches its own token and keys on the first requests.
     load.closed_loop(4, Duration::from_secs(2)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(settings.idle_seconds)).await;
     measured.idle_rss_mb = rss_mb(pid);
+    // Where idle memory sits: the heap and stacks (anonymous) or the binary's own pages (file-backed,
+    // shared and reclaimable, but counted in RSS).
+    let anonymous_mb = rollup_mb(pid, "Anonymous:");
+    eprintln!(
+        "{} idle: {:.2} MB anonymous, {:.2} MB file-backed",
+        bot.name,
+        anonymous_mb,
+        measured.idle_rss_mb - anonymous_mb
+    );
 
     let replies_before = sandbox.connector.accepted_count() as i64;
     let peak = Arc::new(AtomicU64::new(0));
@@ -354,10 +369,19 @@ async fn sample_peak_rss(pid: u32, peak_kb: Arc<AtomicU64>) {
 
 /// Resident set size of a process, from /proc.
 fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+    proc_field_mb(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// One field of a process's memory totals (`/proc/PID/smaps_rollup`), in MB.
+fn rollup_mb(pid: u32, field: &str) -> f64 {
+    proc_field_mb(&format!("/proc/{pid}/smaps_rollup"), field)
+}
+
+/// A `Name:  1234 kB` line of a /proc file, in MB.
+fn proc_field_mb(path: &str, field: &str) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)

@@ -39,8 +39,9 @@ pub struct AccessConfig {
     /// failover or failback before it runs (two unless set; one for small
     /// teams). Zero is read as one: a runbook never runs unapproved.
     pub failover_approvers: Option<u32>,
-    /// Roles (`replicate`, `deploy`, `failover`, `admin`) of the Agents Playground's
-    /// anonymous user in local anonymous mode; ignored otherwise.
+    /// Roles (`replicate`, `deploy`, `failover`, `admin`) of each of the Agents
+    /// Playground's users in local anonymous mode (each is still a person of
+    /// their own, e.g. for approvals); ignored otherwise.
     #[serde(deserialize_with = "list")]
     pub local_roles: Vec<String>,
 }

@@ -76,6 +76,7 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
+    drbot::memory::limit_allocator_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -135,7 +135,8 @@ async fn runs_need_sign_in_and_a_role_and_show_only_this_chats_runs() {
 
 /// In local anonymous mode nobody signs in; the local user's roles stand
 /// for it. Without any, `whoami` is refused like every other command (it
-/// used to skip the gate), with the refusal in the audit log.
+/// used to skip the gate), with the refusal in the audit log: under the
+/// name and id the Playground gives the user, never as an Entra object id.
 #[tokio::test]
 async fn whoami_in_local_mode_needs_a_local_role() {
     let world = World::start_with(|config| {
@@ -150,10 +151,12 @@ async fn whoami_in_local_mode_needs_a_local_role() {
     assert_eq!(sent.status, 200);
     world.sandbox.connector.wait_for(1, support::PATIENCE).await.unwrap();
     let refused = card_text(&world.sandbox.connector.recorded()[0]);
-    assert!(refused.contains("Local user") && refused.contains("whoami"), "{refused}");
+    assert!(refused.contains(&alice.name) && refused.contains("whoami"), "{refused}");
     let audit = world.bot.app.store.recent_audit(10).await.unwrap();
+    let local = format!("local-playground-user:{}", alice.oid);
     assert!(
-        audit.iter().any(|e| e.actor_upn.as_deref() == Some("local-playground-user")
+        audit.iter().any(|e| e.actor_upn.as_deref() == Some(local.as_str())
+            && e.actor_oid.is_none()
             && e.action == "whoami"
             && e.result == "refused"),
         "{audit:?}"

@@ -55,7 +55,12 @@ fn verbs(card: &Value) -> Vec<String> {
 
 /// Types `command`; the card that replaces its placeholder.
 async fn card_for(world: &World, chat: &Chat<'_>, command: &str) -> (String, Value) {
-    let first = chat.say(command).await;
+    card_after(world, chat.say(command).await).await
+}
+
+/// The card `first` (a command's first answer) is, or the one replacing it
+/// when it is a placeholder; and its activity id.
+async fn card_after(world: &World, first: sandbox::connector::Recorded) -> (String, Value) {
     let id = first.activity_id.clone();
     if !card_text(&first).contains("Planning") && !card_text(&first).contains("Checking readiness") {
         return (id, first.adaptive_card().cloned().expect("a card"));
@@ -338,4 +343,92 @@ async fn a_scheduled_drill_runs_as_the_bot_approved_by_who_set_it_and_a_failed_o
     let stopped = card_text(&alice.say("subscribe drill default off").await);
     assert!(stopped.contains("No more scheduled drills"), "{stopped}");
     assert!(world.bot.app.store.drill_schedules().await.unwrap().is_empty());
+}
+
+/// Asking again while a runbook awaits its approvers shows that runbook
+/// rather than a second one whose approvals would not add up with the
+/// first's: Carol, who asks after Alice approved, is shown it with Approve
+/// (as a channel member whose card scrolled away would need); Alice is shown
+/// it without. Another mode or override is another runbook. Discard (only
+/// by someone with the failover role) ends it: its Approve no longer counts
+/// anywhere, and asking again plans a new one.
+#[tokio::test]
+async fn asking_again_shows_the_runbook_awaiting_approval_and_discard_ends_it() {
+    let world = start().await;
+    let [alice, bob, carol] = group(&world).await;
+    let (card_id, runbook) = card_for(&world, &alice, "failover --override").await;
+    let approve = button(&runbook, "failover.approve");
+    let first = alice.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(first.to_string().contains("Awaiting 1 more person"), "{first}");
+
+    let (carols_id, carols) = card_for(&world, &carol, "failover --override").await;
+    assert_ne!(carols_id, card_id, "a card of its own, in reply to Carol");
+    assert_eq!(button(&carols, "failover.approve"), approve, "the same runbook: {carols}");
+    assert_eq!(verbs(&carols), ["failover.approve", "failover.cancel"]);
+    let text = carols.to_string();
+    assert!(text.contains(&format!("Approved by {}. Awaiting 1 more person", alice.user.upn)), "{text}");
+    assert!(!text.contains("You approved it"), "{text}");
+    let (_, alices) = card_for(&world, &alice, "failover --override").await;
+    assert!(verbs(&alices).is_empty(), "no buttons for who approved: {alices}");
+    assert!(alices.to_string().contains("You approved it"), "{alices}");
+    let (_, other) = card_for(&world, &alice, "failover").await;
+    assert_ne!(button(&other, "failover.approve"), approve, "without --override it is another runbook");
+
+    // Bob holds no failover role: he cannot discard it.
+    let refused = bob.click(&carols_id, "failover.cancel", approve.clone()).await.body;
+    let refused_text = refused.to_string();
+    assert!(refused_text.contains("discard a runbook") && !refused_text.contains("Runbook discarded"), "{refused}");
+    let discarded = carol.click(&carols_id, "failover.cancel", approve.clone()).await.body;
+    assert!(discarded.to_string().contains("Runbook discarded"), "{discarded}");
+    let late = carol.click(&card_id, "failover.approve", approve.clone()).await.body;
+    assert!(late.to_string().contains("can no longer be approved"), "{late}");
+    let (_, fresh) = card_for(&world, &carol, "failover --override").await;
+    assert_ne!(button(&fresh, "failover.approve"), approve, "a new runbook: {fresh}");
+    assert!(fresh.to_string().contains("2 people with the failover role must approve"), "{fresh}");
+    let ops = world.bot.app.store.recent_operations(alice.conversation.id(), 20).await.unwrap();
+    assert!(ops.iter().all(|op| op.kind.as_str() != "failover"), "nothing ran: {ops:?}");
+}
+
+/// In local anonymous mode (the Agents Playground: nobody signs in, no
+/// token) each user is still a person of their own, named as the activity
+/// names them: two of them approving a failover are two approvals, one of
+/// them approving twice is one, and the run records both.
+#[tokio::test]
+async fn two_playground_users_in_local_mode_are_two_approvers() {
+    let world = World::start_with(|config| {
+        config.server.local_anonymous = true;
+        config.access.local_roles = vec!["failover".into()];
+        config.operations.card_update_interval_ms = 100;
+        config.failover.run_wait_secs = 2;
+    })
+    .await;
+    let room = world.sandbox.teams.group_chat("playground");
+    let (alice, carol) = (Chat::in_group(&world, &room, "alice"), Chat::in_group(&world, &room, "carol"));
+    world.sandbox.connector.set_members(room.id(), &[alice.user.clone(), carol.user.clone()]);
+
+    let (card_id, runbook) = card_after(&world, alice.say_unsigned("failover --override").await).await;
+    let approve = button(&runbook, "failover.approve");
+    for _ in 0..2 {
+        let answer = alice.click_unsigned(&card_id, "failover.approve", approve.clone()).await.body;
+        let text = answer.to_string();
+        assert!(text.contains(&format!("Approved by {}. Awaiting 1 more person", alice.user.name)), "{text}");
+    }
+    let (pending_id, pending) = card_after(&world, carol.say_unsigned("failover --override").await).await;
+    assert_eq!(button(&pending, "failover.approve"), approve, "{pending}");
+    carol.click_unsigned(&pending_id, "failover.approve", approve).await;
+    let op = runbook_ended(&world, room.id()).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    assert_eq!(active_side(&world).await, Side::Secondary);
+    let approvals = world.bot.app.store.runbook_approvals(&op.idempotency_key["runbook:".len()..]).await.unwrap();
+    let keys: Vec<&str> = approvals.iter().map(|a| a.approver_oid.as_str()).collect();
+    assert_eq!(
+        keys,
+        [format!("local-playground-user:{}", alice.user.oid), format!("local-playground-user:{}", carol.user.oid)]
+    );
+    let done = wait_for(&world, "the result card", |r| {
+        r.activity_id == pending_id && card_text(r).contains("Completed: the secondary is active")
+    })
+    .await;
+    let names = format!("Approved by {} and {}", alice.user.name, carol.user.name);
+    assert!(card_text(&done).contains(&names), "{}", card_text(&done));
 }

@@ -91,6 +91,11 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
             "jobs": sandbox.primary.job_definitions.all().len(),
         })
     };
+    // Groups of the account the Python tests grant to (Unity Catalog grants
+    // only to principals it knows).
+    for i in 0..5 {
+        sandbox.primary.account.add_principal(&format!("compat-pager-{i}"));
+    }
     // A registered model with two versions (as an MLflow client made them) and an alias.
     assert!(sandbox::databricks::models::seed(
         &mut sandbox.primary.metastore.write(),
@@ -128,11 +133,13 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("31 passed"), "{report}");
+    assert!(report.contains("34 passed"), "{report}");
 }
 
 /// The SDK's `AccountClient.disaster_recovery` (managed DR's failover groups)
-/// against the sandbox's account API (tests/compat/test_databricks_sdk_account.py).
+/// against the sandbox's account API, and its `WorkspaceClient` reading the
+/// group's events from `system.replication.states`
+/// (tests/compat/test_databricks_sdk_account.py).
 #[tokio::test]
 async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -144,8 +151,10 @@ async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
     sandbox.accounts.add_account_admin(&alice.upn);
     let point = chrono::Utc::now() - chrono::Duration::minutes(5);
     sandbox.accounts.failover_groups.add("sales-dr", &["westeurope", "northeurope"], "westeurope", &[1, 2], point);
+    sandbox.accounts.failover_groups.set_catalogs("sales-dr", &["main"]);
     let admin_token = sandbox.entra.user_token(&alice, "compat-tests", DATABRICKS_AUDIENCE, "user_impersonation");
     let host = sandbox.accounts_url();
+    let workspace = sandbox.primary_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/test_databricks_sdk_account.py"])
@@ -154,6 +163,8 @@ async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
             .env("ACCOUNT_ID", sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID)
             .env("ADMIN_TOKEN", admin_token)
             .env("GROUP", "sales-dr")
+            .env("WORKSPACE_HOST", workspace)
+            .env("WAREHOUSE_ID", sandbox::databricks::statements::PRIMARY_WAREHOUSE_ID)
             .output()
     })
     .await
@@ -161,5 +172,5 @@ async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk's AccountClient against the sandbox failed:\n{report}");
-    assert!(report.contains("2 passed"), "{report}");
+    assert!(report.contains("3 passed"), "{report}");
 }

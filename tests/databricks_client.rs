@@ -610,6 +610,10 @@ async fn grants_are_read_across_pages_and_a_patch_answer_is_checked() {
     let alice = token_for(&sandbox, "alice").await;
     let client = primary(&sandbox);
     let table = sandbox.primary.metastore.read().tables.values().next().unwrap().full_name();
+    // Groups of the account (Unity Catalog grants only to principals it knows).
+    for i in 0..5 {
+        sandbox.primary.account.add_principal(&format!("pager-{i}"));
+    }
     let changes: Vec<PermissionChange> = (0..5)
         .map(|i| PermissionChange { principal: format!("pager-{i}"), add: vec!["SELECT".into()], remove: vec![] })
         .collect();

@@ -3,11 +3,11 @@
 //! Playground, driven by chromium as a person would. Missing tools fail the
 //! test with what to run; nothing is skipped quietly.
 //!
-//! The Playground is one person, so each person's own view of a group chat's
-//! card (`refresh.userIds`) is proven here another way: the sandbox's Teams
-//! plays the group chat, and the cards drbot answers each person's refresh
-//! with are drawn by the real Adaptive Cards renderer in chromium
-//! (tests/e2e/views.mjs).
+//! The Playground sends no per-person refresh, so each person's own view of
+//! a group chat's card (`refresh.userIds`) is proven here another way: the
+//! sandbox's Teams plays the group chat, and the cards drbot answers each
+//! person's refresh with are drawn by the real Adaptive Cards renderer in
+//! chromium (tests/e2e/views.mjs).
 
 mod support;
 
@@ -56,6 +56,9 @@ fn drbot_works_in_the_agents_playground() {
     assert!(stdout.contains("ok   01 welcome"), "the welcome step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok   10 history-chart"), "the chart step did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok   14 drill"), "the drill step did not run:\n{stdout}\n{stderr}");
+    // Two people, each in a Playground of their own, approve a failover and a failback.
+    assert!(stdout.contains("ok   17 failover"), "the two-approver failover did not run:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ok   18 failback"), "the failback did not run:\n{stdout}\n{stderr}");
     assert!(stdout.contains("steps passed"), "the suite did not report its steps:\n{stdout}\n{stderr}");
     println!("{stdout}");
 }

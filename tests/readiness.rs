@@ -518,3 +518,141 @@ async fn a_protected_table_whose_clone_lacks_its_protection_is_a_security_findin
     assert_eq!(readiness.verdict.status, Status::NotReady);
     assert!(readiness.verdict.reasons.iter().any(|r| r.starts_with("security:")), "{:?}", readiness.verdict);
 }
+
+/// `status` compares registered models too (their versions and aliases,
+/// from one metastore-wide list a side): a model whose copy lacks a version
+/// and points its alias elsewhere is model drift, and a faithful copy none.
+#[tokio::test]
+async fn status_drift_counts_registered_models_by_versions_and_aliases() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let schema = {
+        let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
+        p.schemas
+            .keys()
+            .find(|k| s.schemas.contains_key(*k) && k.starts_with("main."))
+            .expect("a shared schema")
+            .clone()
+    };
+    let model = format!("{schema}.churn");
+    let admin = sandbox::databricks::seed::ADMIN_GROUP;
+    for (workspace, versions, alias) in [(&sandbox.primary, 2, 2), (&sandbox.secondary, 1, 1)] {
+        let mut metastore = workspace.metastore.write();
+        let seeded = sandbox::databricks::models::seed(
+            &mut metastore,
+            &model,
+            "churn",
+            versions,
+            &[("champion", alias)],
+            admin,
+            1,
+        );
+        assert!(seeded);
+    }
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    let read = |warehouse: &str| ReadOptions { warehouse_id: Some(warehouse.into()), ..ReadOptions::default() };
+    let reads = [read(PRIMARY_WAREHOUSE_ID), read(SANDBOX_WAREHOUSE_ID)];
+    let readiness = check(&primary, &secondary, &alice, &alice, &reads, &replication_config(), 0).await;
+    let drift = readiness.drift.as_ref().expect("drift computed");
+    assert_eq!(drift.objects.model.different, 1, "{:?}", drift.objects);
+
+    // The copy made faithful: no model drift.
+    {
+        let versions = sandbox.primary.metastore.read().models[&model].versions.clone();
+        let mut metastore = sandbox.secondary.metastore.write();
+        let copy = metastore.models.get_mut(&model).unwrap();
+        copy.versions = versions;
+        copy.aliases.insert("champion".into(), 2);
+    }
+    let readiness = check(&primary, &secondary, &alice, &alice, &reads, &replication_config(), 0).await;
+    assert_eq!(readiness.drift.expect("drift computed").objects.model, Default::default());
+}
+
+/// Given the pair's copy manifest, `status` lists the managed volumes'
+/// files on both sides: copies of the primary's current files are no
+/// drift; a file the primary changed since is.
+#[tokio::test]
+async fn status_drift_counts_a_managed_volume_whose_files_differ() {
+    use drbot::replication::snapshot::Snapshot;
+    use drbot::replication::volume_files::FilesRead;
+    use drbot::replication::volume_survey::{survey_with, Lister, Manifest};
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let alice = token_for(&sandbox, "alice").await;
+    let volume = {
+        let primary = sandbox.primary.metastore.read();
+        primary.volumes.values().find(|v| v.volume_type == "MANAGED").expect("the seed's managed volume").clone()
+    };
+    let name = volume.full_name();
+    let root = format!("/Volumes/{}", name.replace('.', "/"));
+    // The secondary holds the volume and a copy of every file.
+    {
+        let mut secondary = sandbox.secondary.metastore.write();
+        let schema = format!("{}.{}", volume.catalog, volume.schema);
+        assert!(secondary.schemas.contains_key(&schema), "the secondary has the volume's schema");
+        secondary.volumes.insert(name.clone(), volume.clone());
+    }
+    for (path, bytes) in sandbox.primary.files.files_under(&root) {
+        sandbox.secondary.files.put(&path, &bytes);
+    }
+    // The seed's empty folder too.
+    sandbox.secondary.files.mkdir(&format!("{root}/archive"));
+    let (primary, secondary) = (client(&sandbox.primary_url()), client(&sandbox.secondary_url()));
+    // The manifest of those copies: the primary's files as listed now.
+    let manifest: Manifest = {
+        let (mut from, mut to) = (Snapshot::default(), Snapshot::default());
+        from.catalogs = sandbox_catalog(&volume.catalog);
+        from.volumes.insert(name.clone(), drbot_volume(&volume));
+        let lister = Lister { client: &primary, token: &alice };
+        survey_with(&Manifest::new(), lister, Lister { client: &secondary, token: &alice }, 4, &mut from, &mut to)
+            .await;
+        let Some(FilesRead::Listed(files)) = from.volume_files.remove(&name) else { panic!("listed") };
+        [(name.clone(), files.files)].into()
+    };
+    let read = |warehouse: &str| ReadOptions { warehouse_id: Some(warehouse.into()), ..ReadOptions::default() };
+    let reads = [read(PRIMARY_WAREHOUSE_ID), read(SANDBOX_WAREHOUSE_ID)];
+    let options = AssessOptions { volume_files: Some(manifest), ..AssessOptions::default() };
+    let config = replication_config();
+    let status = || {
+        check_with(
+            Target { client: &primary, token: &alice },
+            Target { client: &secondary, token: &alice },
+            &reads,
+            &config,
+            0,
+            &options,
+            &|_| {},
+        )
+    };
+    let volume_drift = |readiness: &Readiness| readiness.drift.as_ref().expect("drift computed").objects.volume;
+    assert_eq!(volume_drift(&status().await).different, 0, "copies of the current files");
+    let changed = sandbox.primary.files.files_under(&root).into_keys().next().unwrap();
+    sandbox.primary.files.put(&changed, b"a newer version, longer than before");
+    assert_eq!(volume_drift(&status().await).different, 1, "a file changed since its copy");
+    // Without the manifest, files are not compared.
+    let readiness = check(&primary, &secondary, &alice, &alice, &reads, &replication_config(), 0).await;
+    assert_eq!(volume_drift(&readiness).different, 0);
+}
+
+fn sandbox_catalog(name: &str) -> BTreeMap<String, drbot::replication::snapshot::CatalogInfo> {
+    use drbot::replication::snapshot::{CatalogInfo, CatalogKind};
+    let info = CatalogInfo {
+        name: name.into(),
+        kind: CatalogKind::Managed,
+        storage_root: None,
+        provider_name: None,
+        share_name: None,
+        common: Default::default(),
+    };
+    [(name.to_string(), info)].into()
+}
+
+fn drbot_volume(volume: &sandbox::databricks::metastore::Volume) -> drbot::replication::snapshot::VolumeInfo {
+    drbot::replication::snapshot::VolumeInfo {
+        catalog: volume.catalog.clone(),
+        schema: volume.schema.clone(),
+        name: volume.name.clone(),
+        volume_type: volume.volume_type.clone(),
+        storage_location: None,
+        common: Default::default(),
+    }
+}

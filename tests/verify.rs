@@ -121,8 +121,15 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
     assert!(missing.is_empty(), "silently skipped: {missing:?}");
     let mut equal = Vec::new();
     let mut recorded_equal = 0;
+    let mut others_equal = Vec::new();
     for (name, table) in &tables {
         match table["result"].as_str() {
+            // Registered models and managed volumes (no rows): their versions or files.
+            Some("equal") if table["kind"] != "managed" && table["kind"] != "external" => {
+                let (p, s) = (&table["primary"], &table["secondary"]);
+                assert!(p["files"] == s["files"] && p["versions"] == s["versions"], "{name}: {table}");
+                others_equal.push((table["kind"].as_str().unwrap_or_default().to_string(), name.clone()));
+            }
             Some("equal") => {
                 let (p, s) = (&table["primary"], &table["secondary"]);
                 assert_eq!(p["rows"], s["rows"], "{name}");
@@ -140,6 +147,13 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
         }
     }
     assert!(equal.len() >= 10, "most Delta tables are equal: {equal:?}");
+    // The seed's managed volume: its files (names, sizes, copied from the
+    // primary's current versions) are the primary's.
+    let managed: Vec<&(String, String)> = others_equal.iter().filter(|(kind, _)| kind == "managed_volume").collect();
+    assert_eq!(managed.len(), 1, "{others_equal:?}");
+    let volume = managed[0].1.clone();
+    assert!(tables[&volume]["primary"]["files"].as_u64().unwrap() > 0, "{}", tables[&volume]);
+    assert!(reasons_of(&tables).iter().any(|r| r.contains("storage replication")), "external volumes say why");
     assert!(recorded_equal > 0, "the tables this replication cloned hold the recorded version");
     let reasons: Vec<&str> = tables.values().filter_map(|t| t["reason"].as_str()).collect();
     assert!(reasons.iter().any(|r| r.starts_with("a view")), "{reasons:?}");
@@ -188,7 +202,25 @@ async fn after_replication_every_table_is_equal_or_blocked_and_later_commits_sho
     let (ok, text) = drbot(&["verify"], &config, &alice, &[]).await;
     assert!(!ok);
     assert!(text.contains(&format!("different  {moved}")), "{text}");
-    assert!(text.contains("tables: "), "{text}");
+    assert!(text.contains("tables, models and volumes: "), "{text}");
+
+    // A file the primary changes, and one only the secondary has: the
+    // volume differs, naming them.
+    let root = format!("/Volumes/{}", volume.replace('.', "/"));
+    let primary_file = sandbox.primary.files.files_under(&root).into_keys().next().expect("the volume has files");
+    sandbox.primary.files.put(&primary_file, b"changed on the primary");
+    sandbox.secondary.files.put(&format!("{root}/stray.txt"), b"only here");
+    let (_, report) = verify_json(&[], &config, &alice, &[]).await;
+    let result = &by_table(&report)[&volume];
+    assert_eq!(result["result"], "different", "{result}");
+    let differences = result["differences"].to_string();
+    assert!(differences.contains("1 file(s) not the primary's current version"), "{differences}");
+    assert!(differences.contains("1 file(s) only on the secondary"), "{differences}");
+    assert!(differences.contains("stray.txt"), "{differences}");
+}
+
+fn reasons_of(tables: &BTreeMap<String, Value>) -> Vec<String> {
+    tables.values().filter_map(|t| t["reason"].as_str().map(str::to_string)).collect()
 }
 
 /// A replicated Delta table of `main` on both sides whose owners (table,
@@ -345,6 +377,8 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
     }
     let gold = format!("{schema}.gold");
     let model = format!("{schema}.churn");
+    let ranker = format!("{schema}.ranker");
+    const TEMP_AUDITOR: &str = "temp-auditor@contoso.example";
     {
         let mut metastore = sandbox.primary.metastore.write();
         let admin = sandbox::databricks::seed::ADMIN_GROUP;
@@ -361,6 +395,38 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
             at
         ));
         assert!(sandbox::databricks::models::seed(&mut metastore, &model, "predicts churn", 2, &[], admin, at));
+        // A model whose versions a person will copy with MLflow between
+        // two runs: its version tags and alias follow on the second.
+        assert!(sandbox::databricks::models::seed(&mut metastore, &ranker, "ranks", 2, &[("champion", 2)], admin, at));
+        let versions = &mut metastore.models.get_mut(&ranker).unwrap().versions;
+        versions.get_mut(&1).unwrap().tags.insert("validated".into(), "yes".into());
+        // Two principals only the primary's account has: one the pair maps
+        // to the secondary's name, one it does not (blocked, with why).
+        let grants = &mut metastore.tables.get_mut(&table).unwrap().common.grants;
+        grants.entry("auditors-eu".into()).or_default().insert("SELECT".into());
+        grants.entry(TEMP_AUDITOR.into()).or_default().insert("SELECT".into());
+    }
+    for name in ["auditors-eu", TEMP_AUDITOR] {
+        sandbox.secondary.forget_principal(name);
+    }
+    // The secondary's name for the mapped one, a group of the account.
+    sandbox.secondary.account.add_principal("auditors-dr");
+    let m = quote(&model);
+    primary
+        .query(&alice, PRIMARY_WAREHOUSE_ID, &format!("GRANT EXECUTE ON FUNCTION {m} TO `analysts`"), deadline)
+        .await
+        .unwrap();
+    let r = quote(&ranker);
+    primary
+        .query(&alice, PRIMARY_WAREHOUSE_ID, &format!("GRANT EXECUTE ON FUNCTION {r} TO `dr-readers`"), deadline)
+        .await
+        .unwrap();
+    {
+        let drbot_config = Config::load(Some(&config), &BTreeMap::new()).unwrap();
+        let store = drbot::store::Store::open(&drbot_config.store.url()).await.unwrap();
+        let principal = drbot::assets::mapping::MappingKind::Principal;
+        store.set_asset_mapping("default", principal, "auditors-eu", "auditors-dr").await.unwrap();
+        store.close().await;
     }
     let volume = {
         let metastore = sandbox.primary.metastore.read();
@@ -370,6 +436,19 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
     assert!(!sandbox.primary.files.files_under(&volume).is_empty(), "the seed's volume has files");
 
     let (_, applied) = drbot(&["replicate", "--apply"], &config, &alice, &[]).await;
+    // A person copies the ranker's versions with MLflow (a stale tag on
+    // one); the next run sets their tags and alias.
+    {
+        let primary_versions = sandbox.primary.metastore.read().models[&ranker].versions.clone();
+        let mut secondary = sandbox.secondary.metastore.write();
+        let copy = secondary.models.get_mut(&ranker).expect("the ranker was created");
+        copy.versions = primary_versions;
+        let v1 = copy.versions.get_mut(&1).unwrap();
+        v1.tags.clear();
+        v1.tags.insert("old".into(), "x".into());
+    }
+    let (_, applied_again) = drbot(&["replicate", "--apply"], &config, &alice, &[]).await;
+    let applied = format!("{applied}\n{applied_again}");
 
     // verify: every table of the primary is answered for, equal or blocked.
     let (_, report) = verify_json(&[], &config, &alice, &[]).await;
@@ -385,6 +464,13 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
         }
     }
     assert_eq!(tables[&table]["result"], "equal", "the filtered, masked table: {}", tables[&table]);
+    // Registered models are answered for too: one whose versions a person
+    // must copy is blocked with that fix; the copied one is equal.
+    assert_eq!(tables[&model]["kind"], "model");
+    assert_eq!(tables[&model]["result"], "blocked", "{}", tables[&model]);
+    assert!(tables[&model]["reason"].as_str().unwrap().contains("copy_model_version"), "{}", tables[&model]);
+    assert_eq!(tables[&ranker]["result"], "equal", "{}", tables[&ranker]);
+    assert_eq!(tables[&ranker]["secondary"]["versions"], 2);
     assert_eq!(tables[&child]["result"], "equal", "the table with a foreign key: {}", tables[&child]);
     {
         let (p, s) = (sandbox.primary.metastore.read(), sandbox.secondary.metastore.read());
@@ -410,8 +496,20 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
     let timeout = std::time::Duration::from_secs(30);
     let read =
         drbot::cli::replicate::read_both(&workspaces, Some(PRIMARY_WAREHOUSE_ID.into()), &alice, filter, 8, timeout);
-    let (primary_snapshot, secondary_snapshot) = read.await.unwrap();
-    let replication = drbot::cli::replicate::replication_config(&drbot_config, None, None, false);
+    let (primary_snapshot, mut secondary_snapshot) = read.await.unwrap();
+    let mut replication = drbot::cli::replicate::replication_config(&drbot_config, None, None, false);
+    replication.principals = drbot::replication::principals::PrincipalMap::new([("auditors-eu", "auditors-dr")]);
+    let surveyed = drbot::replication::principal_survey::survey(
+        &workspaces.secondary,
+        &alice,
+        &primary_snapshot,
+        &mut secondary_snapshot,
+        &replication,
+        4,
+    )
+    .await;
+    assert_eq!((surveyed.unknown, surveyed.unanswered), (1, 0), "{surveyed:?}");
+    assert_eq!(secondary_snapshot.unknown_principals, [TEMP_AUDITOR.to_string()].into());
     let left = drbot::replication::planner::plan(&primary_snapshot, &secondary_snapshot, &replication);
     let blocked: Vec<(String, String)> = left
         .actions
@@ -468,7 +566,34 @@ async fn every_kind_together_ends_equal_or_blocked_with_no_silent_skip() {
     // The ones a person must act on are named, each with why.
     assert!(named(&gold), "the pipeline's table: {blocked:?}");
     assert!(blocked.iter().any(|(o, r)| o.starts_with(&model) && r.contains("copy_model_version")), "{blocked:?}");
-    assert!(blocked.iter().all(|(o, _)| *o == gold || o.starts_with(&model)), "nothing else is blocked: {blocked:?}");
+    // The principal the secondary lacks: its grant alone, named with why.
+    let unknown: Vec<&(String, String)> = blocked.iter().filter(|(_, r)| r.contains(TEMP_AUDITOR)).collect();
+    assert_eq!(unknown.len(), 1, "{blocked:?}");
+    assert_eq!(unknown[0].0, table);
+    assert!(unknown[0].1.contains("not known to the secondary's metastore"), "{}", unknown[0].1);
+    assert!(
+        blocked.iter().all(|(o, r)| *o == gold || o.starts_with(&model) || r.contains(TEMP_AUDITOR)),
+        "nothing else is blocked: {blocked:?}"
+    );
+    // The table arrived with its other grants, the mapped one by its
+    // secondary name; the unknown principal's grant is the only one missing.
+    let held = &s.tables[&table].common.grants;
+    assert!(held.get("auditors-dr").is_some_and(|p| p.contains("SELECT")), "{held:?}");
+    assert!(!held.contains_key("auditors-eu") && !held.contains_key(TEMP_AUDITOR), "{held:?}");
+    for (principal, privileges) in &p.tables[&table].common.grants {
+        if !["auditors-eu", TEMP_AUDITOR].contains(&principal.as_str()) {
+            assert!(held.get(principal).is_some_and(|h| h.is_superset(privileges)), "{principal}: {held:?}");
+        }
+    }
+    // Registered models: grants (granted as functions), and the ranker's
+    // version tags and alias once a person copied its versions.
+    assert_eq!(s.models[&model].common.grants, p.models[&model].common.grants);
+    assert!(s.models[&model].common.grants["analysts"].contains("EXECUTE"));
+    assert_eq!(s.models[&ranker].common.grants, p.models[&ranker].common.grants);
+    for (number, version) in &p.models[&ranker].versions {
+        assert_eq!(s.models[&ranker].versions[number].tags, version.tags, "version {number}");
+    }
+    assert_eq!(s.models[&ranker].aliases, p.models[&ranker].aliases);
     // Kinds that are not tables arrived whole.
     for name in [format!("{schema}.is_eu"), format!("{schema}.mask_email")] {
         let (got, want) = (&s.functions[&name], &p.functions[&name]);

@@ -135,6 +135,10 @@ async fn grants_page_with_a_token_and_refuse_short_pages() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let name = sandbox.primary.metastore.read().tables.values().next().unwrap().full_name();
     let path = format!("/api/2.1/unity-catalog/permissions/table/{name}");
+    // Groups of the account: Unity Catalog grants only to principals it knows.
+    for i in 0..5 {
+        sandbox.primary.account.add_principal(&format!("paging-group-{i}"));
+    }
     let changes: Vec<Value> =
         (0..5).map(|i| serde_json::json!({"principal": format!("paging-group-{i}"), "add": ["SELECT"]})).collect();
     let (status, _) =

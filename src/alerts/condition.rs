@@ -16,6 +16,10 @@ pub enum Condition {
     Failover,
     /// A failover or failback of the pair awaits its approvers.
     Approval,
+    /// Databricks' managed DR reports errors blocking the pair's replication.
+    ManagedDrErrors,
+    /// Managed DR's replication lag is over the pair's RPO threshold.
+    ManagedDrLag,
 }
 
 impl Condition {
@@ -27,6 +31,8 @@ impl Condition {
             Condition::Drill => "drill",
             Condition::Failover => "failover",
             Condition::Approval => "approval",
+            Condition::ManagedDrErrors => "managed_dr_errors",
+            Condition::ManagedDrLag => "managed_dr_lag",
         }
     }
 }
@@ -83,6 +89,8 @@ impl Alert {
             Condition::Drill => "drill",
             Condition::Failover => "failover",
             Condition::Approval => "failover approval",
+            Condition::ManagedDrErrors => "managed DR replication",
+            Condition::ManagedDrLag => "managed DR lag",
         };
         match self.change {
             Change::Raised => format!("Pair {}: {what} needs attention", self.pair),
@@ -157,6 +165,49 @@ pub fn approval(pair: &str, runbook_id: &str, awaiting: Option<String>) -> Obser
     Observation { pair: pair.into(), condition: Condition::Approval, state, subject: Some(runbook_id.into()) }
 }
 
+/// Managed DR's latest status event of a pair's failover group, as the
+/// alert conditions read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManagedDrReading {
+    /// `None`: at least one asset was never replicated.
+    pub lag_ms: Option<i64>,
+    /// Each error blocking replication: its class and the assets it holds back.
+    pub errors: Vec<(String, u64)>,
+}
+
+/// The managed-DR conditions from the latest event: errors fire while
+/// there are any; the lag fires over the pair's threshold (a lag that is
+/// null, something never replicated, is over any threshold); no threshold,
+/// no lag condition.
+pub fn managed_dr(pair: &str, reading: &ManagedDrReading, threshold_minutes: Option<u32>) -> Vec<Observation> {
+    let observation = |condition, state| Observation { pair: pair.into(), condition, state, subject: None };
+    let errors = if reading.errors.is_empty() {
+        State::Clear
+    } else {
+        let classes: Vec<String> =
+            reading.errors.iter().map(|(class, n)| format!("{class} ({n} asset(s) affected)")).collect();
+        State::Firing { summary: format!("Managed DR reports errors for pair {pair}: {}", classes.join(", ")) }
+    };
+    let mut out = vec![observation(Condition::ManagedDrErrors, errors)];
+    if let Some(minutes) = threshold_minutes {
+        let threshold_ms = i64::from(minutes) * 60_000;
+        let lag = match reading.lag_ms {
+            Some(ms) if ms <= threshold_ms => State::Clear,
+            Some(ms) => State::Firing {
+                summary: format!(
+                    "Managed DR's lag for pair {pair} is {} min, over its threshold of {minutes} min",
+                    ms / 60_000
+                ),
+            },
+            None => {
+                State::Firing { summary: format!("Managed DR has never replicated at least one asset of pair {pair}") }
+            }
+        };
+        out.push(observation(Condition::ManagedDrLag, lag));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -195,6 +246,25 @@ mod tests {
         assert_eq!((failed.condition, failed.subject.as_deref()), (Condition::Drill, Some("d1")));
         assert!(matches!(failed.state, State::Firing { .. }));
         assert_eq!(operation_result("p", Condition::Failover, "f1", true, "").state, State::Clear);
+    }
+
+    #[test]
+    fn managed_dr_errors_fire_while_reported_and_its_lag_over_the_threshold() {
+        let reading = ManagedDrReading { lag_ms: Some(31 * 60_000), errors: vec![("ROW_FILTER".into(), 3)] };
+        let seen = managed_dr("p", &reading, Some(30));
+        assert_eq!(
+            seen.iter().map(|o| o.condition).collect::<Vec<_>>(),
+            [Condition::ManagedDrErrors, Condition::ManagedDrLag]
+        );
+        assert!(
+            matches!(&seen[0].state, State::Firing { summary } if summary.contains("ROW_FILTER (3 asset(s) affected)"))
+        );
+        assert!(matches!(&seen[1].state, State::Firing { summary } if summary.contains("31 min")));
+        let fine = managed_dr("p", &ManagedDrReading { lag_ms: Some(60_000), errors: vec![] }, Some(30));
+        assert!(fine.iter().all(|o| o.state == State::Clear));
+        assert_eq!(managed_dr("p", &ManagedDrReading::default(), None).len(), 1, "no threshold, no lag condition");
+        let never = managed_dr("p", &ManagedDrReading::default(), Some(30));
+        assert!(matches!(&never[1].state, State::Firing { summary } if summary.contains("never replicated")));
     }
 
     #[test]

@@ -120,6 +120,11 @@ impl AssetMapping {
         self.get(kind, source).cloned().ok_or_else(|| Unmapped { kind, source: source.to_string() })
     }
 
+    /// Every principal mapping row: (primary name, secondary name).
+    pub fn principals(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.get(&MappingKind::Principal).into_iter().flatten().map(|(a, b)| (a.as_str(), b.as_str()))
+    }
+
     /// A principal: its mapping, or itself (account identities are shared).
     pub fn principal(&self, source: &str) -> String {
         self.get(MappingKind::Principal, source).cloned().unwrap_or_else(|| source.to_string())

@@ -5,6 +5,9 @@
 //! Agents Playground sends no token and cannot do SSO, so in local anonymous
 //! mode (loopback only, explicit, loudly logged) an unsigned request acts as
 //! the bot's own identity, and its roles come from `[access] local_roles`.
+//! Each Playground user is still a person of their own (the Playground
+//! names them on every activity): a runbook two of them approve has two
+//! approvals, as it would in Teams.
 
 use std::sync::Arc;
 
@@ -26,25 +29,63 @@ const NO_APP: NotConfigured = NotConfigured("the bot's own identity is not confi
 #[derive(Clone, Debug)]
 pub enum Actor {
     Person(UserAssertion),
-    /// The Agents Playground's anonymous user in local mode.
-    Local,
+    /// A user of the Agents Playground in local anonymous mode.
+    Local(LocalUser),
 }
 
-/// The name the local demo user has in access lists and the audit log.
+/// The name the local demo user has in access lists and the audit log
+/// when the Playground names nobody.
 pub const LOCAL_USER: &str = "local-playground-user";
 
+/// A Playground user as the activity names them: unverified (nobody signs
+/// in), so never an object id that access lists or audits could take for
+/// an Entra one; enough to tell one Playground user from another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalUser {
+    /// `local-playground-user:` and the sender's `aadObjectId` (each user in
+    /// the Playground's context has one), else their channel id; the bare
+    /// prefix when the activity names nobody.
+    pub key: String,
+    /// The sender's display name; the key when the activity has none.
+    pub name: String,
+}
+
+impl LocalUser {
+    /// Whoever `activity` says sent it.
+    pub fn of(activity: &Activity) -> LocalUser {
+        let from = activity.from.as_ref();
+        let id = from
+            .and_then(|f| f.aad_object_id.as_deref().filter(|id| !id.is_empty()))
+            .or(from.map(|f| f.id.as_str()).filter(|id| !id.is_empty()));
+        let key = id.map_or_else(|| LOCAL_USER.to_string(), |id| format!("{LOCAL_USER}:{id}"));
+        let name = from.and_then(|f| f.name.as_deref()).map(str::trim).filter(|n| !n.is_empty());
+        LocalUser { name: name.map_or_else(|| key.clone(), str::to_string), key }
+    }
+}
+
 impl Actor {
+    /// The UPN of a signed-in person; a Playground user's key (the
+    /// Playground sends no UPN).
     pub fn upn(&self) -> &str {
         match self {
             Actor::Person(user) => &user.upn,
-            Actor::Local => LOCAL_USER,
+            Actor::Local(user) => &user.key,
         }
     }
 
     pub fn oid(&self) -> Option<&str> {
         match self {
             Actor::Person(user) => Some(&user.oid),
-            Actor::Local => None,
+            Actor::Local(_) => None,
+        }
+    }
+
+    /// One key per person: the object id of a signed-in person, the key of a
+    /// Playground user. Approvals are counted by it.
+    pub fn key(&self) -> &str {
+        match self {
+            Actor::Person(user) => &user.oid,
+            Actor::Local(user) => &user.key,
         }
     }
 
@@ -52,14 +93,14 @@ impl Actor {
         match self {
             Actor::Person(user) if !user.name.is_empty() => &user.name,
             Actor::Person(user) => &user.upn,
-            Actor::Local => "Local user",
+            Actor::Local(user) => &user.name,
         }
     }
 
     pub fn person(&self) -> Person<'_> {
         match self {
             Actor::Person(user) => Person { oid: &user.oid, groups: &user.groups },
-            Actor::Local => Person { oid: LOCAL_USER, groups: &[] },
+            Actor::Local(_) => Person { oid: LOCAL_USER, groups: &[] },
         }
     }
 }
@@ -84,7 +125,7 @@ impl ActingAs {
     /// in another instance. `None` if the activity names no user.
     pub fn in_turn(actor: &Actor, activity: &Activity) -> Option<ActingAs> {
         match actor {
-            Actor::Local => Some(ActingAs::App),
+            Actor::Local(_) => Some(ActingAs::App),
             Actor::Person(user) => {
                 let key = super::user_key(activity)?;
                 Some(ActingAs::User {
@@ -143,7 +184,7 @@ impl Bot {
     pub(crate) fn tokens_for(&self, actor: &Actor) -> Result<DatabricksTokens, TurnError> {
         match actor {
             Actor::Person(user) => Ok(DatabricksTokens::User { obo: self.services.obo.clone(), user: user.clone() }),
-            Actor::Local => Ok(self.services.app.clone().map(DatabricksTokens::App).ok_or(NO_APP)?),
+            Actor::Local(_) => Ok(self.services.app.clone().map(DatabricksTokens::App).ok_or(NO_APP)?),
         }
     }
 

@@ -87,6 +87,9 @@ pub(crate) enum TurnError {
     Runbook(#[from] crate::failover::runbook::Refusal),
     #[error(transparent)]
     FailedOver(#[from] crate::pairs::FailedOver),
+    /// A managed-DR pair's failover group could not be read (worded).
+    #[error("{0}")]
+    ManagedDr(String),
 }
 
 impl TurnError {

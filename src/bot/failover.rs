@@ -6,6 +6,10 @@
 //! the failover role have approved it (two unless set); a drill, which
 //! changes nothing for good, once one has. The approvals are one row per
 //! person in the store, so a double click or a second instance counts once.
+//! Asking again in the same conversation while a runbook awaits its
+//! approvers shows that runbook (who approved it so far, Approve for who
+//! has not) instead of planning a second one whose approvals would not add
+//! up with the first's; Discard ends it.
 //! The run is an operation ([`super::failover_run`]); `drills [PAIR]` lists
 //! past drills.
 
@@ -13,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::actor::{ActingAs, Actor, DatabricksTokens, LOCAL_USER};
+use super::actor::{ActingAs, Actor, DatabricksTokens};
 use super::error::TurnError;
 use super::failover_cards;
 use super::failover_job::{RunbookJob, StoredRunbook};
@@ -44,6 +48,13 @@ pub(crate) const VIEW_VERB: &str = "failover.view";
 
 /// Why someone sees no Approve on a runbook.
 const NOT_AN_APPROVER: &str = "Only people with the failover role can approve or discard this runbook.";
+
+/// What someone who approved a runbook that awaits more approvers reads on it.
+const YOU_APPROVED: &str = "You approved it: another person with the failover role must approve too.";
+
+/// How many of a conversation's newest open runbooks are looked through for
+/// the one a command asks for again.
+const OPEN_RUNBOOKS_READ: i64 = 20;
 
 /// A runbook asked for in chat.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +101,11 @@ impl Bot {
         }
         let what = if ask.dry_run { "plan a runbook" } else { "ask for a runbook" };
         self.audit(actor, what, Some(&format!("{} {}", mode.as_str(), pair.name)), "allowed", correlation_id).await;
+        if !ask.dry_run {
+            if let Some(pending) = self.pending_runbook(activity, actor, &pair, &ask, correlation_id).await {
+                return pending;
+            }
+        }
         let request = match self.plan_request(activity, actor, "The runbook could not be made", correlation_id).await {
             Ok(request) => request,
             Err(answer) => return answer,
@@ -115,7 +131,7 @@ impl Bot {
                             let awaiting = format!(
                                 "{} asks for a {} of pair {}: {needed} people with the failover role must approve",
                                 stored.requested_by,
-                                mode.as_str(),
+                                stored.runbook.mode.as_str(),
                                 pair.name
                             );
                             bot.observe(vec![condition::approval(&pair.name, plan_id, Some(awaiting))]);
@@ -131,6 +147,53 @@ impl Bot {
                 }
             }),
         }
+    }
+
+    /// The runbook `ask` names that already awaits its approvers in this
+    /// conversation (same pair, mode and override, planned from the side the
+    /// pair is active on, unexpired, not started), as `actor` sees it: who
+    /// approved it so far, and Approve unless they did. `None`: there is
+    /// none (or the store could not say), so a new one is planned.
+    async fn pending_runbook(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        pair: &Pair,
+        ask: &RunbookAsk,
+        correlation_id: &str,
+    ) -> Option<Answer> {
+        let conversation = activity.conversation.as_ref()?.id.as_str();
+        let store = &self.services.store;
+        let open = match store.open_plans(PlanKind::Runbook, conversation, now_ms(), OPEN_RUNBOOKS_READ).await {
+            Ok(open) => open,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "open runbooks unread: planning a new one");
+                return None;
+            }
+        };
+        let (plan_id, stored) = open.into_iter().find_map(|row| {
+            let stored = serde_json::from_value::<StoredRunbook>(row.payload).ok()?;
+            let runbook = &stored.runbook;
+            let same = runbook.pair == pair.name
+                && runbook.mode == ask.mode
+                && runbook.direction.from == pair.active
+                && stored.override_checks == ask.override_checks;
+            same.then_some((row.id, stored))
+        })?;
+        let approvals = match store.runbook_approvals(&plan_id).await {
+            Ok(approvals) => approvals,
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "approvals unread");
+                return Some(Answer::Card(cards::error("The approvals could not be read.", correlation_id)));
+            }
+        };
+        let needed = self.approvals_needed(ask.mode);
+        let note = approvals.iter().any(|a| a.approver_oid == actor.key()).then(|| YOU_APPROVED.to_string());
+        let mut card = failover_cards::runbook(&plan_id, &stored, pair, &approvals, needed, note, false);
+        if let Some(audience) = Audience::of(activity) {
+            self.refresh_for_members(&mut card, &audience, VIEW_VERB, &plan_id, correlation_id).await;
+        }
+        Some(Answer::Card(card))
     }
 
     /// Plans the runbook from the recorded versions and what blocks it now;
@@ -168,6 +231,9 @@ impl Bot {
         mode: Mode,
         correlation_id: &str,
     ) -> Result<runbook::Runbook, TurnError> {
+        if let (Some(group), Mode::Planned | Mode::Forced | Mode::Failback) = (&pair.failover_group, mode) {
+            return self.managed_runbook_now(tokens, pair, group, mode).await;
+        }
         let store = &self.services.store;
         let versions = store.table_versions(&pair.name).await?;
         let blockers = self.runbook_blockers(tokens, pair, mode, correlation_id).await;
@@ -241,10 +307,9 @@ impl Bot {
         };
         let note = match self.approver(activity, anonymous, Role::Failover, NOT_AN_APPROVER, correlation_id).await {
             Ok(None) => None,
-            Ok(Some(actor)) => approvals
-                .iter()
-                .any(|a| a.approver_oid == approver_id(&actor))
-                .then(|| "You approved it: another person with the failover role must approve too.".to_string()),
+            Ok(Some(actor)) => {
+                approvals.iter().any(|a| a.approver_oid == actor.key()).then(|| YOU_APPROVED.to_string())
+            }
             Err(note) => Some(note),
         };
         let needed = self.approvals_needed(stored.runbook.mode);
@@ -271,7 +336,7 @@ impl Bot {
         };
         let label = format!("{} {}", stored.runbook.mode.as_str(), stored.runbook.pair);
         let store = &self.services.store;
-        let approvals = match store.approve_runbook(&plan_id, &approver_id(actor), Some(actor.upn()), now_ms()).await {
+        let approvals = match store.approve_runbook(&plan_id, actor.key(), Some(approver_name(actor)), now_ms()).await {
             Ok(approvals) => approvals,
             Err(error) => {
                 tracing::error!(correlation_id, %error, "approval not recorded");
@@ -281,7 +346,7 @@ impl Bot {
         let needed = self.approvals_needed(stored.runbook.mode);
         if approvals.len() < needed {
             self.audit(actor, "approve a runbook", Some(&label), "approval recorded", correlation_id).await;
-            let note = "You approved it: another person with the failover role must approve too.".to_string();
+            let note = YOU_APPROVED.to_string();
             let mut card = failover_cards::runbook(&plan_id, &stored, &pair, &approvals, needed, Some(note), false);
             if let Some(audience) = Audience::of(activity) {
                 self.refresh_for_members(&mut card, &audience, VIEW_VERB, &plan_id, correlation_id).await;
@@ -324,6 +389,7 @@ impl Bot {
     /// (honoured between steps: a step is never left half done).
     pub(crate) async fn cancel_runbook_from_card(
         self: &Arc<Self>,
+        activity: &Activity,
         actor: &Actor,
         data: &Value,
         correlation_id: &str,
@@ -331,7 +397,47 @@ impl Bot {
         match data["operation_id"].as_str() {
             Some(id) if id.len() <= 64 => Answer::Card(self.cancel_operation(actor, id, correlation_id).await),
             Some(_) => bad_plan_button(),
-            None => Answer::Card(cards::notice("Runbook discarded", "Nothing was changed.")),
+            None => self.discard_runbook(activity, actor, data, correlation_id).await,
+        }
+    }
+
+    /// Discard: the runbook can no longer be approved (from any copy of its
+    /// card) and is no longer what asking again shows. Only who may approve
+    /// it may discard it; one already running is cancelled from its run card.
+    async fn discard_runbook(
+        self: &Arc<Self>,
+        activity: &Activity,
+        actor: &Actor,
+        data: &Value,
+        correlation_id: &str,
+    ) -> Answer {
+        let Some(id) = plan_id_of(data) else { return bad_plan_button() };
+        if let Err(refusal) = self.require(actor, Role::Failover, "discard a runbook", Some(id), correlation_id).await {
+            return Answer::Card(refusal);
+        }
+        let row = match self.plan_here(activity, id, PlanKind::Runbook, correlation_id).await {
+            Ok(row) => row,
+            Err(answer) => return answer,
+        };
+        match self.services.store.discard_plan(&row.id, now_ms()).await {
+            Ok(true) => {
+                self.audit(actor, "discard a runbook", Some(&row.id), "discarded", correlation_id).await;
+                if let Ok(stored) = serde_json::from_value::<StoredRunbook>(row.payload) {
+                    self.observe(vec![condition::approval(&stored.runbook.pair, &row.id, None)]);
+                }
+                Answer::Card(cards::notice(
+                    "Runbook discarded",
+                    "Nothing was changed, and it can no longer be approved. Ask again with failover, failback or drill.",
+                ))
+            }
+            Ok(false) => Answer::Card(cards::notice(
+                "This runbook is running",
+                "Its approvals were complete: its card shows the progress, and Cancel there stops it between steps.",
+            )),
+            Err(error) => {
+                tracing::error!(correlation_id, %error, "runbook not discarded");
+                Answer::Card(cards::error("The runbook could not be discarded.", correlation_id))
+            }
         }
     }
 
@@ -378,7 +484,7 @@ impl Bot {
             };
         };
         self.remember_conversation(activity, correlation_id).await;
-        let approver = (Some(approver_id(actor)), Some(actor.upn().to_string()));
+        let approver = (Some(actor.key().to_string()), Some(approver_name(actor).to_string()));
         let set = store
             .set_drill_schedule(
                 pair,
@@ -453,8 +559,11 @@ impl Bot {
     }
 }
 
-/// How an approver is keyed in the store: their object id (the local demo
-/// user has none).
-fn approver_id(actor: &Actor) -> String {
-    actor.oid().unwrap_or(LOCAL_USER).to_string()
+/// How an approver is named on the runbook's cards and in its result: a
+/// signed-in person's UPN, a Playground user's name (it sends no UPN).
+fn approver_name(actor: &Actor) -> &str {
+    match actor {
+        Actor::Person(_) => actor.upn(),
+        Actor::Local(_) => actor.display_name(),
+    }
 }

@@ -26,6 +26,10 @@ use crate::store::operations::Operation;
 
 /// "Planned failover of pair finance".
 pub(crate) fn title(runbook: &Runbook) -> String {
+    if runbook.managed.is_some() {
+        let what = if runbook.mode == Mode::Failback { "failback" } else { "failover" };
+        return format!("Managed DR {what} of pair {}", runbook.pair);
+    }
     let what = match runbook.mode {
         Mode::Planned => "Planned failover",
         Mode::Forced => "Forced failover",
@@ -112,9 +116,10 @@ pub(crate) fn runbook(
     } else {
         approval_note(approvals, needed)
     };
-    let loss_summary = match runbook.mode {
-        Mode::Forced => text::loss_summary(runbook),
-        _ => "none: writers are frozen first and every table is proven at its frozen version".to_string(),
+    let loss_summary = match &runbook.managed {
+        Some(managed) => crate::failover::managed::loss_words(managed, &text::loss_summary(runbook)),
+        None if runbook.mode == Mode::Forced => text::loss_summary(runbook),
+        None => "none: writers are frozen first and every table is proven at its frozen version".to_string(),
     };
     let view = RunbookView {
         title: title(runbook),
@@ -141,6 +146,7 @@ pub(crate) fn runbook(
         approval_note,
         approval_color,
         approve_label: match runbook.mode {
+            _ if runbook.managed.is_some() => "Approve managed DR failover",
             Mode::Planned => "Approve failover",
             Mode::Forced => "Approve forced failover",
             Mode::Failback => "Approve failback",
@@ -223,7 +229,7 @@ pub(crate) fn run_card(
         None => format!("running for {}", worded_duration(now - progress.approved_ms)),
     };
     let loss = match (runbook.mode, ended) {
-        (Mode::Forced, _) => text::loss_summary(runbook),
+        _ if runbook.loses_data() => text::loss_summary(runbook),
         (_, Some(Ended::Completed { .. })) if !progress.frozen_versions.is_empty() => {
             format!("none: {} tables proven at their frozen version", progress.frozen_versions.len())
         }

@@ -115,9 +115,9 @@ impl Bot {
             }
         }
         let kind = if runbook.mode == Mode::Drill { Condition::Drill } else { Condition::Failover };
-        let data_loss_ms = match runbook.mode {
-            Mode::Forced => loss::worst(&runbook.loss).0.and_then(|worst| worst.loss.ms()),
-            _ => Some(0),
+        let data_loss_ms = match runbook.loses_data() {
+            true => loss::worst(&runbook.loss).0.and_then(|worst| worst.loss.ms()),
+            false => Some(0),
         };
         let ended = FailoverEnded {
             pair: runbook.pair.clone(),

@@ -35,6 +35,7 @@ use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
 use crate::failover::aliases::DnsAlias;
 use crate::failover::freeze::CatalogGrant;
+use crate::failover::group::{GroupAnswer, GroupRead};
 use crate::failover::jobs::{
     ActiveRun, ControlError, JobControl, JobRun, JobTriggers, RunStatus, Trigger, SOURCE_JOB_TAG,
 };
@@ -65,6 +66,8 @@ pub struct LiveServices {
     arm: ArmClient,
     /// How often an ARM operation is polled (tests shorten it).
     arm_poll: Duration,
+    /// A managed-DR pair's failover group (`super::managed_dr`).
+    managed: Option<super::managed_dr::ManagedGroup>,
 }
 
 /// One workspace's jobs.
@@ -272,7 +275,19 @@ pub fn oriented(pair: &Pair, from: Side) -> Pair {
 pub fn versions_key(pair: &str, from: Side) -> String {
     match from {
         Side::Primary => pair.to_string(),
-        Side::Secondary => format!("{pair}:from-secondary"),
+        Side::Secondary => format!("{pair}{FROM_SECONDARY}"),
+    }
+}
+
+/// What [`versions_key`] appends for a sync from the secondary.
+const FROM_SECONDARY: &str = ":from-secondary";
+
+/// The pair a [`versions_key`] (or an [`oriented`] pair's name) names, and
+/// the side it syncs from.
+pub fn pair_of_key(key: &str) -> (&str, Side) {
+    match key.strip_suffix(FROM_SECONDARY) {
+        Some(pair) => (pair, Side::Secondary),
+        None => (key, Side::Primary),
     }
 }
 
@@ -526,6 +541,14 @@ impl Services for LiveServices {
     async fn pause(&self, ms: i64) {
         tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
     }
+
+    async fn group(&self) -> Result<GroupRead, ControlError> {
+        super::managed_dr::read_group(self.managed.as_ref(), &self.tokens).await
+    }
+
+    async fn fail_group_over(&self, target: &str, etag: &str) -> Result<GroupAnswer, ControlError> {
+        super::managed_dr::fail_group_over(self.managed.as_ref(), &self.tokens, target, etag).await
+    }
 }
 
 /// A reachability probe: three quick attempts, not a replication's minutes.
@@ -572,6 +595,7 @@ impl Bot {
             probes: [primary.with_retry(probe_policy()), secondary.with_retry(probe_policy())],
             arm: ArmClient::new(self.services.http.clone(), arm_url),
             arm_poll: Duration::from_secs(10),
+            managed: self.managed_group(pair)?,
             tokens,
         })
     }
@@ -652,5 +676,8 @@ mod tests {
         assert_eq!(back.name, versions_key("fin", Side::Secondary));
         assert_ne!(back.name, "fin");
         assert_eq!(back.sharing, pair.sharing, "the same recipient and shares, named by the pair");
+        // Its name leads back to the pair, whose principal mapping it reads the other way.
+        assert_eq!(pair_of_key(&back.name), ("fin", Side::Secondary));
+        assert_eq!(pair_of_key("fin"), ("fin", Side::Primary));
     }
 }

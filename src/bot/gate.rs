@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::actor::Actor;
+use super::actor::{Actor, LocalUser};
 use super::{now_ms, Answer, Bot, TurnOutcome};
 use crate::access::Role;
 use crate::botframework::activity::Activity;
@@ -39,11 +39,11 @@ impl Bot {
         }
     }
 
-    /// Who the turn acts for: the signed-in person, the local demo user in
-    /// local anonymous mode, or `None` when the person must sign in first.
+    /// Who the turn acts for: the signed-in person, the Playground user who
+    /// sent it in local anonymous mode, or `None` when the person must sign in first.
     pub(crate) async fn actor(&self, activity: &Activity, anonymous: bool) -> Result<Option<Actor>, Value> {
         if anonymous && self.services.config.server.local_anonymous {
-            return Ok(Some(Actor::Local));
+            return Ok(Some(Actor::Local(LocalUser::of(activity))));
         }
         match self.signed_in_user(activity).await {
             Ok(user) => Ok(user.map(Actor::Person)),
@@ -72,15 +72,15 @@ impl Bot {
         self.roles_of(actor, correlation_id).await.contains(&role)
     }
 
-    /// The roles `actor` holds (admins hold every role; the local demo user
-    /// holds `[access] local_roles`). A person whose token has too many
+    /// The roles `actor` holds (admins hold every role; every Playground
+    /// user holds `[access] local_roles`). A person whose token has too many
     /// groups to carry them has the configured groups asked of Graph, once
     /// for all roles. Nothing is audited.
     pub(crate) async fn roles_of(&self, actor: &Actor, correlation_id: &str) -> Vec<Role> {
         let access = &self.services.config.access;
         let looked_up;
         let person = match actor {
-            Actor::Local => {
+            Actor::Local(_) => {
                 return Role::ALL
                     .into_iter()
                     .filter(|role| access.local_roles.iter().any(|r| r.eq_ignore_ascii_case(role.name())))
@@ -109,7 +109,7 @@ impl Bot {
             Needs::Anyone => Ok(()),
             Needs::Role(role) => self.require(actor, role, what, target, correlation_id).await,
             // Nobody signs in in local mode: holding a local role stands for it.
-            Needs::SignedIn if !matches!(actor, Actor::Local) => Ok(()),
+            Needs::SignedIn if !matches!(actor, Actor::Local(_)) => Ok(()),
             Needs::SignedIn | Needs::AnyRole if !self.roles_of(actor, correlation_id).await.is_empty() => Ok(()),
             Needs::SignedIn | Needs::AnyRole => {
                 Err(self.refuse(actor, "any of replicate, deploy, admin", what, target, correlation_id).await)

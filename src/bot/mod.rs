@@ -23,6 +23,8 @@ mod failover_job;
 mod failover_run;
 pub mod failover_services;
 mod gate;
+mod managed_dr;
+mod managed_status;
 mod operations;
 pub mod pairs;
 pub(crate) mod plan_view;
@@ -322,7 +324,9 @@ impl Bot {
             deploy::APPROVE_VERB => return self.approve_deployment(activity, &actor, data, correlation_id).await,
             deploy::CANCEL_VERB => return self.cancel_deployment_from_card(&actor, data, correlation_id).await,
             failover::APPROVE_VERB => return self.approve_runbook(activity, &actor, data, correlation_id).await,
-            failover::CANCEL_VERB => return self.cancel_runbook_from_card(&actor, data, correlation_id).await,
+            failover::CANCEL_VERB => {
+                return self.cancel_runbook_from_card(activity, &actor, data, correlation_id).await
+            }
             _ => {}
         }
         if verb == replicate::CANCEL_VERB {

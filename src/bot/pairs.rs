@@ -89,6 +89,29 @@ impl Bot {
         self.services.config.replication.for_pair(pair)
     }
 
+    /// The planner's configuration for `pair` (narrowed to `catalog`), with
+    /// the pair's principal mapping from its mapping table, oriented as the
+    /// pair replicates: a sync from the secondary (an [`oriented`] pair)
+    /// maps the other way.
+    ///
+    /// [`oriented`]: super::failover_services::oriented
+    pub(crate) async fn replication_config(
+        &self,
+        pair: &Pair,
+        catalog: Option<&str>,
+    ) -> Result<crate::replication::ReplicationConfig, crate::store::StoreError> {
+        use crate::replication::principals::PrincipalMap;
+        let mut config = self.pair_settings(pair).replication_config(catalog);
+        let (name, from) = super::failover_services::pair_of_key(&pair.name);
+        let table = self.services.store.asset_mapping(name).await?;
+        let mapping = PrincipalMap::new(table.principals());
+        config.principals = match from {
+            crate::pairs::Side::Primary => mapping,
+            crate::pairs::Side::Secondary => mapping.inverse(),
+        };
+        Ok(config)
+    }
+
     /// `pair add`: both workspaces must answer and the warehouse must exist,
     /// asked with the admin's own identity; the card names what is wrong.
     pub(crate) async fn add_pair(self: &Arc<Self>, actor: &Actor, pair: Pair, correlation_id: &str) -> Answer {

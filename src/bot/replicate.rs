@@ -29,7 +29,7 @@ use crate::cards::{self};
 use crate::pairs::Pair;
 use crate::replication::plan::{ActionKind, Plan};
 use crate::replication::read::read_snapshot;
-use crate::replication::{history, planner, volume_survey};
+use crate::replication::{history, planner, principal_survey, volume_survey};
 use crate::store::operations::Kind;
 use crate::store::plans::PlanKind;
 
@@ -188,7 +188,12 @@ impl Bot {
             &mut secondary,
         )
         .await?;
-        Ok(planner::plan(&primary, &secondary, &settings.replication_config(catalog)))
+        // Grants and owners under the pair's principal mapping; those naming
+        // a principal the secondary lacks are planned blocked.
+        let config = self.replication_config(pair, catalog).await?;
+        let concurrency = secondary_read.concurrency;
+        principal_survey::survey(&workspaces.secondary, &token, &primary, &mut secondary, &config, concurrency).await;
+        Ok(planner::plan(&primary, &secondary, &config))
     }
 
     /// The plan's card as `viewer` sees it: its author gets Run and Cancel.

@@ -5,7 +5,9 @@
 //! interval across the fleet ([`crate::scheduler::Checker`]); the check is
 //! the scheduled post's reading without the post: the pair's readiness
 //! read as the bot, kept in its history, its RPO handed to the alerter
-//! (`Bot::checked`), so the alert goes to the pair's activity feeds.
+//! (`Bot::checked`), so the alert goes to the pair's activity feeds. A
+//! managed-DR pair's check reads managed DR's latest event as well (its
+//! lag against the same threshold, its errors: `src/bot/managed_status.rs`).
 
 use std::sync::Arc;
 
@@ -38,7 +40,10 @@ impl Checker for RpoChecks {
                 }
             };
             let mut due = Vec::new();
-            for pair in pairs.into_iter().filter(|pair| pair.rpo_alert_minutes.is_some()) {
+            // A threshold to watch, or managed DR's errors (`check_managed`).
+            for pair in
+                pairs.into_iter().filter(|pair| pair.rpo_alert_minutes.is_some() || pair.failover_group.is_some())
+            {
                 // A subscription's scheduled post reads the pair already.
                 match store.alert_conversations(&pair.name).await {
                     Ok(followers) if followers.is_empty() => due.push(pair.name),
@@ -79,5 +84,7 @@ impl Bot {
         if let Err(problem) = self.readiness_of(&tokens, &pair, versions, [None, None], "rpo-check").await {
             tracing::warn!(pair = name, %problem, "the periodic RPO check could not read the pair");
         }
+        // A managed-DR pair: managed DR's own lag and errors too.
+        self.check_managed(&tokens, &pair).await;
     }
 }

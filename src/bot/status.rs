@@ -8,13 +8,13 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::actor::{Actor, DatabricksTokens};
+use super::managed_status::{fold_managed, managed_row};
 use super::pairs::Chosen;
 use super::replication_schedule::ScheduleSummary;
 use super::runs::worded_time;
 use super::{now_ms, Answer, Bot};
 use crate::cards::views::{self, Tone};
 use crate::cards::{self};
-use crate::databricks::account::AccountClient;
 use crate::databricks::failover_groups::FailoverGroup;
 use crate::pairs::Pair;
 use crate::readiness::check::{check_with_budgets, Target};
@@ -86,13 +86,17 @@ impl Bot {
             Ok(readiness) => {
                 let mut view = dashboard_view(&readiness, pair, schedule.as_ref());
                 view.trend = self.trend(pair, &readiness).await;
-                match assets {
-                    Ok(assets) => fold_asset_drift(&mut view, &assets),
+                match &assets {
+                    Ok(assets) => fold_asset_drift(&mut view, assets),
                     Err(error) => tracing::warn!(correlation_id, %error, "workspace assets unread for the dashboard"),
                 }
                 if let Some(group_id) = &pair.failover_group {
                     match self.failover_group(tokens, group_id).await {
-                        Ok(group) => fold_failover_group(&mut view, &group, now_ms()),
+                        Ok(group) => {
+                            fold_failover_group(&mut view, &group, now_ms());
+                            let reading = self.managed_reading(tokens, pair, &group, &readiness).await;
+                            fold_managed(&mut view, &reading, assets.as_ref().ok());
+                        }
                         Err(reason) => view.overall.more_reasons.push(reason),
                     }
                 }
@@ -101,22 +105,6 @@ impl Bot {
             }
             Err(problem) => cards::error(&problem, correlation_id),
         }
-    }
-
-    /// A managed-DR pair's failover group, through the account API (the
-    /// account of `[deploy] databricks_account_id`); why not, worded, when
-    /// it cannot be read.
-    async fn failover_group(&self, tokens: &DatabricksTokens, group_id: &str) -> Result<FailoverGroup, String> {
-        let deploy = &self.services.config.deploy;
-        let Some(account_id) = deploy.databricks_account_id.as_deref() else {
-            return Err(format!(
-                "Managed DR's failover group {group_id} is unread: set databricks_account_id in [deploy]."
-            ));
-        };
-        let unread = |e: &dyn std::fmt::Display| format!("Managed DR's failover group {group_id} is unread: {e}.");
-        let token = tokens.get(false).await.map_err(|e| unread(&e))?;
-        let client = AccountClient::new(self.services.http.clone(), &deploy.databricks_accounts_url, account_id);
-        client.failover_group(&token, group_id).await.map_err(|e| unread(&e))
     }
 
     /// Every pair's readiness, [`OVERVIEW_PAIRS_AT_ONCE`] pairs at a time,
@@ -140,7 +128,12 @@ impl Bot {
                 let pair = &pairs[i];
                 let sides = [budgets.get(&pair.primary.url).cloned(), budgets.get(&pair.secondary.url).cloned()];
                 let versions = versions.get(&pair.name).cloned().unwrap_or_default();
-                self.readiness_of(tokens, pair, versions, sides, correlation_id).await
+                let readiness = self.readiness_of(tokens, pair, versions, sides, correlation_id).await;
+                let managed = match &pair.failover_group {
+                    Some(group) => Some(self.managed_summary(tokens, pair, group).await),
+                    None => None,
+                };
+                (readiness, managed)
             })
             .buffered(OVERVIEW_PAIRS_AT_ONCE)
             .collect()
@@ -150,20 +143,27 @@ impl Bot {
             .iter()
             .zip(results)
             .zip(schedules)
-            .map(|((pair, readiness), schedule)| match readiness {
-                Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
-                Err(problem) => (
-                    3,
-                    i64::MAX,
-                    cards::PairRow {
-                        name: pair.name.clone(),
-                        verdict: "Not read".into(),
-                        tone: Tone::Attention,
-                        worst_rpo: "-".into(),
-                        drift: problem,
-                        last_run: "-".into(),
-                    },
-                ),
+            .map(|((pair, (readiness, managed)), schedule)| {
+                let mut row = match readiness {
+                    Ok(readiness) => overview_row(pair, &readiness, schedule.as_ref()),
+                    Err(problem) => (
+                        3,
+                        i64::MAX,
+                        cards::PairRow {
+                            name: pair.name.clone(),
+                            replicated_by: "drbot".into(),
+                            verdict: "Not read".into(),
+                            tone: Tone::Attention,
+                            worst_rpo: "-".into(),
+                            drift: problem,
+                            last_run: "-".into(),
+                        },
+                    ),
+                };
+                if let Some(managed) = &managed {
+                    managed_row(&mut row, managed, now_ms());
+                }
+                row
             })
             .collect();
         rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.name.cmp(&b.2.name)));
@@ -200,13 +200,29 @@ impl Bot {
                 None
             }
         };
-        let options = AssessOptions { last_run, table_versions, ..AssessOptions::for_pair() };
+        // The copy manifest, so the drift compares managed volumes' files.
+        let volume_files = match self.services.store.copied_files(&pair.name).await {
+            Ok(rows) => Some(crate::replication::volume_survey::manifest(&rows)),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "the copy manifest is unavailable; volume files not compared");
+                None
+            }
+        };
+        let options = AssessOptions { last_run, table_versions, volume_files, ..AssessOptions::for_pair() };
+        // Grants compared under the pair's principal mapping, as a plan would.
+        let config = match self.replication_config(pair, None).await {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "the pair's mapping table is unavailable; principals unmapped");
+                settings.replication_config(None)
+            }
+        };
         let readiness = check_with_budgets(
             Target { client: &primary, token: &token },
             Target { client: &secondary, token: &token },
             &settings.read_options_per_side(None),
             budgets,
-            &settings.replication_config(None),
+            &config,
             now_ms(),
             &options,
             &|_| {},
@@ -315,6 +331,7 @@ fn overview_row(pair: &Pair, readiness: &Readiness, schedule: Option<&ScheduleSu
     let worst_ms = readiness.rpo.as_ref().and_then(|r| r.worst.as_ref()).map(|w| w.ms).unwrap_or(0);
     let row = cards::PairRow {
         name: pair.name.clone(),
+        replicated_by: "drbot".into(),
         verdict: verdict.into(),
         tone,
         worst_rpo: match (&readiness.rpo, schedule.and_then(ScheduleSummary::rpo_bound_ms)) {
@@ -616,6 +633,7 @@ mod tests {
             replication_point: Some(point),
             has_replication_point_blocking_errors: false,
             etag: "1".into(),
+            unity_catalog_assets: None,
         };
         fold_failover_group(&mut view, &group, 1_800_000_000_000 + 7 * 60_000);
         assert_eq!(view.tiles.len(), tiles + 1);

@@ -1,4 +1,5 @@
-//! `verify [pair] [catalog] [--deep]` in chat: the per-table proof
+//! `verify [pair] [catalog] [--deep]` in chat: the per-table (and per model
+//! and volume) proof
 //! (`crate::verify`) read as the person who asks, with a card that shows
 //! how far it got and then every table that is not equal, with why.
 //!
@@ -21,7 +22,7 @@ use crate::cards::views::{self, Tone};
 use crate::cards::{self};
 use crate::pairs::Pair;
 use crate::verify::judge::Verdict;
-use crate::verify::run::{read_and_compare, Sides};
+use crate::verify::run::{read_and_compare, Manifest, Sides};
 use crate::verify::{TableResult, Tally};
 
 /// The progress card is redrawn at most this often (the live card coalesces
@@ -133,7 +134,8 @@ impl Bot {
                 progress.show(progress_card(asked, tally, correlation_id));
             }
         };
-        match read_and_compare(&sides, tokens, &verify, &reads, &config, &recorded, &on_tally).await {
+        let manifest = Some(Manifest { store: &self.services.store, pair: &pair.name });
+        match read_and_compare(&sides, tokens, &verify, &reads, &config, &recorded, manifest, &on_tally).await {
             Ok(results) => result_card(asked, &results, now_ms(), correlation_id),
             Err(error) => {
                 tracing::warn!(correlation_id, %error, "verify could not read a metastore");
@@ -223,13 +225,13 @@ fn progress_card(asked: &Asked, tally: &Tally, correlation_id: &str) -> Value {
 fn result_card(asked: &Asked, results: &[TableResult], finished_ms: i64, correlation_id: &str) -> Value {
     let tally = Tally::of(results);
     let (outcome_label, outcome_color) = if tally.failed > 0 {
-        (format!("{} of {} tables could not be compared", tally.failed, tally.total), Tone::Attention)
+        (format!("{} of {} objects could not be compared", tally.failed, tally.total), Tone::Attention)
     } else if tally.different > 0 {
-        (format!("{} of {} tables differ from the primary", tally.different, tally.total), Tone::Attention)
+        (format!("{} of {} objects differ from the primary", tally.different, tally.total), Tone::Attention)
     } else if tally.blocked > 0 {
-        (format!("No table differs: {} equal, {} blocked with a reason", tally.equal, tally.blocked), Tone::Warning)
+        (format!("No object differs: {} equal, {} blocked with a reason", tally.equal, tally.blocked), Tone::Warning)
     } else {
-        (format!("All {} tables are equal", tally.total), Tone::Good)
+        (format!("All {} objects are equal", tally.total), Tone::Good)
     };
     let rank = |verdict: &Verdict| match verdict {
         Verdict::Different { .. } => 0,
@@ -248,7 +250,13 @@ fn result_card(asked: &Asked, results: &[TableResult], finished_ms: i64, correla
                 Verdict::Blocked { reason } => (Tone::Warning, reason.clone()),
                 Verdict::Equal => (Tone::Good, String::new()),
             };
-            views::VerifyItem { table: r.table.clone(), result: r.verdict.word().into(), color, detail }
+            // Tables by name; a model or volume says which it is.
+            let table = match r.kind.as_str() {
+                "model" => format!("model {}", r.table),
+                "managed_volume" | "external_volume" => format!("{} {}", r.kind.replace('_', " "), r.table),
+                _ => r.table.clone(),
+            };
+            views::VerifyItem { table, result: r.verdict.word().into(), color, detail }
         })
         .collect();
     let view = views::VerifyView {
@@ -263,8 +271,8 @@ fn result_card(asked: &Asked, results: &[TableResult], finished_ms: i64, correla
         outcome_color,
         items_title: "Not equal".into(),
         items,
-        footnote: "Every table in scope is listed here or counted equal; drbot verify --json lists each with its rows \
-                   and versions."
+        footnote: "Every table, registered model and volume in scope is listed here or counted equal; drbot verify \
+                   --json lists each with its rows, versions or files."
             .into(),
         ..counted(asked, &tally, false)
     };

@@ -20,7 +20,7 @@ impl Bot {
     ) -> Answer {
         let user = match actor {
             Actor::Person(user) => user.clone(),
-            Actor::Local => {
+            Actor::Local(_) => {
                 return self.prompt_sign_in(activity, super::signin::Resume::Command(command), correlation_id).await
             }
         };

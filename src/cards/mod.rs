@@ -164,6 +164,8 @@ pub fn pair_list(pairs: &[(String, String)]) -> Value {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairRow {
     pub name: String,
+    /// Who replicates the pair: "drbot", or "managed DR (group)".
+    pub replicated_by: String,
     pub verdict: String,
     pub tone: views::Tone,
     pub worst_rpo: String,
@@ -174,7 +176,9 @@ pub struct PairRow {
 /// `status` over every pair: a row each (as given: worst first), a click on a
 /// row opens that pair's dashboard. The card stays under Teams' message size
 /// limit ([`views::MAX_CARD_BYTES`]): rows are written lean (three cells: the
-/// pair, its verdict in colour, then worst RPO · drift · last run in one; a
+/// pair, its verdict in colour, then who replicates it (drbot or managed DR:
+/// both kinds side by side, the same columns) · worst RPO · drift · last run
+/// in one; a
 /// colour only where it is not the default), which fits 50 pairs; were there
 /// still too many, the last rows (the best ones) give way to a line saying
 /// how many are not shown.
@@ -198,7 +202,7 @@ const OVERVIEW_WIDTHS: [u8; 3] = [2, 1, 3];
 
 fn overview_card(checked_at: &str, rows: &[PairRow], hidden: usize) -> Value {
     let mut body = vec![title("DR readiness of every pair"), subtitle(&format!("Checked {checked_at}. Worst first."))];
-    let headings: Vec<Value> = ["Pair", "Verdict", "Worst RPO · drift · last run"]
+    let headings: Vec<Value> = ["Pair", "Verdict", "Replicated by · worst RPO · drift · last run"]
         .iter()
         .zip(OVERVIEW_WIDTHS)
         .map(|(h, width)| {
@@ -224,7 +228,13 @@ fn overview_card(checked_at: &str, rows: &[PairRow], hidden: usize) -> Value {
                 cell(&clip(&row.name, 60), views::Tone::Default, name_width),
                 cell(&row.verdict, row.tone, verdict_width),
                 cell(
-                    &format!("{} · {} · {}", row.worst_rpo, clip(&row.drift, 120), row.last_run),
+                    &format!(
+                        "{} · {} · {} · {}",
+                        clip(&row.replicated_by, 60),
+                        row.worst_rpo,
+                        clip(&row.drift, 120),
+                        row.last_run
+                    ),
                     views::Tone::Default,
                     rest_width,
                 ),
@@ -340,6 +350,7 @@ mod tests {
         (0..n)
             .map(|i| PairRow {
                 name: format!("business-unit-{i:03}"),
+                replicated_by: if i % 2 == 0 { "drbot".into() } else { format!("managed DR (bu-{i:03}-dr)") },
                 verdict: if i < 3 { "Not ready" } else { "Ready" }.into(),
                 tone: if i < 3 { views::Tone::Attention } else { views::Tone::Good },
                 worst_rpo: "14 min".into(),

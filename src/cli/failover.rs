@@ -83,6 +83,15 @@ async fn show(config: Option<PathBuf>, pair: &str, mode: Mode, dry_run: bool) ->
     let versions = store.table_versions(pair).await;
     store.close().await;
     let found = found?.with_context(|| format!("there is no pair named {pair}"))?;
+    if let (Some(group), false) = (&found.failover_group, mode == Mode::Drill) {
+        // Its runbook is planned from the group as the account API shows it
+        // now, read with a person's identity: chat has one, this command not.
+        bail!(
+            "pair {pair} fails over through managed DR's failover group {group}: its runbook reads the group with \
+             your identity, so ask for it in chat ({} {pair} --dry-run)",
+            if mode == Mode::Failback { "failback" } else { "failover" }
+        );
+    }
     let now_ms = chrono::Utc::now().timestamp_millis();
     let settings = runbook::RunbookSettings::of_pair(&config.failover, pair);
     let planned = runbook::plan(&found, mode, &settings, &versions?, &[], now_ms)?;

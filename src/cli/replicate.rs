@@ -35,10 +35,11 @@ use crate::pairs::Pair;
 use crate::replication::execute::Limits;
 use crate::replication::job::{run_job, JobEvent, JobPolling};
 use crate::replication::plan::{Action, ActionKind, Plan};
+use crate::replication::principals::PrincipalMap;
 use crate::replication::read::{read_snapshot, ReadError, ReadFilter, ReadOptions};
 use crate::replication::run::{record, run_plan, ActionStatus, RunEvent, RunOptions, TokenSource, Workspaces};
 use crate::replication::snapshot::Snapshot;
-use crate::replication::{plan, volume_survey, ReplicationConfig};
+use crate::replication::{plan, principal_survey, volume_survey, ReplicationConfig};
 use crate::store::runs::Run;
 use crate::store::Store;
 
@@ -367,8 +368,12 @@ async fn data(
         &mut secondary,
     )
     .await?;
-    let replication =
+    let mut replication =
         pair_replication_config(config, pair, args.catalog.as_deref(), args.schema.as_deref(), args.prune);
+    // Grants and owners under the pair's principal mapping; those naming a
+    // principal the secondary lacks are planned blocked.
+    replication.principals = PrincipalMap::new(store.asset_mapping(&pair.name).await?.principals());
+    principal_survey::survey(&workspaces.secondary, &token, &primary, &mut secondary, &replication, 8).await;
     let plan = plan(&primary, &secondary, &replication);
     if args.dry_run {
         print!("{}", render_plan(&plan));

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::databricks::WorkspaceClient;
 use crate::identity::device_code::AZURE_CLI_CLIENT_ID;
 use crate::verify::judge::Verdict;
-use crate::verify::run::{read_and_compare, Sides};
+use crate::verify::run::{read_and_compare, Manifest, Sides};
 use crate::verify::{Report, Tally};
 
 #[derive(Args, Debug)]
@@ -82,7 +82,18 @@ pub async fn main(args: VerifyArgs) -> anyhow::Result<bool> {
     eprintln!("drbot verify: reading {} and {}", pair.primary.url, pair.secondary.url);
     let started_ms = chrono::Utc::now().timestamp_millis();
     let progress = |tally: &Tally| eprintln!("  {} of {} tables", tally.done, tally.total);
-    let tables = read_and_compare(&sides, &tokens, &verify, &reads, &replication, &recorded, &progress).await?;
+    // The copy manifest judges managed volumes' files; without a store yet
+    // (nothing replicated from here) they are reported as not listed.
+    let store = match config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        true => None,
+        false => Some(crate::store::Store::open(&config.store.url()).await.map_err(anyhow::Error::from)?),
+    };
+    let manifest = store.as_ref().map(|store| Manifest { store, pair: &pair.name });
+    let tables =
+        read_and_compare(&sides, &tokens, &verify, &reads, &replication, &recorded, manifest, &progress).await?;
+    if let Some(store) = store {
+        store.close().await;
+    }
     let report = Report {
         pair: pair.name.clone(),
         catalog: args.catalog.clone(),
@@ -106,6 +117,14 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     for table in &report.tables {
         let detail = match &table.verdict {
+            Verdict::Equal if table.primary.as_ref().is_some_and(|f| f.files.is_some() || f.versions.is_some()) => {
+                let facts = table.primary.as_ref();
+                match (facts.and_then(|f| f.files), facts.and_then(|f| f.versions)) {
+                    (Some(files), _) => format!("{files} files"),
+                    (_, Some(versions)) => format!("{versions} versions"),
+                    _ => String::new(),
+                }
+            }
             Verdict::Equal => {
                 let rows = table.primary.as_ref().and_then(|f| f.rows).map(|r| format!("{r} rows")).unwrap_or_default();
                 let version = table
@@ -120,11 +139,17 @@ pub fn render(report: &Report) -> String {
             Verdict::Blocked { reason } => reason.clone(),
             Verdict::Failed { error } => error.clone(),
         };
-        out.push_str(&format!("{:<10} {}  {detail}\n", table.verdict.word(), table.table));
+        let name = match table.kind.as_str() {
+            "model" | "managed_volume" | "external_volume" => {
+                format!("{} {}", table.kind.replace('_', " "), table.table)
+            }
+            _ => table.table.clone(),
+        };
+        out.push_str(&format!("{:<10} {name}  {detail}\n", table.verdict.word()));
     }
     let t = &report.tally;
     out.push_str(&format!(
-        "\n{} tables: {} equal, {} different, {} blocked, {} failed{}\n",
+        "\n{} tables, models and volumes: {} equal, {} different, {} blocked, {} failed{}\n",
         t.total,
         t.equal,
         t.different,

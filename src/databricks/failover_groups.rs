@@ -39,9 +39,29 @@ pub struct FailoverGroup {
     pub has_replication_point_blocking_errors: bool,
     #[serde(default)]
     pub etag: String,
+    /// The Unity Catalog assets it replicates (absent: none).
+    #[serde(default)]
+    pub unity_catalog_assets: Option<UcAssets>,
+}
+
+/// `unity_catalog_assets`: the catalogs a group replicates.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct UcAssets {
+    #[serde(default)]
+    pub catalogs: Vec<UcCatalog>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct UcCatalog {
+    pub name: String,
 }
 
 impl FailoverGroup {
+    /// The names of the catalogs it replicates.
+    pub fn catalogs(&self) -> Vec<String> {
+        self.unity_catalog_assets.iter().flat_map(|a| a.catalogs.iter().map(|c| c.name.clone())).collect()
+    }
+
     /// Whether a failover is still under way.
     pub fn failing_over(&self) -> bool {
         self.state == "FAILING_OVER"

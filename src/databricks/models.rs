@@ -17,6 +17,10 @@ use crate::identity::AccessToken;
 
 const MODELS: &str = "/api/2.1/unity-catalog/models";
 
+/// The MLflow client's Unity Catalog registry (`databricks_uc_registry_service.proto`
+/// in mlflow/mlflow): where a model version's tags are read and written.
+const UC_REGISTRY: &str = "/api/2.0/mlflow/unity-catalog";
+
 /// RegisteredModelInfo, as far as replication reads it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct RegisteredModel {
@@ -64,7 +68,66 @@ pub struct ModelVersion {
     pub storage_location: Option<String>,
 }
 
+/// `GetModelVersionResponse` of the MLflow registry, as far as its tags.
+#[derive(Deserialize)]
+struct RegistryVersion {
+    model_version: RegistryVersionBody,
+}
+
+#[derive(Deserialize)]
+struct RegistryVersionBody {
+    #[serde(default)]
+    tags: Vec<VersionTag>,
+}
+
+/// `ModelVersionTag`: a key and a value (which may be empty).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct VersionTag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
 impl WorkspaceClient {
+    /// A model version's tags: `GET …/model-versions/get?name=&version=`
+    /// (the version number as a string, as the registry's messages carry it).
+    pub async fn model_version_tags(
+        &self,
+        token: &AccessToken,
+        full_name: &str,
+        version: i64,
+    ) -> Result<Vec<VersionTag>, DatabricksError> {
+        let query = [("name", full_name.to_string()), ("version", version.to_string())];
+        let answer: RegistryVersion = self.get(&format!("{UC_REGISTRY}/model-versions/get"), &query, token).await?;
+        Ok(answer.model_version.tags)
+    }
+
+    /// `POST …/model-versions/tags`: sets (or replaces) one tag of a version.
+    pub async fn set_model_version_tag(
+        &self,
+        token: &AccessToken,
+        full_name: &str,
+        version: i64,
+        key: &str,
+        value: &str,
+    ) -> Result<(), DatabricksError> {
+        let body = json!({ "name": full_name, "version": version.to_string(), "key": key, "value": value });
+        let _: serde_json::Value = self.post(&format!("{UC_REGISTRY}/model-versions/tags"), body, token).await?;
+        Ok(())
+    }
+
+    /// `DELETE …/model-versions/tags?name=&version=&key=`.
+    pub async fn delete_model_version_tag(
+        &self,
+        token: &AccessToken,
+        full_name: &str,
+        version: i64,
+        key: &str,
+    ) -> Result<(), DatabricksError> {
+        let query = [("name", full_name.to_string()), ("version", version.to_string()), ("key", key.to_string())];
+        self.delete(&format!("{UC_REGISTRY}/model-versions/tags"), &query, token).await
+    }
+
     /// The registered models of one schema, every page.
     pub async fn list_models(
         &self,
@@ -74,6 +137,13 @@ impl WorkspaceClient {
     ) -> Result<Vec<RegisteredModel>, DatabricksError> {
         let query = [("catalog_name", catalog.to_string()), ("schema_name", schema.to_string())];
         self.list_all(MODELS, &query, "registered_models", token).await
+    }
+
+    /// Every registered model of the metastore the caller may see, every
+    /// page (a list naming neither catalog nor schema, Registered Models ›
+    /// List): one call for a whole read where a list per schema would be many.
+    pub async fn list_metastore_models(&self, token: &AccessToken) -> Result<Vec<RegisteredModel>, DatabricksError> {
+        self.list_all(MODELS, &[], "registered_models", token).await
     }
 
     /// One registered model with its aliases.

@@ -6,10 +6,11 @@
 //! edge (`src/bot/failover_services.rs`).
 //!
 //! Nothing documents a Front Door, Traffic Manager or CNAME in front of a
-//! workspace URL as supported by Databricks (reference/dr.md), so an alias
-//! is for what the team's own clients resolve (a JDBC host, a BI tool's
-//! server name) in their private network; the card says so and names what
-//! clients that use the workspace's own host must change.
+//! workspace URL as supported by Databricks (the DR reference notes), so an
+//! alias is for what the team's own clients resolve (a JDBC host, a BI
+//! tool's server name) in their private network; the result card names the
+//! clients that follow by themselves and what those that use a workspace's
+//! own host must change.
 
 use std::net::Ipv4Addr;
 

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::freeze::Revoked;
+use super::group::GroupProgress;
 use super::jobs::PriorStates;
 use super::mode::Direction;
 use super::runbook::{Runbook, Step, StepKind};
@@ -66,6 +67,9 @@ pub struct Progress {
     /// for the result card whichever process ends the run.
     #[serde(default)]
     pub findings: Vec<String>,
+    /// How far a managed-DR failover got (`src/failover/group.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<GroupProgress>,
 }
 
 impl Progress {

@@ -16,12 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use super::aliases::DnsAlias;
 use super::freeze::{self, CatalogGrant};
+use super::group::{GroupAnswer, GroupRead};
 use super::jobs::{self, ControlError, JobControl, PriorStates, RunStatus, RunsVerdict};
 use super::mode::Mode;
 use super::progress::{self, Flip, Progress, StepOutcome};
 use super::runbook::{Runbook, Step, StepKind};
 use super::warehouses::{self, WarehouseControl, WarehouseState};
 use crate::pairs::Side;
+
+mod managed_step;
 
 /// What a final sync proved: each table's version on the frozen side and
 /// the version its copy holds now.
@@ -67,6 +70,20 @@ pub trait Services: Send + Sync {
     fn now_ms(&self) -> i64;
     /// Waits between two polls (a test double returns at once).
     fn pause(&self, ms: i64) -> impl Future<Output = ()> + Send;
+    /// A managed-DR pair's failover group as it is now (only a runbook
+    /// with a [`Runbook::managed`] part asks).
+    fn group(&self) -> impl Future<Output = Result<GroupRead, ControlError>> + Send {
+        async { Err(ControlError { message: "this pair has no managed-DR failover group".into(), transient: false }) }
+    }
+    /// Asks managed DR for a `FORCED` failover of the group to `target`,
+    /// conditional on `etag`.
+    fn fail_group_over(
+        &self,
+        _target: &str,
+        _etag: &str,
+    ) -> impl Future<Output = Result<GroupAnswer, ControlError>> + Send {
+        async { Err(ControlError { message: "this pair has no managed-DR failover group".into(), transient: false }) }
+    }
 }
 
 /// Where the run's checkpoints go.
@@ -212,6 +229,7 @@ async fn one(
             }
             Ok(StepOutcome::Done)
         }
+        StepKind::ManagedFailover => managed_step::fail_over(services, journal, runbook, progress, findings).await,
         StepKind::CatchUp => {
             services.sync(d.from, d.to).await?;
             Ok(StepOutcome::Done)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aliases::DnsAlias;
 use super::freeze::FreezeOptions;
+use super::group::ManagedPlan;
 use super::jobs::PriorStates;
 use super::loss::{self, TableLoss};
 use super::mode::{Direction, Mode};
@@ -20,6 +21,9 @@ use crate::store::table_versions::TableVersion;
 pub enum StepKind {
     /// Both workspaces reachable; the target's readiness.
     Preflight,
+    /// A managed-DR pair only: Databricks fails its failover group over
+    /// (`src/failover/group.rs`), followed to ACTIVE or FAILOVER_FAILED.
+    ManagedFailover,
     /// Failback only: replicate what changed while failed over back to the
     /// original side, before freezing anything.
     CatchUp,
@@ -46,6 +50,7 @@ impl StepKind {
     pub fn as_str(self) -> &'static str {
         match self {
             StepKind::Preflight => "preflight",
+            StepKind::ManagedFailover => "managed_failover",
             StepKind::CatchUp => "catch_up",
             StepKind::Freeze => "freeze",
             StepKind::FinalSync => "final_sync",
@@ -164,6 +169,10 @@ pub struct Runbook {
     /// store at hand ([`with_recorded_jobs`](Runbook::with_recorded_jobs)).
     #[serde(default)]
     pub recorded_jobs: Option<PriorStates>,
+    /// A managed-DR pair's failover group, as its approvers saw it
+    /// (`src/failover/managed.rs` plans such a runbook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedPlan>,
 }
 
 impl Runbook {
@@ -215,6 +224,7 @@ pub fn plan(
         freeze: if mode == Mode::Drill { FreezeOptions::default() } else { settings.freeze.clone() },
         run_wait_ms: if mode == Mode::Forced { settings.forced_timeout_ms } else { settings.run_wait_ms },
         recorded_jobs: None,
+        managed: None,
     })
 }
 

@@ -84,7 +84,9 @@ pub fn loss_words(loss: Loss) -> String {
 /// What clients must change once a failover or failback is over: work runs
 /// in `url` now; clients that connect through a configured alias follow it
 /// by themselves once their resolver's cache expires; everything that names
-/// the other workspace's own host must be changed by hand.
+/// the other workspace's own host must be changed by hand. Then the way
+/// home, or (for a failback, which is the way home) that the side left is
+/// passive again.
 pub fn clients_note(runbook: &Runbook, url: &str) -> String {
     let names: Vec<String> = runbook.aliases.iter().map(|a| a.fqdn()).collect();
     let follow = match runbook.aliases.iter().map(|a| a.ttl).max() {
@@ -95,10 +97,13 @@ pub fn clients_note(runbook: &Runbook, url: &str) -> String {
         ),
         None => "Clients".to_string(),
     };
+    let then = match runbook.mode {
+        super::mode::Mode::Failback => format!("The {} side is passive again.", runbook.direction.from.as_str()),
+        _ => format!("Fail back with failback {} once the other side is healthy.", runbook.pair),
+    };
     format!(
         "Work now runs in {url}. {follow}, dashboards and jobs outside Databricks that name the other workspace's \
-         host change to it. Fail back with failback {} once the other side is healthy.",
-        runbook.pair
+         host change to it. {then}"
     )
 }
 
@@ -106,6 +111,7 @@ pub fn clients_note(runbook: &Runbook, url: &str) -> String {
 pub fn step_name(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Preflight => "Preflight",
+        StepKind::ManagedFailover => "Managed DR failover",
         StepKind::CatchUp => "Catch up",
         StepKind::Freeze => "Freeze writers",
         StepKind::FinalSync => "Final sync",
@@ -194,6 +200,11 @@ mod tests {
             "{note}"
         );
         assert!(note.ends_with("Fail back with failback fin once the other side is healthy."), "{note}");
+        let mut home = pair.clone();
+        home.active = crate::pairs::Side::Secondary;
+        let back = plan(&home, Mode::Failback, &RunbookSettings::default(), &[], &[], 0).unwrap();
+        let note = clients_note(&back, "https://adb-1.example");
+        assert!(note.ends_with("The secondary side is passive again.") && !note.contains("failback"), "{note}");
     }
 
     #[test]

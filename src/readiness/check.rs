@@ -18,7 +18,8 @@ use super::report::{assess_observed, AssessOptions, Observed, Readiness, Side};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::identity::AccessToken;
 use crate::replication::read::{read_snapshot, ReadOptions, SharedPermits};
-use crate::replication::snapshot::Snapshot;
+use crate::replication::snapshot::{Skipped, SkippedPart, Snapshot};
+use crate::replication::volume_survey::{survey_with, Lister, Manifest};
 use crate::replication::ReplicationConfig;
 
 /// One workspace and the token to read it with.
@@ -38,6 +39,11 @@ pub enum Progress {
     /// The workspace could not be reached or read.
     Unreachable { side: Side, error: String },
 }
+
+/// How long `status` lists managed volumes' files (both sides at once)
+/// before it leaves them uncompared and says so: a large volume must not
+/// hold the whole report.
+pub const FILES_BUDGET: Duration = Duration::from_secs(5);
 
 /// The probe's patience: a few quick tries, then the workspace counts as unreachable.
 fn probe_policy() -> RetryPolicy {
@@ -107,10 +113,15 @@ pub async fn check_with_budgets(
     let primary_read = ReadOptions { view_dependencies: false, shared_permits: primary_budget, ..primary_read.clone() };
     let secondary_read =
         ReadOptions { view_dependencies: false, shared_permits: secondary_budget, ..secondary_read.clone() };
-    let (p, s) = tokio::join!(
+    let (mut p, mut s) = tokio::join!(
         observe(Side::Primary, primary, &primary_read, progress),
         observe(Side::Secondary, secondary, &secondary_read, progress)
     );
+    if let (Some(manifest), Observation::Read { snapshot: from, .. }, Observation::Read { snapshot: to, .. }) =
+        (&options.volume_files, &mut p, &mut s)
+    {
+        list_files(manifest, primary, secondary, primary_read.concurrency, from, to).await;
+    }
     // The secondary's warehouse: the one a replication (and a failover) runs on.
     let warehouse = match (&s, secondary_read.warehouse_id.as_deref()) {
         _ if !options.judge_warehouse || options.warehouse != WarehouseCheck::Unknown => options.warehouse.clone(),
@@ -131,6 +142,47 @@ pub async fn check_with_budgets(
     };
     let options = AssessOptions { warehouse, ..options.clone() };
     assess_observed(p.as_observed(), s.as_observed(), config, now_ms, &options)
+}
+
+/// Managed volumes' files on both sides, for the drift (`diff::files_field`),
+/// within [`FILES_BUDGET`]; past it, nothing is compared and the secondary's
+/// unread parts say why.
+async fn list_files(
+    manifest: &Manifest,
+    primary: Target<'_>,
+    secondary: Target<'_>,
+    concurrency: usize,
+    from: &mut Snapshot,
+    to: &mut Snapshot,
+) {
+    // What the survey reads (catalogs, volumes), so a time-out leaves the
+    // snapshots as they were.
+    let volumes_of =
+        |s: &Snapshot| Snapshot { catalogs: s.catalogs.clone(), volumes: s.volumes.clone(), ..Snapshot::default() };
+    let (mut listed_from, mut listed_to) = (volumes_of(from), volumes_of(to));
+    let listing = survey_with(
+        manifest,
+        Lister { client: primary.client, token: primary.token },
+        Lister { client: secondary.client, token: secondary.token },
+        concurrency,
+        &mut listed_from,
+        &mut listed_to,
+    );
+    match tokio::time::timeout(FILES_BUDGET, listing).await {
+        Ok(()) => {
+            from.volume_files = listed_from.volume_files;
+            to.volume_files = listed_to.volume_files;
+        }
+        Err(_) => to.skipped.push(Skipped {
+            securable: "volume".into(),
+            full_name: String::new(),
+            part: SkippedPart::Contents,
+            reason: format!(
+                "managed volumes' files were not compared: listing them took longer than {} s",
+                FILES_BUDGET.as_secs()
+            ),
+        }),
+    }
 }
 
 /// One side's outcome, owned.

@@ -98,6 +98,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     };
 
     let mut replication = replication_config(&config, &pair);
+    replication.principals = principal_map(&config, &pair.name).await;
     if let Some(catalog) = &args.catalog {
         replication.catalogs = Some([catalog.clone()].into());
     }
@@ -116,6 +117,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         offenders: args.top,
         last_run: last_run(&config).await,
         table_versions: table_versions(&config, &pair.name).await,
+        volume_files: volume_manifest(&config, &pair.name).await,
         ..AssessOptions::for_pair()
     };
 
@@ -172,6 +174,51 @@ async fn with_ticker<T>(work: impl std::future::Future<Output = T>) -> T {
 
 /// `pair`'s recorded table versions and the last cycle's readings, from the
 /// bot's store (none when it does not exist yet or cannot be read, said on stderr).
+/// The pair's principal mapping (its mapping table), empty without a store.
+pub async fn principal_map(config: &Config, pair: &str) -> crate::replication::principals::PrincipalMap {
+    if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        return Default::default();
+    }
+    let result = async {
+        let store = Store::open(&config.store.url()).await?;
+        let mapping = store.asset_mapping(pair).await;
+        store.close().await;
+        mapping
+    }
+    .await;
+    match result {
+        Ok(mapping) => crate::replication::principals::PrincipalMap::new(mapping.principals()),
+        Err(error) => {
+            eprintln!(
+                "drbot status: the pair's principal mapping is unknown, so grants are compared unmapped: {error}"
+            );
+            Default::default()
+        }
+    }
+}
+
+/// The pair's copy manifest, so the drift compares managed volumes' files;
+/// `None` without a store (nothing was copied from here: not compared).
+pub async fn volume_manifest(config: &Config, pair: &str) -> Option<crate::replication::volume_survey::Manifest> {
+    if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
+        return None;
+    }
+    let result = async {
+        let store = Store::open(&config.store.url()).await?;
+        let rows = store.copied_files(pair).await;
+        store.close().await;
+        rows
+    }
+    .await;
+    match result {
+        Ok(rows) => Some(crate::replication::volume_survey::manifest(&rows)),
+        Err(error) => {
+            eprintln!("drbot status: the copy manifest is unknown, so volume files are not compared: {error}");
+            None
+        }
+    }
+}
+
 pub async fn table_versions(config: &Config, pair: &str) -> Vec<TableVersion> {
     if config.store.uses_data_dir() && !config.store.data_dir.join("drbot.db").exists() {
         return Vec::new();

@@ -48,6 +48,8 @@ pub struct DriftCounts {
     /// User-defined functions (not among `rows`, which the status card lays
     /// out; counted in `total`).
     pub function: KindCounts,
+    /// Registered models (versions, aliases, comment), like functions.
+    pub model: KindCounts,
 }
 
 impl DriftCounts {
@@ -69,6 +71,7 @@ impl DriftCounts {
             total.add(&counts);
         }
         total.add(&self.function);
+        total.add(&self.model);
         total
     }
 
@@ -80,6 +83,7 @@ impl DriftCounts {
             DriftKind::View => Some(&mut self.view),
             DriftKind::Volume => Some(&mut self.volume),
             DriftKind::Function => Some(&mut self.function),
+            DriftKind::Model => Some(&mut self.model),
             DriftKind::Grants | DriftKind::Owner | DriftKind::Metadata => None,
         }
     }
@@ -199,6 +203,7 @@ mod tests {
             drift(ObjectKind::View, "c.s.v", Change::Missing),
             drift(ObjectKind::View, "c.s.w", Change::Different(vec![Field::ViewDefinition])),
             drift(ObjectKind::Volume, "c.s.vol", Change::Extra),
+            drift(ObjectKind::Model, "c.s.m", Change::Different(vec![Field::Aliases])),
         ];
         let summary = summarise(&entries);
         let o = summary.objects;
@@ -207,7 +212,8 @@ mod tests {
         assert_eq!(o.table, KindCounts { missing: 1, extra: 0, different: 1, stale: 2 });
         assert_eq!(o.view, KindCounts { missing: 1, extra: 0, different: 1, stale: 0 });
         assert_eq!(o.volume, KindCounts { missing: 0, extra: 1, different: 0, stale: 0 });
-        assert_eq!(o.total(), KindCounts { missing: 5, extra: 3, different: 3, stale: 2 });
+        assert_eq!(o.model, KindCounts { missing: 0, extra: 0, different: 1, stale: 0 });
+        assert_eq!(o.total(), KindCounts { missing: 5, extra: 3, different: 4, stale: 2 });
         assert_eq!(o.total().total(), entries.len());
         assert_eq!(summary.grants, GrantDrift::default());
         assert_eq!(summary.owners, OwnerDrift::default());

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod drift;
 pub mod history;
+pub mod inventory;
 pub mod probe;
 pub mod report;
 pub mod rpo;

@@ -78,6 +78,11 @@ pub struct AssessOptions {
     /// Whether the read's warehouse is the pair's, to be judged (a pair with
     /// none, or one the secondary does not have, is blocked).
     pub judge_warehouse: bool,
+    /// The pair's copy manifest (`store::volume_files`): given, [`super::check_with`]
+    /// lists the managed volumes' files on both sides (within
+    /// [`super::check::FILES_BUDGET`]) and the drift compares them; `None`:
+    /// files are not compared.
+    pub volume_files: Option<crate::replication::volume_survey::Manifest>,
 }
 
 impl Default for AssessOptions {
@@ -90,6 +95,7 @@ impl Default for AssessOptions {
             table_versions: Vec::new(),
             warehouse: WarehouseCheck::Unknown,
             judge_warehouse: false,
+            volume_files: None,
         }
     }
 }
@@ -264,6 +270,9 @@ pub struct Readiness {
     pub blockers: Vec<Blocker>,
     /// Objects in scope the next replication cannot copy, by reason.
     pub unreplicable: Vec<UnreplicableGroup>,
+    /// The primary's objects of the kinds managed DR leaves out (when it was read).
+    #[serde(skip)]
+    pub primary_inventory: Option<super::inventory::Inventory>,
 }
 
 /// A table present on both sides whose protection differs.
@@ -380,6 +389,10 @@ pub fn assess_observed(
         security: Vec::new(),
         blockers: Vec::new(),
         unreplicable: Vec::new(),
+        primary_inventory: match primary {
+            Observed::Read { snapshot, .. } => Some(super::inventory::Inventory::of(snapshot)),
+            Observed::Unreachable { .. } => None,
+        },
     };
     let mut reasons = Reasons::default();
     readiness.blockers = pair_blockers(seen(primary), seen(secondary), &options.warehouse, config);
@@ -595,6 +608,7 @@ fn unread_part(side: Side, skipped: &Skipped) -> UnreadPart {
         SkippedPart::Storage => "external locations",
         SkippedPart::FormatOptions => "format options",
         SkippedPart::Tags => "tags",
+        SkippedPart::Models => "registered models",
     };
     UnreadPart {
         side,
@@ -701,6 +715,10 @@ fn field_name(field: &Field) -> &'static str {
         Field::FunctionDefinition => "function definition",
         Field::Columns => "columns or format options",
         Field::VolumeType { .. } => "volume type",
+        Field::Files { .. } => "files",
+        Field::ModelVersions { .. } => "model versions",
+        Field::Aliases => "aliases",
+        Field::VersionMetadata => "version comments or tags",
     }
 }
 

@@ -577,6 +577,19 @@ async fn model(
             }
             Err(error) => Err(error.into()),
         },
+        ModelChange::SetVersionTag { version, key, value } => {
+            client.set_model_version_tag(token, &full_name, *version, key, value).await?;
+            Ok(Applied::default())
+        }
+        ModelChange::DeleteVersionTag { version, key } => {
+            match client.delete_model_version_tag(token, &full_name, *version, key).await {
+                Ok(()) => Ok(Applied::default()),
+                Err(DatabricksError::NotFound(_)) => {
+                    Ok(Applied { detail: Some("already gone".into()), ..Applied::default() })
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
     }
 }
 

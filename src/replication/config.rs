@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::mapping::LocationMapping;
+use super::principal_map::PrincipalMap;
 
 /// Schemas Unity Catalog creates by itself in every catalog; replicating them
 /// would fail (and they are never drift).
@@ -34,6 +35,10 @@ pub struct ReplicationConfig {
     /// handed to it, and the owner's SELECT is what the shared tables need.
     /// `None`: a share stays with whoever created it.
     pub share_owner: Option<String>,
+    /// Principals named otherwise on the secondary (the pair's mapping
+    /// table, `principals.rs`): grants and owners replicated under the
+    /// mapped name. Empty: every principal keeps its name.
+    pub principals: PrincipalMap,
 }
 
 impl ReplicationConfig {
@@ -48,6 +53,7 @@ impl ReplicationConfig {
             share_prefix: "drbot_".into(),
             shared_catalog_prefix: "drbot_shared_".into(),
             share_owner: None,
+            principals: PrincipalMap::default(),
         }
     }
 

@@ -10,15 +10,21 @@
 //! catalogs are drbot's plumbing, never "extra". Storage locations are
 //! compared after mapping the primary's location to the secondary's; a
 //! managed table's location is the metastore's business and is not compared.
-//! Grants are *direct* grants; an object that is missing or extra carries its
-//! grants and owner implicitly and gets no separate grant/owner entries.
+//! Grants are *direct* grants, the primary's under the names the pair maps
+//! them to on the secondary (`principals.rs`); an object that is missing or
+//! extra carries its grants and owner implicitly and gets no separate
+//! grant/owner entries.
 
 use std::collections::BTreeSet;
 
 use super::config::ReplicationConfig;
 use super::metadata::{self, MetadataField};
+use super::model_info::ModelInfo;
 use super::object::{ObjectKind, ObjectRef};
-use super::snapshot::{CatalogKind, Common, FunctionInfo, Grants, Snapshot, TableInfo, TableKind, VolumeInfo};
+use super::snapshot::{
+    CatalogKind, Common, FunctionInfo, Grants, SkippedPart, Snapshot, TableInfo, TableKind, VolumeInfo,
+};
+use super::volume_files::{FileCopy, FilesRead, VolumeFiles};
 
 /// The kinds readiness groups drift by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +35,8 @@ pub enum DriftKind {
     View,
     Volume,
     Function,
+    /// Registered models (versions, aliases, comment).
+    Model,
     Grants,
     Owner,
     /// Comments, tags and table properties (`metadata.rs`).
@@ -99,6 +107,25 @@ pub enum Field {
         primary: String,
         secondary: String,
     },
+    /// A managed volume's files (`volume_files.rs`): how many the secondary
+    /// lacks, holds from another version of the primary's (or not copied by
+    /// drbot), or holds alone, and the first few of their paths.
+    Files {
+        missing: usize,
+        changed: usize,
+        extra: usize,
+        examples: Vec<String>,
+    },
+    /// A registered model's versions: those only the primary has (a person
+    /// copies them with MLflow) and those only the secondary has.
+    ModelVersions {
+        missing: Vec<i64>,
+        extra: Vec<i64>,
+    },
+    /// A registered model's aliases point elsewhere (or are missing, or extra).
+    Aliases,
+    /// The comment or tags of a version both sides have.
+    VersionMetadata,
 }
 
 impl Drift {
@@ -112,8 +139,7 @@ impl Drift {
             (_, ObjectKind::View) => DriftKind::View,
             (_, ObjectKind::Volume) => DriftKind::Volume,
             (_, ObjectKind::Function) => DriftKind::Function,
-            // Registered models are planned from the snapshots, never drift entries.
-            (_, ObjectKind::Model) => DriftKind::Function,
+            (_, ObjectKind::Model) => DriftKind::Model,
             (_, ObjectKind::Table | ObjectKind::Share | ObjectKind::Recipient) => DriftKind::Table,
         }
     }
@@ -146,7 +172,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 common_fields(&catalog.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&catalog.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &catalog.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&catalog.common), &other.common, &mut out);
             }
         }
     }
@@ -170,7 +196,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 common_fields(&schema.common, &other.common, &mut fields);
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&schema.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &schema.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&schema.common), &other.common, &mut out);
             }
         }
     }
@@ -199,7 +225,7 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                     ((&table.common, Some(&table.column_metadata)), (&other.common, Some(&other.column_metadata)));
                 let keys_differ = table.constraints != other.constraints;
                 metadata_drift(&object, a, b, tags, keys_differ, &mut out);
-                owner_and_grants(&object, &table.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&table.common), &other.common, &mut out);
             }
         }
     }
@@ -223,9 +249,19 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
                 } else if is_external_volume(volume) {
                     location_field(config, &volume.storage_location, &other.storage_location, &mut fields);
                 }
+                // A managed volume's files, where both sides were listed.
+                if fields.is_empty() && !is_external_volume(volume) {
+                    let listed = |s: &Snapshot| match s.volume_files.get(&volume.full_name()) {
+                        Some(FilesRead::Listed(files)) => Some(files.clone()),
+                        _ => None,
+                    };
+                    if let (Some(from), Some(to)) = (listed(primary), listed(secondary)) {
+                        fields.extend(files_field(&from, Some(&to)));
+                    }
+                }
                 push_different(&mut out, &object, fields);
                 metadata_drift(&object, (&volume.common, None), (&other.common, None), tags, false, &mut out);
-                owner_and_grants(&object, &volume.common, &other.common, &mut out);
+                owner_and_grants(&object, &config.principals.common(&volume.common), &other.common, &mut out);
             }
         }
     }
@@ -236,8 +272,96 @@ pub fn diff(primary: &Snapshot, secondary: &Snapshot, config: &ReplicationConfig
         }
     }
     functions(&scope, &mut out);
+    models(&scope, &mut out);
     out
 }
+
+/// Registered models (planned from the snapshots by `models.rs`; here for
+/// readiness and `verify`): missing, extra, or with other versions,
+/// aliases, comment or version metadata (tags where both reads learned
+/// them); their owners, and their grants where both reads learned them.
+fn models(scope: &Scope<'_>, out: &mut Vec<Drift>) {
+    let (primary, secondary) = (scope.primary, scope.secondary);
+    for model in primary.models.values().filter(|m| scope.primary_schema(&m.catalog, &m.schema)) {
+        let object = ObjectRef::new(ObjectKind::Model, [&model.catalog, &model.schema, &model.name]);
+        let Some(other) = secondary.models.get(&model.full_name()) else {
+            out.push(Drift { object, change: Change::Missing });
+            continue;
+        };
+        push_different(out, &object, model_fields(model, other));
+        let owner = scope.config.principals.to_secondary(&model.owner);
+        if !model.owner.is_empty() && !other.owner.is_empty() && owner != other.owner {
+            out.push(Drift {
+                object: object.clone(),
+                change: Change::Owner { primary: owner, secondary: other.owner.clone() },
+            });
+        }
+        let name = model.full_name();
+        let unread = |s: &Snapshot, m: &ModelInfo| m.grants_unread || s.is_skipped(&name, SkippedPart::Grants);
+        if !unread(primary, model) && !unread(secondary, other) {
+            grant_drift(&object, &scope.config.principals.grants(&model.grants), &other.grants, out);
+        }
+    }
+    for model in secondary.models.values() {
+        if scope.secondary_child(&model.catalog, &model.schema) && !primary.models.contains_key(&model.full_name()) {
+            let object = ObjectRef::new(ObjectKind::Model, [&model.catalog, &model.schema, &model.name]);
+            out.push(Drift { object, change: Change::Extra });
+        }
+    }
+}
+
+/// How two sides' model differ in what verify and readiness compare.
+pub(crate) fn model_fields(primary: &ModelInfo, secondary: &ModelInfo) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let missing: Vec<i64> = primary.versions.keys().filter(|v| !secondary.versions.contains_key(v)).copied().collect();
+    let extra: Vec<i64> = secondary.versions.keys().filter(|v| !primary.versions.contains_key(v)).copied().collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        fields.push(Field::ModelVersions { missing, extra });
+    }
+    if primary.aliases != secondary.aliases {
+        fields.push(Field::Aliases);
+    }
+    let comment = |c: &Option<String>| c.clone().filter(|c| !c.is_empty());
+    if comment(&primary.comment) != comment(&secondary.comment) {
+        fields.push(Field::Comment);
+    }
+    let metadata_differs = primary.versions.iter().any(|(number, version)| {
+        secondary.versions.get(number).is_some_and(|other| {
+            comment(&version.comment) != comment(&other.comment)
+                || matches!((&version.tags, &other.tags), (Some(a), Some(b)) if a != b)
+        })
+    });
+    if metadata_differs {
+        fields.push(Field::VersionMetadata);
+    }
+    fields
+}
+
+/// How a managed volume's files differ (`volume_files.rs`: the manifest
+/// decides whether a held file is the primary's current one), when both
+/// sides were listed; `None` when equal or not comparable.
+pub(crate) fn files_field(primary: &VolumeFiles, secondary: Option<&VolumeFiles>) -> Option<Field> {
+    let plan = super::volume_files::plan_files(primary, secondary, false);
+    let missing: Vec<&FileCopy> = plan.copy.iter().chain(&plan.too_large).filter(|f| f.new).collect();
+    let changed: Vec<&FileCopy> = plan.copy.iter().chain(&plan.too_large).filter(|f| !f.new).collect();
+    let extra: Vec<&String> =
+        secondary.map(|s| s.files.keys().filter(|p| !primary.files.contains_key(*p)).collect()).unwrap_or_default();
+    if missing.is_empty() && changed.is_empty() && extra.is_empty() && plan.directories.is_empty() {
+        return None;
+    }
+    let examples = missing
+        .iter()
+        .chain(&changed)
+        .map(|f| f.path.clone())
+        .chain(extra.iter().map(|p| (*p).clone()))
+        .chain(plan.directories.iter().map(|d| format!("{d}/")))
+        .take(FILE_EXAMPLES)
+        .collect();
+    Some(Field::Files { missing: missing.len(), changed: changed.len(), extra: extra.len(), examples })
+}
+
+/// How many paths a files difference names.
+const FILE_EXAMPLES: usize = 5;
 
 /// Functions: missing, extra, or defined or commented differently; and,
 /// like tables, their owners and direct grants (EXECUTE…). An owner is
@@ -258,10 +382,11 @@ fn functions(scope: &Scope<'_>, out: &mut Vec<Drift>) {
         } else if comment(function) != comment(other) {
             out.push(Drift { object: object.clone(), change: Change::Different(vec![Field::Comment]) })
         }
+        let mapped = scope.config.principals.common(&function.common);
         if function.common.owner.is_empty() || other.common.owner.is_empty() {
-            grant_drift(&object, &function.common.grants, &other.common.grants, out);
+            grant_drift(&object, &mapped.grants, &other.common.grants, out);
         } else {
-            owner_and_grants(&object, &function.common, &other.common, out);
+            owner_and_grants(&object, &mapped, &other.common, out);
         }
     }
     for function in secondary.functions.values() {
@@ -584,6 +709,77 @@ mod tests {
         assert!(!drift
             .iter()
             .any(|d| d.object.full_name() == "main.sales.f" && matches!(d.change, Change::Owner { .. })));
+    }
+
+    /// Models differ by versions, aliases, comment and version metadata
+    /// (their grants only where both reads learned them); a managed
+    /// volume's files by the copy manifest, where both sides were listed.
+    #[test]
+    fn models_and_managed_volume_files_are_drift() {
+        use crate::replication::model_info::{ModelInfo, VersionInfo};
+        use crate::replication::volume_files::{FileState, FilesRead, VolumeFiles};
+        let (mut primary, mut secondary) = world();
+        let model = ModelInfo {
+            catalog: "main".into(),
+            schema: "sales".into(),
+            name: "churn".into(),
+            owner: "alice".into(),
+            versions: [(1, VersionInfo::default()), (2, VersionInfo::default())].into(),
+            aliases: [("champion".to_string(), 2)].into(),
+            grants: [("analysts".to_string(), ["EXECUTE".to_string()].into())].into(),
+            ..ModelInfo::default()
+        };
+        primary.models.insert(model.full_name(), model.clone());
+        let mut copy = model.clone();
+        copy.versions.remove(&2);
+        copy.aliases.clear();
+        copy.grants.clear();
+        copy.grants_unread = true;
+        secondary.models.insert(copy.full_name(), copy);
+        let mut volume = external_volume("main.sales.files");
+        volume.volume_type = "MANAGED".into();
+        volume.storage_location = None;
+        primary = primary.with_volume(volume.clone());
+        secondary = secondary.with_volume(volume.clone());
+        let file = FileState { size: 3, modified_ms: 7 };
+        let files = VolumeFiles { files: [("x.csv".to_string(), file)].into(), ..VolumeFiles::default() };
+        primary.volume_files.insert(volume.full_name(), FilesRead::Listed(files.clone()));
+        let drift = diff(&primary, &secondary, &config());
+        let on =
+            |name: &str| drift.iter().filter(|d| d.object.full_name() == name).map(|d| &d.change).collect::<Vec<_>>();
+        assert_eq!(
+            on("main.sales.churn"),
+            vec![&Change::Different(vec![Field::ModelVersions { missing: vec![2], extra: vec![] }, Field::Aliases])],
+            "grants the secondary's read did not learn are not compared"
+        );
+        assert_eq!(
+            drift.iter().find(|d| d.object.full_name() == "main.sales.churn").map(Drift::kind),
+            Some(DriftKind::Model)
+        );
+        assert!(on("main.sales.files").is_empty(), "the secondary's files were not listed: not compared");
+        let held = VolumeFiles {
+            files: [("x.csv".to_string(), FileState { size: 3, modified_ms: 99 })].into(),
+            ..VolumeFiles::default()
+        };
+        secondary.volume_files.insert(volume.full_name(), FilesRead::Listed(held.clone()));
+        let drift = diff(&primary, &secondary, &config());
+        let files_drift = drift.iter().find(|d| d.object.full_name() == "main.sales.files").map(|d| d.change.clone());
+        assert_eq!(
+            files_drift,
+            Some(Change::Different(vec![Field::Files {
+                missing: 0,
+                changed: 1,
+                extra: 0,
+                examples: vec!["x.csv".into()]
+            }])),
+            "not copied by drbot (no manifest): not known to be the primary's"
+        );
+        let copied = VolumeFiles { copied: files.files.clone(), ..held };
+        secondary.volume_files.insert(volume.full_name(), FilesRead::Listed(copied));
+        assert!(diff(&primary, &secondary, &config()).iter().all(|d| d.object.full_name() != "main.sales.files"));
+        // The planner plans the files from the listings, never blocks on this drift.
+        let plan = crate::replication::planner::plan(&primary, &secondary, &config());
+        assert!(plan.actions.iter().all(|a| a.object.full_name() != "main.sales.files" || a.is_runnable()));
     }
 
     #[test]

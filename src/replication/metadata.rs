@@ -71,8 +71,12 @@ pub fn not_compared(primary: &Snapshot, secondary: &Snapshot) -> Vec<String> {
     [("primary", primary), ("secondary", secondary)]
         .into_iter()
         .flat_map(|(side, snapshot)| {
-            snapshot.skipped.iter().filter(|s| s.part == SkippedPart::Tags).map(move |s| {
-                format!("tags were neither compared nor copied: the {side}'s were not read ({})", s.reason)
+            snapshot.skipped.iter().filter(|s| s.part == SkippedPart::Tags).map(move |s| match s.full_name.as_str() {
+                "" => format!("tags were neither compared nor copied: the {side}'s were not read ({})", s.reason),
+                object => format!(
+                    "the tags of {} {object} were neither compared nor copied: the {side}'s were not read ({})",
+                    s.securable, s.reason
+                ),
             })
         })
         .collect()

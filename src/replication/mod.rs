@@ -36,6 +36,9 @@ pub mod models_read;
 pub mod object;
 pub mod plan;
 pub mod planner;
+pub mod principal_map;
+pub mod principal_survey;
+pub mod principals;
 #[cfg(test)]
 mod properties;
 pub mod read;

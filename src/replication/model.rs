@@ -301,6 +301,12 @@ fn effect(action: &Action, s: &mut Snapshot) {
                 table.constraints.retain(|c| &c.name != key);
             }
         }
+        ActionKind::Grant { principal, privileges } if object.kind == ObjectKind::Model => {
+            super::models::grant_effect(s, &name, principal, privileges, true)
+        }
+        ActionKind::Revoke { principal, privileges } if object.kind == ObjectKind::Model => {
+            super::models::grant_effect(s, &name, principal, privileges, false)
+        }
         ActionKind::Grant { principal, privileges } => {
             if let Some(common) = s.common_mut(object) {
                 common.grants.entry(principal.clone()).or_default().extend(privileges.iter().cloned());

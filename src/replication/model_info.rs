@@ -6,6 +6,17 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+/// principal → privileges (`snapshot::Grants`, spelled out: the snapshot
+/// holds models, so this leaf does not name it).
+type Grants = BTreeMap<String, std::collections::BTreeSet<String>>;
+/// key → value (`snapshot::Tags`).
+type Tags = BTreeMap<String, String>;
+
+/// The MLflow client's Unity Catalog registry endpoints for version tags
+/// (`databricks_uc_registry_service.proto`): the `/api/2.1/unity-catalog`
+/// API has none.
+const VERSION_TAGS: &str = "/api/2.0/mlflow/unity-catalog/model-versions/tags";
+
 /// One registered model, as replication sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModelInfo {
@@ -18,6 +29,13 @@ pub struct ModelInfo {
     pub versions: BTreeMap<i64, VersionInfo>,
     /// Alias → version number.
     pub aliases: BTreeMap<String, i64>,
+    /// Direct grants (EXECUTE, APPLY TAG, MANAGE…): a registered model is
+    /// a securable of type FUNCTION (`GRANT … ON FUNCTION`, the permissions
+    /// API's `function`).
+    pub grants: Grants,
+    /// The read did not ask for its grants (`status`, `verify`): `grants`
+    /// is empty but unknown, never compared nor planned from.
+    pub grants_unread: bool,
 }
 
 impl ModelInfo {
@@ -33,6 +51,8 @@ pub struct VersionInfo {
     pub run_id: Option<String>,
     pub comment: Option<String>,
     pub status: Option<String>,
+    /// Its tags (MLflow's model version tags), `None` when not read.
+    pub tags: Option<Tags>,
 }
 
 /// What an action does to a registered model.
@@ -49,6 +69,11 @@ pub enum ModelChange {
     SetAlias { alias: String, version: i64 },
     /// `DELETE …/aliases/{alias}`.
     DeleteAlias { alias: String },
+    /// `POST /api/2.0/mlflow/unity-catalog/model-versions/tags`: one tag of
+    /// a version, set (or replaced).
+    SetVersionTag { version: i64, key: String, value: String },
+    /// `DELETE` of the same: a tag only the secondary's version has.
+    DeleteVersionTag { version: i64, key: String },
 }
 
 impl ModelChange {
@@ -66,6 +91,12 @@ impl ModelChange {
                 format!("point alias {alias} of registered model {model} at version {version}")
             }
             ModelChange::DeleteAlias { alias } => format!("delete alias {alias} of registered model {model}"),
+            ModelChange::SetVersionTag { version, key, .. } => {
+                format!("set tag {key} of version {version} of registered model {model}")
+            }
+            ModelChange::DeleteVersionTag { version, key } => {
+                format!("delete tag {key} of version {version} of registered model {model}")
+            }
         }
     }
 
@@ -102,6 +133,23 @@ impl ModelChange {
             ModelChange::DeleteAlias { alias } => {
                 ("DELETE", format!("{model}/aliases/{}", crate::databricks::segment(alias)), None)
             }
+            ModelChange::SetVersionTag { version, key, value } => (
+                "POST",
+                VERSION_TAGS.into(),
+                Some(json!({ "name": full_name, "version": version.to_string(), "key": key, "value": value })),
+            ),
+            ModelChange::DeleteVersionTag { .. } => ("DELETE", VERSION_TAGS.into(), None),
+        }
+    }
+
+    /// The query of the call (a DELETE names what it deletes there, as the
+    /// SDK sends MLflow's deletes).
+    pub fn query(&self, path: &[String]) -> Vec<(&'static str, String)> {
+        match self {
+            ModelChange::DeleteVersionTag { version, key } => {
+                vec![("name", path.join(".")), ("version", version.to_string()), ("key", key.clone())]
+            }
+            _ => Vec::new(),
         }
     }
 }

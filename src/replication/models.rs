@@ -23,16 +23,28 @@
 //!   models too, "Create and manage shares"), into the secondary's model.
 //!   The aliases on it wait for it (and are reported skipped).
 //!
-//! Not replicated yet: grants on models (securable type FUNCTION) and
-//! version tags; a model only the secondary has is reported, never dropped.
+//! - Its direct grants: a registered model is a securable of type FUNCTION
+//!   ("when granting privileges on models with SQL, use GRANT ON FUNCTION",
+//!   Unity Catalog privileges reference), so `GRANT … ON FUNCTION` and
+//!   `REVOKE` as for functions, principals mapped (`principals.rs`), before
+//!   the owner changes.
+//! - A version's tags: the `/api/2.1/unity-catalog` API has none; the MLflow
+//!   client's Unity Catalog registry does (`POST` and `DELETE
+//!   /api/2.0/mlflow/unity-catalog/model-versions/tags`, read with `GET
+//!   …/model-versions/get`; `databricks_uc_registry_service.proto`), on a
+//!   version both sides have and whose tags both reads learned.
+//!
+//! A model only the secondary has is reported, never dropped; the model's
+//! own tags are not replicated (only its versions').
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::ReplicationConfig;
 pub use super::model_info::{ModelChange, ModelInfo, VersionInfo};
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{ActionKind, BlockReason};
-use super::snapshot::Snapshot;
+use super::principals::unknown_principal;
+use super::snapshot::{Grants, SkippedPart, Snapshot};
 
 /// One action the planner should add for models: `after` are indices of
 /// earlier entries of the same list it waits for.
@@ -123,10 +135,62 @@ pub(crate) fn plan(
             let change = ModelChange::DeleteAlias { alias: alias.clone() };
             inner.push(push("model-alias", alias.clone(), ActionKind::Model(change), base.clone()));
         }
-        let owner_differs = existing.is_none_or(|m| m.owner != model.owner);
+        for (version, info) in &model.versions {
+            let there = existing.and_then(|m| m.versions.get(version));
+            let (Some(wanted), Some(held)) = (&info.tags, there.and_then(|v| v.tags.as_ref())) else { continue };
+            for (key, value) in wanted.iter().filter(|(k, v)| held.get(*k) != Some(*v)) {
+                let change = ModelChange::SetVersionTag { version: *version, key: key.clone(), value: value.clone() };
+                inner.push(push("model-tag", format!("{version}:{key}"), ActionKind::Model(change), base.clone()));
+            }
+            for key in held.keys().filter(|k| !wanted.contains_key(*k)) {
+                let change = ModelChange::DeleteVersionTag { version: *version, key: key.clone() };
+                inner.push(push("model-tag", format!("{version}:{key}"), ActionKind::Model(change), base.clone()));
+            }
+        }
+        // Its grants, under the secondary's names, before the owner changes;
+        // none when the primary's are unknown, no revoke when the secondary's are.
+        let no_grants = Grants::new();
+        let primary_unread = model.grants_unread || primary.is_skipped(&full_name, SkippedPart::Grants);
+        let wanted = match primary_unread {
+            true => Grants::new(),
+            false => config.principals.grants(&model.grants),
+        };
+        let held = match existing {
+            Some(m) if m.grants_unread || secondary.is_skipped(&full_name, SkippedPart::Grants) => &no_grants,
+            Some(m) if !primary_unread => &m.grants,
+            _ => &no_grants,
+        };
+        let principals: BTreeSet<&String> = wanted.keys().chain(held.keys()).collect();
+        for principal in principals {
+            let (want, have) = (wanted.get(principal), held.get(principal));
+            let missing: BTreeSet<String> =
+                want.into_iter().flatten().filter(|p| !have.is_some_and(|h| h.contains(*p))).cloned().collect();
+            let extra: BTreeSet<String> =
+                have.into_iter().flatten().filter(|p| !want.is_some_and(|w| w.contains(*p))).cloned().collect();
+            if !missing.is_empty() {
+                let kind = match unknown_principal(secondary, config, principal) {
+                    Some(reason) => ActionKind::Blocked(reason),
+                    None => ActionKind::Grant { principal: principal.clone(), privileges: missing },
+                };
+                let blocked = matches!(kind, ActionKind::Blocked(_));
+                let id = push("grant", principal.clone(), kind, base.clone());
+                if !blocked {
+                    inner.push(id);
+                }
+            }
+            if !extra.is_empty() {
+                let kind = ActionKind::Revoke { principal: principal.clone(), privileges: extra };
+                inner.push(push("revoke", principal.clone(), kind, base.clone()));
+            }
+        }
+        let owner = config.principals.to_secondary(&model.owner);
+        let owner_differs = existing.is_none_or(|m| m.owner != owner);
         if !model.owner.is_empty() && owner_differs {
-            let change = ModelChange::Update { comment: None, owner: Some(model.owner.clone()) };
-            push("model-owner", String::new(), ActionKind::Model(change), inner);
+            let kind = match unknown_principal(secondary, config, &owner) {
+                Some(reason) => ActionKind::Blocked(reason),
+                None => ActionKind::Model(ModelChange::Update { comment: None, owner: Some(owner) }),
+            };
+            push("model-owner", String::new(), kind, inner);
         }
     }
     let extras = secondary
@@ -179,6 +243,30 @@ pub(crate) fn effect(s: &mut Snapshot, path: &[String], creator: &str, change: &
         ModelChange::DeleteAlias { alias } => {
             model.aliases.remove(alias);
         }
+        ModelChange::SetVersionTag { version, key, value } => {
+            if let Some(v) = model.versions.get_mut(version) {
+                v.tags.get_or_insert_with(Default::default).insert(key.clone(), value.clone());
+            }
+        }
+        ModelChange::DeleteVersionTag { version, key } => {
+            if let Some(tags) = model.versions.get_mut(version).and_then(|v| v.tags.as_mut()) {
+                tags.remove(key);
+            }
+        }
+    }
+}
+
+/// A grant or revoke on a registered model (`GRANT … ON FUNCTION`), on the
+/// snapshot model.
+pub(crate) fn grant_effect(s: &mut Snapshot, name: &str, principal: &str, privileges: &BTreeSet<String>, add: bool) {
+    let Some(model) = s.models.get_mut(name) else { return };
+    if add {
+        model.grants.entry(principal.to_string()).or_default().extend(privileges.iter().cloned());
+    } else if let Some(held) = model.grants.get_mut(principal) {
+        held.retain(|p| !privileges.contains(p));
+        if held.is_empty() {
+            model.grants.remove(principal);
+        }
     }
 }
 
@@ -197,6 +285,7 @@ mod tests {
             run_id: Some(format!("run-{n}")),
             comment: Some(format!("version {n}")),
             status: Some("READY".into()),
+            tags: Some([("stage".to_string(), format!("v{n}"))].into()),
         };
         ModelInfo {
             catalog: "main".into(),
@@ -206,6 +295,8 @@ mod tests {
             comment: Some("predicts churn".into()),
             versions: [(1, version(1)), (2, version(2))].into(),
             aliases: [("champion".to_string(), 2)].into(),
+            grants: [("analysts".to_string(), ["EXECUTE".to_string()].into())].into(),
+            grants_unread: false,
         }
     }
 
@@ -279,6 +370,71 @@ mod tests {
         assert!(left.actions.iter().all(|a| a.object.kind != ObjectKind::Model), "{:?}", left.actions);
     }
 
+    /// A model's grants follow it under the mapped names (revoking what only
+    /// the secondary grants), a version's tags are set and unset, all before
+    /// the owner changes; a grant to a principal the secondary lacks is
+    /// blocked alone, and an owner it lacks is blocked too.
+    #[test]
+    fn grants_and_version_tags_follow_before_the_owner_and_unknown_principals_block_alone() {
+        use crate::replication::principals::PrincipalMap;
+        let mut primary = primary();
+        let churn = primary.models.get_mut("main.sales.churn").unwrap();
+        churn.grants.insert("bob".into(), ["EXECUTE".to_string(), "APPLY_TAG".to_string()].into());
+        let mut secondary = apply(&make_plan(&primary, &empty(SECONDARY_ID), &config()), &empty(SECONDARY_ID));
+        let copied = secondary.models.get_mut("main.sales.churn").unwrap();
+        copied.versions = model().versions;
+        copied.versions.get_mut(&1).unwrap().tags = Some([("old".to_string(), "x".to_string())].into());
+        copied.versions.get_mut(&2).unwrap().tags = None;
+        copied.grants = [("eve".to_string(), ["EXECUTE".to_string()].into())].into();
+        let mut config = config();
+        config.principals = PrincipalMap::new([("bob", "bob@fabrikam")]);
+        let plan = make_plan(&primary, &secondary, &config);
+        let found: Vec<&ActionKind> =
+            plan.actions.iter().filter(|a| a.object.kind == ObjectKind::Model).map(|a| &a.kind).collect();
+        let tag = ModelChange::SetVersionTag { version: 1, key: "stage".into(), value: "v1".into() };
+        assert!(found.contains(&&ActionKind::Model(tag)), "{found:?}");
+        let untag = ModelChange::DeleteVersionTag { version: 1, key: "old".into() };
+        assert!(found.contains(&&ActionKind::Model(untag)), "{found:?}");
+        // Version 2's tags on the secondary are unknown: not compared.
+        assert!(!found.iter().any(|k| matches!(k, ActionKind::Model(ModelChange::SetVersionTag { version: 2, .. }))));
+        let grant = |p: &str, privileges: &[&str]| ActionKind::Grant {
+            principal: p.into(),
+            privileges: privileges.iter().map(|p| p.to_string()).collect(),
+        };
+        assert!(found.contains(&&grant("bob@fabrikam", &["APPLY_TAG", "EXECUTE"])), "{found:?}");
+        assert!(found.contains(&&grant("analysts", &["EXECUTE"])), "{found:?}");
+        let revoke = ActionKind::Revoke { principal: "eve".into(), privileges: ["EXECUTE".to_string()].into() };
+        assert!(found.contains(&&revoke), "{found:?}");
+        let owner = at(&plan, "model-owner:model:main.sales.churn");
+        for id in ["grant:model:main.sales.churn:bob@fabrikam", "model-tag:model:main.sales.churn:1:stage"] {
+            assert!(plan.actions[owner].depends_on.iter().any(|d| d.0 == id), "{id}: {:?}", plan.actions[owner]);
+        }
+        // The grants render as Databricks wants them for a model.
+        let rendered =
+            crate::replication::sql::render(&plan.actions[at(&plan, "grant:model:main.sales.churn:analysts")]);
+        assert!(
+            matches!(&rendered, Ok(crate::replication::sql::Request::Sql(sql)) if sql == "GRANT EXECUTE ON FUNCTION `main`.`sales`.`churn` TO `analysts`"),
+            "{rendered:?}"
+        );
+        let after = apply(&plan, &secondary);
+        let (got, want) = (&after.models["main.sales.churn"], &primary.models["main.sales.churn"]);
+        assert_eq!(got.grants, config.principals.grants(&want.grants));
+        assert_eq!(got.versions[&1].tags, want.versions[&1].tags);
+
+        // bob's secondary name and the owner unknown there: both blocked,
+        // the rest converges.
+        secondary.unknown_principals = ["bob@fabrikam".to_string(), "alice".to_string()].into();
+        let blocked_plan = make_plan(&primary, &secondary, &config);
+        let blocked: Vec<String> = blocked_plan.blocked().map(|a| a.id.0.clone()).collect();
+        assert_eq!(
+            blocked,
+            vec!["grant:model:main.sales.churn:bob@fabrikam".to_string(), "model-owner:model:main.sales.churn".into()]
+        );
+        let after = apply(&blocked_plan, &secondary);
+        assert_eq!(after.models["main.sales.churn"].versions[&1].tags, want.versions[&1].tags);
+        assert!(after.models["main.sales.churn"].grants.contains_key("analysts"));
+    }
+
     #[test]
     fn requests_are_the_documented_calls_with_names_escaped() {
         let path: Vec<String> = ["c", "s", "m/x"].iter().map(|s| s.to_string()).collect();
@@ -291,5 +447,13 @@ mod tests {
         let (method, url, body) = ModelChange::Update { comment: None, owner: Some("g".into()) }.request(&path);
         assert_eq!((method, url.as_str()), ("PATCH", "/api/2.1/unity-catalog/models/c.s.m%2Fx"));
         assert_eq!(body, Some(json!({"owner": "g"})));
+        let tag = ModelChange::SetVersionTag { version: 2, key: "k".into(), value: "v".into() };
+        let (method, url, body) = tag.request(&path);
+        assert_eq!((method, url.as_str()), ("POST", "/api/2.0/mlflow/unity-catalog/model-versions/tags"));
+        assert_eq!(body, Some(json!({"name": "c.s.m/x", "version": "2", "key": "k", "value": "v"})));
+        let untag = ModelChange::DeleteVersionTag { version: 2, key: "k".into() };
+        assert_eq!(untag.request(&path).0, "DELETE");
+        let query = [("name", "c.s.m/x".to_string()), ("version", "2".into()), ("key", "k".into())];
+        assert_eq!(untag.query(&path), query);
     }
 }

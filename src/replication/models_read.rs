@@ -1,7 +1,15 @@
 //! Reading the registered models of the schemas a read covered: a list per
-//! schema, then each model with its aliases and its versions (two GETs a
-//! model). Only planning reads them (`ReadOptions::view_dependencies`):
-//! readiness does not compare models.
+//! schema, then each model with its aliases, its versions and its direct
+//! grants (three GETs a model), then each version's tags (a GET a version,
+//! from the MLflow registry: `src/databricks/models.rs`), when planning
+//! (`ReadOptions::view_dependencies`); a read that does not plan takes the
+//! metastore's models from one list, with their aliases and versions only
+//! ([`summarise`]).
+//!
+//! A model's grants the caller may not read are recorded as skipped (so no
+//! plan revokes on the strength of them); a version's tags that cannot be
+//! read stay unknown (`None`, never compared) and are recorded as skipped
+//! tags, which the plan's dry run names.
 //!
 //! What the caller may not see (a schema's models, a model that vanished
 //! between the list and the GET) is recorded in `Snapshot::skipped`, as the
@@ -13,6 +21,7 @@ use tokio::sync::Semaphore;
 use super::model_info::{ModelInfo, VersionInfo};
 use super::snapshot::{Skipped, SkippedPart, Snapshot};
 use crate::databricks::models::{ModelVersion, RegisteredModel};
+use crate::databricks::unity_catalog::{grants_map, Securable};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::identity::AccessToken;
 
@@ -62,17 +71,26 @@ pub async fn read(
     let mut details = stream::iter(models)
         .map(|model| async move {
             let full_name = model.full_name();
-            let (model, versions) = tokio::join!(
+            let (model, versions, grants) = tokio::join!(
                 limited_model(permits, client.get_model(token, &full_name)),
-                limited_model(permits, client.list_model_versions(token, &full_name))
+                limited_model(permits, client.list_model_versions(token, &full_name)),
+                limited_model(permits, client.get_permissions(token, Securable::Function, &full_name)),
             );
-            (full_name, model, versions)
+            (full_name, model, versions, grants)
         })
         .buffer_unordered(concurrency);
-    while let Some((full_name, model, versions)) = details.next().await {
+    while let Some((full_name, model, versions, grants)) = details.next().await {
         match (model, versions) {
             (Ok(model), Ok(versions)) => {
-                snapshot.models.insert(full_name, model_info(model, versions));
+                let mut info = model_info(model, versions);
+                match grants {
+                    Ok(assignments) => info.grants = grants_map(&assignments),
+                    Err(error) if skippable(&error) => {
+                        snapshot.skipped.push(skip(full_name.clone(), SkippedPart::Grants, &error))
+                    }
+                    Err(error) => return Err(fatal(format!("the grants of model {full_name}"), error)),
+                }
+                snapshot.models.insert(full_name, info);
             }
             (Err(error), _) | (_, Err(error)) if skippable(&error) => {
                 snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error))
@@ -80,7 +98,100 @@ pub async fn read(
             (Err(error), _) | (_, Err(error)) => return Err(fatal(format!("model {full_name}"), error)),
         }
     }
+    version_tags(client, token, snapshot, concurrency, permits).await;
     Ok(())
+}
+
+/// A read that does not plan (`status`, `verify`): the metastore's models
+/// from one list (`listed`, asked beside the read's other lists), kept for
+/// the schemas the read covered, each with its aliases and versions (two
+/// GETs a model); neither grants (`grants_unread`) nor version tags.
+pub async fn summarise(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    snapshot: &mut Snapshot,
+    listed: Result<Vec<RegisteredModel>, DatabricksError>,
+    concurrency: usize,
+    permits: &Semaphore,
+) -> Result<(), Unreadable> {
+    let models = match listed {
+        Ok(models) => models,
+        Err(error) if skippable(&error) => {
+            let skipped = Skipped {
+                securable: "metastore".into(),
+                full_name: String::new(),
+                part: SkippedPart::Models,
+                reason: error.to_string(),
+            };
+            snapshot.skipped.push(skipped);
+            return Ok(());
+        }
+        Err(source) => return Err(Unreadable { what: "the registered models".into(), source }),
+    };
+    let wanted: Vec<RegisteredModel> = models
+        .into_iter()
+        .filter(|m| snapshot.schemas.contains_key(&format!("{}.{}", m.catalog_name, m.schema_name)))
+        .collect();
+    let mut details = stream::iter(wanted)
+        .map(|model| async move {
+            let full_name = model.full_name();
+            let (model, versions) = tokio::join!(
+                limited_model(permits, client.get_model(token, &full_name)),
+                limited_model(permits, client.list_model_versions(token, &full_name)),
+            );
+            (full_name, model, versions)
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((full_name, model, versions)) = details.next().await {
+        match (model, versions) {
+            (Ok(model), Ok(versions)) => {
+                let info = ModelInfo { grants_unread: true, ..model_info(model, versions) };
+                snapshot.models.insert(full_name, info);
+            }
+            (Err(error), _) | (_, Err(error)) if skippable(&error) => {
+                snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error))
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                return Err(Unreadable { what: format!("model {full_name}"), source: error })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each version's tags; a version whose tags cannot be read keeps `None`,
+/// and its model is recorded as having tags unread.
+async fn version_tags(
+    client: &WorkspaceClient,
+    token: &AccessToken,
+    snapshot: &mut Snapshot,
+    concurrency: usize,
+    permits: &Semaphore,
+) {
+    let versions: Vec<(String, i64)> =
+        snapshot.models.values().flat_map(|m| m.versions.keys().map(move |v| (m.full_name(), *v))).collect();
+    let mut answers = stream::iter(versions)
+        .map(|(full_name, version)| async move {
+            let tags = limited_model(permits, client.model_version_tags(token, &full_name, version)).await;
+            (full_name, version, tags)
+        })
+        .buffer_unordered(concurrency);
+    while let Some((full_name, version, tags)) = answers.next().await {
+        match tags {
+            Ok(tags) => {
+                let info = snapshot.models.get_mut(&full_name).and_then(|m| m.versions.get_mut(&version));
+                if let Some(info) = info {
+                    info.tags = Some(tags.into_iter().map(|t| (t.key, t.value)).collect());
+                }
+            }
+            Err(error) => {
+                let skipped = skip(full_name, SkippedPart::Tags, &error);
+                if !snapshot.skipped.contains(&skipped) {
+                    snapshot.skipped.push(skipped);
+                }
+            }
+        }
+    }
 }
 
 /// `request` once a permit of the read's budget of requests in flight is
@@ -102,11 +213,14 @@ fn model_info(model: RegisteredModel, versions: Vec<ModelVersion>) -> ModelInfo 
                     run_id: v.run_id,
                     comment: v.comment.filter(|c| !c.is_empty()),
                     status: v.status,
+                    tags: None,
                 };
                 (v.version, info)
             })
             .collect(),
         aliases: model.aliases.into_iter().map(|a| (a.alias_name, a.version_num)).collect(),
+        grants: Default::default(),
+        grants_unread: false,
         catalog: model.catalog_name,
         schema: model.schema_name,
         name: model.name,

@@ -14,7 +14,7 @@ pub enum ObjectKind {
     Table,
     View,
     Volume,
-    /// A user-defined function (its grants and owner are not replicated yet).
+    /// A user-defined function.
     Function,
     /// A Delta Sharing share on the primary.
     Share,

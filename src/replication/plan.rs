@@ -296,6 +296,10 @@ pub enum BlockReason {
     /// A foreign key whose parent table has no such primary key on the
     /// secondary, and this plan adds none (Databricks refuses it).
     MissingKey { parent: String },
+    /// A grant to, or an owner change to, a principal the secondary's
+    /// metastore does not know (`principals.rs`); `mapped_from` is the
+    /// primary's principal when the pair maps it to this one.
+    UnknownPrincipal { principal: String, mapped_from: Option<String> },
 }
 
 impl fmt::Display for BlockReason {
@@ -367,6 +371,20 @@ impl fmt::Display for BlockReason {
                  add (the parent table is not replicated, or its key cannot be added): add that key on the \
                  secondary first"
             ),
+            BlockReason::UnknownPrincipal { principal, mapped_from: None } => write!(
+                f,
+                "principal {principal} is not known to the secondary's metastore (its workspace lists no user, \
+                 service principal or group of that name) and the pair maps no other name to it: add {principal} \
+                 to the secondary's account and workspace, or map it to the secondary's name (drbot pair map PAIR \
+                 principal {principal} SECONDARY_NAME); the object itself is replicated without it"
+            ),
+            BlockReason::UnknownPrincipal { principal, mapped_from: Some(source) } => write!(
+                f,
+                "principal {source} is mapped to {principal}, which the secondary's metastore does not know (its \
+                 workspace lists no user, service principal or group of that name): add {principal} to the \
+                 secondary's account and workspace, or correct the mapping (drbot pair map PAIR principal {source} \
+                 SECONDARY_NAME); the object itself is replicated without it"
+            ),
             BlockReason::ShareOwnerCannotRead { share, owner, table } => write!(
                 f,
                 "{owner}, the owner of share {share}, cannot read {table}, so the secondary cannot read it through \
@@ -399,6 +417,7 @@ impl BlockReason {
             BlockReason::ModelVersionFiles { .. } => "model version files to copy with MLflow",
             BlockReason::FilesUnreadable { .. } => "volume files cannot be listed",
             BlockReason::MissingKey { .. } => "references a key the secondary lacks",
+            BlockReason::UnknownPrincipal { .. } => "principal unknown on the secondary",
         }
     }
 }

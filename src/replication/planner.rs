@@ -39,6 +39,7 @@ use super::diff::{diff, is_external_volume, Change, Drift, Field};
 use super::metadata;
 use super::object::{ObjectKind, ObjectRef};
 use super::plan::{Action, ActionId, ActionKind, BlockReason, CloneReason, CloneSource, Plan, ProviderRef, Side};
+use super::principals::unknown_principal;
 use super::snapshot::{CatalogKind, Common, Policy, Protection, Snapshot, TableInfo, TableKind};
 use super::storage::{self, Need};
 use super::volume_files::{plan_files, FilesRead};
@@ -515,7 +516,7 @@ impl Planner<'_> {
                     existing: reason != CloneReason::Missing,
                 },
             };
-            let primary_owner = view.common.owner.clone();
+            let primary_owner = self.config.principals.common(&view.common).owner;
             let altered = matches!(kind, ActionKind::CreateView { existing: true, .. });
             let taken_from = if altered { self.take_over(&object, &mut deps) } else { None };
             let id = self.push("view", object.clone(), kind, deps);
@@ -1017,6 +1018,8 @@ impl Planner<'_> {
                         }),
                     }
                 }
+                // Its files are copied by `volume_files` (from the listings).
+                Change::Different(fields) if fields.iter().all(|f| matches!(f, Field::Files { .. })) => continue,
                 Change::Different(_) => {
                     ActionKind::Blocked(BlockReason::Immutable { what: "volume type or location".into() })
                 }
@@ -1119,7 +1122,7 @@ impl Planner<'_> {
     fn grants_and_owners(&mut self, drift: &[Drift]) {
         let fresh: Vec<ObjectRef> = self.fresh.iter().cloned().collect();
         for object in fresh {
-            let Some(common) = self.primary_common(&object).cloned() else { continue };
+            let Some(common) = self.primary_common(&object).map(|c| self.config.principals.common(c)) else { continue };
             let deps: Vec<ActionId> = self.creator.get(&object.full_name()).into_iter().cloned().collect();
             for (principal, privileges) in &common.grants {
                 if !privileges.is_empty() {
@@ -1128,10 +1131,11 @@ impl Planner<'_> {
                 }
             }
             if !common.owner.is_empty() {
-                self.push("owner", object.clone(), ActionKind::SetOwner { owner: common.owner.clone() }, deps);
+                self.push_owner(&object, &common.owner, deps);
             }
         }
-        for entry in drift {
+        // A registered model's grants and owner are planned with it (`models.rs`).
+        for entry in drift.iter().filter(|d| d.object.kind != ObjectKind::Model) {
             let object = &entry.object;
             let deps: Vec<ActionId> = self.creator.get(&object.full_name()).into_iter().cloned().collect();
             match &entry.change {
@@ -1146,7 +1150,7 @@ impl Planner<'_> {
                     }
                 }
                 Change::Owner { primary, .. } if !primary.is_empty() => {
-                    self.push("owner", object.clone(), ActionKind::SetOwner { owner: primary.clone() }, deps);
+                    self.push_owner(object, primary, deps);
                 }
                 _ => {}
             }
@@ -1158,11 +1162,29 @@ impl Planner<'_> {
         if matches!(kind, ActionKind::Grant { .. }) {
             deps.extend(self.protect.get(&object.full_name()).into_iter().flatten().cloned());
         }
-        let kind = match (&kind, self.unprotected(object)) {
-            (ActionKind::Grant { .. }, Some(reason)) => ActionKind::Blocked(reason),
+        let kind = match (&kind, self.unprotected(object), self.unknown(principal)) {
+            (ActionKind::Grant { .. }, _, Some(reason)) | (ActionKind::Grant { .. }, Some(reason), _) => {
+                ActionKind::Blocked(reason)
+            }
             _ => kind,
         };
         self.push_keyed(tag, object.clone(), principal, kind, deps);
+    }
+
+    /// The owner change of `object` to `owner` (a secondary name), blocked
+    /// when the secondary does not know `owner`.
+    fn push_owner(&mut self, object: &ObjectRef, owner: &str, deps: Vec<ActionId>) {
+        let kind = match self.unknown(owner) {
+            Some(reason) => ActionKind::Blocked(reason),
+            None => ActionKind::SetOwner { owner: owner.to_string() },
+        };
+        self.push("owner", object.clone(), kind, deps);
+    }
+
+    /// Why `principal` (a secondary name) cannot be granted to or own
+    /// anything there: the secondary's read found no such principal.
+    fn unknown(&self, principal: &str) -> Option<BlockReason> {
+        unknown_principal(self.secondary, self.config, principal)
     }
 
     /// Why granting on `object` would expose what the primary hides: it is a
@@ -1229,7 +1251,11 @@ impl Planner<'_> {
                     break;
                 }
                 for &j in indices {
-                    if j != i && self.actions[j].object.is_within(&owner_object) {
+                    // A grant blocked for its principal never runs; the
+                    // owner does not wait for it (nor skip with it).
+                    let unknown_principal =
+                        matches!(self.actions[j].kind, ActionKind::Blocked(BlockReason::UnknownPrincipal { .. }));
+                    if j != i && !unknown_principal && self.actions[j].object.is_within(&owner_object) {
                         let inner_owner = path.len() == owner_object.path.len()
                             && matches!(self.actions[j].kind, ActionKind::SetOwner { .. });
                         if !inner_owner {
@@ -2247,6 +2273,78 @@ mod tests {
             ]
         );
         assert!(super::plan(&primary, &apply(&plan, &secondary), &config()).is_empty());
+    }
+
+    /// Grants and owners name the principals the pair maps them to; one the
+    /// secondary does not know is blocked with its reason, alone: the table,
+    /// its other grants and its owner still go, and a second plan has only
+    /// the blocked ones left.
+    #[test]
+    fn principals_are_mapped_and_an_unknown_one_blocks_only_its_own_grant_or_owner() {
+        use crate::replication::principals::PrincipalMap;
+        let mut primary = primary();
+        let orders = primary.tables.get_mut("main.sales.orders").unwrap();
+        orders.common.grants.insert("carol".into(), ["SELECT".to_string()].into());
+        orders.common.grants.insert("ghost".into(), ["MODIFY".to_string()].into());
+        primary.schemas.get_mut("main.sales").unwrap().common.owner = "ghost".into();
+        let mut config = config();
+        config.principals = PrincipalMap::new([("alice", "alice@fabrikam"), ("bob", "bob@fabrikam")]);
+        let mut secondary = empty(SECONDARY_ID);
+        secondary.read_as = "dr-operators".into();
+        secondary.unknown_principals = ["bob@fabrikam".to_string(), "ghost".to_string()].into();
+
+        let first = plan(&primary, &secondary, &config);
+        assert_ordered(&first);
+        let kind = |id: &str| first.actions[position(&first, id)].kind.clone();
+        assert_eq!(kind("owner:table:main.sales.orders"), ActionKind::SetOwner { owner: "alice@fabrikam".into() });
+        assert_eq!(
+            kind("grant:table:main.sales.orders:carol"),
+            ActionKind::Grant { principal: "carol".into(), privileges: ["SELECT".to_string()].into() }
+        );
+        assert_eq!(
+            kind("grant:table:main.sales.orders:bob@fabrikam"),
+            ActionKind::Blocked(BlockReason::UnknownPrincipal {
+                principal: "bob@fabrikam".into(),
+                mapped_from: Some("bob".into())
+            })
+        );
+        let ghost = BlockReason::UnknownPrincipal { principal: "ghost".into(), mapped_from: None };
+        assert_eq!(kind("grant:table:main.sales.orders:ghost"), ActionKind::Blocked(ghost.clone()));
+        assert_eq!(kind("owner:schema:main.sales"), ActionKind::Blocked(ghost.clone()));
+        assert!(ghost.to_string().contains("drbot pair map PAIR principal ghost"), "{ghost}");
+        assert!(!first.actions.iter().any(|a| matches!(&a.kind, ActionKind::Grant { principal, .. } | ActionKind::SetOwner { owner: principal } if principal == "bob" || principal == "alice")));
+        // Nothing but the blocked ones is held back: the owner changes run.
+        let unrunnable = first.unrunnable();
+        let held: Vec<&ActionId> = unrunnable
+            .iter()
+            .filter(|id| first.get(id).is_some_and(|a| a.is_runnable()) && id.0.contains("main.sales"))
+            .collect();
+        assert!(held.iter().all(|id| !id.0.starts_with("owner:")), "held back: {held:?}");
+        assert!(!unrunnable.contains(&ActionId("owner:table:main.sales.orders".into())));
+        assert!(!unrunnable.contains(&ActionId("owner:catalog:main".into())));
+
+        let primary = apply_to_primary(&first, &primary);
+        let after = apply(&first, &secondary);
+        let copy = &after.tables["main.sales.orders"].common;
+        assert_eq!(copy.owner, "alice@fabrikam");
+        assert_eq!(copy.grants.keys().collect::<Vec<_>>(), vec!["carol"]);
+        let again = plan(&primary, &after, &config);
+        let left: Vec<String> = again.actions.iter().map(|a| a.id.0.clone()).collect();
+        assert!(
+            again.actions.iter().all(|a| matches!(a.kind, ActionKind::Blocked(BlockReason::UnknownPrincipal { .. }))),
+            "{left:?}"
+        );
+        assert_eq!(again.blocked().count(), 3, "{left:?}");
+        // Readiness compares under the mapping: only the unknown ones differ.
+        let drift = diff(&primary, &after, &config);
+        assert!(
+            drift.iter().all(|d| match &d.change {
+                Change::Grants { principal, .. } => principal == "bob@fabrikam" || principal == "ghost",
+                Change::Owner { primary, .. } => primary == "ghost",
+                _ => false,
+            }),
+            "{drift:?}"
+        );
     }
 
     /// Only a view's owner may alter it: a view owned by someone other than

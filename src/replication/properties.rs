@@ -4,18 +4,23 @@
 //! Delta tables, non-Delta external tables, views on views, external
 //! volumes, SQL functions calling each other, row filters and column masks
 //! using them, materialized views and streaming tables, registered models
-//! with versions and aliases, owners and grants, plus catalogs that are
-//! never replicated) and
+//! with versions, aliases, version tags and grants, owners and grants, plus
+//! catalogs that are never replicated), a principal mapping (some principals
+//! named otherwise on the secondary, two merged into one) and principals the
+//! secondary does not know, and
 //! a secondary derived from it the way an imperfect earlier replication
 //! leaves one: objects missing, clones stale, definitions, grants and owners
 //! drifted, extras of its own. Then, for every case:
 //!
 //! (a) running the plan on the model makes the secondary equal to the
-//!     primary under the location mapping for every replicated kind, leaves
+//!     primary under the location and principal mappings for every
+//!     replicated kind (but for grants and owners naming a principal the
+//!     secondary does not know, each planned blocked with that reason), leaves
 //!     extras alone without `prune` and removes them with it, and touches
 //!     nothing outside the scope;
-//! (b) planning again gives an empty plan, and after new primary commits
-//!     only incremental clones of exactly those tables;
+//! (b) planning again gives an empty plan (or only those blocked grants and
+//!     owners), and after new primary commits only incremental clones of
+//!     exactly those tables;
 //! (c) every dependency comes before its action, ids are unique, and every
 //!     action renders to SQL the sandbox's warehouse parses (or a REST call).
 //!
@@ -37,8 +42,9 @@ use super::metadata::user_properties;
 use super::metadata_change::MetadataChange;
 use super::model::{apply, apply_to_primary};
 use super::object::{ObjectKind, ObjectRef};
-use super::plan::{ActionKind, CloneReason, Plan};
+use super::plan::{ActionKind, BlockReason, CloneReason, Plan};
 use super::planner::plan;
+use super::principals::{to_look_up, PrincipalMap};
 use super::snapshot::{
     CatalogKind, ColumnMetadata, Common, DeltaState, Grants, Policy, ShareInfo, Snapshot, TableKind, Tags,
 };
@@ -53,6 +59,8 @@ const FLAVOURS: &[&str] = &["", "", "", "`q", "'s", ";x", " sp", "-dash"];
 struct World {
     primary: Snapshot,
     secondary: Snapshot,
+    /// The pair's principal mapping.
+    principals: PrincipalMap,
     /// The top-most objects only the secondary has.
     extras: Vec<ObjectRef>,
 }
@@ -414,7 +422,8 @@ impl Gen {
         // must take such a view over first (and leaves its own views alone).
         secondary.read_as = PRINCIPALS[0].into();
         self.managed_volumes(&mut primary, &mut secondary);
-        World { primary, secondary, extras }
+        let principals = self.principals(&primary, &mut secondary);
+        World { primary, secondary, principals, extras }
     }
 
     /// Managed volumes with files in folders (drawn last, so the rest of a
@@ -481,6 +490,31 @@ impl Gen {
 }
 
 impl Gen {
+    /// The pair's principal mapping (drawn last): `carol` named otherwise
+    /// on the secondary, `it's \`odd\`` merged into `dr-operators`; and some
+    /// of the principals the plan would name there unknown to the
+    /// secondary (never one it already names: it knows those).
+    fn principals(&mut self, primary: &Snapshot, secondary: &mut Snapshot) -> PrincipalMap {
+        let mut pairs = Vec::new();
+        if self.chance(0.5) {
+            pairs.push(("carol", "carol@fabrikam.example"));
+        }
+        if self.chance(0.3) {
+            pairs.push(("it's `odd`", "dr-operators"));
+        }
+        let map = PrincipalMap::new(pairs);
+        let mut config = config();
+        config.principals = map.clone();
+        if self.chance(0.5) {
+            for name in to_look_up(primary, secondary, &config) {
+                if self.chance(0.5) {
+                    secondary.unknown_principals.insert(name);
+                }
+            }
+        }
+        map
+    }
+
     /// Databricks SQL's materialized views and streaming tables on earlier
     /// tables, and registered models (drawn after the rest, so the other
     /// kinds' worlds stay as they were). A model the secondary has holds
@@ -534,7 +568,10 @@ impl Gen {
                 let copied = schema_copied && self.chance(0.6);
                 let versions: std::collections::BTreeMap<i64, VersionInfo> = if copied {
                     (1..=self.rng.gen_range(1..=3))
-                        .map(|n| (n, VersionInfo { comment: Some(format!("v{n}")), ..VersionInfo::default() }))
+                        .map(|n| {
+                            let tags = Some(self.tags());
+                            (n, VersionInfo { comment: Some(format!("v{n}")), tags, ..VersionInfo::default() })
+                        })
                         .collect()
                 } else {
                     Default::default()
@@ -552,6 +589,8 @@ impl Gen {
                     comment: common.comment,
                     versions,
                     aliases,
+                    grants: common.grants,
+                    grants_unread: false,
                 };
                 primary.models.insert(model.full_name(), model.clone());
                 if copied {
@@ -569,6 +608,12 @@ impl Gen {
                         copy.aliases.clear();
                         copy.aliases.insert("stale".into(), 1);
                     }
+                    if let (Some(v), true) = (copy.versions.values_mut().last(), self.chance(0.3)) {
+                        v.tags = Some([("tier".to_string(), "drifted".to_string())].into());
+                    }
+                    let mut grants = Common { grants: copy.grants.clone(), ..Common::default() };
+                    self.drift(&mut grants);
+                    copy.grants = grants.grants;
                     secondary.models.insert(copy.full_name(), copy);
                 }
             }
@@ -618,6 +663,9 @@ fn replicated(
     is_primary: bool,
     skip: &[ObjectRef],
 ) -> BTreeMap<String, Seen> {
+    // The primary's owners and grants under their secondary names.
+    let mapped = |common: &Common| if is_primary { config.principals.common(common) } else { common.clone() };
+    let seen = |kind: String, location: Option<String>, common: &Common| seen(kind, location, &mapped(common));
     let map = |l: &Option<String>| -> Option<String> {
         if is_primary {
             l.as_deref().map(|l| mapping().to_secondary(l).expect("generated locations are mapped"))
@@ -688,7 +736,12 @@ fn replicated(
             && config.includes_schema(&m.catalog, &m.schema)
             && !skipped(&[&m.catalog, &m.schema, &m.name])
         {
-            let common = Common { owner: m.owner.clone(), comment: m.comment.clone(), ..Common::default() };
+            let common = Common {
+                owner: m.owner.clone(),
+                comment: m.comment.clone(),
+                grants: m.grants.clone(),
+                ..Common::default()
+            };
             let mut entry = seen("model".into(), None, &common);
             entry.definition = Some(format!("{:?} {:?}", m.versions, m.aliases));
             out.insert(format!("model {}", m.full_name()), entry);
@@ -749,6 +802,10 @@ fn check_structure(plan: &Plan) -> Result<(), TestCaseError> {
             prop_assert!(seen.contains(dep), "{} depends on {} which does not come before it", action.id, dep);
         }
         prop_assert!(seen.insert(action.id.clone()), "duplicate id {}", action.id);
+        if !action.is_runnable() {
+            // Blocked: reported with its reason, never sent.
+            continue;
+        }
         match render(action) {
             Ok(Request::Sql(sql)) => {
                 let parsed = sandbox::databricks::sql::parse::parse(&sql);
@@ -763,6 +820,7 @@ fn check_structure(plan: &Plan) -> Result<(), TestCaseError> {
 
 fn config_for(world: &World, prune: bool, filter: u8) -> ReplicationConfig {
     let mut config = config();
+    config.principals = world.principals.clone();
     config.prune = prune;
     let managed: Vec<String> =
         world.primary.catalogs.values().filter(|c| c.kind == CatalogKind::Managed).map(|c| c.name.clone()).collect();
@@ -786,7 +844,14 @@ proptest! {
 
         // (c) order, ids, rendering
         check_structure(&plan)?;
-        prop_assert_eq!(plan.blocked().count(), 0, "{:?}", plan.blocked().map(|a| a.describe()).collect::<Vec<_>>());
+        // Nothing blocked but a grant or owner naming a principal the
+        // secondary does not know, each with that reason.
+        let unknown = &world.secondary.unknown_principals;
+        let names_unknown = |kind: &ActionKind| {
+            matches!(kind, ActionKind::Blocked(BlockReason::UnknownPrincipal { principal, .. }) if unknown.contains(principal))
+        };
+        let other_blocks: Vec<String> = plan.blocked().filter(|a| !names_unknown(&a.kind)).map(|a| a.describe()).collect();
+        prop_assert!(other_blocks.is_empty(), "{:?}", other_blocks);
 
         // (a) the model after the plan equals the primary, in scope
         let after = apply(&plan, &world.secondary);
@@ -804,8 +869,19 @@ proptest! {
         if !prune {
             left_alone.extend(in_scope_extras.iter().cloned());
         }
-        let want = replicated(&world.primary, &config, true, &[]);
-        let got = replicated(&after, &config, false, &left_alone);
+        let mut want = replicated(&world.primary, &config, true, &[]);
+        let mut got = replicated(&after, &config, false, &left_alone);
+        // Grants to a principal the secondary lacks never arrive, and an
+        // owner it lacks is not set (whoever owns it there keeps it).
+        for (name, entry) in want.iter_mut() {
+            entry.grants.retain(|principal, _| !unknown.contains(principal));
+            if unknown.contains(&entry.owner) {
+                entry.owner = "(unknown on the secondary)".into();
+                if let Some(there) = got.get_mut(name) {
+                    there.owner = entry.owner.clone();
+                }
+            }
+        }
         prop_assert_eq!(&got, &want);
         for table in world.primary.tables.values().filter(|t| want.contains_key(&t.full_name())) {
             if let Some(DeltaState { last_commit_ms, .. }) = table.delta {
@@ -827,8 +903,16 @@ proptest! {
 
         // (b) nothing left to do; new commits give only their clones
         let again = super::planner::plan(&primary, &after, &config);
-        prop_assert!(again.is_empty(), "{:?}", again.actions.iter().map(|a| a.describe()).collect::<Vec<_>>());
-        prop_assert!(diff(&primary, &after, &config).iter().all(|d| d.change == Change::Extra));
+        let left: Vec<String> = again.actions.iter().filter(|a| !names_unknown(&a.kind)).map(|a| a.describe()).collect();
+        prop_assert!(left.is_empty(), "{:?}", left);
+        let drifted = |d: &super::diff::Drift| match &d.change {
+            Change::Extra => false,
+            Change::Grants { principal, extra, .. } => !unknown.contains(principal) || !extra.is_empty(),
+            Change::Owner { primary, .. } => !unknown.contains(primary),
+            _ => true,
+        };
+        let drift: Vec<_> = diff(&primary, &after, &config).into_iter().filter(drifted).collect();
+        prop_assert!(drift.is_empty(), "{:?}", drift);
 
         let mut committed = primary.clone();
         let mut bumped = BTreeSet::new();
@@ -842,11 +926,12 @@ proptest! {
         }
         let incremental = super::planner::plan(&committed, &after, &config);
         check_structure(&incremental)?;
-        let cloned: BTreeSet<String> = incremental.actions.iter().map(|a| a.object.full_name()).collect();
+        let incremental_runs = || incremental.actions.iter().filter(|a| !names_unknown(&a.kind));
+        let cloned: BTreeSet<String> = incremental_runs().map(|a| a.object.full_name()).collect();
         prop_assert_eq!(&cloned, &bumped);
         // A refreshed clone carries no row filter or mask: a protected
         // table's are set again right after it, and nothing else runs.
-        let only_stale_clones = incremental.actions.iter().all(|a| {
+        let only_stale_clones = incremental_runs().all(|a| {
             matches!(a.kind, ActionKind::CloneTable { reason: CloneReason::Stale, .. })
                 || matches!(a.kind, ActionKind::SetRowFilter { .. } | ActionKind::SetColumnMask { .. })
                     && committed.tables.get(&a.object.full_name()).is_some_and(|t| !t.protection.is_none())
@@ -866,7 +951,7 @@ fn the_generator_makes_interesting_worlds() {
     let mut totals = BTreeMap::<&str, usize>::new();
     for seed in 0..64 {
         let world = Gen { rng: StdRng::seed_from_u64(seed) }.world();
-        let plan = plan(&world.primary, &world.secondary, &config());
+        let plan = plan(&world.primary, &world.secondary, &config_for(&world, false, 0));
         for action in &plan.actions {
             let key = match &action.kind {
                 ActionKind::CreateCatalog { .. } => "catalog",
@@ -887,6 +972,11 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::AddConstraint { constraint } if constraint.is_primary() => "primary key",
                 ActionKind::AddConstraint { .. } => "foreign key",
                 ActionKind::DropConstraint { .. } => "drop key",
+                ActionKind::Grant { principal, .. } | ActionKind::SetOwner { owner: principal }
+                    if world.principals.source_of(principal).is_some() =>
+                {
+                    "mapped principal"
+                }
                 ActionKind::Revoke { .. } => "revoke",
                 ActionKind::SetOwner { .. } => "owner",
                 ActionKind::MountSharedCatalog { .. } => "mount",
@@ -895,6 +985,10 @@ fn the_generator_makes_interesting_worlds() {
                 ActionKind::CreateDataset { existing: true, .. } => "dataset update",
                 ActionKind::Model(super::models::ModelChange::Create { .. }) => "model",
                 ActionKind::Model(super::models::ModelChange::SetAlias { .. }) => "model alias",
+                ActionKind::Model(super::models::ModelChange::SetVersionTag { .. }) => "model version tag",
+                ActionKind::Model(super::models::ModelChange::DeleteVersionTag { .. }) => "model version untag",
+                ActionKind::Grant { .. } if action.object.kind == ObjectKind::Model => "model grant",
+                ActionKind::Blocked(BlockReason::UnknownPrincipal { .. }) => "unknown principal",
                 ActionKind::Model(_) => "model update",
                 ActionKind::Metadata(change) => match change {
                     MetadataChange::Comment { .. } => "comment",
@@ -939,6 +1033,11 @@ fn the_generator_makes_interesting_worlds() {
         "model",
         "model alias",
         "model update",
+        "model version tag",
+        "model version untag",
+        "model grant",
+        "mapped principal",
+        "unknown principal",
         "extras",
         "comment",
         "column comment",

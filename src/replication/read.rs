@@ -236,15 +236,25 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me, tags) = tokio::try_join!(
-        Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
-        Box::pin(reader.sharing()),
-        Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
-        Box::pin(async { Ok(bulk_read.await) }),
-        Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
-        Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
-        Box::pin(async { Ok(tags_read.await) }),
-    )?;
+    // A read that does not plan lists the metastore's models in one call,
+    // beside the rest (`models_read::summarise`).
+    let models_listed = async {
+        match options.view_dependencies {
+            true => None,
+            false => Some(reader.limited(client.list_metastore_models(token)).await),
+        }
+    };
+    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me, tags, models_listed) =
+        tokio::try_join!(
+            Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
+            Box::pin(reader.sharing()),
+            Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
+            Box::pin(async { Ok(bulk_read.await) }),
+            Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
+            Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
+            Box::pin(async { Ok(tags_read.await) }),
+            Box::pin(async { Ok(models_listed.await) }),
+        )?;
     // Who read it, once: the view take-over, the share-owner checks and the
     // storage checks all judge by this principal and its groups.
     let read_by = match me {
@@ -273,11 +283,21 @@ pub async fn read_snapshot(
         let deadline = Instant::now() + options.statement_timeout;
         reader.format_options(id, &mut snapshot, deadline).await;
     }
-    // Registered models: planning only (`models_read.rs`).
-    if options.view_dependencies {
-        super::models_read::read(client, token, &mut snapshot, concurrency, &reader.permits)
+    // Registered models (`models_read.rs`): in full to plan, else their
+    // versions and aliases from the one list.
+    let unreadable = |unreadable: super::models_read::Unreadable| ReadError::Databricks {
+        what: unreadable.what,
+        source: unreadable.source,
+    };
+    match models_listed {
+        None => super::models_read::read(client, token, &mut snapshot, concurrency, &reader.permits)
             .await
-            .map_err(|unreadable| ReadError::Databricks { what: unreadable.what, source: unreadable.source })?;
+            .map_err(unreadable)?,
+        Some(listed) => {
+            super::models_read::summarise(client, token, &mut snapshot, listed, concurrency, &reader.permits)
+                .await
+                .map_err(unreadable)?
+        }
     }
     snapshot.read_path = path;
     match bulk_read {

@@ -186,6 +186,7 @@ fn snapshot(m: &Metastore) -> Snapshot {
         read_as: String::new(),
         read_as_groups: Default::default(),
         volume_files: Default::default(),
+        unknown_principals: Default::default(),
     }
 }
 

@@ -29,7 +29,8 @@ pub struct Snapshot {
     pub volumes: BTreeMap<String, VolumeInfo>,
     /// User-defined functions (SQL and Python UDFs), by full name.
     pub functions: BTreeMap<String, FunctionInfo>,
-    /// Registered models, by full name (read for planning only).
+    /// Registered models, by full name (a planning read adds their grants
+    /// and version tags).
     pub models: BTreeMap<String, super::model_info::ModelInfo>,
     /// Delta Sharing objects on this metastore (the primary's recipient and
     /// shares, the secondary's providers).
@@ -57,6 +58,11 @@ pub struct Snapshot {
     /// listed them (`volume_survey.rs`); on the secondary with what drbot
     /// copied there. Empty for reads that do not copy files (`status`).
     pub volume_files: BTreeMap<String, super::volume_files::FilesRead>,
+    /// Principals this metastore was asked about and does not know
+    /// (`principal_survey.rs`): a grant or owner change naming one is
+    /// planned blocked. Any principal not listed is taken as known (Unity
+    /// Catalog has the last word when the statement runs).
+    pub unknown_principals: BTreeSet<String>,
 }
 
 /// What decides whether a statement with a path may run on this metastore:
@@ -168,6 +174,9 @@ pub enum SkippedPart {
     Storage,
     /// A non-Delta external table's format options (`DESCRIBE … AS JSON`).
     FormatOptions,
+    /// The metastore's registered models (a read that does not plan lists
+    /// them in one call, which the caller may not be allowed).
+    Models,
     /// Every tag of the metastore (catalog to column): they are read from
     /// `information_schema`'s `*_tags` views only, so a read without a
     /// running SQL warehouse does not know them (`metadata.rs`).

@@ -295,6 +295,7 @@ impl RestCall {
                 vec![("data_provider_global_metastore_id", global_metastore_id.clone())]
             }
             RestCall::Delete { kind: ObjectKind::Catalog | ObjectKind::Schema, .. } => vec![("force", "true".into())],
+            RestCall::Model { path, change } => change.query(path),
             _ => Vec::new(),
         }
     }

@@ -63,7 +63,9 @@ pub(crate) fn securable(kind: ObjectKind) -> Result<&'static str, SqlError> {
         ObjectKind::Table => "TABLE",
         ObjectKind::View => "VIEW",
         ObjectKind::Volume => "VOLUME",
-        ObjectKind::Function => "FUNCTION",
+        // A registered model is granted as a function (Unity Catalog
+        // privileges reference: "use GRANT ON FUNCTION" for models).
+        ObjectKind::Function | ObjectKind::Model => "FUNCTION",
         other => return Err(SqlError::Unsupported(format!("a grant or owner on a {}", other.as_str()))),
     })
 }

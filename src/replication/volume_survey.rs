@@ -23,6 +23,17 @@ use crate::store::{Store, StoreError};
 /// Volumes listed at once (sharing the survey's concurrency).
 const VOLUMES_AT_ONCE: usize = 4;
 
+/// The copy manifest as the planner reads it: volume → path → the source
+/// state each copy carried.
+pub type Manifest = BTreeMap<String, BTreeMap<String, FileState>>;
+
+/// One side's client and token.
+#[derive(Clone, Copy)]
+pub struct Lister<'a> {
+    pub client: &'a WorkspaceClient,
+    pub token: &'a AccessToken,
+}
+
 /// Lists the managed volumes of `primary`'s managed catalogs on both sides,
 /// at most about `concurrency` directory listings at once in all, and
 /// records `pair`'s manifest in the secondary's listings.
@@ -38,6 +49,21 @@ pub async fn survey(
     secondary: &mut Snapshot,
 ) -> Result<(), StoreError> {
     let manifest = manifest(&store.copied_files(pair).await?);
+    let (from, to) = (Lister { client: primary_client, token }, Lister { client: secondary_client, token });
+    survey_with(&manifest, from, to, concurrency, primary, secondary).await;
+    Ok(())
+}
+
+/// As [`survey`], with the manifest already read and each side's own token
+/// (`status` reads each side as its own target).
+pub async fn survey_with(
+    manifest: &Manifest,
+    from: Lister<'_>,
+    to: Lister<'_>,
+    concurrency: usize,
+    primary: &mut Snapshot,
+    secondary: &mut Snapshot,
+) {
     let volumes: Vec<String> = primary
         .volumes
         .values()
@@ -51,12 +77,12 @@ pub async fn survey(
     let concurrency = (concurrency / VOLUMES_AT_ONCE).max(1);
     let listed: Vec<(String, FilesRead, Option<FilesRead>)> = stream::iter(jobs)
         .map(|(name, there)| async move {
-            let from = list(primary_client, token, &name, concurrency).await;
-            let to = match there {
-                true => Some(list(secondary_client, token, &name, concurrency).await),
+            let listed_from = list(from.client, from.token, &name, concurrency).await;
+            let listed_to = match there {
+                true => Some(list(to.client, to.token, &name, concurrency).await),
                 false => None,
             };
-            (name, from, to)
+            (name, listed_from, listed_to)
         })
         .buffer_unordered(VOLUMES_AT_ONCE)
         .collect()
@@ -70,13 +96,10 @@ pub async fn survey(
             secondary.volume_files.insert(name, to);
         }
     }
-    Ok(())
 }
 
 /// The store's manifest as the planner reads it.
-pub fn manifest(
-    rows: &BTreeMap<String, BTreeMap<String, CopiedFile>>,
-) -> BTreeMap<String, BTreeMap<String, FileState>> {
+pub fn manifest(rows: &BTreeMap<String, BTreeMap<String, CopiedFile>>) -> Manifest {
     rows.iter()
         .map(|(volume, files)| {
             let files = files

@@ -94,6 +94,45 @@ impl Store {
         row.as_ref().map(plan_from_row).transpose()
     }
 
+    /// The plans of `kind` made in `conversation_id` that are unexpired at
+    /// `now_ms` and that no operation has started (an operation runs a plan
+    /// under the key `<verb>:<plan id>`), newest first, at most `limit`.
+    pub async fn open_plans(
+        &self,
+        kind: PlanKind,
+        conversation_id: &str,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredPlan>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, conversation_id, created_by_oid, created_ms, expires_ms, payload
+             FROM plans WHERE kind = $1 AND conversation_id = $2 AND expires_ms > $3 AND NOT EXISTS (
+                 SELECT 1 FROM operations o WHERE o.idempotency_key LIKE '%:' || plans.id)
+             ORDER BY created_ms DESC, id LIMIT $4",
+        )
+        .bind(kind.as_str())
+        .bind(conversation_id)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
+    /// Ends a plan nobody will run (it expires at `now_ms`), unless an
+    /// operation already runs it: true when it was open and now is not.
+    pub async fn discard_plan(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE plans SET expires_ms = $2 WHERE id = $1 AND expires_ms > $2 AND NOT EXISTS (
+                 SELECT 1 FROM operations o WHERE o.idempotency_key LIKE '%:' || plans.id)",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Replaces a plan's payload only if it still is `expected` (a
     /// compare-and-set: two approvals clicked at once cannot both count as
     /// the first). True when replaced.

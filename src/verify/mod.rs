@@ -9,12 +9,16 @@
 //! against the source's and the recorded version, and with `--deep` an
 //! order-independent hash of every row on tables small enough to scan. Each
 //! table ends equal, different (what differs), blocked (why it cannot be
-//! compared) or failed; none is left out ([`scope`]).
+//! compared) or failed; none is left out ([`scope`]). Registered models
+//! (versions, aliases) and volumes (a managed one's files: names, sizes,
+//! modification times by the copy manifest) are judged too, from the two
+//! snapshots ([`objects`]), each with one verdict.
 //!
 //! [`statements`] and [`judge`] are pure; [`run`] does the reading. It
 //! only reads: nothing on either workspace changes.
 
 pub mod judge;
+pub mod objects;
 pub mod run;
 pub mod scope;
 pub mod statements;
@@ -34,7 +38,14 @@ pub struct Facts {
     pub operation: Option<String>,
     /// For a clone: the source version it copied.
     pub source_version: Option<i64>,
+    /// A table's size, or a volume's files' total.
     pub size_bytes: Option<u64>,
+    /// A registered model's versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<usize>,
+    /// A managed volume's files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<usize>,
 }
 
 /// One table's result.
@@ -107,6 +118,7 @@ pub struct Report {
     pub started_ms: i64,
     pub finished_ms: i64,
     pub tally: Tally,
-    /// Every table in scope, by name.
+    /// Every table in scope, then every registered model and volume, by name
+    /// (`kind` tells them apart).
     pub tables: Vec<TableResult>,
 }

@@ -183,6 +183,7 @@ fn facts(side: &Side) -> Facts {
         operation: latest.map(|l| l.operation.clone()),
         source_version: latest.and_then(|l| l.source_version),
         size_bytes: side.size.as_ref().and_then(|r| r.as_ref().ok()).copied(),
+        ..Facts::default()
     }
 }
 
@@ -217,8 +218,9 @@ pub async fn compare<T: TokenSource>(
     progress: &(dyn Fn(&Tally) + Send + Sync),
 ) -> Vec<TableResult> {
     let items = scope(primary, secondary, config);
+    let objects = super::objects::judge_objects(primary, secondary, config);
     let asker = Asker { sides, tokens, settings };
-    let mut tally = Tally { total: items.len(), ..Tally::default() };
+    let mut tally = Tally { total: items.len() + objects.len(), ..Tally::default() };
     let mut results = Vec::with_capacity(items.len());
     let (blocked, compared): (Vec<InScope>, Vec<InScope>) = items.into_iter().partition(|item| item.blocked.is_some());
     for item in &blocked {
@@ -267,6 +269,12 @@ pub async fn compare<T: TokenSource>(
         results.push(result);
     }
     results.sort_by(|a, b| a.table.cmp(&b.table));
+    // Models and volumes after the tables, judged from the snapshots.
+    for result in objects {
+        tally.count(&result.verdict);
+        results.push(result);
+    }
+    progress(&tally);
     results
 }
 
@@ -278,8 +286,16 @@ pub struct NotRead {
     pub error: String,
 }
 
-/// Reads both metastores as the person (`read`: the pair's read options),
-/// then [`compare`]s them.
+/// Where a pair's copy manifest is (`store::volume_files`): a managed
+/// volume's files are judged by it.
+pub struct Manifest<'a> {
+    pub store: &'a crate::store::Store,
+    pub pair: &'a str,
+}
+
+/// Reads both metastores as the person (`read`: the pair's read options)
+/// and lists the managed volumes' files on both sides (`manifest`), then
+/// [`compare`]s them.
 #[allow(clippy::too_many_arguments)]
 pub async fn read_and_compare<T: TokenSource>(
     sides: &Sides<'_>,
@@ -288,6 +304,7 @@ pub async fn read_and_compare<T: TokenSource>(
     reads: &[crate::replication::read::ReadOptions; 2],
     config: &ReplicationConfig,
     recorded: &[TableVersion],
+    manifest: Option<Manifest<'_>>,
     progress: &(dyn Fn(&Tally) + Send + Sync),
 ) -> Result<Vec<TableResult>, NotRead> {
     use crate::replication::read::read_snapshot;
@@ -297,8 +314,24 @@ pub async fn read_and_compare<T: TokenSource>(
         read_snapshot(sides.primary, &token, primary_read),
         read_snapshot(sides.secondary, &token, secondary_read)
     );
-    let primary = primary.map_err(|error| NotRead { side: "primary", error: error.to_string() })?;
-    let secondary = secondary.map_err(|error| NotRead { side: "secondary", error: error.to_string() })?;
+    let mut primary = primary.map_err(|error| NotRead { side: "primary", error: error.to_string() })?;
+    let mut secondary = secondary.map_err(|error| NotRead { side: "secondary", error: error.to_string() })?;
+    if let Some(Manifest { store, pair }) = manifest {
+        let (from, to) = (sides.primary, sides.secondary);
+        let concurrency = settings.concurrency.max(1);
+        crate::replication::volume_survey::survey(
+            store,
+            pair,
+            from,
+            to,
+            &token,
+            concurrency,
+            &mut primary,
+            &mut secondary,
+        )
+        .await
+        .map_err(|error| NotRead { side: "secondary", error: format!("the copy manifest: {error}") })?;
+    }
     Ok(compare(sides, tokens, settings, &primary, &secondary, config, recorded, progress).await)
 }
 

@@ -339,6 +339,38 @@ def test_registered_models_are_listed_read_and_updated():
         w.registered_models.set_alias(full_name, "nowhere", 9)
 
 
+def test_principals_are_found_by_their_unity_catalog_name():
+    """FIDELITY.md: SCIM lookups with an eq filter, paged by startIndex."""
+    w = client("ADMIN_TOKEN")
+    users = list(w.users.list(filter='userName eq "alice@contoso.example"', attributes="id,userName"))
+    assert [u.user_name for u in users] == ["alice@contoso.example"]
+    assert [g.display_name for g in w.groups.list(filter='displayName eq "dr-readers"')] == ["dr-readers"]
+    assert list(w.groups.list(filter='displayName eq "no-such-group"')) == []
+    assert list(w.service_principals.list(filter='applicationId eq "00000000-0000-4000-8000-000000000000"')) == []
+
+
+def test_a_grant_to_an_unknown_principal_is_refused_by_its_code():
+    w = client("ADMIN_TOKEN")
+    with pytest.raises(Exception) as refused:
+        w.grants.update("table", EXPECTED["table"], changes=[PermissionsChange(principal="nobody-we-know", add=[Privilege.SELECT])])
+    assert refused.value.error_code == "PRINCIPAL_DOES_NOT_EXIST"
+
+
+def test_a_model_is_granted_as_a_function_and_its_version_tags_set_through_mlflows_registry():
+    w = client("ADMIN_TOKEN")
+    model = EXPECTED["model"]
+    w.grants.update("function", model, changes=[PermissionsChange(principal="analysts", add=[Privilege.EXECUTE])])
+    granted = {a.principal: [p.value for p in a.privileges] for a in w.grants.get("function", model).privilege_assignments}
+    assert granted["analysts"] == ["EXECUTE"]
+    tags = "/api/2.0/mlflow/unity-catalog/model-versions/tags"
+    w.api_client.do("POST", tags, body={"name": model, "version": "2", "key": "validated", "value": "yes"})
+    got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get", query={"name": model, "version": "2"})
+    assert got["model_version"]["tags"] == [{"key": "validated", "value": "yes"}]
+    w.api_client.do("DELETE", tags, query={"name": model, "version": "2", "key": "validated"})
+    got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get", query={"name": model, "version": "2"})
+    assert got["model_version"]["tags"] == []
+
+
 def test_a_model_is_created_without_versions_and_a_duplicate_is_named():
     w = client("ADMIN_TOKEN")
     catalog, schema, _ = EXPECTED["model"].split(".")

@@ -1,13 +1,17 @@
 """The official databricks-sdk's AccountClient against the sandbox's account
-API: managed DR's failover groups (DisasterRecoveryAPI), read and failed over.
-Run by tests/compat_databricks.rs with ACCOUNTS_HOST, ACCOUNT_ID, ADMIN_TOKEN, GROUP."""
+API: managed DR's failover groups (DisasterRecoveryAPI), read and failed over;
+and its WorkspaceClient reading the group's events from system.replication.states
+through the Statement Execution API. Run by tests/compat_databricks.rs with
+ACCOUNTS_HOST, ACCOUNT_ID, ADMIN_TOKEN, GROUP, WORKSPACE_HOST, WAREHOUSE_ID."""
 
+import json
 import os
 
 import pytest
-from databricks.sdk import AccountClient
+from databricks.sdk import AccountClient, WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict
 from databricks.sdk.service.disasterrecovery import FailoverFailoverGroupRequestFailoverType, FailoverGroupState
+from databricks.sdk.service.sql import StatementState
 
 FORCED = FailoverFailoverGroupRequestFailoverType.FORCED
 
@@ -31,6 +35,7 @@ def test_a_failover_group_is_read_and_failed_over_with_its_etag():
     assert group.regions == ["westeurope", "northeurope"]
     assert group.replication_point is not None
     assert group.workspace_sets[0].workspace_ids == ["1", "2"]  # List[str] in the SDK
+    assert [c.name for c in group.unity_catalog_assets.catalogs] == ["main"]
 
     with pytest.raises(InvalidParameterValue):
         a.disaster_recovery.failover_failover_group(group.name, "westeurope", FORCED, etag=group.etag)
@@ -48,3 +53,18 @@ def test_a_failover_group_is_read_and_failed_over_with_its_etag():
 def test_a_missing_group_is_not_found():
     with pytest.raises(NotFound):
         client().disaster_recovery.get_failover_group(name("nope"))
+
+
+def test_the_group_s_events_are_read_from_the_replication_system_table():
+    w = WorkspaceClient(host=os.environ["WORKSPACE_HOST"], token=os.environ["ADMIN_TOKEN"], auth_type="pat")
+    sql = (
+        "SELECT event_time, replication_state, replication_lag_ms, to_json(errors) AS errors "
+        f"FROM system.replication.states WHERE failover_group_name = '{name(os.environ['GROUP'])}' "
+        "ORDER BY event_time DESC LIMIT 1"
+    )
+    answer = w.statement_execution.execute_statement(statement=sql, warehouse_id=os.environ["WAREHOUSE_ID"], wait_timeout="30s")
+    assert answer.status.state == StatementState.SUCCEEDED
+    [row] = answer.result.data_array
+    assert row[1] in {"REPLICATING", "FAILOVER_STARTED", "FAILOVER_FINISHED", "FAILOVER_ABORTED"}
+    assert row[2] is None or int(row[2]) >= 0
+    assert isinstance(json.loads(row[3]), list)

@@ -20,7 +20,7 @@
 // with the logs even on success).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,11 @@ const STEPS = [
   { id: 'history-chart', ready: true, run: historyChart },
   // 11-13 are the per-person views drawn by tests/e2e_browser.rs.
   { id: 'drill', number: '14', ready: true, run: drill },
+  // Two people in one group chat: Alex here, Megan in a Playground of her own.
+  { id: 'failover-request', number: '15', ready: true, run: failoverRequest },
+  { id: 'second-approver', number: '16', ready: true, needs: ['failover-request'], run: secondApprover },
+  { id: 'failover', number: '17', ready: true, needs: ['second-approver'], run: failover },
+  { id: 'failback', number: '18', ready: true, needs: ['failover'], run: failback },
 ];
 
 // What the cards must (and must not) say. Kept here so a wording change is a
@@ -61,6 +66,14 @@ const EXPECT = {
   chartFallbacks: [/Worst RPO by day \(min\):/, /Drift by day \(objects\):/],
   runbook: [/Drill of pair default/, /One person with the failover role approves it/],
   drillDone: /Completed: the drill left both sides as they were/,
+  failoverRunbook: [/Planned failover of pair default/, /2 people with the failover role must approve/],
+  failbackRunbook: [/Failback of pair default/, /2 people with the failover role must approve/],
+  approvedBy: (name, mode) => [new RegExp(`${mode} of pair default`), new RegExp(`Approved by ${name}\\. Awaiting 1 more person`)],
+  youApproved: /You approved it/,
+  failoverDone: /Completed: the secondary is active/,
+  failbackDone: /Completed: the primary is active/,
+  failbackNext: /The secondary side is passive again/,
+  runbookFailed: /Stopped at|Could not run|Cancelled before/,
 };
 // A reply matching one of these is a wrong answer: fail at once, not after a timeout.
 const WRONG = [
@@ -72,6 +85,11 @@ const WRONG = [
 const SIGN_IN = [/Sign in so drbot can act for you/, 'drbot asked to sign in (the Playground has no Teams SSO)'];
 const PLAN_RUN_BUTTON = 'Run';
 const DRILL_BUTTON = 'Run drill';
+const APPROVE_FAILOVER = 'Approve failover';
+const APPROVE_FAILBACK = 'Approve failback';
+// The two people of the failover steps, as the Playground's context names them.
+const ALEX = { id: 'user-id-0', name: 'Alex Wilber' };
+const MEGAN = { id: 'user-id-1', name: 'Megan Bowen' };
 
 // ---------------------------------------------------------------------------
 // The steps themselves. `ui` is the page helper below.
@@ -275,6 +293,125 @@ async function drill(ui) {
   return runbook;
 }
 
+/**
+ * A planned failover needs two people with the failover role. Alex asks in
+ * the group chat (drbot must be @mentioned there, as in Teams) and approves:
+ * the card says who approved and that one more person must, and shows him no
+ * Approve any more. Asking again shows him the same runbook, not a second one,
+ * still without Approve: one person never approves twice.
+ */
+async function failoverRequest(ui) {
+  await ui.openGroupChat();
+  const command = 'failover --planned --override';
+  const runbook = await ui.ask(command, { mention: true, expect: EXPECT.failoverRunbook });
+  await approveAndAwaitSecond(ui, runbook, APPROVE_FAILOVER, ALEX, 'Planned failover');
+  const again = await ui.ask(command, { mention: true, expect: [...EXPECT.approvedBy(ALEX.name, 'Planned failover'), EXPECT.youApproved] });
+  if ((await ui.button(again, APPROVE_FAILOVER).count()) > 0) {
+    throw new Error(`asking again offers Alex, who approved, another Approve:\n${await again.innerText()}`);
+  }
+  return runbook;
+}
+
+/**
+ * Megan, in her own Playground (the same group chat, another person: her own
+ * Teams user id and object id), asks for the failover: drbot shows her the
+ * runbook Alex asked for and approved, with Approve failover for her.
+ */
+async function secondApprover(ui) {
+  const megan = await ui.person(MEGAN);
+  await megan.openGroupChat();
+  const pending = await megan.ask('failover --planned --override', {
+    mention: true, expect: EXPECT.approvedBy(ALEX.name, 'Planned failover'),
+  });
+  await megan.expectButton(pending, APPROVE_FAILOVER);
+  ui.state.pending = pending;
+  return pending;
+}
+
+/** Megan's approval is the second: the failover runs on the sandbox, in her card, to its one result. */
+async function failover(ui) {
+  const megan = await ui.person(MEGAN);
+  const card = ui.state.pending;
+  await megan.clickButton(card, APPROVE_FAILOVER);
+  await megan.waitForRunbook(card, EXPECT.failoverDone, APPROVE_FAILOVER);
+  return card;
+}
+
+/**
+ * The failback, the other way round: Megan asks and approves, Alex asks in
+ * his Playground, is shown her runbook and approves it; it runs in his card
+ * until the primary is active again.
+ */
+async function failback(ui) {
+  await primaryReadsSecondaryStorage(ui.state.botConfig);
+  const megan = await ui.person(MEGAN);
+  const command = 'failback --override';
+  const hers = await megan.ask(command, { mention: true, expect: EXPECT.failbackRunbook });
+  await approveAndAwaitSecond(megan, hers, APPROVE_FAILBACK, MEGAN, 'Failback');
+  const pending = await ui.ask(command, { mention: true, expect: EXPECT.approvedBy(MEGAN.name, 'Failback') });
+  await ui.clickButton(pending, APPROVE_FAILBACK);
+  await ui.waitForRunbook(pending, EXPECT.failbackDone, APPROVE_FAILBACK);
+  const text = await pending.innerText();
+  if (!EXPECT.failbackNext.test(text) || /Fail back with/.test(text)) {
+    throw new Error(`the failback's result should say the secondary is passive again, not suggest a failback:\n${text}`);
+  }
+  return pending;
+}
+
+/**
+ * What a failback card asks of an operator before it can copy back by path
+ * (the seeded pair is bootstrapped one way only: the secondary reads the
+ * primary's prefixes, not the reverse): read-only external locations on the
+ * primary's metastore over the secondary's prefixes, made through Unity
+ * Catalog's REST API as the bot's own identity (client credentials from the
+ * configuration the sandbox wrote; drbot deploy's bootstrap makes it a
+ * metastore admin, and the sandbox seeds it so).
+ */
+async function primaryReadsSecondaryStorage(botConfig) {
+  const toml = readFileSync(botConfig, 'utf8');
+  const setting = (key) => {
+    const value = toml.match(new RegExp(`^${key} = (.*)$`, 'm'))?.[1];
+    if (value === undefined) throw new Error(`${botConfig} has no ${key}`);
+    return JSON.parse(value);
+  };
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials', client_id: setting('MicrosoftAppId'),
+    client_secret: setting('MicrosoftAppPassword'), scope: '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default',
+  });
+  const tokenUrl = `${setting('login_authority')}/${setting('MicrosoftAppTenantId')}/oauth2/v2.0/token`;
+  const token = await call('POST', tokenUrl, form);
+  const primary = `${setting('primary_host')}/api/2.1/unity-catalog`;
+  const auth = { authorization: `Bearer ${token.access_token}` };
+  const { storage_credentials: credentials = [] } = await call('GET', `${primary}/storage-credentials`, null, auth);
+  if (credentials.length === 0) throw new Error('the primary has no storage credential');
+  const prefixes = setting('location_mapping').filter(([from, to]) => from !== to).map(([, to]) => to);
+  for (const [i, url] of prefixes.entries()) {
+    await call('POST', `${primary}/external-locations`, JSON.stringify({
+      name: `failback_read_${i}`, url, credential_name: credentials[0].name, read_only: true,
+      comment: 'the primary reads the secondary for a failback (e2e)',
+    }), { ...auth, 'content-type': 'application/json' });
+  }
+}
+
+/** An HTTP call of the setup above: its JSON answer, or an error with the status and body. */
+async function call(method, url, body, headers = {}) {
+  const res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(config.timeoutMs) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+/** `who` clicks `button` on `runbook`: it now waits for one more person and offers `who` nothing more. */
+async function approveAndAwaitSecond(ui, runbook, button, who, mode) {
+  await ui.clickButton(runbook, button);
+  await ui.waitFor(`${who.name}'s approval on the runbook`, async () => {
+    const text = await runbook.innerText();
+    ui.rejectWrong(text);
+    return [...EXPECT.approvedBy(who.name, mode), EXPECT.youApproved].every((re) => re.test(text)) &&
+      (await ui.button(runbook, button).count()) === 0;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------
@@ -291,7 +428,6 @@ const config = {
   build: !(process.env.DRBOT_E2E_NO_BUILD === '1' || process.argv.includes('--no-build')),
   keep: process.env.DRBOT_E2E_KEEP === '1',
   screenshots: resolve(root, process.env.DRBOT_E2E_SCREENSHOTS ?? 'docs/screenshots'),
-  conversationId: 'drbot-e2e',
 };
 const CHROMIUM_FLAGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -401,9 +537,11 @@ function delay(ms) {
 // The page, as a person sees it
 // ---------------------------------------------------------------------------
 class Ui {
-  constructor(page) {
+  /** `world` starts another person's Playground (`person`); `state` is shared by everyone's Ui. */
+  constructor(page, world, state = {}) {
     this.page = page;
-    this.state = {};
+    this.world = world;
+    this.state = state;
     // A bot message: the element holding a message header with an author
     // (the user's own bubbles have none). Its text is header + card.
     this.messages = page.locator('div:has(> [aria-label="Message header"] > [aria-label="Message author"])');
@@ -434,11 +572,22 @@ class Ui {
     }
   }
 
-  /** Types `text` into the compose box and waits for a new bot message matching all of `expect`. */
-  async ask(text, { expect, allowSignIn = false }) {
+  /**
+   * Types `text` into the compose box and waits for a new bot message
+   * matching all of `expect`. `mention`: @drbot first, picked from the
+   * Playground's mention menu, as a group chat or channel needs (there the
+   * Playground, like Teams, sends the bot only messages that mention it).
+   */
+  async ask(text, { expect, allowSignIn = false, mention = false }) {
     const before = (await this.botTexts()).length;
     const box = this.page.locator('[data-lexical-editor="true"]');
     await box.click({ timeout: config.timeoutMs });
+    if (mention) {
+      await this.page.keyboard.type('@drbot');
+      await this.page.locator('#typeahead-menu [role="menuitem"]').filter({ hasText: /^\s*drbot\s*$/ })
+        .click({ timeout: config.timeoutMs });
+      await this.page.keyboard.type(' ');
+    }
     await this.page.keyboard.type(text);
     await this.page.keyboard.press('Enter');
     let found = -1;
@@ -486,15 +635,55 @@ class Ui {
     throw new Error(`no card with a "${title}" button on the page`);
   }
 
+  /** The page `message` is on (another person's, maybe), scrolled to it. */
   async screenshot(message, path) {
     if (message) await message.scrollIntoViewIfNeeded({ timeout: config.timeoutMs });
-    await this.page.screenshot({ path });
+    await (message ? message.page() : this.page).screenshot({ path });
   }
 
   async printBotMessages() {
     const texts = await this.botTexts().catch((e) => [`(could not read the page: ${e.message})`]);
-    console.error(`--- the page's bot messages (${texts.length}) ---`);
+    console.error(`--- the bot messages on ${this.who ?? 'the page'} (${texts.length}) ---`);
     texts.forEach((t, i) => console.error(`[${i + 1}] ${t.replace(/\n+/g, ' | ')}`));
+  }
+
+  /**
+   * Opens the Playground's group chat (every user of its context is a
+   * member) from the chat list and waits until it shows: the personal chat's
+   * messages are gone from the page (the list marks no selection) and
+   * drbot's greeting, sent when the Playground adds it to the chat, is there.
+   */
+  async openGroupChat() {
+    const personal = await this.messages.first().elementHandle({ timeout: config.timeoutMs });
+    await this.page.locator('[role="treeitem"][aria-label="Group Chat"]').click({ timeout: config.timeoutMs });
+    await this.waitFor("the group chat to open with drbot's greeting", async () => {
+      if (await personal.evaluate((e) => e.isConnected)) return false;
+      const first = (await this.botTexts())[0] ?? '';
+      return EXPECT.welcome.every((re) => re.test(first));
+    });
+  }
+
+  /** `who`'s Ui: their own Playground (started on first use), in the same chats. */
+  async person(who) {
+    return this.world.person(who);
+  }
+
+  /**
+   * After the approval that completes a runbook: the card turns into the run,
+   * in place, and ends in `done` (its approve button gone); a runbook that
+   * stops, cannot run or is cancelled fails the step with its card.
+   */
+  async waitForRunbook(card, done, button) {
+    await this.waitFor(
+      'the runbook to complete in its card',
+      async () => {
+        const text = await card.innerText();
+        this.rejectWrong(text);
+        if (EXPECT.runbookFailed.test(text)) throw new Error(`the runbook did not complete:\n${text}`);
+        return done.test(text) && (await this.button(card, button).count()) === 0;
+      },
+      config.resultTimeoutMs,
+    );
   }
 }
 
@@ -543,31 +732,24 @@ async function main() {
     const botUrl = `http://${botAddr}`;
     await waitHttp(`${botUrl}/readyz`, 'drbot /readyz');
 
-    // The Playground has no host option; loopback.cjs keeps it on 127.0.0.1. Its cwd
-    // is the work directory: it writes devTools/ there and reads its context file.
-    copyFileSync(join(here, 'playground.yml'), join(work, '.m365agentsplayground.yml'));
-    const playground = start('playground', process.execPath,
-      [playgroundCli, '-e', `${botUrl}/api/messages`, '-c', 'msteams', '--disable-telemetry', '-p', '0',
-        '--conversation-id', config.conversationId],
-      { cwd: work, work, env: { NODE_OPTIONS: `--require ${join(here, 'loopback.cjs')}` } });
-    const [, pgPort] = await lineMatching(playground, /Listening on (\d+)/, '"Listening on" line');
-    const pgUrl = `http://127.0.0.1:${pgPort}`;
-    const playgroundLog = join(work, 'devTools', 'm365agentsplayground.log');
-    await waitHttp(`${pgUrl}/`, 'the Playground', () =>
-      existsSync(playgroundLog) && /Failed to start/.test(readFileSync(playgroundLog, 'utf8')));
-
     const userData = join(work, 'chromium');
     mkdirSync(userData);
     browser = await chromium.launchPersistentContext(userData, {
       executablePath: config.chromium, headless: true, args: CHROMIUM_FLAGS,
       viewport: { width: 1280, height: 900 }, timeout: config.timeoutMs,
     });
-    const page = browser.pages()[0] ?? (await browser.newPage());
-    await page.goto(`${pgUrl}/`, { timeout: config.timeoutMs });
-    ui = new Ui(page);
-    ui.state.storeFile = join(work, 'data', 'drbot.db');
-    // The conversation starts when the Playground installs drbot: wait for its greeting.
-    await ui.botMessage(0);
+    // Each person has a Playground of their own (it is one person's Teams),
+    // in a tab of the same chromium; the first is Alex's.
+    const state = { storeFile: join(work, 'data', 'drbot.db'), botConfig };
+    const people = new Map();
+    world.person = async (who) => {
+      if (!people.has(who.id)) {
+        const page = people.size === 0 ? (browser.pages()[0] ?? (await browser.newPage())) : await browser.newPage();
+        people.set(who.id, openPlayground(who, page, { botUrl, work, playgroundCli, state }));
+      }
+      return people.get(who.id);
+    };
+    ui = await world.person(ALEX);
 
     mkdirSync(config.screenshots, { recursive: true });
     for (const step of steps) {
@@ -584,18 +766,18 @@ async function main() {
   } catch (error) {
     const name = current ? current.id : 'setup';
     console.error(`FAIL ${current ? `${current.number} ${current.id}` : 'setup'}: ${error.message}`);
-    if (ui) {
-      const shot = join(here, `failure-${name}.png`);
-      await ui.page.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => {});
-      await ui.printBotMessages();
+    for (const [i, other] of world.uis.entries()) {
+      const shot = join(here, `failure-${name}${i === 0 ? '' : `-${other.who.split(' ')[0].toLowerCase()}`}.png`);
+      await other.page.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => {});
+      await other.printBotMessages();
     }
     for (const proc of started) {
       console.error(`--- last lines of ${proc.name} (${proc.log}) ---`);
       console.error(proc.lines.slice(-15).join('\n'));
     }
     // The Playground reports its own start-up errors only in this file.
-    const playgroundLog = join(work, 'devTools', 'm365agentsplayground.log');
-    if (existsSync(playgroundLog)) {
+    for (const playgroundLog of world.playgroundLogs) {
+      if (!existsSync(playgroundLog)) continue;
       console.error(`--- last lines of ${playgroundLog} ---`);
       console.error(readFileSync(playgroundLog, 'utf8').split('\n').slice(-8).join('\n'));
     }
@@ -607,6 +789,66 @@ async function main() {
     if (config.keep) console.error(`work directory kept: ${work}`);
     else rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The people the steps act as, each with their own Playground and tab (set up in `main`). */
+const world = { person: null, uis: [], playgroundLogs: [] };
+
+/**
+ * `who`'s Playground: its own directory (it writes devTools/ there and reads
+ * its context file there), its context (`playgroundContext`), started on an
+ * ephemeral loopback port (loopback.cjs: it has no host option) and pointed
+ * at drbot, then opened in `page`. Resolves with `who`'s Ui once drbot's
+ * greeting arrives (the Playground installs drbot on page load).
+ */
+async function openPlayground(who, page, { botUrl, work, playgroundCli, state }) {
+  const dir = join(work, `playground-${who.id}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, '.m365agentsplayground.yml'), playgroundContext(readFileSync(join(here, 'playground.yml'), 'utf8'), who));
+  const name = world.uis.length === 0 ? 'playground' : `playground-${who.id}`;
+  const playground = start(name, process.execPath,
+    [playgroundCli, '-e', `${botUrl}/api/messages`, '-c', 'msteams', '--disable-telemetry', '-p', '0'],
+    { cwd: dir, work, env: { NODE_OPTIONS: `--require ${join(here, 'loopback.cjs')}` } });
+  const playgroundLog = join(dir, 'devTools', 'm365agentsplayground.log');
+  world.playgroundLogs.push(playgroundLog);
+  const [, port] = await lineMatching(playground, /Listening on (\d+)/, '"Listening on" line');
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/`, `${who.name}'s Playground`, () =>
+    existsSync(playgroundLog) && /Failed to start/.test(readFileSync(playgroundLog, 'utf8')));
+  await page.goto(`${url}/`, { timeout: config.timeoutMs });
+  const ui = new Ui(page, world, state);
+  ui.who = who.name;
+  world.uis.push(ui);
+  await ui.botMessage(0);
+  return ui;
+}
+
+/**
+ * playground.yml as `who`'s context: they are its current user (the others
+ * its users, members of the same group chat and team) and their personal
+ * chat with drbot is their own. The group chat's and the team's ids are the
+ * file's, the same in every person's Playground: one chat, several people.
+ * The file is ours and regular (two-space YAML, one `key: value` a line), so
+ * a text swap of two user blocks does; the Playground validates the result
+ * against its schema and refuses to start (in its log) if it is wrong.
+ */
+function playgroundContext(yml, who) {
+  const current = yml.match(/^currentUser:\n((?: {2}\S.*\n)+)/m);
+  const users = yml.match(/^users:\n((?: {2}.*\n)+)/m);
+  if (!current || !users) throw new Error('playground.yml: no currentUser or users block');
+  const fields = (block, indent) => block.split('\n').filter(Boolean).map((l) => l.trim()).map((l, i) =>
+    (i === 0 && indent === 'item' ? '  - ' : indent === 'item' ? '    ' : '  ') + l.replace(/^- /, ''));
+  const items = users[1].split(/^(?= {2}- )/m).filter(Boolean);
+  const me = `id: ${who.id}`;
+  const mine = items.find((item) => item.replace(/^ {2}- /, '').startsWith(me));
+  let out = yml;
+  if (!current[1].trimStart().startsWith(me)) {
+    if (!mine) throw new Error(`playground.yml has no user ${who.id}`);
+    const others = items.map((item) => (item === mine ? fields(current[1], 'item').join('\n') + '\n' : item));
+    out = out.replace(current[0], `currentUser:\n${fields(mine, 'current').join('\n')}\n`)
+      .replace(users[0], `users:\n${others.join('')}`);
+  }
+  return out.replace(/^(personalChat:\n {2}id: ).*$/m, `$1drbot-e2e-personal-${who.id}`);
 }
 
 /** Polls `url` until it answers 2xx; gives up at once when `failed()` says so. */

@@ -2,9 +2,10 @@
 // Each person's view of one card, drawn side by side by the real Adaptive
 // Cards renderer (the `adaptivecards` package, tests/cards) in chromium.
 //
-// Why not the Agents Playground: it is one person (Alex) and sends no
-// per-person `refresh` (a group chat's plan card lists `refresh.userIds`, and
-// each listed person's Teams client asks drbot for their own view). So
+// Why not the Agents Playground: it sends no per-person `refresh` (a group
+// chat's plan card lists `refresh.userIds`, and each listed person's Teams
+// client asks drbot for their own view; the Playground shows the card as
+// posted and says "User specific view is not supported yet"). So
 // tests/e2e_browser.rs plays the group chat in the sandbox's Teams, collects
 // the card drbot answered each person's refresh with, and this script draws
 // those cards as they are, checks the buttons each person is shown (and a

@@ -36,9 +36,25 @@ impl<'a> Chat<'a> {
 
     /// Types `text`; returns the first activity the bot sends afterwards.
     pub async fn say(&self, text: &str) -> Recorded {
+        self.type_text(text, true).await
+    }
+
+    /// Types `text` as the Agents Playground sends it in local anonymous
+    /// mode: the same activity, no token.
+    pub async fn say_unsigned(&self, text: &str) -> Recorded {
+        self.type_text(text, false).await
+    }
+
+    async fn type_text(&self, text: &str, signed: bool) -> Recorded {
         let before = self.sent();
         let message = self.world.sandbox.teams.message(&self.user, &self.conversation, text);
-        let answer = self.world.sandbox.teams.send(&message).await.expect("the bot answers");
+        let teams = &self.world.sandbox.teams;
+        let answer = if signed {
+            teams.send(&message).await
+        } else {
+            teams.send_raw(message.to_string().into_bytes(), None).await
+        };
+        let answer = answer.expect("the bot answers");
         assert_eq!(answer.status, 200, "typing {text:?}");
         // The reply to this message: a progress card of an earlier run may be
         // updated in between, so "the next activity" is not necessarily it.
@@ -61,6 +77,13 @@ impl<'a> Chat<'a> {
     pub async fn click(&self, card_activity_id: &str, verb: &str, data: Value) -> BotResponse {
         let invoke = self.world.sandbox.teams.card_action(&self.user, &self.conversation, card_activity_id, verb, data);
         self.world.sandbox.teams.send(&invoke).await.expect("the bot answers the invoke")
+    }
+
+    /// The click as the Agents Playground sends it in local anonymous mode: no token.
+    pub async fn click_unsigned(&self, card_activity_id: &str, verb: &str, data: Value) -> BotResponse {
+        let invoke = self.world.sandbox.teams.card_action(&self.user, &self.conversation, card_activity_id, verb, data);
+        let body = invoke.to_string().into_bytes();
+        self.world.sandbox.teams.send_raw(body, None).await.expect("the bot answers the invoke")
     }
 
     /// Signs in with Teams SSO (types `whoami`, answers the OAuthCard with a

@@ -61,17 +61,17 @@ pub struct AccountApi {
     admins: Mutex<HashSet<String>>,
     state: Mutex<Objects>,
     /// Managed DR's failover groups (`account_failover_groups`).
-    pub failover_groups: super::account_failover_groups::FailoverGroups,
+    pub failover_groups: Arc<super::account_failover_groups::FailoverGroups>,
 }
 
 impl AccountApi {
     pub fn new(account: Arc<Account>, verifier: Arc<dyn AccessTokenVerifier>) -> Arc<AccountApi> {
         Arc::new(AccountApi {
+            failover_groups: account.failover_groups.clone(),
             account,
             verifier,
             admins: Mutex::default(),
             state: Mutex::default(),
-            failover_groups: Default::default(),
         })
     }
 

@@ -18,6 +18,9 @@
 //!   `FAILING_OVER`; the failover ends `ACTIVE` in the target region, or
 //!   `FAILOVER_FAILED` with the primary unchanged.
 //!
+//! Each change is also a row of `system.replication.states`
+//! (`replication_states.rs`).
+//!
 //! What no document states and the sandbox chooses: a stale etag is
 //! `409 RESOURCE_CONFLICT`; a failover while one runs (or while the group is
 //! being created or deleted) is `400 FAILED_PRECONDITION`. Creating, listing,
@@ -41,6 +44,7 @@ use serde_json::{json, Value};
 
 use super::account_api::{AccountApi, SANDBOX_ACCOUNT_ID};
 use super::databricks_error;
+use super::replication_states::{errors_value, BlockingError, StateEvent};
 
 /// A failover under way: when it ends and how.
 struct Pending {
@@ -60,6 +64,10 @@ struct Group {
     pending: Option<Pending>,
     /// Why the last failover failed (the sandbox's own note, not an API field).
     failure: Option<String>,
+    /// `unity_catalog_assets.catalogs`: the catalogs it replicates.
+    catalogs: Vec<String>,
+    /// Its rows of `system.replication.states`, oldest first.
+    events: Vec<StateEvent>,
 }
 
 impl Group {
@@ -74,18 +82,43 @@ impl Group {
             None => {
                 self.effective_primary_region = pending.target;
                 self.state = "ACTIVE";
+                self.emit("FAILOVER_FINISHED", Value::Array(Vec::new()));
             }
             Some(reason) => {
                 self.state = "FAILOVER_FAILED";
+                let errors = errors_value(&[BlockingError::new("FAILOVER_FAILED", &reason, &[])]);
                 self.failure = Some(reason);
+                self.emit("FAILOVER_ABORTED", errors);
             }
         }
         self.etag += 1;
     }
 
+    /// The group's full name, as the API and the system table give it.
+    fn full_name(&self) -> String {
+        format!("accounts/{SANDBOX_ACCOUNT_ID}/failover-groups/{}", self.id)
+    }
+
+    /// Appends a status event, the lag as of now since the replication point.
+    fn emit(&mut self, replication_state: &'static str, errors: Value) {
+        // Strictly after the last event: "the latest" is never a tie.
+        let last = self.events.last().map(|e| e.event_time + chrono::Duration::milliseconds(1));
+        let now = last.map_or_else(Utc::now, |last| last.max(Utc::now()));
+        let event = StateEvent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_time: now,
+            failover_group_name: self.full_name(),
+            replication_state,
+            errors,
+            replication_lag_ms: Some((now - self.replication_point).num_milliseconds().max(0)),
+            effective_primary_region: self.effective_primary_region.clone(),
+        };
+        self.events.push(event);
+    }
+
     fn json(&self) -> Value {
-        json!({
-            "name": format!("accounts/{SANDBOX_ACCOUNT_ID}/failover-groups/{}", self.id),
+        let mut body = json!({
+            "name": self.full_name(),
             "regions": self.regions,
             "effective_primary_region": self.effective_primary_region,
             "workspace_sets": [{
@@ -97,7 +130,14 @@ impl Group {
             "replication_point": self.replication_point.to_rfc3339_opts(SecondsFormat::Millis, true),
             "has_replication_point_blocking_errors": false,
             "etag": self.etag.to_string(),
-        })
+        });
+        if !self.catalogs.is_empty() {
+            body["unity_catalog_assets"] = json!({
+                "catalogs": self.catalogs.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+                "data_replication_workspace_set": "workspaces",
+            });
+        }
+        body
     }
 }
 
@@ -109,6 +149,8 @@ pub struct FailoverGroups {
     duration: Mutex<Duration>,
     /// The next failover fails, with this reason.
     fail_next: Mutex<Option<String>>,
+    /// Failover requests accepted, by group (what a test counts).
+    accepted: Mutex<BTreeMap<String, usize>>,
 }
 
 impl FailoverGroups {
@@ -132,16 +174,52 @@ impl FailoverGroups {
             etag: 1,
             pending: None,
             failure: None,
+            catalogs: Vec::new(),
+            events: Vec::new(),
         };
+        let mut group = group;
+        group.emit("REPLICATING", Value::Array(Vec::new()));
         self.groups.lock().insert(id.to_string(), group);
     }
 
-    /// Replication caught up to this point (a new etag, as any change).
+    /// Replication caught up to this point (a new etag, as any change; a
+    /// REPLICATING event with the lag since it).
     pub fn set_replication_point(&self, id: &str, point: DateTime<Utc>) {
         let mut groups = self.groups.lock();
         let group = groups.get_mut(id).expect("a sandbox failover group");
         group.replication_point = point;
         group.etag += 1;
+        group.emit("REPLICATING", Value::Array(Vec::new()));
+    }
+
+    /// The catalogs the group replicates (`unity_catalog_assets.catalogs`).
+    pub fn set_catalogs(&self, id: &str, catalogs: &[&str]) {
+        let mut groups = self.groups.lock();
+        let group = groups.get_mut(id).expect("a sandbox failover group");
+        group.catalogs = catalogs.iter().map(|c| c.to_string()).collect();
+        group.etag += 1;
+    }
+
+    /// Replication goes on with `errors` blocking some assets: a REPLICATING
+    /// event with them and the lag since the replication point (which they
+    /// hold back: the group says so in `has_replication_point_blocking_errors`
+    /// only in Databricks, not modelled).
+    pub fn report_errors(&self, id: &str, errors: &[BlockingError]) {
+        let mut groups = self.groups.lock();
+        let group = groups.get_mut(id).expect("a sandbox failover group");
+        group.emit("REPLICATING", errors_value(errors));
+    }
+
+    /// Every group's `system.replication.states` rows.
+    pub fn events(&self) -> Vec<StateEvent> {
+        let mut groups = self.groups.lock();
+        groups
+            .values_mut()
+            .flat_map(|g| {
+                g.settle();
+                g.events.clone()
+            })
+            .collect()
     }
 
     /// How long the next failovers stay `FAILING_OVER`.
@@ -165,6 +243,12 @@ impl FailoverGroups {
     /// Why the group's last failover failed, if it did.
     pub fn failure(&self, id: &str) -> Option<String> {
         self.groups.lock().get(id).and_then(|g| g.failure.clone())
+    }
+
+    /// How many failover requests of the group were accepted (a stale or
+    /// invalid one is not).
+    pub fn failover_requests(&self, id: &str) -> usize {
+        self.accepted.lock().get(id).copied().unwrap_or(0)
     }
 }
 
@@ -256,9 +340,11 @@ async fn failover(
             &format!("The failover group is {}.", group.state),
         );
     }
+    *groups.accepted.lock().entry(id.clone()).or_default() += 1;
     group.state = "FAILING_OVER";
     group.failure = None;
     group.etag += 1;
+    group.emit("FAILOVER_STARTED", Value::Array(Vec::new()));
     group.pending = Some(Pending {
         target: request.target_primary_region,
         ends: Instant::now() + *groups.duration.lock(),

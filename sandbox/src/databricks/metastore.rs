@@ -470,7 +470,14 @@ impl Metastore {
             Securable::Schema => self.schemas.get(full_name).map(|s| &s.common).ok_or_else(missing),
             Securable::Table => self.tables.get(full_name).map(|t| &t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get(full_name).map(|v| &v.common).ok_or_else(missing),
-            Securable::Function => self.functions.get(full_name).map(|f| &f.common).ok_or_else(missing),
+            // A registered model is a function to grants ("use GRANT ON
+            // FUNCTION" for models, Unity Catalog privileges reference).
+            Securable::Function => self
+                .functions
+                .get(full_name)
+                .map(|f| &f.common)
+                .or_else(|| self.models.get(full_name).map(|m| &m.common))
+                .ok_or_else(missing),
             Securable::ExternalLocation => {
                 self.external_locations.get(full_name).map(|l| &l.common).ok_or_else(missing)
             }
@@ -487,7 +494,10 @@ impl Metastore {
             Securable::Schema => self.schemas.get_mut(full_name).map(|s| &mut s.common).ok_or_else(missing),
             Securable::Table => self.tables.get_mut(full_name).map(|t| &mut t.common).ok_or_else(missing),
             Securable::Volume => self.volumes.get_mut(full_name).map(|v| &mut v.common).ok_or_else(missing),
-            Securable::Function => self.functions.get_mut(full_name).map(|f| &mut f.common).ok_or_else(missing),
+            Securable::Function => match self.functions.get_mut(full_name) {
+                Some(function) => Ok(&mut function.common),
+                None => self.models.get_mut(full_name).map(|m| &mut m.common).ok_or_else(missing),
+            },
             Securable::ExternalLocation => {
                 self.external_locations.get_mut(full_name).map(|l| &mut l.common).ok_or_else(missing)
             }

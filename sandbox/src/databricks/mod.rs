@@ -36,14 +36,17 @@ pub mod assignment;
 pub mod clusters;
 pub mod datasets;
 pub mod files;
+pub mod identities;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
 pub mod locations;
 pub mod metastore;
+pub mod model_registry;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
+pub mod replication_states;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;
@@ -151,6 +154,9 @@ pub struct Workspace {
     /// id): Databricks keeps these in its own identity store, not in the
     /// token, as an admin adds an app to a group in the account console.
     service_principal_groups: Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// Principals this workspace's metastore does not know, though the
+    /// account may (`identities.rs`).
+    forgotten_principals: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Workspace {
@@ -191,6 +197,7 @@ impl Workspace {
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
+            forgotten_principals: Mutex::new(Default::default()),
         });
         account.register(&workspace);
         workspace
@@ -293,8 +300,10 @@ impl Workspace {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/2.0/preview/scim/v2/Me", get(me))
+            .merge(identities::router())
             .merge(unity_catalog::router())
             .merge(models::router())
+            .merge(model_registry::router())
             .merge(statements::router())
             .merge(warehouses::router())
             .merge(jobs::router())
@@ -333,6 +342,7 @@ impl Workspace {
             caller_oid: caller.oid.clone(),
             path: path.into(),
         });
+        self.account.saw_identity(&caller.upn);
         Ok(caller)
     }
 
@@ -365,6 +375,8 @@ impl Workspace {
     /// Adds a service principal (by application id) to a workspace group,
     /// e.g. drbot's own identity to the metastore admins for scheduled posts.
     pub fn add_service_principal_to_group(&self, app_id: &str, group: &str) {
+        // The account has it (an admin added it to the account, then the group).
+        self.account.add_principal(app_id);
         self.service_principal_groups.lock().entry(app_id.to_string()).or_default().push(group.to_string());
     }
 }

@@ -49,6 +49,9 @@ pub struct ModelVersion {
     pub status: String,
     pub storage_location: String,
     pub created_at: i64,
+    /// Its tags, set through MLflow's registry (`model_registry.rs`); the
+    /// Unity Catalog API neither shows nor sets them.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl RegisteredModel {
@@ -143,6 +146,7 @@ pub fn seed(
                 status: "READY".into(),
                 storage_location: format!("{location}/versions/{n}"),
                 created_at: now_ms - (10 - n) * 86_400_000,
+                tags: BTreeMap::new(),
             };
             (n, version)
         })
@@ -196,7 +200,7 @@ fn may_execute(metastore: &Metastore, who: &Principal, model: &RegisteredModel) 
 
 /// Only the model's owner (or an owner above it, or an admin) changes its
 /// metadata, aliases and owner (Registered Models reference).
-fn may_manage(metastore: &Metastore, who: &Principal, model: &RegisteredModel) -> bool {
+pub(super) fn may_manage(metastore: &Metastore, who: &Principal, model: &RegisteredModel) -> bool {
     let names: Vec<&str> = std::iter::once(who.name.as_str()).chain(who.groups.iter().map(String::as_str)).collect();
     metastore.is_admin(who)
         || names.contains(&model.common.owner.as_str())
@@ -208,7 +212,11 @@ fn missing(full_name: &str) -> UcError {
 }
 
 /// The model, once the caller may use its catalog and schema and see it.
-fn readable<'m>(metastore: &'m Metastore, who: &Principal, full_name: &str) -> Result<&'m RegisteredModel, UcError> {
+pub(super) fn readable<'m>(
+    metastore: &'m Metastore,
+    who: &Principal,
+    full_name: &str,
+) -> Result<&'m RegisteredModel, UcError> {
     let parts: Vec<&str> = full_name.split('.').collect();
     let [catalog, schema, _] = parts[..] else {
         return Err(UcError::Invalid("A model's full name is catalog.schema.model.".into()));
@@ -409,6 +417,8 @@ async fn update_model(
                 "Renaming a registered model (new_name) is not modelled by the sandbox.".into(),
             ));
         }
+        manageable(&ws.metastore.read(), who, &full_name)?;
+        ws.require_principals(request.owner.as_deref()).map_err(|message| UcError::Missing("PRINCIPAL", message))?;
         let mut metastore = ws.metastore.write();
         manageable(&metastore, who, &full_name)?;
         let now = chrono::Utc::now().timestamp_millis();
@@ -442,7 +452,7 @@ async fn list_versions(
     })
 }
 
-fn version_of(model: &RegisteredModel, version: &str) -> Result<i64, UcError> {
+pub(super) fn version_of(model: &RegisteredModel, version: &str) -> Result<i64, UcError> {
     let number: i64 = version.parse().map_err(|_| UcError::Invalid(format!("Invalid version '{version}'.")))?;
     if !model.versions.contains_key(&number) {
         return Err(UcError::Missing(

@@ -449,6 +449,9 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
             _ = running.cancel.cancelled() => { set(Status { state: "CANCELED", error: None, outcome: None }); return; }
             _ = tokio::time::sleep(run) => {}
         }
+        let context = (request.catalog.as_deref(), request.schema.as_deref());
+        let unknown =
+            parsed.as_ref().ok().and_then(|statement| principal_unknown(&workspace, &principal, statement, context));
         let finished = match parsed {
             Err(error) => {
                 Status { state: "FAILED", error: Some(("PARSE_SYNTAX_ERROR".into(), error.0)), outcome: None }
@@ -457,6 +460,22 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
                 let Fate::Fails(which) = fate else { unreachable!() };
                 let (code, message) = TRANSIENT_FAILURES[which];
                 Status { state: "FAILED", error: Some((code.into(), message.into())), outcome: None }
+            }
+            Ok(_) if unknown.is_some() => Status {
+                state: "FAILED",
+                error: Some(("PRINCIPAL_DOES_NOT_EXIST".into(), unknown.unwrap_or_default())),
+                outcome: None,
+            },
+            Ok(Statement::ReplicationStates(query)) => {
+                let events = workspace.account.failover_groups.events();
+                let admin = workspace.metastore.read().is_admin(&principal);
+                let account_id = super::account_api::SANDBOX_ACCOUNT_ID;
+                match super::replication_states::answer(&events, account_id, admin, &query) {
+                    Ok(outcome) => Status { state: "SUCCEEDED", error: None, outcome: Some(Arc::new(outcome)) },
+                    Err(error) => {
+                        Status { state: "FAILED", error: Some((error.error_code, error.message)), outcome: None }
+                    }
+                }
             }
             Ok(statement) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
@@ -495,6 +514,27 @@ async fn submit(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     }
     let current = entry.status.borrow().clone();
     Json(render(&id, &current)).into_response()
+}
+
+/// Why a GRANT or an owner change the caller may make cannot run: it names
+/// a principal the metastore does not know (`identities.rs`). One the
+/// caller may not make is left to fail as it does (PERMISSION_DENIED first).
+/// Asked before the metastore is locked for the statement: the answer reads
+/// every metastore of the account.
+fn principal_unknown(
+    workspace: &Workspace,
+    who: &super::metastore::Principal,
+    statement: &Statement,
+    (catalog, schema): (Option<&str>, Option<&str>),
+) -> Option<String> {
+    let (securable, name, named) = match statement {
+        Statement::Grant { securable, name, principal, .. } => (securable, name, principal),
+        Statement::AlterOwner { securable, name, owner } => (securable, name, owner),
+        _ => return None,
+    };
+    let full_name = super::sql::execute::securable_name(*securable, name, catalog, schema).ok()?;
+    workspace.metastore.read().require_manage(who, *securable, &full_name).ok()?;
+    workspace.require_principals([named.as_str()]).err()
 }
 
 /// A statement's error as the API reports it: a service error code, with the

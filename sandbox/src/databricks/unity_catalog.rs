@@ -244,6 +244,9 @@ async fn update_catalog(
     with_caller(&ws, &headers, "catalogs.update", |who| {
         let request: UpdateCatalog =
             serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        // Who may change it first, then whom it names.
+        ws.metastore.read().require_manage(who, Securable::Catalog, &name)?;
+        ws.require_principals(request.owner.as_deref()).map_err(|message| UcError::Missing("PRINCIPAL", message))?;
         let mut metastore = ws.metastore.write();
         metastore.require_manage(who, Securable::Catalog, &name)?;
         let common = metastore.common_mut(Securable::Catalog, &name)?;
@@ -614,6 +617,11 @@ async fn update_permissions(
         let kind = securable(&kind)?;
         let request: UpdatePermissions =
             serde_json::from_slice(&body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        // Who may change them first; then granting needs a principal the
+        // metastore knows (revoking does not).
+        ws.metastore.read().require_manage(who, kind, &full_name)?;
+        let granted = request.changes.iter().filter(|c| !c.add.is_empty()).map(|c| c.principal.as_str());
+        ws.require_principals(granted).map_err(|message| UcError::Missing("PRINCIPAL", message))?;
         let mut metastore = ws.metastore.write();
         metastore.require_manage(who, kind, &full_name)?;
         for change in &request.changes {
@@ -750,6 +758,8 @@ fn update_securable(ws: &Workspace, headers: &HeaderMap, kind: Securable, full_n
     with_caller(ws, headers, "securable.update", |who| {
         let request: UpdateCommon =
             serde_json::from_slice(body).map_err(|e| UcError::Invalid(format!("Invalid request body: {e}")))?;
+        ws.metastore.read().require_manage(who, kind, full_name)?;
+        ws.require_principals(request.owner.as_deref()).map_err(|message| UcError::Missing("PRINCIPAL", message))?;
         let mut metastore = ws.metastore.write();
         metastore.require_manage(who, kind, full_name)?;
         let common = metastore.common_mut(kind, full_name)?;

@@ -166,7 +166,7 @@ pub(super) fn qualify(
     Ok(full)
 }
 
-fn securable_name(
+pub(crate) fn securable_name(
     kind: Securable,
     name: &[String],
     catalog: Option<&str>,
@@ -676,6 +676,10 @@ pub fn execute(
         }
         Statement::InformationSchema { catalog, view, columns, direct_only } => {
             super::information_schema::query(metastore, who, catalog, view, columns, *direct_only)
+        }
+        // The account's table, not the metastore's: `statements.rs` answers it.
+        Statement::ReplicationStates(_) => {
+            Err(failed("INTERNAL_ERROR", "system.replication.states is answered by the statements API".into()))
         }
         Statement::DescribeTableJson { name } => {
             // DESCRIBE TABLE reference, "JSON formatted output": one row, the

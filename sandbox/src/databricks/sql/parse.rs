@@ -206,6 +206,10 @@ pub enum Statement {
         columns: Vec<String>,
         direct_only: bool,
     },
+    /// `SELECT col | to_json(col) AS col, … FROM system.replication.states
+    /// WHERE failover_group_name = '…' ORDER BY event_time DESC [LIMIT n]`:
+    /// managed DR's status events of one group (`replication_states.rs`).
+    ReplicationStates(super::super::replication_states::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -837,6 +841,9 @@ pub fn parse(sql: &str) -> Result<Statement, SyntaxError> {
         if p.peek_word("COUNT") {
             return count_rows(p);
         }
+        if selects_from(&p, &["system", "replication", "states"]) {
+            return replication_states(p);
+        }
         return information_schema(p);
     }
     if p.eat("LIST") {
@@ -1173,6 +1180,57 @@ fn information_schema(mut p: Parser) -> Result<Statement, SyntaxError> {
         columns,
         direct_only,
     })
+}
+
+/// Whether the statement's first `FROM` names `table` (case aside).
+fn selects_from(p: &Parser, table: &[&str]) -> bool {
+    let Some(from) = p.tokens.iter().position(|t| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("FROM"))) else {
+        return false;
+    };
+    let mut rest = Parser { tokens: p.tokens[from + 1..].to_vec(), at: 0 };
+    rest.name()
+        .is_ok_and(|name| name.len() == table.len() && name.iter().zip(table).all(|(a, b)| a.eq_ignore_ascii_case(b)))
+}
+
+/// The rest of `SELECT … FROM system.replication.states WHERE
+/// failover_group_name = '…' ORDER BY event_time DESC [LIMIT n]`.
+fn replication_states(mut p: Parser) -> Result<Statement, SyntaxError> {
+    let mut columns = Vec::new();
+    loop {
+        if p.eat("to_json") {
+            if !p.eat_symbol('(') {
+                return p.error();
+            }
+            let column = p.identifier()?;
+            if !p.eat_symbol(')') {
+                return p.error();
+            }
+            p.expect("AS")?;
+            if !p.identifier()?.eq_ignore_ascii_case(&column) {
+                return Err(SyntaxError("[PARSE_SYNTAX_ERROR] The sandbox names to_json(c) AS c only.".into()));
+            }
+            columns.push((column.to_ascii_lowercase(), true));
+        } else {
+            columns.push((p.identifier()?.to_ascii_lowercase(), false));
+        }
+        if !p.eat_symbol(',') {
+            break;
+        }
+    }
+    p.expect("FROM")?;
+    p.name()?;
+    p.expect("WHERE")?;
+    p.expect("failover_group_name")?;
+    if !p.eat_symbol('=') {
+        return p.error();
+    }
+    let group_name = p.text()?;
+    p.expect("ORDER")?;
+    p.expect("BY")?;
+    p.expect("event_time")?;
+    p.expect("DESC")?;
+    let limit = if p.eat("LIMIT") { Some(p.count()?) } else { None };
+    p.done(Statement::ReplicationStates(super::super::replication_states::Query { columns, group_name, limit }))
 }
 
 /// The tokens back as SQL text (identifiers re-quoted), for a view's definition.
