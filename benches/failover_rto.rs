@@ -213,6 +213,7 @@ fn main() {
             forced_timeout_ms: 30_000,
             storage_account_id: Some(storage_id),
             smoke_tables: delta.iter().take(3).cloned().collect(),
+            ..RunbookSettings::default()
         };
         let versions = store.table_versions("default").await.unwrap();
         let runbook = plan(&pair, Mode::Planned, &settings, &versions, &[], now_ms()).expect("a runbook");

@@ -131,6 +131,18 @@ pub struct FailoverConfig {
     pub storage_accounts: BTreeMap<String, String>,
     /// Per pair, the tables whose row counts validate a promotion.
     pub smoke_tables: BTreeMap<String, Vec<String>>,
+    /// Per pair, the private DNS records the repoint step moves to the
+    /// promoted side (`[[failover.aliases.finance]]`: `zone`, `name`,
+    /// `type` A or CNAME, `primary`, `secondary`, `ttl`).
+    pub aliases: BTreeMap<String, Vec<crate::failover::aliases::DnsAlias>>,
+    /// Per pair, the job (by name) the validate step runs once on the
+    /// promoted side, a drill's too (`validate_jobs.finance = "smoke-test"`).
+    pub validate_jobs: BTreeMap<String, String>,
+    /// How long that run may take before it is cancelled and validation fails.
+    pub validate_job_timeout_secs: u64,
+    /// Per pair, what a freeze does beyond pausing jobs (`[failover.freeze.finance]`:
+    /// `stop_warehouses`, `revoke_modify_except = "GROUP"`).
+    pub freeze: BTreeMap<String, crate::failover::freeze::FreezeOptions>,
 }
 
 impl Default for FailoverConfig {
@@ -140,6 +152,10 @@ impl Default for FailoverConfig {
             forced_timeout_secs: 30,
             storage_accounts: BTreeMap::new(),
             smoke_tables: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            validate_jobs: BTreeMap::new(),
+            validate_job_timeout_secs: 1800,
+            freeze: BTreeMap::new(),
         }
     }
 }
@@ -608,6 +624,19 @@ impl Config {
         }
         let r = &self.replication;
         check_mapping("replication.location_mapping", &r.location_mapping)?;
+        for (pair, freeze) in &self.failover.freeze {
+            if freeze.revoke_modify_except.as_deref().is_some_and(|group| group.trim().is_empty()) {
+                return Err(setting(
+                    &format!("failover.freeze.{pair}.revoke_modify_except"),
+                    "names the group that keeps MODIFY: it may not be empty",
+                ));
+            }
+        }
+        for (pair, aliases) in &self.failover.aliases {
+            for (index, alias) in aliases.iter().enumerate() {
+                alias.check().map_err(|problem| setting(&format!("failover.aliases.{pair}[{index}]"), problem))?;
+            }
+        }
         // One check per setting, so the message names the one that is wrong.
         let at_least_one = [
             ("replication.concurrency", r.concurrency as u64, "must be at least 1"),
@@ -616,6 +645,11 @@ impl Config {
             ("replication.action_budget_secs", r.action_budget_secs, "must be at least 1 second"),
             ("operations.lease_secs", self.operations.lease_secs, "must be at least 1 second"),
             ("operations.plan_ttl_secs", self.operations.plan_ttl_secs, "must be at least 1 second"),
+            (
+                "failover.validate_job_timeout_secs",
+                self.failover.validate_job_timeout_secs,
+                "must be at least 1 second",
+            ),
         ];
         if let Some((name, _, problem)) = at_least_one.into_iter().find(|(_, value, _)| *value == 0) {
             return Err(setting(name, problem));
@@ -882,6 +916,26 @@ MicrosoftAppTenantId = "tenant"
         assert!(error_of(&read_only, &[]).contains("replication.location_mapping"), "{}", error_of(&read_only, &[]));
         let same_account = read_only.replace("st-secondary", "st");
         assert!(Config::from_toml(&same_account, &env(&[])).is_ok());
+    }
+
+    #[test]
+    fn a_pair_s_failover_settings_are_read_and_checked() {
+        let zone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/corp.example";
+        let text = format!(
+            "{MINIMAL}\n[failover]\nvalidate_jobs = {{ finance = \"smoke\" }}\n\n[failover.freeze.finance]\n\
+             stop_warehouses = true\nrevoke_modify_except = \"dr-operators\"\n\n[[failover.aliases.finance]]\n\
+             zone = \"{zone}\"\nname = \"sql\"\ntype = \"A\"\nprimary = \"10.1.0.4\"\nsecondary = \"10.2.0.4\"\n"
+        );
+        let config = Config::from_toml(&text, &env(&[])).unwrap();
+        let settings = crate::failover::runbook::RunbookSettings::of_pair(&config.failover, "finance");
+        assert_eq!(settings.validate_job.as_deref(), Some("smoke"));
+        assert!(settings.freeze.stop_warehouses);
+        assert_eq!(settings.aliases[0].fqdn(), "sql.corp.example");
+        assert_eq!(settings.validate_job_timeout_ms, 1_800_000);
+        let bad_address = text.replace("10.2.0.4", "adb-2.example");
+        assert!(error_of(&bad_address, &[]).contains("failover.aliases.finance[0]"), "{}", error_of(&bad_address, &[]));
+        let no_group = text.replace("\"dr-operators\"", "\" \"");
+        assert!(error_of(&no_group, &[]).contains("failover.freeze.finance.revoke_modify_except"));
     }
 
     #[test]

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use drbot::assets::job_settings::PauseState;
 use drbot::pairs::Side;
 use sandbox::connector::Verb;
-use sandbox::databricks::metastore::{Common, ExternalLocation};
-use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
 use serde_json::{json, Value};
 use support::chat::{button, card_text, showing, wait_for, Chat};
+use support::runbook::primary_reads_secondary_storage;
 use support::World;
 
 /// The sandbox and drbot; Alice and Carol hold the failover role (by object
@@ -75,20 +74,6 @@ async fn replicate_everything(world: &World, chat: &Chat<'_>) {
     let (id, plan) = card_for(world, chat, "replicate --assets").await;
     chat.click(&id, "replicate.run", button(&plan, "replicate.run")).await;
     wait_for(world, "the replication's result", |r| r.activity_id == id && card_text(r).contains("Run details")).await;
-}
-
-/// The primary's metastore gets an external location on the secondary's
-/// storage prefix (as the bootstrap gives the secondary one on the primary's).
-fn primary_reads_secondary_storage(world: &World) {
-    let mut primary = world.sandbox.primary.metastore.write();
-    let location = ExternalLocation {
-        name: "external_delta_secondary".into(),
-        url: LOCATION_MAPPING[1].1.into(),
-        credential_name: format!("uc-access-connector-{}", primary.region),
-        read_only: true,
-        common: Common { owner: ADMIN_GROUP.into(), ..Default::default() },
-    };
-    primary.external_locations.insert(location.name.clone(), location);
 }
 
 /// Waits until the default pair's alert `condition` is raised (or cleared).
@@ -257,7 +242,7 @@ async fn a_planned_failover_needs_two_approvers_moves_the_pair_with_zero_loss_an
     // primary's metastore may read the secondary's prefix, the runbook says so.
     let (_, unready) = card_for(&world, &alice, "failback").await;
     assert!(unready.to_string().contains("storage on the primary side"), "{unready}");
-    primary_reads_secondary_storage(&world);
+    primary_reads_secondary_storage(&world.sandbox);
     // A second failover does not apply; failback does, and brings it home.
     let (_, not_again) = card_for(&world, &alice, "failover").await;
     assert!(not_again.to_string().contains("does not apply"), "{not_again}");

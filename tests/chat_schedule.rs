@@ -290,3 +290,77 @@ async fn subscribe_names_a_pair_and_subscriptions_list_the_schedules_set_here() 
     let schedule = world.bot.app.store.replication_schedule("default").await.unwrap().unwrap();
     assert_eq!(schedule.created_by_upn.as_deref(), Some(alice.user.upn.as_str()), "unchanged by bob");
 }
+
+/// A failed-over pair does not replicate from its stale primary: each
+/// firing is passed over, the conversation where the schedule was set is
+/// told once, `subscriptions` says the schedule waits for the failback (and
+/// lists the pair's drills); home again, the cycles run, and a second
+/// failover is told again.
+#[tokio::test]
+async fn a_failed_over_pair_s_schedule_is_passed_over_with_one_note_until_failback() {
+    let clock = ManualClock::new();
+    let directory = sandbox::directory::Directory::default();
+    let alice_oid = directory.user("alice").unwrap().oid.clone();
+    let world = World::start_with_clock(
+        |config| {
+            fast(config);
+            config.access.failover.push(alice_oid.clone());
+        },
+        clock.clone(),
+    )
+    .await;
+    let alice = Chat::personal(&world, "alice");
+    alice.sign_in().await;
+    let store = world.bot.app.store.clone();
+    assert!(card_text(&alice.say("replicate default every 15m").await).contains("replicates every 15 min"));
+    assert!(card_text(&alice.say("subscribe drill default monthly").await).contains("Drills of pair default"));
+    let moved = |from, to| {
+        let store = store.clone();
+        async move { assert!(store.set_active_side("default", from, to, 0).await.unwrap()) }
+    };
+    use drbot::pairs::Side::{Primary, Secondary};
+    moved(Primary, Secondary).await;
+
+    let paused = "Scheduled replication of pair default paused";
+    let notes = || {
+        let recorded = world.sandbox.connector.recorded();
+        recorded
+            .iter()
+            .filter(|r| r.conversation_id == alice.conversation.id() && card_text(r).contains(paused))
+            .count()
+    };
+    let next_fire = || {
+        let store = store.clone();
+        async move { store.replication_schedule("default").await.unwrap().unwrap().next_fire_ms }
+    };
+    for firing in 0..2 {
+        let due = next_fire().await;
+        clock.advance(Duration::from_secs(16 * 60));
+        eventually("the firing passed over", || async { (next_fire().await > due).then_some(()) }).await;
+        let note = wait_for(&world, "the note", |r| card_text(r).contains(paused)).await;
+        let text = card_text(&note);
+        assert!(text.contains("has failed over") && text.contains("failback default"), "{text}");
+        assert_eq!(notes(), 1, "told once, not at firing {firing}");
+    }
+    assert!(runs(&world, "default").await.is_empty(), "nothing replicated from the stale primary");
+    let listed = card_text(&alice.say("subscriptions").await);
+    assert!(listed.contains("Paused until failback default"), "{listed}");
+    assert!(listed.contains("drill of default") && listed.contains("subscribe drill default off"), "{listed}");
+
+    // Home again: the cycles run.
+    moved(Secondary, Primary).await;
+    clock.advance(Duration::from_secs(16 * 60));
+    eventually("a cycle after the failback", || async { (!runs(&world, "default").await.is_empty()).then_some(()) })
+        .await;
+    let listed = card_text(&alice.say("subscriptions").await);
+    assert!(!listed.contains("Paused until failback"), "{listed}");
+
+    // A later failover is news again.
+    eventually("the cycle to end", || async {
+        runs(&world, "default").await.iter().all(|r| r.finished_ms.is_some()).then_some(())
+    })
+    .await;
+    moved(Primary, Secondary).await;
+    clock.advance(Duration::from_secs(16 * 60));
+    eventually("told again", || async { (notes() == 2).then_some(()) }).await;
+}

@@ -13,24 +13,13 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use drbot::assets::job_settings::PauseState;
 use drbot::pairs::Side;
-use drbot::store::operations::Operation;
 use drbot::store::Store;
-use sandbox::connector::Verb;
-use sandbox::databricks::{Workspace, DATABRICKS_AUDIENCE};
-use sandbox::directory::DR_OPERATORS_GROUP;
-use sandbox::{Sandbox, SandboxConfig};
-use serde_json::Value;
+use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{eventually, wait_for_activity, write_config, BotProcess, Person, RUN_PATIENCE};
+use support::process::{wait_for_activity, BotProcess};
+use support::runbook::*;
 
 /// Where a planned failover can die: after each of its steps' checkpoints,
 /// and after the checkpoint inside the freeze (the jobs' prior states,
@@ -45,254 +34,15 @@ const PLANNED_POINTS: [&str; 7] = [
     "runbook.after_validate",
 ];
 
-/// The seeded BI warehouse, on each side.
-const BI: &str = "BI dashboards";
-const PRIMARY_BI_ID: &str = "b1a0c0ffee000001";
-
-/// A small sandbox (replication takes a second or two) with warehouses on
-/// both sides, the primary's BI warehouse running, and a geo-redundant
-/// storage account that fails over with the pair.
-async fn small_sandbox() -> Sandbox {
-    let config = SandboxConfig { tables: 6, jobs: 30, ..SandboxConfig::default() };
-    let sandbox = Sandbox::start(config).await.expect("sandbox starts");
-    sandbox.primary.warehouses.seed(true);
-    sandbox.secondary.warehouses.seed(false);
-    sandbox.arm.add_storage_account("rg-dr", "stext", "westeurope", "northeurope", "Standard_RAGRS");
-    sandbox.arm.set_storage_failover_duration(Duration::from_millis(200));
-    // The BI team's warehouse runs on the primary, started as an admin would.
-    let alice = sandbox.teams.user("alice").expect("alice");
-    let token = sandbox.entra.user_token(&alice, sandbox::SANDBOX_BOT_APP_ID, DATABRICKS_AUDIENCE, "all-apis");
-    let started = reqwest::Client::new()
-        .post(format!("{}/api/2.0/sql/warehouses/{PRIMARY_BI_ID}/start", sandbox.primary_url()))
-        .bearer_auth(token)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("the start is answered");
-    assert!(started.status().is_success(), "{}", started.text().await.unwrap_or_default());
-    sandbox
-}
-
-fn storage_account_id() -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/rg-dr/providers/Microsoft.Storage/storageAccounts/stext",
-        sandbox::SANDBOX_SUBSCRIPTION_ID
-    )
-}
-
-/// The crash tests' configuration (short lease, fast ticks) with Carol
-/// given the failover role beside the operators (two approvers, the
-/// default), freezes that wait two seconds for active runs, and the storage
-/// account of the default pair.
-fn runbook_config(sandbox: &Sandbox, dir: &Path, store: &str) -> PathBuf {
-    let path = write_config(sandbox, dir, store);
-    let text = std::fs::read_to_string(&path).expect("config read");
-    let carol = sandbox.teams.user("carol").expect("carol").oid;
-    let role = format!("failover = [\"{DR_OPERATORS_GROUP}\"]");
-    assert!(text.contains(&role), "the sandbox's config names the operators for failover");
-    let mut text = text.replace(&role, &format!("failover = [\"{DR_OPERATORS_GROUP}\", \"{carol}\"]"));
-    text.push_str(&format!(
-        "\n[failover]\nrun_wait_secs = 2\n\n[failover.storage_accounts]\ndefault = {:?}\n",
-        storage_account_id()
-    ));
-    std::fs::write(&path, text).expect("config written");
-    path
-}
-
-/// Alice and Carol (both with the failover role) in one group chat, signed in.
-async fn bridge(sandbox: &Sandbox) -> (Person<'_>, Person<'_>) {
-    let room = sandbox.teams.group_chat("dr-bridge");
-    for who in ["alice", "carol"] {
-        Person::personal(sandbox, who).sign_in().await;
-    }
-    let (alice, carol) = (Person::in_group(sandbox, &room, "alice"), Person::in_group(sandbox, &room, "carol"));
-    sandbox.connector.set_members(room.id(), &[alice.user.clone(), carol.user.clone()]);
-    (alice, carol)
-}
-
-fn button(card: &Value, verb: &str) -> Value {
-    card["actions"]
-        .as_array()
-        .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
-        .map(|a| a["data"].clone())
-        .unwrap_or_else(|| panic!("a {verb} button on {card}"))
-}
-
-/// Types `command`; the card that replaces its "Planning" placeholder.
-async fn card_for(person: &Person<'_>, command: &str) -> (String, Value) {
-    let first = person.say(command).await;
-    let id = first.activity_id.clone();
-    if !card_text(&first).contains("Planning") {
-        return (id, first.adaptive_card().cloned().expect("a card"));
-    }
-    let card =
-        wait_for_activity(person.sandbox, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id)
-            .await;
-    (id, card.adaptive_card().cloned().expect("a card"))
-}
-
-/// Replicates data and assets, so the secondary holds paused copies of the jobs.
-async fn replicate_everything(person: &Person<'_>) {
-    let card_id = person.plan_and_run_with("replicate --assets").await;
-    wait_for_activity(person.sandbox, "the replication's result", |r| {
-        r.activity_id == card_id && card_text(r).contains("Run details")
-    })
-    .await;
-}
-
-/// Source job id → whether every trigger is paused (copies by their source tag).
-fn paused_by_source(workspace: &Workspace, copies: bool) -> Vec<(i64, bool)> {
-    let mut out: Vec<(i64, bool)> = workspace
-        .job_definitions
-        .all()
-        .iter()
-        .map(|(id, settings)| {
-            let source = if copies {
-                settings["tags"]["drbot_source_job_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1)
-            } else {
-                *id
-            };
-            (source, PauseState::of(settings).all_paused())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn calls(workspace: &Workspace, path: &str) -> usize {
-    workspace.calls().iter().filter(|c| c.path == path).count()
-}
-
-fn warehouse_state(workspace: &Workspace, name: &str) -> Option<String> {
-    workspace.warehouses.by_name(name).and_then(|w| w.own_state)
-}
-
-/// What the workspaces looked like when the runbook was approved, and what
-/// had been asked of them by then.
-struct Before {
-    primary: Vec<(i64, bool)>,
-    secondary: Vec<(i64, bool)>,
-    primary_updates: usize,
-    secondary_updates: usize,
-    primary_resets: usize,
-    secondary_resets: usize,
-    secondary_starts: usize,
-    secondary_stops: usize,
-    storage_failovers: usize,
-}
-
-impl Before {
-    fn read(sandbox: &Sandbox) -> Before {
-        let (p, s) = (&sandbox.primary, &sandbox.secondary);
-        Before {
-            primary: paused_by_source(p, false),
-            secondary: paused_by_source(s, true),
-            primary_updates: calls(p, "jobs.update"),
-            secondary_updates: calls(s, "jobs.update"),
-            primary_resets: calls(p, "jobs.reset"),
-            secondary_resets: calls(s, "jobs.reset"),
-            secondary_starts: calls(s, "sql.warehouses.start"),
-            secondary_stops: calls(s, "sql.warehouses.stop"),
-            storage_failovers: sandbox.arm.storage_failover_requests().len(),
-        }
-    }
-
-    /// The primary's jobs whose triggers ran, that have a copy on the secondary.
-    fn unpaused_with_copies(&self) -> Vec<i64> {
-        let copied: BTreeSet<i64> = self.secondary.iter().map(|(source, _)| *source).collect();
-        self.primary.iter().filter(|(id, paused)| !paused && copied.contains(id)).map(|(id, _)| *id).collect()
-    }
-}
-
-/// Samples the pair's active side until stopped: the sides it was seen on, in order.
-struct ActiveWatch {
-    seen: Arc<Mutex<Vec<Side>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ActiveWatch {
-    fn start(store: Store) -> ActiveWatch {
-        let (seen, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
-        let (into, stopped) = (seen.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            while !stopped.load(Ordering::SeqCst) {
-                if let Ok(Some(pair)) = store.pair("default").await {
-                    let mut seen = into.lock().unwrap();
-                    if seen.last() != Some(&pair.active) {
-                        seen.push(pair.active);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        ActiveWatch { seen, stop, task }
-    }
-
-    async fn finish(self) -> Vec<Side> {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.task.await;
-        let seen = self.seen.lock().unwrap().clone();
-        seen
-    }
-}
-
-/// The conversation's runbook operations.
-async fn runbooks(store: &Store, conversation: &str) -> Vec<Operation> {
-    let ops = store.recent_operations(conversation, 20).await.expect("operations");
-    ops.into_iter().filter(|op| op.kind.as_str() == "failover").collect()
-}
-
-/// Waits for the runbook to end with its card delivered.
-async fn runbook_ended(store: &Store, conversation: &str) -> Operation {
-    eventually("the runbook to end and post its card", RUN_PATIENCE, || async {
-        runbooks(store, conversation).await.into_iter().find(|op| op.state.is_terminal() && op.final_posted)
-    })
-    .await
-}
-
-/// The step kinds the checkpoint records as over, in order.
-fn steps_recorded(op: &Operation) -> Vec<String> {
-    let steps = op.payload["progress"]["steps"].as_array().cloned().unwrap_or_default();
-    steps.iter().filter_map(|s| s["kind"].as_str().map(str::to_string)).collect()
-}
-
-/// Asks for `command` in `requester`'s chat and approves it by each of
-/// `approvers`; the runbook card's id.
-async fn approve(requester: &Person<'_>, command: &str, approvers: &[&Person<'_>]) -> String {
-    let (card_id, runbook) = card_for(requester, command).await;
-    let approve = button(&runbook, "failover.approve");
-    let Some((last, first)) = approvers.split_last() else { return card_id };
-    for person in first {
-        person.click(&card_id, "failover.approve", approve.clone()).await;
-    }
-    // The last approval starts the runbook, which may reach its fault point
-    // (and abort the process) before the answer to the click is written:
-    // a connection closed here is that abort, which `aborted_at` checks.
-    let invoke = last.sandbox.teams.card_action(&last.user, &last.conversation, &card_id, "failover.approve", approve);
-    if let Ok(answer) = last.sandbox.teams.send(&invoke).await {
-        assert_eq!(answer.status, 200, "{}", answer.body);
-    }
-    card_id
-}
-
-/// Waits for the child to abort at its fault point.
-async fn aborted_at(bot: &mut BotProcess, point: &str) {
-    let status = bot.wait_exit().await;
-    assert!(!status.success(), "{point}: aborted, not stopped: {}", bot.log_text());
-    let log = bot.log_text();
-    assert!(log.contains("DRBOT_FAULT: aborting here") && log.contains(point), "{point}: {log}");
-}
-
 /// A planned failover's effects after a resumed run: the runbook succeeded
 /// once with every step recorded once, one result card, the active side
 /// moved once, and every pause, unpause, warehouse start and storage
 /// failover asked for exactly once.
 async fn assert_failed_over_once(sandbox: &Sandbox, store: &Store, conversation: &str, before: &Before, point: &str) {
-    let op = runbook_ended(store, conversation).await;
+    let op = runbook_ended(store, conversation, "planned").await;
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: resumed by another instance: {op:?}");
-    assert_eq!(runbooks(store, conversation).await.len(), 1, "{point}: one runbook");
+    assert_eq!(runbooks(store, conversation, "planned").await.len(), 1, "{point}: one runbook");
     let steps = steps_recorded(&op);
     assert_eq!(
         steps,
@@ -349,7 +99,7 @@ async fn planned_failover_aborted_at(point: &str) {
 
     approve(&alice, "failover --override", &[&alice, &carol]).await;
     aborted_at(&mut first, point).await;
-    let at_crash = runbooks(&store, alice.conversation.id()).await;
+    let at_crash = runbooks(&store, alice.conversation.id(), "planned").await;
     assert_eq!(at_crash.len(), 1, "{point}");
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
     assert_eq!(showing(&sandbox.connector.recorded(), "Completed: the secondary is active"), 0, "{point}");
@@ -407,14 +157,27 @@ async fn on_postgresql_the_other_instance_finishes_a_failover_whose_instance_die
     }
 }
 
+/// The job a drill runs once on the secondary to validate it (its copy there has its name).
+const VALIDATION_JOB: &str = "ops-pipeline-0008";
+
+/// The id of the job named `name` in `workspace`.
+fn job_named(workspace: &sandbox::databricks::Workspace, name: &str) -> i64 {
+    let jobs = workspace.job_definitions.all();
+    let found = jobs.iter().find(|(_, settings)| settings["name"] == name);
+    *found.unwrap_or_else(|| panic!("a job named {name}")).0
+}
+
 /// A drill aborted at `point` and resumed: the secondary returns to
-/// passive, each warehouse started and stopped once, and both sides end as
-/// they were; the pair never left the primary.
+/// passive, each warehouse started and stopped once, the validation job run
+/// once on the secondary, and both sides end as they were; the pair never
+/// left the primary.
 async fn drill_aborted_at(point: &str) {
     let sandbox = small_sandbox().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
+    let validation = format!("\n[failover.validate_jobs]\ndefault = {VALIDATION_JOB:?}\n");
+    let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &validation);
     let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
     first.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&first.endpoint());
@@ -429,21 +192,23 @@ async fn drill_aborted_at(point: &str) {
     aborted_at(&mut first, point).await;
     // After the promotion the warehouse runs; at the checkpoint inside it
     // the drill had recorded what it would start, and started nothing yet.
-    let started = point == "runbook.after_promote";
+    let started = point != "runbook.recorded";
     let at_crash = warehouse_state(&sandbox.secondary, BI);
     assert_eq!(at_crash.as_deref() == Some("RUNNING"), started, "{point}: {at_crash:?}");
 
     let mut second = BotProcess::start(&config, dir.path().join("second.log"));
     second.wait_ready().await;
     sandbox.teams.set_bot_endpoint(&second.endpoint());
-    let op = runbook_ended(&store, alice.conversation.id()).await;
+    let op = runbook_ended(&store, alice.conversation.id(), "drill").await;
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: {op:?}");
     assert_eq!(steps_recorded(&op), ["preflight", "final_sync", "promote", "validate", "return_to_passive"], "{point}");
-    wait_for_activity(&sandbox, "the drill's result", |r| {
+    let result = wait_for_activity(&sandbox, "the drill's result", |r| {
         card_text(r).contains("the drill left both sides as they were")
     })
     .await;
+    let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
+    assert!(card_text(&result).contains(&ran), "{point}: {}", card_text(&result));
     assert_eq!(showing(&sandbox.connector.recorded(), "the drill left both sides as they were"), 1);
     assert_eq!(store.drills(Some("default"), 5).await.unwrap().len(), 1, "{point}: one drill recorded");
 
@@ -456,17 +221,21 @@ async fn drill_aborted_at(point: &str) {
     assert_eq!(calls(s, "sql.warehouses.start") - before.secondary_starts, 1, "{point}: started once");
     assert_eq!(calls(s, "sql.warehouses.stop") - before.secondary_stops, 1, "{point}: stopped once");
     assert_eq!(sandbox.arm.storage_failover_requests().len(), before.storage_failovers, "{point}: storage untouched");
+    // The validation job ran once, on the secondary only.
+    assert_eq!(s.jobs.runs_of(job_named(s, VALIDATION_JOB)).len(), 1, "{point}: validated by one run");
+    assert!(p.jobs.runs_of(job_named(p, VALIDATION_JOB)).is_empty(), "{point}: nothing ran on the primary");
     assert_eq!(watch.finish().await, [Side::Primary], "{point}: the pair never left the primary");
     second.kill();
     store.close().await;
 }
 
 /// The drill killed after its promotion (warehouses started on the
-/// secondary, nothing unpaused), and at the checkpoint inside the promotion
-/// (the warehouses it is about to start recorded, none started yet).
+/// secondary, nothing unpaused), at the checkpoint inside the promotion
+/// (the warehouses it is about to start recorded, none started yet), once
+/// its validation job's run is recorded, and after its validation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_killed_mid_way_resumes_and_leaves_both_sides_as_they_were() {
-    for point in ["runbook.after_promote", "runbook.recorded"] {
+    for point in ["runbook.after_promote", "runbook.recorded", "runbook.job_started", "runbook.after_validate"] {
         drill_aborted_at(point).await;
     }
 }

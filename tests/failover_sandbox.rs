@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use drbot::bot::failover_services::{versions_key, LiveServices};
+use drbot::failover::aliases::{DnsAlias, RecordKind};
+use drbot::failover::freeze::FreezeOptions;
 use drbot::failover::jobs::SOURCE_JOB_TAG;
 use drbot::failover::loss::Loss;
 use drbot::failover::mode::Mode;
@@ -20,16 +22,25 @@ use drbot::failover::run::{run, Ended, Halt, Journal, RunOptions, Services};
 use drbot::failover::runbook::{plan, Runbook, RunbookSettings, StepKind};
 use drbot::failover::warehouses::{WarehouseControl, WarehouseState};
 use drbot::pairs::Side;
-use sandbox::databricks::metastore::{Common, ExternalLocation};
-use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
+use sandbox::databricks::seed::ADMIN_GROUP;
 use sandbox::databricks::Workspace;
 use sandbox::faults::FaultConfig;
 use serde_json::{json, Value};
+use support::runbook::primary_reads_secondary_storage;
 use support::World;
 
 const PAIR: &str = "default";
 const TRIGGERS: [&str; 3] = ["schedule", "trigger", "continuous"];
 const BI: &str = "BI dashboards";
+/// The private DNS zone the clients' alias of the pair lives in, and the alias.
+const ZONE: &str = "corp.contoso.internal";
+const ALIAS: &str = "databricks";
+const PRIMARY_ADDRESS: &str = "10.1.0.4";
+/// The job validation runs once on the promoted side (its copy has its name).
+const VALIDATION_JOB: &str = "ops-pipeline-0008";
+/// A group the freeze takes MODIFY from (the DR group, `ADMIN_GROUP`, keeps it).
+const READERS: &str = "dr-readers";
+const SECONDARY_ADDRESS: &str = "10.2.0.4";
 
 /// Checkpoints kept in memory.
 #[derive(Default)]
@@ -116,6 +127,13 @@ impl Setup {
         sandbox.secondary.warehouses.seed(false);
         sandbox.arm.add_storage_account("rg-dr", "stext", "westeurope", "northeurope", "Standard_RAGRS");
         sandbox.arm.set_storage_failover_duration(Duration::from_millis(200));
+        sandbox.arm.add_private_dns_zone("rg-hub", ZONE);
+        // The readers' group may write the main catalog, as the DR group may.
+        for group in [READERS, ADMIN_GROUP] {
+            let mut metastore = sandbox.primary.metastore.write();
+            let main = metastore.catalogs.get_mut("main").expect("the main catalog");
+            main.common.grants.entry(group.into()).or_default().insert("MODIFY".into());
+        }
         let storage_id = format!(
             "/subscriptions/{}/resourceGroups/rg-dr/providers/Microsoft.Storage/storageAccounts/stext",
             sandbox::SANDBOX_SUBSCRIPTION_ID
@@ -170,6 +188,10 @@ impl Setup {
             forced_timeout_ms: 3_000,
             storage_account_id: storage.then(|| self.storage_id.clone()),
             smoke_tables: vec![self.smoke.clone()],
+            aliases: vec![self.alias()],
+            validate_job: Some(VALIDATION_JOB.into()),
+            validate_job_timeout_ms: 60_000,
+            freeze: FreezeOptions { stop_warehouses: true, revoke_modify_except: Some(ADMIN_GROUP.into()) },
         };
         let versions = store.table_versions(PAIR).await.unwrap();
         plan(&pair, mode, &settings, &versions, &[], chrono::Utc::now().timestamp_millis()).unwrap()
@@ -183,6 +205,31 @@ impl Setup {
         (ended, progress)
     }
 
+    /// The alias clients reach the pair's SQL endpoint by: an A record to
+    /// each side's private endpoint.
+    fn alias(&self) -> DnsAlias {
+        DnsAlias {
+            zone: format!(
+                "/subscriptions/{}/resourceGroups/rg-hub/providers/Microsoft.Network/privateDnsZones/{ZONE}",
+                sandbox::SANDBOX_SUBSCRIPTION_ID
+            ),
+            name: ALIAS.into(),
+            kind: RecordKind::A,
+            primary: PRIMARY_ADDRESS.into(),
+            secondary: SECONDARY_ADDRESS.into(),
+            ttl: 30,
+        }
+    }
+
+    /// Where the alias points now (`None`: never written).
+    fn alias_address(&self) -> Option<String> {
+        let record = self.world.sandbox.arm.dns_record("rg-hub", ZONE, "A", ALIAS);
+        record.map(|(addresses, ttl)| {
+            assert_eq!((addresses.len(), ttl), (1, 30), "{addresses:?}");
+            addresses[0].clone()
+        })
+    }
+
     async fn active(&self) -> Side {
         self.world.bot.app.store.pair(PAIR).await.unwrap().unwrap().active
     }
@@ -190,6 +237,19 @@ impl Setup {
     fn storage_region(&self) -> String {
         self.world.sandbox.arm.storage_account_location("rg-dr", "stext").unwrap()
     }
+}
+
+/// How many runs the job named `name` has had in `workspace`.
+fn runs_of(workspace: &Workspace, name: &str) -> usize {
+    let jobs = workspace.job_definitions.all();
+    let (id, _) = jobs.iter().find(|(_, settings)| settings["name"] == name).expect("the validation job");
+    workspace.jobs.runs_of(*id).len()
+}
+
+/// Whether `group` holds MODIFY on the main catalog of `workspace`.
+fn may_modify(workspace: &Workspace, group: &str) -> bool {
+    let metastore = workspace.metastore.read();
+    metastore.catalogs["main"].common.grants.get(group).is_some_and(|held| held.contains("MODIFY"))
 }
 
 fn completed(ended: &Ended) -> &[String] {
@@ -232,27 +292,29 @@ async fn a_planned_failover_moves_the_pair_with_zero_loss_proven_by_version() {
     assert_eq!(warehouse_states(&services, Side::Secondary).await[BI], WarehouseState::Running);
     assert_eq!(setup.storage_region(), "northeurope");
     assert!(findings.iter().any(|f| f.starts_with(&format!("{}: ", setup.smoke))), "{findings:?}");
+    // The clients' alias follows the pair.
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS));
+    let resolves = format!("{ALIAS}.{ZONE} now resolves to {SECONDARY_ADDRESS} (TTL 30 s)");
+    assert!(findings.iter().any(|f| f == &resolves), "{findings:?}");
+    // The freeze's options: the primary's BI warehouse stopped (drbot's own
+    // kept), MODIFY taken from all but the DR group there and given here.
+    let primary_warehouses = warehouse_states(&services, Side::Primary).await;
+    assert_eq!(primary_warehouses[BI], WarehouseState::Stopped);
+    assert_eq!(primary_warehouses["drbot sandbox warehouse"], WarehouseState::Running);
+    assert!(!may_modify(&sandbox.primary, READERS) && may_modify(&sandbox.primary, ADMIN_GROUP));
+    assert!(may_modify(&sandbox.secondary, READERS), "the readers write where work runs now");
+    // The validation job ran once on the secondary, and said so.
+    assert_eq!((runs_of(&sandbox.secondary, VALIDATION_JOB), runs_of(&sandbox.primary, VALIDATION_JOB)), (1, 0));
+    let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
+    assert!(findings.iter().any(|f| f.starts_with(&ran)), "{findings:?}");
 }
 
 #[tokio::test]
 async fn a_failback_restores_the_original_state_and_brings_back_what_was_written_meanwhile() {
     let setup = Setup::new().await;
     let sandbox = &setup.world.sandbox;
-    // A failback clones the external tables back by path: the primary's
-    // metastore reads the secondary's prefix, as the bootstrap lets the
-    // secondary read the primary's.
-    {
-        let mut primary = sandbox.primary.metastore.write();
-        let credential = format!("uc-access-connector-{}", primary.region);
-        let location = ExternalLocation {
-            name: "external_delta_secondary".into(),
-            url: LOCATION_MAPPING[1].1.into(),
-            credential_name: credential,
-            read_only: true,
-            common: Common { owner: ADMIN_GROUP.into(), ..Default::default() },
-        };
-        primary.external_locations.insert(location.name.clone(), location);
-    }
+    // A failback clones the external tables back by path.
+    primary_reads_secondary_storage(sandbox);
     let before = setup.services().await;
     let primary_warehouses = warehouse_states(&before, Side::Primary).await;
     completed(&setup.run(&setup.runbook(Mode::Planned, false).await).await.0);
@@ -270,6 +332,8 @@ async fn a_failback_restores_the_original_state_and_brings_back_what_was_written
     assert!(unpaused(&sandbox.secondary).is_empty(), "the secondary frozen again");
     let services = setup.services().await;
     assert_eq!(warehouse_states(&services, Side::Primary).await, primary_warehouses);
+    assert_eq!(warehouse_states(&services, Side::Secondary).await[BI], WarehouseState::Stopped, "passive again");
+    assert!(may_modify(&sandbox.primary, READERS) && !may_modify(&sandbox.secondary, READERS), "rights back home");
     // The write came back, proven by the secondary's own version.
     assert_eq!(progress.frozen_versions[&setup.smoke], written);
     let primary_copy = sandbox.primary.metastore.read().tables[&setup.smoke].cloned_from.clone();
@@ -277,6 +341,9 @@ async fn a_failback_restores_the_original_state_and_brings_back_what_was_written
     let back = setup.world.bot.app.store.table_versions(&versions_key(PAIR, Side::Secondary)).await.unwrap();
     let row = back.iter().find(|r| r.table_name == setup.smoke).unwrap();
     assert_eq!(row.replicated.map(|c| c.version), Some(written), "recorded apart from the primary's versions");
+    assert_eq!(setup.alias_address().as_deref(), Some(PRIMARY_ADDRESS), "the alias is back on the primary");
+    assert_eq!(sandbox.arm.dns_writes().len(), 2, "written once each way");
+    assert_eq!(runs_of(&sandbox.primary, VALIDATION_JOB), 1, "validated on the primary once it serves again");
 }
 
 #[tokio::test]
@@ -305,6 +372,7 @@ async fn a_forced_failover_with_the_primary_down_completes_and_reports_each_tabl
     assert!(unpaused(&sandbox.secondary).is_empty(), "nothing unpaused without the recorded states");
     assert_eq!(setup.storage_region(), "northeurope", "the unplanned storage failover");
     assert!(progress.frozen_versions.is_empty(), "nothing proven from a primary that is down");
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS), "DNS is Azure's, not the region's");
 }
 
 #[tokio::test]
@@ -331,6 +399,9 @@ async fn a_drill_leaves_both_sides_as_they_were() {
     assert_eq!(warehouses_after, warehouses_before);
     assert_eq!(sandbox.primary.jobs.active().len(), 1, "the primary's run untouched");
     assert_eq!(setup.storage_region(), "westeurope", "a drill never fails storage over");
+    assert!(sandbox.arm.dns_writes().is_empty(), "nor repoints a client");
+    assert_eq!(runs_of(&sandbox.secondary, VALIDATION_JOB), 1, "the rehearsal validated the secondary");
+    assert_eq!(runs_of(&sandbox.primary, VALIDATION_JOB), 0);
 }
 
 #[tokio::test]
@@ -373,4 +444,6 @@ async fn with_a_tenth_of_calls_failing_a_failover_completes_or_stops_at_a_named_
     assert!(unpaused(&sandbox.primary).is_empty());
     assert_eq!(setup.storage_region(), "northeurope");
     assert_eq!(sandbox.arm.storage_failover_requests().len(), 1, "asked once");
+    assert_eq!(setup.alias_address().as_deref(), Some(SECONDARY_ADDRESS));
+    assert_eq!(sandbox.arm.dns_writes().len(), 1, "written once");
 }

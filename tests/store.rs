@@ -24,6 +24,16 @@ on_both_backends!(claim_once_has_one_winner_until_the_key_expires, |fresh: Fresh
     fresh
 });
 
+on_both_backends!(a_claim_given_up_before_it_expires_is_won_again, |fresh: Fresh| async move {
+    let store = fresh.open().await;
+    assert!(store.claim_once("replication-paused:finance", 1_000, 60_000).await.unwrap());
+    assert!(store.release_claim("replication-paused:finance").await.unwrap());
+    assert!(!store.release_claim("replication-paused:finance").await.unwrap(), "nothing left to give up");
+    assert!(store.claim_once("replication-paused:finance", 2_000, 60_000).await.unwrap(), "won again");
+    store.close().await;
+    fresh
+});
+
 on_both_backends!(racing_instances_claim_a_key_exactly_once, |fresh: Fresh| async move {
     // Two stores: two bot instances with their own pools on one database.
     let (first, second) = (fresh.open().await, fresh.open().await);

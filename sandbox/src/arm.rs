@@ -158,6 +158,8 @@ pub struct Arm {
     pub faults: Faults,
     /// Storage accounts and their failovers (`arm_storage.rs`).
     pub(crate) storage: Mutex<crate::arm_storage::Accounts>,
+    /// Private DNS zones and their record sets (`arm_dns.rs`).
+    pub(crate) dns: Mutex<crate::arm_dns::Zones>,
 }
 
 impl Arm {
@@ -173,6 +175,7 @@ impl Arm {
             runtime: Mutex::new(HashMap::new()),
             faults: Faults::new(0xa2e0),
             storage: Mutex::new(Default::default()),
+            dns: Mutex::new(Default::default()),
         })
     }
 
@@ -247,6 +250,7 @@ impl Arm {
         router
             .merge(crate::bot_service::routes())
             .merge(crate::arm_storage::routes())
+            .merge(crate::arm_dns::routes())
             .route(
                 "/subscriptions/{sub}/providers/Microsoft.Resources/locations/{location}/whatIfResults/{id}",
                 get(what_if_result),

@@ -12,6 +12,7 @@
 
 pub mod activity_feed;
 pub mod arm;
+pub mod arm_dns;
 pub mod arm_locations;
 pub mod arm_network;
 pub mod arm_storage;

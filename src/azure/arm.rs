@@ -195,6 +195,18 @@ impl ArmClient {
         token: &AccessToken,
         body: Option<&Value>,
     ) -> Result<ArmResponse, ArmError> {
+        self.request_with(method, url, token, body, &[]).await
+    }
+
+    /// [`request`](Self::request) with extra headers (`If-Match`, `If-None-Match`).
+    pub async fn request_with(
+        &self,
+        method: Method,
+        url: &str,
+        token: &AccessToken,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<ArmResponse, ArmError> {
         self.check_same_origin(url)?;
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
@@ -204,6 +216,9 @@ impl ArmClient {
                 self.http.request(method.clone(), url).bearer_auth(token.secret()).timeout(Duration::from_secs(60));
             if let Some(body) = body {
                 request = request.json(body);
+            }
+            for (name, value) in headers {
+                request = request.header(*name, *value);
             }
             let outcome = request.send().await;
             let (delay, error) = match outcome {

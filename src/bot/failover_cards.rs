@@ -241,16 +241,7 @@ pub(crate) fn run_card(
         (Some(Ended::Completed { .. }), Mode::Planned | Mode::Forced | Mode::Failback) => {
             let to = runbook.direction.ends_active;
             let url = pair.map(|p| if to == Side::Primary { p.primary.url.clone() } else { p.secondary.url.clone() });
-            // A failback is the way home: it has no failback of its own to suggest.
-            let then = match runbook.mode {
-                Mode::Failback => format!("The {} side is passive again.", runbook.direction.from.as_str()),
-                _ => format!("Fail back with failback {} once the other side is healthy.", runbook.pair),
-            };
-            format!(
-                "Work now runs in {}: clients, dashboards and jobs outside Databricks that name the other \
-                 workspace's host change to it. {then}",
-                url.unwrap_or_else(|| to.as_str().to_string()),
-            )
+            text::clients_note(runbook, &url.unwrap_or_else(|| to.as_str().to_string()))
         }
         _ => String::new(),
     };

@@ -129,6 +129,13 @@ impl Bot {
             summary: format!("{} of pair {} {summary}", runbook.mode.as_str(), runbook.pair),
         };
         self.failover_ended(&ended).await;
+        // Home again: a scheduled replication's next pause is news again.
+        if runbook.mode == Mode::Failback && outcome == Outcome::Succeeded {
+            let key = super::scheduled_replication::paused_note_key(&runbook.pair);
+            if let Err(error) = self.services.store.release_claim(&key).await {
+                tracing::warn!(pair = %runbook.pair, %error, "the paused schedule's note not released");
+            }
+        }
     }
 }
 
@@ -145,17 +152,20 @@ struct EngineJournal<'a> {
 impl Journal for EngineJournal<'_> {
     async fn save(&mut self, progress: &Progress) -> Result<(), Halt> {
         let finished_before = self.job.progress.steps.len();
+        let job_started = self.job.progress.validate_run.is_none() && progress.validate_run.is_some();
         self.job.progress = progress.clone();
         if !self.running.checkpoint(&self.job).await || self.running.lost() {
             return Err(Halt);
         }
         // Where a crash test kills the process: after each step's
-        // checkpoint, and after a checkpoint inside a step (the prior states
-        // recorded before the first pause, the warehouses a drill starts).
+        // checkpoint, after the validation job's run was recorded, and after
+        // any other checkpoint inside a step (the prior states recorded
+        // before the first pause, the warehouses a drill starts).
         match progress.steps.last() {
             Some(last) if progress.steps.len() != finished_before => {
                 fault::point(&format!("runbook.after_{}", last.kind.as_str()))
             }
+            _ if job_started => fault::point("runbook.job_started"),
             _ => fault::point("runbook.recorded"),
         }
         self.running.show(failover_cards::run_card(self.op, &self.job, None, None, Some(self.pair)));

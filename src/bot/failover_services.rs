@@ -27,18 +27,25 @@ use tokio_util::sync::CancellationToken;
 use super::actor::{DatabricksTokens, DeployTokens};
 use super::error::{NotConfigured, PairError, RunError};
 use super::{now_ms, Bot};
-use crate::azure::{storage_failover, ArmClient, PollOptions};
+use crate::azure::{private_dns, storage_failover, ArmClient, ArmError, PollOptions};
 use crate::databricks::job_definitions::JobDefinition;
+use crate::databricks::jobs::{RunPhase, RunResult};
+use crate::databricks::unity_catalog::{PermissionChange, Securable};
 use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
+use crate::failover::aliases::DnsAlias;
+use crate::failover::freeze::CatalogGrant;
 use crate::failover::group::{GroupAnswer, GroupRead};
-use crate::failover::jobs::{ActiveRun, ControlError, JobControl, JobTriggers, Trigger, SOURCE_JOB_TAG};
+use crate::failover::jobs::{
+    ActiveRun, ControlError, JobControl, JobRun, JobTriggers, RunStatus, Trigger, SOURCE_JOB_TAG,
+};
 use crate::failover::run::{Services, SyncProof};
 use crate::failover::warehouses::{WarehouseControl, WarehouseInfo, WarehouseState};
 use crate::identity::{AccessToken, IdentityError, ARM_SCOPE};
 use crate::pairs::{Pair, Side};
 use crate::replication::plan::Plan;
 use crate::replication::run::{self, ActionStatus, RunEvent};
+use crate::replication::snapshot::CatalogKind;
 
 /// How long a storage account's failover is followed (Azure documents up
 /// to an hour).
@@ -88,6 +95,10 @@ fn from_databricks(error: DatabricksError) -> ControlError {
 
 fn from_identity(error: IdentityError) -> ControlError {
     ControlError { transient: matches!(error, IdentityError::Unavailable(_)), message: error.to_string() }
+}
+
+fn arm_error(error: ArmError) -> ControlError {
+    ControlError { transient: matches!(error, ArmError::Unreachable(_)), message: error.to_string() }
 }
 
 fn failed(message: String) -> ControlError {
@@ -188,6 +199,35 @@ impl JobControl for LiveJobs {
         let client = &self.client;
         with_token(&self.tokens, |token| async move { client.cancel_run(&token, run_id).await }).await
     }
+
+    async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+        let (client, idempotency) = (&self.client, &crate::replication::job::idempotency_token(key));
+        let none = &BTreeMap::new();
+        let started =
+            with_token(&self.tokens, |token| async move { client.run_now(&token, job_id, idempotency, none).await })
+                .await?;
+        Ok(started.run_id)
+    }
+
+    async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+        let client = &self.client;
+        let run = with_token(&self.tokens, |token| async move { client.get_run(&token, run_id).await }).await?;
+        let status = match run.state.phase {
+            RunPhase::Terminated(RunResult::Success) => RunStatus::Succeeded,
+            RunPhase::Terminated(result) => {
+                let code = match result {
+                    RunResult::Failed(code) => code,
+                    other => format!("{other:?}").to_ascii_uppercase(),
+                };
+                RunStatus::Failed(match run.state.message.filter(|m| !m.is_empty()) {
+                    Some(message) => format!("{code}: {message}"),
+                    None => code,
+                })
+            }
+            _ => RunStatus::Running,
+        };
+        Ok(JobRun { status, url: run.run_page_url })
+    }
 }
 
 impl WarehouseControl for LiveWarehouses {
@@ -287,6 +327,61 @@ impl Services for LiveServices {
         &self.warehouses[index(side)]
     }
 
+    fn kept_warehouse(&self, side: Side) -> Option<&str> {
+        self.pair.warehouse_of(side)
+    }
+
+    async fn catalog_grants(&self, side: Side) -> Result<Vec<CatalogGrant>, ControlError> {
+        // The catalogs a replication copies (managed ones the pair's scope
+        // includes), as they are named on either side.
+        let client = &self.jobs[index(side)].client;
+        let config = self.bot.pair_settings(&self.pair).replication_config(None);
+        let listed = with_token(&self.tokens, |token| async move { client.list_catalogs(&token).await }).await?;
+        let replicated = listed.into_iter().filter(|catalog| {
+            CatalogKind::from_api(catalog.catalog_type.as_deref().unwrap_or("MANAGED_CATALOG")) == CatalogKind::Managed
+                && config.includes_catalog(&catalog.name)
+        });
+        let mut grants = Vec::new();
+        for catalog in replicated {
+            let name = catalog.name.as_str();
+            let assignments = with_token(&self.tokens, |token| async move {
+                client.get_permissions(&token, Securable::Catalog, name).await
+            })
+            .await?;
+            grants.extend(assignments.into_iter().map(|a| CatalogGrant {
+                catalog: catalog.name.clone(),
+                principal: a.principal,
+                privileges: a.privileges,
+            }));
+        }
+        Ok(grants)
+    }
+
+    async fn set_modify(
+        &self,
+        side: Side,
+        catalog: &str,
+        principals: &[String],
+        granted: bool,
+    ) -> Result<(), ControlError> {
+        let client = &self.jobs[index(side)].client;
+        let modify = vec!["MODIFY".to_string()];
+        let changes: Vec<PermissionChange> = principals
+            .iter()
+            .map(|principal| PermissionChange {
+                principal: principal.clone(),
+                add: if granted { modify.clone() } else { Vec::new() },
+                remove: if granted { Vec::new() } else { modify.clone() },
+            })
+            .collect();
+        let changes = &changes;
+        with_token(&self.tokens, |token| async move {
+            client.update_permissions(&token, Securable::Catalog, catalog, changes).await
+        })
+        .await
+        .map(|_| ())
+    }
+
     async fn reach(&self, side: Side) -> Result<(), ControlError> {
         let probe = &self.probes[index(side)];
         with_token(&self.tokens, |token| async move { probe.me(&token).await.map(|_| ()) }).await
@@ -382,10 +477,6 @@ impl Services for LiveServices {
 
     async fn fail_storage_over(&self, account_id: &str) -> Result<bool, ControlError> {
         let arm_token = DeployTokens::from(self.tokens.clone()).token(ARM_SCOPE).await.map_err(from_identity)?;
-        let arm_error = |e: crate::azure::ArmError| ControlError {
-            transient: matches!(e, crate::azure::ArmError::Unreachable(_)),
-            message: e.to_string(),
-        };
         // The paired region: where the passive workspace is, else where the
         // account replicates to.
         let passive = crate::failover::mode::other(self.pair.active);
@@ -406,6 +497,14 @@ impl Services for LiveServices {
         let planned = self.reach(self.pair.active).await.is_ok();
         let poll = PollOptions::new(self.arm_poll, STORAGE_WITHIN, CancellationToken::new());
         storage_failover::fail_over(&self.arm, &arm_token, account_id, &target, planned, &poll).await.map_err(arm_error)
+    }
+
+    async fn point_alias(&self, alias: &DnsAlias, side: Side) -> Result<bool, ControlError> {
+        let arm_token = DeployTokens::from(self.tokens.clone()).token(ARM_SCOPE).await.map_err(from_identity)?;
+        let (kind, value) = (alias.kind.as_str(), alias.value(side));
+        private_dns::point(&self.arm, &arm_token, &alias.zone, kind, &alias.name, value, alias.ttl)
+            .await
+            .map_err(arm_error)
     }
 
     async fn set_active(&self, from: Side, to: Side) -> Result<(bool, Side), ControlError> {

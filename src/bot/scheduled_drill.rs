@@ -42,7 +42,7 @@ impl Driller for ScheduledDrills {
             let result = match &fired {
                 Fired::Started(id) => format!("started {id}"),
                 Fired::Skipped { busy, .. } => format!("skipped: {busy} of the pair was in flight"),
-                Fired::Failed(why) => format!("failed: {why}"),
+                Fired::Paused(why) | Fired::Failed(why) => format!("failed: {why}"),
             };
             self.bot.audit_drill_schedule(due, &result).await;
             fired

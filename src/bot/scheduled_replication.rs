@@ -8,6 +8,14 @@
 //! index), and then the firing is recorded as a skipped run naming the one
 //! that was running, visible in `runs`, never silently dropped. The next
 //! firing tries again, whatever became of this one.
+//!
+//! A pair that has failed over does not replicate from its primary (the
+//! primary is stale: copying it would overwrite what now serves). Its
+//! firings are passed over until a failback brings it home, and the
+//! conversation where the schedule was set is told once, when the first is
+//! passed over (a claim in the store, released by the failback or by the
+//! first firing that finds the pair home again, so a later failover tells
+//! again); then the schedule goes on by itself.
 
 use std::sync::Arc;
 
@@ -18,11 +26,22 @@ use super::actor::ActingAs;
 use super::replication_run::ReplicationJob;
 use super::runs::SCHEDULED_BY;
 use super::{now_ms, Bot};
+use crate::botframework::activity::{Activity, ActivityType, Attachment};
+use crate::cards;
 use crate::scheduler::{Fired, Replicator};
 use crate::store::audit::AuditEntry;
 use crate::store::operations::{Kind, NewOperation};
 use crate::store::replication_schedules::DueReplication;
 use crate::store::StoreError;
+
+/// The store's claim standing for "the schedule's conversation was told
+/// this pair's replication is paused" (one a pair: a pair has one schedule).
+pub(crate) fn paused_note_key(pair: &str) -> String {
+    format!("replication-paused:{pair}")
+}
+
+/// How long that claim holds at most (a failover is not expected to last a year).
+const PAUSED_NOTE_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// The bot, as the scheduler's [`Replicator`].
 pub struct ScheduledReplications {
@@ -45,7 +64,14 @@ impl Bot {
     async fn fire_replication(&self, due: &DueReplication) -> Fired {
         let store = &self.services.store;
         match store.pair(&due.pair).await {
-            Ok(Some(_)) => {}
+            Ok(Some(pair)) => match pair.replicates_from_primary() {
+                Err(failed_over) => return self.pass_over(due, &failed_over).await,
+                Ok(()) => {
+                    if let Err(error) = store.release_claim(&paused_note_key(&due.pair)).await {
+                        tracing::warn!(pair = %due.pair, %error, "the paused schedule's note not released");
+                    }
+                }
+            },
             Ok(None) => {
                 // The pair was removed: its schedule goes with it.
                 let _ = store.remove_replication_schedule(&due.pair).await;
@@ -97,6 +123,48 @@ impl Bot {
             }
             Err(error) => Fired::Failed(error.to_string()),
         }
+    }
+
+    /// A firing of a failed-over pair: nothing starts; the schedule's
+    /// conversation hears it once per failover.
+    async fn pass_over(&self, due: &DueReplication, failed_over: &crate::pairs::FailedOver) -> Fired {
+        self.audit_schedule(due, "passed over: the pair has failed over").await;
+        let store = &self.services.store;
+        let first = store.claim_once(&paused_note_key(&due.pair), now_ms(), PAUSED_NOTE_TTL_MS).await;
+        match first {
+            Ok(true) => {
+                let note = cards::notice(
+                    &format!("Scheduled replication of pair {} paused", due.pair),
+                    &format!(
+                        "{failed_over}. Its scheduled cycles are passed over until then and resume by \
+                         themselves after the failback; stop them with replicate {} every off.",
+                        due.pair
+                    ),
+                );
+                if let Err(why) = self.post_note(&due.conversation_id, note).await {
+                    // Not told: the next firing tries to tell again.
+                    let _ = store.release_claim(&paused_note_key(&due.pair)).await;
+                    tracing::warn!(pair = %due.pair, %why, "the paused schedule's note was not posted");
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(pair = %due.pair, %error, "the paused schedule's note not claimed"),
+        }
+        Fired::Paused(failed_over.to_string())
+    }
+
+    /// Posts `card` as a new message where a schedule was set.
+    async fn post_note(&self, conversation_id: &str, card: Value) -> Result<(), String> {
+        let reference = self.services.store.conversation(conversation_id).await.map_err(|e| e.to_string())?;
+        let reference = reference.ok_or("drbot is no longer in the conversation")?;
+        let mut message = Activity::new(ActivityType::Message);
+        message.attachments.push(Attachment::adaptive_card(card));
+        self.services
+            .connector
+            .send(&reference.service_url, &reference.conversation_id, &message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The audit entry of a firing: drbot's own action, on the pair.

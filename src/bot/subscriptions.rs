@@ -1,6 +1,8 @@
 //! `subscribe`, `unsubscribe`, `subscriptions`: scheduled readiness posts in
 //! this conversation. The posts themselves are the scheduler's
-//! (`scheduler/`), sent as the bot's own identity.
+//! (`scheduler/`), sent as the bot's own identity. `subscriptions` lists the
+//! pairs' replication and drill schedules set here too, and says when a
+//! replication schedule waits for its pair's failback.
 
 use serde_json::Value;
 
@@ -97,8 +99,9 @@ impl Bot {
                 return cards::error("The subscriptions could not be read.", correlation_id);
             }
         };
-        // The pairs' replication schedules set from here are listed too (they
-        // stop with `replicate PAIR every off`, not `unsubscribe`).
+        // The pairs' replication and drill schedules set from here are listed
+        // too (they stop with `replicate PAIR every off` and `subscribe drill
+        // PAIR off`, not `unsubscribe`).
         let schedules = match self.services.store.replication_schedules().await {
             Ok(schedules) => schedules.into_iter().filter(|s| s.conversation_id == conversation.id).collect(),
             Err(error) => {
@@ -106,12 +109,44 @@ impl Bot {
                 Vec::new()
             }
         };
-        let replications = schedules.iter().map(|s| views::SubscriptionRow {
-            schedule_label: schedule_label(&s.schedule),
-            what: format!("replication of {}", s.pair),
-            next_run: worded_time(s.next_fire_ms),
-            created_by: s.created_by_upn.clone().unwrap_or_default(),
-            status_label: format!("Stop: replicate {} every off", s.pair),
+        // A failed-over pair's cycles are passed over until its failback.
+        let mut failed_over = Vec::new();
+        for schedule in &schedules {
+            if let Ok(Some(pair)) = self.services.store.pair(&schedule.pair).await {
+                if pair.replicates_from_primary().is_err() {
+                    failed_over.push(pair.name);
+                }
+            }
+        }
+        let replications = schedules.iter().map(|s| {
+            let paused = failed_over.contains(&s.pair);
+            views::SubscriptionRow {
+                schedule_label: schedule_label(&s.schedule),
+                what: format!("replication of {}", s.pair),
+                next_run: worded_time(s.next_fire_ms),
+                created_by: s.created_by_upn.clone().unwrap_or_default(),
+                status_label: if paused {
+                    format!("Paused until failback {} · stop: replicate {} every off", s.pair, s.pair)
+                } else {
+                    format!("Stop: replicate {} every off", s.pair)
+                },
+                status_color: if paused { Tone::Warning } else { Tone::Good },
+            }
+        });
+        // The pairs' drill schedules set from here (stopped with `subscribe drill PAIR off`).
+        let drills = match self.services.store.drill_schedules().await {
+            Ok(drills) => drills.into_iter().filter(|d| d.conversation_id == conversation.id).collect(),
+            Err(error) => {
+                tracing::warn!(correlation_id, %error, "drill schedules unavailable for the list");
+                Vec::new()
+            }
+        };
+        let drills = drills.iter().map(|d| views::SubscriptionRow {
+            schedule_label: schedule_label(&d.schedule),
+            what: format!("drill of {}", d.pair),
+            next_run: worded_time(d.next_fire_ms),
+            created_by: d.approver_upn.clone().unwrap_or_default(),
+            status_label: format!("Stop: subscribe drill {} off", d.pair),
             status_color: Tone::Good,
         });
         let view = views::SubscriptionsView {
@@ -130,6 +165,7 @@ impl Bot {
                     status_color: Tone::Good,
                 })
                 .chain(replications)
+                .chain(drills)
                 .collect(),
         };
         views::render_subscriptions(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))

@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::store::job_pause_states::JobPauseState;
@@ -62,6 +64,24 @@ pub struct ActiveRun {
     pub job_id: i64,
 }
 
+/// Where a job run started by the runbook is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Not ended yet (queued, pending, running, terminating).
+    Running,
+    Succeeded,
+    /// Ended otherwise: failed, cancelled, timed out, skipped; the why.
+    Failed(String),
+}
+
+/// A run as the runbook follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    pub status: RunStatus,
+    /// Its page in the workspace, when the service gives one.
+    pub url: Option<String>,
+}
+
 /// A call that failed; `transient` ones may be retried.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -85,6 +105,12 @@ pub trait JobControl: Send + Sync {
     fn active_runs(&self) -> impl Future<Output = Result<Vec<ActiveRun>, ControlError>> + Send;
     /// Asks for a run's cancellation (asynchronous in Databricks); idempotent.
     fn cancel_run(&self, run_id: i64) -> impl Future<Output = Result<(), ControlError>> + Send;
+    /// Starts a run of the job; the same `key` always names the same run
+    /// (an idempotency token derived from it), so a resumed step that asks
+    /// again starts nothing new. The run's id.
+    fn run_now(&self, job_id: i64, key: &str) -> impl Future<Output = Result<i64, ControlError>> + Send;
+    /// Where a run is now.
+    fn run(&self, run_id: i64) -> impl Future<Output = Result<JobRun, ControlError>> + Send;
 }
 
 /// The prior states a freeze recorded: per origin job, the triggers that
@@ -207,18 +233,42 @@ pub fn runs_verdict(active: &[ActiveRun], waited_ms: i64, timeout_ms: i64) -> Ru
     }
 }
 
-/// Applies switches in order, stopping at the first failure (each switch
-/// is idempotent: the step re-plans and re-applies on resume).
+/// How many pause-state changes are in flight at once: each is a
+/// `jobs/get` and a `jobs/update`, so a side with 1,000 jobs takes about
+/// 1,000 / 8 round trips, not 1,000, while staying well inside the Jobs
+/// API's request rate (the client backs off on a 429 anyway).
+pub const SWITCHES_AT_ONCE: usize = 8;
+
+/// Applies every switch, [`SWITCHES_AT_ONCE`] at a time. Each switch is
+/// idempotent, so a failure does not stop the others: every job is tried,
+/// and the error names each one that failed (the step re-plans and
+/// re-applies only those on resume). Transient only if every failure was.
 pub async fn apply(control: &impl JobControl, switches: &[Switch]) -> Result<usize, ControlError> {
-    for (done, switch) in switches.iter().enumerate() {
-        if let Err(error) = control.set_paused(switch.job_id, &switch.triggers, switch.paused).await {
-            return Err(ControlError {
-                message: format!("job {} after {done}: {}", switch.job_id, error.message),
-                ..error
-            });
-        }
+    // Boxed one by one (not a closure over the switches): the runbook is
+    // awaited from a Send context, which a closure taking a reference trips up.
+    let mut calls: Vec<BoxFuture<'_, (i64, Result<(), ControlError>)>> = Vec::with_capacity(switches.len());
+    for switch in switches {
+        calls.push(Box::pin(async move {
+            (switch.job_id, control.set_paused(switch.job_id, &switch.triggers, switch.paused).await)
+        }));
     }
-    Ok(switches.len())
+    let outcomes: Vec<(i64, Result<(), ControlError>)> =
+        stream::iter(calls).buffer_unordered(SWITCHES_AT_ONCE).collect().await;
+    let mut failed: Vec<(i64, ControlError)> =
+        outcomes.into_iter().filter_map(|(job_id, outcome)| outcome.err().map(|e| (job_id, e))).collect();
+    if failed.is_empty() {
+        return Ok(switches.len());
+    }
+    failed.sort_by_key(|(job_id, _)| *job_id);
+    let transient = failed.iter().all(|(_, error)| error.transient);
+    let named: Vec<String> =
+        failed.iter().take(10).map(|(job_id, error)| format!("job {job_id}: {}", error.message)).collect();
+    let more = failed.len().saturating_sub(10);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    Err(ControlError {
+        message: format!("{} of {} jobs not switched: {}{more}", failed.len(), switches.len(), named.join("; ")),
+        transient,
+    })
 }
 
 #[cfg(test)]
@@ -238,6 +288,10 @@ pub(crate) mod double {
         pub calls: Mutex<Vec<String>>,
         /// Fail the nth `set_paused` call (0-based), once.
         pub fail_call: Mutex<Option<usize>>,
+        /// Runs started by key (a key names one run), with how often each was looked at.
+        pub started: Mutex<Vec<(String, i64, usize)>>,
+        /// Runs of this job end failed.
+        pub failing_job: Mutex<Option<i64>>,
     }
 
     impl FakeJobs {
@@ -290,6 +344,33 @@ pub(crate) mod double {
             self.calls.lock().unwrap().push(format!("cancel {run_id}"));
             self.runs.lock().unwrap().retain(|r| r.run_id != run_id);
             Ok(())
+        }
+
+        async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+            self.up()?;
+            let mut started = self.started.lock().unwrap();
+            if let Some((_, run_id, _)) = started.iter().find(|(k, _, _)| k == key) {
+                return Ok(*run_id);
+            }
+            let run_id = job_id * 1_000 + started.len() as i64;
+            started.push((key.to_string(), run_id, 0));
+            Ok(run_id)
+        }
+
+        /// A run ends at its second look.
+        async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+            self.up()?;
+            let mut started = self.started.lock().unwrap();
+            let Some(run) = started.iter_mut().find(|(_, id, _)| *id == run_id) else {
+                return Err(ControlError { message: format!("no run {run_id}"), transient: false });
+            };
+            run.2 += 1;
+            let status = match (run.2, *self.failing_job.lock().unwrap()) {
+                (1, _) => RunStatus::Running,
+                (_, Some(job)) if run_id / 1_000 == job => RunStatus::Failed("RUN_EXECUTION_ERROR: boom".into()),
+                _ => RunStatus::Succeeded,
+            };
+            Ok(JobRun { status, url: Some(format!("https://example/runs/{run_id}")) })
         }
     }
 }
@@ -362,15 +443,57 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_switch_stops_the_batch_and_a_retry_finishes_it() {
+    async fn a_failed_switch_is_named_the_others_are_made_and_a_retry_finishes_it() {
         let fake = FakeJobs::with(primary());
         *fake.fail_call.lock().unwrap() = Some(1);
         let error = apply(&fake, &freeze(&primary())).await.unwrap_err();
-        assert!(error.transient && error.message.starts_with("job 3 after 1"), "{error}");
+        assert!(error.transient, "{error}");
+        assert!(error.message.starts_with("1 of 3 jobs not switched: job "), "{error}");
         let rest = freeze(&fake.jobs().await.unwrap());
-        assert_eq!(rest.len(), 2, "job 1 stays paused; 3 and 4 remain");
+        assert_eq!(rest.len(), 1, "only the failed job remains");
         apply(&fake, &rest).await.unwrap();
         assert_eq!(fake.calls.lock().unwrap().len(), 3, "no job paused twice");
+    }
+
+    #[tokio::test]
+    async fn a_thousand_switches_are_made_a_few_at_a_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// Counts how many calls are in flight at once.
+        struct Slow {
+            inner: FakeJobs,
+            now: AtomicUsize,
+            most: AtomicUsize,
+        }
+        impl JobControl for Slow {
+            async fn jobs(&self) -> Result<Vec<JobTriggers>, ControlError> {
+                self.inner.jobs().await
+            }
+            async fn set_paused(&self, id: i64, t: &BTreeSet<Trigger>, p: bool) -> Result<(), ControlError> {
+                let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                let done = self.inner.set_paused(id, t, p).await;
+                self.now.fetch_sub(1, Ordering::SeqCst);
+                done
+            }
+            async fn active_runs(&self) -> Result<Vec<ActiveRun>, ControlError> {
+                self.inner.active_runs().await
+            }
+            async fn cancel_run(&self, run_id: i64) -> Result<(), ControlError> {
+                self.inner.cancel_run(run_id).await
+            }
+            async fn run_now(&self, job_id: i64, key: &str) -> Result<i64, ControlError> {
+                self.inner.run_now(job_id, key).await
+            }
+            async fn run(&self, run_id: i64) -> Result<JobRun, ControlError> {
+                self.inner.run(run_id).await
+            }
+        }
+        let many: Vec<JobTriggers> = (1..=1_000).map(|id| job(id, None, &[(Trigger::Schedule, false)])).collect();
+        let slow = Slow { inner: FakeJobs::with(many.clone()), now: AtomicUsize::new(0), most: AtomicUsize::new(0) };
+        assert_eq!(apply(&slow, &freeze(&many)).await.unwrap(), 1_000);
+        assert_eq!(slow.most.load(Ordering::SeqCst), SWITCHES_AT_ONCE, "bounded, and more than one at a time");
+        assert!(slow.inner.jobs().await.unwrap().iter().all(|j| j.unpaused().is_empty()));
     }
 
     #[test]

@@ -18,12 +18,14 @@
 //!    external storage account is the customer's.
 //! 5. Promote: the warehouses that ran are started, exactly the jobs that
 //!    were unpaused are unpaused, the pair's active side moves.
-//! 6. Validate.
+//! 6. Repoint (when aliases are configured): the clients' private DNS records.
+//! 7. Validate.
 //!
 //! A failback is the same runbook the other way (managed DR's failback is
 //! a failover to the original region). A drill of a managed pair stays
 //! drbot's own (`runbook.rs`): managed DR has no rehearsal.
 
+use super::freeze::FreezeOptions;
 use super::group::{GroupRead, ManagedPlan};
 use super::loss::{Loss, TableLoss};
 use super::mode::Mode;
@@ -124,12 +126,23 @@ pub fn plan(
         false,
         None,
     ));
+    if !settings.aliases.is_empty() {
+        let aliases = settings.aliases.iter().map(|alias| alias.touches(direction.to)).collect();
+        steps.push(step(StepKind::Repoint, aliases, false, None));
+    }
     let smoke = if settings.smoke_tables.is_empty() {
         "no smoke tables configured".to_string()
     } else {
         format!("counts rows of {} on {to}", settings.smoke_tables.join(", "))
     };
-    steps.push(step(StepKind::Validate, vec![smoke], false, None));
+    let mut validate = vec![smoke];
+    if let Some(job) = &settings.validate_job {
+        validate.push(format!(
+            "runs job {job} once on {to} and waits up to {} for it to succeed",
+            crate::readiness::report::duration(settings.validate_job_timeout_ms)
+        ));
+    }
+    steps.push(step(StepKind::Validate, validate, false, None));
     let loss = TableLoss {
         table: format!("every table of failover group {}", group.id),
         loss: match group.replication_point_ms {
@@ -147,6 +160,11 @@ pub fn plan(
         blocked,
         storage_account_id: settings.storage_account_id.clone(),
         smoke_tables: settings.smoke_tables.clone(),
+        aliases: settings.aliases.clone(),
+        validate_job: settings.validate_job.clone(),
+        validate_job_timeout_ms: settings.validate_job_timeout_ms,
+        // The side left may be down: its freeze only pauses what it can, best effort.
+        freeze: FreezeOptions::default(),
         run_wait_ms: short,
         recorded_jobs: None,
         managed: Some(ManagedPlan { group, target_region: target, record_timeout_ms: short }),

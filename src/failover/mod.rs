@@ -15,6 +15,8 @@
 //! (`src/store/pairs.rs`): a pair is never active on both sides.
 //! Nothing here names Teams.
 
+pub mod aliases;
+pub mod freeze;
 pub mod group;
 pub mod jobs;
 pub mod loss;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::freeze::Revoked;
 use super::group::GroupProgress;
 use super::jobs::PriorStates;
 use super::mode::Direction;
@@ -54,6 +55,18 @@ pub struct Progress {
     /// Each table's version on the frozen side, as the final sync read it.
     #[serde(default)]
     pub frozen_versions: BTreeMap<String, i64>,
+    /// MODIFY revoked by the freeze (recorded before the first revoke):
+    /// what promotion grants back on the other side.
+    #[serde(default)]
+    pub revoked_modify: Option<Vec<Revoked>>,
+    /// The validation job's run, once started: a resumed validation follows
+    /// it rather than starting another.
+    #[serde(default)]
+    pub validate_run: Option<i64>,
+    /// What the steps over so far found (each step's, added when it ends),
+    /// for the result card whichever process ends the run.
+    #[serde(default)]
+    pub findings: Vec<String>,
     /// How far a managed-DR failover got (`src/failover/group.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<GroupProgress>,

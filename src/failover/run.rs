@@ -14,8 +14,10 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use super::aliases::DnsAlias;
+use super::freeze::{self, CatalogGrant};
 use super::group::{GroupAnswer, GroupRead};
-use super::jobs::{self, ControlError, JobControl, PriorStates, RunsVerdict};
+use super::jobs::{self, ControlError, JobControl, PriorStates, RunStatus, RunsVerdict};
 use super::mode::Mode;
 use super::progress::{self, Flip, Progress, StepOutcome};
 use super::runbook::{Runbook, Step, StepKind};
@@ -39,6 +41,18 @@ pub trait Services: Send + Sync {
 
     fn jobs(&self, side: Side) -> &Self::Jobs;
     fn warehouses(&self, side: Side) -> &Self::Warehouses;
+    /// drbot's own warehouse on the side (a freeze keeps it running: the final sync reads with it).
+    fn kept_warehouse(&self, side: Side) -> Option<&str>;
+    /// The grants made directly on the side's replicated catalogs.
+    fn catalog_grants(&self, side: Side) -> impl Future<Output = Result<Vec<CatalogGrant>, ControlError>> + Send;
+    /// Grants (`true`) or revokes MODIFY on a catalog of the side for `principals`; idempotent.
+    fn set_modify(
+        &self,
+        side: Side,
+        catalog: &str,
+        principals: &[String],
+        granted: bool,
+    ) -> impl Future<Output = Result<(), ControlError>> + Send;
     /// Whether the side's workspace answers.
     fn reach(&self, side: Side) -> impl Future<Output = Result<(), ControlError>> + Send;
     /// An incremental replication `from` → `to`, then each table's versions.
@@ -46,6 +60,9 @@ pub trait Services: Send + Sync {
     /// The storage account's failover, followed to completion; `Ok(false)`
     /// when it had failed over already (nothing done).
     fn fail_storage_over(&self, account_id: &str) -> impl Future<Output = Result<bool, ControlError>> + Send;
+    /// Points a private DNS alias at its value for `side`; `Ok(false)` when
+    /// it held that value already (nothing written).
+    fn point_alias(&self, alias: &DnsAlias, side: Side) -> impl Future<Output = Result<bool, ControlError>> + Send;
     /// The store's compare-and-set of the active side, and the side it holds after.
     fn set_active(&self, from: Side, to: Side) -> impl Future<Output = Result<(bool, Side), ControlError>> + Send;
     /// `SELECT COUNT(*)` of a table on a side.
@@ -118,7 +135,10 @@ pub struct RunOptions {
     pub override_checks: bool,
 }
 
-/// Runs or resumes `runbook` from `progress`.
+/// Runs or resumes `runbook` from `progress`. What each step found is kept
+/// with the step's record in the checkpoint, so a run resumed by another
+/// process ends with every finding once: a step cut short by a crash is run
+/// again and finds again, one that was over is not.
 pub async fn run(
     services: &impl Services,
     journal: &mut impl Journal,
@@ -126,43 +146,42 @@ pub async fn run(
     options: RunOptions,
     progress: &mut Progress,
 ) -> Result<Ended, Halt> {
-    let mut findings = Vec::new();
     while let Some(step) = progress.next(runbook) {
         if journal.cancel_requested().await {
-            return Ok(Ended::Cancelled { before: step.kind, findings });
+            return Ok(Ended::Cancelled { before: step.kind, findings: progress.findings.clone() });
         }
         let started_ms = services.now_ms();
+        let mut found = Vec::new();
         let result = match step.timeout_ms {
             Some(ms) => {
                 let budget = std::time::Duration::from_millis(ms.max(0) as u64);
-                match tokio::time::timeout(
-                    budget,
-                    one(services, journal, runbook, options, step, progress, &mut findings),
-                )
-                .await
+                match tokio::time::timeout(budget, one(services, journal, runbook, options, step, progress, &mut found))
+                    .await
                 {
                     Ok(result) => result,
                     Err(_) => Err(Failure::Step(format!("timed out after {} ms", ms))),
                 }
             }
-            None => one(services, journal, runbook, options, step, progress, &mut findings).await,
+            None => one(services, journal, runbook, options, step, progress, &mut found).await,
         };
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(Failure::Halt) => return Err(Halt),
             Err(Failure::Step(why)) if step.best_effort => {
-                findings.push(format!("{}: {why} (best effort, went on)", step.kind.as_str()));
+                found.push(format!("{}: {why} (best effort, went on)", step.kind.as_str()));
                 StepOutcome::Failed { why }
             }
             Err(Failure::Step(why)) => {
+                progress.findings.extend(found);
                 journal.save(progress).await?;
-                return Ok(Ended::Stopped { step: step.kind, why, findings });
+                return Ok(Ended::Stopped { step: step.kind, why, findings: progress.findings.clone() });
             }
         };
+        progress.findings.extend(found);
         progress.finish(step.kind, outcome, started_ms, services.now_ms());
         journal.save(progress).await?;
     }
-    Ok(Ended::Completed { rto_ms: progress.rto_ms(services.now_ms()), findings })
+    Ok(Ended::Completed { rto_ms: progress.rto_ms(services.now_ms()), findings: progress.findings.clone() })
 }
 
 enum Failure {
@@ -215,7 +234,7 @@ async fn one(
             services.sync(d.from, d.to).await?;
             Ok(StepOutcome::Done)
         }
-        StepKind::Freeze => freeze(services, journal, runbook.run_wait_ms, progress, d.from).await,
+        StepKind::Freeze => freeze(services, journal, runbook, progress, findings).await,
         StepKind::FinalSync => {
             let proof = services.sync(d.from, d.to).await?;
             progress.frozen_versions = proof.frozen.clone();
@@ -242,10 +261,27 @@ async fn one(
             Ok(if services.fail_storage_over(account).await? { StepOutcome::Done } else { StepOutcome::AlreadyDone })
         }
         StepKind::Promote => promote(services, journal, runbook, progress, findings).await,
+        StepKind::Repoint => {
+            // Each alias is checked before it is written: a resumed step
+            // writes only those not yet pointed.
+            let mut written = 0;
+            for alias in &runbook.aliases {
+                if services.point_alias(alias, d.to).await.map_err(|e| {
+                    Failure::Step(format!("{} not pointed at the {} side: {}", alias.fqdn(), d.to.as_str(), e.message))
+                })? {
+                    written += 1;
+                }
+                findings.push(format!("{} now resolves to {} (TTL {} s)", alias.fqdn(), alias.value(d.to), alias.ttl));
+            }
+            Ok(if written == 0 { StepOutcome::AlreadyDone } else { StepOutcome::Done })
+        }
         StepKind::Validate => {
             for table in &runbook.smoke_tables {
                 let rows = services.count(d.to, table).await?;
                 findings.push(format!("{table}: {rows} rows on the {} side", d.to.as_str()));
+            }
+            if let Some(job) = &runbook.validate_job {
+                validate_job(services, journal, runbook, job, progress, findings).await?;
             }
             Ok(StepOutcome::Done)
         }
@@ -261,19 +297,26 @@ async fn one(
     }
 }
 
-/// Records the prior states (checkpointed before the first pause), pauses
-/// every trigger, then waits for active runs and cancels them at the timeout.
+/// Records the prior states (checkpointed before the first pause, with the
+/// warehouses that run and, when asked, the MODIFY grants to revoke),
+/// pauses every trigger, then waits for active runs and cancels them at the
+/// timeout; then, when the pair's freeze asks for it, stops the side's
+/// warehouses and revokes MODIFY on its catalogs.
 async fn freeze(
     services: &impl Services,
     journal: &mut impl Journal,
-    wait_ms: i64,
+    runbook: &Runbook,
     progress: &mut Progress,
-    side: Side,
+    findings: &mut Vec<String>,
 ) -> Result<StepOutcome, Failure> {
+    let (side, wait_ms, options) = (runbook.direction.from, runbook.run_wait_ms, &runbook.freeze);
     let control = services.jobs(side);
     if progress.prior_jobs.is_none() {
         let listed = control.jobs().await?;
         let running = warehouses::running_names(&services.warehouses(side).warehouses().await?);
+        if let Some(kept) = &options.revoke_modify_except {
+            progress.revoked_modify = Some(freeze::revocations(&services.catalog_grants(side).await?, kept).0);
+        }
         progress.prior_jobs = Some(PriorStates::record(&listed));
         progress.running_warehouses = Some(running);
         journal.save(progress).await?;
@@ -298,7 +341,46 @@ async fn freeze(
             }
         }
     }
-    Ok(if switches.is_empty() { StepOutcome::AlreadyDone } else { StepOutcome::Done })
+    let mut stopped = Vec::new();
+    if options.stop_warehouses {
+        let names = progress.running_warehouses.clone().unwrap_or_default();
+        let (own, kept) = (services.warehouses(side), services.kept_warehouse(side));
+        let listed = own.warehouses().await?;
+        stopped = warehouses::freeze_plan(&names, &listed, kept);
+        for id in &stopped {
+            own.stop(id).await?;
+        }
+        settle(services, own, &stopped, WarehouseState::Stopped).await?;
+        // Named whether this run or the one before a crash stopped them.
+        let named: Vec<&str> = listed
+            .iter()
+            .filter(|w| names.contains(&w.name) && Some(w.id.as_str()) != kept)
+            .map(|w| w.name.as_str())
+            .collect();
+        if !named.is_empty() {
+            findings.push(format!("warehouses stopped on the {} side: {}", side.as_str(), named.join(", ")));
+        }
+    }
+    let revoked = progress.revoked_modify.clone().unwrap_or_default();
+    let mut revokes = 0;
+    if let Some(kept) = &options.revoke_modify_except {
+        let held = services.catalog_grants(side).await?;
+        revokes = set_modify_where_needed(services, side, &held, &revoked, false).await?;
+        let all = freeze::revocations(&held, kept).1;
+        if !all.is_empty() {
+            findings.push(format!("ALL PRIVILEGES (MODIFY included) kept by: {}", all.join(", ")));
+        }
+    }
+    for catalog in &revoked {
+        findings.push(format!(
+            "MODIFY on {} revoked on the {} side from {}",
+            catalog.catalog,
+            side.as_str(),
+            catalog.principals.join(", ")
+        ));
+    }
+    let changed = !switches.is_empty() || !stopped.is_empty() || revokes > 0;
+    Ok(if changed { StepOutcome::Done } else { StepOutcome::AlreadyDone })
 }
 
 /// Starts the warehouses, sets the jobs' pause states as recorded, moves
@@ -352,6 +434,20 @@ async fn promote(
     if runbook.mode == Mode::Drill {
         return Ok(StepOutcome::Done);
     }
+    // Writing rights back, on this side, before the writers come back.
+    let revoked = progress.revoked_modify.clone().unwrap_or_default();
+    if !revoked.is_empty() {
+        let held = services.catalog_grants(d.to).await?;
+        set_modify_where_needed(services, d.to, &held, &revoked, true).await?;
+    }
+    for catalog in &revoked {
+        findings.push(format!(
+            "MODIFY on {} granted on the {} side to {}",
+            catalog.catalog,
+            d.to.as_str(),
+            catalog.principals.join(", ")
+        ));
+    }
     // A failback restores the original side's states as they were before
     // the failover (its own freeze read the copies, which may lack a job);
     // anything else restores what its freeze read, or the record without one.
@@ -383,6 +479,101 @@ async fn promote(
             Err(Failure::Step(format!("the pair is active on the {} side: another change won", active.as_str())))
         }
     }
+}
+
+/// Runs the configured job once on the promoted side and follows it to its
+/// end. The run is started with a key of this runbook's own (the same run
+/// whoever resumes it) and its id checkpointed before it is followed, so a
+/// resumed validation follows that run. A run that fails, or outlives the
+/// timeout (then it is cancelled), fails validation.
+async fn validate_job(
+    services: &impl Services,
+    journal: &mut impl Journal,
+    runbook: &Runbook,
+    name: &str,
+    progress: &mut Progress,
+    findings: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let side = runbook.direction.to;
+    let control = services.jobs(side);
+    let run_id = match progress.validate_run {
+        Some(run_id) => run_id,
+        None => {
+            let named: Vec<i64> =
+                control.jobs().await?.into_iter().filter(|job| job.name == name).map(|job| job.job_id).collect();
+            let job_id = match named.as_slice() {
+                [one] => *one,
+                [] => return Err(Failure::Step(format!("no job named {name} on the {} side", side.as_str()))),
+                many => {
+                    let ids: Vec<String> = many.iter().map(i64::to_string).collect();
+                    return Err(Failure::Step(format!(
+                        "{} jobs are named {name} on the {} side ({}): name one",
+                        many.len(),
+                        side.as_str(),
+                        ids.join(", ")
+                    )));
+                }
+            };
+            let key = format!("validate:{}:{}:{}", runbook.pair, progress.approved_ms, side.as_str());
+            let run_id = control.run_now(job_id, &key).await?;
+            progress.validate_run = Some(run_id);
+            journal.save(progress).await?;
+            run_id
+        }
+    };
+    let started = services.now_ms();
+    loop {
+        let run = control.run(run_id).await?;
+        let link = run.url.as_deref().map(|url| format!(", {url}")).unwrap_or_default();
+        match run.status {
+            RunStatus::Succeeded => {
+                findings
+                    .push(format!("job {name} ran once on the {} side: succeeded (run {run_id}{link})", side.as_str()));
+                return Ok(());
+            }
+            RunStatus::Failed(why) => {
+                return Err(Failure::Step(format!(
+                    "job {name} (run {run_id}{link}) failed on the {} side: {why}",
+                    side.as_str()
+                )));
+            }
+            RunStatus::Running if services.now_ms() - started >= runbook.validate_job_timeout_ms => {
+                control.cancel_run(run_id).await?;
+                return Err(Failure::Step(format!(
+                    "job {name} (run {run_id}{link}) did not end within {} on the {} side: cancelled",
+                    crate::readiness::report::duration(runbook.validate_job_timeout_ms),
+                    side.as_str()
+                )));
+            }
+            RunStatus::Running => services.pause(POLL_MS).await,
+        }
+    }
+}
+
+/// Grants or revokes MODIFY as `revoked` lists it, only where the side's
+/// grants (`held`) are not that way already (a resumed step changes
+/// nothing twice); how many catalogs were changed.
+async fn set_modify_where_needed(
+    services: &impl Services,
+    side: Side,
+    held: &[CatalogGrant],
+    revoked: &[freeze::Revoked],
+    granted: bool,
+) -> Result<usize, Failure> {
+    let holds = |catalog: &str, principal: &str| {
+        held.iter()
+            .any(|g| g.catalog == catalog && g.principal == principal && g.privileges.iter().any(|p| p == "MODIFY"))
+    };
+    let mut changed = 0;
+    for catalog in revoked {
+        let needed: Vec<String> =
+            catalog.principals.iter().filter(|p| holds(&catalog.catalog, p) != granted).cloned().collect();
+        if !needed.is_empty() {
+            services.set_modify(side, &catalog.catalog, &needed, granted).await?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// Polls until every warehouse of `ids` is in `state`.
@@ -496,6 +687,12 @@ mod tests {
         active: Mutex<Side>,
         flips: AtomicUsize,
         clock: AtomicI64,
+        /// Each alias's value (by name), and how many writes were made.
+        aliases: Mutex<BTreeMap<String, String>>,
+        alias_writes: AtomicUsize,
+        /// Each side's catalog grants, and how many changes were asked.
+        grants: [Mutex<Vec<CatalogGrant>>; 2],
+        grant_calls: AtomicUsize,
     }
 
     fn index(side: Side) -> usize {
@@ -507,9 +704,10 @@ mod tests {
 
     impl World {
         fn new() -> World {
-            let job = |job_id, source, trigger, paused| JobTriggers {
+            // A copy has its origin's name, as the asset sync makes it.
+            let job = |job_id: i64, source: Option<i64>, trigger, paused| JobTriggers {
                 job_id,
-                name: format!("job{job_id}"),
+                name: format!("job{}", source.unwrap_or(job_id)),
                 source_job_id: source,
                 paused: [(trigger, paused)].into(),
             };
@@ -541,7 +739,31 @@ mod tests {
                 active: Mutex::new(Side::Primary),
                 flips: AtomicUsize::new(0),
                 clock: AtomicI64::new(1_000_000),
+                aliases: Mutex::new([("databricks".to_string(), "adb-1.example".to_string())].into()),
+                alias_writes: AtomicUsize::new(0),
+                grants: [Mutex::new(World::grants()), Mutex::new(World::grants())],
+                grant_calls: AtomicUsize::new(0),
             }
+        }
+
+        /// The analysts and the DR group may write `sales`, its owners hold
+        /// everything (the copy's grants are the same).
+        fn grants() -> Vec<CatalogGrant> {
+            let grant = |principal: &str, privileges: &[&str]| CatalogGrant {
+                catalog: "sales".into(),
+                principal: principal.into(),
+                privileges: privileges.iter().map(|p| p.to_string()).collect(),
+            };
+            vec![
+                grant("analysts", &["USE_CATALOG", "MODIFY"]),
+                grant("dr", &["MODIFY"]),
+                grant("owners", &["ALL_PRIVILEGES"]),
+            ]
+        }
+
+        fn may_modify(&self, side: Side, principal: &str) -> bool {
+            let grants = self.grants[index(side)].lock().unwrap();
+            grants.iter().any(|g| g.principal == principal && g.privileges.iter().any(|p| p == "MODIFY"))
         }
 
         fn primary_down(&self) {
@@ -558,7 +780,7 @@ mod tests {
             jobs.iter().filter(|j| !j.unpaused().is_empty()).map(|j| j.job_id).collect()
         }
 
-        fn effects(&self) -> (usize, usize, usize, usize, usize) {
+        fn effects(&self) -> (usize, usize, usize, usize, usize, usize, usize, usize) {
             let pauses = |side: usize| self.jobs[side].calls.lock().unwrap().len();
             (
                 pauses(0) + pauses(1),
@@ -566,6 +788,9 @@ mod tests {
                 self.warehouses[0].stops.load(Ordering::SeqCst) + self.warehouses[1].stops.load(Ordering::SeqCst),
                 self.storage_calls.load(Ordering::SeqCst),
                 self.flips.load(Ordering::SeqCst),
+                self.alias_writes.load(Ordering::SeqCst),
+                self.jobs[0].started.lock().unwrap().len() + self.jobs[1].started.lock().unwrap().len(),
+                self.grant_calls.load(Ordering::SeqCst),
             )
         }
     }
@@ -580,6 +805,46 @@ mod tests {
 
         fn warehouses(&self, side: Side) -> &FakeWarehouses {
             &self.warehouses[index(side)]
+        }
+
+        fn kept_warehouse(&self, _side: Side) -> Option<&str> {
+            None
+        }
+
+        async fn catalog_grants(&self, side: Side) -> Result<Vec<CatalogGrant>, ControlError> {
+            self.reach(side).await?;
+            Ok(self.grants[index(side)].lock().unwrap().clone())
+        }
+
+        async fn set_modify(
+            &self,
+            side: Side,
+            catalog: &str,
+            principals: &[String],
+            granted: bool,
+        ) -> Result<(), ControlError> {
+            self.reach(side).await?;
+            self.grant_calls.fetch_add(1, Ordering::SeqCst);
+            let mut grants = self.grants[index(side)].lock().unwrap();
+            for principal in principals {
+                let at = grants.iter().position(|g| g.catalog == catalog && &g.principal == principal);
+                let grant = match at {
+                    Some(at) => &mut grants[at],
+                    None => {
+                        grants.push(CatalogGrant {
+                            catalog: catalog.into(),
+                            principal: principal.clone(),
+                            privileges: Vec::new(),
+                        });
+                        grants.last_mut().unwrap()
+                    }
+                };
+                grant.privileges.retain(|p| p != "MODIFY");
+                if granted {
+                    grant.privileges.push("MODIFY".into());
+                }
+            }
+            Ok(())
         }
 
         async fn reach(&self, side: Side) -> Result<(), ControlError> {
@@ -602,6 +867,16 @@ mod tests {
                 return Ok(false);
             }
             self.storage_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        async fn point_alias(&self, alias: &DnsAlias, side: Side) -> Result<bool, ControlError> {
+            let mut aliases = self.aliases.lock().unwrap();
+            if aliases.get(&alias.name).map(String::as_str) == Some(alias.value(side)) {
+                return Ok(false);
+            }
+            aliases.insert(alias.name.clone(), alias.value(side).to_string());
+            self.alias_writes.fetch_add(1, Ordering::SeqCst);
             Ok(true)
         }
 
@@ -665,6 +940,21 @@ mod tests {
             smoke_tables: vec!["c.s.a".into()],
             forced_timeout_ms: 30_000,
             run_wait_ms: 60_000,
+            aliases: vec![DnsAlias {
+                zone: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/privateDnsZones/corp.example"
+                    .into(),
+                name: "databricks".into(),
+                kind: crate::failover::aliases::RecordKind::Cname,
+                primary: "adb-1.example".into(),
+                secondary: "adb-2.example".into(),
+                ttl: 60,
+            }],
+            validate_job: Some("job2".into()),
+            validate_job_timeout_ms: 600_000,
+            freeze: crate::failover::freeze::FreezeOptions {
+                stop_warehouses: true,
+                revoke_modify_except: Some("dr".into()),
+            },
         };
         let versions = [TableVersion {
             table_name: "c.s.a".into(),
@@ -700,6 +990,53 @@ mod tests {
         let saved = journal.saved.unwrap();
         assert_eq!(saved.frozen_versions, *world.versions[1].lock().unwrap(), "proof by version");
         assert!(findings.iter().any(|f| f == "c.s.a: 42 rows on the secondary side"), "{findings:?}");
+        assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-2.example", "the alias follows");
+        // The freeze's options: the primary's warehouse stopped, MODIFY revoked there but from the DR group.
+        assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Stopped);
+        assert!(!world.may_modify(Side::Primary, "analysts") && world.may_modify(Side::Primary, "dr"));
+        assert!(world.may_modify(Side::Secondary, "analysts"), "granted where work runs now");
+        assert!(findings.iter().any(|f| f == "MODIFY on sales revoked on the primary side from analysts"));
+        assert!(findings.iter().any(|f| f == "ALL PRIVILEGES (MODIFY included) kept by: sales: owners"));
+        assert!(findings.iter().any(|f| f == "warehouses stopped on the primary side: bi"), "{findings:?}");
+        assert!(findings.iter().any(|f| f == "databricks.corp.example now resolves to adb-2.example (TTL 60 s)"));
+        let started = world.jobs[1].started.lock().unwrap().clone();
+        assert_eq!(started.len(), 1, "the validation job ran once, on the secondary: {started:?}");
+        assert_eq!(started[0].1 / 1_000, 102, "job2's copy");
+        let ran = "job job2 ran once on the secondary side: succeeded (run 102000, https://example/runs/102000)";
+        assert!(findings.iter().any(|f| f == ran), "{findings:?}");
+    }
+
+    #[tokio::test]
+    async fn a_validation_job_that_fails_or_is_missing_fails_validation_with_the_reason() {
+        let world = World::new();
+        *world.jobs[1].failing_job.lock().unwrap() = Some(102);
+        let (ended, _) = run_to_end(&world, &runbook(Mode::Planned, Side::Primary)).await;
+        let Ended::Stopped { step: StepKind::Validate, why, .. } = &ended else { panic!("{ended:?}") };
+        assert!(
+            why.starts_with("job job2 (run 102000, https://example/runs/102000) failed on the secondary side"),
+            "{why}"
+        );
+        assert_eq!(*world.active.lock().unwrap(), Side::Secondary, "promoted before validation");
+
+        let world = World::new();
+        let mut missing = runbook(Mode::Drill, Side::Primary);
+        missing.validate_job = Some("nightly".into());
+        let (ended, _) = run_to_end(&world, &missing).await;
+        assert!(
+            matches!(&ended, Ended::Stopped { step: StepKind::Validate, why, .. } if why == "no job named nightly on the secondary side"),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_validation_job_that_outlives_its_timeout_is_cancelled() {
+        let world = World::new();
+        let mut runbook = runbook(Mode::Drill, Side::Primary);
+        runbook.validate_job_timeout_ms = 0;
+        let (ended, _) = run_to_end(&world, &runbook).await;
+        let Ended::Stopped { step: StepKind::Validate, why, .. } = &ended else { panic!("{ended:?}") };
+        assert!(why.contains("did not end within") && why.ends_with("cancelled"), "{why}");
+        assert!(world.jobs[1].calls.lock().unwrap().iter().any(|c| c == "cancel 102000"));
     }
 
     #[tokio::test]
@@ -747,6 +1084,8 @@ mod tests {
         assert_eq!([world.unpaused(Side::Primary), world.unpaused(Side::Secondary)], before_jobs);
         assert_eq!(world.warehouses[1].starts.load(Ordering::SeqCst), 1, "the drill started what runs on the primary");
         assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the drill stopped what it started");
+        assert_eq!(world.jobs[1].started.lock().unwrap().len(), 1, "the validation job ran on the secondary");
+        assert!(world.jobs[0].started.lock().unwrap().is_empty());
         assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Running, "the primary untouched");
         assert_eq!(world.jobs[0].runs.lock().unwrap().len(), 1, "the primary's runs untouched");
         assert!(!world.storage_failed_over.load(Ordering::SeqCst));
@@ -766,6 +1105,11 @@ mod tests {
         assert_eq!(world.unpaused(Side::Primary), original);
         assert!(world.unpaused(Side::Secondary).is_empty());
         assert_eq!(world.versions[0].lock().unwrap()["c.s.a"], 9, "the writes made while failed over came back");
+        assert_eq!(world.aliases.lock().unwrap()["databricks"], "adb-1.example", "the alias is back");
+        assert_eq!(world.warehouses[0].state("p1"), WarehouseState::Running, "the primary's warehouse again");
+        assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the secondary's stopped");
+        assert!(world.may_modify(Side::Primary, "analysts") && !world.may_modify(Side::Secondary, "analysts"));
+        assert_eq!(world.alias_writes.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -776,7 +1120,7 @@ mod tests {
         let mut progress = Progress::new(world.now_ms());
         let ended = run(&world, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
         assert!(matches!(ended, Ended::Cancelled { before: StepKind::Preflight, .. }));
-        assert_eq!(world.effects(), (0, 0, 0, 0, 0));
+        assert_eq!(world.effects(), (0, 0, 0, 0, 0, 0, 0, 0));
     }
 
     #[tokio::test]
@@ -800,7 +1144,9 @@ mod tests {
     async fn a_run_killed_at_any_checkpoint_resumes_without_repeating_an_effect() {
         for mode in [Mode::Planned, Mode::Forced, Mode::Drill] {
             let reference = World::new();
-            let (_, journal) = run_to_end(&reference, &runbook(mode, Side::Primary)).await;
+            let (reference_ended, journal) = run_to_end(&reference, &runbook(mode, Side::Primary)).await;
+            let Ended::Completed { findings: reference_findings, .. } = reference_ended else { panic!("{mode:?}") };
+            assert!(!reference_findings.is_empty(), "{mode:?}: the smoke count at least");
             let checkpoints = journal.saves;
             assert!(checkpoints >= runbook(mode, Side::Primary).steps.len());
             for kill_at in 0..checkpoints {
@@ -813,7 +1159,8 @@ mod tests {
                 let mut resumed = first.saved.clone().unwrap_or_else(|| Progress::new(world.now_ms()));
                 let mut second = Memory::default();
                 let ended = run(&world, &mut second, &runbook, RunOptions::default(), &mut resumed).await.unwrap();
-                assert!(matches!(ended, Ended::Completed { .. }), "{mode:?} at {kill_at}: {ended:?}");
+                let Ended::Completed { findings, .. } = &ended else { panic!("{mode:?} at {kill_at}: {ended:?}") };
+                assert_eq!(findings, &reference_findings, "{mode:?} at {kill_at}: every finding once");
                 assert_eq!(world.effects(), reference.effects(), "{mode:?} at {kill_at}: an effect repeated");
                 assert_eq!(*world.active.lock().unwrap(), *reference.active.lock().unwrap(), "{mode:?} at {kill_at}");
                 assert_eq!(world.unpaused(Side::Secondary), reference.unpaused(Side::Secondary));

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::aliases::DnsAlias;
+use super::freeze::FreezeOptions;
 use super::group::ManagedPlan;
 use super::jobs::PriorStates;
 use super::loss::{self, TableLoss};
@@ -35,7 +37,9 @@ pub enum StepKind {
     /// Start warehouses, unpause exactly the jobs that were unpaused, move
     /// the active side (compare-and-set).
     Promote,
-    /// Smoke counts on the configured tables.
+    /// Point the configured aliases (private DNS records) at the promoted side.
+    Repoint,
+    /// Smoke counts on the configured tables; the configured job run once.
     Validate,
     /// Drill only: the rehearsed side back to passive (warehouses stopped,
     /// jobs paused as before).
@@ -52,6 +56,7 @@ impl StepKind {
             StepKind::FinalSync => "final_sync",
             StepKind::Storage => "storage",
             StepKind::Promote => "promote",
+            StepKind::Repoint => "repoint",
             StepKind::Validate => "validate",
             StepKind::ReturnToPassive => "return_to_passive",
         }
@@ -84,6 +89,14 @@ pub struct RunbookSettings {
     pub storage_account_id: Option<String>,
     /// Tables whose row count is checked after promotion.
     pub smoke_tables: Vec<String>,
+    /// The private DNS records the repoint step moves; empty: the step is left out.
+    pub aliases: Vec<DnsAlias>,
+    /// The job (by name) validation runs once on the promoted side.
+    pub validate_job: Option<String>,
+    /// How long that run may take.
+    pub validate_job_timeout_ms: i64,
+    /// What the freeze does beyond pausing jobs.
+    pub freeze: FreezeOptions,
 }
 
 impl RunbookSettings {
@@ -94,6 +107,10 @@ impl RunbookSettings {
             forced_timeout_ms: (config.forced_timeout_secs as i64).saturating_mul(1000),
             storage_account_id: config.storage_accounts.get(pair).cloned(),
             smoke_tables: config.smoke_tables.get(pair).cloned().unwrap_or_default(),
+            aliases: config.aliases.get(pair).cloned().unwrap_or_default(),
+            validate_job: config.validate_jobs.get(pair).cloned(),
+            validate_job_timeout_ms: (config.validate_job_timeout_secs as i64).saturating_mul(1000),
+            freeze: config.freeze.get(pair).cloned().unwrap_or_default(),
         }
     }
 }
@@ -131,6 +148,17 @@ pub struct Runbook {
     /// The tables validation counts.
     #[serde(default)]
     pub smoke_tables: Vec<String>,
+    /// The aliases the repoint step moves (none in a drill).
+    #[serde(default)]
+    pub aliases: Vec<DnsAlias>,
+    /// The job validation runs once on the promoted side, and for how long at most.
+    #[serde(default)]
+    pub validate_job: Option<String>,
+    #[serde(default)]
+    pub validate_job_timeout_ms: i64,
+    /// What the freeze does beyond pausing jobs (nothing in a drill, which freezes nothing).
+    #[serde(default)]
+    pub freeze: FreezeOptions,
     /// How long the freeze waits for active runs before cancelling them.
     #[serde(default)]
     pub run_wait_ms: i64,
@@ -190,6 +218,10 @@ pub fn plan(
         blocked,
         storage_account_id: if mode == Mode::Drill { None } else { settings.storage_account_id.clone() },
         smoke_tables: settings.smoke_tables.clone(),
+        aliases: if mode == Mode::Drill { Vec::new() } else { settings.aliases.clone() },
+        validate_job: settings.validate_job.clone(),
+        validate_job_timeout_ms: settings.validate_job_timeout_ms,
+        freeze: if mode == Mode::Drill { FreezeOptions::default() } else { settings.freeze.clone() },
         run_wait_ms: if mode == Mode::Forced { settings.forced_timeout_ms } else { settings.run_wait_ms },
         recorded_jobs: None,
         managed: None,
@@ -220,18 +252,25 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
         ));
     }
     if mode != Mode::Drill {
-        out.push(step(
-            StepKind::Freeze,
-            vec![
-                format!("pauses every job trigger on {from} (prior states recorded first)"),
-                format!(
-                    "waits {} for active runs on {from}, then cancels them",
-                    crate::readiness::report::duration(short.unwrap_or(settings.run_wait_ms))
-                ),
-            ],
-            forced,
-            short,
-        ));
+        let mut freeze = vec![
+            format!("pauses every job trigger on {from} (prior states recorded first)"),
+            format!(
+                "waits {} for active runs on {from}, then cancels them",
+                crate::readiness::report::duration(short.unwrap_or(settings.run_wait_ms))
+            ),
+        ];
+        if settings.freeze.stop_warehouses {
+            freeze.push(format!(
+                "stops the warehouses running on {from} (drbot's own is kept for the final sync); {to} starts them"
+            ));
+        }
+        if let Some(group) = &settings.freeze.revoke_modify_except {
+            freeze.push(format!(
+                "revokes MODIFY granted on the replicated catalogs of {from} from everyone but {group}, \
+                 granted again on {to} at promotion (grants on schemas and tables, ALL PRIVILEGES and owners are left)"
+            ));
+        }
+        out.push(step(StepKind::Freeze, freeze, forced, short));
     }
     out.push(step(
         StepKind::FinalSync,
@@ -247,19 +286,32 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
     let promote = if mode == Mode::Drill {
         vec![format!("starts the warehouses on {to} (no job unpaused)")]
     } else {
-        vec![
-            format!("starts the warehouses that were running on {from}, on {to}"),
-            format!("unpauses on {to} exactly the jobs that were unpaused on {from}"),
-            format!("makes {to} the active side of {}", pair.name),
-        ]
+        let mut promote = vec![format!("starts the warehouses that were running on {from}, on {to}")];
+        if settings.freeze.revoke_modify_except.is_some() {
+            promote.push(format!("grants MODIFY on {to}'s catalogs to those it was revoked from on {from}"));
+        }
+        promote.push(format!("unpauses on {to} exactly the jobs that were unpaused on {from}"));
+        promote.push(format!("makes {to} the active side of {}", pair.name));
+        promote
     };
     out.push(step(StepKind::Promote, promote, false, None));
+    if mode != Mode::Drill && !settings.aliases.is_empty() {
+        let aliases = settings.aliases.iter().map(|alias| alias.touches(d.to)).collect();
+        out.push(step(StepKind::Repoint, aliases, false, None));
+    }
     let smoke = if settings.smoke_tables.is_empty() {
         "no smoke tables configured".to_string()
     } else {
         format!("counts rows of {} on {to}", settings.smoke_tables.join(", "))
     };
-    out.push(step(StepKind::Validate, vec![smoke], false, None));
+    let mut validate = vec![smoke];
+    if let Some(job) = &settings.validate_job {
+        validate.push(format!(
+            "runs job {job} once on {to} and waits up to {} for it to succeed",
+            crate::readiness::report::duration(settings.validate_job_timeout_ms)
+        ));
+    }
+    out.push(step(StepKind::Validate, validate, false, None));
     if mode == Mode::Drill {
         out.push(step(
             StepKind::ReturnToPassive,
@@ -346,6 +398,45 @@ mod tests {
         let drill = plan(&pair(Side::Primary), Mode::Drill, &settings, &[], &[], 0).unwrap();
         assert_eq!(kinds(&drill), [Preflight, FinalSync, Promote, Validate, ReturnToPassive]);
         assert_eq!(drill.direction.ends_active, Side::Primary);
+    }
+
+    #[test]
+    fn configured_aliases_are_repointed_after_the_promotion_but_never_in_a_drill() {
+        let alias = crate::failover::aliases::DnsAlias {
+            zone: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/corp.example".into(),
+            name: "databricks".into(),
+            kind: crate::failover::aliases::RecordKind::Cname,
+            primary: "adb-1.example".into(),
+            secondary: "adb-2.example".into(),
+            ttl: 60,
+        };
+        let settings = RunbookSettings { aliases: vec![alias], ..RunbookSettings::default() };
+        use StepKind::*;
+        let over = plan(&pair(Side::Primary), Mode::Planned, &settings, &[], &[], 0).unwrap();
+        assert_eq!(kinds(&over), [Preflight, Freeze, FinalSync, Promote, Repoint, Validate]);
+        assert_eq!(over.steps[4].touches, ["points databricks.corp.example (CNAME, TTL 60 s) at adb-2.example"]);
+        let back = plan(&pair(Side::Secondary), Mode::Failback, &settings, &[], &[], 0).unwrap();
+        assert!(back.steps.iter().any(|s| s.kind == Repoint && s.touches[0].ends_with("at adb-1.example")));
+        let drill = plan(&pair(Side::Primary), Mode::Drill, &settings, &[], &[], 0).unwrap();
+        assert!(!kinds(&drill).contains(&Repoint) && drill.aliases.is_empty());
+    }
+
+    #[test]
+    fn the_freeze_s_options_are_on_the_card_undone_at_promotion_and_a_drill_has_none() {
+        let freeze = FreezeOptions { stop_warehouses: true, revoke_modify_except: Some("dr-operators".into()) };
+        let settings = RunbookSettings { freeze: freeze.clone(), ..RunbookSettings::default() };
+        let over = plan(&pair(Side::Primary), Mode::Planned, &settings, &[], &[], 0).unwrap();
+        let touches = |kind| over.steps.iter().find(|s| s.kind == kind).unwrap().touches.join(" | ");
+        let frozen = touches(StepKind::Freeze);
+        assert!(frozen.contains("stops the warehouses running on adb-1.example (drbot's own is kept"), "{frozen}");
+        assert!(frozen.contains(
+            "revokes MODIFY granted on the replicated catalogs of adb-1.example from everyone but dr-operators"
+        ));
+        assert!(frozen.contains("ALL PRIVILEGES and owners are left"), "{frozen}");
+        assert!(touches(StepKind::Promote).contains("grants MODIFY on adb-2.example's catalogs"));
+        assert_eq!(over.freeze, freeze);
+        let drill = plan(&pair(Side::Primary), Mode::Drill, &settings, &[], &[], 0).unwrap();
+        assert_eq!(drill.freeze, FreezeOptions::default(), "a drill freezes nothing");
     }
 
     #[test]

@@ -81,6 +81,32 @@ pub fn loss_words(loss: Loss) -> String {
     }
 }
 
+/// What clients must change once a failover or failback is over: work runs
+/// in `url` now; clients that connect through a configured alias follow it
+/// by themselves once their resolver's cache expires; everything that names
+/// the other workspace's own host must be changed by hand. Then the way
+/// home, or (for a failback, which is the way home) that the side left is
+/// passive again.
+pub fn clients_note(runbook: &Runbook, url: &str) -> String {
+    let names: Vec<String> = runbook.aliases.iter().map(|a| a.fqdn()).collect();
+    let follow = match runbook.aliases.iter().map(|a| a.ttl).max() {
+        Some(ttl) => format!(
+            "Clients that connect through {} follow by themselves within {}; clients",
+            names.join(", "),
+            duration(i64::from(ttl) * 1000)
+        ),
+        None => "Clients".to_string(),
+    };
+    let then = match runbook.mode {
+        super::mode::Mode::Failback => format!("The {} side is passive again.", runbook.direction.from.as_str()),
+        _ => format!("Fail back with failback {} once the other side is healthy.", runbook.pair),
+    };
+    format!(
+        "Work now runs in {url}. {follow}, dashboards and jobs outside Databricks that name the other workspace's \
+         host change to it. {then}"
+    )
+}
+
 /// A step's name as people read it.
 pub fn step_name(kind: StepKind) -> &'static str {
     match kind {
@@ -91,6 +117,7 @@ pub fn step_name(kind: StepKind) -> &'static str {
         StepKind::FinalSync => "Final sync",
         StepKind::Storage => "Storage failover",
         StepKind::Promote => "Promote",
+        StepKind::Repoint => "Repoint clients",
         StepKind::Validate => "Validate",
         StepKind::ReturnToPassive => "Return to passive",
     }
@@ -150,6 +177,34 @@ mod tests {
         assert!(text.contains("current RPO: 1 min"), "{text}");
         assert!(text.contains("expected data loss: unbounded"), "{text}");
         assert!(text.contains("blocked: nothing"), "{text}");
+    }
+
+    #[test]
+    fn the_clients_note_names_the_aliases_that_follow_and_what_must_change_by_hand() {
+        let pair =
+            Pair::new("fin", PairWorkspace::at("https://adb-1.example"), PairWorkspace::at("https://adb-2.example"));
+        let mut runbook = plan(&pair, Mode::Planned, &RunbookSettings::default(), &[], &[], 0).unwrap();
+        let plain = clients_note(&runbook, "https://adb-2.example");
+        assert!(plain.starts_with("Work now runs in https://adb-2.example. Clients, dashboards"), "{plain}");
+        runbook.aliases = vec![crate::failover::aliases::DnsAlias {
+            zone: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/privateDnsZones/corp.example".into(),
+            name: "sql".into(),
+            kind: crate::failover::aliases::RecordKind::A,
+            primary: "10.1.0.4".into(),
+            secondary: "10.2.0.4".into(),
+            ttl: 120,
+        }];
+        let note = clients_note(&runbook, "https://adb-2.example");
+        assert!(
+            note.contains("Clients that connect through sql.corp.example follow by themselves within 2 min"),
+            "{note}"
+        );
+        assert!(note.ends_with("Fail back with failback fin once the other side is healthy."), "{note}");
+        let mut home = pair.clone();
+        home.active = crate::pairs::Side::Secondary;
+        let back = plan(&home, Mode::Failback, &RunbookSettings::default(), &[], &[], 0).unwrap();
+        let note = clients_note(&back, "https://adb-1.example");
+        assert!(note.ends_with("The secondary side is passive again.") && !note.contains("failback"), "{note}");
     }
 
     #[test]

@@ -90,6 +90,15 @@ pub fn stop_plan(started: &BTreeSet<String>, target: &[WarehouseInfo]) -> Vec<St
     target.iter().filter(|w| started.contains(&w.id) && w.state.is_up()).map(|w| w.id.clone()).collect()
 }
 
+/// A freeze's stop: the warehouses of `names` still up on the side left,
+/// except `kept` (drbot's own, which the final sync reads with).
+pub fn freeze_plan(names: &BTreeSet<String>, side: &[WarehouseInfo], kept: Option<&str>) -> Vec<String> {
+    side.iter()
+        .filter(|w| names.contains(&w.name) && w.state.is_up() && Some(w.id.as_str()) != kept)
+        .map(|w| w.id.clone())
+        .collect()
+}
+
 /// Whether every warehouse of `ids` has reached `state`.
 pub fn all_in(ids: &[String], target: &[WarehouseInfo], state: WarehouseState) -> bool {
     ids.iter().all(|id| target.iter().any(|w| &w.id == id && w.state == state))
@@ -125,6 +134,16 @@ mod tests {
         let secondary = [w("s1", "bi", Running), w("s2", "etl", Running), w("s3", "adhoc", Stopped)];
         let started: BTreeSet<String> = ["s1".to_string(), "s3".to_string()].into();
         assert_eq!(stop_plan(&started, &secondary), ["s1"]);
+    }
+
+    #[test]
+    fn a_freeze_stops_what_ran_but_drbot_s_own_and_a_resumed_one_nothing_again() {
+        use WarehouseState::*;
+        let primary = [w("p1", "bi", Running), w("p2", "drbot", Running), w("p3", "etl", Starting)];
+        let names = running_names(&primary);
+        assert_eq!(freeze_plan(&names, &primary, Some("p2")), ["p1", "p3"]);
+        let stopping = [w("p1", "bi", Stopping), w("p2", "drbot", Running), w("p3", "etl", Stopped)];
+        assert!(freeze_plan(&names, &stopping, Some("p2")).is_empty());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub enum Fired {
     Started(String),
     /// The pair's replication `busy` was in flight: recorded as skipped (`.0`).
     Skipped { run: String, busy: String },
+    /// The pair cannot replicate now (it has failed over: its primary is
+    /// stale until a failback); nothing started, and the schedule waits.
+    Paused(String),
     /// It could not start (the pair is gone, the store failed); said in the log.
     Failed(String),
 }
@@ -120,6 +123,8 @@ pub struct TickReport {
     pub replications_started: usize,
     pub replications_skipped: usize,
     pub replications_failed: usize,
+    /// Scheduled replications of failed-over pairs, passed over until their failback.
+    pub replications_paused: usize,
     /// Periodic checks this instance claimed and started.
     pub checks_started: usize,
     /// Scheduled drills started, and those that could not start (a pair
@@ -137,6 +142,7 @@ impl TickReport {
         self.replications_started += other.replications_started;
         self.replications_skipped += other.replications_skipped;
         self.replications_failed += other.replications_failed;
+        self.replications_paused += other.replications_paused;
         self.checks_started += other.checks_started;
         self.drills_started += other.drills_started;
         self.drills_failed += other.drills_failed;
@@ -264,6 +270,10 @@ impl<P: Poster> Scheduler<P> {
                         tracing::info!(pair = %firing.pair, %run, %busy, "scheduled replication skipped: the pair is busy");
                         report.replications_skipped += 1;
                     }
+                    Fired::Paused(why) => {
+                        tracing::info!(pair = %firing.pair, %why, "scheduled replication passed over");
+                        report.replications_paused += 1;
+                    }
                     Fired::Failed(why) => {
                         tracing::warn!(pair = %firing.pair, %why, "scheduled replication could not start");
                         report.replications_failed += 1;
@@ -289,7 +299,7 @@ impl<P: Poster> Scheduler<P> {
                         tracing::info!(%pair, %operation, "scheduled drill started");
                         report.drills_started += 1;
                     }
-                    Fired::Skipped { busy, .. } | Fired::Failed(busy) => {
+                    Fired::Skipped { busy, .. } | Fired::Paused(busy) | Fired::Failed(busy) => {
                         tracing::warn!(%pair, why = %busy, "scheduled drill could not start");
                         report.drills_failed += 1;
                     }

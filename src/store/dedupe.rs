@@ -21,6 +21,13 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// Gives a claim up before it expires (what it stood for is over), so
+    /// the next `claim_once` of the key wins again; whether there was one.
+    pub async fn release_claim(&self, key: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM dedupe WHERE key = $1").bind(key).execute(self.pool()).await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
     /// Drops expired claims; returns how many.
     pub async fn purge_expired_claims(&self, now_ms: i64) -> Result<u64, StoreError> {
         let deleted =

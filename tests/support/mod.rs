@@ -11,6 +11,7 @@ pub mod fresh;
 pub mod logs;
 pub mod postgres;
 pub mod process;
+pub mod runbook;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

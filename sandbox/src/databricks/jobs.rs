@@ -87,6 +87,15 @@ impl Jobs {
         run_id
     }
 
+    /// The ids of every run of `job_id` (a run-now repeated with its
+    /// idempotency token names the same run: it counts once).
+    pub fn runs_of(&self, job_id: i64) -> Vec<i64> {
+        let state = self.state.lock();
+        let mut ids: Vec<i64> = state.runs.values().filter(|r| r.job_id == job_id).map(|r| r.run_id).collect();
+        ids.sort();
+        ids
+    }
+
     /// The ids of the runs not yet terminated.
     pub fn active(&self) -> Vec<i64> {
         let state = self.state.lock();

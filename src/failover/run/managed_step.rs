@@ -264,6 +264,25 @@ mod tests {
             Ok(false)
         }
 
+        fn kept_warehouse(&self, _side: Side) -> Option<&str> {
+            None
+        }
+
+        async fn catalog_grants(
+            &self,
+            _side: Side,
+        ) -> Result<Vec<crate::failover::freeze::CatalogGrant>, ControlError> {
+            panic!("a managed runbook's freeze revokes nothing");
+        }
+
+        async fn set_modify(&self, _: Side, _: &str, _: &[String], _: bool) -> Result<(), ControlError> {
+            panic!("a managed runbook's freeze revokes nothing");
+        }
+
+        async fn point_alias(&self, _: &crate::failover::aliases::DnsAlias, _: Side) -> Result<bool, ControlError> {
+            panic!("these runbooks have no aliases");
+        }
+
         async fn set_active(&self, from: Side, to: Side) -> Result<(bool, Side), ControlError> {
             let mut active = self.active.lock().unwrap();
             let moved = *active == from;
