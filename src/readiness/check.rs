@@ -120,7 +120,8 @@ pub async fn check_with_budgets(
     if let (Some(manifest), Observation::Read { snapshot: from, .. }, Observation::Read { snapshot: to, .. }) =
         (&options.volume_files, &mut p, &mut s)
     {
-        list_files(manifest, primary, secondary, primary_read.concurrency, from, to).await;
+        let budgets = [primary_read.shared_permits.as_ref(), secondary_read.shared_permits.as_ref()];
+        list_files(manifest, primary, secondary, primary_read.concurrency, budgets, from, to).await;
     }
     // The secondary's warehouse: the one a replication (and a failover) runs on.
     let warehouse = match (&s, secondary_read.warehouse_id.as_deref()) {
@@ -152,22 +153,36 @@ async fn list_files(
     primary: Target<'_>,
     secondary: Target<'_>,
     concurrency: usize,
+    budgets: [Option<&SharedPermits>; 2],
     from: &mut Snapshot,
     to: &mut Snapshot,
 ) {
+    // The listing keeps up to `concurrency` requests in flight on each side;
+    // where the workspaces' budgets are shared (the all-pairs overview), it
+    // holds that much of each, taken in one order so pairs never deadlock.
+    let mut held: Vec<&SharedPermits> = budgets.into_iter().flatten().collect();
+    held.sort_by_key(|budget| budget.order_key());
+    held.dedup();
     // What the survey reads (catalogs, volumes), so a time-out leaves the
     // snapshots as they were.
     let volumes_of =
         |s: &Snapshot| Snapshot { catalogs: s.catalogs.clone(), volumes: s.volumes.clone(), ..Snapshot::default() };
     let (mut listed_from, mut listed_to) = (volumes_of(from), volumes_of(to));
-    let listing = survey_with(
-        manifest,
-        Lister { client: primary.client, token: primary.token },
-        Lister { client: secondary.client, token: secondary.token },
-        concurrency,
-        &mut listed_from,
-        &mut listed_to,
-    );
+    let listing = async {
+        let mut permits = Vec::with_capacity(held.len());
+        for budget in &held {
+            permits.push(budget.acquire_many(concurrency).await);
+        }
+        survey_with(
+            manifest,
+            Lister { client: primary.client, token: primary.token },
+            Lister { client: secondary.client, token: secondary.token },
+            concurrency,
+            &mut listed_from,
+            &mut listed_to,
+        )
+        .await;
+    };
     match tokio::time::timeout(FILES_BUDGET, listing).await {
         Ok(()) => {
             from.volume_files = listed_from.volume_files;

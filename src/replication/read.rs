@@ -118,6 +118,18 @@ impl SharedPermits {
     pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.semaphore.acquire().await.ok()
     }
+
+    /// `n` permits at once (at most the whole budget), held until dropped:
+    /// for work that keeps up to `n` requests in flight under its own bound.
+    pub async fn acquire_many(&self, n: usize) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.semaphore.acquire_many(n.clamp(1, self.capacity) as u32).await.ok()
+    }
+
+    /// Where the budget lives: budgets held together are taken in this
+    /// order, so two holders never wait on each other.
+    pub fn order_key(&self) -> usize {
+        Arc::as_ptr(&self.semaphore) as usize
+    }
 }
 
 /// The same budget, not an equal one.
