@@ -20,7 +20,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess, Person};
+use support::process::{BotProcess, Person};
 use support::runbook::*;
 
 /// Where a failback can die: after each of its steps' checkpoints, and
@@ -57,7 +57,7 @@ async fn fail_over_first(sandbox: &Sandbox, alice: &Person<'_>, carol: &Person<'
     approve(alice, "failover --override", &[alice, carol]).await;
     let op = runbook_ended(store, alice.conversation.id(), "planned").await;
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
-    wait_for_activity(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
+    wait_long(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
     assert_eq!(store.pair("default").await.unwrap().unwrap().active, Side::Secondary);
     assert_eq!(alias_target(sandbox).as_deref(), Some(SECONDARY_HOST), "the failover repointed the alias");
     assert_eq!(warehouse_state(&sandbox.primary, BI).as_deref(), Some("STOPPED"), "the failover's freeze stopped it");
@@ -85,7 +85,7 @@ async fn assert_failed_back_once(
         ["preflight", "catch_up", "freeze", "final_sync", "storage", "promote", "repoint", "validate"],
         "{point}: each step once, in order"
     );
-    let result = wait_for_activity(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
+    let result = wait_long(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
     let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
     assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
     let recorded = sandbox.connector.recorded();

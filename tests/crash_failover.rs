@@ -18,7 +18,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess};
+use support::process::BotProcess;
 use support::runbook::*;
 
 /// Where a planned failover can die: after each of its steps' checkpoints,
@@ -49,8 +49,7 @@ async fn assert_failed_over_once(sandbox: &Sandbox, store: &Store, conversation:
         ["preflight", "freeze", "final_sync", "storage", "promote", "validate"],
         "{point}: each step once, in order"
     );
-    wait_for_activity(sandbox, "the result card", |r| card_text(r).contains("Completed: the secondary is active"))
-        .await;
+    wait_long(sandbox, "the result card", |r| card_text(r).contains("Completed: the secondary is active")).await;
     let recorded = sandbox.connector.recorded();
     assert_eq!(showing(&recorded, "Completed: the secondary is active"), 1, "{point}: one result card");
     let pair = store.pair("default").await.unwrap().expect("the pair");
@@ -203,10 +202,9 @@ async fn drill_aborted_at(point: &str) {
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: {op:?}");
     assert_eq!(steps_recorded(&op), ["preflight", "final_sync", "promote", "validate", "return_to_passive"], "{point}");
-    let result = wait_for_activity(&sandbox, "the drill's result", |r| {
-        card_text(r).contains("the drill left both sides as they were")
-    })
-    .await;
+    let result =
+        wait_long(&sandbox, "the drill's result", |r| card_text(r).contains("the drill left both sides as they were"))
+            .await;
     let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
     assert!(card_text(&result).contains(&ran), "{point}: {}", card_text(&result));
     assert_eq!(showing(&sandbox.connector.recorded(), "the drill left both sides as they were"), 1);

@@ -20,7 +20,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess};
+use support::process::BotProcess;
 use support::runbook::*;
 
 /// Where a forced failover can die: after each of its steps' checkpoints.
@@ -61,7 +61,7 @@ async fn assert_forced_over_once(sandbox: &Sandbox, store: &Store, conversation:
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(k, o)| (k.to_string(), o.to_string())).collect();
     assert_eq!(outcomes, expected, "{point}: each step once, the primary's two best effort");
-    let result = wait_for_activity(sandbox, "the result card", |r| card_text(r).contains(FAILED_OVER)).await;
+    let result = wait_long(sandbox, "the result card", |r| card_text(r).contains(FAILED_OVER)).await;
     assert!(card_text(&result).contains("unreachable"), "{point}: the card says why: {}", card_text(&result));
     let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
     assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
