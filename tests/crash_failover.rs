@@ -87,9 +87,7 @@ async fn planned_failover_aborted_at(point: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
-    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, dir.path().join("first.log"), Some(point)).await;
     let (alice, carol) = bridge(&sandbox).await;
     replicate_everything(&alice).await;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
@@ -103,9 +101,7 @@ async fn planned_failover_aborted_at(point: &str) {
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
     assert_eq!(showing(&sandbox.connector.recorded(), "Completed: the secondary is active"), 0, "{point}");
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, dir.path().join("second.log"), None).await;
     assert_failed_over_once(&sandbox, &store, alice.conversation.id(), &before, point).await;
     assert_eq!(watch.finish().await, [Side::Primary, Side::Secondary], "{point}: moved once, never back");
     second.kill();
@@ -177,9 +173,7 @@ async fn drill_aborted_at(point: &str) {
     let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
     let validation = format!("\n[failover.validate_jobs]\ndefault = {VALIDATION_JOB:?}\n");
     let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &validation);
-    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, dir.path().join("first.log"), Some(point)).await;
     let (alice, _carol) = bridge(&sandbox).await;
     replicate_everything(&alice).await;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
@@ -195,9 +189,7 @@ async fn drill_aborted_at(point: &str) {
     let at_crash = warehouse_state(&sandbox.secondary, BI);
     assert_eq!(at_crash.as_deref() == Some("RUNNING"), started, "{point}: {at_crash:?}");
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, dir.path().join("second.log"), None).await;
     let op = runbook_ended(&store, alice.conversation.id(), "drill").await;
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: {op:?}");

@@ -132,6 +132,15 @@ pub fn runbook_config_with(sandbox: &Sandbox, dir: &Path, store: &str, failover:
     path
 }
 
+/// A `drbot serve` on `config` (aborting at `fault`, if named), ready, and
+/// the one the sandbox's Teams sends to.
+pub async fn serving(sandbox: &Sandbox, config: &Path, log: PathBuf, fault: Option<&str>) -> BotProcess {
+    let mut bot = BotProcess::start_faulty(config, log, fault);
+    bot.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&bot.endpoint());
+    bot
+}
+
 /// Alice and Carol (both with the failover role) in one group chat, signed in.
 pub async fn bridge(sandbox: &Sandbox) -> (Person<'_>, Person<'_>) {
     let room = sandbox.teams.group_chat("dr-bridge");
