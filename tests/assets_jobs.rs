@@ -84,6 +84,7 @@ impl World {
             mapping: self.store.asset_mapping(PAIR).await.unwrap(),
             options: AssetOptions::default(),
             store: Some(self.store.clone()),
+            principals: Default::default(),
         }
     }
 
@@ -313,4 +314,30 @@ async fn the_command_line_keeps_a_pairs_mapping_table() {
     assert_eq!(mapping.id(MappingKind::ClusterPolicy, "P1"), Ok("S1".into()));
     assert_eq!(mapping.principal("a@contoso.com"), "a@contoso.com");
     assert!(store.recent_audit(10).await.unwrap().iter().any(|e| e.action == "map an asset reference"));
+}
+
+/// A new copy's permissions are read when it is made; one for a principal
+/// the secondary lacks (nobody mapped it) is left out, and the job ends
+/// blocked naming it, its copy made and paused all the same.
+#[tokio::test]
+async fn a_permission_for_a_principal_the_secondary_lacks_is_left_out_and_named() {
+    let world = world(15).await;
+    world.sandbox.secondary.forget_principal("bob@contoso.example");
+    let first = world.plan().await;
+    let results = world.run(&first, 50, &BTreeSet::new()).await;
+    let why = "principal bob@contoso.example has no mapping and no account in the secondary: copied without it";
+    // Every seventh job grants bob CAN_VIEW: jobs 0, 7 and 14 of the seed.
+    let held: Vec<&ItemResult> = results.iter().filter(|r| r.outcome == ItemOutcome::Blocked(why.into())).collect();
+    assert_eq!(held.len(), 3, "{results:#?}");
+    let copies = world.copies();
+    for result in &held {
+        let source: i64 = result.id.trim_start_matches("job:").parse().unwrap();
+        assert_eq!(copies[&source].len(), 1, "job {source} is copied without bob");
+    }
+    assert!(world.sandbox.secondary.job_definitions.all().len() >= 14);
+    // Nothing is left to do but what needs a person.
+    let again = world.plan().await;
+    assert!(again.is_converged(), "{:#?}", again.differences().collect::<Vec<_>>());
+    let blocked_again = again.items.iter().filter(|i| i.change == Change::Blocked { reason: why.into() }).count();
+    assert_eq!(blocked_again, 3);
 }

@@ -85,6 +85,7 @@ impl Clients {
             mapping: mapping(),
             options: AssetOptions::default(),
             store: None,
+            principals: Default::default(),
         }
     }
 
@@ -164,11 +165,39 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
         "update instance pool Warm D4 nodes: max_capacity, permissions",
         "create instance pool Spot E8 nodes: Standard_E8ds_v5, at most 40 instances",
         "create cluster Shared analytics: under policy Jobs compute, left terminated",
+        "create cluster Pooled ETL: on pool Warm D4 nodes, left terminated",
+        "create cluster Spot batch: on pool Spot E8 nodes (driver on Warm D4 nodes), left terminated",
         "update warehouse BI dashboards: cluster_size, max_num_clusters, permissions",
         "create warehouse Ad hoc analysts: Small, PRO, serverless, left stopped",
         "create secret scope kv-prod: on Key Vault kv-dr-secondary; set ACLs data-engineers READ, dr-operators MANAGE",
     ] {
         assert!(planned.iter().any(|l| l == expected), "{expected} is not in the plan:\n{}", planned.join("\n"));
+    }
+    // Databricks SQL objects: by folder and name, on the secondary's warehouses of the same name.
+    for expected in [
+        "create query /Shared/sales/queries/Daily revenue (primary ",
+        "create query /Shared/sales/queries/Open orders (primary ",
+        "update query /Shared/sales/queries/Late shipments (primary ",
+        "create alert /Shared/sales/queries/Revenue drop (primary ",
+        "create dashboard /Shared/sales/Sales overview.lvdash.json (primary ",
+    ] {
+        assert!(
+            planned.iter().any(|l| l.starts_with(expected)),
+            "{expected} is not in the plan:\n{}",
+            planned.join("\n")
+        );
+    }
+    for expected in [
+        "): on warehouse BI dashboards",
+        "): on warehouse Ad hoc analysts",
+        "): query_text, owner_user_name",
+        "): on warehouse BI dashboards, published",
+    ] {
+        assert!(
+            planned.iter().any(|l| l.ends_with(expected)),
+            "{expected} is not in the plan:\n{}",
+            planned.join("\n")
+        );
     }
     // The plan is in the order it is applied: folders and policies before
     // the notebooks and clusters in or under them.
@@ -179,6 +208,9 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     assert!(position("folder", false) < position("notebook", true));
     assert!(position("cluster policy", false) < position("cluster", true));
     assert!(position("instance pool", false) < position("cluster", true));
+    assert!(position("warehouse", false) < position("query", true), "warehouses before the queries on them");
+    assert!(position("query", false) < position("alert", true), "queries before the alerts on them");
+    assert!(position("warehouse", false) < position("dashboard", true));
     // A dry run changes nothing.
     assert!(sandbox.secondary.policies.all().iter().all(|p| p.name != "Small interactive"));
 
@@ -211,6 +243,16 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     assert_eq!(shared[0].state, "TERMINATED");
     assert_eq!(shared[0].spec["policy_id"], serde_json::json!(jobs_policy.policy_id));
     assert!(sandbox.secondary.clusters.by_name("job-1001-run-7").is_empty(), "a job's cluster is not a definition");
+    // Clusters on pools are on the secondary's pools of the same name (one made by the same run).
+    let pool_id = |name: &str| serde_json::json!(sandbox.secondary.instance_pools.by_name(name)[0].instance_pool_id);
+    let pooled = &sandbox.secondary.clusters.by_name("Pooled ETL")[0];
+    assert_eq!(
+        (pooled.spec["instance_pool_id"].clone(), pooled.state.as_str()),
+        (pool_id("Warm D4 nodes"), "TERMINATED")
+    );
+    let spot = &sandbox.secondary.clusters.by_name("Spot batch")[0];
+    assert_eq!(spot.spec["instance_pool_id"], pool_id("Spot E8 nodes"));
+    assert_eq!(spot.spec["driver_instance_pool_id"], pool_id("Warm D4 nodes"));
     // Direct grants follow policies and clusters.
     let acls = &sandbox.secondary.object_acls;
     assert_eq!(
@@ -240,6 +282,40 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
     );
     let spot = &sandbox.secondary.instance_pools.by_name("Spot E8 nodes")[0];
     assert_eq!(spot.spec["azure_attributes"]["availability"], "SPOT_WITH_FALLBACK_AZURE");
+    // Queries: in the same folder, on the secondary's warehouse of the same
+    // name (one made by this run), owned as in the primary, grants following.
+    let queries = &sandbox.secondary.queries;
+    let warehouse_id = |name: &str| serde_json::json!(sandbox.secondary.warehouses.by_name(name).unwrap().id);
+    let revenue = queries.find("/Shared/sales/queries", "Daily revenue").expect("the query is copied");
+    let source = sandbox.primary.queries.find("/Shared/sales/queries", "Daily revenue").unwrap();
+    for field in ["query_text", "parameters", "tags", "catalog", "schema", "run_as_mode"] {
+        assert_eq!(revenue.get(field), source.get(field), "{field}");
+    }
+    assert_eq!(revenue["warehouse_id"], warehouse_id("BI dashboards"));
+    let revenue_id = revenue["id"].as_str().unwrap();
+    assert_eq!(acls.of("queries", revenue_id).get("analysts").map(String::as_str), Some("CAN_RUN"));
+    let open = queries.find("/Shared/sales/queries", "Open orders").unwrap();
+    assert_eq!(open["warehouse_id"], warehouse_id("Ad hoc analysts"), "on the warehouse the same run made");
+    let late = queries.find("/Shared/sales/queries", "Late shipments").unwrap();
+    assert_eq!(
+        (late["owner_user_name"].as_str(), late["query_text"].as_str()),
+        (Some("bob@contoso.example"), Some("SELECT order_id FROM orders WHERE shipped_at > promised_at"))
+    );
+    // The alert runs the secondary's copy of its query.
+    let alert = sandbox.secondary.alerts.find("/Shared/sales/queries", "Revenue drop").expect("the alert is copied");
+    assert_eq!(alert["query_id"].as_str(), Some(revenue_id));
+    assert_eq!(
+        alert["condition"],
+        sandbox.primary.alerts.find("/Shared/sales/queries", "Revenue drop").unwrap()["condition"]
+    );
+    // The dashboard: the same draft on the secondary's warehouse, published, grants following.
+    let overview = sandbox.secondary.dashboards.at("/Shared/sales/Sales overview.lvdash.json").expect("copied");
+    let primary_overview = sandbox.primary.dashboards.at("/Shared/sales/Sales overview.lvdash.json").unwrap();
+    assert_eq!(overview.serialized_dashboard, primary_overview.serialized_dashboard);
+    assert_eq!(serde_json::json!(overview.warehouse_id), warehouse_id("BI dashboards"));
+    assert!(overview.published.is_some_and(|p| !p.embed_credentials));
+    assert_eq!(acls.of("dashboards", &overview.dashboard_id).get("analysts").map(String::as_str), Some("CAN_RUN"));
+    assert!(sandbox.secondary.tree.get("/Shared/sales/Sales overview.lvdash.json").is_some(), "listed in the tree");
     let kv = sandbox.secondary.secrets.scope("kv-prod").unwrap();
     assert!(matches!(&kv.backend, Backend::AzureKeyVault { resource_id, .. } if resource_id == SECONDARY_VAULT));
     assert_eq!(
@@ -280,6 +356,103 @@ async fn a_seeded_sync_converges_and_the_dry_run_lists_exactly_the_differences()
 }
 
 #[tokio::test]
+async fn a_principal_the_secondary_lacks_and_nobody_mapped_blocks_with_why_and_the_rest_is_copied() {
+    let sandbox = seeded(4).await;
+    // Analysts are granted a notebook, a query and a dashboard in the
+    // primary; the secondary workspace was never given the group.
+    sandbox.secondary.forget_principal("analysts");
+    let clients = Clients::new(&sandbox, 5).await;
+    let plan = clients.plan().await;
+    let why = "principal analysts has no mapping and no account in the secondary: copied without it";
+    let held: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| i.held_back.as_deref() == Some(why))
+        .map(|i| format!("{} {}", i.kind, i.name))
+        .collect();
+    assert_eq!(
+        held,
+        vec![
+            "notebook /Shared/sales/reports/report_0000".to_string(),
+            "query /Shared/sales/queries/Daily revenue".to_string(),
+            "dashboard /Shared/sales/Sales overview.lvdash.json".to_string(),
+        ]
+    );
+    assert!(describe(plan.items.iter().find(|i| i.kind == "query" && i.name.ends_with("Daily revenue")).unwrap())
+        .ends_with(&format!("({why})")));
+    let results = clients.apply(&plan).await;
+    not_failed(&results);
+    let outcome =
+        |kind: &str, name: &str| results.iter().find(|r| r.kind == kind && r.name == name).unwrap().outcome.clone();
+    // Blocked with why, not failed; and the rest of each object is copied.
+    assert_eq!(outcome("notebook", "/Shared/sales/reports/report_0000"), ItemOutcome::Blocked(why.into()));
+    assert_eq!(outcome("query", "/Shared/sales/queries/Daily revenue"), ItemOutcome::Blocked(why.into()));
+    assert!(sandbox.secondary.tree.get("/Shared/sales/reports/report_0000").is_some());
+    let revenue =
+        sandbox.secondary.queries.find("/Shared/sales/queries", "Daily revenue").expect("copied all the same");
+    assert!(sandbox.secondary.object_acls.of("queries", revenue["id"].as_str().unwrap()).is_empty());
+    assert!(sandbox
+        .secondary
+        .dashboards
+        .at("/Shared/sales/Sales overview.lvdash.json")
+        .is_some_and(|d| d.published.is_some()));
+    // Nothing more to do: what stays is reported, with why.
+    let again = clients.plan().await;
+    assert!(again.is_converged(), "{:#?}", lines(&again));
+    assert!(lines(&again).contains(&format!(
+        "query /Shared/sales/queries/Daily revenue (primary {}): {why}",
+        plan.items.iter().find(|i| i.kind == "query" && i.name.ends_with("Daily revenue")).unwrap().key
+    )));
+    // Mapped to a group the secondary has, the grants follow.
+    let mut mapped = mapping();
+    mapped.insert(MappingKind::Principal, "analysts", "data-engineers");
+    let ctx = AssetContext { mapping: mapped, ..clients.context() };
+    let remapped = run::plan(&kinds::registered(), &ctx).await;
+    assert!(remapped.items.iter().all(|i| i.held_back.is_none()), "{:#?}", lines(&remapped));
+    assert!(remapped.differences().any(|i| i.kind == "query" && i.name.ends_with("Daily revenue")));
+}
+
+// Two worker threads: the sandbox counts a request when it gets to it, and
+// on one thread shared with the client it may get to a request late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_beyond_the_documented_rate_limits_paces_itself_instead_of_being_throttled() {
+    let sandbox = seeded(150).await;
+    let clients = Clients::new(&sandbox, 5).await;
+    let plan = clients.plan().await;
+    let imports = plan.differences().filter(|i| matches!(i.kind.as_str(), "notebook" | "file")).count();
+    assert!(imports > 60, "more imports than two seconds of Databricks' 30 a second: {imports}");
+    let started = std::time::Instant::now();
+    let results = clients.apply(&plan).await;
+    let elapsed = started.elapsed();
+    not_failed(&results);
+    // Not one request was refused: drbot kept below every endpoint's limit…
+    assert_eq!(sandbox.primary.rate_limits.refused(), BTreeMap::new());
+    assert_eq!(sandbox.secondary.rate_limits.refused(), BTreeMap::new());
+    // …by waiting its turn: 30 imports a second at most.
+    let windows = (imports as u64 - 1) / 30;
+    assert!(elapsed >= Duration::from_secs(windows), "{imports} imports in {elapsed:?}");
+    assert!(clients.plan().await.is_converged());
+}
+
+#[tokio::test]
+async fn a_cluster_whose_pool_is_missing_in_the_secondary_is_blocked_naming_it_and_the_rest_is_applied() {
+    let sandbox = seeded(4).await;
+    let clients = Clients::new(&sandbox, 5).await;
+    let plan = clients.plan().await;
+    // Someone deletes the secondary's warm pool between the plan and the run.
+    for pool in sandbox.secondary.instance_pools.by_name("Warm D4 nodes") {
+        sandbox.secondary.instance_pools.remove(&pool.instance_pool_id);
+    }
+    let results = clients.apply(&plan).await;
+    let outcome = |name: &str| results.iter().find(|r| r.kind == "cluster" && r.name == name).unwrap().outcome.clone();
+    let missing = ItemOutcome::Blocked("its instance pool Warm D4 nodes is not in the secondary".into());
+    assert_eq!(outcome("Pooled ETL"), missing);
+    assert_eq!(outcome("Spot batch"), missing, "a driver's pool counts too");
+    assert_eq!(outcome("Shared analytics"), ItemOutcome::Done);
+    assert!(sandbox.secondary.clusters.by_name("Pooled ETL").is_empty());
+}
+
+#[tokio::test]
 async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_a_rerun_converges() {
     let sandbox = seeded(60).await;
     let objects_in_primary = sandbox.primary.tree.paths().len() - 1; // all but the root
@@ -303,14 +476,25 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
         assert!(seen.insert(result.id.clone()), "{} reported twice", line(result));
     }
     let clusters = results.iter().filter(|r| r.kind == "cluster").count();
-    assert_eq!(clusters, 2, "every cluster definition of the primary has a result");
+    assert_eq!(clusters, 4, "every cluster definition of the primary has a result");
     let tree_results = results
         .iter()
-        .filter(|r| matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder"))
+        .filter(|r| {
+            matches!(r.kind.as_str(), "folder" | "notebook" | "file" | "workspace object" | "git folder" | "dashboard")
+        })
         .count();
     assert_eq!(tree_results, objects_in_primary, "every object of the primary's tree has a result");
-    let acted = results.iter().filter(|r| matches!(r.outcome, ItemOutcome::Done | ItemOutcome::Failed(_))).count();
-    assert_eq!(acted, planned, "every action ended done or failed");
+    // Done, failed, or blocked because what it needs failed to be made (a
+    // warehouse, a pool, an alert's query), named.
+    let actions: BTreeSet<String> = first.differences().map(|i| i.id()).collect();
+    let acted: Vec<&ItemResult> = results.iter().filter(|r| actions.contains(&r.id)).collect();
+    assert_eq!(acted.len(), planned);
+    for result in &acted {
+        if let ItemOutcome::Blocked(why) = &result.outcome {
+            assert!(why.contains("is not in the secondary"), "{}", line(result));
+        }
+        assert!(!matches!(result.outcome, ItemOutcome::Unchanged | ItemOutcome::Canceled), "{}", line(result));
+    }
     let failed = results.iter().filter(|r| matches!(r.outcome, ItemOutcome::Failed(_))).count();
     let done = results.iter().filter(|r| r.outcome == ItemOutcome::Done).count();
     assert!(done > failed && failed > 0, "{done} done, {failed} failed: with 10 % faults and no retry, some fail");
@@ -318,7 +502,8 @@ async fn with_a_tenth_of_calls_failing_every_object_ends_synced_or_reported_and_
 
     // Another run (faults still on) finishes what failed; then nothing is left.
     let second = patient.plan().await;
-    assert!(second.differences().count() <= failed, "only what failed is planned again");
+    let unfinished = acted.iter().filter(|r| r.outcome != ItemOutcome::Done).count();
+    assert!(second.differences().count() <= unfinished, "only what failed or was blocked is planned again");
     let results = patient.apply(&second).await;
     not_failed(&results);
     sandbox.primary.faults.set(FaultConfig::default());

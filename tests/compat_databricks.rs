@@ -133,7 +133,7 @@ async fn the_official_databricks_sdk_works_against_the_sandbox() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk against the sandbox failed:\n{report}");
-    assert!(report.contains("34 passed"), "{report}");
+    assert!(report.contains("37 passed"), "{report}");
 }
 
 /// The SDK's `AccountClient.disaster_recovery` (managed DR's failover groups)

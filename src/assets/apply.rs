@@ -1,7 +1,11 @@
 //! Applying an asset plan: every item ends with one result, stage by stage
 //! (what others refer to first: folders before the notebooks in them,
-//! policies before the clusters under them, everything before the jobs that
-//! name it), the items of a stage a few at a time.
+//! policies before the clusters under them, warehouses before the queries
+//! on them, queries before their alerts; see [`Stage::after`]). Stages that
+//! do not depend on each other run side by side, and within a stage each
+//! kind applies its items a few at a time ([`AssetKind::concurrency`]),
+//! beside the others: a workspace's notebooks and its jobs go to different
+//! endpoints, each with its own rate limit, so neither waits for the other.
 //!
 //! Unchanged and blocked items are results without a call. An item an
 //! earlier attempt of the same run finished (`done`, from the run history)
@@ -12,9 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::future::BoxFuture;
+use futures::future::{join_all, BoxFuture};
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
@@ -27,23 +32,20 @@ pub enum AssetEvent {
     Finished(ItemResult),
 }
 
-/// How many items are applied at once: Databricks' per-workspace REST
-/// limits (tens of requests a second per endpoint) leave room for a few, and
-/// the client's retry honours `Retry-After` when the limit is met.
-pub const CONCURRENCY: usize = 4;
-
 /// The kind that owns items of `item_kind`.
 pub fn owner<'k>(kinds: &[&'k dyn AssetKind], item_kind: &str) -> Option<&'k dyn AssetKind> {
     kinds.iter().find(|kind| kind.owns(item_kind)).copied()
 }
 
-/// The plan's item indices by stage (an item no kind owns fails at once,
-/// in the first stage).
-fn stages(plan: &AssetPlan, kinds: &[&dyn AssetKind]) -> BTreeMap<Stage, Vec<usize>> {
-    let mut stages: BTreeMap<Stage, Vec<usize>> = BTreeMap::new();
+/// The plan's item indices by stage, then by kind (an item no kind owns
+/// fails at once, in the first stage).
+fn stages(plan: &AssetPlan, kinds: &[&dyn AssetKind]) -> BTreeMap<Stage, BTreeMap<String, Vec<usize>>> {
+    let mut stages: BTreeMap<Stage, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     for (index, item) in plan.items.iter().enumerate() {
-        let stage = owner(kinds, &item.kind).map_or(Stage::Containers, |kind| kind.stage(item));
-        stages.entry(stage).or_default().push(index);
+        let kind = owner(kinds, &item.kind);
+        let stage = kind.map_or(Stage::Containers, |kind| kind.stage(item));
+        let lane = kind.map_or(item.kind.clone(), |kind| kind.name().to_string());
+        stages.entry(stage).or_default().entry(lane).or_default().push(index);
     }
     stages
 }
@@ -58,27 +60,57 @@ pub async fn apply(
     cancel: &CancellationToken,
     events: &UnboundedSender<AssetEvent>,
 ) -> Vec<ItemResult> {
+    let mut by_stage = stages(plan, kinds);
+    // Each stage says when it is through; a stage waits for those it comes after.
+    let signals: BTreeMap<Stage, (watch::Sender<bool>, watch::Receiver<bool>)> =
+        Stage::ALL.iter().map(|stage| (*stage, watch::channel(false))).collect();
+    let mut runs: Vec<BoxFuture<'_, Vec<(usize, ItemResult)>>> = Vec::new();
+    for stage in Stage::ALL {
+        let lanes = by_stage.remove(&stage).unwrap_or_default();
+        let waits: Vec<watch::Receiver<bool>> = stage.after().iter().map(|s| signals[s].1.clone()).collect();
+        let through = signals[&stage].0.clone();
+        runs.push(Box::pin(async move {
+            for mut wait in waits {
+                let _ = wait.wait_for(|through| *through).await;
+            }
+            let lanes = lanes.into_values().map(|indices| lane(plan, kinds, ctx, done, cancel, events, indices));
+            let finished: Vec<(usize, ItemResult)> = join_all(lanes).await.into_iter().flatten().collect();
+            let _ = through.send(true);
+            finished
+        }));
+    }
     let mut results: Vec<Option<ItemResult>> = vec![None; plan.items.len()];
-    for indices in stages(plan, kinds).into_values() {
-        // Boxed one by one (not a closure over the items): the run is awaited
-        // from a Send context, which a closure taking a reference trips up.
-        let mut runs: Vec<BoxFuture<'_, (usize, ItemResult)>> = Vec::with_capacity(indices.len());
-        for index in indices {
-            let item = &plan.items[index];
-            let kind = owner(kinds, &item.kind);
-            runs.push(Box::pin(async move {
-                let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
-                let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
-                let _ = events.send(AssetEvent::Finished(result.clone()));
-                (index, result)
-            }));
-        }
-        let finished: Vec<(usize, ItemResult)> = stream::iter(runs).buffer_unordered(CONCURRENCY).collect().await;
-        for (index, result) in finished {
-            results[index] = Some(result);
-        }
+    for (index, result) in join_all(runs).await.into_iter().flatten() {
+        results[index] = Some(result);
     }
     results.into_iter().flatten().collect()
+}
+
+/// One kind's items of one stage, as many at once as the kind takes.
+fn lane<'a>(
+    plan: &'a AssetPlan,
+    kinds: &'a [&'a dyn AssetKind],
+    ctx: &'a AssetContext<'a>,
+    done: &'a BTreeSet<String>,
+    cancel: &'a CancellationToken,
+    events: &'a UnboundedSender<AssetEvent>,
+    indices: Vec<usize>,
+) -> BoxFuture<'a, Vec<(usize, ItemResult)>> {
+    let concurrency = indices.first().and_then(|i| owner(kinds, &plan.items[*i].kind)).map_or(1, |k| k.concurrency());
+    // Boxed one by one (not a closure over the items): the run is awaited
+    // from a Send context, which a closure taking a reference trips up.
+    let mut runs: Vec<BoxFuture<'a, (usize, ItemResult)>> = Vec::with_capacity(indices.len());
+    for index in indices {
+        let item = &plan.items[index];
+        let kind = owner(kinds, &item.kind);
+        runs.push(Box::pin(async move {
+            let outcome = apply_one(kind, ctx, item, done, cancel, events).await;
+            let result = ItemResult { id: item.id(), kind: item.kind.clone(), name: item.name.clone(), outcome };
+            let _ = events.send(AssetEvent::Finished(result.clone()));
+            (index, result)
+        }));
+    }
+    Box::pin(stream::iter(runs).buffer_unordered(concurrency.max(1)).collect())
 }
 
 async fn apply_one(
@@ -105,7 +137,10 @@ async fn apply_one(
     };
     let _ = events.send(AssetEvent::Started { id: item.id(), name: item.name.clone() });
     match kind.apply(ctx, item).await {
-        Ok(()) => ItemOutcome::Done,
+        Ok(()) => match &item.held_back {
+            Some(reason) => ItemOutcome::Blocked(reason.clone()),
+            None => ItemOutcome::Done,
+        },
         Err(ApplyError::Blocked(reason)) => ItemOutcome::Blocked(reason),
         Err(ApplyError::Failed(error)) => ItemOutcome::Failed(error),
     }
@@ -183,6 +218,7 @@ mod tests {
             mapping: AssetMapping::default(),
             options: Default::default(),
             store: None,
+            principals: Default::default(),
         }
     }
 
@@ -240,6 +276,61 @@ mod tests {
         assert_eq!(results[1].outcome, ItemOutcome::Unchanged);
         assert!(kind.applied.lock().unwrap().is_empty());
         assert_eq!(tally(&results).get("cancelled"), Some(&1));
+    }
+
+    /// Notebooks (contents) wait for a signal only a job gives: they finish
+    /// only if jobs run beside them rather than after them.
+    struct Gate {
+        notebooks_may_finish: tokio::sync::Notify,
+    }
+
+    impl AssetKind for Gate {
+        fn name(&self) -> &'static str {
+            "gate"
+        }
+        fn owns(&self, item_kind: &str) -> bool {
+            matches!(item_kind, "notebook" | "job")
+        }
+        fn stage(&self, item: &PlanItem) -> Stage {
+            match item.kind.as_str() {
+                "job" => Stage::Jobs,
+                _ => Stage::Contents,
+            }
+        }
+        fn plan<'a>(&'a self, _ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn apply<'a>(
+            &'a self,
+            _ctx: &'a AssetContext<'a>,
+            item: &'a PlanItem,
+        ) -> BoxFuture<'a, Result<(), ApplyError>> {
+            Box::pin(async move {
+                match item.kind.as_str() {
+                    "job" => self.notebooks_may_finish.notify_one(),
+                    _ => {
+                        let waited = tokio::time::timeout(
+                            std::time::Duration::from_secs(60),
+                            self.notebooks_may_finish.notified(),
+                        );
+                        waited.await.map_err(|_| ApplyError::Failed("jobs did not run beside notebooks".into()))?;
+                    }
+                }
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stages_that_do_not_depend_on_each_other_run_side_by_side() {
+        let kind = Gate { notebooks_may_finish: tokio::sync::Notify::new() };
+        let tokens = FixedToken(AccessToken::new("t"));
+        let ctx = context(&tokens);
+        let plan = AssetPlan { items: vec![item("notebook", "nb", Change::Create), item("job", "j", Change::Create)] };
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let results = apply(&plan, &[&kind], &ctx, &BTreeSet::new(), &CancellationToken::new(), &tx).await;
+        assert!(results.iter().all(|r| r.outcome == ItemOutcome::Done), "{results:?}");
+        assert!(Stage::Jobs.after().iter().all(|s| *s != Stage::Contents));
     }
 
     #[tokio::test]

@@ -57,6 +57,7 @@ mod tests {
                 change: Change::Update { fields: vec!["schedule".into(), "tags".into()] },
                 payload: Value::Null,
                 detail: String::new(),
+                held_back: None,
             }],
         };
         let result =

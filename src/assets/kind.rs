@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 
 use super::mapping::AssetMapping;
 use super::plan::{ItemResult, PlanItem};
+use super::principals::Principals;
 use super::sides::{Endpoints, Side};
 use crate::databricks::{DatabricksError, WorkspaceClient};
 use crate::identity::{AccessToken, IdentityError};
@@ -65,6 +66,8 @@ pub struct AssetContext<'a> {
     /// Where a kind records what failover needs (a job's pause state);
     /// `None` in a dry run without a store (the CLI's `--dry-run`).
     pub store: Option<Store>,
+    /// The secondary's principals, looked up once per run.
+    pub principals: Principals,
 }
 
 impl AssetContext<'_> {
@@ -114,22 +117,51 @@ impl From<DatabricksError> for ApplyError {
     }
 }
 
-/// When an item is applied: every item of a stage before any of the next,
-/// the items of one stage a few at a time, so what others refer to exists
-/// before them.
+/// When an item is applied: a stage starts once every item of the stages
+/// it comes [`after`](Stage::after) is applied, so what others refer to
+/// exists before them; stages that do not depend on each other run side by
+/// side (a workspace's notebooks and its jobs), each within its endpoints'
+/// rate limits. The order is also the plan's reading order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
     /// What others live in or run under: folders, cluster policies,
     /// instance pools, secret scopes.
     Containers,
-    /// What lives in or runs under those: notebooks, files, git folders,
-    /// clusters, SQL warehouses.
+    /// Compute, under policies and on pools: clusters, SQL warehouses.
+    Compute,
+    /// What lives in folders: notebooks, files, git folders.
     Contents,
-    /// Jobs: they name notebooks, clusters, policies, pools and warehouses.
+    /// Databricks SQL queries and AI/BI dashboards: they live in folders and
+    /// name warehouses.
+    Queries,
+    /// SQL alerts: each runs a query.
+    Alerts,
+    /// Jobs: they name cluster policies, pools, clusters and warehouses.
     Jobs,
-    /// Object permissions: set on objects the earlier stages made.
-    Permissions,
 }
+
+impl Stage {
+    pub const ALL: [Stage; 6] =
+        [Stage::Containers, Stage::Compute, Stage::Contents, Stage::Queries, Stage::Alerts, Stage::Jobs];
+
+    /// The stages applied before this one starts. Jobs do not wait for
+    /// notebooks: a job names a notebook by path, which Databricks resolves
+    /// when the job runs (the copies are paused), not when it is created.
+    pub fn after(self) -> &'static [Stage] {
+        match self {
+            Stage::Containers => &[],
+            Stage::Compute | Stage::Contents => &[Stage::Containers],
+            Stage::Queries | Stage::Jobs => &[Stage::Containers, Stage::Compute],
+            Stage::Alerts => &[Stage::Queries],
+        }
+    }
+}
+
+/// How many items of one kind are applied at once, by default: enough to
+/// keep an endpoint at its rate limit with 50 ms or more per call (the
+/// client paces each endpoint below its limit, so more in flight only
+/// wait their turn).
+pub const CONCURRENCY: usize = 16;
 
 /// One kind of workspace asset.
 pub trait AssetKind: Send + Sync {
@@ -145,6 +177,12 @@ pub trait AssetKind: Send + Sync {
 
     /// When `item` is applied.
     fn stage(&self, item: &PlanItem) -> Stage;
+
+    /// How many of its items are applied at once (their requests are paced
+    /// per endpoint, [`crate::databricks::pacing`]).
+    fn concurrency(&self) -> usize {
+        CONCURRENCY
+    }
 
     /// Reads both workspaces and returns one item per object of the
     /// primary (and any the secondary has that must go), unchanged and

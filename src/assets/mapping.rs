@@ -120,6 +120,11 @@ impl AssetMapping {
         self.get(kind, source).cloned().ok_or_else(|| Unmapped { kind, source: source.to_string() })
     }
 
+    /// Whether the table maps this principal (a mapped one is taken as given).
+    pub fn maps_principal(&self, source: &str) -> bool {
+        self.get(MappingKind::Principal, source).is_some()
+    }
+
     /// Every principal mapping row: (primary name, secondary name).
     pub fn principals(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.get(&MappingKind::Principal).into_iter().flatten().map(|(a, b)| (a.as_str(), b.as_str()))

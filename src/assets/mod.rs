@@ -1,6 +1,7 @@
 //! Workspace assets: what runs on a workspace besides the data (jobs,
-//! notebooks, files, folders, git folders, cluster policies, clusters, SQL
-//! warehouse definitions, secret scopes), read from both workspaces of a
+//! notebooks, files, folders, git folders, cluster policies, clusters,
+//! instance pools, SQL warehouse definitions, queries, alerts, AI/BI
+//! dashboards, secret scopes), read from both workspaces of a
 //! pair, diffed into a plan of idempotent actions, and applied with a result
 //! for every object: done, unchanged, blocked with why, or failed. Nothing is
 //! skipped silently.
@@ -14,6 +15,7 @@
 pub mod apply;
 pub mod cluster_defs;
 pub mod coverage;
+pub mod dashboards;
 pub mod git_folders;
 pub mod grants;
 pub mod history;
@@ -25,11 +27,14 @@ pub mod mapping;
 pub mod plan;
 pub mod policies;
 pub mod pools;
+pub mod principals;
 pub mod run;
 pub mod secret_scopes;
 pub mod sides;
+pub mod sql_objects;
 pub mod text;
 pub mod warehouse_defs;
+pub mod warehouse_refs;
 pub mod workspace_tree;
 
 pub use apply::{apply, AssetEvent};

@@ -46,6 +46,10 @@ pub struct PlanItem {
     /// git folder clones, the vault a scope reads), or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What applying it leaves out and why (a principal the secondary does
+    /// not have): the rest is applied, and the item ends blocked with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<String>,
 }
 
 impl PlanItem {
@@ -58,7 +62,21 @@ impl PlanItem {
             change,
             payload: Value::Null,
             detail: String::new(),
+            held_back: None,
         }
+    }
+
+    /// Leaving out what `reason` says (`None`: nothing). An action applies
+    /// the rest and ends blocked with the reason; an item with nothing else
+    /// to do is blocked with it.
+    pub fn holding_back(mut self, reason: Option<String>) -> PlanItem {
+        let Some(reason) = reason else { return self };
+        match self.change {
+            Change::Create | Change::Update { .. } => self.held_back = Some(reason),
+            Change::Unchanged => self.change = Change::Blocked { reason },
+            Change::Blocked { .. } => {}
+        }
+        self
     }
 
     /// With what the kind needs to apply it.
@@ -207,6 +225,7 @@ mod tests {
             change,
             payload: Value::Null,
             detail: String::new(),
+            held_back: None,
         }
     }
 

@@ -129,7 +129,7 @@ pub fn plan_policies(
                 }
             }
         };
-        items.push(item);
+        items.push(item.holding_back(grants.held_back(&wanted.policy_id, mapping)));
     }
     items
 }
@@ -183,7 +183,10 @@ impl AssetKind for Policies {
             let read = async {
                 let (source, target) =
                     futures::try_join!(ctx.primary.cluster_policies(&token), ctx.secondary.cluster_policies(&token))?;
-                let grants = read_policy_grants(endpoints, &source, &target).await?;
+                let grants = read_policy_grants(endpoints, &source, &target)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 Ok::<_, DatabricksError>(plan_policies(&source, &target, &grants, &ctx.mapping))
             };
             read.await.map_err(|e| e.to_string())

@@ -101,7 +101,7 @@ pub fn plan_pools(
                 }
             }
         };
-        items.push(item);
+        items.push(item.holding_back(grants.held_back(&wanted.instance_pool_id, mapping)));
     }
     items
 }
@@ -148,7 +148,10 @@ impl AssetKind for InstancePools {
                 let source_ids = source.iter().map(|p| p.instance_pool_id.clone()).collect();
                 let target_ids =
                     target.iter().filter(|p| names.contains(&p.name())).map(|p| p.instance_pool_id.clone()).collect();
-                let grants = read_grants(endpoints, POOLS, source_ids, target_ids).await?;
+                let grants = read_grants(endpoints, POOLS, source_ids, target_ids)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 Ok::<_, DatabricksError>(plan_pools(&source, &target, &grants, &ctx.mapping))
             };
             read.await.map_err(|e| e.to_string())

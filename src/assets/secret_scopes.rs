@@ -16,7 +16,7 @@
 //! vault is reported, never deleted. ACL principals are mapped as the pair
 //! says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::kind::{ApplyError, AssetContext, AssetKind, Stage};
 use super::mapping::{AssetMapping, MappingKind};
 use super::plan::{Change, PlanItem};
+use super::principals::held_back;
 use super::sides::{Side, READS};
 use crate::databricks::secrets::ScopeBackend;
 use crate::databricks::DatabricksError;
@@ -152,6 +153,18 @@ fn target_backend(source: &ScopeBackend, vaults: &VaultMap) -> Result<ScopeBacke
 /// One item per source scope, per key of a Databricks-backed one (to
 /// provide, or unchanged) and per scope whose ACLs cannot be read.
 pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap, mapping: &AssetMapping) -> Vec<PlanItem> {
+    plan_scopes_without(source, target, vaults, mapping, &BTreeSet::new())
+}
+
+/// The same, `absent` the principals the target lacks (unmapped ones):
+/// their ACLs are left out, and the scope's item says so.
+pub fn plan_scopes_without(
+    source: &Scopes,
+    target: &Scopes,
+    vaults: &VaultMap,
+    mapping: &AssetMapping,
+    absent: &BTreeSet<String>,
+) -> Vec<PlanItem> {
     let mut items = Vec::new();
     for (name, wanted) in source {
         let blocked = |kind: &str, reason: String| PlanItem::named(kind, name, Change::Blocked { reason });
@@ -174,12 +187,15 @@ pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap, mapping:
             continue;
         }
         let mut acls = Vec::new();
+        let mut left_out = BTreeSet::new();
         match &wanted.acls {
             Ok(wanted_acls) => {
                 let have_acls = have.and_then(|h| h.acls.as_ref().ok());
                 for (principal, permission) in wanted_acls {
                     let principal = mapping.principal(principal);
-                    if have_acls.and_then(|a| a.get(&principal)) != Some(permission) {
+                    if absent.contains(&principal) {
+                        left_out.insert(principal);
+                    } else if have_acls.and_then(|a| a.get(&principal)) != Some(permission) {
                         acls.push((principal, permission.clone()));
                     }
                 }
@@ -193,10 +209,14 @@ pub fn plan_scopes(source: &Scopes, target: &Scopes, vaults: &VaultMap, mapping:
             (None, true) => Change::Unchanged,
         };
         let action = ScopeAction { scope: name.clone(), create, acls };
-        items.push(match change {
-            Change::Unchanged => PlanItem::named(SCOPE, name, change),
-            _ => PlanItem::named(SCOPE, name, change).with_detail(action.describe()).with_payload(action),
-        });
+        let held_back = held_back(&left_out.iter().map(String::as_str).collect());
+        items.push(
+            match change {
+                Change::Unchanged => PlanItem::named(SCOPE, name, change),
+                _ => PlanItem::named(SCOPE, name, change).with_detail(action.describe()).with_payload(action),
+            }
+            .holding_back(held_back),
+        );
         if backend != ScopeBackend::Databricks {
             continue;
         }
@@ -268,7 +288,14 @@ impl AssetKind for SecretScopes {
                 Ok::<_, DatabricksError>((source, target))
             };
             let (source, target) = read.await.map_err(|e| e.to_string())?;
-            Ok(plan_scopes(&source, &target, &VaultMap::from_mapping(&ctx.mapping), &ctx.mapping))
+            let principals = source
+                .values()
+                .filter_map(|scope| scope.acls.as_ref().ok())
+                .flat_map(|acls| acls.keys().map(|p| (None, p.clone())))
+                .collect::<Vec<_>>();
+            let absent =
+                ctx.principals.absent(endpoints.target, &ctx.mapping, principals).await.map_err(|e| e.to_string())?;
+            Ok(plan_scopes_without(&source, &target, &VaultMap::from_mapping(&ctx.mapping), &ctx.mapping, &absent))
         })
     }
 

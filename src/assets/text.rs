@@ -14,10 +14,11 @@ pub fn describe(item: &PlanItem) -> String {
         true => String::new(),
         false => format!("{sep}{}", item.detail),
     };
+    let held_back = item.held_back.as_ref().map(|why| format!(" ({why})")).unwrap_or_default();
     match &item.change {
-        Change::Create => format!("create {} {}{primary}{}", item.kind, item.name, detail(": ")),
+        Change::Create => format!("create {} {}{primary}{}{held_back}", item.kind, item.name, detail(": ")),
         Change::Update { fields } => {
-            format!("update {} {}{primary}: {}{}", item.kind, item.name, fields.join(", "), detail("; "))
+            format!("update {} {}{primary}: {}{}{held_back}", item.kind, item.name, fields.join(", "), detail("; "))
         }
         Change::Unchanged => format!("{} {} is up to date", item.kind, item.name),
         Change::Blocked { reason } => format!("{} {}{primary}: {reason}", item.kind, item.name),
@@ -68,6 +69,7 @@ mod tests {
             change,
             payload: Value::Null,
             detail: String::new(),
+            held_back: None,
         };
         let plan = AssetPlan {
             items: vec![

@@ -123,7 +123,7 @@ pub fn plan_warehouses(
                 }
             }
         };
-        items.push(item);
+        items.push(item.holding_back(grants.held_back(&wanted.id, mapping)));
     }
     items
 }
@@ -160,7 +160,7 @@ impl AssetKind for Warehouses {
     }
 
     fn stage(&self, _item: &PlanItem) -> Stage {
-        Stage::Contents
+        Stage::Compute
     }
 
     fn plan<'a>(&'a self, ctx: &'a AssetContext<'a>) -> BoxFuture<'a, Result<Vec<PlanItem>, String>> {
@@ -173,7 +173,10 @@ impl AssetKind for Warehouses {
                     ctx.primary.warehouse_definitions(&token),
                     ctx.secondary.warehouse_definitions(&token)
                 )?;
-                let grants = read_warehouse_grants(endpoints, &source, &target, skip).await?;
+                let grants = read_warehouse_grants(endpoints, &source, &target, skip)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 Ok::<_, DatabricksError>(plan_warehouses(&source, &target, skip, &grants, &ctx.mapping))
             };
             read.await.map_err(|e| e.to_string())
@@ -236,6 +239,7 @@ mod tests {
             ]
             .into(),
             target: [("t3".to_string(), vec![grant("analysts", "CAN_USE"), grant("admins", "CAN_MANAGE")])].into(),
+            ..Grants::default()
         };
         let none = AssetMapping::default();
         let items = plan_warehouses(&source, &target, &skip, &grants, &none);

@@ -15,8 +15,9 @@
 //! `directories` and `notebooks`, by object id), principals mapped: what the
 //! primary grants and the copy lacks is set once the copy exists (grants only
 //! the secondary has are kept). Git folders are their own kind
-//! ([`super::git_folders`]): the walk does not enter them. Objects only the secondary has are left alone (drbot
-//! never deletes there). Libraries and legacy dashboards cannot be exported
+//! ([`super::git_folders`]): the walk does not enter them; AI/BI dashboards
+//! are too ([`super::dashboards`]). Objects only the secondary has are left
+//! alone (drbot never deletes there). Libraries and legacy dashboards cannot be exported
 //! in source format: they are reported.
 
 use std::collections::BTreeMap;
@@ -50,6 +51,9 @@ pub enum Kind {
     },
     File,
     GitFolder,
+    /// An AI/BI dashboard (`.lvdash.json`): the dashboards kind copies it
+    /// through the Lakeview API ([`super::dashboards`]).
+    Dashboard,
     /// Anything the Workspace API cannot export in source format.
     Other(String),
 }
@@ -72,6 +76,7 @@ fn entry(object: &WorkspaceObject) -> Entry {
         "NOTEBOOK" => Kind::Notebook { language: object.language.clone().unwrap_or_default() },
         "FILE" => Kind::File,
         "REPO" => Kind::GitFolder,
+        "DASHBOARD" => Kind::Dashboard,
         other => Kind::Other(other.to_string()),
     };
     Entry { kind, modified_at: object.modified_at, object_id: object.object_id }
@@ -87,19 +92,24 @@ pub fn permissions_type(kind: &Kind) -> Option<&'static str> {
     }
 }
 
-/// The direct grants of every primary folder and notebook, and of the
-/// secondary's objects at their mapped paths, by object id (as a string).
+/// The direct grants of the primary's folders and notebooks the secondary
+/// has a copy of, and of those copies, by object id (as a string). Those of
+/// an object still to be copied are read when it is ([`TreeAction`]'s
+/// `source_grants`): a first sync of thousands of notebooks then reads them
+/// beside the imports, under another endpoint's rate limit, instead of all
+/// before the first import.
 pub async fn read_tree_grants(
     endpoints: Endpoints<'_>,
     source: &Tree,
     target: &Tree,
     mapping: &AssetMapping,
 ) -> Result<Grants, DatabricksError> {
-    let source_ids = with_permissions(source, source.keys().cloned().collect());
+    let copied = source.keys().filter(|path| target.contains_key(&mapping.path(path))).cloned().collect();
+    let source_ids = with_permissions(source, copied);
     let target_ids = with_permissions(target, source.keys().map(|path| mapping.path(path)).collect());
     let (source, target) =
         futures::try_join!(grants_of(endpoints.source, source_ids), grants_of(endpoints.target, target_ids))?;
-    Ok(Grants { source, target })
+    Ok(Grants { source, target, ..Grants::default() })
 }
 
 /// The Permissions API's type and id of the objects at `paths` that have
@@ -165,6 +175,10 @@ pub enum TreeAction {
         path: String,
         #[serde(default)]
         grants: Vec<ObjectGrant>,
+        /// The primary folder's object id, whose grants are read and set
+        /// when it is made.
+        #[serde(default)]
+        source_grants: Option<i64>,
     },
     /// Export from the primary's path, import at the secondary's (overwriting).
     Copy {
@@ -173,6 +187,9 @@ pub enum TreeAction {
         kind: Kind,
         #[serde(default)]
         grants: Vec<ObjectGrant>,
+        /// As for a folder: a copy to be made has its grants read then.
+        #[serde(default)]
+        source_grants: Option<i64>,
     },
     /// Only the permissions: the copy is current.
     Grant { target: String, kind: Kind, grants: Vec<ObjectGrant> },
@@ -183,8 +200,8 @@ fn item_kind(kind: &Kind) -> &'static str {
         Kind::Folder => FOLDER,
         Kind::Notebook { .. } => NOTEBOOK,
         Kind::File => FILE,
-        // Git folders are another kind's items; the tree plans none.
-        Kind::GitFolder | Kind::Other(_) => OTHER,
+        // Git folders and dashboards are other kinds' items; the tree plans none.
+        Kind::GitFolder | Kind::Dashboard | Kind::Other(_) => OTHER,
     }
 }
 
@@ -215,25 +232,36 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
             false => format!("at {to}"),
         };
         let have = target.get(&to);
-        // The primary's grants the copy lacks (all of them for a copy to be made).
+        // A copy to be made reads the primary's grants when it is made;
+        // otherwise, the primary's grants the copy lacks.
+        let source_grants = match (have, permissions_type(&wanted.kind)) {
+            (None, Some(_)) => wanted.object_id,
+            _ => None,
+        };
         let missing = match (permissions_type(&wanted.kind), wanted.object_id) {
+            _ if source_grants.is_some() => Vec::new(),
             (Some(_), Some(id)) => {
                 let held = have.filter(|h| h.kind == wanted.kind).and_then(|h| h.object_id).map(|id| id.to_string());
                 grants.missing(&id.to_string(), held.as_deref(), mapping)
             }
             _ => Vec::new(),
         };
+        let held_back = match permissions_type(&wanted.kind) {
+            Some(_) => wanted.object_id.and_then(|id| grants.held_back(&id.to_string(), mapping)),
+            None => None,
+        };
         let blocked = |reason: &str| PlanItem::named(kind, path, Change::Blocked { reason: reason.into() });
         let item = match (&wanted.kind, have) {
-            (Kind::GitFolder, _) => continue,
+            (Kind::GitFolder | Kind::Dashboard, _) => continue,
             (Kind::Other(what), _) => {
                 blocked(&format!("a {what} cannot be exported in source format; copy it by hand"))
             }
             (Kind::Folder, None) => {
                 folders.push(
                     PlanItem::named(kind, path, Change::Create)
-                        .with_payload(TreeAction::MakeFolder { path: to, grants: missing })
-                        .with_detail(moved),
+                        .with_payload(TreeAction::MakeFolder { path: to, grants: missing, source_grants })
+                        .with_detail(moved)
+                        .holding_back(held_back),
                 );
                 continue;
             }
@@ -243,7 +271,7 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                     .with_payload(TreeAction::Grant { target: to, kind: wanted.kind.clone(), grants: missing }),
             },
             (Kind::Folder, Some(_)) => blocked("the secondary holds a notebook or file at this path"),
-            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Other(_), .. })) => {
+            (_, Some(Entry { kind: Kind::Folder | Kind::GitFolder | Kind::Dashboard | Kind::Other(_), .. })) => {
                 blocked("the secondary holds a folder or another kind of object at this path")
             }
             (_, None) => PlanItem::named(kind, path, Change::Create)
@@ -252,6 +280,7 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                     target: to,
                     kind: wanted.kind.clone(),
                     grants: missing,
+                    source_grants,
                 })
                 .with_detail(moved),
             (_, Some(have)) => match (stale(wanted, have), missing.is_empty()) {
@@ -270,12 +299,13 @@ pub fn plan_tree(source: &Tree, target: &Tree, grants: &Grants, mapping: &AssetM
                             target: to,
                             kind: wanted.kind.clone(),
                             grants: missing,
+                            source_grants: None,
                         })
                         .with_detail(detail)
                 }
             },
         };
-        items.push(item);
+        items.push(item.holding_back(held_back));
     }
     folders.sort_by_key(|item| (item.name.matches('/').count(), item.name.clone()));
     folders.extend(items);
@@ -301,21 +331,65 @@ async fn grant(target: Side<'_>, path: &str, kind: &Kind, grants: &[ObjectGrant]
     target.client.add_object_grants(target.token, object_type, &id.to_string(), grants).await
 }
 
-/// Applies one tree action (idempotent).
-async fn run(endpoints: Endpoints<'_>, action: &TreeAction) -> Result<(), DatabricksError> {
+/// The grants of the primary's object `source_id` (of `kind`) its new copy
+/// gets, and why some are left out (a principal the secondary lacks).
+async fn grants_to_copy(
+    ctx: &AssetContext<'_>,
+    endpoints: Endpoints<'_>,
+    kind: &Kind,
+    source_id: i64,
+) -> Result<(Vec<ObjectGrant>, Option<String>), DatabricksError> {
+    let Some(object_type) = permissions_type(kind) else { return Ok((Vec::new(), None)) };
+    let (source, id) = (endpoints.source, source_id.to_string());
+    let read = source.client.object_grants(source.token, object_type, &id).await?;
+    let grants = Grants { source: [(id.clone(), read)].into(), ..Grants::default() };
+    let grants = grants.vet(&ctx.principals, endpoints.target, &ctx.mapping).await?;
+    Ok((grants.missing(&id, None, &ctx.mapping), grants.held_back(&id, &ctx.mapping)))
+}
+
+/// The grants an action sets: the plan's, or, for a copy to be made, the
+/// primary's read now.
+async fn grants_of_action(
+    ctx: &AssetContext<'_>,
+    endpoints: Endpoints<'_>,
+    kind: &Kind,
+    planned: &[ObjectGrant],
+    source_grants: Option<i64>,
+) -> Result<(Vec<ObjectGrant>, Option<String>), DatabricksError> {
+    match source_grants {
+        Some(id) => grants_to_copy(ctx, endpoints, kind, id).await,
+        None => Ok((planned.to_vec(), None)),
+    }
+}
+
+/// Applies one tree action (idempotent); `Ok(Err(why))` when it was
+/// applied but for grants to principals the secondary lacks.
+async fn run(
+    ctx: &AssetContext<'_>,
+    endpoints: Endpoints<'_>,
+    action: &TreeAction,
+) -> Result<Result<(), String>, DatabricksError> {
     let target = endpoints.target;
-    match action {
-        TreeAction::MakeFolder { path, grants } => {
+    let held_back = match action {
+        TreeAction::MakeFolder { path, grants, source_grants } => {
             target.client.mkdirs(target.token, path).await?;
-            grant(target, path, &Kind::Folder, grants).await
+            let (grants, held_back) = grants_of_action(ctx, endpoints, &Kind::Folder, grants, *source_grants).await?;
+            grant(target, path, &Kind::Folder, &grants).await?;
+            held_back
         }
-        TreeAction::Grant { target: to, kind, grants } => grant(target, to, kind, grants).await,
-        TreeAction::Copy { source, target: to, kind, grants } => {
+        TreeAction::Grant { target: to, kind, grants } => {
+            grant(target, to, kind, grants).await?;
+            None
+        }
+        TreeAction::Copy { source, target: to, kind, grants, source_grants } => {
             let (format, language) = match kind {
                 Kind::Notebook { language } => (Format::Source, Some(language.as_str())),
                 _ => (Format::Raw, None),
             };
-            let content = endpoints.source.client.export_object(endpoints.source.token, source, format).await?;
+            let (content, (grants, held_back)) = futures::try_join!(
+                endpoints.source.client.export_object(endpoints.source.token, source, format),
+                grants_of_action(ctx, endpoints, kind, grants, *source_grants)
+            )?;
             match target.client.import_object(target.token, to, format, language, &content).await {
                 // A folder that could not be made, or was deleted since: make it, once.
                 Err(DatabricksError::NotFound(_)) => {
@@ -324,9 +398,11 @@ async fn run(endpoints: Endpoints<'_>, action: &TreeAction) -> Result<(), Databr
                 }
                 answer => answer?,
             }
-            grant(target, to, kind, grants).await
+            grant(target, to, kind, &grants).await?;
+            held_back
         }
-    }
+    };
+    Ok(held_back.map_or(Ok(()), Err))
 }
 
 /// The tree below the pair's roots.
@@ -357,7 +433,10 @@ impl AssetKind for WorkspaceTree {
             let read = async {
                 let (source, target) =
                     futures::try_join!(read_tree(endpoints.source, roots), read_tree(endpoints.target, &target_roots))?;
-                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping).await?;
+                let grants = read_tree_grants(endpoints, &source, &target, &ctx.mapping)
+                    .await?
+                    .vet(&ctx.principals, endpoints.target, &ctx.mapping)
+                    .await?;
                 Ok::<_, DatabricksError>(plan_tree(&source, &target, &grants, &ctx.mapping))
             };
             read.await.map_err(|e| e.to_string())
@@ -368,7 +447,9 @@ impl AssetKind for WorkspaceTree {
         Box::pin(async move {
             let action: TreeAction = item.payload_as().map_err(ApplyError::Failed)?;
             let action = &action;
-            ctx.with_token(|token| async move { run(ctx.endpoints(&token), action).await }).await
+            ctx.with_token(|token| async move { run(ctx, ctx.endpoints(&token), action).await })
+                .await?
+                .map_err(ApplyError::Blocked)
         })
     }
 }
@@ -463,7 +544,7 @@ mod tests {
         let items = plan_tree(&source, &Tree::new(), &no_grants(), &mapping);
         assert_eq!(
             items[0].payload_as::<TreeAction>().unwrap(),
-            TreeAction::MakeFolder { path: "/Users/a@fabrikam.com".into(), grants: vec![] }
+            TreeAction::MakeFolder { path: "/Users/a@fabrikam.com".into(), grants: vec![], source_grants: None }
         );
         assert_eq!(
             items[1].payload_as::<TreeAction>().unwrap(),
@@ -472,6 +553,7 @@ mod tests {
                 target: "/Users/a@fabrikam.com/etl".into(),
                 kind: Kind::Notebook { language: "PYTHON".into() },
                 grants: vec![],
+                source_grants: None,
             }
         );
         let copied: Tree =
@@ -508,6 +590,7 @@ mod tests {
             ]
             .into(),
             target: [("71".to_string(), vec![grant("ops", "CAN_RUN")])].into(),
+            ..Grants::default()
         };
         let mut mapping = AssetMapping::default();
         mapping.insert(super::super::mapping::MappingKind::Principal, "eng", "engineering");
@@ -522,8 +605,9 @@ mod tests {
                 grants: vec![grant("engineering", "CAN_EDIT")]
             }
         );
+        // A copy to be made reads its grants when it is made.
         assert!(
-            matches!(items[2].payload_as().unwrap(), TreeAction::Copy { grants, .. } if grants == vec![grant("ops", "CAN_READ")])
+            matches!(items[2].payload_as().unwrap(), TreeAction::Copy { grants, source_grants: Some(3), .. } if grants.is_empty())
         );
     }
 }

@@ -50,8 +50,9 @@ pub(crate) fn plan_rows(
     let blocked = plan
         .items
         .iter()
-        .filter_map(|item| match &item.change {
-            Change::Blocked { reason } => {
+        .filter_map(|item| match (&item.change, &item.held_back) {
+            // Blocked, or applied but for what it must leave out.
+            (Change::Blocked { reason }, _) | (_, Some(reason)) => {
                 Some(views::BlockedAction { object: format!("{} {}", item.kind, item.name), reason: reason.clone() })
             }
             _ => None,
@@ -81,6 +82,7 @@ impl Bot {
                 .with_pair_warehouses(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
             options: AssetOptions::for_pair(pair.primary_warehouse_id.as_deref(), pair.warehouse_id.as_deref()),
             store: Some(self.services.store.clone()),
+            principals: Default::default(),
         })
     }
 

@@ -294,6 +294,7 @@ async fn assets(
             pair.warehouse_id.as_deref(),
         ),
         store: Some(store.clone()),
+        principals: Default::default(),
     };
     eprintln!("reading both workspaces' assets…");
     let kinds = crate::assets::kinds::registered();

@@ -3,12 +3,14 @@
 //! Every call takes the caller's access token: the client never holds one,
 //! so it cannot act as anyone but the person (or the bot) the token names.
 //! Errors are typed from the body's `error_code` first, the HTTP status
-//! second ([`error`]); transient failures are retried within a budget
+//! second ([`error`]); requests are paced below each endpoint's documented
+//! rate limit ([`pacing`]); transient failures are retried within a budget
 //! ([`retry`]); lists are read to their real end ([`paging`]). The API areas
 //! live beside this file: [`unity_catalog`], [`sharing`], [`statements`],
 //! [`jobs`], [`files`], and the workspace assets: [`workspace_tree`]
 //! (notebooks, files, folders, git folders), [`policies`], [`clusters`],
-//! [`secrets`].
+//! [`secrets`], [`sql_objects`] (queries, alerts), [`lakeview`] (AI/BI
+//! dashboards).
 
 pub mod account;
 pub mod clusters;
@@ -18,8 +20,10 @@ pub mod files;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
+pub mod lakeview;
 pub mod links;
 pub mod models;
+pub mod pacing;
 pub mod paging;
 pub mod permissions;
 pub mod policies;
@@ -28,6 +32,7 @@ pub mod retry;
 pub mod scim;
 pub mod secrets;
 pub mod sharing;
+pub mod sql_objects;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
@@ -220,9 +225,10 @@ impl WorkspaceClient {
         body: Option<&Value>,
         token: &AccessToken,
     ) -> Result<bytes::Bytes, DatabricksError> {
+        pacing::pace(&self.host, &method, path).await;
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.host))
+            .request(method.clone(), format!("{}{path}", self.host))
             .bearer_auth(token.secret())
             .timeout(self.request_timeout);
         if !query.is_empty() {
@@ -234,6 +240,9 @@ impl WorkspaceClient {
         let response = request.send().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         let status = response.status().as_u16();
         let retry_after = crate::retry_after::from_headers(response.headers());
+        if status == 429 {
+            pacing::hold(&self.host, &method, path, retry_after.unwrap_or(Duration::from_secs(1)));
+        }
         let bytes = response.bytes().await.map_err(|e| DatabricksError::Unreachable(e.without_url().to_string()))?;
         if (200..300).contains(&status) {
             Ok(bytes)

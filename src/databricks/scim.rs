@@ -17,7 +17,7 @@ use crate::identity::AccessToken;
 const SCIM: &str = "/api/2.0/preview/scim/v2";
 
 /// The SCIM resource types a principal can be, and the attribute naming it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrincipalKind {
     User,
     ServicePrincipal,
@@ -25,6 +25,17 @@ pub enum PrincipalKind {
 }
 
 impl PrincipalKind {
+    /// From a Permissions API principal field (`user_name`, `group_name`,
+    /// `service_principal_name`).
+    pub fn from_field(field: &str) -> Option<PrincipalKind> {
+        match field {
+            "user_name" => Some(PrincipalKind::User),
+            "group_name" => Some(PrincipalKind::Group),
+            "service_principal_name" => Some(PrincipalKind::ServicePrincipal),
+            _ => None,
+        }
+    }
+
     fn resource(self) -> &'static str {
         match self {
             PrincipalKind::User => "Users",
@@ -112,5 +123,7 @@ mod tests {
         assert_eq!(PrincipalKind::candidates("a@contoso.com"), [PrincipalKind::User, PrincipalKind::Group]);
         assert_eq!(PrincipalKind::candidates("data-engineers"), [PrincipalKind::Group]);
         assert_eq!(filter_value(r#"we"ird\"#), r#""we\"ird\\""#);
+        assert_eq!(PrincipalKind::from_field("group_name"), Some(PrincipalKind::Group));
+        assert_eq!(PrincipalKind::from_field("owner"), None);
     }
 }

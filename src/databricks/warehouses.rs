@@ -43,7 +43,7 @@ pub struct NewWarehouse {
 
 /// What a warehouse is, apart from its id and state: what an asset sync
 /// copies to the secondary (sent whole on create and on edit).
-#[derive(Clone, Debug, serde::Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, serde::Serialize, Deserialize, PartialEq, Eq)]
 pub struct WarehouseDefinition {
     pub name: String,
     pub cluster_size: String,

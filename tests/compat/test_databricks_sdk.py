@@ -698,6 +698,15 @@ def test_instance_pools_are_created_listed_edited_permissioned_and_deleted():
     assert [(a.group_name, a.all_permissions[0].permission_level.value) for a in acl] == [("dr-readers", "CAN_ATTACH_TO")]
     with pytest.raises(PermissionDenied):
         client("READER_TOKEN").instance_pools.create(instance_pool_name="not-mine", node_type_id="Standard_D4ds_v5")
+    # A cluster on the pool takes the pool's node type.
+    pooled = w.clusters.create(
+        cluster_name="sdk-compat pooled", spark_version="15.4.x-scala2.12", instance_pool_id=made.instance_pool_id, num_workers=1
+    ).response
+    got = w.clusters.get(pooled.cluster_id)
+    assert (got.instance_pool_id, got.node_type_id) == (made.instance_pool_id, "Standard_D4ds_v5")
+    with pytest.raises(InvalidParameterValue):
+        w.clusters.create(cluster_name="sdk-compat no pool", spark_version="15.4.x-scala2.12", instance_pool_id="no-such-pool", num_workers=1)
+    w.clusters.delete(pooled.cluster_id)
     w.instance_pools.delete(made.instance_pool_id)
     assert "sdk-compat pool" not in [p.instance_pool_name for p in w.instance_pools.list()]
     with pytest.raises(ResourceDoesNotExist):
@@ -737,4 +746,121 @@ def test_notebook_and_directory_permissions_are_read_and_updated():
             "notebooks",
             str(notebook.object_id),
             access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_USE)],
+        )
+
+
+def test_sql_queries_and_alerts_are_created_listed_across_pages_updated_and_trashed():
+    """FIDELITY.md, Databricks SQL objects: Queries and Alerts create, list (pages), get, update (update_mask), delete; permissions."""
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+    from databricks.sdk.service.sql import (
+        AlertCondition,
+        AlertConditionOperand,
+        AlertConditionThreshold,
+        AlertOperandColumn,
+        AlertOperandValue,
+        AlertOperator,
+        CreateAlertRequestAlert,
+        CreateQueryRequestQuery,
+        UpdateAlertRequestAlert,
+        UpdateQueryRequestQuery,
+    )
+
+    w = client("ADMIN_TOKEN")
+    folder = "/Shared/sdk-compat-sql"
+    w.workspace.mkdirs(folder)
+    warehouse = os.environ["WAREHOUSE_ID"]
+    made = [
+        w.queries.create(
+            query=CreateQueryRequestQuery(display_name=f"q{i}", query_text=f"SELECT {i}", warehouse_id=warehouse, parent_path=folder, tags=["compat"])
+        )
+        for i in range(3)
+    ]
+    listed = {q.display_name: q for q in w.queries.list(page_size=2)}
+    assert {"q0", "q1", "q2"} <= set(listed), "every page is followed"
+    assert listed["q0"].query_text == "SELECT 0"
+    got = w.queries.get(made[0].id)
+    assert (got.parent_path, got.warehouse_id, got.tags, got.lifecycle_state.value) == (folder, warehouse, ["compat"], "ACTIVE")
+    with pytest.raises(ResourceAlreadyExists):
+        w.queries.create(query=CreateQueryRequestQuery(display_name="q0", query_text="SELECT 9", parent_path=folder))
+    renamed = w.queries.create(
+        query=CreateQueryRequestQuery(display_name="q0", query_text="SELECT 9", parent_path=folder), auto_resolve_display_name=True
+    )
+    assert renamed.display_name == "q0 (1)"
+    updated = w.queries.update(made[0].id, "query_text,description", query=UpdateQueryRequestQuery(query_text="SELECT 10", description="ten"))
+    assert (updated.query_text, updated.description, updated.tags) == ("SELECT 10", "ten", ["compat"]), "only the masked fields change"
+    with pytest.raises(InvalidParameterValue):
+        w.queries.create(query=CreateQueryRequestQuery(display_name="bad", query_text="SELECT 1", warehouse_id="no-such-warehouse", parent_path=folder))
+    condition = AlertCondition(
+        op=AlertOperator.GREATER_THAN,
+        operand=AlertConditionOperand(column=AlertOperandColumn(name="n")),
+        threshold=AlertConditionThreshold(value=AlertOperandValue(double_value=5.0)),
+    )
+    alert = w.alerts.create(alert=CreateAlertRequestAlert(display_name="a0", query_id=made[0].id, condition=condition, parent_path=folder))
+    assert (alert.query_id, alert.state.value, alert.condition.op) == (made[0].id, "UNKNOWN", AlertOperator.GREATER_THAN)
+    w.alerts.update(alert.id, "seconds_to_retrigger", alert=UpdateAlertRequestAlert(seconds_to_retrigger=60))
+    assert w.alerts.get(alert.id).seconds_to_retrigger == 60
+    assert "a0" in [a.display_name for a in w.alerts.list()]
+    for object_type, object_id in [("queries", made[1].id), ("alerts", alert.id)]:
+        w.permissions.update(
+            object_type, object_id, access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_RUN)]
+        )
+        acl = w.permissions.get(object_type, object_id).access_control_list
+        assert [(a.group_name, a.all_permissions[0].permission_level) for a in acl] == [("dr-readers", PermissionLevel.CAN_RUN)]
+    w.queries.delete(made[2].id)
+    assert "q2" not in [q.display_name for q in w.queries.list()], "a trashed query is not listed"
+    assert w.queries.get(made[2].id).lifecycle_state.value == "TRASHED"
+    with pytest.raises(InvalidParameterValue):
+        w.alerts.create(alert=CreateAlertRequestAlert(display_name="on trash", query_id=made[2].id, condition=condition, parent_path=folder))
+
+
+def test_ai_bi_dashboards_are_created_listed_updated_published_and_permissioned():
+    """FIDELITY.md, Databricks SQL objects: Lakeview create, list (pages), get, update, publish, get published, trash; permissions."""
+    from databricks.sdk.service.dashboards import Dashboard
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w = client("ADMIN_TOKEN")
+    folder = "/Shared/sdk-compat-dashboards"
+    w.workspace.mkdirs(folder)
+    warehouse = os.environ["WAREHOUSE_ID"]
+    contents = json.dumps({"pages": [{"name": "p", "displayName": "Page"}]})
+    made = [
+        w.lakeview.create(Dashboard(display_name=f"d{i}", warehouse_id=warehouse, serialized_dashboard=contents, parent_path=folder))
+        for i in range(3)
+    ]
+    assert made[0].path == f"{folder}/d0.lvdash.json"
+    assert {"d0", "d1", "d2"} <= {d.display_name for d in w.lakeview.list(page_size=2)}, "every page is followed"
+    listed = [o.path for o in w.workspace.list(folder)]
+    assert f"{folder}/d0.lvdash.json" in listed, "a dashboard is an object of the workspace tree"
+    with pytest.raises(NotFound):
+        w.lakeview.get_published(made[0].dashboard_id)
+    w.lakeview.publish(made[0].dashboard_id, embed_credentials=False)
+    assert w.lakeview.get_published(made[0].dashboard_id).embed_credentials is False
+    edited = json.dumps({"pages": [{"name": "p", "displayName": "Edited"}]})
+    updated = w.lakeview.update(made[0].dashboard_id, Dashboard(display_name="d0", serialized_dashboard=edited, etag=made[0].etag))
+    assert json.loads(updated.serialized_dashboard) == json.loads(edited)
+    with pytest.raises(Exception):
+        w.lakeview.update(made[0].dashboard_id, Dashboard(display_name="d0", serialized_dashboard=contents, etag=made[0].etag))
+    with pytest.raises(ResourceAlreadyExists):
+        w.lakeview.create(Dashboard(display_name="d1", serialized_dashboard=contents, parent_path=folder))
+    w.permissions.update(
+        "dashboards", made[1].dashboard_id, access_control_list=[AccessControlRequest(group_name="dr-readers", permission_level=PermissionLevel.CAN_READ)]
+    )
+    acl = w.permissions.get("dashboards", made[1].dashboard_id).access_control_list
+    assert [(a.group_name, a.all_permissions[0].permission_level) for a in acl] == [("dr-readers", PermissionLevel.CAN_READ)]
+    w.lakeview.trash(made[2].dashboard_id)
+    assert "d2" not in [d.display_name for d in w.lakeview.list()]
+
+
+def test_permissions_refuse_a_principal_the_workspace_lacks():
+    """FIDELITY.md, Principals: the Permissions API refuses a principal the workspace does not have."""
+    from databricks.sdk.service.iam import AccessControlRequest, PermissionLevel
+
+    w = client("ADMIN_TOKEN")
+    w.workspace.mkdirs("/Shared/sdk-compat-principals")
+    folder = w.workspace.get_status("/Shared/sdk-compat-principals")
+    with pytest.raises(InvalidParameterValue):
+        w.permissions.update(
+            "directories",
+            str(folder.object_id),
+            access_control_list=[AccessControlRequest(group_name="no-such-group", permission_level=PermissionLevel.CAN_READ)],
         )

@@ -15,9 +15,12 @@
 //! or `autoscale {min_workers, max_workers}`; a `policy_id` must name a
 //! policy; job clusters (`cluster_source: JOB`) cannot be edited. Sources:
 //! REST reference, Clusters › Create / Edit / Get / List / Terminate
-//! (FIDELITY.md, "Workspace assets"). **Stricter**: only admins create and
-//! edit (the cluster-creation entitlement); fields outside the spec below
-//! and instance pools (not modelled) are refused.
+//! (FIDELITY.md, "Workspace assets"). A cluster on an instance pool
+//! (`instance_pool_id`, `driver_instance_pool_id`) takes its node types from
+//! the pools: the pools must exist, `node_type_id` may be left out, and a
+//! read reports the pool's. **Stricter**: only admins create and edit (the
+//! cluster-creation entitlement); fields outside the spec below are
+//! refused, and so is a node type other than the pool's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,7 +60,13 @@ const SPEC_FIELDS: &[&str] = &[
     "kind",
     "is_single_node",
     "use_ml_runtime",
+    "instance_pool_id",
+    "driver_instance_pool_id",
 ];
+
+/// Each pool field and the node type field it decides.
+const POOLED_NODES: [(&str, &str); 2] =
+    [("instance_pool_id", "node_type_id"), ("driver_instance_pool_id", "driver_node_type_id")];
 
 /// Clusters a page holds at most.
 const PAGE: usize = 3;
@@ -96,9 +105,10 @@ impl Clusters {
         });
     }
 
-    /// Shared clusters people use on the primary (one under a policy) and a
+    /// Shared clusters people use on the primary (one under a policy, two on
+    /// instance pools: `pools` are the warm and the spot pool's ids) and a
     /// job's cluster; the secondary has one of them with older settings.
-    pub fn seed(&self, primary: bool, jobs_policy_id: Option<&str>) {
+    pub fn seed(&self, primary: bool, jobs_policy_id: Option<&str>, pools: (Option<&str>, Option<&str>)) {
         let version = "15.4.x-scala2.12";
         if primary {
             let mut governed = json!({"cluster_name": "Shared analytics", "spark_version": version,
@@ -124,6 +134,22 @@ impl Clusters {
                 json!({"cluster_name": "job-1001-run-7",
                 "spark_version": version, "node_type_id": "Standard_D4ds_v5", "num_workers": 1}),
             );
+            if let (Some(warm), Some(spot)) = pools {
+                self.add(
+                    "0101-000000-prim0004",
+                    "UI",
+                    "TERMINATED",
+                    json!({"cluster_name": "Pooled ETL", "spark_version": version,
+                    "instance_pool_id": warm, "num_workers": 2, "autotermination_minutes": 20}),
+                );
+                self.add(
+                    "0101-000000-prim0005",
+                    "UI",
+                    "TERMINATED",
+                    json!({"cluster_name": "Spot batch", "spark_version": version, "instance_pool_id": spot,
+                    "driver_instance_pool_id": warm, "autoscale": {"min_workers": 1, "max_workers": 8}}),
+                );
+            }
         } else {
             self.add(
                 "0202-000000-seco0002",
@@ -154,8 +180,21 @@ fn missing(id: &str) -> Response {
     databricks_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", &format!("Cluster {id} does not exist"))
 }
 
-fn to_json(cluster: &Cluster) -> Value {
+/// A pool's node type, if the pool exists.
+fn pool_node_type(ws: &Workspace, pool_id: &str) -> Option<Value> {
+    ws.instance_pools.all().into_iter().find(|p| p.instance_pool_id == pool_id).map(|p| p.spec["node_type_id"].clone())
+}
+
+/// A cluster as the API reads it: on a pool, with the pool's node types.
+fn to_json(ws: &Workspace, cluster: &Cluster) -> Value {
     let mut body = Value::Object(cluster.spec.clone());
+    for (pool_field, node_field) in POOLED_NODES {
+        if let Some(node_type) =
+            cluster.spec.get(pool_field).and_then(Value::as_str).and_then(|id| pool_node_type(ws, id))
+        {
+            body[node_field] = node_type;
+        }
+    }
     body["cluster_id"] = json!(cluster.cluster_id);
     body["state"] = json!(cluster.state);
     body["cluster_source"] = json!(cluster.cluster_source);
@@ -186,7 +225,7 @@ async fn list(
     };
     let size = query.get("page_size").and_then(|s| s.parse::<usize>().ok()).unwrap_or(PAGE).clamp(1, PAGE);
     let end = (start + size).min(all.len());
-    let mut body = json!({ "clusters": all[start..end].iter().map(to_json).collect::<Vec<_>>() });
+    let mut body = json!({ "clusters": all[start..end].iter().map(|c| to_json(&ws, c)).collect::<Vec<_>>() });
     if end < all.len() {
         body["next_page_token"] = json!(end.to_string());
     }
@@ -203,7 +242,7 @@ async fn one(
     }
     let id = query.get("cluster_id").cloned().unwrap_or_default();
     match ws.clusters.all().iter().find(|c| c.cluster_id == id) {
-        Some(cluster) => Json(to_json(cluster)).into_response(),
+        Some(cluster) => Json(to_json(&ws, cluster)).into_response(),
         None => missing(&id),
     }
 }
@@ -233,8 +272,17 @@ fn check(
     if !spec.get("spark_version").is_some_and(Value::is_string) {
         return Err(invalid("spark_version is required."));
     }
-    if !spec.get("node_type_id").is_some_and(Value::is_string) {
-        return Err(invalid("node_type_id is required (instance pools are not modelled)."));
+    for (pool_field, node_field) in POOLED_NODES {
+        let Some(pool) = spec.get(pool_field) else { continue };
+        let Some(node_type) = pool.as_str().and_then(|id| pool_node_type(ws, id)) else {
+            return Err(invalid(&format!("Instance pool {pool} does not exist.")));
+        };
+        if spec.get(node_field).is_some_and(|given| *given != node_type) {
+            return Err(invalid(&format!("{node_field} must be the instance pool's ({node_type}) or left out.")));
+        }
+    }
+    if !spec.get("node_type_id").is_some_and(Value::is_string) && !spec.contains_key("instance_pool_id") {
+        return Err(invalid("node_type_id is required unless the cluster is on an instance pool."));
     }
     let autoscale = spec.get("autoscale");
     match (spec.get("num_workers").and_then(Value::as_u64), autoscale) {

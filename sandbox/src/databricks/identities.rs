@@ -41,6 +41,30 @@ pub const ACCOUNT_GROUPS: &[&str] =
 /// Unity Catalog's name for every user of the account.
 pub const ACCOUNT_USERS: &str = "account users";
 
+/// Workspace-local groups every workspace has (the Permissions API and
+/// secret ACLs may name them; Unity Catalog does not know them).
+pub const WORKSPACE_GROUPS: &[&str] = &["users", "admins"];
+
+/// The Permissions API's refusal of a principal the workspace does not have
+/// (terraform-provider-databricks #2302 quotes the API refusing a principal
+/// that "does not exist"; the exact text is the sandbox's): `field` is
+/// `user_name`, `group_name` or `service_principal_name`.
+pub fn unknown_principal(ws: &Workspace, field: &str, name: &str) -> Option<Response> {
+    if WORKSPACE_GROUPS.contains(&name) || ws.knows_principal(name) {
+        return None;
+    }
+    let kind = match field {
+        "user_name" => "UserName",
+        "service_principal_name" => "ServicePrincipalName",
+        _ => "GroupName",
+    };
+    Some(super::databricks_error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        &format!("Principal: {kind}({name}) does not exist."),
+    ))
+}
+
 /// The error a grant or owner change naming an unknown principal gets.
 pub fn unknown_principal_message(name: &str) -> String {
     format!("Could not find principal with name {name}.")

@@ -79,6 +79,11 @@ impl InstancePools {
         self.list.lock().clone()
     }
 
+    /// Deletes a pool as someone would in the UI (for tests).
+    pub fn remove(&self, instance_pool_id: &str) {
+        self.list.lock().retain(|p| p.instance_pool_id != instance_pool_id);
+    }
+
     pub fn by_name(&self, name: &str) -> Vec<Pool> {
         self.all()
             .into_iter()

@@ -664,6 +664,9 @@ fn apply_acl(ws: &Workspace, job_id: i64, acl: &Value, replace: bool) -> Result<
         if level == "IS_OWNER" && *field == "group_name" {
             return Err(invalid("A group cannot own a job."));
         }
+        if let Some(refusal) = super::identities::unknown_principal(ws, field, principal) {
+            return Err(refusal);
+        }
         parsed.push((principal.to_string(), field.to_string(), level.to_string()));
     }
     let mut jobs = ws.job_definitions.jobs.lock();

@@ -32,6 +32,7 @@ pub mod account;
 pub mod account_api;
 pub mod account_failover_groups;
 pub mod account_metastores;
+pub mod alerts;
 pub mod assignment;
 pub mod clusters;
 pub mod datasets;
@@ -40,17 +41,21 @@ pub mod identities;
 pub mod instance_pools;
 pub mod job_definitions;
 pub mod jobs;
+pub mod lakeview;
 pub mod locations;
 pub mod metastore;
 pub mod model_registry;
 pub mod models;
 pub mod object_permissions;
 pub mod policies;
+pub mod queries;
+pub mod rate_limits;
 pub mod replication_states;
 pub mod secrets;
 pub mod seed;
 pub mod sharing;
 pub mod sql;
+pub mod sql_objects;
 pub mod statements;
 pub mod unity_catalog;
 pub mod warehouses;
@@ -122,6 +127,8 @@ pub struct Workspace {
     unreachable: std::sync::atomic::AtomicBool,
     /// Latency, throttling and transient failures of the REST API.
     pub faults: Faults,
+    /// The REST API's documented per-endpoint rate limits.
+    pub rate_limits: rate_limits::RateLimits,
     /// The SQL warehouse's statements.
     pub statements: statements::Statements,
     /// The workspace's SQL warehouses (all run on `statements`).
@@ -146,6 +153,12 @@ pub struct Workspace {
     pub object_acls: object_permissions::ObjectAcls,
     /// Secret scopes, their keys and ACLs.
     pub secrets: secrets::Secrets,
+    /// Databricks SQL queries.
+    pub queries: queries::Queries,
+    /// Databricks SQL alerts.
+    pub alerts: alerts::Alerts,
+    /// AI/BI (Lakeview) dashboards.
+    pub dashboards: lakeview::Dashboards,
     /// What the workspace shares with the account's other workspace.
     pub account: Arc<account::Account>,
     /// Delta Sharing: recipients and shares of this metastore.
@@ -182,6 +195,7 @@ impl Workspace {
             reject_tokens: Mutex::new(0),
             unreachable: std::sync::atomic::AtomicBool::new(false),
             faults: Faults::new(0x0da7_ab71c5),
+            rate_limits: rate_limits::RateLimits::default(),
             statements: statements::Statements::default(),
             warehouses: warehouses::Warehouses::seeded(statements::seeded_warehouse_id(name)),
             presence: Mutex::new(account_metastores::Presence::Assigned),
@@ -194,6 +208,9 @@ impl Workspace {
             instance_pools: instance_pools::InstancePools::default(),
             object_acls: object_permissions::ObjectAcls::default(),
             secrets: secrets::Secrets::default(),
+            queries: queries::Queries::default(),
+            alerts: alerts::Alerts::default(),
+            dashboards: lakeview::Dashboards::default(),
             account: account.clone(),
             sharing: Mutex::new(sharing::SharingState::default()),
             service_principal_groups: Mutex::new(std::collections::HashMap::new()),
@@ -210,8 +227,10 @@ impl Workspace {
         self.tree.seed(primary, notebooks);
         self.policies.seed(primary);
         let jobs_policy = self.policies.all().into_iter().find(|p| p.name == "Jobs compute").map(|p| p.policy_id);
-        self.clusters.seed(primary, jobs_policy.as_deref());
         self.instance_pools.seed(primary);
+        let pool = |name: &str| self.instance_pools.by_name(name).into_iter().next().map(|p| p.instance_pool_id);
+        let (warm, spot) = (pool("Warm D4 nodes"), pool("Spot E8 nodes"));
+        self.clusters.seed(primary, jobs_policy.as_deref(), (warm.as_deref(), spot.as_deref()));
         // Engineers may use the jobs policy and restart the ETL cluster.
         if primary {
             if let Some(policy) = &jobs_policy {
@@ -235,6 +254,68 @@ impl Workspace {
         }
         self.warehouses.seed(primary);
         self.secrets.seed(primary);
+        self.seed_sql_objects(primary);
+    }
+
+    /// Databricks SQL objects the sales team keeps beside its notebooks:
+    /// queries on two warehouses (one the secondary lacks until its
+    /// warehouses are copied), a published AI/BI dashboard and an alert on
+    /// one query, some granted to analysts; the secondary has an older copy
+    /// of one query, owned by someone else.
+    fn seed_sql_objects(&self, primary: bool) {
+        let at = chrono::Utc::now().timestamp_millis();
+        let _ = self.tree.mkdirs("/Shared/sales/queries", at);
+        let warehouse = |name: &str| self.warehouses.by_name(name).map(|w| w.id).unwrap_or_default();
+        let (bi, ad_hoc) = (warehouse("BI dashboards"), warehouse("Ad hoc analysts"));
+        let (alice, bob) = ("alice@contoso.example", "bob@contoso.example");
+        let query = |name: &str, text: &str, warehouse: &str| {
+            serde_json::json!({"display_name": name, "query_text": text, "warehouse_id": warehouse,
+                "parent_path": "/Shared/sales/queries", "run_as_mode": "OWNER", "catalog": "main", "schema": "sales"})
+        };
+        let late = "SELECT order_id FROM orders WHERE shipped_at > promised_at";
+        if !primary {
+            self.queries.add(alice, query("Late shipments", "SELECT 1", &bi));
+            return;
+        }
+        let mut revenue = query("Daily revenue", "SELECT date, SUM(amount) AS revenue FROM orders GROUP BY date", &bi);
+        revenue["parameters"] = serde_json::json!([{"name": "days", "title": "Days", "numeric_value": {"value": 7.0}}]);
+        revenue["tags"] = serde_json::json!(["finance", "daily"]);
+        let revenue = self.queries.add(alice, revenue);
+        self.queries.add(alice, query("Open orders", "SELECT * FROM orders WHERE status = 'OPEN'", &ad_hoc));
+        self.queries.add(bob, query("Late shipments", late, &bi));
+        self.object_acls.grant(queries::OBJECT_TYPE, &revenue, "analysts", "CAN_RUN");
+        self.alerts.add(
+            alice,
+            serde_json::json!({"display_name": "Revenue drop", "query_id": revenue, "parent_path": "/Shared/sales/queries",
+                "condition": {"op": "LESS_THAN", "operand": {"column": {"name": "revenue"}},
+                              "threshold": {"value": {"double_value": 1000.0}}},
+                "seconds_to_retrigger": 3600, "notify_on_ok": true, "state": "OK"}),
+        );
+        let overview = lakeview::Dashboard {
+            dashboard_id: String::new(),
+            display_name: "Sales overview".into(),
+            parent_path: "/Shared/sales".into(),
+            warehouse_id: Some(bi),
+            serialized_dashboard: serde_json::json!({"datasets": [{"name": "revenue", "displayName": "Revenue",
+                "queryLines": ["SELECT date, revenue FROM main.sales.daily_revenue"]}],
+                "pages": [{"name": "overview", "displayName": "Overview"}]})
+            .to_string(),
+            owner: String::new(),
+            trashed: false,
+            create_time: String::new(),
+            update_time: String::new(),
+            revision: 0,
+            published: None,
+        };
+        if let Ok(id) = self.dashboards.add(self, alice, overview) {
+            self.dashboards.publish(&id, false, None);
+            self.object_acls.grant(lakeview::OBJECT_TYPE, &id, "analysts", "CAN_RUN");
+        }
+    }
+
+    /// Whether a user of this name can be given objects (a query's owner).
+    pub fn knows_user(&self, name: &str) -> bool {
+        self.directory.user(name).is_some_and(|u| u.upn.eq_ignore_ascii_case(name)) && self.knows_principal(name)
     }
 
     /// The page length for lists that ask for the server's (`max_results=0`).
@@ -318,6 +399,9 @@ impl Workspace {
             .merge(instance_pools::router())
             .merge(object_permissions::router())
             .merge(secrets::router())
+            .merge(queries::router())
+            .merge(alerts::router())
+            .merge(lakeview::router())
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), account_metastores::require_metastore))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
@@ -407,7 +491,14 @@ async fn inject_faults(
     if workspace.unreachable.load(Ordering::SeqCst) {
         return down();
     }
-    match workspace.faults.before_request().await {
+    // Counted as it arrives, answered after the latency like any other.
+    let over_limit = workspace.rate_limits.admit(request.method(), request.uri().path());
+    let fault = workspace.faults.before_request().await;
+    let fault = match over_limit {
+        Some(retry_after_secs) => Some(Fault::Throttle { retry_after_secs }),
+        None => fault,
+    };
+    match fault {
         None => {
             let answer = next.run(request).await;
             // An outage that began while the call was answered loses it.

@@ -1,6 +1,6 @@
 //! Object permissions (Permissions API 2.0) on cluster policies, clusters,
-//! instance pools, notebooks and directories: `GET` and `PATCH
-//! /api/2.0/permissions/{cluster-policies|clusters|instance-pools|notebooks|directories}/{id}`
+//! instance pools, notebooks, directories, queries, alerts and AI/BI
+//! dashboards: `GET` and `PATCH /api/2.0/permissions/{cluster-policies|clusters|instance-pools|notebooks|directories|queries|alerts|dashboards}/{id}`
 //! (a notebook's or directory's id is its workspace `object_id`).
 //!
 //! `GET` → `{object_id, object_type, access_control_list: [{user_name |
@@ -9,7 +9,9 @@
 //! permission_level}]}` sets those principals' levels and keeps the others.
 //! Levels: a policy's `CAN_USE`; a cluster's `CAN_ATTACH_TO`, `CAN_RESTART`,
 //! `CAN_MANAGE`; a pool's `CAN_ATTACH_TO`, `CAN_MANAGE`; a notebook's or
-//! directory's `CAN_READ`, `CAN_RUN`, `CAN_EDIT`, `CAN_MANAGE`. Sources: REST
+//! directory's or dashboard's `CAN_READ`, `CAN_RUN`, `CAN_EDIT`,
+//! `CAN_MANAGE`; a query's or alert's `CAN_VIEW`, `CAN_RUN`, `CAN_EDIT`,
+//! `CAN_MANAGE` (the SDK's `sql.PermissionLevel`). Sources: REST
 //! reference, Permissions › Get / Update object permissions, and "Compute
 //! permissions" / "Cluster policy permissions" / "Pool permissions" /
 //! "Notebook permissions" / "Folder permissions"
@@ -61,6 +63,21 @@ pub fn router() -> Router<Arc<Workspace>> {
         .route("/api/2.0/permissions/instance-pools/{id}", get(get_pool).patch(patch_pool))
         .route("/api/2.0/permissions/notebooks/{id}", get(get_notebook).patch(patch_notebook))
         .route("/api/2.0/permissions/directories/{id}", get(get_directory).patch(patch_directory))
+        .route("/api/2.0/permissions/queries/{id}", typed(QUERY))
+        .route("/api/2.0/permissions/alerts/{id}", typed(ALERT))
+        .route("/api/2.0/permissions/dashboards/{id}", typed(DASHBOARD))
+}
+
+/// `GET` and `PATCH` of one object type's permissions.
+fn typed(object_type: &'static str) -> axum::routing::MethodRouter<Arc<Workspace>> {
+    get(move |State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>| async move {
+        read(&ws, &headers, object_type, &id)
+    })
+    .patch(
+        move |State(ws): State<Arc<Workspace>>, headers: HeaderMap, Path(id): Path<String>, raw: Bytes| async move {
+            update(&ws, &headers, object_type, &id, &raw)
+        },
+    )
 }
 
 const POLICY: &str = "cluster-policies";
@@ -68,12 +85,16 @@ const CLUSTER: &str = "clusters";
 const POOL: &str = "instance-pools";
 const NOTEBOOK: &str = "notebooks";
 const DIRECTORY: &str = "directories";
+const QUERY: &str = super::queries::OBJECT_TYPE;
+const ALERT: &str = super::alerts::OBJECT_TYPE;
+const DASHBOARD: &str = super::lakeview::OBJECT_TYPE;
 
 fn levels(object_type: &str) -> &'static [&'static str] {
     match object_type {
         POLICY => &["CAN_USE"],
         CLUSTER => &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
         POOL => &["CAN_ATTACH_TO", "CAN_MANAGE"],
+        QUERY | ALERT => &["CAN_VIEW", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
         _ => &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
     }
 }
@@ -85,6 +106,9 @@ fn singular(object_type: &str) -> &'static str {
         CLUSTER => "cluster",
         POOL => "instance-pool",
         NOTEBOOK => "notebook",
+        QUERY => "query",
+        ALERT => "alert",
+        DASHBOARD => "dashboard",
         _ => "directory",
     }
 }
@@ -99,6 +123,9 @@ fn exists(ws: &Workspace, object_type: &str, id: &str) -> bool {
         POLICY => ws.policies.all().iter().any(|p| p.policy_id == id),
         CLUSTER => ws.clusters.all().iter().any(|c| c.cluster_id == id),
         POOL => ws.instance_pools.all().iter().any(|p| p.instance_pool_id == id),
+        QUERY => ws.queries.get(id).is_some_and(|q| super::sql_objects::active(&q)),
+        ALERT => ws.alerts.get(id).is_some_and(|a| super::sql_objects::active(&a)),
+        DASHBOARD => ws.dashboards.get(id).is_some_and(|d| !d.trashed),
         kind => in_tree(kind),
     }
 }
@@ -206,6 +233,11 @@ fn update(ws: &Workspace, headers: &HeaderMap, object_type: &str, id: &str, raw:
             );
         }
         changes.push((name, entry.permission_level));
+    }
+    for (name, _) in &changes {
+        if let Some(refusal) = super::identities::unknown_principal(ws, principal_field(name), name) {
+            return refusal;
+        }
     }
     for (name, level) in changes {
         ws.object_acls.grant(object_type, id, &name, &level);

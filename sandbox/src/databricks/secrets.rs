@@ -379,6 +379,10 @@ async fn put_acl(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byt
     if request.principal.trim().is_empty() {
         return invalid("principal is required.");
     }
+    let field = if request.principal.contains('@') { "user_name" } else { "group_name" };
+    if let Some(refusal) = super::identities::unknown_principal(&ws, field, &request.principal) {
+        return refusal;
+    }
     if let Some(scope) = ws.secrets.scopes.lock().get_mut(&request.scope) {
         scope.acls.insert(request.principal, request.permission);
     }

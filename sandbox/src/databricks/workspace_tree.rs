@@ -57,6 +57,11 @@ pub enum Kind {
         provider: String,
         branch: String,
     },
+    /// An AI/BI (Lakeview) dashboard, `NAME.lvdash.json`: the Lakeview API
+    /// keeps its contents ([`super::lakeview`]); the tree lists it.
+    Dashboard {
+        dashboard_id: String,
+    },
 }
 
 /// One object of the tree.
@@ -146,6 +151,26 @@ impl Tree {
     /// What the object with this `object_id` is, if any (the Permissions API's lookup).
     pub fn kind_of(&self, object_id: i64) -> Option<Kind> {
         self.nodes.lock().values().find(|n| n.object_id == object_id).map(|n| n.kind.clone())
+    }
+
+    /// A dashboard's object at `path` (the Lakeview API made or renamed it):
+    /// its parent must be a directory, the path free or this dashboard's.
+    pub fn place_dashboard(&self, path: &str, dashboard_id: &str, at: i64) -> Result<i64, String> {
+        match self.get(parent(path)) {
+            Some(Node { kind: Kind::Directory, .. }) => {}
+            _ => return Err(format!("The parent folder ({}) does not exist.", parent(path))),
+        }
+        match self.get(path) {
+            Some(Node { kind: Kind::Dashboard { dashboard_id: id }, .. }) if id == dashboard_id => {}
+            Some(_) => return Err(format!("{path} already exists.")),
+            None => {}
+        }
+        Ok(self.put(path, Kind::Dashboard { dashboard_id: dashboard_id.into() }, Vec::new(), at))
+    }
+
+    /// Removes the object at `path` (a dashboard trashed or renamed).
+    pub fn remove(&self, path: &str) {
+        self.nodes.lock().remove(path);
     }
 
     /// Every path of the tree (tests compare two workspaces with it).
@@ -256,6 +281,7 @@ fn object_json(path: &str, node: &Node) -> Value {
         Kind::Notebook { language } => ("NOTEBOOK", Some(language.clone())),
         Kind::File => ("FILE", None),
         Kind::Repo { .. } => ("REPO", None),
+        Kind::Dashboard { .. } => ("DASHBOARD", None),
     };
     let mut object = json!({
         "path": path,
@@ -266,6 +292,9 @@ fn object_json(path: &str, node: &Node) -> Value {
     });
     if let Some(language) = language {
         object["language"] = json!(language);
+    }
+    if let Kind::Dashboard { dashboard_id } = &node.kind {
+        object["resource_id"] = json!(dashboard_id);
     }
     if matches!(node.kind, Kind::File | Kind::Notebook { .. }) {
         object["size"] = json!(node.content.len());
@@ -296,7 +325,7 @@ async fn list(
     let nodes = ws.tree.nodes.lock();
     let Some(node) = nodes.get(&query.path) else { return missing(&query.path) };
     let objects: Vec<Value> = match node.kind {
-        Kind::Notebook { .. } | Kind::File => vec![object_json(&query.path, node)],
+        Kind::Notebook { .. } | Kind::File | Kind::Dashboard { .. } => vec![object_json(&query.path, node)],
         Kind::Repo { .. } => Vec::new(),
         Kind::Directory => nodes
             .iter()
@@ -370,6 +399,9 @@ async fn export(
         (Kind::Directory | Kind::Repo { .. }, _) => {
             return invalid("The sandbox does not export directories (DBC or zip archives).")
         }
+        (Kind::Dashboard { .. }, _) => {
+            return invalid("The sandbox does not export dashboards here: read them with the Lakeview API.")
+        }
         (_, other) => return invalid(&format!("Format {other} is not supported for this object.")),
     };
     let content = base64::engine::general_purpose::STANDARD.encode(&node.content);
@@ -436,7 +468,8 @@ async fn import(State(ws): State<Arc<Workspace>>, headers: HeaderMap, body: Byte
     }
     match ws.tree.get(&request.path) {
         Some(existing)
-            if request.overwrite != Some(true) || matches!(existing.kind, Kind::Directory | Kind::Repo { .. }) =>
+            if request.overwrite != Some(true)
+                || matches!(existing.kind, Kind::Directory | Kind::Repo { .. } | Kind::Dashboard { .. }) =>
         {
             return databricks_error(
                 StatusCode::BAD_REQUEST,
