@@ -20,7 +20,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess, Person};
+use support::process::Person;
 use support::runbook::*;
 
 /// Where a failback can die: after each of its steps' checkpoints, and
@@ -57,7 +57,7 @@ async fn fail_over_first(sandbox: &Sandbox, alice: &Person<'_>, carol: &Person<'
     approve(alice, "failover --override", &[alice, carol]).await;
     let op = runbook_ended(store, alice.conversation.id(), "planned").await;
     assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
-    wait_for_activity(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
+    wait_long(sandbox, "the failover's result", |r| card_text(r).contains(FAILED_OVER)).await;
     assert_eq!(store.pair("default").await.unwrap().unwrap().active, Side::Secondary);
     assert_eq!(alias_target(sandbox).as_deref(), Some(SECONDARY_HOST), "the failover repointed the alias");
     assert_eq!(warehouse_state(&sandbox.primary, BI).as_deref(), Some("STOPPED"), "the failover's freeze stopped it");
@@ -85,7 +85,7 @@ async fn assert_failed_back_once(
         ["preflight", "catch_up", "freeze", "final_sync", "storage", "promote", "repoint", "validate"],
         "{point}: each step once, in order"
     );
-    let result = wait_for_activity(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
+    let result = wait_long(sandbox, "the failback's result", |r| card_text(r).contains(FAILED_BACK)).await;
     let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
     assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
     let recorded = sandbox.connector.recorded();
@@ -141,17 +141,13 @@ async fn failback_aborted_at(point: &str) {
     let store_url = format!("sqlite://{}", data_dir.join("drbot.db").display());
     let log = |name: &str| dir.path().join(format!("{name}.log"));
 
-    let mut setup = BotProcess::start(&config, log("setup"));
-    setup.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&setup.endpoint());
+    let mut setup = serving(&sandbox, &config, log("setup"), None).await;
     let (alice, carol) = bridge(&sandbox).await;
     let store = Store::open(&store_url).await.expect("store");
     let original = fail_over_first(&sandbox, &alice, &carol, &store).await;
     setup.kill();
 
-    let mut first = BotProcess::start_faulty(&config, log("first"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, log("first"), Some(point)).await;
     let watch = ActiveWatch::start(store.clone());
     let before = Before::read(&sandbox);
     approve(&alice, "failback --override", &[&alice, &carol]).await;
@@ -161,9 +157,7 @@ async fn failback_aborted_at(point: &str) {
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
     assert_eq!(showing(&sandbox.connector.recorded(), FAILED_BACK), 0, "{point}");
 
-    let mut second = BotProcess::start(&config, log("second"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, log("second"), None).await;
     assert_failed_back_once(&sandbox, &store, alice.conversation.id(), &original, &before, point).await;
     assert_eq!(watch.finish().await, [Side::Secondary, Side::Primary], "{point}: moved once, never back");
     second.kill();
@@ -184,16 +178,12 @@ async fn failback_taken_over_at(point: &str, dir: &Path) {
     let database = TestDatabase::create().await;
     let sandbox = small_sandbox().await;
     let config = runbook_config_with(&sandbox, dir, &format!("url = {:?}", database.url), &failover_settings());
-    let mut b = BotProcess::start(&config, dir.join("b.log"));
-    b.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&b.endpoint());
+    let b = serving(&sandbox, &config, dir.join("b.log"), None).await;
     let (alice, carol) = bridge(&sandbox).await;
     let store = Store::open(&database.url).await.expect("store");
     let original = fail_over_first(&sandbox, &alice, &carol, &store).await;
 
-    let mut a = BotProcess::start_faulty(&config, dir.join("a.log"), Some(point));
-    a.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&a.endpoint());
+    let mut a = serving(&sandbox, &config, dir.join("a.log"), Some(point)).await;
     let watch = ActiveWatch::start(store.clone());
     let before = Before::read(&sandbox);
     approve(&alice, "failback --override", &[&alice, &carol]).await;

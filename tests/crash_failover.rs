@@ -18,7 +18,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess};
+use support::process::BotProcess;
 use support::runbook::*;
 
 /// Where a planned failover can die: after each of its steps' checkpoints,
@@ -49,8 +49,7 @@ async fn assert_failed_over_once(sandbox: &Sandbox, store: &Store, conversation:
         ["preflight", "freeze", "final_sync", "storage", "promote", "validate"],
         "{point}: each step once, in order"
     );
-    wait_for_activity(sandbox, "the result card", |r| card_text(r).contains("Completed: the secondary is active"))
-        .await;
+    wait_long(sandbox, "the result card", |r| card_text(r).contains("Completed: the secondary is active")).await;
     let recorded = sandbox.connector.recorded();
     assert_eq!(showing(&recorded, "Completed: the secondary is active"), 1, "{point}: one result card");
     let pair = store.pair("default").await.unwrap().expect("the pair");
@@ -88,9 +87,7 @@ async fn planned_failover_aborted_at(point: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     let config = runbook_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
-    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, dir.path().join("first.log"), Some(point)).await;
     let (alice, carol) = bridge(&sandbox).await;
     replicate_everything(&alice).await;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
@@ -104,9 +101,7 @@ async fn planned_failover_aborted_at(point: &str) {
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
     assert_eq!(showing(&sandbox.connector.recorded(), "Completed: the secondary is active"), 0, "{point}");
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, dir.path().join("second.log"), None).await;
     assert_failed_over_once(&sandbox, &store, alice.conversation.id(), &before, point).await;
     assert_eq!(watch.finish().await, [Side::Primary, Side::Secondary], "{point}: moved once, never back");
     second.kill();
@@ -178,9 +173,7 @@ async fn drill_aborted_at(point: &str) {
     let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
     let validation = format!("\n[failover.validate_jobs]\ndefault = {VALIDATION_JOB:?}\n");
     let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &validation);
-    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, dir.path().join("first.log"), Some(point)).await;
     let (alice, _carol) = bridge(&sandbox).await;
     replicate_everything(&alice).await;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
@@ -196,17 +189,14 @@ async fn drill_aborted_at(point: &str) {
     let at_crash = warehouse_state(&sandbox.secondary, BI);
     assert_eq!(at_crash.as_deref() == Some("RUNNING"), started, "{point}: {at_crash:?}");
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, dir.path().join("second.log"), None).await;
     let op = runbook_ended(&store, alice.conversation.id(), "drill").await;
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: {op:?}");
     assert_eq!(steps_recorded(&op), ["preflight", "final_sync", "promote", "validate", "return_to_passive"], "{point}");
-    let result = wait_for_activity(&sandbox, "the drill's result", |r| {
-        card_text(r).contains("the drill left both sides as they were")
-    })
-    .await;
+    let result =
+        wait_long(&sandbox, "the drill's result", |r| card_text(r).contains("the drill left both sides as they were"))
+            .await;
     let ran = format!("job {VALIDATION_JOB} ran once on the secondary side: succeeded");
     assert!(card_text(&result).contains(&ran), "{point}: {}", card_text(&result));
     assert_eq!(showing(&sandbox.connector.recorded(), "the drill left both sides as they were"), 1);

@@ -20,7 +20,7 @@ use drbot::store::Store;
 use sandbox::Sandbox;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{wait_for_activity, BotProcess};
+use support::process::BotProcess;
 use support::runbook::*;
 
 /// Where a forced failover can die: after each of its steps' checkpoints.
@@ -61,7 +61,7 @@ async fn assert_forced_over_once(sandbox: &Sandbox, store: &Store, conversation:
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(k, o)| (k.to_string(), o.to_string())).collect();
     assert_eq!(outcomes, expected, "{point}: each step once, the primary's two best effort");
-    let result = wait_for_activity(sandbox, "the result card", |r| card_text(r).contains(FAILED_OVER)).await;
+    let result = wait_long(sandbox, "the result card", |r| card_text(r).contains(FAILED_OVER)).await;
     assert!(card_text(&result).contains("unreachable"), "{point}: the card says why: {}", card_text(&result));
     let follow = format!("Clients that connect through {ALIAS}.{ZONE} follow by themselves within 30 s");
     assert!(card_text(&result).contains(&follow), "{point}: what clients must change: {}", card_text(&result));
@@ -95,9 +95,7 @@ async fn forced_failover_aborted_at(point: &str) {
     let data_dir = dir.path().join("data");
     let store_setting = format!("data_dir = {:?}", data_dir.display().to_string());
     let config = runbook_config_with(&sandbox, dir.path(), &store_setting, &failover_settings());
-    let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
-    first.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&first.endpoint());
+    let mut first = serving(&sandbox, &config, dir.path().join("first.log"), Some(point)).await;
     let (alice, carol) = bridge(&sandbox).await;
     replicate_everything(&alice).await;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
@@ -111,9 +109,7 @@ async fn forced_failover_aborted_at(point: &str) {
     assert_eq!(at_crash.len(), 1, "{point}");
     assert!(!at_crash[0].state.is_terminal(), "{point}: died mid-runbook: {:?}", at_crash[0]);
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
-    sandbox.teams.set_bot_endpoint(&second.endpoint());
+    let mut second = serving(&sandbox, &config, dir.path().join("second.log"), None).await;
     assert_forced_over_once(&sandbox, &store, alice.conversation.id(), &before, point).await;
     assert_eq!(watch.finish().await, [Side::Primary, Side::Secondary], "{point}: moved once, never back");
     second.kill();

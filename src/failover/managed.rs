@@ -29,7 +29,7 @@ use super::freeze::FreezeOptions;
 use super::group::{GroupRead, ManagedPlan};
 use super::loss::{Loss, TableLoss};
 use super::mode::Mode;
-use super::runbook::{Refusal, Runbook, RunbookSettings, Step, StepKind};
+use super::runbook::{self, Refusal, Runbook, RunbookSettings, Step, StepKind};
 use crate::pairs::{Pair, Side};
 use crate::readiness::text::instant;
 
@@ -126,23 +126,8 @@ pub fn plan(
         false,
         None,
     ));
-    if !settings.aliases.is_empty() {
-        let aliases = settings.aliases.iter().map(|alias| alias.touches(direction.to)).collect();
-        steps.push(step(StepKind::Repoint, aliases, false, None));
-    }
-    let smoke = if settings.smoke_tables.is_empty() {
-        "no smoke tables configured".to_string()
-    } else {
-        format!("counts rows of {} on {to}", settings.smoke_tables.join(", "))
-    };
-    let mut validate = vec![smoke];
-    if let Some(job) = &settings.validate_job {
-        validate.push(format!(
-            "runs job {job} once on {to} and waits up to {} for it to succeed",
-            crate::readiness::report::duration(settings.validate_job_timeout_ms)
-        ));
-    }
-    steps.push(step(StepKind::Validate, validate, false, None));
+    steps.extend(runbook::repoint_step(settings, direction.to));
+    steps.push(runbook::validate_step(settings, &to));
     let loss = TableLoss {
         table: format!("every table of failover group {}", group.id),
         loss: match group.replication_point_ms {

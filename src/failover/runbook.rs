@@ -295,23 +295,10 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
         promote
     };
     out.push(step(StepKind::Promote, promote, false, None));
-    if mode != Mode::Drill && !settings.aliases.is_empty() {
-        let aliases = settings.aliases.iter().map(|alias| alias.touches(d.to)).collect();
-        out.push(step(StepKind::Repoint, aliases, false, None));
+    if mode != Mode::Drill {
+        out.extend(repoint_step(settings, d.to));
     }
-    let smoke = if settings.smoke_tables.is_empty() {
-        "no smoke tables configured".to_string()
-    } else {
-        format!("counts rows of {} on {to}", settings.smoke_tables.join(", "))
-    };
-    let mut validate = vec![smoke];
-    if let Some(job) = &settings.validate_job {
-        validate.push(format!(
-            "runs job {job} once on {to} and waits up to {} for it to succeed",
-            crate::readiness::report::duration(settings.validate_job_timeout_ms)
-        ));
-    }
-    out.push(step(StepKind::Validate, validate, false, None));
+    out.push(validate_step(settings, &to));
     if mode == Mode::Drill {
         out.push(step(
             StepKind::ReturnToPassive,
@@ -321,6 +308,33 @@ fn steps(pair: &Pair, mode: Mode, d: Direction, settings: &RunbookSettings) -> V
         ));
     }
     out
+}
+
+/// The repoint step, when the pair has aliases: each pointed at `to`'s value.
+pub(super) fn repoint_step(settings: &RunbookSettings, to: Side) -> Option<Step> {
+    (!settings.aliases.is_empty()).then(|| Step {
+        kind: StepKind::Repoint,
+        touches: settings.aliases.iter().map(|alias| alias.touches(to)).collect(),
+        best_effort: false,
+        timeout_ms: None,
+    })
+}
+
+/// The validate step on the promoted side (`to_host`): the smoke counts,
+/// and the configured job run once.
+pub(super) fn validate_step(settings: &RunbookSettings, to_host: &str) -> Step {
+    let mut touches = vec![if settings.smoke_tables.is_empty() {
+        "no smoke tables configured".to_string()
+    } else {
+        format!("counts rows of {} on {to_host}", settings.smoke_tables.join(", "))
+    }];
+    if let Some(job) = &settings.validate_job {
+        touches.push(format!(
+            "runs job {job} once on {to_host} and waits up to {} for it to succeed",
+            crate::readiness::report::duration(settings.validate_job_timeout_ms)
+        ));
+    }
+    Step { kind: StepKind::Validate, touches, best_effort: false, timeout_ms: None }
 }
 
 #[cfg(test)]

@@ -85,7 +85,12 @@ impl BotProcess {
 
     /// Waits (with a deadline) for the process to end on its own.
     pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + RUN_PATIENCE;
+        self.wait_exit_within(RUN_PATIENCE).await
+    }
+
+    /// [`wait_exit`](Self::wait_exit) with a deadline of `patience`.
+    pub async fn wait_exit_within(&mut self, patience: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + patience;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;

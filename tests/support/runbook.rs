@@ -15,7 +15,7 @@ use drbot::assets::job_settings::PauseState;
 use drbot::pairs::Side;
 use drbot::store::operations::Operation;
 use drbot::store::Store;
-use sandbox::connector::Verb;
+use sandbox::connector::{Recorded, Verb};
 use sandbox::databricks::metastore::{Common, ExternalLocation};
 use sandbox::databricks::seed::{ADMIN_GROUP, LOCATION_MAPPING};
 use sandbox::databricks::{Workspace, DATABRICKS_AUDIENCE};
@@ -24,7 +24,7 @@ use sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
 use super::chat::{button, card_text};
-use super::process::{eventually, wait_for_activity, write_config, BotProcess, Person, RUN_PATIENCE};
+use super::process::{eventually, write_config, BotProcess, Person};
 
 /// The seeded BI warehouse, on each side.
 pub const BI: &str = "BI dashboards";
@@ -132,6 +132,15 @@ pub fn runbook_config_with(sandbox: &Sandbox, dir: &Path, store: &str, failover:
     path
 }
 
+/// A `drbot serve` on `config` (aborting at `fault`, if named), ready, and
+/// the one the sandbox's Teams sends to.
+pub async fn serving(sandbox: &Sandbox, config: &Path, log: PathBuf, fault: Option<&str>) -> BotProcess {
+    let mut bot = BotProcess::start_faulty(config, log, fault);
+    bot.wait_ready().await;
+    sandbox.teams.set_bot_endpoint(&bot.endpoint());
+    bot
+}
+
 /// Alice and Carol (both with the failover role) in one group chat, signed in.
 pub async fn bridge(sandbox: &Sandbox) -> (Person<'_>, Person<'_>) {
     let room = sandbox.teams.group_chat("dr-bridge");
@@ -151,15 +160,29 @@ pub async fn card_for(person: &Person<'_>, command: &str) -> (String, Value) {
         return (id, first.adaptive_card().cloned().expect("a card"));
     }
     let card =
-        wait_for_activity(person.sandbox, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id)
-            .await;
+        wait_long(person.sandbox, "the card after planning", |r| r.verb == Verb::Update && r.activity_id == id).await;
     (id, card.adaptive_card().cloned().expect("a card"))
+}
+
+/// How long a whole replication or runbook may take here: these tests run
+/// real processes side by side, and a loaded machine (2 cores shared with
+/// other builds) slows them several times over.
+pub const LONG_PATIENCE: Duration = Duration::from_secs(150);
+
+/// Waits until the connector has accepted an activity matching `found`, for
+/// at most [`LONG_PATIENCE`].
+pub async fn wait_long(sandbox: &Sandbox, what: &str, found: impl Fn(&Recorded) -> bool) -> Recorded {
+    eventually(what, LONG_PATIENCE, || {
+        let hit = sandbox.connector.recorded().into_iter().find(|r| found(r));
+        async move { hit }
+    })
+    .await
 }
 
 /// Replicates data and assets, so the secondary holds paused copies of the jobs.
 pub async fn replicate_everything(person: &Person<'_>) {
     let card_id = person.plan_and_run_with("replicate --assets").await;
-    wait_for_activity(person.sandbox, "the replication's result", |r| {
+    wait_long(person.sandbox, "the replication's result", |r| {
         r.activity_id == card_id && card_text(r).contains("Run details")
     })
     .await;
@@ -306,7 +329,7 @@ pub async fn runbooks(store: &Store, conversation: &str, mode: &str) -> Vec<Oper
 
 /// Waits for the runbook of `mode` to end with its card delivered.
 pub async fn runbook_ended(store: &Store, conversation: &str, mode: &str) -> Operation {
-    eventually("the runbook to end and post its card", RUN_PATIENCE, || async {
+    eventually("the runbook to end and post its card", LONG_PATIENCE, || async {
         runbooks(store, conversation, mode).await.into_iter().find(|op| op.state.is_terminal() && op.final_posted)
     })
     .await
@@ -345,7 +368,7 @@ pub async fn approve(requester: &Person<'_>, command: &str, approvers: &[&Person
 
 /// Waits for the child to abort at its fault point.
 pub async fn aborted_at(bot: &mut BotProcess, point: &str) {
-    let status = bot.wait_exit().await;
+    let status = bot.wait_exit_within(LONG_PATIENCE).await;
     assert!(!status.success(), "{point}: aborted, not stopped: {}", bot.log_text());
     let log = bot.log_text();
     assert!(log.contains("DRBOT_FAULT: aborting here") && log.contains(point), "{point}: {log}");
