@@ -25,8 +25,9 @@ pub fn release_free_memory() {
 /// otherwise). glibc gives each thread that allocates under contention an
 /// arena of its own, up to eight per core, and every arena keeps its own
 /// free pages resident; drbot runs two runtime workers and a few store
-/// threads, so two arenas hold the same work in less memory (about 1 MB
-/// less idle, docs/BENCHMARKS.md). Call before any thread starts.
+/// threads, so two arenas hold the same work in less memory (0.5–1 MB
+/// less idle in short runs, docs/BENCHMARKS.md). Call before any thread
+/// starts.
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
