@@ -4,9 +4,9 @@
 //!
 //! Instruction counts do not depend on how busy the machine is, so this is
 //! the regression check that can run on a shared CI runner where requests/s
-//! cannot. drbot (release) runs under `valgrind --tool=callgrind` against the
-//! sandbox on loopback; this process sends signed `help` messages one at a
-//! time, each in a conversation of its own, and waits for every reply at the
+//! cannot. drbot (release without LTO: the `guard` profile) runs under
+//! `valgrind --tool=callgrind` against the sandbox on loopback; this
+//! process sends signed `help` messages one at a time, each in a conversation of its own, and waits for every reply at the
 //! sandbox's connector. Start-up, the first token and the signing keys are
 //! the same in two runs, one with a short warm-up only and one with
 //! `BENCH_ACTIVITIES` more messages; the difference divided by the count is
@@ -34,8 +34,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let binary = std::env::var_os("DRBOT_BINARY").map_or_else(|| root.join("target/release/drbot"), PathBuf::from);
-    anyhow::ensure!(binary.exists(), "build drbot first: cargo build --release -p drbot (.ci/instructions does)");
+    let binary = std::env::var_os("DRBOT_BINARY").map_or_else(|| root.join("target/guard/drbot"), PathBuf::from);
+    anyhow::ensure!(binary.exists(), "build drbot first: cargo build --profile guard -p drbot (.ci/instructions does)");
     // drbot runs in a directory of its own (its SQLite store goes there).
     let binary = binary.canonicalize()?;
     let activities = env_number("BENCH_ACTIVITIES", 200);
