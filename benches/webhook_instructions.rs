@@ -6,8 +6,9 @@
 //! the regression check that can run on a shared CI runner where requests/s
 //! cannot. drbot (release without LTO: the `guard` profile) runs under
 //! `valgrind --tool=callgrind` against the sandbox on loopback; this
-//! process sends signed `help` messages one at a time, each in a conversation of its own, and waits for every reply at the
-//! sandbox's connector. Start-up, the first token and the signing keys are
+//! process sends signed `help` messages one at a time, each in a
+//! conversation of its own, and waits for every reply at the sandbox's
+//! connector. Start-up, the first token and the signing keys are
 //! the same in two runs, one with a short warm-up only and one with
 //! `BENCH_ACTIVITIES` more messages; the difference divided by the count is
 //! the cost of one turn (HTTP in, token check, parse, card, reply out).
