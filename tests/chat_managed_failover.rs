@@ -208,6 +208,45 @@ async fn a_managed_failover_fails_the_group_over_then_unpauses_exactly_the_jobs_
 }
 
 #[tokio::test]
+async fn the_group_s_stable_url_is_checked_after_the_failover_and_named_for_clients() {
+    let world = start().await;
+    let [alice, carol] = bridge(&world).await;
+    // The pair knows its workspaces' ids (the group's 1 and 2): the stable
+    // URL must route to the secondary's once the group has failed over.
+    let store = &world.bot.app.store;
+    let mut pair = store.pair("default").await.unwrap().unwrap();
+    pair.primary.workspace_id = Some("1".into());
+    pair.secondary.workspace_id = Some("2".into());
+    store.seed_pair(&pair, 0).await.unwrap();
+    let url = world.sandbox.accounts.failover_groups.add_stable_url("sales-web", 1, Some(GROUP));
+    // Linked to no group: it follows nothing, and the runbook does not name it.
+    let loose = world.sandbox.accounts.failover_groups.add_stable_url("scratch", 1, None);
+
+    let (_, dry) = card_for(&world, &alice, "failover --dry-run").await;
+    let text = dry.to_string();
+    assert!(text.contains("Repoint clients"), "{text}");
+    assert!(text.contains(&format!("checks that managed DR's stable URL {url} still follows group {GROUP}")), "{text}");
+    assert!(!text.contains(&loose), "{text}");
+
+    let (card_id, _) = approved(&world, &alice, &carol, "failover").await;
+    let op = runbook_ended(&world, alice.conversation.id(), 1).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    let steps: Vec<&str> =
+        op.payload["progress"]["steps"].as_array().unwrap().iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(steps, ["preflight", "managed_failover", "freeze", "promote", "repoint", "validate"]);
+    let result = wait_for(&world, "the result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Completed: the secondary is active")
+    })
+    .await;
+    let text = card_text(&result);
+    let routed =
+        format!("{url} (managed DR's stable URL of group {GROUP}) now routes to workspace 2, the secondary side");
+    assert!(text.contains(&routed), "{text}");
+    assert!(text.contains(&format!("Clients that use managed DR's stable URL {url} follow with the group")), "{text}");
+    assert!(!text.contains(&loose), "{text}");
+}
+
+#[tokio::test]
 async fn a_failover_that_ends_failover_failed_posts_a_clear_card_and_leaves_every_job_as_it_was() {
     let world = start().await;
     let [alice, carol] = bridge(&world).await;

@@ -152,6 +152,8 @@ async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
     let point = chrono::Utc::now() - chrono::Duration::minutes(5);
     sandbox.accounts.failover_groups.add("sales-dr", &["westeurope", "northeurope"], "westeurope", &[1, 2], point);
     sandbox.accounts.failover_groups.set_catalogs("sales-dr", &["main"]);
+    sandbox.accounts.failover_groups.add_stable_url("sales-web", 1, Some("sales-dr"));
+    sandbox.accounts.failover_groups.add_stable_url("scratch", 2, None);
     let admin_token = sandbox.entra.user_token(&alice, "compat-tests", DATABRICKS_AUDIENCE, "user_impersonation");
     let host = sandbox.accounts_url();
     let workspace = sandbox.primary_url();
@@ -172,5 +174,5 @@ async fn the_official_account_client_reads_and_fails_over_a_failover_group() {
     .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "databricks-sdk's AccountClient against the sandbox failed:\n{report}");
-    assert!(report.contains("3 passed"), "{report}");
+    assert!(report.contains("4 passed"), "{report}");
 }

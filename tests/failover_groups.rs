@@ -114,3 +114,45 @@ async fn invalid_failovers_are_refused() {
     let again = f.client.fail_over_group(&f.token, GROUP, "northeurope", &running.etag).await;
     assert!(matches!(again, Err(DatabricksError::InvalidParameter(_))), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_group_names_its_stable_urls_and_each_reads_with_its_address() {
+    let f = fixture().await;
+    let urls = &f.sandbox.accounts.failover_groups;
+    let web = urls.add_stable_url("sales-web", 1, Some(GROUP));
+    urls.add_stable_url("scratch", 2, None);
+    let group = f.client.failover_group(&f.token, GROUP).await.unwrap();
+    let name = format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/sales-web");
+    assert_eq!(group.stable_url_names(), std::slice::from_ref(&name), "only the linked one");
+    let read = f.client.stable_url(&f.token, &name).await.expect("the stable URL");
+    assert_eq!(read.url, web);
+    assert_eq!(read.failover_group_name, format!("accounts/{SANDBOX_ACCOUNT_ID}/failover-groups/{GROUP}"));
+    assert_eq!(read.effective_workspace_id, "1", "the group's primary, in westeurope");
+    let loose = f.client.stable_url(&f.token, &format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/scratch")).await;
+    let loose = loose.unwrap();
+    assert_eq!((loose.failover_group_name.as_str(), loose.effective_workspace_id.as_str()), ("", "2"));
+
+    // It follows the group across a failover (only once the failover ended).
+    f.sandbox.accounts.failover_groups.set_failover_duration(Duration::from_millis(100));
+    let group = f.client.failover_group(&f.token, GROUP).await.unwrap();
+    f.client.fail_over_group(&f.token, GROUP, "northeurope", &group.etag).await.unwrap();
+    assert_eq!(f.client.stable_url(&f.token, &name).await.unwrap().effective_workspace_id, "1", "failing over");
+    let ended = f.client.follow_failover(&f.token, GROUP, POLL, DEADLINE).await.unwrap();
+    assert_eq!(ended.effective_primary_region, "northeurope");
+    assert_eq!(f.client.stable_url(&f.token, &name).await.unwrap().effective_workspace_id, "2");
+
+    // A name the group gives is checked before it becomes a path.
+    for foreign in ["accounts/other/stable-urls/x", "accounts/x/failover-groups/y", &format!("{name}/../../z")] {
+        let refused = f.client.stable_url(&f.token, foreign).await;
+        assert!(matches!(refused, Err(DatabricksError::Protocol(_))), "{foreign}: {refused:?}");
+    }
+    let missing = f.client.stable_url(&f.token, &format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/nope")).await;
+    assert!(matches!(missing, Err(DatabricksError::NotFound(_))), "{missing:?}");
+
+    // Unlinked (the group's update): the group no longer names it, and it
+    // keeps routing where the group's primary was.
+    urls.unlink_stable_url("sales-web");
+    assert!(f.client.failover_group(&f.token, GROUP).await.unwrap().stable_url_names().is_empty());
+    let kept = f.client.stable_url(&f.token, &name).await.unwrap();
+    assert_eq!((kept.failover_group_name.as_str(), kept.effective_workspace_id.as_str()), ("", "2"));
+}

@@ -35,7 +35,7 @@ use crate::databricks::{DatabricksError, RetryPolicy, WorkspaceClient};
 use crate::deploy::Tokens;
 use crate::failover::aliases::DnsAlias;
 use crate::failover::freeze::CatalogGrant;
-use crate::failover::group::{GroupAnswer, GroupRead};
+use crate::failover::group::{GroupAnswer, GroupRead, StableUrl};
 use crate::failover::jobs::{
     ActiveRun, ControlError, JobControl, JobRun, JobTriggers, RunStatus, Trigger, SOURCE_JOB_TAG,
 };
@@ -548,6 +548,10 @@ impl Services for LiveServices {
 
     async fn fail_group_over(&self, target: &str, etag: &str) -> Result<GroupAnswer, ControlError> {
         super::managed_dr::fail_group_over(self.managed.as_ref(), &self.tokens, target, etag).await
+    }
+
+    async fn stable_urls(&self) -> Result<Vec<StableUrl>, ControlError> {
+        super::managed_dr::read_stable_urls(self.managed.as_ref(), &self.tokens).await
     }
 }
 

@@ -10,7 +10,7 @@ use super::{now_ms, Bot};
 use crate::databricks::account::AccountClient;
 use crate::databricks::failover_groups::{FailoverGroup, FailoverStart};
 use crate::databricks::DatabricksError;
-use crate::failover::group::{GroupAnswer, GroupRead};
+use crate::failover::group::{GroupAnswer, GroupRead, StableUrl};
 use crate::failover::jobs::ControlError;
 use crate::failover::mode::Mode;
 use crate::failover::runbook::{Runbook, RunbookSettings};
@@ -75,8 +75,14 @@ impl Bot {
         let settings = RunbookSettings::of_pair(&self.services.config.failover, &pair.name);
         let recorded = self.services.store.job_pause_states(&pair.name).await?;
         let recorded = (!recorded.is_empty()).then(|| PriorStates::from_recorded(&recorded));
+        let Some(client) = self.account_client() else { return Err(TurnError::ManagedDr(NO_ACCOUNT.into())) };
+        let unread = |e: &dyn std::fmt::Display| {
+            TurnError::ManagedDr(format!("The stable URLs of managed DR's failover group {group_id} are unread: {e}."))
+        };
+        let token = tokens.get(false).await.map_err(|e| unread(&e))?;
+        let stable_urls = linked_stable_urls(&client, &token, &group).await.map_err(|e| unread(&e))?;
         let read = group_read(group_id, &group);
-        Ok(managed::plan(pair, mode, &settings, read, now_ms())?.with_recorded_jobs(recorded))
+        Ok(managed::plan(pair, mode, &settings, read, stable_urls, now_ms())?.with_recorded_jobs(recorded))
     }
 }
 
@@ -90,6 +96,20 @@ fn group_read(id: &str, group: &FailoverGroup) -> GroupRead {
         replication_point_ms: group.replication_point.map(|point| point.timestamp_millis()),
         etag: group.etag.clone(),
     }
+}
+
+/// The stable URLs the group names, each read for its address.
+async fn linked_stable_urls(
+    client: &AccountClient,
+    token: &AccessToken,
+    group: &FailoverGroup,
+) -> Result<Vec<StableUrl>, DatabricksError> {
+    let mut out = Vec::new();
+    for name in group.stable_url_names() {
+        let read = client.stable_url(token, &name).await?;
+        out.push(StableUrl { name: read.name, url: read.url, routes_to: read.effective_workspace_id });
+    }
+    Ok(out)
 }
 
 fn control_error(error: DatabricksError) -> ControlError {
@@ -123,6 +143,19 @@ pub(super) async fn read_group(
     let group = group.ok_or_else(not_managed)?;
     let read = with_token(tokens, |token| async move { group.client.failover_group(&token, &group.id).await }).await?;
     Ok(group_read(&group.id, &read))
+}
+
+/// The runbook services' read of the stable URLs linked to the group now.
+pub(super) async fn read_stable_urls(
+    group: Option<&ManagedGroup>,
+    tokens: &DatabricksTokens,
+) -> Result<Vec<StableUrl>, ControlError> {
+    let group = group.ok_or_else(not_managed)?;
+    with_token(tokens, |token| async move {
+        let read = group.client.failover_group(&token, &group.id).await?;
+        linked_stable_urls(&group.client, &token, &read).await
+    })
+    .await
 }
 
 /// The runbook services' failover request.

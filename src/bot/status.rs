@@ -634,6 +634,7 @@ mod tests {
             has_replication_point_blocking_errors: false,
             etag: "1".into(),
             unity_catalog_assets: None,
+            workspace_sets: Vec::new(),
         };
         fold_failover_group(&mut view, &group, 1_800_000_000_000 + 7 * 60_000);
         assert_eq!(view.tiles.len(), tiles + 1);

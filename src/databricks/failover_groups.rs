@@ -9,7 +9,12 @@
 //!   failover_type: "FORCED", etag}`: `FORCED` is the only type the API has.
 //!   The etag makes the request conditional: a group that changed since it
 //!   was read answers 409, and drbot re-reads it and reports what changed
-//!   rather than failing over a group it no longer knows.
+//!   rather than failing over a group it no longer knows;
+//! - `GET /stable-urls/{id}`: a stable URL (`name`, `url`,
+//!   `failover_group_name`, `effective_workspace_id`: the workspace it
+//!   routes to now), the region-independent address that follows
+//!   the group's primary. The group names the ones linked to it in
+//!   `workspace_sets[].stable_url_names` (`accounts/{account_id}/stable-urls/{id}`).
 
 use std::time::Duration;
 
@@ -42,6 +47,35 @@ pub struct FailoverGroup {
     /// The Unity Catalog assets it replicates (absent: none).
     #[serde(default)]
     pub unity_catalog_assets: Option<UcAssets>,
+    #[serde(default)]
+    pub workspace_sets: Vec<WorkspaceSet>,
+}
+
+/// One of a group's workspace sets (the field drbot reads).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct WorkspaceSet {
+    /// The stable URLs linked to the set: `accounts/{account_id}/stable-urls/{id}`.
+    #[serde(default)]
+    pub stable_url_names: Vec<String>,
+}
+
+/// A stable URL: an address of the workspace that follows the group's
+/// primary by itself. Its lifecycle is the account's, not the group's.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct StableUrl {
+    /// `accounts/{account_id}/stable-urls/{id}`.
+    pub name: String,
+    /// `https://<host>/?w=<stable workspace id>`, or a per-connection host name for
+    /// a Private Link workspace. Immutable.
+    #[serde(default)]
+    pub url: String,
+    /// The group it is linked to; empty when none (it then follows nothing).
+    #[serde(default)]
+    pub failover_group_name: String,
+    /// The workspace it routes to now: the group's primary while linked
+    /// (across a failover), kept when unlinked.
+    #[serde(default)]
+    pub effective_workspace_id: String,
 }
 
 /// `unity_catalog_assets`: the catalogs a group replicates.
@@ -60,6 +94,17 @@ impl FailoverGroup {
     /// The names of the catalogs it replicates.
     pub fn catalogs(&self) -> Vec<String> {
         self.unity_catalog_assets.iter().flat_map(|a| a.catalogs.iter().map(|c| c.name.clone())).collect()
+    }
+
+    /// The names of the stable URLs linked to the group, in order, once each.
+    pub fn stable_url_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for name in self.workspace_sets.iter().flat_map(|set| &set.stable_url_names) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
     /// Whether a failover is still under way.
@@ -114,6 +159,19 @@ impl AccountClient {
             Err(DatabricksError::AlreadyExists(_)) => Ok(FailoverStart::Stale(self.failover_group(token, id).await?)),
             Err(e) => Err(e),
         }
+    }
+
+    /// A stable URL by its full name, which must be of this account: a name
+    /// the group gives is not pasted into a path unchecked.
+    pub async fn stable_url(&self, token: &AccessToken, name: &str) -> Result<StableUrl, DatabricksError> {
+        let prefix = format!("accounts/{}/stable-urls/", self.account_id);
+        let id = name
+            .strip_prefix(&prefix)
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .ok_or_else(|| DatabricksError::Protocol(format!("{name} is not a stable URL of this account")))?;
+        let path =
+            format!("/api/disaster-recovery/v1/accounts/{}/stable-urls/{}", segment(&self.account_id), segment(id));
+        self.inner.get(&path, &[], token).await
     }
 
     /// Reads the group every `poll` until its failover ends (ACTIVE or

@@ -71,6 +71,75 @@ pub struct ManagedPlan {
     /// How long reading the side left (its jobs and warehouses, before the
     /// failover) may take: it is presumed down, nobody waits long on it.
     pub record_timeout_ms: i64,
+    /// The stable URLs linked to the group when it was planned: the
+    /// addresses that follow it by themselves, which the repoint step
+    /// checks and the result card names for clients.
+    #[serde(default)]
+    pub stable_urls: Vec<StableUrl>,
+    /// The workspace id of the side promoted, when the pair knows it: where
+    /// each stable URL must route once the group has failed over.
+    #[serde(default)]
+    pub target_workspace_id: Option<String>,
+}
+
+/// A managed-DR stable URL linked to the group: a region-independent
+/// address of the workspace that managed DR moves with the group's primary
+/// (nothing for drbot to write, only to check and to tell).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StableUrl {
+    /// `accounts/{account_id}/stable-urls/{id}`.
+    pub name: String,
+    pub url: String,
+    /// The workspace it routes to (`effective_workspace_id`): the group's
+    /// primary while linked, across failovers.
+    #[serde(default)]
+    pub routes_to: String,
+}
+
+/// What the repoint step found of the stable URLs approved on the card,
+/// given those linked to the group now: each still linked routes to the
+/// promoted workspace (clients change nothing); one unlinked since follows
+/// nothing, and people must know before they send clients to it. `Err`
+/// when a linked one routes elsewhere than the promoted workspace (when
+/// the pair knows its id): clients that use it do not reach the side that
+/// now serves.
+pub fn stable_url_findings(plan: &ManagedPlan, now: &[StableUrl], to: &str) -> Result<Vec<String>, String> {
+    let group = &plan.group.id;
+    let astray: Vec<String> = now
+        .iter()
+        .filter(|n| plan.target_workspace_id.as_ref().is_some_and(|target| n.routes_to != *target))
+        .map(|n| format!("{} routes to workspace {}", n.url, n.routes_to))
+        .collect();
+    if let (false, Some(target)) = (astray.is_empty(), &plan.target_workspace_id) {
+        return Err(format!(
+            "managed DR's stable URL did not follow group {group} to the {to} side (workspace {target}): {}",
+            astray.join("; ")
+        ));
+    }
+    let routes = |n: &StableUrl| format!("workspace {}, the {to} side", n.routes_to);
+    let mut out = Vec::new();
+    for approved in &plan.stable_urls {
+        match now.iter().find(|n| n.name == approved.name) {
+            Some(n) => out.push(format!(
+                "{} (managed DR's stable URL of group {group}) now routes to {}: clients that use it change nothing",
+                n.url,
+                routes(n)
+            )),
+            None => out.push(format!(
+                "{} is no longer linked to group {group}: it did not follow the failover, and clients that use it \
+                 still reach the workspace it routed to",
+                approved.url
+            )),
+        }
+    }
+    for n in now.iter().filter(|n| !plan.stable_urls.iter().any(|a| a.name == n.name)) {
+        out.push(format!(
+            "{} (linked to group {group} since the runbook was approved) now routes to {}",
+            n.url,
+            routes(n)
+        ));
+    }
+    Ok(out)
 }
 
 /// How far a managed failover got, in the run's checkpoint.
@@ -195,7 +264,38 @@ mod tests {
             group: group(ACTIVE, "westeurope", "3"),
             target_region: "northeurope".into(),
             record_timeout_ms: 30_000,
+            stable_urls: vec![url("a", "1"), url("b", "1")],
+            target_workspace_id: Some("2".into()),
         }
+    }
+
+    fn url(id: &str, routes_to: &str) -> StableUrl {
+        StableUrl {
+            name: format!("accounts/acc/stable-urls/{id}"),
+            url: format!("https://spog.example/?w={id}"),
+            routes_to: routes_to.into(),
+        }
+    }
+
+    #[test]
+    fn the_stable_urls_still_linked_follow_and_an_unlinked_one_is_named() {
+        let found = stable_url_findings(&plan(), &[url("a", "2"), url("c", "2")], "secondary").unwrap();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("https://spog.example/?w=a (managed DR's"), "{found:?}");
+        assert!(found[0].contains("routes to workspace 2, the secondary side: clients that use it change nothing"));
+        assert!(found[1].starts_with("https://spog.example/?w=b is no longer linked"), "{found:?}");
+        assert!(found[2].contains("?w=c (linked to group sales-dr since"), "{found:?}");
+    }
+
+    #[test]
+    fn a_stable_url_that_still_routes_to_the_side_left_stops_the_step() {
+        let why = stable_url_findings(&plan(), &[url("a", "1")], "secondary").unwrap_err();
+        assert!(why.contains("did not follow group sales-dr to the secondary side (workspace 2)"), "{why}");
+        assert!(why.contains("?w=a routes to workspace 1"), "{why}");
+        // Without the promoted workspace's id it is told, not judged.
+        let unknown = ManagedPlan { target_workspace_id: None, ..plan() };
+        let found = stable_url_findings(&unknown, &[url("a", "1")], "secondary").unwrap();
+        assert!(found[0].contains("routes to workspace 1"), "{found:?}");
     }
 
     #[test]

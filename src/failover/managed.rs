@@ -18,7 +18,9 @@
 //!    external storage account is the customer's.
 //! 5. Promote: the warehouses that ran are started, exactly the jobs that
 //!    were unpaused are unpaused, the pair's active side moves.
-//! 6. Repoint (when aliases are configured): the clients' private DNS records.
+//! 6. Repoint (when aliases are configured or the group has stable URLs):
+//!    the clients' private DNS records are pointed; managed DR's stable URLs
+//!    follow the group by themselves, and are checked and named.
 //! 7. Validate.
 //!
 //! A failback is the same runbook the other way (managed DR's failback is
@@ -26,7 +28,7 @@
 //! drbot's own (`runbook.rs`): managed DR has no rehearsal.
 
 use super::freeze::FreezeOptions;
-use super::group::{GroupRead, ManagedPlan};
+use super::group::{GroupRead, ManagedPlan, StableUrl};
 use super::loss::{Loss, TableLoss};
 use super::mode::Mode;
 use super::runbook::{self, Refusal, Runbook, RunbookSettings, Step, StepKind};
@@ -34,12 +36,14 @@ use crate::pairs::{Pair, Side};
 use crate::readiness::text::instant;
 
 /// Plans `mode` (a failover, forced whatever was asked, or a failback) of
-/// `pair` over its failover group as read now.
+/// `pair` over its failover group as read now, with the stable URLs linked
+/// to it.
 pub fn plan(
     pair: &Pair,
     mode: Mode,
     settings: &RunbookSettings,
     group: GroupRead,
+    stable_urls: Vec<StableUrl>,
     now_ms: i64,
 ) -> Result<Runbook, Refusal> {
     // Managed DR has no planned mode: a failover is forced.
@@ -126,7 +130,17 @@ pub fn plan(
         false,
         None,
     ));
-    steps.extend(runbook::repoint_step(settings, direction.to));
+    let mut repoint = runbook::repoint_step(settings, direction.to);
+    if !stable_urls.is_empty() {
+        let step = repoint.get_or_insert_with(|| step(StepKind::Repoint, Vec::new(), false, None));
+        step.touches.extend(stable_urls.iter().map(|stable| {
+            format!(
+                "checks that managed DR's stable URL {} still follows group {}: clients that use it change nothing",
+                stable.url, group.id
+            )
+        }));
+    }
+    steps.extend(repoint);
     steps.push(runbook::validate_step(settings, &to));
     let loss = TableLoss {
         table: format!("every table of failover group {}", group.id),
@@ -152,7 +166,16 @@ pub fn plan(
         freeze: FreezeOptions::default(),
         run_wait_ms: short,
         recorded_jobs: None,
-        managed: Some(ManagedPlan { group, target_region: target, record_timeout_ms: short }),
+        managed: Some(ManagedPlan {
+            group,
+            target_region: target,
+            record_timeout_ms: short,
+            stable_urls,
+            target_workspace_id: match direction.to {
+                Side::Primary => pair.primary.workspace_id.clone(),
+                Side::Secondary => pair.secondary.workspace_id.clone(),
+            },
+        }),
     })
 }
 
@@ -208,7 +231,8 @@ mod tests {
     #[test]
     fn a_managed_failover_is_forced_fails_the_group_over_first_then_runs_drbot_s_steps() {
         let settings = RunbookSettings { forced_timeout_ms: 7_000, ..RunbookSettings::default() };
-        let runbook = plan(&pair(Side::Primary), Mode::Planned, &settings, group("westeurope"), 480_000).unwrap();
+        let runbook =
+            plan(&pair(Side::Primary), Mode::Planned, &settings, group("westeurope"), Vec::new(), 480_000).unwrap();
         use StepKind::*;
         assert_eq!(runbook.mode, Mode::Forced, "managed DR has no zero-loss mode");
         assert_eq!(kinds(&runbook), [Preflight, ManagedFailover, Freeze, Promote, Validate]);
@@ -224,10 +248,34 @@ mod tests {
     }
 
     #[test]
+    fn the_group_s_stable_urls_are_a_repoint_step_even_without_aliases() {
+        let stable = StableUrl {
+            name: "accounts/acc/stable-urls/sales".into(),
+            url: "https://spog.example/?w=1".into(),
+            routes_to: "1".into(),
+        };
+        let runbook = plan(
+            &pair(Side::Primary),
+            Mode::Forced,
+            &RunbookSettings::default(),
+            group("westeurope"),
+            vec![stable.clone()],
+            0,
+        )
+        .unwrap();
+        let repoint = runbook.steps.iter().find(|s| s.kind == StepKind::Repoint).expect("a repoint step");
+        assert_eq!(repoint.touches.len(), 1);
+        assert!(repoint.touches[0].contains("stable URL https://spog.example/?w=1 still follows group sales-dr"));
+        assert_eq!(runbook.managed.unwrap().stable_urls, [stable]);
+    }
+
+    #[test]
     fn a_failback_goes_back_to_the_original_region() {
         let mut failed_over = pair(Side::Secondary);
         failed_over.primary.region = Some("westeurope".into());
-        let runbook = plan(&failed_over, Mode::Failback, &RunbookSettings::default(), group("northeurope"), 0).unwrap();
+        let runbook =
+            plan(&failed_over, Mode::Failback, &RunbookSettings::default(), group("northeurope"), Vec::new(), 0)
+                .unwrap();
         assert_eq!(runbook.managed.unwrap().target_region, "westeurope");
         assert_eq!(runbook.direction.to, Side::Primary);
         assert!(runbook.blocked.is_empty(), "{:?}", runbook.blocked);
@@ -237,13 +285,15 @@ mod tests {
     fn a_group_not_where_drbot_has_the_pair_or_not_active_is_blocked() {
         let mut p = pair(Side::Primary);
         p.primary.region = Some("westeurope".into());
-        let moved = plan(&p, Mode::Forced, &RunbookSettings::default(), group("northeurope"), 0).unwrap();
+        let moved = plan(&p, Mode::Forced, &RunbookSettings::default(), group("northeurope"), Vec::new(), 0).unwrap();
         assert!(moved.blocked.iter().any(|b| b.contains("failed over outside drbot")), "{:?}", moved.blocked);
         let mut busy = group("westeurope");
         busy.state = "FAILING_OVER".into();
-        let busy = plan(&p, Mode::Forced, &RunbookSettings::default(), busy, 0).unwrap();
+        let busy = plan(&p, Mode::Forced, &RunbookSettings::default(), busy, Vec::new(), 0).unwrap();
         assert!(busy.blocked.iter().any(|b| b.contains("is FAILING_OVER")), "{:?}", busy.blocked);
-        assert!(plan(&p, Mode::Drill, &RunbookSettings::default(), group("westeurope"), 0).is_err());
-        assert!(plan(&pair(Side::Secondary), Mode::Forced, &RunbookSettings::default(), group("x"), 0).is_err());
+        assert!(plan(&p, Mode::Drill, &RunbookSettings::default(), group("westeurope"), Vec::new(), 0).is_err());
+        assert!(
+            plan(&pair(Side::Secondary), Mode::Forced, &RunbookSettings::default(), group("x"), Vec::new(), 0).is_err()
+        );
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aliases::DnsAlias;
 use super::freeze::{self, CatalogGrant};
-use super::group::{GroupAnswer, GroupRead};
+use super::group::{self, GroupAnswer, GroupRead, StableUrl};
 use super::jobs::{self, ControlError, JobControl, PriorStates, RunStatus, RunsVerdict};
 use super::mode::Mode;
 use super::progress::{self, Flip, Progress, StepOutcome};
@@ -84,6 +84,10 @@ pub trait Services: Send + Sync {
     ) -> impl Future<Output = Result<GroupAnswer, ControlError>> + Send {
         async { Err(ControlError { message: "this pair has no managed-DR failover group".into(), transient: false }) }
     }
+    /// The stable URLs linked to the managed-DR pair's failover group now.
+    fn stable_urls(&self) -> impl Future<Output = Result<Vec<StableUrl>, ControlError>> + Send {
+        async { Err(ControlError { message: "this pair has no managed-DR failover group".into(), transient: false }) }
+    }
 }
 
 /// Where the run's checkpoints go.
@@ -148,6 +152,9 @@ pub async fn run(
 ) -> Result<Ended, Halt> {
     while let Some(step) = progress.next(runbook) {
         if journal.cancel_requested().await {
+            let mut found = Vec::new();
+            undo_drill(services, runbook, progress, &mut found).await?;
+            progress.findings.extend(found);
             return Ok(Ended::Cancelled { before: step.kind, findings: progress.findings.clone() });
         }
         let started_ms = services.now_ms();
@@ -172,6 +179,7 @@ pub async fn run(
                 StepOutcome::Failed { why }
             }
             Err(Failure::Step(why)) => {
+                undo_drill(services, runbook, progress, &mut found).await?;
                 progress.findings.extend(found);
                 journal.save(progress).await?;
                 return Ok(Ended::Stopped { step: step.kind, why, findings: progress.findings.clone() });
@@ -182,6 +190,42 @@ pub async fn run(
         journal.save(progress).await?;
     }
     Ok(Ended::Completed { rto_ms: progress.rto_ms(services.now_ms()), findings: progress.findings.clone() })
+}
+
+/// A drill that stops or is cancelled after its promotion still returns
+/// the side it rehearsed on to passive: the warehouses it started are
+/// stopped (a drill leaves both sides as they were, whatever happens).
+/// What could not be stopped is a finding, with what to do.
+async fn undo_drill(
+    services: &impl Services,
+    runbook: &Runbook,
+    progress: &Progress,
+    findings: &mut Vec<String>,
+) -> Result<(), Halt> {
+    if runbook.mode != Mode::Drill || progress.started_warehouses.is_empty() {
+        return Ok(());
+    }
+    let side = runbook.direction.to.as_str();
+    match stop_started(services, runbook, progress).await {
+        Ok(_) => findings.push(format!("the warehouses the drill started on the {side} side were stopped")),
+        Err(Failure::Halt) => return Err(Halt),
+        Err(Failure::Step(why)) => findings.push(format!(
+            "the warehouses the drill started on the {side} side may still run ({why}): stop them by hand"
+        )),
+    }
+    Ok(())
+}
+
+/// Stops the warehouses the drill started, and waits until they have;
+/// `false` when none was running (nothing done).
+async fn stop_started(services: &impl Services, runbook: &Runbook, progress: &Progress) -> Result<bool, Failure> {
+    let target = services.warehouses(runbook.direction.to);
+    let stop = warehouses::stop_plan(&progress.started_warehouses, &target.warehouses().await?);
+    for id in &stop {
+        target.stop(id).await?;
+    }
+    settle(services, target, &stop, WarehouseState::Stopped).await?;
+    Ok(!stop.is_empty())
 }
 
 enum Failure {
@@ -273,7 +317,14 @@ async fn one(
                 }
                 findings.push(format!("{} now resolves to {} (TTL {} s)", alias.fqdn(), alias.value(d.to), alias.ttl));
             }
-            Ok(if written == 0 { StepOutcome::AlreadyDone } else { StepOutcome::Done })
+            // Managed DR moves its stable URLs with the group: checked, never written.
+            let mut checked = false;
+            if let Some(managed) = runbook.managed.as_ref().filter(|m| !m.stable_urls.is_empty()) {
+                let now = services.stable_urls().await?;
+                findings.extend(group::stable_url_findings(managed, &now, d.to.as_str()).map_err(Failure::Step)?);
+                checked = true;
+            }
+            Ok(if written == 0 && !checked { StepOutcome::AlreadyDone } else { StepOutcome::Done })
         }
         StepKind::Validate => {
             for table in &runbook.smoke_tables {
@@ -285,15 +336,11 @@ async fn one(
             }
             Ok(StepOutcome::Done)
         }
-        StepKind::ReturnToPassive => {
-            let target = services.warehouses(d.to);
-            let stop = warehouses::stop_plan(&progress.started_warehouses, &target.warehouses().await?);
-            for id in &stop {
-                target.stop(id).await?;
-            }
-            settle(services, target, &stop, WarehouseState::Stopped).await?;
-            Ok(if stop.is_empty() { StepOutcome::AlreadyDone } else { StepOutcome::Done })
-        }
+        StepKind::ReturnToPassive => Ok(if stop_started(services, runbook, progress).await? {
+            StepOutcome::Done
+        } else {
+            StepOutcome::AlreadyDone
+        }),
     }
 }
 
@@ -1034,9 +1081,29 @@ mod tests {
         let mut runbook = runbook(Mode::Drill, Side::Primary);
         runbook.validate_job_timeout_ms = 0;
         let (ended, _) = run_to_end(&world, &runbook).await;
-        let Ended::Stopped { step: StepKind::Validate, why, .. } = &ended else { panic!("{ended:?}") };
+        let Ended::Stopped { step: StepKind::Validate, why, findings } = &ended else { panic!("{ended:?}") };
         assert!(why.contains("did not end within") && why.ends_with("cancelled"), "{why}");
         assert!(world.jobs[1].calls.lock().unwrap().iter().any(|c| c == "cancel 102000"));
+        // The drill stopped, and still returned the secondary to passive.
+        assert_eq!(world.warehouses[1].starts.load(Ordering::SeqCst), 1, "the drill started one warehouse");
+        assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "and stopped it on its way out");
+        assert!(findings.iter().any(|f| f == "the warehouses the drill started on the secondary side were stopped"));
+    }
+
+    #[tokio::test]
+    async fn a_drill_cancelled_after_its_promotion_stops_what_it_started() {
+        let world = World::new();
+        let runbook = runbook(Mode::Drill, Side::Primary);
+        let mut progress = Progress::new(world.now_ms());
+        // Run up to the promotion, then ask to cancel before the validation.
+        let mut journal = Memory { kill_at: Some(3), ..Memory::default() };
+        assert_eq!(run(&world, &mut journal, &runbook, RunOptions::default(), &mut progress).await, Err(Halt));
+        assert_eq!(progress.next(&runbook).map(|s| s.kind), Some(StepKind::Validate), "promoted, not validated");
+        assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Running);
+        let mut journal = Memory { cancel: true, ..Memory::default() };
+        let ended = run(&world, &mut journal, &runbook, RunOptions::default(), &mut progress).await.unwrap();
+        assert!(matches!(ended, Ended::Cancelled { before: StepKind::Validate, .. }), "{ended:?}");
+        assert_eq!(world.warehouses[1].state("s1"), WarehouseState::Stopped, "the secondary is passive again");
     }
 
     #[tokio::test]

@@ -83,27 +83,33 @@ pub fn loss_words(loss: Loss) -> String {
 
 /// What clients must change once a failover or failback is over: work runs
 /// in `url` now; clients that connect through a configured alias follow it
-/// by themselves once their resolver's cache expires; everything that names
+/// by themselves once their resolver's cache expires, and those that use
+/// managed DR's stable URL follow with the group; everything that names
 /// the other workspace's own host must be changed by hand. Then the way
 /// home, or (for a failback, which is the way home) that the side left is
 /// passive again.
 pub fn clients_note(runbook: &Runbook, url: &str) -> String {
-    let names: Vec<String> = runbook.aliases.iter().map(|a| a.fqdn()).collect();
-    let follow = match runbook.aliases.iter().map(|a| a.ttl).max() {
-        Some(ttl) => format!(
-            "Clients that connect through {} follow by themselves within {}; clients",
+    let mut follow = String::new();
+    if let Some(ttl) = runbook.aliases.iter().map(|a| a.ttl).max() {
+        let names: Vec<String> = runbook.aliases.iter().map(|a| a.fqdn()).collect();
+        follow += &format!(
+            "Clients that connect through {} follow by themselves within {}. ",
             names.join(", "),
             duration(i64::from(ttl) * 1000)
-        ),
-        None => "Clients".to_string(),
-    };
+        );
+    }
+    let stable: Vec<&str> = runbook.managed.iter().flat_map(|m| &m.stable_urls).map(|s| s.url.as_str()).collect();
+    if !stable.is_empty() {
+        follow += &format!("Clients that use managed DR's stable URL {} follow with the group. ", stable.join(", "));
+    }
+    let by_hand = if follow.is_empty() { "Clients" } else { "Other clients" };
     let then = match runbook.mode {
         super::mode::Mode::Failback => format!("The {} side is passive again.", runbook.direction.from.as_str()),
         _ => format!("Fail back with failback {} once the other side is healthy.", runbook.pair),
     };
     format!(
-        "Work now runs in {url}. {follow}, dashboards and jobs outside Databricks that name the other workspace's \
-         host change to it. {then}"
+        "Work now runs in {url}. {follow}{by_hand}, dashboards and jobs outside Databricks that name the other \
+         workspace's host change to it. {then}"
     )
 }
 
@@ -199,6 +205,7 @@ mod tests {
             note.contains("Clients that connect through sql.corp.example follow by themselves within 2 min"),
             "{note}"
         );
+        assert!(note.contains("within 2 min. Other clients, dashboards"), "{note}");
         assert!(note.ends_with("Fail back with failback fin once the other side is healthy."), "{note}");
         let mut home = pair.clone();
         home.active = crate::pairs::Side::Secondary;

@@ -50,6 +50,28 @@ def test_a_failover_group_is_read_and_failed_over_with_its_etag():
     assert done.effective_primary_region == "northeurope"
 
 
+def test_stable_urls_list_in_pages_and_route_to_the_group_s_primary():
+    a = client()
+    parent = f"accounts/{os.environ['ACCOUNT_ID']}"
+    listed = list(a.disaster_recovery.list_stable_urls(parent, page_size=1))
+    assert [u.name for u in listed] == [f"{parent}/stable-urls/sales-web", f"{parent}/stable-urls/scratch"]
+    with pytest.raises(InvalidParameterValue):
+        list(a.disaster_recovery.list_stable_urls(parent, page_size=-1))
+
+    group = a.disaster_recovery.get_failover_group(name(os.environ["GROUP"]))
+    assert group.workspace_sets[0].stable_url_names == [f"{parent}/stable-urls/sales-web"]
+    linked = a.disaster_recovery.get_stable_url(f"{parent}/stable-urls/sales-web")
+    assert linked.failover_group_name == group.name
+    assert linked.url.startswith("https://") and linked.stable_workspace_id in linked.url
+    primary = group.workspace_sets[0].workspace_ids[group.regions.index(group.effective_primary_region)]
+    assert linked.effective_workspace_id == primary
+    assert linked.initial_workspace_id is None  # create requests only
+    loose = a.disaster_recovery.get_stable_url(f"{parent}/stable-urls/scratch")
+    assert not loose.failover_group_name and loose.effective_workspace_id == "2"
+    with pytest.raises(NotFound):
+        a.disaster_recovery.get_stable_url(f"{parent}/stable-urls/nope")
+
+
 def test_a_missing_group_is_not_found():
     with pytest.raises(NotFound):
         client().disaster_recovery.get_failover_group(name("nope"))

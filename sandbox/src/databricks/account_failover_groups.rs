@@ -18,21 +18,36 @@
 //!   `FAILING_OVER`; the failover ends `ACTIVE` in the target region, or
 //!   `FAILOVER_FAILED` with the primary unchanged.
 //!
+//! - `GET /stable-urls/{id}` and `GET /stable-urls` (`stable_urls`,
+//!   `next_page_token`; `page_size` ≥ 0, a negative one is invalid): a
+//!   stable URL (`name`: `accounts/{account_id}/stable-urls/{id}`, `url`,
+//!   `stable_workspace_id` (in the `url` as `w=`), `effective_workspace_id`
+//!   (where it routes: advanced to the group's primary while linked, across
+//!   a failover, and kept when unlinked), `failover_group_name`, empty when
+//!   linked to no group). A group lists the ones linked to it in its
+//!   workspace set's `stable_url_names`
+//!   (docs.databricks.com/api/disaster-recovery/v1/stable-url, the
+//!   databricks-sdk `StableUrl`, `WorkspaceSet`). `initial_workspace_id` is
+//!   for create requests only and never answered.
+//!
 //! Each change is also a row of `system.replication.states`
 //! (`replication_states.rs`).
 //!
 //! What no document states and the sandbox chooses: a stale etag is
 //! `409 RESOURCE_CONFLICT`; a failover while one runs (or while the group is
 //! being created or deleted) is `400 FAILED_PRECONDITION`. Creating, listing,
-//! updating and deleting groups are not modelled (the tests seed groups with
-//! [`FailoverGroups::add`]) and answer `ENDPOINT_NOT_FOUND`.
+//! updating and deleting groups and stable URLs are not modelled (the tests
+//! seed them with [`FailoverGroups::add`] and [`FailoverGroups::add_stable_url`])
+//! and answer `ENDPOINT_NOT_FOUND`. A stable URL's `url` is
+//! `https://spog.sandbox.invalid/?c=<connection>`, an address nobody dials.
+//! The list's server page size is 100.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,6 +83,29 @@ struct Group {
     catalogs: Vec<String>,
     /// Its rows of `system.replication.states`, oldest first.
     events: Vec<StateEvent>,
+    /// The ids of the stable URLs linked to it, in the order linked.
+    stable_urls: Vec<String>,
+}
+
+/// A stable URL of the account.
+struct StableUrl {
+    /// Generated on creation, immutable, embedded in the `url`.
+    stable_workspace_id: String,
+    /// Where it routes while linked to no group (its workspace at creation,
+    /// or its group's primary when it was unlinked).
+    effective_workspace_id: u64,
+    /// The group it is linked to (its id), if any.
+    group: Option<String>,
+}
+
+impl StableUrl {
+    fn url(&self) -> String {
+        format!("https://spog.sandbox.invalid/?w={}", self.stable_workspace_id)
+    }
+}
+
+fn stable_url_name(id: &str) -> String {
+    format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/{id}")
 }
 
 impl Group {
@@ -92,6 +130,14 @@ impl Group {
             }
         }
         self.etag += 1;
+    }
+
+    /// The workspace that serves now: the one of the set in the effective
+    /// primary region (the sandbox pairs `workspace_ids` with `regions` by
+    /// position; Databricks derives each workspace's region).
+    fn primary_workspace(&self) -> Option<u64> {
+        let at = self.regions.iter().position(|r| *r == self.effective_primary_region)?;
+        self.workspace_ids.get(at).copied()
     }
 
     /// The group's full name, as the API and the system table give it.
@@ -125,6 +171,7 @@ impl Group {
                 "name": "workspaces",
                 "workspace_ids": self.workspace_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
                 "replicate_workspace_assets": false,
+                "stable_url_names": self.stable_urls.iter().map(|id| stable_url_name(id)).collect::<Vec<_>>(),
             }],
             "state": self.state,
             "replication_point": self.replication_point.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -151,6 +198,8 @@ pub struct FailoverGroups {
     fail_next: Mutex<Option<String>>,
     /// Failover requests accepted, by group (what a test counts).
     accepted: Mutex<BTreeMap<String, usize>>,
+    /// The account's stable URLs, by id.
+    stable_urls: Mutex<BTreeMap<String, StableUrl>>,
 }
 
 impl FailoverGroups {
@@ -176,10 +225,69 @@ impl FailoverGroups {
             failure: None,
             catalogs: Vec::new(),
             events: Vec::new(),
+            stable_urls: Vec::new(),
         };
         let mut group = group;
         group.emit("REPLICATING", Value::Array(Vec::new()));
         self.groups.lock().insert(id.to_string(), group);
+    }
+
+    /// A stable URL `id` bound to `workspace_id`, linked to group `group`
+    /// when given (the group's workspace set names it: a new etag).
+    /// Answers its `url`.
+    pub fn add_stable_url(&self, id: &str, workspace_id: u64, group: Option<&str>) -> String {
+        if let Some(group) = group {
+            let mut groups = self.groups.lock();
+            let linked = groups.get_mut(group).expect("a sandbox failover group");
+            linked.stable_urls.push(id.to_string());
+            linked.etag += 1;
+        }
+        let stable = StableUrl {
+            stable_workspace_id: uuid::Uuid::new_v4().simple().to_string(),
+            effective_workspace_id: workspace_id,
+            group: group.map(str::to_string),
+        };
+        let url = stable.url();
+        self.stable_urls.lock().insert(id.to_string(), stable);
+        url
+    }
+
+    /// Unlinks a stable URL from its group (the group's update in
+    /// Databricks): it keeps routing to the group's primary of the moment.
+    pub fn unlink_stable_url(&self, id: &str) {
+        let mut urls = self.stable_urls.lock();
+        let stable = urls.get_mut(id).expect("a sandbox stable URL");
+        if let Some(group) = stable.group.take() {
+            let mut groups = self.groups.lock();
+            let linked = groups.get_mut(&group).expect("a sandbox failover group");
+            linked.settle();
+            if let Some(primary) = linked.primary_workspace() {
+                stable.effective_workspace_id = primary;
+            }
+            linked.stable_urls.retain(|s| s != id);
+            linked.etag += 1;
+        }
+    }
+
+    /// A stable URL as the API shows it: while linked, it routes to its
+    /// group's primary workspace (across failovers).
+    fn stable_url_json(&self, id: &str, stable: &StableUrl) -> Value {
+        let mut effective = stable.effective_workspace_id;
+        let mut group_name = String::new();
+        if let Some(group) = &stable.group {
+            let mut groups = self.groups.lock();
+            let linked = groups.get_mut(group).expect("a linked group exists");
+            linked.settle();
+            effective = linked.primary_workspace().unwrap_or(effective);
+            group_name = linked.full_name();
+        }
+        json!({
+            "name": stable_url_name(id),
+            "url": stable.url(),
+            "stable_workspace_id": stable.stable_workspace_id,
+            "effective_workspace_id": effective.to_string(),
+            "failover_group_name": group_name,
+        })
     }
 
     /// Replication caught up to this point (a new etag, as any change; a
@@ -254,7 +362,71 @@ impl FailoverGroups {
 
 pub fn routes() -> Router<Arc<AccountApi>> {
     let base = "/api/disaster-recovery/v1/accounts/{account_id}/failover-groups/{id}";
-    Router::new().route(base, get(read)).route(&format!("{base}/failover"), post(failover))
+    let stable = "/api/disaster-recovery/v1/accounts/{account_id}/stable-urls";
+    Router::new()
+        .route(base, get(read))
+        .route(&format!("{base}/failover"), post(failover))
+        .route(stable, get(list_stable_urls))
+        .route(&format!("{stable}/{{id}}"), get(read_stable_url))
+}
+
+async fn read_stable_url(
+    State(api): State<Arc<AccountApi>>,
+    headers: HeaderMap,
+    Path((account_id, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(refusal) = api.admit(&headers, &account_id) {
+        return refusal;
+    }
+    let groups = &api.failover_groups;
+    match groups.stable_urls.lock().get(&id) {
+        Some(stable) => Json(groups.stable_url_json(&id, stable)).into_response(),
+        None => databricks_error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            &format!("Stable URL '{id}' does not exist."),
+        ),
+    }
+}
+
+/// The server's page length (what a `page_size` of 0 or above it gives).
+const STABLE_URL_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StableUrlPage {
+    #[serde(default)]
+    page_size: Option<i64>,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+async fn list_stable_urls(
+    State(api): State<Arc<AccountApi>>,
+    headers: HeaderMap,
+    Path(account_id): Path<String>,
+    query: Result<Query<StableUrlPage>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refusal) = api.admit(&headers, &account_id) {
+        return refusal;
+    }
+    let Ok(Query(page)) = query else { return invalid("Invalid query parameters.") };
+    let size = match page.page_size.unwrap_or(0) {
+        n if n < 0 => return invalid("page_size must not be negative."),
+        0 => STABLE_URL_PAGE,
+        n => (n as usize).min(STABLE_URL_PAGE),
+    };
+    let groups = &api.failover_groups;
+    let urls = groups.stable_urls.lock();
+    // The token is the last id of the previous page.
+    let after = page.page_token.unwrap_or_default();
+    let rest: Vec<(&String, &StableUrl)> = urls.iter().filter(|(id, _)| after.is_empty() || **id > after).collect();
+    let shown: Vec<Value> = rest.iter().take(size).map(|(id, stable)| groups.stable_url_json(id, stable)).collect();
+    let mut body = json!({ "stable_urls": shown });
+    if rest.len() > size {
+        body["next_page_token"] = json!(rest[size - 1].0);
+    }
+    Json(body).into_response()
 }
 
 fn not_found(id: &str) -> Response {

@@ -365,7 +365,7 @@ mod tests {
             Pair::new("fin", PairWorkspace::at("https://adb-1.example"), PairWorkspace::at("https://adb-2.example"));
         pair.failover_group = Some("sales-dr".into());
         let group = world.group.lock().unwrap().clone();
-        managed::plan(&pair, Mode::Forced, &RunbookSettings::default(), group, 1_000_000).unwrap()
+        managed::plan(&pair, Mode::Forced, &RunbookSettings::default(), group, Vec::new(), 1_000_000).unwrap()
     }
 
     async fn run_from(
