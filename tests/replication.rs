@@ -458,7 +458,7 @@ async fn with_faults_every_action_ends_with_a_result_and_another_run_converges()
     for (id, result) in &report.results {
         match result.status {
             ActionStatus::Succeeded => {}
-            ActionStatus::Failed | ActionStatus::Skipped => {
+            ActionStatus::Failed | ActionStatus::Blocked | ActionStatus::Skipped => {
                 assert!(result.error.as_deref().is_some_and(|e| !e.is_empty()), "{id} says why")
             }
             ActionStatus::Canceled => panic!("{id} canceled without a cancel"),

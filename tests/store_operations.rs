@@ -285,11 +285,12 @@ on_both_backends!(run_history_keeps_one_result_per_object, |fresh: Fresh| async 
     store.record_result(&result("run-1", "main.sales.a", ResultStatus::Succeeded), 11).await.unwrap();
     store.record_result(&result("run-1", "main.sales.c", ResultStatus::Skipped), 12).await.unwrap();
     store.record_result(&result("run-1", "main.sales.d", ResultStatus::Failed), 13).await.unwrap();
+    store.record_result(&result("run-1", "main.sales.e", ResultStatus::Blocked), 14).await.unwrap();
     // Resumed: b is recorded again and now succeeds; it replaces, never duplicates.
     store.record_result(&result("run-1", "main.sales.b", ResultStatus::Succeeded), 20).await.unwrap();
     store.record_result(&result("run-2", "main.sales.a", ResultStatus::Succeeded), 21).await.unwrap();
 
-    assert_eq!(store.run_result_counts("run-1").await.unwrap(), ResultCounts { succeeded: 2, failed: 1, skipped: 1 });
+    assert_eq!(store.run_result_counts("run-1").await.unwrap(), ResultCounts { succeeded: 2, failed: 1, blocked: 1, skipped: 1 });
     let (saved, results) = store.run_with_results("run-1", 10).await.unwrap().unwrap();
     assert_eq!(saved.started_ms, 1_000);
     assert!(saved.dry_run);
@@ -297,15 +298,16 @@ on_both_backends!(run_history_keeps_one_result_per_object, |fresh: Fresh| async 
         results.iter().map(|r| (r.object_name.as_str(), r.status)).collect::<Vec<_>>(),
         [
             ("main.sales.d", ResultStatus::Failed),
+            ("main.sales.e", ResultStatus::Blocked),
             ("main.sales.a", ResultStatus::Succeeded),
             ("main.sales.b", ResultStatus::Succeeded),
             ("main.sales.c", ResultStatus::Skipped),
         ],
-        "failures first, then by name"
+        "failures first, then what is blocked, then by name"
     );
     assert_eq!(results[0], result("run-1", "main.sales.d", ResultStatus::Failed));
-    assert_eq!(results[1].copied, Some(42));
-    assert_eq!(results[3].reason.as_deref(), Some("unchanged since last run"));
+    assert_eq!(results[2].copied, Some(42));
+    assert_eq!(results[4].reason.as_deref(), Some("unchanged since last run"));
     let page: Vec<String> =
         store.run_results("run-1", false, 1, 2).await.unwrap().into_iter().map(|r| r.object_name).collect();
     assert_eq!(page, ["main.sales.b", "main.sales.c"]);

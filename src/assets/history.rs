@@ -20,7 +20,7 @@ pub fn object_result(run_id: &str, plan: &AssetPlan, result: &ItemResult) -> Opt
         ItemOutcome::Unchanged => return None,
         ItemOutcome::Done => (ResultStatus::Succeeded, None, None),
         ItemOutcome::Failed(error) => (ResultStatus::Failed, Some(error.clone()), None),
-        ItemOutcome::Blocked(reason) => (ResultStatus::Skipped, None, Some(reason.clone())),
+        ItemOutcome::Blocked(reason) => (ResultStatus::Blocked, None, Some(reason.clone())),
         ItemOutcome::Canceled => (ResultStatus::Skipped, None, Some("canceled".to_string())),
     };
     Some(ObjectResult {
@@ -66,7 +66,7 @@ mod tests {
         assert_eq!((row.action.as_str(), row.status), ("update job (schedule, tags)", ResultStatus::Succeeded));
         assert_eq!(item_id(&row.object_name), "job:7");
         let row = object_result("r", &plan, &result(ItemOutcome::Blocked("no policy".into()))).unwrap();
-        assert_eq!((row.status, row.reason.as_deref()), (ResultStatus::Skipped, Some("no policy")));
+        assert_eq!((row.status, row.reason.as_deref()), (ResultStatus::Blocked, Some("no policy")));
         assert!(object_result("r", &plan, &result(ItemOutcome::Unchanged)).is_none());
     }
 }

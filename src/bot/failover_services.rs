@@ -301,7 +301,7 @@ impl LiveServices {
     /// Records what a finished clone holds, as a replication does.
     async fn on_event(&self, key: &str, plan: &Plan, event: &RunEvent, failures: &mut Vec<String>) {
         let RunEvent::Finished { action, result } = event else { return };
-        if result.status == ActionStatus::Failed {
+        if matches!(result.status, ActionStatus::Failed | ActionStatus::Blocked) {
             let name = plan.get(action).map_or_else(|| action.0.clone(), |a| a.object.full_name());
             failures.push(format!("{name} ({})", result.error.as_deref().unwrap_or("failed")));
         }

@@ -374,6 +374,7 @@ impl Bot {
             bar_left: 0,
             succeeded: 0,
             failed: 0,
+            blocked: 0,
             skipped: 0,
             kinds: Vec::new(),
             current: Vec::new(),

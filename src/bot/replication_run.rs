@@ -25,7 +25,7 @@ use super::actor::{ActingAs, DatabricksTokens};
 use super::error::RunError;
 use super::plans::PlanRequest;
 use super::replication_plan::{kind_label, StoredReplicationPlan};
-use super::runs::{catalog_label, failures, worded_duration, worded_time};
+use super::runs::{catalog_label, failures, with_reasons, worded_duration, worded_time};
 use super::{now_ms, Bot};
 use crate::assets::apply::AssetEvent;
 use crate::assets::plan::{ItemOutcome, ItemResult};
@@ -86,6 +86,7 @@ struct Progress {
     done: usize,
     succeeded: usize,
     failed: usize,
+    blocked: usize,
     skipped: usize,
     per_kind: BTreeMap<String, (usize, usize)>,
     running: BTreeMap<ActionId, (String, String)>,
@@ -102,6 +103,7 @@ impl Progress {
             done: 0,
             succeeded: 0,
             failed: 0,
+            blocked: 0,
             skipped: 0,
             per_kind,
             running: BTreeMap::new(),
@@ -120,6 +122,7 @@ impl Progress {
         match status {
             ActionStatus::Succeeded => self.succeeded += 1,
             ActionStatus::Failed => self.failed += 1,
+            ActionStatus::Blocked => self.blocked += 1,
             ActionStatus::Skipped | ActionStatus::Canceled => self.skipped += 1,
         }
         if let Some(found) = plan.get(action) {
@@ -146,7 +149,8 @@ impl Progress {
         match result.outcome {
             ItemOutcome::Done | ItemOutcome::Unchanged => self.succeeded += 1,
             ItemOutcome::Failed(_) => self.failed += 1,
-            ItemOutcome::Blocked(_) | ItemOutcome::Canceled => self.skipped += 1,
+            ItemOutcome::Blocked(_) => self.blocked += 1,
+            ItemOutcome::Canceled => self.skipped += 1,
         }
         self.per_kind.entry(asset_heading(&result.kind)).or_default().0 += 1;
     }
@@ -166,6 +170,7 @@ impl Progress {
             bar_left: 0,
             succeeded: self.succeeded as u64,
             failed: self.failed as u64,
+            blocked: self.blocked as u64,
             skipped: self.skipped as u64,
             kinds: self
                 .per_kind
@@ -365,8 +370,9 @@ impl Bot {
             "plan_id": job.plan_id,
             "succeeded": report.count(ActionStatus::Succeeded) + asset_count("done"),
             "failed": failed,
+            "blocked": report.count(ActionStatus::Blocked) + asset_count("blocked"),
             "skipped": report.count(ActionStatus::Skipped) + report.count(ActionStatus::Canceled)
-                + asset_count("blocked") + asset_count("cancelled"),
+                + asset_count("cancelled"),
             "makespan_ms": report.makespan.as_millis() as u64,
         });
         if !asset_results.is_empty() {
@@ -426,6 +432,7 @@ impl Bot {
         }
         let number = |key: &str| counts[key].as_u64().unwrap_or(0);
         let (label, color) = match Outcome::of(&counts) {
+            Some(Outcome::Succeeded) if number("blocked") > 0 => ("succeeded, with objects blocked", Tone::Warning),
             Some(Outcome::Succeeded) => ("succeeded", Tone::Good),
             Some(Outcome::Canceled) => ("cancelled", Tone::Warning),
             Some(Outcome::Failed) if counts["error"].is_string() => ("failed", Tone::Attention),
@@ -451,16 +458,11 @@ impl Bot {
             duration: worded_duration(finished_ms - job.started_ms),
             succeeded: number("succeeded"),
             failed: number("failed"),
+            blocked: number("blocked"),
             skipped: number("skipped"),
             failures,
-            skipped_items: results
-                .iter()
-                .filter(|r| r.status == ResultStatus::Skipped)
-                .map(|r| views::SkippedItem {
-                    object: r.object_name.clone(),
-                    reason: r.reason.clone().unwrap_or_default(),
-                })
-                .collect(),
+            blocked_items: with_reasons(&results, ResultStatus::Blocked),
+            skipped_items: with_reasons(&results, ResultStatus::Skipped),
         };
         views::render_result(&view).unwrap_or_else(|error| cards::error(&error.to_string(), &op.id))
     }

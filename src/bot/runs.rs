@@ -34,6 +34,15 @@ pub(crate) fn failures(results: &[ObjectResult]) -> Vec<views::Failure> {
         .collect()
 }
 
+/// Each object of a run with `status` (blocked or skipped), with why.
+pub(crate) fn with_reasons(results: &[ObjectResult], status: ResultStatus) -> Vec<views::ObjectReason> {
+    results
+        .iter()
+        .filter(|r| r.status == status)
+        .map(|r| views::ObjectReason { object: r.object_name.clone(), reason: r.reason.clone().unwrap_or_default() })
+        .collect()
+}
+
 /// Who a scheduled run says started it, on cards and in the audit log.
 pub(crate) const SCHEDULED_BY: &str = "drbot (scheduled)";
 
@@ -55,6 +64,9 @@ pub(crate) fn counts_label(run: &Run) -> String {
     let mut label = format!("{} ok", number("succeeded"));
     if number("failed") > 0 {
         label.push_str(&format!(" · {} failed", number("failed")));
+    }
+    if number("blocked") > 0 {
+        label.push_str(&format!(" · {} blocked", number("blocked")));
     }
     if number("skipped") > 0 {
         label.push_str(&format!(" · {} skipped", number("skipped")));

@@ -167,7 +167,7 @@ impl CardTemplate {
             CardTemplate::Dashboard => &[("offenders", 8)],
             CardTemplate::Plan => &[("actions", 15), ("blocked", 8)],
             CardTemplate::Progress => &[("current", 5)],
-            CardTemplate::Result => &[("failures", 10), ("skipped_items", 5)],
+            CardTemplate::Result => &[("failures", 10), ("blocked_items", 10), ("skipped_items", 5)],
             CardTemplate::Runs => &[("runs", 10)],
             CardTemplate::Run => &[("failures", 10)],
             CardTemplate::Subscriptions => &[("subscriptions", 20)],
@@ -552,6 +552,7 @@ pub struct ProgressView {
     pub bar_left: u64,
     pub succeeded: u64,
     pub failed: u64,
+    pub blocked: u64,
     pub skipped: u64,
     /// Per kind of action: done of total.
     pub kinds: Vec<KindProgress>,
@@ -600,11 +601,15 @@ pub struct ResultView {
     pub duration: String,
     pub succeeded: u64,
     pub failed: u64,
+    /// Never attempted: a person must settle something first.
+    pub blocked: u64,
     pub skipped: u64,
     /// Every failure (cut to 10 with "and N more").
     pub failures: Vec<Failure>,
+    /// Every blocked object with what to settle (cut to 10).
+    pub blocked_items: Vec<ObjectReason>,
     /// Every skipped object with why (cut to 5).
-    pub skipped_items: Vec<SkippedItem>,
+    pub skipped_items: Vec<ObjectReason>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -617,9 +622,10 @@ pub struct Failure {
     pub error: String,
 }
 
+/// An object and why it was not done (blocked or skipped).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SkippedItem {
+pub struct ObjectReason {
     pub object: String,
     pub reason: String,
 }
@@ -666,6 +672,7 @@ pub struct RunView {
     pub duration: String,
     pub succeeded: u64,
     pub failed: u64,
+    pub blocked: u64,
     pub skipped: u64,
     pub kinds: Vec<KindResult>,
     /// Every failure (cut to 10).
@@ -678,6 +685,7 @@ pub struct KindResult {
     pub kind: String,
     pub succeeded: u64,
     pub failed: u64,
+    pub blocked: u64,
     pub skipped: u64,
 }
 
@@ -1169,8 +1177,10 @@ mod tests {
             duration: "1 s".into(),
             succeeded: 0,
             failed: 500,
+            blocked: 0,
             skipped: 0,
             failures: (0..500).map(failure).collect(),
+            blocked_items: Vec::new(),
             skipped_items: Vec::new(),
         };
         let card = render_result(&view).unwrap();

@@ -452,6 +452,7 @@ async fn apply(
     let counts = serde_json::json!({
         "succeeded": report.count(ActionStatus::Succeeded),
         "failed": report.count(ActionStatus::Failed),
+        "blocked": report.count(ActionStatus::Blocked),
         "skipped": report.count(ActionStatus::Skipped),
         "canceled": report.count(ActionStatus::Canceled),
     });
@@ -460,9 +461,10 @@ async fn apply(
         println!("{:?}\t{id}\t{}", result.status, result.error.as_deref().unwrap_or(""));
     }
     println!(
-        "{} succeeded, {} failed, {} skipped, {} canceled in {:.1} s (run {run_id})",
+        "{} succeeded, {} failed, {} blocked, {} skipped, {} canceled in {:.1} s (run {run_id})",
         counts["succeeded"],
         counts["failed"],
+        counts["blocked"],
         counts["skipped"],
         counts["canceled"],
         report.makespan.as_secs_f64()

@@ -47,7 +47,7 @@ pub struct Step {
     /// Steps that are already done (a resumed run) succeed without running.
     pub already_done: bool,
     /// A step the planner could not make runnable (a view cycle, an
-    /// unmapped location): reported failed with this reason, never run.
+    /// unmapped location): reported blocked with this reason, never run.
     pub blocked: Option<String>,
 }
 
@@ -59,6 +59,11 @@ pub enum StepOutcome {
     },
     Failed {
         error: String,
+    },
+    /// Never run: the planner could not make it runnable (the reason says
+    /// what a person must do).
+    Blocked {
+        reason: String,
     },
     /// Not run because a step it depends on did not succeed.
     Skipped {
@@ -156,7 +161,7 @@ where
             while let Some((p, Reverse(index))) = queue.pop() {
                 let step = &steps[index];
                 if let Some(reason) = &step.blocked {
-                    settled.push((index, StepOutcome::Failed { error: reason.clone() }));
+                    settled.push((index, StepOutcome::Blocked { reason: reason.clone() }));
                 } else if step.already_done {
                     settled.push((index, StepOutcome::Succeeded { detail: Some("done before".into()) }));
                 } else if cancel.is_cancelled() {
@@ -453,7 +458,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1, "only step 1 runs");
-        assert_eq!(outcomes[2], StepOutcome::Failed { error: "views form a cycle".into() });
+        assert_eq!(outcomes[2], StepOutcome::Blocked { reason: "views form a cycle".into() });
 
         let cancel = CancellationToken::new();
         let steps: Vec<Step> = (0..10).map(|i| step(i, &[], Lane::Warehouse, 1)).collect();

@@ -125,6 +125,8 @@ pub enum RunEvent {
 pub enum ActionStatus {
     Succeeded,
     Failed,
+    /// Never run: the planner could not make it runnable; the error says why.
+    Blocked,
     Skipped,
     Canceled,
 }
@@ -359,6 +361,7 @@ fn result_of(
             }
         }
         StepOutcome::Failed { error } => result(ActionStatus::Failed, Some(error)),
+        StepOutcome::Blocked { reason } => result(ActionStatus::Blocked, Some(reason)),
         StepOutcome::Canceled => result(ActionStatus::Canceled, Some("the run was canceled".into())),
         StepOutcome::Skipped { reason } => {
             // Name the dependency that did not succeed, by action, not by step number.
@@ -371,6 +374,7 @@ fn result_of(
                     let what = plan.get(id).map(|a| a.describe()).unwrap_or_else(|| id.to_string());
                     let how = match status {
                         ActionStatus::Failed => "failed",
+                        ActionStatus::Blocked => "is blocked",
                         ActionStatus::Skipped => "was skipped",
                         _ => "did not run",
                     };
@@ -397,6 +401,7 @@ pub fn object_result(run_id: &str, plan: &Plan, action: &ActionId, result: &Acti
     let (status, error, reason) = match result.status {
         ActionStatus::Succeeded => (ResultStatus::Succeeded, None, None),
         ActionStatus::Failed => (ResultStatus::Failed, result.error.clone(), None),
+        ActionStatus::Blocked => (ResultStatus::Blocked, None, result.error.clone()),
         ActionStatus::Skipped => (ResultStatus::Skipped, None, result.error.clone()),
         ActionStatus::Canceled => (ResultStatus::Skipped, None, Some("canceled".to_string())),
     };
@@ -464,7 +469,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn blocked_actions_fail_with_their_reason_and_their_dependants_are_skipped_naming_them() {
+    async fn blocked_actions_are_reported_blocked_with_their_reason_and_their_dependants_skipped_naming_them() {
         let blocked = ActionKind::Blocked(BlockReason::Unmapped { location: "abfss://x@y/t".into() });
         let grant = ActionKind::Grant { principal: "bob".into(), privileges: BTreeSet::from(["SELECT".to_string()]) };
         let plan = Plan {
@@ -480,11 +485,15 @@ mod tests {
         let report = run_plan(&plan, &workspaces, &tokens, RunOptions::default(), CancellationToken::new(), tx).await;
 
         let t = &report.results[&ActionId("t".into())];
-        assert_eq!(t.status, ActionStatus::Failed);
+        assert_eq!(t.status, ActionStatus::Blocked);
         assert!(t.error.as_deref().unwrap().contains("no location mapping rule covers abfss://x@y/t"));
+        let row = object_result("r", &plan, &ActionId("t".into()), t);
+        assert_eq!((row.status, row.error.is_none()), (ResultStatus::Blocked, true));
+        assert!(row.reason.as_deref().unwrap().contains("no location mapping rule"), "{row:?}");
         let g = &report.results[&ActionId("g".into())];
         assert_eq!(g.status, ActionStatus::Skipped);
         assert!(g.error.as_deref().unwrap().contains("cannot replicate table main.s.t"), "{g:?}");
+        assert!(g.error.as_deref().unwrap().contains("which is blocked"), "{g:?}");
         let h = &report.results[&ActionId("h".into())];
         assert!(h.status == ActionStatus::Skipped && h.error.as_deref().unwrap().contains("was skipped"), "{h:?}");
         let mut finished = 0;

@@ -43,6 +43,8 @@ impl Run {
 pub enum ResultStatus {
     Succeeded,
     Failed,
+    /// Never attempted: something a person must settle first (the reason says what).
+    Blocked,
     Skipped,
 }
 
@@ -51,6 +53,7 @@ impl ResultStatus {
         match self {
             ResultStatus::Succeeded => "succeeded",
             ResultStatus::Failed => "failed",
+            ResultStatus::Blocked => "blocked",
             ResultStatus::Skipped => "skipped",
         }
     }
@@ -69,6 +72,7 @@ impl FromStr for ResultStatus {
         Ok(match text {
             "succeeded" => ResultStatus::Succeeded,
             "failed" => ResultStatus::Failed,
+            "blocked" => ResultStatus::Blocked,
             "skipped" => ResultStatus::Skipped,
             other => return Err(StoreError::Corrupt(format!("result status '{other}'"))),
         })
@@ -97,6 +101,7 @@ pub struct ObjectResult {
 pub struct ResultCounts {
     pub succeeded: i64,
     pub failed: i64,
+    pub blocked: i64,
     pub skipped: i64,
 }
 
@@ -217,8 +222,11 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<ObjectResult>, StoreError> {
-        let order =
-            if failed_first { "CASE status WHEN 'failed' THEN 0 ELSE 1 END, object_name" } else { "object_name" };
+        let order = if failed_first {
+            "CASE status WHEN 'failed' THEN 0 WHEN 'blocked' THEN 1 ELSE 2 END, object_name"
+        } else {
+            "object_name"
+        };
         let rows =
             sqlx::query(&format!("SELECT * FROM run_results WHERE run_id = $1 ORDER BY {order} LIMIT $2 OFFSET $3"))
                 .bind(run_id)
@@ -248,6 +256,7 @@ impl Store {
             match status.parse()? {
                 ResultStatus::Succeeded => counts.succeeded = count,
                 ResultStatus::Failed => counts.failed = count,
+                ResultStatus::Blocked => counts.blocked = count,
                 ResultStatus::Skipped => counts.skipped = count,
             }
         }

@@ -83,11 +83,13 @@ async fn run_card(bot: &Bot, id: &str, correlation_id: &str) -> Value {
             kind: result.action.clone(),
             succeeded: 0,
             failed: 0,
+            blocked: 0,
             skipped: 0,
         });
         match result.status {
             ResultStatus::Succeeded => kind.succeeded += 1,
             ResultStatus::Failed => kind.failed += 1,
+            ResultStatus::Blocked => kind.blocked += 1,
             ResultStatus::Skipped => kind.skipped += 1,
         }
     }
@@ -104,6 +106,7 @@ async fn run_card(bot: &Bot, id: &str, correlation_id: &str) -> Value {
         duration: run.finished_ms.map(|f| worded_duration(f - run.started_ms)).unwrap_or_default(),
         succeeded: counts.succeeded as u64,
         failed: counts.failed as u64,
+        blocked: counts.blocked as u64,
         skipped: counts.skipped as u64,
         kinds: kinds.into_values().collect(),
         failures: failures(&results),
