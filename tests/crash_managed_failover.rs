@@ -2,7 +2,8 @@
 //! serve` aborts (`DRBOT_FAULT`) inside the managed failover step (after
 //! recording what the primary runs, and right after managed DR accepted the
 //! failover request, before anything was checkpointed since) and after it;
-//! a new process on the same SQLite data dir finishes the runbook.
+//! a new process on the same SQLite data dir finishes the runbook, or, on
+//! PostgreSQL, the other instance running beside it takes it over.
 //!
 //! What must not happen twice counts in the sandbox: managed DR's accepted
 //! failover requests (one, whatever the point), each pause and unpause (one
@@ -29,6 +30,7 @@ use sandbox::directory::DR_OPERATORS_GROUP;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 use support::chat::{card_text, showing};
+use support::postgres::TestDatabase;
 use support::process::{eventually, wait_for_activity, write_config, BotProcess, Person, RUN_PATIENCE};
 
 const GROUP: &str = "sales-dr";
@@ -182,13 +184,28 @@ impl ActiveWatch {
     }
 }
 
-async fn managed_failover_aborted_at(point: &str) {
+/// The managed failover aborted at `point` and finished by another process:
+/// a new one on the same SQLite data dir, or (`on_postgres`) the other
+/// instance on the same PostgreSQL database, running from the start.
+async fn managed_failover_aborted_at(point: &str, on_postgres: bool) {
     let sandbox = small_sandbox().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let data_dir = dir.path().join("data");
-    let config = managed_config(&sandbox, dir.path(), &format!("data_dir = {:?}", data_dir.display().to_string()));
+    let database = if on_postgres { Some(TestDatabase::create().await) } else { None };
+    let (store_setting, store_url) = match &database {
+        Some(database) => (format!("url = {:?}", database.url), database.url.clone()),
+        None => {
+            let data_dir = dir.path().join("data");
+            let url = format!("sqlite://{}", data_dir.join("drbot.db").display());
+            (format!("data_dir = {:?}", data_dir.display().to_string()), url)
+        }
+    };
+    let config = managed_config(&sandbox, dir.path(), &store_setting);
     let mut first = BotProcess::start_faulty(&config, dir.path().join("first.log"), Some(point));
+    let mut other = on_postgres.then(|| BotProcess::start(&config, dir.path().join("other.log")));
     first.wait_ready().await;
+    if let Some(other) = other.as_mut() {
+        other.wait_ready().await;
+    }
     sandbox.teams.set_bot_endpoint(&first.endpoint());
     let (alice, carol) = bridge(&sandbox).await;
     // The secondary holds paused copies of the primary's jobs.
@@ -197,7 +214,7 @@ async fn managed_failover_aborted_at(point: &str) {
         r.activity_id == card_id && card_text(r).contains("Run details")
     })
     .await;
-    let store = Store::open(&format!("sqlite://{}", data_dir.join("drbot.db").display())).await.expect("store");
+    let store = Store::open(&store_url).await.expect("store");
     let watch = ActiveWatch::start(store.clone());
     let (p, s) = (&sandbox.primary, &sandbox.secondary);
     let primary_before = paused_by_source(p, false);
@@ -229,8 +246,14 @@ async fn managed_failover_aborted_at(point: &str) {
     let expected_asked = usize::from(point != "runbook.recorded");
     assert_eq!(asked_before, expected_asked, "{point}: asked for before the abort");
 
-    let mut second = BotProcess::start(&config, dir.path().join("second.log"));
-    second.wait_ready().await;
+    let mut second = match other {
+        Some(other) => other,
+        None => {
+            let mut second = BotProcess::start(&config, dir.path().join("second.log"));
+            second.wait_ready().await;
+            second
+        }
+    };
     sandbox.teams.set_bot_endpoint(&second.endpoint());
     let op = eventually("the runbook to end and post its card", RUN_PATIENCE, || async {
         runbooks(&store, alice.conversation.id()).await.into_iter().find(|op| op.state.is_terminal() && op.final_posted)
@@ -268,14 +291,27 @@ async fn managed_failover_aborted_at(point: &str) {
     assert_eq!(s.warehouses.by_name(BI).and_then(|w| w.own_state).as_deref(), Some("RUNNING"), "{point}");
     assert_eq!(calls(s, "sql.warehouses.start") - secondary_starts, 1, "{point}: one warehouse start");
     assert_eq!(watch.finish().await, [Side::Primary, Side::Secondary], "{point}: moved once, never back");
+    if on_postgres {
+        assert!(second.log_text().contains("taking over"), "{point}: {}", second.log_text());
+    }
     second.kill();
     store.close().await;
+    if let Some(database) = database {
+        database.drop_database().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managed_failover_killed_mid_way_resumes_following_the_group_without_a_second_request() {
     for point in POINTS {
-        managed_failover_aborted_at(point).await;
+        managed_failover_aborted_at(point, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_other_instance_finishes_a_managed_failover_whose_instance_died() {
+    for point in POINTS {
+        managed_failover_aborted_at(point, true).await;
     }
 }
 

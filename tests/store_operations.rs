@@ -290,7 +290,10 @@ on_both_backends!(run_history_keeps_one_result_per_object, |fresh: Fresh| async 
     store.record_result(&result("run-1", "main.sales.b", ResultStatus::Succeeded), 20).await.unwrap();
     store.record_result(&result("run-2", "main.sales.a", ResultStatus::Succeeded), 21).await.unwrap();
 
-    assert_eq!(store.run_result_counts("run-1").await.unwrap(), ResultCounts { succeeded: 2, failed: 1, blocked: 1, skipped: 1 });
+    assert_eq!(
+        store.run_result_counts("run-1").await.unwrap(),
+        ResultCounts { succeeded: 2, failed: 1, blocked: 1, skipped: 1 }
+    );
     let (saved, results) = store.run_with_results("run-1", 10).await.unwrap().unwrap();
     assert_eq!(saved.started_ms, 1_000);
     assert!(saved.dry_run);
