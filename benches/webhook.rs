@@ -201,6 +201,13 @@ async fn measure(
         );
         tokio::time::sleep(Duration::from_secs(settings.rest_seconds)).await;
         measured.rested_rss_mb = rss_mb(pid);
+        let anonymous_mb = rollup_mb(pid, "Anonymous:");
+        eprintln!(
+            "{} after rest: {:.2} MB anonymous, {:.2} MB file-backed",
+            bot.name,
+            anonymous_mb,
+            measured.rested_rss_mb - anonymous_mb
+        );
     }
     Ok(measured)
 }
