@@ -75,14 +75,24 @@ impl Bot {
         let settings = RunbookSettings::of_pair(&self.services.config.failover, &pair.name);
         let recorded = self.services.store.job_pause_states(&pair.name).await?;
         let recorded = (!recorded.is_empty()).then(|| PriorStates::from_recorded(&recorded));
-        let Some(client) = self.account_client() else { return Err(TurnError::ManagedDr(NO_ACCOUNT.into())) };
-        let unread = |e: &dyn std::fmt::Display| {
-            TurnError::ManagedDr(format!("The stable URLs of managed DR's failover group {group_id} are unread: {e}."))
+        // The stable URLs are what clients may connect through: unread, the
+        // runbook cannot say whether they follow, which blocks it until
+        // someone overrides (the failover itself does not need them).
+        let stable_urls = match self.account_client() {
+            Some(client) => match tokens.get(false).await {
+                Ok(token) => linked_stable_urls(&client, &token, &group).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err(NO_ACCOUNT.to_string()),
         };
-        let token = tokens.get(false).await.map_err(|e| unread(&e))?;
-        let stable_urls = linked_stable_urls(&client, &token, &group).await.map_err(|e| unread(&e))?;
         let read = group_read(group_id, &group);
-        Ok(managed::plan(pair, mode, &settings, read, stable_urls, now_ms())?.with_recorded_jobs(recorded))
+        let (urls, unread) = match stable_urls {
+            Ok(urls) => (urls, None),
+            Err(e) => (Vec::new(), Some(format!("the stable URLs of failover group {group_id} are unread ({e})"))),
+        };
+        let mut runbook = managed::plan(pair, mode, &settings, read, urls, now_ms())?.with_recorded_jobs(recorded);
+        runbook.blocked.extend(unread);
+        Ok(runbook)
     }
 }
 

@@ -107,6 +107,7 @@ pub fn stable_url_findings(plan: &ManagedPlan, now: &[StableUrl], to: &str) -> R
     let group = &plan.group.id;
     let astray: Vec<String> = now
         .iter()
+        .filter(|n| !n.routes_to.is_empty())
         .filter(|n| plan.target_workspace_id.as_ref().is_some_and(|target| n.routes_to != *target))
         .map(|n| format!("{} routes to workspace {}", n.url, n.routes_to))
         .collect();
@@ -116,7 +117,13 @@ pub fn stable_url_findings(plan: &ManagedPlan, now: &[StableUrl], to: &str) -> R
             astray.join("; ")
         ));
     }
-    let routes = |n: &StableUrl| format!("workspace {}, the {to} side", n.routes_to);
+    let routes = |n: &StableUrl| match (n.routes_to.as_str(), &plan.target_workspace_id) {
+        ("", _) => "the group's primary (the account does not say which workspace)".to_string(),
+        (id, Some(_)) => format!("workspace {id}, the {to} side"),
+        (id, None) => {
+            format!("workspace {id} (set the pair's workspace ids and drbot checks that it is the {to} side's)")
+        }
+    };
     let mut out = Vec::new();
     for approved in &plan.stable_urls {
         match now.iter().find(|n| n.name == approved.name) {
@@ -295,7 +302,10 @@ mod tests {
         // Without the promoted workspace's id it is told, not judged.
         let unknown = ManagedPlan { target_workspace_id: None, ..plan() };
         let found = stable_url_findings(&unknown, &[url("a", "1")], "secondary").unwrap();
-        assert!(found[0].contains("routes to workspace 1"), "{found:?}");
+        assert!(found[0].contains("routes to workspace 1 (set the pair's workspace ids"), "{found:?}");
+        // Nor when the account does not say where it routes.
+        let found = stable_url_findings(&plan(), &[url("a", "")], "secondary").unwrap();
+        assert!(found[0].contains("routes to the group's primary (the account does not say"), "{found:?}");
     }
 
     #[test]
