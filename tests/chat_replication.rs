@@ -319,6 +319,11 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     assert!(result_text.contains("Replication succeeded, with objects blocked"), "{result_text}");
     assert!(result_text.contains("Blocked: settle these, then replicate again"), "{result_text}");
     assert!(result_text.contains("cluster policy"), "the reason is on the card: {result_text}");
+    // The run's details list it too, apart from failures.
+    let ops = world.bot.app.store.recent_operations(chat.conversation.id(), 10).await.unwrap();
+    let details = card_text(&chat.say(&format!("run {}", ops[0].id)).await);
+    assert!(details.contains("0 failed · 1 blocked"), "{details}");
+    assert!(details.contains("Blocked: settle these") && details.contains("cluster policy"), "{details}");
 
     let copies = world.sandbox.secondary.job_definitions.all();
     assert_eq!(copies.len(), 299, "every job but the blocked one");

@@ -169,7 +169,7 @@ impl CardTemplate {
             CardTemplate::Progress => &[("current", 5)],
             CardTemplate::Result => &[("failures", 10), ("blocked_items", 10), ("skipped_items", 5)],
             CardTemplate::Runs => &[("runs", 10)],
-            CardTemplate::Run => &[("failures", 10)],
+            CardTemplate::Run => &[("failures", 10), ("blocked_items", 10)],
             CardTemplate::Subscriptions => &[("subscriptions", 20)],
             CardTemplate::Audit => &[("entries", 15)],
             CardTemplate::DeployResult => &[("failures", 10)],
@@ -677,6 +677,8 @@ pub struct RunView {
     pub kinds: Vec<KindResult>,
     /// Every failure (cut to 10).
     pub failures: Vec<Failure>,
+    /// Every blocked object with what to settle (cut to 10).
+    pub blocked_items: Vec<ObjectReason>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

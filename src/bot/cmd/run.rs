@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Invocation, Spec, Turn};
 use crate::access::Role;
-use crate::bot::runs::{catalog_label, failures, outcome, started_by, worded_duration, worded_time};
+use crate::bot::runs::{catalog_label, failures, outcome, started_by, with_reasons, worded_duration, worded_time};
 use crate::bot::{Answer, Bot};
 use crate::cards::{self, views};
 use crate::commands::{words, Needs, Reach};
@@ -110,6 +110,7 @@ async fn run_card(bot: &Bot, id: &str, correlation_id: &str) -> Value {
         skipped: counts.skipped as u64,
         kinds: kinds.into_values().collect(),
         failures: failures(&results),
+        blocked_items: with_reasons(&results, ResultStatus::Blocked),
     };
     views::render_run(&view).unwrap_or_else(|error| cards::error(&error.to_string(), correlation_id))
 }
