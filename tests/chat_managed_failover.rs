@@ -247,6 +247,18 @@ async fn the_group_s_stable_url_is_checked_after_the_failover_and_named_for_clie
 }
 
 #[tokio::test]
+async fn a_stable_url_that_cannot_be_read_blocks_the_runbook_until_overridden() {
+    let world = start().await;
+    let [alice, _carol] = bridge(&world).await;
+    world.sandbox.accounts.failover_groups.add_stable_url("sales-web", 1, Some(GROUP));
+    world.sandbox.accounts.failover_groups.remove_stable_url("sales-web");
+    let (_, dry) = card_for(&world, &alice, "failover --dry-run").await;
+    let text = dry.to_string();
+    assert!(text.contains(&format!("the stable URLs of failover group {GROUP} are unread")), "{text}");
+    assert!(text.contains("does not exist"), "the account's answer is on the card: {text}");
+}
+
+#[tokio::test]
 async fn a_failover_that_ends_failover_failed_posts_a_clear_card_and_leaves_every_job_as_it_was() {
     let world = start().await;
     let [alice, carol] = bridge(&world).await;

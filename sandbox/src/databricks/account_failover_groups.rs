@@ -269,6 +269,13 @@ impl FailoverGroups {
         }
     }
 
+    /// Deletes a stable URL the way a test needs it: gone from the account
+    /// (a read is `404`) while its group still names it, as a group read
+    /// before the delete does.
+    pub fn remove_stable_url(&self, id: &str) {
+        self.stable_urls.lock().remove(id);
+    }
+
     /// A stable URL as the API shows it: while linked, it routes to its
     /// group's primary workspace (across failovers).
     fn stable_url_json(&self, id: &str, stable: &StableUrl) -> Value {
