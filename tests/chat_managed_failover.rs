@@ -10,12 +10,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use drbot::assets::job_settings::PauseState;
 use drbot::pairs::Side;
 use sandbox::connector::Verb;
 use sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID;
 use serde_json::Value;
 use support::chat::{button, card_text, showing, wait_for, Chat};
+use support::runbook::paused_by_source;
 use support::World;
 
 const GROUP: &str = "sales-dr";
@@ -105,32 +105,12 @@ fn group(world: &World) -> Value {
     world.sandbox.accounts.failover_groups.get(GROUP).expect("the group")
 }
 
-/// Source job id → whether every trigger is paused (copies by their source tag).
-fn paused_by_source(jobs: &std::collections::BTreeMap<i64, Value>, copies: bool) -> Paused {
-    let mut out: Paused = jobs
-        .iter()
-        .map(|(id, settings)| {
-            let source = if copies {
-                settings["tags"]["drbot_source_job_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1)
-            } else {
-                *id
-            };
-            (source, PauseState::of(settings).all_paused())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// Each job's source id and whether it is paused, on one side.
 type Paused = Vec<(i64, bool)>;
 
 /// The primary's jobs and the secondary's copies, paused or not.
 fn jobs_now(world: &World) -> (Paused, Paused) {
-    (
-        paused_by_source(&world.sandbox.primary.job_definitions.all(), false),
-        paused_by_source(&world.sandbox.secondary.job_definitions.all(), true),
-    )
+    (paused_by_source(&world.sandbox.primary, false), paused_by_source(&world.sandbox.secondary, true))
 }
 
 /// The secondary holds paused copies of the primary's jobs (drbot's asset

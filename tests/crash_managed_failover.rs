@@ -15,23 +15,20 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drbot::assets::job_settings::PauseState;
 use drbot::pairs::Side;
-use drbot::store::operations::Operation;
 use drbot::store::Store;
 use sandbox::connector::Verb;
 use sandbox::databricks::account_api::SANDBOX_ACCOUNT_ID;
-use sandbox::databricks::{Workspace, DATABRICKS_AUDIENCE};
+use sandbox::databricks::DATABRICKS_AUDIENCE;
 use sandbox::directory::DR_OPERATORS_GROUP;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 use support::chat::{card_text, showing};
 use support::postgres::TestDatabase;
-use support::process::{eventually, wait_for_activity, write_config, BotProcess, Person, RUN_PATIENCE};
+use support::process::{eventually, wait_for_activity, write_config, BotProcess, RUN_PATIENCE};
+use support::runbook::{bridge, calls, paused_by_source, runbooks, steps_recorded, ActiveWatch};
 
 const GROUP: &str = "sales-dr";
 const BI: &str = "BI dashboards";
@@ -103,85 +100,12 @@ fn managed_config(sandbox: &Sandbox, dir: &Path, store: &str) -> PathBuf {
     path
 }
 
-/// Alice and Carol (both with the failover role) in one group chat, signed in.
-async fn bridge(sandbox: &Sandbox) -> (Person<'_>, Person<'_>) {
-    let room = sandbox.teams.group_chat("dr-bridge");
-    for who in ["alice", "carol"] {
-        Person::personal(sandbox, who).sign_in().await;
-    }
-    let (alice, carol) = (Person::in_group(sandbox, &room, "alice"), Person::in_group(sandbox, &room, "carol"));
-    sandbox.connector.set_members(room.id(), &[alice.user.clone(), carol.user.clone()]);
-    (alice, carol)
-}
-
 fn button(card: &Value, verb: &str) -> Value {
     card["actions"]
         .as_array()
         .and_then(|actions| actions.iter().find(|a| a["verb"] == verb))
         .map(|a| a["data"].clone())
         .unwrap_or_else(|| panic!("a {verb} button on {card}"))
-}
-
-/// Source job id → whether every trigger is paused (copies by their source tag).
-fn paused_by_source(workspace: &Workspace, copies: bool) -> Vec<(i64, bool)> {
-    let mut out: Vec<(i64, bool)> = workspace
-        .job_definitions
-        .all()
-        .iter()
-        .map(|(id, settings)| {
-            let source = if copies {
-                settings["tags"]["drbot_source_job_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1)
-            } else {
-                *id
-            };
-            (source, PauseState::of(settings).all_paused())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn calls(workspace: &Workspace, path: &str) -> usize {
-    workspace.calls().iter().filter(|c| c.path == path).count()
-}
-
-/// The conversation's runbook operations.
-async fn runbooks(store: &Store, conversation: &str) -> Vec<Operation> {
-    let ops = store.recent_operations(conversation, 20).await.expect("operations");
-    ops.into_iter().filter(|op| op.kind.as_str() == "failover").collect()
-}
-
-/// Samples the pair's active side until stopped: the sides seen, in order.
-struct ActiveWatch {
-    seen: Arc<Mutex<Vec<Side>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ActiveWatch {
-    fn start(store: Store) -> ActiveWatch {
-        let (seen, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
-        let (into, stopped) = (seen.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            while !stopped.load(Ordering::SeqCst) {
-                if let Ok(Some(pair)) = store.pair("default").await {
-                    let mut seen = into.lock().unwrap();
-                    if seen.last() != Some(&pair.active) {
-                        seen.push(pair.active);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        ActiveWatch { seen, stop, task }
-    }
-
-    async fn finish(self) -> Vec<Side> {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.task.await;
-        let seen = self.seen.lock().unwrap().clone();
-        seen
-    }
 }
 
 /// The managed failover aborted at `point` and finished by another process:
@@ -256,19 +180,19 @@ async fn managed_failover_aborted_at(point: &str, on_postgres: bool) {
     };
     sandbox.teams.set_bot_endpoint(&second.endpoint());
     let op = eventually("the runbook to end and post its card", RUN_PATIENCE, || async {
-        runbooks(&store, alice.conversation.id()).await.into_iter().find(|op| op.state.is_terminal() && op.final_posted)
+        runbooks(&store, alice.conversation.id(), "forced")
+            .await
+            .into_iter()
+            .find(|op| op.state.is_terminal() && op.final_posted)
     })
     .await;
     assert_eq!(op.state.as_str(), "succeeded", "{point}: {:?}", op.result);
     assert!(op.takeovers >= 1, "{point}: resumed by the new process: {op:?}");
-    let steps: Vec<String> = op.payload["progress"]["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s["kind"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(steps, ["preflight", "managed_failover", "freeze", "promote", "validate"], "{point}: each once");
+    assert_eq!(
+        steps_recorded(&op),
+        ["preflight", "managed_failover", "freeze", "promote", "validate"],
+        "{point}: each once"
+    );
     wait_for_activity(&sandbox, "the result card", |r| card_text(r).contains("Completed: the secondary is active"))
         .await;
     assert_eq!(showing(&sandbox.connector.recorded(), "Completed: the secondary is active"), 1, "{point}");
