@@ -401,6 +401,9 @@ pub struct ServerConfig {
     pub accept_emulator_tokens: bool,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// A connection with no request under way for this long is closed (an
+    /// idle keep-alive connection, or one whose request head never arrives).
+    pub idle_connection_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -411,6 +414,7 @@ impl Default for ServerConfig {
             local_anonymous: false,
             accept_emulator_tokens: false,
             shutdown_grace_secs: 30,
+            idle_connection_ms: 30_000,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod connections;
 pub mod databricks;
 pub mod deploy;
 pub mod failover;

@@ -259,13 +259,12 @@ pub async fn start_on_with_clock(
         Arc::new(crate::bot::rpo_checks::RpoChecks::new(app.bot.clone())),
         Duration::from_secs(config.operations.rpo_check_secs),
     );
-    tokio::spawn(forget_idle_state(app.clone(), stop.clone()));
+    let open_connections = crate::connections::OpenConnections::default();
+    tokio::spawn(forget_idle_state(app.clone(), open_connections.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
-    let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(async move { stopped.cancelled().await }).await
-    });
+    let idle = Duration::from_millis(config.server.idle_connection_ms);
+    let task = tokio::spawn(crate::connections::serve(listener, router, idle, open_connections, stop.clone()));
     tracing::info!(%addr, "drbot listening");
     Ok(RunningServer { addr, app, stop, task })
 }
@@ -278,10 +277,10 @@ const INSTANCE_HEARTBEAT: Duration = Duration::from_secs(5);
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Per-conversation pacing and per-user tokens are kept only while they are
-/// in use: a sweep drops the idle ones, and when it dropped anything hands
-/// freed memory back to the system, so a burst of one-off conversations
-/// does not stay resident.
-async fn forget_idle_state(app: Arc<App>, stop: CancellationToken) {
+/// in use: a sweep drops the idle ones, and when it dropped anything (or
+/// connections closed since the last sweep) hands freed memory back to the
+/// system, so a burst of one-off conversations does not stay resident.
+async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnections, stop: CancellationToken) {
     let mut remembered = 0;
     loop {
         tokio::select! {
@@ -289,7 +288,7 @@ async fn forget_idle_state(app: Arc<App>, stop: CancellationToken) {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = tokio::time::Instant::now();
-        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired();
+        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired() + open.count();
         if left < remembered {
             crate::memory::release_free_memory();
         }

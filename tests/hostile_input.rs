@@ -242,6 +242,30 @@ async fn bodies_over_the_limit_are_413_however_they_arrive() {
     still_serving(&world, 1).await;
 }
 
+/// A connection is closed once it has no request under way for the idle
+/// time: one whose request head never finishes (a slow-loris client) and an
+/// idle keep-alive one alike, so neither holds a task and buffers for ever.
+#[tokio::test]
+async fn quiet_connections_are_closed_and_the_bot_still_serves() {
+    let world = World::start_with(|config| config.server.idle_connection_ms = 300).await;
+
+    // Half a request head, then silence: closed (hyper answers 408 first).
+    let mut stalled = tokio::net::TcpStream::connect(world.bot.addr).await.expect("connect");
+    stalled.write_all(b"POST /api/messages HTTP/1.1\r\nHost: drbot\r\n").await.unwrap();
+    let answer = read_until_closed(&mut stalled).await;
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "a stalled head got {answer:?}");
+
+    // A complete request on a keep-alive connection is answered, then the
+    // connection is closed once it has been idle for the idle time.
+    let mut kept = tokio::net::TcpStream::connect(world.bot.addr).await.expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: drbot\r\n\r\n").await.unwrap();
+    let answer = read_until_closed(&mut kept).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "healthz on a kept-alive connection got {answer:?}");
+    assert!(!answer.to_ascii_lowercase().contains("connection: close"), "closed for idleness, not at once: {answer:?}");
+
+    still_serving(&world, 1).await;
+}
+
 #[tokio::test]
 async fn bodies_that_are_not_activities_are_400_with_a_correlation_id() {
     let world = World::start().await;
@@ -581,6 +605,25 @@ async fn raw_post(world: &World, declared: Option<usize>, body_len: usize, autho
     assert!(read.is_ok(), "the bot did not answer within {PATIENCE:?}");
     let head = String::from_utf8_lossy(&answer);
     head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("no status in {head:?}"))
+}
+
+/// Everything the bot sends on `stream` until it closes the connection;
+/// fails if it is still open after [`PATIENCE`].
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(closed.is_ok(), "the bot kept a quiet connection open for {PATIENCE:?}; it sent {answer:?}");
+    answer
 }
 
 /// The bot still answers `help`: the `nth` activity the connector accepts is its reply.
