@@ -55,7 +55,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
-use crate::botframework::activity::{Activity, ActivityType, Attachment};
+use crate::botframework::activity::{Activity, ActivityType, Attachment, Content};
 use crate::botframework::auth::Caller;
 use crate::botframework::connector::{ConnectorClient, ConnectorError};
 use crate::botframework::user_token::{UserKey, UserTokenClient};
@@ -82,6 +82,9 @@ pub enum TurnOutcome {
 /// What a command produces.
 pub(crate) enum Answer {
     Card(Value),
+    /// A card drawn once for the process and kept serialized (`help`): sent
+    /// as it is, never copied or serialized again.
+    Drawn(&'static serde_json::value::RawValue),
     /// The person must sign in first: an OAuthCard.
     SignIn(Attachment),
     /// A card button's answer that is not a card (an error for the client).
@@ -263,6 +266,7 @@ impl Bot {
                 let data = action.map(|a| a["data"].clone()).unwrap_or(Value::Null);
                 match self.on_card_action(activity, &verb, &data, anonymous, correlation_id).await {
                     Answer::Card(card) => InvokeResponse::card(card),
+                    Answer::Drawn(card) => InvokeResponse::card(Content::Serialized(card).to_value()),
                     Answer::SignIn(oauth) => crate::teams::signin::login_request(&oauth),
                     Answer::Invoke(response) => response,
                     Answer::Later { now, then } => {
@@ -350,7 +354,7 @@ impl Bot {
     ) -> Answer {
         let (spec, invocation) = match cmd::parse(text) {
             Ok(parsed) => parsed,
-            Err(ParseError::Empty) => return Answer::Card(cmd::help_card(cmd::TABLE)),
+            Err(ParseError::Empty) => return cmd::help::whole_table_help(),
             Err(ParseError::Unknown { word, suggestion }) => {
                 return Answer::Card(cards::with_correlation_id(
                     cards::unknown_command(&word, suggestion),
@@ -411,6 +415,7 @@ impl Bot {
             Answer::Card(card) | Answer::Later { now: card, .. } | Answer::Live { now: card, .. } => {
                 Attachment::adaptive_card(card)
             }
+            Answer::Drawn(card) => Attachment::serialized_adaptive_card(card),
             Answer::SignIn(oauth) => oauth,
             Answer::Invoke(response) => {
                 // Only buttons answer this way; as a message, say what it was.

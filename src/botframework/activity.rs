@@ -5,6 +5,7 @@
 //! know in `extra`, so an activity survives a parse/serialise round trip.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The activity types drbot handles; anything else is kept as `Other`.
@@ -98,7 +99,7 @@ pub struct ConversationAccount {
 pub struct Attachment {
     pub content_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<Value>,
+    pub content: Option<Content>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,13 +113,68 @@ impl Attachment {
     pub const OAUTH_CARD: &'static str = "application/vnd.microsoft.card.oauth";
 
     pub fn adaptive_card(card: Value) -> Attachment {
+        Attachment::with_content(Self::ADAPTIVE_CARD, Content::Value(card))
+    }
+
+    /// An Adaptive Card drawn once for the process and kept serialized.
+    pub fn serialized_adaptive_card(card: &'static RawValue) -> Attachment {
+        Attachment::with_content(Self::ADAPTIVE_CARD, Content::Serialized(card))
+    }
+
+    pub fn with_content(content_type: &str, content: Content) -> Attachment {
         Attachment {
-            content_type: Self::ADAPTIVE_CARD.into(),
-            content: Some(card),
+            content_type: content_type.into(),
+            content: Some(content),
             content_url: None,
             name: None,
             extra: Map::new(),
         }
+    }
+}
+
+/// What an attachment carries: JSON as received or built for this turn, or a
+/// card drawn once for the process and kept serialized. The second is sent
+/// as it is: a card the size of `help` (the most frequent turn) cost more to
+/// copy, serialize and free on every turn than everything else in the turn
+/// together (docs/BENCHMARKS.md, "Where a turn's instructions go").
+#[derive(Clone, Debug)]
+pub enum Content {
+    Value(Value),
+    Serialized(&'static RawValue),
+}
+
+impl Content {
+    /// The content as a JSON value (parsed again when it was kept serialized).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Content::Value(value) => value.clone(),
+            // It was serialized from a `Value`, so it parses back into one.
+            Content::Serialized(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl PartialEq for Content {
+    fn eq(&self, other: &Content) -> bool {
+        match (self, other) {
+            (Content::Value(a), Content::Value(b)) => a == b,
+            _ => self.to_value() == other.to_value(),
+        }
+    }
+}
+
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Content::Value(value) => value.serialize(serializer),
+            Content::Serialized(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Content, D::Error> {
+        Value::deserialize(deserializer).map(Content::Value)
     }
 }
 
@@ -264,6 +320,23 @@ impl Activity {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_card_kept_serialized_is_sent_as_the_same_json_as_the_card_itself() {
+        let card = json!({"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "a \"quoted\" é"}]});
+        let kept: &'static RawValue = Box::leak(serde_json::value::to_raw_value(&card).unwrap());
+        let mut as_value = Activity::new(ActivityType::Message);
+        as_value.attachments.push(Attachment::adaptive_card(card.clone()));
+        let mut as_kept = Activity::new(ActivityType::Message);
+        as_kept.attachments.push(Attachment::serialized_adaptive_card(kept));
+
+        assert_eq!(serde_json::to_string(&as_kept).unwrap(), serde_json::to_string(&as_value).unwrap());
+        assert_eq!(serde_json::to_value(&as_kept).unwrap(), serde_json::to_value(&as_value).unwrap());
+        assert_eq!(as_kept, as_value, "equal as JSON");
+        // Read back, an attachment's content is a value again.
+        let read: Activity = serde_json::from_str(&serde_json::to_string(&as_kept).unwrap()).unwrap();
+        assert!(matches!(&read.attachments[0].content, Some(Content::Value(value)) if *value == card));
+    }
 
     #[test]
     fn unknown_fields_survive_a_round_trip() {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::invoke::InvokeResponse;
-use crate::botframework::activity::Attachment;
+use crate::botframework::activity::{Attachment, Content};
 use crate::botframework::user_token::SignInResource;
 
 /// `signin/tokenExchange`'s value.
@@ -32,13 +32,7 @@ pub fn oauth_card(resource: &SignInResource, connection_name: &str, text: &str) 
     if let Some(exchange) = &resource.token_exchange_resource {
         content["tokenExchangeResource"] = json!(exchange);
     }
-    Attachment {
-        content_type: Attachment::OAUTH_CARD.into(),
-        content: Some(content),
-        content_url: None,
-        name: None,
-        extra: Default::default(),
-    }
+    Attachment::with_content(Attachment::OAUTH_CARD, Content::Value(content))
 }
 
 /// The exchange worked: Teams stops here.
@@ -55,6 +49,6 @@ pub fn exchange_failed(id: &str, connection_name: &str, detail: &str) -> InvokeR
 pub fn login_request(card: &Attachment) -> InvokeResponse {
     InvokeResponse::status(
         200,
-        json!({"statusCode": 401, "type": "application/vnd.microsoft.activity.loginRequest", "value": card.content.clone().unwrap_or(Value::Null)}),
+        json!({"statusCode": 401, "type": "application/vnd.microsoft.activity.loginRequest", "value": card.content.as_ref().map(Content::to_value).unwrap_or(Value::Null)}),
     )
 }

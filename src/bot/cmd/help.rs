@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{closest, find, help_card, Invocation, Spec, Turn, Verb, TABLE};
@@ -37,20 +38,29 @@ fn parse(args: &[&str]) -> super::Parsed {
 
 impl Invocation for Help {
     fn run<'a>(self: Box<Self>, _bot: &'a Arc<Bot>, _turn: &'a Turn<'a>) -> BoxFuture<'a, Answer> {
-        let card = match self.topic.as_deref() {
+        let answer = match self.topic.as_deref() {
             None => whole_table_help(),
-            Some(topic) => match find(topic) {
+            Some(topic) => Answer::Card(match find(topic) {
                 Some(spec) => help_card(&[spec]),
                 None => cards::unknown_command(topic, closest(topic)),
-            },
+            }),
         };
-        Box::pin(async move { Answer::Card(card) })
+        Box::pin(async move { answer })
     }
 }
 
 /// The help card of the whole table. `help` is the most frequent turn and
-/// the table is static, so the card is drawn once per process and cloned.
-fn whole_table_help() -> Value {
-    static CARD: OnceLock<Value> = OnceLock::new();
-    CARD.get_or_init(|| help_card(TABLE)).clone()
+/// the table is static, so the card is drawn and serialized once per
+/// process and sent as it is.
+pub(crate) fn whole_table_help() -> Answer {
+    static CARD: OnceLock<Result<Box<RawValue>, Value>> = OnceLock::new();
+    let card = CARD.get_or_init(|| {
+        let card = help_card(TABLE);
+        // A `Value` always serializes; were it ever not to, the card is sent as a value.
+        serde_json::value::to_raw_value(&card).map_err(|_| card)
+    });
+    match card {
+        Ok(serialized) => Answer::Drawn(serialized),
+        Err(card) => Answer::Card(card.clone()),
+    }
 }

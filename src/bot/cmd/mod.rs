@@ -10,7 +10,7 @@ mod audit;
 mod cancel;
 mod deploy;
 mod failover;
-mod help;
+pub(crate) mod help;
 mod history;
 mod pair;
 mod replicate;
