@@ -278,8 +278,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Per-conversation pacing and per-user tokens are kept only while they are
 /// in use: a sweep drops the idle ones, and when it dropped anything (or
-/// connections closed since the last sweep) hands freed memory back to the
-/// system, so a burst of one-off conversations does not stay resident.
+/// HTTP or store connections closed since the last sweep) hands freed memory
+/// back to the system, so a burst of one-off conversations does not stay
+/// resident.
 async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnections, stop: CancellationToken) {
     let mut remembered = 0;
     loop {
@@ -288,7 +289,7 @@ async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnecti
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = tokio::time::Instant::now();
-        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired() + open.count();
+        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired() + open.count() + app.store.open_connections();
         if left < remembered {
             crate::memory::release_free_memory();
         }

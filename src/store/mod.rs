@@ -71,6 +71,10 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// A SQLite connection idle this long is closed (at most twice this after
+/// its last use: the pool looks once per period), down to one.
+const SQLITE_IDLE_CONNECTION: Duration = Duration::from_secs(20);
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -87,6 +91,11 @@ impl Store {
             Backend::Sqlite => {
                 options
                     .max_connections(4)
+                    // Each SQLite connection keeps a page cache of its own (up to
+                    // 2 MiB): after a burst has opened all four, the ones left idle
+                    // are closed again, so the burst's caches do not stay resident.
+                    .min_connections(1)
+                    .idle_timeout(SQLITE_IDLE_CONNECTION)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; the busy timeout makes a
@@ -105,6 +114,12 @@ impl Store {
         let store = Store { pool, backend };
         migrations::run(&store).await?;
         Ok(store)
+    }
+
+    /// Connections open right now (the memory sweep hands memory back after
+    /// idle ones are closed).
+    pub fn open_connections(&self) -> usize {
+        self.pool.size() as usize
     }
 
     pub fn backend(&self) -> Backend {
