@@ -289,7 +289,10 @@ async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnecti
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = tokio::time::Instant::now();
-        let left = app.connector.pacer().forget_idle(now) + app.obo.forget_expired() + open.count() + app.store.open_connections();
+        let left = app.connector.pacer().forget_idle(now)
+            + app.obo.forget_expired()
+            + open.count()
+            + app.store.open_connections();
         if left < remembered {
             crate::memory::release_free_memory();
         }
