@@ -9,9 +9,16 @@
 /// The user agent drbot's requests carry.
 pub const USER_AGENT: &str = concat!("drbot/", env!("CARGO_PKG_VERSION"));
 
-/// A client builder with drbot's TLS and user agent, for callers that set more.
+/// A pooled connection unused this long is closed (reqwest keeps one for 90 s
+/// by default). A burst of replies opens dozens of connections to the
+/// connector, each holding its buffers; a quieter minute should not keep
+/// them. Checked once per period, so one goes within twice this.
+pub const IDLE_CONNECTION: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A client builder with drbot's TLS, user agent and idle-connection limit,
+/// for callers that set more.
 pub fn builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().use_rustls_tls().user_agent(USER_AGENT)
+    reqwest::Client::builder().use_rustls_tls().user_agent(USER_AGENT).pool_idle_timeout(IDLE_CONNECTION)
 }
 
 /// A client with drbot's defaults.
