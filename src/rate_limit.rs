@@ -81,7 +81,10 @@ impl RateLimiter {
         let State { limits, keys, .. } = &mut *state;
         let sends = match keys.get_mut(key) {
             Some(sends) => sends,
-            None => keys.entry(key.into()).or_default(),
+            // Room for one send: most conversations are one-offs (a reply,
+            // a notification), and a deque's first growth would make room
+            // for four.
+            None => keys.entry(key.into()).or_insert_with(|| VecDeque::with_capacity(1)),
         };
         let longest = limits.last().map(|(_, window)| *window).unwrap_or_default();
         while sends.front().is_some_and(|t| now.saturating_duration_since(*t) >= longest) {

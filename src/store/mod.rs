@@ -103,6 +103,10 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA busy_timeout = 5000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // 1 MiB of page cache a connection (SQLite's default is
+                            // 2 MiB): four connections after a burst of writes held
+                            // megabytes of pages the operating system caches anyway.
+                            conn.execute("PRAGMA cache_size = -1024").await?;
                             Ok(())
                         })
                     })
