@@ -16,8 +16,6 @@
 //! returns when the last one has.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,41 +26,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How many connections are open right now (the memory sweep hands freed
-/// memory back after connections close, as after conversations are forgotten).
-#[derive(Clone, Debug, Default)]
-pub struct OpenConnections(Arc<AtomicUsize>);
-
-impl OpenConnections {
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Counts one connection until the returned guard drops.
-    fn open(&self) -> OpenConnection {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(self.0.clone())
-    }
-}
-
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Serves `router` on every connection `listener` accepts until `stop` is
 /// cancelled, closing a connection after `idle` without a request under way.
+/// Each connection is a task of `connections`, whose `len()` is how many are
+/// open (the memory sweep hands memory back after they close).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     idle: Duration,
-    open: OpenConnections,
+    connections: TaskTracker,
     stop: CancellationToken,
 ) -> io::Result<()> {
-    let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -81,11 +55,9 @@ pub async fn serve(
                 }
             }
         };
-        let counted = open.open();
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
         connections.spawn(async move {
-            let _counted = counted;
             let mut builder = http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(idle);
             let connection = builder.serve_connection(TokioIo::new(stream), service);

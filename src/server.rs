@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::bot::{Bot, Services, TurnOutcome};
 use crate::botframework::activity::Activity;
@@ -259,12 +260,12 @@ pub async fn start_on_with_clock(
         Arc::new(crate::bot::rpo_checks::RpoChecks::new(app.bot.clone())),
         Duration::from_secs(config.operations.rpo_check_secs),
     );
-    let open_connections = crate::connections::OpenConnections::default();
-    tokio::spawn(forget_idle_state(app.clone(), open_connections.clone(), stop.clone()));
+    let connections = TaskTracker::new();
+    tokio::spawn(forget_idle_state(app.clone(), connections.clone(), stop.clone()));
     tokio::spawn(scheduler.run(Duration::from_millis(config.operations.scheduler_tick_ms), stop.clone()));
     let router = router(app.clone(), config.server.max_body_bytes);
     let idle = Duration::from_millis(config.server.idle_connection_ms);
-    let task = tokio::spawn(crate::connections::serve(listener, router, idle, open_connections, stop.clone()));
+    let task = tokio::spawn(crate::connections::serve(listener, router, idle, connections, stop.clone()));
     tracing::info!(%addr, "drbot listening");
     Ok(RunningServer { addr, app, stop, task })
 }
@@ -281,7 +282,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// HTTP or store connections closed since the last sweep) hands freed memory
 /// back to the system, so a burst of one-off conversations does not stay
 /// resident.
-async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnections, stop: CancellationToken) {
+async fn forget_idle_state(app: Arc<App>, connections: TaskTracker, stop: CancellationToken) {
     let mut remembered = 0;
     loop {
         tokio::select! {
@@ -291,7 +292,7 @@ async fn forget_idle_state(app: Arc<App>, open: crate::connections::OpenConnecti
         let now = tokio::time::Instant::now();
         let left = app.connector.pacer().forget_idle(now)
             + app.obo.forget_expired()
-            + open.count()
+            + connections.len()
             + app.store.open_connections();
         if left < remembered {
             crate::memory::release_free_memory();
