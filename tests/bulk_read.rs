@@ -480,3 +480,39 @@ async fn reads_that_share_a_budget_stay_within_it() {
     assert!(peak <= 6, "{peak} requests at once against a budget of 6");
     assert!(peak >= 4, "the budget is used, not just one request at a time: {peak}");
 }
+
+/// A read that does not plan fetches the models it will keep beside the
+/// table lists, so it narrows them by its filter first: a model in a
+/// catalog the read does not cover costs no GET, and one in the covered
+/// catalog is read with its versions and aliases.
+#[tokio::test]
+async fn a_filtered_status_read_fetches_only_the_models_it_covers() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let token = token_for(&sandbox, "alice").await;
+    let primary = client(&sandbox.primary_url());
+    let schema_where = |in_main: bool| {
+        let metastore = sandbox.primary.metastore.read();
+        let schema = metastore.schemas.values().find(|s| (s.catalog == "main") == in_main).expect("a seeded schema");
+        format!("{}.{}", schema.catalog, schema.name)
+    };
+    let (covered, elsewhere) = (schema_where(true), schema_where(false));
+    let options = ReadOptions { filter: drbot::replication::read::ReadFilter::catalog("main"), ..status_options(true) };
+    let admin = sandbox::databricks::seed::ADMIN_GROUP;
+    let seed = |full_name: &str| {
+        let mut metastore = sandbox.primary.metastore.write();
+        assert!(sandbox::databricks::models::seed(&mut metastore, full_name, "m", 2, &[("champion", 2)], admin, 1));
+    };
+    seed(&format!("{covered}.churn"));
+    let before = sandbox.primary.counts();
+    let first = read_snapshot(&primary, &token, &options).await.unwrap();
+    let one_model = sandbox.primary.counts() - before;
+    let kept = &first.models[&format!("{covered}.churn")];
+    assert_eq!((kept.versions.len(), kept.aliases.get("champion")), (2, Some(&2)));
+
+    // The same read once a model sits outside it: the same calls.
+    seed(&format!("{elsewhere}.fraud"));
+    let before = sandbox.primary.counts();
+    let second = read_snapshot(&primary, &token, &options).await.unwrap();
+    assert_eq!((sandbox.primary.counts() - before).rest_calls, one_model.rest_calls);
+    assert_eq!(second.models.keys().collect::<Vec<_>>(), vec![&format!("{covered}.churn")]);
+}

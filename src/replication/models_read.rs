@@ -4,7 +4,7 @@
 //! from the MLflow registry: `src/databricks/models.rs`), when planning
 //! (`ReadOptions::view_dependencies`); a read that does not plan takes the
 //! metastore's models from one list, with their aliases and versions only
-//! ([`summarise`]).
+//! ([`fetch_summaries`]).
 //!
 //! A model's grants the caller may not read are recorded as skipped (so no
 //! plan revokes on the strength of them); a version's tags that cannot be
@@ -103,19 +103,58 @@ pub async fn read(
 }
 
 /// A read that does not plan (`status`, `verify`): the metastore's models
-/// from one list (`listed`, asked beside the read's other lists), kept for
-/// the schemas the read covered, each with its aliases and versions (two
-/// GETs a model); neither grants (`grants_unread`) nor version tags.
-pub async fn summarise(
+/// from one list (`listed`), each with its aliases and versions (two GETs a
+/// model), neither grants (`grants_unread`) nor version tags. Fetched beside
+/// the read's other lists, before it knows which schemas it covered, so
+/// `wanted` narrows by the read's filter and [`apply_summaries`] keeps the
+/// models of the schemas the read did cover: the GETs then cost no wave of
+/// their own at the end of the read.
+pub async fn fetch_summaries(
     client: &WorkspaceClient,
     token: &AccessToken,
-    snapshot: &mut Snapshot,
     listed: Result<Vec<RegisteredModel>, DatabricksError>,
+    wanted: impl Fn(&RegisteredModel) -> bool,
     concurrency: usize,
     permits: &Semaphore,
-) -> Result<(), Unreadable> {
+) -> Summaries {
     let models = match listed {
         Ok(models) => models,
+        Err(error) => return Summaries(Err(error)),
+    };
+    let fetched = stream::iter(models.into_iter().filter(|m| wanted(m)))
+        .map(|model| async move {
+            let full_name = model.full_name();
+            let (details, versions) = tokio::join!(
+                limited_model(permits, client.get_model(token, &full_name)),
+                limited_model(permits, client.list_model_versions(token, &full_name)),
+            );
+            let schema = format!("{}.{}", model.catalog_name, model.schema_name);
+            Summary { full_name, schema, details, versions }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    Summaries(Ok(fetched))
+}
+
+/// What [`fetch_summaries`] read: the list's failure, or each listed model's
+/// two answers.
+pub struct Summaries(Result<Vec<Summary>, DatabricksError>);
+
+/// One listed model's GET and versions list, as answered.
+pub struct Summary {
+    full_name: String,
+    /// `catalog.schema`, the key of `Snapshot::schemas`.
+    schema: String,
+    details: Result<RegisteredModel, DatabricksError>,
+    versions: Result<Vec<ModelVersion>, DatabricksError>,
+}
+
+/// Records the summaries of the models in the schemas `snapshot` covers;
+/// what the caller may not see is skipped, any other failure fails the read.
+pub fn apply_summaries(snapshot: &mut Snapshot, summaries: Summaries) -> Result<(), Unreadable> {
+    let fetched = match summaries.0 {
+        Ok(fetched) => fetched,
         Err(error) if skippable(&error) => {
             let skipped = Skipped {
                 securable: "metastore".into(),
@@ -128,22 +167,11 @@ pub async fn summarise(
         }
         Err(source) => return Err(Unreadable { what: "the registered models".into(), source }),
     };
-    let wanted: Vec<RegisteredModel> = models
-        .into_iter()
-        .filter(|m| snapshot.schemas.contains_key(&format!("{}.{}", m.catalog_name, m.schema_name)))
-        .collect();
-    let mut details = stream::iter(wanted)
-        .map(|model| async move {
-            let full_name = model.full_name();
-            let (model, versions) = tokio::join!(
-                limited_model(permits, client.get_model(token, &full_name)),
-                limited_model(permits, client.list_model_versions(token, &full_name)),
-            );
-            (full_name, model, versions)
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((full_name, model, versions)) = details.next().await {
-        match (model, versions) {
+    for Summary { full_name, schema, details, versions } in fetched {
+        if !snapshot.schemas.contains_key(&schema) {
+            continue;
+        }
+        match (details, versions) {
             (Ok(model), Ok(versions)) => {
                 let info = ModelInfo { grants_unread: true, ..model_info(model, versions) };
                 snapshot.models.insert(full_name, info);

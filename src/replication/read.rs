@@ -248,25 +248,54 @@ pub async fn read_snapshot(
     // The first fatal error ends the whole read at once.
     // Boxed: together these futures are large, and a caller joins two reads
     // on one task's stack.
-    // A read that does not plan lists the metastore's models in one call,
-    // beside the rest (`models_read::summarise`).
-    let models_listed = async {
+    // A read that does not plan lists the metastore's models in one call and
+    // fetches each wanted one, beside the rest (`models_read::fetch_summaries`).
+    let managed_catalogs: Vec<String> = catalogs
+        .iter()
+        .filter(|c| options.filter.wants_catalog(&c.name))
+        .filter(|c| catalog_kind(c) == CatalogKind::Managed)
+        .map(|c| c.name.clone())
+        .collect();
+    let wanted_model = |model: &crate::databricks::models::RegisteredModel| {
+        managed_catalogs.iter().any(|c| c.eq_ignore_ascii_case(&model.catalog_name))
+            && options.filter.wants_schema(&model.schema_name)
+    };
+    let models_summarised = async {
         match options.view_dependencies {
             true => None,
-            false => Some(reader.limited(client.list_metastore_models(token)).await),
+            false => {
+                let listed = reader.limited(client.list_metastore_models(token)).await;
+                let summaries = super::models_read::fetch_summaries(
+                    client,
+                    token,
+                    listed,
+                    wanted_model,
+                    concurrency,
+                    &reader.permits,
+                );
+                Some(summaries.await)
+            }
         }
     };
-    let ((mut snapshot, rest_jobs), (sharing, mut skipped), metastore_id, bulk_read, storage, me, tags, models_listed) =
-        tokio::try_join!(
-            Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
-            Box::pin(reader.sharing()),
-            Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
-            Box::pin(async { Ok(bulk_read.await) }),
-            Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
-            Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
-            Box::pin(async { Ok(tags_read.await) }),
-            Box::pin(async { Ok(models_listed.await) }),
-        )?;
+    let (
+        (mut snapshot, rest_jobs),
+        (sharing, mut skipped),
+        metastore_id,
+        bulk_read,
+        storage,
+        me,
+        tags,
+        models_summarised,
+    ) = tokio::try_join!(
+        Box::pin(reader.objects(catalogs, options, matches!(path, ReadPath::Rest(_)))),
+        Box::pin(reader.sharing()),
+        Box::pin(async { Ok(reader.metastore_id(options, may_query, elsewhere).await) }),
+        Box::pin(async { Ok(bulk_read.await) }),
+        Box::pin(async { Ok(reader.storage(matches!(path, ReadPath::Rest(_))).await) }),
+        Box::pin(async { Ok(reader.limited(client.me(token)).await) }),
+        Box::pin(async { Ok(tags_read.await) }),
+        Box::pin(async { Ok(models_summarised.await) }),
+    )?;
     // Who read it, once: the view take-over, the share-owner checks and the
     // storage checks all judge by this principal and its groups.
     let read_by = match me {
@@ -301,15 +330,11 @@ pub async fn read_snapshot(
         what: unreadable.what,
         source: unreadable.source,
     };
-    match models_listed {
+    match models_summarised {
         None => super::models_read::read(client, token, &mut snapshot, concurrency, &reader.permits)
             .await
             .map_err(unreadable)?,
-        Some(listed) => {
-            super::models_read::summarise(client, token, &mut snapshot, listed, concurrency, &reader.permits)
-                .await
-                .map_err(unreadable)?
-        }
+        Some(summaries) => super::models_read::apply_summaries(&mut snapshot, summaries).map_err(unreadable)?,
     }
     snapshot.read_path = path;
     match bulk_read {
@@ -899,9 +924,14 @@ fn common(owner: Option<String>, comment: Option<String>, properties: BTreeMap<S
     Common { owner: owner.unwrap_or_default(), comment, properties, grants: Grants::new(), tags: Default::default() }
 }
 
+/// A catalog the list gives no type is an ordinary managed one.
+fn catalog_kind(catalog: &uc::Catalog) -> CatalogKind {
+    CatalogKind::from_api(catalog.catalog_type.as_deref().unwrap_or("MANAGED_CATALOG"))
+}
+
 fn catalog_info(catalog: uc::Catalog) -> CatalogInfo {
     CatalogInfo {
-        kind: CatalogKind::from_api(catalog.catalog_type.as_deref().unwrap_or("MANAGED_CATALOG")),
+        kind: catalog_kind(&catalog),
         storage_root: catalog.storage_root,
         provider_name: catalog.provider_name,
         share_name: catalog.share_name,
