@@ -31,6 +31,16 @@ struct Settings {
     rest_seconds: u64,
     /// Seconds of rest between the warm-up and the idle reading.
     idle_seconds: u64,
+    /// Requests in the warm-up: a count, not a time, so the idle reading
+    /// follows the same work on a fast machine and a slow one.
+    warm_up_requests: u64,
+}
+
+/// How long a closed loop runs.
+#[derive(Clone, Copy)]
+enum Span {
+    For(Duration),
+    Requests(u64),
 }
 
 struct BotUnderTest {
@@ -68,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         conversations: env_number("BENCH_CONVERSATIONS", 200_000),
         rest_seconds: env_number("BENCH_REST_SECONDS", 60),
         idle_seconds: env_number("BENCH_IDLE_SECONDS", 2),
+        warm_up_requests: env_number("BENCH_WARM_UP_REQUESTS", 15_000),
     };
     // The load generator and the sandbox share one runtime; two worker threads as on CI.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -153,7 +164,7 @@ async fn measure(
     let mut measured = Measured::default();
 
     // Warm up: the bot fetches its own token and keys on the first requests.
-    load.closed_loop(4, Duration::from_secs(2)).await;
+    load.closed_loop(4, Span::Requests(settings.warm_up_requests)).await;
     tokio::time::sleep(Duration::from_secs(settings.idle_seconds)).await;
     measured.idle_rss_mb = rss_mb(pid);
     // Where idle memory sits: the heap and stacks (anonymous) or the binary's own pages (file-backed,
@@ -169,7 +180,7 @@ async fn measure(
     let replies_before = sandbox.connector.accepted_count() as i64;
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = tokio::spawn(sample_peak_rss(pid, peak.clone()));
-    let saturated = load.closed_loop(settings.concurrency, Duration::from_secs(settings.seconds)).await;
+    let saturated = load.closed_loop(settings.concurrency, Span::For(Duration::from_secs(settings.seconds))).await;
     sampler.abort();
     measured.load_rss_mb = peak.load(Ordering::Relaxed) as f64 / 1024.0;
     measured.saturation_rps = saturated.ok as f64 / saturated.elapsed.as_secs_f64();
@@ -191,7 +202,7 @@ async fn measure(
     if one_offs {
         // Every request so far was a conversation of its own; top up to the total, then rest.
         while load.counter.load(Ordering::Relaxed) < settings.conversations {
-            let outcome = load.closed_loop(settings.concurrency, Duration::from_secs(1)).await;
+            let outcome = load.closed_loop(settings.concurrency, Span::For(Duration::from_secs(1))).await;
             measured.errors += outcome.failed;
         }
         eprintln!(
@@ -261,16 +272,24 @@ impl Load {
     }
 
     /// `concurrency` clients sending back to back for `duration`.
-    async fn closed_loop(self: &Arc<Self>, concurrency: usize, duration: Duration) -> Outcome {
+    async fn closed_loop(self: &Arc<Self>, concurrency: usize, span: Span) -> Outcome {
         let started = Instant::now();
-        let deadline = started + duration;
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
+        // Requests handed out so far, for a span of a given count.
+        let sent = Arc::new(AtomicU64::new(0));
         let workers: Vec<_> = (0..concurrency)
             .map(|_| {
-                let (load, ok, failed) = (self.clone(), ok.clone(), failed.clone());
+                let (load, ok, failed, sent) = (self.clone(), ok.clone(), failed.clone(), sent.clone());
                 tokio::spawn(async move {
-                    while Instant::now() < deadline {
+                    loop {
+                        let more = match span {
+                            Span::For(duration) => started.elapsed() < duration,
+                            Span::Requests(count) => sent.fetch_add(1, Ordering::Relaxed) < count,
+                        };
+                        if !more {
+                            break;
+                        }
                         let counter = if load.send_one().await { &ok } else { &failed };
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
