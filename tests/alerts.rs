@@ -156,6 +156,36 @@ async fn rpo_and_drill_conditions_are_their_own() {
     store.close().await;
 }
 
+/// A run that succeeds with objects left blocked raises its own alert (the
+/// replication condition stays clear): once while runs keep leaving them,
+/// and "recovered" once a run leaves none.
+#[tokio::test]
+async fn objects_left_blocked_alert_apart_from_failures_and_recover_once() {
+    let (store, _dir) = store().await;
+    let alerts = alerter(&store, Recording::default());
+    let ended = |run: &str, blocked: u64| {
+        let counts = json!({"outcome": "succeeded", "failed": 0, "blocked": blocked});
+        [condition::replication_ended("sales", run, &counts), condition::replication_blocked("sales", run, &counts)]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<Observation>>()
+    };
+    assert_eq!(alerts.handle(&ended("r1", 2), MORNING).await.unwrap().posted, 2, "two chats");
+    assert_eq!(alerts.handle(&ended("r2", 2), MORNING + 1).await.unwrap(), Delivered::default(), "still blocked");
+    let raised = store.raised_alerts(Some("sales")).await.unwrap();
+    assert_eq!(raised.iter().map(|r| r.condition.as_str()).collect::<Vec<_>>(), ["replication_blocked"]);
+    assert!(raised[0].summary.contains("2 object(s) blocked") && raised[0].summary.contains("r1"), "{raised:?}");
+
+    assert_eq!(alerts.handle(&ended("r3", 0), MORNING + 2).await.unwrap().posted, 2, "recovered, once");
+    assert_eq!(alerts.handle(&ended("r4", 0), MORNING + 3).await.unwrap(), Delivered::default());
+    let posts = alerts.sink().posts.lock().clone();
+    let headlines: Vec<String> = posts.iter().map(|(_, alert, _)| alert.headline()).collect();
+    assert_eq!(headlines[0], "Pair sales: objects are blocked from replication");
+    assert_eq!(headlines[3], "Pair sales: no object is blocked from replication any more");
+    assert!(store.raised_alerts(Some("sales")).await.unwrap().is_empty());
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_hundred_pairs_failing_at_once_stay_within_the_pacing_limits() {
     let (store, _dir) = store().await;

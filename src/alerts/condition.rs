@@ -8,6 +8,12 @@ use std::fmt;
 pub enum Condition {
     /// The pair's last replication (scheduled or manual) failed or could not run.
     Replication,
+    /// The pair's last replication left objects blocked: the planner could
+    /// not make them runnable (a missing location, grant or privilege), so
+    /// they are not being copied however often it runs. The run succeeds
+    /// with them listed; without this, nobody would hear of them, and a
+    /// table never copied has no RPO to alert on.
+    Blocked,
     /// The pair's worst table lags the primary by more than its threshold.
     Rpo,
     /// The last drill of the pair failed.
@@ -27,6 +33,7 @@ impl Condition {
     pub fn key(self) -> &'static str {
         match self {
             Condition::Replication => "replication",
+            Condition::Blocked => "replication_blocked",
             Condition::Rpo => "rpo",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
@@ -85,6 +92,7 @@ impl Alert {
     pub fn headline(&self) -> String {
         let what = match self.condition {
             Condition::Replication => "replication",
+            Condition::Blocked => "blocked objects",
             Condition::Rpo => "RPO",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
@@ -92,9 +100,13 @@ impl Alert {
             Condition::ManagedDrErrors => "managed DR replication",
             Condition::ManagedDrLag => "managed DR lag",
         };
-        match self.change {
-            Change::Raised => format!("Pair {}: {what} needs attention", self.pair),
-            Change::Recovered => format!("Pair {}: {what} recovered", self.pair),
+        match (self.condition, self.change) {
+            (Condition::Blocked, Change::Raised) => format!("Pair {}: objects are blocked from replication", self.pair),
+            (Condition::Blocked, Change::Recovered) => {
+                format!("Pair {}: no object is blocked from replication any more", self.pair)
+            }
+            (_, Change::Raised) => format!("Pair {}: {what} needs attention", self.pair),
+            (_, Change::Recovered) => format!("Pair {}: {what} recovered", self.pair),
         }
     }
 }
@@ -118,6 +130,26 @@ pub fn replication_ended(pair: &str, run_id: &str, counts: &serde_json::Value) -
         _ => return None,
     };
     Some(Observation { pair: pair.into(), condition: Condition::Replication, state, subject: Some(run_id.into()) })
+}
+
+/// What a replication run of `pair` left blocked (`counts["blocked"]`), as
+/// its own condition: fires while the latest run left any object blocked,
+/// clears with the first run that left none. A run that could not run at
+/// all (`error`) or was cancelled learned nothing about it: `None`.
+pub fn replication_blocked(pair: &str, run_id: &str, counts: &serde_json::Value) -> Option<Observation> {
+    if counts["error"].is_string() || !matches!(counts["outcome"].as_str(), Some("succeeded" | "failed")) {
+        return None;
+    }
+    let state = match counts["blocked"].as_u64().unwrap_or(0) {
+        0 => State::Clear,
+        n => State::Firing {
+            summary: format!(
+                "Replication of pair {pair} left {n} object(s) blocked: they are not copied until what the run \
+                 names is settled (run {run_id})"
+            ),
+        },
+    };
+    Some(Observation { pair: pair.into(), condition: Condition::Blocked, state, subject: Some(run_id.into()) })
 }
 
 /// The RPO condition from the worst measured lag: none without a threshold;
@@ -227,6 +259,22 @@ mod tests {
         let fine = replication_ended("sales", "r3", &json!({"outcome": "succeeded"})).unwrap();
         assert_eq!(fine.state, State::Clear);
         assert_eq!(replication_ended("sales", "r4", &json!({"outcome": "canceled"})), None, "a person stopped it");
+    }
+
+    #[test]
+    fn objects_left_blocked_fire_their_own_condition_until_a_run_leaves_none() {
+        let blocked = replication_blocked("sales", "r1", &json!({"outcome": "succeeded", "blocked": 2})).unwrap();
+        assert_eq!(blocked.condition, Condition::Blocked);
+        assert!(
+            matches!(&blocked.state, State::Firing { summary } if summary.contains("2 object(s) blocked") && summary.contains("r1")),
+            "{blocked:?}"
+        );
+        let with_failures = json!({"outcome": "failed", "failed": 1, "blocked": 1});
+        assert!(matches!(replication_blocked("sales", "r2", &with_failures).unwrap().state, State::Firing { .. }));
+        let none_left = replication_blocked("sales", "r3", &json!({"outcome": "succeeded", "blocked": 0})).unwrap();
+        assert_eq!(none_left.state, State::Clear);
+        assert_eq!(replication_blocked("sales", "r4", &json!({"outcome": "failed", "error": "no warehouse"})), None);
+        assert_eq!(replication_blocked("sales", "r5", &json!({"outcome": "canceled", "blocked": 3})), None);
     }
 
     #[test]

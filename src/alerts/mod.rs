@@ -1,5 +1,6 @@
-//! Alerts that find people: a pair's replication failing or blocked, its RPO
-//! over the pair's threshold, a drill's or failover's result.
+//! Alerts that find people: a pair's replication failing, unable to run or
+//! leaving objects blocked, its RPO over the pair's threshold, a drill's or
+//! failover's result.
 //!
 //! The DR domain decides (here, without naming any chat platform) whether a
 //! condition is firing ([`condition`]), the store decides whether that is

@@ -1,8 +1,8 @@
 //! What drbot learns about a pair as it works, kept and acted on: after
 //! each replication run and each scheduled check, a reading of the pair's
 //! readiness goes into its history (the dashboard's chart, `history PAIR`),
-//! and the conditions it shows go to the alerter (a failed or blocked run,
-//! an RPO over the pair's threshold).
+//! and the conditions it shows go to the alerter (a failed run, one that
+//! could not run, objects a run left blocked, an RPO over the pair's threshold).
 
 use serde_json::Value;
 
@@ -29,7 +29,9 @@ impl Bot {
         if let Err(error) = self.services.store.record_reading(&reading).await {
             tracing::warn!(pair, run = run_id, %error, "the run's reading was not recorded");
         }
-        self.observe(condition::replication_ended(pair, run_id, counts).into_iter().collect());
+        let observations =
+            [condition::replication_ended(pair, run_id, counts), condition::replication_blocked(pair, run_id, counts)];
+        self.observe(observations.into_iter().flatten().collect());
     }
 
     /// The result hook of a drill or a failover (the failover helper calls
