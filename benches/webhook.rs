@@ -246,7 +246,14 @@ impl Load {
         let template = sandbox.teams.message(&alice, &chat, "help");
         let token = sandbox.channel.token(SANDBOX_BOT_APP_ID, &sandbox.teams.service_url());
         Arc::new(Load {
-            http: reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client"),
+            // Like a front end deployed as drbot asks (its idle timeout below
+            // `[server] idle_connection_ms`), the client closes its idle
+            // connections first: after 30 s, inside the minute of rest.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
             endpoint: format!("{}/api/messages", bot.base_url),
             authorization: format!("Bearer {token}"),
             template,

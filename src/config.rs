@@ -403,6 +403,11 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// A connection with no request under way for this long is closed (an
     /// idle keep-alive connection, or one whose request head never arrives).
+    /// Longer than the idle timeout of the proxies and load balancers that
+    /// commonly keep connections to a bot (60 s for nginx's upstream
+    /// keep-alive and AWS's ALB): the side that closes an idle connection
+    /// must be the client's, or a POST it sends as drbot closes is lost
+    /// (nginx does not retry a POST). 100 ms to 1 hour.
     pub idle_connection_ms: u64,
 }
 
@@ -414,7 +419,7 @@ impl Default for ServerConfig {
             local_anonymous: false,
             accept_emulator_tokens: false,
             shutdown_grace_secs: 30,
-            idle_connection_ms: 30_000,
+            idle_connection_ms: 120_000,
         }
     }
 }
@@ -663,6 +668,9 @@ impl Config {
         }
         if r.recipient_name.trim().is_empty() {
             return Err(setting("replication.recipient_name", "may not be empty"));
+        }
+        if !(100..=3_600_000).contains(&self.server.idle_connection_ms) {
+            return Err(setting("server.idle_connection_ms", "must be from 100 (ms) to 3600000 (1 hour)"));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(setting("server.max_body_bytes", "must be at least 1024"));
@@ -950,6 +958,17 @@ MicrosoftAppTenantId = "tenant"
         let printed = format!("{config:?}");
         assert!(!printed.contains("secret") && !printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("db:5432/drbot"));
+    }
+
+    #[test]
+    fn the_idle_connection_time_is_bounded_and_never_zero() {
+        assert_eq!(Config::from_toml(MINIMAL, &env(&[])).unwrap().server.idle_connection_ms, 120_000);
+        for wrong in ["0", "99", "3600001"] {
+            let error = error_of(MINIMAL, &[("DRBOT__SERVER__IDLE_CONNECTION_MS", wrong)]);
+            assert!(error.contains("server.idle_connection_ms"), "{wrong}: {error}");
+        }
+        let fine = Config::from_toml(MINIMAL, &env(&[("DRBOT__SERVER__IDLE_CONNECTION_MS", "100")])).unwrap();
+        assert_eq!(fine.server.idle_connection_ms, 100);
     }
 
     #[test]
