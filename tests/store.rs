@@ -232,3 +232,23 @@ on_both_backends!(table_versions_keep_the_newest_replicated_version_and_the_last
     store.close().await;
     fresh
 });
+
+/// An in-memory SQLite database is one connection's own: the store keeps
+/// that one connection (never reaped for idleness or age), so what was
+/// written is there for every later call, concurrent ones included.
+#[tokio::test]
+async fn an_in_memory_store_keeps_its_data_across_calls() {
+    let store = Store::open("sqlite::memory:").await.expect("an in-memory store");
+    let claims = (0..8).map(|i| {
+        let store = store.clone();
+        async move { store.claim_once(&format!("key-{i}"), 1_000, 60_000).await.unwrap() }
+    });
+    assert!(
+        futures::future::join_all(claims).await.into_iter().all(|won| won),
+        "each key once, on the migrated tables"
+    );
+    for i in 0..8 {
+        assert!(!store.claim_once(&format!("key-{i}"), 2_000, 60_000).await.unwrap(), "key-{i} is remembered");
+    }
+    store.close().await;
+}

@@ -72,7 +72,11 @@ pub struct Store {
 static DRIVERS: Once = Once::new();
 
 /// A SQLite connection idle this long is closed (at most twice this after
-/// its last use: the pool looks once per period), down to one.
+/// its last use: the pool looks once per period). The pool closes the last
+/// one too and then opens one again (`min_connections`): on a quiet server
+/// that is a reconnect every 20 to 40 s, four PRAGMAs, nothing more. Not
+/// for an in-memory database, which lives only as long as a connection to
+/// it ([`Store::open`]).
 const SQLITE_IDLE_CONNECTION: Duration = Duration::from_secs(20);
 
 impl Store {
@@ -90,12 +94,16 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 options
-                    .max_connections(4)
                     // Each SQLite connection keeps a page cache of its own (up to
                     // 2 MiB): after a burst has opened all four, the ones left idle
                     // are closed again, so the burst's caches do not stay resident.
                     .min_connections(1)
-                    .idle_timeout(SQLITE_IDLE_CONNECTION)
+                    .idle_timeout((!in_memory(url)).then_some(SQLITE_IDLE_CONNECTION))
+                    // An in-memory database is one connection's own: one
+                    // connection, kept for good (the pool's default
+                    // lifetime of 30 min would end it too).
+                    .max_connections(if in_memory(url) { 1 } else { 4 })
+                    .max_lifetime((!in_memory(url)).then_some(Duration::from_secs(30 * 60)))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; the busy timeout makes a
@@ -140,6 +148,12 @@ impl Store {
 }
 
 /// `sqlite://path` with the file created if missing.
+/// A SQLite URL naming an in-memory database (`sqlite::memory:`,
+/// `mode=memory`): its data goes when its last connection closes.
+fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
         url.to_string()
