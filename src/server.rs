@@ -279,23 +279,27 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Per-conversation pacing and per-user tokens are kept only while they are
 /// in use: a sweep drops the idle ones, and when it dropped anything (or
-/// HTTP or store connections closed since the last sweep) hands freed memory
-/// back to the system, so a burst of one-off conversations does not stay
+/// HTTP or store connections closed since the last sweep: each count is
+/// compared with its own, so ten connections closing beside ten new
+/// conversations still count) hands freed memory back to the system, off
+/// the runtime's workers, so a burst of one-off conversations does not stay
 /// resident.
 async fn forget_idle_state(app: Arc<App>, connections: TaskTracker, stop: CancellationToken) {
-    let mut remembered = 0;
+    let mut remembered = [0; 4];
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = tokio::time::Instant::now();
-        let left = app.connector.pacer().forget_idle(now)
-            + app.obo.forget_expired()
-            + connections.len()
-            + app.store.open_connections();
-        if left < remembered {
-            crate::memory::release_free_memory();
+        let left = [
+            app.connector.pacer().forget_idle(now),
+            app.obo.forget_expired(),
+            connections.len(),
+            app.store.open_connections(),
+        ];
+        if left.iter().zip(&remembered).any(|(now, before)| now < before) {
+            let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
         }
         remembered = left;
     }
