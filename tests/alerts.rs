@@ -164,11 +164,11 @@ async fn objects_left_blocked_alert_apart_from_failures_and_recover_once() {
     let (store, _dir) = store().await;
     let alerts = alerter(&store, Recording::default());
     let ended = |run: &str, blocked: u64| {
-        let counts = json!({"outcome": "succeeded", "failed": 0, "blocked": blocked});
-        [condition::replication_ended("sales", run, &counts), condition::replication_blocked("sales", run, &counts)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<Observation>>()
+        let counts = json!({"outcome": "succeeded", "failed": 0, "blocked": blocked, "blocked_data": blocked,
+            "whole_metastore": true});
+        let mut observations = condition::replication_blocked("sales", run, &counts);
+        observations.extend(condition::replication_ended("sales", run, &counts));
+        observations
     };
     assert_eq!(alerts.handle(&ended("r1", 2), MORNING).await.unwrap().posted, 2, "two chats");
     assert_eq!(alerts.handle(&ended("r2", 2), MORNING + 1).await.unwrap(), Delivered::default(), "still blocked");

@@ -324,17 +324,22 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     let details = card_text(&chat.say(&format!("run {}", ops[0].id)).await);
     assert!(details.contains("0 failed · 1 blocked"), "{details}");
     assert!(details.contains("Blocked: settle these") && details.contains("cluster policy"), "{details}");
-    // Left blocked, it is not copied however often replication runs: an alert condition of its own.
+    // Left blocked, it is not copied however often replication runs: an alert condition of its own
+    // (the workspace assets': this run covered no data).
     // (The alerter runs beside the turn: wait for it.)
     let store = world.bot.app.store.clone();
     let raised = support::process::eventually("the blocked condition raised", support::PATIENCE, || async {
         let raised = store.raised_alerts(Some("default")).await.unwrap();
-        raised.iter().any(|r| r.condition == "replication_blocked").then_some(raised)
+        raised.iter().any(|r| r.condition == "assets_blocked").then_some(raised)
     })
     .await;
-    let blocked = raised.iter().find(|r| r.condition == "replication_blocked").unwrap();
-    assert!(blocked.summary.contains("1 object(s) blocked") && blocked.summary.contains(&ops[0].id), "{blocked:?}");
-    assert!(raised.iter().all(|r| r.condition != "replication"), "the run succeeded: {raised:?}");
+    let blocked = raised.iter().find(|r| r.condition == "assets_blocked").unwrap();
+    assert!(
+        blocked.summary.contains("1 workspace asset(s) blocked") && blocked.summary.contains(&ops[0].id),
+        "{blocked:?}"
+    );
+    let conditions: Vec<&str> = raised.iter().map(|r| r.condition.as_str()).collect();
+    assert_eq!(conditions, ["assets_blocked"], "the run succeeded, and covered no data");
 
     let copies = world.sandbox.secondary.job_definitions.all();
     assert_eq!(copies.len(), 299, "every job but the blocked one");

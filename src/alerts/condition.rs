@@ -8,12 +8,17 @@ use std::fmt;
 pub enum Condition {
     /// The pair's last replication (scheduled or manual) failed or could not run.
     Replication,
-    /// The pair's last replication left objects blocked: the planner could
-    /// not make them runnable (a missing location, grant or privilege), so
-    /// they are not being copied however often it runs. The run succeeds
-    /// with them listed; without this, nobody would hear of them, and a
-    /// table never copied has no RPO to alert on.
+    /// The pair's last replication of its Unity Catalog objects left some
+    /// blocked: the planner could not make them runnable (a missing
+    /// location, grant or privilege), so they are not being copied however
+    /// often it runs. The run succeeds with them listed; without this,
+    /// nobody would hear of them, and a table never copied has no RPO to
+    /// alert on.
     Blocked,
+    /// The same for the pair's workspace assets (a job on a cluster policy
+    /// nobody mapped, ...): their own condition, as runs cover the data and
+    /// the assets apart.
+    AssetsBlocked,
     /// The pair's worst table lags the primary by more than its threshold.
     Rpo,
     /// The last drill of the pair failed.
@@ -34,6 +39,7 @@ impl Condition {
         match self {
             Condition::Replication => "replication",
             Condition::Blocked => "replication_blocked",
+            Condition::AssetsBlocked => "assets_blocked",
             Condition::Rpo => "rpo",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
@@ -93,6 +99,7 @@ impl Alert {
         let what = match self.condition {
             Condition::Replication => "replication",
             Condition::Blocked => "blocked objects",
+            Condition::AssetsBlocked => "blocked workspace assets",
             Condition::Rpo => "RPO",
             Condition::Drill => "drill",
             Condition::Failover => "failover",
@@ -104,6 +111,12 @@ impl Alert {
             (Condition::Blocked, Change::Raised) => format!("Pair {}: objects are blocked from replication", self.pair),
             (Condition::Blocked, Change::Recovered) => {
                 format!("Pair {}: no object is blocked from replication any more", self.pair)
+            }
+            (Condition::AssetsBlocked, Change::Raised) => {
+                format!("Pair {}: workspace assets are blocked from replication", self.pair)
+            }
+            (Condition::AssetsBlocked, Change::Recovered) => {
+                format!("Pair {}: no workspace asset is blocked from replication any more", self.pair)
             }
             (_, Change::Raised) => format!("Pair {}: {what} needs attention", self.pair),
             (_, Change::Recovered) => format!("Pair {}: {what} recovered", self.pair),
@@ -132,24 +145,40 @@ pub fn replication_ended(pair: &str, run_id: &str, counts: &serde_json::Value) -
     Some(Observation { pair: pair.into(), condition: Condition::Replication, state, subject: Some(run_id.into()) })
 }
 
-/// What a replication run of `pair` left blocked (`counts["blocked"]`), as
-/// its own condition: fires while the latest run left any object blocked,
-/// clears with the first run that left none. A run that could not run at
-/// all (`error`) or was cancelled learned nothing about it: `None`.
-pub fn replication_blocked(pair: &str, run_id: &str, counts: &serde_json::Value) -> Option<Observation> {
+/// What a replication run of `pair` left blocked, as two conditions of
+/// their own: its Unity Catalog objects (`counts["blocked_data"]`, present
+/// when the run covered data) and its workspace assets
+/// (`counts["blocked_assets"]`, present when it covered them). Each fires
+/// while the latest run that covered it left any blocked, and clears only
+/// with a run that covered all of it: a run of one catalog
+/// (`counts["whole_metastore"]` false) never clears the data's, and a run
+/// that did not cover a part says nothing of it. A run that could not run
+/// at all (`error`) or was cancelled learned nothing: no observation.
+pub fn replication_blocked(pair: &str, run_id: &str, counts: &serde_json::Value) -> Vec<Observation> {
     if counts["error"].is_string() || !matches!(counts["outcome"].as_str(), Some("succeeded" | "failed")) {
-        return None;
+        return Vec::new();
     }
-    let state = match counts["blocked"].as_u64().unwrap_or(0) {
-        0 => State::Clear,
-        n => State::Firing {
-            summary: format!(
-                "Replication of pair {pair} left {n} object(s) blocked: they are not copied until what the run \
-                 names is settled (run {run_id})"
-            ),
-        },
-    };
-    Some(Observation { pair: pair.into(), condition: Condition::Blocked, state, subject: Some(run_id.into()) })
+    let whole_metastore = counts["whole_metastore"].as_bool().unwrap_or(false);
+    let parts = [
+        (Condition::Blocked, "blocked_data", "object(s)", whole_metastore),
+        (Condition::AssetsBlocked, "blocked_assets", "workspace asset(s)", true),
+    ];
+    parts
+        .into_iter()
+        .filter_map(|(condition, key, what, covered_all)| {
+            let state = match counts[key].as_u64()? {
+                0 if covered_all => State::Clear,
+                0 => return None,
+                n => State::Firing {
+                    summary: format!(
+                        "Replication of pair {pair} left {n} {what} blocked: they are not copied until what \
+                         the run names is settled (run {run_id})"
+                    ),
+                },
+            };
+            Some(Observation { pair: pair.into(), condition, state, subject: Some(run_id.into()) })
+        })
+        .collect()
 }
 
 /// The RPO condition from the worst measured lag: none without a threshold;
@@ -262,19 +291,30 @@ mod tests {
     }
 
     #[test]
-    fn objects_left_blocked_fire_their_own_condition_until_a_run_leaves_none() {
-        let blocked = replication_blocked("sales", "r1", &json!({"outcome": "succeeded", "blocked": 2})).unwrap();
-        assert_eq!(blocked.condition, Condition::Blocked);
+    fn objects_left_blocked_fire_their_own_condition_until_a_run_covering_them_leaves_none() {
+        let states = |counts: serde_json::Value| -> Vec<(Condition, bool)> {
+            replication_blocked("sales", "r1", &counts)
+                .into_iter()
+                .map(|o| (o.condition, matches!(o.state, State::Firing { .. })))
+                .collect()
+        };
+        let everything =
+            json!({"outcome": "succeeded", "blocked_data": 2, "whole_metastore": true, "blocked_assets": 1});
+        assert_eq!(states(everything), [(Condition::Blocked, true), (Condition::AssetsBlocked, true)]);
+        let summary = &replication_blocked("sales", "r1", &json!({"outcome": "failed", "blocked_data": 2}))[0].state;
         assert!(
-            matches!(&blocked.state, State::Firing { summary } if summary.contains("2 object(s) blocked") && summary.contains("r1")),
-            "{blocked:?}"
+            matches!(summary, State::Firing { summary } if summary.contains("2 object(s) blocked") && summary.contains("r1"))
         );
-        let with_failures = json!({"outcome": "failed", "failed": 1, "blocked": 1});
-        assert!(matches!(replication_blocked("sales", "r2", &with_failures).unwrap().state, State::Firing { .. }));
-        let none_left = replication_blocked("sales", "r3", &json!({"outcome": "succeeded", "blocked": 0})).unwrap();
-        assert_eq!(none_left.state, State::Clear);
-        assert_eq!(replication_blocked("sales", "r4", &json!({"outcome": "failed", "error": "no warehouse"})), None);
-        assert_eq!(replication_blocked("sales", "r5", &json!({"outcome": "canceled", "blocked": 3})), None);
+        // Cleared only by a run that covered all of it.
+        let data_only = json!({"outcome": "succeeded", "blocked_data": 0, "whole_metastore": true});
+        assert_eq!(states(data_only), [(Condition::Blocked, false)], "the assets' condition is left alone");
+        let one_catalog = json!({"outcome": "succeeded", "blocked_data": 0, "whole_metastore": false});
+        assert_eq!(states(one_catalog), [], "one catalog clears nothing");
+        let assets_only = json!({"outcome": "succeeded", "blocked_assets": 0});
+        assert_eq!(states(assets_only), [(Condition::AssetsBlocked, false)]);
+        // A run that learned nothing says nothing.
+        assert_eq!(states(json!({"outcome": "failed", "error": "no warehouse", "blocked_data": 0})), []);
+        assert_eq!(states(json!({"outcome": "canceled", "blocked_data": 3})), []);
     }
 
     #[test]

@@ -29,9 +29,9 @@ impl Bot {
         if let Err(error) = self.services.store.record_reading(&reading).await {
             tracing::warn!(pair, run = run_id, %error, "the run's reading was not recorded");
         }
-        let observations =
-            [condition::replication_ended(pair, run_id, counts), condition::replication_blocked(pair, run_id, counts)];
-        self.observe(observations.into_iter().flatten().collect());
+        let mut observations = condition::replication_blocked(pair, run_id, counts);
+        observations.extend(condition::replication_ended(pair, run_id, counts));
+        self.observe(observations);
     }
 
     /// The result hook of a drill or a failover (the failover helper calls

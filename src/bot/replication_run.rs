@@ -283,7 +283,8 @@ impl Bot {
         let stored = store.plan(&job.plan_id, 0).await?.ok_or(RunError::PlanGone)?;
         let stored =
             serde_json::from_value::<StoredReplicationPlan>(stored.payload).map_err(RunError::PlanUnreadable)?;
-        let (plan, assets) = (stored.plan, stored.assets);
+        let (plan, assets, coverage) = (stored.plan, stored.assets, stored.coverage);
+        let whole_metastore = stored.catalog.is_none();
         let workspaces = self.pair_workspaces(&pair)?;
 
         // What an earlier attempt finished is not done again.
@@ -377,6 +378,15 @@ impl Bot {
         });
         if !asset_results.is_empty() {
             counts["assets"] = json!(tally);
+        }
+        // What the run covered, for the blocked-objects alerts
+        // (`alerts::condition::replication_blocked`).
+        if coverage.data() {
+            counts["blocked_data"] = json!(report.count(ActionStatus::Blocked));
+            counts["whole_metastore"] = json!(whole_metastore);
+        }
+        if coverage.assets() {
+            counts["blocked_assets"] = json!(asset_count("blocked"));
         }
         store.finish_run(&op.id, now_ms(), &counts).await?;
         Ok(Ending::Finished { outcome, result: counts })
