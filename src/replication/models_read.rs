@@ -119,9 +119,9 @@ pub async fn fetch_summaries(
 ) -> Summaries {
     let models = match listed {
         Ok(models) => models,
-        Err(error) => return Summaries(Err(error)),
+        Err(error) => return Summaries(Err(SummaryFailure::List(error))),
     };
-    let fetched = stream::iter(models.into_iter().filter(|m| wanted(m)))
+    let mut answers = stream::iter(models.into_iter().filter(|m| wanted(m)))
         .map(|model| async move {
             let full_name = model.full_name();
             let (details, versions) = tokio::join!(
@@ -131,15 +131,31 @@ pub async fn fetch_summaries(
             let schema = format!("{}.{}", model.catalog_name, model.schema_name);
             Summary { full_name, schema, details, versions }
         })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+        .buffer_unordered(concurrency.max(1));
+    let mut fetched = Vec::new();
+    // A model that answered neither with itself nor with a refusal fails
+    // the read, whichever schema it is in (not yet known), at once: the
+    // requests still in flight are dropped with their permits.
+    while let Some(summary) = answers.next().await {
+        match summary.or_failure() {
+            Ok(summary) => fetched.push(summary),
+            Err(failure) => return Summaries(Err(failure)),
+        }
+    }
     Summaries(Ok(fetched))
 }
 
-/// What [`fetch_summaries`] read: the list's failure, or each listed model's
-/// two answers.
-pub struct Summaries(Result<Vec<Summary>, DatabricksError>);
+/// What [`fetch_summaries`] read: each listed model's two answers, or what
+/// stopped it.
+pub struct Summaries(Result<Vec<Summary>, SummaryFailure>);
+
+/// Why [`fetch_summaries`] stopped.
+pub enum SummaryFailure {
+    /// The metastore-wide list failed.
+    List(DatabricksError),
+    /// This model's GET or versions failed, not with a refusal.
+    Model(String, DatabricksError),
+}
 
 /// One listed model's GET and versions list, as answered.
 pub struct Summary {
@@ -150,12 +166,31 @@ pub struct Summary {
     versions: Result<Vec<ModelVersion>, DatabricksError>,
 }
 
+impl Summary {
+    /// The summary, or the failure that is not a refusal.
+    fn or_failure(self) -> Result<Summary, SummaryFailure> {
+        let Summary { full_name, schema, details, versions } = self;
+        let details = match details {
+            Err(error) if !skippable(&error) => return Err(SummaryFailure::Model(full_name, error)),
+            other => other,
+        };
+        let versions = match versions {
+            Err(error) if !skippable(&error) => return Err(SummaryFailure::Model(full_name, error)),
+            other => other,
+        };
+        Ok(Summary { full_name, schema, details, versions })
+    }
+}
+
 /// Records the summaries of the models in the schemas `snapshot` covers;
 /// what the caller may not see is skipped, any other failure fails the read.
 pub fn apply_summaries(snapshot: &mut Snapshot, summaries: Summaries) -> Result<(), Unreadable> {
     let fetched = match summaries.0 {
         Ok(fetched) => fetched,
-        Err(error) if skippable(&error) => {
+        Err(SummaryFailure::Model(full_name, source)) => {
+            return Err(Unreadable { what: format!("model {full_name}"), source })
+        }
+        Err(SummaryFailure::List(error)) if skippable(&error) => {
             let skipped = Skipped {
                 securable: "metastore".into(),
                 full_name: String::new(),
@@ -165,7 +200,7 @@ pub fn apply_summaries(snapshot: &mut Snapshot, summaries: Summaries) -> Result<
             snapshot.skipped.push(skipped);
             return Ok(());
         }
-        Err(source) => return Err(Unreadable { what: "the registered models".into(), source }),
+        Err(SummaryFailure::List(source)) => return Err(Unreadable { what: "the registered models".into(), source }),
     };
     for Summary { full_name, schema, details, versions } in fetched {
         if !snapshot.schemas.contains_key(&schema) {
@@ -176,12 +211,8 @@ pub fn apply_summaries(snapshot: &mut Snapshot, summaries: Summaries) -> Result<
                 let info = ModelInfo { grants_unread: true, ..model_info(model, versions) };
                 snapshot.models.insert(full_name, info);
             }
-            (Err(error), _) | (_, Err(error)) if skippable(&error) => {
-                snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error))
-            }
-            (Err(error), _) | (_, Err(error)) => {
-                return Err(Unreadable { what: format!("model {full_name}"), source: error })
-            }
+            // A refusal (what else failed stopped the fetch).
+            (Err(error), _) | (_, Err(error)) => snapshot.skipped.push(skip(full_name, SkippedPart::Object, &error)),
         }
     }
     Ok(())

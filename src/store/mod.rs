@@ -147,13 +147,13 @@ impl Store {
     }
 }
 
-/// `sqlite://path` with the file created if missing.
 /// A SQLite URL naming an in-memory database (`sqlite::memory:`,
 /// `mode=memory`): its data goes when its last connection closes.
 fn in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
+/// `sqlite://path` with the file created if missing.
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
         url.to_string()
