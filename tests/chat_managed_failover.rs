@@ -201,12 +201,17 @@ async fn the_group_s_stable_url_is_checked_after_the_failover_and_named_for_clie
     let url = world.sandbox.accounts.failover_groups.add_stable_url("sales-web", 1, Some(GROUP));
     // Linked to no group: it follows nothing, and the runbook does not name it.
     let loose = world.sandbox.accounts.failover_groups.add_stable_url("scratch", 1, None);
+    // Another workspace set of the same group (workspaces 3 and 4) and its
+    // stable URL, which routes to that set's workspace: not the pair's, so
+    // neither named nor checked against the pair's secondary.
+    world.sandbox.accounts.failover_groups.add_workspace_set(GROUP, &[3, 4]);
+    let other_set = world.sandbox.accounts.failover_groups.add_stable_url("hr-web", 3, Some(GROUP));
 
     let (_, dry) = card_for(&world, &alice, "failover --dry-run").await;
     let text = dry.to_string();
     assert!(text.contains("Repoint clients"), "{text}");
     assert!(text.contains(&format!("checks that managed DR's stable URL {url} still follows group {GROUP}")), "{text}");
-    assert!(!text.contains(&loose), "{text}");
+    assert!(!text.contains(&loose) && !text.contains(&other_set), "{text}");
 
     let (card_id, _) = approved(&world, &alice, &carol, "failover").await;
     let op = runbook_ended(&world, alice.conversation.id(), 1).await;
@@ -223,7 +228,7 @@ async fn the_group_s_stable_url_is_checked_after_the_failover_and_named_for_clie
         format!("{url} (managed DR's stable URL of group {GROUP}) now routes to workspace 2, the secondary side");
     assert!(text.contains(&routed), "{text}");
     assert!(text.contains(&format!("Clients that use managed DR's stable URL {url} follow with the group")), "{text}");
-    assert!(!text.contains(&loose), "{text}");
+    assert!(!text.contains(&loose) && !text.contains(&other_set), "{text}");
 }
 
 #[tokio::test]

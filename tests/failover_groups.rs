@@ -123,7 +123,7 @@ async fn a_group_names_its_stable_urls_and_each_reads_with_its_address() {
     urls.add_stable_url("scratch", 2, None);
     let group = f.client.failover_group(&f.token, GROUP).await.unwrap();
     let name = format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/sales-web");
-    assert_eq!(group.stable_url_names(), std::slice::from_ref(&name), "only the linked one");
+    assert_eq!(group.stable_url_names(&[]), std::slice::from_ref(&name), "only the linked one");
     let read = f.client.stable_url(&f.token, &name).await.expect("the stable URL");
     assert_eq!(read.url, web);
     assert_eq!(read.failover_group_name, format!("accounts/{SANDBOX_ACCOUNT_ID}/failover-groups/{GROUP}"));
@@ -149,10 +149,22 @@ async fn a_group_names_its_stable_urls_and_each_reads_with_its_address() {
     let missing = f.client.stable_url(&f.token, &format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/nope")).await;
     assert!(matches!(missing, Err(DatabricksError::NotFound(_))), "{missing:?}");
 
+    // Another workspace set's stable URL routes to that set's workspace in
+    // the group's primary region, and is named for that set's workspaces only.
+    urls.add_workspace_set(GROUP, &[3, 4]);
+    urls.add_stable_url("hr-web", 3, Some(GROUP));
+    let group = f.client.failover_group(&f.token, GROUP).await.unwrap();
+    let other = format!("accounts/{SANDBOX_ACCOUNT_ID}/stable-urls/hr-web");
+    assert_eq!(group.stable_url_names(&["1".into(), "2".into()]), std::slice::from_ref(&name));
+    assert_eq!(group.stable_url_names(&["4".into()]), std::slice::from_ref(&other));
+    assert_eq!(group.stable_url_names(&[]), [name.clone(), other.clone()], "every set's when no id is known");
+    assert_eq!(f.client.stable_url(&f.token, &other).await.unwrap().effective_workspace_id, "4", "northeurope's");
+
     // Unlinked (the group's update): the group no longer names it, and it
     // keeps routing where the group's primary was.
     urls.unlink_stable_url("sales-web");
-    assert!(f.client.failover_group(&f.token, GROUP).await.unwrap().stable_url_names().is_empty());
+    let names = f.client.failover_group(&f.token, GROUP).await.unwrap().stable_url_names(&[]);
+    assert_eq!(names, [other], "only the other set's is left");
     let kept = f.client.stable_url(&f.token, &name).await.unwrap();
     assert_eq!((kept.failover_group_name.as_str(), kept.effective_workspace_id.as_str()), ("", "2"));
 }

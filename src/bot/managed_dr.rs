@@ -26,6 +26,14 @@ pub(crate) const REQUESTED_FAULT: &str = "runbook.managed_failover_requested";
 pub(crate) struct ManagedGroup {
     client: AccountClient,
     id: String,
+    /// The pair's workspace ids (those it knows): whose workspace set's
+    /// stable URLs are the pair's.
+    workspaces: Vec<String>,
+}
+
+/// The workspace ids a pair knows, primary first.
+fn pair_workspaces(pair: &Pair) -> Vec<String> {
+    [&pair.primary.workspace_id, &pair.secondary.workspace_id].into_iter().flatten().cloned().collect()
 }
 
 const NO_ACCOUNT: &str =
@@ -44,7 +52,7 @@ impl Bot {
     pub(super) fn managed_group(&self, pair: &Pair) -> Result<Option<ManagedGroup>, NotConfigured> {
         let Some(id) = &pair.failover_group else { return Ok(None) };
         let client = self.account_client().ok_or(NotConfigured(NO_ACCOUNT))?;
-        Ok(Some(ManagedGroup { client, id: id.clone() }))
+        Ok(Some(ManagedGroup { client, id: id.clone(), workspaces: pair_workspaces(pair) }))
     }
 
     /// The group as it is now, for `status`; why not, worded, when it
@@ -80,7 +88,9 @@ impl Bot {
         // someone overrides (the failover itself does not need them).
         let stable_urls = match self.account_client() {
             Some(client) => match tokens.get(false).await {
-                Ok(token) => linked_stable_urls(&client, &token, &group).await.map_err(|e| e.to_string()),
+                Ok(token) => {
+                    linked_stable_urls(&client, &token, &group, &pair_workspaces(pair)).await.map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             },
             None => Err(NO_ACCOUNT.to_string()),
@@ -108,14 +118,16 @@ fn group_read(id: &str, group: &FailoverGroup) -> GroupRead {
     }
 }
 
-/// The stable URLs the group names, each read for its address.
+/// The stable URLs the group links to the pair's workspaces, each read for
+/// its address.
 async fn linked_stable_urls(
     client: &AccountClient,
     token: &AccessToken,
     group: &FailoverGroup,
+    workspaces: &[String],
 ) -> Result<Vec<StableUrl>, DatabricksError> {
     let mut out = Vec::new();
-    for name in group.stable_url_names() {
+    for name in group.stable_url_names(workspaces) {
         let read = client.stable_url(token, &name).await?;
         out.push(StableUrl { name: read.name, url: read.url, routes_to: read.effective_workspace_id });
     }
@@ -163,7 +175,7 @@ pub(super) async fn read_stable_urls(
     let group = group.ok_or_else(not_managed)?;
     with_token(tokens, |token| async move {
         let read = group.client.failover_group(&token, &group.id).await?;
-        linked_stable_urls(&group.client, &token, &read).await
+        linked_stable_urls(&group.client, &token, &read, &group.workspaces).await
     })
     .await
 }

@@ -54,9 +54,31 @@ pub struct FailoverGroup {
 /// One of a group's workspace sets (the field drbot reads).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct WorkspaceSet {
+    /// The set's workspaces, one a region (int64 ids: as strings, or as
+    /// numbers from a client that sends them so).
+    #[serde(default, deserialize_with = "ids")]
+    pub workspace_ids: Vec<String>,
     /// The stable URLs linked to the set: `accounts/{account_id}/stable-urls/{id}`.
     #[serde(default)]
     pub stable_url_names: Vec<String>,
+}
+
+/// Workspace ids, each a string or a number.
+fn ids<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    let ids = Vec::<Id>::deserialize(deserializer)?;
+    Ok(ids
+        .into_iter()
+        .map(|id| match id {
+            Id::Text(text) => text,
+            Id::Number(number) => number.to_string(),
+        })
+        .collect())
 }
 
 /// A stable URL: an address of the workspace that follows the group's
@@ -96,10 +118,16 @@ impl FailoverGroup {
         self.unity_catalog_assets.iter().flat_map(|a| a.catalogs.iter().map(|c| c.name.clone())).collect()
     }
 
-    /// The names of the stable URLs linked to the group, in order, once each.
-    pub fn stable_url_names(&self) -> Vec<String> {
+    /// The names of the stable URLs linked to the sets that hold any of
+    /// `workspaces` (a pair's two workspace ids), in order, once each: a
+    /// group may hold several sets, and another set's URLs route to that
+    /// set's workspaces. Every set's when `workspaces` is empty (the pair
+    /// knows no ids).
+    pub fn stable_url_names(&self, workspaces: &[String]) -> Vec<String> {
+        let ours =
+            |set: &&WorkspaceSet| workspaces.is_empty() || set.workspace_ids.iter().any(|id| workspaces.contains(id));
         let mut names: Vec<String> = Vec::new();
-        for name in self.workspace_sets.iter().flat_map(|set| &set.stable_url_names) {
+        for name in self.workspace_sets.iter().filter(ours).flat_map(|set| &set.stable_url_names) {
             if !names.contains(name) {
                 names.push(name.clone());
             }

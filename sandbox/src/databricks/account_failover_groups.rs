@@ -72,7 +72,9 @@ struct Group {
     id: String,
     regions: Vec<String>,
     effective_primary_region: String,
-    workspace_ids: Vec<u64>,
+    /// Its workspace sets: each a workspace a region and the stable URLs
+    /// linked to it.
+    sets: Vec<WorkspaceSet>,
     state: &'static str,
     replication_point: DateTime<Utc>,
     etag: u64,
@@ -83,6 +85,12 @@ struct Group {
     catalogs: Vec<String>,
     /// Its rows of `system.replication.states`, oldest first.
     events: Vec<StateEvent>,
+}
+
+/// One workspace set of a group.
+struct WorkspaceSet {
+    /// One a region, by position in the group's `regions`.
+    workspace_ids: Vec<u64>,
     /// The ids of the stable URLs linked to it, in the order linked.
     stable_urls: Vec<String>,
 }
@@ -132,12 +140,17 @@ impl Group {
         self.etag += 1;
     }
 
-    /// The workspace that serves now: the one of the set in the effective
+    /// The workspace of set `set` that serves now: the one in the effective
     /// primary region (the sandbox pairs `workspace_ids` with `regions` by
     /// position; Databricks derives each workspace's region).
-    fn primary_workspace(&self) -> Option<u64> {
+    fn primary_workspace(&self, set: usize) -> Option<u64> {
         let at = self.regions.iter().position(|r| *r == self.effective_primary_region)?;
-        self.workspace_ids.get(at).copied()
+        self.sets.get(set)?.workspace_ids.get(at).copied()
+    }
+
+    /// The set a stable URL is linked to.
+    fn set_linking(&self, stable_url: &str) -> Option<usize> {
+        self.sets.iter().position(|set| set.stable_urls.iter().any(|id| id == stable_url))
     }
 
     /// The group's full name, as the API and the system table give it.
@@ -167,12 +180,12 @@ impl Group {
             "name": self.full_name(),
             "regions": self.regions,
             "effective_primary_region": self.effective_primary_region,
-            "workspace_sets": [{
-                "name": "workspaces",
-                "workspace_ids": self.workspace_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+            "workspace_sets": self.sets.iter().enumerate().map(|(at, set)| json!({
+                "name": format!("workspaces-{at}"),
+                "workspace_ids": set.workspace_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
                 "replicate_workspace_assets": false,
-                "stable_url_names": self.stable_urls.iter().map(|id| stable_url_name(id)).collect::<Vec<_>>(),
-            }],
+                "stable_url_names": set.stable_urls.iter().map(|id| stable_url_name(id)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "state": self.state,
             "replication_point": self.replication_point.to_rfc3339_opts(SecondsFormat::Millis, true),
             "has_replication_point_blocking_errors": false,
@@ -217,7 +230,7 @@ impl FailoverGroups {
             id: id.to_string(),
             regions: regions.iter().map(|r| r.to_string()).collect(),
             effective_primary_region: primary.to_string(),
-            workspace_ids: workspace_ids.to_vec(),
+            sets: vec![WorkspaceSet { workspace_ids: workspace_ids.to_vec(), stable_urls: Vec::new() }],
             state: "ACTIVE",
             replication_point,
             etag: 1,
@@ -225,21 +238,30 @@ impl FailoverGroups {
             failure: None,
             catalogs: Vec::new(),
             events: Vec::new(),
-            stable_urls: Vec::new(),
         };
         let mut group = group;
         group.emit("REPLICATING", Value::Array(Vec::new()));
         self.groups.lock().insert(id.to_string(), group);
     }
 
+    /// Another workspace set of group `group` (one workspace a region, by
+    /// position): a new etag.
+    pub fn add_workspace_set(&self, group: &str, workspace_ids: &[u64]) {
+        let mut groups = self.groups.lock();
+        let linked = groups.get_mut(group).expect("a sandbox failover group");
+        linked.sets.push(WorkspaceSet { workspace_ids: workspace_ids.to_vec(), stable_urls: Vec::new() });
+        linked.etag += 1;
+    }
+
     /// A stable URL `id` bound to `workspace_id`, linked to group `group`
-    /// when given (the group's workspace set names it: a new etag).
-    /// Answers its `url`.
+    /// when given (the set of the group that holds `workspace_id`, else its
+    /// first, names it: a new etag). Answers its `url`.
     pub fn add_stable_url(&self, id: &str, workspace_id: u64, group: Option<&str>) -> String {
         if let Some(group) = group {
             let mut groups = self.groups.lock();
             let linked = groups.get_mut(group).expect("a sandbox failover group");
-            linked.stable_urls.push(id.to_string());
+            let set = linked.sets.iter().position(|set| set.workspace_ids.contains(&workspace_id)).unwrap_or(0);
+            linked.sets[set].stable_urls.push(id.to_string());
             linked.etag += 1;
         }
         let stable = StableUrl {
@@ -261,10 +283,12 @@ impl FailoverGroups {
             let mut groups = self.groups.lock();
             let linked = groups.get_mut(&group).expect("a sandbox failover group");
             linked.settle();
-            if let Some(primary) = linked.primary_workspace() {
+            if let Some(primary) = linked.set_linking(id).and_then(|set| linked.primary_workspace(set)) {
                 stable.effective_workspace_id = primary;
             }
-            linked.stable_urls.retain(|s| s != id);
+            for set in linked.sets.iter_mut() {
+                set.stable_urls.retain(|s| s != id);
+            }
             linked.etag += 1;
         }
     }
@@ -277,7 +301,7 @@ impl FailoverGroups {
     }
 
     /// A stable URL as the API shows it: while linked, it routes to its
-    /// group's primary workspace (across failovers).
+    /// set's workspace in the group's primary region (across failovers).
     fn stable_url_json(&self, id: &str, stable: &StableUrl) -> Value {
         let mut effective = stable.effective_workspace_id;
         let mut group_name = String::new();
@@ -285,7 +309,7 @@ impl FailoverGroups {
             let mut groups = self.groups.lock();
             let linked = groups.get_mut(group).expect("a linked group exists");
             linked.settle();
-            effective = linked.primary_workspace().unwrap_or(effective);
+            effective = linked.set_linking(id).and_then(|set| linked.primary_workspace(set)).unwrap_or(effective);
             group_name = linked.full_name();
         }
         json!({
