@@ -323,6 +323,7 @@ async fn replicate_assets_only_copies_every_job_paused_records_pause_states_and_
     let ops = world.bot.app.store.recent_operations(chat.conversation.id(), 10).await.unwrap();
     let details = card_text(&chat.say(&format!("run {}", ops[0].id)).await);
     assert!(details.contains("0 failed · 1 blocked"), "{details}");
+    assert!(details.contains("Succeeded, with objects blocked"), "worded as the result card words it: {details}");
     assert!(details.contains("Blocked: settle these") && details.contains("cluster policy"), "{details}");
     // Left blocked, it is not copied however often replication runs: an alert condition of its own
     // (the workspace assets': this run covered no data).

@@ -12,8 +12,11 @@ pub(crate) fn outcome(run: &Run) -> (String, Tone) {
         let busy = counts["busy"].as_str().unwrap_or("another run");
         return (format!("Skipped: {busy} was in flight"), Tone::Warning);
     }
+    let blocked = run.counts.as_ref().is_some_and(|counts| counts["blocked"].as_u64().unwrap_or(0) > 0);
     match run.counts.as_ref().and_then(Outcome::of) {
         None if run.finished_ms.is_none() => ("Running".into(), Tone::Accent),
+        // As the result card words it: what is blocked is not being copied.
+        Some(Outcome::Succeeded) if blocked => ("Succeeded, with objects blocked".into(), Tone::Warning),
         Some(Outcome::Succeeded) => ("Succeeded".into(), Tone::Good),
         Some(Outcome::Canceled) => ("Cancelled".into(), Tone::Warning),
         Some(Outcome::Failed) | None => ("Finished with failures".into(), Tone::Attention),
