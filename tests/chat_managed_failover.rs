@@ -231,6 +231,32 @@ async fn the_group_s_stable_url_is_checked_after_the_failover_and_named_for_clie
     assert!(!text.contains(&loose) && !text.contains(&other_set), "{text}");
 }
 
+/// Read when the runbook was planned, gone by the repoint step (after the
+/// group failed over and the side was promoted): the runbook does not stop
+/// before its validation, and the card says the URL could not be checked.
+#[tokio::test]
+async fn a_stable_url_unreadable_after_the_failover_is_a_finding_not_a_stop() {
+    let world = start().await;
+    let [alice, carol] = bridge(&world).await;
+    world.sandbox.accounts.failover_groups.add_stable_url("sales-web", 1, Some(GROUP));
+    let (card_id, runbook) = card_for(&world, &alice, "failover").await;
+    world.sandbox.accounts.failover_groups.remove_stable_url("sales-web");
+    let approve = button(&runbook, "failover.approve");
+    alice.click(&card_id, "failover.approve", approve.clone()).await;
+    carol.click(&card_id, "failover.approve", approve).await;
+    let op = runbook_ended(&world, alice.conversation.id(), 1).await;
+    assert_eq!(op.state.as_str(), "succeeded", "{:?}", op.result);
+    let steps: Vec<&str> =
+        op.payload["progress"]["steps"].as_array().unwrap().iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(steps.last(), Some(&"validate"), "validated after all: {steps:?}");
+    let result = wait_for(&world, "the result card", |r| {
+        r.activity_id == card_id && card_text(r).contains("Completed: the secondary is active")
+    })
+    .await;
+    let text = card_text(&result);
+    assert!(text.contains(&format!("the stable URLs of failover group {GROUP} could not be read")), "{text}");
+}
+
 #[tokio::test]
 async fn a_stable_url_that_cannot_be_read_blocks_the_runbook_until_overridden() {
     let world = start().await;
