@@ -260,10 +260,15 @@ fn settle(
                     ready.entry(lane).or_default().push((priority[dependent], Reverse(dependent)));
                 }
             } else {
-                let skipped = if canceled {
-                    StepOutcome::Canceled
-                } else {
-                    StepOutcome::Skipped { reason: format!("depends on step {index}, which did not succeed") }
+                // A step blocked on its own account stays blocked with its
+                // reason, which is what a person must settle, whatever
+                // became of what it depends on.
+                let skipped = match (&steps[dependent].blocked, canceled) {
+                    (Some(reason), _) => StepOutcome::Blocked { reason: reason.clone() },
+                    (None, true) => StepOutcome::Canceled,
+                    (None, false) => {
+                        StepOutcome::Skipped { reason: format!("depends on step {index}, which did not succeed") }
+                    }
                 };
                 pending.push((dependent, skipped, Duration::ZERO));
             }
@@ -483,6 +488,36 @@ mod tests {
             started += usize::from(matches!(event, StepEvent::Started { .. }));
         }
         assert_eq!(started, 1, "nothing starts after the cancel");
+    }
+
+    /// A blocked step whose parent fails or is blocked keeps its own reason
+    /// (what a person must settle), not "skipped"; its plain dependents are
+    /// skipped.
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_step_under_a_failed_parent_keeps_its_reason() {
+        let mut steps = vec![
+            step(0, &[], Lane::Api, 1),
+            step(1, &[0], Lane::Api, 1),
+            step(2, &[1], Lane::Api, 1),
+            step(3, &[], Lane::Api, 1),
+            step(4, &[3], Lane::Api, 1),
+        ];
+        steps[1].blocked = Some("no external location covers the new storage root".into());
+        steps[3].blocked = Some("a pipeline publishes it".into());
+        steps[4].blocked = Some("its owner has no SELECT".into());
+        let outcomes = run_graph(&steps, LIMITS, &CancellationToken::new(), None, |_, _| async {
+            Err::<Option<String>, _>("catalog create refused".to_string())
+        })
+        .await
+        .unwrap();
+        assert_eq!(outcomes[0], StepOutcome::Failed { error: "catalog create refused".into() });
+        let reason = |outcome: &StepOutcome| match outcome {
+            StepOutcome::Blocked { reason } => reason.clone(),
+            other => format!("not blocked: {other:?}"),
+        };
+        assert_eq!(reason(&outcomes[1]), "no external location covers the new storage root");
+        assert!(matches!(outcomes[2], StepOutcome::Skipped { .. }), "{:?}", outcomes[2]);
+        assert_eq!(reason(&outcomes[4]), "its owner has no SELECT", "under a blocked parent too");
     }
 
     #[tokio::test]
