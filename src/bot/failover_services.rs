@@ -422,9 +422,10 @@ impl Services for LiveServices {
             let listed = failures.iter().take(10).cloned().collect::<Vec<_>>().join("; ");
             let more = failures.len().saturating_sub(10);
             let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let blocked = report.count(ActionStatus::Blocked);
             return Err(failed(format!(
-                "{} of {total} actions failed, {skipped} not run: {listed}{more}",
-                failures.len()
+                "{} of {total} actions failed, {blocked} blocked (to settle first), {skipped} not run: {listed}{more}",
+                failures.len().saturating_sub(blocked)
             )));
         }
         // The frozen side's versions as this sync read them; what the copy
