@@ -93,17 +93,18 @@ impl Store {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             Backend::Sqlite => {
+                let memory = in_memory(url);
                 options
                     // Each SQLite connection keeps a page cache of its own (up to
                     // 2 MiB): after a burst has opened all four, the ones left idle
                     // are closed again, so the burst's caches do not stay resident.
                     .min_connections(1)
-                    .idle_timeout((!in_memory(url)).then_some(SQLITE_IDLE_CONNECTION))
+                    .idle_timeout((!memory).then_some(SQLITE_IDLE_CONNECTION))
                     // An in-memory database is one connection's own: one
                     // connection, kept for good (the pool's default
                     // lifetime of 30 min would end it too).
-                    .max_connections(if in_memory(url) { 1 } else { 4 })
-                    .max_lifetime((!in_memory(url)).then_some(Duration::from_secs(30 * 60)))
+                    .max_connections(if memory { 1 } else { 4 })
+                    .max_lifetime((!memory).then_some(Duration::from_secs(30 * 60)))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; the busy timeout makes a
